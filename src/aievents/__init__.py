@@ -1,0 +1,99 @@
+"""aievents: an in-process event client for AI usage telemetry, image generation first.
+
+Emit typed events (:class:`ImageUsageEvent` and its siblings), subscribe
+handlers to them, and attach sinks that log, aggregate, store or forward
+them without ever blocking or breaking the caller.
+
+This module only re-exports the public API.
+"""
+
+from aievents.client import (
+    EventClient,
+    EventType,
+    Handler,
+    Subscription,
+    emit,
+    get_client,
+    on,
+)
+from aievents.context import (
+    BINDABLE_FIELDS,
+    ContextToken,
+    bind_context,
+    clear_context,
+    context,
+    get_context,
+    unbind_context,
+)
+from aievents.events import (
+    EVENT_TYPES,
+    OPERATIONS,
+    SOURCES,
+    BaseEvent,
+    ImageEvent,
+    ImageOutput,
+    ImageRequestCompletedEvent,
+    ImageRequestErrorEvent,
+    ImageRequestStartedEvent,
+    ImageUsageEvent,
+    event_class,
+)
+from aievents.exceptions import AieventsError, EventValidationError
+from aievents.sinks import Sink
+from aievents.usage import (
+    ImageUsage,
+    InputTokensDetails,
+    OutputTokensDetails,
+    to_image_usage,
+)
+from aievents.wire import (
+    from_dict,
+    from_envelope,
+    from_json,
+    to_dict,
+    to_envelope,
+    to_json,
+)
+
+__all__ = [
+    "AieventsError",
+    "BINDABLE_FIELDS",
+    "BaseEvent",
+    "ContextToken",
+    "EVENT_TYPES",
+    "EventClient",
+    "EventType",
+    "EventValidationError",
+    "Handler",
+    "ImageEvent",
+    "ImageOutput",
+    "ImageRequestCompletedEvent",
+    "ImageRequestErrorEvent",
+    "ImageRequestStartedEvent",
+    "ImageUsage",
+    "ImageUsageEvent",
+    "InputTokensDetails",
+    "OPERATIONS",
+    "OutputTokensDetails",
+    "SOURCES",
+    "Sink",
+    "Subscription",
+    "bind_context",
+    "clear_context",
+    "context",
+    "emit",
+    "event_class",
+    "from_dict",
+    "from_envelope",
+    "from_json",
+    "get_client",
+    "get_context",
+    "on",
+    "to_dict",
+    "to_envelope",
+    "to_image_usage",
+    "to_json",
+    "unbind_context",
+]
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,5 @@
+"""``python -m aievents``: the same as the ``aievents`` command."""
+
+from aievents.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Field validators shared by the event and usage classes.
+
+Each validator is an attrs validator ``(instance, attribute, value)`` that
+raises :class:`~aievents.exceptions.EventValidationError` naming the field and
+the value. They are deliberately small and branch-light: they run on every
+event built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import attrs
+
+from aievents._sentinel import REQUIRED
+from aievents.exceptions import EventValidationError
+
+#: Timestamps below this many milliseconds (1973-03-03) are taken to be seconds.
+MIN_TIMESTAMP_MS: Final = 100_000_000_000
+#: Timestamps above this many milliseconds (year 5138) are taken to be microseconds or worse.
+MAX_TIMESTAMP_MS: Final = 100_000_000_000_000
+
+__all__ = ["REQUIRED", "fail", "owner_of"]
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def owner_of(instance: Any) -> str:
+    """Name what is being built, for error messages."""
+    name = getattr(type(instance), "event_type", None)
+    return name if isinstance(name, str) else type(instance).__name__
+
+
+def fail(instance: Any, field: str, value: Any, reason: str) -> EventValidationError:
+    """Build the error for ``field`` of ``instance``."""
+    return EventValidationError(field, value, reason, owner=owner_of(instance))
+
+
+def required(check: Validator) -> Validator:
+    """Wrap ``check`` so that a missing value is reported as missing."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is REQUIRED:
+            raise fail(instance, attribute.name, value, "is required")
+        check(instance, attribute, value)
+
+    return validate
+
+
+def optional(check: Validator) -> Validator:
+    """Wrap ``check`` so that ``None`` passes."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(instance, attribute, value)
+
+    return validate
+
+
+def string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A ``str``."""
+    if type(value) is not str and not isinstance(value, str):
+        raise fail(instance, attribute.name, value, "must be a string")
+
+
+def non_empty_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A non-empty ``str``."""
+    if not isinstance(value, str) or not value:
+        raise fail(instance, attribute.name, value, "must be a non-empty string")
+
+
+def count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A non-negative ``int`` (``bool`` is not a count)."""
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise fail(instance, attribute.name, value, "must be a non-negative integer")
+    if value < 0:
+        raise fail(instance, attribute.name, value, "must be a non-negative integer")
+
+
+def boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A ``bool``."""
+    if value is not True and value is not False:
+        raise fail(instance, attribute.name, value, "must be true or false")
+
+
+def duration(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A finite, non-negative number of milliseconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(instance, attribute.name, value, "must be a number of milliseconds")
+    if not math.isfinite(value) or value < 0:
+        raise fail(
+            instance, attribute.name, value, "must be a finite, non-negative number of milliseconds"
+        )
+
+
+def timestamp(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Epoch milliseconds as an ``int``, refusing values that are clearly seconds."""
+    if type(value) is not int:
+        if value is REQUIRED:
+            raise fail(instance, attribute.name, value, "is required")
+        raise fail(instance, attribute.name, value, "must be an integer of epoch milliseconds")
+    if value < MIN_TIMESTAMP_MS:
+        hint = (
+            "looks like epoch seconds; multiply by 1000"
+            if value > 0
+            else "must be a positive integer of epoch milliseconds"
+        )
+        raise fail(instance, attribute.name, value, hint)
+    if value > MAX_TIMESTAMP_MS:
+        raise fail(
+            instance,
+            attribute.name,
+            value,
+            "is too large for epoch milliseconds (microseconds or nanoseconds?)",
+        )
+
+
+def choice(values: tuple[str, ...]) -> Validator:
+    """One of ``values``."""
+    allowed = frozenset(values)
+    listing = ", ".join(repr(v) for v in values)
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in allowed or not isinstance(value, str):
+            raise fail(instance, attribute.name, value, f"must be one of {listing}")
+
+    return validate
+
+
+def strings(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A tuple of ``str`` (lists are converted to tuples before this runs)."""
+    if not isinstance(value, tuple):
+        raise fail(instance, attribute.name, value, "must be a list of strings")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise fail(instance, f"{attribute.name}[{index}]", item, "must be a string")
+
+
+def record(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A mapping with ``str`` keys (values are the caller's business)."""
+    if not isinstance(value, Mapping):
+        raise fail(instance, attribute.name, value, "must be a mapping with string keys")
+    for key in value:
+        if not isinstance(key, str):
+            raise fail(instance, f"{attribute.name}[{key!r}]", key, "must have string keys")
+
+
+def instance_of(cls: type, hint: str) -> Validator:
+    """An instance of ``cls``; ``hint`` tells how to get one."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, cls):
+            raise fail(instance, attribute.name, value, f"must be {hint}")
+
+    return validate
+
+
+def to_tuple(value: Any) -> Any:
+    """attrs converter: lists become tuples, everything else is left for validation."""
+    if type(value) is list:
+        return tuple(value)
+    return value
+
+
+def to_decimal(value: Any) -> Any:
+    """attrs converter: numbers and numeric strings become ``Decimal``.
+
+    Floats go through their shortest ``repr`` so that ``0.04`` becomes
+    ``Decimal("0.04")``, not the binary expansion. Anything else is left as it
+    is for the validator to reject.
+    """
+    if value is None or type(value) is Decimal:
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else value
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            return value
+    return value
+
+
+def money(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A finite, non-negative ``Decimal`` amount."""
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise fail(instance, attribute.name, value, "must be a finite, non-negative amount")
+
+
+def _opt_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and type(value) is not str:
+        string(instance, attribute, value)
+
+
+def _opt_count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (type(value) is not int or value < 0):
+        count(instance, attribute, value)
+
+
+def _req_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not str or not value:
+        if value is REQUIRED:
+            raise fail(instance, attribute.name, value, "is required")
+        non_empty_string(instance, attribute, value)
+
+
+# The hot validators are flat functions: one call per field, no wrapper.
+OPT_STRING: Final[Validator] = _opt_string
+OPT_COUNT: Final[Validator] = _opt_count
+REQ_STRING: Final[Validator] = _req_string
+OPT_BOOL: Final = optional(boolean)
+OPT_STRINGS: Final = optional(strings)
+OPT_RECORD: Final = optional(record)
+OPT_DURATION: Final = optional(duration)
+OPT_MONEY: Final = optional(money)
+REQ_DURATION: Final = required(duration)

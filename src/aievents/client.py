@@ -1,0 +1,792 @@
+"""The event client: subscribe handlers and sinks, emit events to them.
+
+:class:`EventClient` is the Python counterpart of TanStack AI's TypeScript
+event client. Handlers subscribe to an event name (``"image:usage"``), a
+class (:class:`~aievents.ImageUsageEvent`), a pattern (``"image:*"``) or
+everything (``"*"``); :meth:`EventClient.emit` calls them in subscription
+order.
+
+Guarantees:
+
+- ``emit`` never raises because of a handler: a raising handler is logged
+  (through structlog, rate-limited) and counted, and the others still run.
+  ``strict=True`` re-raises instead, for tests.
+- ``emit`` never blocks on I/O of its own: sinks queue their work.
+- Subscribing and unsubscribing is thread-safe and may happen from inside a
+  handler; an emit in flight keeps the handlers it started with (a snapshot).
+- Async handlers run with the context variables bound at emit time, whether
+  the caller is sync or async; :meth:`EventClient.aemit` awaits them,
+  :meth:`EventClient.flush` waits for the ones ``emit`` scheduled.
+
+blinker is the registry (one signal per subscription key); dispatch goes
+through a snapshot of plain tuples, rebuilt on every subscription change,
+because ``Signal.send`` costs several times more per receiver and stops at
+the first raising one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import fnmatch
+import inspect
+import itertools
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, Final, TypeAlias, TypeVar
+
+import blinker
+import structlog
+
+from aievents.events import EVENT_TYPES, BaseEvent
+from aievents.sinks import Sink
+
+__all__ = [
+    "EventClient",
+    "EventType",
+    "Handler",
+    "Subscription",
+    "emit",
+    "get_client",
+    "on",
+]
+
+E = TypeVar("E", bound=BaseEvent)
+
+#: A handler: called with the event; may be ``async``.
+Handler: TypeAlias = Callable[[Any], "Awaitable[None] | None"]
+#: What a subscription names: an event name, a pattern, ``"*"``, or an event class.
+EventType: TypeAlias = "str | type[BaseEvent]"
+
+_log = structlog.get_logger("aievents")
+
+#: How often one failing handler is logged, at most (seconds).
+ERROR_LOG_INTERVAL: Final = 60.0
+#: Event names cached in the dispatch snapshot, at most (beyond, routes are computed per emit).
+_MAX_ROUTES: Final = 4096
+_WILDCARDS: Final = frozenset("*?[")
+
+
+class Subscription:
+    """A handler's subscription. Call it, or leave its ``with`` block, to unsubscribe.
+
+    Attributes:
+        handler: The subscribed handler.
+        keys: What it listens to, as given.
+    """
+
+    __slots__ = ("__weakref__", "_client", "_matchers", "_seq", "dispatch", "handler", "keys")
+
+    def __init__(
+        self,
+        client: EventClient,
+        keys: tuple[EventType, ...],
+        handler: Handler,
+        dispatch: Callable[[Any], None],
+        seq: int,
+    ) -> None:
+        self._client = client
+        self.keys = keys
+        self.handler = handler
+        self.dispatch = dispatch
+        self._seq = seq
+        self._matchers = tuple(_matcher(key) for key in keys)
+
+    @property
+    def active(self) -> bool:
+        """Whether the subscription still receives events."""
+        return self._client._is_subscribed(self)
+
+    def unsubscribe(self) -> None:
+        """Stop receiving events. Safe to call more than once, from any thread."""
+        self._client._unsubscribe(self)
+
+    def __call__(self) -> None:
+        """Unsubscribe (TanStack's ``on()`` returns a cleanup function)."""
+        self.unsubscribe()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.unsubscribe()
+
+    def _matches(self, name: str, cls: type | None) -> bool:
+        return any(match(name, cls) for match in self._matchers)
+
+    def __repr__(self) -> str:
+        keys = ", ".join(_describe(key) for key in self.keys)
+        return f"<Subscription {keys} -> {_handler_name(self.handler)}>"
+
+
+def _describe(key: EventType) -> str:
+    return key.__name__ if isinstance(key, type) else repr(key)
+
+
+def _matcher(key: EventType) -> Callable[[str, type | None], bool]:
+    if isinstance(key, type):
+        if not issubclass(key, BaseEvent):
+            raise TypeError(f"event_type must be an event class, got {key!r}")
+        registered = EVENT_TYPES.get(key.event_type)
+        if registered is key:
+            name = key.event_type
+            return lambda n, _cls: n == name
+        return lambda _n, cls: cls is not None and issubclass(cls, key)
+    if not isinstance(key, str) or not key:
+        raise TypeError(
+            f"event_type must be an event name, a pattern such as 'image:*', '*' "
+            f"or an event class, got {key!r}"
+        )
+    if key == "*":
+        return lambda _n, _cls: True
+    if _WILDCARDS.intersection(key):
+        return lambda n, _cls: fnmatch.fnmatchcase(n, key)
+    return lambda n, _cls: n == key
+
+
+def _handler_name(handler: object) -> str:
+    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    module = getattr(handler, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
+def _is_async(handler: object) -> bool:
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+class _AsyncHandler:
+    """Runs an async handler for ``emit`` (scheduled) and ``aemit`` (awaited)."""
+
+    __slots__ = ("client", "fn")
+
+    def __init__(self, client: EventClient, fn: Callable[[Any], Awaitable[None]]) -> None:
+        self.client = client
+        self.fn = fn
+
+    async def run(self, event: BaseEvent, *, scheduled: bool = False) -> None:
+        try:
+            await self.fn(event)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            self.client._handler_failed(self.fn, event, exc, defer=scheduled)
+
+    def __call__(self, event: BaseEvent) -> None:
+        self.client._schedule(self.run(event, scheduled=True))
+
+
+class _Once:
+    """Delivers one event, then unsubscribes; exactly once under concurrent emits."""
+
+    __slots__ = ("gate", "handler", "subscription")
+
+    def __init__(self, handler: Callable[[Any], None]) -> None:
+        self.handler = handler
+        self.gate = threading.Lock()
+        self.subscription: Subscription | None = None
+
+    def __call__(self, event: BaseEvent) -> None:
+        if not self.gate.acquire(blocking=False):
+            return
+        if self.subscription is not None:
+            self.subscription.unsubscribe()
+        self.handler(event)
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, for async handlers emitted from sync code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self._run, name="aievents-async-handlers", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def stop(self, timeout: float | None) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout)
+
+
+class _Pending:
+    """Counts async handler runs in flight, per event loop.
+
+    A run is counted when ``emit`` schedules it, before the loop starts it, so
+    a ``flush`` right after ``emit`` always waits for it.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.counts: dict[asyncio.AbstractEventLoop, int] = {}
+        self.tasks: dict[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = {}
+        self.errors: list[Exception] = []
+
+    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self.cond:
+            self.counts[loop] = self.counts.get(loop, 0) + 1
+
+    def started(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+        with self.cond:
+            self.tasks.setdefault(loop, set()).add(task)
+        task.add_done_callback(lambda t: self.end(loop, t))
+
+    def end(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None] | None = None) -> None:
+        with self.cond:
+            left = self.counts.get(loop, 1) - 1
+            if left:
+                self.counts[loop] = left
+            else:
+                self.counts.pop(loop, None)
+            if task is not None:
+                tasks = self.tasks.get(loop)
+                if tasks is not None:
+                    tasks.discard(task)
+                    if not tasks:
+                        del self.tasks[loop]
+            self.cond.notify_all()
+
+    def count(self, *, besides: asyncio.AbstractEventLoop | None = None) -> int:
+        return sum(n for loop, n in self.counts.items() if loop is not besides)
+
+    def tasks_on(self, loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[None]]:
+        with self.cond:
+            return set(self.tasks.get(loop, ()))
+
+    def wait(self, timeout: float | None, *, besides: asyncio.AbstractEventLoop | None) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.count(besides=besides) == 0, timeout)
+
+
+class EventClient:
+    """Subscribe handlers and sinks; emit events to them.
+
+    Args:
+        enabled: When false, ``emit`` does nothing until :attr:`enabled` is
+            set (TanStack's ``enabled: false``).
+        strict: Re-raise handler errors from ``emit``, ``aemit`` and
+            ``flush`` instead of logging them. For tests.
+        replay: How many recent events to keep for late subscribers
+            (``on(..., replay=True)``, :meth:`recent`); 0 keeps none.
+
+    The client is a context manager: leaving the block closes it.
+    """
+
+    def __init__(self, *, enabled: bool = True, strict: bool = False, replay: int = 64) -> None:
+        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
+            raise ValueError(f"replay must be a non-negative integer, got {replay!r}")
+        self._lock = threading.RLock()
+        self._signals = blinker.Namespace()
+        self._seq = itertools.count()
+        self._subscriptions: dict[Subscription, None] = {}
+        self._sinks: dict[Sink, Subscription] = {}
+        self._classes: dict[str, type] = dict(EVENT_TYPES)
+        self._replay: deque[BaseEvent] | None = deque(maxlen=replay) if replay else None
+        self._enabled = enabled
+        self._mutes = 0
+        self._closed = False
+        self.strict = strict
+        self._pending = _Pending()
+        self._loop_thread: _LoopThread | None = None
+        self._errors = 0
+        self._errors_by_handler: dict[str, int] = {}
+        self._last_logged: dict[str, float] = {}
+        self._routes: dict[str, tuple[Callable[[Any], None], ...]] = {}
+        self._rebuild()
+        _CLIENTS.add(self)
+
+    # ------------------------------------------------------------------ emit
+
+    def emit(self, event: BaseEvent) -> None:
+        """Deliver ``event`` to every matching handler and sink, in subscription order.
+
+        Returns normally whatever the handlers do (unless ``strict``). Async
+        handlers are scheduled: on the running event loop when there is one,
+        otherwise on the client's own loop thread; :meth:`flush` waits for
+        them.
+        """
+        try:
+            handlers = self._routes[event.event_type]
+        except KeyError:
+            handlers = self._route_for(event)
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._handler_failed(handler, event, exc)
+
+    async def aemit(self, event: BaseEvent) -> None:
+        """Deliver ``event`` like :meth:`emit`, awaiting async handlers in order.
+
+        Async handlers run in the caller's context and task.
+        """
+        try:
+            handlers = self._routes[event.event_type]
+        except KeyError:
+            handlers = self._route_for(event)
+        for handler in handlers:
+            if isinstance(handler, _AsyncHandler):
+                await handler.run(event)
+                continue
+            try:
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._handler_failed(handler, event, exc)
+        self._raise_deferred()
+
+    def _route_for(self, event: BaseEvent) -> tuple[Callable[[Any], None], ...]:
+        """Slow path: the first event of a name not in the snapshot."""
+        name = event.event_type
+        with self._lock:
+            if not self._live():
+                return ()
+            self._classes.setdefault(name, type(event))
+            route = self._build_route(name, self._ordered())
+            if len(self._routes) < _MAX_ROUTES:
+                self._routes = {**self._routes, name: route}
+            return route
+
+    # ------------------------------------------------------------------ subscribe
+
+    def on(
+        self,
+        event_type: EventType,
+        handler: Handler,
+        *,
+        where: Callable[[Any], bool] | None = None,
+        replay: bool = False,
+    ) -> Subscription:
+        """Subscribe ``handler`` to events.
+
+        Args:
+            event_type: ``"image:usage"``, ``ImageUsageEvent``, a pattern
+                such as ``"image:*"`` or ``"image:request:*"``, or ``"*"``.
+                A base class such as ``ImageEvent`` matches its subclasses.
+            handler: Called with each matching event; may be ``async``.
+            where: Only events for which this returns true are delivered.
+            replay: Deliver the matching recent events (see ``replay`` of the
+                client) right away, oldest first.
+
+        Returns:
+            The :class:`Subscription`; call it to unsubscribe.
+        """
+        return self._subscribe((event_type,), handler, where=where, replay=replay)
+
+    def once(
+        self,
+        event_type: EventType,
+        handler: Handler,
+        *,
+        where: Callable[[Any], bool] | None = None,
+    ) -> Subscription:
+        """Subscribe ``handler`` for the first matching event only."""
+        return self._subscribe((event_type,), handler, where=where, once=True)
+
+    def on_all(self, handler: Handler, *, replay: bool = False) -> Subscription:
+        """Subscribe ``handler`` to every event (TanStack's ``onAll``)."""
+        return self._subscribe(("*",), handler, replay=replay)
+
+    def add_sink(self, sink: Sink, events: EventType | Iterable[EventType] = "*") -> Subscription:
+        """Attach a sink to the events it should see (all, by default).
+
+        The sink's ``handle`` is called for each matching event; the client's
+        :meth:`flush` and :meth:`close` flush and close it. Calling the returned
+        subscription detaches the sink without closing it.
+        """
+        missing = [
+            name for name in ("handle", "flush", "close") if not callable(getattr(sink, name, None))
+        ]
+        if missing:
+            raise TypeError(f"sink {sink!r} lacks {', '.join(missing)}(); see aievents.sinks.Sink")
+        keys = (events,) if isinstance(events, (str, type)) else tuple(events)
+        if not keys:
+            raise ValueError("events must name at least one event type")
+        with self._lock:
+            if sink in self._sinks:
+                raise ValueError(f"sink {sink!r} is already attached to this client")
+            subscription = self._subscribe(keys, sink.handle)
+            self._sinks[sink] = subscription
+        return subscription
+
+    @property
+    def sinks(self) -> tuple[Sink, ...]:
+        """The attached sinks, in the order they were added."""
+        with self._lock:
+            return tuple(self._sinks)
+
+    def _subscribe(
+        self,
+        keys: tuple[EventType, ...],
+        handler: Handler,
+        *,
+        where: Callable[[Any], bool] | None = None,
+        replay: bool = False,
+        once: bool = False,
+    ) -> Subscription:
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}")
+        dispatch: Callable[[Any], None]
+        dispatch = _AsyncHandler(self, handler) if _is_async(handler) else handler  # type: ignore[arg-type,assignment]
+        if where is not None:
+            if not callable(where):
+                raise TypeError(f"where must be callable, got {where!r}")
+            dispatch = _filtered(dispatch, where)
+        gate = None
+        if once:
+            gate = _Once(dispatch)
+            dispatch = gate
+        with self._lock:
+            subscription = Subscription(self, keys, handler, dispatch, next(self._seq))
+            if gate is not None:
+                gate.subscription = subscription
+            for key in keys:
+                self._signals.signal(_signal_name(key)).connect(subscription, weak=False)
+            self._subscriptions[subscription] = None
+            self._rebuild()
+            backlog = list(self._replay) if replay and self._replay is not None else []
+        for event in backlog:
+            if subscription._matches(event.event_type, type(event)):
+                try:
+                    dispatch(event)
+                except Exception as exc:  # noqa: BLE001 - isolation is the point
+                    self._handler_failed(handler, event, exc)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if self._subscriptions.pop(subscription, False) is False:
+                return
+            for key in subscription.keys:
+                self._signals.signal(_signal_name(key)).disconnect(subscription)
+            for sink, owner in list(self._sinks.items()):
+                if owner is subscription:
+                    del self._sinks[sink]
+            self._rebuild()
+
+    def _is_subscribed(self, subscription: Subscription) -> bool:
+        return subscription in self._subscriptions
+
+    def _ordered(self) -> list[Subscription]:
+        found: dict[Subscription, None] = {}
+        for signal in self._signals.values():
+            for receiver in signal.receivers.values():
+                if isinstance(receiver, Subscription):
+                    found[receiver] = None
+        return sorted(found, key=lambda s: s._seq)
+
+    def _build_route(
+        self, name: str, ordered: list[Subscription]
+    ) -> tuple[Callable[[Any], None], ...]:
+        cls = self._classes.get(name)
+        route: list[Callable[[Any], None]] = []
+        if self._replay is not None:
+            route.append(self._replay.append)
+        route.extend(s.dispatch for s in ordered if s._matches(name, cls))
+        return tuple(route)
+
+    def _rebuild(self) -> None:
+        """Rebuild the dispatch snapshot; called with the lock held."""
+        if not self._live():
+            self._routes = {}
+            return
+        ordered = self._ordered()
+        self._routes = {name: self._build_route(name, ordered) for name in self._classes}
+
+    def _live(self) -> bool:
+        return self._enabled and not self._mutes and not self._closed
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def enabled(self) -> bool:
+        """Whether ``emit`` delivers events. Setting it false makes ``emit`` a no-op."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        with self._lock:
+            self._enabled = bool(value)
+            self._rebuild()
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """Deliver nothing inside the block (on every thread), then resume."""
+        with self._lock:
+            self._mutes += 1
+            self._rebuild()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._mutes -= 1
+                self._rebuild()
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """The live subscriptions, in subscription order."""
+        with self._lock:
+            return tuple(self._subscriptions)
+
+    def recent(self, event_type: EventType = "*") -> list[BaseEvent]:
+        """The recent events kept for late subscribers that match ``event_type``, oldest first."""
+        match = _matcher(event_type)
+        backlog = list(self._replay) if self._replay is not None else []
+        return [event for event in backlog if match(event.event_type, type(event))]
+
+    @property
+    def handler_errors(self) -> int:
+        """How many times a handler or sink has raised."""
+        return self._errors
+
+    def handler_error_counts(self) -> dict[str, int]:
+        """Handler errors per handler (by qualified name)."""
+        with self._lock:
+            return dict(self._errors_by_handler)
+
+    # ------------------------------------------------------------------ errors
+
+    def _handler_failed(
+        self, handler: object, event: BaseEvent, exc: Exception, *, defer: bool = False
+    ) -> None:
+        target = handler
+        if isinstance(target, _AsyncHandler):
+            target = target.fn
+        name = _handler_name(getattr(target, "handler", target))
+        with self._lock:
+            self._errors += 1
+            self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
+            now = time.monotonic()
+            last = self._last_logged.get(name)
+            due = last is None or now - last >= ERROR_LOG_INTERVAL
+            if due:
+                self._last_logged[name] = now
+            failures = self._errors_by_handler[name]
+        if self.strict:
+            if defer:  # raised in a scheduled task: flush() re-raises it
+                self._pending.errors.append(exc)
+                return
+            raise exc
+        if due:
+            with suppress(Exception):  # a broken logger must not break the host
+                _log.error(
+                    "handler_failed",
+                    handler=name,
+                    event_type=event.event_type,
+                    error=f"{type(exc).__name__}: {exc}",
+                    failures=failures,
+                    exc_info=exc,
+                )
+
+    def _raise_deferred(self) -> None:
+        if self._pending.errors:
+            errors, self._pending.errors = self._pending.errors, []
+            raise errors[0]
+
+    # ------------------------------------------------------------------ async
+
+    def _schedule(self, coro: Awaitable[None]) -> None:
+        ctx = contextvars.copy_context()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            loop = self._runner().loop
+            self._pending.begin(loop)
+            loop.call_soon_threadsafe(self._start, loop, coro, context=ctx)
+            return
+        self._pending.begin(loop)
+        ctx.run(self._start, loop, coro)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
+        """Create the task in the current (captured) context, on ``loop``'s thread."""
+        self._pending.started(loop, loop.create_task(coro))  # type: ignore[arg-type]
+
+    def _runner(self) -> _LoopThread:
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+            return self._loop_thread
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for scheduled async handlers, then flush every sink.
+
+        Args:
+            timeout: Seconds to wait in all; ``None`` waits as long as it takes.
+
+        Returns:
+            True when everything finished within the timeout. Async handlers
+            scheduled on an event loop running in this very thread cannot be
+            waited for here (use :meth:`aflush`) and make this return False.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        done = self._pending.wait(timeout, besides=current)
+        if current is not None and self._pending.tasks_on(current):
+            done = False
+        for sink in self.sinks:
+            try:
+                sink.flush(_remaining(deadline))
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._sink_failed(sink, "flush", exc)
+                done = False
+        if self.strict:
+            self._raise_deferred()
+        return done
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Async :meth:`flush`: also waits for async handlers on the running loop."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        while tasks := self._pending.tasks_on(loop):
+            _, still = await asyncio.wait(tasks, timeout=_remaining(deadline))
+            if still:
+                return False
+        return await loop.run_in_executor(None, self.flush, _remaining(deadline))
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush, close every sink and stop delivering events.
+
+        Returns True when everything finished within ``timeout`` seconds.
+        Closing twice is harmless.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self.flush(timeout)
+        with self._lock:
+            if self._closed:
+                return done
+            self._closed = True
+            sinks = list(self._sinks)
+            self._rebuild()
+            runner, self._loop_thread = self._loop_thread, None
+        for sink in sinks:
+            try:
+                sink.close(_remaining(deadline))
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._sink_failed(sink, "close", exc)
+                done = False
+        if runner is not None:
+            runner.stop(_remaining(deadline))
+        return done
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def _sink_failed(self, sink: object, action: str, exc: Exception) -> None:
+        with self._lock:
+            self._errors += 1
+        if self.strict:
+            raise exc
+        with suppress(Exception):  # a broken logger must not break the host
+            _log.error(
+                f"sink_{action}_failed", sink=repr(sink), error=f"{type(exc).__name__}: {exc}"
+            )
+
+    def _after_fork(self) -> None:
+        self._loop_thread = None
+        self._pending = _Pending()
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> EventClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("enabled" if self._enabled else "disabled")
+        counts = f"{len(self._subscriptions)} subscriptions, {len(self._sinks)} sinks"
+        return f"<EventClient {state}, {counts}>"
+
+
+def _signal_name(key: EventType) -> str:
+    if isinstance(key, type):
+        return f"class:{key.__module__}.{key.__qualname__}"
+    return key
+
+
+def _filtered(
+    dispatch: Callable[[Any], None], where: Callable[[Any], bool]
+) -> Callable[[Any], None]:
+    if isinstance(dispatch, _AsyncHandler):
+        inner = dispatch
+
+        def deliver_async(event: Any) -> None:
+            if where(event):
+                inner(event)
+
+        deliver_async.handler = inner  # type: ignore[attr-defined]
+        return deliver_async
+
+    def deliver(event: Any) -> None:
+        if where(event):
+            dispatch(event)
+
+    deliver.handler = dispatch  # type: ignore[attr-defined]
+    return deliver
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+_CLIENTS: Final[weakref.WeakSet[EventClient]] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for client in list(_CLIENTS):
+        client._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+# ---------------------------------------------------------------------- default client
+
+_default: EventClient | None = None
+_default_lock = threading.Lock()
+
+
+def get_client() -> EventClient:
+    """The process-wide default client, created on first use (TanStack's singleton)."""
+    global _default  # noqa: PLW0603 - the process-wide singleton
+    client = _default
+    if client is None:
+        with _default_lock:
+            if _default is None:
+                _default = EventClient()
+            client = _default
+    return client
+
+
+def emit(event: BaseEvent) -> None:
+    """Emit ``event`` on the default client."""
+    get_client().emit(event)
+
+
+def on(
+    event_type: EventType,
+    handler: Handler,
+    *,
+    where: Callable[[Any], bool] | None = None,
+    replay: bool = False,
+) -> Subscription:
+    """Subscribe ``handler`` on the default client; see :meth:`EventClient.on`."""
+    return get_client().on(event_type, handler, where=where, replay=replay)

@@ -1,0 +1,93 @@
+"""Errors raised by aievents.
+
+Every error the library raises on purpose derives from :class:`AieventsError`
+and from the builtin that matches its meaning, so ``except ValueError`` keeps
+working for callers that do not know about aievents::
+
+    AieventsError (Exception)
+     '-- EventValidationError (AieventsError, ValueError)
+            a bad event, usage payload or wire message; names the field and value
+
+Telemetry never raises into the host program on its own: these errors reach
+you only from calls you make directly (building an event, parsing a wire
+message, binding context), never from ``emit`` or a sink.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aievents._sentinel import REQUIRED
+
+__all__ = ["AieventsError", "EventValidationError"]
+
+
+class AieventsError(Exception):
+    """Base class of every error aievents raises on purpose."""
+
+
+class EventValidationError(AieventsError, ValueError):
+    """An event, a usage payload or a wire message is malformed.
+
+    The message says which field was wrong, what it held and what was expected.
+    The same facts are attributes, so code can act on them.
+
+    Attributes:
+        field: Dotted path of the offending field, for example
+            ``"usage.input_tokens"`` or ``"timestamp"``.
+        value: The offending value (``None`` when the field was missing).
+        reason: What was expected, in words.
+        owner: What was being built: an event type such as
+            ``"image:usage"``, a class name such as ``"ImageUsage"``, or a
+            provider shape such as ``"openai usage"``.
+    """
+
+    field: str
+    value: Any
+    reason: str
+    owner: str
+
+    def __init__(self, field: str, value: Any, reason: str, *, owner: str = "") -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        self.owner = owner
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.owner}: " if self.owner else ""
+        if _is_missing(self.value):
+            return f"{where}field {self.field!r} is required but missing"
+        return f"{where}field {self.field!r} {self.reason}, got {_show(self.value)}"
+
+    def within(self, prefix: str, *, owner: str | None = None) -> EventValidationError:
+        """Return the same error with its field nested under ``prefix``.
+
+        ``EventValidationError("input_tokens", ...).within("usage")`` names
+        ``usage.input_tokens``; used when a nested object fails while its
+        parent is being built.
+        """
+        return EventValidationError(
+            f"{prefix}.{self.field}",
+            self.value,
+            self.reason,
+            owner=self.owner if owner is None else owner,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.field, self.value, self.reason, self.owner))
+
+
+def _rebuild(field: str, value: Any, reason: str, owner: str) -> EventValidationError:
+    return EventValidationError(field, value, reason, owner=owner)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is REQUIRED
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})"

@@ -1,0 +1,12 @@
+"""Sinks: handlers with a lifecycle.
+
+A sink is anything with ``handle(event)``, ``flush(timeout)`` and
+``close(timeout)`` (see :class:`Sink`). Attach one with
+:meth:`aievents.EventClient.add_sink`; closing the client closes its sinks.
+"""
+
+from __future__ import annotations
+
+from aievents.sinks._base import Sink
+
+__all__ = ["Sink"]
