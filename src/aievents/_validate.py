@@ -124,7 +124,7 @@ def choice(values: tuple[str, ...]) -> Validator:
     listing = ", ".join(repr(v) for v in values)
 
     def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in allowed or not isinstance(value, str):
+        if not isinstance(value, str) or value not in allowed:
             raise fail(instance, attribute.name, value, f"must be one of {listing}")
 
     return validate

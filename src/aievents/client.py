@@ -43,6 +43,10 @@ from typing import Any, Final, TypeAlias, TypeVar
 import blinker
 import structlog
 
+from aievents._asyncrun import AsyncHandler as _AsyncHandler
+from aievents._asyncrun import LoopThread as _LoopThread
+from aievents._asyncrun import Pending as _Pending
+from aievents._dispatch import Dispatcher, Route
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.sinks import Sink
 
@@ -65,10 +69,12 @@ EventType: TypeAlias = "str | type[BaseEvent]"
 
 _log = structlog.get_logger("aievents")
 
+#: Recent events the process-wide default client keeps for late subscribers.
+DEFAULT_REPLAY: Final = 128
 #: How often one failing handler is logged, at most (seconds).
 ERROR_LOG_INTERVAL: Final = 60.0
-#: Event names cached in the dispatch snapshot, at most (beyond, routes are computed per emit).
-_MAX_ROUTES: Final = 4096
+#: Event classes compiled into ``emit``, at most (beyond, routes are computed per emit).
+_MAX_CLASSES: Final = 256
 _WILDCARDS: Final = frozenset("*?[")
 
 
@@ -162,25 +168,6 @@ def _is_async(handler: object) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-class _AsyncHandler:
-    """Runs an async handler for ``emit`` (scheduled) and ``aemit`` (awaited)."""
-
-    __slots__ = ("client", "fn")
-
-    def __init__(self, client: EventClient, fn: Callable[[Any], Awaitable[None]]) -> None:
-        self.client = client
-        self.fn = fn
-
-    async def run(self, event: BaseEvent, *, scheduled: bool = False) -> None:
-        try:
-            await self.fn(event)
-        except Exception as exc:  # noqa: BLE001 - isolation is the point
-            self.client._handler_failed(self.fn, event, exc, defer=scheduled)
-
-    def __call__(self, event: BaseEvent) -> None:
-        self.client._schedule(self.run(event, scheduled=True))
-
-
 class _Once:
     """Delivers one event, then unsubscribes; exactly once under concurrent emits."""
 
@@ -199,76 +186,6 @@ class _Once:
         self.handler(event)
 
 
-class _LoopThread:
-    """A private event loop on a daemon thread, for async handlers emitted from sync code."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self._run, name="aievents-async-handlers", daemon=True
-        )
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def stop(self, timeout: float | None) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout)
-
-
-class _Pending:
-    """Counts async handler runs in flight, per event loop.
-
-    A run is counted when ``emit`` schedules it, before the loop starts it, so
-    a ``flush`` right after ``emit`` always waits for it.
-    """
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.counts: dict[asyncio.AbstractEventLoop, int] = {}
-        self.tasks: dict[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = {}
-        self.errors: list[Exception] = []
-
-    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self.cond:
-            self.counts[loop] = self.counts.get(loop, 0) + 1
-
-    def started(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
-        with self.cond:
-            self.tasks.setdefault(loop, set()).add(task)
-        task.add_done_callback(lambda t: self.end(loop, t))
-
-    def end(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None] | None = None) -> None:
-        with self.cond:
-            left = self.counts.get(loop, 1) - 1
-            if left:
-                self.counts[loop] = left
-            else:
-                self.counts.pop(loop, None)
-            if task is not None:
-                tasks = self.tasks.get(loop)
-                if tasks is not None:
-                    tasks.discard(task)
-                    if not tasks:
-                        del self.tasks[loop]
-            self.cond.notify_all()
-
-    def count(self, *, besides: asyncio.AbstractEventLoop | None = None) -> int:
-        return sum(n for loop, n in self.counts.items() if loop is not besides)
-
-    def tasks_on(self, loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[None]]:
-        with self.cond:
-            return set(self.tasks.get(loop, ()))
-
-    def wait(self, timeout: float | None, *, besides: asyncio.AbstractEventLoop | None) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: self.count(besides=besides) == 0, timeout)
-
-
 class EventClient:
     """Subscribe handlers and sinks; emit events to them.
 
@@ -278,12 +195,14 @@ class EventClient:
         strict: Re-raise handler errors from ``emit``, ``aemit`` and
             ``flush`` instead of logging them. For tests.
         replay: How many recent events to keep for late subscribers
-            (``on(..., replay=True)``, :meth:`recent`); 0 keeps none.
+            (``on(..., replay=True)``, :meth:`recent`); 0, the default, keeps
+            none. The process-wide client of :func:`get_client` keeps
+            :data:`DEFAULT_REPLAY`.
 
     The client is a context manager: leaving the block closes it.
     """
 
-    def __init__(self, *, enabled: bool = True, strict: bool = False, replay: int = 64) -> None:
+    def __init__(self, *, enabled: bool = True, strict: bool = False, replay: int = 0) -> None:
         if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
             raise ValueError(f"replay must be a non-negative integer, got {replay!r}")
         self._lock = threading.RLock()
@@ -291,7 +210,7 @@ class EventClient:
         self._seq = itertools.count()
         self._subscriptions: dict[Subscription, None] = {}
         self._sinks: dict[Sink, Subscription] = {}
-        self._classes: dict[str, type] = dict(EVENT_TYPES)
+        self._classes: dict[type, None] = dict.fromkeys(EVENT_TYPES.values())
         self._replay: deque[BaseEvent] | None = deque(maxlen=replay) if replay else None
         self._enabled = enabled
         self._mutes = 0
@@ -302,7 +221,10 @@ class EventClient:
         self._errors = 0
         self._errors_by_handler: dict[str, int] = {}
         self._last_logged: dict[str, float] = {}
-        self._routes: dict[str, tuple[Callable[[Any], None], ...]] = {}
+        self._routes: dict[type, Route] = {}
+        self._dispatcher = Dispatcher(self._handler_failed, self._emit_unknown)
+        self.__dict__["emit"] = self._dispatcher.emit
+        self._dispatcher.emit.__doc__ = EventClient.emit.__doc__
         self._rebuild()
         _CLIENTS.add(self)
 
@@ -315,12 +237,13 @@ class EventClient:
         handlers are scheduled: on the running event loop when there is one,
         otherwise on the client's own loop thread; :meth:`flush` waits for
         them.
+
+        Raises:
+            TypeError: ``event`` is not an event.
         """
-        try:
-            handlers = self._routes[event.event_type]
-        except KeyError:
-            handlers = self._route_for(event)
-        for handler in handlers:
+        # Instances use the compiled twin installed in __init__ (see _dispatch);
+        # this is the same delivery, for calls through the class.
+        for handler in self._route(event):
             try:
                 handler(event)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
@@ -331,11 +254,7 @@ class EventClient:
 
         Async handlers run in the caller's context and task.
         """
-        try:
-            handlers = self._routes[event.event_type]
-        except KeyError:
-            handlers = self._route_for(event)
-        for handler in handlers:
+        for handler in self._route(event):
             if isinstance(handler, _AsyncHandler):
                 await handler.run(event)
                 continue
@@ -345,17 +264,29 @@ class EventClient:
                 self._handler_failed(handler, event, exc)
         self._raise_deferred()
 
-    def _route_for(self, event: BaseEvent) -> tuple[Callable[[Any], None], ...]:
-        """Slow path: the first event of a name not in the snapshot."""
-        name = event.event_type
+    def _route(self, event: BaseEvent) -> Route:
+        """The handlers of ``event``, registering its class when it is new."""
+        route = self._routes.get(type(event))
+        if route is not None:
+            return route
+        if not isinstance(event, BaseEvent):
+            raise TypeError(f"emit() takes an aievents event, got {event!r}")
         with self._lock:
             if not self._live():
                 return ()
-            self._classes.setdefault(name, type(event))
-            route = self._build_route(name, self._ordered())
-            if len(self._routes) < _MAX_ROUTES:
-                self._routes = {**self._routes, name: route}
-            return route
+            if len(self._classes) >= _MAX_CLASSES:  # pathological: route without caching
+                return self._build_route(event.event_type, type(event), self._ordered())
+            self._classes[type(event)] = None
+            self._rebuild()
+            return self._routes[type(event)]
+
+    def _emit_unknown(self, event: BaseEvent) -> None:
+        """Called by the compiled emit for a class it does not know yet."""
+        for handler in self._route(event):
+            try:
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._handler_failed(handler, event, exc)
 
     # ------------------------------------------------------------------ subscribe
 
@@ -485,10 +416,7 @@ class EventClient:
                     found[receiver] = None
         return sorted(found, key=lambda s: s._seq)
 
-    def _build_route(
-        self, name: str, ordered: list[Subscription]
-    ) -> tuple[Callable[[Any], None], ...]:
-        cls = self._classes.get(name)
+    def _build_route(self, name: str, cls: type, ordered: list[Subscription]) -> Route:
         route: list[Callable[[Any], None]] = []
         if self._replay is not None:
             route.append(self._replay.append)
@@ -496,12 +424,18 @@ class EventClient:
         return tuple(route)
 
     def _rebuild(self) -> None:
-        """Rebuild the dispatch snapshot; called with the lock held."""
+        """Rebuild the dispatch snapshot and recompile ``emit``; called with the lock held."""
         if not self._live():
-            self._routes = {}
+            self._routes = dict.fromkeys(self._classes, ())
+            self._dispatcher.install(None)
             return
         ordered = self._ordered()
-        self._routes = {name: self._build_route(name, ordered) for name in self._classes}
+        routes = {
+            cls: self._build_route(cls.event_type, cls, ordered)  # type: ignore[attr-defined]
+            for cls in self._classes
+        }
+        self._routes = routes
+        self._dispatcher.install(list(routes.items()))
 
     def _live(self) -> bool:
         return self._enabled and not self._mutes and not self._closed
@@ -771,7 +705,7 @@ def get_client() -> EventClient:
     if client is None:
         with _default_lock:
             if _default is None:
-                _default = EventClient()
+                _default = EventClient(replay=DEFAULT_REPLAY)
             client = _default
     return client
 

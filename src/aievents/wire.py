@@ -34,6 +34,7 @@ of each style, built at import.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -77,7 +78,10 @@ def camel_case(name: str) -> str:
 
 def _decimal_to_number(value: Decimal) -> float | str:
     if len(value.as_tuple().digits) <= _DOUBLE_DIGITS:
-        return float(value)
+        number = float(value)
+        # Out of a double's range (inf, 0.0, subnormals) the digits would not survive.
+        if math.isfinite(number) and Decimal(repr(number)) == value:
+            return number
     return str(value)
 
 
@@ -93,11 +97,22 @@ def _mapping_copy(value: Any) -> Any:
     return dict(value)
 
 
-def _nested(hook: Callable[[Any, Any], Any], prefix: str, cls: type) -> Callable[[Any, Any], Any]:
-    """Structure a nested object, naming its fields under ``prefix`` in errors."""
+def _record_hook(value: Any, _type: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value  # the field's own validator names the problem
+
+
+def _nested(
+    hook: Callable[[Any, Any], Any], prefix: str, cls: type, *, nullable: bool = False
+) -> Callable[[Any, Any], Any]:
+    """Structure a nested object, naming its fields under ``prefix`` in errors.
+
+    ``nullable``: ``None`` (JSON ``null``) is accepted, as for the field left out.
+    """
 
     def structure(value: Any, _type: Any) -> Any:
-        if isinstance(value, cls):
+        if isinstance(value, cls) or (nullable and value is None):
             return value
         if not isinstance(value, Mapping):
             raise EventValidationError(prefix, value, "must be an object")
@@ -185,10 +200,15 @@ def make_converter(style: Style = "snake") -> cattrs.Converter:
                 target = _nested_type(field.type)
                 if target is not None:
                     kwargs["struct_hook"] = _nested(
-                        converter.get_structure_hook(target), _NESTED[target], target
+                        converter.get_structure_hook(target),
+                        _NESTED[target],
+                        target,
+                        nullable=field.default is None,
                     )
                 elif field.name == "outputs":
                     kwargs["struct_hook"] = _outputs_hook(converter)
+                elif field.name in ("options", "model_options"):
+                    kwargs["struct_hook"] = _record_hook
             if kwargs:
                 overrides[field.name] = override(**kwargs)
         return overrides
