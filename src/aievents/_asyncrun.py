@@ -58,14 +58,34 @@ class LoopThread:
         self.thread.start()
 
     def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            leftover = asyncio.all_tasks(loop)
+            for task in leftover:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+            loop.close()
 
     def stop(self, timeout: float | None) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout)
+        """Stop the loop (cancelling what still runs) and close it, within ``timeout``."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout)
+
+    def orphan(self) -> None:
+        """Forget the loop in a forked child, where its thread does not exist.
+
+        The loop cannot be closed there (it still looks like it is running),
+        and letting it be collected would warn about an unclosed loop; so it is
+        kept, unused, for the life of the child.
+        """
+        _ORPHANED.append(self.loop)
+
+
+_ORPHANED: list[asyncio.AbstractEventLoop] = []
 
 
 class Pending:

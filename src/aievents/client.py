@@ -369,14 +369,14 @@ class EventClient:
             raise TypeError(f"handler must be callable, got {handler!r}")
         dispatch: Callable[[Any], None]
         dispatch = _AsyncHandler(self, handler) if _is_async(handler) else handler  # type: ignore[arg-type,assignment]
-        if where is not None:
-            if not callable(where):
-                raise TypeError(f"where must be callable, got {where!r}")
-            dispatch = _filtered(dispatch, where)
+        if where is not None and not callable(where):
+            raise TypeError(f"where must be callable, got {where!r}")
         gate = None
-        if once:
+        if once:  # inside the filter: only an accepted event uses up the one delivery
             gate = _Once(dispatch)
             dispatch = gate
+        if where is not None:
+            dispatch = _filtered(dispatch, where)
         with self._lock:
             subscription = Subscription(self, keys, handler, dispatch, next(self._seq))
             if gate is not None:
@@ -633,6 +633,8 @@ class EventClient:
             )
 
     def _after_fork(self) -> None:
+        if self._loop_thread is not None:
+            self._loop_thread.orphan()
         self._loop_thread = None
         self._pending = _Pending()
         self._lock = threading.RLock()
@@ -658,16 +660,6 @@ def _signal_name(key: EventType) -> str:
 def _filtered(
     dispatch: Callable[[Any], None], where: Callable[[Any], bool]
 ) -> Callable[[Any], None]:
-    if isinstance(dispatch, _AsyncHandler):
-        inner = dispatch
-
-        def deliver_async(event: Any) -> None:
-            if where(event):
-                inner(event)
-
-        deliver_async.handler = inner  # type: ignore[attr-defined]
-        return deliver_async
-
     def deliver(event: Any) -> None:
         if where(event):
             dispatch(event)

@@ -381,8 +381,9 @@ def _modalities(read: _Reader, payload: Any, *names: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for index, item in enumerate(value):
         sub = read.nested(f"{names[0]}[{index}]")
+        sub.require_object(item)
         modality = _lookup(item, ("modality",))
-        modality = getattr(modality, "value", modality)
+        modality = None if modality is _ABSENT else getattr(modality, "value", modality)
         if not isinstance(modality, str):
             raise sub.error("modality", modality, "must be a modality name such as 'IMAGE'")
         tokens = sub.tokens(item, "tokenCount", "token_count") or 0

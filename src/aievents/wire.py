@@ -294,22 +294,24 @@ def to_envelope(event: BaseEvent, *, plugin_id: str = PLUGIN_ID) -> dict[str, An
     }
 
 
-def envelope_name(envelope: Mapping[str, Any], *, plugin_id: str | None = None) -> str:
-    """The event name of an envelope: its ``type`` without the plugin prefix."""
+def envelope_name(envelope: Mapping[str, Any], *, plugin_id: str = PLUGIN_ID) -> str:
+    """The event name of an envelope: its ``type`` without the ``"<plugin_id>:"`` prefix.
+
+    Raises:
+        EventValidationError: the type is not a string of the form
+            ``"<plugin_id>:<event name>"``, or the envelope's ``pluginId``
+            names another plugin.
+    """
     kind = envelope.get("type")
-    plugin = envelope.get("pluginId", plugin_id)
-    if not isinstance(kind, str) or ":" not in kind:
+    prefix = f"{plugin_id}:"
+    if not isinstance(kind, str) or not kind.startswith(prefix) or kind == prefix:
         raise EventValidationError(
-            "type", kind, "must be '<pluginId>:<event name>'", owner="envelope"
+            "type", kind, f"must be '{plugin_id}:<event name>'", owner="envelope"
         )
-    prefix = f"{plugin}:" if isinstance(plugin, str) else None
-    if prefix is not None and kind.startswith(prefix):
-        return kind[len(prefix) :]
-    if plugin_id is not None and kind.startswith(f"{plugin_id}:"):
-        return kind[len(plugin_id) + 1 :]
-    raise EventValidationError(
-        "type", kind, f"must start with the plugin id {plugin!r}", owner="envelope"
-    )
+    declared = envelope.get("pluginId", plugin_id)
+    if declared != plugin_id:
+        raise EventValidationError("pluginId", declared, f"must be {plugin_id!r}", owner="envelope")
+    return kind[len(prefix) :]
 
 
 def from_envelope(envelope: Mapping[str, Any], *, plugin_id: str = PLUGIN_ID) -> BaseEvent:

@@ -1,0 +1,59 @@
+"""The public API: re-exports, docstrings, typing marker."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+import aievents
+
+MODULES = [
+    "aievents",
+    "aievents.client",
+    "aievents.context",
+    "aievents.events",
+    "aievents.exceptions",
+    "aievents.sinks",
+    "aievents.testing",
+    "aievents.usage",
+    "aievents.wire",
+]
+
+
+class TestPublicAPI:
+    """Every public name is exported, sorted, importable and documented."""
+
+    def test_all_sorted(self) -> None:
+        """aievents.__all__ is sorted and has no duplicates."""
+        assert aievents.__all__ == sorted(set(aievents.__all__))
+
+    def test_init_only_reexports(self) -> None:
+        """Everything in aievents.__all__ is defined in a submodule."""
+        for name in aievents.__all__:
+            obj = getattr(aievents, name)
+            module = getattr(obj, "__module__", None)
+            if module is not None and (inspect.isclass(obj) or inspect.isfunction(obj)):
+                assert module != "aievents", name
+
+    @pytest.mark.parametrize("module_name", MODULES)
+    def test_documented(self, module_name: str) -> None:
+        """Each public module, class, function and method has a docstring."""
+        module = importlib.import_module(module_name)
+        assert inspect.getdoc(module), module_name
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            assert inspect.getdoc(obj), f"{module_name}.{name}"
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if attr.startswith("_") or not inspect.isfunction(member):
+                        continue
+                    assert inspect.getdoc(member), f"{module_name}.{name}.{attr}"
+
+    def test_typed(self) -> None:
+        """The package ships py.typed."""
+        assert (Path(aievents.__file__).parent / "py.typed").is_file()
