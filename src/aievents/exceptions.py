@@ -36,6 +36,7 @@ class EventValidationError(AieventsError, ValueError):
         field: Dotted path of the offending field, for example
             ``"usage.input_tokens"`` or ``"timestamp"``.
         value: The offending value (``None`` when the field was missing).
+        missing: Whether the field was required and not given.
         reason: What was expected, in words.
         owner: What was being built: an event type such as
             ``"image:usage"``, a class name such as ``"ImageUsage"``, or a
@@ -46,19 +47,32 @@ class EventValidationError(AieventsError, ValueError):
     value: Any
     reason: str
     owner: str
+    missing: bool
 
     def __init__(self, field: str, value: Any, reason: str, *, owner: str = "") -> None:
         self.field = field
-        self.value = value
+        self.missing = value is REQUIRED
+        self.value = None if self.missing else value
         self.reason = reason
         self.owner = owner
         super().__init__(self._render())
 
     def _render(self) -> str:
         where = f"{self.owner}: " if self.owner else ""
-        if _is_missing(self.value):
+        if self.missing:
             return f"{where}field {self.field!r} is required but missing"
         return f"{where}field {self.field!r} {self.reason}, got {_show(self.value)}"
+
+    def retarget(
+        self, *, field: str | None = None, owner: str | None = None
+    ) -> EventValidationError:
+        """Return the same error naming another field path or owner."""
+        return EventValidationError(
+            self.field if field is None else field,
+            REQUIRED if self.missing else self.value,
+            self.reason,
+            owner=self.owner if owner is None else owner,
+        )
 
     def within(self, prefix: str, *, owner: str | None = None) -> EventValidationError:
         """Return the same error with its field nested under ``prefix``.
@@ -67,23 +81,15 @@ class EventValidationError(AieventsError, ValueError):
         ``usage.input_tokens``; used when a nested object fails while its
         parent is being built.
         """
-        return EventValidationError(
-            f"{prefix}.{self.field}",
-            self.value,
-            self.reason,
-            owner=self.owner if owner is None else owner,
-        )
+        return self.retarget(field=f"{prefix}.{self.field}", owner=owner)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.field, self.value, self.reason, self.owner))
+        value = REQUIRED if self.missing else self.value
+        return (_rebuild, (self.field, value, self.reason, self.owner))
 
 
 def _rebuild(field: str, value: Any, reason: str, owner: str) -> EventValidationError:
     return EventValidationError(field, value, reason, owner=owner)
-
-
-def _is_missing(value: Any) -> bool:
-    return value is REQUIRED
 
 
 def _show(value: Any) -> str:

@@ -242,7 +242,7 @@ def _assemble(
             cost=cost,
         )
     except EventValidationError as exc:
-        raise EventValidationError(exc.field, exc.value, exc.reason, owner=owner) from None
+        raise exc.retarget(owner=owner) from None
 
 
 def _input_details(read: _Reader, payload: Any, *names: str) -> InputTokensDetails | None:
@@ -271,6 +271,7 @@ def _output_details(read: _Reader, payload: Any, *names: str) -> OutputTokensDet
 def _from_input_output(payload: Any, owner: str) -> ImageUsage:
     read = _Reader(owner)
     read.require_object(payload)
+    cost = _lookup(payload, ("cost",))
     return _assemble(
         input_tokens=read.tokens(payload, "input_tokens", "inputTokens"),
         output_tokens=read.tokens(payload, "output_tokens", "outputTokens"),
@@ -279,6 +280,7 @@ def _from_input_output(payload: Any, owner: str) -> ImageUsage:
         output_details=_output_details(
             read, payload, "output_tokens_details", "outputTokensDetails"
         ),
+        cost=None if cost is _ABSENT else cost,
         owner=owner,
     )
 

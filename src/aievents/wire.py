@@ -143,9 +143,8 @@ def _outputs_hook(converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
                 items.append(item(entry, ImageOutput))
             except EventValidationError as exc:
                 field = exc.field.lstrip(".")
-                raise EventValidationError(
-                    f"outputs[{index}]" + (f".{field}" if field else ""), exc.value, exc.reason
-                ) from None
+                path = f"outputs[{index}]" + (f".{field}" if field else "")
+                raise exc.retarget(field=path, owner="") from None
         return tuple(items)
 
     return structure
@@ -255,7 +254,7 @@ def _structure(converter: cattrs.Converter, data: Any, cls: type[E], owner: str)
     except EventValidationError as exc:
         if exc.owner:
             raise
-        raise EventValidationError(exc.field, exc.value, exc.reason, owner=owner) from None
+        raise exc.retarget(owner=owner) from None
     finally:
         FROM_WIRE.reset(token)
 
