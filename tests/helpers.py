@@ -7,7 +7,9 @@ from typing import Any, ClassVar
 import attrs
 
 from aievents import (
+    AieventsError,
     BaseEvent,
+    EventValidationError,
     ImageRequestCompletedEvent,
     ImageRequestErrorEvent,
     ImageRequestStartedEvent,
@@ -60,3 +62,15 @@ class ImageUsageLookalike(BaseEvent):
     """A name close to an image event's, to check exact matching."""
 
     event_type: ClassVar[str] = "image:usage:extra"
+
+
+def check_names(err: EventValidationError, field: str, value: Any) -> EventValidationError:
+    """Assert that ``err`` names ``field`` and ``value`` in its attributes and its message."""
+    assert isinstance(err, ValueError)
+    assert isinstance(err, AieventsError)
+    assert err.field == field
+    assert err.value is value
+    message = str(err)
+    assert repr(field) in message
+    assert repr(value)[:60] in message
+    return err

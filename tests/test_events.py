@@ -36,8 +36,10 @@ from aievents.events import (
     event_class,
     new_event_id,
 )
-from aievents.exceptions import AieventsError, EventValidationError
+from aievents.exceptions import EventValidationError
 from aievents.usage import ImageUsage
+
+from helpers import check_names
 
 # The event names of DESIGN.md section 3 and the TanStack reference.
 NAMES: dict[str, type[BaseEvent]] = {
@@ -138,18 +140,6 @@ def raises_naming(cls: type[BaseEvent], field: str, value: Any) -> EventValidati
     with pytest.raises(EventValidationError) as info:
         build(cls, **{field: value})
     return check_names(info.value, field, value)
-
-
-def check_names(err: EventValidationError, field: str, value: Any) -> EventValidationError:
-    """Assert that ``err`` names ``field`` and ``value`` in its attributes and its message."""
-    assert isinstance(err, ValueError)
-    assert isinstance(err, AieventsError)
-    assert err.field == field
-    assert err.value is value
-    message = str(err)
-    assert repr(field) in message
-    assert repr(value)[:60] in message
-    return err
 
 
 class TestRegistry:

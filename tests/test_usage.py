@@ -29,6 +29,8 @@ from aievents.usage import (
     to_image_usage,
 )
 
+from helpers import check_names
+
 Adapter = Callable[[Any], ImageUsage]
 
 # The generation body of the OpenAI spec (reference/openai-usage-api.md).
@@ -163,16 +165,6 @@ bad_counts = st.one_of(
     st.lists(st.integers(), max_size=1),
 )
 counts = st.integers(min_value=0, max_value=10**12)
-
-
-def check_names(err: EventValidationError, field: str, value: Any) -> None:
-    """Assert that ``err`` names ``field`` and ``value``, as attributes and in its message."""
-    assert isinstance(err, ValueError)
-    assert err.field == field
-    assert err.value is value
-    message = str(err)
-    assert repr(field) in message
-    assert repr(value)[:60] in message
 
 
 def with_path(payload: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

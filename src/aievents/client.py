@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import fnmatch
-import inspect
 import itertools
 import os
 import threading
@@ -38,7 +36,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final
 
 import blinker
 import structlog
@@ -47,6 +45,17 @@ from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
 from aievents._dispatch import Dispatcher, Route
+from aievents._subscription import (
+    EventType,
+    Handler,
+    Once,
+    Subscription,
+    filtered,
+    handler_name,
+    is_async,
+    matcher,
+    signal_name,
+)
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.sinks import Sink
 
@@ -60,13 +69,6 @@ __all__ = [
     "on",
 ]
 
-E = TypeVar("E", bound=BaseEvent)
-
-#: A handler: called with the event; may be ``async``.
-Handler: TypeAlias = Callable[[Any], "Awaitable[None] | None"]
-#: What a subscription names: an event name, a pattern, ``"*"``, or an event class.
-EventType: TypeAlias = "str | type[BaseEvent]"
-
 _log = structlog.get_logger("aievents")
 
 #: Recent events the process-wide default client keeps for late subscribers.
@@ -75,115 +77,6 @@ DEFAULT_REPLAY: Final = 128
 ERROR_LOG_INTERVAL: Final = 60.0
 #: Event classes compiled into ``emit``, at most (beyond, routes are computed per emit).
 _MAX_CLASSES: Final = 256
-_WILDCARDS: Final = frozenset("*?[")
-
-
-class Subscription:
-    """A handler's subscription. Call it, or leave its ``with`` block, to unsubscribe.
-
-    Attributes:
-        handler: The subscribed handler.
-        keys: What it listens to, as given.
-    """
-
-    __slots__ = ("__weakref__", "_client", "_matchers", "_seq", "dispatch", "handler", "keys")
-
-    def __init__(
-        self,
-        client: EventClient,
-        keys: tuple[EventType, ...],
-        handler: Handler,
-        dispatch: Callable[[Any], None],
-        seq: int,
-    ) -> None:
-        self._client = client
-        self.keys = keys
-        self.handler = handler
-        self.dispatch = dispatch
-        self._seq = seq
-        self._matchers = tuple(_matcher(key) for key in keys)
-
-    @property
-    def active(self) -> bool:
-        """Whether the subscription still receives events."""
-        return self._client._is_subscribed(self)
-
-    def unsubscribe(self) -> None:
-        """Stop receiving events. Safe to call more than once, from any thread."""
-        self._client._unsubscribe(self)
-
-    def __call__(self) -> None:
-        """Unsubscribe (TanStack's ``on()`` returns a cleanup function)."""
-        self.unsubscribe()
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.unsubscribe()
-
-    def _matches(self, name: str, cls: type | None) -> bool:
-        return any(match(name, cls) for match in self._matchers)
-
-    def __repr__(self) -> str:
-        keys = ", ".join(_describe(key) for key in self.keys)
-        return f"<Subscription {keys} -> {_handler_name(self.handler)}>"
-
-
-def _describe(key: EventType) -> str:
-    return key.__name__ if isinstance(key, type) else repr(key)
-
-
-def _matcher(key: EventType) -> Callable[[str, type | None], bool]:
-    if isinstance(key, type):
-        if not issubclass(key, BaseEvent):
-            raise TypeError(f"event_type must be an event class, got {key!r}")
-        registered = EVENT_TYPES.get(key.event_type)
-        if registered is key:
-            name = key.event_type
-            return lambda n, _cls: n == name
-        return lambda _n, cls: cls is not None and issubclass(cls, key)
-    if not isinstance(key, str) or not key:
-        raise TypeError(
-            f"event_type must be an event name, a pattern such as 'image:*', '*' "
-            f"or an event class, got {key!r}"
-        )
-    if key == "*":
-        return lambda _n, _cls: True
-    if _WILDCARDS.intersection(key):
-        return lambda n, _cls: fnmatch.fnmatchcase(n, key)
-    return lambda n, _cls: n == key
-
-
-def _handler_name(handler: object) -> str:
-    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
-    module = getattr(handler, "__module__", None)
-    return f"{module}.{name}" if module else str(name)
-
-
-def _is_async(handler: object) -> bool:
-    if inspect.iscoroutinefunction(handler):
-        return True
-    call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
-    return call is not None and inspect.iscoroutinefunction(call)
-
-
-class _Once:
-    """Delivers one event, then unsubscribes; exactly once under concurrent emits."""
-
-    __slots__ = ("gate", "handler", "subscription")
-
-    def __init__(self, handler: Callable[[Any], None]) -> None:
-        self.handler = handler
-        self.gate = threading.Lock()
-        self.subscription: Subscription | None = None
-
-    def __call__(self, event: BaseEvent) -> None:
-        if not self.gate.acquire(blocking=False):
-            return
-        if self.subscription is not None:
-            self.subscription.unsubscribe()
-        self.handler(event)
 
 
 class EventClient:
@@ -368,21 +261,21 @@ class EventClient:
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         dispatch: Callable[[Any], None]
-        dispatch = _AsyncHandler(self, handler) if _is_async(handler) else handler  # type: ignore[arg-type,assignment]
+        dispatch = _AsyncHandler(self, handler) if is_async(handler) else handler  # type: ignore[arg-type,assignment]
         if where is not None and not callable(where):
             raise TypeError(f"where must be callable, got {where!r}")
         gate = None
         if once:  # inside the filter: only an accepted event uses up the one delivery
-            gate = _Once(dispatch)
+            gate = Once(dispatch)
             dispatch = gate
         if where is not None:
-            dispatch = _filtered(dispatch, where)
+            dispatch = filtered(dispatch, where)
         with self._lock:
             subscription = Subscription(self, keys, handler, dispatch, next(self._seq))
             if gate is not None:
                 gate.subscription = subscription
             for key in keys:
-                self._signals.signal(_signal_name(key)).connect(subscription, weak=False)
+                self._signals.signal(signal_name(key)).connect(subscription, weak=False)
             self._subscriptions[subscription] = None
             self._rebuild()
             backlog = list(self._replay) if replay and self._replay is not None else []
@@ -399,7 +292,7 @@ class EventClient:
             if self._subscriptions.pop(subscription, False) is False:
                 return
             for key in subscription.keys:
-                self._signals.signal(_signal_name(key)).disconnect(subscription)
+                self._signals.signal(signal_name(key)).disconnect(subscription)
             for sink, owner in list(self._sinks.items()):
                 if owner is subscription:
                     del self._sinks[sink]
@@ -474,7 +367,7 @@ class EventClient:
 
     def recent(self, event_type: EventType = "*") -> list[BaseEvent]:
         """The recent events kept for late subscribers that match ``event_type``, oldest first."""
-        match = _matcher(event_type)
+        match = matcher(event_type)
         backlog = list(self._replay) if self._replay is not None else []
         return [event for event in backlog if match(event.event_type, type(event))]
 
@@ -496,7 +389,7 @@ class EventClient:
         target = handler
         if isinstance(target, _AsyncHandler):
             target = target.fn
-        name = _handler_name(getattr(target, "handler", target))
+        name = handler_name(getattr(target, "handler", target))
         with self._lock:
             self._errors += 1
             self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
@@ -649,23 +542,6 @@ class EventClient:
         state = "closed" if self._closed else ("enabled" if self._enabled else "disabled")
         counts = f"{len(self._subscriptions)} subscriptions, {len(self._sinks)} sinks"
         return f"<EventClient {state}, {counts}>"
-
-
-def _signal_name(key: EventType) -> str:
-    if isinstance(key, type):
-        return f"class:{key.__module__}.{key.__qualname__}"
-    return key
-
-
-def _filtered(
-    dispatch: Callable[[Any], None], where: Callable[[Any], bool]
-) -> Callable[[Any], None]:
-    def deliver(event: Any) -> None:
-        if where(event):
-            dispatch(event)
-
-    deliver.handler = dispatch  # type: ignore[attr-defined]
-    return deliver
 
 
 def _remaining(deadline: float | None) -> float | None:
