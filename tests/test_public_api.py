@@ -16,6 +16,7 @@ MODULES = [
     "aievents.context",
     "aievents.events",
     "aievents.exceptions",
+    "aievents.pricing",
     "aievents.sinks",
     "aievents.testing",
     "aievents.usage",

@@ -35,6 +35,7 @@ from aievents import (
 )
 from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from aievents.events import VISIBILITIES, BaseEvent
+from aievents.usage import COST_BASES, ImageCost
 from aievents.wire import PLUGIN_ID, make_converter
 
 TS = 1713833628000
@@ -81,6 +82,8 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "source": st.sampled_from(SOURCES),
     "visibility": st.sampled_from(VISIBILITIES),
     "operation": st.sampled_from(OPERATIONS),
+    "currency": st.just("usd"),
+    "basis": st.sampled_from(COST_BASES),
 }
 #: Strategies by (resolved) field type.
 BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
@@ -209,6 +212,16 @@ FULL_VALUES: dict[str, Any] = {
         ImageOutput(url="https://img.example/1.png", b64_json="aGVsbG8=", revised_prompt="a fox"),
     ),
     "usage": FULL_USAGE,
+    "cost": ImageCost(
+        total=Decimal("0.00245"),
+        basis="tokens",
+        input_text=Decimal("0.00005"),
+        input_image=Decimal("0.0004"),
+        output_image=Decimal("0.002"),
+        price_version="2026-07-22",
+        priced_model="gpt-image-1",
+        unpriced=("output_text",),
+    ),
     "error_type": "RateLimitError",
     "error_message": "slow down",
     "status_code": 429,

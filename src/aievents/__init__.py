@@ -38,9 +38,15 @@ from aievents.events import (
     ImageUsageEvent,
     event_class,
 )
-from aievents.exceptions import AieventsError, EventValidationError
+from aievents.exceptions import (
+    AieventsError,
+    EventValidationError,
+    FieldValueError,
+    PriceTableError,
+)
 from aievents.sinks import Sink
 from aievents.usage import (
+    ImageCost,
     ImageUsage,
     InputTokensDetails,
     OutputTokensDetails,
@@ -64,7 +70,9 @@ __all__ = [
     "EventClient",
     "EventType",
     "EventValidationError",
+    "FieldValueError",
     "Handler",
+    "ImageCost",
     "ImageEvent",
     "ImageOutput",
     "ImageRequestCompletedEvent",
@@ -75,6 +83,7 @@ __all__ = [
     "InputTokensDetails",
     "OPERATIONS",
     "OutputTokensDetails",
+    "PriceTableError",
     "SOURCES",
     "Sink",
     "Subscription",

@@ -39,7 +39,7 @@ import attrs
 from aievents import _validate as v
 from aievents.context import BOUND
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageUsage
+from aievents.usage import ImageCost, ImageUsage
 
 __all__ = [
     "EVENT_TYPES",
@@ -290,7 +290,10 @@ class ImageUsageEvent(ImageEvent):
     ``request_id``, ``model`` and ``usage`` are required.
 
     Attributes:
-        usage: Tokens (and cost, when known) of the request.
+        usage: Tokens of the request; ``usage.cost`` is the total cost in
+            USD when known (TanStack's ``usage.cost``).
+        cost: The cost with its breakdown and the price table's version, when
+            known (see :mod:`aievents.pricing`).
     """
 
     event_type: ClassVar[str] = "image:usage"
@@ -300,6 +303,9 @@ class ImageUsageEvent(ImageEvent):
     usage: ImageUsage = attrs.field(
         default=v.REQUIRED,
         validator=v.required(v.instance_of(ImageUsage, "an ImageUsage (see aievents.usage)")),
+    )
+    cost: ImageCost | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(ImageCost, "an ImageCost"))
     )
 
 

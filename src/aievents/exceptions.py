@@ -5,8 +5,12 @@ and from the builtin that matches its meaning, so ``except ValueError`` keeps
 working for callers that do not know about aievents::
 
     AieventsError (Exception)
-     '-- EventValidationError (AieventsError, ValueError)
-            a bad event, usage payload or wire message; names the field and value
+     '-- FieldValueError (AieventsError, ValueError)
+          |     a bad value; names the field, the value and what was expected
+          |-- EventValidationError
+          |     a bad event, usage payload or wire message
+          '-- PriceTableError
+                a bad price table file or price override
 
 Telemetry never raises into the host program on its own: these errors reach
 you only from calls you make directly (building an event, parsing a wire
@@ -15,19 +19,26 @@ message, binding context), never from ``emit`` or a sink.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from aievents._sentinel import REQUIRED
 
-__all__ = ["AieventsError", "EventValidationError"]
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Self
+    else:
+        from typing_extensions import Self
+
+__all__ = ["AieventsError", "EventValidationError", "FieldValueError", "PriceTableError"]
 
 
 class AieventsError(Exception):
     """Base class of every error aievents raises on purpose."""
 
 
-class EventValidationError(AieventsError, ValueError):
-    """An event, a usage payload or a wire message is malformed.
+class FieldValueError(AieventsError, ValueError):
+    """A value aievents was given is wrong; the base of the field errors.
 
     The message says which field was wrong, what it held and what was expected.
     The same facts are attributes, so code can act on them.
@@ -63,18 +74,16 @@ class EventValidationError(AieventsError, ValueError):
             return f"{where}field {self.field!r} is required but missing"
         return f"{where}field {self.field!r} {self.reason}, got {_show(self.value)}"
 
-    def retarget(
-        self, *, field: str | None = None, owner: str | None = None
-    ) -> EventValidationError:
+    def retarget(self, *, field: str | None = None, owner: str | None = None) -> Self:
         """Return the same error naming another field path or owner."""
-        return EventValidationError(
+        return type(self)(
             self.field if field is None else field,
             REQUIRED if self.missing else self.value,
             self.reason,
             owner=self.owner if owner is None else owner,
         )
 
-    def within(self, prefix: str, *, owner: str | None = None) -> EventValidationError:
+    def within(self, prefix: str, *, owner: str | None = None) -> Self:
         """Return the same error with its field nested under ``prefix``.
 
         ``EventValidationError("input_tokens", ...).within("usage")`` names
@@ -85,11 +94,29 @@ class EventValidationError(AieventsError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         value = REQUIRED if self.missing else self.value
-        return (_rebuild, (self.field, value, self.reason, self.owner))
+        return (_rebuild, (type(self), self.field, value, self.reason, self.owner))
 
 
-def _rebuild(field: str, value: Any, reason: str, owner: str) -> EventValidationError:
-    return EventValidationError(field, value, reason, owner=owner)
+class EventValidationError(FieldValueError):
+    """An event, a usage payload or a wire message is malformed.
+
+    Raised when an event is built with a bad field, when a provider's usage
+    payload cannot be read, and when a wire message cannot be parsed.
+    Nothing is emitted from a half-built event.
+    """
+
+
+class PriceTableError(FieldValueError):
+    """A price table file, or a price set at runtime, is malformed.
+
+    The table in use is left unchanged.
+    """
+
+
+def _rebuild(
+    cls: type[FieldValueError], field: str, value: Any, reason: str, owner: str
+) -> FieldValueError:
+    return cls(field, value, reason, owner=owner)
 
 
 def _show(value: Any) -> str:

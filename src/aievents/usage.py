@@ -34,6 +34,9 @@ from aievents import _validate as v
 from aievents.exceptions import EventValidationError
 
 __all__ = [
+    "COST_BASES",
+    "COST_COMPONENTS",
+    "ImageCost",
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
@@ -146,6 +149,77 @@ class ImageUsage:
         if details is None or details.image_tokens is None:
             return self.output_tokens if details is None else None
         return details.image_tokens
+
+
+#: How a cost was reached: from token usage, per image, or a per-image estimate.
+COST_BASES: Final = ("tokens", "images", "estimate")
+#: The parts of a cost, in the order of :meth:`ImageCost.breakdown`.
+COST_COMPONENTS: Final = (
+    "input_text",
+    "input_image",
+    "cached_input",
+    "output_image",
+    "output_text",
+    "per_image",
+)
+
+_ZERO: Final = Decimal(0)
+
+
+def _component() -> Any:
+    return attrs.field(default=_ZERO, converter=v.to_decimal, validator=v.money)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class ImageCost:
+    """The cost of one image request in USD, with its breakdown.
+
+    ``total`` is the exact sum of the components. Token-billed requests fill
+    the token components; per-image requests fill ``per_image`` (price times
+    images returned, never times ``n`` again).
+
+    Attributes:
+        total: The cost in USD.
+        currency: Always ``"usd"``.
+        basis: ``tokens`` (from usage), ``images`` (per-image price) or
+            ``estimate`` (a per-image estimate for a token-billed model whose
+            response reported no usage).
+        input_text: Uncached text input tokens at the text rate.
+        input_image: Uncached image input tokens at the image rate.
+        cached_input: Cached input tokens at the cached rates.
+        output_image: Image output tokens at the image output rate.
+        output_text: Text output tokens at the text output rate.
+        per_image: Images times the per-image price or estimate.
+        price_version: Version of the price table used.
+        priced_model: The price table entry used (a dated snapshot is priced
+            as its base model).
+        unpriced: Components that had tokens but no rate in the table; the
+            total leaves them out.
+    """
+
+    total: Decimal = attrs.field(
+        default=v.REQUIRED, converter=v.to_decimal, validator=v.required(v.money)
+    )
+    currency: str = attrs.field(default="usd", validator=v.choice(("usd",)))
+    basis: str = attrs.field(default=v.REQUIRED, validator=v.required(v.choice(COST_BASES)))
+    input_text: Decimal = _component()
+    input_image: Decimal = _component()
+    cached_input: Decimal = _component()
+    output_image: Decimal = _component()
+    output_text: Decimal = _component()
+    per_image: Decimal = _component()
+    price_version: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
+    priced_model: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
+    unpriced: tuple[str, ...] = attrs.field(default=(), converter=v.to_tuple, validator=v.strings)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every token had a rate (``unpriced`` is empty)."""
+        return not self.unpriced
+
+    def breakdown(self) -> dict[str, Decimal]:
+        """The components that are not zero, by name."""
+        return {name: value for name in COST_COMPONENTS if (value := getattr(self, name))}
 
 
 # --------------------------------------------------------------------------- adapters

@@ -46,7 +46,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from aievents.events import FROM_WIRE, BaseEvent, ImageOutput, event_class
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.usage import ImageCost, ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = [
     "PLUGIN_ID",
@@ -151,6 +151,7 @@ def _outputs_hook(converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
 
 
 _NESTED: Final[Mapping[type, str]] = {
+    ImageCost: "cost",
     ImageUsage: "usage",
     InputTokensDetails: "input_tokens_details",
     OutputTokensDetails: "output_tokens_details",

@@ -1,0 +1,46 @@
+"""Exact image cost: the price table and the cost of a request.
+
+The shipped table (``prices.json``, every price with its source and date)
+covers OpenAI's token-billed GPT image models, DALL-E 2 and 3 per image, and
+per-image prices of Google, Stability and Black Forest Labs models. Amounts
+are ``Decimal``; sums never drift.
+
+>>> from aievents.pricing import image_cost
+>>> from aievents import ImageUsage, InputTokensDetails
+>>> usage = ImageUsage(input_tokens=50, output_tokens=50,
+...                    input_tokens_details=InputTokensDetails(text_tokens=10, image_tokens=40))
+>>> image_cost("gpt-image-1", usage=usage).total
+Decimal('0.00245')
+"""
+
+from aievents.pricing._cost import (
+    cost_of,
+    default_table,
+    image_cost,
+    load_prices,
+    set_default_table,
+    set_price,
+)
+from aievents.pricing._table import (
+    TOKEN_RATE_NAMES,
+    ImagePrice,
+    ModelPrice,
+    PriceTable,
+    TokenRates,
+    shipped_table,
+)
+
+__all__ = [
+    "TOKEN_RATE_NAMES",
+    "ImagePrice",
+    "ModelPrice",
+    "PriceTable",
+    "TokenRates",
+    "cost_of",
+    "default_table",
+    "image_cost",
+    "load_prices",
+    "set_default_table",
+    "set_price",
+    "shipped_table",
+]
