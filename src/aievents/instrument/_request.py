@@ -1,0 +1,285 @@
+"""One image request's life: started, then completed or error, then usage.
+
+:class:`ImageRequest` gathers the facts of one call (model, size, quality,
+images, usage, timing) and emits its events with one request id. Both
+:func:`aievents.instrument.instrument_openai` and
+:func:`aievents.instrument.image_request` drive it. Telemetry never breaks
+the call: a failure to build or emit an event is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any, Final
+
+import attrs
+import structlog
+
+from aievents.client import EventClient, get_client
+from aievents.events import (
+    BaseEvent,
+    ImageOutput,
+    ImageRequestCompletedEvent,
+    ImageRequestErrorEvent,
+    ImageRequestStartedEvent,
+    ImageUsageEvent,
+    now_ms,
+)
+from aievents.exceptions import EventValidationError
+from aievents.pricing import PriceTable, image_cost
+from aievents.usage import ImageUsage, to_image_usage
+
+__all__ = ["ImageRequest", "new_request_id", "report_failure"]
+
+_log = structlog.get_logger("aievents.instrument")
+
+#: Error messages longer than this are cut (provider messages can be long).
+MAX_ERROR_MESSAGE: Final = 1000
+
+
+def new_request_id() -> str:
+    """A request id for calls whose provider gives none."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+def report_failure(what: str, exc: BaseException) -> None:
+    """Log that a telemetry step failed; the call it observes goes on."""
+    with suppress(Exception):  # a broken logger must not break the host
+        _log.warning("instrumentation_failed", step=what, error=f"{type(exc).__name__}: {exc}")
+
+
+class ImageRequest:
+    """The facts of one image request, and the events that report it.
+
+    Created by the instrumentation; :func:`image_request` hands it to your
+    code so that you can add what only the provider's answer tells
+    (``record_usage``, ``record_images``, ``update``).
+
+    Attributes:
+        request_id: The id shared by the request's events.
+        provider: The provider, such as ``openai``.
+        model: The model.
+        operation: ``image.generation``, ``image.edit`` or ``image.variation``.
+        size: Size of the images produced.
+        quality: Quality of the images produced.
+        images: Images produced, when known.
+        usage: Token usage, when recorded.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        operation: str = "image.generation",
+        size: str | None = None,
+        quality: str | None = None,
+        number_of_images: int | None = None,
+        image_input_count: int | None = None,
+        request_id: str | None = None,
+        prompt: str | None = None,
+        streaming: bool | None = None,
+        client: EventClient | None = None,
+        prices: PriceTable | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.provider = provider
+        self.model = model
+        self.operation = operation
+        self.size = size
+        self.quality = quality
+        self.number_of_images = number_of_images
+        self.image_input_count = image_input_count
+        self.prompt = prompt
+        self.streaming = streaming
+        self.images: int | None = None
+        self.usage: ImageUsage | None = None
+        self.outputs: tuple[ImageOutput, ...] | None = None
+        self.fields = dict(fields or {})
+        self._client = client
+        self._prices = prices
+        self._start_ms = now_ms()
+        self._start = time.perf_counter()
+        self._started = False
+        self._finished = False
+
+    # ------------------------------------------------------------------ facts
+
+    def record_usage(self, usage: Any) -> ImageUsage | None:
+        """Record the request's usage: an :class:`ImageUsage` or any provider payload.
+
+        Payloads are read by :func:`aievents.usage.to_image_usage` (OpenAI,
+        orq, TanStack, Gemini). Usage recorded twice (several streamed
+        results) is added up. A payload that cannot be read is logged and
+        ignored, so that telemetry never breaks the call; the usage read is
+        returned, or ``None``.
+        """
+        try:
+            read = to_image_usage(usage)
+        except EventValidationError as exc:
+            with suppress(Exception):
+                _log.warning(
+                    "usage_unreadable",
+                    request_id=self.request_id,
+                    field=exc.field,
+                    reason=exc.reason,
+                )
+            return None
+        self.usage = read if self.usage is None else _add(self.usage, read)
+        return read
+
+    def record_images(self, count: int) -> None:
+        """Record how many images the request produced."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            report_failure("record_images", ValueError(f"images must be a count, got {count!r}"))
+            return
+        self.images = count
+
+    def update(self, **facts: Any) -> None:
+        """Set facts learned from the answer: ``model``, ``size``, ``quality``, ``request_id``.
+
+        Other keyword arguments become fields of the events (for example
+        ``user_id`` or ``thread_id``).
+        """
+        for name in ("model", "size", "quality", "request_id", "operation", "provider"):
+            if name in facts:
+                value = facts.pop(name)
+                if value is not None:
+                    setattr(self, name, value)
+        self.fields.update(facts)
+
+    @property
+    def duration_ms(self) -> float:
+        """Milliseconds since the request started."""
+        return (time.perf_counter() - self._start) * 1000.0
+
+    # ------------------------------------------------------------------ events
+
+    def _target(self) -> EventClient:
+        return self._client if self._client is not None else get_client()
+
+    def _common(self) -> dict[str, Any]:
+        common = {
+            "request_id": self.request_id,
+            "provider": self.provider,
+            "model": self.model,
+            "operation": self.operation,
+            "size": self.size,
+            "quality": self.quality,
+            "streaming": self.streaming,
+        }
+        common.update(self.fields)
+        return common
+
+    def _emit(self, what: str, build: type[BaseEvent], **values: Any) -> None:
+        try:
+            event = build(**values)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            report_failure(what, exc)
+            return
+        self._target().emit(event)
+
+    def start(self) -> None:
+        """Emit ``image:request:started`` (once), stamped with the time the request began."""
+        if self._started:
+            return
+        self._started = True
+        if self.request_id is None:
+            self.request_id = new_request_id()
+        self._emit(
+            "started",
+            ImageRequestStartedEvent,
+            timestamp=self._start_ms,
+            prompt=self.prompt,
+            number_of_images=self.number_of_images,
+            image_input_count=self.image_input_count,
+            **self._common(),
+        )
+
+    def complete(self) -> None:
+        """Emit ``completed`` then, when usage or a price is known, ``image:usage`` (once)."""
+        if self._finished:
+            return
+        self.start()
+        self._finished = True
+        duration = self.duration_ms
+        common = self._common()
+        self._emit(
+            "completed",
+            ImageRequestCompletedEvent,
+            duration=duration,
+            images=self.images,
+            outputs=self.outputs,
+            **common,
+        )
+        try:
+            cost = image_cost(
+                self.model,
+                provider=self.provider,
+                usage=self.usage,
+                images=self.images,
+                size=self.size,
+                quality=self.quality,
+                table=self._prices,
+            )
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            report_failure("cost", exc)
+            cost = None
+        if self.usage is None and cost is None:
+            return
+        usage = self.usage if self.usage is not None else ImageUsage()
+        if cost is not None:
+            usage = attrs.evolve(usage, cost=cost.total)
+        self._emit("usage", ImageUsageEvent, usage=usage, cost=cost, images=self.images, **common)
+
+    def fail(
+        self,
+        error: BaseException,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Emit ``image:request:error`` for ``error`` (once)."""
+        if self._finished:
+            return
+        self.start()
+        self._finished = True
+        if status_code is None:
+            status = getattr(error, "status_code", None)
+            status_code = status if isinstance(status, int) else None
+        text = str(error) if message is None else message
+        self._emit(
+            "error",
+            ImageRequestErrorEvent,
+            error_type=error_type or type(error).__name__,
+            error_message=text[:MAX_ERROR_MESSAGE] or None,
+            status_code=status_code,
+            duration=self.duration_ms,
+            **self._common(),
+        )
+
+
+def _add(a: ImageUsage, b: ImageUsage) -> ImageUsage:
+    """Two usages added field by field (None + None stays None)."""
+
+    def plus(x: int | None, y: int | None) -> int | None:
+        return None if x is None and y is None else (x or 0) + (y or 0)
+
+    def details(x: Any, y: Any) -> Any:
+        if x is None or y is None:
+            return x if y is None else y
+        names: Sequence[str] = [f.name for f in attrs.fields(type(x))]
+        return type(x)(**{n: plus(getattr(x, n), getattr(y, n)) for n in names})
+
+    return ImageUsage(
+        input_tokens=plus(a.input_tokens, b.input_tokens),
+        output_tokens=plus(a.output_tokens, b.output_tokens),
+        total_tokens=plus(a.total_tokens, b.total_tokens),
+        input_tokens_details=details(a.input_tokens_details, b.input_tokens_details),
+        output_tokens_details=details(a.output_tokens_details, b.output_tokens_details),
+    )

@@ -1,0 +1,183 @@
+"""Instrument any provider's image call: :class:`image_request`.
+
+As a context manager (sync or async)::
+
+    with image_request(provider="stability", model="sd3.5-large", size="1024x1024") as req:
+        result = stability.generate(prompt)
+        req.record_images(len(result.artifacts))
+
+As a decorator (sync or async functions); :func:`current_request` gives the
+request inside::
+
+    @image_request(provider="google", model="gemini-2.5-flash-image")
+    async def draw(prompt: str) -> bytes:
+        response = await gemini.generate_content(prompt)
+        current_request().record_usage(response.usage_metadata)
+        return response.image
+
+On enter it emits ``image:request:started``; on a normal exit
+``image:request:completed`` then ``image:usage`` (when usage was recorded or a
+per-image price is known); when the block raises, ``image:request:error``
+and the exception goes on unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any, Final, ParamSpec, TypeVar, cast
+
+from aievents.client import EventClient
+from aievents.events import OPERATIONS
+from aievents.exceptions import EventValidationError
+from aievents.instrument._request import ImageRequest
+from aievents.pricing import PriceTable
+
+__all__ = ["current_request", "image_request"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CURRENT: Final[ContextVar[ImageRequest | None]] = ContextVar(
+    "aievents_image_request", default=None
+)
+
+
+def current_request() -> ImageRequest:
+    """The :class:`ImageRequest` of the innermost ``image_request`` block or call.
+
+    Raises:
+        LookupError: no ``image_request`` is active in this context.
+    """
+    request = _CURRENT.get()
+    if request is None:
+        raise LookupError("current_request() is only available inside image_request")
+    return request
+
+
+class image_request:  # noqa: N801 - used like a function, as contextlib's helpers are
+    """Report one image request to any provider: a context manager and a decorator.
+
+    Args:
+        provider: The provider, such as ``stability``, ``google`` or ``fal``.
+        model: The model.
+        operation: ``image.generation`` (default), ``image.edit`` or
+            ``image.variation``.
+        size: Size of the images, when known up front.
+        quality: Quality of the images, when known up front.
+        number_of_images: Images requested.
+        request_id: The provider's request id, when known up front
+            (otherwise one is generated; ``update(request_id=...)`` later
+            cannot change the started event's).
+        prompt: The prompt, copied into the started event only when given.
+        client: The event client; the default client when omitted.
+        prices: The price table; the process-wide one when omitted.
+        **fields: More event fields, such as ``user_id`` or ``thread_id``.
+
+    Raises:
+        EventValidationError: ``operation`` is not one of OpenAI's values or
+            ``provider``/``model`` are not non-empty strings.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        operation: str = "image.generation",
+        size: str | None = None,
+        quality: str | None = None,
+        number_of_images: int | None = None,
+        request_id: str | None = None,
+        prompt: str | None = None,
+        client: EventClient | None = None,
+        prices: PriceTable | None = None,
+        **fields: Any,
+    ) -> None:
+        for name, value in (("provider", provider), ("model", model)):
+            if not isinstance(value, str) or not value:
+                raise EventValidationError(
+                    name, value, "must be a non-empty string", owner="image_request"
+                )
+        if operation not in OPERATIONS:
+            raise EventValidationError(
+                "operation",
+                operation,
+                f"must be one of {', '.join(map(repr, OPERATIONS))}",
+                owner="image_request",
+            )
+        self._options: dict[str, Any] = {
+            "provider": provider,
+            "model": model,
+            "operation": operation,
+            "size": size,
+            "quality": quality,
+            "number_of_images": number_of_images,
+            "request_id": request_id,
+            "prompt": prompt,
+            "client": client,
+            "prices": prices,
+            "fields": fields,
+        }
+        #: The context token to restore when each active request of this object ends.
+        self._restore: dict[ImageRequest, Token[ImageRequest | None]] = {}
+
+    def _begin(self) -> ImageRequest:
+        request = ImageRequest(**self._options)
+        self._restore[request] = _CURRENT.set(request)
+        request.start()
+        return request
+
+    def _end(self, error: BaseException | None) -> None:
+        request = _CURRENT.get()
+        if request is None or request not in self._restore:
+            return
+        _CURRENT.reset(self._restore.pop(request))
+        if error is None:
+            request.complete()
+        else:
+            request.fail(error)
+
+    def __enter__(self) -> ImageRequest:
+        return self._begin()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._end(exc)
+
+    async def __aenter__(self) -> ImageRequest:
+        return self._begin()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._end(exc)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn``: each call is one image request."""
+        if inspect.iscoroutinefunction(fn):
+            async_fn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                async with self:
+                    return await async_fn(*args, **kwargs)
+
+            return cast(Callable[P, R], run_async)
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with self:
+                return fn(*args, **kwargs)
+
+        return run

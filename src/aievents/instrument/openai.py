@@ -1,0 +1,362 @@
+"""Instrument the openai SDK's image calls: :func:`instrument_openai`.
+
+``instrument_openai(client)`` wraps ``images.generate``, ``images.edit`` and
+``images.create_variation`` of one ``OpenAI`` or ``AsyncOpenAI`` instance
+(streaming included). Each call emits, all with one request id (OpenAI's
+``x-request-id`` when the answer carries it, otherwise a generated one):
+
+1. ``image:request:started`` once the request id is known (when the answer
+   or the stream arrives), stamped with the time the call began;
+2. ``image:request:completed``, or ``image:request:error`` with the error
+   type, message and HTTP status;
+3. ``image:usage`` when the answer reported usage or the model has a
+   per-image price, with the exact cost.
+
+What the SDK returns and raises reaches the caller unchanged (a stream is
+the SDK's own object; its events pass through untouched). Prompts and image
+data stay out of the events unless you opt in. ``instrument_openai`` twice
+is the same as once; :func:`uninstrument_openai` restores the client.
+
+Needs the ``openai`` extra: ``pip install 'aievents[openai]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Final, TypeVar
+
+from aievents.client import EventClient
+from aievents.events import ImageOutput
+from aievents.instrument._request import ImageRequest, report_failure
+from aievents.pricing import PriceTable
+
+__all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
+
+C = TypeVar("C")
+
+PROVIDER: Final = "openai"
+_METHODS: Final = {
+    "generate": "image.generation",
+    "edit": "image.edit",
+    "create_variation": "image.variation",
+}
+_MARK: Final = "_aievents_instrumentation"
+#: Parameters only GPT image models take: the SDK's documented rule picks
+#: ``gpt-image-1`` over the ``dall-e-2`` default when one of them is used.
+_GPT_IMAGE_ONLY: Final = frozenset(
+    {"background", "moderation", "output_compression", "output_format", "partial_images", "stream"}
+)
+_GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "auto"})
+_DALL_E_DEFAULT_SIZE: Final = "1024x1024"
+
+
+def _given(kwargs: dict[str, Any], name: str) -> Any:
+    """A call argument, or None when omitted (the SDK's ``omit``/``NOT_GIVEN`` included)."""
+    value = kwargs.get(name)
+    if value is None or type(value).__name__ in ("Omit", "NotGiven"):
+        return None
+    return value
+
+
+def default_model(operation: str, kwargs: dict[str, Any]) -> str:
+    """The model the SDK documents for a call that names none.
+
+    ``dall-e-2``, unless a parameter specific to GPT image models is used,
+    which makes it ``gpt-image-1`` (variations are ``dall-e-2`` only).
+    """
+    if operation == "image.variation":
+        return "dall-e-2"
+    gpt_only = any(_given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
+    if gpt_only or _given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
+        return "gpt-image-1"
+    return "dall-e-2"
+
+
+class _Settings:
+    def __init__(
+        self,
+        events: EventClient | None,
+        prices: PriceTable | None,
+        capture_prompts: bool,
+        capture_outputs: bool,
+    ) -> None:
+        self.events = events
+        self.prices = prices
+        self.capture_prompts = capture_prompts
+        self.capture_outputs = capture_outputs
+
+
+def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest:
+    model = _given(kwargs, "model")
+    model = str(model) if model is not None else default_model(operation, kwargs)
+    size = _given(kwargs, "size")
+    quality = _given(kwargs, "quality")
+    if model.startswith("dall-e"):
+        size = size or _DALL_E_DEFAULT_SIZE
+        quality = quality or "standard"
+    image = _given(kwargs, "image")
+    inputs = None
+    if operation != "image.generation" and image is not None:
+        inputs = len(image) if isinstance(image, (list, tuple)) else 1
+    prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
+    number = _given(kwargs, "n")
+    return ImageRequest(
+        provider=PROVIDER,
+        model=model,
+        operation=operation,
+        size=str(size) if size is not None else None,
+        quality=str(quality) if quality is not None else None,
+        number_of_images=number if isinstance(number, int) else 1,
+        image_input_count=inputs,
+        prompt=prompt if isinstance(prompt, str) else None,
+        streaming=bool(_given(kwargs, "stream")),
+        client=settings.events,
+        prices=settings.prices,
+    )
+
+
+def _learn(request: ImageRequest, answer: Any, settings: _Settings) -> None:
+    """Take size, quality, usage and images from an ``ImagesResponse`` or a completed event."""
+    size = getattr(answer, "size", None)
+    if isinstance(size, str) and (request.size in (None, "auto") or size != "auto"):
+        request.size = size
+    quality = getattr(answer, "quality", None)
+    if isinstance(quality, str) and (request.quality in (None, "auto") or quality != "auto"):
+        request.quality = quality
+    usage = getattr(answer, "usage", None)
+    if usage is not None:
+        request.record_usage(usage)
+
+
+def _finish_response(request: ImageRequest, response: Any, settings: _Settings) -> None:
+    request.update(request_id=getattr(response, "_request_id", None))
+    _learn(request, response, settings)
+    data = getattr(response, "data", None) or []
+    request.record_images(len(data))
+    if settings.capture_outputs:
+        request.outputs = tuple(
+            ImageOutput(
+                url=getattr(item, "url", None),
+                b64_json=getattr(item, "b64_json", None),
+                revised_prompt=getattr(item, "revised_prompt", None),
+            )
+            for item in data
+        )
+    request.complete()
+
+
+def _fail(request: ImageRequest, error: BaseException) -> None:
+    request.update(request_id=getattr(error, "request_id", None))
+    request.fail(error)
+
+
+class _StreamWatch:
+    """Follows a streamed generation or edit: partial events pass, completed ones count."""
+
+    def __init__(self, request: ImageRequest, settings: _Settings) -> None:
+        self.request = request
+        self.settings = settings
+        self.completed = 0
+
+    def see(self, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        if isinstance(kind, str) and kind.endswith(".completed"):
+            self.completed += 1
+            _learn(self.request, event, self.settings)
+            if self.settings.capture_outputs:
+                output = ImageOutput(b64_json=getattr(event, "b64_json", None))
+                self.request.outputs = (*(self.request.outputs or ()), output)
+
+    def end(self, error: BaseException | None = None) -> None:
+        if error is not None:
+            _fail(self.request, error)
+        elif self.completed:
+            self.request.record_images(self.completed)
+            self.request.complete()
+        else:
+            self.request.fail(
+                error or RuntimeError("the stream ended before its completed event"),
+                error_type="StreamClosed",
+            )
+
+
+def _watch_stream(stream: Any, request: ImageRequest, settings: _Settings) -> Any:
+    """Start the request and hook the SDK's stream so that its end reports the request."""
+    response = getattr(stream, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is not None:
+        request.update(request_id=headers.get("x-request-id"))
+    request.start()
+    watch = _StreamWatch(request, settings)
+    inner = getattr(stream, "_iterator", None)
+    if inner is None:
+        watch.end()  # an SDK stream of an unknown shape: report what is known
+        return stream
+    if hasattr(inner, "__anext__"):
+        stream._iterator = _follow_async(inner, watch)
+        close = stream.close
+
+        async def close_async() -> None:
+            try:
+                await close()
+            finally:
+                watch.end()
+
+        stream.close = close_async
+    else:
+        stream._iterator = _follow(inner, watch)
+        close_sync = stream.close
+
+        def close_and_report() -> None:
+            try:
+                close_sync()
+            finally:
+                watch.end()
+
+        stream.close = close_and_report
+    return stream
+
+
+def _follow(inner: Iterator[Any], watch: _StreamWatch) -> Iterator[Any]:
+    try:
+        for event in inner:
+            watch.see(event)
+            yield event
+    except Exception as exc:
+        watch.end(exc)
+        raise
+    watch.end()
+
+
+async def _follow_async(inner: AsyncIterator[Any], watch: _StreamWatch) -> AsyncIterator[Any]:
+    try:
+        async for event in inner:
+            watch.see(event)
+            yield event
+    except Exception as exc:
+        watch.end(exc)
+        raise
+    watch.end()
+
+
+def _safe(step: Callable[[], Any], fallback: Any = None) -> Any:
+    """Run one telemetry step; a failure is logged, never raised into the call."""
+    try:
+        return step()
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+        report_failure("openai", exc)
+        return fallback
+
+
+def _begin(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest | None:
+    return _safe(functools.partial(_request_for, settings, operation, kwargs))  # type: ignore[no-any-return]
+
+
+def _failed(request: ImageRequest | None, error: Exception) -> None:
+    if request is not None:
+        _safe(functools.partial(_fail, request, error))
+
+
+def _returned(request: ImageRequest | None, result: Any, settings: _Settings) -> Any:
+    """Report a call that returned; the value returned is the SDK's own ``result``."""
+    if request is None:
+        return result
+    if request.streaming:
+        return _safe(functools.partial(_watch_stream, result, request, settings), result)
+    _safe(functools.partial(_finish_response, request, result, settings))
+    return result
+
+
+def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
+    @functools.wraps(original)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        request = _begin(settings, operation, kwargs)
+        try:
+            result = original(*args, **kwargs)
+        except Exception as exc:
+            _failed(request, exc)
+            raise
+        return _returned(request, result, settings)
+
+    return call
+
+
+def _wrap_async(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
+    @functools.wraps(original)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        request = _begin(settings, operation, kwargs)
+        try:
+            result = await original(*args, **kwargs)
+        except Exception as exc:
+            _failed(request, exc)
+            raise
+        return _returned(request, result, settings)
+
+    return call
+
+
+def _is_async(resource: Any, method: Callable[..., Any]) -> bool:
+    """Whether a resource method is async (the SDK wraps some in sync-looking decorators)."""
+    if inspect.iscoroutinefunction(inspect.unwrap(method)):
+        return True
+    return type(resource).__name__.startswith("Async")
+
+
+def instrument_openai(
+    client: C,
+    *,
+    events: EventClient | None = None,
+    prices: PriceTable | None = None,
+    capture_prompts: bool = False,
+    capture_outputs: bool = False,
+) -> C:
+    """Report the image calls of an ``OpenAI`` or ``AsyncOpenAI`` client as events.
+
+    Args:
+        client: The openai client instance (sync or async, Azure included).
+        events: The event client to emit on; the default client when omitted
+            (looked up at each call, so ``capture_events()`` sees them).
+        prices: The price table; the process-wide one when omitted.
+        capture_prompts: Copy prompts into the started events.
+        capture_outputs: Copy image URLs and data into the completed events.
+
+    Returns:
+        The same client, instrumented. Calling this again only updates the
+        settings; the methods are wrapped once.
+
+    Raises:
+        TypeError: ``client`` has no ``images`` resource.
+    """
+    images = getattr(client, "images", None)
+    if images is None or not all(hasattr(images, name) for name in _METHODS):
+        raise TypeError(f"instrument_openai needs an openai client, got {client!r}")
+    settings = _Settings(events, prices, capture_prompts, capture_outputs)
+    existing = getattr(images, _MARK, None)
+    if existing is not None:
+        existing.__dict__.update(settings.__dict__)
+        return client
+    for name, operation in _METHODS.items():
+        original = getattr(images, name)
+        wrap = _wrap_async if _is_async(images, original) else _wrap_sync
+        setattr(images, name, wrap(original, operation, settings))
+    setattr(images, _MARK, settings)
+    return client
+
+
+def uninstrument_openai(client: C) -> C:
+    """Undo :func:`instrument_openai`; harmless on a client that is not instrumented."""
+    images = getattr(client, "images", None)
+    if images is None or getattr(images, _MARK, None) is None:
+        return client
+    for name in _METHODS:
+        images.__dict__.pop(name, None)
+    delattr(images, _MARK)
+    return client
+
+
+def is_instrumented(client: Any) -> bool:
+    """Whether ``client``'s image calls are instrumented."""
+    images = getattr(client, "images", None)
+    return images is not None and getattr(images, _MARK, None) is not None

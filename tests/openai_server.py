@@ -1,0 +1,205 @@
+"""A local server on 127.0.0.1 that answers like OpenAI's image endpoints.
+
+It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
+``/v1/images/variations`` with OpenAI-shaped bodies (the spec's example
+usage for GPT image models, URLs and no usage for DALL-E), streams
+server-sent events for ``stream=true``, and plays scripted failures queued
+with :meth:`ImageServer.fail_next`. Every answer carries ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import itertools
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: The usage of the spec's example generation.
+SPEC_USAGE: dict[str, Any] = {
+    "total_tokens": 100,
+    "input_tokens": 50,
+    "output_tokens": 50,
+    "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
+}
+B64 = "aGVsbG8="  # a tiny stand-in for image bytes
+
+
+def gpt_usage(n: int, *, edit: bool) -> dict[str, Any]:
+    """Usage covering all n images: the spec example per image, image input for edits."""
+    text, image = (10, 40) if not edit else (10, 323)
+    return {
+        "input_tokens": text + image,
+        "output_tokens": 50 * n,
+        "total_tokens": text + image + 50 * n,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+    }
+
+
+def _form(content_type: str, body: bytes) -> dict[str, Any]:
+    """Fields of a multipart/form-data body; files become their byte counts."""
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            fields.setdefault(name, []).append(len(payload))
+        else:
+            fields[name] = payload.decode()
+    return fields
+
+
+class ImageServer:
+    """The server, running on a daemon thread; use as a context manager."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self._script: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                kind = self.headers.get("content-type", "")
+                body = json.loads(raw or b"{}") if "json" in kind else _form(kind, raw)
+                server._answer(self, body)
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The ``base_url`` to give the openai client."""
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def fail_next(
+        self, status: int, message: str = "failure", headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next request with ``status`` and an OpenAI error body."""
+        body = {"error": {"message": message, "type": "test_error", "code": None}}
+        with self._lock:
+            self._script.append((status, body, headers or {}))
+
+    def __enter__(self) -> ImageServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(5)
+
+    # ------------------------------------------------------------------ answers
+
+    def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        request_id = f"req_test_{next(self._ids)}"
+        path = handler.path
+        with self._lock:
+            self.requests.append((path, body, dict(handler.headers)))
+            scripted = self._script.popleft() if self._script else None
+        if scripted is not None:
+            status, payload, headers = scripted
+            self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
+            return
+        stream = str(body.get("stream", "false")).lower() == "true"
+        if stream:
+            self._send_stream(handler, body, request_id, edit=path.endswith("/edits"))
+            return
+        self._send_json(handler, 200, self._images(path, body), {"x-request-id": request_id})
+
+    def _images(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        n = int(body.get("n", 1))
+        model = str(body.get("model", "dall-e-2"))
+        edit = path.endswith("/edits")
+        answer: dict[str, Any] = {"created": 1713833628}
+        if model.startswith("gpt-image"):
+            size = body.get("size", "auto")
+            answer["data"] = [{"b64_json": B64} for _ in range(n)]
+            answer["usage"] = SPEC_USAGE if n == 1 and not edit else gpt_usage(n, edit=edit)
+            answer["size"] = "1024x1536" if size == "auto" else size
+            answer["quality"] = "high" if body.get("quality", "auto") == "auto" else body["quality"]
+            answer["output_format"] = "png"
+            answer["background"] = "opaque"
+        else:
+            answer["data"] = [
+                {"url": f"http://127.0.0.1/images/{i}.png", "revised_prompt": "a revised prompt"}
+                for i in range(n)
+            ]
+        return answer
+
+    def _send_json(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+    ) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(data)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _send_stream(
+        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], request_id: str, *, edit: bool
+    ) -> None:
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("x-request-id", request_id)
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        for name, data in self._stream_events(body, edit=edit):
+            handler.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            handler.wfile.flush()
+        handler.close_connection = True
+
+    def _stream_events(
+        self, body: dict[str, Any], *, edit: bool
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        prefix = "image_edit" if edit else "image_generation"
+        common = {
+            "background": "opaque",
+            "created_at": 1713833628,
+            "output_format": "png",
+            "quality": "medium",
+            "size": "1024x1024",
+        }
+        for index in range(int(body.get("partial_images", 0))):
+            yield (
+                f"{prefix}.partial_image",
+                {
+                    "type": f"{prefix}.partial_image",
+                    "b64_json": B64,
+                    "partial_image_index": index,
+                    **common,
+                },
+            )
+        yield (
+            f"{prefix}.completed",
+            {
+                "type": f"{prefix}.completed",
+                "b64_json": B64,
+                "usage": gpt_usage(1, edit=edit),
+                **common,
+            },
+        )
