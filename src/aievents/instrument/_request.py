@@ -264,6 +264,14 @@ class ImageRequest:
         )
 
 
+def _total(usage: ImageUsage) -> int | None:
+    if usage.total_tokens is not None:
+        return usage.total_tokens
+    if usage.input_tokens is None and usage.output_tokens is None:
+        return None
+    return (usage.input_tokens or 0) + (usage.output_tokens or 0)
+
+
 def _add(a: ImageUsage, b: ImageUsage) -> ImageUsage:
     """Two usages added field by field (None + None stays None)."""
 
@@ -279,7 +287,7 @@ def _add(a: ImageUsage, b: ImageUsage) -> ImageUsage:
     return ImageUsage(
         input_tokens=plus(a.input_tokens, b.input_tokens),
         output_tokens=plus(a.output_tokens, b.output_tokens),
-        total_tokens=plus(a.total_tokens, b.total_tokens),
+        total_tokens=plus(_total(a), _total(b)),
         input_tokens_details=details(a.input_tokens_details, b.input_tokens_details),
         output_tokens_details=details(a.output_tokens_details, b.output_tokens_details),
     )
