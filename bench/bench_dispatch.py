@@ -9,15 +9,14 @@ ratios that DESIGN section 8 sets bars for.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import timeit
 from collections.abc import Callable
 from typing import Any
 
 import blinker
 from pyee import EventEmitter
 
+from _timing import interleaved, ratio, table
 from aievents import EventClient, ImageUsage, ImageUsageEvent, InputTokensDetails
 
 
@@ -67,22 +66,6 @@ def _event(usage: ImageUsage) -> ImageUsageEvent:
         project_id="proj_abc",
         usage=usage,
     )
-
-
-def _interleaved(
-    rows: dict[str, tuple[str, int]], namespace: dict[str, Any], repeat: int
-) -> dict[str, list[float]]:
-    """Time every row once per round, for ``repeat`` rounds: ns per operation.
-
-    Interleaving puts the rows of one round under the same machine load, so
-    ratios taken within a round are steady even when the machine is not.
-    """
-    timers = {name: (timeit.Timer(stmt, globals=namespace), n) for name, (stmt, n) in rows.items()}
-    samples: dict[str, list[float]] = {name: [] for name in rows}
-    for _ in range(repeat):
-        for name, (timer, n) in timers.items():
-            samples[name].append(timer.timeit(n) / n * 1e9)
-    return samples
 
 
 def run(number: int, repeat: int) -> dict[str, list[float]]:
@@ -140,7 +123,7 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
             max(1, number // 20),
         ),
     }
-    return _interleaved(rows, ns, repeat)
+    return interleaved(rows, ns, repeat)
 
 
 BARS: list[tuple[str, str, str, float]] = [
@@ -168,26 +151,19 @@ INFO: list[tuple[str, str, str]] = [
 ]
 
 
-def _ratio(samples: dict[str, list[float]], top: str, bottom: str) -> float:
-    """Median over rounds of the ratio measured within each round."""
-    return statistics.median(t / b for t, b in zip(samples[top], samples[bottom], strict=True))
-
-
 def report(samples: dict[str, list[float]], out: Callable[[str], None] = print) -> bool:
     """Print the table and the ratios; returns whether every bar is met."""
-    out(f"{'operation':<40} {'median ns/op':>14}")
-    for name, values in samples.items():
-        out(f"{name:<40} {statistics.median(values):>14.1f}")
+    table(samples, out)
     out("")
     out(f"{'ratio (median of per-round ratios)':<40} {'measured':>9} {'bar':>7}  verdict")
     ok = True
     for label, top, bottom, bar in BARS:
-        ratio = _ratio(samples, top, bottom)
-        met = ratio <= bar
+        measured = ratio(samples, top, bottom)
+        met = measured <= bar
         ok &= met
-        out(f"{label:<40} {ratio:>9.3f} {'<= ' + str(bar):>7}  {'ok' if met else 'MISSED'}")
+        out(f"{label:<40} {measured:>9.3f} {'<= ' + str(bar):>7}  {'ok' if met else 'MISSED'}")
     for label, top, bottom in INFO:
-        out(f"{label:<40} {_ratio(samples, top, bottom):>9.3f} {'-':>7}  (information)")
+        out(f"{label:<40} {ratio(samples, top, bottom):>9.3f} {'-':>7}  (information)")
     return ok
 
 

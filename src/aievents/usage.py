@@ -227,17 +227,35 @@ class ImageCost:
 _ABSENT: Final[Any] = object()
 
 
+def _view(payload: Any) -> Any:
+    """``payload``'s fields as a dict when it is a pydantic model or a dataclass.
+
+    The SDKs' objects keep every field in ``__dict__``; reading it avoids a
+    slow failed attribute lookup for each absent name.
+    """
+    kind = type(payload)
+    if kind is not dict and (
+        hasattr(kind, "__pydantic_fields__") or hasattr(kind, "__dataclass_fields__")
+    ):
+        fields = getattr(payload, "__dict__", None)
+        if type(fields) is dict:
+            return fields
+    return payload
+
+
 def _lookup(payload: Any, names: tuple[str, ...]) -> Any:
     """First of ``names`` present on ``payload`` (a mapping or an object)."""
-    if isinstance(payload, Mapping):
-        for name in names:
-            if name in payload:
-                return payload[name]
-        return _ABSENT
+    if type(payload) is not dict:
+        payload = _view(payload)
+        if not isinstance(payload, Mapping):
+            for name in names:
+                value = getattr(payload, name, _ABSENT)
+                if value is not _ABSENT:
+                    return value
+            return _ABSENT
     for name in names:
-        value = getattr(payload, name, _ABSENT)
-        if value is not _ABSENT:
-            return value
+        if name in payload:
+            return payload[name]
     return _ABSENT
 
 
@@ -345,6 +363,7 @@ def _output_details(read: _Reader, payload: Any, *names: str) -> OutputTokensDet
 def _from_input_output(payload: Any, owner: str) -> ImageUsage:
     read = _Reader(owner)
     read.require_object(payload)
+    payload = _view(payload)
     cost = _lookup(payload, ("cost",))
     return _assemble(
         input_tokens=read.tokens(payload, "input_tokens", "inputTokens"),

@@ -29,8 +29,10 @@ from typing import Any, Final, TypeVar
 
 from aievents.client import EventClient
 from aievents.events import ImageOutput
+from aievents.exceptions import EventValidationError
 from aievents.instrument._request import ImageRequest, report_failure
 from aievents.pricing import PriceTable
+from aievents.usage import from_openai
 
 __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
 
@@ -127,7 +129,10 @@ def _learn(request: ImageRequest, answer: Any, settings: _Settings) -> None:
         request.quality = quality
     usage = getattr(answer, "usage", None)
     if usage is not None:
-        request.record_usage(usage)
+        try:
+            request.record_usage(from_openai(usage))
+        except EventValidationError:
+            request.record_usage(usage)  # not OpenAI's shape after all: logged there
 
 
 def _finish_response(request: ImageRequest, response: Any, settings: _Settings) -> None:

@@ -1,0 +1,42 @@
+"""Interleaved timing shared by the benchmarks.
+
+Every row of a benchmark is timed once per round, for many rounds; the rows
+of one round run under the same machine load, so the ratios taken within a
+round are steady even when the machine is not.
+"""
+
+from __future__ import annotations
+
+import statistics
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+
+def interleaved(
+    rows: dict[str, tuple[str, int]], namespace: dict[str, Any], repeat: int
+) -> dict[str, list[float]]:
+    """Time every row (``stmt``, operations per round) once per round: ns per operation."""
+    timers = {name: (timeit.Timer(stmt, globals=namespace), n) for name, (stmt, n) in rows.items()}
+    samples: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(repeat):
+        for name, (timer, n) in timers.items():
+            samples[name].append(timer.timeit(n) / n * 1e9)
+    return samples
+
+
+def ratio(samples: dict[str, list[float]], top: str, bottom: str) -> float:
+    """Median over rounds of the ratio measured within each round."""
+    return statistics.median(t / b for t, b in zip(samples[top], samples[bottom], strict=True))
+
+
+def difference(samples: dict[str, list[float]], top: str, bottom: str) -> float:
+    """Median over rounds of the difference measured within each round (ns)."""
+    return statistics.median(t - b for t, b in zip(samples[top], samples[bottom], strict=True))
+
+
+def table(samples: dict[str, list[float]], out: Callable[[str], None] = print) -> None:
+    """Print the median of every row."""
+    out(f"{'operation':<44} {'median ns/op':>14}")
+    for name, values in samples.items():
+        out(f"{name:<44} {statistics.median(values):>14.1f}")

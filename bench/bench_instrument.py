@@ -1,0 +1,123 @@
+"""Instrumentation overhead: an images call through instrument_openai versus the same call bare.
+
+The real openai SDK talks to an in-process HTTP transport (the SDK's own HTTP
+client with a mock transport), so the rows measure the SDK plus aievents and
+nothing of a network. Rows are timed in interleaved rounds; the table gives
+the median per call, the added cost per call (median of per-round
+differences) and the ratio.
+
+Run with the project's venv: ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import warnings
+from typing import Any
+
+import openai
+
+from _timing import difference, interleaved, ratio, table
+from aievents import EventClient
+from aievents.instrument import instrument_openai
+from aievents.testing import CapturingSink
+
+GPT_BODY = {
+    "created": 1713833628,
+    "data": [{"b64_json": "aGVsbG8="}],
+    "usage": {
+        "total_tokens": 100,
+        "input_tokens": 50,
+        "output_tokens": 50,
+        "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
+    },
+    "size": "1024x1024",
+    "quality": "high",
+}
+DALL_E_BODY = {"created": 1713833628, "data": [{"url": "http://127.0.0.1/0.png"}]}
+
+
+def _http_module(client: Any) -> Any:
+    """The HTTP library the installed SDK is built on (httpx, or its successor)."""
+    for cls in type(client._client).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root.startswith("httpx"):
+            return importlib.import_module(root)
+    raise RuntimeError("cannot find the SDK's HTTP library")
+
+
+def make_client(instrumented: bool, events: EventClient) -> openai.OpenAI:
+    """An OpenAI client whose HTTP answers come from memory."""
+    probe = openai.OpenAI(api_key="sk-bench")
+    http = _http_module(probe)
+    probe.close()
+
+    def answer(request: Any) -> Any:
+        body = json.loads(request.content)
+        payload = GPT_BODY if str(body.get("model", "")).startswith("gpt-image") else DALL_E_BODY
+        return http.Response(200, json=payload, headers={"x-request-id": "req_bench"})
+
+    client = openai.OpenAI(
+        api_key="sk-bench",
+        base_url="http://127.0.0.1/v1",
+        max_retries=0,
+        http_client=http.Client(transport=http.MockTransport(answer)),
+    )
+    return instrument_openai(client, events=events) if instrumented else client
+
+
+def run(number: int, repeat: int) -> dict[str, list[float]]:
+    """Measure every row; ns per call, one sample per round."""
+    quiet = EventClient()
+    listening = EventClient()
+    listening.add_sink(CapturingSink())
+    ns: dict[str, Any] = {
+        "bare": make_client(False, quiet),
+        "instrumented": make_client(True, quiet),
+        "listened": make_client(True, listening),
+        "sink": listening.sinks[0],
+    }
+    gpt = "images.generate(model='gpt-image-1', prompt='a fox')"
+    dalle = "images.generate(model='dall-e-3', prompt='a fox', size='1024x1024', quality='hd')"
+    rows = {
+        "gpt-image-1, bare SDK": (f"bare.{gpt}", number),
+        "gpt-image-1, instrumented, no subscriber": (f"instrumented.{gpt}", number),
+        "gpt-image-1, instrumented, one sink": (f"listened.{gpt}; sink.clear()", number),
+        "dall-e-3, bare SDK": (f"bare.{dalle}", number),
+        "dall-e-3, instrumented, one sink": (f"listened.{dalle}; sink.clear()", number),
+    }
+    return interleaved(rows, ns, repeat)
+
+
+PAIRS = [
+    ("gpt-image-1, instrumented, no subscriber", "gpt-image-1, bare SDK"),
+    ("gpt-image-1, instrumented, one sink", "gpt-image-1, bare SDK"),
+    ("dall-e-3, instrumented, one sink", "dall-e-3, bare SDK"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--number", type=int, default=200, help="calls per round")
+    parser.add_argument("--repeat", type=int, default=15, help="rounds; medians are kept")
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}, openai {openai.__version__}, "
+          f"{args.repeat} rounds x {args.number} calls")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        samples = run(args.number, args.repeat)
+    table(samples)
+    print()
+    print(f"{'added by aievents':<44} {'us/call':>9} {'ratio':>7}")
+    for top, bottom in PAIRS:
+        added = difference(samples, top, bottom) / 1000
+        print(f"{top:<44} {added:>9.1f} {ratio(samples, top, bottom):>7.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
