@@ -574,3 +574,75 @@ class TestDefaultClient:
             aievents.emit(event)
         aievents.emit(usage_event())
         assert heard == [event]
+
+
+class TestEdges:
+    """Subclasses, error attribution, replay races and malformed event classes."""
+
+    def test_subclass_emit_is_respected(self) -> None:
+        """A subclass that overrides emit has its emit called."""
+        calls: list[str] = []
+
+        class Auditing(EventClient):
+            def emit(self, event: BaseEvent) -> None:
+                calls.append(event.event_type)
+                super().emit(event)
+
+        client = Auditing()
+        heard: list[BaseEvent] = []
+        client.on("*", heard.append)
+        client.emit(usage_event())
+        assert calls == ["image:usage"]
+        assert len(heard) == 1
+
+    def test_errors_named_after_the_users_handler(self, client: EventClient) -> None:
+        """Errors of wrapped handlers (where=, once) are counted under the handler's name."""
+
+        def picky(event: BaseEvent) -> None:
+            raise RuntimeError("no")
+
+        client.once("image:usage", picky, where=lambda e: True)
+        with structlog.testing.capture_logs():
+            client.emit(usage_event())
+        (name,) = client.handler_error_counts()
+        assert name.endswith("picky")
+
+    def test_replay_keeps_order_with_racing_emits(self) -> None:
+        """Events emitted while a late subscriber gets its backlog arrive after it, once."""
+        client = EventClient(replay=8)
+        for index in range(3):
+            client.emit(usage_event(f"old-{index}"))
+        heard: list[str] = []
+
+        def handler(event: BaseEvent) -> None:
+            heard.append(event.request_id or "")
+            if event.request_id == "old-0":  # a live emit lands during the replay
+                thread = threading.Thread(target=client.emit, args=(usage_event("live"),))
+                thread.start()
+                thread.join()
+
+        client.on("image:usage", handler, replay=True)
+        client.emit(usage_event("after"))
+        assert heard == ["old-0", "old-1", "old-2", "live", "after"]
+
+    def test_event_class_without_a_name(self, client: EventClient) -> None:
+        """An event class whose event_type is not a string is refused; the client keeps working."""
+
+        class Nameless(BaseEvent):
+            event_type = None  # type: ignore[assignment]
+
+        heard: list[BaseEvent] = []
+        client.on("*", heard.append)
+        with pytest.raises(TypeError, match="event_type"):
+            client.emit(Nameless())
+        client.emit(usage_event())
+        assert len(heard) == 1
+
+    def test_many_subscriptions_stay_cheap(self, client: EventClient) -> None:
+        """Hundreds of subscriptions and event classes keep delivering in order."""
+        order: list[int] = []
+        for index in range(300):
+            client.on("*", lambda e, i=index: order.append(i))
+        client.emit(TextUsageEvent())
+        client.emit(usage_event())
+        assert order == list(range(300)) * 2

@@ -6,8 +6,10 @@ import asyncio
 import contextvars
 import os
 import threading
+from typing import Any
 
 import pytest
+import structlog
 
 import aievents
 from aievents import BaseEvent, EventClient
@@ -202,3 +204,199 @@ class TestFork:
         client.emit(usage_event("parent-after"))
         assert client.flush(5.0)
         assert seen == ["parent-before", "parent-after"]
+
+
+class TestLifecycleEdges:
+    """flush and close never hang, lose nothing silently and leak nothing."""
+
+    def test_stopped_loop_does_not_hang_flush(self, client: EventClient) -> None:
+        """A handler scheduled on a loop that then stopped is not waited for, and is reported."""
+        loop = asyncio.new_event_loop()
+
+        async def handler(event: BaseEvent) -> None:
+            await asyncio.sleep(0)
+
+        client.on("image:usage", handler)
+
+        async def emit_then_leave() -> None:
+            client.emit(usage_event())
+
+        loop.run_until_complete(emit_then_leave())
+        try:
+            assert client.flush(None) is False  # returns at once: the loop no longer runs
+        finally:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+        stats = client.stats()
+        assert stats["async_pending"] == 0
+        assert stats["async_dropped"] + stats["async_cancelled"] == 1  # the run never happened
+        assert client.close(None) is False  # and close says so
+        assert client.close(None) is True
+
+    def test_cancelled_runs_are_counted(self, client: EventClient) -> None:
+        """Runs cancelled when their loop shuts down are counted and flush reports them."""
+
+        async def handler(event: BaseEvent) -> None:
+            await asyncio.sleep(0)
+
+        client.on("image:usage", handler)
+
+        async def main() -> None:
+            client.emit(usage_event())
+
+        with structlog.testing.capture_logs() as logs:
+            asyncio.run(main())
+            assert client.flush(1.0) is False
+            assert client.flush(1.0) is True
+        assert client.stats()["async_cancelled"] == 1
+        assert any(log["event"] == "async_handlers_lost" for log in logs)
+
+    def test_bounded_backlog(self) -> None:
+        """Beyond max_pending, async runs are dropped and counted, not queued without end."""
+        client = EventClient(max_pending=5)
+        release = threading.Event()
+
+        async def slow(event: BaseEvent) -> None:
+            while not release.is_set():
+                await asyncio.sleep(0.001)
+
+        client.on("image:usage", slow)
+        with structlog.testing.capture_logs():
+            for _ in range(20):
+                client.emit(usage_event())
+            stats = client.stats()
+            release.set()
+            assert client.flush(5.0) is False  # 15 runs were lost
+        assert stats["async_pending"] == 5
+        assert stats["async_dropped"] == 15
+        client.close()
+
+    def test_emit_after_close_starts_nothing(self) -> None:
+        """After close, scheduling an async run starts no new loop thread."""
+        client = EventClient()
+
+        async def handler(event: BaseEvent) -> None:
+            return None
+
+        subscription = client.on("image:usage", handler)
+        client.emit(usage_event())
+        client.close()
+        with structlog.testing.capture_logs():
+            subscription.dispatch(usage_event())  # an emit that raced close()
+        assert "aievents-async-handlers" not in {t.name for t in threading.enumerate()}
+
+    def test_unclosed_client_is_collected(self) -> None:
+        """A client dropped without close() is garbage-collected and its thread stops."""
+        import gc
+        import weakref
+
+        client = EventClient()
+
+        async def handler(event: BaseEvent) -> None:
+            return None
+
+        client.on("*", handler)
+        client.emit(usage_event())
+        client.flush(5.0)
+        thread = client._loop_thread.thread  # type: ignore[union-attr]
+        ref = weakref.ref(client)
+        del client
+        gc.collect()
+        assert ref() is None
+        thread.join(5.0)
+        assert not thread.is_alive()
+
+    @pytest.mark.parametrize("kind", ["where", "once", "replay"])
+    def test_aemit_awaits_wrapped_handlers(self, kind: str) -> None:
+        """aemit awaits async handlers subscribed with where=, once or replay too."""
+        client = EventClient(replay=4)
+        done: list[str] = []
+
+        async def handler(event: BaseEvent) -> None:
+            await asyncio.sleep(0.01)
+            done.append(kind)
+
+        if kind == "where":
+            client.on("image:usage", handler, where=lambda e: True)
+        elif kind == "once":
+            client.once("image:usage", handler)
+        else:
+            client.on("image:usage", handler, replay=True)
+
+        async def main() -> list[str]:
+            await client.aemit(usage_event())
+            return list(done)
+
+        assert asyncio.run(main()) == [kind]
+
+    def test_strict_close_still_closes(self) -> None:
+        """A strict client whose close re-raises a handler error is closed all the same."""
+        from aievents.testing import CapturingSink
+
+        client = EventClient(strict=True)
+        sink = CapturingSink()
+        client.add_sink(sink)
+
+        async def broken(event: BaseEvent) -> None:
+            raise ValueError("late")
+
+        client.on("image:usage", broken)
+        client.emit(usage_event())
+        with pytest.raises(ValueError, match="late"):
+            client.close(5.0)
+        assert client.closed
+        assert sink.closed
+
+    def test_aflush_inside_a_handler(self, client: EventClient) -> None:
+        """aflush called from an async handler does not wait for itself."""
+        results: list[bool] = []
+
+        async def handler(event: BaseEvent) -> None:
+            results.append(await client.aflush(2.0))
+
+        client.on("image:usage", handler)
+
+        async def main() -> None:
+            client.emit(usage_event())
+            await client.aflush(5.0)
+
+        asyncio.run(main())
+        assert results == [True]
+
+    def test_close_from_a_handler(self) -> None:
+        """close() called from an async handler on the client's own loop returns at once."""
+        client = EventClient()
+        closed: list[bool] = []
+
+        async def handler(event: BaseEvent) -> None:
+            closed.append(client.close(30.0))  # False: this very handler is still running
+
+        client.on("image:usage", handler)
+        client.emit(usage_event())
+        client.flush(5.0)
+        assert closed == [False]
+        assert client.closed
+
+    def test_decorated_async_handler(self, client: EventClient) -> None:
+        """An async handler behind a functools.wraps decorator is run as async."""
+        import functools
+
+        seen: list[str] = []
+
+        def logged(fn: Any) -> Any:
+            @functools.wraps(fn)
+            def wrapper(event: BaseEvent) -> Any:
+                return fn(event)
+
+            return wrapper
+
+        @logged
+        async def handler(event: BaseEvent) -> None:
+            seen.append(event.request_id or "")
+
+        client.on("image:usage", handler)
+        client.emit(usage_event("wrapped"))
+        assert client.flush(5.0)
+        assert seen == ["wrapped"]

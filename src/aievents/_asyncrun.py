@@ -3,7 +3,8 @@
 ``emit`` schedules an async handler as a task, with the context variables
 of the emit captured: on the running event loop when the emitter is inside
 one, otherwise on a private loop thread. :class:`Pending` counts the runs in
-flight so that ``flush`` can wait for them.
+flight, bounded, so that ``flush`` can wait for them without ever waiting on
+a loop that no longer runs.
 """
 
 from __future__ import annotations
@@ -37,11 +38,21 @@ class AsyncHandler:
         self.client = client
         self.fn = fn
 
+    @property
+    def handler(self) -> Callable[[Any], Awaitable[None]]:
+        """The user's handler."""
+        return self.fn
+
     async def run(self, event: BaseEvent, *, scheduled: bool = False) -> None:
+        """Run the handler; its errors are the client's to report."""
         try:
             await self.fn(event)
         except Exception as exc:  # noqa: BLE001 - isolation is the point
             self.client._handler_failed(self.fn, event, exc, defer=scheduled)
+
+    async def arun(self, event: BaseEvent) -> None:
+        """Run the handler to its end (what ``aemit`` awaits)."""
+        await self.run(event)
 
     def __call__(self, event: BaseEvent) -> None:
         self.client._schedule(self.run(event, scheduled=True))
@@ -52,10 +63,15 @@ class LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._accepting = True
+        self._lock = threading.Lock()
+        ready = threading.Event()
+        self.loop.call_soon(ready.set)
         self.thread = threading.Thread(
             target=self._run, name="aievents-async-handlers", daemon=True
         )
         self.thread.start()
+        ready.wait()
 
     def _run(self) -> None:
         loop = self.loop
@@ -63,16 +79,33 @@ class LoopThread:
         try:
             loop.run_forever()
         finally:
-            leftover = asyncio.all_tasks(loop)
-            for task in leftover:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+            while leftover := asyncio.all_tasks(loop):
+                for task in leftover:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
             loop.close()
+
+    def submit(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> bool:
+        """Run ``callback`` on the loop thread; False once the loop is stopping."""
+        with self._lock:
+            if not self._accepting:
+                return False
+            try:
+                self.loop.call_soon_threadsafe(callback, *args, context=context)
+            except RuntimeError:  # closed under our feet
+                self._accepting = False
+                return False
+            return True
 
     def stop(self, timeout: float | None) -> None:
         """Stop the loop (cancelling what still runs) and close it, within ``timeout``."""
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.loop.stop)
+        with self._lock:
+            if not self._accepting:
+                return
+            self._accepting = False
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self.loop.stop)
+        if threading.current_thread() is not self.thread:
             self.thread.join(timeout)
 
     def orphan(self) -> None:
@@ -88,32 +121,52 @@ class LoopThread:
 _ORPHANED: list[asyncio.AbstractEventLoop] = []
 
 
+def _alive(loop: asyncio.AbstractEventLoop) -> bool:
+    return loop.is_running() and not loop.is_closed()
+
+
 class Pending:
-    """Counts async handler runs in flight, per event loop.
+    """Counts async handler runs in flight, per event loop, up to ``limit``.
 
     A run is counted when ``emit`` schedules it, before the loop starts it, so
-    a ``flush`` right after ``emit`` always waits for it.
+    a ``flush`` right after ``emit`` waits for it. Runs on a loop that has
+    stopped are not waited for (they cannot progress); runs on a loop that
+    was closed are counted as dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.cond = threading.Condition()
         self.counts: dict[asyncio.AbstractEventLoop, int] = {}
         self.tasks: dict[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = {}
         self.errors: list[Exception] = []
+        self.dropped = 0
+        self.cancelled = 0
 
-    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
+    def begin(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Count one run on ``loop``; False (and counted as dropped) when the bound is hit."""
         with self.cond:
+            if sum(self.counts.values()) >= self.limit:
+                self.dropped += 1
+                return False
             self.counts[loop] = self.counts.get(loop, 0) + 1
+            return True
 
     def started(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
         with self.cond:
             self.tasks.setdefault(loop, set()).add(task)
         task.add_done_callback(lambda t: self.end(loop, t))
 
+    def lost(self) -> int:
+        """Runs that will never complete: dropped at the bound or on a closed loop, or cancelled."""
+        return self.dropped + self.cancelled
+
     def end(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None] | None = None) -> None:
         with self.cond:
+            if task is not None and task.cancelled():  # its loop shut down under it
+                self.cancelled += 1
             left = self.counts.get(loop, 1) - 1
-            if left:
+            if left > 0:
                 self.counts[loop] = left
             else:
                 self.counts.pop(loop, None)
@@ -125,13 +178,31 @@ class Pending:
                         del self.tasks[loop]
             self.cond.notify_all()
 
-    def count(self, *, besides: asyncio.AbstractEventLoop | None = None) -> int:
-        return sum(n for loop, n in self.counts.items() if loop is not besides)
+    def _forget_closed(self) -> None:
+        for loop in [loop for loop in self.counts if loop.is_closed()]:
+            self.dropped += self.counts.pop(loop)
+            self.tasks.pop(loop, None)
+
+    def total(self) -> int:
+        """Runs counted as in flight, on any loop."""
+        with self.cond:
+            self._forget_closed()
+            return sum(self.counts.values())
+
+    def _waitable(self, besides: asyncio.AbstractEventLoop | None) -> int:
+        self._forget_closed()
+        return sum(n for loop, n in self.counts.items() if loop is not besides and _alive(loop))
 
     def tasks_on(self, loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[None]]:
         with self.cond:
             return set(self.tasks.get(loop, ()))
 
     def wait(self, timeout: float | None, *, besides: asyncio.AbstractEventLoop | None) -> bool:
+        """Wait for the runs on running loops other than ``besides``.
+
+        True when no run is left on any loop other than ``besides`` (runs on
+        a stopped loop are not waited for, but they are left).
+        """
         with self.cond:
-            return self.cond.wait_for(lambda: self.count(besides=besides) == 0, timeout)
+            self.cond.wait_for(lambda: self._waitable(besides) == 0, timeout)
+            return not any(n for loop, n in self.counts.items() if loop is not besides)

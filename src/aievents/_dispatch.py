@@ -8,54 +8,63 @@ after the other, each in its own ``try`` (free until a handler raises). This
 costs little more than calling the handlers directly, which a loop over a
 snapshot tuple does not.
 
-The handlers and classes are constants of the generated code object, so one
-assignment of ``__code__`` swaps the whole snapshot atomically, and a call
-already running keeps the code, hence the handlers, it started with. The
-source is generated from placeholders only, never from user data; the
-placeholders are then replaced by the real objects in the code's constants.
+The objects the code needs (classes, handlers) live in one tuple per
+generation, stored in the function's own globals and unpacked into locals as
+the call's first step: a call that has started keeps the handlers it started
+with (snapshot semantics), and the garbage collector sees every reference
+(constants of a code object would hide them from it). The previous
+generations' tuples are kept for a while so that a call that began just
+before a swap still finds its own; one that does not (it would have to
+stall across several swaps) is delivered by the client's slow path instead.
+Only generated identifiers go into the source, never user data.
 """
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import types
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeAlias
 
-__all__ = ["MAX_UNROLLED", "Dispatcher", "Route"]
+__all__ = ["MAX_UNROLLED", "MAX_UNROLLED_TOTAL", "Dispatcher", "Route"]
 
 #: The handlers of one event class, in delivery order.
 Route: TypeAlias = tuple[Callable[[Any], None], ...]
 #: Routes longer than this are delivered by a loop instead of unrolled calls.
-MAX_UNROLLED: Final = 32
+MAX_UNROLLED: Final = 8
+#: Unrolled calls across all routes, at most: beyond, routes loop, which keeps
+#: the generated code (and the cost of a subscription change) small.
+MAX_UNROLLED_TOTAL: Final = 64
+#: Generations whose objects stay reachable after they are replaced.
+_KEPT_GENERATIONS: Final = 3
 
 
 class _Source:
-    """Source text whose placeholders stand for objects."""
+    """The source of one generation, and the globals its names stand for."""
 
-    def __init__(self, generation: int) -> None:
-        self.prefix = f"\x00aievents-{generation}-"
+    def __init__(self, generation: str) -> None:
+        self.prefix = f"{generation}_"
         self.objects: dict[str, Any] = {}
         self.lines: list[str] = []
 
     def ref(self, name: str, value: Any) -> str:
-        """A literal that :meth:`code` turns into ``value``."""
+        """A global of the generated function, unique to this generation, holding ``value``."""
         key = self.prefix + name
         self.objects[key] = value
-        return repr(key)
+        return key
 
     def code(self) -> types.CodeType:
-        source = "def emit(event):\n" + "\n".join(self.lines) + "\n"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SyntaxWarning)  # calling and `is` on literals
-            module = compile(source, "<aievents emit>", "exec")
-        function = next(c for c in module.co_consts if isinstance(c, types.CodeType))
-        objects = self.objects
-        consts = tuple(
-            objects[c] if isinstance(c, str) and c in objects else c for c in function.co_consts
-        )
-        return function.replace(co_consts=consts)
+        # Global lookups (classes, routes) all happen before any handler runs,
+        # so a call that finds its generation gone is delivered once, by RESCUE.
+        head = ["def emit(event):", "  try:"]
+        tail = ["  except NameError:", "    return RESCUE(event)"]
+        body = ["    " + line for line in self.lines]
+        source = "\n".join([*head, *body, *tail]) + "\n"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, "<aievents emit>", "exec"), {}, namespace)
+        code: types.CodeType = namespace["emit"].__code__
+        return code
 
 
 class Dispatcher:
@@ -63,8 +72,8 @@ class Dispatcher:
 
     Args:
         failed: Called as ``failed(handler, event, exc)`` when a handler raises.
-        unknown: Called with an event whose class the code does not know; it
-            must deliver the event itself.
+        unknown: Called with an event the code cannot deliver (a class it does
+            not know yet); it must deliver the event itself.
     """
 
     def __init__(
@@ -73,45 +82,60 @@ class Dispatcher:
         unknown: Callable[[Any], None],
     ) -> None:
         self._failed = failed
-        self._unknown = unknown
         self._generation = itertools.count()
-        self.emit = types.FunctionType(self._generate(None), {"__builtins__": __builtins__})
+        self._globals: dict[str, Any] = {"__builtins__": builtins, "RESCUE": unknown}
+        self._live: list[list[str]] = []
+        self.emit = types.FunctionType(self._generate(None).code(), self._globals, "emit")
 
     def install(self, routes: Sequence[tuple[type, Route]] | None) -> None:
         """Make ``emit`` deliver by ``routes``; ``None`` makes it deliver nothing."""
-        self.emit.__code__ = self._generate(routes)
+        generation = f"_g{next(self._generation)}"
+        src = self._generate(routes, generation)
+        self._globals.update(src.objects)
+        self.emit.__code__ = src.code()
+        self._live.append(list(src.objects))
+        while len(self._live) > _KEPT_GENERATIONS:
+            for name in self._live.pop(0):
+                self._globals.pop(name, None)
 
-    def _generate(self, routes: Sequence[tuple[type, Route]] | None) -> types.CodeType:
-        src = _Source(next(self._generation))
+    def _generate(
+        self, routes: Sequence[tuple[type, Route]] | None, generation: str = "_g"
+    ) -> _Source:
+        src = _Source(generation)
         body = src.lines
         if routes is None:
-            body.append("    return None")
-            return src.code()
-        failed = src.ref("failed", self._failed)
-        body.append("    t = type(event)")
+            body.append("return None")
+            return src
+        body.append("t = type(event)")
         busy = [(cls, route) for cls, route in routes if route]
         quiet = [cls for cls, route in routes if not route]
+        unrolled = 0
         for i, (cls, route) in enumerate(busy):
-            body.append(f"    if t is {src.ref(f'c{i}', cls)}:")
-            if len(route) > MAX_UNROLLED:
-                body += [
-                    f"        for h in {src.ref(f'r{i}', route)}:",
-                    "            try:",
-                    "                h(event)",
-                    "            except Exception as exc:",
-                    f"                {failed}(h, event, exc)",
-                ]
-            else:
-                for j, handler in enumerate(route):
-                    name = src.ref(f"h{i}_{j}", handler)
+            body.append(f"if t is {src.ref(f'c{i}', cls)}:")
+            if len(route) <= MAX_UNROLLED and unrolled + len(route) <= MAX_UNROLLED_TOTAL:
+                unrolled += len(route)
+                handlers = [f"h{j}" for j in range(len(route))]
+                targets = ", ".join(["failed", *handlers])
+                body.append(f"    ({targets},) = {src.ref(f'r{i}', (self._failed, *route))}")
+                for name in handlers:
                     body += [
-                        "        try:",
-                        f"            {name}(event)",
-                        "        except Exception as exc:",
-                        f"            {failed}({name}, event, exc)",
+                        "    try:",
+                        f"        {name}(event)",
+                        "    except Exception as exc:",
+                        f"        failed({name}, event, exc)",
                     ]
-            body.append("        return None")
+            else:
+                body += [
+                    f"    route = {src.ref(f'r{i}', route)}",
+                    f"    failed = {src.ref(f'f{i}', self._failed)}",
+                    "    for h in route:",
+                    "        try:",
+                    "            h(event)",
+                    "        except Exception as exc:",
+                    "            failed(h, event, exc)",
+                ]
+            body.append("    return None")
         for k, cls in enumerate(quiet):
-            body += [f"    if t is {src.ref(f'q{k}', cls)}:", "        return None"]
-        body.append(f"    {src.ref('unknown', self._unknown)}(event)")
-        return src.code()
+            body += [f"if t is {src.ref(f'q{k}', cls)}:", "    return None"]
+        body.append("return RESCUE(event)")
+        return src

@@ -12,14 +12,16 @@ from aievents.events import EVENT_TYPES, BaseEvent
 
 __all__ = [
     "EventType",
+    "Filtered",
     "Handler",
     "Once",
+    "ReplayGate",
     "Subscription",
-    "filtered",
     "handler_name",
     "is_async",
     "matcher",
     "signal_name",
+    "unwrap",
 ]
 
 #: A handler: called with the event; may be ``async``.
@@ -122,10 +124,29 @@ def handler_name(handler: object) -> str:
 
 
 def is_async(handler: object) -> bool:
-    if inspect.iscoroutinefunction(handler):
-        return True
-    call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
-    return call is not None and inspect.iscoroutinefunction(call)
+    """Whether ``handler`` is a coroutine function (decorated ones and async ``__call__`` too)."""
+    for candidate in (handler, getattr(handler, "__call__", None)):  # noqa: B004
+        if candidate is not None and inspect.iscoroutinefunction(inspect.unwrap(candidate)):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def unwrap(dispatch: object) -> object:
+    """The user's handler behind the client's wrappers (filters, gates, async runners)."""
+    seen = 0
+    while hasattr(dispatch, "handler") and seen < 8:
+        dispatch = dispatch.handler
+        seen += 1
+    return dispatch
+
+
+async def _deliver(dispatch: Callable[[Any], None], event: BaseEvent) -> None:
+    """Deliver to ``dispatch``, awaiting it when it is (or wraps) an async handler."""
+    arun = getattr(dispatch, "arun", None)
+    if arun is not None:
+        await arun(event)
+    else:
+        dispatch(event)
 
 
 class Once:
@@ -138,26 +159,90 @@ class Once:
         self.gate = threading.Lock()
         self.subscription: Subscription | None = None
 
-    def __call__(self, event: BaseEvent) -> None:
+    def _open(self) -> bool:
         if not self.gate.acquire(blocking=False):
-            return
+            return False
         if self.subscription is not None:
             self.subscription.unsubscribe()
+        return True
+
+    def __call__(self, event: BaseEvent) -> None:
+        if self._open():
+            self.handler(event)
+
+    async def arun(self, event: BaseEvent) -> None:
+        """Deliver (awaiting an async handler) if this is the first event."""
+        if self._open():
+            await _deliver(self.handler, event)
+
+
+class Filtered:
+    """Delivers the events a ``where=`` predicate accepts."""
+
+    __slots__ = ("handler", "where")
+
+    def __init__(self, handler: Callable[[Any], None], where: Callable[[Any], bool]) -> None:
+        self.handler = handler
+        self.where = where
+
+    def __call__(self, event: BaseEvent) -> None:
+        if self.where(event):
+            self.handler(event)
+
+    async def arun(self, event: BaseEvent) -> None:
+        """Deliver (awaiting an async handler) if the predicate accepts the event."""
+        if self.where(event):
+            await _deliver(self.handler, event)
+
+
+class ReplayGate:
+    """Holds live events back until a late subscriber's backlog has been delivered.
+
+    Without it, an event emitted while the backlog is being delivered could
+    reach the handler before older ones.
+    """
+
+    __slots__ = ("_held", "_lock", "_open", "handler")
+
+    def __init__(self, handler: Callable[[Any], None]) -> None:
+        self.handler = handler
+        self._lock = threading.Lock()
+        self._held: list[BaseEvent] | None = []
+
+    def __call__(self, event: BaseEvent) -> None:
+        if self._held is not None:
+            with self._lock:
+                if self._held is not None:
+                    self._held.append(event)
+                    return
         self.handler(event)
+
+    async def arun(self, event: BaseEvent) -> None:
+        """Deliver like ``__call__``, awaiting an async handler."""
+        if self._held is not None:
+            self(event)
+            return
+        await _deliver(self.handler, event)
+
+    def release(
+        self, backlog: list[BaseEvent], failed: Callable[[BaseEvent, Exception], None]
+    ) -> None:
+        """Deliver ``backlog`` then what was held, in order, and let events through."""
+        pending = list(backlog)
+        while True:
+            for event in pending:
+                try:
+                    self.handler(event)
+                except Exception as exc:  # noqa: BLE001 - isolation is the point
+                    failed(event, exc)
+            with self._lock:
+                assert self._held is not None
+                pending, self._held = self._held, ([] if self._held else None)
+                if self._held is None:
+                    return
 
 
 def signal_name(key: EventType) -> str:
     if isinstance(key, type):
         return f"class:{key.__module__}.{key.__qualname__}"
     return key
-
-
-def filtered(
-    dispatch: Callable[[Any], None], where: Callable[[Any], bool]
-) -> Callable[[Any], None]:
-    def deliver(event: Any) -> None:
-        if where(event):
-            dispatch(event)
-
-    deliver.handler = dispatch  # type: ignore[attr-defined]
-    return deliver

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import os
 import threading
@@ -47,14 +48,16 @@ from aievents._asyncrun import Pending as _Pending
 from aievents._dispatch import Dispatcher, Route
 from aievents._subscription import (
     EventType,
+    Filtered,
     Handler,
     Once,
+    ReplayGate,
     Subscription,
-    filtered,
     handler_name,
     is_async,
     matcher,
     signal_name,
+    unwrap,
 )
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.sinks import Sink
@@ -73,6 +76,10 @@ _log = structlog.get_logger("aievents")
 
 #: Recent events the process-wide default client keeps for late subscribers.
 DEFAULT_REPLAY: Final = 128
+#: Async handler runs that may wait at once, by default.
+DEFAULT_MAX_PENDING: Final = 10_000
+#: Seconds ``close()`` (and leaving a ``with`` block) spends at most, by default.
+DEFAULT_CLOSE_TIMEOUT: Final = 30.0
 #: How often one failing handler is logged, at most (seconds).
 ERROR_LOG_INTERVAL: Final = 60.0
 #: Event classes compiled into ``emit``, at most (beyond, routes are computed per emit).
@@ -91,13 +98,23 @@ class EventClient:
             (``on(..., replay=True)``, :meth:`recent`); 0, the default, keeps
             none. The process-wide client of :func:`get_client` keeps
             :data:`DEFAULT_REPLAY`.
+        max_pending: How many async handler runs may wait at once; beyond,
+            new runs are dropped, counted (:meth:`stats`) and logged.
 
     The client is a context manager: leaving the block closes it.
     """
 
-    def __init__(self, *, enabled: bool = True, strict: bool = False, replay: int = 0) -> None:
-        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
-            raise ValueError(f"replay must be a non-negative integer, got {replay!r}")
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        strict: bool = False,
+        replay: int = 0,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        for name, value, least in (("replay", replay, 0), ("max_pending", max_pending, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         self._lock = threading.RLock()
         self._signals = blinker.Namespace()
         self._seq = itertools.count()
@@ -109,15 +126,17 @@ class EventClient:
         self._mutes = 0
         self._closed = False
         self.strict = strict
-        self._pending = _Pending()
+        self._pending = _Pending(max_pending)
+        self._lost_reported = 0
         self._loop_thread: _LoopThread | None = None
         self._errors = 0
         self._errors_by_handler: dict[str, int] = {}
         self._last_logged: dict[str, float] = {}
         self._routes: dict[type, Route] = {}
         self._dispatcher = Dispatcher(self._handler_failed, self._emit_unknown)
-        self.__dict__["emit"] = self._dispatcher.emit
-        self._dispatcher.emit.__doc__ = EventClient.emit.__doc__
+        if type(self).emit is EventClient.emit:  # a subclass's own emit is respected
+            self.__dict__["emit"] = self._dispatcher.emit
+            self._dispatcher.emit.__doc__ = EventClient.emit.__doc__
         self._rebuild()
         _CLIENTS.add(self)
 
@@ -132,7 +151,9 @@ class EventClient:
         them.
 
         Raises:
-            TypeError: ``event`` is not an event.
+            TypeError: ``event`` is not an event (checked while the client
+                delivers; a muted, disabled or closed client ignores what it
+                is given).
         """
         # Instances use the compiled twin installed in __init__ (see _dispatch);
         # this is the same delivery, for calls through the class.
@@ -148,11 +169,12 @@ class EventClient:
         Async handlers run in the caller's context and task.
         """
         for handler in self._route(event):
-            if isinstance(handler, _AsyncHandler):
-                await handler.run(event)
-                continue
+            arun = getattr(handler, "arun", None)
             try:
-                handler(event)
+                if arun is not None:
+                    await arun(event)
+                else:
+                    handler(event)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 self._handler_failed(handler, event, exc)
         self._raise_deferred()
@@ -164,11 +186,14 @@ class EventClient:
             return route
         if not isinstance(event, BaseEvent):
             raise TypeError(f"emit() takes an aievents event, got {event!r}")
+        name = event.event_type
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{type(event).__qualname__}.event_type must be a non-empty string")
         with self._lock:
             if not self._live():
                 return ()
             if len(self._classes) >= _MAX_CLASSES:  # pathological: route without caching
-                return self._build_route(event.event_type, type(event), self._ordered())
+                return self._build_route(name, type(event), self._ordered())
             self._classes[type(event)] = None
             self._rebuild()
             return self._routes[type(event)]
@@ -269,22 +294,23 @@ class EventClient:
             gate = Once(dispatch)
             dispatch = gate
         if where is not None:
-            dispatch = filtered(dispatch, where)
+            dispatch = Filtered(dispatch, where)
+        holding = None
+        if replay and self._replay is not None:
+            # Live events that race the subscription wait until the backlog is out.
+            holding = dispatch = ReplayGate(dispatch)
         with self._lock:
             subscription = Subscription(self, keys, handler, dispatch, next(self._seq))
             if gate is not None:
                 gate.subscription = subscription
+            backlog = list(self._replay) if holding is not None and self._replay else []
             for key in keys:
                 self._signals.signal(signal_name(key)).connect(subscription, weak=False)
             self._subscriptions[subscription] = None
             self._rebuild()
-            backlog = list(self._replay) if replay and self._replay is not None else []
-        for event in backlog:
-            if subscription._matches(event.event_type, type(event)):
-                try:
-                    dispatch(event)
-                except Exception as exc:  # noqa: BLE001 - isolation is the point
-                    self._handler_failed(handler, event, exc)
+        if holding is not None:
+            matching = [e for e in backlog if subscription._matches(e.event_type, type(e))]
+            holding.release(matching, lambda event, exc: self._handler_failed(handler, event, exc))
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
@@ -302,12 +328,8 @@ class EventClient:
         return subscription in self._subscriptions
 
     def _ordered(self) -> list[Subscription]:
-        found: dict[Subscription, None] = {}
-        for signal in self._signals.values():
-            for receiver in signal.receivers.values():
-                if isinstance(receiver, Subscription):
-                    found[receiver] = None
-        return sorted(found, key=lambda s: s._seq)
+        """The live subscriptions in subscription order (insertion order of the registry)."""
+        return list(self._subscriptions)
 
     def _build_route(self, name: str, cls: type, ordered: list[Subscription]) -> Route:
         route: list[Callable[[Any], None]] = []
@@ -376,6 +398,15 @@ class EventClient:
         """How many times a handler or sink has raised."""
         return self._errors
 
+    def stats(self) -> dict[str, int]:
+        """Counters: handler errors, async runs pending, dropped and cancelled."""
+        return {
+            "handler_errors": self._errors,
+            "async_pending": self._pending.total(),
+            "async_dropped": self._pending.dropped,
+            "async_cancelled": self._pending.cancelled,
+        }
+
     def handler_error_counts(self) -> dict[str, int]:
         """Handler errors per handler (by qualified name)."""
         with self._lock:
@@ -386,10 +417,7 @@ class EventClient:
     def _handler_failed(
         self, handler: object, event: BaseEvent, exc: Exception, *, defer: bool = False
     ) -> None:
-        target = handler
-        if isinstance(target, _AsyncHandler):
-            target = target.fn
-        name = handler_name(getattr(target, "handler", target))
+        name = handler_name(unwrap(handler))
         with self._lock:
             self._errors += 1
             self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
@@ -418,7 +446,10 @@ class EventClient:
     def _raise_deferred(self) -> None:
         if self._pending.errors:
             errors, self._pending.errors = self._pending.errors, []
-            raise errors[0]
+            first = errors[0]
+            if len(errors) > 1 and hasattr(first, "add_note"):
+                first.add_note(f"{len(errors) - 1} more async handler error(s) were counted")
+            raise first
 
     # ------------------------------------------------------------------ async
 
@@ -429,21 +460,59 @@ class EventClient:
         except RuntimeError:
             loop = None
         if loop is None:
-            loop = self._runner().loop
-            self._pending.begin(loop)
-            loop.call_soon_threadsafe(self._start, loop, coro, context=ctx)
+            runner = self._runner()
+            if runner is None or not self._pending.begin(runner.loop):
+                self._drop(coro)
+                return
+            if not runner.submit(self._start, runner.loop, coro, context=ctx):
+                self._pending.end(runner.loop)
+                self._drop(coro)
             return
-        self._pending.begin(loop)
+        if not self._pending.begin(loop):
+            self._drop(coro)
+            return
         ctx.run(self._start, loop, coro)
+
+    def _drop(self, coro: Awaitable[None]) -> None:
+        """An async run that will not happen (client closed, or too many in flight)."""
+        close = getattr(coro, "close", None)
+        if close is not None:
+            close()
+        with self._lock:
+            now = time.monotonic()
+            last = self._last_logged.get("<lost>")
+            due = last is None or now - last >= ERROR_LOG_INTERVAL
+            if due:
+                self._last_logged["<lost>"] = now
+        if due:
+            self._report_lost(1)
+
+    def _report_lost(self, count: int) -> None:
+        with suppress(Exception):  # a broken logger must not break the host
+            _log.warning(
+                "async_handlers_lost",
+                lost=count,
+                dropped=self._pending.dropped,
+                cancelled=self._pending.cancelled,
+                max_pending=self._pending.limit,
+                closed=self._closed,
+            )
 
     def _start(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
         """Create the task in the current (captured) context, on ``loop``'s thread."""
         self._pending.started(loop, loop.create_task(coro))  # type: ignore[arg-type]
 
-    def _runner(self) -> _LoopThread:
+    def _runner(self) -> _LoopThread | None:
+        """The client's loop thread, started on first use; None once closed."""
         with self._lock:
+            if self._closed:
+                with self._pending.cond:
+                    self._pending.dropped += 1
+                return None
             if self._loop_thread is None:
-                self._loop_thread = _LoopThread()
+                runner = self._loop_thread = _LoopThread()
+                # A client dropped without close() must not leave its thread behind.
+                weakref.finalize(self, runner.stop, 1.0)
             return self._loop_thread
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -453,18 +522,32 @@ class EventClient:
             timeout: Seconds to wait in all; ``None`` waits as long as it takes.
 
         Returns:
-            True when everything finished within the timeout. Async handlers
-            scheduled on an event loop running in this very thread cannot be
-            waited for here (use :meth:`aflush`) and make this return False.
+            True when everything finished within the timeout. False when
+            something did not: a sink or an async handler still running, or
+            async handler runs lost since the last flush (dropped at the
+            ``max_pending`` bound, or cancelled because their event loop shut
+            down; see :meth:`stats`). Async handlers on an event loop that has
+            stopped are not waited for; those on the loop running in this very
+            thread cannot be (use :meth:`aflush`).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             current = None
-        done = self._pending.wait(timeout, besides=current)
+        done = self._flush(timeout, besides=current)
         if current is not None and self._pending.tasks_on(current):
             done = False
+        return done
+
+    def _flush(self, timeout: float | None, *, besides: asyncio.AbstractEventLoop | None) -> bool:
+        """Wait for async runs (but those on ``besides``) and flush the sinks."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self._pending.wait(timeout, besides=besides)
+        lost = self._pending.lost()
+        if lost != self._lost_reported:
+            done = False
+            self._report_lost(lost - self._lost_reported)
+            self._lost_reported = lost
         for sink in self.sinks:
             try:
                 sink.flush(_remaining(deadline))
@@ -479,35 +562,47 @@ class EventClient:
         """Async :meth:`flush`: also waits for async handlers on the running loop."""
         deadline = None if timeout is None else time.monotonic() + timeout
         loop = asyncio.get_running_loop()
-        while tasks := self._pending.tasks_on(loop):
+        me = asyncio.current_task()
+        while tasks := {t for t in self._pending.tasks_on(loop) if t is not me}:
             _, still = await asyncio.wait(tasks, timeout=_remaining(deadline))
             if still:
                 return False
-        return await loop.run_in_executor(None, self.flush, _remaining(deadline))
+        flush = functools.partial(self._flush, _remaining(deadline), besides=loop)
+        return await loop.run_in_executor(None, flush)
 
-    def close(self, timeout: float | None = None) -> bool:
+    def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> bool:
         """Flush, close every sink and stop delivering events.
 
-        Returns True when everything finished within ``timeout`` seconds.
-        Closing twice is harmless.
+        Args:
+            timeout: Seconds to spend in all (default
+                :data:`DEFAULT_CLOSE_TIMEOUT`; ``None`` waits as long as it
+                takes).
+
+        Returns:
+            True when everything finished within ``timeout``. Closing twice is
+            harmless. The client is closed even when a strict client re-raises
+            a handler error from here.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        done = self.flush(timeout)
         with self._lock:
             if self._closed:
-                return done
-            self._closed = True
-            sinks = list(self._sinks)
-            self._rebuild()
-            runner, self._loop_thread = self._loop_thread, None
-        for sink in sinks:
-            try:
-                sink.close(_remaining(deadline))
-            except Exception as exc:  # noqa: BLE001 - isolation is the point
-                self._sink_failed(sink, "close", exc)
-                done = False
-        if runner is not None:
-            runner.stop(_remaining(deadline))
+                return True
+        try:
+            done = self.flush(timeout)
+        finally:
+            with self._lock:
+                self._closed = True
+                sinks = list(self._sinks)
+                self._rebuild()
+                runner, self._loop_thread = self._loop_thread, None
+            for sink in sinks:
+                try:
+                    sink.close(_remaining(deadline))
+                except Exception as exc:  # noqa: BLE001 - isolation is the point
+                    self._log_sink_failure(sink, "close", exc)
+                    done = False
+            if runner is not None:
+                runner.stop(_remaining(deadline))
         return done
 
     @property
@@ -516,10 +611,15 @@ class EventClient:
         return self._closed
 
     def _sink_failed(self, sink: object, action: str, exc: Exception) -> None:
+        if self.strict:
+            with self._lock:
+                self._errors += 1
+            raise exc
+        self._log_sink_failure(sink, action, exc)
+
+    def _log_sink_failure(self, sink: object, action: str, exc: Exception) -> None:
         with self._lock:
             self._errors += 1
-        if self.strict:
-            raise exc
         with suppress(Exception):  # a broken logger must not break the host
             _log.error(
                 f"sink_{action}_failed", sink=repr(sink), error=f"{type(exc).__name__}: {exc}"
@@ -529,7 +629,7 @@ class EventClient:
         if self._loop_thread is not None:
             self._loop_thread.orphan()
         self._loop_thread = None
-        self._pending = _Pending()
+        self._pending = _Pending(self._pending.limit)
         self._lock = threading.RLock()
 
     def __enter__(self) -> EventClient:
