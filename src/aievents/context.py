@@ -119,7 +119,10 @@ def get_context() -> dict[str, str]:
 def context(**values: str) -> Iterator[dict[str, str]]:
     """Bind attribution fields inside a ``with`` block, restoring them after.
 
-    Yields the bindings in force inside the block.
+    Yields the bindings in force inside the block. Use it as a ``with`` block
+    (``async with`` is not needed: context variables follow ``await``); as a
+    decorator of an ``async def`` it would bind only while the coroutine is
+    created, not while it runs.
     """
     token = bind_context(**values)
     try:

@@ -86,7 +86,8 @@ def capture_events(
         after the block ends.
 
     The client is left as it was: the capturing sink is detached on exit,
-    even when the block raises, and nothing else about the client changes.
+    even when the block raises, and nothing else about the client changes. A
+    disabled or muted client delivers nothing, so nothing is captured from it.
     """
     target = client if client is not None else get_client()
     sink = CapturingSink()
