@@ -45,6 +45,7 @@ __all__ = [
     "from_orq",
     "from_tanstack",
     "to_image_usage",
+    "token_split",
 ]
 
 
@@ -220,6 +221,34 @@ class ImageCost:
     def breakdown(self) -> dict[str, Decimal]:
         """The components that are not zero, by name."""
         return {name: value for name in COST_COMPONENTS if (value := getattr(self, name))}
+
+
+def token_split(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
+    """The tokens of a request by how they are billed.
+
+    Returns ``(input text, input image, cached of the text, cached of the
+    image, output image, output text)``. Without input details all input is
+    text; without output details all output is image; cached tokens (a part
+    of the input) are taken from the text first, then from the images.
+    Pricing and aggregation both count by this one rule.
+    """
+    text = image = 0
+    details = usage.input_tokens_details
+    if details is not None:
+        text = details.text_tokens or 0
+        image = details.image_tokens or 0
+        cached = details.cached_tokens or 0
+        if details.text_tokens is None and details.image_tokens is None:
+            text = usage.input_tokens or 0
+    else:
+        text = usage.input_tokens or 0
+        cached = 0
+    cached_text = cached if cached <= text else text
+    cached_image = min(cached - cached_text, image)
+    out = usage.output_tokens_details
+    if out is None:
+        return text, image, cached_text, cached_image, usage.output_tokens or 0, 0
+    return text, image, cached_text, cached_image, out.image_tokens or 0, out.text_tokens or 0
 
 
 # --------------------------------------------------------------------------- adapters

@@ -38,7 +38,7 @@ from aievents.pricing._table import (
     TokenRates,
     shipped_table,
 )
-from aievents.usage import ImageCost, ImageUsage
+from aievents.usage import ImageCost, ImageUsage, token_split
 
 __all__ = [
     "cost_of",
@@ -206,18 +206,7 @@ def _per_million(tokens: int, rate: Decimal | None) -> Decimal:
 
 def _token_cost(price: ModelPrice, usage: ImageUsage, version: str) -> ImageCost:
     rates = price.tokens or TokenRates()
-    text_in, image_in = usage.input_text_tokens, usage.input_image_tokens
-    if text_in is None and image_in is None:
-        text_in, image_in = usage.input_tokens or 0, 0
-    text_in, image_in = text_in or 0, image_in or 0
-    cached = usage.input_cached_tokens or 0
-    cached_text = min(cached, text_in)
-    cached_image = min(cached - cached_text, image_in)
-    details = usage.output_tokens_details
-    if details is None:
-        image_out, text_out = usage.output_tokens or 0, 0
-    else:
-        image_out, text_out = details.image_tokens or 0, details.text_tokens or 0
+    text_in, image_in, cached_text, cached_image, image_out, text_out = token_split(usage)
     counts = {
         "input_text": (text_in - cached_text, rates.input_text),
         "input_image": (image_in - cached_image, rates.input_image),

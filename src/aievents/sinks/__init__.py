@@ -8,5 +8,6 @@ A sink is anything with ``handle(event)``, ``flush(timeout)`` and
 from __future__ import annotations
 
 from aievents.sinks._base import Sink
+from aievents.sinks.aggregate import AggregateSink
 
-__all__ = ["Sink"]
+__all__ = ["AggregateSink", "Sink"]

@@ -1,0 +1,603 @@
+"""OpenAI's usage and costs semantics, implemented once for every store.
+
+:func:`usage` answers like ``GET /v1/organization/usage/images`` and
+:func:`costs` like ``GET /v1/organization/costs``: UTC-aligned buckets of
+``1m``, ``1h`` or ``1d``; ``start_time`` inclusive and ``end_time``
+exclusive; ``group_by`` with the fields not grouped by left ``null``; the
+filters; ``limit`` defaults and maxima per width; opaque ``page`` cursors; and
+empty buckets with ``results: []``, as OpenAI returns them.
+
+Where the numbers come from is a :class:`Source`: it sums the usage of the
+events in a time range into ``(bucket start, group, totals)`` rows. The
+:class:`~aievents.sinks.AggregateSink` sums in memory; a SQL store sums in
+SQL. Both answer through this module, so they answer alike.
+
+Besides OpenAI's fields, image results carry token sums and the cost; cost
+results name the model and kind of each line item.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Final, Literal, Protocol
+
+import attrs
+
+from aievents.events import OPERATIONS
+from aievents.exceptions import FieldValueError
+
+__all__ = [
+    "COST_GROUPS",
+    "DIMENSIONS",
+    "FIELDS",
+    "LIMITS",
+    "USAGE_GROUPS",
+    "Bucket",
+    "CostsResult",
+    "ImagesResult",
+    "Page",
+    "QueryError",
+    "Scan",
+    "Source",
+    "costs",
+    "new_totals",
+    "usage",
+]
+
+#: Bucket widths in seconds.
+WIDTHS: Final[Mapping[str, int]] = {"1m": 60, "1h": 3600, "1d": 86400}
+#: Default and maximum ``limit`` (buckets per page) per width, as OpenAI's.
+LIMITS: Final[Mapping[str, tuple[int, int]]] = {
+    "1m": (60, 1440),
+    "1h": (24, 168),
+    "1d": (7, 31),
+}
+COSTS_LIMITS: Final = (7, 180)
+
+#: The dimensions of a usage series, in key order (``source`` is the event's ``operation``).
+DIMENSIONS: Final = ("model", "size", "source", "project_id", "user_id", "api_key_id")
+USAGE_GROUPS: Final = frozenset(DIMENSIONS)
+COST_GROUPS: Final = frozenset({"project_id", "line_item", "api_key_id"})
+
+#: The totals of a series, in vector order: counts, then exact cost parts.
+FIELDS: Final = (
+    "num_model_requests",
+    "images",
+    "input_tokens",
+    "output_tokens",
+    "input_text_tokens",
+    "input_image_tokens",
+    "output_image_tokens",
+    "output_text_tokens",
+    "input_cached_text_tokens",
+    "input_cached_image_tokens",
+    "cost_input_text",
+    "cost_input_image",
+    "cost_cached_input",
+    "cost_output_image",
+    "cost_output_text",
+    "cost_per_image",
+    "cost_other",
+)
+INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
+_COST_START: Final = INDEX["cost_input_text"]
+_ZERO: Final = Decimal(0)
+
+#: Cost line items: (cost field, kind in the line item name, quantity fields, unit).
+#: A leading ``-`` subtracts the field (uncached = all - cached).
+LINE_ITEMS: Final = (
+    ("cost_input_text", "input text tokens",
+     ("input_text_tokens", "-input_cached_text_tokens"), "tokens"),
+    ("cost_input_image", "input image tokens",
+     ("input_image_tokens", "-input_cached_image_tokens"), "tokens"),
+    ("cost_cached_input", "cached input tokens",
+     ("input_cached_text_tokens", "input_cached_image_tokens"), "tokens"),
+    ("cost_output_image", "output image tokens", ("output_image_tokens",), "tokens"),
+    ("cost_output_text", "output text tokens", ("output_text_tokens",), "tokens"),
+    ("cost_per_image", "images", ("images",), "images"),
+    ("cost_other", "other", (), None),
+)  # fmt: skip
+
+
+def new_totals() -> list[Any]:
+    """A zero totals vector (ints, then Decimal cost parts)."""
+    return [0] * _COST_START + [_ZERO] * (len(FIELDS) - _COST_START)
+
+
+def add_into(total: list[Any], part: Sequence[Any]) -> None:
+    """Add ``part`` into ``total``, field by field."""
+    for i, value in enumerate(part):
+        if value:
+            total[i] += value
+
+
+class QueryError(FieldValueError):
+    """A usage or costs query parameter is wrong; the error names it."""
+
+
+# --------------------------------------------------------------------------- scans
+
+
+@attrs.frozen(kw_only=True)
+class Scan:
+    """What a :class:`Source` is asked to sum.
+
+    Attributes:
+        start: First second included (epoch seconds, aligned to ``width``
+            or later).
+        end: First second excluded.
+        width: Bucket width in seconds; buckets start at multiples of it (UTC).
+        group_by: Dimensions to keep; the others are summed over (``None``
+            in the rows).
+        filters: Allowed values per dimension; a dimension not named is not
+            filtered.
+    """
+
+    start: int
+    end: int
+    width: int
+    group_by: tuple[str, ...]
+    filters: Mapping[str, frozenset[str]]
+
+    def group_key(self, dims: Sequence[str | None]) -> tuple[str | None, ...]:
+        """The group of a series with these dimension values (ungrouped ones None)."""
+        return tuple(
+            value if name in self.group_by else None
+            for name, value in zip(DIMENSIONS, dims, strict=True)
+        )
+
+    def admits(self, dims: Sequence[str | None]) -> bool:
+        """Whether a series with these dimension values passes the filters."""
+        for name, allowed in self.filters.items():
+            if dims[DIMENSIONS.index(name)] not in allowed:
+                return False
+        return True
+
+
+Row = tuple[int, tuple[str | None, ...], Sequence[Any]]
+
+
+class Source(Protocol):
+    """Something that can sum its usage for a :class:`Scan`."""
+
+    def scan(self, scan: Scan) -> Iterable[Row]:
+        """Rows of ``(bucket start in seconds, group key, totals)``.
+
+        The group key has one value per :data:`DIMENSIONS` (``None`` for the
+        dimensions not in ``scan.group_by``). Several rows may share a bucket
+        and group: they are added up.
+        """
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _amount(value: Decimal) -> dict[str, Any]:
+    return {"value": float(value), "currency": "usd"}
+
+
+@attrs.frozen(kw_only=True)
+class ImagesResult:
+    """One group of one bucket of an images usage page (``organization.usage.images.result``)."""
+
+    images: int
+    num_model_requests: int
+    source: str | None = None
+    size: str | None = None
+    project_id: str | None = None
+    user_id: str | None = None
+    api_key_id: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input_text_tokens: int = 0
+    input_image_tokens: int = 0
+    input_cached_tokens: int = 0
+    output_image_tokens: int = 0
+    output_text_tokens: int = 0
+    cost: Decimal = _ZERO
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's JSON, with our token sums and ``cost`` beside its fields."""
+        return {
+            "object": "organization.usage.images.result",
+            "images": self.images,
+            "num_model_requests": self.num_model_requests,
+            "source": self.source,
+            "size": self.size,
+            "project_id": self.project_id,
+            "user_id": self.user_id,
+            "api_key_id": self.api_key_id,
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "input_text_tokens": self.input_text_tokens,
+            "input_image_tokens": self.input_image_tokens,
+            "input_cached_tokens": self.input_cached_tokens,
+            "output_image_tokens": self.output_image_tokens,
+            "output_text_tokens": self.output_text_tokens,
+            "cost": _amount(self.cost),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class CostsResult:
+    """One group of one bucket of a costs page (``organization.costs.result``)."""
+
+    amount: Decimal
+    line_item: str | None = None
+    project_id: str | None = None
+    api_key_id: str | None = None
+    quantity: int | None = None
+    quantity_unit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's JSON (``amount.value`` is a number; the exact amount is ``self.amount``)."""
+        return {
+            "object": "organization.costs.result",
+            "amount": _amount(self.amount),
+            "line_item": self.line_item,
+            "project_id": self.project_id,
+            "api_key_id": self.api_key_id,
+            "quantity": self.quantity,
+            "quantity_unit": self.quantity_unit,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Bucket:
+    """One time bucket: ``[start_time, end_time)`` in epoch seconds, and its results."""
+
+    start_time: int
+    end_time: int
+    results: tuple[ImagesResult | CostsResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's ``bucket`` JSON."""
+        return {
+            "object": "bucket",
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "results": [result.to_dict() for result in self.results],
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    """A page of buckets, as OpenAI's ``UsageResponse``."""
+
+    data: tuple[Bucket, ...]
+    has_more: bool
+    next_page: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's ``page`` JSON."""
+        return {
+            "object": "page",
+            "data": [bucket.to_dict() for bucket in self.data],
+            "has_more": self.has_more,
+            "next_page": self.next_page,
+        }
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _error(field: str, value: Any, reason: str) -> QueryError:
+    return QueryError(field, value, reason, owner="query")
+
+
+def _seconds(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _error(name, value, "must be an integer of Unix seconds")
+    if value < 0 or value > 10**11:
+        raise _error(name, value, "must be Unix seconds (not milliseconds)")
+    return value
+
+
+def _names(name: str, values: Any, allowed: frozenset[str] | None = None) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = (values,)
+    if not isinstance(values, Iterable):
+        raise _error(name, values, "must be a list of strings")
+    items = tuple(values)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise _error(name, item, "must hold non-empty strings")
+        if allowed is not None and item not in allowed:
+            raise _error(name, item, f"must be one of {', '.join(sorted(allowed))}")
+    return items
+
+
+def _limit(value: Any, default: int, maximum: int, width: str) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise _error("limit", value, f"must be an integer from 1 to {maximum} for {width} buckets")
+    return value
+
+
+def _query_hash(kind: str, parts: Sequence[Any]) -> str:
+    text = json.dumps([kind, *parts], sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(next_start: int, digest: str) -> str:
+    raw = json.dumps({"v": 1, "s": next_start, "q": digest}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(page: Any, digest: str, first: int, end: int, width: int) -> int:
+    if not isinstance(page, str) or not page:
+        raise _error("page", page, "must be the next_page cursor of a previous answer")
+    try:
+        raw = base64.urlsafe_b64decode(page + "=" * (-len(page) % 4))
+        data = json.loads(raw)
+        start: int = data["s"]
+        valid = data.get("v") == 1 and isinstance(start, int) and not isinstance(start, bool)
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+        raise _error("page", page, "is not a cursor aievents issued") from None
+    if not valid:
+        raise _error("page", page, "is not a cursor aievents issued")
+    if data.get("q") != digest:
+        raise _error("page", page, "belongs to a query with other parameters")
+    if start < first or start >= end or (start - first) % width:
+        raise _error("page", page, "points outside this query's buckets")
+    return start
+
+
+def _window(start_time: Any, end_time: Any, width: int, now: float | None) -> tuple[int, int, int]:
+    """(first bucket start, query start, query end) in seconds."""
+    start = _seconds("start_time", start_time)
+    if end_time is None:
+        end = int(now if now is not None else time.time()) + 1
+        end = max(end, start + 1)
+    else:
+        end = _seconds("end_time", end_time)
+        if end <= start:
+            raise _error("end_time", end_time, f"must be after start_time ({start})")
+    return start - start % width, start, end
+
+
+def _paged(
+    digest: str, span: tuple[int, int], width: int, limit: int, page: Any
+) -> tuple[int, int, str | None]:
+    """The page's range of bucket starts ``[begin, stop)`` and the next cursor."""
+    first, end = span
+    begin = first if page is None else _decode_cursor(page, digest, first, end, width)
+    stop = min(begin + limit * width, end)
+    return begin, stop, _encode_cursor(stop, digest) if stop < end else None
+
+
+def _buckets(begin: int, stop: int, width: int) -> range:
+    """The UTC-aligned bucket starts of a page."""
+    return range(begin, stop, width)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def _filters(**given: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    return {name: frozenset(values) for name, values in given.items() if values}
+
+
+def _sum_rows(rows: Iterable[Row]) -> dict[int, dict[tuple[str | None, ...], list[Any]]]:
+    buckets: dict[int, dict[tuple[str | None, ...], list[Any]]] = {}
+    for bucket, key, totals in rows:
+        groups = buckets.setdefault(bucket, {})
+        total = groups.get(key)
+        if total is None:
+            groups[key] = list(totals)
+        else:
+            add_into(total, totals)
+    return buckets
+
+
+def _sort_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((value is None, value or "") for value in key)
+
+
+def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> ImagesResult:
+    t = dict(zip(FIELDS, totals, strict=True))
+    return ImagesResult(
+        images=t["images"],
+        num_model_requests=t["num_model_requests"],
+        **dict(zip(DIMENSIONS, key, strict=True)),
+        input_tokens=t["input_tokens"],
+        output_tokens=t["output_tokens"],
+        input_text_tokens=t["input_text_tokens"],
+        input_image_tokens=t["input_image_tokens"],
+        input_cached_tokens=t["input_cached_text_tokens"] + t["input_cached_image_tokens"],
+        output_image_tokens=t["output_image_tokens"],
+        output_text_tokens=t["output_text_tokens"],
+        cost=sum(totals[_COST_START:], _ZERO),
+    )
+
+
+def usage(
+    source: Source,
+    *,
+    start_time: int,
+    end_time: int | None = None,
+    bucket_width: Literal["1m", "1h", "1d"] = "1d",
+    group_by: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    sizes: Sequence[str] | None = None,
+    project_ids: Sequence[str] | None = None,
+    user_ids: Sequence[str] | None = None,
+    api_key_ids: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    now: float | None = None,
+) -> Page:
+    """Images usage, as OpenAI's ``GET /v1/organization/usage/images`` answers it.
+
+    Args:
+        source: Where the usage is summed.
+        start_time: Unix seconds, inclusive.
+        end_time: Unix seconds, exclusive; now when omitted.
+        bucket_width: ``1m``, ``1h`` or ``1d``; buckets are aligned to UTC.
+        group_by: Any of ``model``, ``size``, ``source``, ``project_id``,
+            ``user_id``, ``api_key_id``.
+        sources: Only these operations (``image.generation``, ``image.edit``,
+            ``image.variation``).
+        sizes: Only these sizes.
+        project_ids: Only these projects.
+        user_ids: Only these users.
+        api_key_ids: Only these API keys.
+        models: Only these models.
+        limit: Buckets per page (1d: default 7, at most 31; 1h: 24, 168;
+            1m: 60, 1440).
+        page: The ``next_page`` cursor of the previous page.
+        now: The current time in seconds, for an omitted ``end_time``.
+
+    Raises:
+        QueryError: a parameter is wrong; it is named.
+    """
+    if bucket_width not in WIDTHS:
+        raise _error("bucket_width", bucket_width, "must be '1m', '1h' or '1d'")
+    width = WIDTHS[bucket_width]
+    groups = _names("group_by", group_by, USAGE_GROUPS)
+    filters = _filters(
+        source=_names("sources", sources, frozenset(OPERATIONS)),
+        size=_names("sizes", sizes),
+        project_id=_names("project_ids", project_ids),
+        user_id=_names("user_ids", user_ids),
+        api_key_id=_names("api_key_ids", api_key_ids),
+        model=_names("models", models),
+    )
+    default, maximum = LIMITS[bucket_width]
+    count = _limit(limit, default, maximum, bucket_width)
+    first, start, end = _window(start_time, end_time, width, now)
+    digest = _query_hash(
+        "usage", [start, end if end_time is not None else None, width, sorted(groups), filters]
+    )
+    begin, stop, next_page = _paged(digest, (first, end), width, count, page)
+    scan = Scan(
+        start=max(begin, start),
+        end=stop,
+        width=width,
+        group_by=tuple(name for name in DIMENSIONS if name in groups),
+        filters=filters,
+    )
+    sums = _sum_rows(source.scan(scan))
+    data = []
+    for bucket_start in _buckets(begin, stop, width):
+        found = sums.get(bucket_start, {})
+        results = tuple(_images_result(key, found[key]) for key in sorted(found, key=_sort_key))
+        data.append(Bucket(start_time=bucket_start, end_time=bucket_start + width, results=results))
+    return Page(data=tuple(data), has_more=next_page is not None, next_page=next_page)
+
+
+def _line_items(
+    model: str | None, totals: Sequence[Any]
+) -> Iterable[tuple[str, Decimal, int | None, str | None]]:
+    t = dict(zip(FIELDS, totals, strict=True))
+    for field, kind, quantity_fields, unit in LINE_ITEMS:
+        amount = t[field]
+        quantity = (
+            sum(-t[name[1:]] if name.startswith("-") else t[name] for name in quantity_fields)
+            if quantity_fields
+            else None
+        )
+        if amount or quantity:
+            yield f"{model or 'unknown model'}, {kind}", amount, quantity, unit
+
+
+def costs(
+    source: Source,
+    *,
+    start_time: int,
+    end_time: int | None = None,
+    bucket_width: Literal["1d"] = "1d",
+    group_by: Sequence[str] | None = None,
+    project_ids: Sequence[str] | None = None,
+    api_key_ids: Sequence[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    now: float | None = None,
+) -> Page:
+    """Costs, as OpenAI's ``GET /v1/organization/costs`` answers them.
+
+    Args:
+        source: Where the usage is summed.
+        start_time: Unix seconds, inclusive.
+        end_time: Unix seconds, exclusive; now when omitted.
+        bucket_width: Only ``1d``.
+        group_by: Any of ``project_id``, ``line_item``, ``api_key_id``. By
+            line item, each result names a model and a kind (``gpt-image-1,
+            output image tokens``) with its ``quantity`` and ``quantity_unit``.
+        project_ids: Only these projects.
+        api_key_ids: Only these API keys.
+        limit: Buckets per page, 1 to 180 (default 7).
+        page: The ``next_page`` cursor of the previous page.
+        now: The current time in seconds, for an omitted ``end_time``.
+
+    Raises:
+        QueryError: a parameter is wrong; it is named.
+    """
+    if bucket_width != "1d":
+        raise _error("bucket_width", bucket_width, "must be '1d' for costs")
+    width = WIDTHS["1d"]
+    groups = _names("group_by", group_by, COST_GROUPS)
+    filters = _filters(
+        project_id=_names("project_ids", project_ids),
+        api_key_id=_names("api_key_ids", api_key_ids),
+    )
+    count = _limit(limit, *COSTS_LIMITS, "1d")
+    first, start, end = _window(start_time, end_time, width, now)
+    digest = _query_hash(
+        "costs", [start, end if end_time is not None else None, sorted(groups), filters]
+    )
+    begin, stop, next_page = _paged(digest, (first, end), width, count, page)
+    by_line = "line_item" in groups
+    scan_groups: list[str] = [name for name in ("project_id", "api_key_id") if name in groups]
+    if by_line:
+        scan_groups.append("model")
+    scan = Scan(
+        start=max(begin, start),
+        end=stop,
+        width=width,
+        group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
+        filters=filters,
+    )
+    sums = _sum_rows(source.scan(scan))
+    data = []
+    project_at, key_at, model_at = (
+        DIMENSIONS.index(n) for n in ("project_id", "api_key_id", "model")
+    )
+    for bucket_start in _buckets(begin, stop, width):
+        results: list[CostsResult] = []
+        for key in sorted(sums.get(bucket_start, {}), key=_sort_key):
+            totals = sums[bucket_start][key]
+            project, api_key = key[project_at], key[key_at]
+            if by_line:
+                for line, amount, quantity, unit in _line_items(key[model_at], totals):
+                    results.append(
+                        CostsResult(
+                            amount=amount,
+                            line_item=line,
+                            quantity=quantity,
+                            quantity_unit=unit,
+                            project_id=project,
+                            api_key_id=api_key,
+                        )
+                    )
+            else:
+                amount = sum(totals[_COST_START:], _ZERO)
+                results.append(CostsResult(amount=amount, project_id=project, api_key_id=api_key))
+        if by_line:
+            results.sort(key=lambda r: (r.project_id or "", r.api_key_id or "", r.line_item or ""))
+        data.append(
+            Bucket(start_time=bucket_start, end_time=bucket_start + width, results=tuple(results))
+        )
+    return Page(data=tuple(data), has_more=next_page is not None, next_page=next_page)

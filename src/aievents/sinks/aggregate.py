@@ -1,0 +1,370 @@
+"""AggregateSink: usage and cost sums in memory, answered as OpenAI's usage API answers.
+
+Every ``image:usage`` event is added, in O(1), to the totals of its series:
+its UTC minute and its dimensions (model, size, source, project, user, API
+key). :meth:`AggregateSink.usage` and :meth:`AggregateSink.costs` answer
+from those totals through :mod:`aievents.query`.
+
+Memory stays bounded whatever the load:
+
+- a request id already counted is not counted again (the last
+  ``max_request_ids`` ids are remembered);
+- at most ``max_series`` distinct dimension combinations are kept; events of
+  any further combination are added to one overflow series (every
+  dimension ``"(overflow)"``) and counted in :attr:`AggregateSink.overflowed`;
+- minute detail is kept for ``minute_detail`` seconds, then rolled into its
+  hour; hour detail for ``hour_detail``, then rolled into its day; days older
+  than ``retention`` are dropped. A ``1m`` or ``1h`` query over rolled-up
+  time shows each roll-up in the first bucket of its hour or day.
+
+:meth:`AggregateSink.export` and :meth:`AggregateSink.merge` move the totals
+between processes so that several processes' aggregates can be combined.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any, Final, Literal
+
+from aievents.events import BaseEvent, ImageUsageEvent
+from aievents.pricing import PriceTable, cost_of
+from aievents.query import (
+    DIMENSIONS,
+    FIELDS,
+    INDEX,
+    Page,
+    QueryError,
+    Row,
+    Scan,
+    add_into,
+    new_totals,
+)
+from aievents.query import costs as costs_page
+from aievents.query import usage as usage_page
+from aievents.usage import token_split
+
+__all__ = ["OVERFLOW", "AggregateSink"]
+
+#: The dimension value of the overflow series.
+OVERFLOW: Final = "(overflow)"
+_OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
+_STATE_FORMAT: Final = 1
+_DAY_MINUTES: Final = 1440
+_COST_PARTS: Final = (
+    ("input_text", INDEX["cost_input_text"]),
+    ("input_image", INDEX["cost_input_image"]),
+    ("cached_input", INDEX["cost_cached_input"]),
+    ("output_image", INDEX["cost_output_image"]),
+    ("output_text", INDEX["cost_output_text"]),
+    ("per_image", INDEX["cost_per_image"]),
+)
+_COST_FIELDS: Final = attrgetter(*(name for name, _ in _COST_PARTS))
+_COST_INDEXES: Final = tuple(index for _, index in _COST_PARTS)
+#: What ``handle`` reads of an event, in one call: id, time, usage, cost,
+#: images, then the dimensions in DIMENSIONS order.
+_EVENT_FIELDS: Final = attrgetter(
+    "request_id",
+    "timestamp",
+    "usage",
+    "cost",
+    "images",
+    "model",
+    "size",
+    "operation",
+    "project_id",
+    "user_id",
+    "api_key_id",
+)
+_COST_OTHER: Final = INDEX["cost_other"]
+
+Dims = tuple[str | None, ...]
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class AggregateSink:
+    """Sums ``image:usage`` events; answers OpenAI-shaped usage and costs pages.
+
+    Args:
+        max_series: Distinct dimension combinations kept; beyond, events go
+            to the overflow series.
+        max_request_ids: Request ids remembered to count each request once.
+        minute_detail: Seconds of minute detail kept (default one day).
+        hour_detail: Seconds of hour detail kept (default seven days).
+        retention: Seconds of totals kept at all (default 400 days).
+        prices: Price table for events that carry no cost (the process-wide
+            table by default); ``None`` cost means the model had no price.
+        clock: Seconds since the epoch; for tests.
+
+    Thread-safe; ``handle`` is O(1).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_series: int = 10_000,
+        max_request_ids: int = 100_000,
+        minute_detail: int = 86_400,
+        hour_detail: int = 7 * 86_400,
+        retention: int = 400 * 86_400,
+        prices: PriceTable | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self._max_series = _positive("max_series", max_series)
+        self._max_ids = _positive("max_request_ids", max_request_ids)
+        minute_detail = _positive("minute_detail", minute_detail)
+        hour_detail = _positive("hour_detail", hour_detail)
+        retention = _positive("retention", retention)
+        if not minute_detail <= hour_detail <= retention:
+            raise ValueError("minute_detail <= hour_detail <= retention must hold")
+        self._minute_detail = minute_detail // 60
+        self._hour_detail = hour_detail // 60
+        self._retention = retention // 60
+        self._prices = prices
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._series: dict[tuple[int, Dims], list[Any]] = {}
+        self._dims: dict[Dims, None] = {}
+        self._seen: set[str] = set()
+        self._ring: deque[str] = deque()
+        #: (minute, key) in the order series were created, for roll-ups.
+        self._created: deque[tuple[int, Dims]] = deque()
+        self._next_rollup = 0
+        self.duplicates = 0
+        self.overflowed = 0
+        self.events = 0
+        self.closed = False
+
+    # ------------------------------------------------------------------ intake
+
+    def handle(self, event: BaseEvent) -> None:
+        """Add an ``image:usage`` event to its series (other events are ignored)."""
+        if type(event) is not ImageUsageEvent and not isinstance(event, ImageUsageEvent):
+            return
+        fields = _EVENT_FIELDS(event)
+        usage = fields[2]
+        text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
+        cost = fields[3]
+        if cost is None and usage.cost is None and self._prices is not None:
+            cost = cost_of(event, table=self._prices)
+        key = (fields[1] // 60_000, fields[5:])
+        request_id = fields[0]
+        with self._lock:
+            if self.closed:
+                return
+            seen = self._seen
+            if request_id in seen:
+                self.duplicates += 1
+                return
+            seen.add(request_id)
+            ring = self._ring
+            ring.append(request_id)
+            if len(ring) > self._max_ids:
+                seen.discard(ring.popleft())
+            self.events += 1
+            totals = self._series.get(key)
+            if totals is None:
+                totals = self._open(*key)
+            totals[0] += 1
+            totals[1] += fields[4] or 0
+            totals[2] += usage.input_tokens or 0
+            totals[3] += usage.output_tokens or 0
+            totals[4] += text
+            totals[5] += image
+            totals[6] += out_image
+            if out_text:
+                totals[7] += out_text
+            if cached_text or cached_image:
+                totals[8] += cached_text
+                totals[9] += cached_image
+            if cost is not None:
+                for index, part in zip(_COST_INDEXES, _COST_FIELDS(cost), strict=True):
+                    if part:
+                        totals[index] += part
+            elif usage.cost:
+                totals[_COST_OTHER] += usage.cost
+            if key[0] >= self._next_rollup:
+                self._roll_up(key[0])
+
+    def _open(self, minute: int, dims: Dims) -> list[Any]:
+        """A new series (under the lock), or the overflow series past the cap."""
+        if dims not in self._dims:
+            if len(self._dims) >= self._max_series:
+                self.overflowed += 1
+                dims = _OVERFLOW_DIMS
+                existing = self._series.get((minute, dims))
+                if existing is not None:
+                    return existing
+            self._dims.setdefault(dims, None)
+        totals = self._series[(minute, dims)] = new_totals()
+        self._created.append((minute, dims))
+        return totals
+
+    def _roll_up(self, now_minute: int) -> None:
+        """Roll minute detail into hours, hours into days; drop beyond retention."""
+        self._next_rollup = now_minute + 60  # at most once an hour of event time
+        created = self._created
+        series = self._series
+        keep: deque[tuple[int, Dims]] = deque()
+        while created and created[0][0] < now_minute - self._minute_detail:
+            minute, dims = created.popleft()
+            totals = series.pop((minute, dims), None)
+            if totals is None:
+                continue
+            age = now_minute - minute
+            if age >= self._retention:
+                continue
+            step = 60 if age < self._hour_detail else _DAY_MINUTES
+            target = minute - minute % step
+            if target == minute:
+                series[(minute, dims)] = totals
+                if step == 60:
+                    keep.append((minute, dims))
+                continue
+            into = series.get((target, dims))
+            if into is None:
+                series[(target, dims)] = totals
+                keep.append((target, dims))
+            else:
+                add_into(into, totals)
+        created.extendleft(reversed(keep))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Nothing is buffered: the sums are always current."""
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop taking events; the totals can still be queried and exported."""
+        with self._lock:
+            self.closed = True
+        return True
+
+    # ------------------------------------------------------------------ queries
+
+    def scan(self, scan: Scan) -> Iterator[Row]:
+        """Sum the series for a query (the :class:`aievents.query.Source` protocol)."""
+        first, last = scan.start // 60, (scan.end - 1) // 60
+        width = scan.width
+        with self._lock:
+            items = [(k, list(v)) for k, v in self._series.items() if first <= k[0] <= last]
+        for (minute, dims), totals in items:
+            if scan.filters and not scan.admits(dims):
+                continue
+            seconds = minute * 60
+            yield seconds - seconds % width, scan.group_key(dims), totals
+
+    def usage(
+        self,
+        start_time: int,
+        end_time: int | None = None,
+        bucket_width: Literal["1m", "1h", "1d"] = "1d",
+        group_by: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
+        return usage_page(
+            self,
+            start_time=start_time,
+            end_time=end_time,
+            bucket_width=bucket_width,
+            group_by=group_by,
+            now=self._clock(),
+            **filters,
+        )
+
+    def costs(
+        self,
+        start_time: int,
+        end_time: int | None = None,
+        bucket_width: Literal["1d"] = "1d",
+        group_by: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
+        return costs_page(
+            self,
+            start_time=start_time,
+            end_time=end_time,
+            bucket_width=bucket_width,
+            group_by=group_by,
+            now=self._clock(),
+            **filters,
+        )
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def series_count(self) -> int:
+        """Distinct dimension combinations held (the overflow series included)."""
+        return len(self._dims)
+
+    def export(self) -> dict[str, Any]:
+        """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
+        with self._lock:
+            items = [(k, list(v)) for k, v in self._series.items()]
+            counters = {
+                "events": self.events,
+                "duplicates": self.duplicates,
+                "overflowed": self.overflowed,
+            }
+        rows = [
+            [minute, list(dims), [str(v) if isinstance(v, Decimal) else v for v in totals]]
+            for (minute, dims), totals in items
+        ]
+        return {"format": _STATE_FORMAT, "fields": list(FIELDS), "series": rows, **counters}
+
+    def merge(self, state: Mapping[str, Any] | AggregateSink) -> None:
+        """Add the totals of another sink (or its :meth:`export`) to these.
+
+        Raises:
+            QueryError: the state is not an export of a compatible version;
+                nothing is merged then.
+        """
+        if isinstance(state, AggregateSink):
+            state = state.export()
+        parsed = list(_parse_state(state))
+        with self._lock:
+            for minute, dims, totals in parsed:
+                existing = self._series.get((minute, dims))
+                if existing is None:
+                    existing = self._open(minute, dims)
+                add_into(existing, totals)
+            self.events += int(state.get("events", 0))
+
+
+def _parse_state(state: Any) -> Iterable[tuple[int, Dims, list[Any]]]:
+    def bad(field: str, value: Any, reason: str) -> QueryError:
+        return QueryError(field, value, reason, owner="aggregate state")
+
+    if not isinstance(state, Mapping):
+        raise bad("state", state, "must be the dict export() returned")
+    if state.get("format") != _STATE_FORMAT:
+        raise bad("format", state.get("format"), f"must be {_STATE_FORMAT}")
+    if state.get("fields") != list(FIELDS):
+        raise bad("fields", state.get("fields"), "must list this version's fields")
+    rows = state.get("series")
+    if not isinstance(rows, list):
+        raise bad("series", rows, "must be a list")
+    split = INDEX["cost_input_text"]
+    for index, row in enumerate(rows):
+        try:
+            minute, dims, totals = row
+            if not isinstance(minute, int) or len(dims) != len(DIMENSIONS):
+                raise ValueError
+            if len(totals) != len(FIELDS) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in totals[:split]
+            ):
+                raise ValueError
+            values = [*totals[:split], *(Decimal(v) for v in totals[split:])]
+        except (ValueError, TypeError, ArithmeticError):
+            raise bad(f"series[{index}]", row, "must be [minute, dimensions, totals]") from None
+        yield minute, tuple(dims), values
