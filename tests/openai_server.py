@@ -63,6 +63,7 @@ class ImageServer:
         self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self._script: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._ids = itertools.count(1)
+        self._delays: deque[tuple[float, threading.Event]] = deque()
         self._lock = threading.Lock()
         server = self
 
@@ -79,7 +80,11 @@ class ImageServer:
                 body = json.loads(raw or b"{}") if "json" in kind else _form(kind, raw)
                 server._answer(self, body)
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client that hung up (a cancelled call) is part of the tests
+
+        self._http = Server(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
@@ -96,6 +101,13 @@ class ImageServer:
         body = {"error": {"message": message, "type": "test_error", "code": None}}
         with self._lock:
             self._script.append((status, body, headers or {}))
+
+    def delay_next(self, seconds: float) -> threading.Event:
+        """Hold the next answer for ``seconds`` (or until the returned event is set)."""
+        release = threading.Event()
+        with self._lock:
+            self._delays.append((seconds, release))
+        return release
 
     def __enter__(self) -> ImageServer:
         self._thread.start()
@@ -114,6 +126,9 @@ class ImageServer:
         with self._lock:
             self.requests.append((path, body, dict(handler.headers)))
             scripted = self._script.popleft() if self._script else None
+            delay = self._delays.popleft() if self._delays else None
+        if delay is not None:
+            delay[1].wait(delay[0])
         if scripted is not None:
             status, payload, headers = scripted
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})

@@ -252,3 +252,50 @@ class TestDecorator:
         """current_request() outside any image_request is a LookupError."""
         with pytest.raises(LookupError):
             current_request()
+
+
+class TestRobustness:
+    """Bad fields are refused up front; provider costs are kept; one request, one id."""
+
+    def test_bad_fields_refused_at_once(self) -> None:
+        """A field of the wrong type or an unknown field is refused when the request is made."""
+        with pytest.raises(EventValidationError) as info:
+            image_request(provider="acme", model="m", user_id=42)  # type: ignore[arg-type]
+        assert info.value.field == "user_id"
+        with pytest.raises(EventValidationError) as unknown:
+            image_request(provider="acme", model="m", colour="blue")
+        assert unknown.value.field == "fields"
+
+    def test_strict_client_keeps_the_callers_exception(self) -> None:
+        """With a strict client, a handler error never replaces the block's own exception."""
+        strict = EventClient(strict=True)
+        strict.on("image:request:error", lambda e: 1 / 0)
+        with (
+            pytest.raises(ValueError, match="the caller's"),
+            image_request(provider="acme", model="m", client=strict),
+        ):
+            raise ValueError("the caller's")
+
+    def test_provider_cost_kept(self, client: EventClient) -> None:
+        """A cost the provider reported is the usage's cost, even when the table knows the model."""
+        with (
+            capture_events(client) as events,
+            image_request(provider="openai", model="gpt-image-1", client=client) as req,
+        ):
+            req.record_usage({"input_tokens": 10, "output_tokens": 100, "cost": 0.055})
+        usage = events[-1]
+        assert isinstance(usage, ImageUsageEvent)
+        assert usage.usage.cost == Decimal("0.055")
+        assert usage.cost is not None  # the table's own figure, with its breakdown
+        assert usage.cost.total == 10 * Decimal(5) / 10**6 + 100 * Decimal(40) / 10**6
+
+    def test_request_id_learned_late(self, client: EventClient) -> None:
+        """An id learned after start is kept as the correlation id; the request keeps one id."""
+        with (
+            capture_events(client) as events,
+            image_request(provider="bfl", model="flux-pro-1.1", client=client) as req,
+        ):
+            req.update(request_id="bfl-task-123")
+            req.record_images(1)
+        assert len({e.request_id for e in events}) == 1
+        assert [e.correlation_id for e in events[1:]] == ["bfl-task-123", "bfl-task-123"]

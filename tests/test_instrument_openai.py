@@ -387,3 +387,126 @@ class TestInstrumentation:
         """Anything without an images resource is refused."""
         with pytest.raises(TypeError, match="openai client"):
             instrument_openai(object())
+
+
+class TestSdkVariants:
+    """Raw responses, derived clients, abandoned streams, cancellation, other wrappers."""
+
+    def test_raw_response(self, server: ImageServer) -> None:
+        """with_raw_response: OpenAI's request id, and images and cost unknown, never 0."""
+        client = Api("sync", server.base_url).client()
+        with capture_events() as events:
+            raw = client.images.with_raw_response.generate(model="dall-e-3", prompt="x")
+        assert names(events) == ["image:request:started", "image:request:completed"]
+        assert one_request(events) == raw.headers["x-request-id"]
+        assert events[-1].images is None  # type: ignore[attr-defined]
+        assert len(raw.parse().data) == 1  # the body is still the caller's to read
+        client.close()
+
+    @pytest.mark.parametrize("mode", ["sync", "async"])
+    def test_derived_clients(self, server: ImageServer, mode: str) -> None:
+        """Clients made with with_options() or copy() report their calls too."""
+        client = Api(mode, server.base_url).client()
+
+        async def both() -> None:
+            await client.with_options(timeout=30).images.generate(model="dall-e-2", prompt="x")
+            await client.copy(max_retries=1).images.generate(model="dall-e-2", prompt="x")
+
+        with capture_events() as events:
+            if mode == "sync":
+                client.with_options(timeout=30).images.generate(model="dall-e-2", prompt="x")
+                client.copy(max_retries=1).images.generate(model="dall-e-2", prompt="x")
+            else:
+                asyncio.run(both())
+        assert names(events) == SEQUENCE * 2
+
+    @pytest.mark.filterwarnings("ignore::ResourceWarning")
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+    def test_stream_abandoned_after_completed(self, server: ImageServer) -> None:
+        """A stream left after its completed event still reports completion and cost.
+
+        (Abandoning a stream leaves the SDK's socket to the garbage collector,
+        which warns; that is the caller's doing, not ours.)
+        """
+        import gc
+
+        client = Api("sync", server.base_url).client()
+        with capture_events() as events:
+            stream = client.images.generate(model="gpt-image-1", prompt="x", stream=True)
+            for event in stream:
+                if event.type.endswith(".completed"):
+                    break
+            del stream, event
+            gc.collect()
+        assert names(events) == SEQUENCE
+        assert usage_of(events).cost is not None
+        client.close()
+
+    @pytest.mark.filterwarnings("ignore::ResourceWarning")
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+    def test_cancelled_call(self, server: ImageServer) -> None:
+        """A call cancelled in flight gives an error event and the cancellation goes on."""
+        release = server.delay_next(5.0)
+
+        async def main() -> None:
+            async with Api("async", server.base_url).client() as client:
+                await asyncio.wait_for(
+                    client.images.generate(model="gpt-image-1", prompt="x"), timeout=0.2
+                )
+
+        with capture_events() as events, pytest.raises(asyncio.TimeoutError):
+            asyncio.run(main())
+        release.set()
+        assert names(events) == ["image:request:started", "image:request:error"]
+        assert events[-1].error_type == "CancelledError"  # type: ignore[attr-defined]
+
+    def test_failing_telemetry_in_streams(self, server: ImageServer) -> None:
+        """A handler raising on every event leaves the stream's events and end intact."""
+        client_events = EventClient()
+        client_events.on("*", lambda e: 1 / 0)
+        api = Api("sync", server.base_url, events=client_events)
+        with structlog.testing.capture_logs():
+            streamed = api.call("generate", model="gpt-image-1", prompt="x", stream=True)
+        assert [e.type for e in streamed][-1] == "image_generation.completed"
+        assert client_events.handler_errors == 3
+
+    def test_uninstrument_keeps_other_wrappers(self, server: ImageServer) -> None:
+        """A wrapper another library put over ours survives uninstrument; ours goes quiet."""
+        client = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        instrument_openai(client)
+        seen: list[str] = []
+        ours = client.images.generate
+
+        def other(*args: Any, **kwargs: Any) -> Any:
+            seen.append("other")
+            return ours(*args, **kwargs)
+
+        client.images.generate = other  # type: ignore[method-assign]
+        uninstrument_openai(client)
+        with capture_events() as events:
+            client.images.generate(model="dall-e-2", prompt="x")
+        assert seen == ["other"]
+        assert events == []
+        client.close()
+
+    def test_default_model_contradicted_by_usage(self, server: ImageServer) -> None:
+        """A defaulted dall-e-2 whose answer carries token usage gets cost None, not a price."""
+        api = Api("sync", server.base_url)
+        with structlog.testing.capture_logs() as logs, capture_events() as events:
+            api.call("generate", prompt="x", quality="xhigh")
+        assert {e.model for e in events} == {"gpt-image-1"}  # xhigh is a GPT image quality
+        with structlog.testing.capture_logs() as logs, capture_events() as events:
+            api.call("generate", prompt="x", extra_body={"model": "gpt-image-1"})
+        usage = usage_of(events)
+        assert usage.model == "dall-e-2"
+        assert usage.cost is None
+        assert any(log.get("reason") == "token usage for a per-image price" for log in logs)
+
+    def test_error_message_scrubbed(self, api: Api, server: ImageServer) -> None:
+        """A key echoed in the provider's error message does not reach the event."""
+        server.fail_next(401, "Incorrect API key provided: sk-live-0123456789abcdef")
+        with capture_events() as events, pytest.raises(openai.AuthenticationError):
+            api.call("generate", model="gpt-image-1", prompt="x")
+        message = events[-1].error_message  # type: ignore[attr-defined]
+        assert "sk-live" not in message
+        assert "[redacted]" in message

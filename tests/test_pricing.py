@@ -467,3 +467,81 @@ class TestCostOnEvents:
         cost = cost_of(event)
         assert cost is not None
         assert cost.total == D("0.24")
+
+
+class TestRobustness:
+    """Defaults, concurrency, decimal context and partial usage."""
+
+    def test_set_price_keeps_the_provider(self) -> None:
+        """Overriding a non-OpenAI model without provider= overrides that provider's entry."""
+        entry = set_price("sd3.5-large", per_image="0.05")
+        assert entry.provider == "stability"
+        cost = image_cost("sd3.5-large", provider="stability", images=1)
+        assert cost is not None
+        assert cost.total == D("0.05")
+
+    def test_concurrent_overrides_all_kept(self) -> None:
+        """Overrides made at the same time from many threads are all in the table."""
+        import threading
+
+        barrier = threading.Barrier(8)
+
+        def override(index: int) -> None:
+            barrier.wait()
+            set_price(f"model-{index}", provider="acme", per_image=f"0.0{index + 1}")
+            set_price("gpt-image-1", tokens={TOKEN_NAMES[index % 6]: f"{index + 1}.00"})
+
+        threads = [threading.Thread(target=override, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        table = default_table()
+        assert all(table.lookup(f"model-{i}", "acme") is not None for i in range(8))
+        rates = table.lookup("gpt-image-1")
+        assert rates is not None
+        assert rates.tokens is not None
+        assert rates.tokens.input_text is not None
+
+    def test_decimal_context_does_not_matter(self) -> None:
+        """An application's decimal context (precision, traps) does not change the cost."""
+        import decimal
+
+        usage = tokens(text=7, image=13, out_image=4160)
+        expected = image_cost("gpt-image-1", usage=usage)
+        assert expected is not None
+        with decimal.localcontext() as ctx:
+            ctx.prec = 3
+            ctx.traps[decimal.Inexact] = True
+            cost = image_cost("gpt-image-1", usage=usage)
+        assert cost is not None
+        assert cost.total == expected.total
+        assert cost.total == 7 * D(5) / M + 13 * D(10) / M + 4160 * D(40) / M
+
+    def test_partial_details_are_reported(self) -> None:
+        """Input tokens the details leave out are listed as unpriced, not dropped silently."""
+        usage = ImageUsage(
+            input_tokens=50,
+            output_tokens=50,
+            input_tokens_details=InputTokensDetails(text_tokens=10),
+        )
+        cost = image_cost("gpt-image-1", usage=usage)
+        assert cost is not None
+        assert cost.unpriced == ("input_unattributed",)
+        assert not cost.complete
+
+    def test_token_usage_on_a_per_image_model(self) -> None:
+        """Token usage cannot be priced by a per-image entry: None, with a warning."""
+        with structlog.testing.capture_logs() as logs:
+            assert image_cost("dall-e-2", usage=tokens(text=5, out_image=5), images=1) is None
+        assert logs[0]["reason"] == "token usage for a per-image price"
+
+
+TOKEN_NAMES = (
+    "input_text",
+    "input_image",
+    "cached_input_text",
+    "cached_input_image",
+    "output_image",
+    "output_text",
+)

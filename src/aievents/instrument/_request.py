@@ -18,6 +18,7 @@ from typing import Any, Final
 import attrs
 import structlog
 
+from aievents._redact import scrub_text
 from aievents.client import EventClient, get_client
 from aievents.events import (
     BaseEvent,
@@ -28,7 +29,7 @@ from aievents.events import (
     ImageUsageEvent,
     now_ms,
 )
-from aievents.exceptions import EventValidationError
+from aievents.exceptions import EventValidationError, FieldValueError
 from aievents.pricing import PriceTable, image_cost
 from aievents.usage import ImageUsage, to_image_usage
 
@@ -46,9 +47,17 @@ def new_request_id() -> str:
 
 
 def report_failure(what: str, exc: BaseException) -> None:
-    """Log that a telemetry step failed; the call it observes goes on."""
+    """Log that a telemetry step failed; the call it observes goes on.
+
+    A bad field is named with its reason only: its value (a prompt, say)
+    stays out of the log.
+    """
+    if isinstance(exc, FieldValueError):
+        error = f"{type(exc).__name__}: field {exc.field!r} {exc.reason}"
+    else:
+        error = scrub_text(f"{type(exc).__name__}: {exc}")
     with suppress(Exception):  # a broken logger must not break the host
-        _log.warning("instrumentation_failed", step=what, error=f"{type(exc).__name__}: {exc}")
+        _log.warning("instrumentation_failed", step=what, error=error)
 
 
 class ImageRequest:
@@ -143,9 +152,16 @@ class ImageRequest:
         """Set facts learned from the answer: ``model``, ``size``, ``quality``, ``request_id``.
 
         Other keyword arguments become fields of the events (for example
-        ``user_id`` or ``thread_id``).
+        ``user_id`` or ``thread_id``). A request id learned after the started
+        event went out is kept as ``correlation_id``: one request keeps one id.
         """
-        for name in ("model", "size", "quality", "request_id", "operation", "provider"):
+        request_id = facts.pop("request_id", None)
+        if request_id is not None and request_id != self.request_id:
+            if self._started:  # the started event has gone out with the first id
+                self.fields.setdefault("correlation_id", request_id)
+            else:
+                self.request_id = request_id
+        for name in ("model", "size", "quality", "operation", "provider"):
             if name in facts:
                 value = facts.pop(name)
                 if value is not None:
@@ -162,6 +178,11 @@ class ImageRequest:
     def _target(self) -> EventClient:
         return self._client if self._client is not None else get_client()
 
+    @property
+    def strict(self) -> bool:
+        """Whether the event client re-raises handler errors (for tests)."""
+        return self._target().strict
+
     def _common(self) -> dict[str, Any]:
         common = {
             "request_id": self.request_id,
@@ -176,12 +197,13 @@ class ImageRequest:
         return common
 
     def _emit(self, what: str, build: type[BaseEvent], **values: Any) -> None:
+        target = self._target()
         try:
-            event = build(**values)
-        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            target.emit(build(**values))
+        except Exception as exc:
+            if target.strict:  # a strict client is for tests: they see handler errors
+                raise
             report_failure(what, exc)
-            return
-        self._target().emit(event)
 
     def start(self) -> None:
         """Emit ``image:request:started`` (once), stamped with the time the request began."""
@@ -232,7 +254,9 @@ class ImageRequest:
         if self.usage is None and cost is None:
             return
         usage = self.usage if self.usage is not None else ImageUsage()
-        if cost is not None:
+        if cost is not None and cost.complete and usage.cost is None:
+            # usage.cost is the request's whole cost: a provider's own figure is
+            # kept, and a cost that leaves tokens unpriced is not passed off as one.
             usage = attrs.evolve(usage, cost=cost.total)
         self._emit("usage", ImageUsageEvent, usage=usage, cost=cost, images=self.images, **common)
 
@@ -252,7 +276,7 @@ class ImageRequest:
         if status_code is None:
             status = getattr(error, "status_code", None)
             status_code = status if isinstance(status, int) else None
-        text = str(error) if message is None else message
+        text = scrub_text(str(error) if message is None else message)
         self._emit(
             "error",
             ImageRequestErrorEvent,
@@ -290,4 +314,5 @@ def _add(a: ImageUsage, b: ImageUsage) -> ImageUsage:
         total_tokens=plus(_total(a), _total(b)),
         input_tokens_details=details(a.input_tokens_details, b.input_tokens_details),
         output_tokens_details=details(a.output_tokens_details, b.output_tokens_details),
+        cost=None if a.cost is None and b.cost is None else (a.cost or 0) + (b.cost or 0),
     )

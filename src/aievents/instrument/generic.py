@@ -31,9 +31,9 @@ from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from aievents.client import EventClient
-from aievents.events import OPERATIONS
+from aievents.events import ImageRequestStartedEvent
 from aievents.exceptions import EventValidationError
-from aievents.instrument._request import ImageRequest
+from aievents.instrument._request import ImageRequest, report_failure
 from aievents.pricing import PriceTable
 
 __all__ = ["current_request", "image_request"]
@@ -56,6 +56,42 @@ def current_request() -> ImageRequest:
     if request is None:
         raise LookupError("current_request() is only available inside image_request")
     return request
+
+
+def _guarded(request: ImageRequest, step: Callable[[], None], *, raising: bool = False) -> None:
+    """Run a telemetry step; its failure is logged, never raised into the block.
+
+    With a strict event client (tests) a handler's error is raised, unless the
+    block is already leaving with an exception of its own, which wins.
+    """
+    try:
+        step()
+    except Exception as exc:
+        if request.strict and not raising:
+            raise
+        report_failure("image_request", exc)
+
+
+def _check_fields(
+    provider: Any, model: Any, operation: Any, prompt: Any, fields: dict[str, Any]
+) -> None:
+    """Refuse, now, what would make the request's events fail later."""
+    try:
+        ImageRequestStartedEvent(
+            request_id="check",
+            provider=provider,
+            model=model,
+            operation=operation,
+            prompt=prompt,
+            **fields,
+        )
+    except TypeError as exc:
+        names = ", ".join(sorted(fields))
+        raise EventValidationError(
+            "fields", names, f"must be image event fields ({exc})", owner="image_request"
+        ) from None
+    except EventValidationError as exc:
+        raise exc.retarget(owner="image_request") from None
 
 
 class image_request:  # noqa: N801 - used like a function, as contextlib's helpers are
@@ -97,18 +133,7 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         prices: PriceTable | None = None,
         **fields: Any,
     ) -> None:
-        for name, value in (("provider", provider), ("model", model)):
-            if not isinstance(value, str) or not value:
-                raise EventValidationError(
-                    name, value, "must be a non-empty string", owner="image_request"
-                )
-        if operation not in OPERATIONS:
-            raise EventValidationError(
-                "operation",
-                operation,
-                f"must be one of {', '.join(map(repr, OPERATIONS))}",
-                owner="image_request",
-            )
+        _check_fields(provider, model, operation, prompt, fields)
         self._options: dict[str, Any] = {
             "provider": provider,
             "model": model,
@@ -128,7 +153,7 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
     def _begin(self) -> ImageRequest:
         request = ImageRequest(**self._options)
         self._restore[request] = _CURRENT.set(request)
-        request.start()
+        _guarded(request, request.start)
         return request
 
     def _end(self, error: BaseException | None) -> None:
@@ -137,9 +162,9 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
             return
         _CURRENT.reset(self._restore.pop(request))
         if error is None:
-            request.complete()
+            _guarded(request, request.complete)
         else:
-            request.fail(error)
+            _guarded(request, lambda: request.fail(error), raising=True)
 
     def __enter__(self) -> ImageRequest:
         return self._begin()

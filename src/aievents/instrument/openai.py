@@ -48,9 +48,20 @@ _MARK: Final = "_aievents_instrumentation"
 #: Parameters only GPT image models take: the SDK's documented rule picks
 #: ``gpt-image-1`` over the ``dall-e-2`` default when one of them is used.
 _GPT_IMAGE_ONLY: Final = frozenset(
-    {"background", "moderation", "output_compression", "output_format", "partial_images", "stream"}
+    {
+        "background",
+        "complexity",
+        "frame_count",
+        "frame_duration_ms",
+        "moderation",
+        "output_compression",
+        "output_format",
+        "partial_images",
+        "stream",
+        "svg",
+    }
 )
-_GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "auto"})
+_GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
 _DALL_E_DEFAULT_SIZE: Final = "1024x1024"
 
 
@@ -88,6 +99,7 @@ class _Settings:
         self.prices = prices
         self.capture_prompts = capture_prompts
         self.capture_outputs = capture_outputs
+        self.active = True
 
 
 def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest:
@@ -136,9 +148,18 @@ def _learn(request: ImageRequest, answer: Any, settings: _Settings) -> None:
 
 
 def _finish_response(request: ImageRequest, response: Any, settings: _Settings) -> None:
+    data = getattr(response, "data", None)
+    if not isinstance(data, list):
+        # Not an ImagesResponse: a raw response (``with_raw_response``). Its
+        # request id is in the headers; its body is the caller's to read, so
+        # images and usage stay unknown (cost None, never a made-up 0).
+        headers = getattr(response, "headers", None)
+        if headers is not None:
+            request.update(request_id=headers.get("x-request-id"))
+        request.complete()
+        return
     request.update(request_id=getattr(response, "_request_id", None))
     _learn(request, response, settings)
-    data = getattr(response, "data", None) or []
     request.record_images(len(data))
     if settings.capture_outputs:
         request.outputs = tuple(
@@ -158,12 +179,19 @@ def _fail(request: ImageRequest, error: BaseException) -> None:
 
 
 class _StreamWatch:
-    """Follows a streamed generation or edit: partial events pass, completed ones count."""
+    """Follows a streamed generation or edit: partial events pass, completed ones count.
+
+    The request is reported once: when as many completed events as images
+    requested have arrived, when the stream ends or is closed, or when it
+    fails. Every step is guarded: the stream's events and errors reach the
+    caller as the SDK yields and raises them.
+    """
 
     def __init__(self, request: ImageRequest, settings: _Settings) -> None:
         self.request = request
         self.settings = settings
         self.completed = 0
+        self.expected = request.number_of_images or 1
 
     def see(self, event: Any) -> None:
         kind = getattr(event, "type", "")
@@ -173,77 +201,83 @@ class _StreamWatch:
             if self.settings.capture_outputs:
                 output = ImageOutput(b64_json=getattr(event, "b64_json", None))
                 self.request.outputs = (*(self.request.outputs or ()), output)
+            if self.completed >= self.expected:
+                self.end()
 
     def end(self, error: BaseException | None = None) -> None:
-        if error is not None:
+        if error is not None and not self.completed:
             _fail(self.request, error)
         elif self.completed:
             self.request.record_images(self.completed)
             self.request.complete()
         else:
             self.request.fail(
-                error or RuntimeError("the stream ended before its completed event"),
+                RuntimeError("the stream ended before its completed event"),
                 error_type="StreamClosed",
             )
 
 
 def _watch_stream(stream: Any, request: ImageRequest, settings: _Settings) -> Any:
     """Start the request and hook the SDK's stream so that its end reports the request."""
-    response = getattr(stream, "response", None)
-    headers = getattr(response, "headers", None)
+    inner = getattr(stream, "_iterator", None)
+    close = getattr(stream, "close", None)
+    if inner is None or close is None:
+        # A stream of a shape this version does not know: leave it alone
+        # rather than report what cannot be observed.
+        report_failure("openai stream", TypeError(f"unknown stream type {type(stream)!r}"))
+        return stream
+    headers = getattr(getattr(stream, "response", None), "headers", None)
     if headers is not None:
         request.update(request_id=headers.get("x-request-id"))
     request.start()
     watch = _StreamWatch(request, settings)
-    inner = getattr(stream, "_iterator", None)
-    if inner is None:
-        watch.end()  # an SDK stream of an unknown shape: report what is known
-        return stream
     if hasattr(inner, "__anext__"):
         stream._iterator = _follow_async(inner, watch)
-        close = stream.close
 
         async def close_async() -> None:
             try:
                 await close()
             finally:
-                watch.end()
+                _safe(watch.end)
 
         stream.close = close_async
     else:
         stream._iterator = _follow(inner, watch)
-        close_sync = stream.close
 
         def close_and_report() -> None:
             try:
-                close_sync()
+                close()
             finally:
-                watch.end()
+                _safe(watch.end)
 
         stream.close = close_and_report
     return stream
 
 
 def _follow(inner: Iterator[Any], watch: _StreamWatch) -> Iterator[Any]:
+    error: BaseException | None = None
     try:
         for event in inner:
-            watch.see(event)
+            _safe(functools.partial(watch.see, event))
             yield event
-    except Exception as exc:
-        watch.end(exc)
+    except BaseException as exc:  # reported, then raised unchanged
+        error = exc
         raise
-    watch.end()
+    finally:  # exhausted, failed, closed or collected: reported once
+        _safe(functools.partial(watch.end, error))
 
 
 async def _follow_async(inner: AsyncIterator[Any], watch: _StreamWatch) -> AsyncIterator[Any]:
+    error: BaseException | None = None
     try:
         async for event in inner:
-            watch.see(event)
+            _safe(functools.partial(watch.see, event))
             yield event
-    except Exception as exc:
-        watch.end(exc)
+    except BaseException as exc:  # reported, then raised unchanged
+        error = exc
         raise
-    watch.end()
+    finally:  # exhausted, failed, closed or collected: reported once
+        _safe(functools.partial(watch.end, error))
 
 
 def _safe(step: Callable[[], Any], fallback: Any = None) -> Any:
@@ -259,7 +293,7 @@ def _begin(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> Image
     return _safe(functools.partial(_request_for, settings, operation, kwargs))  # type: ignore[no-any-return]
 
 
-def _failed(request: ImageRequest | None, error: Exception) -> None:
+def _failed(request: ImageRequest | None, error: BaseException) -> None:
     if request is not None:
         _safe(functools.partial(_fail, request, error))
 
@@ -277,10 +311,12 @@ def _returned(request: ImageRequest | None, result: Any, settings: _Settings) ->
 def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
+        if not settings.active:
+            return original(*args, **kwargs)
         request = _begin(settings, operation, kwargs)
         try:
             result = original(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:  # KeyboardInterrupt too: reported, then raised unchanged
             _failed(request, exc)
             raise
         return _returned(request, result, settings)
@@ -291,10 +327,12 @@ def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings
 def _wrap_async(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
     @functools.wraps(original)
     async def call(*args: Any, **kwargs: Any) -> Any:
+        if not settings.active:
+            return await original(*args, **kwargs)
         request = _begin(settings, operation, kwargs)
         try:
             result = await original(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:  # cancellation too: reported, then raised unchanged
             _failed(request, exc)
             raise
         return _returned(request, result, settings)
@@ -319,6 +357,9 @@ def instrument_openai(
 ) -> C:
     """Report the image calls of an ``OpenAI`` or ``AsyncOpenAI`` client as events.
 
+    Clients derived from it with ``with_options()`` or ``copy()`` are
+    instrumented too, with the same settings.
+
     Args:
         client: The openai client instance (sync or async, Azure included).
         events: The event client to emit on; the default client when omitted
@@ -332,36 +373,93 @@ def instrument_openai(
         settings; the methods are wrapped once.
 
     Raises:
-        TypeError: ``client`` has no ``images`` resource.
+        TypeError: ``client`` has no ``images`` resource with any of
+            ``generate``, ``edit`` or ``create_variation``.
     """
-    images = getattr(client, "images", None)
-    if images is None or not all(hasattr(images, name) for name in _METHODS):
-        raise TypeError(f"instrument_openai needs an openai client, got {client!r}")
     settings = _Settings(events, prices, capture_prompts, capture_outputs)
-    existing = getattr(images, _MARK, None)
-    if existing is not None:
-        existing.__dict__.update(settings.__dict__)
+    installed = _installed(client)
+    if installed is not None:
+        installed.settings.__dict__.update(settings.__dict__)
+        installed.settings.active = True
         return client
-    for name, operation in _METHODS.items():
-        original = getattr(images, name)
-        wrap = _wrap_async if _is_async(images, original) else _wrap_sync
-        setattr(images, name, wrap(original, operation, settings))
-    setattr(images, _MARK, settings)
+    _install(client, settings)
     return client
 
 
-def uninstrument_openai(client: C) -> C:
-    """Undo :func:`instrument_openai`; harmless on a client that is not instrumented."""
+class _Installed:
+    """What instrumenting one client changed, to undo exactly that."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self.settings = settings
+        self.patches: list[tuple[Any, str, Any, Any]] = []
+
+    def patch(self, target: Any, name: str, value: Any) -> None:
+        previous = target.__dict__.get(name, _ABSENT)
+        setattr(target, name, value)
+        self.patches.append((target, name, previous, value))
+
+
+_ABSENT: Final[Any] = object()
+
+
+def _installed(client: Any) -> _Installed | None:
     images = getattr(client, "images", None)
-    if images is None or getattr(images, _MARK, None) is None:
+    found = getattr(images, _MARK, None) if images is not None else None
+    return found if isinstance(found, _Installed) else None
+
+
+def _install(client: Any, settings: _Settings) -> None:
+    images = getattr(client, "images", None)
+    methods = [name for name in _METHODS if callable(getattr(images, name, None))]
+    if images is None or not methods:
+        raise TypeError(f"instrument_openai needs an openai client, got {client!r}")
+    installed = _Installed(settings)
+    for name in methods:
+        original = getattr(images, name)
+        wrap = _wrap_async if _is_async(images, original) else _wrap_sync
+        installed.patch(images, name, wrap(original, _METHODS[name], settings))
+    for name in ("copy", "with_options"):
+        derive = getattr(client, name, None)
+        if callable(derive):
+            installed.patch(client, name, _wrap_derive(derive, settings))
+    setattr(images, _MARK, installed)
+
+
+def _wrap_derive(derive: Callable[..., Any], settings: _Settings) -> Any:
+    """``with_options()``/``copy()`` that instrument the client they make."""
+
+    @functools.wraps(derive)
+    def make(*args: Any, **kwargs: Any) -> Any:
+        derived = derive(*args, **kwargs)
+        if settings.active and _installed(derived) is None:
+            _safe(functools.partial(_install, derived, settings))
+        return derived
+
+    return make
+
+
+def uninstrument_openai(client: C) -> C:
+    """Undo :func:`instrument_openai`; harmless on a client that is not instrumented.
+
+    The SDK's own methods come back. Where another library wrapped ours in
+    the meantime, its wrapper is left in place and ours passes calls through
+    without reporting them.
+    """
+    installed = _installed(client)
+    if installed is None:
         return client
-    for name in _METHODS:
-        images.__dict__.pop(name, None)
-    delattr(images, _MARK)
+    installed.settings.active = False
+    for target, name, previous, ours in reversed(installed.patches):
+        if target.__dict__.get(name) is not ours:
+            continue  # wrapped again by someone else: theirs stays, ours is inert
+        if previous is _ABSENT:
+            target.__dict__.pop(name, None)
+        else:
+            setattr(target, name, previous)
+    delattr(client.images, _MARK)  # type: ignore[attr-defined]
     return client
 
 
 def is_instrumented(client: Any) -> bool:
     """Whether ``client``'s image calls are instrumented."""
-    images = getattr(client, "images", None)
-    return images is not None and getattr(images, _MARK, None) is not None
+    return _installed(client) is not None

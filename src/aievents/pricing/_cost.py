@@ -20,6 +20,7 @@ Rules (``shared/reference/pricing.md``):
 from __future__ import annotations
 
 import datetime
+import decimal
 import threading
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
@@ -53,9 +54,13 @@ _log = structlog.get_logger("aievents.pricing")
 _MILLION: Final = Decimal(1_000_000)
 _ZERO: Final = Decimal(0)
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _table: PriceTable | None = None
-_warned: set[tuple[str | None, str, str]] = set()
+#: Models (and the reasons) already warned about; bounded.
+_warned: set[tuple[str, str]] = set()
+_MAX_WARNED: Final = 10_000
+#: Cost arithmetic is exact whatever decimal context the application set.
+_CONTEXT: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
 
 
 def default_table() -> PriceTable:
@@ -63,14 +68,19 @@ def default_table() -> PriceTable:
 
     The shipped table, loaded on first use, with every runtime change applied.
     """
-    global _table  # noqa: PLW0603 - the process-wide table
     table = _table
     if table is None:
         with _lock:
-            if _table is None:
-                _table = shipped_table()
-            table = _table
+            table = _current()
     return table
+
+
+def _current() -> PriceTable:
+    """The process-wide table; called with the lock held."""
+    global _table  # noqa: PLW0603 - the process-wide table
+    if _table is None:
+        _table = shipped_table()
+    return _table
 
 
 def set_default_table(table: PriceTable) -> PriceTable:
@@ -78,8 +88,8 @@ def set_default_table(table: PriceTable) -> PriceTable:
     global _table  # noqa: PLW0603 - the process-wide table
     if not isinstance(table, PriceTable):
         raise TypeError(f"table must be a PriceTable, got {table!r}")
-    previous = default_table()
     with _lock:
+        previous = _current()
         _table = table
     return previous
 
@@ -99,10 +109,11 @@ def load_prices(path: str | PathLike[str], *, replace: bool = False) -> PriceTab
         PriceTableError: the file is missing or malformed; the table in use
             is unchanged.
     """
+    global _table  # noqa: PLW0603 - the process-wide table
     loaded = PriceTable.from_file(path)
-    table = loaded if replace else default_table().with_prices(loaded.models.values())
-    set_default_table(table)
-    return table
+    with _lock:
+        _table = loaded if replace else _current().with_prices(loaded.models.values())
+        return _table
 
 
 def _rows(value: Any, where: str) -> tuple[ImagePrice, ...]:
@@ -124,7 +135,7 @@ def _rows(value: Any, where: str) -> tuple[ImagePrice, ...]:
 def set_price(
     model: str,
     *,
-    provider: str = "openai",
+    provider: str | None = None,
     tokens: Mapping[str, Any] | None = None,
     per_image: Any = None,
     estimates: Any = None,
@@ -141,7 +152,8 @@ def set_price(
 
     Args:
         model: The model name.
-        provider: The provider the price applies to.
+        provider: The provider the price applies to; by default the provider
+            of the model's current entry, or ``openai`` for a new model.
         tokens: Rates per 1M tokens by name (``input_text``, ``input_image``,
             ``cached_input_text``, ``cached_input_image``, ``output_image``,
             ``output_text``); for a model already priced by tokens, the rates
@@ -158,42 +170,51 @@ def set_price(
     Raises:
         PriceTableError: a rate or price is malformed; nothing is changed.
     """
+    global _table  # noqa: PLW0603 - the process-wide table
+    if not isinstance(model, str) or not model:
+        raise PriceTableError("model", model, "must be a non-empty string")
     if tokens is None and per_image is None and estimates is None:
         raise PriceTableError("tokens", None, "or per_image or estimates must be given")
     where = f"set_price({model})"
-    current = default_table().lookup(model, provider)
-    if current is not None and (current.provider, current.model) != (provider, model):
-        current = None
     rates = None if tokens is None else TokenRates.parse(tokens, f"{where}.tokens")
-    if rates is not None and current is not None and current.tokens is not None:
-        rates = current.tokens.merged(rates)
-    unit = "tokens" if rates is not None else "images"
-    if rates is None and per_image is None and current is not None:
-        unit, rates = current.unit, current.tokens
-    price = ModelPrice(
-        model=model,
-        provider=provider,
-        unit=unit,  # type: ignore[arg-type]
-        tokens=rates,
-        per_image=_rows(per_image, f"{where}.per_image") if per_image is not None else (),
-        estimates=_rows(estimates, f"{where}.estimates")
-        if estimates is not None
-        else (current.estimates if current is not None else ()),
-        source=source,
-        effective=effective or datetime.date.today().isoformat(),
-    )
-    if price.unit == "images" and not price.per_image:
-        raise PriceTableError(f"{where}.per_image", None, "is required for a per-image model")
-    with _lock:
-        global _table  # noqa: PLW0603 - the process-wide table
-        _table = (_table or shipped_table()).with_prices([price])
+    rows = _rows(per_image, f"{where}.per_image") if per_image is not None else None
+    guesses = _rows(estimates, f"{where}.estimates") if estimates is not None else None
+    with _lock:  # read, merge and write as one step: concurrent overrides are all kept
+        table = _current()
+        current = table.lookup(model, provider)
+        if current is not None and current.model != model:
+            current = None  # a snapshot's base entry: the snapshot gets its own
+        if provider is None:
+            provider = current.provider if current is not None else "openai"
+        elif current is not None and current.provider != provider:
+            current = None
+        if rates is not None and current is not None and current.tokens is not None:
+            rates = current.tokens.merged(rates)
+        unit = "tokens" if rates is not None else "images"
+        if rates is None and rows is None and current is not None:
+            unit, rates = current.unit, current.tokens
+        if rows is None:
+            rows = current.per_image if current is not None and unit == "images" else ()
+        price = ModelPrice(
+            model=model,
+            provider=provider,
+            unit=unit,  # type: ignore[arg-type]
+            tokens=rates,
+            per_image=rows,
+            estimates=guesses if guesses is not None else (current.estimates if current else ()),
+            source=source,
+            effective=effective or datetime.date.today().isoformat(),
+        )
+        if price.unit == "images" and not price.per_image:
+            raise PriceTableError(f"{where}.per_image", None, "is required for a per-image model")
+        _table = table.with_prices([price])
     return price
 
 
 def _warn_unpriced(provider: str | None, model: str, reason: str, **facts: Any) -> None:
-    key = (provider, model, reason)
+    key = (model, reason)
     with _lock:
-        if key in _warned:
+        if key in _warned or len(_warned) >= _MAX_WARNED:
             return
         _warned.add(key)
     with suppress(Exception):  # a broken logger must not break the host
@@ -215,7 +236,13 @@ def _token_cost(price: ModelPrice, usage: ImageUsage, version: str) -> ImageCost
         "output_image": (image_out, rates.output_image),
         "output_text": (text_out, rates.output_text),
     }
-    unpriced = tuple(name for name, (n, rate) in counts.items() if n and rate is None)
+    unpriced = [name for name, (n, rate) in counts.items() if n and rate is None]
+    # Tokens the details leave out (input 50, details: text 10) cannot be priced.
+    if usage.input_tokens_details is not None and (usage.input_tokens or 0) > text_in + image_in:
+        unpriced.append("input_unattributed")
+    details = usage.output_tokens_details
+    if details is not None and (usage.output_tokens or 0) > image_out + text_out:
+        unpriced.append("output_unattributed")
     parts = {name: _per_million(n, rate) for name, (n, rate) in counts.items()}
     cached_input = parts.pop("cached_input_text") + parts.pop("cached_input_image")
     return ImageCost(
@@ -228,7 +255,7 @@ def _token_cost(price: ModelPrice, usage: ImageUsage, version: str) -> ImageCost
         output_text=parts["output_text"],
         price_version=version,
         priced_model=price.model,
-        unpriced=unpriced,
+        unpriced=tuple(unpriced),
     )
 
 
@@ -266,9 +293,35 @@ def image_cost(
     has_tokens = usage is not None and (
         usage.input_tokens is not None or usage.output_tokens is not None
     )
-    if price.unit == "tokens" and has_tokens:
-        assert usage is not None
-        return _token_cost(price, usage, table.version)
+    with decimal.localcontext(_CONTEXT):
+        return _cost(
+            price,
+            table.version,
+            usage if has_tokens else None,
+            images=images,
+            size=size,
+            quality=quality,
+        )
+
+
+def _cost(
+    price: ModelPrice,
+    version: str,
+    usage: ImageUsage | None,
+    *,
+    images: int | None,
+    size: str | None,
+    quality: str | None,
+) -> ImageCost | None:
+    """The cost by the entry's unit, inside the exact decimal context."""
+    provider, model = price.provider, price.model
+    if usage is not None:
+        if price.unit == "tokens":
+            return _token_cost(price, usage, version)
+        # A per-image entry cannot price token usage: the model was probably
+        # not the one named (a default that the answer contradicts).
+        _warn_unpriced(provider, model, "token usage for a per-image price")
+        return None
     estimate = price.unit == "tokens"
     each = price.image_price(size, quality, estimate=estimate)
     if each is None or images is None:
@@ -285,7 +338,7 @@ def image_cost(
         total=each * images,
         basis="estimate" if estimate else "images",
         per_image=each * images,
-        price_version=table.version,
+        price_version=version,
         priced_model=price.model,
     )
 

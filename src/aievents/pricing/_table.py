@@ -231,8 +231,8 @@ class PriceTable:
 
     def __attrs_post_init__(self) -> None:
         by_model: dict[str, ModelPrice] = {}
-        for price in self.models.values():
-            by_model.setdefault(price.model, price)
+        for price in self.models.values():  # a later entry of a model name wins
+            by_model[price.model] = price
         object.__setattr__(self, "_by_model", by_model)
 
     def lookup(self, model: str, provider: str | None = None) -> ModelPrice | None:
