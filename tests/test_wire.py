@@ -61,6 +61,11 @@ JSON_VALUES = st.recursive(
 )
 
 
+
+def wire_fields(cls: type) -> list[attrs.Attribute[Any]]:
+    """The fields an event or payload class puts on the wire (init=False ones are derived)."""
+    return [field for field in attrs.fields(cls) if field.init]
+
 def _decimal_from_parts(digits: list[int], exponent: int) -> Decimal:
     return Decimal((0, tuple(digits), exponent))
 
@@ -127,12 +132,12 @@ def instances(cls: type, *, nones: bool = True) -> st.SearchStrategy[Any]:
     """Valid instances of the attrs class ``cls`` with every field drawn.
 
     Optional fields are sometimes None when ``nones``, never otherwise. Fields are taken from
-    ``attrs.fields(cls)``, so a newly added field is covered automatically; a field whose type has
+    ``wire_fields(cls)``, so a newly added field is covered automatically; a field whose type has
     no strategy raises ``TypeError``.
     """
     hints = typing.get_type_hints(cls)
     fields: dict[str, st.SearchStrategy[Any]] = {}
-    for field in attrs.fields(cls):
+    for field in wire_fields(cls):
         hint, optional = _unwrap_optional(hints[field.name])
         value = _value_strategy(cls, field.name, hint, optional=optional, nones=nones)
         fields[field.name] = st.none() | value if optional and nones else value
@@ -238,7 +243,7 @@ USAGE_ENVELOPE = (
 def _full_event(request: pytest.FixtureRequest) -> BaseEvent:
     """An event of each class with every field set."""
     cls: type[BaseEvent] = request.param
-    return cls(**{field.name: FULL_VALUES[field.name] for field in attrs.fields(cls)})
+    return cls(**{field.name: FULL_VALUES[field.name] for field in wire_fields(cls)})
 
 
 @pytest.fixture(name="usage_envelope")
@@ -303,7 +308,7 @@ class TestStrategies:
 
         def unset(obj: Any, prefix: str = "") -> list[str]:
             missing = []
-            for field in attrs.fields(type(obj)):
+            for field in wire_fields(type(obj)):
                 value = getattr(obj, field.name)
                 if value is None:
                     missing.append(prefix + field.name)
@@ -344,7 +349,7 @@ class TestRoundTrip:
         event = data.draw(EVENT_STRATEGIES[cls])
 
         def with_nulls(shape: dict[str, Any], obj: Any, name: Callable[[str], str]) -> None:
-            for field in attrs.fields(type(obj)):
+            for field in wire_fields(type(obj)):
                 value = getattr(obj, field.name)
                 if value is None:
                     shape[name(field.name)] = None
@@ -421,7 +426,7 @@ class TestNaming:
 
         assert set(envelope) == {"type", "payload", "pluginId"}
         payload = envelope["payload"]
-        assert set(payload) == {_camel(f.name) for f in attrs.fields(type(full_event))}
+        assert set(payload) == {_camel(f.name) for f in wire_fields(type(full_event))}
         assert "requestId" in payload
         assert "systemPrompts" in payload
         assert [key for key in _keys(payload) if "_" in key] == []
@@ -431,7 +436,7 @@ class TestNaming:
         data = to_dict(full_event)
 
         assert data["type"] == full_event.event_type
-        assert set(data) == {"type"} | {f.name for f in attrs.fields(type(full_event))}
+        assert set(data) == {"type"} | {f.name for f in wire_fields(type(full_event))}
         assert data["request_id"] == "img-1"
         assert data["system_prompts"] == ["Be brief."]
         assert data["options"] == FULL_VALUES["options"]
@@ -812,7 +817,7 @@ class TestBadMessages:
     def test_missing_required_field(self, name: str, field: str) -> None:
         """A message without a required field names it as missing, in both shapes."""
         cls = EVENT_TYPES[name]
-        full = cls(**{f.name: FULL_VALUES[f.name] for f in attrs.fields(cls)})
+        full = cls(**{f.name: FULL_VALUES[f.name] for f in wire_fields(cls)})
         as_dict = to_dict(full)
         del as_dict[field]
         envelope = to_envelope(full)

@@ -7,6 +7,11 @@ exclusive; ``group_by`` with the fields not grouped by left ``null``; the
 filters; ``limit`` defaults and maxima per width; opaque ``page`` cursors; and
 empty buckets with ``results: []``, as OpenAI returns them.
 
+Usage is counted at minute resolution: a minute belongs to a query's range
+when its first second does (``start_time`` and ``end_time`` that are not
+whole minutes act as if rounded up to one). Bucket edges are whole minutes,
+so an event exactly on an edge lands in the later bucket.
+
 Where the numbers come from is a :class:`Source`: it sums the usage of the
 events in a time range into ``(bucket start, group, totals)`` rows. The
 :class:`~aievents.sinks.AggregateSink` sums in memory; a SQL store sums in
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import hashlib
 import json
 import time
@@ -87,6 +93,8 @@ FIELDS: Final = (
 )
 INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 _COST_START: Final = INDEX["cost_input_text"]
+#: The decimal context sums are made in: exact, whatever the application set.
+EXACT: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
 _ZERO: Final = Decimal(0)
 
 #: Cost line items: (cost field, kind in the line item name, quantity fields, unit).
@@ -110,6 +118,12 @@ def new_totals() -> list[Any]:
     return [0] * _COST_START + [_ZERO] * (len(FIELDS) - _COST_START)
 
 
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum of amounts, whatever decimal context the application set."""
+    with decimal.localcontext(EXACT):
+        return sum(values, _ZERO)
+
+
 def add_into(total: list[Any], part: Sequence[Any]) -> None:
     """Add ``part`` into ``total``, field by field."""
     for i, value in enumerate(part):
@@ -129,9 +143,8 @@ class Scan:
     """What a :class:`Source` is asked to sum.
 
     Attributes:
-        start: First second included (epoch seconds, aligned to ``width``
-            or later).
-        end: First second excluded.
+        start: First second included (epoch seconds, a whole minute).
+        end: First second excluded (a whole minute).
         width: Bucket width in seconds; buckets start at multiples of it (UTC).
         group_by: Dimensions to keep; the others are summed over (``None``
             in the rows).
@@ -377,6 +390,11 @@ def _paged(
     return begin, stop, _encode_cursor(stop, digest) if stop < end else None
 
 
+def _minute_up(seconds: int) -> int:
+    """``seconds`` rounded up to a whole minute: usage is counted by the minute."""
+    return seconds + (-seconds % 60)
+
+
 def _buckets(begin: int, stop: int, width: int) -> range:
     """The UTC-aligned bucket starts of a page."""
     return range(begin, stop, width)
@@ -391,13 +409,14 @@ def _filters(**given: tuple[str, ...]) -> dict[str, frozenset[str]]:
 
 def _sum_rows(rows: Iterable[Row]) -> dict[int, dict[tuple[str | None, ...], list[Any]]]:
     buckets: dict[int, dict[tuple[str | None, ...], list[Any]]] = {}
-    for bucket, key, totals in rows:
-        groups = buckets.setdefault(bucket, {})
-        total = groups.get(key)
-        if total is None:
-            groups[key] = list(totals)
-        else:
-            add_into(total, totals)
+    with decimal.localcontext(EXACT):  # whatever context the application set
+        for bucket, key, totals in rows:
+            groups = buckets.setdefault(bucket, {})
+            total = groups.get(key)
+            if total is None:
+                groups[key] = list(totals)
+            else:
+                add_into(total, totals)
     return buckets
 
 
@@ -418,7 +437,7 @@ def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> Images
         input_cached_tokens=t["input_cached_text_tokens"] + t["input_cached_image_tokens"],
         output_image_tokens=t["output_image_tokens"],
         output_text_tokens=t["output_text_tokens"],
-        cost=sum(totals[_COST_START:], _ZERO),
+        cost=exact_sum(totals[_COST_START:]),
     )
 
 
@@ -483,8 +502,8 @@ def usage(
     )
     begin, stop, next_page = _paged(digest, (first, end), width, count, page)
     scan = Scan(
-        start=max(begin, start),
-        end=stop,
+        start=_minute_up(max(begin, start)),
+        end=_minute_up(stop),
         width=width,
         group_by=tuple(name for name in DIMENSIONS if name in groups),
         filters=filters,
@@ -509,7 +528,8 @@ def _line_items(
             if quantity_fields
             else None
         )
-        if amount or quantity:
+        # Unpriced tokens still show (amount 0); images show when billed per image.
+        if amount or (quantity and unit == "tokens"):
             yield f"{model or 'unknown model'}, {kind}", amount, quantity, unit
 
 
@@ -564,8 +584,8 @@ def costs(
     if by_line:
         scan_groups.append("model")
     scan = Scan(
-        start=max(begin, start),
-        end=stop,
+        start=_minute_up(max(begin, start)),
+        end=_minute_up(stop),
         width=width,
         group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
         filters=filters,
@@ -593,7 +613,7 @@ def costs(
                         )
                     )
             else:
-                amount = sum(totals[_COST_START:], _ZERO)
+                amount = exact_sum(totals[_COST_START:])
                 results.append(CostsResult(amount=amount, project_id=project, api_key_id=api_key))
         if by_line:
             results.sort(key=lambda r: (r.project_id or "", r.api_key_id or "", r.line_item or ""))

@@ -114,6 +114,10 @@ class ImageUsage:
         validator=v.optional(v.instance_of(OutputTokensDetails, _OUTPUT_DETAILS_HINT)),
     )
     cost: Decimal | None = attrs.field(default=None, converter=v.to_decimal, validator=v.OPT_MONEY)
+    #: token_split()'s answer, computed once: pricing and every sink read it.
+    _split: tuple[int, int, int, int, int, int] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False, hash=False
+    )
 
     @property
     def input_text_tokens(self) -> int | None:
@@ -230,8 +234,17 @@ def token_split(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
     image, output image, output text)``. Without input details all input is
     text; without output details all output is image; cached tokens (a part
     of the input) are taken from the text first, then from the images.
-    Pricing and aggregation both count by this one rule.
+    Pricing and aggregation both count by this one rule. The answer is kept
+    on the (immutable) usage, so it is worked out once per request.
     """
+    split = usage._split
+    if split is None:
+        split = _split_tokens(usage)
+        object.__setattr__(usage, "_split", split)
+    return split
+
+
+def _split_tokens(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
     text = image = 0
     details = usage.input_tokens_details
     if details is not None:

@@ -23,6 +23,7 @@ between processes so that several processes' aggregates can be combined.
 
 from __future__ import annotations
 
+import decimal
 import threading
 import time
 from collections import deque
@@ -35,6 +36,7 @@ from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import (
     DIMENSIONS,
+    EXACT,
     FIELDS,
     INDEX,
     Page,
@@ -65,6 +67,10 @@ _COST_PARTS: Final = (
 )
 _COST_FIELDS: Final = attrgetter(*(name for name, _ in _COST_PARTS))
 _COST_INDEXES: Final = tuple(index for _, index in _COST_PARTS)
+_CONTEXT: Final = EXACT
+#: Where a series keeps the costs not yet added up, and how many it keeps.
+_PENDING: Final = len(FIELDS)
+_FOLD_EVERY: Final = 64
 #: What ``handle`` reads of an event, in one call: id, time, usage, cost,
 #: images, then the dimensions in DIMENSIONS order.
 _EVENT_FIELDS: Final = attrgetter(
@@ -102,7 +108,9 @@ class AggregateSink:
         hour_detail: Seconds of hour detail kept (default seven days).
         retention: Seconds of totals kept at all (default 400 days).
         prices: Price table for events that carry no cost (the process-wide
-            table by default); ``None`` cost means the model had no price.
+            table by default).
+        price_events: Price events that carry no cost (neither ``cost`` nor
+            ``usage.cost``) with the price table; an unknown model adds none.
         clock: Seconds since the epoch; for tests.
 
     Thread-safe; ``handle`` is O(1).
@@ -117,6 +125,7 @@ class AggregateSink:
         hour_detail: int = 7 * 86_400,
         retention: int = 400 * 86_400,
         prices: PriceTable | None = None,
+        price_events: bool = True,
         clock: Any = time.time,
     ) -> None:
         self._max_series = _positive("max_series", max_series)
@@ -130,6 +139,7 @@ class AggregateSink:
         self._hour_detail = hour_detail // 60
         self._retention = retention // 60
         self._prices = prices
+        self._price_events = price_events
         self._clock = clock
         self._lock = threading.Lock()
         self._series: dict[tuple[int, Dims], list[Any]] = {}
@@ -154,16 +164,15 @@ class AggregateSink:
         usage = fields[2]
         text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
         cost = fields[3]
-        if cost is None and usage.cost is None and self._prices is not None:
+        if cost is None and usage.cost is None and self._price_events:
             cost = cost_of(event, table=self._prices)
         key = (fields[1] // 60_000, fields[5:])
         request_id = fields[0]
         with self._lock:
-            if self.closed:
-                return
             seen = self._seen
-            if request_id in seen:
-                self.duplicates += 1
+            if request_id in seen or self.closed:
+                if not self.closed:
+                    self.duplicates += 1
                 return
             seen.add(request_id)
             ring = self._ring
@@ -186,12 +195,12 @@ class AggregateSink:
             if cached_text or cached_image:
                 totals[8] += cached_text
                 totals[9] += cached_image
-            if cost is not None:
-                for index, part in zip(_COST_INDEXES, _COST_FIELDS(cost), strict=True):
-                    if part:
-                        totals[index] += part
-            elif usage.cost:
-                totals[_COST_OTHER] += usage.cost
+            if cost is not None or usage.cost:
+                # Decimal sums are folded in batches, in an exact decimal context.
+                pending = totals[_PENDING]
+                pending.append(cost if cost is not None else usage.cost)
+                if len(pending) >= _FOLD_EVERY:
+                    _fold(totals)
             if key[0] >= self._next_rollup:
                 self._roll_up(key[0])
 
@@ -205,7 +214,7 @@ class AggregateSink:
                 if existing is not None:
                     return existing
             self._dims.setdefault(dims, None)
-        totals = self._series[(minute, dims)] = new_totals()
+        totals = self._series[(minute, dims)] = [*new_totals(), []]
         self._created.append((minute, dims))
         return totals
 
@@ -225,17 +234,17 @@ class AggregateSink:
                 continue
             step = 60 if age < self._hour_detail else _DAY_MINUTES
             target = minute - minute % step
-            if target == minute:
+            if target == minute:  # already at that resolution: looked at again later
                 series[(minute, dims)] = totals
-                if step == 60:
-                    keep.append((minute, dims))
+                keep.append((minute, dims))
                 continue
             into = series.get((target, dims))
             if into is None:
                 series[(target, dims)] = totals
                 keep.append((target, dims))
             else:
-                add_into(into, totals)
+                with decimal.localcontext(_CONTEXT):
+                    add_into(into, _settled(totals))
         created.extendleft(reversed(keep))
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -255,7 +264,7 @@ class AggregateSink:
         first, last = scan.start // 60, (scan.end - 1) // 60
         width = scan.width
         with self._lock:
-            items = [(k, list(v)) for k, v in self._series.items() if first <= k[0] <= last]
+            items = [(k, _settled(v)) for k, v in self._series.items() if first <= k[0] <= last]
         for (minute, dims), totals in items:
             if scan.filters and not scan.admits(dims):
                 continue
@@ -310,7 +319,7 @@ class AggregateSink:
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
         with self._lock:
-            items = [(k, list(v)) for k, v in self._series.items()]
+            items = [(k, _settled(v)) for k, v in self._series.items()]
             counters = {
                 "events": self.events,
                 "duplicates": self.duplicates,
@@ -337,7 +346,8 @@ class AggregateSink:
                 existing = self._series.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
-                add_into(existing, totals)
+                with decimal.localcontext(_CONTEXT):
+                    add_into(existing, totals)
             self.events += int(state.get("events", 0))
 
 
@@ -368,3 +378,25 @@ def _parse_state(state: Any) -> Iterable[tuple[int, Dims, list[Any]]]:
         except (ValueError, TypeError, ArithmeticError):
             raise bad(f"series[{index}]", row, "must be [minute, dimensions, totals]") from None
         yield minute, tuple(dims), values
+
+
+def _fold(totals: list[Any]) -> None:
+    """Add a series' pending costs (ImageCost, or a bare Decimal) into its cost sums."""
+    pending = totals[_PENDING]
+    if not pending:
+        return
+    with decimal.localcontext(_CONTEXT):
+        for cost in pending:
+            if isinstance(cost, Decimal):
+                totals[_COST_OTHER] += cost
+                continue
+            for index, part in zip(_COST_INDEXES, _COST_FIELDS(cost), strict=True):
+                if part:
+                    totals[index] += part
+    pending.clear()
+
+
+def _settled(totals: list[Any]) -> list[Any]:
+    """A copy of a series' totals with every pending cost added (under the lock)."""
+    _fold(totals)
+    return totals[:_PENDING]

@@ -1,0 +1,566 @@
+"""AggregateSink and the query module: OpenAI's usage and costs answers, by hand."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from aievents import (
+    EventClient,
+    ImageUsage,
+    ImageUsageEvent,
+    InputTokensDetails,
+)
+from aievents.pricing import cost_of
+from aievents.query import QueryError
+from aievents.sinks import AggregateSink
+from aievents.sinks.aggregate import OVERFLOW
+
+from helpers import usage_event
+
+D = Decimal
+DAY = 86_400
+D0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
+SCHEMA = json.loads(
+    (Path(__file__).parent / "fixtures" / "openai_usage_response.schema.json").read_text()
+)
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def event(
+    request_id: str,
+    at: int,
+    *,
+    model: str = "gpt-image-1",
+    size: str = "1024x1024",
+    operation: str = "image.generation",
+    project_id: str = "proj_a",
+    user_id: str = "user_1",
+    api_key_id: str = "key_1",
+    images: int = 1,
+    text: int | None = None,
+    image: int | None = None,
+    output: int | None = None,
+    quality: str | None = None,
+) -> ImageUsageEvent:
+    """A priced image:usage event at ``at`` (seconds)."""
+    usage = ImageUsage()
+    if text is not None:
+        usage = ImageUsage(
+            input_tokens=text + (image or 0),
+            output_tokens=output,
+            input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=image or 0),
+        )
+    built = ImageUsageEvent(
+        request_id=request_id,
+        timestamp=at * 1000,
+        model=model,
+        provider="openai",
+        size=size,
+        quality=quality,
+        operation=operation,
+        project_id=project_id,
+        user_id=user_id,
+        api_key_id=api_key_id,
+        images=images,
+        usage=usage,
+    )
+    return ImageUsageEvent(**{**_fields(built), "cost": cost_of(built)})
+
+
+def _fields(built: ImageUsageEvent) -> dict[str, Any]:
+    import attrs
+
+    return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}
+
+
+#: e1 $0.00245, e2 $0.16 (exactly on the hour), e3 $0.00528 (exactly on the day),
+#: e4 $0.054, e6 $0.0041 (last second of day two); e5 repeats e1's request id.
+EVENTS = [
+    event("e1", D0 + 10, text=10, image=40, output=50),
+    event(
+        "e2",
+        D0 + 3600,
+        model="dall-e-3",
+        size="1024x1792",
+        quality="standard",
+        user_id="user_2",
+        images=2,
+    ),
+    event(
+        "e3",
+        D0 + DAY,
+        size="1024x1536",
+        operation="image.edit",
+        project_id="proj_b",
+        api_key_id="key_2",
+        text=10,
+        image=323,
+        output=50,
+    ),
+    event(
+        "e4",
+        D0 + DAY + 60,
+        model="dall-e-2",
+        size="512x512",
+        operation="image.variation",
+        project_id="proj_b",
+        user_id="user_3",
+        api_key_id="key_2",
+        images=3,
+    ),
+    event("e1", D0 + 20, text=999, output=999),
+    event("e6", D0 + 2 * DAY - 1, text=20, output=100),
+]
+
+
+@pytest.fixture(name="sink")
+def _sink() -> AggregateSink:
+    sink = AggregateSink(clock=lambda: D0 + 10 * DAY)
+    for item in EVENTS:
+        sink.handle(item)
+    return sink
+
+
+def valid(page: Any) -> dict[str, Any]:
+    """The page's JSON, checked against OpenAI's UsageResponse schema."""
+    data = page.to_dict()
+    VALIDATOR.validate(data)
+    return dict(json.loads(json.dumps(data)))
+
+
+def counts(page: Any) -> list[list[tuple[Any, ...]]]:
+    """Per bucket: (images, requests, group values...) of each result."""
+    out = []
+    for bucket in valid(page)["data"]:
+        out.append(
+            [
+                (
+                    r["images"],
+                    r["num_model_requests"],
+                    *(r[k] for k in ("model", "size", "source", "project_id", "user_id")),
+                    r["api_key_id"],
+                )
+                for r in bucket["results"]
+            ]
+        )
+    return out
+
+
+class TestUsage:
+    """usage() buckets, groups and filters exactly like OpenAI's endpoint."""
+
+    def test_daily_totals(self, sink: AggregateSink) -> None:
+        """Three days: totals per day, the empty third day as an empty bucket."""
+        page = sink.usage(start_time=D0, end_time=D0 + 3 * DAY)
+        data = valid(page)
+        assert [b["start_time"] for b in data["data"]] == [D0, D0 + DAY, D0 + 2 * DAY]
+        assert [b["end_time"] for b in data["data"]] == [D0 + DAY, D0 + 2 * DAY, D0 + 3 * DAY]
+        day0, day1, day2 = (b["results"] for b in data["data"])
+        assert [(r["images"], r["num_model_requests"]) for r in day0] == [(3, 2)]
+        assert [(r["images"], r["num_model_requests"]) for r in day1] == [(5, 3)]
+        assert day2 == []
+        assert day0[0]["model"] is None
+        assert day0[0]["input_tokens"] == 50
+        assert day0[0]["input_text_tokens"] == 10
+        assert day0[0]["input_image_tokens"] == 40
+        assert day0[0]["output_image_tokens"] == 50
+        assert day0[0]["cost"] == {"value": 0.16245, "currency": "usd"}
+        assert page.data[1].results[0].cost == D("0.00528") + D("0.054") + D("0.0041")
+        assert data["has_more"] is False
+        assert data["next_page"] is None
+
+    @pytest.mark.parametrize(
+        ("group_by", "day0", "day1"),
+        [
+            (
+                ["model"],
+                [(2, 1, "dall-e-3"), (1, 1, "gpt-image-1")],
+                [(3, 1, "dall-e-2"), (2, 2, "gpt-image-1")],
+            ),
+            (
+                ["size"],
+                [(1, 1, "1024x1024"), (2, 1, "1024x1792")],
+                [(1, 1, "1024x1024"), (1, 1, "1024x1536"), (3, 1, "512x512")],
+            ),
+            (
+                ["source"],
+                [(3, 2, "image.generation")],
+                [(1, 1, "image.edit"), (1, 1, "image.generation"), (3, 1, "image.variation")],
+            ),
+            (["project_id"], [(3, 2, "proj_a")], [(1, 1, "proj_a"), (4, 2, "proj_b")]),
+            (
+                ["user_id"],
+                [(1, 1, "user_1"), (2, 1, "user_2")],
+                [(2, 2, "user_1"), (3, 1, "user_3")],
+            ),
+            (["api_key_id"], [(3, 2, "key_1")], [(1, 1, "key_1"), (4, 2, "key_2")]),
+        ],
+    )
+    def test_group_by_each_field(
+        self, sink: AggregateSink, group_by: list[str], day0: list[Any], day1: list[Any]
+    ) -> None:
+        """Grouping by each field gives one result per value; other fields stay null."""
+        page = sink.usage(start_time=D0, end_time=D0 + 2 * DAY, group_by=group_by)
+        data = valid(page)
+        (field,) = group_by
+        for bucket, expected in zip(data["data"], (day0, day1), strict=True):
+            got = [(r["images"], r["num_model_requests"], r[field]) for r in bucket["results"]]
+            assert got == expected
+            for result in bucket["results"]:
+                others = {"model", "size", "source", "project_id", "user_id", "api_key_id"}
+                assert all(result[name] is None for name in others - {field})
+
+    def test_group_by_everything(self, sink: AggregateSink) -> None:
+        """All six fields at once: one result per event, every combination valid."""
+        groups = ["model", "size", "source", "project_id", "user_id", "api_key_id"]
+        for size in range(1, len(groups) + 1):
+            for combination in itertools.combinations(groups, size):
+                valid(sink.usage(start_time=D0, end_time=D0 + 2 * DAY, group_by=combination))
+        page = sink.usage(start_time=D0, end_time=D0 + 2 * DAY, group_by=groups)
+        assert [len(b.results) for b in page.data] == [2, 3]
+
+    @pytest.mark.parametrize(
+        ("filters", "day0", "day1"),
+        [
+            ({"models": ["gpt-image-1"]}, (1, 1), (2, 2)),
+            ({"sources": ["image.edit"]}, None, (1, 1)),
+            ({"sizes": ["512x512", "1024x1792"]}, (2, 1), (3, 1)),
+            ({"project_ids": ["proj_b"]}, None, (4, 2)),
+            ({"user_ids": ["user_2"]}, (2, 1), None),
+            ({"api_key_ids": ["key_1"]}, (3, 2), (1, 1)),
+            ({"models": ["gpt-image-1"], "user_ids": ["user_1"]}, (1, 1), (2, 2)),
+            ({"models": ["nope"]}, None, None),
+        ],
+    )
+    def test_filters(
+        self,
+        sink: AggregateSink,
+        filters: dict[str, list[str]],
+        day0: tuple[int, int] | None,
+        day1: tuple[int, int] | None,
+    ) -> None:
+        """Each filter keeps only matching events; filters combine."""
+        page = sink.usage(start_time=D0, end_time=D0 + 2 * DAY, **filters)
+        got = [
+            (b["results"][0]["images"], b["results"][0]["num_model_requests"])
+            if b["results"]
+            else None
+            for b in valid(page)["data"]
+        ]
+        assert got == [day0, day1]
+
+    def test_hour_edges(self, sink: AggregateSink) -> None:
+        """An event exactly on a bucket edge lands in the later bucket."""
+        page = sink.usage(start_time=D0, end_time=D0 + 2 * 3600, bucket_width="1h")
+        assert [[(r.images, r.num_model_requests) for r in b.results] for b in page.data] == [
+            [(1, 1)],
+            [(2, 1)],
+        ]
+        day = sink.usage(start_time=D0 + DAY - 60, end_time=D0 + DAY + 120, bucket_width="1m")
+        per_minute = [sum(r.images for r in b.results) for b in day.data]
+        assert per_minute == [0, 1, 3]  # e3 at the day's first second, e4 a minute later
+
+    def test_end_time_exclusive(self, sink: AggregateSink) -> None:
+        """An event at end_time is not counted; one a second earlier is."""
+        before = sink.usage(start_time=D0, end_time=D0 + 3600, bucket_width="1h")
+        assert [r.images for r in before.data[0].results] == [1]
+        after = sink.usage(start_time=D0, end_time=D0 + 3601, bucket_width="1h")
+        assert [sum(r.images for r in b.results) for b in after.data] == [1, 2]
+
+    def test_start_time_inclusive(self, sink: AggregateSink) -> None:
+        """start_time counts events at that very second; earlier ones in its bucket are out."""
+        page = sink.usage(start_time=D0 + 11, end_time=D0 + DAY)
+        assert page.data[0].start_time == D0  # buckets stay aligned to UTC days
+        assert [(r.images, r.num_model_requests) for r in page.data[0].results] == [(2, 1)]
+        at = sink.usage(start_time=D0 + 3600, end_time=D0 + DAY)
+        assert [r.images for r in at.data[0].results] == [2]
+
+    def test_duplicate_request_counted_once(self, sink: AggregateSink) -> None:
+        """The repeated request id (e5) was not counted, and the duplicate is counted."""
+        assert sink.duplicates == 1
+        assert sink.events == 5
+
+    def test_paging(self, sink: AggregateSink) -> None:
+        """Pages of one bucket visit every bucket exactly once, then stop."""
+        seen: list[int] = []
+        page = sink.usage(start_time=D0, end_time=D0 + 3 * DAY, limit=1)
+        pages = 1
+        while True:
+            valid(page)
+            seen += [b.start_time for b in page.data]
+            if not page.has_more:
+                assert page.next_page is None
+                break
+            assert page.next_page is not None
+            page = sink.usage(start_time=D0, end_time=D0 + 3 * DAY, limit=1, page=page.next_page)
+            pages += 1
+        assert seen == [D0, D0 + DAY, D0 + 2 * DAY]
+        assert pages == 3
+
+    def test_default_limits(self, sink: AggregateSink) -> None:
+        """Without limit, pages hold 7 days, 24 hours or 60 minutes, as OpenAI's."""
+        for width, size in (("1d", 7), ("1h", 24), ("1m", 60)):
+            page = sink.usage(start_time=D0, bucket_width=width)  # type: ignore[arg-type]
+            assert len(page.data) == size
+            assert page.has_more
+
+    def test_end_defaults_to_now(self, sink: AggregateSink) -> None:
+        """Without end_time the buckets run to the sink's clock."""
+        page = sink.usage(start_time=D0 + 8 * DAY, limit=31)
+        assert [b.start_time for b in page.data] == [D0 + 8 * DAY, D0 + 9 * DAY, D0 + 10 * DAY]
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"group_by": ["colour"]}, "group_by"),
+            ({"group_by": ["line_item"]}, "group_by"),
+            ({"limit": 32}, "limit"),
+            ({"limit": 0}, "limit"),
+            ({"limit": "7"}, "limit"),
+            ({"bucket_width": "2d"}, "bucket_width"),
+            ({"end_time": D0 - 1}, "end_time"),
+            ({"end_time": D0}, "end_time"),
+            ({"start_time": D0 * 1000}, "start_time"),
+            ({"start_time": "yesterday"}, "start_time"),
+            ({"sources": ["image.upscale"]}, "sources"),
+            ({"models": [3]}, "models"),
+            ({"page": "not-a-cursor"}, "page"),
+            ({"page": "eyJ2IjoxLCJzIjoxLCJxIjoieCJ9"}, "page"),
+        ],
+    )
+    def test_bad_parameters(self, sink: AggregateSink, params: dict[str, Any], field: str) -> None:
+        """Each bad parameter is a QueryError (a ValueError) naming it."""
+        arguments: dict[str, Any] = {"start_time": D0, "end_time": D0 + DAY, **params}
+        with pytest.raises(QueryError) as info:
+            sink.usage(**arguments)
+        assert info.value.field == field
+        assert isinstance(info.value, ValueError)
+        assert repr(field) in str(info.value)
+
+    def test_cursor_of_another_query(self, sink: AggregateSink) -> None:
+        """A cursor is refused by a query with other parameters."""
+        page = sink.usage(start_time=D0, end_time=D0 + 3 * DAY, limit=1)
+        with pytest.raises(QueryError, match="other parameters"):
+            sink.usage(
+                start_time=D0,
+                end_time=D0 + 3 * DAY,
+                limit=1,
+                group_by=["model"],
+                page=page.next_page,
+            )
+
+
+class TestCosts:
+    """costs() answers like OpenAI's costs endpoint, with named line items."""
+
+    def test_daily_amounts(self, sink: AggregateSink) -> None:
+        """One amount per day, exact, in usd."""
+        page = sink.costs(start_time=D0, end_time=D0 + 3 * DAY)
+        data = valid(page)
+        assert [[r["amount"] for r in b["results"]] for b in data["data"]] == [
+            [{"value": 0.16245, "currency": "usd"}],
+            [{"value": 0.06338, "currency": "usd"}],
+            [],
+        ]
+        assert page.data[1].results[0].amount == D("0.06338")  # type: ignore[union-attr]
+
+    def test_line_items(self, sink: AggregateSink) -> None:
+        """By line item: model and kind, quantity and unit."""
+        page = sink.costs(start_time=D0, end_time=D0 + DAY, group_by=["line_item"])
+        results = valid(page)["data"][0]["results"]
+        got = [
+            (r["line_item"], r["amount"]["value"], r["quantity"], r["quantity_unit"])
+            for r in results
+        ]
+        assert got == [
+            ("dall-e-3, images", 0.16, 2, "images"),
+            ("gpt-image-1, input image tokens", 0.0004, 40, "tokens"),
+            ("gpt-image-1, input text tokens", 0.00005, 10, "tokens"),
+            ("gpt-image-1, output image tokens", 0.002, 50, "tokens"),
+        ]
+
+    @pytest.mark.parametrize(
+        "group_by",
+        [
+            ["project_id"],
+            ["api_key_id"],
+            ["line_item"],
+            ["project_id", "line_item"],
+            ["project_id", "api_key_id", "line_item"],
+        ],
+    )
+    def test_groups(self, sink: AggregateSink, group_by: list[str]) -> None:
+        """Every grouping validates and adds up to the ungrouped amounts."""
+        total = sink.costs(start_time=D0, end_time=D0 + 2 * DAY)
+        grouped = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, group_by=group_by)
+        valid(grouped)
+        for whole, parts in zip(total.data, grouped.data, strict=True):
+            assert sum(r.amount for r in parts.results) == whole.results[0].amount  # type: ignore[union-attr]
+            for result in parts.results:
+                for name in ("project_id", "api_key_id", "line_item"):
+                    if name not in group_by:
+                        assert getattr(result, name) is None
+
+    def test_project_filter(self, sink: AggregateSink) -> None:
+        """project_ids keeps those projects only."""
+        page = sink.costs(start_time=D0 + DAY, end_time=D0 + 2 * DAY, project_ids=["proj_b"])
+        assert page.data[0].results[0].amount == D("0.00528") + D("0.054")  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"bucket_width": "1h"}, "bucket_width"),
+            ({"group_by": ["model"]}, "group_by"),
+            ({"limit": 181}, "limit"),
+            ({"end_time": D0 - DAY}, "end_time"),
+            ({"page": "%%%"}, "page"),
+        ],
+    )
+    def test_bad_parameters(self, sink: AggregateSink, params: dict[str, Any], field: str) -> None:
+        """Bad costs parameters are refused, naming them."""
+        with pytest.raises(QueryError) as info:
+            sink.costs(**{"start_time": D0, "end_time": D0 + DAY, **params})
+        assert info.value.field == field
+
+    def test_limits(self, sink: AggregateSink) -> None:
+        """Costs pages hold 7 days by default and up to 180."""
+        assert len(sink.costs(start_time=D0 - 30 * DAY, end_time=D0 + DAY).data) == 7
+        page = sink.costs(start_time=D0 - 179 * DAY, end_time=D0 + DAY, limit=180)
+        assert len(page.data) == 180
+        assert not page.has_more
+
+
+class TestAggregateSink:
+    """Thread safety, bounds, retention, and export/merge."""
+
+    def test_threads(self) -> None:
+        """8 threads x 100k events: every sum exact."""
+        sink = AggregateSink(max_request_ids=1_000_000, clock=lambda: D0 + DAY)
+        usage = ImageUsage(
+            input_tokens=7,
+            output_tokens=11,
+            input_tokens_details=InputTokensDetails(text_tokens=3, image_tokens=4),
+        )
+        template = event("t", D0 + 5, text=3, image=4, output=11)
+        per_thread = 100_000
+        batches = [
+            [
+                ImageUsageEvent(**{**_fields(template), "request_id": f"t{n}-{i}", "usage": usage})
+                for i in range(per_thread)
+            ]
+            for n in range(8)
+        ]
+        barrier = threading.Barrier(8)
+
+        def feed(batch: list[ImageUsageEvent]) -> None:
+            barrier.wait()
+            handle = sink.handle
+            for item in batch:
+                handle(item)
+
+        threads = [threading.Thread(target=feed, args=(batch,)) for batch in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        (result,) = sink.usage(start_time=D0, end_time=D0 + DAY).data[0].results
+        total = 8 * per_thread
+        assert isinstance(result, type(result))
+        assert result.num_model_requests == total  # type: ignore[union-attr]
+        assert result.images == total  # type: ignore[union-attr]
+        assert result.input_tokens == 7 * total  # type: ignore[union-attr]
+        assert result.output_image_tokens == 11 * total  # type: ignore[union-attr]
+        assert result.cost == template.cost.total * total  # type: ignore[union-attr]
+
+    def test_series_cap(self) -> None:
+        """Past max_series, new combinations go to one overflow series, counted."""
+        sink = AggregateSink(max_series=2, clock=lambda: D0 + DAY)
+        for index, model in enumerate(["m1", "m2", "m3", "m4", "m3"]):
+            sink.handle(event(f"r{index}", D0 + index, model=model))
+        page = sink.usage(start_time=D0, end_time=D0 + DAY, group_by=["model"])
+        got = {r.model: r.num_model_requests for r in page.data[0].results}  # type: ignore[union-attr]
+        assert got == {"m1": 1, "m2": 1, OVERFLOW: 3}
+        assert sink.overflowed == 3
+        assert sink.series_count == 3
+
+    def test_request_ids_bounded(self) -> None:
+        """Only the last max_request_ids ids are remembered."""
+        sink = AggregateSink(max_request_ids=2, clock=lambda: D0 + DAY)
+        for request_id in ["a", "b", "c", "a", "c"]:
+            sink.handle(event(request_id, D0))
+        assert sink.events == 4  # "a" was forgotten when "c" came; "c" is still known
+        assert sink.duplicates == 1
+
+    def test_roll_up_and_retention(self) -> None:
+        """Old minutes roll into hours, old hours into days, and old days are dropped."""
+        sink = AggregateSink(
+            minute_detail=3600, hour_detail=DAY, retention=3 * DAY, clock=lambda: D0 + 5 * DAY
+        )
+        sink.handle(event("old", D0 + 600))  # 10 minutes into day 0
+        sink.handle(event("hour", D0 + 2 * DAY + 3600 + 120))  # 2 minutes into an hour
+        sink.handle(event("now", D0 + 2 * DAY + 3 * 3600))  # rolls "hour" up; day 0 is kept
+        minutes = sink.usage(
+            start_time=D0 + 2 * DAY + 3600, end_time=D0 + 2 * DAY + 3600 + 300, bucket_width="1m"
+        )
+        assert [sum(r.images for r in b.results) for b in minutes.data] == [1, 0, 0, 0, 0]
+        sink.handle(event("later", D0 + 4 * DAY))  # day 0 is now past retention
+        days = sink.usage(start_time=D0, end_time=D0 + 5 * DAY)
+        assert [sum(r.images for r in b.results) for b in days.data] == [0, 0, 2, 0, 1]
+
+    def test_export_and_merge(self) -> None:
+        """Merging the exports of two sinks equals one sink that saw every event."""
+        one, two, both = (AggregateSink(clock=lambda: D0 + 3 * DAY) for _ in range(3))
+        for index, item in enumerate(EVENTS):
+            (one if index % 2 else two).handle(item)
+            both.handle(item)
+        merged = AggregateSink(clock=lambda: D0 + 3 * DAY)
+        merged.merge(json.loads(json.dumps(one.export())))
+        merged.merge(two)
+        for group_by in ([], ["model", "project_id"]):
+            expected = both.usage(start_time=D0, end_time=D0 + 3 * DAY, group_by=group_by)
+            got = merged.usage(start_time=D0, end_time=D0 + 3 * DAY, group_by=group_by)
+            assert got.to_dict() == expected.to_dict()
+        assert merged.costs(start_time=D0, end_time=D0 + 3 * DAY).to_dict() == (
+            both.costs(start_time=D0, end_time=D0 + 3 * DAY).to_dict()
+        )
+
+    @pytest.mark.parametrize(
+        "state",
+        [
+            None,
+            {"format": 2},
+            {"format": 1, "fields": ["x"], "series": []},
+            {"format": 1, "fields": "from-export", "series": [[1, ["a"], [0]]]},
+        ],
+    )
+    def test_bad_state(self, state: Any) -> None:
+        """A state that is not a compatible export is refused and nothing is merged."""
+        sink = AggregateSink()
+        if isinstance(state, dict) and state.get("fields") == "from-export":
+            state = {**state, "fields": sink.export()["fields"]}
+        with pytest.raises(QueryError):
+            sink.merge(state)
+        assert sink.export()["series"] == []
+
+    def test_other_events_ignored(self) -> None:
+        """Only image:usage events are summed; events without a cost price themselves."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        client = EventClient()
+        client.add_sink(sink)
+        client.emit(usage_event("u1", timestamp=(D0 + 5) * 1000, images=1))
+        from helpers import started_event
+
+        client.emit(started_event("u2", timestamp=(D0 + 5) * 1000))
+        (result,) = sink.usage(start_time=D0, end_time=D0 + DAY).data[0].results
+        assert result.num_model_requests == 1  # type: ignore[union-attr]
+        assert result.cost == 50 * D(5) / 10**6 + 50 * D(40) / 10**6  # type: ignore[union-attr]
+        client.close()
+        assert sink.closed
