@@ -61,10 +61,10 @@ JSON_VALUES = st.recursive(
 )
 
 
-
 def wire_fields(cls: type) -> list[attrs.Attribute[Any]]:
     """The fields an event or payload class puts on the wire (init=False ones are derived)."""
     return [field for field in attrs.fields(cls) if field.init]
+
 
 def _decimal_from_parts(digits: list[int], exponent: int) -> Decimal:
     return Decimal((0, tuple(digits), exponent))

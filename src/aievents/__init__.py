@@ -44,7 +44,7 @@ from aievents.exceptions import (
     FieldValueError,
     PriceTableError,
 )
-from aievents.sinks import Sink
+from aievents.sinks import AggregateSink, LogSink, Sink
 from aievents.usage import (
     ImageCost,
     ImageUsage,
@@ -62,6 +62,7 @@ from aievents.wire import (
 )
 
 __all__ = [
+    "AggregateSink",
     "AieventsError",
     "BINDABLE_FIELDS",
     "BaseEvent",
@@ -81,6 +82,7 @@ __all__ = [
     "ImageUsage",
     "ImageUsageEvent",
     "InputTokensDetails",
+    "LogSink",
     "OPERATIONS",
     "OutputTokensDetails",
     "PriceTableError",

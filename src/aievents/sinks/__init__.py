@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from aievents.sinks._base import Sink
 from aievents.sinks.aggregate import AggregateSink
+from aievents.sinks.log import LogSink
 
-__all__ = ["AggregateSink", "Sink"]
+__all__ = ["AggregateSink", "LogSink", "Sink"]

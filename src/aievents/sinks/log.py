@@ -1,0 +1,202 @@
+"""LogSink: one structlog line per event, flattened, private by default, never a secret.
+
+The event name is the log message; the usage and accounting fields are
+flattened into key-value pairs::
+
+    image:usage  request_id=req_1 model=gpt-image-1 images=1 input_tokens=50
+                 output_tokens=1056 image_tokens=1056 cost_usd=0.04249 ...
+
+It logs through ``structlog.get_logger()``, so the application's structlog
+configuration (JSON or console rendering, the stdlib integration) applies.
+
+Privacy: prompts, system prompts, options, model options and the produced
+images (data and URLs) are left out unless opted in. Secrets are scrubbed
+whatever the settings, opt-ins and redact hook included: values under keys
+named like ``key``, ``secret``, ``token``, ``password`` or
+``authorization``, and values that look like API keys or bearer tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+import structlog
+
+from aievents._redact import scrub
+from aievents.events import BaseEvent, ImageUsageEvent
+from aievents.usage import token_split
+
+__all__ = ["LEVELS", "LogSink"]
+
+#: The log levels a LogSink can use.
+LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+#: Default level per event name; other events log at ``info``.
+DEFAULT_LEVELS: Final[Mapping[str, str]] = {"image:request:error": "warning"}
+
+#: Fields left out unless opted in, by opt-in.
+_PROMPT_FIELDS: Final = frozenset({"prompt", "system_prompts"})
+_OPTION_FIELDS: Final = frozenset({"options", "model_options"})
+_OUTPUT_FIELDS: Final = frozenset({"outputs"})
+#: Fields that are structure, not facts: flattened or dropped.
+_NESTED: Final = frozenset({"usage", "cost"})
+
+Redact = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class LogSink:
+    """Logs every event it gets as one structlog line.
+
+    Args:
+        logger: A structlog logger, or the name to get one with
+            ``structlog.get_logger(name)`` at each line (default
+            ``"aievents"``), so that later configuration applies.
+        levels: Level per event name (``"debug"`` to ``"critical"``);
+            ``image:request:error`` logs at ``warning``, the rest at ``info``.
+        include: Only these fields (after flattening), when given.
+        exclude: Never these fields.
+        include_prompts: Log ``prompt`` and ``system_prompts``.
+        include_options: Log ``options`` and ``model_options``.
+        include_outputs: Log ``outputs`` (image URLs and data).
+        redact: Called with the fields of each line; returns the fields to
+            log. Secrets are scrubbed from what it returns as well.
+
+    Raises:
+        ValueError: a level is not one of :data:`LEVELS`.
+    """
+
+    def __init__(
+        self,
+        logger: Any = "aievents",
+        *,
+        levels: Mapping[str, str] | None = None,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        include_prompts: bool = False,
+        include_options: bool = False,
+        include_outputs: bool = False,
+        redact: Redact | None = None,
+    ) -> None:
+        merged = {**DEFAULT_LEVELS, **(levels or {})}
+        for name, level in merged.items():
+            if level not in LEVELS:
+                raise ValueError(
+                    f"levels[{name!r}] must be one of {', '.join(LEVELS)}, got {level!r}"
+                )
+        if redact is not None and not callable(redact):
+            raise TypeError(f"redact must be callable, got {redact!r}")
+        self._logger = logger
+        self._levels = merged
+        self._include = None if include is None else frozenset(include)
+        hidden = set(exclude)
+        if not include_prompts:
+            hidden |= _PROMPT_FIELDS
+        if not include_options:
+            hidden |= _OPTION_FIELDS
+        if not include_outputs:
+            hidden |= _OUTPUT_FIELDS
+        self._exclude = frozenset(hidden)
+        self._redact = redact
+        self._closed = False
+        self._lock = threading.Lock()
+        self.lines = 0
+
+    def fields(self, event: BaseEvent) -> dict[str, Any]:
+        """The key-value pairs logged for ``event``: flattened, filtered, scrubbed."""
+        values = _flatten(event)
+        include, exclude = self._include, self._exclude
+        values = {
+            key: value
+            for key, value in values.items()
+            if key not in exclude and (include is None or key in include)
+        }
+        if self._redact is not None:
+            values = self._redact(dict(values))
+        scrubbed: dict[str, Any] = scrub(values)
+        return scrubbed
+
+    def handle(self, event: BaseEvent) -> None:
+        """Log one line for ``event`` at its level."""
+        if self._closed:
+            return
+        logger = self._logger
+        if isinstance(logger, str):
+            logger = structlog.get_logger(logger)
+        level = self._levels.get(event.event_type, "info")
+        getattr(logger, level)(event.event_type, **self.fields(event))
+        with self._lock:
+            self.lines += 1
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Lines are written as events come: nothing to flush."""
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop logging."""
+        self._closed = True
+        return True
+
+
+def _flatten(event: BaseEvent) -> dict[str, Any]:
+    """The event's fields that are set, with usage and cost as flat numbers."""
+    values: dict[str, Any] = {}
+    for name, value in _set_fields(event):
+        if name in _NESTED:
+            continue
+        if name == "timestamp":  # structlog's own timestamp key stays the application's
+            values["timestamp_ms"] = value
+        elif name == "outputs":
+            values[name] = [
+                {k: v for k, v in (("url", o.url), ("b64_json", o.b64_json)) if v is not None}
+                for o in value
+            ]
+        elif isinstance(value, tuple):
+            values[name] = list(value)
+        elif isinstance(value, Mapping):
+            values[name] = dict(value)
+        else:
+            values[name] = value
+    if isinstance(event, ImageUsageEvent):
+        values.update(_usage_fields(event))
+    return values
+
+
+def _set_fields(event: BaseEvent) -> Iterable[tuple[str, Any]]:
+    for field in attrs.fields(type(event)):
+        if not field.init:
+            continue
+        value = getattr(event, field.name)
+        if value is not None:
+            yield field.name, value
+
+
+def _usage_fields(event: ImageUsageEvent) -> dict[str, Any]:
+    usage = event.usage
+    text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
+    flat: dict[str, Any] = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "input_text_tokens": text,
+        "input_image_tokens": image,
+        "cached_tokens": cached_text + cached_image,
+        "output_image_tokens": out_image,
+        "output_text_tokens": out_text,
+        "image_tokens": image + out_image,
+    }
+    cost = event.cost
+    if cost is not None:
+        flat["cost_usd"] = float(cost.total)
+        flat["cost_basis"] = cost.basis
+        flat["price_version"] = cost.price_version
+        if cost.unpriced:
+            flat["cost_unpriced"] = list(cost.unpriced)
+    elif usage.cost is not None:
+        flat["cost_usd"] = float(usage.cost)
+    if usage.input_tokens is None and usage.output_tokens is None:
+        for name in list(flat):
+            if name.endswith("_tokens"):
+                del flat[name]
+    return {key: value for key, value in flat.items() if value is not None}

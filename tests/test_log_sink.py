@@ -1,0 +1,247 @@
+"""LogSink: flattened structlog lines, private by default, never a secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import structlog
+
+from aievents import EventClient, ImageOutput, ImageUsage, InputTokensDetails
+from aievents.pricing import cost_of
+from aievents.sinks import LogSink
+
+from helpers import completed_event, error_event, started_event, usage_event
+
+SECRETS = (
+    "sk-proj-PLANTED0123456789",
+    "Bearer PLANTEDtoken0123456789",
+    "hunter2-PLANTED",
+    "PLANTED-session-cookie",
+)
+PROMPT = "a confidential poster for Project Falcon"
+SYSTEM_PROMPT = "You are the launch team's illustrator"
+IMAGE_DATA = "aGVsbG8gd29ybGQ="
+IMAGE_URL = "https://images.example/secret-launch.png"
+
+
+def planted_events() -> list[Any]:
+    """One event of each kind, with prompts, options, images and secrets planted everywhere."""
+    options = {
+        "api_key": SECRETS[0],
+        "headers": {"Authorization": SECRETS[1], "x-trace": "ok"},
+        "n": 2,
+        "note": f"key is {SECRETS[0]}",
+    }
+    model_options = {"password": SECRETS[2], "session": SECRETS[3], "quality": "high"}
+    common: dict[str, Any] = {
+        "options": options,
+        "model_options": model_options,
+        "system_prompts": (SYSTEM_PROMPT, f"token {SECRETS[1]}"),
+    }
+    usage = ImageUsage(
+        input_tokens=50,
+        output_tokens=1056,
+        total_tokens=1106,
+        input_tokens_details=InputTokensDetails(text_tokens=10, image_tokens=40),
+    )
+    priced = usage_event(usage=usage, images=1, **common)
+    return [
+        started_event(prompt=f"{PROMPT} {SECRETS[0]}", **common),
+        completed_event(
+            images=1, outputs=(ImageOutput(url=IMAGE_URL, b64_json=IMAGE_DATA),), **common
+        ),
+        usage_event(usage=usage, images=1, cost=cost_of(priced), **common),
+        error_event(error_message=f"Incorrect API key provided: {SECRETS[0]}", **common),
+    ]
+
+
+SETTINGS = [
+    {},
+    {"include_prompts": True},
+    {"include_options": True},
+    {"include_outputs": True},
+    {"include_prompts": True, "include_options": True, "include_outputs": True},
+    {"include": ["options", "model_options", "prompt", "request_id"], "include_options": True},
+    {"redact": lambda fields: {**fields, "leak": SECRETS[0], "nested": {"token": SECRETS[3]}}},
+    {"exclude": ["model"], "levels": {"image:usage": "debug"}},
+]
+
+
+def captured(sink: LogSink, events: list[Any]) -> list[dict[str, Any]]:
+    with structlog.testing.capture_logs() as logs:
+        for event in events:
+            sink.handle(event)
+    return logs
+
+
+class TestPrivacy:
+    """No prompt, option, image or secret reaches a line unless allowed; secrets never do."""
+
+    @pytest.mark.parametrize("settings", SETTINGS)
+    def test_secrets_never_logged(self, settings: dict[str, Any]) -> None:
+        """Under every setting, opt-ins and redact hooks included, no planted secret appears."""
+        logs = captured(LogSink(**settings), planted_events())
+        assert len(logs) == 4
+        text = json.dumps(logs, default=str)
+        for secret in SECRETS:
+            assert secret not in text
+            assert secret.split("-")[-1] not in text
+
+    def test_defaults_leave_private_fields_out(self) -> None:
+        """By default: no prompt, system prompt, options, model options or images."""
+        logs = captured(LogSink(), planted_events())
+        text = json.dumps(logs, default=str)
+        for private in (PROMPT, SYSTEM_PROMPT, IMAGE_DATA, IMAGE_URL, "x-trace", "quality"):
+            assert private not in text
+        for line in logs:
+            assert not {"prompt", "system_prompts", "options", "model_options", "outputs"} & set(
+                line
+            )
+
+    def test_opt_ins(self) -> None:
+        """Opting in brings the prompts, options and outputs back, still scrubbed."""
+        sink = LogSink(include_prompts=True, include_options=True, include_outputs=True)
+        started, completed, _, _ = captured(sink, planted_events())
+        assert started["prompt"] == f"{PROMPT} [redacted]"
+        assert started["system_prompts"] == [SYSTEM_PROMPT, "token [redacted]"]
+        assert started["options"]["api_key"] == "[redacted]"
+        assert started["options"]["headers"] == {"Authorization": "[redacted]", "x-trace": "ok"}
+        assert started["model_options"] == {
+            "password": "[redacted]",
+            "session": "[redacted]",
+            "quality": "high",
+        }
+        assert completed["outputs"] == [{"url": IMAGE_URL, "b64_json": IMAGE_DATA}]
+
+
+class TestLines:
+    """One line per event: name as message, flat usage and cost, level per name."""
+
+    def test_usage_line(self) -> None:
+        """image:usage carries flat token counts and cost_usd."""
+        (_, _, line, _) = captured(LogSink(), planted_events())
+        assert line["event"] == "image:usage"
+        assert line["log_level"] == "info"
+        assert line["input_tokens"] == 50
+        assert line["input_text_tokens"] == 10
+        assert line["input_image_tokens"] == 40
+        assert line["output_image_tokens"] == 1056
+        assert line["image_tokens"] == 1096
+        assert line["images"] == 1
+        assert line["cost_usd"] == float(
+            Decimal("0.00005") + Decimal("0.0004") + Decimal("0.04224")
+        )
+        assert line["cost_basis"] == "tokens"
+        assert line["model"] == "gpt-image-1"
+        assert "usage" not in line
+        assert "timestamp_ms" in line
+
+    def test_levels(self) -> None:
+        """Errors log at warning by default; levels can be set per event name."""
+        logs = captured(LogSink(levels={"image:usage": "debug"}), planted_events())
+        assert [line["log_level"] for line in logs] == ["info", "info", "debug", "warning"]
+
+    def test_include_exclude(self) -> None:
+        """include keeps only the named fields; exclude drops fields."""
+        only = captured(LogSink(include=["request_id", "images"]), planted_events())
+        assert {key for line in only for key in line} == {
+            "request_id",
+            "images",
+            "event",
+            "log_level",
+        }
+        without = captured(LogSink(exclude=["model", "cost_usd"]), planted_events())
+        assert all("model" not in line and "cost_usd" not in line for line in without)
+
+    def test_bad_level(self) -> None:
+        """An unknown level is refused, naming the event."""
+        with pytest.raises(ValueError, match="image:usage"):
+            LogSink(levels={"image:usage": "loud"})
+
+    def test_closed(self) -> None:
+        """After close the sink logs nothing."""
+        sink = LogSink()
+        sink.close()
+        assert captured(sink, planted_events()) == []
+
+
+@pytest.fixture(name="restore_structlog")
+def _restore_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+
+
+class TestConfigurations:
+    """The application's structlog configuration renders the lines."""
+
+    @pytest.mark.usefixtures("restore_structlog")
+    def test_json_renderer(self) -> None:
+        """Under a JSON renderer every line is valid JSON without secrets."""
+        out = io.StringIO()
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso"),
+                structlog.processors.JSONRenderer(),
+            ],
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        client = EventClient()
+        client.add_sink(LogSink())
+        for event in planted_events():
+            client.emit(event)
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [line["event"] for line in lines] == [
+            "image:request:started",
+            "image:request:completed",
+            "image:usage",
+            "image:request:error",
+        ]
+        assert isinstance(lines[2]["cost_usd"], float)
+        assert client.handler_errors == 0
+        for secret in SECRETS:
+            assert secret not in out.getvalue()
+
+    @pytest.mark.usefixtures("restore_structlog")
+    def test_console_renderer(self) -> None:
+        """Under the console renderer the lines name the event and the fields."""
+        out = io.StringIO()
+        structlog.configure(
+            processors=[structlog.dev.ConsoleRenderer(colors=False)],
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        sink = LogSink()
+        for event in planted_events():
+            sink.handle(event)
+        text = out.getvalue()
+        assert "image:usage" in text
+        assert "input_tokens=50" in text
+        assert SECRETS[0] not in text
+
+    @pytest.mark.usefixtures("restore_structlog")
+    def test_stdlib_integration(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Through structlog's stdlib integration the lines reach logging at their levels."""
+        structlog.configure(
+            processors=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.PositionalArgumentsFormatter(),
+                structlog.processors.KeyValueRenderer(key_order=["event"]),
+            ],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=False,
+        )
+        with caplog.at_level(logging.INFO, logger="aievents"):
+            sink = LogSink()
+            for event in planted_events():
+                sink.handle(event)
+        records = [r for r in caplog.records if r.name == "aievents"]
+        assert [r.levelname for r in records] == ["INFO", "INFO", "INFO", "WARNING"]
+        assert "image:usage" in records[2].getMessage()
+        assert all(SECRETS[0] not in r.getMessage() for r in records)
