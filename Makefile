@@ -37,6 +37,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/bench_dispatch.py
 	$(BIN)/python bench/bench_instrument.py
+	$(BIN)/python bench/bench_aggregate.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist

@@ -68,9 +68,8 @@ _COST_PARTS: Final = (
 _COST_FIELDS: Final = attrgetter(*(name for name, _ in _COST_PARTS))
 _COST_INDEXES: Final = tuple(index for _, index in _COST_PARTS)
 _CONTEXT: Final = EXACT
-#: Where a series keeps the costs not yet added up, and how many it keeps.
-_PENDING: Final = len(FIELDS)
-_FOLD_EVERY: Final = 64
+#: Costs waiting to be added to their series, at most (a small, fixed memory).
+_FOLD_EVERY: Final = 1024
 #: What ``handle`` reads of an event, in one call: id, time, usage, cost,
 #: images, then the dimensions in DIMENSIONS order.
 _EVENT_FIELDS: Final = attrgetter(
@@ -148,6 +147,7 @@ class AggregateSink:
         self._ring: deque[str] = deque()
         #: (minute, key) in the order series were created, for roll-ups.
         self._created: deque[tuple[int, Dims]] = deque()
+        self._pending: list[tuple[list[Any], Any]] = []
         self._next_rollup = 0
         self.duplicates = 0
         self.overflowed = 0
@@ -197,10 +197,10 @@ class AggregateSink:
                 totals[9] += cached_image
             if cost is not None or usage.cost:
                 # Decimal sums are folded in batches, in an exact decimal context.
-                pending = totals[_PENDING]
-                pending.append(cost if cost is not None else usage.cost)
+                pending = self._pending
+                pending.append((totals, cost if cost is not None else usage.cost))
                 if len(pending) >= _FOLD_EVERY:
-                    _fold(totals)
+                    self._fold()
             if key[0] >= self._next_rollup:
                 self._roll_up(key[0])
 
@@ -214,12 +214,26 @@ class AggregateSink:
                 if existing is not None:
                     return existing
             self._dims.setdefault(dims, None)
-        totals = self._series[(minute, dims)] = [*new_totals(), []]
+        totals = self._series[(minute, dims)] = new_totals()
         self._created.append((minute, dims))
         return totals
 
+    def _fold(self) -> None:
+        """Add the pending costs (ImageCost, or a bare Decimal) to their series (locked)."""
+        pending = self._pending
+        with decimal.localcontext(_CONTEXT):
+            for totals, cost in pending:
+                if isinstance(cost, Decimal):
+                    totals[_COST_OTHER] += cost
+                    continue
+                for index, part in zip(_COST_INDEXES, _COST_FIELDS(cost), strict=True):
+                    if part:
+                        totals[index] += part
+        pending.clear()
+
     def _roll_up(self, now_minute: int) -> None:
         """Roll minute detail into hours, hours into days; drop beyond retention."""
+        self._fold()
         self._next_rollup = now_minute + 60  # at most once an hour of event time
         created = self._created
         series = self._series
@@ -244,7 +258,7 @@ class AggregateSink:
                 keep.append((target, dims))
             else:
                 with decimal.localcontext(_CONTEXT):
-                    add_into(into, _settled(totals))
+                    add_into(into, totals)
         created.extendleft(reversed(keep))
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -264,7 +278,8 @@ class AggregateSink:
         first, last = scan.start // 60, (scan.end - 1) // 60
         width = scan.width
         with self._lock:
-            items = [(k, _settled(v)) for k, v in self._series.items() if first <= k[0] <= last]
+            self._fold()
+            items = [(k, list(v)) for k, v in self._series.items() if first <= k[0] <= last]
         for (minute, dims), totals in items:
             if scan.filters and not scan.admits(dims):
                 continue
@@ -319,7 +334,8 @@ class AggregateSink:
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
         with self._lock:
-            items = [(k, _settled(v)) for k, v in self._series.items()]
+            self._fold()
+            items = [(k, list(v)) for k, v in self._series.items()]
             counters = {
                 "events": self.events,
                 "duplicates": self.duplicates,
@@ -342,6 +358,7 @@ class AggregateSink:
             state = state.export()
         parsed = list(_parse_state(state))
         with self._lock:
+            self._fold()
             for minute, dims, totals in parsed:
                 existing = self._series.get((minute, dims))
                 if existing is None:
@@ -378,25 +395,3 @@ def _parse_state(state: Any) -> Iterable[tuple[int, Dims, list[Any]]]:
         except (ValueError, TypeError, ArithmeticError):
             raise bad(f"series[{index}]", row, "must be [minute, dimensions, totals]") from None
         yield minute, tuple(dims), values
-
-
-def _fold(totals: list[Any]) -> None:
-    """Add a series' pending costs (ImageCost, or a bare Decimal) into its cost sums."""
-    pending = totals[_PENDING]
-    if not pending:
-        return
-    with decimal.localcontext(_CONTEXT):
-        for cost in pending:
-            if isinstance(cost, Decimal):
-                totals[_COST_OTHER] += cost
-                continue
-            for index, part in zip(_COST_INDEXES, _COST_FIELDS(cost), strict=True):
-                if part:
-                    totals[index] += part
-    pending.clear()
-
-
-def _settled(totals: list[Any]) -> list[Any]:
-    """A copy of a series' totals with every pending cost added (under the lock)."""
-    _fold(totals)
-    return totals[:_PENDING]

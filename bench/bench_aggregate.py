@@ -1,0 +1,155 @@
+"""AggregateSink against OpenTelemetry's SDK, and its memory under load.
+
+1. Cost per event: ``AggregateSink.handle`` of an ``image:usage`` event
+   (dedupe, series, tokens, images, exact cost) against OpenTelemetry's
+   ``counter.add`` + ``histogram.record`` with the same six attributes
+   (pre-built dicts: OpenTelemetry's best case), in interleaved rounds over
+   freshly built events.
+2. Memory: resident memory growth while 10M events go into 1k series over
+   ten minutes of event time (every event built on the fly, one at a time).
+
+Run with the project's venv: ``make bench`` (the memory part takes a few
+minutes; ``--events`` makes it shorter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
+from aievents.pricing import image_cost
+from aievents.sinks import AggregateSink
+
+MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
+SIZES = ("1024x1024", "1024x1536", "1536x1024")
+T0 = 1_795_000_000_000  # ms
+
+
+def build(index: int, series: int, spread_ms: int, total: int) -> ImageUsageEvent:
+    """One usage event as the instrumentation builds it: usage, then its exact cost."""
+    slot = index % series
+    model = MODELS[slot % len(MODELS)]
+    text = 20 + index % 50
+    usage = ImageUsage(
+        input_tokens=text,
+        output_tokens=1056,
+        total_tokens=text + 1056,
+        input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
+    )
+    cost = image_cost(model, usage=usage)
+    return ImageUsageEvent(
+        request_id=f"req-{index}",
+        timestamp=T0 + index * spread_ms // max(total, 1),
+        provider="openai",
+        model=model,
+        size=SIZES[slot % len(SIZES)],
+        operation="image.generation",
+        project_id=f"proj_{slot % 10}",
+        user_id=f"user_{slot}",
+        api_key_id=f"key_{slot % 5}",
+        images=1,
+        usage=usage,
+        cost=cost,
+    )
+
+
+def attributes(event: ImageUsageEvent) -> dict[str, Any]:
+    """The same six dimensions as OpenTelemetry attributes."""
+    return {
+        "gen_ai.request.model": event.model,
+        "aievents.size": event.size,
+        "aievents.source": event.operation,
+        "aievents.project_id": event.project_id,
+        "enduser.id": event.user_id,
+        "aievents.api_key_id": event.api_key_id,
+    }
+
+
+def per_event(rounds: int, chunk: int) -> dict[str, list[float]]:
+    """ns per event for both, one sample per round of ``chunk`` fresh events."""
+    sink = AggregateSink(clock=lambda: T0 / 1000 + 3600)
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("bench")
+    counter = meter.create_counter("gen_ai.client.image.count")
+    histogram = meter.create_histogram("gen_ai.client.token.usage")
+    samples: dict[str, list[float]] = {"aievents": [], "opentelemetry": []}
+    for round_ in range(rounds):
+        events = [build(round_ * chunk + i, 1000, 60_000, rounds * chunk) for i in range(chunk)]
+        dims = [attributes(e) for e in events]
+        tokens = [e.usage.output_tokens for e in events]
+        gc.collect()
+        handle = sink.handle
+        start = time.perf_counter_ns()
+        for event in events:
+            handle(event)
+        samples["aievents"].append((time.perf_counter_ns() - start) / chunk)
+        add, record = counter.add, histogram.record
+        start = time.perf_counter_ns()
+        for attrs, count in zip(dims, tokens, strict=True):
+            add(1, attrs)
+            record(count, attrs)
+        samples["opentelemetry"].append((time.perf_counter_ns() - start) / chunk)
+    return samples
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory(total: int, series: int) -> tuple[int, int, float]:
+    """(RSS growth in bytes, series held, seconds) for ``total`` events into ``series``."""
+    sink = AggregateSink(clock=lambda: T0 / 1000 + 3600)
+    for index in range(series):  # warm: every series exists before measuring
+        sink.handle(build(index, series, 600_000, total))
+    gc.collect()
+    before = rss_bytes()
+    start = time.perf_counter()
+    for index in range(series, total):
+        sink.handle(build(index, series, 600_000, total))
+    seconds = time.perf_counter() - start
+    gc.collect()
+    return rss_bytes() - before, sink.series_count, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both parts and print the figures and the bars of DESIGN section 8."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--chunk", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--series", type=int, default=1000)
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}")
+    samples = per_event(args.rounds, args.chunk)
+    ours, theirs = (statistics.median(samples[k]) for k in ("aievents", "opentelemetry"))
+    ratio = statistics.median(
+        a / b for a, b in zip(samples["aievents"], samples["opentelemetry"], strict=True)
+    )
+    print(f"{'AggregateSink.handle, ns/event':<52} {ours:>10.0f}")
+    print(f"{'OpenTelemetry counter.add + histogram.record':<52} {theirs:>10.0f}")
+    verdict = "ok" if ratio <= 0.05 else "MISSED"
+    print(f"{'ratio (median of per-round ratios), bar <= 0.05':<52} {ratio:>10.3f}  {verdict}")
+    if args.events:
+        growth, held, seconds = memory(args.events, args.series)
+        mib = growth / 2**20
+        print(
+            f"{args.events:,} events into {held:,} series over 10 minutes: "
+            f"RSS +{mib:.1f} MiB ({'ok' if mib <= 50 else 'MISSED'}, bar <= 50 MB), "
+            f"{seconds:.0f} s with event construction"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
