@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aievents.sinks._base import Sink
 from aievents.sinks.aggregate import AggregateSink
+from aievents.sinks.forward import ForwardReport, ForwardSink
 from aievents.sinks.log import LogSink
 
-__all__ = ["AggregateSink", "LogSink", "Sink"]
+__all__ = ["AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "Sink"]

@@ -1,0 +1,267 @@
+"""The batch worker behind sinks that do I/O: a bounded queue and a named daemon thread.
+
+The caller's ``put`` only appends to a deque under a lock (and wakes the
+worker when a batch is full); the worker takes batches by size or by delay
+and hands them to ``deliver`` *without* holding the queue lock, so a slow or
+hung target never blocks the caller. What happens when the queue is full is
+the overflow policy's choice, and every event not delivered is counted.
+
+``flush(timeout)`` and ``close(timeout)`` return within their timeout. After
+``os.fork`` the child starts with an empty queue and a worker of its own (the
+parent's queued events stay the parent's to send).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+__all__ = ["OVERFLOW_POLICIES", "BatchWorker", "Overflow"]
+
+Overflow = Literal["drop_oldest", "drop_newest", "block", "spill"]
+OVERFLOW_POLICIES: Final = ("drop_oldest", "drop_newest", "block", "spill")
+
+Deliver = Callable[[list[Any], "float | None"], None]
+Overflowed = Callable[[list[Any]], bool]
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class BatchWorker:
+    """A bounded queue drained in batches by a daemon thread.
+
+    Args:
+        deliver: Called on the worker thread as ``deliver(batch, deadline)``
+            (``deadline``: a ``time.monotonic()`` value while flushing or
+            closing, else None); it must account for every event it is given.
+        name: The worker thread's name.
+        batch_size: Events per batch, at most.
+        max_delay: Seconds an event may wait for its batch to fill.
+        max_queue: Events the queue holds, at most.
+        overflow: What a full queue does with a new event: ``drop_oldest``,
+            ``drop_newest``, ``block`` (wait up to ``block_timeout``, then
+            drop the new event) or ``spill`` (hand the oldest batch to
+            ``spill``).
+        block_timeout: Seconds ``block`` waits.
+        spill: Called with a batch taken out of a full queue (``spill``
+            policy); returns whether it kept the batch.
+        dropped: Called as ``dropped(reason, count)`` for events let go.
+    """
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        *,
+        name: str,
+        batch_size: int = 512,
+        max_delay: float = 1.0,
+        max_queue: int = 10_000,
+        overflow: Overflow = "drop_oldest",
+        block_timeout: float = 0.1,
+        spill: Overflowed | None = None,
+        dropped: Callable[[str, int], None] = lambda reason, count: None,
+    ) -> None:
+        if overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}")
+        if overflow == "spill" and spill is None:
+            raise ValueError("overflow='spill' needs a spill directory")
+        for label, value in (("batch_size", batch_size), ("max_queue", max_queue)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        for label, number in (("max_delay", max_delay), ("block_timeout", block_timeout)):
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+                raise ValueError(f"{label} must be a non-negative number, got {number!r}")
+        self._deliver = deliver
+        self._spill = spill
+        self._dropped = dropped
+        self.name = name
+        self.batch_size = batch_size
+        self.max_delay = float(max_delay)
+        self.max_queue = max_queue
+        self.overflow: Overflow = overflow
+        self.block_timeout = float(block_timeout)
+        self._setup()
+        _WORKERS.add(self)
+
+    def _setup(self) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)  # work for the worker
+        self._idle = threading.Condition(self._lock)  # room in the queue, or drained
+        self._queue: deque[Any] = deque()
+        self._inflight = 0
+        self._flushing = 0
+        self._deadline: float | None = None
+        self._closing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    # ------------------------------------------------------------------ caller side
+
+    def put(self, item: Any) -> None:
+        """Queue ``item``; never blocks on I/O (``block`` waits at most ``block_timeout``)."""
+        with self._lock:
+            if self._closed:
+                self._dropped("closed", 1)
+                return
+            queue = self._queue
+            if len(queue) >= self.max_queue and not self._make_room():
+                return
+            queue.append(item)
+            if self._thread is None:
+                self._start()
+            if len(queue) == self.batch_size or len(queue) == 1:
+                self._ready.notify()
+
+    def _make_room(self) -> bool:
+        """A full queue: apply the policy (with the lock held). False drops the new item."""
+        policy = self.overflow
+        if policy == "drop_oldest":
+            self._queue.popleft()
+            self._dropped("queue_full", 1)
+            return True
+        if policy == "block":
+            deadline = time.monotonic() + self.block_timeout
+            while len(self._queue) >= self.max_queue and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._idle.wait(left):
+                    break
+            if len(self._queue) < self.max_queue:
+                return True
+            self._dropped("block_timeout", 1)
+            return False
+        if policy == "spill" and self._spill is not None:
+            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            if self._spill(batch):
+                return True
+            self._dropped("spill_full", len(batch))
+            return True
+        self._dropped("queue_full", 1)
+        return False
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ worker side
+
+    def _take(self) -> tuple[list[Any], float | None] | None:
+        """The next batch (waits for it); None when closing and drained."""
+        with self._lock:
+            while True:
+                queue = self._queue
+                if queue and (len(queue) >= self.batch_size or self._flushing or self._closing):
+                    break
+                if self._closing:
+                    return None
+                if queue:
+                    if not self._ready.wait(self.max_delay):
+                        break  # the oldest waited max_delay: send what is there
+                else:
+                    self._ready.wait()
+            count = min(self.batch_size, len(queue))
+            batch = [queue.popleft() for _ in range(count)]
+            self._inflight += count
+            self._idle.notify_all()
+            return batch, self._deadline
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                with self._lock:
+                    self._idle.notify_all()
+                return
+            batch, deadline = taken
+            try:
+                self._deliver(batch, deadline)
+            except Exception:  # noqa: BLE001 - deliver accounts; the worker must live on
+                self._dropped("deliver_failed", len(batch))
+            finally:
+                with self._lock:
+                    self._inflight -= len(batch)
+                    self._idle.notify_all()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def pending(self) -> int:
+        """Events queued or being delivered."""
+        with self._lock:
+            return len(self._queue) + self._inflight
+
+    def flush(self, timeout: float | None) -> bool:
+        """Deliver what is queued now; True when done within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if not self._queue and not self._inflight:
+                return True
+            if self._thread is None and not self._closed:
+                self._start()
+            self._flushing += 1
+            self._deadline = deadline
+            self._ready.notify()
+            try:
+                return self._idle.wait_for(
+                    lambda: not self._queue and not self._inflight, _remaining(deadline)
+                )
+            finally:
+                self._flushing -= 1
+                if not self._flushing:
+                    self._deadline = None
+
+    def close(self, timeout: float | None) -> list[Any]:
+        """Drain within ``timeout`` and stop; returns what could not be drained."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if self._closed:
+                return []
+            self._closing = True
+            self._deadline = deadline
+            thread = self._thread
+            if thread is None and self._queue:
+                self._start()
+                thread = self._thread
+            self._ready.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_remaining(deadline))
+        with self._lock:
+            self._closed = True
+            left = list(self._queue)
+            self._queue.clear()
+            self._idle.notify_all()
+        return left
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran."""
+        return self._closed
+
+    def _after_fork(self) -> None:
+        """In a forked child: an empty queue, no worker yet (one starts on demand).
+
+        The events queued at the fork are the parent's: its worker sends them;
+        the child sending them too would deliver them twice.
+        """
+        closed = self._closed
+        self._setup()
+        self._closed = closed
+
+
+_WORKERS: Final[weakref.WeakSet[BatchWorker]] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for worker in list(_WORKERS):
+        worker._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

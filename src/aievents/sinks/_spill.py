@@ -1,0 +1,165 @@
+"""The on-disk spill of a ForwardSink: what the target could not take, kept for later.
+
+Batches are appended, one event per JSON line, to segment files in one
+directory. A segment is closed when it reaches ``segment_bytes``; the whole
+spill never exceeds ``max_bytes`` (beyond, new batches are refused and the
+caller counts them as dropped). Reading tolerates corruption: a torn or
+garbled line (a process killed mid-write) is skipped and counted, the rest
+of the segment is used.
+
+Several processes may share a directory (a forked worker, the next run of
+the program): each writes its own segments, named with its pid, and claims
+a segment for replay by renaming it, so that no two processes replay the
+same events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Final
+
+from aievents.events import BaseEvent
+from aievents.exceptions import EventValidationError
+from aievents.wire import from_dict, to_dict
+
+__all__ = ["Spill"]
+
+_SUFFIX: Final = ".jsonl"
+_CLAIMED: Final = ".replaying"
+_DUMPS: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Spill:
+    """Append-only segment files under ``directory``, bounded by ``max_bytes``."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 256 * 2**20,
+        segment_bytes: int = 4 * 2**20,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.corrupt_lines = 0
+        self._lock = threading.Lock()
+        self._counter = itertools.count()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._written = 0
+
+    def _segment_name(self) -> str:
+        stamp = f"{time.time_ns():020d}"
+        return f"seg-{stamp}-{os.getpid()}-{next(self._counter):06d}{_SUFFIX}"
+
+    def size(self) -> int:
+        """Bytes held in every segment (closed, open and being replayed)."""
+        total = 0
+        for path in self.directory.glob("seg-*"):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
+    def write(self, batch: Sequence[BaseEvent]) -> bool:
+        """Append ``batch``; False (nothing written) when it would pass ``max_bytes``."""
+        data = "".join(_DUMPS(to_dict(event)) + "\n" for event in batch).encode()
+        with self._lock:
+            if self.size() + len(data) > self.max_bytes:
+                return False
+            if self._fd is None or self._written >= self.segment_bytes:
+                self._close_segment()
+                self._path = self.directory / self._segment_name()
+                self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._written = 0
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            self._written += len(data)
+            return True
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self._path = None
+
+    def seal(self) -> None:
+        """Close the segment being written, so that it can be replayed."""
+        with self._lock:
+            self._close_segment()
+
+    def claim(self) -> Path | None:
+        """Take the oldest replayable segment for this process, or None.
+
+        Sealed segments of any process, and segments claimed by a process
+        that no longer runs, can be claimed.
+        """
+        with self._lock:
+            open_path = self._path
+        candidates = sorted(self.directory.glob("seg-*"))
+        for path in candidates:
+            if path == open_path:
+                continue
+            name = path.name
+            if name.endswith(_CLAIMED + f"-{os.getpid()}"):
+                return path
+            if _CLAIMED in name:
+                owner = name.rsplit("-", 1)[-1]
+                if owner.isdigit() and _alive(int(owner)):
+                    continue
+                base = name.split(_CLAIMED, 1)[0]
+            else:
+                if not name.endswith(_SUFFIX):
+                    continue
+                writer = name[: -len(_SUFFIX)].split("-")[-2]
+                if writer.isdigit() and int(writer) != os.getpid() and _alive(int(writer)):
+                    continue  # another live process may still be writing it
+                base = name
+            target = path.with_name(f"{base}{_CLAIMED}-{os.getpid()}")
+            try:
+                path.rename(target)
+            except FileNotFoundError:
+                continue  # someone else claimed it first
+            return target
+        return None
+
+    def read(self, path: Path) -> Iterator[BaseEvent]:
+        """The events of a claimed segment; bad lines are skipped and counted."""
+        with path.open("rb") as handle:
+            for raw in handle:
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    yield from_dict(json.loads(line))
+                except (ValueError, EventValidationError, TypeError):
+                    self.corrupt_lines += 1
+
+    def release(self, path: Path) -> None:
+        """Delete a segment that was replayed in full."""
+        path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close the open segment."""
+        self.seal()

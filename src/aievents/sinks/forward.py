@@ -1,0 +1,332 @@
+"""ForwardSink: events to a collector, batched, retried, spilled, never lost silently.
+
+``handle`` only queues the event (a bounded queue: the overflow policy says
+what happens when it is full). A daemon worker sends batches through a
+:class:`~aievents.transports.Transport`, never holding the queue lock while
+it does. A failed batch is retried with exponential backoff and jitter,
+waiting at least what ``Retry-After`` asked; after the retries it goes to
+the on-disk spill (when one is configured), and the spill is replayed when
+the target takes a batch again and when the next process starts.
+
+Delivery is at least once: every event carries its ``event_id``, so a
+receiver can drop the duplicates a retry or a replay may cause. Every event
+is accounted for: sent, dropped (by reason), spilled, or still pending; see
+:meth:`ForwardSink.stats`. ``flush`` and ``close`` return within their
+timeout with a :class:`ForwardReport`. At interpreter exit every open sink
+is closed within its ``exit_timeout``; after ``os.fork`` the child sends
+its own events only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Final
+
+import attrs
+import structlog
+
+from aievents.events import BaseEvent
+from aievents.sinks._batch import BatchWorker, Overflow
+from aievents.sinks._spill import Spill
+from aievents.transports import Transport, TransportError
+
+__all__ = ["ForwardReport", "ForwardSink"]
+
+_log = structlog.get_logger("aievents.forward")
+
+
+@attrs.frozen(kw_only=True)
+class ForwardReport:
+    """What a ForwardSink has done with the events it was given.
+
+    Attributes:
+        done: Whether the ``flush`` or ``close`` finished within its timeout.
+        sent: Events the transport took.
+        retried: Event sends that were tried again.
+        spilled: Events written to the spill.
+        replayed: Spilled events sent later.
+        dropped: Events let go, by reason (``queue_full``, ``block_timeout``,
+            ``spill_full``, ``send_failed``, ``closed``, ``deliver_failed``).
+        pending: Events still queued or being sent.
+        corrupt: Spill lines that could not be read back.
+    """
+
+    done: bool
+    sent: int
+    retried: int
+    spilled: int
+    replayed: int
+    dropped: Mapping[str, int]
+    pending: int
+    corrupt: int = 0
+
+    @property
+    def accounted(self) -> int:
+        """Events sent, dropped, spilled (not yet replayed) or pending."""
+        return self.sent - self.replayed + sum(self.dropped.values()) + self.spilled + self.pending
+
+
+class ForwardSink:
+    """Forwards events through a transport in batches, from a background worker.
+
+    Args:
+        transport: Where batches go (:mod:`aievents.transports`).
+        batch_size: Events per batch, at most.
+        max_delay: Seconds an event may wait for its batch to fill.
+        max_queue: Events held in memory, at most.
+        overflow: What a full queue does with a new event: ``drop_oldest``
+            (default), ``drop_newest``, ``block`` (wait up to
+            ``block_timeout``) or ``spill`` (move the oldest batch to disk).
+        block_timeout: Seconds ``block`` waits for room.
+        max_retries: Retries of a failed batch before it is spilled or dropped.
+        backoff: First retry delay in seconds; doubled each retry, with jitter.
+        max_backoff: Longest retry delay.
+        spill_dir: Directory of the on-disk spill; ``None`` drops what cannot
+            be sent. Needed for ``overflow="spill"``.
+        spill_max_bytes: Size of the spill, at most.
+        replay_on_start: Replay the spill found at start (events a previous
+            run could not send).
+        exit_timeout: Seconds to drain at interpreter exit.
+        name: The worker thread's name.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        batch_size: int = 512,
+        max_delay: float = 1.0,
+        max_queue: int = 10_000,
+        overflow: Overflow = "drop_oldest",
+        block_timeout: float = 0.1,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        spill_dir: str | os.PathLike[str] | None = None,
+        spill_max_bytes: int = 256 * 2**20,
+        replay_on_start: bool = True,
+        exit_timeout: float = 5.0,
+        name: str = "aievents-forward",
+    ) -> None:
+        if not callable(getattr(transport, "send", None)):
+            raise TypeError(f"transport {transport!r} has no send(batch)")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        for label, value in (("backoff", backoff), ("max_backoff", max_backoff)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{label} must be a non-negative number, got {value!r}")
+        self.transport = transport
+        self.max_retries = max_retries
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.exit_timeout = float(exit_timeout)
+        self._spill = Spill(spill_dir, max_bytes=spill_max_bytes) if spill_dir is not None else None
+        self._counts: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._replaying = threading.Lock()
+        self._worker = BatchWorker(
+            self._deliver,
+            name=name,
+            batch_size=batch_size,
+            max_delay=max_delay,
+            max_queue=max_queue,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            spill=self._spill_batch if self._spill is not None else None,
+            dropped=self._drop,
+        )
+        self._closed = False
+        _SINKS.add(self)
+        if self._spill is not None and replay_on_start:
+            threading.Thread(
+                target=self._replay, args=(None,), name=f"{name}-replay", daemon=True
+            ).start()
+
+    # ------------------------------------------------------------------ intake
+
+    def handle(self, event: BaseEvent) -> None:
+        """Queue the event; returns at once (``block`` waits at most ``block_timeout``)."""
+        self._worker.put(event)
+
+    # ------------------------------------------------------------------ accounting
+
+    def _add(self, name: str, count: int) -> None:
+        with self._count_lock:
+            self._counts[name] += count
+
+    def _drop(self, reason: str, count: int) -> None:
+        with self._count_lock:
+            self._dropped[reason] += count
+            total = sum(self._dropped.values())
+        if total == count or total % 10_000 < count:  # the first drop, then now and then
+            with suppress(Exception):  # a broken logger must not break the host
+                _log.warning("events_dropped", reason=reason, count=count, dropped=total)
+
+    def _spill_batch(self, batch: list[BaseEvent]) -> bool:
+        spill = self._spill
+        if spill is None or not spill.write(batch):
+            return False
+        self._add("spilled", len(batch))
+        return True
+
+    def stats(self) -> ForwardReport:
+        """Every counter, now (``done`` tells whether nothing is pending)."""
+        pending = self._worker.pending
+        with self._count_lock:
+            counts = dict(self._counts)
+            dropped = dict(self._dropped)
+        return ForwardReport(
+            done=pending == 0,
+            sent=counts.get("sent", 0),
+            retried=counts.get("retried", 0),
+            spilled=counts.get("spilled", 0),
+            replayed=counts.get("replayed", 0),
+            dropped=dropped,
+            pending=pending,
+            corrupt=self._spill.corrupt_lines if self._spill is not None else 0,
+        )
+
+    # ------------------------------------------------------------------ delivery
+
+    def _deadline(self, taken: float | None) -> float | None:
+        current = self._worker._deadline  # a flush or close that began meanwhile
+        if taken is None:
+            return current
+        return taken if current is None else min(taken, current)
+
+    def _send(self, batch: list[BaseEvent], taken_deadline: float | None) -> bool:
+        """Send with retries; True when the transport took the batch."""
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                self.transport.send(batch)
+            except TransportError as exc:
+                retryable, retry_after = exc.retryable, exc.retry_after
+                error: Exception = exc
+            except Exception as exc:  # noqa: BLE001 - an unexpected transport error
+                retryable, error = True, exc
+            else:
+                return True
+            attempt += 1
+            if not retryable or attempt > self.max_retries:
+                self._warn_failed(error, len(batch))
+                return False
+            delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+            delay *= 0.5 + random.random() / 2
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            deadline = self._deadline(taken_deadline)
+            if deadline is not None and time.monotonic() + delay > deadline:
+                return False  # no time left to retry: spill now
+            self._add("retried", len(batch))
+            self._wake.clear()
+            self._wake.wait(delay)
+            deadline = self._deadline(taken_deadline)
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def _warn_failed(self, error: Exception, count: int) -> None:
+        with suppress(Exception):  # a broken logger must not break the host
+            _log.warning("send_failed", error=f"{type(error).__name__}: {error}", events=count)
+
+    def _deliver(self, batch: list[BaseEvent], deadline: float | None) -> None:
+        """Called on the worker thread for every batch: send, else spill, else drop."""
+        if self._send(batch, deadline):
+            self._add("sent", len(batch))
+            if self._spill is not None:  # the target takes batches again: catch up
+                self._replay(self._deadline(deadline))
+            return
+        if self._spill is not None and self._spill_batch(batch):
+            return
+        self._drop("send_failed" if self._spill is None else "spill_full", len(batch))
+
+    def _replay(self, deadline: float | None) -> None:
+        """Send spilled segments, oldest first, while the target takes them."""
+        spill = self._spill
+        if spill is None or not self._replaying.acquire(blocking=False):
+            return
+        try:
+            spill.seal()
+            while (segment := spill.claim()) is not None:
+                events = list(spill.read(segment))
+                size = self._worker.batch_size
+                for start in range(0, len(events), size):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return  # out of time: the segment stays claimed for later
+                    chunk = events[start : start + size]
+                    try:
+                        self.transport.send(chunk)
+                    except Exception:  # noqa: BLE001 - left claimed: replayed later
+                        return
+                    self._add("replayed", len(chunk))
+                    self._add("sent", len(chunk))
+                spill.release(segment)
+        finally:
+            self._replaying.release()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self, timeout: float | None = None) -> ForwardReport:
+        """Send what is queued, within ``timeout`` seconds; report what happened."""
+        self._wake.set()
+        done = self._worker.flush(timeout)
+        return attrs.evolve(self.stats(), done=done)
+
+    def close(self, timeout: float | None = None) -> ForwardReport:
+        """Drain within ``timeout``, then stop; what is left is spilled or counted as dropped."""
+        if self._closed:
+            return self.stats()
+        self._closed = True
+        self._wake.set()
+        left = self._worker.close(timeout)
+        if left and (self._spill is None or not self._spill_batch(left)):
+            self._drop("closed", len(left))
+        with suppress(Exception):  # closing must go on
+            self.transport.close()
+        if self._spill is not None:
+            self._spill.close()
+        return attrs.evolve(self.stats(), done=not left)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+
+_SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
+
+
+def _close_at_exit() -> None:
+    """At interpreter exit, give every open sink its exit_timeout to drain."""
+    for sink in list(_SINKS):
+        if sink.closed:
+            continue
+        with suppress(Exception):  # exit must go on
+            sink.close(sink.exit_timeout)
+
+
+atexit.register(_close_at_exit)
+
+
+def _reset_after_fork() -> None:
+    for sink in list(_SINKS):
+        sink._counts = Counter()
+        sink._dropped = Counter()
+        sink._count_lock = threading.Lock()
+        sink._replaying = threading.Lock()
+        sink._wake = threading.Event()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

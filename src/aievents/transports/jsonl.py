@@ -1,0 +1,131 @@
+"""JsonlTransport: events appended to a JSON Lines file, rotated by size."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final, Literal
+
+from aievents.events import BaseEvent
+from aievents.transports import TransportError
+from aievents.wire import to_dict, to_envelope
+
+__all__ = ["JsonlTransport"]
+
+Fsync = Literal["never", "batch", "always"]
+Shape = Literal["dict", "envelope"]
+_DUMPS: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encode(event: BaseEvent, shape: Shape) -> str:
+    """One event as one line of compact JSON (no newline)."""
+    return _DUMPS(to_envelope(event) if shape == "envelope" else to_dict(event))
+
+
+class JsonlTransport:
+    """Appends each event as one JSON line to ``path``.
+
+    Args:
+        path: The file; its directory is created when missing.
+        shape: ``dict`` (snake_case with ``type``) or ``envelope`` (TanStack).
+        max_bytes: Rotate when the file would grow past this many bytes
+            (``path`` becomes ``path.1``, ``path.1`` becomes ``path.2``...).
+        backups: Rotated files kept; older ones are deleted.
+        fsync: ``never`` (the OS writes when it likes: survives the process
+            dying, not the machine), ``batch`` (after every batch) or
+            ``always`` (after every line).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        shape: Shape = "dict",
+        max_bytes: int = 100 * 2**20,
+        backups: int = 5,
+        fsync: Fsync = "never",
+    ) -> None:
+        if shape not in ("dict", "envelope"):
+            raise ValueError(f"shape must be 'dict' or 'envelope', got {shape!r}")
+        if fsync not in ("never", "batch", "always"):
+            raise ValueError(f"fsync must be 'never', 'batch' or 'always', got {fsync!r}")
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
+        if isinstance(backups, bool) or not isinstance(backups, int) or backups < 0:
+            raise ValueError(f"backups must be a non-negative integer, got {backups!r}")
+        self.path = Path(path)
+        self.shape: Shape = shape
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.fsync: Fsync = fsync
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._size = 0
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._size = os.fstat(self._fd).st_size
+        return self._fd
+
+    def _rotate(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+            return
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        if self.path.exists():
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+    def send(self, batch: Sequence[BaseEvent]) -> None:
+        """Append the batch, one line per event."""
+        lines = [(encode(event, self.shape) + "\n").encode() for event in batch]
+        with self._lock:
+            try:
+                fd = self._open()
+                chunk: list[bytes] = []
+                size = 0
+                for line in lines:
+                    if self._size + size + len(line) > self.max_bytes and (self._size or size):
+                        self._write(fd, chunk)
+                        self._rotate()
+                        fd = self._open()
+                        chunk, size = [], 0
+                    chunk.append(line)
+                    size += len(line)
+                self._write(fd, chunk)
+                if self.fsync == "batch":
+                    os.fsync(fd)
+            except OSError as exc:
+                raise TransportError(f"cannot write {self.path}: {exc}", retryable=True) from exc
+
+    def _write(self, fd: int, chunk: list[bytes]) -> None:
+        if not chunk:
+            return
+        if self.fsync == "always":
+            for line in chunk:
+                os.write(fd, line)
+                os.fsync(fd)
+        else:
+            data = b"".join(chunk)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        self._size += sum(len(line) for line in chunk)
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

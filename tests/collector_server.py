@@ -1,0 +1,176 @@
+"""A collector on 127.0.0.1 that records the events posted to it, and misbehaves on cue.
+
+It takes JSON arrays and NDJSON, gzip or not, of snake_case dicts or TanStack
+envelopes. Scripted answers (:meth:`Collector.fail`, :meth:`Collector.hang`)
+apply to the next requests, in order; :meth:`Collector.stop` and
+:meth:`Collector.start` take it away and bring it back on the same port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Collector:
+    """Records events; fails, throttles or hangs when told to."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self._script: deque[tuple[str, Any]] = deque()
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._http: ThreadingHTTPServer | None = None
+        self._connections: set[Any] = set()
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.release = threading.Event()
+        #: Set when any request comes in, before it is answered.
+        self.requested = threading.Event()
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def url(self) -> str:
+        """Where to post."""
+        return f"http://127.0.0.1:{self.port}/ingest"
+
+    def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``times`` requests with ``status``."""
+        with self._lock:
+            for _ in range(times):
+                self._script.append(("status", (status, headers or {})))
+
+    def hang(self, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` requests for ``seconds`` (or until ``release`` is set)."""
+        with self._lock:
+            for _ in range(times):
+                self._script.append(("hang", seconds))
+
+    def start(self) -> Collector:
+        """Listen (on the same port as before, after a stop)."""
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def setup(self) -> None:
+                super().setup()
+                with collector._lock:
+                    collector._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with collector._lock:
+                    collector._connections.discard(self.connection)
+                super().finish()
+
+            def do_POST(self) -> None:
+                collector._handle(self)
+
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # clients that time out and hang up are part of the tests
+
+        self._http = Server(("127.0.0.1", self.port), Handler)
+        self.port = self._http.server_address[1]
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until :meth:`start`."""
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        with self._lock:  # kept-alive connections go too: the collector is gone
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                connection.close()
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()
+        self.stop()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` events have arrived."""
+        with self._lock:
+            return self._arrived.wait_for(lambda: len(self.events) >= count, timeout)
+
+    def ids(self) -> list[str]:
+        """The event ids received, duplicates included."""
+        with self._lock:
+            return [_event_id(e) for e in self.events]
+
+    # ------------------------------------------------------------------ answers
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("content-length", 0))
+        raw = handler.rfile.read(length)
+        self.requested.set()
+        with self._lock:
+            action = self._script.popleft() if self._script else None
+        if action is not None and action[0] == "hang":
+            self.release.wait(action[1])
+        if action is not None and action[0] == "status":
+            status, headers = action[1]
+            self._answer(handler, status, headers)
+            with self._lock:
+                self.requests.append({"status": status, "at": time.monotonic()})
+            return
+        if handler.headers.get("content-encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        text = raw.decode()
+        if handler.headers.get("content-type", "").startswith("application/x-ndjson"):
+            items = [json.loads(line) for line in text.splitlines() if line]
+        else:
+            items = json.loads(text)
+        with self._lock:
+            self.events.extend(items)
+            self.requests.append(
+                {
+                    "status": 200,
+                    "at": time.monotonic(),
+                    "count": len(items),
+                    "headers": dict(handler.headers),
+                }
+            )
+            self._arrived.notify_all()
+        try:
+            self._answer(handler, 200, {})
+        except OSError:
+            return
+
+    @staticmethod
+    def _answer(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str]) -> None:
+        handler.send_response(status)
+        handler.send_header("content-length", "0")
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+
+
+def _event_id(item: dict[str, Any]) -> str:
+    if "payload" in item:
+        return str(item["payload"].get("eventId"))
+    return str(item.get("event_id"))

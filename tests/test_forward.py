@@ -1,0 +1,358 @@
+"""ForwardSink with real transports: a JSONL file and a local HTTP collector that misbehaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from aievents import EventClient, from_dict
+from aievents.sinks import ForwardSink
+from aievents.transports import TransportError
+from aievents.transports.http import HttpTransport, retry_after
+from aievents.transports.jsonl import JsonlTransport
+from collector_server import Collector
+
+from helpers import usage_event
+
+
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Collector]:
+    with Collector() as collector:
+        yield collector
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[None]:
+    with structlog.testing.capture_logs():
+        yield
+
+
+def events(count: int, prefix: str = "r") -> list[Any]:
+    """``count`` usage events with distinct request ids."""
+    return [usage_event(f"{prefix}{index}") for index in range(count)]
+
+
+def http(collector: Collector, **options: Any) -> HttpTransport:
+    """A transport to the collector, with short timeouts."""
+    options.setdefault("read_timeout", 0.5)
+    options.setdefault("connect_timeout", 0.5)
+    return HttpTransport(collector.url, **options)
+
+
+class TestJsonl:
+    """The JSONL transport appends one line per event, rotates and reads back equal."""
+
+    def test_lines_round_trip(self, tmp_path: Path) -> None:
+        """Every event is one line that parses back to an equal event, in order."""
+        path = tmp_path / "out" / "events.jsonl"
+        sink = ForwardSink(JsonlTransport(path), batch_size=64, max_delay=0.01)
+        sent = events(500)
+        for event in sent:
+            sink.handle(event)
+        report = sink.close(5.0)
+        assert report.done
+        assert report.sent == 500
+        lines = path.read_text().splitlines()
+        assert [from_dict(json.loads(line)) for line in lines] == sent
+
+    def test_rotation(self, tmp_path: Path) -> None:
+        """Files rotate by size and keep the configured number of backups."""
+        path = tmp_path / "events.jsonl"
+        transport = JsonlTransport(path, max_bytes=4000, backups=2, fsync="batch")
+        for start in range(0, 60, 10):
+            transport.send(events(10, prefix=f"b{start}-"))
+        transport.close()
+        files = sorted(p.name for p in tmp_path.iterdir())
+        assert files == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
+        assert all(p.stat().st_size <= 4000 for p in tmp_path.iterdir())
+
+    def test_unwritable(self, tmp_path: Path) -> None:
+        """A path that cannot be written is a retryable TransportError."""
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        with pytest.raises(TransportError) as info:
+            JsonlTransport(blocker / "events.jsonl").send(events(1))
+        assert info.value.retryable
+
+
+class TestHttp:
+    """The HTTP transport's formats, headers and error classes."""
+
+    @pytest.mark.parametrize(
+        ("options", "key"),
+        [
+            ({}, "event_id"),
+            ({"format": "ndjson"}, "event_id"),
+            ({"shape": "envelope"}, "payload"),
+            ({"gzip": True, "format": "ndjson", "shape": "envelope"}, "payload"),
+        ],
+    )
+    def test_formats(self, collector: Collector, options: dict[str, Any], key: str) -> None:
+        """JSON arrays and NDJSON, dicts and envelopes, gzip or not, all arrive whole."""
+        transport = http(collector, headers={"Authorization": "Bearer sk-test"}, **options)
+        transport.send(events(5))
+        transport.close()
+        assert len(collector.events) == 5
+        assert all(key in item for item in collector.events)
+        assert collector.requests[0]["headers"]["Authorization"] == "Bearer sk-test"
+
+    @pytest.mark.parametrize(
+        ("status", "retryable"), [(400, False), (401, False), (429, True), (500, True), (503, True)]
+    )
+    def test_status_classes(self, collector: Collector, status: int, retryable: bool) -> None:
+        """4xx (but 408, 425, 429) is final; 429 and 5xx may be retried."""
+        collector.fail(status, headers={"Retry-After": "7"})
+        transport = http(collector)
+        with pytest.raises(TransportError) as info:
+            transport.send(events(1))
+        transport.close()
+        assert info.value.status == status
+        assert info.value.retryable is retryable
+        assert info.value.retry_after == 7.0
+
+    def test_retry_after_dates(self) -> None:
+        """Retry-After is read as seconds or as an HTTP date."""
+        assert retry_after("3") == 3.0
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+        assert 25 <= (retry_after(date) or 0) <= 31
+        assert retry_after("soon") is None
+
+
+class TestDelivery:
+    """Failures are retried, spilled and replayed; every event is accounted for."""
+
+    def test_retries_then_delivered(self, collector: Collector) -> None:
+        """The first requests fail with 500: retried with backoff, then delivered."""
+        collector.fail(500, times=3)
+        sink = ForwardSink(http(collector), batch_size=50, max_delay=0.01, backoff=0.01)
+        for event in events(50):
+            sink.handle(event)
+        report = sink.close(10.0)
+        assert report.done
+        assert report.sent == 50
+        assert report.retried == 150
+        assert len(collector.events) == 50
+
+    def test_retry_after_honoured(self, collector: Collector) -> None:
+        """A 429 with Retry-After: 1 delays the retry by at least a second."""
+        collector.fail(429, headers={"Retry-After": "1"})
+        sink = ForwardSink(http(collector), batch_size=10, max_delay=0.01, backoff=0.01)
+        start = time.monotonic()
+        for event in events(10):
+            sink.handle(event)
+        assert sink.close(10.0).done
+        assert time.monotonic() - start >= 1.0
+        assert len(collector.events) == 10
+
+    def test_hang_past_timeout(self, collector: Collector) -> None:
+        """A request that hangs past the read timeout is retried and delivered."""
+        collector.hang(2.0)
+        sink = ForwardSink(
+            http(collector, read_timeout=0.3), batch_size=10, max_delay=0.01, backoff=0.01
+        )
+        for event in events(10):
+            sink.handle(event)
+        assert sink.close(10.0).done
+        assert collector.wait_for(10)
+        assert len(set(collector.ids())) == 10
+
+    def test_outage_with_spill(self, collector: Collector, tmp_path: Path) -> None:
+        """The collector goes away and comes back: every event arrives, once after dedupe."""
+        sink = ForwardSink(
+            http(collector),
+            batch_size=20,
+            max_delay=0.01,
+            max_retries=1,
+            backoff=0.01,
+            spill_dir=tmp_path / "spill",
+        )
+        first = events(40, "a")
+        for event in first:
+            sink.handle(event)
+        assert sink.flush(10.0).done
+        collector.stop()
+        down = events(60, "b")
+        for event in down:
+            sink.handle(event)
+        report = sink.flush(10.0)
+        assert report.spilled == 60
+        collector.start()
+        after = events(20, "c")
+        for event in after:
+            sink.handle(event)
+        report = sink.close(10.0)
+        expected = {e.event_id for e in first + down + after}
+        assert collector.wait_for(len(expected))
+        assert set(collector.ids()) == expected
+        assert report.replayed == 60
+        assert report.sent == 120
+        assert not list((tmp_path / "spill").iterdir())
+
+    @pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest", "block"])
+    def test_drop_policies_account_for_everything(
+        self, collector: Collector, overflow: str
+    ) -> None:
+        """With drops, every event is received or counted as dropped."""
+        collector.stop()
+        sink = ForwardSink(
+            http(collector),
+            batch_size=10,
+            max_delay=0.01,
+            max_queue=30,
+            overflow=overflow,  # type: ignore[arg-type]
+            block_timeout=0.01,
+            max_retries=1,
+            backoff=0.01,
+        )
+        for event in events(200):
+            sink.handle(event)
+        report = sink.close(5.0)
+        assert report.pending == 0
+        assert report.sent + sum(report.dropped.values()) == 200
+        assert report.dropped.get("queue_full", 0) + report.dropped.get("block_timeout", 0) > 0
+        assert report.dropped.get("send_failed", 0) > 0
+
+    def test_flush_timeout_honoured(self, collector: Collector) -> None:
+        """flush(0.5) against a hanging collector returns in about 0.5 s, honestly."""
+        collector.hang(10.0, times=5)
+        sink = ForwardSink(
+            http(collector, read_timeout=5.0), batch_size=10, max_delay=0.01, backoff=0.01
+        )
+        for event in events(30):
+            sink.handle(event)
+        start = time.monotonic()
+        report = sink.flush(0.5)
+        elapsed = time.monotonic() - start
+        assert elapsed < 1.0
+        assert not report.done
+        assert report.pending > 0
+        collector.release.set()
+        assert sink.close(10.0).done
+
+    def test_spill_replayed_at_next_start(self, collector: Collector, tmp_path: Path) -> None:
+        """What one sink spilled, the next sink on the same directory sends at start."""
+        collector.stop()
+        first = ForwardSink(
+            http(collector), batch_size=25, max_retries=0, spill_dir=tmp_path / "spill"
+        )
+        spilled = events(50)
+        for event in spilled:
+            first.handle(event)
+        assert first.close(5.0).spilled == 50
+        collector.start()
+        second = ForwardSink(http(collector), spill_dir=tmp_path / "spill")
+        assert collector.wait_for(50)
+        assert set(collector.ids()) == {e.event_id for e in spilled}
+        second.close(5.0)
+
+    def test_corrupt_spill_lines_skipped(self, collector: Collector, tmp_path: Path) -> None:
+        """A torn line in the spill is skipped and counted; the rest is replayed."""
+        spill = tmp_path / "spill"
+        collector.stop()
+        first = ForwardSink(http(collector), max_retries=0, spill_dir=spill)
+        for event in events(10):
+            first.handle(event)
+        first.close(5.0)
+        (segment,) = spill.iterdir()
+        with segment.open("ab") as handle:
+            handle.write(b'{"type": "image:usage", "request_id": "tor')
+        collector.start()
+        second = ForwardSink(http(collector), spill_dir=spill)
+        assert collector.wait_for(10)
+        report = second.close(5.0)
+        assert report.corrupt == 1
+        assert len(collector.events) == 10
+
+    def test_spill_overflow_policy(self, collector: Collector, tmp_path: Path) -> None:
+        """overflow='spill' moves the oldest batch to disk instead of dropping it."""
+        collector.hang(10.0)
+        sink = ForwardSink(
+            http(collector, read_timeout=5.0),
+            batch_size=10,
+            max_delay=0.01,
+            max_queue=20,
+            overflow="spill",
+            spill_dir=tmp_path / "spill",
+        )
+        for event in events(100):
+            sink.handle(event)
+        assert sink.stats().spilled >= 60
+        collector.release.set()
+        report = sink.close(10.0)
+        assert sum(report.dropped.values()) == 0
+        assert collector.wait_for(100)
+        assert len(set(collector.ids())) == 100
+
+    def test_client_integration(self, collector: Collector) -> None:
+        """As a client's sink: emit queues, client.close drains."""
+        client = EventClient()
+        client.add_sink(ForwardSink(http(collector), max_delay=0.01))
+        for event in events(25):
+            client.emit(event)
+        client.close(5.0)
+        assert len(collector.events) == 25
+
+
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    from helpers import usage_event
+    from aievents.sinks import ForwardSink
+    from aievents.transports.http import HttpTransport
+    sink = ForwardSink(HttpTransport({url!r}), batch_size=256, max_queue=20000, exit_timeout=20)
+    for index in range({count}):
+        sink.handle(usage_event(f"child-{{index}}"))
+    print("queued", flush=True)
+    """
+)
+
+
+class TestProcesses:
+    """Real subprocesses and forks."""
+
+    def test_exit_flushes(self, collector: Collector) -> None:
+        """A process that queues 10k events and exits normally delivers them all at exit."""
+        script = CHILD.format(tests=str(Path(__file__).parent), url=collector.url, count=10_000)
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert collector.wait_for(10_000, timeout=30)
+        assert len(set(collector.ids())) == 10_000
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_fork(self, collector: Collector) -> None:
+        """A forked child sends its own events; the parent's queued ones are sent once."""
+        collector.hang(1.0)  # the parent's first batch is in flight at the fork
+        sink = ForwardSink(http(collector, read_timeout=5.0), batch_size=10, max_delay=0.01)
+        parent = events(30, "parent")
+        for event in parent:
+            sink.handle(event)
+        assert collector.requested.wait(5.0)  # the first batch is in flight
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                for event in events(20, "child"):
+                    sink.handle(event)
+                code = 0 if sink.close(10.0).sent == 20 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert sink.close(10.0).sent == 30
+        assert collector.wait_for(50)
+        ids = collector.ids()
+        assert len(ids) == 50
+        assert len(set(ids)) == 50
