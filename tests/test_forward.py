@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -356,3 +357,84 @@ class TestProcesses:
         ids = collector.ids()
         assert len(ids) == 50
         assert len(set(ids)) == 50
+
+
+DURABLE_CHILD = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from helpers import usage_event
+    from aievents.sinks import ForwardSink
+    from aievents.transports.http import HttpTransport
+    sink = ForwardSink(
+        HttpTransport({url!r}, read_timeout=30),
+        batch_size=100,
+        max_queue=100_000,
+        spill_dir={spill!r},
+        durable={durable},
+        exit_timeout=30,
+    )
+    for index in range({count}):
+        sink.handle(usage_event(f"e-{{index}}"))
+        if index % 1000 == 999:
+            print(index + 1, flush=True)
+    print("done", flush=True)
+    sys.stdin.readline()  # wait to be signalled
+    """
+)
+
+
+def run_child(collector: Collector, spill: Path, *, durable: bool, count: int) -> Any:
+    """A child process that queues ``count`` events, printing its progress."""
+    script = DURABLE_CHILD.format(
+        tests=str(Path(__file__).parent),
+        url=collector.url,
+        spill=str(spill),
+        durable=durable,
+        count=count,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+class TestSignals:
+    """SIGTERM drains at exit; SIGKILL loses nothing with a durable journal."""
+
+    def test_sigterm(self, collector: Collector, tmp_path: Path) -> None:
+        """SIGTERM with events still queued behind a hung collector: they are spilled, then sent."""
+        collector.hang(60.0)
+        with run_child(collector, tmp_path / "spill", durable=False, count=5000) as child:
+            assert child.stdout is not None
+            while child.stdout.readline().strip() != "done":
+                pass
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(60) == 128 + signal.SIGTERM
+        collector.release.set()
+        sink = ForwardSink(http(collector), spill_dir=tmp_path / "spill")
+        assert collector.wait_for(5000, timeout=30)
+        assert {f"e-{i}" for i in range(5000)} <= {e.get("request_id") for e in collector.events}
+        sink.close(5.0)
+
+    def test_sigkill_with_journal(self, collector: Collector, tmp_path: Path) -> None:
+        """SIGKILL mid-run: every event the child had handled arrives when the next sink starts."""
+        collector.hang(60.0, times=1000)  # nothing gets through while the child runs
+        with run_child(collector, tmp_path / "spill", durable=True, count=20_000) as child:
+            assert child.stdout is not None
+            handled = 0
+            while handled < 3000:
+                handled = int(child.stdout.readline())
+            child.kill()
+            child.wait(30)
+        collector.release.set()
+        with collector._lock:
+            collector._script.clear()
+        sink = ForwardSink(http(collector), spill_dir=tmp_path / "spill")
+        assert collector.wait_for(handled, timeout=30)
+        received = {e.get("request_id") for e in collector.events}
+        assert {f"e-{i}" for i in range(handled)} <= received
+        sink.close(5.0)

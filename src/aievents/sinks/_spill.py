@@ -15,11 +15,13 @@ same events.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -65,6 +67,23 @@ class Spill:
         self._fd: int | None = None
         self._path: Path | None = None
         self._written = 0
+        self._bytes = self.size()
+        #: Journal bookkeeping: events written to and acknowledged from each segment.
+        self._events: dict[str, int] = {}
+        self._acked: dict[str, int] = {}
+        _SPILLS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: its own segments from now on, none of the parent's state."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # the child's copy; the parent's stays open
+        self._lock = threading.Lock()
+        self._fd = None
+        self._path = None
+        self._written = 0
+        self._events = {}
+        self._acked = {}
 
     def _segment_name(self) -> str:
         stamp = f"{time.time_ns():020d}"
@@ -80,12 +99,18 @@ class Spill:
                 continue
         return total
 
-    def write(self, batch: Sequence[BaseEvent]) -> bool:
-        """Append ``batch``; False (nothing written) when it would pass ``max_bytes``."""
+    def write(self, batch: Sequence[BaseEvent]) -> str | None:
+        """Append ``batch``; the segment's name, or None (nothing written) past ``max_bytes``.
+
+        The bytes reach the operating system before this returns: they survive
+        the process being killed (not the machine losing power).
+        """
         data = "".join(_DUMPS(to_dict(event)) + "\n" for event in batch).encode()
         with self._lock:
-            if self.size() + len(data) > self.max_bytes:
-                return False
+            if self._bytes + len(data) > self.max_bytes:
+                self._bytes = self.size()  # others may have freed room
+                if self._bytes + len(data) > self.max_bytes:
+                    return None
             if self._fd is None or self._written >= self.segment_bytes:
                 self._close_segment()
                 self._path = self.directory / self._segment_name()
@@ -96,24 +121,52 @@ class Spill:
                 written = os.write(self._fd, view)
                 view = view[written:]
             self._written += len(data)
-            return True
+            self._bytes += len(data)
+            assert self._path is not None
+            name = self._path.name
+            self._events[name] = self._events.get(name, 0) + len(batch)
+            return name
+
+    def ack(self, name: str, count: int) -> None:
+        """Journal use: ``count`` events of segment ``name`` were delivered.
+
+        A segment no longer written to whose every event was delivered is deleted.
+        """
+        with self._lock:
+            self._acked[name] = self._acked.get(name, 0) + count
+            self._collect(name)
+
+    def _collect(self, name: str) -> None:
+        if self._path is not None and self._path.name == name:
+            return  # still being written
+        if self._acked.get(name, 0) >= self._events.get(name, 1):
+            path = self.directory / name
+            with contextlib.suppress(FileNotFoundError):
+                self._bytes -= path.stat().st_size
+                path.unlink()
+            self._acked.pop(name, None)
+            self._events.pop(name, None)
 
     def _close_segment(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+        closed = self._path.name if self._path is not None else None
         self._fd = None
         self._path = None
+        if closed is not None and closed in self._acked:
+            self._collect(closed)
 
     def seal(self) -> None:
         """Close the segment being written, so that it can be replayed."""
         with self._lock:
             self._close_segment()
 
-    def claim(self) -> Path | None:
+    def claim(self, *, own: bool = True) -> Path | None:
         """Take the oldest replayable segment for this process, or None.
 
-        Sealed segments of any process, and segments claimed by a process
-        that no longer runs, can be claimed.
+        Segments of processes that no longer run can be claimed, and, when
+        ``own``, this process's sealed segments (a journal passes False: its
+        live segments are being sent from memory).
         """
         with self._lock:
             open_path = self._path
@@ -133,8 +186,9 @@ class Spill:
                 if not name.endswith(_SUFFIX):
                     continue
                 writer = name[: -len(_SUFFIX)].split("-")[-2]
-                if writer.isdigit() and int(writer) != os.getpid() and _alive(int(writer)):
-                    continue  # another live process may still be writing it
+                mine = writer == str(os.getpid())
+                if (mine and not own) or (writer.isdigit() and not mine and _alive(int(writer))):
+                    continue  # a live process may still be writing or sending it
                 base = name
             target = path.with_name(f"{base}{_CLAIMED}-{os.getpid()}")
             try:
@@ -158,8 +212,23 @@ class Spill:
 
     def release(self, path: Path) -> None:
         """Delete a segment that was replayed in full."""
-        path.unlink(missing_ok=True)
+        with self._lock:
+            with contextlib.suppress(FileNotFoundError):
+                self._bytes -= path.stat().st_size
+            path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the open segment."""
         self.seal()
+
+
+_SPILLS: Final[weakref.WeakSet[Spill]] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for spill in list(_SPILLS):
+        spill._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

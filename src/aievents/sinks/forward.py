@@ -22,13 +22,15 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import signal
 import threading
 import time
 import weakref
 from collections import Counter
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import attrs
 import structlog
@@ -93,8 +95,17 @@ class ForwardSink:
             be sent. Needed for ``overflow="spill"``.
         spill_max_bytes: Size of the spill, at most.
         replay_on_start: Replay the spill found at start (events a previous
-            run could not send).
+            run could not send, or, with ``durable``, did not get to send).
+        durable: Write every event to a journal in ``spill_dir`` before
+            queueing it, so that events survive the process being killed
+            (even by SIGKILL) and are sent by the next process to start on
+            the same directory. Costs a file write per event on the caller's
+            thread; when the queue is full, the oldest events wait in the
+            journal instead of being dropped.
         exit_timeout: Seconds to drain at interpreter exit.
+        handle_sigterm: When the application has no SIGTERM handler, make
+            SIGTERM exit the process normally (status 143) so that the sinks
+            drain at exit instead of the events being lost.
         name: The worker thread's name.
     """
 
@@ -113,7 +124,9 @@ class ForwardSink:
         spill_dir: str | os.PathLike[str] | None = None,
         spill_max_bytes: int = 256 * 2**20,
         replay_on_start: bool = True,
+        durable: bool = False,
         exit_timeout: float = 5.0,
+        handle_sigterm: bool = True,
         name: str = "aievents-forward",
     ) -> None:
         if not callable(getattr(transport, "send", None)):
@@ -128,7 +141,17 @@ class ForwardSink:
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.exit_timeout = float(exit_timeout)
+        if durable and spill_dir is None:
+            raise ValueError("durable=True needs a spill_dir for its journal")
         self._spill = Spill(spill_dir, max_bytes=spill_max_bytes) if spill_dir is not None else None
+        # The journal directory: written to when durable; read by every sink on
+        # the same spill directory, which sends what dead processes journaled.
+        self._journal_dir = (
+            Spill(Path(spill_dir) / "journal", max_bytes=spill_max_bytes)
+            if spill_dir is not None
+            else None
+        )
+        self._journal = self._journal_dir if durable else None
         self._counts: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._count_lock = threading.Lock()
@@ -140,13 +163,15 @@ class ForwardSink:
             batch_size=batch_size,
             max_delay=max_delay,
             max_queue=max_queue,
-            overflow=overflow,
+            overflow="spill" if durable else overflow,
             block_timeout=block_timeout,
-            spill=self._spill_batch if self._spill is not None else None,
+            spill=self._journaled if durable else (self._spill_batch if self._spill else None),
             dropped=self._drop,
         )
         self._closed = False
         _SINKS.add(self)
+        if handle_sigterm:
+            _install_sigterm()
         if self._spill is not None and replay_on_start:
             threading.Thread(
                 target=self._replay, args=(None,), name=f"{name}-replay", daemon=True
@@ -156,7 +181,33 @@ class ForwardSink:
 
     def handle(self, event: BaseEvent) -> None:
         """Queue the event; returns at once (``block`` waits at most ``block_timeout``)."""
-        self._worker.put(event)
+        journal = self._journal
+        if journal is None:
+            self._worker.put(event)
+            return
+        try:
+            segment = journal.write([event])
+        except OSError:
+            segment = None
+        if segment is None:
+            self._add("not_journaled", 1)
+        self._worker.put((event, segment))
+
+    def _journaled(self, items: list[tuple[BaseEvent, str | None]]) -> bool:
+        """Durable mode, queue full: the oldest events wait in the journal."""
+        kept = sum(1 for _, segment in items if segment is not None)
+        self._add("journaled", kept)
+        if kept < len(items):
+            self._drop("queue_full", len(items) - kept)
+        return True
+
+    def _acknowledge(self, items: list[tuple[BaseEvent, str | None]]) -> None:
+        journal = self._journal
+        if journal is None:
+            return
+        counts = Counter(segment for _, segment in items if segment is not None)
+        for segment, count in counts.items():
+            journal.ack(segment, count)
 
     # ------------------------------------------------------------------ accounting
 
@@ -240,40 +291,53 @@ class ForwardSink:
         with suppress(Exception):  # a broken logger must not break the host
             _log.warning("send_failed", error=f"{type(error).__name__}: {error}", events=count)
 
-    def _deliver(self, batch: list[BaseEvent], deadline: float | None) -> None:
+    def _deliver(self, items: list[Any], deadline: float | None) -> None:
         """Called on the worker thread for every batch: send, else spill, else drop."""
+        journaled = self._journal is not None
+        batch: list[BaseEvent] = [event for event, _ in items] if journaled else items
         if self._send(batch, deadline):
             self._add("sent", len(batch))
+            self._acknowledge(items if journaled else [])
             if self._spill is not None:  # the target takes batches again: catch up
                 self._replay(self._deadline(deadline))
             return
         if self._spill is not None and self._spill_batch(batch):
+            self._acknowledge(items if journaled else [])
+            return
+        if journaled:  # still in the journal: sent by the next process to start
+            self._journaled(items)
             return
         self._drop("send_failed" if self._spill is None else "spill_full", len(batch))
 
     def _replay(self, deadline: float | None) -> None:
-        """Send spilled segments, oldest first, while the target takes them."""
-        spill = self._spill
-        if spill is None or not self._replaying.acquire(blocking=False):
+        """Send spilled segments (and dead processes' journals), oldest first."""
+        if self._spill is None or not self._replaying.acquire(blocking=False):
             return
         try:
-            spill.seal()
-            while (segment := spill.claim()) is not None:
-                events = list(spill.read(segment))
-                size = self._worker.batch_size
-                for start in range(0, len(events), size):
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return  # out of time: the segment stays claimed for later
-                    chunk = events[start : start + size]
-                    try:
-                        self.transport.send(chunk)
-                    except Exception:  # noqa: BLE001 - left claimed: replayed later
-                        return
-                    self._add("replayed", len(chunk))
-                    self._add("sent", len(chunk))
-                spill.release(segment)
+            self._spill.seal()
+            for spill, own in ((self._spill, True), (self._journal_dir, False)):
+                if spill is not None and not self._replay_from(spill, own, deadline):
+                    return
         finally:
             self._replaying.release()
+
+    def _replay_from(self, spill: Spill, own: bool, deadline: float | None) -> bool:
+        """Replay one directory; False when the target refused or time ran out."""
+        while (segment := spill.claim(own=own)) is not None:
+            events = list(spill.read(segment))
+            size = self._worker.batch_size
+            for start in range(0, len(events), size):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False  # out of time: the segment stays claimed for later
+                chunk = events[start : start + size]
+                try:
+                    self.transport.send(chunk)
+                except Exception:  # noqa: BLE001 - left claimed: replayed later
+                    return False
+                self._add("replayed", len(chunk))
+                self._add("sent", len(chunk))
+            spill.release(segment)
+        return True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -290,12 +354,15 @@ class ForwardSink:
         self._closed = True
         self._wake.set()
         left = self._worker.close(timeout)
-        if left and (self._spill is None or not self._spill_batch(left)):
+        if left and self._journal is not None:
+            self._journaled(left)
+        elif left and (self._spill is None or not self._spill_batch(left)):
             self._drop("closed", len(left))
         with suppress(Exception):  # closing must go on
             self.transport.close()
-        if self._spill is not None:
-            self._spill.close()
+        for spill in (self._spill, self._journal_dir):
+            if spill is not None:
+                spill.close()
         return attrs.evolve(self.stats(), done=not left)
 
     @property
@@ -317,6 +384,25 @@ def _close_at_exit() -> None:
 
 
 atexit.register(_close_at_exit)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM becomes a normal exit (status 143), so the sinks drain at exit."""
+    raise SystemExit(128 + signum)
+
+
+def _install_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, unless the application handles SIGTERM itself.
+
+    Python's default for SIGTERM ends the process without running exit
+    handlers, which would lose the queued events. Only the main thread can
+    set signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def _reset_after_fork() -> None:
