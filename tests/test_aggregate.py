@@ -123,7 +123,7 @@ EVENTS = [
 
 @pytest.fixture(name="sink")
 def _sink() -> AggregateSink:
-    sink = AggregateSink(clock=lambda: D0 + 10 * DAY)
+    sink = AggregateSink(minute_detail=30 * DAY, hour_detail=60 * DAY, clock=lambda: D0 + 10 * DAY)
     for item in EVENTS:
         sink.handle(item)
     return sink
@@ -483,6 +483,7 @@ class TestAggregateSink:
     def test_series_cap(self) -> None:
         """Past max_series, new combinations go to one overflow series, counted."""
         sink = AggregateSink(max_series=2, clock=lambda: D0 + DAY)
+        assert sink.series_count == 0
         for index, model in enumerate(["m1", "m2", "m3", "m4", "m3"]):
             sink.handle(event(f"r{index}", D0 + index, model=model))
         page = sink.usage(start_time=D0, end_time=D0 + DAY, group_by=["model"])
@@ -500,20 +501,50 @@ class TestAggregateSink:
         assert sink.duplicates == 1
 
     def test_roll_up_and_retention(self) -> None:
-        """Old minutes roll into hours, old hours into days, and old days are dropped."""
+        """As the clock moves on, minutes roll into hours, hours into days, and old days go."""
+        now = [D0 + DAY]
         sink = AggregateSink(
-            minute_detail=3600, hour_detail=DAY, retention=3 * DAY, clock=lambda: D0 + 5 * DAY
+            minute_detail=3600, hour_detail=DAY, retention=3 * DAY, clock=lambda: now[0]
         )
-        sink.handle(event("old", D0 + 600))  # 10 minutes into day 0
-        sink.handle(event("hour", D0 + 2 * DAY + 3600 + 120))  # 2 minutes into an hour
-        sink.handle(event("now", D0 + 2 * DAY + 3 * 3600))  # rolls "hour" up; day 0 is kept
-        minutes = sink.usage(
-            start_time=D0 + 2 * DAY + 3600, end_time=D0 + 2 * DAY + 3600 + 300, bucket_width="1m"
-        )
-        assert [sum(r.images for r in b.results) for b in minutes.data] == [1, 0, 0, 0, 0]
-        sink.handle(event("later", D0 + 4 * DAY))  # day 0 is now past retention
-        days = sink.usage(start_time=D0, end_time=D0 + 5 * DAY)
-        assert [sum(r.images for r in b.results) for b in days.data] == [0, 0, 2, 0, 1]
+        sink.handle(event("a", D0 + DAY - 3600 + 120))  # 2 minutes into the last hour of day 0
+        sink.handle(event("b", D0 + DAY - 600))  # the same hour, 10 minutes before day 1
+
+        def minutes() -> list[int]:
+            page = sink.usage(start_time=D0 + DAY - 3600, end_time=D0 + DAY, bucket_width="1m")
+            return [sum(r.images for r in b.results) for b in page.data]
+
+        assert minutes()[2] == 1  # fresh: each event in its own minute
+        assert minutes()[50] == 1
+        now[0] = D0 + DAY + 7200  # two hours later: the minutes rolled into their hour
+        rolled = minutes()
+        assert rolled[0] == 2
+        assert sum(rolled) == 2
+        now[0] = D0 + 2 * DAY + DAY // 2  # later: the hour rolled into day 0
+        days = sink.usage(start_time=D0, end_time=D0 + 3 * DAY)
+        assert [sum(r.images for r in b.results) for b in days.data] == [2, 0, 0]
+        now[0] = D0 + 4 * DAY  # past retention: gone, and its combination freed
+        days = sink.usage(start_time=D0, end_time=D0 + 4 * DAY)
+        assert [sum(r.images for r in b.results) for b in days.data] == [0, 0, 0, 0]
+        assert sink.series_count == 0
+
+    def test_future_event_changes_nothing(self) -> None:
+        """An event dated far ahead neither rolls up nor drops anyone else's totals."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        for index in range(10):
+            sink.handle(event(f"now-{index}", D0 + 60 * index))
+        sink.handle(event("future", D0 + 500 * DAY))
+        page = sink.usage(start_time=D0, end_time=D0 + DAY, bucket_width="1h")
+        assert sum(r.num_model_requests for b in page.data for r in b.results) == 10
+        assert sink.future == 1
+
+    def test_entry_cap(self) -> None:
+        """Past max_entries the oldest detail is rolled up early; memory stays bounded."""
+        sink = AggregateSink(max_entries=100, clock=lambda: D0 + DAY)
+        for index in range(2000):
+            sink.handle(event(f"r{index}", D0 + 60 * index, user_id=f"u{index % 3}"))
+        page = sink.usage(start_time=D0, end_time=D0 + 2 * DAY)
+        assert sum(r.num_model_requests for b in page.data for r in b.results) == 2000
+        assert len(sink._series) <= 100
 
     def test_export_and_merge(self) -> None:
         """Merging the exports of two sinks equals one sink that saw every event."""
@@ -564,3 +595,91 @@ class TestAggregateSink:
         assert result.cost == 50 * D(5) / 10**6 + 50 * D(40) / 10**6  # type: ignore[union-attr]
         client.close()
         assert sink.closed
+
+
+class TestReviewEdges:
+    """Cursors across processes, cached tokens, bare totals and hostile merges."""
+
+    def test_cursor_independent_of_hash_seed(self, sink: AggregateSink) -> None:
+        """A cursor made in another process (another hash seed) is accepted here."""
+        import os
+        import subprocess
+        import sys
+
+        models = ["gpt-image-1", "dall-e-3", "dall-e-2", "a", "b", "c"]
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]);"
+            "from aievents.sinks import AggregateSink;"
+            f"p = AggregateSink().usage(start_time={D0}, end_time={D0 + 3 * DAY}, limit=1,"
+            f" models={models!r}); print(p.next_page)"
+        )
+        env = {**os.environ, "PYTHONHASHSEED": "12345"}
+        cursor = subprocess.run(
+            [sys.executable, "-c", code, str(Path(__file__).parent)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout.strip()
+        page = sink.usage(
+            start_time=D0,
+            end_time=D0 + 3 * DAY,
+            limit=1,
+            models=list(reversed(models)),
+            page=cursor,
+        )
+        assert page.data[0].start_time == D0 + DAY
+
+    def test_cached_tokens_reported_apart(self) -> None:
+        """input_text_tokens and input_image_tokens are uncached, as OpenAI's are."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        usage = ImageUsage(
+            input_tokens=100,
+            output_tokens=10,
+            input_tokens_details=InputTokensDetails(
+                text_tokens=60, image_tokens=40, cached_tokens=70
+            ),
+        )
+        sink.handle(usage_event("c", timestamp=(D0 + 5) * 1000, usage=usage))
+        (result,) = sink.usage(start_time=D0, end_time=D0 + DAY).data[0].results
+        assert result.input_cached_tokens == 70  # type: ignore[union-attr]
+        assert result.input_text_tokens == 0  # type: ignore[union-attr]
+        assert result.input_image_tokens == 30  # type: ignore[union-attr]
+        assert result.input_tokens == 100  # type: ignore[union-attr]
+
+    def test_total_without_breakdown(self) -> None:
+        """A cost given as a bare total still counts."""
+        from aievents import ImageCost
+
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        bare = ImageCost(total=D("0.05"), basis="images", price_version="x", priced_model="m")
+        sink.handle(usage_event("t", timestamp=(D0 + 5) * 1000, cost=bare, usage=ImageUsage()))
+        (result,) = sink.costs(start_time=D0, end_time=D0 + DAY).data[0].results
+        assert result.amount == D("0.05")  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize(
+        "mutate",
+        [
+            lambda row: row[2].__setitem__(-1, "NaN"),
+            lambda row: row[2].__setitem__(-1, "-1"),
+            lambda row: row[2].__setitem__(0, -5),
+            lambda row: row[2].__setitem__(-1, 0.1),
+            lambda row: row[1].__setitem__(0, 7),
+            lambda row: row[1].__setitem__(0, ["x"]),
+        ],
+    )
+    def test_merge_refuses_bad_rows(self, sink: AggregateSink, mutate: Any) -> None:
+        """A corrupt row is refused and nothing at all is merged."""
+        state = json.loads(json.dumps(sink.export()))
+        mutate(state["series"][-1])
+        target = AggregateSink(clock=lambda: D0 + 10 * DAY)
+        with pytest.raises(QueryError):
+            target.merge(state)
+        assert target.export()["series"] == []
+        assert target.events == 0
+
+    def test_merge_counters(self, sink: AggregateSink) -> None:
+        """Merging carries the duplicate and overflow counters too."""
+        target = AggregateSink(clock=lambda: D0 + 10 * DAY)
+        target.merge(sink)
+        assert (target.events, target.duplicates) == (5, 1)

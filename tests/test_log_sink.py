@@ -245,3 +245,72 @@ class TestConfigurations:
         assert [r.levelname for r in records] == ["INFO", "INFO", "INFO", "WARNING"]
         assert "image:usage" in records[2].getMessage()
         assert all(SECRETS[0] not in r.getMessage() for r in records)
+
+
+class TestHardening:
+    """Secrets in every shape, hostile hooks, and a failing logger never reach the host."""
+
+    SHAPES: dict[str, Any] = {  # noqa: RUF012
+        "accessToken": "tok-PLANTED-1",
+        "clientSecret": "PLANTED-2",
+        "refresh_tokens": ["PLANTED-3"],
+        "API Key": "PLANTED-4",
+        "Passphrase": "PLANTED-5",
+        "headers": [("Authorization", "PLANTED-6"), {"name": "x-api-key", "value": "PLANTED-7"}],
+        "note": "bearer PLANTED8token and xai-PLANTED9abcdef and hf_PLANTEDtenchars",
+        "url": "https://user:PLANTED10@example.test/x?api_key=PLANTED11&page=2",
+        "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEMTIifQ.c2lnbmF0dXJl",
+        "blob": b"PLANTED13",
+        "set": {"sk-PLANTED14abcdefgh"},
+    }
+
+    def test_every_shape_scrubbed(self) -> None:
+        """camelCase and spaced key names, pairs, lowercase bearer, JWTs, URLs, bytes, sets."""
+        event = started_event(options=self.SHAPES, model_options={"secretKey": "PLANTED15"})
+        logs = captured(LogSink(include_options=True), [event])
+        text = json.dumps(logs, default=str)
+        assert "PLANTED" not in text
+        assert "eyJzdWIi" not in text
+        assert logs[0]["options"]["url"].endswith("&page=2")
+
+    def test_default_error_message(self) -> None:
+        """A provider error echoing credentials is scrubbed under default settings."""
+        event = error_event(error_message="authorization: bearer abcdefghij123 invalid")
+        (line,) = captured(LogSink(), [event])
+        assert "abcdefghij123" not in line["error_message"]
+
+    def test_hostile_hooks(self) -> None:
+        """A hook returning None fails quietly (counted); reserved keys are renamed."""
+        broken = LogSink(redact=lambda fields: None)  # type: ignore[arg-type,return-value]
+        logs = captured(broken, [usage_event()])
+        assert broken.failures == 1
+        assert [line["event"] for line in logs] == ["log_sink_failed"]
+        renaming = LogSink(redact=lambda fields: {**fields, "event": "spoofed"})
+        (line,) = captured(renaming, [usage_event()])
+        assert line["event"] == "image:usage"
+        assert line["field_event"] == "spoofed"
+
+    def test_hook_cannot_change_the_event(self) -> None:
+        """The hook edits its own copy, not the event's options."""
+        options = {"nested": {"kept": 1}}
+        event = started_event(options=options)
+
+        def meddle(fields: dict[str, Any]) -> dict[str, Any]:
+            fields["options"]["nested"]["kept"] = 2
+            return fields
+
+        captured(LogSink(include_options=True, redact=meddle), [event])
+        assert event.options == {"nested": {"kept": 1}}
+        assert options == {"nested": {"kept": 1}}
+
+    def test_cached_tokens_apart(self) -> None:
+        """Text and image tokens are logged uncached, the cached ones apart."""
+        usage = ImageUsage(
+            input_tokens=100,
+            output_tokens=10,
+            input_tokens_details=InputTokensDetails(
+                text_tokens=60, image_tokens=40, cached_tokens=50
+            ),
+        )
+        (line,) = captured(LogSink(), [usage_event(usage=usage)])
+        assert line["input_text_tokens"] + line["input_image_tokens"] + line["cached_tokens"] == 100

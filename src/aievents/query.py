@@ -339,8 +339,20 @@ def _limit(value: Any, default: int, maximum: int, width: str) -> int:
 
 
 def _query_hash(kind: str, parts: Sequence[Any]) -> str:
-    text = json.dumps([kind, *parts], sort_keys=True, default=list)
+    """A digest of the query's parameters, the same in every process."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (set, frozenset)):
+            return sorted(value)
+        if isinstance(value, Mapping):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    text = json.dumps([kind, *(plain(part) for part in parts)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_MAX_CURSOR: Final = 512
 
 
 def _encode_cursor(next_start: int, digest: str) -> str:
@@ -349,14 +361,14 @@ def _encode_cursor(next_start: int, digest: str) -> str:
 
 
 def _decode_cursor(page: Any, digest: str, first: int, end: int, width: int) -> int:
-    if not isinstance(page, str) or not page:
+    if not isinstance(page, str) or not page or len(page) > _MAX_CURSOR:
         raise _error("page", page, "must be the next_page cursor of a previous answer")
     try:
         raw = base64.urlsafe_b64decode(page + "=" * (-len(page) % 4))
         data = json.loads(raw)
         start: int = data["s"]
         valid = data.get("v") == 1 and isinstance(start, int) and not isinstance(start, bool)
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
         raise _error("page", page, "is not a cursor aievents issued") from None
     if not valid:
         raise _error("page", page, "is not a cursor aievents issued")
@@ -432,8 +444,10 @@ def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> Images
         **dict(zip(DIMENSIONS, key, strict=True)),
         input_tokens=t["input_tokens"],
         output_tokens=t["output_tokens"],
-        input_text_tokens=t["input_text_tokens"],
-        input_image_tokens=t["input_image_tokens"],
+        # As OpenAI's completions results: text and image counts are uncached,
+        # the cached tokens are counted apart (input_tokens covers all three).
+        input_text_tokens=t["input_text_tokens"] - t["input_cached_text_tokens"],
+        input_image_tokens=t["input_image_tokens"] - t["input_cached_image_tokens"],
         input_cached_tokens=t["input_cached_text_tokens"] + t["input_cached_image_tokens"],
         output_image_tokens=t["output_image_tokens"],
         output_text_tokens=t["output_text_tokens"],

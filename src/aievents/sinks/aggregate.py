@@ -27,7 +27,7 @@ import decimal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, Literal
@@ -56,6 +56,8 @@ __all__ = ["OVERFLOW", "AggregateSink"]
 OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
 _STATE_FORMAT: Final = 1
+#: Roll-ups are looked at every this many events, for as many entries.
+_MAINTAIN_EVERY: Final = 256
 _DAY_MINUTES: Final = 1440
 _COST_PARTS: Final = (
     ("input_text", INDEX["cost_input_text"]),
@@ -101,7 +103,11 @@ class AggregateSink:
 
     Args:
         max_series: Distinct dimension combinations kept; beyond, events go
-            to the overflow series.
+            to the overflow series (a combination whose totals all aged out
+            frees its place).
+        max_entries: Totals kept in all (one per combination and minute,
+            hour or day); past it, the oldest detail is rolled up early, and
+            past that the oldest days go. Bounds memory (about 600 bytes each).
         max_request_ids: Request ids remembered to count each request once.
         minute_detail: Seconds of minute detail kept (default one day).
         hour_detail: Seconds of hour detail kept (default seven days).
@@ -119,6 +125,7 @@ class AggregateSink:
         self,
         *,
         max_series: int = 10_000,
+        max_entries: int = 50_000,
         max_request_ids: int = 100_000,
         minute_detail: int = 86_400,
         hour_detail: int = 7 * 86_400,
@@ -128,6 +135,7 @@ class AggregateSink:
         clock: Any = time.time,
     ) -> None:
         self._max_series = _positive("max_series", max_series)
+        self._max_entries = _positive("max_entries", max_entries)
         self._max_ids = _positive("max_request_ids", max_request_ids)
         minute_detail = _positive("minute_detail", minute_detail)
         hour_detail = _positive("hour_detail", hour_detail)
@@ -142,13 +150,16 @@ class AggregateSink:
         self._clock = clock
         self._lock = threading.Lock()
         self._series: dict[tuple[int, Dims], list[Any]] = {}
-        self._dims: dict[Dims, None] = {}
+        #: Stored entries per dimension combination (a combination at 0 is gone).
+        self._dims: dict[Dims, int] = {}
         self._seen: set[str] = set()
         self._ring: deque[str] = deque()
-        #: (minute, key) in the order series were created, for roll-ups.
-        self._created: deque[tuple[int, Dims]] = deque()
+        #: Entries at minute, hour and day resolution, oldest first, for roll-ups.
+        self._levels: tuple[deque[tuple[int, Dims]], ...] = (deque(), deque(), deque())
+        self._ticks = 0
         self._pending: list[tuple[list[Any], Any]] = []
-        self._next_rollup = 0
+        self.evicted = 0
+        self.future = 0
         self.duplicates = 0
         self.overflowed = 0
         self.events = 0
@@ -201,22 +212,35 @@ class AggregateSink:
                 pending.append((totals, cost if cost is not None else usage.cost))
                 if len(pending) >= _FOLD_EVERY:
                     self._fold()
-            if key[0] >= self._next_rollup:
-                self._roll_up(key[0])
+            self._ticks += 1
+            if self._ticks >= _MAINTAIN_EVERY:
+                self._ticks = 0
+                self._maintain(_MAINTAIN_EVERY)
 
     def _open(self, minute: int, dims: Dims) -> list[Any]:
-        """A new series (under the lock), or the overflow series past the cap."""
-        if dims not in self._dims:
-            if len(self._dims) >= self._max_series:
-                self.overflowed += 1
-                dims = _OVERFLOW_DIMS
-                existing = self._series.get((minute, dims))
-                if existing is not None:
-                    return existing
-            self._dims.setdefault(dims, None)
+        """A new entry (under the lock), or the overflow series past the cap."""
+        count = self._dims.get(dims)
+        if count is None and len(self._dims) >= self._max_series:
+            self.overflowed += 1
+            dims = _OVERFLOW_DIMS
+            existing = self._series.get((minute, dims))
+            if existing is not None:
+                return existing
+            count = self._dims.get(dims)
+        self._dims[dims] = (count or 0) + 1
         totals = self._series[(minute, dims)] = new_totals()
-        self._created.append((minute, dims))
+        self._levels[0].append((minute, dims))
+        if minute * 60 > self._clock() + 86_400:
+            self.future += 1  # kept, and rolled up once its time has come
         return totals
+
+    def _forget(self, dims: Dims) -> None:
+        """One entry of ``dims`` is gone (merged or dropped)."""
+        left = self._dims.get(dims, 1) - 1
+        if left > 0:
+            self._dims[dims] = left
+        else:
+            self._dims.pop(dims, None)
 
     def _fold(self) -> None:
         """Add the pending costs (ImageCost, or a bare Decimal) to their series (locked)."""
@@ -226,40 +250,55 @@ class AggregateSink:
                 if isinstance(cost, Decimal):
                     totals[_COST_OTHER] += cost
                     continue
-                for index, part in zip(_COST_INDEXES, _COST_FIELDS(cost), strict=True):
+                parts = _COST_FIELDS(cost)
+                if not any(parts):  # a total without a breakdown
+                    totals[_COST_OTHER] += cost.total
+                    continue
+                for index, part in zip(_COST_INDEXES, parts, strict=True):
                     if part:
                         totals[index] += part
         pending.clear()
 
-    def _roll_up(self, now_minute: int) -> None:
-        """Roll minute detail into hours, hours into days; drop beyond retention."""
+    def _maintain(self, budget: int | None) -> None:
+        """Roll minutes into hours and hours into days as they age, by the clock.
+
+        Ages come from the sink's clock, never from an event's timestamp: an
+        event dated in the future changes nothing for the others. At most
+        ``budget`` entries are looked at (``None``: all that are due), so
+        ``handle`` stays O(1) amortized. Past ``max_entries`` the oldest
+        detail is rolled up early, and past that the oldest days are dropped.
+        """
         self._fold()
-        self._next_rollup = now_minute + 60  # at most once an hour of event time
-        created = self._created
+        now = int(self._clock()) // 60
+        limits = (self._minute_detail, self._hour_detail, self._retention)
+        steps = (60, _DAY_MINUTES, None)
         series = self._series
-        keep: deque[tuple[int, Dims]] = deque()
-        while created and created[0][0] < now_minute - self._minute_detail:
-            minute, dims = created.popleft()
-            totals = series.pop((minute, dims), None)
-            if totals is None:
-                continue
-            age = now_minute - minute
-            if age >= self._retention:
-                continue
-            step = 60 if age < self._hour_detail else _DAY_MINUTES
-            target = minute - minute % step
-            if target == minute:  # already at that resolution: looked at again later
-                series[(minute, dims)] = totals
-                keep.append((minute, dims))
-                continue
-            into = series.get((target, dims))
-            if into is None:
-                series[(target, dims)] = totals
-                keep.append((target, dims))
-            else:
-                with decimal.localcontext(_CONTEXT):
-                    add_into(into, totals)
-        created.extendleft(reversed(keep))
+        for level, (queue, limit, step) in enumerate(zip(self._levels, limits, steps, strict=True)):
+            while queue and (budget is None or budget > 0):
+                minute, dims = queue[0]
+                crowded = len(series) > self._max_entries
+                if now - minute < limit and not crowded:
+                    break
+                queue.popleft()
+                if budget is not None:
+                    budget -= 1
+                totals = series.pop((minute, dims), None)
+                if totals is None:
+                    continue
+                if step is None:  # past retention (or crowded out): gone
+                    self._forget(dims)
+                    if now - minute < limit:
+                        self.evicted += 1
+                    continue
+                target = minute - minute % step
+                into = series.get((target, dims))
+                if into is None:
+                    series[(target, dims)] = totals
+                    self._levels[level + 1].append((target, dims))
+                else:
+                    with decimal.localcontext(_CONTEXT):
+                        add_into(into, totals)
+                    self._forget(dims)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Nothing is buffered: the sums are always current."""
@@ -278,7 +317,7 @@ class AggregateSink:
         first, last = scan.start // 60, (scan.end - 1) // 60
         width = scan.width
         with self._lock:
-            self._fold()
+            self._maintain(None)
             items = [(k, list(v)) for k, v in self._series.items() if first <= k[0] <= last]
         for (minute, dims), totals in items:
             if scan.filters and not scan.admits(dims):
@@ -334,7 +373,7 @@ class AggregateSink:
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
         with self._lock:
-            self._fold()
+            self._maintain(None)
             items = [(k, list(v)) for k, v in self._series.items()]
             counters = {
                 "events": self.events,
@@ -356,19 +395,23 @@ class AggregateSink:
         """
         if isinstance(state, AggregateSink):
             state = state.export()
-        parsed = list(_parse_state(state))
+        parsed, counters = _parse_state(state)
         with self._lock:
             self._fold()
+            self.duplicates += counters["duplicates"]
+            self.overflowed += counters["overflowed"]
             for minute, dims, totals in parsed:
                 existing = self._series.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
                 with decimal.localcontext(_CONTEXT):
                     add_into(existing, totals)
-            self.events += int(state.get("events", 0))
+            self.events += counters["events"]
 
 
-def _parse_state(state: Any) -> Iterable[tuple[int, Dims, list[Any]]]:
+def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
+    """Every row and counter of an export, checked before anything is merged."""
+
     def bad(field: str, value: Any, reason: str) -> QueryError:
         return QueryError(field, value, reason, owner="aggregate state")
 
@@ -378,20 +421,44 @@ def _parse_state(state: Any) -> Iterable[tuple[int, Dims, list[Any]]]:
         raise bad("format", state.get("format"), f"must be {_STATE_FORMAT}")
     if state.get("fields") != list(FIELDS):
         raise bad("fields", state.get("fields"), "must list this version's fields")
+    counters = {}
+    for name in ("events", "duplicates", "overflowed"):
+        value = state.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise bad(name, value, "must be a non-negative integer")
+        counters[name] = value
     rows = state.get("series")
     if not isinstance(rows, list):
         raise bad("series", rows, "must be a list")
     split = INDEX["cost_input_text"]
+    parsed = []
     for index, row in enumerate(rows):
         try:
             minute, dims, totals = row
-            if not isinstance(minute, int) or len(dims) != len(DIMENSIONS):
+            valid = (
+                isinstance(minute, int)
+                and not isinstance(minute, bool)
+                and isinstance(dims, list)
+                and len(dims) == len(DIMENSIONS)
+                and all(d is None or isinstance(d, str) for d in dims)
+                and isinstance(totals, list)
+                and len(totals) == len(FIELDS)
+                and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for v in totals[:split]
+                )
+                and all(isinstance(v, str) for v in totals[split:])
+            )
+            if not valid:
                 raise ValueError
-            if len(totals) != len(FIELDS) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in totals[:split]
-            ):
+            amounts = [Decimal(v) for v in totals[split:]]
+            if not all(a.is_finite() and a >= 0 for a in amounts):
                 raise ValueError
-            values = [*totals[:split], *(Decimal(v) for v in totals[split:])]
         except (ValueError, TypeError, ArithmeticError):
-            raise bad(f"series[{index}]", row, "must be [minute, dimensions, totals]") from None
-        yield minute, tuple(dims), values
+            raise bad(
+                f"series[{index}]",
+                row,
+                "must be [minute, six dimensions (string or null), counts and amounts]",
+            ) from None
+        parsed.append((minute, tuple(dims), [*totals[:split], *amounts]))
+    return parsed, counters

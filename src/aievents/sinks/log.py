@@ -18,8 +18,10 @@ named like ``key``, ``secret``, ``token``, ``password`` or
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from typing import Any, Final
 
 import attrs
@@ -42,6 +44,8 @@ _OPTION_FIELDS: Final = frozenset({"options", "model_options"})
 _OUTPUT_FIELDS: Final = frozenset({"outputs"})
 #: Fields that are structure, not facts: flattened or dropped.
 _NESTED: Final = frozenset({"usage", "cost"})
+#: Keys structlog gives a meaning of its own; event fields of these names are renamed.
+_RESERVED: Final = frozenset({"event", "log_level", "level", "logger", "exc_info", "stack_info"})
 
 Redact = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -102,9 +106,14 @@ class LogSink:
         self._closed = False
         self._lock = threading.Lock()
         self.lines = 0
+        self.failures = 0
 
     def fields(self, event: BaseEvent) -> dict[str, Any]:
-        """The key-value pairs logged for ``event``: flattened, filtered, scrubbed."""
+        """The key-value pairs logged for ``event``: flattened, filtered, scrubbed.
+
+        Raises:
+            TypeError: the redact hook did not return a dict.
+        """
         values = _flatten(event)
         include, exclude = self._include, self._exclude
         values = {
@@ -113,19 +122,33 @@ class LogSink:
             if key not in exclude and (include is None or key in include)
         }
         if self._redact is not None:
-            values = self._redact(dict(values))
+            # The hook gets its own copy: editing it cannot touch the event.
+            values = self._redact(copy.deepcopy(values))
+            if not isinstance(values, dict):
+                raise TypeError(f"the redact hook must return a dict, got {values!r:.40}")
         scrubbed: dict[str, Any] = scrub(values)
+        for reserved in _RESERVED.intersection(scrubbed):  # structlog's own keys
+            scrubbed[f"field_{reserved}"] = scrubbed.pop(reserved)
         return scrubbed
 
     def handle(self, event: BaseEvent) -> None:
-        """Log one line for ``event`` at its level."""
+        """Log one line for ``event`` at its level; a failure is counted, never raised."""
         if self._closed:
             return
-        logger = self._logger
-        if isinstance(logger, str):
-            logger = structlog.get_logger(logger)
-        level = self._levels.get(event.event_type, "info")
-        getattr(logger, level)(event.event_type, **self.fields(event))
+        try:
+            fields = self.fields(event)
+            logger = self._logger
+            if isinstance(logger, str):
+                logger = structlog.get_logger(logger)
+            getattr(logger, self._levels.get(event.event_type, "info"))(event.event_type, **fields)
+        except Exception as exc:  # noqa: BLE001 - logging must not break the host
+            with self._lock:
+                self.failures += 1
+            with suppress(Exception):  # named by type only: the event's data stays out
+                structlog.get_logger("aievents").warning(
+                    "log_sink_failed", error=type(exc).__name__, event_type=event.event_type
+                )
+            return
         with self._lock:
             self.lines += 1
 
@@ -179,8 +202,9 @@ def _usage_fields(event: ImageUsageEvent) -> dict[str, Any]:
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
-        "input_text_tokens": text,
-        "input_image_tokens": image,
+        # As OpenAI counts them: text and image uncached, the cached ones apart.
+        "input_text_tokens": text - cached_text,
+        "input_image_tokens": image - cached_image,
         "cached_tokens": cached_text + cached_image,
         "output_image_tokens": out_image,
         "output_text_tokens": out_text,
