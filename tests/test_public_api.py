@@ -25,6 +25,7 @@ MODULES = [
     "aievents.transports",
     "aievents.transports.http",
     "aievents.transports.jsonl",
+    "aievents.transports.otlp",
     "aievents.sinks",
     "aievents.testing",
     "aievents.usage",

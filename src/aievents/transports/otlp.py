@@ -1,0 +1,338 @@
+"""OtlpTransport: events as OTLP log records and metrics over OTLP/HTTP (extra ``[otel]``).
+
+Each batch becomes one ``ExportLogsServiceRequest`` (``POST /v1/logs``): one
+log record per event, with the GenAI semantic conventions' attributes
+(``gen_ai.request.model``, ``gen_ai.provider.name``, ``gen_ai.operation.name``,
+``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``) and
+``aievents.*`` ones for what the conventions lack (image tokens, images,
+size, quality, cost, ids). It also becomes one ``ExportMetricsServiceRequest``
+(``POST /v1/metrics``) with delta temporality:
+
+- ``gen_ai.client.token.usage``: histogram of tokens per request, by
+  ``gen_ai.token.type`` (``input``/``output``);
+- ``gen_ai.client.operation.duration``: histogram of request seconds;
+- ``aievents.images``: images produced (sum);
+- ``aievents.cost``: cost in USD (sum).
+
+Metric attributes are low-cardinality only (model, provider, operation,
+size, quality, error type): request and user ids go on the log records, not
+on the metrics. Messages are protobuf, built with ``opentelemetry-proto``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AGGREGATION_TEMPORALITY_DELTA,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from aievents import __version__
+from aievents.events import (
+    BaseEvent,
+    ImageRequestCompletedEvent,
+    ImageRequestErrorEvent,
+    ImageUsageEvent,
+)
+from aievents.transports import TransportError
+from aievents.transports.http import _RETRYABLE, retry_after
+from aievents.usage import token_split
+
+__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
+
+#: Bucket boundaries the GenAI conventions advise for token counts.
+TOKEN_BOUNDARIES: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+#: Bucket boundaries the GenAI conventions advise for durations (seconds).
+DURATION_BOUNDARIES: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+_SEVERITY_INFO: Final = 9
+_SEVERITY_WARN: Final = 13
+#: Event fields that become ``aievents.*`` log attributes when set.
+_LOG_FIELDS: Final = (
+    "event_id", "request_id", "user_id", "project_id", "api_key_id", "size", "quality",
+    "images", "thread_id", "run_id", "correlation_id", "streaming", "duration",
+    "error_type", "status_code",
+)  # fmt: skip
+
+
+def _value(value: Any) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def _attributes(values: Mapping[str, Any]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=_value(v)) for k, v in values.items() if v is not None]
+
+
+def _metric_dims(event: BaseEvent) -> tuple[tuple[str, Any], ...]:
+    """Low-cardinality attributes of a metric point."""
+    return (
+        ("gen_ai.request.model", event.model),
+        ("gen_ai.provider.name", event.provider),
+        ("gen_ai.operation.name", getattr(event, "operation", None)),
+        ("aievents.size", getattr(event, "size", None)),
+        ("aievents.quality", getattr(event, "quality", None)),
+    )
+
+
+class _Histogram:
+    def __init__(self, boundaries: Sequence[float]) -> None:
+        self.boundaries = boundaries
+        self.points: dict[tuple[tuple[str, Any], ...], list[float]] = defaultdict(list)
+
+    def record(self, value: float, dims: tuple[tuple[str, Any], ...]) -> None:
+        self.points[dims].append(value)
+
+    def metric(self, name: str, unit: str, description: str, start: int, end: int) -> Metric:
+        points = []
+        for dims, values in self.points.items():
+            counts = [0] * (len(self.boundaries) + 1)
+            for value in values:
+                counts[sum(1 for bound in self.boundaries if value > bound)] += 1
+            points.append(
+                HistogramDataPoint(
+                    attributes=_attributes(dict(dims)),
+                    start_time_unix_nano=start,
+                    time_unix_nano=end,
+                    count=len(values),
+                    sum=float(sum(values)),
+                    bucket_counts=counts,
+                    explicit_bounds=[float(b) for b in self.boundaries],
+                    min=float(min(values)),
+                    max=float(max(values)),
+                )
+            )
+        return Metric(
+            name=name,
+            unit=unit,
+            description=description,
+            histogram=Histogram(
+                data_points=points, aggregation_temporality=AGGREGATION_TEMPORALITY_DELTA
+            ),
+        )
+
+
+def _number(
+    dims: tuple[tuple[str, Any], ...], value: float, start: int, end: int
+) -> NumberDataPoint:
+    point = NumberDataPoint(
+        attributes=_attributes(dict(dims)), start_time_unix_nano=start, time_unix_nano=end
+    )
+    if isinstance(value, int):
+        point.as_int = value
+    else:
+        point.as_double = value
+    return point
+
+
+class OtlpTransport:
+    """Sends batches to an OTLP/HTTP collector as log records and metrics.
+
+    Args:
+        endpoint: The collector's base URL (``/v1/logs`` and ``/v1/metrics``
+            are appended), such as ``http://127.0.0.1:4318``.
+        service_name: The ``service.name`` resource attribute.
+        headers: Extra headers, such as an API key header; never logged.
+        metrics: Also send the metrics (on by default).
+        connect_timeout: Seconds to connect.
+        read_timeout: Seconds to wait for the answer.
+        verify: Verify TLS certificates (on by default), or a CA bundle path.
+        client: An ``httpx.Client`` to use instead of a new one.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = "http://127.0.0.1:4318",
+        *,
+        service_name: str = "aievents",
+        headers: Mapping[str, str] | None = None,
+        metrics: bool = True,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        verify: bool | str = True,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.metrics = metrics
+        self._resource = Resource(
+            attributes=_attributes({"service.name": service_name, "telemetry.sdk.name": "aievents"})
+        )
+        self._scope = InstrumentationScope(name="aievents", version=__version__)
+        self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify
+        )
+        self._own_client = client is None
+
+    # ------------------------------------------------------------------ messages
+
+    def log_record(self, event: BaseEvent) -> LogRecord:
+        """The OTLP log record of one event."""
+        values: dict[str, Any] = {
+            "event.name": event.event_type,
+            "gen_ai.request.model": event.model,
+            "gen_ai.provider.name": event.provider,
+            "gen_ai.operation.name": getattr(event, "operation", None),
+        }
+        for name in _LOG_FIELDS:
+            value = getattr(event, name, None)
+            if value is not None:
+                values[f"aievents.{name}"] = value
+        if isinstance(event, ImageRequestErrorEvent):
+            values["error.type"] = event.error_type
+        if isinstance(event, ImageUsageEvent):
+            usage = event.usage
+            text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
+            values["gen_ai.usage.input_tokens"] = usage.input_tokens
+            values["gen_ai.usage.output_tokens"] = usage.output_tokens
+            values["aievents.input_text_tokens"] = text - cached_text
+            values["aievents.input_image_tokens"] = image - cached_image
+            values["aievents.cached_tokens"] = cached_text + cached_image
+            values["aievents.output_image_tokens"] = out_image
+            values["aievents.output_text_tokens"] = out_text
+            cost = event.cost.total if event.cost is not None else usage.cost
+            if cost is not None:
+                values["aievents.cost_usd"] = float(cost)
+        error = isinstance(event, ImageRequestErrorEvent)
+        return LogRecord(
+            time_unix_nano=event.timestamp * 1_000_000,
+            observed_time_unix_nano=event.timestamp * 1_000_000,
+            severity_number=_SEVERITY_WARN if error else _SEVERITY_INFO,  # type: ignore[arg-type]
+            severity_text="WARN" if error else "INFO",
+            body=AnyValue(string_value=event.event_type),
+            attributes=_attributes(values),
+        )
+
+    def logs_request(self, batch: Sequence[BaseEvent]) -> ExportLogsServiceRequest:
+        """The logs export of a batch."""
+        scope_logs = ScopeLogs(scope=self._scope, log_records=[self.log_record(e) for e in batch])
+        return ExportLogsServiceRequest(
+            resource_logs=[ResourceLogs(resource=self._resource, scope_logs=[scope_logs])]
+        )
+
+    def metrics_request(self, batch: Sequence[BaseEvent]) -> ExportMetricsServiceRequest | None:
+        """The metrics export of a batch (delta temporality), or None if it has no points."""
+        tokens = _Histogram(TOKEN_BOUNDARIES)
+        durations = _Histogram(DURATION_BOUNDARIES)
+        images: dict[tuple[tuple[str, Any], ...], int] = defaultdict(int)
+        costs: dict[tuple[tuple[str, Any], ...], float] = defaultdict(float)
+        for event in batch:
+            dims = _metric_dims(event)
+            if isinstance(event, ImageUsageEvent):
+                usage = event.usage
+                if usage.input_tokens is not None:
+                    tokens.record(usage.input_tokens, (*dims, ("gen_ai.token.type", "input")))
+                if usage.output_tokens is not None:
+                    tokens.record(usage.output_tokens, (*dims, ("gen_ai.token.type", "output")))
+                if event.images:
+                    images[dims] += event.images
+                cost = event.cost.total if event.cost is not None else usage.cost
+                if cost:
+                    costs[dims] += float(cost)
+            elif (
+                isinstance(event, (ImageRequestCompletedEvent, ImageRequestErrorEvent))
+                and event.duration is not None
+            ):
+                extra = (
+                    (("error.type", event.error_type),)
+                    if isinstance(event, ImageRequestErrorEvent)
+                    else ()
+                )
+                durations.record(event.duration / 1000.0, (*dims, *extra))
+        if not (tokens.points or durations.points or images or costs):
+            return None
+        start = min(e.timestamp for e in batch) * 1_000_000
+        end = max(e.timestamp for e in batch) * 1_000_000 + 1
+        metrics: list[Metric] = []
+        if tokens.points:
+            metrics.append(
+                tokens.metric(
+                    "gen_ai.client.token.usage", "{token}", "Tokens used per request", start, end
+                )
+            )
+        if durations.points:
+            metrics.append(
+                durations.metric(
+                    "gen_ai.client.operation.duration", "s", "Duration of requests", start, end
+                )
+            )
+        sums: tuple[tuple[str, str, str, Mapping[Any, int | float]], ...] = (
+            ("aievents.images", "{image}", "Images produced", images),
+            ("aievents.cost", "USD", "Cost of the requests", costs),
+        )
+        for name, unit, description, values in sums:
+            if values:
+                points = [_number(dims, value, start, end) for dims, value in values.items()]
+                metrics.append(
+                    Metric(
+                        name=name,
+                        unit=unit,
+                        description=description,
+                        sum=Sum(
+                            data_points=points,
+                            aggregation_temporality=AGGREGATION_TEMPORALITY_DELTA,
+                            is_monotonic=True,
+                        ),
+                    )
+                )
+        scope = ScopeMetrics(scope=self._scope, metrics=metrics)
+        return ExportMetricsServiceRequest(
+            resource_metrics=[ResourceMetrics(resource=self._resource, scope_metrics=[scope])]
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    def _post(self, path: str, body: bytes) -> None:
+        url = f"{self.endpoint}{path}"
+        try:
+            response = self._client.post(url, content=body, headers=self._headers)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"timed out: {type(exc).__name__}", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise TransportError(f"cannot reach {url}: {exc}", retryable=True) from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            raise TransportError(
+                f"{url} answered {status}",
+                retryable=status in _RETRYABLE,
+                retry_after=retry_after(response.headers.get("retry-after")),
+                status=status,
+            )
+
+    def send(self, batch: Sequence[BaseEvent]) -> None:
+        """Export the batch's log records, then its metrics."""
+        self._post("/v1/logs", self.logs_request(batch).SerializeToString())
+        if self.metrics:
+            request = self.metrics_request(batch)
+            if request is not None:
+                self._post("/v1/metrics", request.SerializeToString())
+
+    def close(self) -> None:
+        """Close the connections (when the client is ours)."""
+        if self._own_client:
+            self._client.close()

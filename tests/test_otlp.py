@@ -1,0 +1,175 @@
+"""OtlpTransport: a local OTLP/HTTP collector decodes the bodies with opentelemetry-proto."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from aievents import ImageUsage, InputTokensDetails
+from aievents.pricing import cost_of
+from aievents.sinks import ForwardSink
+from aievents.transports import TransportError
+from aievents.transports.otlp import OtlpTransport
+
+from helpers import completed_event, error_event, usage_event
+
+
+class OtlpCollector:
+    """Decodes OTLP/HTTP protobuf exports posted to /v1/logs and /v1/metrics."""
+
+    def __init__(self) -> None:
+        self.logs: list[ExportLogsServiceRequest] = []
+        self.metrics: list[ExportMetricsServiceRequest] = []
+        self.status = 200
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                assert self.headers["content-type"] == "application/x-protobuf"
+                if self.path == "/v1/logs":
+                    collector.logs.append(ExportLogsServiceRequest.FromString(body))
+                elif self.path == "/v1/metrics":
+                    collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
+                self.send_response(collector.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(name="otlp")
+def _otlp() -> Iterator[OtlpCollector]:
+    collector = OtlpCollector()
+    yield collector
+    collector.close()
+
+
+def plain(value: AnyValue) -> Any:
+    """An AnyValue as a Python value."""
+    return getattr(value, value.WhichOneof("value"))
+
+
+def batch() -> list[Any]:
+    usage = ImageUsage(
+        input_tokens=50,
+        output_tokens=1056,
+        input_tokens_details=InputTokensDetails(text_tokens=10, image_tokens=40),
+    )
+    priced = usage_event("u1", usage=usage, provider="openai", images=2, size="1024x1024")
+    return [
+        completed_event("u1", duration=2500.0, size="1024x1024", user_id="user-9"),
+        usage_event(
+            "u1",
+            usage=usage,
+            provider="openai",
+            images=2,
+            size="1024x1024",
+            user_id="user-9",
+            cost=cost_of(priced),
+        ),
+        error_event("u2", duration=300.0, status_code=429),
+    ]
+
+
+class TestOtlp:
+    """Log records and metric points carry the GenAI attributes they should."""
+
+    def test_log_records(self, otlp: OtlpCollector) -> None:
+        """One log record per event, with gen_ai.* and aievents.* attributes."""
+        transport = OtlpTransport(otlp.endpoint, service_name="images-api")
+        transport.send(batch())
+        transport.close()
+        (request,) = otlp.logs
+        (resource_logs,) = request.resource_logs
+        service = {kv.key: plain(kv.value) for kv in resource_logs.resource.attributes}
+        assert service["service.name"] == "images-api"
+        records = resource_logs.scope_logs[0].log_records
+        assert [r.body.string_value for r in records] == [
+            "image:request:completed",
+            "image:usage",
+            "image:request:error",
+        ]
+        usage = {kv.key: plain(kv.value) for kv in records[1].attributes}
+        assert usage["gen_ai.request.model"] == "gpt-image-1"
+        assert usage["gen_ai.provider.name"] == "openai"
+        assert usage["gen_ai.usage.input_tokens"] == 50
+        assert usage["gen_ai.usage.output_tokens"] == 1056
+        assert usage["aievents.input_image_tokens"] == 40
+        assert usage["aievents.output_image_tokens"] == 1056
+        assert usage["aievents.images"] == 2
+        assert usage["aievents.size"] == "1024x1024"
+        assert usage["aievents.request_id"] == "u1"
+        assert usage["aievents.user_id"] == "user-9"
+        expected = Decimal("0.00005") + Decimal("0.0004") + 1056 * Decimal(40) / 10**6
+        assert usage["aievents.cost_usd"] == pytest.approx(float(expected))
+        error = {kv.key: plain(kv.value) for kv in records[2].attributes}
+        assert error["error.type"] == "RateLimitError"
+        assert records[2].severity_text == "WARN"
+
+    def test_metrics(self, otlp: OtlpCollector) -> None:
+        """Token and duration histograms, image and cost sums, without ids as attributes."""
+        transport = OtlpTransport(otlp.endpoint)
+        transport.send(batch())
+        transport.close()
+        (request,) = otlp.metrics
+        metrics = {m.name: m for m in request.resource_metrics[0].scope_metrics[0].metrics}
+        assert set(metrics) == {
+            "gen_ai.client.token.usage",
+            "gen_ai.client.operation.duration",
+            "aievents.images",
+            "aievents.cost",
+        }
+        tokens = {
+            {kv.key: plain(kv.value) for kv in p.attributes}["gen_ai.token.type"]: p
+            for p in metrics["gen_ai.client.token.usage"].histogram.data_points
+        }
+        assert tokens["input"].sum == 50
+        assert tokens["output"].sum == 1056
+        assert tokens["output"].count == 1
+        durations = metrics["gen_ai.client.operation.duration"].histogram.data_points
+        assert sorted(p.sum for p in durations) == [0.3, 2.5]
+        (images,) = metrics["aievents.images"].sum.data_points
+        assert images.as_int == 2
+        (cost,) = metrics["aievents.cost"].sum.data_points
+        assert cost.as_double > 0
+        for metric in metrics.values():
+            points = list(metric.histogram.data_points) + list(metric.sum.data_points)
+            for point in points:
+                keys = {kv.key for kv in point.attributes}
+                assert not keys & {"aievents.request_id", "aievents.user_id", "aievents.event_id"}
+
+    def test_errors_and_forwarding(self, otlp: OtlpCollector) -> None:
+        """A 503 is a retryable TransportError; through a ForwardSink everything arrives."""
+        otlp.status = 503
+        transport = OtlpTransport(otlp.endpoint)
+        with pytest.raises(TransportError) as info:
+            transport.send(batch())
+        assert info.value.retryable
+        otlp.status = 200
+        sink = ForwardSink(transport, batch_size=3, max_delay=0.01)
+        for event in batch():
+            sink.handle(event)
+        assert sink.close(5.0).sent == 3
+        assert sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs[1:]) == 3
