@@ -438,3 +438,32 @@ class TestSignals:
         received = {e.get("request_id") for e in collector.events}
         assert {f"e-{i}" for i in range(handled)} <= received
         sink.close(5.0)
+
+
+class TestBounded:
+    """A dead target cannot make memory grow; every event is accounted for."""
+
+    def test_million_events_dead_target(self, collector: Collector) -> None:
+        """1M events to a collector that is gone: the queue stays bounded, counters add up."""
+        collector.stop()
+        pool = events(1000)
+        sink = ForwardSink(
+            http(collector), batch_size=512, max_queue=10_000, max_retries=0, backoff=0
+        )
+        before = rss()
+        handle = sink.handle
+        for index in range(1_000_000):
+            handle(pool[index % 1000])
+        during = sink.stats()
+        assert during.pending <= 10_000 + 512
+        report = sink.close(5.0)
+        assert report.pending == 0
+        assert report.sent + sum(report.dropped.values()) == 1_000_000
+        assert report.dropped["queue_full"] > 0
+        assert rss() - before < 50 * 2**20
+
+
+def rss() -> int:
+    """This process's resident memory in bytes (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
