@@ -19,6 +19,7 @@ from aievents import (
     PriceTableError,
 )
 from aievents.pricing import (
+    TOKEN_RATE_NAMES,
     PriceTable,
     cost_of,
     default_table,
@@ -489,7 +490,7 @@ class TestRobustness:
         def override(index: int) -> None:
             barrier.wait()
             set_price(f"model-{index}", provider="acme", per_image=f"0.0{index + 1}")
-            set_price("gpt-image-1", tokens={TOKEN_NAMES[index % 6]: f"{index + 1}.00"})
+            set_price("gpt-image-1", tokens={TOKEN_RATE_NAMES[index % 6]: f"{index + 1}.00"})
 
         threads = [threading.Thread(target=override, args=(i,)) for i in range(8)]
         for thread in threads:
@@ -535,13 +536,3 @@ class TestRobustness:
         with structlog.testing.capture_logs() as logs:
             assert image_cost("dall-e-2", usage=tokens(text=5, out_image=5), images=1) is None
         assert logs[0]["reason"] == "token usage for a per-image price"
-
-
-TOKEN_NAMES = (
-    "input_text",
-    "input_image",
-    "cached_input_text",
-    "cached_input_image",
-    "output_image",
-    "output_text",
-)

@@ -30,7 +30,6 @@ import asyncio
 import contextvars
 import functools
 import itertools
-import os
 import threading
 import time
 import weakref
@@ -46,6 +45,7 @@ from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
 from aievents._dispatch import Dispatcher, Route
+from aievents._fork import after_fork
 from aievents._subscription import (
     EventType,
     Filtered,
@@ -138,7 +138,7 @@ class EventClient:
             self.__dict__["emit"] = self._dispatcher.emit
             self._dispatcher.emit.__doc__ = EventClient.emit.__doc__
         self._rebuild()
-        _CLIENTS.add(self)
+        after_fork(self)
 
     # ------------------------------------------------------------------ emit
 
@@ -646,18 +646,6 @@ class EventClient:
 
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-_CLIENTS: Final[weakref.WeakSet[EventClient]] = weakref.WeakSet()
-
-
-def _reinit_after_fork() -> None:
-    for client in list(_CLIENTS):
-        client._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 # ---------------------------------------------------------------------- default client

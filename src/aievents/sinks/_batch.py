@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Literal
+
+from aievents._fork import after_fork
 
 __all__ = ["OVERFLOW_POLICIES", "BatchWorker", "Overflow"]
 
@@ -88,7 +89,7 @@ class BatchWorker:
         self.overflow: Overflow = overflow
         self.block_timeout = float(block_timeout)
         self._setup()
-        _WORKERS.add(self)
+        after_fork(self)
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
@@ -253,15 +254,3 @@ class BatchWorker:
         closed = self._closed
         self._setup()
         self._closed = closed
-
-
-_WORKERS: Final[weakref.WeakSet[BatchWorker]] = weakref.WeakSet()
-
-
-def _reinit_after_fork() -> None:
-    for worker in list(_WORKERS):
-        worker._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)

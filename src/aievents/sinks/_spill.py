@@ -21,11 +21,11 @@ import json
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
+from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.exceptions import EventValidationError
 from aievents.wire import from_dict, to_dict
@@ -71,7 +71,7 @@ class Spill:
         #: Journal bookkeeping: events written to and acknowledged from each segment.
         self._events: dict[str, int] = {}
         self._acked: dict[str, int] = {}
-        _SPILLS.add(self)
+        after_fork(self)
 
     def _after_fork(self) -> None:
         """In a forked child: its own segments from now on, none of the parent's state."""
@@ -220,15 +220,3 @@ class Spill:
     def close(self) -> None:
         """Close the open segment."""
         self.seal()
-
-
-_SPILLS: Final[weakref.WeakSet[Spill]] = weakref.WeakSet()
-
-
-def _reset_after_fork() -> None:
-    for spill in list(_SPILLS):
-        spill._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -35,6 +35,7 @@ from typing import Any, Final
 import attrs
 import structlog
 
+from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._spill import Spill
@@ -170,6 +171,7 @@ class ForwardSink:
         )
         self._closed = False
         _SINKS.add(self)
+        after_fork(self)
         if handle_sigterm:
             _install_sigterm()
         if self._spill is not None and replay_on_start:
@@ -370,6 +372,14 @@ class ForwardSink:
         """Whether :meth:`close` was called."""
         return self._closed
 
+    def _after_fork(self) -> None:
+        """In a forked child: counters of its own, fresh locks."""
+        self._counts = Counter()
+        self._dropped = Counter()
+        self._count_lock = threading.Lock()
+        self._replaying = threading.Lock()
+        self._wake = threading.Event()
+
 
 _SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
 
@@ -403,16 +413,3 @@ def _install_sigterm() -> None:
     with suppress(ValueError, OSError):
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _exit_on_sigterm)
-
-
-def _reset_after_fork() -> None:
-    for sink in list(_SINKS):
-        sink._counts = Counter()
-        sink._dropped = Counter()
-        sink._count_lock = threading.Lock()
-        sink._replaying = threading.Lock()
-        sink._wake = threading.Event()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
