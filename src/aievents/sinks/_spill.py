@@ -28,13 +28,13 @@ from typing import Final
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.exceptions import EventValidationError
-from aievents.wire import from_dict, to_dict
+from aievents.transports.jsonl import encode
+from aievents.wire import from_dict
 
 __all__ = ["Spill"]
 
 _SUFFIX: Final = ".jsonl"
 _CLAIMED: Final = ".replaying"
-_DUMPS: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _alive(pid: int) -> bool:
@@ -105,7 +105,7 @@ class Spill:
         The bytes reach the operating system before this returns: they survive
         the process being killed (not the machine losing power).
         """
-        data = "".join(_DUMPS(to_dict(event)) + "\n" for event in batch).encode()
+        data = "".join(encode(event, "dict") + "\n" for event in batch).encode()
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
                 self._bytes = self.size()  # others may have freed room

@@ -125,7 +125,7 @@ class AggregateSink:
         self,
         *,
         max_series: int = 10_000,
-        max_entries: int = 50_000,
+        max_entries: int = 25_000,
         max_request_ids: int = 100_000,
         minute_detail: int = 86_400,
         hour_detail: int = 7 * 86_400,
@@ -152,6 +152,7 @@ class AggregateSink:
         self._series: dict[tuple[int, Dims], list[Any]] = {}
         #: Stored entries per dimension combination (a combination at 0 is gone).
         self._dims: dict[Dims, int] = {}
+        self._canonical: dict[Dims, Dims] = {}
         self._seen: set[str] = set()
         self._ring: deque[str] = deque()
         #: Entries at minute, hour and day resolution, oldest first, for roll-ups.
@@ -228,6 +229,7 @@ class AggregateSink:
                 return existing
             count = self._dims.get(dims)
         self._dims[dims] = (count or 0) + 1
+        dims = self._canonical.setdefault(dims, dims)  # one tuple per combination
         totals = self._series[(minute, dims)] = new_totals()
         self._levels[0].append((minute, dims))
         if minute * 60 > self._clock() + 86_400:
@@ -241,6 +243,7 @@ class AggregateSink:
             self._dims[dims] = left
         else:
             self._dims.pop(dims, None)
+            self._canonical.pop(dims, None)
 
     def _fold(self) -> None:
         """Add the pending costs (ImageCost, or a bare Decimal) to their series (locked)."""

@@ -17,7 +17,9 @@ __all__ = ["JsonlTransport"]
 
 Fsync = Literal["never", "batch", "always"]
 Shape = Literal["dict", "envelope"]
-_DUMPS: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_DUMPS: Final = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False
+).encode
 
 
 def encode(event: BaseEvent, shape: Shape) -> str:
