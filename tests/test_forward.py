@@ -373,6 +373,7 @@ DURABLE_CHILD = textwrap.dedent(
         spill_dir={spill!r},
         durable={durable},
         exit_timeout=30,
+        handle_sigterm=True,
     )
     for index in range({count}):
         sink.handle(usage_event(f"e-{{index}}"))
@@ -467,3 +468,83 @@ def rss() -> int:
     """This process's resident memory in bytes (Linux)."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class TestReviewEdges:
+    """Shared spill directories, flush deadlines, long Retry-After, stuck batches, secrets."""
+
+    def test_two_sinks_share_a_spill(self, collector: Collector, tmp_path: Path) -> None:
+        """A sink never replays the segment another sink of the process is still writing."""
+        spill = tmp_path / "spill"
+        collector.stop()
+        writer = ForwardSink(http(collector), max_retries=0, batch_size=10, spill_dir=spill)
+        for event in events(10, "w"):
+            writer.handle(event)
+        assert writer.flush(5.0).spilled == 10
+        collector.start()
+        other = ForwardSink(http(collector), spill_dir=spill, replay_on_start=False)
+        other._replay(None)
+        assert len(collector.events) == 0  # the writer's segment is still open: left alone
+        report = writer.close(5.0)
+        assert report.replayed == 0
+        other._replay(None)  # sealed now: anyone may send it
+        assert collector.wait_for(10)
+        other.close(5.0)
+
+    def test_flush_deadline_drops_nothing(self, collector: Collector) -> None:
+        """A flush that times out leaves the batch to the worker; nothing is dropped."""
+        collector.hang(2.0)
+        sink = ForwardSink(http(collector, read_timeout=0.5), batch_size=10, max_delay=0.01)
+        for event in events(10):
+            sink.handle(event)
+        report = sink.flush(0.2)
+        assert not report.done
+        assert report.dropped == {}
+        assert sink.close(10.0).sent == 10
+        assert len(set(collector.ids())) == 10
+
+    def test_long_retry_after_spills(self, collector: Collector, tmp_path: Path) -> None:
+        """Retry-After past max_backoff: the batch is spilled instead of parking the worker."""
+        collector.fail(429, headers={"Retry-After": "3600"})
+        sink = ForwardSink(
+            http(collector), batch_size=10, max_delay=0.01, max_backoff=1.0, spill_dir=tmp_path
+        )
+        start = time.monotonic()
+        for event in events(10):
+            sink.handle(event)
+        report = sink.flush(5.0)
+        assert time.monotonic() - start < 5.0
+        assert report.spilled == 10
+        sink.close(5.0)
+
+    def test_stuck_batch_kept_at_close(self, collector: Collector, tmp_path: Path) -> None:
+        """A batch the target holds past close's deadline is kept in the spill."""
+        collector.hang(30.0)
+        spill = tmp_path / "spill"
+        sink = ForwardSink(
+            http(collector, read_timeout=20.0), batch_size=10, max_delay=0.01, spill_dir=spill
+        )
+        for event in events(10):
+            sink.handle(event)
+        assert collector.requested.wait(5.0)
+        report = sink.close(0.5)
+        assert report.spilled == 10
+        collector.stop()
+        collector.events.clear()
+        collector.release.set()
+        collector.start()
+        replay = ForwardSink(http(collector), spill_dir=spill)
+        assert collector.wait_for(10)
+        replay.close(5.0)
+
+    def test_url_secrets_not_in_errors(self, collector: Collector) -> None:
+        """User info and query strings of the URL stay out of error messages."""
+        url = collector.url.replace("http://", "http://svc:PASSWORD123@") + "?api-key=SECRET456"
+        transport = HttpTransport(url, read_timeout=0.5)
+        collector.fail(400)
+        with pytest.raises(TransportError) as info:
+            transport.send(events(1))
+        transport.close()
+        assert "PASSWORD123" not in str(info.value)
+        assert "SECRET456" not in str(info.value)
+        assert "SECRET456" not in repr(transport)

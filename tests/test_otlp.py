@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import structlog
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -173,3 +174,30 @@ class TestOtlp:
             sink.handle(event)
         assert sink.close(5.0).sent == 3
         assert sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs[1:]) == 3
+
+
+class TestMetricsFailure:
+    """Logs are the delivery: a collector without metrics does not fail the batch."""
+
+    def test_metrics_404(self, otlp: OtlpCollector) -> None:
+        """A 404 on /v1/metrics is counted and turns metrics off; the logs are delivered."""
+        original = otlp.server.RequestHandlerClass.do_POST
+
+        def logs_only(handler: Any) -> None:
+            if handler.path == "/v1/metrics":
+                handler.rfile.read(int(handler.headers["content-length"]))
+                handler.send_response(404)
+                handler.send_header("content-length", "0")
+                handler.end_headers()
+                return
+            original(handler)
+
+        otlp.server.RequestHandlerClass.do_POST = logs_only  # type: ignore[method-assign]
+        transport = OtlpTransport(otlp.endpoint)
+        with structlog.testing.capture_logs():
+            transport.send(batch())
+            transport.send(batch())
+        transport.close()
+        assert len(otlp.logs) == 2
+        assert transport.metrics_failures == 1
+        assert transport.metrics is False

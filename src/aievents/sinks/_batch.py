@@ -97,6 +97,7 @@ class BatchWorker:
         self._idle = threading.Condition(self._lock)  # room in the queue, or drained
         self._queue: deque[Any] = deque()
         self._inflight = 0
+        self._current: list[Any] = []
         self._flushing = 0
         self._deadline: float | None = None
         self._closing = False
@@ -170,6 +171,7 @@ class BatchWorker:
             count = min(self.batch_size, len(queue))
             batch = [queue.popleft() for _ in range(count)]
             self._inflight += count
+            self._current = batch
             self._idle.notify_all()
             return batch, self._deadline
 
@@ -188,9 +190,15 @@ class BatchWorker:
             finally:
                 with self._lock:
                     self._inflight -= len(batch)
+                    self._current = []
                     self._idle.notify_all()
 
     # ------------------------------------------------------------------ lifecycle
+
+    def inflight(self) -> list[Any]:
+        """A copy of the batch being delivered now (empty when none)."""
+        with self._lock:
+            return list(self._current)
 
     @property
     def pending(self) -> int:

@@ -16,6 +16,7 @@ same events.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -34,17 +35,64 @@ from aievents.wire import from_dict
 __all__ = ["Spill"]
 
 _SUFFIX: Final = ".jsonl"
+_OPEN: Final = ".open"
 _CLAIMED: Final = ".replaying"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+class _Owner:
+    """This process's identity in spill directories: a token and a held lock file.
+
+    The token (pid and random bytes) survives pid reuse; the lock file, held
+    with ``flock`` for the life of the process, tells other processes whether
+    the token's owner still runs. A forked child gets a token of its own.
+    """
+
+    def __init__(self) -> None:
+        self.token = f"{os.getpid()}x{os.urandom(4).hex()}"
+        self.locks: dict[Path, int] = {}
+
+    def hold(self, directory: Path) -> None:
+        if directory in self.locks:
+            return
+        fd = os.open(directory / f"owner-{self.token}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.locks[directory] = fd
+
+    def renew(self) -> None:
+        """In a forked child: a new token, the parent's lock files let go of."""
+        for fd in self.locks.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.__init__()  # type: ignore[misc]
+
+
+_OWNER: Final = _Owner()
+
+
+def _alive(directory: Path, token: str) -> bool:
+    """Whether the process of ``token`` still runs (its lock file is held)."""
+    if token == _OWNER.token:
         return True
-    return True
+    path = directory / f"owner-{token}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # its owner is gone
+    return False
+
+
+def _token_of(name: str) -> str:
+    """The writer token in ``seg-<stamp>-<token>-<counter>.jsonl...``."""
+    parts = name.split("-")
+    return parts[2] if len(parts) > 3 else ""
 
 
 class Spill:
@@ -67,6 +115,7 @@ class Spill:
         self._fd: int | None = None
         self._path: Path | None = None
         self._written = 0
+        _OWNER.hold(self.directory)
         self._bytes = self.size()
         #: Journal bookkeeping: events written to and acknowledged from each segment.
         self._events: dict[str, int] = {}
@@ -75,6 +124,9 @@ class Spill:
 
     def _after_fork(self) -> None:
         """In a forked child: its own segments from now on, none of the parent's state."""
+        if _OWNER.token.split("x")[0] != str(os.getpid()):
+            _OWNER.renew()
+        _OWNER.hold(self.directory)
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)  # the child's copy; the parent's stays open
@@ -86,8 +138,9 @@ class Spill:
         self._acked = {}
 
     def _segment_name(self) -> str:
+        """A new segment's sealed name; it is written under that name plus ``.open``."""
         stamp = f"{time.time_ns():020d}"
-        return f"seg-{stamp}-{os.getpid()}-{next(self._counter):06d}{_SUFFIX}"
+        return f"seg-{stamp}-{_OWNER.token}-{next(self._counter):06d}{_SUFFIX}"
 
     def size(self) -> int:
         """Bytes held in every segment (closed, open and being replayed)."""
@@ -113,7 +166,7 @@ class Spill:
                     return None
             if self._fd is None or self._written >= self.segment_bytes:
                 self._close_segment()
-                self._path = self.directory / self._segment_name()
+                self._path = self.directory / (self._segment_name() + _OPEN)
                 self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 self._written = 0
             view = memoryview(data)
@@ -123,7 +176,7 @@ class Spill:
             self._written += len(data)
             self._bytes += len(data)
             assert self._path is not None
-            name = self._path.name
+            name = self._path.name[: -len(_OPEN)]
             self._events[name] = self._events.get(name, 0) + len(batch)
             return name
 
@@ -137,7 +190,7 @@ class Spill:
             self._collect(name)
 
     def _collect(self, name: str) -> None:
-        if self._path is not None and self._path.name == name:
+        if self._path is not None and self._path.name == name + _OPEN:
             return  # still being written
         if self._acked.get(name, 0) >= self._events.get(name, 1):
             path = self.directory / name
@@ -148,9 +201,14 @@ class Spill:
             self._events.pop(name, None)
 
     def _close_segment(self) -> None:
+        """Seal the open segment: close it and drop its ``.open`` suffix."""
         if self._fd is not None:
             os.close(self._fd)
-        closed = self._path.name if self._path is not None else None
+        closed = None
+        if self._path is not None:
+            closed = self._path.name[: -len(_OPEN)]
+            with contextlib.suppress(FileNotFoundError):
+                self._path.rename(self.directory / closed)
         self._fd = None
         self._path = None
         if closed is not None and closed in self._acked:
@@ -162,35 +220,36 @@ class Spill:
             self._close_segment()
 
     def claim(self, *, own: bool = True) -> Path | None:
-        """Take the oldest replayable segment for this process, or None.
+        """Take the oldest replayable segment, or None.
 
-        Segments of processes that no longer run can be claimed, and, when
-        ``own``, this process's sealed segments (a journal passes False: its
-        live segments are being sent from memory).
+        A segment still being written (``.open``) is never taken while its
+        writer runs. A sealed segment is complete and can be taken by any
+        process, except that, with ``own`` false (a journal, whose sealed
+        segments are still being sent from their writer's memory), only
+        segments of writers that no longer run are taken. Taking renames the
+        segment, so that no two processes replay the same events.
         """
-        with self._lock:
-            open_path = self._path
-        candidates = sorted(self.directory.glob("seg-*"))
-        for path in candidates:
-            if path == open_path:
-                continue
+        for path in sorted(self.directory.glob("seg-*")):
             name = path.name
-            if name.endswith(_CLAIMED + f"-{os.getpid()}"):
-                return path
+            token = _token_of(name)
             if _CLAIMED in name:
-                owner = name.rsplit("-", 1)[-1]
-                if owner.isdigit() and _alive(int(owner)):
+                claimer = name.rsplit("-", 1)[-1]
+                if claimer == _OWNER.token:
+                    return path  # ours from an earlier, unfinished replay
+                if _alive(self.directory, claimer):
                     continue
                 base = name.split(_CLAIMED, 1)[0]
-            else:
-                if not name.endswith(_SUFFIX):
+            elif name.endswith(_OPEN):
+                if _alive(self.directory, token):
+                    continue  # being written
+                base = name[: -len(_OPEN)]
+            elif name.endswith(_SUFFIX):
+                if not own and _alive(self.directory, token):
                     continue
-                writer = name[: -len(_SUFFIX)].split("-")[-2]
-                mine = writer == str(os.getpid())
-                if (mine and not own) or (writer.isdigit() and not mine and _alive(int(writer))):
-                    continue  # a live process may still be writing or sending it
                 base = name
-            target = path.with_name(f"{base}{_CLAIMED}-{os.getpid()}")
+            else:
+                continue
+            target = path.with_name(f"{base}{_CLAIMED}-{_OWNER.token}")
             try:
                 path.rename(target)
             except FileNotFoundError:

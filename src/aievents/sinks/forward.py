@@ -20,6 +20,7 @@ its own events only.
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 import random
 import signal
@@ -57,7 +58,10 @@ class ForwardReport:
         spilled: Events written to the spill.
         replayed: Spilled events sent later.
         dropped: Events let go, by reason (``queue_full``, ``block_timeout``,
-            ``spill_full``, ``send_failed``, ``closed``, ``deliver_failed``).
+            ``spill_full``, ``spill_failed``, ``send_failed``, ``closed``,
+            ``deliver_failed``).
+        journaled: Durable mode: events left in the journal for the next
+            process (the queue was full, or the target would not take them).
         pending: Events still queued or being sent.
         corrupt: Spill lines that could not be read back.
     """
@@ -70,6 +74,7 @@ class ForwardReport:
     dropped: Mapping[str, int]
     pending: int
     corrupt: int = 0
+    journaled: int = 0
 
     @property
     def accounted(self) -> int:
@@ -104,9 +109,10 @@ class ForwardSink:
             thread; when the queue is full, the oldest events wait in the
             journal instead of being dropped.
         exit_timeout: Seconds to drain at interpreter exit.
-        handle_sigterm: When the application has no SIGTERM handler, make
-            SIGTERM exit the process normally (status 143) so that the sinks
-            drain at exit instead of the events being lost.
+        handle_sigterm: When the application has no SIGTERM handler of its
+            own, make SIGTERM exit the process through ``SystemExit`` (status
+            143), so that the sinks drain at exit instead of the queued events
+            being lost. Off by default: it changes how the program ends.
         name: The worker thread's name.
     """
 
@@ -127,7 +133,7 @@ class ForwardSink:
         replay_on_start: bool = True,
         durable: bool = False,
         exit_timeout: float = 5.0,
-        handle_sigterm: bool = True,
+        handle_sigterm: bool = False,
         name: str = "aievents-forward",
     ) -> None:
         if not callable(getattr(transport, "send", None)):
@@ -227,7 +233,15 @@ class ForwardSink:
 
     def _spill_batch(self, batch: list[BaseEvent]) -> bool:
         spill = self._spill
-        if spill is None or not spill.write(batch):
+        if spill is None:
+            return False
+        try:
+            written = spill.write(batch)
+        except OSError as exc:  # disk full, file too large...: counted, never raised
+            self._warn_failed(exc, len(batch))
+            self._drop("spill_failed", len(batch))
+            return True  # accounted for
+        if not written:
             return False
         self._add("spilled", len(batch))
         return True
@@ -247,15 +261,19 @@ class ForwardSink:
             dropped=dropped,
             pending=pending,
             corrupt=self._spill.corrupt_lines if self._spill is not None else 0,
+            journaled=counts.get("journaled", 0),
         )
 
     # ------------------------------------------------------------------ delivery
 
     def _deadline(self, taken: float | None) -> float | None:
-        current = self._worker._deadline  # a flush or close that began meanwhile
-        if taken is None:
-            return current
-        return taken if current is None else min(taken, current)
+        """When to give up retrying: only a close's deadline counts.
+
+        A flush's deadline (``taken``, when the batch was taken during one)
+        only ends the flush's wait; the worker goes on trying.
+        """
+        del taken
+        return self._worker._deadline if self._worker._closing else None
 
     def _send(self, batch: list[BaseEvent], taken_deadline: float | None) -> bool:
         """Send with retries; True when the transport took the batch."""
@@ -278,7 +296,9 @@ class ForwardSink:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2
             if retry_after is not None:
-                delay = max(delay, retry_after)
+                if retry_after > self.max_backoff and self._spill is not None:
+                    return False  # asked to wait longer than we would: spill now
+                delay = max(delay, min(retry_after, self.max_backoff))
             deadline = self._deadline(taken_deadline)
             if deadline is not None and time.monotonic() + delay > deadline:
                 return False  # no time left to retry: spill now
@@ -356,16 +376,27 @@ class ForwardSink:
         self._closed = True
         self._wake.set()
         left = self._worker.close(timeout)
+        stuck = self._worker.inflight()
+        if stuck and self._spill is not None and self._journal is None:
+            # The target holds a batch past the deadline: keep a copy on disk (it
+            # may arrive twice; receivers drop duplicates by event_id).
+            self._spill_batch(stuck)
         if left and self._journal is not None:
             self._journaled(left)
         elif left and (self._spill is None or not self._spill_batch(left)):
             self._drop("closed", len(left))
-        with suppress(Exception):  # closing must go on
-            self.transport.close()
+        if stuck:  # the worker may hold the transport: close it when it lets go
+            threading.Thread(target=self._close_transport, daemon=True).start()
+        else:
+            self._close_transport()
         for spill in (self._spill, self._journal_dir):
             if spill is not None:
                 spill.close()
         return attrs.evolve(self.stats(), done=not left)
+
+    def _close_transport(self) -> None:
+        with suppress(Exception):  # closing must go on
+            self.transport.close()
 
     @property
     def closed(self) -> bool:
@@ -373,12 +404,18 @@ class ForwardSink:
         return self._closed
 
     def _after_fork(self) -> None:
-        """In a forked child: counters of its own, fresh locks."""
+        """In a forked child: counters of its own, fresh locks, a drain at its exit.
+
+        Children of ``multiprocessing`` end with ``os._exit``, which skips
+        ``atexit``; its finalizers still run, so the drain is registered there.
+        """
         self._counts = Counter()
         self._dropped = Counter()
         self._count_lock = threading.Lock()
         self._replaying = threading.Lock()
         self._wake = threading.Event()
+        with suppress(Exception):
+            multiprocessing.util.Finalize(None, _close_at_exit, exitpriority=10)
 
 
 _SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
@@ -386,10 +423,14 @@ _SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
 
 def _close_at_exit() -> None:
     """At interpreter exit, give every open sink its exit_timeout to drain."""
+    if threading.current_thread() is threading.main_thread():
+        with suppress(ValueError, OSError):  # a second SIGTERM now ends the process
+            if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for sink in list(_SINKS):
         if sink.closed:
             continue
-        with suppress(Exception):  # exit must go on
+        with suppress(BaseException):  # exit must go on, whatever a sink does
             sink.close(sink.exit_timeout)
 
 

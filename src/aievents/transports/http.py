@@ -5,11 +5,13 @@ from __future__ import annotations
 import email.utils
 import gzip
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 import httpx
 
+from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
 from aievents.transports.jsonl import Shape, encode
@@ -18,6 +20,39 @@ __all__ = ["HttpTransport"]
 
 Format = Literal["json", "ndjson"]
 _RETRYABLE: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info and query string: what may appear in logs and errors."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def new_client(connect_timeout: float, read_timeout: float, verify: bool | str) -> httpx.Client:
+    """An httpx client with the transport's timeouts and TLS verification."""
+    return httpx.Client(timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify)
+
+
+def post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """POST ``body``; raise :class:`TransportError` unless answered 2xx (the URL redacted)."""
+    shown = safe_url(url)
+    try:
+        response = client.post(url, content=body, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise TransportError(f"{shown} timed out: {type(exc).__name__}", retryable=True) from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"cannot reach {shown}: {type(exc).__name__}", retryable=True) from exc
+    status = response.status_code
+    if not 200 <= status < 300:
+        raise TransportError(
+            f"{shown} answered {status}",
+            retryable=status in _RETRYABLE,
+            retry_after=retry_after(response.headers.get("retry-after")),
+            status=status,
+        )
 
 
 def retry_after(value: str | None) -> float | None:
@@ -78,10 +113,15 @@ class HttpTransport:
         self._headers = {"Content-Type": content_type, **(headers or {})}
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify
-        )
+        self._settings = (connect_timeout, read_timeout, verify)
+        self._client = client or new_client(*self._settings)
         self._own_client = client is None
+        after_fork(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: connections of its own, never the parent's sockets."""
+        if self._own_client:
+            self._client = new_client(*self._settings)
 
     def body(self, batch: Sequence[BaseEvent]) -> bytes:
         """The request body for ``batch``."""
@@ -92,21 +132,7 @@ class HttpTransport:
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
         """POST the batch; raise :class:`TransportError` unless answered 2xx."""
-        try:
-            response = self._client.post(self.url, content=self.body(batch), headers=self._headers)
-        except httpx.TimeoutException as exc:
-            raise TransportError(f"timed out: {type(exc).__name__}", retryable=True) from exc
-        except httpx.TransportError as exc:
-            raise TransportError(f"cannot reach {self.url}: {exc}", retryable=True) from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        raise TransportError(
-            f"{self.url} answered {status}",
-            retryable=status in _RETRYABLE,
-            retry_after=retry_after(response.headers.get("retry-after")),
-            status=status,
-        )
+        post(self._client, self.url, self.body(batch), self._headers)
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""
@@ -114,4 +140,4 @@ class HttpTransport:
             self._client.close()
 
     def __repr__(self) -> str:
-        return f"<HttpTransport {self.url} {self.format}/{self.shape}>"
+        return f"<HttpTransport {safe_url(self.url)} {self.format}/{self.shape}>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
 
+from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
 from aievents.wire import to_dict, to_envelope
@@ -66,6 +68,15 @@ class JsonlTransport:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
+        after_fork(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a lock and a file descriptor of its own."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._lock = threading.Lock()
+        self._fd = None
 
     def _open(self) -> int:
         if self._fd is None:

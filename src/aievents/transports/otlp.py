@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import Any, Final
 
 import httpx
+import structlog
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -45,6 +47,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from aievents import __version__
+from aievents._fork import after_fork
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -52,10 +55,12 @@ from aievents.events import (
     ImageUsageEvent,
 )
 from aievents.transports import TransportError
-from aievents.transports.http import _RETRYABLE, retry_after
+from aievents.transports.http import new_client, post
 from aievents.usage import token_split
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
+
+_log = structlog.get_logger("aievents.otlp")
 
 #: Bucket boundaries the GenAI conventions advise for token counts.
 TOKEN_BOUNDARIES: Final = (
@@ -184,10 +189,16 @@ class OtlpTransport:
         )
         self._scope = InstrumentationScope(name="aievents", version=__version__)
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify
-        )
+        self._settings = (connect_timeout, read_timeout, verify)
+        self._client = client or new_client(*self._settings)
         self._own_client = client is None
+        self.metrics_failures = 0
+        after_fork(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: connections of its own, never the parent's sockets."""
+        if self._own_client:
+            self._client = new_client(*self._settings)
 
     # ------------------------------------------------------------------ messages
 
@@ -307,30 +318,39 @@ class OtlpTransport:
 
     # ------------------------------------------------------------------ sending
 
-    def _post(self, path: str, body: bytes) -> None:
-        url = f"{self.endpoint}{path}"
-        try:
-            response = self._client.post(url, content=body, headers=self._headers)
-        except httpx.TimeoutException as exc:
-            raise TransportError(f"timed out: {type(exc).__name__}", retryable=True) from exc
-        except httpx.TransportError as exc:
-            raise TransportError(f"cannot reach {url}: {exc}", retryable=True) from exc
-        status = response.status_code
-        if not 200 <= status < 300:
-            raise TransportError(
-                f"{url} answered {status}",
-                retryable=status in _RETRYABLE,
-                retry_after=retry_after(response.headers.get("retry-after")),
-                status=status,
-            )
-
     def send(self, batch: Sequence[BaseEvent]) -> None:
-        """Export the batch's log records, then its metrics."""
-        self._post("/v1/logs", self.logs_request(batch).SerializeToString())
-        if self.metrics:
-            request = self.metrics_request(batch)
-            if request is not None:
-                self._post("/v1/metrics", request.SerializeToString())
+        """Export the batch's log records (the delivery), then its metrics.
+
+        The log records are what is delivered: their failure raises
+        :class:`TransportError`. A metrics export that fails afterwards is
+        counted in ``metrics_failures`` and logged, never retried (a retry
+        would count the deltas twice); a 404 turns metrics off (a collector
+        that takes logs only).
+        """
+        post(
+            self._client,
+            f"{self.endpoint}/v1/logs",
+            self.logs_request(batch).SerializeToString(),
+            self._headers,
+        )
+        if not self.metrics:
+            return
+        request = self.metrics_request(batch)
+        if request is None:
+            return
+        try:
+            post(
+                self._client,
+                f"{self.endpoint}/v1/metrics",
+                request.SerializeToString(),
+                self._headers,
+            )
+        except TransportError as exc:
+            self.metrics_failures += 1
+            if exc.status == 404:
+                self.metrics = False
+            with suppress(Exception):  # a broken logger must not break the host
+                _log.warning("otlp_metrics_failed", error=str(exc), metrics_on=self.metrics)
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""
