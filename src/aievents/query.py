@@ -432,6 +432,38 @@ def _sum_rows(rows: Iterable[Row]) -> dict[int, dict[tuple[str | None, ...], lis
     return buckets
 
 
+def _gather(
+    source: Source,
+    kind: str,
+    *,
+    times: tuple[Any, Any, float | None],
+    width: int,
+    count: int,
+    page: Any,
+    grouping: tuple[Sequence[str], Sequence[str], Mapping[str, frozenset[str]]],
+) -> tuple[int, int, str | None, dict[int, dict[tuple[str | None, ...], list[Any]]]]:
+    """The page's buckets and their sums: window, cursor, then one scan of the source.
+
+    ``times`` is (start_time, end_time, now); ``grouping`` is (the query's
+    group_by, the dimensions to scan by, the filters).
+    """
+    start_time, end_time, now = times
+    groups, scan_groups, filters = grouping
+    first, start, end = _window(start_time, end_time, width, now)
+    digest = _query_hash(
+        kind, [start, end if end_time is not None else None, width, sorted(groups), filters]
+    )
+    begin, stop, next_page = _paged(digest, (first, end), width, count, page)
+    scan = Scan(
+        start=_minute_up(max(begin, start)),
+        end=_minute_up(stop),
+        width=width,
+        group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
+        filters=filters,
+    )
+    return begin, stop, next_page, _sum_rows(source.scan(scan))
+
+
 def _sort_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((value is None, value or "") for value in key)
 
@@ -510,19 +542,15 @@ def usage(
     )
     default, maximum = LIMITS[bucket_width]
     count = _limit(limit, default, maximum, bucket_width)
-    first, start, end = _window(start_time, end_time, width, now)
-    digest = _query_hash(
-        "usage", [start, end if end_time is not None else None, width, sorted(groups), filters]
-    )
-    begin, stop, next_page = _paged(digest, (first, end), width, count, page)
-    scan = Scan(
-        start=_minute_up(max(begin, start)),
-        end=_minute_up(stop),
+    begin, stop, next_page, sums = _gather(
+        source,
+        "usage",
+        times=(start_time, end_time, now),
         width=width,
-        group_by=tuple(name for name in DIMENSIONS if name in groups),
-        filters=filters,
+        count=count,
+        page=page,
+        grouping=(groups, groups, filters),
     )
-    sums = _sum_rows(source.scan(scan))
     data = []
     for bucket_start in _buckets(begin, stop, width):
         found = sums.get(bucket_start, {})
@@ -588,23 +616,19 @@ def costs(
         api_key_id=_names("api_key_ids", api_key_ids),
     )
     count = _limit(limit, *COSTS_LIMITS, "1d")
-    first, start, end = _window(start_time, end_time, width, now)
-    digest = _query_hash(
-        "costs", [start, end if end_time is not None else None, sorted(groups), filters]
-    )
-    begin, stop, next_page = _paged(digest, (first, end), width, count, page)
     by_line = "line_item" in groups
     scan_groups: list[str] = [name for name in ("project_id", "api_key_id") if name in groups]
     if by_line:
         scan_groups.append("model")
-    scan = Scan(
-        start=_minute_up(max(begin, start)),
-        end=_minute_up(stop),
+    begin, stop, next_page, sums = _gather(
+        source,
+        "costs",
+        times=(start_time, end_time, now),
         width=width,
-        group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
-        filters=filters,
+        count=count,
+        page=page,
+        grouping=(groups, tuple(scan_groups), filters),
     )
-    sums = _sum_rows(source.scan(scan))
     data = []
     project_at, key_at, model_at = (
         DIMENSIONS.index(n) for n in ("project_id", "api_key_id", "model")
