@@ -314,3 +314,25 @@ class TestHardening:
         )
         (line,) = captured(LogSink(), [usage_event(usage=usage)])
         assert line["input_text_tokens"] + line["input_image_tokens"] + line["cached_tokens"] == 100
+
+    @pytest.mark.usefixtures("restore_structlog")
+    def test_factory_without_names(self) -> None:
+        """A logger factory that takes no name still gets the lines."""
+        out = io.StringIO()
+        structlog.configure(
+            processors=[structlog.processors.JSONRenderer()],
+            logger_factory=lambda: structlog.PrintLogger(out),
+            cache_logger_on_first_use=False,
+        )
+        sink = LogSink()
+        sink.handle(usage_event())
+        assert sink.failures == 0
+        assert json.loads(out.getvalue())["event"] == "image:usage"
+
+    def test_repr_hides_private_fields(self) -> None:
+        """An event's repr (tracebacks, debug logs) shows no prompt, options or images."""
+        event = started_event(prompt="private prompt", options={"api_key": "sk-PLANTEDrepr00"})
+        text = repr(event)
+        assert "private prompt" not in text
+        assert "PLANTED" not in text
+        assert "request_id='req-1'" in text

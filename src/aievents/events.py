@@ -159,11 +159,16 @@ class BaseEvent:
     related_event_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
     provider: str | None = attrs.field(default=None, validator=v.OPT_STRING)
     model: str | None = attrs.field(default=None, validator=v.OPT_STRING)
+    # Prompts and options may hold private text or keys: never in repr (tracebacks, logs).
     system_prompts: tuple[str, ...] | None = attrs.field(
-        default=None, converter=v.to_tuple, validator=v.OPT_STRINGS
+        default=None, converter=v.to_tuple, validator=v.OPT_STRINGS, repr=False
     )
-    options: Mapping[str, Any] | None = attrs.field(default=None, validator=v.OPT_RECORD)
-    model_options: Mapping[str, Any] | None = attrs.field(default=None, validator=v.OPT_RECORD)
+    options: Mapping[str, Any] | None = attrs.field(
+        default=None, validator=v.OPT_RECORD, repr=False
+    )
+    model_options: Mapping[str, Any] | None = attrs.field(
+        default=None, validator=v.OPT_RECORD, repr=False
+    )
     tool_names: tuple[str, ...] | None = attrs.field(
         default=None, converter=v.to_tuple, validator=v.OPT_STRINGS
     )
@@ -253,7 +258,7 @@ class ImageRequestStartedEvent(ImageEvent):
     request_id: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
     provider: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
     model: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
-    prompt: str | None = attrs.field(default=None, validator=v.OPT_STRING)
+    prompt: str | None = attrs.field(default=None, validator=v.OPT_STRING, repr=False)
     number_of_images: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
     image_input_count: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
     video_input_count: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
@@ -279,7 +284,7 @@ class ImageRequestCompletedEvent(ImageEvent):
     model: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
     duration: float = attrs.field(default=v.REQUIRED, validator=v.REQ_DURATION)
     outputs: tuple[ImageOutput, ...] | None = attrs.field(
-        default=None, converter=v.to_tuple, validator=v.optional(_outputs)
+        default=None, converter=v.to_tuple, validator=v.optional(_outputs), repr=False
     )
 
 

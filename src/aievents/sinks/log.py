@@ -137,10 +137,15 @@ class LogSink:
             return
         try:
             fields = self.fields(event)
+            level = self._levels.get(event.event_type, "info")
             logger = self._logger
             if isinstance(logger, str):
-                logger = structlog.get_logger(logger)
-            getattr(logger, self._levels.get(event.event_type, "info"))(event.event_type, **fields)
+                try:
+                    getattr(structlog.get_logger(logger), level)(event.event_type, **fields)
+                except TypeError:  # a logger factory that takes no name
+                    getattr(structlog.get_logger(), level)(event.event_type, **fields)
+            else:
+                getattr(logger, level)(event.event_type, **fields)
         except Exception as exc:  # noqa: BLE001 - logging must not break the host
             with self._lock:
                 self.failures += 1
