@@ -44,7 +44,7 @@ from aievents.exceptions import (
     FieldValueError,
     PriceTableError,
 )
-from aievents.sinks import AggregateSink, LogSink, Sink
+from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink
 from aievents.usage import (
     ImageCost,
     ImageUsage,
@@ -72,6 +72,8 @@ __all__ = [
     "EventType",
     "EventValidationError",
     "FieldValueError",
+    "ForwardReport",
+    "ForwardSink",
     "Handler",
     "ImageCost",
     "ImageEvent",
