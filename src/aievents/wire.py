@@ -44,6 +44,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from aievents._fastjson import encoder
 from aievents.events import FROM_WIRE, BaseEvent, ImageOutput, event_class
 from aievents.exceptions import EventValidationError
 from aievents.usage import ImageCost, ImageUsage, InputTokensDetails, OutputTokensDetails
@@ -337,6 +338,11 @@ def from_envelope(envelope: Mapping[str, Any], *, plugin_id: str = PLUGIN_ID) ->
 
 def to_json(event: BaseEvent, *, form: Literal["dict", "envelope"] = "dict") -> str:
     """The event as compact JSON, in the dict or the envelope shape."""
+    if form == "dict":
+        try:  # the compiled encoder writes to_dict's JSON without building the dict
+            return encoder(type(event), type_name=event.event_type)(event)
+        except TypeError:
+            pass
     data = to_envelope(event) if form == "envelope" else to_dict(event)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
