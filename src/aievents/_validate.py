@@ -3,7 +3,8 @@
 Each validator is an attrs validator ``(instance, attribute, value)`` that
 raises :class:`~aievents.exceptions.EventValidationError` naming the field and
 the value. They are deliberately small and branch-light: they run on every
-event built.
+event built. :func:`setting` checks the numeric settings of the client, the
+sinks and the transports.
 """
 
 from __future__ import annotations
@@ -32,6 +33,28 @@ def owner_of(instance: Any) -> str:
     """Name what is being built, for error messages."""
     name = getattr(type(instance), "event_type", None)
     return name if isinstance(name, str) else type(instance).__name__
+
+
+def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = False) -> Any:
+    """Check a numeric constructor setting and return it.
+
+    Args:
+        name: The setting, for the message.
+        value: An ``int`` (with ``fraction``, an ``int`` or a ``float``; never
+            a ``bool``), at least 0, or at least 1 when ``positive``.
+        positive: Whether 0 is refused.
+        fraction: Whether a ``float`` is allowed.
+
+    Raises:
+        ValueError: naming the setting and the value.
+    """
+    kinds = (int, float) if fraction else int
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < int(positive):
+        sign = "positive" if positive else "non-negative"
+        raise ValueError(
+            f"{name} must be a {sign} {'number' if fraction else 'integer'}, got {value!r}"
+        )
+    return value
 
 
 def fail(instance: Any, field: str, value: Any, reason: str) -> EventValidationError:

@@ -59,6 +59,7 @@ from aievents._subscription import (
     signal_name,
     unwrap,
 )
+from aievents._validate import setting
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.sinks import Sink
 
@@ -112,9 +113,8 @@ class EventClient:
         replay: int = 0,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        for name, value, least in (("replay", replay, 0), ("max_pending", max_pending, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        setting("replay", replay)
+        setting("max_pending", max_pending, positive=True)
         self._lock = threading.RLock()
         self._signals = blinker.Namespace()
         self._seq = itertools.count()

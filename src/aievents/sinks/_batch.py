@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from aievents._fork import after_fork
+from aievents._validate import setting
 
 __all__ = ["OVERFLOW_POLICIES", "BatchWorker", "Overflow"]
 
@@ -73,12 +74,10 @@ class BatchWorker:
             raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}")
         if overflow == "spill" and spill is None:
             raise ValueError("overflow='spill' needs a spill directory")
-        for label, value in (("batch_size", batch_size), ("max_queue", max_queue)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value!r}")
-        for label, number in (("max_delay", max_delay), ("block_timeout", block_timeout)):
-            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
-                raise ValueError(f"{label} must be a non-negative number, got {number!r}")
+        setting("batch_size", batch_size, positive=True)
+        setting("max_queue", max_queue, positive=True)
+        setting("max_delay", max_delay, fraction=True)
+        setting("block_timeout", block_timeout, fraction=True)
         self._deliver = deliver
         self._spill = spill
         self._dropped = dropped

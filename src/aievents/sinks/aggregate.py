@@ -32,6 +32,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, Literal
 
+from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import (
@@ -92,12 +93,6 @@ _COST_OTHER: Final = INDEX["cost_other"]
 Dims = tuple[str | None, ...]
 
 
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 class AggregateSink:
     """Sums ``image:usage`` events; answers OpenAI-shaped usage and costs pages.
 
@@ -134,12 +129,12 @@ class AggregateSink:
         price_events: bool = True,
         clock: Any = time.time,
     ) -> None:
-        self._max_series = _positive("max_series", max_series)
-        self._max_entries = _positive("max_entries", max_entries)
-        self._max_ids = _positive("max_request_ids", max_request_ids)
-        minute_detail = _positive("minute_detail", minute_detail)
-        hour_detail = _positive("hour_detail", hour_detail)
-        retention = _positive("retention", retention)
+        self._max_series = setting("max_series", max_series, positive=True)
+        self._max_entries = setting("max_entries", max_entries, positive=True)
+        self._max_ids = setting("max_request_ids", max_request_ids, positive=True)
+        minute_detail = setting("minute_detail", minute_detail, positive=True)
+        hour_detail = setting("hour_detail", hour_detail, positive=True)
+        retention = setting("retention", retention, positive=True)
         if not minute_detail <= hour_detail <= retention:
             raise ValueError("minute_detail <= hour_detail <= retention must hold")
         self._minute_detail = minute_detail // 60

@@ -37,6 +37,7 @@ import attrs
 import structlog
 
 from aievents._fork import after_fork
+from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._spill import Spill
@@ -138,11 +139,9 @@ class ForwardSink:
     ) -> None:
         if not callable(getattr(transport, "send", None)):
             raise TypeError(f"transport {transport!r} has no send(batch)")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
-        for label, value in (("backoff", backoff), ("max_backoff", max_backoff)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{label} must be a non-negative number, got {value!r}")
+        setting("max_retries", max_retries)
+        setting("backoff", backoff, fraction=True)
+        setting("max_backoff", max_backoff, fraction=True)
         self.transport = transport
         self.max_retries = max_retries
         self.backoff = float(backoff)

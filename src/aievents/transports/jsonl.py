@@ -12,6 +12,7 @@ from typing import Final, Literal
 
 from aievents._fastjson import encoder
 from aievents._fork import after_fork
+from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
 from aievents.wire import to_dict, to_envelope
@@ -67,10 +68,8 @@ class JsonlTransport:
             raise ValueError(f"shape must be 'dict' or 'envelope', got {shape!r}")
         if fsync not in ("never", "batch", "always"):
             raise ValueError(f"fsync must be 'never', 'batch' or 'always', got {fsync!r}")
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
-        if isinstance(backups, bool) or not isinstance(backups, int) or backups < 0:
-            raise ValueError(f"backups must be a non-negative integer, got {backups!r}")
+        setting("max_bytes", max_bytes, positive=True)
+        setting("backups", backups)
         self.path = Path(path)
         self.shape: Shape = shape
         self.max_bytes = max_bytes
