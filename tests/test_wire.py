@@ -22,10 +22,12 @@ from aievents import (
     EventValidationError,
     ImageOutput,
     ImageRequestCompletedEvent,
+    ImageRequestStartedEvent,
     ImageUsage,
     ImageUsageEvent,
     InputTokensDetails,
     OutputTokensDetails,
+    _fastjson,
     from_dict,
     from_envelope,
     from_json,
@@ -285,6 +287,14 @@ def _completed_envelope(**fields: Any) -> dict[str, Any]:
     return _envelope("image:request:completed", **{**payload, **fields})
 
 
+@attrs.frozen(kw_only=True)
+class _Listed(ImageRequestStartedEvent):
+    """An application's subclass with fields the compiled encoder has no writer for."""
+
+    tags: list[str] = attrs.field(factory=list)
+    shots: list[ImageOutput] = attrs.field(factory=list)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -331,6 +341,25 @@ class TestRoundTrip:
         line = encode(event, "dict")
         assert json.loads(line) == to_dict(event)
         assert from_json(line) == event
+
+    def test_fields_the_compiled_encoder_does_not_know(self) -> None:
+        """A subclass with list fields is written through to_dict, the same JSON every time."""
+        event = _Listed(
+            request_id="img-1",
+            provider="openai",
+            model="gpt-image-1",
+            tags=["a", "b"],
+            shots=[ImageOutput(url="https://example.test/1.png")],
+        )
+        expected = to_dict(event)
+        assert expected["tags"] == ["a", "b"]
+        assert expected["shots"] == [{"url": "https://example.test/1.png"}]
+
+        for _ in range(2):  # the refusal is cached; the fallback still answers
+            assert json.loads(to_json(event)) == expected
+            assert json.loads(encode(event, "dict")) == expected
+        with pytest.raises(TypeError, match=r"list\["):
+            _fastjson.encoder(_Listed, type_name=event.event_type)(event)
 
     @pytest.mark.parametrize("cls", EVENT_CLASSES, ids=EVENT_NAMES)
     @given(data=st.data())

@@ -12,6 +12,7 @@ field of every class). Only generated identifiers go into the source.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -30,14 +31,6 @@ _DUMPS: Final = json.JSONEncoder(
 _CACHE: dict[tuple[type, str | None], Callable[[Any], str]] = {}
 
 
-def _text(value: str) -> str:
-    return encode_basestring(value)
-
-
-def _number(value: float) -> str:
-    return _DUMPS(value)
-
-
 def _decimal(value: Decimal) -> str:
     return '"' + str(value) + '"'
 
@@ -51,7 +44,9 @@ def _record(value: Mapping[str, Any]) -> str:
 
 
 def _kind(annotation: Any) -> Any:
-    """The non-None type of an annotation such as ``str | None``."""
+    """The non-None type of an annotation such as ``str | None`` (others as they are)."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return annotation
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     return args[0] if len(args) == 1 else annotation
 
@@ -98,15 +93,34 @@ def _bool(value: bool) -> str:
 
 
 def encoder(cls: type, *, type_name: str | None = None) -> Callable[[Any], str]:
-    """The compiled encoder of an attrs class (cached); ``type_name`` adds ``"type"``."""
+    """The compiled encoder of an attrs class (cached); ``type_name`` adds ``"type"``.
+
+    A class with a field of a type no writer knows gets an encoder that
+    raises ``TypeError``, cached too, so the class is looked at only once.
+    """
     key = (cls, type_name)
     cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
+    if cached is None:
+        try:
+            cached = _compile(cls, type_name)
+        except TypeError as exc:
+            cached = _refuse(str(exc))
+        _CACHE[key] = cached
+    return cached
+
+
+def _refuse(reason: str) -> Callable[[Any], str]:
+    def encode(obj: Any) -> str:
+        raise TypeError(reason)
+
+    return encode
+
+
+def _compile(cls: type, type_name: str | None) -> Callable[[Any], str]:
     hints = typing.get_type_hints(cls)
     namespace: dict[str, Any] = {
-        "_text": _text,
-        "_number": _number,
+        "_text": encode_basestring,
+        "_number": _DUMPS,
         "_decimal": _decimal,
         "_strings": _strings,
         "_record": _record,
@@ -128,5 +142,4 @@ def encoder(cls: type, *, type_name: str | None = None) -> Callable[[Any], str]:
     lines.append("    return (out[:-1] if out[-1] == ',' else out) + '}'")
     exec(compile("\n".join(lines), f"<aievents json {cls.__name__}>", "exec"), namespace)
     encode: Callable[[Any], str] = namespace["encode"]
-    _CACHE[key] = encode
     return encode

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
 
-from aievents._fastjson import encoder
 from aievents._fork import after_fork
 from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
-from aievents.wire import to_dict, to_envelope
+from aievents.wire import to_envelope, to_json
 
 __all__ = ["JsonlTransport"]
 
@@ -34,10 +33,7 @@ def encode(event: BaseEvent, shape: Shape) -> str:
     ``to_envelope``.
     """
     if shape == "dict":
-        try:
-            return encoder(type(event), type_name=event.event_type)(event)
-        except TypeError:  # a class with a field of a type the encoder does not know
-            return _DUMPS(to_dict(event))
+        return to_json(event)
     return _DUMPS(to_envelope(event))
 
 
