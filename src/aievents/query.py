@@ -37,6 +37,7 @@ import attrs
 
 from aievents.events import OPERATIONS
 from aievents.exceptions import FieldValueError
+from aievents.usage import EXACT
 
 __all__ = [
     "COST_GROUPS",
@@ -93,8 +94,6 @@ FIELDS: Final = (
 )
 INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 _COST_START: Final = INDEX["cost_input_text"]
-#: The decimal context sums are made in: exact, whatever the application set.
-EXACT: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
 _ZERO: Final = Decimal(0)
 
 #: Cost line items: (cost field, kind in the line item name, quantity fields, unit).
@@ -635,8 +634,9 @@ def costs(
     )
     for bucket_start in _buckets(begin, stop, width):
         results: list[CostsResult] = []
-        for key in sorted(sums.get(bucket_start, {}), key=_sort_key):
-            totals = sums[bucket_start][key]
+        found = sums.get(bucket_start, {})
+        for key in sorted(found, key=_sort_key):
+            totals = found[key]
             project, api_key = key[project_at], key[key_at]
             if by_line:
                 for line, amount, quantity, unit in _line_items(key[model_at], totals):

@@ -24,6 +24,7 @@ naming the field.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -169,6 +170,8 @@ COST_COMPONENTS: Final = (
 )
 
 _ZERO: Final = Decimal(0)
+#: The decimal context cost sums are made in: exact, whatever the application set.
+EXACT: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
 
 
 def _component() -> Any:

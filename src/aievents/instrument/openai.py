@@ -131,7 +131,7 @@ def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) ->
     )
 
 
-def _learn(request: ImageRequest, answer: Any, settings: _Settings) -> None:
+def _learn(request: ImageRequest, answer: Any) -> None:
     """Take size, quality, usage and images from an ``ImagesResponse`` or a completed event."""
     size = getattr(answer, "size", None)
     if isinstance(size, str) and (request.size in (None, "auto") or size != "auto"):
@@ -159,7 +159,7 @@ def _finish_response(request: ImageRequest, response: Any, settings: _Settings) 
         request.complete()
         return
     request.update(request_id=getattr(response, "_request_id", None))
-    _learn(request, response, settings)
+    _learn(request, response)
     request.record_images(len(data))
     if settings.capture_outputs:
         request.outputs = tuple(
@@ -197,7 +197,7 @@ class _StreamWatch:
         kind = getattr(event, "type", "")
         if isinstance(kind, str) and kind.endswith(".completed"):
             self.completed += 1
-            _learn(self.request, event, self.settings)
+            _learn(self.request, event)
             if self.settings.capture_outputs:
                 output = ImageOutput(b64_json=getattr(event, "b64_json", None))
                 self.request.outputs = (*(self.request.outputs or ()), output)

@@ -39,7 +39,7 @@ from aievents.pricing._table import (
     TokenRates,
     shipped_table,
 )
-from aievents.usage import ImageCost, ImageUsage, token_split
+from aievents.usage import EXACT, ImageCost, ImageUsage, token_split
 
 __all__ = [
     "cost_of",
@@ -59,8 +59,6 @@ _table: PriceTable | None = None
 #: Models (and the reasons) already warned about; bounded.
 _warned: set[tuple[str, str]] = set()
 _MAX_WARNED: Final = 10_000
-#: Cost arithmetic is exact whatever decimal context the application set.
-_CONTEXT: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
 
 
 def default_table() -> PriceTable:
@@ -293,7 +291,7 @@ def image_cost(
     has_tokens = usage is not None and (
         usage.input_tokens is not None or usage.output_tokens is not None
     )
-    with decimal.localcontext(_CONTEXT):
+    with decimal.localcontext(EXACT):
         return _cost(
             price,
             table.version,

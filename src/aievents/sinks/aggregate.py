@@ -37,7 +37,6 @@ from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import (
     DIMENSIONS,
-    EXACT,
     FIELDS,
     INDEX,
     Page,
@@ -49,7 +48,7 @@ from aievents.query import (
 )
 from aievents.query import costs as costs_page
 from aievents.query import usage as usage_page
-from aievents.usage import token_split
+from aievents.usage import COST_COMPONENTS, EXACT, token_split
 
 __all__ = ["OVERFLOW", "AggregateSink"]
 
@@ -60,19 +59,8 @@ _STATE_FORMAT: Final = 1
 #: Roll-ups are looked at every this many events, for as many entries.
 _MAINTAIN_EVERY: Final = 256
 _DAY_MINUTES: Final = 1440
-_COST_PARTS: Final = (
-    ("input_text", INDEX["cost_input_text"]),
-    ("input_image", INDEX["cost_input_image"]),
-    ("cached_input", INDEX["cost_cached_input"]),
-    ("output_image", INDEX["cost_output_image"]),
-    ("output_text", INDEX["cost_output_text"]),
-    ("per_image", INDEX["cost_per_image"]),
-)
-_COST_FIELDS: Final = attrgetter(*(name for name, _ in _COST_PARTS))
-_COST_INDEXES: Final = tuple(index for _, index in _COST_PARTS)
-_CONTEXT: Final = EXACT
-#: Costs waiting to be added to their series, at most (a small, fixed memory).
-_FOLD_EVERY: Final = 1024
+_COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
+_COST_INDEXES: Final = tuple(INDEX[f"cost_{name}"] for name in COST_COMPONENTS)
 #: What ``handle`` reads of an event, in one call: id, time, usage, cost,
 #: images, then the dimensions in DIMENSIONS order.
 _EVENT_FIELDS: Final = attrgetter(
@@ -203,11 +191,9 @@ class AggregateSink:
                 totals[8] += cached_text
                 totals[9] += cached_image
             if cost is not None or usage.cost:
-                # Decimal sums are folded in batches, in an exact decimal context.
-                pending = self._pending
-                pending.append((totals, cost if cost is not None else usage.cost))
-                if len(pending) >= _FOLD_EVERY:
-                    self._fold()
+                # Decimal sums are folded in batches by _maintain (so at most
+                # _MAINTAIN_EVERY wait), in an exact decimal context.
+                self._pending.append((totals, cost if cost is not None else usage.cost))
             self._ticks += 1
             if self._ticks >= _MAINTAIN_EVERY:
                 self._ticks = 0
@@ -243,7 +229,7 @@ class AggregateSink:
     def _fold(self) -> None:
         """Add the pending costs (ImageCost, or a bare Decimal) to their series (locked)."""
         pending = self._pending
-        with decimal.localcontext(_CONTEXT):
+        with decimal.localcontext(EXACT):
             for totals, cost in pending:
                 if isinstance(cost, Decimal):
                     totals[_COST_OTHER] += cost
@@ -294,7 +280,7 @@ class AggregateSink:
                     series[(target, dims)] = totals
                     self._levels[level + 1].append((target, dims))
                 else:
-                    with decimal.localcontext(_CONTEXT):
+                    with decimal.localcontext(EXACT):
                         add_into(into, totals)
                     self._forget(dims)
 
@@ -402,7 +388,7 @@ class AggregateSink:
                 existing = self._series.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
-                with decimal.localcontext(_CONTEXT):
+                with decimal.localcontext(EXACT):
                     add_into(existing, totals)
             self.events += counters["events"]
 
