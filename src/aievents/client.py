@@ -163,6 +163,10 @@ class EventClient:
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 self._handler_failed(handler, event, exc)
 
+    #: What the compiled emit calls for a class it does not know yet (this
+    #: class's emit, whatever a subclass does with its own).
+    _emit_unknown = emit
+
     async def aemit(self, event: BaseEvent) -> None:
         """Deliver ``event`` like :meth:`emit`, awaiting async handlers in order.
 
@@ -197,14 +201,6 @@ class EventClient:
             self._classes[type(event)] = None
             self._rebuild()
             return self._routes[type(event)]
-
-    def _emit_unknown(self, event: BaseEvent) -> None:
-        """Called by the compiled emit for a class it does not know yet."""
-        for handler in self._route(event):
-            try:
-                handler(event)
-            except Exception as exc:  # noqa: BLE001 - isolation is the point
-                self._handler_failed(handler, event, exc)
 
     # ------------------------------------------------------------------ subscribe
 
@@ -421,11 +417,7 @@ class EventClient:
         with self._lock:
             self._errors += 1
             self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
-            now = time.monotonic()
-            last = self._last_logged.get(name)
-            due = last is None or now - last >= ERROR_LOG_INTERVAL
-            if due:
-                self._last_logged[name] = now
+            due = self._log_due(name)
             failures = self._errors_by_handler[name]
         if self.strict:
             if defer:  # raised in a scheduled task: flush() re-raises it
@@ -473,17 +465,22 @@ class EventClient:
             return
         ctx.run(self._start, loop, coro)
 
+    def _log_due(self, key: str) -> bool:
+        """Whether a warning about ``key`` may be logged now (at most one per interval; locked)."""
+        now = time.monotonic()
+        last = self._last_logged.get(key)
+        if last is not None and now - last < ERROR_LOG_INTERVAL:
+            return False
+        self._last_logged[key] = now
+        return True
+
     def _drop(self, coro: Awaitable[None]) -> None:
         """An async run that will not happen (client closed, or too many in flight)."""
         close = getattr(coro, "close", None)
         if close is not None:
             close()
         with self._lock:
-            now = time.monotonic()
-            last = self._last_logged.get("<lost>")
-            due = last is None or now - last >= ERROR_LOG_INTERVAL
-            if due:
-                self._last_logged["<lost>"] = now
+            due = self._log_due("<lost>")
         if due:
             self._report_lost(1)
 

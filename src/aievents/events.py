@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from aievents import _validate as v
+from aievents._fork import after_fork
 from aievents.context import BOUND
 from aievents.exceptions import EventValidationError
 from aievents.usage import ImageCost, ImageUsage
@@ -79,9 +80,9 @@ class _EventIds:
     """
 
     def __init__(self) -> None:
-        self.reseed()
+        self._after_fork()
 
-    def reseed(self) -> None:
+    def _after_fork(self) -> None:
         self.prefix = os.urandom(8).hex()
         self.counter = itertools.count(1)
 
@@ -90,8 +91,7 @@ class _EventIds:
 
 
 _IDS: Final = _EventIds()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_IDS.reseed)
+after_fork(_IDS)  # a child draws a new prefix
 
 
 def new_event_id() -> str:
