@@ -491,6 +491,19 @@ class TestReviewEdges:
         assert collector.wait_for(10)
         other.close(5.0)
 
+    def test_full_journal_is_counted(self, tmp_path: Path) -> None:
+        """Durable mode past the journal's size: the rest is sent anyway, and counted."""
+        path = tmp_path / "events.jsonl"
+        sink = ForwardSink(
+            JsonlTransport(path), durable=True, spill_dir=tmp_path / "spill", spill_max_bytes=2000
+        )
+        for event in events(20):
+            sink.handle(event)
+        report = sink.close(5.0)
+        assert report.sent == 20
+        assert 0 < report.unjournaled < 20
+        assert len(path.read_text().splitlines()) == 20
+
     def test_flush_deadline_drops_nothing(self, collector: Collector) -> None:
         """A flush that times out leaves the batch to the worker; nothing is dropped."""
         collector.hang(2.0)

@@ -13,7 +13,6 @@ parent's queued events stay the parent's to send).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -102,7 +101,6 @@ class BatchWorker:
         self._closing = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
     # ------------------------------------------------------------------ caller side
 
@@ -211,8 +209,6 @@ class BatchWorker:
         with self._lock:
             if not self._queue and not self._inflight:
                 return True
-            if self._thread is None and not self._closed:
-                self._start()
             self._flushing += 1
             self._deadline = deadline
             self._ready.notify()
@@ -233,10 +229,7 @@ class BatchWorker:
                 return []
             self._closing = True
             self._deadline = deadline
-            thread = self._thread
-            if thread is None and self._queue:
-                self._start()
-                thread = self._thread
+            thread = self._thread  # None only when nothing was ever queued
             self._ready.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join(_remaining(deadline))
@@ -246,11 +239,6 @@ class BatchWorker:
             self._queue.clear()
             self._idle.notify_all()
         return left
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` ran."""
-        return self._closed
 
     def _after_fork(self) -> None:
         """In a forked child: an empty queue, no worker yet (one starts on demand).

@@ -63,6 +63,9 @@ class ForwardReport:
             ``deliver_failed``).
         journaled: Durable mode: events left in the journal for the next
             process (the queue was full, or the target would not take them).
+        unjournaled: Durable mode: events the journal had no room for (or
+            could not be written to); they are still queued and sent, but a
+            killed process loses them.
         pending: Events still queued or being sent.
         corrupt: Spill lines that could not be read back.
     """
@@ -76,6 +79,7 @@ class ForwardReport:
     pending: int
     corrupt: int = 0
     journaled: int = 0
+    unjournaled: int = 0
 
     @property
     def accounted(self) -> int:
@@ -197,7 +201,7 @@ class ForwardSink:
         except OSError:
             segment = None
         if segment is None:
-            self._add("not_journaled", 1)
+            self._add("unjournaled", 1)
         self._worker.put((event, segment))
 
     def _journaled(self, items: list[tuple[BaseEvent, str | None]]) -> bool:
@@ -261,6 +265,7 @@ class ForwardSink:
             pending=pending,
             corrupt=self._spill.corrupt_lines if self._spill is not None else 0,
             journaled=counts.get("journaled", 0),
+            unjournaled=counts.get("unjournaled", 0),
         )
 
     # ------------------------------------------------------------------ delivery
@@ -318,12 +323,12 @@ class ForwardSink:
         batch: list[BaseEvent] = [event for event, _ in items] if journaled else items
         if self._send(batch, deadline):
             self._add("sent", len(batch))
-            self._acknowledge(items if journaled else [])
+            self._acknowledge(items)
             if self._spill is not None:  # the target takes batches again: catch up
                 self._replay(self._deadline(deadline))
             return
-        if self._spill is not None and self._spill_batch(batch):
-            self._acknowledge(items if journaled else [])
+        if self._spill_batch(batch):
+            self._acknowledge(items)
             return
         if journaled:  # still in the journal: sent by the next process to start
             self._journaled(items)
@@ -376,13 +381,13 @@ class ForwardSink:
         self._wake.set()
         left = self._worker.close(timeout)
         stuck = self._worker.inflight()
-        if stuck and self._spill is not None and self._journal is None:
+        if stuck and self._journal is None:
             # The target holds a batch past the deadline: keep a copy on disk (it
             # may arrive twice; receivers drop duplicates by event_id).
             self._spill_batch(stuck)
         if left and self._journal is not None:
             self._journaled(left)
-        elif left and (self._spill is None or not self._spill_batch(left)):
+        elif left and not self._spill_batch(left):
             self._drop("closed", len(left))
         if stuck:  # the worker may hold the transport: close it when it lets go
             threading.Thread(target=self._close_transport, daemon=True).start()
