@@ -50,6 +50,65 @@ def http(collector: Collector, **options: Any) -> HttpTransport:
     return HttpTransport(collector.url, **options)
 
 
+class TestSettings:
+    """A wrong setting is refused with a ValueError naming the setting and the value."""
+
+    @pytest.mark.parametrize(
+        ("build", "name", "value"),
+        [
+            pytest.param(lambda p: JsonlTransport(p, shape="flat"), "shape", "'flat'", id="shape"),
+            pytest.param(
+                lambda p: JsonlTransport(p, fsync="often"), "fsync", "'often'", id="fsync"
+            ),
+            pytest.param(
+                lambda p: JsonlTransport(p, max_bytes=0), "max_bytes", "0", id="max-bytes"
+            ),
+            pytest.param(lambda p: JsonlTransport(p, backups=-1), "backups", "-1", id="backups"),
+            pytest.param(
+                lambda p: HttpTransport("http://127.0.0.1:9/", format="xml"),
+                "format",
+                "'xml'",
+                id="http-format",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), overflow="wait"),
+                "overflow",
+                "'wait'",
+                id="overflow",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), batch_size=True),
+                "batch_size",
+                "True",
+                id="bool-batch-size",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), max_delay=-0.5),
+                "max_delay",
+                "-0.5",
+                id="max-delay",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), backoff="1"),
+                "backoff",
+                "'1'",
+                id="str-backoff",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), max_retries=1.5),
+                "max_retries",
+                "1.5",
+                id="float-retries",
+            ),
+        ],
+    )
+    def test_named(self, build: Any, name: str, value: str, tmp_path: Path) -> None:
+        """The message starts with the setting and ends with the value given."""
+        with pytest.raises(ValueError, match=rf"^{name} must be .*, got {value}$"):
+            build(tmp_path / "events.jsonl")
+        assert not (tmp_path / "events.jsonl").exists()
+
+
 class TestJsonl:
     """The JSONL transport appends one line per event, rotates and reads back equal."""
 

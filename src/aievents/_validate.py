@@ -3,8 +3,8 @@
 Each validator is an attrs validator ``(instance, attribute, value)`` that
 raises :class:`~aievents.exceptions.EventValidationError` naming the field and
 the value. They are deliberately small and branch-light: they run on every
-event built. :func:`setting` checks the numeric settings of the client, the
-sinks and the transports.
+event built. :func:`setting` and :func:`option` check the settings of the
+client, the sinks and the transports.
 """
 
 from __future__ import annotations
@@ -54,6 +54,18 @@ def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = F
         raise ValueError(
             f"{name} must be a {sign} {'number' if fraction else 'integer'}, got {value!r}"
         )
+    return value
+
+
+def option(name: str, value: Any, options: tuple[str, ...]) -> Any:
+    """Check that a constructor setting is one of ``options`` and return it.
+
+    Raises:
+        ValueError: naming the setting, the choices and the value.
+    """
+    if value not in options:
+        listing = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be one of {listing}, got {value!r}")
     return value
 
 

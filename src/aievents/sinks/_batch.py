@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from aievents._fork import after_fork
-from aievents._validate import setting
+from aievents._validate import option, setting
 
 __all__ = ["OVERFLOW_POLICIES", "BatchWorker", "Overflow"]
 
@@ -69,8 +69,7 @@ class BatchWorker:
         spill: Overflowed | None = None,
         dropped: Callable[[str, int], None] = lambda reason, count: None,
     ) -> None:
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}")
+        option("overflow", overflow, OVERFLOW_POLICIES)
         if overflow == "spill" and spill is None:
             raise ValueError("overflow='spill' needs a spill directory")
         setting("batch_size", batch_size, positive=True)

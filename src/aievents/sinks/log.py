@@ -28,6 +28,7 @@ import attrs
 import structlog
 
 from aievents._redact import scrub
+from aievents._validate import option
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.usage import token_split
 
@@ -85,10 +86,7 @@ class LogSink:
     ) -> None:
         merged = {**DEFAULT_LEVELS, **(levels or {})}
         for name, level in merged.items():
-            if level not in LEVELS:
-                raise ValueError(
-                    f"levels[{name!r}] must be one of {', '.join(LEVELS)}, got {level!r}"
-                )
+            option(f"levels[{name!r}]", level, LEVELS)
         if redact is not None and not callable(redact):
             raise TypeError(f"redact must be callable, got {redact!r}")
         self._logger = logger

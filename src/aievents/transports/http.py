@@ -12,9 +12,10 @@ from typing import Any, Final, Literal
 import httpx
 
 from aievents._fork import after_fork
+from aievents._validate import option
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
-from aievents.transports.jsonl import Shape, encode
+from aievents.transports.jsonl import SHAPES, Shape, encode
 
 __all__ = ["HttpTransport"]
 
@@ -101,10 +102,8 @@ class HttpTransport:
         verify: bool | str = True,
         client: Any = None,
     ) -> None:
-        if format not in ("json", "ndjson"):
-            raise ValueError(f"format must be 'json' or 'ndjson', got {format!r}")
-        if shape not in ("dict", "envelope"):
-            raise ValueError(f"shape must be 'dict' or 'envelope', got {shape!r}")
+        option("format", format, ("json", "ndjson"))
+        option("shape", shape, SHAPES)
         self.url = url
         self.format: Format = format
         self.shape: Shape = shape

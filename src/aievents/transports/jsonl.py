@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from aievents._fork import after_fork
-from aievents._validate import setting
+from aievents._validate import option, setting
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
 from aievents.wire import to_envelope, to_json
@@ -20,6 +20,7 @@ __all__ = ["JsonlTransport"]
 
 Fsync = Literal["never", "batch", "always"]
 Shape = Literal["dict", "envelope"]
+SHAPES: Final = ("dict", "envelope")
 _DUMPS: Final = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, check_circular=False
 ).encode
@@ -60,10 +61,8 @@ class JsonlTransport:
         backups: int = 5,
         fsync: Fsync = "never",
     ) -> None:
-        if shape not in ("dict", "envelope"):
-            raise ValueError(f"shape must be 'dict' or 'envelope', got {shape!r}")
-        if fsync not in ("never", "batch", "always"):
-            raise ValueError(f"fsync must be 'never', 'batch' or 'always', got {fsync!r}")
+        option("shape", shape, SHAPES)
+        option("fsync", fsync, ("never", "batch", "always"))
         setting("max_bytes", max_bytes, positive=True)
         setting("backups", backups)
         self.path = Path(path)
