@@ -471,6 +471,7 @@ def from_tanstack(usage: Any) -> ImageUsage:
     owner = "tanstack usage"
     read = _Reader(owner)
     read.require_object(usage)
+    usage = _view(usage)  # an SDK object's fields, read once
     prompt = read.mapping(usage, "promptTokensDetails", "prompt_tokens_details")
     completion = read.mapping(usage, "completionTokensDetails", "completion_tokens_details")
     input_details = None
@@ -544,7 +545,7 @@ def from_gemini(usage_metadata: Any) -> ImageUsage:
     owner = "gemini usageMetadata"
     read = _Reader(owner)
     read.require_object(usage_metadata)
-    payload = usage_metadata
+    payload = _view(usage_metadata)  # an SDK object's fields, read once
     prompt = read.tokens(payload, "promptTokenCount", "prompt_token_count")
     candidates = read.tokens(payload, "candidatesTokenCount", "candidates_token_count")
     thoughts = read.tokens(payload, "thoughtsTokenCount", "thoughts_token_count")
