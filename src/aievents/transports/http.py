@@ -32,9 +32,38 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def new_client(connect_timeout: float, read_timeout: float, verify: bool | str) -> httpx.Client:
-    """An httpx client with the transport's timeouts and TLS verification."""
-    return httpx.Client(timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify)
+class Connections:
+    """A transport's httpx client: the application's, or its own.
+
+    Its own client has the transport's timeouts and TLS verification, is
+    replaced in a forked child (never the parent's sockets) and is closed
+    with the transport; the application's is used as given and left open.
+    """
+
+    def __init__(
+        self, client: Any, connect_timeout: float, read_timeout: float, verify: bool | str
+    ) -> None:
+        self._settings = (connect_timeout, read_timeout, verify)
+        self._own = client is None
+        self.client: httpx.Client = client or self._new()
+        after_fork(self)
+
+    def _new(self) -> httpx.Client:
+        connect, read, verify = self._settings
+        return httpx.Client(timeout=httpx.Timeout(read, connect=connect), verify=verify)
+
+    def _after_fork(self) -> None:
+        if self._own:
+            self.client = self._new()
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """POST ``body`` (see :func:`post`)."""
+        post(self.client, url, body, headers)
+
+    def close(self) -> None:
+        """Close the client when it is ours."""
+        if self._own:
+            self.client.close()
 
 
 def post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
@@ -112,15 +141,7 @@ class HttpTransport:
         self._headers = {"Content-Type": content_type, **(headers or {})}
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
-        self._settings = (connect_timeout, read_timeout, verify)
-        self._client = client or new_client(*self._settings)
-        self._own_client = client is None
-        after_fork(self)
-
-    def _after_fork(self) -> None:
-        """In a forked child: connections of its own, never the parent's sockets."""
-        if self._own_client:
-            self._client = new_client(*self._settings)
+        self._http = Connections(client, connect_timeout, read_timeout, verify)
 
     def body(self, batch: Sequence[BaseEvent]) -> bytes:
         """The request body for ``batch``."""
@@ -131,12 +152,11 @@ class HttpTransport:
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
         """POST the batch; raise :class:`TransportError` unless answered 2xx."""
-        post(self._client, self.url, self.body(batch), self._headers)
+        self._http.post(self.url, self.body(batch), self._headers)
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""
-        if self._own_client:
-            self._client.close()
+        self._http.close()
 
     def __repr__(self) -> str:
         return f"<HttpTransport {safe_url(self.url)} {self.format}/{self.shape}>"

@@ -47,7 +47,6 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from aievents import __version__
-from aievents._fork import after_fork
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -55,7 +54,7 @@ from aievents.events import (
     ImageUsageEvent,
 )
 from aievents.transports import TransportError
-from aievents.transports.http import new_client, post
+from aievents.transports.http import Connections
 from aievents.usage import token_split
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
@@ -189,16 +188,8 @@ class OtlpTransport:
         )
         self._scope = InstrumentationScope(name="aievents", version=__version__)
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
-        self._settings = (connect_timeout, read_timeout, verify)
-        self._client = client or new_client(*self._settings)
-        self._own_client = client is None
+        self._http = Connections(client, connect_timeout, read_timeout, verify)
         self.metrics_failures = 0
-        after_fork(self)
-
-    def _after_fork(self) -> None:
-        """In a forked child: connections of its own, never the parent's sockets."""
-        if self._own_client:
-            self._client = new_client(*self._settings)
 
     # ------------------------------------------------------------------ messages
 
@@ -327,8 +318,7 @@ class OtlpTransport:
         would count the deltas twice); a 404 turns metrics off (a collector
         that takes logs only).
         """
-        post(
-            self._client,
+        self._http.post(
             f"{self.endpoint}/v1/logs",
             self.logs_request(batch).SerializeToString(),
             self._headers,
@@ -339,8 +329,7 @@ class OtlpTransport:
         if request is None:
             return
         try:
-            post(
-                self._client,
+            self._http.post(
                 f"{self.endpoint}/v1/metrics",
                 request.SerializeToString(),
                 self._headers,
@@ -354,5 +343,4 @@ class OtlpTransport:
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""
-        if self._own_client:
-            self._client.close()
+        self._http.close()
