@@ -29,7 +29,7 @@ from typing import Final
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.exceptions import EventValidationError
-from aievents.transports.jsonl import encode
+from aievents.transports.jsonl import encode, write_all
 from aievents.wire import from_dict
 
 __all__ = ["Spill"]
@@ -169,10 +169,7 @@ class Spill:
                 self._path = self.directory / (self._segment_name() + _OPEN)
                 self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 self._written = 0
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            write_all(self._fd, data)
             self._written += len(data)
             self._bytes += len(data)
             assert self._path is not None

@@ -38,6 +38,13 @@ def encode(event: BaseEvent, shape: Shape) -> str:
     return _DUMPS(to_envelope(event))
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class JsonlTransport:
     """Appends each event as one JSON line to ``path``.
 
@@ -114,32 +121,29 @@ class JsonlTransport:
                 size = 0
                 for line in lines:
                     if self._size + size + len(line) > self.max_bytes and (self._size or size):
-                        self._write(fd, chunk)
+                        self._write(fd, chunk, size)
                         self._rotate()
                         fd = self._open()
                         chunk, size = [], 0
                     chunk.append(line)
                     size += len(line)
-                self._write(fd, chunk)
+                self._write(fd, chunk, size)
                 if self.fsync == "batch":
                     os.fsync(fd)
             except OSError as exc:
                 raise TransportError(f"cannot write {self.path}: {exc}", retryable=True) from exc
 
-    def _write(self, fd: int, chunk: list[bytes]) -> None:
+    def _write(self, fd: int, chunk: list[bytes], size: int) -> None:
+        """Write ``chunk`` (``size`` bytes in all)."""
         if not chunk:
             return
         if self.fsync == "always":
             for line in chunk:
-                os.write(fd, line)
+                write_all(fd, line)
                 os.fsync(fd)
         else:
-            data = b"".join(chunk)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        self._size += sum(len(line) for line in chunk)
+            write_all(fd, b"".join(chunk))
+        self._size += size
 
     def close(self) -> None:
         """Close the file."""
