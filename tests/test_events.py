@@ -9,6 +9,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -37,7 +38,7 @@ from aievents.events import (
     new_event_id,
 )
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageUsage
+from aievents.usage import ImageCost, ImageUsage
 
 from helpers import check_names
 
@@ -416,6 +417,33 @@ class TestFieldValidation:
             build(ImageRequestErrorEvent, status_code=-1)
         assert info.value.owner == "image:request:error"
         assert str(info.value).startswith("image:request:error: ")
+
+
+class TestCostUsd:
+    """ImageUsageEvent.cost_usd: the priced total, else the reported usage.cost, else None."""
+
+    @pytest.mark.parametrize(
+        ("priced", "reported", "expected"),
+        [
+            pytest.param("0.042", "0.5", Decimal("0.042"), id="priced-wins"),
+            pytest.param(None, "0.5", Decimal("0.5"), id="reported"),
+            pytest.param(None, None, None, id="unknown"),
+        ],
+    )
+    def test_cost_usd(self, priced: str | None, reported: str | None, expected: Any) -> None:
+        """The breakdown's total comes first; the provider's figure stands in without one."""
+        cost = (
+            ImageCost(total=priced, basis="tokens", price_version="t", priced_model="gpt-image-1")
+            if priced is not None
+            else None
+        )
+        event = ImageUsageEvent(
+            request_id="img-1",
+            model="gpt-image-1",
+            usage=ImageUsage(input_tokens=10, cost=reported),
+            cost=cost,
+        )
+        assert event.cost_usd == expected
 
 
 class TestTimestamp:

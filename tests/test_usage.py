@@ -22,6 +22,7 @@ from aievents.usage import (
     ImageUsage,
     InputTokensDetails,
     OutputTokensDetails,
+    billed_tokens,
     from_gemini,
     from_openai,
     from_orq,
@@ -966,3 +967,38 @@ class TestTotals:
         adapter, inp, _, _ = shape
         usage = adapter({inp: 42})
         assert (usage.output_tokens, usage.total_tokens) == (None, 42)
+
+
+class TestBilledTokens:
+    """billed_tokens counts as OpenAI's usage API does: cached input apart, from text first."""
+
+    @pytest.mark.parametrize(
+        ("cached", "expected"),
+        [
+            pytest.param(0, (20, 40, 0, 1056, 44), id="none-cached"),
+            pytest.param(15, (5, 40, 15, 1056, 44), id="cached-within-text"),
+            pytest.param(30, (0, 30, 30, 1056, 44), id="cached-past-text"),
+        ],
+    )
+    def test_split(self, cached: int, expected: tuple[int, ...]) -> None:
+        """Uncached text, uncached image, cached, output image, output text."""
+        usage = ImageUsage(
+            input_tokens=60,
+            output_tokens=1100,
+            input_tokens_details=InputTokensDetails(
+                text_tokens=20, image_tokens=40, cached_tokens=cached
+            ),
+            output_tokens_details=OutputTokensDetails(text_tokens=44, image_tokens=1056),
+        )
+        assert billed_tokens(usage) == expected
+        assert sum(expected) == 60 + 1100
+
+    def test_without_details(self) -> None:
+        """No details: all input is text, all output is image."""
+        assert billed_tokens(ImageUsage(input_tokens=50, output_tokens=1056)) == (
+            50,
+            0,
+            0,
+            1056,
+            0,
+        )

@@ -31,6 +31,7 @@ import os
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
@@ -312,6 +313,11 @@ class ImageUsageEvent(ImageEvent):
     cost: ImageCost | None = attrs.field(
         default=None, validator=v.optional(v.instance_of(ImageCost, "an ImageCost"))
     )
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """The request's cost in USD: ``cost.total`` when priced, else ``usage.cost``."""
+        return self.cost.total if self.cost is not None else self.usage.cost
 
 
 @attrs.frozen(kw_only=True, slots=True)

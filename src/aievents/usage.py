@@ -41,6 +41,7 @@ __all__ = [
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
+    "billed_tokens",
     "from_gemini",
     "from_openai",
     "from_orq",
@@ -245,6 +246,17 @@ def token_split(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
         split = _split_tokens(usage)
         object.__setattr__(usage, "_split", split)
     return split
+
+
+def billed_tokens(usage: ImageUsage) -> tuple[int, int, int, int, int]:
+    """The tokens as OpenAI's usage API reports them, from :func:`token_split`.
+
+    Returns ``(input text, input image, cached input, output image, output
+    text)``: the input counts without their cached part, the cached tokens of
+    both kinds together.
+    """
+    text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
+    return text - cached_text, image - cached_image, cached_text + cached_image, out_image, out_text
 
 
 def _split_tokens(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:

@@ -30,7 +30,7 @@ import structlog
 from aievents._redact import scrub
 from aievents._validate import option
 from aievents.events import BaseEvent, ImageUsageEvent
-from aievents.usage import token_split
+from aievents.usage import billed_tokens, token_split
 
 __all__ = ["LEVELS", "LogSink"]
 
@@ -200,18 +200,18 @@ def _set_fields(event: BaseEvent) -> Iterable[tuple[str, Any]]:
 
 def _usage_fields(event: ImageUsageEvent) -> dict[str, Any]:
     usage = event.usage
-    text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
+    text, image, cached, out_image, out_text = billed_tokens(usage)
     flat: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         # As OpenAI counts them: text and image uncached, the cached ones apart.
-        "input_text_tokens": text - cached_text,
-        "input_image_tokens": image - cached_image,
-        "cached_tokens": cached_text + cached_image,
+        "input_text_tokens": text,
+        "input_image_tokens": image,
+        "cached_tokens": cached,
         "output_image_tokens": out_image,
         "output_text_tokens": out_text,
-        "image_tokens": image + out_image,
+        "image_tokens": token_split(usage)[1] + out_image,
     }
     cost = event.cost
     if cost is not None:

@@ -55,7 +55,7 @@ from aievents.events import (
 )
 from aievents.transports import TransportError
 from aievents.transports.http import Connections
-from aievents.usage import token_split
+from aievents.usage import billed_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
 
@@ -209,15 +209,15 @@ class OtlpTransport:
             values["error.type"] = event.error_type
         if isinstance(event, ImageUsageEvent):
             usage = event.usage
-            text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
+            text, image, cached, out_image, out_text = billed_tokens(usage)
             values["gen_ai.usage.input_tokens"] = usage.input_tokens
             values["gen_ai.usage.output_tokens"] = usage.output_tokens
-            values["aievents.input_text_tokens"] = text - cached_text
-            values["aievents.input_image_tokens"] = image - cached_image
-            values["aievents.cached_tokens"] = cached_text + cached_image
+            values["aievents.input_text_tokens"] = text
+            values["aievents.input_image_tokens"] = image
+            values["aievents.cached_tokens"] = cached
             values["aievents.output_image_tokens"] = out_image
             values["aievents.output_text_tokens"] = out_text
-            cost = event.cost.total if event.cost is not None else usage.cost
+            cost = event.cost_usd
             if cost is not None:
                 values["aievents.cost_usd"] = float(cost)
         error = isinstance(event, ImageRequestErrorEvent)
@@ -253,7 +253,7 @@ class OtlpTransport:
                     tokens.record(usage.output_tokens, (*dims, ("gen_ai.token.type", "output")))
                 if event.images:
                     images[dims] += event.images
-                cost = event.cost.total if event.cost is not None else usage.cost
+                cost = event.cost_usd
                 if cost:
                     costs[dims] += float(cost)
             elif (
