@@ -96,20 +96,17 @@ INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 _COST_START: Final = INDEX["cost_input_text"]
 _ZERO: Final = Decimal(0)
 
-#: Cost line items: (cost field, kind in the line item name, quantity fields, unit).
-#: A leading ``-`` subtracts the field (uncached = all - cached).
+#: Cost line items: (cost part, kind in the line item name, quantity unit). The
+#: quantity is the part's count in :func:`_billed` (none for ``other``).
 LINE_ITEMS: Final = (
-    ("cost_input_text", "input text tokens",
-     ("input_text_tokens", "-input_cached_text_tokens"), "tokens"),
-    ("cost_input_image", "input image tokens",
-     ("input_image_tokens", "-input_cached_image_tokens"), "tokens"),
-    ("cost_cached_input", "cached input tokens",
-     ("input_cached_text_tokens", "input_cached_image_tokens"), "tokens"),
-    ("cost_output_image", "output image tokens", ("output_image_tokens",), "tokens"),
-    ("cost_output_text", "output text tokens", ("output_text_tokens",), "tokens"),
-    ("cost_per_image", "images", ("images",), "images"),
-    ("cost_other", "other", (), None),
-)  # fmt: skip
+    ("input_text", "input text tokens", "tokens"),
+    ("input_image", "input image tokens", "tokens"),
+    ("cached_input", "cached input tokens", "tokens"),
+    ("output_image", "output image tokens", "tokens"),
+    ("output_text", "output text tokens", "tokens"),
+    ("per_image", "images", "images"),
+    ("other", "other", None),
+)
 
 
 def new_totals() -> list[Any]:
@@ -467,21 +464,36 @@ def _sort_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((value is None, value or "") for value in key)
 
 
+def _billed(t: Mapping[str, Any]) -> dict[str, int]:
+    """A totals row's counts by cost part, as OpenAI's completions results count.
+
+    Text and image input are uncached; the cached tokens are counted apart
+    (``input_tokens`` covers all three).
+    """
+    return {
+        "input_text": t["input_text_tokens"] - t["input_cached_text_tokens"],
+        "input_image": t["input_image_tokens"] - t["input_cached_image_tokens"],
+        "cached_input": t["input_cached_text_tokens"] + t["input_cached_image_tokens"],
+        "output_image": t["output_image_tokens"],
+        "output_text": t["output_text_tokens"],
+        "per_image": t["images"],
+    }
+
+
 def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> ImagesResult:
     t = dict(zip(FIELDS, totals, strict=True))
+    billed = _billed(t)
     return ImagesResult(
         images=t["images"],
         num_model_requests=t["num_model_requests"],
         **dict(zip(DIMENSIONS, key, strict=True)),
         input_tokens=t["input_tokens"],
         output_tokens=t["output_tokens"],
-        # As OpenAI's completions results: text and image counts are uncached,
-        # the cached tokens are counted apart (input_tokens covers all three).
-        input_text_tokens=t["input_text_tokens"] - t["input_cached_text_tokens"],
-        input_image_tokens=t["input_image_tokens"] - t["input_cached_image_tokens"],
-        input_cached_tokens=t["input_cached_text_tokens"] + t["input_cached_image_tokens"],
-        output_image_tokens=t["output_image_tokens"],
-        output_text_tokens=t["output_text_tokens"],
+        input_text_tokens=billed["input_text"],
+        input_image_tokens=billed["input_image"],
+        input_cached_tokens=billed["cached_input"],
+        output_image_tokens=billed["output_image"],
+        output_text_tokens=billed["output_text"],
         cost=exact_sum(totals[_COST_START:]),
     )
 
@@ -562,13 +574,10 @@ def _line_items(
     model: str | None, totals: Sequence[Any]
 ) -> Iterable[tuple[str, Decimal, int | None, str | None]]:
     t = dict(zip(FIELDS, totals, strict=True))
-    for field, kind, quantity_fields, unit in LINE_ITEMS:
-        amount = t[field]
-        quantity = (
-            sum(-t[name[1:]] if name.startswith("-") else t[name] for name in quantity_fields)
-            if quantity_fields
-            else None
-        )
+    billed = _billed(t)
+    for part, kind, unit in LINE_ITEMS:
+        amount = t[f"cost_{part}"]
+        quantity = billed.get(part)
         # Unpriced tokens still show (amount 0); images show when billed per image.
         if amount or (quantity and unit == "tokens"):
             yield f"{model or 'unknown model'}, {kind}", amount, quantity, unit
