@@ -165,13 +165,25 @@ def choice(values: tuple[str, ...]) -> Validator:
     return validate
 
 
-def strings(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """A tuple of ``str`` (lists are converted to tuples before this runs)."""
-    if not isinstance(value, tuple):
-        raise fail(instance, attribute.name, value, "must be a list of strings")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise fail(instance, f"{attribute.name}[{index}]", item, "must be a string")
+def items_of(kind: type, plural: str, singular: str) -> Validator:
+    """A tuple of ``kind`` (lists are converted to tuples before this runs).
+
+    ``plural`` and ``singular`` finish the messages: ``must be {plural}`` for
+    the whole value, ``must be {singular}`` for an item, named by its index.
+    """
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, tuple):
+            raise fail(instance, attribute.name, value, f"must be {plural}")
+        for index, item in enumerate(value):
+            if not isinstance(item, kind):
+                raise fail(instance, f"{attribute.name}[{index}]", item, f"must be {singular}")
+
+    return validate
+
+
+#: A tuple of ``str``.
+strings: Final = items_of(str, "a list of strings", "a string")
 
 
 def record(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -232,12 +232,7 @@ class ImageOutput:
     revised_prompt: str | None = attrs.field(default=None, validator=v.OPT_STRING)
 
 
-def _outputs(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, tuple):
-        raise v.fail(instance, attribute.name, value, "must be a list of ImageOutput")
-    for index, item in enumerate(value):
-        if not isinstance(item, ImageOutput):
-            raise v.fail(instance, f"{attribute.name}[{index}]", item, "must be an ImageOutput")
+_outputs: Final = v.items_of(ImageOutput, "a list of ImageOutput", "an ImageOutput")
 
 
 @attrs.frozen(kw_only=True, slots=True)
