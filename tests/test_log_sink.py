@@ -329,6 +329,27 @@ class TestHardening:
         assert sink.failures == 0
         assert json.loads(out.getvalue())["event"] == "image:usage"
 
+    @pytest.mark.usefixtures("restore_structlog")
+    def test_failing_log_call_is_not_repeated(self) -> None:
+        """A processor raising TypeError fails the line once: counted, never written twice."""
+        calls: list[str] = []
+
+        def refuse(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+            if event_dict["event"] == "image:usage":
+                calls.append(method)
+                raise TypeError("processor refuses")
+            return event_dict
+
+        structlog.configure(
+            processors=[refuse, structlog.processors.JSONRenderer()],
+            logger_factory=structlog.PrintLoggerFactory(io.StringIO()),
+            cache_logger_on_first_use=False,
+        )
+        sink = LogSink()
+        sink.handle(usage_event())
+        assert calls == ["info"]
+        assert (sink.failures, sink.lines) == (1, 0)
+
     def test_repr_hides_private_fields(self) -> None:
         """An event's repr (tracebacks, debug logs) shows no prompt, options or images."""
         event = started_event(prompt="private prompt", options={"api_key": "sk-PLANTEDrepr00"})

@@ -138,12 +138,13 @@ class LogSink:
             level = self._levels.get(event.event_type, "info")
             logger = self._logger
             if isinstance(logger, str):
+                # bind() makes the logger now (as a log call would), so that only
+                # a factory refusing the name, not the log call, is retried.
                 try:
-                    getattr(structlog.get_logger(logger), level)(event.event_type, **fields)
+                    logger = structlog.get_logger(logger).bind()
                 except TypeError:  # a logger factory that takes no name
-                    getattr(structlog.get_logger(), level)(event.event_type, **fields)
-            else:
-                getattr(logger, level)(event.event_type, **fields)
+                    logger = structlog.get_logger().bind()
+            getattr(logger, level)(event.event_type, **fields)
         except Exception as exc:  # noqa: BLE001 - logging must not break the host
             with self._lock:
                 self.failures += 1
