@@ -20,7 +20,7 @@ from aievents import ImageUsage, InputTokensDetails
 from aievents.pricing import cost_of
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
-from aievents.transports.otlp import OtlpTransport
+from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 
 from helpers import completed_event, error_event, usage_event
 
@@ -160,6 +160,25 @@ class TestOtlp:
             for point in points:
                 keys = {kv.key for kv in point.attributes}
                 assert not keys & {"aievents.request_id", "aievents.user_id", "aievents.event_id"}
+
+    def test_histogram_buckets(self, otlp: OtlpCollector) -> None:
+        """A value on a boundary counts in the bucket the boundary closes, as OTLP defines."""
+        transport = OtlpTransport(otlp.endpoint)
+        events = [
+            usage_event(request_id=f"r{n}", usage=ImageUsage(input_tokens=n))
+            for n in (0, 1, 2, 64, 65, 67_108_864, 67_108_865)
+        ]
+        request = transport.metrics_request(events)
+        transport.close()
+        assert request is not None
+        metrics = {m.name: m for m in request.resource_metrics[0].scope_metrics[0].metrics}
+        (point,) = metrics["gen_ai.client.token.usage"].histogram.data_points
+        assert list(point.explicit_bounds) == [float(b) for b in TOKEN_BOUNDARIES]
+        expected = [0] * (len(TOKEN_BOUNDARIES) + 1)
+        for bucket in (0, 0, 1, 3, 4, 13, 14):  # (-inf, 1], (1, 4], ..., (67108864, +inf)
+            expected[bucket] += 1
+        assert list(point.bucket_counts) == expected
+        assert point.count == 7
 
     def test_errors_and_forwarding(self, otlp: OtlpCollector) -> None:
         """A 503 is a retryable TransportError; through a ForwardSink everything arrives."""

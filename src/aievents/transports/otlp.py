@@ -21,6 +21,7 @@ on the metrics. Messages are protobuf, built with ``opentelemetry-proto``.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -114,10 +115,11 @@ class _Histogram:
 
     def metric(self, name: str, unit: str, description: str, start: int, end: int) -> Metric:
         points = []
+        bounds = [float(b) for b in self.boundaries]
         for dims, values in self.points.items():
-            counts = [0] * (len(self.boundaries) + 1)
-            for value in values:
-                counts[sum(1 for bound in self.boundaries if value > bound)] += 1
+            counts = [0] * (len(bounds) + 1)
+            for value in values:  # bucket i holds (bounds[i-1], bounds[i]]
+                counts[bisect.bisect_left(bounds, value)] += 1
             points.append(
                 HistogramDataPoint(
                     attributes=_attributes(dict(dims)),
@@ -126,7 +128,7 @@ class _Histogram:
                     count=len(values),
                     sum=float(sum(values)),
                     bucket_counts=counts,
-                    explicit_bounds=[float(b) for b in self.boundaries],
+                    explicit_bounds=bounds,
                     min=float(min(values)),
                     max=float(max(values)),
                 )
