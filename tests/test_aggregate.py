@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import threading
@@ -24,6 +25,8 @@ from aievents.sinks import AggregateSink
 from aievents.sinks.aggregate import OVERFLOW
 
 from helpers import usage_event
+
+COMPILED = importlib.util.find_spec("aievents._speedups") is not None
 
 D = Decimal
 DAY = 86_400
@@ -119,6 +122,17 @@ EVENTS = [
     event("e1", D0 + 20, text=999, output=999),
     event("e6", D0 + 2 * DAY - 1, text=20, output=100),
 ]
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def _twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs on the compiled tally and on its pure Python twin."""
+    if request.param == "python":
+        monkeypatch.setenv("AIEVENTS_PURE_PYTHON", "1")
+    else:
+        monkeypatch.delenv("AIEVENTS_PURE_PYTHON", raising=False)
+        if not COMPILED:
+            pytest.skip("aievents._speedups was not built (no C compiler)")
 
 
 @pytest.fixture(name="sink")

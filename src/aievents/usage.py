@@ -37,17 +37,20 @@ from aievents.exceptions import EventValidationError
 __all__ = [
     "COST_BASES",
     "COST_COMPONENTS",
+    "COST_SCALE",
     "ImageCost",
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
     "billed_tokens",
+    "cost_units",
     "from_gemini",
     "from_openai",
     "from_orq",
     "from_tanstack",
     "to_image_usage",
     "token_split",
+    "units_to_usd",
 ]
 
 
@@ -116,10 +119,14 @@ class ImageUsage:
         validator=v.optional(v.instance_of(OutputTokensDetails, _OUTPUT_DETAILS_HINT)),
     )
     cost: Decimal | None = attrs.field(default=None, converter=v.to_decimal, validator=v.OPT_MONEY)
-    #: token_split()'s answer, computed once: pricing and every sink read it.
+    #: token_split()'s answer, worked out when the usage is built: pricing
+    #: and every sink read it.
     _split: tuple[int, int, int, int, int, int] | None = attrs.field(
         default=None, init=False, eq=False, repr=False, hash=False
     )
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_split", _split_tokens(self))
 
     @property
     def input_text_tokens(self) -> int | None:
@@ -173,6 +180,34 @@ COST_COMPONENTS: Final = (
 _ZERO: Final = Decimal(0)
 #: The decimal context cost sums are made in: exact, whatever the application set.
 EXACT: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
+#: Sums of costs are kept as whole numbers of 10**-COST_SCALE USD.
+COST_SCALE: Final = 15
+_SCALING: Final = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+
+def cost_units(amount: Decimal) -> int | None:
+    """``amount`` (USD) in whole units of ``10**-COST_SCALE`` USD.
+
+    ``None`` when it has finer digits than that (or is not finite): such an
+    amount can only be summed as a ``Decimal``.
+    """
+    if not amount:
+        return 0
+    try:
+        scaled = amount.scaleb(COST_SCALE, _SCALING)
+    except (decimal.Inexact, decimal.InvalidOperation):
+        return None
+    units = int(scaled) if scaled.is_finite() else None
+    return units if units == scaled else None
+
+
+def units_to_usd(units: int) -> Decimal:
+    """The exact USD amount of ``units`` (see :func:`cost_units`), without trailing zeros."""
+    exponent = -COST_SCALE
+    while exponent and units and not units % 10:
+        units //= 10
+        exponent += 1
+    return Decimal(units).scaleb(exponent, EXACT)
 
 
 def _component() -> Any:
@@ -220,6 +255,18 @@ class ImageCost:
     price_version: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
     priced_model: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
     unpriced: tuple[str, ...] = attrs.field(default=(), converter=v.to_tuple, validator=v.strings)
+    #: The components, then what the total has beyond them when they are all
+    #: zero, in cost units (see :func:`cost_units`); ``None`` when one of them
+    #: has finer digits. Worked out once here for every sink that sums costs.
+    _units: tuple[int, ...] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False, hash=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        parts = [cost_units(getattr(self, name)) for name in COST_COMPONENTS]
+        parts.append(0 if any(parts) else cost_units(self.total))
+        if None not in parts:
+            object.__setattr__(self, "_units", tuple(parts))
 
     @property
     def complete(self) -> bool:
@@ -239,7 +286,7 @@ def token_split(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
     text; without output details all output is image; cached tokens (a part
     of the input) are taken from the text first, then from the images.
     Pricing and aggregation both count by this one rule. The answer is kept
-    on the (immutable) usage, so it is worked out once per request.
+    on the (immutable) usage, worked out once when it is built.
     """
     split = usage._split
     if split is None:

@@ -35,20 +35,26 @@ from typing import Any, Final, Literal
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
-from aievents.query import (
-    DIMENSIONS,
-    FIELDS,
-    INDEX,
-    Page,
-    QueryError,
-    Row,
-    Scan,
-    add_into,
-    new_totals,
-)
+from aievents.query import DIMENSIONS, FIELDS, INDEX, Page, QueryError, Row, Scan
 from aievents.query import costs as costs_page
 from aievents.query import usage as usage_page
-from aievents.usage import COST_COMPONENTS, EXACT, token_split
+from aievents.sinks._tally import (
+    MAINTAIN,
+    MAINTAIN_EVERY,
+    PyTally,
+    Tally,
+    add_lanes,
+    tally_class,
+)
+from aievents.usage import (
+    COST_COMPONENTS,
+    EXACT,
+    ImageCost,
+    ImageUsage,
+    cost_units,
+    token_split,
+    units_to_usd,
+)
 
 __all__ = ["OVERFLOW", "AggregateSink"]
 
@@ -56,11 +62,13 @@ __all__ = ["OVERFLOW", "AggregateSink"]
 OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
 _STATE_FORMAT: Final = 1
-#: Roll-ups are looked at every this many events, for as many entries.
-_MAINTAIN_EVERY: Final = 256
 _DAY_MINUTES: Final = 1440
 _COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
-_COST_INDEXES: Final = tuple(INDEX[f"cost_{name}"] for name in COST_COMPONENTS)
+#: An entry is a list: the FIELDS as ints (costs in cost units, see
+#: aievents.usage.cost_units), then None or the cost parts (as Decimal USD,
+#: cost lanes in FIELDS order) that have finer digits than cost units.
+_COSTS: Final = INDEX["cost_input_text"]
+_EXTRA: Final = len(FIELDS)
 #: What ``handle`` reads of an event, in one call: id, time, usage, cost,
 #: images, then the dimensions in DIMENSIONS order.
 _EVENT_FIELDS: Final = attrgetter(
@@ -76,7 +84,6 @@ _EVENT_FIELDS: Final = attrgetter(
     "user_id",
     "api_key_id",
 )
-_COST_OTHER: Final = INDEX["cost_other"]
 
 Dims = tuple[str | None, ...]
 
@@ -100,6 +107,11 @@ class AggregateSink:
         price_events: Price events that carry no cost (neither ``cost`` nor
             ``usage.cost``) with the price table; an unknown model adds none.
         clock: Seconds since the epoch; for tests.
+        compiled: Add events with the compiled ``aievents._speedups`` (built
+            when the package was installed with a C compiler at hand):
+            ``None`` when it is there and ``AIEVENTS_PURE_PYTHON`` is not set,
+            ``True`` always (``ImportError`` without it), ``False`` never.
+            Both give the same totals.
 
     Thread-safe; ``handle`` is O(1).
     """
@@ -116,6 +128,7 @@ class AggregateSink:
         prices: PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
+        compiled: bool | None = None,
     ) -> None:
         self._max_series = setting("max_series", max_series, positive=True)
         self._max_entries = setting("max_entries", max_entries, positive=True)
@@ -132,90 +145,126 @@ class AggregateSink:
         self._price_events = price_events
         self._clock = clock
         self._lock = threading.Lock()
-        self._series: dict[tuple[int, Dims], list[Any]] = {}
+        self._series: dict[tuple[int, Dims], Any] = {}  # entries: see _EXTRA
         #: Stored entries per dimension combination (a combination at 0 is gone).
         self._dims: dict[Dims, int] = {}
         self._canonical: dict[Dims, Dims] = {}
-        self._seen: set[str] = set()
-        self._ring: deque[str] = deque()
+        #: Entries the tally opened, booked by _settle.
+        self._opened: list[tuple[int, Dims]] = []
         #: Entries at minute, hour and day resolution, oldest first, for roll-ups.
         self._levels: tuple[deque[tuple[int, Dims]], ...] = (deque(), deque(), deque())
-        self._ticks = 0
-        self._pending: list[tuple[list[Any], Any]] = []
+        self._tally: Tally = tally_class(compiled)(
+            event_cls=ImageUsageEvent,
+            usage_cls=ImageUsage,
+            cost_cls=ImageCost,
+            series=self._series,
+            canonical=self._canonical,
+            opened=self._opened,
+            lock=self._lock,
+            size=self._max_ids,
+            fallback=self._fallback,
+        )
+        # The tally's own handle, without a Python frame in between.
+        self.handle = self._tally.handle  # type: ignore[method-assign]
         self.evicted = 0
         self.future = 0
-        self.duplicates = 0
         self.overflowed = 0
-        self.events = 0
-        self.closed = False
+
+    @property
+    def events(self) -> int:
+        """Events counted (a duplicate is not)."""
+        return self._tally.events
+
+    @property
+    def duplicates(self) -> int:
+        """Events ignored because their request id was already counted."""
+        return self._tally.duplicates
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (events are ignored then)."""
+        return bool(self._tally.closed)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether events are added by the compiled ``aievents._speedups``."""
+        return type(self._tally) is not PyTally
 
     # ------------------------------------------------------------------ intake
 
     def handle(self, event: BaseEvent) -> None:
         """Add an ``image:usage`` event to its series (other events are ignored)."""
-        if type(event) is not ImageUsageEvent and not isinstance(event, ImageUsageEvent):
-            return
+        self._tally.handle(event)
+
+    def _fallback(self, event: BaseEvent, status: int) -> None:
+        """What the tally leaves to the sink: maintenance, and the general path."""
+        if status == MAINTAIN:
+            with self._tally:
+                self._maintain(MAINTAIN_EVERY)
+        elif isinstance(event, ImageUsageEvent):
+            self._add(event)
+
+    def _add(self, event: ImageUsageEvent) -> None:
+        """The general path: a new series, an unpriced event, a cost in finer units."""
         fields = _EVENT_FIELDS(event)
         usage = fields[2]
-        text, image, cached_text, cached_image, out_image, out_text = token_split(usage)
-        cost = fields[3]
-        if cost is None and usage.cost is None and self._price_events:
-            cost = cost_of(event, table=self._prices)
+        split = token_split(usage)
+        cost: ImageCost | Decimal | None = fields[3]
+        if cost is None:
+            cost = usage.cost
+            if cost is None and self._price_events:
+                cost = cost_of(event, table=self._prices)
+        units, extra = _cost_lanes(cost)
         key = (fields[1] // 60_000, fields[5:])
-        request_id = fields[0]
-        with self._lock:
-            seen = self._seen
-            if request_id in seen or self.closed:
-                if not self.closed:
-                    self.duplicates += 1
+        tally = self._tally
+        with self._tally:
+            if tally.closed:
                 return
-            seen.add(request_id)
-            ring = self._ring
-            ring.append(request_id)
-            if len(ring) > self._max_ids:
-                seen.discard(ring.popleft())
-            self.events += 1
+            if not tally.remember(fields[0]):
+                tally.duplicates += 1
+                return
+            tally.events += 1
             totals = self._series.get(key)
             if totals is None:
                 totals = self._open(*key)
-            totals[0] += 1
-            totals[1] += fields[4] or 0
-            totals[2] += usage.input_tokens or 0
-            totals[3] += usage.output_tokens or 0
-            totals[4] += text
-            totals[5] += image
-            totals[6] += out_image
-            if out_text:
-                totals[7] += out_text
-            if cached_text or cached_image:
-                totals[8] += cached_text
-                totals[9] += cached_image
-            if cost is not None or usage.cost:
-                # Decimal sums are folded in batches by _maintain (so at most
-                # _MAINTAIN_EVERY wait), in an exact decimal context.
-                self._pending.append((totals, cost if cost is not None else usage.cost))
-            self._ticks += 1
-            if self._ticks >= _MAINTAIN_EVERY:
-                self._ticks = 0
-                self._maintain(_MAINTAIN_EVERY)
+            add_lanes(totals, fields[4], usage, split, units)
+            if extra is not None:
+                _add_extra(totals, extra)
+            tally.ticks += 1
+            if tally.ticks >= MAINTAIN_EVERY:
+                tally.ticks = 0
+                self._maintain(MAINTAIN_EVERY)
 
-    def _open(self, minute: int, dims: Dims) -> list[Any]:
+    def _open(self, minute: int, dims: Dims) -> Any:
         """A new entry (under the lock), or the overflow series past the cap."""
-        count = self._dims.get(dims)
-        if count is None and len(self._dims) >= self._max_series:
+        self._settle()
+        if dims not in self._dims and len(self._dims) >= self._max_series:
             self.overflowed += 1
             dims = _OVERFLOW_DIMS
             existing = self._series.get((minute, dims))
             if existing is not None:
                 return existing
-            count = self._dims.get(dims)
-        self._dims[dims] = (count or 0) + 1
-        dims = self._canonical.setdefault(dims, dims)  # one tuple per combination
-        totals = self._series[(minute, dims)] = new_totals()
-        self._levels[0].append((minute, dims))
-        if minute * 60 > self._clock() + 86_400:
-            self.future += 1  # kept, and rolled up once its time has come
+        key = (minute, self._canonical.get(dims, dims))  # one tuple per combination
+        totals = self._series[key] = self._tally.new_entry()
+        self._book(key, self._clock() + 86_400)
         return totals
+
+    def _book(self, key: tuple[int, Dims], horizon: float) -> None:
+        """Count a new entry for its combination and queue it for roll-ups."""
+        minute, dims = key
+        self._dims[dims] = self._dims.get(dims, 0) + 1
+        self._canonical.setdefault(dims, dims)
+        self._levels[0].append(key)
+        if minute * 60 > horizon:
+            self.future += 1  # kept, and rolled up once its time has come
+
+    def _settle(self) -> None:
+        """Book the entries the tally opened (under the lock)."""
+        if self._opened:
+            horizon = self._clock() + 86_400
+            for key in self._opened:
+                self._book(key, horizon)
+            self._opened.clear()
 
     def _forget(self, dims: Dims) -> None:
         """One entry of ``dims`` is gone (merged or dropped)."""
@@ -225,23 +274,7 @@ class AggregateSink:
         else:
             self._dims.pop(dims, None)
             self._canonical.pop(dims, None)
-
-    def _fold(self) -> None:
-        """Add the pending costs (ImageCost, or a bare Decimal) to their series (locked)."""
-        pending = self._pending
-        with decimal.localcontext(EXACT):
-            for totals, cost in pending:
-                if isinstance(cost, Decimal):
-                    totals[_COST_OTHER] += cost
-                    continue
-                parts = _COST_FIELDS(cost)
-                if not any(parts):  # a total without a breakdown
-                    totals[_COST_OTHER] += cost.total
-                    continue
-                for index, part in zip(_COST_INDEXES, parts, strict=True):
-                    if part:
-                        totals[index] += part
-        pending.clear()
+            self._tally.drop(dims)
 
     def _maintain(self, budget: int | None) -> None:
         """Roll minutes into hours and hours into days as they age, by the clock.
@@ -252,7 +285,7 @@ class AggregateSink:
         ``handle`` stays O(1) amortized. Past ``max_entries`` the oldest
         detail is rolled up early, and past that the oldest days are dropped.
         """
-        self._fold()
+        self._settle()
         now = int(self._clock()) // 60
         limits = (self._minute_detail, self._hour_detail, self._retention)
         steps = (60, _DAY_MINUTES, None)
@@ -269,6 +302,7 @@ class AggregateSink:
                 totals = series.pop((minute, dims), None)
                 if totals is None:
                     continue
+                self._tally.invalidate()  # the tally may hold it as a series' latest
                 if step is None:  # past retention (or crowded out): gone
                     self._forget(dims)
                     if now - minute < limit:
@@ -280,8 +314,7 @@ class AggregateSink:
                     series[(target, dims)] = totals
                     self._levels[level + 1].append((target, dims))
                 else:
-                    with decimal.localcontext(EXACT):
-                        add_into(into, totals)
+                    _merge_entry(into, totals)
                     self._forget(dims)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -290,8 +323,8 @@ class AggregateSink:
 
     def close(self, timeout: float | None = None) -> bool:
         """Stop taking events; the totals can still be queried and exported."""
-        with self._lock:
-            self.closed = True
+        with self._tally:
+            self._tally.closed = True
         return True
 
     # ------------------------------------------------------------------ queries
@@ -300,9 +333,9 @@ class AggregateSink:
         """Sum the series for a query (the :class:`aievents.query.Source` protocol)."""
         first, last = scan.start // 60, (scan.end - 1) // 60
         width = scan.width
-        with self._lock:
+        with self._tally:
             self._maintain(None)
-            items = [(k, list(v)) for k, v in self._series.items() if first <= k[0] <= last]
+            items = [(k, _totals(v)) for k, v in self._series.items() if first <= k[0] <= last]
         for (minute, dims), totals in items:
             if scan.filters and not scan.admits(dims):
                 continue
@@ -352,13 +385,15 @@ class AggregateSink:
     @property
     def series_count(self) -> int:
         """Distinct dimension combinations held (the overflow series included)."""
-        return len(self._dims)
+        with self._tally:
+            self._settle()
+            return len(self._dims)
 
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
-        with self._lock:
+        with self._tally:
             self._maintain(None)
-            items = [(k, list(v)) for k, v in self._series.items()]
+            items = [(k, _totals(v)) for k, v in self._series.items()]
             counters = {
                 "events": self.events,
                 "duplicates": self.duplicates,
@@ -380,17 +415,15 @@ class AggregateSink:
         if isinstance(state, AggregateSink):
             state = state.export()
         parsed, counters = _parse_state(state)
-        with self._lock:
-            self._fold()
-            self.duplicates += counters["duplicates"]
+        with self._tally:
+            self._tally.duplicates += counters["duplicates"]
             self.overflowed += counters["overflowed"]
             for minute, dims, totals in parsed:
                 existing = self._series.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
-                with decimal.localcontext(EXACT):
-                    add_into(existing, totals)
-            self.events += counters["events"]
+                _merge_entry(existing, totals)
+            self._tally.events += counters["events"]
 
 
 def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
@@ -444,5 +477,67 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
                 row,
                 "must be [minute, six dimensions (string or null), counts and amounts]",
             ) from None
-        parsed.append((minute, tuple(dims), [*totals[:split], *amounts]))
+        entry = [*totals[:split], *(0 for _ in amounts), None]
+        units, extra = zip(*(_amount_lanes(a) for a in amounts), strict=True)
+        entry[split:_EXTRA] = [u or 0 for u in units]
+        entry[_EXTRA] = None if not any(extra) else [e or _ZERO for e in extra]
+        parsed.append((minute, tuple(dims), entry))
     return parsed, counters
+
+
+# ---------------------------------------------------------------------- entries
+
+_ZERO: Final = Decimal(0)
+_NO_UNITS: Final = (0,) * (_EXTRA - _COSTS)
+
+
+def _amount_lanes(amount: Decimal) -> tuple[int | None, Decimal | None]:
+    """(cost units, None) for an amount that has them, else (None, the amount)."""
+    units = cost_units(amount)
+    return (units, None) if units is not None else (None, amount)
+
+
+def _cost_lanes(
+    cost: ImageCost | Decimal | None,
+) -> tuple[tuple[int, ...] | None, list[Any] | None]:
+    """The cost lanes of a request: (units, None), or (None, Decimal parts) when finer."""
+    if cost is None:
+        return None, None
+    if isinstance(cost, Decimal):
+        units = cost_units(cost)
+        if units is not None:
+            return (*_NO_UNITS[:-1], units), None
+        return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
+    if cost._units is not None:
+        return cost._units, None
+    parts = list(_COST_FIELDS(cost))
+    return None, [*parts, _ZERO if any(parts) else cost.total]
+
+
+def _add_extra(totals: Any, extra: Sequence[Decimal]) -> None:
+    """Add Decimal cost parts to an entry's extra (exactly)."""
+    held = totals[_EXTRA]
+    with decimal.localcontext(EXACT):
+        totals[_EXTRA] = (
+            list(extra) if held is None else [a + b for a, b in zip(held, extra, strict=True)]
+        )
+
+
+def _merge_entry(into: Any, other: Any) -> None:
+    """Add the entry ``other`` to ``into``."""
+    for index in range(_EXTRA):
+        if other[index]:
+            into[index] += other[index]
+    if other[_EXTRA] is not None:
+        _add_extra(into, other[_EXTRA])
+
+
+def _totals(entry: Any) -> list[Any]:
+    """An entry as aievents.query totals: counts, then exact Decimal USD cost parts."""
+    lanes = list(entry)
+    costs = [units_to_usd(units) for units in lanes[_COSTS:_EXTRA]]
+    extra = lanes[_EXTRA]
+    if extra is not None:
+        with decimal.localcontext(EXACT):
+            costs = [a + b for a, b in zip(costs, extra, strict=True)]
+    return [*lanes[:_COSTS], *costs]

@@ -1,0 +1,828 @@
+/*
+ * aievents._speedups: the compiled twin of aievents.sinks._tally.PyTally.
+ *
+ * Tally.add(event) adds an image:usage event to the totals of a series that
+ * already exists, or tells the caller to take the Python path. It holds the
+ * GIL from start to end and runs no Python code in between (exact types
+ * only), so it is atomic for every other thread; it declines (SLOW) while
+ * Python code holds the sink's lock.
+ *
+ * Both twins must count the same way: tests run the sink on each.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
+
+#define LANES 17
+#define SPLIT_LANES 6
+#define UNIT_LANES 7
+#define MAINTAIN_EVERY 256
+
+/* The event's slots read here: request id, timestamp, usage, cost, images,
+ * then the six dimensions of a series in aievents.query.DIMENSIONS order. */
+static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "cost",
+                                      "images",     "model",      "size",    "operation",
+                                      "project_id", "user_id",    "api_key_id"};
+static const char *usage_slots[3] = {"input_tokens", "output_tokens", "_split"};
+static PyObject *s_acquire, *s_release, *zero, *one;
+
+/* Where token_split()'s answer goes: (text, image, cached text, cached
+ * image, output image, output text) into the lanes of aievents.query.FIELDS. */
+static const int split_lane[SPLIT_LANES] = {4, 5, 8, 9, 6, 7};
+
+/* A non-negative int as long long: fast for the small ones. Sets *fits to 0
+ * when it does not fit (or is negative). */
+static inline long long
+as_count(PyObject *value, int *fits)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Long_IsCompact((PyLongObject *)value)) {
+        Py_ssize_t v = PyUnstable_Long_CompactValue((PyLongObject *)value);
+        *fits = v >= 0;
+        return v;
+    }
+#else
+    Py_ssize_t size = Py_SIZE(value);
+    if (size == 0 || size == 1) {
+        *fits = 1;
+        return size ? (long long)((PyLongObject *)value)->ob_digit[0] : 0;
+    }
+#endif
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    *fits = !overflow && v >= 0;
+    return v;
+}
+
+/* ------------------------------------------------------------------ Totals */
+
+/* An entry: the LANES of aievents.query.FIELDS as C integers while they fit
+ * (then as a list of Python ints, exact whatever their size), and the extra
+ * (None, or the Decimal cost parts finer than cost units). Indexable like
+ * the list the Python twin keeps: t[i] and t[i] = v for i < LANES + 1. */
+typedef struct {
+    PyObject_HEAD
+    long long small[LANES];
+    PyObject *big;   /* NULL, or a list of LANES ints once one outgrew long long */
+    PyObject *extra; /* None, or a list of Decimal cost parts */
+} Totals;
+
+static PyTypeObject TotalsType;
+
+static PyObject *
+totals_new_zero(void)
+{
+    Totals *t = PyObject_New(Totals, &TotalsType);
+    if (t == NULL)
+        return NULL;
+    memset(t->small, 0, sizeof(t->small));
+    t->big = NULL;
+    Py_INCREF(Py_None);
+    t->extra = Py_None;
+    return (PyObject *)t;
+}
+
+static PyObject *
+Totals_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs != NULL && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "Totals() takes no arguments");
+        return NULL;
+    }
+    return totals_new_zero();
+}
+
+static void
+Totals_dealloc(Totals *t)
+{
+    Py_XDECREF(t->big);
+    Py_XDECREF(t->extra);
+    PyObject_Free(t);
+}
+
+/* Move the lanes to Python ints (an allocation: callers hold the sink's lock). */
+static int
+totals_promote(Totals *t)
+{
+    PyObject *big = PyList_New(LANES);
+    if (big == NULL)
+        return -1;
+    for (int i = 0; i < LANES; i++) {
+        PyObject *value = PyLong_FromLongLong(t->small[i]);
+        if (value == NULL) {
+            Py_DECREF(big);
+            return -1;
+        }
+        PyList_SET_ITEM(big, i, value);
+    }
+    t->big = big;
+    return 0;
+}
+
+static Py_ssize_t
+Totals_length(Totals *t)
+{
+    return LANES + 1;
+}
+
+static PyObject *
+Totals_item(Totals *t, Py_ssize_t i)
+{
+    if (i < 0 || i > LANES) {
+        PyErr_SetString(PyExc_IndexError, "Totals index out of range");
+        return NULL;
+    }
+    if (i == LANES) {
+        Py_INCREF(t->extra);
+        return t->extra;
+    }
+    if (t->big != NULL) {
+        PyObject *value = PyList_GET_ITEM(t->big, i);
+        Py_INCREF(value);
+        return value;
+    }
+    return PyLong_FromLongLong(t->small[i]);
+}
+
+static int
+Totals_ass_item(Totals *t, Py_ssize_t i, PyObject *value)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Totals items cannot be deleted");
+        return -1;
+    }
+    if (i < 0 || i > LANES) {
+        PyErr_SetString(PyExc_IndexError, "Totals index out of range");
+        return -1;
+    }
+    if (i == LANES) {
+        if (value != Py_None && !PyList_CheckExact(value)) {
+            PyErr_SetString(PyExc_TypeError, "the extra must be None or a list");
+            return -1;
+        }
+        Py_INCREF(value);
+        Py_SETREF(t->extra, value);
+        return 0;
+    }
+    if (!PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "a lane must be an int");
+        return -1;
+    }
+    if (t->big == NULL) {
+        int overflow;
+        long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (small == -1 && PyErr_Occurred())
+            return -1;
+        if (!overflow) {
+            t->small[i] = small;
+            return 0;
+        }
+        if (totals_promote(t) < 0)
+            return -1;
+    }
+    Py_INCREF(value);
+    return PyList_SetItem(t->big, i, value);
+}
+
+static PySequenceMethods Totals_as_sequence = {
+    .sq_length = (lenfunc)Totals_length,
+    .sq_item = (ssizeargfunc)Totals_item,
+    .sq_ass_item = (ssizeobjargproc)Totals_ass_item,
+};
+
+static PyTypeObject TotalsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "aievents._speedups.Totals",
+    .tp_doc = PyDoc_STR("The totals of one AggregateSink entry: 17 lanes and the extra."),
+    .tp_basicsize = sizeof(Totals),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Totals_new,
+    .tp_dealloc = (destructor)Totals_dealloc,
+    .tp_as_sequence = &Totals_as_sequence,
+};
+
+/* Work out an entry's lanes plus one event's. Returns 0 (the sums are in
+ * sums), 2 (the entry holds Python ints: totals_commit adds them), or 1 when
+ * it needs Python (a lane would outgrow long long: promoting allocates a
+ * list, which the caller may not do here). Changes nothing. */
+static int
+totals_prepare(Totals *t, PyObject **lanes, long long *sums)
+{
+    if (t->big != NULL)
+        return 2;
+    for (int i = 0; i < LANES; i++) {
+        sums[i] = t->small[i];
+        if (lanes[i] == Py_None)
+            continue;
+        int fits;
+        long long value = as_count(lanes[i], &fits);
+        if (!fits || sums[i] > LLONG_MAX - value)
+            return 1;
+        sums[i] += value;
+    }
+    return 0;
+}
+
+/* Add one event to an entry, as totals_prepare() said: 0, or -1 on error.
+ * Only ints are allocated here, which never start a collection. */
+static int
+totals_commit(Totals *t, PyObject **lanes, const long long *sums, int prepared)
+{
+    if (prepared == 0) {
+        memcpy(t->small, sums, sizeof(t->small));
+        return 0;
+    }
+    for (int i = 0; i < LANES; i++) {
+        PyObject *value = lanes[i];
+        if (value == Py_None)
+            continue;
+        PyObject *sum = PyNumber_Add(PyList_GET_ITEM(t->big, i), value);
+        if (sum == NULL)
+            return -1;
+        PyList_SetItem(t->big, i, sum); /* steals sum, drops the old total */
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    long long minute;
+    Py_ssize_t generation;
+    PyObject *totals;
+} Recent;
+
+static void
+Recent_dealloc(Recent *r)
+{
+    Py_XDECREF(r->totals);
+    PyObject_Free(r);
+}
+
+static PyTypeObject RecentType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "aievents._speedups.Recent",
+    .tp_doc = PyDoc_STR("The entry a series last added to."),
+    .tp_basicsize = sizeof(Recent),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Recent_dealloc,
+};
+
+static Recent *
+recent_new(void)
+{
+    Recent *r = PyObject_New(Recent, &RecentType);
+    if (r != NULL) {
+        r->minute = -1;
+        r->generation = -1;
+        r->totals = NULL;
+    }
+    return r;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *event_cls, *usage_cls, *cost_cls;
+    PyObject *series; /* dict: (minute, dims) -> Totals */
+    PyObject *seen;   /* set: the request ids in ring */
+    PyObject *ring;   /* list of size slots, the latest request ids */
+    PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
+    PyObject *opened;    /* list: keys of the entries opened here, for the sink to book */
+    PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
+    Py_ssize_t generation;
+    PyObject *lock;   /* the sink's threading.Lock */
+    PyObject *fallback; /* called as fallback(event, status) for SLOW and MAINTAIN */
+    /* Slot offsets: the event's EVENT_SLOTS, the usage's USAGE_SLOTS, the cost's _units. */
+    Py_ssize_t event_off[11], usage_off[3], units_off;
+    Py_ssize_t size, pos, events, duplicates, ticks;
+    int busy; /* Python code holds the lock (taken through the tally's `with`) */
+    char closed;
+} Tally;
+
+/* Remember a request id: 1 when it is new, 0 when it was already
+ * remembered (nothing changes then), -1 on error. One lookup of the set. */
+static int
+remember(Tally *t, PyObject *rid)
+{
+    Py_ssize_t held = PySet_GET_SIZE(t->seen);
+    if (PySet_Add(t->seen, rid) < 0)
+        return -1;
+    if (PySet_GET_SIZE(t->seen) == held)
+        return 0;
+    PyObject *old = PyList_GET_ITEM(t->ring, t->pos);
+    if (old != Py_None && PySet_Discard(t->seen, old) < 0)
+        return -1;
+    Py_INCREF(rid);
+    PyList_SET_ITEM(t->ring, t->pos, rid);
+    Py_DECREF(old);
+    t->pos = (t->pos + 1) % t->size;
+    return 1;
+}
+
+static PyObject *
+Tally_remember(Tally *t, PyObject *rid)
+{
+    int added = remember(t, rid);
+    if (added < 0)
+        return NULL;
+    return PyBool_FromLong(added);
+}
+
+static int
+exact_int(PyObject *value)
+{
+    return value == Py_None || PyLong_CheckExact(value);
+}
+
+static int
+exact_str(PyObject *value)
+{
+    return value == Py_None || PyUnicode_CheckExact(value);
+}
+
+/* The object in a slot at a byte offset (borrowed), or NULL when unset. */
+static inline PyObject *
+slot(PyObject *obj, Py_ssize_t offset)
+{
+    return *(PyObject **)((char *)obj + offset);
+}
+
+/* Whether Python code holds the sink's lock (it takes it with the tally). */
+static inline int
+lock_held(Tally *t)
+{
+    return t->busy;
+}
+
+/* The entry of (minute, dims) for tally_add, when the series is held: from
+ * the series' Recent, else looked up (or opened, and queued in t->opened
+ * for the sink to book) and kept in its Recent. Sets *entry (borrowed) and
+ * returns ADDED, or returns SLOW (a new series, or the lock was taken while
+ * allocating), IGNORED (a duplicate) or -1. What it allocates comes before
+ * its own look at the lock, so callers need not look again. */
+static int
+locate(Tally *t, PyObject *dims, PyObject *rid, long long minute, PyObject **entry)
+{
+    PyObject *recent = PyDict_GetItemWithError(t->recent, dims);
+    if (recent == NULL && PyErr_Occurred())
+        return -1;
+    if (recent != NULL) {
+        Recent *r = (Recent *)recent;
+        if (r->generation == t->generation && r->minute == minute) {
+            *entry = r->totals;
+            return ADDED;
+        }
+    }
+    PyObject *canonical = PyDict_GetItemWithError(t->canonical, dims);
+    if (canonical == NULL)
+        return PyErr_Occurred() ? -1 : SLOW; /* a new series: the sink's (the cap) */
+
+    int status = -1;
+    PyObject *minute_obj = NULL, *key = NULL, *fresh = NULL;
+    Recent *made = NULL;
+    Py_INCREF(canonical);
+    if ((minute_obj = PyLong_FromLongLong(minute)) == NULL
+        || (key = PyTuple_Pack(2, minute_obj, canonical)) == NULL
+        || (fresh = totals_new_zero()) == NULL || (made = recent_new()) == NULL)
+        goto done;
+    /* Those allocations could have let another thread in: look again. */
+    if (lock_held(t)) {
+        status = SLOW;
+        goto done;
+    }
+    /* A duplicate opens nothing. */
+    int seen = PySet_Contains(t->seen, rid);
+    if (seen < 0)
+        goto done;
+    if (seen) {
+        t->duplicates++;
+        status = IGNORED;
+        goto done;
+    }
+    PyObject *found = PyDict_GetItemWithError(t->series, key);
+    if (found == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        if (PyList_Append(t->opened, key) < 0)
+            goto done;
+        if (PyDict_SetItem(t->series, key, fresh) < 0) {
+            Py_ssize_t n = PyList_GET_SIZE(t->opened);
+            PyList_SetSlice(t->opened, n - 1, n, NULL);
+            goto done;
+        }
+        found = fresh;
+    }
+    else if (!Py_IS_TYPE(found, &TotalsType)) {
+        status = SLOW;
+        goto done;
+    }
+    if ((recent = PyDict_GetItemWithError(t->recent, dims)) == NULL) {
+        if (PyErr_Occurred() || PyDict_SetItem(t->recent, canonical, (PyObject *)made) < 0)
+            goto done;
+        recent = (PyObject *)made;
+    }
+    Recent *r = (Recent *)recent;
+    r->minute = minute;
+    r->generation = t->generation;
+    Py_INCREF(found);
+    Py_XSETREF(r->totals, found);
+    *entry = found;
+    status = ADDED;
+done:
+    Py_DECREF(canonical);
+    Py_XDECREF(minute_obj);
+    Py_XDECREF(key);
+    Py_XDECREF(fresh);
+    Py_XDECREF(made);
+    return status;
+}
+
+/* One of the statuses, or -1 with an exception set. */
+static int
+tally_add(Tally *t, PyObject *event)
+{
+    PyObject *got[11], *usage_got[3], *lanes[LANES], *entry = NULL;
+    int status, i;
+
+    if (t->closed)
+        return IGNORED;
+    if ((PyObject *)Py_TYPE(event) != t->event_cls)
+        return SLOW;
+    /* Borrowed: the event keeps them alive, and nothing here runs Python code. */
+    for (i = 0; i < 11; i++) {
+        if ((got[i] = slot(event, t->event_off[i])) == NULL)
+            return SLOW;
+    }
+    PyObject *rid = got[0], *usage = got[2], *cost = got[3];
+    if (!PyUnicode_CheckExact(rid) || !PyLong_CheckExact(got[1]) || !exact_int(got[4])
+        || (PyObject *)Py_TYPE(usage) != t->usage_cls
+        || (PyObject *)Py_TYPE(cost) != t->cost_cls)
+        return SLOW;
+    for (i = 0; i < 3; i++) {
+        if ((usage_got[i] = slot(usage, t->usage_off[i])) == NULL)
+            return SLOW;
+    }
+    PyObject *split = usage_got[2], *units = slot(cost, t->units_off);
+    if (!exact_int(usage_got[0]) || !exact_int(usage_got[1]) || units == NULL
+        || !PyTuple_CheckExact(split) || PyTuple_GET_SIZE(split) != SPLIT_LANES
+        || !PyTuple_CheckExact(units) || PyTuple_GET_SIZE(units) != UNIT_LANES)
+        return SLOW;
+    for (i = 5; i < 11; i++) {
+        if (!exact_str(got[i]))
+            return SLOW;
+    }
+    lanes[0] = one;
+    lanes[1] = got[4];
+    lanes[2] = usage_got[0];
+    lanes[3] = usage_got[1];
+    for (i = 0; i < SPLIT_LANES; i++)
+        lanes[split_lane[i]] = PyTuple_GET_ITEM(split, i);
+    for (i = 0; i < UNIT_LANES; i++)
+        lanes[10 + i] = PyTuple_GET_ITEM(units, i);
+    for (i = 0; i < LANES; i++) {
+        if (!exact_int(lanes[i]))
+            return SLOW;
+    }
+    int fits;
+    long long timestamp = as_count(got[1], &fits);
+    if (!fits)
+        return SLOW;
+
+    PyObject *dims = PyTuple_New(6);
+    if (dims == NULL)
+        return -1;
+    for (i = 0; i < 6; i++) {
+        Py_INCREF(got[5 + i]);
+        PyTuple_SET_ITEM(dims, i, got[5 + i]);
+    }
+    /* Past an allocation that could start a collection (and so a finalizer,
+     * which could let another thread run), the lock is checked: if Python
+     * code does not hold it now, it cannot take it until the next one. */
+    if (lock_held(t)) {
+        status = SLOW;
+        goto done;
+    }
+    if ((status = locate(t, dims, rid, timestamp / 60000, &entry)) != ADDED)
+        goto done;
+    /* The event counts once it is in: checked first, so that a decline
+     * changes nothing. */
+    long long sums[LANES];
+    int prepared = totals_prepare((Totals *)entry, lanes, sums);
+    if (prepared == 1) {
+        status = SLOW;
+        goto done;
+    }
+    int added = remember(t, rid);
+    if (added <= 0) {
+        if (added == 0)
+            t->duplicates++;
+        status = added < 0 ? -1 : IGNORED;
+        goto done;
+    }
+    if (totals_commit((Totals *)entry, lanes, sums, prepared) < 0) {
+        status = -1;
+        goto done;
+    }
+    t->events++;
+    status = ADDED;
+    if (++t->ticks >= MAINTAIN_EVERY) {
+        t->ticks = 0;
+        status = MAINTAIN;
+    }
+done:
+    Py_DECREF(dims);
+    return status;
+}
+
+static PyObject *
+Tally_add(Tally *t, PyObject *event)
+{
+    int status = tally_add(t, event);
+    return status < 0 ? NULL : PyLong_FromLong(status);
+}
+
+static PyObject *
+Tally_handle(Tally *t, PyObject *event)
+{
+    int status = tally_add(t, event);
+    if (status < 0)
+        return NULL;
+    if (status == SLOW || status == MAINTAIN) {
+        PyObject *code = PyLong_FromLong(status);
+        if (code == NULL)
+            return NULL;
+        PyObject *result = PyObject_CallFunctionObjArgs(t->fallback, event, code, NULL);
+        Py_DECREF(code);
+        if (result == NULL)
+            return NULL;
+        Py_DECREF(result);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The byte offset of the slot ``name`` of ``cls``, or -1 with TypeError. */
+static Py_ssize_t
+slot_offset(PyObject *cls, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString(cls, name);
+    if (descr == NULL)
+        return -1;
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY))
+            offset = member->offset;
+    }
+    Py_DECREF(descr);
+    if (offset < 0)
+        PyErr_Format(PyExc_TypeError, "%R.%s is not a slot", cls, name);
+    return offset;
+}
+
+static int
+Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"event_cls", "usage_cls", "cost_cls", "series", "canonical",
+                             "opened",    "lock",      "size",     "fallback", NULL};
+    PyObject *event_cls, *usage_cls, *cost_cls, *series, *canonical, *opened, *lock, *fallback;
+    Py_ssize_t size;
+    int i;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!OnO:Tally", kwlist, &PyType_Type,
+                                     &event_cls, &PyType_Type, &usage_cls, &PyType_Type,
+                                     &cost_cls, &PyDict_Type, &series, &PyDict_Type, &canonical,
+                                     &PyList_Type, &opened, &lock, &size, &fallback))
+        return -1;
+    if (size < 1) {
+        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
+        return -1;
+    }
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+        return -1;
+    }
+    for (i = 0; i < 11; i++) {
+        if ((t->event_off[i] = slot_offset(event_cls, event_slots[i])) < 0)
+            return -1;
+    }
+    for (i = 0; i < 3; i++) {
+        if ((t->usage_off[i] = slot_offset(usage_cls, usage_slots[i])) < 0)
+            return -1;
+    }
+    if ((t->units_off = slot_offset(cost_cls, "_units")) < 0)
+        return -1;
+    PyObject *recent = PyDict_New();
+    if (recent == NULL)
+        return -1;
+    Py_XSETREF(t->recent, recent);
+    t->generation = 0;
+    PyObject *seen = PySet_New(NULL);
+    if (seen == NULL)
+        return -1;
+    PyObject *ring = PyList_New(size);
+    if (ring == NULL) {
+        Py_DECREF(seen);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(ring, i, Py_None);
+    }
+    Py_INCREF(event_cls);
+    Py_INCREF(usage_cls);
+    Py_INCREF(cost_cls);
+    Py_INCREF(series);
+    Py_INCREF(lock);
+    Py_INCREF(fallback);
+    Py_INCREF(canonical);
+    Py_INCREF(opened);
+    Py_XSETREF(t->fallback, fallback);
+    Py_XSETREF(t->canonical, canonical);
+    Py_XSETREF(t->opened, opened);
+    Py_XSETREF(t->event_cls, event_cls);
+    Py_XSETREF(t->usage_cls, usage_cls);
+    Py_XSETREF(t->cost_cls, cost_cls);
+    Py_XSETREF(t->series, series);
+    Py_XSETREF(t->lock, lock);
+    Py_XSETREF(t->seen, seen);
+    Py_XSETREF(t->ring, ring);
+    t->size = size;
+    t->pos = t->events = t->duplicates = t->ticks = 0;
+    t->busy = 0;
+    t->closed = 0;
+    return 0;
+}
+
+static int
+Tally_traverse(Tally *t, visitproc visit, void *arg)
+{
+    Py_VISIT(t->event_cls);
+    Py_VISIT(t->usage_cls);
+    Py_VISIT(t->cost_cls);
+    Py_VISIT(t->series);
+    Py_VISIT(t->seen);
+    Py_VISIT(t->ring);
+    Py_VISIT(t->lock);
+    Py_VISIT(t->fallback);
+    Py_VISIT(t->canonical);
+    Py_VISIT(t->opened);
+    Py_VISIT(t->recent);
+    return 0;
+}
+
+static int
+Tally_clear(Tally *t)
+{
+    Py_CLEAR(t->event_cls);
+    Py_CLEAR(t->usage_cls);
+    Py_CLEAR(t->cost_cls);
+    Py_CLEAR(t->series);
+    Py_CLEAR(t->seen);
+    Py_CLEAR(t->ring);
+    Py_CLEAR(t->lock);
+    Py_CLEAR(t->fallback);
+    Py_CLEAR(t->canonical);
+    Py_CLEAR(t->opened);
+    Py_CLEAR(t->recent);
+    return 0;
+}
+
+static void
+Tally_dealloc(Tally *t)
+{
+    PyObject_GC_UnTrack(t);
+    Tally_clear(t);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *
+Tally_enter(Tally *t, PyObject *unused)
+{
+    PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_acquire);
+    if (got == NULL)
+        return NULL;
+    Py_DECREF(got);
+    t->busy++;
+    Py_INCREF(t);
+    return (PyObject *)t;
+}
+
+static PyObject *
+Tally_exit(Tally *t, PyObject *args)
+{
+    t->busy--;
+    PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_release);
+    if (got == NULL)
+        return NULL;
+    Py_DECREF(got);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+Tally_invalidate(Tally *t, PyObject *unused)
+{
+    t->generation++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tally_drop(Tally *t, PyObject *dims)
+{
+    if (PyDict_DelItem(t->recent, dims) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError))
+            return NULL;
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tally_new_entry(Tally *t, PyObject *unused)
+{
+    return totals_new_zero();
+}
+
+static PyMethodDef Tally_methods[] = {
+    {"new_entry", (PyCFunction)Tally_new_entry, METH_NOARGS, "A zero entry (a Totals)."},
+    {"__enter__", (PyCFunction)Tally_enter, METH_NOARGS,
+     "Take the sink's lock: the compiled path declines while it is held."},
+    {"__exit__", (PyCFunction)Tally_exit, METH_VARARGS, "Release the sink's lock."},
+    {"invalidate", (PyCFunction)Tally_invalidate, METH_NOARGS,
+     "Forget which entry each series last added to (entries were moved or dropped)."},
+    {"drop", (PyCFunction)Tally_drop, METH_O, "Forget a series that is no longer held."},
+    {"add", (PyCFunction)Tally_add, METH_O,
+     "Add an event to an existing series: 0 added, 1 ignored (a duplicate, or closed), "
+     "2 take the Python path, 3 added and maintenance is due."},
+    {"handle", (PyCFunction)Tally_handle, METH_O,
+     "Add an event; call fallback(event, status) when it takes the Python path (2) "
+     "or maintenance is due (3)."},
+    {"remember", (PyCFunction)Tally_remember, METH_O,
+     "Remember a request id; False when it is already remembered."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Tally_members[] = {
+    {"events", T_PYSSIZET, offsetof(Tally, events), 0, "Events counted."},
+    {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), 0, "Duplicates ignored."},
+    {"ticks", T_PYSSIZET, offsetof(Tally, ticks), 0, "Events since the last maintenance."},
+    {"closed", T_BOOL, offsetof(Tally, closed), 0, "Whether events are ignored."},
+    {"seen", T_OBJECT_EX, offsetof(Tally, seen), READONLY, "The request ids remembered."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject TallyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "aievents._speedups.Tally",
+    .tp_doc = PyDoc_STR("Usage totals of an AggregateSink, added to in C."),
+    .tp_basicsize = sizeof(Tally),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Tally_init,
+    .tp_dealloc = (destructor)Tally_dealloc,
+    .tp_traverse = (traverseproc)Tally_traverse,
+    .tp_clear = (inquiry)Tally_clear,
+    .tp_methods = Tally_methods,
+    .tp_members = Tally_members,
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "aievents._speedups",
+    .m_doc = "Compiled hot paths of aievents (optional: the pure Python twins do the same).",
+    .m_size = -1,
+};
+
+static int
+intern(PyObject **slot, const char *name)
+{
+    *slot = PyUnicode_InternFromString(name);
+    return *slot == NULL ? -1 : 0;
+}
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (intern(&s_acquire, "acquire") < 0 || intern(&s_release, "release") < 0)
+        return NULL;
+    if ((zero = PyLong_FromLong(0)) == NULL || (one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    if (PyType_Ready(&TallyType) < 0 || PyType_Ready(&TotalsType) < 0
+        || PyType_Ready(&RecentType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module == NULL)
+        return NULL;
+    Py_INCREF(&TallyType);
+    if (PyModule_AddObject(module, "Tally", (PyObject *)&TallyType) < 0) {
+        Py_DECREF(&TallyType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&TotalsType);
+    if (PyModule_AddObject(module, "Totals", (PyObject *)&TotalsType) < 0) {
+        Py_DECREF(&TotalsType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,262 @@
+"""The hot path of AggregateSink: add an event to the totals of its series.
+
+:class:`PyTally` is the pure Python twin of ``aievents._speedups.Tally``
+(compiled when the package is installed with a C compiler at hand). Both
+add an ``image:usage`` event to a series that already exists, and decline
+everything else (a new series, an event whose cost or token split is not
+worked out yet, a subclass) with :data:`SLOW`, for the sink's own path.
+The tests run the sink on each twin.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any, Final, Protocol
+
+__all__ = [
+    "ADDED",
+    "IGNORED",
+    "LANES",
+    "MAINTAIN",
+    "MAINTAIN_EVERY",
+    "SLOW",
+    "PyTally",
+    "Tally",
+    "add_lanes",
+    "new_entry",
+    "tally_class",
+]
+
+#: What ``add`` did: added; ignored (a duplicate, or the tally is closed);
+#: declined (take the sink's own path); added, and maintenance is due.
+ADDED: Final = 0
+IGNORED: Final = 1
+SLOW: Final = 2
+MAINTAIN: Final = 3
+#: Maintenance (roll-ups) is due every this many events.
+MAINTAIN_EVERY: Final = 256
+#: Lanes of an entry: aievents.query.FIELDS (costs in cost units).
+LANES: Final = 17
+#: Lanes of token_split()'s answer in aievents.query.FIELDS order.
+_SPLIT_LANES: Final = (4, 5, 8, 9, 6, 7)
+_FIELDS: Final = attrgetter(
+    "request_id",
+    "timestamp",
+    "usage",
+    "cost",
+    "images",
+    "model",
+    "size",
+    "operation",
+    "project_id",
+    "user_id",
+    "api_key_id",
+)
+
+
+class Tally(Protocol):
+    """What AggregateSink needs of either twin."""
+
+    events: int
+    duplicates: int
+    ticks: int
+    closed: bool
+
+    @property
+    def seen(self) -> set[str]:
+        """The request ids remembered."""
+
+    def add(self, event: Any) -> int:
+        """Add an event to an existing series; one of the status codes above."""
+
+    def handle(self, event: Any) -> None:
+        """Add an event; hand it to the fallback for ``SLOW`` and ``MAINTAIN``."""
+
+    def remember(self, request_id: str) -> bool:
+        """Remember a request id; ``False`` when it is already remembered."""
+
+    def new_entry(self) -> Any:
+        """A zero entry: indexable like a list of the lanes and the extra."""
+
+    def __enter__(self) -> Any:
+        """Take the sink's lock (the compiled twin declines while it is held)."""
+
+    def __exit__(self, *exc: object) -> Any:
+        """Release the sink's lock."""
+
+    def invalidate(self) -> None:
+        """Entries were moved or dropped: forget which entry each series last used."""
+
+    def drop(self, dims: Any) -> None:
+        """Forget a series that is no longer held."""
+
+
+class PyTally:
+    """Totals of an AggregateSink, added to in Python (see the module docstring).
+
+    Args:
+        event_cls: The event class taken on this path (subclasses are not).
+        usage_cls: The usage class taken on this path.
+        cost_cls: The cost class taken on this path.
+        series: The sink's totals: ``(minute, dims)`` to a list of lanes.
+        canonical: The dims of every series held, to one tuple each.
+        opened: Where the keys of entries opened here go, for the sink to
+            book (a new minute of a series held; a new series is ``SLOW``).
+        lock: The sink's lock, taken while adding.
+        size: Request ids remembered.
+        fallback: Called as ``fallback(event, status)`` by :meth:`handle`
+            for ``SLOW`` and ``MAINTAIN``.
+    """
+
+    def __init__(
+        self,
+        *,
+        event_cls: type,
+        usage_cls: type,
+        cost_cls: type,
+        series: dict[Any, list[Any]],
+        canonical: dict[Any, Any],
+        opened: list[Any],
+        lock: threading.Lock,
+        size: int,
+        fallback: Callable[[Any, int], object],
+    ) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._fallback = fallback
+        self._event_cls = event_cls
+        self._usage_cls = usage_cls
+        self._cost_cls = cost_cls
+        self._series = series
+        self._canonical = canonical
+        self._opened = opened
+        self._lock = lock
+        self._ring: list[str | None] = [None] * size
+        self._pos = 0
+        self.seen: set[str] = set()
+        self.events = 0
+        self.duplicates = 0
+        self.ticks = 0
+        self.closed = False
+
+    def remember(self, request_id: str) -> bool:
+        """Remember a request id; ``False`` when it is already remembered."""
+        seen = self.seen
+        if request_id in seen:
+            return False
+        ring, pos = self._ring, self._pos
+        old = ring[pos]
+        if old is not None:
+            seen.discard(old)
+        seen.add(request_id)
+        ring[pos] = request_id
+        self._pos = (pos + 1) % len(ring)
+        return True
+
+    def new_entry(self) -> list[Any]:
+        """A zero entry."""
+        return new_entry()
+
+    def __enter__(self) -> PyTally:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def invalidate(self) -> None:
+        """Entries were moved or dropped (nothing is cached here)."""
+
+    def drop(self, dims: Any) -> None:
+        """A series is no longer held (nothing is cached here)."""
+
+    def handle(self, event: Any) -> None:
+        """Add an event; hand it to ``fallback`` for ``SLOW`` and ``MAINTAIN``."""
+        status = self.add(event)
+        if status in (SLOW, MAINTAIN):
+            self._fallback(event, status)
+
+    def add(self, event: Any) -> int:
+        """Add an event to an existing series; ``ADDED``, ``IGNORED``, ``SLOW`` or ``MAINTAIN``."""
+        if self.closed:
+            return IGNORED
+        if type(event) is not self._event_cls:
+            return SLOW
+        fields = _FIELDS(event)
+        usage, cost = fields[2], fields[3]
+        if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
+            return SLOW
+        split, units = usage._split, cost._units  # type: ignore[attr-defined]
+        if split is None or units is None:
+            return SLOW
+        key = (fields[1] // 60_000, fields[5:])
+        with self._lock:
+            if fields[0] in self.seen:
+                self.duplicates += 1
+                return IGNORED
+            totals = self._series.get(key)
+            if totals is None:
+                canonical = self._canonical.get(key[1])
+                if canonical is None:
+                    return SLOW
+                key = (key[0], canonical)
+                totals = self._series[key] = new_entry()
+                self._opened.append(key)
+            self.remember(fields[0])
+            add_lanes(totals, fields[4], usage, split, units)
+            self.events += 1
+            self.ticks += 1
+            if self.ticks >= MAINTAIN_EVERY:
+                self.ticks = 0
+                return MAINTAIN
+            return ADDED
+
+
+def new_entry() -> list[Any]:
+    """A zero entry: every lane 0 (see aievents.query.FIELDS), then no extra."""
+    return [0] * LANES + [None]
+
+
+def add_lanes(
+    totals: list[Any],
+    images: int | None,
+    usage: Any,
+    split: tuple[int, ...],
+    units: tuple[int, ...] | None,
+) -> None:
+    """Add one request to an entry: its images, tokens and cost units."""
+    totals[0] += 1
+    if images:
+        totals[1] += images
+    if usage.input_tokens:
+        totals[2] += usage.input_tokens
+    if usage.output_tokens:
+        totals[3] += usage.output_tokens
+    for lane, value in zip(_SPLIT_LANES, split, strict=True):
+        if value:
+            totals[lane] += value
+    if units is not None:
+        for lane, value in enumerate(units, 10):
+            if value:
+                totals[lane] += value
+
+
+def tally_class(compiled: bool | None = None) -> Any:
+    """The twin to use.
+
+    ``compiled=None`` takes the compiled one when it was built, unless the
+    ``AIEVENTS_PURE_PYTHON`` environment variable is set; ``True`` requires
+    it (``ImportError`` when it was not built); ``False`` takes Python's.
+    """
+    if compiled is False or (compiled is None and os.environ.get("AIEVENTS_PURE_PYTHON")):
+        return PyTally
+    try:
+        from aievents._speedups import Tally as CTally  # noqa: PLC0415
+    except ImportError:
+        if compiled:
+            raise
+        return PyTally
+    return CTally

@@ -1,0 +1,340 @@
+"""AggregateSink's compiled tally and its pure Python twin: built, alike, exact at the edges."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sysconfig
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputTokensDetails
+from aievents.pricing import cost_of
+from aievents.sinks import AggregateSink
+from aievents.usage import ImageCost
+
+D = Decimal
+T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC, seconds
+COMPILED = importlib.util.find_spec("aievents._speedups") is not None
+TWINS = [
+    pytest.param(True, id="compiled", marks=pytest.mark.skipif(not COMPILED, reason="not built")),
+    pytest.param(False, id="python"),
+]
+
+
+def cost(**parts: Any) -> ImageCost:
+    """A cost with the given parts and their exact total."""
+    total = sum((D(v) for v in parts.values()), D(0))
+    return ImageCost(
+        total=total, basis="tokens", price_version="t", priced_model="gpt-image-1", **parts
+    )
+
+
+def event(
+    request_id: str,
+    at: float,
+    *,
+    user_id: str = "user_1",
+    text: int = 10,
+    output: int = 100,
+    price: ImageCost | None = None,
+    images: int | None = 1,
+    usage: ImageUsage | None = None,
+) -> ImageUsageEvent:
+    """An image:usage event at ``at`` seconds with its cost."""
+    if usage is None:
+        usage = ImageUsage(
+            input_tokens=text,
+            output_tokens=output,
+            input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
+        )
+    return ImageUsageEvent(
+        request_id=request_id,
+        timestamp=int(at * 1000),
+        model="gpt-image-1",
+        size="1024x1024",
+        operation="image.generation",
+        project_id="proj_a",
+        user_id=user_id,
+        api_key_id="key_1",
+        images=images,
+        usage=usage,
+        cost=price if price is not None else cost(input_text="0.00005", output_image="0.004"),
+    )
+
+
+def totals(sink: AggregateSink, start: int = T0 - 86_400, days: int = 3) -> dict[str, Any]:
+    """The one-bucket-per-day sums of everything the sink holds, as JSON."""
+    page = sink.usage(start, start + days * 86_400, bucket_width="1d", limit=31)
+    results = [r for bucket in page.to_dict()["data"] for r in bucket["results"]]
+    keys = ("num_model_requests", "images", "input_tokens", "output_tokens")
+    out: dict[str, Any] = {k: sum(r[k] for r in results) for k in keys}
+    out["cost"] = sum((D(str(r["cost"]["value"])) for r in results), D(0))
+    return out
+
+
+def exact_cost(sink: AggregateSink) -> Decimal:
+    """The exact cost the sink holds, from its export."""
+    state = sink.export()
+    fields = state["fields"]
+    first = fields.index("cost_input_text")
+    return sum((D(v) for _, _, row in state["series"] for v in row[first:]), D(0))
+
+
+class TestBuild:
+    """The compiled tally is there where it can be built, and can be turned off."""
+
+    def test_built_where_a_compiler_is(self) -> None:
+        """With a C compiler at hand the package is installed with it."""
+        compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        if shutil.which(compiler) is None:
+            pytest.skip(f"no C compiler ({compiler})")
+        assert COMPILED
+        assert AggregateSink(compiled=True).compiled
+
+    def test_environment_turns_it_off(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """AIEVENTS_PURE_PYTHON picks the Python twin."""
+        monkeypatch.setenv("AIEVENTS_PURE_PYTHON", "1")
+        assert not AggregateSink().compiled
+
+    def test_argument_turns_it_off(self) -> None:
+        """compiled=False picks the Python twin, whatever is built."""
+        assert not AggregateSink(compiled=False).compiled
+
+    def test_default_takes_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """By default the compiled tally is used when it is built."""
+        monkeypatch.delenv("AIEVENTS_PURE_PYTHON", raising=False)
+        assert AggregateSink().compiled is COMPILED
+
+
+@pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")
+class TestTotals:
+    """The compiled entry is indexed like the Python twin's list."""
+
+    def new(self) -> Any:
+        from aievents._speedups import Totals
+
+        return Totals()
+
+    def test_zero(self) -> None:
+        """A new entry is 17 zero lanes and no extra."""
+        assert list(self.new()) == [0] * 17 + [None]
+
+    def test_lanes_past_long_long(self) -> None:
+        """A lane set past 2**63 keeps every lane exact."""
+        entry = self.new()
+        entry[0] = 5
+        entry[3] = 2**80 + 1
+        entry[3] += 1
+        entry[16] = 7
+        assert list(entry) == [5, 0, 0, 2**80 + 2, *[0] * 12, 7, None]
+        assert entry[-1] is None
+
+    def test_extra(self) -> None:
+        """The extra is None or a list."""
+        entry = self.new()
+        entry[17] = [D("1E-20")] * 7
+        assert entry[17] == [D("1E-20")] * 7
+        with pytest.raises(TypeError, match="None or a list"):
+            entry[17] = D(1)
+
+    def test_refusals(self) -> None:
+        """Bad indexes and values are refused."""
+        entry = self.new()
+        with pytest.raises(IndexError):
+            entry[18]
+        with pytest.raises(TypeError, match="int"):
+            entry[0] = "1"
+        with pytest.raises(TypeError, match="deleted"):
+            del entry[0]
+        with pytest.raises(TypeError, match="no arguments"):
+            type(entry)(1)
+
+
+@pytest.mark.parametrize("compiled", TWINS)
+class TestEdges:
+    """Values and moments off the common path are counted exactly by both twins."""
+
+    def test_counts_past_long_long(self, compiled: bool) -> None:
+        """Token counts past 2**63 sum exactly."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        sink.handle(event("a", T0, text=3))
+        sink.handle(event("b", T0 + 1, text=2**70))
+        sink.handle(event("c", T0 + 2, text=2**70))
+        sink.handle(event("d", T0 + 3, text=4))
+        assert totals(sink)["input_tokens"] == 2**71 + 7
+
+    def test_counts_at_the_long_long_edge(self, compiled: bool) -> None:
+        """A sum that lands one past 2**63 - 1 is exact."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        for index, text in enumerate([2**63 - 10, 9, 1, 5]):
+            sink.handle(event(f"r{index}", T0 + index, text=text))
+        assert totals(sink)["input_tokens"] == 2**63 + 5
+
+    def test_costs_past_long_long(self, compiled: bool) -> None:
+        """Cost parts past what long long holds in cost units sum exactly, and go on."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        big = cost(per_image="20000.000000000000001")
+        prices = [cost(per_image="0.04"), big, cost(per_image="0.04"), cost(per_image="0.04")]
+        for index, price in enumerate(prices):
+            sink.handle(event(f"r{index}", T0 + index, price=price))
+        assert exact_cost(sink) == D("20000.120000000000001")
+        assert totals(sink)["num_model_requests"] == 4
+
+    def test_costs_finer_than_units(self, compiled: bool) -> None:
+        """Cost parts with more digits than cost units are summed as Decimals."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        fine = cost(output_image="0.0000000000000000001")
+        for index, price in enumerate([fine, fine, cost(output_image="0.01")]):
+            sink.handle(event(f"r{index}", T0 + index, price=price))
+        assert exact_cost(sink) == D("0.0100000000000000002")
+
+    def test_late_event_after_roll_up(self, compiled: bool) -> None:
+        """An event for a minute already rolled into its hour still counts."""
+        now = [T0 + 120.0]
+        sink = AggregateSink(
+            compiled=compiled, minute_detail=600, hour_detail=7200, clock=lambda: now[0]
+        )
+        sink.handle(event("a", T0))
+        sink.handle(event("b", T0 + 60))  # the series' latest entry: minute 1
+        now[0] = T0 + 3600
+        assert (
+            sink.usage(T0, T0 + 86_400).to_dict()["data"][0]["results"][0]["num_model_requests"]
+            == 2
+        )  # both minutes are in their hour now
+        sink.handle(event("c", T0 + 61))  # minute 1 again
+        sink.handle(event("d", T0 + 62))
+        assert totals(sink)["num_model_requests"] == 4
+
+    def test_subclass_counted(self, compiled: bool) -> None:
+        """A subclass of ImageUsageEvent takes the general path, and counts."""
+
+        @attrs.frozen(kw_only=True, slots=True)
+        class Tagged(ImageUsageEvent):
+            tag: str = "x"
+
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        plain = event("a", T0)
+        sink.handle(plain)
+        fields = {f.name: getattr(plain, f.name) for f in attrs.fields(ImageUsageEvent) if f.init}
+        sink.handle(Tagged(**{**fields, "request_id": "b"}))
+        sink.handle(Tagged(**{**fields, "request_id": "a"}))  # a duplicate, either path
+        assert totals(sink)["num_model_requests"] == 2
+        assert sink.duplicates == 1
+
+    def test_closed_ignores(self, compiled: bool) -> None:
+        """After close nothing more is counted, on either path."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        sink.handle(event("a", T0))
+        sink.close()
+        sink.handle(event("b", T0 + 1))
+        sink.handle(event("c", T0 + 1, user_id="user_new"))
+        assert sink.events == 1
+        assert totals(sink)["num_model_requests"] == 1
+
+
+# ------------------------------------------------------------------ parity
+
+USERS = ("u1", "u2", "u3", "u4", "u5")
+PARTS = st.sampled_from(["0", "0.04", "0.0000125", "1E-19", "12345.678", "9300", "1E-7"])
+COUNT = st.one_of(st.integers(0, 5000), st.just(2**64), st.none())
+
+
+@st.composite
+def usages(draw: st.DrawFn) -> ImageUsage:
+    """Usage with or without details, cached tokens, and counts past 2**63."""
+    text, image, cached, out_image, out_text = (draw(COUNT) for _ in range(5))
+    inputs = draw(st.booleans())
+    outputs = draw(st.booleans())
+    return ImageUsage(
+        input_tokens=draw(COUNT),
+        output_tokens=draw(COUNT),
+        input_tokens_details=InputTokensDetails(
+            text_tokens=text, image_tokens=image, cached_tokens=cached
+        )
+        if inputs
+        else None,
+        output_tokens_details=OutputTokensDetails(image_tokens=out_image, text_tokens=out_text)
+        if outputs
+        else None,
+    )
+
+
+STEP = st.tuples(
+    st.integers(0, 40),  # request id (repeats are duplicates)
+    st.integers(0, 3 * 1440),  # minute of the event in three days
+    st.sampled_from(USERS),
+    usages(),
+    st.one_of(st.none(), st.tuples(PARTS, PARTS)),  # none: priced from the table
+    st.one_of(st.none(), st.integers(0, 4)),  # images
+    st.integers(0, 600),  # seconds the clock moves on
+)
+
+
+@pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")
+class TestParity:
+    """The compiled tally and the Python twin agree on every stream."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(STEP, max_size=120), st.booleans())
+    def test_same_state(self, steps: list[tuple[Any, ...]], tight: bool) -> None:
+        """Same events, same clock: same export and same pages, caps and roll-ups included."""
+        now = [float(T0)]
+        limits: dict[str, Any] = (
+            {"max_series": 3, "max_entries": 12, "max_request_ids": 8}
+            if tight
+            else {"max_request_ids": 10_000}
+        )
+        sinks = [
+            AggregateSink(
+                compiled=compiled,
+                minute_detail=1800,
+                hour_detail=86_400,
+                retention=2 * 86_400,
+                clock=lambda: now[0],
+                **limits,
+            )
+            for compiled in (True, False)
+        ]
+        unique: dict[str, ImageUsageEvent] = {}
+        for rid, minute, user, usage, parts, images, wait in steps:
+            built = event(
+                f"r{rid}",
+                T0 + minute * 60 + 7,
+                user_id=user,
+                usage=usage,
+                images=images,
+                price=cost(input_text=parts[0], output_image=parts[1]) if parts else None,
+            )
+            if parts is None:
+                built = attrs.evolve(built, cost=None)
+            unique.setdefault(built.request_id, built)
+            now[0] += wait
+            for sink in sinks:
+                sink.handle(built)
+        compiled, python = sinks
+        assert compiled.export() == python.export()
+        for width in ("1m", "1h", "1d"):
+            args = (T0 - 86_400, T0 + 4 * 86_400)
+            assert (
+                compiled.usage(*args, bucket_width=width, group_by=["user_id"]).to_dict()
+                == python.usage(*args, bucket_width=width, group_by=["user_id"]).to_dict()
+            )
+        assert (
+            compiled.costs(T0, group_by=["line_item"]).to_dict()
+            == python.costs(T0, group_by=["line_item"]).to_dict()
+        )
+        if not tight and now[0] < T0 + 2 * 86_400:  # nothing aged out: the exact sums
+            held = compiled.export()
+            assert held["events"] == len(unique)
+            priced = [e.cost or cost_of(e) for e in unique.values()]
+            assert exact_cost(compiled) == sum((c.total for c in priced if c), D(0))
+            state_text = held["fields"].index("input_tokens")
+            assert sum(row[state_text] for _, _, row in held["series"]) == sum(
+                e.usage.input_tokens or 0 for e in unique.values()
+            )
