@@ -11,6 +11,7 @@ The tests run the sink on each twin.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from operator import attrgetter
@@ -248,10 +249,16 @@ def tally_class(compiled: bool | None = None) -> Any:
     """The twin to use.
 
     ``compiled=None`` takes the compiled one when it was built, unless the
-    ``AIEVENTS_PURE_PYTHON`` environment variable is set; ``True`` requires
-    it (``ImportError`` when it was not built); ``False`` takes Python's.
+    ``AIEVENTS_PURE_PYTHON`` environment variable is set or the interpreter
+    runs without the GIL; ``True`` requires it (``ImportError`` when it was
+    not built); ``False`` takes Python's.
     """
     if compiled is False or (compiled is None and os.environ.get("AIEVENTS_PURE_PYTHON")):
+        return PyTally
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        # The compiled tally relies on the GIL to run each add at once.
+        if compiled:
+            raise ImportError("aievents._speedups needs the GIL; this interpreter runs without it")
         return PyTally
     try:
         from aievents._speedups import Tally as CTally  # noqa: PLC0415
