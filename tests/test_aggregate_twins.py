@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import shutil
+import sys
 import sysconfig
 from decimal import Decimal
 from typing import Any
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputTokensDetails
 from aievents.pricing import cost_of
+from aievents.query import QueryError
 from aievents.sinks import AggregateSink
 from aievents.usage import ImageCost
 
@@ -236,6 +239,71 @@ class TestEdges:
         sink.handle(event("c", T0 + 1, user_id="user_new"))
         assert sink.events == 1
         assert totals(sink)["num_model_requests"] == 1
+
+    def test_close_during_a_collection(self, compiled: bool) -> None:
+        """A close that runs inside the add (a finalizer in a collection) wins."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 60)
+        sink.handle(event("a", T0))
+        late = event("b", T0 + 1)
+        armed = [True]
+
+        def collecting(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start" and armed[0]:
+                armed[0] = False
+                sink.close()
+
+        threshold = gc.get_threshold()
+        gc.collect()
+        gc.callbacks.append(collecting)
+        gc.set_threshold(1)
+        try:
+            sink.handle(late)
+        finally:
+            gc.set_threshold(*threshold)
+            gc.callbacks.remove(collecting)
+        assert sink.closed
+        assert sink.events == 1
+
+    def test_str_subclasses_kept_as_str(self, compiled: bool) -> None:
+        """Dimensions and ids of a str subclass are kept as plain strs: no code runs later."""
+        calls: list[str] = []
+
+        class Loud(str):
+            def __hash__(self) -> int:
+                calls.append(str(self))
+                return str.__hash__(self)
+
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 600)
+        sink.handle(event(Loud("a"), T0, user_id=Loud("user_1")))
+        calls.clear()
+        sink.handle(event("b", T0 + 120))
+        sink.handle(event("c", T0 + 121))
+        assert calls == []
+        assert totals(sink)["num_model_requests"] == 3
+        assert [dims[4] for _, dims, _ in sink.export()["series"]] == ["user_1", "user_1"]
+
+    def test_merge_refuses_counters_past_ssize(self, compiled: bool) -> None:
+        """A state whose counters do not fit is refused whole."""
+        source = AggregateSink(compiled=compiled, clock=lambda: T0 + 60)
+        source.handle(event("a", T0))
+        state = source.export()
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 60)
+        with pytest.raises(QueryError, match="'events'"):
+            sink.merge({**state, "events": sys.maxsize + 1})
+        assert sink.events == 0
+        assert sink.export()["series"] == []
+
+
+@pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")
+def test_uninitialised_tally_refuses() -> None:
+    """A Tally whose __init__ did not run raises rather than crashing."""
+    from aievents._speedups import Tally
+
+    bare = Tally.__new__(Tally)
+    with pytest.raises(RuntimeError, match="__init__"):
+        bare.remember("x")
+    with pytest.raises(RuntimeError, match="__init__"):
+        bare.add(event("a", T0))
 
 
 # ------------------------------------------------------------------ parity

@@ -26,7 +26,7 @@ static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "co
                                       "images",     "model",      "size",    "operation",
                                       "project_id", "user_id",    "api_key_id"};
 static const char *usage_slots[3] = {"input_tokens", "output_tokens", "_split"};
-static PyObject *s_acquire, *s_release, *zero, *one;
+static PyObject *s_acquire, *s_release, *one;
 
 /* Where token_split()'s answer goes: (text, image, cached text, cached
  * image, output image, output text) into the lanes of aievents.query.FIELDS. */
@@ -182,8 +182,10 @@ Totals_ass_item(Totals *t, Py_ssize_t i, PyObject *value)
         if (totals_promote(t) < 0)
             return -1;
     }
-    Py_INCREF(value);
-    return PyList_SetItem(t->big, i, value);
+    PyObject *exact = PyNumber_Long(value); /* an exact int, whatever subclass came */
+    if (exact == NULL)
+        return -1;
+    return PyList_SetItem(t->big, i, exact);
 }
 
 static PySequenceMethods Totals_as_sequence = {
@@ -297,8 +299,27 @@ typedef struct {
     Py_ssize_t event_off[11], usage_off[3], units_off;
     Py_ssize_t size, pos, events, duplicates, ticks;
     int busy; /* Python code holds the lock (taken through the tally's `with`) */
+    Py_ssize_t epoch; /* how many times Python code took the lock */
     char closed;
 } Tally;
+
+/* Whether Python code holds the sink's lock now, or took it since `epoch`
+ * (it takes it with the tally): what was read before is then stale. */
+static inline int
+changed(Tally *t, Py_ssize_t epoch)
+{
+    return t->busy || t->epoch != epoch;
+}
+
+static int
+ready(Tally *t)
+{
+    if (t->seen == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Tally.__init__ was not called");
+        return 0;
+    }
+    return 1;
+}
 
 /* Remember a request id: 1 when it is new, 0 when it was already
  * remembered (nothing changes then), -1 on error. One lookup of the set. */
@@ -311,18 +332,24 @@ remember(Tally *t, PyObject *rid)
     if (PySet_GET_SIZE(t->seen) == held)
         return 0;
     PyObject *old = PyList_GET_ITEM(t->ring, t->pos);
-    if (old != Py_None && PySet_Discard(t->seen, old) < 0)
-        return -1;
     Py_INCREF(rid);
     PyList_SET_ITEM(t->ring, t->pos, rid);
-    Py_DECREF(old);
     t->pos = (t->pos + 1) % t->size;
-    return 1;
+    /* The ring and the set hold exact strs only, whose release runs no code. */
+    int discarded = old == Py_None ? 0 : PySet_Discard(t->seen, old);
+    Py_DECREF(old);
+    return discarded < 0 ? -1 : 1;
 }
 
 static PyObject *
 Tally_remember(Tally *t, PyObject *rid)
 {
+    if (!ready(t))
+        return NULL;
+    if (!PyUnicode_CheckExact(rid)) {
+        PyErr_SetString(PyExc_TypeError, "a request id must be a str");
+        return NULL;
+    }
     int added = remember(t, rid);
     if (added < 0)
         return NULL;
@@ -348,12 +375,6 @@ slot(PyObject *obj, Py_ssize_t offset)
     return *(PyObject **)((char *)obj + offset);
 }
 
-/* Whether Python code holds the sink's lock (it takes it with the tally). */
-static inline int
-lock_held(Tally *t)
-{
-    return t->busy;
-}
 
 /* The entry of (minute, dims) for tally_add, when the series is held: from
  * the series' Recent, else looked up (or opened, and queued in t->opened
@@ -362,7 +383,8 @@ lock_held(Tally *t)
  * allocating), IGNORED (a duplicate) or -1. What it allocates comes before
  * its own look at the lock, so callers need not look again. */
 static int
-locate(Tally *t, PyObject *dims, PyObject *rid, long long minute, PyObject **entry)
+locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minute,
+       PyObject **entry)
 {
     PyObject *recent = PyDict_GetItemWithError(t->recent, dims);
     if (recent == NULL && PyErr_Occurred())
@@ -370,6 +392,7 @@ locate(Tally *t, PyObject *dims, PyObject *rid, long long minute, PyObject **ent
     if (recent != NULL) {
         Recent *r = (Recent *)recent;
         if (r->generation == t->generation && r->minute == minute) {
+            Py_INCREF(r->totals);
             *entry = r->totals;
             return ADDED;
         }
@@ -386,8 +409,9 @@ locate(Tally *t, PyObject *dims, PyObject *rid, long long minute, PyObject **ent
         || (key = PyTuple_Pack(2, minute_obj, canonical)) == NULL
         || (fresh = totals_new_zero()) == NULL || (made = recent_new()) == NULL)
         goto done;
-    /* Those allocations could have let another thread in: look again. */
-    if (lock_held(t)) {
+    /* Those allocations could have let another thread in, or run the
+     * collector and its finalizers here: what was read may be stale. */
+    if (changed(t, epoch)) {
         status = SLOW;
         goto done;
     }
@@ -427,6 +451,7 @@ locate(Tally *t, PyObject *dims, PyObject *rid, long long minute, PyObject **ent
     r->generation = t->generation;
     Py_INCREF(found);
     Py_XSETREF(r->totals, found);
+    Py_INCREF(found);
     *entry = found;
     status = ADDED;
 done:
@@ -445,6 +470,9 @@ tally_add(Tally *t, PyObject *event)
     PyObject *got[11], *usage_got[3], *lanes[LANES], *entry = NULL;
     int status, i;
 
+    if (!ready(t))
+        return -1;
+    Py_ssize_t epoch = t->epoch;
     if (t->closed)
         return IGNORED;
     if ((PyObject *)Py_TYPE(event) != t->event_cls)
@@ -499,11 +527,11 @@ tally_add(Tally *t, PyObject *event)
     /* Past an allocation that could start a collection (and so a finalizer,
      * which could let another thread run), the lock is checked: if Python
      * code does not hold it now, it cannot take it until the next one. */
-    if (lock_held(t)) {
+    if (changed(t, epoch)) {
         status = SLOW;
         goto done;
     }
-    if ((status = locate(t, dims, rid, timestamp / 60000, &entry)) != ADDED)
+    if ((status = locate(t, epoch, dims, rid, timestamp / 60000, &entry)) != ADDED)
         goto done;
     /* The event counts once it is in: checked first, so that a decline
      * changes nothing. */
@@ -532,6 +560,7 @@ tally_add(Tally *t, PyObject *event)
     }
 done:
     Py_DECREF(dims);
+    Py_XDECREF(entry);
     return status;
 }
 
@@ -597,6 +626,11 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "size must be at least 1");
         return -1;
     }
+    if (!PyDict_CheckExact(series) || !PyDict_CheckExact(canonical)
+        || !PyList_CheckExact(opened)) {
+        PyErr_SetString(PyExc_TypeError, "series and canonical must be dicts, opened a list");
+        return -1;
+    }
     if (!PyCallable_Check(fallback)) {
         PyErr_SetString(PyExc_TypeError, "fallback must be callable");
         return -1;
@@ -649,6 +683,7 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     t->size = size;
     t->pos = t->events = t->duplicates = t->ticks = 0;
     t->busy = 0;
+    t->epoch = 0;
     t->closed = 0;
     return 0;
 }
@@ -698,11 +733,14 @@ Tally_dealloc(Tally *t)
 static PyObject *
 Tally_enter(Tally *t, PyObject *unused)
 {
+    if (!ready(t))
+        return NULL;
     PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_acquire);
     if (got == NULL)
         return NULL;
     Py_DECREF(got);
     t->busy++;
+    t->epoch++;
     Py_INCREF(t);
     return (PyObject *)t;
 }
@@ -710,7 +748,10 @@ Tally_enter(Tally *t, PyObject *unused)
 static PyObject *
 Tally_exit(Tally *t, PyObject *args)
 {
-    t->busy--;
+    if (!ready(t))
+        return NULL;
+    if (t->busy > 0)
+        t->busy--;
     PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_release);
     if (got == NULL)
         return NULL;
@@ -728,6 +769,8 @@ Tally_invalidate(Tally *t, PyObject *unused)
 static PyObject *
 Tally_drop(Tally *t, PyObject *dims)
 {
+    if (!ready(t))
+        return NULL;
     if (PyDict_DelItem(t->recent, dims) < 0) {
         if (!PyErr_ExceptionMatches(PyExc_KeyError))
             return NULL;
@@ -804,7 +847,7 @@ PyInit__speedups(void)
 {
     if (intern(&s_acquire, "acquire") < 0 || intern(&s_release, "release") < 0)
         return NULL;
-    if ((zero = PyLong_FromLong(0)) == NULL || (one = PyLong_FromLong(1)) == NULL)
+    if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (PyType_Ready(&TallyType) < 0 || PyType_Ready(&TotalsType) < 0
         || PyType_Ready(&RecentType) < 0)

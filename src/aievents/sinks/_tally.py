@@ -14,8 +14,11 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, Protocol
+
+from aievents.usage import COST_COMPONENTS, ImageCost, cost_units, token_split
 
 __all__ = [
     "ADDED",
@@ -27,6 +30,9 @@ __all__ = [
     "PyTally",
     "Tally",
     "add_lanes",
+    "amount_lanes",
+    "cost_lanes",
+    "lanes_of",
     "new_entry",
     "tally_class",
 ]
@@ -182,8 +188,6 @@ class PyTally:
 
     def add(self, event: Any) -> int:
         """Add an event to an existing series; ``ADDED``, ``IGNORED``, ``SLOW`` or ``MAINTAIN``."""
-        if self.closed:
-            return IGNORED
         if type(event) is not self._event_cls:
             return SLOW
         fields = _FIELDS(event)
@@ -195,6 +199,8 @@ class PyTally:
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
         with self._lock:
+            if self.closed:
+                return IGNORED
             if fields[0] in self.seen:
                 self.duplicates += 1
                 return IGNORED
@@ -243,6 +249,46 @@ def add_lanes(
         for lane, value in enumerate(units, 10):
             if value:
                 totals[lane] += value
+
+
+_ZERO: Final = Decimal(0)
+#: The cost lanes, as cost units, of a request that costs nothing.
+_NO_UNITS: Final = (0,) * (LANES - 10)
+_COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
+
+
+def amount_lanes(amount: Decimal) -> tuple[int | None, Decimal | None]:
+    """(cost units, None) for an amount that has them, else (None, the amount)."""
+    units = cost_units(amount)
+    return (units, None) if units is not None else (None, amount)
+
+
+def cost_lanes(
+    cost: ImageCost | Decimal | None,
+) -> tuple[tuple[int, ...] | None, list[Any] | None]:
+    """The cost lanes of a request: (units, None), or (None, Decimal parts) when finer."""
+    if cost is None:
+        return None, None
+    if isinstance(cost, Decimal):
+        units = cost_units(cost)
+        if units is not None:
+            return (*_NO_UNITS[:-1], units), None
+        return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
+    if cost._units is not None:
+        return cost._units, None
+    parts = list(_COST_FIELDS(cost))
+    return None, [*parts, _ZERO if any(parts) else cost.total]
+
+
+def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
+    """One request's lanes (aievents.query.FIELDS, costs in cost units) and extra.
+
+    ``cost`` is the event's ImageCost, a bare Decimal, or None.
+    """
+    lanes = [0] * LANES
+    units, extra = cost_lanes(cost)
+    add_lanes(lanes, event.images, event.usage, token_split(event.usage), units)
+    return lanes, extra
 
 
 def tally_class(compiled: bool | None = None) -> Any:

@@ -30,6 +30,7 @@ same totals.
 from __future__ import annotations
 
 import decimal
+import sys
 import threading
 import time
 from collections import deque
@@ -50,14 +51,14 @@ from aievents.sinks._tally import (
     PyTally,
     Tally,
     add_lanes,
+    amount_lanes,
+    cost_lanes,
     tally_class,
 )
 from aievents.usage import (
-    COST_COMPONENTS,
     EXACT,
     ImageCost,
     ImageUsage,
-    cost_units,
     token_split,
     units_to_usd,
 )
@@ -69,7 +70,6 @@ OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
 _STATE_FORMAT: Final = 1
 _DAY_MINUTES: Final = 1440
-_COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
 #: An entry is a list: the FIELDS as ints (costs in cost units, see
 #: aievents.usage.cost_units), then None or the cost parts (as Decimal USD,
 #: cost lanes in FIELDS order) that have finer digits than cost units.
@@ -220,13 +220,15 @@ class AggregateSink:
             cost = usage.cost
             if cost is None and self._price_events:
                 cost = cost_of(event, table=self._prices)
-        units, extra = _cost_lanes(cost)
-        key = (fields[1] // 60_000, fields[5:])
+        units, extra = cost_lanes(cost)
+        # Only exact strs are kept: hashing or comparing them runs no code.
+        key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))
+        request_id = _exact(fields[0])
         tally = self._tally
         with self._tally:
             if tally.closed:
                 return
-            if not tally.remember(fields[0]):
+            if not tally.remember(request_id):
                 tally.duplicates += 1
                 return
             tally.events += 1
@@ -422,14 +424,14 @@ class AggregateSink:
             state = state.export()
         parsed, counters = _parse_state(state)
         with self._tally:
-            self._tally.duplicates += counters["duplicates"]
-            self.overflowed += counters["overflowed"]
             for minute, dims, totals in parsed:
                 existing = self._series.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
                 _merge_entry(existing, totals)
             self._tally.events += counters["events"]
+            self._tally.duplicates += counters["duplicates"]
+            self.overflowed += counters["overflowed"]
 
 
 def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
@@ -447,8 +449,8 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
     counters = {}
     for name in ("events", "duplicates", "overflowed"):
         value = state.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise bad(name, value, "must be a non-negative integer")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sys.maxsize:
+            raise bad(name, value, f"must be an integer from 0 to {sys.maxsize}")
         counters[name] = value
     rows = state.get("series")
     if not isinstance(rows, list):
@@ -484,40 +486,22 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
                 "must be [minute, six dimensions (string or null), counts and amounts]",
             ) from None
         entry = [*totals[:split], *(0 for _ in amounts), None]
-        units, extra = zip(*(_amount_lanes(a) for a in amounts), strict=True)
+        units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
         entry[split:_EXTRA] = [u or 0 for u in units]
         entry[_EXTRA] = None if not any(extra) else [e or _ZERO for e in extra]
-        parsed.append((minute, tuple(dims), entry))
+        parsed.append((minute, tuple(map(_exact, dims)), entry))
     return parsed, counters
 
 
 # ---------------------------------------------------------------------- entries
 
+
+def _exact(value: Any) -> Any:
+    """A str as an exact str (a subclass's hash or eq could run code); else as is."""
+    return value if value is None or type(value) is str else str.__str__(value)
+
+
 _ZERO: Final = Decimal(0)
-_NO_UNITS: Final = (0,) * (_EXTRA - _COSTS)
-
-
-def _amount_lanes(amount: Decimal) -> tuple[int | None, Decimal | None]:
-    """(cost units, None) for an amount that has them, else (None, the amount)."""
-    units = cost_units(amount)
-    return (units, None) if units is not None else (None, amount)
-
-
-def _cost_lanes(
-    cost: ImageCost | Decimal | None,
-) -> tuple[tuple[int, ...] | None, list[Any] | None]:
-    """The cost lanes of a request: (units, None), or (None, Decimal parts) when finer."""
-    if cost is None:
-        return None, None
-    if isinstance(cost, Decimal):
-        units = cost_units(cost)
-        if units is not None:
-            return (*_NO_UNITS[:-1], units), None
-        return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
-    if cost._units is not None:
-        return cost._units, None
-    parts = list(_COST_FIELDS(cost))
-    return None, [*parts, _ZERO if any(parts) else cost.total]
 
 
 def _add_extra(totals: Any, extra: Sequence[Decimal]) -> None:
