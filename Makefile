@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_instrument.py
 	$(BIN)/python bench/bench_aggregate.py
 	$(BIN)/python bench/bench_forward.py
+	$(BIN)/python bench/bench_store.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -20,3 +21,20 @@ def _client() -> Iterator[EventClient]:
     client = EventClient()
     yield client
     client.close(5.0)
+
+
+@pytest.fixture(name="postgres_server", scope="session")
+def _postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (skipped only when none can be had).
+
+    In CI (``CI`` set) a missing server is a failure, not a skip.
+    """
+    from postgres_server import UnavailableError, running
+
+    try:
+        with running() as url:
+            yield url
+    except UnavailableError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed in CI: {error}")
+        pytest.skip(f"PostgreSQL unavailable: {error}")

@@ -2,38 +2,159 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import subprocess
 import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
 
 import aievents
+from aievents.wire import to_json
+from test_store import DAY, T0, event
+
+SCHEMA = json.loads(
+    (Path(__file__).parent / "fixtures" / "openai_usage_response.schema.json").read_text()
+)
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m aievents`` with args."""
     return subprocess.run(
         [sys.executable, "-m", "aievents", *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
+        cwd=cwd,
     )
 
 
-class TestDemo:
-    """aievents demo shows events reaching a handler and a sink."""
+@pytest.fixture(name="events_file")
+def _events_file(tmp_path: Path) -> Path:
+    """A JSONL file of 30 events over three days, as dicts and as envelopes."""
+    path = tmp_path / "events.jsonl"
+    lines = []
+    for index in range(30):
+        item = event(f"r{index}", T0 + index * 7200, user_id=("u1", "u2")[index % 2])
+        lines.append(to_json(item, form="envelope" if index % 3 else "dict"))
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
-    def test_demo(self) -> None:
-        """Every event of the script is printed by the handler and counted by the sink."""
-        result = run("demo")
+
+WINDOW = ["--start", str(T0), "--end", str(T0 + 3 * DAY)]
+
+
+class TestDemo:
+    """aievents demo runs the instrumented SDK against a local server and reports."""
+
+    def test_demo(self, tmp_path: Path) -> None:
+        """Calls are logged, stored, and reported; no key reaches the output."""
+        result = run("demo", "--db", str(tmp_path / "demo.db"))
         assert result.returncode == 0, result.stderr
-        lines = result.stdout.splitlines()
-        kinds = [line.split()[0] for line in lines if line.startswith("image:")]
-        assert kinds.count("image:request:started") == 3
-        assert kinds.count("image:request:completed") == 2
-        assert kinds.count("image:usage") == 2
-        assert kinds.count("image:request:error") == 1
-        assert all("user_id=user-42" in line for line in lines if line.startswith("image:"))
-        assert lines[-1] == ("8 events reached the sink: 2 usage, 1 errors; 3 images, 13767 tokens")
+        out = result.stdout
+        assert "11 image calls, 3 failed; 8 stored" in out
+        assert out.count("image:request:error") == 3
+        for title in ("Usage today by model and size", "Costs today by line item"):
+            assert title in out
+        assert "gpt-image-1, output image tokens" in out
+        assert "sk-demo-local" not in out + result.stderr
+        assert (tmp_path / "demo.db").exists()
+
+
+class TestQueries:
+    """usage and costs over a JSONL file or a store, in each format."""
+
+    def test_usage_json(self, events_file: Path) -> None:
+        """JSON is OpenAI's page, with the exact sums."""
+        result = run("usage", "--events", str(events_file), *WINDOW, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        page = json.loads(result.stdout)
+        jsonschema.validate(page, SCHEMA)
+        requests = [r["num_model_requests"] for b in page["data"] for r in b["results"]]
+        assert requests == [12, 12, 6]
+
+    def test_usage_csv_grouped(self, events_file: Path) -> None:
+        """CSV has a header and a row per bucket and group."""
+        result = run(
+            "usage", "--events", str(events_file), *WINDOW, "--group-by", "user_id",
+            "--user-ids", "u2", "--format", "csv",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [(r["user_id"], r["num_model_requests"]) for r in rows] == [
+            ("u2", "6"),
+            ("u2", "6"),
+            ("u2", "3"),
+        ]
+
+    def test_costs_table(self, events_file: Path) -> None:
+        """The table names each line item."""
+        result = run("costs", "--events", str(events_file), *WINDOW, "--group-by", "line_item")
+        assert result.returncode == 0, result.stderr
+        assert "gpt-image-1, output image tokens" in result.stdout
+
+    def test_ingest_then_query(self, events_file: Path, tmp_path: Path) -> None:
+        """Ingest writes every event once; the store answers as the file does."""
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        first = run("ingest", str(events_file), "--store", url, "--no-progress")
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith("30 events written, 0 already stored")
+        again = run("ingest", str(events_file), "--store", url, "--no-progress")
+        assert again.stdout.startswith("0 events written, 30 already stored")
+        stored = run("usage", "--store", url, *WINDOW, "--format", "json")
+        from_file = run("usage", "--events", str(events_file), *WINDOW, "--format", "json")
+        assert json.loads(stored.stdout) == json.loads(from_file.stdout)
+
+
+class TestErrors:
+    """Bad input: one line on stderr and a non-zero exit; good lines kept."""
+
+    def test_malformed_line(self, events_file: Path, tmp_path: Path) -> None:
+        """A bad line is named by its number; the others are ingested."""
+        lines = events_file.read_text().splitlines()
+        lines.insert(4, "{not json")
+        lines.insert(9, json.dumps({"type": "image:usage", "payload": {"model": 5}}))
+        events_file.write_text("\n".join(lines) + "\n")
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        result = run("ingest", str(events_file), "--store", url, "--no-progress")
+        assert result.returncode == 1
+        assert f"{events_file}:5: skipped" in result.stderr
+        assert f"{events_file}:10: skipped" in result.stderr
+        assert result.stdout.startswith("30 events written")
+        assert result.stderr.strip().splitlines()[-1].startswith("aievents: error: ")
+
+    @pytest.mark.parametrize(
+        ("args", "status", "message"),
+        [
+            (["usage", "--store", "not a url"], 1, "is not a database URL"),
+            (["usage", "--store", "mysql://h/db"], 1, "sqlite:// or postgresql://"),
+            (["usage", "--events", "missing.jsonl"], 1, "cannot read missing.jsonl"),
+            (["ingest", "missing.jsonl", "--store", "sqlite:///x.db"], 1, "cannot read"),
+            (["usage", "--events", "f", "--bucket-width", "2d"], 2, "'2d'"),
+            (["usage", "--events", "f", "--start", "yesterday"], 2, "'yesterday'"),
+            (["usage", "--events", "f", "--store", "sqlite://"], 2, "not allowed with"),
+            (["costs", "--events", "f", "--bucket-width", "1h"], 2, "'1h'"),
+        ],
+    )
+    def test_bad_arguments(
+        self, tmp_path: Path, args: list[str], status: int, message: str
+    ) -> None:
+        """Each is reported in one line naming the value."""
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == status
+        assert message in result.stderr
+        if status == 1:
+            assert len(result.stderr.strip().splitlines()) == 1
+
+    def test_bad_group(self, events_file: Path) -> None:
+        """A field that cannot be grouped by is named."""
+        result = run("usage", "--events", str(events_file), "--group-by", "colour")
+        assert result.returncode == 1
+        assert "colour" in result.stderr
 
 
 class TestCommand:

@@ -21,9 +21,9 @@ from aievents import (
     ImageRequestStartedEvent,
     ImageUsageEvent,
 )
+from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai, is_instrumented, uninstrument_openai
 from aievents.testing import capture_events
-from openai_server import ImageServer
 
 D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
@@ -192,7 +192,7 @@ class TestStreaming:
             uninstrumented = plain(method, **kwargs)
         assert [e.model_dump() for e in streamed] == [e.model_dump() for e in uninstrumented]
         assert names(events) == SEQUENCE
-        assert one_request(events).startswith("req_test_")
+        assert one_request(events).startswith("req_local_")
         usage = usage_of(events)
         assert usage.streaming is True
         assert usage.size == "1024x1024"

@@ -44,7 +44,7 @@ from aievents.exceptions import (
     FieldValueError,
     PriceTableError,
 )
-from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink
+from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink, StoreSink
 from aievents.usage import (
     ImageCost,
     ImageUsage,
@@ -90,6 +90,7 @@ __all__ = [
     "PriceTableError",
     "SOURCES",
     "Sink",
+    "StoreSink",
     "Subscription",
     "bind_context",
     "clear_context",

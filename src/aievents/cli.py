@@ -1,129 +1,304 @@
-"""The ``aievents`` command.
+"""The ``aievents`` command (also ``python -m aievents``).
 
-``aievents demo`` runs a short scripted session: a few image requests emit
-their events, a handler prints each one as it arrives, and a sink collects
-them for a summary at the end.
+- ``aievents demo``: a local OpenAI-compatible image server on 127.0.0.1,
+  the real ``openai`` SDK instrumented against it, a mix of image calls
+  (some failing) logged to the console and stored in a SQLite file, then the
+  usage and cost reports. Offline, in seconds.
+- ``aievents usage`` and ``aievents costs``: OpenAI's usage and costs
+  answers over a store (``--store URL``) or a JSONL file of events
+  (``--events FILE``), as a table, JSON (OpenAI's page) or CSV.
+- ``aievents ingest FILE --store URL``: JSONL events into a store.
+
+Errors are one line on stderr and a non-zero exit status: 2 for a wrong
+command line, 1 for anything else.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
+import json
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from aievents import __version__
-from aievents.client import EventClient
-from aievents.context import context
-from aievents.events import (
-    BaseEvent,
-    ImageRequestCompletedEvent,
-    ImageRequestErrorEvent,
-    ImageRequestStartedEvent,
-    ImageUsageEvent,
-)
-from aievents.testing import CapturingSink
-from aievents.usage import from_openai
+from aievents.events import ImageUsageEvent
+from aievents.exceptions import AieventsError
+from aievents.query import Page
 
 __all__ = ["main"]
 
-
-def _describe(event: BaseEvent) -> str:
-    parts = [f"{event.event_type:<24}", f"request={event.request_id}"]
-    for name in ("model", "operation", "size", "quality", "images", "user_id", "project_id"):
-        value = getattr(event, name, None)
-        if value is not None:
-            parts.append(f"{name}={value}")
-    if isinstance(event, ImageUsageEvent):
-        usage = event.usage
-        parts.append(
-            f"tokens in={usage.input_tokens} out={usage.output_tokens} total={usage.total_tokens}"
-        )
-    if isinstance(event, ImageRequestErrorEvent):
-        parts.append(f"error={event.error_type} status={event.status_code}")
-    return "  ".join(parts)
+_USAGE_FILTERS = ("models", "sources", "sizes", "project_ids", "user_ids", "api_key_ids")
+_COSTS_FILTERS = ("project_ids", "api_key_ids")
 
 
-def _script(client: EventClient) -> None:
-    """Emit the events of three image requests, one of them failing."""
-    requests = [
-        (
-            "req-1",
-            "gpt-image-1",
-            "image.generation",
-            "1024x1024",
-            "medium",
-            1,
-            {
-                "input_tokens": 50,
-                "output_tokens": 1056,
-                "total_tokens": 1106,
-                "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
-            },
-        ),
-        (
-            "req-2",
-            "gpt-image-1",
-            "image.edit",
-            "1024x1536",
-            "high",
-            2,
-            {
-                "input_tokens": 373,
-                "output_tokens": 12288,
-                "total_tokens": 12661,
-                "input_tokens_details": {"text_tokens": 50, "image_tokens": 323},
-                "output_tokens_details": {"text_tokens": 0, "image_tokens": 12288},
-            },
-        ),
-        ("req-3", "dall-e-3", "image.generation", "1024x1792", "hd", 1, None),
-    ]
-    for request_id, model, operation, size, quality, n, usage in requests:
-        common: dict[str, Any] = {
-            "request_id": request_id,
-            "provider": "openai",
-            "model": model,
-            "operation": operation,
-            "size": size,
-            "quality": quality,
-        }
-        client.emit(ImageRequestStartedEvent(number_of_images=n, **common))
-        if request_id == "req-3":
-            client.emit(
-                ImageRequestErrorEvent(
-                    error_type="RateLimitError",
-                    error_message="Rate limit reached for images per minute",
-                    status_code=429,
-                    duration=210.0,
-                    **common,
-                )
-            )
-            continue
-        client.emit(ImageRequestCompletedEvent(duration=8400.0, images=n, **common))
-        assert usage is not None
-        client.emit(ImageUsageEvent(usage=from_openai(usage), images=n, **common))
+class CommandError(AieventsError):
+    """What the command reports on one line before it exits with status 1.
+
+    ``partial`` says the good part of the input was used all the same.
+    """
+
+    def __init__(self, message: str, *, partial: bool = False) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
-def demo(out: TextIO) -> int:
-    """Run the scripted demo, writing to ``out``."""
-    sink = CapturingSink()
-    with EventClient() as client:
-        client.add_sink(sink)
-        client.on("*", lambda event: print(_describe(event), file=out))
-        with context(user_id="user-42", project_id="proj_demo"):
-            _script(client)
-        client.flush(5.0)
-    usage = sink.of_type(ImageUsageEvent)
-    errors = sink.of_type(ImageRequestErrorEvent)
-    images = sum(e.images or 0 for e in usage if isinstance(e, ImageUsageEvent))
-    tokens = sum(e.usage.total_tokens or 0 for e in usage if isinstance(e, ImageUsageEvent))
-    print(file=out)
-    print(
-        f"{len(sink.events)} events reached the sink: {len(usage)} usage, "
-        f"{len(errors)} errors; {images} images, {tokens} tokens",
-        file=out,
+# --------------------------------------------------------------------------- inputs
+
+
+def _time(text: str) -> int:
+    """Unix seconds, or an ISO 8601 date or date-time (UTC unless it says)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not Unix seconds nor an ISO 8601 date or date-time"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp())
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
+    """The ``image:usage`` events of a JSONL file (dicts or envelopes), in order.
+
+    A line that is not an event is reported on ``errors`` with its number
+    and skipped; :class:`CommandError` is raised at the end when any was.
+    """
+    from aievents.wire import from_dict, from_envelope
+
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+    bad = 0
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+                event = from_envelope(data) if "payload" in data else from_dict(data)
+            except (ValueError, TypeError, AieventsError) as error:
+                bad += 1
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                print(f"aievents: {path}:{number}: skipped: {reason}", file=errors)
+                continue
+            if isinstance(event, ImageUsageEvent):
+                yield event
+    if bad:
+        raise CommandError(f"{path}: {bad} malformed line(s) skipped", partial=True)
+
+
+def _source(args: argparse.Namespace, errors: TextIO) -> tuple[Any, list[CommandError]]:
+    """The store or the loaded JSONL file to query, and the file's deferred error."""
+    if args.store:
+        from aievents.sinks.store import StoreSink
+
+        return StoreSink(args.store), []
+    from aievents.sinks.aggregate import AggregateSink
+
+    # Every event of the file is kept at minute detail, however old.
+    forever = 100 * 366 * 86_400
+    sink = AggregateSink(
+        minute_detail=forever,
+        hour_detail=forever,
+        retention=forever,
+        max_series=1_000_000,
+        max_entries=10**8,
     )
+    problems: list[CommandError] = []
+    try:
+        for event in read_events(args.events, errors):
+            sink.handle(event)
+    except CommandError as error:
+        if not error.partial:
+            raise
+        problems.append(error)
+    return sink, problems
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _rows(page: Page) -> tuple[list[str], list[list[Any]]]:
+    """The page as a header and rows: one row per result, its bucket first."""
+    data = page.to_dict()["data"]
+    results = [r for bucket in data for r in bucket["results"]]
+    fields = [k for k in (results[0] if results else {}) if k != "object"]
+    header = ["start_time", "end_time", *fields]
+    rows = []
+    for bucket in data:
+        for result in bucket["results"]:
+            values = [result[k] for k in fields]
+            values = [v["value"] if isinstance(v, dict) and "value" in v else v for v in values]
+            rows.append([bucket["start_time"], bucket["end_time"], *values])
+    return header, rows
+
+
+def _print(page: Page, form: str, title: str, out: TextIO) -> None:
+    if form == "json":
+        json.dump(page.to_dict(), out, indent=2)
+        out.write("\n")
+        return
+    header, rows = _rows(page)
+    if form == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    _table(page, title, out)
+
+
+def _table(page: Page, title: str, out: TextIO) -> None:
+    """A rich table of the page: the groups, then the sums that are not all zero."""
+    from rich.console import Console
+    from rich.table import Table
+
+    data = page.to_dict()["data"]
+    results = [r for bucket in data for r in bucket["results"]]
+    costs = bool(results) and "amount" in results[0]
+    groups = ["model", "size", "source", "project_id", "user_id", "api_key_id", "line_item"]
+    shown = [g for g in groups if any(r.get(g) is not None for r in results)]
+    sums = (
+        ["amount", "quantity"]
+        if costs
+        else ["num_model_requests", "images", "input_tokens", "output_tokens", "cost"]
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("bucket (UTC)")
+    for name in shown:
+        table.add_column(name)
+    for name in sums:
+        table.add_column(name.replace("num_model_requests", "requests"), justify="right")
+    for bucket in data:
+        for result in bucket["results"]:
+            cells = [_iso(bucket["start_time"])]
+            cells += [str(result.get(name) or "") for name in shown]
+            for name in sums:
+                value = result.get(name)
+                if isinstance(value, dict):
+                    cells.append(f"${value['value']:,.6f}")
+                else:
+                    cells.append("" if value is None else f"{value:,}")
+            table.add_row(*cells)
+    if not results:
+        table.caption = "no usage in this window"
+    more = page.to_dict()
+    if more.get("has_more"):
+        table.caption = f"more: --page {more['next_page']}"
+    Console(file=out, width=max(100, 20 * (len(shown) + len(sums)))).print(table)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO) -> int:
+    source, problems = _source(args, errors)
+    try:
+        filters = {
+            name: _names(value)
+            for name in (_USAGE_FILTERS if kind == "usage" else _COSTS_FILTERS)
+            if (value := getattr(args, name, None)) is not None
+        }
+        start = args.start if args.start is not None else int(time.time()) - 7 * 86_400
+        page = getattr(source, kind)(
+            start,
+            args.end,
+            args.bucket_width,
+            _names(args.group_by) if args.group_by else None,
+            limit=args.limit,
+            page=args.page,
+            **filters,
+        )
+        _print(page, args.format, f"{kind} from {_iso(start)} UTC", out)
+    finally:
+        if hasattr(source, "close"):
+            source.close(30)
+    for problem in problems:
+        raise problem
     return 0
+
+
+def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool = True) -> int:
+    """Write the events of a JSONL file into a store; good lines are kept."""
+    from aievents.sinks.store import StoreSink
+
+    if not Path(path).is_file():
+        raise CommandError(f"cannot read {path}: no such file")
+    store = StoreSink(url)
+    written = duplicates = 0
+    failure: CommandError | None = None
+    batch: list[ImageUsageEvent] = []
+
+    def write() -> None:
+        nonlocal written, duplicates
+        done, again = store.write(batch)
+        written += done
+        duplicates += again
+        batch.clear()
+
+    bar = _progress(out) if progress else None
+    try:
+        for event in read_events(path, errors):
+            batch.append(event)
+            if len(batch) >= 5000:
+                write()
+                if bar is not None:
+                    bar(written + duplicates)
+        if batch:
+            write()
+    except CommandError as error:
+        if not error.partial:
+            raise
+        if batch:
+            write()
+        failure = error
+    finally:
+        if bar is not None:
+            bar(None)
+        store.close(30)
+    print(f"{written} events written, {duplicates} already stored, into {store.url}", file=out)
+    if failure is not None:
+        raise failure
+    return 0
+
+
+def _progress(out: TextIO) -> Callable[[int | None], None]:
+    """A progress bar on ``out`` by events written (``None`` ends it)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(file=out), transient=True)
+    task = progress.add_task("ingesting", total=None)
+    progress.start()
+
+    def update(count: int | None) -> None:
+        if count is None:
+            progress.stop()
+        else:
+            progress.update(task, completed=count, description=f"ingesting: {count:,} events")
+
+    return update
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,7 +307,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aievents {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("demo", help="run a short scripted session and show its events")
+    demo = commands.add_parser(
+        "demo", help="image calls through the instrumented openai SDK against a local server"
+    )
+    demo.add_argument("--db", help="the SQLite file to store into (a temporary one by default)")
+    for kind, groups, filters in (
+        ("usage", "model,size,source,project_id,user_id,api_key_id", _USAGE_FILTERS),
+        ("costs", "project_id,line_item,api_key_id", _COSTS_FILTERS),
+    ):
+        command = commands.add_parser(kind, help=f"{kind} like OpenAI's organization {kind} API")
+        where = command.add_mutually_exclusive_group(required=True)
+        where.add_argument("--store", metavar="URL", help="sqlite:///file.db or postgresql://...")
+        where.add_argument("--events", metavar="FILE", help="a JSONL file of events")
+        command.add_argument("--start", type=_time, help="start (default: 7 days ago)")
+        command.add_argument("--end", type=_time, help="end, excluded (default: now)")
+        widths = ["1m", "1h", "1d"] if kind == "usage" else ["1d"]
+        command.add_argument("--bucket-width", choices=widths, default="1d")
+        command.add_argument("--group-by", metavar="FIELDS", help=f"comma-separated: {groups}")
+        for name in filters:
+            command.add_argument(f"--{name.replace('_', '-')}", metavar="VALUES")
+        command.add_argument("--limit", type=int, help="buckets per page")
+        command.add_argument("--page", help="the next_page cursor of a previous answer")
+        command.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    feed = commands.add_parser("ingest", help="write a JSONL file of events into a store")
+    feed.add_argument("file", help="a JSONL file of events (dicts or TanStack envelopes)")
+    feed.add_argument("--store", metavar="URL", required=True)
+    feed.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -140,7 +340,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aievents`` command; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo(sys.stdout)
-    parser.print_help(sys.stderr)
+    out, errors = sys.stdout, sys.stderr
+    try:
+        if args.command == "demo":
+            from aievents._demo import run_demo
+
+            if args.db:
+                return run_demo(args.db, out)
+            with tempfile.TemporaryDirectory(prefix="aievents-demo-") as folder:
+                return run_demo(str(Path(folder) / "demo.db"), out)
+        if args.command in ("usage", "costs"):
+            return _query(args.command, args, out, errors)
+        if args.command == "ingest":
+            return ingest(args.file, args.store, out, errors, progress=not args.no_progress)
+    except (AieventsError, ImportError) as error:
+        print(f"aievents: error: {str(error).splitlines()[0]}", file=errors)
+        return 1
+    parser.print_help(errors)
     return 2

@@ -11,5 +11,6 @@ from aievents.sinks._base import Sink
 from aievents.sinks.aggregate import AggregateSink
 from aievents.sinks.forward import ForwardReport, ForwardSink
 from aievents.sinks.log import LogSink
+from aievents.sinks.store import StoreSink
 
-__all__ = ["AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "Sink"]
+__all__ = ["AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "Sink", "StoreSink"]

@@ -1,4 +1,4 @@
-"""A local server on 127.0.0.1 that answers like OpenAI's image endpoints.
+"""A local server on 127.0.0.1 that answers like OpenAI's image endpoints (demo and tests).
 
 It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
 ``/v1/images/variations`` with OpenAI-shaped bodies (the spec's example
@@ -47,12 +47,12 @@ def _form(content_type: str, body: bytes) -> dict[str, Any]:
     )
     fields: dict[str, Any] = {}
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
+        name = str(part.get_param("name", header="content-disposition"))
+        payload: Any = part.get_payload(decode=True)
         if part.get_filename() is not None:
             fields.setdefault(name, []).append(len(payload))
         else:
-            fields[name] = payload.decode()
+            fields[name] = bytes(payload).decode()
     return fields
 
 
@@ -82,7 +82,7 @@ class ImageServer:
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
-                return  # a client that hung up (a cancelled call) is part of the tests
+                return  # a client that hung up (a cancelled call) is no error here
 
         self._http = Server(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
@@ -98,7 +98,7 @@ class ImageServer:
         self, status: int, message: str = "failure", headers: dict[str, str] | None = None
     ) -> None:
         """Answer the next request with ``status`` and an OpenAI error body."""
-        body = {"error": {"message": message, "type": "test_error", "code": None}}
+        body = {"error": {"message": message, "type": "scripted_error", "code": None}}
         with self._lock:
             self._script.append((status, body, headers or {}))
 
@@ -121,7 +121,7 @@ class ImageServer:
     # ------------------------------------------------------------------ answers
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-        request_id = f"req_test_{next(self._ids)}"
+        request_id = f"req_local_{next(self._ids)}"
         path = handler.path
         with self._lock:
             self.requests.append((path, body, dict(handler.headers)))

@@ -1,0 +1,106 @@
+"""StoreSink on SQLite: ingest 1M events, then a 1d usage query grouped by model and size.
+
+The events (four GPT image models, three sizes, 100 users in 10 projects,
+over 30 days, each priced as the instrumentation prices it) are built in
+chunks outside the timings; each chunk is written with ``StoreSink.write``,
+one transaction per chunk, as ``aievents ingest`` writes. The query is
+``usage(bucket_width="1d", group_by=["model", "size"])`` over the 30 days,
+answered from the daily roll-up (the median of several runs).
+
+Run with the project's venv: ``make bench``; ``--events`` makes it shorter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
+from aievents.pricing import image_cost
+from aievents.sinks import StoreSink
+
+MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
+SIZES = ("1024x1024", "1024x1536", "1536x1024")
+T0 = 1_794_960_000  # seconds: 2026-11-17 00:00 UTC
+DAYS = 30
+
+
+def build(index: int, total: int) -> ImageUsageEvent:
+    """One usage event of the stream, priced."""
+    model = MODELS[index % len(MODELS)]
+    text = 20 + index % 50
+    usage = ImageUsage(
+        input_tokens=text,
+        output_tokens=1056,
+        total_tokens=text + 1056,
+        input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
+    )
+    user = index * 7 % 100
+    return ImageUsageEvent(
+        request_id=f"req-{index}",
+        timestamp=(T0 + index * DAYS * 86_400 // total) * 1000,
+        provider="openai",
+        model=model,
+        size=SIZES[index // 4 % len(SIZES)],
+        operation="image.generation",
+        project_id=f"proj_{user % 10}",
+        user_id=f"user_{user}",
+        api_key_id=f"key_{user % 5}",
+        images=1,
+        usage=usage,
+        cost=image_cost(model, usage=usage),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Ingest, query, and print the figures against DESIGN section 8's bars."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--chunk", type=int, default=5000)
+    parser.add_argument("--queries", type=int, default=7)
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="aievents-bench-") as folder:
+        store = StoreSink(f"sqlite:///{Path(folder) / 'usage.db'}", clock=lambda: T0 + 40 * 86_400)
+        writing = building = 0.0
+        for first in range(0, args.events, args.chunk):
+            start = time.perf_counter()
+            chunk = [
+                build(i, args.events) for i in range(first, min(first + args.chunk, args.events))
+            ]
+            building += time.perf_counter() - start
+            start = time.perf_counter()
+            store.write(chunk)
+            writing += time.perf_counter() - start
+        assert store.stats()["written"] == args.events, store.stats()
+        times = []
+        for _ in range(args.queries):
+            start = time.perf_counter()
+            page = store.usage(T0, T0 + DAYS * 86_400, "1d", ["model", "size"], limit=31)
+            times.append(time.perf_counter() - start)
+        results = [r for bucket in page.data for r in bucket.results]
+        got = sum(r.num_model_requests for r in results)
+        assert got == args.events, (got, len(page.data), page.has_more)
+        query = statistics.median(times)
+        size = (Path(folder) / "usage.db").stat().st_size
+        store.close(30)
+    scale = 1_000_000 / args.events
+    print(f"built {args.events:,} events in {building:.1f} s (not counted)")
+    print(
+        f"{'ingest, s':<44} {writing:>8.2f}  ({args.events / writing:,.0f} events/s; "
+        f"bar <= 15 s for 1M: {'ok' if writing * scale <= 15 else 'MISSED'})"
+    )
+    print(
+        f"{'usage 1d x group_by model,size, s':<44} {query:>8.3f}  "
+        f"({len(results)} results; bar <= 0.3 s: {'ok' if query <= 0.3 else 'MISSED'})"
+    )
+    print(f"{'database file, MiB':<44} {size / 2**20:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

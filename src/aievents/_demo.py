@@ -1,0 +1,125 @@
+"""``aievents demo``: the real openai SDK, instrumented, against a local image server.
+
+A mix of generations, edits and variations across models, sizes,
+qualities, users and projects (three of them failing: a rate limit, a bad
+request and a server error) is logged to the console by LogSink and stored
+by StoreSink in a SQLite file; then the usage and cost reports are printed
+from the store. Everything runs on 127.0.0.1, offline, in seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, TextIO
+
+from aievents._imageserver import ImageServer
+from aievents.client import EventClient
+from aievents.context import context
+
+__all__ = ["run_demo"]
+
+#: A PNG signature and some bytes: what the edit and variation calls upload.
+_PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(200)
+
+#: (user, project, API key, call, arguments, scripted failure or None)
+_CALLS: list[tuple[str, str, str, str, dict[str, Any], tuple[int, str] | None]] = [
+    ("alice", "proj_web", "key_web", "generate",
+     {"model": "gpt-image-1", "prompt": "a lighthouse at dusk", "size": "1024x1024",
+      "quality": "medium"}, None),
+    ("alice", "proj_web", "key_web", "generate",
+     {"model": "gpt-image-1", "prompt": "the same, as a poster", "size": "1024x1536",
+      "quality": "high", "n": 2}, None),
+    ("bob", "proj_web", "key_web", "generate",
+     {"model": "gpt-image-1-mini", "prompt": "a paper boat", "size": "1024x1024",
+      "quality": "low"}, None),
+    ("bob", "proj_app", "key_app", "edit",
+     {"model": "gpt-image-1", "prompt": "add a red scarf", "size": "1024x1024"}, None),
+    ("carol", "proj_app", "key_app", "generate",
+     {"model": "dall-e-3", "prompt": "a fox in the snow", "size": "1024x1792",
+      "quality": "hd"}, None),
+    ("carol", "proj_app", "key_app", "generate",
+     {"model": "dall-e-3", "prompt": "a fox in the rain", "size": "1024x1024",
+      "quality": "standard"}, None),
+    ("dave", "proj_app", "key_app", "variation",
+     {"model": "dall-e-2", "size": "512x512", "n": 2}, None),
+    ("dave", "proj_web", "key_web", "generate",
+     {"model": "dall-e-2", "prompt": "an icon of a bell", "size": "256x256"}, None),
+    ("alice", "proj_web", "key_web", "generate",
+     {"model": "gpt-image-1", "prompt": "one more lighthouse", "size": "1536x1024",
+      "quality": "low"}, (429, "Rate limit reached for images per minute")),
+    ("bob", "proj_app", "key_app", "generate",
+     {"model": "gpt-image-1", "prompt": "a wide banner", "size": "1024x1024"},
+     (400, "Invalid value for 'size'")),
+    ("carol", "proj_app", "key_app", "generate",
+     {"model": "dall-e-3", "prompt": "a fox at night", "size": "1024x1024"},
+     (500, "The server had an error while processing your request")),
+]  # fmt: skip
+
+
+def _logger(out: TextIO) -> Any:
+    """A structlog logger printing readable lines to ``out``."""
+    import structlog
+
+    return structlog.wrap_logger(
+        structlog.PrintLogger(out),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=True),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+
+
+def run_demo(db: str, out: TextIO) -> int:
+    """Run the demo, storing into the SQLite file ``db``; the reports go to ``out``."""
+    import openai
+
+    from aievents.cli import _print
+    from aievents.instrument import instrument_openai
+    from aievents.sinks import LogSink, StoreSink
+
+    started = int(time.time())
+    store = StoreSink(f"sqlite:///{db}")
+    failed = 0
+    with ImageServer() as server, EventClient() as events:
+        print(f"aievents demo: an OpenAI-compatible image server at {server.base_url}", file=out)
+        print(f"events are logged below and stored in {db}\n", file=out)
+        events.add_sink(LogSink(_logger(out)))
+        events.add_sink(store)
+        client = openai.OpenAI(
+            base_url=server.base_url, api_key="sk-demo-local-not-a-key", max_retries=0
+        )
+        instrument_openai(client, events=events)
+        for user, project, key, call, arguments, failure in _CALLS:
+            if failure is not None:
+                server.fail_next(*failure)
+            with context(user_id=user, project_id=project, api_key_id=key):
+                try:
+                    if call == "generate":
+                        client.images.generate(**arguments)
+                    elif call == "edit":
+                        client.images.edit(image=("photo.png", _PICTURE, "image/png"), **arguments)
+                    else:
+                        client.images.create_variation(
+                            image=("photo.png", _PICTURE, "image/png"), **arguments
+                        )
+                except openai.APIError:
+                    failed += 1
+        events.flush(10)
+    store.flush(30)
+    print(
+        f"\n{len(_CALLS)} image calls, {failed} failed; {store.stats()['written']} stored\n",
+        file=out,
+    )
+    start = started - started % 86_400
+    _print(store.usage(start, bucket_width="1d", group_by=["model", "size"]), "table",
+           "Usage today by model and size", out)  # fmt: skip
+    print(file=out)
+    _print(store.usage(start, group_by=["user_id", "project_id"]), "table",
+           "Usage today by user and project", out)  # fmt: skip
+    print(file=out)
+    _print(store.costs(start, group_by=["line_item"]), "table", "Costs today by line item", out)
+    store.close(10)
+    return 0

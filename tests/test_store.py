@@ -1,0 +1,315 @@
+"""StoreSink on SQLite and on a real PostgreSQL: rows, roll-ups, and AggregateSink's answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
+from aievents.sinks import AggregateSink, StoreSink
+from aievents.sinks.store import SCHEMA_VERSION, StoreError
+from aievents.usage import ImageCost
+from postgres_server import fresh_database
+
+D = Decimal
+DAY = 86_400
+T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def cost(**parts: Any) -> ImageCost:
+    """A cost with the given parts and their exact total."""
+    total = sum((D(v) for v in parts.values()), D(0))
+    return ImageCost(
+        total=total, basis="tokens", price_version="t", priced_model="gpt-image-1", **parts
+    )
+
+
+def event(
+    request_id: str,
+    at: int,
+    *,
+    user_id: str | None = "user_1",
+    model: str = "gpt-image-1",
+    size: str = "1024x1024",
+    text: int = 10,
+    price: ImageCost | None = None,
+) -> ImageUsageEvent:
+    """A priced image:usage event at ``at`` seconds."""
+    usage = ImageUsage(
+        input_tokens=text,
+        output_tokens=100,
+        input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
+    )
+    return ImageUsageEvent(
+        request_id=request_id,
+        timestamp=at * 1000,
+        provider="openai",
+        model=model,
+        size=size,
+        operation="image.generation",
+        project_id="proj_a",
+        user_id=user_id,
+        api_key_id="key_1",
+        images=1,
+        usage=usage,
+        cost=price or cost(input_text="0.00005", output_image="0.004"),
+    )
+
+
+@pytest.fixture(name="url", params=["sqlite", "postgresql"])
+def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'usage.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return fresh_database(server, f"aievents_{uuid.uuid4().hex[:12]}")
+
+
+def aggregate() -> AggregateSink:
+    """An AggregateSink that keeps minute detail for the whole test window."""
+    return AggregateSink(
+        minute_detail=400 * DAY, hour_detail=400 * DAY, retention=400 * DAY, clock=lambda: T0
+    )
+
+
+def both(url: str, events: list[ImageUsageEvent]) -> tuple[StoreSink, AggregateSink]:
+    """A store and an aggregate that were given the same events."""
+    store = StoreSink(url, clock=lambda: T0 + 10 * DAY)
+    memory = aggregate()
+    for item in events:
+        store.handle(item)
+        memory.handle(item)
+    assert store.flush(30)
+    return store, memory
+
+
+def same(store: StoreSink, memory: AggregateSink, kind: str, *args: Any, **kwargs: Any) -> None:
+    """The store's page is the aggregate's page."""
+    ours = getattr(store, kind)(*args, **kwargs).to_dict()
+    assert ours == getattr(memory, kind)(*args, **kwargs).to_dict()
+
+
+class TestWrite:
+    """Events become rows once, and the answers are AggregateSink's."""
+
+    def test_rows_and_duplicates(self, url: str) -> None:
+        """One row per request id; a duplicate is counted, not stored."""
+        store = StoreSink(url)
+        for index in range(5):
+            store.handle(event(f"r{index}", T0 + index))
+        store.handle(event("r1", T0 + 99))
+        assert store.flush(30)
+        stats = store.stats()
+        assert (stats["written"], stats["duplicates"], stats["pending"]) == (5, 1, 0)
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM aievents_usage")).scalar()
+        engine.dispose()
+        assert count == 5
+        store.close(10)
+
+    def test_answers_like_aggregate(self, url: str) -> None:
+        """usage and costs pages equal AggregateSink's, for every width and grouping."""
+        events = [
+            event(
+                f"r{index}",
+                T0 + index * 1777,
+                user_id=("user_1", "user_2", None)[index % 3],
+                model=("gpt-image-1", "gpt-image-1-mini")[index % 2],
+                size=("1024x1024", "1536x1024")[index // 7 % 2],
+                text=index,
+            )
+            for index in range(200)
+        ]
+        store, memory = both(url, events)
+        for width, limit in (("1d", 7), ("1h", 168), ("1m", 1440)):
+            for group in ([], ["model", "size"], ["user_id"]):
+                same(store, memory, "usage", T0, T0 + 5 * DAY, width, group, limit=limit)
+        same(store, memory, "usage", T0, T0 + 5 * DAY, "1d", ["model"], user_ids=["user_2"])
+        for group in ([], ["line_item"], ["project_id"]):
+            same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=group)
+        store.close(10)
+
+    def test_window_edges(self, url: str) -> None:
+        """Windows that start and end inside a day or an hour are summed exactly."""
+        events = [event(f"r{i}", T0 + i * 613) for i in range(400)]
+        store, memory = both(url, events)
+        for start, end in ((T0 + 3660, T0 + 2 * DAY - 120), (T0 + 59 * 60, T0 + 3 * DAY + 61)):
+            same(store, memory, "usage", start, end, "1d")
+            same(store, memory, "usage", start, end, "1h", limit=168)
+        store.close(10)
+
+    def test_exact_costs(self, url: str) -> None:
+        """Costs past 64-bit units and finer than units are summed exactly."""
+        prices = [
+            cost(per_image="20000.000000000000001"),
+            cost(output_image="0.0000000000000000001"),
+            cost(output_image="9223.372036854775807"),
+            cost(output_image="9223.372036854775807"),
+        ]
+        events = [event(f"r{i}", T0 + i, price=p) for i, p in enumerate(prices)]
+        store, memory = both(url, events)
+        page = store.costs(T0, T0 + DAY)
+        expected = sum((p.total for p in prices), D(0))
+        assert expected == D("38446.7440737095516150001")
+        assert sum((r.amount for b in page.data for r in b.results), D(0)) == expected
+        assert page.to_dict() == memory.costs(T0, T0 + DAY).to_dict()
+        store.close(10)
+
+    def test_rejects_counts_past_64_bits(self, url: str) -> None:
+        """An event whose counts do not fit is counted as rejected; the others are kept."""
+        store = StoreSink(url)
+        store.handle(event("big", T0, text=2**64))
+        store.handle(event("ok", T0 + 1))
+        assert store.flush(30)
+        assert (store.stats()["written"], store.stats()["rejected"]) == (1, 1)
+        store.close(10)
+
+    def test_closed_ignores(self, url: str) -> None:
+        """After close, events are not written; the store can still be queried."""
+        store = StoreSink(url, clock=lambda: T0 + DAY)
+        store.handle(event("a", T0))
+        assert store.close(10)
+        store.handle(event("b", T0 + 1))
+        assert store.stats()["written"] == 1
+        assert store.usage(T0).to_dict()["data"][0]["results"][0]["num_model_requests"] == 1
+
+
+class TestSchema:
+    """The tables are versioned, created once, and kept across openings."""
+
+    def test_reopen_keeps_data(self, url: str) -> None:
+        """A second sink on the same store sees the first one's rows."""
+        first = StoreSink(url)
+        first.handle(event("a", T0))
+        assert first.close(10)
+        second = StoreSink(url, clock=lambda: T0 + DAY)
+        second.handle(event("a", T0))
+        second.handle(event("b", T0 + 5))
+        assert second.flush(30)
+        assert second.stats()["duplicates"] == 1
+        results = second.usage(T0).to_dict()["data"][0]["results"]
+        assert results[0]["num_model_requests"] == 2
+        second.close(10)
+
+    def test_newer_schema_refused(self, url: str) -> None:
+        """Tables written by a newer release are not touched."""
+        StoreSink(url).close(10)
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE aievents_meta SET value = '99' WHERE key = 'schema_version'")
+            )
+        engine.dispose()
+        with pytest.raises(StoreError, match="schema_version") as caught:
+            StoreSink(url)
+        assert caught.value.value == 99
+        assert SCHEMA_VERSION == 1
+
+    @pytest.mark.parametrize(
+        ("bad", "reason"),
+        [
+            ("not a url", "is not a database URL"),
+            ("mysql://localhost/x", "must be a sqlite:// or postgresql:// URL"),
+            ("postgresql://nobody@127.0.0.1:1/none", "cannot be opened"),
+        ],
+    )
+    def test_bad_url(self, bad: str, reason: str) -> None:
+        """A URL that cannot be a store is named in the error."""
+        with pytest.raises(StoreError, match=reason) as caught:
+            StoreSink(bad)
+        assert caught.value.field == "url"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    sys.path[:0] = [{tests!r}, {src!r}]
+    from test_store import event, T0
+    from aievents.sinks import StoreSink
+    sink = StoreSink({url!r}, batch_size=50)
+    first, count = int(sys.argv[1]), int(sys.argv[2])
+    for index in range(first, first + count):
+        sink.handle(event(f"r{{index}}", T0 + index))
+    assert sink.close(60), sink.stats()
+    print(sink.stats()["written"], sink.stats()["duplicates"])
+    """
+)
+
+
+class TestConcurrency:
+    """Several processes write to one store and nothing is lost or doubled."""
+
+    def test_two_processes(self, url: str) -> None:
+        """Two processes with overlapping request ids: every id once, roll-ups equal to rows."""
+        script = WRITER.format(tests=str(Path(__file__).parent), src=SRC, url=url)
+        writers = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, first, "1500"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for first in ("0", "1000")
+        ]
+        outputs = [w.communicate(timeout=240)[0].split() for w in writers]
+        assert all(w.returncode == 0 for w in writers)
+        written = sum(int(out[0]) for out in outputs)
+        duplicates = sum(int(out[1]) for out in outputs)
+        assert (written, duplicates) == (2500, 500)
+        store = StoreSink(url, clock=lambda: T0 + DAY)
+        daily = store.usage(T0, T0 + DAY, "1d").to_dict()["data"][0]["results"][0]
+        minutes = store.usage(T0, T0 + 3600, "1m", limit=60).to_dict()["data"]
+        assert daily["num_model_requests"] == 2500
+        assert sum(r["num_model_requests"] for b in minutes for r in b["results"]) == 2500
+        store.close(10)
+
+
+STEP = st.tuples(
+    st.integers(0, 60),  # request id: repeats are duplicates
+    st.integers(0, 3 * 1440 - 1),  # minute in three days
+    st.sampled_from(["u1", "u2", None]),
+    st.sampled_from(["gpt-image-1", "gpt-image-1-mini"]),
+    st.integers(0, 5000),
+    st.sampled_from(["0.04", "0.0000125", "1E-19", "12345.678"]),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    steps=st.lists(STEP, max_size=60), window=st.tuples(st.integers(0, 4000), st.integers(1, 4320))
+)
+def test_parity_with_aggregate(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[Any], window: Any
+) -> None:
+    """For any events and any window, the SQLite store answers as AggregateSink does."""
+    path = tmp_path_factory.mktemp("parity") / "usage.db"
+    events = [
+        event(
+            f"r{rid}",
+            T0 + minute * 60 + 5,
+            user_id=user,
+            model=model,
+            text=text,
+            price=cost(output_image=part),
+        )
+        for rid, minute, user, model, text, part in steps
+    ]
+    store, memory = both(f"sqlite:///{path}", events)
+    start = T0 + window[0] * 60
+    end = start + window[1] * 60
+    for width, limit in (("1d", 31), ("1h", 168), ("1m", 1440)):
+        same(store, memory, "usage", start, end, width, ["user_id", "model"], limit=limit)
+    same(store, memory, "costs", start, end, group_by=["line_item"], limit=31)
+    store.close(10)
+    store.dispose()
