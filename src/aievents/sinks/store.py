@@ -99,6 +99,13 @@ def _tables(metadata: Any) -> dict[str, Any]:
             *dims,
             *lanes,
             sa.Column("cost_exact", sa.Text, nullable=True),
+            # The few rows with exact-text costs, found without a scan.
+            sa.Index(
+                "aievents_usage_exact",
+                "minute",
+                sqlite_where=sa.text("cost_exact IS NOT NULL"),
+                postgresql_where=sa.text("cost_exact IS NOT NULL"),
+            ),
         ),
     }
     for name in (_DAILY,):
