@@ -29,7 +29,7 @@ import decimal
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
@@ -50,6 +50,7 @@ __all__ = [
     "ImagesResult",
     "Page",
     "QueryError",
+    "Reports",
     "Scan",
     "Source",
     "costs",
@@ -668,3 +669,54 @@ def costs(
             Bucket(start_time=bucket_start, end_time=bucket_start + width, results=tuple(results))
         )
     return Page(data=tuple(data), has_more=next_page is not None, next_page=next_page)
+
+
+class Reports:
+    """``usage()`` and ``costs()`` for a :class:`Source` with a ``_clock``.
+
+    Mixed into the sinks that answer queries, so that they answer alike.
+    """
+
+    _clock: Callable[[], float]
+
+    def scan(self, scan: Scan) -> Iterable[Row]:
+        """Sum the usage for a query (see :class:`Source`)."""
+        raise NotImplementedError
+
+    def usage(
+        self,
+        start_time: int,
+        end_time: int | None = None,
+        bucket_width: Literal["1m", "1h", "1d"] = "1d",
+        group_by: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
+        return usage(
+            self,
+            start_time=start_time,
+            end_time=end_time,
+            bucket_width=bucket_width,
+            group_by=group_by,
+            now=self._clock(),
+            **filters,
+        )
+
+    def costs(
+        self,
+        start_time: int,
+        end_time: int | None = None,
+        bucket_width: Literal["1d"] = "1d",
+        group_by: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
+        return costs(
+            self,
+            start_time=start_time,
+            end_time=end_time,
+            bucket_width=bucket_width,
+            group_by=group_by,
+            now=self._clock(),
+            **filters,
+        )

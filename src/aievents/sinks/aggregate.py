@@ -37,14 +37,12 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
-from aievents.query import DIMENSIONS, FIELDS, INDEX, Page, QueryError, Row, Scan
-from aievents.query import costs as costs_page
-from aievents.query import usage as usage_page
+from aievents.query import DIMENSIONS, FIELDS, INDEX, QueryError, Reports, Row, Scan
 from aievents.sinks._tally import (
     MAINTAIN,
     MAINTAIN_EVERY,
@@ -94,7 +92,7 @@ _EVENT_FIELDS: Final = attrgetter(
 Dims = tuple[str | None, ...]
 
 
-class AggregateSink:
+class AggregateSink(Reports):
     """Sums ``image:usage`` events; answers OpenAI-shaped usage and costs pages.
 
     Args:
@@ -349,44 +347,6 @@ class AggregateSink:
                 continue
             seconds = minute * 60
             yield seconds - seconds % width, scan.group_key(dims), totals
-
-    def usage(
-        self,
-        start_time: int,
-        end_time: int | None = None,
-        bucket_width: Literal["1m", "1h", "1d"] = "1d",
-        group_by: Sequence[str] | None = None,
-        **filters: Any,
-    ) -> Page:
-        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
-        return usage_page(
-            self,
-            start_time=start_time,
-            end_time=end_time,
-            bucket_width=bucket_width,
-            group_by=group_by,
-            now=self._clock(),
-            **filters,
-        )
-
-    def costs(
-        self,
-        start_time: int,
-        end_time: int | None = None,
-        bucket_width: Literal["1d"] = "1d",
-        group_by: Sequence[str] | None = None,
-        **filters: Any,
-    ) -> Page:
-        """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
-        return costs_page(
-            self,
-            start_time=start_time,
-            end_time=end_time,
-            bucket_width=bucket_width,
-            group_by=group_by,
-            now=self._clock(),
-            **filters,
-        )
 
     # ------------------------------------------------------------------ state
 

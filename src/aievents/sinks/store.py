@@ -28,15 +28,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError
 from aievents.pricing import PriceTable, cost_of
-from aievents.query import DIMENSIONS, FIELDS, Page, Row, Scan
-from aievents.query import costs as costs_page
-from aievents.query import usage as usage_page
+from aievents.query import DIMENSIONS, FIELDS, Reports, Row, Scan
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._tally import LANES, lanes_of
 from aievents.usage import EXACT, ImageCost, units_to_usd
@@ -128,7 +126,7 @@ def _tables(metadata: Any) -> dict[str, Any]:
     return tables
 
 
-class StoreSink:
+class StoreSink(Reports):
     """Writes ``image:usage`` events to a database; answers usage and costs pages.
 
     Args:
@@ -511,44 +509,6 @@ class StoreSink:
             dims = record[1:-1]
             parts = [Decimal(v) for v in json.loads(record[-1])]
             yield start - start % scan.width, scan.group_key(dims), [*zeros, *parts]
-
-    def usage(
-        self,
-        start_time: int,
-        end_time: int | None = None,
-        bucket_width: Literal["1m", "1h", "1d"] = "1d",
-        group_by: Sequence[str] | None = None,
-        **filters: Any,
-    ) -> Page:
-        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
-        return usage_page(
-            self,
-            start_time=start_time,
-            end_time=end_time,
-            bucket_width=bucket_width,
-            group_by=group_by,
-            now=self._clock(),
-            **filters,
-        )
-
-    def costs(
-        self,
-        start_time: int,
-        end_time: int | None = None,
-        bucket_width: Literal["1d"] = "1d",
-        group_by: Sequence[str] | None = None,
-        **filters: Any,
-    ) -> Page:
-        """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
-        return costs_page(
-            self,
-            start_time=start_time,
-            end_time=end_time,
-            bucket_width=bucket_width,
-            group_by=group_by,
-            now=self._clock(),
-            **filters,
-        )
 
     def dispose(self) -> None:
         """Close the database connections (after :meth:`close`)."""
