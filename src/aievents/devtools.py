@@ -1,0 +1,412 @@
+"""A bridge to TanStack devtools' server event bus: Python services on the TypeScript bus.
+
+TanStack's devtools event bus (npm ``@tanstack/devtools-event-bus``, default
+port 4206) carries TanStack envelopes, ``{"type": "tanstack-ai-devtools:
+image:usage", "payload": {...camelCase...}, "pluginId": "tanstack-ai-devtools"}``,
+between TypeScript event clients. This module puts a Python service on it,
+both ways:
+
+- :class:`DevtoolsTransport` is a :class:`~aievents.sinks.ForwardSink`
+  transport: each event goes to the bus as an envelope, over its WebSocket
+  (``/__devtools/ws``; a ping after each batch confirms the bus read it) or
+  by ``POST /__devtools/send``. The sink batches off the caller's thread,
+  retries with backoff while the bus is away (a restart included), spills
+  to disk if asked, and reports and counts as it does for every transport.
+- :class:`DevtoolsListener` listens to the bus (WebSocket or the SSE
+  endpoint ``/__devtools/sse``) and re-emits what TypeScript services emit
+  on a local :class:`~aievents.EventClient`, as typed events; an event type
+  this library does not know arrives as a :class:`BusEvent`, and a malformed
+  message is counted and skipped. It reconnects with backoff.
+
+The bus only listens when its Node process runs with ``NODE_ENV=development``.
+Needs the ``devtools`` extra: ``pip install 'aievents[devtools]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Final, Literal
+
+import attrs
+
+from aievents import _validate as v
+from aievents._fork import after_fork
+from aievents._validate import option, setting
+from aievents.client import EventClient
+from aievents.events import EVENT_TYPES, BaseEvent
+from aievents.exceptions import AieventsError
+from aievents.transports import TransportError
+from aievents.wire import PLUGIN_ID, from_envelope, to_envelope, to_json
+
+__all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]
+
+#: The bus's port unless told otherwise.
+DEFAULT_PORT: Final = 4206
+_WS_PATH: Final = "/__devtools/ws"
+_SEND_PATH: Final = "/__devtools/send"
+_SSE_PATH: Final = "/__devtools/sse"
+
+
+def _websockets() -> Any:
+    try:
+        from websockets.sync import client  # noqa: PLC0415 - an optional extra
+    except ImportError:  # pragma: no cover - the extra is not installed
+        raise ImportError(
+            "the devtools bridge needs the devtools extra: pip install 'aievents[devtools]'"
+        ) from None
+    return client
+
+
+def _open_ws(url: str, timeout: float) -> Any:
+    """A connected WebSocket (entered as a context, as websockets asks)."""
+    return _websockets().connect(url, open_timeout=timeout).__enter__()
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class BusEvent(BaseEvent):
+    """An event heard on the bus whose type this library does not know.
+
+    Attributes:
+        name: The event's name without its plugin id (``text:usage``), or the
+            whole ``type`` when it has no plugin prefix.
+        plugin_id: The envelope's ``pluginId``.
+        payload: The envelope's payload, as received.
+    """
+
+    event_type: ClassVar[str] = "devtools:event"
+
+    name: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
+    plugin_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
+    payload: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)
+
+
+class DevtoolsTransport:
+    """Sends events to a TanStack devtools server event bus (for a ForwardSink).
+
+    Args:
+        host: The bus's host (``localhost`` by default, as the bus's own).
+        port: The bus's port.
+        mode: ``ws`` (the WebSocket, kept open; a ping confirms each batch)
+            or ``post`` (one ``POST /__devtools/send`` per event).
+        path: The endpoint's path, when not the bus's default.
+        timeout: Seconds to connect, and to wait for the bus's answer.
+        plugin_id: The envelopes' plugin id.
+
+    Delivery is at least once: when the bus goes away in the middle of a
+    batch, the sink sends the whole batch again.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = DEFAULT_PORT,
+        *,
+        mode: Literal["ws", "post"] = "ws",
+        path: str | None = None,
+        timeout: float = 5.0,
+        plugin_id: str = PLUGIN_ID,
+    ) -> None:
+        option("mode", mode, ("ws", "post"))
+        setting("port", port, positive=True)
+        setting("timeout", timeout, fraction=True)
+        self.mode = mode
+        scheme, default = ("ws", _WS_PATH) if mode == "ws" else ("http", _SEND_PATH)
+        self.url = f"{scheme}://{host}:{port}{path or default}"
+        self._host, self._port, self._path = host, port, path or default
+        self._timeout = timeout
+        self._plugin_id = plugin_id
+        self._lock = threading.Lock()
+        self._ws: Any = None
+        if mode == "ws":
+            _websockets()
+        after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._ws = None  # the parent's connection stays the parent's
+
+    def _encode(self, event: BaseEvent) -> str:
+        if self._plugin_id == PLUGIN_ID:
+            return to_json(event, form="envelope")
+        envelope = to_envelope(event, plugin_id=self._plugin_id)
+        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+
+    def send(self, batch: Sequence[BaseEvent]) -> None:
+        """Deliver each event of the batch as an envelope, or raise TransportError."""
+        messages = [self._encode(event) for event in batch]
+        with self._lock:
+            if self.mode == "ws":
+                self._send_ws(messages)
+            else:
+                for message in messages:
+                    self._post(message)
+
+    def _send_ws(self, messages: list[str]) -> None:
+        try:
+            if self._ws is None:
+                self._ws = _open_ws(self.url, self._timeout)
+            for message in messages:
+                self._ws.send(message)
+            # The bus answers a ping once it has read (and dispatched) all before it.
+            if not self._ws.ping().wait(self._timeout):
+                raise TimeoutError(f"no answer to a ping in {self._timeout} s")
+        except Exception as error:  # noqa: BLE001 - any failure: reconnect, retry
+            self._close_ws()
+            raise TransportError(
+                f"devtools bus at {self.url}: {_reason(error)}", retryable=True
+            ) from None
+
+    def _post(self, message: str) -> None:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            connection.request(
+                "POST",
+                self._path,
+                body=message.encode(),
+                headers={"content-type": "application/json"},
+            )
+            answer = connection.getresponse()
+            answer.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise TransportError(
+                f"devtools bus at {self.url}: {_reason(error)}", retryable=True
+            ) from None
+        finally:
+            connection.close()
+        if answer.status >= 300:
+            retryable = answer.status == 429 or answer.status >= 500
+            raise TransportError(
+                f"devtools bus at {self.url} answered {answer.status}",
+                retryable=retryable,
+                status=answer.status,
+            )
+
+    def _close_ws(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):  # it is going away anyway
+                ws.close()
+
+    def close(self) -> None:
+        """Close the WebSocket."""
+        with self._lock:
+            self._close_ws()
+
+
+class DevtoolsListener:
+    """Re-emits what the bus carries on a local EventClient, as typed events.
+
+    Args:
+        client: Where to emit (the default client when omitted).
+        host: The bus's host.
+        port: The bus's port.
+        mode: ``ws`` (the WebSocket) or ``sse`` (``/__devtools/sse``).
+        plugin_id: Envelopes of this plugin are re-emitted; others are
+            counted (``all_plugins=True`` re-emits them as BusEvent).
+        all_plugins: Re-emit other plugins' envelopes too.
+        backoff: Seconds before the first reconnection; doubles up to
+            ``max_backoff``.
+        max_backoff: Longest wait between reconnections.
+
+    Use as a context manager, or :meth:`start` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        client: EventClient | None = None,
+        *,
+        host: str = "localhost",
+        port: int = DEFAULT_PORT,
+        mode: Literal["ws", "sse"] = "ws",
+        plugin_id: str = PLUGIN_ID,
+        all_plugins: bool = False,
+        backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        option("mode", mode, ("ws", "sse"))
+        setting("port", port, positive=True)
+        setting("backoff", backoff, fraction=True)
+        setting("max_backoff", max_backoff, fraction=True)
+        if mode == "ws":
+            _websockets()
+        self.mode = mode
+        self._client = client
+        self._host, self._port = host, port
+        path = _WS_PATH if mode == "ws" else _SSE_PATH
+        self.url = f"{'ws' if mode == 'ws' else 'http'}://{host}:{port}{path}"
+        self._plugin_id = plugin_id
+        self._all = all_plugins
+        self._backoff, self._max_backoff = backoff, max_backoff
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self._closer: Any = None
+        self._thread: threading.Thread | None = None
+        self._counts = dict.fromkeys(
+            ("messages", "emitted", "unknown", "malformed", "other_plugins", "connections"), 0
+        )
+
+    def __enter__(self) -> DevtoolsListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> DevtoolsListener:
+        """Start listening on a daemon thread (connecting, and reconnecting, there)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="aievents-devtools-listener", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Whether the listener is connected, waiting up to ``timeout`` seconds."""
+        return self._connected.wait(timeout)
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Stop listening; ``False`` when the thread did not end within ``timeout``."""
+        self._stop.set()
+        with self._lock:
+            closer = self._closer
+        if closer is not None:
+            closer()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def stats(self) -> dict[str, int]:
+        """Counters: messages, emitted, unknown, malformed, other_plugins, connections."""
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    # ------------------------------------------------------------------ receiving
+
+    def _run(self) -> None:
+        delay = self._backoff
+        while not self._stop.is_set():
+            try:
+                for message in self._messages():
+                    delay = self._backoff
+                    self._handle(message)
+            except Exception:  # noqa: BLE001 - the bus went away: reconnect
+                pass
+            self._connected.clear()
+            if self._stop.wait(delay):
+                break
+            delay = min(delay * 2, self._max_backoff)
+
+    def _messages(self) -> Iterator[str]:
+        """The bus's messages until the connection ends (or the listener closes)."""
+        if self.mode == "ws":
+            yield from self._ws_messages()
+        else:
+            yield from self._sse_messages()
+
+    def _connected_with(self, closer: Any) -> None:
+        with self._lock:
+            self._closer = closer
+            self._counts["connections"] += 1
+        self._connected.set()
+        if self._stop.is_set():
+            closer()
+
+    def _ws_messages(self) -> Iterator[str]:
+        ws = _open_ws(self.url, 5.0)
+        try:
+            self._connected_with(ws.close)
+            for message in ws:
+                yield message if isinstance(message, str) else message.decode("utf-8", "replace")
+        finally:
+            ws.close()
+
+    def _sse_messages(self) -> Iterator[str]:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=5.0)
+        try:
+            connection.request("GET", _SSE_PATH, headers={"accept": "text/event-stream"})
+            answer = connection.getresponse()
+            if answer.status != 200:
+                raise AieventsError(f"the bus answered {answer.status} at {self.url}")
+            sock = connection.sock
+            if sock is not None:
+                sock.settimeout(None)
+
+            def shut() -> None:
+                try:
+                    if sock is not None:
+                        sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            self._connected_with(shut)
+            data: list[str] = []
+            while True:
+                raw = answer.readline()
+                if not raw:
+                    return
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not line:
+                    if data:
+                        yield "\n".join(data)
+                        data = []
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+        finally:
+            connection.close()
+
+    def _handle(self, message: str) -> None:
+        self._count("messages")
+        try:
+            envelope = json.loads(message)
+            if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
+                raise ValueError("not an envelope")
+            if not isinstance(envelope.get("payload", {}), dict):
+                raise ValueError("the payload is not an object")
+        except ValueError:
+            self._count("malformed")
+            return
+        kind: str = envelope["type"]
+        ours = kind.startswith(f"{self._plugin_id}:")
+        plugin = envelope.get("pluginId", self._plugin_id if ours else None)
+        if plugin != self._plugin_id and not self._all:
+            self._count("other_plugins")
+            return
+        prefix = f"{plugin}:" if isinstance(plugin, str) else ""
+        name = kind[len(prefix) :] if prefix and kind.startswith(prefix) else kind
+        event: BaseEvent
+        try:
+            if plugin == self._plugin_id and name in EVENT_TYPES:
+                event = from_envelope(envelope, plugin_id=self._plugin_id)
+            else:
+                event = BusEvent(
+                    name=name,
+                    plugin_id=plugin if isinstance(plugin, str) else None,
+                    payload=envelope.get("payload") or {},
+                )
+                self._count("unknown")
+        except (AieventsError, ValueError, TypeError):
+            self._count("malformed")
+            return
+        client = self._client
+        if client is None:
+            from aievents.client import get_client  # noqa: PLC0415 - the default, at emit time
+
+            client = get_client()
+        client.emit(event)
+        self._count("emitted")
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
