@@ -1,13 +1,14 @@
 # make demo  - set up .venv and run the demo
 # make test  - set up .venv, then ruff, mypy --strict and pytest
 # make bench - set up .venv and run the benchmarks
+# make docs  - set up .venv and build the documentation site (strict)
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench clean
+.PHONY: setup demo test lint typecheck pytest docs bench clean
 
 setup: $(STAMP)
 
@@ -23,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/aievents demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff format --check src tests bench examples scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
@@ -32,7 +33,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck pytest docs
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_dispatch.py
@@ -42,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_store.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist site

@@ -272,7 +272,7 @@ class TestDelivery:
             overflow=overflow,  # type: ignore[arg-type]
             block_timeout=0.01,
             max_retries=1,
-            backoff=0.01,
+            backoff=0.2,  # each failing batch holds the worker: the queue fills meanwhile
         )
         for event in events(200):
             sink.handle(event)

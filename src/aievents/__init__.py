@@ -110,4 +110,4 @@ __all__ = [
     "unbind_context",
 ]
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"

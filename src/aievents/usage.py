@@ -203,8 +203,10 @@ def cost_units(amount: Decimal) -> int | None:
 
 def units_to_usd(units: int) -> Decimal:
     """The exact USD amount of ``units`` (see :func:`cost_units`), without trailing zeros."""
+    if not units:
+        return _ZERO
     exponent = -COST_SCALE
-    while exponent and units and not units % 10:
+    while exponent and not units % 10:
         units //= 10
         exponent += 1
     return Decimal(units).scaleb(exponent, EXACT)
