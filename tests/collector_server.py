@@ -117,6 +117,15 @@ class Collector:
         with self._lock:
             return self._arrived.wait_for(lambda: len(self.events) >= count, timeout)
 
+    def wait_for_requests(self, request_ids: set[str], timeout: float = 10.0) -> bool:
+        """Wait until every one of ``request_ids`` has arrived (duplicates aside)."""
+
+        def arrived() -> bool:
+            return request_ids <= {e.get("request_id") for e in self.events}
+
+        with self._lock:
+            return self._arrived.wait_for(arrived, timeout)
+
     def ids(self) -> list[str]:
         """The event ids received, duplicates included."""
         with self._lock:

@@ -127,6 +127,21 @@ class TestErrors:
         assert result.stdout.startswith("30 events written")
         assert result.stderr.strip().splitlines()[-1].startswith("aievents: error: ")
 
+    def test_undecodable_line(self, events_file: Path) -> None:
+        """A line that is not UTF-8 is named and skipped; the others are used."""
+        events_file.write_bytes(events_file.read_bytes() + b"\xff\xfe\n")
+        result = run("usage", "--events", str(events_file), *WINDOW, "--format", "json")
+        assert result.returncode == 1
+        assert f"{events_file}:31: skipped" in result.stderr
+        page = json.loads(result.stdout)
+        assert sum(r["num_model_requests"] for b in page["data"] for r in b["results"]) == 30
+
+    def test_demo_twice_into_one_store(self, tmp_path: Path) -> None:
+        """A second demo run into the same file stores its own calls too."""
+        for _ in range(2):
+            result = run("demo", "--db", str(tmp_path / "demo.db"))
+            assert "8 stored" in result.stdout
+
     @pytest.mark.parametrize(
         ("args", "status", "message"),
         [

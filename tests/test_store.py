@@ -76,6 +76,12 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database(server, f"aievents_{uuid.uuid4().hex[:12]}")
 
 
+def _fields(built: ImageUsageEvent) -> dict[str, Any]:
+    import attrs
+
+    return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}
+
+
 def aggregate() -> AggregateSink:
     """An AggregateSink that keeps minute detail for the whole test window."""
     return AggregateSink(
@@ -176,6 +182,22 @@ class TestWrite:
         assert (store.stats()["written"], store.stats()["rejected"]) == (1, 1)
         store.close(10)
 
+    @pytest.mark.parametrize(
+        "bad",
+        [{"user_id": "u" * 300}, {"user_id": "a\x00b"}, {"user_id": "a\ud800b"}],
+        ids=["long", "nul", "surrogate"],
+    )
+    def test_bad_text_rejected_alone(self, url: str, bad: dict[str, Any]) -> None:
+        """A field the database cannot hold rejects its event, never its batch."""
+        store = StoreSink(url)
+        for index in range(9):
+            store.handle(event(f"ok-{index}", T0 + index))
+        store.handle(ImageUsageEvent(**{**_fields(event("bad", T0)), **bad}))
+        assert store.flush(30)
+        stats = store.stats()
+        assert (stats["written"], stats["rejected"], stats["failed"]) == (9, 1, 0)
+        store.close(10)
+
     def test_closed_ignores(self, url: str) -> None:
         """After close, events are not written; the store can still be queried."""
         store = StoreSink(url, clock=lambda: T0 + DAY)
@@ -220,6 +242,8 @@ class TestSchema:
     @pytest.mark.parametrize(
         ("bad", "reason"),
         [
+            ("sqlite://", "must name a SQLite file"),
+            ("sqlite:///:memory:", "must name a SQLite file"),
             ("not a url", "is not a database URL"),
             ("mysql://localhost/x", "must be a sqlite:// or postgresql:// URL"),
             ("postgresql://nobody@127.0.0.1:1/none", "cannot be opened"),
@@ -230,6 +254,21 @@ class TestSchema:
         with pytest.raises(StoreError, match=reason) as caught:
             StoreSink(bad)
         assert caught.value.field == "url"
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            "mysql://bob:hunter2@db/x",
+            "postgresql://bob:hunter2@db:x/y",
+            "postgresql://bob@127.0.0.1:1/none?password=hunter2",
+        ],
+    )
+    def test_password_never_shown(self, bad: str) -> None:
+        """Errors and the store's URL leave the password out."""
+        with pytest.raises(StoreError) as caught:
+            StoreSink(bad)
+        assert "hunter2" not in str(caught.value)
+        assert "***" in str(caught.value)
 
 
 WRITER = textwrap.dedent(

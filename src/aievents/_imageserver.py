@@ -13,6 +13,7 @@ import email
 import email.policy
 import itertools
 import json
+import secrets
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -63,6 +64,8 @@ class ImageServer:
         self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self._script: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._ids = itertools.count(1)
+        #: Request ids differ from one server to the next (a store keeps them all).
+        self._run = secrets.token_hex(4)
         self._delays: deque[tuple[float, threading.Event]] = deque()
         self._lock = threading.Lock()
         server = self
@@ -121,7 +124,7 @@ class ImageServer:
     # ------------------------------------------------------------------ answers
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-        request_id = f"req_local_{next(self._ids)}"
+        request_id = f"req_local_{self._run}_{next(self._ids)}"
         path = handler.path
         with self._lock:
             self.requests.append((path, body, dict(handler.headers)))

@@ -81,20 +81,21 @@ def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
     from aievents.wire import from_dict, from_envelope
 
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
     bad = 0
     with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+        for number, raw in enumerate(handle, 1):
             try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                if not line.strip():
+                    continue
                 data = json.loads(line)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
-                event = from_envelope(data) if "payload" in data else from_dict(data)
-            except (ValueError, TypeError, AieventsError) as error:
+                event = from_envelope(data) if "pluginId" in data else from_dict(data)
+            except (ValueError, TypeError, RecursionError, AieventsError) as error:
                 bad += 1
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
                 print(f"aievents: {path}:{number}: skipped: {reason}", file=errors)
@@ -246,15 +247,17 @@ def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool =
     if not Path(path).is_file():
         raise CommandError(f"cannot read {path}: no such file")
     store = StoreSink(url)
-    written = duplicates = 0
+    written = duplicates = rejected = 0
     failure: CommandError | None = None
     batch: list[ImageUsageEvent] = []
 
     def write() -> None:
-        nonlocal written, duplicates
+        nonlocal written, duplicates, rejected
+        before = store.stats()["rejected"]
         done, again = store.write(batch)
         written += done
         duplicates += again
+        rejected += store.stats()["rejected"] - before
         batch.clear()
 
     bar = _progress(out) if progress else None
@@ -277,7 +280,11 @@ def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool =
         if bar is not None:
             bar(None)
         store.close(30)
-    print(f"{written} events written, {duplicates} already stored, into {store.url}", file=out)
+    refused = f", {rejected} rejected (see the warnings)" if rejected else ""
+    print(
+        f"{written} events written, {duplicates} already stored{refused}, into {store.url}",
+        file=out,
+    )
     if failure is not None:
         raise failure
     return 0
@@ -299,6 +306,24 @@ def _progress(out: TextIO) -> Callable[[int | None], None]:
             progress.update(task, completed=count, description=f"ingesting: {count:,} events")
 
     return update
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _database_error(error: BaseException) -> bool:
+    """Whether ``error`` comes from the database (SQLAlchemy or its driver)."""
+    try:
+        import sqlalchemy
+    except ImportError:
+        return False
+    if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+        return True
+    module = type(error).__module__.split(".")[0]
+    return module in ("sqlite3", "psycopg", "psycopg2")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -353,8 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _query(args.command, args, out, errors)
         if args.command == "ingest":
             return ingest(args.file, args.store, out, errors, progress=not args.no_progress)
-    except (AieventsError, ImportError) as error:
-        print(f"aievents: error: {str(error).splitlines()[0]}", file=errors)
+    except (AieventsError, ImportError, OSError) as error:
+        print(f"aievents: error: {_first_line(error)}", file=errors)
+        return 1
+    except Exception as error:
+        if not _database_error(error):
+            raise
+        print(f"aievents: error: the database: {_first_line(error)}", file=errors)
         return 1
     parser.print_help(errors)
     return 2

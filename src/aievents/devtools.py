@@ -63,8 +63,12 @@ def _websockets() -> Any:
 
 
 def _open_ws(url: str, timeout: float) -> Any:
-    """A connected WebSocket (entered as a context, as websockets asks)."""
-    return _websockets().connect(url, open_timeout=timeout).__enter__()
+    """A connected WebSocket (entered as a context, as websockets asks).
+
+    Its close handshake waits at most a second: a stalled bus must not hold
+    up ``close``.
+    """
+    return _websockets().connect(url, open_timeout=timeout, close_timeout=1.0).__enter__()
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -122,6 +126,7 @@ class DevtoolsTransport:
         self._plugin_id = plugin_id
         self._lock = threading.Lock()
         self._ws: Any = None
+        self._closed = False
         if mode == "ws":
             _websockets()
         after_fork(self)
@@ -132,14 +137,22 @@ class DevtoolsTransport:
 
     def _encode(self, event: BaseEvent) -> str:
         if self._plugin_id == PLUGIN_ID:
-            return to_json(event, form="envelope")
-        envelope = to_envelope(event, plugin_id=self._plugin_id)
-        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+            text = to_json(event, form="envelope")
+        else:
+            envelope = to_envelope(event, plugin_id=self._plugin_id)
+            text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON allows
+            text = json.dumps(json.loads(text), separators=(",", ":"))
+        return text
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
         """Deliver each event of the batch as an envelope, or raise TransportError."""
         messages = [self._encode(event) for event in batch]
         with self._lock:
+            if self._closed:
+                raise TransportError(f"devtools transport to {self.url} is closed", retryable=False)
             if self.mode == "ws":
                 self._send_ws(messages)
             else:
@@ -193,8 +206,9 @@ class DevtoolsTransport:
                 ws.close()
 
     def close(self) -> None:
-        """Close the WebSocket."""
+        """Close the WebSocket; later sends fail."""
         with self._lock:
+            self._closed = True
             self._close_ws()
 
 
@@ -247,9 +261,8 @@ class DevtoolsListener:
         self._lock = threading.Lock()
         self._closer: Any = None
         self._thread: threading.Thread | None = None
-        self._counts = dict.fromkeys(
-            ("messages", "emitted", "unknown", "malformed", "other_plugins", "connections"), 0
-        )
+        names = ("messages", "emitted", "unknown", "malformed", "other_plugins", "connections")
+        self._counts = dict.fromkeys((*names, "handler_errors"), 0)
 
     def __enter__(self) -> DevtoolsListener:
         return self.start()
@@ -283,7 +296,12 @@ class DevtoolsListener:
         return True
 
     def stats(self) -> dict[str, int]:
-        """Counters: messages, emitted, unknown, malformed, other_plugins, connections."""
+        """What the listener counted, by name.
+
+        ``messages``, ``emitted``, ``unknown`` (emitted as BusEvent),
+        ``malformed``, ``other_plugins``, ``connections``, and
+        ``handler_errors`` (a strict client's handler raised).
+        """
         with self._lock:
             return dict(self._counts)
 
@@ -333,21 +351,20 @@ class DevtoolsListener:
 
     def _sse_messages(self) -> Iterator[str]:
         connection = http.client.HTTPConnection(self._host, self._port, timeout=5.0)
+        sock: socket.socket | None = None
         try:
             connection.request("GET", _SSE_PATH, headers={"accept": "text/event-stream"})
+            sock = connection.sock  # the response may take it over: held here to close it
             answer = connection.getresponse()
             if answer.status != 200:
                 raise AieventsError(f"the bus answered {answer.status} at {self.url}")
-            sock = connection.sock
             if sock is not None:
-                sock.settimeout(None)
+                sock.settimeout(None)  # events may be far apart
 
             def shut() -> None:
-                try:
+                with contextlib.suppress(OSError):
                     if sock is not None:
                         sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
             self._connected_with(shut)
             data: list[str] = []
@@ -364,6 +381,8 @@ class DevtoolsListener:
                     data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
         finally:
             connection.close()
+            if sock is not None:
+                sock.close()
 
     def _handle(self, message: str) -> None:
         self._count("messages")
@@ -373,7 +392,7 @@ class DevtoolsListener:
                 raise ValueError("not an envelope")
             if not isinstance(envelope.get("payload", {}), dict):
                 raise ValueError("the payload is not an object")
-        except ValueError:
+        except (ValueError, RecursionError):
             self._count("malformed")
             return
         kind: str = envelope["type"]
@@ -403,7 +422,11 @@ class DevtoolsListener:
             from aievents.client import get_client  # noqa: PLC0415 - the default, at emit time
 
             client = get_client()
-        client.emit(event)
+        try:
+            client.emit(event)
+        except Exception:  # noqa: BLE001 - a strict client's handler: not the bus's fault
+            self._count("handler_errors")
+            return
         self._count("emitted")
 
 

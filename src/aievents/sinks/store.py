@@ -3,9 +3,10 @@
 Every ``image:usage`` event becomes one row (its request id unique: a
 duplicate is ignored) with its dimensions, tokens, images and exact cost.
 Rows are written in batches by a background thread, so ``handle`` only
-queues the event. Hourly and daily roll-ups, kept in the same transaction
-as the rows, answer ``1h`` and ``1d`` queries over whole hours and days;
-the edges of a window, and ``1m`` queries, are summed from the rows.
+queues the event. A daily roll-up, kept in the same transaction as the
+rows, answers ``1d`` queries over whole days; the edges of a window, and
+``1m`` and ``1h`` queries, are summed from the rows. One query reads one
+snapshot of the database.
 
 :meth:`StoreSink.usage` and :meth:`StoreSink.costs` answer through
 :mod:`aievents.query`, exactly as :class:`aievents.sinks.AggregateSink`
@@ -22,8 +23,10 @@ Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 from __future__ import annotations
 
 import decimal
+import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -111,8 +114,8 @@ def _tables(metadata: Any) -> dict[str, Any]:
             name,
             metadata,
             sa.Column("period", sa.BigInteger, nullable=False),
-            # The dimensions as JSON: the unique key (NULLs would all differ there).
-            sa.Column("series", sa.String(2048), nullable=False),
+            # A digest of the dimensions: the unique key (NULLs would all differ there).
+            sa.Column("series", sa.String(64), nullable=False),
             *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
             sa.Column("num_model_requests", sa.BigInteger, nullable=False),
             *[sa.Column(c, sa.BigInteger, nullable=False) for c in _LANE_COLUMNS[: _COSTS - 1]],
@@ -136,8 +139,9 @@ class StoreSink(Reports):
         batch_size: Events per write, at most.
         max_delay: Seconds an event may wait for its batch.
         max_queue: Events waiting to be written, at most.
-        overflow: What a full queue does with a new event (``block`` by
-            default: wait up to ``block_timeout``, then drop and count it).
+        overflow: What a full queue does with a new event (``drop_oldest``
+            by default, counted: a stalled database never holds up the
+            program); ``block`` waits up to ``block_timeout``.
         block_timeout: Seconds ``block`` waits.
         prices: Price table for events that carry no cost.
         price_events: Price events that carry no cost with the price table.
@@ -155,8 +159,8 @@ class StoreSink(Reports):
         batch_size: int = 1000,
         max_delay: float = 0.5,
         max_queue: int = 100_000,
-        overflow: Overflow = "block",
-        block_timeout: float = 1.0,
+        overflow: Overflow = "drop_oldest",
+        block_timeout: float = 0.05,
         prices: PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
@@ -166,15 +170,25 @@ class StoreSink(Reports):
         try:
             parsed = sa.engine.make_url(url)
         except (sa.exc.ArgumentError, ValueError, TypeError):
-            raise StoreError("url", url, "is not a database URL", owner="StoreSink") from None
+            raise StoreError(
+                "url", _masked(url), "is not a database URL", owner="StoreSink"
+            ) from None
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise StoreError(
-                "url", url, "must be a sqlite:// or postgresql:// URL", owner="StoreSink"
+                "url", _masked(url), "must be a sqlite:// or postgresql:// URL", owner="StoreSink"
+            )
+        if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+            raise StoreError(
+                "url",
+                _masked(url),
+                "must name a SQLite file (a database in memory is not shared with the writer)",
+                owner="StoreSink",
             )
         if backend == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        self.url = parsed.render_as_string(hide_password=True)
+        #: The store's URL without a password (in the user info or the query).
+        self.url = _masked(parsed.render_as_string(hide_password=True))
         self._sqlite = backend == "sqlite"
         self._prices = prices
         self._price_events = price_events
@@ -192,7 +206,17 @@ class StoreSink(Reports):
         self._mark = "?" if self._sqlite else "%s"
         self._sql = _statements(self._mark)
         dbapi = self._engine.dialect.loaded_dbapi
-        self._errors: tuple[type[BaseException], ...] = (sa.exc.DBAPIError, dbapi.Error)
+        self._errors: tuple[type[BaseException], ...] = (
+            sa.exc.DBAPIError,
+            dbapi.Error,
+            UnicodeError,
+        )
+        #: Errors that say a row is wrong rather than the database away.
+        self._refusals: tuple[type[BaseException], ...] = (
+            dbapi.DataError,
+            dbapi.IntegrityError,
+            UnicodeError,
+        )
         self._worker = BatchWorker(
             self._deliver,
             name="aievents-store",
@@ -212,7 +236,9 @@ class StoreSink(Reports):
         # idle connection (nor leaves one to the garbage collector).
         kwargs: dict[str, Any] = {"poolclass": sa.pool.NullPool}
         if self._sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": 10}
+        else:
+            kwargs["connect_args"] = {"connect_timeout": 10}
         engine = sa.create_engine(url, **kwargs)
         if self._sqlite:
 
@@ -220,7 +246,7 @@ class StoreSink(Reports):
             def _pragmas(connection: Any, _record: Any) -> None:
                 cursor = connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.execute("PRAGMA busy_timeout=10000")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 
@@ -279,6 +305,11 @@ class StoreSink(Reports):
             try:
                 self.write(batch)
                 return
+            except self._refusals:
+                # The database refuses a row: write one at a time, so that only
+                # the refused ones are lost (and counted).
+                self._write_each(batch)
+                return
             except self._errors as error:
                 if attempt == 2 or (deadline is not None and time.monotonic() >= deadline):
                     with self._lock:
@@ -288,6 +319,17 @@ class StoreSink(Reports):
                     )
                     return
                 time.sleep(0.05 * (attempt + 1))
+
+    def _write_each(self, batch: list[Any]) -> None:
+        for event in batch:
+            try:
+                self.write([event])
+            except self._errors as error:
+                with self._lock:
+                    self.rejected += 1
+                log.warning(
+                    "aievents store rejected request_id=%r: %s", event.request_id, _reason(error)
+                )
 
     def write(self, events: Iterable[ImageUsageEvent]) -> tuple[int, int]:
         """Write events now, in one transaction: ``(written, duplicates)``.
@@ -347,6 +389,13 @@ class StoreSink(Reports):
                 return None
             lanes = fitted
         timestamp = event.timestamp
+        fields = (event.request_id, event.provider, event.quality, event.model, event.size)
+        more = (event.operation, event.project_id, event.user_id, event.api_key_id)
+        texts = [t for t in (*fields, *more) if t is not None]
+        refusal = _unfit_text(texts)
+        if refusal is not None:
+            log.warning("aievents store rejected request_id=%r: %s", event.request_id[:80], refusal)
+            return None
         return (
             event.request_id,
             timestamp,
@@ -377,6 +426,9 @@ class StoreSink(Reports):
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
             else:
+                # A writer never waits forever on another's lock, nor on a statement.
+                cursor.execute("SET LOCAL lock_timeout = '10s'")
+                cursor.execute("SET LOCAL statement_timeout = '60s'")
                 cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
             ids = list(rows)
             stored: set[str] = set()
@@ -444,11 +496,21 @@ class StoreSink(Reports):
                 spans.append((None, whole_stop, stop))
         if not spans:
             spans = [(None, first, stop)]
-        with self._engine.connect() as conn:
-            for table, low, high in spans:
-                if low < high:
-                    yield from self._sums(conn, scan, table, low, high)
-            yield from self._exact(conn, scan, first, stop)
+        with self._engine.connect() as connection:
+            # Every part of the answer from one snapshot, whatever commits meanwhile.
+            conn = connection
+            if self._sqlite:
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn = connection.execution_options(isolation_level="REPEATABLE READ")
+            rows = [
+                row
+                for table, low, high in spans
+                if low < high
+                for row in self._sums(conn, scan, table, low, high)
+            ]
+            rows += self._exact(conn, scan, first, stop)
+        yield from rows
 
     def _where(self, table: Any, column: str, scan: Scan, low: int, high: int) -> list[Any]:
         clauses = [table.c[column] >= low, table.c[column] < high]
@@ -587,9 +649,23 @@ def _daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     out = []
     for key, total in sums.items():
         costs = [part for units in total[_COSTS:] for part in divmod(units, _SPLIT)]
-        series = json.dumps(key[1:], ensure_ascii=False)
+        series = hashlib.sha256(json.dumps(key[1:]).encode()).hexdigest()
         out.append((key[0], series, *key[1:], *total[:_COSTS], *costs))
     return out
+
+
+def _unfit_text(texts: list[str]) -> str | None:
+    """Why these strings cannot be stored (at most 255 characters, no NUL, valid Unicode)."""
+    if max(map(len, texts)) > 255:
+        return "a text field is longer than 255 characters"
+    joined = "".join(texts)
+    if "\x00" in joined:
+        return "a text field holds a NUL character"
+    try:
+        joined.encode()
+    except UnicodeEncodeError:
+        return "a text field is not valid Unicode (a lone surrogate)"
+    return None
 
 
 def _fit(
@@ -609,6 +685,18 @@ def _fit(
         )
         return None, None
     return lanes, extra
+
+
+_SECRET_IN_URL: Final = re.compile(
+    r"(?i)(://[^/:@]*:)[^@/]*(@)|((?:pass(?:word)?|sslpassword)=)[^&]*"
+)
+
+
+def _masked(url: str) -> str:
+    """A URL as it may be shown: passwords (in user info or query) replaced by ``***``."""
+    return _SECRET_IN_URL.sub(
+        lambda m: f"{m.group(1)}***{m.group(2)}" if m.group(1) else f"{m.group(3)}***", url
+    )
 
 
 def _reason(error: BaseException | None) -> str:
