@@ -273,3 +273,9 @@ def test_listener_reconnects(node_modules: Path, mode: Any) -> None:
                 second.stop()
         assert listener.stats()["connections"] >= 2
     assert received[0].request_id == "after"
+
+
+def test_ipv6_hosts_in_brackets() -> None:
+    """An IPv6 host is written in brackets in the URLs."""
+    assert DevtoolsTransport("::1", 4206).url == "ws://[::1]:4206/__devtools/ws"
+    assert DevtoolsListener(host="::1", mode="sse").url == "http://[::1]:4206/__devtools/sse"

@@ -238,6 +238,14 @@ class TestSchema:
             StoreSink(url)
         assert caught.value.value == 99
         assert SCHEMA_VERSION == 1
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE aievents_meta SET value = 'x1' WHERE key = 'schema_version'")
+            )
+        engine.dispose()
+        with pytest.raises(StoreError, match="must be a number"):
+            StoreSink(url)
 
     @pytest.mark.parametrize(
         ("bad", "reason"),

@@ -378,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _query(args.command, args, out, errors)
         if args.command == "ingest":
             return ingest(args.file, args.store, out, errors, progress=not args.no_progress)
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        sys.stderr.close()
+        return 0
     except (AieventsError, ImportError, OSError) as error:
         print(f"aievents: error: {_first_line(error)}", file=errors)
         return 1

@@ -120,7 +120,7 @@ class DevtoolsTransport:
         setting("timeout", timeout, fraction=True)
         self.mode = mode
         scheme, default = ("ws", _WS_PATH) if mode == "ws" else ("http", _SEND_PATH)
-        self.url = f"{scheme}://{host}:{port}{path or default}"
+        self.url = f"{scheme}://{_netloc(host, port)}{path or default}"
         self._host, self._port, self._path = host, port, path or default
         self._timeout = timeout
         self._plugin_id = plugin_id
@@ -252,7 +252,7 @@ class DevtoolsListener:
         self._client = client
         self._host, self._port = host, port
         path = _WS_PATH if mode == "ws" else _SSE_PATH
-        self.url = f"{'ws' if mode == 'ws' else 'http'}://{host}:{port}{path}"
+        self.url = f"{'ws' if mode == 'ws' else 'http'}://{_netloc(host, port)}{path}"
         self._plugin_id = plugin_id
         self._all = all_plugins
         self._backoff, self._max_backoff = backoff, max_backoff
@@ -428,6 +428,11 @@ class DevtoolsListener:
             self._count("handler_errors")
             return
         self._count("emitted")
+
+
+def _netloc(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _reason(error: BaseException) -> str:

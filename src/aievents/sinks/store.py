@@ -265,7 +265,12 @@ class StoreSink(Reports):
                     found = conn.execute(
                         sa.select(meta.c.value).where(meta.c.key == "schema_version")
                     ).scalar()
-                    version = int(found or 0)
+                    try:
+                        version = int(found or 0)
+                    except ValueError:
+                        raise StoreError(
+                            "schema_version", found, "must be a number", owner=self.url
+                        ) from None
                     if version > SCHEMA_VERSION:
                         raise StoreError(
                             "schema_version",
