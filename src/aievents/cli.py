@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from aievents import __version__
 from aievents.events import ImageUsageEvent
-from aievents.exceptions import AieventsError
+from aievents.exceptions import AieventsError, first_line
 from aievents.query import Page
 
 __all__ = ["main"]
@@ -97,7 +97,7 @@ def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
                 event = from_envelope(data) if "pluginId" in data else from_dict(data)
             except (ValueError, TypeError, RecursionError, AieventsError) as error:
                 bad += 1
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                reason = first_line(error)
                 print(f"aievents: {path}:{number}: skipped: {reason}", file=errors)
                 continue
             if isinstance(event, ImageUsageEvent):
@@ -253,11 +253,11 @@ def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool =
 
     def write() -> None:
         nonlocal written, duplicates, rejected
-        before = store.stats()["rejected"]
+        before = store.rejected
         done, again = store.write(batch)
         written += done
         duplicates += again
-        rejected += store.stats()["rejected"] - before
+        rejected += store.rejected - before
         batch.clear()
 
     bar = _progress(out) if progress else None
@@ -306,12 +306,6 @@ def _progress(out: TextIO) -> Callable[[int | None], None]:
             progress.update(task, completed=count, description=f"ingesting: {count:,} events")
 
     return update
-
-
-def _first_line(error: BaseException) -> str:
-    original = getattr(error, "orig", None) or error
-    text = str(original).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _database_error(error: BaseException) -> bool:
@@ -382,12 +376,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except (AieventsError, ImportError, OSError) as error:
-        print(f"aievents: error: {_first_line(error)}", file=errors)
+        print(f"aievents: error: {first_line(error)}", file=errors)
         return 1
     except Exception as error:
         if not _database_error(error):
             raise
-        print(f"aievents: error: the database: {_first_line(error)}", file=errors)
+        print(f"aievents: error: the database: {first_line(error)}", file=errors)
         return 1
     parser.print_help(errors)
     return 2

@@ -39,7 +39,7 @@ from aievents._fork import after_fork
 from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.events import EVENT_TYPES, BaseEvent
-from aievents.exceptions import AieventsError
+from aievents.exceptions import AieventsError, first_line
 from aievents.transports import TransportError
 from aievents.wire import PLUGIN_ID, from_envelope, to_envelope, to_json
 
@@ -171,7 +171,7 @@ class DevtoolsTransport:
         except Exception as error:  # noqa: BLE001 - any failure: reconnect, retry
             self._close_ws()
             raise TransportError(
-                f"devtools bus at {self.url}: {_reason(error)}", retryable=True
+                f"devtools bus at {self.url}: {first_line(error)}", retryable=True
             ) from None
 
     def _post(self, message: str) -> None:
@@ -187,7 +187,7 @@ class DevtoolsTransport:
             answer.read()
         except (OSError, http.client.HTTPException) as error:
             raise TransportError(
-                f"devtools bus at {self.url}: {_reason(error)}", retryable=True
+                f"devtools bus at {self.url}: {first_line(error)}", retryable=True
             ) from None
         finally:
             connection.close()
@@ -433,8 +433,3 @@ class DevtoolsListener:
 def _netloc(host: str, port: int) -> str:
     """``host:port``, an IPv6 address in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -124,3 +124,14 @@ def _show(value: Any) -> str:
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line, for a log line or a one-line message.
+
+    A wrapped driver error (SQLAlchemy's ``orig``) gives its own message,
+    without the statement that ran; an empty message gives the class name.
+    """
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -34,6 +34,7 @@ __all__ = [
     "cost_lanes",
     "lanes_of",
     "new_entry",
+    "request_lanes",
     "tally_class",
 ]
 
@@ -47,9 +48,11 @@ MAINTAIN: Final = 3
 MAINTAIN_EVERY: Final = 256
 #: Lanes of an entry: aievents.query.FIELDS (costs in cost units).
 LANES: Final = 17
-#: Lanes of token_split()'s answer in aievents.query.FIELDS order.
-_SPLIT_LANES: Final = (4, 5, 8, 9, 6, 7)
-_FIELDS: Final = attrgetter(
+#: The cost lanes, as cost units, of a request that costs nothing.
+_NO_UNITS: Final = (0,) * (LANES - 10)
+#: What an add reads of an event, in one call: id, time, usage, cost,
+#: images, then the dimensions in aievents.query.DIMENSIONS order.
+EVENT_FIELDS: Final = attrgetter(
     "request_id",
     "timestamp",
     "usage",
@@ -190,7 +193,7 @@ class PyTally:
         """Add an event to an existing series; ``ADDED``, ``IGNORED``, ``SLOW`` or ``MAINTAIN``."""
         if type(event) is not self._event_cls:
             return SLOW
-        fields = _FIELDS(event)
+        fields = EVENT_FIELDS(event)
         usage, cost = fields[2], fields[3]
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
@@ -227,6 +230,30 @@ def new_entry() -> list[Any]:
     return [0] * LANES + [None]
 
 
+def request_lanes(
+    images: int | None,
+    usage: Any,
+    split: tuple[int, ...],
+    units: tuple[int, ...] | None,
+) -> tuple[int, ...]:
+    """One request's lanes after the request count (aievents.query.FIELDS[1:]).
+
+    ``split`` is token_split()'s answer; ``units`` the cost units (None: no cost).
+    """
+    return (
+        images or 0,
+        usage.input_tokens or 0,
+        usage.output_tokens or 0,
+        split[0],  # input text
+        split[1],  # input image
+        split[4],  # output image
+        split[5],  # output text
+        split[2],  # cached text
+        split[3],  # cached image
+        *(units if units is not None else _NO_UNITS),
+    )
+
+
 def add_lanes(
     totals: list[Any],
     images: int | None,
@@ -236,24 +263,12 @@ def add_lanes(
 ) -> None:
     """Add one request to an entry: its images, tokens and cost units."""
     totals[0] += 1
-    if images:
-        totals[1] += images
-    if usage.input_tokens:
-        totals[2] += usage.input_tokens
-    if usage.output_tokens:
-        totals[3] += usage.output_tokens
-    for lane, value in zip(_SPLIT_LANES, split, strict=True):
+    for lane, value in enumerate(request_lanes(images, usage, split, units), 1):
         if value:
             totals[lane] += value
-    if units is not None:
-        for lane, value in enumerate(units, 10):
-            if value:
-                totals[lane] += value
 
 
 _ZERO: Final = Decimal(0)
-#: The cost lanes, as cost units, of a request that costs nothing.
-_NO_UNITS: Final = (0,) * (LANES - 10)
 _COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
 
 
@@ -285,10 +300,9 @@ def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
 
     ``cost`` is the event's ImageCost, a bare Decimal, or None.
     """
-    lanes = [0] * LANES
     units, extra = cost_lanes(cost)
-    add_lanes(lanes, event.images, event.usage, token_split(event.usage), units)
-    return lanes, extra
+    usage = event.usage
+    return [1, *request_lanes(event.images, usage, token_split(usage), units)], extra
 
 
 def tally_class(compiled: bool | None = None) -> Any:

@@ -36,7 +36,6 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any, Final
 
 from aievents._validate import setting
@@ -44,6 +43,7 @@ from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, FIELDS, INDEX, QueryError, Reports, Row, Scan
 from aievents.sinks._tally import (
+    EVENT_FIELDS,
     MAINTAIN,
     MAINTAIN_EVERY,
     PyTally,
@@ -73,22 +73,6 @@ _DAY_MINUTES: Final = 1440
 #: cost lanes in FIELDS order) that have finer digits than cost units.
 _COSTS: Final = INDEX["cost_input_text"]
 _EXTRA: Final = len(FIELDS)
-#: What ``handle`` reads of an event, in one call: id, time, usage, cost,
-#: images, then the dimensions in DIMENSIONS order.
-_EVENT_FIELDS: Final = attrgetter(
-    "request_id",
-    "timestamp",
-    "usage",
-    "cost",
-    "images",
-    "model",
-    "size",
-    "operation",
-    "project_id",
-    "user_id",
-    "api_key_id",
-)
-
 Dims = tuple[str | None, ...]
 
 
@@ -210,7 +194,7 @@ class AggregateSink(Reports):
 
     def _add(self, event: ImageUsageEvent) -> None:
         """The general path: a new series, an unpriced event, a cost in finer units."""
-        fields = _EVENT_FIELDS(event)
+        fields = EVENT_FIELDS(event)
         usage = fields[2]
         split = token_split(usage)
         cost: ImageCost | Decimal | None = fields[3]

@@ -35,11 +35,11 @@ from typing import Any, Final
 
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
-from aievents.exceptions import FieldValueError
+from aievents.exceptions import FieldValueError, first_line
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, FIELDS, Reports, Row, Scan
 from aievents.sinks._batch import BatchWorker, Overflow
-from aievents.sinks._tally import LANES, lanes_of
+from aievents.sinks._tally import LANES, lanes_of, request_lanes
 from aievents.usage import EXACT, ImageCost, units_to_usd
 
 try:
@@ -290,7 +290,12 @@ class StoreSink(Reports):
                 raise
             except sa.exc.DBAPIError as error:  # another process got there first, or no server
                 last = error
-        raise StoreError("url", self.url, f"cannot be opened: {_reason(last)}", owner="StoreSink")
+        raise StoreError(
+            "url",
+            self.url,
+            f"cannot be opened: {first_line(last) if last else 'unknown error'}",
+            owner="StoreSink",
+        )
 
     # ------------------------------------------------------------------ intake
 
@@ -320,7 +325,9 @@ class StoreSink(Reports):
                     with self._lock:
                         self.failed += len(batch)
                     log.error(
-                        "aievents store could not write %d events: %s", len(batch), _reason(error)
+                        "aievents store could not write %d events: %s",
+                        len(batch),
+                        first_line(error),
                     )
                     return
                 time.sleep(0.05 * (attempt + 1))
@@ -333,7 +340,7 @@ class StoreSink(Reports):
                 with self._lock:
                     self.rejected += 1
                 log.warning(
-                    "aievents store rejected request_id=%r: %s", event.request_id, _reason(error)
+                    "aievents store rejected request_id=%r: %s", event.request_id, first_line(error)
                 )
 
     def write(self, events: Iterable[ImageUsageEvent]) -> tuple[int, int]:
@@ -368,18 +375,7 @@ class StoreSink(Reports):
         usage = event.usage
         split = usage._split
         if units is not None and split is not None:  # the common case, without a list
-            lanes: Sequence[int] = (
-                event.images or 0,
-                usage.input_tokens or 0,
-                usage.output_tokens or 0,
-                split[0],
-                split[1],
-                split[4],
-                split[5],
-                split[2],
-                split[3],
-                *units,
-            )
+            lanes: Sequence[int] = request_lanes(event.images, usage, split, units)
             extra = None
         else:
             if cost is None:
@@ -702,11 +698,3 @@ def _masked(url: str) -> str:
     return _SECRET_IN_URL.sub(
         lambda m: f"{m.group(1)}***{m.group(2)}" if m.group(1) else f"{m.group(3)}***", url
     )
-
-
-def _reason(error: BaseException | None) -> str:
-    """The first line of a database error, without the statement it ran."""
-    if error is None:
-        return "unknown error"
-    original = getattr(error, "orig", None) or error
-    return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
