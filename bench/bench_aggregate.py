@@ -31,41 +31,23 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from _events import MODELS, SIZES, priced_event
 from _timing import ratio
-from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
-from aievents.pricing import image_cost
+from aievents import ImageUsageEvent
 from aievents.sinks import AggregateSink
 
-MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
-SIZES = ("1024x1024", "1024x1536", "1536x1024")
 T0 = 1_795_000_000_000  # ms
 
 
 def build(index: int, series: int, spread_ms: int, total: int) -> ImageUsageEvent:
-    """One usage event as the instrumentation builds it: usage, then its exact cost."""
+    """Event ``index`` of ``total`` over ``series`` series and ``spread_ms`` of event time."""
     slot = index % series
-    model = MODELS[slot % len(MODELS)]
-    text = 20 + index % 50
-    usage = ImageUsage(
-        input_tokens=text,
-        output_tokens=1056,
-        total_tokens=text + 1056,
-        input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
-    )
-    cost = image_cost(model, usage=usage)
-    return ImageUsageEvent(
-        request_id=f"req-{index}",
-        timestamp=T0 + index * spread_ms // max(total, 1),
-        provider="openai",
-        model=model,
+    return priced_event(
+        index,
+        model=MODELS[slot % len(MODELS)],
         size=SIZES[slot % len(SIZES)],
-        operation="image.generation",
-        project_id=f"proj_{slot % 10}",
-        user_id=f"user_{slot}",
-        api_key_id=f"key_{slot % 5}",
-        images=1,
-        usage=usage,
-        cost=cost,
+        user=slot,
+        timestamp_ms=T0 + index * spread_ms // max(total, 1),
     )
 
 

@@ -19,40 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
-from aievents.pricing import image_cost
+from _events import MODELS, SIZES, priced_event
+from aievents import ImageUsageEvent
 from aievents.sinks import StoreSink
 
-MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
-SIZES = ("1024x1024", "1024x1536", "1536x1024")
 T0 = 1_794_960_000  # seconds: 2026-11-17 00:00 UTC
 DAYS = 30
 
 
 def build(index: int, total: int) -> ImageUsageEvent:
-    """One usage event of the stream, priced."""
-    model = MODELS[index % len(MODELS)]
-    text = 20 + index % 50
-    usage = ImageUsage(
-        input_tokens=text,
-        output_tokens=1056,
-        total_tokens=text + 1056,
-        input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
-    )
-    user = index * 7 % 100
-    return ImageUsageEvent(
-        request_id=f"req-{index}",
-        timestamp=(T0 + index * DAYS * 86_400 // total) * 1000,
-        provider="openai",
-        model=model,
+    """Event ``index`` of the stream: ``total`` events over 30 days."""
+    return priced_event(
+        index,
+        model=MODELS[index % len(MODELS)],
         size=SIZES[index // 4 % len(SIZES)],
-        operation="image.generation",
-        project_id=f"proj_{user % 10}",
-        user_id=f"user_{user}",
-        api_key_id=f"key_{user % 5}",
-        images=1,
-        usage=usage,
-        cost=image_cost(model, usage=usage),
+        user=index * 7 % 100,
+        timestamp_ms=(T0 + index * DAYS * 86_400 // total) * 1000,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import attrs
@@ -15,7 +16,9 @@ from aievents import (
     ImageRequestStartedEvent,
     ImageUsage,
     ImageUsageEvent,
+    InputTokensDetails,
 )
+from aievents.usage import ImageCost
 
 
 def usage_event(request_id: str = "req-1", **fields: Any) -> ImageUsageEvent:
@@ -74,3 +77,54 @@ def check_names(err: EventValidationError, field: str, value: Any) -> EventValid
     assert repr(field) in message
     assert repr(value)[:60] in message
     return err
+
+
+def priced_cost(**parts: Any) -> ImageCost:
+    """A token-billed cost with the given parts (USD) and their exact total."""
+    total = sum((Decimal(v) for v in parts.values()), Decimal(0))
+    return ImageCost(
+        total=total, basis="tokens", price_version="t", priced_model="gpt-image-1", **parts
+    )
+
+
+def usage_at(
+    request_id: str,
+    at: float,
+    *,
+    user_id: str | None = "user_1",
+    model: str = "gpt-image-1",
+    size: str = "1024x1024",
+    text: int = 10,
+    output: int = 100,
+    images: int | None = 1,
+    usage: ImageUsage | None = None,
+    price: ImageCost | None = None,
+) -> ImageUsageEvent:
+    """An ``image:usage`` event at ``at`` seconds, priced ($0.00405 unless ``price``)."""
+    if usage is None:
+        usage = ImageUsage(
+            input_tokens=text,
+            output_tokens=output,
+            input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
+        )
+    return ImageUsageEvent(
+        request_id=request_id,
+        timestamp=int(at * 1000),
+        provider="openai",
+        model=model,
+        size=size,
+        operation="image.generation",
+        project_id="proj_a",
+        user_id=user_id,
+        api_key_id="key_1",
+        images=images,
+        usage=usage,
+        cost=price
+        if price is not None
+        else priced_cost(input_text="0.00005", output_image="0.004"),
+    )
+
+
+def event_fields(built: BaseEvent) -> dict[str, Any]:
+    """The constructor arguments that rebuild ``built``."""
+    return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}

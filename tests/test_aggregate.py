@@ -24,7 +24,7 @@ from aievents.query import QueryError
 from aievents.sinks import AggregateSink
 from aievents.sinks.aggregate import OVERFLOW
 
-from helpers import usage_event
+from helpers import event_fields, usage_event
 
 COMPILED = importlib.util.find_spec("aievents._speedups") is not None
 
@@ -75,13 +75,7 @@ def event(
         images=images,
         usage=usage,
     )
-    return ImageUsageEvent(**{**_fields(built), "cost": cost_of(built)})
-
-
-def _fields(built: ImageUsageEvent) -> dict[str, Any]:
-    import attrs
-
-    return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}
+    return ImageUsageEvent(**{**event_fields(built), "cost": cost_of(built)})
 
 
 #: e1 $0.00245, e2 $0.16 (exactly on the hour), e3 $0.00528 (exactly on the day),
@@ -467,7 +461,9 @@ class TestAggregateSink:
         per_thread = 100_000
         batches = [
             [
-                ImageUsageEvent(**{**_fields(template), "request_id": f"t{n}-{i}", "usage": usage})
+                ImageUsageEvent(
+                    **{**event_fields(template), "request_id": f"t{n}-{i}", "usage": usage}
+                )
                 for i in range(per_thread)
             ]
             for n in range(8)

@@ -19,7 +19,9 @@ from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputToke
 from aievents.pricing import cost_of
 from aievents.query import QueryError
 from aievents.sinks import AggregateSink
-from aievents.usage import ImageCost
+
+from helpers import priced_cost as cost
+from helpers import usage_at as event
 
 D = Decimal
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC, seconds
@@ -28,47 +30,6 @@ TWINS = [
     pytest.param(True, id="compiled", marks=pytest.mark.skipif(not COMPILED, reason="not built")),
     pytest.param(False, id="python"),
 ]
-
-
-def cost(**parts: Any) -> ImageCost:
-    """A cost with the given parts and their exact total."""
-    total = sum((D(v) for v in parts.values()), D(0))
-    return ImageCost(
-        total=total, basis="tokens", price_version="t", priced_model="gpt-image-1", **parts
-    )
-
-
-def event(
-    request_id: str,
-    at: float,
-    *,
-    user_id: str = "user_1",
-    text: int = 10,
-    output: int = 100,
-    price: ImageCost | None = None,
-    images: int | None = 1,
-    usage: ImageUsage | None = None,
-) -> ImageUsageEvent:
-    """An image:usage event at ``at`` seconds with its cost."""
-    if usage is None:
-        usage = ImageUsage(
-            input_tokens=text,
-            output_tokens=output,
-            input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
-        )
-    return ImageUsageEvent(
-        request_id=request_id,
-        timestamp=int(at * 1000),
-        model="gpt-image-1",
-        size="1024x1024",
-        operation="image.generation",
-        project_id="proj_a",
-        user_id=user_id,
-        api_key_id="key_1",
-        images=images,
-        usage=usage,
-        cost=price if price is not None else cost(input_text="0.00005", output_image="0.004"),
-    )
 
 
 def totals(sink: AggregateSink, start: int = T0 - 86_400, days: int = 3) -> dict[str, Any]:

@@ -15,56 +15,19 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
+from aievents import ImageUsageEvent
 from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
-from aievents.usage import ImageCost
 from postgres_server import fresh_database
+
+from helpers import event_fields
+from helpers import priced_cost as cost
+from helpers import usage_at as event
 
 D = Decimal
 DAY = 86_400
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
 SRC = str(Path(__file__).resolve().parent.parent / "src")
-
-
-def cost(**parts: Any) -> ImageCost:
-    """A cost with the given parts and their exact total."""
-    total = sum((D(v) for v in parts.values()), D(0))
-    return ImageCost(
-        total=total, basis="tokens", price_version="t", priced_model="gpt-image-1", **parts
-    )
-
-
-def event(
-    request_id: str,
-    at: int,
-    *,
-    user_id: str | None = "user_1",
-    model: str = "gpt-image-1",
-    size: str = "1024x1024",
-    text: int = 10,
-    price: ImageCost | None = None,
-) -> ImageUsageEvent:
-    """A priced image:usage event at ``at`` seconds."""
-    usage = ImageUsage(
-        input_tokens=text,
-        output_tokens=100,
-        input_tokens_details=InputTokensDetails(text_tokens=text, image_tokens=0),
-    )
-    return ImageUsageEvent(
-        request_id=request_id,
-        timestamp=at * 1000,
-        provider="openai",
-        model=model,
-        size=size,
-        operation="image.generation",
-        project_id="proj_a",
-        user_id=user_id,
-        api_key_id="key_1",
-        images=1,
-        usage=usage,
-        cost=price or cost(input_text="0.00005", output_image="0.004"),
-    )
 
 
 @pytest.fixture(name="url", params=["sqlite", "postgresql"])
@@ -74,12 +37,6 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'usage.db'}"
     server = request.getfixturevalue("postgres_server")
     return fresh_database(server, f"aievents_{uuid.uuid4().hex[:12]}")
-
-
-def _fields(built: ImageUsageEvent) -> dict[str, Any]:
-    import attrs
-
-    return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}
 
 
 def aggregate() -> AggregateSink:
@@ -192,7 +149,7 @@ class TestWrite:
         store = StoreSink(url)
         for index in range(9):
             store.handle(event(f"ok-{index}", T0 + index))
-        store.handle(ImageUsageEvent(**{**_fields(event("bad", T0)), **bad}))
+        store.handle(ImageUsageEvent(**{**event_fields(event("bad", T0)), **bad}))
         assert store.flush(30)
         stats = store.stats()
         assert (stats["written"], stats["rejected"], stats["failed"]) == (9, 1, 0)
