@@ -38,3 +38,13 @@ def _postgres_server() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is needed in CI: {error}")
         pytest.skip(f"PostgreSQL unavailable: {error}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_diagnostics() -> None:
+    """Each test starts with rate-limited diagnostics that have logged nothing yet."""
+    try:
+        from aievents import _diag
+    except ImportError:  # an older tree, run for comparison
+        return
+    _diag.forget()

@@ -35,15 +35,15 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any, Final
 
 import blinker
-import structlog
 
 from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
+from aievents._diag import RateLimitedLog
 from aievents._dispatch import Dispatcher, Route
 from aievents._fork import after_fork
 from aievents._subscription import (
@@ -72,8 +72,6 @@ __all__ = [
     "get_client",
     "on",
 ]
-
-_log = structlog.get_logger("aievents")
 
 #: Recent events the process-wide default client keeps for late subscribers.
 DEFAULT_REPLAY: Final = 128
@@ -131,7 +129,7 @@ class EventClient:
         self._loop_thread: _LoopThread | None = None
         self._errors = 0
         self._errors_by_handler: dict[str, int] = {}
-        self._last_logged: dict[str, float] = {}
+        self._diag = RateLimitedLog("", interval=ERROR_LOG_INTERVAL)
         self._routes: dict[type, Route] = {}
         self._dispatcher = Dispatcher(self._handler_failed, self._emit_unknown)
         if type(self).emit is EventClient.emit:  # a subclass's own emit is respected
@@ -417,23 +415,22 @@ class EventClient:
         with self._lock:
             self._errors += 1
             self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
-            due = self._log_due(name)
             failures = self._errors_by_handler[name]
         if self.strict:
             if defer:  # raised in a scheduled task: flush() re-raises it
                 self._pending.errors.append(exc)
                 return
             raise exc
-        if due:
-            with suppress(Exception):  # a broken logger must not break the host
-                _log.error(
-                    "handler_failed",
-                    handler=name,
-                    event_type=event.event_type,
-                    error=f"{type(exc).__name__}: {exc}",
-                    failures=failures,
-                    exc_info=exc,
-                )
+        self._diag(
+            name,
+            "error",
+            "handler_failed",
+            error=exc,
+            traceback=True,
+            handler=name,
+            event_type=event.event_type,
+            failures=failures,
+        )
 
     def _raise_deferred(self) -> None:
         if self._pending.errors:
@@ -465,35 +462,24 @@ class EventClient:
             return
         ctx.run(self._start, loop, coro)
 
-    def _log_due(self, key: str) -> bool:
-        """Whether a warning about ``key`` may be logged now (at most one per interval; locked)."""
-        now = time.monotonic()
-        last = self._last_logged.get(key)
-        if last is not None and now - last < ERROR_LOG_INTERVAL:
-            return False
-        self._last_logged[key] = now
-        return True
-
     def _drop(self, coro: Awaitable[None]) -> None:
         """An async run that will not happen (client closed, or too many in flight)."""
         close = getattr(coro, "close", None)
         if close is not None:
             close()
-        with self._lock:
-            due = self._log_due("<lost>")
-        if due:
-            self._report_lost(1)
+        self._report_lost(1)
 
     def _report_lost(self, count: int) -> None:
-        with suppress(Exception):  # a broken logger must not break the host
-            _log.warning(
-                "async_handlers_lost",
-                lost=count,
-                dropped=self._pending.dropped,
-                cancelled=self._pending.cancelled,
-                max_pending=self._pending.limit,
-                closed=self._closed,
-            )
+        self._diag(
+            "<lost>",
+            "warning",
+            "async_handlers_lost",
+            lost=count,
+            dropped=self._pending.dropped,
+            cancelled=self._pending.cancelled,
+            max_pending=self._pending.limit,
+            closed=self._closed,
+        )
 
     def _start(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
         """Create the task in the current (captured) context, on ``loop``'s thread."""
@@ -617,10 +603,9 @@ class EventClient:
     def _log_sink_failure(self, sink: object, action: str, exc: Exception) -> None:
         with self._lock:
             self._errors += 1
-        with suppress(Exception):  # a broken logger must not break the host
-            _log.error(
-                f"sink_{action}_failed", sink=repr(sink), error=f"{type(exc).__name__}: {exc}"
-            )
+        self._diag(
+            (action, type(sink)), "error", f"sink_{action}_failed", error=exc, sink=repr(sink)
+        )
 
     def _after_fork(self) -> None:
         if self._loop_thread is not None:

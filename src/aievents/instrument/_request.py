@@ -12,12 +12,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
 from typing import Any, Final
 
 import attrs
-import structlog
 
+from aievents._diag import RateLimitedLog, describe
 from aievents._redact import scrub_text
 from aievents.client import EventClient, get_client
 from aievents.events import (
@@ -35,7 +34,7 @@ from aievents.usage import ImageUsage, to_image_usage
 
 __all__ = ["ImageRequest", "new_request_id", "report_failure"]
 
-_log = structlog.get_logger("aievents.instrument")
+_DIAG: Final = RateLimitedLog("instrument")
 
 #: Error messages longer than this are cut (provider messages can be long).
 MAX_ERROR_MESSAGE: Final = 1000
@@ -55,9 +54,8 @@ def report_failure(what: str, exc: BaseException) -> None:
     if isinstance(exc, FieldValueError):
         error = f"{type(exc).__name__}: field {exc.field!r} {exc.reason}"
     else:
-        error = scrub_text(f"{type(exc).__name__}: {exc}")
-    with suppress(Exception):  # a broken logger must not break the host
-        _log.warning("instrumentation_failed", step=what, error=error)
+        error = describe(exc)
+    _DIAG((what, error), "warning", "instrumentation_failed", step=what, error=error)
 
 
 class ImageRequest:
@@ -130,13 +128,14 @@ class ImageRequest:
         try:
             read = to_image_usage(usage)
         except EventValidationError as exc:
-            with suppress(Exception):
-                _log.warning(
-                    "usage_unreadable",
-                    request_id=self.request_id,
-                    field=exc.field,
-                    reason=exc.reason,
-                )
+            _DIAG(
+                ("usage", exc.field, exc.reason),
+                "warning",
+                "usage_unreadable",
+                request_id=self.request_id,
+                field=exc.field,
+                reason=exc.reason,
+            )
             return None
         self.usage = read if self.usage is None else _add(self.usage, read)
         return read

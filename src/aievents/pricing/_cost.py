@@ -23,13 +23,11 @@ import datetime
 import decimal
 import threading
 from collections.abc import Iterable, Mapping
-from contextlib import suppress
 from decimal import Decimal
 from os import PathLike
 from typing import Any, Final
 
-import structlog
-
+from aievents._diag import log
 from aievents.events import BaseEvent
 from aievents.exceptions import PriceTableError
 from aievents.pricing._table import (
@@ -50,7 +48,6 @@ __all__ = [
     "set_price",
 ]
 
-_log = structlog.get_logger("aievents.pricing")
 _MILLION: Final = Decimal(1_000_000)
 _ZERO: Final = Decimal(0)
 
@@ -215,8 +212,15 @@ def _warn_unpriced(provider: str | None, model: str, reason: str, **facts: Any) 
         if key in _warned or len(_warned) >= _MAX_WARNED:
             return
         _warned.add(key)
-    with suppress(Exception):  # a broken logger must not break the host
-        _log.warning("price_unknown", model=model, provider=provider, reason=reason, **facts)
+    log(
+        "pricing",
+        "warning",
+        "price_unknown",
+        model=model,
+        provider=provider,
+        reason=reason,
+        **facts,
+    )
 
 
 def _per_million(tokens: int, rate: Decimal | None) -> Decimal:

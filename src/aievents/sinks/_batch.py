@@ -104,27 +104,50 @@ class BatchWorker:
     # ------------------------------------------------------------------ caller side
 
     def put(self, item: Any) -> None:
-        """Queue ``item``; never blocks on I/O (``block`` waits at most ``block_timeout``)."""
+        """Queue ``item``; never blocks on I/O (``block`` waits at most ``block_timeout``).
+
+        What the overflow policy lets go (or spills) is reported after the
+        queue lock is released: the ``dropped`` and ``spill`` callbacks may
+        log and write files without holding up other callers.
+        """
+        dropped: tuple[str, int] | None = None
+        spilled: list[Any] | None = None
         with self._lock:
             if self._closed:
-                self._dropped("closed", 1)
-                return
-            queue = self._queue
-            if len(queue) >= self.max_queue and not self._make_room():
-                return
-            queue.append(item)
-            if self._thread is None:
-                self._start()
-            if len(queue) == self.batch_size or len(queue) == 1:
-                self._ready.notify()
+                dropped = ("closed", 1)
+            else:
+                queue = self._queue
+                accepted = True
+                if len(queue) >= self.max_queue:
+                    accepted, dropped, spilled = self._make_room()
+                if accepted:
+                    queue.append(item)
+                    if self._thread is None:
+                        self._start()
+                    if len(queue) == self.batch_size or len(queue) == 1:
+                        self._ready.notify()
+        if spilled is not None and not self._spill_out(spilled):
+            dropped = ("spill_full", len(spilled))
+        if dropped is not None:
+            self._dropped(*dropped)
 
-    def _make_room(self) -> bool:
-        """A full queue: apply the policy (with the lock held). False drops the new item."""
+    def _spill_out(self, batch: list[Any]) -> bool:
+        spill = self._spill
+        try:
+            return spill is not None and spill(batch)
+        except Exception:  # noqa: BLE001 - a spill that raises has not kept the batch
+            return False
+
+    def _make_room(self) -> tuple[bool, tuple[str, int] | None, list[Any] | None]:
+        """A full queue: apply the policy (with the lock held).
+
+        Returns whether the new item is taken, what was dropped, and the
+        batch to spill (once the lock is released).
+        """
         policy = self.overflow
         if policy == "drop_oldest":
             self._queue.popleft()
-            self._dropped("queue_full", 1)
-            return True
+            return True, ("queue_full", 1), None
         if policy == "block":
             deadline = time.monotonic() + self.block_timeout
             while len(self._queue) >= self.max_queue and not self._closed:
@@ -132,17 +155,12 @@ class BatchWorker:
                 if left <= 0 or not self._idle.wait(left):
                     break
             if len(self._queue) < self.max_queue:
-                return True
-            self._dropped("block_timeout", 1)
-            return False
+                return True, None, None
+            return False, ("block_timeout", 1), None
         if policy == "spill" and self._spill is not None:
             batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
-            if self._spill(batch):
-                return True
-            self._dropped("spill_full", len(batch))
-            return True
-        self._dropped("queue_full", 1)
-        return False
+            return True, None, batch
+        return False, ("queue_full", 1), None
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
-import structlog
 
+from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
 from aievents._validate import setting
 from aievents.events import BaseEvent
@@ -44,8 +44,6 @@ from aievents.sinks._spill import Spill
 from aievents.transports import Transport, TransportError
 
 __all__ = ["ForwardReport", "ForwardSink"]
-
-_log = structlog.get_logger("aievents.forward")
 
 
 @attrs.frozen(kw_only=True)
@@ -164,6 +162,7 @@ class ForwardSink:
         self._journal = self._journal_dir if durable else None
         self._counts: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
+        self._diag = RateLimitedLog("forward")
         self._count_lock = threading.Lock()
         self._wake = threading.Event()
         self._replaying = threading.Lock()
@@ -230,9 +229,7 @@ class ForwardSink:
         with self._count_lock:
             self._dropped[reason] += count
             total = sum(self._dropped.values())
-        if total == count or total % 10_000 < count:  # the first drop, then now and then
-            with suppress(Exception):  # a broken logger must not break the host
-                _log.warning("events_dropped", reason=reason, count=count, dropped=total)
+        self._diag(("dropped", reason), "warning", "events_dropped", reason=reason, dropped=total)
 
     def _spill_batch(self, batch: list[BaseEvent]) -> bool:
         spill = self._spill
@@ -314,8 +311,7 @@ class ForwardSink:
                 return False
 
     def _warn_failed(self, error: Exception, count: int) -> None:
-        with suppress(Exception):  # a broken logger must not break the host
-            _log.warning("send_failed", error=f"{type(error).__name__}: {error}", events=count)
+        self._diag(("failed", type(error)), "warning", "send_failed", error=error, events=count)
 
     def _deliver(self, items: list[Any], deadline: float | None) -> None:
         """Called on the worker thread for every batch: send, else spill, else drop."""

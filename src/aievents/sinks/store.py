@@ -25,7 +25,6 @@ from __future__ import annotations
 import decimal
 import hashlib
 import json
-import logging
 import re
 import threading
 import time
@@ -33,6 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from aievents._diag import RateLimitedLog
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
@@ -48,8 +48,6 @@ except ImportError:  # pragma: no cover - the store extra is not installed
     sa = None  # type: ignore[assignment]
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
-
-log = logging.getLogger("aievents.store")
 
 #: The version of the tables this release writes (see ``aievents_meta``).
 SCHEMA_VERSION: Final = 1
@@ -194,6 +192,7 @@ class StoreSink(Reports):
         self._price_events = price_events
         self._clock = clock
         self._lock = threading.Lock()
+        self._diag = RateLimitedLog("store")
         self.written = 0
         self.duplicates = 0
         self.rejected = 0
@@ -307,7 +306,7 @@ class StoreSink(Reports):
     def _count_dropped(self, reason: str, count: int) -> None:
         with self._lock:
             self.dropped += count
-        log.warning("aievents store dropped %d events (%s)", count, reason)
+        self._diag(("dropped", reason), "warning", "events_dropped", reason=reason, count=count)
 
     def _deliver(self, batch: list[Any], deadline: float | None) -> None:
         """Write a batch (on the worker thread), retrying briefly; count what fails."""
@@ -324,10 +323,8 @@ class StoreSink(Reports):
                 if attempt == 2 or (deadline is not None and time.monotonic() >= deadline):
                     with self._lock:
                         self.failed += len(batch)
-                    log.error(
-                        "aievents store could not write %d events: %s",
-                        len(batch),
-                        first_line(error),
+                    self._diag(
+                        "write_failed", "error", "write_failed", error=error, events=len(batch)
                     )
                     return
                 time.sleep(0.05 * (attempt + 1))
@@ -339,9 +336,16 @@ class StoreSink(Reports):
             except self._errors as error:
                 with self._lock:
                     self.rejected += 1
-                log.warning(
-                    "aievents store rejected request_id=%r: %s", event.request_id, first_line(error)
-                )
+                self._reject(event, first_line(error))
+
+    def _reject(self, event: ImageUsageEvent, reason: str) -> None:
+        self._diag(
+            ("rejected", reason),
+            "warning",
+            "event_rejected",
+            request_id=event.request_id[:80],
+            reason=reason,
+        )
 
     def write(self, events: Iterable[ImageUsageEvent]) -> tuple[int, int]:
         """Write events now, in one transaction: ``(written, duplicates)``.
@@ -385,8 +389,9 @@ class StoreSink(Reports):
             lanes, extra = lanes_of(event, cost)
             lanes = lanes[1:]
         if max(lanes) > _BIGINT_MAX:
-            fitted, extra = _fit(event, list(lanes), extra)
+            fitted, extra = _fit(list(lanes), extra)
             if fitted is None:
+                self._reject(event, "a count does not fit 64 bits")
                 return None
             lanes = fitted
         timestamp = event.timestamp
@@ -395,7 +400,7 @@ class StoreSink(Reports):
         texts = [t for t in (*fields, *more) if t is not None]
         refusal = _unfit_text(texts)
         if refusal is not None:
-            log.warning("aievents store rejected request_id=%r: %s", event.request_id[:80], refusal)
+            self._reject(event, refusal)
             return None
         return (
             event.request_id,
@@ -464,7 +469,7 @@ class StoreSink(Reports):
         if left:
             with self._lock:
                 self.failed += len(left)
-            log.error("aievents store closed with %d events unwritten", len(left))
+            self._diag("closed", "error", "closed_unwritten", events=len(left))
         return not left
 
     def stats(self) -> dict[str, int]:
@@ -670,7 +675,7 @@ def _unfit_text(texts: list[str]) -> str | None:
 
 
 def _fit(
-    event: ImageUsageEvent, lanes: list[int], extra: list[Decimal] | None
+    lanes: list[int], extra: list[Decimal] | None
 ) -> tuple[list[int] | None, list[Decimal] | None]:
     """Lanes that fit 64-bit columns: costs too large go to the exact text; else None."""
     costs = slice(_COSTS - 1, None)
@@ -680,10 +685,6 @@ def _fit(
             extra = [units_to_usd(u) + e for u, e in zip(lanes[costs], held, strict=True)]
         lanes[costs] = [0] * (LANES - _COSTS)
     if max(lanes) > _BIGINT_MAX:
-        log.warning(
-            "aievents store rejected request_id=%r: a count does not fit 64 bits",
-            event.request_id,
-        )
         return None, None
     return lanes, extra
 

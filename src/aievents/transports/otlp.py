@@ -24,11 +24,9 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from typing import Any, Final
 
 import httpx
-import structlog
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -48,6 +46,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from aievents import __version__
+from aievents._diag import RateLimitedLog
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -60,7 +59,7 @@ from aievents.usage import billed_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
 
-_log = structlog.get_logger("aievents.otlp")
+_DIAG: Final = RateLimitedLog("otlp")
 
 #: Bucket boundaries the GenAI conventions advise for token counts.
 TOKEN_BOUNDARIES: Final = (
@@ -340,8 +339,7 @@ class OtlpTransport:
             self.metrics_failures += 1
             if exc.status == 404:
                 self.metrics = False
-            with suppress(Exception):  # a broken logger must not break the host
-                _log.warning("otlp_metrics_failed", error=str(exc), metrics_on=self.metrics)
+            _DIAG("metrics", "warning", "otlp_metrics_failed", error=exc, metrics_on=self.metrics)
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""
