@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -48,3 +49,13 @@ def _fresh_diagnostics() -> None:
     except ImportError:  # an older tree, run for comparison
         return
     _diag.forget()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's table: scenario, sent, received, counted, lost."""
+    from faults import recorded, table
+
+    scenarios = recorded()
+    if scenarios:
+        terminalreporter.write_sep("-", "fault scenarios")
+        terminalreporter.write_line(table(scenarios))
