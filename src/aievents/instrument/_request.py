@@ -222,7 +222,12 @@ class ImageRequest:
         )
 
     def complete(self) -> None:
-        """Emit ``completed`` then, when usage or a price is known, ``image:usage`` (once)."""
+        """Emit ``completed`` then ``image:usage`` (once).
+
+        Every completed request is on the books: ``image:usage`` goes out
+        whether or not the answer reported tokens, with ``cost=None`` when no
+        price is known (a sink counts the request as unpriced, never as $0).
+        """
         if self._finished:
             return
         self.start()
@@ -250,8 +255,6 @@ class ImageRequest:
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)
             cost = None
-        if self.usage is None and cost is None:
-            return
         usage = self.usage if self.usage is not None else ImageUsage()
         if cost is not None and cost.complete and usage.cost is None:
             # usage.cost is the request's whole cost: a provider's own figure is
