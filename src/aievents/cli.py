@@ -9,6 +9,11 @@
   (``--events FILE``), as a table, JSON (OpenAI's page) or CSV.
 - ``aievents ingest FILE --store URL``: JSONL events into a store.
 
+A cost that is not known (a model without a price) is never printed as a
+dollar figure: tables say ``unknown`` (or the priced part ``+ unknown``),
+JSON and CSV leave it null or empty, and one line on stderr names the
+models without a price and how to add one.
+
 Errors are one line on stderr and a non-zero exit status: 2 for a wrong
 command line, 1 for anything else.
 """
@@ -22,9 +27,9 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from aievents import __version__
 from aievents.events import ImageUsageEvent
@@ -142,15 +147,19 @@ def _iso(seconds: int) -> str:
 
 
 def _rows(page: Page) -> tuple[list[str], list[list[Any]]]:
-    """The page as a header and rows: one row per result, its bucket first."""
+    """The page as a header and rows: one row per result, its bucket first.
+
+    The header has every field of any result (an unpriced cost result has no
+    ``amount``: its cell is empty).
+    """
     data = page.to_dict()["data"]
     results = [r for bucket in data for r in bucket["results"]]
-    fields = [k for k in (results[0] if results else {}) if k != "object"]
+    fields = list(dict.fromkeys(k for r in results for k in r if k != "object"))
     header = ["start_time", "end_time", *fields]
     rows = []
     for bucket in data:
         for result in bucket["results"]:
-            values = [result[k] for k in fields]
+            values = [result.get(k) for k in fields]
             values = [v["value"] if isinstance(v, dict) and "value" in v else v for v in values]
             rows.append([bucket["start_time"], bucket["end_time"], *values])
     return header, rows
@@ -177,7 +186,7 @@ def _table(page: Page, title: str, out: TextIO) -> None:
 
     data = page.to_dict()["data"]
     results = [r for bucket in data for r in bucket["results"]]
-    costs = bool(results) and "amount" in results[0]
+    costs = bool(results) and results[0]["object"] == "organization.costs.result"
     groups = ["model", "size", "source", "project_id", "user_id", "api_key_id", "line_item"]
     shown = [g for g in groups if any(r.get(g) is not None for r in results)]
     sums = (
@@ -185,20 +194,25 @@ def _table(page: Page, title: str, out: TextIO) -> None:
         if costs
         else ["num_model_requests", "images", "input_tokens", "output_tokens", "cost"]
     )
+    if any(r.get("unpriced_requests") for r in results):
+        sums.append("unpriced_requests")
     table = Table(title=title, title_justify="left")
     table.add_column("bucket (UTC)")
     for name in shown:
         table.add_column(name)
     for name in sums:
-        table.add_column(name.replace("num_model_requests", "requests"), justify="right")
+        label = {"num_model_requests": "requests", "unpriced_requests": "unpriced"}.get(name, name)
+        table.add_column(label, justify="right")
     for bucket in data:
         for result in bucket["results"]:
             cells = [_iso(bucket["start_time"])]
             cells += [str(result.get(name) or "") for name in shown]
             for name in sums:
                 value = result.get(name)
-                if isinstance(value, dict):
-                    cells.append(f"${value['value']:,.6f}")
+                if name in ("amount", "cost"):
+                    cells.append(_money(result, name))
+                elif name == "unpriced_requests":
+                    cells.append(f"{value:,}" if value else "")
                 else:
                     cells.append("" if value is None else f"{value:,}")
             table.add_row(*cells)
@@ -208,6 +222,50 @@ def _table(page: Page, title: str, out: TextIO) -> None:
     if more.get("has_more"):
         table.caption = f"more: --page {more['next_page']}"
     Console(file=out, width=max(100, 20 * (len(shown) + len(sums)))).print(table)
+
+
+def _money(result: Mapping[str, Any], name: str) -> str:
+    """A cost cell: the dollar figure, ``unknown``, or the priced part ``+ unknown``."""
+    value = result.get(name)
+    if not isinstance(value, dict):
+        return "unknown"
+    figure = f"${value['value']:,.6f}"
+    return f"{figure} + unknown" if result.get("unpriced_requests") else figure
+
+
+#: Models named, at most, in the line about models without a price.
+_NAMED: Final = 5
+
+
+def note_unpriced(
+    source: Any, start: int, end: int | None, filters: Mapping[str, Any], errors: TextIO
+) -> None:
+    """One line on ``errors`` naming the models without a price in the window, if any."""
+    counts: dict[str, int] = {}
+    cursor = None
+    while True:
+        page = source.usage(start, end, "1d", ["model"], limit=31, page=cursor, **filters)
+        for bucket in page.data:
+            for result in bucket.results:
+                if result.unpriced_requests:
+                    model = result.model or "(no model)"
+                    counts[model] = counts.get(model, 0) + result.unpriced_requests
+        cursor = page.next_page
+        if cursor is None:
+            break
+    if not counts:
+        return
+    named = sorted(counts, key=lambda m: (-counts[m], m))
+    listed = ", ".join(
+        f"{m!r} ({counts[m]} request{'s' if counts[m] > 1 else ''})" for m in named[:_NAMED]
+    )
+    more = f" and {len(named) - _NAMED} more" if len(named) > _NAMED else ""
+    print(
+        f"aievents: no price for {listed}{more}: cost unknown (not $0). Add one where the "
+        f"events are recorded: aievents.pricing.set_price({named[0]!r}, per_image=... or "
+        "tokens={...}) or aievents.pricing.load_prices(FILE)",
+        file=errors,
+    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -232,6 +290,7 @@ def _query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO) -> 
             **filters,
         )
         _print(page, args.format, f"{kind} from {_iso(start)} UTC", out)
+        note_unpriced(source, start, args.end, filters, errors)
     finally:
         if hasattr(source, "close"):
             source.close(30)
