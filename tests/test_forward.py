@@ -100,6 +100,18 @@ class TestSettings:
                 "1.5",
                 id="float-retries",
             ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), backoff=float("nan")),
+                "backoff",
+                "nan",
+                id="nan-backoff",
+            ),
+            pytest.param(
+                lambda p: HttpTransport("http://127.0.0.1:9/", read_timeout=0),
+                "read_timeout",
+                "0",
+                id="zero-read-timeout",
+            ),
         ],
     )
     def test_named(self, build: Any, name: str, value: str, tmp_path: Path) -> None:
