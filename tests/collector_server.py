@@ -201,6 +201,8 @@ class Collector:
             items = [json.loads(line) for line in text.splitlines() if line]
         else:
             items = json.loads(text)
+            if isinstance(items, dict):  # one event per request (the devtools bus's form)
+                items = [items]
         record = {
             "status": 200,
             "at": time.monotonic(),

@@ -608,6 +608,23 @@ class TestDeadline:
         assert not collector.requests[-1].get("finished")
         assert collector.wait_for(3)
 
+    def test_devtools_post(self, collector: Collector) -> None:
+        """The devtools bridge's post mode shares the helper: deadline and Retry-After kept."""
+        from aievents.devtools import DevtoolsTransport
+
+        transport = DevtoolsTransport("127.0.0.1", collector.port, mode="post", timeout=0.5)
+        collector.trickle(0.05, part="head")
+        with pytest.raises(TransportError, match=r"took longer than 0\.5 s"):
+            transport.send(events(1, "dt-"))
+        collector.fail(429, headers={"Retry-After": "7"})
+        with pytest.raises(TransportError) as info:
+            transport.send(events(1, "dt-"))
+        assert info.value.retry_after == 7.0
+        last = events(1, "dt-")
+        transport.send(last)
+        transport.close()
+        assert last[0].event_id in collector.ids()
+
     def test_settings(self) -> None:
         """request_timeout is checked like the other settings."""
         for value in (0, -1.0, float("nan"), "5"):
