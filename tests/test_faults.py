@@ -295,7 +295,8 @@ class TestSpillDisk:
         assert report.spilled == 10
         assert report.dropped == {"spill_failed": 10}
         # What was spilled before is still on disk for the next start.
-        left = [json.loads(line) for path in spill.glob("seg-*") for line in path.open()]
+        text = "".join(path.read_text() for path in spill.glob("seg-*"))
+        left = [json.loads(line) for line in text.splitlines()]
         assert sorted(line["request_id"] for line in left) == sorted(e.request_id for e in kept)
         book(
             "spill turns read-only, closed read-only",
