@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,17 +28,12 @@ from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport
+from children import spawn
 from collector_server import Collector
 from disks import Disks, UnavailableError
 
 from faults import Scenario, record
 from helpers import usage_event
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    with Collector() as collector:
-        yield collector
 
 
 @pytest.fixture(autouse=True)
@@ -217,9 +211,17 @@ class TestRetryAfter:
         collector.start()
         collector.fail(429, headers={"Retry-After": "3600"})
         second = ForwardSink(
-            http(collector), batch_size=10, max_delay=0.01, max_backoff=1.0, spill_dir=spill
+            http(collector),
+            batch_size=10,
+            max_delay=0.01,
+            max_backoff=1.0,
+            spill_dir=spill,
+            name="told-to-wait",
         )
-        assert collector.wait_for_answers(1, status=429)  # the replay at start was told to wait
+        replay = [t for t in threading.enumerate() if t.name == "told-to-wait-replay"]
+        for thread in replay:
+            thread.join(10.0)  # the replay at start was told to wait, and stopped
+        assert collector.wait_for_answers(1, status=429)
         sent = events(20, "new-")
         send_all(second, sent)
         assert second.flush(5.0).done
@@ -432,21 +434,14 @@ def child(
     **options: Any,
 ) -> subprocess.Popen[str]:
     """A process whose ForwardSink queues ``count`` events, then waits to be killed."""
-    script = CHILD.format(
-        tests=str(Path(__file__).parent),
+    return spawn(
+        CHILD,
         url=collector.url,
         spill=str(spill),
         options=options,
         count=count,
         prefix=prefix,
         flush=flush,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
     )
 
 

@@ -21,15 +21,10 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport, retry_after
 from aievents.transports.jsonl import JsonlTransport
+from children import spawn
 from collector_server import Collector
 
 from helpers import usage_event
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    with Collector() as collector:
-        yield collector
 
 
 @pytest.fixture(autouse=True)
@@ -458,20 +453,7 @@ DURABLE_CHILD = textwrap.dedent(
 
 def run_child(collector: Collector, spill: Path, *, durable: bool, count: int) -> Any:
     """A child process that queues ``count`` events, printing its progress."""
-    script = DURABLE_CHILD.format(
-        tests=str(Path(__file__).parent),
-        url=collector.url,
-        spill=str(spill),
-        durable=durable,
-        count=count,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn(DURABLE_CHILD, url=collector.url, spill=str(spill), durable=durable, count=count)
 
 
 class TestSignals:

@@ -385,18 +385,8 @@ class Spill:
             return False  # not sealed yet
         if self._acked.get(name, 0) < self._events.get(name, 1):
             return False
-        path = self.directory / name
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            size = 0
-        except OSError as error:
-            problems.append(("spill_delete_failed", error))
+        if not self._delete(self.directory / name, problems):
             return False
-        self._bytes -= size
-        with contextlib.suppress(OSError):
-            (self.directory / (name + _ACKS)).unlink(missing_ok=True)
         self._acked.pop(name, None)
         self._events.pop(name, None)
         return True
@@ -509,19 +499,25 @@ class Spill:
 
     def _release(self, path: Path, problems: list[tuple[str, OSError]]) -> None:
         with self._lock:
-            try:
-                size = path.stat().st_size
-                path.unlink()
-            except FileNotFoundError:
-                size = 0
-            except OSError as error:
+            if self._delete(path, problems):
+                self._replayed.discard(path)
+            else:
                 self._replayed.add(path)  # never replayed again by this process
-                problems.append(("spill_delete_failed", error))
-                return
-            self._replayed.discard(path)
-            self._bytes -= size
-            with contextlib.suppress(OSError):
-                (self.directory / (_base(path.name) + _ACKS)).unlink(missing_ok=True)
+
+    def _delete(self, path: Path, problems: list[tuple[str, OSError]]) -> bool:
+        """Delete a segment (in any state) and its acks, the lock held; whether it is gone."""
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            size = 0
+        except OSError as error:
+            problems.append(("spill_delete_failed", error))
+            return False
+        self._bytes -= size
+        with contextlib.suppress(OSError):
+            (self.directory / (_base(path.name) + _ACKS)).unlink(missing_ok=True)
+        return True
 
     def close(self) -> None:
         """Close the open segment."""
