@@ -83,6 +83,14 @@ def book(
     return record(name, sent=len(ids), received=len(received), counted=counted, note=note)
 
 
+def join_replay(name: str) -> None:
+    """Wait for the replay a ForwardSink named ``name`` started with."""
+    for thread in threading.enumerate():
+        if thread.name == f"{name}-replay":
+            thread.join(30.0)
+            assert not thread.is_alive()
+
+
 def dropped(report: Any) -> int:
     return sum(report.dropped.values())
 
@@ -218,9 +226,7 @@ class TestRetryAfter:
             spill_dir=spill,
             name="told-to-wait",
         )
-        replay = [t for t in threading.enumerate() if t.name == "told-to-wait-replay"]
-        for thread in replay:
-            thread.join(10.0)  # the replay at start was told to wait, and stopped
+        join_replay("told-to-wait")  # the replay at start was told to wait, and stopped
         assert collector.wait_for_answers(1, status=429)
         sent = events(20, "new-")
         send_all(second, sent)
@@ -388,7 +394,10 @@ class TestSpillLines:
         ]
         segment.write_bytes(b"".join(lines[:5] + bad + lines[5:]))
         collector.start()
-        second = ForwardSink(http(collector), batch_size=10, max_delay=0.01, spill_dir=spill)
+        second = ForwardSink(
+            http(collector), batch_size=10, max_delay=0.01, spill_dir=spill, name="bad-lines"
+        )
+        join_replay("bad-lines")
         assert collector.wait_for_requests({e.request_id for e in spilled})
         later = events(10, "lines-later-")
         send_all(second, later)
