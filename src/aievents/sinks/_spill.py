@@ -294,12 +294,9 @@ class Spill:
             problems.append(("spill_truncate_failed", error))
         else:
             return 0
-        kept = data[:done].count(b"\n")
-        self._lines += kept
-        self._written += done
         self._bytes += done
         self._close_segment(problems)
-        return kept
+        return data[:done].count(b"\n")
 
     def _close_segment(self, problems: list[tuple[str, OSError]]) -> None:
         """Seal the open segment: close it and drop its ``.open`` suffix.

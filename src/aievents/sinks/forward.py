@@ -48,8 +48,9 @@ from aievents.transports import Transport, TransportError
 
 __all__ = ["ForwardReport", "ForwardSink"]
 
-#: What became of one batch's send: taken, refused for good, or not tried
-#: (the target asked to wait longer than the batch can, or the sink is closing).
+#: What became of one batch's send: taken, failed (and not retried any more),
+#: or not tried (the target asked to wait longer than the batch can, or the
+#: sink is closing).
 _SENT: Final = "sent"
 _FAILED: Final = "failed"
 _DEFERRED: Final = "deferred"
@@ -337,7 +338,7 @@ class ForwardSink:
                 resume = now
 
     def _send(self, batch: list[BaseEvent]) -> str:
-        """Send with retries: ``_SENT``, ``_FAILED`` (for good) or ``_DEFERRED`` (not tried)."""
+        """Send with retries: ``_SENT``, ``_FAILED`` or ``_DEFERRED`` (not tried)."""
         attempt = 0
         if not self._pause(0.0):
             return _DEFERRED
@@ -359,7 +360,7 @@ class ForwardSink:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2
             if not self._pause(delay):
-                return _DEFERRED  # spilled (or counted) now rather than wait
+                return _FAILED  # spilled (or counted) now rather than wait
             self._add("retried", len(batch))
 
     def _warn_failed(self, error: Exception, count: int) -> None:
