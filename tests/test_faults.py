@@ -205,8 +205,15 @@ class TestRetryAfter:
         assert not sink.flush(0.3).done  # waiting, not retrying every max_backoff
         report = sink.close(0.5)
         assert len(collector.requests) == 1
-        assert report.dropped == {"closed": 30}
-        book("429, Retry-After 3600, no spill", sent, collector, dropped(report), "dropped: closed")
+        assert dropped(report) == 30  # the batch told to wait failed; the rest were not tried
+        assert set(report.dropped) == {"send_failed", "closed"}
+        book(
+            "429, Retry-After 3600, no spill",
+            sent,
+            collector,
+            dropped(report),
+            "dropped at close: send_failed (the batch told to wait), closed (the rest)",
+        )
 
     def test_replay_waits(self, collector: Collector, tmp_path: Path) -> None:
         """A replay told to wait stops; the batches after it spill rather than being sent."""

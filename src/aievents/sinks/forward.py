@@ -54,8 +54,9 @@ __all__ = ["ForwardReport", "ForwardSink"]
 _SENT: Final = "sent"
 _FAILED: Final = "failed"
 _DEFERRED: Final = "deferred"
-#: Longest single wait of the worker, in seconds (a far Retry-After is waited in slices).
-_WAIT_SLICE: Final = 60.0
+#: Longest single wait of the worker, in seconds: a far Retry-After is waited in
+#: slices, so that a drain begun elsewhere (at exit) is seen soon.
+_WAIT_SLICE: Final = 1.0
 #: Where a journaled event lies: its segment and line number.
 _Slot = tuple[str, int]
 
@@ -329,7 +330,7 @@ class ForwardSink:
             until = max(resume, self._not_before)
             if until <= now:
                 return True
-            closing = self._closing_at
+            closing = self._close_by()
             if closing is not None and until > closing:
                 return False
             if self._spill is not None and until - now > self.max_backoff:
@@ -370,7 +371,7 @@ class ForwardSink:
         """Called on the worker thread for every batch: send, else spill, else drop.
 
         ``deadline`` (a flush's or a close's) is not used: only a close's
-        deadline (``_closing_at``) ends the retries.
+        deadline (:meth:`_close_by`) ends the retries.
         """
         del deadline
         journaled = self._journal is not None
@@ -389,7 +390,7 @@ class ForwardSink:
             self._add("sent", len(batch))
             self._acknowledge(items)
             if self._spill is not None:  # the target takes batches again: catch up
-                self._replay(self._closing_at)
+                self._replay(self._close_by())
             return
         if self._spill_batch(batch):
             self._acknowledge(items)
@@ -402,6 +403,14 @@ class ForwardSink:
         else:
             reason = "send_failed" if outcome == _FAILED else "closed"
         self._drop(reason, len(batch))
+
+    def _close_by(self) -> float | None:
+        """The deadline of the close under way (``math.inf``: none), or None when not closing."""
+        worker = self._worker
+        if worker._closing:
+            at = math.inf if worker._deadline is None else worker._deadline
+            return at if self._closing_at is None else min(at, self._closing_at)
+        return self._closing_at
 
     def _adopt(self) -> list[BaseEvent] | None:
         """close(): take over the batch the worker is still sending, to spill a copy.
