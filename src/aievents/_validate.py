@@ -52,7 +52,7 @@ def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = F
     if (
         isinstance(value, bool)
         or not isinstance(value, kinds)
-        or math.isnan(value)
+        or (isinstance(value, float) and math.isnan(value))
         or (value <= 0 if positive else value < 0)
     ):
         sign = "positive" if positive else "non-negative"
