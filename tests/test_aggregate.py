@@ -464,9 +464,7 @@ class TestAwareDatetimes:
 
     def test_part_second_rounds_up(self, sink: AggregateSink) -> None:
         """A start a fraction past a second begins at the next second, as documented."""
-        start = dt.datetime.fromtimestamp(D0 + 3600, dt.timezone.utc) + dt.timedelta(
-            microseconds=1
-        )
+        start = dt.datetime.fromtimestamp(D0 + 3600, dt.timezone.utc) + dt.timedelta(microseconds=1)
         page = sink.usage(start, D0 + DAY, "1h", limit=24)
         assert page.to_dict() == sink.usage(D0 + 3601, D0 + DAY, "1h", limit=24).to_dict()
 
