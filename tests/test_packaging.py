@@ -44,7 +44,9 @@ def _run(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    ok: bool = True,
 ) -> subprocess.CompletedProcess[str]:
+    """Run a command; unless ``ok`` is False, it must exit 0."""
     result = subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
@@ -54,7 +56,10 @@ def _run(
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    if ok:
+        assert result.returncode == 0, (
+            f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -91,12 +96,8 @@ class Venv:
         }
         env["PATH"] = f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["HOME"] = str(cwd)
-        command = [str(self.path / "bin" / str(args[0])), *map(str, args[1:])]
-        if ok:
-            return _run(command, cwd=cwd, env=env, timeout=300)
-        return subprocess.run(
-            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
-        )
+        command = [self.path / "bin" / str(args[0]), *args[1:]]
+        return _run(command, cwd=cwd, env=env, timeout=300, ok=ok)
 
 
 def _clone(into: Path) -> Path:
