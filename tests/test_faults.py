@@ -42,6 +42,14 @@ def _quiet_logs() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector is on 127.0.0.1: no proxy from the environment in between."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture(name="disks")
 def _disks(tmp_path: Path) -> Iterator[Disks]:
     """Mounts for disk faults; skipped (failed in CI) where mounting is not permitted."""

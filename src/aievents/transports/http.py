@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -196,10 +197,11 @@ class Connections:
     Its own client has the transport's timeouts and TLS verification, ends
     every request by its deadline (a socket operation never waits past it,
     however slowly the target trickles), is replaced in a forked child
-    (never the parent's sockets) and is closed with the transport; it does
-    not read proxy settings from the environment (give a client of your own
-    for a proxy). The application's client is used as given and left open;
-    with it, the deadline is looked at between the reads of the answer.
+    (never the parent's sockets) and is closed with the transport. When the
+    environment names a proxy (``HTTPS_PROXY``...), its client is httpx's
+    own, which goes through the proxy. The application's client is used as
+    given and left open. With httpx's client, the deadline cuts each read's
+    timeout and is looked at between the reads of the answer.
     """
 
     def __init__(
@@ -221,9 +223,10 @@ class Connections:
 
     def _new(self) -> httpx.Client:
         connect, read, verify = self._settings
-        return httpx.Client(
-            timeout=httpx.Timeout(read, connect=connect), transport=_DeadlineTransport(verify)
-        )
+        timeout = httpx.Timeout(read, connect=connect)
+        if any(scheme != "no" for scheme in urllib.request.getproxies_environment()):
+            return httpx.Client(timeout=timeout, verify=verify)  # it reads the proxies
+        return httpx.Client(timeout=timeout, transport=_DeadlineTransport(verify))
 
     def _after_fork(self) -> None:
         if self._own:
@@ -346,9 +349,9 @@ class HttpTransport:
             sending the batch and reading the answer, however slowly the
             collector trickles it.
         verify: Verify TLS certificates (on by default); or a CA bundle path.
-        client: An ``httpx.Client`` to use instead of a new one (for a
-            proxy, say; its own timeouts apply, cut to ``request_timeout``,
-            which is then looked at between reads of the answer).
+        client: An ``httpx.Client`` to use instead of a new one (its own
+            timeouts apply, cut to ``request_timeout``, which is then looked
+            at between the reads of the answer).
 
     2xx is delivered; 408, 425, 429 and 5xx are retryable (``Retry-After``
     honoured); other statuses are not. Timeouts and connection errors are
