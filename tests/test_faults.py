@@ -78,6 +78,7 @@ def http(collector: Collector, **options: Any) -> HttpTransport:
 
 
 def send_all(sink: ForwardSink, batch: Sequence[BaseEvent]) -> None:
+    """Hand every event of ``batch`` to the sink."""
     for event in batch:
         sink.handle(event)
 
@@ -100,6 +101,7 @@ def join_replay(name: str) -> None:
 
 
 def dropped(report: Any) -> int:
+    """Events a report counts as dropped, whatever the reason."""
     return sum(report.dropped.values())
 
 
