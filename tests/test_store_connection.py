@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import structlog
 from aievents.sinks import StoreSink
 from aievents.sinks.store import StoreError
 from postgres_server import fresh_database
+from test_cli import run
 
 from faults import record
 from helpers import usage_at as event
@@ -40,10 +42,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.005)
 
 
+def query(path: Path, sql: str) -> list[Any]:
+    """The rows of ``sql`` on a SQLite file (with the sqlite3 module; committed, closed)."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        return conn.execute(sql).fetchall()
+
+
 def ids_in(path: Path) -> set[str]:
-    """The request ids stored in a SQLite file (read with the sqlite3 module)."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return {row[0] for row in conn.execute("SELECT request_id FROM aievents_usage")}
+    """The request ids stored in a SQLite file."""
+    return {row[0] for row in query(path, "SELECT request_id FROM aievents_usage")}
 
 
 def requests(store: StoreSink) -> int:
@@ -65,35 +72,46 @@ def _path(tmp_path: Path) -> Path:
     return tmp_path / "usage.db"
 
 
+def swapped_mid_run(
+    path: Path, swap: Callable[[], None], scenario: str, note: str
+) -> tuple[StoreSink, set[str]]:
+    """3,000 events to a store whose file ``swap`` deletes or replaces once 300 are written.
+
+    The old file stays readable through a hard link. Checks that every
+    event is in the old file or the new one, written and counted once, and
+    books the scenario; returns the sink and the ids in the file now.
+    """
+    sink = sqlite_store(path)
+    ids = [f"r{index}" for index in range(3000)]
+    for index, rid in enumerate(ids[:1000]):
+        sink.handle(event(rid, T0 + index))
+    wait_until(lambda: sink.stats()["written"] >= 300)
+    kept = path.with_name("old.db")
+    os.link(path, kept)
+    swap()
+    for index, rid in enumerate(ids[1000:], 1000):
+        sink.handle(event(rid, T0 + index))
+    assert sink.flush(60)
+    stats = sink.stats()
+    new, old = ids_in(path), ids_in(kept)
+    assert new | old == set(ids)
+    assert (stats["failed"], stats["dropped"], stats["pending"], stats["reopened"]) == (0, 0, 0, 1)
+    assert stats["written"] == len(new | old)
+    assert requests(sink) == len(new) >= 2000
+    record(scenario, sent=len(ids), received=len(new), counted=len(old - new), note=note)
+    return sink, new
+
+
 class TestDeleted:
     """A SQLite file deleted under a running sink is created again, and nothing queued is lost."""
 
-    def test_deleted_mid_run(self, path: Path, tmp_path: Path) -> None:
+    def test_deleted_mid_run(self, path: Path) -> None:
         """Events written after the file is deleted go to a new store, none is lost."""
-        sink = sqlite_store(path)
-        ids = [f"r{index}" for index in range(3000)]
-        for index, rid in enumerate(ids[:1000]):
-            sink.handle(event(rid, T0 + index))
-        wait_until(lambda: sink.stats()["written"] >= 300)
-        kept = tmp_path / "deleted.db"  # the deleted file, still readable through a link
-        os.link(path, kept)
-        os.remove(path)
-        for index, rid in enumerate(ids[1000:], 1000):
-            sink.handle(event(rid, T0 + index))
-        assert sink.flush(60)
-        stats = sink.stats()
-        new, old = ids_in(path), ids_in(kept)
-        assert new | old == set(ids)
-        assert (stats["failed"], stats["dropped"], stats["pending"]) == (0, 0, 0)
-        assert stats["reopened"] >= 1
-        assert stats["written"] == len(new | old)
-        assert requests(sink) == len(new) >= 2000
-        record(
+        sink, _ = swapped_mid_run(
+            path,
+            lambda: os.remove(path),
             "StoreSink with a deleted database",
-            sent=len(ids),
-            received=len(new),
-            counted=len(old - new),
-            note="written before the file was deleted (stats()['written'], in the deleted file)",
+            "written before the file was deleted (stats()['written'], in the deleted file)",
         )
         sink.close(10)
 
@@ -135,8 +153,7 @@ class TestDeleted:
         assert ids_in(path) == {f"new-{index}" for index in range(50)}
         other.communicate(timeout=30)  # the other program closes its connection, then exits
         assert other.returncode == 0
-        with sqlite3.connect(path) as check:
-            assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert query(path, "PRAGMA integrity_check") == [("ok",)]
         assert ids_in(path) == {f"new-{index}" for index in range(50)}
         assert requests(sink) == 50
         sink.close(10)
@@ -159,36 +176,16 @@ class TestReplaced:
 
     def test_replaced_mid_run(self, path: Path, tmp_path: Path) -> None:
         """Another database moved over the store: the sink writes on into it, losing nothing."""
-        sink = sqlite_store(path)
-        ids = [f"r{index}" for index in range(3000)]
-        for index, rid in enumerate(ids[:1000]):
-            sink.handle(event(rid, T0 + index))
-        wait_until(lambda: sink.stats()["written"] >= 300)
         other = tmp_path / "other.db"
-        with sqlite3.connect(other) as conn:
-            conn.execute("CREATE TABLE notes (body TEXT)")
-            conn.execute("INSERT INTO notes VALUES ('kept')")
-        kept = tmp_path / "replaced.db"
-        os.link(path, kept)
-        os.replace(other, path)
-        for index, rid in enumerate(ids[1000:], 1000):
-            sink.handle(event(rid, T0 + index))
-        assert sink.flush(60)
-        stats = sink.stats()
-        new, old = ids_in(path), ids_in(kept)
-        assert new | old == set(ids)
-        assert (stats["failed"], stats["dropped"], stats["reopened"]) == (0, 0, 1)
-        assert stats["written"] == len(new | old)
-        assert requests(sink) == len(new) >= 2000
-        with sqlite3.connect(path) as conn:
-            assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
-        record(
+        query(other, "CREATE TABLE notes (body TEXT)")
+        query(other, "INSERT INTO notes VALUES ('kept')")
+        sink, _ = swapped_mid_run(
+            path,
+            lambda: os.replace(other, path),
             "StoreSink with a replaced database",
-            sent=len(ids),
-            received=len(new),
-            counted=len(old - new),
-            note="written before the file was replaced (stats()['written'], in the old file)",
+            "written before the file was replaced (stats()['written'], in the old file)",
         )
+        assert query(path, "SELECT body FROM notes") == [("kept",)]
         sink.close(10)
 
     def test_replaced_by_not_a_database(self, path: Path, tmp_path: Path) -> None:
@@ -218,6 +215,18 @@ class TestReplaced:
         sink.close(10)
 
 
+@contextmanager
+def locked(path: Path, *statements: str) -> Iterator[None]:
+    """Another connection to the file holds the locks ``statements`` take, then rolls back."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
+        for statement in statements:
+            other.execute(statement)
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+
+
 class TestLocked:
     """A query never answers from partial data: it waits, boundedly, then says what is missing."""
 
@@ -226,9 +235,7 @@ class TestLocked:
         sink = sqlite_store(path, query_wait=0.3)
         sink.handle(event("before", T0))
         assert sink.flush(10)
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # the write lock, held by another connection
-        try:
+        with locked(path, "BEGIN IMMEDIATE"):  # the write lock
             for index in range(200):
                 sink.handle(event(f"r{index}", T0 + index))
             with pytest.raises(StoreError, match="has 200 events not stored yet") as caught:
@@ -236,9 +243,6 @@ class TestLocked:
             assert caught.value.field == "url"
             with pytest.raises(StoreError, match="not stored yet"):
                 sink.costs(T0, T0 + DAY)
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
         assert requests(sink) == 201
         stats = sink.stats()
         assert (stats["written"], stats["failed"], stats["dropped"]) == (201, 0, 0)
@@ -256,16 +260,16 @@ class TestLocked:
         sink = sqlite_store(path, busy_timeout=0.2)
         sink.handle(event("a", T0))
         assert sink.flush(10)
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("PRAGMA locking_mode=EXCLUSIVE")  # readers are shut out too
-        other.execute("BEGIN EXCLUSIVE")
-        other.execute("INSERT INTO aievents_meta VALUES ('held', 'x')")
-        try:
-            with pytest.raises(StoreError, match="cannot be read: database is locked"):
-                sink.usage(T0, T0 + DAY)
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
+        exclusive = (  # readers are shut out too
+            "PRAGMA locking_mode=EXCLUSIVE",
+            "BEGIN EXCLUSIVE",
+            "INSERT INTO aievents_meta VALUES ('held', 'x')",
+        )
+        with (
+            locked(path, *exclusive),
+            pytest.raises(StoreError, match="cannot be read: database is locked"),
+        ):
+            sink.usage(T0, T0 + DAY)
         assert requests(sink) == 1
         sink.close(10)
 
@@ -333,13 +337,10 @@ class TestExisting:
 
     def test_database_without_tables(self, path: Path) -> None:
         """A SQLite file without aievents' tables is refused and left as it was."""
-        with sqlite3.connect(path) as conn:
-            conn.execute("CREATE TABLE notes (body TEXT)")
+        query(path, "CREATE TABLE notes (body TEXT)")
         with pytest.raises(StoreError, match="no aievents tables"):
             StoreSink(f"sqlite:///{path}", create=False)
-        with sqlite3.connect(path) as conn:
-            names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
-        assert names == ["notes"]
+        assert query(path, "SELECT name FROM sqlite_master") == [("notes",)]
 
     def test_existing_store(self, path: Path) -> None:
         """An existing store opens and answers; deleted later, it is an error, not recreated."""
@@ -376,20 +377,10 @@ class TestExisting:
 class TestCommand:
     """`aievents usage`/`costs` need an existing store; `ingest` makes one."""
 
-    def run(self, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "aievents", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            cwd=cwd,
-        )
-
     @pytest.mark.parametrize("command", ["usage", "costs"])
     def test_typo(self, tmp_path: Path, command: str) -> None:
         """A store that does not exist: exit 1, one line on stderr, no file created."""
-        done = self.run(tmp_path, command, "--store", "sqlite:///typo.db")
+        done = run(command, "--store", "sqlite:///typo.db", cwd=tmp_path)
         assert done.returncode == 1
         assert done.stdout == ""
         lines = done.stderr.splitlines()
@@ -401,10 +392,9 @@ class TestCommand:
 
     def test_not_a_store(self, tmp_path: Path) -> None:
         """A database without aievents' tables: exit 1, one line, the file untouched."""
-        with sqlite3.connect(tmp_path / "other.db") as conn:
-            conn.execute("CREATE TABLE notes (body TEXT)")
+        query(tmp_path / "other.db", "CREATE TABLE notes (body TEXT)")
         before = (tmp_path / "other.db").read_bytes()
-        done = self.run(tmp_path, "usage", "--store", "sqlite:///other.db")
+        done = run("usage", "--store", "sqlite:///other.db", cwd=tmp_path)
         assert done.returncode == 1
         assert len(done.stderr.splitlines()) == 1
         assert "no aievents tables" in done.stderr
@@ -450,7 +440,7 @@ class TestPasswordsHidden:
 
     def test_at_in_password_is_explained(self) -> None:
         """An '@' not percent-encoded is refused with how to write it, not misread as a host."""
-        with pytest.raises(StoreError, match="write an '@'.* as %40") as caught:
+        with pytest.raises(StoreError, match=r"write an '@'.* as %40") as caught:
             StoreSink(f"postgresql://bob:{PASSWORD}@127.0.0.1:1/none")
         assert shown(str(caught.value)) == []
 
@@ -477,6 +467,9 @@ class TestPasswordsHidden:
                 sink.usage(T0, T0 + DAY)
         assert sink.stats()["failed"] == 1
         assert "does not exist" in str(caught.value)
+        assert shown(str(caught.value)) == []
+        with pytest.raises(StoreError, match="cannot be written") as caught:
+            sink.write([event("c", T0)])
         assert shown(str(caught.value)) == []
         assert logs
         assert shown(repr(logs)) == []
