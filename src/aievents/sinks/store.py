@@ -695,8 +695,8 @@ class StoreSink(Reports):
             reason = self._changed()
             if reason is not None:
                 self._reopen(reason)
-            opened = self._identity
             with self._gate.shared():
+                opened = self._identity  # no reopening while the gate is shared
                 try:
                     return_value = action()
                 except self._errors as error:
