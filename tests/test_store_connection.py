@@ -429,8 +429,9 @@ class TestPasswordsHidden:
             f"sqlite:///x.db?password={PASSWORD}&mode=ro",
         ],
     )
-    def test_in_errors(self, url: str) -> None:
+    def test_in_errors(self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A URL that cannot be opened: the StoreError shows none of the password."""
+        monkeypatch.chdir(tmp_path)  # a relative SQLite file would land here
         with pytest.raises(StoreError) as caught:
             StoreSink(url)
         assert caught.value.field == "url"
