@@ -16,6 +16,7 @@ from typing import Any
 
 import openai
 import pytest
+import structlog
 
 from aievents import BaseEvent, ImageUsageEvent, to_dict
 from aievents._imageserver import ImageServer
@@ -410,7 +411,10 @@ class TestWrapperOrder:
         """Wrappers made after instrumenting report; after uninstrument no wrapper does."""
         client = make_client("sync", server)
         before = client.images.with_raw_response
-        instrument_openai(client)
+        with structlog.testing.capture_logs() as logs:
+            instrument_openai(client)
+            instrument_openai(make_client("async", server))  # no wrapper built yet
+        assert logs == []
         after = client.with_streaming_response.images
         with capture_events() as events:
             before.generate(prompt="x")

@@ -330,11 +330,18 @@ def _response_wrappers(client: Any, images: Any) -> list[Any]:
     """
     found = []
     for name in _RESPONSE_WRAPPERS:
-        found.append(vars(images).get(name))
-        outer = vars(client).get(name)
-        if outer is not None and hasattr(outer, "__dict__"):
-            found.append(vars(outer).get("images"))
-    return [holder for holder in found if getattr(holder, "_images", None) is images]
+        found.append(_cached(images, name))
+        found.append(_cached(_cached(client, name), "images"))
+    return [
+        holder
+        for holder in found
+        if holder is not None and getattr(holder, "_images", images) is images
+    ]
+
+
+def _cached(owner: Any, name: str) -> Any:
+    """What ``owner`` holds under ``name`` itself (a cached property once used), or None."""
+    return getattr(owner, "__dict__", {}).get(name)
 
 
 def _rewrap(installed: _Installed, holder: Any, images: Any, methods: list[str]) -> None:
