@@ -114,6 +114,8 @@ class Calls:
     def __init__(self, mode: str, server: ImageServer) -> None:
         self.mode = mode
         self.server = server
+        #: The events of the last call, even one that raised.
+        self.last_events: list[BaseEvent] = []
 
     def client(self) -> Any:
         return instrument_openai(make_client(self.mode, self.server), capture_outputs=True)
@@ -167,6 +169,7 @@ class Calls:
             return str(response.headers["x-request-id"])
 
         with capture_events() as events:
+            self.last_events = events
             request_id = self.run(sync if self.mode == "sync" else asynchronous)
         return events, request_id
 
@@ -212,6 +215,7 @@ class Calls:
                 return str(response.headers["x-request-id"])
 
         with capture_events() as events:
+            self.last_events = events
             request_id = self.run(sync if self.mode == "sync" else asynchronous)
         return events, request_id
 
@@ -367,6 +371,21 @@ class TestStreamedGeneration:
         assert request_id_of(events) == request_id
         assert usage_of(events).images == 1
         assert usage_of(events).cost is None
+
+
+class TestFailure:
+    """A call that fails through a wrapper reports the error as the plain call does."""
+
+    @pytest.mark.parametrize("wrapper", ["raw", "streaming"])
+    def test_http_error(self, calls: Calls, server: ImageServer, wrapper: str) -> None:
+        """HTTP 500: started then error with OpenAI's id; the SDK's exception reaches the caller."""
+        server.fail_next(500, "failure 500")
+        with pytest.raises(openai.InternalServerError) as info:
+            getattr(calls, wrapper)("generate", "parse", model="gpt-image-1", prompt="x")
+        events = calls.last_events
+        assert names(events) == ["image:request:started", "image:request:error"]
+        assert events[-1].status_code == 500  # type: ignore[attr-defined]
+        assert request_id_of(events) == info.value.request_id
 
 
 class TestWrapperOrder:
