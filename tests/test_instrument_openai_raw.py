@@ -36,6 +36,7 @@ UNREAD = ["close", "exit", "collected"]
 CALLS: dict[str, tuple[str, dict[str, Any], int, Decimal | None]] = {
     "generate-gpt-image-1": ("generate", {"model": "gpt-image-1", "prompt": "x"}, 1, None),
     "generate-dall-e-3": ("generate", {"model": "dall-e-3", "prompt": "x"}, 1, D("0.040")),
+    "generate-unpriced": ("generate", {"model": "gpt-image-9-preview", "prompt": "x"}, 1, None),
     "edit": ("edit", {"model": "gpt-image-1", "image": b"png", "prompt": "x", "n": 2}, 2, None),
     "variation": ("create_variation", {"image": b"png", "n": 2, "size": "512x512"}, 2, D("0.036")),
 }
