@@ -83,9 +83,7 @@ def column_kinds(url: str) -> set[str]:
             columns = [
                 c["name"]
                 for c in sa.inspect(conn).get_columns(table)
-                if c["name"] not in ("request_id", "provider", "quality", "series", "cost_exact")
-                and c["name"] not in ("model", "size", "source", "project_id", "user_id")
-                and c["name"] != "api_key_id"
+                if isinstance(c["type"], sa.Integer)  # every count and cost column
             ]
             for column in columns:
                 if url.startswith("sqlite"):

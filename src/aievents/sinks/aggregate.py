@@ -174,7 +174,7 @@ class AggregateSink(Reports):
 
     @property
     def events(self) -> int:
-        """Events counted (a duplicate is not)."""
+        """Events counted (neither a duplicate nor an expired one is)."""
         return self._tally.events
 
     @property
