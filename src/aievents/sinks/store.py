@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from aievents._diag import RateLimitedLog
+from aievents._extras import missing_extra
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
@@ -42,10 +43,13 @@ from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._tally import LANES, lanes_of, request_lanes
 from aievents.usage import EXACT, ImageCost, units_to_usd
 
+#: Why SQLAlchemy could not be imported, if it could not.
+_NO_SQLALCHEMY = ""
 try:
     import sqlalchemy as sa
-except ImportError:  # pragma: no cover - the store extra is not installed
+except ImportError as _error:  # the store extra is not installed
     sa = None  # type: ignore[assignment]
+    _NO_SQLALCHEMY = str(_error)
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
 
@@ -73,7 +77,7 @@ class StoreError(FieldValueError):
 
 def _require_sqlalchemy() -> None:
     if sa is None:
-        raise ImportError("StoreSink needs the store extra: pip install 'aievents[store]'")
+        raise missing_extra("StoreSink", "store", _NO_SQLALCHEMY)
 
 
 def _tables(metadata: Any) -> dict[str, Any]:
@@ -238,7 +242,10 @@ class StoreSink(Reports):
             kwargs["connect_args"] = {"timeout": 10}
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
-        engine = sa.create_engine(url, **kwargs)
+        try:
+            engine = sa.create_engine(url, **kwargs)
+        except ImportError as error:  # the database driver (psycopg) is not installed
+            raise missing_extra("StoreSink", "store", error) from None
         if self._sqlite:
 
             @sa.event.listens_for(engine, "connect")

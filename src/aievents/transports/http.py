@@ -9,7 +9,12 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
-import httpx
+from aievents._extras import missing_extra
+
+try:
+    import httpx
+except ImportError as _error:
+    raise missing_extra("HttpTransport", "http", _error) from None
 
 from aievents._fork import after_fork
 from aievents._validate import option
