@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -491,3 +493,46 @@ class TestLiteral:
         assert not set(shown) & set(BIDI)
         if text.isprintable():
             assert shown == text
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command_blocks() -> list[tuple[str, list[str]]]:
+    """(page, lines) of each shell block of the docs that runs the command on files."""
+    found = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for block in re.findall(r"^```sh\n(.*?)^```", page.read_text(), re.M | re.S):
+            lines = [
+                line for line in block.splitlines() if re.match(r"(cat .*\| )?aievents ", line)
+            ]
+            if lines and not any("postgresql://" in line for line in block.splitlines()):
+                found.append((str(page.relative_to(ROOT)), lines))
+    return found
+
+
+class TestDocs:
+    """The command lines the docs show run as written."""
+
+    def test_blocks_found(self) -> None:
+        """The README's and the reports guide's blocks are among them."""
+        assert {page for page, _ in command_blocks()} >= {"README.md", "docs/guides/reports.md"}
+
+    @pytest.mark.parametrize(("page", "lines"), command_blocks())
+    def test_block(self, tmp_path: Path, page: str, lines: list[str]) -> None:
+        """Each line exits 0 in a folder holding an events.jsonl of recent events."""
+        now = time.time()
+        write_events(
+            tmp_path / "events.jsonl",
+            [usage_at(f"d{i}", now - i * 3600, user_id="user-42") for i in range(48)],
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        for line in lines:
+            result = subprocess.run(
+                ["bash", "-c", f"set -o pipefail; {line}"],
+                capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path, env=env,
+            )  # fmt: skip
+            assert result.returncode == 0, f"{page}: {line}: {result.stderr}"

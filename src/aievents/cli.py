@@ -376,9 +376,7 @@ def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool =
                         write()
                         if bar is not None:
                             bar(written + duplicates)
-            except EventFileError as error:
-                if not error.partial:
-                    raise
+            except EventFileError as error:  # what was read before is kept all the same
                 failure = error
             except KeyboardInterrupt as stop:  # keep what was read
                 failure = stop
@@ -452,9 +450,9 @@ def _parser(now: float) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="aievents",
         description="AI usage telemetry: events, usage and cost.",
-        epilog="Data goes to stdout, messages and log lines to stderr. Exit status: 0, "
-        "1 for an error (one line on stderr), 2 for a wrong command line, 130 when "
-        "interrupted.",
+        epilog="Data goes to stdout, messages and log lines to stderr, one line each. Exit "
+        "status: 0; 1 for an error; 2 for a wrong command line; 130 when interrupted. "
+        "AIEVENTS_DEBUG=1 shows the traceback of an unexpected error.",
     )
     parser.add_argument("--version", action="version", version=f"aievents {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -471,8 +469,9 @@ def _parser(now: float) -> argparse.ArgumentParser:
             kind,
             help=f"{kind} like OpenAI's organization {kind} API",
             description=f"{kind.capitalize()} like OpenAI's organization {kind} API, from a "
-            "store or a JSONL file. By default the last 7 UTC days, today included; "
-            "JSON and CSV hold every bucket of the window unless --page or --limit is given.",
+            "store or a JSONL file. By default the last 7 UTC days, today included. The "
+            "table, JSON and CSV hold every bucket of the window, unless --limit or --page "
+            "asks for one page.",
         )
         where = command.add_mutually_exclusive_group(required=True)
         where.add_argument("--store", metavar="URL", help="sqlite:///file.db or postgresql://...")
@@ -481,13 +480,17 @@ def _parser(now: float) -> argparse.ArgumentParser:
             "--start", type=when, metavar="TIME", help=f"start, included (default: -6d): {_TIMES}"
         )
         command.add_argument(
-            "--end", type=when, metavar="TIME", help="end, excluded (default: now)"
+            "--end", type=when, metavar="TIME", help="end, excluded (default: now); as --start"
         )
         widths = ["1m", "1h", "1d"] if kind == "usage" else ["1d"]
         command.add_argument("--bucket-width", choices=widths, default="1d")
         command.add_argument("--group-by", metavar="FIELDS", help=f"comma-separated: {groups}")
         for name in filters:
-            command.add_argument(f"--{name.replace('_', '-')}", metavar="VALUES")
+            command.add_argument(
+                f"--{name.replace('_', '-')}",
+                metavar="VALUES",
+                help=f"only these {name.replace('_', ' ')} (comma-separated)",
+            )
         command.add_argument(
             "--limit", type=int, help="buckets per page: print only this page (see --page)"
         )
@@ -506,8 +509,14 @@ def _parser(now: float) -> argparse.ArgumentParser:
         "and writes what was read.",
     )
     feed.add_argument("file", help=_EVENTS_HELP.format(max_line=MAX_LINE))
-    feed.add_argument("--store", metavar="URL", required=True)
-    feed.add_argument("--no-progress", action="store_true", help="no progress bar")
+    feed.add_argument(
+        "--store", metavar="URL", required=True, help="sqlite:///file.db or postgresql://..."
+    )
+    feed.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (there is one only when stderr is a terminal)",
+    )
     return parser
 
 
