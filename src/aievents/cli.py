@@ -54,10 +54,6 @@ _TIMES: Final = (
 )
 
 
-class CommandError(AieventsError):
-    """What the command reports on one line before it exits with status 1."""
-
-
 def _say(errors: TextIO, text: str) -> None:
     """One line on stderr, shown literally."""
     print(f"aievents: {literal(text, MAX_MESSAGE)}", file=errors, flush=True)
@@ -77,7 +73,8 @@ def moment(text: str, now: float) -> int:
     except (ValueError, OverflowError):
         seconds = -1
     if seconds < 0:
-        raise argparse.ArgumentTypeError(f"{literal(text, 40)!r} is not a time: use {_TIMES}")
+        shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+        raise argparse.ArgumentTypeError(f"{shown} is not a time: use {_TIMES}")
     return seconds
 
 
