@@ -258,11 +258,14 @@ def _check(data: dict[str, Any]) -> None:
 
 
 def _event(data: dict[str, Any]) -> Any:
-    """The event of a decoded line (a dict or an envelope); :class:`_LineError` otherwise."""
-    from aievents.wire import from_dict, from_envelope  # noqa: PLC0415 - loads cattrs
+    """The event of a decoded line (a dict, or an envelope: what has a ``payload``).
+
+    Raises :class:`_LineError` when it is not an event.
+    """
+    from aievents.wire import from_data  # noqa: PLC0415 - loads cattrs
 
     try:
-        return from_envelope(data) if "pluginId" in data else from_dict(data)
+        return from_data(data)
     except FieldValueError as error:
         raise _LineError(first_line(error)) from None
     except RecursionError:
