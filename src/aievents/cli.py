@@ -131,7 +131,7 @@ def _source(
     if args.store:
         from aievents.sinks.store import StoreSink
 
-        return StoreSink(args.store), []
+        return StoreSink(args.store, create=False), []  # a query creates no store
     from aievents.sinks.aggregate import AggregateSink
 
     # Every event of the window is kept at minute detail, however old.
