@@ -18,6 +18,7 @@ from aievents.client import (
 )
 from aievents.context import (
     BINDABLE_FIELDS,
+    ContextExecutor,
     ContextToken,
     bind_context,
     carry_context,
@@ -67,6 +68,7 @@ __all__ = [
     "AieventsError",
     "BINDABLE_FIELDS",
     "BaseEvent",
+    "ContextExecutor",
     "ContextToken",
     "EVENT_TYPES",
     "EventClient",
