@@ -55,6 +55,7 @@ from aievents.usage import (
     to_image_usage,
 )
 from aievents.wire import (
+    from_data,
     from_dict,
     from_envelope,
     from_json,
@@ -101,6 +102,7 @@ __all__ = [
     "context",
     "emit",
     "event_class",
+    "from_data",
     "from_dict",
     "from_envelope",
     "from_json",
