@@ -149,6 +149,12 @@ class TestMarkers:
         written = sum(len(_MARKER.findall(page.read_text(encoding="utf-8"))) for page in PAGES)
         assert marked == written
 
+    def test_blocks_not_run_still_compile(self) -> None:
+        """What a reader copies from a block that is not run is at least valid Python."""
+        for block in ALL:
+            if block.not_run is not None:
+                compile(block.code, block.name, "exec")
+
     def test_few_blocks_are_not_run(self) -> None:
         """Nearly every block runs."""
         assert sum(block.not_run is not None for block in ALL) <= MAX_NOT_RUN
