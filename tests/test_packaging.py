@@ -259,7 +259,7 @@ class TestSdist:
 #: the venv with no extra it fails naming the extra.
 PARTS = {
     "http": ["python", "-c", "from aievents.transports.http import HttpTransport"],
-    "otel": ["python", "-c", "from aievents.transports.otlp import OtlpTransport"],
+    "otel": ["python", "-c", "from aievents.transports import OtlpTransport"],
     "store": ["python", "-c", "import aievents; aievents.StoreSink('sqlite:///x.db').close()"],
     "devtools": ["python", "-c", "from aievents.devtools import DevtoolsTransport as T; T()"],
     "cli": ["aievents", "costs", "--events", "events.jsonl"],
@@ -309,25 +309,18 @@ class TestInstalled:
         assert "Costs today by line item" in result.stdout
 
 
-#: Parts that still fail with a bare ModuleNotFoundError; strict, so that the change that
-#: names their extra turns these into plain tests by removing the mark.
-NOT_NAMED_YET = pytest.mark.xfail(
-    reason="the part does not name its extra yet", raises=AssertionError, strict=True
-)
-
-
 class TestMissingExtras:
     """With no extra, an optional part says which extra to install."""
 
     @pytest.mark.parametrize(
         ("command", "extra"),
         [
-            pytest.param(PARTS["http"], "http", marks=NOT_NAMED_YET),
-            pytest.param(PARTS["otel"], "otel", marks=NOT_NAMED_YET),
+            (PARTS["http"], "http"),
+            (PARTS["otel"], "otel"),
             (PARTS["store"], "store"),
             (PARTS["devtools"], "devtools"),
-            pytest.param(["aievents", "demo"], "cli", marks=NOT_NAMED_YET),
-            pytest.param(PARTS["cli"], "cli", marks=NOT_NAMED_YET),
+            (["aievents", "demo"], "cli"),
+            (PARTS["cli"], "cli"),
         ],
         ids=lambda value: value if isinstance(value, str) else " ".join(value[:3]),
     )

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Final, Literal
 import attrs
 
 from aievents import _validate as v
+from aievents._extras import import_extra
 from aievents._fork import after_fork
 from aievents._validate import option, setting
 from aievents.client import EventClient
@@ -53,13 +54,8 @@ _SSE_PATH: Final = "/__devtools/sse"
 
 
 def _websockets() -> Any:
-    try:
-        from websockets.sync import client  # noqa: PLC0415 - an optional extra
-    except ImportError:  # pragma: no cover - the extra is not installed
-        raise ImportError(
-            "the devtools bridge needs the devtools extra: pip install 'aievents[devtools]'"
-        ) from None
-    return client
+    """websockets' sync client (the ``devtools`` extra), imported when first needed."""
+    return import_extra("websockets.sync.client", "the devtools bridge", "devtools")
 
 
 def _connections(timeout: float) -> Any:

@@ -12,8 +12,13 @@ import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
-import httpcore
-import httpx
+from aievents._extras import missing_extra
+
+try:
+    import httpcore
+    import httpx
+except ImportError as _error:
+    raise missing_extra("HttpTransport", "http", _error) from None
 
 from aievents._fork import after_fork
 from aievents._validate import option, setting
