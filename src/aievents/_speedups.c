@@ -8,6 +8,10 @@
  * Python code holds the sink's lock.
  *
  * Both twins must count the same way: tests run the sink on each.
+ *
+ * suspect(identifier, *values) is the compiled screen of aievents._redact:
+ * whether a text may hold a secret, in one pass (its twin is the regular
+ * expression itself).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -828,11 +832,235 @@ static PyTypeObject TallyType = {
     .tp_members = Tally_members,
 };
 
+/* ------------------------------------------------------------------ Secrets */
+
+/* A character as aievents._redact's expressions see it (they ignore case):
+ * ASCII lowercased; the four non-ASCII letters that Unicode case folding
+ * matches to ASCII ones (K KELVIN SIGN, LONG S, DOTTED and DOTLESS I) as
+ * those; any other non-ASCII character as 0, a boundary. */
+static inline Py_UCS4
+fold(Py_UCS4 c)
+{
+    if (c < 128)
+        return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    if (c == 0x130 || c == 0x131)
+        return 'i';
+    if (c == 0x17F)
+        return 's';
+    if (c == 0x212A)
+        return 'k';
+    return 0;
+}
+
+/* Whether a folded character is part of a word ([A-Za-z0-9_]). */
+static inline int
+word_char(Py_UCS4 f)
+{
+    return (f >= 'a' && f <= 'z') || (f >= '0' && f <= '9') || f == '_';
+}
+
+static inline int
+hex_char(Py_UCS4 f)
+{
+    return (f >= 'a' && f <= 'f') || (f >= '0' && f <= '9');
+}
+
+typedef struct {
+    int kind;
+    const void *data;
+    Py_ssize_t length;
+} Text;
+
+static inline Py_UCS4
+at(const Text *t, Py_ssize_t i)
+{
+    return fold(PyUnicode_READ(t->kind, t->data, i));
+}
+
+/* Whether the word at `start` begins with (or, when `exact`, is) the
+ * lowercase ASCII `what` of `n` characters. */
+static int
+word_is(const Text *t, Py_ssize_t start, Py_ssize_t size, const char *what, Py_ssize_t n,
+        int exact)
+{
+    if (exact ? size != n : size < n)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (at(t, start + i) != (Py_UCS4)(unsigned char)what[i])
+            return 0;
+    }
+    return 1;
+}
+
+#define IS(what) word_is(t, start, size, what, (Py_ssize_t)sizeof(what) - 1, 1)
+#define STARTS(what) word_is(t, start, size, what, (Py_ssize_t)sizeof(what) - 1, 0)
+
+/* Names whose value follows a ':' or '=' (aievents._redact._NAMES), by length. */
+static const char *names[] = {"key",        "secret",      "token",         "password",
+                              "passwd",     "pwd",         "passphrase",    "authorization",
+                              "auth",       "credential",  "credentials",   "cookie",
+                              "signature",  "sig",         NULL};
+
+/* Whether the word [start, end) may begin a secret the expressions find. */
+static int
+word_suspect(const Text *t, Py_ssize_t start, Py_ssize_t end, int all_hex, int identifier)
+{
+    Py_ssize_t size = end - start, j;
+    if (size == 32 && all_hex && !identifier)
+        return 1; /* an Azure key */
+    int dash = end < t->length && PyUnicode_READ(t->kind, t->data, end) == '-';
+    switch (at(t, start)) {
+    case 's':
+        if (dash && IS("sk"))
+            return 1;
+        break;
+    case 'r':
+        if (dash && IS("rk"))
+            return 1;
+        break;
+    case 'p':
+        if (dash && (IS("pk") || IS("pplx")))
+            return 1;
+        break;
+    case 'g':
+        if (dash && IS("gsk"))
+            return 1;
+        if (size >= 4 && at(t, start + 1) == 'h' && at(t, start + 3) == '_') {
+            Py_UCS4 kind = at(t, start + 2); /* gh[pousr]_ */
+            if (kind == 'p' || kind == 'o' || kind == 'u' || kind == 's' || kind == 'r')
+                return 1;
+        }
+        break;
+    case 'x':
+        if ((dash && IS("xai")) || STARTS("xox"))
+            return 1;
+        break;
+    case 'h':
+        if (STARTS("hf_"))
+            return 1;
+        break;
+    case 'e':
+        if (STARTS("eyj"))
+            return 1;
+        break;
+    case 'a':
+        if (STARTS("akia") || STARTS("asia") || STARTS("aiza"))
+            return 1;
+        break;
+    case 'b':
+        if (IS("bearer") || IS("basic"))
+            return 1;
+        break;
+    }
+    /* name = value, name: value, 'name': value */
+    j = end;
+    if (j < t->length) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
+        if (c == '"' || c == '\'')
+            j++;
+    }
+    while (j < t->length && Py_UNICODE_ISSPACE(PyUnicode_READ(t->kind, t->data, j)))
+        j++;
+    if (j < t->length) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
+        if (c == ':' || c == '=') {
+            for (int i = 0; names[i]; i++) {
+                Py_ssize_t n = (Py_ssize_t)strlen(names[i]);
+                if (size >= n && word_is(t, end - n, n, names[i], n, 1))
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+#undef IS
+#undef STARTS
+
+/* Whether a text may hold a secret: one pass over its words. */
+static int
+text_suspect(PyObject *text, int identifier)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+#endif
+    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+    Py_ssize_t i = 0;
+    while (i < t.length) {
+        Py_UCS4 c = at(&t, i);
+        if (!word_char(c)) {
+            if (c == ':' && i + 2 < t.length && at(&t, i + 1) == '/' && at(&t, i + 2) == '/')
+                return 1; /* a URL: its user info */
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        int all_hex = 1;
+        while (i < t.length && word_char(c = at(&t, i))) {
+            all_hex &= hex_char(c);
+            i++;
+        }
+        if (word_suspect(&t, start, i, all_hex, identifier))
+            return 1;
+    }
+    return 0;
+}
+
+/* suspect(identifier, *values): see aievents._redact.suspect. */
+static PyObject *
+speedups_suspect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "suspect() needs the identifier flag");
+        return NULL;
+    }
+    int identifier = PyObject_IsTrue(args[0]);
+    if (identifier < 0)
+        return NULL;
+    for (Py_ssize_t i = 1; i < nargs; i++) {
+        PyObject *value = args[i];
+        if (value == Py_None || value == Py_False)
+            continue;
+        if (PyUnicode_Check(value)) {
+            int found = text_suspect(value, identifier);
+            if (found != 0)
+                return found < 0 ? NULL : Py_NewRef(Py_True);
+            continue;
+        }
+        if (PyTuple_Check(value) || PyList_Check(value)) {
+            /* A list may change while it is read: its size is read each time. */
+            for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(value); k++) {
+                PyObject *item = PySequence_Fast_GET_ITEM(value, k);
+                if (item == Py_None)
+                    continue;
+                if (!PyUnicode_Check(item))
+                    Py_RETURN_TRUE;
+                Py_INCREF(item);
+                int found = text_suspect(item, identifier);
+                Py_DECREF(item);
+                if (found != 0)
+                    return found < 0 ? NULL : Py_NewRef(Py_True);
+            }
+            continue;
+        }
+        Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"suspect", (PyCFunction)(void (*)(void))speedups_suspect, METH_FASTCALL,
+     "suspect(identifier, *values): whether any value may hold a secret."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "aievents._speedups",
     .m_doc = "Compiled hot paths of aievents (optional: the pure Python twins do the same).",
     .m_size = -1,
+    .m_methods = speedups_methods,
 };
 
 static int

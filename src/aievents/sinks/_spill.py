@@ -29,7 +29,7 @@ from typing import Final
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.exceptions import EventValidationError
-from aievents.transports.jsonl import encode, write_all
+from aievents.transports.jsonl import encode_lines, write_all
 from aievents.wire import from_dict
 
 __all__ = ["Spill"]
@@ -156,9 +156,14 @@ class Spill:
         """Append ``batch``; the segment's name, or None (nothing written) past ``max_bytes``.
 
         The bytes reach the operating system before this returns: they survive
-        the process being killed (not the machine losing power).
+        the process being killed (not the machine losing power). The events
+        are written with their secrets scrubbed, as every output writes them.
+
+        Raises:
+            UnencodableError: some events cannot be encoded (nothing written).
+            OSError: the segment could not be written.
         """
-        data = "".join(encode(event, "dict") + "\n" for event in batch).encode()
+        data = b"".join(line + b"\n" for line in encode_lines(batch, "dict"))
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
                 self._bytes = self.size()  # others may have freed room

@@ -28,10 +28,10 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -41,9 +41,11 @@ from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._spill import Spill
-from aievents.transports import Transport, TransportError
+from aievents.transports import Transport, TransportError, UnencodableError
 
 __all__ = ["ForwardReport", "ForwardSink"]
+
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -58,7 +60,9 @@ class ForwardReport:
         replayed: Spilled events sent later.
         dropped: Events let go, by reason (``queue_full``, ``block_timeout``,
             ``spill_full``, ``spill_failed``, ``send_failed``, ``closed``,
-            ``deliver_failed``).
+            ``deliver_failed``, ``unencodable``: a value JSON cannot write,
+            put in the event after it was built; the rest of its batch is
+            sent).
         journaled: Durable mode: events left in the journal for the next
             process (the queue was full, or the target would not take them).
         unjournaled: Durable mode: events the journal had no room for (or
@@ -197,6 +201,9 @@ class ForwardSink:
             return
         try:
             segment = journal.write([event])
+        except UnencodableError as exc:  # it could never be sent: counted, not queued
+            self._refuse(exc, [event])
+            return
         except OSError:
             segment = None
         if segment is None:
@@ -231,16 +238,57 @@ class ForwardSink:
             total = sum(self._dropped.values())
         self._diag(("dropped", reason), "warning", "events_dropped", reason=reason, dropped=total)
 
+    def _refuse(self, error: UnencodableError, batch: list[Any]) -> int:
+        """Take the events that cannot be encoded out of ``batch`` (in place); how many.
+
+        They are counted as dropped (``unencodable``) and logged, by type and
+        reason, never their values.
+        """
+        bad = {id(event) for event in error.events}
+        kept = [event for event in batch if id(event) not in bad]
+        removed = len(batch) - len(kept)
+        batch[:] = kept
+        if removed:
+            self._diag(
+                ("unencodable", error.reasons[0] if error.reasons else ""),
+                "warning",
+                "event_unencodable",
+                reason=error.reasons[0] if error.reasons else "unknown",
+                events=removed,
+            )
+            self._drop("unencodable", removed)
+        return removed
+
+    def _encodable(self, write: Callable[[list[Any]], T], batch: list[Any]) -> T | None:
+        """``write(batch)``, the events it cannot encode taken out of ``batch`` first (counted).
+
+        None when no event of the batch could be encoded (nothing written).
+        """
+        while batch:
+            try:
+                return write(batch)
+            except UnencodableError as exc:
+                if not self._refuse(exc, batch):
+                    raise  # it names no event of the batch: a failure like any other
+        return None
+
+    def _transmit(self, batch: list[BaseEvent]) -> None:
+        """Send ``batch`` through the transport, without the events it cannot encode."""
+        self._encodable(self.transport.send, batch)
+
     def _spill_batch(self, batch: list[BaseEvent]) -> bool:
+        """Spill ``batch``; whether it was kept (its unencodable events taken out, counted)."""
         spill = self._spill
         if spill is None:
             return False
         try:
-            written = spill.write(batch)
-        except OSError as exc:  # disk full, file too large...: counted, never raised
+            written = self._encodable(spill.write, batch)
+        except (OSError, UnencodableError) as exc:  # disk full, file too large...: counted
             self._warn_failed(exc, len(batch))
             self._drop("spill_failed", len(batch))
             return True  # accounted for
+        if not batch:
+            return True  # every event was unencodable: counted
         if not written:
             return False
         self._add("spilled", len(batch))
@@ -282,7 +330,7 @@ class ForwardSink:
         while True:
             retry_after: float | None = None
             try:
-                self.transport.send(batch)
+                self._transmit(batch)
             except TransportError as exc:
                 retryable, retry_after = exc.retryable, exc.retry_after
                 error: Exception = exc
@@ -317,7 +365,12 @@ class ForwardSink:
         """Called on the worker thread for every batch: send, else spill, else drop."""
         journaled = self._journal is not None
         batch: list[BaseEvent] = [event for event, _ in items] if journaled else items
-        if self._send(batch, deadline):
+        sent = self._send(batch, deadline)
+        if journaled and len(batch) < len(items):  # unencodable ones, counted: off the journal
+            kept = {id(event) for event in batch}
+            self._acknowledge([item for item in items if id(item[0]) not in kept])
+            items = [item for item in items if id(item[0]) in kept]
+        if sent:
             self._add("sent", len(batch))
             self._acknowledge(items)
             if self._spill is not None:  # the target takes batches again: catch up
@@ -353,7 +406,7 @@ class ForwardSink:
                     return False  # out of time: the segment stays claimed for later
                 chunk = events[start : start + size]
                 try:
-                    self.transport.send(chunk)
+                    self._transmit(chunk)
                 except Exception:  # noqa: BLE001 - left claimed: replayed later
                     return False
                 self._add("replayed", len(chunk))
