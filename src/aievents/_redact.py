@@ -64,7 +64,7 @@ _PATTERNS: Final = (
     r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}",  # cloud access key ids
     r"\bAIza[0-9A-Za-z_\-]{20,}",  # Google API keys
     r"\bxox[abpr]-[A-Za-z0-9\-]{10,}",  # Slack tokens
-    r"(?<=://)[^/\s:@]+:[^/\s]+(?=@)",  # user:password@ in URLs, up to the last @
+    r"(?<=://)[^/\s:@]*:[^/\s]+(?=@)",  # user:password@ in URLs, up to the last @
     # name=value, name: value, 'name': 'value' (the name is kept)
     rf"(?P<name>(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-])*{_NAMES}[\"']?\s*[:=]\s*[\"']?)"
     r"(?!\[redacted\])(?:(?:Bearer|Basic|Token)\s+)?[^\s\"',;&)}\]]+",
