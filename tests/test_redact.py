@@ -103,6 +103,42 @@ class TestTextRules:
             assert secret not in scrubbed
 
     @pytest.mark.parametrize(
+        ("text", "scrubbed"),
+        [
+            (
+                "[['x-api-key', 'abc123'], {'name': 'Cookie', 'value': 'abc123'}]",
+                "[['x-api-key', '[redacted]'], {'name': 'Cookie', 'value': '[redacted]'}]",
+            ),
+            (
+                "{'key': 'Authorization', 'value': 'Bearer abc123'}",
+                "{'key': 'Authorization', 'value': '[redacted]'}",
+            ),
+            ('password: "a whole abc123 phrase" ok', 'password: "[redacted]" ok'),
+        ],
+    )
+    def test_reprs_of_pairs(self, text: str, scrubbed: str) -> None:
+        """The shapes scrub() knows, as their reprs show them in messages."""
+        assert redact().scrub_text(text) == scrubbed
+
+    @pytest.mark.parametrize(
+        ("text", "scrubbed"),
+        [
+            (
+                "POST https://hooks.example/ingest/T0KENx9QmZ7rPq2Lw8Vn failed.",
+                "POST https://hooks.example/ingest/[redacted] failed.",
+            ),
+            (
+                "see https://images.example/launch-poster.png?sig=abc123&w=2#top",
+                "see https://images.example/launch-poster.png?sig=[redacted]&w=2#top",
+            ),
+            ("(https://api.example/v1/images)", "(https://api.example/v1/images)"),
+        ],
+    )
+    def test_urls_in_text(self, text: str, scrubbed: str) -> None:
+        """In a URL in text: token-like path segments and secret parameters go."""
+        assert redact().scrub_text(text) == scrubbed
+
+    @pytest.mark.parametrize(
         "url",
         [
             "postgresql://app:p@ss@word@db.example/usage",
@@ -155,7 +191,8 @@ class TestScreen:
             "Bearer", "BASIC", " ", "\u00a0", "\t", "eyJ", "x.y", "AKIA", "ASIA", "AIza",
             "xox", "b", "://", "user", ":", "@", "/", "=", "api", "key", "\u212a", "\u0131",
             "\u0130", "token", "'", '"', "\u00e9", "password", "auth", "sig", "A" * 12, "9",
-            "f" * 32, "1" * 32, "abcdef0123456789" * 2, "req_",
+            "f" * 32, "1" * 32, "abcdef0123456789" * 2, "req_", ",", "name", "value", "{",
+            "https", "hooks.example", "?", "&", "#",
         ]
     )  # fmt: skip
 

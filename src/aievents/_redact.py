@@ -12,12 +12,14 @@ A value is replaced by ``[redacted]`` when:
   ``input_tokens`` nor identifiers such as ``api_key_id``), or it is the
   value of a name/value pair whose name does;
 - inside any text, it looks like a credential: provider API keys, bearer
-  and basic credentials, JWTs, cloud and chat tokens, the password of a URL
-  (which may itself hold ``@``), the value after a secret-named ``name=`` or
-  ``name:`` (``?api_key=...``, ``Authorization: Bearer ...``,
-  ``'password': '...'``), and a word of exactly 32 hexadecimal digits (an
-  Azure key) except in identifiers (values under keys ending in ``id``),
-  whose 32-digit request, trace and event ids are kept.
+  and basic credentials, JWTs, cloud and chat tokens, the value after a
+  secret-named ``name=`` or ``name:`` (``?api_key=...``, ``Authorization:
+  Bearer ...``, ``'password': '...'``), a word of exactly 32 hexadecimal
+  digits (an Azure key) except in identifiers (values under keys ending in
+  ``id``, whose 32-digit request, trace and event ids are kept), and, in a
+  URL, its user info (a password may hold ``@``) and every path segment that
+  is not a plain lowercase word (a webhook's token, an id: see
+  :func:`safe_url`).
 
 Scanning text with the regular expression costs microseconds; the compiled
 ``aievents._speedups.suspect`` tells first, in one pass, whether a text may
@@ -54,7 +56,12 @@ _NAMES: Final = (
     r"|(?:access|refresh|auth|id|session)?token|passw(?:or)?d|pwd|passphrase"
     r"|authorization|auth|credentials?|cookie|signature|sig)"
 )
+#: A URL: scheme, ``://``, up to a space or a quote (not its closing punctuation).
+_URL: Final = r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]}])"
+#: A secret name, with what may come before it (``x-api-key``, ``client_secret``).
+_NAME: Final = rf"(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-])*{_NAMES}"
 _PATTERNS: Final = (
+    _URL,
     r"\b(?:sk|rk|pk|xai|gsk|pplx)-[A-Za-z0-9_\-]{6,}",  # provider keys: sk-, sk-proj-, xai-...
     r"\bhf_[A-Za-z0-9]{10,}",  # Hugging Face tokens
     r"\bgh[pousr]_[A-Za-z0-9]{16,}",  # GitHub tokens
@@ -64,10 +71,12 @@ _PATTERNS: Final = (
     r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}",  # cloud access key ids
     r"\bAIza[0-9A-Za-z_\-]{20,}",  # Google API keys
     r"\bxox[abpr]-[A-Za-z0-9\-]{10,}",  # Slack tokens
-    r"(?<=://)[^/\s:@]*:[^/\s]+(?=@)",  # user:password@ in URLs, up to the last @
-    # name=value, name: value, 'name': 'value' (the name is kept)
-    rf"(?P<name>(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-])*{_NAMES}[\"']?\s*[:=]\s*[\"']?)"
-    r"(?!\[redacted\])(?:(?:Bearer|Basic|Token)\s+)?[^\s\"',;&)}\]]+",
+    # The value of a secret name (the name is kept), as text and reprs show it:
+    # name=value, name: value, 'name': 'value', ('name', 'value'),
+    # {'name': 'name', 'value': 'value'}; a quoted value goes up to its quote.
+    rf"(?P<name>(?:[\"'](?:name|key|header)[\"']\s*:\s*[\"']{_NAME}[\"']\s*,\s*"
+    rf"[\"']value[\"']\s*:\s*[\"']|{_NAME}(?:[\"']?\s*[:=]\s*[\"']?|[\"']\s*,\s*[\"'])))"
+    r"(?!\[redacted\])(?:(?<=[\"'])[^\"']+|(?:(?:Bearer|Basic|Token)\s+)?[^\s\"',;&)}\]]+)",
 )
 #: A word of exactly 32 hexadecimal digits (not all decimal): an Azure key.
 _HEX_KEY: Final = r"\b(?![0-9]{32}\b)[0-9a-f]{32}\b"
@@ -196,6 +205,9 @@ suspect: Final[Callable[..., bool]] = _SCREEN if _SCREEN is not None else _suspe
 
 
 def _replace(match: re.Match[str]) -> str:
+    url = match.group("url")
+    if url is not None:
+        return _scrub_url(url)
     name = match.group("name")
     return REDACTED if name is None else name + REDACTED
 
@@ -211,6 +223,20 @@ def scrub_text(text: str, *, identifier: bool = False) -> str:
     if _SCREEN is not None and not _SCREEN(identifier, text):
         return text
     return (_SECRET_IN_ID if identifier else _SECRET_VALUE).sub(_replace, text)
+
+
+def _scrub_url(url: str) -> str:
+    """A URL found in text: user info and token-like path segments replaced, query scrubbed."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    query = _SECRET_VALUE.sub(_replace, parts.query)
+    fragment = _SECRET_VALUE.sub(_replace, parts.fragment)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, _path(parts.path), query, fragment))
 
 
 def _pair_name(item: Any) -> str | None:
@@ -264,7 +290,7 @@ def scrub(value: Any, *, identifier: bool = False, opaque: bool = True, depth: i
     if isinstance(value, (list, tuple)):
         name = _pair_name(value)
         if name is not None and is_secret_key(name):
-            return type(value)((name, REDACTED))
+            return type(value)((scrub_text(name), REDACTED))
         return type(value)(
             scrub(item, identifier=identifier, opaque=opaque, depth=depth + 1) for item in value
         )
@@ -299,19 +325,18 @@ def safe_reprs(cls: type, fields: list[Any]) -> list[Any]:
 
 
 #: A path segment shown as it is: a plain lowercase word or two, few digits.
-_PLAIN_SEGMENT: Final = re.compile(r"_*[a-z][a-z0-9]*(?:[._~-]+[a-z0-9]+)*")
+_PLAIN_SEGMENT: Final = re.compile(r"_*[a-z0-9]+(?:[._~-]+[a-z0-9]+)*")
 _MAX_SEGMENT_DIGITS: Final = 4
 
 
 def _plain(segment: str) -> bool:
-    return (
-        not segment
-        or (
-            len(segment) <= 40
-            and _PLAIN_SEGMENT.fullmatch(segment) is not None
-            and sum(c.isdigit() for c in segment) <= _MAX_SEGMENT_DIGITS
-        )
-    ) and scrub_text(segment) == segment
+    """Whether a path segment is shown: a plain lowercase word or two, few digits, no secret."""
+    return not segment or (
+        len(segment) <= 40
+        and _PLAIN_SEGMENT.fullmatch(segment) is not None
+        and sum(c.isdigit() for c in segment) <= _MAX_SEGMENT_DIGITS
+        and scrub_text(segment) == segment
+    )
 
 
 def safe_url(url: str) -> str:
@@ -331,5 +356,9 @@ def safe_url(url: str) -> str:
         host = f"[{host}]"
     if port is not None:
         host = f"{host}:{port}"
-    path = "/".join(s if _plain(s) else REDACTED for s in parts.path.split("/"))
-    return urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, host, _path(parts.path), "", ""))
+
+
+def _path(path: str) -> str:
+    """A URL's path, every segment that is not a plain lowercase word replaced."""
+    return "/".join(s if _plain(s) else REDACTED for s in path.split("/"))

@@ -952,18 +952,21 @@ word_suspect(const Text *t, Py_ssize_t start, Py_ssize_t end, int all_hex, int i
             return 1;
         break;
     }
-    /* name = value, name: value, 'name': value */
+    /* name = value, name: value, 'name': value, ('name', value) */
+    int quoted = 0;
     j = end;
     if (j < t->length) {
         Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
-        if (c == '"' || c == '\'')
+        if (c == '"' || c == '\'') {
             j++;
+            quoted = 1;
+        }
     }
     while (j < t->length && Py_UNICODE_ISSPACE(PyUnicode_READ(t->kind, t->data, j)))
         j++;
     if (j < t->length) {
         Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
-        if (c == ':' || c == '=') {
+        if (c == ':' || c == '=' || (quoted && c == ',')) {
             for (int i = 0; names[i]; i++) {
                 Py_ssize_t n = (Py_ssize_t)strlen(names[i]);
                 if (size >= n && word_is(t, end - n, n, names[i], n, 1))
