@@ -27,6 +27,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from aievents._redact import SCREEN_CLASS as _SCREEN
 from aievents._redact import is_identifier_key, scrub, scrub_text, suspect
 
 __all__ = ["outbound"]
@@ -137,18 +138,38 @@ def _compile(cls: type) -> Callable[[Any], bool]:
             namespace[name] = _nested_check
             nested.append(f"((_v := obj.{field.name}) is not None and {name}(_v))")
         elif is_identifier_key(field.name):
-            ids.append(f"obj.{field.name}")
+            ids.append(field.name)
         else:
-            texts.append(f"obj.{field.name}")  # text, lists of text, or anything else
+            texts.append(field.name)  # text, lists of text, or anything else
     terms = []
-    if texts:
-        terms.append(f"_suspect(False, {', '.join(texts)})")
-    if ids:
-        terms.append(f"_suspect(True, {', '.join(ids)})")
+    screen = _screen(cls, texts, ids)
+    if screen is not None:  # the same check, compiled: read from the slots
+        namespace["_screen"] = screen
+        terms.append("_screen(obj)")
+    else:
+        if texts:
+            terms.append(f"_suspect(False, {', '.join(f'obj.{name}' for name in texts)})")
+        if ids:
+            terms.append(f"_suspect(True, {', '.join(f'obj.{name}' for name in ids)})")
     terms.extend(nested)
     source = f"def check(obj):\n    return {' or '.join(terms) or 'False'}\n"
     exec(compile(source, f"<aievents check {cls.__name__}>", "exec"), namespace)
     check: Callable[[Any], bool] = namespace["check"]
+    return check
+
+
+def _screen(cls: type, texts: list[str], ids: list[str]) -> Callable[[Any], bool] | None:
+    """The compiled check of these fields of ``cls`` (``aievents._speedups.Screen``), if any.
+
+    None when the compiled module is not there (or not wanted), or when a
+    field is not a slot of ``cls``.
+    """
+    if _SCREEN is None:
+        return None
+    try:
+        check: Callable[[Any], bool] = _SCREEN(cls, tuple(texts), tuple(ids)).check
+    except (TypeError, AttributeError):
+        return None
     return check
 
 

@@ -184,17 +184,20 @@ def _suspect_py(identifier: bool, *values: Any) -> bool:
     return False
 
 
-def _compiled() -> Callable[..., bool] | None:
+def _compiled(name: str) -> Any:
+    """``aievents._speedups.<name>``, or None (not built, or ``AIEVENTS_PURE_PYTHON`` set)."""
     if os.environ.get("AIEVENTS_PURE_PYTHON"):
         return None
     try:
-        from aievents._speedups import suspect as compiled  # noqa: PLC0415 - optional
+        from aievents import _speedups  # noqa: PLC0415 - optional
     except ImportError:
         return None
-    return compiled
+    return getattr(_speedups, name, None)
 
 
-_SCREEN: Final = _compiled()
+_SCREEN: Final[Callable[..., bool] | None] = _compiled("suspect")
+#: ``aievents._speedups.Screen``, when compiled (see :mod:`aievents._outbound`).
+SCREEN_CLASS: Final[Any] = _compiled("Screen")
 
 #: ``suspect(identifier, *values)``: whether any value may hold a secret.
 #: ``None`` and ``False`` are clean; a ``str`` is scanned (with the 32-digit

@@ -11,7 +11,8 @@
  *
  * suspect(identifier, *values) is the compiled screen of aievents._redact:
  * whether a text may hold a secret, in one pass (its twin is the regular
- * expression itself).
+ * expression itself); Screen reads an event's text fields from their slots
+ * for aievents._outbound (its twin is the check that module generates).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1010,6 +1011,33 @@ text_suspect(PyObject *text, int identifier)
     return 0;
 }
 
+/* Whether one value may hold a secret: 1, 0, or -1 with an exception set.
+ * None and False are clean; a str is scanned, as is each item of a tuple or
+ * list; anything else (True, an object) is for a closer look. */
+static int
+value_suspect(PyObject *value, int identifier)
+{
+    if (value == Py_None || value == Py_False)
+        return 0;
+    if (PyUnicode_Check(value))
+        return text_suspect(value, identifier);
+    if (PyTuple_Check(value) || PyList_Check(value)) {
+        /* Nothing here runs Python code: a list cannot change while it is read. */
+        for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(value); k++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(value, k);
+            if (item == Py_None)
+                continue;
+            if (!PyUnicode_Check(item))
+                return 1;
+            int found = text_suspect(item, identifier);
+            if (found != 0)
+                return found;
+        }
+        return 0;
+    }
+    return 1;
+}
+
 /* suspect(identifier, *values): see aievents._redact.suspect. */
 static PyObject *
 speedups_suspect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -1022,35 +1050,103 @@ speedups_suspect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (identifier < 0)
         return NULL;
     for (Py_ssize_t i = 1; i < nargs; i++) {
-        PyObject *value = args[i];
-        if (value == Py_None || value == Py_False)
-            continue;
-        if (PyUnicode_Check(value)) {
-            int found = text_suspect(value, identifier);
-            if (found != 0)
-                return found < 0 ? NULL : Py_NewRef(Py_True);
-            continue;
-        }
-        if (PyTuple_Check(value) || PyList_Check(value)) {
-            /* A list may change while it is read: its size is read each time. */
-            for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(value); k++) {
-                PyObject *item = PySequence_Fast_GET_ITEM(value, k);
-                if (item == Py_None)
-                    continue;
-                if (!PyUnicode_Check(item))
-                    Py_RETURN_TRUE;
-                Py_INCREF(item);
-                int found = text_suspect(item, identifier);
-                Py_DECREF(item);
-                if (found != 0)
-                    return found < 0 ? NULL : Py_NewRef(Py_True);
-            }
-            continue;
-        }
-        Py_RETURN_TRUE;
+        int found = value_suspect(args[i], identifier);
+        if (found != 0)
+            return found < 0 ? NULL : Py_NewRef(Py_True);
     }
     Py_RETURN_FALSE;
 }
+
+/* ------------------------------------------------------------------ Screen */
+
+/* The compiled twin of the check aievents._outbound generates for a class:
+ * whether an object of exactly that class may hold a secret in its text
+ * fields, read straight from their slots (the identifiers' without the
+ * 32-digit rule). An object of another class is suspect. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *cls;
+    Py_ssize_t *offsets; /* the text fields' slots, then the identifiers' */
+    Py_ssize_t texts, count;
+} Screen;
+
+static int
+Screen_init(Screen *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"cls", "texts", "ids", NULL};
+    PyObject *cls, *texts, *ids;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!:Screen", kwlist, &PyType_Type, &cls,
+                                     &PyTuple_Type, &texts, &PyTuple_Type, &ids))
+        return -1;
+    Py_ssize_t count = PyTuple_GET_SIZE(texts) + PyTuple_GET_SIZE(ids);
+    Py_ssize_t *offsets = PyMem_New(Py_ssize_t, count ? count : 1);
+    if (offsets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t n = PyTuple_GET_SIZE(texts);
+        PyObject *name = i < n ? PyTuple_GET_ITEM(texts, i) : PyTuple_GET_ITEM(ids, i - n);
+        const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (text == NULL || (offsets[i] = slot_offset(cls, text)) < 0) {
+            if (text == NULL && !PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "field names must be str");
+            PyMem_Free(offsets);
+            return -1;
+        }
+    }
+    PyMem_Free(self->offsets);
+    self->offsets = offsets;
+    self->texts = PyTuple_GET_SIZE(texts);
+    self->count = count;
+    Py_INCREF(cls);
+    Py_XSETREF(self->cls, cls);
+    return 0;
+}
+
+static void
+Screen_dealloc(Screen *self)
+{
+    PyMem_Free(self->offsets);
+    Py_XDECREF(self->cls);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Screen_check(Screen *self, PyObject *obj)
+{
+    if (self->cls == NULL || (PyObject *)Py_TYPE(obj) != self->cls)
+        Py_RETURN_TRUE;
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        PyObject *value = slot(obj, self->offsets[i]);
+        if (value == NULL)
+            continue;
+        Py_INCREF(value);
+        int found = value_suspect(value, i >= self->texts);
+        Py_DECREF(value);
+        if (found != 0)
+            return found < 0 ? NULL : Py_NewRef(Py_True);
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef Screen_methods[] = {
+    {"check", (PyCFunction)Screen_check, METH_O,
+     "Whether the object may hold a secret in the fields given (True for another class)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScreenType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "aievents._speedups.Screen",
+    .tp_doc = PyDoc_STR("Screen(cls, texts, ids): the text fields of a class, screened."),
+    .tp_basicsize = sizeof(Screen),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Screen_init,
+    .tp_dealloc = (destructor)Screen_dealloc,
+    .tp_methods = Screen_methods,
+};
 
 static PyMethodDef speedups_methods[] = {
     {"suspect", (PyCFunction)(void (*)(void))speedups_suspect, METH_FASTCALL,
@@ -1081,7 +1177,7 @@ PyInit__speedups(void)
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (PyType_Ready(&TallyType) < 0 || PyType_Ready(&TotalsType) < 0
-        || PyType_Ready(&RecentType) < 0)
+        || PyType_Ready(&RecentType) < 0 || PyType_Ready(&ScreenType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&speedups_module);
     if (module == NULL)
@@ -1095,6 +1191,12 @@ PyInit__speedups(void)
     Py_INCREF(&TotalsType);
     if (PyModule_AddObject(module, "Totals", (PyObject *)&TotalsType) < 0) {
         Py_DECREF(&TotalsType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&ScreenType);
+    if (PyModule_AddObject(module, "Screen", (PyObject *)&ScreenType) < 0) {
+        Py_DECREF(&ScreenType);
         Py_DECREF(module);
         return NULL;
     }

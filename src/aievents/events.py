@@ -132,8 +132,9 @@ class BaseEvent:
         provider: The AI provider, such as ``openai``.
         model: The model, such as ``gpt-image-1``.
         system_prompts: System prompts of the request.
-        options: Request options.
-        model_options: Provider-specific model options.
+        options: Request options (JSON values only: text, finite numbers,
+            booleans, None, lists, dicts with string keys).
+        model_options: Provider-specific model options (JSON values only).
         tool_names: Names of the tools offered.
         message_count: Number of messages in the request.
         has_tools: Whether tools were offered.

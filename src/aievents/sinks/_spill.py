@@ -29,7 +29,7 @@ from typing import Final
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.exceptions import EventValidationError
-from aievents.transports.jsonl import encode_lines, write_all
+from aievents.transports.jsonl import encode_texts, utf8, write_all
 from aievents.wire import from_dict
 
 __all__ = ["Spill"]
@@ -163,7 +163,7 @@ class Spill:
             UnencodableError: some events cannot be encoded (nothing written).
             OSError: the segment could not be written.
         """
-        data = b"".join(line + b"\n" for line in encode_lines(batch, "dict"))
+        data = utf8("".join(line + "\n" for line in encode_texts(batch, "dict")))
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
                 self._bytes = self.size()  # others may have freed room

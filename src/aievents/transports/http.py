@@ -15,7 +15,7 @@ from aievents._redact import safe_url
 from aievents._validate import option
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
-from aievents.transports.jsonl import SHAPES, Shape, encode_lines
+from aievents.transports.jsonl import SHAPES, Shape, encode_texts, utf8
 
 __all__ = ["HttpTransport"]
 
@@ -140,11 +140,10 @@ class HttpTransport:
         Raises:
             UnencodableError: some events cannot be encoded.
         """
-        lines = encode_lines(batch, self.shape)
-        if self.format == "json":
-            data = b"[" + b",".join(lines) + b"]"
-        else:
-            data = b"\n".join(lines) + b"\n"
+        lines = encode_texts(batch, self.shape)
+        data = utf8(
+            "[" + ",".join(lines) + "]" if self.format == "json" else "\n".join(lines) + "\n"
+        )
         return gzip.compress(data, compresslevel=5) if self.gzip else data
 
     def send(self, batch: Sequence[BaseEvent]) -> None:

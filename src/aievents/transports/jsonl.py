@@ -58,14 +58,26 @@ def utf8(text: str) -> bytes:
         return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
 
 
-def encode_lines(batch: Sequence[BaseEvent], shape: Shape) -> list[bytes]:
-    """Each event of ``batch`` as one line of UTF-8 JSON (no newline), secrets scrubbed.
+def encode_texts(batch: Sequence[BaseEvent], shape: Shape) -> list[str]:
+    """Each event of ``batch`` as one line of JSON text (no newline), secrets scrubbed.
 
     Raises:
         UnencodableError: naming the events that cannot be encoded (the
             others are not lost: the caller sends them without these).
     """
-    return encode_each(batch, lambda event: utf8(encode(event, shape)))
+    try:
+        return [encode(event, shape) for event in batch]
+    except Exception:  # noqa: BLE001 - which events? Each on its own, to name them
+        return encode_each(batch, lambda event: encode(event, shape))
+
+
+def encode_lines(batch: Sequence[BaseEvent], shape: Shape) -> list[bytes]:
+    """Each event of ``batch`` as one line of UTF-8 JSON (no newline), secrets scrubbed.
+
+    Raises:
+        UnencodableError: as :func:`encode_texts`.
+    """
+    return [utf8(text) for text in encode_texts(batch, shape)]
 
 
 def write_all(fd: int, data: bytes) -> None:
