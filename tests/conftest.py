@@ -41,6 +41,15 @@ def _postgres_server() -> Iterator[str]:
         pytest.skip(f"PostgreSQL unavailable: {error}")
 
 
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Any]:
+    """A collector on 127.0.0.1 (``collector_server.Collector``), stopped after the test."""
+    from collector_server import Collector
+
+    with Collector() as collector:
+        yield collector
+
+
 @pytest.fixture(autouse=True)
 def _fresh_diagnostics() -> None:
     """Each test starts with rate-limited diagnostics that have logged nothing yet."""

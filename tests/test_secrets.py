@@ -156,12 +156,6 @@ def _receiver() -> Iterator[Receiver]:
     receiver.close()
 
 
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    with Collector() as collector:
-        yield collector
-
-
 @pytest.fixture(name="events")
 def _events() -> list[Any]:
     return planted_events()

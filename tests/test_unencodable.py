@@ -79,12 +79,6 @@ def planted(way: str, count: int = COUNT, bad: int = BAD) -> list[Any]:
     ]
 
 
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    with Collector() as collector:
-        yield collector
-
-
 @pytest.fixture(autouse=True)
 def _quiet_logs() -> Iterator[None]:
     with structlog.testing.capture_logs():

@@ -1169,6 +1169,18 @@ intern(PyObject **slot, const char *name)
     return *slot == NULL ? -1 : 0;
 }
 
+/* Put a type in the module under `name`: 0, or -1 with an exception set. */
+static int
+add_type(PyObject *module, const char *name, PyTypeObject *type)
+{
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
@@ -1182,21 +1194,8 @@ PyInit__speedups(void)
     PyObject *module = PyModule_Create(&speedups_module);
     if (module == NULL)
         return NULL;
-    Py_INCREF(&TallyType);
-    if (PyModule_AddObject(module, "Tally", (PyObject *)&TallyType) < 0) {
-        Py_DECREF(&TallyType);
-        Py_DECREF(module);
-        return NULL;
-    }
-    Py_INCREF(&TotalsType);
-    if (PyModule_AddObject(module, "Totals", (PyObject *)&TotalsType) < 0) {
-        Py_DECREF(&TotalsType);
-        Py_DECREF(module);
-        return NULL;
-    }
-    Py_INCREF(&ScreenType);
-    if (PyModule_AddObject(module, "Screen", (PyObject *)&ScreenType) < 0) {
-        Py_DECREF(&ScreenType);
+    if (add_type(module, "Tally", &TallyType) < 0 || add_type(module, "Totals", &TotalsType) < 0
+        || add_type(module, "Screen", &ScreenType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
