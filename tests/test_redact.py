@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from test_wire import EVENT_STRATEGIES
 
 from helpers import error_event, started_event, usage_event
 
@@ -301,3 +304,39 @@ def test_no_secret_word_in_count_names() -> None:
     for name in ("api_key", "x-api-key", "accessToken", "Authorization", "db_password"):
         assert r.is_secret_key(name), name
     assert re.fullmatch(r"\[redacted\]", r.REDACTED)
+
+
+class TestCompiledCheck:
+    """The compiled check of an event's text slots answers as the generated Python one."""
+
+    CHECKS: dict[tuple[type, bool], Any] = {}  # noqa: RUF012
+
+    def check(self, cls: type, compiled: bool) -> Any:
+        import aievents._outbound as ob
+
+        key = (cls, compiled)
+        if key not in self.CHECKS:
+            saved = ob._SCREEN
+            ob._SCREEN = saved if compiled else None  # type: ignore[misc]
+            try:
+                self.CHECKS[key] = ob._compile(cls)
+            finally:
+                ob._SCREEN = saved  # type: ignore[misc]
+        return self.CHECKS[key]
+
+    @pytest.mark.parametrize("name", ["started", "completed", "usage", "error"])
+    @settings(max_examples=200)
+    @given(data=st.data(), planted=st.sampled_from([None, "sk-proj-abcdefghij", AZURE_KEY]))
+    def test_same_answers(self, name: str, data: st.DataObject, planted: str | None) -> None:
+        """On events with every field drawn, secrets planted now and then."""
+        import aievents._outbound as ob
+
+        if ob._SCREEN is None:
+            pytest.skip("the compiled extension is not in use")
+        cls = {c.event_type.split(":")[-1]: c for c in EVENT_STRATEGIES}[name]
+        event = data.draw(EVENT_STRATEGIES[cls])
+        if planted is not None:
+            event = attrs.evolve(event, user_id=planted, request_id=planted)
+        compiled, pure = self.check(cls, True), self.check(cls, False)
+        assert compiled is not pure
+        assert compiled(event) == pure(event)
