@@ -237,9 +237,12 @@ def _scrub_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-    query = _SECRET_VALUE.sub(_replace, parts.query)
-    fragment = _SECRET_VALUE.sub(_replace, parts.fragment)
-    return urllib.parse.urlunsplit((parts.scheme, netloc, _path(parts.path), query, fragment))
+    shown = f"{parts.scheme}://{netloc}{_path(parts.path)}"
+    if "?" in url.split("#", 1)[0]:
+        shown += "?" + _SECRET_VALUE.sub(_replace, parts.query)
+    if "#" in url:
+        shown += "#" + _SECRET_VALUE.sub(_replace, parts.fragment)
+    return shown
 
 
 def _pair_name(item: Any) -> str | None:
@@ -327,13 +330,15 @@ def safe_reprs(cls: type, fields: list[Any]) -> list[Any]:
     return [f.evolve(repr=safe_repr(f.name)) if f.repr is True else f for f in fields]
 
 
-#: A path segment shown as it is: a plain lowercase word or two, few digits.
-_PLAIN_SEGMENT: Final = re.compile(r"_*[a-z0-9]+(?:[._~-]+[a-z0-9]+)*")
+#: A path segment shown as it is: plain words (lowercase, or capitalized), few digits.
+_PLAIN_SEGMENT: Final = re.compile(
+    r"_*(?:[a-z0-9]+|[A-Z][a-z]+)(?:[-_.~]+(?:[a-z0-9]+|[A-Z][a-z]+))*"
+)
 _MAX_SEGMENT_DIGITS: Final = 4
 
 
 def _plain(segment: str) -> bool:
-    """Whether a path segment is shown: a plain lowercase word or two, few digits, no secret."""
+    """Whether a path segment is shown: plain words, few digits, no secret."""
     return not segment or (
         len(segment) <= 40
         and _PLAIN_SEGMENT.fullmatch(segment) is not None
@@ -346,8 +351,9 @@ def safe_url(url: str) -> str:
     """``url`` as it may appear in logs, errors and reprs.
 
     No user info, no query string, no fragment, and every path segment that
-    is not a plain lowercase word (a token in a webhook's path, an id)
-    replaced by ``[redacted]``: ``https://hooks.example/ingest/[redacted]``.
+    is not made of plain words (lowercase or capitalized, at most four
+    digits: a token in a webhook's path, an id) replaced by ``[redacted]``:
+    ``https://hooks.example/ingest/[redacted]``.
     """
     try:
         parts = urllib.parse.urlsplit(url)
@@ -359,7 +365,7 @@ def safe_url(url: str) -> str:
         host = f"[{host}]"
     if port is not None:
         host = f"{host}:{port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, _path(parts.path), "", ""))
+    return f"{parts.scheme}://{host}{_path(parts.path)}"
 
 
 def _path(path: str) -> str:

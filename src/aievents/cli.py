@@ -78,7 +78,7 @@ def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
     A line that is not an event is reported on ``errors`` with its number
     and skipped; :class:`CommandError` is raised at the end when any was.
     """
-    from aievents.wire import from_dict, from_envelope
+    from aievents.wire import from_data
 
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
@@ -94,7 +94,7 @@ def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
                 data = json.loads(line)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
-                event = from_envelope(data) if "pluginId" in data else from_dict(data)
+                event = from_data(data)
             except (ValueError, TypeError, RecursionError, AieventsError) as error:
                 bad += 1
                 reason = first_line(error)
@@ -111,7 +111,7 @@ def _source(args: argparse.Namespace, errors: TextIO) -> tuple[Any, list[Command
     if args.store:
         from aievents.sinks.store import StoreSink
 
-        return StoreSink(args.store), []
+        return StoreSink(args.store, create=False), []  # a query creates no store
     from aievents.sinks.aggregate import AggregateSink
 
     # Every event of the file is kept at minute detail, however old.
