@@ -142,6 +142,22 @@ class TestTextRules:
         assert redact().scrub_text(text) == scrubbed
 
     @pytest.mark.parametrize(
+        ("text", "scrubbed"),
+        [
+            ("mysql://bob:***@db/x?password=***", "mysql://bob:***@db/x?password=***"),
+            ("postgresql://bob@db/x", "postgresql://bob@db/x"),
+            (
+                "https://ghp_0123456789abcdefABCDEF@git.example/r",
+                "https://[redacted]@git.example/r",
+            ),
+            ("sqlite:////tmp/run_1/usage.db", "sqlite:////tmp/run_1/usage.db"),
+        ],
+    )
+    def test_url_forms_kept(self, text: str, scrubbed: str) -> None:
+        """A user name and what is masked already stay; a token as the user goes."""
+        assert redact().scrub_text(text) == scrubbed
+
+    @pytest.mark.parametrize(
         "url",
         [
             "postgresql://app:p@ss@word@db.example/usage",

@@ -76,7 +76,7 @@ _PATTERNS: Final = (
     # {'name': 'name', 'value': 'value'}; a quoted value goes up to its quote.
     rf"(?P<name>(?:[\"'](?:name|key|header)[\"']\s*:\s*[\"']{_NAME}[\"']\s*,\s*"
     rf"[\"']value[\"']\s*:\s*[\"']|{_NAME}(?:[\"']?\s*[:=]\s*[\"']?|[\"']\s*,\s*[\"'])))"
-    r"(?!\[redacted\])(?:(?<=[\"'])[^\"']+|(?:(?:Bearer|Basic|Token)\s+)?[^\s\"',;&)}\]]+)",
+    r"(?!\[redacted\]|\*\*\*)(?:(?<=[\"'])[^\"']+|(?:(?:Bearer|Basic|Token)\s+)?[^\s\"',;&)}\]]+)",
 )
 #: A word of exactly 32 hexadecimal digits (not all decimal): an Azure key.
 _HEX_KEY: Final = r"\b(?![0-9]{32}\b)[0-9a-f]{32}\b"
@@ -229,14 +229,21 @@ def scrub_text(text: str, *, identifier: bool = False) -> str:
 
 
 def _scrub_url(url: str) -> str:
-    """A URL found in text: user info and token-like path segments replaced, query scrubbed."""
+    """A URL found in text: its password (or a token as its user), token-like path segments
+    and secret parameters replaced."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return REDACTED
     netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    if "@" in netloc:  # user:password (up to the last @), or a token alone
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        if not colon:
+            userinfo = user if _plain(user) else REDACTED
+        elif password not in ("***", REDACTED):  # not masked already
+            userinfo = f"{user}:{REDACTED}"
+        netloc = f"{userinfo}@{host}"
     shown = f"{parts.scheme}://{netloc}{_path(parts.path)}"
     if "?" in url.split("#", 1)[0]:
         shown += "?" + _SECRET_VALUE.sub(_replace, parts.query)
