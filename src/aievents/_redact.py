@@ -163,21 +163,55 @@ def is_identifier_key(name: str) -> bool:
     return bool(words) and words[-1] in _ID_WORDS
 
 
+#: What every match of the expressions holds, in lowercase text: a cheap first look.
+_ANCHORS: Final = re.compile(
+    r"sk-|rk-|pk-|xai-|pplx-|hf_|gh[pousr]_|eyj|akia|asia|aiza|xox|bearer|basic|://|[:=,]"
+)
+_HEX_RUN: Final = re.compile(r"[0-9a-f]{32}")
+#: The letters outside ASCII that the expressions (ignoring case) take for ASCII ones.
+_FOLDS: Final = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+#: Shorter texts hold no secret the expressions find (``sig=x``, ``a://b``).
+_MIN_SECRET: Final = 5
+#: Texts looked at, with the answer (at most this many, this long).
+_SEEN: dict[tuple[bool, str], bool] = {}
+_MAX_SEEN: Final = 4096
+_MAX_SEEN_TEXT: Final = 256
+
+
+def _text_suspect_py(text: str, identifier: bool) -> bool:
+    """Whether the expression finds a secret in ``text``: a cheap look first, remembered."""
+    if len(text) < _MIN_SECRET:
+        return False
+    key = (identifier, text)
+    found = _SEEN.get(key)
+    if found is None:
+        low = text.lower() if text.isascii() else text.translate(_FOLDS).lower()
+        hex_run = not identifier and len(text) >= 32 and _HEX_RUN.search(low) is not None
+        pattern = _SECRET_IN_ID if identifier else _SECRET_VALUE
+        found = bool(
+            (hex_run or _ANCHORS.search(low) is not None) and pattern.search(text) is not None
+        )
+        if len(text) <= _MAX_SEEN_TEXT:  # labels and ids repeat; long texts are not kept
+            if len(_SEEN) >= _MAX_SEEN:
+                _SEEN.clear()
+            _SEEN[key] = found
+    return found
+
+
 def _suspect_py(identifier: bool, *values: Any) -> bool:
-    """The pure Python twin of ``aievents._speedups.suspect``: exact, and slow."""
-    pattern = _SECRET_IN_ID if identifier else _SECRET_VALUE
+    """The pure Python twin of ``aievents._speedups.suspect``: exact, and slower."""
     for value in values:
         if value is None or value is False:
             continue
         if isinstance(value, str):
-            if pattern.search(value):
+            if _text_suspect_py(value, identifier):
                 return True
             continue
         if isinstance(value, (tuple, list)):
             for item in value:
                 if item is None:
                     continue
-                if not isinstance(item, str) or pattern.search(item):
+                if not isinstance(item, str) or _text_suspect_py(item, identifier):
                     return True
             continue
         return True  # True, or an object: only a closer look can tell
@@ -223,7 +257,7 @@ def scrub_text(text: str, *, identifier: bool = False) -> str:
         identifier: The text is an identifier (a request, trace or event id):
             a word of 32 hexadecimal digits in it is kept.
     """
-    if _SCREEN is not None and not _SCREEN(identifier, text):
+    if not suspect(identifier, text):
         return text
     return (_SECRET_IN_ID if identifier else _SECRET_VALUE).sub(_replace, text)
 

@@ -981,6 +981,21 @@ word_suspect(const Text *t, Py_ssize_t start, Py_ssize_t end, int all_hex, int i
 #undef IS
 #undef STARTS
 
+/* For one byte: 0 a boundary, 1 part of a word ([A-Za-z0-9_]), 2 a hex digit. */
+#define W1(c) ((c) == '_' || ((c) >= 'g' && (c) <= 'z') || ((c) >= 'G' && (c) <= 'Z'))
+#define W2(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define B(c) (W2(c) ? 2 : W1(c) ? 1 : 0)
+#define B4(c) B(c), B(c + 1), B(c + 2), B(c + 3)
+#define B16(c) B4(c), B4(c + 4), B4(c + 8), B4(c + 12)
+static const unsigned char byte_class[256] = {
+    B16(0), B16(16), B16(32), B16(48), B16(64), B16(80), B16(96), B16(112),
+};
+#undef B16
+#undef B4
+#undef B
+#undef W2
+#undef W1
+
 /* Whether a text may hold a secret: one pass over its words. */
 static int
 text_suspect(PyObject *text, int identifier)
@@ -991,6 +1006,29 @@ text_suspect(PyObject *text, int identifier)
 #endif
     Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
     Py_ssize_t i = 0;
+    if (t.kind == PyUnicode_1BYTE_KIND) {
+        /* The common case, read byte by byte through a table. Latin-1 letters
+         * past ASCII fold to no ASCII letter: boundaries, as fold() says. */
+        const Py_UCS1 *d = (const Py_UCS1 *)t.data;
+        while (i < t.length) {
+            Py_UCS1 c = d[i];
+            if (!byte_class[c]) {
+                if (c == ':' && i + 2 < t.length && d[i + 1] == '/' && d[i + 2] == '/')
+                    return 1;
+                i++;
+                continue;
+            }
+            Py_ssize_t start = i;
+            int all_hex = 1;
+            while (i < t.length && byte_class[d[i]]) {
+                all_hex &= byte_class[d[i]] == 2;
+                i++;
+            }
+            if (word_suspect(&t, start, i, all_hex, identifier))
+                return 1;
+        }
+        return 0;
+    }
     while (i < t.length) {
         Py_UCS4 c = at(&t, i);
         if (!word_char(c)) {
