@@ -24,6 +24,15 @@ def _client() -> Iterator[EventClient]:
     client.close(5.0)
 
 
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Any]:
+    """A local HTTP collector (:mod:`collector_server`), stopped after the test."""
+    from collector_server import Collector
+
+    with Collector() as collector:
+        yield collector
+
+
 @pytest.fixture(name="postgres_server", scope="session")
 def _postgres_server() -> Iterator[str]:
     """A PostgreSQL server for the session (skipped only when none can be had).
@@ -39,15 +48,6 @@ def _postgres_server() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is needed in CI: {error}")
         pytest.skip(f"PostgreSQL unavailable: {error}")
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Any]:
-    """A collector on 127.0.0.1 (``collector_server.Collector``), stopped after the test."""
-    from collector_server import Collector
-
-    with Collector() as collector:
-        yield collector
 
 
 @pytest.fixture(autouse=True)

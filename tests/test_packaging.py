@@ -220,38 +220,21 @@ class TestInstalled:
         assert "Costs today by line item" in result.stdout
 
 
-#: Parts that still fail with a bare ModuleNotFoundError; strict, so that the change that
-#: names their extra turns these into plain tests by removing the mark.
-NOT_NAMED_YET = pytest.mark.xfail(
-    reason="the part does not name its extra yet", raises=AssertionError, strict=True
-)
-
-
 class TestMissingExtras:
     """With no extra, an optional part says which extra to install."""
 
     @pytest.mark.parametrize(
         ("command", "extra"),
         [
-            pytest.param(
-                ["python", "-c", "from aievents.transports.http import HttpTransport"],
-                "http",
-                marks=NOT_NAMED_YET,
-            ),
-            pytest.param(
-                ["python", "-c", "from aievents.transports.otlp import OtlpTransport"],
-                "otel",
-                marks=NOT_NAMED_YET,
-            ),
+            (["python", "-c", "from aievents.transports.http import HttpTransport"], "http"),
+            (["python", "-c", "from aievents.transports import OtlpTransport"], "otel"),
             (["python", "-c", "import aievents; aievents.StoreSink('sqlite:///x.db')"], "store"),
             (
                 ["python", "-c", "from aievents.devtools import DevtoolsTransport as T; T()"],
                 "devtools",
             ),
-            pytest.param(["aievents", "demo"], "cli", marks=NOT_NAMED_YET),
-            pytest.param(
-                ["aievents", "costs", "--events", "events.jsonl"], "cli", marks=NOT_NAMED_YET
-            ),
+            (["aievents", "demo"], "cli"),
+            (["aievents", "costs", "--events", "events.jsonl"], "cli"),
         ],
         ids=lambda value: value if isinstance(value, str) else " ".join(value[:3]),
     )

@@ -69,3 +69,24 @@ class TestPublicAPI:
     def test_typed(self) -> None:
         """The package ships py.typed."""
         assert (Path(aievents.__file__).parent / "py.typed").is_file()
+
+
+class TestLightImport:
+    """``import aievents`` loads no optional dependency and hooks nothing into exit."""
+
+    def test_no_optional_module(self) -> None:
+        """No database driver, HTTP client, SDK or websocket library is imported."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, atexit, aievents\n"
+            "heavy = ('sqlalchemy', 'psycopg', 'httpx', 'openai', 'websockets',"
+            " 'opentelemetry', 'google')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert result.stdout.strip() == "[]"
+        assert aievents.StoreSink.__name__ == "StoreSink"

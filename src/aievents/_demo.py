@@ -10,9 +10,12 @@ from the store. Everything runs on 127.0.0.1, offline, in seconds.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
+from aievents._extras import require_extra
 from aievents._imageserver import ImageServer
 from aievents.client import EventClient
 from aievents.context import context
@@ -72,8 +75,20 @@ def _logger(out: TextIO) -> Any:
     )
 
 
-def run_demo(db: str, out: TextIO) -> int:
-    """Run the demo, storing into the SQLite file ``db``; the reports go to ``out``."""
+def run_demo(db: str | None, out: TextIO) -> int:
+    """Run the demo, storing into the SQLite file ``db`` (a temporary one when ``None``).
+
+    The reports go to ``out``. Every package the demo needs is imported
+    first: a missing one is named (the ``cli`` extra) before any call.
+    """
+    require_extra("aievents demo", "cli")
+    if db is None:
+        with tempfile.TemporaryDirectory(prefix="aievents-demo-") as folder:
+            return _demo(str(Path(folder) / "demo.db"), out)
+    return _demo(db, out)
+
+
+def _demo(db: str, out: TextIO) -> int:
     import openai
 
     from aievents.cli import _print

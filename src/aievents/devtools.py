@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Final, Literal
 import attrs
 
 from aievents import _validate as v
+from aievents._extras import import_extra
 from aievents._fork import after_fork
 from aievents._outbound import outbound
 from aievents._redact import safe_reprs, safe_url, scrub_text
@@ -55,13 +56,20 @@ _SSE_PATH: Final = "/__devtools/sse"
 
 
 def _websockets() -> Any:
+    """websockets' sync client (the ``devtools`` extra), imported when first needed."""
+    return import_extra("websockets.sync.client", "the devtools bridge", "devtools")
+
+
+def _connections(timeout: float) -> Any:
+    """The HTTP connections of the ``post`` mode (the transports' shared helper, on httpx)."""
     try:
-        from websockets.sync import client  # noqa: PLC0415 - an optional extra
+        from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
     except ImportError:  # pragma: no cover - the extra is not installed
         raise ImportError(
-            "the devtools bridge needs the devtools extra: pip install 'aievents[devtools]'"
+            "the devtools bridge's post mode needs httpx, in the devtools extra: "
+            "pip install 'aievents[devtools]'"
         ) from None
-    return client
+    return Connections(None, timeout, timeout, True, timeout)
 
 
 def _open_ws(url: str, timeout: float) -> Any:
@@ -100,9 +108,11 @@ class DevtoolsTransport:
         host: The bus's host (``localhost`` by default, as the bus's own).
         port: The bus's port.
         mode: ``ws`` (the WebSocket, kept open; a ping confirms each batch)
-            or ``post`` (one ``POST /__devtools/send`` per event).
+            or ``post`` (one ``POST /__devtools/send`` per event, on kept-alive
+            connections).
         path: The endpoint's path, when not the bus's default.
-        timeout: Seconds to connect, and to wait for the bus's answer.
+        timeout: Seconds to connect, and to wait for the bus's answer; in
+            ``post`` mode, the most one request may take in all.
         plugin_id: The envelopes' plugin id.
 
     Delivery is at least once: when the bus goes away in the middle of a
@@ -126,14 +136,16 @@ class DevtoolsTransport:
         scheme, default = ("ws", _WS_PATH) if mode == "ws" else ("http", _SEND_PATH)
         self.url = f"{scheme}://{_netloc(host, port)}{path or default}"
         self._shown = safe_url(self.url)
-        self._host, self._port, self._path = host, port, path or default
         self._timeout = timeout
         self._plugin_id = plugin_id
         self._lock = threading.Lock()
         self._ws: Any = None
         self._closed = False
+        self._http: Any = None
         if mode == "ws":
             _websockets()
+        else:
+            self._http = _connections(timeout)
         after_fork(self)
 
     def _after_fork(self) -> None:
@@ -193,29 +205,8 @@ class DevtoolsTransport:
         return scrub_text(first_line(error).replace(self.url, self._shown))
 
     def _post(self, message: str) -> None:
-        connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        try:
-            connection.request(
-                "POST",
-                self._path,
-                body=message.encode(),
-                headers={"content-type": "application/json"},
-            )
-            answer = connection.getresponse()
-            answer.read()
-        except (OSError, http.client.HTTPException) as error:
-            raise TransportError(
-                f"devtools bus at {self._shown}: {self._describe(error)}", retryable=True
-            ) from None
-        finally:
-            connection.close()
-        if answer.status >= 300:
-            retryable = answer.status == 429 or answer.status >= 500
-            raise TransportError(
-                f"devtools bus at {self._shown} answered {answer.status}",
-                retryable=retryable,
-                status=answer.status,
-            )
+        """One event to the bus; TransportError (with any Retry-After) unless answered 2xx."""
+        self._http.post(self.url, message.encode(), {"content-type": "application/json"})
 
     def _close_ws(self) -> None:
         ws, self._ws = self._ws, None
@@ -224,10 +215,12 @@ class DevtoolsTransport:
                 ws.close()
 
     def close(self) -> None:
-        """Close the WebSocket; later sends fail."""
+        """Close the WebSocket or the HTTP connections; later sends fail."""
         with self._lock:
             self._closed = True
             self._close_ws()
+            if self._http is not None:
+                self._http.close()
 
 
 class DevtoolsListener:

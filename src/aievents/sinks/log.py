@@ -150,6 +150,8 @@ class LogSink:
             with self._lock:
                 self.failures += 1
             # Named by type only (no message, no frame): the event's data stays out.
+            # Through the library's diagnostics, never the default structlog
+            # logger (which prints to stdout).
             self._diag(
                 ("failed", type(exc)),
                 "warning",

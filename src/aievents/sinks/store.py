@@ -46,6 +46,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import quote, unquote
 
 from aievents._diag import RateLimitedLog, describe
+from aievents._extras import missing_extra
 from aievents._outbound import outbound
 from aievents._redact import scrub_text
 from aievents._validate import setting
@@ -60,10 +61,13 @@ from aievents.usage import EXACT, ImageCost, units_to_usd
 if sys.platform != "win32":
     import fcntl
 
+#: Why SQLAlchemy could not be imported, if it could not.
+_NO_SQLALCHEMY = ""
 try:
     import sqlalchemy as sa
-except ImportError:  # pragma: no cover - the store extra is not installed
+except ImportError as _error:  # the store extra is not installed
     sa = None  # type: ignore[assignment]
+    _NO_SQLALCHEMY = str(_error)
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
 
@@ -98,7 +102,7 @@ class StoreError(FieldValueError):
 
 def _require_sqlalchemy() -> None:
     if sa is None:
-        raise ImportError("StoreSink needs the store extra: pip install 'aievents[store]'")
+        raise missing_extra("StoreSink", "store", _NO_SQLALCHEMY)
 
 
 def _tables(metadata: Any) -> dict[str, Any]:
@@ -286,7 +290,10 @@ class StoreSink(Reports):
             kwargs["connect_args"] = {"timeout": self._busy}
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
-        engine = sa.create_engine(url, **kwargs)
+        try:
+            engine = sa.create_engine(url, **kwargs)
+        except ImportError as error:  # the database driver (psycopg) is not installed
+            raise missing_extra("StoreSink", "store", error) from None
         if self._sqlite:
             busy = round(self._busy * 1000)
 

@@ -17,20 +17,50 @@ holds it.
   Lines file, rotated by size.
 - :class:`~aievents.transports.http.HttpTransport` (extra ``[http]``): JSON
   or NDJSON over HTTP(S).
+- :class:`~aievents.transports.otlp.OtlpTransport` (extra ``[otel]``): OTLP
+  log records and metrics over HTTP.
+
+Each is also importable from here (``from aievents.transports import
+HttpTransport``); its module is imported then, and an extra that is not
+installed is named in the :class:`ImportError`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 from aievents._diag import describe
 from aievents.events import BaseEvent
 from aievents.exceptions import AieventsError
 
+if TYPE_CHECKING:
+    from aievents.transports.http import HttpTransport as HttpTransport
+    from aievents.transports.jsonl import JsonlTransport as JsonlTransport
+    from aievents.transports.otlp import OtlpTransport as OtlpTransport
+
 __all__ = ["Transport", "TransportError", "UnencodableError"]
 
 T = TypeVar("T")
+
+#: The transports importable from this package, and their modules (imported when asked for).
+_LAZY: Final = {
+    "HttpTransport": "aievents.transports.http",
+    "JsonlTransport": "aievents.transports.jsonl",
+    "OtlpTransport": "aievents.transports.otlp",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 class TransportError(AieventsError):

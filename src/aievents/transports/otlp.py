@@ -29,24 +29,29 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import httpx
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.metrics.v1.metrics_pb2 import (
-    AGGREGATION_TEMPORALITY_DELTA,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
-    NumberDataPoint,
-    ResourceMetrics,
-    ScopeMetrics,
-    Sum,
-)
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from aievents._extras import missing_extra
+
+try:
+    import httpx
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+        AGGREGATION_TEMPORALITY_DELTA,
+        Histogram,
+        HistogramDataPoint,
+        Metric,
+        NumberDataPoint,
+        ResourceMetrics,
+        ScopeMetrics,
+        Sum,
+    )
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+except ImportError as _error:
+    raise missing_extra("OtlpTransport", "otel", _error) from None
 
 from aievents import __version__
 from aievents._diag import RateLimitedLog
@@ -172,7 +177,9 @@ class OtlpTransport:
         headers: Extra headers, such as an API key header; never logged.
         metrics: Also send the metrics (on by default).
         connect_timeout: Seconds to connect.
-        read_timeout: Seconds to wait for the answer.
+        read_timeout: Seconds to wait for each read of the answer.
+        request_timeout: Seconds one request may take in all (connecting,
+            sending and reading the answer).
         verify: Verify TLS certificates (on by default), or a CA bundle path.
         client: An ``httpx.Client`` to use instead of a new one.
     """
@@ -186,6 +193,7 @@ class OtlpTransport:
         metrics: bool = True,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
+        request_timeout: float = 30.0,
         verify: bool | str = True,
         client: httpx.Client | None = None,
     ) -> None:
@@ -196,7 +204,7 @@ class OtlpTransport:
         )
         self._scope = InstrumentationScope(name="aievents", version=__version__)
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
-        self._http = Connections(client, connect_timeout, read_timeout, verify)
+        self._http = Connections(client, connect_timeout, read_timeout, verify, request_timeout)
         self.metrics_failures = 0
 
     # ------------------------------------------------------------------ messages
