@@ -261,6 +261,14 @@ class TestScreen:
         for screen in self.screens():
             assert screen(False, "clean", value)
 
+    def test_remembered_per_rule_set(self) -> None:
+        """A text found clean as an identifier is still a key in text (and asked again)."""
+        key = "".join(AZURE_KEY)  # an object of its own
+        for screen in self.screens():
+            for _ in range(2):
+                assert not screen(True, key)
+                assert screen(False, key)
+
     def test_compiled_when_built(self) -> None:
         """The build makes the compiled screen (unless told to stay pure Python)."""
         import os

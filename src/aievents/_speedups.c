@@ -1049,6 +1049,35 @@ text_suspect(PyObject *text, int identifier)
     return 0;
 }
 
+/* Texts found clean lately, by address (a reference is held, so an address
+ * stays that text's): the labels every event repeats (a model, a provider,
+ * a size) are scanned once. Direct-mapped; one table per rule set. Only
+ * short texts are kept, and dropping one runs no Python code. */
+#define CLEAN_SLOTS 256
+#define CLEAN_MAX_LENGTH 256
+static PyObject *clean_texts[2][CLEAN_SLOTS];
+
+static inline PyObject **
+clean_slot(PyObject *text, int identifier)
+{
+    return &clean_texts[identifier != 0][((uintptr_t)text >> 4) & (CLEAN_SLOTS - 1)];
+}
+
+/* text_suspect(), remembering the clean short texts. */
+static int
+str_suspect(PyObject *text, int identifier)
+{
+    PyObject **slot = clean_slot(text, identifier);
+    if (*slot == text)
+        return 0;
+    int found = text_suspect(text, identifier);
+    if (found == 0 && PyUnicode_GET_LENGTH(text) <= CLEAN_MAX_LENGTH) {
+        Py_INCREF(text);
+        Py_XSETREF(*slot, text);
+    }
+    return found;
+}
+
 /* Whether one value may hold a secret: 1, 0, or -1 with an exception set.
  * None and False are clean; a str is scanned, as is each item of a tuple or
  * list; anything else (True, an object) is for a closer look. */
@@ -1058,7 +1087,7 @@ value_suspect(PyObject *value, int identifier)
     if (value == Py_None || value == Py_False)
         return 0;
     if (PyUnicode_Check(value))
-        return text_suspect(value, identifier);
+        return str_suspect(value, identifier);
     if (PyTuple_Check(value) || PyList_Check(value)) {
         /* Nothing here runs Python code: a list cannot change while it is read. */
         for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(value); k++) {
@@ -1067,7 +1096,7 @@ value_suspect(PyObject *value, int identifier)
                 continue;
             if (!PyUnicode_Check(item))
                 return 1;
-            int found = text_suspect(item, identifier);
+            int found = str_suspect(item, identifier);
             if (found != 0)
                 return found;
         }
