@@ -7,7 +7,6 @@ import gzip
 import ssl
 import threading
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
