@@ -37,14 +37,14 @@ import attrs
 from aievents import _validate as v
 from aievents._extras import import_extra
 from aievents._fork import after_fork
-from aievents._outbound import outbound
 from aievents._redact import safe_reprs, safe_url, scrub_text
 from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.exceptions import AieventsError, first_line
 from aievents.transports import TransportError, encode_each
-from aievents.wire import PLUGIN_ID, from_envelope, to_envelope, to_json
+from aievents.transports.jsonl import encode, escape_surrogates
+from aievents.wire import PLUGIN_ID, from_envelope
 
 __all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]
 
@@ -153,18 +153,8 @@ class DevtoolsTransport:
         self._ws = None  # the parent's connection stays the parent's
 
     def _encode(self, event: BaseEvent) -> str:
-        """The event, its secrets scrubbed, as one envelope of JSON text."""
-        event = outbound(event)
-        if self._plugin_id == PLUGIN_ID:
-            text = to_json(event, form="envelope")
-        else:
-            envelope = to_envelope(event, plugin_id=self._plugin_id)
-            text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        try:
-            text.encode()
-        except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON allows
-            text = json.dumps(json.loads(text), separators=(",", ":"))
-        return text
+        """The event, its secrets scrubbed, as one envelope of JSON text (sendable as UTF-8)."""
+        return escape_surrogates(encode(event, "envelope", plugin_id=self._plugin_id))
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
         """Deliver each event of the batch as an envelope, or raise TransportError.
