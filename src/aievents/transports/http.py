@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import gzip
 import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, Literal, TypedDict
 
 from aievents._extras import missing_extra
 
@@ -148,32 +149,95 @@ class _Body(httpx.SyncByteStream):
         self._stream.close()
 
 
+class _Limits(TypedDict):
+    max_connections: int
+    max_keepalive_connections: int
+    keepalive_expiry: float
+
+
+#: The connection pools' limits (httpx's defaults).
+_LIMITS: Final[_Limits] = {
+    "max_connections": 100,
+    "max_keepalive_connections": 20,
+    "keepalive_expiry": 5.0,
+}
+
+
+def _core_url(url: httpx.URL) -> httpcore.URL:
+    """httpx's URL as httpcore's."""
+    return httpcore.URL(
+        scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+    )
+
+
+def _proxy_pool(address: str, ssl_context: ssl.SSLContext) -> httpcore.ConnectionPool:
+    """Connections through the proxy at ``address`` (HTTP(S) or SOCKS), on :class:`_Backend`."""
+    proxy = httpx.Proxy(address if "://" in address else f"http://{address}")
+    if proxy.url.scheme in ("http", "https"):
+        return httpcore.HTTPProxy(
+            proxy_url=_core_url(proxy.url),
+            proxy_auth=proxy.raw_auth,
+            proxy_headers=proxy.headers.raw,
+            ssl_context=ssl_context,
+            network_backend=_Backend(),
+            **_LIMITS,
+        )
+    return httpcore.SOCKSProxy(
+        proxy_url=_core_url(proxy.url),
+        proxy_auth=proxy.raw_auth,
+        ssl_context=ssl_context,
+        network_backend=_Backend(),
+        **_LIMITS,
+    )
+
+
+#: urllib's reading of ``NO_PROXY``: whether it exempts a host (``host:port``) from the proxy.
+_bypass: Callable[[str, Mapping[str, str]], bool]
+_bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+
 class _DeadlineTransport(httpx.BaseTransport):
-    """httpx's connection pool on :class:`_Backend`: requests that end by their deadline."""
+    """httpx's connection pools on :class:`_Backend`: requests that end by their deadline.
+
+    A request goes through the proxy the environment names for its scheme
+    (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, in either case), unless
+    ``NO_PROXY`` exempts its host, as urllib reads them.
+    """
 
     def __init__(self, verify: bool | str) -> None:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        context = httpx.create_ssl_context(verify=verify)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(),
+            ssl_context=context, network_backend=_Backend(), **_LIMITS
         )
+        found = urllib.request.getproxies_environment()
+        self._no_proxy = {"no": found["no"]} if "no" in found else {}
+        self._proxies = {
+            scheme: _proxy_pool(address, context)
+            for scheme, address in found.items()
+            if scheme in ("http", "https", "all") and address
+        }
+
+    def _pool_for(self, url: httpx.URL) -> httpcore.ConnectionPool:
+        """The proxy's connections for ``url``, or the direct ones."""
+        pool = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if pool is None:
+            return self._pool
+        host = url.host if url.port is None else f"{url.host}:{url.port}"
+        if self._no_proxy and _bypass(host, self._no_proxy):
+            return self._pool
+        return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         core = httpcore.Request(
             method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-            ),
+            url=_core_url(url),
             headers=request.headers.raw,
             content=request.stream,
             extensions=request.extensions,
         )
         try:
-            answer = self._pool.handle_request(core)
+            answer = self._pool_for(url).handle_request(core)
         except _CORE_ERRORS as error:
             raise _mapped(error, request) from error
         return httpx.Response(
@@ -184,20 +248,104 @@ class _DeadlineTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        self._pool.close()
+        for pool in (self._pool, *self._proxies.values()):
+            pool.close()
+
+
+class _Request:
+    """A request made on a helper thread, and what became of it."""
+
+    __slots__ = ("delivered", "done", "error", "given_up")
+
+    def __init__(self) -> None:
+        self.delivered = False  # answered 2xx (its body may still be read)
+        self.done = False
+        self.given_up = False
+        self.error: BaseException | None = None
+
+
+#: A request the watchdog runs: given the seconds left and what to call once answered 2xx.
+_Post = Callable[[float, Callable[[], None]], None]
+
+
+class _Watchdog:
+    """Ends the requests made with an application's client by their deadline.
+
+    That client may do anything (its own transport, proxies, timeouts per
+    read): the request runs on a helper thread, and the caller waits for it
+    until the deadline, then gives up on it (unless it was answered 2xx:
+    then it is delivered, and the rest of the answer is read in the
+    background). A request given up on ends in the background, under the
+    client's own timeouts; until it has, the next requests wait for it (each
+    up to its own deadline), so that at most one given-up request per caller
+    runs at a time.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._stuck = 0  # requests given up on that still run
+
+    def run(self, request: _Post, shown: str, timeout: float) -> None:
+        """``request(seconds left, delivered)`` within ``timeout``.
+
+        Raises what it raises, or a timeout; ``delivered`` is for the request
+        to call once answered 2xx.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            if not self._changed.wait_for(lambda: not self._stuck, timeout):
+                raise TransportError(
+                    f"{shown}: an earlier request that took longer than {timeout:g} s "
+                    "has not ended yet",
+                    retryable=True,
+                )
+        state = _Request()
+        threading.Thread(
+            target=self._work, args=(request, deadline, state), name="aievents-http", daemon=True
+        ).start()
+        with self._changed:
+            over = self._changed.wait_for(
+                lambda: state.done or state.delivered, deadline - time.monotonic()
+            )
+            if not over:
+                state.given_up = True
+                self._stuck += 1
+                raise TransportError(f"{shown} took longer than {timeout:g} s", retryable=True)
+            error = None if state.delivered else state.error
+        if error is not None:
+            raise error
+
+    def _work(self, request: _Post, deadline: float, state: _Request) -> None:
+        """The helper thread: the request, its error kept for the caller."""
+
+        def delivered() -> None:
+            with self._changed:
+                state.delivered = True
+                self._changed.notify_all()
+
+        try:
+            request(max(deadline - time.monotonic(), 0.001), delivered)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            state.error = exc
+        finally:
+            with self._changed:
+                state.done = True
+                if state.given_up:
+                    self._stuck -= 1
+                self._changed.notify_all()
 
 
 class Connections:
     """A transport's httpx client: the application's, or its own.
 
-    Its own client has the transport's timeouts and TLS verification, ends
-    every request by its deadline (a socket operation never waits past it,
-    however slowly the target trickles), is replaced in a forked child
-    (never the parent's sockets) and is closed with the transport. When the
-    environment names a proxy (``HTTPS_PROXY``...), its client is httpx's
-    own, which goes through the proxy. The application's client is used as
-    given and left open. With httpx's client, the deadline cuts each read's
-    timeout and is looked at between the reads of the answer.
+    Every request ends by its deadline (``request_timeout``), however slowly
+    the target trickles its answer. Its own client has the transport's
+    timeouts and TLS verification, goes through the proxy the environment
+    names (``HTTPS_PROXY``...), bounds each socket operation by the
+    deadline, is replaced in a forked child (never the parent's sockets) and
+    is closed with the transport. The application's client is used as given
+    and left open; a request through it that is not over by the deadline is
+    given up on (see :class:`_Watchdog`).
     """
 
     def __init__(
@@ -215,22 +363,31 @@ class Connections:
         self.request_timeout = float(request_timeout)
         self._own = client is None
         self.client: httpx.Client = client or self._new()
+        self._watchdog = _Watchdog()
         after_fork(self)
 
     def _new(self) -> httpx.Client:
+        """A client of the transport's own, on :class:`_DeadlineTransport`."""
         connect, read, verify = self._settings
         timeout = httpx.Timeout(read, connect=connect)
-        if any(scheme != "no" for scheme in urllib.request.getproxies_environment()):
-            return httpx.Client(timeout=timeout, verify=verify)  # it reads the proxies
         return httpx.Client(timeout=timeout, transport=_DeadlineTransport(verify))
 
     def _after_fork(self) -> None:
+        """In a forked child: a client of its own (when ours), no helper thread of the parent's."""
+        self._watchdog = _Watchdog()
         if self._own:
             self.client = self._new()
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST ``body`` (see :func:`post`), within ``request_timeout``."""
-        post(self.client, url, body, headers, timeout=self.request_timeout)
+        if self._own:
+            post(self.client, url, body, headers, timeout=self.request_timeout)
+            return
+
+        def request(left: float, delivered: Callable[[], None]) -> None:
+            post(self.client, url, body, headers, timeout=left, delivered=delivered)
+
+        self._watchdog.run(request, safe_url(url), self.request_timeout)
 
     def close(self) -> None:
         """Close the client when it is ours."""
@@ -245,14 +402,15 @@ def post(
     headers: Mapping[str, str],
     *,
     timeout: float | None = None,
+    delivered: Callable[[], None] | None = None,
 ) -> None:
     """POST ``body``; raise :class:`TransportError` unless answered 2xx (the URL redacted).
 
     ``timeout`` bounds the whole request: connecting, sending the body and
     reading the answer (a timed-out request is retryable). Once the status
-    line says 2xx the batch is delivered: an answer body that trickles past
-    the deadline, or is cut short, does not make it fail (a retry would only
-    deliver it twice).
+    line says 2xx the batch is delivered (``delivered()`` is called then):
+    an answer body that trickles past the deadline, or is cut short, does
+    not make it fail (a retry would only deliver it twice).
     """
     shown = safe_url(url)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -263,6 +421,8 @@ def post(
         ) as response:
             status = response.status_code
             if 200 <= status < 300:
+                if delivered is not None:
+                    delivered()
                 _drain(response, deadline)
                 return
             wait = retry_after(response.headers.get("retry-after"))
@@ -317,17 +477,25 @@ def _drain(response: httpx.Response, deadline: float | None) -> None:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if valid."""
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if valid.
+
+    Seconds are ASCII digits only. A date without a zone (asctime's form, or
+    ``-0000``) is UTC, as every HTTP date is. The wait is not capped here
+    (``ForwardSink`` caps it with ``max_retry_after``): a huge number may
+    come back as ``inf``.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class HttpTransport:
@@ -346,8 +514,10 @@ class HttpTransport:
             collector trickles it.
         verify: Verify TLS certificates (on by default); or a CA bundle path.
         client: An ``httpx.Client`` to use instead of a new one (its own
-            timeouts apply, cut to ``request_timeout``, which is then looked
-            at between the reads of the answer).
+            timeouts and proxies apply; a request still running at
+            ``request_timeout`` is given up on: ``send`` raises, and the
+            request ends in the background under the client's timeouts,
+            holding up the next one until then).
 
     2xx is delivered; 408, 425, 429 and 5xx are retryable (``Retry-After``
     honoured); other statuses are not. Timeouts and connection errors are
