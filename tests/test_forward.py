@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 import os
 import signal
 import subprocess
@@ -102,6 +104,12 @@ class TestSettings:
                 id="nan-backoff",
             ),
             pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), max_retry_after=-1),
+                "max_retry_after",
+                "-1",
+                id="negative-max-retry-after",
+            ),
+            pytest.param(
                 lambda p: HttpTransport("http://127.0.0.1:9/", read_timeout=0),
                 "read_timeout",
                 "0",
@@ -193,6 +201,41 @@ class TestHttp:
         date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
         assert 25 <= (retry_after(date) or 0) <= 31
         assert retry_after("soon") is None
+
+    def test_retry_after_odd_seconds(self, collector: Collector) -> None:
+        """Seconds are ASCII digits: other digits are no wait, never an error; huge ones stay."""
+        assert retry_after("\u00b2") is None  # superscript two
+        assert retry_after("\u0663") is None  # Arabic-Indic three
+        assert retry_after("9" * 30) == 1e30
+        assert retry_after("9" * 400) == math.inf  # ForwardSink cuts it to max_retry_after
+        collector.fail(429, headers={"Retry-After": "\u00b2"})
+        transport = http(collector)
+        with pytest.raises(TransportError) as info:
+            transport.send(events(1))
+        transport.close()
+        assert info.value.retry_after is None
+
+    @pytest.mark.parametrize("form", ["asctime", "-0000"])
+    def test_retry_after_dates_without_zone(self, form: str) -> None:
+        """A date without a zone is UTC, as HTTP dates are, whatever the local time zone."""
+        when = time.time() + 60
+        if form == "asctime":
+            value = time.asctime(time.gmtime(when))
+        else:
+            value = email.utils.formatdate(when)  # "... -0000"
+        zone = os.environ.get("TZ")
+        os.environ["TZ"] = "America/New_York"
+        time.tzset()
+        try:
+            wait = retry_after(value)
+        finally:
+            if zone is None:
+                del os.environ["TZ"]
+            else:
+                os.environ["TZ"] = zone
+            time.tzset()
+        assert wait is not None
+        assert 50 <= wait <= 61
 
 
 class TestDelivery:
@@ -602,6 +645,41 @@ class TestReviewEdges:
         replay = ForwardSink(http(collector), spill_dir=spill)
         assert collector.wait_for(10)
         replay.close(5.0)
+
+    def test_retry_after_capped(self, collector: Collector) -> None:
+        """A Retry-After past max_retry_after is waited for that long only, then sent."""
+        collector.fail(429, headers={"Retry-After": "9" * 30})
+        sink = ForwardSink(http(collector), batch_size=5, max_delay=0.01, max_retry_after=0.2)
+        sent = events(5, "capped-")
+        with structlog.testing.capture_logs() as logs:
+            for event in sent:
+                sink.handle(event)
+            assert collector.wait_for_requests({e.request_id for e in sent})
+            report = sink.close(5.0)
+        assert report.sent == 5
+        (held,) = [line for line in logs if line["event"] == "target_asked_to_wait"]
+        assert held["seconds"] == 0.2
+        assert held["asked"] == 1e30
+
+    def test_durable_leftovers_closed(self, collector: Collector, tmp_path: Path) -> None:
+        """Durable, nothing journaled: what is still queued at close is dropped as closed."""
+        collector.hang(30.0)
+        sink = ForwardSink(
+            http(collector, read_timeout=5.0),
+            spill_dir=tmp_path / "spill",
+            durable=True,
+            spill_max_bytes=1,  # no room in the journal, nor in the spill
+            batch_size=10,
+            max_delay=0.01,
+        )
+        for event in events(30):
+            sink.handle(event)
+        assert collector.requested.wait(5.0)  # the first batch is held by the collector
+        report = sink.close(0.2)
+        assert report.unjournaled == 30
+        assert report.dropped == {"closed": 20}
+        assert report.pending == 10
+        collector.release.set()
 
     def test_url_secrets_not_in_errors(self, collector: Collector) -> None:
         """User info and query strings of the URL stay out of error messages."""

@@ -32,6 +32,8 @@ class OtlpCollector:
         self.logs: list[ExportLogsServiceRequest] = []
         self.metrics: list[ExportMetricsServiceRequest] = []
         self.status = 200
+        #: Answers for the next metrics exports: status and headers.
+        self.metrics_answers: list[tuple[int, dict[str, str]]] = []
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,12 +45,17 @@ class OtlpCollector:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 assert self.headers["content-type"] == "application/x-protobuf"
+                status, headers = collector.status, {}
                 if self.path == "/v1/logs":
                     collector.logs.append(ExportLogsServiceRequest.FromString(body))
+                elif collector.metrics_answers:
+                    status, headers = collector.metrics_answers.pop(0)
                 elif self.path == "/v1/metrics":
                     collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
-                self.send_response(collector.status)
+                self.send_response(status)
                 self.send_header("content-length", "0")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -220,3 +227,33 @@ class TestMetricsFailure:
         assert len(otlp.logs) == 2
         assert transport.metrics_failures == 1
         assert transport.metrics is False
+
+    def test_metrics_retry_after(self, otlp: OtlpCollector) -> None:
+        """A Retry-After on /v1/metrics is honoured: the next send asks to wait, sending nothing."""
+        otlp.metrics_answers.append((429, {"Retry-After": "60"}))
+        transport = OtlpTransport(otlp.endpoint)
+        with structlog.testing.capture_logs():
+            transport.send(batch())  # the logs are delivered; the metrics are told to wait
+            with pytest.raises(TransportError) as info:
+                transport.send(batch())
+        assert info.value.retryable
+        assert 55 <= (info.value.retry_after or 0) <= 60
+        assert len(otlp.logs) == 1  # nothing sent while the wait is in force
+        assert transport.metrics_failures == 1
+        transport.close()
+
+    def test_metrics_retry_after_in_sink(self, otlp: OtlpCollector) -> None:
+        """Through a ForwardSink: the next batch waits (up to max_retry_after), then goes."""
+        otlp.metrics_answers.append((503, {"Retry-After": "60"}))
+        transport = OtlpTransport(otlp.endpoint)
+        sink = ForwardSink(transport, batch_size=3, max_delay=0.01, max_retry_after=0.1)
+        with structlog.testing.capture_logs():
+            for event in batch():
+                sink.handle(event)
+            assert sink.flush(5.0).sent == 3
+            for event in batch():
+                sink.handle(event)
+            report = sink.close(5.0)
+        assert report.sent == 6
+        assert report.retried == 3  # told to wait once, then sent
+        assert len(otlp.logs) == 2
