@@ -31,7 +31,9 @@ Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 from __future__ import annotations
 
 import decimal
+import functools
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -46,6 +48,7 @@ from urllib.parse import quote, unquote
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._extras import missing_extra
+from aievents._fork import after_fork
 from aievents._redact import scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
@@ -87,6 +90,29 @@ _DAILY: Final = "aievents_daily"
 _DAY: Final = 1440
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 _LOOKUP: Final = 500
+#: Times a write or read runs again on a store that moved under it, before
+#: it fails (a write is then tried again after a while).
+_ATTEMPTS: Final = 3
+#: Seconds a write waits, at least, for other threads of the sink (beside
+#: twice the busy timeout), and setting a store up waits for a file that
+#: keeps moving.
+_SETTLE: Final = 5.0
+#: Seconds before a write that failed for a reason that may pass is tried
+#: again: doubled each time, up to _MAX_BACKOFF.
+_BACKOFF: Final = 0.05
+_MAX_BACKOFF: Final = 2.0
+#: SQLite's result codes (primary) that may pass: BUSY, LOCKED, FULL.
+_SQLITE_TRANSIENT: Final = frozenset({5, 6, 13})
+_SQLITE_TRANSIENT_WORDS: Final = ("database is locked", "table is locked", "is full")
+#: PostgreSQL's SQLSTATE classes and codes that may pass: connection,
+#: transaction rollback (serialization, deadlock), insufficient resources,
+#: operator intervention (a restart), lock not available, object in use.
+_PG_TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57"})
+_PG_TRANSIENT_STATES: Final = frozenset({"55P03", "55006"})
+#: Slots of time a sink keeps counts of lost events for, at most.
+_LOSS_SLOTS: Final = 4096
+#: An event never set: a wait that only a timeout ends.
+_NEVER: Final = threading.Event()
 
 
 class StoreError(FieldValueError):
@@ -95,7 +121,15 @@ class StoreError(FieldValueError):
     For a store that cannot be reached, read or written, ``field`` is
     ``url`` and ``value`` the store's URL without its password; the message
     says what went wrong (the database's own words, without the password).
+
+    Attributes:
+        transient: Whether the cause may pass by itself (a lock held by
+            another writer, events still being written, the store being
+            set up again, a server that does not answer): asking again
+            later may succeed.
     """
+
+    transient: bool = False
 
 
 def _require_sqlalchemy() -> None:
@@ -207,28 +241,15 @@ class StoreSink(Reports):
         query_wait: float = 10.0,
     ) -> None:
         _require_sqlalchemy()
-        url = DEFAULT_URL if url is None else url
-        parsed = _parse(url)
-        self._sqlite = parsed.get_backend_name() == "sqlite"
-        #: The store's URL without a password (in the user info or the query).
-        self.url = (
-            f"sqlite:///{parsed.database}"
-            if self._sqlite
-            else _masked(parsed.render_as_string(hide_password=True))
-        )
-        self._secrets = _secrets(url, parsed)
-        #: The SQLite file (an absolute path), else None.
-        self._path: str | None = parsed.database if self._sqlite else None
-        self._identity: tuple[int, int] | None = None
-        self._leftovers = False  # a -wal and -shm of a moved file, under its name
+        target = _Target(DEFAULT_URL if url is None else url)
+        del url  # from here on the URL as given is only in target, which shows it masked
         self._create = create
         self._busy = float(setting("busy_timeout", busy_timeout, fraction=True))
         self._query_wait = float(setting("query_wait", query_wait, fraction=True))
         self._prices = prices
         self._price_events = price_events
         self._clock = clock
-        self._lock = threading.Lock()
-        self._gate = _Gate()
+        self._setup_locks()
         self._diag = RateLimitedLog("store")
         self.written = 0
         self.duplicates = 0
@@ -236,12 +257,61 @@ class StoreSink(Reports):
         self.failed = 0
         self.dropped = 0
         self.reopened = 0
-        self._engine = self._connect(parsed)
+        self.retried = 0
+        #: Events that will never be stored (failed, dropped), by when they happened.
+        self._lost = _Losses()
+        try:
+            self._attach(target)
+        except StoreError as error:
+            # Raised again from here, without the frames below: a renderer that
+            # prints every frame's local variables (rich, in structlog's console
+            # output) finds no password in them.
+            raise error.with_traceback(None) from None
+        self._worker = BatchWorker(
+            self._deliver,
+            name="aievents-store",
+            batch_size=setting("batch_size", batch_size, positive=True),
+            max_delay=max_delay,
+            max_queue=max_queue,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            dropped=self._count_dropped,
+            lost=self._count_lost,
+        )
+        self.closed = False
+        after_fork(self)
+
+    def _setup_locks(self) -> None:
+        self._lock = threading.Lock()
+        self._gate = _Gate()
+        self._wake = threading.Event()  # set by close(): a retry's wait ends
+
+    def _after_fork(self) -> None:
+        """In a forked child: locks and a gate of its own (the parent's may have been held).
+
+        A thread of the parent may have been writing or reading at the fork:
+        the child has no such thread, and must not wait for it.
+        """
+        self._setup_locks()
+
+    def _attach(self, target: _Target) -> None:
+        """Parse the URL, make the engine and open the store (create it when allowed)."""
+        parsed = _parse(target)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        #: The store's URL without a password (in the user info or the query).
+        self.url = target.shown
+        self._secrets = target.secrets
+        #: The SQLite file (an absolute path), else None.
+        self._path: str | None = parsed.database if self._sqlite else None
+        self._identity: tuple[int, int] | None = None
+        self._leftovers = False  # a -wal and -shm of a moved file, under its name
+        self._dbapi: Any = None
+        self._engine = self._connect(target)
         self._metadata = sa.MetaData()
         self._t = _tables(self._metadata)
         self._mark = "?" if self._sqlite else "%s"
         self._sql = _statements(self._mark)
-        dbapi = self._engine.dialect.loaded_dbapi
+        self._dbapi = dbapi = self._engine.dialect.loaded_dbapi
         self._errors: tuple[type[BaseException], ...] = (
             sa.exc.DBAPIError,
             dbapi.Error,
@@ -255,25 +325,14 @@ class StoreSink(Reports):
             dbapi.IntegrityError,
             UnicodeError,
         )
-        self._open()
-        self._worker = BatchWorker(
-            self._deliver,
-            name="aievents-store",
-            batch_size=setting("batch_size", batch_size, positive=True),
-            max_delay=max_delay,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
-            dropped=self._count_dropped,
-        )
-        self.closed = False
+        self._open(time.monotonic() + max(self._busy, _SETTLE))
 
     def __repr__(self) -> str:
         return f"StoreSink({self.url!r})"
 
     # ------------------------------------------------------------------ setup
 
-    def _connect(self, url: Any) -> Any:
+    def _connect(self, target: _Target) -> Any:
         # A connection per batch or query, closed after it: a sink holds no
         # idle connection (nor leaves one to the garbage collector).
         kwargs: dict[str, Any] = {"poolclass": sa.pool.NullPool}
@@ -281,18 +340,17 @@ class StoreSink(Reports):
             # Connections open the file only if it exists ("mode=rw"): a file
             # deleted under the sink is not silently created anew, empty, by
             # SQLite; _open creates it when that is allowed.
-            url = url.set(
-                database=f"file:{quote(url.database)}",
-                query={**url.query, "mode": "rw", "uri": "true"},
-            )
             kwargs["connect_args"] = {"timeout": self._busy}
-        else:
-            kwargs["connect_args"] = {"connect_timeout": 10}
-        try:
-            engine = sa.create_engine(url, **kwargs)
-        except ImportError as error:  # the database driver (psycopg) is not installed
-            raise missing_extra("StoreSink", "store", error) from None
-        if self._sqlite:
+            try:
+                engine = sa.create_engine(
+                    target.parsed.set(
+                        database=f"file:{quote(target.parsed.database)}",
+                        query={**target.parsed.query, "mode": "rw", "uri": "true"},
+                    ),
+                    **kwargs,
+                )
+            except (sa.exc.ArgumentError, ValueError, TypeError) as error:
+                raise self._error("cannot be opened", error) from None
             busy = round(self._busy * 1000)
 
             @sa.event.listens_for(engine, "connect")
@@ -302,13 +360,25 @@ class StoreSink(Reports):
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 
-        return engine
+            return engine
+        kwargs["connect_args"] = {"connect_timeout": 10}
+        try:
+            return sa.create_engine(target.parsed, **kwargs)
+        except ImportError as error:  # the database driver (psycopg) is not installed
+            raise missing_extra("StoreSink", "store", error) from None
+        except (sa.exc.ArgumentError, ValueError, TypeError) as error:  # ?port=abc...
+            raise self._error("cannot be opened", error) from None
 
-    def _error(self, reason: str, error: BaseException | None = None) -> StoreError:
+    def _error(
+        self, reason: str, error: BaseException | None = None, *, transient: bool = False
+    ) -> StoreError:
         """A StoreError about the store's URL; the database's words, without secrets."""
         if error is not None:
             reason = f"{reason}: {self._hide(first_line(error))}"
-        return StoreError("url", self.url, reason, owner="StoreSink")
+            transient = transient or self._transient(error)
+        failure = StoreError("url", self.url, reason, owner="StoreSink")
+        failure.transient = transient
+        return failure
 
     def _hide(self, text: str) -> str:
         """``text`` without the store's password (nor any secret-looking value)."""
@@ -316,25 +386,95 @@ class StoreSink(Reports):
             text = text.replace(secret, "***")
         return scrub_text(text)
 
-    def _open(self) -> None:
-        """Open the store: create the SQLite file when allowed, set up its tables, note the file."""
+    def _transient(self, error: BaseException) -> bool:
+        """Whether a failure may pass by itself, so that the same write may succeed later.
+
+        A lock held past the busy timeout, a full disk, the store being set
+        up again or moved meanwhile, a server that does not answer or is
+        restarting: yes. A file that is not a database, a store that is gone
+        with ``create=False``, a refused row, a missing privilege: no.
+        """
+        if isinstance(error, StoreError):
+            return error.transient
+        original = getattr(error, "orig", None) or error
+        code = getattr(original, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _SQLITE_TRANSIENT
+        if self._sqlite:  # Python 3.10's sqlite3 errors carry no code
+            return any(words in str(original) for words in _SQLITE_TRANSIENT_WORDS)
+        state = getattr(original, "sqlstate", None)
+        if not state:
+            # No answer from the server (psycopg puts no SQLSTATE on a failed
+            # connection): it is away, restarting or refusing connections.
+            dbapi = self._dbapi
+            return isinstance(error, sa.exc.OperationalError) or (
+                dbapi is not None and isinstance(original, dbapi.OperationalError)
+            )
+        return state[:2] in _PG_TRANSIENT_CLASSES or state in _PG_TRANSIENT_STATES
+
+    def _file_identity(self, path: str) -> tuple[int, int] | None:
+        """The SQLite file's identity (None: there is none); a StoreError when it cannot be read."""
+        try:
+            return _identity(path)
+        except OSError as error:
+            raise self._error("cannot be opened", error) from None
+
+    def _open(self, deadline: float) -> None:
+        """Open the store: create the SQLite file when allowed, set up its tables, note the file.
+
+        The file noted is the one that was set up: its identity is read
+        before and after, and a file deleted or replaced meanwhile is set up
+        again, until ``deadline`` (a ``time.monotonic()`` value).
+
+        Raises:
+            StoreError: it cannot be opened or created, it is not there and
+                ``create=False``, or it keeps moving until ``deadline``
+                (``transient``).
+        """
         path = self._path
-        if path is not None and not os.path.exists(path):
-            if not self._create:
-                raise self._error("names no store: the SQLite file does not exist")
+        if path is None:
+            self._migrate()
+            return
+        for attempt in itertools.count():
+            if attempt and time.monotonic() >= deadline:
+                raise self._error(
+                    "keeps being deleted or replaced while it is set up", transient=True
+                )
+            with self._lock:
+                leftovers, self._leftovers = self._leftovers, False
+            if leftovers:
+                try:
+                    _set_aside(path)
+                except OSError as error:
+                    raise self._error("cannot be opened again", error) from None
+            before = self._file_identity(path)
+            if before is None:
+                if not self._create:
+                    raise self._error("names no store: the SQLite file does not exist")
+                try:
+                    _create_file(path)
+                except OSError as error:
+                    raise self._error("cannot be created", error) from None
+                continue  # set up the file that is there now
             try:
-                _create_file(path)
-            except OSError as error:
-                raise self._error("cannot be created", error) from None
-        self._migrate()
-        if path is not None:
-            # WAL mode stays with the file; set once it is known to be a store.
-            try:
+                self._migrate()
                 with self._engine.connect() as conn:
+                    # WAL mode stays with the file; set once it is known to be a store.
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            except self._errors as error:
-                raise self._error("cannot be opened", error) from None
-            self._identity = _identity(path)
+            except self._failures as error:
+                if self._file_identity(path) == before:
+                    if isinstance(error, StoreError):
+                        raise
+                    raise self._error("cannot be opened", error) from None
+            else:
+                if self._file_identity(path) == before:
+                    self._identity = before
+                    return
+            # The file moved while it was set up: a connection that was open on
+            # the old one may have left its -wal and -shm under the name.
+            with self._lock:
+                self._leftovers = True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _changed(self) -> str | None:
         """Why the SQLite file is not the one set up (``deleted``, ``replaced``), else None."""
@@ -344,21 +484,23 @@ class StoreSink(Reports):
             now = _identity(self._path)
         except OSError:
             return None  # cannot tell: the next connection says what is wrong
-        if now == self._identity:
-            return None
-        return "deleted" if now is None else "replaced"
+        if now is None:
+            return "deleted"  # whatever was noted: a missing file is always a change
+        return None if now == self._identity else "replaced"
 
-    def _reopen(self, reason: str) -> bool:
+    def _reopen(self, reason: str, deadline: float) -> bool:
         """Set the store up again (its file or tables went away); whether it was needed.
 
-        Waits until no connection of this sink is in use, so none of them is
-        left on a deleted file while a new one takes its name.
+        Waits (until ``deadline``) for no connection of this sink to be in
+        use, so none of them is left on a deleted file while a new one takes
+        its name.
 
         Raises:
             StoreError: it cannot be set up again (or, ``create=False``, the
                 store is gone).
+            GateTimeoutError: the connections in use did not end by ``deadline``.
         """
-        with self._gate.exclusive():
+        with self._gate.exclusive(deadline):
             if reason != "tables_missing":
                 reason = self._changed() or ""
                 if not reason:
@@ -367,14 +509,7 @@ class StoreSink(Reports):
                 return False
             if reason == "deleted" and not self._create:
                 raise self._error("names no store any more: the SQLite file was deleted")
-            with self._lock:
-                leftovers, self._leftovers = self._leftovers, False
-            if leftovers and self._path is not None:
-                try:
-                    _set_aside(self._path)
-                except OSError as error:
-                    raise self._error("cannot be opened again", error) from None
-            self._open()
+            self._open(deadline)
             with self._lock:
                 self.reopened += 1
         self._diag(("reopened", reason), "warning", "store_reopened", reason=reason, url=self.url)
@@ -442,36 +577,84 @@ class StoreSink(Reports):
             self.dropped += count
         self._diag(("dropped", reason), "warning", "events_dropped", reason=reason, count=count)
 
+    def _count_lost(self, events: list[Any]) -> None:
+        """Events that will never be stored: queries over their time raise from now on."""
+        with self._lock:
+            self._lost.add(events)
+
     def _deliver(self, batch: list[Any], deadline: float | None) -> None:
-        """Write a batch (on the worker thread), retrying briefly; count what fails."""
-        for attempt in range(3):
-            try:
-                self._write(batch)
-                return
-            except self._refusals:
-                # The database refuses a row: write one at a time, so that only
-                # the refused ones are lost (and counted).
-                self._write_each(batch)
-                return
-            except self._failures as error:
-                if attempt == 2 or (deadline is not None and time.monotonic() >= deadline):
-                    with self._lock:
-                        self.failed += len(batch)
-                    said = self._hide(describe(error))
-                    self._diag(
-                        "write_failed", "error", "write_failed", error=said, events=len(batch)
-                    )
-                    return
-                time.sleep(0.05 * (attempt + 1))
+        """Write a batch (on the worker thread); retry what may pass; count what cannot be written.
+
+        ``deadline`` (a flush's or a close's) does not end the retries: a
+        flush that runs out of time leaves the batch to be written later.
+        Only a close's deadline gives it up (counted as ``failed``, and the
+        time of its events marked as never complete).
+        """
+        del deadline
+        try:
+            self._persist(functools.partial(self._write, batch), len(batch))
+        except self._refusals:
+            # The database refuses a row: write one at a time, so that only
+            # the refused ones are lost (and counted).
+            self._write_each(batch)
+        except self._failures as error:
+            self._give_up(batch, error)
 
     def _write_each(self, batch: list[Any]) -> None:
         for event in batch:
             try:
-                self._write([event])
-            except self._errors as error:
+                self._persist(functools.partial(self._write, [event]), 1)
+            except self._refusals as error:
                 with self._lock:
                     self.rejected += 1
                 self._reject(event, self._hide(first_line(error)))
+            except self._failures as error:
+                self._give_up([event], error)
+
+    def _persist(self, write: Callable[[], object], count: int) -> None:
+        """Run ``write``, again after each transient failure, waiting longer each time.
+
+        Raises the first failure that is not transient, or the last one once
+        the sink is closing and its deadline has passed.
+        """
+        attempt = 0
+        while True:
+            try:
+                write()
+                return
+            except self._refusals:
+                raise
+            except self._failures as error:
+                if not self._transient(error):
+                    raise
+                attempt += 1
+                if not self._pause(attempt):
+                    raise
+                with self._lock:
+                    self.retried += count
+                said = self._hide(describe(error))
+                self._diag("retrying", "warning", "write_retrying", error=said, events=count)
+
+    def _pause(self, attempt: int) -> bool:
+        """Wait before another attempt; False: the sink is closing and its deadline passed."""
+        delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** (attempt - 1))
+        closing = self._worker.closing_by()
+        if closing is None:
+            self._wake.wait(delay)  # close() ends the wait
+            return True
+        left = closing - time.monotonic()
+        if left <= 0:
+            return False
+        _NEVER.wait(min(delay, left))
+        return True
+
+    def _give_up(self, events: list[Any], error: BaseException) -> None:
+        """Events that cannot be written: counted, logged, and their time marked incomplete."""
+        with self._lock:
+            self.failed += len(events)
+            self._lost.add(events)
+        said = self._hide(describe(error))
+        self._diag("write_failed", "error", "write_failed", error=said, events=len(events))
 
     def _reject(self, event: ImageUsageEvent, reason: str) -> None:
         self._diag(
@@ -510,7 +693,10 @@ class StoreSink(Reports):
                 rejected += 1
                 continue
             rows[event.request_id] = row
-        written = len(self._on_store(lambda: self._insert_rows(rows))) if rows else 0
+        written = 0
+        if rows:
+            deadline = time.monotonic() + 2 * self._busy + _SETTLE
+            written = len(self._on_store(lambda: self._insert_rows(rows), deadline))
         with self._lock:
             self.written += written
             self.duplicates += seen - rejected - written
@@ -606,19 +792,29 @@ class StoreSink(Reports):
         return self._worker.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Write what is queued (within ``timeout``), then stop; queries still work."""
+        """Write what is queued (within ``timeout``), then stop; queries still work.
+
+        Returns False when events were left unwritten (counted as
+        ``failed``) or a batch is still being written.
+        """
         if self.closed:
             return True
         self.closed = True
+        self._wake.set()  # a batch waiting to be tried again is tried now
         left = self._worker.close(timeout)
         if left:
             with self._lock:
                 self.failed += len(left)
+                self._lost.add(left)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
-        return not left
+        return not left and not self._worker.pending
 
     def stats(self) -> dict[str, int]:
-        """Counters: written, duplicates, rejected, failed, dropped, reopened, pending."""
+        """Counters: written, duplicates, rejected, failed, dropped, reopened, retried, pending.
+
+        ``retried`` counts events whose write was tried again after a
+        failure that may pass (a lock, the store moving, the server away).
+        """
         with self._lock:
             return {
                 "written": self.written,
@@ -627,6 +823,7 @@ class StoreSink(Reports):
                 "failed": self.failed,
                 "dropped": self.dropped,
                 "reopened": self.reopened,
+                "retried": self.retried,
                 "pending": self._worker.pending,
             }
 
@@ -644,11 +841,20 @@ class StoreSink(Reports):
                 (the message says how many), or the store cannot be read
                 (a lock held past ``busy_timeout``, a lost connection...).
         """
+        began = time.monotonic()
         left = self._worker.settle(self._query_wait)
         if left:
             raise self._error(
                 f"has {left} events not stored yet after {self._query_wait:g} s (the database "
-                "is busy or unreachable; the store's log says why): ask again later"
+                "is busy or unreachable; the store's log says why): ask again later",
+                transient=True,
+            )
+        with self._lock:
+            lost = self._lost.within(scan.start * 1000, scan.end * 1000)
+        if lost:
+            raise self._error(
+                f"cannot answer for this window: {lost} of its events were never stored "
+                "(counted in stats() as failed or dropped; the store's log says why)"
             )
         first, stop = scan.start // 60, scan.end // 60
         width = scan.width // 60
@@ -663,8 +869,9 @@ class StoreSink(Reports):
                 spans.append((None, whole_stop, stop))
         if not spans:
             spans = [(None, first, stop)]
+        deadline = max(began + self._query_wait, time.monotonic() + self._busy)
         try:
-            rows = self._on_store(lambda: self._read(scan, spans, first, stop))
+            rows = self._on_store(lambda: self._read(scan, spans, first, stop), deadline)
         except self._errors as error:
             raise self._error("cannot be read", error) from None
         yield from rows
@@ -689,7 +896,7 @@ class StoreSink(Reports):
             rows += self._exact(conn, scan, first, stop)
         return rows
 
-    def _on_store(self, action: Callable[[], _T]) -> _T:
+    def _on_store(self, action: Callable[[], _T], deadline: float) -> _T:
         """Run ``action`` (it opens a connection and closes it) on the store as set up.
 
         A SQLite file deleted or replaced before or while ``action`` ran, or
@@ -697,28 +904,42 @@ class StoreSink(Reports):
         wrote may be in a file that is gone, or only in a -wal that SQLite
         left behind (it does not checkpoint a file that moved). Rows are
         keyed by request id, so a batch written twice is stored once.
+        Waits for other threads of this sink (setting the store up again,
+        or using it while this one would) end at ``deadline``.
+
+        Raises:
+            StoreError: the store cannot be set up again, or keeps moving or
+                losing its tables, or the wait for other threads ran out
+                (both ``transient``).
         """
-        for _ in range(3):
-            reason = self._changed()
-            if reason is not None:
-                self._reopen(reason)
-            with self._gate.shared():
-                opened = self._identity  # no reopening while the gate is shared
-                try:
-                    return_value = action()
-                except self._errors as error:
-                    if self._moved_from(opened):
+        what = "keeps being deleted or replaced"
+        try:
+            for _ in range(_ATTEMPTS):
+                reason = self._changed()
+                if reason is not None:
+                    self._reopen(reason, deadline)
+                with self._gate.shared(deadline):
+                    opened = self._identity  # no reopening while the gate is shared
+                    try:
+                        return_value = action()
+                    except self._errors as error:
+                        if self._moved_from(opened):
+                            what = "keeps being deleted or replaced"
+                            continue
+                        if not _missing_table(error):
+                            raise
+                        failure = error
+                    else:
+                        if not self._moved_from(opened):
+                            return return_value
+                        what = "keeps being deleted or replaced"
                         continue
-                    if not _missing_table(error):
-                        raise
-                    failure = error
-                else:
-                    if not self._moved_from(opened):
-                        return return_value
-                    continue
-            if not self._reopen("tables_missing"):  # outside the gate: it waits for it
-                raise failure
-        raise self._error("keeps being deleted or replaced")
+                what = "keeps losing its tables (dropped again each time they are made)"
+                if not self._reopen("tables_missing", deadline):  # outside the gate: it waits
+                    raise failure
+        except GateTimeoutError:
+            what = "is being set up again by another thread of this sink"
+        raise self._error(f"{what}: ask again later", transient=True)
 
     def _moved_from(self, opened: tuple[int, int] | None) -> bool:
         """Whether the SQLite file is no longer the one a connection just closed was opened on.
@@ -908,27 +1129,59 @@ def _fit(
     return lanes, extra
 
 
-def _parse(url: Any) -> Any:
-    """A store's URL, checked: SQLAlchemy's URL, with a SQLite file's path made absolute.
+class _Target:
+    """A store's URL as given, and as parsed: shown (``repr``) only without its passwords.
 
-    The path is resolved now: a later ``os.chdir`` does not move the store.
+    The URL as given is kept here rather than in a local variable, so that a
+    renderer that prints a traceback's local variables (rich's) shows it
+    masked.
     """
-    if sa is not None and isinstance(url, sa.engine.URL):
-        url = url.render_as_string(hide_password=False)
-    shown = _masked(url) if isinstance(url, str) else url
+
+    __slots__ = ("given", "parsed", "secrets", "shown")
+
+    def __init__(self, given: Any) -> None:
+        if sa is not None and isinstance(given, sa.engine.URL):
+            given = given.render_as_string(hide_password=False)
+        self.given = given
+        #: SQLAlchemy's URL, once parsed (with a SQLite file's path made absolute).
+        self.parsed: Any = None
+        #: The URL's passwords, as written and as decoded, longest first.
+        self.secrets: tuple[str, ...] = ()
+        #: The URL as it may be shown.
+        self.shown: Any = _masked(given) if isinstance(given, str) else given
+
+    def __repr__(self) -> str:
+        return f"<store URL {self.shown!r}>"
+
+
+#: The drivers StoreSink uses, by backend ("": SQLAlchemy's default name).
+_DRIVERS: Final = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+
+
+def _parse(target: _Target) -> Any:
+    """Check a store's URL and parse it into ``target``; returns SQLAlchemy's URL.
+
+    A SQLite file's path is resolved now: a later ``os.chdir`` does not
+    move the store.
+    """
 
     def refuse(reason: str) -> StoreError:
-        return StoreError("url", shown, reason, owner="StoreSink")
+        return StoreError("url", target.shown, reason, owner="StoreSink")
 
     try:
-        parsed = sa.engine.make_url(url)
+        parsed = sa.engine.make_url(target.given)
     except (sa.exc.ArgumentError, ValueError, TypeError):
         raise refuse("is not a database URL") from None
     backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
+    if backend not in _DRIVERS:
         raise refuse("must be a sqlite:// or postgresql:// URL")
-    written = _user_secret(url) if isinstance(url, str) else None
-    if unquote(written or "") != (parsed.password or ""):
+    driver = parsed.drivername.partition("+")[2]
+    if driver not in _DRIVERS[backend]:
+        raise refuse(
+            f"names the driver {driver!r}, which StoreSink does not use: write "
+            + ("sqlite:///path/to/file.db" if backend == "sqlite" else "postgresql:// (psycopg 3)")
+        )
+    if unquote(_user_secret(target.given) or "") != (parsed.password or ""):
         # SQLAlchemy ends the password at the first "@", so "user:p@ss@host" reads
         # as host "ss@host", and "host:5432/db?password=p@ss" as user "host",
         # password "5432/db?password=p", host "ss": the rest would be shown.
@@ -937,17 +1190,23 @@ def _parse(url: Any) -> Any:
             " '?', '&' or '#' inside a user name, password or parameter as %40, %2F, %3F,"
             " %26 or %23"
         )
+    target.secrets = _secrets(target.given, parsed)
     if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return parsed
-    if parsed.database in (None, "", ":memory:"):
-        raise refuse("must name a SQLite file (a database in memory is not shared with the writer)")
-    if parsed.username or parsed.password or parsed.host or parsed.port:
-        raise refuse("must be sqlite:///path/to/file.db, without a user, password or host")
-    if "uri" in parsed.query or "mode" in parsed.query:
-        raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
-    return parsed.set(database=os.path.abspath(parsed.database))
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        target.shown = _masked(parsed.render_as_string(hide_password=True))
+    else:
+        if parsed.database in (None, "", ":memory:"):
+            raise refuse(
+                "must name a SQLite file (a database in memory is not shared with the writer)"
+            )
+        if parsed.username or parsed.password or parsed.host or parsed.port:
+            raise refuse("must be sqlite:///path/to/file.db, without a user, password or host")
+        if "uri" in parsed.query or "mode" in parsed.query:
+            raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
+        parsed = parsed.set(database=os.path.abspath(parsed.database))
+        target.shown = f"sqlite:///{parsed.database}"
+    target.parsed = parsed
+    return parsed
 
 
 #: Query parameters that hold secrets: password, sslpassword, api_key...
@@ -959,23 +1218,33 @@ _QUERY_SECRET: Final = re.compile(
     r"(?P<secret>[^&]*(?:&(?![^&=]*=)[^&]*)*)"
 )
 #: The password in a URL's user info: after ``scheme://user:``, up to the
-#: *last* ``@``, so that one holding ``@``, ``/`` or ``:`` is hidden whole.
-_USER_SECRET: Final = re.compile(r"(?s)(?<=://)(?P<user>[^/:]*):(?P<secret>.*)@")
+#: last ``@`` that a host part follows (no ``@``, ``/``, ``?`` or ``#`` in it,
+#: then one of ``/?#`` or the end), but not past a query or fragment begun
+#: after such a host part: a password holding ``@``, ``/``, ``?`` or ``:``
+#: is hidden whole, and an ``@`` in a query (``?application_name=me@host``)
+#: is not taken for the end of the password.
+_USER_SECRET: Final = re.compile(
+    r"(?s)(?<=://)(?P<user>[^/:@?#]*):"
+    r"(?P<secret>(?:(?!@[^@/?#]*(?:/[^@?#]*)?[?#]).)*)"
+    r"@(?=[^@/?#]*(?:[/?#]|$))"
+)
 
 
 def _masked(url: str) -> str:
     """A URL as it may be shown: passwords (in user info or query) replaced by ``***``.
 
     Whatever characters a password holds: one with ``@`` or ``/`` that was
-    not percent-encoded is hidden whole (with more of the URL, rather than
-    less of the password).
+    not percent-encoded is hidden whole, and an ``@`` after the host part
+    (``?application_name=me@host``) is not taken for the end of a password.
     """
     url = _QUERY_SECRET.sub(lambda m: f"{m['key']}=***", url)
     return _USER_SECRET.sub(lambda m: f"{m['user']}:***@", url, count=1)
 
 
-def _user_secret(url: str) -> str | None:
-    """The password of a URL's user info, as written (up to the last ``@``), or None."""
+def _user_secret(url: Any) -> str | None:
+    """The password of a URL's user info, as written, or None."""
+    if not isinstance(url, str):
+        return None
     found = _USER_SECRET.search(_QUERY_SECRET.sub("", url))
     return None if found is None else found["secret"]
 
@@ -1015,15 +1284,45 @@ def _set_aside(path: str, *, locked: bool = False) -> None:
     """Remove the -wal, -shm and -journal under a SQLite file's name: a moved file's.
 
     SQLite does not checkpoint a file deleted or replaced while it was open:
-    the next file of that name would read the frames left as its own.
+    the next file of that name would read the frames left as its own. They
+    are left alone while a connection (of any process) has the file now
+    under the name open: they are that file's, maybe with commits not yet
+    checkpointed.
     """
     if not locked:
         with _folder_locked(os.path.dirname(path)):
             _set_aside(path, locked=True)
         return
+    if _in_use(path):
+        return
     for suffix in ("-wal", "-shm", "-journal"):
         with suppress(FileNotFoundError):
             os.remove(path + suffix)
+
+
+#: Where Linux lists the file locks every process holds.
+_PROC_LOCKS: Final = "/proc/locks"
+
+
+def _in_use(path: str) -> bool:
+    """Whether a process holds a lock on the file at ``path`` (SQLite connections do).
+
+    A SQLite connection in WAL mode holds a shared lock on its database
+    file as long as it is open. The locks are read from ``/proc/locks``
+    rather than probed through a descriptor: closing a descriptor of a file
+    drops every POSIX lock this process holds on it, SQLite's included.
+    Where the system does not list locks, this answers False.
+    """
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return False
+    device = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    try:
+        with open(_PROC_LOCKS, encoding="ascii", errors="replace") as locks:
+            return any(device in line.split() for line in locks)
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -1037,7 +1336,11 @@ def _folder_locked(folder: str) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(handle)  # lets go of the lock
+        # Let go explicitly: a child forked meanwhile shares the lock, and its
+        # copy of the descriptor would keep it held after this one is closed.
+        with suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -1055,11 +1358,17 @@ def _missing_table(error: BaseException) -> bool:
     return getattr(original, "sqlstate", None) == "42P01" or "no such table" in str(original)
 
 
+class GateTimeoutError(Exception):
+    """A wait at the gate ran out: another thread kept it."""
+
+
 class _Gate:
     """This sink's connections in use (shared) against setting the store up again (exclusive).
 
     A connection left open on a deleted SQLite file, while a new file takes
-    its name, would remove the new file's -wal and -shm when it closes.
+    its name, would have its -wal and -shm taken for the new file's. Every
+    wait ends at a deadline (a ``time.monotonic()`` value) with
+    :class:`GateTimeoutError`.
     """
 
     def __init__(self) -> None:
@@ -1067,10 +1376,14 @@ class _Gate:
         self._users = 0
         self._reopening = False
 
+    def _wait(self, ready: Callable[[], bool], deadline: float) -> None:
+        if not self._changed.wait_for(ready, max(0.0, deadline - time.monotonic())):
+            raise GateTimeoutError
+
     @contextmanager
-    def shared(self) -> Iterator[None]:
+    def shared(self, deadline: float) -> Iterator[None]:
         with self._changed:
-            self._changed.wait_for(lambda: not self._reopening)
+            self._wait(lambda: not self._reopening, deadline)
             self._users += 1
         try:
             yield
@@ -1080,14 +1393,53 @@ class _Gate:
                 self._changed.notify_all()
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self, deadline: float) -> Iterator[None]:
         with self._changed:
-            self._changed.wait_for(lambda: not self._reopening)
+            self._wait(lambda: not self._reopening, deadline)
             self._reopening = True
-            self._changed.wait_for(lambda: not self._users)
+            try:
+                self._wait(lambda: not self._users, deadline)
+            except GateTimeoutError:
+                self._reopening = False
+                self._changed.notify_all()
+                raise
         try:
             yield
         finally:
             with self._changed:
                 self._reopening = False
                 self._changed.notify_all()
+
+
+class _Losses:
+    """How many events will never be stored, by when they happened (epoch milliseconds).
+
+    Counted per slot of time (an hour at first); when more than
+    ``_LOSS_SLOTS`` slots are in use, slots are made twice as wide, so the
+    memory stays bounded whatever the times.
+    """
+
+    def __init__(self) -> None:
+        self._width = 3_600_000
+        self._counts: dict[int, int] = {}
+
+    def add(self, events: Iterable[Any]) -> None:
+        counts, width = self._counts, self._width
+        for event in events:
+            slot = getattr(event, "timestamp", 0) // width
+            counts[slot] = counts.get(slot, 0) + 1
+        while len(counts) > _LOSS_SLOTS:
+            self._width *= 2
+            wider: dict[int, int] = {}
+            for slot, count in counts.items():
+                wider[slot // 2] = wider.get(slot // 2, 0) + count
+            self._counts = counts = wider
+
+    def within(self, start: int, end: int) -> int:
+        """Events lost whose slot overlaps ``[start, end)`` (milliseconds)."""
+        width = self._width
+        return sum(
+            count
+            for slot, count in self._counts.items()
+            if slot * width < end and (slot + 1) * width > start
+        )
