@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote, quote_plus, unquote
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._extras import missing_extra
@@ -1205,6 +1205,9 @@ def _parse(target: _Target) -> Any:
             raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
         parsed = parsed.set(database=os.path.abspath(parsed.database))
         target.shown = f"sqlite:///{parsed.database}"
+    for secret in target.secrets:  # a password that is also a host, a path...
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            target.shown = target.shown.replace(form, "***")
     target.parsed = parsed
     return parsed
 
