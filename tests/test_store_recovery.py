@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -20,8 +21,11 @@ import structlog
 
 from aievents.sinks import StoreSink
 from aievents.sinks.store import StoreError
+from disks import Disks, UnavailableError
+from test_cli import WINDOW, run
 from test_store_connection import (
     DAY,
+    HOLDER,
     T0,
     ids_in,
     locked,
@@ -431,3 +435,67 @@ class TestAnotherWriter:
         assert requests(sink) == 50
         assert sink.stats()["failed"] == 0
         sink.close(10)
+
+
+@pytest.fixture(name="disks")
+def _disks(tmp_path: Path) -> Iterator[Disks]:
+    """Mounts for disk faults; skipped (failed in CI) where mounting is not permitted."""
+    disks = Disks(tmp_path / "mounts")
+    disks.root.mkdir()
+    try:
+        disks.check()
+    except UnavailableError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"read-only mounts are needed in CI: {error}")
+        pytest.skip(f"cannot mount file systems here: {error}")
+    yield disks
+    disks.cleanup()
+
+
+class TestReadOnlyMount:
+    """A store on a read-only file system is read with create=False, or the error says why."""
+
+    def test_read(self, disks: Disks, tmp_path: Path) -> None:
+        """create=False reads it (the command too); create=True says the folder is read-only."""
+        folder = tmp_path / "stores"
+        folder.mkdir()
+        path = folder / "usage.db"
+        writer = sqlite_store(path)
+        writer.handle(event("a", T0))
+        assert writer.close(10)
+        with disks.read_only(folder):
+            reader = sqlite_store(path, create=False)
+            assert requests(reader) == 1
+            reader.close(10)
+            with pytest.raises(StoreError, match="read-only file system"):
+                sqlite_store(path)
+            done = run("usage", "--store", f"sqlite:///{path}", "--format", "json", *WINDOW)
+        assert done.returncode == 0, done.stderr
+        assert '"num_model_requests": 1' in done.stdout
+
+    def test_with_a_wal(self, disks: Disks, tmp_path: Path) -> None:
+        """A -wal and -shm another program keeps: read with them, not as if they were not there."""
+        folder = tmp_path / "stores"
+        folder.mkdir()
+        path = folder / "usage.db"
+        writer = sqlite_store(path)
+        writer.handle(event("a", T0))
+        assert writer.close(10)
+        holder = subprocess.Popen(  # a change, not checkpointed, in the -wal
+            [sys.executable, "-c", HOLDER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        try:
+            with disks.read_only(folder):
+                reader = sqlite_store(path, create=False)
+                page = reader.usage(
+                    T0, T0 + 3600, bucket_width="1h", group_by=["user_id"]
+                ).to_dict()
+                reader.close(10)
+        finally:
+            holder.communicate(timeout=30)
+        assert [r["user_id"] for r in page["data"][0]["results"]] == ["changed"]

@@ -303,6 +303,8 @@ class StoreSink(Reports):
         self._secrets = target.secrets
         #: The SQLite file (an absolute path), else None.
         self._path: str | None = parsed.database if self._sqlite else None
+        #: Only read, from a read-only file system: opened as a file nothing changes.
+        self._read_only = self._path is not None and not self._create and _readable_only(self._path)
         self._identity: tuple[int, int] | None = None
         self._leftovers = False  # a -wal and -shm of a moved file, under its name
         self._dbapi: Any = None
@@ -341,11 +343,14 @@ class StoreSink(Reports):
             # deleted under the sink is not silently created anew, empty, by
             # SQLite; _open creates it when that is allowed.
             kwargs["connect_args"] = {"timeout": self._busy}
+            # On a read-only file system SQLite cannot make the -shm that WAL
+            # mode needs to read: the file is read as one that nothing changes.
+            mode = {"mode": "ro", "immutable": "1"} if self._read_only else {"mode": "rw"}
             try:
                 engine = sa.create_engine(
                     target.parsed.set(
                         database=f"file:{quote(target.parsed.database)}",
-                        query={**target.parsed.query, "mode": "rw", "uri": "true"},
+                        query={**target.parsed.query, **mode, "uri": "true"},
                     ),
                     **kwargs,
                 )
@@ -458,14 +463,15 @@ class StoreSink(Reports):
                 continue  # set up the file that is there now
             try:
                 self._migrate()
-                with self._engine.connect() as conn:
-                    # WAL mode stays with the file; set once it is known to be a store.
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                if not self._read_only:
+                    with self._engine.connect() as conn:
+                        # WAL mode stays with the file; set once it is known to be a store.
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             except self._failures as error:
                 if self._file_identity(path) == before:
                     if isinstance(error, StoreError):
                         raise
-                    raise self._error("cannot be opened", error) from None
+                    raise self._error(_cannot_open(path), error) from None
             else:
                 if self._file_identity(path) == before:
                     self._identity = before
@@ -563,7 +569,7 @@ class StoreSink(Reports):
                 raise
             except sa.exc.DBAPIError as error:  # another process got there first, or no server
                 last = error
-        raise self._error("cannot be opened", last)
+        raise self._error(_cannot_open(self._path) if self._path else "cannot be opened", last)
 
     # ------------------------------------------------------------------ intake
 
@@ -1301,6 +1307,34 @@ def _set_aside(path: str, *, locked: bool = False) -> None:
     for suffix in ("-wal", "-shm", "-journal"):
         with suppress(FileNotFoundError):
             os.remove(path + suffix)
+
+
+def _on_read_only_fs(path: str) -> bool:
+    """Whether the folder of ``path`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(os.path.dirname(path)).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        return False
+
+
+def _readable_only(path: str) -> bool:
+    """Whether a SQLite store is on a read-only file system, without a -wal to read.
+
+    Such a file is read as SQLite's ``immutable``: a -wal would hold commits
+    that reading so would miss.
+    """
+    return _on_read_only_fs(path) and not os.path.exists(path + "-wal")
+
+
+def _cannot_open(path: str) -> str:
+    """What to say when SQLite cannot open the store at ``path``."""
+    if _on_read_only_fs(path):
+        return (
+            "cannot be opened (its folder is on a read-only file system, where SQLite "
+            "cannot make the -wal and -shm it needs to write the store, or to read "
+            "the -wal it has)"
+        )
+    return "cannot be opened"
 
 
 #: Where Linux lists the file locks every process holds.
