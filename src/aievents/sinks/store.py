@@ -21,9 +21,12 @@ A store that goes away under a running sink is set up again: a SQLite file
 that was deleted is created anew, a file that was replaced by another one
 gets the tables it lacks, and tables dropped from a database are created
 again; each time is counted (``stats()["reopened"]``) and logged, and the
-batch being written is written again, so nothing queued is lost. Every
-error from opening, writing or reading a store is a :class:`StoreError`
-naming the URL, never with its password.
+batch being written is written again, so nothing queued is lost. A batch
+that meets a lock or a server away is tried again until it is written;
+only a close's deadline gives it up. Events given up or dropped are never
+in the store: queries over their time raise rather than answer short.
+Every error from opening, writing or reading a store is a
+:class:`StoreError` naming the URL, never with its password.
 
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """
@@ -209,19 +212,25 @@ class StoreSink(Reports):
             ``False`` only an existing store is opened: a SQLite file that
             does not exist, or a database without aievents' tables, is a
             :class:`StoreError` (and no file is created), as is such a file
-            deleted later.
+            deleted later; a SQLite file on a read-only file system is
+            read as one that nothing changes.
         busy_timeout: Seconds a statement waits for a lock another
             connection holds (SQLite's busy timeout; PostgreSQL's
-            ``lock_timeout``) before it fails.
+            ``lock_timeout``) before it fails. A batch that fails so is
+            tried again (``stats()["retried"]``) until it is written, or
+            until :meth:`close`'s deadline gives it up.
         query_wait: Seconds :meth:`usage` and :meth:`costs` wait for the
             events queued before them to be written. When some are still
             not written by then, the query raises a :class:`StoreError`
-            saying how many, rather than answer without them.
+            saying how many, rather than answer without them. A query
+            whose window holds the time of an event this sink gave up or
+            dropped raises too.
 
     Raises:
-        StoreError: the URL is not a database URL, the database cannot be
-            reached, its tables are of a newer version, or (``create=False``)
-            there is no store there.
+        StoreError: the URL is not a database URL StoreSink uses (SQLite, or
+            PostgreSQL with psycopg 3), the database cannot be reached, its
+            tables are of a newer version, or (``create=False``) there is no
+            store there.
     """
 
     def __init__(
