@@ -481,12 +481,16 @@ class TestAwareDatetimes:
             (dt.datetime(2024, 11, 2), "timezone-aware"),
             (dt.date(2024, 11, 2), "not a date"),
             (1_730_419_200.5, "Unix seconds"),
+            (dt.datetime(1969, 12, 31, tzinfo=dt.timezone.utc), "from 1970-01-01 to 5138-11-16"),
+            (dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc), "from 1970-01-01 to 5138-11-16"),
+            (-86_400, r"Unix seconds from 0 \(1970-01-01 UTC\) on"),
+            (1_730_419_200_000, r"Unix seconds \(not milliseconds\)"),
         ],
     )
     def test_refused_naming_the_field(
         self, sink: AggregateSink, field: str, value: object, reason: str
     ) -> None:
-        """A naive datetime, a date or a float is a QueryError naming the field and value."""
+        """A wrong type or a time out of range is a QueryError naming the field and value given."""
         arguments: dict[str, Any] = {"start_time": D0, "end_time": D0 + 2 * DAY, field: value}
         for kind in ("usage", "costs"):
             with pytest.raises(QueryError, match=reason) as info:

@@ -66,6 +66,16 @@ class TestPublicAPI:
                         continue
                     assert inspect.getdoc(member), f"{module_name}.{name}.{attr}"
 
+    def test_wire_functions_at_top_level(self) -> None:
+        """Every way to write or read an event is ``aievents.<name>``, as the docs use them."""
+        from aievents import wire
+
+        names = [name for name in wire.__all__ if name.startswith(("to_", "from_"))]
+        assert "from_data" in names
+        for name in names:
+            assert name in aievents.__all__, name
+            assert getattr(aievents, name) is getattr(wire, name)
+
     def test_typed(self) -> None:
         """The package ships py.typed."""
         assert (Path(aievents.__file__).parent / "py.typed").is_file()

@@ -21,6 +21,7 @@ from aievents.client import (
 )
 from aievents.context import (
     BINDABLE_FIELDS,
+    ContextExecutor,
     ContextToken,
     bind_context,
     carry_context,
@@ -60,6 +61,7 @@ from aievents.usage import (
 if TYPE_CHECKING:
     from aievents.sinks.store import StoreSink
 from aievents.wire import (
+    from_data,
     from_dict,
     from_envelope,
     from_json,
@@ -73,6 +75,7 @@ __all__ = [
     "AieventsError",
     "BINDABLE_FIELDS",
     "BaseEvent",
+    "ContextExecutor",
     "ContextToken",
     "EVENT_TYPES",
     "EventClient",
@@ -105,6 +108,7 @@ __all__ = [
     "context",
     "emit",
     "event_class",
+    "from_data",
     "from_dict",
     "from_envelope",
     "from_json",

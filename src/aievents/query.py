@@ -98,6 +98,8 @@ INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 _COST_START: Final = INDEX["cost_input_text"]
 _ZERO: Final = Decimal(0)
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: The latest start or end a query takes (in 5138): anything later is milliseconds.
+_LATEST: Final = 10**11
 
 #: Cost line items: (cost part, kind in the line item name, quantity unit). The
 #: quantity is the part's count in :func:`_billed` (none for ``other``).
@@ -306,7 +308,11 @@ def _error(field: str, value: Any, reason: str) -> QueryError:
 
 
 def _seconds(name: str, value: Any) -> int:
-    """Unix seconds from an int or an aware datetime (a part second rounds up)."""
+    """Unix seconds from an int or an aware datetime (a part second rounds up).
+
+    An error names the value as given: the datetime, not the seconds it
+    came to.
+    """
     if isinstance(value, dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise _error(
@@ -316,12 +322,18 @@ def _seconds(name: str, value: Any) -> int:
                 "give tzinfo, e.g. datetime.now(timezone.utc)",
             )
         since = value - _EPOCH
-        value = since.days * 86_400 + since.seconds + (since.microseconds > 0)
-    elif isinstance(value, dt.date):
+        seconds = since.days * 86_400 + since.seconds + (since.microseconds > 0)
+        if not 0 <= seconds <= _LATEST:
+            latest = _EPOCH + dt.timedelta(seconds=_LATEST)
+            raise _error(name, value, f"must be from 1970-01-01 to {latest:%Y-%m-%d} UTC")
+        return seconds
+    if isinstance(value, dt.date):
         raise _error(name, value, "must be an aware datetime or Unix seconds, not a date")
     if isinstance(value, bool) or not isinstance(value, int):
         raise _error(name, value, "must be Unix seconds (an int) or an aware datetime")
-    if value < 0 or value > 10**11:
+    if value < 0:
+        raise _error(name, value, "must be Unix seconds from 0 (1970-01-01 UTC) on")
+    if value > _LATEST:
         raise _error(name, value, "must be Unix seconds (not milliseconds)")
     return value
 
