@@ -11,7 +11,6 @@ import sys
 import textwrap
 import threading
 import warnings
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import structlog
 
 from aievents.sinks import StoreSink
 from aievents.sinks.store import StoreError
-from disks import Disks, UnavailableError
+from disks import Disks
 from test_cli import WINDOW, run
 from test_store_connection import (
     DAY,
@@ -437,19 +436,14 @@ class TestAnotherWriter:
         sink.close(10)
 
 
-@pytest.fixture(name="disks")
-def _disks(tmp_path: Path) -> Iterator[Disks]:
-    """Mounts for disk faults; skipped (failed in CI) where mounting is not permitted."""
-    disks = Disks(tmp_path / "mounts")
-    disks.root.mkdir()
-    try:
-        disks.check()
-    except UnavailableError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"read-only mounts are needed in CI: {error}")
-        pytest.skip(f"cannot mount file systems here: {error}")
-    yield disks
-    disks.cleanup()
+def written_store(folder: Path) -> Path:
+    """A store with one event, in a new ``folder``; its path."""
+    folder.mkdir()
+    path = folder / "usage.db"
+    writer = sqlite_store(path)
+    writer.handle(event("a", T0))
+    assert writer.close(10)
+    return path
 
 
 class TestReadOnlyMount:
@@ -458,11 +452,7 @@ class TestReadOnlyMount:
     def test_read(self, disks: Disks, tmp_path: Path) -> None:
         """create=False reads it (the command too); create=True says the folder is read-only."""
         folder = tmp_path / "stores"
-        folder.mkdir()
-        path = folder / "usage.db"
-        writer = sqlite_store(path)
-        writer.handle(event("a", T0))
-        assert writer.close(10)
+        path = written_store(folder)
         with disks.read_only(folder):
             reader = sqlite_store(path, create=False)
             assert requests(reader) == 1
@@ -476,11 +466,7 @@ class TestReadOnlyMount:
     def test_with_a_wal(self, disks: Disks, tmp_path: Path) -> None:
         """A -wal and -shm another program keeps: read with them, not as if they were not there."""
         folder = tmp_path / "stores"
-        folder.mkdir()
-        path = folder / "usage.db"
-        writer = sqlite_store(path)
-        writer.handle(event("a", T0))
-        assert writer.close(10)
+        path = written_store(folder)
         holder = subprocess.Popen(  # a change, not checkpointed, in the -wal
             [sys.executable, "-c", HOLDER, str(path)],
             stdin=subprocess.PIPE,
