@@ -149,10 +149,11 @@ class LogSink:
         except Exception as exc:  # noqa: BLE001 - logging must not break the host
             with self._lock:
                 self.failures += 1
-            # Named by type only: the event's data stays out. Through the library's
-            # diagnostics, never the default structlog logger (which prints to stdout).
+            # Named by type only (no message, no frame): the event's data stays out.
+            # Through the library's diagnostics, never the default structlog
+            # logger (which prints to stdout).
             self._diag(
-                "failed",
+                ("failed", type(exc)),
                 "warning",
                 "log_sink_failed",
                 error=type(exc).__name__,

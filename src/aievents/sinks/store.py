@@ -1,7 +1,8 @@
 """StoreSink: usage events kept in SQLite or PostgreSQL, answered like OpenAI's usage API.
 
 Every ``image:usage`` event becomes one row (its request id unique: a
-duplicate is ignored) with its dimensions, tokens, images and exact cost.
+duplicate is ignored) with its dimensions, tokens, images and exact cost,
+its text scrubbed of secrets as every output writes it.
 Rows are written in batches by a background thread, so ``handle`` only
 queues the event. A daily roll-up, kept in the same transaction as the
 rows, answers ``1d`` queries over whole days; the edges of a window, and
@@ -52,6 +53,7 @@ from urllib.parse import quote, quote_plus, unquote
 from aievents._diag import RateLimitedLog, describe
 from aievents._extras import missing_extra
 from aievents._fork import after_fork
+from aievents._outbound import outbound
 from aievents._redact import scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
@@ -699,7 +701,7 @@ class StoreSink(Reports):
         rows: dict[str, tuple[Any, ...]] = {}
         seen = 0
         rejected = 0
-        for event in events:
+        for event in map(outbound, events):  # the store keeps no secret
             seen += 1
             if event.request_id in rows:
                 continue
