@@ -40,7 +40,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -54,7 +53,7 @@ from aievents._diag import RateLimitedLog, describe
 from aievents._extras import missing_extra
 from aievents._fork import after_fork
 from aievents._outbound import outbound
-from aievents._redact import scrub_text
+from aievents._redact import REDACTED, masked_url, scrub_text, split_url, url_secrets
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
@@ -399,7 +398,7 @@ class StoreSink(Reports):
     def _hide(self, text: str) -> str:
         """``text`` without the store's password (nor any secret-looking value)."""
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, REDACTED)
         return scrub_text(text)
 
     def _transient(self, error: BaseException) -> bool:
@@ -1165,7 +1164,7 @@ class _Target:
         #: The URL's passwords, as written and as decoded, longest first.
         self.secrets: tuple[str, ...] = ()
         #: The URL as it may be shown.
-        self.shown: Any = _masked(given) if isinstance(given, str) else given
+        self.shown: Any = masked_url(given) if isinstance(given, str) else given
 
     def __repr__(self) -> str:
         return f"<store URL {self.shown!r}>"
@@ -1198,7 +1197,8 @@ def _parse(target: _Target) -> Any:
             f"names the driver {driver!r}, which StoreSink does not use: write "
             + ("sqlite:///path/to/file.db" if backend == "sqlite" else "postgresql:// (psycopg 3)")
         )
-    if unquote(_user_secret(target.given) or "") != (parsed.password or ""):
+    written = split_url(target.given)  # the password as written, whatever it holds
+    if unquote((written and written.password) or "") != (parsed.password or ""):
         # SQLAlchemy ends the password at the first "@", so "user:p@ss@host" reads
         # as host "ss@host", and "host:5432/db?password=p@ss" as user "host",
         # password "5432/db?password=p", host "ss": the rest would be shown.
@@ -1210,7 +1210,7 @@ def _parse(target: _Target) -> Any:
     target.secrets = _secrets(target.given, parsed)
     if backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-        target.shown = _masked(parsed.render_as_string(hide_password=True))
+        target.shown = masked_url(parsed.render_as_string(hide_password=False))
     else:
         if parsed.database in (None, "", ":memory:"):
             raise refuse(
@@ -1224,65 +1224,23 @@ def _parse(target: _Target) -> Any:
         target.shown = f"sqlite:///{parsed.database}"
     for secret in target.secrets:  # a password that is also a host, a path...
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            target.shown = target.shown.replace(form, "***")
+            target.shown = target.shown.replace(form, REDACTED)
     target.parsed = parsed
     return parsed
 
 
-#: Query parameters that hold secrets: password, sslpassword, api_key...
-_SECRET_NAME: Final = "pass|pwd|secret|token|key"
-#: A secret in a URL's query: up to the next ``&name=`` (an ``&`` that starts
-#: no parameter is taken as part of it).
-_QUERY_SECRET: Final = re.compile(
-    rf"(?i)(?<=[?&])(?P<key>[^=&#]*(?:{_SECRET_NAME})[^=&#]*)="
-    r"(?P<secret>[^&]*(?:&(?![^&=]*=)[^&]*)*)"
-)
-#: The password in a URL's user info: after ``scheme://user:``, up to the
-#: last ``@`` that a host part follows (no ``@``, ``/``, ``?`` or ``#`` in it,
-#: then one of ``/?#`` or the end), but not past a query or fragment begun
-#: after such a host part: a password holding ``@``, ``/``, ``?`` or ``:``
-#: is hidden whole, and an ``@`` in a query (``?application_name=me@host``)
-#: is not taken for the end of the password.
-_USER_SECRET: Final = re.compile(
-    r"(?s)(?<=://)(?P<user>[^/:@?#]*):"
-    r"(?P<secret>(?:(?!@[^@/?#]*(?:/[^@?#]*)?[?#]).)*)"
-    r"@(?=[^@/?#]*(?:[/?#]|$))"
-)
+def _secrets(given: str, parsed: Any) -> tuple[str, ...]:
+    """A URL's passwords and secret parameters, as written and as decoded, longest first.
 
-
-def _masked(url: str) -> str:
-    """A URL as it may be shown: passwords (in user info or query) replaced by ``***``.
-
-    Whatever characters a password holds: one with ``@`` or ``/`` that was
-    not percent-encoded is hidden whole, and an ``@`` after the host part
-    (``?application_name=me@host``) is not taken for the end of a password.
+    They are hidden from the database's own words. Those shorter than 4
+    characters are not searched for: they would garble every message, and
+    drivers do not quote passwords.
     """
-    url = _QUERY_SECRET.sub(lambda m: f"{m['key']}=***", url)
-    return _USER_SECRET.sub(lambda m: f"{m['user']}:***@", url, count=1)
-
-
-def _user_secret(url: Any) -> str | None:
-    """The password of a URL's user info, as written, or None."""
-    if not isinstance(url, str):
-        return None
-    found = _USER_SECRET.search(_QUERY_SECRET.sub("", url))
-    return None if found is None else found["secret"]
-
-
-def _secrets(url: Any, parsed: Any) -> tuple[str, ...]:
-    """A URL's passwords, as written and as decoded, longest first (hidden from messages).
-
-    Passwords shorter than 4 characters are not searched for: they would
-    garble every message, and drivers do not quote passwords.
-    """
-    text = url if isinstance(url, str) else ""
-    found = {parsed.password or ""}
-    for key, value in parsed.query.items():
-        if re.search(_SECRET_NAME, key, re.IGNORECASE):
-            found.update([value] if isinstance(value, str) else value)
-    for pattern in (_QUERY_SECRET, _USER_SECRET):
-        for match in pattern.finditer(text):
-            found.update((match["secret"], unquote(match["secret"])))
+    found = {
+        parsed.password or "",
+        *url_secrets(given),
+        *url_secrets(parsed.render_as_string(hide_password=False)),
+    }
     return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
 
 
