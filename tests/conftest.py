@@ -77,6 +77,22 @@ def _fresh_diagnostics() -> None:
     _diag.forget()
 
 
+@pytest.fixture(autouse=True)
+def _structlog_as_found() -> Iterator[None]:
+    """structlog is left as the test found it.
+
+    ``structlog.testing.capture_logs()`` leaves structlog marked as
+    configured, which would send the library's diagnostics in later tests to
+    structlog's default logger (stdout) rather than to the standard library.
+    """
+    import structlog
+
+    configured = structlog.is_configured()
+    yield
+    if not configured and structlog.is_configured():
+        structlog.reset_defaults()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The fault suite's table: scenario, sent, received, counted, lost."""
     from faults import recorded, table

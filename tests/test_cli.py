@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import aievents
+from aievents import ImageUsage
 from aievents.wire import to_json
 from test_store import DAY, T0, event
 
@@ -84,11 +86,14 @@ class TestDemo:
         result = run("demo", "--db", str(tmp_path / "demo.db"))
         assert result.returncode == 0, result.stderr
         out = result.stdout
-        assert "11 image calls, 3 failed; 8 stored" in out
+        assert "12 image calls, 3 failed; 9 stored" in out
         assert out.count("image:request:error") == 3
         for title in ("Usage today by model and size", "Costs today by line item"):
             assert title in out
         assert "gpt-image-1, output image tokens" in out
+        assert "fal-ai/flux/dev, unpriced" in out  # the call without a price, on the books
+        assert "unknown" in out
+        assert "no price for 'fal-ai/flux/dev' (1 request)" in out
         assert "sk-demo-local" not in out + result.stderr
         assert (tmp_path / "demo.db").exists()
 
@@ -136,6 +141,96 @@ class TestQueries:
         stored = run("usage", "--store", url, *WINDOW, "--format", "json")
         from_file = run("usage", "--events", str(events_file), *WINDOW, "--format", "json")
         assert json.loads(stored.stdout) == json.loads(from_file.stdout)
+
+
+@pytest.fixture(name="unpriced_file")
+def _unpriced_file(tmp_path: Path) -> Path:
+    """A JSONL file: two priced requests, and three of two models without a price."""
+    from helpers import usage_at
+
+    path = tmp_path / "unpriced.jsonl"
+    items = [
+        event("p1", T0 + 60),
+        event("p2", T0 + 120),
+        attrs.evolve(event("u1", T0 + 180), model="acme-image-x", cost=None),
+        attrs.evolve(
+            usage_at("u2", T0 + 240, usage=ImageUsage(), images=2),
+            model="fal-ai/flux/dev",
+            cost=None,
+        ),
+        attrs.evolve(
+            usage_at("u3", T0 + 300, usage=ImageUsage(), images=1),
+            model="fal-ai/flux/dev",
+            cost=None,
+        ),
+    ]
+    path.write_text("".join(to_json(item) + "\n" for item in items))
+    return path
+
+
+DAY_ONE = ["--start", str(T0), "--end", str(T0 + DAY)]
+
+
+class TestUnpriced:
+    """A cost that is not known is never printed as a dollar figure."""
+
+    def test_table(self, unpriced_file: Path) -> None:
+        """The table says unknown; stderr names the models and how to add a price."""
+        result = run("usage", "--events", str(unpriced_file), *DAY_ONE, "--group-by", "model")
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
+        rows = {line.split("│")[2].strip(): line for line in lines}
+        assert "unknown" in rows["acme-image-x"]
+        assert "unknown" in rows["fal-ai/flux/dev"]
+        assert "$0.008100" in rows["gpt-image-1"]
+        assert "$0.000000" not in result.stdout
+        total = run("usage", "--events", str(unpriced_file), *DAY_ONE)
+        assert "$0.008100 + unknown" in total.stdout
+        (note,) = [line for line in total.stderr.splitlines() if "no price" in line]
+        assert "'fal-ai/flux/dev' (2 requests), 'acme-image-x' (1 request)" in note
+        assert "aievents.pricing.set_price('fal-ai/flux/dev'" in note
+        assert "aievents.pricing.load_prices" in note
+
+    def test_json(self, unpriced_file: Path) -> None:
+        """JSON: cost null, unpriced_requests counted; costs results without an amount."""
+        result = run("usage", "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
+        page = json.loads(result.stdout)
+        jsonschema.validate(page, SCHEMA)
+        (total,) = page["data"][0]["results"]
+        assert (total["num_model_requests"], total["unpriced_requests"]) == (5, 3)
+        assert total["cost"]["value"] == 0.0081  # the priced part, a lower bound
+        by_model = run(
+            "usage", "--events", str(unpriced_file), *DAY_ONE, "--group-by", "model",
+            "--models", "fal-ai/flux/dev", "--format", "json",
+        )  # fmt: skip
+        (flux,) = json.loads(by_model.stdout)["data"][0]["results"]
+        assert (flux["images"], flux["cost"]) == (3, None)
+        costs = run("costs", "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
+        page = json.loads(costs.stdout)
+        jsonschema.validate(page, SCHEMA)
+        priced, unknown = page["data"][0]["results"]
+        assert priced["amount"]["value"] == 0.0081
+        assert "amount" not in unknown
+        assert unknown["unpriced_requests"] == 3
+
+    def test_csv_and_store(self, unpriced_file: Path, tmp_path: Path) -> None:
+        """CSV leaves the amount empty; a store answers as the file does."""
+        result = run("costs", "--events", str(unpriced_file), *DAY_ONE, "--format", "csv")
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [(r["amount"], r["unpriced_requests"]) for r in rows] == [("0.0081", "0"), ("", "3")]
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        assert run("ingest", str(unpriced_file), "--store", url, "--no-progress").returncode == 0
+        for kind in ("usage", "costs"):
+            stored = run(kind, "--store", url, *DAY_ONE, "--format", "json")
+            from_file = run(kind, "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
+            assert json.loads(stored.stdout) == json.loads(from_file.stdout)
+            assert "no price for" in stored.stderr
+
+    def test_priced_only(self, events_file: Path) -> None:
+        """Nothing unpriced: no note."""
+        result = run("usage", "--events", str(events_file), *WINDOW)
+        assert result.returncode == 0
+        assert "no price" not in result.stderr
 
 
 class TestJsonlFormat:
@@ -204,7 +299,7 @@ class TestErrors:
         """A second demo run into the same file stores its own calls too."""
         for _ in range(2):
             result = run("demo", "--db", str(tmp_path / "demo.db"))
-            assert "8 stored" in result.stdout
+            assert "9 stored" in result.stdout
 
     @pytest.mark.parametrize(
         ("args", "status", "message"),

@@ -20,9 +20,13 @@
 
 enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 
-#define LANES 17
+#define LANES 18
 #define SPLIT_LANES 6
 #define UNIT_LANES 7
+/* The lane of unpriced_requests, then the cost lanes (aievents.query.FIELDS). */
+#define UNPRICED_LANE 10
+#define COST_LANE 11
+#define DAY_MINUTES 1440
 #define MAINTAIN_EVERY 256
 
 /* The event's slots read here: request id, timestamp, usage, cost, images,
@@ -202,7 +206,7 @@ static PySequenceMethods Totals_as_sequence = {
 static PyTypeObject TotalsType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "aievents._speedups.Totals",
-    .tp_doc = PyDoc_STR("The totals of one AggregateSink entry: 17 lanes and the extra."),
+    .tp_doc = PyDoc_STR("The totals of one AggregateSink entry: 18 lanes and the extra."),
     .tp_basicsize = sizeof(Totals),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Totals_new,
@@ -300,8 +304,11 @@ typedef struct {
     Py_ssize_t generation;
     PyObject *lock;   /* the sink's threading.Lock */
     PyObject *fallback; /* called as fallback(event, status) for SLOW and MAINTAIN */
-    /* Slot offsets: the event's EVENT_SLOTS, the usage's USAGE_SLOTS, the cost's _units. */
-    Py_ssize_t event_off[11], usage_off[3], units_off;
+    PyObject *clock;    /* the sink's clock: seconds since the epoch */
+    long long retention; /* minutes of totals kept */
+    /* Slot offsets: the event's EVENT_SLOTS, the usage's USAGE_SLOTS, the
+     * cost's _units and unpriced. */
+    Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
     Py_ssize_t size, pos, events, duplicates, ticks;
     int busy; /* Python code holds the lock (taken through the tally's `with`) */
     Py_ssize_t epoch; /* how many times Python code took the lock */
@@ -468,6 +475,38 @@ done:
     return status;
 }
 
+/* The first minute the sink keeps now (aievents.sinks._tally.expiry): whole
+ * UTC days go once their start is `retention` minutes old. Sets *ok to 0
+ * when the clock fails or says something that is not a time (the event then
+ * takes the Python path, which reports it). Runs the clock: Python code. */
+static long long
+expiry(Tally *t, int *ok)
+{
+    PyObject *now = PyObject_CallNoArgs(t->clock);
+    *ok = 0;
+    if (now == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    double seconds = PyFloat_AsDouble(now);
+    Py_DECREF(now);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    /* int(now) // 60 - retention, within what long long holds */
+    if (!(seconds > -9.0e15 && seconds < 9.0e15))
+        return 0;
+    long long whole = (long long)seconds; /* truncated, as int() does */
+    long long minute = whole / 60 - (whole % 60 < 0 ? 1 : 0);
+    long long first = minute - t->retention;
+    long long into = first % DAY_MINUTES;
+    if (into < 0)
+        into += DAY_MINUTES;
+    *ok = 1;
+    return first - into + DAY_MINUTES;
+}
+
 /* One of the statuses, or -1 with an exception set. */
 static int
 tally_add(Tally *t, PyObject *event)
@@ -497,9 +536,11 @@ tally_add(Tally *t, PyObject *event)
             return SLOW;
     }
     PyObject *split = usage_got[2], *units = slot(cost, t->units_off);
+    PyObject *unpriced = slot(cost, t->unpriced_off);
     if (!exact_int(usage_got[0]) || !exact_int(usage_got[1]) || units == NULL
         || !PyTuple_CheckExact(split) || PyTuple_GET_SIZE(split) != SPLIT_LANES
-        || !PyTuple_CheckExact(units) || PyTuple_GET_SIZE(units) != UNIT_LANES)
+        || !PyTuple_CheckExact(units) || PyTuple_GET_SIZE(units) != UNIT_LANES
+        || unpriced == NULL || !PyTuple_CheckExact(unpriced))
         return SLOW;
     for (i = 5; i < 11; i++) {
         if (!exact_str(got[i]))
@@ -511,8 +552,10 @@ tally_add(Tally *t, PyObject *event)
     lanes[3] = usage_got[1];
     for (i = 0; i < SPLIT_LANES; i++)
         lanes[split_lane[i]] = PyTuple_GET_ITEM(split, i);
+    /* A cost with unpriced parts is an unpriced request. */
+    lanes[UNPRICED_LANE] = PyTuple_GET_SIZE(unpriced) ? one : Py_None;
     for (i = 0; i < UNIT_LANES; i++)
-        lanes[10 + i] = PyTuple_GET_ITEM(units, i);
+        lanes[COST_LANE + i] = PyTuple_GET_ITEM(units, i);
     for (i = 0; i < LANES; i++) {
         if (!exact_int(lanes[i]))
             return SLOW;
@@ -520,6 +563,12 @@ tally_add(Tally *t, PyObject *event)
     int fits;
     long long timestamp = as_count(got[1], &fits);
     if (!fits)
+        return SLOW;
+    /* An event older than the sink keeps is the sink's to count (expired).
+     * The clock is Python code: what it may change (the lock taken, the
+     * tally closed) is seen by the check past the next allocation. */
+    long long cutoff = expiry(t, &fits);
+    if (!fits || timestamp / 60000 < cutoff)
         return SLOW;
 
     PyObject *dims = PyTuple_New(6);
@@ -617,15 +666,19 @@ slot_offset(PyObject *cls, const char *name)
 static int
 Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"event_cls", "usage_cls", "cost_cls", "series", "canonical",
-                             "opened",    "lock",      "size",     "fallback", NULL};
+    static char *kwlist[] = {"event_cls", "usage_cls", "cost_cls", "series",
+                             "canonical", "opened",    "lock",     "size",
+                             "fallback",  "clock",     "retention", NULL};
     PyObject *event_cls, *usage_cls, *cost_cls, *series, *canonical, *opened, *lock, *fallback;
+    PyObject *clock;
     Py_ssize_t size;
+    long long retention;
     int i;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!OnO:Tally", kwlist, &PyType_Type,
-                                     &event_cls, &PyType_Type, &usage_cls, &PyType_Type,
-                                     &cost_cls, &PyDict_Type, &series, &PyDict_Type, &canonical,
-                                     &PyList_Type, &opened, &lock, &size, &fallback))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!OnOOL:Tally", kwlist,
+                                     &PyType_Type, &event_cls, &PyType_Type, &usage_cls,
+                                     &PyType_Type, &cost_cls, &PyDict_Type, &series, &PyDict_Type,
+                                     &canonical, &PyList_Type, &opened, &lock, &size, &fallback,
+                                     &clock, &retention))
         return -1;
     if (size < 1) {
         PyErr_SetString(PyExc_ValueError, "size must be at least 1");
@@ -636,8 +689,12 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "series and canonical must be dicts, opened a list");
         return -1;
     }
-    if (!PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+    if (!PyCallable_Check(fallback) || !PyCallable_Check(clock)) {
+        PyErr_SetString(PyExc_TypeError, "fallback and clock must be callable");
+        return -1;
+    }
+    if (retention < 0 || retention > 1000000000000LL) {
+        PyErr_SetString(PyExc_ValueError, "retention must be minutes from 0 to 10**12");
         return -1;
     }
     for (i = 0; i < 11; i++) {
@@ -648,7 +705,8 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         if ((t->usage_off[i] = slot_offset(usage_cls, usage_slots[i])) < 0)
             return -1;
     }
-    if ((t->units_off = slot_offset(cost_cls, "_units")) < 0)
+    if ((t->units_off = slot_offset(cost_cls, "_units")) < 0
+        || (t->unpriced_off = slot_offset(cost_cls, "unpriced")) < 0)
         return -1;
     PyObject *recent = PyDict_New();
     if (recent == NULL)
@@ -673,9 +731,12 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     Py_INCREF(series);
     Py_INCREF(lock);
     Py_INCREF(fallback);
+    Py_INCREF(clock);
     Py_INCREF(canonical);
     Py_INCREF(opened);
     Py_XSETREF(t->fallback, fallback);
+    Py_XSETREF(t->clock, clock);
+    t->retention = retention;
     Py_XSETREF(t->canonical, canonical);
     Py_XSETREF(t->opened, opened);
     Py_XSETREF(t->event_cls, event_cls);
@@ -704,6 +765,7 @@ Tally_traverse(Tally *t, visitproc visit, void *arg)
     Py_VISIT(t->ring);
     Py_VISIT(t->lock);
     Py_VISIT(t->fallback);
+    Py_VISIT(t->clock);
     Py_VISIT(t->canonical);
     Py_VISIT(t->opened);
     Py_VISIT(t->recent);
@@ -721,6 +783,7 @@ Tally_clear(Tally *t)
     Py_CLEAR(t->ring);
     Py_CLEAR(t->lock);
     Py_CLEAR(t->fallback);
+    Py_CLEAR(t->clock);
     Py_CLEAR(t->canonical);
     Py_CLEAR(t->opened);
     Py_CLEAR(t->recent);

@@ -10,6 +10,11 @@
   the last 7 UTC days, today included, every page of them.
 - ``aievents ingest FILE --store URL``: JSONL events into a store.
 
+A cost that is not known (a model without a price) is never printed as a
+dollar figure: tables say ``unknown`` (or the priced part ``+ unknown``),
+JSON and CSV leave it null or empty, and one line on stderr names the
+models without a price and how to add one.
+
 Only the data goes to stdout; every message and log line goes to stderr,
 one line each, with values shown literally (no markup, no control
 characters). Errors exit with status 2 for a wrong command line, 1 for
@@ -28,7 +33,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, NoReturn, TextIO
 
@@ -173,6 +178,58 @@ def _cell(name: str, value: Any) -> str:
     return literal(value)
 
 
+def _sum_cell(name: str, result: Mapping[str, Any]) -> str:
+    """A sum of a result as the table shows it: a cost never as a made-up figure.
+
+    A cost not known is ``unknown``; a cost of which a part is not known is
+    the priced part ``+ unknown``; no unpriced request is an empty cell.
+    """
+    value = result.get(name)
+    if name in ("amount", "cost"):
+        if not isinstance(value, dict):
+            return "unknown"
+        figure = _cell(name, value)
+        return f"{figure} + unknown" if result.get("unpriced_requests") else figure
+    if name == "unpriced_requests" and not value:
+        return ""
+    return _cell(name, value)
+
+
+#: Models named, at most, in the line about models without a price.
+_NAMED: Final = 5
+
+
+def note_unpriced(
+    source: Any, start: int, end: int | None, filters: Mapping[str, Any], errors: TextIO
+) -> None:
+    """One line on ``errors`` naming the models without a price in the window, if any."""
+    counts: dict[str, int] = {}
+    cursor = None
+    while True:
+        page = source.usage(start, end, "1d", ["model"], limit=31, page=cursor, **filters)
+        for bucket in page.data:
+            for result in bucket.results:
+                if result.unpriced_requests:
+                    model = result.model or "(no model)"
+                    counts[model] = counts.get(model, 0) + result.unpriced_requests
+        cursor = page.next_page
+        if cursor is None:
+            break
+    if not counts:
+        return
+    named = sorted(counts, key=lambda m: (-counts[m], m))
+    listed = ", ".join(
+        f"{m!r} ({counts[m]} request{'s' if counts[m] > 1 else ''})" for m in named[:_NAMED]
+    )
+    more = f" and {len(named) - _NAMED} more" if len(named) > _NAMED else ""
+    _say(
+        errors,
+        f"no price for {listed}{more}: cost unknown (not $0). Add one where the events are "
+        f"recorded: aievents.pricing.set_price({named[0]!r}, per_image=... or tokens={{...}}) "
+        "or aievents.pricing.load_prices(FILE)",
+    )
+
+
 def _csv_value(value: Any) -> Any:
     """One value of a result as CSV writes it: numbers plain, text literally."""
     if isinstance(value, dict) and "value" in value:  # an amount
@@ -242,7 +299,7 @@ def _table(pages: Iterable[Page], title: str, out: TextIO) -> Page:
 
     found, last = _gather(pages)
     results = [result for _, result in found]
-    costs = bool(results) and "amount" in results[0]
+    costs = bool(results) and results[0]["object"] == "organization.costs.result"
     groups = ["model", "size", "source", "project_id", "user_id", "api_key_id", "line_item"]
     shown = [g for g in groups if any(r.get(g) is not None for r in results)]
     sums = (
@@ -250,15 +307,19 @@ def _table(pages: Iterable[Page], title: str, out: TextIO) -> Page:
         if costs
         else ["num_model_requests", "images", "input_tokens", "output_tokens", "cost"]
     )
+    if any(r.get("unpriced_requests") for r in results):
+        sums.append("unpriced_requests")
     table = Table(title=Text(literal(title)), title_justify="left")
     table.add_column("bucket (UTC)")
     for name in shown:
         table.add_column(name)
     for name in sums:
-        table.add_column(name.replace("num_model_requests", "requests"), justify="right")
+        label = {"num_model_requests": "requests", "unpriced_requests": "unpriced"}.get(name, name)
+        table.add_column(label, justify="right")
     for bucket, result in found:
         cells = [_iso(bucket["start_time"])]
-        cells += [_cell(name, result.get(name)) for name in [*shown, *sums]]
+        cells += [_cell(name, result.get(name)) for name in shown]
+        cells += [_sum_cell(name, result) for name in sums]
         table.add_row(*(Text(cell) for cell in cells))  # Text: never read as markup
     if not results:
         table.caption = Text("no usage in this window")
@@ -290,13 +351,18 @@ def _print(
 # --------------------------------------------------------------------------- commands
 
 
-def _pages(source: Any, kind: str, args: argparse.Namespace, start: int) -> Iterator[Page]:
-    """The pages of the query: every one, unless ``--page`` or ``--limit`` asks for one."""
-    filters = {
+def _filters(kind: str, args: argparse.Namespace) -> dict[str, list[str]]:
+    """The query's filters given on the command line."""
+    return {
         name: _names(value)
         for name in (_USAGE_FILTERS if kind == "usage" else _COSTS_FILTERS)
         if (value := getattr(args, name, None)) is not None
     }
+
+
+def _pages(source: Any, kind: str, args: argparse.Namespace, start: int) -> Iterator[Page]:
+    """The pages of the query: every one, unless ``--page`` or ``--limit`` asks for one."""
+    filters = _filters(kind, args)
     every = args.page is None and args.limit is None
     widest = LIMITS[args.bucket_width][1] if kind == "usage" else COSTS_LIMITS[1]
     cursor = args.page
@@ -327,6 +393,7 @@ def _query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO) -> 
         end = "" if args.end is None else f" to {_iso(args.end)}"
         title = f"{kind} from {_iso(start)}{end} UTC"
         last = _print(_pages(source, kind, args, start), args.format, title, out, kind=kind)
+        note_unpriced(source, start, args.end, _filters(kind, args), errors)
     finally:
         if hasattr(source, "close"):
             source.close(30)

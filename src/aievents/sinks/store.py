@@ -29,6 +29,19 @@ in the store: queries over their time raise rather than answer short.
 Every error from opening, writing or reading a store is a
 :class:`StoreError` naming the URL, never with its password.
 
+Every count and cost is an integer in the store, never a float: a row's
+counts fit 64 bits (an event with a larger one is rejected, counted and
+logged); the roll-up keeps each sum as two halves, ``sum // 2**32`` and
+``sum % 2**32``, and queries sum the rows' halves, so that no sum outgrows
+64 bits (SQLite's ``sum()`` would fail, its ``+`` would turn to a float)
+while a group holds fewer than 2**31 rows.
+
+A request whose cost is unknown or incomplete is stored with
+``unpriced_requests`` 1. Opening a store of schema version 1 upgrades it,
+in one transaction: its rows without any cost become unpriced (version 1
+could not tell an unknown cost from $0) and the roll-up is summed again
+from the rows.
+
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """
 
@@ -79,16 +92,18 @@ __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
 _T = TypeVar("_T")
 
 #: The version of the tables this release writes (see ``aievents_meta``).
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: The default store: a SQLite file in the working directory.
 DEFAULT_URL: Final = "sqlite:///aievents.db"
 _BIGINT_MAX: Final = 2**63 - 1
-#: Roll-ups keep cost sums as (units // _SPLIT, units % _SPLIT), so that no
-#: column outgrows 64 bits.
-_SPLIT: Final = 10**12
+#: Sums are kept and summed in halves, (value // _SPLIT, value % _SPLIT), so
+#: that no column nor SQL sum outgrows 64 bits.
+_SPLIT: Final = 2**32
 #: Column of each lane past num_model_requests (FIELDS[1:]).
 _LANE_COLUMNS: Final = FIELDS[1:]
 _COSTS: Final = FIELDS.index("cost_input_text")
+#: The roll-up's columns of each lane (every one of FIELDS): its two halves.
+_HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
 #: The roll-up: one row per day and series.
 _DAILY: Final = "aievents_daily"
 _DAY: Final = 1440
@@ -142,7 +157,7 @@ def _require_sqlalchemy() -> None:
 
 
 def _tables(metadata: Any) -> dict[str, Any]:
-    """The tables of schema version 1."""
+    """The tables of schema version 2."""
     dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
     lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in _LANE_COLUMNS]
     tables = {
@@ -180,13 +195,7 @@ def _tables(metadata: Any) -> dict[str, Any]:
             # A digest of the dimensions: the unique key (NULLs would all differ there).
             sa.Column("series", sa.String(64), nullable=False),
             *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
-            sa.Column("num_model_requests", sa.BigInteger, nullable=False),
-            *[sa.Column(c, sa.BigInteger, nullable=False) for c in _LANE_COLUMNS[: _COSTS - 1]],
-            *[
-                sa.Column(f"{c}_{part}", sa.BigInteger, nullable=False)
-                for c in _LANE_COLUMNS[_COSTS - 1 :]
-                for part in ("hi", "lo")
-            ],
+            *[sa.Column(c, sa.BigInteger, nullable=False) for c in _HALVES],
             sa.UniqueConstraint("period", "series", name=f"{name}_key"),
         )
     return tables
@@ -551,22 +560,14 @@ class StoreSink(Reports):
                         raise self._error("names no store: the database has no aievents tables")
                     self._t["meta"].create(conn, checkfirst=True)
                     meta = self._t["meta"]
-                    found = conn.execute(
-                        sa.select(meta.c.value).where(meta.c.key == "schema_version")
-                    ).scalar()
-                    try:
-                        version = int(found or 0)
-                    except ValueError:
-                        raise StoreError(
-                            "schema_version", found, "must be a number", owner=self.url
-                        ) from None
-                    if version > SCHEMA_VERSION:
-                        raise StoreError(
-                            "schema_version",
-                            version,
-                            f"is newer than this aievents writes ({SCHEMA_VERSION}); upgrade it",
-                            owner=self.url,
-                        )
+                    version = self._version(conn)
+                    if version < SCHEMA_VERSION and self._sqlite:
+                        # One writer changes the tables, in one transaction (the
+                        # driver would commit each DDL statement by itself).
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        version = self._version(conn)
+                    if 1 <= version < SCHEMA_VERSION:
+                        self._upgrade(conn)
                     # Every start: tables dropped under a running sink come back.
                     self._metadata.create_all(conn, checkfirst=True)
                     if version < SCHEMA_VERSION:
@@ -580,6 +581,58 @@ class StoreSink(Reports):
             except sa.exc.DBAPIError as error:  # another process got there first, or no server
                 last = error
         raise self._error(_cannot_open(self._path) if self._path else "cannot be opened", last)
+
+    def _version(self, conn: Any) -> int:
+        """The schema version of the tables (0: none yet); a newer one is refused."""
+        meta = self._t["meta"]
+        found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        try:
+            version = int(found or 0)
+        except ValueError:
+            raise StoreError("schema_version", found, "must be a number", owner=self.url) from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                "schema_version",
+                version,
+                f"is newer than this aievents writes ({SCHEMA_VERSION}); upgrade it",
+                owner=self.url,
+            )
+        return version
+
+    def _upgrade(self, conn: Any) -> None:
+        """Tables of version 1 to version 2, in the caller's transaction.
+
+        The rows get ``unpriced_requests``: 1 for a row without any cost
+        (version 1 stored an unknown cost as 0, so a cost of 0 is taken as
+        unknown, never as a $0 that may be false). The roll-up, whose sums
+        version 1 could let turn into floats, is summed again from the rows.
+        """
+        usage = self._t["usage"]
+        if not sa.inspect(conn).has_table(usage.name):
+            return  # nothing to upgrade: the tables are made anew
+        conn.exec_driver_sql(
+            "ALTER TABLE aievents_usage ADD COLUMN unpriced_requests BIGINT NOT NULL DEFAULT 0"
+        )
+        costs = [usage.c[lane] == 0 for lane in _LANE_COLUMNS[_COSTS - 1 :]]
+        conn.execute(
+            usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)
+        )
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_DAILY}")
+        daily = self._t[_DAILY]
+        daily.create(conn)
+        day = (usage.c.minute // _DAY).label("day")
+        dims = [usage.c[name] for name in DIMENSIONS]
+        query = sa.select(day, *dims, *_lane_sums(usage, raw=True)).group_by(day, *dims)
+        rows = []
+        for record in conn.execute(query):
+            lanes = _joined(record[1 + len(dims) :])
+            row = _daily_row(record[0] * _DAY, tuple(record[1 : 1 + len(dims)]), lanes)
+            rows.append(dict(zip(_DAILY_COLUMNS, row, strict=True)))
+            if len(rows) >= _LOOKUP:
+                conn.execute(daily.insert(), rows)
+                rows.clear()
+        if rows:
+            conn.execute(daily.insert(), rows)
 
     # ------------------------------------------------------------------ intake
 
@@ -726,7 +779,10 @@ class StoreSink(Reports):
         usage = event.usage
         split = usage._split
         if units is not None and split is not None:  # the common case, without a list
-            lanes: Sequence[int] = request_lanes(event.images, usage, split, units)
+            unpriced = 1 if cost.unpriced else 0
+            lanes: Sequence[int] = request_lanes(
+                event.images, usage, split, units, unpriced=unpriced
+            )
             extra = None
         else:
             if cost is None:
@@ -738,7 +794,13 @@ class StoreSink(Reports):
         if max(lanes) > _BIGINT_MAX:
             fitted, extra = _fit(list(lanes), extra)
             if fitted is None:
-                self._reject(event, "a count does not fit 64 bits")
+                lane, value = next(
+                    (n, v) for n, v in zip(_LANE_COLUMNS, lanes, strict=True) if v > _BIGINT_MAX
+                )
+                self._reject(
+                    event,
+                    f"{lane} is a {value.bit_length()}-bit count; a store keeps up to 2**63 - 1",
+                )
                 return None
             lanes = fitted
         timestamp = event.timestamp
@@ -987,23 +1049,8 @@ class StoreSink(Reports):
         time_column = source.c["minute" if raw else "period"]
         bucket = (time_column // width).label("bucket")
         groups = [source.c[name] for name in scan.group_by]
-        columns: list[Any] = [bucket, *groups]
-        columns.append(sa.func.count() if raw else sa.func.sum(source.c.num_model_requests))
-        for index, column in enumerate(_LANE_COLUMNS, 1):
-            if index < _COSTS:
-                columns.append(sa.func.sum(source.c[column]))
-            elif raw:
-                columns += [
-                    sa.func.sum(source.c[column] // _SPLIT),
-                    sa.func.sum(source.c[column] % _SPLIT),
-                ]
-            else:
-                columns += [
-                    sa.func.sum(source.c[f"{column}_hi"]),
-                    sa.func.sum(source.c[f"{column}_lo"]),
-                ]
         query = (
-            sa.select(*columns)
+            sa.select(bucket, *groups, *_lane_sums(source, raw))
             .where(*self._where(source, "minute" if raw else "period", scan, low, high))
             .group_by(bucket, *groups)
         )
@@ -1012,14 +1059,9 @@ class StoreSink(Reports):
             start = values[0] * width * 60
             found = dict(zip(scan.group_by, values[1 : 1 + len(groups)], strict=True))
             key = tuple(found.get(name) for name in DIMENSIONS)
-            sums = [int(v or 0) for v in values[1 + len(groups) :]]
-            counts = sums[:_COSTS]
-            halves = sums[_COSTS:]
-            costs = [
-                units_to_usd(hi * _SPLIT + lo)
-                for hi, lo in zip(halves[::2], halves[1::2], strict=True)
-            ]
-            yield start - start % scan.width, key, [*counts, *costs]
+            lanes = _joined(values[1 + len(groups) :])
+            costs = [units_to_usd(units) for units in lanes[_COSTS:]]
+            yield start - start % scan.width, key, [*lanes[:_COSTS], *costs]
 
     def _exact(self, conn: Any, scan: Scan, low: int, high: int) -> Iterator[Row]:
         """Cost parts kept as exact text (finer than cost units), one row each."""
@@ -1050,14 +1092,7 @@ _USAGE_COLUMNS: Final = (
     *_LANE_COLUMNS,
     "cost_exact",
 )
-_DAILY_COLUMNS: Final = (
-    "period",
-    "series",
-    *DIMENSIONS,
-    "num_model_requests",
-    *_LANE_COLUMNS[: _COSTS - 1],
-    *(f"{c}_{part}" for c in _LANE_COLUMNS[_COSTS - 1 :] for part in ("hi", "lo")),
-)
+_DAILY_COLUMNS: Final = ("period", "series", *DIMENSIONS, *_HALVES)
 
 
 def _statements(mark: str) -> dict[str, str]:
@@ -1067,10 +1102,8 @@ def _statements(mark: str) -> dict[str, str]:
         return ", ".join([mark] * count)
 
     modulo = "%%" if mark == "%s" else "%"  # a bare % would be a placeholder there
-    updates = [f"num_model_requests = {_DAILY}.num_model_requests + excluded.num_model_requests"]
-    for column in _LANE_COLUMNS[: _COSTS - 1]:
-        updates.append(f"{column} = {_DAILY}.{column} + excluded.{column}")
-    for column in _LANE_COLUMNS[_COSTS - 1 :]:
+    updates = []
+    for column in FIELDS:
         hi, lo = f"{column}_hi", f"{column}_lo"
         low = f"({_DAILY}.{lo} + excluded.{lo})"
         updates.append(f"{hi} = {_DAILY}.{hi} + excluded.{hi} + {low} / {_SPLIT}")
@@ -1108,12 +1141,34 @@ def _daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         for index, value in enumerate(row[_LANES], 1):
             if value:
                 total[index] += value
-    out = []
-    for key, total in sums.items():
-        costs = [part for units in total[_COSTS:] for part in divmod(units, _SPLIT)]
-        series = hashlib.sha256(json.dumps(key[1:]).encode()).hexdigest()
-        out.append((key[0], series, *key[1:], *total[:_COSTS], *costs))
-    return out
+    return [_daily_row(key[0], key[1:], total) for key, total in sums.items()]
+
+
+def _daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
+    """A roll-up row (in _DAILY_COLUMNS order): the day, its series, every lane in halves."""
+    series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
+    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, _SPLIT)))
+
+
+def _lane_sums(source: Any, raw: bool) -> list[Any]:
+    """SQL sums of every lane (FIELDS), each as its two halves (see _joined).
+
+    Over the rows (``raw``) a request is a row, and each lane is summed as
+    ``value // 2**32`` and ``value % 2**32``: neither sum can outgrow 64 bits
+    below 2**31 rows. The roll-up holds the halves already.
+    """
+    if not raw:
+        return [sa.func.sum(source.c[column]) for column in _HALVES]
+    sums: list[Any] = [sa.literal_column("0"), sa.func.count()]
+    for lane in _LANE_COLUMNS:
+        sums += [sa.func.sum(source.c[lane] // _SPLIT), sa.func.sum(source.c[lane] % _SPLIT)]
+    return sums
+
+
+def _joined(halves: Sequence[Any]) -> list[int]:
+    """The lanes summed by _lane_sums, each put back together, as exact ints."""
+    values = [int(v or 0) for v in halves]
+    return [hi * _SPLIT + lo for hi, lo in zip(values[::2], values[1::2], strict=True)]
 
 
 def _unfit_text(texts: list[str]) -> str | None:
