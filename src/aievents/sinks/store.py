@@ -47,37 +47,57 @@ Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 
 from __future__ import annotations
 
-import decimal
 import functools
-import hashlib
 import itertools
 import json
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._extras import missing_extra
 from aievents._fork import after_fork
 from aievents._outbound import outbound
-from aievents._redact import REDACTED, masked_url, scrub_text, split_url, url_secrets
+from aievents._redact import REDACTED, scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
 from aievents.pricing import PriceTable, cost_of
-from aievents.query import DIMENSIONS, FIELDS, Reports, Row, Scan
+from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks._batch import BatchWorker, Overflow
-from aievents.sinks._tally import LANES, lanes_of, request_lanes
-from aievents.usage import EXACT, ImageCost, units_to_usd
-
-if sys.platform != "win32":
-    import fcntl
+from aievents.sinks._sqlitefile import (
+    Gate,
+    GateTimeoutError,
+    create_file,
+    identity,
+    open_failure,
+    readable_only,
+    set_aside,
+)
+from aievents.sinks._storeschema import (
+    BIGINT_MAX,
+    COSTS,
+    DAILY,
+    DAILY_COLUMNS,
+    DAY,
+    LANE_COLUMNS,
+    LOOKUP,
+    SCHEMA_VERSION,
+    daily,
+    daily_row,
+    fit,
+    joined,
+    lane_sums,
+    statements,
+    tables,
+    unfit_text,
+)
+from aievents.sinks._storeurl import RefusedError, Target, parse
+from aievents.sinks._tally import lanes_of, request_lanes
+from aievents.usage import ImageCost, units_to_usd
 
 #: Why SQLAlchemy could not be imported, if it could not.
 _NO_SQLALCHEMY = ""
@@ -91,24 +111,8 @@ __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
 
 _T = TypeVar("_T")
 
-#: The version of the tables this release writes (see ``aievents_meta``).
-SCHEMA_VERSION: Final = 2
 #: The default store: a SQLite file in the working directory.
 DEFAULT_URL: Final = "sqlite:///aievents.db"
-_BIGINT_MAX: Final = 2**63 - 1
-#: Sums are kept and summed in halves, (value // _SPLIT, value % _SPLIT), so
-#: that no column nor SQL sum outgrows 64 bits.
-_SPLIT: Final = 2**32
-#: Column of each lane past num_model_requests (FIELDS[1:]).
-_LANE_COLUMNS: Final = FIELDS[1:]
-_COSTS: Final = FIELDS.index("cost_input_text")
-#: The roll-up's columns of each lane (every one of FIELDS): its two halves.
-_HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
-#: The roll-up: one row per day and series.
-_DAILY: Final = "aievents_daily"
-_DAY: Final = 1440
-#: Request ids looked up per statement (SQLite allows 999 parameters at least).
-_LOOKUP: Final = 500
 #: Times a write or read runs again on a store that moved under it, before
 #: it fails (a write is then tried again after a while).
 _ATTEMPTS: Final = 3
@@ -154,51 +158,6 @@ class StoreError(FieldValueError):
 def _require_sqlalchemy() -> None:
     if sa is None:
         raise missing_extra("StoreSink", "store", _NO_SQLALCHEMY)
-
-
-def _tables(metadata: Any) -> dict[str, Any]:
-    """The tables of schema version 2."""
-    dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
-    lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in _LANE_COLUMNS]
-    tables = {
-        "meta": sa.Table(
-            "aievents_meta",
-            metadata,
-            sa.Column("key", sa.String(64), primary_key=True),
-            sa.Column("value", sa.String(255), nullable=False),
-        ),
-        "usage": sa.Table(
-            "aievents_usage",
-            metadata,
-            sa.Column("request_id", sa.String(255), primary_key=True),
-            sa.Column("timestamp", sa.BigInteger, nullable=False),
-            sa.Column("minute", sa.BigInteger, nullable=False, index=True),
-            sa.Column("provider", sa.String(255), nullable=True),
-            sa.Column("quality", sa.String(255), nullable=True),
-            *dims,
-            *lanes,
-            sa.Column("cost_exact", sa.Text, nullable=True),
-            # The few rows with exact-text costs, found without a scan.
-            sa.Index(
-                "aievents_usage_exact",
-                "minute",
-                sqlite_where=sa.text("cost_exact IS NOT NULL"),
-                postgresql_where=sa.text("cost_exact IS NOT NULL"),
-            ),
-        ),
-    }
-    for name in (_DAILY,):
-        tables[name] = sa.Table(
-            name,
-            metadata,
-            sa.Column("period", sa.BigInteger, nullable=False),
-            # A digest of the dimensions: the unique key (NULLs would all differ there).
-            sa.Column("series", sa.String(64), nullable=False),
-            *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
-            *[sa.Column(c, sa.BigInteger, nullable=False) for c in _HALVES],
-            sa.UniqueConstraint("period", "series", name=f"{name}_key"),
-        )
-    return tables
 
 
 class StoreSink(Reports):
@@ -260,7 +219,7 @@ class StoreSink(Reports):
         query_wait: float = 10.0,
     ) -> None:
         _require_sqlalchemy()
-        target = _Target(DEFAULT_URL if url is None else url)
+        target = Target(DEFAULT_URL if url is None else url)
         del url  # from here on the URL as given is only in target, which shows it masked
         self._create = create
         self._busy = float(setting("busy_timeout", busy_timeout, fraction=True))
@@ -302,7 +261,7 @@ class StoreSink(Reports):
 
     def _setup_locks(self) -> None:
         self._lock = threading.Lock()
-        self._gate = _Gate()
+        self._gate = Gate()
         self._wake = threading.Event()  # set by close(): a retry's wait ends
 
     def _after_fork(self) -> None:
@@ -313,9 +272,12 @@ class StoreSink(Reports):
         """
         self._setup_locks()
 
-    def _attach(self, target: _Target) -> None:
+    def _attach(self, target: Target) -> None:
         """Parse the URL, make the engine and open the store (create it when allowed)."""
-        parsed = _parse(target)
+        try:
+            parsed = parse(target)
+        except RefusedError as refused:
+            raise StoreError("url", target.shown, refused.reason, owner="StoreSink") from None
         self._sqlite = parsed.get_backend_name() == "sqlite"
         #: The store's URL without a password (in the user info or the query).
         self.url = target.shown
@@ -323,15 +285,15 @@ class StoreSink(Reports):
         #: The SQLite file (an absolute path), else None.
         self._path: str | None = parsed.database if self._sqlite else None
         #: Only read, from a read-only file system: opened as a file nothing changes.
-        self._read_only = self._path is not None and not self._create and _readable_only(self._path)
+        self._read_only = self._path is not None and not self._create and readable_only(self._path)
         self._identity: tuple[int, int] | None = None
         self._leftovers = False  # a -wal and -shm of a moved file, under its name
         self._dbapi: Any = None
         self._engine = self._connect(target)
         self._metadata = sa.MetaData()
-        self._t = _tables(self._metadata)
+        self._t = tables(self._metadata)
         self._mark = "?" if self._sqlite else "%s"
-        self._sql = _statements(self._mark)
+        self._sql = statements(self._mark)
         self._dbapi = dbapi = self._engine.dialect.loaded_dbapi
         self._errors: tuple[type[BaseException], ...] = (
             sa.exc.DBAPIError,
@@ -353,7 +315,7 @@ class StoreSink(Reports):
 
     # ------------------------------------------------------------------ setup
 
-    def _connect(self, target: _Target) -> Any:
+    def _connect(self, target: Target) -> Any:
         # A connection per batch or query, closed after it: a sink holds no
         # idle connection (nor leaves one to the garbage collector).
         kwargs: dict[str, Any] = {"poolclass": sa.pool.NullPool}
@@ -439,7 +401,7 @@ class StoreSink(Reports):
     def _file_identity(self, path: str) -> tuple[int, int] | None:
         """The SQLite file's identity (None: there is none); a StoreError when it cannot be read."""
         try:
-            return _identity(path)
+            return identity(path)
         except OSError as error:
             raise self._error("cannot be opened", error) from None
 
@@ -468,7 +430,7 @@ class StoreSink(Reports):
                 leftovers, self._leftovers = self._leftovers, False
             if leftovers:
                 try:
-                    _set_aside(path)
+                    set_aside(path)
                 except OSError as error:
                     raise self._error("cannot be opened again", error) from None
             before = self._file_identity(path)
@@ -476,7 +438,7 @@ class StoreSink(Reports):
                 if not self._create:
                     raise self._error("names no store: the SQLite file does not exist")
                 try:
-                    _create_file(path)
+                    create_file(path)
                 except OSError as error:
                     raise self._error("cannot be created", error) from None
                 continue  # set up the file that is there now
@@ -490,7 +452,7 @@ class StoreSink(Reports):
                 if self._file_identity(path) == before:
                     if isinstance(error, StoreError):
                         raise
-                    raise self._error(_cannot_open(path), error) from None
+                    raise self._error(open_failure(path), error) from None
             else:
                 if self._file_identity(path) == before:
                     self._identity = before
@@ -506,7 +468,7 @@ class StoreSink(Reports):
         if self._path is None:
             return None
         try:
-            now = _identity(self._path)
+            now = identity(self._path)
         except OSError:
             return None  # cannot tell: the next connection says what is wrong
         if now is None:
@@ -580,7 +542,7 @@ class StoreSink(Reports):
                 raise
             except sa.exc.DBAPIError as error:  # another process got there first, or no server
                 last = error
-        raise self._error(_cannot_open(self._path) if self._path else "cannot be opened", last)
+        raise self._error(open_failure(self._path) if self._path else "cannot be opened", last)
 
     def _version(self, conn: Any) -> int:
         """The schema version of the tables (0: none yet); a newer one is refused."""
@@ -613,22 +575,22 @@ class StoreSink(Reports):
         conn.exec_driver_sql(
             "ALTER TABLE aievents_usage ADD COLUMN unpriced_requests BIGINT NOT NULL DEFAULT 0"
         )
-        costs = [usage.c[lane] == 0 for lane in _LANE_COLUMNS[_COSTS - 1 :]]
+        costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
         conn.execute(
             usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)
         )
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_DAILY}")
-        daily = self._t[_DAILY]
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {DAILY}")
+        daily = self._t[DAILY]
         daily.create(conn)
-        day = (usage.c.minute // _DAY).label("day")
+        day = (usage.c.minute // DAY).label("day")
         dims = [usage.c[name] for name in DIMENSIONS]
-        query = sa.select(day, *dims, *_lane_sums(usage, raw=True)).group_by(day, *dims)
+        query = sa.select(day, *dims, *lane_sums(usage, raw=True)).group_by(day, *dims)
         rows = []
         for record in conn.execute(query):
-            lanes = _joined(record[1 + len(dims) :])
-            row = _daily_row(record[0] * _DAY, tuple(record[1 : 1 + len(dims)]), lanes)
-            rows.append(dict(zip(_DAILY_COLUMNS, row, strict=True)))
-            if len(rows) >= _LOOKUP:
+            lanes = joined(record[1 + len(dims) :])
+            row = daily_row(record[0] * DAY, tuple(record[1 : 1 + len(dims)]), lanes)
+            rows.append(dict(zip(DAILY_COLUMNS, row, strict=True)))
+            if len(rows) >= LOOKUP:
                 conn.execute(daily.insert(), rows)
                 rows.clear()
         if rows:
@@ -773,7 +735,7 @@ class StoreSink(Reports):
         return written, seen - rejected - written
 
     def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
-        """The event's row of aievents_usage (in _USAGE_COLUMNS order), or None to reject."""
+        """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
         cost: Any = event.cost
         units = None if cost is None or type(cost) is not ImageCost else cost._units
         usage = event.usage
@@ -791,11 +753,11 @@ class StoreSink(Reports):
                     cost = cost_of(event, table=self._prices)
             lanes, extra = lanes_of(event, cost)
             lanes = lanes[1:]
-        if max(lanes) > _BIGINT_MAX:
-            fitted, extra = _fit(list(lanes), extra)
+        if max(lanes) > BIGINT_MAX:
+            fitted, extra = fit(list(lanes), extra)
             if fitted is None:
                 lane, value = next(
-                    (n, v) for n, v in zip(_LANE_COLUMNS, lanes, strict=True) if v > _BIGINT_MAX
+                    (n, v) for n, v in zip(LANE_COLUMNS, lanes, strict=True) if v > BIGINT_MAX
                 )
                 self._reject(
                     event,
@@ -807,7 +769,7 @@ class StoreSink(Reports):
         fields = (event.request_id, event.provider, event.quality, event.model, event.size)
         more = (event.operation, event.project_id, event.user_id, event.api_key_id)
         texts = [t for t in (*fields, *more) if t is not None]
-        refusal = _unfit_text(texts)
+        refusal = unfit_text(texts)
         if refusal is not None:
             self._reject(event, refusal)
             return None
@@ -847,8 +809,8 @@ class StoreSink(Reports):
                 cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
             ids = list(rows)
             stored: set[str] = set()
-            for first in range(0, len(ids), _LOOKUP):
-                part = ids[first : first + _LOOKUP]
+            for first in range(0, len(ids), LOOKUP):
+                part = ids[first : first + LOOKUP]
                 cursor.execute(
                     self._sql["lookup"].format(", ".join([self._mark] * len(part))), part
                 )
@@ -856,7 +818,7 @@ class StoreSink(Reports):
             new = [row for rid, row in rows.items() if rid not in stored]
             if new:
                 cursor.executemany(self._sql["insert"], new)
-                cursor.executemany(self._sql["roll_up"], _daily(new))
+                cursor.executemany(self._sql["roll_up"], daily(new))
             raw.commit()
         except BaseException:
             raw.rollback()
@@ -937,12 +899,12 @@ class StoreSink(Reports):
         first, stop = scan.start // 60, scan.end // 60
         width = scan.width // 60
         spans: list[tuple[Any, int, int]] = []
-        period = _DAY if width >= _DAY else None
+        period = DAY if width >= DAY else None
         if period is not None:
             whole_first = -(-first // period) * period
             whole_stop = stop - stop % period
             if whole_first < whole_stop:
-                table = self._t[_DAILY]
+                table = self._t[DAILY]
                 spans = [(None, first, whole_first), (table, whole_first, whole_stop)]
                 spans.append((None, whole_stop, stop))
         if not spans:
@@ -1028,7 +990,7 @@ class StoreSink(Reports):
         if self._path is None:
             return False
         try:
-            moved = _identity(self._path) != opened
+            moved = identity(self._path) != opened
         except OSError:
             return False
         if moved:
@@ -1050,7 +1012,7 @@ class StoreSink(Reports):
         bucket = (time_column // width).label("bucket")
         groups = [source.c[name] for name in scan.group_by]
         query = (
-            sa.select(bucket, *groups, *_lane_sums(source, raw))
+            sa.select(bucket, *groups, *lane_sums(source, raw))
             .where(*self._where(source, "minute" if raw else "period", scan, low, high))
             .group_by(bucket, *groups)
         )
@@ -1059,9 +1021,9 @@ class StoreSink(Reports):
             start = values[0] * width * 60
             found = dict(zip(scan.group_by, values[1 : 1 + len(groups)], strict=True))
             key = tuple(found.get(name) for name in DIMENSIONS)
-            lanes = _joined(values[1 + len(groups) :])
-            costs = [units_to_usd(units) for units in lanes[_COSTS:]]
-            yield start - start % scan.width, key, [*lanes[:_COSTS], *costs]
+            lanes = joined(values[1 + len(groups) :])
+            costs = [units_to_usd(units) for units in lanes[COSTS:]]
+            yield start - start % scan.width, key, [*lanes[:COSTS], *costs]
 
     def _exact(self, conn: Any, scan: Scan, low: int, high: int) -> Iterator[Row]:
         """Cost parts kept as exact text (finer than cost units), one row each."""
@@ -1069,7 +1031,7 @@ class StoreSink(Reports):
         query = sa.select(
             usage.c.minute, *[usage.c[d] for d in DIMENSIONS], usage.c.cost_exact
         ).where(usage.c.cost_exact.is_not(None), *self._where(usage, "minute", scan, low, high))
-        zeros = [0] * _COSTS
+        zeros = [0] * COSTS
         for record in conn.execute(query):
             start = record[0] * 60
             dims = record[1:-1]
@@ -1081,395 +1043,10 @@ class StoreSink(Reports):
         self._engine.dispose()
 
 
-#: The columns of a row of aievents_usage, in the order _row builds them.
-_USAGE_COLUMNS: Final = (
-    "request_id",
-    "timestamp",
-    "minute",
-    "provider",
-    "quality",
-    *DIMENSIONS,
-    *_LANE_COLUMNS,
-    "cost_exact",
-)
-_DAILY_COLUMNS: Final = ("period", "series", *DIMENSIONS, *_HALVES)
-
-
-def _statements(mark: str) -> dict[str, str]:
-    """The write statements, with the driver's parameter mark."""
-
-    def marks(count: int) -> str:
-        return ", ".join([mark] * count)
-
-    modulo = "%%" if mark == "%s" else "%"  # a bare % would be a placeholder there
-    updates = []
-    for column in FIELDS:
-        hi, lo = f"{column}_hi", f"{column}_lo"
-        low = f"({_DAILY}.{lo} + excluded.{lo})"
-        updates.append(f"{hi} = {_DAILY}.{hi} + excluded.{hi} + {low} / {_SPLIT}")
-        updates.append(f"{lo} = {low} {modulo} {_SPLIT}")
-    return {
-        "lookup": "SELECT request_id FROM aievents_usage WHERE request_id IN ({})",
-        "insert": (
-            f"INSERT INTO aievents_usage ({', '.join(_USAGE_COLUMNS)}) "
-            f"VALUES ({marks(len(_USAGE_COLUMNS))})"
-        ),
-        "roll_up": (
-            f"INSERT INTO {_DAILY} ({', '.join(_DAILY_COLUMNS)}) "
-            f"VALUES ({marks(len(_DAILY_COLUMNS))}) "
-            f"ON CONFLICT (period, series) DO UPDATE SET {', '.join(updates)}"
-        ),
-    }
-
-
-#: Where things are in a row of aievents_usage.
-_MINUTE: Final = _USAGE_COLUMNS.index("minute")
-_DIMS: Final = slice(_USAGE_COLUMNS.index(DIMENSIONS[0]), _USAGE_COLUMNS.index(DIMENSIONS[-1]) + 1)
-_LANES: Final = slice(_USAGE_COLUMNS.index(_LANE_COLUMNS[0]), _USAGE_COLUMNS.index("cost_exact"))
-
-
-def _daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The roll-up rows of written usage rows: sums per day and series."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        minute = row[_MINUTE]
-        key = (minute - minute % _DAY, *row[_DIMS])
-        total = sums.get(key)
-        if total is None:
-            total = sums[key] = [0] * LANES
-        total[0] += 1
-        for index, value in enumerate(row[_LANES], 1):
-            if value:
-                total[index] += value
-    return [_daily_row(key[0], key[1:], total) for key, total in sums.items()]
-
-
-def _daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
-    """A roll-up row (in _DAILY_COLUMNS order): the day, its series, every lane in halves."""
-    series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
-    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, _SPLIT)))
-
-
-def _lane_sums(source: Any, raw: bool) -> list[Any]:
-    """SQL sums of every lane (FIELDS), each as its two halves (see _joined).
-
-    Over the rows (``raw``) a request is a row, and each lane is summed as
-    ``value // 2**32`` and ``value % 2**32``: neither sum can outgrow 64 bits
-    below 2**31 rows. The roll-up holds the halves already.
-    """
-    if not raw:
-        return [sa.func.sum(source.c[column]) for column in _HALVES]
-    sums: list[Any] = [sa.literal_column("0"), sa.func.count()]
-    for lane in _LANE_COLUMNS:
-        sums += [sa.func.sum(source.c[lane] // _SPLIT), sa.func.sum(source.c[lane] % _SPLIT)]
-    return sums
-
-
-def _joined(halves: Sequence[Any]) -> list[int]:
-    """The lanes summed by _lane_sums, each put back together, as exact ints."""
-    values = [int(v or 0) for v in halves]
-    return [hi * _SPLIT + lo for hi, lo in zip(values[::2], values[1::2], strict=True)]
-
-
-def _unfit_text(texts: list[str]) -> str | None:
-    """Why these strings cannot be stored (at most 255 characters, no NUL, valid Unicode)."""
-    if max(map(len, texts)) > 255:
-        return "a text field is longer than 255 characters"
-    joined = "".join(texts)
-    if "\x00" in joined:
-        return "a text field holds a NUL character"
-    try:
-        joined.encode()
-    except UnicodeEncodeError:
-        return "a text field is not valid Unicode (a lone surrogate)"
-    return None
-
-
-def _fit(
-    lanes: list[int], extra: list[Decimal] | None
-) -> tuple[list[int] | None, list[Decimal] | None]:
-    """Lanes that fit 64-bit columns: costs too large go to the exact text; else None."""
-    costs = slice(_COSTS - 1, None)
-    if max(lanes[costs]) > _BIGINT_MAX:
-        held = extra or [Decimal(0)] * (LANES - _COSTS)
-        with decimal.localcontext(EXACT):
-            extra = [units_to_usd(u) + e for u, e in zip(lanes[costs], held, strict=True)]
-        lanes[costs] = [0] * (LANES - _COSTS)
-    if max(lanes) > _BIGINT_MAX:
-        return None, None
-    return lanes, extra
-
-
-class _Target:
-    """A store's URL as given, and as parsed: shown (``repr``) only without its passwords.
-
-    The URL as given is kept here rather than in a local variable, so that a
-    renderer that prints a traceback's local variables (rich's) shows it
-    masked.
-    """
-
-    __slots__ = ("given", "parsed", "secrets", "shown")
-
-    def __init__(self, given: Any) -> None:
-        if sa is not None and isinstance(given, sa.engine.URL):
-            given = given.render_as_string(hide_password=False)
-        self.given = given
-        #: SQLAlchemy's URL, once parsed (with a SQLite file's path made absolute).
-        self.parsed: Any = None
-        #: The URL's passwords, as written and as decoded, longest first.
-        self.secrets: tuple[str, ...] = ()
-        #: The URL as it may be shown.
-        self.shown: Any = masked_url(given) if isinstance(given, str) else given
-
-    def __repr__(self) -> str:
-        return f"<store URL {self.shown!r}>"
-
-
-#: The drivers StoreSink uses, by backend ("": SQLAlchemy's default name).
-_DRIVERS: Final = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
-
-
-def _parse(target: _Target) -> Any:
-    """Check a store's URL and parse it into ``target``; returns SQLAlchemy's URL.
-
-    A SQLite file's path is resolved now: a later ``os.chdir`` does not
-    move the store.
-    """
-
-    def refuse(reason: str) -> StoreError:
-        return StoreError("url", target.shown, reason, owner="StoreSink")
-
-    try:
-        parsed = sa.engine.make_url(target.given)
-    except (sa.exc.ArgumentError, ValueError, TypeError):
-        raise refuse("is not a database URL") from None
-    backend = parsed.get_backend_name()
-    if backend not in _DRIVERS:
-        raise refuse("must be a sqlite:// or postgresql:// URL")
-    driver = parsed.drivername.partition("+")[2]
-    if driver not in _DRIVERS[backend]:
-        raise refuse(
-            f"names the driver {driver!r}, which StoreSink does not use: write "
-            + ("sqlite:///path/to/file.db" if backend == "sqlite" else "postgresql:// (psycopg 3)")
-        )
-    written = split_url(target.given)  # the password as written, whatever it holds
-    if unquote((written and written.password) or "") != (parsed.password or ""):
-        # SQLAlchemy ends the password at the first "@", so "user:p@ss@host" reads
-        # as host "ss@host", and "host:5432/db?password=p@ss" as user "host",
-        # password "5432/db?password=p", host "ss": the rest would be shown.
-        raise refuse(
-            "cannot be read as user:password@host/database?parameters: write an '@', '/',"
-            " '?', '&' or '#' inside a user name, password or parameter as %40, %2F, %3F,"
-            " %26 or %23"
-        )
-    target.secrets = _secrets(target.given, parsed)
-    if backend == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-        target.shown = masked_url(parsed.render_as_string(hide_password=False))
-    else:
-        if parsed.database in (None, "", ":memory:"):
-            raise refuse(
-                "must name a SQLite file (a database in memory is not shared with the writer)"
-            )
-        if parsed.username or parsed.password or parsed.host or parsed.port:
-            raise refuse("must be sqlite:///path/to/file.db, without a user, password or host")
-        if "uri" in parsed.query or "mode" in parsed.query:
-            raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
-        parsed = parsed.set(database=os.path.abspath(parsed.database))
-        target.shown = f"sqlite:///{parsed.database}"
-    for secret in target.secrets:  # a password that is also a host, a path...
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            target.shown = target.shown.replace(form, REDACTED)
-    target.parsed = parsed
-    return parsed
-
-
-def _secrets(given: str, parsed: Any) -> tuple[str, ...]:
-    """A URL's passwords and secret parameters, as written and as decoded, longest first.
-
-    They are hidden from the database's own words. Those shorter than 4
-    characters are not searched for: they would garble every message, and
-    drivers do not quote passwords.
-    """
-    found = {
-        parsed.password or "",
-        *url_secrets(given),
-        *url_secrets(parsed.render_as_string(hide_password=False)),
-    }
-    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
-
-
-def _create_file(path: str) -> None:
-    """Create an empty SQLite file (an empty database), unless another process just did.
-
-    What a deleted file of that name left (its -wal, -shm, -journal) is set
-    aside first: a connection still open on the deleted file shares its
-    -shm, which must not become the new file's. The folder is locked while
-    this is done, so that no other process sets aside the new file's.
-    """
-    with _folder_locked(os.path.dirname(path)):
-        if not os.path.exists(path):
-            _set_aside(path, locked=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-
-
-def _set_aside(path: str, *, locked: bool = False) -> None:
-    """Remove the -wal, -shm and -journal under a SQLite file's name: a moved file's.
-
-    SQLite does not checkpoint a file deleted or replaced while it was open:
-    the next file of that name would read the frames left as its own. They
-    are left alone while a connection (of any process) has the file now
-    under the name open: they are that file's, maybe with commits not yet
-    checkpointed.
-    """
-    if not locked:
-        with _folder_locked(os.path.dirname(path)):
-            _set_aside(path, locked=True)
-        return
-    if _in_use(path):
-        return
-    for suffix in ("-wal", "-shm", "-journal"):
-        with suppress(FileNotFoundError):
-            os.remove(path + suffix)
-
-
-def _on_read_only_fs(path: str) -> bool:
-    """Whether the folder of ``path`` is on a file system mounted read-only."""
-    try:
-        return bool(os.statvfs(os.path.dirname(path)).f_flag & os.ST_RDONLY)
-    except (OSError, AttributeError):  # no statvfs (Windows)
-        return False
-
-
-def _readable_only(path: str) -> bool:
-    """Whether a SQLite store is on a read-only file system, without a -wal to read.
-
-    Such a file is read as SQLite's ``immutable``: a -wal would hold commits
-    that reading so would miss.
-    """
-    return _on_read_only_fs(path) and not os.path.exists(path + "-wal")
-
-
-def _cannot_open(path: str) -> str:
-    """What to say when SQLite cannot open the store at ``path``."""
-    if _on_read_only_fs(path):
-        return (
-            "cannot be opened (its folder is on a read-only file system, where SQLite "
-            "cannot make the -wal and -shm it needs to write the store, or to read "
-            "the -wal it has)"
-        )
-    return "cannot be opened"
-
-
-#: Where Linux lists the file locks every process holds.
-_PROC_LOCKS: Final = "/proc/locks"
-
-
-def _in_use(path: str) -> bool:
-    """Whether a process holds a lock on the file at ``path`` (SQLite connections do).
-
-    A SQLite connection in WAL mode holds a shared lock on its database
-    file as long as it is open. The locks are read from ``/proc/locks``
-    rather than probed through a descriptor: closing a descriptor of a file
-    drops every POSIX lock this process holds on it, SQLite's included.
-    Where the system does not list locks, this answers False.
-    """
-    try:
-        status = os.stat(path)
-    except FileNotFoundError:
-        return False
-    device = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
-    try:
-        with open(_PROC_LOCKS, encoding="ascii", errors="replace") as locks:
-            return any(device in line.split() for line in locks)
-    except OSError:
-        return False
-
-
-@contextmanager
-def _folder_locked(folder: str) -> Iterator[None]:
-    """An exclusive lock on a folder, between processes (where the system has flock)."""
-    if sys.platform == "win32":  # pragma: no cover - open files cannot be deleted there
-        yield
-        return
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        # Let go explicitly: a child forked meanwhile shares the lock, and its
-        # copy of the descriptor would keep it held after this one is closed.
-        with suppress(OSError):
-            fcntl.flock(handle, fcntl.LOCK_UN)
-        os.close(handle)
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """The file's device and inode, or None when there is no file."""
-    try:
-        status = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return status.st_dev, status.st_ino
-
-
 def _missing_table(error: BaseException) -> bool:
     """Whether a database error says one of the tables does not exist."""
     original = getattr(error, "orig", None) or error
     return getattr(original, "sqlstate", None) == "42P01" or "no such table" in str(original)
-
-
-class GateTimeoutError(Exception):
-    """A wait at the gate ran out: another thread kept it."""
-
-
-class _Gate:
-    """This sink's connections in use (shared) against setting the store up again (exclusive).
-
-    A connection left open on a deleted SQLite file, while a new file takes
-    its name, would have its -wal and -shm taken for the new file's. Every
-    wait ends at a deadline (a ``time.monotonic()`` value) with
-    :class:`GateTimeoutError`.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition(threading.Lock())
-        self._users = 0
-        self._reopening = False
-
-    def _wait(self, ready: Callable[[], bool], deadline: float) -> None:
-        if not self._changed.wait_for(ready, max(0.0, deadline - time.monotonic())):
-            raise GateTimeoutError
-
-    @contextmanager
-    def shared(self, deadline: float) -> Iterator[None]:
-        with self._changed:
-            self._wait(lambda: not self._reopening, deadline)
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._users -= 1
-                self._changed.notify_all()
-
-    @contextmanager
-    def exclusive(self, deadline: float) -> Iterator[None]:
-        with self._changed:
-            self._wait(lambda: not self._reopening, deadline)
-            self._reopening = True
-            try:
-                self._wait(lambda: not self._users, deadline)
-            except GateTimeoutError:
-                self._reopening = False
-                self._changed.notify_all()
-                raise
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._reopening = False
-                self._changed.notify_all()
 
 
 class _Losses:
