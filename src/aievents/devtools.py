@@ -149,8 +149,9 @@ class DevtoolsTransport:
         after_fork(self)
 
     def _after_fork(self) -> None:
+        """In a forked child: a lock of its own, no connection (the parent's stays the parent's)."""
         self._lock = threading.Lock()
-        self._ws = None  # the parent's connection stays the parent's
+        self._ws = None
 
     def _encode(self, event: BaseEvent) -> str:
         """The event, its secrets scrubbed, as one envelope of JSON text (sendable as UTF-8)."""
@@ -176,6 +177,7 @@ class DevtoolsTransport:
                     self._post(message)
 
     def _send_ws(self, messages: list[str]) -> None:
+        """Send over the WebSocket (connecting first when needed); any failure is retryable."""
         try:
             if self._ws is None:
                 self._ws = _open_ws(self.url, self._timeout)
@@ -199,6 +201,7 @@ class DevtoolsTransport:
         self._http.post(self.url, message.encode(), {"content-type": "application/json"})
 
     def _close_ws(self) -> None:
+        """Drop the WebSocket (forgotten before it is closed): the next send reconnects."""
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):  # it is going away anyway

@@ -302,10 +302,12 @@ class ForwardSink:
     # ------------------------------------------------------------------ accounting
 
     def _add(self, name: str, count: int) -> None:
+        """Add ``count`` to a counter (workers, the replay and callers count at once)."""
         with self._count_lock:
             self._counts[name] += count
 
     def _drop(self, reason: str, count: int) -> None:
+        """Count events dropped for ``reason``; log it (rate-limited, outside the lock)."""
         with self._count_lock:
             self._dropped[reason] += count
             total = sum(self._dropped.values())
@@ -686,6 +688,7 @@ class ForwardSink:
         return attrs.evolve(self.stats(), done=not left)
 
     def _close_transport(self) -> None:
+        """Close the transport; whatever it raises, the sink's close goes on."""
         with suppress(Exception):  # closing must go on
             self.transport.close()
 

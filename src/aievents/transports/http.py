@@ -150,6 +150,8 @@ class _Body(httpx.SyncByteStream):
 
 
 class _Limits(TypedDict):
+    """httpcore's pool limits, as keyword arguments (typed, for the pools built here)."""
+
     max_connections: int
     max_keepalive_connections: int
     keepalive_expiry: float

@@ -91,6 +91,7 @@ _LOG_FIELDS: Final = (
 
 
 def _value(value: Any) -> AnyValue:
+    """A Python value as an OTLP AnyValue (an int past 64 bits as its exact string)."""
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
@@ -103,6 +104,7 @@ def _value(value: Any) -> AnyValue:
 
 
 def _attributes(values: Mapping[str, Any]) -> list[KeyValue]:
+    """OTLP attributes of the values that are set (None is left out, as OTLP has no null)."""
     return [KeyValue(key=k, value=_value(v)) for k, v in values.items() if v is not None]
 
 
@@ -118,6 +120,8 @@ def _metric_dims(event: BaseEvent) -> tuple[tuple[str, Any], ...]:
 
 
 class _Histogram:
+    """Values recorded by their metric attributes, then one OTLP histogram of them all."""
+
     def __init__(self, boundaries: Sequence[float]) -> None:
         self.boundaries = boundaries
         self.points: dict[tuple[tuple[str, Any], ...], list[float]] = defaultdict(list)
@@ -158,6 +162,7 @@ class _Histogram:
 def _number(
     dims: tuple[tuple[str, Any], ...], value: float, start: int, end: int
 ) -> NumberDataPoint:
+    """A sum's data point: an int as an int while it fits in 64 bits, else a double."""
     point = NumberDataPoint(
         attributes=_attributes(dict(dims)), start_time_unix_nano=start, time_unix_nano=end
     )
