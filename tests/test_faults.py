@@ -517,7 +517,9 @@ class TestSpillDisk:
             )
             send_all(sink, sent[:10])
             report = sink.flush(5.0)
-        assert "spill_unavailable" in [line["event"] for line in logs]
+        logged = {line["event"] for line in logs}
+        assert "spill_unavailable" in logged
+        assert ("journal_failed" in logged) is durable
         assert report.dropped == {"spill_failed": 10}
         assert report.unjournaled == (10 if durable else 0)
         send_all(sink, sent[10:])  # writable now: spilled

@@ -268,7 +268,8 @@ class ForwardSink:
         except UnencodableError as exc:  # it could never be sent: counted, not queued
             self._refuse(exc, [event])
             return
-        except OSError:
+        except OSError as exc:  # a full or read-only disk: sent all the same, counted
+            self._diag(("journal_failed", exc.errno), "warning", "journal_failed", error=exc)
             slot = None
         if slot is None:
             self._add("unjournaled", 1)
