@@ -220,7 +220,9 @@ class HttpTransport:
 
     2xx is delivered; 408, 425, 429 and 5xx are retryable (``Retry-After``
     honoured); other statuses are not. Timeouts and connection errors are
-    retryable.
+    retryable. Requests go through the proxy the environment names
+    (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``; ``NO_PROXY`` exempts
+    hosts), within ``request_timeout`` all the same.
     """
 
     def __init__(
