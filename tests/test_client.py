@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -451,6 +451,67 @@ class TestState:
         """replay takes a non-negative integer."""
         with pytest.raises(ValueError, match="replay"):
             EventClient(replay=-1)
+
+
+class TestStrictOnce:
+    """A strict client delivers each event at most once to each handler, whatever is raised."""
+
+    @pytest.mark.parametrize("error", [KeyError, NameError, UnboundLocalError])
+    @pytest.mark.parametrize("path", ["compiled", "class"])
+    def test_raising_handler(self, error: type[Exception], path: str) -> None:
+        """The handlers before the raising one ran once, the raising one once, none after."""
+        client = EventClient(strict=True)
+        calls: list[str] = []
+
+        def broken(event: BaseEvent) -> None:
+            calls.append("broken")
+            raise error("strict")
+
+        client.on("image:usage", lambda e: calls.append("before"))
+        client.on("image:usage", broken)
+        client.on("image:usage", lambda e: calls.append("after"))
+        emit = client.emit if path == "compiled" else lambda e: EventClient.emit(client, e)
+        with pytest.raises(error):
+            emit(usage_event())
+        assert calls == ["before", "broken"]
+        assert client.handler_errors == 1
+
+    def test_new_event_class(self) -> None:
+        """The first event of a class the client has not seen yet is delivered once too."""
+        import attrs
+
+        @attrs.frozen(kw_only=True, slots=True)
+        class Unseen(BaseEvent):
+            event_type: ClassVar[str] = "test:unseen"
+
+        client = EventClient(strict=True)
+        calls: list[str] = []
+
+        def broken(event: BaseEvent) -> None:
+            calls.append(event.event_type)
+            raise NameError("strict")
+
+        client.on("*", broken)
+        with pytest.raises(NameError):
+            client.emit(Unseen())
+        assert calls == ["test:unseen"]
+
+    def test_replayed_backlog(self) -> None:
+        """A raising replay delivers the backlog once, then lets live events through."""
+        client = EventClient(strict=True, replay=3)
+        for index in range(3):
+            client.emit(usage_event(f"r{index}"))
+        heard: list[str] = []
+
+        def picky(event: Any) -> None:
+            heard.append(event.request_id)
+            if event.request_id == "r0":
+                raise NameError("strict")
+
+        with pytest.raises(NameError):
+            client.on("image:usage", picky, replay=True)
+        client.emit(usage_event("live"))
+        assert heard == ["r0", "r1", "r2", "live"]
 
 
 class TestSinks:
