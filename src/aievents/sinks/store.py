@@ -38,6 +38,7 @@ from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, FIELDS, Reports, Row, Scan
+from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._tally import LANES, lanes_of, request_lanes
 from aievents.usage import EXACT, ImageCost, units_to_usd
@@ -144,6 +145,14 @@ class StoreSink(Reports):
         prices: Price table for events that carry no cost.
         price_events: Price events that carry no cost with the price table.
         clock: Seconds since the epoch, for a query without ``end_time``.
+        exit_timeout: Seconds to write what is queued when the process ends
+            (at interpreter exit, on SIGTERM with ``handle_sigterm``, at the
+            end of a ``multiprocessing`` child). All sinks drain together:
+            the process waits for the longest ``exit_timeout``, not the sum.
+        handle_sigterm: When the application has no SIGTERM handler of its
+            own, make SIGTERM exit the process through ``SystemExit`` (status
+            143), so that the queued events are written at exit instead of
+            lost. Off by default: it changes how the program ends.
 
     Raises:
         StoreError: the URL is not a database URL, the database cannot be
@@ -162,8 +171,11 @@ class StoreSink(Reports):
         prices: PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
+        exit_timeout: float = 5.0,
+        handle_sigterm: bool = False,
     ) -> None:
         _require_sqlalchemy()
+        self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         url = DEFAULT_URL if url is None else url
         try:
             parsed = sa.engine.make_url(url)
@@ -227,6 +239,7 @@ class StoreSink(Reports):
             dropped=self._count_dropped,
         )
         self.closed = False
+        _exit.register(self, self._worker, handle_sigterm=handle_sigterm)
 
     # ------------------------------------------------------------------ setup
 
@@ -299,8 +312,11 @@ class StoreSink(Reports):
     # ------------------------------------------------------------------ intake
 
     def handle(self, event: BaseEvent) -> None:
-        """Queue an ``image:usage`` event to be written (other events are ignored)."""
-        if isinstance(event, ImageUsageEvent) and not self.closed:
+        """Queue an ``image:usage`` event to be written (other events are ignored).
+
+        After :meth:`close`, an event is counted as dropped.
+        """
+        if isinstance(event, ImageUsageEvent):
             self._worker.put(event)
 
     def _count_dropped(self, reason: str, count: int) -> None:
@@ -461,16 +477,26 @@ class StoreSink(Reports):
         return self._worker.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Write what is queued (within ``timeout``), then stop; queries still work."""
+        """Write what is queued (within ``timeout``), then stop; queries still work.
+
+        Returns whether everything was written in time: ``False`` when events
+        were still queued (counted in ``failed``) or a batch was still being
+        written at the deadline (counted in :attr:`pending` until it ends).
+        """
         if self.closed:
-            return True
+            return self._worker.pending == 0
         self.closed = True
         left = self._worker.close(timeout)
         if left:
             with self._lock:
                 self.failed += len(left)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
-        return not left
+        return not left and self._worker.pending == 0
+
+    @property
+    def pending(self) -> int:
+        """Events queued or being written now."""
+        return self._worker.pending
 
     def stats(self) -> dict[str, int]:
         """Counters: written, duplicates, rejected, failed, dropped, pending."""
