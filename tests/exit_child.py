@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import usage_event  # noqa: E402
+from helpers import usage_event
 
 
 def build(specs: list[dict[str, Any]]) -> list[Any]:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from collector_server import Collector
+
 from faults import record
 
 CHILD = Path(__file__).with_name("exit_child.py")
