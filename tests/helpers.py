@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -128,3 +131,14 @@ def usage_at(
 def event_fields(built: BaseEvent) -> dict[str, Any]:
     """The constructor arguments that rebuild ``built``."""
     return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; whether it held."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.01)
+    return True

@@ -27,6 +27,7 @@ from helpers import (
     error_event,
     started_event,
     usage_event,
+    wait_until,
 )
 
 
@@ -512,6 +513,71 @@ class TestStrictOnce:
             client.on("image:usage", picky, replay=True)
         client.emit(usage_event("live"))
         assert heard == ["r0", "r1", "r2", "live"]
+
+
+class TestHonestResults:
+    """flush and close return False while a sink still holds events, and say what it holds."""
+
+    def test_store_behind_a_lock(self, tmp_path: Any) -> None:
+        """A StoreSink writing into a locked database: False, logged, and pending() counts it."""
+        import sqlite3
+
+        from aievents.sinks import StoreSink
+
+        path = tmp_path / "usage.db"
+        StoreSink(f"sqlite:///{path}").close(5.0)
+        holder = sqlite3.connect(path, timeout=30)
+        holder.execute("BEGIN IMMEDIATE")  # writers wait for this lock
+        client = EventClient()
+        store = StoreSink(f"sqlite:///{path}", batch_size=10, max_delay=0.01)
+        client.add_sink(store)
+        try:
+            for index in range(10):
+                client.emit(usage_event(f"r{index}"))
+            assert wait_until(store._worker.inflight)  # being written, not queued
+            with structlog.testing.capture_logs() as logs:
+                assert client.flush(0.2) is False
+            assert client.pending() == {store: 10}
+            assert client.stats()["sinks_pending"] == 10
+            (line,) = [line for line in logs if line["event"] == "flush_incomplete"]
+            assert line["sinks"] == {"StoreSink": 10}
+            with structlog.testing.capture_logs() as logs:
+                assert client.close(0.2) is False
+            (line,) = [line for line in logs if line["event"] == "close_incomplete"]
+            assert line["sinks"] == {"StoreSink": 10}
+            assert line["pending"] == 10
+        finally:
+            holder.rollback()
+            holder.close()
+        # Once the lock is gone the batch is written after all, and nothing is pending.
+        assert wait_until(lambda: not client.pending(), timeout=30)
+        assert store.stats()["written"] == 10
+
+    def test_what_sinks_return(self, client: EventClient) -> None:
+        """False, or a report whose done is false, is not done; True and None are."""
+
+        class Report:
+            done = False
+            pending = 3
+
+        class Returns(CapturingSink):
+            def __init__(self, result: object) -> None:
+                super().__init__()
+                self.result = result
+
+            def flush(self, timeout: float | None = None) -> Any:
+                return self.result
+
+        for result in (True, None):
+            client.add_sink(Returns(result))
+        assert client.flush(1.0) is True
+        client.add_sink(Returns(False))
+        client.add_sink(Returns(Report()))
+        with structlog.testing.capture_logs() as logs:
+            assert client.flush(1.0) is False
+        (line,) = logs
+        assert line["sinks"] == {"Returns#1": None, "Returns#2": 3}
+        assert line["pending"] == 3
 
 
 class TestSinks:

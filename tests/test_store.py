@@ -20,7 +20,7 @@ from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
 from postgres_server import fresh_database
 
-from helpers import event_fields
+from helpers import event_fields, wait_until
 from helpers import priced_cost as cost
 from helpers import usage_at as event
 
@@ -162,6 +162,7 @@ class TestWrite:
         assert store.close(10)
         store.handle(event("b", T0 + 1))
         assert store.stats()["written"] == 1
+        assert store.stats()["dropped"] == 1  # counted, not lost silently
         assert store.usage(T0).to_dict()["data"][0]["results"][0]["num_model_requests"] == 1
 
 
@@ -317,3 +318,31 @@ def test_parity_with_aggregate(
     same(store, memory, "costs", start, end, group_by=["line_item"], limit=31)
     store.close(10)
     store.dispose()
+
+
+class TestHonestClose:
+    """flush and close return False while a batch is still being written; pending counts it."""
+
+    def test_locked_database(self, tmp_path: Path) -> None:
+        """A batch waiting for a locked database at the deadline: False, then written later."""
+        import sqlite3
+
+        path = tmp_path / "usage.db"
+        StoreSink(f"sqlite:///{path}").close(5.0)
+        holder = sqlite3.connect(path, timeout=30)
+        holder.execute("BEGIN IMMEDIATE")  # writers wait for this lock
+        store = StoreSink(f"sqlite:///{path}", batch_size=10, max_delay=0.01)
+        try:
+            for index in range(10):
+                store.handle(event(f"r{index}", T0))
+            assert wait_until(store._worker.inflight)  # being written, not queued
+            assert store.flush(0.2) is False
+            assert store.close(0.2) is False
+            assert store.pending == 10
+            assert store.stats()["failed"] == 0
+        finally:
+            holder.rollback()
+            holder.close()
+        assert wait_until(lambda: not store.pending, timeout=30)
+        assert store.stats()["written"] == 10
+        assert store.close(1.0) is True
