@@ -1,4 +1,4 @@
-"""Event builders shared by the tests."""
+"""Event builders and small helpers shared by the tests."""
 
 from __future__ import annotations
 

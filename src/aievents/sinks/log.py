@@ -21,12 +21,12 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import suppress
 from typing import Any, Final
 
 import attrs
 import structlog
 
+from aievents._diag import RateLimitedLog
 from aievents._redact import scrub
 from aievents._validate import option
 from aievents.events import BaseEvent, ImageUsageEvent
@@ -103,6 +103,7 @@ class LogSink:
         self._redact = redact
         self._closed = False
         self._lock = threading.Lock()
+        self._diag = RateLimitedLog("log")
         self.lines = 0
         self.failures = 0
 
@@ -148,10 +149,17 @@ class LogSink:
         except Exception as exc:  # noqa: BLE001 - logging must not break the host
             with self._lock:
                 self.failures += 1
-            with suppress(Exception):  # named by type only: the event's data stays out
-                structlog.get_logger("aievents").warning(
-                    "log_sink_failed", error=type(exc).__name__, event_type=event.event_type
-                )
+                failures = self.failures
+            # Named by type only (the event's data stays out), once in a while.
+            name = type(exc).__name__
+            self._diag(
+                ("failed", name, event.event_type),
+                "warning",
+                "log_sink_failed",
+                error=name,
+                event_type=event.event_type,
+                failures=failures,
+            )
             return
         with self._lock:
             self.lines += 1
