@@ -272,3 +272,29 @@ print("ok")
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
         )
         assert result.stdout == "ok\n", result.stderr
+
+
+class TestRegistry:
+    """Joining the exit drain keeps no sink alive."""
+
+    def test_closed_sinks_collected(self, tmp_path: Path) -> None:
+        """Closed and dropped, a StoreSink and a ForwardSink are garbage like any object."""
+        import gc
+        import weakref
+
+        from aievents.sinks import ForwardSink, StoreSink
+        from aievents.transports.jsonl import JsonlTransport
+
+        from helpers import usage_event
+
+        sinks: list[Any] = [
+            StoreSink(f"sqlite:///{tmp_path / 'usage.db'}"),
+            ForwardSink(JsonlTransport(tmp_path / "events.jsonl")),
+        ]
+        for sink in sinks:
+            sink.handle(usage_event())
+            assert sink.close(10.0)
+        refs = [weakref.ref(sink) for sink in sinks]
+        del sinks, sink
+        gc.collect()
+        assert [ref() for ref in refs] == [None, None]

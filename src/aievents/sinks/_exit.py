@@ -62,7 +62,11 @@ class _Registry:
     """The open batching sinks of this process, and which hooks are in place."""
 
     def __init__(self) -> None:
-        self.sinks: weakref.WeakKeyDictionary[Any, BatchWorker] = weakref.WeakKeyDictionary()
+        # The worker by weak reference too: it refers to its sink, which would
+        # then live as long as the process.
+        self.sinks: weakref.WeakKeyDictionary[Any, weakref.ref[BatchWorker]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.lock = threading.Lock()
         self.atexit = False
         #: Whether multiprocessing runs _in_child in its children (inherited by fork).
@@ -89,7 +93,7 @@ def register(sink: Drained, worker: BatchWorker, *, handle_sigterm: bool = False
             application handles SIGTERM itself (see the module docstring).
     """
     with _REGISTRY.lock:
-        _REGISTRY.sinks[sink] = worker
+        _REGISTRY.sinks[sink] = weakref.ref(worker)
     _hook()
     if handle_sigterm:
         _install_sigterm()
@@ -136,7 +140,8 @@ def _at_exit() -> None:
             if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with _REGISTRY.lock:
-        sinks = list(_REGISTRY.sinks.items())
+        found = [(sink, ref()) for sink, ref in _REGISTRY.sinks.items()]
+    sinks = [(sink, worker) for sink, worker in found if worker is not None]
     with suppress(BaseException):  # exit must go on, whatever a sink does
         drain(sinks)
 
