@@ -552,6 +552,7 @@ class TestHonestResults:
         # Once the lock is gone the batch is written after all, and nothing is pending.
         assert wait_until(lambda: not client.pending(), timeout=30)
         assert store.stats()["written"] == 10
+        assert client.close() is True
 
     def test_what_sinks_return(self, client: EventClient) -> None:
         """False, or a report whose done is false, is not done; True and None are."""

@@ -610,13 +610,14 @@ class EventClient:
             report whose ``done`` is false) is named, with what it still
             holds, in a ``close_incomplete`` warning; what it let go is in its
             own counters (spilled, dropped) and what is still in flight in
-            :meth:`pending`. Closing twice is harmless. The client is closed
+            :meth:`pending`. Closing twice is harmless (the second close
+            says whether the sinks still hold anything). The client is closed
             even when a strict client re-raises a handler error from here.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            if self._closed:
-                return True
+            if self._closed:  # closed before: whether the sinks have finished since
+                return not self.pending()
         unfinished: list[tuple[Sink, object]] = []
         try:
             done = self._flush_here(timeout, report=False)
