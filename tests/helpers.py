@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -142,3 +144,24 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
             return False
         pause.wait(0.01)
     return True
+
+
+@contextmanager
+def locked_store(path: Path) -> Iterator[str]:
+    """A SQLite store whose writers wait: its tables made, then its write lock held.
+
+    Yields the store's URL; the lock is let go when the block ends.
+    """
+    import sqlite3
+
+    from aievents.sinks import StoreSink
+
+    url = f"sqlite:///{path}"
+    StoreSink(url).close(5.0)
+    holder = sqlite3.connect(path, timeout=30)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield url
+    finally:
+        holder.rollback()
+        holder.close()

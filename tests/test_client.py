@@ -25,6 +25,7 @@ from helpers import (
     TextUsageEvent,
     completed_event,
     error_event,
+    locked_store,
     started_event,
     usage_event,
     wait_until,
@@ -520,18 +521,12 @@ class TestHonestResults:
 
     def test_store_behind_a_lock(self, tmp_path: Any) -> None:
         """A StoreSink writing into a locked database: False, logged, and pending() counts it."""
-        import sqlite3
-
         from aievents.sinks import StoreSink
 
-        path = tmp_path / "usage.db"
-        StoreSink(f"sqlite:///{path}").close(5.0)
-        holder = sqlite3.connect(path, timeout=30)
-        holder.execute("BEGIN IMMEDIATE")  # writers wait for this lock
         client = EventClient()
-        store = StoreSink(f"sqlite:///{path}", batch_size=10, max_delay=0.01)
-        client.add_sink(store)
-        try:
+        with locked_store(tmp_path / "usage.db") as url:
+            store = StoreSink(url, batch_size=10, max_delay=0.01)
+            client.add_sink(store)
             for index in range(10):
                 client.emit(usage_event(f"r{index}"))
             assert wait_until(store._worker.inflight)  # being written, not queued
@@ -546,9 +541,6 @@ class TestHonestResults:
             (line,) = [line for line in logs if line["event"] == "close_incomplete"]
             assert line["sinks"] == {"StoreSink": 10}
             assert line["pending"] == 10
-        finally:
-            holder.rollback()
-            holder.close()
         # Once the lock is gone the batch is written after all, and nothing is pending.
         assert wait_until(lambda: not client.pending(), timeout=30)
         assert store.stats()["written"] == 10

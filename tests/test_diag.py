@@ -16,7 +16,7 @@ from aievents import EventClient
 from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
 
-from helpers import usage_event
+from helpers import locked_store, usage_event
 
 
 class Clock:
@@ -27,6 +27,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class StuckTransport:
+    """A transport whose sends wait for ``release``."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def send(self, batch: Sequence[BaseEvent]) -> None:
+        self.release.wait(30)
+
+    def close(self) -> None:
+        pass
 
 
 class TestRateLimit:
@@ -65,15 +78,9 @@ class TestRateLimit:
     def test_many_drops_few_lines(self, tmp_path: Any) -> None:
         """18,000 events dropped by a full queue are a handful of lines, all counted."""
         release = threading.Event()
-
-        class Stuck:
-            def send(self, batch: Sequence[BaseEvent]) -> None:
-                release.wait(30)
-
-            def close(self) -> None:
-                pass
-
-        sink = ForwardSink(Stuck(), max_queue=10, batch_size=5, overflow="drop_newest")
+        sink = ForwardSink(
+            StuckTransport(release), max_queue=10, batch_size=5, overflow="drop_newest"
+        )
         try:
             with structlog.testing.capture_logs() as logs:
                 for index in range(18_015):
@@ -160,33 +167,18 @@ def _hung_sink(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
     The queue holds two events, so that further ones are dropped (and logged).
     """
     if request.param == "store":
-        import sqlite3
-
         from aievents.sinks.store import StoreSink
 
-        path = tmp_path / "locked.db"
-        StoreSink(f"sqlite:///{path}").close(5.0)
-        holder = sqlite3.connect(path, timeout=30)
-        holder.execute("BEGIN IMMEDIATE")  # writers wait for this lock
-        sink: Any = StoreSink(f"sqlite:///{path}", max_queue=2, batch_size=1)
-        try:
+        with locked_store(tmp_path / "locked.db") as url:
+            sink: Any = StoreSink(url, max_queue=2, batch_size=1)
             yield sink
-        finally:
-            holder.rollback()
-            holder.close()
-            close_within(sink, 30.0)
+        close_within(sink, 30.0)
         return
     release = threading.Event()
-
-    class Stuck:
-        def send(self, batch: Sequence[BaseEvent]) -> None:
-            release.wait(30)
-
-        def close(self) -> None:
-            pass
-
     overflow: Any = "block" if request.param == "forward-block" else "drop_oldest"
-    sink = ForwardSink(Stuck(), max_queue=2, batch_size=1, overflow=overflow, block_timeout=0.01)
+    sink = ForwardSink(
+        StuckTransport(release), max_queue=2, batch_size=1, overflow=overflow, block_timeout=0.01
+    )
     try:
         yield sink
     finally:

@@ -7,6 +7,7 @@ file, a local HTTP collector, a JSONL file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -23,6 +24,7 @@ import pytest
 from collector_server import Collector
 
 from faults import record
+from helpers import locked_store
 
 CHILD = Path(__file__).with_name("exit_child.py")
 
@@ -140,12 +142,7 @@ class TestDeadline:
     ) -> None:
         """Three sinks whose targets never answer, 3 s each: the program ends well before 9 s."""
         db, count = tmp_path / "usage.db", 200
-        holder = sqlite3.connect(db, timeout=30)
-        if "store" in kinds:
-            from aievents.sinks import StoreSink
-
-            StoreSink(f"sqlite:///{db}").close(5.0)  # the tables exist; writers will wait
-            holder.execute("BEGIN IMMEDIATE")  # the database is locked for writers
+        locked = locked_store(db) if "store" in kinds else contextlib.nullcontext()
         collector.hang(120.0, times=100)
         sinks: list[dict[str, Any]] = [
             {"kind": "store", "target": str(db), "exit_timeout": 3}
@@ -154,7 +151,7 @@ class TestDeadline:
             for i, kind in enumerate(kinds)
         ]
         try:
-            with start({"sinks": sinks, "count": count}) as child:
+            with locked, start({"sinks": sinks, "count": count}) as child:
                 wait_queued(child)
                 queued = time.monotonic()
                 child.wait(60)
@@ -162,8 +159,6 @@ class TestDeadline:
                 assert child.stderr is not None
                 stderr = child.stderr.read()
         finally:
-            holder.rollback()
-            holder.close()
             collector.release.set()
         assert child.returncode == 0, stderr
         # The deadline contract: one exit_timeout (3 s) and a margin, not the sum (9 s).

@@ -20,7 +20,7 @@ from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
 from postgres_server import fresh_database
 
-from helpers import event_fields, wait_until
+from helpers import event_fields, locked_store, wait_until
 from helpers import priced_cost as cost
 from helpers import usage_at as event
 
@@ -325,14 +325,8 @@ class TestHonestClose:
 
     def test_locked_database(self, tmp_path: Path) -> None:
         """A batch waiting for a locked database at the deadline: False, then written later."""
-        import sqlite3
-
-        path = tmp_path / "usage.db"
-        StoreSink(f"sqlite:///{path}").close(5.0)
-        holder = sqlite3.connect(path, timeout=30)
-        holder.execute("BEGIN IMMEDIATE")  # writers wait for this lock
-        store = StoreSink(f"sqlite:///{path}", batch_size=10, max_delay=0.01)
-        try:
+        with locked_store(tmp_path / "usage.db") as url:
+            store = StoreSink(url, batch_size=10, max_delay=0.01)
             for index in range(10):
                 store.handle(event(f"r{index}", T0))
             assert wait_until(store._worker.inflight)  # being written, not queued
@@ -340,9 +334,6 @@ class TestHonestClose:
             assert store.close(0.2) is False
             assert store.pending == 10
             assert store.stats()["failed"] == 0
-        finally:
-            holder.rollback()
-            holder.close()
         assert wait_until(lambda: not store.pending, timeout=30)
         assert store.stats()["written"] == 10
         assert store.close(1.0) is True
