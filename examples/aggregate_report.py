@@ -1,6 +1,7 @@
 """Usage and cost reports shaped like OpenAI's organization usage API.
 
 Run: python examples/aggregate_report.py
+Extras: none (the core package alone)
 """
 
 from __future__ import annotations

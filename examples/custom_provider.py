@@ -1,6 +1,7 @@
 """Instrument any provider's image call with ``image_request``.
 
 Run: python examples/custom_provider.py
+Extras: none (the core package alone)
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ A JSON Lines file stands for the collector here, so this runs offline;
 over the network, with retries, backoff and an on-disk spill.
 
 Run: python examples/forwarding.py
+Extras: none (the core package alone)
 """
 
 from __future__ import annotations

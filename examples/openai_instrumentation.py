@@ -4,6 +4,7 @@ The SDK talks to aievents' local OpenAI-compatible image server on 127.0.0.1,
 so this runs offline. Point ``base_url`` at OpenAI (or drop it) for real calls.
 
 Run: python examples/openai_instrumentation.py
+Extras: openai (pip install '.[openai]')
 """
 
 from __future__ import annotations

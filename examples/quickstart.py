@@ -1,6 +1,7 @@
 """Quickstart: emit an image usage event and hear it in a handler.
 
 Run: python examples/quickstart.py
+Extras: none (the core package alone)
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Test your code's telemetry with ``capture_events``.
 
 Run: python examples/testing_capture.py (or with pytest: it is a test too)
+Extras: none (the core package alone)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import itertools
 import json
@@ -444,6 +445,55 @@ class TestCosts:
         page = sink.costs(start_time=D0 - 179 * DAY, end_time=D0 + DAY, limit=180)
         assert len(page.data) == 180
         assert not page.has_more
+
+
+class TestAwareDatetimes:
+    """start_time and end_time take aware datetimes as well as Unix seconds."""
+
+    def test_same_answers_as_seconds(self, sink: AggregateSink) -> None:
+        """A datetime in any zone means its instant; the pages equal those asked in seconds."""
+        start = dt.datetime.fromtimestamp(D0, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp(D0 + 2 * DAY, dt.timezone(dt.timedelta(hours=2)))
+        for kind in ("usage", "costs"):
+            query = getattr(sink, kind)
+            by_seconds = query(start_time=D0, end_time=D0 + 2 * DAY).to_dict()
+            assert query(start_time=start, end_time=end).to_dict() == by_seconds
+            assert query(start, D0 + 2 * DAY).to_dict() == by_seconds
+        hour = sink.usage(start + dt.timedelta(hours=1), end, "1h", limit=48)
+        assert hour.to_dict() == sink.usage(D0 + 3600, D0 + 2 * DAY, "1h", limit=48).to_dict()
+
+    def test_part_second_rounds_up(self, sink: AggregateSink) -> None:
+        """A start a fraction past a second begins at the next second, as documented."""
+        start = dt.datetime.fromtimestamp(D0 + 3600, dt.timezone.utc) + dt.timedelta(microseconds=1)
+        page = sink.usage(start, D0 + DAY, "1h", limit=24)
+        assert page.to_dict() == sink.usage(D0 + 3601, D0 + DAY, "1h", limit=24).to_dict()
+
+    def test_without_end_time_counts_until_now(self, sink: AggregateSink) -> None:
+        """The usual "the last day" query: an aware start, no end."""
+        start = dt.datetime.fromtimestamp(D0 + 10 * DAY, dt.timezone.utc) - dt.timedelta(days=9)
+        page = sink.usage(start_time=start, bucket_width="1d", limit=9)
+        assert page.to_dict() == sink.usage(start_time=D0 + DAY, limit=9).to_dict()
+
+    @pytest.mark.parametrize("field", ["start_time", "end_time"])
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            (dt.datetime(2024, 11, 2), "timezone-aware"),
+            (dt.date(2024, 11, 2), "not a date"),
+            (1_730_419_200.5, "Unix seconds"),
+        ],
+    )
+    def test_refused_naming_the_field(
+        self, sink: AggregateSink, field: str, value: object, reason: str
+    ) -> None:
+        """A naive datetime, a date or a float is a QueryError naming the field and value."""
+        arguments: dict[str, Any] = {"start_time": D0, "end_time": D0 + 2 * DAY, field: value}
+        for kind in ("usage", "costs"):
+            with pytest.raises(QueryError, match=reason) as info:
+                getattr(sink, kind)(**arguments)
+            assert info.value.field == field
+            assert info.value.value == value
+            assert repr(value) in str(info.value)
 
 
 class TestAggregateSink:

@@ -110,6 +110,42 @@ class TestQueries:
         assert json.loads(stored.stdout) == json.loads(from_file.stdout)
 
 
+class TestJsonlFormat:
+    """The documented JSON Lines format is what ingest and usage --events read."""
+
+    LINES = (
+        '{"type": "image:usage", "request_id": "a", "timestamp": %d, "model": "dall-e-3",'
+        ' "images": 1, "size": "1024x1024", "quality": "standard", "usage": {}}',
+        '{"type": "tanstack-ai-devtools:image:usage", "pluginId": "tanstack-ai-devtools",'
+        ' "payload": {"requestId": "b", "timestamp": %d, "model": "dall-e-3", "images": 1,'
+        ' "size": "1024x1024", "quality": "standard", "usage": {}}}',
+        # An envelope may leave out its pluginId, as aievents.from_json allows.
+        '{"type": "tanstack-ai-devtools:image:usage", "payload": {"requestId": "c",'
+        ' "timestamp": %d, "model": "dall-e-3", "images": 1, "size": "1024x1024",'
+        ' "quality": "standard", "usage": {}}}',
+        "",
+        '{"type": "image:request:completed", "request_id": "a", "timestamp": %d,'
+        ' "provider": "openai", "model": "dall-e-3", "duration": 812.5}',
+    )
+
+    def test_dicts_envelopes_blank_and_other_events(self, tmp_path: Path) -> None:
+        """Usage lines of both shapes count; a blank line and another event type are skipped."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(
+            "\n".join(line % (T0 * 1000) if "%" in line else line for line in self.LINES) + "\n"
+        )
+        result = run("usage", "--events", str(path), *WINDOW, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        (first, *_) = json.loads(result.stdout)["data"]
+        assert [(r["num_model_requests"], r["cost"]["value"]) for r in first["results"]] == [
+            (3, 0.12)
+        ]
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        ingested = run("ingest", str(path), "--store", url, "--no-progress")
+        assert ingested.returncode == 0, ingested.stderr
+        assert ingested.stdout.startswith("3 events written")
+
+
 class TestErrors:
     """Bad input: one line on stderr and a non-zero exit; good lines kept."""
 

@@ -1,14 +1,20 @@
-"""Every example in examples/ runs offline and prints what it says."""
+"""Every example in examples/ runs offline, prints what it says, and names the extras it needs."""
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+from importlib.metadata import metadata
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+#: The extras of pyproject.toml that users install (not the project's own dev and bench).
+EXTRAS = frozenset(metadata("aievents").get_all("Provides-Extra") or ()) - {"dev", "bench"}
 
 #: What each example must print.
 EXPECTED = {
@@ -27,9 +33,26 @@ EXPECTED = {
 }
 
 
+def extras_of(name: str) -> frozenset[str]:
+    """The extras an example says it needs: its docstring's ``Extras: a, b`` (or ``none``) line."""
+    docstring = ast.get_docstring(ast.parse((EXAMPLES / name).read_text())) or ""
+    declared = re.findall(r"^Extras: ([\w, -]+?)(?: \(.*\))?$", docstring, re.M)
+    assert len(declared) == 1, f"{name}: its docstring needs one 'Extras: ...' line"
+    names = frozenset(part.strip() for part in declared[0].split(",")) - {"none"}
+    assert names <= EXTRAS, f"{name}: unknown extras {sorted(names - EXTRAS)}"
+    return names
+
+
 def test_every_example_is_checked() -> None:
     """No example goes untested."""
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+
+
+def test_every_example_names_its_extras() -> None:
+    """Each says which extras it needs; the packaging tests run it with only those."""
+    needs = {name: extras_of(name) for name in EXPECTED}
+    assert needs["openai_instrumentation.py"] == {"openai"}
+    assert needs["quickstart.py"] == frozenset()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

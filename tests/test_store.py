@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aievents import ImageUsageEvent
+from aievents.query import QueryError
 from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
 from postgres_server import fresh_database
@@ -102,6 +104,20 @@ class TestWrite:
         same(store, memory, "usage", T0, T0 + 5 * DAY, "1d", ["model"], user_ids=["user_2"])
         for group in ([], ["line_item"], ["project_id"]):
             same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=group)
+        store.close(10)
+
+    def test_aware_datetimes(self, url: str) -> None:
+        """start_time and end_time as aware datetimes answer as the same Unix seconds."""
+        store, memory = both(url, [event(f"r{i}", T0 + i * 3001) for i in range(100)])
+        start = dt.datetime.fromtimestamp(T0 + 3600, dt.timezone(dt.timedelta(hours=-5)))
+        end = dt.datetime.fromtimestamp(T0 + 3 * DAY, dt.timezone.utc)
+        same(store, memory, "usage", start, end, "1h", ["model"], limit=168)
+        same(store, memory, "costs", start, end, group_by=["line_item"])
+        by_seconds = store.usage(T0 + 3600, T0 + 3 * DAY, "1h", limit=168).to_dict()
+        assert store.usage(start, end, "1h", limit=168).to_dict() == by_seconds
+        with pytest.raises(QueryError) as info:
+            store.costs(dt.datetime(2024, 11, 1), end)
+        assert info.value.field == "start_time"
         store.close(10)
 
     def test_window_edges(self, url: str) -> None:

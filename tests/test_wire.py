@@ -374,6 +374,11 @@ class TestRoundTrip:
         assert from_envelope(envelope) == event
         assert from_json(to_json(event)) == event
         assert from_json(to_json(event, form="envelope")) == event
+        from aievents.wire import from_data
+
+        assert from_data(as_dict) == from_data(envelope) == event
+        without_plugin_id = {k: v for k, v in envelope.items() if k != "pluginId"}
+        assert from_data(without_plugin_id) == event
 
         for shape in (as_dict, envelope):
             assert json.loads(json.dumps(shape, allow_nan=False)) == shape

@@ -78,7 +78,7 @@ def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
     A line that is not an event is reported on ``errors`` with its number
     and skipped; :class:`CommandError` is raised at the end when any was.
     """
-    from aievents.wire import from_dict, from_envelope
+    from aievents.wire import from_data
 
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
@@ -94,7 +94,7 @@ def read_events(path: str, errors: TextIO) -> Iterator[ImageUsageEvent]:
                 data = json.loads(line)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
-                event = from_envelope(data) if "pluginId" in data else from_dict(data)
+                event = from_data(data)
             except (ValueError, TypeError, RecursionError, AieventsError) as error:
                 bad += 1
                 reason = first_line(error)

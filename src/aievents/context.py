@@ -10,15 +10,27 @@ across ``await``::
 Fields passed explicitly to an event win over bound ones. Binding is done
 with :mod:`contextvars`, so concurrent requests in threads or tasks do not see
 each other's attribution.
+
+Like every context variable (and structlog's ``bind_contextvars``), the
+bindings do not follow work handed to a thread pool, and a pool's thread
+keeps what a task bound with :func:`bind_context` into its next task. Submit
+the work wrapped with :func:`carry_context`: it runs in a copy of the
+submitter's context, so it is attributed to the submitter's request, and what
+it binds ends with it::
+
+    with aievents.context(user_id="user-42"):
+        pool.submit(aievents.carry_context(make_thumbnail), photo)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import MappingProxyType
-from typing import Final
+from typing import Final, ParamSpec, TypeVar
 
 from aievents.exceptions import EventValidationError
 
@@ -26,6 +38,7 @@ __all__ = [
     "BINDABLE_FIELDS",
     "ContextToken",
     "bind_context",
+    "carry_context",
     "clear_context",
     "context",
     "get_context",
@@ -47,6 +60,8 @@ BINDABLE_FIELDS: Final = frozenset(
 )
 
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The bound attribution; events read it when they are built.
 BOUND: Final[ContextVar[Mapping[str, str]]] = ContextVar("aievents_bound", default=_EMPTY)
@@ -99,7 +114,23 @@ def bind_context(**values: str) -> ContextToken:
 
 
 def unbind_context(*names: str) -> None:
-    """Remove the named fields from the current context's bindings."""
+    """Remove the named fields from the current context's bindings.
+
+    To undo one :func:`bind_context` call, use the ``reset()`` of the token
+    it returned instead.
+
+    Raises:
+        EventValidationError: a name is not one of :data:`BINDABLE_FIELDS`
+            (a token given here would otherwise unbind nothing, silently).
+    """
+    for name in names:
+        given: object = name  # typed str, but a token is the usual mistake
+        if not isinstance(given, str) or given not in BINDABLE_FIELDS:
+            allowed = ", ".join(sorted(BINDABLE_FIELDS))
+            hint = " (undo a bind with token.reset())" if isinstance(given, ContextToken) else ""
+            raise EventValidationError(
+                "names", given, f"must be field names out of: {allowed}{hint}", owner="context"
+            )
     current = BOUND.get()
     if any(name in current for name in names):
         BOUND.set(MappingProxyType({k: v for k, v in current.items() if k not in names}))
@@ -129,3 +160,27 @@ def context(**values: str) -> Iterator[dict[str, str]]:
         yield get_context()
     finally:
         token.reset()
+
+
+def carry_context(function: Callable[P, R]) -> Callable[P, R]:
+    """Wrap ``function`` to run in a copy of the context in force now.
+
+    Hand the wrapper to a thread pool (``pool.submit(carry_context(work),
+    ...)``, ``pool.map``, ``loop.run_in_executor``): each call runs in its own
+    copy of the context that was current when the wrapper was made, so events
+    built in it carry that context's attribution, and whatever the call binds
+    ends with it instead of staying on the pool's thread for the next task.
+
+    Args:
+        function: Any callable.
+
+    Returns:
+        A callable with the same signature and result.
+    """
+    captured = contextvars.copy_context()
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return captured.copy().run(function, *args, **kwargs)
+
+    return run

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import decimal
 import hashlib
 import json
@@ -96,6 +97,7 @@ FIELDS: Final = (
 INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 _COST_START: Final = INDEX["cost_input_text"]
 _ZERO: Final = Decimal(0)
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 #: Cost line items: (cost part, kind in the line item name, quantity unit). The
 #: quantity is the part's count in :func:`_billed` (none for ``other``).
@@ -304,8 +306,21 @@ def _error(field: str, value: Any, reason: str) -> QueryError:
 
 
 def _seconds(name: str, value: Any) -> int:
+    """Unix seconds from an int or an aware datetime (a part second rounds up)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _error(
+                name,
+                value,
+                "must be timezone-aware (a naive datetime's zone is unknown): "
+                "give tzinfo, e.g. datetime.now(timezone.utc)",
+            )
+        since = value - _EPOCH
+        value = since.days * 86_400 + since.seconds + (since.microseconds > 0)
+    elif isinstance(value, dt.date):
+        raise _error(name, value, "must be an aware datetime or Unix seconds, not a date")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _error(name, value, "must be an integer of Unix seconds")
+        raise _error(name, value, "must be Unix seconds (an int) or an aware datetime")
     if value < 0 or value > 10**11:
         raise _error(name, value, "must be Unix seconds (not milliseconds)")
     return value
@@ -502,8 +517,8 @@ def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> Images
 def usage(
     source: Source,
     *,
-    start_time: int,
-    end_time: int | None = None,
+    start_time: int | dt.datetime,
+    end_time: int | dt.datetime | None = None,
     bucket_width: Literal["1m", "1h", "1d"] = "1d",
     group_by: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
@@ -520,8 +535,9 @@ def usage(
 
     Args:
         source: Where the usage is summed.
-        start_time: Unix seconds, inclusive.
-        end_time: Unix seconds, exclusive; now when omitted.
+        start_time: Unix seconds or an aware datetime, inclusive.
+        end_time: Unix seconds or an aware datetime, exclusive; now when
+            omitted.
         bucket_width: ``1m``, ``1h`` or ``1d``; buckets are aligned to UTC.
         group_by: Any of ``model``, ``size``, ``source``, ``project_id``,
             ``user_id``, ``api_key_id``.
@@ -587,8 +603,8 @@ def _line_items(
 def costs(
     source: Source,
     *,
-    start_time: int,
-    end_time: int | None = None,
+    start_time: int | dt.datetime,
+    end_time: int | dt.datetime | None = None,
     bucket_width: Literal["1d"] = "1d",
     group_by: Sequence[str] | None = None,
     project_ids: Sequence[str] | None = None,
@@ -601,8 +617,9 @@ def costs(
 
     Args:
         source: Where the usage is summed.
-        start_time: Unix seconds, inclusive.
-        end_time: Unix seconds, exclusive; now when omitted.
+        start_time: Unix seconds or an aware datetime, inclusive.
+        end_time: Unix seconds or an aware datetime, exclusive; now when
+            omitted.
         bucket_width: Only ``1d``.
         group_by: Any of ``project_id``, ``line_item``, ``api_key_id``. By
             line item, each result names a model and a kind (``gpt-image-1,
@@ -685,8 +702,8 @@ class Reports:
 
     def usage(
         self,
-        start_time: int,
-        end_time: int | None = None,
+        start_time: int | dt.datetime,
+        end_time: int | dt.datetime | None = None,
         bucket_width: Literal["1m", "1h", "1d"] = "1d",
         group_by: Sequence[str] | None = None,
         **filters: Any,
@@ -704,8 +721,8 @@ class Reports:
 
     def costs(
         self,
-        start_time: int,
-        end_time: int | None = None,
+        start_time: int | dt.datetime,
+        end_time: int | dt.datetime | None = None,
         bucket_width: Literal["1d"] = "1d",
         group_by: Sequence[str] | None = None,
         **filters: Any,

@@ -52,6 +52,7 @@ from aievents.usage import ImageCost, ImageUsage, InputTokensDetails, OutputToke
 __all__ = [
     "PLUGIN_ID",
     "Style",
+    "from_data",
     "from_dict",
     "from_envelope",
     "from_json",
@@ -347,8 +348,22 @@ def to_json(event: BaseEvent, *, form: Literal["dict", "envelope"] = "dict") -> 
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def from_data(data: Mapping[str, Any]) -> BaseEvent:
+    """Rebuild an event from either shape: an envelope has a ``payload``, a dict has not.
+
+    This is how a line of a JSON Lines file of events is read (``aievents
+    ingest``, ``aievents usage --events``).
+
+    Raises:
+        EventValidationError: not an object, unknown type, or a bad field.
+    """
+    if isinstance(data, Mapping) and "payload" in data:
+        return from_envelope(data)
+    return from_dict(data)
+
+
 def from_json(text: str | bytes) -> BaseEvent:
-    """Parse one event from JSON in either shape (an envelope has a ``payload``).
+    """Parse one event from JSON in either shape (see :func:`from_data`).
 
     Raises:
         EventValidationError: the text is not JSON, or not a valid event.
@@ -359,6 +374,4 @@ def from_json(text: str | bytes) -> BaseEvent:
         raise EventValidationError(
             "json", text, f"is not valid JSON ({exc})", owner="event"
         ) from None
-    if isinstance(data, Mapping) and "payload" in data:
-        return from_envelope(data)
-    return from_dict(data)
+    return from_data(data)
