@@ -111,7 +111,7 @@ def _source(args: argparse.Namespace, errors: TextIO) -> tuple[Any, list[Command
     if args.store:
         from aievents.sinks.store import StoreSink
 
-        return StoreSink(args.store), []
+        return StoreSink(args.store, create=False), []  # a query creates no store
     from aievents.sinks.aggregate import AggregateSink
 
     # Every event of the file is kept at minute detail, however old.

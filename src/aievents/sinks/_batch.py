@@ -102,6 +102,12 @@ class BatchWorker:
         self._queue: deque[Any] = deque()
         self._inflight = 0
         self._current: list[Any] = []
+        # Items ever queued, and ever taken out of the queue (first in, first
+        # out), and where the batch in delivery starts in that order: what
+        # settle() waits on.
+        self._queued = 0
+        self._taken = 0
+        self._batch_start = 0
         self._flushing = 0
         self._deadline: float | None = None
         self._closing = False
@@ -129,6 +135,7 @@ class BatchWorker:
                     accepted, dropped, spilled = self._make_room()
                 if accepted:
                     queue.append(item)
+                    self._queued += 1
                     if self._thread is None:
                         self._start()
                     if len(queue) == self.batch_size or len(queue) == 1:
@@ -154,6 +161,7 @@ class BatchWorker:
         policy = self.overflow
         if policy == "drop_oldest":
             self._queue.popleft()
+            self._taken += 1
             return True, ("queue_full", 1), None
         if policy == "block":
             deadline = time.monotonic() + self.block_timeout
@@ -166,6 +174,7 @@ class BatchWorker:
             return False, ("block_timeout", 1), None
         if policy == "spill" and self._spill is not None:
             batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            self._taken += len(batch)
             return True, None, batch
         return False, ("queue_full", 1), None
 
@@ -191,6 +200,8 @@ class BatchWorker:
                     self._ready.wait()
             count = min(self.batch_size, len(queue))
             batch = [queue.popleft() for _ in range(count)]
+            self._batch_start = self._taken
+            self._taken += count
             self._inflight += count
             self._current = batch
             self._idle.notify_all()
@@ -246,6 +257,33 @@ class BatchWorker:
                 if not self._flushing and not self._closing:
                     self._deadline = None
 
+    def _settled(self) -> int:
+        """How many items, from the first ever queued, are delivered or let go."""
+        return self._batch_start if self._inflight else self._taken
+
+    def settle(self, timeout: float | None) -> int:
+        """Wait until every item queued before this call is delivered or let go.
+
+        Unlike :meth:`flush`, items queued meanwhile are not waited for, so a
+        steady stream of new items does not hold the caller up; nor is the
+        delivery hurried to a deadline. Returns how many of those items are
+        still queued or in delivery when ``timeout`` runs out (0: none).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            mark = self._queued
+            if self._settled() >= mark:
+                return 0
+            self._flushing += 1  # the worker sends what it has without waiting for more
+            self._ready.notify()
+            try:
+                self._idle.wait_for(lambda: self._settled() >= mark, _remaining(deadline))
+                return max(0, mark - self._settled())
+            finally:
+                self._flushing -= 1
+                if not self._flushing and not self._closing:
+                    self._deadline = None
+
     def begin_close(self, deadline: float | None) -> None:
         """Start draining for a close, without waiting for it.
 
@@ -285,6 +323,7 @@ class BatchWorker:
             self._closed = True
             left = list(self._queue)
             self._queue.clear()
+            self._taken += len(left)
             self._idle.notify_all()
         return left
 

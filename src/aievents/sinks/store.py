@@ -17,6 +17,14 @@ several processes can write to it; PostgreSQL (``postgresql://...``, with
 psycopg 3) serves several hosts. Costs are stored as whole numbers of
 10**-15 USD (a part with finer digits as exact text), and summed exactly.
 
+A store that goes away under a running sink is set up again: a SQLite file
+that was deleted is created anew, a file that was replaced by another one
+gets the tables it lacks, and tables dropped from a database are created
+again; each time is counted (``stats()["reopened"]``) and logged, and the
+batch being written is written again, so nothing queued is lost. Every
+error from opening, writing or reading a store is a :class:`StoreError`
+naming the URL, never with its password.
+
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """
 
@@ -25,14 +33,19 @@ from __future__ import annotations
 import decimal
 import hashlib
 import json
+import os
 import re
+import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, unquote
 
-from aievents._diag import RateLimitedLog
+from aievents._diag import RateLimitedLog, describe
+from aievents._redact import scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
@@ -43,12 +56,17 @@ from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._tally import LANES, lanes_of, request_lanes
 from aievents.usage import EXACT, ImageCost, units_to_usd
 
+if sys.platform != "win32":
+    import fcntl
+
 try:
     import sqlalchemy as sa
 except ImportError:  # pragma: no cover - the store extra is not installed
     sa = None  # type: ignore[assignment]
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
+
+_T = TypeVar("_T")
 
 #: The version of the tables this release writes (see ``aievents_meta``).
 SCHEMA_VERSION: Final = 1
@@ -69,7 +87,12 @@ _LOOKUP: Final = 500
 
 
 class StoreError(FieldValueError):
-    """A store could not be opened or used; ``field`` and ``value`` say which."""
+    """A store could not be opened or used; ``field`` and ``value`` say which.
+
+    For a store that cannot be reached, read or written, ``field`` is
+    ``url`` and ``value`` the store's URL without its password; the message
+    says what went wrong (the database's own words, without the password).
+    """
 
 
 def _require_sqlalchemy() -> None:
@@ -145,6 +168,18 @@ class StoreSink(Reports):
         prices: Price table for events that carry no cost.
         price_events: Price events that carry no cost with the price table.
         clock: Seconds since the epoch, for a query without ``end_time``.
+        create: Create the store when there is none (the default). With
+            ``False`` only an existing store is opened: a SQLite file that
+            does not exist, or a database without aievents' tables, is a
+            :class:`StoreError` (and no file is created), as is such a file
+            deleted later.
+        busy_timeout: Seconds a statement waits for a lock another
+            connection holds (SQLite's busy timeout; PostgreSQL's
+            ``lock_timeout``) before it fails.
+        query_wait: Seconds :meth:`usage` and :meth:`costs` wait for the
+            events queued before them to be written. When some are still
+            not written by then, the query raises a :class:`StoreError`
+            saying how many, rather than answer without them.
         exit_timeout: Seconds to write what is queued when the process ends
             (at interpreter exit, on SIGTERM with ``handle_sigterm``, at the
             end of a ``multiprocessing`` child). All sinks drain together:
@@ -156,7 +191,8 @@ class StoreSink(Reports):
 
     Raises:
         StoreError: the URL is not a database URL, the database cannot be
-            reached, or its tables are of a newer version.
+            reached, its tables are of a newer version, or (``create=False``)
+            there is no store there.
     """
 
     def __init__(
@@ -171,49 +207,46 @@ class StoreSink(Reports):
         prices: PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
+        create: bool = True,
+        busy_timeout: float = 10.0,
+        query_wait: float = 10.0,
         exit_timeout: float = 5.0,
         handle_sigterm: bool = False,
     ) -> None:
         _require_sqlalchemy()
         self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         url = DEFAULT_URL if url is None else url
-        try:
-            parsed = sa.engine.make_url(url)
-        except (sa.exc.ArgumentError, ValueError, TypeError):
-            raise StoreError(
-                "url", _masked(url), "is not a database URL", owner="StoreSink"
-            ) from None
-        backend = parsed.get_backend_name()
-        if backend not in ("sqlite", "postgresql"):
-            raise StoreError(
-                "url", _masked(url), "must be a sqlite:// or postgresql:// URL", owner="StoreSink"
-            )
-        if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
-            raise StoreError(
-                "url",
-                _masked(url),
-                "must name a SQLite file (a database in memory is not shared with the writer)",
-                owner="StoreSink",
-            )
-        if backend == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
+        parsed = _parse(url)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
         #: The store's URL without a password (in the user info or the query).
-        self.url = _masked(parsed.render_as_string(hide_password=True))
-        self._sqlite = backend == "sqlite"
+        self.url = (
+            f"sqlite:///{parsed.database}"
+            if self._sqlite
+            else _masked(parsed.render_as_string(hide_password=True))
+        )
+        self._secrets = _secrets(url, parsed)
+        #: The SQLite file (an absolute path), else None.
+        self._path: str | None = parsed.database if self._sqlite else None
+        self._identity: tuple[int, int] | None = None
+        self._leftovers = False  # a -wal and -shm of a moved file, under its name
+        self._create = create
+        self._busy = float(setting("busy_timeout", busy_timeout, fraction=True))
+        self._query_wait = float(setting("query_wait", query_wait, fraction=True))
         self._prices = prices
         self._price_events = price_events
         self._clock = clock
         self._lock = threading.Lock()
+        self._gate = _Gate()
         self._diag = RateLimitedLog("store")
         self.written = 0
         self.duplicates = 0
         self.rejected = 0
         self.failed = 0
         self.dropped = 0
+        self.reopened = 0
         self._engine = self._connect(parsed)
         self._metadata = sa.MetaData()
         self._t = _tables(self._metadata)
-        self._migrate()
         self._mark = "?" if self._sqlite else "%s"
         self._sql = _statements(self._mark)
         dbapi = self._engine.dialect.loaded_dbapi
@@ -222,12 +255,15 @@ class StoreSink(Reports):
             dbapi.Error,
             UnicodeError,
         )
+        #: Errors a batch may meet: the database's, and the store gone for good.
+        self._failures: tuple[type[BaseException], ...] = (StoreError, *self._errors)
         #: Errors that say a row is wrong rather than the database away.
         self._refusals: tuple[type[BaseException], ...] = (
             dbapi.DataError,
             dbapi.IntegrityError,
             UnicodeError,
         )
+        self._open()
         self._worker = BatchWorker(
             self._deliver,
             name="aievents-store",
@@ -241,6 +277,9 @@ class StoreSink(Reports):
         self.closed = False
         _exit.register(self, self._worker, handle_sigterm=handle_sigterm)
 
+    def __repr__(self) -> str:
+        return f"StoreSink({self.url!r})"
+
     # ------------------------------------------------------------------ setup
 
     def _connect(self, url: Any) -> Any:
@@ -248,21 +287,112 @@ class StoreSink(Reports):
         # idle connection (nor leaves one to the garbage collector).
         kwargs: dict[str, Any] = {"poolclass": sa.pool.NullPool}
         if self._sqlite:
-            kwargs["connect_args"] = {"timeout": 10}
+            # Connections open the file only if it exists ("mode=rw"): a file
+            # deleted under the sink is not silently created anew, empty, by
+            # SQLite; _open creates it when that is allowed.
+            url = url.set(
+                database=f"file:{quote(url.database)}",
+                query={**url.query, "mode": "rw", "uri": "true"},
+            )
+            kwargs["connect_args"] = {"timeout": self._busy}
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
         engine = sa.create_engine(url, **kwargs)
         if self._sqlite:
+            busy = round(self._busy * 1000)
 
             @sa.event.listens_for(engine, "connect")
             def _pragmas(connection: Any, _record: Any) -> None:
                 cursor = connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA busy_timeout=10000")
+                cursor.execute(f"PRAGMA busy_timeout={busy}")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 
         return engine
+
+    def _error(self, reason: str, error: BaseException | None = None) -> StoreError:
+        """A StoreError about the store's URL; the database's words, without secrets."""
+        if error is not None:
+            reason = f"{reason}: {self._hide(first_line(error))}"
+        return StoreError("url", self.url, reason, owner="StoreSink")
+
+    def _hide(self, text: str) -> str:
+        """``text`` without the store's password (nor any secret-looking value)."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return scrub_text(text)
+
+    def _open(self) -> None:
+        """Open the store: create the SQLite file when allowed, set up its tables, note the file."""
+        path = self._path
+        if path is not None and not os.path.exists(path):
+            if not self._create:
+                raise self._error("names no store: the SQLite file does not exist")
+            try:
+                _create_file(path)
+            except OSError as error:
+                raise self._error("cannot be created", error) from None
+        self._migrate()
+        if path is not None:
+            # WAL mode stays with the file; set once it is known to be a store.
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except self._errors as error:
+                raise self._error("cannot be opened", error) from None
+            self._identity = _identity(path)
+
+    def _changed(self) -> str | None:
+        """Why the SQLite file is not the one set up (``deleted``, ``replaced``), else None."""
+        if self._path is None:
+            return None
+        try:
+            now = _identity(self._path)
+        except OSError:
+            return None  # cannot tell: the next connection says what is wrong
+        if now == self._identity:
+            return None
+        return "deleted" if now is None else "replaced"
+
+    def _reopen(self, reason: str) -> bool:
+        """Set the store up again (its file or tables went away); whether it was needed.
+
+        Waits until no connection of this sink is in use, so none of them is
+        left on a deleted file while a new one takes its name.
+
+        Raises:
+            StoreError: it cannot be set up again (or, ``create=False``, the
+                store is gone).
+        """
+        with self._gate.exclusive():
+            if reason != "tables_missing":
+                reason = self._changed() or ""
+                if not reason:
+                    return False  # another thread set it up meanwhile
+            elif self._tables_present():
+                return False
+            if reason == "deleted" and not self._create:
+                raise self._error("names no store any more: the SQLite file was deleted")
+            with self._lock:
+                leftovers, self._leftovers = self._leftovers, False
+            if leftovers and self._path is not None:
+                try:
+                    _set_aside(self._path)
+                except OSError as error:
+                    raise self._error("cannot be opened again", error) from None
+            self._open()
+            with self._lock:
+                self.reopened += 1
+        self._diag(("reopened", reason), "warning", "store_reopened", reason=reason, url=self.url)
+        return True
+
+    def _tables_present(self) -> bool:
+        try:
+            with self._engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                return all(inspector.has_table(table.name) for table in self._t.values())
+        except self._errors:
+            return True  # cannot tell: report the original error rather than rebuild
 
     def _migrate(self) -> None:
         """Create or upgrade the tables, once, whoever else is doing the same."""
@@ -272,6 +402,8 @@ class StoreSink(Reports):
                 with self._engine.begin() as conn:
                     if not self._sqlite:
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(7240811)"))
+                    if not self._create and not sa.inspect(conn).has_table("aievents_meta"):
+                        raise self._error("names no store: the database has no aievents tables")
                     self._t["meta"].create(conn, checkfirst=True)
                     meta = self._t["meta"]
                     found = conn.execute(
@@ -290,8 +422,8 @@ class StoreSink(Reports):
                             f"is newer than this aievents writes ({SCHEMA_VERSION}); upgrade it",
                             owner=self.url,
                         )
-                    if version < 1:
-                        self._metadata.create_all(conn, checkfirst=True)
+                    # Every start: tables dropped under a running sink come back.
+                    self._metadata.create_all(conn, checkfirst=True)
                     if version < SCHEMA_VERSION:
                         conn.execute(meta.delete().where(meta.c.key == "schema_version"))
                         conn.execute(
@@ -302,12 +434,7 @@ class StoreSink(Reports):
                 raise
             except sa.exc.DBAPIError as error:  # another process got there first, or no server
                 last = error
-        raise StoreError(
-            "url",
-            self.url,
-            f"cannot be opened: {first_line(last) if last else 'unknown error'}",
-            owner="StoreSink",
-        )
+        raise self._error("cannot be opened", last)
 
     # ------------------------------------------------------------------ intake
 
@@ -328,19 +455,20 @@ class StoreSink(Reports):
         """Write a batch (on the worker thread), retrying briefly; count what fails."""
         for attempt in range(3):
             try:
-                self.write(batch)
+                self._write(batch)
                 return
             except self._refusals:
                 # The database refuses a row: write one at a time, so that only
                 # the refused ones are lost (and counted).
                 self._write_each(batch)
                 return
-            except self._errors as error:
+            except self._failures as error:
                 if attempt == 2 or (deadline is not None and time.monotonic() >= deadline):
                     with self._lock:
                         self.failed += len(batch)
+                    said = self._hide(describe(error))
                     self._diag(
-                        "write_failed", "error", "write_failed", error=error, events=len(batch)
+                        "write_failed", "error", "write_failed", error=said, events=len(batch)
                     )
                     return
                 time.sleep(0.05 * (attempt + 1))
@@ -348,11 +476,11 @@ class StoreSink(Reports):
     def _write_each(self, batch: list[Any]) -> None:
         for event in batch:
             try:
-                self.write([event])
+                self._write([event])
             except self._errors as error:
                 with self._lock:
                     self.rejected += 1
-                self._reject(event, first_line(error))
+                self._reject(event, self._hide(first_line(error)))
 
     def _reject(self, event: ImageUsageEvent, reason: str) -> None:
         self._diag(
@@ -368,7 +496,17 @@ class StoreSink(Reports):
 
         Events whose counts do not fit a 64-bit column are counted in
         :attr:`rejected` and logged, not written.
+
+        Raises:
+            StoreError: the store cannot be written (none of the events is).
         """
+        try:
+            return self._write(events)
+        except self._errors as error:
+            raise self._error("cannot be written", error) from None
+
+    def _write(self, events: Iterable[ImageUsageEvent]) -> tuple[int, int]:
+        """:meth:`write`, raising the database's own errors."""
         rows: dict[str, tuple[Any, ...]] = {}
         seen = 0
         rejected = 0
@@ -381,7 +519,7 @@ class StoreSink(Reports):
                 rejected += 1
                 continue
             rows[event.request_id] = row
-        written = len(self._insert_rows(rows)) if rows else 0
+        written = len(self._on_store(lambda: self._insert_rows(rows))) if rows else 0
         with self._lock:
             self.written += written
             self.duplicates += seen - rejected - written
@@ -449,7 +587,7 @@ class StoreSink(Reports):
                 cursor.execute("BEGIN IMMEDIATE")
             else:
                 # A writer never waits forever on another's lock, nor on a statement.
-                cursor.execute("SET LOCAL lock_timeout = '10s'")
+                cursor.execute(f"SET LOCAL lock_timeout = '{round(self._busy * 1000)}ms'")
                 cursor.execute("SET LOCAL statement_timeout = '60s'")
                 cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
             ids = list(rows)
@@ -499,7 +637,7 @@ class StoreSink(Reports):
         return self._worker.pending
 
     def stats(self) -> dict[str, int]:
-        """Counters: written, duplicates, rejected, failed, dropped, pending."""
+        """Counters: written, duplicates, rejected, failed, dropped, reopened, pending."""
         with self._lock:
             return {
                 "written": self.written,
@@ -507,14 +645,30 @@ class StoreSink(Reports):
                 "rejected": self.rejected,
                 "failed": self.failed,
                 "dropped": self.dropped,
+                "reopened": self.reopened,
                 "pending": self._worker.pending,
             }
 
     # ------------------------------------------------------------------ queries
 
     def scan(self, scan: Scan) -> Iterator[Row]:
-        """Sum the stored usage for a query (the :class:`aievents.query.Source` protocol)."""
-        self.flush(30.0)
+        """Sum the stored usage for a query (the :class:`aievents.query.Source` protocol).
+
+        First waits (up to ``query_wait`` seconds) for the events queued
+        before the query to be written, then reads every part of the answer
+        from one snapshot of the database.
+
+        Raises:
+            StoreError: events queued before the query are still not written
+                (the message says how many), or the store cannot be read
+                (a lock held past ``busy_timeout``, a lost connection...).
+        """
+        left = self._worker.settle(self._query_wait)
+        if left:
+            raise self._error(
+                f"has {left} events not stored yet after {self._query_wait:g} s (the database "
+                "is busy or unreachable; the store's log says why): ask again later"
+            )
         first, stop = scan.start // 60, scan.end // 60
         width = scan.width // 60
         spans: list[tuple[Any, int, int]] = []
@@ -528,6 +682,15 @@ class StoreSink(Reports):
                 spans.append((None, whole_stop, stop))
         if not spans:
             spans = [(None, first, stop)]
+        try:
+            rows = self._on_store(lambda: self._read(scan, spans, first, stop))
+        except self._errors as error:
+            raise self._error("cannot be read", error) from None
+        yield from rows
+
+    def _read(
+        self, scan: Scan, spans: list[tuple[Any, int, int]], first: int, stop: int
+    ) -> list[Row]:
         with self._engine.connect() as connection:
             # Every part of the answer from one snapshot, whatever commits meanwhile.
             conn = connection
@@ -535,6 +698,7 @@ class StoreSink(Reports):
                 conn.exec_driver_sql("BEGIN")
             else:
                 conn = connection.execution_options(isolation_level="REPEATABLE READ")
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{round(self._busy * 1000)}ms'")
             rows = [
                 row
                 for table, low, high in spans
@@ -542,7 +706,55 @@ class StoreSink(Reports):
                 for row in self._sums(conn, scan, table, low, high)
             ]
             rows += self._exact(conn, scan, first, stop)
-        yield from rows
+        return rows
+
+    def _on_store(self, action: Callable[[], _T]) -> _T:
+        """Run ``action`` (it opens a connection and closes it) on the store as set up.
+
+        A SQLite file deleted or replaced before or while ``action`` ran, or
+        tables gone, are set up again, and ``action`` runs again: what it
+        wrote may be in a file that is gone, or only in a -wal that SQLite
+        left behind (it does not checkpoint a file that moved). Rows are
+        keyed by request id, so a batch written twice is stored once.
+        """
+        for _ in range(3):
+            reason = self._changed()
+            if reason is not None:
+                self._reopen(reason)
+            with self._gate.shared():
+                opened = self._identity  # no reopening while the gate is shared
+                try:
+                    return_value = action()
+                except self._errors as error:
+                    if self._moved_from(opened):
+                        continue
+                    if not _missing_table(error):
+                        raise
+                    failure = error
+                else:
+                    if not self._moved_from(opened):
+                        return return_value
+                    continue
+            if not self._reopen("tables_missing"):  # outside the gate: it waits for it
+                raise failure
+        raise self._error("keeps being deleted or replaced")
+
+    def _moved_from(self, opened: tuple[int, int] | None) -> bool:
+        """Whether the SQLite file is no longer the one a connection just closed was opened on.
+
+        If so, the -wal and -shm under the file's name are that connection's
+        and are set aside before the file there now is opened.
+        """
+        if self._path is None:
+            return False
+        try:
+            moved = _identity(self._path) != opened
+        except OSError:
+            return False
+        if moved:
+            with self._lock:
+                self._leftovers = True
+        return moved
 
     def _where(self, table: Any, column: str, scan: Scan, low: int, high: int) -> list[Any]:
         clauses = [table.c[column] >= low, table.c[column] < high]
@@ -715,13 +927,186 @@ def _fit(
     return lanes, extra
 
 
-_SECRET_IN_URL: Final = re.compile(
-    r"(?i)(://[^/:@]*:)[^@/]*(@)|((?:pass(?:word)?|sslpassword)=)[^&]*"
+def _parse(url: Any) -> Any:
+    """A store's URL, checked: SQLAlchemy's URL, with a SQLite file's path made absolute.
+
+    The path is resolved now: a later ``os.chdir`` does not move the store.
+    """
+    if sa is not None and isinstance(url, sa.engine.URL):
+        url = url.render_as_string(hide_password=False)
+    shown = _masked(url) if isinstance(url, str) else url
+
+    def refuse(reason: str) -> StoreError:
+        return StoreError("url", shown, reason, owner="StoreSink")
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        raise refuse("is not a database URL") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise refuse("must be a sqlite:// or postgresql:// URL")
+    written = _user_secret(url) if isinstance(url, str) else None
+    if unquote(written or "") != (parsed.password or ""):
+        # SQLAlchemy ends the password at the first "@", so "user:p@ss@host" reads
+        # as host "ss@host", and "host:5432/db?password=p@ss" as user "host",
+        # password "5432/db?password=p", host "ss": the rest would be shown.
+        raise refuse(
+            "cannot be read as user:password@host/database?parameters: write an '@', '/',"
+            " '?', '&' or '#' inside a user name, password or parameter as %40, %2F, %3F,"
+            " %26 or %23"
+        )
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if parsed.database in (None, "", ":memory:"):
+        raise refuse("must name a SQLite file (a database in memory is not shared with the writer)")
+    if parsed.username or parsed.password or parsed.host or parsed.port:
+        raise refuse("must be sqlite:///path/to/file.db, without a user, password or host")
+    if "uri" in parsed.query or "mode" in parsed.query:
+        raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
+    return parsed.set(database=os.path.abspath(parsed.database))
+
+
+#: Query parameters that hold secrets: password, sslpassword, api_key...
+_SECRET_NAME: Final = "pass|pwd|secret|token|key"
+#: A secret in a URL's query: up to the next ``&name=`` (an ``&`` that starts
+#: no parameter is taken as part of it).
+_QUERY_SECRET: Final = re.compile(
+    rf"(?i)(?<=[?&])(?P<key>[^=&#]*(?:{_SECRET_NAME})[^=&#]*)="
+    r"(?P<secret>[^&]*(?:&(?![^&=]*=)[^&]*)*)"
 )
+#: The password in a URL's user info: after ``scheme://user:``, up to the
+#: *last* ``@``, so that one holding ``@``, ``/`` or ``:`` is hidden whole.
+_USER_SECRET: Final = re.compile(r"(?s)(?<=://)(?P<user>[^/:]*):(?P<secret>.*)@")
 
 
 def _masked(url: str) -> str:
-    """A URL as it may be shown: passwords (in user info or query) replaced by ``***``."""
-    return _SECRET_IN_URL.sub(
-        lambda m: f"{m.group(1)}***{m.group(2)}" if m.group(1) else f"{m.group(3)}***", url
-    )
+    """A URL as it may be shown: passwords (in user info or query) replaced by ``***``.
+
+    Whatever characters a password holds: one with ``@`` or ``/`` that was
+    not percent-encoded is hidden whole (with more of the URL, rather than
+    less of the password).
+    """
+    url = _QUERY_SECRET.sub(lambda m: f"{m['key']}=***", url)
+    return _USER_SECRET.sub(lambda m: f"{m['user']}:***@", url, count=1)
+
+
+def _user_secret(url: str) -> str | None:
+    """The password of a URL's user info, as written (up to the last ``@``), or None."""
+    found = _USER_SECRET.search(_QUERY_SECRET.sub("", url))
+    return None if found is None else found["secret"]
+
+
+def _secrets(url: Any, parsed: Any) -> tuple[str, ...]:
+    """A URL's passwords, as written and as decoded, longest first (hidden from messages).
+
+    Passwords shorter than 4 characters are not searched for: they would
+    garble every message, and drivers do not quote passwords.
+    """
+    text = url if isinstance(url, str) else ""
+    found = {parsed.password or ""}
+    for key, value in parsed.query.items():
+        if re.search(_SECRET_NAME, key, re.IGNORECASE):
+            found.update([value] if isinstance(value, str) else value)
+    for pattern in (_QUERY_SECRET, _USER_SECRET):
+        for match in pattern.finditer(text):
+            found.update((match["secret"], unquote(match["secret"])))
+    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+
+def _create_file(path: str) -> None:
+    """Create an empty SQLite file (an empty database), unless another process just did.
+
+    What a deleted file of that name left (its -wal, -shm, -journal) is set
+    aside first: a connection still open on the deleted file shares its
+    -shm, which must not become the new file's. The folder is locked while
+    this is done, so that no other process sets aside the new file's.
+    """
+    with _folder_locked(os.path.dirname(path)):
+        if not os.path.exists(path):
+            _set_aside(path, locked=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+
+
+def _set_aside(path: str, *, locked: bool = False) -> None:
+    """Remove the -wal, -shm and -journal under a SQLite file's name: a moved file's.
+
+    SQLite does not checkpoint a file deleted or replaced while it was open:
+    the next file of that name would read the frames left as its own.
+    """
+    if not locked:
+        with _folder_locked(os.path.dirname(path)):
+            _set_aside(path, locked=True)
+        return
+    for suffix in ("-wal", "-shm", "-journal"):
+        with suppress(FileNotFoundError):
+            os.remove(path + suffix)
+
+
+@contextmanager
+def _folder_locked(folder: str) -> Iterator[None]:
+    """An exclusive lock on a folder, between processes (where the system has flock)."""
+    if sys.platform == "win32":  # pragma: no cover - open files cannot be deleted there
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # lets go of the lock
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The file's device and inode, or None when there is no file."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _missing_table(error: BaseException) -> bool:
+    """Whether a database error says one of the tables does not exist."""
+    original = getattr(error, "orig", None) or error
+    return getattr(original, "sqlstate", None) == "42P01" or "no such table" in str(original)
+
+
+class _Gate:
+    """This sink's connections in use (shared) against setting the store up again (exclusive).
+
+    A connection left open on a deleted SQLite file, while a new file takes
+    its name, would remove the new file's -wal and -shm when it closes.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._users = 0
+        self._reopening = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._reopening)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._users -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._reopening)
+            self._reopening = True
+            self._changed.wait_for(lambda: not self._users)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._reopening = False
+                self._changed.notify_all()
