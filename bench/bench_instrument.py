@@ -58,7 +58,12 @@ def make_client(instrumented: bool, events: EventClient) -> openai.OpenAI:
     def answer(request: Any) -> Any:
         body = json.loads(request.content)
         payload = GPT_BODY if str(body.get("model", "")).startswith("gpt-image") else DALL_E_BODY
-        return http.Response(200, json=payload, headers={"x-request-id": "req_bench"})
+        # A body still to be read, as from the network (with_streaming_response reads it later).
+        return http.Response(
+            200,
+            headers={"content-type": "application/json", "x-request-id": "req_bench"},
+            stream=http.ByteStream(json.dumps(payload).encode()),
+        )
 
     client = openai.OpenAI(
         api_key="sk-bench",
@@ -81,6 +86,8 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
         "sink": listening.sinks[0],
     }
     gpt = "images.generate(model='gpt-image-1', prompt='a fox')"
+    raw = "images.with_raw_response.generate(model='gpt-image-1', prompt='a fox').parse()"
+    streamed = "images.with_streaming_response.generate(model='gpt-image-1', prompt='a fox')"
     dalle = "images.generate(model='dall-e-3', prompt='a fox', size='1024x1024', quality='hd')"
     rows = {
         "gpt-image-1, bare SDK": (f"bare.{gpt}", number),
@@ -88,6 +95,13 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
         "gpt-image-1, instrumented, one sink": (f"listened.{gpt}; sink.clear()", number),
         "dall-e-3, bare SDK": (f"bare.{dalle}", number),
         "dall-e-3, instrumented, one sink": (f"listened.{dalle}; sink.clear()", number),
+        "raw + parse, bare SDK": (f"bare.{raw}", number),
+        "raw + parse, instrumented, one sink": (f"listened.{raw}; sink.clear()", number),
+        "streaming + read, bare SDK": (f"with bare.{streamed} as r: r.read()", number),
+        "streaming + read, instrumented, one sink": (
+            f"with listened.{streamed} as r: r.read()\nsink.clear()",
+            number,
+        ),
     }
     return interleaved(rows, ns, repeat)
 
@@ -96,6 +110,8 @@ PAIRS = [
     ("gpt-image-1, instrumented, no subscriber", "gpt-image-1, bare SDK"),
     ("gpt-image-1, instrumented, one sink", "gpt-image-1, bare SDK"),
     ("dall-e-3, instrumented, one sink", "dall-e-3, bare SDK"),
+    ("raw + parse, instrumented, one sink", "raw + parse, bare SDK"),
+    ("streaming + read, instrumented, one sink", "streaming + read, bare SDK"),
 ]
 
 

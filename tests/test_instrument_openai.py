@@ -231,6 +231,25 @@ class TestStreaming:
         assert error.error_type == "StreamClosed"
         client.close()
 
+    @pytest.mark.parametrize("how", ["close", "drop"])
+    def test_never_read(self, server: ImageServer, how: str) -> None:
+        """A stream closed or dropped before it was read counts the images asked for."""
+        import gc
+
+        client = Api("sync", server.base_url).client()
+        with capture_events() as events:
+            stream = client.images.generate(model="gpt-image-1", prompt="x", stream=True, n=1)
+            request_id = stream.response.headers["x-request-id"]
+            if how == "close":
+                stream.close()
+            del stream
+            gc.collect()
+        assert names(events) == SEQUENCE
+        assert one_request(events) == request_id
+        assert usage_of(events).images == 1
+        assert usage_of(events).cost is None  # token-billed, and no tokens seen
+        client.close()
+
 
 class TestEditAndVariation:
     """images.edit and images.create_variation are reported like generate."""
@@ -393,14 +412,18 @@ class TestSdkVariants:
     """Raw responses, derived clients, abandoned streams, cancellation, other wrappers."""
 
     def test_raw_response(self, server: ImageServer) -> None:
-        """with_raw_response: OpenAI's request id, and images and cost unknown, never 0."""
+        """with_raw_response: OpenAI's request id, images and cost; the body still the caller's.
+
+        (Every raw and streamed way is in test_instrument_openai_raw.py.)
+        """
         client = Api("sync", server.base_url).client()
         with capture_events() as events:
             raw = client.images.with_raw_response.generate(model="dall-e-3", prompt="x")
-        assert names(events) == ["image:request:started", "image:request:completed"]
+        assert names(events) == SEQUENCE
         assert one_request(events) == raw.headers["x-request-id"]
-        assert events[-1].images is None  # type: ignore[attr-defined]
-        assert len(raw.parse().data) == 1  # the body is still the caller's to read
+        assert usage_of(events).images == 1
+        assert usage_of(events).cost.total == D("0.040")  # type: ignore[union-attr]
+        assert len(raw.parse().data) == 1
         client.close()
 
     @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -250,8 +250,6 @@ class ImageRequest:
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)
             cost = None
-        if self.usage is None and cost is None:
-            return
         usage = self.usage if self.usage is not None else ImageUsage()
         if cost is not None and cost.complete and usage.cost is None:
             # usage.cost is the request's whole cost: a provider's own figure is

@@ -9,8 +9,13 @@
    or the stream arrives), stamped with the time the call began;
 2. ``image:request:completed``, or ``image:request:error`` with the error
    type, message and HTTP status;
-3. ``image:usage`` when the answer reported usage or the model has a
-   per-image price, with the exact cost.
+3. ``image:usage`` with the usage the answer reported and the exact cost
+   (``None`` when the price table cannot tell it).
+
+Calls through ``with_raw_response`` and ``with_streaming_response`` report
+the same once their body is parsed or read; a body never read is counted
+when the response is closed or garbage-collected, with the images asked for
+(``n``), priced per image where the price table can.
 
 What the SDK returns and raises reaches the caller unchanged (a stream is
 the SDK's own object; its events pass through untouched). Prompts and image
@@ -24,15 +29,20 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from aievents.client import EventClient
-from aievents.events import ImageOutput
-from aievents.exceptions import EventValidationError
+from aievents.instrument._openai_answers import (
+    fail,
+    finish_answer,
+    is_raw_response,
+    safe,
+    watch_raw,
+    watch_stream,
+)
 from aievents.instrument._request import ImageRequest, report_failure
 from aievents.pricing import PriceTable
-from aievents.usage import from_openai
 
 __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
 
@@ -131,181 +141,57 @@ def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) ->
     )
 
 
-def _learn(request: ImageRequest, answer: Any) -> None:
-    """Take size, quality, usage and images from an ``ImagesResponse`` or a completed event."""
-    size = getattr(answer, "size", None)
-    if isinstance(size, str) and (request.size in (None, "auto") or size != "auto"):
-        request.size = size
-    quality = getattr(answer, "quality", None)
-    if isinstance(quality, str) and (request.quality in (None, "auto") or quality != "auto"):
-        request.quality = quality
-    usage = getattr(answer, "usage", None)
-    if usage is not None:
-        try:
-            request.record_usage(from_openai(usage))
-        except EventValidationError:
-            request.record_usage(usage)  # not OpenAI's shape after all: logged there
-
-
-def _finish_response(request: ImageRequest, response: Any, settings: _Settings) -> None:
-    data = getattr(response, "data", None)
-    if not isinstance(data, list):
-        # Not an ImagesResponse: a raw response (``with_raw_response``). Its
-        # request id is in the headers; its body is the caller's to read, so
-        # images and usage stay unknown (cost None, never a made-up 0).
-        headers = getattr(response, "headers", None)
-        if headers is not None:
-            request.update(request_id=headers.get("x-request-id"))
-        request.complete()
-        return
-    request.update(request_id=getattr(response, "_request_id", None))
-    _learn(request, response)
-    request.record_images(len(data))
-    if settings.capture_outputs:
-        request.outputs = tuple(
-            ImageOutput(
-                url=getattr(item, "url", None),
-                b64_json=getattr(item, "b64_json", None),
-                revised_prompt=getattr(item, "revised_prompt", None),
-            )
-            for item in data
-        )
-    request.complete()
-
-
-def _fail(request: ImageRequest, error: BaseException) -> None:
-    request.update(request_id=getattr(error, "request_id", None))
-    request.fail(error)
-
-
-class _StreamWatch:
-    """Follows a streamed generation or edit: partial events pass, completed ones count.
-
-    The request is reported once: when as many completed events as images
-    requested have arrived, when the stream ends or is closed, or when it
-    fails. Every step is guarded: the stream's events and errors reach the
-    caller as the SDK yields and raises them.
-    """
-
-    def __init__(self, request: ImageRequest, settings: _Settings) -> None:
-        self.request = request
-        self.settings = settings
-        self.completed = 0
-        self.expected = request.number_of_images or 1
-
-    def see(self, event: Any) -> None:
-        kind = getattr(event, "type", "")
-        if isinstance(kind, str) and kind.endswith(".completed"):
-            self.completed += 1
-            _learn(self.request, event)
-            if self.settings.capture_outputs:
-                output = ImageOutput(b64_json=getattr(event, "b64_json", None))
-                self.request.outputs = (*(self.request.outputs or ()), output)
-            if self.completed >= self.expected:
-                self.end()
-
-    def end(self, error: BaseException | None = None) -> None:
-        if error is not None and not self.completed:
-            _fail(self.request, error)
-        elif self.completed:
-            self.request.record_images(self.completed)
-            self.request.complete()
-        else:
-            self.request.fail(
-                RuntimeError("the stream ended before its completed event"),
-                error_type="StreamClosed",
-            )
-
-
-def _watch_stream(stream: Any, request: ImageRequest, settings: _Settings) -> Any:
-    """Start the request and hook the SDK's stream so that its end reports the request."""
-    inner = getattr(stream, "_iterator", None)
-    close = getattr(stream, "close", None)
-    if inner is None or close is None:
-        # A stream of a shape this version does not know: leave it alone
-        # rather than report what cannot be observed.
-        report_failure("openai stream", TypeError(f"unknown stream type {type(stream)!r}"))
-        return stream
-    headers = getattr(getattr(stream, "response", None), "headers", None)
-    if headers is not None:
-        request.update(request_id=headers.get("x-request-id"))
-    request.start()
-    watch = _StreamWatch(request, settings)
-    if hasattr(inner, "__anext__"):
-        stream._iterator = _follow_async(inner, watch)
-
-        async def close_async() -> None:
-            try:
-                await close()
-            finally:
-                _safe(watch.end)
-
-        stream.close = close_async
-    else:
-        stream._iterator = _follow(inner, watch)
-
-        def close_and_report() -> None:
-            try:
-                close()
-            finally:
-                _safe(watch.end)
-
-        stream.close = close_and_report
-    return stream
-
-
-def _follow(inner: Iterator[Any], watch: _StreamWatch) -> Iterator[Any]:
-    error: BaseException | None = None
-    try:
-        for event in inner:
-            _safe(functools.partial(watch.see, event))
-            yield event
-    except BaseException as exc:  # reported, then raised unchanged
-        error = exc
-        raise
-    finally:  # exhausted, failed, closed or collected: reported once
-        _safe(functools.partial(watch.end, error))
-
-
-async def _follow_async(inner: AsyncIterator[Any], watch: _StreamWatch) -> AsyncIterator[Any]:
-    error: BaseException | None = None
-    try:
-        async for event in inner:
-            _safe(functools.partial(watch.see, event))
-            yield event
-    except BaseException as exc:  # reported, then raised unchanged
-        error = exc
-        raise
-    finally:  # exhausted, failed, closed or collected: reported once
-        _safe(functools.partial(watch.end, error))
-
-
-def _safe(step: Callable[[], Any], fallback: Any = None) -> Any:
-    """Run one telemetry step; a failure is logged, never raised into the call."""
-    try:
-        return step()
-    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-        report_failure("openai", exc)
-        return fallback
-
-
 def _begin(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest | None:
-    return _safe(functools.partial(_request_for, settings, operation, kwargs))  # type: ignore[no-any-return]
+    return safe(functools.partial(_request_for, settings, operation, kwargs))  # type: ignore[no-any-return]
 
 
 def _failed(request: ImageRequest | None, error: BaseException) -> None:
     if request is not None:
-        _safe(functools.partial(_fail, request, error))
+        safe(functools.partial(fail, request, error))
 
 
-def _returned(request: ImageRequest | None, result: Any, settings: _Settings) -> Any:
+def _returned(
+    request: ImageRequest | None,
+    result: Any,
+    settings: _Settings,
+    *,
+    stream: Any = None,
+) -> Any:
     """Report a call that returned; the value returned is the SDK's own ``result``."""
     if request is None:
         return result
-    if request.streaming:
-        return _safe(functools.partial(_watch_stream, result, request, settings), result)
-    _safe(functools.partial(_finish_response, request, result, settings))
+    capture = settings.capture_outputs
+    if is_raw_response(result):  # with_raw_response, with_streaming_response
+        safe(functools.partial(watch_raw, result, request, capture, stream=stream))
+    elif request.streaming:
+        return safe(functools.partial(watch_stream, result, request, capture), result)
+    else:
+        safe(functools.partial(finish_answer, request, result, capture))
     return result
+
+
+def _raw_stream(request: ImageRequest | None, result: Any) -> Any:
+    """The stream a raw ``stream=True`` response parses into, or None.
+
+    The SDK caches what ``parse()`` returns: the caller's own ``parse()``
+    gets this same stream.
+    """
+    if request is None or not request.streaming or not is_raw_response(result):
+        return None
+    return safe(result.parse)
+
+
+async def _araw_stream(request: ImageRequest | None, result: Any) -> Any:
+    """:func:`_raw_stream` for the async client, whose ``parse()`` may be a coroutine."""
+    if request is None or not request.streaming or not is_raw_response(result):
+        return None
+    if not inspect.iscoroutinefunction(result.parse):
+        return safe(result.parse)
+    try:
+        return await result.parse()
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+        report_failure("openai", exc)
+        return None
 
 
 def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
@@ -319,7 +205,8 @@ def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings
         except BaseException as exc:  # KeyboardInterrupt too: reported, then raised unchanged
             _failed(request, exc)
             raise
-        return _returned(request, result, settings)
+        stream = _raw_stream(request, result)
+        return _returned(request, result, settings, stream=stream)
 
     return call
 
@@ -335,7 +222,8 @@ def _wrap_async(original: Callable[..., Any], operation: str, settings: _Setting
         except BaseException as exc:  # cancellation too: reported, then raised unchanged
             _failed(request, exc)
             raise
-        return _returned(request, result, settings)
+        stream = await _araw_stream(request, result)
+        return _returned(request, result, settings, stream=stream)
 
     return call
 
@@ -358,7 +246,9 @@ def instrument_openai(
     """Report the image calls of an ``OpenAI`` or ``AsyncOpenAI`` client as events.
 
     Clients derived from it with ``with_options()`` or ``copy()`` are
-    instrumented too, with the same settings.
+    instrumented too, with the same settings, and so are its
+    ``with_raw_response`` and ``with_streaming_response`` calls, whether the
+    SDK built those wrappers before or after this call.
 
     Args:
         client: The openai client instance (sync or async, Azure included).
@@ -418,11 +308,48 @@ def _install(client: Any, settings: _Settings) -> None:
         original = getattr(images, name)
         wrap = _wrap_async if _is_async(images, original) else _wrap_sync
         installed.patch(images, name, wrap(original, _METHODS[name], settings))
+    for holder in _response_wrappers(client, images):
+        safe(functools.partial(_rewrap, installed, holder, images, methods))
     for name in ("copy", "with_options"):
         derive = getattr(client, name, None)
         if callable(derive):
             installed.patch(client, name, _wrap_derive(derive, settings))
     setattr(images, _MARK, installed)
+
+
+#: The SDK's cached properties that wrap the images methods for raw and
+#: streamed responses, on the resource and on the client.
+_RESPONSE_WRAPPERS: Final = ("with_raw_response", "with_streaming_response")
+
+
+def _response_wrappers(client: Any, images: Any) -> list[Any]:
+    """The SDK's raw/streamed-response wrappers of ``images`` built before instrumenting.
+
+    The SDK builds them on first use from the methods the resource has then;
+    those built later take ours by themselves.
+    """
+    found = []
+    for name in _RESPONSE_WRAPPERS:
+        found.append(_cached(images, name))
+        found.append(_cached(_cached(client, name), "images"))
+    return [
+        holder
+        for holder in found
+        if holder is not None and getattr(holder, "_images", images) is images
+    ]
+
+
+def _cached(owner: Any, name: str) -> Any:
+    """What ``owner`` holds under ``name`` itself (a cached property once used), or None."""
+    return getattr(owner, "__dict__", {}).get(name)
+
+
+def _rewrap(installed: _Installed, holder: Any, images: Any, methods: list[str]) -> None:
+    """Point a wrapper built before instrumenting at our methods, as the SDK would now."""
+    fresh = type(holder)(images)
+    for name in methods:
+        if name in vars(holder):
+            installed.patch(holder, name, getattr(fresh, name))
 
 
 def _wrap_derive(derive: Callable[..., Any], settings: _Settings) -> Any:
@@ -432,7 +359,7 @@ def _wrap_derive(derive: Callable[..., Any], settings: _Settings) -> Any:
     def make(*args: Any, **kwargs: Any) -> Any:
         derived = derive(*args, **kwargs)
         if settings.active and _installed(derived) is None:
-            _safe(functools.partial(_install, derived, settings))
+            safe(functools.partial(_install, derived, settings))
         return derived
 
     return make
