@@ -1,7 +1,8 @@
 """A collector on 127.0.0.1 that records the events posted to it, and misbehaves on cue.
 
 It takes JSON arrays and NDJSON, gzip or not, of snake_case dicts or TanStack
-envelopes. Scripted answers (:meth:`Collector.fail`, :meth:`Collector.hang`)
+envelopes. Scripted answers (:meth:`Collector.fail`, :meth:`Collector.hang`,
+:meth:`Collector.trickle`, :meth:`Collector.truncate`, :meth:`Collector.accept`)
 apply to the next requests, in order; :meth:`Collector.stop` and
 :meth:`Collector.start` take it away and bring it back on the same port.
 """
@@ -54,6 +55,35 @@ class Collector:
         with self._lock:
             for _ in range(times):
                 self._script.append(("hang", seconds))
+
+    def accept(self, times: int) -> None:
+        """Answer the next ``times`` requests normally (before what is scripted after)."""
+        with self._lock:
+            for _ in range(times):
+                self._script.append(("ok", None))
+
+    def trickle(self, interval: float, *, part: str = "head", times: int = 1) -> None:
+        """Take the next ``times`` batches, then answer 200 a byte every ``interval`` seconds.
+
+        ``part="head"`` trickles the whole answer (status line and headers,
+        padded to a few hundred bytes); ``part="body"`` sends the head at once
+        and trickles a body of a few hundred bytes. The request's record
+        gets ``finished=True`` once the last byte is out (it never is when
+        the client gives up first). Setting ``release`` speeds it up.
+        """
+        with self._lock:
+            for _ in range(times):
+                self._script.append(("trickle", (interval, part)))
+
+    def truncate(self, *, part: str = "body", times: int = 1) -> None:
+        """Take the next ``times`` batches, then hang up in the middle of the answer.
+
+        ``part="body"`` sends a 200 head announcing a body and only part of
+        the body; ``part="head"`` sends part of the status line.
+        """
+        with self._lock:
+            for _ in range(times):
+                self._script.append(("truncate", part))
 
     def start(self) -> Collector:
         """Listen (on the same port as before, after a stop)."""
@@ -126,6 +156,22 @@ class Collector:
         with self._lock:
             return self._arrived.wait_for(arrived, timeout)
 
+    def wait_for_answers(
+        self, count: int, status: int | None = None, timeout: float = 10.0
+    ) -> bool:
+        """Wait until ``count`` requests were answered (with ``status``, when given)."""
+
+        def answered() -> bool:
+            return sum(status in (None, r["status"]) for r in self.requests) >= count
+
+        with self._lock:
+            return self._arrived.wait_for(answered, timeout)
+
+    def reset(self) -> None:
+        """Forget what was scripted: answer every request normally from now on."""
+        with self._lock:
+            self._script.clear()
+
     def ids(self) -> list[str]:
         """The event ids received, duplicates included."""
         with self._lock:
@@ -138,14 +184,15 @@ class Collector:
         raw = handler.rfile.read(length)
         self.requested.set()
         with self._lock:
-            action = self._script.popleft() if self._script else None
-        if action is not None and action[0] == "hang":
-            self.release.wait(action[1])
-        if action is not None and action[0] == "status":
-            status, headers = action[1]
+            kind, argument = self._script.popleft() if self._script else ("ok", None)
+        if kind == "hang":
+            self.release.wait(argument)
+        if kind == "status":
+            status, headers = argument
             self._answer(handler, status, headers)
             with self._lock:
                 self.requests.append({"status": status, "at": time.monotonic()})
+                self._arrived.notify_all()
             return
         if handler.headers.get("content-encoding") == "gzip":
             raw = gzip.decompress(raw)
@@ -154,21 +201,57 @@ class Collector:
             items = [json.loads(line) for line in text.splitlines() if line]
         else:
             items = json.loads(text)
+            if isinstance(items, dict):  # one event per request (the devtools bus's form)
+                items = [items]
+        record = {
+            "status": 200,
+            "at": time.monotonic(),
+            "count": len(items),
+            "headers": dict(handler.headers),
+            "answer": kind,
+        }
         with self._lock:
             self.events.extend(items)
-            self.requests.append(
-                {
-                    "status": 200,
-                    "at": time.monotonic(),
-                    "count": len(items),
-                    "headers": dict(handler.headers),
-                }
-            )
+            self.requests.append(record)
             self._arrived.notify_all()
         try:
-            self._answer(handler, 200, {})
+            if kind == "trickle":
+                self._trickle(handler, *argument)
+                record["finished"] = True
+            elif kind == "truncate":
+                self._truncate(handler, argument)
+            else:
+                self._answer(handler, 200, {})
         except OSError:
             return
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, interval: float, part: str) -> None:
+        handler.close_connection = True
+        body = b"x" * 300
+        head = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+            + b"x-padding: "
+            + b"p" * 300
+            + b"\r\n"
+            + b"content-length: %d\r\n\r\n" % len(body)
+        )
+        if part == "body":
+            handler.connection.sendall(head)
+            slow = body
+        else:
+            slow = head + body
+        for index in range(len(slow)):
+            handler.connection.sendall(slow[index : index + 1])
+            self.release.wait(interval)
+
+    @staticmethod
+    def _truncate(handler: BaseHTTPRequestHandler, part: str) -> None:
+        handler.close_connection = True
+        if part == "head":
+            handler.connection.sendall(b"HTTP/1.1 20")
+        else:
+            handler.connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
+        handler.connection.shutdown(socket.SHUT_RDWR)
 
     @staticmethod
     def _answer(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str]) -> None:

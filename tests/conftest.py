@@ -24,6 +24,15 @@ def _client() -> Iterator[EventClient]:
     client.close(5.0)
 
 
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Any]:
+    """A local HTTP collector (:mod:`collector_server`), stopped after the test."""
+    from collector_server import Collector
+
+    with Collector() as collector:
+        yield collector
+
+
 @pytest.fixture(name="postgres_server", scope="session")
 def _postgres_server() -> Iterator[str]:
     """A PostgreSQL server for the session (skipped only when none can be had).

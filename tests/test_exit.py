@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ from faults import record
 from helpers import locked_store
 
 CHILD = Path(__file__).with_name("exit_child.py")
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    with Collector() as collector:
-        yield collector
 
 
 def run(config: dict[str, Any], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -21,15 +21,10 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport, retry_after
 from aievents.transports.jsonl import JsonlTransport
+from children import spawn
 from collector_server import Collector
 
 from helpers import usage_event
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    with Collector() as collector:
-        yield collector
 
 
 @pytest.fixture(autouse=True)
@@ -99,6 +94,18 @@ class TestSettings:
                 "max_retries",
                 "1.5",
                 id="float-retries",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), backoff=float("nan")),
+                "backoff",
+                "nan",
+                id="nan-backoff",
+            ),
+            pytest.param(
+                lambda p: HttpTransport("http://127.0.0.1:9/", read_timeout=0),
+                "read_timeout",
+                "0",
+                id="zero-read-timeout",
             ),
         ],
     )
@@ -446,20 +453,7 @@ DURABLE_CHILD = textwrap.dedent(
 
 def run_child(collector: Collector, spill: Path, *, durable: bool, count: int) -> Any:
     """A child process that queues ``count`` events, printing its progress."""
-    script = DURABLE_CHILD.format(
-        tests=str(Path(__file__).parent),
-        url=collector.url,
-        spill=str(spill),
-        durable=durable,
-        count=count,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn(DURABLE_CHILD, url=collector.url, spill=str(spill), durable=durable, count=count)
 
 
 class TestSignals:

@@ -41,7 +41,7 @@ def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = F
     Args:
         name: The setting, for the message.
         value: An ``int`` (with ``fraction``, an ``int`` or a ``float``; never
-            a ``bool``), at least 0, or at least 1 when ``positive``.
+            a ``bool`` nor NaN), at least 0, or above 0 when ``positive``.
         positive: Whether 0 is refused.
         fraction: Whether a ``float`` is allowed.
 
@@ -49,7 +49,12 @@ def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = F
         ValueError: naming the setting and the value.
     """
     kinds = (int, float) if fraction else int
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < int(positive):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or (isinstance(value, float) and math.isnan(value))
+        or (value <= 0 if positive else value < 0)
+    ):
         sign = "positive" if positive else "non-negative"
         raise ValueError(
             f"{name} must be a {sign} {'number' if fraction else 'integer'}, got {value!r}"

@@ -62,6 +62,18 @@ def _websockets() -> Any:
     return client
 
 
+def _connections(timeout: float) -> Any:
+    """The HTTP connections of the ``post`` mode (the transports' shared helper, on httpx)."""
+    try:
+        from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
+    except ImportError:  # pragma: no cover - the extra is not installed
+        raise ImportError(
+            "the devtools bridge's post mode needs httpx, in the devtools extra: "
+            "pip install 'aievents[devtools]'"
+        ) from None
+    return Connections(None, timeout, timeout, True, timeout)
+
+
 def _open_ws(url: str, timeout: float) -> Any:
     """A connected WebSocket (entered as a context, as websockets asks).
 
@@ -96,9 +108,11 @@ class DevtoolsTransport:
         host: The bus's host (``localhost`` by default, as the bus's own).
         port: The bus's port.
         mode: ``ws`` (the WebSocket, kept open; a ping confirms each batch)
-            or ``post`` (one ``POST /__devtools/send`` per event).
+            or ``post`` (one ``POST /__devtools/send`` per event, on kept-alive
+            connections).
         path: The endpoint's path, when not the bus's default.
-        timeout: Seconds to connect, and to wait for the bus's answer.
+        timeout: Seconds to connect, and to wait for the bus's answer; in
+            ``post`` mode, the most one request may take in all.
         plugin_id: The envelopes' plugin id.
 
     Delivery is at least once: when the bus goes away in the middle of a
@@ -121,14 +135,16 @@ class DevtoolsTransport:
         self.mode = mode
         scheme, default = ("ws", _WS_PATH) if mode == "ws" else ("http", _SEND_PATH)
         self.url = f"{scheme}://{_netloc(host, port)}{path or default}"
-        self._host, self._port, self._path = host, port, path or default
         self._timeout = timeout
         self._plugin_id = plugin_id
         self._lock = threading.Lock()
         self._ws: Any = None
         self._closed = False
+        self._http: Any = None
         if mode == "ws":
             _websockets()
+        else:
+            self._http = _connections(timeout)
         after_fork(self)
 
     def _after_fork(self) -> None:
@@ -175,29 +191,8 @@ class DevtoolsTransport:
             ) from None
 
     def _post(self, message: str) -> None:
-        connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        try:
-            connection.request(
-                "POST",
-                self._path,
-                body=message.encode(),
-                headers={"content-type": "application/json"},
-            )
-            answer = connection.getresponse()
-            answer.read()
-        except (OSError, http.client.HTTPException) as error:
-            raise TransportError(
-                f"devtools bus at {self.url}: {first_line(error)}", retryable=True
-            ) from None
-        finally:
-            connection.close()
-        if answer.status >= 300:
-            retryable = answer.status == 429 or answer.status >= 500
-            raise TransportError(
-                f"devtools bus at {self.url} answered {answer.status}",
-                retryable=retryable,
-                status=answer.status,
-            )
+        """One event to the bus; TransportError (with any Retry-After) unless answered 2xx."""
+        self._http.post(self.url, message.encode(), {"content-type": "application/json"})
 
     def _close_ws(self) -> None:
         ws, self._ws = self._ws, None
@@ -206,10 +201,12 @@ class DevtoolsTransport:
                 ws.close()
 
     def close(self) -> None:
-        """Close the WebSocket; later sends fail."""
+        """Close the WebSocket or the HTTP connections; later sends fail."""
         with self._lock:
             self._closed = True
             self._close_ws()
+            if self._http is not None:
+                self._http.close()
 
 
 class DevtoolsListener:

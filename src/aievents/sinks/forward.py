@@ -3,10 +3,12 @@
 ``handle`` only queues the event (a bounded queue: the overflow policy says
 what happens when it is full). A daemon worker sends batches through a
 :class:`~aievents.transports.Transport`, never holding the queue lock while
-it does. A failed batch is retried with exponential backoff and jitter,
-waiting at least what ``Retry-After`` asked; after the retries it goes to
-the on-disk spill (when one is configured), and the spill is replayed when
-the target takes a batch again and when the next process starts.
+it does. A failed batch is retried with exponential backoff and jitter;
+after the retries it goes to the on-disk spill (when one is configured),
+and the spill is replayed when the target takes a batch again and when the
+next process starts. A ``Retry-After`` from the target holds every request
+to it until then: batches wait in the queue, or, with a spill, go to the
+spill without a request when the wait is longer than ``max_backoff``.
 
 Delivery is at least once: every event carries its ``event_id``, so a
 receiver can drop the duplicates a retry or a replay may cause. Every event
@@ -20,6 +22,7 @@ after ``os.fork`` the child sends its own events only.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -28,7 +31,7 @@ from collections import Counter
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -38,10 +41,22 @@ from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
-from aievents.sinks._spill import Spill
+from aievents.sinks._spill import PartialWriteError, Spill
 from aievents.transports import Transport, TransportError
 
 __all__ = ["ForwardReport", "ForwardSink"]
+
+#: What became of one batch's send: taken, failed (and not retried any more),
+#: or not tried (the target asked to wait longer than the batch can, or the
+#: sink is closing).
+_SENT: Final = "sent"
+_FAILED: Final = "failed"
+_DEFERRED: Final = "deferred"
+#: Longest single wait of the worker, in seconds: a far Retry-After is waited in
+#: slices, so that a drain begun elsewhere (at exit) is seen soon.
+_WAIT_SLICE: Final = 1.0
+#: Where a journaled event lies: its segment and line number.
+_Slot = tuple[str, int]
 
 
 @attrs.frozen(kw_only=True)
@@ -97,9 +112,15 @@ class ForwardSink:
         block_timeout: Seconds ``block`` waits for room.
         max_retries: Retries of a failed batch before it is spilled or dropped.
         backoff: First retry delay in seconds; doubled each retry, with jitter.
-        max_backoff: Longest retry delay.
+        max_backoff: Longest retry delay. A ``Retry-After`` is honoured in
+            full, whatever its length: nothing is sent to the target before
+            then. A batch waits that long in memory only when there is no
+            spill, or when the wait is at most ``max_backoff``; otherwise it
+            is spilled without being sent.
         spill_dir: Directory of the on-disk spill; ``None`` drops what cannot
-            be sent. Needed for ``overflow="spill"``.
+            be sent. Needed for ``overflow="spill"``. Delivered events are
+            acknowledged beside each replayed segment, so that a replay cut
+            short (or killed) resumes without sending them again.
         spill_max_bytes: Size of the spill, at most.
         replay_on_start: Replay the spill found at start (events a previous
             run could not send, or, with ``durable``, did not get to send).
@@ -108,7 +129,9 @@ class ForwardSink:
             (even by SIGKILL) and are sent by the next process to start on
             the same directory. Costs a file write per event on the caller's
             thread; when the queue is full, the oldest events wait in the
-            journal instead of being dropped.
+            journal instead of being dropped. Deliveries are acknowledged in
+            the journal as they happen (one small write per batch, on the
+            worker), so the next process sends only what was not delivered.
         exit_timeout: Seconds to drain when the process ends (at
             interpreter exit, on SIGTERM with ``handle_sigterm``, at the end
             of a ``multiprocessing`` child). All sinks drain together: the
@@ -167,6 +190,14 @@ class ForwardSink:
         self._count_lock = threading.Lock()
         self._wake = threading.Event()
         self._replaying = threading.Lock()
+        #: No request to the target before this ``time.monotonic()`` (Retry-After).
+        self._not_before = 0.0
+        #: When closing: the close's deadline (``math.inf`` without one).
+        self._closing_at: float | None = None
+        # The batch the worker is delivering, and whether close() took it over.
+        self._handoff = threading.Lock()
+        self._current: list[Any] | None = None
+        self._adopted = False
         self._worker = BatchWorker(
             self._deliver,
             name=name,
@@ -195,28 +226,32 @@ class ForwardSink:
             self._worker.put(event)
             return
         try:
-            segment = journal.write([event])
+            slot = journal.write([event])
         except OSError:
-            segment = None
-        if segment is None:
+            slot = None
+        if slot is None:
             self._add("unjournaled", 1)
-        self._worker.put((event, segment))
+        self._worker.put((event, slot))
 
-    def _journaled(self, items: list[tuple[BaseEvent, str | None]]) -> bool:
+    def _journaled(self, items: list[tuple[BaseEvent, _Slot | None]]) -> bool:
         """Durable mode, queue full: the oldest events wait in the journal."""
-        kept = sum(1 for _, segment in items if segment is not None)
+        kept = sum(1 for _, slot in items if slot is not None)
         self._add("journaled", kept)
         if kept < len(items):
             self._drop("queue_full", len(items) - kept)
         return True
 
-    def _acknowledge(self, items: list[tuple[BaseEvent, str | None]]) -> None:
+    def _acknowledge(self, items: list[tuple[BaseEvent, _Slot | None]]) -> None:
+        """Durable mode: these events were delivered (or spilled); the journal may let go."""
         journal = self._journal
         if journal is None:
             return
-        counts = Counter(segment for _, segment in items if segment is not None)
-        for segment, count in counts.items():
-            journal.ack(segment, count)
+        lines: dict[str, list[int]] = {}
+        for _, slot in items:
+            if slot is not None:
+                lines.setdefault(slot[0], []).append(slot[1])
+        for segment, indexes in lines.items():
+            journal.ack(segment, indexes)
 
     # ------------------------------------------------------------------ accounting
 
@@ -236,11 +271,14 @@ class ForwardSink:
             return False
         try:
             written = spill.write(batch)
-        except OSError as exc:  # disk full, file too large...: counted, never raised
-            self._warn_failed(exc, len(batch))
-            self._drop("spill_failed", len(batch))
+        except OSError as exc:  # disk full, read-only...: counted, never raised
+            kept = exc.kept if isinstance(exc, PartialWriteError) else 0
+            self._diag(("spill_failed", exc.errno), "warning", "spill_failed", error=exc)
+            if kept:
+                self._add("spilled", kept)
+            self._drop("spill_failed", len(batch) - kept)
             return True  # accounted for
-        if not written:
+        if written is None:
             return False
         self._add("spilled", len(batch))
         return True
@@ -266,61 +304,92 @@ class ForwardSink:
 
     # ------------------------------------------------------------------ delivery
 
-    def _deadline(self, taken: float | None) -> float | None:
-        """When to give up retrying: only a close's deadline counts.
+    def _hold(self, retry_after: float | None) -> None:
+        """The target said ``Retry-After``: send it nothing before then."""
+        if retry_after is None:
+            return
+        until = time.monotonic() + retry_after
+        with self._count_lock:
+            if until <= self._not_before:
+                return
+            self._not_before = until
+        self._diag("retry_after", "warning", "target_asked_to_wait", seconds=retry_after)
 
-        A flush's deadline (``taken``, when the batch was taken during one)
-        only ends the flush's wait; the worker goes on trying.
+    def _pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds and any Retry-After in force; False: the batch must not wait.
+
+        A batch does not wait past the close's deadline, nor, when there is a
+        spill to put it in, longer than ``max_backoff``. A flush or a close
+        cuts a backoff short, never a Retry-After.
         """
-        del taken
-        return self._worker._deadline if self._worker._closing else None
-
-    def _send(self, batch: list[BaseEvent], taken_deadline: float | None) -> bool:
-        """Send with retries; True when the transport took the batch."""
-        attempt = 0
+        resume = time.monotonic() + delay
         while True:
-            retry_after: float | None = None
+            self._wake.clear()
+            now = time.monotonic()
+            until = max(resume, self._not_before)
+            if until <= now:
+                return True
+            closing = self._close_by()
+            if closing is not None and until > closing:
+                return False
+            if self._spill is not None and until - now > self.max_backoff:
+                return False
+            if self._wake.wait(min(until - now, _WAIT_SLICE)):
+                resume = now
+
+    def _send(self, batch: list[BaseEvent]) -> str:
+        """Send with retries: ``_SENT``, ``_FAILED`` or ``_DEFERRED`` (not tried)."""
+        attempt = 0
+        if not self._pause(0.0):
+            return _DEFERRED
+        while True:
+            error: Exception
             try:
                 self.transport.send(batch)
             except TransportError as exc:
-                retryable, retry_after = exc.retryable, exc.retry_after
-                error: Exception = exc
+                retryable, error = exc.retryable, exc
+                self._hold(exc.retry_after)
             except Exception as exc:  # noqa: BLE001 - an unexpected transport error
                 retryable, error = True, exc
             else:
-                return True
+                return _SENT
             attempt += 1
             if not retryable or attempt > self.max_retries:
                 self._warn_failed(error, len(batch))
-                return False
+                return _FAILED
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2
-            if retry_after is not None:
-                if retry_after > self.max_backoff and self._spill is not None:
-                    return False  # asked to wait longer than we would: spill now
-                delay = max(delay, min(retry_after, self.max_backoff))
-            deadline = self._deadline(taken_deadline)
-            if deadline is not None and time.monotonic() + delay > deadline:
-                return False  # no time left to retry: spill now
+            if not self._pause(delay):
+                return _FAILED  # spilled (or counted) now rather than wait
             self._add("retried", len(batch))
-            self._wake.clear()
-            self._wake.wait(delay)
-            deadline = self._deadline(taken_deadline)
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
 
     def _warn_failed(self, error: Exception, count: int) -> None:
         self._diag(("failed", type(error)), "warning", "send_failed", error=error, events=count)
 
     def _deliver(self, items: list[Any], deadline: float | None) -> None:
-        """Called on the worker thread for every batch: send, else spill, else drop."""
+        """Called on the worker thread for every batch: send, else spill, else drop.
+
+        ``deadline`` (a flush's or a close's) is not used: only a close's
+        deadline (:meth:`_close_by`) ends the retries.
+        """
+        del deadline
         journaled = self._journal is not None
         batch: list[BaseEvent] = [event for event, _ in items] if journaled else items
-        if self._send(batch, deadline):
+        with self._handoff:
+            self._current, self._adopted = items, False
+        try:
+            outcome = self._send(batch)
+        finally:
+            with self._handoff:
+                adopted = self._adopted
+                self._current, self._adopted = None, False
+        if adopted:
+            return  # close() kept a copy in the spill and counted it there
+        if outcome == _SENT:
             self._add("sent", len(batch))
             self._acknowledge(items)
             if self._spill is not None:  # the target takes batches again: catch up
-                self._replay(self._deadline(deadline))
+                self._replay(self._close_by())
             return
         if self._spill_batch(batch):
             self._acknowledge(items)
@@ -328,35 +397,80 @@ class ForwardSink:
         if journaled:  # still in the journal: sent by the next process to start
             self._journaled(items)
             return
-        self._drop("send_failed" if self._spill is None else "spill_full", len(batch))
+        if self._spill is not None:
+            reason = "spill_full"
+        else:
+            reason = "send_failed" if outcome == _FAILED else "closed"
+        self._drop(reason, len(batch))
+
+    def _close_by(self) -> float | None:
+        """The deadline of the close under way (``math.inf``: none), or None when not closing."""
+        worker = self._worker
+        if worker._closing:
+            at = math.inf if worker._deadline is None else worker._deadline
+            return at if self._closing_at is None else min(at, self._closing_at)
+        return self._closing_at
+
+    def _adopt(self) -> list[BaseEvent] | None:
+        """close(): take over the batch the worker is still sending, to spill a copy.
+
+        Only with a spill and without a journal (a journaled batch is safe in
+        the journal). The worker then leaves that batch's accounting to the
+        copy, so that it is spilled and counted once.
+        """
+        if self._spill is None or self._journal is not None:
+            return None
+        with self._handoff:
+            items = self._current
+            if items is not None:
+                self._adopted = True
+        return items
 
     def _replay(self, deadline: float | None) -> None:
-        """Send spilled segments (and dead processes' journals), oldest first."""
+        """Send spilled segments (and dead processes' journals), oldest first; never raises."""
         if self._spill is None or not self._replaying.acquire(blocking=False):
             return
+        failure: Exception | None = None
         try:
             self._spill.seal()
             for spill, own in ((self._spill, True), (self._journal_dir, False)):
                 if spill is not None and not self._replay_from(spill, own, deadline):
-                    return
+                    break
+        except Exception as exc:  # noqa: BLE001 - what is left is replayed later
+            failure = exc
         finally:
             self._replaying.release()
+        if failure is not None:
+            self._diag(("replay", type(failure)), "warning", "replay_failed", error=failure)
+
+    def _may_send(self, deadline: float | None) -> bool:
+        """Whether a replay may send now: time left, and no Retry-After in force."""
+        now = time.monotonic()
+        return (deadline is None or now < deadline) and now >= self._not_before
 
     def _replay_from(self, spill: Spill, own: bool, deadline: float | None) -> bool:
-        """Replay one directory; False when the target refused or time ran out."""
+        """Replay one directory; False when the target refused, asked to wait, or time ran out.
+
+        What is delivered is acknowledged chunk by chunk: a replay cut short
+        here, or in a killed process, resumes with the rest.
+        """
         while (segment := spill.claim(own=own)) is not None:
-            events = list(spill.read(segment))
+            events = spill.pending(segment)
             size = self._worker.batch_size
             for start in range(0, len(events), size):
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False  # out of time: the segment stays claimed for later
+                if not self._may_send(deadline):
+                    return False  # the segment stays claimed for later
                 chunk = events[start : start + size]
                 try:
-                    self.transport.send(chunk)
+                    self.transport.send([event for _, event in chunk])
+                except TransportError as exc:
+                    self._hold(exc.retry_after)
+                    return False
                 except Exception:  # noqa: BLE001 - left claimed: replayed later
                     return False
                 self._add("replayed", len(chunk))
                 self._add("sent", len(chunk))
+                spill.ack(segment.name, [index for index, _ in chunk])
             spill.release(segment)
         return True
 
@@ -378,13 +492,15 @@ class ForwardSink:
         if self._closed:
             return self.stats()
         self._closed = True
+        self._closing_at = math.inf if timeout is None else time.monotonic() + timeout
         self._wake.set()
         left = self._worker.close(timeout)
         stuck = self._worker.inflight()
-        if stuck and self._journal is None:
-            # The target holds a batch past the deadline: keep a copy on disk (it
-            # may arrive twice; receivers drop duplicates by event_id).
-            self._spill_batch(stuck)
+        # The target holds a batch past the deadline: keep a copy on disk, once
+        # (it may arrive twice; receivers drop duplicates by event_id).
+        adopted = self._adopt()
+        if adopted is not None and not self._spill_batch(adopted):
+            self._drop("spill_full", len(adopted))
         if left and self._journal is not None:
             self._journaled(left)
         elif left and not self._spill_batch(left):
@@ -421,3 +537,5 @@ class ForwardSink:
         self._count_lock = threading.Lock()
         self._replaying = threading.Lock()
         self._wake = threading.Event()
+        self._handoff = threading.Lock()
+        self._current, self._adopted = None, False

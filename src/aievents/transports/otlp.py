@@ -165,7 +165,9 @@ class OtlpTransport:
         headers: Extra headers, such as an API key header; never logged.
         metrics: Also send the metrics (on by default).
         connect_timeout: Seconds to connect.
-        read_timeout: Seconds to wait for the answer.
+        read_timeout: Seconds to wait for each read of the answer.
+        request_timeout: Seconds one request may take in all (connecting,
+            sending and reading the answer).
         verify: Verify TLS certificates (on by default), or a CA bundle path.
         client: An ``httpx.Client`` to use instead of a new one.
     """
@@ -179,6 +181,7 @@ class OtlpTransport:
         metrics: bool = True,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
+        request_timeout: float = 30.0,
         verify: bool | str = True,
         client: httpx.Client | None = None,
     ) -> None:
@@ -189,7 +192,7 @@ class OtlpTransport:
         )
         self._scope = InstrumentationScope(name="aievents", version=__version__)
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
-        self._http = Connections(client, connect_timeout, read_timeout, verify)
+        self._http = Connections(client, connect_timeout, read_timeout, verify, request_timeout)
         self.metrics_failures = 0
 
     # ------------------------------------------------------------------ messages
