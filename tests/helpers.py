@@ -73,14 +73,30 @@ class ImageUsageLookalike(BaseEvent):
 
 
 def check_names(err: EventValidationError, field: str, value: Any) -> EventValidationError:
-    """Assert that ``err`` names ``field`` and ``value`` in its attributes and its message."""
+    """Assert that ``err`` names ``field`` and ``value`` in its attributes and its message.
+
+    The message shows the value scrubbed of secrets, or, for a private field
+    (prompts, options, images...), only its type.
+    """
     assert isinstance(err, ValueError)
     assert isinstance(err, AieventsError)
     assert err.field == field
     assert err.value is value
     message = str(err)
     assert repr(field) in message
-    assert repr(value)[:60] in message
+    try:
+        from aievents._redact import scrub_text
+        from aievents.exceptions import is_private
+    except ImportError:  # an older tree, run for comparison: values shown as they are
+        assert repr(value)[:60] in message
+        return err
+    if is_private(field):
+        assert f"value of type {type(value).__name__} (not shown" in message
+        shown = repr(value)[:20]
+        if not isinstance(value, (bool, int, float, type(None))) and shown not in field:
+            assert shown not in message
+    else:
+        assert scrub_text(repr(value))[:60] in message
     return err
 
 

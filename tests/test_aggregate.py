@@ -11,8 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import jsonschema
 import pytest
+import structlog
 
 from aievents import (
     EventClient,
@@ -25,7 +27,7 @@ from aievents.query import QueryError
 from aievents.sinks import AggregateSink
 from aievents.sinks.aggregate import OVERFLOW
 
-from helpers import event_fields, usage_event
+from helpers import event_fields, priced_cost, usage_event
 
 COMPILED = importlib.util.find_spec("aievents._speedups") is not None
 
@@ -481,12 +483,16 @@ class TestAwareDatetimes:
             (dt.datetime(2024, 11, 2), "timezone-aware"),
             (dt.date(2024, 11, 2), "not a date"),
             (1_730_419_200.5, "Unix seconds"),
+            (dt.datetime(1969, 12, 31, tzinfo=dt.timezone.utc), "from 1970-01-01 to 5138-11-16"),
+            (dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc), "from 1970-01-01 to 5138-11-16"),
+            (-86_400, r"Unix seconds from 0 \(1970-01-01 UTC\) on"),
+            (1_730_419_200_000, r"Unix seconds \(not milliseconds\)"),
         ],
     )
     def test_refused_naming_the_field(
         self, sink: AggregateSink, field: str, value: object, reason: str
     ) -> None:
-        """A naive datetime, a date or a float is a QueryError naming the field and value."""
+        """A wrong type or a time out of range is a QueryError naming the field and value given."""
         arguments: dict[str, Any] = {"start_time": D0, "end_time": D0 + 2 * DAY, field: value}
         for kind in ("usage", "costs"):
             with pytest.raises(QueryError, match=reason) as info:
@@ -743,3 +749,165 @@ class TestReviewEdges:
         target = AggregateSink(clock=lambda: D0 + 10 * DAY)
         target.merge(sink)
         assert (target.events, target.duplicates) == (5, 1)
+
+
+def unpriced_events() -> list[ImageUsageEvent]:
+    """A priced request, and three of models without a price: with tokens, without, and twice."""
+    return [
+        event("p1", D0 + 10, text=10, image=40, output=50),  # $0.00245
+        event("u1", D0 + 20, model="acme-image-x", text=10, output=1000),
+        event("u2", D0 + 30, model="fal-ai/flux/dev", images=2),
+        event("u3", D0 + 40, model="fal-ai/flux/dev", images=1),
+    ]
+
+
+def partly_priced(request_id: str, at: int) -> ImageUsageEvent:
+    """A request whose text output has no rate: $0.002 is known, the rest is not."""
+    built = event(request_id, at, text=10, output=50)
+    cost = priced_cost(output_image="0.002")
+    return ImageUsageEvent(
+        **{**event_fields(built), "cost": attrs.evolve(cost, unpriced=("output_text",))}
+    )
+
+
+class TestUnpriced:
+    """A request without a price is counted, and its cost is unknown, never $0."""
+
+    def test_usage_counts_them(self) -> None:
+        """Requests, images and tokens are counted; cost is null unless something is priced."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        for item in unpriced_events():
+            sink.handle(item)
+        by_model = valid(sink.usage(start_time=D0, end_time=D0 + DAY, group_by=["model"]))
+        results = {r["model"]: r for r in by_model["data"][0]["results"]}
+        acme, flux, gpt = (
+            results["acme-image-x"],
+            results["fal-ai/flux/dev"],
+            results["gpt-image-1"],
+        )
+        assert (acme["num_model_requests"], acme["images"], acme["output_tokens"]) == (1, 1, 1000)
+        assert (acme["unpriced_requests"], acme["cost"]) == (1, None)
+        assert (flux["num_model_requests"], flux["images"], flux["unpriced_requests"]) == (2, 3, 2)
+        assert flux["cost"] is None
+        assert (gpt["unpriced_requests"], gpt["cost"]["value"]) == (0, 0.00245)
+        (total,) = valid(sink.usage(start_time=D0, end_time=D0 + DAY))["data"][0]["results"]
+        assert (total["num_model_requests"], total["unpriced_requests"]) == (4, 3)
+        assert total["cost"] == {"value": 0.00245, "currency": "usd"}  # a lower bound
+        assert (
+            sink.usage(start_time=D0, end_time=D0 + DAY, models=["acme-image-x"])
+            .data[0]
+            .results[0]
+            .cost
+            is None
+        )  # type: ignore[union-attr]
+
+    def test_partly_priced(self) -> None:
+        """A cost with unpriced parts counts as unpriced; its known part is summed."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        for index in range(3):  # the first opens the series; the others take the fast path
+            sink.handle(partly_priced(f"q{index}", D0 + index))
+        (result,) = sink.usage(start_time=D0, end_time=D0 + DAY).data[0].results
+        assert result.unpriced_requests == 3  # type: ignore[union-attr]
+        assert result.cost == D("0.006")  # type: ignore[union-attr]
+
+    def test_costs_page(self) -> None:
+        """Unpriced requests are a result of their own with no amount; pages stay valid."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        for item in unpriced_events():
+            sink.handle(item)
+        (bucket,) = valid(sink.costs(start_time=D0, end_time=D0 + DAY))["data"]
+        priced, unknown = bucket["results"]
+        assert priced["amount"] == {"value": 0.00245, "currency": "usd"}
+        assert priced["unpriced_requests"] == 0
+        assert "amount" not in unknown
+        assert unknown["unpriced_requests"] == 3
+        lines = valid(sink.costs(start_time=D0, end_time=D0 + DAY, group_by=["line_item"]))
+        items = {r["line_item"]: r for r in lines["data"][0]["results"]}
+        assert not any(name.startswith("acme-image-x, output") for name in items)
+        flux = items["fal-ai/flux/dev, unpriced"]
+        assert "amount" not in flux
+        assert (flux["quantity"], flux["quantity_unit"], flux["unpriced_requests"]) == (
+            2,
+            "requests",
+            2,
+        )
+        assert "amount" not in items["acme-image-x, unpriced"]
+        assert items["gpt-image-1, output image tokens"]["amount"]["value"] == 0.002
+
+    def test_only_unpriced(self) -> None:
+        """A day of unpriced requests only: no priced result at all, nothing reads as $0."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        sink.handle(unpriced_events()[2])
+        (result,) = valid(sink.costs(start_time=D0, end_time=D0 + DAY))["data"][0]["results"]
+        assert "amount" not in result
+        assert result["unpriced_requests"] == 1
+
+    def test_export_keeps_them(self) -> None:
+        """export/merge carry unpriced_requests; format 1 totals without a cost are unpriced."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        for item in unpriced_events():
+            sink.handle(item)
+        merged = AggregateSink(clock=lambda: D0 + DAY)
+        merged.merge(json.loads(json.dumps(sink.export())))
+        page = {"start_time": D0, "end_time": D0 + DAY, "group_by": ["model"]}
+        assert merged.usage(**page).to_dict() == sink.usage(**page).to_dict()
+        state = sink.export()
+        at = state["fields"].index("unpriced_requests")
+        old = {
+            **state,
+            "format": 1,
+            "fields": [f for f in state["fields"] if f != "unpriced_requests"],
+            "series": [[m, d, t[:at] + t[at + 1 :]] for m, d, t in state["series"]],
+        }
+        from_old = AggregateSink(clock=lambda: D0 + DAY)
+        from_old.merge(old)
+        assert from_old.usage(**page).to_dict() == sink.usage(**page).to_dict()
+
+
+class TestExpired:
+    """An event older than the retention is counted in ``expired`` and logged, not lost."""
+
+    def test_counted_and_logged(self) -> None:
+        """Counted apart from events, logged once per interval with the number so far."""
+        sink = AggregateSink(
+            minute_detail=DAY, hour_detail=DAY, retention=3 * DAY, clock=lambda: D0 + 10 * DAY
+        )
+        with structlog.testing.capture_logs() as logs:
+            sink.handle(event("old-1", D0))
+            sink.handle(event("old-2", D0 + 60))
+            sink.handle(event("fresh", D0 + 9 * DAY))
+        assert (sink.expired, sink.events) == (2, 1)
+        lines = [line for line in logs if line["event"] == "event_expired"]
+        assert len(lines) == 1
+        assert lines[0]["request_id"] == "old-1"
+        assert lines[0]["log_level"] == "warning"
+        page = sink.usage(start_time=D0, end_time=D0 + 10 * DAY, limit=10)
+        assert sum(r.num_model_requests for b in page.data for r in b.results) == 1
+        assert sink.export()["expired"] == 2
+
+    def test_whole_days(self) -> None:
+        """Totals go by whole UTC days: an event in a day that has gone is expired."""
+        now = D0 + 10 * DAY + 3600
+        sink = AggregateSink(
+            minute_detail=DAY, hour_detail=DAY, retention=3 * DAY, clock=lambda: now
+        )
+        sink.handle(event("held", D0 + 8 * DAY))  # a series to add to
+        sink.handle(event("kept", D0 + 8 * DAY + 60))  # the day kept
+        sink.handle(event("gone", D0 + 8 * DAY - 60))  # its day has gone: expired
+        assert (sink.events, sink.expired) == (2, 1)
+        days = sink.usage(start_time=D0 + 7 * DAY, end_time=now)
+        assert [sum(r.num_model_requests for r in b.results) for b in days.data] == [0, 2, 0, 0]
+
+    def test_merge(self) -> None:
+        """Merged totals older than the retention are counted as expired, not added."""
+        source = AggregateSink(clock=lambda: D0 + DAY)
+        source.handle(event("a", D0))
+        source.handle(event("b", D0 + 60, user_id="user_2"))
+        target = AggregateSink(
+            minute_detail=DAY, hour_detail=DAY, retention=3 * DAY, clock=lambda: D0 + 10 * DAY
+        )
+        with structlog.testing.capture_logs() as logs:
+            target.merge(source)
+        assert target.expired == 2
+        assert target.export()["series"] == []
+        assert [line["requests"] for line in logs if line["event"] == "totals_expired"] == [2]

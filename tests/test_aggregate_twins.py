@@ -86,8 +86,8 @@ class TestTotals:
         return Totals()
 
     def test_zero(self) -> None:
-        """A new entry is 17 zero lanes and no extra."""
-        assert list(self.new()) == [0] * 17 + [None]
+        """A new entry is 18 zero lanes and no extra."""
+        assert list(self.new()) == [0] * 18 + [None]
 
     def test_lanes_past_long_long(self) -> None:
         """A lane set past 2**63 keeps every lane exact."""
@@ -95,23 +95,23 @@ class TestTotals:
         entry[0] = 5
         entry[3] = 2**80 + 1
         entry[3] += 1
-        entry[16] = 7
-        assert list(entry) == [5, 0, 0, 2**80 + 2, *[0] * 12, 7, None]
+        entry[17] = 7
+        assert list(entry) == [5, 0, 0, 2**80 + 2, *[0] * 13, 7, None]
         assert entry[-1] is None
 
     def test_extra(self) -> None:
         """The extra is None or a list."""
         entry = self.new()
-        entry[17] = [D("1E-20")] * 7
-        assert entry[17] == [D("1E-20")] * 7
+        entry[18] = [D("1E-20")] * 7
+        assert entry[18] == [D("1E-20")] * 7
         with pytest.raises(TypeError, match="None or a list"):
-            entry[17] = D(1)
+            entry[18] = D(1)
 
     def test_refusals(self) -> None:
         """Bad indexes and values are refused."""
         entry = self.new()
         with pytest.raises(IndexError):
-            entry[18]
+            entry[19]
         with pytest.raises(TypeError, match="int"):
             entry[0] = "1"
         with pytest.raises(TypeError, match="deleted"):
@@ -271,7 +271,7 @@ def test_uninitialised_tally_refuses() -> None:
 
 USERS = ("u1", "u2", "u3", "u4", "u5")
 PARTS = st.sampled_from(["0", "0.04", "0.0000125", "1E-19", "12345.678", "9300", "1E-7"])
-COUNT = st.one_of(st.integers(0, 5000), st.just(2**64), st.none())
+COUNT = st.one_of(st.integers(0, 5000), st.sampled_from([2**63 - 1, 2**63, 2**64]), st.none())
 
 
 @st.composite
@@ -296,12 +296,14 @@ def usages(draw: st.DrawFn) -> ImageUsage:
 
 STEP = st.tuples(
     st.integers(0, 40),  # request id (repeats are duplicates)
-    st.integers(0, 3 * 1440),  # minute of the event in three days
+    # minute of the event in three days, or five days before them (expired)
+    st.one_of(st.integers(0, 3 * 1440), st.just(-5 * 1440)),
     st.sampled_from(USERS),
     usages(),
     st.one_of(st.none(), st.tuples(PARTS, PARTS)),  # none: priced from the table
     st.one_of(st.none(), st.integers(0, 4)),  # images
     st.integers(0, 600),  # seconds the clock moves on
+    st.sampled_from(["priced", "priced", "partly", "no price"]),
 )
 
 
@@ -331,7 +333,8 @@ class TestParity:
             for compiled in (True, False)
         ]
         unique: dict[str, ImageUsageEvent] = {}
-        for rid, minute, user, usage, parts, images, wait in steps:
+        expired = 0
+        for rid, minute, user, usage, parts, images, wait, kind in steps:
             built = event(
                 f"r{rid}",
                 T0 + minute * 60 + 7,
@@ -342,12 +345,20 @@ class TestParity:
             )
             if parts is None:
                 built = attrs.evolve(built, cost=None)
-            unique.setdefault(built.request_id, built)
+            if kind == "no price":
+                built = attrs.evolve(built, model="acme-image-x", cost=None)
+            elif kind == "partly" and built.cost is not None:
+                built = attrs.evolve(built, cost=attrs.evolve(built.cost, unpriced=("other",)))
+            if minute < 0:
+                expired += 1
+            else:
+                unique.setdefault(built.request_id, built)
             now[0] += wait
             for sink in sinks:
                 sink.handle(built)
         compiled, python = sinks
         assert compiled.export() == python.export()
+        assert compiled.expired == python.expired == expired
         for width in ("1m", "1h", "1d"):
             args = (T0 - 86_400, T0 + 4 * 86_400)
             assert (
@@ -363,6 +374,10 @@ class TestParity:
             assert held["events"] == len(unique)
             priced = [e.cost or cost_of(e) for e in unique.values()]
             assert exact_cost(compiled) == sum((c.total for c in priced if c), D(0))
+            lane = held["fields"].index("unpriced_requests")
+            assert sum(row[lane] for _, _, row in held["series"]) == sum(
+                1 for c in priced if c is None or c.unpriced
+            )
             state_text = held["fields"].index("input_tokens")
             assert sum(row[state_text] for _, _, row in held["series"]) == sum(
                 e.usage.input_tokens or 0 for e in unique.values()

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
+import os
+import re
 import subprocess
 import sys
+import time
+import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import attrs
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import aievents
+from aievents import ImageUsage
 from aievents.wire import to_json
 from test_store import DAY, T0, event
+
+from helpers import usage_at, usage_event
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "fixtures" / "openai_usage_response.schema.json").read_text()
@@ -48,6 +61,23 @@ def _events_file(tmp_path: Path) -> Path:
 WINDOW = ["--start", str(T0), "--end", str(T0 + 3 * DAY)]
 
 
+def write_events(path: Path, events: Sequence[Any]) -> Path:
+    """``path`` holding one JSON line per event."""
+    path.write_text("".join(to_json(item) + "\n" for item in events))
+    return path
+
+
+def requests(page: dict[str, Any]) -> list[int]:
+    """The request counts of a JSON page, bucket by bucket (0 for an empty bucket)."""
+    return [sum(r["num_model_requests"] for r in b["results"]) for b in page["data"]]
+
+
+def today() -> int:
+    """00:00 UTC today, in Unix seconds."""
+    now = int(time.time())
+    return now - now % DAY
+
+
 class TestDemo:
     """aievents demo runs the instrumented SDK against a local server and reports."""
 
@@ -56,11 +86,14 @@ class TestDemo:
         result = run("demo", "--db", str(tmp_path / "demo.db"))
         assert result.returncode == 0, result.stderr
         out = result.stdout
-        assert "11 image calls, 3 failed; 8 stored" in out
+        assert "12 image calls, 3 failed; 9 stored" in out
         assert out.count("image:request:error") == 3
         for title in ("Usage today by model and size", "Costs today by line item"):
             assert title in out
         assert "gpt-image-1, output image tokens" in out
+        assert "fal-ai/flux/dev, unpriced" in out  # the call without a price, on the books
+        assert "unknown" in out
+        assert "no price for 'fal-ai/flux/dev' (1 request)" in out
         assert "sk-demo-local" not in out + result.stderr
         assert (tmp_path / "demo.db").exists()
 
@@ -108,6 +141,96 @@ class TestQueries:
         stored = run("usage", "--store", url, *WINDOW, "--format", "json")
         from_file = run("usage", "--events", str(events_file), *WINDOW, "--format", "json")
         assert json.loads(stored.stdout) == json.loads(from_file.stdout)
+
+
+@pytest.fixture(name="unpriced_file")
+def _unpriced_file(tmp_path: Path) -> Path:
+    """A JSONL file: two priced requests, and three of two models without a price."""
+    from helpers import usage_at
+
+    path = tmp_path / "unpriced.jsonl"
+    items = [
+        event("p1", T0 + 60),
+        event("p2", T0 + 120),
+        attrs.evolve(event("u1", T0 + 180), model="acme-image-x", cost=None),
+        attrs.evolve(
+            usage_at("u2", T0 + 240, usage=ImageUsage(), images=2),
+            model="fal-ai/flux/dev",
+            cost=None,
+        ),
+        attrs.evolve(
+            usage_at("u3", T0 + 300, usage=ImageUsage(), images=1),
+            model="fal-ai/flux/dev",
+            cost=None,
+        ),
+    ]
+    path.write_text("".join(to_json(item) + "\n" for item in items))
+    return path
+
+
+DAY_ONE = ["--start", str(T0), "--end", str(T0 + DAY)]
+
+
+class TestUnpriced:
+    """A cost that is not known is never printed as a dollar figure."""
+
+    def test_table(self, unpriced_file: Path) -> None:
+        """The table says unknown; stderr names the models and how to add a price."""
+        result = run("usage", "--events", str(unpriced_file), *DAY_ONE, "--group-by", "model")
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
+        rows = {line.split("│")[2].strip(): line for line in lines}
+        assert "unknown" in rows["acme-image-x"]
+        assert "unknown" in rows["fal-ai/flux/dev"]
+        assert "$0.008100" in rows["gpt-image-1"]
+        assert "$0.000000" not in result.stdout
+        total = run("usage", "--events", str(unpriced_file), *DAY_ONE)
+        assert "$0.008100 + unknown" in total.stdout
+        (note,) = [line for line in total.stderr.splitlines() if "no price" in line]
+        assert "'fal-ai/flux/dev' (2 requests), 'acme-image-x' (1 request)" in note
+        assert "aievents.pricing.set_price('fal-ai/flux/dev'" in note
+        assert "aievents.pricing.load_prices" in note
+
+    def test_json(self, unpriced_file: Path) -> None:
+        """JSON: cost null, unpriced_requests counted; costs results without an amount."""
+        result = run("usage", "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
+        page = json.loads(result.stdout)
+        jsonschema.validate(page, SCHEMA)
+        (total,) = page["data"][0]["results"]
+        assert (total["num_model_requests"], total["unpriced_requests"]) == (5, 3)
+        assert total["cost"]["value"] == 0.0081  # the priced part, a lower bound
+        by_model = run(
+            "usage", "--events", str(unpriced_file), *DAY_ONE, "--group-by", "model",
+            "--models", "fal-ai/flux/dev", "--format", "json",
+        )  # fmt: skip
+        (flux,) = json.loads(by_model.stdout)["data"][0]["results"]
+        assert (flux["images"], flux["cost"]) == (3, None)
+        costs = run("costs", "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
+        page = json.loads(costs.stdout)
+        jsonschema.validate(page, SCHEMA)
+        priced, unknown = page["data"][0]["results"]
+        assert priced["amount"]["value"] == 0.0081
+        assert "amount" not in unknown
+        assert unknown["unpriced_requests"] == 3
+
+    def test_csv_and_store(self, unpriced_file: Path, tmp_path: Path) -> None:
+        """CSV leaves the amount empty; a store answers as the file does."""
+        result = run("costs", "--events", str(unpriced_file), *DAY_ONE, "--format", "csv")
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [(r["amount"], r["unpriced_requests"]) for r in rows] == [("0.0081", "0"), ("", "3")]
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        assert run("ingest", str(unpriced_file), "--store", url, "--no-progress").returncode == 0
+        for kind in ("usage", "costs"):
+            stored = run(kind, "--store", url, *DAY_ONE, "--format", "json")
+            from_file = run(kind, "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
+            assert json.loads(stored.stdout) == json.loads(from_file.stdout)
+            assert "no price for" in stored.stderr
+
+    def test_priced_only(self, events_file: Path) -> None:
+        """Nothing unpriced: no note."""
+        result = run("usage", "--events", str(events_file), *WINDOW)
+        assert result.returncode == 0
+        assert "no price" not in result.stderr
 
 
 class TestJsonlFormat:
@@ -176,7 +299,7 @@ class TestErrors:
         """A second demo run into the same file stores its own calls too."""
         for _ in range(2):
             result = run("demo", "--db", str(tmp_path / "demo.db"))
-            assert "8 stored" in result.stdout
+            assert "9 stored" in result.stdout
 
     @pytest.mark.parametrize(
         ("args", "status", "message"),
@@ -186,7 +309,8 @@ class TestErrors:
             (["usage", "--events", "missing.jsonl"], 1, "cannot read missing.jsonl"),
             (["ingest", "missing.jsonl", "--store", "sqlite:///x.db"], 1, "cannot read"),
             (["usage", "--events", "f", "--bucket-width", "2d"], 2, "'2d'"),
-            (["usage", "--events", "f", "--start", "yesterday"], 2, "'yesterday'"),
+            (["usage", "--events", "f", "--start", "last tuesday"], 2, "'last tuesday'"),
+            (["usage", "--events", "f", "--end=-3x"], 2, "'-3x'"),
             (["usage", "--events", "f", "--store", "sqlite://"], 2, "not allowed with"),
             (["costs", "--events", "f", "--bucket-width", "1h"], 2, "'1h'"),
         ],
@@ -228,3 +352,318 @@ class TestCommand:
         result = run("frobnicate")
         assert result.returncode == 2
         assert "frobnicate" in result.stderr
+
+
+class TestWindow:
+    """The default window is the last 7 UTC days with today; JSON and CSV hold every page."""
+
+    @pytest.fixture(name="recent")
+    def _recent(self, tmp_path: Path) -> Path:
+        """Events today, 3 and 6 days ago (inside the window) and 7 days ago (outside)."""
+        now = time.time()
+        days = (0, 3, 6, 7)
+        return write_events(
+            tmp_path / "recent.jsonl",
+            [
+                usage_at(f"r{d}-{i}", now - d * DAY, user_id=f"u{d}")
+                for d in days
+                for i in range(d + 1)
+            ],
+        )
+
+    @pytest.mark.parametrize("form", ["json", "csv"])
+    def test_default_window_has_today(self, recent: Path, form: str) -> None:
+        """Seven daily buckets, the last one today's, with today's events."""
+        first = today()
+        result = run("usage", "--events", str(recent), "--format", form)
+        assert result.returncode == 0, result.stderr
+        if form == "json":
+            page = json.loads(result.stdout)
+            jsonschema.validate(page, SCHEMA)
+            starts = [b["start_time"] for b in page["data"]]
+            if starts[-1] != first:  # midnight passed between the two clocks
+                first += DAY
+            assert starts == [first - d * DAY for d in range(6, -1, -1)]
+            assert requests(page) == [7, 0, 0, 4, 0, 0, 1]
+            assert page["has_more"] is False
+        else:
+            rows = list(csv.DictReader(io.StringIO(result.stdout)))
+            counts = {row["start_time"]: int(row["num_model_requests"]) for row in rows}
+            day = dt.datetime.fromtimestamp(first, dt.timezone.utc)
+            assert counts.get(day.strftime("%Y-%m-%dT00:00:00Z"), 1) == 1
+            assert sorted(counts.values()) == [1, 4, 7]
+
+    def test_default_table_shows_today(self, recent: Path) -> None:
+        """The table's rows run to today's bucket; nothing is left for a second page."""
+        result = run("usage", "--events", str(recent), "--group-by", "user_id")
+        assert result.returncode == 0, result.stderr
+        assert "u0" in result.stdout
+        assert "u3" in result.stdout
+        assert "u7" not in result.stdout
+        assert "--page" not in result.stdout
+
+    @pytest.fixture(name="month")
+    def _month(self, tmp_path: Path) -> Path:
+        """One event a day for 20 days from T0."""
+        return write_events(
+            tmp_path / "month.jsonl", [usage_at(f"m{d}", T0 + d * DAY + 60) for d in range(20)]
+        )
+
+    def test_json_has_every_page(self, month: Path) -> None:
+        """20 daily buckets (three pages of OpenAI's default 7) in one valid page."""
+        window = ["--start", "2024-11-01", "--end", "2024-11-21"]
+        result = run("usage", "--events", str(month), *window, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        page = json.loads(result.stdout)
+        jsonschema.validate(page, SCHEMA)
+        assert requests(page) == [1] * 20
+        assert (page["has_more"], page["next_page"]) == (False, None)
+
+    def test_csv_has_every_page_in_iso_times(self, month: Path) -> None:
+        """Every bucket's row, its times ISO 8601 UTC."""
+        window = ["--start", "2024-11-01T00:00:00Z", "--end", "2024-11-21"]
+        result = run("costs", "--events", str(month), *window, "--format", "csv")
+        assert result.returncode == 0, result.stderr
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert len(rows) == 20
+        assert rows[0]["start_time"] == "2024-11-01T00:00:00Z"
+        assert rows[-1]["end_time"] == "2024-11-21T00:00:00Z"
+
+    def test_limit_and_page_give_one_page(self, month: Path) -> None:
+        """--limit prints that page only, with its cursor; --page gives the next."""
+        window = ["--start", "2024-11-01", "--end", "2024-11-21", "--limit", "7"]
+        first = run("usage", "--events", str(month), *window, "--format", "json")
+        page = json.loads(first.stdout)
+        assert requests(page) == [1] * 7
+        assert page["has_more"] is True
+        rest = run(
+            "usage", "--events", str(month), *window, "--page", page["next_page"],
+            "--format", "csv",
+        )  # fmt: skip
+        assert rest.returncode == 0, rest.stderr
+        assert len(list(csv.DictReader(io.StringIO(rest.stdout)))) == 7
+        assert "more buckets: --page " in rest.stderr
+
+    def test_relative_start(self, recent: Path) -> None:
+        """``--start -7d`` (a separate word) is 00:00 UTC seven days before today."""
+        result = run("usage", "--events", str(recent), "--start", "-7d", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        page = json.loads(result.stdout)
+        assert len(page["data"]) == 8
+        assert sum(requests(page)) == 1 + 4 + 7 + 8
+
+
+class TestTimes:
+    """--start and --end read words, relative days, ISO 8601 and Unix seconds, in UTC."""
+
+    NOW = 1_730_548_245.5  # 2024-11-02 11:50:45.5 UTC
+
+    @pytest.mark.parametrize(
+        ("text", "seconds"),
+        [
+            ("today", 1_730_505_600),
+            ("Yesterday", 1_730_419_200),
+            ("-0d", 1_730_505_600),
+            ("-7d", 1_730_505_600 - 7 * DAY),
+            ("-12h", 1_730_505_600 - 3600),
+            ("-30m", 1_730_548_200 - 1800),
+            ("2024-11-01", 1_730_419_200),
+            ("2024-11-01T06:00", 1_730_419_200 + 6 * 3600),
+            ("2024-11-01T06:00:00Z", 1_730_419_200 + 6 * 3600),
+            ("2024-11-01T08:00+02:00", 1_730_419_200 + 6 * 3600),
+            ("1730419200", 1_730_419_200),
+        ],
+    )
+    def test_accepted(self, text: str, seconds: int) -> None:
+        """Each form gives its Unix seconds."""
+        from aievents.cli import moment
+
+        assert moment(text, self.NOW) == seconds
+
+    @pytest.mark.parametrize(
+        "text", ["last week", "-7", "7d", "2024-13-01", "9" * 5000, "-9999999d"]
+    )
+    def test_refused(self, text: str) -> None:
+        """Anything else is an argument error quoting (the start of) the value."""
+        import argparse
+
+        from aievents.cli import moment
+
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a time") as caught:
+            moment(text, self.NOW)
+        assert len(str(caught.value)) < 300
+
+
+def unpriced_file(tmp_path: Path) -> Path:
+    """Events of a model without a price (so the price lookup warns) and a priced one."""
+    now = time.time()
+    return write_events(
+        tmp_path / "unpriced.jsonl",
+        [
+            usage_event("u1", model="no-such-model-9", timestamp=int(now * 1000)),
+            usage_at("p1", now),
+        ],
+    )
+
+
+class TestStdoutIsData:
+    """Log lines go to stderr: stdout holds the data alone."""
+
+    @pytest.mark.parametrize("form", ["json", "csv"])
+    def test_unpriced_model_over_file(self, tmp_path: Path, form: str) -> None:
+        """The price warning is on stderr; stdout parses."""
+        path = unpriced_file(tmp_path)
+        result = run("usage", "--events", str(path), "--group-by", "model", "--format", form)
+        assert result.returncode == 0, result.stderr
+        if form == "json":
+            page = json.loads(result.stdout)
+            jsonschema.validate(page, SCHEMA)
+        else:
+            rows = list(csv.DictReader(io.StringIO(result.stdout)))
+            assert {row["model"] for row in rows} == {"gpt-image-1", "no-such-model-9"}
+        assert "price_unknown" in result.stderr
+        assert "no-such-model-9" in result.stderr
+
+    def test_unpriced_model_through_store(self, tmp_path: Path) -> None:
+        """ingest and costs --store print the summary and the page; the warning is on stderr."""
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        fed = run("ingest", str(unpriced_file(tmp_path)), "--store", url, "--no-progress")
+        assert fed.returncode == 0, fed.stderr
+        assert fed.stdout.splitlines() == [f"2 events written, 0 already stored, into {url}"]
+        assert "price_unknown" in fed.stderr
+        result = run("costs", "--store", url, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        jsonschema.validate(json.loads(result.stdout), SCHEMA)
+
+    def test_log_lines_on_stderr_in_process(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """While the command runs, the library's diagnostics and structlog go to stderr."""
+        import structlog
+
+        from aievents import _diag
+        from aievents._terminal import command_logging
+
+        with command_logging(sys.stderr):
+            _diag.log("pricing", "warning", "price_unknown", model="m\x1b[2J")
+            structlog.get_logger("elsewhere").warning("stray_line")
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert "aievents: warning: price_unknown model='m\\x1b[2J'" in captured.err
+        assert "stray_line" in captured.err
+        assert not structlog.is_configured()
+
+
+#: Characters that reorder text on screen.
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+HOSTILE = [
+    "[/]",
+    "[bold]loud[/bold] :smile:",
+    "\x1b[31mred\x1b[0m\x1b]0;title\x07",
+    "\x9b31m c1",
+    "abc\u202edcba\u2066x\u2069",
+    "tab\tline\nbreak\x7f",
+]
+
+
+class TestLiteral:
+    """Data is shown literally: no rich markup, no control codes reach the terminal."""
+
+    @pytest.fixture(name="hostile")
+    def _hostile(self, tmp_path: Path) -> Path:
+        """Events whose model and user names are markup or control sequences (in WINDOW)."""
+        return write_events(
+            tmp_path / "hostile.jsonl",
+            [usage_at(f"h{i}", T0 + i, model=name, user_id=name) for i, name in enumerate(HOSTILE)],
+        )
+
+    @pytest.mark.parametrize("args", [["usage", "--group-by", "model,user_id"],
+                                      ["costs", "--group-by", "line_item"]])  # fmt: skip
+    def test_table(self, hostile: Path, args: list[str]) -> None:
+        """Every name is in the table, escaped; no control character is printed."""
+        result = run(*args, "--events", str(hostile), *WINDOW)
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "[/]" in out
+        assert "[bold]loud[/bold] :smile:" in out
+        assert "\\x1b[31mred" in out
+        assert "\\u202edcba" in out
+        assert "\\x9b31m" in out
+        for char in ("\x1b", "\x9b", "\x07", "\x7f", "\u202e", "\u2066", "\t"):
+            assert char not in out + result.stderr
+
+    def test_csv(self, hostile: Path) -> None:
+        """CSV cells are escaped the same way (JSON escapes them itself)."""
+        result = run(
+            "usage", "--events", str(hostile), *WINDOW, "--group-by", "model", "--format", "csv"
+        )
+        assert result.returncode == 0, result.stderr
+        models = {row["model"] for row in csv.DictReader(io.StringIO(result.stdout))}
+        assert "[/]" in models
+        assert "abc\\u202edcba\\u2066x\\u2069" in models
+        assert not any(char in result.stdout for char in "\x1b\x9b\u202e")
+
+    def test_messages(self, tmp_path: Path) -> None:
+        """What the command quotes in a message (a file name, an argument) is escaped too."""
+        name = str(tmp_path / "\x1b[2Jgone\u202e.jsonl")
+        missing = run("usage", "--events", name)
+        assert missing.returncode == 1
+        assert "\\x1b[2Jgone\\u202e.jsonl" in missing.stderr
+        stray = run("usage", "--events", name, "\x1b]0;pwned\x07")
+        assert stray.returncode == 2
+        for result in (missing, stray):
+            assert not any(char in result.stderr for char in "\x1b\x07\u202e")
+
+    @given(st.text())
+    def test_literal_escapes_every_control(self, text: str) -> None:
+        """Whatever the text, literal() leaves no control, bidi or surrogate character."""
+        from aievents._terminal import literal
+
+        shown = literal(text)
+        shown.encode("utf-8")
+        categories = {unicodedata.category(char) for char in shown}
+        assert not categories & {"Cc", "Cs", "Zl", "Zp"}
+        assert not set(shown) & set(BIDI)
+        if text.isprintable():
+            assert shown == text
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command_blocks() -> list[tuple[str, list[str]]]:
+    """(page, lines) of each shell block of the docs that runs the command on files."""
+    found = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for block in re.findall(r"^```sh\n(.*?)^```", page.read_text(), re.M | re.S):
+            lines = [
+                line for line in block.splitlines() if re.match(r"(cat .*\| )?aievents ", line)
+            ]
+            if lines and not any("postgresql://" in line for line in block.splitlines()):
+                found.append((str(page.relative_to(ROOT)), lines))
+    return found
+
+
+class TestDocs:
+    """The command lines the docs show run as written."""
+
+    def test_blocks_found(self) -> None:
+        """The README's and the reports guide's blocks are among them."""
+        assert {page for page, _ in command_blocks()} >= {"README.md", "docs/guides/reports.md"}
+
+    @pytest.mark.parametrize(("page", "lines"), command_blocks())
+    def test_block(self, tmp_path: Path, page: str, lines: list[str]) -> None:
+        """Each line exits 0 in a folder holding an events.jsonl of recent events."""
+        now = time.time()
+        write_events(
+            tmp_path / "events.jsonl",
+            [usage_at(f"d{i}", now - i * 3600, user_id="user-42") for i in range(48)],
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        for line in lines:
+            result = subprocess.run(
+                ["bash", "-c", f"set -o pipefail; {line}"],
+                capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path, env=env,
+            )  # fmt: skip
+            assert result.returncode == 0, f"{page}: {line}: {result.stderr}"

@@ -11,11 +11,15 @@ A block that cannot run alone says why, in an HTML comment on the line before
 it: ``<!-- not run: needs a PostgreSQL server -->``. A ``text`` block that
 follows a Python block (blank lines between, nothing else) is its output:
 each of its lines must match a line the block prints, in order; ``...`` in a
-line stands for any text, a line of only ``...`` for any lines.
+line stands for any text, a line of only ``...`` for any lines. Output shown
+that no run would check is an error: a ``text`` block after a Python block
+with prose between (put the prose before the code), or after a block that is
+not run.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -57,29 +61,54 @@ class Block:
         return f"{self.page.relative_to(ROOT)}:{self.line}"
 
 
+def _language(fence: re.Match[str]) -> str:
+    return fence["info"].strip().split(" ")[0].lower()
+
+
+def _not_run(text: str, fence: re.Match[str]) -> str | None:
+    """The text of the ``not run`` marker on the line before ``fence``, if it has one."""
+    before = text[: fence.start()].rstrip().rsplit("\n", 1)[-1]
+    marker = _MARKER.fullmatch(before.strip())
+    return marker["rest"] if marker else None
+
+
 def blocks(page: Path) -> Iterator[Block]:
     """The Python blocks of ``page``, with their markers and shown output."""
     text = page.read_text(encoding="utf-8")
     fences = list(_FENCE.finditer(text))
     for index, fence in enumerate(fences):
-        language = fence["info"].strip().split(" ")[0].lower()
-        if language not in PYTHON:
+        if _language(fence) not in PYTHON:
             continue
-        before = text[: fence.start()].rstrip().rsplit("\n", 1)[-1]
-        marker = _MARKER.fullmatch(before.strip())
         output = None
         if index + 1 < len(fences):
             following = fences[index + 1]
             between = text[fence.end() : following.start()]
-            if not between.strip() and following["info"].strip().lower() in OUTPUT:
+            if not between.strip() and _language(following) in OUTPUT:
                 output = following["body"]
         yield Block(
             page=page,
             line=text.count("\n", 0, fence.start()) + 1,
             code=fence["body"],
-            not_run=marker["rest"] if marker else None,
+            not_run=_not_run(text, fence),
             output=output,
         )
+
+
+def unchecked_outputs(page: Path) -> list[str]:
+    """Output blocks of ``page`` that follow a Python block but that no run checks, and why."""
+    text = page.read_text(encoding="utf-8")
+    fences = list(_FENCE.finditer(text))
+    found = []
+    for code, shown in itertools.pairwise(fences):
+        if _language(code) not in PYTHON or _language(shown) not in OUTPUT:
+            continue
+        line = text.count("\n", 0, shown.start()) + 1
+        where = f"{page.name}:{line}"
+        if text[code.end() : shown.start()].strip():
+            found.append(f"{where}: text between the code and its output; put it before the code")
+        elif _not_run(text, code) is not None:
+            found.append(f"{where}: the output of a block that is not run")
+    return found
 
 
 ALL = [block for page in PAGES for block in blocks(page)]
@@ -120,9 +149,24 @@ class TestMarkers:
         written = sum(len(_MARKER.findall(page.read_text(encoding="utf-8"))) for page in PAGES)
         assert marked == written
 
+    def test_blocks_not_run_still_compile(self) -> None:
+        """What a reader copies from a block that is not run is at least valid Python."""
+        for block in ALL:
+            if block.not_run is not None:
+                compile(block.code, block.name, "exec")
+
     def test_few_blocks_are_not_run(self) -> None:
         """Nearly every block runs."""
         assert sum(block.not_run is not None for block in ALL) <= MAX_NOT_RUN
+
+
+class TestOutputs:
+    """Output shown on a page is output a run checks."""
+
+    @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+    def test_every_output_is_checked(self, page: Path) -> None:
+        """A ``text`` block after a Python block sits right after it, and that block runs."""
+        assert unchecked_outputs(page) == []
 
 
 class TestBlocks:
@@ -187,6 +231,21 @@ class TestHarness:
             None,
             ": needs a server ",
         )
+
+    def test_finds_output_no_run_checks(self, tmp_path: Path) -> None:
+        """Prose between code and its output unlinks them; so would a block not run: both fail."""
+        page = tmp_path / "page.md"
+        page.write_text(
+            "```python\nprint(1)\n```\n\nIt prints:\n\n```text\n2\n```\n\n"
+            "<!-- not run: needs a server -->\n```python\nconnect()\n```\n\n```text\nok\n```\n\n"
+            "```python\nprint(3)\n```\n\n```text\n3\n```\n\n"
+            "```python\nprint(4)\n```\n\n## Next\n\n```sh\nmake\n```\n\n```text\nmade\n```\n"
+        )
+        assert [block.output for block in blocks(page)] == [None, "ok\n", "3\n", None]
+        assert unchecked_outputs(page) == [
+            "page.md:7: text between the code and its output; put it before the code",
+            "page.md:16: the output of a block that is not run",
+        ]
 
     def test_output_lines_match_in_order(self) -> None:
         """``...`` stands for any text; order counts; other printed lines may come between."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,7 @@ from aievents import (
     ImageUsageEvent,
 )
 from aievents.instrument import current_request, image_request
+from aievents.sinks import AggregateSink
 from aievents.testing import capture_events
 
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
@@ -96,8 +98,8 @@ class TestContextManager:
             image_request(provider="acme", model="acme-1", client=client) as req,
         ):
             assert req.record_usage({"input_tokens": -4}) is None
-        assert names(events) == SEQUENCE
-        assert events[-1].usage.input_tokens is None  # type: ignore[attr-defined]
+        assert names(events) == SEQUENCE  # counted, its usage and cost unknown
+        assert events[-1].usage == ImageUsage()  # type: ignore[attr-defined]
         (log,) = [entry for entry in logs if entry["event"] == "usage_unreadable"]
         assert log["field"] == "input_tokens"
 
@@ -119,16 +121,28 @@ class TestContextManager:
         assert error.duration is not None
 
     def test_no_usage_no_price(self, client: EventClient) -> None:
-        """Without usage and without a known price, the call is still counted: cost None."""
+        """Without usage and without a known price, the request is still on the books.
+
+        ``image:usage`` goes out with the images produced and ``cost=None``:
+        a sink counts the request as unpriced, never as $0.
+        """
+        sink = AggregateSink()
+        client.add_sink(sink)
         with (
             structlog.testing.capture_logs(),
             capture_events(client) as events,
-            image_request(provider="acme", model="acme-paint", client=client),
+            image_request(provider="acme", model="acme-paint", client=client) as req,
         ):
-            pass
+            req.record_images(3)
         assert names(events) == SEQUENCE
-        assert events[-1].cost is None  # type: ignore[attr-defined]
-        assert events[-1].usage.cost is None  # type: ignore[attr-defined]
+        usage = events[-1]
+        assert isinstance(usage, ImageUsageEvent)
+        assert (usage.images, usage.cost, usage.usage) == (3, None, ImageUsage())
+        page = sink.usage(int(time.time()) - 86_400)
+        (result,) = [r for bucket in page.data for r in bucket.results]
+        assert (result.num_model_requests, result.images) == (1, 3)  # type: ignore[union-attr]
+        assert result.unpriced_requests == 1  # type: ignore[union-attr]
+        assert result.cost is None  # type: ignore[union-attr]
 
     def test_update_and_fields(self, client: EventClient) -> None:
         """update() sets facts learned from the answer; extra fields go on every event."""

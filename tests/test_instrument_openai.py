@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import openai
 import pytest
 import structlog
@@ -23,6 +27,7 @@ from aievents import (
 )
 from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai, is_instrumented, uninstrument_openai
+from aievents.sinks import AggregateSink, StoreSink
 from aievents.testing import capture_events
 
 D = Decimal
@@ -533,3 +538,55 @@ class TestSdkVariants:
         message = events[-1].error_message  # type: ignore[attr-defined]
         assert "sk-live" not in message
         assert "[redacted]" in message
+
+
+SCHEMA = json.loads(
+    (Path(__file__).parent / "fixtures" / "openai_usage_response.schema.json").read_text()
+)
+
+
+class TestUnpriced:
+    """A model without a price: every call is counted, and its cost is unknown in every report."""
+
+    @pytest.mark.parametrize(
+        ("model", "tokens"),
+        [("fal-ai/flux/dev", None), ("gpt-image-9-experimental", 100)],
+        ids=["no-tokens", "tokens"],
+    )
+    def test_on_the_books(
+        self, api: Api, server: ImageServer, tmp_path: Path, model: str, tokens: int | None
+    ) -> None:
+        """image:usage with cost None; AggregateSink and StoreSink count it, cost unknown."""
+        events = EventClient()
+        memory = AggregateSink()
+        store = StoreSink(f"sqlite:///{tmp_path / 'usage.db'}")
+        events.add_sink(memory)
+        events.add_sink(store)
+        started = int(time.time()) - 60
+        with capture_events(events) as seen, structlog.testing.capture_logs():
+            Api(api.mode, server.base_url, events=events).call(
+                "generate", model=model, prompt="x", n=2
+            )
+        assert names(seen) == SEQUENCE
+        usage = usage_of(seen)
+        assert (usage.cost, usage.usage.cost, usage.images) == (None, None, 2)
+        assert usage.usage.output_tokens == tokens
+        assert events.flush(10)
+        for sink in (memory, store):
+            page = sink.usage(started, group_by=["model"]).to_dict()
+            jsonschema.validate(page, SCHEMA)
+            (result,) = [r for bucket in page["data"] for r in bucket["results"]]
+            assert (result["model"], result["num_model_requests"], result["images"]) == (
+                model,
+                1,
+                2,
+            )
+            assert result["output_tokens"] == (tokens or 0)
+            assert (result["unpriced_requests"], result["cost"]) == (1, None)
+            costs = sink.costs(started, group_by=["line_item"]).to_dict()
+            jsonschema.validate(costs, SCHEMA)
+            (line,) = [r for bucket in costs["data"] for r in bucket["results"]]
+            assert line["line_item"] == f"{model}, unpriced"
+            assert "amount" not in line
+        events.close(10)
+        store.dispose()

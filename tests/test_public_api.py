@@ -66,6 +66,37 @@ class TestPublicAPI:
                         continue
                     assert inspect.getdoc(member), f"{module_name}.{name}.{attr}"
 
+    def test_wire_functions_at_top_level(self) -> None:
+        """Every way to write or read an event is ``aievents.<name>``, as the docs use them."""
+        from aievents import wire
+
+        names = [name for name in wire.__all__ if name.startswith(("to_", "from_"))]
+        assert "from_data" in names
+        for name in names:
+            assert name in aievents.__all__, name
+            assert getattr(aievents, name) is getattr(wire, name)
+
     def test_typed(self) -> None:
         """The package ships py.typed."""
         assert (Path(aievents.__file__).parent / "py.typed").is_file()
+
+
+class TestLightImport:
+    """``import aievents`` loads no optional dependency and hooks nothing into exit."""
+
+    def test_no_optional_module(self) -> None:
+        """No database driver, HTTP client, SDK or websocket library is imported."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, atexit, aievents\n"
+            "heavy = ('sqlalchemy', 'psycopg', 'httpx', 'openai', 'websockets',"
+            " 'opentelemetry', 'google')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert result.stdout.strip() == "[]"
+        assert aievents.StoreSink.__name__ == "StoreSink"

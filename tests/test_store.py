@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,8 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
+import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +24,7 @@ from aievents.query import QueryError
 from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
 from postgres_server import fresh_database
+from store_v1 import BIG, batches
 
 from helpers import event_fields, locked_store, wait_until
 from helpers import priced_cost as cost
@@ -63,6 +67,39 @@ def same(store: StoreSink, memory: AggregateSink, kind: str, *args: Any, **kwarg
     """The store's page is the aggregate's page."""
     ours = getattr(store, kind)(*args, **kwargs).to_dict()
     assert ours == getattr(memory, kind)(*args, **kwargs).to_dict()
+
+
+def engine(url: str) -> Any:
+    """A SQLAlchemy engine on the store's database, to look inside."""
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+def column_kinds(url: str) -> set[str]:
+    """What the count and cost columns of both tables hold: SQLite's typeof, PostgreSQL's type."""
+    found: set[str] = set()
+    db = engine(url)
+    with db.connect() as conn:
+        for table in ("aievents_usage", "aievents_daily"):
+            columns = [
+                c["name"]
+                for c in sa.inspect(conn).get_columns(table)
+                if isinstance(c["type"], sa.Integer)  # every count and cost column
+            ]
+            for column in columns:
+                if url.startswith("sqlite"):
+                    query = f"SELECT DISTINCT typeof({column}) FROM {table}"
+                    found.update(kind for (kind,) in conn.exec_driver_sql(query))
+                else:
+                    query = (
+                        "SELECT data_type FROM information_schema.columns"
+                        f" WHERE table_name = '{table}' AND column_name = '{column}'"
+                    )
+                    found.update(kind for (kind,) in conn.exec_driver_sql(query))
+    db.dispose()
+    return found
+
+
+INTEGERS = {"integer", "bigint"}
 
 
 class TestWrite:
@@ -147,12 +184,17 @@ class TestWrite:
         store.close(10)
 
     def test_rejects_counts_past_64_bits(self, url: str) -> None:
-        """An event whose counts do not fit is counted as rejected; the others are kept."""
+        """An event whose counts do not fit is counted as rejected, the field and limit named."""
         store = StoreSink(url)
-        store.handle(event("big", T0, text=2**64))
-        store.handle(event("ok", T0 + 1))
-        assert store.flush(30)
+        with structlog.testing.capture_logs() as logs:
+            store.handle(event("big", T0, text=2**64))
+            store.handle(event("ok", T0 + 1))
+            assert store.flush(30)
         assert (store.stats()["written"], store.stats()["rejected"]) == (1, 1)
+        (line,) = [line for line in logs if line["event"] == "event_rejected"]
+        assert line["request_id"] == "big"
+        assert "input_tokens" in line["reason"]
+        assert "2**63 - 1" in line["reason"]
         store.close(10)
 
     @pytest.mark.parametrize(
@@ -180,6 +222,105 @@ class TestWrite:
         assert store.stats()["written"] == 1
         assert store.stats()["dropped"] == 1  # counted, not lost silently
         assert store.usage(T0).to_dict()["data"][0]["results"][0]["num_model_requests"] == 1
+
+
+class TestBigCounts:
+    """Counts up to 2**63 - 1 are stored and summed exactly; the store never holds a float."""
+
+    def test_one_batch(self, url: str) -> None:
+        """Several such counts in one batch: written, and summed past 64 bits exactly."""
+        events = [event(f"big-{i}", T0 + 60 * i, text=BIG) for i in range(3)]
+        store, memory = both(url, [*events, event("small", T0 + 600)])
+        stats = store.stats()
+        assert (stats["written"], stats["failed"], stats["rejected"]) == (4, 0, 0)
+        (result,) = store.usage(T0, T0 + DAY).data[0].results
+        assert result.input_tokens == 3 * BIG + 10  # type: ignore[union-attr]
+        for width, limit in (("1d", 7), ("1h", 24), ("1m", 60)):
+            same(store, memory, "usage", T0, T0 + DAY, width, ["model"], limit=limit)
+        same(store, memory, "costs", T0, T0 + DAY, group_by=["line_item"])
+        assert column_kinds(url) <= INTEGERS
+        store.close(10)
+
+    def test_separate_batches(self, url: str) -> None:
+        """One per batch, into one day's roll-up: it stays an exact integer; hours still sum."""
+        store = StoreSink(url, clock=lambda: T0 + 10 * DAY)
+        memory = aggregate()
+        for index in range(3):
+            built = event(f"big-{index}", T0 + 60 * index, text=BIG)
+            store.handle(built)
+            memory.handle(built)
+            assert store.flush(30)
+        assert store.stats()["written"] == 3
+        assert column_kinds(url) <= INTEGERS
+        for width, limit in (("1d", 7), ("1h", 24), ("1m", 60)):
+            same(store, memory, "usage", T0, T0 + DAY, width, ["user_id"], limit=limit)
+        (result,) = store.usage(T0, T0 + DAY, "1h").data[0].results
+        assert result.input_tokens == 3 * BIG  # type: ignore[union-attr]
+        store.close(10)
+
+
+V1_DUMP = Path(__file__).parent / "fixtures" / "store_v1.sql"
+
+
+def load_v1(url: str) -> None:
+    """The tables and rows of a store of schema version 1 (see tests/store_v1.py).
+
+    On PostgreSQL the roll-up row whose sum version 1 let turn into a float
+    on SQLite is left out (PostgreSQL refused that write): the upgrade sums
+    the roll-up again from the rows anyway.
+    """
+    dump = V1_DUMP.read_text()
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.removeprefix("sqlite:///"))
+        db.executescript(dump)
+        db.close()
+        return
+    db = engine(url)
+    with db.begin() as conn:
+        for statement in dump.split(";\n"):
+            if statement.strip() in ("", "BEGIN TRANSACTION", "COMMIT") or "e+19" in statement:
+                continue
+            conn.exec_driver_sql(statement)
+    db.dispose()
+
+
+class TestUpgrade:
+    """A store of schema version 1 is upgraded in place, its requests still on the books."""
+
+    def test_from_version_1(self, url: str) -> None:
+        """Costless rows become unpriced, the roll-up is summed again exactly, answers agree."""
+        load_v1(url)
+        if url.startswith("sqlite"):
+            assert "real" in column_kinds(url)  # what version 1 left in the roll-up
+        store = StoreSink(url, clock=lambda: T0 + 10 * DAY)
+        memory = aggregate()
+        for batch in batches():
+            for item in batch:
+                memory.handle(item)
+        db = engine(url)
+        with db.connect() as conn:
+            version = conn.exec_driver_sql("SELECT value FROM aievents_meta").scalar()
+            query = "SELECT request_id, unpriced_requests FROM aievents_usage"
+            flags = {row[0]: row[1] for row in conn.exec_driver_sql(query)}
+        db.dispose()
+        assert version == "2"
+        assert flags == {"v1-a": 0, "v1-b": 0, "v1-c": 0, "v1-d": 1, "v1-e": 1} | {
+            f"v1-{x}": 0 for x in "fgh"
+        }
+        assert column_kinds(url) <= INTEGERS
+        for width, limit in (("1d", 7), ("1h", 72), ("1m", 1440)):
+            same(store, memory, "usage", T0, T0 + 3 * DAY, width, ["model", "user_id"], limit=limit)
+        for group in ([], ["line_item"]):
+            same(store, memory, "costs", T0, T0 + 3 * DAY, group_by=group)
+        (day,) = store.usage(T0, T0 + DAY).data[0].results
+        assert (day.num_model_requests, day.unpriced_requests) == (7, 2)  # type: ignore[union-attr]
+        later = event("v2-a", T0 + 180)
+        store.handle(later)
+        memory.handle(later)
+        assert store.close(10)
+        again = StoreSink(url, clock=lambda: T0 + 10 * DAY)
+        same(again, memory, "usage", T0, T0 + 3 * DAY, "1d", ["model"])
+        again.close(10)
 
 
 class TestSchema:
@@ -211,7 +352,7 @@ class TestSchema:
         with pytest.raises(StoreError, match="schema_version") as caught:
             StoreSink(url)
         assert caught.value.value == 99
-        assert SCHEMA_VERSION == 1
+        assert SCHEMA_VERSION == 2
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         with engine.begin() as conn:
             conn.execute(
@@ -250,7 +391,7 @@ class TestSchema:
         with pytest.raises(StoreError) as caught:
             StoreSink(bad)
         assert "hunter2" not in str(caught.value)
-        assert "***" in str(caught.value)
+        assert "[redacted]" in str(caught.value)
 
 
 WRITER = textwrap.dedent(
@@ -301,9 +442,19 @@ STEP = st.tuples(
     st.integers(0, 3 * 1440 - 1),  # minute in three days
     st.sampled_from(["u1", "u2", None]),
     st.sampled_from(["gpt-image-1", "gpt-image-1-mini"]),
-    st.integers(0, 5000),
+    st.one_of(st.integers(0, 5000), st.sampled_from([2**63 - 1, 2**62 + 3])),
     st.sampled_from(["0.04", "0.0000125", "1E-19", "12345.678"]),
+    st.sampled_from(["priced", "priced", "partly", "no price"]),
 )
+
+
+def priced_as(kind: str, built: ImageUsageEvent) -> ImageUsageEvent:
+    """The event priced, partly priced (a part without a rate), or of a model without a price."""
+    if kind == "no price":
+        return attrs.evolve(built, model="acme-image-x", cost=None)
+    if kind == "partly" and built.cost is not None:
+        return attrs.evolve(built, cost=attrs.evolve(built.cost, unpriced=("output_text",)))
+    return built
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -316,15 +467,18 @@ def test_parity_with_aggregate(
     """For any events and any window, the SQLite store answers as AggregateSink does."""
     path = tmp_path_factory.mktemp("parity") / "usage.db"
     events = [
-        event(
-            f"r{rid}",
-            T0 + minute * 60 + 5,
-            user_id=user,
-            model=model,
-            text=text,
-            price=cost(output_image=part),
+        priced_as(
+            kind,
+            event(
+                f"r{rid}",
+                T0 + minute * 60 + 5,
+                user_id=user,
+                model=model,
+                text=text,
+                price=cost(output_image=part),
+            ),
         )
-        for rid, minute, user, model, text, part in steps
+        for rid, minute, user, model, text, part, kind in steps
     ]
     store, memory = both(f"sqlite:///{path}", events)
     start = T0 + window[0] * 60

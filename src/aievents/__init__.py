@@ -4,8 +4,11 @@ Emit typed events (:class:`ImageUsageEvent` and its siblings), subscribe
 handlers to them, and attach sinks that log, aggregate, store or forward
 them without ever blocking or breaking the caller.
 
-This module only re-exports the public API.
+This module only re-exports the public API; :class:`StoreSink` (which loads
+SQLAlchemy) is imported when first asked for.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from aievents.client import (
     EventClient,
@@ -18,6 +21,7 @@ from aievents.client import (
 )
 from aievents.context import (
     BINDABLE_FIELDS,
+    ContextExecutor,
     ContextToken,
     bind_context,
     carry_context,
@@ -45,7 +49,7 @@ from aievents.exceptions import (
     FieldValueError,
     PriceTableError,
 )
-from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink, StoreSink
+from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink
 from aievents.usage import (
     ImageCost,
     ImageUsage,
@@ -53,7 +57,11 @@ from aievents.usage import (
     OutputTokensDetails,
     to_image_usage,
 )
+
+if TYPE_CHECKING:
+    from aievents.sinks.store import StoreSink
 from aievents.wire import (
+    from_data,
     from_dict,
     from_envelope,
     from_json,
@@ -67,6 +75,7 @@ __all__ = [
     "AieventsError",
     "BINDABLE_FIELDS",
     "BaseEvent",
+    "ContextExecutor",
     "ContextToken",
     "EVENT_TYPES",
     "EventClient",
@@ -99,6 +108,7 @@ __all__ = [
     "context",
     "emit",
     "event_class",
+    "from_data",
     "from_dict",
     "from_envelope",
     "from_json",
@@ -113,3 +123,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Optional parts, imported when first asked for."""
+    if name == "StoreSink":
+        from aievents.sinks.store import StoreSink  # noqa: PLC0415 - loaded when used
+
+        return StoreSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,17 +2,22 @@
 
 A mix of generations, edits and variations across models, sizes,
 qualities, users and projects (three of them failing: a rate limit, a bad
-request and a server error) is logged to the console by LogSink and stored
-by StoreSink in a SQLite file; then the usage and cost reports are printed
-from the store. Everything runs on 127.0.0.1, offline, in seconds.
+request and a server error; one of a model the price table does not know)
+is logged to the console by LogSink and stored by StoreSink in a SQLite
+file; then the usage and cost reports are printed from the store, the
+unpriced call counted with its cost unknown. Everything runs on 127.0.0.1,
+offline, in seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
+from aievents._extras import require_extra
 from aievents._imageserver import ImageServer
 from aievents.client import EventClient
 from aievents.context import context
@@ -45,6 +50,8 @@ _CALLS: list[tuple[str, str, str, str, dict[str, Any], tuple[int, str] | None]] 
      {"model": "dall-e-2", "size": "512x512", "n": 2}, None),
     ("dave", "proj_web", "key_web", "generate",
      {"model": "dall-e-2", "prompt": "an icon of a bell", "size": "256x256"}, None),
+    ("erin", "proj_web", "key_web", "generate",  # a model without a price: cost unknown
+     {"model": "fal-ai/flux/dev", "prompt": "a kite over the dunes", "size": "1024x1024"}, None),
     ("alice", "proj_web", "key_web", "generate",
      {"model": "gpt-image-1", "prompt": "one more lighthouse", "size": "1536x1024",
       "quality": "low"}, (429, "Rate limit reached for images per minute")),
@@ -72,11 +79,23 @@ def _logger(out: TextIO) -> Any:
     )
 
 
-def run_demo(db: str, out: TextIO) -> int:
-    """Run the demo, storing into the SQLite file ``db``; the reports go to ``out``."""
+def run_demo(db: str | None, out: TextIO) -> int:
+    """Run the demo, storing into the SQLite file ``db`` (a temporary one when ``None``).
+
+    The reports go to ``out``. Every package the demo needs is imported
+    first: a missing one is named (the ``cli`` extra) before any call.
+    """
+    require_extra("aievents demo", "cli")
+    if db is None:
+        with tempfile.TemporaryDirectory(prefix="aievents-demo-") as folder:
+            return _demo(str(Path(folder) / "demo.db"), out)
+    return _demo(db, out)
+
+
+def _demo(db: str, out: TextIO) -> int:
     import openai
 
-    from aievents.cli import _print
+    from aievents.cli import _print, note_unpriced
     from aievents.instrument import instrument_openai
     from aievents.sinks import LogSink, StoreSink
 
@@ -121,5 +140,6 @@ def run_demo(db: str, out: TextIO) -> int:
            "Usage today by user and project", out)  # fmt: skip
     print(file=out)
     _print(store.costs(start, group_by=["line_item"]), "table", "Costs today by line item", out)
+    note_unpriced(store, start, None, {}, out)
     store.close(10)
     return 0

@@ -191,13 +191,72 @@ def items_of(kind: type, plural: str, singular: str) -> Validator:
 strings: Final = items_of(str, "a list of strings", "a string")
 
 
+#: How deep a free-form value (options, model options) may nest.
+MAX_DEPTH: Final = 16
+#: What a free-form value may hold.
+JSON_VALUES: Final = (
+    "JSON values only (str, finite int or float, bool, None, lists, dicts with str keys)"
+)
+
+
+def json_problem(value: Any, depth: int = 0) -> tuple[list[str], Any, str] | None:
+    """What in ``value`` JSON cannot write losslessly, or None when nothing.
+
+    Returns the path to the bad value (as subscripts, innermost last), the
+    bad value and why. Nesting is bounded by :data:`MAX_DEPTH` (a loop ends
+    there too).
+    """
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return None
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return [], value, "must be a finite number (JSON has no NaN or infinity)"
+    if isinstance(value, (str, int)):
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_DEPTH:
+            return [], value, f"nests deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            return _json_items(value, depth)
+        for index, item in enumerate(value):
+            found = json_problem(item, depth + 1)
+            if found is not None:
+                found[0].insert(0, f"[{index}]")
+                return found
+        return None
+    if isinstance(value, Mapping):
+        return [], value, f"must hold {JSON_VALUES}: a mapping that is not a dict"
+    return [], value, f"must hold {JSON_VALUES}"
+
+
+def _json_items(value: Mapping[Any, Any], depth: int) -> tuple[list[str], Any, str] | None:
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return [f"[{key!r}]"], key, "must have string keys"
+        found = json_problem(item, depth + 1)
+        if found is not None:
+            found[0].insert(0, f"[{key!r}]")
+            return found
+    return None
+
+
 def record(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """A mapping with ``str`` keys (values are the caller's business)."""
+    """A mapping with ``str`` keys whose values JSON can write losslessly.
+
+    Finite numbers, text, booleans, ``None``, lists (tuples) and dicts with
+    ``str`` keys, nested at most :data:`MAX_DEPTH` levels: what every output
+    can write as it is. Anything else (NaN, a ``datetime``, a ``set``,
+    ``bytes``, an object) is refused here, naming where it sits and its type,
+    rather than failing later, in a batch, on the way out.
+    """
     if not isinstance(value, Mapping):
         raise fail(instance, attribute.name, value, "must be a mapping with string keys")
-    for key in value:
-        if not isinstance(key, str):
-            raise fail(instance, f"{attribute.name}[{key!r}]", key, "must have string keys")
+    found = _json_items(value, 0)
+    if found is not None:
+        path, bad, reason = found
+        raise fail(instance, attribute.name + "".join(path), bad, reason)
 
 
 def instance_of(cls: type, hint: str) -> Validator:

@@ -13,29 +13,39 @@ each other's attribution.
 
 Like every context variable (and structlog's ``bind_contextvars``), the
 bindings do not follow work handed to a thread pool, and a pool's thread
-keeps what a task bound with :func:`bind_context` into its next task. Submit
-the work wrapped with :func:`carry_context`: it runs in a copy of the
-submitter's context, so it is attributed to the submitter's request, and what
-it binds ends with it::
+keeps what a task bound with :func:`bind_context` into its next task. Hand
+the work over through a :class:`ContextExecutor`: each task runs in a copy of
+its submitter's context, so it is attributed to the submitter's request, and
+what it binds ends with it::
 
+    pool = aievents.ContextExecutor(ThreadPoolExecutor())
     with aievents.context(user_id="user-42"):
-        pool.submit(aievents.carry_context(make_thumbnail), photo)
+        pool.submit(make_thumbnail, photo)
+
+For an executor you do not create, wrap the work when you hand it over:
+``pool.submit(aievents.carry_context(make_thumbnail), photo)``. Never use
+:func:`carry_context` as a decorator: it carries the context in force when it
+wraps, which for a decorator is the import's.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
+import sys
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from types import MappingProxyType
-from typing import Final, ParamSpec, TypeVar
+from types import FrameType, MappingProxyType
+from typing import Any, Final, ParamSpec, TypeVar
 
 from aievents.exceptions import EventValidationError
 
 __all__ = [
     "BINDABLE_FIELDS",
+    "ContextExecutor",
     "ContextToken",
     "bind_context",
     "carry_context",
@@ -165,18 +175,40 @@ def context(**values: str) -> Iterator[dict[str, str]]:
 def carry_context(function: Callable[P, R]) -> Callable[P, R]:
     """Wrap ``function`` to run in a copy of the context in force now.
 
-    Hand the wrapper to a thread pool (``pool.submit(carry_context(work),
-    ...)``, ``pool.map``, ``loop.run_in_executor``): each call runs in its own
-    copy of the context that was current when the wrapper was made, so events
-    built in it carry that context's attribution, and whatever the call binds
-    ends with it instead of staying on the pool's thread for the next task.
+    Wrap at the moment you hand the work to a thread pool, never as a
+    decorator: ``pool.submit(carry_context(work), ...)``,
+    ``pool.map(carry_context(work), items)``,
+    ``loop.run_in_executor(None, carry_context(work), ...)``. Each call of the
+    wrapper runs in its own copy of the context that was current when the
+    wrapper was made, so events built in it carry that context's attribution,
+    and whatever the call binds ends with it instead of staying on the pool's
+    thread for the next task. A :class:`ContextExecutor` does this for every
+    task submitted to it.
 
     Args:
-        function: Any callable.
+        function: A plain callable (not an ``async def`` or a generator
+            function: their bodies run later, in whatever context awaits or
+            iterates them).
 
     Returns:
         A callable with the same signature and result.
+
+    Raises:
+        TypeError: ``function`` is a coroutine, async generator or generator
+            function; or ``carry_context`` decorates a function or method
+            where it is defined at module or class level, where it would
+            carry the import's context into every call.
     """
+    _refuse_deferred(function)
+    caller = sys._getframe(1)
+    if _defined_here_unbound(function, caller):
+        name = getattr(function, "__qualname__", repr(function))
+        raise TypeError(
+            f"carry_context() cannot decorate {name}(): it would run every call in the "
+            "context of the import, not the caller's. Wrap when handing the work over, "
+            f"pool.submit(carry_context({function.__name__}), ...), or submit it to "
+            "a ContextExecutor"
+        )
     captured = contextvars.copy_context()
 
     @functools.wraps(function)
@@ -184,3 +216,88 @@ def carry_context(function: Callable[P, R]) -> Callable[P, R]:
         return captured.copy().run(function, *args, **kwargs)
 
     return run
+
+
+class ContextExecutor(Executor):
+    """An executor that runs each task in a copy of its submitter's context.
+
+    Wrap a thread pool once; every ``submit``, ``map`` and
+    ``loop.run_in_executor`` through it then carries the attribution bound
+    where the work was handed over, and what a task binds ends with it::
+
+        pool = aievents.ContextExecutor(ThreadPoolExecutor(max_workers=4))
+        with aievents.context(user_id="user-42"):
+            future = pool.submit(make_thumbnail, "photo.png")
+
+    Shutting it down (or leaving its ``with`` block) shuts the wrapped
+    executor down.
+
+    Args:
+        executor: The executor that runs the tasks, usually a
+            :class:`~concurrent.futures.ThreadPoolExecutor`.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Schedule ``fn(*args, **kwargs)`` in a copy of the context in force now.
+
+        Raises:
+            TypeError: ``fn`` is a coroutine, async generator or generator
+                function, whose body would not run in the task.
+        """
+        _refuse_deferred(fn)
+        return self._executor.submit(_call_in, contextvars.copy_context(), fn, args, kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the wrapped executor down (see :meth:`Executor.shutdown`)."""
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _call_in(
+    context: contextvars.Context,
+    function: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> R:
+    return context.run(function, *args, **kwargs)
+
+
+def _refuse_deferred(function: Callable[..., object]) -> None:
+    """A coroutine or generator function's body would run later, in another context."""
+    for test, kind, later in (
+        (inspect.iscoroutinefunction, "a coroutine function", "awaits the coroutine"),
+        (inspect.isasyncgenfunction, "an async generator function", "iterates it"),
+        (inspect.isgeneratorfunction, "a generator function", "iterates it"),
+    ):
+        if test(function):
+            name = getattr(function, "__qualname__", repr(function))
+            raise TypeError(
+                f"cannot run {name}() in a carried context: it is {kind}, so its body runs "
+                f"only when code {later}, in that code's context. Call it where the context "
+                "you want is bound (asyncio tasks and asyncio.to_thread copy the context "
+                "by themselves), and hand only plain functions to a thread pool"
+            )
+
+
+def _defined_here_unbound(function: Callable[..., object], caller: FrameType) -> bool:
+    """Whether module or class code is decorating ``function`` as it defines it.
+
+    Such code made ``function`` (its code object is one of the caller's
+    constants) and has not bound it to a name yet: that happens only when a
+    decorator is applied. Function bodies are left alone: a decorator applied
+    there runs when the body does, which may well be when the work is handed
+    over.
+    """
+    if caller.f_code.co_flags & inspect.CO_OPTIMIZED:  # a function's frame
+        return False
+    try:
+        code = getattr(inspect.unwrap(function), "__code__", None)
+    except ValueError:  # a __wrapped__ cycle: not a function being defined
+        return False
+    if code is None or code.co_name == "<lambda>":
+        return False
+    if not any(constant is code for constant in caller.f_code.co_consts):
+        return False
+    return not any(value is function for value in caller.f_locals.values())

@@ -35,12 +35,15 @@ from typing import Any, ClassVar, Final, Literal
 import attrs
 
 from aievents import _validate as v
+from aievents._extras import import_extra
 from aievents._fork import after_fork
+from aievents._outbound import outbound
+from aievents._redact import safe_reprs, safe_url, scrub_text
 from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.exceptions import AieventsError, first_line
-from aievents.transports import TransportError
+from aievents.transports import TransportError, encode_each
 from aievents.wire import PLUGIN_ID, from_envelope, to_envelope, to_json
 
 __all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]
@@ -53,13 +56,8 @@ _SSE_PATH: Final = "/__devtools/sse"
 
 
 def _websockets() -> Any:
-    try:
-        from websockets.sync import client  # noqa: PLC0415 - an optional extra
-    except ImportError:  # pragma: no cover - the extra is not installed
-        raise ImportError(
-            "the devtools bridge needs the devtools extra: pip install 'aievents[devtools]'"
-        ) from None
-    return client
+    """websockets' sync client (the ``devtools`` extra), imported when first needed."""
+    return import_extra("websockets.sync.client", "the devtools bridge", "devtools")
 
 
 def _connections(timeout: float) -> Any:
@@ -83,7 +81,7 @@ def _open_ws(url: str, timeout: float) -> Any:
     return _websockets().connect(url, open_timeout=timeout, close_timeout=1.0).__enter__()
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class BusEvent(BaseEvent):
     """An event heard on the bus whose type this library does not know.
 
@@ -98,7 +96,9 @@ class BusEvent(BaseEvent):
 
     name: str = attrs.field(default=v.REQUIRED, validator=v.REQ_STRING)
     plugin_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
-    payload: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)
+    payload: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=dict, validator=v.record, repr=False
+    )
 
 
 class DevtoolsTransport:
@@ -135,6 +135,7 @@ class DevtoolsTransport:
         self.mode = mode
         scheme, default = ("ws", _WS_PATH) if mode == "ws" else ("http", _SEND_PATH)
         self.url = f"{scheme}://{_netloc(host, port)}{path or default}"
+        self._shown = safe_url(self.url)
         self._timeout = timeout
         self._plugin_id = plugin_id
         self._lock = threading.Lock()
@@ -152,11 +153,13 @@ class DevtoolsTransport:
         self._ws = None  # the parent's connection stays the parent's
 
     def _encode(self, event: BaseEvent) -> str:
+        """The event, its secrets scrubbed, as one envelope of JSON text."""
+        event = outbound(event)
         if self._plugin_id == PLUGIN_ID:
             text = to_json(event, form="envelope")
         else:
             envelope = to_envelope(event, plugin_id=self._plugin_id)
-            text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+            text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         try:
             text.encode()
         except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON allows
@@ -164,11 +167,18 @@ class DevtoolsTransport:
         return text
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
-        """Deliver each event of the batch as an envelope, or raise TransportError."""
-        messages = [self._encode(event) for event in batch]
+        """Deliver each event of the batch as an envelope, or raise TransportError.
+
+        Raises:
+            UnencodableError: some events cannot be encoded (nothing sent).
+            TransportError: the bus did not take the batch.
+        """
+        messages = encode_each(batch, self._encode)
         with self._lock:
             if self._closed:
-                raise TransportError(f"devtools transport to {self.url} is closed", retryable=False)
+                raise TransportError(
+                    f"devtools transport to {self._shown} is closed", retryable=False
+                )
             if self.mode == "ws":
                 self._send_ws(messages)
             else:
@@ -187,8 +197,12 @@ class DevtoolsTransport:
         except Exception as error:  # noqa: BLE001 - any failure: reconnect, retry
             self._close_ws()
             raise TransportError(
-                f"devtools bus at {self.url}: {first_line(error)}", retryable=True
+                f"devtools bus at {self._shown}: {self._describe(error)}", retryable=True
             ) from None
+
+    def _describe(self, error: BaseException) -> str:
+        """An error's first line, scrubbed, the bus's URL in it shown safely."""
+        return scrub_text(first_line(error).replace(self.url, self._shown))
 
     def _post(self, message: str) -> None:
         """One event to the bus; TransportError (with any Retry-After) unless answered 2xx."""

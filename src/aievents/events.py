@@ -39,6 +39,7 @@ import attrs
 
 from aievents import _validate as v
 from aievents._fork import after_fork
+from aievents._redact import safe_reprs
 from aievents.context import BOUND
 from aievents.exceptions import EventValidationError
 from aievents.usage import ImageCost, ImageUsage
@@ -105,7 +106,7 @@ def new_event_id() -> str:
 FROM_WIRE: Final[ContextVar[bool]] = ContextVar("aievents_from_wire", default=False)
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class BaseEvent:
     """The base context every event carries (TanStack's ``BaseEventContext``).
 
@@ -131,8 +132,9 @@ class BaseEvent:
         provider: The AI provider, such as ``openai``.
         model: The model, such as ``gpt-image-1``.
         system_prompts: System prompts of the request.
-        options: Request options.
-        model_options: Provider-specific model options.
+        options: Request options (JSON values only: text, finite numbers,
+            booleans, None, lists, dicts with string keys).
+        model_options: Provider-specific model options (JSON values only).
         tool_names: Names of the tools offered.
         message_count: Number of messages in the request.
         has_tools: Whether tools were offered.
@@ -189,7 +191,7 @@ class BaseEvent:
                     object.__setattr__(self, name, value)
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class ImageEvent(BaseEvent):
     """Base of the image events: the base context plus what accounting needs.
 
@@ -217,7 +219,7 @@ class ImageEvent(BaseEvent):
     api_key_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class ImageOutput:
     """One produced image, kept only when the caller opts in.
 
@@ -235,7 +237,7 @@ class ImageOutput:
 _outputs: Final = v.items_of(ImageOutput, "a list of ImageOutput", "an ImageOutput")
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class ImageRequestStartedEvent(ImageEvent):
     """An image request was sent (``image:request:started``).
 
@@ -261,7 +263,7 @@ class ImageRequestStartedEvent(ImageEvent):
     audio_input_count: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class ImageRequestCompletedEvent(ImageEvent):
     """An image request returned (``image:request:completed``).
 
@@ -284,7 +286,7 @@ class ImageRequestCompletedEvent(ImageEvent):
     )
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class ImageUsageEvent(ImageEvent):
     """Usage of an image request is known (``image:usage``).
 
@@ -315,7 +317,7 @@ class ImageUsageEvent(ImageEvent):
         return self.cost.total if self.cost is not None else self.usage.cost
 
 
-@attrs.frozen(kw_only=True, slots=True)
+@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
 class ImageRequestErrorEvent(ImageEvent):
     """An image request failed (``image:request:error``).
 

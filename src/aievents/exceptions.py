@@ -15,13 +15,21 @@ working for callers that do not know about aievents::
 Telemetry never raises into the host program on its own: these errors reach
 you only from calls you make directly (building an event, parsing a wire
 message, binding context), never from ``emit`` or a sink.
+
+Messages never quote a secret nor a private field: a bad value of a private
+field (the prompt, system prompts, options, model options, produced images,
+a devtools payload, a whole wire message, anything under a secret-named key)
+is named by its field, its type and the reason, never shown; other values
+are shown scrubbed (:func:`aievents._redact.scrub_text`).
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from aievents._redact import is_identifier_key, is_secret_key, scrub_text
 from aievents._sentinel import REQUIRED
 
 if TYPE_CHECKING:
@@ -70,9 +78,10 @@ class FieldValueError(AieventsError, ValueError):
 
     def _render(self) -> str:
         where = f"{self.owner}: " if self.owner else ""
+        field = scrub_text(self.field)
         if self.missing:
-            return f"{where}field {self.field!r} is required but missing"
-        return f"{where}field {self.field!r} {self.reason}, got {_show(self.value)}"
+            return f"{where}field {field!r} is required but missing"
+        return f"{where}field {field!r} {self.reason}, got {_show(self.field, self.value)}"
 
     def retarget(self, *, field: str | None = None, owner: str | None = None) -> Self:
         """Return the same error naming another field path or owner."""
@@ -119,11 +128,46 @@ def _rebuild(
     return cls(field, value, reason, owner=owner)
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+#: Fields whose values are private: an error names them, never shows them.
+PRIVATE_FIELDS: Final = frozenset(
+    {
+        "prompt",
+        "system_prompts",
+        "systemPrompts",
+        "options",
+        "model_options",
+        "modelOptions",
+        "outputs",
+        "revised_prompt",
+        "revisedPrompt",
+        "b64_json",
+        "b64Json",
+        "payload",
+        "json",
+    }
+)
+_NAMES: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
+def is_private(field: str) -> bool:
+    """Whether the field path ``field`` (``options['api_key']``, ``outputs[0].url``) is private."""
+    names = _NAMES.findall(field)
+    return bool(names) and (
+        names[0] in PRIVATE_FIELDS or any(is_secret_key(name) for name in names)
+    )
+
+
+def _show(field: str, value: Any) -> str:
+    """How a bad value appears in a message: scrubbed, or only its type when private."""
+    kind = type(value).__name__
+    if is_private(field):
+        root = _NAMES.findall(field)[0]
+        return f"a value of type {kind} (not shown: {root} is private)"
+    names = _NAMES.findall(field)
+    text = scrub_text(repr(value), identifier=bool(names) and is_identifier_key(names[-1]))
     if len(text) > 80:
         text = text[:77] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{text} ({kind})"
 
 
 def first_line(error: BaseException) -> str:

@@ -19,6 +19,13 @@ SQL. Both answer through this module, so they answer alike.
 
 Besides OpenAI's fields, image results carry token sums and the cost; cost
 results name the model and kind of each line item.
+
+A request whose cost is unknown (a model without a price) or incomplete
+(tokens without a rate) is still counted, and counted again in
+``unpriced_requests``. Its cost is never shown as 0: an image result's
+``cost`` is ``None`` (JSON ``null``) when nothing of it is priced, and a
+lower bound when ``unpriced_requests`` is above 0; on a costs page the
+unpriced requests are a result of their own with no ``amount`` at all.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ FIELDS: Final = (
     "output_text_tokens",
     "input_cached_text_tokens",
     "input_cached_image_tokens",
+    "unpriced_requests",
     "cost_input_text",
     "cost_input_image",
     "cost_cached_input",
@@ -98,6 +106,8 @@ INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 _COST_START: Final = INDEX["cost_input_text"]
 _ZERO: Final = Decimal(0)
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: The latest start or end a query takes (in 5138): anything later is milliseconds.
+_LATEST: Final = 10**11
 
 #: Cost line items: (cost part, kind in the line item name, quantity unit). The
 #: quantity is the part's count in :func:`_billed` (none for ``other``).
@@ -213,10 +223,15 @@ class ImagesResult:
     input_cached_tokens: int = 0
     output_image_tokens: int = 0
     output_text_tokens: int = 0
-    cost: Decimal = _ZERO
+    unpriced_requests: int = 0
+    cost: Decimal | None = _ZERO
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI's JSON, with our token sums and ``cost`` beside its fields."""
+        """OpenAI's JSON, with our token sums, ``unpriced_requests`` and ``cost`` beside its fields.
+
+        ``cost`` is ``null`` when no request of the result is priced, and the
+        priced part (a lower bound) when ``unpriced_requests`` is above 0.
+        """
         return {
             "object": "organization.usage.images.result",
             "images": self.images,
@@ -234,32 +249,43 @@ class ImagesResult:
             "input_cached_tokens": self.input_cached_tokens,
             "output_image_tokens": self.output_image_tokens,
             "output_text_tokens": self.output_text_tokens,
-            "cost": _amount(self.cost),
+            "unpriced_requests": self.unpriced_requests,
+            "cost": None if self.cost is None else _amount(self.cost),
         }
 
 
 @attrs.frozen(kw_only=True)
 class CostsResult:
-    """One group of one bucket of a costs page (``organization.costs.result``)."""
+    """One group of one bucket of a costs page (``organization.costs.result``).
 
-    amount: Decimal
+    Requests whose cost is unknown or incomplete are a result of their own:
+    ``amount`` is ``None`` (no ``amount`` key in the JSON, which OpenAI's
+    schema allows; a number would read as $0) and ``unpriced_requests``
+    counts them.
+    """
+
+    amount: Decimal | None
     line_item: str | None = None
     project_id: str | None = None
     api_key_id: str | None = None
     quantity: int | None = None
     quantity_unit: str | None = None
+    unpriced_requests: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's JSON (``amount.value`` is a number; the exact amount is ``self.amount``)."""
-        return {
-            "object": "organization.costs.result",
-            "amount": _amount(self.amount),
-            "line_item": self.line_item,
-            "project_id": self.project_id,
-            "api_key_id": self.api_key_id,
-            "quantity": self.quantity,
-            "quantity_unit": self.quantity_unit,
-        }
+        out: dict[str, Any] = {"object": "organization.costs.result"}
+        if self.amount is not None:
+            out["amount"] = _amount(self.amount)
+        out.update(
+            line_item=self.line_item,
+            project_id=self.project_id,
+            api_key_id=self.api_key_id,
+            quantity=self.quantity,
+            quantity_unit=self.quantity_unit,
+            unpriced_requests=self.unpriced_requests,
+        )
+        return out
 
 
 @attrs.frozen(kw_only=True)
@@ -306,7 +332,11 @@ def _error(field: str, value: Any, reason: str) -> QueryError:
 
 
 def _seconds(name: str, value: Any) -> int:
-    """Unix seconds from an int or an aware datetime (a part second rounds up)."""
+    """Unix seconds from an int or an aware datetime (a part second rounds up).
+
+    An error names the value as given: the datetime, not the seconds it
+    came to.
+    """
     if isinstance(value, dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise _error(
@@ -316,12 +346,18 @@ def _seconds(name: str, value: Any) -> int:
                 "give tzinfo, e.g. datetime.now(timezone.utc)",
             )
         since = value - _EPOCH
-        value = since.days * 86_400 + since.seconds + (since.microseconds > 0)
-    elif isinstance(value, dt.date):
+        seconds = since.days * 86_400 + since.seconds + (since.microseconds > 0)
+        if not 0 <= seconds <= _LATEST:
+            latest = _EPOCH + dt.timedelta(seconds=_LATEST)
+            raise _error(name, value, f"must be from 1970-01-01 to {latest:%Y-%m-%d} UTC")
+        return seconds
+    if isinstance(value, dt.date):
         raise _error(name, value, "must be an aware datetime or Unix seconds, not a date")
     if isinstance(value, bool) or not isinstance(value, int):
         raise _error(name, value, "must be Unix seconds (an int) or an aware datetime")
-    if value < 0 or value > 10**11:
+    if value < 0:
+        raise _error(name, value, "must be Unix seconds from 0 (1970-01-01 UTC) on")
+    if value > _LATEST:
         raise _error(name, value, "must be Unix seconds (not milliseconds)")
     return value
 
@@ -496,6 +532,18 @@ def _billed(t: Mapping[str, Any]) -> dict[str, int]:
     }
 
 
+def _priced(t: Mapping[str, Any], amount: Decimal) -> Decimal | None:
+    """The priced amount of a totals row: ``None`` when nothing of it is priced.
+
+    A row whose every request is unpriced and whose priced parts add up to
+    nothing has no known cost; otherwise the amount is what is known (a
+    lower bound while ``unpriced_requests`` is above 0).
+    """
+    if amount or t["unpriced_requests"] < t["num_model_requests"]:
+        return amount
+    return None
+
+
 def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> ImagesResult:
     t = dict(zip(FIELDS, totals, strict=True))
     billed = _billed(t)
@@ -510,7 +558,8 @@ def _images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> Images
         input_cached_tokens=billed["cached_input"],
         output_image_tokens=billed["output_image"],
         output_text_tokens=billed["output_text"],
-        cost=exact_sum(totals[_COST_START:]),
+        unpriced_requests=t["unpriced_requests"],
+        cost=_priced(t, exact_sum(totals[_COST_START:])),
     )
 
 
@@ -589,15 +638,21 @@ def usage(
 
 def _line_items(
     model: str | None, totals: Sequence[Any]
-) -> Iterable[tuple[str, Decimal, int | None, str | None]]:
+) -> Iterable[tuple[str, Decimal | None, int | None, str | None, int]]:
+    """A model's line items: (name, amount, quantity, unit, unpriced requests)."""
     t = dict(zip(FIELDS, totals, strict=True))
     billed = _billed(t)
+    unpriced = t["unpriced_requests"]
+    name = model or "unknown model"
     for part, kind, unit in LINE_ITEMS:
         amount = t[f"cost_{part}"]
         quantity = billed.get(part)
-        # Unpriced tokens still show (amount 0); images show when billed per image.
-        if amount or (quantity and unit == "tokens"):
-            yield f"{model or 'unknown model'}, {kind}", amount, quantity, unit
+        # Tokens at a rate of 0 show (amount 0); images show when billed per
+        # image. Tokens without a rate are the unpriced line's, never a $0.
+        if amount or (quantity and unit == "tokens" and not unpriced):
+            yield f"{name}, {kind}", amount, quantity, unit, 0
+    if unpriced:
+        yield f"{name}, unpriced", None, unpriced, "requests", unpriced
 
 
 def costs(
@@ -666,7 +721,7 @@ def costs(
             totals = found[key]
             project, api_key = key[project_at], key[key_at]
             if by_line:
-                for line, amount, quantity, unit in _line_items(key[model_at], totals):
+                for line, amount, quantity, unit, unpriced in _line_items(key[model_at], totals):
                     results.append(
                         CostsResult(
                             amount=amount,
@@ -675,17 +730,34 @@ def costs(
                             quantity_unit=unit,
                             project_id=project,
                             api_key_id=api_key,
+                            unpriced_requests=unpriced,
                         )
                     )
             else:
-                amount = exact_sum(totals[_COST_START:])
-                results.append(CostsResult(amount=amount, project_id=project, api_key_id=api_key))
+                results.extend(_group_costs(totals, project, api_key))
         if by_line:
             results.sort(key=lambda r: (r.project_id or "", r.api_key_id or "", r.line_item or ""))
         data.append(
             Bucket(start_time=bucket_start, end_time=bucket_start + width, results=tuple(results))
         )
     return Page(data=tuple(data), has_more=next_page is not None, next_page=next_page)
+
+
+def _group_costs(
+    totals: Sequence[Any], project: str | None, api_key: str | None
+) -> Iterable[CostsResult]:
+    """A group's costs: the priced amount, then its unpriced requests apart (no amount)."""
+    t = dict(zip(FIELDS, totals, strict=True))
+    amount = _priced(t, exact_sum(totals[_COST_START:]))
+    if amount is not None:
+        yield CostsResult(amount=amount, project_id=project, api_key_id=api_key)
+    if t["unpriced_requests"]:
+        yield CostsResult(
+            amount=None,
+            project_id=project,
+            api_key_id=api_key,
+            unpriced_requests=t["unpriced_requests"],
+        )
 
 
 class Reports:

@@ -222,7 +222,12 @@ class ImageRequest:
         )
 
     def complete(self) -> None:
-        """Emit ``completed`` then, when usage or a price is known, ``image:usage`` (once)."""
+        """Emit ``completed`` then ``image:usage`` (once).
+
+        Every completed request is on the books: ``image:usage`` goes out
+        whether or not the answer reported tokens, with ``cost=None`` when no
+        price is known (a sink counts the request as unpriced, never as $0).
+        """
         if self._finished:
             return
         self.start()

@@ -44,7 +44,7 @@ from typing import Final
 from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
-from aievents.transports.jsonl import encode
+from aievents.transports.jsonl import encode_texts, utf8
 from aievents.wire import from_dict
 
 __all__ = ["PartialWriteError", "Spill"]
@@ -232,13 +232,15 @@ class Spill:
         Returns the segment's sealed name and the line number of the batch's
         first event in it. The bytes reach the operating system before this
         returns: they survive the process being killed (not the machine
-        losing power).
+        losing power). The events are written with their secrets scrubbed,
+        as every output writes them.
 
         Raises:
+            UnencodableError: some events cannot be encoded (nothing written).
             OSError: nothing of the batch was written.
             PartialWriteError: only its first ``kept`` events were.
         """
-        data = "".join(encode(event, "dict") + "\n" for event in batch).encode()
+        data = utf8("".join(line + "\n" for line in encode_texts(batch, "dict")))
         problems: list[tuple[str, OSError]] = []
         try:
             with self._lock:

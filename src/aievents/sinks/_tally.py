@@ -4,8 +4,8 @@
 (compiled when the package is installed with a C compiler at hand). Both
 add an ``image:usage`` event to a series that already exists, and decline
 everything else (a new series, an event whose cost or token split is not
-worked out yet, a subclass) with :data:`SLOW`, for the sink's own path.
-The tests run the sink on each twin.
+worked out yet, an event older than the sink keeps, a subclass) with
+:data:`SLOW`, for the sink's own path. The tests run the sink on each twin.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ __all__ = [
     "add_lanes",
     "amount_lanes",
     "cost_lanes",
+    "expiry",
     "lanes_of",
     "new_entry",
     "request_lanes",
     "tally_class",
+    "unpriced",
 ]
 
 #: What ``add`` did: added; ignored (a duplicate, or the tally is closed);
@@ -47,9 +49,10 @@ MAINTAIN: Final = 3
 #: Maintenance (roll-ups) is due every this many events.
 MAINTAIN_EVERY: Final = 256
 #: Lanes of an entry: aievents.query.FIELDS (costs in cost units).
-LANES: Final = 17
+LANES: Final = 18
 #: The cost lanes, as cost units, of a request that costs nothing.
-_NO_UNITS: Final = (0,) * (LANES - 10)
+_NO_UNITS: Final = (0,) * (LANES - 11)
+_DAY_MINUTES: Final = 1440
 #: What an add reads of an event, in one call: id, time, usage, cost,
 #: images, then the dimensions in aievents.query.DIMENSIONS order.
 EVENT_FIELDS: Final = attrgetter(
@@ -119,6 +122,9 @@ class PyTally:
         size: Request ids remembered.
         fallback: Called as ``fallback(event, status)`` by :meth:`handle`
             for ``SLOW`` and ``MAINTAIN``.
+        clock: The sink's clock (seconds since the epoch), read once per add.
+        retention: Minutes of totals the sink keeps: an event older than
+            :func:`expiry` says is ``SLOW`` (the sink counts it as expired).
     """
 
     def __init__(
@@ -133,10 +139,14 @@ class PyTally:
         lock: threading.Lock,
         size: int,
         fallback: Callable[[Any, int], object],
+        clock: Callable[[], float],
+        retention: int,
     ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self._fallback = fallback
+        self._clock = clock
+        self._retention = retention
         self._event_cls = event_cls
         self._usage_cls = usage_cls
         self._cost_cls = cost_cls
@@ -201,6 +211,8 @@ class PyTally:
         if split is None or units is None:
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
+        if key[0] < expiry(self._clock(), self._retention):
+            return SLOW
         with self._lock:
             if self.closed:
                 return IGNORED
@@ -216,7 +228,8 @@ class PyTally:
                 totals = self._series[key] = new_entry()
                 self._opened.append(key)
             self.remember(fields[0])
-            add_lanes(totals, fields[4], usage, split, units)
+            unpriced = 1 if cost.unpriced else 0  # type: ignore[attr-defined]
+            add_lanes(totals, fields[4], usage, split, units, unpriced=unpriced)
             self.events += 1
             self.ticks += 1
             if self.ticks >= MAINTAIN_EVERY:
@@ -230,15 +243,36 @@ def new_entry() -> list[Any]:
     return [0] * LANES + [None]
 
 
+def expiry(now: float, retention: int) -> int:
+    """The first minute a sink keeps at ``now`` (seconds), with ``retention`` minutes.
+
+    Totals are dropped by whole UTC days: a day whose start is ``retention``
+    old goes, with every minute in it. An event before this minute would be
+    dropped at once: it is expired on arrival.
+    """
+    first = int(now) // 60 - retention
+    return first - first % _DAY_MINUTES + _DAY_MINUTES
+
+
+def unpriced(cost: Any) -> int:
+    """1 when a request's cost is unknown (None) or incomplete (unpriced parts), else 0."""
+    if cost is None:
+        return 1
+    return 1 if isinstance(cost, ImageCost) and cost.unpriced else 0
+
+
 def request_lanes(
     images: int | None,
     usage: Any,
     split: tuple[int, ...],
     units: tuple[int, ...] | None,
+    *,
+    unpriced: int,
 ) -> tuple[int, ...]:
     """One request's lanes after the request count (aievents.query.FIELDS[1:]).
 
-    ``split`` is token_split()'s answer; ``units`` the cost units (None: no cost).
+    ``split`` is token_split()'s answer; ``units`` the cost units (None: no
+    cost in units); ``unpriced`` is :func:`unpriced`'s answer.
     """
     return (
         images or 0,
@@ -250,6 +284,7 @@ def request_lanes(
         split[5],  # output text
         split[2],  # cached text
         split[3],  # cached image
+        unpriced,
         *(units if units is not None else _NO_UNITS),
     )
 
@@ -260,10 +295,12 @@ def add_lanes(
     usage: Any,
     split: tuple[int, ...],
     units: tuple[int, ...] | None,
+    *,
+    unpriced: int,
 ) -> None:
-    """Add one request to an entry: its images, tokens and cost units."""
+    """Add one request to an entry: its images, tokens, whether unpriced, and cost units."""
     totals[0] += 1
-    for lane, value in enumerate(request_lanes(images, usage, split, units), 1):
+    for lane, value in enumerate(request_lanes(images, usage, split, units, unpriced=unpriced), 1):
         if value:
             totals[lane] += value
 
@@ -298,11 +335,12 @@ def cost_lanes(
 def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
     """One request's lanes (aievents.query.FIELDS, costs in cost units) and extra.
 
-    ``cost`` is the event's ImageCost, a bare Decimal, or None.
+    ``cost`` is the event's ImageCost, a bare Decimal, or None (unknown).
     """
     units, extra = cost_lanes(cost)
     usage = event.usage
-    return [1, *request_lanes(event.images, usage, token_split(usage), units)], extra
+    lanes = request_lanes(event.images, usage, token_split(usage), units, unpriced=unpriced(cost))
+    return [1, *lanes], extra
 
 
 def tally_class(compiled: bool | None = None) -> Any:

@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from aievents._diag import RateLimitedLog
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.pricing import PriceTable, cost_of
@@ -51,7 +52,9 @@ from aievents.sinks._tally import (
     add_lanes,
     amount_lanes,
     cost_lanes,
+    expiry,
     tally_class,
+    unpriced,
 )
 from aievents.usage import (
     EXACT,
@@ -66,7 +69,10 @@ __all__ = ["OVERFLOW", "AggregateSink"]
 #: The dimension value of the overflow series.
 OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
-_STATE_FORMAT: Final = 1
+_STATE_FORMAT: Final = 2
+#: The fields of format 1 exports (before ``unpriced_requests``).
+_FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
+_COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
 _DAY_MINUTES: Final = 1440
 #: An entry is a list: the FIELDS as ints (costs in cost units, see
 #: aievents.usage.cost_units), then None or the cost parts (as Decimal USD,
@@ -93,7 +99,8 @@ class AggregateSink(Reports):
         prices: Price table for events that carry no cost (the process-wide
             table by default).
         price_events: Price events that carry no cost (neither ``cost`` nor
-            ``usage.cost``) with the price table; an unknown model adds none.
+            ``usage.cost``) with the price table; a request left without a
+            cost (an unknown model) is counted in ``unpriced_requests``.
         clock: Seconds since the epoch; for tests.
         compiled: Add events with the compiled ``aievents._speedups`` (built
             when the package was installed with a C compiler at hand):
@@ -151,16 +158,23 @@ class AggregateSink(Reports):
             lock=self._lock,
             size=self._max_ids,
             fallback=self._fallback,
+            clock=clock,
+            # Past 10**12 minutes (two million years) nothing can expire.
+            retention=min(self._retention, 10**12),
         )
         # The tally's own handle, without a Python frame in between.
         self.handle = self._tally.handle  # type: ignore[method-assign]
+        self._diag = RateLimitedLog("aggregate")
         self.evicted = 0
         self.future = 0
         self.overflowed = 0
+        #: Requests older than ``retention`` when they arrived (an event, or
+        #: totals merged in): counted here and logged, not added.
+        self.expired = 0
 
     @property
     def events(self) -> int:
-        """Events counted (a duplicate is not)."""
+        """Events counted (neither a duplicate nor an expired one is)."""
         return self._tally.events
 
     @property
@@ -207,6 +221,9 @@ class AggregateSink(Reports):
         key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))
         request_id = _exact(fields[0])
         tally = self._tally
+        if key[0] < expiry(self._clock(), self._retention):
+            self._expire(request_id, fields[1])
+            return
         with self._tally:
             if tally.closed:
                 return
@@ -217,13 +234,30 @@ class AggregateSink(Reports):
             totals = self._series.get(key)
             if totals is None:
                 totals = self._open(*key)
-            add_lanes(totals, fields[4], usage, split, units)
+            add_lanes(totals, fields[4], usage, split, units, unpriced=unpriced(cost))
             if extra is not None:
                 _add_extra(totals, extra)
             tally.ticks += 1
             if tally.ticks >= MAINTAIN_EVERY:
                 tally.ticks = 0
                 self._maintain(MAINTAIN_EVERY)
+
+    def _expire(self, request_id: str, timestamp: int) -> None:
+        """Count an event older than the retention, then log it (outside the lock)."""
+        with self._tally:
+            if self._tally.closed:
+                return
+            self.expired += 1
+            expired = self.expired
+        self._diag(
+            "expired",
+            "warning",
+            "event_expired",
+            request_id=request_id[:80],
+            timestamp=timestamp,
+            retention_days=self._retention / 1440,
+            expired=expired,
+        )
 
     def _open(self, minute: int, dims: Dims) -> Any:
         """A new entry (under the lock), or the overflow series past the cap."""
@@ -350,6 +384,7 @@ class AggregateSink(Reports):
                 "events": self.events,
                 "duplicates": self.duplicates,
                 "overflowed": self.overflowed,
+                "expired": self.expired,
             }
         rows = [
             [minute, list(dims), [str(v) if isinstance(v, Decimal) else v for v in totals]]
@@ -360,6 +395,9 @@ class AggregateSink(Reports):
     def merge(self, state: Mapping[str, Any] | AggregateSink) -> None:
         """Add the totals of another sink (or its :meth:`export`) to these.
 
+        Totals older than this sink's ``retention`` are not added: their
+        requests are counted in :attr:`expired` (and logged).
+
         Raises:
             QueryError: the state is not an export of a compatible version;
                 nothing is merged then.
@@ -367,8 +405,13 @@ class AggregateSink(Reports):
         if isinstance(state, AggregateSink):
             state = state.export()
         parsed, counters = _parse_state(state)
+        cutoff = expiry(self._clock(), self._retention)
+        expired = 0
         with self._tally:
             for minute, dims, totals in parsed:
+                if minute < cutoff:
+                    expired += totals[0]
+                    continue
                 existing = self._series.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
@@ -376,6 +419,15 @@ class AggregateSink(Reports):
             self._tally.events += counters["events"]
             self._tally.duplicates += counters["duplicates"]
             self.overflowed += counters["overflowed"]
+            self.expired += counters["expired"] + expired
+        if expired:
+            self._diag(
+                "expired_merged",
+                "warning",
+                "totals_expired",
+                requests=expired,
+                retention_days=self._retention / 1440,
+            )
 
 
 def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
@@ -386,12 +438,14 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
 
     if not isinstance(state, Mapping):
         raise bad("state", state, "must be the dict export() returned")
-    if state.get("format") != _STATE_FORMAT:
-        raise bad("format", state.get("format"), f"must be {_STATE_FORMAT}")
-    if state.get("fields") != list(FIELDS):
-        raise bad("fields", state.get("fields"), "must list this version's fields")
+    version = state.get("format")
+    if version not in (1, _STATE_FORMAT) or isinstance(version, bool):
+        raise bad("format", version, f"must be 1 or {_STATE_FORMAT}")
+    fields = FIELDS if version == _STATE_FORMAT else _FORMAT_1_FIELDS
+    if state.get("fields") != list(fields):
+        raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
     counters = {}
-    for name in ("events", "duplicates", "overflowed"):
+    for name in _COUNTERS:
         value = state.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sys.maxsize:
             raise bad(name, value, f"must be an integer from 0 to {sys.maxsize}")
@@ -399,7 +453,7 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
     rows = state.get("series")
     if not isinstance(rows, list):
         raise bad("series", rows, "must be a list")
-    split = INDEX["cost_input_text"]
+    split = fields.index("cost_input_text")
     parsed = []
     for index, row in enumerate(rows):
         try:
@@ -411,7 +465,7 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
                 and len(dims) == len(DIMENSIONS)
                 and all(d is None or isinstance(d, str) for d in dims)
                 and isinstance(totals, list)
-                and len(totals) == len(FIELDS)
+                and len(totals) == len(fields)
                 and all(
                     isinstance(v, int) and not isinstance(v, bool) and v >= 0
                     for v in totals[:split]
@@ -429,9 +483,14 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
                 row,
                 "must be [minute, six dimensions (string or null), counts and amounts]",
             ) from None
-        entry = [*totals[:split], *(0 for _ in amounts), None]
+        counts = list(totals[:split])
+        if version == 1:
+            # Format 1 could not tell an unknown cost from $0: totals without
+            # any cost are unpriced, never a $0 that may be false.
+            counts.append(0 if any(amounts) else counts[0])
+        entry = [*counts, *(0 for _ in amounts), None]
         units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
-        entry[split:_EXTRA] = [u or 0 for u in units]
+        entry[_COSTS:_EXTRA] = [u or 0 for u in units]
         entry[_EXTRA] = None if not any(extra) else [e or _ZERO for e in extra]
         parsed.append((minute, tuple(map(_exact, dims)), entry))
     return parsed, counters

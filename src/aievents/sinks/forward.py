@@ -28,10 +28,10 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -42,7 +42,7 @@ from aievents.events import BaseEvent
 from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._spill import PartialWriteError, Spill
-from aievents.transports import Transport, TransportError
+from aievents.transports import Transport, TransportError, UnencodableError
 
 __all__ = ["ForwardReport", "ForwardSink"]
 
@@ -58,6 +58,8 @@ _WAIT_SLICE: Final = 1.0
 #: Where a journaled event lies: its segment and line number.
 _Slot = tuple[str, int]
 
+T = TypeVar("T")
+
 
 @attrs.frozen(kw_only=True)
 class ForwardReport:
@@ -71,7 +73,9 @@ class ForwardReport:
         replayed: Spilled events sent later.
         dropped: Events let go, by reason (``queue_full``, ``block_timeout``,
             ``spill_full``, ``spill_failed``, ``send_failed``, ``closed``,
-            ``deliver_failed``).
+            ``deliver_failed``, ``unencodable``: a value JSON cannot write,
+            put in the event after it was built; the rest of its batch is
+            sent).
         journaled: Durable mode: events left in the journal for the next
             process (the queue was full, or the target would not take them).
         unjournaled: Durable mode: events the journal had no room for (or
@@ -227,6 +231,9 @@ class ForwardSink:
             return
         try:
             slot = journal.write([event])
+        except UnencodableError as exc:  # it could never be sent: counted, not queued
+            self._refuse(exc, [event])
+            return
         except OSError:
             slot = None
         if slot is None:
@@ -265,12 +272,55 @@ class ForwardSink:
             total = sum(self._dropped.values())
         self._diag(("dropped", reason), "warning", "events_dropped", reason=reason, dropped=total)
 
+    def _refuse(self, error: UnencodableError, batch: list[Any]) -> int:
+        """Take the events that cannot be encoded out of ``batch`` (in place); how many.
+
+        They are counted as dropped (``unencodable``) and logged, by type and
+        reason, never their values.
+        """
+        bad = {id(event) for event in error.events}
+        kept = [event for event in batch if id(event) not in bad]
+        removed = len(batch) - len(kept)
+        batch[:] = kept
+        if removed:
+            self._diag(
+                ("unencodable", error.reasons[0] if error.reasons else ""),
+                "warning",
+                "event_unencodable",
+                reason=error.reasons[0] if error.reasons else "unknown",
+                events=removed,
+            )
+            self._drop("unencodable", removed)
+        return removed
+
+    def _encodable(self, write: Callable[[list[Any]], T], batch: list[Any]) -> T | None:
+        """``write(batch)``, the events it cannot encode taken out of ``batch`` first (counted).
+
+        None when no event of the batch could be encoded (nothing written).
+        """
+        while batch:
+            try:
+                return write(batch)
+            except UnencodableError as exc:
+                if not self._refuse(exc, batch):
+                    raise  # it names no event of the batch: a failure like any other
+        return None
+
+    def _transmit(self, batch: list[BaseEvent]) -> None:
+        """Send ``batch`` through the transport, without the events it cannot encode."""
+        self._encodable(self.transport.send, batch)
+
     def _spill_batch(self, batch: list[BaseEvent]) -> bool:
+        """Spill ``batch``; whether it was kept (its unencodable events taken out, counted)."""
         spill = self._spill
         if spill is None:
             return False
         try:
-            written = spill.write(batch)
+            written = self._encodable(spill.write, batch)
+        except UnencodableError as exc:  # naming no event of the batch: nothing written
+            self._diag(("spill_failed", "unencodable"), "warning", "spill_failed", error=exc)
+            self._drop("spill_failed", len(batch))
+            return True  # accounted for
         except OSError as exc:  # disk full, read-only...: counted, never raised
             kept = exc.kept if isinstance(exc, PartialWriteError) else 0
             self._diag(("spill_failed", exc.errno), "warning", "spill_failed", error=exc)
@@ -278,6 +328,8 @@ class ForwardSink:
                 self._add("spilled", kept)
             self._drop("spill_failed", len(batch) - kept)
             return True  # accounted for
+        if not batch:
+            return True  # every event was unencodable: counted
         if written is None:
             return False
         self._add("spilled", len(batch))
@@ -345,7 +397,7 @@ class ForwardSink:
         while True:
             error: Exception
             try:
-                self.transport.send(batch)
+                self._transmit(batch)
             except TransportError as exc:
                 retryable, error = exc.retryable, exc
                 self._hold(exc.retry_after)
@@ -383,6 +435,10 @@ class ForwardSink:
             with self._handoff:
                 adopted = self._adopted
                 self._current, self._adopted = None, False
+        if journaled and len(batch) < len(items):  # unencodable ones, counted: off the journal
+            kept = {id(event) for event in batch}
+            self._acknowledge([item for item in items if id(item[0]) not in kept])
+            items = [item for item in items if id(item[0]) in kept]
         if adopted:
             return  # close() kept a copy in the spill and counted it there
         if outcome == _SENT:
@@ -405,9 +461,8 @@ class ForwardSink:
 
     def _close_by(self) -> float | None:
         """The deadline of the close under way (``math.inf``: none), or None when not closing."""
-        worker = self._worker
-        if worker._closing:
-            at = math.inf if worker._deadline is None else worker._deadline
+        at = self._worker.closing_by()
+        if at is not None:
             return at if self._closing_at is None else min(at, self._closing_at)
         return self._closing_at
 
@@ -461,15 +516,19 @@ class ForwardSink:
                 if not self._may_send(deadline):
                     return False  # the segment stays claimed for later
                 chunk = events[start : start + size]
+                batch = [event for _, event in chunk]
                 try:
-                    self.transport.send([event for _, event in chunk])
-                except TransportError as exc:
-                    self._hold(exc.retry_after)
+                    self._transmit(batch)
+                except Exception as exc:  # noqa: BLE001 - left claimed: replayed later
+                    if isinstance(exc, TransportError):
+                        self._hold(exc.retry_after)
+                    kept = {id(event) for event in batch}  # unencodable ones: never read again
+                    refused = [index for index, event in chunk if id(event) not in kept]
+                    if refused:
+                        spill.ack(segment.name, refused)
                     return False
-                except Exception:  # noqa: BLE001 - left claimed: replayed later
-                    return False
-                self._add("replayed", len(chunk))
-                self._add("sent", len(chunk))
+                self._add("replayed", len(batch))
+                self._add("sent", len(batch))
                 spill.ack(segment.name, [index for index, _ in chunk])
             spill.release(segment)
         return True

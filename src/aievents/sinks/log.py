@@ -149,16 +149,15 @@ class LogSink:
         except Exception as exc:  # noqa: BLE001 - logging must not break the host
             with self._lock:
                 self.failures += 1
-                failures = self.failures
-            # Named by type only (the event's data stays out), once in a while.
-            name = type(exc).__name__
+            # Named by type only (no message, no frame): the event's data stays out.
+            # Through the library's diagnostics, never the default structlog
+            # logger (which prints to stdout).
             self._diag(
-                ("failed", name, event.event_type),
+                ("failed", type(exc)),
                 "warning",
                 "log_sink_failed",
-                error=name,
+                error=type(exc).__name__,
                 event_type=event.event_type,
-                failures=failures,
             )
             return
         with self._lock:

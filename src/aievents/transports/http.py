@@ -7,33 +7,29 @@ import gzip
 import ssl
 import threading
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
-import httpcore
-import httpx
+from aievents._extras import missing_extra
+
+try:
+    import httpcore
+    import httpx
+except ImportError as _error:
+    raise missing_extra("HttpTransport", "http", _error) from None
 
 from aievents._fork import after_fork
+from aievents._redact import safe_url
 from aievents._validate import option, setting
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
-from aievents.transports.jsonl import SHAPES, Shape, encode
+from aievents.transports.jsonl import SHAPES, Shape, encode_texts, utf8
 
 __all__ = ["HttpTransport"]
 
 Format = Literal["json", "ndjson"]
 _RETRYABLE: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user info and query string: what may appear in logs and errors."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class _Deadline(threading.local):
@@ -385,14 +381,25 @@ class HttpTransport:
         self._http = Connections(client, connect_timeout, read_timeout, verify, request_timeout)
 
     def body(self, batch: Sequence[BaseEvent]) -> bytes:
-        """The request body for ``batch``."""
-        lines = [encode(event, self.shape) for event in batch]
-        text = "[" + ",".join(lines) + "]" if self.format == "json" else "\n".join(lines) + "\n"
-        data = text.encode()
+        """The request body for ``batch``, secrets scrubbed.
+
+        Raises:
+            UnencodableError: some events cannot be encoded.
+        """
+        lines = encode_texts(batch, self.shape)
+        data = utf8(
+            "[" + ",".join(lines) + "]" if self.format == "json" else "\n".join(lines) + "\n"
+        )
         return gzip.compress(data, compresslevel=5) if self.gzip else data
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
-        """POST the batch; raise :class:`TransportError` unless answered 2xx."""
+        """POST the batch; raise :class:`TransportError` unless answered 2xx.
+
+        Raises:
+            UnencodableError: some events cannot be encoded (nothing sent).
+            TransportError: the collector could not be reached or did not
+                answer 2xx (its URL shown through :func:`safe_url`).
+        """
         self._http.post(self.url, self.body(batch), self._headers)
 
     def close(self) -> None:

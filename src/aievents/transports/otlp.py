@@ -16,7 +16,10 @@ size, quality, cost, ids). It also becomes one ``ExportMetricsServiceRequest``
 
 Metric attributes are low-cardinality only (model, provider, operation,
 size, quality, error type): request and user ids go on the log records, not
-on the metrics. Messages are protobuf, built with ``opentelemetry-proto``.
+on the metrics. Messages are protobuf, built with ``opentelemetry-proto``,
+from the events with their secrets scrubbed
+(:func:`aievents._outbound.outbound`); an integer too large for OTLP's
+64 bits is sent as a string, exact.
 """
 
 from __future__ import annotations
@@ -26,34 +29,40 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import httpx
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.metrics.v1.metrics_pb2 import (
-    AGGREGATION_TEMPORALITY_DELTA,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
-    NumberDataPoint,
-    ResourceMetrics,
-    ScopeMetrics,
-    Sum,
-)
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from aievents._extras import missing_extra
+
+try:
+    import httpx
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+        AGGREGATION_TEMPORALITY_DELTA,
+        Histogram,
+        HistogramDataPoint,
+        Metric,
+        NumberDataPoint,
+        ResourceMetrics,
+        ScopeMetrics,
+        Sum,
+    )
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+except ImportError as _error:
+    raise missing_extra("OtlpTransport", "otel", _error) from None
 
 from aievents import __version__
 from aievents._diag import RateLimitedLog
+from aievents._outbound import outbound
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
     ImageRequestErrorEvent,
     ImageUsageEvent,
 )
-from aievents.transports import TransportError
+from aievents.transports import TransportError, encode_each
 from aievents.transports.http import Connections
 from aievents.usage import billed_tokens
 
@@ -69,6 +78,7 @@ TOKEN_BOUNDARIES: Final = (
 DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
+_INT64: Final = range(-(2**63), 2**63)
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
 #: Event fields that become ``aievents.*`` log attributes when set.
@@ -83,7 +93,9 @@ def _value(value: Any) -> AnyValue:
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
-        return AnyValue(int_value=value)
+        if value in _INT64:
+            return AnyValue(int_value=value)
+        return AnyValue(string_value=str(value))  # exact, where an int64 would overflow
     if isinstance(value, float):
         return AnyValue(double_value=value)
     return AnyValue(string_value=str(value))
@@ -148,10 +160,10 @@ def _number(
     point = NumberDataPoint(
         attributes=_attributes(dict(dims)), start_time_unix_nano=start, time_unix_nano=end
     )
-    if isinstance(value, int):
+    if isinstance(value, int) and value in _INT64:
         point.as_int = value
     else:
-        point.as_double = value
+        point.as_double = float(value)
     return point
 
 
@@ -198,7 +210,8 @@ class OtlpTransport:
     # ------------------------------------------------------------------ messages
 
     def log_record(self, event: BaseEvent) -> LogRecord:
-        """The OTLP log record of one event."""
+        """The OTLP log record of one event, its secrets scrubbed."""
+        event = outbound(event)
         values: dict[str, Any] = {
             "event.name": event.event_type,
             "gen_ai.request.model": event.model,
@@ -235,8 +248,12 @@ class OtlpTransport:
         )
 
     def logs_request(self, batch: Sequence[BaseEvent]) -> ExportLogsServiceRequest:
-        """The logs export of a batch."""
-        scope_logs = ScopeLogs(scope=self._scope, log_records=[self.log_record(e) for e in batch])
+        """The logs export of a batch.
+
+        Raises:
+            UnencodableError: some events cannot be encoded.
+        """
+        scope_logs = ScopeLogs(scope=self._scope, log_records=encode_each(batch, self.log_record))
         return ExportLogsServiceRequest(
             resource_logs=[ResourceLogs(resource=self._resource, scope_logs=[scope_logs])]
         )
@@ -247,7 +264,7 @@ class OtlpTransport:
         durations = _Histogram(DURATION_BOUNDARIES)
         images: dict[tuple[tuple[str, Any], ...], int] = defaultdict(int)
         costs: dict[tuple[tuple[str, Any], ...], float] = defaultdict(float)
-        for event in batch:
+        for event in map(outbound, batch):
             dims = _metric_dims(event)
             if isinstance(event, ImageUsageEvent):
                 usage = event.usage
@@ -321,6 +338,10 @@ class OtlpTransport:
         counted in ``metrics_failures`` and logged, never retried (a retry
         would count the deltas twice); a 404 turns metrics off (a collector
         that takes logs only).
+
+        Raises:
+            UnencodableError: some events cannot be encoded (nothing sent).
+            TransportError: the collector did not take the log records.
         """
         self._http.post(
             f"{self.endpoint}/v1/logs",
@@ -329,7 +350,12 @@ class OtlpTransport:
         )
         if not self.metrics:
             return
-        request = self.metrics_request(batch)
+        try:
+            request = self.metrics_request(batch)
+        except Exception as exc:  # noqa: BLE001 - the logs are delivered: never sent twice
+            self.metrics_failures += 1
+            _DIAG("metrics_encode", "warning", "otlp_metrics_unencodable", error=exc)
+            return
         if request is None:
             return
         try:

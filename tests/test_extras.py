@@ -1,0 +1,199 @@
+"""A missing extra is named, in one sentence, before any work is done.
+
+Each test runs Python in a subprocess whose ``sys.path`` holds aievents'
+sources and exactly the installed distributions the core needs (the
+dependency closure of ``aievents`` without extras), plus those of the
+extras under test: ``python -S`` leaves site-packages out, and each of those
+distributions is linked into a folder of its own. An import of anything
+else fails as it would in a fresh virtualenv, without the minutes and the
+package index that making one per case would take. (The packaging check
+installs the built wheel into real fresh venvs, per extra.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+import aievents
+
+#: Runs Python with aievents and only some distributions importable.
+Bare = Callable[..., subprocess.CompletedProcess[str]]
+#: The sources under test (the tree's, or the one PYTHONPATH names).
+SRC = Path(aievents.__file__).resolve().parent.parent
+
+
+def closure(extras: Iterable[str] = (), dists: Iterable[str] = ()) -> set[str]:
+    """Distributions aievents needs with ``extras``, plus ``dists`` and what they need."""
+    wanted: list[tuple[str, frozenset[str]]] = [("aievents", frozenset(extras))]
+    wanted += [(name, frozenset()) for name in dists]
+    found: set[str] = set()
+    while wanted:
+        name, chosen = wanted.pop()
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            if marker is not None and not any(
+                marker.evaluate({"extra": extra}) for extra in (*chosen, "")
+            ):
+                continue
+            key = requirement.name.lower()
+            if key not in found:
+                found.add(key)
+                wanted.append((key, frozenset(requirement.extras)))
+    found |= {name.lower() for name in dists}
+    found.discard("aievents")
+    return found
+
+
+def link_site(folder: Path, names: Iterable[str]) -> Path:
+    """``folder`` holding links to the top-level files of each distribution in ``names``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        dist = metadata.distribution(name)
+        tops = {Path(str(file)).parts[0] for file in dist.files or ()}
+        for top in tops:
+            if top in ("..", "__pycache__") or top.endswith(".pth"):
+                continue
+            target = Path(str(dist.locate_file(top)))
+            link = folder / top
+            if target.exists() and not link.exists():
+                link.symlink_to(target)
+    return folder
+
+
+@pytest.fixture(name="bare", scope="module")
+def _bare(tmp_path_factory: pytest.TempPathFactory) -> Bare:
+    """Run Python with aievents and only the given extras' distributions importable."""
+    made: dict[tuple[tuple[str, ...], tuple[str, ...]], Path] = {}
+
+    def run(
+        *args: str, extras: tuple[str, ...] = (), dists: tuple[str, ...] = (), cwd: Path
+    ) -> subprocess.CompletedProcess[str]:
+        key = (extras, dists)
+        if key not in made:
+            made[key] = link_site(tmp_path_factory.mktemp("site"), closure(extras, dists))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(made[key])])
+        env["AIEVENTS_PURE_PYTHON"] = os.environ.get("AIEVENTS_PURE_PYTHON", "")
+        return subprocess.run(
+            [sys.executable, "-S", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=cwd,
+            env=env,
+        )
+
+    return run
+
+
+def only_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line of stderr (no traceback)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+class TestClosure:
+    """The bare interpreter really lacks what the extras bring."""
+
+    def test_core_only(self, bare: Bare, tmp_path: Path) -> None:
+        """aievents imports and reports its version; httpx, SQLAlchemy, rich, openai do not."""
+        extras = "'httpx', 'sqlalchemy', 'rich', 'openai', 'websockets', 'opentelemetry'"
+        code = (
+            "import importlib.util as u, aievents, aievents.cli; print(aievents.__version__, "
+            f"[m for m in ({extras}) if u.find_spec(m)])"
+        )
+        result = bare("-c", code, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [aievents.__version__, "[]"]
+
+
+class TestLibraryExtras:
+    """Importing or using an optional part without its extra names the extra."""
+
+    @pytest.mark.parametrize(
+        ("code", "present", "extra"),
+        [
+            ("from aievents.transports import HttpTransport", {}, "http"),
+            ("import aievents.transports.http", {}, "http"),
+            ("from aievents.transports import OtlpTransport", {"extras": ("http",)}, "otel"),
+            ("from aievents import StoreSink; StoreSink('sqlite:///x.db')", {}, "store"),
+            (
+                "from aievents import StoreSink; StoreSink('postgresql://u@127.0.0.1:9/db')",
+                {"dists": ("sqlalchemy",)},
+                "store",
+            ),
+            ("from aievents.devtools import DevtoolsTransport as T; T()", {}, "devtools"),
+            ("from aievents.devtools import DevtoolsListener as L; L()", {}, "devtools"),
+        ],
+    )
+    def test_named(
+        self, bare: Bare, tmp_path: Path, code: str, present: dict[str, Any], extra: str
+    ) -> None:
+        """An ImportError whose message says which extra to install."""
+        probe = f"try:\n    {code}\nexcept ImportError as e:\n    print(repr(e))\n"
+        result = bare("-c", probe, cwd=tmp_path, **present)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ImportError("), result.stdout
+        assert f"pip install 'aievents[{extra}]'" in result.stdout
+        assert not list(tmp_path.iterdir())  # nothing made before the error
+
+    def test_with_the_extra(self, bare: Bare, tmp_path: Path) -> None:
+        """With the extra, the same imports work."""
+        code = "from aievents.transports import HttpTransport, OtlpTransport; print('ok')"
+        result = bare("-c", code, extras=("otel",), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "ok"
+
+
+class TestCommandExtras:
+    """The command names the cli extra before it does anything."""
+
+    @pytest.mark.parametrize("extras", [(), ("openai",), ("store",)])
+    def test_demo(self, bare: Bare, tmp_path: Path, extras: tuple[str, ...]) -> None:
+        """Without rich, openai or SQLAlchemy the demo makes no call and says what to install."""
+        db = tmp_path / "demo.db"
+        result = bare("-m", "aievents", "demo", "--db", str(db), extras=extras, cwd=tmp_path)
+        assert result.returncode == 1
+        assert "pip install 'aievents[cli]'" in only_line(result)
+        assert result.stdout == ""  # not even the server's address
+        assert not db.exists()
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["usage", "--events", "events.jsonl"],
+            ["costs", "--events", "events.jsonl", "--format", "table"],
+            ["usage", "--store", "sqlite:///s.db", "--format", "json"],
+            ["ingest", "events.jsonl", "--store", "sqlite:///s.db"],
+        ],
+    )
+    def test_reports(self, bare: Bare, tmp_path: Path, args: list[str]) -> None:
+        """A table needs rich and a store SQLAlchemy: named, before reading or creating."""
+        (tmp_path / "events.jsonl").write_text("")
+        result = bare("-m", "aievents", *args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert "pip install 'aievents[cli]'" in only_line(result)
+        assert not (tmp_path / "s.db").exists()
+
+    def test_json_needs_no_extra(self, bare: Bare, tmp_path: Path) -> None:
+        """usage over a file as JSON or CSV runs on the core alone."""
+        (tmp_path / "events.jsonl").write_text("")
+        for form in ("json", "csv"):
+            result = bare(
+                "-m", "aievents", "usage", "--events", "events.jsonl", "--format", form,
+                cwd=tmp_path,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.startswith("{" if form == "json" else "start_time,")
