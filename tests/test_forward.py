@@ -692,3 +692,19 @@ class TestReviewEdges:
         assert "PASSWORD123" not in str(info.value)
         assert "SECRET456" not in str(info.value)
         assert "SECRET456" not in repr(transport)
+
+
+class TestHonestClose:
+    """close reports done=False while the target still holds a batch, and counts it pending."""
+
+    def test_batch_in_flight(self, collector: Collector) -> None:
+        """A batch the collector has not answered at the deadline is not done, and pending."""
+        collector.hang(30.0)
+        sink = ForwardSink(http(collector, read_timeout=20.0), batch_size=10, max_delay=0.01)
+        for event in events(10):
+            sink.handle(event)
+        assert collector.requested.wait(5.0)
+        report = sink.close(0.5)
+        assert report.done is False
+        assert report.pending == 10
+        assert sink.pending == 10

@@ -18,22 +18,19 @@ Delivery is at least once: every event carries its ``event_id``, so a
 receiver can drop the duplicates a retry or a replay may cause. Every event
 is accounted for: sent, dropped (by reason), spilled, or still pending; see
 :meth:`ForwardSink.stats`. ``flush`` and ``close`` return within their
-timeout with a :class:`ForwardReport`. At interpreter exit every open sink
-is closed within its ``exit_timeout``; after ``os.fork`` the child sends
-its own events only.
+timeout with a :class:`ForwardReport`. When the process ends (at exit, on
+SIGTERM with ``handle_sigterm``, at the end of a ``multiprocessing`` child)
+every open sink drains, all together, within the longest ``exit_timeout``;
+after ``os.fork`` the child sends its own events only.
 """
 
 from __future__ import annotations
 
-import atexit
 import math
-import multiprocessing.util
 import os
 import random
-import signal
 import threading
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -46,6 +43,7 @@ from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
 from aievents._validate import setting
 from aievents.events import BaseEvent
+from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._spill import PartialWriteError, Spill
 from aievents.transports import Transport, TransportError, UnencodableError
@@ -168,7 +166,10 @@ class ForwardSink:
             journal instead of being dropped. Deliveries are acknowledged in
             the journal as they happen (one small write per batch, on the
             worker), so the next process sends only what was not delivered.
-        exit_timeout: Seconds to drain at interpreter exit.
+        exit_timeout: Seconds to drain when the process ends (at
+            interpreter exit, on SIGTERM with ``handle_sigterm``, at the end
+            of a ``multiprocessing`` child). All sinks drain together: the
+            process waits for the longest ``exit_timeout``, not the sum.
         handle_sigterm: When the application has no SIGTERM handler of its
             own, make SIGTERM exit the process through ``SystemExit`` (status
             143), so that the sinks drain at exit instead of the queued events
@@ -208,7 +209,7 @@ class ForwardSink:
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.max_retry_after = float(max_retry_after)
-        self.exit_timeout = float(exit_timeout)
+        self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         if durable and spill_dir is None:
             raise ValueError("durable=True needs a spill_dir for its journal")
         self._spill = Spill(spill_dir, max_bytes=spill_max_bytes) if spill_dir is not None else None
@@ -246,10 +247,8 @@ class ForwardSink:
             dropped=self._drop,
         )
         self._closed = False
-        _SINKS.add(self)
         after_fork(self)
-        if handle_sigterm:
-            _install_sigterm()
+        _exit.register(self, self._worker, handle_sigterm=handle_sigterm)
         if self._spill is not None and replay_on_start:
             threading.Thread(
                 target=self._replay, args=(None,), name=f"{name}-replay", daemon=True
@@ -662,7 +661,12 @@ class ForwardSink:
         return attrs.evolve(self.stats(), done=done)
 
     def close(self, timeout: float | None = None) -> ForwardReport:
-        """Drain within ``timeout``, then stop; what is left is spilled or counted as dropped."""
+        """Drain within ``timeout``, then stop; what is left is spilled or counted as dropped.
+
+        ``done`` is false when anything was not delivered in time: events
+        still queued (spilled or dropped now), or a batch the target still
+        holds (counted in ``pending``).
+        """
         if self._closed:
             return self.stats()
         self._closed = True
@@ -686,7 +690,9 @@ class ForwardSink:
         for spill in (self._spill, self._journal_dir):
             if spill is not None:
                 spill.close()
-        return attrs.evolve(self.stats(), done=not left)
+        # Done only when nothing was left behind: a batch still in flight at
+        # the deadline is not delivered (it is counted in ``pending``).
+        return attrs.evolve(self.stats(), done=not left and not stuck)
 
     def _close_transport(self) -> None:
         """Close the transport; whatever it raises, the sink's close goes on."""
@@ -698,12 +704,13 @@ class ForwardSink:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def _after_fork(self) -> None:
-        """In a forked child: counters of its own, fresh locks, a drain at its exit.
+    @property
+    def pending(self) -> int:
+        """Events queued or being sent now."""
+        return self._worker.pending
 
-        Children of ``multiprocessing`` end with ``os._exit``, which skips
-        ``atexit``; its finalizers still run, so the drain is registered there.
-        """
+    def _after_fork(self) -> None:
+        """In a forked child: counters of its own, fresh locks (it drains at its exit)."""
         self._counts = Counter()
         self._dropped = Counter()
         self._count_lock = threading.Lock()
@@ -711,43 +718,3 @@ class ForwardSink:
         self._wake = threading.Event()
         self._handoff = threading.Lock()
         self._current, self._adopted = None, False
-        with suppress(Exception):
-            multiprocessing.util.Finalize(None, _close_at_exit, exitpriority=10)
-
-
-_SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
-
-
-def _close_at_exit() -> None:
-    """At interpreter exit, give every open sink its exit_timeout to drain."""
-    if threading.current_thread() is threading.main_thread():
-        with suppress(ValueError, OSError):  # a second SIGTERM now ends the process
-            if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    for sink in list(_SINKS):
-        if sink.closed:
-            continue
-        with suppress(BaseException):  # exit must go on, whatever a sink does
-            sink.close(sink.exit_timeout)
-
-
-atexit.register(_close_at_exit)
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM becomes a normal exit (status 143), so the sinks drain at exit."""
-    raise SystemExit(128 + signum)
-
-
-def _install_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, unless the application handles SIGTERM itself.
-
-    Python's default for SIGTERM ends the process without running exit
-    handlers, which would lose the queued events. Only the main thread can
-    set signal handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with suppress(ValueError, OSError):
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)
