@@ -46,11 +46,11 @@ class OtlpCollector:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 assert self.headers["content-type"] == "application/x-protobuf"
                 status, headers = collector.status, {}
-                if self.path == "/v1/logs":
+                if self.path.endswith("/v1/logs"):
                     collector.logs.append(ExportLogsServiceRequest.FromString(body))
                 elif collector.metrics_answers:
                     status, headers = collector.metrics_answers.pop(0)
-                elif self.path == "/v1/metrics":
+                elif self.path.endswith("/v1/metrics"):
                     collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
                 self.send_response(status)
                 self.send_header("content-length", "0")
@@ -231,13 +231,16 @@ class TestMetricsFailure:
     def test_metrics_retry_after(self, otlp: OtlpCollector) -> None:
         """A Retry-After on /v1/metrics is honoured: the next send asks to wait, sending nothing."""
         otlp.metrics_answers.append((429, {"Retry-After": "60"}))
-        transport = OtlpTransport(otlp.endpoint)
+        endpoint = otlp.endpoint.replace("http://", "http://svc:PASSWORD123@") + "/tok3nSECRET9x"
+        transport = OtlpTransport(endpoint)
         with structlog.testing.capture_logs():
             transport.send(batch())  # the logs are delivered; the metrics are told to wait
             with pytest.raises(TransportError) as info:
                 transport.send(batch())
         assert info.value.retryable
         assert 55 <= (info.value.retry_after or 0) <= 60
+        assert "PASSWORD123" not in str(info.value)
+        assert "SECRET" not in str(info.value)
         assert len(otlp.logs) == 1  # nothing sent while the wait is in force
         assert transport.metrics_failures == 1
         transport.close()

@@ -57,6 +57,7 @@ except ImportError as _error:
 from aievents import __version__
 from aievents._diag import RateLimitedLog
 from aievents._outbound import outbound
+from aievents._redact import safe_url
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -390,7 +391,7 @@ class OtlpTransport:
         left = None if until is None else until - time.monotonic()
         if left is not None and left > 0:
             raise TransportError(
-                f"{self.endpoint} asked to wait {left:.0f} s more (Retry-After)",
+                f"{safe_url(self.endpoint)} asked to wait {left:.0f} s more (Retry-After)",
                 retryable=True,
                 retry_after=left,
             )
