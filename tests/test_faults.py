@@ -35,7 +35,7 @@ from children import spawn
 from collector_server import Collector
 from disks import Disks
 
-from faults import Scenario, record
+from faults import book, record
 from helpers import usage_event
 
 
@@ -69,15 +69,6 @@ def send_all(sink: ForwardSink, batch: Sequence[BaseEvent]) -> None:
     """Hand every event of ``batch`` to the sink."""
     for event in batch:
         sink.handle(event)
-
-
-def book(
-    name: str, sent: Sequence[BaseEvent], collector: Collector, counted: int, note: str
-) -> Scenario:
-    """Record a scenario: received are the distinct events of ``sent`` that arrived."""
-    ids = {event.event_id for event in sent}
-    received = ids & set(collector.ids())
-    return record(name, sent=len(ids), received=len(received), counted=counted, note=note)
 
 
 def join_replay(name: str) -> None:

@@ -26,6 +26,7 @@ from aievents.transports.jsonl import JsonlTransport
 from children import spawn
 from collector_server import Collector
 
+from faults import book
 from helpers import usage_event
 
 
@@ -660,6 +661,7 @@ class TestReviewEdges:
         (held,) = [line for line in logs if line["event"] == "target_asked_to_wait"]
         assert held["seconds"] == 0.2
         assert held["asked"] == 1e30
+        book("429, Retry-After 10^30 s, capped at 0.2 s", sent, collector, 0, "waited, then sent")
 
     def test_durable_leftovers_closed(self, collector: Collector, tmp_path: Path) -> None:
         """Durable, nothing journaled: what is still queued at close is dropped as closed."""
@@ -672,14 +674,23 @@ class TestReviewEdges:
             batch_size=10,
             max_delay=0.01,
         )
-        for event in events(30):
+        sent = events(30, "leftover-")
+        for event in sent:
             sink.handle(event)
         assert collector.requested.wait(5.0)  # the first batch is held by the collector
         report = sink.close(0.2)
         assert report.unjournaled == 30
         assert report.dropped == {"closed": 20}
         assert report.pending == 10
-        collector.release.set()
+        collector.release.set()  # the batch in flight is answered after all
+        assert collector.wait_for(10)
+        book(
+            "durable, no room in the journal, closed with a batch in flight",
+            sent,
+            collector,
+            report.dropped["closed"],
+            "dropped: closed (not journaled); the batch in flight delivered",
+        )
 
     def test_url_secrets_not_in_errors(self, collector: Collector) -> None:
         """User info and query strings of the URL stay out of error messages."""

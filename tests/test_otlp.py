@@ -22,6 +22,7 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 
+from faults import record
 from helpers import completed_event, error_event, usage_event
 
 
@@ -260,3 +261,11 @@ class TestMetricsFailure:
         assert report.sent == 6
         assert report.retried == 3  # told to wait once, then sent
         assert len(otlp.logs) == 2
+        arrived = sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs)
+        record(
+            "OTLP metrics answer 503, Retry-After 60 (capped at 0.1 s)",
+            sent=6,
+            received=arrived,
+            counted=0,
+            note="the next batch waited, then sent",
+        )
