@@ -15,7 +15,9 @@ setup: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The C sources too: an editable install keeps the compiled module beside them,
+# and a build from older sources is not used (see src/aievents/_compiled.py).
+$(STAMP): $(BIN)/python pyproject.toml setup.py src/aievents/_speedups.c
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(STAMP)

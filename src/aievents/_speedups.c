@@ -18,6 +18,13 @@
 #include <Python.h>
 #include <structmember.h>
 
+/* The version of this module's interface: aievents._compiled.ABI must be the
+ * same, or the pure Python twins run instead. Bump both whenever what Python
+ * calls here changes (arguments, fields, types). */
+#ifndef SPEEDUPS_ABI
+#define SPEEDUPS_ABI 2
+#endif
+
 enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 
 #define LANES 18
@@ -1325,7 +1332,8 @@ PyInit__speedups(void)
     if (module == NULL)
         return NULL;
     if (add_type(module, "Tally", &TallyType) < 0 || add_type(module, "Totals", &TotalsType) < 0
-        || add_type(module, "Screen", &ScreenType) < 0) {
+        || add_type(module, "Screen", &ScreenType) < 0
+        || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,6 +1,8 @@
 from collections.abc import Callable
 from typing import Any
 
+ABI: int
+
 class Totals:
     def __len__(self) -> int: ...
     def __getitem__(self, index: int, /) -> Any: ...

@@ -85,7 +85,7 @@ def run_demo(db: str | None, out: TextIO) -> int:
     The reports go to ``out``. Every package the demo needs is imported
     first: a missing one is named (the ``cli`` extra) before any call.
     """
-    require_extra("aievents demo", "cli")
+    require_extra("aievents demo", "cli", ("rich", "openai", "sqlalchemy"))
     if db is None:
         with tempfile.TemporaryDirectory(prefix="aievents-demo-") as folder:
             return _demo(str(Path(folder) / "demo.db"), out)
@@ -95,7 +95,7 @@ def run_demo(db: str | None, out: TextIO) -> int:
 def _demo(db: str, out: TextIO) -> int:
     import openai
 
-    from aievents.cli import _print, note_unpriced
+    from aievents.cli._render import note_unpriced, write_pages
     from aievents.instrument import instrument_openai
     from aievents.sinks import LogSink, StoreSink
 
@@ -133,13 +133,15 @@ def _demo(db: str, out: TextIO) -> int:
         file=out,
     )
     start = started - started % 86_400
-    _print(store.usage(start, bucket_width="1d", group_by=["model", "size"]), "table",
-           "Usage today by model and size", out)  # fmt: skip
+    now = time.time()
+    write_pages(store.usage(start, bucket_width="1d", group_by=["model", "size"]), "table", out,
+                kind="usage", title="Usage today by model and size")  # fmt: skip
     print(file=out)
-    _print(store.usage(start, group_by=["user_id", "project_id"]), "table",
-           "Usage today by user and project", out)  # fmt: skip
+    write_pages(store.usage(start, group_by=["user_id", "project_id"]), "table", out,
+                kind="usage", title="Usage today by user and project")  # fmt: skip
     print(file=out)
-    _print(store.costs(start, group_by=["line_item"]), "table", "Costs today by line item", out)
-    note_unpriced(store, start, None, {}, out)
+    write_pages(store.costs(start, group_by=["line_item"]), "table", out, kind="costs",
+                title="Costs today by line item")  # fmt: skip
+    note_unpriced(store, (start, None), {}, out, now=now)
     store.close(10)
     return 0
