@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import aievents
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputTokensDetails
 from aievents.pricing import cost_of
 from aievents.query import QueryError
@@ -74,6 +78,76 @@ class TestBuild:
         """By default the compiled tally is used when it is built."""
         monkeypatch.delenv("AIEVENTS_PURE_PYTHON", raising=False)
         assert AggregateSink().compiled is COMPILED
+
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Runs in a copy of the package whose compiled module was built from other sources.
+STALE_RUN = """
+import aievents
+from aievents.sinks import AggregateSink
+from helpers import usage_at
+
+first, second = AggregateSink(clock=lambda: 1_730_419_260), AggregateSink()
+first.handle(usage_at("r1", 1_730_419_200))
+page = first.usage(1_730_419_200, 1_730_419_260)
+print(first.compiled, second.compiled, page.data[0].results[0].num_model_requests)
+try:
+    AggregateSink(compiled=True)
+except ImportError as error:
+    print("required:", error)
+"""
+
+
+def build_speedups(folder: Path, abi: int) -> None:
+    """Compile the C sources into ``folder`` as ``_speedups``, declaring interface ``abi``."""
+    script = (
+        "from setuptools import Extension, setup\n"
+        f"setup(name='stale', script_args=['-q', 'build_ext', '--build-lib', {str(folder)!r},"
+        f" '--build-temp', {str(folder / 'build')!r}], ext_modules=[Extension('_speedups',"
+        f" sources=[{str(ROOT / 'src' / 'aievents' / '_speedups.c')!r}],"
+        f" define_macros=[('SPEEDUPS_ABI', '{abi}')])])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, check=True, capture_output=True, timeout=300
+    )
+
+
+class TestStaleBuild:
+    """A compiled module built from other sources is not used: the Python twin runs, said once."""
+
+    def test_interface_matches(self) -> None:
+        """The module built with these sources declares the interface they call."""
+        if not COMPILED:
+            pytest.skip("aievents._speedups was not built")
+        from aievents import _speedups
+        from aievents._compiled import ABI
+
+        assert _speedups.ABI == ABI
+
+    def test_stale_module_beside_the_sources(self, tmp_path: Path) -> None:
+        """A build declaring another interface: the sinks count in Python; one warning says why."""
+        compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        if shutil.which(compiler) is None:
+            pytest.skip(f"no C compiler ({compiler})")
+        package = Path(aievents.__file__).resolve().parent
+        copy = tmp_path / "aievents"
+        shutil.copytree(package, copy, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        build_speedups(copy, abi=1)
+        (built,) = copy.glob("_speedups*.so")
+        env = {k: v for k, v in os.environ.items() if k != "AIEVENTS_PURE_PYTHON"}
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT / "tests")])
+        result = subprocess.run(
+            [sys.executable, "-c", STALE_RUN],
+            capture_output=True, text=True, timeout=120, check=False, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "False False 1"
+        assert lines[1].startswith(f"required: {built} was built from other sources")
+        (warning,) = result.stderr.splitlines()
+        assert "speedups_stale" in warning
+        assert "(interface 1, these need" in warning
+        assert "pip install -e ." in warning
 
 
 @pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")
