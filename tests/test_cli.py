@@ -49,41 +49,6 @@ def run(
     )
 
 
-@attrs.frozen
-class Ran:
-    """What an in-process run of the command gave."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: str, now: float | None = None) -> Ran:
-    """Run the command in process (``main()``), its output captured; ``now`` is its clock."""
-    from aievents.cli import main
-
-    capsys.readouterr()
-    try:
-        status = main(list(args)) if now is None else main(list(args), now=now)
-    except SystemExit as stop:  # argparse: a wrong command line, --help, --version
-        status = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-    out, err = capsys.readouterr()
-    return Ran(status, out, err)
-
-
-@pytest.fixture(name="in_tmp")
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The test runs in its temporary folder."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    """The command in process: ``cli(*args, now=None)`` gives a :class:`Ran`."""
-    return lambda *args, now=None: invoke(capsys, *args, now=now)
-
-
 @pytest.fixture(name="events_file")
 def _events_file(tmp_path: Path) -> Path:
     """A JSONL file of 30 events over three days, as dicts and as envelopes."""
@@ -365,7 +330,7 @@ class TestErrors:
             assert "9 stored" in result.stdout
 
     @pytest.mark.parametrize(
-        ("args", "status", "message"),
+        "case",
         [
             (["usage", "--store", "not a url"], 1, "is not a database URL"),
             (["usage", "--store", "mysql://h/db"], 1, "sqlite:// or postgresql://"),
@@ -378,9 +343,16 @@ class TestErrors:
             (["costs", "--events", "f", "--bucket-width", "1h"], 2, "'1h'"),
         ],
     )
-    @pytest.mark.usefixtures("in_tmp")
-    def test_bad_arguments(self, cli: Any, args: list[str], status: int, message: str) -> None:
+    def test_bad_arguments(
+        self,
+        cli: Any,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        case: tuple[list[str], int, str],
+    ) -> None:
         """Each is reported in one line naming the value."""
+        args, status, message = case
+        monkeypatch.chdir(tmp_path)
         result = cli(*args)
         assert result.returncode == status
         assert message in result.stderr
