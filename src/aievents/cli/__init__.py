@@ -60,18 +60,23 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
     The streams are left open; while the command runs, ``sys.stdout`` and
     ``sys.stderr`` write characters their encoding lacks as backslash escapes.
     """
-    from aievents.cli._commands import say
-    from aievents.cli._terminal import command_logging
-
     now = time.time() if now is None else now
     out, errors = sys.stdout, sys.stderr
-    try:
-        with _tolerant(out, errors):
-            from aievents.cli._parser import parse
+    with _tolerant(out, errors):
+        return _main(sys.argv[1:] if argv is None else argv, now, out, errors)
 
-            parser, args = parse(sys.argv[1:] if argv is None else argv, now)
-            with command_logging(errors):
-                return _run(parser, args, out, errors, now)
+
+def _main(argv: Sequence[str], now: float, out: TextIO, errors: TextIO) -> int:
+    from aievents.cli._commands import say
+    from aievents.cli._parser import parse
+    from aievents.cli._terminal import command_logging
+
+    try:
+        parser, args = parse(argv, now)
+        with command_logging(errors):
+            status = _run(parser, args, out, errors, now)
+        out.flush()  # a reader gone away is told here, not at exit
+        return status
     except BrokenPipeError:  # the reader went away (| head): nothing more to say
         _silence(out, errors)
         return BROKEN_PIPE

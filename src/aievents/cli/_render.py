@@ -37,6 +37,8 @@ TABLE_ROWS: Final = 1000
 #: Models named, at most, in the line about models without a price.
 _NAMED: Final = 5
 _GROUPS: Final = ("model", "size", "source", "project_id", "user_id", "api_key_id", "line_item")
+#: Longest text a table's cell shows (then "..."): CSV and JSON hold all of it.
+_LONGEST: Final = 200
 _LABELS: Final = {"num_model_requests": "requests", "unpriced_requests": "unpriced"}
 
 
@@ -135,7 +137,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return literal(value)
+    return literal(value, _LONGEST)
 
 
 def _sum_cell(name: str, result: Mapping[str, Any]) -> str:
@@ -183,7 +185,7 @@ def _table(pages: Iterator[Page], kind: str, title: str, out: TextIO) -> Page:
     table = Table(title=Text(literal(title)), title_justify="left")
     table.add_column("bucket (UTC)")
     for name in shown:
-        table.add_column(name)
+        table.add_column(name, overflow="fold")  # all of a name: two never look alike
     for name in sums:
         table.add_column(_LABELS.get(name, name), justify="right")
     for start, result in rows:
