@@ -15,9 +15,11 @@ setup: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The C sources too: an editable install keeps the compiled module beside them,
-# and a build from older sources is not used (see src/aievents/_compiled.py).
-$(STAMP): $(BIN)/python pyproject.toml setup.py src/aievents/_speedups.c
+# The C sources and headers too: an editable install keeps the compiled module
+# beside them, and a build from older sources is not used (src/aievents/_compiled.py).
+C_SOURCES := $(wildcard src/aievents/*.c src/aievents/*.h)
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(C_SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(STAMP)

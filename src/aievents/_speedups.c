@@ -25,6 +25,14 @@
 #define SPEEDUPS_ABI 2
 #endif
 
+/* The digest of the C sources this module was built from (setup.py sets it
+ * from aievents._compiled.source_digest): where the sources are kept beside
+ * the build, a digest that differs means they changed since, and the pure
+ * Python twins run instead. */
+#ifndef SPEEDUPS_SOURCES
+#define SPEEDUPS_SOURCES ""
+#endif
+
 enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 
 #define LANES 18
@@ -1333,7 +1341,8 @@ PyInit__speedups(void)
         return NULL;
     if (add_type(module, "Tally", &TallyType) < 0 || add_type(module, "Totals", &TotalsType) < 0
         || add_type(module, "Screen", &ScreenType) < 0
-        || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0) {
+        || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0
+        || PyModule_AddStringConstant(module, "SOURCES", SPEEDUPS_SOURCES) < 0) {
         Py_DECREF(module);
         return NULL;
     }

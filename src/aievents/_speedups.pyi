@@ -2,6 +2,7 @@ from collections.abc import Callable
 from typing import Any
 
 ABI: int
+SOURCES: str
 
 class Totals:
     def __len__(self) -> int: ...
