@@ -442,13 +442,19 @@ class TestWindow:
             }
 
     def test_default_window_of_a_process(self, recent: Path) -> None:
-        """As a process, on the real clock: seven daily buckets, the last one holding now."""
+        """As a process, on the real clock: seven daily buckets, the last one holding its now.
+
+        The run's clock is read between ``before`` and ``after``: a day may
+        turn in between, so its day is the day of one or the other.
+        """
+        before = time.time()
         result = run("usage", "--events", str(recent), "--format", "json")
+        after = time.time()
         assert result.returncode == 0, result.stderr
         page = json.loads(result.stdout)
         starts = [b["start_time"] for b in page["data"]]
         assert [b - starts[0] for b in starts] == [d * DAY for d in range(7)]
-        assert starts[-1] <= time.time() < starts[-1] + DAY
+        assert starts[-1] in {int(before) // DAY * DAY, int(after) // DAY * DAY}
 
     def test_default_table_shows_today(self, cli: Any, recent: Path) -> None:
         """The table's rows run to today's bucket; nothing is left for a second page."""
