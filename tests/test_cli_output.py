@@ -268,6 +268,48 @@ class TestBrokenPipe:
         assert process.returncode == 141, err
         assert err == b""
 
+    def test_demo(self, tmp_path: Path) -> None:
+        """The demo stops at its first line nobody reads: 141, nothing on stderr, no call logged."""
+        with subprocess.Popen(
+            [sys.executable, "-m", "aievents", "demo", "--db", str(tmp_path / "demo.db")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ) as process:  # fmt: skip
+            assert process.stdout is not None
+            process.stdout.close()
+            _, err = process.communicate(timeout=120)
+        assert process.returncode == 141, err
+        assert err == b""
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["costs", "--format", "json"],
+            ["costs", "--format", "table"],
+            ["ingest", "--no-progress"],
+        ],
+        ids=["costs-json", "costs-table", "ingest"],
+    )
+    def test_every_command(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wide: Path, args: list[str]
+    ) -> None:
+        """costs and ingest end alike in process: 141, stderr open, nothing said."""
+        from aievents.cli import main
+
+        command, *options = args
+        where = [str(wide), "--store", f"sqlite:///{tmp_path / 'new.db'}"]
+        if command != "ingest":
+            where = ["--events", str(wide), *WINDOW, "--group-by", "line_item"]
+        reading, writing = os.pipe()
+        os.close(reading)
+        broken = open(writing, "w")  # noqa: SIM115 - closed below
+        monkeypatch.setattr(sys, "stdout", broken)
+        errors = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", errors)
+        assert main([command, *where, *options]) == 141
+        assert errors.getvalue() == ""
+        assert not broken.closed
+        broken.close()
+
     def test_in_process(self, monkeypatch: pytest.MonkeyPatch, wide: Path) -> None:
         """main() returns 141 and leaves the caller's streams open and usable."""
         from aievents.cli import main

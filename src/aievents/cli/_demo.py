@@ -64,12 +64,38 @@ _CALLS: list[tuple[str, str, str, str, dict[str, Any], tuple[int, str] | None]] 
 ]  # fmt: skip
 
 
-def _logger(out: TextIO) -> Any:
-    """A structlog logger printing readable lines to ``out``."""
+class _Lines:
+    """The demo's log lines on their way to ``out``; a reader gone away is noted, not logged.
+
+    LogSink reports a sink that raises (as it must in a host program); the
+    demo instead stops, as every command does when its reader goes away.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.gone = False
+
+    def write(self, text: str) -> None:
+        if not self.gone:
+            try:
+                self._out.write(text)
+            except BrokenPipeError:
+                self.gone = True
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self.gone = True
+
+
+def _logger(lines: _Lines) -> Any:
+    """A structlog logger printing readable lines to ``lines``."""
     import structlog
 
     return structlog.wrap_logger(
-        structlog.PrintLogger(out),
+        structlog.PrintLogger(lines),  # type: ignore[arg-type]
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=True),
@@ -105,7 +131,8 @@ def _demo(db: str, out: TextIO) -> int:
     with ImageServer() as server, EventClient() as events:
         print(f"aievents demo: an OpenAI-compatible image server at {server.base_url}", file=out)
         print(f"events are logged below and stored in {db}\n", file=out)
-        events.add_sink(LogSink(_logger(out)))
+        lines = _Lines(out)
+        events.add_sink(LogSink(_logger(lines)))
         events.add_sink(store)
         client = openai.OpenAI(
             base_url=server.base_url, api_key="sk-demo-local-not-a-key", max_retries=0
@@ -126,6 +153,9 @@ def _demo(db: str, out: TextIO) -> int:
                         )
                 except openai.APIError:
                     failed += 1
+            events.flush(10)
+            if lines.gone:  # the reader went away (| head): stop, as every command does
+                raise BrokenPipeError
         events.flush(10)
     store.flush(30)
     print(
