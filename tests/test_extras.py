@@ -220,8 +220,9 @@ def extra_calls() -> list[tuple[str, int, str, str]]:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
                 continue
             where = (str(path.relative_to(SRC)), node.lineno)
-            if node.func.id == "require_extra" and isinstance(node.args[2], ast.Tuple):
-                extra, modules = node.args[1], node.args[2].elts
+            named = node.args[2] if len(node.args) > 2 else None
+            if node.func.id == "require_extra" and isinstance(named, ast.Tuple):
+                extra, modules = node.args[1], named.elts
             elif node.func.id == "import_extra":
                 extra, modules = node.args[2], [node.args[0]]
             else:
