@@ -108,7 +108,7 @@ def _run(
     if args.command == "demo":
         from aievents.cli._demo import run_demo
 
-        return run_demo(args.db, out)
+        return run_demo(args.db, out, now)
     if args.command in ("usage", "costs"):
         from aievents.cli._commands import query
 

@@ -105,8 +105,11 @@ def _logger(lines: _Lines) -> Any:
     )
 
 
-def run_demo(db: str | None, out: TextIO) -> int:
+def run_demo(db: str | None, out: TextIO, now: float) -> int:
     """Run the demo, storing into the SQLite file ``db`` (a temporary one when ``None``).
+
+    ``now`` is the run's clock: the reports cover its UTC day, up to the
+    end of the calls.
 
     The reports go to ``out``. Every package the demo needs is imported
     first: a missing one is named (the ``cli`` extra) before any call.
@@ -114,18 +117,18 @@ def run_demo(db: str | None, out: TextIO) -> int:
     require_extra("aievents demo", "cli", ("rich", "openai", "sqlalchemy"))
     if db is None:
         with tempfile.TemporaryDirectory(prefix="aievents-demo-") as folder:
-            return _demo(str(Path(folder) / "demo.db"), out)
-    return _demo(db, out)
+            return _demo(str(Path(folder) / "demo.db"), out, now)
+    return _demo(db, out, now)
 
 
-def _demo(db: str, out: TextIO) -> int:
+def _demo(db: str, out: TextIO, now: float) -> int:
     import openai
 
     from aievents.cli._render import note_unpriced, write_pages
     from aievents.instrument import instrument_openai
     from aievents.sinks import LogSink, StoreSink
 
-    started = int(time.time())
+    started = int(now)
     store = StoreSink(f"sqlite:///{db}")
     failed = 0
     with ImageServer() as server, EventClient() as events:
@@ -163,15 +166,15 @@ def _demo(db: str, out: TextIO) -> int:
         file=out,
     )
     start = started - started % 86_400
-    now = time.time()
-    write_pages(store.usage(start, bucket_width="1d", group_by=["model", "size"]), "table", out,
-                kind="usage", title="Usage today by model and size")  # fmt: skip
+    end = int(time.time()) + 1  # after the calls: the reports hold every one
+    write_pages(store.usage(start, end, bucket_width="1d", group_by=["model", "size"]), "table",
+                out, kind="usage", title="Usage today by model and size")  # fmt: skip
     print(file=out)
-    write_pages(store.usage(start, group_by=["user_id", "project_id"]), "table", out,
+    write_pages(store.usage(start, end, group_by=["user_id", "project_id"]), "table", out,
                 kind="usage", title="Usage today by user and project")  # fmt: skip
     print(file=out)
-    write_pages(store.costs(start, group_by=["line_item"]), "table", out, kind="costs",
+    write_pages(store.costs(start, end, group_by=["line_item"]), "table", out, kind="costs",
                 title="Costs today by line item")  # fmt: skip
-    note_unpriced(store, (start, None), {}, out, now=now)
+    note_unpriced(store, (start, end), {}, out, now=end)
     store.close(10)
     return 0
