@@ -12,6 +12,7 @@ installs the built wheel into real fresh venvs, per extra.)
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -171,21 +172,33 @@ class TestCommandExtras:
         assert not db.exists()
 
     @pytest.mark.parametrize(
-        "args",
+        ("args", "extra"),
         [
-            ["usage", "--events", "events.jsonl"],
-            ["costs", "--events", "events.jsonl", "--format", "table"],
-            ["usage", "--store", "sqlite:///s.db", "--format", "json"],
-            ["ingest", "events.jsonl", "--store", "sqlite:///s.db"],
+            (["usage", "--events", "events.jsonl"], "cli"),
+            (["costs", "--events", "events.jsonl", "--format", "table"], "cli"),
+            (["usage", "--store", "sqlite:///s.db", "--format", "json"], "store"),
+            (["ingest", "events.jsonl", "--store", "sqlite:///s.db"], "store"),
         ],
     )
-    def test_reports(self, bare: Bare, tmp_path: Path, args: list[str]) -> None:
-        """A table needs rich and a store SQLAlchemy: named, before reading or creating."""
+    def test_reports(self, bare: Bare, tmp_path: Path, args: list[str], extra: str) -> None:
+        """A table needs rich (cli), a store SQLAlchemy (store): named, before any work."""
         (tmp_path / "events.jsonl").write_text("")
         result = bare("-m", "aievents", *args, cwd=tmp_path)
         assert result.returncode == 1
-        assert "pip install 'aievents[cli]'" in only_line(result)
+        assert f"pip install 'aievents[{extra}]'" in only_line(result)
         assert not (tmp_path / "s.db").exists()
+
+    def test_store_extra_is_enough(self, bare: Bare, tmp_path: Path) -> None:
+        """With the store extra alone, ingest and JSON from a store run (no rich, no openai)."""
+        (tmp_path / "events.jsonl").write_text("")
+        url = f"sqlite:///{tmp_path / 's.db'}"
+        fed = bare("-m", "aievents", "ingest", "events.jsonl", "--store", url, "--no-progress",
+                   extras=("store",), cwd=tmp_path)  # fmt: skip
+        assert fed.returncode == 0, fed.stderr
+        asked = bare("-m", "aievents", "usage", "--store", url, "--format", "json",
+                     extras=("store",), cwd=tmp_path)  # fmt: skip
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout.startswith("{")
 
     def test_json_needs_no_extra(self, bare: Bare, tmp_path: Path) -> None:
         """usage over a file as JSON or CSV runs on the core alone."""
@@ -197,3 +210,46 @@ class TestCommandExtras:
             )  # fmt: skip
             assert result.returncode == 0, result.stderr
             assert result.stdout.startswith("{" if form == "json" else "start_time,")
+
+
+def extra_calls() -> list[tuple[str, int, str, str]]:
+    """(file, line, extra, module) of each require_extra/import_extra call naming them."""
+    found = []
+    for path in sorted(SRC.joinpath("aievents").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            where = (str(path.relative_to(SRC)), node.lineno)
+            named = node.args[2] if len(node.args) > 2 else None
+            if node.func.id == "require_extra" and isinstance(named, ast.Tuple):
+                extra, modules = node.args[1], named.elts
+            elif node.func.id == "import_extra":
+                extra, modules = node.args[2], [node.args[0]]
+            else:
+                continue
+            for module in modules:
+                if isinstance(extra, ast.Constant) and isinstance(module, ast.Constant):
+                    found.append((*where, extra.value, module.value))
+    return found
+
+
+class TestExtrasMatchThePackage:
+    """Each extra the code names brings the module it imports, as pyproject.toml says."""
+
+    def test_calls_found(self) -> None:
+        """The command's and the devtools bridge's calls are among them."""
+        modules = {(extra, module) for _, _, extra, module in extra_calls()}
+        assert {
+            ("cli", "rich"),
+            ("store", "sqlalchemy"),
+            ("devtools", "websockets.sync.client"),
+        } <= (modules)
+
+    @pytest.mark.parametrize(("where", "line", "extra", "module"), extra_calls())
+    def test_extra_brings_module(self, where: str, line: int, extra: str, module: str) -> None:
+        """The named extra requires a distribution that provides the module."""
+        top = module.split(".", maxsplit=1)[0]
+        providers = {name.lower() for name in metadata.packages_distributions().get(top, [])}
+        assert providers, f"{module} is not installed"
+        required = closure((extra,)) - closure()
+        assert providers & required, f"{where}:{line}: [{extra}] brings none of {providers}"

@@ -16,19 +16,8 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Final
 
-__all__ = ["EXTRAS", "import_extra", "missing_extra", "require_extra"]
-
-#: The modules each extra brings, as the parts of aievents import them.
-EXTRAS: Final = {
-    "http": ("httpx",),
-    "otel": ("httpx", "opentelemetry.proto"),
-    "devtools": ("websockets",),
-    "store": ("sqlalchemy",),
-    "openai": ("openai",),
-    "cli": ("rich", "openai", "sqlalchemy"),
-}
+__all__ = ["import_extra", "missing_extra", "require_extra"]
 
 
 def missing_extra(what: str, extra: str, error: ImportError | str) -> ImportError:
@@ -55,7 +44,12 @@ def import_extra(module: str, what: str, extra: str) -> ModuleType:
         raise missing_extra(what, extra, error) from None
 
 
-def require_extra(what: str, extra: str, modules: tuple[str, ...] | None = None) -> None:
-    """Import every module ``what`` needs (by default all of ``extra``'s), before any work."""
-    for module in EXTRAS[extra] if modules is None else modules:
+def require_extra(what: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Import every module ``what`` needs, before any work; name ``extra`` if one is missing.
+
+    Name only the modules ``what`` uses (not all of the extra's): a SQLite
+    store needs SQLAlchemy, not the PostgreSQL driver. Which extra brings
+    which distribution is pyproject.toml's to say; a test checks each call.
+    """
+    for module in modules:
         import_extra(module, what, extra)
