@@ -13,6 +13,7 @@ installs the built wheel into real fresh venvs, per extra.)
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -98,6 +99,11 @@ def _bare(tmp_path_factory: pytest.TempPathFactory) -> Bare:
     return run
 
 
+def advice(extra: str) -> str:
+    """What the error says to run: the clone whose sources run, with ``extra``."""
+    return f"needs the {extra!r} extra: pip install '{SRC.parent}[{extra}]'"
+
+
 def only_line(result: subprocess.CompletedProcess[str]) -> str:
     """The one line of stderr (no traceback)."""
     lines = result.stderr.strip().splitlines()
@@ -147,7 +153,7 @@ class TestLibraryExtras:
         result = bare("-c", probe, cwd=tmp_path, **present)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ImportError("), result.stdout
-        assert f"pip install 'aievents[{extra}]'" in result.stdout
+        assert advice(extra) in result.stdout
         assert not list(tmp_path.iterdir())  # nothing made before the error
 
     def test_with_the_extra(self, bare: Bare, tmp_path: Path) -> None:
@@ -167,7 +173,7 @@ class TestCommandExtras:
         db = tmp_path / "demo.db"
         result = bare("-m", "aievents", "demo", "--db", str(db), extras=extras, cwd=tmp_path)
         assert result.returncode == 1
-        assert "pip install 'aievents[cli]'" in only_line(result)
+        assert advice("cli") in only_line(result)
         assert result.stdout == ""  # not even the server's address
         assert not db.exists()
 
@@ -185,7 +191,7 @@ class TestCommandExtras:
         (tmp_path / "events.jsonl").write_text("")
         result = bare("-m", "aievents", *args, cwd=tmp_path)
         assert result.returncode == 1
-        assert f"pip install 'aievents[{extra}]'" in only_line(result)
+        assert advice(extra) in only_line(result)
         assert not (tmp_path / "s.db").exists()
 
     def test_store_extra_is_enough(self, bare: Bare, tmp_path: Path) -> None:
@@ -253,3 +259,46 @@ class TestExtrasMatchThePackage:
         assert providers, f"{module} is not installed"
         required = closure((extra,)) - closure()
         assert providers & required, f"{where}:{line}: [{extra}] brings none of {providers}"
+
+
+class TestInstallCommand:
+    """The advice names what aievents was installed from, never a remote address."""
+
+    @pytest.mark.parametrize(
+        ("record", "expected"),
+        [
+            (
+                {"url": "file:///opt/my%20clone", "dir_info": {"editable": True}},
+                "pip install -e '/opt/my clone[http]'",
+            ),
+            (
+                {"url": "file:///opt/aievents-0.1.0-py3-none-any.whl", "archive_info": {}},
+                "pip install '/opt/aievents-0.1.0-py3-none-any.whl[http]'",
+            ),
+            (
+                {"url": "https://ghp_t0ken@example.com/aievents.git", "vcs_info": {"vcs": "git"}},
+                f"pip install '{SRC.parent}[http]'",  # the sources that run, not the address
+            ),
+            (None, f"pip install '{SRC.parent}[http]'"),
+        ],
+        ids=["editable clone", "wheel", "remote", "no record"],
+    )
+    def test_from_the_record(
+        self, tmp_path: Path, record: dict[str, Any] | None, expected: str
+    ) -> None:
+        """pip's record of the install (direct_url.json) decides the command."""
+        info = tmp_path / "site" / "aievents-0.1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: aievents\nVersion: 0.1.0\n")
+        if record is not None:
+            (info / "direct_url.json").write_text(json.dumps(record))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        deps = link_site(tmp_path / "deps", closure())
+        env["PYTHONPATH"] = os.pathsep.join([str(info.parent), str(SRC), str(deps)])
+        code = "from aievents._extras import install_command; print(install_command('http'))"
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", code],
+            capture_output=True, text=True, timeout=60, check=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.stdout.strip() == expected
+        assert "t0ken" not in result.stdout

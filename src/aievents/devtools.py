@@ -62,13 +62,9 @@ def _websockets() -> Any:
 
 def _connections(timeout: float) -> Any:
     """The HTTP connections of the ``post`` mode (the transports' shared helper, on httpx)."""
-    try:
-        from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
-    except ImportError:  # pragma: no cover - the extra is not installed
-        raise ImportError(
-            "the devtools bridge's post mode needs httpx, in the devtools extra: "
-            "pip install 'aievents[devtools]'"
-        ) from None
+    import_extra("httpx", "the devtools bridge's post mode", "devtools")
+    from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
+
     return Connections(None, timeout, timeout, True, timeout)
 
 
