@@ -92,7 +92,10 @@ class EventClient:
         enabled: When false, ``emit`` does nothing until :attr:`enabled` is
             set (TanStack's ``enabled: false``).
         strict: Re-raise handler errors from ``emit``, ``aemit`` and
-            ``flush`` instead of logging them. For tests.
+            ``flush`` instead of logging them. For tests. ``emit`` raises
+            the first error at once: handlers after the one that raised do
+            not get that event. A late subscriber's replay delivers its
+            whole backlog, then raises the first error.
         replay: How many recent events to keep for late subscribers
             (``on(..., replay=True)``, :meth:`recent`); 0, the default, keeps
             none. The process-wide client of :func:`get_client` keeps

@@ -38,6 +38,7 @@ from typing import Any, Final, Protocol
 from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.sinks._batch import BatchWorker
+from aievents.sinks._owner import OWNER
 
 __all__ = ["drain", "register"]
 
@@ -144,6 +145,8 @@ def _at_exit() -> None:
     sinks = [(sink, worker) for sink, worker in found if worker is not None]
     with suppress(BaseException):  # exit must go on, whatever a sink does
         drain(sinks)
+    with suppress(BaseException):
+        OWNER.release()  # this process's spill lock files, gone with it
 
 
 def drain(sinks: list[tuple[Drained, BatchWorker]]) -> dict[str, int]:
@@ -197,9 +200,18 @@ def _install_sigterm() -> None:
 
     Python's default for SIGTERM ends the process without running exit
     handlers, which would lose the queued events. Only the main thread can
-    set signal handlers; elsewhere this does nothing.
+    set signal handlers: a sink made in another thread logs that SIGTERM
+    will not drain it (``sigterm_not_handled``), once.
     """
     if threading.current_thread() is not threading.main_thread():
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            log(
+                "exit",
+                "warning",
+                "sigterm_not_handled",
+                reason="handle_sigterm=True needs the sink made in the main thread",
+                thread=threading.current_thread().name,
+            )
         return
     with suppress(ValueError, OSError):
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
