@@ -40,6 +40,7 @@ from typing import Any, Final
 
 import blinker
 
+from aievents import _unfinished
 from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
@@ -501,6 +502,10 @@ class EventClient:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for scheduled async handlers, then flush every sink.
 
+        Requests whose answers were garbage-collected unread since the last
+        report (see :func:`~aievents.instrument.instrument_openai`) are
+        reported first, so that the sinks flush them too.
+
         Args:
             timeout: Seconds to wait in all; ``None`` waits as long as it takes.
 
@@ -513,6 +518,7 @@ class EventClient:
             stopped are not waited for; those on the loop running in this very
             thread cannot be (use :meth:`aflush`).
         """
+        _unfinished.report_collected()
         try:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -543,6 +549,7 @@ class EventClient:
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`: also waits for async handlers on the running loop."""
+        _unfinished.report_collected()
         deadline = None if timeout is None else time.monotonic() + timeout
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
