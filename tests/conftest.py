@@ -50,6 +50,23 @@ def _postgres_server() -> Iterator[str]:
         pytest.skip(f"PostgreSQL unavailable: {error}")
 
 
+@pytest.fixture(name="disks")
+def _disks(tmp_path: Any) -> Iterator[Any]:
+    """Mounts for disk faults (:mod:`disks`); skipped (failed in CI) where not permitted."""
+    from disks import Disks, UnavailableError
+
+    disks = Disks(tmp_path / "mounts")
+    disks.root.mkdir()
+    try:
+        disks.check()
+    except UnavailableError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"disk fault tests need to mount file systems in CI: {error}")
+        pytest.skip(f"cannot mount file systems here: {error}")
+    yield disks
+    disks.cleanup()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_diagnostics() -> None:
     """Each test starts with rate-limited diagnostics that have logged nothing yet."""

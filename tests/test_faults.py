@@ -30,7 +30,7 @@ from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport
 from children import spawn
 from collector_server import Collector
-from disks import Disks, UnavailableError
+from disks import Disks
 
 from faults import Scenario, record
 from helpers import usage_event
@@ -48,21 +48,6 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-
-
-@pytest.fixture(name="disks")
-def _disks(tmp_path: Path) -> Iterator[Disks]:
-    """Mounts for disk faults; skipped (failed in CI) where mounting is not permitted."""
-    disks = Disks(tmp_path / "mounts")
-    disks.root.mkdir()
-    try:
-        disks.check()
-    except UnavailableError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"disk fault tests need to mount file systems in CI: {error}")
-        pytest.skip(f"cannot mount file systems here: {error}")
-    yield disks
-    disks.cleanup()
 
 
 def events(count: int, prefix: str) -> list[BaseEvent]:

@@ -390,7 +390,7 @@ class TestSchema:
         with pytest.raises(StoreError) as caught:
             StoreSink(bad)
         assert "hunter2" not in str(caught.value)
-        assert "***" in str(caught.value)
+        assert "[redacted]" in str(caught.value)
 
 
 WRITER = textwrap.dedent(

@@ -189,7 +189,7 @@ class TestReplaced:
         sink.close(10)
 
     def test_replaced_by_not_a_database(self, path: Path, tmp_path: Path) -> None:
-        """A file that is no database: queries raise StoreError, batches fail counted, then heal."""
+        """Not a database: queries raise, batches fail counted; their day stays unanswered."""
         sink = sqlite_store(path)
         sink.handle(event("a", T0))
         assert sink.flush(10)
@@ -211,7 +211,9 @@ class TestReplaced:
         sink.handle(event("c", T0))
         assert sink.flush(10)
         assert ids_in(path) == {"a", "c"}
-        assert requests(sink) == 2
+        with pytest.raises(StoreError, match="1 of its events were never stored"):
+            requests(sink)  # "b" is not in the store: no answer for its day
+        assert not sink.usage(T0 + DAY, T0 + 2 * DAY).data[0].results
         sink.close(10)
 
 
@@ -243,6 +245,7 @@ class TestLocked:
             assert caught.value.field == "url"
             with pytest.raises(StoreError, match="not stored yet"):
                 sink.costs(T0, T0 + DAY)
+        assert sink.flush(30)
         assert requests(sink) == 201
         stats = sink.stats()
         assert (stats["written"], stats["failed"], stats["dropped"]) == (201, 0, 0)
@@ -274,28 +277,36 @@ class TestLocked:
         sink.close(10)
 
     def test_steady_stream(self, path: Path) -> None:
-        """A query waits for what was queued before it, not for events that keep coming."""
-        sink = sqlite_store(path, query_wait=60)
-        stop = threading.Event()
-        sent = 0
+        """A query waits for what was queued before it, not for events that keep coming.
 
-        def emit() -> None:
+        Each connection the sink opens (every write) queues one more event,
+        so the queue is never empty: a query that waited for an empty queue
+        would run out of query_wait and raise.
+        """
+        sink = sqlite_store(path, query_wait=5)
+        sent = 0
+        streaming = True
+
+        def one_more(*_args: object) -> None:
             nonlocal sent
-            while not stop.wait(0.0005):  # about 2,000 events a second, without a pause
+            if streaming:
                 sink.handle(event(f"r{sent}", T0 + sent % DAY))
                 sent += 1
 
-        thread = threading.Thread(target=emit)
-        thread.start()
+        sa.event.listen(sink._engine, "checkout", one_more)
         try:
-            wait_until(lambda: sink.stats()["written"] >= 100)
+            one_more()
+            wait_until(lambda: sink.stats()["written"] >= 20)
             for _ in range(3):
-                assert requests(sink) >= 100
+                before = sent
+                assert requests(sink) >= before  # no error, and nothing queued before missing
+                assert sink.stats()["pending"] > 0  # the stream goes on
         finally:
-            stop.set()
-            thread.join()
+            streaming = False
+            sa.event.remove(sink._engine, "checkout", one_more)
         assert sink.flush(60)
-        assert requests(sink) == sent - sink.stats()["dropped"]
+        assert requests(sink) == sent
+        assert sink.stats()["dropped"] == 0
         sink.close(10)
 
 
@@ -437,7 +448,7 @@ class TestPasswordsHidden:
         assert caught.value.field == "url"
         assert shown(str(caught.value)) == []
         assert shown(repr(caught.value.value)) == []
-        assert "***" in str(caught.value)
+        assert "[redacted]" in str(caught.value)
 
     def test_at_in_password_is_explained(self) -> None:
         """An '@' not percent-encoded is refused with how to write it, not misread as a host."""
@@ -454,7 +465,7 @@ class TestPasswordsHidden:
         sink = StoreSink(url, batch_size=10, max_delay=0.01)
         assert shown(sink.url) == []
         assert shown(repr(sink)) == []
-        assert "***" in sink.url
+        assert "[redacted]" in sink.url
         sink.handle(event("a", T0))
         assert sink.flush(10)
         admin = sa.create_engine(postgres_server.replace("postgresql://", "postgresql+psycopg://"))
@@ -463,10 +474,11 @@ class TestPasswordsHidden:
         admin.dispose()
         with structlog.testing.capture_logs() as logs:
             sink.handle(event("b", T0))
-            sink.flush(10)
+            assert not sink.flush(0.3)  # the server refuses the connection: tried again
+            assert not sink.close(0.3)
+            wait_until(lambda: sink.stats()["failed"] == 1)  # given up at close
             with pytest.raises(StoreError) as caught:
-                sink.usage(T0, T0 + DAY)
-        assert sink.stats()["failed"] == 1
+                sink.usage(T0 + DAY, T0 + 2 * DAY)
         assert "does not exist" in str(caught.value)
         assert shown(str(caught.value)) == []
         with pytest.raises(StoreError, match="cannot be written") as caught:
@@ -474,7 +486,6 @@ class TestPasswordsHidden:
         assert shown(str(caught.value)) == []
         assert logs
         assert shown(repr(logs)) == []
-        sink.close(10)
 
 
 class TestPostgres:

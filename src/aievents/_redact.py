@@ -34,17 +34,21 @@ import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "REDACTED",
+    "UrlParts",
     "is_identifier_key",
     "is_secret_key",
+    "masked_url",
     "safe_repr",
     "safe_url",
     "scrub",
     "scrub_text",
+    "split_url",
     "suspect",
+    "url_secrets",
 ]
 
 #: What a secret is replaced by.
@@ -265,25 +269,10 @@ def scrub_text(text: str, *, identifier: bool = False) -> str:
 def _scrub_url(url: str) -> str:
     """A URL found in text: its password (or a token as its user), token-like path segments
     and secret parameters replaced."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
+    parts = split_url(url)
+    if parts is None:
         return REDACTED
-    netloc = parts.netloc
-    if "@" in netloc:  # user:password (up to the last @), or a token alone
-        userinfo, _, host = netloc.rpartition("@")
-        user, colon, password = userinfo.partition(":")
-        if not colon:
-            userinfo = user if _plain(user) else REDACTED
-        elif password not in ("***", REDACTED):  # not masked already
-            userinfo = f"{user}:{REDACTED}"
-        netloc = f"{userinfo}@{host}"
-    shown = f"{parts.scheme}://{netloc}{_path(parts.path)}"
-    if "?" in url.split("#", 1)[0]:
-        shown += "?" + _SECRET_VALUE.sub(_replace, parts.query)
-    if "#" in url:
-        shown += "#" + _SECRET_VALUE.sub(_replace, parts.fragment)
-    return shown
+    return parts.shown(user=True, path=_path(parts.path), query=True)
 
 
 def _pair_name(item: Any) -> str | None:
@@ -396,17 +385,155 @@ def safe_url(url: str) -> str:
     digits: a token in a webhook's path, an id) replaced by ``[redacted]``:
     ``https://hooks.example/ingest/[redacted]``.
     """
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
+    parts = split_url(url)
+    if parts is None:
         return REDACTED
-    if ":" in host:
-        host = f"[{host}]"
-    if port is not None:
-        host = f"{host}:{port}"
-    return f"{parts.scheme}://{host}{_path(parts.path)}"
+    return parts.shown(user=False, path=_path(parts.path), query=False)
+
+
+def masked_url(url: str) -> str:
+    """``url`` as a name that may be shown: its passwords replaced, the rest as written.
+
+    The password in the user info and the value of every secret parameter
+    (see :func:`url_secrets`) become ``[redacted]``; the user, the host, the
+    path and the other parameters stay (a store's file or database name is
+    how it is known). Text that is not a URL is scrubbed as any text.
+    """
+    parts = split_url(url)
+    if parts is None:
+        return scrub_text(url)
+    return parts.shown(user=True, path=parts.path, query=True)
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The secrets a URL holds, as written and decoded: its password, its secret parameters.
+
+    For hiding them wherever else they may appear (a driver that quotes a
+    host or a file name that happens to be the password).
+    """
+    parts = split_url(url)
+    if parts is None:
+        return ()
+    found = [] if parts.password is None else [parts.password]
+    for name, value in parts.parameters():
+        if value and _secret_parameter(name, value):
+            found.append(value)
+    decoded = [urllib.parse.unquote_plus(secret) for secret in found]
+    return tuple(dict.fromkeys(secret for secret in (*found, *decoded) if secret))
+
+
+#: ``scheme://`` and what follows it.
+_SCHEME: Final = re.compile(r"(?s)([A-Za-z][A-Za-z0-9+.\-]*)://(.*)")
+#: The user info that starts what follows ``scheme://``: a user, maybe ``:`` and a
+#: password, then ``@``. The password goes up to the last ``@`` that a host part
+#: follows (no ``@``, ``/``, ``?`` or ``#`` in it, then one of ``/?#`` or the
+#: end), but not past a query or fragment begun after such a host part: so a
+#: password may hold ``@``, ``/``, ``?``, ``#`` or ``:``, and an ``@`` in a query
+#: value (``?application_name=me@host``) does not end it.
+_USER_INFO: Final = re.compile(
+    r"(?s)(?P<user>[^/:@?#]*)"
+    r"(?::(?P<password>(?:(?!@[^@/?#]*(?:/[^@?#]*)?[?#]).)*))?"
+    r"@(?=[^@/?#]*(?:[/?#]|$))"
+)
+#: Where the host part ends.
+_HOST_END: Final = re.compile(r"[/?#]")
+#: An ``&`` that starts a parameter (``&name=``): one that does not is part of a value.
+_PARAMETER: Final = re.compile(r"&(?=[^&=#]*=)")
+#: Words in a parameter's name that make its value a secret (``sslpassword``,
+#: ``passfile``, ``api_key``, ``access_token``, ``sig``...).
+_SECRET_PARAMETER: Final = re.compile(r"(?i)pass|pwd|secret|token|key|auth|sig|cred|cookie")
+#: What a secret masked already looks like.
+_MASKS: Final = frozenset({"***", REDACTED, urllib.parse.quote(REDACTED)})
+
+
+def _secret_parameter(name: str, value: str) -> bool:
+    """Whether a URL parameter's value is a secret: by its name, or by what it holds."""
+    name = urllib.parse.unquote_plus(name)
+    if _SECRET_PARAMETER.search(name) or is_secret_key(name):
+        return True
+    value = urllib.parse.unquote_plus(value)
+    return scrub_text(value) != value  # -c password=..., a key, a token
+
+
+class UrlParts(NamedTuple):
+    """A URL split as a password may be written: see :func:`split_url`."""
+
+    scheme: str
+    #: The user (None: no user info), and the password (None: none).
+    user: str | None
+    password: str | None
+    #: The host and port, as written.
+    host: str
+    path: str
+    #: What follows ``?`` and ``#`` (None: no ``?``, no ``#``).
+    query: str | None
+    fragment: str | None
+
+    def parameters(self) -> list[tuple[str, str]]:
+        """The query's ``name=value`` pairs, as written (a value may hold an ``&``)."""
+        if not self.query:
+            return []
+        pairs = []
+        for item in _PARAMETER.split(self.query):
+            name, _, value = item.partition("=")
+            pairs.append((name, value))
+        return pairs
+
+    def shown(self, *, user: bool, path: str, query: bool) -> str:
+        """The URL with its secrets replaced; user info and query left out unless asked for."""
+        text = f"{self.scheme}://"
+        if user and self.user is not None:
+            name = self.user if _plain(self.user) else REDACTED  # a token as the user
+            if self.password is None:
+                text += f"{name}@"
+            elif self.password in _MASKS:
+                text += f"{name}:{self.password}@"
+            else:
+                text += f"{name}:{REDACTED}@"
+        text += self.host + path
+        if query and self.query is not None:
+            text += "?" + "&".join(
+                f"{name}={REDACTED}"
+                if value and value not in _MASKS and _secret_parameter(name, value)
+                else (f"{name}={value}" if value or "=" in item else name)
+                for item, (name, value) in zip(
+                    _PARAMETER.split(self.query), self.parameters(), strict=True
+                )
+            )
+        if query and self.fragment is not None:
+            text += "#" + scrub_text(self.fragment)
+        return text
+
+
+def split_url(url: str) -> UrlParts | None:
+    """``scheme://user:password@host/path?query#fragment``, split; None when not a URL.
+
+    Unlike :func:`urllib.parse.urlsplit`, a password may hold ``@``, ``/``,
+    ``?``, ``#`` or ``:`` as written (not percent-encoded): the user info
+    ends at the last ``@`` that a host part follows, before any query.
+    """
+    found = _SCHEME.fullmatch(url)
+    if found is None:
+        return None
+    scheme, rest = found.groups()
+    user = password = None
+    info = _USER_INFO.match(rest)
+    if info is not None:
+        user, password = info["user"], info["password"]
+        rest = rest[info.end() :]
+    end = _HOST_END.search(rest)
+    host, rest = (rest, "") if end is None else (rest[: end.start()], rest[end.start() :])
+    rest, hash_, fragment = rest.partition("#")
+    path, mark, query = rest.partition("?")
+    return UrlParts(
+        scheme=scheme,
+        user=user,
+        password=password,
+        host=host,
+        path=path,
+        query=query if mark else None,
+        fragment=fragment if hash_ else None,
+    )
 
 
 def _path(path: str) -> str:

@@ -13,6 +13,7 @@ parent's queued events stay the parent's to send).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -54,6 +55,8 @@ class BatchWorker:
         spill: Called with a batch taken out of a full queue (``spill``
             policy); returns whether it kept the batch.
         dropped: Called as ``dropped(reason, count)`` for events let go.
+        lost: Called with the events let go (before ``dropped``), for a
+            sink that must know which ones will never arrive.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class BatchWorker:
         block_timeout: float = 0.1,
         spill: Overflowed | None = None,
         dropped: Callable[[str, int], None] = lambda reason, count: None,
+        lost: Callable[[list[Any]], None] | None = None,
     ) -> None:
         option("overflow", overflow, OVERFLOW_POLICIES)
         if overflow == "spill" and spill is None:
@@ -79,6 +83,7 @@ class BatchWorker:
         self._deliver = deliver
         self._spill = spill
         self._dropped = dropped
+        self._lost = lost
         self.name = name
         self.batch_size = batch_size
         self.max_delay = float(max_delay)
@@ -104,6 +109,7 @@ class BatchWorker:
         self._flushing = 0
         self._deadline: float | None = None
         self._closing = False
+        self._closing_at = math.inf  # a close's deadline (a flush's is _deadline)
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -116,16 +122,16 @@ class BatchWorker:
         queue lock is released: the ``dropped`` and ``spill`` callbacks may
         log and write files without holding up other callers.
         """
-        dropped: tuple[str, int] | None = None
+        let_go: tuple[str, list[Any]] | None = None
         spilled: list[Any] | None = None
         with self._lock:
             if self._closed:
-                dropped = ("closed", 1)
+                let_go = ("closed", [item])
             else:
                 queue = self._queue
                 accepted = True
                 if len(queue) >= self.max_queue:
-                    accepted, dropped, spilled = self._make_room()
+                    accepted, let_go, spilled = self._make_room(item)
                 if accepted:
                     queue.append(item)
                     self._queued += 1
@@ -134,9 +140,15 @@ class BatchWorker:
                     if len(queue) == self.batch_size or len(queue) == 1:
                         self._ready.notify()
         if spilled is not None and not self._spill_out(spilled):
-            dropped = ("spill_full", len(spilled))
-        if dropped is not None:
-            self._dropped(*dropped)
+            let_go = ("spill_full", spilled)
+        if let_go is not None:
+            self._let_go(*let_go)
+
+    def _let_go(self, reason: str, items: list[Any]) -> None:
+        """Report items that will not be delivered (no lock held)."""
+        if self._lost is not None:
+            self._lost(items)
+        self._dropped(reason, len(items))
 
     def _spill_out(self, batch: list[Any]) -> bool:
         spill = self._spill
@@ -145,17 +157,17 @@ class BatchWorker:
         except Exception:  # noqa: BLE001 - a spill that raises has not kept the batch
             return False
 
-    def _make_room(self) -> tuple[bool, tuple[str, int] | None, list[Any] | None]:
-        """A full queue: apply the policy (with the lock held).
+    def _make_room(self, item: Any) -> tuple[bool, tuple[str, list[Any]] | None, list[Any] | None]:
+        """A full queue: apply the policy to the new ``item`` (with the lock held).
 
-        Returns whether the new item is taken, what was dropped, and the
-        batch to spill (once the lock is released).
+        Returns whether the new item is taken, why and which items were let
+        go, and the batch to spill (once the lock is released).
         """
         policy = self.overflow
         if policy == "drop_oldest":
-            self._queue.popleft()
+            oldest = self._queue.popleft()
             self._taken += 1
-            return True, ("queue_full", 1), None
+            return True, ("queue_full", [oldest]), None
         if policy == "block":
             deadline = time.monotonic() + self.block_timeout
             while len(self._queue) >= self.max_queue and not self._closed:
@@ -164,12 +176,12 @@ class BatchWorker:
                     break
             if len(self._queue) < self.max_queue:
                 return True, None, None
-            return False, ("block_timeout", 1), None
+            return False, ("block_timeout", [item]), None
         if policy == "spill" and self._spill is not None:
             batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
             self._taken += len(batch)
             return True, None, batch
-        return False, ("queue_full", 1), None
+        return False, ("queue_full", [item]), None
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -211,7 +223,7 @@ class BatchWorker:
             try:
                 self._deliver(batch, deadline)
             except Exception:  # noqa: BLE001 - deliver accounts; the worker must live on
-                self._dropped("deliver_failed", len(batch))
+                self._let_go("deliver_failed", batch)
             finally:
                 with self._lock:
                     self._inflight -= len(batch)
@@ -230,6 +242,18 @@ class BatchWorker:
         """Events queued or being delivered."""
         with self._lock:
             return len(self._queue) + self._inflight
+
+    def closing_by(self) -> float | None:
+        """When a close under way gives up (``math.inf``: never); None when not closing.
+
+        A ``deliver`` that retries stops retrying then: until a close, a
+        batch may wait as long as it takes (new items queue behind it, and
+        the overflow policy counts what does not fit).
+        """
+        with self._lock:
+            if not self._closing:
+                return None
+            return self._closing_at
 
     def flush(self, timeout: float | None) -> bool:
         """Deliver what is queued now; True when done within ``timeout``."""
@@ -284,6 +308,7 @@ class BatchWorker:
                 return []
             self._closing = True
             self._deadline = deadline
+            self._closing_at = math.inf if deadline is None else deadline
             thread = self._thread  # None only when nothing was ever queued
             self._ready.notify_all()
         if thread is not None and thread is not threading.current_thread():

@@ -462,9 +462,8 @@ class ForwardSink:
 
     def _close_by(self) -> float | None:
         """The deadline of the close under way (``math.inf``: none), or None when not closing."""
-        worker = self._worker
-        if worker._closing:
-            at = math.inf if worker._deadline is None else worker._deadline
+        at = self._worker.closing_by()
+        if at is not None:
             return at if self._closing_at is None else min(at, self._closing_at)
         return self._closing_at
 

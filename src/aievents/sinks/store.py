@@ -22,9 +22,12 @@ A store that goes away under a running sink is set up again: a SQLite file
 that was deleted is created anew, a file that was replaced by another one
 gets the tables it lacks, and tables dropped from a database are created
 again; each time is counted (``stats()["reopened"]``) and logged, and the
-batch being written is written again, so nothing queued is lost. Every
-error from opening, writing or reading a store is a :class:`StoreError`
-naming the URL, never with its password.
+batch being written is written again, so nothing queued is lost. A batch
+that meets a lock or a server away is tried again until it is written;
+only a close's deadline gives it up. Events given up or dropped are never
+in the store: queries over their time raise rather than answer short.
+Every error from opening, writing or reading a store is a
+:class:`StoreError` naming the URL, never with its password.
 
 Every count and cost is an integer in the store, never a float: a row's
 counts fit 64 bits (an event with a larger one is rejected, counted and
@@ -44,35 +47,57 @@ Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 
 from __future__ import annotations
 
-import decimal
-import hashlib
+import functools
+import itertools
 import json
-import os
-import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._extras import missing_extra
+from aievents._fork import after_fork
 from aievents._outbound import outbound
-from aievents._redact import scrub_text
+from aievents._redact import REDACTED, scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
 from aievents.pricing import PriceTable, cost_of
-from aievents.query import DIMENSIONS, FIELDS, Reports, Row, Scan
+from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks._batch import BatchWorker, Overflow
-from aievents.sinks._tally import LANES, lanes_of, request_lanes
-from aievents.usage import EXACT, ImageCost, units_to_usd
-
-if sys.platform != "win32":
-    import fcntl
+from aievents.sinks._sqlitefile import (
+    Gate,
+    GateTimeoutError,
+    create_file,
+    identity,
+    open_failure,
+    readable_only,
+    set_aside,
+)
+from aievents.sinks._storeschema import (
+    BIGINT_MAX,
+    COSTS,
+    DAILY,
+    DAILY_COLUMNS,
+    DAY,
+    LANE_COLUMNS,
+    LOOKUP,
+    SCHEMA_VERSION,
+    daily,
+    daily_row,
+    fit,
+    joined,
+    lane_sums,
+    statements,
+    tables,
+    unfit_text,
+)
+from aievents.sinks._storeurl import RefusedError, Target, parse
+from aievents.sinks._tally import lanes_of, request_lanes
+from aievents.usage import ImageCost, units_to_usd
 
 #: Why SQLAlchemy could not be imported, if it could not.
 _NO_SQLALCHEMY = ""
@@ -86,24 +111,31 @@ __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
 
 _T = TypeVar("_T")
 
-#: The version of the tables this release writes (see ``aievents_meta``).
-SCHEMA_VERSION: Final = 2
 #: The default store: a SQLite file in the working directory.
 DEFAULT_URL: Final = "sqlite:///aievents.db"
-_BIGINT_MAX: Final = 2**63 - 1
-#: Sums are kept and summed in halves, (value // _SPLIT, value % _SPLIT), so
-#: that no column nor SQL sum outgrows 64 bits.
-_SPLIT: Final = 2**32
-#: Column of each lane past num_model_requests (FIELDS[1:]).
-_LANE_COLUMNS: Final = FIELDS[1:]
-_COSTS: Final = FIELDS.index("cost_input_text")
-#: The roll-up's columns of each lane (every one of FIELDS): its two halves.
-_HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
-#: The roll-up: one row per day and series.
-_DAILY: Final = "aievents_daily"
-_DAY: Final = 1440
-#: Request ids looked up per statement (SQLite allows 999 parameters at least).
-_LOOKUP: Final = 500
+#: Times a write or read runs again on a store that moved under it, before
+#: it fails (a write is then tried again after a while).
+_ATTEMPTS: Final = 3
+#: Seconds a write waits, at least, for other threads of the sink (beside
+#: twice the busy timeout), and setting a store up waits for a file that
+#: keeps moving.
+_SETTLE: Final = 5.0
+#: Seconds before a write that failed for a reason that may pass is tried
+#: again: doubled each time, up to _MAX_BACKOFF.
+_BACKOFF: Final = 0.05
+_MAX_BACKOFF: Final = 2.0
+#: SQLite's result codes (primary) that may pass: BUSY, LOCKED, FULL.
+_SQLITE_TRANSIENT: Final = frozenset({5, 6, 13})
+_SQLITE_TRANSIENT_WORDS: Final = ("database is locked", "table is locked", "is full")
+#: PostgreSQL's SQLSTATE classes and codes that may pass: connection,
+#: transaction rollback (serialization, deadlock), insufficient resources,
+#: operator intervention (a restart), lock not available, object in use.
+_PG_TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57"})
+_PG_TRANSIENT_STATES: Final = frozenset({"55P03", "55006"})
+#: Slots of time a sink keeps counts of lost events for, at most.
+_LOSS_SLOTS: Final = 4096
+#: An event never set: a wait that only a timeout ends.
+_NEVER: Final = threading.Event()
 
 
 class StoreError(FieldValueError):
@@ -112,57 +144,20 @@ class StoreError(FieldValueError):
     For a store that cannot be reached, read or written, ``field`` is
     ``url`` and ``value`` the store's URL without its password; the message
     says what went wrong (the database's own words, without the password).
+
+    Attributes:
+        transient: Whether the cause may pass by itself (a lock held by
+            another writer, events still being written, the store being
+            set up again, a server that does not answer): asking again
+            later may succeed.
     """
+
+    transient: bool = False
 
 
 def _require_sqlalchemy() -> None:
     if sa is None:
         raise missing_extra("StoreSink", "store", _NO_SQLALCHEMY)
-
-
-def _tables(metadata: Any) -> dict[str, Any]:
-    """The tables of schema version 2."""
-    dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
-    lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in _LANE_COLUMNS]
-    tables = {
-        "meta": sa.Table(
-            "aievents_meta",
-            metadata,
-            sa.Column("key", sa.String(64), primary_key=True),
-            sa.Column("value", sa.String(255), nullable=False),
-        ),
-        "usage": sa.Table(
-            "aievents_usage",
-            metadata,
-            sa.Column("request_id", sa.String(255), primary_key=True),
-            sa.Column("timestamp", sa.BigInteger, nullable=False),
-            sa.Column("minute", sa.BigInteger, nullable=False, index=True),
-            sa.Column("provider", sa.String(255), nullable=True),
-            sa.Column("quality", sa.String(255), nullable=True),
-            *dims,
-            *lanes,
-            sa.Column("cost_exact", sa.Text, nullable=True),
-            # The few rows with exact-text costs, found without a scan.
-            sa.Index(
-                "aievents_usage_exact",
-                "minute",
-                sqlite_where=sa.text("cost_exact IS NOT NULL"),
-                postgresql_where=sa.text("cost_exact IS NOT NULL"),
-            ),
-        ),
-    }
-    for name in (_DAILY,):
-        tables[name] = sa.Table(
-            name,
-            metadata,
-            sa.Column("period", sa.BigInteger, nullable=False),
-            # A digest of the dimensions: the unique key (NULLs would all differ there).
-            sa.Column("series", sa.String(64), nullable=False),
-            *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
-            *[sa.Column(c, sa.BigInteger, nullable=False) for c in _HALVES],
-            sa.UniqueConstraint("period", "series", name=f"{name}_key"),
-        )
-    return tables
 
 
 class StoreSink(Reports):
@@ -186,19 +181,25 @@ class StoreSink(Reports):
             ``False`` only an existing store is opened: a SQLite file that
             does not exist, or a database without aievents' tables, is a
             :class:`StoreError` (and no file is created), as is such a file
-            deleted later.
+            deleted later; a SQLite file on a read-only file system is
+            read as one that nothing changes.
         busy_timeout: Seconds a statement waits for a lock another
             connection holds (SQLite's busy timeout; PostgreSQL's
-            ``lock_timeout``) before it fails.
+            ``lock_timeout``) before it fails. A batch that fails so is
+            tried again (``stats()["retried"]``) until it is written, or
+            until :meth:`close`'s deadline gives it up.
         query_wait: Seconds :meth:`usage` and :meth:`costs` wait for the
             events queued before them to be written. When some are still
             not written by then, the query raises a :class:`StoreError`
-            saying how many, rather than answer without them.
+            saying how many, rather than answer without them. A query
+            whose window holds the time of an event this sink gave up or
+            dropped raises too.
 
     Raises:
-        StoreError: the URL is not a database URL, the database cannot be
-            reached, its tables are of a newer version, or (``create=False``)
-            there is no store there.
+        StoreError: the URL is not a database URL StoreSink uses (SQLite, or
+            PostgreSQL with psycopg 3), the database cannot be reached, its
+            tables are of a newer version, or (``create=False``) there is no
+            store there.
     """
 
     def __init__(
@@ -218,28 +219,15 @@ class StoreSink(Reports):
         query_wait: float = 10.0,
     ) -> None:
         _require_sqlalchemy()
-        url = DEFAULT_URL if url is None else url
-        parsed = _parse(url)
-        self._sqlite = parsed.get_backend_name() == "sqlite"
-        #: The store's URL without a password (in the user info or the query).
-        self.url = (
-            f"sqlite:///{parsed.database}"
-            if self._sqlite
-            else _masked(parsed.render_as_string(hide_password=True))
-        )
-        self._secrets = _secrets(url, parsed)
-        #: The SQLite file (an absolute path), else None.
-        self._path: str | None = parsed.database if self._sqlite else None
-        self._identity: tuple[int, int] | None = None
-        self._leftovers = False  # a -wal and -shm of a moved file, under its name
+        target = Target(DEFAULT_URL if url is None else url)
+        del url  # from here on the URL as given is only in target, which shows it masked
         self._create = create
         self._busy = float(setting("busy_timeout", busy_timeout, fraction=True))
         self._query_wait = float(setting("query_wait", query_wait, fraction=True))
         self._prices = prices
         self._price_events = price_events
         self._clock = clock
-        self._lock = threading.Lock()
-        self._gate = _Gate()
+        self._setup_locks()
         self._diag = RateLimitedLog("store")
         self.written = 0
         self.duplicates = 0
@@ -247,12 +235,66 @@ class StoreSink(Reports):
         self.failed = 0
         self.dropped = 0
         self.reopened = 0
-        self._engine = self._connect(parsed)
+        self.retried = 0
+        #: Events that will never be stored (failed, dropped), by when they happened.
+        self._lost = _Losses()
+        try:
+            self._attach(target)
+        except StoreError as error:
+            # Raised again from here, without the frames below: a renderer that
+            # prints every frame's local variables (rich, in structlog's console
+            # output) finds no password in them.
+            raise error.with_traceback(None) from None
+        self._worker = BatchWorker(
+            self._deliver,
+            name="aievents-store",
+            batch_size=setting("batch_size", batch_size, positive=True),
+            max_delay=max_delay,
+            max_queue=max_queue,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            dropped=self._count_dropped,
+            lost=self._count_lost,
+        )
+        self.closed = False
+        after_fork(self)
+
+    def _setup_locks(self) -> None:
+        self._lock = threading.Lock()
+        self._gate = Gate()
+        self._wake = threading.Event()  # set by close(): a retry's wait ends
+
+    def _after_fork(self) -> None:
+        """In a forked child: locks and a gate of its own (the parent's may have been held).
+
+        A thread of the parent may have been writing or reading at the fork:
+        the child has no such thread, and must not wait for it.
+        """
+        self._setup_locks()
+
+    def _attach(self, target: Target) -> None:
+        """Parse the URL, make the engine and open the store (create it when allowed)."""
+        try:
+            parsed = parse(target)
+        except RefusedError as refused:
+            raise StoreError("url", target.shown, refused.reason, owner="StoreSink") from None
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        #: The store's URL without a password (in the user info or the query).
+        self.url = target.shown
+        self._secrets = target.secrets
+        #: The SQLite file (an absolute path), else None.
+        self._path: str | None = parsed.database if self._sqlite else None
+        #: Only read, from a read-only file system: opened as a file nothing changes.
+        self._read_only = self._path is not None and not self._create and readable_only(self._path)
+        self._identity: tuple[int, int] | None = None
+        self._leftovers = False  # a -wal and -shm of a moved file, under its name
+        self._dbapi: Any = None
+        self._engine = self._connect(target)
         self._metadata = sa.MetaData()
-        self._t = _tables(self._metadata)
+        self._t = tables(self._metadata)
         self._mark = "?" if self._sqlite else "%s"
-        self._sql = _statements(self._mark)
-        dbapi = self._engine.dialect.loaded_dbapi
+        self._sql = statements(self._mark)
+        self._dbapi = dbapi = self._engine.dialect.loaded_dbapi
         self._errors: tuple[type[BaseException], ...] = (
             sa.exc.DBAPIError,
             dbapi.Error,
@@ -266,25 +308,14 @@ class StoreSink(Reports):
             dbapi.IntegrityError,
             UnicodeError,
         )
-        self._open()
-        self._worker = BatchWorker(
-            self._deliver,
-            name="aievents-store",
-            batch_size=setting("batch_size", batch_size, positive=True),
-            max_delay=max_delay,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
-            dropped=self._count_dropped,
-        )
-        self.closed = False
+        self._open(time.monotonic() + max(self._busy, _SETTLE))
 
     def __repr__(self) -> str:
         return f"StoreSink({self.url!r})"
 
     # ------------------------------------------------------------------ setup
 
-    def _connect(self, url: Any) -> Any:
+    def _connect(self, target: Target) -> Any:
         # A connection per batch or query, closed after it: a sink holds no
         # idle connection (nor leaves one to the garbage collector).
         kwargs: dict[str, Any] = {"poolclass": sa.pool.NullPool}
@@ -292,18 +323,20 @@ class StoreSink(Reports):
             # Connections open the file only if it exists ("mode=rw"): a file
             # deleted under the sink is not silently created anew, empty, by
             # SQLite; _open creates it when that is allowed.
-            url = url.set(
-                database=f"file:{quote(url.database)}",
-                query={**url.query, "mode": "rw", "uri": "true"},
-            )
             kwargs["connect_args"] = {"timeout": self._busy}
-        else:
-            kwargs["connect_args"] = {"connect_timeout": 10}
-        try:
-            engine = sa.create_engine(url, **kwargs)
-        except ImportError as error:  # the database driver (psycopg) is not installed
-            raise missing_extra("StoreSink", "store", error) from None
-        if self._sqlite:
+            # On a read-only file system SQLite cannot make the -shm that WAL
+            # mode needs to read: the file is read as one that nothing changes.
+            mode = {"mode": "ro", "immutable": "1"} if self._read_only else {"mode": "rw"}
+            try:
+                engine = sa.create_engine(
+                    target.parsed.set(
+                        database=f"file:{quote(target.parsed.database)}",
+                        query={**target.parsed.query, **mode, "uri": "true"},
+                    ),
+                    **kwargs,
+                )
+            except (sa.exc.ArgumentError, ValueError, TypeError) as error:
+                raise self._error("cannot be opened", error) from None
             busy = round(self._busy * 1000)
 
             @sa.event.listens_for(engine, "connect")
@@ -313,63 +346,148 @@ class StoreSink(Reports):
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 
-        return engine
+            return engine
+        kwargs["connect_args"] = {"connect_timeout": 10}
+        try:
+            return sa.create_engine(target.parsed, **kwargs)
+        except ImportError as error:  # the database driver (psycopg) is not installed
+            raise missing_extra("StoreSink", "store", error) from None
+        except (sa.exc.ArgumentError, ValueError, TypeError) as error:  # ?port=abc...
+            raise self._error("cannot be opened", error) from None
 
-    def _error(self, reason: str, error: BaseException | None = None) -> StoreError:
+    def _error(
+        self, reason: str, error: BaseException | None = None, *, transient: bool = False
+    ) -> StoreError:
         """A StoreError about the store's URL; the database's words, without secrets."""
         if error is not None:
             reason = f"{reason}: {self._hide(first_line(error))}"
-        return StoreError("url", self.url, reason, owner="StoreSink")
+            transient = transient or self._transient(error)
+        failure = StoreError("url", self.url, reason, owner="StoreSink")
+        failure.transient = transient
+        return failure
 
     def _hide(self, text: str) -> str:
         """``text`` without the store's password (nor any secret-looking value)."""
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, REDACTED)
         return scrub_text(text)
 
-    def _open(self) -> None:
-        """Open the store: create the SQLite file when allowed, set up its tables, note the file."""
+    def _transient(self, error: BaseException) -> bool:
+        """Whether a failure may pass by itself, so that the same write may succeed later.
+
+        A lock held past the busy timeout, a full disk, the store being set
+        up again or moved meanwhile, a server that does not answer or is
+        restarting: yes. A file that is not a database, a store that is gone
+        with ``create=False``, a refused row, a missing privilege: no.
+        """
+        if isinstance(error, StoreError):
+            return error.transient
+        original = getattr(error, "orig", None) or error
+        code = getattr(original, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _SQLITE_TRANSIENT
+        if self._sqlite:  # Python 3.10's sqlite3 errors carry no code
+            return any(words in str(original) for words in _SQLITE_TRANSIENT_WORDS)
+        state = getattr(original, "sqlstate", None)
+        if not state:
+            # No answer from the server (psycopg puts no SQLSTATE on a failed
+            # connection): it is away, restarting or refusing connections.
+            dbapi = self._dbapi
+            return isinstance(error, sa.exc.OperationalError) or (
+                dbapi is not None and isinstance(original, dbapi.OperationalError)
+            )
+        return state[:2] in _PG_TRANSIENT_CLASSES or state in _PG_TRANSIENT_STATES
+
+    def _file_identity(self, path: str) -> tuple[int, int] | None:
+        """The SQLite file's identity (None: there is none); a StoreError when it cannot be read."""
+        try:
+            return identity(path)
+        except OSError as error:
+            raise self._error("cannot be opened", error) from None
+
+    def _open(self, deadline: float) -> None:
+        """Open the store: create the SQLite file when allowed, set up its tables, note the file.
+
+        The file noted is the one that was set up: its identity is read
+        before and after, and a file deleted or replaced meanwhile is set up
+        again, until ``deadline`` (a ``time.monotonic()`` value).
+
+        Raises:
+            StoreError: it cannot be opened or created, it is not there and
+                ``create=False``, or it keeps moving until ``deadline``
+                (``transient``).
+        """
         path = self._path
-        if path is not None and not os.path.exists(path):
-            if not self._create:
-                raise self._error("names no store: the SQLite file does not exist")
+        if path is None:
+            self._migrate()
+            return
+        for attempt in itertools.count():
+            if attempt and time.monotonic() >= deadline:
+                raise self._error(
+                    "keeps being deleted or replaced while it is set up", transient=True
+                )
+            with self._lock:
+                leftovers, self._leftovers = self._leftovers, False
+            if leftovers:
+                try:
+                    set_aside(path)
+                except OSError as error:
+                    raise self._error("cannot be opened again", error) from None
+            before = self._file_identity(path)
+            if before is None:
+                if not self._create:
+                    raise self._error("names no store: the SQLite file does not exist")
+                try:
+                    create_file(path)
+                except OSError as error:
+                    raise self._error("cannot be created", error) from None
+                continue  # set up the file that is there now
             try:
-                _create_file(path)
-            except OSError as error:
-                raise self._error("cannot be created", error) from None
-        self._migrate()
-        if path is not None:
-            # WAL mode stays with the file; set once it is known to be a store.
-            try:
-                with self._engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            except self._errors as error:
-                raise self._error("cannot be opened", error) from None
-            self._identity = _identity(path)
+                self._migrate()
+                if not self._read_only:
+                    with self._engine.connect() as conn:
+                        # WAL mode stays with the file; set once it is known to be a store.
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except self._failures as error:
+                if self._file_identity(path) == before:
+                    if isinstance(error, StoreError):
+                        raise
+                    raise self._error(open_failure(path), error) from None
+            else:
+                if self._file_identity(path) == before:
+                    self._identity = before
+                    return
+            # The file moved while it was set up: a connection that was open on
+            # the old one may have left its -wal and -shm under the name.
+            with self._lock:
+                self._leftovers = True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _changed(self) -> str | None:
         """Why the SQLite file is not the one set up (``deleted``, ``replaced``), else None."""
         if self._path is None:
             return None
         try:
-            now = _identity(self._path)
+            now = identity(self._path)
         except OSError:
             return None  # cannot tell: the next connection says what is wrong
-        if now == self._identity:
-            return None
-        return "deleted" if now is None else "replaced"
+        if now is None:
+            return "deleted"  # whatever was noted: a missing file is always a change
+        return None if now == self._identity else "replaced"
 
-    def _reopen(self, reason: str) -> bool:
+    def _reopen(self, reason: str, deadline: float) -> bool:
         """Set the store up again (its file or tables went away); whether it was needed.
 
-        Waits until no connection of this sink is in use, so none of them is
-        left on a deleted file while a new one takes its name.
+        Waits (until ``deadline``) for no connection of this sink to be in
+        use, so none of them is left on a deleted file while a new one takes
+        its name.
 
         Raises:
             StoreError: it cannot be set up again (or, ``create=False``, the
                 store is gone).
+            GateTimeoutError: the connections in use did not end by ``deadline``.
         """
-        with self._gate.exclusive():
+        with self._gate.exclusive(deadline):
             if reason != "tables_missing":
                 reason = self._changed() or ""
                 if not reason:
@@ -378,14 +496,7 @@ class StoreSink(Reports):
                 return False
             if reason == "deleted" and not self._create:
                 raise self._error("names no store any more: the SQLite file was deleted")
-            with self._lock:
-                leftovers, self._leftovers = self._leftovers, False
-            if leftovers and self._path is not None:
-                try:
-                    _set_aside(self._path)
-                except OSError as error:
-                    raise self._error("cannot be opened again", error) from None
-            self._open()
+            self._open(deadline)
             with self._lock:
                 self.reopened += 1
         self._diag(("reopened", reason), "warning", "store_reopened", reason=reason, url=self.url)
@@ -431,7 +542,7 @@ class StoreSink(Reports):
                 raise
             except sa.exc.DBAPIError as error:  # another process got there first, or no server
                 last = error
-        raise self._error("cannot be opened", last)
+        raise self._error(open_failure(self._path) if self._path else "cannot be opened", last)
 
     def _version(self, conn: Any) -> int:
         """The schema version of the tables (0: none yet); a newer one is refused."""
@@ -464,22 +575,22 @@ class StoreSink(Reports):
         conn.exec_driver_sql(
             "ALTER TABLE aievents_usage ADD COLUMN unpriced_requests BIGINT NOT NULL DEFAULT 0"
         )
-        costs = [usage.c[lane] == 0 for lane in _LANE_COLUMNS[_COSTS - 1 :]]
+        costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
         conn.execute(
             usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)
         )
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_DAILY}")
-        daily = self._t[_DAILY]
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {DAILY}")
+        daily = self._t[DAILY]
         daily.create(conn)
-        day = (usage.c.minute // _DAY).label("day")
+        day = (usage.c.minute // DAY).label("day")
         dims = [usage.c[name] for name in DIMENSIONS]
-        query = sa.select(day, *dims, *_lane_sums(usage, raw=True)).group_by(day, *dims)
+        query = sa.select(day, *dims, *lane_sums(usage, raw=True)).group_by(day, *dims)
         rows = []
         for record in conn.execute(query):
-            lanes = _joined(record[1 + len(dims) :])
-            row = _daily_row(record[0] * _DAY, tuple(record[1 : 1 + len(dims)]), lanes)
-            rows.append(dict(zip(_DAILY_COLUMNS, row, strict=True)))
-            if len(rows) >= _LOOKUP:
+            lanes = joined(record[1 + len(dims) :])
+            row = daily_row(record[0] * DAY, tuple(record[1 : 1 + len(dims)]), lanes)
+            rows.append(dict(zip(DAILY_COLUMNS, row, strict=True)))
+            if len(rows) >= LOOKUP:
                 conn.execute(daily.insert(), rows)
                 rows.clear()
         if rows:
@@ -497,36 +608,84 @@ class StoreSink(Reports):
             self.dropped += count
         self._diag(("dropped", reason), "warning", "events_dropped", reason=reason, count=count)
 
+    def _count_lost(self, events: list[Any]) -> None:
+        """Events that will never be stored: queries over their time raise from now on."""
+        with self._lock:
+            self._lost.add(events)
+
     def _deliver(self, batch: list[Any], deadline: float | None) -> None:
-        """Write a batch (on the worker thread), retrying briefly; count what fails."""
-        for attempt in range(3):
-            try:
-                self._write(batch)
-                return
-            except self._refusals:
-                # The database refuses a row: write one at a time, so that only
-                # the refused ones are lost (and counted).
-                self._write_each(batch)
-                return
-            except self._failures as error:
-                if attempt == 2 or (deadline is not None and time.monotonic() >= deadline):
-                    with self._lock:
-                        self.failed += len(batch)
-                    said = self._hide(describe(error))
-                    self._diag(
-                        "write_failed", "error", "write_failed", error=said, events=len(batch)
-                    )
-                    return
-                time.sleep(0.05 * (attempt + 1))
+        """Write a batch (on the worker thread); retry what may pass; count what cannot be written.
+
+        ``deadline`` (a flush's or a close's) does not end the retries: a
+        flush that runs out of time leaves the batch to be written later.
+        Only a close's deadline gives it up (counted as ``failed``, and the
+        time of its events marked as never complete).
+        """
+        del deadline
+        try:
+            self._persist(functools.partial(self._write, batch), len(batch))
+        except self._refusals:
+            # The database refuses a row: write one at a time, so that only
+            # the refused ones are lost (and counted).
+            self._write_each(batch)
+        except self._failures as error:
+            self._give_up(batch, error)
 
     def _write_each(self, batch: list[Any]) -> None:
         for event in batch:
             try:
-                self._write([event])
-            except self._errors as error:
+                self._persist(functools.partial(self._write, [event]), 1)
+            except self._refusals as error:
                 with self._lock:
                     self.rejected += 1
                 self._reject(event, self._hide(first_line(error)))
+            except self._failures as error:
+                self._give_up([event], error)
+
+    def _persist(self, write: Callable[[], object], count: int) -> None:
+        """Run ``write``, again after each transient failure, waiting longer each time.
+
+        Raises the first failure that is not transient, or the last one once
+        the sink is closing and its deadline has passed.
+        """
+        attempt = 0
+        while True:
+            try:
+                write()
+                return
+            except self._refusals:
+                raise
+            except self._failures as error:
+                if not self._transient(error):
+                    raise
+                attempt += 1
+                if not self._pause(attempt):
+                    raise
+                with self._lock:
+                    self.retried += count
+                said = self._hide(describe(error))
+                self._diag("retrying", "warning", "write_retrying", error=said, events=count)
+
+    def _pause(self, attempt: int) -> bool:
+        """Wait before another attempt; False: the sink is closing and its deadline passed."""
+        delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** (attempt - 1))
+        closing = self._worker.closing_by()
+        if closing is None:
+            self._wake.wait(delay)  # close() ends the wait
+            return True
+        left = closing - time.monotonic()
+        if left <= 0:
+            return False
+        _NEVER.wait(min(delay, left))
+        return True
+
+    def _give_up(self, events: list[Any], error: BaseException) -> None:
+        """Events that cannot be written: counted, logged, and their time marked incomplete."""
+        with self._lock:
+            self.failed += len(events)
+            self._lost.add(events)
+        said = self._hide(describe(error))
+        self._diag("write_failed", "error", "write_failed", error=said, events=len(events))
 
     def _reject(self, event: ImageUsageEvent, reason: str) -> None:
         self._diag(
@@ -565,7 +724,10 @@ class StoreSink(Reports):
                 rejected += 1
                 continue
             rows[event.request_id] = row
-        written = len(self._on_store(lambda: self._insert_rows(rows))) if rows else 0
+        written = 0
+        if rows:
+            deadline = time.monotonic() + 2 * self._busy + _SETTLE
+            written = len(self._on_store(lambda: self._insert_rows(rows), deadline))
         with self._lock:
             self.written += written
             self.duplicates += seen - rejected - written
@@ -573,7 +735,7 @@ class StoreSink(Reports):
         return written, seen - rejected - written
 
     def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
-        """The event's row of aievents_usage (in _USAGE_COLUMNS order), or None to reject."""
+        """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
         cost: Any = event.cost
         units = None if cost is None or type(cost) is not ImageCost else cost._units
         usage = event.usage
@@ -591,11 +753,11 @@ class StoreSink(Reports):
                     cost = cost_of(event, table=self._prices)
             lanes, extra = lanes_of(event, cost)
             lanes = lanes[1:]
-        if max(lanes) > _BIGINT_MAX:
-            fitted, extra = _fit(list(lanes), extra)
+        if max(lanes) > BIGINT_MAX:
+            fitted, extra = fit(list(lanes), extra)
             if fitted is None:
                 lane, value = next(
-                    (n, v) for n, v in zip(_LANE_COLUMNS, lanes, strict=True) if v > _BIGINT_MAX
+                    (n, v) for n, v in zip(LANE_COLUMNS, lanes, strict=True) if v > BIGINT_MAX
                 )
                 self._reject(
                     event,
@@ -607,7 +769,7 @@ class StoreSink(Reports):
         fields = (event.request_id, event.provider, event.quality, event.model, event.size)
         more = (event.operation, event.project_id, event.user_id, event.api_key_id)
         texts = [t for t in (*fields, *more) if t is not None]
-        refusal = _unfit_text(texts)
+        refusal = unfit_text(texts)
         if refusal is not None:
             self._reject(event, refusal)
             return None
@@ -647,8 +809,8 @@ class StoreSink(Reports):
                 cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
             ids = list(rows)
             stored: set[str] = set()
-            for first in range(0, len(ids), _LOOKUP):
-                part = ids[first : first + _LOOKUP]
+            for first in range(0, len(ids), LOOKUP):
+                part = ids[first : first + LOOKUP]
                 cursor.execute(
                     self._sql["lookup"].format(", ".join([self._mark] * len(part))), part
                 )
@@ -656,7 +818,7 @@ class StoreSink(Reports):
             new = [row for rid, row in rows.items() if rid not in stored]
             if new:
                 cursor.executemany(self._sql["insert"], new)
-                cursor.executemany(self._sql["roll_up"], _daily(new))
+                cursor.executemany(self._sql["roll_up"], daily(new))
             raw.commit()
         except BaseException:
             raw.rollback()
@@ -670,19 +832,29 @@ class StoreSink(Reports):
         return self._worker.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Write what is queued (within ``timeout``), then stop; queries still work."""
+        """Write what is queued (within ``timeout``), then stop; queries still work.
+
+        Returns False when events were left unwritten (counted as
+        ``failed``) or a batch is still being written.
+        """
         if self.closed:
             return True
         self.closed = True
+        self._wake.set()  # a batch waiting to be tried again is tried now
         left = self._worker.close(timeout)
         if left:
             with self._lock:
                 self.failed += len(left)
+                self._lost.add(left)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
-        return not left
+        return not left and not self._worker.pending
 
     def stats(self) -> dict[str, int]:
-        """Counters: written, duplicates, rejected, failed, dropped, reopened, pending."""
+        """Counters: written, duplicates, rejected, failed, dropped, reopened, retried, pending.
+
+        ``retried`` counts events whose write was tried again after a
+        failure that may pass (a lock, the store moving, the server away).
+        """
         with self._lock:
             return {
                 "written": self.written,
@@ -691,6 +863,7 @@ class StoreSink(Reports):
                 "failed": self.failed,
                 "dropped": self.dropped,
                 "reopened": self.reopened,
+                "retried": self.retried,
                 "pending": self._worker.pending,
             }
 
@@ -708,27 +881,37 @@ class StoreSink(Reports):
                 (the message says how many), or the store cannot be read
                 (a lock held past ``busy_timeout``, a lost connection...).
         """
+        began = time.monotonic()
         left = self._worker.settle(self._query_wait)
         if left:
             raise self._error(
                 f"has {left} events not stored yet after {self._query_wait:g} s (the database "
-                "is busy or unreachable; the store's log says why): ask again later"
+                "is busy or unreachable; the store's log says why): ask again later",
+                transient=True,
+            )
+        with self._lock:
+            lost = self._lost.within(scan.start * 1000, scan.end * 1000)
+        if lost:
+            raise self._error(
+                f"cannot answer for this window: {lost} of its events were never stored "
+                "(counted in stats() as failed or dropped; the store's log says why)"
             )
         first, stop = scan.start // 60, scan.end // 60
         width = scan.width // 60
         spans: list[tuple[Any, int, int]] = []
-        period = _DAY if width >= _DAY else None
+        period = DAY if width >= DAY else None
         if period is not None:
             whole_first = -(-first // period) * period
             whole_stop = stop - stop % period
             if whole_first < whole_stop:
-                table = self._t[_DAILY]
+                table = self._t[DAILY]
                 spans = [(None, first, whole_first), (table, whole_first, whole_stop)]
                 spans.append((None, whole_stop, stop))
         if not spans:
             spans = [(None, first, stop)]
+        deadline = max(began + self._query_wait, time.monotonic() + self._busy)
         try:
-            rows = self._on_store(lambda: self._read(scan, spans, first, stop))
+            rows = self._on_store(lambda: self._read(scan, spans, first, stop), deadline)
         except self._errors as error:
             raise self._error("cannot be read", error) from None
         yield from rows
@@ -753,7 +936,7 @@ class StoreSink(Reports):
             rows += self._exact(conn, scan, first, stop)
         return rows
 
-    def _on_store(self, action: Callable[[], _T]) -> _T:
+    def _on_store(self, action: Callable[[], _T], deadline: float) -> _T:
         """Run ``action`` (it opens a connection and closes it) on the store as set up.
 
         A SQLite file deleted or replaced before or while ``action`` ran, or
@@ -761,28 +944,42 @@ class StoreSink(Reports):
         wrote may be in a file that is gone, or only in a -wal that SQLite
         left behind (it does not checkpoint a file that moved). Rows are
         keyed by request id, so a batch written twice is stored once.
+        Waits for other threads of this sink (setting the store up again,
+        or using it while this one would) end at ``deadline``.
+
+        Raises:
+            StoreError: the store cannot be set up again, or keeps moving or
+                losing its tables, or the wait for other threads ran out
+                (both ``transient``).
         """
-        for _ in range(3):
-            reason = self._changed()
-            if reason is not None:
-                self._reopen(reason)
-            with self._gate.shared():
-                opened = self._identity  # no reopening while the gate is shared
-                try:
-                    return_value = action()
-                except self._errors as error:
-                    if self._moved_from(opened):
+        what = "keeps being deleted or replaced"
+        try:
+            for _ in range(_ATTEMPTS):
+                reason = self._changed()
+                if reason is not None:
+                    self._reopen(reason, deadline)
+                with self._gate.shared(deadline):
+                    opened = self._identity  # no reopening while the gate is shared
+                    try:
+                        return_value = action()
+                    except self._errors as error:
+                        if self._moved_from(opened):
+                            what = "keeps being deleted or replaced"
+                            continue
+                        if not _missing_table(error):
+                            raise
+                        failure = error
+                    else:
+                        if not self._moved_from(opened):
+                            return return_value
+                        what = "keeps being deleted or replaced"
                         continue
-                    if not _missing_table(error):
-                        raise
-                    failure = error
-                else:
-                    if not self._moved_from(opened):
-                        return return_value
-                    continue
-            if not self._reopen("tables_missing"):  # outside the gate: it waits for it
-                raise failure
-        raise self._error("keeps being deleted or replaced")
+                what = "keeps losing its tables (dropped again each time they are made)"
+                if not self._reopen("tables_missing", deadline):  # outside the gate: it waits
+                    raise failure
+        except GateTimeoutError:
+            what = "is being set up again by another thread of this sink"
+        raise self._error(f"{what}: ask again later", transient=True)
 
     def _moved_from(self, opened: tuple[int, int] | None) -> bool:
         """Whether the SQLite file is no longer the one a connection just closed was opened on.
@@ -793,7 +990,7 @@ class StoreSink(Reports):
         if self._path is None:
             return False
         try:
-            moved = _identity(self._path) != opened
+            moved = identity(self._path) != opened
         except OSError:
             return False
         if moved:
@@ -815,7 +1012,7 @@ class StoreSink(Reports):
         bucket = (time_column // width).label("bucket")
         groups = [source.c[name] for name in scan.group_by]
         query = (
-            sa.select(bucket, *groups, *_lane_sums(source, raw))
+            sa.select(bucket, *groups, *lane_sums(source, raw))
             .where(*self._where(source, "minute" if raw else "period", scan, low, high))
             .group_by(bucket, *groups)
         )
@@ -824,9 +1021,9 @@ class StoreSink(Reports):
             start = values[0] * width * 60
             found = dict(zip(scan.group_by, values[1 : 1 + len(groups)], strict=True))
             key = tuple(found.get(name) for name in DIMENSIONS)
-            lanes = _joined(values[1 + len(groups) :])
-            costs = [units_to_usd(units) for units in lanes[_COSTS:]]
-            yield start - start % scan.width, key, [*lanes[:_COSTS], *costs]
+            lanes = joined(values[1 + len(groups) :])
+            costs = [units_to_usd(units) for units in lanes[COSTS:]]
+            yield start - start % scan.width, key, [*lanes[:COSTS], *costs]
 
     def _exact(self, conn: Any, scan: Scan, low: int, high: int) -> Iterator[Row]:
         """Cost parts kept as exact text (finer than cost units), one row each."""
@@ -834,7 +1031,7 @@ class StoreSink(Reports):
         query = sa.select(
             usage.c.minute, *[usage.c[d] for d in DIMENSIONS], usage.c.cost_exact
         ).where(usage.c.cost_exact.is_not(None), *self._where(usage, "minute", scan, low, high))
-        zeros = [0] * _COSTS
+        zeros = [0] * COSTS
         for record in conn.execute(query):
             start = record[0] * 60
             dims = record[1:-1]
@@ -846,305 +1043,41 @@ class StoreSink(Reports):
         self._engine.dispose()
 
 
-#: The columns of a row of aievents_usage, in the order _row builds them.
-_USAGE_COLUMNS: Final = (
-    "request_id",
-    "timestamp",
-    "minute",
-    "provider",
-    "quality",
-    *DIMENSIONS,
-    *_LANE_COLUMNS,
-    "cost_exact",
-)
-_DAILY_COLUMNS: Final = ("period", "series", *DIMENSIONS, *_HALVES)
-
-
-def _statements(mark: str) -> dict[str, str]:
-    """The write statements, with the driver's parameter mark."""
-
-    def marks(count: int) -> str:
-        return ", ".join([mark] * count)
-
-    modulo = "%%" if mark == "%s" else "%"  # a bare % would be a placeholder there
-    updates = []
-    for column in FIELDS:
-        hi, lo = f"{column}_hi", f"{column}_lo"
-        low = f"({_DAILY}.{lo} + excluded.{lo})"
-        updates.append(f"{hi} = {_DAILY}.{hi} + excluded.{hi} + {low} / {_SPLIT}")
-        updates.append(f"{lo} = {low} {modulo} {_SPLIT}")
-    return {
-        "lookup": "SELECT request_id FROM aievents_usage WHERE request_id IN ({})",
-        "insert": (
-            f"INSERT INTO aievents_usage ({', '.join(_USAGE_COLUMNS)}) "
-            f"VALUES ({marks(len(_USAGE_COLUMNS))})"
-        ),
-        "roll_up": (
-            f"INSERT INTO {_DAILY} ({', '.join(_DAILY_COLUMNS)}) "
-            f"VALUES ({marks(len(_DAILY_COLUMNS))}) "
-            f"ON CONFLICT (period, series) DO UPDATE SET {', '.join(updates)}"
-        ),
-    }
-
-
-#: Where things are in a row of aievents_usage.
-_MINUTE: Final = _USAGE_COLUMNS.index("minute")
-_DIMS: Final = slice(_USAGE_COLUMNS.index(DIMENSIONS[0]), _USAGE_COLUMNS.index(DIMENSIONS[-1]) + 1)
-_LANES: Final = slice(_USAGE_COLUMNS.index(_LANE_COLUMNS[0]), _USAGE_COLUMNS.index("cost_exact"))
-
-
-def _daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The roll-up rows of written usage rows: sums per day and series."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        minute = row[_MINUTE]
-        key = (minute - minute % _DAY, *row[_DIMS])
-        total = sums.get(key)
-        if total is None:
-            total = sums[key] = [0] * LANES
-        total[0] += 1
-        for index, value in enumerate(row[_LANES], 1):
-            if value:
-                total[index] += value
-    return [_daily_row(key[0], key[1:], total) for key, total in sums.items()]
-
-
-def _daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
-    """A roll-up row (in _DAILY_COLUMNS order): the day, its series, every lane in halves."""
-    series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
-    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, _SPLIT)))
-
-
-def _lane_sums(source: Any, raw: bool) -> list[Any]:
-    """SQL sums of every lane (FIELDS), each as its two halves (see _joined).
-
-    Over the rows (``raw``) a request is a row, and each lane is summed as
-    ``value // 2**32`` and ``value % 2**32``: neither sum can outgrow 64 bits
-    below 2**31 rows. The roll-up holds the halves already.
-    """
-    if not raw:
-        return [sa.func.sum(source.c[column]) for column in _HALVES]
-    sums: list[Any] = [sa.literal_column("0"), sa.func.count()]
-    for lane in _LANE_COLUMNS:
-        sums += [sa.func.sum(source.c[lane] // _SPLIT), sa.func.sum(source.c[lane] % _SPLIT)]
-    return sums
-
-
-def _joined(halves: Sequence[Any]) -> list[int]:
-    """The lanes summed by _lane_sums, each put back together, as exact ints."""
-    values = [int(v or 0) for v in halves]
-    return [hi * _SPLIT + lo for hi, lo in zip(values[::2], values[1::2], strict=True)]
-
-
-def _unfit_text(texts: list[str]) -> str | None:
-    """Why these strings cannot be stored (at most 255 characters, no NUL, valid Unicode)."""
-    if max(map(len, texts)) > 255:
-        return "a text field is longer than 255 characters"
-    joined = "".join(texts)
-    if "\x00" in joined:
-        return "a text field holds a NUL character"
-    try:
-        joined.encode()
-    except UnicodeEncodeError:
-        return "a text field is not valid Unicode (a lone surrogate)"
-    return None
-
-
-def _fit(
-    lanes: list[int], extra: list[Decimal] | None
-) -> tuple[list[int] | None, list[Decimal] | None]:
-    """Lanes that fit 64-bit columns: costs too large go to the exact text; else None."""
-    costs = slice(_COSTS - 1, None)
-    if max(lanes[costs]) > _BIGINT_MAX:
-        held = extra or [Decimal(0)] * (LANES - _COSTS)
-        with decimal.localcontext(EXACT):
-            extra = [units_to_usd(u) + e for u, e in zip(lanes[costs], held, strict=True)]
-        lanes[costs] = [0] * (LANES - _COSTS)
-    if max(lanes) > _BIGINT_MAX:
-        return None, None
-    return lanes, extra
-
-
-def _parse(url: Any) -> Any:
-    """A store's URL, checked: SQLAlchemy's URL, with a SQLite file's path made absolute.
-
-    The path is resolved now: a later ``os.chdir`` does not move the store.
-    """
-    if sa is not None and isinstance(url, sa.engine.URL):
-        url = url.render_as_string(hide_password=False)
-    shown = _masked(url) if isinstance(url, str) else url
-
-    def refuse(reason: str) -> StoreError:
-        return StoreError("url", shown, reason, owner="StoreSink")
-
-    try:
-        parsed = sa.engine.make_url(url)
-    except (sa.exc.ArgumentError, ValueError, TypeError):
-        raise refuse("is not a database URL") from None
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
-        raise refuse("must be a sqlite:// or postgresql:// URL")
-    written = _user_secret(url) if isinstance(url, str) else None
-    if unquote(written or "") != (parsed.password or ""):
-        # SQLAlchemy ends the password at the first "@", so "user:p@ss@host" reads
-        # as host "ss@host", and "host:5432/db?password=p@ss" as user "host",
-        # password "5432/db?password=p", host "ss": the rest would be shown.
-        raise refuse(
-            "cannot be read as user:password@host/database?parameters: write an '@', '/',"
-            " '?', '&' or '#' inside a user name, password or parameter as %40, %2F, %3F,"
-            " %26 or %23"
-        )
-    if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return parsed
-    if parsed.database in (None, "", ":memory:"):
-        raise refuse("must name a SQLite file (a database in memory is not shared with the writer)")
-    if parsed.username or parsed.password or parsed.host or parsed.port:
-        raise refuse("must be sqlite:///path/to/file.db, without a user, password or host")
-    if "uri" in parsed.query or "mode" in parsed.query:
-        raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
-    return parsed.set(database=os.path.abspath(parsed.database))
-
-
-#: Query parameters that hold secrets: password, sslpassword, api_key...
-_SECRET_NAME: Final = "pass|pwd|secret|token|key"
-#: A secret in a URL's query: up to the next ``&name=`` (an ``&`` that starts
-#: no parameter is taken as part of it).
-_QUERY_SECRET: Final = re.compile(
-    rf"(?i)(?<=[?&])(?P<key>[^=&#]*(?:{_SECRET_NAME})[^=&#]*)="
-    r"(?P<secret>[^&]*(?:&(?![^&=]*=)[^&]*)*)"
-)
-#: The password in a URL's user info: after ``scheme://user:``, up to the
-#: *last* ``@``, so that one holding ``@``, ``/`` or ``:`` is hidden whole.
-_USER_SECRET: Final = re.compile(r"(?s)(?<=://)(?P<user>[^/:]*):(?P<secret>.*)@")
-
-
-def _masked(url: str) -> str:
-    """A URL as it may be shown: passwords (in user info or query) replaced by ``***``.
-
-    Whatever characters a password holds: one with ``@`` or ``/`` that was
-    not percent-encoded is hidden whole (with more of the URL, rather than
-    less of the password).
-    """
-    url = _QUERY_SECRET.sub(lambda m: f"{m['key']}=***", url)
-    return _USER_SECRET.sub(lambda m: f"{m['user']}:***@", url, count=1)
-
-
-def _user_secret(url: str) -> str | None:
-    """The password of a URL's user info, as written (up to the last ``@``), or None."""
-    found = _USER_SECRET.search(_QUERY_SECRET.sub("", url))
-    return None if found is None else found["secret"]
-
-
-def _secrets(url: Any, parsed: Any) -> tuple[str, ...]:
-    """A URL's passwords, as written and as decoded, longest first (hidden from messages).
-
-    Passwords shorter than 4 characters are not searched for: they would
-    garble every message, and drivers do not quote passwords.
-    """
-    text = url if isinstance(url, str) else ""
-    found = {parsed.password or ""}
-    for key, value in parsed.query.items():
-        if re.search(_SECRET_NAME, key, re.IGNORECASE):
-            found.update([value] if isinstance(value, str) else value)
-    for pattern in (_QUERY_SECRET, _USER_SECRET):
-        for match in pattern.finditer(text):
-            found.update((match["secret"], unquote(match["secret"])))
-    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
-
-
-def _create_file(path: str) -> None:
-    """Create an empty SQLite file (an empty database), unless another process just did.
-
-    What a deleted file of that name left (its -wal, -shm, -journal) is set
-    aside first: a connection still open on the deleted file shares its
-    -shm, which must not become the new file's. The folder is locked while
-    this is done, so that no other process sets aside the new file's.
-    """
-    with _folder_locked(os.path.dirname(path)):
-        if not os.path.exists(path):
-            _set_aside(path, locked=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-
-
-def _set_aside(path: str, *, locked: bool = False) -> None:
-    """Remove the -wal, -shm and -journal under a SQLite file's name: a moved file's.
-
-    SQLite does not checkpoint a file deleted or replaced while it was open:
-    the next file of that name would read the frames left as its own.
-    """
-    if not locked:
-        with _folder_locked(os.path.dirname(path)):
-            _set_aside(path, locked=True)
-        return
-    for suffix in ("-wal", "-shm", "-journal"):
-        with suppress(FileNotFoundError):
-            os.remove(path + suffix)
-
-
-@contextmanager
-def _folder_locked(folder: str) -> Iterator[None]:
-    """An exclusive lock on a folder, between processes (where the system has flock)."""
-    if sys.platform == "win32":  # pragma: no cover - open files cannot be deleted there
-        yield
-        return
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # lets go of the lock
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """The file's device and inode, or None when there is no file."""
-    try:
-        status = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return status.st_dev, status.st_ino
-
-
 def _missing_table(error: BaseException) -> bool:
     """Whether a database error says one of the tables does not exist."""
     original = getattr(error, "orig", None) or error
     return getattr(original, "sqlstate", None) == "42P01" or "no such table" in str(original)
 
 
-class _Gate:
-    """This sink's connections in use (shared) against setting the store up again (exclusive).
+class _Losses:
+    """How many events will never be stored, by when they happened (epoch milliseconds).
 
-    A connection left open on a deleted SQLite file, while a new file takes
-    its name, would remove the new file's -wal and -shm when it closes.
+    Counted per slot of time (an hour at first); when more than
+    ``_LOSS_SLOTS`` slots are in use, slots are made twice as wide, so the
+    memory stays bounded whatever the times.
     """
 
     def __init__(self) -> None:
-        self._changed = threading.Condition(threading.Lock())
-        self._users = 0
-        self._reopening = False
+        self._width = 3_600_000
+        self._counts: dict[int, int] = {}
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._changed:
-            self._changed.wait_for(lambda: not self._reopening)
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._users -= 1
-                self._changed.notify_all()
+    def add(self, events: Iterable[Any]) -> None:
+        counts, width = self._counts, self._width
+        for event in events:
+            slot = getattr(event, "timestamp", 0) // width
+            counts[slot] = counts.get(slot, 0) + 1
+        while len(counts) > _LOSS_SLOTS:
+            self._width *= 2
+            wider: dict[int, int] = {}
+            for slot, count in counts.items():
+                wider[slot // 2] = wider.get(slot // 2, 0) + count
+            self._counts = counts = wider
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._changed:
-            self._changed.wait_for(lambda: not self._reopening)
-            self._reopening = True
-            self._changed.wait_for(lambda: not self._users)
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._reopening = False
-                self._changed.notify_all()
+    def within(self, start: int, end: int) -> int:
+        """Events lost whose slot overlaps ``[start, end)`` (milliseconds)."""
+        width = self._width
+        return sum(
+            count
+            for slot, count in self._counts.items()
+            if slot * width < end and (slot + 1) * width > start
+        )

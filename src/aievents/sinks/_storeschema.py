@@ -1,0 +1,227 @@
+"""A store's tables, its rows and its daily roll-up: what StoreSink writes, and how it sums.
+
+Every count and cost is an integer, never a float: a row's counts fit 64
+bits; the roll-up keeps each sum as two halves (``sum // 2**32`` and
+``sum % 2**32``), and queries sum halves, so that no sum outgrows 64 bits.
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+from aievents.query import DIMENSIONS, FIELDS
+from aievents.sinks._tally import LANES
+from aievents.usage import EXACT, units_to_usd
+
+try:
+    import sqlalchemy as sa
+except ImportError:  # the store extra is not installed: StoreSink says so first
+    sa = None  # type: ignore[assignment]
+
+__all__ = [
+    "BIGINT_MAX",
+    "COSTS",
+    "DAILY",
+    "DAILY_COLUMNS",
+    "DAY",
+    "HALVES",
+    "LANE_COLUMNS",
+    "LOOKUP",
+    "SCHEMA_VERSION",
+    "SPLIT",
+    "USAGE_COLUMNS",
+    "daily",
+    "daily_row",
+    "fit",
+    "joined",
+    "lane_sums",
+    "statements",
+    "tables",
+    "unfit_text",
+]
+
+#: The version of the tables this release writes (see ``aievents_meta``).
+SCHEMA_VERSION: Final = 2
+BIGINT_MAX: Final = 2**63 - 1
+#: Sums are kept and summed in halves, (value // SPLIT, value % SPLIT), so
+#: that no column nor SQL sum outgrows 64 bits.
+SPLIT: Final = 2**32
+#: Column of each lane past num_model_requests (FIELDS[1:]).
+LANE_COLUMNS: Final = FIELDS[1:]
+COSTS: Final = FIELDS.index("cost_input_text")
+#: The roll-up's columns of each lane (every one of FIELDS): its two halves.
+HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
+#: The roll-up: one row per day and series.
+DAILY: Final = "aievents_daily"
+DAY: Final = 1440
+#: Request ids looked up per statement (SQLite allows 999 parameters at least).
+LOOKUP: Final = 500
+
+
+def tables(metadata: Any) -> dict[str, Any]:
+    """The tables of schema version 2."""
+    dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
+    lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LANE_COLUMNS]
+    found = {
+        "meta": sa.Table(
+            "aievents_meta",
+            metadata,
+            sa.Column("key", sa.String(64), primary_key=True),
+            sa.Column("value", sa.String(255), nullable=False),
+        ),
+        "usage": sa.Table(
+            "aievents_usage",
+            metadata,
+            sa.Column("request_id", sa.String(255), primary_key=True),
+            sa.Column("timestamp", sa.BigInteger, nullable=False),
+            sa.Column("minute", sa.BigInteger, nullable=False, index=True),
+            sa.Column("provider", sa.String(255), nullable=True),
+            sa.Column("quality", sa.String(255), nullable=True),
+            *dims,
+            *lanes,
+            sa.Column("cost_exact", sa.Text, nullable=True),
+            # The few rows with exact-text costs, found without a scan.
+            sa.Index(
+                "aievents_usage_exact",
+                "minute",
+                sqlite_where=sa.text("cost_exact IS NOT NULL"),
+                postgresql_where=sa.text("cost_exact IS NOT NULL"),
+            ),
+        ),
+    }
+    for name in (DAILY,):
+        found[name] = sa.Table(
+            name,
+            metadata,
+            sa.Column("period", sa.BigInteger, nullable=False),
+            # A digest of the dimensions: the unique key (NULLs would all differ there).
+            sa.Column("series", sa.String(64), nullable=False),
+            *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
+            *[sa.Column(c, sa.BigInteger, nullable=False) for c in HALVES],
+            sa.UniqueConstraint("period", "series", name=f"{name}_key"),
+        )
+    return found
+
+
+#: The columns of a row of aievents_usage, in the order _row builds them.
+USAGE_COLUMNS: Final = (
+    "request_id",
+    "timestamp",
+    "minute",
+    "provider",
+    "quality",
+    *DIMENSIONS,
+    *LANE_COLUMNS,
+    "cost_exact",
+)
+DAILY_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
+
+
+def statements(mark: str) -> dict[str, str]:
+    """The write statements, with the driver's parameter mark."""
+
+    def marks(count: int) -> str:
+        return ", ".join([mark] * count)
+
+    modulo = "%%" if mark == "%s" else "%"  # a bare % would be a placeholder there
+    updates = []
+    for column in FIELDS:
+        hi, lo = f"{column}_hi", f"{column}_lo"
+        low = f"({DAILY}.{lo} + excluded.{lo})"
+        updates.append(f"{hi} = {DAILY}.{hi} + excluded.{hi} + {low} / {SPLIT}")
+        updates.append(f"{lo} = {low} {modulo} {SPLIT}")
+    return {
+        "lookup": "SELECT request_id FROM aievents_usage WHERE request_id IN ({})",
+        "insert": (
+            f"INSERT INTO aievents_usage ({', '.join(USAGE_COLUMNS)}) "
+            f"VALUES ({marks(len(USAGE_COLUMNS))})"
+        ),
+        "roll_up": (
+            f"INSERT INTO {DAILY} ({', '.join(DAILY_COLUMNS)}) "
+            f"VALUES ({marks(len(DAILY_COLUMNS))}) "
+            f"ON CONFLICT (period, series) DO UPDATE SET {', '.join(updates)}"
+        ),
+    }
+
+
+#: Where things are in a row of aievents_usage.
+_MINUTE: Final = USAGE_COLUMNS.index("minute")
+_DIMS: Final = slice(USAGE_COLUMNS.index(DIMENSIONS[0]), USAGE_COLUMNS.index(DIMENSIONS[-1]) + 1)
+_LANES: Final = slice(USAGE_COLUMNS.index(LANE_COLUMNS[0]), USAGE_COLUMNS.index("cost_exact"))
+
+
+def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The roll-up rows of written usage rows: sums per day and series."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        minute = row[_MINUTE]
+        key = (minute - minute % DAY, *row[_DIMS])
+        total = sums.get(key)
+        if total is None:
+            total = sums[key] = [0] * LANES
+        total[0] += 1
+        for index, value in enumerate(row[_LANES], 1):
+            if value:
+                total[index] += value
+    return [daily_row(key[0], key[1:], total) for key, total in sums.items()]
+
+
+def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
+    """A roll-up row (in DAILY_COLUMNS order): the day, its series, every lane in halves."""
+    series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
+    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, SPLIT)))
+
+
+def lane_sums(source: Any, raw: bool) -> list[Any]:
+    """SQL sums of every lane (FIELDS), each as its two halves (see joined).
+
+    Over the rows (``raw``) a request is a row, and each lane is summed as
+    ``value // 2**32`` and ``value % 2**32``: neither sum can outgrow 64 bits
+    below 2**31 rows. The roll-up holds the halves already.
+    """
+    if not raw:
+        return [sa.func.sum(source.c[column]) for column in HALVES]
+    sums: list[Any] = [sa.literal_column("0"), sa.func.count()]
+    for lane in LANE_COLUMNS:
+        sums += [sa.func.sum(source.c[lane] // SPLIT), sa.func.sum(source.c[lane] % SPLIT)]
+    return sums
+
+
+def joined(halves: Sequence[Any]) -> list[int]:
+    """The lanes summed by lane_sums, each put back together, as exact ints."""
+    values = [int(v or 0) for v in halves]
+    return [hi * SPLIT + lo for hi, lo in zip(values[::2], values[1::2], strict=True)]
+
+
+def unfit_text(texts: list[str]) -> str | None:
+    """Why these strings cannot be stored (at most 255 characters, no NUL, valid Unicode)."""
+    if max(map(len, texts)) > 255:
+        return "a text field is longer than 255 characters"
+    joined = "".join(texts)
+    if "\x00" in joined:
+        return "a text field holds a NUL character"
+    try:
+        joined.encode()
+    except UnicodeEncodeError:
+        return "a text field is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def fit(
+    lanes: list[int], extra: list[Decimal] | None
+) -> tuple[list[int] | None, list[Decimal] | None]:
+    """Lanes that fit 64-bit columns: costs too large go to the exact text; else None."""
+    costs = slice(COSTS - 1, None)
+    if max(lanes[costs]) > BIGINT_MAX:
+        held = extra or [Decimal(0)] * (LANES - COSTS)
+        with decimal.localcontext(EXACT):
+            extra = [units_to_usd(u) + e for u, e in zip(lanes[costs], held, strict=True)]
+        lanes[costs] = [0] * (LANES - COSTS)
+    if max(lanes) > BIGINT_MAX:
+        return None, None
+    return lanes, extra
