@@ -49,6 +49,7 @@ __all__ = [
     "StreamWatch",
     "fail",
     "finish_answer",
+    "finish_body",
     "is_raw_response",
     "safe",
     "watch_raw",
@@ -119,6 +120,22 @@ def finish_unread(request: ImageRequest) -> None:
     asked = request.number_of_images
     request.record_images(asked if asked is not None else 1)
     request.complete()
+
+
+def finish_body(request: ImageRequest, body: bytes, capture_outputs: bool) -> None:
+    """End the request with a JSON body read whole (what is kept of it, as it arrives)."""
+    kept = Body(whole=capture_outputs)
+    kept.feed(body)
+    _finish_kept(request, kept, capture_outputs)
+
+
+def _finish_kept(request: ImageRequest, body: Body, capture_outputs: bool) -> None:
+    """End the request with what ``body`` kept: its answer, or the images asked for."""
+    answer = body.answer()
+    if answer is None:
+        finish_unread(request)
+    else:
+        finish_answer(request, answer, capture_outputs)
 
 
 def fail(request: ImageRequest, error: BaseException) -> None:
@@ -338,24 +355,14 @@ class BodyWatch(_Watch):
         """Whether the body's bytes are still wanted (the request is not reported yet)."""
         return unfinished.is_open(self)
 
-    def read(self, body: bytes) -> None:
-        """The whole body, read before the call returned: end the request with it."""
-        self.body.feed(body)
-        self.ended()
-
     def feed(self, data: bytes) -> None:
         """Bytes of the body as they come off the network (content-encoded as sent)."""
         self.body.feed(data)
 
     def ended(self) -> None:
         """The body was read to its end: end the request with what it says."""
-        if not self.claim():
-            return
-        answer = self.body.answer()
-        if answer is None:
-            finish_unread(self.request)
-        else:
-            finish_answer(self.request, answer, self.capture_outputs)
+        if self.claim():
+            _finish_kept(self.request, self.body, self.capture_outputs)
 
     def closed(self) -> None:
         """The HTTP response was closed: unread, or a read abandoned part-way.
@@ -393,16 +400,17 @@ def watch_raw(
     if request.streaming and stream is not None:
         watch_stream(stream, request, capture_outputs)
         return
-    watch = BodyWatch(request, capture_outputs)
     if http.is_stream_consumed:  # with_raw_response reads the body before it returns
+        request.answered()
         try:
             body = http.content
         except Exception as exc:  # noqa: BLE001 - consumed but not kept: nothing to read
             report_failure("openai response", exc)
-            watch.abandon()
+            finish_unread(request)
             return
-        watch.read(body)
+        finish_body(request, body, capture_outputs)  # ended here: nothing to track
         return
+    watch = BodyWatch(request, capture_outputs)
     try:  # reported when read, as the plain call would be: all events then
         watch.body.decode(http)
         tap(http, watch)

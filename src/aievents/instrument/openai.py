@@ -323,6 +323,7 @@ class _Installed:
         return installed.own
 
     def patch(self, target: Any, name: str, value: Any) -> None:
+        """Set ``target.name`` to ``value``, noting what it held for :func:`uninstrument_openai`."""
         previous = target.__dict__.get(name, _ABSENT)
         setattr(target, name, value)
         self.patches.append((target, name, previous, value))

@@ -38,6 +38,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from aievents import _unfinished
 from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
 from aievents._validate import setting
@@ -599,11 +600,18 @@ _SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
 
 
 def _close_at_exit() -> None:
-    """At interpreter exit, give every open sink its exit_timeout to drain."""
+    """At interpreter exit, give every open sink its exit_timeout to drain.
+
+    Requests still open (answers never read) are reported first, so that
+    their events are in the queues that drain: in a ``multiprocessing``
+    child too, where ``atexit`` does not run.
+    """
     if threading.current_thread() is threading.main_thread():
         with suppress(ValueError, OSError):  # a second SIGTERM now ends the process
             if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with suppress(BaseException):  # exit must go on, whatever a report does
+        _unfinished.report_all()
     for sink in list(_SINKS):
         if sink.closed:
             continue
