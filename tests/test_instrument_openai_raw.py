@@ -17,6 +17,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -228,6 +229,17 @@ class Calls:
         return events, request_id
 
 
+@contextmanager
+def streamed(client: Any, **kwargs: Any) -> Iterator[tuple[list[BaseEvent], Any]]:
+    """One ``with_streaming_response`` call of gpt-image-1, and the events captured around it."""
+    arguments = {"model": "gpt-image-1", "prompt": "x", **kwargs}
+    with (
+        capture_events() as events,
+        client.images.with_streaming_response.generate(**arguments) as response,
+    ):
+        yield events, response
+
+
 @pytest.fixture(name="calls")
 def _calls(mode: str, server: ImageServer) -> Calls:
     return Calls(mode, server)
@@ -346,12 +358,7 @@ class TestBodyNotRead:
     def test_parse_after_read(self, server: ImageServer) -> None:
         """read() then parse() then read() again: one report."""
         client = instrument_openai(make_client("sync", server))
-        with (
-            capture_events() as events,
-            client.images.with_streaming_response.generate(
-                model="gpt-image-1", prompt="x"
-            ) as response,
-        ):
+        with streamed(client) as (events, response):
             response.read()
             assert len(response.parse().data) == 1
             response.read()
@@ -471,12 +478,7 @@ class TestResponseUntouched:
     def test_class_and_pickle(self, server: ImageServer, read: bool) -> None:
         """type(http_response) is the library's Response; pickled, it gives the same body."""
         client = instrument_openai(make_client("sync", server))
-        with (
-            capture_events() as events,
-            client.images.with_streaming_response.generate(
-                model="gpt-image-1", prompt="x"
-            ) as response,
-        ):
+        with streamed(client) as (events, response):
             http = response.http_response
             library = importlib.import_module(type(http).__module__.partition(".")[0])
             assert type(http) is library.Response
@@ -498,12 +500,7 @@ class TestEveryWayOfReading:
     def test_parse_to(self, server: ImageServer, to: type[Any]) -> None:
         """parse(to=...) reads the body: tokens and cost as for the plain call."""
         client = instrument_openai(make_client("sync", server))
-        with (
-            capture_events() as events,
-            client.images.with_streaming_response.generate(
-                model="gpt-image-1", prompt="x"
-            ) as response,
-        ):
+        with streamed(client) as (events, response):
             response.parse(to=to)
         assert usage_of(events).usage.total_tokens == 100
         assert usage_of(events).cost is not None
@@ -562,12 +559,7 @@ class TestBigBody:
     def test_memory(self, big_server: ImageServer) -> None:
         """16 MiB read in 64 KiB chunks: what aievents keeps meanwhile stays small."""
         client = instrument_openai(make_client("sync", big_server))
-        with (
-            capture_events() as events,
-            client.images.with_streaming_response.generate(
-                model="gpt-image-1", prompt="x", n=2
-            ) as response,
-        ):
+        with streamed(client, n=2) as (events, response):
             tracemalloc.start()
             try:
                 read = sum(len(part) for part in response.iter_bytes(64 * 1024))
@@ -587,12 +579,7 @@ class TestBigBody:
     def test_outputs_captured_whole(self, big_server: ImageServer) -> None:
         """With outputs captured the images are kept whole, as the caller asked."""
         client = instrument_openai(make_client("sync", big_server), capture_outputs=True)
-        with (
-            capture_events() as events,
-            client.images.with_streaming_response.generate(
-                model="gpt-image-1", prompt="x"
-            ) as response,
-        ):
+        with streamed(client) as (events, response):
             response.read()
         (output,) = events[1].outputs  # type: ignore[attr-defined]
         assert len(output.b64_json) == BIG

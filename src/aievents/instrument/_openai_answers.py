@@ -211,6 +211,36 @@ class StreamWatch(_Watch):
             if self.completed >= self.expected:
                 self.end()
 
+    def __enter__(self) -> StreamWatch:
+        """The caller begins to read the stream."""
+        self.began = True
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        """The reading ended: the error (if any) goes on to the caller unchanged.
+
+        At the stream's end, or as it failed: reported. Closed unfinished
+        (``GeneratorExit``: collected, perhaps inside the garbage collector,
+        or finalized by the event loop): noted, reported on a normal path.
+        """
+        if error is None:
+            safe(self.end)
+        elif isinstance(error, GeneratorExit):
+            self.collected()
+        else:
+            self.failed(error)
+
+    def observe(self, event: Any) -> None:
+        """:meth:`see`, its failure logged, never raised into the stream."""
+        try:
+            self.see(event)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
+            report_failure("openai", exc)
+
+    def failed(self, error: BaseException) -> None:
+        """The stream raised ``error``: reported (a failure to report it is logged)."""
+        safe(functools.partial(self.end, error))
+
     def end(self, error: BaseException | None = None) -> None:
         """Report the request as the stream left it (once): completed, failed or unread."""
         if not self.claim():
@@ -297,39 +327,17 @@ def _weakly(method: Any) -> Callable[[], Any]:
 
 
 def _follow(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
-    watch.began = True
-    try:
+    with watch:
         for event in inner:
-            try:
-                watch.see(event)
-            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
-                report_failure("openai", exc)
+            watch.observe(event)
             yield event
-    except GeneratorExit:  # closed unfinished: collected, perhaps inside the collector
-        watch.collected()
-        raise
-    except BaseException as exc:  # the stream failed: reported, then raised unchanged
-        safe(functools.partial(watch.end, exc))
-        raise
-    safe(watch.end)
 
 
 async def _follow_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIterator[Any]:
-    watch.began = True
-    try:
+    with watch:
         async for event in inner:
-            try:
-                watch.see(event)
-            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
-                report_failure("openai", exc)
+            watch.observe(event)
             yield event
-    except GeneratorExit:  # closed unfinished: collected, or finalized by the event loop
-        watch.collected()
-        raise
-    except BaseException as exc:  # the stream failed: reported, then raised unchanged
-        safe(functools.partial(watch.end, exc))
-        raise
-    safe(watch.end)
 
 
 # ---------------------------------------------------------------- raw responses
