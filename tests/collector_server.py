@@ -3,7 +3,8 @@
 It takes JSON arrays and NDJSON, gzip or not, of snake_case dicts or TanStack
 envelopes. Scripted answers (:meth:`Collector.fail`, :meth:`Collector.hang`,
 :meth:`Collector.trickle`, :meth:`Collector.truncate`, :meth:`Collector.accept`)
-apply to the next requests, in order; :meth:`Collector.stop` and
+apply to the next requests, in order; :meth:`Collector.refuse` refuses, from
+then on, every request holding certain events or too many of them; :meth:`Collector.stop` and
 :meth:`Collector.start` take it away and bring it back on the same port.
 """
 
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,6 +29,8 @@ class Collector:
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._script: deque[tuple[str, Any]] = deque()
+        #: Refusals in force: (status, request ids refused, most events taken).
+        self._refusals: list[tuple[int, frozenset[str], int | None]] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._http: ThreadingHTTPServer | None = None
@@ -84,6 +88,17 @@ class Collector:
         with self._lock:
             for _ in range(times):
                 self._script.append(("truncate", part))
+
+    def refuse(
+        self, status: int, *, request_ids: Iterable[str] = (), most: int | None = None
+    ) -> None:
+        """From now on, refuse with ``status`` the requests that hold too much.
+
+        That is: an event of ``request_ids``, or more than ``most`` events.
+        Nothing of a refused request is recorded as received.
+        """
+        with self._lock:
+            self._refusals.append((status, frozenset(request_ids), most))
 
     def start(self) -> Collector:
         """Listen (on the same port as before, after a stop)."""
@@ -203,6 +218,15 @@ class Collector:
             items = json.loads(text)
             if isinstance(items, dict):  # one event per request (the devtools bus's form)
                 items = [items]
+        refused = self._refused(items)
+        if refused is not None:
+            self._answer(handler, refused, {})
+            with self._lock:
+                self.requests.append(
+                    {"status": refused, "at": time.monotonic(), "count": len(items)}
+                )
+                self._arrived.notify_all()
+            return
         record = {
             "status": 200,
             "at": time.monotonic(),
@@ -224,6 +248,15 @@ class Collector:
                 self._answer(handler, 200, {})
         except OSError:
             return
+
+    def _refused(self, items: list[dict[str, Any]]) -> int | None:
+        """The status of the refusal ``items`` meet, if any."""
+        ids = {item.get("request_id") for item in items}
+        with self._lock:
+            for status, refused, most in self._refusals:
+                if ids & refused or (most is not None and len(items) > most):
+                    return status
+        return None
 
     def _trickle(self, handler: BaseHTTPRequestHandler, interval: float, part: str) -> None:
         handler.close_connection = True

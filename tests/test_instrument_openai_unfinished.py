@@ -99,6 +99,57 @@ stream = client.images.generate(model="gpt-image-1", prompt="x", stream=True)
 print("exiting", flush=True)
 """
 
+#: A child whose sink is made after its answer was left unread: the sinks'
+#: exit hook, registered last, runs first, and still gets the request.
+SINK_MADE_LATE = """
+import openai
+from aievents import get_client
+from aievents._imageserver import ImageServer
+from aievents.instrument import instrument_openai
+from aievents.sinks import ForwardSink
+from aievents.transports.jsonl import JsonlTransport
+
+server = ImageServer().__enter__()
+client = instrument_openai(
+    openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+)
+kept = client.images.with_streaming_response.generate(
+    model="dall-e-3", prompt="kept", n=3
+).__enter__()
+get_client().add_sink(ForwardSink(JsonlTransport({path!r})))
+print("exiting", flush=True)
+"""
+
+#: A multiprocessing child (it ends with os._exit: no atexit hook runs) that
+#: leaves an answer unread; the JSONL sink it inherited drains it.
+IN_A_CHILD = """
+import multiprocessing, openai
+from aievents import get_client
+from aievents._imageserver import ImageServer
+from aievents.instrument import instrument_openai
+from aievents.sinks import ForwardSink
+from aievents.transports.jsonl import JsonlTransport
+
+KEPT = []
+
+def work(base_url):
+    client = instrument_openai(
+        openai.OpenAI(api_key="sk-test", base_url=base_url, max_retries=0)
+    )
+    KEPT.append(
+        client.images.with_streaming_response.generate(
+            model="dall-e-3", prompt="child", n=3
+        ).__enter__()
+    )
+
+get_client().add_sink(ForwardSink(JsonlTransport({path!r})))
+with ImageServer() as server:
+    child = multiprocessing.get_context("fork").Process(target=work, args=(server.base_url,))
+    child.start()
+    child.join()
+print("exiting", child.exitcode, flush=True)
+"""
+
 
 def run(script: str, **values: Any) -> tuple[str, str]:
     """Run a child to its end; its stdout and stderr. A child that hangs fails the test."""
@@ -216,3 +267,19 @@ class TestAtExit:
         usage = [json.loads(line) for line in path.read_text().splitlines()]
         images = sorted(e["images"] for e in usage if e["type"] == "image:usage")
         assert images == [1, 1, 1, 2]
+
+    @pytest.mark.parametrize(
+        ("script", "said"),
+        [(SINK_MADE_LATE, "exiting\n"), (IN_A_CHILD, "exiting 0\n")],
+        ids=["sink-made-late", "multiprocessing-child"],
+    )
+    def test_reported_before_the_drain(self, tmp_path: Path, script: str, said: str) -> None:
+        """The sinks' exit drain reports what is unread itself, before it drains."""
+        path = tmp_path / "events.jsonl"
+        out, err = run(script, path=str(path))
+        assert out == said, err
+        (types,) = by_request(path).values()
+        assert types == SEQUENCE
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        (usage,) = (e for e in lines if e["type"] == "image:usage")
+        assert usage["images"] == 3

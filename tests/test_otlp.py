@@ -22,6 +22,7 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 
+from faults import record
 from helpers import completed_event, error_event, usage_event
 
 
@@ -32,6 +33,8 @@ class OtlpCollector:
         self.logs: list[ExportLogsServiceRequest] = []
         self.metrics: list[ExportMetricsServiceRequest] = []
         self.status = 200
+        #: Answers for the next metrics exports: status and headers.
+        self.metrics_answers: list[tuple[int, dict[str, str]]] = []
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,12 +46,17 @@ class OtlpCollector:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 assert self.headers["content-type"] == "application/x-protobuf"
-                if self.path == "/v1/logs":
+                status, headers = collector.status, {}
+                if self.path.endswith("/v1/logs"):
                     collector.logs.append(ExportLogsServiceRequest.FromString(body))
-                elif self.path == "/v1/metrics":
+                elif collector.metrics_answers:
+                    status, headers = collector.metrics_answers.pop(0)
+                elif self.path.endswith("/v1/metrics"):
                     collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
-                self.send_response(collector.status)
+                self.send_response(status)
                 self.send_header("content-length", "0")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -220,3 +228,44 @@ class TestMetricsFailure:
         assert len(otlp.logs) == 2
         assert transport.metrics_failures == 1
         assert transport.metrics is False
+
+    def test_metrics_retry_after(self, otlp: OtlpCollector) -> None:
+        """A Retry-After on /v1/metrics is honoured: the next send asks to wait, sending nothing."""
+        otlp.metrics_answers.append((429, {"Retry-After": "60"}))
+        endpoint = otlp.endpoint.replace("http://", "http://svc:PASSWORD123@") + "/tok3nSECRET9x"
+        transport = OtlpTransport(endpoint)
+        with structlog.testing.capture_logs():
+            transport.send(batch())  # the logs are delivered; the metrics are told to wait
+            with pytest.raises(TransportError) as info:
+                transport.send(batch())
+        assert info.value.retryable
+        assert 55 <= (info.value.retry_after or 0) <= 60
+        assert "PASSWORD123" not in str(info.value)
+        assert "SECRET" not in str(info.value)
+        assert len(otlp.logs) == 1  # nothing sent while the wait is in force
+        assert transport.metrics_failures == 1
+        transport.close()
+
+    def test_metrics_retry_after_in_sink(self, otlp: OtlpCollector) -> None:
+        """Through a ForwardSink: the next batch waits (up to max_retry_after), then goes."""
+        otlp.metrics_answers.append((503, {"Retry-After": "60"}))
+        transport = OtlpTransport(otlp.endpoint)
+        sink = ForwardSink(transport, batch_size=3, max_delay=0.01, max_retry_after=0.1)
+        with structlog.testing.capture_logs():
+            for event in batch():
+                sink.handle(event)
+            assert sink.flush(5.0).sent == 3
+            for event in batch():
+                sink.handle(event)
+            report = sink.close(5.0)
+        assert report.sent == 6
+        assert report.retried == 3  # told to wait once, then sent
+        assert len(otlp.logs) == 2
+        arrived = sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs)
+        record(
+            "OTLP metrics answer 503, Retry-After 60 (capped at 0.1 s)",
+            sent=6,
+            received=arrived,
+            counted=0,
+            note="the next batch waited, then sent",
+        )

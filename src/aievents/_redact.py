@@ -30,11 +30,12 @@ holds it to that), so that clean text costs next to nothing.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
+
+from aievents._compiled import speedups
 
 __all__ = [
     "REDACTED",
@@ -223,14 +224,9 @@ def _suspect_py(identifier: bool, *values: Any) -> bool:
 
 
 def _compiled(name: str) -> Any:
-    """``aievents._speedups.<name>``, or None (not built, or ``AIEVENTS_PURE_PYTHON`` set)."""
-    if os.environ.get("AIEVENTS_PURE_PYTHON"):
-        return None
-    try:
-        from aievents import _speedups  # noqa: PLC0415 - optional
-    except ImportError:
-        return None
-    return getattr(_speedups, name, None)
+    """``aievents._speedups.<name>``, or None (see :func:`aievents._compiled.speedups`)."""
+    module = speedups()
+    return None if module is None else getattr(module, name, None)
 
 
 _SCREEN: Final[Callable[..., bool] | None] = _compiled("suspect")

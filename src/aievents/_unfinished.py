@@ -74,8 +74,9 @@ def track(item: Unfinished) -> None:
     _BOOK.open.add(item)
     if not _BOOK.hooked:
         _BOOK.hooked = True
-        # The shared exit drain of the batching sinks runs report_all() before
-        # it drains them; this hook serves a process without batching sinks.
+        # The exit drain of the batching sinks (aievents.sinks._exit) runs
+        # report_all() before it drains them; this hook serves a process
+        # without batching sinks.
         atexit.register(report_all)
 
 
