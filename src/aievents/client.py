@@ -40,6 +40,7 @@ from typing import Any, Final
 
 import blinker
 
+from aievents import _unfinished
 from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
@@ -524,6 +525,10 @@ class EventClient:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for scheduled async handlers, then flush every sink.
 
+        Requests whose answers were garbage-collected unread since the last
+        report (see :func:`~aievents.instrument.instrument_openai`) are
+        reported first, so that the sinks flush them too.
+
         Args:
             timeout: Seconds to wait in all; ``None`` waits as long as it takes.
 
@@ -543,7 +548,11 @@ class EventClient:
         return self._flush_here(timeout, report=True)
 
     def _flush_here(self, timeout: float | None, *, report: bool) -> bool:
-        """:meth:`flush` from this thread (and its event loop, if it runs one)."""
+        """:meth:`flush` from this thread (and its event loop, if it runs one).
+
+        Answers collected unread are reported first (flush and close alike).
+        """
+        _unfinished.report_collected()
         try:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -588,6 +597,7 @@ class EventClient:
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`: also waits for async handlers on the running loop."""
+        _unfinished.report_collected()
         deadline = None if timeout is None else time.monotonic() + timeout
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()

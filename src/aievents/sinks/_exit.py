@@ -35,6 +35,7 @@ import weakref
 from contextlib import suppress
 from typing import Any, Final, Protocol
 
+from aievents import _unfinished
 from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.sinks._batch import BatchWorker
@@ -135,11 +136,19 @@ def _in_child(registry: _Registry) -> None:
 
 
 def _at_exit() -> None:
-    """The process ends: drain every open sink within the longest exit_timeout."""
+    """The process ends: drain every open sink within the longest exit_timeout.
+
+    Requests still open (answers never read, or collected unread) are
+    reported first, so that their events are in the queues that drain,
+    whatever order the exit hooks run in (a multiprocessing child runs no
+    ``atexit`` hook at all).
+    """
     if threading.current_thread() is threading.main_thread():
         with suppress(ValueError, OSError):  # a second SIGTERM now ends the process
             if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with suppress(BaseException):  # exit must go on, whatever a report does
+        _unfinished.report_all()
     with _REGISTRY.lock:
         found = [(sink, ref()) for sink, ref in _REGISTRY.sinks.items()]
     sinks = [(sink, worker) for sink, worker in found if worker is not None]
