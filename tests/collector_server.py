@@ -73,7 +73,8 @@ class Collector:
         padded to a few hundred bytes); ``part="body"`` sends the head at once
         and trickles a body of a few hundred bytes. The request's record
         gets ``finished=True`` once the last byte is out (it never is when
-        the client gives up first). Setting ``release`` speeds it up.
+        the client gives up first), and ``ended=True`` when the answer is
+        over either way. Setting ``release`` speeds it up.
         """
         with self._lock:
             for _ in range(times):
@@ -248,6 +249,8 @@ class Collector:
                 self._answer(handler, 200, {})
         except OSError:
             return
+        finally:
+            record["ended"] = True
 
     def _refused(self, items: list[dict[str, Any]]) -> int | None:
         """The status of the refusal ``items`` meet, if any."""
