@@ -266,3 +266,54 @@ def _event_id(item: dict[str, Any]) -> str:
     if "payload" in item:
         return str(item["payload"].get("eventId"))
     return str(item.get("event_id"))
+
+
+class Receiver:
+    """Records the raw requests POSTed to it on 127.0.0.1; answers each with a set status.
+
+    For targets other than the JSON collector (an OTLP endpoint, a devtools
+    bus): ``requests`` holds ``(path, headers, body)`` of every request that
+    was answered 2xx, in order (header names in lowercase); ``status`` is
+    the answer, ``statuses`` one for a given path (``{"/v1/metrics": 404}``).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = 200
+        self.statuses: dict[str, int] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                status = receiver.statuses.get(self.path, receiver.status)
+                if 200 <= status < 300:
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    receiver.requests.append((self.path, headers, body))
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def bodies(self, path: str | None = None) -> list[bytes]:
+        """The bodies received (at ``path`` only, when given)."""
+        return [body for at, _, body in self.requests if path is None or at == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

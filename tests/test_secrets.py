@@ -22,9 +22,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,7 @@ from aievents.sinks import ForwardSink, LogSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport
 from aievents.transports.jsonl import JsonlTransport
-from collector_server import Collector
+from collector_server import Collector, Receiver
 
 from helpers import completed_event, error_event, started_event, usage_event
 
@@ -118,44 +115,6 @@ def files_text(root: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file())
 
 
-class Receiver:
-    """Records the raw bodies POSTed to it on 127.0.0.1 (a devtools bus, an OTLP collector)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.paths: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                receiver.bodies.append(body)
-                receiver.paths.append(self.path)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture(name="receiver")
-def _receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
 @pytest.fixture(name="events")
 def _events() -> list[Any]:
     return planted_events()
@@ -225,8 +184,8 @@ class TestForwarded:
         for event in events:
             sink.handle(event)
         assert sink.close(10.0).sent == len(events)
-        assert sorted(set(receiver.paths)) == ["/v1/logs", "/v1/metrics"]
-        assert_clean(b"".join(receiver.bodies), "the OTLP bodies")
+        assert sorted({path for path, _, _ in receiver.requests}) == ["/v1/logs", "/v1/metrics"]
+        assert_clean(b"".join(receiver.bodies()), "the OTLP bodies")
 
     def test_devtools(self, receiver: Receiver, events: list[Any]) -> None:
         """The envelopes posted to the devtools bus."""
@@ -237,8 +196,8 @@ class TestForwarded:
         for event in events:
             sink.handle(event)
         assert sink.close(10.0).sent == len(events)
-        assert len(receiver.bodies) == len(events)
-        assert_clean(b"".join(receiver.bodies), "the devtools envelopes")
+        assert len(receiver.bodies()) == len(events)
+        assert_clean(b"".join(receiver.bodies()), "the devtools envelopes")
 
     def test_store(self, tmp_path: Path) -> None:
         """A StoreSink's SQLite file, every byte of it (database and write-ahead log)."""
