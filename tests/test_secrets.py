@@ -92,7 +92,10 @@ def planted_events(index: int = 0) -> list[Any]:
     fields = planted_fields(index)
     usage = ImageUsage(input_tokens=50, output_tokens=1056, total_tokens=1106)
     unpriced = usage_event(usage=usage, images=1, **fields)
-    outputs = [ImageOutput(url=f"{HOOK}?sig={SK}", b64_json=TEXT, revised_prompt=TEXT)]
+    # An output's URL keeps its path (where the image is): the secrets go in its
+    # user info and parameters.
+    url = f"https://svc:{DB_PASSWORD}@images.example/out/poster.png?sig={SK}&token={URL_TOKEN}"
+    outputs = [ImageOutput(url=url, b64_json=TEXT, revised_prompt=TEXT)]
     return [
         started_event(prompt=TEXT, **fields),
         completed_event(images=1, outputs=outputs, **fields),
