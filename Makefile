@@ -15,7 +15,11 @@ setup: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The C sources and headers too: an editable install keeps the compiled module
+# beside them, and a build from older sources is not used (src/aievents/_compiled.py).
+C_SOURCES := $(wildcard src/aievents/*.c src/aievents/*.h)
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(C_SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(STAMP)

@@ -3,7 +3,8 @@
 It takes JSON arrays and NDJSON, gzip or not, of snake_case dicts or TanStack
 envelopes. Scripted answers (:meth:`Collector.fail`, :meth:`Collector.hang`,
 :meth:`Collector.trickle`, :meth:`Collector.truncate`, :meth:`Collector.accept`)
-apply to the next requests, in order; :meth:`Collector.stop` and
+apply to the next requests, in order; :meth:`Collector.refuse` refuses, from
+then on, every request holding certain events or too many of them; :meth:`Collector.stop` and
 :meth:`Collector.start` take it away and bring it back on the same port.
 """
 
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,6 +29,8 @@ class Collector:
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._script: deque[tuple[str, Any]] = deque()
+        #: Refusals in force: (status, request ids refused, most events taken).
+        self._refusals: list[tuple[int, frozenset[str], int | None]] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._http: ThreadingHTTPServer | None = None
@@ -84,6 +88,17 @@ class Collector:
         with self._lock:
             for _ in range(times):
                 self._script.append(("truncate", part))
+
+    def refuse(
+        self, status: int, *, request_ids: Iterable[str] = (), most: int | None = None
+    ) -> None:
+        """From now on, refuse with ``status`` the requests that hold too much.
+
+        That is: an event of ``request_ids``, or more than ``most`` events.
+        Nothing of a refused request is recorded as received.
+        """
+        with self._lock:
+            self._refusals.append((status, frozenset(request_ids), most))
 
     def start(self) -> Collector:
         """Listen (on the same port as before, after a stop)."""
@@ -203,6 +218,15 @@ class Collector:
             items = json.loads(text)
             if isinstance(items, dict):  # one event per request (the devtools bus's form)
                 items = [items]
+        refused = self._refused(items)
+        if refused is not None:
+            self._answer(handler, refused, {})
+            with self._lock:
+                self.requests.append(
+                    {"status": refused, "at": time.monotonic(), "count": len(items)}
+                )
+                self._arrived.notify_all()
+            return
         record = {
             "status": 200,
             "at": time.monotonic(),
@@ -224,6 +248,15 @@ class Collector:
                 self._answer(handler, 200, {})
         except OSError:
             return
+
+    def _refused(self, items: list[dict[str, Any]]) -> int | None:
+        """The status of the refusal ``items`` meet, if any."""
+        ids = {item.get("request_id") for item in items}
+        with self._lock:
+            for status, refused, most in self._refusals:
+                if ids & refused or (most is not None and len(items) > most):
+                    return status
+        return None
 
     def _trickle(self, handler: BaseHTTPRequestHandler, interval: float, part: str) -> None:
         handler.close_connection = True
@@ -273,14 +306,19 @@ class Receiver:
 
     For targets other than the JSON collector (an OTLP endpoint, a devtools
     bus): ``requests`` holds ``(path, headers, body)`` of every request that
-    was answered 2xx, in order (header names in lowercase); ``status`` is
-    the answer, ``statuses`` one for a given path (``{"/v1/metrics": 404}``).
+    was answered 2xx, in order (header names in lowercase). A request to a
+    path ending with a key of ``answers`` takes the first answer queued
+    there (status and headers: ``{"/v1/metrics": [(429, {"Retry-After":
+    "60"})]}``); else one ending with a key of ``statuses`` gets that
+    status; else ``status``.
     """
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
         self.statuses: dict[str, int] = {}
+        self.answers: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -291,12 +329,12 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status = receiver.statuses.get(self.path, receiver.status)
-                if 200 <= status < 300:
-                    headers = {name.lower(): value for name, value in self.headers.items()}
-                    receiver.requests.append((self.path, headers, body))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                status, extra = receiver._answer(self.path, headers, body)
                 self.send_response(status)
                 self.send_header("content-length", "0")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -304,9 +342,27 @@ class Receiver:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def _answer(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str]]:
+        with self._lock:
+            for suffix, queued in self.answers.items():
+                if queued and path.endswith(suffix):
+                    status, extra = queued.pop(0)
+                    break
+            else:
+                status = next(
+                    (code for end, code in self.statuses.items() if path.endswith(end)),
+                    self.status,
+                )
+                extra = {}
+            if 200 <= status < 300:
+                self.requests.append((path, headers, body))
+        return status, extra
+
     def bodies(self, path: str | None = None) -> list[bytes]:
-        """The bodies received (at ``path`` only, when given)."""
-        return [body for at, _, body in self.requests if path is None or at == path]
+        """The bodies received (at a path ending with ``path`` only, when given)."""
+        return [body for at, _, body in self.requests if path is None or at.endswith(path)]
 
     def close(self) -> None:
         self.server.shutdown()

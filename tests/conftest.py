@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -22,6 +23,37 @@ def _client() -> Iterator[EventClient]:
     client = EventClient()
     yield client
     client.close(5.0)
+
+
+@attrs.frozen
+class Ran:
+    """What an in-process run of the ``aievents`` command gave."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(name="cli")
+def _cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """The ``aievents`` command in process: ``cli(*args, now=None)`` runs ``main()``.
+
+    ``now`` is the run's clock; stdout and stderr are captured. A wrong
+    command line (argparse's ``SystemExit``) gives its status.
+    """
+
+    def invoke(*args: str, now: float | None = None) -> Ran:
+        from aievents.cli import main
+
+        capsys.readouterr()
+        try:
+            status = main(list(args)) if now is None else main(list(args), now=now)
+        except SystemExit as stop:
+            status = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        out, err = capsys.readouterr()
+        return Ran(status, out, err)
+
+    return invoke
 
 
 @pytest.fixture(name="collector")

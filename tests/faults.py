@@ -9,10 +9,14 @@ reliability contract says it is always 0, and :func:`record` asserts so.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Protocol
 
 import attrs
 
-__all__ = ["Scenario", "record", "recorded", "table"]
+from aievents.events import BaseEvent
+
+__all__ = ["Scenario", "book", "record", "recorded", "table"]
 
 
 @attrs.frozen
@@ -42,6 +46,23 @@ def record(name: str, *, sent: int, received: int, counted: int, note: str = "")
         _SCENARIOS.append(scenario)
     assert scenario.lost == 0, f"{name}: {scenario.lost} events lost ({scenario})"
     return scenario
+
+
+class Receiver(Protocol):
+    """Where events arrive (a collector): the event ids it received."""
+
+    def ids(self) -> list[str]:
+        """The event ids received, duplicates included."""
+        ...
+
+
+def book(
+    name: str, sent: Sequence[BaseEvent], receiver: Receiver, counted: int, note: str
+) -> Scenario:
+    """Record a scenario: received are the distinct events of ``sent`` that arrived."""
+    ids = {event.event_id for event in sent}
+    received = ids & set(receiver.ids())
+    return record(name, sent=len(ids), received=len(received), counted=counted, note=note)
 
 
 def recorded() -> list[Scenario]:

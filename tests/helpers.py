@@ -1,8 +1,13 @@
-"""Event builders shared by the tests."""
+"""Event builders and small helpers shared by the tests."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -144,3 +149,35 @@ def usage_at(
 def event_fields(built: BaseEvent) -> dict[str, Any]:
     """The constructor arguments that rebuild ``built``."""
     return {f.name: getattr(built, f.name) for f in attrs.fields(type(built)) if f.init}
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; whether it held."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.01)
+    return True
+
+
+@contextmanager
+def locked_store(path: Path) -> Iterator[str]:
+    """A SQLite store whose writers wait: its tables made, then its write lock held.
+
+    Yields the store's URL; the lock is let go when the block ends.
+    """
+    import sqlite3
+
+    from aievents.sinks import StoreSink
+
+    url = f"sqlite:///{path}"
+    StoreSink(url).close(5.0)
+    holder = sqlite3.connect(path, timeout=30)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield url
+    finally:
+        holder.rollback()
+        holder.close()

@@ -612,6 +612,23 @@ class TestAggregateSink:
         assert sum(r.num_model_requests for b in page.data for r in b.results) == 2000
         assert len(sink._series) <= 100
 
+    def test_roll_ups_keep_up(self) -> None:
+        """Minutes due by the thousand never starve the hours' roll-up: entries stay days x series.
+
+        Each maintenance looks at up to its budget of entries at each level;
+        a budget shared by the levels went to the minutes, and the hours
+        they rolled into piled up, one an event.
+        """
+        sink = AggregateSink(
+            minute_detail=60, hour_detail=60, retention=30 * DAY, clock=lambda: D0 + 10 * DAY
+        )
+        for index in range(20_000):
+            at = D0 + index * 104_729 % (5 * DAY)
+            sink.handle(event(f"r{index}", at, user_id=f"u{index % 300}"))
+        assert len(sink._series) <= 5 * 300 + 2 * 256
+        page = sink.usage(start_time=D0, end_time=D0 + 5 * DAY, group_by=["user_id"], limit=31)
+        assert sum(r.num_model_requests for b in page.data for r in b.results) == 20_000
+
     def test_export_and_merge(self) -> None:
         """Merging the exports of two sinks equals one sink that saw every event."""
         one, two, both = (AggregateSink(clock=lambda: D0 + 3 * DAY) for _ in range(3))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import aievents
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputTokensDetails
 from aievents.pricing import cost_of
 from aievents.query import QueryError
@@ -74,6 +78,106 @@ class TestBuild:
         """By default the compiled tally is used when it is built."""
         monkeypatch.delenv("AIEVENTS_PURE_PYTHON", raising=False)
         assert AggregateSink().compiled is COMPILED
+
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Runs in a copy of the package whose compiled module was built from other sources.
+STALE_RUN = """
+import aievents
+from aievents.sinks import AggregateSink
+from helpers import usage_at
+
+first, second = AggregateSink(clock=lambda: 1_730_419_260), AggregateSink()
+first.handle(usage_at("r1", 1_730_419_200))
+page = first.usage(1_730_419_200, 1_730_419_260)
+print(first.compiled, second.compiled, page.data[0].results[0].num_model_requests)
+try:
+    AggregateSink(compiled=True)
+except ImportError as error:
+    print("required:", error)
+"""
+
+
+def build_speedups(folder: Path, abi: int, sources: str = "") -> Path:
+    """Compile ``folder``'s C sources there: interface ``abi``, source digest ``sources``."""
+    macros = [("SPEEDUPS_ABI", str(abi)), ("SPEEDUPS_SOURCES", f'"{sources}"')]
+    script = (
+        "from setuptools import Extension, setup\n"
+        f"setup(name='stale', script_args=['-q', 'build_ext', '--build-lib', {str(folder)!r},"
+        f" '--build-temp', {str(folder / 'build')!r}], ext_modules=[Extension('_speedups',"
+        f" sources=[{str(folder / '_speedups.c')!r}], define_macros={macros!r})])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, check=True, capture_output=True, timeout=300
+    )
+    (built,) = folder.glob("_speedups*.so")
+    return built
+
+
+def run_stale(folder: Path) -> subprocess.CompletedProcess[str]:
+    """STALE_RUN in a process importing the package copied into ``folder``."""
+    env = {k: v for k, v in os.environ.items() if k != "AIEVENTS_PURE_PYTHON"}
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), str(ROOT / "tests")])
+    return subprocess.run(
+        [sys.executable, "-c", STALE_RUN],
+        capture_output=True, text=True, timeout=120, check=False, env=env, cwd=folder,
+    )  # fmt: skip
+
+
+@pytest.fixture(name="package_copy")
+def _package_copy(tmp_path: Path) -> Path:
+    """A copy of the aievents package in ``tmp_path``, without its compiled module."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler})")
+    package = Path(aievents.__file__).resolve().parent
+    copy = tmp_path / "aievents"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    return copy
+
+
+class TestStaleBuild:
+    """A compiled module built from other sources is not used: the Python twin runs, said once."""
+
+    def test_interface_matches(self) -> None:
+        """The module built with these sources declares their interface and their digest."""
+        if not COMPILED:
+            pytest.skip("aievents._speedups was not built")
+        from aievents import _speedups
+        from aievents._compiled import ABI, source_digest
+
+        assert _speedups.ABI == ABI
+        assert source_digest(Path(_speedups.__file__).parent) == _speedups.SOURCES
+
+    def test_stale_module_beside_the_sources(self, package_copy: Path) -> None:
+        """A build declaring another interface: the sinks count in Python; one warning says why."""
+        built = build_speedups(package_copy, abi=1)
+        result = run_stale(package_copy.parent)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "False False 1"
+        assert lines[1].startswith(f"required: {built} was built from other sources")
+        (warning,) = result.stderr.splitlines()
+        assert "speedups_stale" in warning
+        assert "(interface 1, these need" in warning
+        assert "pip install -e ." in warning
+
+    def test_sources_changed_since(self, package_copy: Path) -> None:
+        """A build of the same interface, whose C sources changed since: not used either."""
+        from aievents._compiled import ABI, source_digest
+
+        build_speedups(package_copy, abi=ABI, sources=source_digest(package_copy))
+        fresh = run_stale(package_copy.parent)
+        assert fresh.returncode == 0, fresh.stderr
+        assert fresh.stdout.splitlines() == ["True True 1"]
+        assert fresh.stderr == ""
+        with (package_copy / "_speedups.c").open("a") as source:
+            source.write("/* a counting fixed since the build */\n")
+        stale = run_stale(package_copy.parent)
+        assert stale.returncode == 0, stale.stderr
+        assert stale.stdout.splitlines()[0] == "False False 1"
+        (warning,) = stale.stderr.splitlines()
+        assert f"(the C sources in {package_copy} changed since" in warning
 
 
 @pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")

@@ -43,14 +43,14 @@ LINE = re.compile(r"aievents: .+")
 #: ``python -m aievents`` with at most MEMORY of address space.
 LIMITED = (
     "import resource, runpy, sys; "
-    f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY}, {MEMORY})); "
+    "resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory})); "
     "runpy.run_module('aievents', run_name='__main__', alter_sys=True)"
 )
 
 
-def command(*args: str) -> list[str]:
-    """The command line of the command with args, in bounded memory."""
-    return [sys.executable, "-c", LIMITED, *args]
+def command(*args: str, memory: int = MEMORY) -> list[str]:
+    """The command line of the command with args, in ``memory`` bytes of address space."""
+    return [sys.executable, "-c", LIMITED.format(memory=memory), *args]
 
 
 def run(*args: str, stdin: Any = None) -> subprocess.CompletedProcess[str]:
@@ -216,13 +216,15 @@ class TestNotAFile:
         assert one_line_each(err) == ["aievents: interrupted"]
 
     def test_fifo_with_writer(self, tmp_path: Path) -> None:
-        """A FIFO is read to its end like a file."""
+        """A FIFO is read to its end like a file (the writer never waits past the command)."""
         fifo = tmp_path / "events.fifo"
         os.mkfifo(fifo)
-        writer = threading.Thread(target=lambda: fifo.write_text(GOOD + "\n"))
+        writer = threading.Thread(target=lambda: fifo.write_text(GOOD + "\n"), daemon=True)
         writer.start()
-        result = run("usage", "--events", str(fifo), *WINDOW, "--format", "json")
-        writer.join()
+        try:
+            result = run("usage", "--events", str(fifo), *WINDOW, "--format", "json")
+        finally:
+            release(fifo, writer)
         assert result.returncode == 0, result.stderr
         page = json.loads(result.stdout)
         assert sum(r["num_model_requests"] for b in page["data"] for r in b["results"]) == 1
@@ -252,6 +254,59 @@ class TestNotAFile:
         written = int(out.split()[0])
         assert written >= stored
         assert written == rows(store)
+
+
+#: Writes EVENTS events to stdout: six days from T0, a thousand users, spread over the minutes.
+MANY = f"""
+import sys
+line = {GOOD!r}.replace('"timestamp":{(T0 + 60) * 1000}', '"timestamp":%d')
+line = line.replace('"user_id":"user_1"', '"user_id":"u%d"').replace('"good-1"', '"m%d"')
+write = sys.stdout.write
+for i in range(int(sys.argv[1])):
+    write(line % (({T0} + i * 104_729 % (6 * 86_400)) * 1000, i % 1000, i) + "\\n")
+"""
+
+
+class TestMemory:
+    """usage --events holds the window's buckets, not its events."""
+
+    def test_many_events_in_bounded_memory(self) -> None:
+        """150,000 events over six days, a thousand users, in daily buckets: 128 MiB suffice.
+
+        Minute detail kept for every event took about 1 KiB an event (300
+        MB for 300,000); only the days are kept now.
+        """
+        events = 150_000
+        window = ["--start", str(T0), "--end", str(T0 + 7 * 86_400)]
+        with subprocess.Popen(
+            [sys.executable, "-c", MANY, str(events)], stdout=subprocess.PIPE
+        ) as writer:
+            result = subprocess.run(
+                command("usage", "--events", "-", *window, "--format", "json", memory=128 << 20),
+                stdin=writer.stdout, capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+        assert writer.returncode == 0
+        assert result.returncode == 0, result.stderr
+        page = json.loads(result.stdout)
+        counts = [sum(r["num_model_requests"] for r in b["results"]) for b in page["data"]]
+        assert sum(counts) == events
+        assert counts[-1] == 0  # the seventh day is empty
+
+
+def release(fifo: Path, writer: threading.Thread) -> None:
+    """End a FIFO's writer thread, whether or not the command opened the FIFO.
+
+    A writer blocks in ``open`` until a reader comes: if the command failed
+    before it opened the FIFO, open it here (without blocking) and read it out.
+    """
+    if writer.is_alive():
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            writer.join(60)
+        finally:
+            os.close(reader)
+    writer.join(60)
+    assert not writer.is_alive(), "the FIFO's writer is stuck"
 
 
 def read_line(stream: IO[str], deadline: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -25,8 +25,10 @@ from helpers import (
     TextUsageEvent,
     completed_event,
     error_event,
+    locked_store,
     started_event,
     usage_event,
+    wait_until,
 )
 
 
@@ -451,6 +453,124 @@ class TestState:
         """replay takes a non-negative integer."""
         with pytest.raises(ValueError, match="replay"):
             EventClient(replay=-1)
+
+
+class TestStrictOnce:
+    """A strict client delivers each event at most once to each handler, whatever is raised."""
+
+    @pytest.mark.parametrize("error", [KeyError, NameError, UnboundLocalError])
+    @pytest.mark.parametrize("path", ["compiled", "class"])
+    def test_raising_handler(self, error: type[Exception], path: str) -> None:
+        """The handlers before the raising one ran once, the raising one once, none after."""
+        client = EventClient(strict=True)
+        calls: list[str] = []
+
+        def broken(event: BaseEvent) -> None:
+            calls.append("broken")
+            raise error("strict")
+
+        client.on("image:usage", lambda e: calls.append("before"))
+        client.on("image:usage", broken)
+        client.on("image:usage", lambda e: calls.append("after"))
+        emit = client.emit if path == "compiled" else lambda e: EventClient.emit(client, e)
+        with pytest.raises(error):
+            emit(usage_event())
+        assert calls == ["before", "broken"]
+        assert client.handler_errors == 1
+
+    def test_new_event_class(self) -> None:
+        """The first event of a class the client has not seen yet is delivered once too."""
+        import attrs
+
+        @attrs.frozen(kw_only=True, slots=True)
+        class Unseen(BaseEvent):
+            event_type: ClassVar[str] = "test:unseen"
+
+        client = EventClient(strict=True)
+        calls: list[str] = []
+
+        def broken(event: BaseEvent) -> None:
+            calls.append(event.event_type)
+            raise NameError("strict")
+
+        client.on("*", broken)
+        with pytest.raises(NameError):
+            client.emit(Unseen())
+        assert calls == ["test:unseen"]
+
+    def test_replayed_backlog(self) -> None:
+        """A raising replay delivers the backlog once, then lets live events through."""
+        client = EventClient(strict=True, replay=3)
+        for index in range(3):
+            client.emit(usage_event(f"r{index}"))
+        heard: list[str] = []
+
+        def picky(event: Any) -> None:
+            heard.append(event.request_id)
+            if event.request_id == "r0":
+                raise NameError("strict")
+
+        with pytest.raises(NameError):
+            client.on("image:usage", picky, replay=True)
+        client.emit(usage_event("live"))
+        assert heard == ["r0", "r1", "r2", "live"]
+
+
+class TestHonestResults:
+    """flush and close return False while a sink still holds events, and say what it holds."""
+
+    def test_store_behind_a_lock(self, tmp_path: Any) -> None:
+        """A StoreSink writing into a locked database: False, logged, and pending() counts it."""
+        from aievents.sinks import StoreSink
+
+        client = EventClient()
+        with locked_store(tmp_path / "usage.db") as url:
+            store = StoreSink(url, batch_size=10, max_delay=0.01)
+            client.add_sink(store)
+            for index in range(10):
+                client.emit(usage_event(f"r{index}"))
+            assert wait_until(store._worker.inflight)  # being written, not queued
+            with structlog.testing.capture_logs() as logs:
+                assert client.flush(0.2) is False
+            assert client.pending() == {store: 10}
+            assert client.stats()["sinks_pending"] == 10
+            (line,) = [line for line in logs if line["event"] == "flush_incomplete"]
+            assert line["sinks"] == {"StoreSink": 10}
+            with structlog.testing.capture_logs() as logs:
+                assert client.close(0.2) is False
+            (line,) = [line for line in logs if line["event"] == "close_incomplete"]
+            assert line["sinks"] == {"StoreSink": 10}
+            assert line["pending"] == 10
+        # Once the lock is gone the batch is written after all, and nothing is pending.
+        assert wait_until(lambda: not client.pending(), timeout=30)
+        assert store.stats()["written"] == 10
+        assert client.close() is True
+
+    def test_what_sinks_return(self, client: EventClient) -> None:
+        """False, or a report whose done is false, is not done; True and None are."""
+
+        class Report:
+            done = False
+            pending = 3
+
+        class Returns(CapturingSink):
+            def __init__(self, result: object) -> None:
+                super().__init__()
+                self.result = result
+
+            def flush(self, timeout: float | None = None) -> Any:
+                return self.result
+
+        for result in (True, None):
+            client.add_sink(Returns(result))
+        assert client.flush(1.0) is True
+        client.add_sink(Returns(False))
+        client.add_sink(Returns(Report()))
+        with structlog.testing.capture_logs() as logs:
+            assert client.flush(1.0) is False
+        (line,) = logs
+        assert line["sinks"] == {"Returns#1": None, "Returns#2": 3}
+        assert line["pending"] == 3
 
 
 class TestSinks:

@@ -6,16 +6,17 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
 import structlog
 
 from aievents import EventClient
 from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
 
-from helpers import usage_event
+from helpers import locked_store, usage_event
 
 
 class Clock:
@@ -26,6 +27,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class StuckTransport:
+    """A transport whose sends wait for ``release``."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def send(self, batch: Sequence[BaseEvent]) -> None:
+        self.release.wait(30)
+
+    def close(self) -> None:
+        pass
 
 
 class TestRateLimit:
@@ -64,15 +78,9 @@ class TestRateLimit:
     def test_many_drops_few_lines(self, tmp_path: Any) -> None:
         """18,000 events dropped by a full queue are a handful of lines, all counted."""
         release = threading.Event()
-
-        class Stuck:
-            def send(self, batch: Sequence[BaseEvent]) -> None:
-                release.wait(30)
-
-            def close(self) -> None:
-                pass
-
-        sink = ForwardSink(Stuck(), max_queue=10, batch_size=5, overflow="drop_newest")
+        sink = ForwardSink(
+            StuckTransport(release), max_queue=10, batch_size=5, overflow="drop_newest"
+        )
         try:
             with structlog.testing.capture_logs() as logs:
                 for index in range(18_015):
@@ -152,23 +160,47 @@ class TestScrubbed:
         assert "broken handler" in line["traceback"]
 
 
+@pytest.fixture(name="hung_sink", params=["forward", "forward-block", "store"])
+def _hung_sink(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
+    """Each batching sink, with a target that takes nothing until the test ends.
+
+    The queue holds two events, so that further ones are dropped (and logged).
+    """
+    if request.param == "store":
+        from aievents.sinks.store import StoreSink
+
+        with locked_store(tmp_path / "locked.db") as url:
+            sink: Any = StoreSink(url, max_queue=2, batch_size=1)
+            yield sink
+        close_within(sink, 30.0)
+        return
+    release = threading.Event()
+    overflow: Any = "block" if request.param == "forward-block" else "drop_oldest"
+    sink = ForwardSink(
+        StuckTransport(release), max_queue=2, batch_size=1, overflow=overflow, block_timeout=0.01
+    )
+    try:
+        yield sink
+    finally:
+        release.set()
+        close_within(sink, 5.0)
+
+
+def close_within(sink: Any, timeout: float) -> None:
+    """Close ``sink`` on a thread of its own: a deadlocked sink fails the test, not hangs it."""
+    closer = threading.Thread(target=sink.close, args=(timeout,), daemon=True)
+    closer.start()
+    closer.join(timeout + 5.0)
+    assert not closer.is_alive(), "close() deadlocked"
+
+
 class TestOutsideLocks:
     """Logging happens after locks are let go, and never recurses."""
 
-    def test_processor_that_emits(self) -> None:
+    def test_processor_that_emits(self, hung_sink: Any) -> None:
         """A logging processor that emits into the client neither deadlocks nor recurses."""
-        release = threading.Event()
-
-        class Stuck:
-            def send(self, batch: Sequence[BaseEvent]) -> None:
-                release.wait(30)
-
-            def close(self) -> None:
-                pass
-
         client = EventClient()
-        sink = ForwardSink(Stuck(), max_queue=2, batch_size=1, overflow="drop_oldest")
-        client.add_sink(sink)
+        client.add_sink(hung_sink)
         seen: list[str] = []
 
         def emitting(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -190,10 +222,31 @@ class TestOutsideLocks:
             assert finished.wait(30), "emit deadlocked in a logging processor"
         finally:
             structlog.reset_defaults()
-            release.set()
-            client.close(5.0)
         assert seen
         assert seen.count("events_dropped") == 1
+
+    def test_log_sink_failures(self) -> None:
+        """A LogSink whose logging fails says so once per interval, not once per event."""
+        from aievents.sinks import LogSink
+
+        lines: list[dict[str, Any]] = []
+
+        def broken(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+            if event_dict["event"] == "image:usage":
+                raise RuntimeError("renderer broken")
+            lines.append(event_dict)
+            raise structlog.DropEvent
+
+        sink = LogSink()
+        structlog.configure(processors=[broken])
+        try:
+            for index in range(100):
+                sink.handle(usage_event(f"r{index}"))
+        finally:
+            structlog.reset_defaults()
+        assert sink.failures == 100
+        assert [line["event"] for line in lines] == ["log_sink_failed"]
+        assert lines[0]["error"] == "RuntimeError"
 
 
 class TestNeverStdout:

@@ -12,6 +12,8 @@ installs the built wheel into real fresh venvs, per extra.)
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import subprocess
 import sys
@@ -97,6 +99,11 @@ def _bare(tmp_path_factory: pytest.TempPathFactory) -> Bare:
     return run
 
 
+def advice(extra: str) -> str:
+    """What the error says to run: the clone whose sources run, with ``extra``."""
+    return f"needs the {extra!r} extra: pip install '{SRC.parent}[{extra}]'"
+
+
 def only_line(result: subprocess.CompletedProcess[str]) -> str:
     """The one line of stderr (no traceback)."""
     lines = result.stderr.strip().splitlines()
@@ -146,7 +153,7 @@ class TestLibraryExtras:
         result = bare("-c", probe, cwd=tmp_path, **present)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ImportError("), result.stdout
-        assert f"pip install 'aievents[{extra}]'" in result.stdout
+        assert advice(extra) in result.stdout
         assert not list(tmp_path.iterdir())  # nothing made before the error
 
     def test_with_the_extra(self, bare: Bare, tmp_path: Path) -> None:
@@ -166,26 +173,38 @@ class TestCommandExtras:
         db = tmp_path / "demo.db"
         result = bare("-m", "aievents", "demo", "--db", str(db), extras=extras, cwd=tmp_path)
         assert result.returncode == 1
-        assert "pip install 'aievents[cli]'" in only_line(result)
+        assert advice("cli") in only_line(result)
         assert result.stdout == ""  # not even the server's address
         assert not db.exists()
 
     @pytest.mark.parametrize(
-        "args",
+        ("args", "extra"),
         [
-            ["usage", "--events", "events.jsonl"],
-            ["costs", "--events", "events.jsonl", "--format", "table"],
-            ["usage", "--store", "sqlite:///s.db", "--format", "json"],
-            ["ingest", "events.jsonl", "--store", "sqlite:///s.db"],
+            (["usage", "--events", "events.jsonl"], "cli"),
+            (["costs", "--events", "events.jsonl", "--format", "table"], "cli"),
+            (["usage", "--store", "sqlite:///s.db", "--format", "json"], "store"),
+            (["ingest", "events.jsonl", "--store", "sqlite:///s.db"], "store"),
         ],
     )
-    def test_reports(self, bare: Bare, tmp_path: Path, args: list[str]) -> None:
-        """A table needs rich and a store SQLAlchemy: named, before reading or creating."""
+    def test_reports(self, bare: Bare, tmp_path: Path, args: list[str], extra: str) -> None:
+        """A table needs rich (cli), a store SQLAlchemy (store): named, before any work."""
         (tmp_path / "events.jsonl").write_text("")
         result = bare("-m", "aievents", *args, cwd=tmp_path)
         assert result.returncode == 1
-        assert "pip install 'aievents[cli]'" in only_line(result)
+        assert advice(extra) in only_line(result)
         assert not (tmp_path / "s.db").exists()
+
+    def test_store_extra_is_enough(self, bare: Bare, tmp_path: Path) -> None:
+        """With the store extra alone, ingest and JSON from a store run (no rich, no openai)."""
+        (tmp_path / "events.jsonl").write_text("")
+        url = f"sqlite:///{tmp_path / 's.db'}"
+        fed = bare("-m", "aievents", "ingest", "events.jsonl", "--store", url, "--no-progress",
+                   extras=("store",), cwd=tmp_path)  # fmt: skip
+        assert fed.returncode == 0, fed.stderr
+        asked = bare("-m", "aievents", "usage", "--store", url, "--format", "json",
+                     extras=("store",), cwd=tmp_path)  # fmt: skip
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout.startswith("{")
 
     def test_json_needs_no_extra(self, bare: Bare, tmp_path: Path) -> None:
         """usage over a file as JSON or CSV runs on the core alone."""
@@ -197,3 +216,89 @@ class TestCommandExtras:
             )  # fmt: skip
             assert result.returncode == 0, result.stderr
             assert result.stdout.startswith("{" if form == "json" else "start_time,")
+
+
+def extra_calls() -> list[tuple[str, int, str, str]]:
+    """(file, line, extra, module) of each require_extra/import_extra call naming them."""
+    found = []
+    for path in sorted(SRC.joinpath("aievents").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            where = (str(path.relative_to(SRC)), node.lineno)
+            named = node.args[2] if len(node.args) > 2 else None
+            if node.func.id == "require_extra" and isinstance(named, ast.Tuple):
+                extra, modules = node.args[1], named.elts
+            elif node.func.id == "import_extra":
+                extra, modules = node.args[2], [node.args[0]]
+            else:
+                continue
+            for module in modules:
+                if isinstance(extra, ast.Constant) and isinstance(module, ast.Constant):
+                    found.append((*where, extra.value, module.value))
+    return found
+
+
+class TestExtrasMatchThePackage:
+    """Each extra the code names brings the module it imports, as pyproject.toml says."""
+
+    def test_calls_found(self) -> None:
+        """The command's and the devtools bridge's calls are among them."""
+        modules = {(extra, module) for _, _, extra, module in extra_calls()}
+        assert {
+            ("cli", "rich"),
+            ("store", "sqlalchemy"),
+            ("devtools", "websockets.sync.client"),
+        } <= (modules)
+
+    @pytest.mark.parametrize(("where", "line", "extra", "module"), extra_calls())
+    def test_extra_brings_module(self, where: str, line: int, extra: str, module: str) -> None:
+        """The named extra requires a distribution that provides the module."""
+        top = module.split(".", maxsplit=1)[0]
+        providers = {name.lower() for name in metadata.packages_distributions().get(top, [])}
+        assert providers, f"{module} is not installed"
+        required = closure((extra,)) - closure()
+        assert providers & required, f"{where}:{line}: [{extra}] brings none of {providers}"
+
+
+class TestInstallCommand:
+    """The advice names what aievents was installed from, never a remote address."""
+
+    @pytest.mark.parametrize(
+        ("record", "expected"),
+        [
+            (
+                {"url": "file:///opt/my%20clone", "dir_info": {"editable": True}},
+                "pip install -e '/opt/my clone[http]'",
+            ),
+            (
+                {"url": "file:///opt/aievents-0.1.0-py3-none-any.whl", "archive_info": {}},
+                "pip install '/opt/aievents-0.1.0-py3-none-any.whl[http]'",
+            ),
+            (
+                {"url": "https://ghp_t0ken@example.com/aievents.git", "vcs_info": {"vcs": "git"}},
+                f"pip install '{SRC.parent}[http]'",  # the sources that run, not the address
+            ),
+            (None, f"pip install '{SRC.parent}[http]'"),
+        ],
+        ids=["editable clone", "wheel", "remote", "no record"],
+    )
+    def test_from_the_record(
+        self, tmp_path: Path, record: dict[str, Any] | None, expected: str
+    ) -> None:
+        """pip's record of the install (direct_url.json) decides the command."""
+        info = tmp_path / "site" / "aievents-0.1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: aievents\nVersion: 0.1.0\n")
+        if record is not None:
+            (info / "direct_url.json").write_text(json.dumps(record))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        deps = link_site(tmp_path / "deps", closure())
+        env["PYTHONPATH"] = os.pathsep.join([str(info.parent), str(SRC), str(deps)])
+        code = "from aievents._extras import install_command; print(install_command('http'))"
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", code],
+            capture_output=True, text=True, timeout=60, check=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.stdout.strip() == expected
+        assert "t0ken" not in result.stdout

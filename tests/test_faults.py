@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import textwrap
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,12 @@ from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport
+from aievents.transports.jsonl import JsonlTransport
 from children import spawn
 from collector_server import Collector
 from disks import Disks
 
-from faults import Scenario, record
+from faults import book, record
 from helpers import usage_event
 
 
@@ -68,15 +71,6 @@ def send_all(sink: ForwardSink, batch: Sequence[BaseEvent]) -> None:
         sink.handle(event)
 
 
-def book(
-    name: str, sent: Sequence[BaseEvent], collector: Collector, counted: int, note: str
-) -> Scenario:
-    """Record a scenario: received are the distinct events of ``sent`` that arrived."""
-    ids = {event.event_id for event in sent}
-    received = ids & set(collector.ids())
-    return record(name, sent=len(ids), received=len(received), counted=counted, note=note)
-
-
 def join_replay(name: str) -> None:
     """Wait for the replay a ForwardSink named ``name`` started with."""
     for thread in threading.enumerate():
@@ -88,6 +82,20 @@ def join_replay(name: str) -> None:
 def dropped(report: Any) -> int:
     """Events a report counts as dropped, whatever the reason."""
     return sum(report.dropped.values())
+
+
+def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        pause.wait(0.01)
+
+
+def answered(collector: Collector, status: int) -> int:
+    """Requests the collector answered with ``status``."""
+    return sum(request["status"] == status for request in list(collector.requests))
 
 
 class TestCollectorFaults:
@@ -242,6 +250,112 @@ class TestRetryAfter:
         book("429 to a replay", spilled + sent, collector, 0, "spilled, sent at next start")
 
 
+class TestRejected:
+    """A batch refused for good: only the events refused are dropped (counted), never spilled."""
+
+    def test_refused_events(self, collector: Collector, tmp_path: Path) -> None:
+        """400 for batches holding two bad events: they are isolated, the rest is delivered."""
+        spill = tmp_path / "spill"
+        collector.refuse(400, request_ids={"bad-1", "bad-2"})
+        sink = ForwardSink(http(collector), batch_size=50, max_delay=0.01, spill_dir=spill)
+        sent = events(200, "refused-")
+        sent[10], sent[120] = usage_event("bad-1"), usage_event("bad-2")
+        with structlog.testing.capture_logs() as logs:
+            send_all(sink, sent)
+            report = sink.close(10.0)
+        assert report.dropped == {"rejected": 2}
+        assert report.spilled == 0
+        assert report.sent == 198
+        assert not list(spill.glob("seg-*"))
+        assert answered(collector, 400) <= 2 * 11  # one binary search per bad event
+        refusals = [line for line in logs if line["event"] == "events_rejected"]
+        assert refusals
+        assert refusals[0]["status"] == 400
+        book("collector refuses 2 events (400)", sent, collector, 2, "dropped: rejected")
+
+    def test_refused_in_spill(self, collector: Collector, tmp_path: Path) -> None:
+        """A refused event in the spill: counted once, the segment replayed and let go."""
+        spill = tmp_path / "spill"
+        collector.stop()
+        first = ForwardSink(http(collector), batch_size=10, max_retries=0, spill_dir=spill)
+        spilled = events(30, "poison-")
+        spilled[9] = usage_event("poison")
+        send_all(first, spilled)
+        assert first.close(5.0).spilled == 30
+        collector.start()
+        collector.refuse(400, request_ids={"poison"})
+        second = ForwardSink(
+            http(collector), batch_size=10, max_delay=0.01, spill_dir=spill, name="refused-replay"
+        )
+        join_replay("refused-replay")
+        later = events(30, "poison-later-")
+        for start in range(0, 30, 10):  # each delivery starts a replay: nothing left to send
+            send_all(second, later[start : start + 10])
+            assert second.flush(5.0).done
+        report = second.close(5.0)
+        assert report.dropped == {"rejected": 1}
+        assert report.replayed == 30
+        assert not list(spill.glob("seg-*"))
+        refused = answered(collector, 400)
+        third = ForwardSink(http(collector), spill_dir=spill, name="after-refusal")
+        join_replay("after-refusal")
+        third.close(5.0)
+        assert answered(collector, 400) == refused  # never sent again
+        book("a refused event in the spill (400)", spilled + later, collector, 1, "rejected")
+
+    def test_too_large(self, collector: Collector) -> None:
+        """413 for batches of more than 10 events: sent in halves until they fit, all delivered."""
+        collector.refuse(413, most=10)
+        sink = ForwardSink(http(collector), batch_size=128, max_delay=0.01)
+        sent = events(256, "large-")
+        send_all(sink, sent)
+        report = sink.close(20.0)
+        assert report.sent == 256
+        assert report.dropped == {}
+        assert all(r["count"] <= 10 for r in collector.requests if r["status"] == 200)
+        book("batches too large (413)", sent, collector, 0, "split until they fit")
+
+    def test_refused_whole(self, collector: Collector, tmp_path: Path) -> None:
+        """A refusal for the whole request (401) is not split: one request per batch, counted."""
+        collector.refuse(401, most=0)
+        sink = ForwardSink(
+            http(collector), batch_size=50, max_delay=0.01, spill_dir=tmp_path / "spill"
+        )
+        sent = events(100, "unauthorized-")
+        for start in range(0, 100, 50):
+            send_all(sink, sent[start : start + 50])
+            assert sink.flush(5.0).done
+        report = sink.close(5.0)
+        assert answered(collector, 401) == 2
+        assert report.dropped == {"rejected": 100}
+        assert report.spilled == 0
+        book("collector refuses every request (401)", sent, collector, 100, "dropped: rejected")
+
+    def test_refused_in_journal(self, collector: Collector, tmp_path: Path) -> None:
+        """Durable mode, then SIGKILL: a refused event is off the journal, never sent again."""
+        spill = tmp_path / "spill"
+        collector.refuse(400, request_ids={"journaled-3"})
+        options = {"durable": True, "batch_size": 10, "max_delay": 0.01}
+        with child(collector, spill, count=20, prefix="journaled-", flush=True, **options) as proc:
+            read_until_done(proc)
+            proc.kill()
+            proc.wait(30)
+        refused = answered(collector, 400)
+        later = ForwardSink(http(collector), spill_dir=spill, name="journal-refused")
+        join_replay("journal-refused")
+        later.close(5.0)
+        assert answered(collector, 400) == refused
+        arrived = request_ids(collector, "journaled-")
+        assert sorted(arrived) == sorted(f"journaled-{i}" for i in range(20) if i != 3)
+        record(
+            "a refused event, durable, SIGKILL",
+            sent=20,
+            received=len(set(arrived)),
+            counted=1,
+            note="rejected (400), off the journal",
+        )
+
+
 class TestSpillDisk:
     """A spill that fills up or turns read-only: nothing raises, each event is counted once."""
 
@@ -373,6 +487,94 @@ class TestSpillDisk:
         assert collector.wait_for_requests({e.request_id for e in sent})
         later.close(5.0)
         book("batch stuck in the collector at close", sent, collector, 0, "spilled once, replayed")
+
+    @pytest.mark.parametrize("durable", [False, True], ids=["spill", "durable"])
+    def test_read_only_at_start(
+        self, collector: Collector, disks: Disks, tmp_path: Path, durable: bool
+    ) -> None:
+        """A spill directory read-only at start: no error, counted, used once it is writable."""
+        spill = tmp_path / "spill"
+        spill.mkdir()
+        collector.stop()
+        sent = events(20, f"ro-start-{durable}-")
+        with disks.read_only(spill), structlog.testing.capture_logs() as logs:
+            sink = ForwardSink(
+                http(collector),
+                batch_size=10,
+                max_delay=0.01,
+                max_retries=0,
+                spill_dir=spill,
+                durable=durable,
+            )
+            send_all(sink, sent[:10])
+            report = sink.flush(5.0)
+        logged = {line["event"] for line in logs}
+        assert "spill_unavailable" in logged
+        assert ("journal_failed" in logged) is durable
+        assert report.dropped == {"spill_failed": 10}
+        assert report.unjournaled == (10 if durable else 0)
+        send_all(sink, sent[10:])  # writable now: spilled
+        assert sink.flush(5.0).spilled == 10
+        collector.start()
+        report = sink.close(10.0)
+        later = ForwardSink(http(collector), spill_dir=spill)
+        assert collector.wait_for_requests({e.request_id for e in sent[10:]})
+        later.close(5.0)
+        book(
+            f"spill directory read-only at start ({'durable' if durable else 'spill'})",
+            sent,
+            collector,
+            report.dropped["spill_failed"],
+            "dropped: spill_failed while read-only; spilled, then replayed, after",
+        )
+
+
+class TestJsonlDisk:
+    """A JSONL file on a full disk: a batch cut short is undone, no line torn, none twice."""
+
+    @pytest.mark.parametrize("batch_size", [1, 50])
+    def test_full_disk(self, disks: Disks, batch_size: int) -> None:
+        """Retried until there is room again: every event once, every line whole."""
+        disk = disks.full("jsonl", "64k")
+        filler = disk / "filler"
+        filler.write_bytes(b"x" * 50_000)  # the disk is nearly full
+        sink = ForwardSink(
+            JsonlTransport(disk / "events.jsonl"),
+            batch_size=batch_size,
+            max_delay=0.01,
+            backoff=0.01,
+            max_backoff=0.05,
+            max_retries=100_000,
+        )
+        sent = events(100, f"jsonl-full-{batch_size}-")
+        send_all(sink, sent)
+        until(lambda: sink.stats().retried > 0)  # a batch failed partway
+        filler.unlink()
+        report = sink.close(30.0)
+        lines = (disk / "events.jsonl").read_bytes().splitlines()
+        arrived = [json.loads(line)["event_id"] for line in lines]  # no torn line
+        assert sorted(arrived) == sorted(e.event_id for e in sent)  # none twice
+        assert report.sent == 100
+        record(
+            f"JSONL file on a full disk (batches of {batch_size})",
+            sent=100,
+            received=len(set(arrived)),
+            counted=dropped(report),
+            note="cut back, retried",
+        )
+
+    def test_torn_line_not_continued(self, tmp_path: Path) -> None:
+        """A file left with a torn last line (a write cut short): the next line starts afresh."""
+        path = tmp_path / "events.jsonl"
+        path.write_bytes(b'{"type": "image:usage", "request_id": "to')
+        transport = JsonlTransport(path)
+        sent = events(3, "after-torn-")
+        transport.send(sent)
+        transport.close()
+        lines = path.read_bytes().splitlines()
+        assert [json.loads(line)["request_id"] for line in lines[1:]] == [
+            e.request_id for e in sent
+        ]
 
 
 class TestSpillLines:
@@ -566,6 +768,63 @@ class TestKill:
         assert len(collector.ids()) == 3000  # none twice
         book("SIGKILL in the middle of a replay", sent, collector, 0, "resumed, none sent again")
 
+    def test_killed_after_last_ack(self, collector: Collector, tmp_path: Path) -> None:
+        """Killed between a segment's last acknowledgement and its release: none sent again."""
+        spill = tmp_path / "spill"
+        collector.stop()
+        with spawn(ACKED_CHILD, url=collector.url, spill=str(spill)) as process:
+            assert process.stdout is not None
+            assert process.stdin is not None
+            assert process.stdout.readline().strip() == "300"  # spilled
+            collector.start()
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            assert process.wait(60) == -signal.SIGKILL
+        assert collector.wait_for_requests({f"acked-{index}" for index in range(300)})
+        later = ForwardSink(http(collector), spill_dir=spill, name="after-last-ack")
+        join_replay("after-last-ack")
+        later.close(5.0)
+        arrived = request_ids(collector, "acked-")
+        assert len(arrived) == len(set(arrived)) == 301  # none twice
+        assert not list(spill.glob("seg-*"))
+        record(
+            "SIGKILL after a replay's last acknowledgement",
+            sent=301,
+            received=len(set(arrived)),
+            counted=0,
+            note="replayed by the killed process, none sent again",
+        )
+
+
+ACKED_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from helpers import usage_event
+    from aievents.sinks import ForwardSink, _spill
+    from aievents.transports.http import HttpTransport
+
+    def killed(self, path):  # the segment's events are all acknowledged: die before letting go
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    _spill.Spill.release = killed
+    sink = ForwardSink(
+        HttpTransport({url!r}, read_timeout=5),
+        spill_dir={spill!r},
+        batch_size=100,
+        max_delay=0.01,
+        max_retries=0,
+    )
+    for index in range(300):
+        sink.handle(usage_event(f"acked-{{index}}"))
+    print(sink.flush(60).spilled, flush=True)
+    sys.stdin.readline()  # the collector is back
+    sink.handle(usage_event("acked-300"))
+    sink.flush(60)  # sent; the spill is replayed after it
+    print("not killed", flush=True)
+    """
+)
+
 
 class TestAcknowledgements:
     """Acknowledgements beside a segment: a torn one is ignored and never joins the next."""
@@ -614,6 +873,52 @@ class TestDeadline:
             client.close()
         assert not collector.requests[-1].get("finished")
         assert collector.wait_for(3)
+
+    def test_given_client(self, collector: Collector) -> None:
+        """The application's client: a trickled answer is given up on at the deadline."""
+        collector.trickle(0.05, part="head")
+        client = httpx.Client(timeout=5.0)
+        transport = http(collector, request_timeout=0.5, client=client)
+        with pytest.raises(TransportError, match=r"took longer than 0\.5 s") as info:
+            transport.send(events(3, "given-"))
+        assert info.value.retryable
+        assert not collector.requests[-1].get("finished")
+        with pytest.raises(TransportError, match=r"earlier request .* has not ended"):
+            transport.send(events(3, "given-held-"))  # held up by the one given up on
+        collector.release.set()  # the request given up on ends
+        until(lambda: collector.requests[0].get("finished"))
+        last = events(3, "given-after-")
+        transport.send(last)  # the client still works
+        transport.close()
+        assert not client.is_closed
+        client.close()
+        assert {e.event_id for e in last} <= set(collector.ids())
+
+    def test_proxy(self, collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Through the environment's proxy (the collector, proxying): the deadline holds."""
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{collector.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        transport = HttpTransport("http://127.0.0.1:9/ingest", request_timeout=0.5)
+        sent = events(2, "proxied-")
+        transport.send(sent)  # port 9 listens to nothing: it went through the proxy
+        assert collector.requests[-1]["headers"]["Host"] == "127.0.0.1:9"
+        collector.trickle(0.05, part="head")
+        with pytest.raises(TransportError, match=r"took longer than 0\.5 s"):
+            transport.send(events(2, "proxied-slow-"))
+        transport.close()
+        assert not collector.requests[-1].get("finished")
+        assert {e.event_id for e in sent} <= set(collector.ids())
+
+    def test_proxy_exemption(self, collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A host NO_PROXY names is reached directly."""
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        transport = http(collector)
+        sent = events(2, "direct-")
+        transport.send(sent)
+        transport.close()
+        assert {e.event_id for e in sent} <= set(collector.ids())
 
     def test_devtools_post(self, collector: Collector) -> None:
         """The devtools bridge's post mode shares the helper: deadline and Retry-After kept."""

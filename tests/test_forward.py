@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 import os
 import signal
 import subprocess
@@ -24,6 +26,7 @@ from aievents.transports.jsonl import JsonlTransport
 from children import spawn
 from collector_server import Collector
 
+from faults import book
 from helpers import usage_event
 
 
@@ -100,6 +103,12 @@ class TestSettings:
                 "backoff",
                 "nan",
                 id="nan-backoff",
+            ),
+            pytest.param(
+                lambda p: ForwardSink(JsonlTransport(p), max_retry_after=-1),
+                "max_retry_after",
+                "-1",
+                id="negative-max-retry-after",
             ),
             pytest.param(
                 lambda p: HttpTransport("http://127.0.0.1:9/", read_timeout=0),
@@ -193,6 +202,41 @@ class TestHttp:
         date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
         assert 25 <= (retry_after(date) or 0) <= 31
         assert retry_after("soon") is None
+
+    def test_retry_after_odd_seconds(self, collector: Collector) -> None:
+        """Seconds are ASCII digits: other digits are no wait, never an error; huge ones stay."""
+        assert retry_after("\u00b2") is None  # superscript two
+        assert retry_after("\u0663") is None  # Arabic-Indic three
+        assert retry_after("9" * 30) == 1e30
+        assert retry_after("9" * 400) == math.inf  # ForwardSink cuts it to max_retry_after
+        collector.fail(429, headers={"Retry-After": "\u00b2"})
+        transport = http(collector)
+        with pytest.raises(TransportError) as info:
+            transport.send(events(1))
+        transport.close()
+        assert info.value.retry_after is None
+
+    @pytest.mark.parametrize("form", ["asctime", "-0000"])
+    def test_retry_after_dates_without_zone(self, form: str) -> None:
+        """A date without a zone is UTC, as HTTP dates are, whatever the local time zone."""
+        when = time.time() + 60
+        if form == "asctime":
+            value = time.asctime(time.gmtime(when))
+        else:
+            value = email.utils.formatdate(when)  # "... -0000"
+        zone = os.environ.get("TZ")
+        os.environ["TZ"] = "America/New_York"
+        time.tzset()
+        try:
+            wait = retry_after(value)
+        finally:
+            if zone is None:
+                del os.environ["TZ"]
+            else:
+                os.environ["TZ"] = zone
+            time.tzset()
+        assert wait is not None
+        assert 50 <= wait <= 61
 
 
 class TestDelivery:
@@ -603,6 +647,51 @@ class TestReviewEdges:
         assert collector.wait_for(10)
         replay.close(5.0)
 
+    def test_retry_after_capped(self, collector: Collector) -> None:
+        """A Retry-After past max_retry_after is waited for that long only, then sent."""
+        collector.fail(429, headers={"Retry-After": "9" * 30})
+        sink = ForwardSink(http(collector), batch_size=5, max_delay=0.01, max_retry_after=0.2)
+        sent = events(5, "capped-")
+        with structlog.testing.capture_logs() as logs:
+            for event in sent:
+                sink.handle(event)
+            assert collector.wait_for_requests({e.request_id for e in sent})
+            report = sink.close(5.0)
+        assert report.sent == 5
+        (held,) = [line for line in logs if line["event"] == "target_asked_to_wait"]
+        assert held["seconds"] == 0.2
+        assert held["asked"] == 1e30
+        book("429, Retry-After 10^30 s, capped at 0.2 s", sent, collector, 0, "waited, then sent")
+
+    def test_durable_leftovers_closed(self, collector: Collector, tmp_path: Path) -> None:
+        """Durable, nothing journaled: what is still queued at close is dropped as closed."""
+        collector.hang(30.0)
+        sink = ForwardSink(
+            http(collector, read_timeout=5.0),
+            spill_dir=tmp_path / "spill",
+            durable=True,
+            spill_max_bytes=1,  # no room in the journal, nor in the spill
+            batch_size=10,
+            max_delay=0.01,
+        )
+        sent = events(30, "leftover-")
+        for event in sent:
+            sink.handle(event)
+        assert collector.requested.wait(5.0)  # the first batch is held by the collector
+        report = sink.close(0.2)
+        assert report.unjournaled == 30
+        assert report.dropped == {"closed": 20}
+        assert report.pending == 10
+        collector.release.set()  # the batch in flight is answered after all
+        assert collector.wait_for(10)
+        book(
+            "durable, no room in the journal, closed with a batch in flight",
+            sent,
+            collector,
+            report.dropped["closed"],
+            "dropped: closed (not journaled); the batch in flight delivered",
+        )
+
     def test_url_secrets_not_in_errors(self, collector: Collector) -> None:
         """User info and query strings of the URL stay out of error messages."""
         url = collector.url.replace("http://", "http://svc:PASSWORD123@") + "?api-key=SECRET456"
@@ -614,3 +703,19 @@ class TestReviewEdges:
         assert "PASSWORD123" not in str(info.value)
         assert "SECRET456" not in str(info.value)
         assert "SECRET456" not in repr(transport)
+
+
+class TestHonestClose:
+    """close reports done=False while the target still holds a batch, and counts it pending."""
+
+    def test_batch_in_flight(self, collector: Collector) -> None:
+        """A batch the collector has not answered at the deadline is not done, and pending."""
+        collector.hang(30.0)
+        sink = ForwardSink(http(collector, read_timeout=20.0), batch_size=10, max_delay=0.01)
+        for event in events(10):
+            sink.handle(event)
+        assert collector.requested.wait(5.0)
+        report = sink.close(0.5)
+        assert report.done is False
+        assert report.pending == 10
+        assert sink.pending == 10

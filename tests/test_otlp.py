@@ -21,6 +21,7 @@ from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 from collector_server import Receiver
 
+from faults import record
 from helpers import completed_event, error_event, usage_event
 
 
@@ -35,8 +36,13 @@ class OtlpCollector(Receiver):
     def metrics(self) -> list[ExportMetricsServiceRequest]:
         return [ExportMetricsServiceRequest.FromString(b) for b in self.protobufs("/v1/metrics")]
 
+    @property
+    def metrics_answers(self) -> list[tuple[int, dict[str, str]]]:
+        """Answers for the next metrics exports: status and headers."""
+        return self.answers.setdefault("/v1/metrics", [])
+
     def protobufs(self, path: str) -> list[bytes]:
-        found = [(headers, body) for at, headers, body in self.requests if at == path]
+        found = [(headers, body) for at, headers, body in self.requests if at.endswith(path)]
         assert all(h["content-type"] == "application/x-protobuf" for h, _ in found)
         return [body for _, body in found]
 
@@ -189,3 +195,44 @@ class TestMetricsFailure:
         assert len(otlp.logs) == 2
         assert transport.metrics_failures == 1
         assert transport.metrics is False
+
+    def test_metrics_retry_after(self, otlp: OtlpCollector) -> None:
+        """A Retry-After on /v1/metrics is honoured: the next send asks to wait, sending nothing."""
+        otlp.metrics_answers.append((429, {"Retry-After": "60"}))
+        endpoint = otlp.endpoint.replace("http://", "http://svc:PASSWORD123@") + "/tok3nSECRET9x"
+        transport = OtlpTransport(endpoint)
+        with structlog.testing.capture_logs():
+            transport.send(batch())  # the logs are delivered; the metrics are told to wait
+            with pytest.raises(TransportError) as info:
+                transport.send(batch())
+        assert info.value.retryable
+        assert 55 <= (info.value.retry_after or 0) <= 60
+        assert "PASSWORD123" not in str(info.value)
+        assert "SECRET" not in str(info.value)
+        assert len(otlp.logs) == 1  # nothing sent while the wait is in force
+        assert transport.metrics_failures == 1
+        transport.close()
+
+    def test_metrics_retry_after_in_sink(self, otlp: OtlpCollector) -> None:
+        """Through a ForwardSink: the next batch waits (up to max_retry_after), then goes."""
+        otlp.metrics_answers.append((503, {"Retry-After": "60"}))
+        transport = OtlpTransport(otlp.endpoint)
+        sink = ForwardSink(transport, batch_size=3, max_delay=0.01, max_retry_after=0.1)
+        with structlog.testing.capture_logs():
+            for event in batch():
+                sink.handle(event)
+            assert sink.flush(5.0).sent == 3
+            for event in batch():
+                sink.handle(event)
+            report = sink.close(5.0)
+        assert report.sent == 6
+        assert report.retried == 3  # told to wait once, then sent
+        assert len(otlp.logs) == 2
+        arrived = sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs)
+        record(
+            "OTLP metrics answer 503, Retry-After 60 (capped at 0.1 s)",
+            sent=6,
+            received=arrived,
+            counted=0,
+            note="the next batch waited, then sent",
+        )

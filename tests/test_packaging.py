@@ -325,13 +325,14 @@ class TestMissingExtras:
         ids=lambda value: value if isinstance(value, str) else " ".join(value[:3]),
     )
     def test_names_the_extra(
-        self, venvs: dict[str, Venv], command: list[str], extra: str, tmp_path: Path
+        self, dist: Dist, venvs: dict[str, Venv], command: list[str], extra: str, tmp_path: Path
     ) -> None:
-        """It fails with ``aievents[<extra>]`` in its error, before doing any work."""
+        """It fails naming the extra and the wheel it came from, before doing any work."""
         (tmp_path / "events.jsonl").write_text("")
         result = venvs[""].run(*command, cwd=tmp_path, ok=False)
         assert result.returncode != 0
-        assert f"aievents[{extra}]" in result.stderr, result.stderr
+        advice = f"needs the {extra!r} extra: pip install '{dist.wheel}[{extra}]'"
+        assert advice in result.stderr, result.stderr
         assert "image:request" not in result.stdout  # the demo made no call first
 
 

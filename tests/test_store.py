@@ -26,7 +26,7 @@ from aievents.sinks.store import SCHEMA_VERSION, StoreError
 from postgres_server import fresh_database
 from store_v1 import BIG, batches
 
-from helpers import event_fields
+from helpers import event_fields, locked_store, wait_until
 from helpers import priced_cost as cost
 from helpers import usage_at as event
 
@@ -220,6 +220,7 @@ class TestWrite:
         assert store.close(10)
         store.handle(event("b", T0 + 1))
         assert store.stats()["written"] == 1
+        assert store.stats()["dropped"] == 1  # counted, not lost silently
         assert store.usage(T0).to_dict()["data"][0]["results"][0]["num_model_requests"] == 1
 
 
@@ -487,3 +488,22 @@ def test_parity_with_aggregate(
     same(store, memory, "costs", start, end, group_by=["line_item"], limit=31)
     store.close(10)
     store.dispose()
+
+
+class TestHonestClose:
+    """flush and close return False while a batch is still being written; pending counts it."""
+
+    def test_locked_database(self, tmp_path: Path) -> None:
+        """A batch waiting for a locked database at the deadline: False, then written later."""
+        with locked_store(tmp_path / "usage.db") as url:
+            store = StoreSink(url, batch_size=10, max_delay=0.01)
+            for index in range(10):
+                store.handle(event(f"r{index}", T0))
+            assert wait_until(store._worker.inflight)  # being written, not queued
+            assert store.flush(0.2) is False
+            assert store.close(0.2) is False
+            assert store.pending == 10
+            assert store.stats()["failed"] == 0
+        assert wait_until(lambda: not store.pending, timeout=30)
+        assert store.stats()["written"] == 10
+        assert store.close(1.0) is True

@@ -57,8 +57,16 @@ class _Source:
     def code(self) -> types.CodeType:
         # Global lookups (classes, routes) all happen before any handler runs,
         # so a call that finds its generation gone is delivered once, by RESCUE.
+        # Only a NameError raised by this frame's own lookups means that: one
+        # coming out of a call (a strict client re-raising a handler's error,
+        # RESCUE itself) went through deeper frames and is the caller's.
         head = ["def emit(event):", "  try:"]
-        tail = ["  except NameError:", "    return RESCUE(event)"]
+        tail = [
+            "  except NameError as exc:",
+            "    if exc.__traceback__.tb_next is not None:",
+            "      raise",
+            "    return RESCUE(event)",
+        ]
         body = ["    " + line for line in self.lines]
         source = "\n".join([*head, *body, *tail]) + "\n"
         namespace: dict[str, Any] = {}

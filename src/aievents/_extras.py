@@ -1,11 +1,16 @@
 """Optional parts and the extras that bring them: one message when one is missing.
 
-Each optional part of aievents needs an extra (``pip install
-'aievents[http]'``). When its package cannot be imported, the part raises an
-:class:`ImportError` that names the extra, the same sentence everywhere::
+Each optional part of aievents needs an extra. When its package cannot be
+imported, the part raises an :class:`ImportError` that names the extra and
+the command that adds it to this installation, the same sentence everywhere::
 
-    HttpTransport needs the 'http' extra: pip install 'aievents[http]'
+    HttpTransport needs the 'http' extra: pip install '/src/aievents[http]'
     (No module named 'httpx')
+
+The command names what aievents was installed from (pip records it): the
+clone's folder, or the wheel file; ``-e`` when it was installed editable.
+Run from a clone's ``src`` without installing, it names the clone. Failing
+both, it says ``pip install 'aievents[http]'``.
 
 and raises it before doing any work: at import for a module that cannot
 work without the package, at construction (or at the start of a command)
@@ -15,20 +20,47 @@ otherwise.
 from __future__ import annotations
 
 import importlib
+import json
+import shlex
+from pathlib import Path
 from types import ModuleType
-from typing import Final
+from urllib.parse import urlsplit
 
-__all__ = ["EXTRAS", "import_extra", "missing_extra", "require_extra"]
+__all__ = ["import_extra", "install_command", "missing_extra", "require_extra"]
 
-#: The modules each extra brings, as the parts of aievents import them.
-EXTRAS: Final = {
-    "http": ("httpx",),
-    "otel": ("httpx", "opentelemetry.proto"),
-    "devtools": ("websockets",),
-    "store": ("sqlalchemy",),
-    "openai": ("openai",),
-    "cli": ("rich", "openai", "sqlalchemy"),
-}
+
+def _installed_from() -> tuple[str, bool] | None:
+    """The local folder or file aievents was installed from, and whether editable."""
+    from importlib import metadata  # noqa: PLC0415 - only when an extra is missing
+
+    try:
+        text = metadata.distribution("aievents").read_text("direct_url.json")
+        record = json.loads(text) if text else None
+    except (OSError, ValueError, metadata.PackageNotFoundError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("url"), str):
+        return None
+    url = urlsplit(record["url"])
+    if url.scheme != "file":  # a VCS or web address: not repeated (it may hold a token)
+        return None
+    dir_info = record.get("dir_info")
+    editable = isinstance(dir_info, dict) and dir_info.get("editable") is True
+    from urllib.request import url2pathname  # noqa: PLC0415 - only when an extra is missing
+
+    return url2pathname(url.path), editable
+
+
+def install_command(extra: str) -> str:
+    """The pip command that adds ``extra`` to this installation of aievents."""
+    found = _installed_from()
+    if found is None:
+        clone = Path(__file__).resolve().parent.parent.parent
+        if (clone / "pyproject.toml").is_file() and (clone / "src" / "aievents").is_dir():
+            found = (str(clone), False)
+    if found is None:
+        return f"pip install 'aievents[{extra}]'"
+    where, editable = found
+    return f"pip install {'-e ' if editable else ''}{shlex.quote(f'{where}[{extra}]')}"
 
 
 def missing_extra(what: str, extra: str, error: ImportError | str) -> ImportError:
@@ -42,7 +74,7 @@ def missing_extra(what: str, extra: str, error: ImportError | str) -> ImportErro
     text = str(error).strip()
     reason = text.splitlines()[0] if text else f"cannot import {error.name}"
     return ImportError(
-        f"{what} needs the {extra!r} extra: pip install 'aievents[{extra}]' ({reason})",
+        f"{what} needs the {extra!r} extra: {install_command(extra)} ({reason})",
         name=error.name,
     )
 
@@ -55,7 +87,12 @@ def import_extra(module: str, what: str, extra: str) -> ModuleType:
         raise missing_extra(what, extra, error) from None
 
 
-def require_extra(what: str, extra: str, modules: tuple[str, ...] | None = None) -> None:
-    """Import every module ``what`` needs (by default all of ``extra``'s), before any work."""
-    for module in EXTRAS[extra] if modules is None else modules:
+def require_extra(what: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Import every module ``what`` needs, before any work; name ``extra`` if one is missing.
+
+    Name only the modules ``what`` uses (not all of the extra's): a SQLite
+    store needs SQLAlchemy, not the PostgreSQL driver. Which extra brings
+    which distribution is pyproject.toml's to say; a test checks each call.
+    """
+    for module in modules:
         import_extra(module, what, extra)

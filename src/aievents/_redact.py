@@ -43,13 +43,14 @@ holds it to that), so that clean text costs next to nothing.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 import attrs
+
+from aievents._compiled import speedups
 
 __all__ = [
     "CREDENTIALS",
@@ -328,21 +329,15 @@ def _suspect_py(identifier: bool, *values: Any) -> bool:
 
 
 def _compiled() -> Any:
-    """``aievents._speedups``, told what the expressions know; None when not built or not wanted.
+    """``aievents._speedups``, told what the expressions know, or None.
 
-    Not wanted: ``AIEVENTS_PURE_PYTHON`` set. A build without ``configure``
-    (older than the lists here) is not used either.
+    None: not built, built from other sources, or not wanted (see
+    :func:`aievents._compiled.speedups`).
     """
-    if os.environ.get("AIEVENTS_PURE_PYTHON"):
-        return None
-    try:
-        from aievents import _speedups  # noqa: PLC0415 - optional
-    except ImportError:
-        return None
-    if not hasattr(_speedups, "configure"):
-        return None
-    _speedups.configure(tuple((start, case) for start, _, case in CREDENTIALS), tuple(NAME_WORDS))
-    return _speedups
+    module = speedups()
+    if module is not None:
+        module.configure(tuple((start, case) for start, _, case in CREDENTIALS), NAME_WORDS)
+    return module
 
 
 _SPEEDUPS: Final = _compiled()

@@ -14,6 +14,21 @@
  */
 #include "_speedups.h"
 
+/* The version of this module's interface: aievents._compiled.ABI must be the
+ * same, or the pure Python twins run instead. Bump both whenever what Python
+ * calls here changes (arguments, fields, types). */
+#ifndef SPEEDUPS_ABI
+#define SPEEDUPS_ABI 3
+#endif
+
+/* The digest of the C sources this module was built from (setup.py sets it
+ * from aievents._compiled.source_digest): where the sources are kept beside
+ * the build, a digest that differs means they changed since, and the pure
+ * Python twins run instead. */
+#ifndef SPEEDUPS_SOURCES
+#define SPEEDUPS_SOURCES ""
+#endif
+
 enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 
 #define LANES 18
@@ -930,7 +945,9 @@ PyInit__speedups(void)
     if (module == NULL)
         return NULL;
     if (add_type(module, "Tally", &TallyType) < 0 || add_type(module, "Totals", &TotalsType) < 0
-        || aievents_add_screen(module) < 0) {
+        || aievents_add_screen(module) < 0
+        || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0
+        || PyModule_AddStringConstant(module, "SOURCES", SPEEDUPS_SOURCES) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,6 +1,9 @@
 from collections.abc import Callable
 from typing import Any
 
+ABI: int
+SOURCES: str
+
 class Totals:
     def __len__(self) -> int: ...
     def __getitem__(self, index: int, /) -> Any: ...

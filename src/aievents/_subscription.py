@@ -227,19 +227,30 @@ class ReplayGate:
     def release(
         self, backlog: list[BaseEvent], failed: Callable[[BaseEvent, Exception], None]
     ) -> None:
-        """Deliver ``backlog`` then what was held, in order, and let events through."""
+        """Deliver ``backlog`` then what was held, in order, and let events through.
+
+        Each event is delivered once, whatever the handler does: when
+        ``failed`` re-raises (a strict client), the rest is still delivered,
+        the gate opens, and the first error is raised at the end.
+        """
         pending = list(backlog)
+        error: Exception | None = None
         while True:
             for event in pending:
                 try:
                     self.handler(event)
                 except Exception as exc:  # noqa: BLE001 - isolation is the point
-                    failed(event, exc)
+                    try:
+                        failed(event, exc)
+                    except Exception as raised:  # noqa: BLE001 - re-raised below
+                        error = error or raised
             with self._lock:
                 assert self._held is not None
                 pending, self._held = self._held, ([] if self._held else None)
                 if self._held is None:
-                    return
+                    break
+        if error is not None:
+            raise error
 
 
 def signal_name(key: EventType) -> str:

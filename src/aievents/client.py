@@ -393,13 +393,33 @@ class EventClient:
         return self._errors
 
     def stats(self) -> dict[str, int]:
-        """Counters: handler errors, async runs pending, dropped and cancelled."""
+        """Counters: handler errors; async runs pending, dropped and cancelled; sink events pending.
+
+        ``sinks_pending`` is the sum of :meth:`pending`.
+        """
         return {
             "handler_errors": self._errors,
             "async_pending": self._pending.total(),
             "async_dropped": self._pending.dropped,
             "async_cancelled": self._pending.cancelled,
+            "sinks_pending": sum(self.pending().values()),
         }
+
+    def pending(self) -> dict[Sink, int]:
+        """Events the attached sinks still hold now (queued, or being sent or written), by sink.
+
+        Lists the sinks that hold any, among those that can tell (they have a
+        ``pending`` count, as :class:`~aievents.sinks.ForwardSink` and
+        :class:`~aievents.sinks.StoreSink` do). When :meth:`flush` or
+        :meth:`close` returns False, this says where the events are; async
+        handler runs still pending are in :meth:`stats`.
+        """
+        held = {}
+        for sink in self.sinks:
+            count = _count(getattr(sink, "pending", None))
+            if count:
+                held[sink] = count
+        return held
 
     def handler_error_counts(self) -> dict[str, int]:
         """Handler errors per handler (by qualified name)."""
@@ -506,23 +526,37 @@ class EventClient:
 
         Returns:
             True when everything finished within the timeout. False when
-            something did not: a sink or an async handler still running, or
-            async handler runs lost since the last flush (dropped at the
-            ``max_pending`` bound, or cancelled because their event loop shut
-            down; see :meth:`stats`). Async handlers on an event loop that has
-            stopped are not waited for; those on the loop running in this very
-            thread cannot be (use :meth:`aflush`).
+            something did not: a sink still holding events (its ``flush``
+            returned False, or a report whose ``done`` is false; a warning,
+            ``flush_incomplete``, names each such sink and what it holds, and
+            :meth:`pending` tells it on demand), a sink whose flush raised, an
+            async handler still running, or async handler runs lost since the
+            last flush (dropped at the ``max_pending`` bound, or cancelled
+            because their event loop shut down; see :meth:`stats`). Async
+            handlers on an event loop that has stopped are not waited for;
+            those on the loop running in this very thread cannot be (use
+            :meth:`aflush`).
         """
+        return self._flush_here(timeout, report=True)
+
+    def _flush_here(self, timeout: float | None, *, report: bool) -> bool:
+        """:meth:`flush` from this thread (and its event loop, if it runs one)."""
         try:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             current = None
-        done = self._flush(timeout, besides=current)
+        done = self._flush(timeout, besides=current, report=report)
         if current is not None and self._pending.tasks_on(current):
             done = False
         return done
 
-    def _flush(self, timeout: float | None, *, besides: asyncio.AbstractEventLoop | None) -> bool:
+    def _flush(
+        self,
+        timeout: float | None,
+        *,
+        besides: asyncio.AbstractEventLoop | None,
+        report: bool = True,
+    ) -> bool:
         """Wait for async runs (but those on ``besides``) and flush the sinks."""
         deadline = None if timeout is None else time.monotonic() + timeout
         done = self._pending.wait(timeout, besides=besides)
@@ -531,12 +565,20 @@ class EventClient:
             done = False
             self._report_lost(lost - self._lost_reported)
             self._lost_reported = lost
+        unfinished: list[tuple[Sink, object]] = []
         for sink in self.sinks:
             try:
-                sink.flush(_remaining(deadline))
+                result = sink.flush(_remaining(deadline))
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 self._sink_failed(sink, "flush", exc)
                 done = False
+                continue
+            if not _finished(result):
+                unfinished.append((sink, result))
+        if unfinished:
+            done = False
+            if report:
+                self._report_unfinished("flush", unfinished)
         if self.strict:
             self._raise_deferred()
         return done
@@ -562,16 +604,23 @@ class EventClient:
                 takes).
 
         Returns:
-            True when everything finished within ``timeout``. Closing twice is
-            harmless. The client is closed even when a strict client re-raises
-            a handler error from here.
+            True when everything finished within ``timeout``. False when
+            something did not (see :meth:`flush`): a sink that could not
+            deliver everything in time (its ``close`` returned False or a
+            report whose ``done`` is false) is named, with what it still
+            holds, in a ``close_incomplete`` warning; what it let go is in its
+            own counters (spilled, dropped) and what is still in flight in
+            :meth:`pending`. Closing twice is harmless (the second close
+            says whether the sinks still hold anything). The client is closed
+            even when a strict client re-raises a handler error from here.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            if self._closed:
-                return True
+            if self._closed:  # closed before: whether the sinks have finished since
+                return not self.pending()
+        unfinished: list[tuple[Sink, object]] = []
         try:
-            done = self.flush(timeout)
+            done = self._flush_here(timeout, report=False)
         finally:
             with self._lock:
                 self._closed = True
@@ -580,10 +629,16 @@ class EventClient:
                 runner, self._loop_thread = self._loop_thread, None
             for sink in sinks:
                 try:
-                    sink.close(_remaining(deadline))
+                    result = sink.close(_remaining(deadline))
                 except Exception as exc:  # noqa: BLE001 - isolation is the point
                     self._log_sink_failure(sink, "close", exc)
                     done = False
+                    continue
+                if not _finished(result):
+                    unfinished.append((sink, result))
+            if unfinished:
+                done = False
+                self._report_unfinished("close", unfinished)
             if runner is not None:
                 runner.stop(_remaining(deadline))
         return done
@@ -599,6 +654,23 @@ class EventClient:
                 self._errors += 1
             raise exc
         self._log_sink_failure(sink, action, exc)
+
+    def _report_unfinished(self, action: str, unfinished: list[tuple[Sink, object]]) -> None:
+        """Warn which sinks did not finish a flush or close, and what each holds."""
+        held = {
+            label: _count(getattr(result, "pending", None))
+            or _count(getattr(sink, "pending", None))
+            for label, (sink, result) in zip(
+                _labels([sink for sink, _ in unfinished]), unfinished, strict=True
+            )
+        }
+        self._diag(
+            (action, "unfinished"),
+            "warning",
+            f"{action}_incomplete",
+            sinks=held,
+            pending=sum(count or 0 for count in held.values()),
+        )
 
     def _log_sink_failure(self, sink: object, action: str, exc: Exception) -> None:
         with self._lock:
@@ -628,6 +700,33 @@ class EventClient:
 
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _finished(result: object) -> bool:
+    """Whether a sink's flush or close result says it finished.
+
+    ``None`` and ``True`` do; ``False`` does not; a report says so in ``done``.
+    """
+    done = getattr(result, "done", result)
+    return done is None or bool(done)
+
+
+def _count(value: object) -> int | None:
+    """An event count a sink reported, or None when it is not one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _labels(sinks: list[Sink]) -> list[str]:
+    """Names for sinks in a log line: the class, numbered when several share it."""
+    names = [type(sink).__name__ for sink in sinks]
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if names.count(name) == 1 else f"{name}#{seen[name]}")
+    return labels
 
 
 # ---------------------------------------------------------------------- default client

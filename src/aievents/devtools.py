@@ -37,14 +37,14 @@ import attrs
 from aievents import _validate as v
 from aievents._extras import import_extra
 from aievents._fork import after_fork
-from aievents._outbound import outbound
 from aievents._redact import safe_url, scrub_text
 from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.exceptions import AieventsError, first_line
 from aievents.transports import TransportError, encode_each
-from aievents.wire import PLUGIN_ID, from_envelope, to_envelope, to_json
+from aievents.transports.jsonl import encode, escape_surrogates
+from aievents.wire import PLUGIN_ID, from_envelope
 
 __all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]
 
@@ -62,13 +62,9 @@ def _websockets() -> Any:
 
 def _connections(timeout: float) -> Any:
     """The HTTP connections of the ``post`` mode (the transports' shared helper, on httpx)."""
-    try:
-        from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
-    except ImportError:  # pragma: no cover - the extra is not installed
-        raise ImportError(
-            "the devtools bridge's post mode needs httpx, in the devtools extra: "
-            "pip install 'aievents[devtools]'"
-        ) from None
+    import_extra("httpx", "the devtools bridge's post mode", "devtools")
+    from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
+
     return Connections(None, timeout, timeout, True, timeout)
 
 
@@ -149,22 +145,13 @@ class DevtoolsTransport:
         after_fork(self)
 
     def _after_fork(self) -> None:
+        """In a forked child: a lock of its own, no connection (the parent's stays the parent's)."""
         self._lock = threading.Lock()
-        self._ws = None  # the parent's connection stays the parent's
+        self._ws = None
 
     def _encode(self, event: BaseEvent) -> str:
-        """The event, its secrets scrubbed, as one envelope of JSON text."""
-        event = outbound(event)
-        if self._plugin_id == PLUGIN_ID:
-            text = to_json(event, form="envelope")
-        else:
-            envelope = to_envelope(event, plugin_id=self._plugin_id)
-            text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        try:
-            text.encode()
-        except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON allows
-            text = json.dumps(json.loads(text), separators=(",", ":"))
-        return text
+        """The event, its secrets scrubbed, as one envelope of JSON text (sendable as UTF-8)."""
+        return escape_surrogates(encode(event, "envelope", plugin_id=self._plugin_id))
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
         """Deliver each event of the batch as an envelope, or raise TransportError.
@@ -186,6 +173,7 @@ class DevtoolsTransport:
                     self._post(message)
 
     def _send_ws(self, messages: list[str]) -> None:
+        """Send over the WebSocket (connecting first when needed); any failure is retryable."""
         try:
             if self._ws is None:
                 self._ws = _open_ws(self.url, self._timeout)
@@ -209,6 +197,7 @@ class DevtoolsTransport:
         self._http.post(self.url, message.encode(), {"content-type": "application/json"})
 
     def _close_ws(self) -> None:
+        """Drop the WebSocket (forgotten before it is closed): the next send reconnects."""
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):  # it is going away anyway

@@ -16,7 +16,13 @@ class Sink(Protocol):
     ``handle`` is called on the emitting thread for every event the sink
     subscribed to: it must be quick and must not block on I/O (queue the
     work). ``flush`` and ``close`` must return within ``timeout`` seconds
-    (``None``: no limit) and may return a report of what they did.
+    (``None``: no limit) and say honestly whether they finished: ``True``
+    (or ``None``) when nothing is left to do, ``False`` when events are
+    still held, or a report whose ``done`` says so (and whose ``pending``,
+    if it has one, counts what is still held, as
+    :class:`~aievents.sinks.ForwardReport` does). A sink that queues events
+    may also have a ``pending`` count; :meth:`aievents.EventClient.pending`
+    reads it.
     """
 
     def handle(self, event: BaseEvent) -> None:

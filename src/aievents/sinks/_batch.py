@@ -36,6 +36,13 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+def _earlier(one: float | None, other: float | None) -> float | None:
+    """The earlier of two deadlines (``None``: none)."""
+    if one is None or other is None:
+        return other if one is None else one
+    return min(one, other)
+
+
 class BatchWorker:
     """A bounded queue drained in batches by a daemon thread.
 
@@ -262,7 +269,8 @@ class BatchWorker:
             if not self._queue and not self._inflight:
                 return True
             self._flushing += 1
-            self._deadline = deadline
+            if not self._closing:  # a close's deadline stands
+                self._deadline = deadline
             self._ready.notify()
             try:
                 return self._idle.wait_for(
@@ -270,7 +278,7 @@ class BatchWorker:
                 )
             finally:
                 self._flushing -= 1
-                if not self._flushing:
+                if not self._flushing and not self._closing:
                     self._deadline = None
 
     def _settled(self) -> int:
@@ -297,22 +305,45 @@ class BatchWorker:
                 return max(0, mark - self._settled())
             finally:
                 self._flushing -= 1
-                if not self._flushing:
+                if not self._flushing and not self._closing:
                     self._deadline = None
 
-    def close(self, timeout: float | None) -> list[Any]:
-        """Drain within ``timeout`` and stop; returns what could not be drained."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def begin_close(self, deadline: float | None) -> None:
+        """Start draining for a close, without waiting for it.
+
+        The worker sends what is queued without waiting for batches to fill,
+        and gives up at ``deadline`` (a ``time.monotonic()`` value). Items
+        are still taken until :meth:`close`. Several sinks drain together so.
+        """
         with self._lock:
-            if self._closed:
-                return []
+            if self._closing:  # closing already: the earlier deadline holds
+                deadline = _earlier(deadline, self._deadline)
             self._closing = True
             self._deadline = deadline
             self._closing_at = math.inf if deadline is None else deadline
-            thread = self._thread  # None only when nothing was ever queued
             self._ready.notify_all()
+
+    def wait(self, deadline: float | None) -> bool:
+        """After :meth:`begin_close`: wait until drained or ``deadline``; whether drained."""
+        with self._lock:
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(_remaining(deadline))
+            return not thread.is_alive()
+        return True
+
+    def close(self, timeout: float | None) -> list[Any]:
+        """Drain within ``timeout`` and stop; returns what could not be drained.
+
+        After :meth:`begin_close`, the earlier of the two deadlines holds.
+        """
+        with self._lock:
+            if self._closed:
+                return []
+        self.begin_close(None if timeout is None else time.monotonic() + timeout)
+        with self._lock:
+            deadline = self._deadline
+        self.wait(deadline)
         with self._lock:
             self._closed = True
             left = list(self._queue)

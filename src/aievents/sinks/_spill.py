@@ -19,32 +19,37 @@ the program): each writes its own segments, named with its pid, and claims
 a segment for replay by renaming it, so that no two processes replay the
 same events.
 
-Delivered events are acknowledged beside their segment, in
-``<segment>.acks`` (lines of ``first stop``: a range of line numbers), as
+Delivered events are acknowledged beside their segment (:mod:`._acks`), as
 batches are delivered; whoever replays the segment later (this process,
 or the next one after a crash) sends only the lines not acknowledged. An
 acknowledgement is written after the delivery, so a crash in between sends
-those events again (at least once); a torn line is ignored, and every
-appender starts on a fresh line, so a torn line never joins a later one.
+those events again (at least once). A segment and its acknowledgements go
+together, when the segment was replayed in full (:meth:`Spill.release`) or,
+in a journal, when its writer saw every event of it delivered.
+
+A directory that cannot be used when the spill is made (read-only, not
+there and not creatable) is not an error: every write and replay tries it
+again, and a batch it cannot take is refused like any failed write.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
-from aievents.transports.jsonl import encode_texts, utf8
+from aievents.sinks import _acks
+from aievents.sinks._owner import OWNER, alive, token_of
+from aievents.transports.jsonl import ShortWriteError, encode_lines, write_all
 from aievents.wire import from_dict
 
 __all__ = ["PartialWriteError", "Spill"]
@@ -52,7 +57,7 @@ __all__ = ["PartialWriteError", "Spill"]
 _SUFFIX: Final = ".jsonl"
 _OPEN: Final = ".open"
 _CLAIMED: Final = ".replaying"
-_ACKS: Final = ".acks"
+_ACKS: Final = _acks.SUFFIX
 _DIAG: Final = RateLimitedLog("spill")
 
 
@@ -67,64 +72,6 @@ class PartialWriteError(OSError):
         self.kept = kept
 
 
-class _Owner:
-    """This process's identity in spill directories: a token and a held lock file.
-
-    The token (pid and random bytes) survives pid reuse; the lock file, held
-    with ``flock`` for the life of the process, tells other processes whether
-    the token's owner still runs. It is opened read-only: holding it does not
-    keep its file system from being remounted read-only. A forked child gets
-    a token of its own.
-    """
-
-    def __init__(self) -> None:
-        self.token = f"{os.getpid()}x{os.urandom(4).hex()}"
-        self.locks: dict[Path, int] = {}
-
-    def hold(self, directory: Path) -> None:
-        if directory in self.locks:
-            return
-        fd = os.open(directory / f"owner-{self.token}.lock", os.O_RDONLY | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.locks[directory] = fd
-
-    def renew(self) -> None:
-        """In a forked child: a new token, the parent's lock files let go of."""
-        for fd in self.locks.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.__init__()  # type: ignore[misc]
-
-
-_OWNER: Final = _Owner()
-
-
-def _alive(directory: Path, token: str) -> bool:
-    """Whether the process of ``token`` still runs (its lock file is held)."""
-    if token == _OWNER.token:
-        return True
-    path = directory / f"owner-{token}.lock"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    with contextlib.suppress(OSError):
-        path.unlink()  # its owner is gone
-    return False
-
-
-def _token_of(name: str) -> str:
-    """The writer token in ``seg-<stamp>-<token>-<counter>.jsonl...``."""
-    parts = name.split("-")
-    return parts[2] if len(parts) > 3 else ""
-
-
 def _base(name: str) -> str:
     """A segment's sealed name, from its name in any state (open, claimed, acks)."""
     for mark in (_CLAIMED, _OPEN, _ACKS):
@@ -132,39 +79,13 @@ def _base(name: str) -> str:
     return name
 
 
-def _ranges(indexes: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted, merged ``[first, stop)`` ranges covering ``indexes``."""
-    ranges: list[tuple[int, int]] = []
-    for index in sorted(indexes):
-        if ranges and index <= ranges[-1][1]:
-            first, stop = ranges[-1]
-            ranges[-1] = (first, max(stop, index + 1))
-        else:
-            ranges.append((index, index + 1))
-    return ranges
-
-
-def _parse_acks(data: bytes) -> list[tuple[int, int]]:
-    """The ranges of an acks file, merged; torn or garbled lines are ignored."""
-    found: list[tuple[int, int]] = []
-    for line in data.split(b"\n"):
-        parts = line.split(b" ")
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-            first, stop = int(parts[0]), int(parts[1])
-            if first < stop:
-                found.append((first, stop))
-    found.sort()
-    merged: list[tuple[int, int]] = []
-    for first, stop in found:
-        if merged and first <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
-        else:
-            merged.append((first, stop))
-    return merged
-
-
 class Spill:
-    """Append-only segment files under ``directory``, bounded by ``max_bytes``."""
+    """Append-only segment files under ``directory``, bounded by ``max_bytes``.
+
+    ``journal``: the segments are a durable sink's journal, whose writer
+    acknowledges every event it delivers and deletes a segment (sealed) once
+    all its events are acknowledged.
+    """
 
     def __init__(
         self,
@@ -172,20 +93,37 @@ class Spill:
         *,
         max_bytes: int = 256 * 2**20,
         segment_bytes: int = 4 * 2**20,
+        journal: bool = False,
     ) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
+        self.journal = journal
         self.corrupt_lines = 0
         self._lock = threading.Lock()
         self._counter = itertools.count()
-        _OWNER.hold(self.directory)
+        problems: list[tuple[str, OSError]] = []
+        try:
+            self._ready()
+        except OSError as error:  # tried again at each write and replay
+            problems.append(("spill_unavailable", error))
         self._bytes = self.size()
         self._fresh()
         after_fork(self)
+        _report(problems)
+
+    def _ready(self) -> None:
+        """Make the directory if needed and hold this process's lock file in it.
+
+        Raises:
+            OSError: the directory cannot be used (yet).
+        """
+        if self.directory not in OWNER.locks:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            OWNER.hold(self.directory)
 
     def _fresh(self) -> None:
+        """No segment open, and nothing known about segments (at start, in a forked child)."""
         self._fd: int | None = None
         self._path: Path | None = None
         self._written = 0  # bytes in the open segment
@@ -200,19 +138,21 @@ class Spill:
 
     def _after_fork(self) -> None:
         """In a forked child: its own segments from now on, none of the parent's state."""
-        if _OWNER.token.split("x")[0] != str(os.getpid()):
-            _OWNER.renew()
-        _OWNER.hold(self.directory)
-        if self._fd is not None:
+        if OWNER.forked():
+            OWNER.renew()
+        fd, self._fd = self._fd, None
+        if fd is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)  # the child's copy; the parent's stays open
+                os.close(fd)  # the child's copy; the parent's stays open
         self._lock = threading.Lock()
         self._fresh()
+        with contextlib.suppress(OSError):  # else at the first write
+            self._ready()
 
     def _segment_name(self) -> str:
         """A new segment's sealed name; it is written under that name plus ``.open``."""
         stamp = f"{time.time_ns():020d}"
-        return f"seg-{stamp}-{_OWNER.token}-{next(self._counter):06d}{_SUFFIX}"
+        return f"seg-{stamp}-{OWNER.token}-{next(self._counter):06d}{_SUFFIX}"
 
     def size(self) -> int:
         """Bytes held in every segment (closed, open and being replayed) and its acks."""
@@ -240,7 +180,7 @@ class Spill:
             OSError: nothing of the batch was written.
             PartialWriteError: only its first ``kept`` events were.
         """
-        data = utf8("".join(line + "\n" for line in encode_texts(batch, "dict")))
+        data = b"".join(encode_lines(batch, "dict"))
         problems: list[tuple[str, OSError]] = []
         try:
             with self._lock:
@@ -251,34 +191,38 @@ class Spill:
     def _append(
         self, data: bytes, count: int, problems: list[tuple[str, OSError]]
     ) -> tuple[str, int] | None:
+        """Write ``data`` (``count`` events) to the open segment, the lock held."""
         if self._bytes + len(data) > self.max_bytes:
             self._bytes = self.size()  # others may have freed room
             if self._bytes + len(data) > self.max_bytes:
                 return None
         if self._fd is None or self._written >= self.segment_bytes:
             self._close_segment(problems)
+            self._ready()
             path = self.directory / (self._segment_name() + _OPEN)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._path, self._written, self._lines = path, 0, 0
         assert self._path is not None
         name = self._path.name[: -len(_OPEN)]
-        done = 0
         try:
-            view = memoryview(data)
-            while done < len(data):
-                done += os.write(self._fd, view[done:])
-        except OSError as error:
-            kept = self._undo(done, data, problems)
+            write_all(self._fd, data)
+        except ShortWriteError as error:
+            kept = self._undo(error.written, data, problems)
             if kept:
-                self._events[name] = self._events.get(name, 0) + kept
+                self._count(name, kept)
                 raise PartialWriteError(error, kept) from error
             raise
         first = self._lines
         self._lines += count
         self._written += len(data)
         self._bytes += len(data)
-        self._events[name] = self._events.get(name, 0) + count
+        self._count(name, count)
         return name, first
+
+    def _count(self, name: str, count: int) -> None:
+        """A journal's bookkeeping: ``count`` more events written to segment ``name``."""
+        if self.journal:
+            self._events[name] = self._events.get(name, 0) + count
 
     def _undo(self, done: int, data: bytes, problems: list[tuple[str, OSError]]) -> int:
         """A write failed after ``done`` bytes: cut them off; the whole events left, if any.
@@ -341,10 +285,11 @@ class Spill:
 
         ``name`` is the segment's name in any state. The acknowledgement is
         appended to the segment's acks file, so that a later replay skips
-        those events. A journal segment no longer written to whose every
-        event was delivered is deleted instead. Never raises: an
-        acknowledgement that cannot be written only means those events may
-        be sent again.
+        those events. A journal segment its writer no longer writes to, all
+        of whose events were delivered, is deleted instead; a claimed segment
+        (being replayed) never is: it goes, with its acks, when released.
+        Never raises: an acknowledgement that cannot be written only means
+        those events may be sent again.
         """
         if not indexes:
             return
@@ -352,29 +297,16 @@ class Spill:
         problems: list[tuple[str, OSError]] = []
         try:
             with self._lock:
-                if base in self._events:
+                if _CLAIMED not in name and base in self._events:
                     self._acked[base] = self._acked.get(base, 0) + len(indexes)
                     if self._collect(base, problems):
                         return
-                record = "".join(f"{first} {stop}\n" for first, stop in _ranges(indexes))
                 try:
-                    self._append_acks(base, record.encode())
+                    _acks.append(self.directory / (base + _ACKS), _acks.record(indexes))
                 except OSError as error:
                     problems.append(("spill_ack_failed", error))
         finally:
             _report(problems)
-
-    def _append_acks(self, base: str, record: bytes) -> None:
-        fd = os.open(self.directory / (base + _ACKS), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                record = b"\n" + record  # a torn line before: never continue it
-            view = memoryview(record)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
 
     def _collect(self, name: str, problems: list[tuple[str, OSError]]) -> bool:
         """Delete a journal segment that is sealed and fully delivered; whether it is gone."""
@@ -405,11 +337,18 @@ class Spill:
         """
         problems: list[tuple[str, OSError]] = []
         try:
+            self._ready()  # a claimed segment names this process: it must be seen running
+        except OSError as error:
+            problems.append(("spill_unavailable", error))
+            _report(problems)
+            return None
+        try:
             return self._claim(own, problems)
         finally:
             _report(problems)
 
     def _claim(self, own: bool, problems: list[tuple[str, OSError]]) -> Path | None:
+        """Take the oldest replayable segment (see :meth:`claim`)."""
         if self._replayed:
             for path in list(self._replayed):
                 self._release(path, problems)
@@ -417,7 +356,7 @@ class Spill:
         segments = {_base(path.name) for path in paths if not path.name.endswith(_ACKS)}
         for path in paths:
             name = path.name
-            token = _token_of(name)
+            token = token_of(name)
             if name.endswith(_ACKS):
                 if name[: -len(_ACKS)] not in segments:  # its segment is gone
                     with contextlib.suppress(OSError):
@@ -427,22 +366,22 @@ class Spill:
                 if path in self._replayed:
                     continue
                 claimer = name.rsplit("-", 1)[-1]
-                if claimer == _OWNER.token:
+                if claimer == OWNER.token:
                     return path  # ours from an earlier, unfinished replay
-                if _alive(self.directory, claimer):
+                if alive(self.directory, claimer):
                     continue
                 base = name.split(_CLAIMED, 1)[0]
             elif name.endswith(_OPEN):
-                if _alive(self.directory, token):
+                if alive(self.directory, token):
                     continue  # being written
                 base = name[: -len(_OPEN)]
             elif name.endswith(_SUFFIX):
-                if not own and _alive(self.directory, token):
+                if not own and alive(self.directory, token):
                     continue
                 base = name
             else:
                 continue
-            target = path.with_name(f"{base}{_CLAIMED}-{_OWNER.token}")
+            target = path.with_name(f"{base}{_CLAIMED}-{OWNER.token}")
             try:
                 path.rename(target)
             except FileNotFoundError:
@@ -462,7 +401,7 @@ class Spill:
         """
         base = _base(path.name)
         try:
-            acked = _parse_acks((self.directory / (base + _ACKS)).read_bytes())
+            acked = _acks.parse((self.directory / (base + _ACKS)).read_bytes())
         except FileNotFoundError:
             acked = []
         except OSError as error:
@@ -487,7 +426,7 @@ class Spill:
                     bad.append(index)
         if bad:
             self.corrupt_lines += len(bad)
-            self.ack(base, bad)
+            self.ack(path.name, bad)
         return events
 
     def release(self, path: Path) -> None:
@@ -497,6 +436,7 @@ class Spill:
         _report(problems)
 
     def _release(self, path: Path, problems: list[tuple[str, OSError]]) -> None:
+        """Delete a replayed segment, or keep it aside to delete later (never replayed again)."""
         with self._lock:
             if self._delete(path, problems):
                 self._replayed.discard(path)

@@ -10,6 +10,7 @@ worked out yet, an event older than the sink keeps, a subclass) with
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -18,6 +19,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, Protocol
 
+from aievents._compiled import speedups, stale_reason
 from aievents.usage import COST_COMPONENTS, ImageCost, cost_units, token_split
 
 __all__ = [
@@ -346,10 +348,12 @@ def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
 def tally_class(compiled: bool | None = None) -> Any:
     """The twin to use.
 
-    ``compiled=None`` takes the compiled one when it was built, unless the
-    ``AIEVENTS_PURE_PYTHON`` environment variable is set or the interpreter
-    runs without the GIL; ``True`` requires it (``ImportError`` when it was
-    not built); ``False`` takes Python's.
+    ``compiled=None`` takes the compiled one when it was built for these
+    sources (:mod:`aievents._compiled`), unless the ``AIEVENTS_PURE_PYTHON``
+    environment variable is set or the interpreter runs without the GIL; a
+    build left from other sources is not used, and said once (a warning);
+    ``True`` requires it (``ImportError`` when it was not built, or does not
+    match); ``False`` takes Python's.
     """
     if compiled is False or (compiled is None and os.environ.get("AIEVENTS_PURE_PYTHON")):
         return PyTally
@@ -358,10 +362,20 @@ def tally_class(compiled: bool | None = None) -> Any:
         if compiled:
             raise ImportError("aievents._speedups needs the GIL; this interpreter runs without it")
         return PyTally
-    try:
-        from aievents._speedups import Tally as CTally  # noqa: PLC0415
-    except ImportError:
-        if compiled:
-            raise
-        return PyTally
-    return CTally
+    module = speedups()
+    if module is not None:
+        return module.Tally
+    stale = stale_reason()
+    if compiled:
+        raise ImportError(stale or "aievents._speedups was not built (no C compiler at install)")
+    if stale is not None:
+        _tell_stale(stale)
+    return PyTally
+
+
+@functools.cache
+def _tell_stale(reason: str) -> None:
+    """Say once that the compiled module does not match these sources."""
+    from aievents._diag import log  # noqa: PLC0415 - the diagnostics import this module's users
+
+    log("speedups", "warning", "speedups_stale", reason=reason)

@@ -305,9 +305,11 @@ class AggregateSink(Reports):
 
         Ages come from the sink's clock, never from an event's timestamp: an
         event dated in the future changes nothing for the others. At most
-        ``budget`` entries are looked at (``None``: all that are due), so
-        ``handle`` stays O(1) amortized. Past ``max_entries`` the oldest
-        detail is rolled up early, and past that the oldest days are dropped.
+        ``budget`` entries of each level are looked at (``None``: all that are
+        due), so ``handle`` stays O(1) amortized, and a level whose entries
+        are all due (minutes) never starves the next (hours, days). Past
+        ``max_entries`` the oldest detail is rolled up early, and past that
+        the oldest days are dropped.
         """
         self._settle()
         now = int(self._clock()) // 60
@@ -315,14 +317,15 @@ class AggregateSink(Reports):
         steps = (60, _DAY_MINUTES, None)
         series = self._series
         for level, (queue, limit, step) in enumerate(zip(self._levels, limits, steps, strict=True)):
-            while queue and (budget is None or budget > 0):
+            left = budget
+            while queue and (left is None or left > 0):
                 minute, dims = queue[0]
                 crowded = len(series) > self._max_entries
                 if now - minute < limit and not crowded:
                     break
                 queue.popleft()
-                if budget is not None:
-                    budget -= 1
+                if left is not None:
+                    left -= 1
                 totals = series.pop((minute, dims), None)
                 if totals is None:
                     continue

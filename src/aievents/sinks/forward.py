@@ -7,29 +7,30 @@ it does. A failed batch is retried with exponential backoff and jitter;
 after the retries it goes to the on-disk spill (when one is configured),
 and the spill is replayed when the target takes a batch again and when the
 next process starts. A ``Retry-After`` from the target holds every request
-to it until then: batches wait in the queue, or, with a spill, go to the
-spill without a request when the wait is longer than ``max_backoff``.
+to it until then (up to ``max_retry_after``): batches wait in the queue, or,
+with a spill, go to the spill without a request when the wait is longer
+than ``max_backoff``. A batch the target refuses for good (a status that is
+not worth a retry, such as 400 or 413) is neither retried nor spilled: it is
+split in halves to find the events refused, which are counted as dropped
+(``rejected``) and logged, and the rest is sent.
 
 Delivery is at least once: every event carries its ``event_id``, so a
 receiver can drop the duplicates a retry or a replay may cause. Every event
 is accounted for: sent, dropped (by reason), spilled, or still pending; see
 :meth:`ForwardSink.stats`. ``flush`` and ``close`` return within their
-timeout with a :class:`ForwardReport`. At interpreter exit every open sink
-is closed within its ``exit_timeout``; after ``os.fork`` the child sends
-its own events only.
+timeout with a :class:`ForwardReport`. When the process ends (at exit, on
+SIGTERM with ``handle_sigterm``, at the end of a ``multiprocessing`` child)
+every open sink drains, all together, within the longest ``exit_timeout``;
+after ``os.fork`` the child sends its own events only.
 """
 
 from __future__ import annotations
 
-import atexit
 import math
-import multiprocessing.util
 import os
 import random
-import signal
 import threading
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -42,6 +43,7 @@ from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
 from aievents._validate import setting
 from aievents.events import BaseEvent
+from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._spill import PartialWriteError, Spill
 from aievents.transports import Transport, TransportError, UnencodableError
@@ -54,13 +56,27 @@ __all__ = ["ForwardReport", "ForwardSink"]
 _SENT: Final = "sent"
 _FAILED: Final = "failed"
 _DEFERRED: Final = "deferred"
+#: ... or refused for good by the target (not worth a retry, nor a spill).
+_REJECTED: Final = "rejected"
+#: Statuses with which a target may refuse a batch for some of its events (or
+#: its size): such a batch is split to find them, the rest is sent.
+_SPLIT: Final = frozenset({400, 413, 422})
 #: Longest single wait of the worker, in seconds: a far Retry-After is waited in
 #: slices, so that a drain begun elsewhere (at exit) is seen soon.
 _WAIT_SLICE: Final = 1.0
 #: Where a journaled event lies: its segment and line number.
 _Slot = tuple[str, int]
+#: One attempt at sending a batch: its outcome and error.
+_Send = Callable[[list[BaseEvent]], tuple[str, Exception | None]]
+#: A part of a batch, with the outcome of its send and the error.
+_Part = tuple[str, list[BaseEvent], Exception | None]
 
 T = TypeVar("T")
+
+
+def _splits(error: Exception | None) -> bool:
+    """Whether a refusal may be for some events of the batch only (its status says so)."""
+    return isinstance(error, TransportError) and error.status in _SPLIT
 
 
 @attrs.frozen(kw_only=True)
@@ -72,12 +88,15 @@ class ForwardReport:
         sent: Events the transport took.
         retried: Event sends that were tried again.
         spilled: Events written to the spill.
-        replayed: Spilled events sent later.
+        replayed: Spilled events taken out of the spill: sent later, or
+            refused by the target for good (then also counted as dropped,
+            ``rejected``).
         dropped: Events let go, by reason (``queue_full``, ``block_timeout``,
             ``spill_full``, ``spill_failed``, ``send_failed``, ``closed``,
             ``deliver_failed``, ``unencodable``: a value JSON cannot write,
             put in the event after it was built; the rest of its batch is
-            sent).
+            sent; ``rejected``: refused by the target for good, such as with
+            HTTP 400, 413 or 422; the rest of its batch is sent).
         journaled: Durable mode: events left in the journal for the next
             process (the queue was full, or the target would not take them).
         unjournaled: Durable mode: events the journal had no room for (or
@@ -119,14 +138,23 @@ class ForwardSink:
         max_retries: Retries of a failed batch before it is spilled or dropped.
         backoff: First retry delay in seconds; doubled each retry, with jitter.
         max_backoff: Longest retry delay. A ``Retry-After`` is honoured in
-            full, whatever its length: nothing is sent to the target before
-            then. A batch waits that long in memory only when there is no
-            spill, or when the wait is at most ``max_backoff``; otherwise it
-            is spilled without being sent.
+            full, up to ``max_retry_after``: nothing is sent to the target
+            before then. A batch waits that long in memory only when there
+            is no spill, or when the wait is at most ``max_backoff``;
+            otherwise it is spilled without being sent.
+        max_retry_after: Longest wait a ``Retry-After`` imposes, in seconds
+            (one hour by default; ``math.inf`` for no limit): a longer one
+            (or a date far ahead) is cut to it, so that one answer cannot
+            stop the forwarding for the rest of the process.
         spill_dir: Directory of the on-disk spill; ``None`` drops what cannot
             be sent. Needed for ``overflow="spill"``. Delivered events are
             acknowledged beside each replayed segment, so that a replay cut
-            short (or killed) resumes without sending them again.
+            short (or killed) resumes without sending them again. A
+            directory that cannot be written (read-only, or not creatable)
+            is logged (``spill_unavailable``) and tried again at each write:
+            meanwhile what would be spilled is counted as dropped
+            (``spill_failed``) and, in durable mode, events are not
+            journaled (``unjournaled``); the sink works on.
         spill_max_bytes: Size of the spill, at most.
         replay_on_start: Replay the spill found at start (events a previous
             run could not send, or, with ``durable``, did not get to send).
@@ -138,7 +166,10 @@ class ForwardSink:
             journal instead of being dropped. Deliveries are acknowledged in
             the journal as they happen (one small write per batch, on the
             worker), so the next process sends only what was not delivered.
-        exit_timeout: Seconds to drain at interpreter exit.
+        exit_timeout: Seconds to drain when the process ends (at
+            interpreter exit, on SIGTERM with ``handle_sigterm``, at the end
+            of a ``multiprocessing`` child). All sinks drain together: the
+            process waits for the longest ``exit_timeout``, not the sum.
         handle_sigterm: When the application has no SIGTERM handler of its
             own, make SIGTERM exit the process through ``SystemExit`` (status
             143), so that the sinks drain at exit instead of the queued events
@@ -158,6 +189,7 @@ class ForwardSink:
         max_retries: int = 5,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        max_retry_after: float = 3600.0,
         spill_dir: str | os.PathLike[str] | None = None,
         spill_max_bytes: int = 256 * 2**20,
         replay_on_start: bool = True,
@@ -171,18 +203,20 @@ class ForwardSink:
         setting("max_retries", max_retries)
         setting("backoff", backoff, fraction=True)
         setting("max_backoff", max_backoff, fraction=True)
+        setting("max_retry_after", max_retry_after, fraction=True)
         self.transport = transport
         self.max_retries = max_retries
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
-        self.exit_timeout = float(exit_timeout)
+        self.max_retry_after = float(max_retry_after)
+        self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         if durable and spill_dir is None:
             raise ValueError("durable=True needs a spill_dir for its journal")
         self._spill = Spill(spill_dir, max_bytes=spill_max_bytes) if spill_dir is not None else None
         # The journal directory: written to when durable; read by every sink on
         # the same spill directory, which sends what dead processes journaled.
         self._journal_dir = (
-            Spill(Path(spill_dir) / "journal", max_bytes=spill_max_bytes)
+            Spill(Path(spill_dir) / "journal", max_bytes=spill_max_bytes, journal=True)
             if spill_dir is not None
             else None
         )
@@ -213,10 +247,8 @@ class ForwardSink:
             dropped=self._drop,
         )
         self._closed = False
-        _SINKS.add(self)
         after_fork(self)
-        if handle_sigterm:
-            _install_sigterm()
+        _exit.register(self, self._worker, handle_sigterm=handle_sigterm)
         if self._spill is not None and replay_on_start:
             threading.Thread(
                 target=self._replay, args=(None,), name=f"{name}-replay", daemon=True
@@ -235,18 +267,24 @@ class ForwardSink:
         except UnencodableError as exc:  # it could never be sent: counted, not queued
             self._refuse(exc, [event])
             return
-        except OSError:
+        except OSError as exc:  # a full or read-only disk: sent all the same, counted
+            self._diag(("journal_failed", exc.errno), "warning", "journal_failed", error=exc)
             slot = None
         if slot is None:
             self._add("unjournaled", 1)
         self._worker.put((event, slot))
 
-    def _journaled(self, items: list[tuple[BaseEvent, _Slot | None]]) -> bool:
-        """Durable mode, queue full: the oldest events wait in the journal."""
+    def _journaled(
+        self, items: list[tuple[BaseEvent, _Slot | None]], reason: str = "queue_full"
+    ) -> bool:
+        """Durable mode, queue full (or closing): the events wait in the journal.
+
+        Those that are not in the journal are counted as dropped, ``reason``.
+        """
         kept = sum(1 for _, slot in items if slot is not None)
         self._add("journaled", kept)
         if kept < len(items):
-            self._drop("queue_full", len(items) - kept)
+            self._drop(reason, len(items) - kept)
         return True
 
     def _acknowledge(self, items: list[tuple[BaseEvent, _Slot | None]]) -> None:
@@ -264,10 +302,12 @@ class ForwardSink:
     # ------------------------------------------------------------------ accounting
 
     def _add(self, name: str, count: int) -> None:
+        """Add ``count`` to a counter (workers, the replay and callers count at once)."""
         with self._count_lock:
             self._counts[name] += count
 
     def _drop(self, reason: str, count: int) -> None:
+        """Count events dropped for ``reason``; log it (rate-limited, outside the lock)."""
         with self._count_lock:
             self._dropped[reason] += count
             total = sum(self._dropped.values())
@@ -358,15 +398,18 @@ class ForwardSink:
     # ------------------------------------------------------------------ delivery
 
     def _hold(self, retry_after: float | None) -> None:
-        """The target said ``Retry-After``: send it nothing before then."""
-        if retry_after is None:
+        """A ``Retry-After``: nothing to the target before then (``max_retry_after`` at most)."""
+        if retry_after is None or not retry_after > 0:  # None, 0, negative or NaN: no wait
             return
-        until = time.monotonic() + retry_after
+        wait = min(retry_after, self.max_retry_after)
+        until = time.monotonic() + wait
         with self._count_lock:
             if until <= self._not_before:
                 return
             self._not_before = until
-        self._diag("retry_after", "warning", "target_asked_to_wait", seconds=retry_after)
+        self._diag(
+            "retry_after", "warning", "target_asked_to_wait", seconds=wait, asked=retry_after
+        )
 
     def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds and any Retry-After in force; False: the batch must not wait.
@@ -390,34 +433,92 @@ class ForwardSink:
             if self._wake.wait(min(until - now, _WAIT_SLICE)):
                 resume = now
 
-    def _send(self, batch: list[BaseEvent]) -> str:
-        """Send with retries: ``_SENT``, ``_FAILED`` or ``_DEFERRED`` (not tried)."""
+    def _attempt(self, batch: list[BaseEvent]) -> tuple[str, Exception | None, bool]:
+        """Send ``batch`` once: the outcome, the error, and whether a retry may succeed.
+
+        The outcome is ``_SENT``, ``_REJECTED`` (the target refused it for
+        good) or ``_FAILED``. A ``Retry-After`` in the answer is put in force.
+        """
+        try:
+            self._transmit(batch)
+        except TransportError as exc:
+            self._hold(exc.retry_after)
+            if exc.retryable:
+                return _FAILED, exc, True
+            if isinstance(exc, UnencodableError):  # naming no event: not the target's doing
+                return _FAILED, exc, False
+            return _REJECTED, exc, False
+        except Exception as exc:  # noqa: BLE001 - an unexpected transport error
+            return _FAILED, exc, True
+        return _SENT, None, False
+
+    def _send(self, batch: list[BaseEvent]) -> tuple[str, Exception | None]:
+        """Send with retries: ``_SENT``, ``_REJECTED``, ``_FAILED`` or ``_DEFERRED`` (not tried)."""
         attempt = 0
         if not self._pause(0.0):
-            return _DEFERRED
+            return _DEFERRED, None
         while True:
-            error: Exception
-            try:
-                self._transmit(batch)
-            except TransportError as exc:
-                retryable, error = exc.retryable, exc
-                self._hold(exc.retry_after)
-            except Exception as exc:  # noqa: BLE001 - an unexpected transport error
-                retryable, error = True, exc
-            else:
-                return _SENT
+            outcome, error, retryable = self._attempt(batch)
+            if outcome != _FAILED:
+                return outcome, error
             attempt += 1
             if not retryable or attempt > self.max_retries:
                 self._warn_failed(error, len(batch))
-                return _FAILED
+                return _FAILED, error
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2
             if not self._pause(delay):
-                return _FAILED  # spilled (or counted) now rather than wait
+                return _FAILED, error  # spilled (or counted) now rather than wait
             self._add("retried", len(batch))
 
-    def _warn_failed(self, error: Exception, count: int) -> None:
+    def _warn_failed(self, error: Exception | None, count: int) -> None:
+        """Log a batch given up on (rate-limited by the error's type)."""
         self._diag(("failed", type(error)), "warning", "send_failed", error=error, events=count)
+
+    def _isolate(self, batch: list[BaseEvent], send: _Send) -> list[_Part]:
+        """``send(batch)``; when the target refuses it for some of its events, its halves.
+
+        A batch refused with a status of ``_SPLIT`` (400, 413, 422) is split
+        in two, each half sent on its own, and so on down to single events,
+        so that the events refused cost only themselves (and a batch too
+        large for the target gets through in smaller parts). Halvings in a
+        row that deliver nothing are bounded (by twice the depth of the
+        search): past that, the target is taken to refuse everything, and the
+        parts left are sent as they are. A part that fails or is deferred
+        ends it: the parts not tried yet come back with the same outcome.
+        Returns each part, in order, with its outcome and error.
+        """
+        done: list[_Part] = []
+        todo = [batch]
+        budget = most = 2 * len(batch).bit_length()
+        while todo:
+            part = todo.pop()
+            outcome, error = send(part)
+            if outcome == _REJECTED and len(part) > 1 and budget and _splits(error):
+                budget -= 1
+                half = len(part) // 2
+                todo += (part[half:], part[:half])  # the first half next
+                continue
+            if outcome == _SENT:
+                budget = most
+            done.append((outcome, part, error))
+            if outcome in (_FAILED, _DEFERRED):
+                done += [(outcome, rest, error) for rest in reversed(todo)]
+                break
+        return done
+
+    def _reject(self, count: int, error: Exception | None) -> None:
+        """``count`` events the target refused for good: counted (``rejected``) and logged."""
+        status = error.status if isinstance(error, TransportError) else None
+        self._diag(
+            ("rejected", status),
+            "warning",
+            "events_rejected",
+            error=error,
+            status=status,
+            events=count,
+        )
+        self._drop("rejected", count)
 
     def _deliver(self, items: list[Any], deadline: float | None) -> None:
         """Called on the worker thread for every batch: send, else spill, else drop.
@@ -431,34 +532,40 @@ class ForwardSink:
         with self._handoff:
             self._current, self._adopted = items, False
         try:
-            outcome = self._send(batch)
+            parts = self._isolate(batch, self._send)
         finally:
             with self._handoff:
                 adopted = self._adopted
                 self._current, self._adopted = None, False
-        if journaled and len(batch) < len(items):  # unencodable ones, counted: off the journal
-            kept = {id(event) for event in batch}
+        slots = {id(item[0]): item for item in items} if journaled else {}
+        if journaled:  # unencodable ones, counted: off the journal
+            kept = {id(event) for _, part, _ in parts for event in part}
             self._acknowledge([item for item in items if id(item[0]) not in kept])
-            items = [item for item in items if id(item[0]) in kept]
         if adopted:
             return  # close() kept a copy in the spill and counted it there
-        if outcome == _SENT:
-            self._add("sent", len(batch))
-            self._acknowledge(items)
-            if self._spill is not None:  # the target takes batches again: catch up
-                self._replay(self._close_by())
-            return
-        if self._spill_batch(batch):
-            self._acknowledge(items)
-            return
-        if journaled:  # still in the journal: sent by the next process to start
-            self._journaled(items)
-            return
-        if self._spill is not None:
-            reason = "spill_full"
-        else:
-            reason = "send_failed" if outcome == _FAILED else "closed"
-        self._drop(reason, len(batch))
+        delivered = False
+        for outcome, part, error in parts:
+            own = [slots[id(event)] for event in part] if journaled else []
+            if outcome == _SENT:
+                self._add("sent", len(part))
+                self._acknowledge(own)
+                delivered = True
+            elif outcome == _REJECTED:
+                self._reject(len(part), error)
+                self._acknowledge(own)
+            elif self._spill_batch(part):
+                self._acknowledge(own)
+            else:
+                if self._spill is not None:
+                    reason = "spill_full"
+                else:
+                    reason = "send_failed" if outcome == _FAILED else "closed"
+                if journaled:  # still in the journal: sent by the next process to start
+                    self._journaled(own, reason)
+                else:
+                    self._drop(reason, len(part))
+        if delivered and self._spill is not None:  # the target takes batches again: catch up
+            self._replay(self._close_by())
 
     def _close_by(self) -> float | None:
         """The deadline of the close under way (``math.inf``: none), or None when not closing."""
@@ -508,29 +615,40 @@ class ForwardSink:
         """Replay one directory; False when the target refused, asked to wait, or time ran out.
 
         What is delivered is acknowledged chunk by chunk: a replay cut short
-        here, or in a killed process, resumes with the rest.
+        here, or in a killed process, resumes with the rest. Events the
+        target refuses for good are counted (``rejected``), acknowledged and
+        passed over, so that they never hold up the rest of the segment.
         """
+
+        def send(batch: list[BaseEvent]) -> tuple[str, Exception | None]:
+            if not self._may_send(deadline):
+                return _DEFERRED, None
+            outcome, error, _ = self._attempt(batch)
+            return outcome, error
+
         while (segment := spill.claim(own=own)) is not None:
             events = spill.pending(segment)
             size = self._worker.batch_size
             for start in range(0, len(events), size):
-                if not self._may_send(deadline):
-                    return False  # the segment stays claimed for later
                 chunk = events[start : start + size]
-                batch = [event for _, event in chunk]
-                try:
-                    self._transmit(batch)
-                except Exception as exc:  # noqa: BLE001 - left claimed: replayed later
-                    if isinstance(exc, TransportError):
-                        self._hold(exc.retry_after)
-                    kept = {id(event) for event in batch}  # unencodable ones: never read again
-                    refused = [index for index, event in chunk if id(event) not in kept]
-                    if refused:
-                        spill.ack(segment.name, refused)
+                parts = self._isolate([event for _, event in chunk], send)
+                kept = {id(event) for _, part, _ in parts for event in part}
+                lines = {id(event): index for index, event in chunk}
+                done = [index for index, event in chunk if id(event) not in kept]  # unencodable
+                stopped = False
+                for outcome, part, error in parts:
+                    if outcome == _SENT:
+                        self._add("sent", len(part))
+                    elif outcome == _REJECTED:
+                        self._reject(len(part), error)
+                    else:
+                        stopped = True  # left claimed: replayed later
+                        continue
+                    self._add("replayed", len(part))
+                    done += [lines[id(event)] for event in part]
+                spill.ack(segment.name, done)
+                if stopped:
                     return False
-                self._add("replayed", len(batch))
-                self._add("sent", len(batch))
-                spill.ack(segment.name, [index for index, _ in chunk])
             spill.release(segment)
         return True
 
@@ -543,7 +661,12 @@ class ForwardSink:
         return attrs.evolve(self.stats(), done=done)
 
     def close(self, timeout: float | None = None) -> ForwardReport:
-        """Drain within ``timeout``, then stop; what is left is spilled or counted as dropped."""
+        """Drain within ``timeout``, then stop; what is left is spilled or counted as dropped.
+
+        ``done`` is false when anything was not delivered in time: events
+        still queued (spilled or dropped now), or a batch the target still
+        holds (counted in ``pending``).
+        """
         if self._closed:
             return self.stats()
         self._closed = True
@@ -557,7 +680,7 @@ class ForwardSink:
         if adopted is not None and not self._spill_batch(adopted):
             self._drop("spill_full", len(adopted))
         if left and self._journal is not None:
-            self._journaled(left)
+            self._journaled(left, "closed")
         elif left and not self._spill_batch(left):
             self._drop("closed", len(left))
         if stuck:  # the worker may hold the transport: close it when it lets go
@@ -567,9 +690,12 @@ class ForwardSink:
         for spill in (self._spill, self._journal_dir):
             if spill is not None:
                 spill.close()
-        return attrs.evolve(self.stats(), done=not left)
+        # Done only when nothing was left behind: a batch still in flight at
+        # the deadline is not delivered (it is counted in ``pending``).
+        return attrs.evolve(self.stats(), done=not left and not stuck)
 
     def _close_transport(self) -> None:
+        """Close the transport; whatever it raises, the sink's close goes on."""
         with suppress(Exception):  # closing must go on
             self.transport.close()
 
@@ -578,12 +704,13 @@ class ForwardSink:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def _after_fork(self) -> None:
-        """In a forked child: counters of its own, fresh locks, a drain at its exit.
+    @property
+    def pending(self) -> int:
+        """Events queued or being sent now."""
+        return self._worker.pending
 
-        Children of ``multiprocessing`` end with ``os._exit``, which skips
-        ``atexit``; its finalizers still run, so the drain is registered there.
-        """
+    def _after_fork(self) -> None:
+        """In a forked child: counters of its own, fresh locks (it drains at its exit)."""
         self._counts = Counter()
         self._dropped = Counter()
         self._count_lock = threading.Lock()
@@ -591,43 +718,3 @@ class ForwardSink:
         self._wake = threading.Event()
         self._handoff = threading.Lock()
         self._current, self._adopted = None, False
-        with suppress(Exception):
-            multiprocessing.util.Finalize(None, _close_at_exit, exitpriority=10)
-
-
-_SINKS: Final[weakref.WeakSet[ForwardSink]] = weakref.WeakSet()
-
-
-def _close_at_exit() -> None:
-    """At interpreter exit, give every open sink its exit_timeout to drain."""
-    if threading.current_thread() is threading.main_thread():
-        with suppress(ValueError, OSError):  # a second SIGTERM now ends the process
-            if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    for sink in list(_SINKS):
-        if sink.closed:
-            continue
-        with suppress(BaseException):  # exit must go on, whatever a sink does
-            sink.close(sink.exit_timeout)
-
-
-atexit.register(_close_at_exit)
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM becomes a normal exit (status 143), so the sinks drain at exit."""
-    raise SystemExit(128 + signum)
-
-
-def _install_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, unless the application handles SIGTERM itself.
-
-    Python's default for SIGTERM ends the process without running exit
-    handlers, which would lose the queued events. Only the main thread can
-    set signal handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with suppress(ValueError, OSError):
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)

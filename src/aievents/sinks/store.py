@@ -67,6 +67,7 @@ from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, Reports, Row, Scan
+from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
 from aievents.sinks._sqlitefile import (
     Gate,
@@ -194,6 +195,14 @@ class StoreSink(Reports):
             saying how many, rather than answer without them. A query
             whose window holds the time of an event this sink gave up or
             dropped raises too.
+        exit_timeout: Seconds to write what is queued when the process ends
+            (at interpreter exit, on SIGTERM with ``handle_sigterm``, at the
+            end of a ``multiprocessing`` child). All sinks drain together:
+            the process waits for the longest ``exit_timeout``, not the sum.
+        handle_sigterm: When the application has no SIGTERM handler of its
+            own, make SIGTERM exit the process through ``SystemExit`` (status
+            143), so that the queued events are written at exit instead of
+            lost. Off by default: it changes how the program ends.
 
     Raises:
         StoreError: the URL is not a database URL StoreSink uses (SQLite, or
@@ -217,8 +226,11 @@ class StoreSink(Reports):
         create: bool = True,
         busy_timeout: float = 10.0,
         query_wait: float = 10.0,
+        exit_timeout: float = 5.0,
+        handle_sigterm: bool = False,
     ) -> None:
         _require_sqlalchemy()
+        self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         target = Target(DEFAULT_URL if url is None else url)
         del url  # from here on the URL as given is only in target, which shows it masked
         self._create = create
@@ -258,6 +270,7 @@ class StoreSink(Reports):
         )
         self.closed = False
         after_fork(self)
+        _exit.register(self, self._worker, handle_sigterm=handle_sigterm)
 
     def _setup_locks(self) -> None:
         self._lock = threading.Lock()
@@ -599,8 +612,14 @@ class StoreSink(Reports):
     # ------------------------------------------------------------------ intake
 
     def handle(self, event: BaseEvent) -> None:
-        """Queue an ``image:usage`` event to be written (other events are ignored)."""
-        if isinstance(event, ImageUsageEvent) and not self.closed:
+        """Queue an ``image:usage`` event to be written (other events are ignored).
+
+        After :meth:`close`, an event is counted as dropped (``closed``).
+        """
+        if isinstance(event, ImageUsageEvent):
+            if self.closed:
+                self._count_dropped("closed", 1)
+                return
             self._worker.put(event)
 
     def _count_dropped(self, reason: str, count: int) -> None:
@@ -837,8 +856,8 @@ class StoreSink(Reports):
         Returns False when events were left unwritten (counted as
         ``failed``) or a batch is still being written.
         """
-        if self.closed:
-            return True
+        if self.closed:  # closed before: whether the last batch has ended since
+            return not self._worker.pending
         self.closed = True
         self._wake.set()  # a batch waiting to be tried again is tried now
         left = self._worker.close(timeout)
@@ -848,6 +867,11 @@ class StoreSink(Reports):
                 self._lost.add(left)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
         return not left and not self._worker.pending
+
+    @property
+    def pending(self) -> int:
+        """Events queued or being written now."""
+        return self._worker.pending
 
     def stats(self) -> dict[str, int]:
         """Counters: written, duplicates, rejected, failed, dropped, reopened, retried, pending.

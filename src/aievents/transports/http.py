@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import gzip
-import ssl
-import threading
 import time
-import urllib.request
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from aievents._extras import missing_extra
 
 try:
-    import httpcore
     import httpx
 except ImportError as _error:
     raise missing_extra("HttpTransport", "http", _error) from None
@@ -24,6 +21,7 @@ from aievents._redact import safe_url
 from aievents._validate import option, setting
 from aievents.events import BaseEvent
 from aievents.transports import TransportError
+from aievents.transports._deadline import DEADLINE, DeadlineTransport, Watchdog
 from aievents.transports.jsonl import SHAPES, Shape, encode_texts, utf8
 
 __all__ = ["HttpTransport"]
@@ -32,172 +30,21 @@ Format = Literal["json", "ndjson"]
 _RETRYABLE: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-class _Deadline(threading.local):
-    """The deadline (``time.monotonic()``) of the request this thread is making, if any."""
-
-    at: float | None = None
-
-
-_DEADLINE: Final = _Deadline()
-#: Bytes written to a socket between two looks at the deadline.
-_PIECE: Final = 64 * 1024
 #: Bytes of an answer's body read (to keep the connection), at most.
 _MAX_ANSWER: Final = 64 * 1024
-
-
-def _left(timeout: float | None, error: type[Exception]) -> float | None:
-    """``timeout`` for one socket operation, cut to what the request has left."""
-    at = _DEADLINE.at
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    if left <= 0:
-        raise error("the request took longer than its deadline")
-    return left if timeout is None else min(timeout, left)
-
-
-class _Stream(httpcore.NetworkStream):
-    """A connection whose every read and write ends by the deadline of the request using it."""
-
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        for start in range(0, len(buffer), _PIECE):
-            piece = buffer[start : start + _PIECE]
-            self._stream.write(piece, _left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._stream.start_tls(ssl_context, server_hostname, left))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _Backend(httpcore.NetworkBackend):
-    """httpcore's sockets, each operation bounded by the request's deadline."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._backend.connect_tcp(host, port, left, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._backend.connect_unix_socket(path, left, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-#: httpcore's errors (they have no common base).
-_CORE_ERRORS: Final = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    httpcore.ProxyError,
-)
-
-
-def _mapped(error: Exception, request: httpx.Request) -> httpx.TransportError:
-    """httpcore's error as httpx's of the same name (``ReadTimeout`` -> ``httpx.ReadTimeout``)."""
-    kind = getattr(httpx, type(error).__name__, None)
-    if not (isinstance(kind, type) and issubclass(kind, httpx.TransportError)):
-        kind = httpx.TransportError
-    return kind(str(error), request=request)
-
-
-class _Body(httpx.SyncByteStream):
-    """An answer's body as httpx reads it, httpcore's errors mapped."""
-
-    def __init__(self, stream: Any, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._stream
-        except _CORE_ERRORS as error:
-            raise _mapped(error, self._request) from error
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _DeadlineTransport(httpx.BaseTransport):
-    """httpx's connection pool on :class:`_Backend`: requests that end by their deadline."""
-
-    def __init__(self, verify: bool | str) -> None:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(),
-        )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        try:
-            answer = self._pool.handle_request(core)
-        except _CORE_ERRORS as error:
-            raise _mapped(error, request) from error
-        return httpx.Response(
-            status_code=answer.status,
-            headers=answer.headers,
-            stream=_Body(answer.stream, request),
-            extensions=answer.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()
 
 
 class Connections:
     """A transport's httpx client: the application's, or its own.
 
-    Its own client has the transport's timeouts and TLS verification, ends
-    every request by its deadline (a socket operation never waits past it,
-    however slowly the target trickles), is replaced in a forked child
-    (never the parent's sockets) and is closed with the transport. When the
-    environment names a proxy (``HTTPS_PROXY``...), its client is httpx's
-    own, which goes through the proxy. The application's client is used as
-    given and left open. With httpx's client, the deadline cuts each read's
-    timeout and is looked at between the reads of the answer.
+    Every request ends by its deadline (``request_timeout``), however slowly
+    the target trickles its answer. Its own client has the transport's
+    timeouts and TLS verification, goes through the proxy the environment
+    names (``HTTPS_PROXY``...), bounds each socket operation by the
+    deadline, is replaced in a forked child (never the parent's sockets) and
+    is closed with the transport. The application's client is used as given
+    and left open; a request through it that is not over by the deadline is
+    given up on (see :class:`Watchdog`).
     """
 
     def __init__(
@@ -215,22 +62,31 @@ class Connections:
         self.request_timeout = float(request_timeout)
         self._own = client is None
         self.client: httpx.Client = client or self._new()
+        self._watchdog = Watchdog()
         after_fork(self)
 
     def _new(self) -> httpx.Client:
+        """A client of the transport's own, on :class:`DeadlineTransport`."""
         connect, read, verify = self._settings
         timeout = httpx.Timeout(read, connect=connect)
-        if any(scheme != "no" for scheme in urllib.request.getproxies_environment()):
-            return httpx.Client(timeout=timeout, verify=verify)  # it reads the proxies
-        return httpx.Client(timeout=timeout, transport=_DeadlineTransport(verify))
+        return httpx.Client(timeout=timeout, transport=DeadlineTransport(verify))
 
     def _after_fork(self) -> None:
+        """In a forked child: a client of its own (when ours), no helper thread of the parent's."""
+        self._watchdog = Watchdog()
         if self._own:
             self.client = self._new()
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST ``body`` (see :func:`post`), within ``request_timeout``."""
-        post(self.client, url, body, headers, timeout=self.request_timeout)
+        if self._own:
+            post(self.client, url, body, headers, timeout=self.request_timeout)
+            return
+
+        def request(left: float, delivered: Callable[[], None]) -> None:
+            post(self.client, url, body, headers, timeout=left, delivered=delivered)
+
+        self._watchdog.run(request, safe_url(url), self.request_timeout)
 
     def close(self) -> None:
         """Close the client when it is ours."""
@@ -245,24 +101,27 @@ def post(
     headers: Mapping[str, str],
     *,
     timeout: float | None = None,
+    delivered: Callable[[], None] | None = None,
 ) -> None:
     """POST ``body``; raise :class:`TransportError` unless answered 2xx (the URL redacted).
 
     ``timeout`` bounds the whole request: connecting, sending the body and
     reading the answer (a timed-out request is retryable). Once the status
-    line says 2xx the batch is delivered: an answer body that trickles past
-    the deadline, or is cut short, does not make it fail (a retry would only
-    deliver it twice).
+    line says 2xx the batch is delivered (``delivered()`` is called then):
+    an answer body that trickles past the deadline, or is cut short, does
+    not make it fail (a retry would only deliver it twice).
     """
     shown = safe_url(url)
     deadline = None if timeout is None else time.monotonic() + timeout
-    outer, _DEADLINE.at = _DEADLINE.at, deadline
+    outer, DEADLINE.at = DEADLINE.at, deadline
     try:
         with client.stream(
             "POST", url, content=body, headers=headers, timeout=_clipped(client.timeout, timeout)
         ) as response:
             status = response.status_code
             if 200 <= status < 300:
+                if delivered is not None:
+                    delivered()
                 _drain(response, deadline)
                 return
             wait = retry_after(response.headers.get("retry-after"))
@@ -275,7 +134,7 @@ def post(
     except httpx.TransportError as exc:
         raise TransportError(f"cannot reach {shown}: {type(exc).__name__}", retryable=True) from exc
     finally:
-        _DEADLINE.at = outer
+        DEADLINE.at = outer
     raise TransportError(
         f"{shown} answered {status}",
         retryable=status in _RETRYABLE,
@@ -317,17 +176,25 @@ def _drain(response: httpx.Response, deadline: float | None) -> None:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if valid."""
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if valid.
+
+    Seconds are ASCII digits only. A date without a zone (asctime's form, or
+    ``-0000``) is UTC, as every HTTP date is. The wait is not capped here
+    (``ForwardSink`` caps it with ``max_retry_after``): a huge number may
+    come back as ``inf``.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class HttpTransport:
@@ -346,12 +213,16 @@ class HttpTransport:
             collector trickles it.
         verify: Verify TLS certificates (on by default); or a CA bundle path.
         client: An ``httpx.Client`` to use instead of a new one (its own
-            timeouts apply, cut to ``request_timeout``, which is then looked
-            at between the reads of the answer).
+            timeouts and proxies apply; a request still running at
+            ``request_timeout`` is given up on: ``send`` raises, and the
+            request ends in the background under the client's timeouts,
+            holding up the next one until then).
 
     2xx is delivered; 408, 425, 429 and 5xx are retryable (``Retry-After``
     honoured); other statuses are not. Timeouts and connection errors are
-    retryable.
+    retryable. Requests go through the proxy the environment names
+    (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``; ``NO_PROXY`` exempts
+    hosts), within ``request_timeout`` all the same.
     """
 
     def __init__(

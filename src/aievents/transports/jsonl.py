@@ -16,7 +16,7 @@ from aievents._outbound import outbound
 from aievents._validate import option, setting
 from aievents.events import BaseEvent
 from aievents.transports import TransportError, encode_each
-from aievents.wire import to_envelope, to_json
+from aievents.wire import PLUGIN_ID, to_envelope, to_json
 
 __all__ = ["JsonlTransport"]
 
@@ -29,12 +29,12 @@ _DUMPS: Final = json.JSONEncoder(
 _SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 
 
-def encode(event: BaseEvent, shape: Shape) -> str:
+def encode(event: BaseEvent, shape: Shape, *, plugin_id: str = PLUGIN_ID) -> str:
     """One event, its secrets scrubbed, as one line of compact JSON (no newline).
 
     The dict shape is written by a compiled encoder (the same JSON as
     ``to_dict``, without building the dict); the envelope goes through
-    ``to_envelope``.
+    ``to_envelope`` (with ``plugin_id``).
 
     Raises:
         ValueError: a value JSON cannot write (NaN, infinity, a loop).
@@ -43,19 +43,24 @@ def encode(event: BaseEvent, shape: Shape) -> str:
     event = outbound(event)
     if shape == "dict":
         return to_json(event)
-    return _DUMPS(to_envelope(event))
+    return _DUMPS(to_envelope(event, plugin_id=plugin_id))
 
 
-def utf8(text: str) -> bytes:
-    """JSON text as UTF-8; a lone surrogate (which UTF-8 cannot hold) as its ``\\u`` escape.
+def escape_surrogates(text: str) -> str:
+    """JSON text with each lone surrogate (which UTF-8 cannot hold) as its ``\\u`` escape.
 
     JSON text holds surrogates only inside strings, where the escape stands
     for the same character: nothing is lost.
     """
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def utf8(text: str) -> bytes:
+    """JSON text as UTF-8, lone surrogates escaped (:func:`escape_surrogates`)."""
     try:
         return text.encode()
     except UnicodeEncodeError:
-        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
+        return escape_surrogates(text).encode()
 
 
 def encode_texts(batch: Sequence[BaseEvent], shape: Shape) -> list[str]:
@@ -86,15 +91,57 @@ def encode_lines(batch: Sequence[BaseEvent], shape: Shape) -> list[bytes]:
         return [utf8(text + "\n") for text in texts]
 
 
+class ShortWriteError(OSError):
+    """A write that failed after ``written`` bytes of its data reached the file."""
+
+    def __init__(self, error: OSError, written: int) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.written = written
+
+
 def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` (``os.write`` may take only part of it)."""
+    """Write all of ``data`` to ``fd`` (``os.write`` may take only part of it).
+
+    Raises:
+        ShortWriteError: a write failed; ``written`` says how much of
+            ``data`` was written before it.
+    """
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = 0
+    try:
+        while written < len(data):
+            written += os.write(fd, view[written:])
+    except OSError as error:
+        raise ShortWriteError(error, written) from error
+
+
+def fresh_line(fd: int, size: int) -> bytes:
+    """``b"\\n"`` when the file of ``fd`` (``size`` bytes) ends in a torn line, else ``b""``.
+
+    Whoever appends writes it first, so that a line cut short (by a full disk,
+    a killed process) never runs into the next one.
+    """
+    return b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
+
+
+class _Span:
+    """What one batch wrote to one file: its descriptor, its size before, the bytes written."""
+
+    __slots__ = ("before", "fd", "written")
+
+    def __init__(self, fd: int, before: int) -> None:
+        self.fd = fd
+        self.before = before
+        self.written = 0
 
 
 class JsonlTransport:
     """Appends each event as one JSON line to ``path``.
+
+    A batch is written whole or not at all: when a write fails partway (a
+    full disk), the file is cut back to where the batch began, so that a
+    retry neither continues a torn line nor writes the batch's first events
+    twice. When even that fails, the next write starts on a fresh line.
 
     Args:
         path: The file; its directory is created when missing.
@@ -132,23 +179,46 @@ class JsonlTransport:
 
     def _after_fork(self) -> None:
         """In a forked child: a lock and a file descriptor of its own."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
         self._lock = threading.Lock()
-        self._fd = None
+        self._forget()
 
-    def _open(self) -> int:
-        if self._fd is None:
+    def _forget(self) -> None:
+        """Let go of the file's descriptor: forgotten first, then closed.
+
+        A descriptor number kept after its close may be reused by a file the
+        application opens; this object must never write to nor close it.
+        """
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _open(self, files: list[_Span]) -> int:
+        """The file's descriptor (opened when needed), its span in ``files`` begun.
+
+        A file that ends in a torn line gets a newline first.
+        """
+        fd = self._fd
+        if fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._size = os.fstat(self._fd).st_size
-        return self._fd
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                self._size = os.fstat(fd).st_size
+                start = fresh_line(fd, self._size)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
+            files.append(_Span(fd, self._size))
+            if start:
+                self._write(files[-1], [start])
+        elif not files or files[-1].fd != fd:
+            files.append(_Span(fd, os.fstat(fd).st_size))
+        return fd
 
     def _rotate(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Move the file aside (its descriptor stays open until the batch is over)."""
+        self._fd = None
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
             return
@@ -160,47 +230,76 @@ class JsonlTransport:
             self.path.replace(self.path.with_name(f"{self.path.name}.1"))
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
-        """Append the batch, one line per event.
+        """Append the batch, one line per event: all of it, or none (see the class).
 
         Raises:
             UnencodableError: some events cannot be encoded (nothing written).
-            TransportError: the file cannot be written.
+            TransportError: the file cannot be written (nothing of the batch
+                is left in it, unless it could not even be cut back).
         """
         lines = encode_lines(batch, self.shape)
         with self._lock:
+            files: list[_Span] = []
             try:
-                fd = self._open()
-                chunk: list[bytes] = []
-                size = 0
-                for line in lines:
-                    if self._size + size + len(line) > self.max_bytes and (self._size or size):
-                        self._write(fd, chunk, size)
-                        self._rotate()
-                        fd = self._open()
-                        chunk, size = [], 0
-                    chunk.append(line)
-                    size += len(line)
-                self._write(fd, chunk, size)
-                if self.fsync == "batch":
-                    os.fsync(fd)
+                self._append(lines, files)
             except OSError as exc:
+                self._undo(files)
                 raise TransportError(f"cannot write {self.path}: {exc}", retryable=True) from exc
+            finally:
+                for span in files:  # files rotated away during the batch, or given up on
+                    if span.fd != self._fd:
+                        with contextlib.suppress(OSError):
+                            os.close(span.fd)
 
-    def _write(self, fd: int, chunk: list[bytes], size: int) -> None:
-        """Write ``chunk`` (``size`` bytes in all)."""
+    def _append(self, lines: list[bytes], files: list[_Span]) -> None:
+        """Write ``lines``, rotating where the file would grow past ``max_bytes``."""
+        fd = self._open(files)
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if self._size + size + len(line) > self.max_bytes and (self._size or size):
+                self._write(files[-1], chunk)
+                self._rotate()
+                fd = self._open(files)
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        self._write(files[-1], chunk)
+        if self.fsync == "batch":
+            os.fsync(fd)
+
+    def _write(self, span: _Span, chunk: list[bytes]) -> None:
+        """Write ``chunk`` to the file of ``span``, counting in it what reaches the file."""
         if not chunk:
             return
-        if self.fsync == "always":
-            for line in chunk:
-                write_all(fd, line)
+        fd = span.fd
+        pieces = chunk if self.fsync == "always" else [b"".join(chunk)]
+        for piece in pieces:
+            try:
+                write_all(fd, piece)
+            except ShortWriteError as error:
+                span.written += error.written
+                raise
+            span.written += len(piece)
+            self._size += len(piece)
+            if self.fsync == "always":
                 os.fsync(fd)
-        else:
-            write_all(fd, b"".join(chunk))
-        self._size += size
+
+    def _undo(self, files: list[_Span]) -> None:
+        """A batch failed: cut every file it wrote to back to its size before the batch.
+
+        A file some other writer appended to meanwhile is left as it is. The
+        descriptor is let go of: the next batch opens the file again and, if
+        it could not be cut back (its last line may be torn), starts on a
+        fresh line.
+        """
+        for span in files:
+            with contextlib.suppress(OSError):
+                if span.written and os.fstat(span.fd).st_size == span.before + span.written:
+                    os.ftruncate(span.fd, span.before)
+        self._fd = None  # forgotten; closed with the batch's other files
 
     def close(self) -> None:
         """Close the file."""
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._forget()

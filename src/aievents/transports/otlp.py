@@ -25,6 +25,7 @@ from the events with their secrets scrubbed
 from __future__ import annotations
 
 import bisect
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -56,6 +57,7 @@ except ImportError as _error:
 from aievents import __version__
 from aievents._diag import RateLimitedLog
 from aievents._outbound import outbound
+from aievents._redact import safe_url
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -90,6 +92,7 @@ _LOG_FIELDS: Final = (
 
 
 def _value(value: Any) -> AnyValue:
+    """A Python value as an OTLP AnyValue (an int past 64 bits as its exact string)."""
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
@@ -102,6 +105,7 @@ def _value(value: Any) -> AnyValue:
 
 
 def _attributes(values: Mapping[str, Any]) -> list[KeyValue]:
+    """OTLP attributes of the values that are set (None is left out, as OTLP has no null)."""
     return [KeyValue(key=k, value=_value(v)) for k, v in values.items() if v is not None]
 
 
@@ -117,6 +121,8 @@ def _metric_dims(event: BaseEvent) -> tuple[tuple[str, Any], ...]:
 
 
 class _Histogram:
+    """Values recorded by their metric attributes, then one OTLP histogram of them all."""
+
     def __init__(self, boundaries: Sequence[float]) -> None:
         self.boundaries = boundaries
         self.points: dict[tuple[tuple[str, Any], ...], list[float]] = defaultdict(list)
@@ -157,6 +163,7 @@ class _Histogram:
 def _number(
     dims: tuple[tuple[str, Any], ...], value: float, start: int, end: int
 ) -> NumberDataPoint:
+    """A sum's data point: an int as an int while it fits in 64 bits, else a double."""
     point = NumberDataPoint(
         attributes=_attributes(dict(dims)), start_time_unix_nano=start, time_unix_nano=end
     )
@@ -206,6 +213,8 @@ class OtlpTransport:
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
         self._http = Connections(client, connect_timeout, read_timeout, verify, request_timeout)
         self.metrics_failures = 0
+        #: A Retry-After the metrics export was answered with, not told to the sender yet.
+        self._wait_until: float | None = None
 
     # ------------------------------------------------------------------ messages
 
@@ -337,12 +346,16 @@ class OtlpTransport:
         :class:`TransportError`. A metrics export that fails afterwards is
         counted in ``metrics_failures`` and logged, never retried (a retry
         would count the deltas twice); a 404 turns metrics off (a collector
-        that takes logs only).
+        that takes logs only). A ``Retry-After`` it is answered with is
+        honoured all the same: the next ``send`` before then sends nothing
+        and raises, with the time left as its ``retry_after``.
 
         Raises:
             UnencodableError: some events cannot be encoded (nothing sent).
-            TransportError: the collector did not take the log records.
+            TransportError: the collector did not take the log records, or
+                asked to wait (``retry_after``).
         """
+        self._honour_wait()
         self._http.post(
             f"{self.endpoint}/v1/logs",
             self.logs_request(batch).SerializeToString(),
@@ -368,7 +381,20 @@ class OtlpTransport:
             self.metrics_failures += 1
             if exc.status == 404:
                 self.metrics = False
+            if exc.retry_after:
+                self._wait_until = time.monotonic() + exc.retry_after
             _DIAG("metrics", "warning", "otlp_metrics_failed", error=exc, metrics_on=self.metrics)
+
+    def _honour_wait(self) -> None:
+        """Raise, once, the Retry-After the last metrics export was answered with, if in force."""
+        until, self._wait_until = self._wait_until, None
+        left = None if until is None else until - time.monotonic()
+        if left is not None and left > 0:
+            raise TransportError(
+                f"{safe_url(self.endpoint)} asked to wait {left:.0f} s more (Retry-After)",
+                retryable=True,
+                retry_after=left,
+            )
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""

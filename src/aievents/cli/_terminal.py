@@ -1,10 +1,14 @@
 """What the ``aievents`` command writes to a terminal: data shown literally, logs on stderr.
 
-- :func:`literal`: a value as text that a terminal shows as it is. Control
-  characters (C0, DEL, C1, so ``ESC``), bidirectional overrides, line and
-  paragraph separators and lone surrogates are written as escapes
-  (``\\x1b``, ``\\u202e``), so that a model name cannot move the cursor,
-  recolour the screen, reorder a line or make printing fail.
+- :func:`literal`: a value as text that a terminal shows as it is, and
+  that tells apart any two different values. Every character Python does
+  not call printable (control characters such as ``ESC``, format
+  characters such as bidi overrides, zero-width spaces and tag characters,
+  private-use and unassigned code points, separators other than the space,
+  lone surrogates) is written as an escape (``\\x1b``, ``\\u200b``,
+  ``\\U000e0041``), and a backslash as ``\\\\``: a model name cannot move
+  the cursor, recolour the screen, reorder a line, pass for another name or
+  make printing fail, and the escaping can be undone.
 - :func:`command_logging`: while the command runs, every log line (the
   library's diagnostics, and anything else logging under ``aievents``) goes
   to stderr, one literal line each, never to stdout where the data is.
@@ -19,39 +23,45 @@ from typing import Any, Final, TextIO
 
 import structlog
 
-__all__ = ["command_logging", "literal"]
+__all__ = ["MAX_MESSAGE", "command_logging", "line", "literal"]
 
 #: Longest line the command writes about one thing (a message, a log line).
 MAX_MESSAGE: Final = 2000
 
-_NAMED: Final = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
-#: Formatting characters that reorder or hide text (Trojan Source, CVE-2021-42574).
-_BIDI: Final = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_NAMED: Final = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x5C: "\\\\"}
 
 
-def _escape(code: int) -> str:
+def _escape(char: str) -> str:
+    code = ord(char)
     if code in _NAMED:
         return _NAMED[code]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def _table() -> dict[int, str]:
-    codes = [*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI, 0x2028, 0x2029]
-    codes += range(0xD800, 0xE000)  # surrogates: a lone one cannot be written as UTF-8
-    return {code: _escape(code) for code in codes}
+def literal(value: object, limit: int | None = None, *, reversible: bool = True) -> str:
+    """``value`` as text a terminal shows literally, at most ``limit`` characters.
 
-
-_ESCAPES: Final = _table()
-
-
-def literal(value: object, limit: int | None = None) -> str:
-    """``value`` as text a terminal shows literally, at most ``limit`` characters."""
+    The result is printable (``str.isprintable``): every other character is
+    an escape. ``reversible`` (for data) escapes backslashes too, so that
+    no two values look alike; a message, whose quoted values are ``repr``s
+    already, leaves them. A text that needs no escape is returned as it is.
+    """
     text = value if isinstance(value, str) else str(value)
-    if not text.isprintable():  # the common case costs one scan
-        text = text.translate(_ESCAPES)
+    if not text.isprintable() or (reversible and "\\" in text):  # the common case: two scans
+        text = "".join(
+            char if char.isprintable() and (char != "\\" or not reversible) else _escape(char)
+            for char in text
+        )
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 3, 0)] + "..."
     return text
+
+
+def line(text: str) -> str:
+    """A message or log line as a terminal shows it literally, at most :data:`MAX_MESSAGE`."""
+    return literal(text, MAX_MESSAGE, reversible=False)
 
 
 def _render(_logger: Any, level: str, event: MutableMapping[str, Any]) -> str:
@@ -59,13 +69,13 @@ def _render(_logger: Any, level: str, event: MutableMapping[str, Any]) -> str:
     what = event.pop("event", "")
     event.pop("level", None)
     facts = " ".join(f"{key}={value!r}" for key, value in event.items())
-    return literal(f"aievents: {level}: {what} {facts}".rstrip(), MAX_MESSAGE)
+    return line(f"aievents: {level}: {what} {facts}".rstrip())
 
 
 class _Literal(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = f"aievents: {record.levelname.lower()}: {record.getMessage()}"
-        return literal(text, MAX_MESSAGE)
+        return line(text)
 
 
 @contextmanager

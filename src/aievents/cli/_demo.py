@@ -64,12 +64,38 @@ _CALLS: list[tuple[str, str, str, str, dict[str, Any], tuple[int, str] | None]] 
 ]  # fmt: skip
 
 
-def _logger(out: TextIO) -> Any:
-    """A structlog logger printing readable lines to ``out``."""
+class _Lines:
+    """The demo's log lines on their way to ``out``; a reader gone away is noted, not logged.
+
+    LogSink reports a sink that raises (as it must in a host program); the
+    demo instead stops, as every command does when its reader goes away.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.gone = False
+
+    def write(self, text: str) -> None:
+        if not self.gone:
+            try:
+                self._out.write(text)
+            except BrokenPipeError:
+                self.gone = True
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self.gone = True
+
+
+def _logger(lines: _Lines) -> Any:
+    """A structlog logger printing readable lines to ``lines``."""
     import structlog
 
     return structlog.wrap_logger(
-        structlog.PrintLogger(out),
+        structlog.PrintLogger(lines),  # type: ignore[arg-type]
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=True),
@@ -79,33 +105,37 @@ def _logger(out: TextIO) -> Any:
     )
 
 
-def run_demo(db: str | None, out: TextIO) -> int:
+def run_demo(db: str | None, out: TextIO, now: float) -> int:
     """Run the demo, storing into the SQLite file ``db`` (a temporary one when ``None``).
+
+    ``now`` is the run's clock: the reports cover its UTC day, up to the
+    end of the calls.
 
     The reports go to ``out``. Every package the demo needs is imported
     first: a missing one is named (the ``cli`` extra) before any call.
     """
-    require_extra("aievents demo", "cli")
+    require_extra("aievents demo", "cli", ("rich", "openai", "sqlalchemy"))
     if db is None:
         with tempfile.TemporaryDirectory(prefix="aievents-demo-") as folder:
-            return _demo(str(Path(folder) / "demo.db"), out)
-    return _demo(db, out)
+            return _demo(str(Path(folder) / "demo.db"), out, now)
+    return _demo(db, out, now)
 
 
-def _demo(db: str, out: TextIO) -> int:
+def _demo(db: str, out: TextIO, now: float) -> int:
     import openai
 
-    from aievents.cli import _print, note_unpriced
+    from aievents.cli._render import note_unpriced, write_pages
     from aievents.instrument import instrument_openai
     from aievents.sinks import LogSink, StoreSink
 
-    started = int(time.time())
+    started = int(now)
     store = StoreSink(f"sqlite:///{db}")
     failed = 0
     with ImageServer() as server, EventClient() as events:
         print(f"aievents demo: an OpenAI-compatible image server at {server.base_url}", file=out)
         print(f"events are logged below and stored in {db}\n", file=out)
-        events.add_sink(LogSink(_logger(out)))
+        lines = _Lines(out)
+        events.add_sink(LogSink(_logger(lines)))
         events.add_sink(store)
         client = openai.OpenAI(
             base_url=server.base_url, api_key="sk-demo-local-not-a-key", max_retries=0
@@ -126,6 +156,9 @@ def _demo(db: str, out: TextIO) -> int:
                         )
                 except openai.APIError:
                     failed += 1
+            events.flush(10)
+            if lines.gone:  # the reader went away (| head): stop, as every command does
+                raise BrokenPipeError
         events.flush(10)
     store.flush(30)
     print(
@@ -133,13 +166,15 @@ def _demo(db: str, out: TextIO) -> int:
         file=out,
     )
     start = started - started % 86_400
-    _print(store.usage(start, bucket_width="1d", group_by=["model", "size"]), "table",
-           "Usage today by model and size", out)  # fmt: skip
+    end = int(time.time()) + 1  # after the calls: the reports hold every one
+    write_pages(store.usage(start, end, bucket_width="1d", group_by=["model", "size"]), "table",
+                out, kind="usage", title="Usage today by model and size")  # fmt: skip
     print(file=out)
-    _print(store.usage(start, group_by=["user_id", "project_id"]), "table",
-           "Usage today by user and project", out)  # fmt: skip
+    write_pages(store.usage(start, end, group_by=["user_id", "project_id"]), "table", out,
+                kind="usage", title="Usage today by user and project")  # fmt: skip
     print(file=out)
-    _print(store.costs(start, group_by=["line_item"]), "table", "Costs today by line item", out)
-    note_unpriced(store, start, None, {}, out)
+    write_pages(store.costs(start, end, group_by=["line_item"]), "table", out, kind="costs",
+                title="Costs today by line item")  # fmt: skip
+    note_unpriced(store, (start, end), {}, out, now=end)
     store.close(10)
     return 0

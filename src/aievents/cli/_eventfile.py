@@ -262,7 +262,7 @@ def _event(data: dict[str, Any]) -> Any:
 
     Raises :class:`_LineError` when it is not an event.
     """
-    from aievents.wire import from_data  # noqa: PLC0415 - loads cattrs
+    from aievents.wire import from_data  # loads cattrs
 
     try:
         return from_data(data)

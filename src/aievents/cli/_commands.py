@@ -1,0 +1,209 @@
+"""The commands that read usage: ``usage``, ``costs`` and ``ingest``.
+
+``usage --events`` sums the file's events of the window in an
+:class:`~aievents.sinks.AggregateSink` that keeps detail only down to the
+bucket width asked for (minutes for ``1m``, hours for ``1h``, days
+otherwise): its memory grows with the window's buckets times the series,
+never with the number of events read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, TextIO
+
+from aievents._extras import require_extra
+from aievents.cli._eventfile import EventFileError, event_file
+from aievents.cli._parser import USAGE_FILTERS
+from aievents.cli._render import note_unpriced, write_pages
+from aievents.cli._terminal import line, literal
+from aievents.cli._times import DAY, minute
+from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, usage
+
+__all__ = ["ingest", "query", "say"]
+
+#: Events written to a store at a time by ``ingest``.
+_BATCH: Final = 5000
+#: Series (distinct model, size, source, project, user, key) summed from a file.
+_MAX_SERIES: Final = 1_000_000
+
+
+def say(errors: TextIO, text: str) -> None:
+    """One line on stderr, shown literally."""
+    print(line(f"aievents: {text}"), file=errors, flush=True)
+
+
+def query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO, now: float) -> int:
+    """``usage`` or ``costs``: every page asked for, written to ``out``; the exit status."""
+    if args.format == "table":
+        require_extra(f"aievents {kind} --format table", "cli", ("rich",))
+    if args.store:
+        require_extra(f"aievents {kind} --store", "store", ("sqlalchemy",))
+    problems: list[EventFileError] = []
+    source: Any
+    if args.store:
+        from aievents.sinks.store import StoreSink
+
+        source = StoreSink(args.store, create=False)  # a query creates no store
+    else:
+        source = _file_totals(args, errors, now, problems)
+    try:
+        end = "" if args.end is None else f" to {minute(args.end)}"
+        title = f"{kind} from {minute(args.start)}{end} UTC"
+        pages = _pages(source, kind, args.query, now)
+        last = write_pages(pages, args.format, out, kind=kind, title=title)
+        filters = {name: args.query[name] for name in USAGE_FILTERS if name in args.query}
+        note_unpriced(source, (args.start, args.end), filters, errors, now=now)
+    finally:
+        source.close(30)
+    if args.format == "csv" and last.has_more:
+        say(errors, f"more buckets: --page {last.next_page}")
+    overflowed = getattr(source, "overflowed", 0)
+    if overflowed:
+        say(
+            errors,
+            f"warning: {overflowed:,} events beyond {_MAX_SERIES:,} distinct series are "
+            "summed as '(overflow)': narrow the window or --events file",
+        )
+    for problem in problems:
+        raise problem
+    return 0
+
+
+def _pages(source: Source, kind: str, asked: Mapping[str, Any], now: float) -> Iterator[Page]:
+    """The pages of the query: every one, unless ``--page`` or ``--limit`` asks for one."""
+    ask: Callable[..., Page] = usage if kind == "usage" else costs
+    every = asked["page"] is None and asked["limit"] is None
+    params = dict(asked)
+    if every:
+        params["limit"] = LIMITS[asked["bucket_width"]][1] if kind == "usage" else COSTS_LIMITS[1]
+    while True:
+        page = ask(source, now=now, **params)
+        yield page
+        if not every or page.next_page is None:
+            return
+        params["page"] = page.next_page
+
+
+def _file_totals(
+    args: argparse.Namespace, errors: TextIO, now: float, problems: list[EventFileError]
+) -> Any:
+    """The window's events of ``--events``, summed; a bad line's error goes to ``problems``.
+
+    The sink's clock stands at the window's end: every event of the window
+    is then as old as it gets, and detail finer than the buckets is rolled
+    up as soon as it is booked.
+    """
+    from aievents.sinks.aggregate import AggregateSink
+
+    end = args.end if args.end is not None else int(now) + 1  # as the query ends it
+    kept = end + 2 * DAY  # longer than any event of the window is old
+    width = args.bucket_width
+    sink = AggregateSink(
+        minute_detail=kept if width == "1m" else 1,
+        hour_detail=kept if width in ("1m", "1h") else 1,
+        retention=kept,
+        max_series=_MAX_SERIES,
+        max_entries=10**12,  # never rolled up early: each bucket is part of the answer
+        clock=lambda: end,
+    )
+    first, last = args.start * 1000, end * 1000
+    with event_file(args.events, functools.partial(say, errors)) as events:
+        try:
+            for event in events:
+                if first <= event.timestamp < last:
+                    sink.handle(event)
+        except EventFileError as error:
+            if not error.partial:
+                raise
+            problems.append(error)
+    return sink
+
+
+def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool = True) -> int:
+    """Write the events of a JSONL file into a store; good lines are kept.
+
+    Ctrl-C stops reading: what was read is written, then the command exits
+    with status 130.
+    """
+    require_extra("aievents ingest", "store", ("sqlalchemy",))
+    progress = progress and errors.isatty()
+    if progress:
+        require_extra("aievents ingest's progress bar", "cli", ("rich",))
+    from aievents.sinks.store import StoreSink
+
+    written = duplicates = rejected = 0
+    failure: BaseException | None = None
+    batch: list[Any] = []
+    with event_file(path, functools.partial(say, errors)) as events:
+        store = StoreSink(url)
+
+        def write() -> None:
+            nonlocal written, duplicates, rejected
+            before = store.rejected
+            done, again = store.write(batch)
+            written += done
+            duplicates += again
+            rejected += store.rejected - before
+            batch.clear()
+
+        bar = _progress(errors) if progress else None
+        try:
+            try:
+                for event in events:
+                    batch.append(event)
+                    if len(batch) >= _BATCH:
+                        write()
+                        if bar is not None:
+                            bar(written + duplicates)
+            except EventFileError as error:  # what was read before is kept all the same
+                failure = error
+            except KeyboardInterrupt as stop:  # keep what was read
+                failure = stop
+            if batch:
+                write()
+        finally:
+            if bar is not None:
+                bar(None)
+            store.close(30)
+    refused = f", {rejected} rejected (see the warnings)" if rejected else ""
+    print(
+        f"{written} events written, {duplicates} already stored{refused}, "
+        f"into {literal(store.url)}",
+        file=out,
+    )
+    if failure is not None:
+        raise failure
+    return 0
+
+
+def _progress(errors: TextIO) -> Callable[[int | None], None]:
+    """A progress bar on ``errors`` by events written (``None`` ends it)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(file=errors), transient=True)
+    task = progress.add_task("ingesting", total=None)
+    progress.start()
+
+    def update(count: int | None) -> None:
+        if count is None:
+            progress.stop()
+        else:
+            progress.update(task, completed=count, description=f"ingesting: {count:,} events")
+
+    return update
+
+
+def database_error(error: BaseException) -> bool:
+    """Whether ``error`` comes from the database (SQLAlchemy or its driver)."""
+    try:
+        import sqlalchemy
+    except ImportError:
+        return False
+    if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+        return True
+    module = type(error).__module__.split(".")[0]
+    return module in ("sqlite3", "psycopg", "psycopg2")

@@ -1,0 +1,203 @@
+"""The command line of ``aievents``: its commands, options, help, and their checks.
+
+Everything the command line can get wrong is refused here, before any file
+is read or store opened, in one line naming the option and the value as
+typed (status 2): a time that is not one or is out of range, ``--end`` not
+after ``--start``, a ``--limit`` outside the width's range, a field that
+cannot be grouped by, an empty list, a ``--page`` cursor that is not one.
+Option names are never abbreviated (``--star`` is not ``--start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Sequence
+from typing import Any, Final, NoReturn
+
+from aievents import __version__
+from aievents.cli._eventfile import MAX_LINE
+from aievents.cli._terminal import line
+from aievents.cli._times import TIMES, iso8601, moment, rejoin_relative
+from aievents.query import QueryError, costs, usage
+
+__all__ = ["COSTS_FILTERS", "USAGE_FILTERS", "parse"]
+
+USAGE_FILTERS: Final = ("models", "sources", "sizes", "project_ids", "user_ids", "api_key_ids")
+COSTS_FILTERS: Final = ("project_ids", "api_key_ids")
+#: The default window: the last 7 UTC days, today included.
+DEFAULT_START: Final = "-6d"
+_GROUPS: Final = {
+    "usage": "model,size,source,project_id,user_id,api_key_id",
+    "costs": "project_id,line_item,api_key_id",
+}
+#: The option of each query parameter, for the messages.
+_OPTIONS: Final = {
+    "start_time": "--start",
+    "end_time": "--end",
+    "bucket_width": "--bucket-width",
+    "group_by": "--group-by",
+    "limit": "--limit",
+    "page": "--page",
+    **{name: f"--{name.replace('_', '-')}" for name in USAGE_FILTERS},
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error shown literally (it may quote what was typed)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, line(f"{self.prog}: error: {message}") + "\n")
+
+
+_EVENTS_HELP: Final = (
+    "a JSON Lines file of events (dicts or TanStack envelopes), or a pipe, FIFO or "
+    "character device read to its end ('-' is stdin; a FIFO waits for its writer; "
+    "Ctrl-C stops). Lines are at most {max_line:,} bytes; a bad line is named and "
+    "skipped; a NUL byte stops reading (not text); a directory is refused"
+)
+
+
+def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser, and the parser of each command."""
+    parser = _Parser(
+        prog="aievents",
+        allow_abbrev=False,
+        description="AI usage telemetry: events, usage and cost.",
+        epilog="Data goes to stdout, messages and log lines to stderr, one line each. Exit "
+        "status: 0; 1 for an error; 2 for a wrong command line; 130 when interrupted; 141 "
+        "when the reader of stdout went away (| head). AIEVENTS_DEBUG=1 shows the "
+        "traceback of an unexpected error.",
+    )
+    parser.add_argument("--version", action="version", version=f"aievents {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        allow_abbrev=False,
+        help="image calls through the instrumented openai SDK against a local server",
+    )
+    demo.add_argument("--db", help="the SQLite file to store into (a temporary one by default)")
+    when = functools.partial(moment, now=now)
+    queries: dict[str, argparse.ArgumentParser] = {}
+    for kind, filters in (("usage", USAGE_FILTERS), ("costs", COSTS_FILTERS)):
+        command = commands.add_parser(
+            kind,
+            allow_abbrev=False,
+            help=f"{kind} like OpenAI's organization {kind} API",
+            description=f"{kind.capitalize()} like OpenAI's organization {kind} API, from a "
+            "store or a JSONL file. By default the last 7 UTC days, today included. JSON "
+            "and CSV hold every bucket of the window, unless --limit or --page asks for one "
+            "page; the table shows at most its first 1,000 rows.",
+        )
+        queries[kind] = command
+        where = command.add_mutually_exclusive_group(required=True)
+        where.add_argument("--store", metavar="URL", help="sqlite:///file.db or postgresql://...")
+        where.add_argument("--events", metavar="FILE", help=_EVENTS_HELP.format(max_line=MAX_LINE))
+        command.add_argument(
+            "--start", type=when, metavar="TIME", help=f"start, included (default: -6d): {TIMES}"
+        )
+        command.add_argument(
+            "--end", type=when, metavar="TIME", help="end, excluded (default: now); as --start"
+        )
+        widths = ["1m", "1h", "1d"] if kind == "usage" else ["1d"]
+        command.add_argument("--bucket-width", choices=widths, default="1d")
+        command.add_argument(
+            "--group-by", metavar="FIELDS", help=f"comma-separated: {_GROUPS[kind]}"
+        )
+        for name in filters:
+            command.add_argument(
+                _OPTIONS[name],
+                metavar="VALUES",
+                help=f"only these {name.replace('_', ' ')} (comma-separated)",
+            )
+        command.add_argument(
+            "--limit", type=int, help="buckets per page: print only this page (see --page)"
+        )
+        command.add_argument("--page", help="the next_page cursor of a previous answer")
+        command.add_argument(
+            "--format",
+            choices=["table", "json", "csv"],
+            default="table",
+            help="a table (default), OpenAI's JSON page, or CSV (times in ISO 8601 UTC)",
+        )
+    feed = commands.add_parser(
+        "ingest",
+        allow_abbrev=False,
+        help="write a JSONL file of events into a store",
+        description="Write a JSONL file of events into a store (created if need be). Bad "
+        "lines are named and skipped; the good ones are written. Ctrl-C stops reading "
+        "and writes what was read.",
+    )
+    feed.add_argument("file", help=_EVENTS_HELP.format(max_line=MAX_LINE))
+    feed.add_argument(
+        "--store", metavar="URL", required=True, help="sqlite:///file.db or postgresql://..."
+    )
+    feed.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (there is one only when stderr is a terminal)",
+    )
+    return parser, queries
+
+
+def parse(argv: Sequence[str], now: float) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and the checked arguments of a command line; ``now`` is the run's clock.
+
+    For ``usage`` and ``costs``, ``args.start`` is set (the default window
+    when not given) and the query's parameters are in ``args.query``.
+    Exits with status 2, after one line on stderr, when something is wrong.
+    """
+    parser, queries = _build(now)
+    args = parser.parse_args(rejoin_relative(argv))
+    if args.command in queries:
+        _check_query(queries[args.command], args, now)
+    return parser, args
+
+
+def _names(option: str, text: str, parser: argparse.ArgumentParser) -> list[str]:
+    """The comma-separated values of an option; none at all is an error naming it."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        parser.error(f"argument {option}: expected comma-separated values, got {text!r}")
+    return names
+
+
+def _check_query(parser: argparse.ArgumentParser, args: argparse.Namespace, now: float) -> None:
+    """Check the query's parameters as the query will (on no data), naming the options."""
+    if args.start is None:
+        args.start = moment(DEFAULT_START, now)
+    if args.end is not None and args.end <= args.start:
+        parser.error(f"--end ({iso8601(args.end)}) must be after --start ({iso8601(args.start)})")
+    query: dict[str, Any] = {
+        "start_time": args.start,
+        "end_time": args.end,
+        "bucket_width": args.bucket_width,
+        "group_by": _names("--group-by", args.group_by, parser) if args.group_by else None,
+        "limit": args.limit,
+        "page": args.page,
+    }
+    for name in USAGE_FILTERS if args.command == "usage" else COSTS_FILTERS:
+        value = getattr(args, name)
+        if value is not None:
+            query[name] = _names(_OPTIONS[name], value, parser)
+    try:
+        (usage if args.command == "usage" else costs)(_Nothing(), now=now, **query)
+    except QueryError as error:
+        parser.error(_message(error))
+    args.query = query
+
+
+class _Nothing:
+    """A source without usage: the query checks its parameters on it."""
+
+    def scan(self, scan: object) -> list[Any]:
+        return []
+
+
+def _message(error: QueryError) -> str:
+    """A query's error in the command's terms: the option, and the value as typed."""
+    option = _OPTIONS.get(error.field, error.field)
+    width = " (see --bucket-width)" if error.field == "limit" else ""
+    return f"argument {option}: {error.reason}{width}, got {error.value!r}"

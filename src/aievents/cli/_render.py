@@ -1,0 +1,276 @@
+"""How the command writes a query's pages: a table, OpenAI's JSON page, or CSV.
+
+- JSON is one OpenAI page holding every bucket of the pages, written as
+  the pages come (JSON escapes every character that is not ASCII).
+- CSV is a header, known before the first row, then one row per bucket and
+  group, written as the pages come; times are ISO 8601 UTC. Values are
+  exact, quoted as RFC 4180 says (a tab, a newline or a quote inside a
+  value is kept), for the programs that read CSV; when stdout is a
+  terminal, text is shown as :func:`~aievents.cli._terminal.literal`
+  shows it (escapes, backslashes doubled), as ``ls`` does with file names.
+- The table is for reading: its values are always shown literally, and it
+  holds at most :data:`TABLE_ROWS` rows; past them, a caption says how
+  many there are and points to ``--format csv``.
+
+A cost that is not known is never printed as a dollar figure: the table
+says ``unknown`` (or the priced part ``+ unknown``), JSON and CSV leave it
+null or empty, and :func:`note_unpriced` names the models without a price.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any, Final, TextIO
+
+from aievents.cli._terminal import line, literal
+from aievents.cli._times import iso8601, minute
+from aievents.query import CostsResult, ImagesResult, Page, Source, usage
+
+__all__ = ["TABLE_ROWS", "note_unpriced", "write_pages"]
+
+#: Rows a table shows at most (CSV and JSON hold every one).
+TABLE_ROWS: Final = 1000
+#: Models named, at most, in the line about models without a price.
+_NAMED: Final = 5
+_GROUPS: Final = ("model", "size", "source", "project_id", "user_id", "api_key_id", "line_item")
+#: Longest text a table's cell shows (then "..."): CSV and JSON hold all of it.
+_LONGEST: Final = 200
+_LABELS: Final = {"num_model_requests": "requests", "unpriced_requests": "unpriced"}
+
+
+def write_pages(
+    pages: Page | Iterable[Page], form: str, out: TextIO, *, kind: str, title: str = ""
+) -> Page:
+    """Write every bucket of ``pages`` to ``out`` as ``form`` (table, json, csv); the last page.
+
+    ``kind`` is ``usage`` or ``costs``; ``title`` heads a table. A query
+    that fails on its first page fails before anything is written.
+    """
+    every = iter([pages] if isinstance(pages, Page) else pages)
+    first = next(every)
+    answers = itertools.chain([first], every)
+    if form == "json":
+        return _write_json(answers, out)
+    if form == "csv":
+        return _write_csv(answers, kind, out)
+    return _table(answers, kind, title, out)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _write_json(pages: Iterator[Page], out: TextIO) -> Page:
+    """One OpenAI page holding every bucket of ``pages``, written as they come."""
+    out.write('{\n  "object": "page",\n  "data": [')
+    count = 0
+    last = None
+    for last in pages:
+        for bucket in last.data:
+            text = json.dumps(bucket.to_dict(), indent=2).replace("\n", "\n    ")
+            out.write(f"{',' if count else ''}\n    {text}")
+            count += 1
+    assert last is not None, "a query answers one page at least"
+    out.write("\n  ]" if count else "]")
+    more = json.dumps(last.next_page)
+    out.write(f',\n  "has_more": {json.dumps(last.has_more)},\n  "next_page": {more}\n}}\n')
+    return last
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _csv_fields(kind: str) -> list[str]:
+    """The CSV header: the bucket's times, then every field of a result."""
+    empty = (
+        ImagesResult(images=0, num_model_requests=0)
+        if kind == "usage"
+        else CostsResult(amount=Decimal(0))
+    )
+    return ["start_time", "end_time", *(name for name in empty.to_dict() if name != "object")]
+
+
+def _csv_value(value: Any, exact: bool) -> Any:
+    """One value of a result as CSV writes it: numbers plain, text exact or literal."""
+    if isinstance(value, dict) and "value" in value:  # an amount
+        return value["value"]
+    if isinstance(value, str) and not exact:
+        return literal(value)
+    return value
+
+
+def _write_csv(pages: Iterator[Page], kind: str, out: TextIO) -> Page:
+    """A header, then a row per bucket and group as the pages come; times in ISO 8601 UTC."""
+    exact = not _terminal(out)
+    writer = csv.DictWriter(out, _csv_fields(kind), lineterminator="\n")
+    writer.writeheader()
+    last = None
+    for last in pages:
+        for bucket in last.data:
+            times = {"start_time": iso8601(bucket.start_time), "end_time": iso8601(bucket.end_time)}
+            for result in bucket.results:
+                row = result.to_dict()
+                del row["object"]
+                writer.writerow(times | {k: _csv_value(v, exact) for k, v in row.items()})
+    assert last is not None, "a query answers one page at least"
+    return last
+
+
+def _terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):  # not a file, or closed
+        return False
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _cell(value: Any) -> str:
+    """One value of a result as the table shows it, literally."""
+    if isinstance(value, dict) and "value" in value:  # an amount
+        return f"${value['value']:,.6f}"
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return literal(value, _LONGEST)
+
+
+def _sum_cell(name: str, result: Mapping[str, Any]) -> str:
+    """A sum of a result as the table shows it: a cost never as a made-up figure.
+
+    A cost not known is ``unknown``; a cost of which a part is not known is
+    the priced part ``+ unknown``; no unpriced request is an empty cell.
+    """
+    value = result.get(name)
+    if name in ("amount", "cost"):
+        if not isinstance(value, dict):
+            return "unknown"
+        figure = _cell(value)
+        return f"{figure} + unknown" if result.get("unpriced_requests") else figure
+    if name == "unpriced_requests" and not value:
+        return ""
+    return _cell(value)
+
+
+def _table(pages: Iterator[Page], kind: str, title: str, out: TextIO) -> Page:
+    """A rich table of the pages (at most TABLE_ROWS rows): the groups, then the sums."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows: list[tuple[int, dict[str, Any]]] = []
+    more = 0
+    last = None
+    for last in pages:
+        for bucket in last.data:
+            for answer in bucket.results:
+                if len(rows) < TABLE_ROWS:
+                    rows.append((bucket.start_time, answer.to_dict()))
+                else:
+                    more += 1
+    assert last is not None, "a query answers one page at least"
+    results = [result for _, result in rows]
+    shown = [g for g in _GROUPS if any(r.get(g) is not None for r in results)]
+    sums = (
+        ["num_model_requests", "images", "input_tokens", "output_tokens", "cost"]
+        if kind == "usage"
+        else ["amount", "quantity"]
+    )
+    if any(r.get("unpriced_requests") for r in results):
+        sums.append("unpriced_requests")
+    table = Table(title=Text(literal(title)), title_justify="left")
+    table.add_column("bucket (UTC)")
+    for name in shown:
+        table.add_column(name, overflow="fold")  # all of a name: two never look alike
+    for name in sums:
+        table.add_column(_LABELS.get(name, name), justify="right")
+    for start, result in rows:
+        cells = [minute(start), *(_cell(result.get(name)) for name in shown)]
+        cells += [_sum_cell(name, result) for name in sums]
+        table.add_row(*(Text(cell) for cell in cells))  # Text: never read as markup
+    captions = []
+    if not results:
+        captions.append("no usage in this window")
+    if more:
+        captions.append(
+            f"the first {TABLE_ROWS:,} of {TABLE_ROWS + more:,} rows: --format csv or json "
+            "for all of them"
+        )
+    if last.has_more:
+        captions.append(f"more: --page {last.next_page}")
+    if captions:
+        table.caption = Text("; ".join(captions))
+    _console(out, max(100, 20 * (len(shown) + len(sums)))).print(table)
+    return last
+
+
+def _console(out: TextIO, width: int) -> Any:
+    """A rich console writing to ``out`` whose broken pipe is a ``BrokenPipeError``.
+
+    rich's own answer to a broken pipe is to exit with status 1; the
+    command ends every format alike instead (see :func:`aievents.cli.main`).
+    """
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Console(file=out, width=width, markup=False, emoji=False, highlight=False)
+
+
+# --------------------------------------------------------------------------- unpriced
+
+
+def note_unpriced(
+    source: Source,
+    window: tuple[int, int | None],
+    filters: Mapping[str, Any],
+    errors: TextIO,
+    *,
+    now: float,
+) -> None:
+    """One line on ``errors`` naming the models without a price in the window, if any.
+
+    ``window`` is (start, end or None for ``now``) in Unix seconds; ``filters``
+    are usage filters (``models=[...]``, ...).
+    """
+    counts: dict[str, int] = {}
+    cursor = None
+    start, end = window
+    while True:
+        page = usage(
+            source,
+            start_time=start,
+            end_time=end,
+            group_by=["model"],
+            limit=31,
+            page=cursor,
+            now=now,
+            **filters,
+        )
+        for bucket in page.data:
+            for result in bucket.results:
+                if isinstance(result, ImagesResult) and result.unpriced_requests:
+                    model = result.model or "(no model)"
+                    counts[model] = counts.get(model, 0) + result.unpriced_requests
+        cursor = page.next_page
+        if cursor is None:
+            break
+    if not counts:
+        return
+    named = sorted(counts, key=lambda m: (-counts[m], m))
+    listed = ", ".join(
+        f"{m!r} ({counts[m]} request{'s' if counts[m] > 1 else ''})" for m in named[:_NAMED]
+    )
+    more = f" and {len(named) - _NAMED} more" if len(named) > _NAMED else ""
+    text = (
+        f"no price for {listed}{more}: cost unknown (not $0). Add one where the events are "
+        f"recorded: aievents.pricing.set_price({named[0]!r}, per_image=... or tokens={{...}}) "
+        "or aievents.pricing.load_prices(FILE)"
+    )
+    print(line(f"aievents: {text}"), file=errors, flush=True)

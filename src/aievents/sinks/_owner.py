@@ -1,0 +1,84 @@
+"""Which process owns a spill segment, and whether that process still runs.
+
+Every process that writes to or replays from a spill directory holds a lock
+file there, ``owner-<token>.lock``, locked with ``flock`` for the life of the
+process; segments carry the token in their names. Another process tells a
+live owner from a dead one by trying the lock: the kernel lets go of it when
+the process ends, however it ends (SIGKILL included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import Final
+
+__all__ = ["OWNER", "alive", "token_of"]
+
+
+class Owner:
+    """This process's identity in spill directories: a token and the lock files it holds.
+
+    The token (pid and random bytes) survives pid reuse. A lock file is
+    opened read-only: holding it does not keep its file system from being
+    remounted read-only. A forked child gets a token of its own.
+    """
+
+    def __init__(self) -> None:
+        self.token = f"{os.getpid()}x{os.urandom(4).hex()}"
+        self.locks: dict[Path, int] = {}
+
+    def hold(self, directory: Path) -> None:
+        """Hold this process's lock file in ``directory`` (once; raises OSError when it cannot)."""
+        if directory in self.locks:
+            return
+        fd = os.open(directory / f"owner-{self.token}.lock", os.O_RDONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise
+        self.locks[directory] = fd
+
+    def renew(self) -> None:
+        """In a forked child: a new token, the parent's lock files let go of."""
+        locks, self.locks = self.locks, {}
+        for fd in locks.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.token = f"{os.getpid()}x{os.urandom(4).hex()}"
+
+    def forked(self) -> bool:
+        """Whether this is a forked child still using its parent's token."""
+        return self.token.split("x")[0] != str(os.getpid())
+
+
+OWNER: Final = Owner()
+
+
+def alive(directory: Path, token: str) -> bool:
+    """Whether the process of ``token`` still runs (its lock file is held)."""
+    if token == OWNER.token:
+        return True
+    path = directory / f"owner-{token}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        path.unlink()  # its owner is gone
+    return False
+
+
+def token_of(name: str) -> str:
+    """The writer token in ``seg-<stamp>-<token>-<counter>.jsonl...``."""
+    parts = name.split("-")
+    return parts[2] if len(parts) > 3 else ""
