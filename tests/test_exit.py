@@ -286,3 +286,68 @@ class TestRegistry:
         del sinks, sink
         gc.collect()
         assert [ref() for ref in refs] == [None, None]
+
+
+def closed_port() -> str:
+    """The URL of a port on 127.0.0.1 where nothing listens (connections are refused)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/events"
+
+
+class TestSpillLockFiles:
+    """A spill directory keeps no lock file of a process that has ended."""
+
+    def test_none_left(self, tmp_path: Path) -> None:
+        """Normal exits, a SIGKILL, forked children that never spill: no lock file stays."""
+        spill = tmp_path / "spill"
+        sink = {"kind": "http", "target": closed_port(), "spill_dir": str(spill),
+                "max_retries": 0, "exit_timeout": 10}  # fmt: skip
+
+        def locks() -> list[str]:
+            return sorted(path.name for path in spill.glob("owner-*.lock"))
+
+        for _ in range(3):
+            assert run({"sinks": [sink], "count": 20}).returncode == 0
+            assert locks() == []
+        with start({"sinks": [sink], "count": 20, "wait": True}) as child:
+            wait_queued(child)
+            assert len(locks()) == 1
+            child.kill()
+            child.wait(60)
+        assert len(locks()) == 1  # the killed process could not remove its own
+        done = run({"sinks": [sink], "count": 0, "process": "fork", "inherit": True})
+        assert done.returncode == 0, done.stderr
+        assert "child 0" in done.stdout
+        assert locks() == []  # the next process removed it, then its own
+        assert list(spill.glob("seg-*"))  # the spilled events are still there
+
+    def test_sigterm_wish_in_a_thread(self, tmp_path: Path) -> None:
+        """handle_sigterm=True on a sink made outside the main thread says it cannot be kept."""
+        import threading
+
+        from structlog.testing import capture_logs
+
+        from aievents.sinks import ForwardSink
+        from aievents.transports.jsonl import JsonlTransport
+
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            pytest.skip("this test process has a SIGTERM handler of its own")
+        made: list[Any] = []
+        with capture_logs() as logs:
+            thread = threading.Thread(
+                target=lambda: made.append(
+                    ForwardSink(JsonlTransport(tmp_path / "events.jsonl"), handle_sigterm=True)
+                )
+            )
+            thread.start()
+            thread.join(30)
+        assert made
+        assert made[0].close(10.0).done
+        said = [entry for entry in logs if entry["event"] == "sigterm_not_handled"]
+        assert len(said) == 1, logs
+        assert said[0]["log_level"] == "warning"
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

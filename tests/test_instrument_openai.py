@@ -413,6 +413,72 @@ class TestInstrumentation:
             instrument_openai(object())
 
 
+class TestDerivedClients:
+    """Each derived client is instrumented on its own: undoing one leaves the others reporting."""
+
+    def make(self, server: ImageServer) -> openai.OpenAI:
+        return instrument_openai(
+            openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        )
+
+    def reports(self, client: openai.OpenAI) -> bool:
+        """Whether a call of ``client`` is on the books."""
+        with capture_events() as events:
+            client.images.generate(model="dall-e-2", prompt="x")
+        assert names(events) in ([], SEQUENCE)
+        return bool(events)
+
+    @pytest.mark.parametrize("derive", ["with_options", "copy"])
+    def test_undo_the_derived(self, server: ImageServer, derive: str) -> None:
+        """uninstrument_openai(derived): the parent still reports, and says so."""
+        parent = self.make(server)
+        derived = getattr(parent, derive)(timeout=5)
+        assert is_instrumented(derived)
+        uninstrument_openai(derived)
+        assert not is_instrumented(derived)
+        assert not self.reports(derived)
+        assert is_instrumented(parent)
+        assert self.reports(parent)
+        assert self.reports(parent.with_options(timeout=6))  # derived again since: reports
+        parent.close()
+
+    def test_undo_the_parent(self, server: ImageServer) -> None:
+        """uninstrument_openai(parent): the clients derived before still report; new ones do not."""
+        parent = self.make(server)
+        derived = parent.with_options(timeout=5)
+        grandchild = derived.copy()
+        uninstrument_openai(parent)
+        assert not is_instrumented(parent)
+        assert not self.reports(parent)
+        assert not self.reports(parent.with_options(timeout=6))
+        for client in (derived, grandchild):
+            assert is_instrumented(client)
+            assert self.reports(client)
+        parent.close()
+
+    def test_settings_follow_the_parent(self, server: ImageServer) -> None:
+        """A derived client uses its parent's settings as they are at each call, until its own."""
+        parent = self.make(server)
+        derived = parent.with_options(timeout=5)
+        first, second, own = EventClient(), EventClient(), EventClient()
+        instrument_openai(parent, events=first)
+        with capture_events(first) as seen:
+            derived.images.generate(model="dall-e-2", prompt="x")
+        assert names(seen) == SEQUENCE
+        instrument_openai(parent, events=second)
+        with capture_events(second) as seen:
+            derived.images.generate(model="dall-e-2", prompt="x")
+        assert names(seen) == SEQUENCE
+        instrument_openai(derived, events=own)  # its own now: the parent keeps its own
+        with capture_events(own) as mine, capture_events(second) as parents:
+            derived.images.generate(model="dall-e-2", prompt="x")
+            parent.images.generate(model="dall-e-2", prompt="x")
+        assert names(mine) == SEQUENCE
+        assert names(parents) == SEQUENCE
+        assert {e.request_id for e in mine}.isdisjoint(e.request_id for e in parents)
+        parent.close()
+
+
 class TestSdkVariants:
     """Raw responses, derived clients, abandoned streams, cancellation, other wrappers."""
 

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
+import json
+import pickle
+import tracemalloc
 import warnings
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +25,9 @@ import openai
 import pytest
 import structlog
 
-from aievents import BaseEvent, ImageUsageEvent, to_dict
+from aievents import BaseEvent, ImageUsageEvent, get_client, to_dict
 from aievents._imageserver import ImageServer
+from aievents.events import now_ms
 from aievents.instrument import instrument_openai, uninstrument_openai
 from aievents.testing import capture_events
 
@@ -221,6 +229,17 @@ class Calls:
         return events, request_id
 
 
+@contextmanager
+def streamed(client: Any, **kwargs: Any) -> Iterator[tuple[list[BaseEvent], Any]]:
+    """One ``with_streaming_response`` call of gpt-image-1, and the events captured around it."""
+    arguments = {"model": "gpt-image-1", "prompt": "x", **kwargs}
+    with (
+        capture_events() as events,
+        client.images.with_streaming_response.generate(**arguments) as response,
+    ):
+        yield events, response
+
+
 @pytest.fixture(name="calls")
 def _calls(mode: str, server: ImageServer) -> Calls:
     return Calls(mode, server)
@@ -315,7 +334,11 @@ class TestBodyNotRead:
         client.close()
 
     def test_partly_read_then_closed(self, server: ImageServer) -> None:
-        """A body read in part is not an answer: counted from n, once."""
+        """A body read in part is not an answer: counted from n, once, by the next flush.
+
+        The read is let go as its generator is finalized (which may happen
+        inside the garbage collector): noted there, reported on a normal path.
+        """
         client = instrument_openai(make_client("sync", server))
         with capture_events() as events:
             with client.images.with_streaming_response.generate(
@@ -323,8 +346,10 @@ class TestBodyNotRead:
             ) as response:
                 for _ in response.iter_bytes(chunk_size=8):
                     break
+            assert get_client().flush()
             assert names(events) == SEQUENCE
             gc.collect()
+            assert get_client().flush()
         assert names(events) == SEQUENCE
         assert usage_of(events).usage.input_tokens is None
         assert usage_of(events).cost.total == D("0.040")  # type: ignore[union-attr]
@@ -333,12 +358,7 @@ class TestBodyNotRead:
     def test_parse_after_read(self, server: ImageServer) -> None:
         """read() then parse() then read() again: one report."""
         client = instrument_openai(make_client("sync", server))
-        with (
-            capture_events() as events,
-            client.images.with_streaming_response.generate(
-                model="gpt-image-1", prompt="x"
-            ) as response,
-        ):
+        with streamed(client) as (events, response):
             response.read()
             assert len(response.parse().data) == 1
             response.read()
@@ -449,3 +469,281 @@ class TestWrapperOrder:
                 response.read()
         assert events == []
         client.close()
+
+
+class TestResponseUntouched:
+    """A followed response keeps the SDK's class: it pickles and compares as before."""
+
+    @pytest.mark.parametrize("read", [False, True])
+    def test_class_and_pickle(self, server: ImageServer, read: bool) -> None:
+        """type(http_response) is the library's Response; pickled, it gives the same body."""
+        client = instrument_openai(make_client("sync", server))
+        with streamed(client) as (events, response):
+            http = response.http_response
+            library = importlib.import_module(type(http).__module__.partition(".")[0])
+            assert type(http) is library.Response
+            if read:
+                body = response.read()
+            copied = pickle.loads(pickle.dumps(http))
+            assert type(copied) is library.Response
+            if read:
+                assert copied.content == body
+        assert names(events) == SEQUENCE
+        assert usage_of(events).usage.total_tokens == (100 if read else None)
+        client.close()
+
+
+class TestEveryWayOfReading:
+    """However the body is read, its usage is read from it."""
+
+    @pytest.mark.parametrize("to", [bytes, str, dict, object])
+    def test_parse_to(self, server: ImageServer, to: type[Any]) -> None:
+        """parse(to=...) reads the body: tokens and cost as for the plain call."""
+        client = instrument_openai(make_client("sync", server))
+        with streamed(client) as (events, response):
+            response.parse(to=to)
+        assert usage_of(events).usage.total_tokens == 100
+        assert usage_of(events).cost is not None
+        client.close()
+
+    @pytest.mark.parametrize("compressed", [False, True])
+    @pytest.mark.parametrize("how", ["iter_raw", "iter_bytes", "read"])
+    def test_http_response(self, calls: Calls, compressed: bool, how: str) -> None:
+        """http_response read raw or decoded, gzip-compressed or not: the plain call's usage."""
+        with ImageServer(gzip=compressed) as server:
+            client = instrument_openai(make_client(calls.mode, server))
+
+            async def asynchronous() -> None:
+                async with client.images.with_streaming_response.generate(
+                    model="gpt-image-1", prompt="x"
+                ) as response:
+                    http = response.http_response
+                    if how == "read":
+                        await http.aread()
+                    else:
+                        [part async for part in getattr(http, f"a{how}")()]
+                    encoding = http.headers.get("content-encoding")
+                    assert encoding == ("gzip" if compressed else None)
+                await client.close()
+
+            with capture_events() as events:
+                if calls.mode == "async":
+                    asyncio.run(asynchronous())
+                else:
+                    with client.images.with_streaming_response.generate(
+                        model="gpt-image-1", prompt="x"
+                    ) as response:
+                        http = response.http_response
+                        getattr(http, how)() if how == "read" else list(getattr(http, how)())
+                        encoding = http.headers.get("content-encoding")
+                        assert encoding == ("gzip" if compressed else None)
+                    client.close()
+        assert names(events) == SEQUENCE
+        assert usage_of(events).usage.total_tokens == 100
+        assert usage_of(events).size == "1024x1536"
+
+
+#: A body as big as a few real images (base64 characters per image).
+BIG = 8 * 1024 * 1024
+
+
+@pytest.fixture(name="big_server", scope="module")
+def _big_server() -> Iterator[ImageServer]:
+    with ImageServer(b64_size=BIG) as server:
+        yield server
+
+
+class TestBigBody:
+    """A big body read in chunks is followed in little memory; its facts are all there."""
+
+    def test_memory(self, big_server: ImageServer) -> None:
+        """16 MiB read in 64 KiB chunks: what aievents keeps meanwhile stays small."""
+        client = instrument_openai(make_client("sync", big_server))
+        with streamed(client, n=2) as (events, response):
+            tracemalloc.start()
+            try:
+                read = sum(len(part) for part in response.iter_bytes(64 * 1024))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert read > 2 * BIG
+        assert peak < 2 * 1024 * 1024, f"{peak} bytes kept while reading"
+        assert names(events) == SEQUENCE
+        usage = usage_of(events)
+        assert usage.images == 2
+        assert usage.usage.input_tokens == 50
+        assert usage.size == "1024x1536"
+        assert usage.cost is not None
+        client.close()
+
+    def test_outputs_captured_whole(self, big_server: ImageServer) -> None:
+        """With outputs captured the images are kept whole, as the caller asked."""
+        client = instrument_openai(make_client("sync", big_server), capture_outputs=True)
+        with streamed(client) as (events, response):
+            response.read()
+        (output,) = events[1].outputs  # type: ignore[attr-defined]
+        assert len(output.b64_json) == BIG
+        client.close()
+
+
+class TestSkim:
+    """What is kept of a big JSON body parses to the same facts, however it is cut."""
+
+    @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 4096, 10**9])
+    def test_escapes_across_chunks(self, chunk: int) -> None:
+        """Escaped quotes and backslashes at any chunk boundary; long strings emptied."""
+        from aievents.instrument._httpbody import LONG_STRING, Skim
+
+        answer = {
+            "data": [{"b64_json": "A" * (LONG_STRING + 1)}, {"url": 'a\\"b\\\\', "x": "\\"}],
+            'quote\\"': ['"', "\\\\\\", "\u00e9\u4e2d", "B" * (2 * LONG_STRING) + '\\"'],
+            "usage": {"input_tokens": 5, "nested": [[], {}, [1.5e3, None, True]]},
+        }
+        text = json.dumps(answer, ensure_ascii=False).encode()
+        skim = Skim()
+        for start in range(0, len(text), chunk):
+            skim.feed(text[start : start + chunk])
+        parsed = json.loads(skim.kept)
+        assert parsed["data"] == [{"b64_json": ""}, answer["data"][1]]
+        assert parsed['quote\\"'] == ['"', "\\\\\\", "\u00e9\u4e2d", ""]
+        assert parsed["usage"] == answer["usage"]
+
+
+class TestStamps:
+    """A request reported after its answer arrived is stamped with the answer's arrival."""
+
+    @pytest.mark.parametrize("how", ["read", "close"])
+    def test_read_late(self, server: ImageServer, how: str) -> None:
+        """The end events' timestamp and duration stop when the answer came, not when read."""
+        client = instrument_openai(make_client("sync", server))
+        with capture_events() as events:
+            with client.images.with_streaming_response.generate(
+                model="dall-e-3", prompt="x"
+            ) as response:
+                arrived = now_ms()
+                while now_ms() < arrived + 50:  # the caller reads it later
+                    pass
+                if how == "read":
+                    response.read()
+            reported = now_ms()
+        started, completed, usage = events
+        assert completed.timestamp <= arrived < reported
+        assert usage.timestamp == completed.timestamp
+        assert completed.duration <= arrived - started.timestamp + 1  # type: ignore[attr-defined]
+        client.close()
+
+
+#: Every way of calling, for the concurrency test.
+WAYS = [
+    "plain",
+    "raw",
+    "raw-parse",
+    "read",
+    "parse",
+    "iter",
+    "close",
+    "exit",
+    "stream",
+    "raw-stream",
+    "stream-parse",
+    "stream-exit",
+]
+
+
+class TestConcurrency:
+    """Many calls at once, every way: each request reported exactly once, all of them."""
+
+    def test_threads(self, server: ImageServer) -> None:
+        """16 threads share one client: started, completed and usage per request."""
+        client = instrument_openai(make_client("sync", server))
+        images = client.images
+
+        def one(index: int) -> None:
+            way = WAYS[index % len(WAYS)]
+            model = "dall-e-3" if index % 2 else "gpt-image-1"
+            streamed = {"model": "gpt-image-1", "prompt": "x", "stream": True}
+            if way == "plain":
+                images.generate(model=model, prompt="x")
+            elif way == "raw":
+                images.with_raw_response.generate(model=model, prompt="x")
+            elif way == "raw-parse":
+                images.with_raw_response.generate(model=model, prompt="x").parse()
+            elif way == "stream":
+                list(images.generate(**streamed))
+            elif way == "raw-stream":
+                list(images.with_raw_response.generate(**streamed).parse())
+            elif way.startswith("stream-"):
+                with images.with_streaming_response.generate(**streamed) as response:
+                    if way == "stream-parse":
+                        list(response.parse())
+            else:
+                with images.with_streaming_response.generate(model=model, prompt="x") as response:
+                    if way in ("read", "parse"):
+                        getattr(response, way)()
+                    elif way == "iter":
+                        list(response.iter_lines())
+                    elif way == "close":
+                        response.close()
+
+        with capture_events() as events, ThreadPoolExecutor(16) as pool:
+            list(pool.map(one, range(8 * len(WAYS))))
+        check_each(events, 8 * len(WAYS))
+        client.close()
+
+    def test_gather(self, server: ImageServer) -> None:
+        """asyncio.gather of many calls on one async client: each request once."""
+        client = instrument_openai(make_client("async", server))
+        images = client.images
+
+        async def one(index: int) -> None:
+            way = WAYS[index % len(WAYS)]
+            model = "dall-e-3" if index % 2 else "gpt-image-1"
+            streamed = {"model": "gpt-image-1", "prompt": "x", "stream": True}
+            if way == "plain":
+                await images.generate(model=model, prompt="x")
+            elif way == "raw":
+                await images.with_raw_response.generate(model=model, prompt="x")
+            elif way == "raw-parse":
+                (await images.with_raw_response.generate(model=model, prompt="x")).parse()
+            elif way == "stream":
+                [event async for event in await images.generate(**streamed)]
+            elif way == "raw-stream":
+                raw = await images.with_raw_response.generate(**streamed)
+                [event async for event in raw.parse()]
+            elif way.startswith("stream-"):
+                async with images.with_streaming_response.generate(**streamed) as response:
+                    if way == "stream-parse":
+                        [event async for event in await response.parse()]
+            else:
+                async with images.with_streaming_response.generate(
+                    model=model, prompt="x"
+                ) as response:
+                    if way in ("read", "parse"):
+                        await getattr(response, way)()
+                    elif way == "iter":
+                        [line async for line in response.iter_lines()]
+                    elif way == "close":
+                        await response.close()
+
+        async def all_of_them() -> None:
+            lanes = asyncio.Semaphore(16)  # as many connections as the local server takes
+
+            async def limited(index: int) -> None:
+                async with lanes:
+                    await one(index)
+
+            await asyncio.gather(*(limited(index) for index in range(8 * len(WAYS))))
+            await client.close()
+
+        with capture_events() as events:
+            asyncio.run(all_of_them())
+        check_each(events, 8 * len(WAYS))
+
+
+def check_each(events: list[BaseEvent], requests: int) -> None:
+    """Each of ``requests`` requests has exactly started, completed and usage, in order."""
+    by_request: dict[str | None, list[str]] = {}
+    for event in events:
+        by_request.setdefault(event.request_id, []).append(event.event_type)
+    assert len(by_request) == requests
+    assert Counter(tuple(types) for types in by_request.values()) == {tuple(SEQUENCE): requests}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import gzip
 import itertools
 import json
 import secrets
@@ -58,9 +59,18 @@ def _form(content_type: str, body: bytes) -> dict[str, Any]:
 
 
 class ImageServer:
-    """The server, running on a daemon thread; use as a context manager."""
+    """The server, running on a daemon thread; use as a context manager.
 
-    def __init__(self) -> None:
+    Args:
+        b64_size: Characters of each image's base64 stand-in, for answers as
+            big as real ones (a few characters by default).
+        gzip: Compress JSON answers with gzip when the request accepts it,
+            as OpenAI's servers do.
+    """
+
+    def __init__(self, *, b64_size: int | None = None, gzip: bool = False) -> None:
+        self._b64 = B64 if b64_size is None else "A" * b64_size
+        self._gzip = gzip
         self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self._script: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._ids = itertools.count(1)
@@ -84,6 +94,8 @@ class ImageServer:
                 server._answer(self, body)
 
         class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # many clients at once (the default backlog is 5)
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 return  # a client that hung up (a cancelled call) is no error here
 
@@ -149,7 +161,7 @@ class ImageServer:
         answer: dict[str, Any] = {"created": 1713833628}
         if model.startswith("gpt-image"):
             size = body.get("size", "auto")
-            answer["data"] = [{"b64_json": B64} for _ in range(n)]
+            answer["data"] = [{"b64_json": self._b64} for _ in range(n)]
             answer["usage"] = SPEC_USAGE if n == 1 and not edit else gpt_usage(n, edit=edit)
             answer["size"] = "1024x1536" if size == "auto" else size
             answer["quality"] = "high" if body.get("quality", "auto") == "auto" else body["quality"]
@@ -170,6 +182,9 @@ class ImageServer:
         headers: dict[str, str],
     ) -> None:
         data = json.dumps(payload).encode()
+        if self._gzip and "gzip" in handler.headers.get("accept-encoding", ""):
+            data = gzip.compress(data)
+            headers = {"content-encoding": "gzip", **headers}
         handler.send_response(status)
         handler.send_header("content-type", "application/json")
         handler.send_header("content-length", str(len(data)))

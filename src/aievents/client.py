@@ -40,6 +40,7 @@ from typing import Any, Final
 
 import blinker
 
+from aievents import _unfinished
 from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
@@ -92,7 +93,10 @@ class EventClient:
         enabled: When false, ``emit`` does nothing until :attr:`enabled` is
             set (TanStack's ``enabled: false``).
         strict: Re-raise handler errors from ``emit``, ``aemit`` and
-            ``flush`` instead of logging them. For tests.
+            ``flush`` instead of logging them. For tests. ``emit`` raises
+            the first error at once: handlers after the one that raised do
+            not get that event. A late subscriber's replay delivers its
+            whole backlog, then raises the first error.
         replay: How many recent events to keep for late subscribers
             (``on(..., replay=True)``, :meth:`recent`); 0, the default, keeps
             none. The process-wide client of :func:`get_client` keeps
@@ -521,6 +525,10 @@ class EventClient:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for scheduled async handlers, then flush every sink.
 
+        Requests whose answers were garbage-collected unread since the last
+        report (see :func:`~aievents.instrument.instrument_openai`) are
+        reported first, so that the sinks flush them too.
+
         Args:
             timeout: Seconds to wait in all; ``None`` waits as long as it takes.
 
@@ -540,7 +548,11 @@ class EventClient:
         return self._flush_here(timeout, report=True)
 
     def _flush_here(self, timeout: float | None, *, report: bool) -> bool:
-        """:meth:`flush` from this thread (and its event loop, if it runs one)."""
+        """:meth:`flush` from this thread (and its event loop, if it runs one).
+
+        Answers collected unread are reported first (flush and close alike).
+        """
+        _unfinished.report_collected()
         try:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -585,6 +597,7 @@ class EventClient:
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`: also waits for async handlers on the running loop."""
+        _unfinished.report_collected()
         deadline = None if timeout is None else time.monotonic() + timeout
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()

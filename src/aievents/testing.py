@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from aievents import _unfinished
 from aievents.client import EventClient, EventType, get_client
 from aievents.events import BaseEvent
 
@@ -85,9 +86,12 @@ def capture_events(
         The list the events are appended to, in emit order. It keeps them
         after the block ends.
 
-    The client is left as it was: the capturing sink is detached on exit,
-    even when the block raises, and nothing else about the client changes. A
-    disabled or muted client delivers nothing, so nothing is captured from it.
+    Requests whose answers were garbage-collected unread inside the block
+    are reported before it ends (see
+    :func:`~aievents.instrument.instrument_openai`). The client is left as it
+    was: the capturing sink is detached on exit, even when the block raises,
+    and nothing else about the client changes. A disabled or muted client
+    delivers nothing, so nothing is captured from it.
     """
     target = client if client is not None else get_client()
     sink = CapturingSink()
@@ -95,4 +99,7 @@ def capture_events(
     try:
         yield sink.events
     finally:
-        subscription.unsubscribe()
+        try:
+            _unfinished.report_collected()  # answers collected unread inside the block
+        finally:
+            subscription.unsubscribe()

@@ -8,33 +8,53 @@ and so cost):
 
 - an ``ImagesResponse``, or the same answer as JSON, ends it at once;
 - a stream ends it at its completed event(s), its end, or its close;
-- a body still to be read ends it when the caller has read it in full
-  (``parse()``, ``read()``, ``text()``, ``json()``, ``iter_bytes()``,
-  ``iter_text()``, ``iter_lines()``, sync or async), by following the HTTP
-  response's decoded bytes;
-- a body (or stream) never read ends it when the response is closed, or at
-  the latest when it is garbage-collected: images from ``n`` (1 when not
-  given), priced per image where the table can, else with cost unknown.
+- a body still to be read ends it when the caller has read it to its end,
+  however (``parse()``, ``read()``, ``text()``, ``json()``, the
+  ``iter_*()`` methods, ``http_response.iter_raw()``, sync or async): the
+  bytes are followed where the HTTP response reads them from its network
+  stream, and only what the report needs is kept (a long string, such as
+  an image's base64 data, is not, unless outputs are captured);
+- a body (or stream) never read ends it when the response is closed, or
+  once it is garbage-collected: images from ``n`` (1 when not given),
+  priced per image where the table can, else with cost unknown, stamped
+  with the time the answer arrived.
+
+A response collected by the garbage collector, or a read abandoned part-way,
+is only noted where it happens (the collector may run while this thread
+holds a sink's lock): it is reported on the next normal path (see
+:mod:`aievents._unfinished`), and at the latest when the process ends.
 
 The caller's objects behave as the SDK made them: the bytes it reads, what
-``parse()`` returns and what closing does are untouched.
+``parse()`` returns, what closing does, the response's class (it pickles
+and compares as before) are untouched; only the HTTP response's network
+stream is wrapped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Final
+from typing import Any
 
+from aievents import _unfinished as unfinished
 from aievents.events import ImageOutput
 from aievents.exceptions import EventValidationError
-from aievents.instrument._request import ImageRequest, report_failure
+from aievents.instrument._httpbody import Body, tap
+from aievents.instrument._request import ImageRequest, moment, report_failure
 from aievents.usage import from_openai
 
-__all__ = ["fail", "finish_answer", "is_raw_response", "safe", "watch_raw", "watch_stream"]
+__all__ = [
+    "BodyWatch",
+    "StreamWatch",
+    "fail",
+    "finish_answer",
+    "finish_body",
+    "is_raw_response",
+    "safe",
+    "watch_raw",
+    "watch_stream",
+]
 
 
 def safe(step: Callable[[], Any], fallback: Any = None) -> Any:
@@ -102,28 +122,85 @@ def finish_unread(request: ImageRequest) -> None:
     request.complete()
 
 
+def finish_body(request: ImageRequest, body: bytes, capture_outputs: bool) -> None:
+    """End the request with a JSON body read whole (what is kept of it, as it arrives)."""
+    kept = Body(whole=capture_outputs)
+    kept.feed(body)
+    _finish_kept(request, kept, capture_outputs)
+
+
+def _finish_kept(request: ImageRequest, body: Body, capture_outputs: bool) -> None:
+    """End the request with what ``body`` kept: its answer, or the images asked for."""
+    answer = body.answer()
+    if answer is None:
+        finish_unread(request)
+    else:
+        finish_answer(request, answer, capture_outputs)
+
+
+def fail(request: ImageRequest, error: BaseException) -> None:
+    """Report the request as failed with ``error`` (OpenAI's request id when it has one)."""
+    request.update(request_id=getattr(error, "request_id", None))
+    request.fail(error)
+
+
+class _Watch:
+    """A request whose end the caller has yet to show: open until claimed, once."""
+
+    def __init__(self, request: ImageRequest) -> None:
+        self.request = request
+        #: When the answer (its headers, or the stream) arrived.
+        self.arrived = moment()
+        #: Whether the caller began to read the answer.
+        self.began = False
+        unfinished.track(self)
+
+    def claim(self) -> bool:
+        """Whether this caller is the one to report the request (true once)."""
+        return unfinished.claim(self)
+
+    def following(self) -> bool:
+        """Whether the response's body bytes are wanted (only by a body watch)."""
+        return False
+
+    def feed(self, data: bytes) -> None:
+        """Bytes of the body (only a body watch keeps them)."""
+
+    def ended(self) -> None:
+        """The body was read to its end (only a body watch reads it)."""
+
+    def closed(self) -> None:
+        """The HTTP response was closed; reading it may be over."""
+
+    def abandon(self) -> None:
+        """Report the request as it stands: the caller will not end it (see ``_unfinished``)."""
+
+    def collected(self) -> None:
+        """From a finalizer: the response is gone; report it on the next normal path."""
+        unfinished.collected(self)
+
+
 # ---------------------------------------------------------------- streams
 
 
-class StreamWatch:
+class StreamWatch(_Watch):
     """Follows a streamed generation or edit: partial events pass, completed ones count.
 
     The request is reported once: when as many completed events as images
-    requested have arrived, when the stream ends, fails or is closed, or when
-    it is collected. A stream closed after it began but before a completed
-    event is an error (``StreamClosed``); a stream never read at all counts
-    the images asked for.
+    requested have arrived, when the stream ends, fails or is closed, or
+    after it is collected. A stream closed after it began but before a
+    completed event is an error (``StreamClosed``); a stream never read at
+    all counts the images asked for.
     """
 
     def __init__(self, request: ImageRequest, capture_outputs: bool) -> None:
-        self.request = request
+        super().__init__(request)
         self.capture_outputs = capture_outputs
         self.completed = 0
         self.expected = request.number_of_images or 1
-        self.began = False
-        self.ended = False
 
     def see(self, event: Any) -> None:
+        """One event of the stream: a completed one counts its image, usage and outputs."""
         kind = getattr(event, "type", "")
         if isinstance(kind, str) and kind.endswith(".completed"):
             self.completed += 1
@@ -134,16 +211,47 @@ class StreamWatch:
             if self.completed >= self.expected:
                 self.end()
 
+    def __enter__(self) -> StreamWatch:
+        """The caller begins to read the stream."""
+        self.began = True
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        """The reading ended: the error (if any) goes on to the caller unchanged.
+
+        At the stream's end, or as it failed: reported. Closed unfinished
+        (``GeneratorExit``: collected, perhaps inside the garbage collector,
+        or finalized by the event loop): noted, reported on a normal path.
+        """
+        if error is None:
+            safe(self.end)
+        elif isinstance(error, GeneratorExit):
+            self.collected()
+        else:
+            self.failed(error)
+
+    def observe(self, event: Any) -> None:
+        """:meth:`see`, its failure logged, never raised into the stream."""
+        try:
+            self.see(event)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
+            report_failure("openai", exc)
+
+    def failed(self, error: BaseException) -> None:
+        """The stream raised ``error``: reported (a failure to report it is logged)."""
+        safe(functools.partial(self.end, error))
+
     def end(self, error: BaseException | None = None) -> None:
-        if self.ended:
+        """Report the request as the stream left it (once): completed, failed or unread."""
+        if not self.claim():
             return
-        self.ended = True
         if error is not None and not self.completed:
             fail(self.request, error)
         elif self.completed:
             self.request.record_images(self.completed)
             self.request.complete()
         elif not self.began:
+            self.request.answered(self.arrived)
             finish_unread(self.request)
         else:
             self.request.fail(
@@ -151,32 +259,19 @@ class StreamWatch:
                 error_type="StreamClosed",
             )
 
-    @contextlib.contextmanager
-    def follow(self) -> Iterator[None]:
-        """Around the reading of the stream: exhausted, failed, closed or collected."""
-        self.began = True
-        try:
-            yield
-        except BaseException as exc:  # reported, then raised unchanged
-            safe(functools.partial(self.end, exc))
-            raise
-        safe(self.end)
-
     def closed(self) -> None:
-        # Once the stream is being read, its own end reports it: the HTTP
-        # response closes when its bytes run out, before the last events
-        # have reached the caller.
+        """The HTTP response closed: a stream never read ends here.
+
+        Once the stream is being read, its own end reports it: the HTTP
+        response closes when its bytes run out, before the last events have
+        reached the caller.
+        """
         if not self.began:
             self.end()
 
-    def collected(self) -> None:
+    def abandon(self) -> None:
+        """Collected, or the process ends: report what the stream gave so far."""
         self.end()
-
-
-def fail(request: ImageRequest, error: BaseException) -> None:
-    """Report the request as failed with ``error`` (OpenAI's request id when it has one)."""
-    request.update(request_id=getattr(error, "request_id", None))
-    request.fail(error)
 
 
 def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> Any:
@@ -194,13 +289,15 @@ def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> A
         request.update(request_id=headers.get("x-request-id"))
     request.start()
     watch = StreamWatch(request, capture_outputs)
-    asynchronous = hasattr(inner, "__anext__")
-    if asynchronous:
+    method = _weakly(close)
+    if hasattr(inner, "__anext__"):
         stream._iterator = _follow_async(inner, watch)
 
         async def close_async() -> None:
             try:
-                await close()
+                original = method()
+                if original is not None:
+                    await original()
             finally:
                 safe(watch.end)
 
@@ -210,27 +307,36 @@ def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> A
 
         def close_and_report() -> None:
             try:
-                close()
+                original = method()
+                if original is not None:
+                    original()
             finally:
                 safe(watch.end)
 
         stream.close = close_and_report
     if http is not None:
-        _hook_http(http, watch)
+        tap(http, watch)
     return stream
 
 
+def _weakly(method: Any) -> Callable[[], Any]:
+    """``method`` (a stream's close), held weakly when bound: the stream keeps its new close."""
+    if hasattr(method, "__self__") and hasattr(method, "__func__"):
+        return weakref.WeakMethod(method)
+    return lambda: method
+
+
 def _follow(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
-    with watch.follow():
+    with watch:
         for event in inner:
-            safe(functools.partial(watch.see, event))
+            watch.observe(event)
             yield event
 
 
 async def _follow_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIterator[Any]:
-    with watch.follow():
+    with watch:
         async for event in inner:
-            safe(functools.partial(watch.see, event))
+            watch.observe(event)
             yield event
 
 
@@ -243,63 +349,46 @@ def is_raw_response(result: Any) -> bool:
     return isinstance(attributes, dict) and "http_response" in attributes
 
 
-class BodyWatch:
-    """Follows a JSON answer the caller reads later: read in full, closed, or collected."""
+class BodyWatch(_Watch):
+    """Follows a JSON answer the caller reads later: read to its end, closed, or collected."""
 
     def __init__(self, request: ImageRequest, capture_outputs: bool) -> None:
-        self.request = request
+        super().__init__(request)
+        request.answered(self.arrived)
         self.capture_outputs = capture_outputs
-        self.reading = 0
-        self.done = False
+        #: What is kept of the body (all of it when outputs are captured).
+        self.body = Body(whole=capture_outputs)
 
-    def read(self, body: bytes) -> None:
-        """The whole body has been read: end the request with what it says."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            answer = json.loads(body)
-        except Exception as exc:  # noqa: BLE001 - not JSON after all (or nested too deep)
-            report_failure("openai body", exc)
-            finish_unread(self.request)
-            return
-        finish_answer(self.request, answer, self.capture_outputs)
+    def following(self) -> bool:
+        """Whether the body's bytes are still wanted (the request is not reported yet)."""
+        return unfinished.is_open(self)
 
-    def unread(self) -> None:
-        """The body will not be read in full: count the images asked for."""
-        if self.done:
-            return
-        self.done = True
-        finish_unread(self.request)
+    def feed(self, data: bytes) -> None:
+        """Bytes of the body as they come off the network (content-encoded as sent)."""
+        self.body.feed(data)
 
-    @contextlib.contextmanager
-    def follow(self, http: Any) -> Iterator[list[bytes]]:
-        """Around one read of ``http``'s bytes, which the reader appends to the list given.
-
-        Read to the end, the body is the answer. Stopped before (abandoned,
-        failed), it is not: the request is counted unread once the response
-        is closed, else when it is closed or collected later.
-        """
-        seen: list[bytes] = []
-        self.reading += 1
-        try:
-            yield seen
-        except BaseException:  # GeneratorExit too: the reader let go
-            self.reading -= 1
-            if http.is_closed:
-                safe(self.unread)
-            raise
-        self.reading -= 1
-        safe(functools.partial(self.read, b"".join(seen)))
+    def ended(self) -> None:
+        """The body was read to its end: end the request with what it says."""
+        if self.claim():
+            _finish_kept(self.request, self.body, self.capture_outputs)
 
     def closed(self) -> None:
-        # A read in progress closes the response when its bytes run out,
-        # before it has seen them all: its own end reports the request.
-        if not self.reading:
-            self.unread()
+        """The HTTP response was closed: unread, or a read abandoned part-way.
 
-    def collected(self) -> None:
-        self.unread()
+        Closed before any read: reported now. Closed during a read (the
+        reader let go: httpx closes the response as its generator is
+        finalized, perhaps inside the garbage collector): noted, and
+        reported on the next normal path.
+        """
+        if not self.began:
+            self.abandon()
+        else:
+            self.collected()
+
+    def abandon(self) -> None:
+        """The body will not be read in full: count the images asked for."""
+        if self.claim():
+            finish_unread(self.request)
 
 
 def watch_raw(
@@ -319,92 +408,20 @@ def watch_raw(
     if request.streaming and stream is not None:
         watch_stream(stream, request, capture_outputs)
         return
-    watch = BodyWatch(request, capture_outputs)
-    try:
-        body = http.content
-    except Exception:  # noqa: BLE001 - not read yet: the httpx2 or httpx ResponseNotRead
-        pass
-    else:  # ``with_raw_response`` reads the body before it returns
-        watch.read(body)
+    if http.is_stream_consumed:  # with_raw_response reads the body before it returns
+        request.answered()
+        try:
+            body = http.content
+        except Exception as exc:  # noqa: BLE001 - consumed but not kept: nothing to read
+            report_failure("openai response", exc)
+            finish_unread(request)
+            return
+        finish_body(request, body, capture_outputs)  # ended here: nothing to track
         return
+    watch = BodyWatch(request, capture_outputs)
     try:  # reported when read, as the plain call would be: all events then
-        _hook_http(http, watch)
+        watch.body.decode(http)
+        tap(http, watch)
     except Exception as exc:  # noqa: BLE001 - a response that cannot be followed
         report_failure("openai response", exc)
-        finish_unread(request)  # still on the books
-
-
-# ---------------------------------------------------------------- the HTTP response
-
-#: Where a hooked HTTP response keeps its watch.
-_WATCH: Final = "_aievents_watch"
-#: The hooked twin of each HTTP response class, made once.
-_HOOKED: dict[type, type] = {}
-
-
-def _hook_http(http: Any, watch: StreamWatch | BodyWatch) -> None:
-    """Tell ``watch`` when ``http`` (an httpx response) is closed, collected, and read.
-
-    The response becomes an instance of a subclass of its own class that
-    reports ``close()``/``aclose()`` and, for a body watch, the bytes that
-    ``iter_bytes()``/``aiter_bytes()`` give: every way the SDK reads a body
-    goes through them (``read()`` joins them, ``iter_text()`` and
-    ``iter_lines()`` decode them). Everything else is the response's own.
-    """
-    cls = type(http)
-    hooked = _HOOKED.get(cls)
-    if hooked is None:
-        hooked = _HOOKED.setdefault(cls, _hooked_class(cls))
-    setattr(http, _WATCH, watch)
-    http.__class__ = hooked
-    weakref.finalize(http, safe, watch.collected)
-
-
-def _hooked_class(cls: type) -> type:
-    def close(self: Any) -> None:
-        try:
-            cls.close(self)  # type: ignore[attr-defined]
-        finally:
-            safe(getattr(self, _WATCH).closed)
-
-    async def aclose(self: Any) -> None:
-        try:
-            await cls.aclose(self)  # type: ignore[attr-defined]
-        finally:
-            safe(getattr(self, _WATCH).closed)
-
-    def iter_bytes(self: Any, chunk_size: int | None = None) -> Iterator[bytes]:
-        parts: Iterator[bytes] = cls.iter_bytes(self, chunk_size)  # type: ignore[attr-defined]
-        watch = getattr(self, _WATCH)
-        if isinstance(watch, BodyWatch) and not watch.done:
-            return _observe(parts, watch, self)
-        return parts
-
-    def aiter_bytes(self: Any, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        parts: AsyncIterator[bytes] = cls.aiter_bytes(self, chunk_size)  # type: ignore[attr-defined]
-        watch = getattr(self, _WATCH)
-        if isinstance(watch, BodyWatch) and not watch.done:
-            return _observe_async(parts, watch, self)
-        return parts
-
-    methods = {"close": close, "aclose": aclose, "iter_bytes": iter_bytes}
-    methods["aiter_bytes"] = aiter_bytes
-    namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, **methods}
-    return type(cls.__name__, (cls,), namespace)
-
-
-def _observe(parts: Iterator[bytes], watch: BodyWatch, http: Any) -> Iterator[bytes]:
-    with watch.follow(http) as seen:
-        for part in parts:
-            seen.append(part)
-            yield part
-
-
-async def _observe_async(
-    parts: AsyncIterator[bytes], watch: BodyWatch, http: Any
-) -> AsyncIterator[bytes]:
-    with watch.follow(http) as seen:
-        async with contextlib.aclosing(parts):  # type: ignore[type-var]
-            async for part in parts:
-                seen.append(part)
-                yield part
+        watch.abandon()  # still on the books

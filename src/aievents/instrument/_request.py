@@ -32,12 +32,17 @@ from aievents.exceptions import EventValidationError, FieldValueError
 from aievents.pricing import PriceTable, image_cost
 from aievents.usage import ImageUsage, to_image_usage
 
-__all__ = ["ImageRequest", "new_request_id", "report_failure"]
+__all__ = ["ImageRequest", "moment", "new_request_id", "report_failure"]
 
 _DIAG: Final = RateLimitedLog("instrument")
 
 #: Error messages longer than this are cut (provider messages can be long).
 MAX_ERROR_MESSAGE: Final = 1000
+
+
+def moment() -> tuple[int, float]:
+    """Now, as :meth:`ImageRequest.answered` takes it: epoch milliseconds and ``perf_counter``."""
+    return now_ms(), time.perf_counter()
 
 
 def new_request_id() -> str:
@@ -111,6 +116,8 @@ class ImageRequest:
         self._prices = prices
         self._start_ms = now_ms()
         self._start = time.perf_counter()
+        #: When the answer arrived, if noted: (epoch ms, perf_counter).
+        self._answered: tuple[int, float] | None = None
         self._started = False
         self._finished = False
 
@@ -167,10 +174,25 @@ class ImageRequest:
                     setattr(self, name, value)
         self.fields.update(facts)
 
+    def answered(self, at: tuple[int, float] | None = None) -> None:
+        """Note that the provider's answer arrived now (or ``at``, as :meth:`moment` gave it).
+
+        The events that end the request (completed or error, then usage) are
+        then stamped with that moment, and its ``duration`` ends there,
+        however much later the caller reads the answer and the request is
+        reported.
+        """
+        self._answered = at if at is not None else moment()
+
     @property
     def duration_ms(self) -> float:
-        """Milliseconds since the request started."""
-        return (time.perf_counter() - self._start) * 1000.0
+        """Milliseconds from the start to the answer (when noted), else to now."""
+        end = self._answered[1] if self._answered is not None else time.perf_counter()
+        return (end - self._start) * 1000.0
+
+    def _ended_ms(self) -> int:
+        """The timestamp of the events that end the request."""
+        return self._answered[0] if self._answered is not None else now_ms()
 
     # ------------------------------------------------------------------ events
 
@@ -234,9 +256,11 @@ class ImageRequest:
         self._finished = True
         duration = self.duration_ms
         common = self._common()
+        ended = self._ended_ms()
         self._emit(
             "completed",
             ImageRequestCompletedEvent,
+            timestamp=ended,
             duration=duration,
             images=self.images,
             outputs=self.outputs,
@@ -260,7 +284,15 @@ class ImageRequest:
             # usage.cost is the request's whole cost: a provider's own figure is
             # kept, and a cost that leaves tokens unpriced is not passed off as one.
             usage = attrs.evolve(usage, cost=cost.total)
-        self._emit("usage", ImageUsageEvent, usage=usage, cost=cost, images=self.images, **common)
+        self._emit(
+            "usage",
+            ImageUsageEvent,
+            timestamp=ended,
+            usage=usage,
+            cost=cost,
+            images=self.images,
+            **common,
+        )
 
     def fail(
         self,
@@ -282,6 +314,7 @@ class ImageRequest:
         self._emit(
             "error",
             ImageRequestErrorEvent,
+            timestamp=self._ended_ms(),
             error_type=error_type or type(error).__name__,
             error_message=text[:MAX_ERROR_MESSAGE] or None,
             status_code=status_code,

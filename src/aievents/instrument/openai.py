@@ -14,8 +14,11 @@
 
 Calls through ``with_raw_response`` and ``with_streaming_response`` report
 the same once their body is parsed or read; a body never read is counted
-when the response is closed or garbage-collected, with the images asked for
-(``n``), priced per image where the price table can.
+with the images asked for (``n``), priced per image where the price table
+can, stamped with the time the answer arrived: when the response is
+closed, or, once it is garbage-collected (or its reading abandoned), at the
+next instrumented call, ``EventClient.flush()``/``close()``, or the end of
+the process, whichever comes first.
 
 What the SDK returns and raises reaches the caller unchanged (a stream is
 the SDK's own object; its events pass through untouched). Prompts and image
@@ -32,6 +35,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+from aievents import _unfinished as unfinished
 from aievents.client import EventClient
 from aievents.instrument._openai_answers import (
     fail,
@@ -98,6 +102,8 @@ def default_model(operation: str, kwargs: dict[str, Any]) -> str:
 
 
 class _Settings:
+    """The settings given to :func:`instrument_openai`, shared by the clients derived since."""
+
     def __init__(
         self,
         events: EventClient | None,
@@ -109,7 +115,6 @@ class _Settings:
         self.prices = prices
         self.capture_prompts = capture_prompts
         self.capture_outputs = capture_outputs
-        self.active = True
 
 
 def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest:
@@ -142,12 +147,21 @@ def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) ->
 
 
 def _begin(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest | None:
-    return safe(functools.partial(_request_for, settings, operation, kwargs))  # type: ignore[no-any-return]
+    if unfinished.pending():  # requests collected since: reported here, on a normal path
+        unfinished.report_collected()
+    try:
+        return _request_for(settings, operation, kwargs)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+        report_failure("openai", exc)
+        return None
 
 
 def _failed(request: ImageRequest | None, error: BaseException) -> None:
     if request is not None:
-        safe(functools.partial(fail, request, error))
+        try:
+            fail(request, error)
+        except Exception as exc:  # noqa: BLE001 - the call's own error goes on
+            report_failure("openai", exc)
 
 
 def _returned(
@@ -161,12 +175,15 @@ def _returned(
     if request is None:
         return result
     capture = settings.capture_outputs
-    if is_raw_response(result):  # with_raw_response, with_streaming_response
-        safe(functools.partial(watch_raw, result, request, capture, stream=stream))
-    elif request.streaming:
-        return safe(functools.partial(watch_stream, result, request, capture), result)
-    else:
-        safe(functools.partial(finish_answer, request, result, capture))
+    try:
+        if is_raw_response(result):  # with_raw_response, with_streaming_response
+            watch_raw(result, request, capture, stream=stream)
+        elif request.streaming:
+            return watch_stream(result, request, capture)
+        else:
+            finish_answer(request, result, capture)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+        report_failure("openai", exc)
     return result
 
 
@@ -194,11 +211,12 @@ async def _araw_stream(request: ImageRequest | None, result: Any) -> Any:
         return None
 
 
-def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
+def _wrap_sync(original: Callable[..., Any], operation: str, installed: _Installed) -> Any:
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if not settings.active:
+        if not installed.active:
             return original(*args, **kwargs)
+        settings = installed.settings
         request = _begin(settings, operation, kwargs)
         try:
             result = original(*args, **kwargs)
@@ -211,11 +229,12 @@ def _wrap_sync(original: Callable[..., Any], operation: str, settings: _Settings
     return call
 
 
-def _wrap_async(original: Callable[..., Any], operation: str, settings: _Settings) -> Any:
+def _wrap_async(original: Callable[..., Any], operation: str, installed: _Installed) -> Any:
     @functools.wraps(original)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        if not settings.active:
+        if not installed.active:
             return await original(*args, **kwargs)
+        settings = installed.settings
         request = _begin(settings, operation, kwargs)
         try:
             result = await original(*args, **kwargs)
@@ -246,9 +265,11 @@ def instrument_openai(
     """Report the image calls of an ``OpenAI`` or ``AsyncOpenAI`` client as events.
 
     Clients derived from it with ``with_options()`` or ``copy()`` are
-    instrumented too, with the same settings, and so are its
-    ``with_raw_response`` and ``with_streaming_response`` calls, whether the
-    SDK built those wrappers before or after this call.
+    instrumented too: they use its settings (as they are at each call, until
+    ``instrument_openai`` gives one of them settings of its own), and each
+    client can be uninstrumented alone. So are its ``with_raw_response`` and
+    ``with_streaming_response`` calls, whether the SDK built those wrappers
+    before or after this call.
 
     Args:
         client: The openai client instance (sync or async, Azure included).
@@ -269,21 +290,40 @@ def instrument_openai(
     settings = _Settings(events, prices, capture_prompts, capture_outputs)
     installed = _installed(client)
     if installed is not None:
-        installed.settings.__dict__.update(settings.__dict__)
-        installed.settings.active = True
+        # Its own settings from now on; the clients derived from it follow them.
+        installed.own = settings
+        installed.active = True
         return client
-    _install(client, settings)
+    _install(client, _Installed(settings))
     return client
 
 
 class _Installed:
-    """What instrumenting one client changed, to undo exactly that."""
+    """One client's instrumentation: its settings, whether it reports, what it changed.
 
-    def __init__(self, settings: _Settings) -> None:
-        self.settings = settings
+    A client derived with ``with_options()``/``copy()`` gets an install of
+    its own, with its own ``active`` flag (undoing one client leaves the
+    other reporting), that uses its parent's settings, as they are at each
+    call, until it is given settings of its own.
+    """
+
+    def __init__(self, own: _Settings | None, parent: _Installed | None = None) -> None:
+        self.own = own
+        self.parent = parent
+        self.active = True
         self.patches: list[tuple[Any, str, Any, Any]] = []
 
+    @property
+    def settings(self) -> _Settings:
+        """The settings in force: this client's own, else its parent's."""
+        installed = self
+        while installed.own is None and installed.parent is not None:
+            installed = installed.parent
+        assert installed.own is not None  # the first install has its own
+        return installed.own
+
     def patch(self, target: Any, name: str, value: Any) -> None:
+        """Set ``target.name`` to ``value``, noting what it held for :func:`uninstrument_openai`."""
         previous = target.__dict__.get(name, _ABSENT)
         setattr(target, name, value)
         self.patches.append((target, name, previous, value))
@@ -298,22 +338,26 @@ def _installed(client: Any) -> _Installed | None:
     return found if isinstance(found, _Installed) else None
 
 
-def _install(client: Any, settings: _Settings) -> None:
+def _install(client: Any, installed: _Installed) -> None:
+    """Wrap ``client``'s image methods (and wrappers, and derive methods) for ``installed``.
+
+    Raises:
+        TypeError: ``client`` has no ``images`` resource with an image method.
+    """
     images = getattr(client, "images", None)
     methods = [name for name in _METHODS if callable(getattr(images, name, None))]
     if images is None or not methods:
         raise TypeError(f"instrument_openai needs an openai client, got {client!r}")
-    installed = _Installed(settings)
     for name in methods:
         original = getattr(images, name)
         wrap = _wrap_async if _is_async(images, original) else _wrap_sync
-        installed.patch(images, name, wrap(original, _METHODS[name], settings))
+        installed.patch(images, name, wrap(original, _METHODS[name], installed))
     for holder in _response_wrappers(client, images):
         safe(functools.partial(_rewrap, installed, holder, images, methods))
     for name in ("copy", "with_options"):
         derive = getattr(client, name, None)
         if callable(derive):
-            installed.patch(client, name, _wrap_derive(derive, settings))
+            installed.patch(client, name, _wrap_derive(derive, installed))
     setattr(images, _MARK, installed)
 
 
@@ -352,14 +396,14 @@ def _rewrap(installed: _Installed, holder: Any, images: Any, methods: list[str])
             installed.patch(holder, name, getattr(fresh, name))
 
 
-def _wrap_derive(derive: Callable[..., Any], settings: _Settings) -> Any:
+def _wrap_derive(derive: Callable[..., Any], installed: _Installed) -> Any:
     """``with_options()``/``copy()`` that instrument the client they make."""
 
     @functools.wraps(derive)
     def make(*args: Any, **kwargs: Any) -> Any:
         derived = derive(*args, **kwargs)
-        if settings.active and _installed(derived) is None:
-            safe(functools.partial(_install, derived, settings))
+        if installed.active and _installed(derived) is None:
+            safe(functools.partial(_install, derived, _Installed(None, installed)))
         return derived
 
     return make
@@ -370,12 +414,13 @@ def uninstrument_openai(client: C) -> C:
 
     The SDK's own methods come back. Where another library wrapped ours in
     the meantime, its wrapper is left in place and ours passes calls through
-    without reporting them.
+    without reporting them. Only ``client`` is undone: the client it was
+    derived from, and those derived from it, report as before.
     """
     installed = _installed(client)
     if installed is None:
         return client
-    installed.settings.active = False
+    installed.active = False
     for target, name, previous, ours in reversed(installed.patches):
         if target.__dict__.get(name) is not ours:
             continue  # wrapped again by someone else: theirs stays, ours is inert
@@ -388,5 +433,5 @@ def uninstrument_openai(client: C) -> C:
 
 
 def is_instrumented(client: Any) -> bool:
-    """Whether ``client``'s image calls are instrumented."""
+    """Whether ``client``'s image calls are instrumented (and so reported)."""
     return _installed(client) is not None

@@ -35,9 +35,11 @@ import weakref
 from contextlib import suppress
 from typing import Any, Final, Protocol
 
+from aievents import _unfinished
 from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.sinks._batch import BatchWorker
+from aievents.sinks._owner import OWNER
 
 __all__ = ["drain", "register"]
 
@@ -134,16 +136,26 @@ def _in_child(registry: _Registry) -> None:
 
 
 def _at_exit() -> None:
-    """The process ends: drain every open sink within the longest exit_timeout."""
+    """The process ends: drain every open sink within the longest exit_timeout.
+
+    Requests still open (answers never read, or collected unread) are
+    reported first, so that their events are in the queues that drain,
+    whatever order the exit hooks run in (a multiprocessing child runs no
+    ``atexit`` hook at all).
+    """
     if threading.current_thread() is threading.main_thread():
         with suppress(ValueError, OSError):  # a second SIGTERM now ends the process
             if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with suppress(BaseException):  # exit must go on, whatever a report does
+        _unfinished.report_all()
     with _REGISTRY.lock:
         found = [(sink, ref()) for sink, ref in _REGISTRY.sinks.items()]
     sinks = [(sink, worker) for sink, worker in found if worker is not None]
     with suppress(BaseException):  # exit must go on, whatever a sink does
         drain(sinks)
+    with suppress(BaseException):
+        OWNER.release()  # this process's spill lock files, gone with it
 
 
 def drain(sinks: list[tuple[Drained, BatchWorker]]) -> dict[str, int]:
@@ -197,9 +209,18 @@ def _install_sigterm() -> None:
 
     Python's default for SIGTERM ends the process without running exit
     handlers, which would lose the queued events. Only the main thread can
-    set signal handlers; elsewhere this does nothing.
+    set signal handlers: a sink made in another thread logs that SIGTERM
+    will not drain it (``sigterm_not_handled``), once.
     """
     if threading.current_thread() is not threading.main_thread():
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            log(
+                "exit",
+                "warning",
+                "sigterm_not_handled",
+                reason="handle_sigterm=True needs the sink made in the main thread",
+                thread=threading.current_thread().name,
+            )
         return
     with suppress(ValueError, OSError):
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:

@@ -4,7 +4,9 @@ Every process that writes to or replays from a spill directory holds a lock
 file there, ``owner-<token>.lock``, locked with ``flock`` for the life of the
 process; segments carry the token in their names. Another process tells a
 live owner from a dead one by trying the lock: the kernel lets go of it when
-the process ends, however it ends (SIGKILL included).
+the process ends, however it ends (SIGKILL included). A process removes its
+lock file when it exits normally; the next process to take a lock in the
+directory removes those of processes that ended otherwise.
 """
 
 from __future__ import annotations
@@ -41,6 +43,19 @@ class Owner:
             os.close(fd)
             raise
         self.locks[directory] = fd
+        for path in directory.glob("owner-*.lock"):  # those of ended processes go
+            alive(directory, path.name[len("owner-") : -len(".lock")])
+
+    def release(self) -> None:
+        """The process ends: its lock files go (a forked child leaves its parent's alone)."""
+        if self.forked():
+            return
+        locks, self.locks = self.locks, {}
+        for directory, fd in locks.items():
+            with contextlib.suppress(OSError):
+                (directory / f"owner-{self.token}.lock").unlink()
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def renew(self) -> None:
         """In a forked child: a new token, the parent's lock files let go of."""

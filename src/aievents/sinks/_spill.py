@@ -145,9 +145,7 @@ class Spill:
             with contextlib.suppress(OSError):
                 os.close(fd)  # the child's copy; the parent's stays open
         self._lock = threading.Lock()
-        self._fresh()
-        with contextlib.suppress(OSError):  # else at the first write
-            self._ready()
+        self._fresh()  # the child's lock file is made at its first write
 
     def _segment_name(self) -> str:
         """A new segment's sealed name; it is written under that name plus ``.open``."""

@@ -174,6 +174,8 @@ class ForwardSink:
             own, make SIGTERM exit the process through ``SystemExit`` (status
             143), so that the sinks drain at exit instead of the queued events
             being lost. Off by default: it changes how the program ends.
+            Only a sink made in the main thread can (elsewhere it logs
+            ``sigterm_not_handled``).
         name: The worker thread's name.
     """
 
@@ -663,13 +665,17 @@ class ForwardSink:
     def close(self, timeout: float | None = None) -> ForwardReport:
         """Drain within ``timeout``, then stop; what is left is spilled or counted as dropped.
 
-        ``done`` is false when anything was not delivered in time: events
-        still queued (spilled or dropped now), or a batch the target still
-        holds (counted in ``pending``).
+        ``done`` says whether the sink finished in time: false when events
+        were still queued at the deadline (spilled or dropped now) or a
+        batch was still being sent (counted in ``pending``). Events the
+        sink spilled before the deadline, by its policy (a target away, a
+        ``Retry-After``), count as finished: ``spilled`` counts them, and
+        they are sent from the spill later.
         """
-        if self._closed:
+        with self._handoff:  # two closes at once (the application's, the exit's): one works
+            closed, self._closed = self._closed, True
+        if closed:
             return self.stats()
-        self._closed = True
         self._closing_at = math.inf if timeout is None else time.monotonic() + timeout
         self._wake.set()
         left = self._worker.close(timeout)

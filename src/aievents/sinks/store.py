@@ -203,6 +203,8 @@ class StoreSink(Reports):
             own, make SIGTERM exit the process through ``SystemExit`` (status
             143), so that the queued events are written at exit instead of
             lost. Off by default: it changes how the program ends.
+            Only a sink made in the main thread can (elsewhere it logs
+            ``sigterm_not_handled``).
 
     Raises:
         StoreError: the URL is not a database URL StoreSink uses (SQLite, or
@@ -856,9 +858,10 @@ class StoreSink(Reports):
         Returns False when events were left unwritten (counted as
         ``failed``) or a batch is still being written.
         """
-        if self.closed:  # closed before: whether the last batch has ended since
+        with self._lock:  # two closes at once (the application's, the exit's): one works
+            closed, self.closed = self.closed, True
+        if closed:  # closed before: whether the last batch has ended since
             return not self._worker.pending
-        self.closed = True
         self._wake.set()  # a batch waiting to be tried again is tried now
         left = self._worker.close(timeout)
         if left:
