@@ -1,5 +1,7 @@
 """The optional compiled hot paths (aievents._speedups); the rest is in pyproject.toml.
 
+One extension module from two C files: ``_speedups.c`` (the AggregateSink's
+tally) and ``_screen.c`` (the secrets' screen), sharing ``_speedups.h``.
 Without a C compiler the build goes on without them, and aievents runs
 their pure Python twins instead. The module carries the digest of the C
 sources it is built from (see src/aievents/_compiled.py): a build left
@@ -24,7 +26,7 @@ setup(
     ext_modules=[
         Extension(
             "aievents._speedups",
-            sources=["src/aievents/_speedups.c"],
+            sources=["src/aievents/_speedups.c", "src/aievents/_screen.c"],
             depends=[str(path) for path in sorted(Path("src/aievents").glob("*.h"))],
             define_macros=[("SPEEDUPS_SOURCES", f'"{_DIGEST}"')],
             optional=True,

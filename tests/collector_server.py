@@ -302,3 +302,77 @@ def _event_id(item: dict[str, Any]) -> str:
     if "payload" in item:
         return str(item["payload"].get("eventId"))
     return str(item.get("event_id"))
+
+
+class Receiver:
+    """Records the raw requests POSTed to it on 127.0.0.1; answers each with a set status.
+
+    For targets other than the JSON collector (an OTLP endpoint, a devtools
+    bus): ``requests`` holds ``(path, headers, body)`` of every request that
+    was answered 2xx, in order (header names in lowercase). A request to a
+    path ending with a key of ``answers`` takes the first answer queued
+    there (status and headers: ``{"/v1/metrics": [(429, {"Retry-After":
+    "60"})]}``); else one ending with a key of ``statuses`` gets that
+    status; else ``status``.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = 200
+        self.statuses: dict[str, int] = {}
+        self.answers: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                status, extra = receiver._answer(self.path, headers, body)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _answer(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str]]:
+        with self._lock:
+            for suffix, queued in self.answers.items():
+                if queued and path.endswith(suffix):
+                    status, extra = queued.pop(0)
+                    break
+            else:
+                status = next(
+                    (code for end, code in self.statuses.items() if path.endswith(end)),
+                    self.status,
+                )
+                extra = {}
+            if 200 <= status < 300:
+                self.requests.append((path, headers, body))
+        return status, extra
+
+    def bodies(self, path: str | None = None) -> list[bytes]:
+        """The bodies received (at a path ending with ``path`` only, when given)."""
+        return [body for at, _, body in self.requests if path is None or at.endswith(path)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -65,6 +65,15 @@ def _collector() -> Iterator[Any]:
         yield collector
 
 
+@pytest.fixture(name="receiver")
+def _receiver() -> Iterator[Any]:
+    """A local HTTP receiver of raw bodies (:class:`collector_server.Receiver`), closed after."""
+    from collector_server import Receiver
+
+    with Receiver() as receiver:
+        yield receiver
+
+
 @pytest.fixture(name="postgres_server", scope="session")
 def _postgres_server() -> Iterator[str]:
     """A PostgreSQL server for the session (skipped only when none can be had).

@@ -101,11 +101,12 @@ except ImportError as error:
 def build_speedups(folder: Path, abi: int, sources: str = "") -> Path:
     """Compile ``folder``'s C sources there: interface ``abi``, source digest ``sources``."""
     macros = [("SPEEDUPS_ABI", str(abi)), ("SPEEDUPS_SOURCES", f'"{sources}"')]
+    c_files = [str(path) for path in sorted(folder.glob("*.c"))]  # as setup.py: every C file
     script = (
         "from setuptools import Extension, setup\n"
         f"setup(name='stale', script_args=['-q', 'build_ext', '--build-lib', {str(folder)!r},"
         f" '--build-temp', {str(folder / 'build')!r}], ext_modules=[Extension('_speedups',"
-        f" sources=[{str(folder / '_speedups.c')!r}], define_macros={macros!r})])\n"
+        f" sources={c_files!r}, define_macros={macros!r})])\n"
     )
     subprocess.run(
         [sys.executable, "-c", script], cwd=folder, check=True, capture_output=True, timeout=300

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aievents import EventValidationError, ImageOutput, from_dict, to_dict
+from aievents import EventValidationError, ImageOutput, ImageUsage, from_dict, to_dict
 from aievents.pricing import cost_of
 
 from helpers import completed_event, error_event, started_event, usage_event
@@ -81,6 +81,24 @@ class TestJsonValuesOnly:
         """Numbers, text, booleans, None, lists, tuples and dicts, to 16 levels."""
         event = started_event(options=value)
         assert event.options is value
+
+    @pytest.mark.parametrize("field", ["options", "model_options"])
+    def test_int_too_long(self, field: str) -> None:
+        """An int of more than 4300 digits (JSON cannot read it back) is refused by name."""
+        with pytest.raises(EventValidationError) as info:
+            started_event(**{field: {"seed": [1, 10**4300]}})
+        assert info.value.field == f"{field}['seed'][1]"
+        assert "4300 digits" in str(info.value)
+        started_event(**{field: {"seed": 10**4300 - 1}})  # 4300 digits: accepted
+
+    @pytest.mark.parametrize("field", ["input_tokens", "output_tokens"])
+    def test_count_too_long(self, field: str) -> None:
+        """A token count of more than 4300 digits is refused naming the field, not shown whole."""
+        with pytest.raises(EventValidationError) as info:
+            ImageUsage(**{field: 10**4300})
+        assert info.value.field == field
+        assert "4300 digits" in str(info.value)
+        assert len(str(info.value)) < 400
 
     def test_still_lossless_in_process(self) -> None:
         """to_dict/from_dict keep every value, secrets included: scrubbing is for outputs."""

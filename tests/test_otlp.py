@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,58 +19,38 @@ from aievents.pricing import cost_of
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
+from collector_server import Receiver
 
 from faults import record
 from helpers import completed_event, error_event, usage_event
 
 
-class OtlpCollector:
-    """Decodes OTLP/HTTP protobuf exports posted to /v1/logs and /v1/metrics."""
+class OtlpCollector(Receiver):
+    """A receiver that decodes the OTLP/HTTP protobuf exports posted to /v1/logs and /v1/metrics."""
 
-    def __init__(self) -> None:
-        self.logs: list[ExportLogsServiceRequest] = []
-        self.metrics: list[ExportMetricsServiceRequest] = []
-        self.status = 200
-        #: Answers for the next metrics exports: status and headers.
-        self.metrics_answers: list[tuple[int, dict[str, str]]] = []
-        collector = self
+    @property
+    def logs(self) -> list[ExportLogsServiceRequest]:
+        return [ExportLogsServiceRequest.FromString(b) for b in self.protobufs("/v1/logs")]
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    @property
+    def metrics(self) -> list[ExportMetricsServiceRequest]:
+        return [ExportMetricsServiceRequest.FromString(b) for b in self.protobufs("/v1/metrics")]
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
+    @property
+    def metrics_answers(self) -> list[tuple[int, dict[str, str]]]:
+        """Answers for the next metrics exports: status and headers."""
+        return self.answers.setdefault("/v1/metrics", [])
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                assert self.headers["content-type"] == "application/x-protobuf"
-                status, headers = collector.status, {}
-                if self.path.endswith("/v1/logs"):
-                    collector.logs.append(ExportLogsServiceRequest.FromString(body))
-                elif collector.metrics_answers:
-                    status, headers = collector.metrics_answers.pop(0)
-                elif self.path.endswith("/v1/metrics"):
-                    collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def protobufs(self, path: str) -> list[bytes]:
+        found = [(headers, body) for at, headers, body in self.requests if at.endswith(path)]
+        assert all(h["content-type"] == "application/x-protobuf" for h, _ in found)
+        return [body for _, body in found]
 
 
 @pytest.fixture(name="otlp")
 def _otlp() -> Iterator[OtlpCollector]:
-    collector = OtlpCollector()
-    yield collector
-    collector.close()
+    with OtlpCollector() as collector:
+        yield collector
 
 
 def plain(value: AnyValue) -> Any:
@@ -200,7 +178,7 @@ class TestOtlp:
         for event in batch():
             sink.handle(event)
         assert sink.close(5.0).sent == 3
-        assert sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs[1:]) == 3
+        assert sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs) == 3
 
 
 class TestMetricsFailure:
@@ -208,18 +186,7 @@ class TestMetricsFailure:
 
     def test_metrics_404(self, otlp: OtlpCollector) -> None:
         """A 404 on /v1/metrics is counted and turns metrics off; the logs are delivered."""
-        original = otlp.server.RequestHandlerClass.do_POST
-
-        def logs_only(handler: Any) -> None:
-            if handler.path == "/v1/metrics":
-                handler.rfile.read(int(handler.headers["content-length"]))
-                handler.send_response(404)
-                handler.send_header("content-length", "0")
-                handler.end_headers()
-                return
-            original(handler)
-
-        otlp.server.RequestHandlerClass.do_POST = logs_only  # type: ignore[method-assign]
+        otlp.statuses["/v1/metrics"] = 404
         transport = OtlpTransport(otlp.endpoint)
         with structlog.testing.capture_logs():
             transport.send(batch())

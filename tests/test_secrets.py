@@ -22,9 +22,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,7 @@ from aievents.sinks import ForwardSink, LogSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport
 from aievents.transports.jsonl import JsonlTransport
-from collector_server import Collector
+from collector_server import Collector, Receiver
 
 from helpers import completed_event, error_event, started_event, usage_event
 
@@ -95,7 +92,10 @@ def planted_events(index: int = 0) -> list[Any]:
     fields = planted_fields(index)
     usage = ImageUsage(input_tokens=50, output_tokens=1056, total_tokens=1106)
     unpriced = usage_event(usage=usage, images=1, **fields)
-    outputs = [ImageOutput(url=f"{HOOK}?sig={SK}", b64_json=TEXT, revised_prompt=TEXT)]
+    # An output's URL keeps its path (where the image is): the secrets go in its
+    # user info and parameters.
+    url = f"https://svc:{DB_PASSWORD}@images.example/out/poster.png?sig={SK}&token={URL_TOKEN}"
+    outputs = [ImageOutput(url=url, b64_json=TEXT, revised_prompt=TEXT)]
     return [
         started_event(prompt=TEXT, **fields),
         completed_event(images=1, outputs=outputs, **fields),
@@ -116,44 +116,6 @@ def assert_clean(text: str | bytes, where: str) -> None:
 def files_text(root: Path) -> bytes:
     """Every byte of every file under ``root``."""
     return b"".join(path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file())
-
-
-class Receiver:
-    """Records the raw bodies POSTed to it on 127.0.0.1 (a devtools bus, an OTLP collector)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.paths: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                receiver.bodies.append(body)
-                receiver.paths.append(self.path)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture(name="receiver")
-def _receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture(name="events")
@@ -225,8 +187,8 @@ class TestForwarded:
         for event in events:
             sink.handle(event)
         assert sink.close(10.0).sent == len(events)
-        assert sorted(set(receiver.paths)) == ["/v1/logs", "/v1/metrics"]
-        assert_clean(b"".join(receiver.bodies), "the OTLP bodies")
+        assert sorted({path for path, _, _ in receiver.requests}) == ["/v1/logs", "/v1/metrics"]
+        assert_clean(b"".join(receiver.bodies()), "the OTLP bodies")
 
     def test_devtools(self, receiver: Receiver, events: list[Any]) -> None:
         """The envelopes posted to the devtools bus."""
@@ -237,8 +199,8 @@ class TestForwarded:
         for event in events:
             sink.handle(event)
         assert sink.close(10.0).sent == len(events)
-        assert len(receiver.bodies) == len(events)
-        assert_clean(b"".join(receiver.bodies), "the devtools envelopes")
+        assert len(receiver.bodies()) == len(events)
+        assert_clean(b"".join(receiver.bodies()), "the devtools envelopes")
 
     def test_store(self, tmp_path: Path) -> None:
         """A StoreSink's SQLite file, every byte of it (database and write-ahead log)."""

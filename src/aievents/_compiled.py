@@ -1,6 +1,6 @@
 """The optional compiled module ``aievents._speedups``, when it matches these sources.
 
-``aievents._speedups`` is built from ``_speedups.c`` when the package is
+``aievents._speedups`` is built from ``_speedups.c`` and ``_screen.c`` when the package is
 installed with a C compiler at hand. An editable install keeps the built
 file beside the sources: after the C sources change, a build left from
 before no longer does what they say (other arguments, other fields, a
@@ -27,7 +27,7 @@ from typing import Final
 __all__ = ["ABI", "source_digest", "speedups", "stale_reason"]
 
 #: The version of the compiled interface these sources call (``SPEEDUPS_ABI`` in C).
-ABI: Final = 2
+ABI: Final = 3
 _REBUILD: Final = (
     "the pure Python twins run instead; rebuild it with pip install -e . (make setup in a clone)"
 )

@@ -6,14 +6,24 @@ metrics, the store's rows) encodes ``outbound(event)`` rather than the
 event. In-process readers (handlers, ``to_dict``, the in-memory transport)
 get the event as it was built.
 
-:func:`outbound` applies :mod:`aievents._redact` field by field: text fields
-through ``scrub_text`` (identifiers, ``*_id``, keep their 32 hexadecimal
-digits), free-form mappings (options, model options, a devtools payload)
-through ``scrub`` (secret-named keys replaced, text scrubbed; values JSON
-cannot write are left for the encoder to refuse), nested objects (the
-cost, the outputs) the same way. An event with nothing to scrub is returned
-as it is, after one call of the compiled screen over its text fields
-(``aievents._redact.suspect``), generated once per class.
+:func:`outbound` applies :mod:`aievents._redact` field by field, by what
+each value is, whatever the field's annotation says: text through
+``scrub_text`` (identifiers, ``*_id``, keep their 32 hexadecimal digits),
+numbers as they are, nested attrs objects (the usage, the cost, the
+outputs) the same way, anything else (options, model options, a devtools
+payload, an application's own field) through ``scrub`` (secret-named keys
+replaced, text scrubbed, deeper than ``MAX_DEPTH`` replaced whole; values
+JSON cannot write are left for the encoder to refuse). A field whose
+metadata names a rule (``aievents._redact.SCRUB``: an image's data, an
+output's URL) is scrubbed by that rule.
+
+An event with nothing to scrub is returned as it is, after one call of the
+check generated once per class: the compiled ``aievents._speedups.Screen``
+when built, else Python code doing the same. It reads each field's value
+and answers True (take the slow path) for text that may hold a secret, a
+number field holding anything but a number, a nested object of another
+class than declared, a field with a rule of its own that is set, and any
+other value that is not None.
 """
 
 from __future__ import annotations
@@ -28,15 +38,19 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from aievents._redact import SCREEN_CLASS as _SCREEN
-from aievents._redact import is_identifier_key, scrub, scrub_text, suspect
+from aievents._redact import SCRUB, is_identifier_key, scrub, scrub_text, suspect
 
 __all__ = ["outbound"]
 
 T = TypeVar("T")
 
 _CHECKS: dict[type, Callable[[Any], bool]] = {}
+#: Classes whose check is being written (a class nested in itself is checked as "set").
+_COMPILING: set[type] = set()
 #: Types that hold no text.
 _NUMBERS: Final = (int, float, bool, Decimal)
+#: The exact types a number field may hold and pass the check (others: a closer look).
+_KINDS: Final = (type(None), int, float, bool, Decimal)
 
 
 def outbound(obj: T) -> T:
@@ -45,12 +59,17 @@ def outbound(obj: T) -> T:
     The same object when it holds nothing to scrub; otherwise a copy (not
     validated again, not stamped again) with the scrubbed values.
     """
-    check = _CHECKS.get(type(obj))
-    if check is None:
-        check = _CHECKS[type(obj)] = _compile(type(obj))
-    if not check(obj):
+    if not _check_of(type(obj))(obj):
         return obj
     return _scrubbed(obj)
+
+
+def _check_of(cls: type) -> Callable[[Any], bool]:
+    """The check of ``cls``, generated on first use."""
+    check = _CHECKS.get(cls)
+    if check is None:
+        check = _CHECKS[cls] = _compile(cls)
+    return check
 
 
 def _scrubbed(obj: T) -> T:
@@ -61,8 +80,9 @@ def _scrubbed(obj: T) -> T:
         value = getattr(obj, field.name)
         if value is None:
             continue
-        cleaned = _clean(field.name, value)
-        if cleaned is not value:
+        rule = field.metadata.get(SCRUB)
+        cleaned = _clean(field.name, value) if rule is None else rule(value)
+        if cleaned is not value and not _same(cleaned, value):
             changes[field.name] = cleaned
     if not changes:
         return obj
@@ -72,24 +92,30 @@ def _scrubbed(obj: T) -> T:
     return twin
 
 
+def _same(cleaned: Any, value: Any) -> bool:
+    try:
+        return bool(cleaned == value)
+    except Exception:  # noqa: BLE001 - an object that cannot compare: keep the copy
+        return False
+
+
 def _clean(name: str, value: Any) -> Any:
-    """``value`` of the field ``name``, scrubbed (the same object when nothing changed)."""
+    """``value`` of the field ``name``, scrubbed (equal to it when nothing changed)."""
+    identifier = is_identifier_key(name)
     if isinstance(value, str):
-        text = scrub_text(value, identifier=is_identifier_key(name))
-        return value if text == value else text
+        return scrub_text(value, identifier=identifier)
     if isinstance(value, _NUMBERS):
         return value
     if attrs.has(type(value)):
         return outbound(value)
-    if isinstance(value, tuple):
-        items = tuple(_clean(name, item) for item in value)
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    cleaned = scrub(value, identifier=is_identifier_key(name), opaque=False)
-    try:
-        same = bool(cleaned == value)
-    except Exception:  # noqa: BLE001 - an object that cannot compare: keep the copy
-        same = False
-    return value if same else cleaned
+    if isinstance(value, tuple) and any(attrs.has(type(item)) for item in value):
+        return tuple(
+            outbound(item)
+            if attrs.has(type(item))
+            else scrub(item, identifier=identifier, opaque=False, depth=1)
+            for item in value
+        )
+    return scrub(value, identifier=identifier, opaque=False)
 
 
 def _kind(annotation: Any) -> Any:
@@ -100,81 +126,100 @@ def _kind(annotation: Any) -> Any:
     return args[0] if len(args) == 1 else annotation
 
 
-def _text_free(kind: Any) -> bool:
-    """Whether a value of this type can hold no text at all (numbers, and objects of them)."""
-    if not isinstance(kind, type):
-        return False
-    if issubclass(kind, _NUMBERS):
-        return True
-    if not attrs.has(kind):
-        return False
-    try:
-        found = typing.get_type_hints(kind)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: it may hold text
-        return False
-    return all(_text_free(_kind(found.get(f.name, Any))) for f in attrs.fields(kind) if f.init)
+class _Plan:
+    """A class's fields, by how the check looks at their values."""
+
+    def __init__(self, cls: type) -> None:
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # noqa: BLE001 - unresolvable annotations: every field is text
+            hints = {}
+        self.texts: list[str] = []
+        self.ids: list[str] = []
+        self.numbers: list[str] = []
+        self.nested: list[tuple[str, type]] = []
+        self.others: list[str] = []
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            kind = _kind(hints.get(field.name, Any))
+            if SCRUB in field.metadata:
+                self.others.append(field.name)  # its rule decides, on the slow path
+            elif isinstance(kind, type) and issubclass(kind, _NUMBERS):
+                self.numbers.append(field.name)
+            elif isinstance(kind, type) and attrs.has(kind) and kind not in _COMPILING:
+                self.nested.append((field.name, kind))
+            elif isinstance(kind, type) and attrs.has(kind):
+                self.others.append(field.name)  # a class nested in itself
+            elif is_identifier_key(field.name):
+                self.ids.append(field.name)
+            else:
+                self.texts.append(field.name)  # text, lists of text, or anything else
 
 
 def _compile(cls: type) -> Callable[[Any], bool]:
     """``check(obj)``: whether ``obj`` may hold a secret (never False when it does)."""
     if not attrs.has(cls):
         return lambda obj: True  # not ours to know: the slow path scrubs it
+    _COMPILING.add(cls)
     try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: check every field
-        hints = {}
-    texts: list[str] = []
-    ids: list[str] = []
-    nested: list[str] = []
-    namespace: dict[str, Any] = {"_suspect": suspect}
-    for field in attrs.fields(cls):
-        if not field.init:
-            continue
-        kind = _kind(hints.get(field.name, Any))
-        if _text_free(kind):
-            continue
-        if isinstance(kind, type) and attrs.has(kind):
-            name = f"_check_{len(nested)}"
-            namespace[name] = _nested_check
-            nested.append(f"((_v := obj.{field.name}) is not None and {name}(_v))")
-        elif is_identifier_key(field.name):
-            ids.append(field.name)
-        else:
-            texts.append(field.name)  # text, lists of text, or anything else
+        return _generate(cls, _Plan(cls))
+    finally:
+        _COMPILING.discard(cls)
+
+
+def _generate(cls: type, plan: _Plan) -> Callable[[Any], bool]:
+    """The check of ``cls``: compiled when it can be, else Python code."""
+    screen = _screen(cls, plan)
+    if screen is not None:
+        return screen
+    namespace: dict[str, Any] = {"_suspect": suspect, "_KINDS": _KINDS}
     terms = []
-    screen = _screen(cls, texts, ids)
-    if screen is not None:  # the same check, compiled: read from the slots
-        namespace["_screen"] = screen
-        terms.append("_screen(obj)")
-    else:
-        if texts:
-            terms.append(f"_suspect(False, {', '.join(f'obj.{name}' for name in texts)})")
-        if ids:
-            terms.append(f"_suspect(True, {', '.join(f'obj.{name}' for name in ids)})")
-    terms.extend(nested)
+    if plan.texts:
+        terms.append(f"_suspect(False, {', '.join(f'obj.{name}' for name in plan.texts)})")
+    if plan.ids:
+        terms.append(f"_suspect(True, {', '.join(f'obj.{name}' for name in plan.ids)})")
+    terms.extend(f"type(obj.{name}) not in _KINDS" for name in plan.numbers)
+    for index, (name, kind) in enumerate(plan.nested):
+        namespace[f"_kind_{index}"] = kind
+        namespace[f"_check_{index}"] = _check_of(kind)
+        terms.append(
+            f"((_v := obj.{name}) is not None"
+            f" and (type(_v) is not _kind_{index} or _check_{index}(_v)))"
+        )
+    terms.extend(f"obj.{name} is not None" for name in plan.others)
     source = f"def check(obj):\n    return {' or '.join(terms) or 'False'}\n"
     exec(compile(source, f"<aievents check {cls.__name__}>", "exec"), namespace)
     check: Callable[[Any], bool] = namespace["check"]
     return check
 
 
-def _screen(cls: type, texts: list[str], ids: list[str]) -> Callable[[Any], bool] | None:
-    """The compiled check of these fields of ``cls`` (``aievents._speedups.Screen``), if any.
+def _screen(cls: type, plan: _Plan) -> Callable[[Any], bool] | None:
+    """The compiled check of ``cls`` (``aievents._speedups.Screen``), if any.
 
-    None when the compiled module is not there (or not wanted), or when a
-    field is not a slot of ``cls``.
+    The same answers as the Python check :func:`_compile` writes. None when
+    the compiled module is not there (or not wanted), or when a field is
+    not a slot of ``cls`` (nor of a nested class).
     """
     if _SCREEN is None:
         return None
     try:
-        check: Callable[[Any], bool] = _SCREEN(cls, tuple(texts), tuple(ids)).check
+        nested = []
+        for name, kind in plan.nested:
+            inner = _check_of(kind)
+            screen = getattr(inner, "__self__", None)
+            if not isinstance(screen, _SCREEN):
+                return None  # the nested class has no compiled check: neither has this one
+            nested.append((name, screen))
+        check: Callable[[Any], bool] = _SCREEN(
+            cls,
+            tuple(plan.texts),
+            tuple(plan.ids),
+            numbers=tuple(plan.numbers),
+            kinds=_KINDS,
+            nested=tuple(nested),
+            others=tuple(plan.others),
+        ).check
     except (TypeError, AttributeError):
         return None
     return check
-
-
-def _nested_check(obj: Any) -> bool:
-    check = _CHECKS.get(type(obj))
-    if check is None:
-        check = _CHECKS[type(obj)] = _compile(type(obj))
-    return check(obj)

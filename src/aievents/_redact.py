@@ -8,18 +8,31 @@ A value is replaced by ``[redacted]`` when:
 
 - the key it sits under names a secret (the key's words, split at case
   changes and separators, include ``key``, ``secret``, ``token``,
-  ``password``, ``authorization``... but not token counts such as
-  ``input_tokens`` nor identifiers such as ``api_key_id``), or it is the
-  value of a name/value pair whose name does;
-- inside any text, it looks like a credential: provider API keys, bearer
-  and basic credentials, JWTs, cloud and chat tokens, the value after a
-  secret-named ``name=`` or ``name:`` (``?api_key=...``, ``Authorization:
-  Bearer ...``, ``'password': '...'``), a word of exactly 32 hexadecimal
-  digits (an Azure key) except in identifiers (values under keys ending in
-  ``id``, whose 32-digit request, trace and event ids are kept), and, in a
-  URL, its user info (a password may hold ``@``) and every path segment that
-  is not a plain lowercase word (a webhook's token, an id: see
-  :func:`safe_url`).
+  ``password``, ``authorization``...), or it is the value of a name/value
+  pair whose name does. Not secrets: counts (a key whose last word is
+  ``count``, or ``tokens`` among count words, such as ``input_tokens``,
+  ``promptTokenCount``), a number under a key whose only secret word is
+  ``token(s)`` (``max_new_tokens: 4096``), identifiers (``api_key_id``);
+- inside any text, it looks like a credential: provider API keys (``sk-``,
+  ``r8_``, ``hf_``...), the credentials of an ``Authorization`` scheme
+  (``Bearer``, ``Basic``, ``Token``, ``Key``...), JWTs, cloud and chat tokens,
+  the value after a secret-named ``name=`` or ``name:`` (``?api_key=...``,
+  ``'password': '...'``, also JSON-escaped: ``{\\"api_key\\": \\"...\\"}``;
+  a number after a ``token`` name is a count, kept), a word of exactly 32
+  hexadecimal digits (an Azure key) except in identifiers and digests
+  (values under keys ending in ``id``, ``md5``, ``sha256``, ``hash``..., or
+  in text right after such a name, ``md5=``, ``ETag: "``), and, in a URL,
+  its user info (a password may hold ``@``), its secret parameters and
+  every path segment holding a token: a credential as above, or a run of
+  letters and digits of 24 or more, or of 16 or more with both letters and
+  digits (``/ingest/T0KENx9QmZ7rPq2Lw8Vn``);
+  words, numbers, dates, sizes and file names stay
+  (``sqlite:///data/2024-11-01/usage.db``).
+
+Three fields have rules of their own (see :data:`SCRUB`): an image's
+``b64_json`` is kept whole when it is base64 (:func:`image_data`), an
+output image's ``url`` keeps its path (:func:`output_url`), and a
+transport's URL is shown by :func:`safe_url`.
 
 Scanning text with the regular expression costs microseconds; the compiled
 ``aievents._speedups.suspect`` tells first, in one pass, whether a text may
@@ -35,17 +48,26 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
+import attrs
+
 from aievents._compiled import speedups
 
 __all__ = [
+    "CREDENTIALS",
+    "MAX_DEPTH",
+    "NAME_WORDS",
     "REDACTED",
+    "SCRUB",
+    "ScrubbedRepr",
     "UrlParts",
+    "image_data",
     "is_identifier_key",
     "is_secret_key",
     "masked_url",
-    "safe_repr",
+    "output_url",
     "safe_url",
     "scrub",
+    "scrub_outputs",
     "scrub_text",
     "split_url",
     "suspect",
@@ -54,42 +76,87 @@ __all__ = [
 
 #: What a secret is replaced by.
 REDACTED: Final = "[redacted]"
+#: How deep :func:`scrub` goes: a container deeper than this is replaced whole.
+#: Validation refuses free-form values nested deeper than 16 levels.
+MAX_DEPTH: Final = 20
+#: The key of an attrs field's metadata naming the rule that scrubs it, a
+#: function of the value (:func:`image_data`, :func:`output_url`), instead of
+#: the rules of text.
+SCRUB: Final = "aievents.scrub"
 
-#: Names whose value, after ``=`` or ``:``, is a secret in text.
-_NAMES: Final = (
-    r"(?:(?:api|secret|private|access)?key|(?:client)?secret"
-    r"|(?:access|refresh|auth|id|session)?token|passw(?:or)?d|pwd|passphrase"
-    r"|authorization|auth|credentials?|cookie|signature|sig)"
+#: The credentials known by how they start: the start, what follows it (an
+#: expression), and whether case counts in the start. One list serves the
+#: expressions, the cheap first look of :func:`_text_suspect_py` and the
+#: compiled ``suspect`` (given it by :func:`_compiled`): a credential added
+#: here is known to all three.
+CREDENTIALS: Final = (
+    ("sk-", r"[A-Za-z0-9_\-]{6,}", False),  # OpenAI, Anthropic: sk-, sk-proj-, sk-ant-
+    ("rk-", r"[A-Za-z0-9_\-]{6,}", False),
+    ("pk-", r"[A-Za-z0-9_\-]{6,}", False),
+    ("xai-", r"[A-Za-z0-9_\-]{6,}", False),
+    ("gsk-", r"[A-Za-z0-9_\-]{6,}", False),
+    ("pplx-", r"[A-Za-z0-9_\-]{6,}", False),
+    ("r8_", r"[A-Za-z0-9]{20,}", False),  # Replicate
+    ("hf_", r"[A-Za-z0-9]{10,}", False),  # Hugging Face
+    ("ghp_", r"[A-Za-z0-9]{16,}", False),  # GitHub: ghp_, gho_, ghu_, ghs_, ghr_
+    ("gho_", r"[A-Za-z0-9]{16,}", False),
+    ("ghu_", r"[A-Za-z0-9]{16,}", False),
+    ("ghs_", r"[A-Za-z0-9]{16,}", False),
+    ("ghr_", r"[A-Za-z0-9]{16,}", False),
+    ("Bearer", r"\s+[A-Za-z0-9._~+/=\-]{6,}", False),  # bearer tokens
+    ("Basic", r"\s+[A-Za-z0-9+/=]{8,}", False),  # basic credentials
+    ("eyJ", r"[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*", False),  # JWTs
+    ("AKIA", r"[A-Z0-9]{12,}", True),  # cloud access key ids (upper case only)
+    ("ASIA", r"[A-Z0-9]{12,}", True),
+    ("AIza", r"[0-9A-Za-z_\-]{20,}", True),  # Google API keys (as written)
+    ("xox", r"[abpr]-[A-Za-z0-9\-]{10,}", False),  # Slack tokens
 )
-#: A URL: scheme, ``://``, up to a space or a quote (not its closing punctuation).
-_URL: Final = r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]}])"
+#: The words that name a secret whose value follows ``=`` or ``:`` in text, and
+#: what may come before one in the same word (``apikey``, ``clientsecret``). The
+#: compiled ``suspect`` is given the words too.
+NAME_WORDS: Final = (
+    "key", "secret", "token", "password", "passwd", "pwd", "passphrase", "authorization",
+    "auth", "credential", "credentials", "cookie", "signature", "sig",
+)  # fmt: skip
+_NAME_PREFIXES: Final = ("api", "secret", "private", "access", "client", "refresh", "auth",
+                         "id", "session")  # fmt: skip
+_NAMES: Final = (
+    rf"(?:(?:{'|'.join(_NAME_PREFIXES)})?"
+    rf"(?:{'|'.join(sorted(NAME_WORDS, key=len, reverse=True))}))"
+)
+#: A URL: scheme, ``://``, up to a space, a quote or a backslash (not its closing punctuation).
+_URL: Final = r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>\\]*[^\s\"'<>\\.,;:!?)\]}])"
 #: A secret name, with what may come before it (``x-api-key``, ``client_secret``).
 _NAME: Final = rf"(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-])*{_NAMES}"
+#: A quote, maybe escaped (JSON inside a string: ``\"``).
+_Q: Final = r"\\*[\"']"
+#: The schemes of an ``Authorization`` value, whose credentials follow a space.
+_SCHEMES: Final = r"(?:Bearer|Basic|Token|Key|ApiKey|Digest|Negotiate|NTLM|OAuth)"
 _PATTERNS: Final = (
     _URL,
-    r"\b(?:sk|rk|pk|xai|gsk|pplx)-[A-Za-z0-9_\-]{6,}",  # provider keys: sk-, sk-proj-, xai-...
-    r"\bhf_[A-Za-z0-9]{10,}",  # Hugging Face tokens
-    r"\bgh[pousr]_[A-Za-z0-9]{16,}",  # GitHub tokens
-    r"\bBearer\s+[A-Za-z0-9._~+/=\-]{6,}",  # bearer tokens
-    r"\bBasic\s+[A-Za-z0-9+/=]{8,}",  # basic credentials
-    r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",  # JWTs
-    r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}",  # cloud access key ids
-    r"\bAIza[0-9A-Za-z_\-]{20,}",  # Google API keys
-    r"\bxox[abpr]-[A-Za-z0-9\-]{10,}",  # Slack tokens
+    *(
+        rf"(?-i:\b{re.escape(start)}{rest})" if case else rf"\b{re.escape(start)}{rest}"
+        for start, rest, case in CREDENTIALS
+    ),
     # The value of a secret name (the name is kept), as text and reprs show it:
     # name=value, name: value, 'name': 'value', ('name', 'value'),
-    # {'name': 'name', 'value': 'value'}; a quoted value goes up to its quote.
-    rf"(?P<name>(?:[\"'](?:name|key|header)[\"']\s*:\s*[\"']{_NAME}[\"']\s*,\s*"
-    rf"[\"']value[\"']\s*:\s*[\"']|{_NAME}(?:[\"']?\s*[:=]\s*[\"']?|[\"']\s*,\s*[\"'])))"
-    r"(?!\[redacted\]|\*\*\*)(?:(?<=[\"'])[^\"']+|(?:(?:Bearer|Basic|Token)\s+)?[^\s\"',;&)}\]]+)",
+    # {'name': 'name', 'value': 'value'}, quotes maybe escaped; a quoted value
+    # goes up to its quote, an Authorization value past its scheme.
+    rf"(?P<name>(?:{_Q}(?:name|key|header){_Q}\s*:\s*{_Q}{_NAME}{_Q}\s*,\s*"
+    rf"{_Q}value{_Q}\s*:\s*{_Q}|{_NAME}(?:(?:{_Q})?\s*[:=]\s*(?:{_Q})?|{_Q}\s*,\s*{_Q})))"
+    r"(?!\[redacted\]|\*\*\*)"
+    rf"(?P<value>(?<=[\"'])(?:[^\"'\\]|\\(?!\\*[\"']))+|(?:{_SCHEMES}\s+)?[^\s\"',;&)}}\]\\]+)",
 )
 #: A word of exactly 32 hexadecimal digits (not all decimal): an Azure key.
-_HEX_KEY: Final = r"\b(?![0-9]{32}\b)[0-9a-f]{32}\b"
+_HEX_KEY: Final = r"(?P<hex>\b(?![0-9]{32}\b)[0-9a-f]{32}\b)"
 _FLAGS: Final = re.IGNORECASE
 #: Every pattern: for text.
 _SECRET_VALUE: Final = re.compile("|".join((*_PATTERNS, _HEX_KEY)), _FLAGS)
 #: Every pattern but the 32-digit one: for identifiers.
 _SECRET_IN_ID: Final = re.compile("|".join(_PATTERNS), _FLAGS)
+#: A name whose number is a count (``token: 12``), and a number.
+_TOKEN_NAME: Final = re.compile(r"(?i)tokens?\W*$")
+_NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
 
 _WORD: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SECRET_WORDS: Final = frozenset(
@@ -141,6 +208,17 @@ _COUNT_WORDS: Final = frozenset(
     }
 )
 _ID_WORDS: Final = frozenset({"id", "ids"})
+_TOKEN_WORDS: Final = frozenset({"token", "tokens"})
+#: Words that make a ``token`` a credential, not a count (``access_token``).
+_NAMED_TOKENS: Final = frozenset(_NAME_PREFIXES)
+#: Names of digests: their 32 hexadecimal digits are no key (``image_md5``, ``sha256``).
+_DIGEST: Final = re.compile(r"(?i)(?:md5|sha\d*|hash|digest|checksum|etag)$")
+#: A digest's name right before its digits in text (``md5=``, ``"etag": "``): they stay.
+_DIGEST_BEFORE: Final = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-])*(?:md5|sha\d*|hash|digest|checksum|etag)"
+    r"\\*[\"']?\s*[:=]?\s*\\*[\"']?$"
+)
+_DIGEST_REACH: Final = 40
 
 
 def _words(name: str) -> list[str]:
@@ -149,11 +227,18 @@ def _words(name: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
-    """Whether a mapping key names a secret (``api_key``, ``accessToken``, ``x-auth``...)."""
+    """Whether a mapping key names a secret (``api_key``, ``accessToken``, ``x-auth``...).
+
+    Counts are not (``input_tokens``, ``promptTokenCount``, ``token_count``),
+    nor identifiers (``api_key_id``). A number under a key whose only secret
+    word is ``token`` or ``tokens`` is a count too (see :func:`scrub`).
+    """
     words = _words(name)
     if not words or words[-1] in _ID_WORDS:
         return False  # an identifier, such as api_key_id, names no secret
-    if words[-1] in {"tokens", "token"} and len(words) > 1 and set(words) <= _COUNT_WORDS:
+    if words[-1] in {"count", "counts"}:
+        return False  # a count, such as promptTokenCount
+    if words[-1] in _TOKEN_WORDS and len(words) > 1 and set(words) <= _COUNT_WORDS:
         return False  # a token count, such as input_tokens
     if words[-1] == "details" and set(words) <= _COUNT_WORDS:
         return False  # the breakdown of token counts, such as input_tokens_details
@@ -162,15 +247,35 @@ def is_secret_key(name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
+def _token_named(name: str) -> bool:
+    """Whether ``token``/``tokens`` is the only secret word of a key (a number there is a count)."""
+    words = set(_words(name))
+    if words & _NAMED_TOKENS:
+        return False  # an access token, an api token: a secret, whatever it looks like
+    return bool(words & _TOKEN_WORDS) and not (words & _SECRET_WORDS) - _TOKEN_WORDS
+
+
+def _secret_item(key: str, value: Any) -> bool:
+    """Whether the value under ``key`` is a secret: its key says so, unless it is a count."""
+    if not is_secret_key(key):
+        return False
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return not (is_number and _token_named(key))
+
+
+@functools.lru_cache(maxsize=4096)
 def is_identifier_key(name: str) -> bool:
-    """Whether a key names an identifier (``request_id``, ``traceId``): its 32 hex digits stay."""
+    """Whether a key names an identifier or a digest (``request_id``, ``traceId``, ``image_md5``).
+
+    Their 32 hexadecimal digits stay.
+    """
     words = _words(name)
-    return bool(words) and words[-1] in _ID_WORDS
+    return bool(words) and (words[-1] in _ID_WORDS or _DIGEST.search(name) is not None)
 
 
 #: What every match of the expressions holds, in lowercase text: a cheap first look.
 _ANCHORS: Final = re.compile(
-    r"sk-|rk-|pk-|xai-|pplx-|hf_|gh[pousr]_|eyj|akia|asia|aiza|xox|bearer|basic|://|[:=,]"
+    "|".join(re.escape(start.lower()) for start, _, _ in CREDENTIALS) + r"|://|[:=,]"
 )
 _HEX_RUN: Final = re.compile(r"[0-9a-f]{32}")
 #: The letters outside ASCII that the expressions (ignoring case) take for ASCII ones.
@@ -223,15 +328,22 @@ def _suspect_py(identifier: bool, *values: Any) -> bool:
     return False
 
 
-def _compiled(name: str) -> Any:
-    """``aievents._speedups.<name>``, or None (see :func:`aievents._compiled.speedups`)."""
+def _compiled() -> Any:
+    """``aievents._speedups``, told what the expressions know, or None.
+
+    None: not built, built from other sources, or not wanted (see
+    :func:`aievents._compiled.speedups`).
+    """
     module = speedups()
-    return None if module is None else getattr(module, name, None)
+    if module is not None:
+        module.configure(tuple((start, case) for start, _, case in CREDENTIALS), NAME_WORDS)
+    return module
 
 
-_SCREEN: Final[Callable[..., bool] | None] = _compiled("suspect")
+_SPEEDUPS: Final = _compiled()
+_SCREEN: Final[Callable[..., bool] | None] = getattr(_SPEEDUPS, "suspect", None)
 #: ``aievents._speedups.Screen``, when compiled (see :mod:`aievents._outbound`).
-SCREEN_CLASS: Final[Any] = _compiled("Screen")
+SCREEN_CLASS: Final[Any] = getattr(_SPEEDUPS, "Screen", None)
 
 #: ``suspect(identifier, *values)``: whether any value may hold a secret.
 #: ``None`` and ``False`` are clean; a ``str`` is scanned (with the 32-digit
@@ -245,8 +357,16 @@ def _replace(match: re.Match[str]) -> str:
     url = match.group("url")
     if url is not None:
         return _scrub_url(url)
+    if match.groupdict().get("hex") is not None:  # (no such group in identifiers)
+        before = match.string[max(0, match.start() - _DIGEST_REACH) : match.start()]
+        return match.group(0) if _DIGEST_BEFORE.search(before) else REDACTED
     name = match.group("name")
-    return REDACTED if name is None else name + REDACTED
+    if name is None:
+        return REDACTED
+    value = match.group("value")
+    if _NUMBER.fullmatch(value) and _TOKEN_NAME.search(name):
+        return match.group(0)  # token: 1056, a count
+    return name + REDACTED
 
 
 def scrub_text(text: str, *, identifier: bool = False) -> str:
@@ -254,21 +374,43 @@ def scrub_text(text: str, *, identifier: bool = False) -> str:
 
     Args:
         text: Any text.
-        identifier: The text is an identifier (a request, trace or event id):
-            a word of 32 hexadecimal digits in it is kept.
+        identifier: The text is an identifier (a request, trace or event id,
+            a digest): a word of 32 hexadecimal digits in it is kept.
     """
     if not suspect(identifier, text):
         return text
     return (_SECRET_IN_ID if identifier else _SECRET_VALUE).sub(_replace, text)
 
 
+#: Standard base64 (no line breaks, at most two ``=`` of padding).
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+def image_data(value: Any) -> Any:
+    """An image's ``b64_json``: kept whole when it is base64, else scrubbed as any value.
+
+    Image bytes are not text anyone typed, and scrubbing them can only
+    corrupt the image. Standard base64 has letters, digits, ``+``, ``/`` and
+    ``=`` padding only: no dash, underscore, dot, colon, quote, ``=`` inside
+    or space, so no provider key (``sk-``, ``r8_``...), bearer or basic
+    credential, JWT, URL or ``name=value`` can be written in it. What the
+    expressions could find there (an ``AKIA``.../``AIza``... run, 32
+    hexadecimal digits between ``+`` and ``/``) only appears by chance in
+    random bytes, and is kept. Anything else (text with a space, a dash, a
+    data URL) is scrubbed as text.
+    """
+    if isinstance(value, str) and _BASE64.fullmatch(value) is not None:
+        return value
+    return scrub(value, opaque=False)
+
+
 def _scrub_url(url: str) -> str:
-    """A URL found in text: its password (or a token as its user), token-like path segments
-    and secret parameters replaced."""
+    """A URL found in text: its password (or a token as its user), secret parameters and
+    path segments holding a token replaced."""
     parts = split_url(url)
     if parts is None:
         return REDACTED
-    return parts.shown(user=True, path=_path(parts.path), query=True)
+    return parts.shown(user=True, path=_text_path(parts.path), query=True)
 
 
 def _pair_name(item: Any) -> str | None:
@@ -283,7 +425,8 @@ def scrub(value: Any, *, identifier: bool = False, opaque: bool = True, depth: i
 
     Mappings, lists, tuples and sets are scrubbed item by item (a value under
     a secret-named key replaced whole, one under an identifier key scrubbed
-    as an identifier).
+    as an identifier, one under ``b64_json`` by :func:`image_data`; keys are
+    scrubbed as text).
 
     Args:
         value: Anything.
@@ -293,112 +436,198 @@ def scrub(value: Any, *, identifier: bool = False, opaque: bool = True, depth: i
             are replaced whole and any other object by its scrubbed
             ``repr``; when false (for a JSON encoder, which refuses them),
             they are left as they are.
-        depth: How deep ``value`` sits (past 20 levels it is replaced whole).
+        depth: How deep ``value`` sits: past :data:`MAX_DEPTH` levels a
+            container (or any object) is replaced whole, whatever ``opaque``.
     """
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
         return scrub_text(value, identifier=identifier)
-    if depth > 20:
-        return REDACTED if opaque else value
+    if depth >= MAX_DEPTH:
+        return REDACTED
     if isinstance(value, Mapping):
-        named = next(
-            (value[k] for k in ("name", "key", "header") if isinstance(value.get(k), str)), None
-        )
-        hide_value = named is not None and is_secret_key(named)
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            text_key = isinstance(key, str)
-            if (text_key and is_secret_key(key)) or (hide_value and key == "value"):
-                out[key] = REDACTED
-            else:
-                out[key] = scrub(
-                    item,
-                    identifier=text_key and is_identifier_key(key),
-                    opaque=opaque,
-                    depth=depth + 1,
-                )
-        return out
+        return _scrub_mapping(value, opaque, depth)
     if isinstance(value, (list, tuple)):
         name = _pair_name(value)
-        if name is not None and is_secret_key(name):
-            return type(value)((scrub_text(name), REDACTED))
-        return type(value)(
-            scrub(item, identifier=identifier, opaque=opaque, depth=depth + 1) for item in value
-        )
+        if name is not None and _secret_item(name, value[1]):
+            items: list[Any] = [scrub_text(name), REDACTED]
+        else:
+            items = [
+                scrub(item, identifier=identifier, opaque=opaque, depth=depth + 1) for item in value
+            ]
+        return tuple(items) if isinstance(value, tuple) else items
     if not opaque:
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return REDACTED
     if isinstance(value, (set, frozenset)):
-        return [scrub(item, depth=depth + 1) for item in value]
+        return [scrub(item, opaque=opaque, depth=depth + 1) for item in value]
     return scrub_text(repr(value))
 
 
-def safe_repr(name: str) -> Callable[[Any], str]:
-    """The ``repr`` of a field called ``name``, scrubbed (for attrs' ``repr=``)."""
-    identifier = is_identifier_key(name)
+def _scrub_mapping(value: Mapping[Any, Any], opaque: bool, depth: int) -> dict[Any, Any]:
+    named = next(
+        (value[k] for k in ("name", "key", "header") if isinstance(value.get(k), str)), None
+    )
+    hide_value = named is not None and is_secret_key(named)
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            out[key] = scrub(item, opaque=opaque, depth=depth + 1)
+        elif _secret_item(key, item) or (hide_value and key == "value"):
+            out[scrub_text(key)] = REDACTED
+        elif key in _IMAGE_DATA_KEYS:
+            out[key] = image_data(item)
+        else:
+            out[scrub_text(key)] = scrub(
+                item, identifier=is_identifier_key(key), opaque=opaque, depth=depth + 1
+            )
+    return out
 
-    def shown(value: Any) -> str:
-        if isinstance(value, str):
-            return repr(scrub_text(value, identifier=identifier))
-        return scrub_text(repr(value), identifier=identifier)
 
+#: Keys whose text is an image's bytes (see :func:`image_data`).
+_IMAGE_DATA_KEYS: Final = frozenset({"b64_json", "b64Json"})
+
+
+def scrub_outputs(outputs: Any) -> Any:
+    """Produced images as mappings (``url``, ``b64_json``...), scrubbed by their own rules.
+
+    The ``url`` of each keeps its path (:func:`output_url`: it is where the
+    image is); ``b64_json`` is :func:`image_data`; the rest is scrubbed as
+    by :func:`scrub`. Anything else is :func:`scrub`-bed.
+    """
+    if not isinstance(outputs, (list, tuple)):
+        return scrub(outputs)
+    shown = []
+    for output in outputs:
+        if isinstance(output, Mapping) and isinstance(output.get("url"), str):
+            rest = scrub({k: v for k, v in output.items() if k != "url"})
+            shown.append({"url": output_url(output["url"]), **rest})
+        else:
+            shown.append(scrub(output, depth=1))
     return shown
 
 
-def safe_reprs(cls: type, fields: list[Any]) -> list[Any]:
-    """An attrs ``field_transformer``: every field shown in ``repr`` is shown scrubbed.
+def _field_shown(value: Any, identifier: bool) -> str:
+    """How a field's value appears in a repr: scrubbed (structures item by item)."""
+    if isinstance(value, str):
+        return repr(scrub_text(value, identifier=identifier))
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        value = scrub(value, identifier=identifier, opaque=False)
+    return scrub_text(repr(value), identifier=identifier)
 
-    Fields inherit it: an application's subclass of an event shows the
-    fields it inherits scrubbed too.
+
+def scrubbed_repr(self: Any) -> str:
+    """``ClassName(field=value, ...)`` as attrs shows it, every value scrubbed.
+
+    Fields declared with ``repr=False`` are left out; a field's own repr
+    function is used, and its answer scrubbed.
     """
-    return [f.evolve(repr=safe_repr(f.name)) if f.repr is True else f for f in fields]
+    cls = type(self)
+    shown = []
+    for field in attrs.fields(cls):
+        if field.repr is False:
+            continue
+        value = getattr(self, field.name, attrs.NOTHING)
+        identifier = is_identifier_key(field.name)
+        if callable(field.repr):
+            text = scrub_text(field.repr(value), identifier=identifier)
+        else:
+            text = _field_shown(value, identifier)
+        shown.append(f"{field.name}={text}")
+    return f"{cls.__qualname__.rsplit('>.', 1)[-1]}({', '.join(shown)})"
 
 
-#: A path segment shown as it is: plain words (lowercase, or capitalized), few digits.
-_PLAIN_SEGMENT: Final = re.compile(
-    r"_*(?:[a-z0-9]+|[A-Z][a-z]+)(?:[-_.~]+(?:[a-z0-9]+|[A-Z][a-z]+))*"
-)
-_MAX_SEGMENT_DIGITS: Final = 4
+class ScrubbedRepr:
+    """Base of attrs classes whose ``repr`` shows every field scrubbed: subclasses too.
+
+    An application's subclass of an event gets the scrubbed repr for the
+    fields it adds as for those it inherits, however attrs is asked to build
+    it: ``attrs.define``/``attrs.frozen`` keep the repr set here (it is the
+    class's own before attrs looks), and where attrs writes one over it
+    (``repr=True``, ``@attr.s``) it is set again once the class is built.
+    A repr the class body writes itself is left alone.
+    """
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = scrubbed_repr  # type: ignore[method-assign]
+
+    @classmethod
+    def __attrs_init_subclass__(cls) -> None:
+        own = cls.__dict__.get("__repr__")
+        code = getattr(own, "__code__", None)
+        if code is not None and code.co_filename.startswith("<attrs generated"):
+            cls.__repr__ = scrubbed_repr  # type: ignore[method-assign]
 
 
-def _plain(segment: str) -> bool:
-    """Whether a path segment is shown: plain words, few digits, no secret."""
-    return not segment or (
-        len(segment) <= 40
-        and _PLAIN_SEGMENT.fullmatch(segment) is not None
-        and sum(c.isdigit() for c in segment) <= _MAX_SEGMENT_DIGITS
-        and scrub_text(segment) == segment
-    )
+#: A path segment a transport's URL shows: a short lowercase word, or a version.
+_SHOWN_SEGMENT: Final = re.compile(r"_*[a-z][a-z_\-]{0,11}|v\d{1,3}(?:[a-z]{1,8}\d{0,3})?")
+#: A run of letters and digits, in a path segment.
+_RUN: Final = re.compile(r"[A-Za-z0-9]+")
+#: Runs from these lengths are tokens: with letters and digits; with anything.
+_MIXED_TOKEN: Final = 16
+_ANY_TOKEN: Final = 24
+
+
+def _token_segment(segment: str) -> bool:
+    """Whether a path segment (or user name) in text holds a token: see the module's rules."""
+    if scrub_text(segment) != segment:
+        return True  # a credential, a 32-digit key
+    for run in _RUN.findall(segment):
+        if len(run) >= _ANY_TOKEN:
+            return True
+        if len(run) >= _MIXED_TOKEN and not run.isdigit() and not run.isalpha():
+            return True
+    return False
+
+
+def _text_path(path: str) -> str:
+    """A URL's path in text: every segment holding a token replaced."""
+    return "/".join(REDACTED if _token_segment(s) else s for s in path.split("/"))
 
 
 def safe_url(url: str) -> str:
-    """``url`` as it may appear in logs, errors and reprs.
+    """``url`` as it may appear in logs, errors and reprs (a transport's target).
 
-    No user info, no query string, no fragment, and every path segment that
-    is not made of plain words (lowercase or capitalized, at most four
-    digits: a token in a webhook's path, an id) replaced by ``[redacted]``:
-    ``https://hooks.example/ingest/[redacted]``.
+    The scheme, the host and the port; of the path, only the segments that
+    are a short lowercase word (``a``-``z``, ``-`` and ``_``, at most 12
+    characters after leading underscores) or a version (``v1``,
+    ``v2beta1``), every other segment ``[redacted]``; no user info, no
+    query, no fragment: ``https://hooks.example/ingest/[redacted]``,
+    ``http://127.0.0.1:4318/v1/logs``.
     """
     parts = split_url(url)
     if parts is None:
         return REDACTED
-    return parts.shown(user=False, path=_path(parts.path), query=False)
+    path = "/".join(
+        s if not s or _SHOWN_SEGMENT.fullmatch(s) else REDACTED for s in parts.path.split("/")
+    )
+    return parts.shown(user=False, path=path, query=False)
 
 
 def masked_url(url: str) -> str:
     """``url`` as a name that may be shown: its passwords replaced, the rest as written.
 
-    The password in the user info and the value of every secret parameter
-    (see :func:`url_secrets`) become ``[redacted]``; the user, the host, the
-    path and the other parameters stay (a store's file or database name is
-    how it is known). Text that is not a URL is scrubbed as any text.
+    The password in the user info (and a token as the user) and the value
+    of every secret parameter (see :func:`url_secrets`) become
+    ``[redacted]``; the user, the host, the path and the other parameters
+    stay (a store's file or database name is how it is known; an output
+    image's path is where it is). Text that is not a URL is scrubbed as
+    any text.
     """
     parts = split_url(url)
     if parts is None:
         return scrub_text(url)
     return parts.shown(user=True, path=parts.path, query=True)
+
+
+def output_url(value: Any) -> Any:
+    """An output image's ``url``: :func:`masked_url` (its path kept), or scrubbed if not text."""
+    return masked_url(value) if isinstance(value, str) else scrub(value, opaque=False)
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
@@ -479,7 +708,7 @@ class UrlParts(NamedTuple):
         """The URL with its secrets replaced; user info and query left out unless asked for."""
         text = f"{self.scheme}://"
         if user and self.user is not None:
-            name = self.user if _plain(self.user) else REDACTED  # a token as the user
+            name = REDACTED if _token_segment(self.user) else self.user  # a token as the user
             if self.password is None:
                 text += f"{name}@"
             elif self.password in _MASKS:
@@ -530,8 +759,3 @@ def split_url(url: str) -> UrlParts | None:
         query=query if mark else None,
         fragment=fragment if hash_ else None,
     )
-
-
-def _path(path: str) -> str:
-    """A URL's path, every segment that is not a plain lowercase word replaced."""
-    return "/".join(s if _plain(s) else REDACTED for s in path.split("/"))

@@ -9,20 +9,16 @@
  *
  * Both twins must count the same way: tests run the sink on each.
  *
- * suspect(identifier, *values) is the compiled screen of aievents._redact:
- * whether a text may hold a secret, in one pass (its twin is the regular
- * expression itself); Screen reads an event's text fields from their slots
- * for aievents._outbound (its twin is the check that module generates).
+ * The module also holds the compiled screen of aievents._redact and
+ * aievents._outbound (suspect() and Screen), in _screen.c.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
+#include "_speedups.h"
 
 /* The version of this module's interface: aievents._compiled.ABI must be the
  * same, or the pure Python twins run instead. Bump both whenever what Python
  * calls here changes (arguments, fields, types). */
 #ifndef SPEEDUPS_ABI
-#define SPEEDUPS_ABI 2
+#define SPEEDUPS_ABI 3
 #endif
 
 /* The digest of the C sources this module was built from (setup.py sets it
@@ -109,7 +105,7 @@ totals_new_zero(void)
 }
 
 static PyObject *
-Totals_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+Totals_new(PyTypeObject *Py_UNUSED(type), PyObject *args, PyObject *kwargs)
 {
     if (PyTuple_GET_SIZE(args) || (kwargs != NULL && PyDict_GET_SIZE(kwargs))) {
         PyErr_SetString(PyExc_TypeError, "Totals() takes no arguments");
@@ -146,7 +142,7 @@ totals_promote(Totals *t)
 }
 
 static Py_ssize_t
-Totals_length(Totals *t)
+Totals_length(Totals *Py_UNUSED(t))
 {
     return LANES + 1;
 }
@@ -393,13 +389,6 @@ static int
 exact_str(PyObject *value)
 {
     return value == Py_None || PyUnicode_CheckExact(value);
-}
-
-/* The object in a slot at a byte offset (borrowed), or NULL when unset. */
-static inline PyObject *
-slot(PyObject *obj, Py_ssize_t offset)
-{
-    return *(PyObject **)((char *)obj + offset);
 }
 
 
@@ -659,9 +648,8 @@ Tally_handle(Tally *t, PyObject *event)
     Py_RETURN_NONE;
 }
 
-/* The byte offset of the slot ``name`` of ``cls``, or -1 with TypeError. */
-static Py_ssize_t
-slot_offset(PyObject *cls, const char *name)
+Py_ssize_t
+aievents_slot_offset(PyObject *cls, const char *name)
 {
     PyObject *descr = PyObject_GetAttrString(cls, name);
     if (descr == NULL)
@@ -712,16 +700,18 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "retention must be minutes from 0 to 10**12");
         return -1;
     }
+    /* Into locals first: a second __init__ that fails leaves the Tally as it was. */
+    Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
     for (i = 0; i < 11; i++) {
-        if ((t->event_off[i] = slot_offset(event_cls, event_slots[i])) < 0)
+        if ((event_off[i] = aievents_slot_offset(event_cls, event_slots[i])) < 0)
             return -1;
     }
     for (i = 0; i < 3; i++) {
-        if ((t->usage_off[i] = slot_offset(usage_cls, usage_slots[i])) < 0)
+        if ((usage_off[i] = aievents_slot_offset(usage_cls, usage_slots[i])) < 0)
             return -1;
     }
-    if ((t->units_off = slot_offset(cost_cls, "_units")) < 0
-        || (t->unpriced_off = slot_offset(cost_cls, "unpriced")) < 0)
+    if ((units_off = aievents_slot_offset(cost_cls, "_units")) < 0
+        || (unpriced_off = aievents_slot_offset(cost_cls, "unpriced")) < 0)
         return -1;
     PyObject *recent = PyDict_New();
     if (recent == NULL)
@@ -749,6 +739,10 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     Py_INCREF(clock);
     Py_INCREF(canonical);
     Py_INCREF(opened);
+    memcpy(t->event_off, event_off, sizeof(event_off));
+    memcpy(t->usage_off, usage_off, sizeof(usage_off));
+    t->units_off = units_off;
+    t->unpriced_off = unpriced_off;
     Py_XSETREF(t->fallback, fallback);
     Py_XSETREF(t->clock, clock);
     t->retention = retention;
@@ -814,7 +808,7 @@ Tally_dealloc(Tally *t)
 }
 
 static PyObject *
-Tally_enter(Tally *t, PyObject *unused)
+Tally_enter(Tally *t, PyObject *Py_UNUSED(unused))
 {
     if (!ready(t))
         return NULL;
@@ -829,7 +823,7 @@ Tally_enter(Tally *t, PyObject *unused)
 }
 
 static PyObject *
-Tally_exit(Tally *t, PyObject *args)
+Tally_exit(Tally *t, PyObject *Py_UNUSED(args))
 {
     if (!ready(t))
         return NULL;
@@ -843,7 +837,7 @@ Tally_exit(Tally *t, PyObject *args)
 }
 
 static PyObject *
-Tally_invalidate(Tally *t, PyObject *unused)
+Tally_invalidate(Tally *t, PyObject *Py_UNUSED(unused))
 {
     t->generation++;
     Py_RETURN_NONE;
@@ -863,7 +857,7 @@ Tally_drop(Tally *t, PyObject *dims)
 }
 
 static PyObject *
-Tally_new_entry(Tally *t, PyObject *unused)
+Tally_new_entry(Tally *Py_UNUSED(t), PyObject *Py_UNUSED(unused))
 {
     return totals_new_zero();
 }
@@ -911,407 +905,18 @@ static PyTypeObject TallyType = {
     .tp_members = Tally_members,
 };
 
-/* ------------------------------------------------------------------ Secrets */
-
-/* A character as aievents._redact's expressions see it (they ignore case):
- * ASCII lowercased; the four non-ASCII letters that Unicode case folding
- * matches to ASCII ones (K KELVIN SIGN, LONG S, DOTTED and DOTLESS I) as
- * those; any other non-ASCII character as 0, a boundary. */
-static inline Py_UCS4
-fold(Py_UCS4 c)
-{
-    if (c < 128)
-        return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    if (c == 0x130 || c == 0x131)
-        return 'i';
-    if (c == 0x17F)
-        return 's';
-    if (c == 0x212A)
-        return 'k';
-    return 0;
-}
-
-/* Whether a folded character is part of a word ([A-Za-z0-9_]). */
-static inline int
-word_char(Py_UCS4 f)
-{
-    return (f >= 'a' && f <= 'z') || (f >= '0' && f <= '9') || f == '_';
-}
-
-static inline int
-hex_char(Py_UCS4 f)
-{
-    return (f >= 'a' && f <= 'f') || (f >= '0' && f <= '9');
-}
-
-typedef struct {
-    int kind;
-    const void *data;
-    Py_ssize_t length;
-} Text;
-
-static inline Py_UCS4
-at(const Text *t, Py_ssize_t i)
-{
-    return fold(PyUnicode_READ(t->kind, t->data, i));
-}
-
-/* Whether the word at `start` begins with (or, when `exact`, is) the
- * lowercase ASCII `what` of `n` characters. */
-static int
-word_is(const Text *t, Py_ssize_t start, Py_ssize_t size, const char *what, Py_ssize_t n,
-        int exact)
-{
-    if (exact ? size != n : size < n)
-        return 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (at(t, start + i) != (Py_UCS4)(unsigned char)what[i])
-            return 0;
-    }
-    return 1;
-}
-
-#define IS(what) word_is(t, start, size, what, (Py_ssize_t)sizeof(what) - 1, 1)
-#define STARTS(what) word_is(t, start, size, what, (Py_ssize_t)sizeof(what) - 1, 0)
-
-/* Names whose value follows a ':' or '=' (aievents._redact._NAMES), by length. */
-static const char *names[] = {"key",        "secret",      "token",         "password",
-                              "passwd",     "pwd",         "passphrase",    "authorization",
-                              "auth",       "credential",  "credentials",   "cookie",
-                              "signature",  "sig",         NULL};
-
-/* Whether the word [start, end) may begin a secret the expressions find. */
-static int
-word_suspect(const Text *t, Py_ssize_t start, Py_ssize_t end, int all_hex, int identifier)
-{
-    Py_ssize_t size = end - start, j;
-    if (size == 32 && all_hex && !identifier)
-        return 1; /* an Azure key */
-    int dash = end < t->length && PyUnicode_READ(t->kind, t->data, end) == '-';
-    switch (at(t, start)) {
-    case 's':
-        if (dash && IS("sk"))
-            return 1;
-        break;
-    case 'r':
-        if (dash && IS("rk"))
-            return 1;
-        break;
-    case 'p':
-        if (dash && (IS("pk") || IS("pplx")))
-            return 1;
-        break;
-    case 'g':
-        if (dash && IS("gsk"))
-            return 1;
-        if (size >= 4 && at(t, start + 1) == 'h' && at(t, start + 3) == '_') {
-            Py_UCS4 kind = at(t, start + 2); /* gh[pousr]_ */
-            if (kind == 'p' || kind == 'o' || kind == 'u' || kind == 's' || kind == 'r')
-                return 1;
-        }
-        break;
-    case 'x':
-        if ((dash && IS("xai")) || STARTS("xox"))
-            return 1;
-        break;
-    case 'h':
-        if (STARTS("hf_"))
-            return 1;
-        break;
-    case 'e':
-        if (STARTS("eyj"))
-            return 1;
-        break;
-    case 'a':
-        if (STARTS("akia") || STARTS("asia") || STARTS("aiza"))
-            return 1;
-        break;
-    case 'b':
-        if (IS("bearer") || IS("basic"))
-            return 1;
-        break;
-    }
-    /* name = value, name: value, 'name': value, ('name', value) */
-    int quoted = 0;
-    j = end;
-    if (j < t->length) {
-        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
-        if (c == '"' || c == '\'') {
-            j++;
-            quoted = 1;
-        }
-    }
-    while (j < t->length && Py_UNICODE_ISSPACE(PyUnicode_READ(t->kind, t->data, j)))
-        j++;
-    if (j < t->length) {
-        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
-        if (c == ':' || c == '=' || (quoted && c == ',')) {
-            for (int i = 0; names[i]; i++) {
-                Py_ssize_t n = (Py_ssize_t)strlen(names[i]);
-                if (size >= n && word_is(t, end - n, n, names[i], n, 1))
-                    return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-#undef IS
-#undef STARTS
-
-/* For one byte: 0 a boundary, 1 part of a word ([A-Za-z0-9_]), 2 a hex digit. */
-#define W1(c) ((c) == '_' || ((c) >= 'g' && (c) <= 'z') || ((c) >= 'G' && (c) <= 'Z'))
-#define W2(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
-#define B(c) (W2(c) ? 2 : W1(c) ? 1 : 0)
-#define B4(c) B(c), B(c + 1), B(c + 2), B(c + 3)
-#define B16(c) B4(c), B4(c + 4), B4(c + 8), B4(c + 12)
-static const unsigned char byte_class[256] = {
-    B16(0), B16(16), B16(32), B16(48), B16(64), B16(80), B16(96), B16(112),
-};
-#undef B16
-#undef B4
-#undef B
-#undef W2
-#undef W1
-
-/* Whether a text may hold a secret: one pass over its words. */
-static int
-text_suspect(PyObject *text, int identifier)
-{
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0)
-        return -1;
-#endif
-    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
-    Py_ssize_t i = 0;
-    if (t.kind == PyUnicode_1BYTE_KIND) {
-        /* The common case, read byte by byte through a table. Latin-1 letters
-         * past ASCII fold to no ASCII letter: boundaries, as fold() says. */
-        const Py_UCS1 *d = (const Py_UCS1 *)t.data;
-        while (i < t.length) {
-            Py_UCS1 c = d[i];
-            if (!byte_class[c]) {
-                if (c == ':' && i + 2 < t.length && d[i + 1] == '/' && d[i + 2] == '/')
-                    return 1;
-                i++;
-                continue;
-            }
-            Py_ssize_t start = i;
-            int all_hex = 1;
-            while (i < t.length && byte_class[d[i]]) {
-                all_hex &= byte_class[d[i]] == 2;
-                i++;
-            }
-            if (word_suspect(&t, start, i, all_hex, identifier))
-                return 1;
-        }
-        return 0;
-    }
-    while (i < t.length) {
-        Py_UCS4 c = at(&t, i);
-        if (!word_char(c)) {
-            if (c == ':' && i + 2 < t.length && at(&t, i + 1) == '/' && at(&t, i + 2) == '/')
-                return 1; /* a URL: its user info */
-            i++;
-            continue;
-        }
-        Py_ssize_t start = i;
-        int all_hex = 1;
-        while (i < t.length && word_char(c = at(&t, i))) {
-            all_hex &= hex_char(c);
-            i++;
-        }
-        if (word_suspect(&t, start, i, all_hex, identifier))
-            return 1;
-    }
-    return 0;
-}
-
-/* Texts found clean lately, by address (a reference is held, so an address
- * stays that text's): the labels every event repeats (a model, a provider,
- * a size) are scanned once. Direct-mapped; one table per rule set. Only
- * short texts are kept, and dropping one runs no Python code. */
-#define CLEAN_SLOTS 256
-#define CLEAN_MAX_LENGTH 256
-static PyObject *clean_texts[2][CLEAN_SLOTS];
-
-static inline PyObject **
-clean_slot(PyObject *text, int identifier)
-{
-    return &clean_texts[identifier != 0][((uintptr_t)text >> 4) & (CLEAN_SLOTS - 1)];
-}
-
-/* text_suspect(), remembering the clean short texts. */
-static int
-str_suspect(PyObject *text, int identifier)
-{
-    PyObject **slot = clean_slot(text, identifier);
-    if (*slot == text)
-        return 0;
-    int found = text_suspect(text, identifier);
-    if (found == 0 && PyUnicode_GET_LENGTH(text) <= CLEAN_MAX_LENGTH) {
-        Py_INCREF(text);
-        Py_XSETREF(*slot, text);
-    }
-    return found;
-}
-
-/* Whether one value may hold a secret: 1, 0, or -1 with an exception set.
- * None and False are clean; a str is scanned, as is each item of a tuple or
- * list; anything else (True, an object) is for a closer look. */
-static int
-value_suspect(PyObject *value, int identifier)
-{
-    if (value == Py_None || value == Py_False)
-        return 0;
-    if (PyUnicode_Check(value))
-        return str_suspect(value, identifier);
-    if (PyTuple_Check(value) || PyList_Check(value)) {
-        /* Nothing here runs Python code: a list cannot change while it is read. */
-        for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(value); k++) {
-            PyObject *item = PySequence_Fast_GET_ITEM(value, k);
-            if (item == Py_None)
-                continue;
-            if (!PyUnicode_Check(item))
-                return 1;
-            int found = str_suspect(item, identifier);
-            if (found != 0)
-                return found;
-        }
-        return 0;
-    }
-    return 1;
-}
-
-/* suspect(identifier, *values): see aievents._redact.suspect. */
-static PyObject *
-speedups_suspect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs < 1) {
-        PyErr_SetString(PyExc_TypeError, "suspect() needs the identifier flag");
-        return NULL;
-    }
-    int identifier = PyObject_IsTrue(args[0]);
-    if (identifier < 0)
-        return NULL;
-    for (Py_ssize_t i = 1; i < nargs; i++) {
-        int found = value_suspect(args[i], identifier);
-        if (found != 0)
-            return found < 0 ? NULL : Py_NewRef(Py_True);
-    }
-    Py_RETURN_FALSE;
-}
-
-/* ------------------------------------------------------------------ Screen */
-
-/* The compiled twin of the check aievents._outbound generates for a class:
- * whether an object of exactly that class may hold a secret in its text
- * fields, read straight from their slots (the identifiers' without the
- * 32-digit rule). An object of another class is suspect. */
-typedef struct {
-    PyObject_HEAD
-    PyObject *cls;
-    Py_ssize_t *offsets; /* the text fields' slots, then the identifiers' */
-    Py_ssize_t texts, count;
-} Screen;
-
-static int
-Screen_init(Screen *self, PyObject *args, PyObject *kwargs)
-{
-    static char *kwlist[] = {"cls", "texts", "ids", NULL};
-    PyObject *cls, *texts, *ids;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!:Screen", kwlist, &PyType_Type, &cls,
-                                     &PyTuple_Type, &texts, &PyTuple_Type, &ids))
-        return -1;
-    Py_ssize_t count = PyTuple_GET_SIZE(texts) + PyTuple_GET_SIZE(ids);
-    Py_ssize_t *offsets = PyMem_New(Py_ssize_t, count ? count : 1);
-    if (offsets == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t n = PyTuple_GET_SIZE(texts);
-        PyObject *name = i < n ? PyTuple_GET_ITEM(texts, i) : PyTuple_GET_ITEM(ids, i - n);
-        const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-        if (text == NULL || (offsets[i] = slot_offset(cls, text)) < 0) {
-            if (text == NULL && !PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "field names must be str");
-            PyMem_Free(offsets);
-            return -1;
-        }
-    }
-    PyMem_Free(self->offsets);
-    self->offsets = offsets;
-    self->texts = PyTuple_GET_SIZE(texts);
-    self->count = count;
-    Py_INCREF(cls);
-    Py_XSETREF(self->cls, cls);
-    return 0;
-}
-
-static void
-Screen_dealloc(Screen *self)
-{
-    PyMem_Free(self->offsets);
-    Py_XDECREF(self->cls);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *
-Screen_check(Screen *self, PyObject *obj)
-{
-    if (self->cls == NULL || (PyObject *)Py_TYPE(obj) != self->cls)
-        Py_RETURN_TRUE;
-    for (Py_ssize_t i = 0; i < self->count; i++) {
-        PyObject *value = slot(obj, self->offsets[i]);
-        if (value == NULL)
-            continue;
-        Py_INCREF(value);
-        int found = value_suspect(value, i >= self->texts);
-        Py_DECREF(value);
-        if (found != 0)
-            return found < 0 ? NULL : Py_NewRef(Py_True);
-    }
-    Py_RETURN_FALSE;
-}
-
-static PyMethodDef Screen_methods[] = {
-    {"check", (PyCFunction)Screen_check, METH_O,
-     "Whether the object may hold a secret in the fields given (True for another class)."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyTypeObject ScreenType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "aievents._speedups.Screen",
-    .tp_doc = PyDoc_STR("Screen(cls, texts, ids): the text fields of a class, screened."),
-    .tp_basicsize = sizeof(Screen),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Screen_init,
-    .tp_dealloc = (destructor)Screen_dealloc,
-    .tp_methods = Screen_methods,
-};
-
-static PyMethodDef speedups_methods[] = {
-    {"suspect", (PyCFunction)(void (*)(void))speedups_suspect, METH_FASTCALL,
-     "suspect(identifier, *values): whether any value may hold a secret."},
-    {NULL, NULL, 0, NULL},
-};
-
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "aievents._speedups",
     .m_doc = "Compiled hot paths of aievents (optional: the pure Python twins do the same).",
     .m_size = -1,
-    .m_methods = speedups_methods,
 };
 
 static int
-intern(PyObject **slot, const char *name)
+intern(PyObject **target, const char *name)
 {
-    *slot = PyUnicode_InternFromString(name);
-    return *slot == NULL ? -1 : 0;
+    *target = PyUnicode_InternFromString(name);
+    return *target == NULL ? -1 : 0;
 }
 
 /* Put a type in the module under `name`: 0, or -1 with an exception set. */
@@ -1334,13 +939,13 @@ PyInit__speedups(void)
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (PyType_Ready(&TallyType) < 0 || PyType_Ready(&TotalsType) < 0
-        || PyType_Ready(&RecentType) < 0 || PyType_Ready(&ScreenType) < 0)
+        || PyType_Ready(&RecentType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&speedups_module);
     if (module == NULL)
         return NULL;
     if (add_type(module, "Tally", &TallyType) < 0 || add_type(module, "Totals", &TotalsType) < 0
-        || add_type(module, "Screen", &ScreenType) < 0
+        || aievents_add_screen(module) < 0
         || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0
         || PyModule_AddStringConstant(module, "SOURCES", SPEEDUPS_SOURCES) < 0) {
         Py_DECREF(module);

@@ -41,7 +41,18 @@ class Tally:
     def drop(self, dims: Any, /) -> None: ...
 
 def suspect(identifier: bool, /, *values: object) -> bool: ...
+def configure(starts: tuple[tuple[str, bool], ...], names: tuple[str, ...], /) -> None: ...
 
 class Screen:
-    def __init__(self, cls: type, texts: tuple[str, ...], ids: tuple[str, ...]) -> None: ...
+    def __init__(
+        self,
+        cls: type,
+        texts: tuple[str, ...],
+        ids: tuple[str, ...],
+        *,
+        numbers: tuple[str, ...] = (),
+        kinds: tuple[type, ...] = (),
+        nested: tuple[tuple[str, Screen], ...] = (),
+        others: tuple[str, ...] = (),
+    ) -> None: ...
     def check(self, obj: object, /) -> bool: ...

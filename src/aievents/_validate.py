@@ -23,6 +23,12 @@ from aievents.exceptions import EventValidationError
 MIN_TIMESTAMP_MS: Final = 100_000_000_000
 #: Timestamps above this many milliseconds (year 5138) are taken to be microseconds or worse.
 MAX_TIMESTAMP_MS: Final = 100_000_000_000_000
+#: The most digits an integer may have: what Python writes as text by default
+#: (``sys.get_int_max_str_digits()``), so JSON can carry it both ways.
+MAX_INT_DIGITS: Final = 4300
+#: The smallest integer with more digits.
+_INT_LIMIT: Final = 10**MAX_INT_DIGITS
+_TOO_LONG: Final = f"has more than {MAX_INT_DIGITS} digits (JSON cannot carry it)"
 
 __all__ = ["REQUIRED", "fail", "owner_of"]
 
@@ -113,11 +119,13 @@ def non_empty_string(instance: Any, attribute: attrs.Attribute[Any], value: Any)
 
 
 def count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """A non-negative ``int`` (``bool`` is not a count)."""
+    """A non-negative ``int`` (``bool`` is not a count) of at most :data:`MAX_INT_DIGITS` digits."""
     if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
         raise fail(instance, attribute.name, value, "must be a non-negative integer")
     if value < 0:
         raise fail(instance, attribute.name, value, "must be a non-negative integer")
+    if value >= _INT_LIMIT:
+        raise fail(instance, attribute.name, value, _TOO_LONG)
 
 
 def boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -130,7 +138,11 @@ def duration(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
     """A finite, non-negative number of milliseconds."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(instance, attribute.name, value, "must be a number of milliseconds")
-    if not math.isfinite(value) or value < 0:
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int past the largest float
+        finite = False
+    if not finite or value < 0:
         raise fail(
             instance, attribute.name, value, "must be a finite, non-negative number of milliseconds"
         )
@@ -207,13 +219,15 @@ def json_problem(value: Any, depth: int = 0) -> tuple[list[str], Any, str] | Non
     there too).
     """
     kind = type(value)
-    if value is None or kind is str or kind is int or kind is bool:
+    if value is None or kind is str or kind is bool:
         return None
+    if isinstance(value, int):
+        return None if -_INT_LIMIT < value < _INT_LIMIT else ([], value, _TOO_LONG)
     if isinstance(value, float):
         if math.isfinite(value):
             return None
         return [], value, "must be a finite number (JSON has no NaN or infinity)"
-    if isinstance(value, (str, int)):
+    if isinstance(value, str):
         return None
     if isinstance(value, (dict, list, tuple)):
         if depth >= MAX_DEPTH:
@@ -245,8 +259,9 @@ def _json_items(value: Mapping[Any, Any], depth: int) -> tuple[list[str], Any, s
 def record(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """A mapping with ``str`` keys whose values JSON can write losslessly.
 
-    Finite numbers, text, booleans, ``None``, lists (tuples) and dicts with
-    ``str`` keys, nested at most :data:`MAX_DEPTH` levels: what every output
+    Finite numbers (integers of at most :data:`MAX_INT_DIGITS` digits), text,
+    booleans, ``None``, lists (tuples) and dicts with ``str`` keys, nested at
+    most :data:`MAX_DEPTH` levels: what every output
     can write as it is. Anything else (NaN, a ``datetime``, a ``set``,
     ``bytes``, an object) is refused here, naming where it sits and its type,
     rather than failing later, in a batch, on the way out.
@@ -311,7 +326,7 @@ def _opt_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
 
 
 def _opt_count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (type(value) is not int or value < 0):
+    if value is not None and (type(value) is not int or not 0 <= value < _INT_LIMIT):
         count(instance, attribute, value)
 
 

@@ -37,7 +37,7 @@ import attrs
 from aievents import _validate as v
 from aievents._extras import import_extra
 from aievents._fork import after_fork
-from aievents._redact import safe_reprs, safe_url, scrub_text
+from aievents._redact import safe_url, scrub_text
 from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.events import EVENT_TYPES, BaseEvent
@@ -77,7 +77,7 @@ def _open_ws(url: str, timeout: float) -> Any:
     return _websockets().connect(url, open_timeout=timeout, close_timeout=1.0).__enter__()
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
+@attrs.frozen(kw_only=True, slots=True)
 class BusEvent(BaseEvent):
     """An event heard on the bus whose type this library does not know.
 

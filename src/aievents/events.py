@@ -39,7 +39,7 @@ import attrs
 
 from aievents import _validate as v
 from aievents._fork import after_fork
-from aievents._redact import safe_reprs
+from aievents._redact import SCRUB, ScrubbedRepr, image_data, output_url
 from aievents.context import BOUND
 from aievents.exceptions import EventValidationError
 from aievents.usage import ImageCost, ImageUsage
@@ -106,8 +106,8 @@ def new_event_id() -> str:
 FROM_WIRE: Final[ContextVar[bool]] = ContextVar("aievents_from_wire", default=False)
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
-class BaseEvent:
+@attrs.frozen(kw_only=True, slots=True)
+class BaseEvent(ScrubbedRepr):
     """The base context every event carries (TanStack's ``BaseEventContext``).
 
     Attributes:
@@ -191,7 +191,7 @@ class BaseEvent:
                     object.__setattr__(self, name, value)
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
+@attrs.frozen(kw_only=True, slots=True)
 class ImageEvent(BaseEvent):
     """Base of the image events: the base context plus what accounting needs.
 
@@ -219,8 +219,8 @@ class ImageEvent(BaseEvent):
     api_key_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
-class ImageOutput:
+@attrs.frozen(kw_only=True, slots=True)
+class ImageOutput(ScrubbedRepr):
     """One produced image, kept only when the caller opts in.
 
     Attributes:
@@ -229,15 +229,19 @@ class ImageOutput:
         revised_prompt: The prompt as the provider rewrote it.
     """
 
-    url: str | None = attrs.field(default=None, validator=v.OPT_STRING)
-    b64_json: str | None = attrs.field(default=None, validator=v.OPT_STRING)
+    url: str | None = attrs.field(
+        default=None, validator=v.OPT_STRING, metadata={SCRUB: output_url}
+    )
+    b64_json: str | None = attrs.field(
+        default=None, validator=v.OPT_STRING, metadata={SCRUB: image_data}
+    )
     revised_prompt: str | None = attrs.field(default=None, validator=v.OPT_STRING)
 
 
 _outputs: Final = v.items_of(ImageOutput, "a list of ImageOutput", "an ImageOutput")
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
+@attrs.frozen(kw_only=True, slots=True)
 class ImageRequestStartedEvent(ImageEvent):
     """An image request was sent (``image:request:started``).
 
@@ -263,7 +267,7 @@ class ImageRequestStartedEvent(ImageEvent):
     audio_input_count: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
+@attrs.frozen(kw_only=True, slots=True)
 class ImageRequestCompletedEvent(ImageEvent):
     """An image request returned (``image:request:completed``).
 
@@ -286,7 +290,7 @@ class ImageRequestCompletedEvent(ImageEvent):
     )
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
+@attrs.frozen(kw_only=True, slots=True)
 class ImageUsageEvent(ImageEvent):
     """Usage of an image request is known (``image:usage``).
 
@@ -317,7 +321,7 @@ class ImageUsageEvent(ImageEvent):
         return self.cost.total if self.cost is not None else self.usage.cost
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
+@attrs.frozen(kw_only=True, slots=True)
 class ImageRequestErrorEvent(ImageEvent):
     """An image request failed (``image:request:error``).
 

@@ -164,7 +164,11 @@ def _show(field: str, value: Any) -> str:
         root = _NAMES.findall(field)[0]
         return f"a value of type {kind} (not shown: {root} is private)"
     names = _NAMES.findall(field)
-    text = scrub_text(repr(value), identifier=bool(names) and is_identifier_key(names[-1]))
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to write as text
+        text = f"<{value.bit_length()}-bit integer>" if isinstance(value, int) else f"<{kind}>"
+    text = scrub_text(text, identifier=bool(names) and is_identifier_key(names[-1]))
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} ({kind})"

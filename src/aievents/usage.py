@@ -32,7 +32,7 @@ from typing import Any, Final
 import attrs
 
 from aievents import _validate as v
-from aievents._redact import safe_reprs
+from aievents._redact import ScrubbedRepr
 from aievents.exceptions import EventValidationError
 
 __all__ = [
@@ -217,8 +217,8 @@ def _component() -> Any:
     return attrs.field(default=_ZERO, converter=v.to_decimal, validator=v.money)
 
 
-@attrs.frozen(kw_only=True, slots=True, field_transformer=safe_reprs)
-class ImageCost:
+@attrs.frozen(kw_only=True, slots=True)
+class ImageCost(ScrubbedRepr):
     """The cost of one image request in USD, with its breakdown.
 
     ``total`` is the exact sum of the components. Token-billed requests fill

@@ -27,7 +27,7 @@ import attrs
 import structlog
 
 from aievents._diag import RateLimitedLog
-from aievents._redact import scrub
+from aievents._redact import scrub, scrub_outputs
 from aievents._validate import option
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.usage import billed_tokens, token_split
@@ -49,6 +49,7 @@ _NESTED: Final = frozenset({"usage", "cost"})
 _RESERVED: Final = frozenset({"event", "log_level", "level", "logger", "exc_info", "stack_info"})
 
 Redact = Callable[[dict[str, Any]], dict[str, Any]]
+_NONE: Final = object()
 
 
 class LogSink:
@@ -125,7 +126,10 @@ class LogSink:
             values = self._redact(copy.deepcopy(values))
             if not isinstance(values, dict):
                 raise TypeError(f"the redact hook must return a dict, got {values!r:.40}")
+        outputs = values.pop("outputs", _NONE)  # an image's URL and data: rules of their own
         scrubbed: dict[str, Any] = scrub(values)
+        if outputs is not _NONE:
+            scrubbed["outputs"] = scrub_outputs(outputs)
         for reserved in _RESERVED.intersection(scrubbed):  # structlog's own keys
             scrubbed[f"field_{reserved}"] = scrubbed.pop(reserved)
         return scrubbed
