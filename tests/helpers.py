@@ -158,6 +158,11 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
     return True
 
 
+def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail at the deadline."""
+    assert wait_until(condition, timeout), "condition not met in time"
+
+
 @contextmanager
 def locked_store(path: Path) -> Iterator[str]:
     """A SQLite store whose writers wait: its tables made, then its write lock held.

@@ -17,8 +17,7 @@ import signal
 import subprocess
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from collector_server import Collector
 from disks import Disks
 
 from faults import book, record
-from helpers import usage_event
+from helpers import until, usage_event
 
 
 @pytest.fixture(autouse=True)
@@ -82,15 +81,6 @@ def join_replay(name: str) -> None:
 def dropped(report: Any) -> int:
     """Events a report counts as dropped, whatever the reason."""
     return sum(report.dropped.values())
-
-
-def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        pause.wait(0.01)
 
 
 def answered(collector: Collector, status: int) -> int:

@@ -27,7 +27,7 @@ from children import spawn
 from collector_server import Collector
 
 from faults import book
-from helpers import usage_event
+from helpers import until, usage_event
 
 
 @pytest.fixture(autouse=True)
@@ -684,6 +684,9 @@ class TestReviewEdges:
         assert report.pending == 10
         collector.release.set()  # the batch in flight is answered after all
         assert collector.wait_for(10)
+        until(lambda: sink.pending == 0)
+        after = sink.stats()  # delivered and counted once: the transport was not closed under it
+        assert (after.sent, after.dropped) == (10, {"closed": 20})
         book(
             "durable, no room in the journal, closed with a batch in flight",
             sent,

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -28,18 +27,11 @@ from postgres_server import fresh_database
 from test_cli import run
 
 from faults import record
+from helpers import until
 from helpers import usage_at as event
 
 DAY = 86_400
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
 
 
 def query(path: Path, sql: str) -> list[Any]:
@@ -85,7 +77,7 @@ def swapped_mid_run(
     ids = [f"r{index}" for index in range(3000)]
     for index, rid in enumerate(ids[:1000]):
         sink.handle(event(rid, T0 + index))
-    wait_until(lambda: sink.stats()["written"] >= 300)
+    until(lambda: sink.stats()["written"] >= 300)
     kept = path.with_name("old.db")
     os.link(path, kept)
     swap()
@@ -296,7 +288,7 @@ class TestLocked:
         sa.event.listen(sink._engine, "checkout", one_more)
         try:
             one_more()
-            wait_until(lambda: sink.stats()["written"] >= 20)
+            until(lambda: sink.stats()["written"] >= 20)
             for _ in range(3):
                 before = sent
                 assert requests(sink) >= before  # no error, and nothing queued before missing
@@ -476,7 +468,7 @@ class TestPasswordsHidden:
             sink.handle(event("b", T0))
             assert not sink.flush(0.3)  # the server refuses the connection: tried again
             assert not sink.close(0.3)
-            wait_until(lambda: sink.stats()["failed"] == 1)  # given up at close
+            until(lambda: sink.stats()["failed"] == 1)  # given up at close
             with pytest.raises(StoreError) as caught:
                 sink.usage(T0 + DAY, T0 + 2 * DAY)
         assert "does not exist" in str(caught.value)

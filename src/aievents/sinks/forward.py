@@ -689,8 +689,8 @@ class ForwardSink:
             self._journaled(left, "closed")
         elif left and not self._spill_batch(left):
             self._drop("closed", len(left))
-        if stuck:  # the worker may hold the transport: close it when it lets go
-            threading.Thread(target=self._close_transport, daemon=True).start()
+        if stuck:  # the worker holds the transport: close it when it lets go
+            threading.Thread(target=self._close_transport_after, daemon=True).start()
         else:
             self._close_transport()
         for spill in (self._spill, self._journal_dir):
@@ -699,6 +699,11 @@ class ForwardSink:
         # Done only when nothing was left behind: a batch still in flight at
         # the deadline is not delivered (it is counted in ``pending``).
         return attrs.evolve(self.stats(), done=not left and not stuck)
+
+    def _close_transport_after(self) -> None:
+        """Once the worker has ended its last request, close the transport."""
+        self._worker.wait(None)
+        self._close_transport()
 
     def _close_transport(self) -> None:
         """Close the transport; whatever it raises, the sink's close goes on."""
