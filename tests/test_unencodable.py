@@ -121,6 +121,7 @@ class TestHttp:
         assert dict(report.dropped) == {"unencodable": 1}
         assert report.retried == 0
         assert report.sent == COUNT - 1
+        assert (report.done, report.pending) == (True, 0)  # the refused one is not still held
         assert len(collector.requests) == COUNT // 100
         record(
             f"one unencodable event in 1,000 ({way}), HTTP",
@@ -150,6 +151,7 @@ class TestHttp:
             sink.handle(mutated(f"r{index}"))
         report = sink.close(10.0)
         assert dict(report.dropped) == {"unencodable": 5}
+        assert (report.done, report.pending) == (True, 0)
         assert collector.requests == []
 
 
@@ -162,6 +164,8 @@ class TestJsonl:
         sink = quick(JsonlTransport(path))
         for event in planted("event subclass"):
             sink.handle(event)
+        flushed = sink.flush(30.0)
+        assert (flushed.done, flushed.pending) == (True, 0)
         report = sink.close(30.0)
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         assert len({line["request_id"] for line in lines}) == COUNT - 1

@@ -530,7 +530,9 @@ class ForwardSink:
         """
         del deadline
         journaled = self._journal is not None
-        batch: list[BaseEvent] = [event for event, _ in items] if journaled else items
+        # A copy: the batch shrinks when events are refused, the worker's own
+        # list must not (it counts what is in flight by its length).
+        batch: list[BaseEvent] = [event for event, _ in items] if journaled else list(items)
         with self._handoff:
             self._current, self._adopted = items, False
         try:
