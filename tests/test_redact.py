@@ -79,7 +79,7 @@ class TestAzureKeys:
         event = error_event(AZURE_KEY, error_message=f"invalid key {AZURE_KEY}")
         out = outbound(event)
         assert out.request_id == AZURE_KEY
-        assert out.error_message == "invalid key [redacted]"
+        assert out.error_message == "invalid [redacted]"
         assert event.error_message == f"invalid key {AZURE_KEY}"  # the event is untouched
 
 

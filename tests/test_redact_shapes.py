@@ -114,6 +114,31 @@ class TestAuthorizationSchemes:
         assert "5f3c9a1e" not in scrubbed
         assert "[redacted]" in scrubbed
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            f"Key {FAL_KEY}",
+            "Key fal_live_Zq9sPlm2Xw8rT5yU",
+            "sent Token 9Qx2Zq9sPlm2Xw8rT5yU to the server",
+            "ApiKey 9Qx2Zq9sPlm2Xw8rT5yU",
+            "{'X-Fal': 'Key fal_live_Zq9sPlm2Xw8rT5yU'}",
+        ],
+    )
+    def test_scheme_anywhere(self, text: str) -> None:
+        """The credentials after Key, Token or ApiKey go wherever they are, not only after a name."""
+        scrubbed = redact().scrub_text(text)
+        assert "Zq9sPlm2Xw8rT5yU" not in scrubbed
+        assert SECRET not in scrubbed
+        assert "[redacted]" in scrubbed
+
+    @pytest.mark.parametrize(
+        "text",
+        ["the key ingredient of success", "Token count 5", "Key 12", "press the key 2024-11-01"],
+    )
+    def test_scheme_words_in_prose(self, text: str) -> None:
+        """The same words in ordinary text, before no long credential, stay."""
+        assert redact().scrub_text(text) == text
+
     def test_fal_error_forwarded(self, tmp_path: Path) -> None:
         """A fal error message quoting the header: not in the forwarded body."""
         from helpers import error_event
@@ -313,7 +338,7 @@ class TestNotSecrets:
     def test_digests_in_text(self, text: str) -> None:
         """32 hex digits named as a digest stay; unnamed, they are taken for a key."""
         assert redact().scrub_text(text) == text
-        assert redact().scrub_text(f"key {DIGEST}") == "key [redacted]"
+        assert redact().scrub_text(f"the key {DIGEST}") == "the [redacted]"
 
     def test_digests_under_keys(self) -> None:
         """Under a digest's key, too."""
