@@ -583,7 +583,7 @@ class TestAggregateSink:
         assert minutes()[50] == 1
         now[0] = D0 + DAY + 7200  # two hours later: the minutes rolled into their hour
         rolled = minutes()
-        assert rolled[0] == 2
+        assert rolled[2] == 2  # in the bucket of its first event's minute
         assert sum(rolled) == 2
         now[0] = D0 + 2 * DAY + DAY // 2  # later: the hour rolled into day 0
         days = sink.usage(start_time=D0, end_time=D0 + 3 * DAY)
@@ -928,3 +928,57 @@ class TestExpired:
         assert target.expired == 2
         assert target.export()["series"] == []
         assert [line["requests"] for line in logs if line["event"] == "totals_expired"] == [2]
+
+
+class TestRolledEdges:
+    """A query edge inside rolled-up totals is answered exactly or refused, never short."""
+
+    @pytest.fixture(name="rolled")
+    def _rolled(self) -> AggregateSink:
+        """180 events, one a minute from 10:00 to 12:59 of day 0, rolled into day 0."""
+        sink = AggregateSink(clock=lambda: D0 + 10 * DAY)
+        for index in range(180):
+            sink.handle(event(f"r{index}", D0 + 10 * 3600 + 60 * index))
+        return sink
+
+    def test_edges_outside_the_events(self, rolled: AggregateSink) -> None:
+        """A start or end inside the day but outside its events' minutes: exact."""
+        for width in ("1h", "1d"):
+            page = rolled.usage(
+                start_time=D0 + 9 * 3600 + 1800, end_time=D0 + 15 * 3600, bucket_width=width
+            )
+            assert sum(r.num_model_requests for b in page.data for r in b.results) == 180
+        hours = rolled.usage(start_time=D0, end_time=D0 + DAY, bucket_width="1h")
+        assert [sum(r.images for r in b.results) for b in hours.data][10] == 180
+
+    @pytest.mark.parametrize(
+        ("start", "end", "field"),
+        [(D0 + 11 * 3600, D0 + DAY, "start_time"), (D0, D0 + 12 * 3600, "end_time")],
+    )
+    def test_edge_inside_the_events(
+        self, rolled: AggregateSink, start: int, end: int, field: str
+    ) -> None:
+        """An edge between the first and last minute of rolled-up totals is refused, named."""
+        with pytest.raises(QueryError) as caught:
+            rolled.usage(start_time=start, end_time=end)
+        assert caught.value.field == field
+        assert "2024-11-01T10:00 or earlier, or 2024-11-01T13:00 or later" in str(caught.value)
+
+    def test_filtered_out_totals_do_not_refuse(self, rolled: AggregateSink) -> None:
+        """Totals the filters leave out do not stop the answer."""
+        page = rolled.usage(start_time=D0 + 11 * 3600, end_time=D0 + DAY, models=["other"])
+        assert all(not b.results for b in page.data)
+
+    def test_pages_count_each_roll_up_once(self, rolled: AggregateSink) -> None:
+        """Minute buckets over rolled-up time, page by page: each total on one page."""
+        total, page_token = 0, None
+        while True:
+            page = rolled.usage(
+                start_time=D0 + 9 * 3600, end_time=D0 + 14 * 3600, bucket_width="1m",
+                limit=37, page=page_token,
+            )  # fmt: skip
+            total += sum(r.num_model_requests for b in page.data for r in b.results)
+            if page.next_page is None:
+                break
+            page_token = page.next_page
+        assert total == 180

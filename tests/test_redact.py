@@ -558,3 +558,41 @@ class TestExtension:
             screen.__init__(ImageOutput, args.pop("texts"), args.pop("ids"), **args)
         screen.__init__(ImageOutput, ("revised_prompt",), ())
         assert not screen.check(ImageOutput(revised_prompt="a poster"))
+
+
+class TestUrlsThatHoldNoSecret:
+    """The URL reader garbles no URL without a secret; a password still goes."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "sqlite:///:memory:",
+            "sqlite+pysqlite:///:memory:",
+            "sqlite:///file::memory:?cache=shared",
+            "sqlite:///a/b:c/d.db",
+            "sqlite:////tmp/x:y@z.db",
+            "postgresql://host:5432/db",
+            "postgresql://user@host:5432/db",
+            "postgresql://[::1]:5432/db",
+        ],
+    )
+    def test_shown_as_written(self, url: str) -> None:
+        """In text, and as a store's name, the URL stays as written."""
+        from aievents._redact import masked_url, scrub_text
+
+        assert scrub_text(f"got '{url}' (str)") == f"got '{url}' (str)"
+        assert masked_url(url) == url
+
+    def test_password_still_masked(self) -> None:
+        """A password with '@' or ':' is still masked whole."""
+        from aievents._redact import masked_url
+
+        for url in ("postgresql://u:p@ss@h/db", "postgresql://u:a:b@h:5432/db"):
+            assert masked_url(url).startswith("postgresql://u:[redacted]@h")
+
+    def test_command_names_the_memory_store(self, cli: Any) -> None:
+        """--store sqlite:///:memory: is refused, the URL shown as given."""
+        result = cli("usage", "--store", "sqlite:///:memory:")
+        assert result.returncode == 1
+        assert "got 'sqlite:///:memory:'" in result.stderr
+        assert "[redacted]" not in result.stderr

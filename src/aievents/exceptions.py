@@ -174,12 +174,18 @@ def _show(field: str, value: Any) -> str:
     return f"{text} ({kind})"
 
 
-def first_line(error: BaseException) -> str:
-    """An error's first line, for a log line or a one-line message.
+def message(error: BaseException) -> str:
+    """An error's whole message, for a reader that shows it escaped on one line.
 
+    A line break (in a file name, say) is part of the message, not its end.
     A wrapped driver error (SQLAlchemy's ``orig``) gives its own message,
     without the statement that ran; an empty message gives the class name.
     """
     original = getattr(error, "orig", None) or error
     text = str(original).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return text or type(error).__name__
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line (of :func:`message`), for a log line's summary."""
+    return message(error).splitlines()[0]

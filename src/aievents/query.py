@@ -62,6 +62,7 @@ __all__ = [
     "Scan",
     "Source",
     "costs",
+    "minute_up",
     "new_totals",
     "usage",
 ]
@@ -159,6 +160,11 @@ class Scan:
             in the rows).
         filters: Allowed values per dimension; a dimension not named is not
             filtered.
+        window: The whole query's ``(start, end)`` (whole minutes) when this
+            scan is one page of it; ``None``: the same as ``start``, ``end``.
+            A source that holds totals summed over a span (not by the
+            minute) must not count them short where the window's own
+            edges cut such a span; page edges only choose the page.
     """
 
     start: int
@@ -166,6 +172,12 @@ class Scan:
     width: int
     group_by: tuple[str, ...]
     filters: Mapping[str, frozenset[str]]
+    window: tuple[int, int] | None = None
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The whole query's ``(start, end)`` in seconds (whole minutes)."""
+        return (self.start, self.end) if self.window is None else self.window
 
     def group_key(self, dims: Sequence[str | None]) -> tuple[str | None, ...]:
         """The group of a series with these dimension values (ungrouped ones None)."""
@@ -450,7 +462,7 @@ def _paged(
     return begin, stop, _encode_cursor(stop, digest) if stop < end else None
 
 
-def _minute_up(seconds: int) -> int:
+def minute_up(seconds: int) -> int:
     """``seconds`` rounded up to a whole minute: usage is counted by the minute."""
     return seconds + (-seconds % 60)
 
@@ -503,8 +515,9 @@ def _gather(
     )
     begin, stop, next_page = _paged(digest, (first, end), width, count, page)
     scan = Scan(
-        start=_minute_up(max(begin, start)),
-        end=_minute_up(stop),
+        start=minute_up(max(begin, start)),
+        end=minute_up(stop),
+        window=(minute_up(start), minute_up(end)),
         width=width,
         group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
         filters=filters,

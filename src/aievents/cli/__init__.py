@@ -39,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Final, TextIO
 
-from aievents.exceptions import AieventsError, first_line
+from aievents.exceptions import AieventsError, message
 
 __all__ = ["main"]
 
@@ -84,17 +84,17 @@ def _main(argv: Sequence[str], now: float, out: TextIO, errors: TextIO) -> int:
         say(errors, "interrupted")
         return 130
     except (AieventsError, ImportError, OSError) as error:
-        say(errors, f"error: {first_line(error)}")
+        say(errors, f"error: {message(error)}")
         return 1
     except Exception as error:
         from aievents.cli._commands import database_error
 
         if database_error(error):
-            say(errors, f"error: the database: {first_line(error)}")
+            say(errors, f"error: the database: {message(error)}")
             return 1
         if os.environ.get("AIEVENTS_DEBUG"):
             raise
-        say(errors, f"error: unexpected {type(error).__name__}: {first_line(error)}")
+        say(errors, f"error: unexpected {type(error).__name__}: {message(error)}")
         return 1
 
 

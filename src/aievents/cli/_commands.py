@@ -4,7 +4,9 @@
 :class:`~aievents.sinks.AggregateSink` that keeps detail only down to the
 bucket width asked for (minutes for ``1m``, hours for ``1h``, days
 otherwise): its memory grows with the window's buckets times the series,
-never with the number of events read.
+never with the number of events read. It takes the events a store would
+count for the same window (those of its minutes), so a window that starts
+or ends inside a bucket is answered exactly, as from a store.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aievents.cli._parser import USAGE_FILTERS
 from aievents.cli._render import note_unpriced, write_pages
 from aievents.cli._terminal import line, literal
 from aievents.cli._times import DAY, minute
-from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, usage
+from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, minute_up, usage
 
 __all__ = ["ingest", "query", "say"]
 
@@ -109,7 +111,8 @@ def _file_totals(
         max_entries=10**12,  # never rolled up early: each bucket is part of the answer
         clock=lambda: end,
     )
-    first, last = args.start * 1000, end * 1000
+    # The minutes the query counts, as a store counts them.
+    first, last = minute_up(args.start) * 1000, minute_up(end) * 1000
     with event_file(args.events, functools.partial(say, errors)) as events:
         try:
             for event in events:

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from typing import IO, Any, Final
 
 from aievents.events import ImageUsageEvent
-from aievents.exceptions import AieventsError, FieldValueError, first_line
+from aievents.exceptions import AieventsError, FieldValueError, message
 
 __all__ = ["MAX_LINE", "MAX_REPORTED", "EventFileError", "event_file"]
 
@@ -267,11 +267,11 @@ def _event(data: dict[str, Any]) -> Any:
     try:
         return from_data(data)
     except FieldValueError as error:
-        raise _LineError(first_line(error)) from None
+        raise _LineError(message(error)) from None
     except RecursionError:
         raise _LineError("not an event: nested too deeply") from None
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
-        raise _LineError(f"not an event: {type(error).__name__}: {first_line(error)}") from None
+        raise _LineError(f"not an event: {type(error).__name__}: {message(error)}") from None
 
 
 # --------------------------------------------------------------------------- the file

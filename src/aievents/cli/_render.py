@@ -1,11 +1,13 @@
 """How the command writes a query's pages: a table, OpenAI's JSON page, or CSV.
 
 - JSON is one OpenAI page holding every bucket of the pages, written as
-  the pages come (JSON escapes every character that is not ASCII).
+  the pages come (JSON escapes every character that is not ASCII); an
+  amount's ``value`` is the exact number, in plain notation.
 - CSV is a header, known before the first row, then one row per bucket and
   group, written as the pages come; times are ISO 8601 UTC. Values are
-  exact, quoted as RFC 4180 says (a tab, a newline or a quote inside a
-  value is kept), for the programs that read CSV; when stdout is a
+  exact (amounts in plain notation, ``0.00005`` rather than ``5e-05``),
+  quoted as RFC 4180 says (a tab, a newline or a quote inside a value is
+  kept), for the programs that read CSV; when stdout is a
   terminal, text is shown as :func:`~aievents.cli._terminal.literal`
   shows it (escapes, backslashes doubled), as ``ls`` does with file names.
 - The table is for reading: its values are always shown literally, and it
@@ -22,6 +24,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final, TextIO
@@ -70,7 +73,9 @@ def _write_json(pages: Iterator[Page], out: TextIO) -> Page:
     last = None
     for last in pages:
         for bucket in last.data:
-            text = json.dumps(bucket.to_dict(), indent=2).replace("\n", "\n    ")
+            data = bucket.to_dict()
+            data["results"] = [_exact_dict(result) for result in bucket.results]
+            text = _json(data).replace("\n", "\n    ")
             out.write(f"{',' if count else ''}\n    {text}")
             count += 1
     assert last is not None, "a query answers one page at least"
@@ -78,6 +83,45 @@ def _write_json(pages: Iterator[Page], out: TextIO) -> Page:
     more = json.dumps(last.next_page)
     out.write(f',\n  "has_more": {json.dumps(last.has_more)},\n  "next_page": {more}\n}}\n')
     return last
+
+
+def _json(data: Any) -> str:
+    """``data`` as indented JSON, each ``Decimal`` as the exact number in plain notation."""
+    nonce = secrets.token_hex(8)  # no text of the data can look like a mark
+    marks: dict[str, str] = {}
+
+    def mark(value: Any) -> str:
+        if not isinstance(value, Decimal):
+            raise TypeError(f"{type(value).__name__} is not JSON")
+        token = f"\x00{nonce}:{len(marks)}"
+        marks[json.dumps(token)] = _plain(value)
+        return token
+
+    text = json.dumps(data, indent=2, default=mark)
+    for token, number in marks.items():
+        text = text.replace(token, number, 1)
+    return text
+
+
+def _plain(amount: Decimal) -> str:
+    """An exact amount in plain notation: ``0.00005``, never ``5e-05`` or ``5E-5``."""
+    text = format(amount, "f")  # exact, whatever the context's precision
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _exact_dict(result: ImagesResult | CostsResult) -> dict[str, Any]:
+    """A result's JSON fields, its amount's ``value`` the exact ``Decimal``.
+
+    ``to_dict`` gives OpenAI's number as a float, which is not exact.
+    """
+    row = result.to_dict()
+    if isinstance(result, ImagesResult):
+        name, exact = "cost", result.cost
+    else:
+        name, exact = "amount", result.amount
+    if exact is not None:
+        row[name] = {**row[name], "value": exact}
+    return row
 
 
 # --------------------------------------------------------------------------- CSV
@@ -96,7 +140,7 @@ def _csv_fields(kind: str) -> list[str]:
 def _csv_value(value: Any, exact: bool) -> Any:
     """One value of a result as CSV writes it: numbers plain, text exact or literal."""
     if isinstance(value, dict) and "value" in value:  # an amount
-        return value["value"]
+        return _plain(value["value"])
     if isinstance(value, str) and not exact:
         return literal(value)
     return value
@@ -112,7 +156,7 @@ def _write_csv(pages: Iterator[Page], kind: str, out: TextIO) -> Page:
         for bucket in last.data:
             times = {"start_time": iso8601(bucket.start_time), "end_time": iso8601(bucket.end_time)}
             for result in bucket.results:
-                row = result.to_dict()
+                row = _exact_dict(result)
                 del row["object"]
                 writer.writerow(times | {k: _csv_value(v, exact) for k, v in row.items()})
     assert last is not None, "a query answers one page at least"

@@ -14,8 +14,12 @@ Memory stays bounded whatever the load:
   dimension ``"(overflow)"``) and counted in :attr:`AggregateSink.overflowed`;
 - minute detail is kept for ``minute_detail`` seconds, then rolled into its
   hour; hour detail for ``hour_detail``, then rolled into its day; days older
-  than ``retention`` are dropped. A ``1m`` or ``1h`` query over rolled-up
-  time shows each roll-up in the first bucket of its hour or day.
+  than ``retention`` are dropped. A rolled-up total remembers the first and
+  last minute of its events: a query counts it whole in the bucket of its
+  first minute (so a ``1m`` or ``1h`` query over rolled-up time shows each
+  roll-up in one bucket), and a query whose start or end falls between
+  those minutes is refused (:class:`~aievents.query.QueryError` naming the
+  edges to use) rather than answered short or long.
 
 :meth:`AggregateSink.export` and :meth:`AggregateSink.merge` move the totals
 between processes so that several processes' aggregates can be combined.
@@ -140,13 +144,16 @@ class AggregateSink(Reports):
         self._price_events = price_events
         self._clock = clock
         self._lock = threading.Lock()
-        self._series: dict[tuple[int, Dims], Any] = {}  # entries: see _EXTRA
+        #: Minute entries (see _EXTRA), where the tally adds events.
+        self._series: dict[tuple[int, Dims], Any] = {}
+        #: Hour and day entries, keyed by the hour's or day's first minute.
+        self._rolled: dict[tuple[int, Dims], _Rolled] = {}
         #: Stored entries per dimension combination (a combination at 0 is gone).
         self._dims: dict[Dims, int] = {}
         self._canonical: dict[Dims, Dims] = {}
         #: Entries the tally opened, booked by _settle.
         self._opened: list[tuple[int, Dims]] = []
-        #: Entries at minute, hour and day resolution, oldest first, for roll-ups.
+        #: Keys of minute, hour and day entries, oldest first, for roll-ups.
         self._levels: tuple[deque[tuple[int, Dims]], ...] = (deque(), deque(), deque())
         self._tally: Tally = tally_class(compiled)(
             event_cls=ImageUsageEvent,
@@ -315,19 +322,20 @@ class AggregateSink(Reports):
         now = int(self._clock()) // 60
         limits = (self._minute_detail, self._hour_detail, self._retention)
         steps = (60, _DAY_MINUTES, None)
-        series = self._series
+        minutes, rolled = self._series, self._rolled
         for level, (queue, limit, step) in enumerate(zip(self._levels, limits, steps, strict=True)):
+            held: dict[tuple[int, Dims], Any] = rolled if level else minutes
             left = budget
             while queue and (left is None or left > 0):
                 minute, dims = queue[0]
-                crowded = len(series) > self._max_entries
+                crowded = len(minutes) + len(rolled) > self._max_entries
                 if now - minute < limit and not crowded:
                     break
                 queue.popleft()
                 if left is not None:
                     left -= 1
-                totals = series.pop((minute, dims), None)
-                if totals is None:
+                entry = held.pop((minute, dims), None)
+                if entry is None:
                     continue
                 self._tally.invalidate()  # the tally may hold it as a series' latest
                 if step is None:  # past retention (or crowded out): gone
@@ -335,13 +343,14 @@ class AggregateSink(Reports):
                     if now - minute < limit:
                         self.evicted += 1
                     continue
-                target = minute - minute % step
-                into = series.get((target, dims))
+                part = entry if level else _Rolled(entry, minute, minute)
+                target = (minute - minute % step, dims)
+                into = rolled.get(target)
                 if into is None:
-                    series[(target, dims)] = totals
-                    self._levels[level + 1].append((target, dims))
+                    rolled[target] = part
+                    self._levels[level + 1].append(target)
                 else:
-                    _merge_entry(into, totals)
+                    into.add(part)
                     self._forget(dims)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -357,17 +366,38 @@ class AggregateSink(Reports):
     # ------------------------------------------------------------------ queries
 
     def scan(self, scan: Scan) -> Iterator[Row]:
-        """Sum the series for a query (the :class:`aievents.query.Source` protocol)."""
+        """Sum the series for a query (the :class:`aievents.query.Source` protocol).
+
+        A rolled-up total counts in the bucket of its first event's minute.
+
+        Raises:
+            QueryError: the query's start or end falls between the first and
+                the last minute of a rolled-up total it would count: the
+                sink no longer knows which of its events are inside.
+        """
         first, last = scan.start // 60, (scan.end - 1) // 60
+        low, high = scan.bounds[0] // 60, (scan.bounds[1] - 1) // 60
         width = scan.width
         with self._tally:
             self._maintain(None)
-            items = [(k, _totals(v)) for k, v in self._series.items() if first <= k[0] <= last]
-        for (minute, dims), totals in items:
+            items = [
+                (dims, minute, minute, _totals(totals))
+                for (minute, dims), totals in self._series.items()
+                if first <= minute <= last
+            ]
+            items += [
+                (dims, part.first, part.last, _totals(part.totals))
+                for (_, dims), part in self._rolled.items()
+                if part.first <= last and part.last >= first
+            ]
+        for dims, begins, ends, totals in items:
             if scan.filters and not scan.admits(dims):
                 continue
-            seconds = minute * 60
-            yield seconds - seconds % width, scan.group_key(dims), totals
+            if begins < low <= ends or begins <= high < ends:
+                raise _cut(scan.bounds, begins, ends, low=begins < low <= ends)
+            if first <= begins:
+                seconds = begins * 60
+                yield seconds - seconds % width, scan.group_key(dims), totals
 
     # ------------------------------------------------------------------ state
 
@@ -383,6 +413,7 @@ class AggregateSink(Reports):
         with self._tally:
             self._maintain(None)
             items = [(k, _totals(v)) for k, v in self._series.items()]
+            items += [(k, _totals(part.totals)) for k, part in self._rolled.items()]
             counters = {
                 "events": self.events,
                 "duplicates": self.duplicates,
@@ -500,6 +531,42 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
 
 
 # ---------------------------------------------------------------------- entries
+
+
+class _Rolled:
+    """An hour's or a day's totals, with the first and last minute of their events."""
+
+    __slots__ = ("first", "last", "totals")
+
+    def __init__(self, totals: Any, first: int, last: int) -> None:
+        self.totals = totals
+        self.first = first
+        self.last = last
+
+    def add(self, other: _Rolled) -> None:
+        """Add another part of the same hour or day."""
+        _merge_entry(self.totals, other.totals)
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
+
+
+def _cut(bounds: tuple[int, int], first: int, last: int, *, low: bool) -> QueryError:
+    """The error for a query edge that falls inside a rolled-up total."""
+    since, until = _utc(first * 60), _utc(last * 60 + 60)
+    field, value = ("start_time", bounds[0]) if low else ("end_time", bounds[1])
+    return QueryError(
+        field,
+        value,
+        f"falls inside totals this sink rolled up (events from {since} to before {until} "
+        f"UTC, summed together once older than minute_detail or hour_detail): "
+        f"use {since} or earlier, or {until} or later, or keep finer detail longer",
+        owner="AggregateSink",
+    )
+
+
+def _utc(seconds: int) -> str:
+    """A whole minute as ISO 8601 UTC, to the minute."""
+    return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(seconds))
 
 
 def _exact(value: Any) -> Any:
