@@ -10,7 +10,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 
-from aievents import EventClient
+from aievents import EventClient, _diag
 
 # Shared CI machines vary in speed: a slow example is not a failure.
 settings.register_profile("aievents", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -111,10 +111,6 @@ def _disks(tmp_path: Any) -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def _fresh_diagnostics() -> None:
     """Each test starts with rate-limited diagnostics that have logged nothing yet."""
-    try:
-        from aievents import _diag
-    except ImportError:  # an older tree, run for comparison
-        return
     _diag.forget()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import aievents
-from aievents import EventValidationError, ImageUsageEvent
+from aievents import ContextExecutor, EventValidationError, ImageUsageEvent, carry_context
 from aievents.context import BOUND
 
 from helpers import usage_event
@@ -31,9 +31,7 @@ def _isolated_context() -> Iterator[None]:
 
 
 def carried(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``aievents.carry_context`` (imported here: it is new)."""
-    from aievents import carry_context
-
+    """``function`` wrapped by ``aievents.carry_context``."""
     return carry_context(function)
 
 
@@ -113,9 +111,7 @@ class TestThreadPools:
 
 
 def context_executor(pool: ThreadPoolExecutor) -> Any:
-    """``aievents.ContextExecutor`` around ``pool`` (imported here: it is new)."""
-    from aievents import ContextExecutor
-
+    """``aievents.ContextExecutor`` around ``pool``."""
     return ContextExecutor(pool)
 
 
