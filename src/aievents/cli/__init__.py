@@ -67,9 +67,8 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
 
 
 def _main(argv: Sequence[str], now: float, out: TextIO, errors: TextIO) -> int:
-    from aievents.cli._commands import say
     from aievents.cli._parser import parse
-    from aievents.cli._terminal import command_logging
+    from aievents.cli._terminal import command_logging, say
 
     try:
         parser, args = parse(argv, now)

@@ -20,21 +20,16 @@ from aievents._extras import require_extra
 from aievents.cli._eventfile import EventFileError, event_file
 from aievents.cli._parser import USAGE_FILTERS
 from aievents.cli._render import note_unpriced, write_pages
-from aievents.cli._terminal import line, literal
+from aievents.cli._terminal import literal, say
 from aievents.cli._times import DAY, minute
 from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, minute_up, usage
 
-__all__ = ["ingest", "query", "say"]
+__all__ = ["ingest", "query"]
 
 #: Events written to a store at a time by ``ingest``.
 _BATCH: Final = 5000
 #: Series (distinct model, size, source, project, user, key) summed from a file.
 _MAX_SERIES: Final = 1_000_000
-
-
-def say(errors: TextIO, text: str) -> None:
-    """One line on stderr, shown literally."""
-    print(line(f"aievents: {text}"), file=errors, flush=True)
 
 
 def query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO, now: float) -> int:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final, TextIO
 
-from aievents.cli._terminal import line, literal
+from aievents.cli._terminal import literal, say
 from aievents.cli._times import iso8601, minute
 from aievents.query import CostsResult, ImagesResult, Page, Source, usage
 
@@ -317,4 +317,4 @@ def note_unpriced(
         f"recorded: aievents.pricing.set_price({named[0]!r}, per_image=... or tokens={{...}}) "
         "or aievents.pricing.load_prices(FILE)"
     )
-    print(line(f"aievents: {text}"), file=errors, flush=True)
+    say(errors, text)

@@ -23,7 +23,7 @@ from typing import Any, Final, TextIO
 
 import structlog
 
-__all__ = ["MAX_MESSAGE", "command_logging", "line", "literal"]
+__all__ = ["MAX_MESSAGE", "command_logging", "line", "literal", "say"]
 
 #: Longest line the command writes about one thing (a message, a log line).
 MAX_MESSAGE: Final = 2000
@@ -62,6 +62,11 @@ def literal(value: object, limit: int | None = None, *, reversible: bool = True)
 def line(text: str) -> str:
     """A message or log line as a terminal shows it literally, at most :data:`MAX_MESSAGE`."""
     return literal(text, MAX_MESSAGE, reversible=False)
+
+
+def say(errors: TextIO, text: str) -> None:
+    """One line of the command's own on ``errors`` (stderr), shown literally."""
+    print(line(f"aievents: {text}"), file=errors, flush=True)
 
 
 def _render(_logger: Any, level: str, event: MutableMapping[str, Any]) -> str:

@@ -14,10 +14,12 @@ and so cost):
   bytes are followed where the HTTP response reads them from its network
   stream, and only what the report needs is kept (a long string, such as
   an image's base64 data, is not, unless outputs are captured);
-- a body (or stream) never read ends it when the response is closed, or
-  once it is garbage-collected: images from ``n`` (1 when not given),
-  priced per image where the table can, else with cost unknown, stamped
-  with the time the answer arrived.
+- a body or stream the caller lets go of before its end (never read, or
+  read in part; closed, garbage-collected, or left when the process ends)
+  ends it the same way, whichever wrapper gave it (:meth:`_Watch.abandon`):
+  completed with the images asked for (``n``, 1 when not given), priced
+  per image where the table can, else with cost unknown, stamped with the
+  time the answer arrived. The provider ran the generation, and bills it.
 
 A response collected by the garbage collector, or a read abandoned part-way,
 is only noted where it happens (the collector may run while this thread
@@ -153,6 +155,8 @@ class _Watch:
         self.arrived = moment()
         #: Whether the caller began to read the answer.
         self.began = False
+        #: Whether the HTTP response's bytes were read to their end.
+        self.drained = False
         unfinished.track(self)
 
     def claim(self) -> bool:
@@ -160,20 +164,42 @@ class _Watch:
         return unfinished.claim(self)
 
     def following(self) -> bool:
-        """Whether the response's body bytes are wanted (only by a body watch)."""
-        return False
+        """Whether the response's bytes and end are wanted (the request is not reported yet)."""
+        return unfinished.is_open(self)
 
     def feed(self, data: bytes) -> None:
         """Bytes of the body (only a body watch keeps them)."""
 
     def ended(self) -> None:
-        """The body was read to its end (only a body watch reads it)."""
+        """The HTTP response's bytes were read to their end."""
+        self.drained = True
 
     def closed(self) -> None:
-        """The HTTP response was closed; reading it may be over."""
+        """The HTTP response was closed: unread, let go of part-way, or read to its end.
+
+        Closed before any read: the caller let go of it, reported now.
+        Closed during a read, before the bytes ran out (the reader let go:
+        httpx closes the response as its generator is finalized, perhaps
+        inside the garbage collector): noted, and reported on the next
+        normal path. Closed as its bytes ran out: the reading's end reports
+        it (a stream's last events may still be on their way to the caller).
+        """
+        if not self.began:
+            self.abandon()
+        elif not self.drained:
+            self.collected()
 
     def abandon(self) -> None:
-        """Report the request as it stands: the caller will not end it (see ``_unfinished``)."""
+        """The caller let go of the answer before its end: book the request (once).
+
+        Closed, garbage-collected (reported later, see ``_unfinished``), or
+        left when the process ends, never read or read in part, a body or a
+        stream: the provider ran the generation, so the request is completed
+        with the images asked for, stamped with the time the answer arrived.
+        """
+        if self.claim():
+            self.request.answered(self.arrived)
+            finish_unread(self.request)
 
     def collected(self) -> None:
         """From a finalizer: the response is gone; report it on the next normal path."""
@@ -187,10 +213,10 @@ class StreamWatch(_Watch):
     """Follows a streamed generation or edit: partial events pass, completed ones count.
 
     The request is reported once: when as many completed events as images
-    requested have arrived, when the stream ends, fails or is closed, or
-    after it is collected. A stream closed after it began but before a
-    completed event is an error (``StreamClosed``); a stream never read at
-    all counts the images asked for.
+    requested have arrived, or when the stream ends or fails; a stream the
+    caller lets go of first (closed, collected, or left at exit) is
+    abandoned as a body is (:meth:`_Watch.abandon`). A stream that ends by
+    itself without a completed event is an error (``IncompleteStream``).
     """
 
     def __init__(self, request: ImageRequest, capture_outputs: bool) -> None:
@@ -242,36 +268,19 @@ class StreamWatch(_Watch):
         safe(functools.partial(self.end, error))
 
     def end(self, error: BaseException | None = None) -> None:
-        """Report the request as the stream left it (once): completed, failed or unread."""
+        """Report the request as the stream left it (once): completed, or failed."""
         if not self.claim():
             return
-        if error is not None and not self.completed:
-            fail(self.request, error)
-        elif self.completed:
+        if self.completed:
             self.request.record_images(self.completed)
             self.request.complete()
-        elif not self.began:
-            self.request.answered(self.arrived)
-            finish_unread(self.request)
+        elif error is not None:
+            fail(self.request, error)
         else:
             self.request.fail(
-                RuntimeError("the stream ended before its completed event"),
-                error_type="StreamClosed",
+                RuntimeError("the stream ended without its completed event"),
+                error_type="IncompleteStream",
             )
-
-    def closed(self) -> None:
-        """The HTTP response closed: a stream never read ends here.
-
-        Once the stream is being read, its own end reports it: the HTTP
-        response closes when its bytes run out, before the last events have
-        reached the caller.
-        """
-        if not self.began:
-            self.end()
-
-    def abandon(self) -> None:
-        """Collected, or the process ends: report what the stream gave so far."""
-        self.end()
 
 
 def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> Any:
@@ -299,7 +308,7 @@ def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> A
                 if original is not None:
                     await original()
             finally:
-                safe(watch.end)
+                safe(watch.abandon)
 
         stream.close = close_async
     else:
@@ -311,7 +320,7 @@ def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> A
                 if original is not None:
                     original()
             finally:
-                safe(watch.end)
+                safe(watch.abandon)
 
         stream.close = close_and_report
     if http is not None:
@@ -359,36 +368,15 @@ class BodyWatch(_Watch):
         #: What is kept of the body (all of it when outputs are captured).
         self.body = Body(whole=capture_outputs)
 
-    def following(self) -> bool:
-        """Whether the body's bytes are still wanted (the request is not reported yet)."""
-        return unfinished.is_open(self)
-
     def feed(self, data: bytes) -> None:
         """Bytes of the body as they come off the network (content-encoded as sent)."""
         self.body.feed(data)
 
     def ended(self) -> None:
         """The body was read to its end: end the request with what it says."""
+        super().ended()
         if self.claim():
             _finish_kept(self.request, self.body, self.capture_outputs)
-
-    def closed(self) -> None:
-        """The HTTP response was closed: unread, or a read abandoned part-way.
-
-        Closed before any read: reported now. Closed during a read (the
-        reader let go: httpx closes the response as its generator is
-        finalized, perhaps inside the garbage collector): noted, and
-        reported on the next normal path.
-        """
-        if not self.began:
-            self.abandon()
-        else:
-            self.collected()
-
-    def abandon(self) -> None:
-        """The body will not be read in full: count the images asked for."""
-        if self.claim():
-            finish_unread(self.request)
 
 
 def watch_raw(

@@ -13,12 +13,14 @@
    (``None`` when the price table cannot tell it).
 
 Calls through ``with_raw_response`` and ``with_streaming_response`` report
-the same once their body is parsed or read; a body never read is counted
-with the images asked for (``n``), priced per image where the price table
-can, stamped with the time the answer arrived: when the response is
+the same once their body is parsed or read. A body or stream the caller
+lets go of before its end (never read, or read in part) is counted with the
+images asked for (``n``), priced per image where the price table can,
+stamped with the time the answer arrived: when the response or stream is
 closed, or, once it is garbage-collected (or its reading abandoned), at the
 next instrumented call, ``EventClient.flush()``/``close()``, or the end of
-the process, whichever comes first.
+the process, whichever comes first. ``instrument_openai(openai)`` covers
+the SDK's module-level client.
 
 What the SDK returns and raises reaches the caller unchanged (a stream is
 the SDK's own object; its events pass through untouched). Prompts and image
@@ -191,21 +193,20 @@ def _raw_stream(request: ImageRequest | None, result: Any) -> Any:
     """The stream a raw ``stream=True`` response parses into, or None.
 
     The SDK caches what ``parse()`` returns: the caller's own ``parse()``
-    gets this same stream.
+    gets this same stream. The async client's ``parse()`` may give an
+    awaitable: :func:`_settled` awaits it.
     """
     if request is None or not request.streaming or not is_raw_response(result):
         return None
     return safe(result.parse)
 
 
-async def _araw_stream(request: ImageRequest | None, result: Any) -> Any:
-    """:func:`_raw_stream` for the async client, whose ``parse()`` may be a coroutine."""
-    if request is None or not request.streaming or not is_raw_response(result):
-        return None
-    if not inspect.iscoroutinefunction(result.parse):
-        return safe(result.parse)
+async def _settled(value: Any) -> Any:
+    """``value``, awaited if it is awaitable; a failure is logged, and gives None."""
+    if not inspect.isawaitable(value):
+        return value
     try:
-        return await result.parse()
+        return await value
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
         report_failure("openai", exc)
         return None
@@ -241,7 +242,7 @@ def _wrap_async(original: Callable[..., Any], operation: str, installed: _Instal
         except BaseException as exc:  # cancellation too: reported, then raised unchanged
             _failed(request, exc)
             raise
-        stream = await _araw_stream(request, result)
+        stream = await _settled(_raw_stream(request, result))
         return _returned(request, result, settings, stream=stream)
 
     return call
@@ -271,8 +272,14 @@ def instrument_openai(
     ``with_streaming_response`` calls, whether the SDK built those wrappers
     before or after this call.
 
+    The ``openai`` module itself stands for its module-level client
+    (``openai.images.generate(...)`` after setting ``openai.api_key``): the
+    client behind the module's proxies is instrumented, as it is loaded
+    then (the SDK makes it once, from the module's settings).
+
     Args:
-        client: The openai client instance (sync or async, Azure included).
+        client: The openai client instance (sync or async, Azure included),
+            or the ``openai`` module.
         events: The event client to emit on; the default client when omitted
             (looked up at each call, so ``capture_events()`` sees them).
         prices: The price table; the process-wide one when omitted.
@@ -286,15 +293,18 @@ def instrument_openai(
     Raises:
         TypeError: ``client`` has no ``images`` resource with any of
             ``generate``, ``edit`` or ``create_variation``.
+        openai.OpenAIError: ``client`` is the ``openai`` module and the SDK
+            cannot make its client yet (no API key set).
     """
     settings = _Settings(events, prices, capture_prompts, capture_outputs)
-    installed = _installed(client)
+    target = _resolved(client)
+    installed = _installed(target)
     if installed is not None:
         # Its own settings from now on; the clients derived from it follow them.
         installed.own = settings
         installed.active = True
         return client
-    _install(client, _Installed(settings))
+    _install(target, _Installed(settings))
     return client
 
 
@@ -330,6 +340,31 @@ class _Installed:
 
 
 _ABSENT: Final[Any] = object()
+
+
+def _resolved(client: Any) -> Any:
+    """The client whose resources to wrap: ``client``, or the one behind a module's proxies.
+
+    The ``openai`` module's ``images`` is the SDK's lazy proxy of the module
+    client's resource: it forwards each attribute (``with_raw_response``
+    too) to the real resource, so that is where the methods are wrapped.
+    Loading it makes the module client, as the first call through it would.
+    """
+    images = getattr(client, "images", None)
+    load = getattr(type(images), "__get_proxied__", None)
+    if load is None:
+        return client
+    real = load(images)
+    owner = getattr(real, "_client", None)
+    return owner if owner is not None and getattr(owner, "images", None) is real else client
+
+
+def _loaded(client: Any) -> Any:
+    """:func:`_resolved`, or None when a module client cannot be made (so was never wrapped)."""
+    try:
+        return _resolved(client)
+    except Exception:  # noqa: BLE001 - the SDK's error for a module client not set up
+        return None
 
 
 def _installed(client: Any) -> _Installed | None:
@@ -417,7 +452,8 @@ def uninstrument_openai(client: C) -> C:
     without reporting them. Only ``client`` is undone: the client it was
     derived from, and those derived from it, report as before.
     """
-    installed = _installed(client)
+    resolved = _loaded(client)
+    installed = _installed(resolved)
     if installed is None:
         return client
     installed.active = False
@@ -428,10 +464,10 @@ def uninstrument_openai(client: C) -> C:
             target.__dict__.pop(name, None)
         else:
             setattr(target, name, previous)
-    delattr(client.images, _MARK)  # type: ignore[attr-defined]
+    delattr(resolved.images, _MARK)
     return client
 
 
 def is_instrumented(client: Any) -> bool:
     """Whether ``client``'s image calls are instrumented (and so reported)."""
-    return _installed(client) is not None
+    return _installed(_loaded(client)) is not None
