@@ -125,7 +125,7 @@ class TestAuthorizationSchemes:
         ],
     )
     def test_scheme_anywhere(self, text: str) -> None:
-        """The credentials after Key, Token or ApiKey go wherever they are, not only after a name."""
+        """Credentials after Key, Token or ApiKey go wherever they are, not only after a name."""
         scrubbed = redact().scrub_text(text)
         assert "Zq9sPlm2Xw8rT5yU" not in scrubbed
         assert SECRET not in scrubbed
