@@ -256,6 +256,15 @@ class TestUrls:
         assert "host.example" in masked
         assert "/db" in masked or url.startswith("redis")
 
+    def test_function_key(self) -> None:
+        """A ``code`` parameter (an Azure Functions key) goes; a ``code`` field elsewhere stays."""
+        url = "https://fn.azurewebsites.net/api/gen?code=aBcD1234efGH5678ijKL==&n=2"
+        scrubbed = redact().scrub_text(f"failed: {url}")
+        assert scrubbed == "failed: https://fn.azurewebsites.net/api/gen?code=[redacted]&n=2"
+        assert redact().scrub({"code": "content_policy_violation"}) == {
+            "code": "content_policy_violation"
+        }
+
     def test_at_in_a_query_value(self) -> None:
         """An '@' in a query value is not taken for the end of a password."""
         url = "postgresql://bob:hunter2@host.example/db?application_name=me@host"

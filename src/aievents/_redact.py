@@ -671,8 +671,9 @@ _HOST_END: Final = re.compile(r"[/?#]")
 #: An ``&`` that starts a parameter (``&name=``): one that does not is part of a value.
 _PARAMETER: Final = re.compile(r"&(?=[^&=#]*=)")
 #: Words in a parameter's name that make its value a secret (``sslpassword``,
-#: ``passfile``, ``api_key``, ``access_token``, ``sig``...).
-_SECRET_PARAMETER: Final = re.compile(r"(?i)pass|pwd|secret|token|key|auth|sig|cred|cookie")
+#: ``passfile``, ``api_key``, ``access_token``, ``sig``...), and ``code`` alone
+#: (an Azure Functions key, an OAuth authorization code).
+_SECRET_PARAMETER: Final = re.compile(r"(?i)pass|pwd|secret|token|key|auth|sig|cred|cookie|^code$")
 #: What a secret masked already looks like.
 _MASKS: Final = frozenset({"***", REDACTED, urllib.parse.quote(REDACTED)})
 
