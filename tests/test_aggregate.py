@@ -680,7 +680,7 @@ class TestAggregateSink:
         assert sink.closed
 
 
-class TestReviewEdges:
+class TestEdges:
     """Cursors across processes, cached tokens, bare totals and hostile merges."""
 
     def test_cursor_independent_of_hash_seed(self, sink: AggregateSink) -> None:

@@ -567,7 +567,7 @@ def rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class TestReviewEdges:
+class TestEdges:
     """Shared spill directories, flush deadlines, long Retry-After, stuck batches, secrets."""
 
     def test_two_sinks_share_a_spill(self, collector: Collector, tmp_path: Path) -> None:

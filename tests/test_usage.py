@@ -88,8 +88,8 @@ ORQ_FULL_USAGE = ImageUsage(
     input_tokens_details=InputTokensDetails(text_tokens=1409, image_tokens=1687),
 )
 
-# TanStack's seed-era ImageUsage.
-TANSTACK_SEED: dict[str, Any] = {"inputTokens": 50, "outputTokens": 50, "totalTokens": 100}
+# TanStack's early ImageUsage.
+TANSTACK_EARLY: dict[str, Any] = {"inputTokens": 50, "outputTokens": 50, "totalTokens": 100}
 
 # TanStack's current TokenUsage.
 TOKEN_USAGE: dict[str, Any] = {
@@ -475,8 +475,8 @@ class TestFromOpenAI:
 class TestFromOrq:
     """from_orq() on orq.ai's three usage objects, camelCase and snake_case."""
 
-    def test_create_image_usage_seed_example(self) -> None:
-        """The seed's minimal CreateImageUsage (details only, every count omitted) is valid."""
+    def test_create_image_usage_minimal_example(self) -> None:
+        """A minimal CreateImageUsage (details only, every count omitted) is valid."""
         usage = from_orq({"inputTokensDetails": {}})
         assert usage == ImageUsage(input_tokens_details=InputTokensDetails())
         assert usage.total_tokens is None
@@ -507,8 +507,8 @@ class TestFromOrq:
         """CreateImageEditUsage / CreateImageVariationUsage convert in either spelling."""
         assert from_orq(payload) == ORQ_FULL_USAGE
 
-    def test_seed_edit_example_with_integral_floats(self) -> None:
-        """The seed's numbers, sent as integral floats, become ints."""
+    def test_edit_example_with_integral_floats(self) -> None:
+        """An edit example's numbers, sent as integral floats, become ints."""
         usage = from_orq(
             {
                 "totalTokens": 7200.0,
@@ -522,16 +522,16 @@ class TestFromOrq:
         assert usage.input_tokens_details is not None
         assert type(usage.input_tokens_details.text_tokens) is int
 
-    def test_seed_edit_example_fractional_is_refused(self) -> None:
-        """The seed's literal example (fractional counts like 3095.89) is refused."""
-        seed = {
+    def test_edit_example_fractional_is_refused(self) -> None:
+        """An example with fractional counts (like 3095.89) is refused."""
+        example = {
             "totalTokens": 7200.49,
             "inputTokens": 3095.89,
             "outputTokens": 5953.75,
             "inputTokensDetails": {"textTokens": 1409.04, "imageTokens": 1162.42},
         }
         with pytest.raises(EventValidationError) as info:
-            from_orq(seed)
+            from_orq(example)
         assert info.value.value in (7200.49, 3095.89, 5953.75)
         assert "orq usage" in str(info.value)
 
@@ -594,23 +594,23 @@ class TestFromOrq:
 
 
 class TestFromTanstack:
-    """from_tanstack() on the seed-era ImageUsage and the current TokenUsage."""
+    """from_tanstack() on the early ImageUsage and the current TokenUsage."""
 
-    def test_seed_image_usage(self) -> None:
-        """The seed's ImageUsage {inputTokens, outputTokens, totalTokens} converts."""
-        assert from_tanstack(TANSTACK_SEED) == ImageUsage(
+    def test_early_image_usage(self) -> None:
+        """The early ImageUsage {inputTokens, outputTokens, totalTokens} converts."""
+        assert from_tanstack(TANSTACK_EARLY) == ImageUsage(
             input_tokens=50, output_tokens=50, total_tokens=100
         )
 
-    def test_seed_image_usage_with_details(self) -> None:
-        """The orq-style inputTokensDetails on a seed ImageUsage is kept."""
+    def test_early_image_usage_with_details(self) -> None:
+        """The orq-style inputTokensDetails on an early ImageUsage is kept."""
         usage = from_tanstack(
-            {**TANSTACK_SEED, "inputTokensDetails": {"textTokens": 10, "imageTokens": 40}}
+            {**TANSTACK_EARLY, "inputTokensDetails": {"textTokens": 10, "imageTokens": 40}}
         )
         assert usage == SPEC_USAGE
 
-    def test_seed_image_usage_all_optional(self) -> None:
-        """Every field of the seed ImageUsage is optional."""
+    def test_early_image_usage_all_optional(self) -> None:
+        """Every field of the early ImageUsage is optional."""
         assert from_tanstack({}) == ImageUsage()
         assert from_tanstack({"outputTokens": 7}) == ImageUsage(output_tokens=7, total_tokens=7)
 
@@ -846,9 +846,9 @@ class TestToImageUsage:
                 id="orq-create-image-minimal",
             ),
             pytest.param(
-                TANSTACK_SEED,
+                TANSTACK_EARLY,
                 ImageUsage(input_tokens=50, output_tokens=50, total_tokens=100),
-                id="tanstack-seed",
+                id="tanstack-early",
             ),
             pytest.param(TOKEN_USAGE, TOKEN_USAGE_RESULT, id="tanstack-token-usage"),
             pytest.param(

@@ -10,7 +10,7 @@ providers actually return:
 :func:`from_orq`          orq.ai ``CreateImageUsage``,
                           ``CreateImageEditUsage``,
                           ``CreateImageVariationUsage`` (camelCase or snake_case)
-:func:`from_tanstack`     TanStack AI's seed-era ``ImageUsage`` and its
+:func:`from_tanstack`     TanStack AI's early ``ImageUsage`` and its
                           current ``TokenUsage``
 :func:`from_gemini`       Gemini ``usageMetadata`` (REST or SDK spelling)
 :func:`to_image_usage`    any of the above, recognised by its keys
@@ -522,7 +522,7 @@ _TOKEN_USAGE_KEYS: Final = (
 def from_tanstack(usage: Any) -> ImageUsage:
     """Build :class:`ImageUsage` from TanStack AI's usage shapes.
 
-    The seed-era ``ImageUsage`` (``inputTokens``, ``outputTokens``,
+    The early ``ImageUsage`` (``inputTokens``, ``outputTokens``,
     ``totalTokens``, ``inputTokensDetails``) and the current ``TokenUsage``
     (``promptTokens``, ``completionTokens``, ``totalTokens``,
     ``promptTokensDetails``, ``completionTokensDetails``, ``cost``). Reasoning
@@ -656,7 +656,7 @@ def to_image_usage(payload: Any) -> ImageUsage:
 
     Recognises, by their keys: an :class:`ImageUsage` (returned as is), a
     Gemini ``usageMetadata`` (or a response holding one), a TanStack
-    ``TokenUsage``, and the OpenAI / orq / TanStack-seed input-output shape,
+    ``TokenUsage``, and the OpenAI / orq / early TanStack input-output shape,
     as a mapping or an object. A response object or dict that carries the
     usage under ``usage`` (OpenAI's ``ImagesResponse``) is unwrapped.
 
