@@ -139,7 +139,7 @@ class TestScrubbed:
         assert key not in repr(line)
         assert "plain-secret" not in repr(line)
         assert line["options"]["n"] == 1
-        assert line["error"].startswith("RuntimeError: bad key ")
+        assert line["error"].startswith("RuntimeError: bad ")
         assert "exc_info" not in line
         assert isinstance(line["traceback"], str)
 

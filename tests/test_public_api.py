@@ -85,14 +85,14 @@ class TestLightImport:
     """``import aievents`` loads no optional dependency and hooks nothing into exit."""
 
     def test_no_optional_module(self) -> None:
-        """No database driver, HTTP client, SDK or websocket library is imported."""
+        """No database driver, HTTP client, SDK, websocket library or log renderer is imported."""
         import subprocess
         import sys
 
         code = (
             "import sys, atexit, aievents\n"
             "heavy = ('sqlalchemy', 'psycopg', 'httpx', 'openai', 'websockets',"
-            " 'opentelemetry', 'google')\n"
+            " 'opentelemetry', 'google', 'structlog', 'rich')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
         )
         result = subprocess.run(

@@ -31,10 +31,10 @@ from test_store_connection import (
     query,
     requests,
     sqlite_store,
-    wait_until,
 )
 
 from faults import record
+from helpers import until
 from helpers import usage_at as event
 
 
@@ -122,7 +122,7 @@ class TestDeletedAgainAndAgain:
                     assert deleted.wait(30)
                 last = emit(400)
                 assert sink.flush(60)
-                wait_until(lambda: readers.answered > 0)
+                until(lambda: readers.answered > 0)
         finally:
             sa.event.remove(sink._engine, "close", on_close)
         assert readers.raw == []
@@ -215,7 +215,7 @@ class TestGate:
             os.replace(other, path)
             for index in range(10):
                 sink.handle(event(f"new-{index}", T0 + index))
-            wait_until(lambda: sink._gate._reopening)  # the worker waits for the query
+            until(lambda: sink._gate._reopening)  # the worker waits for the query
         finally:
             released.set()
             asking.join(30)
@@ -243,9 +243,7 @@ class TestLongLock:
                 sink.handle(event(f"r{index}", T0 + index))
             # Each try waits busy_timeout for the lock: six tries of a batch of
             # 50 hold the lock for six busy timeouts at least.
-            wait_until(
-                lambda: sink.stats().get("retried", 0) >= 6 * 50 or sink.stats()["failed"] > 0
-            )
+            until(lambda: sink.stats().get("retried", 0) >= 6 * 50 or sink.stats()["failed"] > 0)
             assert sink.stats()["failed"] == 0
             with pytest.raises(StoreError, match="events not stored yet") as caught:
                 requests(sink)
@@ -275,9 +273,9 @@ class TestLongLock:
         with locked(path, "BEGIN IMMEDIATE"):
             for index in range(10):
                 sink.handle(event(f"r{index}", T0 + index))
-            wait_until(lambda: sink.stats().get("retried", 0) >= 10 or sink.stats()["failed"] > 0)
+            until(lambda: sink.stats().get("retried", 0) >= 10 or sink.stats()["failed"] > 0)
             assert not sink.close(0.2)
-            wait_until(lambda: (sink.stats()["failed"], sink.stats()["pending"]) == (10, 0))
+            until(lambda: (sink.stats()["failed"], sink.stats()["pending"]) == (10, 0))
         for _ in range(2):  # not once: every time
             with pytest.raises(StoreError, match="10 of its events were never stored") as caught:
                 requests(sink)
@@ -320,7 +318,7 @@ class TestFork:
         assert sink.flush(10)
         with locked(path, "BEGIN IMMEDIATE"):
             sink.handle(event("b", T0))
-            wait_until(lambda: sink._gate._users == 1)  # the worker is writing "b", waiting
+            until(lambda: sink._gate._users == 1)  # the worker is writing "b", waiting
             read_fd, write_fd = os.pipe()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # threads at fork (3.12+)

@@ -26,14 +26,13 @@ the next line for that key, how many it held back (``suppressed``).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import traceback as _traceback
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, Final, Literal
-
-import structlog
 
 from aievents._fork import after_fork
 from aievents._redact import scrub, scrub_text
@@ -98,7 +97,10 @@ def log(
             if traceback:
                 facts["traceback"] = _traceback_text(error)
         name = f"aievents.{area}" if area else "aievents"
-        if structlog.is_configured():
+        # structlog is configured only by an application that imported it:
+        # importing it here would load its renderers (and rich) for nothing.
+        structlog = sys.modules.get("structlog")
+        if structlog is not None and structlog.is_configured():
             getattr(structlog.get_logger(name), level)(event, **facts)
         else:
             logger = logging.getLogger(name)

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
-import structlog
 
 from aievents._diag import RateLimitedLog
 from aievents._redact import scrub, scrub_outputs
@@ -90,6 +89,9 @@ class LogSink:
             option(f"levels[{name!r}]", level, LEVELS)
         if redact is not None and not callable(redact):
             raise TypeError(f"redact must be callable, got {redact!r}")
+        import structlog  # noqa: PLC0415 - loaded by the first LogSink, not by import aievents
+
+        self._get_logger = structlog.get_logger
         self._logger = logger
         self._levels = merged
         self._include = None if include is None else frozenset(include)
@@ -146,9 +148,9 @@ class LogSink:
                 # bind() makes the logger now (as a log call would), so that only
                 # a factory refusing the name, not the log call, is retried.
                 try:
-                    logger = structlog.get_logger(logger).bind()
+                    logger = self._get_logger(logger).bind()
                 except TypeError:  # a logger factory that takes no name
-                    logger = structlog.get_logger().bind()
+                    logger = self._get_logger().bind()
             getattr(logger, level)(event.event_type, **fields)
         except Exception as exc:  # noqa: BLE001 - logging must not break the host
             with self._lock:
