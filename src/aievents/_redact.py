@@ -89,7 +89,9 @@ SCRUB: Final = "aievents.scrub"
 #: expressions, the cheap first look of :func:`_text_suspect_py` and the
 #: compiled ``suspect`` (given it by :func:`_compiled`): a credential added
 #: here is known to all three.
-_SCHEME_CREDENTIAL: Final = r"\s+(?=[\w.~+/=:\-]*[0-9])[\w.~+/=:\-]{16,}"
+#: After ``Key``, ``Token`` or ``ApiKey`` and a space (part of the start, so
+#: that ``tokens`` in text is no cause for a closer look).
+_SCHEME_CREDENTIAL: Final = r" *(?=[\w.~+/=:\-]*[0-9])[\w.~+/=:\-]{16,}"
 CREDENTIALS: Final = (
     ("sk-", r"[A-Za-z0-9_\-]{6,}", False),  # OpenAI, Anthropic: sk-, sk-proj-, sk-ant-
     ("rk-", r"[A-Za-z0-9_\-]{6,}", False),
@@ -108,9 +110,9 @@ CREDENTIALS: Final = (
     ("Basic", r"\s+[A-Za-z0-9+/=]{8,}", False),  # basic credentials
     # Other schemes (fal's Key, Token, ApiKey) name words that ordinary text
     # uses too: only a long credential with a digit in it follows them.
-    ("Key", _SCHEME_CREDENTIAL, False),
-    ("Token", _SCHEME_CREDENTIAL, False),
-    ("ApiKey", _SCHEME_CREDENTIAL, False),
+    ("Key ", _SCHEME_CREDENTIAL, False),
+    ("Token ", _SCHEME_CREDENTIAL, False),
+    ("ApiKey ", _SCHEME_CREDENTIAL, False),
     ("eyJ", r"[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*", False),  # JWTs
     ("AKIA", r"[A-Z0-9]{12,}", True),  # cloud access key ids (upper case only)
     ("ASIA", r"[A-Z0-9]{12,}", True),
