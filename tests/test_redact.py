@@ -427,6 +427,18 @@ class TestOutbound:
         event = usage_event(user_id="user-1", project_id="proj_1", size="1024x1024")
         assert outbound(event) is event
 
+    def test_priced_event_takes_the_quick_path(self) -> None:
+        """A priced event (its cost's basis is 'tokens') is let through without a closer look."""
+        from aievents._outbound import _check_of
+
+        from helpers import priced_cost
+
+        event = usage_event(user_id="user-1", api_key_id="key_2", size="1024x1024")
+        event = attrs.evolve(event, cost=priced_cost(output_image="0.04"))
+        assert _check_of(type(event))(event) is False
+        told = attrs.evolve(event, user_id="Token 9Qx2Zq9sPlm2Xw8rT5yU")
+        assert _check_of(type(told))(told) is True
+
     def test_scrubbed_copy(self) -> None:
         """A copy with the secrets replaced; the same id, stamp and usage."""
         from aievents._outbound import outbound
