@@ -43,6 +43,7 @@ docs: $(STAMP)
 test: lint typecheck pytest docs
 
 bench: $(STAMP)
+	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_dispatch.py
 	$(BIN)/python bench/bench_instrument.py
 	$(BIN)/python bench/bench_aggregate.py
