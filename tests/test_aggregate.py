@@ -964,6 +964,17 @@ class TestRolledEdges:
         assert caught.value.field == field
         assert "2024-11-01T10:00 or earlier, or 2024-11-01T13:00 or later" in str(caught.value)
 
+    def test_up_to_now_counts_whole(self) -> None:
+        """Without an end ("up to now"), a rolled-up total reaching past now counts whole."""
+        sink = AggregateSink(clock=lambda: D0 + 60, max_entries=2, compiled=False)
+        for index in range(6):  # minutes 0 to 5, now at minute 1: caps roll them up
+            sink.handle(event(f"r{index}", D0 + 60 * index))
+        page = sink.usage(start_time=D0)  # no QueryError: the end was not given
+        counted = sum(r.num_model_requests for b in page.data for r in b.results)
+        assert 2 <= counted <= 6  # minutes 0 and 1 at least; later ones only in a roll-up
+        with pytest.raises(QueryError):  # a given end inside them is still refused
+            sink.usage(start_time=D0, end_time=D0 + 120)
+
     def test_filtered_out_totals_do_not_refuse(self, rolled: AggregateSink) -> None:
         """Totals the filters leave out do not stop the answer."""
         page = rolled.usage(start_time=D0 + 11 * 3600, end_time=D0 + DAY, models=["other"])

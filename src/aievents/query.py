@@ -165,6 +165,9 @@ class Scan:
             A source that holds totals summed over a span (not by the
             minute) must not count them short where the window's own
             edges cut such a span; page edges only choose the page.
+        open_end: Whether the query gave no ``end_time`` (it ends now): a
+            span that reaches past now is then counted whole, as "up to
+            now" asks, rather than refused.
     """
 
     start: int
@@ -173,6 +176,7 @@ class Scan:
     group_by: tuple[str, ...]
     filters: Mapping[str, frozenset[str]]
     window: tuple[int, int] | None = None
+    open_end: bool = False
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -518,6 +522,7 @@ def _gather(
         start=minute_up(max(begin, start)),
         end=minute_up(stop),
         window=(minute_up(start), minute_up(end)),
+        open_end=end_time is None,
         width=width,
         group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
         filters=filters,

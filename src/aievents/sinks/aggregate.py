@@ -371,9 +371,11 @@ class AggregateSink(Reports):
         A rolled-up total counts in the bucket of its first event's minute.
 
         Raises:
-            QueryError: the query's start or end falls between the first and
-                the last minute of a rolled-up total it would count: the
-                sink no longer knows which of its events are inside.
+            QueryError: the query's start or its given end falls between the
+                first and the last minute of a rolled-up total it would
+                count: the sink no longer knows which of its events are
+                inside. (Without an end, "up to now", such a total counts
+                whole.)
         """
         first, last = scan.start // 60, (scan.end - 1) // 60
         low, high = scan.bounds[0] // 60, (scan.bounds[1] - 1) // 60
@@ -393,7 +395,7 @@ class AggregateSink(Reports):
         for dims, begins, ends, totals in items:
             if scan.filters and not scan.admits(dims):
                 continue
-            if begins < low <= ends or begins <= high < ends:
+            if begins < low <= ends or (begins <= high < ends and not scan.open_end):
                 raise _cut(scan.bounds, begins, ends, low=begins < low <= ends)
             if first <= begins:
                 seconds = begins * 60
