@@ -7,14 +7,14 @@ the command that adds it to this installation, the same sentence everywhere::
     HttpTransport needs the 'http' extra: pip install '/src/aievents[http]'
     (No module named 'httpx')
 
+and raises it before doing any work: at import for a module that cannot
+work without the package, at construction (or at the start of a command)
+otherwise.
+
 The command names what aievents was installed from (pip records it): the
 clone's folder, or the wheel file; ``-e`` when it was installed editable.
 Run from a clone's ``src`` without installing, it names the clone. Failing
 both, it says ``pip install 'aievents[http]'``.
-
-and raises it before doing any work: at import for a module that cannot
-work without the package, at construction (or at the start of a command)
-otherwise.
 """
 
 from __future__ import annotations

@@ -19,6 +19,19 @@ from typing import Final
 
 __all__ = ["OWNER", "alive", "token_of"]
 
+_PREFIX: Final = "owner-"
+_SUFFIX: Final = ".lock"
+
+
+def _lock_file(directory: Path, token: str) -> Path:
+    """The lock file of the process of ``token`` in ``directory``."""
+    return directory / f"{_PREFIX}{token}{_SUFFIX}"
+
+
+def _new_token() -> str:
+    """A token for this process: its pid and random bytes (pid reuse does not repeat it)."""
+    return f"{os.getpid()}x{os.urandom(4).hex()}"
+
 
 class Owner:
     """This process's identity in spill directories: a token and the lock files it holds.
@@ -29,22 +42,22 @@ class Owner:
     """
 
     def __init__(self) -> None:
-        self.token = f"{os.getpid()}x{os.urandom(4).hex()}"
+        self.token = _new_token()
         self.locks: dict[Path, int] = {}
 
     def hold(self, directory: Path) -> None:
         """Hold this process's lock file in ``directory`` (once; raises OSError when it cannot)."""
         if directory in self.locks:
             return
-        fd = os.open(directory / f"owner-{self.token}.lock", os.O_RDONLY | os.O_CREAT, 0o600)
+        fd = os.open(_lock_file(directory, self.token), os.O_RDONLY | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             raise
         self.locks[directory] = fd
-        for path in directory.glob("owner-*.lock"):  # those of ended processes go
-            alive(directory, path.name[len("owner-") : -len(".lock")])
+        for path in directory.glob(f"{_PREFIX}*{_SUFFIX}"):  # those of ended processes go
+            alive(directory, path.name[len(_PREFIX) : -len(_SUFFIX)])
 
     def release(self) -> None:
         """The process ends: its lock files go (a forked child leaves its parent's alone)."""
@@ -53,7 +66,7 @@ class Owner:
         locks, self.locks = self.locks, {}
         for directory, fd in locks.items():
             with contextlib.suppress(OSError):
-                (directory / f"owner-{self.token}.lock").unlink()
+                _lock_file(directory, self.token).unlink()
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -63,7 +76,7 @@ class Owner:
         for fd in locks.values():
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.token = f"{os.getpid()}x{os.urandom(4).hex()}"
+        self.token = _new_token()
 
     def forked(self) -> bool:
         """Whether this is a forked child still using its parent's token."""
@@ -77,7 +90,7 @@ def alive(directory: Path, token: str) -> bool:
     """Whether the process of ``token`` still runs (its lock file is held)."""
     if token == OWNER.token:
         return True
-    path = directory / f"owner-{token}.lock"
+    path = _lock_file(directory, token)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
