@@ -103,7 +103,7 @@ class AggregateSink(Reports):
         prices: The :class:`~aievents.pricing.PriceBook` that prices events
             that carry no cost (the process default book by default).
         price_events: Price events that carry no cost (neither ``cost`` nor
-            ``usage.cost``) with the price table; a request left without a
+            ``usage.cost``) with ``prices``; a request left without a
             cost (an unknown model) is counted in ``unpriced_requests``.
         clock: Seconds since the epoch; for tests.
         compiled: Add events with the compiled ``aievents._speedups`` (built

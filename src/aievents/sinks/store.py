@@ -177,7 +177,7 @@ class StoreSink(Reports):
         block_timeout: Seconds ``block`` waits.
         prices: The :class:`~aievents.pricing.PriceBook` that prices events
             that carry no cost (the process default book by default).
-        price_events: Price events that carry no cost with the price table.
+        price_events: Price events that carry no cost with ``prices``.
         clock: Seconds since the epoch, for a query without ``end_time``.
         create: Create the store when there is none (the default). With
             ``False`` only an existing store is opened: a SQLite file that
