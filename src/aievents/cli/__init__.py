@@ -64,7 +64,8 @@ def main(
             default): the default window, relative times and the window's
             end all come from it.
         prices: The :class:`~aievents.pricing.PriceBook` that prices the
-            events read that carry no cost (``usage --events``, ``ingest``);
+            events read that carry no cost (``usage`` and ``costs --events``,
+            ``ingest``);
             the process default book when omitted.
 
     A wrong command line exits (``SystemExit``, status 2) as argparse does.
