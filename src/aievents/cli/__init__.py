@@ -65,8 +65,7 @@ def main(
             end all come from it.
         prices: The :class:`~aievents.pricing.PriceBook` that prices the
             events read that carry no cost (``usage`` and ``costs --events``,
-            ``ingest``);
-            the process default book when omitted.
+            ``ingest``); the process default book when omitted.
 
     A wrong command line exits (``SystemExit``, status 2) as argparse does.
     The streams are left open; while the command runs, ``sys.stdout`` and
