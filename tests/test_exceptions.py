@@ -126,7 +126,7 @@ class TestStoreErrors:
     """A store's bad URL is a ValueError; an unreachable or failing one an OSError."""
 
     def test_unreachable_postgres(self) -> None:
-        """No server on the port: a ConnectionError, transient, naming the URL without its password."""
+        """No server on the port: a ConnectionError, transient, without the password."""
         with pytest.raises(ConnectionError) as caught:
             aievents.StoreSink("postgresql://bob:hunter2secret@127.0.0.1:1/usage")
         error = caught.value
@@ -142,7 +142,7 @@ class TestStoreErrors:
     )
     def test_bad_url(self, url: str) -> None:
         """A URL StoreSink cannot use: a ValueError (a FieldValueError), never transient."""
-        with pytest.raises(ValueError) as caught:
+        with pytest.raises(ValueError, match="field 'url'") as caught:
             aievents.StoreSink(url)
         error = caught.value
         assert isinstance(error, StoreSettingError)
@@ -152,7 +152,7 @@ class TestStoreErrors:
 
     def test_missing_store(self, tmp_path: Path) -> None:
         """create=False and no file: an OSError that is not a ConnectionError."""
-        with pytest.raises(OSError) as caught:
+        with pytest.raises(OSError, match="names no store") as caught:
             aievents.StoreSink(f"sqlite:///{tmp_path / 'none.db'}", create=False)
         error = caught.value
         assert isinstance(error, StoreAccessError)
@@ -199,7 +199,7 @@ class TestTransportErrors:
 
         (tmp_path / "events.jsonl").mkdir()
         transport = JsonlTransport(tmp_path / "events.jsonl")
-        with pytest.raises(OSError) as caught:
+        with pytest.raises(OSError, match="cannot write") as caught:
             transport.send([usage_event()])
         assert isinstance(caught.value, TransportError)
         transport.close()
