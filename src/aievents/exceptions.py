@@ -30,6 +30,10 @@ working for callers that do not know about aievents::
      '-- EventFileError (OSError)
            the ``aievents`` command could not read a file of events
 
+Misuse of an API (an argument of the wrong type, a numeric setting out of
+range, a handler that is not callable) is the builtin ``TypeError`` or
+``ValueError`` itself, raised where the call was made.
+
 Telemetry never raises into the host program on its own: these errors reach
 you only from calls you make directly (building an event, parsing a wire
 message, binding context, making a sink, querying a store), never from
