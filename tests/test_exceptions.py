@@ -10,37 +10,27 @@ from pathlib import Path
 import pytest
 
 import aievents
-from aievents import exceptions
-from aievents.exceptions import (
-    AieventsError,
-    EventFileError,
-    EventValidationError,
-    FieldValueError,
-    PriceTableError,
-    QueryError,
-    StoreAccessError,
-    StoreConnectionError,
-    StoreError,
-    StoreSettingError,
-    TransportError,
-    UnencodableError,
-)
+from aievents import exceptions as errors
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Each error, and the builtins (besides AieventsError) it is and is not.
 TREE = [
-    (FieldValueError, (ValueError,), (OSError,)),
-    (EventValidationError, (FieldValueError, ValueError), (OSError,)),
-    (PriceTableError, (FieldValueError, ValueError), (OSError,)),
-    (QueryError, (FieldValueError, ValueError), (OSError,)),
-    (StoreError, (), (ValueError, OSError)),
-    (StoreSettingError, (StoreError, FieldValueError, ValueError), (OSError,)),
-    (StoreAccessError, (StoreError, OSError), (ValueError, ConnectionError)),
-    (StoreConnectionError, (StoreAccessError, StoreError, ConnectionError), (ValueError,)),
-    (TransportError, (OSError,), (ValueError,)),
-    (UnencodableError, (TransportError, OSError, ValueError), ()),
-    (EventFileError, (OSError,), (ValueError,)),
+    (errors.FieldValueError, (ValueError,), (OSError,)),
+    (errors.EventValidationError, (errors.FieldValueError, ValueError), (OSError,)),
+    (errors.PriceTableError, (errors.FieldValueError, ValueError), (OSError,)),
+    (errors.QueryError, (errors.FieldValueError, ValueError), (OSError,)),
+    (errors.StoreError, (), (ValueError, OSError)),
+    (errors.StoreSettingError, (errors.StoreError, errors.FieldValueError, ValueError), (OSError,)),
+    (errors.StoreAccessError, (errors.StoreError, OSError), (ValueError, ConnectionError)),
+    (
+        errors.StoreConnectionError,
+        (errors.StoreAccessError, errors.StoreError, ConnectionError),
+        (ValueError,),
+    ),
+    (errors.TransportError, (OSError,), (ValueError,)),
+    (errors.UnencodableError, (errors.TransportError, OSError, ValueError), ()),
+    (errors.EventFileError, (OSError,), (ValueError,)),
 ]
 
 #: Where each error was importable from before it lived in aievents.exceptions.
@@ -64,7 +54,7 @@ class TestTree:
         not_bases: tuple[type[Exception], ...],
     ) -> None:
         """Each error is an AieventsError and the builtins that fit it, and no other."""
-        assert issubclass(error, AieventsError)
+        assert issubclass(error, errors.AieventsError)
         for base in bases:
             assert issubclass(error, base), (error, base)
         for base in not_bases:
@@ -74,26 +64,26 @@ class TestTree:
         """Every error class of the module is in its __all__, in the tree and exported."""
         classes = {
             name
-            for name, value in vars(exceptions).items()
+            for name, value in vars(errors).items()
             if isinstance(value, type) and issubclass(value, Exception) and not name.startswith("_")
         }
-        assert classes == set(exceptions.__all__)
+        assert classes == set(errors.__all__)
         assert {error.__name__ for error, _, _ in TREE} | {"AieventsError"} == classes
         for name in classes:
-            assert getattr(aievents, name) is getattr(exceptions, name)
+            assert getattr(aievents, name) is getattr(errors, name)
             assert name in aievents.__all__
 
     @pytest.mark.parametrize(
         "text",
         [
-            exceptions.__doc__ or "",
+            errors.__doc__ or "",
             (ROOT / "docs" / "reference" / "api.md").read_text(),
         ],
         ids=["docstring", "api.md"],
     )
     def test_drawn(self, text: str) -> None:
         """The tree names every error, each with its builtin."""
-        for name in exceptions.__all__:
+        for name in errors.__all__:
             assert re.search(rf"[-'] {name}\b", text) or name == "AieventsError", name
         for drawn in ("StoreAccessError (OSError)", "StoreConnectionError (ConnectionError)"):
             assert drawn in text
@@ -101,7 +91,7 @@ class TestTree:
     @pytest.mark.parametrize(("module", "name"), OLD_HOMES)
     def test_old_homes(self, module: str, name: str) -> None:
         """An error is still importable from where it was, as the same class."""
-        assert getattr(importlib.import_module(module), name) is getattr(exceptions, name)
+        assert getattr(importlib.import_module(module), name) is getattr(errors, name)
 
     def test_no_error_defined_elsewhere(self) -> None:
         """No module but aievents.exceptions defines a public error class."""
@@ -130,7 +120,7 @@ class TestStoreErrors:
         with pytest.raises(ConnectionError) as caught:
             aievents.StoreSink("postgresql://bob:hunter2secret@127.0.0.1:1/usage")
         error = caught.value
-        assert isinstance(error, StoreConnectionError)
+        assert isinstance(error, errors.StoreConnectionError)
         assert not isinstance(error, ValueError)
         assert error.transient
         assert error.field == "url"
@@ -145,8 +135,8 @@ class TestStoreErrors:
         with pytest.raises(ValueError, match="field 'url'") as caught:
             aievents.StoreSink(url)
         error = caught.value
-        assert isinstance(error, StoreSettingError)
-        assert isinstance(error, FieldValueError)
+        assert isinstance(error, errors.StoreSettingError)
+        assert isinstance(error, errors.FieldValueError)
         assert not isinstance(error, OSError)
         assert not error.transient
 
@@ -155,7 +145,7 @@ class TestStoreErrors:
         with pytest.raises(OSError, match="names no store") as caught:
             aievents.StoreSink(f"sqlite:///{tmp_path / 'none.db'}", create=False)
         error = caught.value
-        assert isinstance(error, StoreAccessError)
+        assert isinstance(error, errors.StoreAccessError)
         assert not isinstance(error, (ValueError, ConnectionError))
         assert not list(tmp_path.iterdir())
 
@@ -163,17 +153,17 @@ class TestStoreErrors:
         "url", ["postgresql://bob@127.0.0.1:1/usage", "mysql://bob@127.0.0.1/x"]
     )
     def test_one_catch_all(self, url: str) -> None:
-        """``except StoreError`` catches them all."""
-        with pytest.raises(StoreError):
+        """``except errors.StoreError`` catches them all."""
+        with pytest.raises(errors.StoreError):
             aievents.StoreSink(url)
 
     def test_pickled(self) -> None:
         """A store error keeps its facts through pickle (a multiprocessing child's error)."""
-        error = StoreConnectionError(
+        error = errors.StoreConnectionError(
             "url", "postgresql://db/x", "cannot be opened", owner="StoreSink", transient=True
         )
         again = pickle.loads(pickle.dumps(error))
-        assert type(again) is StoreConnectionError
+        assert type(again) is errors.StoreConnectionError
         assert (again.field, again.value, again.reason, again.transient) == (
             "url",
             "postgresql://db/x",
@@ -184,7 +174,7 @@ class TestStoreErrors:
 
     def test_retarget_keeps_transient(self) -> None:
         """Renaming the field keeps what the error adds (transient)."""
-        error = StoreAccessError("url", "x", "is busy", transient=True)
+        error = errors.StoreAccessError("url", "x", "is busy", transient=True)
         assert error.retarget(field="store").transient
 
 
@@ -192,7 +182,7 @@ class TestTransportErrors:
     """A delivery failure is an OSError; an event that cannot be encoded also a ValueError."""
 
     def test_jsonl_into_a_directory(self, tmp_path: Path) -> None:
-        """A JSONL file that cannot be written: a TransportError, an OSError."""
+        """A JSONL file that cannot be written: a errors.TransportError, an OSError."""
         from aievents.transports.jsonl import JsonlTransport
 
         from helpers import usage_event
@@ -201,16 +191,16 @@ class TestTransportErrors:
         transport = JsonlTransport(tmp_path / "events.jsonl")
         with pytest.raises(OSError, match="cannot write") as caught:
             transport.send([usage_event()])
-        assert isinstance(caught.value, TransportError)
+        assert isinstance(caught.value, errors.TransportError)
         transport.close()
 
     def test_unencodable(self) -> None:
-        """UnencodableError is what a sink catches as a TransportError and a ValueError."""
+        """UnencodableError is what a sink catches as a errors.TransportError and a ValueError."""
         from helpers import usage_event
 
         event = usage_event()
-        error = UnencodableError([event], ["image:usage: TypeError: not JSON"])
-        assert isinstance(error, TransportError)
+        error = errors.UnencodableError([event], ["image:usage: TypeError: not JSON"])
+        assert isinstance(error, errors.TransportError)
         assert isinstance(error, ValueError)
         assert not error.retryable
         assert error.events == [event]

@@ -10,9 +10,9 @@ not before): ``import aievents`` loads no database driver, HTTP client, SDK
 or renderer, and registers no exit or signal hook.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING
 
+from aievents._lazy import lazy
 from aievents.client import (
     EventClient,
     EventType,
@@ -149,23 +149,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-#: The sinks, and their modules (imported when first asked for).
-_LAZY: Final = {
-    "AggregateSink": "aievents.sinks.aggregate",
-    "ForwardReport": "aievents.sinks.forward",
-    "ForwardSink": "aievents.sinks.forward",
-    "LogSink": "aievents.sinks.log",
-    "StoreSink": "aievents.sinks.store",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """A sink, its module imported when first asked for."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+#: The sinks, from aievents.sinks (each imported when first asked for).
+__getattr__, __dir__ = lazy(
+    __name__,
+    dict.fromkeys(
+        ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"), "aievents.sinks"
+    ),
+)

@@ -11,9 +11,9 @@ before); an extra that is not installed is named in the :class:`ImportError`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING
 
+from aievents._lazy import lazy
 from aievents.protocols import Sink
 
 if TYPE_CHECKING:
@@ -26,22 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "Sink", "StoreSink"]
 
 #: The sinks importable from this package, and their modules (imported when asked for).
-_LAZY: Final = {
-    "AggregateSink": "aievents.sinks.aggregate",
-    "ForwardReport": "aievents.sinks.forward",
-    "ForwardSink": "aievents.sinks.forward",
-    "LogSink": "aievents.sinks.log",
-    "StoreSink": "aievents.sinks.store",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """A sink, its module imported when first asked for."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "AggregateSink": "aievents.sinks.aggregate",
+        "ForwardReport": "aievents.sinks.forward",
+        "ForwardSink": "aievents.sinks.forward",
+        "LogSink": "aievents.sinks.log",
+        "StoreSink": "aievents.sinks.store",
+    },
+)

@@ -27,11 +27,11 @@ installed is named in the :class:`ImportError`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aievents._diag import describe
+from aievents._lazy import lazy
 from aievents.exceptions import TransportError, UnencodableError
 from aievents.protocols import Transport
 
@@ -46,22 +46,14 @@ __all__ = ["Transport", "TransportError", "UnencodableError"]
 T = TypeVar("T")
 
 #: The transports importable from this package, and their modules (imported when asked for).
-_LAZY: Final = {
-    "HttpTransport": "aievents.transports.http",
-    "JsonlTransport": "aievents.transports.jsonl",
-    "OtlpTransport": "aievents.transports.otlp",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "HttpTransport": "aievents.transports.http",
+        "JsonlTransport": "aievents.transports.jsonl",
+        "OtlpTransport": "aievents.transports.otlp",
+    },
+)
 
 
 def encode_each(batch: Sequence[BaseEvent], encode: Callable[[BaseEvent], T]) -> list[T]:
