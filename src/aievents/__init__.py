@@ -10,6 +10,7 @@ SQLAlchemy) is imported when first asked for.
 
 from typing import TYPE_CHECKING, Any
 
+from aievents.adapters import to_image_usage
 from aievents.client import (
     EventClient,
     EventType,
@@ -49,14 +50,9 @@ from aievents.exceptions import (
     FieldValueError,
     PriceTableError,
 )
+from aievents.money import ImageCost
 from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink
-from aievents.usage import (
-    ImageCost,
-    ImageUsage,
-    InputTokensDetails,
-    OutputTokensDetails,
-    to_image_usage,
-)
+from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 if TYPE_CHECKING:
     from aievents.sinks.store import StoreSink

@@ -44,7 +44,7 @@ from aievents.events import ImageOutput
 from aievents.exceptions import EventValidationError
 from aievents.instrument._httpbody import Body, tap
 from aievents.instrument._request import ImageRequest, moment, report_failure
-from aievents.usage import from_openai
+from aievents.adapters import from_openai
 
 __all__ = [
     "BodyWatch",

@@ -37,7 +37,8 @@ from aievents.pricing._table import (
     TokenRates,
     shipped_table,
 )
-from aievents.usage import EXACT, ImageCost, ImageUsage, token_split
+from aievents.money import EXACT, ImageCost
+from aievents.usage import ImageUsage, token_split
 
 __all__ = [
     "cost_of",

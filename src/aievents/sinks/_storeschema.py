@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from aievents.query import DIMENSIONS, FIELDS
 from aievents.sinks._tally import LANES
-from aievents.usage import EXACT, units_to_usd
+from aievents.money import EXACT, units_to_usd
 
 try:
     import sqlalchemy as sa
