@@ -180,6 +180,26 @@ class TestStaleBuild:
         (warning,) = stale.stderr.splitlines()
         assert f"(the C sources in {package_copy} changed since" in warning
 
+    def test_built_for_another_layout(self, package_copy: Path) -> None:
+        """A build of these C sources, whose Python classes changed a tuple's order since."""
+        from aievents._compiled import ABI, source_digest
+
+        usage = package_copy / "usage.py"
+        text = usage.read_text()
+        order = '    "output_image_tokens",\n    "output_text_tokens",\n)'
+        assert order in text
+        usage.write_text(
+            text.replace(order, '    "output_text_tokens",\n    "output_image_tokens",\n)', 1)
+        )
+        built = build_speedups(package_copy, abi=ABI, sources=source_digest(package_copy))
+        result = run_stale(package_copy.parent)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "False False 1"
+        assert lines[1].startswith(f"required: {built} was built for another layout (split holds")
+        (warning,) = result.stderr.splitlines()
+        assert "speedups_stale" in warning
+
 
 @pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")
 class TestTotals:
