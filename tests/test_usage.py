@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from decimal import Decimal
+from types import MemberDescriptorType
 from typing import Any
 
 import attrs
@@ -11,12 +13,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aievents import adapters, money
+from aievents import usage as usage_module
 from aievents.exceptions import EventValidationError
+from aievents.money import COST_COMPONENTS
 from aievents.usage import (
+    BILLED_PARTS,
+    FLAT_TOKEN_FIELDS,
+    SPLIT_FIELDS,
     ImageUsage,
     InputTokensDetails,
     OutputTokensDetails,
+    billed_from_split,
     billed_tokens,
+    flat_tokens,
+    token_split,
 )
 
 from helpers import check_names
@@ -250,3 +261,135 @@ class TestBilledTokens:
             1056,
             0,
         )
+
+
+class TestSplit:
+    """ImageUsage.split: token_split's answer, a read-only slot in SPLIT_FIELDS order."""
+
+    USAGE = ImageUsage(
+        input_tokens=60,
+        output_tokens=1100,
+        total_tokens=1160,
+        input_tokens_details=InputTokensDetails(text_tokens=20, image_tokens=40, cached_tokens=30),
+        output_tokens_details=OutputTokensDetails(text_tokens=44, image_tokens=1056),
+    )
+
+    def test_by_name(self) -> None:
+        """Each count sits under its name in SPLIT_FIELDS."""
+        assert dict(zip(SPLIT_FIELDS, self.USAGE.split, strict=True)) == {
+            "input_text_tokens": 20,
+            "input_image_tokens": 40,
+            "input_cached_text_tokens": 20,
+            "input_cached_image_tokens": 10,
+            "output_image_tokens": 1056,
+            "output_text_tokens": 44,
+        }
+        assert token_split(self.USAGE) is self.USAGE.split
+
+    def test_read_only(self) -> None:
+        """It cannot be set, given, nor does it take part in equality or repr."""
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            self.USAGE.split = (0,) * 6  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            ImageUsage(split=(0,) * 6)  # type: ignore[call-arg]
+        assert "split" not in repr(self.USAGE)
+
+    def test_a_slot(self) -> None:
+        """It is an object slot: what the compiled tally reads at an offset."""
+        assert "split" in ImageUsage.__slots__
+        assert isinstance(inspect.getattr_static(ImageUsage, "split"), MemberDescriptorType)
+
+    def test_made_without_init(self) -> None:
+        """A usage copied slot by slot without __init__ gets its split when first asked."""
+        bare = object.__new__(ImageUsage)
+        for field in attrs.fields(ImageUsage):
+            if field.init:
+                object.__setattr__(bare, field.name, getattr(self.USAGE, field.name))
+        assert token_split(bare) == self.USAGE.split
+        assert bare.split == self.USAGE.split
+
+
+class TestBilledFromSplit:
+    """billed_from_split: the one rule for a usage and for summed totals alike."""
+
+    @given(split=st.tuples(*[st.integers(0, 10**6)] * 6))
+    def test_rule(self, split: tuple[int, int, int, int, int, int]) -> None:
+        """Uncached text, uncached image, cached of both, output image, output text."""
+        text, image, cached_text, cached_image, out_image, out_text = split
+        assert billed_from_split(split) == (
+            text - cached_text,
+            image - cached_image,
+            cached_text + cached_image,
+            out_image,
+            out_text,
+        )
+
+    def test_of_a_usage(self) -> None:
+        """billed_tokens is the rule applied to the usage's split."""
+        usage = TestSplit.USAGE
+        assert billed_tokens(usage) == billed_from_split(usage.split) == (0, 30, 30, 1056, 44)
+
+    def test_parts_are_the_token_cost_components(self) -> None:
+        """The billed parts name the token components of a cost, in order."""
+        assert COST_COMPONENTS[: len(BILLED_PARTS)] == BILLED_PARTS
+
+
+class TestFlatTokens:
+    """flat_tokens: the flat token fields logs and metrics carry."""
+
+    def test_detailed(self) -> None:
+        """Reported counts, billed counts, and image tokens of both sides."""
+        flat = flat_tokens(TestSplit.USAGE)
+        assert flat == {
+            "input_tokens": 60,
+            "output_tokens": 1100,
+            "total_tokens": 1160,
+            "input_text_tokens": 0,
+            "input_image_tokens": 30,
+            "cached_tokens": 30,
+            "output_image_tokens": 1056,
+            "output_text_tokens": 44,
+            "image_tokens": 40 + 1056,
+        }
+        assert tuple(flat) == FLAT_TOKEN_FIELDS
+
+    def test_one_side(self) -> None:
+        """A count not reported is left out; the others are counted."""
+        assert flat_tokens(ImageUsage(input_tokens=7)) == {
+            "input_tokens": 7,
+            "input_text_tokens": 7,
+            "input_image_tokens": 0,
+            "cached_tokens": 0,
+            "output_image_tokens": 0,
+            "output_text_tokens": 0,
+            "image_tokens": 0,
+        }
+
+    def test_no_tokens_reported(self) -> None:
+        """A provider that reports no tokens has no counts, not zeros."""
+        assert flat_tokens(ImageUsage()) == {}
+        assert flat_tokens(ImageUsage(cost="0.04", total_tokens=None)) == {}
+
+
+class TestMovedNames:
+    """The money and adapter names are still found in aievents.usage, as their new homes' own."""
+
+    @pytest.mark.parametrize(
+        "name", ["COST_BASES", "COST_COMPONENTS", "COST_SCALE", "EXACT", "ImageCost", "cost_units"]
+    )
+    def test_money(self, name: str) -> None:
+        """aievents.usage.<name> is aievents.money.<name>."""
+        assert getattr(usage_module, name) is getattr(money, name)
+
+    @pytest.mark.parametrize(
+        "name", ["from_gemini", "from_openai", "from_orq", "from_tanstack", "to_image_usage"]
+    )
+    def test_adapters(self, name: str) -> None:
+        """aievents.usage.<name> is aievents.adapters.<name>."""
+        assert getattr(usage_module, name) is getattr(adapters, name)
+
+    def test_other_names_are_missing(self) -> None:
+        """A name that never lived here is an AttributeError naming it."""
+        with pytest.raises(AttributeError, match="'from_nowhere'"):
+            usage_module.from_nowhere  # noqa: B018
+        assert "ImageCost" not in usage_module.__all__

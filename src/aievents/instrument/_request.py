@@ -18,6 +18,7 @@ import attrs
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._redact import scrub_text
+from aievents.adapters import to_image_usage
 from aievents.client import EventClient, get_client
 from aievents.events import (
     BaseEvent,
@@ -30,7 +31,6 @@ from aievents.events import (
 )
 from aievents.exceptions import EventValidationError, FieldValueError
 from aievents.pricing import PriceTable, image_cost
-from aievents.adapters import to_image_usage
 from aievents.usage import ImageUsage
 
 __all__ = ["ImageRequest", "moment", "new_request_id", "report_failure"]

@@ -211,7 +211,7 @@ class PyTally:
         usage, cost = fields[2], fields[3]
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
-        split, units = usage.split, cost.units
+        split, units = usage.split, cost.units  # type: ignore[attr-defined]
         if units is None:
             return SLOW
         key = (fields[1] // 60_000, fields[5:])

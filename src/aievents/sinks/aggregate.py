@@ -45,6 +45,7 @@ from typing import Any, Final
 from aievents._diag import RateLimitedLog
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
+from aievents.money import EXACT, ImageCost, units_to_usd
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, FIELDS, INDEX, QueryError, Reports, Row, Scan
 from aievents.sinks._tally import (
@@ -60,7 +61,6 @@ from aievents.sinks._tally import (
     tally_class,
     unpriced,
 )
-from aievents.money import EXACT, ImageCost, units_to_usd
 from aievents.usage import ImageUsage, token_split
 
 __all__ = ["OVERFLOW", "AggregateSink"]

@@ -65,6 +65,7 @@ from aievents._redact import REDACTED, scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
+from aievents.money import ImageCost, units_to_usd
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks import _exit
@@ -98,7 +99,6 @@ from aievents.sinks._storeschema import (
 )
 from aievents.sinks._storeurl import RefusedError, Target, parse
 from aievents.sinks._tally import lanes_of, request_lanes
-from aievents.money import ImageCost, units_to_usd
 
 #: Why SQLAlchemy could not be imported, if it could not.
 _NO_SQLALCHEMY = ""
