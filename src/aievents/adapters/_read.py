@@ -9,12 +9,13 @@ read through its ``__dict__``); counts are read under any of their names
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aievents.exceptions import EventValidationError
 from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 ABSENT: Final[Any] = object()
+Details = TypeVar("Details", InputTokensDetails, OutputTokensDetails)
 
 
 def view(payload: Any) -> Any:
@@ -91,6 +92,11 @@ class Reader:
             raise self.error(names[0], value, "must be an object")
         return value
 
+    def open(self, payload: Any) -> Any:
+        """Refuse a payload that is not an object; else its fields (:func:`view`)."""
+        self.require_object(payload)
+        return view(payload)
+
     def require_object(self, payload: Any) -> None:
         """Refuse a payload that is not an object (a mapping or a model)."""
         if payload is None or isinstance(payload, (str, bytes, int, float, list, tuple)):
@@ -139,26 +145,21 @@ def assemble(
         raise exc.retarget(owner=owner) from None
 
 
-def input_details(read: Reader, payload: Any, *names: str) -> InputTokensDetails | None:
-    """The input details under any of ``names`` (snake_case or camelCase counts), or None."""
-    details = read.mapping(payload, *names)
-    if details is None:
-        return None
-    sub = read.nested(names[0])
-    return InputTokensDetails(
-        text_tokens=sub.tokens(details, "text_tokens", "textTokens"),
-        image_tokens=sub.tokens(details, "image_tokens", "imageTokens"),
-        cached_tokens=sub.tokens(details, "cached_tokens", "cachedTokens"),
-    )
+#: The counts of each kind of details, by their snake_case and camelCase names.
+_COUNTS: Final = {
+    InputTokensDetails: (
+        ("text_tokens", "textTokens"),
+        ("image_tokens", "imageTokens"),
+        ("cached_tokens", "cachedTokens"),
+    ),
+    OutputTokensDetails: (("text_tokens", "textTokens"), ("image_tokens", "imageTokens")),
+}
 
 
-def output_details(read: Reader, payload: Any, *names: str) -> OutputTokensDetails | None:
-    """The output details under any of ``names`` (snake_case or camelCase counts), or None."""
-    details = read.mapping(payload, *names)
-    if details is None:
+def details(read: Reader, payload: Any, kind: type[Details], *names: str) -> Details | None:
+    """The ``kind`` details under any of ``names`` (snake_case or camelCase counts), or None."""
+    found = read.mapping(payload, *names)
+    if found is None:
         return None
     sub = read.nested(names[0])
-    return OutputTokensDetails(
-        text_tokens=sub.tokens(details, "text_tokens", "textTokens"),
-        image_tokens=sub.tokens(details, "image_tokens", "imageTokens"),
-    )
+    return kind(**{spelled[0]: sub.tokens(found, *spelled) for spelled in _COUNTS[kind]})

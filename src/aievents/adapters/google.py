@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aievents.adapters._read import ABSENT, Reader, assemble, known_sum, lookup, view
+from aievents.adapters._read import ABSENT, Reader, assemble, known_sum, lookup
 from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = ["SHAPE_KEYS", "from_gemini"]
@@ -56,8 +56,7 @@ def from_gemini(usage_metadata: Any) -> ImageUsage:
     """
     owner = "gemini usageMetadata"
     read = Reader(owner)
-    read.require_object(usage_metadata)
-    payload = view(usage_metadata)  # an SDK object's fields, read once
+    payload = read.open(usage_metadata)  # an SDK object's fields, read once
     prompt = read.tokens(payload, "promptTokenCount", "prompt_token_count")
     candidates = read.tokens(payload, "candidatesTokenCount", "candidates_token_count")
     thoughts = read.tokens(payload, "thoughtsTokenCount", "thoughts_token_count")

@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aievents.adapters._read import (
-    ABSENT,
-    Reader,
-    assemble,
-    input_details,
-    lookup,
-    output_details,
-    view,
-)
-from aievents.usage import ImageUsage
+from aievents.adapters._read import ABSENT, Reader, assemble, details, lookup
+from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = ["SHAPE_KEYS", "from_openai", "read_input_output"]
 
@@ -47,16 +39,17 @@ def read_input_output(payload: Any, owner: str) -> ImageUsage:
             negative, fractional or not a number.
     """
     read = Reader(owner)
-    read.require_object(payload)
-    payload = view(payload)
+    payload = read.open(payload)
     cost = lookup(payload, ("cost",))
     return assemble(
         input_tokens=read.tokens(payload, "input_tokens", "inputTokens"),
         output_tokens=read.tokens(payload, "output_tokens", "outputTokens"),
         total_tokens=read.tokens(payload, "total_tokens", "totalTokens"),
-        input_details=input_details(read, payload, "input_tokens_details", "inputTokensDetails"),
-        output_details=output_details(
-            read, payload, "output_tokens_details", "outputTokensDetails"
+        input_details=details(
+            read, payload, InputTokensDetails, "input_tokens_details", "inputTokensDetails"
+        ),
+        output_details=details(
+            read, payload, OutputTokensDetails, "output_tokens_details", "outputTokensDetails"
         ),
         cost=None if cost is ABSENT else cost,
         owner=owner,

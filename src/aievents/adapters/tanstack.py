@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aievents.adapters._read import ABSENT, Reader, assemble, has_any, lookup, view
+from aievents.adapters._read import ABSENT, Reader, assemble, has_any, lookup
 from aievents.adapters.openai import read_input_output
 from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
@@ -36,8 +36,7 @@ def from_tanstack(usage: Any) -> ImageUsage:
         return read_input_output(usage, "tanstack usage")
     owner = "tanstack usage"
     read = Reader(owner)
-    read.require_object(usage)
-    usage = view(usage)  # an SDK object's fields, read once
+    usage = read.open(usage)  # an SDK object's fields, read once
     prompt = read.mapping(usage, "promptTokensDetails", "prompt_tokens_details")
     completion = read.mapping(usage, "completionTokensDetails", "completion_tokens_details")
     input_details = None
