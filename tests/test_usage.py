@@ -17,6 +17,7 @@ from aievents import adapters, money
 from aievents import usage as usage_module
 from aievents.exceptions import EventValidationError
 from aievents.money import COST_COMPONENTS
+from aievents.query import FIELDS
 from aievents.usage import (
     BILLED_PARTS,
     FLAT_TOKEN_FIELDS,
@@ -285,6 +286,10 @@ class TestSplit:
             "output_text_tokens": 44,
         }
         assert token_split(self.USAGE) is self.USAGE.split
+
+    def test_names_are_token_lanes(self) -> None:
+        """SPLIT_FIELDS name lanes of the usage totals, where sinks add the split."""
+        assert set(SPLIT_FIELDS) <= set(FIELDS)
 
     def test_read_only(self) -> None:
         """It cannot be set, given, nor does it take part in equality or repr."""

@@ -7,9 +7,10 @@ and OTLP all count by it. Build an :class:`ImageUsage` from a provider's own
 shape with :mod:`aievents.adapters` (``to_image_usage``); the cost of a
 request is an :class:`~aievents.money.ImageCost` (:mod:`aievents.money`).
 
-The names that lived here before the adapters and the money had modules of
-their own (``ImageCost``, ``cost_units``, ``from_openai``,
-``to_image_usage``, ...) are still found here, in their new homes.
+The money and adapter names that lived here before they had modules of their
+own are still found here: ``aievents.usage.ImageCost`` is
+:class:`aievents.money.ImageCost`, ``aievents.usage.from_openai`` is
+:func:`aievents.adapters.from_openai`, and so on.
 """
 
 from __future__ import annotations
