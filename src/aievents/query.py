@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, Protocol
 import attrs
 
 from aievents.events import OPERATIONS
-from aievents.exceptions import FieldValueError
+from aievents.exceptions import QueryError
 from aievents.money import EXACT
 from aievents.usage import BILLED_PARTS, SPLIT_FIELDS, billed_from_split
 
@@ -140,10 +140,6 @@ def add_into(total: list[Any], part: Sequence[Any]) -> None:
     for i, value in enumerate(part):
         if value:
             total[i] += value
-
-
-class QueryError(FieldValueError):
-    """A usage or costs query parameter is wrong; the error names it."""
 
 
 # --------------------------------------------------------------------------- scans
