@@ -13,9 +13,10 @@ from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.exceptions import PriceTableError
+from aievents.money import ImageCost
 from aievents.pricing._cost import request_cost
 from aievents.pricing._table import ImagePrice, ModelPrice, PriceTable, TokenRates, shipped_table
-from aievents.usage import ImageCost, ImageUsage
+from aievents.usage import ImageUsage
 
 #: Models (and reasons) one book remembers warning about, at most.
 _MAX_WARNED: Final = 10_000

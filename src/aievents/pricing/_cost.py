@@ -24,8 +24,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Final
 
+from aievents.money import EXACT, ImageCost
 from aievents.pricing._table import ModelPrice, TokenRates
-from aievents.usage import EXACT, ImageCost, ImageUsage, token_split
+from aievents.usage import ImageUsage, token_split
 
 _MILLION: Final = Decimal(1_000_000)
 _ZERO: Final = Decimal(0)
