@@ -300,7 +300,7 @@ class TestLifecycleEdges:
         client.on("*", handler)
         client.emit(usage_event())
         client.flush(5.0)
-        thread = client._loop_thread.thread  # type: ignore[union-attr]
+        thread = client._runs.loop_thread.thread  # type: ignore[union-attr]
         ref = weakref.ref(client)
         del client
         gc.collect()
