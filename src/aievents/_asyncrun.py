@@ -143,7 +143,6 @@ class Pending:
         self.cond = threading.Condition()
         self.counts: dict[asyncio.AbstractEventLoop, int] = {}
         self.tasks: dict[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = {}
-        self.errors: list[Exception] = []
         self.dropped = 0
         self.cancelled = 0
 

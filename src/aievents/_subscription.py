@@ -28,6 +28,7 @@ __all__ = [
     "receiver_key",
     "unwrap",
     "weak_ref",
+    "wrap",
 ]
 
 #: A handler: called with the event; may be ``async``.
@@ -232,6 +233,32 @@ def matcher(key: EventType) -> Callable[[str, type | None], bool]:
     if _WILDCARDS.intersection(key):
         return lambda n, _cls: fnmatch.fnmatchcase(n, key)
     return lambda n, _cls: n == key
+
+
+def wrap(
+    handler: Handler,
+    owner: AsyncOwner,
+    *,
+    where: Callable[[Any], bool] | None = None,
+    once: bool = False,
+) -> tuple[Callable[[Any], None], Once | None]:
+    """What the client calls for ``handler`` (async run, once gate, filter), and the gate.
+
+    Raises:
+        TypeError: ``handler`` or ``where`` is not callable.
+    """
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, got {handler!r}")
+    if where is not None and not callable(where):
+        raise TypeError(f"where must be callable, got {where!r}")
+    dispatch: Callable[[Any], None]
+    dispatch = AsyncHandler(owner, handler) if is_async(handler) else handler  # type: ignore[arg-type,assignment]
+    gate = None
+    if once:  # inside the filter: only an accepted event uses up the one delivery
+        gate = dispatch = Once(dispatch)
+    if where is not None:
+        dispatch = Filtered(dispatch, where)
+    return dispatch, gate
 
 
 def handler_name(handler: object) -> str:

@@ -28,8 +28,6 @@ and stops at the first raising one.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import threading
 import time
 from collections import deque
@@ -37,32 +35,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-from aievents import _unfinished
-from aievents._asyncrun import AsyncHandler as _AsyncHandler
-from aievents._asyncrun import AsyncRuns as _AsyncRuns
+from aievents._asyncrun import AsyncRuns
 from aievents._diag import RateLimitedLog
-from aievents._dispatch import Dispatcher, Route
+from aievents._failures import Failures
 from aievents._fork import after_fork
-from aievents._registry import ClientSignal, Registry
-from aievents._sinkset import SinkSet, remaining
-from aievents._subscription import (
-    EventType,
-    Filtered,
-    Handler,
-    Once,
-    ReplayGate,
-    Subscription,
-    handler_name,
-    is_async,
-    matcher,
-    unwrap,
-)
+from aievents._outputs import Outputs
+from aievents._registry import ClientSignal
+from aievents._routing import Router
+from aievents._subscription import EventType, Handler, ReplayGate, Subscription, matcher, wrap
 from aievents._validate import setting
-from aievents.events import EVENT_TYPES, BaseEvent
+from aievents.events import BaseEvent
 from aievents.sinks import Sink
 
 __all__ = [
-    "ClientSignal",
     "EventClient",
     "EventType",
     "Handler",
@@ -80,8 +65,6 @@ DEFAULT_MAX_PENDING: Final = 10_000
 DEFAULT_CLOSE_TIMEOUT: Final = 30.0
 #: How often one failing handler is logged, at most (seconds).
 ERROR_LOG_INTERVAL: Final = 60.0
-#: Event classes compiled into ``emit``, at most (beyond, routes are computed per emit).
-_MAX_CLASSES: Final = 256
 
 
 class EventClient:
@@ -116,25 +99,21 @@ class EventClient:
         setting("replay", replay)
         setting("max_pending", max_pending, positive=True)
         self._lock = threading.RLock()
-        self._classes: dict[type, None] = dict.fromkeys(EVENT_TYPES.values())
         self._replay: deque[BaseEvent] | None = deque(maxlen=replay) if replay else None
         self._enabled = enabled
         self._mutes = 0
         self._closed = False
         self.strict = strict
-        self._errors = 0
-        self._errors_by_handler: dict[str, int] = {}
-        self._diag = RateLimitedLog("", interval=ERROR_LOG_INTERVAL)
-        self._runs = _AsyncRuns(max_pending, self._diag)
-        self._sinks = SinkSet(self._diag, self._count_error)
-        self._routes: dict[type, Route] = {}
-        self._version = 1  # bumped by every change; the routes were built at _built
-        self._built = 0
-        self._dispatcher = Dispatcher(self._handler_failed, self._emit_unknown)
-        self._registry = Registry(self, self._invalidate)
+        diag = RateLimitedLog("", interval=ERROR_LOG_INTERVAL)
+        self._failures = Failures(diag)
+        self._runs = AsyncRuns(max_pending, diag)
+        self._outputs = Outputs(diag, self._failures, self._runs)
+        head = () if self._replay is None else (self._replay.append,)
+        self._router = Router(self, self._handler_failed, self._emit_unknown, self._live, head)
+        self._registry = self._router.registry
         if type(self).emit is EventClient.emit:  # a subclass's own emit is respected
-            self.__dict__["emit"] = self._dispatcher.emit
-            self._dispatcher.emit.__doc__ = EventClient.emit.__doc__
+            self.__dict__["emit"] = self._router.emit
+            self._router.emit.__doc__ = EventClient.emit.__doc__
         after_fork(self)
 
     # ------------------------------------------------------------------ emit
@@ -152,9 +131,9 @@ class EventClient:
                 delivers; a muted, disabled or closed client ignores what it
                 is given).
         """
-        # Instances use the compiled twin installed in __init__ (see _dispatch);
+        # Instances use the compiled twin installed in __init__ (see _routing);
         # this is the same delivery, for calls through the class.
-        for handler in self._route(event):
+        for handler in self._router.route(event):
             try:
                 handler(event)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
@@ -170,7 +149,7 @@ class EventClient:
 
         Async handlers run in the caller's context and task.
         """
-        for handler in self._route(event):
+        for handler in self._router.route(event):
             arun = getattr(handler, "arun", None)
             try:
                 if arun is not None:
@@ -179,56 +158,7 @@ class EventClient:
                     handler(event)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 self._handler_failed(handler, event, exc)
-        self._raise_deferred()
-
-    def _route(self, event: BaseEvent) -> Route:
-        """The handlers of ``event``, rebuilding stale routes and registering a new class."""
-        if self._built != self._version:
-            self._refresh()
-        route = self._routes.get(type(event))
-        if route is not None:
-            return route
-        if not isinstance(event, BaseEvent):
-            raise TypeError(f"emit() takes an aievents event, got {event!r}")
-        name = event.event_type
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{type(event).__qualname__}.event_type must be a non-empty string")
-        with self._lock:
-            if not self._live():
-                return ()
-            if len(self._classes) >= _MAX_CLASSES:  # pathological: route without caching
-                return self._registry.route(name, type(event), self._head())
-            self._classes[type(event)] = None
-            self._invalidate()
-            self._refresh()
-            return self._routes[type(event)]
-
-    def _invalidate(self) -> None:
-        """The signals changed: the compiled emit is stale until the next emit rebuilds it.
-
-        Lock-free (blinker and weak references call it from anywhere): the
-        version goes up first, so a rebuild running now sees it and runs again.
-        """
-        self._version += 1
-        self._dispatcher.invalidate()
-
-    def _refresh(self) -> None:
-        """Build the routes from the signals and compile them into ``emit``, until current."""
-        with self._lock:
-            while self._built != self._version:
-                version = self._version
-                if self._live():
-                    routes = self._registry.routes(self._classes, self._head())
-                    self._dispatcher.install(list(routes.items()))
-                else:
-                    routes = dict.fromkeys(self._classes, ())
-                    self._dispatcher.install(None)
-                self._routes = routes
-                self._built = version
-
-    def _head(self) -> Route:
-        """What every route calls first: the replay buffer, when there is one."""
-        return () if self._replay is None else (self._replay.append,)
+        self._failures.raise_deferred()
 
     def _live(self) -> bool:
         return self._enabled and not self._mutes and not self._closed
@@ -304,21 +234,21 @@ class EventClient:
         :meth:`flush` and :meth:`close` flush and close it. Calling the returned
         subscription detaches the sink without closing it.
         """
-        SinkSet.check(sink)
+        Outputs.check(sink)
         keys = (events,) if isinstance(events, (str, type)) else tuple(events)
         if not keys:
             raise ValueError("events must name at least one event type")
         with self._lock:
-            if sink in self._sinks:
+            if sink in self._outputs:
                 raise ValueError(f"sink {sink!r} is already attached to this client")
             subscription = self._subscribe(keys, sink.handle)
-            self._sinks.attach(sink, subscription)
+            self._outputs.attach(sink, subscription)
         return subscription
 
     @property
     def sinks(self) -> tuple[Sink, ...]:
         """The attached sinks, in the order they were added."""
-        return self._sinks.all()
+        return self._outputs.all()
 
     def _subscribe(
         self,
@@ -329,18 +259,7 @@ class EventClient:
         replay: bool = False,
         once: bool = False,
     ) -> Subscription:
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
-        dispatch: Callable[[Any], None]
-        dispatch = _AsyncHandler(self, handler) if is_async(handler) else handler  # type: ignore[arg-type,assignment]
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be callable, got {where!r}")
-        gate = None
-        if once:  # inside the filter: only an accepted event uses up the one delivery
-            gate = Once(dispatch)
-            dispatch = gate
-        if where is not None:
-            dispatch = Filtered(dispatch, where)
+        dispatch, gate = wrap(handler, self, where=where, once=once)
         holding = None
         if replay and self._replay is not None:
             # Live events that race the subscription wait until the backlog is out.
@@ -358,7 +277,7 @@ class EventClient:
     def _unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._registry.unsubscribe(subscription)
-            self._sinks.detach(subscription)
+            self._outputs.detach(subscription)
 
     def _is_subscribed(self, subscription: Subscription) -> bool:
         return self._registry.is_connected(subscription)
@@ -374,20 +293,20 @@ class EventClient:
     def enabled(self, value: bool) -> None:
         with self._lock:
             self._enabled = bool(value)
-            self._invalidate()
+            self._router.invalidate()
 
     @contextmanager
     def muted(self) -> Iterator[None]:
         """Deliver nothing inside the block (on every thread), then resume."""
         with self._lock:
             self._mutes += 1
-            self._invalidate()
+            self._router.invalidate()
         try:
             yield
         finally:
             with self._lock:
                 self._mutes -= 1
-                self._invalidate()
+                self._router.invalidate()
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -404,7 +323,7 @@ class EventClient:
     @property
     def handler_errors(self) -> int:
         """How many times a handler or sink has raised."""
-        return self._errors
+        return self._failures.total
 
     def stats(self) -> dict[str, int]:
         """Counters: handler errors; async runs pending, dropped and cancelled; sink events pending.
@@ -413,7 +332,7 @@ class EventClient:
         """
         pending = self._runs.pending
         return {
-            "handler_errors": self._errors,
+            "handler_errors": self._failures.total,
             "async_pending": pending.total(),
             "async_dropped": pending.dropped,
             "async_cancelled": pending.cancelled,
@@ -429,51 +348,18 @@ class EventClient:
         :meth:`close` returns False, this says where the events are; async
         handler runs still pending are in :meth:`stats`.
         """
-        return self._sinks.pending()
+        return self._outputs.pending()
 
     def handler_error_counts(self) -> dict[str, int]:
         """Handler errors per handler (by qualified name)."""
-        with self._lock:
-            return dict(self._errors_by_handler)
+        return self._failures.by_handler()
 
     # ------------------------------------------------------------------ errors
 
     def _handler_failed(
         self, handler: object, event: BaseEvent, exc: Exception, *, defer: bool = False
     ) -> None:
-        name = handler_name(unwrap(handler))
-        with self._lock:
-            self._errors += 1
-            self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
-            failures = self._errors_by_handler[name]
-        if self.strict:
-            if defer:  # raised in a scheduled task: flush() re-raises it
-                self._runs.pending.errors.append(exc)
-                return
-            raise exc
-        self._diag(
-            name,
-            "error",
-            "handler_failed",
-            error=exc,
-            traceback=True,
-            handler=name,
-            event_type=event.event_type,
-            failures=failures,
-        )
-
-    def _count_error(self) -> None:
-        with self._lock:
-            self._errors += 1
-
-    def _raise_deferred(self) -> None:
-        pending = self._runs.pending
-        if pending.errors:
-            errors, pending.errors = pending.errors, []
-            first = errors[0]
-            if len(errors) > 1 and hasattr(first, "add_note"):
-                first.add_note(f"{len(errors) - 1} more async handler error(s) were counted")
-            raise first
+        self._failures.handler(handler, event, exc, strict=self.strict, defer=defer)
 
     def _schedule(self, coro: Any) -> None:
         """Start an async handler run (see :class:`~aievents._asyncrun.AsyncRuns`)."""
@@ -504,47 +390,11 @@ class EventClient:
             those on the loop running in this very thread cannot be (use
             :meth:`aflush`).
         """
-        return self._flush_here(timeout, report=True)
-
-    def _flush_here(self, timeout: float | None, *, report: bool) -> bool:
-        """:meth:`flush` from this thread (and its event loop, if it runs one).
-
-        Answers collected unread are reported first (flush and close alike).
-        """
-        _unfinished.report_collected()
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        done = self._flush(timeout, besides=current, report=report)
-        if current is not None and self._runs.pending.tasks_on(current):
-            done = False
-        return done
-
-    def _flush(
-        self, timeout: float | None, *, besides: asyncio.AbstractEventLoop | None, report: bool
-    ) -> bool:
-        """Wait for async runs (but those on ``besides``) and flush the sinks."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        done = self._runs.pending.wait(timeout, besides=besides)
-        done = self._runs.report_lost() and done
-        done = self._sinks.flush(deadline, report=report, strict=self.strict) and done
-        if self.strict:
-            self._raise_deferred()
-        return done
+        return self._outputs.flush(timeout, report=True, strict=self.strict)
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`: also waits for async handlers on the running loop."""
-        _unfinished.report_collected()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        loop = asyncio.get_running_loop()
-        me = asyncio.current_task()
-        while tasks := {t for t in self._runs.pending.tasks_on(loop) if t is not me}:
-            _, still = await asyncio.wait(tasks, timeout=remaining(deadline))
-            if still:
-                return False
-        flush = functools.partial(self._flush, remaining(deadline), besides=loop, report=True)
-        return await loop.run_in_executor(None, flush)
+        return await self._outputs.aflush(timeout, strict=self.strict)
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> bool:
         """Flush, close every sink and stop delivering events.
@@ -571,15 +421,12 @@ class EventClient:
                 return not self.pending()
         done = False
         try:
-            done = self._flush_here(timeout, report=False)
+            done = self._outputs.flush(timeout, report=False, strict=self.strict)
         finally:
             with self._lock:
                 self._closed = True
-                self._invalidate()
-                runner = self._runs.close()
-            done = self._sinks.close(deadline) and done
-            if runner is not None:
-                runner.stop(remaining(deadline))
+                self._router.invalidate()
+            done = self._outputs.close(deadline) and done
         return done
 
     @property
@@ -589,6 +436,8 @@ class EventClient:
 
     def _after_fork(self) -> None:
         self._runs.after_fork()
+        self._router.after_fork()
+        self._failures.after_fork()
         self._lock = threading.RLock()
 
     def __enter__(self) -> EventClient:
@@ -599,7 +448,7 @@ class EventClient:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("enabled" if self._enabled else "disabled")
-        counts = f"{len(self.subscriptions)} subscriptions, {len(self._sinks)} sinks"
+        counts = f"{len(self.subscriptions)} subscriptions, {len(self._outputs)} sinks"
         return f"<EventClient {state}, {counts}>"
 
 

@@ -1,34 +1,48 @@
-"""The sinks attached to a client: flushing and closing them, and saying what they hold."""
+"""What a client delivers to besides plain handlers: sinks and async handler runs.
+
+:class:`Outputs` keeps the attached sinks and the async runs of one client,
+and waits for them, flushes and closes them: what the client's ``flush``,
+``aflush`` and ``close`` do, and what they report when something did not
+finish.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections.abc import Callable
 
+from aievents import _unfinished
+from aievents._asyncrun import AsyncRuns
 from aievents._diag import RateLimitedLog
+from aievents._failures import Failures
 from aievents._subscription import Subscription
 from aievents.sinks import Sink
 
-__all__ = ["SinkSet", "remaining"]
+__all__ = ["Outputs", "remaining"]
 
 #: What a sink did wrong, told to the client: ``failed(sink, action, exc)``.
 Failed = Callable[[object, str, Exception], None]
 
 
-class SinkSet:
-    """The sinks of one client, each with the subscription that feeds it.
+class Outputs:
+    """The sinks of one client (each with the subscription that feeds it) and its async runs.
 
-    Its changes are single dictionary operations (atomic under the GIL); the
-    client serializes attaching.
+    Changes to the sinks are single dictionary operations (atomic under the
+    GIL); the client serializes attaching.
 
     Args:
-        diag: Where failures and unfinished flushes are logged.
-        count_error: Called once per sink failure (the client's error count).
+        diag: Where unfinished flushes and closes are logged.
+        failures: Where what a sink raised goes (and async handlers' errors
+            deferred for a strict client).
+        runs: The client's async handler runs.
     """
 
-    def __init__(self, diag: RateLimitedLog, count_error: Callable[[], None]) -> None:
+    def __init__(self, diag: RateLimitedLog, failures: Failures, runs: AsyncRuns) -> None:
         self._diag = diag
-        self._count_error = count_error
+        self._failures = failures
+        self.runs = runs
         self._sinks: dict[Sink, Subscription] = {}
 
     @staticmethod
@@ -69,20 +83,71 @@ class SinkSet:
                 held[sink] = count
         return held
 
-    def flush(self, deadline: float | None, *, report: bool, strict: bool) -> bool:
+    def flush(self, timeout: float | None, *, report: bool, strict: bool) -> bool:
+        """Flush from this thread (and its event loop, if it runs one): the client's ``flush``.
+
+        Answers collected unread are reported first (flush and close alike).
+        """
+        _unfinished.report_collected()
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        done = self._flush(timeout, besides=current, report=report, strict=strict)
+        if current is not None and self.runs.pending.tasks_on(current):
+            done = False
+        return done
+
+    async def aflush(self, timeout: float | None, *, strict: bool) -> bool:
+        """The client's ``aflush``: async runs on the running loop too, then the rest."""
+        _unfinished.report_collected()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        while tasks := {t for t in self.runs.pending.tasks_on(loop) if t is not me}:
+            _, still = await asyncio.wait(tasks, timeout=remaining(deadline))
+            if still:
+                return False
+        flush = functools.partial(
+            self._flush, remaining(deadline), besides=loop, report=True, strict=strict
+        )
+        return await loop.run_in_executor(None, flush)
+
+    def _flush(
+        self,
+        timeout: float | None,
+        *,
+        besides: asyncio.AbstractEventLoop | None,
+        report: bool,
+        strict: bool,
+    ) -> bool:
+        """Wait for async runs (but those on ``besides``) and flush the sinks."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self.runs.pending.wait(timeout, besides=besides)
+        done = self.runs.report_lost() and done
+        done = self._flush_sinks(deadline, report=report, strict=strict) and done
+        if strict:
+            self._failures.raise_deferred()
+        return done
+
+    def _flush_sinks(self, deadline: float | None, *, report: bool, strict: bool) -> bool:
         """Flush every sink by ``deadline``; whether all finished (a strict client re-raises)."""
 
         def failed(sink: object, action: str, exc: Exception) -> None:
-            if strict:
-                self._count_error()
-                raise exc
-            self._failed(sink, action, exc)
+            self._failures.sink(sink, action, exc, strict=strict)
 
         return self._each("flush", self.all(), deadline, failed, report=report)
 
     def close(self, deadline: float | None) -> bool:
-        """Close every sink by ``deadline``; whether all finished."""
-        return self._each("close", self.all(), deadline, self._failed, report=True)
+        """Start no more async runs, close every sink and stop the loop thread, by ``deadline``.
+
+        Whether all finished.
+        """
+        runner = self.runs.close()
+        done = self._each("close", self.all(), deadline, self._failures.sink, report=True)
+        if runner is not None:
+            runner.stop(remaining(deadline))
+        return done
 
     def _each(
         self,
@@ -126,12 +191,6 @@ class SinkSet:
             f"{action}_incomplete",
             sinks=held,
             pending=sum(count or 0 for count in held.values()),
-        )
-
-    def _failed(self, sink: object, action: str, exc: Exception) -> None:
-        self._count_error()
-        self._diag(
-            (action, type(sink)), "error", f"sink_{action}_failed", error=exc, sink=repr(sink)
         )
 
 
