@@ -48,8 +48,7 @@ class TestFromSyncCallers:
         done: list[str] = []
 
         async def slow(event: BaseEvent) -> None:
-            while not release.is_set():
-                await asyncio.sleep(0.001)
+            await asyncio.to_thread(release.wait)
             done.append(event.request_id or "")
 
         client.on("image:usage", slow)
@@ -259,8 +258,7 @@ class TestLifecycleEdges:
         release = threading.Event()
 
         async def slow(event: BaseEvent) -> None:
-            while not release.is_set():
-                await asyncio.sleep(0.001)
+            await asyncio.to_thread(release.wait)
 
         client.on("image:usage", slow)
         with structlog.testing.capture_logs():
