@@ -72,6 +72,12 @@ class TestConnect:
         assert client.signal(ImageUsageEvent) is client.signal("image:usage")
         assert client.signal("image:usage") is not client.signal("image:*")
 
+    @pytest.mark.parametrize("bad", [123, "", int, None])
+    def test_bad_key(self, client: EventClient, bad: Any) -> None:
+        """A key that is not a name, pattern or event class is a TypeError."""
+        with pytest.raises(TypeError, match="event_type"):
+            client.signal(bad)
+
     def test_on_is_visible_in_blinker(self, client: EventClient) -> None:
         """An on() subscription is a receiver of its signal; blinker's send reaches it."""
         heard: list[BaseEvent] = []

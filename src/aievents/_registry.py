@@ -56,13 +56,13 @@ class ClientSignal(blinker.NamedSignal):
     signal's receivers only, and the first error propagates.
     """
 
-    def __init__(self, name: str, key: EventType, changed: Callable[[], None]) -> None:
+    def __init__(self, key: EventType, changed: Callable[[], None]) -> None:
+        self.matches = matcher(key)  # checks the key first
         self._changed = changed
         self._muted = False
-        super().__init__(name)
+        super().__init__(key if isinstance(key, str) else f"{key.__module__}.{key.__qualname__}")
         #: The subscription key whose events the signal's receivers get.
         self.key = key
-        self.matches = matcher(key)
         #: The client's record of each receiver, by :func:`receiver_key`.
         self.records: dict[Hashable, Subscription] = {}
 
@@ -110,8 +110,7 @@ class Registry:
         found = self._signals.get(key)
         if found is not None:
             return found
-        name = key if isinstance(key, str) else f"{key.__module__}.{key.__qualname__}"
-        made = ClientSignal(name, key, self._changed)  # checks the key
+        made = ClientSignal(key, self._changed)
         made.receiver_connected.connect(self._connected, weak=False)
         made.receiver_disconnected.connect(self._disconnected, weak=False)
         return self._signals.setdefault(key, made)
