@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from typing import Any
 
 import blinker
@@ -315,3 +316,41 @@ class TestIsolation:
             client.signal("*").connect(broken)
             with pytest.raises(RuntimeError, match="boom"):
                 client.emit(usage_event())
+
+
+class TestThreads:
+    """Changes made through blinker on other threads reach emit at once."""
+
+    def test_connect_emit_disconnect_in_threads(self, client: EventClient) -> None:
+        """Each thread's receiver hears the event the thread emits while it is connected."""
+        missed: list[int] = []
+        errors: list[BaseException] = []
+        signal = client.signal("image:usage")
+        start = threading.Barrier(8)
+
+        def work(index: int) -> None:
+            try:
+                start.wait()
+                for round_ in range(100):
+                    mine = usage_event(f"{index}-{round_}")
+                    heard: list[BaseEvent] = []
+
+                    def receiver(event: BaseEvent, heard: list[BaseEvent] = heard) -> None:
+                        heard.append(event)
+
+                    signal.connect(receiver)
+                    client.emit(mine)
+                    signal.disconnect(receiver)
+                    if not any(event is mine for event in heard):
+                        missed.append(index)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30.0)
+        assert errors == []
+        assert missed == []
+        assert client.subscriptions == ()

@@ -9,9 +9,8 @@ call for each receiver (the :class:`~aievents._subscription.Subscription`
 records). It learns of every change through blinker's
 ``receiver_connected`` and ``receiver_disconnected`` signals, through weak
 references for receivers blinker holds weakly, and through the signal's
-``is_muted``; each change calls ``changed``, which makes the client's
-compiled dispatch stale: the next emit rebuilds it from the signals
-(:meth:`Registry.routes`).
+``is_muted``; each change makes the client's compiled dispatch stale: the
+next emit rebuilds it from the signals (:meth:`Registry.routes`).
 """
 
 from __future__ import annotations
@@ -73,8 +72,9 @@ class ClientSignal(blinker.NamedSignal):
 
     @is_muted.setter
     def is_muted(self, value: bool) -> None:
-        self._muted = bool(value)
-        self._changed()
+        if self._muted != bool(value):
+            self._muted = bool(value)
+            self._changed()
 
     def live(self) -> list[Subscription]:
         """The subscriptions connected now, as blinker says, unordered; none when muted."""
@@ -95,11 +95,16 @@ class Registry:
         owner: The client (subscriptions unsubscribe through it; async
             handlers connected through blinker run on it).
         changed: Called after every change of what is connected or muted.
+        collected: Called when a receiver held weakly was garbage-collected
+            (from a weak reference's callback: it must not wait).
     """
 
-    def __init__(self, owner: Any, changed: Callable[[], None]) -> None:
+    def __init__(
+        self, owner: Any, changed: Callable[[], None], collected: Callable[[], None]
+    ) -> None:
         self._owner = owner
         self._changed = changed
+        self._collected = collected
         self._signals: dict[EventType, ClientSignal] = {}
         self._seq = itertools.count()
 
@@ -125,23 +130,20 @@ class Registry:
             signal.connect(subscription.receiver, weak=False)
         return subscription
 
-    def unsubscribe(self, subscription: Subscription) -> bool:
-        """Disconnect ``subscription`` from its signals; whether it was connected."""
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Disconnect ``subscription`` from its signals (nothing when it is not connected)."""
         receiver = subscription.connected()
-        was = self.is_connected(subscription)
-        if receiver is not None:
+        if receiver is not None and self.is_connected(subscription):
             for key in subscription.keys:
                 self.signal(key).disconnect(receiver)
-        return was
 
     def is_connected(self, subscription: Subscription) -> bool:
         """Whether ``subscription`` is connected to any of its signals."""
-        for key in subscription.keys:
-            signal = self.signal(key)
-            receiver = subscription.connected()
-            if receiver is not None and signal.records.get(receiver_key(receiver)) is subscription:
-                return True
-        return False
+        receiver = subscription.connected()
+        if receiver is None:
+            return False
+        key = receiver_key(receiver)
+        return any(self.signal(k).records.get(key) is subscription for k in subscription.keys)
 
     def subscriptions(self) -> list[Subscription]:
         """Every connected subscription, in subscription order."""
@@ -186,7 +188,7 @@ class Registry:
         record = signal.records.get(key)
         connected = any(receiver_key(r) == key for r in signal.receivers_for(blinker.ANY))
         if record is not None and record.holds(receiver) and not connected:
-            del signal.records[key]
+            signal.records.pop(key, None)
         self._changed()
 
     def _foreign(
@@ -204,8 +206,8 @@ class Registry:
         def collected(ref: object) -> None:
             # blinker drops the receiver by itself; the record goes, the dispatch is stale.
             if signal.records.get(key) is record:
-                del signal.records[key]
-            self._changed()
+                signal.records.pop(key, None)
+            self._collected()
 
         ref = weak_ref(fn, collected)
         owner: AsyncOwner = self._owner

@@ -4,7 +4,7 @@ The signals (:mod:`aievents._registry`) say who is subscribed; a route is
 what ``emit`` calls for one event class, in order. :class:`Router` keeps the
 routes of the event classes it has seen, compiled into one function
 (:mod:`aievents._dispatch`). Any change to the signals makes them stale
-(:meth:`Router.invalidate`, lock-free); the next event rebuilds them all
+(:meth:`Router.invalidate`); the next event rebuilds them all
 (:meth:`Router.route`), so a burst of changes costs one rebuild.
 """
 
@@ -57,7 +57,7 @@ class Router:
         #: The compiled delivery: ``emit(event)``.
         self.emit = self._dispatcher.emit
         #: The signals and their subscriptions.
-        self.registry = Registry(owner, self.invalidate)
+        self.registry = Registry(owner, self.invalidate, self.collected)
 
     def route(self, event: BaseEvent) -> Route:
         """The handlers of ``event``, rebuilding stale routes and registering a new class."""
@@ -84,8 +84,19 @@ class Router:
     def invalidate(self) -> None:
         """The signals changed: the compiled emit is stale until the next event rebuilds it.
 
-        Lock-free (blinker and weak references call it from anywhere): the
-        version goes up first, so a rebuild running now sees it and runs again.
+        Waits for a rebuild running on another thread, so that no code built
+        before the change is installed after it: an emit that follows the
+        change on this thread sees it.
+        """
+        with self._lock:
+            self.collected()
+
+    def collected(self) -> None:
+        """A weakly held receiver went: like :meth:`invalidate`, without waiting.
+
+        For weak reference callbacks, which run wherever the collector does:
+        a rebuild running now still sees the version go up and runs again,
+        and until then the receiver's route entry does nothing.
         """
         self._version += 1
         self._dispatcher.invalidate()
