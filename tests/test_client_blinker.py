@@ -197,6 +197,7 @@ class TestMuted:
         client.on("*", lambda e: everything.append(e.request_id))
         with signal.muted():
             client.emit(usage_event("during"))
+            assert len(client.subscriptions) == 2  # muted, still subscribed
         client.emit(usage_event("after"))
         assert named == ["after"]
         assert everything == ["during", "after"]

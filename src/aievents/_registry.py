@@ -77,9 +77,11 @@ class ClientSignal(blinker.NamedSignal):
             self._changed()
 
     def live(self) -> list[Subscription]:
-        """The subscriptions connected now, as blinker says, unordered; none when muted."""
-        if self._muted:
-            return []
+        """The subscriptions that get events now: none when muted, else :meth:`connected`."""
+        return [] if self._muted else self.connected()
+
+    def connected(self) -> list[Subscription]:
+        """The subscriptions connected now, as blinker says, unordered."""
         found = []
         for receiver in self.receivers_for(blinker.ANY):
             record = self.records.get(receiver_key(receiver))
@@ -147,7 +149,8 @@ class Registry:
 
     def subscriptions(self) -> list[Subscription]:
         """Every connected subscription, in subscription order."""
-        found = {id(s): s for signal in list(self._signals.values()) for s in signal.live()}
+        signals = list(self._signals.values())
+        found = {id(s): s for signal in signals for s in signal.connected()}
         return sorted(found.values(), key=_order)
 
     def routes(self, classes: Collection[type[BaseEvent]], head: Route = ()) -> dict[type, Route]:

@@ -7,7 +7,7 @@ import inspect
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Final, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias, cast
 
 from aievents._asyncrun import AsyncHandler
 from aievents._asyncrun import Client as AsyncOwner
@@ -99,9 +99,9 @@ class Subscription:
     @property
     def handler(self) -> Handler | None:
         """The subscribed handler (None once a weakly held one is garbage-collected)."""
-        if isinstance(self._handler, weakref.ref):
-            return self._handler()
-        return self._handler
+        if self._weak:
+            return cast("weakref.ref[Handler]", self._handler)()
+        return cast("Handler", self._handler)
 
     @property
     def weak(self) -> bool:
