@@ -68,11 +68,11 @@ class Subscription:
         "_client",
         "_handler",
         "_matchers",
+        "_receiver",
+        "_seq",
         "_weak",
         "dispatch",
         "keys",
-        "receiver",
-        "seq",
     )
 
     def __init__(
@@ -91,10 +91,10 @@ class Subscription:
         self._handler = handler
         self._weak = weak
         self.dispatch = dispatch
-        self.seq = seq
+        self._seq = seq
         self._matchers = tuple(matcher(key) for key in keys)
-        #: The object connected to the signals (a weak reference to it when ``weak``).
-        self.receiver: Any = Receiver(self) if receiver is None else receiver
+        # The object connected to the signals (a weak reference to it when weak).
+        self._receiver: Any = Receiver(self) if receiver is None else receiver
 
     @property
     def handler(self) -> Handler | None:
@@ -108,13 +108,13 @@ class Subscription:
         """Whether the subscription holds its handler by a weak reference (as blinker may)."""
         return self._weak
 
-    def connected(self) -> Any:
+    def _connected(self) -> Any:
         """The receiver connected to the signals; None once a weak one is gone."""
-        return self.receiver() if self._weak else self.receiver
+        return self._receiver() if self._weak else self._receiver
 
-    def holds(self, receiver: object) -> bool:
+    def _holds(self, receiver: object) -> bool:
         """Whether ``receiver`` (as blinker yields it) is this subscription's."""
-        mine = self.connected()
+        mine = self._connected()
         return mine is receiver or (inspect.ismethod(mine) and mine == receiver)
 
     @property
