@@ -18,7 +18,7 @@ from aievents._asyncrun import AsyncRuns
 from aievents._diag import RateLimitedLog
 from aievents._failures import Failures
 from aievents._subscription import Subscription
-from aievents.sinks import Sink
+from aievents.protocols import Sink
 
 __all__ = ["Outputs", "remaining"]
 

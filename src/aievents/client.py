@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from aievents._asyncrun import AsyncRuns
-from aievents._diag import RateLimitedLog
+from aievents._diag import INTERVAL, RateLimitedLog
 from aievents._failures import Failures
 from aievents._fork import after_fork
 from aievents._outputs import Outputs
@@ -45,7 +45,7 @@ from aievents._routing import Router
 from aievents._subscription import EventType, Handler, ReplayGate, Subscription, matcher, wrap
 from aievents._validate import setting
 from aievents.events import BaseEvent
-from aievents.sinks import Sink
+from aievents.protocols import Sink
 
 __all__ = [
     "EventClient",
@@ -63,8 +63,8 @@ DEFAULT_REPLAY: Final = 128
 DEFAULT_MAX_PENDING: Final = 10_000
 #: Seconds ``close()`` (and leaving a ``with`` block) spends at most, by default.
 DEFAULT_CLOSE_TIMEOUT: Final = 30.0
-#: How often one failing handler is logged, at most (seconds).
-ERROR_LOG_INTERVAL: Final = 60.0
+#: How often one failing handler is logged, at most (seconds): the diagnostics' one rate limit.
+ERROR_LOG_INTERVAL: Final = INTERVAL
 
 
 class EventClient:
@@ -104,7 +104,7 @@ class EventClient:
         self._mutes = 0
         self._closed = False
         self.strict = strict
-        diag = RateLimitedLog("", interval=ERROR_LOG_INTERVAL)
+        diag = RateLimitedLog("")
         self._failures = Failures(diag)
         self._runs = AsyncRuns(max_pending, diag)
         self._outputs = Outputs(diag, self._failures, self._runs)
