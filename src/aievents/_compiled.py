@@ -27,7 +27,7 @@ from typing import Final
 __all__ = ["ABI", "source_digest", "speedups", "stale_reason"]
 
 #: The version of the compiled interface these sources call (``SPEEDUPS_ABI`` in C).
-ABI: Final = 3
+ABI: Final = 4
 _REBUILD: Final = (
     "the pure Python twins run instead; rebuild it with pip install -e . (make setup in a clone)"
 )

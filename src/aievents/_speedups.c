@@ -18,7 +18,7 @@
  * same, or the pure Python twins run instead. Bump both whenever what Python
  * calls here changes (arguments, fields, types). */
 #ifndef SPEEDUPS_ABI
-#define SPEEDUPS_ABI 3
+#define SPEEDUPS_ABI 4
 #endif
 
 /* The digest of the C sources this module was built from (setup.py sets it
@@ -34,7 +34,7 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 #define LANES 18
 #define SPLIT_LANES 6
 #define UNIT_LANES 7
-/* The lane of unpriced_requests, then the cost lanes (aievents.query.FIELDS). */
+/* The lane of unpriced_requests, then the cost lanes (aievents.totals.FIELDS). */
 #define UNPRICED_LANE 10
 #define COST_LANE 11
 #define DAY_MINUTES 1440
@@ -49,8 +49,24 @@ static const char *usage_slots[3] = {"input_tokens", "output_tokens", "_split"};
 static PyObject *s_acquire, *s_release, *one;
 
 /* Where token_split()'s answer goes: (text, image, cached text, cached
- * image, output image, output text) into the lanes of aievents.query.FIELDS. */
+ * image, output image, output text) into the lanes of aievents.totals.FIELDS. */
 static const int split_lane[SPLIT_LANES] = {4, 5, 8, 9, 6, 7};
+
+/* The totals layout this module is built for (exported as FIELDS): the
+ * lane numbers above follow from it. aievents.sinks._tally checks it
+ * against aievents.totals.FIELDS before the compiled tally is used, and
+ * takes the pure Python twin when they differ. */
+static const char *layout[LANES] = {
+    "num_model_requests",       "images",
+    "input_tokens",             "output_tokens",
+    "input_text_tokens",        "input_image_tokens",
+    "output_image_tokens",      "output_text_tokens",
+    "input_cached_text_tokens", "input_cached_image_tokens",
+    "unpriced_requests",        "cost_input_text",
+    "cost_input_image",         "cost_cached_input",
+    "cost_output_image",        "cost_output_text",
+    "cost_per_image",           "cost_other",
+};
 
 /* A non-negative int as long long: fast for the small ones. Sets *fits to 0
  * when it does not fit (or is negative). */
@@ -78,7 +94,7 @@ as_count(PyObject *value, int *fits)
 
 /* ------------------------------------------------------------------ Totals */
 
-/* An entry: the LANES of aievents.query.FIELDS as C integers while they fit
+/* An entry: the LANES of aievents.totals.FIELDS as C integers while they fit
  * (then as a list of Python ints, exact whatever their size), and the extra
  * (None, or the Decimal cost parts finer than cost units). Indexable like
  * the list the Python twin keeps: t[i] and t[i] = v for i < LANES + 1. */
@@ -310,12 +326,12 @@ typedef struct {
     PyObject *seen;   /* set: the request ids in ring */
     PyObject *ring;   /* list of size slots, the latest request ids */
     PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
-    PyObject *opened;    /* list: keys of the entries opened here, for the sink to book */
+    PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
     Py_ssize_t generation;
-    PyObject *lock;   /* the sink's threading.Lock */
-    PyObject *fallback; /* called as fallback(event, status) for SLOW and MAINTAIN */
-    PyObject *clock;    /* the sink's clock: seconds since the epoch */
+    PyObject *lock;   /* the table's threading.Lock */
+    PyObject *fallback; /* the table's take(event, status), for SLOW and MAINTAIN */
+    PyObject *clock;    /* the table's clock: seconds since the epoch */
     long long retention; /* minutes of totals kept */
     /* Slot offsets: the event's EVENT_SLOTS, the usage's USAGE_SLOTS, the
      * cost's _units and unpriced. */
@@ -666,36 +682,29 @@ aievents_slot_offset(PyObject *cls, const char *name)
     return offset;
 }
 
-static int
-Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
+/* An attribute of the series table, as a new reference (NULL with an exception set). */
+static PyObject *
+table_attr(PyObject *table, const char *name, PyTypeObject *type)
 {
-    static char *kwlist[] = {"event_cls", "usage_cls", "cost_cls", "series",
-                             "canonical", "opened",    "lock",     "size",
-                             "fallback",  "clock",     "retention", NULL};
-    PyObject *event_cls, *usage_cls, *cost_cls, *series, *canonical, *opened, *lock, *fallback;
-    PyObject *clock;
-    Py_ssize_t size;
-    long long retention;
+    PyObject *value = PyObject_GetAttrString(table, name);
+    if (value != NULL && type != NULL && !Py_IS_TYPE(value, type)) {
+        PyErr_Format(PyExc_TypeError, "the table's %s must be a %s", name, type->tp_name);
+        Py_CLEAR(value);
+    }
+    if (value != NULL && type == NULL && !PyCallable_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "the table's %s must be callable", name);
+        Py_CLEAR(value);
+    }
+    return value;
+}
+
+/* Set up a Tally over these parts (borrowed): 0, or -1 with an exception set. */
+static int
+tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cls,
+           PyObject *series, PyObject *canonical, PyObject *opened, PyObject *lock,
+           PyObject *fallback, PyObject *clock, Py_ssize_t size, long long retention)
+{
     int i;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!OnOOL:Tally", kwlist,
-                                     &PyType_Type, &event_cls, &PyType_Type, &usage_cls,
-                                     &PyType_Type, &cost_cls, &PyDict_Type, &series, &PyDict_Type,
-                                     &canonical, &PyList_Type, &opened, &lock, &size, &fallback,
-                                     &clock, &retention))
-        return -1;
-    if (size < 1) {
-        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
-        return -1;
-    }
-    if (!PyDict_CheckExact(series) || !PyDict_CheckExact(canonical)
-        || !PyList_CheckExact(opened)) {
-        PyErr_SetString(PyExc_TypeError, "series and canonical must be dicts, opened a list");
-        return -1;
-    }
-    if (!PyCallable_Check(fallback) || !PyCallable_Check(clock)) {
-        PyErr_SetString(PyExc_TypeError, "fallback and clock must be callable");
-        return -1;
-    }
     if (retention < 0 || retention > 1000000000000LL) {
         PyErr_SetString(PyExc_ValueError, "retention must be minutes from 0 to 10**12");
         return -1;
@@ -761,6 +770,56 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     t->epoch = 0;
     t->closed = 0;
     return 0;
+}
+
+static int
+Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"table", "classes", "size", "retention", NULL};
+    PyObject *table, *classes;
+    Py_ssize_t size;
+    long long retention;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!$nL:Tally", kwlist, &table, &PyTuple_Type,
+                                     &classes, &size, &retention))
+        return -1;
+    if (size < 1) {
+        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(classes) != 3 || !PyType_Check(PyTuple_GET_ITEM(classes, 0))
+        || !PyType_Check(PyTuple_GET_ITEM(classes, 1))
+        || !PyType_Check(PyTuple_GET_ITEM(classes, 2))) {
+        PyErr_SetString(PyExc_TypeError, "classes must be (event class, usage class, cost class)");
+        return -1;
+    }
+    PyObject *event_cls = PyTuple_GET_ITEM(classes, 0);
+    PyObject *usage_cls = PyTuple_GET_ITEM(classes, 1);
+    PyObject *cost_cls = PyTuple_GET_ITEM(classes, 2);
+    /* The table's parts the tally adds into, and what it calls. */
+    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *lock = NULL, *fallback = NULL;
+    PyObject *clock = NULL;
+    if ((series = table_attr(table, "minutes", &PyDict_Type)) == NULL
+        || (canonical = table_attr(table, "canonical", &PyDict_Type)) == NULL
+        || (opened = table_attr(table, "opened", &PyList_Type)) == NULL
+        || (lock = PyObject_GetAttrString(table, "lock")) == NULL
+        || (fallback = table_attr(table, "take", NULL)) == NULL
+        || (clock = table_attr(table, "clock", NULL)) == NULL) {
+        Py_XDECREF(series);
+        Py_XDECREF(canonical);
+        Py_XDECREF(opened);
+        Py_XDECREF(lock);
+        Py_XDECREF(fallback);
+        return -1;
+    }
+    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, lock,
+                          fallback, clock, size, retention);
+    Py_DECREF(series);
+    Py_DECREF(canonical);
+    Py_DECREF(opened);
+    Py_DECREF(lock);
+    Py_DECREF(fallback);
+    Py_DECREF(clock);
+    return done;
 }
 
 static int
@@ -857,6 +916,13 @@ Tally_drop(Tally *t, PyObject *dims)
 }
 
 static PyObject *
+Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
+{
+    t->closed = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 Tally_new_entry(Tally *Py_UNUSED(t), PyObject *Py_UNUSED(unused))
 {
     return totals_new_zero();
@@ -878,14 +944,15 @@ static PyMethodDef Tally_methods[] = {
      "or maintenance is due (3)."},
     {"remember", (PyCFunction)Tally_remember, METH_O,
      "Remember a request id; False when it is already remembered."},
+    {"close", (PyCFunction)Tally_close, METH_NOARGS, "Ignore every event from now on."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef Tally_members[] = {
-    {"events", T_PYSSIZET, offsetof(Tally, events), 0, "Events counted."},
-    {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), 0, "Duplicates ignored."},
-    {"ticks", T_PYSSIZET, offsetof(Tally, ticks), 0, "Events since the last maintenance."},
-    {"closed", T_BOOL, offsetof(Tally, closed), 0, "Whether events are ignored."},
+    {"events", T_PYSSIZET, offsetof(Tally, events), READONLY, "Events added here."},
+    {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), READONLY, "Duplicates ignored here."},
+    {"ticks", T_PYSSIZET, offsetof(Tally, ticks), READONLY, "Adds since the last maintenance."},
+    {"closed", T_BOOL, offsetof(Tally, closed), READONLY, "Whether events are ignored."},
     {"seen", T_OBJECT_EX, offsetof(Tally, seen), READONLY, "The request ids remembered."},
     {NULL, 0, 0, 0, NULL},
 };
@@ -931,6 +998,24 @@ add_type(PyObject *module, const char *name, PyTypeObject *type)
     return 0;
 }
 
+/* FIELDS: the totals layout this module was built for, as a tuple of names. */
+static PyObject *
+built_fields(void)
+{
+    PyObject *built = PyTuple_New(LANES);
+    if (built == NULL)
+        return NULL;
+    for (int i = 0; i < LANES; i++) {
+        PyObject *name = PyUnicode_FromString(layout[i]);
+        if (name == NULL) {
+            Py_DECREF(built);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(built, i, name);
+    }
+    return built;
+}
+
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
@@ -948,6 +1033,12 @@ PyInit__speedups(void)
         || aievents_add_screen(module) < 0
         || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0
         || PyModule_AddStringConstant(module, "SOURCES", SPEEDUPS_SOURCES) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    PyObject *fields = built_fields();
+    if (fields == NULL || PyModule_AddObject(module, "FIELDS", fields) < 0) {
+        Py_XDECREF(fields);
         Py_DECREF(module);
         return NULL;
     }
