@@ -232,11 +232,10 @@ def costs(
 ) -> Page:
     """Costs, as OpenAI's ``GET /v1/organization/costs`` answers them.
 
+    ``start_time``, ``end_time``, ``page`` and ``now`` are as for :func:`usage`.
+
     Args:
         source: Where the usage is summed.
-        start_time: Unix seconds or an aware datetime, inclusive.
-        end_time: Unix seconds or an aware datetime, exclusive; now when
-            omitted.
         bucket_width: Only ``1d``.
         group_by: Any of ``project_id``, ``line_item``, ``api_key_id``. By
             line item, each result names a model and a kind (``gpt-image-1,
@@ -244,8 +243,6 @@ def costs(
         project_ids: Only these projects.
         api_key_ids: Only these API keys.
         limit: Buckets per page, 1 to 180 (default 7).
-        page: The ``next_page`` cursor of the previous page.
-        now: The current time in seconds, for an omitted ``end_time``.
 
     Raises:
         QueryError: a parameter is wrong; it is named.
@@ -327,15 +324,7 @@ class Reports:
         **filters: Any,
     ) -> Page:
         """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
-        return usage(
-            self,
-            start_time=start_time,
-            end_time=end_time,
-            bucket_width=bucket_width,
-            group_by=group_by,
-            now=self._clock(),
-            **filters,
-        )
+        return usage(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
 
     def costs(
         self,
@@ -346,12 +335,17 @@ class Reports:
         **filters: Any,
     ) -> Page:
         """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
-        return costs(
-            self,
-            start_time=start_time,
-            end_time=end_time,
-            bucket_width=bucket_width,
-            group_by=group_by,
-            now=self._clock(),
+        return costs(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
+
+    def _asked(
+        self, start: Any, end: Any, width: Any, group_by: Any, filters: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A query's arguments, with this source's clock for "now"."""
+        return {
+            "start_time": start,
+            "end_time": end,
+            "bucket_width": width,
+            "group_by": group_by,
+            "now": self._clock(),
             **filters,
-        )
+        }

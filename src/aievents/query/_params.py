@@ -101,9 +101,7 @@ def page_size(value: Any, default: int, maximum: int, width: str) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise error(
-            "limit", value, f"must be an integer from 1 to {maximum} for {width} buckets"
-        )
+        raise error("limit", value, f"must be an integer from 1 to {maximum} for {width} buckets")
     return value
 
 

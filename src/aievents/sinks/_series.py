@@ -118,7 +118,8 @@ class SeriesTable:
         #: duplicates of the general path and of merges, and the rest.
         self.counts = dict.fromkeys((*_COUNTERS, "evicted", "future"), 0)
         self._ticks = 0
-        self.tally = tally_class(compiled)(
+        #: The tally (typed as the Python twin: the compiled one does the same).
+        self.tally: PyTally = tally_class(compiled)(
             self,
             (ImageUsageEvent, ImageUsage, ImageCost),
             size=max_request_ids,
@@ -264,7 +265,7 @@ class SeriesTable:
         """
         self._settle()
         now = int(self.clock()) // 60
-        limits = (self._detail)
+        limits = self._detail
         steps = (60, DAY_MINUTES, None)
         minutes, rolled = self.minutes, self.rolled
         for level, (queue, limit, step) in enumerate(zip(self._levels, limits, steps, strict=True)):

@@ -15,14 +15,16 @@ twin.
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import sys
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from aievents import totals
 from aievents._compiled import speedups, stale_reason
-from aievents.totals import DAY_MINUTES, FIELDS, add_lanes, day_of, new_entry
+from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry
 
 if TYPE_CHECKING:
     import threading
@@ -35,18 +37,28 @@ __all__ = [
     "MAINTAIN_EVERY",
     "SLOW",
     "PyTally",
+    "Status",
     "Table",
     "expiry",
     "layout_mismatch",
     "tally_class",
 ]
 
-#: What ``add`` did: added; ignored (a duplicate, or the tally is closed);
-#: declined (take the table's own path); added, and maintenance is due.
-ADDED: Final = 0
-IGNORED: Final = 1
-SLOW: Final = 2
-MAINTAIN: Final = 3
+
+class Status(enum.IntEnum):
+    """What ``add`` did (the compiled twin answers the same numbers)."""
+
+    #: Added.
+    ADDED = 0
+    #: Ignored: a duplicate, or the tally is closed.
+    IGNORED = 1
+    #: Declined: the table's own path takes it.
+    SLOW = 2
+    #: Added, and maintenance is due.
+    MAINTAIN = 3
+
+
+ADDED, IGNORED, SLOW, MAINTAIN = Status
 #: Maintenance (roll-ups) is due every this many events.
 MAINTAIN_EVERY: Final = 256
 #: What an add reads of an event, in one call: id, time, usage, cost,
@@ -236,13 +248,13 @@ def tally_class(compiled: bool | None = None) -> Any:
 
 def layout_mismatch(module: Any) -> str | None:
     """Why a compiled module's totals layout is not :data:`aievents.totals.FIELDS`, or None."""
-    built = getattr(module, "FIELDS", None)
-    if built == FIELDS:
+    built, fields = getattr(module, "FIELDS", None), totals.FIELDS
+    if built == fields:
         return None
     where = getattr(module, "__file__", None) or "aievents._speedups"
     return (
         f"{where} was built for the totals layout {built!r}, but aievents.totals.FIELDS "
-        f"is {FIELDS!r}: the pure Python twins run instead; rebuild it with pip install -e . "
+        f"is {fields!r}: the pure Python twins run instead; rebuild it with pip install -e . "
         "(make setup in a clone)"
     )
 

@@ -46,6 +46,20 @@ from aievents.sinks._series import OVERFLOW, SeriesTable
 __all__ = ["OVERFLOW", "AggregateSink"]
 
 
+class _Count:
+    """A read-only counter of an AggregateSink, kept by its series table."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, sink: AggregateSink | None, owner: type | None = None) -> Any:
+        return self if sink is None else sink._table.count(self._name)
+
+
 class AggregateSink(Reports):
     """Sums ``image:usage`` events; answers OpenAI-shaped usage and costs pages.
 
@@ -108,36 +122,15 @@ class AggregateSink(Reports):
         # The tally's own handle, without a Python frame in between.
         self.handle = self._table.tally.handle  # type: ignore[method-assign]
 
-    @property
-    def events(self) -> int:
-        """Events counted (neither a duplicate nor an expired one is)."""
-        return self._table.count("events")
-
-    @property
-    def duplicates(self) -> int:
-        """Events ignored because their request id was already counted."""
-        return self._table.count("duplicates")
-
-    @property
-    def overflowed(self) -> int:
-        """Events (and merged totals) added to the overflow series past ``max_series``."""
-        return self._table.count("overflowed")
-
-    @property
-    def expired(self) -> int:
-        """Requests older than ``retention`` when they arrived (an event, or
-        totals merged in): counted here and logged, not added."""
-        return self._table.count("expired")
-
-    @property
-    def evicted(self) -> int:
-        """Totals dropped before their retention because ``max_entries`` was reached."""
-        return self._table.count("evicted")
-
-    @property
-    def future(self) -> int:
-        """Entries opened for a minute more than a day after the sink's clock."""
-        return self._table.count("future")
+    events = _Count("Events counted (neither a duplicate nor an expired one is).")
+    duplicates = _Count("Events ignored because their request id was already counted.")
+    overflowed = _Count("Events (and merged totals) added to the overflow series.")
+    expired = _Count(
+        "Requests older than ``retention`` when they arrived (an event, or totals "
+        "merged in): counted here and logged, not added."
+    )
+    evicted = _Count("Totals dropped before their retention because of ``max_entries``.")
+    future = _Count("Entries opened for a minute more than a day past the sink's clock.")
 
     @property
     def closed(self) -> bool:
