@@ -1,8 +1,8 @@
-from collections.abc import Callable
 from typing import Any
 
 ABI: int
 SOURCES: str
+FIELDS: tuple[str, ...]
 
 class Totals:
     def __len__(self) -> int: ...
@@ -10,30 +10,23 @@ class Totals:
     def __setitem__(self, index: int, value: Any, /) -> None: ...
 
 class Tally:
-    events: int
-    duplicates: int
-    ticks: int
-    closed: bool
+    @property
+    def events(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def ticks(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
     @property
     def seen(self) -> set[str]: ...
     def __init__(
-        self,
-        *,
-        event_cls: type,
-        usage_cls: type,
-        cost_cls: type,
-        series: dict[Any, list[Any]],
-        canonical: dict[Any, Any],
-        opened: list[Any],
-        lock: Any,
-        size: int,
-        fallback: Callable[[Any, int], object],
-        clock: Callable[[], float],
-        retention: int,
+        self, table: Any, classes: tuple[type, type, type], /, *, size: int, retention: int
     ) -> None: ...
     def add(self, event: Any, /) -> int: ...
     def handle(self, event: Any, /) -> None: ...
     def remember(self, request_id: str, /) -> bool: ...
+    def close(self) -> None: ...
     def new_entry(self) -> Totals: ...
     def invalidate(self) -> None: ...
     def __enter__(self) -> Tally: ...
