@@ -41,6 +41,7 @@ __all__ = [
     "new_entry",
     "new_totals",
     "request_lanes",
+    "sum_by_day",
     "unit_totals",
     "unpriced",
 ]
@@ -107,6 +108,28 @@ def add_into(total: Any, part: Sequence[Any]) -> None:
 def day_of(minute: int) -> int:
     """The first minute of the UTC day of ``minute``."""
     return minute - minute % DAY_MINUTES
+
+
+def sum_by_day(
+    rows: Iterable[Sequence[Any]], minute: int, dims: slice, lanes: slice
+) -> dict[tuple[Any, ...], list[int]]:
+    """Requests summed per UTC day and series: ``(day's first minute, *dims)`` to totals.
+
+    Each row is one request: its minute at ``minute``, its dimensions at
+    ``dims`` and its lanes (``FIELDS[1:]``, costs in cost units) at ``lanes``.
+    """
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        at = row[minute]
+        key = (at - at % DAY_MINUTES, *row[dims])
+        total = sums.get(key)
+        if total is None:
+            total = sums[key] = [0] * LANES
+        total[0] += 1
+        for lane, value in enumerate(row[lanes], 1):
+            if value:
+                total[lane] += value
+    return sums
 
 
 # --------------------------------------------------------------------------- one request

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from aievents.query import DIMENSIONS
-from aievents.totals import COSTS, DAY_MINUTES, FIELDS, LANES, add_request, day_of
+from aievents.totals import COSTS, DAY_MINUTES, FIELDS, LANES, sum_by_day
 from aievents.usage import EXACT, units_to_usd
 
 try:
@@ -155,13 +155,7 @@ _LANES: Final = slice(USAGE_COLUMNS.index(LANE_COLUMNS[0]), USAGE_COLUMNS.index(
 
 def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The roll-up rows of written usage rows: sums per day and series."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        key = (day_of(row[_MINUTE]), *row[_DIMS])
-        total = sums.get(key)
-        if total is None:
-            total = sums[key] = [0] * LANES
-        add_request(total, row[_LANES])
+    sums = sum_by_day(rows, _MINUTE, _DIMS, _LANES)
     return [daily_row(key[0], key[1:], total) for key, total in sums.items()]
 
 
