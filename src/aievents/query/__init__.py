@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from aievents.events import OPERATIONS
+from aievents.exceptions import QueryError
 from aievents.query._pages import (
     Bucket,
     CostsResult,
@@ -50,7 +51,6 @@ from aievents.query._params import (
     COSTS_LIMITS,
     LIMITS,
     WIDTHS,
-    QueryError,
     error,
     filter_sets,
     minute_up,

@@ -11,13 +11,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from aievents.exceptions import FieldValueError
+from aievents.exceptions import QueryError
 
 __all__ = [
     "COSTS_LIMITS",
     "LIMITS",
     "WIDTHS",
-    "QueryError",
     "error",
     "filter_sets",
     "minute_up",
@@ -40,10 +39,6 @@ COSTS_LIMITS: Final = (7, 180)
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 #: The latest start or end a query takes (in 5138): anything later is milliseconds.
 _LATEST: Final = 10**11
-
-
-class QueryError(FieldValueError):
-    """A usage or costs query parameter is wrong; the error names it."""
 
 
 def error(field: str, value: Any, reason: str) -> QueryError:

@@ -28,8 +28,9 @@ from typing import Any, Final
 
 from aievents._diag import RateLimitedLog
 from aievents.events import ImageUsageEvent
+from aievents.exceptions import QueryError
 from aievents.pricing import PriceTable, cost_of
-from aievents.query import DIMENSIONS, QueryError, Row, Scan
+from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._tally import (
     EVENT_FIELDS,
     MAINTAIN,
