@@ -2,7 +2,7 @@ from typing import Any
 
 ABI: int
 SOURCES: str
-FIELDS: tuple[str, ...]
+LAYOUT: dict[str, tuple[str, ...]]
 
 class Totals:
     def __len__(self) -> int: ...

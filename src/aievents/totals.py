@@ -3,7 +3,7 @@
 A series' totals are a vector of :data:`FIELDS`: counts (requests, images,
 tokens, unpriced requests), then the cost parts. Queries sum such vectors
 (costs as exact ``Decimal`` USD); AggregateSink keeps them as *entries*
-(costs as whole cost units, see :func:`aievents.usage.cost_units`, plus an
+(costs as whole cost units, see :func:`aievents.money.cost_units`, plus an
 *extra* of finer ``Decimal`` parts); a store writes one request's *lanes*
 (``FIELDS[1:]``) per row and rolls rows up by day. Everything that knows
 where a field sits, or how two vectors add, is here; the compiled
@@ -18,7 +18,8 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final
 
-from aievents.usage import COST_COMPONENTS, EXACT, ImageCost, cost_units, token_split, units_to_usd
+from aievents.money import COST_COMPONENTS, EXACT, ImageCost, cost_units, units_to_usd
+from aievents.usage import token_split
 
 __all__ = [
     "COSTS",
@@ -208,8 +209,8 @@ def cost_lanes(
         if units is not None:
             return (*_NO_UNITS[:-1], units), None
         return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
-    if cost._units is not None:
-        return cost._units, None
+    if cost.units is not None:
+        return cost.units, None
     parts = list(_COST_FIELDS(cost))
     return None, [*parts, _ZERO if any(parts) else cost.total]
 

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from aievents.events import OPERATIONS
 from aievents.exceptions import QueryError
+from aievents.money import EXACT
 from aievents.query._pages import (
     Bucket,
     CostsResult,
@@ -62,7 +63,6 @@ from aievents.query._params import (
 )
 from aievents.query._scan import COST_GROUPS, DIMENSIONS, USAGE_GROUPS, Row, Scan, Source
 from aievents.totals import FIELDS, add_into, new_totals
-from aievents.usage import EXACT
 
 __all__ = [
     "COSTS_LIMITS",

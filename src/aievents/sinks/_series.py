@@ -29,6 +29,7 @@ from typing import Any, Final
 from aievents._diag import RateLimitedLog
 from aievents.events import ImageUsageEvent
 from aievents.exceptions import QueryError
+from aievents.money import ImageCost
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._tally import (
@@ -52,7 +53,7 @@ from aievents.totals import (
     merge_entry,
     unpriced,
 )
-from aievents.usage import ImageCost, ImageUsage, token_split
+from aievents.usage import ImageUsage, token_split
 
 __all__ = ["OVERFLOW", "SeriesTable"]
 

@@ -23,8 +23,11 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aievents import totals
-from aievents._compiled import speedups, stale_reason
+from aievents._compiled import fitting
+from aievents.events import ImageUsageEvent
+from aievents.money import UNIT_FIELDS, ImageCost
 from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry
+from aievents.usage import SPLIT_FIELDS, ImageUsage
 
 if TYPE_CHECKING:
     import threading
@@ -40,7 +43,6 @@ __all__ = [
     "Status",
     "Table",
     "expiry",
-    "layout_mismatch",
     "tally_class",
 ]
 
@@ -176,8 +178,8 @@ class PyTally:
         usage, cost = fields[2], fields[3]
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
-        split, units = usage._split, cost._units  # type: ignore[attr-defined]
-        if split is None or units is None:
+        split, units = usage.split, cost.units  # type: ignore[attr-defined]
+        if units is None:
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
         if key[0] < expiry(self._clock(), self._retention):
@@ -223,8 +225,8 @@ def tally_class(compiled: bool | None = None) -> Any:
     ``compiled=None`` takes the compiled one when it was built for these
     sources (:mod:`aievents._compiled`), unless the ``AIEVENTS_PURE_PYTHON``
     environment variable is set or the interpreter runs without the GIL; a
-    build left from other sources, or made for another totals layout
-    (:func:`layout_mismatch`), is not used, and said once (a warning);
+    build left from other sources, or made for another layout of the classes
+    it reads, is not used, and said once (a warning);
     ``True`` requires it (``ImportError`` when it was not built, or does not
     match); ``False`` takes Python's.
     """
@@ -235,9 +237,8 @@ def tally_class(compiled: bool | None = None) -> Any:
         if compiled:
             raise ImportError("aievents._speedups needs the GIL; this interpreter runs without it")
         return PyTally
-    module = speedups()
-    stale = stale_reason() if module is None else layout_mismatch(module)
-    if stale is None and module is not None:
+    module, stale = fitting(*_compiled_layout())
+    if module is not None:
         return module.Tally
     if compiled:
         raise ImportError(stale or "aievents._speedups was not built (no C compiler at install)")
@@ -246,16 +247,11 @@ def tally_class(compiled: bool | None = None) -> Any:
     return PyTally
 
 
-def layout_mismatch(module: Any) -> str | None:
-    """Why a compiled module's totals layout is not :data:`aievents.totals.FIELDS`, or None."""
-    built, fields = getattr(module, "FIELDS", None), totals.FIELDS
-    if built == fields:
-        return None
-    where = getattr(module, "__file__", None) or "aievents._speedups"
+def _compiled_layout() -> tuple[dict[str, type], dict[str, tuple[str, ...]]]:
+    """What the compiled tally reads: the classes it is given, and the orders of their tuples."""
     return (
-        f"{where} was built for the totals layout {built!r}, but aievents.totals.FIELDS "
-        f"is {fields!r}: the pure Python twins run instead; rebuild it with pip install -e . "
-        "(make setup in a clone)"
+        {"event": ImageUsageEvent, "usage": ImageUsage, "cost": ImageCost},
+        {"split": SPLIT_FIELDS, "units": UNIT_FIELDS, "totals": totals.FIELDS},
     )
 
 
