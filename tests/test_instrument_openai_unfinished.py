@@ -59,7 +59,7 @@ with ImageServer() as server:
     cycle["self"] = cycle
     del response, stream, cycle
     before = list(seen)
-    with sink._lock:
+    with sink._table.lock:
         gc.collect()
     print("collected", before == seen, flush=True)
     events.flush()

@@ -75,7 +75,7 @@ from aievents.exceptions import (
     StoreSettingError,
     first_line,
 )
-from aievents.money import ImageCost, units_to_usd
+from aievents.money import ImageCost
 from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks import _exit
@@ -91,7 +91,6 @@ from aievents.sinks._sqlitefile import (
 )
 from aievents.sinks._storeschema import (
     BIGINT_MAX,
-    COSTS,
     DAILY,
     DAILY_COLUMNS,
     DAY,
@@ -108,7 +107,7 @@ from aievents.sinks._storeschema import (
     unfit_text,
 )
 from aievents.sinks._storeurl import RefusedError, Target, parse
-from aievents.sinks._tally import lanes_of, request_lanes
+from aievents.totals import COSTS, lanes_of, request_lanes, unit_totals
 
 #: Why SQLAlchemy could not be imported, if it could not.
 _NO_SQLALCHEMY = ""
@@ -1074,9 +1073,7 @@ class StoreSink(Reports):
             start = values[0] * width * 60
             found = dict(zip(scan.group_by, values[1 : 1 + len(groups)], strict=True))
             key = tuple(found.get(name) for name in DIMENSIONS)
-            lanes = joined(values[1 + len(groups) :])
-            costs = [units_to_usd(units) for units in lanes[COSTS:]]
-            yield start - start % scan.width, key, [*lanes[:COSTS], *costs]
+            yield start - start % scan.width, key, unit_totals(joined(values[1 + len(groups) :]))
 
     def _exact(self, conn: Any, scan: Scan, low: int, high: int) -> Iterator[Row]:
         """Cost parts kept as exact text (finer than cost units), one row each."""
