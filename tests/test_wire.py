@@ -37,7 +37,7 @@ from aievents import (
 )
 from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from aievents.events import VISIBILITIES, BaseEvent
-from aievents.transports.jsonl import encode
+from aievents.encoding.jsonl import encode
 from aievents.usage import COST_BASES, ImageCost
 from aievents.wire import PLUGIN_ID, make_converter
 

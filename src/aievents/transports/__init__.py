@@ -28,10 +28,9 @@ installed is named in the :class:`ImportError`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from aievents._diag import describe
 from aievents.events import BaseEvent
 from aievents.exceptions import AieventsError
 
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
     from aievents.transports.otlp import OtlpTransport as OtlpTransport
 
 __all__ = ["Transport", "TransportError", "UnencodableError"]
-
-T = TypeVar("T")
 
 #: The transports importable from this package, and their modules (imported when asked for).
 _LAZY: Final = {
@@ -105,28 +102,6 @@ class UnencodableError(TransportError):
         super().__init__(f"{len(events)} event(s) cannot be encoded: {first}", retryable=False)
         self.events = list(events)
         self.reasons = list(reasons)
-
-
-def encode_each(batch: Sequence[BaseEvent], encode: Callable[[BaseEvent], T]) -> list[T]:
-    """``encode(event)`` for every event of ``batch``.
-
-    Raises:
-        UnencodableError: naming every event ``encode`` failed on (whatever
-            the exception); the others are encoded all the same, so that
-            one bad event never costs its batch.
-    """
-    out: list[T] = []
-    bad: list[BaseEvent] = []
-    reasons: list[str] = []
-    for event in batch:
-        try:
-            out.append(encode(event))
-        except Exception as exc:  # noqa: BLE001 - any failure: that event, not the batch
-            bad.append(event)
-            reasons.append(f"{event.event_type}: {describe(exc)}")
-    if bad:
-        raise UnencodableError(bad, reasons)
-    return out
 
 
 @runtime_checkable
