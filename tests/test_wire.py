@@ -36,8 +36,8 @@ from aievents import (
     to_json,
 )
 from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
-from aievents.events import VISIBILITIES, BaseEvent
 from aievents.encoding.jsonl import encode
+from aievents.events import VISIBILITIES, BaseEvent
 from aievents.usage import COST_BASES, ImageCost
 from aievents.wire import PLUGIN_ID, make_converter
 
