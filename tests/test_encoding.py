@@ -9,7 +9,7 @@ import pytest
 from aievents import from_dict
 from aievents.encoding.devtools import encode_message, encode_messages, read_message
 from aievents.encoding.jsonl import encode_body, encode_lines, encode_texts
-from aievents.transports import UnencodableError
+from aievents.exceptions import UnencodableError
 from aievents.wire import from_envelope
 
 from helpers import error_event, usage_event

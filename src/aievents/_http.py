@@ -5,7 +5,7 @@ mode): :class:`Connections` holds a transport's httpx client (the
 application's, or its own, with the transport's timeouts and TLS
 verification, through the proxy the environment names) and ends every
 request by its deadline (see :mod:`aievents._deadline`); :func:`post` sends
-one body and turns the answer into :class:`~aievents.transports.TransportError`
+one body and turns the answer into :class:`~aievents.exceptions.TransportError`
 or success: 2xx is delivered; 408, 425, 429 and 5xx are retryable, their
 ``Retry-After`` read (:func:`retry_after`); other statuses are not; a
 timeout or a connection that fails is retryable. The target's URL appears in
@@ -26,7 +26,7 @@ from aievents._deadline import DEADLINE, DeadlineTransport, Watchdog
 from aievents._fork import after_fork
 from aievents._redact import safe_url
 from aievents._validate import setting
-from aievents.transports import TransportError
+from aievents.exceptions import TransportError
 
 __all__ = ["RETRYABLE", "Connections", "answer_error", "post", "retry_after"]
 

@@ -41,8 +41,7 @@ from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.encoding.devtools import encode_messages, read_message
 from aievents.events import EVENT_TYPES, BaseEvent
-from aievents.exceptions import AieventsError, first_line
-from aievents.transports import TransportError
+from aievents.exceptions import AieventsError, TransportError, first_line
 from aievents.wire import PLUGIN_ID, from_envelope
 
 __all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]

@@ -3,7 +3,7 @@
 Every encoder writes the event with its secrets scrubbed
 (:func:`aievents._outbound.outbound`), never the event as the application
 holds it, and names the events it cannot encode
-(:class:`~aievents.transports.UnencodableError`, through :func:`encode_each`)
+(:class:`~aievents.exceptions.UnencodableError`, through :func:`encode_each`)
 rather than losing their batch.
 
 - :mod:`aievents.encoding.jsonl`: JSON text, one event a line (the JSONL
@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from aievents._diag import describe
 from aievents.events import BaseEvent
-from aievents.transports import UnencodableError
+from aievents.exceptions import UnencodableError
 
 __all__ = ["encode_each"]
 

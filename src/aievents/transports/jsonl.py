@@ -18,7 +18,7 @@ from aievents._fork import after_fork
 from aievents._validate import option, setting
 from aievents.encoding.jsonl import SHAPES, Shape, encode_lines
 from aievents.events import BaseEvent
-from aievents.transports import TransportError
+from aievents.exceptions import TransportError
 
 __all__ = ["JsonlTransport"]
 

@@ -28,7 +28,7 @@ from aievents._http import Connections
 from aievents._redact import safe_url
 from aievents.encoding.otlp import DURATION_BOUNDARIES, TOKEN_BOUNDARIES, OtlpEncoder
 from aievents.events import BaseEvent
-from aievents.transports import TransportError
+from aievents.exceptions import TransportError
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
 
