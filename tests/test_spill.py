@@ -11,6 +11,7 @@ import json
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -519,3 +520,36 @@ class TestFork:
         assert sorted(by_writer) == sorted([parent, child["token"]])
         assert all(n.endswith(".open") for n in by_writer[parent])  # still the parent's
         assert all(n.endswith(".jsonl") for n in by_writer[child["token"]])  # sealed by the child
+
+
+class TestLockRace:
+    """A lock file taken as stale while its owner is between creating and locking it."""
+
+    def test_unlinked_before_locked(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Another process removes the new lock file just before it is locked: it is made again.
+
+        Otherwise the owner would hold a lock on a file no one can see, and
+        every other process would take it for dead and claim its segments.
+        """
+        import fcntl
+
+        from aievents.sinks import _owner
+
+        owner = Owner()
+        real = fcntl.flock
+        raced: list[bool] = []
+        other = threading.local()
+
+        def late(fd: int, operation: int) -> None:
+            if not raced and not getattr(other, "running", False):
+                other.running = True  # the other process runs first: the file is there, unlocked
+                raced.append(alive(tmp_path, owner.token))
+            real(fd, operation)
+
+        monkeypatch.setattr(_owner.fcntl, "flock", late)
+        owner.hold(tmp_path)
+        monkeypatch.undo()
+        assert raced == [False]  # the other process did take it for stale, and removed it
+        assert (tmp_path / f"owner-{owner.token}.lock").exists()
+        assert alive(tmp_path, owner.token)
+        owner.release()
