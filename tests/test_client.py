@@ -656,7 +656,7 @@ class TestSinks:
 
         for lacking, missing in ((NoFlush(), "flush"), (NoClose(), "close")):
             assert not isinstance(lacking, aievents.Sink)
-            with pytest.raises(TypeError, match=rf"lacks {missing}\(\); see aievents.sinks.Sink"):
+            with pytest.raises(TypeError, match=rf"lacks {missing}\(\)"):
                 client.add_sink(lacking)  # type: ignore[arg-type]
         assert client.sinks == ()
 
