@@ -407,7 +407,7 @@ class TestTheChecksCatch:
     """The checks find what they look for, in a small tree written for them."""
 
     @pytest.fixture(name="tree")
-    def _tree(self, tmp_path: Path) -> Path:
+    def _small_tree(self, tmp_path: Path) -> Path:
         """A package with a cycle, a lazy cycle, private uses across units and a long module."""
         files = {
             "__init__.py": "from aievents import a\n",

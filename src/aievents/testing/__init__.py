@@ -19,7 +19,8 @@ Two more stand-ins, in the spirit of ``httpx.MockTransport``:
   :class:`~aievents.sinks.ForwardSink` that keeps what it is sent in
   memory, fails on demand and waits for a number of events.
 
-Importing this module loads nothing beyond aievents and the standard library.
+Importing this module adds only standard library modules to those that
+``import aievents`` loads.
 """
 
 from __future__ import annotations
