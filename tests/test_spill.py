@@ -21,7 +21,7 @@ import pytest
 from aievents.sinks import _acks
 from aievents.sinks._owner import OWNER, Owner, alive, token_of
 from aievents.sinks._spill import PartialWriteError, Spill
-from children import HANG, spawn
+from children import HANG, run_child, spawn
 from disks import Disks
 
 from helpers import usage_event
@@ -520,6 +520,29 @@ class TestFork:
         assert sorted(by_writer) == sorted([parent, child["token"]])
         assert all(n.endswith(".open") for n in by_writer[parent])  # still the parent's
         assert all(n.endswith(".jsonl") for n in by_writer[child["token"]])  # sealed by the child
+
+    def test_child_leaves_the_parents_lock(self, tmp_path: Path) -> None:
+        """A forked child that still has its parent's token releases nothing at its exit."""
+        out, _ = run_child(
+            """
+import os
+from pathlib import Path
+from aievents.sinks._owner import Owner
+
+owner = Owner()
+owner.hold(Path({directory!r}))
+pid = os.fork()
+if pid == 0:
+    code = 0 if owner.forked() else 3
+    owner.release()  # what the child's exit hook does
+    os._exit(code)
+_, status = os.waitpid(pid, 0)
+lock = Path({directory!r}) / f"owner-{{owner.token}}.lock"
+print(os.waitstatus_to_exitcode(status), lock.exists(), owner.forked())
+""",
+            directory=str(tmp_path),
+        )
+        assert out.split() == ["0", "True", "False"]
 
 
 class TestLockRace:
