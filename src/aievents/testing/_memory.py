@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from aievents.events import BaseEvent
-from aievents.transports import TransportError
+from aievents.exceptions import TransportError
 
 __all__ = ["MemoryTransport"]
 
