@@ -307,16 +307,18 @@ class TestSettle:
 
     def test_counts_what_is_left(self) -> None:
         """With delivery held up, settle returns how many earlier items are not delivered."""
+        from aievents.policy import Batching
         from aievents.sinks._batch import BatchWorker
 
         release = threading.Event()
         delivered: list[int] = []
 
-        def deliver(batch: list[Any], _deadline: float | None) -> None:
+        def deliver(batch: list[Any], _deadline: float | None, _closing: object) -> None:
             release.wait(30)
             delivered.extend(batch)
 
-        worker = BatchWorker(deliver, name="settle-test", batch_size=4, max_delay=60)
+        batching = Batching(batch_size=4, max_delay=60)
+        worker = BatchWorker(deliver, name="settle-test", batching=batching)
         for item in range(10):
             worker.put(item)
         assert worker.settle(0.05) == 10

@@ -49,6 +49,7 @@ from aievents.exceptions import (
     FieldValueError,
     PriceTableError,
 )
+from aievents.policy import Batching, Retry
 from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink
 from aievents.usage import (
     ImageCost,
@@ -75,6 +76,7 @@ __all__ = [
     "AieventsError",
     "BINDABLE_FIELDS",
     "BaseEvent",
+    "Batching",
     "ContextExecutor",
     "ContextToken",
     "EVENT_TYPES",
@@ -98,6 +100,7 @@ __all__ = [
     "OPERATIONS",
     "OutputTokensDetails",
     "PriceTableError",
+    "Retry",
     "SOURCES",
     "Sink",
     "StoreSink",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import gzip
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +18,7 @@ from aievents._fork import after_fork
 from aievents._redact import safe_url
 from aievents._validate import option, setting
 from aievents.events import BaseEvent
+from aievents.policy import RETRYABLE_STATUSES, parse_retry_after
 from aievents.transports import TransportError
 from aievents.transports._deadline import DEADLINE, DeadlineTransport, Watchdog
 from aievents.transports.jsonl import SHAPES, Shape, encode_texts, utf8
@@ -27,7 +26,6 @@ from aievents.transports.jsonl import SHAPES, Shape, encode_texts, utf8
 __all__ = ["HttpTransport"]
 
 Format = Literal["json", "ndjson"]
-_RETRYABLE: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 #: Bytes of an answer's body read (to keep the connection), at most.
@@ -124,7 +122,7 @@ def post(
                     delivered()
                 _drain(response, deadline)
                 return
-            wait = retry_after(response.headers.get("retry-after"))
+            wait = parse_retry_after(response.headers.get("retry-after"))
     except httpx.TimeoutException as exc:
         if deadline is not None and time.monotonic() >= deadline:
             message = f"{shown} took longer than {timeout:g} s"
@@ -137,7 +135,7 @@ def post(
         DEADLINE.at = outer
     raise TransportError(
         f"{shown} answered {status}",
-        retryable=status in _RETRYABLE,
+        retryable=status in RETRYABLE_STATUSES,
         retry_after=wait,
         status=status,
     )
@@ -175,28 +173,6 @@ def _drain(response: httpx.Response, deadline: float | None) -> None:
         return
 
 
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if valid.
-
-    Seconds are ASCII digits only. A date without a zone (asctime's form, or
-    ``-0000``) is UTC, as every HTTP date is. The wait is not capped here
-    (``ForwardSink`` caps it with ``max_retry_after``): a huge number may
-    come back as ``inf``.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
 class HttpTransport:
     """POSTs each batch to ``url``.
 
@@ -218,11 +194,13 @@ class HttpTransport:
             request ends in the background under the client's timeouts,
             holding up the next one until then).
 
-    2xx is delivered; 408, 425, 429 and 5xx are retryable (``Retry-After``
-    honoured); other statuses are not. Timeouts and connection errors are
-    retryable. Requests go through the proxy the environment names
-    (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``; ``NO_PROXY`` exempts
-    hosts), within ``request_timeout`` all the same.
+    2xx is delivered; the statuses of
+    :data:`~aievents.policy.RETRYABLE_STATUSES` (408, 425, 429, 500, 502,
+    503, 504) are retryable (``Retry-After`` honoured); other statuses are
+    not. Timeouts and connection errors are retryable. Requests go through
+    the proxy the environment names (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``; ``NO_PROXY`` exempts hosts), within ``request_timeout``
+    all the same.
     """
 
     def __init__(
