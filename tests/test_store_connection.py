@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -300,33 +299,6 @@ class TestLocked:
         assert requests(sink) == sent
         assert sink.stats()["dropped"] == 0
         sink.close(10)
-
-
-class TestSettle:
-    """BatchWorker.settle waits for what was queued before it, and says what is left."""
-
-    def test_counts_what_is_left(self) -> None:
-        """With delivery held up, settle returns how many earlier items are not delivered."""
-        from aievents.policy import Batching
-        from aievents.sinks._batch import BatchWorker
-
-        release = threading.Event()
-        delivered: list[int] = []
-
-        def deliver(batch: list[Any], _deadline: float | None, _closing: object) -> None:
-            release.wait(30)
-            delivered.extend(batch)
-
-        batching = Batching(batch_size=4, max_delay=60)
-        worker = BatchWorker(deliver, name="settle-test", batching=batching)
-        for item in range(10):
-            worker.put(item)
-        assert worker.settle(0.05) == 10
-        release.set()
-        assert worker.settle(30) == 0
-        assert delivered == list(range(10))
-        assert worker.settle(0) == 0
-        worker.close(10)
 
 
 class TestExisting:
