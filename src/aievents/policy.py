@@ -24,8 +24,8 @@ import datetime
 import email.utils
 import random
 import time
-from collections.abc import Callable
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, TypedDict, TypeVar
 
 import attrs
 
@@ -40,9 +40,13 @@ __all__ = [
     "STORE_BATCHING",
     "STORE_RETRY",
     "Batching",
+    "BatchingOptions",
+    "Options",
     "Overflow",
     "Retry",
+    "RetryOptions",
     "parse_retry_after",
+    "resolve",
 ]
 
 T = TypeVar("T")
@@ -266,6 +270,57 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, when.timestamp() - time.time())
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+# ---------------------------------------------------------------------- keyword arguments
+
+
+class BatchingOptions(TypedDict, total=False):
+    """The fields of :class:`Batching`, as a sink's keyword arguments."""
+
+    batch_size: int
+    max_delay: float
+    max_queue: int
+    overflow: Overflow
+    block_timeout: float
+
+
+class RetryOptions(TypedDict, total=False):
+    """The fields of :class:`Retry` a sink takes as keyword arguments."""
+
+    max_retries: int | None
+    backoff: float
+    max_backoff: float
+    max_retry_after: float
+
+
+class Options(BatchingOptions, RetryOptions, total=False):
+    """What a queueing sink takes as keyword arguments beside ``batching`` and ``retry``."""
+
+
+_BATCHING_FIELDS: Final = frozenset(BatchingOptions.__annotations__)
+_RETRY_FIELDS: Final = frozenset(RetryOptions.__annotations__)
+
+
+def resolve(batching: Batching, retry: Retry, options: Mapping[str, Any]) -> tuple[Batching, Retry]:
+    """``batching`` and ``retry`` with the fields ``options`` names changed.
+
+    How a sink turns its keyword arguments (``batch_size=``,
+    ``max_retries=``...) into its two values.
+
+    Raises:
+        TypeError: an option that is neither a Batching nor a Retry field.
+        ValueError: a value out of range, naming it.
+    """
+    unknown = sorted(options.keys() - _BATCHING_FIELDS - _RETRY_FIELDS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    queue = {name: value for name, value in options.items() if name in _BATCHING_FIELDS}
+    again = {name: value for name, value in options.items() if name in _RETRY_FIELDS}
+    return (
+        attrs.evolve(batching, **queue) if queue else batching,
+        attrs.evolve(retry, **again) if again else retry,
+    )
 
 
 # ---------------------------------------------------------------------- each sink's defaults

@@ -31,20 +31,23 @@ import os
 import threading
 import time
 from contextlib import suppress
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from aievents._fork import after_fork
 from aievents._validate import setting
 from aievents.events import BaseEvent
-from aievents.policy import FORWARD_BATCHING, FORWARD_RETRY, Batching, Overflow, Retry
+from aievents.policy import FORWARD_BATCHING, FORWARD_RETRY, Batching, Options, Retry, resolve
 from aievents.sinks import _exit
 from aievents.sinks._accounts import Accounts, ForwardReport
 from aievents.sinks._batch import BatchWorker, Closing
 from aievents.sinks._halves import DEFERRED, FAILED, REJECTED, SENT, isolate
 from aievents.sinks._keeper import Keeper
 from aievents.transports import Transport, TransportError, UnencodableError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ForwardReport", "ForwardSink"]
 
@@ -72,10 +75,10 @@ class ForwardSink:
             spilled without being sent. A longer ``Retry-After`` (or a date
             far ahead) is cut to ``max_retry_after``, so that one answer
             cannot stop the forwarding for the rest of the process.
-        batch_size, max_delay, max_queue, overflow, block_timeout: Each
-            changes that field of ``batching``.
-        max_retries, backoff, max_backoff, max_retry_after: Each changes
-            that field of ``retry``.
+        options: ``batch_size``, ``max_delay``, ``max_queue``, ``overflow``,
+            ``block_timeout``: each changes that field of ``batching``;
+            ``max_retries``, ``backoff``, ``max_backoff``,
+            ``max_retry_after``: that field of ``retry``.
         spill_dir: Directory of the on-disk spill; ``None`` drops what cannot
             be sent. Needed for ``overflow="spill"``. Delivered events are
             acknowledged beside each replayed segment, so that a replay cut
@@ -115,15 +118,6 @@ class ForwardSink:
         *,
         batching: Batching = FORWARD_BATCHING,
         retry: Retry = FORWARD_RETRY,
-        batch_size: int | None = None,
-        max_delay: float | None = None,
-        max_queue: int | None = None,
-        overflow: Overflow | None = None,
-        block_timeout: float | None = None,
-        max_retries: int | None = None,
-        backoff: float | None = None,
-        max_backoff: float | None = None,
-        max_retry_after: float | None = None,
         spill_dir: str | os.PathLike[str] | None = None,
         spill_max_bytes: int = 256 * 2**20,
         replay_on_start: bool = True,
@@ -131,22 +125,11 @@ class ForwardSink:
         exit_timeout: float = 5.0,
         handle_sigterm: bool = False,
         name: str = "aievents-forward",
+        **options: Unpack[Options],
     ) -> None:
         if not callable(getattr(transport, "send", None)):
             raise TypeError(f"transport {transport!r} has no send(batch)")
-        self.retry = retry.updated(
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            max_retry_after=max_retry_after,
-        )
-        self.batching = batching.updated(
-            batch_size=batch_size,
-            max_delay=max_delay,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
-        )
+        self.batching, self.retry = resolve(batching, retry, options)
         self.transport = transport
         self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         self._accounts = Accounts()

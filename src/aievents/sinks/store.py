@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 from aievents._diag import RateLimitedLog, describe
@@ -65,7 +65,7 @@ from aievents._redact import REDACTED, scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.exceptions import FieldValueError, first_line
-from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Overflow, Retry
+from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Options, Retry, resolve
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks import _exit
@@ -108,6 +108,10 @@ try:
 except ImportError as _error:  # the store extra is not installed
     sa = None  # type: ignore[assignment]
     _NO_SQLALCHEMY = str(_error)
+
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
 
@@ -173,8 +177,10 @@ class StoreSink(Reports):
             the store moving, the server away) is tried again
             (:data:`~aievents.policy.STORE_RETRY` by default: until it is
             written, or until :meth:`close`'s deadline gives it up).
-        batch_size, max_delay, max_queue, overflow, block_timeout: Each
-            changes that field of ``batching``.
+        options: ``batch_size``, ``max_delay``, ``max_queue``, ``overflow``,
+            ``block_timeout``: each changes that field of ``batching``;
+            ``max_retries``, ``backoff``, ``max_backoff``: that field of
+            ``retry``.
         prices: Price table for events that carry no cost.
         price_events: Price events that carry no cost with the price table.
         clock: Seconds since the epoch, for a query without ``end_time``.
@@ -219,11 +225,6 @@ class StoreSink(Reports):
         *,
         batching: Batching = STORE_BATCHING,
         retry: Retry = STORE_RETRY,
-        batch_size: int | None = None,
-        max_delay: float | None = None,
-        max_queue: int | None = None,
-        overflow: Overflow | None = None,
-        block_timeout: float | None = None,
         prices: PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
@@ -232,16 +233,10 @@ class StoreSink(Reports):
         query_wait: float = 10.0,
         exit_timeout: float = 5.0,
         handle_sigterm: bool = False,
+        **options: Unpack[Options],
     ) -> None:
         _require_sqlalchemy()
-        self.batching = batching.updated(
-            batch_size=batch_size,
-            max_delay=max_delay,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
-        )
-        self.retry = retry
+        self.batching, self.retry = resolve(batching, retry, options)
         self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         target = Target(DEFAULT_URL if url is None else url)
         del url  # from here on the URL as given is only in target, which shows it masked
