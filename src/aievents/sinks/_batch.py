@@ -108,11 +108,9 @@ class BatchWorker:
         self._lost = lost
         self.name = name
         self.batching = batching
-        self.batch_size = batching.batch_size
-        self.max_delay = float(batching.max_delay)
-        self.max_queue = batching.max_queue
-        self.overflow = batching.overflow
-        self.block_timeout = float(batching.block_timeout)
+        # Read by every put: kept at hand.
+        self._batch_size = batching.batch_size
+        self._max_queue = batching.max_queue
         self.closing = Closing(self)
         self._setup()
         after_fork(self)
@@ -154,14 +152,14 @@ class BatchWorker:
             else:
                 queue = self._queue
                 accepted = True
-                if len(queue) >= self.max_queue:
+                if len(queue) >= self._max_queue:
                     accepted, let_go, spilled = self._make_room(item)
                 if accepted:
                     queue.append(item)
                     self._queued += 1
                     if self._thread is None:
                         self._start()
-                    if len(queue) == self.batch_size or len(queue) == 1:
+                    if len(queue) == self._batch_size or len(queue) == 1:
                         self._ready.notify()
         if spilled is not None and not self._spill_out(spilled):
             let_go = ("spill_full", spilled)
@@ -187,22 +185,22 @@ class BatchWorker:
         Returns whether the new item is taken, why and which items were let
         go, and the batch to spill (once the lock is released).
         """
-        policy = self.overflow
+        policy = self.batching.overflow
         if policy == "drop_oldest":
             oldest = self._queue.popleft()
             self._taken += 1
             return True, ("queue_full", [oldest]), None
         if policy == "block":
-            deadline = time.monotonic() + self.block_timeout
-            while len(self._queue) >= self.max_queue and not self._closed:
+            deadline = time.monotonic() + self.batching.block_timeout
+            while len(self._queue) >= self._max_queue and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._idle.wait(left):
                     break
-            if len(self._queue) < self.max_queue:
+            if len(self._queue) < self._max_queue:
                 return True, None, None
             return False, ("block_timeout", [item]), None
         if policy == "spill" and self._spill is not None:
-            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
             self._taken += len(batch)
             return True, None, batch
         return False, ("queue_full", [item]), None
@@ -218,16 +216,16 @@ class BatchWorker:
         with self._lock:
             while True:
                 queue = self._queue
-                if queue and (len(queue) >= self.batch_size or self._flushing or self._closing):
+                if queue and (len(queue) >= self._batch_size or self._flushing or self._closing):
                     break
                 if self._closing:
                     return None
                 if queue:
-                    if not self._ready.wait(self.max_delay):
+                    if not self._ready.wait(self.batching.max_delay):
                         break  # the oldest waited max_delay: send what is there
                 else:
                     self._ready.wait()
-            count = min(self.batch_size, len(queue))
+            count = min(self._batch_size, len(queue))
             batch = [queue.popleft() for _ in range(count)]
             self._batch_start = self._taken
             self._taken += count
