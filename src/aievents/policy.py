@@ -21,7 +21,6 @@ devtools listener reconnects for as long as it runs.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -263,6 +262,8 @@ def parse_retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():
         return float(value)
+    import email.utils  # noqa: PLC0415 - only when a target sends a date: import stays light
+
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:
