@@ -207,6 +207,18 @@ class TestReplaced:
         assert not sink.usage(T0 + DAY, T0 + 2 * DAY).data[0].results
         sink.close(10)
 
+    def test_close_says_what_failed(self, path: Path, tmp_path: Path) -> None:
+        """A batch that fails while close drains it makes close return False."""
+        sink = sqlite_store(path, max_delay=3600)
+        sink.handle(event("a", T0))
+        assert sink.flush(10)
+        junk = tmp_path / "junk"
+        junk.write_bytes(b"not a database, " * 1024)
+        os.replace(junk, path)
+        sink.handle(event("b", T0))
+        assert not sink.close(30)
+        assert sink.stats()["failed"] == 1
+
 
 @contextmanager
 def locked(path: Path, *statements: str) -> Iterator[None]:

@@ -861,6 +861,7 @@ class StoreSink(Reports):
         """
         with self._lock:  # two closes at once (the application's, the exit's): one works
             closed, self.closed = self.closed, True
+            failed = self.failed
         if closed:  # closed before: whether the last batch has ended since
             return not self._worker.pending
         self._wake.set()  # a batch waiting to be tried again is tried now
@@ -870,7 +871,11 @@ class StoreSink(Reports):
                 self.failed += len(left)
                 self._lost.add(left)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
-        return not left and not self._worker.pending
+        # Read after pending: a batch given up on is counted before it stops being pending.
+        pending = self._worker.pending
+        with self._lock:
+            gave_up = self.failed > failed
+        return not gave_up and not pending
 
     @property
     def pending(self) -> int:
