@@ -136,6 +136,7 @@ class ForwardSink:
         self._keeper = Keeper(
             spill_dir, max_bytes=spill_max_bytes, durable=durable, accounts=self._accounts
         )
+        self._journal = self._keeper.journal  # read by every handle: kept at hand
         self._setup()
         #: No request to the target before this ``time.monotonic()`` (Retry-After).
         self._not_before = 0.0
@@ -170,7 +171,7 @@ class ForwardSink:
 
     def handle(self, event: BaseEvent) -> None:
         """Queue the event; returns at once (``block`` waits at most ``block_timeout``)."""
-        journal = self._keeper.journal
+        journal = self._journal
         if journal is None:
             self._worker.put(event)
             return
