@@ -275,3 +275,40 @@ class TestNeverStdout:
         assert result.stdout == "done\n"
         assert "handler_failed" in result.stderr
         assert "price_unknown" in result.stderr
+
+
+class TestOneHelper:
+    """Every diagnostic goes through aievents._diag, with its one rate limit."""
+
+    #: Modules that use logging for the user's own output, not for diagnostics:
+    #: the command's terminal, the demo's printed log, and LogSink.
+    USER_OUTPUT = frozenset({"_diag.py", "cli/_terminal.py", "cli/_demo.py", "sinks/log.py"})
+
+    def test_no_logger_of_its_own(self) -> None:
+        """No other module logs through the standard library or structlog directly."""
+        from pathlib import Path
+
+        import aievents
+
+        src = Path(aievents.__file__).parent
+        direct = ("import logging", "logging.getLogger", "structlog.get_logger", "warnings.warn")
+        found = [
+            f"{name}: {call}"
+            for path in sorted(src.rglob("*.py"))
+            if (name := path.relative_to(src).as_posix()) not in self.USER_OUTPUT
+            for call in direct
+            if call in path.read_text()
+        ]
+        assert found == []
+
+    def test_one_interval(self) -> None:
+        """No module gives its diagnostics an interval of its own."""
+        import re
+        from pathlib import Path
+
+        import aievents
+
+        src = Path(aievents.__file__).parent
+        own = re.compile(r"RateLimitedLog\([^)]*interval", re.S)
+        found = [path.name for path in src.rglob("*.py") if own.search(path.read_text())]
+        assert found == []

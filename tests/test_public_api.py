@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 import pytest
 
 import aievents
+
+SRC = Path(aievents.__file__).parent
+#: What ``import aievents`` may load beside the internal toolbox (``aievents._*``).
+CORE = frozenset(
+    {
+        "aievents",
+        "aievents.client",
+        "aievents.context",
+        "aievents.events",
+        "aievents.exceptions",
+        "aievents.money",
+        "aievents.protocols",
+        "aievents.usage",
+        "aievents.wire",
+    }
+)
 
 MODULES = [
     "aievents",
@@ -18,6 +36,7 @@ MODULES = [
     "aievents.events",
     "aievents.exceptions",
     "aievents.pricing",
+    "aievents.protocols",
     "aievents.query",
     "aievents.sinks.aggregate",
     "aievents.sinks.log",
@@ -33,6 +52,17 @@ MODULES = [
     "aievents.usage",
     "aievents.wire",
 ]
+
+
+def runtime_imports(path: Path, package: str) -> list[str]:
+    """The modules of ``package`` that ``path`` imports when it runs (not for type checkers)."""
+    found = []
+    for node in ast.parse(path.read_text()).body:  # module level; TYPE_CHECKING blocks are ifs
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+    return [name for name in found if name == package or name.startswith(package + ".")]
 
 
 class TestPublicAPI:
@@ -100,3 +130,94 @@ class TestLightImport:
         )
         assert result.stdout.strip() == "[]"
         assert aievents.StoreSink.__name__ == "StoreSink"
+
+    def test_core_modules_only(self, tmp_path: Path) -> None:
+        """``import aievents`` loads the core and the internal toolbox, no sink nor transport."""
+        import json
+        import subprocess
+        import sys
+
+        code = (
+            "import json, sys, aievents\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('aievents'))))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        loaded = set(json.loads(result.stdout))
+        toolbox = {name for name in loaded if re.fullmatch(r"aievents\._\w+", name)}
+        adapters = {name for name in loaded if name.startswith("aievents.adapters")}
+        assert loaded - toolbox - adapters <= CORE, sorted(loaded - toolbox - adapters - CORE)
+        assert "aievents.protocols" in loaded
+
+    def test_sinks_when_asked(self, tmp_path: Path) -> None:
+        """Asking for a sink imports its module, and registers no exit hook until one is made."""
+        import subprocess
+        import sys
+
+        code = f"""
+import atexit, logging, sys
+import sqlalchemy, sqlalchemy.pool  # SQLAlchemy's own exit hook
+before = atexit._ncallbacks()
+import aievents, aievents.sinks
+assert "aievents.sinks.forward" not in sys.modules
+assert "ForwardSink" in dir(aievents) and "StoreSink" in dir(aievents.sinks)
+sink_class = aievents.ForwardSink
+from aievents import StoreSink
+from aievents.sinks import ForwardReport
+assert sink_class is aievents.sinks.forward.ForwardSink
+assert "aievents.sinks.forward" in sys.modules and "aievents.sinks.store" in sys.modules
+assert atexit._ncallbacks() == before, "asking for a sink registered an exit hook"
+from aievents.transports import JsonlTransport
+sink = sink_class(JsonlTransport({str(tmp_path / "events.jsonl")!r}))
+assert atexit._ncallbacks() == before + 1, "the first sink registers the exit drain"
+sink.close(5.0)
+print("ok")
+"""
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.stdout == "ok\n", result.stderr
+
+    def test_unknown_name(self) -> None:
+        """A name neither module has is an AttributeError naming it."""
+        import aievents.sinks
+
+        with pytest.raises(AttributeError, match="NoSuchSink"):
+            aievents.NoSuchSink  # noqa: B018
+        with pytest.raises(AttributeError, match="NoSuchSink"):
+            aievents.sinks.NoSuchSink  # noqa: B018
+
+
+class TestProtocols:
+    """Sink and Transport live in a leaf module, re-exported where they were."""
+
+    def test_same_everywhere(self) -> None:
+        """aievents, aievents.sinks and aievents.transports export the protocols' own classes."""
+        import aievents.sinks
+        import aievents.transports
+        from aievents import protocols
+
+        assert aievents.Sink is aievents.sinks.Sink is protocols.Sink
+        assert aievents.Transport is aievents.transports.Transport is protocols.Transport
+
+    def test_leaf(self) -> None:
+        """The protocols' module imports nothing of aievents when it runs."""
+        assert not runtime_imports(SRC / "protocols.py", "aievents")
+
+    def test_client_needs_no_sink_package(self) -> None:
+        """The client imports the protocol, not the sinks."""
+        assert not runtime_imports(SRC / "client.py", "aievents.sinks")
+
+    def test_structural(self, tmp_path: Path) -> None:
+        """Any object with the methods is a Sink or a Transport; others are not."""
+        from aievents import Sink, Transport
+        from aievents.testing import CapturingSink
+        from aievents.transports.jsonl import JsonlTransport
+
+        transport = JsonlTransport(tmp_path / "events.jsonl")
+        assert isinstance(CapturingSink(), Sink)
+        assert isinstance(transport, Transport)
+        assert not isinstance(transport, Sink)
+        assert not isinstance(object(), Transport)
+        transport.close()

@@ -4,12 +4,15 @@ Emit typed events (:class:`ImageUsageEvent` and its siblings), subscribe
 handlers to them, and attach sinks that log, aggregate, store or forward
 them without ever blocking or breaking the caller.
 
-This module only re-exports the public API; :class:`StoreSink` (which loads
-SQLAlchemy) is imported when first asked for.
+This module only re-exports the public API. The sinks are imported when
+first asked for (``from aievents import StoreSink`` imports SQLAlchemy then,
+not before): ``import aievents`` loads no database driver, HTTP client, SDK
+or renderer, and registers no exit or signal hook.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aievents._lazy import lazy
 from aievents.client import (
     EventClient,
     EventType,
@@ -45,12 +48,20 @@ from aievents.events import (
 )
 from aievents.exceptions import (
     AieventsError,
+    EventFileError,
     EventValidationError,
     FieldValueError,
     PriceTableError,
+    QueryError,
+    StoreAccessError,
+    StoreConnectionError,
+    StoreError,
+    StoreSettingError,
+    TransportError,
+    UnencodableError,
 )
 from aievents.policy import Batching, Retry
-from aievents.sinks import AggregateSink, ForwardReport, ForwardSink, LogSink, Sink
+from aievents.protocols import Sink, Transport
 from aievents.usage import (
     ImageCost,
     ImageUsage,
@@ -58,9 +69,6 @@ from aievents.usage import (
     OutputTokensDetails,
     to_image_usage,
 )
-
-if TYPE_CHECKING:
-    from aievents.sinks.store import StoreSink
 from aievents.wire import (
     from_data,
     from_dict,
@@ -70,6 +78,13 @@ from aievents.wire import (
     to_envelope,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from aievents.sinks.aggregate import AggregateSink as AggregateSink
+    from aievents.sinks.forward import ForwardReport as ForwardReport
+    from aievents.sinks.forward import ForwardSink as ForwardSink
+    from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.store import StoreSink as StoreSink
 
 __all__ = [
     "AggregateSink",
@@ -81,6 +96,7 @@ __all__ = [
     "ContextToken",
     "EVENT_TYPES",
     "EventClient",
+    "EventFileError",
     "EventType",
     "EventValidationError",
     "FieldValueError",
@@ -100,11 +116,19 @@ __all__ = [
     "OPERATIONS",
     "OutputTokensDetails",
     "PriceTableError",
+    "QueryError",
     "Retry",
     "SOURCES",
     "Sink",
+    "StoreAccessError",
+    "StoreConnectionError",
+    "StoreError",
+    "StoreSettingError",
     "StoreSink",
     "Subscription",
+    "Transport",
+    "TransportError",
+    "UnencodableError",
     "bind_context",
     "carry_context",
     "clear_context",
@@ -128,10 +152,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    """Optional parts, imported when first asked for."""
-    if name == "StoreSink":
-        from aievents.sinks.store import StoreSink  # noqa: PLC0415 - loaded when used
-
-        return StoreSink
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The sinks, from aievents.sinks (each imported when first asked for).
+__getattr__, __dir__ = lazy(
+    __name__,
+    dict.fromkeys(
+        ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"), "aievents.sinks"
+    ),
+)

@@ -44,7 +44,7 @@ from aievents import _unfinished
 from aievents._asyncrun import AsyncHandler as _AsyncHandler
 from aievents._asyncrun import LoopThread as _LoopThread
 from aievents._asyncrun import Pending as _Pending
-from aievents._diag import RateLimitedLog
+from aievents._diag import INTERVAL, RateLimitedLog
 from aievents._dispatch import Dispatcher, Route
 from aievents._fork import after_fork
 from aievents._subscription import (
@@ -62,7 +62,7 @@ from aievents._subscription import (
 )
 from aievents._validate import setting
 from aievents.events import EVENT_TYPES, BaseEvent
-from aievents.sinks import Sink
+from aievents.protocols import Sink
 
 __all__ = [
     "EventClient",
@@ -80,8 +80,8 @@ DEFAULT_REPLAY: Final = 128
 DEFAULT_MAX_PENDING: Final = 10_000
 #: Seconds ``close()`` (and leaving a ``with`` block) spends at most, by default.
 DEFAULT_CLOSE_TIMEOUT: Final = 30.0
-#: How often one failing handler is logged, at most (seconds).
-ERROR_LOG_INTERVAL: Final = 60.0
+#: How often one failing handler is logged, at most (seconds): the diagnostics' one rate limit.
+ERROR_LOG_INTERVAL: Final = INTERVAL
 #: Event classes compiled into ``emit``, at most (beyond, routes are computed per emit).
 _MAX_CLASSES: Final = 256
 
@@ -133,7 +133,7 @@ class EventClient:
         self._loop_thread: _LoopThread | None = None
         self._errors = 0
         self._errors_by_handler: dict[str, int] = {}
-        self._diag = RateLimitedLog("", interval=ERROR_LOG_INTERVAL)
+        self._diag = RateLimitedLog("")
         self._routes: dict[type, Route] = {}
         self._dispatcher = Dispatcher(self._handler_failed, self._emit_unknown)
         if type(self).emit is EventClient.emit:  # a subclass's own emit is respected

@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, Protocol
 import attrs
 
 from aievents.events import OPERATIONS
-from aievents.exceptions import FieldValueError
+from aievents.exceptions import QueryError
 from aievents.usage import EXACT
 
 __all__ = [
@@ -139,10 +139,6 @@ def add_into(total: list[Any], part: Sequence[Any]) -> None:
     for i, value in enumerate(part):
         if value:
             total[i] += value
-
-
-class QueryError(FieldValueError):
-    """A usage or costs query parameter is wrong; the error names it."""
 
 
 # --------------------------------------------------------------------------- scans

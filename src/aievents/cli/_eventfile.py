@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from typing import IO, Any, Final
 
 from aievents.events import ImageUsageEvent
-from aievents.exceptions import AieventsError, FieldValueError, message
+from aievents.exceptions import EventFileError, FieldValueError, message
 
 __all__ = ["MAX_LINE", "MAX_REPORTED", "EventFileError", "event_file"]
 
@@ -49,17 +49,6 @@ _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**63 - 1
 
 Report = Callable[[str], None]
-
-
-class EventFileError(AieventsError):
-    """A file of events could not be read, or not all of it.
-
-    ``partial`` says the events read before the problem were used all the same.
-    """
-
-    def __init__(self, message: str, *, partial: bool = False) -> None:
-        super().__init__(message)
-        self.partial = partial
 
 
 class _LineError(Exception):

@@ -3,27 +3,36 @@
 A sink is anything with ``handle(event)``, ``flush(timeout)`` and
 ``close(timeout)`` (see :class:`Sink`). Attach one with
 :meth:`aievents.EventClient.add_sink`; closing the client closes its sinks.
+
+Each sink's module is imported when the sink is first asked for
+(``from aievents.sinks import StoreSink`` imports SQLAlchemy then, not
+before); an extra that is not installed is named in the :class:`ImportError`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aievents.sinks._base import Sink
-from aievents.sinks.aggregate import AggregateSink
-from aievents.sinks.forward import ForwardReport, ForwardSink
-from aievents.sinks.log import LogSink
+from aievents._lazy import lazy
+from aievents.protocols import Sink
 
 if TYPE_CHECKING:
-    from aievents.sinks.store import StoreSink
+    from aievents.sinks.aggregate import AggregateSink as AggregateSink
+    from aievents.sinks.forward import ForwardReport as ForwardReport
+    from aievents.sinks.forward import ForwardSink as ForwardSink
+    from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.store import StoreSink as StoreSink
 
 __all__ = ["AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "Sink", "StoreSink"]
 
-
-def __getattr__(name: str) -> Any:
-    """``StoreSink`` loads SQLAlchemy: it is imported when first asked for."""
-    if name == "StoreSink":
-        from aievents.sinks.store import StoreSink  # noqa: PLC0415 - loaded when used
-
-        return StoreSink
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The sinks importable from this package, and their modules (imported when asked for).
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "AggregateSink": "aievents.sinks.aggregate",
+        "ForwardReport": "aievents.sinks.forward",
+        "ForwardSink": "aievents.sinks.forward",
+        "LogSink": "aievents.sinks.log",
+        "StoreSink": "aievents.sinks.store",
+    },
+)

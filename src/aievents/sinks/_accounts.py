@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import attrs
 
 from aievents._diag import RateLimitedLog
-from aievents.transports import TransportError, UnencodableError
+from aievents.exceptions import TransportError, UnencodableError
 
 __all__ = ["Accounts", "ForwardReport"]
 

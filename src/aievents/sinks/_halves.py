@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from aievents.transports import TransportError
+from aievents.exceptions import TransportError
 
 __all__ = ["DEFERRED", "FAILED", "REJECTED", "SENT", "Part", "Send", "isolate"]
 

@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 
 from aievents.events import BaseEvent
+from aievents.exceptions import UnencodableError
 from aievents.sinks._accounts import Accounts
 from aievents.sinks._halves import REJECTED, SENT, Send, isolate
 from aievents.sinks._spill import PartialWriteError, Spill
-from aievents.transports import UnencodableError
 
 __all__ = ["Keeper", "Slot"]
 

@@ -38,13 +38,14 @@ import attrs
 from aievents._fork import after_fork
 from aievents._validate import setting
 from aievents.events import BaseEvent
+from aievents.exceptions import TransportError, UnencodableError
 from aievents.policy import FORWARD_BATCHING, FORWARD_RETRY, Batching, Options, Retry, resolve
+from aievents.protocols import Transport
 from aievents.sinks import _exit
 from aievents.sinks._accounts import Accounts, ForwardReport
 from aievents.sinks._batch import BatchWorker, Closing
 from aievents.sinks._halves import DEFERRED, FAILED, REJECTED, SENT, isolate
 from aievents.sinks._keeper import Keeper
-from aievents.transports import Transport, TransportError, UnencodableError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

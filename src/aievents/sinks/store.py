@@ -27,7 +27,11 @@ that meets a lock or a server away is tried again until it is written;
 only a close's deadline gives it up. Events given up or dropped are never
 in the store: queries over their time raise rather than answer short.
 Every error from opening, writing or reading a store is a
-:class:`StoreError` naming the URL, never with its password.
+:class:`StoreError` naming the URL, never with its password: a
+:class:`StoreSettingError` (a ``ValueError``) for a URL StoreSink cannot
+use, a :class:`StoreConnectionError` (a ``ConnectionError``) for a server
+that cannot be reached, a :class:`StoreAccessError` (an ``OSError``) for
+any other store that cannot be opened, read or written.
 
 Every count and cost is an integer in the store, never a float: a row's
 counts fit 64 bits (an event with a larger one is rejected, counted and
@@ -64,7 +68,13 @@ from aievents._outbound import outbound
 from aievents._redact import REDACTED, scrub_text
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
-from aievents.exceptions import FieldValueError, first_line
+from aievents.exceptions import (
+    StoreAccessError,
+    StoreConnectionError,
+    StoreError,
+    StoreSettingError,
+    first_line,
+)
 from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Options, Retry, resolve
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, Reports, Row, Scan
@@ -113,7 +123,14 @@ except ImportError as _error:  # the store extra is not installed
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["SCHEMA_VERSION", "StoreError", "StoreSink"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "StoreAccessError",
+    "StoreConnectionError",
+    "StoreError",
+    "StoreSettingError",
+    "StoreSink",
+]
 
 _T = TypeVar("_T")
 
@@ -138,23 +155,6 @@ _PG_TRANSIENT_STATES: Final = frozenset({"55P03", "55006"})
 _LOSS_SLOTS: Final = 4096
 #: An event never set: a wait that only a timeout ends.
 _NEVER: Final = threading.Event()
-
-
-class StoreError(FieldValueError):
-    """A store could not be opened or used; ``field`` and ``value`` say which.
-
-    For a store that cannot be reached, read or written, ``field`` is
-    ``url`` and ``value`` the store's URL without its password; the message
-    says what went wrong (the database's own words, without the password).
-
-    Attributes:
-        transient: Whether the cause may pass by itself (a lock held by
-            another writer, events still being written, the store being
-            set up again, a server that does not answer): asking again
-            later may succeed.
-    """
-
-    transient: bool = False
 
 
 def _require_sqlalchemy() -> None:
@@ -213,10 +213,12 @@ class StoreSink(Reports):
             ``sigterm_not_handled``).
 
     Raises:
-        StoreError: the URL is not a database URL StoreSink uses (SQLite, or
-            PostgreSQL with psycopg 3), the database cannot be reached, its
-            tables are of a newer version, or (``create=False``) there is no
-            store there.
+        StoreSettingError: the URL is not a database URL StoreSink uses
+            (SQLite, or PostgreSQL with psycopg 3).
+        StoreConnectionError: the database server cannot be reached.
+        StoreAccessError: the store cannot be opened or created, its tables
+            are of a newer version, or (``create=False``) there is no store
+            there.
     """
 
     def __init__(
@@ -293,7 +295,8 @@ class StoreSink(Reports):
         try:
             parsed = parse(target)
         except RefusedError as refused:
-            raise StoreError("url", target.shown, refused.reason, owner="StoreSink") from None
+            reason = refused.reason
+            raise StoreSettingError("url", target.shown, reason, owner="StoreSink") from None
         self._sqlite = parsed.get_backend_name() == "sqlite"
         #: The store's URL without a password (in the user info or the query).
         self.url = target.shown
@@ -352,7 +355,7 @@ class StoreSink(Reports):
                     **kwargs,
                 )
             except (sa.exc.ArgumentError, ValueError, TypeError) as error:
-                raise self._error("cannot be opened", error) from None
+                raise self._error("cannot be opened", error, setting=True) from None
             busy = round(self._busy * 1000)
 
             @sa.event.listens_for(engine, "connect")
@@ -369,18 +372,29 @@ class StoreSink(Reports):
         except ImportError as error:  # the database driver (psycopg) is not installed
             raise missing_extra("StoreSink", "store", error) from None
         except (sa.exc.ArgumentError, ValueError, TypeError) as error:  # ?port=abc...
-            raise self._error("cannot be opened", error) from None
+            raise self._error("cannot be opened", error, setting=True) from None
 
     def _error(
-        self, reason: str, error: BaseException | None = None, *, transient: bool = False
+        self,
+        reason: str,
+        error: BaseException | None = None,
+        *,
+        transient: bool = False,
+        setting: bool = False,
     ) -> StoreError:
-        """A StoreError about the store's URL; the database's words, without secrets."""
+        """A StoreError about the store's URL; the database's words, without secrets.
+
+        A :class:`StoreSettingError` for a URL that cannot be used
+        (``setting``), a :class:`StoreConnectionError` for a server that
+        cannot be reached, else a :class:`StoreAccessError`.
+        """
+        kind: type[StoreError] = StoreSettingError if setting else StoreAccessError
         if error is not None:
             reason = f"{reason}: {self._hide(first_line(error))}"
             transient = transient or self._transient(error)
-        failure = StoreError("url", self.url, reason, owner="StoreSink")
-        failure.transient = transient
-        return failure
+            if not setting and self._unreachable(error):
+                kind = StoreConnectionError
+        return kind("url", self.url, reason, owner="StoreSink", transient=transient)
 
     def _hide(self, text: str) -> str:
         """``text`` without the store's password (nor any secret-looking value)."""
@@ -406,13 +420,23 @@ class StoreSink(Reports):
             return any(words in str(original) for words in _SQLITE_TRANSIENT_WORDS)
         state = getattr(original, "sqlstate", None)
         if not state:
-            # No answer from the server (psycopg puts no SQLSTATE on a failed
-            # connection): it is away, restarting or refusing connections.
-            dbapi = self._dbapi
-            return isinstance(error, sa.exc.OperationalError) or (
-                dbapi is not None and isinstance(original, dbapi.OperationalError)
-            )
+            return self._unreachable(error)
         return state[:2] in _PG_TRANSIENT_CLASSES or state in _PG_TRANSIENT_STATES
+
+    def _unreachable(self, error: BaseException) -> bool:
+        """Whether a failure says the database server could not be reached or went away."""
+        if self._sqlite or isinstance(error, StoreError):
+            return isinstance(error, StoreConnectionError)
+        original = getattr(error, "orig", None) or error
+        state = getattr(original, "sqlstate", None)
+        if state:
+            return bool(state[:2] == "08")  # connection exception
+        # No answer from the server (psycopg puts no SQLSTATE on a failed
+        # connection): it is away, restarting or refusing connections.
+        dbapi = self._dbapi
+        return isinstance(error, sa.exc.OperationalError) or (
+            dbapi is not None and isinstance(original, dbapi.OperationalError)
+        )
 
     def _file_identity(self, path: str) -> tuple[int, int] | None:
         """The SQLite file's identity (None: there is none); a StoreError when it cannot be read."""
@@ -567,9 +591,11 @@ class StoreSink(Reports):
         try:
             version = int(found or 0)
         except ValueError:
-            raise StoreError("schema_version", found, "must be a number", owner=self.url) from None
+            raise StoreAccessError(
+                "schema_version", found, "must be a number", owner=self.url
+            ) from None
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise StoreAccessError(
                 "schema_version",
                 version,
                 f"is newer than this aievents writes ({SCHEMA_VERSION}); upgrade it",
