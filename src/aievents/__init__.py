@@ -60,7 +60,6 @@ from aievents.exceptions import (
     TransportError,
     UnencodableError,
 )
-from aievents.policy import Batching, Retry
 from aievents.protocols import Sink, Transport
 from aievents.usage import (
     ImageCost,
@@ -80,6 +79,8 @@ from aievents.wire import (
 )
 
 if TYPE_CHECKING:
+    from aievents.policy import Batching as Batching
+    from aievents.policy import Retry as Retry
     from aievents.sinks.aggregate import AggregateSink as AggregateSink
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
@@ -155,7 +156,11 @@ __version__ = "0.1.0"
 #: The sinks, from aievents.sinks (each imported when first asked for).
 __getattr__, __dir__ = lazy(
     __name__,
-    dict.fromkeys(
-        ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"), "aievents.sinks"
-    ),
+    {
+        **dict.fromkeys(
+            ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"),
+            "aievents.sinks",
+        ),
+        **dict.fromkeys(("Batching", "Retry"), "aievents.policy"),
+    },
 )
