@@ -75,6 +75,7 @@ from aievents.exceptions import (
     StoreSettingError,
     first_line,
 )
+from aievents.money import ImageCost, units_to_usd
 from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Options, Retry, resolve
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, Reports, Row, Scan
@@ -109,7 +110,6 @@ from aievents.sinks._storeschema import (
 )
 from aievents.sinks._storeurl import RefusedError, Target, parse
 from aievents.sinks._tally import lanes_of, request_lanes
-from aievents.usage import ImageCost, units_to_usd
 
 #: Why SQLAlchemy could not be imported, if it could not.
 _NO_SQLALCHEMY = ""
@@ -785,13 +785,12 @@ class StoreSink(Reports):
     def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
         """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
         cost: Any = event.cost
-        units = None if cost is None or type(cost) is not ImageCost else cost._units
+        units = None if cost is None or type(cost) is not ImageCost else cost.units
         usage = event.usage
-        split = usage._split
-        if units is not None and split is not None:  # the common case, without a list
+        if units is not None:  # the common case, without a list
             unpriced = 1 if cost.unpriced else 0
             lanes: Sequence[int] = request_lanes(
-                event.images, usage, split, units, unpriced=unpriced
+                event.images, usage, usage.split, units, unpriced=unpriced
             )
             extra = None
         else:
