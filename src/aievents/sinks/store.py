@@ -77,7 +77,7 @@ from aievents.exceptions import (
 )
 from aievents.money import ImageCost, units_to_usd
 from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Options, Retry, resolve
-from aievents.pricing import PriceTable, cost_of
+from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Closing
@@ -181,8 +181,9 @@ class StoreSink(Reports):
             ``block_timeout``: each changes that field of ``batching``;
             ``max_retries``, ``backoff``, ``max_backoff``: that field of
             ``retry``.
-        prices: Price table for events that carry no cost.
-        price_events: Price events that carry no cost with the price table.
+        prices: The :class:`~aievents.pricing.PriceBook` that prices events
+            that carry no cost (the process default book by default).
+        price_events: Price events that carry no cost with ``prices``.
         clock: Seconds since the epoch, for a query without ``end_time``.
         create: Create the store when there is none (the default). With
             ``False`` only an existing store is opened: a SQLite file that
@@ -227,7 +228,7 @@ class StoreSink(Reports):
         *,
         batching: Batching = STORE_BATCHING,
         retry: Retry = STORE_RETRY,
-        prices: PriceTable | None = None,
+        prices: PriceBook | PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
         create: bool = True,
@@ -245,7 +246,7 @@ class StoreSink(Reports):
         self._create = create
         self._busy = float(setting("busy_timeout", busy_timeout, fraction=True))
         self._query_wait = float(setting("query_wait", query_wait, fraction=True))
-        self._prices = prices
+        self._prices = book_for(prices)
         self._price_events = price_events
         self._clock = clock
         self._setup_locks()
@@ -797,7 +798,7 @@ class StoreSink(Reports):
             if cost is None:
                 cost = usage.cost
                 if cost is None and self._price_events:
-                    cost = cost_of(event, table=self._prices)
+                    cost = self._prices.cost_of(event)
             lanes, extra = lanes_of(event, cost)
             lanes = lanes[1:]
         if max(lanes) > BIGINT_MAX:
