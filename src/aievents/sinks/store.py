@@ -58,7 +58,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 from aievents._diag import RateLimitedLog, describe
@@ -76,10 +76,11 @@ from aievents.exceptions import (
     first_line,
 )
 from aievents.money import ImageCost
+from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Options, Retry, resolve
 from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import DIMENSIONS, Reports, Row, Scan
 from aievents.sinks import _exit
-from aievents.sinks._batch import BatchWorker, Overflow
+from aievents.sinks._batch import BatchWorker, Closing
 from aievents.sinks._sqlitefile import (
     Gate,
     GateTimeoutError,
@@ -117,6 +118,10 @@ except ImportError as _error:  # the store extra is not installed
     sa = None  # type: ignore[assignment]
     _NO_SQLALCHEMY = str(_error)
 
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "SCHEMA_VERSION",
     "StoreAccessError",
@@ -137,10 +142,6 @@ _ATTEMPTS: Final = 3
 #: twice the busy timeout), and setting a store up waits for a file that
 #: keeps moving.
 _SETTLE: Final = 5.0
-#: Seconds before a write that failed for a reason that may pass is tried
-#: again: doubled each time, up to _MAX_BACKOFF.
-_BACKOFF: Final = 0.05
-_MAX_BACKOFF: Final = 2.0
 #: SQLite's result codes (primary) that may pass: BUSY, LOCKED, FULL.
 _SQLITE_TRANSIENT: Final = frozenset({5, 6, 13})
 _SQLITE_TRANSIENT_WORDS: Final = ("database is locked", "table is locked", "is full")
@@ -167,13 +168,18 @@ class StoreSink(Reports):
         url: A SQLAlchemy URL: ``sqlite:///path.db`` (the default is
             ``aievents.db`` in the working directory) or
             ``postgresql://user:password@host/db`` (psycopg 3 is used).
-        batch_size: Events per write, at most.
-        max_delay: Seconds an event may wait for its batch.
-        max_queue: Events waiting to be written, at most.
-        overflow: What a full queue does with a new event (``drop_oldest``
-            by default, counted: a stalled database never holds up the
-            program); ``block`` waits up to ``block_timeout``.
-        block_timeout: Seconds ``block`` waits.
+        batching: Batch size and delay, queue bound and overflow policy
+            (:data:`~aievents.policy.STORE_BATCHING` by default: a full
+            queue drops its oldest event, counted, so that a stalled
+            database never holds up the program).
+        retry: How a write that failed for a reason that may pass (a lock,
+            the store moving, the server away) is tried again
+            (:data:`~aievents.policy.STORE_RETRY` by default: until it is
+            written, or until :meth:`close`'s deadline gives it up).
+        options: ``batch_size``, ``max_delay``, ``max_queue``, ``overflow``,
+            ``block_timeout``: each changes that field of ``batching``;
+            ``max_retries``, ``backoff``, ``max_backoff``: that field of
+            ``retry``.
         prices: The :class:`~aievents.pricing.PriceBook` that prices events
             that carry no cost (the process default book by default).
         price_events: Price events that carry no cost with ``prices``.
@@ -219,11 +225,8 @@ class StoreSink(Reports):
         self,
         url: str | None = None,
         *,
-        batch_size: int = 1000,
-        max_delay: float = 0.5,
-        max_queue: int = 100_000,
-        overflow: Overflow = "drop_oldest",
-        block_timeout: float = 0.05,
+        batching: Batching = STORE_BATCHING,
+        retry: Retry = STORE_RETRY,
         prices: PriceBook | PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
@@ -232,8 +235,10 @@ class StoreSink(Reports):
         query_wait: float = 10.0,
         exit_timeout: float = 5.0,
         handle_sigterm: bool = False,
+        **options: Unpack[Options],
     ) -> None:
         _require_sqlalchemy()
+        self.batching, self.retry = resolve(batching, retry, options)
         self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         target = Target(DEFAULT_URL if url is None else url)
         del url  # from here on the URL as given is only in target, which shows it masked
@@ -264,11 +269,7 @@ class StoreSink(Reports):
         self._worker = BatchWorker(
             self._deliver,
             name="aievents-store",
-            batch_size=setting("batch_size", batch_size, positive=True),
-            max_delay=max_delay,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
+            batching=self.batching,
             dropped=self._count_dropped,
             lost=self._count_lost,
         )
@@ -660,7 +661,7 @@ class StoreSink(Reports):
         with self._lock:
             self._lost.add(events)
 
-    def _deliver(self, batch: list[Any], deadline: float | None) -> None:
+    def _deliver(self, batch: list[Any], deadline: float | None, closing: Closing) -> None:
         """Write a batch (on the worker thread); retry what may pass; count what cannot be written.
 
         ``deadline`` (a flush's or a close's) does not end the retries: a
@@ -670,18 +671,18 @@ class StoreSink(Reports):
         """
         del deadline
         try:
-            self._persist(functools.partial(self._write, batch), len(batch))
+            self._persist(functools.partial(self._write, batch), len(batch), closing)
         except self._refusals:
             # The database refuses a row: write one at a time, so that only
             # the refused ones are lost (and counted).
-            self._write_each(batch)
+            self._write_each(batch, closing)
         except self._failures as error:
             self._give_up(batch, error)
 
-    def _write_each(self, batch: list[Any]) -> None:
+    def _write_each(self, batch: list[Any], closing: Closing) -> None:
         for event in batch:
             try:
-                self._persist(functools.partial(self._write, [event]), 1)
+                self._persist(functools.partial(self._write, [event]), 1, closing)
             except self._refusals as error:
                 with self._lock:
                     self.rejected += 1
@@ -689,38 +690,38 @@ class StoreSink(Reports):
             except self._failures as error:
                 self._give_up([event], error)
 
-    def _persist(self, write: Callable[[], object], count: int) -> None:
-        """Run ``write``, again after each transient failure, waiting longer each time.
+    def _persist(self, write: Callable[[], object], count: int, closing: Closing) -> None:
+        """Run ``write``, again after each transient failure (by the sink's :class:`Retry`).
 
         Raises the first failure that is not transient, or the last one once
-        the sink is closing and its deadline has passed.
+        the retries are spent or the sink is closing and its deadline has
+        passed.
         """
-        attempt = 0
-        while True:
-            try:
-                write()
-                return
-            except self._refusals:
-                raise
-            except self._failures as error:
-                if not self._transient(error):
-                    raise
-                attempt += 1
-                if not self._pause(attempt):
-                    raise
-                with self._lock:
-                    self.retried += count
-                said = self._hide(describe(error))
-                self._diag("retrying", "warning", "write_retrying", error=said, events=count)
 
-    def _pause(self, attempt: int) -> bool:
-        """Wait before another attempt; False: the sink is closing and its deadline passed."""
-        delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** (attempt - 1))
-        closing = self._worker.closing_by()
-        if closing is None:
+        def worth(error: Exception) -> bool:
+            refused = isinstance(error, self._refusals)
+            return not refused and isinstance(error, self._failures) and self._transient(error)
+
+        def retrying(_attempt: int, error: Exception) -> None:
+            with self._lock:
+                self.retried += count
+            said = self._hide(describe(error))
+            self._diag("retrying", "warning", "write_retrying", error=said, events=count)
+
+        self.retry.call(
+            write,
+            wait=functools.partial(self._pause, closing),
+            retryable=worth,
+            retrying=retrying,
+        )
+
+    def _pause(self, closing: Closing, delay: float) -> bool:
+        """Wait ``delay`` before another attempt; False: the sink is closing, its deadline past."""
+        by = closing.deadline
+        if by is None:
             self._wake.wait(delay)  # close() ends the wait
             return True
-        left = closing - time.monotonic()
+        left = by - time.monotonic()
         if left <= 0:
             return False
         _NEVER.wait(min(delay, left))
@@ -885,6 +886,7 @@ class StoreSink(Reports):
         """
         with self._lock:  # two closes at once (the application's, the exit's): one works
             closed, self.closed = self.closed, True
+            failed = self.failed
         if closed:  # closed before: whether the last batch has ended since
             return not self._worker.pending
         self._wake.set()  # a batch waiting to be tried again is tried now
@@ -894,7 +896,11 @@ class StoreSink(Reports):
                 self.failed += len(left)
                 self._lost.add(left)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
-        return not left and not self._worker.pending
+        # Read after pending: a batch given up on is counted before it stops being pending.
+        pending = self._worker.pending
+        with self._lock:
+            gave_up = self.failed > failed
+        return not gave_up and not pending
 
     @property
     def pending(self) -> int:
