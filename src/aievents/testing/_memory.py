@@ -12,6 +12,7 @@ from aievents.policy import RETRYABLE_STATUSES
 
 __all__ = ["MemoryTransport"]
 
+
 class MemoryTransport:
     """A :class:`~aievents.transports.Transport` that keeps every batch in memory.
 
