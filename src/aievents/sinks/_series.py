@@ -43,14 +43,14 @@ from aievents.sinks._tally import (
 from aievents.totals import (
     COSTS,
     DAY_MINUTES,
-    EXTRA,
     FIELDS,
     add_extra,
     add_lanes,
-    amount_lanes,
     as_totals,
     cost_lanes,
+    entry_from_export,
     merge_entry,
+    requests_of,
     unpriced,
 )
 from aievents.usage import ImageUsage, token_split
@@ -64,7 +64,6 @@ _STATE_FORMAT: Final = 2
 #: The fields of format 1 exports (before ``unpriced_requests``).
 _FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
 _COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
-_ZERO: Final = Decimal(0)
 Dims = tuple[str | None, ...]
 
 
@@ -158,11 +157,7 @@ class SeriesTable:
         fields = EVENT_FIELDS(event)
         usage = fields[2]
         split = token_split(usage)
-        cost: ImageCost | Decimal | None = fields[3]
-        if cost is None:
-            cost = usage.cost
-            if cost is None and self._price_events:
-                cost = self._prices.cost_of(event)
+        cost = self._prices.cost_for(event, price=self._price_events)
         units, extra = cost_lanes(cost)
         # Only exact strs are kept: hashing or comparing them runs no code.
         key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))
@@ -360,7 +355,7 @@ class SeriesTable:
         with self.tally:
             for minute, dims, totals in parsed:
                 if minute < cutoff:
-                    expired += totals[0]
+                    expired += requests_of(totals)
                     continue
                 existing = self.minutes.get((minute, dims))
                 if existing is None:
@@ -402,7 +397,7 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
     rows = state.get("series")
     if not isinstance(rows, list):
         raise bad("series", rows, "must be a list")
-    split = fields.index("cost_input_text")
+    split = fields.index(FIELDS[COSTS])  # counts before it, amounts from it on
     parsed = []
     for index, row in enumerate(rows):
         try:
@@ -432,15 +427,7 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
                 row,
                 "must be [minute, six dimensions (string or null), counts and amounts]",
             ) from None
-        counts = list(totals[:split])
-        if version == 1:
-            # Format 1 could not tell an unknown cost from $0: totals without
-            # any cost are unpriced, never a $0 that may be false.
-            counts.append(0 if any(amounts) else counts[0])
-        entry = [*counts, *(0 for _ in amounts), None]
-        units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
-        entry[COSTS:EXTRA] = [u or 0 for u in units]
-        entry[EXTRA] = None if not any(extra) else [e or _ZERO for e in extra]
+        entry = entry_from_export(totals[:split], amounts)
         parsed.append((minute, tuple(map(_exact, dims)), entry))
     return parsed, counters
 
