@@ -302,7 +302,7 @@ totals_commit(Totals *t, PyObject **lanes, const long long *sums, int prepared)
 typedef struct {
     PyObject_HEAD
     long long minute;
-    Py_ssize_t generation;
+    Py_ssize_t epoch; /* the tally's epoch when it was recorded: later, it may be stale */
     PyObject *totals;
 } Recent;
 
@@ -328,7 +328,7 @@ recent_new(void)
     Recent *r = PyObject_New(Recent, &RecentType);
     if (r != NULL) {
         r->minute = -1;
-        r->generation = -1;
+        r->epoch = -1;
         r->totals = NULL;
     }
     return r;
@@ -343,7 +343,6 @@ typedef struct {
     PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
     PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
-    Py_ssize_t generation;
     PyObject *lock;   /* the table's threading.Lock */
     PyObject *fallback; /* the table's take(event, status), for SLOW and MAINTAIN */
     PyObject *clock;    /* the table's clock: seconds since the epoch */
@@ -438,7 +437,9 @@ locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minu
         return -1;
     if (recent != NULL) {
         Recent *r = (Recent *)recent;
-        if (r->generation == t->generation && r->minute == minute) {
+        /* Entries move or go only under the lock, which Python code takes
+         * through the tally: a Recent from before that may be stale. */
+        if (r->epoch == t->epoch && r->minute == minute) {
             Py_INCREF(r->totals);
             *entry = r->totals;
             return ADDED;
@@ -489,13 +490,20 @@ locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minu
         goto done;
     }
     if ((recent = PyDict_GetItemWithError(t->recent, dims)) == NULL) {
-        if (PyErr_Occurred() || PyDict_SetItem(t->recent, canonical, (PyObject *)made) < 0)
+        if (PyErr_Occurred())
+            goto done;
+        /* More Recents than series held: some are of series gone. Start
+         * afresh (amortized O(1): as many adds refill it). Releasing them
+         * runs no Python code (Recents, Totals, tuples of exact strs). */
+        if (PyDict_GET_SIZE(t->recent) > PyDict_GET_SIZE(t->canonical))
+            PyDict_Clear(t->recent);
+        if (PyDict_SetItem(t->recent, canonical, (PyObject *)made) < 0)
             goto done;
         recent = (PyObject *)made;
     }
     Recent *r = (Recent *)recent;
     r->minute = minute;
-    r->generation = t->generation;
+    r->epoch = t->epoch;
     Py_INCREF(found);
     Py_XSETREF(r->totals, found);
     Py_INCREF(found);
@@ -741,7 +749,6 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     if (recent == NULL)
         return -1;
     Py_XSETREF(t->recent, recent);
-    t->generation = 0;
     PyObject *seen = PySet_New(NULL);
     if (seen == NULL)
         return -1;
@@ -911,26 +918,6 @@ Tally_exit(Tally *t, PyObject *Py_UNUSED(args))
 }
 
 static PyObject *
-Tally_invalidate(Tally *t, PyObject *Py_UNUSED(unused))
-{
-    t->generation++;
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-Tally_drop(Tally *t, PyObject *dims)
-{
-    if (!ready(t))
-        return NULL;
-    if (PyDict_DelItem(t->recent, dims) < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_KeyError))
-            return NULL;
-        PyErr_Clear();
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
 {
     t->closed = 1;
@@ -938,19 +925,17 @@ Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
 }
 
 static PyObject *
-Tally_new_entry(Tally *Py_UNUSED(t), PyObject *Py_UNUSED(unused))
+Tally_new_entry(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(unused))
 {
     return totals_new_zero();
 }
 
 static PyMethodDef Tally_methods[] = {
-    {"new_entry", (PyCFunction)Tally_new_entry, METH_NOARGS, "A zero entry (a Totals)."},
+    {"new_entry", (PyCFunction)Tally_new_entry, METH_NOARGS | METH_STATIC,
+     "A zero entry (a Totals), for the table to open entries this tally adds to."},
     {"__enter__", (PyCFunction)Tally_enter, METH_NOARGS,
      "Take the sink's lock: the compiled path declines while it is held."},
     {"__exit__", (PyCFunction)Tally_exit, METH_VARARGS, "Release the sink's lock."},
-    {"invalidate", (PyCFunction)Tally_invalidate, METH_NOARGS,
-     "Forget which entry each series last added to (entries were moved or dropped)."},
-    {"drop", (PyCFunction)Tally_drop, METH_O, "Forget a series that is no longer held."},
     {"add", (PyCFunction)Tally_add, METH_O,
      "Add an event to an existing series: 0 added, 1 ignored (a duplicate, or closed), "
      "2 take the Python path, 3 added and maintenance is due."},

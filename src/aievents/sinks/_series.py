@@ -8,12 +8,24 @@ It bounds what it holds (``max_series``, then the overflow series;
 ``max_entries``, then early roll-ups; ``retention``), answers scans, and
 exports and merges its totals.
 
-Adding is the table's tally (:mod:`aievents.sinks._tally`): made here over
-the table's minute entries, it adds an event to a series already held, and
-hands the table (:meth:`SeriesTable.take`) what it declines and the
-roll-ups it finds due. The table never changes the tally's counters: it
-counts what it adds itself, and its own counters and the tally's make the
-sink's.
+Adding is the table's tally (:mod:`aievents.sinks._tally`): made here, it
+reads the table's minute entries, series, lock, clock and ``take``, adds an
+event to a series already held, and hands the table (:meth:`SeriesTable.take`)
+what it declines and the roll-ups it finds due. The table never changes the
+tally's counters: it counts what it adds itself, and its own counters and
+the tally's make the sink's. It opens entries of the tally's kind
+(``new_entry``, a class-level factory: the compiled twin adds only to its
+own entry type) and moves or drops entries as it likes: the compiled twin
+sees, by its lock epoch, that what it cached may be stale.
+
+Two things still go from the table to the tally, for the compiled twin's
+speed: the table takes its lock *through* the tally (``with self.tally:``),
+so that the compiled twin, which adds without taking the lock (a finalizer
+run during an add may emit an event to the same sink), knows that Python
+code holds it or took it meanwhile; and the request ids are remembered in
+the tally's ring (``tally.remember`` on the general path), which the
+compiled twin reads and writes at C speed on every add (a ring the table
+owned would cost it a Python call per event).
 """
 
 from __future__ import annotations
@@ -119,8 +131,11 @@ class SeriesTable:
         #: duplicates of the general path and of merges, and the rest.
         self.counts = dict.fromkeys((*_COUNTERS, "evicted", "future"), 0)
         self._ticks = 0
+        twin = tally_class(compiled)
+        #: A zero entry of the kind the tally adds to.
+        self._new_entry: Callable[[], Any] = twin.new_entry
         #: The tally (typed as the Python twin: the compiled one does the same).
-        self.tally: PyTally = tally_class(compiled)(
+        self.tally: PyTally = twin(
             self,
             (ImageUsageEvent, ImageUsage, ImageCost),
             size=max_request_ids,
@@ -218,7 +233,7 @@ class SeriesTable:
             if existing is not None:
                 return existing
         key = (minute, self.canonical.get(dims, dims))  # one tuple per combination
-        totals = self.minutes[key] = self.tally.new_entry()
+        totals = self.minutes[key] = self._new_entry()
         self._book(key, self.clock() + 86_400)
         return totals
 
@@ -247,7 +262,6 @@ class SeriesTable:
         else:
             self._dims.pop(dims, None)
             self.canonical.pop(dims, None)
-            self.tally.drop(dims)
 
     def _maintain(self, budget: int | None) -> None:
         """Roll minutes into hours and hours into days as they age, by the clock.
@@ -279,7 +293,6 @@ class SeriesTable:
                 entry = held.pop((minute, dims), None)
                 if entry is None:
                     continue
-                self.tally.invalidate()  # the tally may hold it as a series' latest
                 if step is None:  # past retention (or crowded out): gone
                     self._forget(dims)
                     if now - minute < limit:

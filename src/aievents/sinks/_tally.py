@@ -147,9 +147,8 @@ class PyTally:
         self._pos = (pos + 1) % len(ring)
         return True
 
-    def new_entry(self) -> list[Any]:
-        """A zero entry (see aievents.totals)."""
-        return new_entry()
+    #: A zero entry (see aievents.totals), for the table to open entries this tally adds to.
+    new_entry = staticmethod(new_entry)
 
     def __enter__(self) -> PyTally:
         self._lock.acquire()
@@ -157,12 +156,6 @@ class PyTally:
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
-
-    def invalidate(self) -> None:
-        """Entries were moved or dropped (nothing is cached here)."""
-
-    def drop(self, dims: Any) -> None:
-        """A series is no longer held (nothing is cached here)."""
 
     def handle(self, event: Any) -> None:
         """Add an event; hand it to the table's ``take`` for ``SLOW`` and ``MAINTAIN``."""
