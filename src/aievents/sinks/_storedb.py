@@ -471,7 +471,7 @@ class StoreDB:
         return moved
 
     def dispose(self) -> None:
-        """Close the database connections (after :meth:`close`)."""
+        """Close the database connections."""
         self.engine.dispose()
 
 

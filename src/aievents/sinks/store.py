@@ -333,4 +333,4 @@ class StoreSink(Reports):
 
     def dispose(self) -> None:
         """Close the database connections (after :meth:`close`)."""
-        self._db.engine.dispose()
+        self._db.dispose()
