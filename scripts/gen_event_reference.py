@@ -15,7 +15,8 @@ import attrs
 
 from aievents._sentinel import REQUIRED
 from aievents.events import EVENT_TYPES, BaseEvent
-from aievents.usage import ImageCost, ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.money import ImageCost
+from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.wire import PLUGIN_ID, camel_case
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "events.md"

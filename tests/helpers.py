@@ -25,7 +25,7 @@ from aievents import (
 )
 from aievents._redact import scrub_text
 from aievents.exceptions import is_private
-from aievents.usage import ImageCost
+from aievents.money import ImageCost
 
 
 def usage_event(request_id: str = "req-1", **fields: Any) -> ImageUsageEvent:

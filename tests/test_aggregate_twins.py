@@ -125,6 +125,17 @@ def run_stale(folder: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def run_refused(folder: Path) -> tuple[str, str]:
+    """STALE_RUN where the build is not used: what compiled=True raised, and the one warning."""
+    result = run_stale(folder)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "False False 1"
+    (warning,) = result.stderr.splitlines()
+    assert "speedups_stale" in warning
+    return lines[1], warning
+
+
 @pytest.fixture(name="package_copy")
 def _package_copy(tmp_path: Path) -> Path:
     """A copy of the aievents package in ``tmp_path``, without its compiled module."""
@@ -153,13 +164,8 @@ class TestStaleBuild:
     def test_stale_module_beside_the_sources(self, package_copy: Path) -> None:
         """A build declaring another interface: the sinks count in Python; one warning says why."""
         built = build_speedups(package_copy, abi=1)
-        result = run_stale(package_copy.parent)
-        assert result.returncode == 0, result.stderr
-        lines = result.stdout.splitlines()
-        assert lines[0] == "False False 1"
-        assert lines[1].startswith(f"required: {built} was built from other sources")
-        (warning,) = result.stderr.splitlines()
-        assert "speedups_stale" in warning
+        required, warning = run_refused(package_copy.parent)
+        assert required.startswith(f"required: {built} was built from other sources")
         assert "(interface 1, these need" in warning
         assert "pip install -e ." in warning
 
@@ -174,11 +180,24 @@ class TestStaleBuild:
         assert fresh.stderr == ""
         with (package_copy / "_speedups.c").open("a") as source:
             source.write("/* a counting fixed since the build */\n")
-        stale = run_stale(package_copy.parent)
-        assert stale.returncode == 0, stale.stderr
-        assert stale.stdout.splitlines()[0] == "False False 1"
-        (warning,) = stale.stderr.splitlines()
+        _, warning = run_refused(package_copy.parent)
         assert f"(the C sources in {package_copy} changed since" in warning
+
+    def test_built_for_another_layout(self, package_copy: Path) -> None:
+        """A build of these C sources, whose Python classes changed a tuple's order since."""
+        from aievents._compiled import ABI, source_digest
+
+        usage = package_copy / "usage.py"
+        text = usage.read_text()
+        order = '    "output_image_tokens",\n    "output_text_tokens",\n)'
+        assert order in text
+        usage.write_text(
+            text.replace(order, '    "output_text_tokens",\n    "output_image_tokens",\n)', 1)
+        )
+        built = build_speedups(package_copy, abi=ABI, sources=source_digest(package_copy))
+        required, warning = run_refused(package_copy.parent)
+        assert required.startswith(f"required: {built} was built for another layout (split holds")
+        assert "(split holds" in warning
 
 
 @pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")

@@ -12,7 +12,8 @@ import attrs
 
 import aievents
 from aievents.events import EVENT_TYPES
-from aievents.usage import ImageCost, ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.money import ImageCost
+from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.wire import camel_case
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,7 +38,8 @@ from aievents.events import (
     new_event_id,
 )
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageCost, ImageUsage
+from aievents.money import ImageCost
+from aievents.usage import ImageUsage
 
 from helpers import check_names
 

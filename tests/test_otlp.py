@@ -236,3 +236,34 @@ class TestMetricsFailure:
             counted=0,
             note="the next batch waited, then sent",
         )
+
+
+class TestUsageAttributes:
+    """A log record carries a usage's tokens as LogSink's lines do: one flattening for both."""
+
+    @pytest.mark.parametrize(
+        "usage",
+        [
+            pytest.param(batch()[1].usage, id="detailed"),
+            pytest.param(ImageUsage(input_tokens=9, total_tokens=9), id="input-only"),
+            pytest.param(ImageUsage(cost="0.04"), id="no-tokens-reported"),
+        ],
+    )
+    def test_same_tokens_as_the_log(self, otlp: OtlpCollector, usage: ImageUsage) -> None:
+        """The token attributes are the log line's token fields, none where none was reported."""
+        from aievents.sinks import LogSink
+
+        event = usage_event("u1", usage=usage)
+        transport = OtlpTransport(otlp.endpoint)
+        record = transport.log_record(event)
+        transport.close()
+        sent = {kv.key: plain(kv.value) for kv in record.attributes}
+        tokens = {
+            key.removeprefix("gen_ai.usage.").removeprefix("aievents."): value
+            for key, value in sent.items()
+            if key.endswith("_tokens")
+        }
+        logged = {k: v for k, v in LogSink().fields(event).items() if k.endswith("_tokens")}
+        assert tokens == logged
+        if usage.input_tokens is None:
+            assert tokens == {}

@@ -50,6 +50,13 @@ MODULES = [
     "aievents.sinks",
     "aievents.testing",
     "aievents.usage",
+    "aievents.money",
+    "aievents.adapters",
+    "aievents.adapters.detect",
+    "aievents.adapters.google",
+    "aievents.adapters.openai",
+    "aievents.adapters.orq",
+    "aievents.adapters.tanstack",
     "aievents.wire",
 ]
 

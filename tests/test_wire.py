@@ -37,8 +37,8 @@ from aievents import (
 )
 from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from aievents.events import VISIBILITIES, BaseEvent
+from aievents.money import COST_BASES, ImageCost
 from aievents.transports.jsonl import encode
-from aievents.usage import COST_BASES, ImageCost
 from aievents.wire import PLUGIN_ID, make_converter
 
 TS = 1713833628000

@@ -13,6 +13,7 @@ or renderer, and registers no exit or signal hook.
 from typing import TYPE_CHECKING
 
 from aievents._lazy import lazy
+from aievents.adapters import to_image_usage
 from aievents.client import (
     EventClient,
     EventType,
@@ -60,14 +61,9 @@ from aievents.exceptions import (
     TransportError,
     UnencodableError,
 )
+from aievents.money import ImageCost
 from aievents.protocols import Sink, Transport
-from aievents.usage import (
-    ImageCost,
-    ImageUsage,
-    InputTokensDetails,
-    OutputTokensDetails,
-    to_image_usage,
-)
+from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.wire import (
     from_data,
     from_dict,

@@ -18,7 +18,7 @@
  * same, or the pure Python twins run instead. Bump both whenever what Python
  * calls here changes (arguments, fields, types). */
 #ifndef SPEEDUPS_ABI
-#define SPEEDUPS_ABI 3
+#define SPEEDUPS_ABI 4
 #endif
 
 /* The digest of the C sources this module was built from (setup.py sets it
@@ -40,17 +40,32 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 #define DAY_MINUTES 1440
 #define MAINTAIN_EVERY 256
 
+/* The layout this module is built for: the slots it reads of the Python
+ * classes, and the order of the tuples in two of them. The module exports it
+ * as LAYOUT; aievents._compiled checks it against the Python classes before
+ * the compiled tally is used (aievents._compiled.layout_mismatch). */
+
 /* The event's slots read here: request id, timestamp, usage, cost, images,
  * then the six dimensions of a series in aievents.query.DIMENSIONS order. */
 static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "cost",
                                       "images",     "model",      "size",    "operation",
                                       "project_id", "user_id",    "api_key_id"};
-static const char *usage_slots[3] = {"input_tokens", "output_tokens", "_split"};
-static PyObject *s_acquire, *s_release, *one;
-
-/* Where token_split()'s answer goes: (text, image, cached text, cached
- * image, output image, output text) into the lanes of aievents.query.FIELDS. */
+/* ImageUsage's slots read here (aievents.usage): the counts, then split. */
+static const char *usage_slots[3] = {"input_tokens", "output_tokens", "split"};
+/* ImageCost's slots read here (aievents.money): units, then unpriced. */
+static const char *cost_slots[2] = {"units", "unpriced"};
+/* What ImageUsage.split holds, in order (aievents.usage.SPLIT_FIELDS)... */
+static const char *split_fields[SPLIT_LANES] = {
+    "input_text_tokens",         "input_image_tokens",  "input_cached_text_tokens",
+    "input_cached_image_tokens", "output_image_tokens", "output_text_tokens"};
+/* ...and the lane of aievents.query.FIELDS each goes to. */
 static const int split_lane[SPLIT_LANES] = {4, 5, 8, 9, 6, 7};
+/* What ImageCost.units holds, in order (aievents.money.UNIT_FIELDS), into
+ * the lanes from COST_LANE on. */
+static const char *unit_fields[UNIT_LANES] = {
+    "cost_input_text",  "cost_input_image", "cost_cached_input", "cost_output_image",
+    "cost_output_text", "cost_per_image",   "cost_other"};
+static PyObject *s_acquire, *s_release, *one;
 
 /* A non-negative int as long long: fast for the small ones. Sets *fits to 0
  * when it does not fit (or is negative). */
@@ -317,8 +332,8 @@ typedef struct {
     PyObject *fallback; /* called as fallback(event, status) for SLOW and MAINTAIN */
     PyObject *clock;    /* the sink's clock: seconds since the epoch */
     long long retention; /* minutes of totals kept */
-    /* Slot offsets: the event's EVENT_SLOTS, the usage's USAGE_SLOTS, the
-     * cost's _units and unpriced. */
+    /* Slot offsets: the event's event_slots, the usage's usage_slots, the
+     * cost's cost_slots (units, unpriced). */
     Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
     Py_ssize_t size, pos, events, duplicates, ticks;
     int busy; /* Python code holds the lock (taken through the tally's `with`) */
@@ -710,8 +725,8 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         if ((usage_off[i] = aievents_slot_offset(usage_cls, usage_slots[i])) < 0)
             return -1;
     }
-    if ((units_off = aievents_slot_offset(cost_cls, "_units")) < 0
-        || (unpriced_off = aievents_slot_offset(cost_cls, "unpriced")) < 0)
+    if ((units_off = aievents_slot_offset(cost_cls, cost_slots[0])) < 0
+        || (unpriced_off = aievents_slot_offset(cost_cls, cost_slots[1])) < 0)
         return -1;
     PyObject *recent = PyDict_New();
     if (recent == NULL)
@@ -919,6 +934,69 @@ intern(PyObject **target, const char *name)
     return *target == NULL ? -1 : 0;
 }
 
+/* A tuple of `n` strs. */
+static PyObject *
+names(const char *const *items, Py_ssize_t n)
+{
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyUnicode_FromString(items[i]);
+        if (name == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, i, name);
+    }
+    return tuple;
+}
+
+/* LAYOUT: {"event", "usage", "cost": the slots read of each class;
+ * "split", "units": the order of ImageUsage.split and ImageCost.units}. */
+static PyObject *
+layout(void)
+{
+    static const struct {
+        const char *key;
+        const char *const *items;
+        Py_ssize_t n;
+    } parts[] = {
+        {"event", event_slots, 11},
+        {"usage", usage_slots, 3},
+        {"cost", cost_slots, 2},
+        {"split", split_fields, SPLIT_LANES},
+        {"units", unit_fields, UNIT_LANES},
+    };
+    PyObject *dict = PyDict_New();
+    if (dict == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        PyObject *value = names(parts[i].items, parts[i].n);
+        if (value == NULL || PyDict_SetItemString(dict, parts[i].key, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(dict);
+            return NULL;
+        }
+        Py_DECREF(value);
+    }
+    return dict;
+}
+
+/* Put LAYOUT in the module: 0, or -1 with an exception set. */
+static int
+add_layout(PyObject *module)
+{
+    PyObject *value = layout();
+    if (value == NULL)
+        return -1;
+    if (PyModule_AddObject(module, "LAYOUT", value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
+}
+
 /* Put a type in the module under `name`: 0, or -1 with an exception set. */
 static int
 add_type(PyObject *module, const char *name, PyTypeObject *type)
@@ -945,7 +1023,7 @@ PyInit__speedups(void)
     if (module == NULL)
         return NULL;
     if (add_type(module, "Tally", &TallyType) < 0 || add_type(module, "Totals", &TotalsType) < 0
-        || aievents_add_screen(module) < 0
+        || add_layout(module) < 0 || aievents_add_screen(module) < 0
         || PyModule_AddIntConstant(module, "ABI", SPEEDUPS_ABI) < 0
         || PyModule_AddStringConstant(module, "SOURCES", SPEEDUPS_SOURCES) < 0) {
         Py_DECREF(module);

@@ -3,6 +3,7 @@ from typing import Any
 
 ABI: int
 SOURCES: str
+LAYOUT: dict[str, tuple[str, ...]]
 
 class Totals:
     def __len__(self) -> int: ...

@@ -42,7 +42,8 @@ from aievents._fork import after_fork
 from aievents._redact import SCRUB, ScrubbedRepr, image_data, output_url
 from aievents.context import BOUND
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageCost, ImageUsage
+from aievents.money import ImageCost
+from aievents.usage import ImageUsage
 
 __all__ = [
     "EVENT_TYPES",

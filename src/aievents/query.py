@@ -45,7 +45,8 @@ import attrs
 
 from aievents.events import OPERATIONS
 from aievents.exceptions import QueryError
-from aievents.usage import EXACT
+from aievents.money import EXACT
+from aievents.usage import BILLED_PARTS, SPLIT_FIELDS, billed_from_split
 
 __all__ = [
     "COST_GROUPS",
@@ -536,14 +537,8 @@ def _billed(t: Mapping[str, Any]) -> dict[str, int]:
     Text and image input are uncached; the cached tokens are counted apart
     (``input_tokens`` covers all three).
     """
-    return {
-        "input_text": t["input_text_tokens"] - t["input_cached_text_tokens"],
-        "input_image": t["input_image_tokens"] - t["input_cached_image_tokens"],
-        "cached_input": t["input_cached_text_tokens"] + t["input_cached_image_tokens"],
-        "output_image": t["output_image_tokens"],
-        "output_text": t["output_text_tokens"],
-        "per_image": t["images"],
-    }
+    billed = billed_from_split([t[name] for name in SPLIT_FIELDS])
+    return {**dict(zip(BILLED_PARTS, billed, strict=True)), "per_image": t["images"]}
 
 
 def _priced(t: Mapping[str, Any], amount: Decimal) -> Decimal | None:

@@ -47,7 +47,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from aievents._fastjson import encoder
 from aievents.events import FROM_WIRE, BaseEvent, ImageOutput, event_class
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageCost, ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.money import ImageCost
+from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = [
     "PLUGIN_ID",

@@ -40,11 +40,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from aievents import _unfinished as unfinished
+from aievents.adapters import from_openai
 from aievents.events import ImageOutput
 from aievents.exceptions import EventValidationError
 from aievents.instrument._httpbody import Body, tap
 from aievents.instrument._request import ImageRequest, moment, report_failure
-from aievents.usage import from_openai
 
 __all__ = [
     "BodyWatch",

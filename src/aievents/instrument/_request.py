@@ -18,6 +18,7 @@ import attrs
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._redact import scrub_text
+from aievents.adapters import to_image_usage
 from aievents.client import EventClient, get_client
 from aievents.events import (
     BaseEvent,
@@ -30,7 +31,7 @@ from aievents.events import (
 )
 from aievents.exceptions import EventValidationError, FieldValueError
 from aievents.pricing import PriceTable, image_cost
-from aievents.usage import ImageUsage, to_image_usage
+from aievents.usage import ImageUsage
 
 __all__ = ["ImageRequest", "moment", "new_request_id", "report_failure"]
 
@@ -126,7 +127,7 @@ class ImageRequest:
     def record_usage(self, usage: Any) -> ImageUsage | None:
         """Record the request's usage: an :class:`ImageUsage` or any provider payload.
 
-        Payloads are read by :func:`aievents.usage.to_image_usage` (OpenAI,
+        Payloads are read by :func:`aievents.adapters.to_image_usage` (OpenAI,
         orq, TanStack, Gemini). Usage recorded twice (several streamed
         results) is added up. A payload that cannot be read is logged and
         ignored, so that telemetry never breaks the call; the usage read is

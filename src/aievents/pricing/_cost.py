@@ -30,6 +30,7 @@ from typing import Any, Final
 from aievents._diag import log
 from aievents.events import BaseEvent
 from aievents.exceptions import PriceTableError
+from aievents.money import EXACT, ImageCost
 from aievents.pricing._table import (
     ImagePrice,
     ModelPrice,
@@ -37,7 +38,7 @@ from aievents.pricing._table import (
     TokenRates,
     shipped_table,
 )
-from aievents.usage import EXACT, ImageCost, ImageUsage, token_split
+from aievents.usage import ImageUsage, token_split
 
 __all__ = [
     "cost_of",

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from aievents.money import units_to_usd
 from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._storedb import StoreDB
 from aievents.sinks._storeschema import COSTS, DAILY, DAY, joined, lane_sums
-from aievents.usage import units_to_usd
 
 try:
     import sqlalchemy as sa

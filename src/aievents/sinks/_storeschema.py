@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from aievents.money import EXACT, units_to_usd
 from aievents.query import DIMENSIONS, FIELDS
 from aievents.sinks._tally import LANES
-from aievents.usage import EXACT, units_to_usd
 
 try:
     import sqlalchemy as sa

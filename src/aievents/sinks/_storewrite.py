@@ -22,6 +22,7 @@ from aievents._fork import after_fork
 from aievents._outbound import outbound
 from aievents.events import ImageUsageEvent
 from aievents.exceptions import first_line
+from aievents.money import ImageCost
 from aievents.pricing import PriceTable, cost_of
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeledger import Ledger
@@ -34,7 +35,6 @@ from aievents.sinks._storeschema import (
     unfit_text,
 )
 from aievents.sinks._tally import lanes_of, request_lanes
-from aievents.usage import ImageCost
 
 __all__ = ["StoreWriter"]
 
@@ -193,13 +193,12 @@ class StoreWriter:
     def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
         """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
         cost: Any = event.cost
-        units = None if cost is None or type(cost) is not ImageCost else cost._units
+        units = None if cost is None or type(cost) is not ImageCost else cost.units
         usage = event.usage
-        split = usage._split
-        if units is not None and split is not None:  # the common case, without a list
+        if units is not None:  # the common case, without a list
             unpriced = 1 if cost.unpriced else 0
             lanes: Sequence[int] = request_lanes(
-                event.images, usage, split, units, unpriced=unpriced
+                event.images, usage, usage.split, units, unpriced=unpriced
             )
             extra = None
         else:

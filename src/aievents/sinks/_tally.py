@@ -19,8 +19,10 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, Protocol
 
-from aievents._compiled import speedups, stale_reason
-from aievents.usage import COST_COMPONENTS, ImageCost, cost_units, token_split
+from aievents._compiled import fitting
+from aievents.events import ImageUsageEvent
+from aievents.money import COST_COMPONENTS, UNIT_FIELDS, ImageCost, cost_units
+from aievents.usage import SPLIT_FIELDS, ImageUsage, token_split
 
 __all__ = [
     "ADDED",
@@ -209,8 +211,8 @@ class PyTally:
         usage, cost = fields[2], fields[3]
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
-        split, units = usage._split, cost._units  # type: ignore[attr-defined]
-        if split is None or units is None:
+        split, units = usage.split, cost.units  # type: ignore[attr-defined]
+        if units is None:
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
         if key[0] < expiry(self._clock(), self._retention):
@@ -328,8 +330,8 @@ def cost_lanes(
         if units is not None:
             return (*_NO_UNITS[:-1], units), None
         return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
-    if cost._units is not None:
-        return cost._units, None
+    if cost.units is not None:
+        return cost.units, None
     parts = list(_COST_FIELDS(cost))
     return None, [*parts, _ZERO if any(parts) else cost.total]
 
@@ -351,7 +353,8 @@ def tally_class(compiled: bool | None = None) -> Any:
     ``compiled=None`` takes the compiled one when it was built for these
     sources (:mod:`aievents._compiled`), unless the ``AIEVENTS_PURE_PYTHON``
     environment variable is set or the interpreter runs without the GIL; a
-    build left from other sources is not used, and said once (a warning);
+    build left from other sources, or made for another layout of the classes
+    it reads, is not used, and said once (a warning);
     ``True`` requires it (``ImportError`` when it was not built, or does not
     match); ``False`` takes Python's.
     """
@@ -362,15 +365,22 @@ def tally_class(compiled: bool | None = None) -> Any:
         if compiled:
             raise ImportError("aievents._speedups needs the GIL; this interpreter runs without it")
         return PyTally
-    module = speedups()
+    module, stale = fitting(*_compiled_layout())
     if module is not None:
         return module.Tally
-    stale = stale_reason()
     if compiled:
         raise ImportError(stale or "aievents._speedups was not built (no C compiler at install)")
     if stale is not None:
         _tell_stale(stale)
     return PyTally
+
+
+def _compiled_layout() -> tuple[dict[str, type], dict[str, tuple[str, ...]]]:
+    """What the compiled tally reads: the classes it is given, and the orders of their tuples."""
+    return (
+        {"event": ImageUsageEvent, "usage": ImageUsage, "cost": ImageCost},
+        {"split": SPLIT_FIELDS, "units": UNIT_FIELDS},
+    )
 
 
 @functools.cache

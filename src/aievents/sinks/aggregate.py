@@ -45,6 +45,7 @@ from typing import Any, Final
 from aievents._diag import RateLimitedLog
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
+from aievents.money import EXACT, ImageCost, units_to_usd
 from aievents.pricing import PriceTable, cost_of
 from aievents.query import DIMENSIONS, FIELDS, INDEX, QueryError, Reports, Row, Scan
 from aievents.sinks._tally import (
@@ -60,13 +61,7 @@ from aievents.sinks._tally import (
     tally_class,
     unpriced,
 )
-from aievents.usage import (
-    EXACT,
-    ImageCost,
-    ImageUsage,
-    token_split,
-    units_to_usd,
-)
+from aievents.usage import ImageUsage, token_split
 
 __all__ = ["OVERFLOW", "AggregateSink"]
 
@@ -79,7 +74,7 @@ _FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_req
 _COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
 _DAY_MINUTES: Final = 1440
 #: An entry is a list: the FIELDS as ints (costs in cost units, see
-#: aievents.usage.cost_units), then None or the cost parts (as Decimal USD,
+#: aievents.money.cost_units), then None or the cost parts (as Decimal USD,
 #: cost lanes in FIELDS order) that have finer digits than cost units.
 _COSTS: Final = INDEX["cost_input_text"]
 _EXTRA: Final = len(FIELDS)

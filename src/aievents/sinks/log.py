@@ -29,7 +29,7 @@ from aievents._diag import RateLimitedLog
 from aievents._redact import scrub, scrub_outputs
 from aievents._validate import option
 from aievents.events import BaseEvent, ImageUsageEvent
-from aievents.usage import billed_tokens, token_split
+from aievents.usage import flat_tokens
 
 __all__ = ["LEVELS", "LogSink"]
 
@@ -213,20 +213,7 @@ def _set_fields(event: BaseEvent) -> Iterable[tuple[str, Any]]:
 
 
 def _usage_fields(event: ImageUsageEvent) -> dict[str, Any]:
-    usage = event.usage
-    text, image, cached, out_image, out_text = billed_tokens(usage)
-    flat: dict[str, Any] = {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        # As OpenAI counts them: text and image uncached, the cached ones apart.
-        "input_text_tokens": text,
-        "input_image_tokens": image,
-        "cached_tokens": cached,
-        "output_image_tokens": out_image,
-        "output_text_tokens": out_text,
-        "image_tokens": token_split(usage)[1] + out_image,
-    }
+    flat: dict[str, Any] = flat_tokens(event.usage)
     cost = event.cost
     if cost is not None:
         flat["cost_usd"] = float(cost.total)
@@ -234,10 +221,6 @@ def _usage_fields(event: ImageUsageEvent) -> dict[str, Any]:
         flat["price_version"] = cost.price_version
         if cost.unpriced:
             flat["cost_unpriced"] = list(cost.unpriced)
-    elif usage.cost is not None:
-        flat["cost_usd"] = float(usage.cost)
-    if usage.input_tokens is None and usage.output_tokens is None:
-        for name in list(flat):
-            if name.endswith("_tokens"):
-                del flat[name]
-    return {key: value for key, value in flat.items() if value is not None}
+    elif event.usage.cost is not None:
+        flat["cost_usd"] = float(event.usage.cost)
+    return flat

@@ -66,7 +66,7 @@ from aievents.events import (
 )
 from aievents.transports import TransportError, encode_each
 from aievents.transports.http import Connections
-from aievents.usage import billed_tokens
+from aievents.usage import flat_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
 
@@ -234,15 +234,10 @@ class OtlpTransport:
         if isinstance(event, ImageRequestErrorEvent):
             values["error.type"] = event.error_type
         if isinstance(event, ImageUsageEvent):
-            usage = event.usage
-            text, image, cached, out_image, out_text = billed_tokens(usage)
-            values["gen_ai.usage.input_tokens"] = usage.input_tokens
-            values["gen_ai.usage.output_tokens"] = usage.output_tokens
-            values["aievents.input_text_tokens"] = text
-            values["aievents.input_image_tokens"] = image
-            values["aievents.cached_tokens"] = cached
-            values["aievents.output_image_tokens"] = out_image
-            values["aievents.output_text_tokens"] = out_text
+            tokens = flat_tokens(event.usage)
+            values["gen_ai.usage.input_tokens"] = tokens.pop("input_tokens", None)
+            values["gen_ai.usage.output_tokens"] = tokens.pop("output_tokens", None)
+            values.update({f"aievents.{name}": count for name, count in tokens.items()})
             cost = event.cost_usd
             if cost is not None:
                 values["aievents.cost_usd"] = float(cost)

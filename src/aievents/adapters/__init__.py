@@ -1,0 +1,36 @@
+"""Adapters: :class:`~aievents.usage.ImageUsage` from what providers actually return.
+
+One module per provider family:
+
+=============================  ==============================================
+:func:`from_openai`            ``ImagesResponse.usage`` (SDK object or dict),
+                               and every shape with the same snake_case keys
+                               (:mod:`aievents.adapters.openai`)
+:func:`from_orq`               orq.ai ``CreateImageUsage``,
+                               ``CreateImageEditUsage``,
+                               ``CreateImageVariationUsage`` (camelCase or
+                               snake_case; :mod:`aievents.adapters.orq`)
+:func:`from_tanstack`          TanStack AI's early ``ImageUsage`` and its
+                               current ``TokenUsage``
+                               (:mod:`aievents.adapters.tanstack`)
+:func:`from_gemini`            Gemini ``usageMetadata``, REST or SDK spelling
+                               (:mod:`aievents.adapters.google`)
+:func:`to_image_usage`         any of the above, recognised by its keys
+                               (:mod:`aievents.adapters.detect`)
+=============================  ==============================================
+
+When a provider omits ``total_tokens`` it is derived from the parts it did
+report; when it reports a total that does not add up, its total is kept.
+Malformed payloads raise :class:`~aievents.exceptions.EventValidationError`
+naming the field.
+"""
+
+from __future__ import annotations
+
+from aievents.adapters.detect import to_image_usage
+from aievents.adapters.google import from_gemini
+from aievents.adapters.openai import from_openai
+from aievents.adapters.orq import from_orq
+from aievents.adapters.tanstack import from_tanstack
+
+__all__ = ["from_gemini", "from_openai", "from_orq", "from_tanstack", "to_image_usage"]
