@@ -17,6 +17,7 @@ from aievents import (
     ImageRequestStartedEvent,
     ImageUsageEvent,
 )
+from aievents._dispatch import Dispatcher
 from aievents.client import ERROR_LOG_INTERVAL
 from aievents.testing import CapturingSink
 
@@ -758,11 +759,28 @@ class TestEdges:
         client.emit(usage_event())
         assert len(heard) == 1
 
-    def test_many_subscriptions_stay_cheap(self, client: EventClient) -> None:
-        """Hundreds of subscriptions and event classes keep delivering in order."""
+    def test_many_subscriptions_one_rebuild(
+        self, client: EventClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A thousand subscriptions cost one rebuild, and an event reaches only its own."""
+        installs: list[Any] = []
+        install = Dispatcher.install
+
+        def counting(dispatcher: Dispatcher, routes: Any) -> None:
+            installs.append(routes)
+            install(dispatcher, routes)
+
+        monkeypatch.setattr(Dispatcher, "install", counting)
+        unrelated: list[int] = []
         order: list[int] = []
+        for index in range(1000):
+            client.on(f"text:other{index}", lambda e, i=index: unrelated.append(i))
         for index in range(300):
-            client.on("*", lambda e, i=index: order.append(i))
-        client.emit(TextUsageEvent())
+            client.on("image:usage", lambda e, i=index: order.append(i))
         client.emit(usage_event())
+        client.emit(usage_event())
+        assert len(installs) == 1
+        compiled = dict(installs[0])[ImageUsageEvent]
+        assert compiled == tuple(s.dispatch for s in client.subscriptions[1000:])
         assert order == list(range(300)) * 2
+        assert unrelated == []

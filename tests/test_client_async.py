@@ -48,8 +48,7 @@ class TestFromSyncCallers:
         done: list[str] = []
 
         async def slow(event: BaseEvent) -> None:
-            while not release.is_set():
-                await asyncio.sleep(0.001)
+            await asyncio.to_thread(release.wait)
             done.append(event.request_id or "")
 
         client.on("image:usage", slow)
@@ -259,8 +258,7 @@ class TestLifecycleEdges:
         release = threading.Event()
 
         async def slow(event: BaseEvent) -> None:
-            while not release.is_set():
-                await asyncio.sleep(0.001)
+            await asyncio.to_thread(release.wait)
 
         client.on("image:usage", slow)
         with structlog.testing.capture_logs():
@@ -300,7 +298,7 @@ class TestLifecycleEdges:
         client.on("*", handler)
         client.emit(usage_event())
         client.flush(5.0)
-        thread = client._loop_thread.thread  # type: ignore[union-attr]
+        thread = client._runs.loop_thread.thread  # type: ignore[union-attr]
         ref = weakref.ref(client)
         del client
         gc.collect()

@@ -4,22 +4,26 @@
 of the emit captured: on the running event loop when the emitter is inside
 one, otherwise on a private loop thread. :class:`Pending` counts the runs in
 flight, bounded, so that ``flush`` can wait for them without ever waiting on
-a loop that no longer runs.
+a loop that no longer runs; :class:`AsyncRuns` is what one client holds of
+all this.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from aievents._diag import RateLimitedLog
 from aievents.events import BaseEvent
 
-__all__ = ["AsyncHandler", "LoopThread", "Pending"]
+__all__ = ["AsyncHandler", "AsyncRuns", "Client", "LoopThread", "Pending"]
 
 
-class _Client(Protocol):
+class Client(Protocol):
     """What an :class:`AsyncHandler` needs of its client."""
 
     def _handler_failed(
@@ -34,7 +38,7 @@ class AsyncHandler:
 
     __slots__ = ("client", "fn")
 
-    def __init__(self, client: _Client, fn: Callable[[Any], Awaitable[None]]) -> None:
+    def __init__(self, client: Client, fn: Callable[[Any], Awaitable[None]]) -> None:
         self.client = client
         self.fn = fn
 
@@ -139,7 +143,6 @@ class Pending:
         self.cond = threading.Condition()
         self.counts: dict[asyncio.AbstractEventLoop, int] = {}
         self.tasks: dict[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = {}
-        self.errors: list[Exception] = []
         self.dropped = 0
         self.cancelled = 0
 
@@ -206,3 +209,101 @@ class Pending:
         with self.cond:
             self.cond.wait_for(lambda: self._waitable(besides) == 0, timeout)
             return not any(n for loop, n in self.counts.items() if loop is not besides)
+
+
+class AsyncRuns:
+    """The async handler runs of one client: where they run, how many wait, what was lost.
+
+    Args:
+        limit: Runs that may wait at once; beyond, new ones are dropped.
+        diag: Where lost runs are reported.
+    """
+
+    def __init__(self, limit: int, diag: RateLimitedLog) -> None:
+        self.pending = Pending(limit)
+        self.loop_thread: LoopThread | None = None
+        self.closed = False
+        self._diag = diag
+        self._lock = threading.Lock()
+        self._lost_reported = 0
+
+    def schedule(self, coro: Awaitable[None]) -> None:
+        """Start ``coro`` with the current context: on the running loop, else on the loop thread."""
+        ctx = contextvars.copy_context()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            runner = self._runner()
+            if runner is None or not self.pending.begin(runner.loop):
+                self._drop(coro)
+                return
+            if not runner.submit(self._start, runner.loop, coro, context=ctx):
+                self.pending.end(runner.loop)
+                self._drop(coro)
+            return
+        if not self.pending.begin(loop):
+            self._drop(coro)
+            return
+        ctx.run(self._start, loop, coro)
+
+    def _drop(self, coro: Awaitable[None]) -> None:
+        """An async run that will not happen (client closed, or too many in flight)."""
+        close = getattr(coro, "close", None)
+        if close is not None:
+            close()
+        self._report_lost(1)
+
+    def _report_lost(self, count: int) -> None:
+        self._diag(
+            "<lost>",
+            "warning",
+            "async_handlers_lost",
+            lost=count,
+            dropped=self.pending.dropped,
+            cancelled=self.pending.cancelled,
+            max_pending=self.pending.limit,
+            closed=self.closed,
+        )
+
+    def report_lost(self) -> bool:
+        """Report the runs lost since the last call; whether there were none."""
+        lost = self.pending.lost()
+        if lost == self._lost_reported:
+            return True
+        self._report_lost(lost - self._lost_reported)
+        self._lost_reported = lost
+        return False
+
+    def _start(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
+        """Create the task in the current (captured) context, on ``loop``'s thread."""
+        self.pending.started(loop, loop.create_task(coro))  # type: ignore[arg-type]
+
+    def _runner(self) -> LoopThread | None:
+        """The loop thread, started on first use; None once closed."""
+        with self._lock:
+            if self.closed:
+                with self.pending.cond:
+                    self.pending.dropped += 1
+                return None
+            if self.loop_thread is None:
+                runner = self.loop_thread = LoopThread()
+                # A client dropped without close() must not leave its thread behind.
+                weakref.finalize(self, runner.stop, 1.0)
+            return self.loop_thread
+
+    def close(self) -> LoopThread | None:
+        """Start no more runs; the loop thread, for the caller to stop."""
+        with self._lock:
+            self.closed = True
+            runner, self.loop_thread = self.loop_thread, None
+        return runner
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's loop thread and counts."""
+        if self.loop_thread is not None:
+            self.loop_thread.orphan()
+        self.loop_thread = None
+        self.pending = Pending(self.pending.limit)
+        self._lock = threading.Lock()

@@ -1,8 +1,11 @@
 """Compiled dispatch: the function behind :meth:`aievents.EventClient.emit`.
 
 Each client owns one emit function object for its whole life, so code that
-grabbed ``emit = client.emit`` keeps seeing every later subscription. On
-every subscription change the function gets new code: one ``is`` test on the
+grabbed ``emit = client.emit`` keeps seeing every later subscription. The
+code is a cache of the client's routes: a subscription change makes it stale
+(:meth:`Dispatcher.invalidate`, every event then takes the client's slow
+path), and the client installs new code built from its signals at the next
+emit (:meth:`Dispatcher.install`): one ``is`` test on the
 event's class per known event class, then that class's handlers called one
 after the other, each in its own ``try`` (free until a handler raises). This
 costs little more than calling the handlers directly, which a loop over a
@@ -81,7 +84,11 @@ class Dispatcher:
     Args:
         failed: Called as ``failed(handler, event, exc)`` when a handler raises.
         unknown: Called with an event the code cannot deliver (a class it does
-            not know yet); it must deliver the event itself.
+            not know yet, or any event while the code is stale); it must
+            deliver the event itself.
+
+    ``emit`` starts stale: until the first :meth:`install`, every event goes
+    to ``unknown``.
     """
 
     def __init__(
@@ -93,7 +100,16 @@ class Dispatcher:
         self._generation = itertools.count()
         self._globals: dict[str, Any] = {"__builtins__": builtins, "RESCUE": unknown}
         self._live: list[list[str]] = []
-        self.emit = types.FunctionType(self._generate(None).code(), self._globals, "emit")
+        self._stale = self._generate([]).code()
+        self.emit = types.FunctionType(self._stale, self._globals, "emit")
+
+    def invalidate(self) -> None:
+        """Make ``emit`` hand every event to ``unknown`` until the next :meth:`install`.
+
+        Cheap and lock-free: safe from any thread, and from a weak reference's
+        callback in the middle of anything.
+        """
+        self.emit.__code__ = self._stale
 
     def install(self, routes: Sequence[tuple[type, Route]] | None) -> None:
         """Make ``emit`` deliver by ``routes``; ``None`` makes it deliver nothing."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any, Final, Protocol, TypeAlias
+import weakref
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Final, Protocol, TypeAlias, cast
 
+from aievents._asyncrun import AsyncHandler
+from aievents._asyncrun import Client as AsyncOwner
 from aievents.events import EVENT_TYPES, BaseEvent
 
 __all__ = [
@@ -15,13 +18,17 @@ __all__ = [
     "Filtered",
     "Handler",
     "Once",
+    "Receiver",
     "ReplayGate",
     "Subscription",
+    "WeakHandler",
     "handler_name",
     "is_async",
     "matcher",
-    "signal_name",
+    "receiver_key",
     "unwrap",
+    "weak_ref",
+    "wrap",
 ]
 
 #: A handler: called with the event; may be ``async``.
@@ -43,27 +50,72 @@ class _Owner(Protocol):
 class Subscription:
     """A handler's subscription. Call it, or leave its ``with`` block, to unsubscribe.
 
+    A subscription is one receiver connected to the client's blinker signals
+    (one signal per key): :meth:`~aievents.EventClient.on` connects a receiver
+    of its own (so that one handler subscribed twice is two subscriptions);
+    a function connected through :meth:`~aievents.EventClient.signal` is its
+    own receiver, held weakly when blinker holds it weakly.
+
     Attributes:
-        handler: The subscribed handler.
         keys: What it listens to, as given.
+        dispatch: What the client calls with each event (the handler, or
+            the wrappers of ``where=``, ``once``, replay and async handlers
+            around it).
     """
 
-    __slots__ = ("__weakref__", "_client", "_matchers", "_seq", "dispatch", "handler", "keys")
+    __slots__ = (
+        "__weakref__",
+        "_client",
+        "_handler",
+        "_matchers",
+        "_receiver",
+        "_seq",
+        "_weak",
+        "dispatch",
+        "keys",
+    )
 
     def __init__(
         self,
         client: _Owner,
         keys: tuple[EventType, ...],
-        handler: Handler,
+        handler: Handler | weakref.ref[Handler],
         dispatch: Callable[[Any], None],
         seq: int,
+        *,
+        weak: bool = False,
+        receiver: object = None,
     ) -> None:
         self._client = client
         self.keys = keys
-        self.handler = handler
+        self._handler = handler
+        self._weak = weak
         self.dispatch = dispatch
         self._seq = seq
         self._matchers = tuple(matcher(key) for key in keys)
+        # The object connected to the signals (a weak reference to it when weak).
+        self._receiver: Any = Receiver(self) if receiver is None else receiver
+
+    @property
+    def handler(self) -> Handler | None:
+        """The subscribed handler (None once a weakly held one is garbage-collected)."""
+        if self._weak:
+            return cast("weakref.ref[Handler]", self._handler)()
+        return cast("Handler", self._handler)
+
+    @property
+    def weak(self) -> bool:
+        """Whether the subscription holds its handler by a weak reference (as blinker may)."""
+        return self._weak
+
+    def _connected(self) -> Any:
+        """The receiver connected to the signals; None once a weak one is gone."""
+        return self._receiver() if self._weak else self._receiver
+
+    def _holds(self, receiver: object) -> bool:
+        """Whether ``receiver`` (as blinker yields it) is this subscription's."""
+        mine = self._connected()
+        return mine is receiver or (inspect.ismethod(mine) and mine == receiver)
 
     @property
     def active(self) -> bool:
@@ -92,6 +144,72 @@ class Subscription:
         return f"<Subscription {keys} -> {handler_name(self.handler)}>"
 
 
+class Receiver:
+    """What :meth:`~aievents.EventClient.on` connects to the signals for one subscription.
+
+    The client's compiled ``emit`` calls the subscription's ``dispatch``
+    directly; blinker's own ``Signal.send`` calls this, with the event as
+    the sender.
+    """
+
+    __slots__ = ("__weakref__", "subscription")
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+
+    def __call__(self, sender: Any, /, **kwargs: Any) -> None:
+        self.subscription.dispatch(sender)
+
+
+class WeakHandler:
+    """Delivers to a handler held by a weak reference; nothing once it is collected."""
+
+    __slots__ = ("client", "ref", "run_async")
+
+    def __init__(self, ref: weakref.ref[Handler], client: AsyncOwner) -> None:
+        self.ref = ref
+        self.client = client
+        self.run_async = is_async(ref())
+
+    @property
+    def handler(self) -> Handler | None:
+        """The user's handler, while it lives."""
+        return self.ref()
+
+    def __call__(self, event: BaseEvent) -> None:
+        fn = self.ref()
+        if fn is None:
+            return
+        if self.run_async:
+            AsyncHandler(self.client, fn)(event)  # type: ignore[arg-type]
+        else:
+            fn(event)
+
+    async def arun(self, event: BaseEvent) -> None:
+        """Deliver, awaiting an async handler (what ``aemit`` awaits)."""
+        fn = self.ref()
+        if fn is None:
+            return
+        if self.run_async:
+            await AsyncHandler(self.client, fn).arun(event)  # type: ignore[arg-type]
+        else:
+            fn(event)
+
+
+def weak_ref(fn: Handler, callback: Callable[[Any], None]) -> weakref.ref[Handler]:
+    """A weak reference to ``fn``, as blinker makes one (bound methods by their parts)."""
+    if inspect.ismethod(fn):
+        return weakref.WeakMethod(fn, callback)
+    return weakref.ref(fn, callback)
+
+
+def receiver_key(receiver: object) -> Hashable:
+    """What identifies a receiver while it lives (a bound method by its function and object)."""
+    if inspect.ismethod(receiver):
+        return (id(receiver.__func__), id(receiver.__self__))
+    return id(receiver)
+
+
 def _describe(key: EventType) -> str:
     return key.__name__ if isinstance(key, type) else repr(key)
 
@@ -115,6 +233,32 @@ def matcher(key: EventType) -> Callable[[str, type | None], bool]:
     if _WILDCARDS.intersection(key):
         return lambda n, _cls: fnmatch.fnmatchcase(n, key)
     return lambda n, _cls: n == key
+
+
+def wrap(
+    handler: Handler,
+    owner: AsyncOwner,
+    *,
+    where: Callable[[Any], bool] | None = None,
+    once: bool = False,
+) -> tuple[Callable[[Any], None], Once | None]:
+    """What the client calls for ``handler`` (async run, once gate, filter), and the gate.
+
+    Raises:
+        TypeError: ``handler`` or ``where`` is not callable.
+    """
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, got {handler!r}")
+    if where is not None and not callable(where):
+        raise TypeError(f"where must be callable, got {where!r}")
+    dispatch: Callable[[Any], None]
+    dispatch = AsyncHandler(owner, handler) if is_async(handler) else handler  # type: ignore[arg-type,assignment]
+    gate = None
+    if once:  # inside the filter: only an accepted event uses up the one delivery
+        gate = dispatch = Once(dispatch)
+    if where is not None:
+        dispatch = Filtered(dispatch, where)
+    return dispatch, gate
 
 
 def handler_name(handler: object) -> str:
@@ -251,9 +395,3 @@ class ReplayGate:
                     break
         if error is not None:
             raise error
-
-
-def signal_name(key: EventType) -> str:
-    if isinstance(key, type):
-        return f"class:{key.__module__}.{key.__qualname__}"
-    return key

@@ -18,50 +18,33 @@ Guarantees:
   the caller is sync or async; :meth:`EventClient.aemit` awaits them,
   :meth:`EventClient.flush` waits for the ones ``emit`` scheduled.
 
-blinker is the registry (one signal per subscription key); dispatch goes
-through a snapshot of plain tuples, rebuilt on every subscription change,
-because ``Signal.send`` costs several times more per receiver and stops at
-the first raising one.
+blinker holds the subscriptions: one signal per subscription key
+(:meth:`EventClient.signal`), each subscription a receiver connected to it
+(:mod:`aievents._registry`). ``emit`` runs compiled code built from those
+receivers (:mod:`aievents._dispatch`), a cache that any change to the signals
+makes stale, because ``Signal.send`` costs several times more per receiver
+and stops at the first raising one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
-import itertools
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-import blinker
-
-from aievents import _unfinished
-from aievents._asyncrun import AsyncHandler as _AsyncHandler
-from aievents._asyncrun import LoopThread as _LoopThread
-from aievents._asyncrun import Pending as _Pending
+from aievents._asyncrun import AsyncRuns
 from aievents._diag import INTERVAL, RateLimitedLog
-from aievents._dispatch import Dispatcher, Route
+from aievents._failures import Failures
 from aievents._fork import after_fork
-from aievents._subscription import (
-    EventType,
-    Filtered,
-    Handler,
-    Once,
-    ReplayGate,
-    Subscription,
-    handler_name,
-    is_async,
-    matcher,
-    signal_name,
-    unwrap,
-)
+from aievents._outputs import Outputs
+from aievents._registry import ClientSignal
+from aievents._routing import Router
+from aievents._subscription import EventType, Handler, ReplayGate, Subscription, matcher, wrap
 from aievents._validate import setting
-from aievents.events import EVENT_TYPES, BaseEvent
+from aievents.events import BaseEvent
 from aievents.protocols import Sink
 
 __all__ = [
@@ -82,8 +65,6 @@ DEFAULT_MAX_PENDING: Final = 10_000
 DEFAULT_CLOSE_TIMEOUT: Final = 30.0
 #: How often one failing handler is logged, at most (seconds): the diagnostics' one rate limit.
 ERROR_LOG_INTERVAL: Final = INTERVAL
-#: Event classes compiled into ``emit``, at most (beyond, routes are computed per emit).
-_MAX_CLASSES: Final = 256
 
 
 class EventClient:
@@ -118,28 +99,21 @@ class EventClient:
         setting("replay", replay)
         setting("max_pending", max_pending, positive=True)
         self._lock = threading.RLock()
-        self._signals = blinker.Namespace()
-        self._seq = itertools.count()
-        self._subscriptions: dict[Subscription, None] = {}
-        self._sinks: dict[Sink, Subscription] = {}
-        self._classes: dict[type, None] = dict.fromkeys(EVENT_TYPES.values())
         self._replay: deque[BaseEvent] | None = deque(maxlen=replay) if replay else None
         self._enabled = enabled
         self._mutes = 0
         self._closed = False
         self.strict = strict
-        self._pending = _Pending(max_pending)
-        self._lost_reported = 0
-        self._loop_thread: _LoopThread | None = None
-        self._errors = 0
-        self._errors_by_handler: dict[str, int] = {}
-        self._diag = RateLimitedLog("")
-        self._routes: dict[type, Route] = {}
-        self._dispatcher = Dispatcher(self._handler_failed, self._emit_unknown)
+        diag = RateLimitedLog("")
+        self._failures = Failures(diag)
+        self._runs = AsyncRuns(max_pending, diag)
+        self._outputs = Outputs(diag, self._failures, self._runs)
+        head = () if self._replay is None else (self._replay.append,)
+        self._router = Router(self, self._handler_failed, self._emit_unknown, self._live, head)
+        self._registry = self._router.registry
         if type(self).emit is EventClient.emit:  # a subclass's own emit is respected
-            self.__dict__["emit"] = self._dispatcher.emit
-            self._dispatcher.emit.__doc__ = EventClient.emit.__doc__
-        self._rebuild()
+            self.__dict__["emit"] = self._router.emit
+            self._router.emit.__doc__ = EventClient.emit.__doc__
         after_fork(self)
 
     # ------------------------------------------------------------------ emit
@@ -157,16 +131,17 @@ class EventClient:
                 delivers; a muted, disabled or closed client ignores what it
                 is given).
         """
-        # Instances use the compiled twin installed in __init__ (see _dispatch);
+        # Instances use the compiled twin installed in __init__ (see _routing);
         # this is the same delivery, for calls through the class.
-        for handler in self._route(event):
+        for handler in self._router.route(event):
             try:
                 handler(event)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 self._handler_failed(handler, event, exc)
 
-    #: What the compiled emit calls for a class it does not know yet (this
-    #: class's emit, whatever a subclass does with its own).
+    #: What the compiled emit calls for a class it does not know yet, and for
+    #: every event while it is stale (this class's emit, whatever a subclass
+    #: does with its own).
     _emit_unknown = emit
 
     async def aemit(self, event: BaseEvent) -> None:
@@ -174,7 +149,7 @@ class EventClient:
 
         Async handlers run in the caller's context and task.
         """
-        for handler in self._route(event):
+        for handler in self._router.route(event):
             arun = getattr(handler, "arun", None)
             try:
                 if arun is not None:
@@ -183,26 +158,10 @@ class EventClient:
                     handler(event)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 self._handler_failed(handler, event, exc)
-        self._raise_deferred()
+        self._failures.raise_deferred()
 
-    def _route(self, event: BaseEvent) -> Route:
-        """The handlers of ``event``, registering its class when it is new."""
-        route = self._routes.get(type(event))
-        if route is not None:
-            return route
-        if not isinstance(event, BaseEvent):
-            raise TypeError(f"emit() takes an aievents event, got {event!r}")
-        name = event.event_type
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{type(event).__qualname__}.event_type must be a non-empty string")
-        with self._lock:
-            if not self._live():
-                return ()
-            if len(self._classes) >= _MAX_CLASSES:  # pathological: route without caching
-                return self._build_route(name, type(event), self._ordered())
-            self._classes[type(event)] = None
-            self._rebuild()
-            return self._routes[type(event)]
+    def _live(self) -> bool:
+        return self._enabled and not self._mutes and not self._closed
 
     # ------------------------------------------------------------------ subscribe
 
@@ -220,7 +179,8 @@ class EventClient:
             event_type: ``"image:usage"``, ``ImageUsageEvent``, a pattern
                 such as ``"image:*"`` or ``"image:request:*"``, or ``"*"``.
                 A base class such as ``ImageEvent`` matches its subclasses.
-            handler: Called with each matching event; may be ``async``.
+            handler: Called with each matching event; may be ``async``. The
+                client holds it (a strong reference) until unsubscribed.
             where: Only events for which this returns true are delivered.
             replay: Deliver the matching recent events (see ``replay`` of the
                 client) right away, oldest first.
@@ -244,6 +204,29 @@ class EventClient:
         """Subscribe ``handler`` to every event (TanStack's ``onAll``)."""
         return self._subscribe(("*",), handler, replay=replay)
 
+    def signal(self, event_type: EventType) -> ClientSignal:
+        """The blinker signal of ``event_type`` on this client: its subscriptions.
+
+        What is connected to it is subscribed, as with :meth:`on`:
+        ``client.signal("image:usage").connect(fn)`` calls ``fn(event)`` for
+        each matching event (the event is blinker's *sender*), in
+        subscription order, with the client's error isolation; async
+        receivers are run as :meth:`on` runs async handlers. blinker's rules
+        hold: ``connect`` holds the receiver by a weak reference unless
+        ``weak=False`` (it is unsubscribed once garbage-collected),
+        ``disconnect`` unsubscribes, ``connected_to`` subscribes for a
+        ``with`` block and ``muted()`` silences the signal's receivers. A
+        receiver must be connected for any sender (an event is the only
+        sender). The signal's ``send`` is blinker's own: it calls this
+        signal's receivers only and lets the first error through; use
+        :meth:`emit`. A registered event class and its name
+        (``ImageUsageEvent``, ``"image:usage"``) share one signal.
+
+        Raises:
+            TypeError: ``event_type`` is not a name, pattern or event class.
+        """
+        return self._registry.signal(event_type)
+
     def add_sink(self, sink: Sink, events: EventType | Iterable[EventType] = "*") -> Subscription:
         """Attach a sink to the events it should see (all, by default).
 
@@ -251,26 +234,21 @@ class EventClient:
         :meth:`flush` and :meth:`close` flush and close it. Calling the returned
         subscription detaches the sink without closing it.
         """
-        missing = [
-            name for name in ("handle", "flush", "close") if not callable(getattr(sink, name, None))
-        ]
-        if missing:
-            raise TypeError(f"sink {sink!r} lacks {', '.join(missing)}(); see aievents.sinks.Sink")
+        Outputs.check(sink)
         keys = (events,) if isinstance(events, (str, type)) else tuple(events)
         if not keys:
             raise ValueError("events must name at least one event type")
         with self._lock:
-            if sink in self._sinks:
+            if sink in self._outputs:
                 raise ValueError(f"sink {sink!r} is already attached to this client")
             subscription = self._subscribe(keys, sink.handle)
-            self._sinks[sink] = subscription
+            self._outputs.attach(sink, subscription)
         return subscription
 
     @property
     def sinks(self) -> tuple[Sink, ...]:
         """The attached sinks, in the order they were added."""
-        with self._lock:
-            return tuple(self._sinks)
+        return self._outputs.all()
 
     def _subscribe(
         self,
@@ -281,31 +259,16 @@ class EventClient:
         replay: bool = False,
         once: bool = False,
     ) -> Subscription:
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
-        dispatch: Callable[[Any], None]
-        dispatch = _AsyncHandler(self, handler) if is_async(handler) else handler  # type: ignore[arg-type,assignment]
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be callable, got {where!r}")
-        gate = None
-        if once:  # inside the filter: only an accepted event uses up the one delivery
-            gate = Once(dispatch)
-            dispatch = gate
-        if where is not None:
-            dispatch = Filtered(dispatch, where)
+        dispatch, gate = wrap(handler, self, where=where, once=once)
         holding = None
         if replay and self._replay is not None:
             # Live events that race the subscription wait until the backlog is out.
             holding = dispatch = ReplayGate(dispatch)
         with self._lock:
-            subscription = Subscription(self, keys, handler, dispatch, next(self._seq))
+            backlog = list(self._replay) if holding is not None and self._replay else []
+            subscription = self._registry.subscribe(keys, handler, dispatch)
             if gate is not None:
                 gate.subscription = subscription
-            backlog = list(self._replay) if holding is not None and self._replay else []
-            for key in keys:
-                self._signals.signal(signal_name(key)).connect(subscription, weak=False)
-            self._subscriptions[subscription] = None
-            self._rebuild()
         if holding is not None:
             matching = [e for e in backlog if subscription._matches(e.event_type, type(e))]
             holding.release(matching, lambda event, exc: self._handler_failed(handler, event, exc))
@@ -313,45 +276,11 @@ class EventClient:
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
-            if self._subscriptions.pop(subscription, False) is False:
-                return
-            for key in subscription.keys:
-                self._signals.signal(signal_name(key)).disconnect(subscription)
-            for sink, owner in list(self._sinks.items()):
-                if owner is subscription:
-                    del self._sinks[sink]
-            self._rebuild()
+            self._registry.unsubscribe(subscription)
+            self._outputs.detach(subscription)
 
     def _is_subscribed(self, subscription: Subscription) -> bool:
-        return subscription in self._subscriptions
-
-    def _ordered(self) -> list[Subscription]:
-        """The live subscriptions in subscription order (insertion order of the registry)."""
-        return list(self._subscriptions)
-
-    def _build_route(self, name: str, cls: type, ordered: list[Subscription]) -> Route:
-        route: list[Callable[[Any], None]] = []
-        if self._replay is not None:
-            route.append(self._replay.append)
-        route.extend(s.dispatch for s in ordered if s._matches(name, cls))
-        return tuple(route)
-
-    def _rebuild(self) -> None:
-        """Rebuild the dispatch snapshot and recompile ``emit``; called with the lock held."""
-        if not self._live():
-            self._routes = dict.fromkeys(self._classes, ())
-            self._dispatcher.install(None)
-            return
-        ordered = self._ordered()
-        routes = {
-            cls: self._build_route(cls.event_type, cls, ordered)  # type: ignore[attr-defined]
-            for cls in self._classes
-        }
-        self._routes = routes
-        self._dispatcher.install(list(routes.items()))
-
-    def _live(self) -> bool:
-        return self._enabled and not self._mutes and not self._closed
+        return self._registry.is_connected(subscription)
 
     # ------------------------------------------------------------------ state
 
@@ -364,26 +293,26 @@ class EventClient:
     def enabled(self, value: bool) -> None:
         with self._lock:
             self._enabled = bool(value)
-            self._rebuild()
+            self._router.invalidate()
 
     @contextmanager
     def muted(self) -> Iterator[None]:
         """Deliver nothing inside the block (on every thread), then resume."""
         with self._lock:
             self._mutes += 1
-            self._rebuild()
+            self._router.invalidate()
         try:
             yield
         finally:
             with self._lock:
                 self._mutes -= 1
-                self._rebuild()
+                self._router.invalidate()
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
-        """The live subscriptions, in subscription order."""
+        """The live subscriptions, in subscription order (those made through blinker too)."""
         with self._lock:
-            return tuple(self._subscriptions)
+            return tuple(self._registry.subscriptions())
 
     def recent(self, event_type: EventType = "*") -> list[BaseEvent]:
         """The recent events kept for late subscribers that match ``event_type``, oldest first."""
@@ -394,18 +323,19 @@ class EventClient:
     @property
     def handler_errors(self) -> int:
         """How many times a handler or sink has raised."""
-        return self._errors
+        return self._failures.total
 
     def stats(self) -> dict[str, int]:
         """Counters: handler errors; async runs pending, dropped and cancelled; sink events pending.
 
         ``sinks_pending`` is the sum of :meth:`pending`.
         """
+        pending = self._runs.pending
         return {
-            "handler_errors": self._errors,
-            "async_pending": self._pending.total(),
-            "async_dropped": self._pending.dropped,
-            "async_cancelled": self._pending.cancelled,
+            "handler_errors": self._failures.total,
+            "async_pending": pending.total(),
+            "async_dropped": pending.dropped,
+            "async_cancelled": pending.cancelled,
             "sinks_pending": sum(self.pending().values()),
         }
 
@@ -418,109 +348,24 @@ class EventClient:
         :meth:`close` returns False, this says where the events are; async
         handler runs still pending are in :meth:`stats`.
         """
-        held = {}
-        for sink in self.sinks:
-            count = _count(getattr(sink, "pending", None))
-            if count:
-                held[sink] = count
-        return held
+        return self._outputs.pending()
 
     def handler_error_counts(self) -> dict[str, int]:
         """Handler errors per handler (by qualified name)."""
-        with self._lock:
-            return dict(self._errors_by_handler)
+        return self._failures.by_handler()
 
     # ------------------------------------------------------------------ errors
 
     def _handler_failed(
         self, handler: object, event: BaseEvent, exc: Exception, *, defer: bool = False
     ) -> None:
-        name = handler_name(unwrap(handler))
-        with self._lock:
-            self._errors += 1
-            self._errors_by_handler[name] = self._errors_by_handler.get(name, 0) + 1
-            failures = self._errors_by_handler[name]
-        if self.strict:
-            if defer:  # raised in a scheduled task: flush() re-raises it
-                self._pending.errors.append(exc)
-                return
-            raise exc
-        self._diag(
-            name,
-            "error",
-            "handler_failed",
-            error=exc,
-            traceback=True,
-            handler=name,
-            event_type=event.event_type,
-            failures=failures,
-        )
+        self._failures.handler(handler, event, exc, strict=self.strict, defer=defer)
 
-    def _raise_deferred(self) -> None:
-        if self._pending.errors:
-            errors, self._pending.errors = self._pending.errors, []
-            first = errors[0]
-            if len(errors) > 1 and hasattr(first, "add_note"):
-                first.add_note(f"{len(errors) - 1} more async handler error(s) were counted")
-            raise first
+    def _schedule(self, coro: Any) -> None:
+        """Start an async handler run (see :class:`~aievents._asyncrun.AsyncRuns`)."""
+        self._runs.schedule(coro)
 
-    # ------------------------------------------------------------------ async
-
-    def _schedule(self, coro: Awaitable[None]) -> None:
-        ctx = contextvars.copy_context()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None:
-            runner = self._runner()
-            if runner is None or not self._pending.begin(runner.loop):
-                self._drop(coro)
-                return
-            if not runner.submit(self._start, runner.loop, coro, context=ctx):
-                self._pending.end(runner.loop)
-                self._drop(coro)
-            return
-        if not self._pending.begin(loop):
-            self._drop(coro)
-            return
-        ctx.run(self._start, loop, coro)
-
-    def _drop(self, coro: Awaitable[None]) -> None:
-        """An async run that will not happen (client closed, or too many in flight)."""
-        close = getattr(coro, "close", None)
-        if close is not None:
-            close()
-        self._report_lost(1)
-
-    def _report_lost(self, count: int) -> None:
-        self._diag(
-            "<lost>",
-            "warning",
-            "async_handlers_lost",
-            lost=count,
-            dropped=self._pending.dropped,
-            cancelled=self._pending.cancelled,
-            max_pending=self._pending.limit,
-            closed=self._closed,
-        )
-
-    def _start(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
-        """Create the task in the current (captured) context, on ``loop``'s thread."""
-        self._pending.started(loop, loop.create_task(coro))  # type: ignore[arg-type]
-
-    def _runner(self) -> _LoopThread | None:
-        """The client's loop thread, started on first use; None once closed."""
-        with self._lock:
-            if self._closed:
-                with self._pending.cond:
-                    self._pending.dropped += 1
-                return None
-            if self._loop_thread is None:
-                runner = self._loop_thread = _LoopThread()
-                # A client dropped without close() must not leave its thread behind.
-                weakref.finalize(self, runner.stop, 1.0)
-            return self._loop_thread
+    # ------------------------------------------------------------------ flush and close
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for scheduled async handlers, then flush every sink.
@@ -545,68 +390,11 @@ class EventClient:
             those on the loop running in this very thread cannot be (use
             :meth:`aflush`).
         """
-        return self._flush_here(timeout, report=True)
-
-    def _flush_here(self, timeout: float | None, *, report: bool) -> bool:
-        """:meth:`flush` from this thread (and its event loop, if it runs one).
-
-        Answers collected unread are reported first (flush and close alike).
-        """
-        _unfinished.report_collected()
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        done = self._flush(timeout, besides=current, report=report)
-        if current is not None and self._pending.tasks_on(current):
-            done = False
-        return done
-
-    def _flush(
-        self,
-        timeout: float | None,
-        *,
-        besides: asyncio.AbstractEventLoop | None,
-        report: bool = True,
-    ) -> bool:
-        """Wait for async runs (but those on ``besides``) and flush the sinks."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        done = self._pending.wait(timeout, besides=besides)
-        lost = self._pending.lost()
-        if lost != self._lost_reported:
-            done = False
-            self._report_lost(lost - self._lost_reported)
-            self._lost_reported = lost
-        unfinished: list[tuple[Sink, object]] = []
-        for sink in self.sinks:
-            try:
-                result = sink.flush(_remaining(deadline))
-            except Exception as exc:  # noqa: BLE001 - isolation is the point
-                self._sink_failed(sink, "flush", exc)
-                done = False
-                continue
-            if not _finished(result):
-                unfinished.append((sink, result))
-        if unfinished:
-            done = False
-            if report:
-                self._report_unfinished("flush", unfinished)
-        if self.strict:
-            self._raise_deferred()
-        return done
+        return self._outputs.flush(timeout, report=True, strict=self.strict)
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`: also waits for async handlers on the running loop."""
-        _unfinished.report_collected()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        loop = asyncio.get_running_loop()
-        me = asyncio.current_task()
-        while tasks := {t for t in self._pending.tasks_on(loop) if t is not me}:
-            _, still = await asyncio.wait(tasks, timeout=_remaining(deadline))
-            if still:
-                return False
-        flush = functools.partial(self._flush, _remaining(deadline), besides=loop)
-        return await loop.run_in_executor(None, flush)
+        return await self._outputs.aflush(timeout, strict=self.strict)
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> bool:
         """Flush, close every sink and stop delivering events.
@@ -631,29 +419,14 @@ class EventClient:
         with self._lock:
             if self._closed:  # closed before: whether the sinks have finished since
                 return not self.pending()
-        unfinished: list[tuple[Sink, object]] = []
+        done = False
         try:
-            done = self._flush_here(timeout, report=False)
+            done = self._outputs.flush(timeout, report=False, strict=self.strict)
         finally:
             with self._lock:
                 self._closed = True
-                sinks = list(self._sinks)
-                self._rebuild()
-                runner, self._loop_thread = self._loop_thread, None
-            for sink in sinks:
-                try:
-                    result = sink.close(_remaining(deadline))
-                except Exception as exc:  # noqa: BLE001 - isolation is the point
-                    self._log_sink_failure(sink, "close", exc)
-                    done = False
-                    continue
-                if not _finished(result):
-                    unfinished.append((sink, result))
-            if unfinished:
-                done = False
-                self._report_unfinished("close", unfinished)
-            if runner is not None:
-                runner.stop(_remaining(deadline))
+                self._router.invalidate()
+            done = self._outputs.close(deadline) and done
         return done
 
     @property
@@ -661,42 +434,10 @@ class EventClient:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def _sink_failed(self, sink: object, action: str, exc: Exception) -> None:
-        if self.strict:
-            with self._lock:
-                self._errors += 1
-            raise exc
-        self._log_sink_failure(sink, action, exc)
-
-    def _report_unfinished(self, action: str, unfinished: list[tuple[Sink, object]]) -> None:
-        """Warn which sinks did not finish a flush or close, and what each holds."""
-        held = {
-            label: _count(getattr(result, "pending", None))
-            or _count(getattr(sink, "pending", None))
-            for label, (sink, result) in zip(
-                _labels([sink for sink, _ in unfinished]), unfinished, strict=True
-            )
-        }
-        self._diag(
-            (action, "unfinished"),
-            "warning",
-            f"{action}_incomplete",
-            sinks=held,
-            pending=sum(count or 0 for count in held.values()),
-        )
-
-    def _log_sink_failure(self, sink: object, action: str, exc: Exception) -> None:
-        with self._lock:
-            self._errors += 1
-        self._diag(
-            (action, type(sink)), "error", f"sink_{action}_failed", error=exc, sink=repr(sink)
-        )
-
     def _after_fork(self) -> None:
-        if self._loop_thread is not None:
-            self._loop_thread.orphan()
-        self._loop_thread = None
-        self._pending = _Pending(self._pending.limit)
+        self._runs.after_fork()
+        self._router.after_fork()
+        self._failures.after_fork()
         self._lock = threading.RLock()
 
     def __enter__(self) -> EventClient:
@@ -707,39 +448,8 @@ class EventClient:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("enabled" if self._enabled else "disabled")
-        counts = f"{len(self._subscriptions)} subscriptions, {len(self._sinks)} sinks"
+        counts = f"{len(self.subscriptions)} subscriptions, {len(self._outputs)} sinks"
         return f"<EventClient {state}, {counts}>"
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def _finished(result: object) -> bool:
-    """Whether a sink's flush or close result says it finished.
-
-    ``None`` and ``True`` do; ``False`` does not; a report says so in ``done``.
-    """
-    done = getattr(result, "done", result)
-    return done is None or bool(done)
-
-
-def _count(value: object) -> int | None:
-    """An event count a sink reported, or None when it is not one."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
-
-
-def _labels(sinks: list[Sink]) -> list[str]:
-    """Names for sinks in a log line: the class, numbered when several share it."""
-    names = [type(sink).__name__ for sink in sinks]
-    seen: dict[str, int] = {}
-    labels = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        labels.append(name if names.count(name) == 1 else f"{name}#{seen[name]}")
-    return labels
 
 
 # ---------------------------------------------------------------------- default client
