@@ -22,14 +22,13 @@ from aievents.pricing import (
     TOKEN_RATE_NAMES,
     PriceTable,
     cost_of,
+    default_book,
     default_table,
     image_cost,
     load_prices,
-    set_default_table,
     set_price,
     shipped_table,
 )
-from aievents.pricing import _cost as cost_module
 
 from helpers import usage_event
 
@@ -40,11 +39,11 @@ M = D(1_000_000)
 @pytest.fixture(autouse=True)
 def _fresh_table() -> Iterator[None]:
     """Every test starts from the shipped table with no warnings given yet."""
-    previous = set_default_table(shipped_table())
-    cost_module._warned.clear()
+    book = default_book()
+    previous = book.table
+    book.reset()
     yield
-    set_default_table(previous)
-    cost_module._warned.clear()
+    book.reset(previous)
 
 
 def tokens(

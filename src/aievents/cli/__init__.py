@@ -37,9 +37,12 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 from aievents.exceptions import AieventsError, message
+
+if TYPE_CHECKING:
+    from aievents.pricing import PriceBook
 
 __all__ = ["main"]
 
@@ -47,7 +50,12 @@ __all__ = ["main"]
 BROKEN_PIPE: Final = 141
 
 
-def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    now: float | None = None,
+    prices: PriceBook | None = None,
+) -> int:
     """Entry point of the ``aievents`` command; returns the exit status.
 
     Args:
@@ -55,6 +63,9 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
         now: The run's clock in seconds since the epoch, read once (now by
             default): the default window, relative times and the window's
             end all come from it.
+        prices: The :class:`~aievents.pricing.PriceBook` that prices the
+            events read that carry no cost (``usage`` and ``costs --events``,
+            ``ingest``); the process default book when omitted.
 
     A wrong command line exits (``SystemExit``, status 2) as argparse does.
     The streams are left open; while the command runs, ``sys.stdout`` and
@@ -63,17 +74,19 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
     now = time.time() if now is None else now
     out, errors = sys.stdout, sys.stderr
     with _tolerant(out, errors):
-        return _main(sys.argv[1:] if argv is None else argv, now, out, errors)
+        return _main(sys.argv[1:] if argv is None else argv, now, out, errors, prices)
 
 
-def _main(argv: Sequence[str], now: float, out: TextIO, errors: TextIO) -> int:
+def _main(
+    argv: Sequence[str], now: float, out: TextIO, errors: TextIO, prices: PriceBook | None
+) -> int:
     from aievents.cli._parser import parse
     from aievents.cli._terminal import command_logging, say
 
     try:
         parser, args = parse(argv, now)
         with command_logging(errors):
-            status = _run(parser, args, out, errors, now)
+            status = _run(parser, args, out, errors, now, prices=prices)
         out.flush()  # a reader gone away is told here, not at exit
         return status
     except BrokenPipeError:  # the reader went away (| head): nothing more to say
@@ -103,6 +116,8 @@ def _run(
     out: TextIO,
     errors: TextIO,
     now: float,
+    *,
+    prices: PriceBook | None,
 ) -> int:
     if args.command == "demo":
         from aievents.cli._demo import run_demo
@@ -111,11 +126,12 @@ def _run(
     if args.command in ("usage", "costs"):
         from aievents.cli._commands import query
 
-        return query(args.command, args, out, errors, now)
+        return query(args.command, args, out, errors, now, prices=prices)
     if args.command == "ingest":
         from aievents.cli._commands import ingest
 
-        return ingest(args.file, args.store, out, errors, progress=not args.no_progress)
+        progress = not args.no_progress
+        return ingest(args.file, args.store, out, errors, progress=progress, prices=prices)
     parser.print_help(errors)
     return 2
 

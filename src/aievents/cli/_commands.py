@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from aievents._extras import require_extra
 from aievents.cli._eventfile import EventFileError, event_file
@@ -24,6 +24,9 @@ from aievents.cli._terminal import literal, say
 from aievents.cli._times import DAY, minute
 from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, minute_up, usage
 
+if TYPE_CHECKING:
+    from aievents.pricing import PriceBook
+
 __all__ = ["ingest", "query"]
 
 #: Events written to a store at a time by ``ingest``.
@@ -32,8 +35,19 @@ _BATCH: Final = 5000
 _MAX_SERIES: Final = 1_000_000
 
 
-def query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO, now: float) -> int:
-    """``usage`` or ``costs``: every page asked for, written to ``out``; the exit status."""
+def query(
+    kind: str,
+    args: argparse.Namespace,
+    out: TextIO,
+    errors: TextIO,
+    now: float,
+    *,
+    prices: PriceBook | None = None,
+) -> int:
+    """``usage`` or ``costs``: every page asked for, written to ``out``; the exit status.
+
+    Events of ``--events`` that carry no cost are priced by ``prices``.
+    """
     if args.format == "table":
         require_extra(f"aievents {kind} --format table", "cli", ("rich",))
     if args.store:
@@ -45,7 +59,7 @@ def query(kind: str, args: argparse.Namespace, out: TextIO, errors: TextIO, now:
 
         source = StoreSink(args.store, create=False)  # a query creates no store
     else:
-        source = _file_totals(args, errors, now, problems)
+        source = _file_totals(args, errors, now, problems, prices)
     try:
         end = "" if args.end is None else f" to {minute(args.end)}"
         title = f"{kind} from {minute(args.start)}{end} UTC"
@@ -85,7 +99,11 @@ def _pages(source: Source, kind: str, asked: Mapping[str, Any], now: float) -> I
 
 
 def _file_totals(
-    args: argparse.Namespace, errors: TextIO, now: float, problems: list[EventFileError]
+    args: argparse.Namespace,
+    errors: TextIO,
+    now: float,
+    problems: list[EventFileError],
+    prices: PriceBook | None,
 ) -> Any:
     """The window's events of ``--events``, summed; a bad line's error goes to ``problems``.
 
@@ -105,6 +123,7 @@ def _file_totals(
         max_series=_MAX_SERIES,
         max_entries=10**12,  # never rolled up early: each bucket is part of the answer
         clock=lambda: end,
+        prices=prices,
     )
     # The minutes the query counts, as a store counts them.
     first, last = minute_up(args.start) * 1000, minute_up(end) * 1000
@@ -120,8 +139,18 @@ def _file_totals(
     return sink
 
 
-def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool = True) -> int:
+def ingest(
+    path: str,
+    url: str,
+    out: TextIO,
+    errors: TextIO,
+    *,
+    progress: bool = True,
+    prices: PriceBook | None = None,
+) -> int:
     """Write the events of a JSONL file into a store; good lines are kept.
+
+    Events that carry no cost are priced by ``prices`` as they are written.
 
     Ctrl-C stops reading: what was read is written, then the command exits
     with status 130.
@@ -136,7 +165,7 @@ def ingest(path: str, url: str, out: TextIO, errors: TextIO, *, progress: bool =
     failure: BaseException | None = None
     batch: list[Any] = []
     with event_file(path, functools.partial(say, errors)) as events:
-        store = StoreSink(url)
+        store = StoreSink(url, prices=prices)
 
         def write() -> None:
             nonlocal written, duplicates, rejected

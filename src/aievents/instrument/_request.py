@@ -30,7 +30,7 @@ from aievents.events import (
     now_ms,
 )
 from aievents.exceptions import EventValidationError, FieldValueError
-from aievents.pricing import PriceTable, image_cost
+from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.usage import ImageUsage
 
 __all__ = ["ImageRequest", "moment", "new_request_id", "report_failure"]
@@ -96,7 +96,7 @@ class ImageRequest:
         prompt: str | None = None,
         streaming: bool | None = None,
         client: EventClient | None = None,
-        prices: PriceTable | None = None,
+        prices: PriceBook | PriceTable | None = None,
         fields: dict[str, Any] | None = None,
     ) -> None:
         self.request_id = request_id
@@ -114,7 +114,7 @@ class ImageRequest:
         self.outputs: tuple[ImageOutput, ...] | None = None
         self.fields = dict(fields or {})
         self._client = client
-        self._prices = prices
+        self._prices = book_for(prices)
         self._start_ms = now_ms()
         self._start = time.perf_counter()
         #: When the answer arrived, if noted: (epoch ms, perf_counter).
@@ -268,14 +268,13 @@ class ImageRequest:
             **common,
         )
         try:
-            cost = image_cost(
+            cost = self._prices.image_cost(
                 self.model,
                 provider=self.provider,
                 usage=self.usage,
                 images=self.images,
                 size=self.size,
                 quality=self.quality,
-                table=self._prices,
             )
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)

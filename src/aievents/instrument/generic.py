@@ -34,7 +34,7 @@ from aievents.client import EventClient
 from aievents.events import ImageRequestStartedEvent
 from aievents.exceptions import EventValidationError
 from aievents.instrument._request import ImageRequest, report_failure
-from aievents.pricing import PriceTable
+from aievents.pricing import PriceBook, PriceTable, book_for
 
 __all__ = ["current_request", "image_request"]
 
@@ -110,7 +110,8 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
             cannot change the started event's).
         prompt: The prompt, copied into the started event only when given.
         client: The event client; the default client when omitted.
-        prices: The price table; the process-wide one when omitted.
+        prices: The :class:`~aievents.pricing.PriceBook` to price with; the
+            process default book when omitted.
         **fields: More event fields, such as ``user_id`` or ``thread_id``.
 
     Raises:
@@ -130,7 +131,7 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         request_id: str | None = None,
         prompt: str | None = None,
         client: EventClient | None = None,
-        prices: PriceTable | None = None,
+        prices: PriceBook | PriceTable | None = None,
         **fields: Any,
     ) -> None:
         _check_fields(provider, model, operation, prompt, fields)
@@ -144,7 +145,7 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
             "request_id": request_id,
             "prompt": prompt,
             "client": client,
-            "prices": prices,
+            "prices": book_for(prices),
             "fields": fields,
         }
         #: The context token to restore when each active request of this object ends.

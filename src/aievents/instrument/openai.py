@@ -48,7 +48,7 @@ from aievents.instrument._openai_answers import (
     watch_stream,
 )
 from aievents.instrument._request import ImageRequest, report_failure
-from aievents.pricing import PriceTable
+from aievents.pricing import PriceBook, PriceTable, book_for
 
 __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
 
@@ -109,7 +109,7 @@ class _Settings:
     def __init__(
         self,
         events: EventClient | None,
-        prices: PriceTable | None,
+        prices: PriceBook,
         capture_prompts: bool,
         capture_outputs: bool,
     ) -> None:
@@ -259,7 +259,7 @@ def instrument_openai(
     client: C,
     *,
     events: EventClient | None = None,
-    prices: PriceTable | None = None,
+    prices: PriceBook | PriceTable | None = None,
     capture_prompts: bool = False,
     capture_outputs: bool = False,
 ) -> C:
@@ -282,7 +282,8 @@ def instrument_openai(
             or the ``openai`` module.
         events: The event client to emit on; the default client when omitted
             (looked up at each call, so ``capture_events()`` sees them).
-        prices: The price table; the process-wide one when omitted.
+        prices: The :class:`~aievents.pricing.PriceBook` to price with; the
+            process default book when omitted.
         capture_prompts: Copy prompts into the started events.
         capture_outputs: Copy image URLs and data into the completed events.
 
@@ -296,7 +297,7 @@ def instrument_openai(
         openai.OpenAIError: ``client`` is the ``openai`` module and the SDK
             cannot make its client yet (no API key set).
     """
-    settings = _Settings(events, prices, capture_prompts, capture_outputs)
+    settings = _Settings(events, book_for(prices), capture_prompts, capture_outputs)
     target = _resolved(client)
     installed = _installed(target)
     if installed is not None:

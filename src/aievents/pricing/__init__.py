@@ -1,9 +1,15 @@
-"""Exact image cost: the price table and the cost of a request.
+"""Exact image cost: the price table, price books and the cost of a request.
 
 The shipped table (``prices.json``, every price with its source and date)
 covers OpenAI's token-billed GPT image models, DALL-E 2 and 3 per image, and
 per-image prices of Google, Stability and Black Forest Labs models. Amounts
 are ``Decimal``; sums never drift.
+
+A :class:`PriceBook` holds the table in use (with the overrides made at
+runtime) and the warnings it gave about unpriced models. The module
+functions act on the process default book (:func:`default_book`), which is
+what instrumentation and sinks use unless given ``prices=`` a book of their
+own:
 
 >>> from aievents.pricing import image_cost
 >>> from aievents import ImageUsage, InputTokensDetails
@@ -11,10 +17,17 @@ are ``Decimal``; sums never drift.
 ...                    input_tokens_details=InputTokensDetails(text_tokens=10, image_tokens=40))
 >>> image_cost("gpt-image-1", usage=usage).total
 Decimal('0.00245')
+>>> contract = PriceBook()
+>>> _ = contract.set_price("gpt-image-1", tokens={"output_image": "32.00"})
+>>> contract.image_cost("gpt-image-1", usage=usage).total
+Decimal('0.00205')
 """
 
-from aievents.pricing._cost import (
+from aievents.pricing._book import (
+    PriceBook,
+    book_for,
     cost_of,
+    default_book,
     default_table,
     image_cost,
     load_prices,
@@ -34,9 +47,12 @@ __all__ = [
     "TOKEN_RATE_NAMES",
     "ImagePrice",
     "ModelPrice",
+    "PriceBook",
     "PriceTable",
     "TokenRates",
+    "book_for",
     "cost_of",
+    "default_book",
     "default_table",
     "image_cost",
     "load_prices",

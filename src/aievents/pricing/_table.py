@@ -38,15 +38,6 @@ import attrs
 
 from aievents.exceptions import PriceTableError
 
-__all__ = [
-    "TOKEN_RATE_NAMES",
-    "ImagePrice",
-    "ModelPrice",
-    "PriceTable",
-    "TokenRates",
-    "shipped_table",
-]
-
 #: The token rate names, per 1M tokens.
 TOKEN_RATE_NAMES: Final = (
     "input_text",

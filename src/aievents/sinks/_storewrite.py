@@ -23,7 +23,7 @@ from aievents._outbound import outbound
 from aievents.events import ImageUsageEvent
 from aievents.exceptions import first_line
 from aievents.money import ImageCost
-from aievents.pricing import PriceTable, cost_of
+from aievents.pricing import PriceBook
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeledger import Ledger
 from aievents.sinks._storeschema import (
@@ -53,8 +53,8 @@ class StoreWriter:
         db: The store.
         ledger: The sink's counters and losses.
         diag: The sink's diagnostic log.
-        prices: Price table for events that carry no cost.
-        price_events: Price events that carry no cost with the price table.
+        prices: The price book for events that carry no cost.
+        price_events: Price events that carry no cost with ``prices``.
         closing_by: When the sink's close gives up what is not written
             (a ``time.monotonic()`` value), None while it is not closing.
     """
@@ -65,7 +65,7 @@ class StoreWriter:
         ledger: Ledger,
         diag: RateLimitedLog,
         *,
-        prices: PriceTable | None,
+        prices: PriceBook,
         price_events: bool,
         closing_by: Callable[[], float | None],
     ) -> None:
@@ -205,7 +205,7 @@ class StoreWriter:
             if cost is None:
                 cost = usage.cost
                 if cost is None and self._price_events:
-                    cost = cost_of(event, table=self._prices)
+                    cost = self._prices.cost_of(event)
             lanes, extra = lanes_of(event, cost)
             lanes = lanes[1:]
         if max(lanes) > BIGINT_MAX:

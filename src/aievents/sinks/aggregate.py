@@ -46,7 +46,7 @@ from aievents._diag import RateLimitedLog
 from aievents._validate import setting
 from aievents.events import BaseEvent, ImageUsageEvent
 from aievents.money import EXACT, ImageCost, units_to_usd
-from aievents.pricing import PriceTable, cost_of
+from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import DIMENSIONS, FIELDS, INDEX, QueryError, Reports, Row, Scan
 from aievents.sinks._tally import (
     EVENT_FIELDS,
@@ -95,10 +95,10 @@ class AggregateSink(Reports):
         minute_detail: Seconds of minute detail kept (default one day).
         hour_detail: Seconds of hour detail kept (default seven days).
         retention: Seconds of totals kept at all (default 400 days).
-        prices: Price table for events that carry no cost (the process-wide
-            table by default).
+        prices: The :class:`~aievents.pricing.PriceBook` that prices events
+            that carry no cost (the process default book by default).
         price_events: Price events that carry no cost (neither ``cost`` nor
-            ``usage.cost``) with the price table; a request left without a
+            ``usage.cost``) with ``prices``; a request left without a
             cost (an unknown model) is counted in ``unpriced_requests``.
         clock: Seconds since the epoch; for tests.
         compiled: Add events with the compiled ``aievents._speedups`` (built
@@ -119,7 +119,7 @@ class AggregateSink(Reports):
         minute_detail: int = 86_400,
         hour_detail: int = 7 * 86_400,
         retention: int = 400 * 86_400,
-        prices: PriceTable | None = None,
+        prices: PriceBook | PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
         compiled: bool | None = None,
@@ -135,7 +135,7 @@ class AggregateSink(Reports):
         self._minute_detail = minute_detail // 60
         self._hour_detail = hour_detail // 60
         self._retention = retention // 60
-        self._prices = prices
+        self._prices = book_for(prices)
         self._price_events = price_events
         self._clock = clock
         self._lock = threading.Lock()
@@ -217,7 +217,7 @@ class AggregateSink(Reports):
         if cost is None:
             cost = usage.cost
             if cost is None and self._price_events:
-                cost = cost_of(event, table=self._prices)
+                cost = self._prices.cost_of(event)
         units, extra = cost_lanes(cost)
         # Only exact strs are kept: hashing or comparing them runs no code.
         key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))

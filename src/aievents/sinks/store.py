@@ -66,7 +66,7 @@ from aievents.exceptions import (
     StoreError,
     StoreSettingError,
 )
-from aievents.pricing import PriceTable
+from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import Reports, Row, Scan
 from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker, Overflow
@@ -104,8 +104,9 @@ class StoreSink(Reports):
             by default, counted: a stalled database never holds up the
             program); ``block`` waits up to ``block_timeout``.
         block_timeout: Seconds ``block`` waits.
-        prices: Price table for events that carry no cost.
-        price_events: Price events that carry no cost with the price table.
+        prices: The :class:`~aievents.pricing.PriceBook` that prices events
+            that carry no cost (the process default book by default).
+        price_events: Price events that carry no cost with ``prices``.
         clock: Seconds since the epoch, for a query without ``end_time``.
         create: Create the store when there is none (the default). With
             ``False`` only an existing store is opened: a SQLite file that
@@ -168,7 +169,7 @@ class StoreSink(Reports):
         max_queue: int = 100_000,
         overflow: Overflow = "drop_oldest",
         block_timeout: float = 0.05,
-        prices: PriceTable | None = None,
+        prices: PriceBook | PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
         create: bool = True,
@@ -203,7 +204,7 @@ class StoreSink(Reports):
             self._db,
             self._ledger,
             self._diag,
-            prices=prices,
+            prices=book_for(prices),
             price_events=price_events,
             closing_by=lambda: self._worker.closing_by(),  # noqa: PLW0108 (made below)
         )

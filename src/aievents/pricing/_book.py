@@ -1,0 +1,381 @@
+"""PriceBook: a price table that changes at runtime, and what pricing with it warned about."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from os import PathLike
+from typing import Any, Final
+
+from aievents._diag import log
+from aievents._fork import after_fork
+from aievents.events import BaseEvent
+from aievents.exceptions import PriceTableError
+from aievents.money import ImageCost
+from aievents.pricing._cost import request_cost
+from aievents.pricing._table import ImagePrice, ModelPrice, PriceTable, TokenRates, shipped_table
+from aievents.usage import ImageUsage
+
+#: Models (and reasons) one book remembers warning about, at most.
+_MAX_WARNED: Final = 10_000
+
+
+class _Warned:
+    """The (model, reason) pairs already logged as unpriced: each is logged once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[tuple[str, str]] = set()
+        after_fork(self)
+
+    def first(self, model: str, reason: str) -> bool:
+        """Whether this is the first time (and the bound is not reached): then remember it."""
+        key = (model, reason)
+        with self._lock:
+            if key in self._seen or len(self._seen) >= _MAX_WARNED:
+                return False
+            self._seen.add(key)
+            return True
+
+    def clear(self) -> None:
+        """Forget every warning given."""
+        with self._lock:
+            self._seen.clear()
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it
+
+
+def _rows(value: Any, where: str) -> tuple[ImagePrice, ...]:
+    """Per-image prices from the forms :meth:`PriceBook.set_price` takes."""
+    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+        return (ImagePrice.parse({"price": value}, where),)
+    if isinstance(value, Mapping):
+        return tuple(
+            ImagePrice.parse({"price": price, "size": size}, f"{where}[{size!r}]")
+            for size, price in value.items()
+        )
+    if isinstance(value, Iterable):
+        return tuple(
+            row if isinstance(row, ImagePrice) else ImagePrice.parse(row, f"{where}[{i}]")
+            for i, row in enumerate(value)
+        )
+    raise PriceTableError(where, value, "must be a price, {size: price} or a list of prices")
+
+
+class PriceBook:
+    """A price table that can change at runtime, and the warnings pricing with it gave.
+
+    Everything that prices events takes a book (``prices=``): instrumentation
+    (:func:`~aievents.instrument.instrument_openai`,
+    :class:`~aievents.instrument.image_request`), sinks
+    (:class:`~aievents.sinks.AggregateSink`, :class:`~aievents.sinks.StoreSink`)
+    and the command (:func:`aievents.cli.main`). Without one they use the
+    process default book, :func:`default_book`, which the module functions
+    (:func:`set_price`, :func:`load_prices`, :func:`image_cost`, ...) act on.
+    Two books price the same event differently in the same process, each
+    with its own overrides and its own once-per-model warnings::
+
+        contract = PriceBook()
+        contract.set_price("gpt-image-1", tokens={"output_image": "32.00"})
+        sink = AggregateSink(prices=contract)
+
+    Thread-safe: overrides made at the same time from many threads are all
+    kept, and a cost is always computed from one whole table.
+
+    Args:
+        table: The table to start from; the shipped table (loaded on first
+            use) by default.
+    """
+
+    def __init__(self, table: PriceTable | None = None) -> None:
+        if table is not None and not isinstance(table, PriceTable):
+            raise TypeError(f"table must be a PriceTable, got {table!r}")
+        self._table = table
+        self._lock = threading.Lock()
+        self._warned = _Warned()
+        after_fork(self)
+
+    def __repr__(self) -> str:
+        table = self._table
+        if table is None:
+            return "PriceBook(<shipped table, not loaded yet>)"
+        return f"PriceBook(version={table.version!r}, models={len(table.models)})"
+
+    @property
+    def table(self) -> PriceTable:
+        """The table in use now, with every runtime change applied (immutable)."""
+        table = self._table
+        if table is None:
+            with self._lock:
+                table = self._current()
+        return table
+
+    def _current(self) -> PriceTable:
+        """The table in use; called with the lock held."""
+        if self._table is None:
+            self._table = shipped_table()
+        return self._table
+
+    def set_table(self, table: PriceTable) -> PriceTable:
+        """Use ``table`` from now on; returns the table used until now."""
+        if not isinstance(table, PriceTable):
+            raise TypeError(f"table must be a PriceTable, got {table!r}")
+        with self._lock:
+            previous = self._current()
+            self._table = table
+        return previous
+
+    def reset(self, table: PriceTable | None = None) -> None:
+        """Start over: ``table`` (the shipped table by default) and no warning given yet.
+
+        For tests: ``default_book().reset()`` undoes every ``set_price`` and
+        ``load_prices`` of the module functions.
+        """
+        if table is not None and not isinstance(table, PriceTable):
+            raise TypeError(f"table must be a PriceTable, got {table!r}")
+        with self._lock:
+            self._table = table
+        self._warned.clear()
+
+    def lookup(self, model: str, provider: str | None = None) -> ModelPrice | None:
+        """The entry that prices ``model`` (see :meth:`PriceTable.lookup`), or ``None``."""
+        return self.table.lookup(model, provider)
+
+    def load_prices(self, path: str | PathLike[str], *, replace: bool = False) -> PriceTable:
+        """Load a price file into this book.
+
+        Args:
+            path: A JSON file in the price table format.
+            replace: Use the file's table alone instead of adding its entries to
+                (and overriding the same models of) the current table.
+
+        Returns:
+            The table now in use.
+
+        Raises:
+            PriceTableError: the file is missing or malformed; the table in use
+                is unchanged.
+        """
+        loaded = PriceTable.from_file(path)
+        with self._lock:
+            table = loaded if replace else self._current().with_prices(loaded.models.values())
+            self._table = table
+        return table
+
+    def set_price(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        tokens: Mapping[str, Any] | None = None,
+        per_image: Any = None,
+        estimates: Any = None,
+        source: str = "set at runtime",
+        effective: str | None = None,
+    ) -> ModelPrice:
+        """Set or override one model's price in this book.
+
+        Use it for a negotiated rate or a model the table does not know yet::
+
+            book.set_price("gpt-image-1", tokens={"output_image": "32.00"})  # other rates kept
+            book.set_price("acme-image-v2", provider="acme", per_image="0.05")
+            book.set_price("dall-e-3", per_image=[{"quality": "hd", "price": "0.07"}])
+
+        Args:
+            model: The model name.
+            provider: The provider the price applies to; by default the provider
+                of the model's current entry, or ``openai`` for a new model.
+            tokens: Rates per 1M tokens by name (``input_text``, ``input_image``,
+                ``cached_input_text``, ``cached_input_image``, ``output_image``,
+                ``output_text``); for a model already priced by tokens, the rates
+                given replace those rates only.
+            per_image: A per-image price for every size and quality, a mapping of
+                size to price, or a list of ``{"price", "size"?, "quality"?}``.
+            estimates: Per-image estimates for a token-billed model, same forms.
+            source: Where the price comes from.
+            effective: Date the price applies from (default today).
+
+        Returns:
+            The entry now in the table.
+
+        Raises:
+            PriceTableError: a rate or price is malformed; nothing is changed.
+        """
+        if not isinstance(model, str) or not model:
+            raise PriceTableError("model", model, "must be a non-empty string")
+        if tokens is None and per_image is None and estimates is None:
+            raise PriceTableError("tokens", None, "or per_image or estimates must be given")
+        where = f"set_price({model})"
+        rates = None if tokens is None else TokenRates.parse(tokens, f"{where}.tokens")
+        rows = _rows(per_image, f"{where}.per_image") if per_image is not None else None
+        guesses = _rows(estimates, f"{where}.estimates") if estimates is not None else None
+        with self._lock:  # read, merge and write as one step: concurrent overrides are all kept
+            table = self._current()
+            current = table.lookup(model, provider)
+            if current is not None and current.model != model:
+                current = None  # a snapshot's base entry: the snapshot gets its own
+            if provider is None:
+                provider = current.provider if current is not None else "openai"
+            elif current is not None and current.provider != provider:
+                current = None
+            if rates is not None and current is not None and current.tokens is not None:
+                rates = current.tokens.merged(rates)
+            unit = "tokens" if rates is not None else "images"
+            if rates is None and rows is None and current is not None:
+                unit, rates = current.unit, current.tokens
+            if rows is None:
+                rows = current.per_image if current is not None and unit == "images" else ()
+            price = ModelPrice(
+                model=model,
+                provider=provider,
+                unit=unit,  # type: ignore[arg-type]
+                tokens=rates,
+                per_image=rows,
+                estimates=guesses
+                if guesses is not None
+                else (current.estimates if current else ()),
+                source=source,
+                effective=effective or datetime.date.today().isoformat(),
+            )
+            if price.unit == "images" and not price.per_image:
+                raise PriceTableError(
+                    f"{where}.per_image", None, "is required for a per-image model"
+                )
+            self._table = table.with_prices([price])
+        return price
+
+    def image_cost(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        usage: ImageUsage | None = None,
+        images: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        table: PriceTable | None = None,
+    ) -> ImageCost | None:
+        """The cost of one image request, or ``None`` when it cannot be known.
+
+        A model the table does not know, or a request it cannot price, is
+        logged (``price_unknown``) once per model and reason by each book.
+
+        Args:
+            model: The model the request used.
+            provider: The provider, to prefer its own entry.
+            usage: The request's token usage, when the response reported it.
+            images: Images returned (for per-image prices and estimates).
+            size: Size of the images produced.
+            quality: Quality of the images produced.
+            table: Price with this table instead of the book's.
+
+        Returns:
+            The cost with its breakdown, or ``None`` for a model the table does
+            not know, or when the facts it needs (usage, or images with a priced
+            size and quality) are missing. Never a made-up 0.
+        """
+        table = table if table is not None else self.table
+        price = table.lookup(model, provider)
+        if price is None:
+            self._warn(provider, model, "model not in the price table")
+            return None
+        return request_cost(
+            price,
+            table.version,
+            self._warn,
+            usage=usage,
+            images=images,
+            size=size,
+            quality=quality,
+        )
+
+    def cost_of(self, event: BaseEvent, *, table: PriceTable | None = None) -> ImageCost | None:
+        """The cost of the request an image event describes (see :meth:`image_cost`)."""
+        model = event.model
+        if model is None:
+            return None
+        return self.image_cost(
+            model,
+            provider=event.provider,
+            usage=getattr(event, "usage", None),
+            images=getattr(event, "images", None),
+            size=getattr(event, "size", None),
+            quality=getattr(event, "quality", None),
+            table=table,
+        )
+
+    def _warn(self, provider: str | None, model: str, reason: str, **facts: Any) -> None:
+        if self._warned.first(model, reason):
+            log(
+                "pricing",
+                "warning",
+                "price_unknown",
+                model=model,
+                provider=provider,
+                reason=reason,
+                **facts,
+            )
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it
+
+
+_DEFAULT: Final = PriceBook()
+
+
+def default_book() -> PriceBook:
+    """The process default book: what is used where no ``prices=`` is given.
+
+    The module functions (:func:`set_price`, :func:`load_prices`,
+    :func:`image_cost`, :func:`cost_of`, :func:`default_table`,
+    :func:`set_default_table`) act on it. It is the same object for the
+    life of the process; ``default_book().reset()`` starts it over.
+    """
+    return _DEFAULT
+
+
+def book_for(prices: PriceBook | PriceTable | None) -> PriceBook:
+    """The book a ``prices=`` argument stands for.
+
+    ``None`` is the default book and a book is itself. A bare
+    :class:`PriceTable` is priced as it is, with its unknown models warned
+    about once per process by the default book.
+    """
+    if prices is None:
+        return _DEFAULT
+    if isinstance(prices, PriceBook):
+        return prices
+    if isinstance(prices, PriceTable):
+        book = PriceBook(prices)
+        book._warned = _DEFAULT._warned  # warned once per process, as before books
+        return book
+    raise TypeError(f"prices must be a PriceBook or a PriceTable, got {prices!r}")
+
+
+def default_table() -> PriceTable:
+    """The default book's table: the one cost is computed with unless another is given.
+
+    The shipped table, loaded on first use, with every runtime change applied.
+    """
+    return _DEFAULT.table
+
+
+def set_default_table(table: PriceTable) -> PriceTable:
+    """Replace the default book's table; returns the previous one."""
+    return _DEFAULT.set_table(table)
+
+
+load_prices = _DEFAULT.load_prices
+"""Load a price file into the default book (:meth:`PriceBook.load_prices`)."""
+
+set_price = _DEFAULT.set_price
+"""Set or override one model's price in the default book (:meth:`PriceBook.set_price`)."""
+
+image_cost = _DEFAULT.image_cost
+"""The cost of one image request by the default book (:meth:`PriceBook.image_cost`)."""
+
+cost_of = _DEFAULT.cost_of
+"""The cost of the request an event describes, by the default book (:meth:`PriceBook.cost_of`)."""
