@@ -15,8 +15,8 @@ import openai
 
 import aievents
 from aievents import AggregateSink, EventClient
-from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai
+from aievents.testing import ImageServer
 
 
 def main() -> None:

@@ -610,7 +610,7 @@ class TestAggregateSink:
             sink.handle(event(f"r{index}", D0 + 60 * index, user_id=f"u{index % 3}"))
         page = sink.usage(start_time=D0, end_time=D0 + 2 * DAY)
         assert sum(r.num_model_requests for b in page.data for r in b.results) == 2000
-        assert len(sink._series) <= 100
+        assert len(sink._table.minutes) <= 100
 
     def test_roll_ups_keep_up(self) -> None:
         """Minutes due by the thousand never starve the hours' roll-up: entries stay days x series.
@@ -625,7 +625,7 @@ class TestAggregateSink:
         for index in range(20_000):
             at = D0 + index * 104_729 % (5 * DAY)
             sink.handle(event(f"r{index}", at, user_id=f"u{index % 300}"))
-        assert len(sink._series) <= 5 * 300 + 2 * 256
+        assert len(sink._table.minutes) <= 5 * 300 + 2 * 256
         page = sink.usage(start_time=D0, end_time=D0 + 5 * DAY, group_by=["user_id"], limit=31)
         assert sum(r.num_model_requests for b in page.data for r in b.results) == 20_000
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
+import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -204,6 +205,35 @@ class TestStaleBuild:
         required, warning = run_refused(package_copy.parent)
         assert required.startswith(f"required: {built} was built for another layout (split holds")
         assert "(split holds" in warning
+
+
+@pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")
+class TestLayout:
+    """A compiled module built for another totals layout is not used: the Python twin runs, said."""
+
+    def test_built_for_this_layout(self) -> None:
+        """The module carries the totals layout it was built for: aievents.totals.FIELDS."""
+        from aievents import _speedups, totals
+
+        assert _speedups.LAYOUT["totals"] == totals.FIELDS
+
+    def test_other_layout_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A lane more or in another order: the sinks count in Python; a warning names both."""
+        from aievents import totals
+
+        monkeypatch.delenv("AIEVENTS_PURE_PYTHON", raising=False)
+        moved = (*totals.FIELDS[:-2], totals.FIELDS[-1], totals.FIELDS[-2])
+        monkeypatch.setattr(totals, "FIELDS", moved)
+        with structlog.testing.capture_logs() as logs:
+            sink = AggregateSink(clock=lambda: T0 + 60)
+            with pytest.raises(ImportError, match="built for another layout"):
+                AggregateSink(compiled=True)
+        assert not sink.compiled
+        (line,) = [line for line in logs if line["event"] == "speedups_stale"]
+        assert "'cost_per_image', 'cost_other')" in line["reason"]
+        assert "'cost_other', 'cost_per_image')" in line["reason"]
+        sink.handle(event("a", T0))
+        assert sink.events == 1
 
 
 @pytest.mark.skipif(not COMPILED, reason="aievents._speedups was not built")

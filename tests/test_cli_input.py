@@ -17,7 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +28,7 @@ from hypothesis import strategies as st
 from aievents.wire import to_json
 from test_store import T0
 
-from helpers import usage_at
+from helpers import usage_at, wait_until
 
 #: Address space the command may use in the memory tests (it needs about 200 MiB).
 MEMORY = 512 << 20
@@ -339,13 +338,19 @@ def rows(store: Path) -> int:
 
 
 def wait_for_rows(store: Path, process: subprocess.Popen[str], deadline: float) -> int:
-    """Poll the store until it holds events (at most ``deadline`` seconds); how many."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end and process.poll() is None:
-        if store.exists() and (count := rows(store)):
-            return count
-        time.sleep(0.05)  # polling a condition, with a deadline
-    raise AssertionError("nothing was stored in time")
+    """Wait until the store holds events (at most ``deadline`` seconds); how many.
+
+    Fails at once when the command ended first.
+    """
+    counted: list[int] = []
+
+    def stored_or_ended() -> bool:
+        counted.append(rows(store) if store.exists() else 0)
+        return bool(counted[-1]) or process.poll() is not None
+
+    assert wait_until(stored_or_ended, deadline), "nothing was stored in time"
+    assert counted[-1], "the command ended before storing anything"
+    return counted[-1]
 
 
 # --------------------------------------------------------------------------- random input

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -630,9 +631,35 @@ class TestSinks:
         with pytest.raises(ValueError, match="at least one"):
             client.add_sink(CapturingSink(), events=[])
 
-    def test_protocol(self) -> None:
-        """CapturingSink satisfies the Sink protocol."""
-        assert isinstance(CapturingSink(), aievents.Sink)
+    def test_protocol(self, client: EventClient, tmp_path: Path) -> None:
+        """Each shipped sink is a Sink; one lacking flush or close is not, and add_sink says so."""
+        from aievents.sinks import AggregateSink, ForwardSink, LogSink, StoreSink
+        from aievents.testing import MemoryTransport
+
+        shipped = [
+            CapturingSink(),
+            LogSink(),
+            AggregateSink(),
+            ForwardSink(MemoryTransport()),
+            StoreSink(f"sqlite:///{tmp_path / 'events.db'}"),
+        ]
+        for sink in shipped:
+            assert isinstance(sink, aievents.Sink), type(sink).__name__
+            sink.close(5.0)
+
+        class NoFlush:
+            def handle(self, event: BaseEvent) -> None: ...
+            def close(self, timeout: float | None = None) -> bool: ...
+
+        class NoClose:
+            def handle(self, event: BaseEvent) -> None: ...
+            def flush(self, timeout: float | None = None) -> bool: ...
+
+        for lacking, missing in ((NoFlush(), "flush"), (NoClose(), "close")):
+            assert not isinstance(lacking, aievents.Sink)
+            with pytest.raises(TypeError, match=rf"lacks {missing}\(\)"):
+                client.add_sink(lacking)  # type: ignore[arg-type]
+        assert client.sinks == ()
 
 
 class TestReplay:

@@ -13,6 +13,7 @@ from aievents.events import ImageUsageEvent
 from aievents.money import UNIT_FIELDS, ImageCost
 from aievents.sinks import AggregateSink
 from aievents.sinks import _tally as tally
+from aievents.totals import FIELDS
 from aievents.usage import SPLIT_FIELDS, ImageUsage
 
 from helpers import usage_at
@@ -21,7 +22,11 @@ T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC, seconds
 COMPILED = importlib.util.find_spec("aievents._speedups") is not None
 
 CLASSES: dict[str, type] = {"event": ImageUsageEvent, "usage": ImageUsage, "cost": ImageCost}
-ORDERS: dict[str, tuple[str, ...]] = {"split": SPLIT_FIELDS, "units": UNIT_FIELDS}
+ORDERS: dict[str, tuple[str, ...]] = {
+    "split": SPLIT_FIELDS,
+    "units": UNIT_FIELDS,
+    "totals": FIELDS,
+}
 #: What the compiled tally reads (the LAYOUT of a build of these sources).
 READS: dict[str, tuple[str, ...]] = {
     "event": (
@@ -32,6 +37,7 @@ READS: dict[str, tuple[str, ...]] = {
     "cost": ("units", "unpriced"),
     "split": SPLIT_FIELDS,
     "units": UNIT_FIELDS,
+    "totals": FIELDS,
 }  # fmt: skip
 
 
@@ -87,7 +93,7 @@ class TestLayoutMismatch:
         "built",
         [
             pytest.param(changed(units=None), id="a-part-missing"),
-            pytest.param(changed(totals=("num_model_requests",)), id="a-part-unknown"),
+            pytest.param(changed(dims=("model",)), id="a-part-unknown"),
         ],
     )
     def test_other_parts(self, built: dict[str, Any]) -> None:

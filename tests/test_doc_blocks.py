@@ -30,7 +30,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from aievents._imageserver import ImageServer
+from aievents.testing import ImageServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().parent / "run_offline.py"

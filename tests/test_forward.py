@@ -19,9 +19,10 @@ import pytest
 import structlog
 
 from aievents import EventClient, from_dict
+from aievents._http import retry_after
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
-from aievents.transports.http import HttpTransport, retry_after
+from aievents.transports.http import HttpTransport
 from aievents.transports.jsonl import JsonlTransport
 from children import spawn
 from collector_server import Collector

@@ -25,10 +25,9 @@ from aievents import (
     ImageRequestStartedEvent,
     ImageUsageEvent,
 )
-from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai, is_instrumented, uninstrument_openai
 from aievents.sinks import AggregateSink, StoreSink
-from aievents.testing import capture_events
+from aievents.testing import ImageServer, capture_events
 
 D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]

@@ -23,9 +23,8 @@ import openai
 import pytest
 
 from aievents import BaseEvent, ImageUsageEvent
-from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai
-from aievents.testing import capture_events
+from aievents.testing import ImageServer, capture_events
 from children import run_child
 
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
@@ -209,7 +208,7 @@ import asyncio, sys
 sys.path.insert(0, {tests!r})
 import openai
 from aievents import get_client
-from aievents._imageserver import ImageServer
+from aievents.testing import ImageServer
 from aievents.instrument import instrument_openai
 from aievents.sinks import ForwardSink
 from aievents.transports.jsonl import JsonlTransport

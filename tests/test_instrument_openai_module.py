@@ -15,9 +15,8 @@ import openai
 import pytest
 
 from aievents import BaseEvent, ImageUsageEvent
-from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai, is_instrumented, uninstrument_openai
-from aievents.testing import capture_events
+from aievents.testing import ImageServer, capture_events
 
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
 ARGUMENTS: dict[str, Any] = {"model": "gpt-image-1", "prompt": "x"}

@@ -26,10 +26,9 @@ import pytest
 import structlog
 
 from aievents import BaseEvent, ImageUsageEvent, get_client, to_dict
-from aievents._imageserver import ImageServer
 from aievents.events import now_ms
 from aievents.instrument import instrument_openai, uninstrument_openai
-from aievents.testing import capture_events
+from aievents.testing import ImageServer, capture_events
 
 D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]

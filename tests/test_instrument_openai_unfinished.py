@@ -20,10 +20,9 @@ import openai
 import pytest
 
 from aievents import EventClient, ImageUsageEvent
-from aievents._imageserver import ImageServer
 from aievents.instrument import instrument_openai
 from aievents.sinks import AggregateSink
-from aievents.testing import CapturingSink
+from aievents.testing import CapturingSink, ImageServer
 from children import run_child
 
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
@@ -35,7 +34,7 @@ IN_THE_COLLECTOR = """
 import gc, sys, openai
 from aievents import EventClient
 from aievents.sinks import AggregateSink
-from aievents._imageserver import ImageServer
+from aievents.testing import ImageServer
 from aievents.instrument import instrument_openai
 
 events = EventClient()
@@ -59,7 +58,7 @@ with ImageServer() as server:
     cycle["self"] = cycle
     del response, stream, cycle
     before = list(seen)
-    with sink._lock:
+    with sink._table.lock:
         gc.collect()
     print("collected", before == seen, flush=True)
     events.flush()
@@ -71,7 +70,7 @@ with ImageServer() as server:
 AT_EXIT = """
 import gc, sys, openai
 from aievents import get_client
-from aievents._imageserver import ImageServer
+from aievents.testing import ImageServer
 from aievents.instrument import instrument_openai
 from aievents.sinks import ForwardSink
 from aievents.transports.jsonl import JsonlTransport
@@ -101,7 +100,7 @@ print("exiting", flush=True)
 SINK_MADE_LATE = """
 import openai
 from aievents import get_client
-from aievents._imageserver import ImageServer
+from aievents.testing import ImageServer
 from aievents.instrument import instrument_openai
 from aievents.sinks import ForwardSink
 from aievents.transports.jsonl import JsonlTransport
@@ -122,7 +121,7 @@ print("exiting", flush=True)
 IN_A_CHILD = """
 import multiprocessing, openai
 from aievents import get_client
-from aievents._imageserver import ImageServer
+from aievents.testing import ImageServer
 from aievents.instrument import instrument_openai
 from aievents.sinks import ForwardSink
 from aievents.transports.jsonl import JsonlTransport

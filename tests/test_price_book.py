@@ -16,7 +16,6 @@ import pytest
 import structlog
 
 from aievents import EventClient, ImageUsage, ImageUsageEvent, InputTokensDetails, to_json
-from aievents._imageserver import ImageServer
 from aievents.cli import main
 from aievents.instrument import image_request, instrument_openai
 from aievents.pricing import (
@@ -34,7 +33,7 @@ from aievents.pricing import (
 )
 from aievents.query import CostsResult, Page
 from aievents.sinks import AggregateSink, StoreSink
-from aievents.testing import capture_events
+from aievents.testing import ImageServer, capture_events
 
 D = Decimal
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -33,6 +33,10 @@ MODULES = [
     "aievents.client",
     "aievents.context",
     "aievents.devtools",
+    "aievents.encoding",
+    "aievents.encoding.devtools",
+    "aievents.encoding.jsonl",
+    "aievents.encoding.otlp",
     "aievents.events",
     "aievents.exceptions",
     "aievents.pricing",
@@ -152,7 +156,7 @@ class TestLightImport:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
         )
         loaded = set(json.loads(result.stdout))
-        toolbox = {name for name in loaded if re.fullmatch(r"aievents\._\w+", name)}
+        toolbox = {name for name in loaded if re.fullmatch(r"aievents\._\w+(?:\.\w+)*", name)}
         adapters = {name for name in loaded if name.startswith("aievents.adapters")}
         assert loaded - toolbox - adapters <= CORE, sorted(loaded - toolbox - adapters - CORE)
         assert "aievents.protocols" in loaded

@@ -23,6 +23,13 @@ def redact() -> Any:
     return _redact
 
 
+def text_rule() -> Any:
+    """The rule of text, where the screen and its expressions live."""
+    from aievents._redact import _text
+
+    return _text
+
+
 class TestAzureKeys:
     """32 hexadecimal digits are a key in text, and an id where an id is expected."""
 
@@ -305,7 +312,7 @@ class TestScreen:
     )  # fmt: skip
 
     def screens(self) -> list[Any]:
-        r = redact()
+        r = text_rule()
         found = [r._suspect_py]
         if r._SCREEN is not None:
             found.append(r._SCREEN)
@@ -315,7 +322,7 @@ class TestScreen:
     @given(text=st.lists(FRAGMENTS, max_size=12).map("".join), identifier=st.booleans())
     def test_never_misses(self, text: str, identifier: bool) -> None:
         """Whatever the expression would scrub, every screen calls suspect."""
-        r = redact()
+        r = text_rule()
         pattern = r._SECRET_IN_ID if identifier else r._SECRET_VALUE
         if pattern.search(text):
             for screen in self.screens():
@@ -325,7 +332,7 @@ class TestScreen:
     @given(text=st.text(max_size=80), identifier=st.booleans())
     def test_never_misses_any_text(self, text: str, identifier: bool) -> None:
         """The same over any Unicode text."""
-        r = redact()
+        r = text_rule()
         pattern = r._SECRET_IN_ID if identifier else r._SECRET_VALUE
         if pattern.search(text):
             for screen in self.screens():
@@ -362,7 +369,7 @@ class TestScreen:
     @given(data=st.data())
     def test_every_credential_start(self, data: st.DataObject) -> None:
         """Each credential of the one list: found by the expression, suspect to every screen."""
-        r = redact()
+        r = text_rule()
         for start, rest, case in r.CREDENTIALS:
             written = start if case else data.draw(st.sampled_from([start, start.upper()]))
             tail = data.draw(st.from_regex(f"(?a){rest}", fullmatch=True))
@@ -375,7 +382,7 @@ class TestScreen:
 
     def test_compiled_list_is_the_python_list(self) -> None:
         """The compiled screen knows what it is given: a start added is suspect, then not."""
-        r = redact()
+        r = text_rule()
         if r._SPEEDUPS is None:
             pytest.skip("the compiled extension is not in use")
         starts = tuple((start, case) for start, _, case in r.CREDENTIALS)
@@ -395,7 +402,7 @@ class TestScreen:
     )
     def test_configure_refuses(self, starts: Any) -> None:
         """Words the compiled screen cannot hold are refused; what it knew stays."""
-        r = redact()
+        r = text_rule()
         if r._SPEEDUPS is None:
             pytest.skip("the compiled extension is not in use")
         with pytest.raises((TypeError, ValueError)):
@@ -406,7 +413,7 @@ class TestScreen:
         """The build makes the compiled screen (unless told to stay pure Python)."""
         import os
 
-        r = redact()
+        r = text_rule()
         if os.environ.get("AIEVENTS_PURE_PYTHON"):
             pytest.skip("pure Python asked for")
         try:

@@ -152,6 +152,18 @@ class TestForms:
         assert requests(sink) == 1
         sink.close(10)
 
+    def test_empty_query(self, database: str) -> None:
+        """A URL ending in '?' (no parameters) opens the store, shown with its password masked."""
+        sink = StoreSink(
+            with_password(database, "?"), batch_size=10, max_delay=0.01, clock=lambda: T0 + DAY
+        )
+        assert shown(sink.url) == []
+        assert "[redacted]" in sink.url
+        sink.handle(event("a", T0))
+        assert sink.flush(10)
+        assert requests(sink) == 1
+        sink.close(10)
+
     @pytest.mark.parametrize(
         ("url", "reason"),
         [

@@ -1,12 +1,25 @@
-"""capture_events and CapturingSink, the helpers shipped for users' tests."""
+"""capture_events, CapturingSink, ImageServer and MemoryTransport: the helpers for users' tests."""
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import openai
 import pytest
 
 import aievents
 from aievents import BaseEvent, EventClient, ImageUsageEvent
-from aievents.testing import CapturingSink, capture_events
+from aievents.sinks import ForwardSink
+from aievents.testing import CapturingSink, ImageServer, MemoryTransport, capture_events
+from aievents.transports import Transport, TransportError
 
 from helpers import started_event, usage_event
 
@@ -79,3 +92,223 @@ class TestCapturingSink:
         sink.close()
         sink.handle(usage_event())
         assert sink.events == []
+
+
+@pytest.fixture(name="server")
+def _server() -> Iterator[ImageServer]:
+    with ImageServer() as server:
+        yield server
+
+
+def sdk(server: ImageServer) -> openai.OpenAI:
+    """The real openai client, pointed at ``server``, without retries."""
+    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+class TestImportLight:
+    """Importing aievents.testing loads only aievents and the standard library."""
+
+    def test_nothing_else(self) -> None:
+        """The modules it adds to those of ``import aievents`` are aievents' or the stdlib's."""
+        code = (
+            "import sys, aievents; before = set(sys.modules); import aievents.testing; "
+            "print('\\n'.join(sorted(set(sys.modules) - before)))"
+        )
+        added = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+        assert "aievents.testing" in added
+        foreign = [
+            name
+            for name in added
+            if name.split(".")[0] not in sys.stdlib_module_names
+            and name.split(".")[0] not in ("aievents", "_distutils_hack")
+        ]
+        assert foreign == []
+
+
+class TestImageServer:
+    """ImageServer answers the real openai SDK on 127.0.0.1, playing what it is told first."""
+
+    def test_base_url(self, server: ImageServer) -> None:
+        """The base URL is an http URL of 127.0.0.1 ending in /v1, on the port it listens on."""
+        parts = urlsplit(server.base_url)
+        assert (parts.scheme, parts.hostname, parts.path) == ("http", "127.0.0.1", "/v1")
+        with socket.create_connection(("127.0.0.1", parts.port or 0), timeout=5):
+            pass
+
+    def test_answers_like_openai(self, server: ImageServer) -> None:
+        """GPT image models get base64 images and usage; DALL-E models get URLs without usage."""
+        client = sdk(server)
+        gpt = client.images.generate(model="gpt-image-1", prompt="a fox", n=2, size="1024x1024")
+        assert len(gpt.data or []) == 2
+        assert gpt.data
+        assert gpt.data[0].b64_json
+        assert gpt.usage is not None
+        assert gpt.usage.output_tokens == 100
+        dalle = client.images.generate(model="dall-e-3", prompt="a fox")
+        assert dalle.usage is None
+        assert dalle.data
+        assert dalle.data[0].url
+        raw = client.images.with_raw_response.generate(model="dall-e-2", prompt="a fox")
+        assert raw.headers["x-request-id"].startswith("req_local_")
+
+    def test_requests_recorded(self, server: ImageServer) -> None:
+        """Each request is kept with its path, its body and its headers, in order."""
+        client = sdk(server)
+        client.images.generate(model="dall-e-2", prompt="first")
+        client.images.edit(image=("a.png", b"\x89PNG" + bytes(10), "image/png"), prompt="second")
+        (path1, body1, headers1), (path2, body2, _) = server.requests
+        assert (path1, body1["prompt"]) == ("/v1/images/generations", "first")
+        assert {k.lower(): v for k, v in headers1.items()}["authorization"] == "Bearer sk-test"
+        assert (path2, body2["prompt"], body2["image"]) == ("/v1/images/edits", "second", [14])
+
+    def test_fail_next(self, server: ImageServer) -> None:
+        """A queued failure answers the next request with its status, message and headers."""
+        server.fail_next(429, "slow down", headers={"retry-after": "7"})
+        server.fail_next(400, "bad size")
+        client = sdk(server)
+        with pytest.raises(openai.RateLimitError, match="slow down") as limited:
+            client.images.generate(model="gpt-image-1", prompt="x")
+        assert limited.value.response.headers["retry-after"] == "7"
+        with pytest.raises(openai.BadRequestError, match="bad size"):
+            client.images.generate(model="gpt-image-1", prompt="x")
+        assert client.images.generate(model="gpt-image-1", prompt="x").usage is not None
+
+    def test_answer_next(self, server: ImageServer) -> None:
+        """A queued answer is sent as it is, with its status and headers, once."""
+        server.answer_next({"created": 5, "data": [{"url": "http://127.0.0.1/x.png"}]})
+        server.answer_next({"anything": True}, status=202, headers={"x-extra": "1"})
+        request = urllib.request.Request(
+            f"{server.base_url}/images/generations", data=b"{}", method="POST",
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as first:
+            assert json.load(first) == {"created": 5, "data": [{"url": "http://127.0.0.1/x.png"}]}
+        with urllib.request.urlopen(request, timeout=10) as second:
+            assert (second.status, second.headers["x-extra"]) == (202, "1")
+            assert json.load(second) == {"anything": True}
+        with urllib.request.urlopen(request, timeout=10) as third:
+            assert "data" in json.load(third)
+
+    def test_delay_next(self, server: ImageServer) -> None:
+        """A held answer waits for its release; the SDK's timeout fires meanwhile."""
+        release = server.delay_next(60)
+        client = openai.OpenAI(
+            base_url=server.base_url, api_key="sk-test", max_retries=0, timeout=0.2
+        )
+        with pytest.raises(openai.APITimeoutError):
+            client.images.generate(model="dall-e-2", prompt="x")
+        release.set()
+        assert client.images.generate(model="dall-e-2", prompt="x").data
+
+    def test_stopped_after_the_block(self) -> None:
+        """Leaving the block closes the port."""
+        with ImageServer() as server:
+            port = urlsplit(server.base_url).port or 0
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+class TestMemoryTransport:
+    """MemoryTransport keeps what it is sent, fails when told, and can be waited on."""
+
+    def test_a_transport(self) -> None:
+        """It satisfies the Transport protocol."""
+        assert isinstance(MemoryTransport(), Transport)
+
+    def test_keeps_batches(self) -> None:
+        """Each batch is kept (a copy), in order; events flattens them."""
+        transport = MemoryTransport()
+        batch = [usage_event("a"), usage_event("b")]
+        transport.send(batch)
+        batch.clear()
+        transport.send([usage_event("c")])
+        assert [[e.request_id for e in b] for b in transport.batches] == [["a", "b"], ["c"]]
+        assert [e.request_id for e in transport.events] == ["a", "b", "c"]
+        assert transport.sends == 2
+        transport.clear()
+        assert transport.events == []
+        assert not transport.wait_for(1, timeout=0)
+
+    def test_fail_with_status(self) -> None:
+        """A status fails as an HTTP target would: retryable for 429 and 503, not for 401."""
+        transport = MemoryTransport()
+        transport.fail_next(2, status=503, retry_after=3.0)
+        transport.fail_next(status=401)
+        transport.fail_next(status=429, retryable=False)
+        seen = []
+        for _ in range(4):
+            with pytest.raises(TransportError) as failed:
+                transport.send([usage_event()])
+            seen.append((failed.value.status, failed.value.retryable, failed.value.retry_after))
+        assert seen == [(503, True, 3.0), (503, True, 3.0), (401, False, None), (429, False, None)]
+        transport.send([usage_event("kept")])
+        assert [e.request_id for e in transport.events] == ["kept"]
+        assert transport.sends == 5
+
+    def test_fail_with_error(self) -> None:
+        """A given exception is raised as it is; without one, a retryable TransportError."""
+        transport = MemoryTransport()
+        boom = ConnectionResetError("reset")
+        transport.fail_next(error=boom)
+        transport.fail_next()
+        with pytest.raises(ConnectionResetError) as raised:
+            transport.send([usage_event()])
+        assert raised.value is boom
+        with pytest.raises(TransportError) as default:
+            transport.send([usage_event()])
+        assert default.value.retryable
+        assert transport.events == []
+
+    def test_wrong_arguments(self) -> None:
+        """An error together with a status, or a negative count, is refused."""
+        transport = MemoryTransport()
+        with pytest.raises(ValueError, match="not both"):
+            transport.fail_next(error=RuntimeError(), status=500)
+        with pytest.raises(ValueError, match="0 or more"):
+            transport.fail_next(-1)
+
+    def test_wait_for_across_threads(self) -> None:
+        """wait_for wakes when senders on other threads have delivered enough events."""
+        transport = MemoryTransport()
+        transport.fail_next(3)
+        start = threading.Event()
+
+        def sender(name: str) -> None:
+            start.wait(10)
+            for index in range(50):
+                for _ in range(4):  # three failures in all: a send is tried at most four times
+                    try:
+                        transport.send([usage_event(f"{name}-{index}")])
+                        break
+                    except TransportError:
+                        pass
+
+        threads = [threading.Thread(target=sender, args=(str(n),)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        assert not transport.wait_for(1, timeout=0)
+        start.set()
+        assert transport.wait_for(200, timeout=30)
+        for thread in threads:
+            thread.join(10)
+        assert len({e.request_id for e in transport.events}) == 200
+        assert transport.sends == 203
+
+    def test_behind_a_forward_sink(self) -> None:
+        """A ForwardSink retries a retryable failure, drops a refusal for good, and closes it."""
+        transport = MemoryTransport()
+        transport.fail_next(status=503)
+        with EventClient() as client:
+            sink = ForwardSink(transport)
+            client.add_sink(sink)
+            client.emit(usage_event("retried"))
+            assert transport.wait_for(1, timeout=30)
+            transport.fail_next(status=401)
+            client.emit(usage_event("refused"))
+            assert sink.flush(30)
+            report = sink.stats()
+        assert [e.request_id for e in transport.events] == ["retried"]
+        assert (report.sent, report.retried, report.dropped) == (1, 1, {"rejected": 1})
+        assert transport.closed

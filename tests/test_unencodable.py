@@ -98,7 +98,7 @@ class TestPlanted:
     @pytest.mark.parametrize("way", WAYS)
     def test_encoder_refuses(self, way: str) -> None:
         """Encoding it fails (the premise of the other tests)."""
-        from aievents.transports.jsonl import encode
+        from aievents.encoding.jsonl import encode
 
         with pytest.raises((ValueError, TypeError)):
             encode(WAYS[way]("x"), "dict")

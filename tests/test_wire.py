@@ -36,9 +36,9 @@ from aievents import (
     to_json,
 )
 from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from aievents.encoding.jsonl import encode
 from aievents.events import VISIBILITIES, BaseEvent
 from aievents.money import COST_BASES, ImageCost
-from aievents.transports.jsonl import encode
 from aievents.wire import PLUGIN_ID, make_converter
 
 TS = 1713833628000

@@ -34,7 +34,7 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 #define LANES 18
 #define SPLIT_LANES 6
 #define UNIT_LANES 7
-/* The lane of unpriced_requests, then the cost lanes (aievents.query.FIELDS). */
+/* The lane of unpriced_requests, then the cost lanes (aievents.totals.FIELDS). */
 #define UNPRICED_LANE 10
 #define COST_LANE 11
 #define DAY_MINUTES 1440
@@ -50,6 +50,8 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "cost",
                                       "images",     "model",      "size",    "operation",
                                       "project_id", "user_id",    "api_key_id"};
+static PyObject *s_acquire, *s_release, *one;
+
 /* ImageUsage's slots read here (aievents.usage): the counts, then split. */
 static const char *usage_slots[3] = {"input_tokens", "output_tokens", "split"};
 /* ImageCost's slots read here (aievents.money): units, then unpriced. */
@@ -58,7 +60,7 @@ static const char *cost_slots[2] = {"units", "unpriced"};
 static const char *split_fields[SPLIT_LANES] = {
     "input_text_tokens",         "input_image_tokens",  "input_cached_text_tokens",
     "input_cached_image_tokens", "output_image_tokens", "output_text_tokens"};
-/* ...and the lane of aievents.query.FIELDS each goes to. */
+/* ...and the lane of aievents.totals.FIELDS each goes to. */
 static const int split_lane[SPLIT_LANES] = {4, 5, 8, 9, 6, 7};
 /* What ImageCost.units holds, in order (aievents.money.UNIT_FIELDS), into
  * the lanes from COST_LANE on. */
@@ -66,6 +68,20 @@ static const char *unit_fields[UNIT_LANES] = {
     "cost_input_text",  "cost_input_image", "cost_cached_input", "cost_output_image",
     "cost_output_text", "cost_per_image",   "cost_other"};
 static PyObject *s_acquire, *s_release, *one;
+
+/* The totals layout this module is built for (LAYOUT["totals"], checked
+ * against aievents.totals.FIELDS): the lane numbers here follow from it. */
+static const char *totals_fields[LANES] = {
+    "num_model_requests",       "images",
+    "input_tokens",             "output_tokens",
+    "input_text_tokens",        "input_image_tokens",
+    "output_image_tokens",      "output_text_tokens",
+    "input_cached_text_tokens", "input_cached_image_tokens",
+    "unpriced_requests",        "cost_input_text",
+    "cost_input_image",         "cost_cached_input",
+    "cost_output_image",        "cost_output_text",
+    "cost_per_image",           "cost_other",
+};
 
 /* A non-negative int as long long: fast for the small ones. Sets *fits to 0
  * when it does not fit (or is negative). */
@@ -93,7 +109,7 @@ as_count(PyObject *value, int *fits)
 
 /* ------------------------------------------------------------------ Totals */
 
-/* An entry: the LANES of aievents.query.FIELDS as C integers while they fit
+/* An entry: the LANES of aievents.totals.FIELDS as C integers while they fit
  * (then as a list of Python ints, exact whatever their size), and the extra
  * (None, or the Decimal cost parts finer than cost units). Indexable like
  * the list the Python twin keeps: t[i] and t[i] = v for i < LANES + 1. */
@@ -325,12 +341,12 @@ typedef struct {
     PyObject *seen;   /* set: the request ids in ring */
     PyObject *ring;   /* list of size slots, the latest request ids */
     PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
-    PyObject *opened;    /* list: keys of the entries opened here, for the sink to book */
+    PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
     Py_ssize_t generation;
-    PyObject *lock;   /* the sink's threading.Lock */
-    PyObject *fallback; /* called as fallback(event, status) for SLOW and MAINTAIN */
-    PyObject *clock;    /* the sink's clock: seconds since the epoch */
+    PyObject *lock;   /* the table's threading.Lock */
+    PyObject *fallback; /* the table's take(event, status), for SLOW and MAINTAIN */
+    PyObject *clock;    /* the table's clock: seconds since the epoch */
     long long retention; /* minutes of totals kept */
     /* Slot offsets: the event's event_slots, the usage's usage_slots, the
      * cost's cost_slots (units, unpriced). */
@@ -681,36 +697,29 @@ aievents_slot_offset(PyObject *cls, const char *name)
     return offset;
 }
 
-static int
-Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
+/* An attribute of the series table, as a new reference (NULL with an exception set). */
+static PyObject *
+table_attr(PyObject *table, const char *name, PyTypeObject *type)
 {
-    static char *kwlist[] = {"event_cls", "usage_cls", "cost_cls", "series",
-                             "canonical", "opened",    "lock",     "size",
-                             "fallback",  "clock",     "retention", NULL};
-    PyObject *event_cls, *usage_cls, *cost_cls, *series, *canonical, *opened, *lock, *fallback;
-    PyObject *clock;
-    Py_ssize_t size;
-    long long retention;
+    PyObject *value = PyObject_GetAttrString(table, name);
+    if (value != NULL && type != NULL && !Py_IS_TYPE(value, type)) {
+        PyErr_Format(PyExc_TypeError, "the table's %s must be a %s", name, type->tp_name);
+        Py_CLEAR(value);
+    }
+    if (value != NULL && type == NULL && !PyCallable_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "the table's %s must be callable", name);
+        Py_CLEAR(value);
+    }
+    return value;
+}
+
+/* Set up a Tally over these parts (borrowed): 0, or -1 with an exception set. */
+static int
+tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cls,
+           PyObject *series, PyObject *canonical, PyObject *opened, PyObject *lock,
+           PyObject *fallback, PyObject *clock, Py_ssize_t size, long long retention)
+{
     int i;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!OnOOL:Tally", kwlist,
-                                     &PyType_Type, &event_cls, &PyType_Type, &usage_cls,
-                                     &PyType_Type, &cost_cls, &PyDict_Type, &series, &PyDict_Type,
-                                     &canonical, &PyList_Type, &opened, &lock, &size, &fallback,
-                                     &clock, &retention))
-        return -1;
-    if (size < 1) {
-        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
-        return -1;
-    }
-    if (!PyDict_CheckExact(series) || !PyDict_CheckExact(canonical)
-        || !PyList_CheckExact(opened)) {
-        PyErr_SetString(PyExc_TypeError, "series and canonical must be dicts, opened a list");
-        return -1;
-    }
-    if (!PyCallable_Check(fallback) || !PyCallable_Check(clock)) {
-        PyErr_SetString(PyExc_TypeError, "fallback and clock must be callable");
-        return -1;
-    }
     if (retention < 0 || retention > 1000000000000LL) {
         PyErr_SetString(PyExc_ValueError, "retention must be minutes from 0 to 10**12");
         return -1;
@@ -776,6 +785,56 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     t->epoch = 0;
     t->closed = 0;
     return 0;
+}
+
+static int
+Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"table", "classes", "size", "retention", NULL};
+    PyObject *table, *classes;
+    Py_ssize_t size;
+    long long retention;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!$nL:Tally", kwlist, &table, &PyTuple_Type,
+                                     &classes, &size, &retention))
+        return -1;
+    if (size < 1) {
+        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(classes) != 3 || !PyType_Check(PyTuple_GET_ITEM(classes, 0))
+        || !PyType_Check(PyTuple_GET_ITEM(classes, 1))
+        || !PyType_Check(PyTuple_GET_ITEM(classes, 2))) {
+        PyErr_SetString(PyExc_TypeError, "classes must be (event class, usage class, cost class)");
+        return -1;
+    }
+    PyObject *event_cls = PyTuple_GET_ITEM(classes, 0);
+    PyObject *usage_cls = PyTuple_GET_ITEM(classes, 1);
+    PyObject *cost_cls = PyTuple_GET_ITEM(classes, 2);
+    /* The table's parts the tally adds into, and what it calls. */
+    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *lock = NULL, *fallback = NULL;
+    PyObject *clock = NULL;
+    if ((series = table_attr(table, "minutes", &PyDict_Type)) == NULL
+        || (canonical = table_attr(table, "canonical", &PyDict_Type)) == NULL
+        || (opened = table_attr(table, "opened", &PyList_Type)) == NULL
+        || (lock = PyObject_GetAttrString(table, "lock")) == NULL
+        || (fallback = table_attr(table, "take", NULL)) == NULL
+        || (clock = table_attr(table, "clock", NULL)) == NULL) {
+        Py_XDECREF(series);
+        Py_XDECREF(canonical);
+        Py_XDECREF(opened);
+        Py_XDECREF(lock);
+        Py_XDECREF(fallback);
+        return -1;
+    }
+    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, lock,
+                          fallback, clock, size, retention);
+    Py_DECREF(series);
+    Py_DECREF(canonical);
+    Py_DECREF(opened);
+    Py_DECREF(lock);
+    Py_DECREF(fallback);
+    Py_DECREF(clock);
+    return done;
 }
 
 static int
@@ -872,6 +931,13 @@ Tally_drop(Tally *t, PyObject *dims)
 }
 
 static PyObject *
+Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
+{
+    t->closed = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 Tally_new_entry(Tally *Py_UNUSED(t), PyObject *Py_UNUSED(unused))
 {
     return totals_new_zero();
@@ -893,14 +959,15 @@ static PyMethodDef Tally_methods[] = {
      "or maintenance is due (3)."},
     {"remember", (PyCFunction)Tally_remember, METH_O,
      "Remember a request id; False when it is already remembered."},
+    {"close", (PyCFunction)Tally_close, METH_NOARGS, "Ignore every event from now on."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef Tally_members[] = {
-    {"events", T_PYSSIZET, offsetof(Tally, events), 0, "Events counted."},
-    {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), 0, "Duplicates ignored."},
-    {"ticks", T_PYSSIZET, offsetof(Tally, ticks), 0, "Events since the last maintenance."},
-    {"closed", T_BOOL, offsetof(Tally, closed), 0, "Whether events are ignored."},
+    {"events", T_PYSSIZET, offsetof(Tally, events), READONLY, "Events added here."},
+    {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), READONLY, "Duplicates ignored here."},
+    {"ticks", T_PYSSIZET, offsetof(Tally, ticks), READONLY, "Adds since the last maintenance."},
+    {"closed", T_BOOL, offsetof(Tally, closed), READONLY, "Whether events are ignored."},
     {"seen", T_OBJECT_EX, offsetof(Tally, seen), READONLY, "The request ids remembered."},
     {NULL, 0, 0, 0, NULL},
 };
@@ -953,7 +1020,8 @@ names(const char *const *items, Py_ssize_t n)
 }
 
 /* LAYOUT: {"event", "usage", "cost": the slots read of each class;
- * "split", "units": the order of ImageUsage.split and ImageCost.units}. */
+ * "split", "units": the order of ImageUsage.split and ImageCost.units;
+ * "totals": the lanes of an entry (aievents.totals.FIELDS)}. */
 static PyObject *
 layout(void)
 {
@@ -967,6 +1035,7 @@ layout(void)
         {"cost", cost_slots, 2},
         {"split", split_fields, SPLIT_LANES},
         {"units", unit_fields, UNIT_LANES},
+        {"totals", totals_fields, LANES},
     };
     PyObject *dict = PyDict_New();
     if (dict == NULL)

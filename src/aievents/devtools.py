@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,10 +39,9 @@ from aievents._fork import after_fork
 from aievents._redact import safe_url, scrub_text
 from aievents._validate import option, setting
 from aievents.client import EventClient
+from aievents.encoding.devtools import encode_messages, read_message
 from aievents.events import EVENT_TYPES, BaseEvent
-from aievents.exceptions import AieventsError, first_line
-from aievents.transports import TransportError, encode_each
-from aievents.transports.jsonl import encode, escape_surrogates
+from aievents.exceptions import AieventsError, TransportError, first_line
 from aievents.wire import PLUGIN_ID, from_envelope
 
 __all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]
@@ -61,9 +59,9 @@ def _websockets() -> Any:
 
 
 def _connections(timeout: float) -> Any:
-    """The HTTP connections of the ``post`` mode (the transports' shared helper, on httpx)."""
+    """The HTTP connections of the ``post`` mode (:mod:`aievents._http`, on httpx)."""
     import_extra("httpx", "the devtools bridge's post mode", "devtools")
-    from aievents.transports.http import Connections  # noqa: PLC0415 - an optional extra
+    from aievents._http import Connections  # noqa: PLC0415 - an optional extra
 
     return Connections(None, timeout, timeout, True, timeout)
 
@@ -149,10 +147,6 @@ class DevtoolsTransport:
         self._lock = threading.Lock()
         self._ws = None
 
-    def _encode(self, event: BaseEvent) -> str:
-        """The event, its secrets scrubbed, as one envelope of JSON text (sendable as UTF-8)."""
-        return escape_surrogates(encode(event, "envelope", plugin_id=self._plugin_id))
-
     def send(self, batch: Sequence[BaseEvent]) -> None:
         """Deliver each event of the batch as an envelope, or raise TransportError.
 
@@ -160,7 +154,7 @@ class DevtoolsTransport:
             UnencodableError: some events cannot be encoded (nothing sent).
             TransportError: the bus did not take the batch.
         """
-        messages = encode_each(batch, self._encode)
+        messages = encode_messages(batch, plugin_id=self._plugin_id)
         with self._lock:
             if self._closed:
                 raise TransportError(
@@ -387,12 +381,8 @@ class DevtoolsListener:
     def _handle(self, message: str) -> None:
         self._count("messages")
         try:
-            envelope = json.loads(message)
-            if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
-                raise ValueError("not an envelope")
-            if not isinstance(envelope.get("payload", {}), dict):
-                raise ValueError("the payload is not an object")
-        except (ValueError, RecursionError):
+            envelope = read_message(message)
+        except ValueError:
             self._count("malformed")
             return
         kind: str = envelope["type"]

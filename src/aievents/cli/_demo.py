@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aievents._extras import require_extra
-from aievents._imageserver import ImageServer
 from aievents.client import EventClient
 from aievents.context import context
+from aievents.testing import ImageServer
 
 __all__ = ["run_demo"]
 

@@ -21,11 +21,23 @@ __all__ = ["OWNER", "alive", "token_of"]
 
 _PREFIX: Final = "owner-"
 _SUFFIX: Final = ".lock"
+#: Times a lock file is made again when it was removed before it could be locked.
+_ATTEMPTS: Final = 5
 
 
 def _lock_file(directory: Path, token: str) -> Path:
     """The lock file of the process of ``token`` in ``directory``."""
     return directory / f"{_PREFIX}{token}{_SUFFIX}"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _new_token() -> str:
@@ -49,12 +61,21 @@ class Owner:
         """Hold this process's lock file in ``directory`` (once; raises OSError when it cannot)."""
         if directory in self.locks:
             return
-        fd = os.open(_lock_file(directory, self.token), os.O_RDONLY | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        path = _lock_file(directory, self.token)
+        for _ in range(_ATTEMPTS):
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(fd, path):
+                    break
+            except OSError:
+                os.close(fd)
+                raise
+            # Between its creation and its lock, another process took the file
+            # for an ended owner's and removed it: make it again.
             os.close(fd)
-            raise
+        else:
+            raise OSError(f"the lock file {path} keeps being removed")
         self.locks[directory] = fd
         for path in directory.glob(f"{_PREFIX}*{_SUFFIX}"):  # those of ended processes go
             alive(directory, path.name[len(_PREFIX) : -len(_SUFFIX)])

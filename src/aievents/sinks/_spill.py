@@ -46,10 +46,11 @@ from typing import Final
 
 from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
+from aievents.encoding.jsonl import encode_lines
 from aievents.events import BaseEvent
 from aievents.sinks import _acks
 from aievents.sinks._owner import OWNER, alive, token_of
-from aievents.transports.jsonl import ShortWriteError, encode_lines, write_all
+from aievents.transports.jsonl import ShortWriteError, write_all
 from aievents.wire import from_dict
 
 __all__ = ["PartialWriteError", "Spill"]

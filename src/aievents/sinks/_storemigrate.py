@@ -7,7 +7,6 @@ from typing import Any
 from aievents.exceptions import StoreAccessError
 from aievents.query import DIMENSIONS
 from aievents.sinks._storeschema import (
-    COSTS,
     DAILY,
     DAILY_COLUMNS,
     DAY,
@@ -18,6 +17,7 @@ from aievents.sinks._storeschema import (
     joined,
     lane_sums,
 )
+from aievents.totals import COSTS
 
 try:
     import sqlalchemy as sa

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from aievents.money import units_to_usd
 from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._storedb import StoreDB
-from aievents.sinks._storeschema import COSTS, DAILY, DAY, joined, lane_sums
+from aievents.sinks._storeschema import DAILY, DAY, joined, lane_sums
+from aievents.totals import COSTS, unit_totals
 
 try:
     import sqlalchemy as sa
@@ -104,9 +104,7 @@ class StoreReader:
             start = values[0] * width * 60
             found = dict(zip(scan.group_by, values[1 : 1 + len(groups)], strict=True))
             key = tuple(found.get(name) for name in DIMENSIONS)
-            lanes = joined(values[1 + len(groups) :])
-            costs = [units_to_usd(units) for units in lanes[COSTS:]]
-            yield start - start % scan.width, key, [*lanes[:COSTS], *costs]
+            yield start - start % scan.width, key, unit_totals(joined(values[1 + len(groups) :]))
 
     def _exact(self, conn: Any, scan: Scan, low: int, high: int) -> Iterator[Row]:
         """Cost parts kept as exact text (finer than cost units), one row each."""

@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from aievents.money import EXACT, units_to_usd
-from aievents.query import DIMENSIONS, FIELDS
-from aievents.sinks._tally import LANES
+from aievents.query import DIMENSIONS
+from aievents.totals import COSTS, DAY_MINUTES, FIELDS, LANES, sum_by_day
 
 try:
     import sqlalchemy as sa
@@ -25,7 +25,6 @@ except ImportError:  # the store extra is not installed: StoreSink says so first
 
 __all__ = [
     "BIGINT_MAX",
-    "COSTS",
     "DAILY",
     "DAILY_COLUMNS",
     "DAY",
@@ -53,12 +52,11 @@ BIGINT_MAX: Final = 2**63 - 1
 SPLIT: Final = 2**32
 #: Column of each lane past num_model_requests (FIELDS[1:]).
 LANE_COLUMNS: Final = FIELDS[1:]
-COSTS: Final = FIELDS.index("cost_input_text")
 #: The roll-up's columns of each lane (every one of FIELDS): its two halves.
 HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
 #: The roll-up: one row per day and series.
 DAILY: Final = "aievents_daily"
-DAY: Final = 1440
+DAY: Final = DAY_MINUTES
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
 
@@ -157,17 +155,7 @@ _LANES: Final = slice(USAGE_COLUMNS.index(LANE_COLUMNS[0]), USAGE_COLUMNS.index(
 
 def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The roll-up rows of written usage rows: sums per day and series."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        minute = row[_MINUTE]
-        key = (minute - minute % DAY, *row[_DIMS])
-        total = sums.get(key)
-        if total is None:
-            total = sums[key] = [0] * LANES
-        total[0] += 1
-        for index, value in enumerate(row[_LANES], 1):
-            if value:
-                total[index] += value
+    sums = sum_by_day(rows, _MINUTE, _DIMS, _LANES)
     return [daily_row(key[0], key[1:], total) for key, total in sums.items()]
 
 

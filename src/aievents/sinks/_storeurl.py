@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from typing import Any, Final
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import unquote
 
-from aievents._redact import REDACTED, masked_url, split_url, url_secrets
+from aievents._redact import hide, masked_url, split_url, url_secrets
 
 try:
     import sqlalchemy as sa
@@ -110,9 +110,7 @@ def parse(target: Target) -> Any:
             raise refuse("must be sqlite:///path/to/file.db, without SQLite URI options")
         parsed = parsed.set(database=os.path.abspath(parsed.database))
         target.shown = f"sqlite:///{parsed.database}"
-    for secret in target.secrets:  # a password that is also a host, a path...
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            target.shown = target.shown.replace(form, REDACTED)
+    target.shown = hide(target.shown, target.secrets)  # a password that is also a host, a path...
     target.parsed = parsed
     return parsed
 

@@ -34,7 +34,7 @@ from aievents.sinks._storeschema import (
     fit,
     unfit_text,
 )
-from aievents.sinks._tally import lanes_of, request_lanes
+from aievents.totals import lanes_of, request_lanes
 
 __all__ = ["StoreWriter"]
 

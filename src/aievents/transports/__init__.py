@@ -27,23 +27,18 @@ installed is named in the :class:`ImportError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from aievents._diag import describe
 from aievents._lazy import lazy
 from aievents.exceptions import TransportError, UnencodableError
 from aievents.protocols import Transport
 
 if TYPE_CHECKING:
-    from aievents.events import BaseEvent
     from aievents.transports.http import HttpTransport as HttpTransport
     from aievents.transports.jsonl import JsonlTransport as JsonlTransport
     from aievents.transports.otlp import OtlpTransport as OtlpTransport
 
 __all__ = ["Transport", "TransportError", "UnencodableError"]
-
-T = TypeVar("T")
 
 #: The transports importable from this package, and their modules (imported when asked for).
 __getattr__, __dir__ = lazy(
@@ -54,25 +49,3 @@ __getattr__, __dir__ = lazy(
         "OtlpTransport": "aievents.transports.otlp",
     },
 )
-
-
-def encode_each(batch: Sequence[BaseEvent], encode: Callable[[BaseEvent], T]) -> list[T]:
-    """``encode(event)`` for every event of ``batch``.
-
-    Raises:
-        UnencodableError: naming every event ``encode`` failed on (whatever
-            the exception); the others are encoded all the same, so that
-            one bad event never costs its batch.
-    """
-    out: list[T] = []
-    bad: list[BaseEvent] = []
-    reasons: list[str] = []
-    for event in batch:
-        try:
-            out.append(encode(event))
-        except Exception as exc:  # noqa: BLE001 - any failure: that event, not the batch
-            bad.append(event)
-            reasons.append(f"{event.event_type}: {describe(exc)}")
-    if bad:
-        raise UnencodableError(bad, reasons)
-    return out

@@ -1,94 +1,28 @@
-"""JsonlTransport: events appended to a JSON Lines file, rotated by size."""
+"""JsonlTransport: events appended to a JSON Lines file, rotated by size.
+
+The lines are :mod:`aievents.encoding.jsonl`'s; this module writes them,
+whole batches or nothing (:func:`write_all`, :func:`fresh_line` serve the
+spill's files too).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 from aievents._fork import after_fork
-from aievents._outbound import outbound
 from aievents._validate import option, setting
+from aievents.encoding.jsonl import SHAPES, Shape, encode_lines
 from aievents.events import BaseEvent
-from aievents.transports import TransportError, encode_each
-from aievents.wire import PLUGIN_ID, to_envelope, to_json
+from aievents.exceptions import TransportError
 
 __all__ = ["JsonlTransport"]
 
 Fsync = Literal["never", "batch", "always"]
-Shape = Literal["dict", "envelope"]
-SHAPES: Final = ("dict", "envelope")
-_DUMPS: Final = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, check_circular=False, allow_nan=False
-).encode
-_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
-
-
-def encode(event: BaseEvent, shape: Shape, *, plugin_id: str = PLUGIN_ID) -> str:
-    """One event, its secrets scrubbed, as one line of compact JSON (no newline).
-
-    The dict shape is written by a compiled encoder (the same JSON as
-    ``to_dict``, without building the dict); the envelope goes through
-    ``to_envelope`` (with ``plugin_id``).
-
-    Raises:
-        ValueError: a value JSON cannot write (NaN, infinity, a loop).
-        TypeError: a value of a type JSON cannot write.
-    """
-    event = outbound(event)
-    if shape == "dict":
-        return to_json(event)
-    return _DUMPS(to_envelope(event, plugin_id=plugin_id))
-
-
-def escape_surrogates(text: str) -> str:
-    """JSON text with each lone surrogate (which UTF-8 cannot hold) as its ``\\u`` escape.
-
-    JSON text holds surrogates only inside strings, where the escape stands
-    for the same character: nothing is lost.
-    """
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def utf8(text: str) -> bytes:
-    """JSON text as UTF-8, lone surrogates escaped (:func:`escape_surrogates`)."""
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return escape_surrogates(text).encode()
-
-
-def encode_texts(batch: Sequence[BaseEvent], shape: Shape) -> list[str]:
-    """Each event of ``batch`` as one line of JSON text (no newline), secrets scrubbed.
-
-    Raises:
-        UnencodableError: naming the events that cannot be encoded (the
-            others are not lost: the caller sends them without these).
-    """
-    try:
-        if shape == "dict":  # the hot path, without a call per event to encode()
-            return [to_json(outbound(event)) for event in batch]
-        return [encode(event, shape) for event in batch]
-    except Exception:  # noqa: BLE001 - which events? Each on its own, to name them
-        return encode_each(batch, lambda event: encode(event, shape))
-
-
-def encode_lines(batch: Sequence[BaseEvent], shape: Shape) -> list[bytes]:
-    """Each event of ``batch`` as one line of UTF-8 JSON ending in a newline, secrets scrubbed.
-
-    Raises:
-        UnencodableError: as :func:`encode_texts`.
-    """
-    texts = encode_texts(batch, shape)
-    try:
-        return [(text + "\n").encode() for text in texts]
-    except UnicodeEncodeError:  # a lone surrogate somewhere: escaped
-        return [utf8(text + "\n") for text in texts]
 
 
 class ShortWriteError(OSError):

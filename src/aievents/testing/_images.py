@@ -1,10 +1,11 @@
-"""A local server on 127.0.0.1 that answers like OpenAI's image endpoints (demo and tests).
+"""ImageServer: OpenAI's images API on 127.0.0.1, for tests, examples and the demo.
 
 It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
 ``/v1/images/variations`` with OpenAI-shaped bodies (the spec's example
 usage for GPT image models, URLs and no usage for DALL-E), streams
-server-sent events for ``stream=true``, and plays scripted failures queued
-with :meth:`ImageServer.fail_next`. Every answer carries ``x-request-id``.
+server-sent events for ``stream=true``, and plays the answers and failures
+queued with :meth:`ImageServer.answer_next` and :meth:`ImageServer.fail_next`.
+Every answer carries ``x-request-id``. Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections import deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+__all__ = ["ImageServer"]
 
 #: The usage of the spec's example generation.
 SPEC_USAGE: dict[str, Any] = {
@@ -59,13 +62,33 @@ def _form(content_type: str, body: bytes) -> dict[str, Any]:
 
 
 class ImageServer:
-    """The server, running on a daemon thread; use as a context manager.
+    """A local server that answers like OpenAI's image endpoints; a context manager.
+
+    Entering the block starts it on a free port of 127.0.0.1 (on a daemon
+    thread); leaving it stops it. Give the ``openai`` client its
+    :attr:`base_url` and any API key::
+
+        with ImageServer() as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="sk-test")
+            client.images.generate(model="gpt-image-1", prompt="a fox")
+            server.fail_next(429, "slow down")  # the next request is refused
+            ...
+
+    Requests are answered in the order they arrive: first with what
+    :meth:`answer_next` and :meth:`fail_next` queued, one request each, then
+    with an OpenAI-shaped answer built from the request (its model, ``n``,
+    size, quality; ``stream=true`` gets server-sent events). Thread-safe.
 
     Args:
         b64_size: Characters of each image's base64 stand-in, for answers as
             big as real ones (a few characters by default).
         gzip: Compress JSON answers with gzip when the request accepts it,
             as OpenAI's servers do.
+
+    Attributes:
+        requests: Every request received, in order: its path
+            (``/v1/images/generations``), its body (JSON, or the form's
+            fields with each file as its byte count) and its headers.
     """
 
     def __init__(self, *, b64_size: int | None = None, gzip: bool = False) -> None:
@@ -109,26 +132,48 @@ class ImageServer:
         host, port = self._http.server_address[:2]
         return f"http://{host!s}:{port}/v1"
 
+    def answer_next(
+        self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next request not yet scripted with ``body`` as JSON.
+
+        Args:
+            body: The JSON answer, as it is (``{"created": 1, "data": []}``).
+            status: The HTTP status.
+            headers: More headers (``x-request-id`` is always sent).
+        """
+        with self._lock:
+            self._script.append((status, body, dict(headers or {})))
+
     def fail_next(
         self, status: int, message: str = "failure", headers: dict[str, str] | None = None
     ) -> None:
-        """Answer the next request with ``status`` and an OpenAI error body."""
+        """Answer the next request not yet scripted with ``status`` and an OpenAI error body.
+
+        The openai SDK raises the matching error (429: ``RateLimitError``,
+        400: ``BadRequestError``, 500: ``InternalServerError``...) with
+        ``message``. ``headers`` adds headers, such as ``retry-after``.
+        """
         body = {"error": {"message": message, "type": "scripted_error", "code": None}}
-        with self._lock:
-            self._script.append((status, body, headers or {}))
+        self.answer_next(body, status, headers)
 
     def delay_next(self, seconds: float) -> threading.Event:
-        """Hold the next answer for ``seconds`` (or until the returned event is set)."""
+        """Hold the next answer for ``seconds``, or until the returned event is set.
+
+        For a slow server or a timeout: set the event to let the answer go.
+        """
         release = threading.Event()
         with self._lock:
             self._delays.append((seconds, release))
         return release
 
     def __enter__(self) -> ImageServer:
+        """Start serving."""
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Stop serving and close the socket."""
         self._http.shutdown()
         self._http.server_close()
         self._thread.join(5)

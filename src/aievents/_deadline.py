@@ -21,7 +21,7 @@ from typing import Any, Final, TypedDict
 import httpcore
 import httpx
 
-from aievents.transports import TransportError
+from aievents.exceptions import TransportError
 
 __all__ = ["DEADLINE", "DeadlineTransport", "Watchdog"]
 

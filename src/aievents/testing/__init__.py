@@ -10,6 +10,17 @@ what your code emits inside a ``with`` block::
             make_thumbnail()
         usage = [e for e in events if e.event_type == "image:usage"]
         assert usage[0].usage.output_tokens == 272
+
+Two more stand-ins, in the spirit of ``httpx.MockTransport``:
+
+- :class:`ImageServer`: OpenAI's images API on 127.0.0.1, for the real
+  ``openai`` SDK (its ``base_url``), with scripted answers and failures.
+- :class:`MemoryTransport`: a transport for a
+  :class:`~aievents.sinks.ForwardSink` that keeps what it is sent in
+  memory, fails on demand and waits for a number of events.
+
+Importing this module adds only standard library modules to those that
+``import aievents`` loads.
 """
 
 from __future__ import annotations
@@ -21,8 +32,10 @@ from contextlib import contextmanager
 from aievents import _unfinished
 from aievents.client import EventClient, EventType, get_client
 from aievents.events import BaseEvent
+from aievents.testing._images import ImageServer
+from aievents.testing._memory import MemoryTransport
 
-__all__ = ["CapturingSink", "capture_events"]
+__all__ = ["CapturingSink", "ImageServer", "MemoryTransport", "capture_events"]
 
 
 class CapturingSink:

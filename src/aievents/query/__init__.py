@@ -1,0 +1,351 @@
+"""OpenAI's usage and costs semantics, implemented once for every store.
+
+:func:`usage` answers like ``GET /v1/organization/usage/images`` and
+:func:`costs` like ``GET /v1/organization/costs``: UTC-aligned buckets of
+``1m``, ``1h`` or ``1d``; ``start_time`` inclusive and ``end_time``
+exclusive; ``group_by`` with the fields not grouped by left ``null``; the
+filters; ``limit`` defaults and maxima per width; opaque ``page`` cursors; and
+empty buckets with ``results: []``, as OpenAI returns them.
+
+Usage is counted at minute resolution: a minute belongs to a query's range
+when its first second does (``start_time`` and ``end_time`` that are not
+whole minutes act as if rounded up to one). Bucket edges are whole minutes,
+so an event exactly on an edge lands in the later bucket.
+
+Where the numbers come from is a :class:`Source`: it sums the usage of the
+events in a time range into ``(bucket start, group, totals)`` rows. The
+:class:`~aievents.sinks.AggregateSink` sums in memory; a SQL store sums in
+SQL. Both answer through this module, so they answer alike.
+
+Besides OpenAI's fields, image results carry token sums and the cost; cost
+results name the model and kind of each line item.
+
+A request whose cost is unknown (a model without a price) or incomplete
+(tokens without a rate) is still counted, and counted again in
+``unpriced_requests``. Its cost is never shown as 0: an image result's
+``cost`` is ``None`` (JSON ``null``) when nothing of it is priced, and a
+lower bound when ``unpriced_requests`` is above 0; on a costs page the
+unpriced requests are a result of their own with no ``amount`` at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from aievents.events import OPERATIONS
+from aievents.exceptions import QueryError
+from aievents.money import EXACT
+from aievents.query._pages import (
+    Bucket,
+    CostsResult,
+    ImagesResult,
+    Page,
+    group_costs,
+    images_result,
+    line_items,
+    sort_key,
+)
+from aievents.query._params import (
+    COSTS_LIMITS,
+    LIMITS,
+    WIDTHS,
+    error,
+    filter_sets,
+    minute_up,
+    names,
+    page_size,
+    paged,
+    query_hash,
+    window,
+)
+from aievents.query._scan import COST_GROUPS, DIMENSIONS, USAGE_GROUPS, Row, Scan, Source
+from aievents.totals import FIELDS, add_into, new_totals
+
+__all__ = [
+    "COSTS_LIMITS",
+    "COST_GROUPS",
+    "DIMENSIONS",
+    "FIELDS",
+    "LIMITS",
+    "USAGE_GROUPS",
+    "Bucket",
+    "CostsResult",
+    "ImagesResult",
+    "Page",
+    "QueryError",
+    "Reports",
+    "Row",
+    "Scan",
+    "Source",
+    "costs",
+    "minute_up",
+    "new_totals",
+    "usage",
+]
+
+Sums = dict[tuple[str | None, ...], list[Any]]
+
+
+def _sum_rows(rows: Iterable[Row]) -> dict[int, Sums]:
+    """The rows added up by bucket and group."""
+    buckets: dict[int, Sums] = {}
+    with decimal.localcontext(EXACT):  # whatever context the application set
+        for bucket, key, totals in rows:
+            groups = buckets.setdefault(bucket, {})
+            total = groups.get(key)
+            if total is None:
+                groups[key] = list(totals)
+            else:
+                add_into(total, totals)
+    return buckets
+
+
+def _answer(
+    source: Source,
+    kind: str,
+    *,
+    times: tuple[Any, Any, float | None],
+    width: int,
+    count: int,
+    page: Any,
+    grouping: tuple[Sequence[str], Sequence[str], Mapping[str, frozenset[str]]],
+    render: Callable[[Sums], tuple[ImagesResult | CostsResult, ...]],
+) -> Page:
+    """A page: window, cursor, one scan of the source, then each bucket's sums rendered.
+
+    ``times`` is (start_time, end_time, now); ``grouping`` is (the query's
+    group_by, the dimensions to scan by, the filters); ``render`` makes a
+    bucket's results of its sums by group.
+    """
+    start_time, end_time, now = times
+    groups, scan_groups, filters = grouping
+    first, start, end = window(start_time, end_time, width, now)
+    digest = query_hash(
+        kind, [start, end if end_time is not None else None, width, sorted(groups), filters]
+    )
+    begin, stop, next_page = paged(digest, (first, end), width, count, page)
+    scan = Scan(
+        start=minute_up(max(begin, start)),
+        end=minute_up(stop),
+        window=(minute_up(start), minute_up(end)),
+        open_end=end_time is None,
+        width=width,
+        group_by=tuple(name for name in DIMENSIONS if name in scan_groups),
+        filters=filters,
+    )
+    sums = _sum_rows(source.scan(scan))
+    data = tuple(
+        Bucket(start_time=start, end_time=start + width, results=render(sums.get(start, {})))
+        for start in range(begin, stop, width)
+    )
+    return Page(data=data, has_more=next_page is not None, next_page=next_page)
+
+
+def usage(
+    source: Source,
+    *,
+    start_time: int | dt.datetime,
+    end_time: int | dt.datetime | None = None,
+    bucket_width: Literal["1m", "1h", "1d"] = "1d",
+    group_by: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    sizes: Sequence[str] | None = None,
+    project_ids: Sequence[str] | None = None,
+    user_ids: Sequence[str] | None = None,
+    api_key_ids: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    now: float | None = None,
+) -> Page:
+    """Images usage, as OpenAI's ``GET /v1/organization/usage/images`` answers it.
+
+    Args:
+        source: Where the usage is summed.
+        start_time: Unix seconds or an aware datetime, inclusive.
+        end_time: Unix seconds or an aware datetime, exclusive; now when
+            omitted.
+        bucket_width: ``1m``, ``1h`` or ``1d``; buckets are aligned to UTC.
+        group_by: Any of ``model``, ``size``, ``source``, ``project_id``,
+            ``user_id``, ``api_key_id``.
+        sources: Only these operations (``image.generation``, ``image.edit``,
+            ``image.variation``).
+        sizes: Only these sizes.
+        project_ids: Only these projects.
+        user_ids: Only these users.
+        api_key_ids: Only these API keys.
+        models: Only these models.
+        limit: Buckets per page (1d: default 7, at most 31; 1h: 24, 168;
+            1m: 60, 1440).
+        page: The ``next_page`` cursor of the previous page.
+        now: The current time in seconds, for an omitted ``end_time``.
+
+    Raises:
+        QueryError: a parameter is wrong; it is named.
+    """
+    if bucket_width not in WIDTHS:
+        raise error("bucket_width", bucket_width, "must be '1m', '1h' or '1d'")
+    width = WIDTHS[bucket_width]
+    groups = names("group_by", group_by, USAGE_GROUPS)
+    filters = filter_sets(
+        source=names("sources", sources, frozenset(OPERATIONS)),
+        size=names("sizes", sizes),
+        project_id=names("project_ids", project_ids),
+        user_id=names("user_ids", user_ids),
+        api_key_id=names("api_key_ids", api_key_ids),
+        model=names("models", models),
+    )
+    default, maximum = LIMITS[bucket_width]
+    count = page_size(limit, default, maximum, bucket_width)
+    return _answer(
+        source,
+        "usage",
+        times=(start_time, end_time, now),
+        width=width,
+        count=count,
+        page=page,
+        grouping=(groups, groups, filters),
+        render=_images_results,
+    )
+
+
+def _images_results(found: Sums) -> tuple[ImagesResult, ...]:
+    """A usage bucket's results: one a group."""
+    return tuple(images_result(key, found[key]) for key in sorted(found, key=sort_key))
+
+
+def costs(
+    source: Source,
+    *,
+    start_time: int | dt.datetime,
+    end_time: int | dt.datetime | None = None,
+    bucket_width: Literal["1d"] = "1d",
+    group_by: Sequence[str] | None = None,
+    project_ids: Sequence[str] | None = None,
+    api_key_ids: Sequence[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    now: float | None = None,
+) -> Page:
+    """Costs, as OpenAI's ``GET /v1/organization/costs`` answers them.
+
+    ``start_time``, ``end_time``, ``page`` and ``now`` are as for :func:`usage`.
+
+    Args:
+        source: Where the usage is summed.
+        bucket_width: Only ``1d``.
+        group_by: Any of ``project_id``, ``line_item``, ``api_key_id``. By
+            line item, each result names a model and a kind (``gpt-image-1,
+            output image tokens``) with its ``quantity`` and ``quantity_unit``.
+        project_ids: Only these projects.
+        api_key_ids: Only these API keys.
+        limit: Buckets per page, 1 to 180 (default 7).
+
+    Raises:
+        QueryError: a parameter is wrong; it is named.
+    """
+    if bucket_width != "1d":
+        raise error("bucket_width", bucket_width, "must be '1d' for costs")
+    width = WIDTHS["1d"]
+    groups = names("group_by", group_by, COST_GROUPS)
+    filters = filter_sets(
+        project_id=names("project_ids", project_ids),
+        api_key_id=names("api_key_ids", api_key_ids),
+    )
+    count = page_size(limit, *COSTS_LIMITS, "1d")
+    by_line = "line_item" in groups
+    scan_groups: list[str] = [name for name in ("project_id", "api_key_id") if name in groups]
+    if by_line:
+        scan_groups.append("model")
+    return _answer(
+        source,
+        "costs",
+        times=(start_time, end_time, now),
+        width=width,
+        count=count,
+        page=page,
+        grouping=(groups, tuple(scan_groups), filters),
+        render=_line_results if by_line else _group_results,
+    )
+
+
+def _group_results(found: Sums) -> tuple[CostsResult, ...]:
+    """A costs bucket's results by group: the priced amount, then the unpriced requests."""
+    project_at, key_at = DIMENSIONS.index("project_id"), DIMENSIONS.index("api_key_id")
+    results: list[CostsResult] = []
+    for key in sorted(found, key=sort_key):
+        results.extend(group_costs(found[key], key[project_at], key[key_at]))
+    return tuple(results)
+
+
+def _line_results(found: Sums) -> tuple[CostsResult, ...]:
+    """A costs bucket's results by line item: a model's cost parts, sorted by name."""
+    project_at, key_at, model_at = (
+        DIMENSIONS.index(n) for n in ("project_id", "api_key_id", "model")
+    )
+    results = [
+        CostsResult(
+            amount=amount,
+            line_item=line,
+            quantity=quantity,
+            quantity_unit=unit,
+            project_id=key[project_at],
+            api_key_id=key[key_at],
+            unpriced_requests=unpriced,
+        )
+        for key in sorted(found, key=sort_key)
+        for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key])
+    ]
+    results.sort(key=lambda r: (r.project_id or "", r.api_key_id or "", r.line_item or ""))
+    return tuple(results)
+
+
+class Reports:
+    """``usage()`` and ``costs()`` for a :class:`Source` with a ``_clock``.
+
+    Mixed into the sinks that answer queries, so that they answer alike.
+    """
+
+    _clock: Callable[[], float]
+
+    def scan(self, scan: Scan) -> Iterable[Row]:
+        """Sum the usage for a query (see :class:`Source`)."""
+        raise NotImplementedError
+
+    def usage(
+        self,
+        start_time: int | dt.datetime,
+        end_time: int | dt.datetime | None = None,
+        bucket_width: Literal["1m", "1h", "1d"] = "1d",
+        group_by: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
+        return usage(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
+
+    def costs(
+        self,
+        start_time: int | dt.datetime,
+        end_time: int | dt.datetime | None = None,
+        bucket_width: Literal["1d"] = "1d",
+        group_by: Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
+        return costs(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
+
+    def _asked(
+        self, start: Any, end: Any, width: Any, group_by: Any, filters: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A query's arguments, with this source's clock for "now"."""
+        return {
+            "start_time": start,
+            "end_time": end,
+            "bucket_width": width,
+            "group_by": group_by,
+            "now": self._clock(),
+            **filters,
+        }

@@ -1,0 +1,489 @@
+"""The series table of an AggregateSink: its totals by series and time, and all it does with them.
+
+A *series* is one combination of dimensions (model, size, source, project,
+user, API key); the table holds an entry (see :mod:`aievents.totals`) per
+series and minute, and rolls minutes into hours and hours into days as they
+age (a rolled-up entry remembers the first and last minute of its events).
+It bounds what it holds (``max_series``, then the overflow series;
+``max_entries``, then early roll-ups; ``retention``), answers scans, and
+exports and merges its totals.
+
+Adding is the table's tally (:mod:`aievents.sinks._tally`): made here over
+the table's minute entries, it adds an event to a series already held, and
+hands the table (:meth:`SeriesTable.take`) what it declines and the
+roll-ups it finds due. The table never changes the tally's counters: it
+counts what it adds itself, and its own counters and the tally's make the
+sink's.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from aievents._diag import RateLimitedLog
+from aievents.events import ImageUsageEvent
+from aievents.exceptions import QueryError
+from aievents.money import ImageCost
+from aievents.pricing import PriceBook
+from aievents.query import DIMENSIONS, Row, Scan
+from aievents.sinks._tally import (
+    EVENT_FIELDS,
+    MAINTAIN,
+    MAINTAIN_EVERY,
+    PyTally,
+    expiry,
+    tally_class,
+)
+from aievents.totals import (
+    COSTS,
+    DAY_MINUTES,
+    EXTRA,
+    FIELDS,
+    add_extra,
+    add_lanes,
+    amount_lanes,
+    as_totals,
+    cost_lanes,
+    merge_entry,
+    unpriced,
+)
+from aievents.usage import ImageUsage, token_split
+
+__all__ = ["OVERFLOW", "SeriesTable"]
+
+#: The dimension value of the overflow series.
+OVERFLOW: Final = "(overflow)"
+_OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
+_STATE_FORMAT: Final = 2
+#: The fields of format 1 exports (before ``unpriced_requests``).
+_FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
+_COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
+_ZERO: Final = Decimal(0)
+Dims = tuple[str | None, ...]
+
+
+class SeriesTable:
+    """The totals of an AggregateSink (see the module docstring).
+
+    Args:
+        max_series: Distinct dimension combinations kept.
+        max_entries: Entries kept in all.
+        max_request_ids: Request ids the tally remembers.
+        detail: Minutes of minute detail, of hour detail, and of totals at
+            all (the retention).
+        prices: The price book for events that carry no cost.
+        price_events: Whether to price such events.
+        clock: Seconds since the epoch.
+        compiled: Which tally to add with (see ``tally_class``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_series: int,
+        max_entries: int,
+        max_request_ids: int,
+        detail: tuple[int, int, int],
+        prices: PriceBook,
+        price_events: bool,
+        clock: Callable[[], float],
+        compiled: bool | None,
+    ) -> None:
+        self._max_series = max_series
+        self._max_entries = max_entries
+        self._detail = detail
+        self._retention = detail[2]
+        self._prices = prices
+        self._price_events = price_events
+        self.clock = clock
+        self.lock = threading.Lock()
+        #: Minute entries, where the tally adds events.
+        self.minutes: dict[tuple[int, Dims], Any] = {}
+        #: Hour and day entries, keyed by the hour's or day's first minute.
+        self.rolled: dict[tuple[int, Dims], _Rolled] = {}
+        #: The dims of every series held, to one tuple each.
+        self.canonical: dict[Dims, Dims] = {}
+        #: Entries the tally opened, booked by _settle.
+        self.opened: list[tuple[int, Dims]] = []
+        #: Stored entries per dimension combination (a combination at 0 is gone).
+        self._dims: dict[Dims, int] = {}
+        #: Keys of minute, hour and day entries, oldest first, for roll-ups.
+        self._levels: tuple[deque[tuple[int, Dims]], ...] = (deque(), deque(), deque())
+        self._diag = RateLimitedLog("aggregate")
+        #: Counted here (the tally counts what it adds): events and
+        #: duplicates of the general path and of merges, and the rest.
+        self.counts = dict.fromkeys((*_COUNTERS, "evicted", "future"), 0)
+        self._ticks = 0
+        #: The tally (typed as the Python twin: the compiled one does the same).
+        self.tally: PyTally = tally_class(compiled)(
+            self,
+            (ImageUsageEvent, ImageUsage, ImageCost),
+            size=max_request_ids,
+            # Past 10**12 minutes (two million years) nothing can expire.
+            retention=min(self._retention, 10**12),
+        )
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the tally is the compiled one."""
+        return type(self.tally) is not PyTally
+
+    def count(self, name: str) -> int:
+        """One of the sink's counters: the table's, plus the tally's for events and duplicates."""
+        own = self.counts[name]
+        if name == "events":
+            return own + self.tally.events
+        if name == "duplicates":
+            return own + self.tally.duplicates
+        return own
+
+    # ------------------------------------------------------------------ intake
+
+    def take(self, event: Any, status: int) -> None:
+        """What the tally leaves to the table: maintenance, and the general path."""
+        if status == MAINTAIN:
+            with self.tally:
+                self._maintain(MAINTAIN_EVERY)
+        elif isinstance(event, ImageUsageEvent):
+            self._add(event)
+
+    def _add(self, event: ImageUsageEvent) -> None:
+        """The general path: a new series, an unpriced event, a cost in finer units."""
+        fields = EVENT_FIELDS(event)
+        usage = fields[2]
+        split = token_split(usage)
+        cost: ImageCost | Decimal | None = fields[3]
+        if cost is None:
+            cost = usage.cost
+            if cost is None and self._price_events:
+                cost = self._prices.cost_of(event)
+        units, extra = cost_lanes(cost)
+        # Only exact strs are kept: hashing or comparing them runs no code.
+        key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))
+        request_id = _exact(fields[0])
+        if key[0] < expiry(self.clock(), self._retention):
+            self._expire(request_id, fields[1])
+            return
+        tally = self.tally
+        with tally:
+            if tally.closed:
+                return
+            if not tally.remember(request_id):
+                self.counts["duplicates"] += 1
+                return
+            self.counts["events"] += 1
+            totals = self.minutes.get(key)
+            if totals is None:
+                totals = self._open(*key)
+            add_lanes(totals, fields[4], usage, split, units, unpriced=unpriced(cost))
+            if extra is not None:
+                add_extra(totals, extra)
+            self._ticks += 1
+            if self._ticks >= MAINTAIN_EVERY:
+                self._ticks = 0
+                self._maintain(MAINTAIN_EVERY)
+
+    def _expire(self, request_id: str, timestamp: int) -> None:
+        """Count an event older than the retention, then log it (outside the lock)."""
+        with self.tally:
+            if self.tally.closed:
+                return
+            self.counts["expired"] += 1
+            expired = self.counts["expired"]
+        self._diag(
+            "expired",
+            "warning",
+            "event_expired",
+            request_id=request_id[:80],
+            timestamp=timestamp,
+            retention_days=self._retention / 1440,
+            expired=expired,
+        )
+
+    def close(self) -> None:
+        """Ignore every event from now on."""
+        with self.tally:
+            self.tally.close()
+
+    # ------------------------------------------------------------------ entries
+
+    def _open(self, minute: int, dims: Dims) -> Any:
+        """A new entry (under the lock), or the overflow series past the cap."""
+        self._settle()
+        if dims not in self._dims and len(self._dims) >= self._max_series:
+            self.counts["overflowed"] += 1
+            dims = _OVERFLOW_DIMS
+            existing = self.minutes.get((minute, dims))
+            if existing is not None:
+                return existing
+        key = (minute, self.canonical.get(dims, dims))  # one tuple per combination
+        totals = self.minutes[key] = self.tally.new_entry()
+        self._book(key, self.clock() + 86_400)
+        return totals
+
+    def _book(self, key: tuple[int, Dims], horizon: float) -> None:
+        """Count a new entry for its combination and queue it for roll-ups."""
+        minute, dims = key
+        self._dims[dims] = self._dims.get(dims, 0) + 1
+        self.canonical.setdefault(dims, dims)
+        self._levels[0].append(key)
+        if minute * 60 > horizon:
+            self.counts["future"] += 1  # kept, and rolled up once its time has come
+
+    def _settle(self) -> None:
+        """Book the entries the tally opened (under the lock)."""
+        if self.opened:
+            horizon = self.clock() + 86_400
+            for key in self.opened:
+                self._book(key, horizon)
+            self.opened.clear()
+
+    def _forget(self, dims: Dims) -> None:
+        """One entry of ``dims`` is gone (merged or dropped)."""
+        left = self._dims.get(dims, 1) - 1
+        if left > 0:
+            self._dims[dims] = left
+        else:
+            self._dims.pop(dims, None)
+            self.canonical.pop(dims, None)
+            self.tally.drop(dims)
+
+    def _maintain(self, budget: int | None) -> None:
+        """Roll minutes into hours and hours into days as they age, by the clock.
+
+        Ages come from the sink's clock, never from an event's timestamp: an
+        event dated in the future changes nothing for the others. At most
+        ``budget`` entries of each level are looked at (``None``: all that are
+        due), so ``handle`` stays O(1) amortized, and a level whose entries
+        are all due (minutes) never starves the next (hours, days). Past
+        ``max_entries`` the oldest detail is rolled up early, and past that
+        the oldest days are dropped.
+        """
+        self._settle()
+        now = int(self.clock()) // 60
+        limits = self._detail
+        steps = (60, DAY_MINUTES, None)
+        minutes, rolled = self.minutes, self.rolled
+        for level, (queue, limit, step) in enumerate(zip(self._levels, limits, steps, strict=True)):
+            held: dict[tuple[int, Dims], Any] = rolled if level else minutes
+            left = budget
+            while queue and (left is None or left > 0):
+                minute, dims = queue[0]
+                crowded = len(minutes) + len(rolled) > self._max_entries
+                if now - minute < limit and not crowded:
+                    break
+                queue.popleft()
+                if left is not None:
+                    left -= 1
+                entry = held.pop((minute, dims), None)
+                if entry is None:
+                    continue
+                self.tally.invalidate()  # the tally may hold it as a series' latest
+                if step is None:  # past retention (or crowded out): gone
+                    self._forget(dims)
+                    if now - minute < limit:
+                        self.counts["evicted"] += 1
+                    continue
+                part = entry if level else _Rolled(entry, minute, minute)
+                target = (minute - minute % step, dims)
+                into = rolled.get(target)
+                if into is None:
+                    rolled[target] = part
+                    self._levels[level + 1].append(target)
+                else:
+                    into.add(part)
+                    self._forget(dims)
+
+    # ------------------------------------------------------------------ reading
+
+    def series_count(self) -> int:
+        """Distinct dimension combinations held (the overflow series included)."""
+        with self.tally:
+            self._settle()
+            return len(self._dims)
+
+    def scan(self, scan: Scan) -> list[Row]:
+        """The rows of a query: a roll-up counts in the bucket of its first minute.
+
+        Raises:
+            QueryError: the query's start or its given end falls inside a roll-up.
+        """
+        first, last = scan.start // 60, (scan.end - 1) // 60
+        low, high = scan.bounds[0] // 60, (scan.bounds[1] - 1) // 60
+        with self.tally:
+            self._maintain(None)
+            items = [
+                (dims, minute, minute, as_totals(totals))
+                for (minute, dims), totals in self.minutes.items()
+                if first <= minute <= last
+            ]
+            items += [
+                (dims, part.first, part.last, as_totals(part.totals))
+                for (_, dims), part in self.rolled.items()
+                if part.first <= last and part.last >= first
+            ]
+        rows: list[Row] = []
+        for dims, begins, ends, totals in items:
+            if scan.filters and not scan.admits(dims):
+                continue
+            if begins < low <= ends or (begins <= high < ends and not scan.open_end):
+                raise _cut(scan.bounds, begins, ends, low=begins < low <= ends)
+            if first <= begins:
+                seconds = begins * 60
+                rows.append((seconds - seconds % scan.width, scan.group_key(dims), totals))
+        return rows
+
+    def export(self) -> dict[str, Any]:
+        """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
+        with self.tally:
+            self._maintain(None)
+            items = [(k, as_totals(v)) for k, v in self.minutes.items()]
+            items += [(k, as_totals(part.totals)) for k, part in self.rolled.items()]
+            counters = {name: self.count(name) for name in _COUNTERS}
+        rows = [
+            [minute, list(dims), [str(v) if isinstance(v, Decimal) else v for v in totals]]
+            for (minute, dims), totals in items
+        ]
+        return {"format": _STATE_FORMAT, "fields": list(FIELDS), "series": rows, **counters}
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add the totals of an export (see AggregateSink.merge)."""
+        parsed, counters = _parse_state(state)
+        cutoff = expiry(self.clock(), self._retention)
+        expired = 0
+        with self.tally:
+            for minute, dims, totals in parsed:
+                if minute < cutoff:
+                    expired += totals[0]
+                    continue
+                existing = self.minutes.get((minute, dims))
+                if existing is None:
+                    existing = self._open(minute, dims)
+                merge_entry(existing, totals)
+            for name in _COUNTERS:
+                self.counts[name] += counters[name]
+            self.counts["expired"] += expired
+        if expired:
+            self._diag(
+                "expired_merged",
+                "warning",
+                "totals_expired",
+                requests=expired,
+                retention_days=self._retention / 1440,
+            )
+
+
+def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
+    """Every row and counter of an export, checked before anything is merged."""
+
+    def bad(field: str, value: Any, reason: str) -> QueryError:
+        return QueryError(field, value, reason, owner="aggregate state")
+
+    if not isinstance(state, Mapping):
+        raise bad("state", state, "must be the dict export() returned")
+    version = state.get("format")
+    if version not in (1, _STATE_FORMAT) or isinstance(version, bool):
+        raise bad("format", version, f"must be 1 or {_STATE_FORMAT}")
+    fields = FIELDS if version == _STATE_FORMAT else _FORMAT_1_FIELDS
+    if state.get("fields") != list(fields):
+        raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
+    counters = {}
+    for name in _COUNTERS:
+        value = state.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sys.maxsize:
+            raise bad(name, value, f"must be an integer from 0 to {sys.maxsize}")
+        counters[name] = value
+    rows = state.get("series")
+    if not isinstance(rows, list):
+        raise bad("series", rows, "must be a list")
+    split = fields.index("cost_input_text")
+    parsed = []
+    for index, row in enumerate(rows):
+        try:
+            minute, dims, totals = row
+            valid = (
+                isinstance(minute, int)
+                and not isinstance(minute, bool)
+                and isinstance(dims, list)
+                and len(dims) == len(DIMENSIONS)
+                and all(d is None or isinstance(d, str) for d in dims)
+                and isinstance(totals, list)
+                and len(totals) == len(fields)
+                and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for v in totals[:split]
+                )
+                and all(isinstance(v, str) for v in totals[split:])
+            )
+            if not valid:
+                raise ValueError
+            amounts = [Decimal(v) for v in totals[split:]]
+            if not all(a.is_finite() and a >= 0 for a in amounts):
+                raise ValueError
+        except (ValueError, TypeError, ArithmeticError):
+            raise bad(
+                f"series[{index}]",
+                row,
+                "must be [minute, six dimensions (string or null), counts and amounts]",
+            ) from None
+        counts = list(totals[:split])
+        if version == 1:
+            # Format 1 could not tell an unknown cost from $0: totals without
+            # any cost are unpriced, never a $0 that may be false.
+            counts.append(0 if any(amounts) else counts[0])
+        entry = [*counts, *(0 for _ in amounts), None]
+        units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
+        entry[COSTS:EXTRA] = [u or 0 for u in units]
+        entry[EXTRA] = None if not any(extra) else [e or _ZERO for e in extra]
+        parsed.append((minute, tuple(map(_exact, dims)), entry))
+    return parsed, counters
+
+
+# ---------------------------------------------------------------------- entries
+
+
+class _Rolled:
+    """An hour's or a day's totals, with the first and last minute of their events."""
+
+    __slots__ = ("first", "last", "totals")
+
+    def __init__(self, totals: Any, first: int, last: int) -> None:
+        self.totals = totals
+        self.first = first
+        self.last = last
+
+    def add(self, other: _Rolled) -> None:
+        """Add another part of the same hour or day."""
+        merge_entry(self.totals, other.totals)
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
+
+
+def _cut(bounds: tuple[int, int], first: int, last: int, *, low: bool) -> QueryError:
+    """The error for a query edge that falls inside a rolled-up total."""
+    since, until = _utc(first * 60), _utc(last * 60 + 60)
+    field, value = ("start_time", bounds[0]) if low else ("end_time", bounds[1])
+    return QueryError(
+        field,
+        value,
+        f"falls inside totals this sink rolled up (events from {since} to before {until} "
+        f"UTC, summed together once older than minute_detail or hour_detail): "
+        f"use {since} or earlier, or {until} or later, or keep finer detail longer",
+        owner="AggregateSink",
+    )
+
+
+def _utc(seconds: int) -> str:
+    """A whole minute as ISO 8601 UTC, to the minute."""
+    return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(seconds))
+
+
+def _exact(value: Any) -> Any:
+    """A str as an exact str (a subclass's hash or eq could run code); else as is."""
+    return value if value is None or type(value) is str else str.__str__(value)

@@ -1,0 +1,268 @@
+"""The totals vector: the one layout every sum of usage shares, and its arithmetic.
+
+A series' totals are a vector of :data:`FIELDS`: counts (requests, images,
+tokens, unpriced requests), then the cost parts. Queries sum such vectors
+(costs as exact ``Decimal`` USD); AggregateSink keeps them as *entries*
+(costs as whole cost units, see :func:`aievents.money.cost_units`, plus an
+*extra* of finer ``Decimal`` parts); a store writes one request's *lanes*
+(``FIELDS[1:]``) per row and rolls rows up by day. Everything that knows
+where a field sits, or how two vectors add, is here; the compiled
+``aievents._speedups`` checks at import that it was built for this layout.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any, Final
+
+from aievents.money import COST_COMPONENTS, EXACT, ImageCost, cost_units, units_to_usd
+from aievents.usage import token_split
+
+__all__ = [
+    "COSTS",
+    "DAY_MINUTES",
+    "EXTRA",
+    "FIELDS",
+    "INDEX",
+    "LANES",
+    "add_extra",
+    "add_into",
+    "add_lanes",
+    "add_request",
+    "amount_lanes",
+    "as_totals",
+    "cost_lanes",
+    "day_of",
+    "exact_sum",
+    "lanes_of",
+    "merge_entry",
+    "new_entry",
+    "new_totals",
+    "request_lanes",
+    "sum_by_day",
+    "unit_totals",
+    "unpriced",
+]
+
+#: The totals of a series, in vector order: counts, then exact cost parts.
+FIELDS: Final = (
+    "num_model_requests",
+    "images",
+    "input_tokens",
+    "output_tokens",
+    "input_text_tokens",
+    "input_image_tokens",
+    "output_image_tokens",
+    "output_text_tokens",
+    "input_cached_text_tokens",
+    "input_cached_image_tokens",
+    "unpriced_requests",
+    "cost_input_text",
+    "cost_input_image",
+    "cost_cached_input",
+    "cost_output_image",
+    "cost_output_text",
+    "cost_per_image",
+    "cost_other",
+)
+#: Where each field sits in the vector.
+INDEX: Final = {name: i for i, name in enumerate(FIELDS)}
+#: How many lanes a vector has.
+LANES: Final = len(FIELDS)
+#: The first cost lane: counts before it, cost parts from it on.
+COSTS: Final = INDEX["cost_input_text"]
+#: Where an entry keeps its extra (None, or the cost parts finer than cost units).
+EXTRA: Final = LANES
+#: Minutes in a UTC day, the roll-up's period.
+DAY_MINUTES: Final = 1440
+
+_ZERO: Final = Decimal(0)
+#: The cost lanes, as cost units, of a request that costs nothing.
+_NO_UNITS: Final = (0,) * (LANES - COSTS)
+_COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+def new_totals() -> list[Any]:
+    """A zero totals vector (ints, then Decimal cost parts)."""
+    return [0] * COSTS + [_ZERO] * (LANES - COSTS)
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum of amounts, whatever decimal context the application set."""
+    with decimal.localcontext(EXACT):
+        return sum(values, _ZERO)
+
+
+def add_into(total: Any, part: Sequence[Any]) -> None:
+    """Add ``part`` into ``total``, lane by lane (as many lanes as ``part`` has)."""
+    for i, value in enumerate(part):
+        if value:
+            total[i] += value
+
+
+def day_of(minute: int) -> int:
+    """The first minute of the UTC day of ``minute``."""
+    return minute - minute % DAY_MINUTES
+
+
+def sum_by_day(
+    rows: Iterable[Sequence[Any]], minute: int, dims: slice, lanes: slice
+) -> dict[tuple[Any, ...], list[int]]:
+    """Requests summed per UTC day and series: ``(day's first minute, *dims)`` to totals.
+
+    Each row is one request: its minute at ``minute``, its dimensions at
+    ``dims`` and its lanes (``FIELDS[1:]``, costs in cost units) at ``lanes``.
+    """
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        at = row[minute]
+        key = (at - at % DAY_MINUTES, *row[dims])
+        total = sums.get(key)
+        if total is None:
+            total = sums[key] = [0] * LANES
+        total[0] += 1
+        for lane, value in enumerate(row[lanes], 1):
+            if value:
+                total[lane] += value
+    return sums
+
+
+# --------------------------------------------------------------------------- one request
+
+
+def unpriced(cost: Any) -> int:
+    """1 when a request's cost is unknown (None) or incomplete (unpriced parts), else 0."""
+    if cost is None:
+        return 1
+    return 1 if isinstance(cost, ImageCost) and cost.unpriced else 0
+
+
+def request_lanes(
+    images: int | None,
+    usage: Any,
+    split: tuple[int, ...],
+    units: tuple[int, ...] | None,
+    *,
+    unpriced: int,
+) -> tuple[int, ...]:
+    """One request's lanes after the request count (``FIELDS[1:]``).
+
+    ``split`` is token_split()'s answer; ``units`` the cost units (None: no
+    cost in units); ``unpriced`` is :func:`unpriced`'s answer.
+    """
+    return (
+        images or 0,
+        usage.input_tokens or 0,
+        usage.output_tokens or 0,
+        split[0],  # input text
+        split[1],  # input image
+        split[4],  # output image
+        split[5],  # output text
+        split[2],  # cached text
+        split[3],  # cached image
+        unpriced,
+        *(units if units is not None else _NO_UNITS),
+    )
+
+
+def add_request(total: Any, lanes: Iterable[int]) -> None:
+    """Count one request with these lanes (``FIELDS[1:]``) into ``total``."""
+    total[0] += 1
+    for lane, value in enumerate(lanes, 1):
+        if value:
+            total[lane] += value
+
+
+def add_lanes(
+    total: Any,
+    images: int | None,
+    usage: Any,
+    split: tuple[int, ...],
+    units: tuple[int, ...] | None,
+    *,
+    unpriced: int,
+) -> None:
+    """Count one request into an entry: its images, tokens, whether unpriced, and cost units."""
+    add_request(total, request_lanes(images, usage, split, units, unpriced=unpriced))
+
+
+def amount_lanes(amount: Decimal) -> tuple[int | None, Decimal | None]:
+    """(cost units, None) for an amount that has them, else (None, the amount)."""
+    units = cost_units(amount)
+    return (units, None) if units is not None else (None, amount)
+
+
+def cost_lanes(
+    cost: ImageCost | Decimal | None,
+) -> tuple[tuple[int, ...] | None, list[Any] | None]:
+    """The cost lanes of a request: (units, None), or (None, Decimal parts) when finer."""
+    if cost is None:
+        return None, None
+    if isinstance(cost, Decimal):
+        units = cost_units(cost)
+        if units is not None:
+            return (*_NO_UNITS[:-1], units), None
+        return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
+    if cost.units is not None:
+        return cost.units, None
+    parts = list(_COST_FIELDS(cost))
+    return None, [*parts, _ZERO if any(parts) else cost.total]
+
+
+def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
+    """One request's lanes (every one of FIELDS, costs in cost units) and extra.
+
+    ``cost`` is the event's ImageCost, a bare Decimal, or None (unknown).
+    """
+    units, extra = cost_lanes(cost)
+    usage = event.usage
+    lanes = request_lanes(event.images, usage, token_split(usage), units, unpriced=unpriced(cost))
+    return [1, *lanes], extra
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def new_entry() -> list[Any]:
+    """A zero entry: every lane 0 (costs in cost units), then no extra."""
+    return [0] * LANES + [None]
+
+
+def add_extra(entry: Any, extra: Sequence[Decimal]) -> None:
+    """Add Decimal cost parts to an entry's extra (exactly)."""
+    held = entry[EXTRA]
+    with decimal.localcontext(EXACT):
+        entry[EXTRA] = (
+            list(extra) if held is None else [a + b for a, b in zip(held, extra, strict=True)]
+        )
+
+
+def merge_entry(into: Any, other: Any) -> None:
+    """Add the entry ``other`` to ``into``."""
+    for index in range(EXTRA):
+        if other[index]:
+            into[index] += other[index]
+    if other[EXTRA] is not None:
+        add_extra(into, other[EXTRA])
+
+
+def unit_totals(lanes: Sequence[int]) -> list[Any]:
+    """Lanes with costs in cost units as a totals vector (costs in Decimal USD)."""
+    return [*lanes[:COSTS], *(units_to_usd(units) for units in lanes[COSTS:LANES])]
+
+
+def as_totals(entry: Any) -> list[Any]:
+    """An entry as a totals vector: counts, then exact Decimal USD cost parts."""
+    lanes = list(entry)
+    totals = unit_totals(lanes)
+    extra = lanes[EXTRA]
+    if extra is not None:
+        with decimal.localcontext(EXACT):
+            add_into(totals, [0] * COSTS + list(extra))
+    return totals
