@@ -205,10 +205,10 @@ class Collector:
             self.release.wait(argument)
         if kind == "status":
             status, headers = argument
-            self._answer(handler, status, headers)
-            with self._lock:
+            with self._lock:  # recorded before the answer, which the sender may act on at once
                 self.requests.append({"status": status, "at": time.monotonic()})
                 self._arrived.notify_all()
+            self._answer(handler, status, headers)
             return
         if handler.headers.get("content-encoding") == "gzip":
             raw = gzip.decompress(raw)
@@ -221,12 +221,12 @@ class Collector:
                 items = [items]
         refused = self._refused(items)
         if refused is not None:
-            self._answer(handler, refused, {})
-            with self._lock:
+            with self._lock:  # recorded before the answer, as above
                 self.requests.append(
                     {"status": refused, "at": time.monotonic(), "count": len(items)}
                 )
                 self._arrived.notify_all()
+            self._answer(handler, refused, {})
             return
         record = {
             "status": 200,

@@ -19,7 +19,7 @@ import pytest
 import structlog
 
 from aievents import EventClient, from_dict
-from aievents._http import retry_after
+from aievents.policy import parse_retry_after as retry_after
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.http import HttpTransport

@@ -59,10 +59,6 @@ LONG: Final[dict[str, str]] = {}
 #: Modules over MAX_LINES that the restructuring now under way splits;
 #: marked xfail (not strict) until it lands. Remove an entry once it is split.
 SPLITTING: Final[dict[str, str]] = {
-    "aievents._redact": "the URL-masking rule moves to a module of its own",
-    "aievents.query": "the totals vector moves to aievents.totals",
-    "aievents.sinks.aggregate": "the series table moves out of the sink",
-    "aievents.sinks.forward": "batching and retry policies become values",
     "aievents.sinks.store": "the store is being split",
 }
 

@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -208,6 +207,18 @@ class TestReplaced:
         assert not sink.usage(T0 + DAY, T0 + 2 * DAY).data[0].results
         sink.close(10)
 
+    def test_close_says_what_failed(self, path: Path, tmp_path: Path) -> None:
+        """A batch that fails while close drains it makes close return False."""
+        sink = sqlite_store(path, max_delay=3600)
+        sink.handle(event("a", T0))
+        assert sink.flush(10)
+        junk = tmp_path / "junk"
+        junk.write_bytes(b"not a database, " * 1024)
+        os.replace(junk, path)
+        sink.handle(event("b", T0))
+        assert not sink.close(30)
+        assert sink.stats()["failed"] == 1
+
 
 @contextmanager
 def locked(path: Path, *statements: str) -> Iterator[None]:
@@ -300,31 +311,6 @@ class TestLocked:
         assert requests(sink) == sent
         assert sink.stats()["dropped"] == 0
         sink.close(10)
-
-
-class TestSettle:
-    """BatchWorker.settle waits for what was queued before it, and says what is left."""
-
-    def test_counts_what_is_left(self) -> None:
-        """With delivery held up, settle returns how many earlier items are not delivered."""
-        from aievents.sinks._batch import BatchWorker
-
-        release = threading.Event()
-        delivered: list[int] = []
-
-        def deliver(batch: list[Any], _deadline: float | None) -> None:
-            release.wait(30)
-            delivered.extend(batch)
-
-        worker = BatchWorker(deliver, name="settle-test", batch_size=4, max_delay=60)
-        for item in range(10):
-            worker.put(item)
-        assert worker.settle(0.05) == 10
-        release.set()
-        assert worker.settle(30) == 0
-        assert delivered == list(range(10))
-        assert worker.settle(0) == 0
-        worker.close(10)
 
 
 class TestExisting:

@@ -75,6 +75,8 @@ from aievents.wire import (
 )
 
 if TYPE_CHECKING:
+    from aievents.policy import Batching as Batching
+    from aievents.policy import Retry as Retry
     from aievents.sinks.aggregate import AggregateSink as AggregateSink
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
@@ -86,6 +88,7 @@ __all__ = [
     "AieventsError",
     "BINDABLE_FIELDS",
     "BaseEvent",
+    "Batching",
     "ContextExecutor",
     "ContextToken",
     "EVENT_TYPES",
@@ -111,6 +114,7 @@ __all__ = [
     "OutputTokensDetails",
     "PriceTableError",
     "QueryError",
+    "Retry",
     "SOURCES",
     "Sink",
     "StoreAccessError",
@@ -148,7 +152,11 @@ __version__ = "0.1.0"
 #: The sinks, from aievents.sinks (each imported when first asked for).
 __getattr__, __dir__ = lazy(
     __name__,
-    dict.fromkeys(
-        ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"), "aievents.sinks"
-    ),
+    {
+        **dict.fromkeys(
+            ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"),
+            "aievents.sinks",
+        ),
+        **dict.fromkeys(("Batching", "Retry"), "aievents.policy"),
+    },
 )

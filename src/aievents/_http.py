@@ -14,8 +14,6 @@ errors only as :func:`aievents._redact.safe_url` shows it.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -27,11 +25,11 @@ from aievents._fork import after_fork
 from aievents._redact import safe_url
 from aievents._validate import setting
 from aievents.exceptions import TransportError
+from aievents.policy import RETRYABLE_STATUSES, parse_retry_after
 
-__all__ = ["RETRYABLE", "Connections", "answer_error", "post", "retry_after"]
+__all__ = ["Connections", "answer_error", "post"]
 
 #: The HTTP statuses a retry may get past.
-RETRYABLE: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Bytes of an answer's body read (to keep the connection), at most.
 _MAX_ANSWER: Final = 64 * 1024
 
@@ -126,7 +124,7 @@ def post(
                     delivered()
                 _drain(response, deadline)
                 return
-            wait = retry_after(response.headers.get("retry-after"))
+            wait = parse_retry_after(response.headers.get("retry-after"))
     except httpx.TimeoutException as exc:
         if deadline is not None and time.monotonic() >= deadline:
             message = f"{shown} took longer than {timeout:g} s"
@@ -149,7 +147,10 @@ def answer_error(shown: str, status: int, wait: float | None) -> TransportError:
         wait: Seconds its ``Retry-After`` asked for, if any.
     """
     return TransportError(
-        f"{shown} answered {status}", retryable=status in RETRYABLE, retry_after=wait, status=status
+        f"{shown} answered {status}",
+        retryable=status in RETRYABLE_STATUSES,
+        retry_after=wait,
+        status=status,
     )
 
 
@@ -183,25 +184,3 @@ def _drain(response: httpx.Response, deadline: float | None) -> None:
                 return
     except httpx.HTTPError:
         return
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), if valid.
-
-    Seconds are ASCII digits only. A date without a zone (asctime's form, or
-    ``-0000``) is UTC, as every HTTP date is. The wait is not capped here
-    (``ForwardSink`` caps it with ``max_retry_after``): a huge number may
-    come back as ``inf``.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None

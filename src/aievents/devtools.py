@@ -42,6 +42,7 @@ from aievents.client import EventClient
 from aievents.encoding.devtools import encode_messages, read_message
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.exceptions import AieventsError, TransportError, first_line
+from aievents.policy import LISTENER_RETRY, Retry
 from aievents.wire import PLUGIN_ID, from_envelope
 
 __all__ = ["DEFAULT_PORT", "BusEvent", "DevtoolsListener", "DevtoolsTransport"]
@@ -217,9 +218,12 @@ class DevtoolsListener:
         plugin_id: Envelopes of this plugin are re-emitted; others are
             counted (``all_plugins=True`` re-emits them as BusEvent).
         all_plugins: Re-emit other plugins' envelopes too.
-        backoff: Seconds before the first reconnection; doubles up to
-            ``max_backoff``.
-        max_backoff: Longest wait between reconnections.
+        retry: How it reconnects (:data:`~aievents.policy.LISTENER_RETRY`
+            by default: for as long as it runs, from 0.1 s, doubling up to
+            5 s; a connection that carried messages starts the count again;
+            with ``max_retries``, it stops after that many failed
+            connections in a row).
+        backoff, max_backoff: Each changes that field of ``retry``.
 
     Use as a context manager, or :meth:`start` and :meth:`close`.
     """
@@ -233,13 +237,13 @@ class DevtoolsListener:
         mode: Literal["ws", "sse"] = "ws",
         plugin_id: str = PLUGIN_ID,
         all_plugins: bool = False,
-        backoff: float = 0.1,
-        max_backoff: float = 5.0,
+        retry: Retry = LISTENER_RETRY,
+        backoff: float | None = None,
+        max_backoff: float | None = None,
     ) -> None:
         option("mode", mode, ("ws", "sse"))
         setting("port", port, positive=True)
-        setting("backoff", backoff, fraction=True)
-        setting("max_backoff", max_backoff, fraction=True)
+        self.retry = retry.updated(backoff=backoff, max_backoff=max_backoff)
         if mode == "ws":
             _websockets()
         self.mode = mode
@@ -249,7 +253,6 @@ class DevtoolsListener:
         self.url = f"{'ws' if mode == 'ws' else 'http'}://{_netloc(host, port)}{path}"
         self._plugin_id = plugin_id
         self._all = all_plugins
-        self._backoff, self._max_backoff = backoff, max_backoff
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._lock = threading.Lock()
@@ -306,18 +309,40 @@ class DevtoolsListener:
     # ------------------------------------------------------------------ receiving
 
     def _run(self) -> None:
-        delay = self._backoff
+        """Listen, reconnecting by the listener's :class:`Retry` until it is closed."""
         while not self._stop.is_set():
             try:
-                for message in self._messages():
-                    delay = self._backoff
-                    self._handle(message)
-            except Exception:  # noqa: BLE001 - the bus went away: reconnect
-                pass
+                self.retry.call(self._listen, wait=self._wait, retryable=self._going)
+            except Exception:  # noqa: BLE001 - closed, or out of retries (max_retries)
+                return
+
+    def _wait(self, delay: float) -> bool:
+        """Wait before reconnecting; False once the listener is closed."""
+        return not self._stop.wait(delay)
+
+    def _going(self, _error: Exception) -> bool:
+        """Whether to reconnect: until the listener is closed, whatever went wrong."""
+        return not self._stop.is_set()
+
+    def _listen(self) -> None:
+        """One connection: its messages handled until it ends.
+
+        Raises when it ends without a message (the bus away, or refusing):
+        the wait before the next connection grows. A connection that
+        carried messages returns, and the next one is tried at once.
+        """
+        heard = False
+        try:
+            for message in self._messages():
+                heard = True
+                self._handle(message)
+        except Exception:
+            if not heard:
+                raise
+        finally:
             self._connected.clear()
-            if self._stop.wait(delay):
-                break
-            delay = min(delay * 2, self._max_backoff)
+        if not heard and not self._stop.is_set():
+            raise ConnectionError(f"the bus at {self.url} ended the connection")
 
     def _messages(self) -> Iterator[str]:
         """The bus's messages until the connection ends (or the listener closes)."""

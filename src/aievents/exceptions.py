@@ -243,7 +243,8 @@ class TransportError(AieventsError, OSError):
 
     Attributes:
         retryable: Whether sending the same batch again may succeed (a
-            timeout, a refused connection, HTTP 429 or 5xx).
+            timeout, a refused connection, an HTTP status of
+            :data:`~aievents.policy.RETRYABLE_STATUSES`).
         retry_after: Seconds the target asked to wait before a retry, if it
             said (``Retry-After``).
         status: The HTTP status, for HTTP transports.

@@ -18,17 +18,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Any
 
 from aievents._fork import after_fork
-from aievents._validate import option, setting
+from aievents.policy import Batching
 
-__all__ = ["OVERFLOW_POLICIES", "BatchWorker", "Overflow"]
+__all__ = ["BatchWorker", "Closing", "Deliver"]
 
-Overflow = Literal["drop_oldest", "drop_newest", "block", "spill"]
-OVERFLOW_POLICIES: Final = ("drop_oldest", "drop_newest", "block", "spill")
-
-Deliver = Callable[[list[Any], "float | None"], None]
 Overflowed = Callable[[list[Any]], bool]
 
 
@@ -43,27 +39,55 @@ def _earlier(one: float | None, other: float | None) -> float | None:
     return min(one, other)
 
 
+class Closing:
+    """A worker's close, as its ``deliver`` sees it: live, since a close may begin meanwhile.
+
+    True while a close is under way; :attr:`deadline` is when it gives up.
+    A ``deliver`` that retries stops retrying then: until a close, a batch
+    may wait as long as it takes (new items queue behind it, and the
+    overflow policy counts what does not fit).
+    """
+
+    __slots__ = ("_worker",)
+
+    def __init__(self, worker: BatchWorker) -> None:
+        self._worker = worker
+
+    def __bool__(self) -> bool:
+        return self.deadline is not None
+
+    @property
+    def deadline(self) -> float | None:
+        """When the close under way gives up (``math.inf``: never); None when not closing."""
+        return self._worker._closing_by()
+
+    def __repr__(self) -> str:
+        return f"Closing(deadline={self.deadline!r})"
+
+
+#: ``deliver(batch, deadline, closing)``: see :class:`BatchWorker`.
+Deliver = Callable[[list[Any], "float | None", Closing], None]
+
+
 class BatchWorker:
     """A bounded queue drained in batches by a daemon thread.
 
     Args:
-        deliver: Called on the worker thread as ``deliver(batch, deadline)``
-            (``deadline``: a ``time.monotonic()`` value while flushing or
-            closing, else None); it must account for every event it is given.
+        deliver: Called on the worker thread as ``deliver(batch, deadline,
+            closing)``: ``deadline`` is the ``time.monotonic()`` value by
+            which the flush or close the batch was taken for wants it done
+            (else None), ``closing`` the worker's :class:`Closing`. It must
+            account for every item it is given.
         name: The worker thread's name.
-        batch_size: Events per batch, at most.
-        max_delay: Seconds an event may wait for its batch to fill.
-        max_queue: Events the queue holds, at most.
-        overflow: What a full queue does with a new event: ``drop_oldest``,
-            ``drop_newest``, ``block`` (wait up to ``block_timeout``, then
-            drop the new event) or ``spill`` (hand the oldest batch to
-            ``spill``).
-        block_timeout: Seconds ``block`` waits.
+        batching: Batch size and delay, queue bound and overflow policy.
         spill: Called with a batch taken out of a full queue (``spill``
             policy); returns whether it kept the batch.
-        dropped: Called as ``dropped(reason, count)`` for events let go.
-        lost: Called with the events let go (before ``dropped``), for a
+        dropped: Called as ``dropped(reason, count)`` for items let go.
+        lost: Called with the items let go (before ``dropped``), for a
             sink that must know which ones will never arrive.
+
+    Raises:
+        ValueError: ``overflow="spill"`` without a ``spill``.
     """
 
     def __init__(
@@ -71,32 +95,23 @@ class BatchWorker:
         deliver: Deliver,
         *,
         name: str,
-        batch_size: int = 512,
-        max_delay: float = 1.0,
-        max_queue: int = 10_000,
-        overflow: Overflow = "drop_oldest",
-        block_timeout: float = 0.1,
+        batching: Batching = Batching(),  # noqa: B008 - a frozen value
         spill: Overflowed | None = None,
         dropped: Callable[[str, int], None] = lambda reason, count: None,
         lost: Callable[[list[Any]], None] | None = None,
     ) -> None:
-        option("overflow", overflow, OVERFLOW_POLICIES)
-        if overflow == "spill" and spill is None:
+        if batching.overflow == "spill" and spill is None:
             raise ValueError("overflow='spill' needs a spill directory")
-        setting("batch_size", batch_size, positive=True)
-        setting("max_queue", max_queue, positive=True)
-        setting("max_delay", max_delay, fraction=True)
-        setting("block_timeout", block_timeout, fraction=True)
         self._deliver = deliver
         self._spill = spill
         self._dropped = dropped
         self._lost = lost
         self.name = name
-        self.batch_size = batch_size
-        self.max_delay = float(max_delay)
-        self.max_queue = max_queue
-        self.overflow: Overflow = overflow
-        self.block_timeout = float(block_timeout)
+        self.batching = batching
+        # Read by every put: kept at hand.
+        self._batch_size = batching.batch_size
+        self._max_queue = batching.max_queue
+        self.closing = Closing(self)
         self._setup()
         after_fork(self)
 
@@ -137,14 +152,14 @@ class BatchWorker:
             else:
                 queue = self._queue
                 accepted = True
-                if len(queue) >= self.max_queue:
+                if len(queue) >= self._max_queue:
                     accepted, let_go, spilled = self._make_room(item)
                 if accepted:
                     queue.append(item)
                     self._queued += 1
                     if self._thread is None:
                         self._start()
-                    if len(queue) == self.batch_size or len(queue) == 1:
+                    if len(queue) == self._batch_size or len(queue) == 1:
                         self._ready.notify()
         if spilled is not None and not self._spill_out(spilled):
             let_go = ("spill_full", spilled)
@@ -170,22 +185,22 @@ class BatchWorker:
         Returns whether the new item is taken, why and which items were let
         go, and the batch to spill (once the lock is released).
         """
-        policy = self.overflow
+        policy = self.batching.overflow
         if policy == "drop_oldest":
             oldest = self._queue.popleft()
             self._taken += 1
             return True, ("queue_full", [oldest]), None
         if policy == "block":
-            deadline = time.monotonic() + self.block_timeout
-            while len(self._queue) >= self.max_queue and not self._closed:
+            deadline = time.monotonic() + self.batching.block_timeout
+            while len(self._queue) >= self._max_queue and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._idle.wait(left):
                     break
-            if len(self._queue) < self.max_queue:
+            if len(self._queue) < self._max_queue:
                 return True, None, None
             return False, ("block_timeout", [item]), None
         if policy == "spill" and self._spill is not None:
-            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
             self._taken += len(batch)
             return True, None, batch
         return False, ("queue_full", [item]), None
@@ -201,16 +216,16 @@ class BatchWorker:
         with self._lock:
             while True:
                 queue = self._queue
-                if queue and (len(queue) >= self.batch_size or self._flushing or self._closing):
+                if queue and (len(queue) >= self._batch_size or self._flushing or self._closing):
                     break
                 if self._closing:
                     return None
                 if queue:
-                    if not self._ready.wait(self.max_delay):
+                    if not self._ready.wait(self.batching.max_delay):
                         break  # the oldest waited max_delay: send what is there
                 else:
                     self._ready.wait()
-            count = min(self.batch_size, len(queue))
+            count = min(self._batch_size, len(queue))
             batch = [queue.popleft() for _ in range(count)]
             self._batch_start = self._taken
             self._taken += count
@@ -228,7 +243,7 @@ class BatchWorker:
                 return
             batch, deadline = taken
             try:
-                self._deliver(batch, deadline)
+                self._deliver(batch, deadline, self.closing)
             except Exception:  # noqa: BLE001 - deliver accounts; the worker must live on
                 self._let_go("deliver_failed", batch)
             finally:
@@ -250,13 +265,8 @@ class BatchWorker:
         with self._lock:
             return len(self._queue) + self._inflight
 
-    def closing_by(self) -> float | None:
-        """When a close under way gives up (``math.inf``: never); None when not closing.
-
-        A ``deliver`` that retries stops retrying then: until a close, a
-        batch may wait as long as it takes (new items queue behind it, and
-        the overflow policy counts what does not fit).
-        """
+    def _closing_by(self) -> float | None:
+        """When a close under way gives up (``math.inf``: never); None when not closing."""
         with self._lock:
             if not self._closing:
                 return None

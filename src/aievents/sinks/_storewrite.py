@@ -23,7 +23,9 @@ from aievents._outbound import outbound
 from aievents.events import ImageUsageEvent
 from aievents.exceptions import first_line
 from aievents.money import ImageCost
+from aievents.policy import Retry
 from aievents.pricing import PriceBook
+from aievents.sinks._batch import Closing
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeledger import Ledger
 from aievents.sinks._storeschema import (
@@ -38,10 +40,6 @@ from aievents.totals import lanes_of, request_lanes
 
 __all__ = ["StoreWriter"]
 
-#: Seconds before a write that failed for a reason that may pass is tried
-#: again: doubled each time, up to _MAX_BACKOFF.
-_BACKOFF: Final = 0.05
-_MAX_BACKOFF: Final = 2.0
 #: An event never set: a wait that only a timeout ends.
 _NEVER: Final = threading.Event()
 
@@ -55,8 +53,7 @@ class StoreWriter:
         diag: The sink's diagnostic log.
         prices: The price book for events that carry no cost.
         price_events: Price events that carry no cost with ``prices``.
-        closing_by: When the sink's close gives up what is not written
-            (a ``time.monotonic()`` value), None while it is not closing.
+        retry: How a write that failed for a reason that may pass is tried again.
     """
 
     def __init__(
@@ -67,14 +64,14 @@ class StoreWriter:
         *,
         prices: PriceBook,
         price_events: bool,
-        closing_by: Callable[[], float | None],
+        retry: Retry,
     ) -> None:
         self._db = db
         self._ledger = ledger
         self._diag = diag
         self._prices = prices
         self._price_events = price_events
-        self._closing_by = closing_by
+        self.retry = retry
         self._wake = threading.Event()  # set by close(): a retry's wait ends
         after_fork(self)
 
@@ -86,7 +83,7 @@ class StoreWriter:
         """End the wait of a batch to be tried again (the sink is closing): it is tried now."""
         self._wake.set()
 
-    def deliver(self, batch: list[Any], deadline: float | None) -> None:
+    def deliver(self, batch: list[Any], deadline: float | None, closing: Closing) -> None:
         """Write a batch (on the worker thread); retry what may pass; count what cannot be written.
 
         ``deadline`` (a flush's or a close's) does not end the retries: a
@@ -96,55 +93,56 @@ class StoreWriter:
         """
         del deadline
         try:
-            self._persist(functools.partial(self.write, batch), len(batch))
+            self._persist(functools.partial(self.write, batch), len(batch), closing)
         except self._db.refusals:
             # The database refuses a row: write one at a time, so that only
             # the refused ones are lost (and counted).
-            self._write_each(batch)
+            self._write_each(batch, closing)
         except self._db.failures as error:
             self._give_up(batch, error)
 
-    def _write_each(self, batch: list[Any]) -> None:
+    def _write_each(self, batch: list[Any], closing: Closing) -> None:
         for event in batch:
             try:
-                self._persist(functools.partial(self.write, [event]), 1)
+                self._persist(functools.partial(self.write, [event]), 1, closing)
             except self._db.refusals as error:
                 self._ledger.count(rejected=1)
                 self._reject(event, self._db.hide(first_line(error)))
             except self._db.failures as error:
                 self._give_up([event], error)
 
-    def _persist(self, write: Callable[[], object], count: int) -> None:
-        """Run ``write``, again after each transient failure, waiting longer each time.
+    def _persist(self, write: Callable[[], object], count: int, closing: Closing) -> None:
+        """Run ``write``, again after each transient failure (by the sink's :class:`Retry`).
 
         Raises the first failure that is not transient, or the last one once
-        the sink is closing and its deadline has passed.
+        the retries are spent or the sink is closing and its deadline has
+        passed.
         """
-        attempt = 0
-        while True:
-            try:
-                write()
-                return
-            except self._db.refusals:
-                raise
-            except self._db.failures as error:
-                if not self._db.transient(error):
-                    raise
-                attempt += 1
-                if not self._pause(attempt):
-                    raise
-                self._ledger.count(retried=count)
-                said = self._db.hide(describe(error))
-                self._diag("retrying", "warning", "write_retrying", error=said, events=count)
 
-    def _pause(self, attempt: int) -> bool:
-        """Wait before another attempt; False: the sink is closing and its deadline passed."""
-        delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** (attempt - 1))
-        closing = self._closing_by()
-        if closing is None:
+        def worth(error: Exception) -> bool:
+            db = self._db
+            refused = isinstance(error, db.refusals)
+            return not refused and isinstance(error, db.failures) and db.transient(error)
+
+        def retrying(_attempt: int, error: Exception) -> None:
+            self._ledger.count(retried=count)
+            said = self._db.hide(describe(error))
+            self._diag("retrying", "warning", "write_retrying", error=said, events=count)
+
+        self.retry.call(
+            write,
+            wait=functools.partial(self._pause, closing),
+            retryable=worth,
+            retrying=retrying,
+        )
+
+    def _pause(self, closing: Closing, delay: float) -> bool:
+        """Wait ``delay`` before another attempt; False: the sink is closing, its deadline past."""
+        by = closing.deadline
+        if by is None:
             self._wake.wait(delay)  # close() ends the wait
             return True
-        left = closing - time.monotonic()
+        left = by - time.monotonic()
         if left <= 0:
             return False
         _NEVER.wait(min(delay, left))

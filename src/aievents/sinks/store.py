@@ -54,7 +54,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aievents._diag import RateLimitedLog
 from aievents._fork import after_fork
@@ -66,16 +66,20 @@ from aievents.exceptions import (
     StoreError,
     StoreSettingError,
 )
+from aievents.policy import STORE_BATCHING, STORE_RETRY, Batching, Options, Retry, resolve
 from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import Reports, Row, Scan
 from aievents.sinks import _exit
-from aievents.sinks._batch import BatchWorker, Overflow
+from aievents.sinks._batch import BatchWorker
 from aievents.sinks._storedb import StoreDB, require_sqlalchemy
 from aievents.sinks._storeledger import Counter, Ledger
 from aievents.sinks._storeread import StoreReader
 from aievents.sinks._storeschema import SCHEMA_VERSION
 from aievents.sinks._storeurl import Target
 from aievents.sinks._storewrite import StoreWriter
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -97,13 +101,18 @@ class StoreSink(Reports):
         url: A SQLAlchemy URL: ``sqlite:///path.db`` (the default is
             ``aievents.db`` in the working directory) or
             ``postgresql://user:password@host/db`` (psycopg 3 is used).
-        batch_size: Events per write, at most.
-        max_delay: Seconds an event may wait for its batch.
-        max_queue: Events waiting to be written, at most.
-        overflow: What a full queue does with a new event (``drop_oldest``
-            by default, counted: a stalled database never holds up the
-            program); ``block`` waits up to ``block_timeout``.
-        block_timeout: Seconds ``block`` waits.
+        batching: Batch size and delay, queue bound and overflow policy
+            (:data:`~aievents.policy.STORE_BATCHING` by default: a full
+            queue drops its oldest event, counted, so that a stalled
+            database never holds up the program).
+        retry: How a write that failed for a reason that may pass (a lock,
+            the store moving, the server away) is tried again
+            (:data:`~aievents.policy.STORE_RETRY` by default: until it is
+            written, or until :meth:`close`'s deadline gives it up).
+        options: ``batch_size``, ``max_delay``, ``max_queue``, ``overflow``,
+            ``block_timeout``: each changes that field of ``batching``;
+            ``max_retries``, ``backoff``, ``max_backoff``: that field of
+            ``retry``.
         prices: The :class:`~aievents.pricing.PriceBook` that prices events
             that carry no cost (the process default book by default).
         price_events: Price events that carry no cost with ``prices``.
@@ -164,11 +173,8 @@ class StoreSink(Reports):
         self,
         url: str | None = None,
         *,
-        batch_size: int = 1000,
-        max_delay: float = 0.5,
-        max_queue: int = 100_000,
-        overflow: Overflow = "drop_oldest",
-        block_timeout: float = 0.05,
+        batching: Batching = STORE_BATCHING,
+        retry: Retry = STORE_RETRY,
         prices: PriceBook | PriceTable | None = None,
         price_events: bool = True,
         clock: Any = time.time,
@@ -177,8 +183,10 @@ class StoreSink(Reports):
         query_wait: float = 10.0,
         exit_timeout: float = 5.0,
         handle_sigterm: bool = False,
+        **options: Unpack[Options],
     ) -> None:
         require_sqlalchemy()
+        self.batching, self.retry = resolve(batching, retry, options)
         self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         target = Target(DEFAULT_URL if url is None else url)
         del url  # from here on the URL as given is only in target, which shows it masked
@@ -206,16 +214,12 @@ class StoreSink(Reports):
             self._diag,
             prices=book_for(prices),
             price_events=price_events,
-            closing_by=lambda: self._worker.closing_by(),  # noqa: PLW0108 (made below)
+            retry=self.retry,
         )
         self._worker = BatchWorker(
             self._writer.deliver,
             name="aievents-store",
-            batch_size=setting("batch_size", batch_size, positive=True),
-            max_delay=max_delay,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
+            batching=self.batching,
             dropped=self._count_dropped,
             lost=self._count_lost,
         )
@@ -280,6 +284,7 @@ class StoreSink(Reports):
         """
         with self._lock:  # two closes at once (the application's, the exit's): one works
             closed, self.closed = self.closed, True
+            failed = self.failed
         if closed:  # closed before: whether the last batch has ended since
             return not self._worker.pending
         self._writer.wake()  # a batch waiting to be tried again is tried now
@@ -287,7 +292,10 @@ class StoreSink(Reports):
         if left:
             self._ledger.lose(left, failed=True)
             self._diag("closed", "error", "closed_unwritten", events=len(left))
-        return not left and not self._worker.pending
+        # Read after pending: a batch given up on is counted before it stops being pending.
+        pending = self._worker.pending
+        gave_up = self.failed > failed
+        return not gave_up and not pending
 
     @property
     def pending(self) -> int:

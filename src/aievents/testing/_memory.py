@@ -5,15 +5,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Final
 
 from aievents.events import BaseEvent
 from aievents.exceptions import TransportError
+from aievents.policy import RETRYABLE_STATUSES
 
 __all__ = ["MemoryTransport"]
-
-#: The statuses a failure is retryable for when not told (as HttpTransport has them).
-RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class MemoryTransport:
@@ -74,7 +71,8 @@ class MemoryTransport:
             times: How many sends fail (after those already told to fail).
             status: Fail as a target answering this HTTP status would: a
                 :class:`~aievents.transports.TransportError` with it,
-                retryable for 408, 425, 429, 500, 502, 503 and 504 unless
+                retryable for the statuses in
+                :data:`~aievents.policy.RETRYABLE_STATUSES` unless
                 ``retryable`` says otherwise.
             error: Raise this exception instead (any exception; the same
                 object each time). Not with ``status``.
