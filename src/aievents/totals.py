@@ -319,9 +319,3 @@ def as_totals(entry: Any) -> list[Any]:
         with decimal.localcontext(EXACT):
             add_into(totals, [0] * COSTS + list(extra))
     return totals
-
-
-def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
-    """One request's lanes (every one of FIELDS) and extra (transitional)."""
-    lanes, extra = row_lanes(event, cost)
-    return [1, *lanes], extra

@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, Final
 
 from aievents.query import DIMENSIONS
 from aievents.totals import DAY_MINUTES, FIELDS, sum_by_day
-from aievents.totals import fit as fit_lanes
 
 try:
     import sqlalchemy as sa
@@ -35,7 +33,6 @@ __all__ = [
     "USAGE_COLUMNS",
     "daily",
     "daily_row",
-    "fit",
     "joined",
     "lane_sums",
     "statements",
@@ -197,10 +194,3 @@ def unfit_text(texts: list[str]) -> str | None:
     except UnicodeEncodeError:
         return "a text field is not valid Unicode (a lone surrogate)"
     return None
-
-
-def fit(
-    lanes: list[int], extra: list[Decimal] | None
-) -> tuple[list[int] | None, list[Decimal] | None]:
-    """Lanes that fit 64-bit columns: costs too large go to the exact text; else None."""
-    return fit_lanes(lanes, extra, BIGINT_MAX)
