@@ -302,7 +302,7 @@ totals_commit(Totals *t, PyObject **lanes, const long long *sums, int prepared)
 typedef struct {
     PyObject_HEAD
     long long minute;
-    Py_ssize_t epoch; /* the tally's epoch when it was recorded: later, it may be stale */
+    PyObject *moves;  /* the table's moves[0] when it was recorded: if it changed, stale */
     PyObject *totals;
 } Recent;
 
@@ -310,6 +310,7 @@ static void
 Recent_dealloc(Recent *r)
 {
     Py_XDECREF(r->totals);
+    Py_XDECREF(r->moves);
     PyObject_Free(r);
 }
 
@@ -328,7 +329,7 @@ recent_new(void)
     Recent *r = PyObject_New(Recent, &RecentType);
     if (r != NULL) {
         r->minute = -1;
-        r->epoch = -1;
+        r->moves = NULL;
         r->totals = NULL;
     }
     return r;
@@ -343,6 +344,7 @@ typedef struct {
     PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
     PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
+    PyObject *moves;     /* the table's list [n]: n changes when it moves minute entries */
     PyObject *lock;   /* the table's threading.Lock */
     PyObject *fallback; /* the table's take(event, status), for SLOW and MAINTAIN */
     PyObject *clock;    /* the table's clock: seconds since the epoch */
@@ -422,6 +424,13 @@ exact_str(PyObject *value)
 }
 
 
+/* The table's moves[0] now (borrowed; NULL if the table emptied the list). */
+static inline PyObject *
+moves_now(Tally *t)
+{
+    return PyList_GET_SIZE(t->moves) > 0 ? PyList_GET_ITEM(t->moves, 0) : NULL;
+}
+
 /* The entry of (minute, dims) for tally_add, when the series is held: from
  * the series' Recent, else looked up (or opened, and queued in t->opened
  * for the sink to book) and kept in its Recent. Sets *entry (borrowed) and
@@ -437,9 +446,9 @@ locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minu
         return -1;
     if (recent != NULL) {
         Recent *r = (Recent *)recent;
-        /* Entries move or go only under the lock, which Python code takes
-         * through the tally: a Recent from before that may be stale. */
-        if (r->epoch == t->epoch && r->minute == minute) {
+        /* The table changes moves[0] (to a new int) when it moves or
+         * drops minute entries: a Recent from before that may be stale. */
+        if (r->moves != NULL && r->moves == moves_now(t) && r->minute == minute) {
             Py_INCREF(r->totals);
             *entry = r->totals;
             return ADDED;
@@ -503,7 +512,9 @@ locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minu
     }
     Recent *r = (Recent *)recent;
     r->minute = minute;
-    r->epoch = t->epoch;
+    PyObject *now = moves_now(t);
+    Py_XINCREF(now);
+    Py_XSETREF(r->moves, now);
     Py_INCREF(found);
     Py_XSETREF(r->totals, found);
     Py_INCREF(found);
@@ -724,7 +735,8 @@ table_attr(PyObject *table, const char *name, PyTypeObject *type)
 /* Set up a Tally over these parts (borrowed): 0, or -1 with an exception set. */
 static int
 tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cls,
-           PyObject *series, PyObject *canonical, PyObject *opened, PyObject *lock,
+           PyObject *series, PyObject *canonical, PyObject *opened, PyObject *moves,
+           PyObject *lock,
            PyObject *fallback, PyObject *clock, Py_ssize_t size, long long retention)
 {
     int i;
@@ -770,6 +782,7 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     Py_INCREF(clock);
     Py_INCREF(canonical);
     Py_INCREF(opened);
+    Py_INCREF(moves);
     memcpy(t->event_off, event_off, sizeof(event_off));
     memcpy(t->usage_off, usage_off, sizeof(usage_off));
     t->units_off = units_off;
@@ -779,6 +792,7 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     t->retention = retention;
     Py_XSETREF(t->canonical, canonical);
     Py_XSETREF(t->opened, opened);
+    Py_XSETREF(t->moves, moves);
     Py_XSETREF(t->event_cls, event_cls);
     Py_XSETREF(t->usage_cls, usage_cls);
     Py_XSETREF(t->cost_cls, cost_cls);
@@ -818,26 +832,30 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     PyObject *usage_cls = PyTuple_GET_ITEM(classes, 1);
     PyObject *cost_cls = PyTuple_GET_ITEM(classes, 2);
     /* The table's parts the tally adds into, and what it calls. */
-    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *lock = NULL, *fallback = NULL;
+    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *moves = NULL, *lock = NULL;
+    PyObject *fallback = NULL;
     PyObject *clock = NULL;
     if ((series = table_attr(table, "minutes", &PyDict_Type)) == NULL
         || (canonical = table_attr(table, "canonical", &PyDict_Type)) == NULL
         || (opened = table_attr(table, "opened", &PyList_Type)) == NULL
+        || (moves = table_attr(table, "moves", &PyList_Type)) == NULL
         || (lock = PyObject_GetAttrString(table, "lock")) == NULL
         || (fallback = table_attr(table, "take", NULL)) == NULL
         || (clock = table_attr(table, "clock", NULL)) == NULL) {
         Py_XDECREF(series);
         Py_XDECREF(canonical);
         Py_XDECREF(opened);
+        Py_XDECREF(moves);
         Py_XDECREF(lock);
         Py_XDECREF(fallback);
         return -1;
     }
-    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, lock,
+    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, moves, lock,
                           fallback, clock, size, retention);
     Py_DECREF(series);
     Py_DECREF(canonical);
     Py_DECREF(opened);
+    Py_DECREF(moves);
     Py_DECREF(lock);
     Py_DECREF(fallback);
     Py_DECREF(clock);
@@ -858,6 +876,7 @@ Tally_traverse(Tally *t, visitproc visit, void *arg)
     Py_VISIT(t->clock);
     Py_VISIT(t->canonical);
     Py_VISIT(t->opened);
+    Py_VISIT(t->moves);
     Py_VISIT(t->recent);
     return 0;
 }
@@ -876,6 +895,7 @@ Tally_clear(Tally *t)
     Py_CLEAR(t->clock);
     Py_CLEAR(t->canonical);
     Py_CLEAR(t->opened);
+    Py_CLEAR(t->moves);
     Py_CLEAR(t->recent);
     return 0;
 }

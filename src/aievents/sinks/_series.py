@@ -15,8 +15,9 @@ what it declines and the roll-ups it finds due. The table never changes the
 tally's counters: it counts what it adds itself, and its own counters and
 the tally's make the sink's. It opens entries of the tally's kind
 (``new_entry``, a class-level factory: the compiled twin adds only to its
-own entry type) and moves or drops entries as it likes: the compiled twin
-sees, by its lock epoch, that what it cached may be stale.
+own entry type) and moves or drops entries as it likes: it counts that in
+``moves``, where the compiled twin sees that the entry it keeps at hand for
+a series may be gone.
 
 Two things still go from the table to the tally, for the compiled twin's
 speed: the table takes its lock *through* the tally (``with self.tally:``),
@@ -122,6 +123,9 @@ class SeriesTable:
         self.canonical: dict[Dims, Dims] = {}
         #: Entries the tally opened, booked by _settle.
         self.opened: list[tuple[int, Dims]] = []
+        #: How many times entries were moved or dropped: a tally that keeps
+        #: a series' latest entry at hand looks here to see it still holds.
+        self.moves = [0]
         #: Stored entries per dimension combination (a combination at 0 is gone).
         self._dims: dict[Dims, int] = {}
         #: Keys of minute, hour and day entries, oldest first, for roll-ups.
@@ -293,6 +297,7 @@ class SeriesTable:
                 entry = held.pop((minute, dims), None)
                 if entry is None:
                     continue
+                self.moves[0] += 1
                 if step is None:  # past retention (or crowded out): gone
                     self._forget(dims)
                     if now - minute < limit:

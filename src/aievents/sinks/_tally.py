@@ -89,6 +89,8 @@ class Table(Protocol):
     canonical: dict[Any, Any]
     #: Where the keys of entries the tally opens go, for the table to book.
     opened: list[Any]
+    #: ``[n]``: n changes whenever entries are moved or dropped.
+    moves: list[int]
     #: Taken while adding.
     lock: threading.Lock
 
