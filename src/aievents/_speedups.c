@@ -339,8 +339,9 @@ typedef struct {
     PyObject_HEAD
     PyObject *event_cls, *usage_cls, *cost_cls;
     PyObject *series; /* dict: (minute, dims) -> Totals */
-    PyObject *seen;   /* set: the request ids in ring */
-    PyObject *ring;   /* list of size slots, the latest request ids */
+    PyObject *seen;    /* the table's set: the request ids in ring */
+    PyObject *ring;    /* the table's list of slots, the latest request ids */
+    PyObject *ring_at; /* the table's list [i]: the slot the next request id goes to */
     PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
     PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
@@ -352,7 +353,7 @@ typedef struct {
     /* Slot offsets: the event's event_slots, the usage's usage_slots, the
      * cost's cost_slots (units, unpriced). */
     Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
-    Py_ssize_t size, pos, events, duplicates, ticks;
+    Py_ssize_t events, duplicates, ticks;
     int busy; /* Python code holds the lock (taken through the tally's `with`) */
     Py_ssize_t epoch; /* how many times Python code took the lock */
     char closed;
@@ -376,39 +377,43 @@ ready(Tally *t)
     return 1;
 }
 
-/* Remember a request id: 1 when it is new, 0 when it was already
- * remembered (nothing changes then), -1 on error. One lookup of the set. */
+/* Remember a request id in the table's ring (as its remember() does): 1
+ * when it is new, 0 when it was already remembered (nothing changes then),
+ * -1 on error. One lookup of the set; nothing here runs Python code. */
 static int
 remember(Tally *t, PyObject *rid)
 {
+    Py_ssize_t size = PyList_GET_SIZE(t->ring);
+    if (size < 1 || PyList_GET_SIZE(t->ring_at) < 1) {
+        PyErr_SetString(PyExc_RuntimeError, "the table's request id ring is empty");
+        return -1;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(PyList_GET_ITEM(t->ring_at, 0));
+    if (pos == -1 && PyErr_Occurred())
+        return -1;
+    if (pos < 0 || pos >= size) {
+        PyErr_SetString(PyExc_RuntimeError, "the table's request id ring is out of step");
+        return -1;
+    }
     Py_ssize_t held = PySet_GET_SIZE(t->seen);
     if (PySet_Add(t->seen, rid) < 0)
         return -1;
     if (PySet_GET_SIZE(t->seen) == held)
         return 0;
-    PyObject *old = PyList_GET_ITEM(t->ring, t->pos);
+    /* An int, not tracked by the collector: its making starts no collection. */
+    PyObject *next = PyLong_FromSsize_t((pos + 1) % size);
+    if (next == NULL) {
+        PySet_Discard(t->seen, rid);
+        return -1;
+    }
+    PyObject *old = PyList_GET_ITEM(t->ring, pos);
     Py_INCREF(rid);
-    PyList_SET_ITEM(t->ring, t->pos, rid);
-    t->pos = (t->pos + 1) % t->size;
+    PyList_SET_ITEM(t->ring, pos, rid);
+    PyList_SetItem(t->ring_at, 0, next); /* steals next; the old int's release runs no code */
     /* The ring and the set hold exact strs only, whose release runs no code. */
     int discarded = old == Py_None ? 0 : PySet_Discard(t->seen, old);
     Py_DECREF(old);
     return discarded < 0 ? -1 : 1;
-}
-
-static PyObject *
-Tally_remember(Tally *t, PyObject *rid)
-{
-    if (!ready(t))
-        return NULL;
-    if (!PyUnicode_CheckExact(rid)) {
-        PyErr_SetString(PyExc_TypeError, "a request id must be a str");
-        return NULL;
-    }
-    int added = remember(t, rid);
-    if (added < 0)
-        return NULL;
-    return PyBool_FromLong(added);
 }
 
 static int
@@ -736,8 +741,8 @@ table_attr(PyObject *table, const char *name, PyTypeObject *type)
 static int
 tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cls,
            PyObject *series, PyObject *canonical, PyObject *opened, PyObject *moves,
-           PyObject *lock,
-           PyObject *fallback, PyObject *clock, Py_ssize_t size, long long retention)
+           PyObject *seen, PyObject *ring, PyObject *ring_at, PyObject *lock,
+           PyObject *fallback, PyObject *clock, long long retention)
 {
     int i;
     if (retention < 0 || retention > 1000000000000LL) {
@@ -761,18 +766,6 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     if (recent == NULL)
         return -1;
     Py_XSETREF(t->recent, recent);
-    PyObject *seen = PySet_New(NULL);
-    if (seen == NULL)
-        return -1;
-    PyObject *ring = PyList_New(size);
-    if (ring == NULL) {
-        Py_DECREF(seen);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < size; i++) {
-        Py_INCREF(Py_None);
-        PyList_SET_ITEM(ring, i, Py_None);
-    }
     Py_INCREF(event_cls);
     Py_INCREF(usage_cls);
     Py_INCREF(cost_cls);
@@ -783,6 +776,9 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     Py_INCREF(canonical);
     Py_INCREF(opened);
     Py_INCREF(moves);
+    Py_INCREF(seen);
+    Py_INCREF(ring);
+    Py_INCREF(ring_at);
     memcpy(t->event_off, event_off, sizeof(event_off));
     memcpy(t->usage_off, usage_off, sizeof(usage_off));
     t->units_off = units_off;
@@ -800,8 +796,8 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     Py_XSETREF(t->lock, lock);
     Py_XSETREF(t->seen, seen);
     Py_XSETREF(t->ring, ring);
-    t->size = size;
-    t->pos = t->events = t->duplicates = t->ticks = 0;
+    Py_XSETREF(t->ring_at, ring_at);
+    t->events = t->duplicates = t->ticks = 0;
     t->busy = 0;
     t->epoch = 0;
     t->closed = 0;
@@ -811,17 +807,12 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
 static int
 Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"table", "classes", "size", "retention", NULL};
+    static char *kwlist[] = {"table", "classes", "retention", NULL};
     PyObject *table, *classes;
-    Py_ssize_t size;
     long long retention;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!$nL:Tally", kwlist, &table, &PyTuple_Type,
-                                     &classes, &size, &retention))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!$L:Tally", kwlist, &table, &PyTuple_Type,
+                                     &classes, &retention))
         return -1;
-    if (size < 1) {
-        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
-        return -1;
-    }
     if (PyTuple_GET_SIZE(classes) != 3 || !PyType_Check(PyTuple_GET_ITEM(classes, 0))
         || !PyType_Check(PyTuple_GET_ITEM(classes, 1))
         || !PyType_Check(PyTuple_GET_ITEM(classes, 2))) {
@@ -833,12 +824,15 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     PyObject *cost_cls = PyTuple_GET_ITEM(classes, 2);
     /* The table's parts the tally adds into, and what it calls. */
     PyObject *series = NULL, *canonical = NULL, *opened = NULL, *moves = NULL, *lock = NULL;
-    PyObject *fallback = NULL;
+    PyObject *seen = NULL, *ring = NULL, *ring_at = NULL, *fallback = NULL;
     PyObject *clock = NULL;
     if ((series = table_attr(table, "minutes", &PyDict_Type)) == NULL
         || (canonical = table_attr(table, "canonical", &PyDict_Type)) == NULL
         || (opened = table_attr(table, "opened", &PyList_Type)) == NULL
         || (moves = table_attr(table, "moves", &PyList_Type)) == NULL
+        || (seen = table_attr(table, "seen", &PySet_Type)) == NULL
+        || (ring = table_attr(table, "ring", &PyList_Type)) == NULL
+        || (ring_at = table_attr(table, "ring_at", &PyList_Type)) == NULL
         || (lock = PyObject_GetAttrString(table, "lock")) == NULL
         || (fallback = table_attr(table, "take", NULL)) == NULL
         || (clock = table_attr(table, "clock", NULL)) == NULL) {
@@ -846,16 +840,22 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         Py_XDECREF(canonical);
         Py_XDECREF(opened);
         Py_XDECREF(moves);
+        Py_XDECREF(seen);
+        Py_XDECREF(ring);
+        Py_XDECREF(ring_at);
         Py_XDECREF(lock);
         Py_XDECREF(fallback);
         return -1;
     }
-    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, moves, lock,
-                          fallback, clock, size, retention);
+    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, moves,
+                          seen, ring, ring_at, lock, fallback, clock, retention);
     Py_DECREF(series);
     Py_DECREF(canonical);
     Py_DECREF(opened);
     Py_DECREF(moves);
+    Py_DECREF(seen);
+    Py_DECREF(ring);
+    Py_DECREF(ring_at);
     Py_DECREF(lock);
     Py_DECREF(fallback);
     Py_DECREF(clock);
@@ -871,6 +871,7 @@ Tally_traverse(Tally *t, visitproc visit, void *arg)
     Py_VISIT(t->series);
     Py_VISIT(t->seen);
     Py_VISIT(t->ring);
+    Py_VISIT(t->ring_at);
     Py_VISIT(t->lock);
     Py_VISIT(t->fallback);
     Py_VISIT(t->clock);
@@ -890,6 +891,7 @@ Tally_clear(Tally *t)
     Py_CLEAR(t->series);
     Py_CLEAR(t->seen);
     Py_CLEAR(t->ring);
+    Py_CLEAR(t->ring_at);
     Py_CLEAR(t->lock);
     Py_CLEAR(t->fallback);
     Py_CLEAR(t->clock);
@@ -962,8 +964,6 @@ static PyMethodDef Tally_methods[] = {
     {"handle", (PyCFunction)Tally_handle, METH_O,
      "Add an event; call fallback(event, status) when it takes the Python path (2) "
      "or maintenance is due (3)."},
-    {"remember", (PyCFunction)Tally_remember, METH_O,
-     "Remember a request id; False when it is already remembered."},
     {"close", (PyCFunction)Tally_close, METH_NOARGS, "Ignore every event from now on."},
     {NULL, NULL, 0, NULL},
 };
@@ -973,7 +973,6 @@ static PyMemberDef Tally_members[] = {
     {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), READONLY, "Duplicates ignored here."},
     {"ticks", T_PYSSIZET, offsetof(Tally, ticks), READONLY, "Adds since the last maintenance."},
     {"closed", T_BOOL, offsetof(Tally, closed), READONLY, "Whether events are ignored."},
-    {"seen", T_OBJECT_EX, offsetof(Tally, seen), READONLY, "The request ids remembered."},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -9,24 +9,26 @@ It bounds what it holds (``max_series``, then the overflow series;
 exports and merges its totals.
 
 Adding is the table's tally (:mod:`aievents.sinks._tally`): made here, it
-reads the table's minute entries, series, lock, clock and ``take``, adds an
-event to a series already held, and hands the table (:meth:`SeriesTable.take`)
-what it declines and the roll-ups it finds due. The table never changes the
-tally's counters: it counts what it adds itself, and its own counters and
-the tally's make the sink's. It opens entries of the tally's kind
-(``new_entry``, a class-level factory: the compiled twin adds only to its
-own entry type) and moves or drops entries as it likes: it counts that in
-``moves``, where the compiled twin sees that the entry it keeps at hand for
-a series may be gone.
+reads the table's minute entries, series, request-id ring, lock, clock and
+``take``, adds an event to a series already held, and hands the table
+(:meth:`SeriesTable.take`) what it declines and the roll-ups it finds due.
+The table owns all that state and never changes the tally's counters: it
+counts what it adds itself, and its own counters and the tally's make the
+sink's. It remembers request ids in its own ring (the compiled twin does
+the same, in C, over the same set and ring), opens entries of the tally's
+kind (``new_entry``, a class-level factory: the compiled twin adds only to
+its own entry type), and moves or drops entries as it likes, counting that
+in ``moves``, where the compiled twin sees that the entry it keeps at hand
+for a series may be gone.
 
-Two things still go from the table to the tally, for the compiled twin's
-speed: the table takes its lock *through* the tally (``with self.tally:``),
-so that the compiled twin, which adds without taking the lock (a finalizer
-run during an add may emit an event to the same sink), knows that Python
-code holds it or took it meanwhile; and the request ids are remembered in
-the tally's ring (``tally.remember`` on the general path), which the
-compiled twin reads and writes at C speed on every add (a ring the table
-owned would cost it a Python call per event).
+One thing still goes from the table to the tally, for the compiled twin:
+the table takes its lock *through* the tally (``with self.tally:``). The
+compiled twin adds without taking the lock (a finalizer run during an add
+may emit an event to the same sink, and must not deadlock) and so must know
+that Python code holds the lock, or took it meanwhile: the tally's
+``__enter__`` counts that, at no cost to an add. Besides, the table closes
+the tally (``close``) and reads its counters (``events``, ``duplicates``,
+``closed``).
 """
 
 from __future__ import annotations
@@ -126,6 +128,13 @@ class SeriesTable:
         #: How many times entries were moved or dropped: a tally that keeps
         #: a series' latest entry at hand looks here to see it still holds.
         self.moves = [0]
+        if max_request_ids < 1:
+            raise ValueError("max_request_ids must be at least 1")
+        #: The request ids remembered, to count each request once: those
+        #: in ``ring``, whose slot ``ring_at[0]`` is overwritten next.
+        self.seen: set[str] = set()
+        self.ring: list[str | None] = [None] * max_request_ids
+        self.ring_at = [0]
         #: Stored entries per dimension combination (a combination at 0 is gone).
         self._dims: dict[Dims, int] = {}
         #: Keys of minute, hour and day entries, oldest first, for roll-ups.
@@ -142,7 +151,6 @@ class SeriesTable:
         self.tally: PyTally = twin(
             self,
             (ImageUsageEvent, ImageUsage, ImageCost),
-            size=max_request_ids,
             # Past 10**12 minutes (two million years) nothing can expire.
             retention=min(self._retention, 10**12),
         )
@@ -162,6 +170,23 @@ class SeriesTable:
         return own
 
     # ------------------------------------------------------------------ intake
+
+    def remember(self, request_id: str) -> bool:
+        """Remember a request id (under the lock); ``False`` when it is already remembered.
+
+        The compiled tally does the same in C over the same set and ring.
+        """
+        seen = self.seen
+        if request_id in seen:
+            return False
+        ring, pos = self.ring, self.ring_at[0]
+        old = ring[pos]
+        if old is not None:
+            seen.discard(old)
+        seen.add(request_id)
+        ring[pos] = request_id
+        self.ring_at[0] = (pos + 1) % len(ring)
+        return True
 
     def take(self, event: Any, status: int) -> None:
         """What the tally leaves to the table: maintenance, and the general path."""
@@ -188,7 +213,7 @@ class SeriesTable:
         with tally:
             if tally.closed:
                 return
-            if not tally.remember(request_id):
+            if not self.remember(request_id):
                 self.counts["duplicates"] += 1
                 return
             self.counts["events"] += 1
