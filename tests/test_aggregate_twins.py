@@ -422,8 +422,8 @@ def test_uninitialised_tally_refuses() -> None:
     from aievents._speedups import Tally
 
     bare = Tally.__new__(Tally)
-    with pytest.raises(RuntimeError, match="__init__"), bare:
-        pass
+    with pytest.raises(RuntimeError, match="__init__"):
+        bare.handle(event("a", T0))
     with pytest.raises(RuntimeError, match="__init__"):
         bare.add(event("a", T0))
 

@@ -5,7 +5,8 @@
  * already exists, or tells the caller to take the Python path. It holds the
  * GIL from start to end and runs no Python code in between (exact types
  * only), so it is atomic for every other thread; it declines (SLOW) while
- * Python code holds the sink's lock.
+ * Python code holds the sink's lock (the table counts in its `held` list
+ * each time its code takes and releases it).
  *
  * Both twins must count the same way: tests run the sink on each.
  *
@@ -50,7 +51,6 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "cost",
                                       "images",     "model",      "size",    "operation",
                                       "project_id", "user_id",    "api_key_id"};
-static PyObject *s_acquire, *s_release, *one;
 
 /* ImageUsage's slots read here (aievents.usage): the counts, then split. */
 static const char *usage_slots[3] = {"input_tokens", "output_tokens", "split"};
@@ -67,7 +67,7 @@ static const int split_lane[SPLIT_LANES] = {4, 5, 8, 9, 6, 7};
 static const char *unit_fields[UNIT_LANES] = {
     "cost_input_text",  "cost_input_image", "cost_cached_input", "cost_output_image",
     "cost_output_text", "cost_per_image",   "cost_other"};
-static PyObject *s_acquire, *s_release, *one;
+static PyObject *one;
 
 /* The totals layout this module is built for (LAYOUT["totals"], checked
  * against aievents.totals.FIELDS): the lane numbers here follow from it. */
@@ -346,7 +346,6 @@ typedef struct {
     PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
     PyObject *moves;     /* the table's list [n]: n changes when it moves minute entries */
-    PyObject *lock;   /* the table's threading.Lock */
     PyObject *fallback; /* the table's take(event, status), for SLOW and MAINTAIN */
     PyObject *clock;    /* the table's clock: seconds since the epoch */
     long long retention; /* minutes of totals kept */
@@ -354,17 +353,32 @@ typedef struct {
      * cost's cost_slots (units, unpriced). */
     Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
     Py_ssize_t events, duplicates, ticks;
-    int busy; /* Python code holds the lock (taken through the tally's `with`) */
-    Py_ssize_t epoch; /* how many times Python code took the lock */
+    PyObject *held; /* the table's list [n]: n counts its lock's takes and releases */
     char closed;
 } Tally;
 
+/* The table's held[0]: how many times its Python code took and released
+ * the lock (odd while it holds it); -1 if that is not an int. */
+static inline Py_ssize_t
+lock_count(Tally *t)
+{
+    if (PyList_GET_SIZE(t->held) < 1)
+        return -1;
+    Py_ssize_t n = PyLong_AsSsize_t(PyList_GET_ITEM(t->held, 0));
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return n;
+}
+
 /* Whether Python code holds the sink's lock now, or took it since `epoch`
- * (it takes it with the tally): what was read before is then stale. */
+ * (a lock_count): what was read before is then stale. */
 static inline int
 changed(Tally *t, Py_ssize_t epoch)
 {
-    return t->busy || t->epoch != epoch;
+    Py_ssize_t now = lock_count(t);
+    return now < 0 || (now & 1) || now != epoch;
 }
 
 static int
@@ -575,7 +589,7 @@ tally_add(Tally *t, PyObject *event)
 
     if (!ready(t))
         return -1;
-    Py_ssize_t epoch = t->epoch;
+    Py_ssize_t epoch = lock_count(t);
     if (t->closed)
         return IGNORED;
     if ((PyObject *)Py_TYPE(event) != t->event_cls)
@@ -741,7 +755,7 @@ table_attr(PyObject *table, const char *name, PyTypeObject *type)
 static int
 tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cls,
            PyObject *series, PyObject *canonical, PyObject *opened, PyObject *moves,
-           PyObject *seen, PyObject *ring, PyObject *ring_at, PyObject *lock,
+           PyObject *seen, PyObject *ring, PyObject *ring_at, PyObject *held,
            PyObject *fallback, PyObject *clock, long long retention)
 {
     int i;
@@ -770,7 +784,7 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     Py_INCREF(usage_cls);
     Py_INCREF(cost_cls);
     Py_INCREF(series);
-    Py_INCREF(lock);
+    Py_INCREF(held);
     Py_INCREF(fallback);
     Py_INCREF(clock);
     Py_INCREF(canonical);
@@ -793,13 +807,11 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     Py_XSETREF(t->usage_cls, usage_cls);
     Py_XSETREF(t->cost_cls, cost_cls);
     Py_XSETREF(t->series, series);
-    Py_XSETREF(t->lock, lock);
+    Py_XSETREF(t->held, held);
     Py_XSETREF(t->seen, seen);
     Py_XSETREF(t->ring, ring);
     Py_XSETREF(t->ring_at, ring_at);
     t->events = t->duplicates = t->ticks = 0;
-    t->busy = 0;
-    t->epoch = 0;
     t->closed = 0;
     return 0;
 }
@@ -823,7 +835,7 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     PyObject *usage_cls = PyTuple_GET_ITEM(classes, 1);
     PyObject *cost_cls = PyTuple_GET_ITEM(classes, 2);
     /* The table's parts the tally adds into, and what it calls. */
-    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *moves = NULL, *lock = NULL;
+    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *moves = NULL, *held = NULL;
     PyObject *seen = NULL, *ring = NULL, *ring_at = NULL, *fallback = NULL;
     PyObject *clock = NULL;
     if ((series = table_attr(table, "minutes", &PyDict_Type)) == NULL
@@ -833,7 +845,7 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         || (seen = table_attr(table, "seen", &PySet_Type)) == NULL
         || (ring = table_attr(table, "ring", &PyList_Type)) == NULL
         || (ring_at = table_attr(table, "ring_at", &PyList_Type)) == NULL
-        || (lock = PyObject_GetAttrString(table, "lock")) == NULL
+        || (held = table_attr(table, "held", &PyList_Type)) == NULL
         || (fallback = table_attr(table, "take", NULL)) == NULL
         || (clock = table_attr(table, "clock", NULL)) == NULL) {
         Py_XDECREF(series);
@@ -843,12 +855,12 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
         Py_XDECREF(seen);
         Py_XDECREF(ring);
         Py_XDECREF(ring_at);
-        Py_XDECREF(lock);
+        Py_XDECREF(held);
         Py_XDECREF(fallback);
         return -1;
     }
     int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, moves,
-                          seen, ring, ring_at, lock, fallback, clock, retention);
+                          seen, ring, ring_at, held, fallback, clock, retention);
     Py_DECREF(series);
     Py_DECREF(canonical);
     Py_DECREF(opened);
@@ -856,7 +868,7 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     Py_DECREF(seen);
     Py_DECREF(ring);
     Py_DECREF(ring_at);
-    Py_DECREF(lock);
+    Py_DECREF(held);
     Py_DECREF(fallback);
     Py_DECREF(clock);
     return done;
@@ -872,7 +884,7 @@ Tally_traverse(Tally *t, visitproc visit, void *arg)
     Py_VISIT(t->seen);
     Py_VISIT(t->ring);
     Py_VISIT(t->ring_at);
-    Py_VISIT(t->lock);
+    Py_VISIT(t->held);
     Py_VISIT(t->fallback);
     Py_VISIT(t->clock);
     Py_VISIT(t->canonical);
@@ -892,7 +904,7 @@ Tally_clear(Tally *t)
     Py_CLEAR(t->seen);
     Py_CLEAR(t->ring);
     Py_CLEAR(t->ring_at);
-    Py_CLEAR(t->lock);
+    Py_CLEAR(t->held);
     Py_CLEAR(t->fallback);
     Py_CLEAR(t->clock);
     Py_CLEAR(t->canonical);
@@ -911,35 +923,6 @@ Tally_dealloc(Tally *t)
 }
 
 static PyObject *
-Tally_enter(Tally *t, PyObject *Py_UNUSED(unused))
-{
-    if (!ready(t))
-        return NULL;
-    PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_acquire);
-    if (got == NULL)
-        return NULL;
-    Py_DECREF(got);
-    t->busy++;
-    t->epoch++;
-    Py_INCREF(t);
-    return (PyObject *)t;
-}
-
-static PyObject *
-Tally_exit(Tally *t, PyObject *Py_UNUSED(args))
-{
-    if (!ready(t))
-        return NULL;
-    if (t->busy > 0)
-        t->busy--;
-    PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_release);
-    if (got == NULL)
-        return NULL;
-    Py_DECREF(got);
-    Py_RETURN_FALSE;
-}
-
-static PyObject *
 Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
 {
     t->closed = 1;
@@ -955,9 +938,6 @@ Tally_new_entry(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(unused))
 static PyMethodDef Tally_methods[] = {
     {"new_entry", (PyCFunction)Tally_new_entry, METH_NOARGS | METH_STATIC,
      "A zero entry (a Totals), for the table to open entries this tally adds to."},
-    {"__enter__", (PyCFunction)Tally_enter, METH_NOARGS,
-     "Take the sink's lock: the compiled path declines while it is held."},
-    {"__exit__", (PyCFunction)Tally_exit, METH_VARARGS, "Release the sink's lock."},
     {"add", (PyCFunction)Tally_add, METH_O,
      "Add an event to an existing series: 0 added, 1 ignored (a duplicate, or closed), "
      "2 take the Python path, 3 added and maintenance is due."},
@@ -997,13 +977,6 @@ static struct PyModuleDef speedups_module = {
     .m_doc = "Compiled hot paths of aievents (optional: the pure Python twins do the same).",
     .m_size = -1,
 };
-
-static int
-intern(PyObject **target, const char *name)
-{
-    *target = PyUnicode_InternFromString(name);
-    return *target == NULL ? -1 : 0;
-}
 
 /* A tuple of `n` strs. */
 static PyObject *
@@ -1085,8 +1058,6 @@ add_type(PyObject *module, const char *name, PyTypeObject *type)
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (intern(&s_acquire, "acquire") < 0 || intern(&s_release, "release") < 0)
-        return NULL;
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (PyType_Ready(&TallyType) < 0 || PyType_Ready(&TotalsType) < 0

@@ -9,9 +9,10 @@ It bounds what it holds (``max_series``, then the overflow series;
 exports and merges its totals.
 
 Adding is the table's tally (:mod:`aievents.sinks._tally`): made here, it
-reads the table's minute entries, series, request-id ring, lock, clock and
-``take``, adds an event to a series already held, and hands the table
-(:meth:`SeriesTable.take`) what it declines and the roll-ups it finds due.
+reads the table's minute entries, series, request-id ring, lock (and the
+count of its takes), clock and ``take``; it adds an event to a series
+already held, and hands the table (:meth:`SeriesTable.take`) what it
+declines and the roll-ups it finds due.
 The table owns all that state and never changes the tally's counters: it
 counts what it adds itself, and its own counters and the tally's make the
 sink's. It remembers request ids in its own ring (the compiled twin does
@@ -21,14 +22,12 @@ its own entry type), and moves or drops entries as it likes, counting that
 in ``moves``, where the compiled twin sees that the entry it keeps at hand
 for a series may be gone.
 
-One thing still goes from the table to the tally, for the compiled twin:
-the table takes its lock *through* the tally (``with self.tally:``). The
-compiled twin adds without taking the lock (a finalizer run during an add
-may emit an event to the same sink, and must not deadlock) and so must know
-that Python code holds the lock, or took it meanwhile: the tally's
-``__enter__`` counts that, at no cost to an add. Besides, the table closes
-the tally (``close``) and reads its counters (``events``, ``duplicates``,
-``closed``).
+The table takes its lock through its own guard, which counts each take and
+release in ``held``: the compiled twin adds without taking the lock (a
+finalizer run during an add may emit an event to the same sink, and must
+not deadlock), and declines while the count says the table's code holds
+the lock, or took it meanwhile. From the table the tally is only closed
+(``close``) and read (``events``, ``duplicates``, ``closed``).
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ class SeriesTable:
     Args:
         max_series: Distinct dimension combinations kept.
         max_entries: Entries kept in all.
-        max_request_ids: Request ids the tally remembers.
+        max_request_ids: Request ids remembered (to count each request once).
         detail: Minutes of minute detail, of hour detail, and of totals at
             all (the retention).
         prices: The price book for events that carry no cost.
@@ -117,6 +116,10 @@ class SeriesTable:
         self._price_events = price_events
         self.clock = clock
         self.lock = threading.Lock()
+        #: How many times the table's code took and released the lock (odd
+        #: while it holds it): the compiled tally declines meanwhile.
+        self.held = [0]
+        self._guard = _Guard(self.lock, self.held)
         #: Minute entries, where the tally adds events.
         self.minutes: dict[tuple[int, Dims], Any] = {}
         #: Hour and day entries, keyed by the hour's or day's first minute.
@@ -191,7 +194,7 @@ class SeriesTable:
     def take(self, event: Any, status: int) -> None:
         """What the tally leaves to the table: maintenance, and the general path."""
         if status == MAINTAIN:
-            with self.tally:
+            with self._guard:
                 self._maintain(MAINTAIN_EVERY)
         elif isinstance(event, ImageUsageEvent):
             self._add(event)
@@ -209,9 +212,8 @@ class SeriesTable:
         if key[0] < expiry(self.clock(), self._retention):
             self._expire(request_id, fields[1])
             return
-        tally = self.tally
-        with tally:
-            if tally.closed:
+        with self._guard:
+            if self.tally.closed:
                 return
             if not self.remember(request_id):
                 self.counts["duplicates"] += 1
@@ -230,7 +232,7 @@ class SeriesTable:
 
     def _expire(self, request_id: str, timestamp: int) -> None:
         """Count an event older than the retention, then log it (outside the lock)."""
-        with self.tally:
+        with self._guard:
             if self.tally.closed:
                 return
             self.counts["expired"] += 1
@@ -247,7 +249,7 @@ class SeriesTable:
 
     def close(self) -> None:
         """Ignore every event from now on."""
-        with self.tally:
+        with self._guard:
             self.tally.close()
 
     # ------------------------------------------------------------------ entries
@@ -342,7 +344,7 @@ class SeriesTable:
 
     def series_count(self) -> int:
         """Distinct dimension combinations held (the overflow series included)."""
-        with self.tally:
+        with self._guard:
             self._settle()
             return len(self._dims)
 
@@ -354,7 +356,7 @@ class SeriesTable:
         """
         first, last = scan.start // 60, (scan.end - 1) // 60
         low, high = scan.bounds[0] // 60, (scan.bounds[1] - 1) // 60
-        with self.tally:
+        with self._guard:
             self._maintain(None)
             items = [
                 (dims, minute, minute, as_totals(totals))
@@ -379,7 +381,7 @@ class SeriesTable:
 
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
-        with self.tally:
+        with self._guard:
             self._maintain(None)
             items = [(k, as_totals(v)) for k, v in self.minutes.items()]
             items += [(k, as_totals(part.totals)) for k, part in self.rolled.items()]
@@ -395,7 +397,7 @@ class SeriesTable:
         parsed, counters = _parse_state(state)
         cutoff = expiry(self.clock(), self._retention)
         expired = 0
-        with self.tally:
+        with self._guard:
             for minute, dims, totals in parsed:
                 if minute < cutoff:
                     expired += requests_of(totals)
@@ -476,6 +478,24 @@ def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[st
 
 
 # ---------------------------------------------------------------------- entries
+
+
+class _Guard:
+    """The table's lock as its code takes it: each take and release counted in ``held``."""
+
+    __slots__ = ("_held", "_lock")
+
+    def __init__(self, lock: threading.Lock, held: list[int]) -> None:
+        self._lock = lock
+        self._held = held
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._held[0] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._held[0] += 1
+        self._lock.release()
 
 
 class _Rolled:

@@ -97,8 +97,11 @@ class Table(Protocol):
     ring: list[str | None]
     #: ``[i]``: the slot of ``ring`` the next request id goes to.
     ring_at: list[int]
-    #: Taken while adding.
+    #: Taken while adding (by the Python twin; the compiled one adds at once).
     lock: threading.Lock
+    #: ``[n]``: n counts the table's takes and releases of ``lock`` (odd
+    #: while its code holds it): the compiled twin declines then.
+    held: list[int]
 
     def clock(self) -> float:
         """Seconds since the epoch, read once per add."""
@@ -139,13 +142,6 @@ class PyTally:
 
     #: A zero entry (see aievents.totals), for the table to open entries this tally adds to.
     new_entry = staticmethod(new_entry)
-
-    def __enter__(self) -> PyTally:
-        self._lock.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
 
     def handle(self, event: Any) -> None:
         """Add an event; hand it to the table's ``take`` for ``SLOW`` and ``MAINTAIN``."""
