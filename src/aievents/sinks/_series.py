@@ -32,12 +32,10 @@ the lock, or took it meanwhile. From the table the tally is only closed
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 from aievents._diag import RateLimitedLog
@@ -46,6 +44,7 @@ from aievents.exceptions import QueryError
 from aievents.money import ImageCost
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS, Row, Scan
+from aievents.sinks._export import COUNTERS, exact, export_state, parse_state
 from aievents.sinks._tally import (
     EVENT_FIELDS,
     MAINTAIN,
@@ -55,14 +54,11 @@ from aievents.sinks._tally import (
     tally_class,
 )
 from aievents.totals import (
-    COSTS,
     DAY_MINUTES,
-    FIELDS,
     add_extra,
     add_lanes,
     as_totals,
     cost_lanes,
-    entry_from_export,
     merge_entry,
     requests_of,
     unpriced,
@@ -74,10 +70,6 @@ __all__ = ["OVERFLOW", "SeriesTable"]
 #: The dimension value of the overflow series.
 OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
-_STATE_FORMAT: Final = 2
-#: The fields of format 1 exports (before ``unpriced_requests``).
-_FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
-_COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
 Dims = tuple[str | None, ...]
 
 
@@ -145,7 +137,7 @@ class SeriesTable:
         self._diag = RateLimitedLog("aggregate")
         #: Counted here (the tally counts what it adds): events and
         #: duplicates of the general path and of merges, and the rest.
-        self.counts = dict.fromkeys((*_COUNTERS, "evicted", "future"), 0)
+        self.counts = dict.fromkeys((*COUNTERS, "evicted", "future"), 0)
         self._ticks = 0
         twin = tally_class(compiled)
         #: A zero entry of the kind the tally adds to.
@@ -207,8 +199,8 @@ class SeriesTable:
         cost = self._prices.cost_for(event, price=self._price_events)
         units, extra = cost_lanes(cost)
         # Only exact strs are kept: hashing or comparing them runs no code.
-        key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))
-        request_id = _exact(fields[0])
+        key = (fields[1] // 60_000, tuple(map(exact, fields[5:])))
+        request_id = exact(fields[0])
         if key[0] < expiry(self.clock(), self._retention):
             self._expire(request_id, fields[1])
             return
@@ -385,16 +377,12 @@ class SeriesTable:
             self._maintain(None)
             items = [(k, as_totals(v)) for k, v in self.minutes.items()]
             items += [(k, as_totals(part.totals)) for k, part in self.rolled.items()]
-            counters = {name: self.count(name) for name in _COUNTERS}
-        rows = [
-            [minute, list(dims), [str(v) if isinstance(v, Decimal) else v for v in totals]]
-            for (minute, dims), totals in items
-        ]
-        return {"format": _STATE_FORMAT, "fields": list(FIELDS), "series": rows, **counters}
+            counters = {name: self.count(name) for name in COUNTERS}
+        return export_state(items, counters)
 
     def merge(self, state: Mapping[str, Any]) -> None:
         """Add the totals of an export (see AggregateSink.merge)."""
-        parsed, counters = _parse_state(state)
+        parsed, counters = parse_state(state)
         cutoff = expiry(self.clock(), self._retention)
         expired = 0
         with self._guard:
@@ -406,7 +394,7 @@ class SeriesTable:
                 if existing is None:
                     existing = self._open(minute, dims)
                 merge_entry(existing, totals)
-            for name in _COUNTERS:
+            for name in COUNTERS:
                 self.counts[name] += counters[name]
             self.counts["expired"] += expired
         if expired:
@@ -417,64 +405,6 @@ class SeriesTable:
                 requests=expired,
                 retention_days=self._retention / 1440,
             )
-
-
-def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
-    """Every row and counter of an export, checked before anything is merged."""
-
-    def bad(field: str, value: Any, reason: str) -> QueryError:
-        return QueryError(field, value, reason, owner="aggregate state")
-
-    if not isinstance(state, Mapping):
-        raise bad("state", state, "must be the dict export() returned")
-    version = state.get("format")
-    if version not in (1, _STATE_FORMAT) or isinstance(version, bool):
-        raise bad("format", version, f"must be 1 or {_STATE_FORMAT}")
-    fields = FIELDS if version == _STATE_FORMAT else _FORMAT_1_FIELDS
-    if state.get("fields") != list(fields):
-        raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
-    counters = {}
-    for name in _COUNTERS:
-        value = state.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sys.maxsize:
-            raise bad(name, value, f"must be an integer from 0 to {sys.maxsize}")
-        counters[name] = value
-    rows = state.get("series")
-    if not isinstance(rows, list):
-        raise bad("series", rows, "must be a list")
-    split = fields.index(FIELDS[COSTS])  # counts before it, amounts from it on
-    parsed = []
-    for index, row in enumerate(rows):
-        try:
-            minute, dims, totals = row
-            valid = (
-                isinstance(minute, int)
-                and not isinstance(minute, bool)
-                and isinstance(dims, list)
-                and len(dims) == len(DIMENSIONS)
-                and all(d is None or isinstance(d, str) for d in dims)
-                and isinstance(totals, list)
-                and len(totals) == len(fields)
-                and all(
-                    isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                    for v in totals[:split]
-                )
-                and all(isinstance(v, str) for v in totals[split:])
-            )
-            if not valid:
-                raise ValueError
-            amounts = [Decimal(v) for v in totals[split:]]
-            if not all(a.is_finite() and a >= 0 for a in amounts):
-                raise ValueError
-        except (ValueError, TypeError, ArithmeticError):
-            raise bad(
-                f"series[{index}]",
-                row,
-                "must be [minute, six dimensions (string or null), counts and amounts]",
-            ) from None
-        entry = entry_from_export(totals[:split], amounts)
-        parsed.append((minute, tuple(map(_exact, dims)), entry))
-    return parsed, counters
 
 
 # ---------------------------------------------------------------------- entries
@@ -532,8 +462,3 @@ def _cut(bounds: tuple[int, int], first: int, last: int, *, low: bool) -> QueryE
 def _utc(seconds: int) -> str:
     """A whole minute as ISO 8601 UTC, to the minute."""
     return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(seconds))
-
-
-def _exact(value: Any) -> Any:
-    """A str as an exact str (a subclass's hash or eq could run code); else as is."""
-    return value if value is None or type(value) is str else str.__str__(value)
