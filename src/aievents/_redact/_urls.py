@@ -14,9 +14,10 @@ agree on what in it is secret; they differ in what else they keep, because
 their readers need different things:
 
 - :func:`safe_url` keeps the least: no user info at all, no query, no
-  fragment, and only short plain path segments. A transport's target is configuration the reader already knows;
-  a log line or an error about it needs the host, not the rest, and a
-  webhook path or a query often is the credential. Used by the HTTP helper
+  fragment, and only short plain path segments. A transport's target is
+  configuration the reader already knows; a log line or an error about it
+  needs the host, not the rest, and a webhook path or a query often is the
+  credential. Used by the HTTP helper
   (``aievents._http``), ``HttpTransport``, ``OtlpTransport`` and the devtools
   listener, in their logs, errors and reprs.
 - ``masked_url`` (:meth:`UrlRule.masked`) keeps the user, the host, the path
