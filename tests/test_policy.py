@@ -92,11 +92,11 @@ class TestValues:
     )
     def test_jitter_checked_like_the_others(self, jitter: Any, message: str) -> None:
         """A jitter out of range gets the shared setting check's ValueError and wording."""
-        with pytest.raises(ValueError, match="^jitter must be") as caught:
+        with pytest.raises(ValueError, match=r"^jitter must be") as caught:
             Retry(jitter=jitter)
         assert type(caught.value) is ValueError
         assert str(caught.value) == message
-        with pytest.raises(ValueError, match="^jitter must be") as shared:
+        with pytest.raises(ValueError, match=r"^jitter must be") as shared:
             setting("jitter", jitter, fraction=True, at_most=1)
         assert str(shared.value) == message
 
