@@ -57,10 +57,11 @@ def recorded_headers(headers: Any) -> dict[str, str]:
     """
     recorded = {}
     for name, value in headers.items():
+        shown = value
         if is_secret_key(name):
             scheme, space, _ = value.partition(" ")
-            value = f"{scheme} {REDACTED}" if space and scheme.isalpha() else REDACTED
-        recorded[name] = value
+            shown = f"{scheme} {REDACTED}" if space and scheme.isalpha() else REDACTED
+        recorded[name] = shown
     return recorded
 
 
