@@ -813,7 +813,7 @@ class TestEdges:
         assert unrelated == []
 
     def test_many_wildcard_subscriptions_in_order(self, client: EventClient) -> None:
-        """Hundreds of ``*``, family and exact subscriptions: each event reaches its own, in order."""
+        """Hundreds of ``*``, family and exact subscribers: each event reaches its own, in order."""
         patterns = ("*", "image:*", "image:usage", "text:usage", "*")
         heard: list[tuple[str, int]] = []
         for index in range(300):
