@@ -16,8 +16,11 @@ What counts as an import:
   so a cycle through one cannot break an import; still, one module asking
   for another that asks for it back is the tangle the layout avoids. They
   are counted in a second graph, which must be acyclic as well.
-- Imports by name through ``importlib.import_module`` (the package
-  ``__getattr__`` hooks) are not seen. A compiled module (``_speedups``,
+- Imports by name are lazy imports too: a module named by a string constant
+  given to ``importlib.import_module`` or to ``aievents._lazy.lazy`` (a
+  package's table of lazy names), or held in a module-level table that a
+  function calling ``import_module`` reads (``usage._MOVED``): see
+  :func:`by_name`. A name built at run time is not seen. A compiled module (``_speedups``,
   known by its ``.pyi`` stub) is a module that imports nothing.
 
 Private names: a module is private when a part of its dotted name below
@@ -175,7 +178,63 @@ def imports_of(module: Module, modules: dict[str, Module]) -> list[Import]:
                     names.append(alias.name)
             if names:
                 found.append(Import(owner, tuple(names), lazy, node.lineno))
+    found.extend(Import(t, (), True, line) for t, line in by_name(module, modules))
     return found
+
+
+def _calls(node: ast.AST, names: tuple[str, ...]) -> bool:
+    """Whether ``node`` is a call of a function named one of ``names`` (``f()``, ``m.f()``)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id in names) or (
+        isinstance(func, ast.Attribute) and func.attr in names
+    )
+
+
+def _module_strings(node: ast.AST, modules: dict[str, Module]) -> Iterator[tuple[str, int]]:
+    """The string constants under ``node`` that name an aievents module, with their lines."""
+    for inner in ast.walk(node):
+        if (
+            isinstance(inner, ast.Constant)
+            and isinstance(inner.value, str)
+            and inner.value in modules
+        ):
+            yield inner.value, inner.lineno
+
+
+def by_name(module: Module, modules: dict[str, Module]) -> list[tuple[str, int]]:
+    """The aievents modules ``module`` imports by name, at run time: lazy edges.
+
+    A module named by a string constant passed to ``importlib.import_module``
+    or to :func:`aievents._lazy.lazy` (the dict of a package's lazy names), or
+    held in a module-level table that a function calling ``import_module``
+    reads (``usage._MOVED``). Only constants that are exactly a module's name
+    count: a string built at run time (``f"{library}._decoders"``) is not seen.
+    """
+    tree = _tree(module.path)
+    found: list[tuple[str, int]] = []
+    tables: set[str] = set()  # module-level names read where import_module is called
+    for node in ast.walk(tree):
+        if _calls(node, ("import_module", "lazy")):
+            found.extend(_module_strings(node, modules))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            _calls(inner, ("import_module",)) for inner in ast.walk(node)
+        ):
+            tables.update(
+                inner.id
+                for inner in ast.walk(node)
+                if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)
+            )
+    for statement in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(statement, ast.Assign):
+            targets = statement.targets
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets = [statement.target]
+        if any(isinstance(t, ast.Name) and t.id in tables for t in targets):
+            found.extend(_module_strings(statement, modules))
+    return [(target, line) for target, line in found if target != module.name]
 
 
 @cache
@@ -470,6 +529,44 @@ class TestTheChecksCatch:
             "5: ._split (defined in aievents)"
         ]  # _mine is its own; _name is defined nowhere (the stdlib's, say)
         assert foreign_attributes(modules["aievents.h"], tree) == []
+
+    def test_imports_by_name(self, tmp_path: Path) -> None:
+        """Modules named to ``lazy``, ``import_module`` or a table it reads are lazy edges."""
+        files = {
+            "__init__.py": "",
+            "i.py": (
+                "from aievents._lazy import lazy\n"
+                "__getattr__, __dir__ = lazy(__name__, {'J': 'aievents.j'})\n"
+            ),
+            "j.py": "import aievents.i\n",
+            "k.py": (
+                "import importlib\n"
+                "_MOVED = {**dict.fromkeys(('x', 'y'), 'aievents.l')}\n"
+                "def __getattr__(name):\n"
+                "    return getattr(importlib.import_module(_MOVED[name]), name)\n"
+            ),
+            "l.py": "from aievents import k\n",
+            "m.py": (
+                "import importlib\ndef later():\n    return importlib.import_module('aievents.n')\n"
+            ),
+            "n.py": "from aievents import m\n",
+            "o.py": (
+                "import importlib\n"
+                "NAME = 'aievents.p'\n"  # a module's name, but no table import_module reads
+                "def later(library):\n"
+                "    return importlib.import_module(f'{library}.p')\n"
+            ),
+            "p.py": "from aievents import o\n",
+        }
+        for name, text in files.items():
+            (tmp_path / ROOT).mkdir(exist_ok=True)
+            (tmp_path / ROOT / name).write_text(text)
+        assert cycles(graph(tmp_path, lazy=False)) == []
+        assert cycles(graph(tmp_path, lazy=True)) == [
+            ["aievents.i", "aievents.j"],
+            ["aievents.k", "aievents.l"],
+            ["aievents.m", "aievents.n"],
+        ]
 
     def test_long(self, tree: Path) -> None:
         """A module over MAX_LINES is seen as such."""

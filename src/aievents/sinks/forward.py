@@ -436,8 +436,11 @@ class ForwardSink:
         return self._worker.pending
 
     @property
-    def max_retries(self) -> int:
-        """Retries of a failed batch before it is spilled or dropped (``retry.max_retries``)."""
+    def max_retries(self) -> int | None:
+        """Retries of a failed batch before it is spilled or dropped (``retry.max_retries``).
+
+        None: no limit.
+        """
         return self.retry.max_retries
 
     @property
