@@ -7,10 +7,6 @@ and OTLP all count by it. Build an :class:`ImageUsage` from a provider's own
 shape with :mod:`aievents.adapters` (``to_image_usage``); the cost of a
 request is an :class:`~aievents.money.ImageCost` (:mod:`aievents.money`).
 
-The classes are defined in ``aievents._usagemodel``, below this module, so
-that the adapters can build them without importing this module (which
-serves their old names, below); they are documented and imported from here.
-
 The money and adapter names that lived here before they had modules of their
 own are still found here: ``aievents.usage.ImageCost`` is
 :class:`aievents.money.ImageCost`, ``aievents.usage.from_openai`` is
@@ -23,6 +19,8 @@ import importlib
 from collections.abc import Sequence
 from typing import Any, Final
 
+# The classes are defined below this module, so that the adapters build them
+# without importing it (it serves their old names); they are documented here.
 from aievents._usagemodel import (
     SPLIT_FIELDS,
     ImageUsage,
