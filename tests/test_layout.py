@@ -369,22 +369,29 @@ def private_uses(module: Module, modules: dict[str, Module]) -> list[str]:
 
 
 @cache
+def _defined(path: Path) -> frozenset[str]:
+    """The private names a module defines: functions, classes, variables, attributes, arguments."""
+    names = set()
+    for node, _ in _walk(_tree(path)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return frozenset(n for n in names if n.startswith("_"))
+
+
+@cache
 def defined_in(src: Path) -> dict[str, set[str]]:
     """Unit -> the private names its modules define (functions, classes, variables, attributes)."""
     modules = modules_of(src)
     found: dict[str, set[str]] = {}
     for name, module in modules.items():
-        names = found.setdefault(unit(name, modules), set())
-        for node, _ in _walk(_tree(module.path)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                names.add(node.attr)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-    return {u: {n for n in names if n.startswith("_")} for u, names in found.items()}
+        found.setdefault(unit(name, modules), set()).update(_defined(module.path))
+    return found
 
 
 def foreign_attributes(module: Module, src: Path) -> list[str]:
@@ -415,24 +422,6 @@ def foreign_attributes(module: Module, src: Path) -> list[str]:
     return sorted(found, key=lambda line: int(line.partition(":")[0]))
 
 
-@cache
-def defined_by_module(src: Path) -> dict[str, set[str]]:
-    """Module -> the private names it defines (as :func:`defined_in`, per module)."""
-    found: dict[str, set[str]] = {}
-    for name, module in modules_of(src).items():
-        names = found.setdefault(name, set())
-        for node, _ in _walk(_tree(module.path)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                names.add(node.attr)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-    return {m: {n for n in names if n.startswith("_")} for m, names in found.items()}
-
-
 def sibling_privates(module: Module, src: Path) -> list[str]:
     """Reads of ``obj._name`` in ``module`` of a private name another module of its unit defines.
 
@@ -442,7 +431,7 @@ def sibling_privates(module: Module, src: Path) -> list[str]:
     """
     modules = modules_of(src)
     home = unit(module.name, modules)
-    defined = defined_by_module(src)
+    defined = {name: _defined(other.path) for name, other in modules.items()}
     own = defined[module.name]
     siblings = {
         n: names for n, names in defined.items() if n != module.name and unit(n, modules) == home
