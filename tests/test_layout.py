@@ -81,9 +81,7 @@ LONG: Final[dict[str, str]] = {}
 
 #: Modules over MAX_LINES that the restructuring now under way splits;
 #: marked xfail (not strict) until it lands. Remove an entry once it is split.
-SPLITTING: Final[dict[str, str]] = {
-    "aievents.sinks.store": "the store is being split",
-}
+SPLITTING: Final[dict[str, str]] = {}
 
 #: Modules importing another unit's private names today, the restructuring
 #: under way moves those names; marked xfail (not strict) until it lands.

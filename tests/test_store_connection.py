@@ -296,7 +296,7 @@ class TestLocked:
                 sink.handle(event(f"r{sent}", T0 + sent % DAY))
                 sent += 1
 
-        sa.event.listen(sink._engine, "checkout", one_more)
+        sa.event.listen(sink._db.engine, "checkout", one_more)
         try:
             one_more()
             until(lambda: sink.stats()["written"] >= 20)
@@ -306,7 +306,7 @@ class TestLocked:
                 assert sink.stats()["pending"] > 0  # the stream goes on
         finally:
             streaming = False
-            sa.event.remove(sink._engine, "checkout", one_more)
+            sa.event.remove(sink._db.engine, "checkout", one_more)
         assert sink.flush(60)
         assert requests(sink) == sent
         assert sink.stats()["dropped"] == 0

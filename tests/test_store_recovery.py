@@ -112,7 +112,7 @@ class TestDeletedAgainAndAgain:
                 due.pop(0)
                 deleted.set()
 
-        sa.event.listen(sink._engine, "close", on_close)
+        sa.event.listen(sink._db.engine, "close", on_close)
         try:
             with Readers(sink) as readers:
                 for round_ in range(1, 11):
@@ -124,7 +124,7 @@ class TestDeletedAgainAndAgain:
                 assert sink.flush(60)
                 until(lambda: readers.answered > 0)
         finally:
-            sa.event.remove(sink._engine, "close", on_close)
+            sa.event.remove(sink._db.engine, "close", on_close)
         assert readers.raw == []
         stats = sink.stats()
         assert (stats["failed"], stats["dropped"], stats["pending"]) == (0, 0, 0)
@@ -158,13 +158,13 @@ class TestDeletedAgainAndAgain:
                 with suppress(FileNotFoundError):
                     os.remove(path)
 
-        sa.event.listen(sink._engine, "close", delete)
+        sa.event.listen(sink._db.engine, "close", delete)
         try:
             for index in range(100):
                 sink.handle(event(f"r{index}", T0 + index))
             assert sink.flush(60)
         finally:
-            sa.event.remove(sink._engine, "close", delete)
+            sa.event.remove(sink._db.engine, "close", delete)
         assert deletes == 0
         sink.handle(event("after", T0))
         assert sink.flush(60)
@@ -192,7 +192,7 @@ class TestGate:
                 entered.set()
                 released.wait(30)
 
-        sa.event.listen(sink._engine, "before_cursor_execute", hold)
+        sa.event.listen(sink._db.engine, "before_cursor_execute", hold)
         answers: list[object] = []
 
         def ask() -> None:
@@ -215,11 +215,11 @@ class TestGate:
             os.replace(other, path)
             for index in range(10):
                 sink.handle(event(f"new-{index}", T0 + index))
-            until(lambda: sink._gate._reopening)  # the worker waits for the query
+            until(lambda: sink._db.gate._reopening)  # the worker waits for the query
         finally:
             released.set()
             asking.join(30)
-            sa.event.remove(sink._engine, "before_cursor_execute", hold)
+            sa.event.remove(sink._db.engine, "before_cursor_execute", hold)
         assert sink.flush(30)
         assert len(answers) == 1
         assert query(path, "PRAGMA integrity_check") == [("ok",)]
@@ -318,7 +318,7 @@ class TestFork:
         assert sink.flush(10)
         with locked(path, "BEGIN IMMEDIATE"):
             sink.handle(event("b", T0))
-            until(lambda: sink._gate._users == 1)  # the worker is writing "b", waiting
+            until(lambda: sink._db.gate._users == 1)  # the worker is writing "b", waiting
             read_fd, write_fd = os.pipe()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # threads at fork (3.12+)
@@ -402,12 +402,12 @@ class TestAnotherWriter:
             if threading.current_thread().name == "aievents-store":
                 opened.set()
 
-        sa.event.listen(sink._engine, "connect", on_connect)
+        sa.event.listen(sink._db.engine, "connect", on_connect)
         with locked(path, "BEGIN IMMEDIATE"):  # on the file about to be deleted
             for index in range(10):
                 sink.handle(event(f"mine-{index}", T0 + index))
             assert opened.wait(30)  # the worker has the old file open, and waits for the lock
-            sa.event.remove(sink._engine, "connect", on_connect)
+            sa.event.remove(sink._db.engine, "connect", on_connect)
             os.remove(path)
             other = subprocess.Popen(
                 [sys.executable, "-c", other_writer(path)],

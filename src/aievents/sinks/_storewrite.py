@@ -1,0 +1,281 @@
+"""How a StoreSink writes: an event's row, a batch in one transaction, retries, losses.
+
+Every ``image:usage`` event becomes one row (its request id unique: a
+duplicate is ignored); the daily roll-up is added to in the same
+transaction. A batch that meets a failure that may pass is tried again,
+waiting longer each time, until it is written or the sink's close deadline
+gives it up; a batch the database refuses is written one event at a time,
+so that only the refused events are lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
+
+from aievents._diag import RateLimitedLog, describe
+from aievents._fork import after_fork
+from aievents._outbound import outbound
+from aievents.events import ImageUsageEvent
+from aievents.exceptions import first_line
+from aievents.money import ImageCost
+from aievents.policy import Retry
+from aievents.pricing import PriceBook
+from aievents.sinks._batch import Closing
+from aievents.sinks._storedb import SETTLE, StoreDB
+from aievents.sinks._storeledger import Ledger
+from aievents.sinks._storeschema import (
+    BIGINT_MAX,
+    LANE_COLUMNS,
+    LOOKUP,
+    daily,
+    fit,
+    unfit_text,
+)
+from aievents.totals import lanes_of, request_lanes
+
+__all__ = ["StoreWriter"]
+
+#: An event never set: a wait that only a timeout ends.
+_NEVER: Final = threading.Event()
+
+
+class StoreWriter:
+    """Writes events to a store, counting in a ledger what became of each.
+
+    Args:
+        db: The store.
+        ledger: The sink's counters and losses.
+        diag: The sink's diagnostic log.
+        prices: The price book for events that carry no cost.
+        price_events: Price events that carry no cost with ``prices``.
+        retry: How a write that failed for a reason that may pass is tried again.
+    """
+
+    def __init__(
+        self,
+        db: StoreDB,
+        ledger: Ledger,
+        diag: RateLimitedLog,
+        *,
+        prices: PriceBook,
+        price_events: bool,
+        retry: Retry,
+    ) -> None:
+        self._db = db
+        self._ledger = ledger
+        self._diag = diag
+        self._prices = prices
+        self._price_events = price_events
+        self.retry = retry
+        self._wake = threading.Event()  # set by close(): a retry's wait ends
+        after_fork(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: an event of its own to wake a retry's wait."""
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """End the wait of a batch to be tried again (the sink is closing): it is tried now."""
+        self._wake.set()
+
+    def deliver(self, batch: list[Any], deadline: float | None, closing: Closing) -> None:
+        """Write a batch (on the worker thread); retry what may pass; count what cannot be written.
+
+        ``deadline`` (a flush's or a close's) does not end the retries: a
+        flush that runs out of time leaves the batch to be written later.
+        Only a close's deadline gives it up (counted as ``failed``, and the
+        time of its events marked as never complete).
+        """
+        del deadline
+        try:
+            self._persist(functools.partial(self.write, batch), len(batch), closing)
+        except self._db.refusals:
+            # The database refuses a row: write one at a time, so that only
+            # the refused ones are lost (and counted).
+            self._write_each(batch, closing)
+        except self._db.failures as error:
+            self._give_up(batch, error)
+
+    def _write_each(self, batch: list[Any], closing: Closing) -> None:
+        for event in batch:
+            try:
+                self._persist(functools.partial(self.write, [event]), 1, closing)
+            except self._db.refusals as error:
+                self._ledger.count(rejected=1)
+                self._reject(event, self._db.hide(first_line(error)))
+            except self._db.failures as error:
+                self._give_up([event], error)
+
+    def _persist(self, write: Callable[[], object], count: int, closing: Closing) -> None:
+        """Run ``write``, again after each transient failure (by the sink's :class:`Retry`).
+
+        Raises the first failure that is not transient, or the last one once
+        the retries are spent or the sink is closing and its deadline has
+        passed.
+        """
+
+        def worth(error: Exception) -> bool:
+            db = self._db
+            refused = isinstance(error, db.refusals)
+            return not refused and isinstance(error, db.failures) and db.transient(error)
+
+        def retrying(_attempt: int, error: Exception) -> None:
+            self._ledger.count(retried=count)
+            said = self._db.hide(describe(error))
+            self._diag("retrying", "warning", "write_retrying", error=said, events=count)
+
+        self.retry.call(
+            write,
+            wait=functools.partial(self._pause, closing),
+            retryable=worth,
+            retrying=retrying,
+        )
+
+    def _pause(self, closing: Closing, delay: float) -> bool:
+        """Wait ``delay`` before another attempt; False: the sink is closing, its deadline past."""
+        by = closing.deadline
+        if by is None:
+            self._wake.wait(delay)  # close() ends the wait
+            return True
+        left = by - time.monotonic()
+        if left <= 0:
+            return False
+        _NEVER.wait(min(delay, left))
+        return True
+
+    def _give_up(self, events: list[Any], error: BaseException) -> None:
+        """Events that cannot be written: counted, logged, and their time marked incomplete."""
+        self._ledger.lose(events, failed=True)
+        said = self._db.hide(describe(error))
+        self._diag("write_failed", "error", "write_failed", error=said, events=len(events))
+
+    def _reject(self, event: ImageUsageEvent, reason: str) -> None:
+        self._diag(
+            ("rejected", reason),
+            "warning",
+            "event_rejected",
+            request_id=event.request_id[:80],
+            reason=reason,
+        )
+
+    def write(self, events: Iterable[ImageUsageEvent]) -> tuple[int, int]:
+        """Write events now, in one transaction: ``(written, duplicates)``.
+
+        Raises the database's own errors (the sink words them).
+        """
+        rows: dict[str, tuple[Any, ...]] = {}
+        seen = 0
+        rejected = 0
+        for event in map(outbound, events):  # the store keeps no secret
+            seen += 1
+            if event.request_id in rows:
+                continue
+            row = self._row(event)
+            if row is None:
+                rejected += 1
+                continue
+            rows[event.request_id] = row
+        written = 0
+        if rows:
+            deadline = time.monotonic() + 2 * self._db.busy + SETTLE
+            written = len(self._db.on_store(lambda: self._insert_rows(rows), deadline))
+        duplicates = seen - rejected - written
+        self._ledger.count(written=written, duplicates=duplicates, rejected=rejected)
+        return written, duplicates
+
+    def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
+        """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
+        cost: Any = event.cost
+        units = None if cost is None or type(cost) is not ImageCost else cost.units
+        usage = event.usage
+        if units is not None:  # the common case, without a list
+            unpriced = 1 if cost.unpriced else 0
+            lanes: Sequence[int] = request_lanes(
+                event.images, usage, usage.split, units, unpriced=unpriced
+            )
+            extra = None
+        else:
+            if cost is None:
+                cost = usage.cost
+                if cost is None and self._price_events:
+                    cost = self._prices.cost_of(event)
+            lanes, extra = lanes_of(event, cost)
+            lanes = lanes[1:]
+        if max(lanes) > BIGINT_MAX:
+            fitted, extra = fit(list(lanes), extra)
+            if fitted is None:
+                lane, value = next(
+                    (n, v) for n, v in zip(LANE_COLUMNS, lanes, strict=True) if v > BIGINT_MAX
+                )
+                self._reject(
+                    event,
+                    f"{lane} is a {value.bit_length()}-bit count; a store keeps up to 2**63 - 1",
+                )
+                return None
+            lanes = fitted
+        timestamp = event.timestamp
+        fields = (event.request_id, event.provider, event.quality, event.model, event.size)
+        more = (event.operation, event.project_id, event.user_id, event.api_key_id)
+        texts = [t for t in (*fields, *more) if t is not None]
+        refusal = unfit_text(texts)
+        if refusal is not None:
+            self._reject(event, refusal)
+            return None
+        return (
+            event.request_id,
+            timestamp,
+            timestamp // 60_000,
+            event.provider,
+            event.quality,
+            event.model,
+            event.size,
+            event.operation,
+            event.project_id,
+            event.user_id,
+            event.api_key_id,
+            *lanes,
+            None if extra is None else json.dumps([str(v) for v in extra]),
+        )
+
+    def _insert_rows(self, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Insert the rows not stored yet and add them to the roll-up, in one transaction.
+
+        Writers take the table's write lock first (SQLite: ``BEGIN
+        IMMEDIATE``; PostgreSQL: a lock that only writers conflict on), so
+        the ids found missing are still missing when inserted, and every
+        roll-up counts each request once. Returns the rows written.
+        """
+        raw = self._db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if self._db.sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            else:
+                # A writer never waits forever on another's lock, nor on a statement.
+                cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
+                cursor.execute("SET LOCAL statement_timeout = '60s'")
+                cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
+            ids = list(rows)
+            stored: set[str] = set()
+            for first in range(0, len(ids), LOOKUP):
+                part = ids[first : first + LOOKUP]
+                cursor.execute(
+                    self._db.sql["lookup"].format(", ".join([self._db.mark] * len(part))), part
+                )
+                stored.update(found[0] for found in cursor.fetchall())
+            new = [row for rid, row in rows.items() if rid not in stored]
+            if new:
+                cursor.executemany(self._db.sql["insert"], new)
+                cursor.executemany(self._db.sql["roll_up"], daily(new))
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+        return new
