@@ -90,7 +90,13 @@ PRIVATE_USERS: Final[dict[str, str]] = {}
 #: Modules reading private attributes another module of their unit defines
 #: today; marked xfail (not strict) until the names become an internal
 #: interface. Remove an entry once it is done.
-SIBLING_READERS: Final[dict[str, str]] = {}
+SIBLING_READERS: Final[dict[str, str]] = {
+    "aievents.sinks._storeledger": (
+        "Counter, the descriptor behind StoreSink's counters, reads the sink's _ledger, "
+        "which store.py sets: to become a name the descriptor is given, or an internal "
+        "attribute StoreSink documents"
+    ),
+}
 
 #: Modules on an import cycle today that the restructuring under way
 #: untangles; marked xfail (not strict) until it lands.
