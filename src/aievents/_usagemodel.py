@@ -19,24 +19,11 @@ import attrs
 from aievents import _validate as v
 
 __all__ = [
-    "SPLIT_FIELDS",
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
     "split_tokens",
 ]
-
-#: What :attr:`ImageUsage.split` and :func:`token_split` hold, in order: input
-#: text, input image, the cached part of each, output image, output text. The
-#: names are the token lanes of the usage totals (``aievents.query.FIELDS``).
-SPLIT_FIELDS: Final = (
-    "input_text_tokens",
-    "input_image_tokens",
-    "input_cached_text_tokens",
-    "input_cached_image_tokens",
-    "output_image_tokens",
-    "output_text_tokens",
-)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -154,7 +141,7 @@ class ImageUsage:
 
 
 def split_tokens(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
-    """The tokens of ``usage`` by how they are billed (:data:`SPLIT_FIELDS`), worked out."""
+    """The tokens of ``usage`` by how they are billed (``aievents.usage.SPLIT_FIELDS``)."""
     text = image = 0
     details = usage.input_tokens_details
     if details is not None:

@@ -22,7 +22,6 @@ from typing import Any, Final
 # The classes are defined below this module, so that the adapters build them
 # without importing it (it serves their old names); they are documented here.
 from aievents._usagemodel import (
-    SPLIT_FIELDS,
     ImageUsage,
     InputTokensDetails,
     OutputTokensDetails,
@@ -42,6 +41,17 @@ __all__ = [
     "token_split",
 ]
 
+#: What :attr:`ImageUsage.split` and :func:`token_split` hold, in order: input
+#: text, input image, the cached part of each, output image, output text. The
+#: names are the token lanes of the usage totals (``aievents.query.FIELDS``).
+SPLIT_FIELDS: Final = (
+    "input_text_tokens",
+    "input_image_tokens",
+    "input_cached_text_tokens",
+    "input_cached_image_tokens",
+    "output_image_tokens",
+    "output_text_tokens",
+)
 #: The parts OpenAI's usage API bills tokens by, in the order of
 #: :func:`billed_tokens` (the token components of
 #: :data:`aievents.money.COST_COMPONENTS`).
