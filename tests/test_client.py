@@ -811,3 +811,24 @@ class TestEdges:
         assert compiled == tuple(s.dispatch for s in client.subscriptions[1000:])
         assert order == list(range(300)) * 2
         assert unrelated == []
+
+    def test_many_wildcard_subscriptions_in_order(self, client: EventClient) -> None:
+        """Hundreds of ``*``, family and exact subscribers: each event reaches its own, in order."""
+        patterns = ("*", "image:*", "image:usage", "text:usage", "*")
+        heard: list[tuple[str, int]] = []
+        for index in range(300):
+            pattern = patterns[index % len(patterns)]
+            client.on(pattern, lambda e, i=index: heard.append((e.event_type, i)))
+        client.emit(TextUsageEvent())
+        client.emit(usage_event())
+        client.emit(TextUsageEvent())
+
+        def meant(event_type: str) -> list[tuple[str, int]]:
+            family = event_type.partition(":")[0]
+            wanted = {"*", f"{family}:*", event_type}
+            return [(event_type, i) for i in range(300) if patterns[i % len(patterns)] in wanted]
+
+        text, image = meant("text:usage"), meant("image:usage")
+        assert len(text) == 180
+        assert len(image) == 240
+        assert heard == text + image + text

@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 import aievents
+from aievents._validate import setting
 from aievents.policy import (
     FORWARD_BATCHING,
     FORWARD_RETRY,
@@ -79,6 +80,25 @@ class TestValues:
         """A setting out of range is a ValueError naming it."""
         with pytest.raises(ValueError, match=rf"^{name} must be"):
             build()
+
+    @pytest.mark.parametrize(
+        ("jitter", "message"),
+        [
+            (1.5, "jitter must be a number from 0 to 1, got 1.5"),
+            (-0.5, "jitter must be a number from 0 to 1, got -0.5"),
+            (math.nan, "jitter must be a number from 0 to 1, got nan"),
+            (True, "jitter must be a number from 0 to 1, got True"),
+        ],
+    )
+    def test_jitter_checked_like_the_others(self, jitter: Any, message: str) -> None:
+        """A jitter out of range gets the shared setting check's ValueError and wording."""
+        with pytest.raises(ValueError, match=r"^jitter must be") as caught:
+            Retry(jitter=jitter)
+        assert type(caught.value) is ValueError
+        assert str(caught.value) == message
+        with pytest.raises(ValueError, match=r"^jitter must be") as shared:
+            setting("jitter", jitter, fraction=True, at_most=1)
+        assert str(shared.value) == message
 
     def test_exported(self) -> None:
         """Both are importable from aievents."""
@@ -310,6 +330,26 @@ class TestSinks:
         try:
             assert sink.batching == Batching(batch_size=3, max_delay=0.2)
             assert sink.retry == Retry(max_retries=1, backoff=0.01)
+        finally:
+            sink.close(5)
+
+    def test_forward_retry_attributes(self, tmp_path: Path) -> None:
+        """The older retry attributes read the fields of ``retry`` and cannot be set."""
+        sink = ForwardSink(
+            JsonlTransport(tmp_path / "out.jsonl"),
+            retry=Retry(max_retries=2, max_retry_after=60.0),
+            backoff=0.25,
+            max_backoff=4.0,
+        )
+        try:
+            assert (sink.max_retries, sink.backoff, sink.max_backoff, sink.max_retry_after) == (
+                2,
+                0.25,
+                4.0,
+                60.0,
+            )
+            with pytest.raises(AttributeError):
+                sink.backoff = 1.0  # type: ignore[misc]
         finally:
             sink.close(5)
 

@@ -160,8 +160,25 @@ class TestImageServer:
         client.images.edit(image=("a.png", b"\x89PNG" + bytes(10), "image/png"), prompt="second")
         (path1, body1, headers1), (path2, body2, _) = server.requests
         assert (path1, body1["prompt"]) == ("/v1/images/generations", "first")
-        assert {k.lower(): v for k, v in headers1.items()}["authorization"] == "Bearer sk-test"
+        assert {k.lower(): v for k, v in headers1.items()}["authorization"] == "Bearer [redacted]"
         assert (path2, body2["prompt"], body2["image"]) == ("/v1/images/edits", "second", [14])
+
+    def test_secret_headers_masked(self, server: ImageServer) -> None:
+        """Headers naming a secret are recorded masked: no key in the requests or their repr."""
+        client = openai.OpenAI(
+            api_key="sk-live-0123456789abcdef",
+            base_url=server.base_url,
+            default_headers={"X-Api-Key": "k3y-hunter2", "Cookie": "session=hunter2"},
+            max_retries=0,
+        )
+        client.images.generate(model="dall-e-2", prompt="a fox")
+        ((_, _, headers),) = server.requests
+        lowered = {k.lower(): v for k, v in headers.items()}
+        assert lowered["authorization"] == "Bearer [redacted]"
+        assert lowered["x-api-key"] == lowered["cookie"] == "[redacted]"
+        assert lowered["content-type"] == "application/json"
+        assert "sk-live" not in repr(server.requests)
+        assert "hunter2" not in repr(server.requests)
 
     def test_fail_next(self, server: ImageServer) -> None:
         """A queued failure answers the next request with its status, message and headers."""

@@ -29,7 +29,6 @@ from aievents.policy import RETRYABLE_STATUSES, parse_retry_after
 
 __all__ = ["Connections", "answer_error", "post"]
 
-#: The HTTP statuses a retry may get past.
 #: Bytes of an answer's body read (to keep the connection), at most.
 _MAX_ANSWER: Final = 64 * 1024
 

@@ -85,7 +85,7 @@ class ClientSignal(blinker.NamedSignal):
         found = []
         for receiver in self.receivers_for(blinker.ANY):
             record = self.records.get(receiver_key(receiver))
-            if record is not None and record._holds(receiver):
+            if record is not None and record.holds(receiver):
                 found.append(record)
         return found
 
@@ -129,19 +129,19 @@ class Registry:
         subscription = Subscription(self._owner, keys, handler, dispatch, next(self._seq))
         signals = [self.signal(key) for key in keys]
         for signal in signals:
-            signal.connect(subscription._receiver, weak=False)
+            signal.connect(subscription.receiver, weak=False)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Disconnect ``subscription`` from its signals (nothing when it is not connected)."""
-        receiver = subscription._connected()
+        receiver = subscription.connected()
         if receiver is not None and self.is_connected(subscription):
             for key in subscription.keys:
                 self.signal(key).disconnect(receiver)
 
     def is_connected(self, subscription: Subscription) -> bool:
         """Whether ``subscription`` is connected to any of its signals."""
-        receiver = subscription._connected()
+        receiver = subscription.connected()
         if receiver is None:
             return False
         key = receiver_key(receiver)
@@ -177,10 +177,10 @@ class Registry:
             raise TypeError(_SENDER)  # blinker disconnects it again and raises this
         key = receiver_key(receiver)
         record = signal.records.get(key)
-        if isinstance(receiver, Receiver) and receiver.subscription._client is self._owner:
+        if isinstance(receiver, Receiver) and receiver.subscription.client is self._owner:
             record = receiver.subscription
-        elif record is None or not record._holds(receiver) or record.weak != weak:
-            seq = record._seq if record is not None and record._holds(receiver) else None
+        elif record is None or not record.holds(receiver) or record.weak != weak:
+            seq = record.seq if record is not None and record.holds(receiver) else None
             record = self._foreign(signal, receiver, weak, seq)
         signal.records[key] = record
         self._changed()
@@ -190,7 +190,7 @@ class Registry:
         key = receiver_key(receiver)
         record = signal.records.get(key)
         connected = any(receiver_key(r) == key for r in signal.receivers_for(blinker.ANY))
-        if record is not None and record._holds(receiver) and not connected:
+        if record is not None and record.holds(receiver) and not connected:
             signal.records.pop(key, None)
         self._changed()
 
@@ -221,4 +221,4 @@ class Registry:
 
 
 def _order(subscription: Subscription) -> int:
-    return subscription._seq
+    return subscription.seq

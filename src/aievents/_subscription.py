@@ -61,18 +61,24 @@ class Subscription:
         dispatch: What the client calls with each event (the handler, or
             the wrappers of ``where=``, ``once``, replay and async handlers
             around it).
+
+    Internal (for the client and its registry, not for applications; may
+    change without notice): ``client``, the client subscribed to;
+    ``seq``, the subscription's place in the client's order of delivery;
+    ``receiver``, the object connected to the signals (a weak reference to
+    it when weak); :meth:`connected`, :meth:`holds` and :meth:`matches`.
     """
 
     __slots__ = (
         "__weakref__",
-        "_client",
         "_handler",
         "_matchers",
-        "_receiver",
-        "_seq",
         "_weak",
+        "client",
         "dispatch",
         "keys",
+        "receiver",
+        "seq",
     )
 
     def __init__(
@@ -86,15 +92,15 @@ class Subscription:
         weak: bool = False,
         receiver: object = None,
     ) -> None:
-        self._client = client
+        self.client = client
         self.keys = keys
         self._handler = handler
         self._weak = weak
         self.dispatch = dispatch
-        self._seq = seq
+        self.seq = seq
         self._matchers = tuple(matcher(key) for key in keys)
         # The object connected to the signals (a weak reference to it when weak).
-        self._receiver: Any = Receiver(self) if receiver is None else receiver
+        self.receiver: Any = Receiver(self) if receiver is None else receiver
 
     @property
     def handler(self) -> Handler | None:
@@ -108,23 +114,23 @@ class Subscription:
         """Whether the subscription holds its handler by a weak reference (as blinker may)."""
         return self._weak
 
-    def _connected(self) -> Any:
-        """The receiver connected to the signals; None once a weak one is gone."""
-        return self._receiver() if self._weak else self._receiver
+    def connected(self) -> Any:
+        """The receiver connected to the signals; None once a weak one is gone (internal)."""
+        return self.receiver() if self._weak else self.receiver
 
-    def _holds(self, receiver: object) -> bool:
-        """Whether ``receiver`` (as blinker yields it) is this subscription's."""
-        mine = self._connected()
+    def holds(self, receiver: object) -> bool:
+        """Whether ``receiver`` (as blinker yields it) is this subscription's (internal)."""
+        mine = self.connected()
         return mine is receiver or (inspect.ismethod(mine) and mine == receiver)
 
     @property
     def active(self) -> bool:
         """Whether the subscription still receives events."""
-        return self._client._is_subscribed(self)
+        return self.client._is_subscribed(self)
 
     def unsubscribe(self) -> None:
         """Stop receiving events. Safe to call more than once, from any thread."""
-        self._client._unsubscribe(self)
+        self.client._unsubscribe(self)
 
     def __call__(self) -> None:
         """Unsubscribe (TanStack's ``on()`` returns a cleanup function)."""
@@ -136,7 +142,8 @@ class Subscription:
     def __exit__(self, *exc_info: object) -> None:
         self.unsubscribe()
 
-    def _matches(self, name: str, cls: type | None) -> bool:
+    def matches(self, name: str, cls: type | None) -> bool:
+        """Whether an event named ``name``, of class ``cls``, is one it listens to (internal)."""
         return any(match(name, cls) for match in self._matchers)
 
     def __repr__(self) -> str:

@@ -41,7 +41,14 @@ def owner_of(instance: Any) -> str:
     return name if isinstance(name, str) else type(instance).__name__
 
 
-def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = False) -> Any:
+def setting(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    fraction: bool = False,
+    at_most: float | None = None,
+) -> Any:
     """Check a numeric constructor setting and return it.
 
     Args:
@@ -50,6 +57,7 @@ def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = F
             a ``bool`` nor NaN), at least 0, or above 0 when ``positive``.
         positive: Whether 0 is refused.
         fraction: Whether a ``float`` is allowed.
+        at_most: The largest value allowed, if any.
 
     Raises:
         ValueError: naming the setting and the value.
@@ -60,11 +68,14 @@ def setting(name: str, value: Any, *, positive: bool = False, fraction: bool = F
         or not isinstance(value, kinds)
         or (isinstance(value, float) and math.isnan(value))
         or (value <= 0 if positive else value < 0)
+        or (at_most is not None and value > at_most)
     ):
+        kind = "number" if fraction else "integer"
+        if at_most is not None:
+            low = "above 0" if positive else "from 0"
+            raise ValueError(f"{name} must be a {kind} {low} to {at_most:g}, got {value!r}")
         sign = "positive" if positive else "non-negative"
-        raise ValueError(
-            f"{name} must be a {sign} {'number' if fraction else 'integer'}, got {value!r}"
-        )
+        raise ValueError(f"{name} must be a {sign} {kind}, got {value!r}")
     return value
 
 

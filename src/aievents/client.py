@@ -270,7 +270,7 @@ class EventClient:
             if gate is not None:
                 gate.subscription = subscription
         if holding is not None:
-            matching = [e for e in backlog if subscription._matches(e.event_type, type(e))]
+            matching = [e for e in backlog if subscription.matches(e.event_type, type(e))]
             holding.release(matching, lambda event, exc: self._handler_failed(handler, event, exc))
         return subscription
 

@@ -147,9 +147,7 @@ class Retry:
             setting("max_retries", self.max_retries)
         setting("backoff", self.backoff, fraction=True)
         setting("max_backoff", self.max_backoff, fraction=True)
-        setting("jitter", self.jitter, fraction=True)
-        if self.jitter > 1:
-            raise ValueError(f"jitter must be a fraction from 0 to 1, got {self.jitter!r}")
+        setting("jitter", self.jitter, fraction=True, at_most=1)
         setting("max_retry_after", self.max_retry_after, fraction=True)
 
     def updated(self, **fields: Any) -> Retry:

@@ -9,6 +9,25 @@
 - :meth:`UrlRule.secrets` lists what a URL holds that must not appear
   anywhere else, and :func:`hide` takes them out of any text.
 
+One rule, two views. Both split a URL the same way (:func:`split_url`) and
+agree on what in it is secret; they differ in what else they keep, because
+their readers need different things:
+
+- :func:`safe_url` keeps the least: no user info at all, no query, no
+  fragment, and only short plain path segments. A transport's target is
+  configuration the reader already knows; a log line or an error about it
+  needs the host, not the rest, and a webhook path or a query often is the
+  credential. Used by the HTTP helper
+  (``aievents._http``), ``HttpTransport``, ``OtlpTransport`` and the devtools
+  listener, in their logs, errors and reprs.
+- ``masked_url`` (:meth:`UrlRule.masked`) keeps the user, the host, the path
+  and the plain parameters, and masks the password and the secret
+  parameters: a store's URL and an output image's URL are how the store or
+  the image is known, so they are shown whole but for their secrets. Used
+  by the store's URL handling (``aievents.sinks._storeurl``) and the
+  redactor's value rules (``aievents._redact._values``), and, through
+  :meth:`UrlRule.in_text`, for URLs found in free text.
+
 What a URL's user name, parameter values and fragment hold is judged by the
 rule of text (:func:`aievents._redact.scrub_text`), which itself shows the
 URLs it finds in text by this rule: :class:`UrlRule` is given it.

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
+from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 ABSENT: Final[Any] = object()
 Details = TypeVar("Details", InputTokensDetails, OutputTokensDetails)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from aievents._usagemodel import ImageUsage
 from aievents.adapters import google, openai, tanstack
 from aievents.adapters._read import ABSENT, has_any, lookup
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageUsage
 
 __all__ = ["SHAPES", "to_image_usage"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.adapters._read import ABSENT, Reader, assemble, known_sum, lookup
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = ["SHAPE_KEYS", "from_gemini"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aievents._usagemodel import ImageUsage
 from aievents.adapters.openai import read_input_output
-from aievents.usage import ImageUsage
 
 __all__ = ["from_orq"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.adapters._read import ABSENT, Reader, assemble, has_any, lookup
 from aievents.adapters.openai import read_input_output
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = ["SHAPE_KEYS", "from_tanstack"]
 

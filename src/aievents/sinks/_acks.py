@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from aievents.transports.jsonl import fresh_line, write_all
+from aievents._files import fresh_line, write_all
 
 __all__ = ["SUFFIX", "append", "parse", "ranges", "record"]
 

@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Final
 
 from aievents._diag import RateLimitedLog
+from aievents._files import ShortWriteError, write_all
 from aievents._fork import after_fork
 from aievents.encoding.jsonl import encode_lines
 from aievents.events import BaseEvent
 from aievents.sinks import _acks
 from aievents.sinks._owner import OWNER, alive, token_of
-from aievents.transports.jsonl import ShortWriteError, write_all
 from aievents.wire import from_dict
 
 __all__ = ["PartialWriteError", "Spill"]
@@ -66,6 +66,8 @@ class PartialWriteError(OSError):
     """A batch's write failed after ``kept`` of its events were written whole.
 
     Those events are in the spill (and will be replayed); the others are not.
+    Internal, never raised to users: the sink counts the events spilled and
+    dropped and works on (an ``OSError``, as every failed write of the spill).
     """
 
     def __init__(self, error: OSError, kept: int) -> None:

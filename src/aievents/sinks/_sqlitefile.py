@@ -148,7 +148,11 @@ def identity(path: str) -> tuple[int, int] | None:
 
 
 class GateTimeoutError(Exception):
-    """A wait at the gate ran out: another thread kept it."""
+    """A wait at the gate ran out: another thread kept it.
+
+    Internal, never raised to users: the store catches it and raises its own
+    transient :class:`~aievents.exceptions.StoreError` instead.
+    """
 
 
 class Gate:

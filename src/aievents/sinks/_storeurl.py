@@ -23,7 +23,11 @@ __all__ = ["DRIVERS", "RefusedError", "Target", "parse", "secrets_of"]
 
 
 class RefusedError(Exception):
-    """A URL StoreSink does not open; the message says why (without the URL)."""
+    """A URL StoreSink does not open; the message says why (without the URL).
+
+    Internal, never raised to users: ``StoreSink`` turns it into a
+    :class:`~aievents.exceptions.StoreSettingError` naming the masked URL.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -435,6 +435,29 @@ class ForwardSink:
         """Events queued or being sent now."""
         return self._worker.pending
 
+    @property
+    def max_retries(self) -> int | None:
+        """Retries of a failed batch before it is spilled or dropped (``retry.max_retries``).
+
+        None: no limit.
+        """
+        return self.retry.max_retries
+
+    @property
+    def backoff(self) -> float:
+        """First retry delay in seconds (``retry.backoff``)."""
+        return self.retry.backoff
+
+    @property
+    def max_backoff(self) -> float:
+        """Longest retry delay in seconds (``retry.max_backoff``)."""
+        return self.retry.max_backoff
+
+    @property
+    def max_retry_after(self) -> float:
+        """Longest wait a ``Retry-After`` imposes, in seconds (``retry.max_retry_after``)."""
+        return self.retry.max_retry_after
+
     def _after_fork(self) -> None:
         """In a forked child: counters of its own, fresh locks (it drains at its exit)."""
         self._accounts.after_fork()

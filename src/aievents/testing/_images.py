@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aievents._redact import REDACTED, is_secret_key
+
 __all__ = ["ImageServer"]
 
 #: The usage of the spec's example generation.
@@ -43,6 +45,24 @@ def gpt_usage(n: int, *, edit: bool) -> dict[str, Any]:
         "total_tokens": text + image + 50 * n,
         "input_tokens_details": {"text_tokens": text, "image_tokens": image},
     }
+
+
+def recorded_headers(headers: Any) -> dict[str, str]:
+    """``headers`` as :attr:`ImageServer.requests` keeps them: their secrets masked.
+
+    A header whose name means a secret (``Authorization``, ``X-Api-Key``,
+    ``Cookie``...) keeps only its scheme, if it has one (``Bearer
+    [redacted]``), so that a failed assertion on the recorded requests never
+    prints a key.
+    """
+    recorded = {}
+    for name, value in headers.items():
+        shown = value
+        if is_secret_key(name):
+            scheme, space, _ = value.partition(" ")
+            shown = f"{scheme} {REDACTED}" if space and scheme.isalpha() else REDACTED
+        recorded[name] = shown
+    return recorded
 
 
 def _form(content_type: str, body: bytes) -> dict[str, Any]:
@@ -88,7 +108,8 @@ class ImageServer:
     Attributes:
         requests: Every request received, in order: its path
             (``/v1/images/generations``), its body (JSON, or the form's
-            fields with each file as its byte count) and its headers.
+            fields with each file as its byte count) and its headers, those
+            naming a secret masked (``Authorization: Bearer [redacted]``).
     """
 
     def __init__(self, *, b64_size: int | None = None, gzip: bool = False) -> None:
@@ -184,7 +205,7 @@ class ImageServer:
         request_id = f"req_local_{self._run}_{next(self._ids)}"
         path = handler.path
         with self._lock:
-            self.requests.append((path, body, dict(handler.headers)))
+            self.requests.append((path, body, recorded_headers(handler.headers)))
             scripted = self._script.popleft() if self._script else None
             delay = self._delays.popleft() if self._delays else None
         if delay is not None:

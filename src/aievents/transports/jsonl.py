@@ -1,8 +1,8 @@
 """JsonlTransport: events appended to a JSON Lines file, rotated by size.
 
 The lines are :mod:`aievents.encoding.jsonl`'s; this module writes them,
-whole batches or nothing (:func:`write_all`, :func:`fresh_line` serve the
-spill's files too).
+whole batches or nothing (with :mod:`aievents._files`'s helpers, which the
+spill's files use too).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from aievents._files import ShortWriteError, fresh_line, write_all
 from aievents._fork import after_fork
 from aievents._validate import option, setting
 from aievents.encoding.jsonl import SHAPES, Shape, encode_lines
@@ -23,39 +24,6 @@ from aievents.exceptions import TransportError
 __all__ = ["JsonlTransport"]
 
 Fsync = Literal["never", "batch", "always"]
-
-
-class ShortWriteError(OSError):
-    """A write that failed after ``written`` bytes of its data reached the file."""
-
-    def __init__(self, error: OSError, written: int) -> None:
-        super().__init__(error.errno, error.strerror)
-        self.written = written
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` (``os.write`` may take only part of it).
-
-    Raises:
-        ShortWriteError: a write failed; ``written`` says how much of
-            ``data`` was written before it.
-    """
-    view = memoryview(data)
-    written = 0
-    try:
-        while written < len(data):
-            written += os.write(fd, view[written:])
-    except OSError as error:
-        raise ShortWriteError(error, written) from error
-
-
-def fresh_line(fd: int, size: int) -> bytes:
-    """``b"\\n"`` when the file of ``fd`` (``size`` bytes) ends in a torn line, else ``b""``.
-
-    Whoever appends writes it first, so that a line cut short (by a full disk,
-    a killed process) never runs into the next one.
-    """
-    return b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
 
 
 class _Span:
