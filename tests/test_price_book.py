@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import openai
 import pytest
 import structlog
@@ -342,3 +343,21 @@ class TestConcurrency:
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status), "the child hung on the book's lock"
         assert os.WEXITSTATUS(status) == 0
+
+
+class TestCostFor:
+    """cost_for: the event's cost, else its usage's, else (when pricing) the book's price."""
+
+    def test_order(self, negotiated: PriceBook) -> None:
+        """A cost carried wins over the book; the book prices only what carries none."""
+        bare = unpriced_event()
+        priced = negotiated.cost_of(bare)
+        assert priced is not None
+        assert negotiated.cost_for(bare) == priced
+        assert negotiated.cost_for(bare, price=False) is None
+        with_usage_cost = attrs.evolve(bare, usage=attrs.evolve(spec_usage(), cost="0.5"))
+        assert negotiated.cost_for(with_usage_cost) == D("0.5")
+        own = attrs.evolve(with_usage_cost, cost=PriceBook().cost_of(bare))
+        assert own.cost is not None
+        assert negotiated.cost_for(own) is own.cost
+        assert own.cost != priced

@@ -5,7 +5,8 @@
  * already exists, or tells the caller to take the Python path. It holds the
  * GIL from start to end and runs no Python code in between (exact types
  * only), so it is atomic for every other thread; it declines (SLOW) while
- * Python code holds the sink's lock.
+ * Python code holds the sink's lock (the table counts in its `held` list
+ * each time its code takes and releases it).
  *
  * Both twins must count the same way: tests run the sink on each.
  *
@@ -50,7 +51,6 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "cost",
                                       "images",     "model",      "size",    "operation",
                                       "project_id", "user_id",    "api_key_id"};
-static PyObject *s_acquire, *s_release, *one;
 
 /* ImageUsage's slots read here (aievents.usage): the counts, then split. */
 static const char *usage_slots[3] = {"input_tokens", "output_tokens", "split"};
@@ -67,7 +67,7 @@ static const int split_lane[SPLIT_LANES] = {4, 5, 8, 9, 6, 7};
 static const char *unit_fields[UNIT_LANES] = {
     "cost_input_text",  "cost_input_image", "cost_cached_input", "cost_output_image",
     "cost_output_text", "cost_per_image",   "cost_other"};
-static PyObject *s_acquire, *s_release, *one;
+static PyObject *one;
 
 /* The totals layout this module is built for (LAYOUT["totals"], checked
  * against aievents.totals.FIELDS): the lane numbers here follow from it. */
@@ -302,7 +302,7 @@ totals_commit(Totals *t, PyObject **lanes, const long long *sums, int prepared)
 typedef struct {
     PyObject_HEAD
     long long minute;
-    Py_ssize_t generation;
+    PyObject *moves;  /* the table's moves[0] when it was recorded: if it changed, stale */
     PyObject *totals;
 } Recent;
 
@@ -310,6 +310,7 @@ static void
 Recent_dealloc(Recent *r)
 {
     Py_XDECREF(r->totals);
+    Py_XDECREF(r->moves);
     PyObject_Free(r);
 }
 
@@ -328,7 +329,7 @@ recent_new(void)
     Recent *r = PyObject_New(Recent, &RecentType);
     if (r != NULL) {
         r->minute = -1;
-        r->generation = -1;
+        r->moves = NULL;
         r->totals = NULL;
     }
     return r;
@@ -338,31 +339,46 @@ typedef struct {
     PyObject_HEAD
     PyObject *event_cls, *usage_cls, *cost_cls;
     PyObject *series; /* dict: (minute, dims) -> Totals */
-    PyObject *seen;   /* set: the request ids in ring */
-    PyObject *ring;   /* list of size slots, the latest request ids */
+    PyObject *seen;    /* the table's set: the request ids in ring */
+    PyObject *ring;    /* the table's list of slots, the latest request ids */
+    PyObject *ring_at; /* the table's list [i]: the slot the next request id goes to */
     PyObject *canonical; /* dict: the dims of every series held, to one tuple each */
     PyObject *opened;    /* list: keys of the entries opened here, for the table to book */
     PyObject *recent;    /* dict: dims -> Recent, the entry each series last added to */
-    Py_ssize_t generation;
-    PyObject *lock;   /* the table's threading.Lock */
+    PyObject *moves;     /* the table's list [n]: n changes when it moves minute entries */
     PyObject *fallback; /* the table's take(event, status), for SLOW and MAINTAIN */
     PyObject *clock;    /* the table's clock: seconds since the epoch */
     long long retention; /* minutes of totals kept */
     /* Slot offsets: the event's event_slots, the usage's usage_slots, the
      * cost's cost_slots (units, unpriced). */
     Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
-    Py_ssize_t size, pos, events, duplicates, ticks;
-    int busy; /* Python code holds the lock (taken through the tally's `with`) */
-    Py_ssize_t epoch; /* how many times Python code took the lock */
+    Py_ssize_t events, duplicates, ticks;
+    PyObject *held; /* the table's list [n]: n counts its lock's takes and releases */
     char closed;
 } Tally;
 
+/* The table's held[0]: how many times its Python code took and released
+ * the lock (odd while it holds it); -1 if that is not an int. */
+static inline Py_ssize_t
+lock_count(Tally *t)
+{
+    if (PyList_GET_SIZE(t->held) < 1)
+        return -1;
+    Py_ssize_t n = PyLong_AsSsize_t(PyList_GET_ITEM(t->held, 0));
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return n;
+}
+
 /* Whether Python code holds the sink's lock now, or took it since `epoch`
- * (it takes it with the tally): what was read before is then stale. */
+ * (a lock_count): what was read before is then stale. */
 static inline int
 changed(Tally *t, Py_ssize_t epoch)
 {
-    return t->busy || t->epoch != epoch;
+    Py_ssize_t now = lock_count(t);
+    return now < 0 || (now & 1) || now != epoch;
 }
 
 static int
@@ -375,39 +391,43 @@ ready(Tally *t)
     return 1;
 }
 
-/* Remember a request id: 1 when it is new, 0 when it was already
- * remembered (nothing changes then), -1 on error. One lookup of the set. */
+/* Remember a request id in the table's ring (as its remember() does): 1
+ * when it is new, 0 when it was already remembered (nothing changes then),
+ * -1 on error. One lookup of the set; nothing here runs Python code. */
 static int
 remember(Tally *t, PyObject *rid)
 {
+    Py_ssize_t size = PyList_GET_SIZE(t->ring);
+    if (size < 1 || PyList_GET_SIZE(t->ring_at) < 1) {
+        PyErr_SetString(PyExc_RuntimeError, "the table's request id ring is empty");
+        return -1;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(PyList_GET_ITEM(t->ring_at, 0));
+    if (pos == -1 && PyErr_Occurred())
+        return -1;
+    if (pos < 0 || pos >= size) {
+        PyErr_SetString(PyExc_RuntimeError, "the table's request id ring is out of step");
+        return -1;
+    }
     Py_ssize_t held = PySet_GET_SIZE(t->seen);
     if (PySet_Add(t->seen, rid) < 0)
         return -1;
     if (PySet_GET_SIZE(t->seen) == held)
         return 0;
-    PyObject *old = PyList_GET_ITEM(t->ring, t->pos);
+    /* An int, not tracked by the collector: its making starts no collection. */
+    PyObject *next = PyLong_FromSsize_t((pos + 1) % size);
+    if (next == NULL) {
+        PySet_Discard(t->seen, rid);
+        return -1;
+    }
+    PyObject *old = PyList_GET_ITEM(t->ring, pos);
     Py_INCREF(rid);
-    PyList_SET_ITEM(t->ring, t->pos, rid);
-    t->pos = (t->pos + 1) % t->size;
+    PyList_SET_ITEM(t->ring, pos, rid);
+    PyList_SetItem(t->ring_at, 0, next); /* steals next; the old int's release runs no code */
     /* The ring and the set hold exact strs only, whose release runs no code. */
     int discarded = old == Py_None ? 0 : PySet_Discard(t->seen, old);
     Py_DECREF(old);
     return discarded < 0 ? -1 : 1;
-}
-
-static PyObject *
-Tally_remember(Tally *t, PyObject *rid)
-{
-    if (!ready(t))
-        return NULL;
-    if (!PyUnicode_CheckExact(rid)) {
-        PyErr_SetString(PyExc_TypeError, "a request id must be a str");
-        return NULL;
-    }
-    int added = remember(t, rid);
-    if (added < 0)
-        return NULL;
-    return PyBool_FromLong(added);
 }
 
 static int
@@ -422,6 +442,13 @@ exact_str(PyObject *value)
     return value == Py_None || PyUnicode_CheckExact(value);
 }
 
+
+/* The table's moves[0] now (borrowed; NULL if the table emptied the list). */
+static inline PyObject *
+moves_now(Tally *t)
+{
+    return PyList_GET_SIZE(t->moves) > 0 ? PyList_GET_ITEM(t->moves, 0) : NULL;
+}
 
 /* The entry of (minute, dims) for tally_add, when the series is held: from
  * the series' Recent, else looked up (or opened, and queued in t->opened
@@ -438,7 +465,9 @@ locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minu
         return -1;
     if (recent != NULL) {
         Recent *r = (Recent *)recent;
-        if (r->generation == t->generation && r->minute == minute) {
+        /* The table changes moves[0] (to a new int) when it moves or
+         * drops minute entries: a Recent from before that may be stale. */
+        if (r->moves != NULL && r->moves == moves_now(t) && r->minute == minute) {
             Py_INCREF(r->totals);
             *entry = r->totals;
             return ADDED;
@@ -489,13 +518,22 @@ locate(Tally *t, Py_ssize_t epoch, PyObject *dims, PyObject *rid, long long minu
         goto done;
     }
     if ((recent = PyDict_GetItemWithError(t->recent, dims)) == NULL) {
-        if (PyErr_Occurred() || PyDict_SetItem(t->recent, canonical, (PyObject *)made) < 0)
+        if (PyErr_Occurred())
+            goto done;
+        /* More Recents than series held: some are of series gone. Start
+         * afresh (amortized O(1): as many adds refill it). Releasing them
+         * runs no Python code (Recents, Totals, tuples of exact strs). */
+        if (PyDict_GET_SIZE(t->recent) > PyDict_GET_SIZE(t->canonical))
+            PyDict_Clear(t->recent);
+        if (PyDict_SetItem(t->recent, canonical, (PyObject *)made) < 0)
             goto done;
         recent = (PyObject *)made;
     }
     Recent *r = (Recent *)recent;
     r->minute = minute;
-    r->generation = t->generation;
+    PyObject *now = moves_now(t);
+    Py_XINCREF(now);
+    Py_XSETREF(r->moves, now);
     Py_INCREF(found);
     Py_XSETREF(r->totals, found);
     Py_INCREF(found);
@@ -551,7 +589,7 @@ tally_add(Tally *t, PyObject *event)
 
     if (!ready(t))
         return -1;
-    Py_ssize_t epoch = t->epoch;
+    Py_ssize_t epoch = lock_count(t);
     if (t->closed)
         return IGNORED;
     if ((PyObject *)Py_TYPE(event) != t->event_cls)
@@ -716,8 +754,9 @@ table_attr(PyObject *table, const char *name, PyTypeObject *type)
 /* Set up a Tally over these parts (borrowed): 0, or -1 with an exception set. */
 static int
 tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cls,
-           PyObject *series, PyObject *canonical, PyObject *opened, PyObject *lock,
-           PyObject *fallback, PyObject *clock, Py_ssize_t size, long long retention)
+           PyObject *series, PyObject *canonical, PyObject *opened, PyObject *moves,
+           PyObject *seen, PyObject *ring, PyObject *ring_at, PyObject *held,
+           PyObject *fallback, PyObject *clock, long long retention)
 {
     int i;
     if (retention < 0 || retention > 1000000000000LL) {
@@ -741,28 +780,19 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     if (recent == NULL)
         return -1;
     Py_XSETREF(t->recent, recent);
-    t->generation = 0;
-    PyObject *seen = PySet_New(NULL);
-    if (seen == NULL)
-        return -1;
-    PyObject *ring = PyList_New(size);
-    if (ring == NULL) {
-        Py_DECREF(seen);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < size; i++) {
-        Py_INCREF(Py_None);
-        PyList_SET_ITEM(ring, i, Py_None);
-    }
     Py_INCREF(event_cls);
     Py_INCREF(usage_cls);
     Py_INCREF(cost_cls);
     Py_INCREF(series);
-    Py_INCREF(lock);
+    Py_INCREF(held);
     Py_INCREF(fallback);
     Py_INCREF(clock);
     Py_INCREF(canonical);
     Py_INCREF(opened);
+    Py_INCREF(moves);
+    Py_INCREF(seen);
+    Py_INCREF(ring);
+    Py_INCREF(ring_at);
     memcpy(t->event_off, event_off, sizeof(event_off));
     memcpy(t->usage_off, usage_off, sizeof(usage_off));
     t->units_off = units_off;
@@ -772,17 +802,16 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
     t->retention = retention;
     Py_XSETREF(t->canonical, canonical);
     Py_XSETREF(t->opened, opened);
+    Py_XSETREF(t->moves, moves);
     Py_XSETREF(t->event_cls, event_cls);
     Py_XSETREF(t->usage_cls, usage_cls);
     Py_XSETREF(t->cost_cls, cost_cls);
     Py_XSETREF(t->series, series);
-    Py_XSETREF(t->lock, lock);
+    Py_XSETREF(t->held, held);
     Py_XSETREF(t->seen, seen);
     Py_XSETREF(t->ring, ring);
-    t->size = size;
-    t->pos = t->events = t->duplicates = t->ticks = 0;
-    t->busy = 0;
-    t->epoch = 0;
+    Py_XSETREF(t->ring_at, ring_at);
+    t->events = t->duplicates = t->ticks = 0;
     t->closed = 0;
     return 0;
 }
@@ -790,17 +819,12 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
 static int
 Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"table", "classes", "size", "retention", NULL};
+    static char *kwlist[] = {"table", "classes", "retention", NULL};
     PyObject *table, *classes;
-    Py_ssize_t size;
     long long retention;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!$nL:Tally", kwlist, &table, &PyTuple_Type,
-                                     &classes, &size, &retention))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!$L:Tally", kwlist, &table, &PyTuple_Type,
+                                     &classes, &retention))
         return -1;
-    if (size < 1) {
-        PyErr_SetString(PyExc_ValueError, "size must be at least 1");
-        return -1;
-    }
     if (PyTuple_GET_SIZE(classes) != 3 || !PyType_Check(PyTuple_GET_ITEM(classes, 0))
         || !PyType_Check(PyTuple_GET_ITEM(classes, 1))
         || !PyType_Check(PyTuple_GET_ITEM(classes, 2))) {
@@ -811,27 +835,40 @@ Tally_init(Tally *t, PyObject *args, PyObject *kwargs)
     PyObject *usage_cls = PyTuple_GET_ITEM(classes, 1);
     PyObject *cost_cls = PyTuple_GET_ITEM(classes, 2);
     /* The table's parts the tally adds into, and what it calls. */
-    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *lock = NULL, *fallback = NULL;
+    PyObject *series = NULL, *canonical = NULL, *opened = NULL, *moves = NULL, *held = NULL;
+    PyObject *seen = NULL, *ring = NULL, *ring_at = NULL, *fallback = NULL;
     PyObject *clock = NULL;
     if ((series = table_attr(table, "minutes", &PyDict_Type)) == NULL
         || (canonical = table_attr(table, "canonical", &PyDict_Type)) == NULL
         || (opened = table_attr(table, "opened", &PyList_Type)) == NULL
-        || (lock = PyObject_GetAttrString(table, "lock")) == NULL
+        || (moves = table_attr(table, "moves", &PyList_Type)) == NULL
+        || (seen = table_attr(table, "seen", &PySet_Type)) == NULL
+        || (ring = table_attr(table, "ring", &PyList_Type)) == NULL
+        || (ring_at = table_attr(table, "ring_at", &PyList_Type)) == NULL
+        || (held = table_attr(table, "held", &PyList_Type)) == NULL
         || (fallback = table_attr(table, "take", NULL)) == NULL
         || (clock = table_attr(table, "clock", NULL)) == NULL) {
         Py_XDECREF(series);
         Py_XDECREF(canonical);
         Py_XDECREF(opened);
-        Py_XDECREF(lock);
+        Py_XDECREF(moves);
+        Py_XDECREF(seen);
+        Py_XDECREF(ring);
+        Py_XDECREF(ring_at);
+        Py_XDECREF(held);
         Py_XDECREF(fallback);
         return -1;
     }
-    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, lock,
-                          fallback, clock, size, retention);
+    int done = tally_take(t, event_cls, usage_cls, cost_cls, series, canonical, opened, moves,
+                          seen, ring, ring_at, held, fallback, clock, retention);
     Py_DECREF(series);
     Py_DECREF(canonical);
     Py_DECREF(opened);
-    Py_DECREF(lock);
+    Py_DECREF(moves);
+    Py_DECREF(seen);
+    Py_DECREF(ring);
+    Py_DECREF(ring_at);
+    Py_DECREF(held);
     Py_DECREF(fallback);
     Py_DECREF(clock);
     return done;
@@ -846,11 +883,13 @@ Tally_traverse(Tally *t, visitproc visit, void *arg)
     Py_VISIT(t->series);
     Py_VISIT(t->seen);
     Py_VISIT(t->ring);
-    Py_VISIT(t->lock);
+    Py_VISIT(t->ring_at);
+    Py_VISIT(t->held);
     Py_VISIT(t->fallback);
     Py_VISIT(t->clock);
     Py_VISIT(t->canonical);
     Py_VISIT(t->opened);
+    Py_VISIT(t->moves);
     Py_VISIT(t->recent);
     return 0;
 }
@@ -864,11 +903,13 @@ Tally_clear(Tally *t)
     Py_CLEAR(t->series);
     Py_CLEAR(t->seen);
     Py_CLEAR(t->ring);
-    Py_CLEAR(t->lock);
+    Py_CLEAR(t->ring_at);
+    Py_CLEAR(t->held);
     Py_CLEAR(t->fallback);
     Py_CLEAR(t->clock);
     Py_CLEAR(t->canonical);
     Py_CLEAR(t->opened);
+    Py_CLEAR(t->moves);
     Py_CLEAR(t->recent);
     return 0;
 }
@@ -882,55 +923,6 @@ Tally_dealloc(Tally *t)
 }
 
 static PyObject *
-Tally_enter(Tally *t, PyObject *Py_UNUSED(unused))
-{
-    if (!ready(t))
-        return NULL;
-    PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_acquire);
-    if (got == NULL)
-        return NULL;
-    Py_DECREF(got);
-    t->busy++;
-    t->epoch++;
-    Py_INCREF(t);
-    return (PyObject *)t;
-}
-
-static PyObject *
-Tally_exit(Tally *t, PyObject *Py_UNUSED(args))
-{
-    if (!ready(t))
-        return NULL;
-    if (t->busy > 0)
-        t->busy--;
-    PyObject *got = PyObject_CallMethodNoArgs(t->lock, s_release);
-    if (got == NULL)
-        return NULL;
-    Py_DECREF(got);
-    Py_RETURN_FALSE;
-}
-
-static PyObject *
-Tally_invalidate(Tally *t, PyObject *Py_UNUSED(unused))
-{
-    t->generation++;
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-Tally_drop(Tally *t, PyObject *dims)
-{
-    if (!ready(t))
-        return NULL;
-    if (PyDict_DelItem(t->recent, dims) < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_KeyError))
-            return NULL;
-        PyErr_Clear();
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
 {
     t->closed = 1;
@@ -938,27 +930,20 @@ Tally_close(Tally *t, PyObject *Py_UNUSED(unused))
 }
 
 static PyObject *
-Tally_new_entry(Tally *Py_UNUSED(t), PyObject *Py_UNUSED(unused))
+Tally_new_entry(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(unused))
 {
     return totals_new_zero();
 }
 
 static PyMethodDef Tally_methods[] = {
-    {"new_entry", (PyCFunction)Tally_new_entry, METH_NOARGS, "A zero entry (a Totals)."},
-    {"__enter__", (PyCFunction)Tally_enter, METH_NOARGS,
-     "Take the sink's lock: the compiled path declines while it is held."},
-    {"__exit__", (PyCFunction)Tally_exit, METH_VARARGS, "Release the sink's lock."},
-    {"invalidate", (PyCFunction)Tally_invalidate, METH_NOARGS,
-     "Forget which entry each series last added to (entries were moved or dropped)."},
-    {"drop", (PyCFunction)Tally_drop, METH_O, "Forget a series that is no longer held."},
+    {"new_entry", (PyCFunction)Tally_new_entry, METH_NOARGS | METH_STATIC,
+     "A zero entry (a Totals), for the table to open entries this tally adds to."},
     {"add", (PyCFunction)Tally_add, METH_O,
      "Add an event to an existing series: 0 added, 1 ignored (a duplicate, or closed), "
      "2 take the Python path, 3 added and maintenance is due."},
     {"handle", (PyCFunction)Tally_handle, METH_O,
      "Add an event; call fallback(event, status) when it takes the Python path (2) "
      "or maintenance is due (3)."},
-    {"remember", (PyCFunction)Tally_remember, METH_O,
-     "Remember a request id; False when it is already remembered."},
     {"close", (PyCFunction)Tally_close, METH_NOARGS, "Ignore every event from now on."},
     {NULL, NULL, 0, NULL},
 };
@@ -968,7 +953,6 @@ static PyMemberDef Tally_members[] = {
     {"duplicates", T_PYSSIZET, offsetof(Tally, duplicates), READONLY, "Duplicates ignored here."},
     {"ticks", T_PYSSIZET, offsetof(Tally, ticks), READONLY, "Adds since the last maintenance."},
     {"closed", T_BOOL, offsetof(Tally, closed), READONLY, "Whether events are ignored."},
-    {"seen", T_OBJECT_EX, offsetof(Tally, seen), READONLY, "The request ids remembered."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -993,13 +977,6 @@ static struct PyModuleDef speedups_module = {
     .m_doc = "Compiled hot paths of aievents (optional: the pure Python twins do the same).",
     .m_size = -1,
 };
-
-static int
-intern(PyObject **target, const char *name)
-{
-    *target = PyUnicode_InternFromString(name);
-    return *target == NULL ? -1 : 0;
-}
 
 /* A tuple of `n` strs. */
 static PyObject *
@@ -1081,8 +1058,6 @@ add_type(PyObject *module, const char *name, PyTypeObject *type)
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (intern(&s_acquire, "acquire") < 0 || intern(&s_release, "release") < 0)
-        return NULL;
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (PyType_Ready(&TallyType) < 0 || PyType_Ready(&TotalsType) < 0

@@ -35,13 +35,17 @@ __all__ = [
     "amount_lanes",
     "as_totals",
     "cost_lanes",
+    "cost_total",
     "day_of",
+    "entry_from_export",
     "exact_sum",
-    "lanes_of",
+    "fit",
     "merge_entry",
     "new_entry",
     "new_totals",
     "request_lanes",
+    "requests_of",
+    "row_lanes",
     "sum_by_day",
     "unit_totals",
     "unpriced",
@@ -97,6 +101,16 @@ def exact_sum(values: Iterable[Decimal]) -> Decimal:
     """The exact sum of amounts, whatever decimal context the application set."""
     with decimal.localcontext(EXACT):
         return sum(values, _ZERO)
+
+
+def cost_total(totals: Sequence[Any]) -> Decimal:
+    """The exact sum of a totals vector's cost parts (Decimal USD)."""
+    return exact_sum(totals[COSTS:LANES])
+
+
+def requests_of(totals: Sequence[Any]) -> int:
+    """The requests a totals vector or an entry counts."""
+    return int(totals[0])
 
 
 def add_into(total: Any, part: Sequence[Any]) -> None:
@@ -215,15 +229,36 @@ def cost_lanes(
     return None, [*parts, _ZERO if any(parts) else cost.total]
 
 
-def lanes_of(event: Any, cost: Any) -> tuple[list[int], list[Decimal] | None]:
-    """One request's lanes (every one of FIELDS, costs in cost units) and extra.
+def row_lanes(event: Any, cost: Any) -> tuple[tuple[int, ...], list[Decimal] | None]:
+    """One request's lanes (``FIELDS[1:]``, costs in cost units) and extra.
 
     ``cost`` is the event's ImageCost, a bare Decimal, or None (unknown).
     """
     units, extra = cost_lanes(cost)
     usage = event.usage
     lanes = request_lanes(event.images, usage, token_split(usage), units, unpriced=unpriced(cost))
-    return [1, *lanes], extra
+    return lanes, extra
+
+
+def fit(
+    lanes: Sequence[int], extra: Sequence[Decimal] | None, limit: int
+) -> tuple[list[int] | None, list[Decimal] | None]:
+    """A request's lanes (``FIELDS[1:]``) with none over ``limit``, and its extra.
+
+    Cost lanes over ``limit`` move, all of them, to the extra (exact Decimal
+    USD, added to what it held) and become 0; (None, None) when a count
+    lane is still over ``limit``.
+    """
+    fitted = list(lanes)
+    costs = slice(COSTS - 1, None)  # a request's lanes start at FIELDS[1]
+    if max(fitted[costs]) > limit:
+        held = extra or [_ZERO] * (LANES - COSTS)
+        with decimal.localcontext(EXACT):
+            extra = [units_to_usd(u) + e for u, e in zip(fitted[costs], held, strict=True)]
+        fitted[costs] = _NO_UNITS
+    if max(fitted) > limit:
+        return None, None
+    return fitted, None if extra is None else list(extra)
 
 
 # --------------------------------------------------------------------------- entries
@@ -250,6 +285,24 @@ def merge_entry(into: Any, other: Any) -> None:
             into[index] += other[index]
     if other[EXTRA] is not None:
         add_extra(into, other[EXTRA])
+
+
+def entry_from_export(counts: Sequence[int], amounts: Sequence[Decimal]) -> list[Any]:
+    """An entry from exported totals: counts (``FIELDS[:COSTS]``, or an older
+    export's, without ``unpriced_requests``), then the cost parts as exact
+    Decimal USD (each kept as cost units when it has them).
+    """
+    counts = list(counts)
+    if len(counts) == COSTS - 1:
+        # An export from before unpriced_requests could not tell an unknown
+        # cost from $0: totals without any cost are unpriced, never a $0
+        # that may be false.
+        counts.insert(INDEX["unpriced_requests"], 0 if any(amounts) else counts[0])
+    units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
+    entry = [*counts, *(u or 0 for u in units), None]
+    if any(extra):
+        entry[EXTRA] = [e or _ZERO for e in extra]
+    return entry
 
 
 def unit_totals(lanes: Sequence[int]) -> list[Any]:

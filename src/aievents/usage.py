@@ -43,7 +43,7 @@ __all__ = [
 
 #: What :attr:`ImageUsage.split` and :func:`token_split` hold, in order: input
 #: text, input image, the cached part of each, output image, output text. The
-#: names are the token lanes of the usage totals (``aievents.query.FIELDS``).
+#: names are the token lanes of the usage totals (``aievents.totals.FIELDS``).
 SPLIT_FIELDS: Final = (
     "input_text_tokens",
     "input_image_tokens",

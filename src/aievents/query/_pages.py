@@ -9,7 +9,7 @@ from typing import Any, Final
 import attrs
 
 from aievents.query._scan import DIMENSIONS
-from aievents.totals import COSTS, FIELDS, exact_sum
+from aievents.totals import FIELDS, cost_total
 from aievents.usage import BILLED_PARTS, SPLIT_FIELDS, billed_from_split
 
 __all__ = [
@@ -204,7 +204,7 @@ def images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> ImagesR
         output_image_tokens=billed["output_image"],
         output_text_tokens=billed["output_text"],
         unpriced_requests=t["unpriced_requests"],
-        cost=_priced(t, exact_sum(totals[COSTS:])),
+        cost=_priced(t, cost_total(totals)),
     )
 
 
@@ -232,7 +232,7 @@ def group_costs(
 ) -> Iterable[CostsResult]:
     """A group's costs: the priced amount, then its unpriced requests apart (no amount)."""
     t = dict(zip(FIELDS, totals, strict=True))
-    amount = _priced(t, exact_sum(totals[COSTS:]))
+    amount = _priced(t, cost_total(totals))
     if amount is not None:
         yield CostsResult(amount=amount, project_id=project, api_key_id=api_key)
     if t["unpriced_requests"]:

@@ -8,22 +8,34 @@ It bounds what it holds (``max_series``, then the overflow series;
 ``max_entries``, then early roll-ups; ``retention``), answers scans, and
 exports and merges its totals.
 
-Adding is the table's tally (:mod:`aievents.sinks._tally`): made here over
-the table's minute entries, it adds an event to a series already held, and
-hands the table (:meth:`SeriesTable.take`) what it declines and the
-roll-ups it finds due. The table never changes the tally's counters: it
+Adding is the table's tally (:mod:`aievents.sinks._tally`): made here, it
+reads the table's minute entries, series, request-id ring, lock (and the
+count of its takes), clock and ``take``; it adds an event to a series
+already held, and hands the table (:meth:`SeriesTable.take`) what it
+declines and the roll-ups it finds due.
+The table owns all that state and never changes the tally's counters: it
 counts what it adds itself, and its own counters and the tally's make the
-sink's.
+sink's. It remembers request ids in its own ring (the compiled twin does
+the same, in C, over the same set and ring), opens entries of the tally's
+kind (``new_entry``, a class-level factory: the compiled twin adds only to
+its own entry type), and moves or drops entries as it likes, counting that
+in ``moves``, where the compiled twin sees that the entry it keeps at hand
+for a series may be gone.
+
+The table takes its lock through its own guard, which counts each take and
+release in ``held``: the compiled twin adds without taking the lock (a
+finalizer run during an add may emit an event to the same sink, and must
+not deadlock), and declines while the count says the table's code holds
+the lock, or took it meanwhile. From the table the tally is only closed
+(``close``) and read (``events``, ``duplicates``, ``closed``).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 from aievents._diag import RateLimitedLog
@@ -32,6 +44,7 @@ from aievents.exceptions import QueryError
 from aievents.money import ImageCost
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS, Row, Scan
+from aievents.sinks._export import COUNTERS, exact, export_state, parse_state
 from aievents.sinks._tally import (
     EVENT_FIELDS,
     MAINTAIN,
@@ -41,16 +54,13 @@ from aievents.sinks._tally import (
     tally_class,
 )
 from aievents.totals import (
-    COSTS,
     DAY_MINUTES,
-    EXTRA,
-    FIELDS,
     add_extra,
     add_lanes,
-    amount_lanes,
     as_totals,
     cost_lanes,
     merge_entry,
+    requests_of,
     unpriced,
 )
 from aievents.usage import ImageUsage, token_split
@@ -60,11 +70,6 @@ __all__ = ["OVERFLOW", "SeriesTable"]
 #: The dimension value of the overflow series.
 OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
-_STATE_FORMAT: Final = 2
-#: The fields of format 1 exports (before ``unpriced_requests``).
-_FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
-_COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
-_ZERO: Final = Decimal(0)
 Dims = tuple[str | None, ...]
 
 
@@ -74,7 +79,7 @@ class SeriesTable:
     Args:
         max_series: Distinct dimension combinations kept.
         max_entries: Entries kept in all.
-        max_request_ids: Request ids the tally remembers.
+        max_request_ids: Request ids remembered (to count each request once).
         detail: Minutes of minute detail, of hour detail, and of totals at
             all (the retention).
         prices: The price book for events that carry no cost.
@@ -103,6 +108,10 @@ class SeriesTable:
         self._price_events = price_events
         self.clock = clock
         self.lock = threading.Lock()
+        #: How many times the table's code took and released the lock (odd
+        #: while it holds it): the compiled tally declines meanwhile.
+        self.held = [0]
+        self._guard = _Guard(self.lock, self.held)
         #: Minute entries, where the tally adds events.
         self.minutes: dict[tuple[int, Dims], Any] = {}
         #: Hour and day entries, keyed by the hour's or day's first minute.
@@ -111,6 +120,16 @@ class SeriesTable:
         self.canonical: dict[Dims, Dims] = {}
         #: Entries the tally opened, booked by _settle.
         self.opened: list[tuple[int, Dims]] = []
+        #: How many times entries were moved or dropped: a tally that keeps
+        #: a series' latest entry at hand looks here to see it still holds.
+        self.moves = [0]
+        if max_request_ids < 1:
+            raise ValueError("max_request_ids must be at least 1")
+        #: The request ids remembered, to count each request once: those
+        #: in ``ring``, whose slot ``ring_at[0]`` is overwritten next.
+        self.seen: set[str] = set()
+        self.ring: list[str | None] = [None] * max_request_ids
+        self.ring_at = [0]
         #: Stored entries per dimension combination (a combination at 0 is gone).
         self._dims: dict[Dims, int] = {}
         #: Keys of minute, hour and day entries, oldest first, for roll-ups.
@@ -118,13 +137,15 @@ class SeriesTable:
         self._diag = RateLimitedLog("aggregate")
         #: Counted here (the tally counts what it adds): events and
         #: duplicates of the general path and of merges, and the rest.
-        self.counts = dict.fromkeys((*_COUNTERS, "evicted", "future"), 0)
+        self.counts = dict.fromkeys((*COUNTERS, "evicted", "future"), 0)
         self._ticks = 0
+        twin = tally_class(compiled)
+        #: A zero entry of the kind the tally adds to.
+        self._new_entry: Callable[[], Any] = twin.new_entry
         #: The tally (typed as the Python twin: the compiled one does the same).
-        self.tally: PyTally = tally_class(compiled)(
+        self.tally: PyTally = twin(
             self,
             (ImageUsageEvent, ImageUsage, ImageCost),
-            size=max_request_ids,
             # Past 10**12 minutes (two million years) nothing can expire.
             retention=min(self._retention, 10**12),
         )
@@ -145,10 +166,27 @@ class SeriesTable:
 
     # ------------------------------------------------------------------ intake
 
+    def remember(self, request_id: str) -> bool:
+        """Remember a request id (under the lock); ``False`` when it is already remembered.
+
+        The compiled tally does the same in C over the same set and ring.
+        """
+        seen = self.seen
+        if request_id in seen:
+            return False
+        ring, pos = self.ring, self.ring_at[0]
+        old = ring[pos]
+        if old is not None:
+            seen.discard(old)
+        seen.add(request_id)
+        ring[pos] = request_id
+        self.ring_at[0] = (pos + 1) % len(ring)
+        return True
+
     def take(self, event: Any, status: int) -> None:
         """What the tally leaves to the table: maintenance, and the general path."""
         if status == MAINTAIN:
-            with self.tally:
+            with self._guard:
                 self._maintain(MAINTAIN_EVERY)
         elif isinstance(event, ImageUsageEvent):
             self._add(event)
@@ -158,23 +196,18 @@ class SeriesTable:
         fields = EVENT_FIELDS(event)
         usage = fields[2]
         split = token_split(usage)
-        cost: ImageCost | Decimal | None = fields[3]
-        if cost is None:
-            cost = usage.cost
-            if cost is None and self._price_events:
-                cost = self._prices.cost_of(event)
+        cost = self._prices.cost_for(event, price=self._price_events)
         units, extra = cost_lanes(cost)
         # Only exact strs are kept: hashing or comparing them runs no code.
-        key = (fields[1] // 60_000, tuple(map(_exact, fields[5:])))
-        request_id = _exact(fields[0])
+        key = (fields[1] // 60_000, tuple(map(exact, fields[5:])))
+        request_id = exact(fields[0])
         if key[0] < expiry(self.clock(), self._retention):
             self._expire(request_id, fields[1])
             return
-        tally = self.tally
-        with tally:
-            if tally.closed:
+        with self._guard:
+            if self.tally.closed:
                 return
-            if not tally.remember(request_id):
+            if not self.remember(request_id):
                 self.counts["duplicates"] += 1
                 return
             self.counts["events"] += 1
@@ -191,7 +224,7 @@ class SeriesTable:
 
     def _expire(self, request_id: str, timestamp: int) -> None:
         """Count an event older than the retention, then log it (outside the lock)."""
-        with self.tally:
+        with self._guard:
             if self.tally.closed:
                 return
             self.counts["expired"] += 1
@@ -208,7 +241,7 @@ class SeriesTable:
 
     def close(self) -> None:
         """Ignore every event from now on."""
-        with self.tally:
+        with self._guard:
             self.tally.close()
 
     # ------------------------------------------------------------------ entries
@@ -223,7 +256,7 @@ class SeriesTable:
             if existing is not None:
                 return existing
         key = (minute, self.canonical.get(dims, dims))  # one tuple per combination
-        totals = self.minutes[key] = self.tally.new_entry()
+        totals = self.minutes[key] = self._new_entry()
         self._book(key, self.clock() + 86_400)
         return totals
 
@@ -252,7 +285,6 @@ class SeriesTable:
         else:
             self._dims.pop(dims, None)
             self.canonical.pop(dims, None)
-            self.tally.drop(dims)
 
     def _maintain(self, budget: int | None) -> None:
         """Roll minutes into hours and hours into days as they age, by the clock.
@@ -284,7 +316,7 @@ class SeriesTable:
                 entry = held.pop((minute, dims), None)
                 if entry is None:
                     continue
-                self.tally.invalidate()  # the tally may hold it as a series' latest
+                self.moves[0] += 1
                 if step is None:  # past retention (or crowded out): gone
                     self._forget(dims)
                     if now - minute < limit:
@@ -304,7 +336,7 @@ class SeriesTable:
 
     def series_count(self) -> int:
         """Distinct dimension combinations held (the overflow series included)."""
-        with self.tally:
+        with self._guard:
             self._settle()
             return len(self._dims)
 
@@ -316,7 +348,7 @@ class SeriesTable:
         """
         first, last = scan.start // 60, (scan.end - 1) // 60
         low, high = scan.bounds[0] // 60, (scan.bounds[1] - 1) // 60
-        with self.tally:
+        with self._guard:
             self._maintain(None)
             items = [
                 (dims, minute, minute, as_totals(totals))
@@ -341,32 +373,28 @@ class SeriesTable:
 
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""
-        with self.tally:
+        with self._guard:
             self._maintain(None)
             items = [(k, as_totals(v)) for k, v in self.minutes.items()]
             items += [(k, as_totals(part.totals)) for k, part in self.rolled.items()]
-            counters = {name: self.count(name) for name in _COUNTERS}
-        rows = [
-            [minute, list(dims), [str(v) if isinstance(v, Decimal) else v for v in totals]]
-            for (minute, dims), totals in items
-        ]
-        return {"format": _STATE_FORMAT, "fields": list(FIELDS), "series": rows, **counters}
+            counters = {name: self.count(name) for name in COUNTERS}
+        return export_state(items, counters)
 
     def merge(self, state: Mapping[str, Any]) -> None:
         """Add the totals of an export (see AggregateSink.merge)."""
-        parsed, counters = _parse_state(state)
+        parsed, counters = parse_state(state)
         cutoff = expiry(self.clock(), self._retention)
         expired = 0
-        with self.tally:
+        with self._guard:
             for minute, dims, totals in parsed:
                 if minute < cutoff:
-                    expired += totals[0]
+                    expired += requests_of(totals)
                     continue
                 existing = self.minutes.get((minute, dims))
                 if existing is None:
                     existing = self._open(minute, dims)
                 merge_entry(existing, totals)
-            for name in _COUNTERS:
+            for name in COUNTERS:
                 self.counts[name] += counters[name]
             self.counts["expired"] += expired
         if expired:
@@ -379,73 +407,25 @@ class SeriesTable:
             )
 
 
-def _parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
-    """Every row and counter of an export, checked before anything is merged."""
-
-    def bad(field: str, value: Any, reason: str) -> QueryError:
-        return QueryError(field, value, reason, owner="aggregate state")
-
-    if not isinstance(state, Mapping):
-        raise bad("state", state, "must be the dict export() returned")
-    version = state.get("format")
-    if version not in (1, _STATE_FORMAT) or isinstance(version, bool):
-        raise bad("format", version, f"must be 1 or {_STATE_FORMAT}")
-    fields = FIELDS if version == _STATE_FORMAT else _FORMAT_1_FIELDS
-    if state.get("fields") != list(fields):
-        raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
-    counters = {}
-    for name in _COUNTERS:
-        value = state.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sys.maxsize:
-            raise bad(name, value, f"must be an integer from 0 to {sys.maxsize}")
-        counters[name] = value
-    rows = state.get("series")
-    if not isinstance(rows, list):
-        raise bad("series", rows, "must be a list")
-    split = fields.index("cost_input_text")
-    parsed = []
-    for index, row in enumerate(rows):
-        try:
-            minute, dims, totals = row
-            valid = (
-                isinstance(minute, int)
-                and not isinstance(minute, bool)
-                and isinstance(dims, list)
-                and len(dims) == len(DIMENSIONS)
-                and all(d is None or isinstance(d, str) for d in dims)
-                and isinstance(totals, list)
-                and len(totals) == len(fields)
-                and all(
-                    isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                    for v in totals[:split]
-                )
-                and all(isinstance(v, str) for v in totals[split:])
-            )
-            if not valid:
-                raise ValueError
-            amounts = [Decimal(v) for v in totals[split:]]
-            if not all(a.is_finite() and a >= 0 for a in amounts):
-                raise ValueError
-        except (ValueError, TypeError, ArithmeticError):
-            raise bad(
-                f"series[{index}]",
-                row,
-                "must be [minute, six dimensions (string or null), counts and amounts]",
-            ) from None
-        counts = list(totals[:split])
-        if version == 1:
-            # Format 1 could not tell an unknown cost from $0: totals without
-            # any cost are unpriced, never a $0 that may be false.
-            counts.append(0 if any(amounts) else counts[0])
-        entry = [*counts, *(0 for _ in amounts), None]
-        units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
-        entry[COSTS:EXTRA] = [u or 0 for u in units]
-        entry[EXTRA] = None if not any(extra) else [e or _ZERO for e in extra]
-        parsed.append((minute, tuple(map(_exact, dims)), entry))
-    return parsed, counters
-
-
 # ---------------------------------------------------------------------- entries
+
+
+class _Guard:
+    """The table's lock as its code takes it: each take and release counted in ``held``."""
+
+    __slots__ = ("_held", "_lock")
+
+    def __init__(self, lock: threading.Lock, held: list[int]) -> None:
+        self._lock = lock
+        self._held = held
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._held[0] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._held[0] += 1
+        self._lock.release()
 
 
 class _Rolled:
@@ -482,8 +462,3 @@ def _cut(bounds: tuple[int, int], first: int, last: int, *, low: bool) -> QueryE
 def _utc(seconds: int) -> str:
     """A whole minute as ISO 8601 UTC, to the minute."""
     return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(seconds))
-
-
-def _exact(value: Any) -> Any:
-    """A str as an exact str (a subclass's hash or eq could run code); else as is."""
-    return value if value is None or type(value) is str else str.__str__(value)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from aievents._diag import RateLimitedLog
 from aievents._extras import missing_extra
 from aievents._fork import after_fork
-from aievents._redact import REDACTED, scrub_text
+from aievents._redact import hide, scrub_text
 from aievents.exceptions import (
     StoreAccessError,
     StoreConnectionError,
@@ -223,9 +223,7 @@ class StoreDB:
 
     def hide(self, text: str) -> str:
         """``text`` without the store's password (nor any secret-looking value)."""
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return scrub_text(text)
+        return scrub_text(hide(text, self._secrets))
 
     def transient(self, error: BaseException) -> bool:
         """Whether a failure may pass by itself, so that the same write may succeed later.

@@ -7,16 +7,13 @@ bits; the roll-up keeps each sum as two halves (``sum // 2**32`` and
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 import json
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, Final
 
-from aievents.money import EXACT, units_to_usd
 from aievents.query import DIMENSIONS
-from aievents.totals import COSTS, DAY_MINUTES, FIELDS, LANES, sum_by_day
+from aievents.totals import DAY_MINUTES, FIELDS, sum_by_day
 
 try:
     import sqlalchemy as sa
@@ -36,7 +33,6 @@ __all__ = [
     "USAGE_COLUMNS",
     "daily",
     "daily_row",
-    "fit",
     "joined",
     "lane_sums",
     "statements",
@@ -198,18 +194,3 @@ def unfit_text(texts: list[str]) -> str | None:
     except UnicodeEncodeError:
         return "a text field is not valid Unicode (a lone surrogate)"
     return None
-
-
-def fit(
-    lanes: list[int], extra: list[Decimal] | None
-) -> tuple[list[int] | None, list[Decimal] | None]:
-    """Lanes that fit 64-bit columns: costs too large go to the exact text; else None."""
-    costs = slice(COSTS - 1, None)
-    if max(lanes[costs]) > BIGINT_MAX:
-        held = extra or [Decimal(0)] * (LANES - COSTS)
-        with decimal.localcontext(EXACT):
-            extra = [units_to_usd(u) + e for u, e in zip(lanes[costs], held, strict=True)]
-        lanes[costs] = [0] * (LANES - COSTS)
-    if max(lanes) > BIGINT_MAX:
-        return None, None
-    return lanes, extra

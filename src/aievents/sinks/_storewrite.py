@@ -33,10 +33,9 @@ from aievents.sinks._storeschema import (
     LANE_COLUMNS,
     LOOKUP,
     daily,
-    fit,
     unfit_text,
 )
-from aievents.totals import lanes_of, request_lanes
+from aievents.totals import fit, request_lanes, row_lanes
 
 __all__ = ["StoreWriter"]
 
@@ -200,14 +199,10 @@ class StoreWriter:
             )
             extra = None
         else:
-            if cost is None:
-                cost = usage.cost
-                if cost is None and self._price_events:
-                    cost = self._prices.cost_of(event)
-            lanes, extra = lanes_of(event, cost)
-            lanes = lanes[1:]
+            cost = self._prices.cost_for(event, price=self._price_events)
+            lanes, extra = row_lanes(event, cost)
         if max(lanes) > BIGINT_MAX:
-            fitted, extra = fit(list(lanes), extra)
+            fitted, extra = fit(lanes, extra, BIGINT_MAX)
             if fitted is None:
                 lane, value = next(
                     (n, v) for n, v in zip(LANE_COLUMNS, lanes, strict=True) if v > BIGINT_MAX

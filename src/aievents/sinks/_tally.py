@@ -3,14 +3,14 @@
 :class:`PyTally` is the pure Python twin of ``aievents._speedups.Tally``
 (compiled when the package is installed with a C compiler at hand). A
 tally is made by the series table (:mod:`aievents.sinks._series`) over the
-table's own minute entries, and only adds: an ``image:usage`` event to a
-series the table already holds. It declines everything else (a new series,
-an event whose cost or token split is not worked out yet, an event older
-than the table keeps, a subclass) with :data:`SLOW`, handing it to the
-table's ``take``, which also runs the roll-ups the tally says are due
-(:data:`MAINTAIN`). The tally counts what it added and the duplicates it
-ignored; nothing else changes its counters. The tests run the sink on each
-twin.
+table's own minute entries and request-id ring (see :class:`Table`), and
+only adds: an ``image:usage`` event to a series the table already holds.
+It declines everything else (a new series, an event whose cost or token
+split is not worked out yet, an event older than the table keeps, a
+subclass) with :data:`SLOW`, handing it to the table's ``take``, which also
+runs the roll-ups the tally says are due (:data:`MAINTAIN`). The tally
+counts what it added and the duplicates it ignored; nothing else changes
+its counters. The tests run the sink on each twin.
 """
 
 from __future__ import annotations
@@ -89,14 +89,28 @@ class Table(Protocol):
     canonical: dict[Any, Any]
     #: Where the keys of entries the tally opens go, for the table to book.
     opened: list[Any]
-    #: Taken while adding.
+    #: ``[n]``: n changes whenever entries are moved or dropped.
+    moves: list[int]
+    #: The request ids remembered (those in ``ring``).
+    seen: set[str]
+    #: Slots of the latest request ids, oldest overwritten first.
+    ring: list[str | None]
+    #: ``[i]``: the slot of ``ring`` the next request id goes to.
+    ring_at: list[int]
+    #: Taken while adding (by the Python twin; the compiled one adds at once).
     lock: threading.Lock
+    #: ``[n]``: n counts the table's takes and releases of ``lock`` (odd
+    #: while its code holds it): the compiled twin declines then.
+    held: list[int]
 
     def clock(self) -> float:
         """Seconds since the epoch, read once per add."""
 
     def take(self, event: Any, status: int) -> object:
         """What the tally declines (``SLOW``) or finds due (``MAINTAIN``)."""
+
+    def remember(self, request_id: str) -> bool:
+        """Remember a request id in ``ring``; ``False`` when it is already remembered."""
 
 
 class PyTally:
@@ -106,24 +120,17 @@ class PyTally:
         table: The series table it adds into (see :class:`Table`).
         classes: The event, usage and cost classes taken on this path
             (subclasses are not).
-        size: Request ids remembered.
         retention: Minutes of totals the table keeps: an event older than
             :func:`expiry` says is ``SLOW`` (the table counts it as expired).
     """
 
-    def __init__(
-        self, table: Table, classes: tuple[type, type, type], *, size: int, retention: int
-    ) -> None:
-        if size < 1:
-            raise ValueError("size must be at least 1")
+    def __init__(self, table: Table, classes: tuple[type, type, type], *, retention: int) -> None:
         self._event_cls, self._usage_cls, self._cost_cls = classes
         self._series, self._canonical = table.minutes, table.canonical
         self._opened, self._lock = table.opened, table.lock
         self._take, self._clock = table.take, table.clock
+        self._seen, self._remember = table.seen, table.remember
         self._retention = retention
-        self._ring: list[str | None] = [None] * size
-        self._pos = 0
-        self.seen: set[str] = set()
         self.events = 0
         self.duplicates = 0
         self.ticks = 0
@@ -133,36 +140,8 @@ class PyTally:
         """Ignore every event from now on."""
         self.closed = True
 
-    def remember(self, request_id: str) -> bool:
-        """Remember a request id; ``False`` when it is already remembered."""
-        seen = self.seen
-        if request_id in seen:
-            return False
-        ring, pos = self._ring, self._pos
-        old = ring[pos]
-        if old is not None:
-            seen.discard(old)
-        seen.add(request_id)
-        ring[pos] = request_id
-        self._pos = (pos + 1) % len(ring)
-        return True
-
-    def new_entry(self) -> list[Any]:
-        """A zero entry (see aievents.totals)."""
-        return new_entry()
-
-    def __enter__(self) -> PyTally:
-        self._lock.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
-    def invalidate(self) -> None:
-        """Entries were moved or dropped (nothing is cached here)."""
-
-    def drop(self, dims: Any) -> None:
-        """A series is no longer held (nothing is cached here)."""
+    #: A zero entry (see aievents.totals), for the table to open entries this tally adds to.
+    new_entry = staticmethod(new_entry)
 
     def handle(self, event: Any) -> None:
         """Add an event; hand it to the table's ``take`` for ``SLOW`` and ``MAINTAIN``."""
@@ -187,7 +166,7 @@ class PyTally:
         with self._lock:
             if self.closed:
                 return IGNORED
-            if fields[0] in self.seen:
+            if fields[0] in self._seen:
                 self.duplicates += 1
                 return IGNORED
             totals = self._series.get(key)
@@ -198,7 +177,7 @@ class PyTally:
                 key = (key[0], canonical)
                 totals = self._series[key] = new_entry()
                 self._opened.append(key)
-            self.remember(fields[0])
+            self._remember(fields[0])
             unpriced = 1 if cost.unpriced else 0  # type: ignore[attr-defined]
             add_lanes(totals, fields[4], usage, split, units, unpriced=unpriced)
             self.events += 1

@@ -1,0 +1,102 @@
+"""The export of an AggregateSink's totals: what export() writes and merge() reads back.
+
+An export is a JSON-ready dict: its ``format``, the ``fields`` of its totals
+(:data:`aievents.totals.FIELDS`), the ``series`` (``[minute, dimensions,
+totals]``, cost parts as decimal strings) and the sink's counters. Format 1
+exports (before ``unpriced_requests``) are still read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from aievents.exceptions import QueryError
+from aievents.query import DIMENSIONS
+from aievents.totals import COSTS, FIELDS, entry_from_export
+
+__all__ = ["COUNTERS", "STATE_FORMAT", "exact", "export_state", "parse_state"]
+
+#: The format export() writes.
+STATE_FORMAT: Final = 2
+#: The fields of format 1 exports (before ``unpriced_requests``).
+_FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
+#: The sink's counters an export carries.
+COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
+Dims = tuple[str | None, ...]
+
+
+def export_state(
+    items: Iterable[tuple[tuple[int, Dims], list[Any]]], counters: Mapping[str, int]
+) -> dict[str, Any]:
+    """The export of these totals (``(minute, dims)`` to a totals vector) and counters."""
+    rows = [
+        [minute, list(dims), [str(v) if isinstance(v, Decimal) else v for v in totals]]
+        for (minute, dims), totals in items
+    ]
+    return {"format": STATE_FORMAT, "fields": list(FIELDS), "series": rows, **counters}
+
+
+def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str, int]]:
+    """Every row and counter of an export, checked before anything is merged."""
+
+    def bad(field: str, value: Any, reason: str) -> QueryError:
+        return QueryError(field, value, reason, owner="aggregate state")
+
+    if not isinstance(state, Mapping):
+        raise bad("state", state, "must be the dict export() returned")
+    version = state.get("format")
+    if version not in (1, STATE_FORMAT) or isinstance(version, bool):
+        raise bad("format", version, f"must be 1 or {STATE_FORMAT}")
+    fields = FIELDS if version == STATE_FORMAT else _FORMAT_1_FIELDS
+    if state.get("fields") != list(fields):
+        raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
+    counters = {}
+    for name in COUNTERS:
+        value = state.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sys.maxsize:
+            raise bad(name, value, f"must be an integer from 0 to {sys.maxsize}")
+        counters[name] = value
+    rows = state.get("series")
+    if not isinstance(rows, list):
+        raise bad("series", rows, "must be a list")
+    split = fields.index(FIELDS[COSTS])  # counts before it, amounts from it on
+    parsed = []
+    for index, row in enumerate(rows):
+        try:
+            minute, dims, totals = row
+            valid = (
+                isinstance(minute, int)
+                and not isinstance(minute, bool)
+                and isinstance(dims, list)
+                and len(dims) == len(DIMENSIONS)
+                and all(d is None or isinstance(d, str) for d in dims)
+                and isinstance(totals, list)
+                and len(totals) == len(fields)
+                and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for v in totals[:split]
+                )
+                and all(isinstance(v, str) for v in totals[split:])
+            )
+            if not valid:
+                raise ValueError
+            amounts = [Decimal(v) for v in totals[split:]]
+            if not all(a.is_finite() and a >= 0 for a in amounts):
+                raise ValueError
+        except (ValueError, TypeError, ArithmeticError):
+            raise bad(
+                f"series[{index}]",
+                row,
+                "must be [minute, six dimensions (string or null), counts and amounts]",
+            ) from None
+        entry = entry_from_export(totals[:split], amounts)
+        parsed.append((minute, tuple(map(exact, dims)), entry))
+    return parsed, counters
+
+
+def exact(value: Any) -> Any:
+    """A str as an exact str (a subclass's hash or eq could run code); else as is."""
+    return value if value is None or type(value) is str else str.__str__(value)
