@@ -190,6 +190,29 @@ print("ok")
         )
         assert result.stdout == "ok\n", result.stderr
 
+    def test_optional_parts_when_asked(self) -> None:
+        """The transports, devtools and instrumentation import from aievents when asked for."""
+        import subprocess
+        import sys
+
+        code = """
+import sys, aievents
+parts = ("aievents.transports.http", "aievents.transports.jsonl", "aievents.transports.otlp",
+         "aievents.devtools", "aievents.instrument", "httpx", "websockets", "openai")
+assert not [m for m in parts if m in sys.modules], [m for m in parts if m in sys.modules]
+assert {"HttpTransport", "instrument_openai", "DevtoolsTransport"} <= set(dir(aievents))
+from aievents import JsonlTransport, image_request, instrument_openai, uninstrument_openai
+from aievents.transports.jsonl import JsonlTransport as direct
+from aievents.instrument import instrument_openai as instrument
+assert JsonlTransport is direct and instrument_openai is instrument
+assert "aievents.transports.http" not in sys.modules, "one transport loads only itself"
+print("ok")
+"""
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.stdout == "ok\n", result.stderr
+
     def test_unknown_name(self) -> None:
         """A name neither module has is an AttributeError naming it."""
         import aievents.sinks

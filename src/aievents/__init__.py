@@ -75,6 +75,11 @@ from aievents.wire import (
 )
 
 if TYPE_CHECKING:
+    from aievents.devtools import DevtoolsListener as DevtoolsListener
+    from aievents.devtools import DevtoolsTransport as DevtoolsTransport
+    from aievents.instrument import image_request as image_request
+    from aievents.instrument import instrument_openai as instrument_openai
+    from aievents.instrument import uninstrument_openai as uninstrument_openai
     from aievents.policy import Batching as Batching
     from aievents.policy import Retry as Retry
     from aievents.sinks.aggregate import AggregateSink as AggregateSink
@@ -82,6 +87,9 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
     from aievents.sinks.store import StoreSink as StoreSink
+    from aievents.transports.http import HttpTransport as HttpTransport
+    from aievents.transports.jsonl import JsonlTransport as JsonlTransport
+    from aievents.transports.otlp import OtlpTransport as OtlpTransport
 
 __all__ = [
     "AggregateSink",
@@ -146,10 +154,11 @@ __all__ = [
     "unbind_context",
 ]
 
-__version__ = "0.1.0"
+from aievents._version import __version__ as __version__
 
-
-#: The sinks, from aievents.sinks (each imported when first asked for).
+#: The optional parts, each imported when first asked for: the sinks, the
+#: policies, and (not in ``__all__``, since a star import would need every
+#: extra) the transports, the devtools bridge and the instrumentation.
 __getattr__, __dir__ = lazy(
     __name__,
     {
@@ -158,5 +167,12 @@ __getattr__, __dir__ = lazy(
             "aievents.sinks",
         ),
         **dict.fromkeys(("Batching", "Retry"), "aievents.policy"),
+        **dict.fromkeys(
+            ("HttpTransport", "JsonlTransport", "OtlpTransport"), "aievents.transports"
+        ),
+        **dict.fromkeys(("DevtoolsListener", "DevtoolsTransport"), "aievents.devtools"),
+        **dict.fromkeys(
+            ("image_request", "instrument_openai", "uninstrument_openai"), "aievents.instrument"
+        ),
     },
 )

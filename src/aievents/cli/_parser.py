@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
-from aievents import __version__
+from aievents._version import __version__
 from aievents.cli._eventfile import MAX_LINE
 from aievents.cli._terminal import line
 from aievents.cli._times import TIMES, iso8601, moment, rejoin_relative

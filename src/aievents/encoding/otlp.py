@@ -51,8 +51,8 @@ try:
 except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
-from aievents import __version__
 from aievents._outbound import outbound
+from aievents._version import __version__
 from aievents.encoding import encode_each
 from aievents.events import (
     BaseEvent,
