@@ -138,24 +138,13 @@ class TestForms:
 
     @pytest.mark.parametrize(
         "query",
-        ["?application_name=me@host", "?sslmode=disable&sslrootcert=/etc/a@b.pem"],
+        ["?application_name=me@host", "?sslmode=disable&sslrootcert=/etc/a@b.pem", "?"],
+        ids=["at-in-value", "at-in-path-value", "empty-query"],
     )
-    def test_at_in_a_query_value(self, database: str, query: str) -> None:
-        """An '@' in a query value is not taken for the end of the password."""
+    def test_query_forms(self, database: str, query: str) -> None:
+        """An '@' in a query value or an empty query ('?') opens the store, its password masked."""
         sink = StoreSink(
             with_password(database, query), batch_size=10, max_delay=0.01, clock=lambda: T0 + DAY
-        )
-        assert shown(sink.url) == []
-        assert "[redacted]" in sink.url
-        sink.handle(event("a", T0))
-        assert sink.flush(10)
-        assert requests(sink) == 1
-        sink.close(10)
-
-    def test_empty_query(self, database: str) -> None:
-        """A URL ending in '?' (no parameters) opens the store, shown with its password masked."""
-        sink = StoreSink(
-            with_password(database, "?"), batch_size=10, max_delay=0.01, clock=lambda: T0 + DAY
         )
         assert shown(sink.url) == []
         assert "[redacted]" in sink.url
