@@ -18,8 +18,9 @@ What counts as an import:
   are counted in a second graph, which must be acyclic as well.
 - Imports by name are lazy imports too: a module named by a string constant
   given to ``importlib.import_module`` or to ``aievents._lazy.lazy`` (a
-  package's table of lazy names), or held in a module-level table that a
-  function calling ``import_module`` reads (``usage._MOVED``): see
+  package's table of lazy names), or held in a module-level table such a
+  call is handed or a function calling ``import_module`` reads
+  (``usage._MOVED``): see
   :func:`by_name`. A name built at run time is not seen. A compiled module
   (``_speedups``, known by its ``.pyi`` stub) is a module that imports nothing.
 
@@ -237,9 +238,10 @@ def by_name(module: Module, modules: dict[str, Module]) -> list[tuple[str, int]]
 
     A module named by a string constant passed to ``importlib.import_module``
     or to :func:`aievents._lazy.lazy` (the dict of a package's lazy names), or
-    held in a module-level table that a function calling ``import_module``
-    reads (``usage._MOVED``). Only constants that are exactly a module's name
-    count: a string built at run time (``f"{library}._decoders"``) is not seen.
+    held in a module-level table that such a call is handed
+    (``lazy(__name__, _MOVED)`` in :mod:`aievents.usage`) or that a function
+    calling ``import_module`` reads. Only constants that are exactly a
+    module's name count: a string built at run time (``f"{library}._decoders"``) is not seen.
     """
     tree = _tree(module.path)
     found: list[tuple[str, int]] = []
@@ -247,6 +249,11 @@ def by_name(module: Module, modules: dict[str, Module]) -> list[tuple[str, int]]
     for node in ast.walk(tree):
         if _calls(node, ("import_module", "lazy")):
             found.extend(_module_strings(node, modules))
+            tables.update(  # a table handed over by name: lazy(__name__, _MOVED)
+                inner.id
+                for inner in ast.walk(node)
+                if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)
+            )
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
             _calls(inner, ("import_module",)) for inner in ast.walk(node)
         ):

@@ -15,12 +15,12 @@ own are still found here: ``aievents.usage.ImageCost`` is
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 # The classes are defined below this module, so that the adapters build them
 # without importing it (it serves their old names); they are documented here.
+from aievents._lazy import lazy
 from aievents._usagemodel import (
     ImageUsage,
     InputTokensDetails,
@@ -160,9 +160,5 @@ _MOVED: Final = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The money and adapter names, still found where they were before (see above)."""
-    home = _MOVED.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+#: The money and adapter names, still found where they were before (see above).
+__getattr__, __dir__ = lazy(__name__, _MOVED)
