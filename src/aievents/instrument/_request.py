@@ -80,6 +80,11 @@ class ImageRequest:
         quality: Quality of the images produced.
         images: Images produced, when known.
         usage: Token usage, when recorded.
+        priced_as: The model the request is priced as, when ``model`` is a
+            name of the caller's that the price table does not know (an
+            Azure deployment); ``None`` prices ``model`` itself. The events
+            keep ``model``; their cost's ``priced_model`` says which entry
+            priced them.
     """
 
     def __init__(
@@ -98,10 +103,12 @@ class ImageRequest:
         client: EventClient | None = None,
         prices: PriceBook | PriceTable | None = None,
         fields: dict[str, Any] | None = None,
+        priced_as: str | None = None,
     ) -> None:
         self.request_id = request_id
         self.provider = provider
         self.model = model
+        self.priced_as = priced_as
         self.operation = operation
         self.size = size
         self.quality = quality
@@ -158,6 +165,8 @@ class ImageRequest:
     def update(self, **facts: Any) -> None:
         """Set facts learned from the answer: ``model``, ``size``, ``quality``, ``request_id``.
 
+        ``priced_as`` sets the model to price the request as (see the class).
+
         Other keyword arguments become fields of the events (for example
         ``user_id`` or ``thread_id``). A request id learned after the started
         event went out is kept as ``correlation_id``: one request keeps one id.
@@ -168,7 +177,7 @@ class ImageRequest:
                 self.fields.setdefault("correlation_id", request_id)
             else:
                 self.request_id = request_id
-        for name in ("model", "size", "quality", "operation", "provider"):
+        for name in ("model", "size", "quality", "operation", "provider", "priced_as"):
             if name in facts:
                 value = facts.pop(name)
                 if value is not None:
@@ -269,7 +278,7 @@ class ImageRequest:
         )
         try:
             cost = self._prices.image_cost(
-                self.model,
+                self.priced_as or self.model,
                 provider=self.provider,
                 usage=self.usage,
                 images=self.images,

@@ -112,6 +112,10 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         client: The event client; the default client when omitted.
         prices: The :class:`~aievents.pricing.PriceBook` to price with; the
             process default book when omitted.
+        priced_as: The model to price the request as, when ``model`` is a
+            name the price table does not know (a deployment, a gateway's
+            own name for a model); the events keep ``model``, and their
+            cost's ``priced_model`` names the entry that priced them.
         **fields: More event fields, such as ``user_id`` or ``thread_id``.
 
     Raises:
@@ -132,9 +136,14 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         prompt: str | None = None,
         client: EventClient | None = None,
         prices: PriceBook | PriceTable | None = None,
+        priced_as: str | None = None,
         **fields: Any,
     ) -> None:
         _check_fields(provider, model, operation, prompt, fields)
+        if priced_as is not None and (not isinstance(priced_as, str) or not priced_as):
+            raise EventValidationError(
+                "priced_as", priced_as, "must be a non-empty model name", owner="image_request"
+            )
         self._options: dict[str, Any] = {
             "provider": provider,
             "model": model,
@@ -147,6 +156,7 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
             "client": client,
             "prices": book_for(prices),
             "fields": fields,
+            "priced_as": priced_as,
         }
         #: The context token to restore when each active request of this object ends.
         self._restore: dict[ImageRequest, Token[ImageRequest | None]] = {}

@@ -27,6 +27,11 @@ the SDK's own object; its events pass through untouched). Prompts and image
 data stay out of the events unless you opt in. ``instrument_openai`` twice
 is the same as once; :func:`uninstrument_openai` restores the client.
 
+Azure OpenAI clients (``AzureOpenAI``, ``AsyncAzureOpenAI``) call a model by
+its deployment name: the events keep the deployment as ``model``, and
+``deployments={"deployment": "model"}`` says which model to price each one
+as (the cost's ``priced_model``).
+
 Needs the ``openai`` extra: ``pip install 'aievents[openai]'``.
 """
 
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from aievents import _unfinished as unfinished
@@ -47,6 +52,12 @@ from aievents.instrument._openai_answers import (
     watch_raw,
     watch_stream,
 )
+from aievents.instrument._openai_call import (
+    Settings,
+    checked_deployments,
+    request_for,
+    url_deployment,
+)
 from aievents.instrument._request import ImageRequest, report_failure
 from aievents.pricing import PriceBook, PriceTable, book_for
 
@@ -54,105 +65,19 @@ __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
 
 C = TypeVar("C")
 
-PROVIDER: Final = "openai"
 _METHODS: Final = {
     "generate": "image.generation",
     "edit": "image.edit",
     "create_variation": "image.variation",
 }
 _MARK: Final = "_aievents_instrumentation"
-#: Parameters only GPT image models take: the SDK's documented rule picks
-#: ``gpt-image-1`` over the ``dall-e-2`` default when one of them is used.
-_GPT_IMAGE_ONLY: Final = frozenset(
-    {
-        "background",
-        "complexity",
-        "frame_count",
-        "frame_duration_ms",
-        "moderation",
-        "output_compression",
-        "output_format",
-        "partial_images",
-        "stream",
-        "svg",
-    }
-)
-_GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
-_DALL_E_DEFAULT_SIZE: Final = "1024x1024"
 
 
-def _given(kwargs: dict[str, Any], name: str) -> Any:
-    """A call argument, or None when omitted (the SDK's ``omit``/``NOT_GIVEN`` included)."""
-    value = kwargs.get(name)
-    if value is None or type(value).__name__ in ("Omit", "NotGiven"):
-        return None
-    return value
-
-
-def default_model(operation: str, kwargs: dict[str, Any]) -> str:
-    """The model the SDK documents for a call that names none.
-
-    ``dall-e-2``, unless a parameter specific to GPT image models is used,
-    which makes it ``gpt-image-1`` (variations are ``dall-e-2`` only).
-    """
-    if operation == "image.variation":
-        return "dall-e-2"
-    gpt_only = any(_given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
-    if gpt_only or _given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
-        return "gpt-image-1"
-    return "dall-e-2"
-
-
-class _Settings:
-    """The settings given to :func:`instrument_openai`, shared by the clients derived since."""
-
-    def __init__(
-        self,
-        events: EventClient | None,
-        prices: PriceBook,
-        capture_prompts: bool,
-        capture_outputs: bool,
-    ) -> None:
-        self.events = events
-        self.prices = prices
-        self.capture_prompts = capture_prompts
-        self.capture_outputs = capture_outputs
-
-
-def _request_for(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest:
-    model = _given(kwargs, "model")
-    model = str(model) if model is not None else default_model(operation, kwargs)
-    size = _given(kwargs, "size")
-    quality = _given(kwargs, "quality")
-    if model.startswith("dall-e"):
-        size = size or _DALL_E_DEFAULT_SIZE
-        quality = quality or "standard"
-    image = _given(kwargs, "image")
-    inputs = None
-    if operation != "image.generation" and image is not None:
-        inputs = len(image) if isinstance(image, (list, tuple)) else 1
-    prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
-    number = _given(kwargs, "n")
-    return ImageRequest(
-        provider=PROVIDER,
-        model=model,
-        operation=operation,
-        size=str(size) if size is not None else None,
-        quality=str(quality) if quality is not None else None,
-        number_of_images=number if isinstance(number, int) else 1,
-        image_input_count=inputs,
-        prompt=prompt if isinstance(prompt, str) else None,
-        streaming=bool(_given(kwargs, "stream")),
-        client=settings.events,
-        prices=settings.prices,
-    )
-
-
-def _begin(settings: _Settings, operation: str, kwargs: dict[str, Any]) -> ImageRequest | None:
+def _begin(installed: _Installed, operation: str, kwargs: dict[str, Any]) -> ImageRequest | None:
     if unfinished.pending():  # requests collected since: reported here, on a normal path
         unfinished.report_collected()
     try:
-        return _request_for(settings, operation, kwargs)
+        return request_for(installed.settings, operation, kwargs, installed.deployment)
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
         report_failure("openai", exc)
         return None
@@ -169,7 +94,7 @@ def _failed(request: ImageRequest | None, error: BaseException) -> None:
 def _returned(
     request: ImageRequest | None,
     result: Any,
-    settings: _Settings,
+    settings: Settings,
     *,
     stream: Any = None,
 ) -> Any:
@@ -218,7 +143,7 @@ def _wrap_sync(original: Callable[..., Any], operation: str, installed: _Install
         if not installed.active:
             return original(*args, **kwargs)
         settings = installed.settings
-        request = _begin(settings, operation, kwargs)
+        request = _begin(installed, operation, kwargs)
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:  # KeyboardInterrupt too: reported, then raised unchanged
@@ -236,7 +161,7 @@ def _wrap_async(original: Callable[..., Any], operation: str, installed: _Instal
         if not installed.active:
             return await original(*args, **kwargs)
         settings = installed.settings
-        request = _begin(settings, operation, kwargs)
+        request = _begin(installed, operation, kwargs)
         try:
             result = await original(*args, **kwargs)
         except BaseException as exc:  # cancellation too: reported, then raised unchanged
@@ -262,6 +187,7 @@ def instrument_openai(
     prices: PriceBook | PriceTable | None = None,
     capture_prompts: bool = False,
     capture_outputs: bool = False,
+    deployments: Mapping[str, str] | None = None,
 ) -> C:
     """Report the image calls of an ``OpenAI`` or ``AsyncOpenAI`` client as events.
 
@@ -286,6 +212,12 @@ def instrument_openai(
             process default book when omitted.
         capture_prompts: Copy prompts into the started events.
         capture_outputs: Copy image URLs and data into the completed events.
+        deployments: Azure deployment names and the model each one runs
+            (``{"prod-images": "gpt-image-2"}``). The events keep the
+            deployment as ``model`` (the name in the call, or the client's
+            ``azure_deployment``); the cost is that of the model it maps to
+            (``cost.priced_model``). A deployment named after its model
+            needs no entry; one neither mapped nor priced costs ``None``.
 
     Returns:
         The same client, instrumented. Calling this again only updates the
@@ -293,11 +225,20 @@ def instrument_openai(
 
     Raises:
         TypeError: ``client`` has no ``images`` resource with any of
-            ``generate``, ``edit`` or ``create_variation``.
+            ``generate``, ``edit`` or ``create_variation``, or
+            ``deployments`` is not a mapping.
+        FieldValueError: a deployment name or model is not a non-empty
+            string (nothing is changed).
         openai.OpenAIError: ``client`` is the ``openai`` module and the SDK
             cannot make its client yet (no API key set).
     """
-    settings = _Settings(events, book_for(prices), capture_prompts, capture_outputs)
+    settings = Settings(
+        events,
+        book_for(prices),
+        capture_prompts,
+        capture_outputs,
+        checked_deployments(deployments),
+    )
     target = _resolved(client)
     installed = _installed(target)
     if installed is not None:
@@ -318,14 +259,16 @@ class _Installed:
     call, until it is given settings of its own.
     """
 
-    def __init__(self, own: _Settings | None, parent: _Installed | None = None) -> None:
+    def __init__(self, own: Settings | None, parent: _Installed | None = None) -> None:
         self.own = own
         self.parent = parent
+        #: The deployment the client's base URL names (Azure), set when installed.
+        self.deployment: str | None = None
         self.active = True
         self.patches: list[tuple[Any, str, Any, Any]] = []
 
     @property
-    def settings(self) -> _Settings:
+    def settings(self) -> Settings:
         """The settings in force: this client's own, else its parent's."""
         installed = self
         while installed.own is None and installed.parent is not None:
@@ -384,6 +327,7 @@ def _install(client: Any, installed: _Installed) -> None:
     methods = [name for name in _METHODS if callable(getattr(images, name, None))]
     if images is None or not methods:
         raise TypeError(f"instrument_openai needs an openai client, got {client!r}")
+    installed.deployment = url_deployment(client)
     for name in methods:
         original = getattr(images, name)
         wrap = _wrap_async if _is_async(images, original) else _wrap_sync

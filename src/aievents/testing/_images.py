@@ -1,11 +1,14 @@
 """ImageServer: OpenAI's images API on 127.0.0.1, for tests, examples and the demo.
 
 It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
-``/v1/images/variations`` with OpenAI-shaped bodies (the spec's example
-usage for GPT image models, URLs and no usage for DALL-E), streams
-server-sent events for ``stream=true``, and plays the answers and failures
-queued with :meth:`ImageServer.answer_next` and :meth:`ImageServer.fail_next`.
-Every answer carries ``x-request-id``. Only the standard library is used.
+``/v1/images/variations`` with OpenAI-shaped bodies (token usage for GPT
+image models, URLs and no usage for DALL-E), the same under Azure OpenAI's
+paths (``/openai/deployments/{deployment}/images/generations?api-version=...``)
+and Gemini's ``generateContent`` (``/v1beta/models/{model}:generateContent``),
+streams server-sent events for ``stream=true``, and plays the answers and
+failures queued with :meth:`ImageServer.answer_next` and
+:meth:`ImageServer.fail_next`. Every answer carries ``x-request-id``. Only
+the standard library is used.
 """
 
 from __future__ import annotations
@@ -15,36 +18,24 @@ import email.policy
 import gzip
 import itertools
 import json
+import re
 import secrets
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
 
 from aievents._redact import REDACTED, is_secret_key
+from aievents.testing._answers import B64, gemini_answer, gpt_usage, openai_answer
 
 __all__ = ["ImageServer"]
 
-#: The usage of the spec's example generation.
-SPEC_USAGE: dict[str, Any] = {
-    "total_tokens": 100,
-    "input_tokens": 50,
-    "output_tokens": 50,
-    "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
-}
-B64 = "aGVsbG8="  # a tiny stand-in for image bytes
-
-
-def gpt_usage(n: int, *, edit: bool) -> dict[str, Any]:
-    """Usage covering all n images: the spec example per image, image input for edits."""
-    text, image = (10, 40) if not edit else (10, 323)
-    return {
-        "input_tokens": text + image,
-        "output_tokens": 50 * n,
-        "total_tokens": text + image + 50 * n,
-        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
-    }
+#: An Azure OpenAI deployment's path: the deployment, then the operation.
+_AZURE_PATH: Final = re.compile(r"/openai/deployments/([^/]+)/images/(\w+)")
+#: Gemini's generateContent path: the model.
+_GEMINI_PATH: Final = re.compile(r"/v1(?:beta|alpha)?/models/([^/:]+):(?:generateContent)")
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -96,25 +87,52 @@ class ImageServer:
 
     Requests are answered in the order they arrive: first with what
     :meth:`answer_next` and :meth:`fail_next` queued, one request each, then
-    with an OpenAI-shaped answer built from the request (its model, ``n``,
-    size, quality; ``stream=true`` gets server-sent events). Thread-safe.
+    with an answer built from the request (its model, ``n``, size, quality;
+    ``stream=true`` gets server-sent events). GPT image models report token
+    usage: ``gpt-image-1`` and its kin the spec's example, the
+    ``gpt-image-2`` family (``gpt-image-2.5-*`` too) the image tokens OpenAI
+    bills for the size and quality. Thread-safe.
+
+    Azure OpenAI clients are answered at :attr:`url` (their
+    ``azure_endpoint``): a request to a deployment is answered as the model
+    ``deployments`` maps it to (as the deployment's own name otherwise)::
+
+        with ImageServer(deployments={"prod-images": "gpt-image-2"}) as server:
+            azure = openai.AzureOpenAI(
+                azure_endpoint=server.url, api_key="test", api_version="2025-04-01-preview"
+            )
+            azure.images.generate(model="prod-images", prompt="a fox")
+
+    Gemini's ``generateContent`` (``POST {url}/v1beta/models/{model}:generateContent``)
+    gets one inline image and ``usageMetadata`` by modality: the prompt's
+    text tokens in, the image tokens of the resolution tier asked
+    (``generationConfig.imageConfig.imageSize``, ``1K`` by default) out.
 
     Args:
         b64_size: Characters of each image's base64 stand-in, for answers as
             big as real ones (a few characters by default).
         gzip: Compress JSON answers with gzip when the request accepts it,
             as OpenAI's servers do.
+        deployments: Azure deployment names and the model each one serves.
 
     Attributes:
         requests: Every request received, in order: its path
-            (``/v1/images/generations``), its body (JSON, or the form's
-            fields with each file as its byte count) and its headers, those
-            naming a secret masked (``Authorization: Bearer [redacted]``).
+            (``/v1/images/generations``, with its query if it has one), its
+            body (JSON, or the form's fields with each file as its byte
+            count) and its headers, those naming a secret masked
+            (``Authorization: Bearer [redacted]``).
     """
 
-    def __init__(self, *, b64_size: int | None = None, gzip: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        b64_size: int | None = None,
+        gzip: bool = False,
+        deployments: Mapping[str, str] | None = None,
+    ) -> None:
         self._b64 = B64 if b64_size is None else "A" * b64_size
         self._gzip = gzip
+        self._deployments = dict(deployments or {})
         self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self._script: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._ids = itertools.count(1)
@@ -148,10 +166,15 @@ class ImageServer:
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     @property
+    def url(self) -> str:
+        """The server's root URL: an Azure client's ``azure_endpoint``, a Gemini ``base_url``."""
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
     def base_url(self) -> str:
         """The ``base_url`` to give the openai client."""
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.url}/v1"
 
     def answer_next(
         self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
@@ -203,9 +226,8 @@ class ImageServer:
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         request_id = f"req_local_{self._run}_{next(self._ids)}"
-        path = handler.path
         with self._lock:
-            self.requests.append((path, body, recorded_headers(handler.headers)))
+            self.requests.append((handler.path, body, recorded_headers(handler.headers)))
             scripted = self._script.popleft() if self._script else None
             delay = self._delays.popleft() if self._delays else None
         if delay is not None:
@@ -214,31 +236,22 @@ class ImageServer:
             status, payload, headers = scripted
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
             return
-        stream = str(body.get("stream", "false")).lower() == "true"
-        if stream:
-            self._send_stream(handler, body, request_id, edit=path.endswith("/edits"))
+        path = unquote(urlsplit(handler.path).path)
+        gemini = _GEMINI_PATH.fullmatch(path)
+        if gemini is not None:
+            answer = gemini_answer(gemini[1], body, b64=self._b64, response_id=request_id)
+            self._send_json(handler, 200, answer, {"x-request-id": request_id})
             return
-        self._send_json(handler, 200, self._images(path, body), {"x-request-id": request_id})
-
-    def _images(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        n = int(body.get("n", 1))
-        model = str(body.get("model", "dall-e-2"))
         edit = path.endswith("/edits")
-        answer: dict[str, Any] = {"created": 1713833628}
-        if model.startswith("gpt-image"):
-            size = body.get("size", "auto")
-            answer["data"] = [{"b64_json": self._b64} for _ in range(n)]
-            answer["usage"] = SPEC_USAGE if n == 1 and not edit else gpt_usage(n, edit=edit)
-            answer["size"] = "1024x1536" if size == "auto" else size
-            answer["quality"] = "high" if body.get("quality", "auto") == "auto" else body["quality"]
-            answer["output_format"] = "png"
-            answer["background"] = "opaque"
-        else:
-            answer["data"] = [
-                {"url": f"http://127.0.0.1/images/{i}.png", "revised_prompt": "a revised prompt"}
-                for i in range(n)
-            ]
-        return answer
+        if str(body.get("stream", "false")).lower() == "true":
+            self._send_stream(handler, body, request_id, edit=edit)
+            return
+        model = str(body.get("model", "dall-e-2"))
+        azure = _AZURE_PATH.fullmatch(path)
+        if azure is not None:  # the deployment in the path serves the request
+            model = self._deployments.get(azure[1], azure[1])
+        answer = openai_answer(model, body, edit=edit, b64=self._b64)
+        self._send_json(handler, 200, answer, {"x-request-id": request_id})
 
     def _send_json(
         self,

@@ -1,0 +1,162 @@
+"""What one openai SDK image call asks for: its model, size, quality, images, deployment.
+
+:func:`request_for` turns a call's arguments into the :class:`ImageRequest`
+that reports it, with the settings :func:`instrument_openai` was given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from aievents.client import EventClient
+from aievents.exceptions import FieldValueError
+from aievents.instrument._request import ImageRequest
+from aievents.pricing import PriceBook
+
+__all__ = [
+    "PROVIDER",
+    "Settings",
+    "checked_deployments",
+    "default_model",
+    "request_for",
+    "url_deployment",
+]
+
+PROVIDER: Final = "openai"
+#: Parameters only GPT image models take: the SDK's documented rule picks
+#: ``gpt-image-1`` over the ``dall-e-2`` default when one of them is used.
+_GPT_IMAGE_ONLY: Final = frozenset(
+    {
+        "background",
+        "complexity",
+        "frame_count",
+        "frame_duration_ms",
+        "moderation",
+        "output_compression",
+        "output_format",
+        "partial_images",
+        "stream",
+        "svg",
+    }
+)
+_GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
+_DALL_E_DEFAULT_SIZE: Final = "1024x1024"
+#: The deployment an Azure client's base URL names (``.../openai/deployments/{name}``).
+_URL_DEPLOYMENT: Final = re.compile(r"/deployments/([^/]+)")
+
+
+def _given(kwargs: dict[str, Any], name: str) -> Any:
+    """A call argument, or None when omitted (the SDK's ``omit``/``NOT_GIVEN`` included)."""
+    value = kwargs.get(name)
+    if value is None or type(value).__name__ in ("Omit", "NotGiven"):
+        return None
+    return value
+
+
+def default_model(operation: str, kwargs: dict[str, Any]) -> str:
+    """The model the SDK documents for a call that names none.
+
+    ``dall-e-2``, unless a parameter specific to GPT image models is used,
+    which makes it ``gpt-image-1`` (variations are ``dall-e-2`` only).
+    """
+    if operation == "image.variation":
+        return "dall-e-2"
+    gpt_only = any(_given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
+    if gpt_only or _given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
+        return "gpt-image-1"
+    return "dall-e-2"
+
+
+class Settings:
+    """The settings given to :func:`instrument_openai`, shared by the clients derived since."""
+
+    def __init__(
+        self,
+        events: EventClient | None,
+        prices: PriceBook,
+        capture_prompts: bool,
+        capture_outputs: bool,
+        deployments: dict[str, str],
+    ) -> None:
+        self.events = events
+        self.prices = prices
+        self.capture_prompts = capture_prompts
+        self.capture_outputs = capture_outputs
+        self.deployments = deployments
+
+
+def checked_deployments(deployments: Mapping[str, str] | None) -> dict[str, str]:
+    """``deployments`` as a dict, checked: non-empty deployment names to non-empty model names.
+
+    Raises:
+        TypeError: ``deployments`` is not a mapping.
+        FieldValueError: a name or a model is not a non-empty string; the
+            error names the entry's key and value.
+    """
+    if deployments is None:
+        return {}
+    if not isinstance(deployments, Mapping):
+        raise TypeError(
+            "instrument_openai: deployments must be a mapping of deployment names to models,"
+            f" got {type(deployments).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, model in deployments.items():
+        where = f"deployments[{name!r}]"
+        if not isinstance(name, str) or not name.strip():
+            reason = f"must be keyed by a non-empty deployment name (its model: {model!r})"
+            raise FieldValueError(where, name, reason, owner="instrument_openai")
+        if not isinstance(model, str) or not model.strip():
+            reason = "must be a non-empty model name"
+            raise FieldValueError(where, model, reason, owner="instrument_openai")
+        checked[name] = model
+    return checked
+
+
+def url_deployment(client: Any) -> str | None:
+    """The deployment an Azure client's base URL names, or None.
+
+    ``AzureOpenAI(azure_deployment=...)`` (or a ``base_url`` ending in
+    ``/deployments/{name}``) sends every deployment call there, whatever
+    ``model`` the call names; other Azure clients put the call's ``model``
+    in the URL.
+    """
+    if not any(cls.__name__ == "BaseAzureClient" for cls in type(client).__mro__):
+        return None
+    found = _URL_DEPLOYMENT.search(urlsplit(str(getattr(client, "base_url", ""))).path)
+    return unquote(found[1]) if found is not None else None
+
+
+def request_for(
+    settings: Settings, operation: str, kwargs: dict[str, Any], deployment: str | None
+) -> ImageRequest:
+    model = deployment if deployment is not None else _given(kwargs, "model")
+    model = str(model) if model is not None else default_model(operation, kwargs)
+    size = _given(kwargs, "size")
+    quality = _given(kwargs, "quality")
+    if model.startswith("dall-e"):
+        size = size or _DALL_E_DEFAULT_SIZE
+        quality = quality or "standard"
+    image = _given(kwargs, "image")
+    inputs = None
+    if operation != "image.generation" and image is not None:
+        inputs = len(image) if isinstance(image, (list, tuple)) else 1
+    prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
+    number = _given(kwargs, "n")
+    return ImageRequest(
+        provider=PROVIDER,
+        model=model,
+        operation=operation,
+        size=str(size) if size is not None else None,
+        quality=str(quality) if quality is not None else None,
+        number_of_images=number if isinstance(number, int) else 1,
+        image_input_count=inputs,
+        prompt=prompt if isinstance(prompt, str) else None,
+        streaming=bool(_given(kwargs, "stream")),
+        client=settings.events,
+        prices=settings.prices,
+        priced_as=settings.deployments.get(model),
+    )

@@ -1,0 +1,195 @@
+"""The bodies :class:`~aievents.testing.ImageServer` answers with, by provider and model.
+
+- OpenAI's GPT image models: base64 images and token usage. ``gpt-image-1``
+  and its kin report the spec's example usage; the ``gpt-image-2`` family
+  (``gpt-image-2.5-*`` included) reports the image output tokens OpenAI
+  bills for the size and quality asked, and one text token per word of the
+  prompt.
+- DALL-E: image URLs, no usage.
+- Gemini's ``generateContent``: an inline image per candidate and
+  ``usageMetadata`` by modality (text in, image out), with the image output
+  tokens Google bills for the resolution tier asked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+__all__ = [
+    "B64",
+    "GEMINI_IMAGE_TOKENS",
+    "GPT_IMAGE_2_TOKENS",
+    "SPEC_USAGE",
+    "gemini_answer",
+    "gpt_image_2_usage",
+    "gpt_usage",
+    "openai_answer",
+]
+
+B64: Final = "aGVsbG8="  # a tiny stand-in for image bytes
+
+#: The usage of the spec's example generation.
+SPEC_USAGE: Final[dict[str, Any]] = {
+    "total_tokens": 100,
+    "input_tokens": 50,
+    "output_tokens": 50,
+    "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
+}
+
+#: Image output tokens of one gpt-image-2 image by (shape, quality), as OpenAI
+#: bills them: at $30 per 1M they are OpenAI's per-image figures (7024 tokens
+#: = $0.211 for a high 1024x1024 image; 5488 = $0.165 for a high 1536x1024).
+GPT_IMAGE_2_TOKENS: Final[dict[tuple[str, str], int]] = {
+    ("square", "low"): 196,
+    ("square", "medium"): 1756,
+    ("square", "high"): 7024,
+    ("oblong", "low"): 172,
+    ("oblong", "medium"): 1372,
+    ("oblong", "high"): 5488,
+}
+
+#: Image input tokens an edit reports for its input image.
+EDIT_IMAGE_TOKENS: Final = 323
+
+#: Image output tokens of one Gemini image by model and resolution tier (as
+#: Google bills them: 1120 tokens at $60 per 1M = $0.067 for a 1K image of
+#: gemini-3.1-flash-image). Models not listed report 1290 (gemini-2.5-flash-image).
+GEMINI_IMAGE_TOKENS: Final[dict[str, dict[str, int]]] = {
+    "gemini-3.1-flash-image": {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
+    "gemini-3-pro-image": {"1K": 1120, "2K": 1120, "4K": 2000},
+}
+_GEMINI_DEFAULT_TOKENS: Final = 1290
+_SIZE: Final = re.compile(r"(\d+)x(\d+)")
+
+
+def _words(text: Any) -> int:
+    """The stand-in token count of a prompt: one per word, at least one."""
+    return max(1, len(str(text or "").split()))
+
+
+def gpt_usage(n: int, *, edit: bool) -> dict[str, Any]:
+    """Usage covering all n images: the spec example per image, image input for edits."""
+    text, image = (10, 40) if not edit else (10, EDIT_IMAGE_TOKENS)
+    return {
+        "input_tokens": text + image,
+        "output_tokens": 50 * n,
+        "total_tokens": text + image + 50 * n,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+    }
+
+
+def _image_tokens(size: str, quality: str) -> int:
+    """Output tokens of one gpt-image-2 image of ``size`` and ``quality``.
+
+    A square or oblong size of 1024 (1536x1024, 1024x1536) has its billed
+    figure; another size is scaled by its area from the 1024x1024 one.
+    """
+    quality = quality if quality in ("low", "medium") else "high"
+    match = _SIZE.fullmatch(size)
+    width, height = (int(match[1]), int(match[2])) if match else (1024, 1024)
+    if {width, height} == {1024, 1536}:
+        return GPT_IMAGE_2_TOKENS[("oblong", quality)]
+    square = GPT_IMAGE_2_TOKENS[("square", quality)]
+    return round(square * width * height / (1024 * 1024))
+
+
+def gpt_image_2_usage(
+    n: int, *, size: str, quality: str, prompt: Any, edit: bool
+) -> dict[str, Any]:
+    """Usage of a gpt-image-2 request of ``n`` images, as the Images API reports it.
+
+    Input: one text token per word of the prompt (and the input image's
+    tokens for an edit); output: the image tokens of every image. Like
+    OpenAI's Images endpoints, no ``output_tokens_details``.
+    """
+    text = _words(prompt)
+    image = EDIT_IMAGE_TOKENS if edit else 0
+    output = _image_tokens(size, quality) * n
+    return {
+        "input_tokens": text + image,
+        "output_tokens": output,
+        "total_tokens": text + image + output,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+    }
+
+
+def openai_answer(model: str, body: dict[str, Any], *, edit: bool, b64: str) -> dict[str, Any]:
+    """The Images API's answer to a request for ``model`` (the body as sent)."""
+    n = int(body.get("n", 1))
+    answer: dict[str, Any] = {"created": 1713833628}
+    if not model.startswith("gpt-image"):
+        answer["data"] = [
+            {"url": f"http://127.0.0.1/images/{i}.png", "revised_prompt": "a revised prompt"}
+            for i in range(n)
+        ]
+        return answer
+    size = str(body.get("size", "auto"))
+    quality = str(body.get("quality", "auto"))
+    if model.startswith("gpt-image-2"):
+        size = "1024x1024" if size == "auto" else size
+        quality = "high" if quality == "auto" else quality
+        usage = gpt_image_2_usage(
+            n, size=size, quality=quality, prompt=body.get("prompt"), edit=edit
+        )
+    else:
+        size = "1024x1536" if size == "auto" else size
+        quality = "high" if quality == "auto" else quality
+        usage = SPEC_USAGE if n == 1 and not edit else gpt_usage(n, edit=edit)
+    answer["data"] = [{"b64_json": b64} for _ in range(n)]
+    answer["usage"] = usage
+    answer["size"] = size
+    answer["quality"] = quality
+    answer["output_format"] = "png"
+    answer["background"] = "opaque"
+    return answer
+
+
+def _either(mapping: Any, camel: str, snake: str) -> Any:
+    """A field of a Gemini request in its REST (camelCase) or SDK (snake_case) spelling."""
+    if not isinstance(mapping, dict):
+        return None
+    return mapping.get(camel, mapping.get(snake))
+
+
+def gemini_answer(
+    model: str, body: dict[str, Any], *, b64: str, response_id: str
+) -> dict[str, Any]:
+    """Gemini's ``generateContent`` answer for an image model.
+
+    One image, at the resolution tier of
+    ``generationConfig.imageConfig.imageSize`` (``1K`` when not given); the
+    prompt's text parts count one token per word.
+    """
+    words = 0
+    for content in body.get("contents") or []:
+        for part in (content.get("parts") or []) if isinstance(content, dict) else []:
+            if isinstance(part, dict) and "text" in part:
+                words += _words(part["text"])
+    prompt = max(1, words)
+    config = _either(body, "generationConfig", "generation_config")
+    image_config = _either(config, "imageConfig", "image_config")
+    tier = str(_either(image_config, "imageSize", "image_size") or "1K")
+    tiers = GEMINI_IMAGE_TOKENS.get(model, {})
+    image = tiers.get(tier, tiers.get("1K", _GEMINI_DEFAULT_TOKENS))
+    return {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [{"inlineData": {"mimeType": "image/png", "data": b64}}],
+                },
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": image,
+            "totalTokenCount": prompt + image,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": image}],
+        },
+        "modelVersion": model,
+        "responseId": response_id,
+    }
