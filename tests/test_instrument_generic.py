@@ -144,6 +144,37 @@ class TestContextManager:
         assert result.unpriced_requests == 1  # type: ignore[union-attr]
         assert result.cost is None  # type: ignore[union-attr]
 
+    def test_priced_as(self, client: EventClient) -> None:
+        """priced_as: the events keep the caller's name, the cost is the named model's."""
+        usage = {
+            "input_tokens": 5,
+            "output_tokens": 1756,
+            "input_tokens_details": {"text_tokens": 5, "image_tokens": 0},
+        }
+        with (
+            capture_events(client) as events,
+            image_request(
+                provider="openai", model="edge-route", priced_as="gpt-image-2", client=client
+            ) as request,
+        ):
+            request.record_usage(usage)
+        assert {e.model for e in events} == {"edge-route"}
+        cost = events[-1].cost  # type: ignore[attr-defined]
+        # gpt-image-2: 5 x 5.00/1M + 1756 x 30.00/1M = 0.000025 + 0.05268
+        assert (cost.priced_model, cost.total) == ("gpt-image-2", Decimal("0.052705"))
+
+    def test_priced_as_learned_late(self, client: EventClient) -> None:
+        """update(priced_as=...) inside the block: the answer named the model behind a route."""
+        with (
+            capture_events(client) as events,
+            image_request(provider="stability", model="my-route", client=client) as request,
+        ):
+            request.update(priced_as="sd3.5-large")
+            request.record_images(1)
+        cost = events[-1].cost  # type: ignore[attr-defined]
+        assert events[-1].model == "my-route"
+        assert (cost.priced_model, cost.total) == ("sd3.5-large", Decimal("0.065"))
+
     def test_update_and_fields(self, client: EventClient) -> None:
         """update() sets facts learned from the answer; extra fields go on every event."""
         with (
@@ -179,6 +210,8 @@ class TestContextManager:
             ({"provider": "", "model": "m"}, "provider"),
             ({"provider": "p", "model": 3}, "model"),
             ({"provider": "p", "model": "m", "operation": "image.upscale"}, "operation"),
+            ({"provider": "p", "model": "m", "priced_as": ""}, "priced_as"),
+            ({"provider": "p", "model": "m", "priced_as": 5}, "priced_as"),
         ],
     )
     def test_bad_arguments(self, kwargs: dict[str, object], field: str) -> None:

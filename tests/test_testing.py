@@ -219,6 +219,97 @@ class TestImageServer:
         release.set()
         assert client.images.generate(model="dall-e-2", prompt="x").data
 
+    @pytest.mark.parametrize(
+        ("size", "quality", "tokens"),
+        [
+            # OpenAI's per-image figures at 30.00/1M: 0.211, 0.053, 0.006 (1024x1024) and
+            # 0.165, 0.041, 0.005 (1536x1024, 1024x1536), as billed tokens.
+            ("1024x1024", "high", 7024),
+            ("1024x1024", "medium", 1756),
+            ("1024x1024", "low", 196),
+            ("1536x1024", "high", 5488),
+            ("1024x1536", "medium", 1372),
+            ("1536x1024", "low", 172),
+            ("2048x2048", "medium", 4 * 1756),  # another size: by its area
+        ],
+    )
+    def test_gpt_image_2_usage(
+        self, server: ImageServer, size: str, quality: str, tokens: int
+    ) -> None:
+        """The gpt-image-2 family reports the image tokens of its size and quality, per image."""
+        client = sdk(server)
+        for model in ("gpt-image-2", "gpt-image-2.5-flare"):
+            answer = client.images.generate(
+                model=model,
+                prompt="a red fox in snow",
+                size=size,
+                quality=quality,
+                n=2,  # type: ignore[arg-type]
+            )
+            assert answer.usage is not None
+            assert answer.usage.output_tokens == 2 * tokens
+            assert answer.usage.input_tokens == 5  # a token per word of the prompt
+            assert answer.usage.input_tokens_details.text_tokens == 5
+            assert answer.usage.output_tokens_details is None  # as OpenAI's Images endpoints
+            assert (answer.size, answer.quality) == (size, quality)
+
+    def test_azure_deployments(self) -> None:
+        """An Azure client's deployment is answered as the model the server maps it to."""
+        with ImageServer(deployments={"prod-images": "gpt-image-2"}) as server:
+            azure = openai.AzureOpenAI(
+                azure_endpoint=server.url, api_key="k", api_version="2025-04-01-preview",
+                max_retries=0,
+            )  # fmt: skip
+            mapped = azure.images.generate(model="prod-images", prompt="a fox", quality="low")
+            named = azure.images.generate(model="dall-e-3", prompt="a fox")
+            azure.close()
+        assert mapped.usage is not None
+        assert mapped.usage.output_tokens == 196  # a low 1024x1024 gpt-image-2 image
+        assert named.usage is None  # a deployment not listed: its name is the model
+        assert [path for path, _, _ in server.requests] == [
+            "/openai/deployments/prod-images/images/generations?api-version=2025-04-01-preview",
+            "/openai/deployments/dall-e-3/images/generations?api-version=2025-04-01-preview",
+        ]
+        assert server.base_url == f"{server.url}/v1"
+
+    @pytest.mark.parametrize(
+        ("model", "tier", "tokens"),
+        [
+            ("gemini-3.1-flash-image", None, 1120),  # 1K by default: 1120 x 60.00/1M = 0.067
+            ("gemini-3.1-flash-image", "512", 747),
+            ("gemini-3.1-flash-image", "4K", 2520),
+            ("gemini-3-pro-image", "4K", 2000),  # 2000 x 120.00/1M = 0.24
+            ("gemini-2.5-flash-image", None, 1290),
+        ],
+    )
+    def test_gemini(self, server: ImageServer, model: str, tier: str | None, tokens: int) -> None:
+        """generateContent: an inline image, and usage by modality (text in, image out)."""
+        config = {"responseModalities": ["IMAGE"]}
+        if tier is not None:
+            config["imageConfig"] = {"imageSize": tier}  # type: ignore[assignment]
+        body = {
+            "contents": [{"parts": [{"text": "a map of the harbour"}]}],
+            "generationConfig": config,
+        }
+        request = urllib.request.Request(
+            f"{server.url}/v1beta/models/{model}:generateContent", data=json.dumps(body).encode(),
+            method="POST", headers={"content-type": "application/json", "x-goog-api-key": "k"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            payload = json.load(answer)
+        (candidate,) = payload["candidates"]
+        assert candidate["content"]["parts"][0]["inlineData"]["mimeType"] == "image/png"
+        assert payload["usageMetadata"] == {
+            "promptTokenCount": 5,
+            "candidatesTokenCount": tokens,
+            "totalTokenCount": 5 + tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 5}],
+            "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": tokens}],
+        }
+        assert payload["modelVersion"] == model
+        usage = aievents.adapters.from_gemini(payload["usageMetadata"])
+        assert (usage.input_text_tokens, usage.output_image_tokens) == (5, tokens)
+
     def test_stopped_after_the_block(self) -> None:
         """Leaving the block closes the port."""
         with ImageServer() as server:
