@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -75,24 +76,102 @@ def requests(page: dict[str, Any]) -> list[int]:
     return [sum(r["num_model_requests"] for r in b["results"]) for b in page["data"]]
 
 
+#: The demo's costs by model, worked by hand from pricing.md. The image server
+#: reports one text token per word of the prompt and, for the gpt-image-2
+#: family, OpenAI's billed image tokens (1024x1024: low 196, medium 1756, high
+#: 7024; 1536x1024 and 1024x1536: medium 1372, high 5488); an edit adds 323
+#: image input tokens. gpt-image-2 (and its 2.5 models): 5.00/M text in, 8.00/M
+#: image in, 30.00/M image out.
+DEMO_COSTS = {
+    # "a lighthouse at dusk", medium 1024x1024: 4 x 5/1M + 1756 x 30/1M = 0.00002 + 0.05268;
+    # the edit "add a red scarf", medium: 0.00002 + 323 x 8/1M + 0.05268 = 0.055284;
+    # "the same, as a poster", high 1024x1536, n=2: 5 x 5/1M + 2 x 5488 x 30/1M = 0.329305.
+    "gpt-image-2": Decimal("0.0527") + Decimal("0.055284") + Decimal("0.329305"),
+    # The Azure deployment, priced as gpt-image-2: "a fox in the rain", high 1024x1024:
+    # 5 x 5/1M + 7024 x 30/1M = 0.000025 + 0.21072.
+    "contoso-images": Decimal("0.210745"),
+    # The dated snapshot, priced as gpt-image-2: "an icon of a bell", low 1024x1024:
+    # 5 x 5/1M + 196 x 30/1M = 0.000025 + 0.00588.
+    "gpt-image-2-2026-04-21": Decimal("0.005905"),
+}
+#: The demo's costs that need the 2026-12 catalogue (gpt-image-2.5-flare and
+#: gemini-3.1-flash-image are priced there).
+DEMO_CATALOGUE_COSTS = {
+    # "a paper boat", low 1024x1024: 3 x 5/1M + 196 x 30/1M = 0.000015 + 0.00588 = 0.005895;
+    # "a fox in the snow", medium 1536x1024: 5 x 5/1M + 1372 x 30/1M = 0.041185.
+    "gpt-image-2.5-flare": Decimal("0.005895") + Decimal("0.041185"),
+    # Gemini at 0.50/M input, 60.00/M image output: "a watercolor map of the harbour" is 6
+    # text tokens, a 1K image 1120 tokens: 6 x 0.5/1M + 1120 x 60/1M = 0.000003 + 0.0672.
+    "gemini-3.1-flash-image": Decimal("0.067203"),
+}
+#: Models shut down by 2026-12-01: the demo calls none of them.
+RETIRED = ("dall-e-", "gpt-image-1", "chatgpt-image-latest", "gemini-2.5-flash-image", "imagen-")
+
+
+@pytest.fixture(name="demo", scope="module")
+def _demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """One run of ``aievents demo`` into a SQLite file, and its usage today by model."""
+    from aievents.sinks import StoreSink
+
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    began = int(time.time())
+    result = run("demo", "--db", str(db))
+    store = StoreSink(f"sqlite:///{db}")
+    page = store.usage(began - began % DAY, int(time.time()) + 1, group_by=["model"])
+    store.close(10)
+    return result, {r.model: r for bucket in page.data for r in bucket.results}
+
+
 class TestDemo:
     """aievents demo runs the instrumented SDK against a local server and reports."""
 
-    def test_demo(self, tmp_path: Path) -> None:
+    def test_demo(self, demo: tuple[subprocess.CompletedProcess[str], Any]) -> None:
         """Calls are logged, stored, and reported; no key reaches the output."""
-        result = run("demo", "--db", str(tmp_path / "demo.db"))
+        result, _ = demo
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert "12 image calls, 3 failed; 9 stored" in out
         assert out.count("image:request:error") == 3
         for title in ("Usage today by model and size", "Costs today by line item"):
             assert title in out
-        assert "gpt-image-1, output image tokens" in out
-        assert "fal-ai/flux/dev, unpriced" in out  # the call without a price, on the books
+        assert "gpt-image-2, output image tokens" in out
+        assert "contoso-images, output image tokens" in out  # the deployment's own name
+        assert "seedream-4.5, unpriced" in out  # the call without a price, on the books
         assert "unknown" in out
-        assert "no price for 'fal-ai/flux/dev' (1 request)" in out
+        assert "'seedream-4.5' (1 request)" in out
         assert "sk-demo-local" not in out + result.stderr
-        assert (tmp_path / "demo.db").exists()
+        assert "demo-local-not-a-key" not in out + result.stderr
+
+    def test_todays_models(self, demo: tuple[subprocess.CompletedProcess[str], Any]) -> None:
+        """OpenAI, an Azure deployment, Gemini by the generic API, one unpriced; none retired."""
+        _, models = demo
+        assert sorted(models) == sorted([*DEMO_COSTS, *DEMO_CATALOGUE_COSTS, "seedream-4.5"])
+        assert not [m for m in models if m.startswith(RETIRED)]
+        gemini = models["gemini-3.1-flash-image"]  # token usage by modality: text in, image out
+        assert (gemini.input_text_tokens, gemini.output_image_tokens) == (6, 1120)
+        seedream = models["seedream-4.5"]
+        assert (seedream.num_model_requests, seedream.unpriced_requests, seedream.cost) == (
+            1,
+            1,
+            None,
+        )
+
+    def test_costs(self, demo: tuple[subprocess.CompletedProcess[str], Any]) -> None:
+        """gpt-image-2, its snapshot and the Azure deployment cost what pricing.md says."""
+        _, models = demo
+        for model, cost in DEMO_COSTS.items():
+            assert (model, models[model].cost, models[model].unpriced_requests) == (model, cost, 0)
+
+    def test_catalogue_costs(self, demo: tuple[subprocess.CompletedProcess[str], Any]) -> None:
+        """gpt-image-2.5-flare and gemini-3.1-flash-image cost what pricing.md says."""
+        from aievents.pricing import shipped_table
+
+        missing = [m for m in DEMO_CATALOGUE_COSTS if shipped_table().lookup(m) is None]
+        if missing:
+            pytest.skip(f"the shipped price table does not price {missing} yet")
+        _, models = demo
+        for model, cost in DEMO_CATALOGUE_COSTS.items():
+            assert (model, models[model].cost, models[model].unpriced_requests) == (model, cost, 0)
 
     def test_demo_reads_no_private_name(self) -> None:
         """The demo prints its reports through the rendering module's public functions."""

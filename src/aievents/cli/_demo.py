@@ -1,21 +1,34 @@
 """``aievents demo``: the real openai SDK, instrumented, against a local image server.
 
-A mix of generations, edits and variations across models, sizes,
-qualities, users and projects (three of them failing: a rate limit, a bad
-request and a server error; one of a model the price table does not know)
-is logged to the console by LogSink and stored by StoreSink in a SQLite
-file; then the usage and cost reports are printed from the store, the
-unpriced call counted with its cost unknown. Everything runs on 127.0.0.1,
-offline, in seconds.
+A mix of generations and an edit on today's models, across sizes,
+qualities, users and projects, is logged to the console by LogSink and
+stored by StoreSink in a SQLite file; then the usage and cost reports are
+printed from the store. The calls:
+
+- ``gpt-image-2`` (one by its dated snapshot name) and
+  ``gpt-image-2.5-flare`` through the instrumented ``OpenAI`` client;
+- an Azure OpenAI deployment (``contoso-images``) through the instrumented
+  ``AzureOpenAI`` client, reported under its name and priced as the model
+  it runs (``deployments=``);
+- a Gemini image (``gemini-3.1-flash-image``) through the generic
+  :class:`~aievents.instrument.image_request`, its token usage by modality
+  (text in, image out) read from Gemini's ``usageMetadata``;
+- a model the price table does not know (``seedream-4.5``, through an
+  OpenAI-compatible gateway): counted, its cost unknown, never $0;
+- three failures: a rate limit, a bad request and a server error.
+
+Everything runs on 127.0.0.1, offline, in seconds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from aievents._extras import require_extra
 from aievents.client import EventClient
@@ -24,42 +37,50 @@ from aievents.testing import ImageServer
 
 __all__ = ["run_demo"]
 
-#: A PNG signature and some bytes: what the edit and variation calls upload.
+#: A PNG signature and some bytes: what the edit call uploads.
 _PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(200)
 
-#: (user, project, API key, call, arguments, scripted failure or None)
+#: The Azure OpenAI resource the demo calls: its deployment, and the model it runs.
+_DEPLOYMENTS: Final = {"contoso-images": "gpt-image-2"}
+
+#: (user, project, API key, call, arguments, scripted failure or None). The
+#: calls: ``generate`` and ``edit`` (OpenAI), ``azure`` (an Azure deployment),
+#: ``gemini`` (generateContent through image_request).
 _CALLS: list[tuple[str, str, str, str, dict[str, Any], tuple[int, str] | None]] = [
     ("alice", "proj_web", "key_web", "generate",
-     {"model": "gpt-image-1", "prompt": "a lighthouse at dusk", "size": "1024x1024",
+     {"model": "gpt-image-2", "prompt": "a lighthouse at dusk", "size": "1024x1024",
       "quality": "medium"}, None),
     ("alice", "proj_web", "key_web", "generate",
-     {"model": "gpt-image-1", "prompt": "the same, as a poster", "size": "1024x1536",
+     {"model": "gpt-image-2", "prompt": "the same, as a poster", "size": "1024x1536",
       "quality": "high", "n": 2}, None),
     ("bob", "proj_web", "key_web", "generate",
-     {"model": "gpt-image-1-mini", "prompt": "a paper boat", "size": "1024x1024",
+     {"model": "gpt-image-2.5-flare", "prompt": "a paper boat", "size": "1024x1024",
       "quality": "low"}, None),
     ("bob", "proj_app", "key_app", "edit",
-     {"model": "gpt-image-1", "prompt": "add a red scarf", "size": "1024x1024"}, None),
+     {"model": "gpt-image-2", "prompt": "add a red scarf", "size": "1024x1024",
+      "quality": "medium"}, None),
     ("carol", "proj_app", "key_app", "generate",
-     {"model": "dall-e-3", "prompt": "a fox in the snow", "size": "1024x1792",
-      "quality": "hd"}, None),
-    ("carol", "proj_app", "key_app", "generate",
-     {"model": "dall-e-3", "prompt": "a fox in the rain", "size": "1024x1024",
-      "quality": "standard"}, None),
-    ("dave", "proj_app", "key_app", "variation",
-     {"model": "dall-e-2", "size": "512x512", "n": 2}, None),
-    ("dave", "proj_web", "key_web", "generate",
-     {"model": "dall-e-2", "prompt": "an icon of a bell", "size": "256x256"}, None),
+     {"model": "gpt-image-2.5-flare", "prompt": "a fox in the snow", "size": "1536x1024",
+      "quality": "medium"}, None),
+    ("carol", "proj_app", "key_app", "azure",
+     {"model": "contoso-images", "prompt": "a fox in the rain", "size": "1024x1024",
+      "quality": "high"}, None),
+    ("dave", "proj_web", "key_web", "generate",  # a dated snapshot, priced as its model
+     {"model": "gpt-image-2-2026-04-21", "prompt": "an icon of a bell", "size": "1024x1024",
+      "quality": "low"}, None),
+    ("dave", "proj_app", "key_app", "gemini",
+     {"model": "gemini-3.1-flash-image", "prompt": "a watercolor map of the harbour",
+      "size": "1024x1024", "tier": "1K"}, None),
     ("erin", "proj_web", "key_web", "generate",  # a model without a price: cost unknown
-     {"model": "fal-ai/flux/dev", "prompt": "a kite over the dunes", "size": "1024x1024"}, None),
+     {"model": "seedream-4.5", "prompt": "a kite over the dunes", "size": "1024x1024"}, None),
     ("alice", "proj_web", "key_web", "generate",
-     {"model": "gpt-image-1", "prompt": "one more lighthouse", "size": "1536x1024",
+     {"model": "gpt-image-2", "prompt": "one more lighthouse", "size": "1536x1024",
       "quality": "low"}, (429, "Rate limit reached for images per minute")),
     ("bob", "proj_app", "key_app", "generate",
-     {"model": "gpt-image-1", "prompt": "a wide banner", "size": "1024x1024"},
+     {"model": "gpt-image-2.5-flare", "prompt": "a wide banner", "size": "1024x1024"},
      (400, "Invalid value for 'size'")),
-    ("carol", "proj_app", "key_app", "generate",
-     {"model": "dall-e-3", "prompt": "a fox at night", "size": "1024x1024"},
+    ("carol", "proj_app", "key_app", "azure",
+     {"model": "contoso-images", "prompt": "a fox at night", "size": "1024x1024"},
      (500, "The server had an error while processing your request")),
 ]  # fmt: skip
 
@@ -121,6 +142,34 @@ def run_demo(db: str | None, out: TextIO, now: float) -> int:
     return _demo(db, out, now)
 
 
+def _gemini(server: ImageServer, events: EventClient, arguments: dict[str, Any]) -> None:
+    """One Gemini image call (REST ``generateContent``), reported through ``image_request``."""
+    from aievents.instrument import image_request
+
+    model = arguments["model"]
+    body = {
+        "contents": [{"parts": [{"text": arguments["prompt"]}]}],
+        "generationConfig": {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": {"imageSize": arguments["tier"]},
+        },
+    }
+    call = urllib.request.Request(
+        f"{server.url}/v1beta/models/{model}:generateContent",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", "x-goog-api-key": "demo-local-not-a-key"},
+        method="POST",
+    )
+    with image_request(
+        provider="google", model=model, size=arguments["size"], client=events
+    ) as request:
+        with urllib.request.urlopen(call, timeout=30) as answer:
+            reply = json.load(answer)
+        request.record_usage(reply["usageMetadata"])  # text in, image out, by modality
+        parts = [p for c in reply["candidates"] for p in c["content"]["parts"]]
+        request.record_images(sum("inlineData" in part for part in parts))
+
+
 def _demo(db: str, out: TextIO, now: float) -> int:
     import openai
 
@@ -131,7 +180,7 @@ def _demo(db: str, out: TextIO, now: float) -> int:
     started = int(now)
     store = StoreSink(f"sqlite:///{db}")
     failed = 0
-    with ImageServer() as server, EventClient() as events:
+    with ImageServer(deployments=_DEPLOYMENTS) as server, EventClient() as events:
         print(f"aievents demo: an OpenAI-compatible image server at {server.base_url}", file=out)
         print(f"events are logged below and stored in {db}\n", file=out)
         lines = _Lines(out)
@@ -141,6 +190,13 @@ def _demo(db: str, out: TextIO, now: float) -> int:
             base_url=server.base_url, api_key="sk-demo-local-not-a-key", max_retries=0
         )
         instrument_openai(client, events=events)
+        azure = openai.AzureOpenAI(
+            azure_endpoint=server.url,
+            api_key="demo-local-not-a-key",
+            api_version="2025-04-01-preview",
+            max_retries=0,
+        )
+        instrument_openai(azure, events=events, deployments=_DEPLOYMENTS)
         for user, project, key, call, arguments, failure in _CALLS:
             if failure is not None:
                 server.fail_next(*failure)
@@ -148,18 +204,20 @@ def _demo(db: str, out: TextIO, now: float) -> int:
                 try:
                     if call == "generate":
                         client.images.generate(**arguments)
+                    elif call == "azure":
+                        azure.images.generate(**arguments)
                     elif call == "edit":
                         client.images.edit(image=("photo.png", _PICTURE, "image/png"), **arguments)
                     else:
-                        client.images.create_variation(
-                            image=("photo.png", _PICTURE, "image/png"), **arguments
-                        )
+                        _gemini(server, events, arguments)
                 except openai.APIError:
                     failed += 1
             events.flush(10)
             if lines.gone:  # the reader went away (| head): stop, as every command does
                 raise BrokenPipeError
         events.flush(10)
+        client.close()
+        azure.close()
     store.flush(30)
     print(
         f"\n{len(_CALLS)} image calls, {failed} failed; {store.stats()['written']} stored\n",
