@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_dispatch.py
 	$(BIN)/python bench/bench_instrument.py
+	$(BIN)/python bench/bench_pricing.py
 	$(BIN)/python bench/bench_aggregate.py
 	$(BIN)/python bench/bench_forward.py
 	$(BIN)/python bench/bench_store.py
