@@ -28,7 +28,12 @@ D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
 API_VERSION = "2025-04-01-preview"
 #: The deployments of the Azure resource the server plays, and what they run.
-RESOURCE = {"prod-images": "gpt-image-2", "team-b": "gpt-image-2", "gpt-image-2": "gpt-image-2"}
+RESOURCE = {
+    "prod-images": "gpt-image-2",
+    "team-b": "gpt-image-2",
+    "gpt-image-2": "gpt-image-2",
+    "legacy-art": "dall-e-3",
+}
 MAPPING = {"prod-images": "gpt-image-2"}
 #: "a red fox in snow": 5 text tokens; a medium 1024x1024 gpt-image-2 image: 1756 tokens.
 #: 5 x 5.00/1M = 0.000025; 1756 x 30.00/1M = 0.05268; total 0.052705.
@@ -41,16 +46,30 @@ def _server() -> Iterator[ImageServer]:
         yield server
 
 
+#: The sync clients a test made, closed after it.
+_OPEN: list[openai.AzureOpenAI] = []
+
+
+@pytest.fixture(autouse=True, name="closing")
+def _closing() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def azure(server: ImageServer, mode: str = "sync", **options: Any) -> Any:
-    """An Azure OpenAI client of the local server (sync or async)."""
-    cls = openai.AzureOpenAI if mode == "sync" else openai.AsyncAzureOpenAI
-    return cls(
-        azure_endpoint=server.url,
-        api_key="azure-test-key",
-        api_version=API_VERSION,
-        max_retries=0,
-        **options,
-    )
+    """An Azure OpenAI client of the local server (sync or async; an async one closes itself)."""
+    if mode != "sync":
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=server.url, api_key="azure-test-key", api_version=API_VERSION,
+            max_retries=0, **options,
+        )  # fmt: skip
+    client = openai.AzureOpenAI(
+        azure_endpoint=server.url, api_key="azure-test-key", api_version=API_VERSION,
+        max_retries=0, **options,
+    )  # fmt: skip
+    _OPEN.append(client)
+    return client
 
 
 def usage_of(events: list[BaseEvent]) -> ImageUsageEvent:
@@ -62,9 +81,8 @@ def usage_of(events: list[BaseEvent]) -> ImageUsageEvent:
 def generate(client: Any, **kwargs: Any) -> Any:
     """images.generate on a sync or async client, a stream read to its end; the client closed."""
     if isinstance(client, openai.AzureOpenAI):
-        with client:
-            result = client.images.generate(**kwargs)
-            return list(result) if kwargs.get("stream") else result
+        result = client.images.generate(**kwargs)
+        return list(result) if kwargs.get("stream") else result
 
     async def go() -> Any:
         async with client:
@@ -165,6 +183,16 @@ class TestDeployments:
         cost = usage_of(events).cost
         assert cost is not None
         assert cost.total == MEDIUM_SQUARE
+
+    def test_per_image_model(self, server: ImageServer) -> None:
+        """A deployment of a per-image model gets the SDK's defaults for it (size, quality)."""
+        client = instrument_openai(azure(server), deployments={"legacy-art": "dall-e-3"})
+        with capture_events() as events, structlog.testing.capture_logs():
+            client.images.generate(model="legacy-art", prompt="a fox")
+        usage = usage_of(events)
+        assert (usage.model, usage.size, usage.quality) == ("legacy-art", "1024x1024", "standard")
+        assert usage.cost is not None  # dall-e-3 standard 1024x1024: 0.040 per image
+        assert (usage.cost.priced_model, usage.cost.total) == ("dall-e-3", D("0.040"))
 
     def test_unmapped_deployment(self, server: ImageServer) -> None:
         """A deployment neither mapped nor priced: on the books under its name, cost unknown."""

@@ -135,9 +135,10 @@ def request_for(
 ) -> ImageRequest:
     model = deployment if deployment is not None else _given(kwargs, "model")
     model = str(model) if model is not None else default_model(operation, kwargs)
+    priced_as = settings.deployments.get(model)
     size = _given(kwargs, "size")
     quality = _given(kwargs, "quality")
-    if model.startswith("dall-e"):
+    if (priced_as or model).startswith("dall-e"):  # the SDK's defaults for DALL-E
         size = size or _DALL_E_DEFAULT_SIZE
         quality = quality or "standard"
     image = _given(kwargs, "image")
@@ -158,5 +159,5 @@ def request_for(
         streaming=bool(_given(kwargs, "stream")),
         client=settings.events,
         prices=settings.prices,
-        priced_as=settings.deployments.get(model),
+        priced_as=priced_as,
     )
