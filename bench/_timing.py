@@ -7,10 +7,24 @@ round are steady even when the machine is not.
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import timeit
 from collections.abc import Callable
 from typing import Any
+
+
+def rounds(
+    description: str | None, argv: list[str] | None, *, number: int, repeat: int
+) -> tuple[int, int]:
+    """The ``--number`` (operations per round) and ``--repeat`` options; prints the run's header."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--number", type=int, default=number, help="operations per round")
+    parser.add_argument("--repeat", type=int, default=repeat, help="rounds; medians are kept")
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}, {args.repeat} rounds x {args.number} operations")
+    return args.number, args.repeat
 
 
 def interleaved(

@@ -8,15 +8,13 @@ ratios that DESIGN section 8 sets bars for.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import blinker
 from pyee import EventEmitter
 
-from _timing import interleaved, ratio, table
+from _timing import interleaved, ratio, rounds, table
 from aievents import EventClient, ImageUsage, ImageUsageEvent, InputTokensDetails
 
 
@@ -169,12 +167,8 @@ def report(samples: dict[str, list[float]], out: Callable[[str], None] = print) 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table; exit status 1 when a bar is missed."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--number", type=int, default=50_000, help="operations per round")
-    parser.add_argument("--repeat", type=int, default=25, help="rounds; medians are kept")
-    args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, {args.repeat} rounds x {args.number} operations")
-    return 0 if report(run(args.number, args.repeat)) else 1
+    number, repeat = rounds(__doc__, argv, number=50_000, repeat=25)
+    return 0 if report(run(number, repeat)) else 1
 
 
 if __name__ == "__main__":

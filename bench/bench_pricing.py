@@ -18,30 +18,18 @@ Run with the project's venv: ``make bench``.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from typing import Any
 
-from _timing import interleaved, ratio, table
+from _events import priced_event
+from _timing import interleaved, ratio, rounds, table
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
 from aievents.pricing import PriceBook
-
-
-def _usage() -> ImageUsage:
-    """A medium 1024x1024 gpt-image-2 image: 20 text tokens in, 1756 image tokens out."""
-    return ImageUsage(
-        input_tokens=20,
-        output_tokens=1756,
-        total_tokens=1776,
-        input_tokens_details=InputTokensDetails(text_tokens=20, image_tokens=0),
-    )
-
 
 BUILD = (
     "ImageUsageEvent(request_id='req-1', provider='openai', model='gpt-image-2', "
     "operation='image.generation', size='1024x1024', quality='medium', images=1, "
     "user_id='user-42', project_id='proj_abc', usage=ImageUsage(input_tokens=20, "
-    "output_tokens=1756, total_tokens=1776, "
+    "output_tokens=1056, total_tokens=1076, "
     "input_tokens_details=InputTokensDetails(text_tokens=20, image_tokens=0)))"
 )
 
@@ -49,19 +37,11 @@ BUILD = (
 def run(number: int, repeat: int) -> dict[str, list[float]]:
     """Measure every row; nanoseconds per operation by row name, one per round."""
     book = PriceBook()
-    usage = _usage()
-    event = ImageUsageEvent(
-        request_id="req-1",
-        provider="openai",
-        model="gpt-image-2",
-        operation="image.generation",
-        size="1024x1024",
-        quality="medium",
-        images=1,
-        user_id="user-42",
-        project_id="proj_abc",
-        usage=usage,
+    # The event as the instrumentation builds it: 20 text tokens in, 1056 image tokens out.
+    event = priced_event(
+        0, model="gpt-image-2", size="1024x1024", user=42, timestamp_ms=1_796_000_000_000
     )
+    usage = event.usage
     for name in ("gpt-image-2", "gpt-image-2-2026-04-21", "dall-e-3"):  # priced, or no bench
         if book.table.lookup(name) is None:
             raise SystemExit(f"bench_pricing: the price table does not price {name}")
@@ -109,12 +89,8 @@ RATIOS: list[tuple[str, str, str]] = [
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--number", type=int, default=2_000, help="operations per round")
-    parser.add_argument("--repeat", type=int, default=25, help="rounds; medians are kept")
-    args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, {args.repeat} rounds x {args.number} operations")
-    samples = run(args.number, args.repeat)
+    number, repeat = rounds(__doc__, argv, number=2_000, repeat=25)
+    samples = run(number, repeat)
     table(samples)
     print()
     print(f"{'ratio (median of per-round ratios)':<40} {'measured':>9}")

@@ -164,15 +164,17 @@ class TestContextManager:
         assert (cost.priced_model, cost.total) == ("gpt-image-2", Decimal("0.052705"))
 
     def test_priced_as_learned_late(self, client: EventClient) -> None:
-        """update(priced_as=...) inside the block: the answer named the model behind a route."""
-        with (
-            capture_events(client) as events,
-            image_request(provider="stability", model="my-route", client=client) as request,
-        ):
-            request.update(priced_as="sd3.5-large")
-            request.record_images(1)
+        """update(priced_as=...) in a decorated call: the answer named the model behind a route."""
+
+        @image_request(provider="stability", model="my-route", client=client)
+        def draw() -> None:
+            current_request().update(priced_as="sd3.5-large")
+            current_request().record_images(1)
+
+        with capture_events(client) as events:
+            draw()
         cost = events[-1].cost  # type: ignore[attr-defined]
-        assert events[-1].model == "my-route"
+        assert events[-1].model == "my-route"  # sd3.5-large: 0.065 per image
         assert (cost.priced_model, cost.total) == ("sd3.5-large", Decimal("0.065"))
 
     def test_update_and_fields(self, client: EventClient) -> None:

@@ -18,7 +18,7 @@ import openai
 import pytest
 import structlog
 
-from aievents import BaseEvent, EventClient, FieldValueError, ImageUsageEvent
+from aievents import BaseEvent, EventClient, FieldValueError, ImageCost, ImageUsageEvent
 from aievents.instrument import instrument_openai, is_instrumented
 from aievents.pricing import PriceBook
 from aievents.sinks import AggregateSink
@@ -76,6 +76,15 @@ def usage_of(events: list[BaseEvent]) -> ImageUsageEvent:
     """The single image:usage event."""
     (usage,) = (e for e in events if isinstance(e, ImageUsageEvent))
     return usage
+
+
+def medium_square(client: Any, model: str) -> ImageCost:
+    """The cost of one medium 1024x1024 image of "a red fox in snow" from ``model``."""
+    with capture_events() as events:
+        client.images.generate(model=model, prompt="a red fox in snow", quality="medium")
+    cost = usage_of(events).cost
+    assert cost is not None
+    return cost
 
 
 def generate(client: Any, **kwargs: Any) -> Any:
@@ -167,22 +176,13 @@ class TestDeployments:
             derived.images.generate(**kwargs)
         assert usage_of(events).cost is None  # team-b is not mapped yet
         instrument_openai(parent, deployments={**MAPPING, "team-b": "gpt-image-2"})
-        with capture_events() as events:
-            derived.images.generate(**kwargs)
-        cost = usage_of(events).cost
-        assert cost is not None
+        cost = medium_square(derived, "team-b")
         assert (cost.priced_model, cost.total) == ("gpt-image-2", MEDIUM_SQUARE)
 
     def test_named_after_its_model(self, server: ImageServer) -> None:
         """A deployment named after its model needs no entry."""
         client = instrument_openai(azure(server))
-        with capture_events() as events:
-            client.images.generate(
-                model="gpt-image-2", prompt="a red fox in snow", quality="medium"
-            )
-        cost = usage_of(events).cost
-        assert cost is not None
-        assert cost.total == MEDIUM_SQUARE
+        assert medium_square(client, "gpt-image-2").total == MEDIUM_SQUARE
 
     def test_per_image_model(self, server: ImageServer) -> None:
         """A deployment of a per-image model gets the SDK's defaults for it (size, quality)."""
@@ -246,13 +246,7 @@ class TestMappingChecked:
         client = instrument_openai(azure(server), deployments=MAPPING)
         with pytest.raises(ValueError, match="deployments"):
             instrument_openai(client, deployments={"prod-images": ""})
-        with capture_events() as events:
-            client.images.generate(
-                model="prod-images", prompt="a red fox in snow", quality="medium"
-            )
-        cost = usage_of(events).cost
-        assert cost is not None
-        assert cost.total == MEDIUM_SQUARE
+        assert medium_square(client, "prod-images").total == MEDIUM_SQUARE
 
     def test_not_a_mapping(self, server: ImageServer) -> None:
         """A list of pairs is a TypeError naming what was given."""

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
+import attrs
+
 from aievents.client import EventClient
 from aievents.exceptions import FieldValueError
 from aievents.instrument._request import ImageRequest
@@ -70,22 +72,16 @@ def default_model(operation: str, kwargs: dict[str, Any]) -> str:
     return "dall-e-2"
 
 
+@attrs.frozen
 class Settings:
     """The settings given to :func:`instrument_openai`, shared by the clients derived since."""
 
-    def __init__(
-        self,
-        events: EventClient | None,
-        prices: PriceBook,
-        capture_prompts: bool,
-        capture_outputs: bool,
-        deployments: dict[str, str],
-    ) -> None:
-        self.events = events
-        self.prices = prices
-        self.capture_prompts = capture_prompts
-        self.capture_outputs = capture_outputs
-        self.deployments = deployments
+    events: EventClient | None
+    prices: PriceBook
+    capture_prompts: bool
+    capture_outputs: bool
+    #: Deployment names and the model each one is priced as.
+    deployments: dict[str, str]
 
 
 def checked_deployments(deployments: Mapping[str, str] | None) -> dict[str, str]:

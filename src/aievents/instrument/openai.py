@@ -233,11 +233,11 @@ def instrument_openai(
             cannot make its client yet (no API key set).
     """
     settings = Settings(
-        events,
-        book_for(prices),
-        capture_prompts,
-        capture_outputs,
-        checked_deployments(deployments),
+        events=events,
+        prices=book_for(prices),
+        capture_prompts=capture_prompts,
+        capture_outputs=capture_outputs,
+        deployments=checked_deployments(deployments),
     )
     target = _resolved(client)
     installed = _installed(target)
