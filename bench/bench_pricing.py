@@ -42,7 +42,7 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
         0, model="gpt-image-2", size="1024x1024", user=42, timestamp_ms=1_796_000_000_000
     )
     usage = event.usage
-    for name in ("gpt-image-2", "gpt-image-2-2026-04-21", "dall-e-3"):  # priced, or no bench
+    for name in ("gpt-image-2", "gpt-image-2-2026-04-21", "sd3.5-large"):  # priced, or no bench
         if book.table.lookup(name) is None:
             raise SystemExit(f"bench_pricing: the price table does not price {name}")
     ns: dict[str, Any] = {
@@ -65,9 +65,8 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
             "image_cost('gpt-image-2-2026-04-21', provider='openai', usage=usage, images=1)",
             number,
         ),
-        "image_cost, per image (dall-e-3)": (
-            "image_cost('dall-e-3', provider='openai', images=1, size='1024x1024', "
-            "quality='standard')",
+        "image_cost, per image (sd3.5-large)": (
+            "image_cost('sd3.5-large', provider='stability', images=1, size='1024x1024')",
             number,
         ),
         "cost_of(event)": ("cost_of(event)", number),
@@ -82,7 +81,7 @@ RATIOS: list[tuple[str, str, str]] = [
     ("cost_of(event) / building the event", "cost_of(event)", "build usage + ImageUsageEvent"),
     ("snapshot name / exact name", "image_cost, snapshot name",
      "image_cost, tokens (gpt-image-2)"),
-    ("per image / tokens", "image_cost, per image (dall-e-3)",
+    ("per image / tokens", "image_cost, per image (sd3.5-large)",
      "image_cost, tokens (gpt-image-2)"),
 ]  # fmt: skip
 
