@@ -39,6 +39,7 @@ from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from aievents.encoding.jsonl import encode
 from aievents.events import VISIBILITIES, BaseEvent
 from aievents.money import COST_BASES, ImageCost
+from aievents.usage import BILLED_UNITS
 from aievents.wire import PLUGIN_ID, make_converter
 
 TS = 1713833628000
@@ -92,6 +93,7 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "operation": st.sampled_from(OPERATIONS),
     "currency": st.just("usd"),
     "basis": st.sampled_from(COST_BASES),
+    "unit": st.sampled_from(BILLED_UNITS),
 }
 #: Strategies by (resolved) field type.
 BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
