@@ -4,8 +4,9 @@
 shape in the field) with what the provider itself reported beside the tokens:
 its cost (``cost``, and a gateway's upstream share, :class:`CostDetails`) and
 what it billed in its own unit (:class:`Billed`, one of
-:data:`BILLED_UNITS`). :func:`token_split` is the one rule by which its tokens are billed: pricing, aggregation, the store, the log
-and OTLP all count by it. Build an :class:`ImageUsage` from a provider's own
+:data:`BILLED_UNITS`). :func:`token_split` is the one rule by which its
+tokens are billed: pricing, aggregation, the store, the log and OTLP all
+count by it. Build an :class:`ImageUsage` from a provider's own
 shape with :mod:`aievents.adapters` (``to_image_usage``); the cost aievents
 works out for a request from its price table is an
 :class:`~aievents.money.ImageCost` (:mod:`aievents.money`), the event's

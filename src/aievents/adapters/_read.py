@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
+from aievents._sentinel import REQUIRED
 from aievents._usagemodel import (
     Billed,
     CostDetails,
@@ -22,7 +23,6 @@ from aievents._usagemodel import (
     InputTokensDetails,
     OutputTokensDetails,
 )
-from aievents._sentinel import REQUIRED
 from aievents._validate import to_decimal
 from aievents.exceptions import EventValidationError
 
@@ -248,9 +248,9 @@ def reported(read: Reader, payload: Any) -> dict[str, Any]:
     :class:`~aievents.exceptions.EventValidationError` naming its path.
     """
     found: dict[str, Any] = {"cost": read.amount(payload, "cost")}
-    details = read.mapping(payload, "costDetails", "cost_details")
+    key = "costDetails" if has_any(payload, ("costDetails",)) else "cost_details"
+    details = read.mapping(payload, key)
     if details is not None:
-        key = "costDetails" if has_any(payload, ("costDetails",)) else "cost_details"
         sub = read.nested(key)
         amounts = {name: sub.amount(details, *spelled) for name, spelled in _UPSTREAM}
         found["cost_details"] = CostDetails(**amounts)

@@ -58,9 +58,7 @@ def encode(
     event = outbound(event)
     if shape == "dict":
         return to_json(event)
-    return _DUMPS(
-        to_envelope(event, plugin_id=plugin_id, show_computed_cost=show_computed_cost)
-    )
+    return _DUMPS(to_envelope(event, plugin_id=plugin_id, show_computed_cost=show_computed_cost))
 
 
 def escape_surrogates(text: str) -> str:
