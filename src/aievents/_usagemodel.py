@@ -89,7 +89,9 @@ class Billed:
         quantity: How many units were billed, a finite non-negative
             ``Decimal``; ints, numeric strings and floats (through their
             shortest ``repr``) are converted.
-        unit: One of :data:`BILLED_UNITS`.
+        unit: One of ``BILLED_UNITS``: ``tokens``, ``seconds``,
+            ``characters``, ``images``, ``videos``, ``megapixels``,
+            ``requests`` or ``units`` (a unit of the provider's own, as fal's).
     """
 
     quantity: Decimal = attrs.field(default=v.REQUIRED, converter=v.to_decimal, validator=_quantity)
