@@ -51,9 +51,10 @@ Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from aievents._diag import RateLimitedLog
@@ -71,9 +72,11 @@ from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import Reports, Row, Scan
 from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker
+from aievents.sinks._reprice import Repricing
 from aievents.sinks._storedb import StoreDB, require_sqlalchemy
 from aievents.sinks._storeledger import Counter, Ledger
 from aievents.sinks._storeread import StoreReader
+from aievents.sinks._storereprice import reprice, since_ms
 from aievents.sinks._storeschema import SCHEMA_VERSION
 from aievents.sinks._storeurl import Target
 from aievents.sinks._storewrite import StoreWriter
@@ -83,6 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Repricing",
     "StoreAccessError",
     "StoreConnectionError",
     "StoreError",
@@ -339,6 +343,56 @@ class StoreSink(Reports):
                 "(counted in stats() as failed or dropped; the store's log says why)"
             )
         yield from self._reader.rows(scan, began + self._query_wait)
+
+    # ------------------------------------------------------------------ repricing
+
+    def reprice(
+        self,
+        since: float | dt.datetime | dt.date | None = None,
+        prices: PriceBook | PriceTable | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Repricing:
+        """Price the stored requests again: with new prices, or a model priced since.
+
+        Each row's request is rebuilt from what the row keeps (model,
+        provider, size, quality, images, tokens by modality, what the
+        provider billed) and priced as a row is when written, so a store
+        repriced with a table equals one written with that table from the
+        start. Rows whose cost came with the event as an amount (not from a
+        price table) are kept (:attr:`Repricing.kept`); a cost the provider
+        reported is never changed. Rows are done in batches, each read,
+        priced and written in one transaction, its changes added to the
+        daily roll-up as differences: an interruption leaves every batch
+        whole, rows written meanwhile are kept, and running it again goes
+        on where it stopped. A row written before schema version 3 has no
+        record of what was billed: it is priced from its tokens and images.
+
+        Args:
+            since: Only requests from this time on: Unix seconds, a datetime
+                (UTC when naive) or a date (UTC); all by default.
+            prices: The book or table to price with (this sink's book by
+                default).
+            dry_run: Change nothing; the answer tells what would change.
+            progress: Called after each batch with the rows done and the
+                rows to do.
+
+        Returns:
+            What was examined and changed, and the totals per model before
+            and after.
+
+        Raises:
+            StoreError: the store cannot be read or written (every batch
+                written before stays written).
+        """
+        book = self._writer.prices if prices is None else book_for(prices)
+        start = since_ms(since)
+        self.flush(self._query_wait)  # the rows queued before are repriced too
+        try:
+            return reprice(self._db, book, since=start, dry_run=dry_run, progress=progress)
+        except self._db.errors as error:
+            raise self._db.error("cannot be repriced", error) from None
 
     def dispose(self) -> None:
         """Close the database connections (after :meth:`close`)."""

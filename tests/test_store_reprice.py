@@ -1,0 +1,220 @@
+"""StoreSink.reprice on SQLite and a real PostgreSQL: old prices repriced equal new prices from the start."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from aievents.pricing import PriceBook
+from aievents.sinks.store import SCHEMA_VERSION, StoreSink
+from aievents.sinks._storeschema import USAGE_COLUMNS
+from postgres_server import fresh_database
+from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
+
+D = Decimal
+V2_DUMP = Path(__file__).parent / "fixtures" / "store_v2.sql"
+
+
+@pytest.fixture(name="kind", params=["sqlite", "postgresql"])
+def _kind(request: pytest.FixtureRequest) -> str:
+    """Which database the stores are made on."""
+    return str(request.param)
+
+
+@pytest.fixture(name="urls")
+def _urls(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A maker of fresh stores of the kind under test."""
+    made = iter(range(100))
+
+    def make() -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / f'usage{next(made)}.db'}"
+        server = request.getfixturevalue("postgres_server")
+        return fresh_database(server, f"aievents_{uuid.uuid4().hex[:12]}")
+
+    return make
+
+
+def engine(url: str) -> Any:
+    """A SQLAlchemy engine on the store's database, to look inside."""
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+def contents(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every row of the store (every column), and every roll-up row, in order."""
+    db = engine(url)
+    with db.connect() as conn:
+        rows = [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                f"SELECT {', '.join(USAGE_COLUMNS)} FROM aievents_usage ORDER BY request_id"
+            )
+        ]
+        daily = [
+            tuple(r)
+            for r in conn.exec_driver_sql("SELECT * FROM aievents_daily ORDER BY period, series")
+        ]
+    db.dispose()
+    return rows, daily
+
+
+def store(url: str, table: Any, events: list[Any] | None = None) -> StoreSink:
+    """A store pricing with ``table``, given ``events``."""
+    sink = StoreSink(url, prices=PriceBook(table), clock=lambda: T0 + 10 * DAY)
+    if events:
+        sink.write(events)
+    return sink
+
+
+def answers(sink: StoreSink) -> list[Any]:
+    """The usage and costs answers a report asks for, over the three days."""
+    found = []
+    for width, limit in (("1d", 7), ("1h", 72)):
+        page = sink.usage(T0, T0 + 3 * DAY, width, ["model", "size", "user_id"], limit=limit)
+        found.append(page.to_dict())
+    for group in ([], ["line_item"], ["project_id", "line_item"]):
+        found.append(sink.costs(T0, T0 + 3 * DAY, group_by=group).to_dict())
+    return found
+
+
+def same_stores(repriced: str, fresh: str) -> None:
+    """Two stores hold the same rows, roll-up and answers."""
+    assert contents(repriced) == contents(fresh)
+    one, two = StoreSink(repriced, create=False), StoreSink(fresh, create=False)
+    assert answers(one) == answers(two)
+    one.close(10)
+    two.close(10)
+
+
+class TestReprice:
+    """A store priced with an old table and repriced equals one priced with the new table from the start."""
+
+    def test_old_then_repriced_equals_new(self, urls: Any) -> None:
+        """Every row's lanes and price columns, the roll-up and the answers are the same."""
+        first, second = urls(), urls()
+        old = store(first, OLD, requests(PriceBook(OLD)))
+        result = old.reprice(prices=PriceBook(NEW))
+        old.close(10)
+        store(second, NEW, requests(PriceBook(NEW))).close(10)
+        same_stores(first, second)
+        assert (result.requests, result.changed, result.unpriced, result.kept) == (6, 5, 0, 0)
+        assert result.price_version == "new-1"
+        by_model = {m.model: (m.requests, m.changed, m.old, m.new) for m in result.models}
+        # See reprice_data.requests for each cost.
+        assert by_model == {
+            "img-model": (2, 1, D("0.16"), D("0.18")),  # 0.08 + 0.08 -> 0.10 + 0.08
+            "new-model": (1, 1, D(0), D("0.06")),  # unpriced -> 3 * 0.02
+            # 0.0405 + 0.0839125 + 0.165 -> 0.0306 + 0.064075 + 0.126
+            "tok-model": (3, 3, D("0.2894125"), D("0.220675")),
+        }
+        assert (result.old_total, result.new_total) == (D("0.4494125"), D("0.460675"))
+        again = StoreSink(first, prices=PriceBook(NEW)).reprice()
+        assert again.changed == 0  # priced as it is already
+
+    def test_rows_written_meanwhile_and_batches(self, urls: Any) -> None:
+        """More rows than a batch: each priced once, the roll-up right, a new write kept."""
+        first, second = urls(), urls()
+        many = [
+            request(f"img-{i:04d}", T0 + (i % 2000) * 60, "img-model", images=1 + i % 3)
+            for i in range(1200)
+        ]
+        old = store(first, OLD, many)
+        seen: list[tuple[int, int]] = []
+        later = request("late", T0 + 2500 * 60, "img-model", images=1)  # past the batches read
+
+        def progress(done: int, total: int) -> None:
+            seen.append((done, total))
+            if len(seen) == 2:  # another writer adds a row between two batches
+                writer = store(first, NEW, [later])
+                writer.close(10)
+
+        result = old.reprice(prices=NEW, progress=progress)
+        old.close(10)
+        assert seen[0] == (0, 1200) and seen[-1][0] == 1201
+        assert result.requests == 1201
+        store(second, NEW, [*many, later]).close(10)
+        same_stores(first, second)
+
+    def test_since_limits_rows(self, urls: Any) -> None:
+        """Only the requests from --since on are priced again."""
+        url = urls()
+        sink = store(url, OLD, requests())
+        result = sink.reprice(since=T0 + DAY, prices=NEW)
+        assert result.requests == 4  # tok-b, img-b, new-a, tok-c
+        # The first day keeps the old prices: tok-a $0.0405 and img-a $0.08.
+        (day,) = sink.costs(T0, T0 + DAY).data[0].results
+        assert day.amount == D("0.1205")  # type: ignore[union-attr]
+        # The next days are priced anew: 0.064075 + 0.08 + 0.06, then 0.126.
+        pages = sink.costs(T0 + DAY, T0 + 3 * DAY).data
+        later = [b.results[0].amount for b in pages]  # type: ignore[union-attr]
+        assert later == [D("0.204075"), D("0.126")]
+        sink.close(10)
+
+    def test_dry_run_changes_nothing(self, urls: Any, kind: str) -> None:
+        """A dry run tells what would change, and the database is as it was, byte for byte."""
+        url = urls()
+        sink = store(url, OLD, requests())
+        sink.close(10)
+        sink.dispose()
+        before = contents(url)
+        path = Path(url.removeprefix("sqlite:///")) if kind == "sqlite" else None
+        data = path.read_bytes() if path is not None else None
+        sink = StoreSink(url, create=False)
+        result = sink.reprice(prices=NEW, dry_run=True)
+        sink.close(10)
+        sink.dispose()
+        assert result.dry_run and result.changed == 5
+        assert contents(url) == before
+        if path is not None:
+            assert path.read_bytes() == data
+
+    def test_still_unpriced_and_kept(self, urls: Any) -> None:
+        """A model neither table knows stays unpriced and is counted so."""
+        url = urls()
+        sink = store(url, OLD, [request("odd-a", T0 + 60, "odd-model", usage=tokens(10, 10))])
+        result = sink.reprice(prices=NEW)
+        assert (result.requests, result.changed, result.unpriced) == (1, 0, 1)
+        sink.close(10)
+
+
+def load_v2(url: str) -> None:
+    """The tables and rows of a store of schema version 2 (see tests/store_v2.py)."""
+    dump = V2_DUMP.read_text()
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.removeprefix("sqlite:///"))
+        db.executescript(dump)
+        db.close()
+        return
+    db = engine(url)
+    with db.begin() as conn:
+        for statement in dump.split(";\n"):
+            if statement.strip() not in ("", "BEGIN TRANSACTION", "COMMIT"):
+                conn.exec_driver_sql(statement)
+    db.dispose()
+
+
+class TestFromVersion2:
+    """A store of schema version 2 is upgraded, then repriced like one written today."""
+
+    def test_migrated_then_repriced(self, urls: Any) -> None:
+        """The new columns are added; repriced, it equals a store written with the new table."""
+        first, second = urls(), urls()
+        load_v2(first)
+        old = StoreSink(first, prices=PriceBook(OLD), clock=lambda: T0 + 10 * DAY)
+        db = engine(first)
+        with db.connect() as conn:
+            version = conn.exec_driver_sql("SELECT value FROM aievents_meta").scalar()
+            stamps = conn.exec_driver_sql("SELECT DISTINCT price_version FROM aievents_usage").all()
+        db.dispose()
+        assert (version, stamps) == (str(SCHEMA_VERSION), [(None,)])
+        result = old.reprice(prices=NEW)
+        old.close(10)
+        assert (result.requests, result.changed, result.kept) == (6, 5, 0)
+        store(second, NEW, requests(PriceBook(NEW))).close(10)
+        same_stores(first, second)
