@@ -103,7 +103,7 @@ def request(
     user_id: str = "user_1",
     cost_by: PriceBook | None = None,
 ) -> ImageUsageEvent:
-    """One request's usage event; priced already by ``cost_by`` when given (as instrumentation does)."""
+    """A request's usage event; priced by ``cost_by`` when given (as instrumentation does)."""
     event = ImageUsageEvent(
         request_id=request_id,
         timestamp=int(at * 1000),

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from aievents.pricing import PriceBook
 from aievents.sinks import StoreSink
-
 from reprice_data import OLD, requests
 
 

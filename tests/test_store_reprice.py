@@ -1,4 +1,4 @@
-"""StoreSink.reprice on SQLite and a real PostgreSQL: old prices repriced equal new prices from the start."""
+"""StoreSink.reprice on SQLite and a real PostgreSQL: repriced equals priced anew from the start."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from aievents.pricing import PriceBook
-from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from aievents.sinks._storeschema import USAGE_COLUMNS
+from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from postgres_server import fresh_database
 from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
 
@@ -93,7 +93,7 @@ def same_stores(repriced: str, fresh: str) -> None:
 
 
 class TestReprice:
-    """A store priced with an old table and repriced equals one priced with the new table from the start."""
+    """Priced with an old table, then repriced: the store priced with the new one from the start."""
 
     def test_old_then_repriced_equals_new(self, urls: Any) -> None:
         """Every row's lanes and price columns, the roll-up and the answers are the same."""
@@ -136,7 +136,8 @@ class TestReprice:
 
         result = old.reprice(prices=NEW, progress=progress)
         old.close(10)
-        assert seen[0] == (0, 1200) and seen[-1][0] == 1201
+        assert seen[0] == (0, 1200)
+        assert seen[-1][0] == 1201
         assert result.requests == 1201
         store(second, NEW, [*many, later]).close(10)
         same_stores(first, second)
@@ -169,7 +170,8 @@ class TestReprice:
         result = sink.reprice(prices=NEW, dry_run=True)
         sink.close(10)
         sink.dispose()
-        assert result.dry_run and result.changed == 5
+        assert result.dry_run
+        assert result.changed == 5
         assert contents(url) == before
         if path is not None:
             assert path.read_bytes() == data
