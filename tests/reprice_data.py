@@ -11,6 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from aievents import ImageUsage, ImageUsageEvent
 from aievents.pricing import PriceBook, PriceTable
 from aievents.usage import InputTokensDetails, OutputTokensDetails
@@ -119,14 +121,8 @@ def request(
         usage=usage or ImageUsage(),
     )
     if cost_by is not None:
-        return ImageUsageEvent(**{**_fields(event), "cost": cost_by.cost_of(event)})
+        return attrs.evolve(event, cost=cost_by.cost_of(event))
     return event
-
-
-def _fields(event: ImageUsageEvent) -> dict[str, Any]:
-    import attrs
-
-    return {f.name: getattr(event, f.name) for f in attrs.fields(type(event)) if f.init}
 
 
 def tokens(
