@@ -22,42 +22,40 @@ T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
 DAY = 86_400
 
 
-def _table(version: str, tokens: dict[str, str], square: str, extra: list[Any]) -> PriceTable:
-    return PriceTable.from_dict(
-        {
-            "format": 1,
-            "version": version,
-            "currency": "usd",
-            "models": [
-                {
-                    "provider": "openai",
-                    "model": "tok-model",
-                    "unit": "tokens",
-                    "per_million_tokens": tokens,
-                    "source": "test",
-                    "effective": "2024-01-01",
-                },
-                {
-                    "provider": "acme",
-                    "model": "img-model",
-                    "unit": "images",
-                    "per_image": [
-                        {"size": "1024x1024", "price": square},
-                        {"size": "1536x1024", "price": "0.08"},
-                    ],
-                    "source": "test",
-                    "effective": "2024-01-01",
-                },
-                *extra,
-            ],
-        }
-    )
+def _data(version: str, tokens: dict[str, str], square: str, extra: list[Any]) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "version": version,
+        "currency": "usd",
+        "models": [
+            {
+                "provider": "openai",
+                "model": "tok-model",
+                "unit": "tokens",
+                "per_million_tokens": tokens,
+                "source": "test",
+                "effective": "2024-01-01",
+            },
+            {
+                "provider": "acme",
+                "model": "img-model",
+                "unit": "images",
+                "per_image": [
+                    {"size": "1024x1024", "price": square},
+                    {"size": "1536x1024", "price": "0.08"},
+                ],
+                "source": "test",
+                "effective": "2024-01-01",
+            },
+            *extra,
+        ],
+    }
 
 
 #: The first table: tok-model at 5 / 10 / 1.25 / 40 / 10 per 1M tokens
 #: (input text, input image, cached text, output image, output text),
 #: img-model at $0.04 (1024x1024) and $0.08 (1536x1024); no new-model.
-OLD = _table(
+OLD_DATA = _data(
     "old-1",
     {
         "input_text": "5.00",
@@ -69,9 +67,10 @@ OLD = _table(
     "0.04",
     [],
 )
+OLD = PriceTable.from_dict(OLD_DATA)
 #: The second table: tok-model at 6 / 10 / 1.50 / 30 / 10, img-model at
 #: $0.05 (1024x1024, the 1536x1024 price unchanged), new-model at $0.02 an image.
-NEW = _table(
+NEW_DATA = _data(
     "new-1",
     {
         "input_text": "6.00",
@@ -92,6 +91,7 @@ NEW = _table(
         }
     ],
 )
+NEW = PriceTable.from_dict(NEW_DATA)
 
 
 def request(
