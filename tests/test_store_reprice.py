@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -220,3 +222,73 @@ class TestFromVersion2:
         assert (result.requests, result.changed, result.kept) == (6, 5, 0)
         store(second, NEW, requests(PriceBook(NEW))).close(10)
         same_stores(first, second)
+
+
+OPENER = """
+import sys
+sys.path[:0] = [{tests!r}, {src!r}]
+from reprice_data import DAY, T0, request
+from aievents.sinks import StoreSink
+print("ready", flush=True)
+sys.stdin.readline()  # both processes open the store at once
+sink = StoreSink({url!r})
+sink.write([request(sys.argv[1], T0 + 3 * DAY, "img-model")])
+assert sink.close(30)
+print("written", flush=True)
+"""
+
+
+class TestMigration:
+    """The upgrade adds whatever the tables lack, once, whoever opens them at the same time."""
+
+    def test_two_processes_open_an_old_store(self, urls: Any) -> None:
+        """Two processes upgrade a version 2 store at once: both open it, both rows written."""
+        url = urls()
+        load_v2(url)
+        here = Path(__file__).parent
+        script = OPENER.format(tests=str(here), src=str(here.parent / "src"), url=url)
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, name],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("p1", "p2")
+        ]
+        for opener in openers:
+            assert opener.stdout is not None
+            assert opener.stdout.readline().strip() == "ready"
+        for opener in openers:
+            assert opener.stdin is not None
+            opener.stdin.write("go\n")
+            opener.stdin.flush()
+        outputs = [opener.communicate(timeout=120)[0] for opener in openers]
+        assert [o.returncode for o in openers] == [0, 0], outputs
+        rows = contents(url)[0]
+        assert len(rows) == 8  # the six of version 2, and one from each process
+        sink = StoreSink(url, create=False)
+        assert sink.usage(T0, T0 + 4 * DAY).data[3].results[0].num_model_requests == 2  # type: ignore[union-attr]
+        sink.close(10)
+
+    def test_a_lane_column_missing(self, urls: Any) -> None:
+        """A lane (row column and roll-up halves) the tables lack is added as 0, at any version."""
+        url = urls()
+        store(url, OLD, requests()).close(10)
+        db = engine(url)
+        with db.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE aievents_usage DROP COLUMN output_text_tokens")
+            for half in ("hi", "lo"):
+                conn.exec_driver_sql(
+                    f"ALTER TABLE aievents_daily DROP COLUMN output_text_tokens_{half}"
+                )
+        db.dispose()
+        sink = StoreSink(url, create=False)
+        (day,) = sink.usage(T0 + DAY, T0 + 2 * DAY).data[0].results
+        assert day.output_text_tokens == 0  # type: ignore[union-attr]
+        sink.write(
+            [request("tok-x", T0 + DAY + 600, "tok-model", usage=tokens(10, 10, out_text=7))]
+        )
+        (day,) = sink.usage(T0 + DAY, T0 + 2 * DAY).data[0].results
+        assert day.output_text_tokens == 7  # type: ignore[union-attr]
+        sink.close(10)
