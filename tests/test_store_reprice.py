@@ -178,6 +178,20 @@ class TestReprice:
         if path is not None:
             assert path.read_bytes() == data
 
+    def test_same_prices_of_another_version(self, urls: Any) -> None:
+        """The same prices under a new version: each row notes the version, no cost changes."""
+        url = urls()
+        sink = store(url, OLD, requests())
+        before = contents(url)
+        result = sink.reprice(prices=OLD.with_prices([], version="old-2"))
+        assert (result.requests, result.changed) == (6, 0)
+        rows, daily = contents(url)
+        at = USAGE_COLUMNS.index("price_version")
+        assert daily == before[1]
+        assert [r[:at] for r in rows] == [r[:at] for r in before[0]]
+        assert {r[at] for r in rows} == {"old-2", None}  # None: new-a, unpriced
+        sink.close(10)
+
     def test_still_unpriced_and_kept(self, urls: Any) -> None:
         """A model neither table knows stays unpriced and is counted so."""
         url = urls()

@@ -170,7 +170,8 @@ def _batch(
             statement = usage.update().where(usage.c.request_id == sa.bindparam("key"))
             conn.execute(statement.values(values), updates)
             rollup = [daily_row(key[0], key[1:], delta) for key, delta in deltas.items()]
-            conn.exec_driver_sql(db.sql["roll_up"], rollup)
+            if rollup:  # none when only the version a row was priced with changed
+                conn.exec_driver_sql(db.sql["roll_up"], rollup)
         if not dry_run:
             conn.commit()
     last = (rows[-1][_AT["minute"]], rows[-1][_AT["request_id"]]) if rows else after
