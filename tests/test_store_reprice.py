@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from postgres_server import fresh_database
 from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
 
 D = Decimal
-V2_DUMP = Path(__file__).parent / "fixtures" / "store_v2.sql"
+V2_FILE = Path(__file__).parent / "fixtures" / "store_v2.db"
 
 
 @pytest.fixture(name="kind", params=["sqlite", "postgresql"])
@@ -201,29 +202,33 @@ class TestReprice:
         sink.close(10)
 
 
-def load_v2(url: str) -> None:
-    """The tables and rows of a store of schema version 2 (see tests/store_v2.py)."""
-    dump = V2_DUMP.read_text()
+def load_v2(url: str, tmp_path: Path) -> None:
+    """The tables and rows of a store of schema version 2 (see tests/store_v2.py).
+
+    On SQLite the file itself; on PostgreSQL the statements that make it.
+    """
+    copy = tmp_path / f"v2-{uuid.uuid4().hex[:8]}.db"
+    shutil.copyfile(V2_FILE, copy)
     if url.startswith("sqlite"):
-        db = sqlite3.connect(url.removeprefix("sqlite:///"))
-        db.executescript(dump)
-        db.close()
+        shutil.move(copy, url.removeprefix("sqlite:///"))
         return
+    source = sqlite3.connect(copy)
+    statements = [s for s in source.iterdump() if s not in ("BEGIN TRANSACTION;", "COMMIT;")]
+    source.close()
     db = engine(url)
     with db.begin() as conn:
-        for statement in dump.split(";\n"):
-            if statement.strip() not in ("", "BEGIN TRANSACTION", "COMMIT"):
-                conn.exec_driver_sql(statement)
+        for statement in statements:
+            conn.exec_driver_sql(statement)
     db.dispose()
 
 
 class TestFromVersion2:
     """A store of schema version 2 is upgraded, then repriced like one written today."""
 
-    def test_migrated_then_repriced(self, urls: Any) -> None:
+    def test_migrated_then_repriced(self, urls: Any, tmp_path: Path) -> None:
         """The new columns are added; repriced, it equals a store written with the new table."""
         first, second = urls(), urls()
-        load_v2(first)
+        load_v2(first, tmp_path)
         old = StoreSink(first, prices=PriceBook(OLD), clock=lambda: T0 + 10 * DAY)
         db = engine(first)
         with db.connect() as conn:
@@ -255,10 +260,10 @@ print("written", flush=True)
 class TestMigration:
     """The upgrade adds whatever the tables lack, once, whoever opens them at the same time."""
 
-    def test_two_processes_open_an_old_store(self, urls: Any) -> None:
+    def test_two_processes_open_an_old_store(self, urls: Any, tmp_path: Path) -> None:
         """Two processes upgrade a version 2 store at once: both open it, both rows written."""
         url = urls()
-        load_v2(url)
+        load_v2(url, tmp_path)
         here = Path(__file__).parent
         script = OPENER.format(tests=str(here), src=str(here.parent / "src"), url=url)
         openers = [

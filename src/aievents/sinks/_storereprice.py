@@ -26,21 +26,10 @@ from aievents import usage as usage_module
 from aievents.events import ImageUsageEvent
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS
-from aievents.sinks._reprice import (
-    COMPUTED_FIELDS,
-    Repricing,
-    Summary,
-    computed_total,
-    replace_costs,
-    usage_of,
-)
+from aievents.sinks import _reprice as share
+from aievents.sinks._reprice import COMPUTED_FIELDS, Repricing
 from aievents.sinks._storedb import SETTLE, StoreDB
-from aievents.sinks._storeschema import (
-    BIGINT_MAX,
-    LANE_COLUMNS,
-    USAGE_COLUMNS,
-    daily_row,
-)
+from aievents.sinks._storeschema import BIGINT_MAX, LANE_COLUMNS, USAGE_COLUMNS, daily_row
 from aievents.sinks._storewrite import event_lanes, price_columns
 from aievents.totals import COSTS, DAY_MINUTES, LANES, fit
 
@@ -100,7 +89,7 @@ def reprice(
     where = [] if since is None else [usage.c.minute >= since // 60_000, usage.c.timestamp >= since]
     version = book.table.version
     total = db.on_store(lambda: _count(db, where), _deadline(db))
-    summary = Summary()
+    summary = share.Summary()
     after: tuple[int, str] | None = None
     done = 0
     if progress is not None:
@@ -137,7 +126,7 @@ def _batch(
     where: list[Any],
     after: tuple[int, str] | None,
     dry_run: bool,
-) -> tuple[int, tuple[int, str] | None, list[Callable[[Summary], None]]]:
+) -> tuple[int, tuple[int, str] | None, list[Callable[[share.Summary], None]]]:
     """One batch, in one transaction: (rows read, the last row's key, what to count)."""
     usage = db.tables["usage"]
     query = sa.select(*[usage.c[name] for name in USAGE_COLUMNS]).where(*where)
@@ -160,7 +149,7 @@ def _batch(
                 conn.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
                 conn.exec_driver_sql("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
         rows = conn.execute(query).all()
-        parts: list[Callable[[Summary], None]] = []
+        parts: list[Callable[[share.Summary], None]] = []
         updates: list[dict[str, Any]] = []
         deltas: dict[tuple[Any, ...], list[int]] = {}
         for row in rows:
@@ -183,32 +172,32 @@ def _row(
     row: tuple[Any, ...],
     updates: list[dict[str, Any]],
     deltas: dict[tuple[Any, ...], list[int]],
-) -> Callable[[Summary], None]:
+) -> Callable[[share.Summary], None]:
     """Price one row again; note its update and roll-up difference; return what to count."""
     model = row[_AT["model"]] or ""
     lanes = [int(v) for v in row[_LANES]]
     text = row[_AT["cost_exact"]]
     extra = None if text is None else [Decimal(v) for v in json.loads(text)]
     costs = lanes[_COST_AT:]
-    old = computed_total(costs, extra)
+    old = share.computed_total(costs, extra)
     unpriced = lanes[_UNPRICED]
     event = None if _given(row, lanes, extra) else _request(row, lanes)
     if event is None:
 
-        def kept(summary: Summary) -> None:
+        def kept(summary: share.Summary) -> None:
             summary.kept += 1
             summary.add(model, 1, old=old, new=old, changed=False, unpriced=unpriced)
 
         return kept
     fresh, fresh_extra, cost = event_lanes(event, book, True)
-    new_costs, new_extra = replace_costs(costs, extra, fresh[_COST_AT:], fresh_extra)
+    new_costs, new_extra = share.replace_costs(costs, extra, fresh[_COST_AT:], fresh_extra)
     new = [*lanes[:_COST_AT], *new_costs]
     new[_UNPRICED] = fresh[_UNPRICED]
     if max(new) > BIGINT_MAX:
         fitted, new_extra = fit(new, new_extra, BIGINT_MAX)
         assert fitted is not None  # only cost lanes moved: the counts were stored
         new = fitted
-    new_total = computed_total(new[_COST_AT:], new_extra)
+    new_total = share.computed_total(new[_COST_AT:], new_extra)
     changed = new != lanes or _differ(extra, new_extra)
     version, priced_as, _, _ = price_columns(cost, None)
     if changed or (version, priced_as) != (row[_AT["price_version"]], row[_AT["priced_as"]]):
@@ -230,7 +219,7 @@ def _row(
             delta[i] += after - before
     still = new[_UNPRICED]
 
-    def counted(summary: Summary) -> None:
+    def counted(summary: share.Summary) -> None:
         summary.add(model, 1, old=old, new=new_total, changed=changed, unpriced=still)
 
     return counted
@@ -274,7 +263,7 @@ def _request(row: tuple[Any, ...], lanes: list[int]) -> ImageUsageEvent | None:
             project_id=row[_AT["project_id"]],
             user_id=row[_AT["user_id"]],
             api_key_id=row[_AT["api_key_id"]],
-            usage=usage_of(counts, billed),
+            usage=share.usage_of(counts, billed),
         )
     except (TypeError, ValueError):  # a row no event of this release would write
         return None
