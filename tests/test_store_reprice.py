@@ -9,13 +9,17 @@ import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+import aievents.usage
+from aievents import ImageUsage
 from aievents.pricing import PriceBook
 from aievents.sinks._storeschema import USAGE_COLUMNS
+from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from postgres_server import fresh_database
 from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
@@ -119,6 +123,16 @@ class TestReprice:
         assert (result.old_total, result.new_total) == (D("0.4494125"), D("0.460675"))
         again = StoreSink(first, prices=PriceBook(NEW)).reprice()
         assert again.changed == 0  # priced as it is already
+        rows = contents(first)[0]
+        stamps = [USAGE_COLUMNS.index(name) for name in ("price_version", "priced_as")]
+        assert {(r[0], *(r[i] for i in stamps)) for r in rows} == {
+            ("img-a", "new-1", "img-model"),
+            ("img-b", "new-1", "img-model"),
+            ("new-a", "new-1", "new-model"),
+            ("tok-a", "new-1", "tok-model"),
+            ("tok-b", "new-1", "tok-model"),
+            ("tok-c", "new-1", "tok-model"),
+        }
 
     def test_rows_written_meanwhile_and_batches(self, urls: Any) -> None:
         """More rows than a batch: each priced once, the roll-up right, a new write kept."""
@@ -191,6 +205,20 @@ class TestReprice:
         assert daily == before[1]
         assert [r[:at] for r in rows] == [r[:at] for r in before[0]]
         assert {r[at] for r in rows} == {"old-2", None}  # None: new-a, unpriced
+        sink.close(10)
+
+    def test_billed_kept(self, urls: Any) -> None:
+        """What the provider billed is kept on the row, as exact text, and read back to reprice."""
+        billed = getattr(aievents.usage, "Billed", None)
+        if billed is None:
+            pytest.skip("this release's usage has no billed quantity")
+        url = urls()
+        usage = ImageUsage(billed=billed(quantity=D("2.50"), unit="megapixels"))
+        sink = store(url, NEW, [request("bill-a", T0 + 60, "img-model", usage=usage)])
+        assert sink.reprice(prices=NEW).changed == 0
+        (row,) = contents(url)[0]
+        found = [row[USAGE_COLUMNS.index(c)] for c in ("billed_quantity", "billed_unit")]
+        assert found == ["2.50", "megapixels"]
         sink.close(10)
 
     def test_still_unpriced_and_kept(self, urls: Any) -> None:
@@ -311,3 +339,14 @@ class TestMigration:
         (day,) = sink.usage(T0 + DAY, T0 + 2 * DAY).data[0].results
         assert day.output_text_tokens == 7  # type: ignore[union-attr]
         sink.close(10)
+
+
+class TestPriceColumns:
+    """A row keeps the table version and entry of its cost, and what its provider billed."""
+
+    def test_columns(self) -> None:
+        """A cost's version and entry; a billed quantity as exact text and its unit; else None."""
+        cost = request("tok-a", T0, "tok-model", usage=tokens(10, 10), cost_by=PriceBook(NEW)).cost
+        billed = SimpleNamespace(billed=SimpleNamespace(quantity=D("1.50"), unit="seconds"))
+        assert price_columns(cost, billed) == ("new-1", "tok-model", "1.50", "seconds")
+        assert price_columns(None, SimpleNamespace()) == (None, None, None, None)
