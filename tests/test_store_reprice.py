@@ -21,6 +21,7 @@ from aievents.pricing import PriceBook
 from aievents.sinks._storeschema import USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
+from aievents.totals import FIELDS
 from postgres_server import fresh_database
 from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
 
@@ -69,6 +70,22 @@ def contents(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         ]
     db.dispose()
     return rows, daily
+
+
+def summed(url: str) -> list[int]:
+    """Every lane (FIELDS) summed over the rows."""
+    rows = contents(url)[0]
+    lanes = [USAGE_COLUMNS.index(name) for name in FIELDS[1:]]
+    return [len(rows), *(sum(int(r[i]) for r in rows) for i in lanes)]
+
+
+def rolled_up(url: str) -> list[int]:
+    """Every lane (FIELDS) summed over the daily roll-up (each kept in two halves)."""
+    db = engine(url)
+    with db.connect() as conn:
+        daily = conn.exec_driver_sql("SELECT * FROM aievents_daily").mappings().all()
+    db.dispose()
+    return [sum(d[f"{f}_hi"] * 2**32 + d[f"{f}_lo"] for d in daily) for f in FIELDS]
 
 
 def store(url: str, table: Any, events: list[Any] | None = None) -> StoreSink:
@@ -157,6 +174,30 @@ class TestReprice:
         assert seen[-1][0] == 1201
         assert result.requests == 1201
         store(second, NEW, [*many, later]).close(10)
+        same_stores(first, second)
+
+    def test_interrupted_then_run_again(self, urls: Any) -> None:
+        """Stopped after a batch: that batch whole, the rest as it was; run again, it finishes."""
+        first, second = urls(), urls()
+        many = [
+            request(f"tok-{i:04d}", T0 + i * 60, "tok-model", usage=tokens(10 + i, 100 + i))
+            for i in range(700)
+        ]
+        old = store(first, OLD, many)
+
+        def stop(done: int, total: int) -> None:
+            if done:  # after the first batch (500 rows) is written
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            old.reprice(prices=NEW, progress=stop)
+        rows = contents(first)[0]
+        stamp = USAGE_COLUMNS.index("price_version")
+        assert [r[stamp] for r in rows].count("new-1") == 500
+        assert rolled_up(first) == summed(first)  # the roll-up still sums the rows
+        assert old.reprice(prices=NEW).changed == 200
+        old.close(10)
+        store(second, NEW, many).close(10)
         same_stores(first, second)
 
     def test_since_limits_rows(self, urls: Any) -> None:

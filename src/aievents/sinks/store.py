@@ -41,10 +41,17 @@ logged); the roll-up keeps each sum as two halves, ``sum // 2**32`` and
 while a group holds fewer than 2**31 rows.
 
 A request whose cost is unknown or incomplete is stored with
-``unpriced_requests`` 1. Opening a store of schema version 1 upgrades it,
-in one transaction: its rows without any cost become unpriced (version 1
-could not tell an unknown cost from $0) and the roll-up is summed again
-from the rows.
+``unpriced_requests`` 1. Each row also keeps how it was priced
+(``price_version``, ``priced_as``) and what its provider billed
+(``billed_quantity`` as exact text, ``billed_unit``): with its tokens,
+images, model, provider, size and quality, all that
+:meth:`StoreSink.reprice` needs to price it again.
+
+Opening a store of an older schema version upgrades it, in one
+transaction, by one process at a time: every column its tables lack is
+added (counts and costs 0, the rest NULL), and a store of version 1 also
+has its rows without any cost made unpriced (version 1 could not tell an
+unknown cost from $0) and its roll-up summed again from the rows.
 
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """
