@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -260,6 +261,24 @@ class TestReprice:
         (row,) = contents(url)[0]
         found = [row[USAGE_COLUMNS.index(c)] for c in ("billed_quantity", "billed_unit")]
         assert found == ["2.50", "megapixels"]
+        sink.close(10)
+
+    def test_priced_as_another_model(self, urls: Any) -> None:
+        """A row priced as another model (an Azure deployment) is repriced as that model."""
+        url = urls()
+        event = request("dep-a", T0 + 60, "deploy-a", usage=tokens(100, 1000))
+        old = PriceBook(OLD).image_cost("tok-model", usage=event.usage)  # as instrumented
+        sink = store(url, OLD, [attrs.evolve(event, cost=old)])
+        result = sink.reprice(prices=NEW)
+        # 100 text x 5/1M + 1000 image out x 40/1M = 0.0405 -> 100 x 6/1M + 1000 x 30/1M = 0.0306
+        (model,) = result.models
+        assert (model.model, model.changed, model.old, model.new) == (
+            "deploy-a", 1, D("0.0405"), D("0.0306"),
+        )  # fmt: skip
+        assert result.unpriced == 0
+        (row,) = contents(url)[0]
+        found = [row[USAGE_COLUMNS.index(c)] for c in ("model", "price_version", "priced_as")]
+        assert found == ["deploy-a", "new-1", "tok-model"]
         sink.close(10)
 
     def test_still_unpriced_and_kept(self, urls: Any) -> None:

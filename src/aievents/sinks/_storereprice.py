@@ -181,7 +181,7 @@ def _row(
     costs = lanes[_COST_AT:]
     old = share.computed_total(costs, extra)
     unpriced = lanes[_UNPRICED]
-    event = None if _given(row, lanes, extra) else _request(row, lanes)
+    event = None if _given(row, lanes, extra) else _request(row, lanes, _pricing_name(book, row))
     if event is None:
 
         def kept(summary: share.Summary) -> None:
@@ -242,8 +242,25 @@ def _given(row: tuple[Any, ...], lanes: list[int], extra: list[Decimal] | None) 
     return not breakdown
 
 
-def _request(row: tuple[Any, ...], lanes: list[int]) -> ImageUsageEvent | None:
-    """The request a row was written from, as far as pricing goes (None: it cannot be rebuilt)."""
+def _pricing_name(book: PriceBook, row: tuple[Any, ...]) -> str:
+    """The model to price a row as: its own, or, when the table does not know it, the one it was.
+
+    A request priced as another model (an Azure deployment mapped to its
+    model, ``image_request(priced_as=...)``) keeps the caller's name as its
+    model and the entry that priced it as ``priced_as``.
+    """
+    model = str(row[_AT["model"]] or "")
+    stored = row[_AT["priced_as"]]
+    if stored and stored != model and book.lookup(model, row[_AT["provider"]]) is None:
+        return str(stored)
+    return model
+
+
+def _request(row: tuple[Any, ...], lanes: list[int], model: str) -> ImageUsageEvent | None:
+    """The request a row was written from, as far as pricing goes (None: it cannot be rebuilt).
+
+    ``model`` is the name to price it as (:func:`_pricing_name`).
+    """
     counts = dict(zip(LANE_COLUMNS, lanes, strict=True))
     billed = None
     quantity = row[_AT["billed_quantity"]]
@@ -255,7 +272,7 @@ def _request(row: tuple[Any, ...], lanes: list[int]) -> ImageUsageEvent | None:
             request_id=row[_AT["request_id"]],
             timestamp=int(row[_AT["timestamp"]]),
             provider=row[_AT["provider"]],
-            model=row[_AT["model"]],
+            model=model,
             size=row[_AT["size"]],
             quality=row[_AT["quality"]],
             images=counts["images"] or None,
