@@ -122,7 +122,7 @@ class TestDeployments:
         assert {e.model for e in events} == {"prod-images"}
         usage = usage_of(events)
         assert usage.cost is not None
-        assert usage.cost.priced_model == "gpt-image-2"
+        assert usage.cost.priced_model == usage.priced_as == "gpt-image-2"
         assert usage.cost.basis == "tokens"
         assert usage.cost.input_text == D("0.000025")
         assert usage.cost.output_image == D("0.05268")
