@@ -35,7 +35,7 @@ from aievents.sinks._storeschema import (
     daily,
     unfit_text,
 )
-from aievents.totals import fit, request_lanes, row_lanes
+from aievents.totals import fit, reported_cost, request_lanes, row_lanes
 
 __all__ = ["StoreWriter"]
 
@@ -192,7 +192,7 @@ class StoreWriter:
         cost: Any = event.cost
         units = None if cost is None or type(cost) is not ImageCost else cost.units
         usage = event.usage
-        if units is not None:  # the common case, without a list
+        if units is not None and reported_cost(usage) is None:  # the common case, without a list
             unpriced = 1 if cost.unpriced else 0
             lanes: Sequence[int] = request_lanes(
                 event.images, usage, usage.split, units, unpriced=unpriced

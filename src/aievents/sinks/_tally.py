@@ -6,7 +6,7 @@ tally is made by the series table (:mod:`aievents.sinks._series`) over the
 table's own minute entries and request-id ring (see :class:`Table`), and
 only adds: an ``image:usage`` event to a series the table already holds.
 It declines everything else (a new series, an event whose cost or token
-split is not worked out yet, an event older than the table keeps, a
+split is not worked out yet, a request whose provider reported a cost, an event older than the table keeps, a
 subclass) with :data:`SLOW`, handing it to the table's ``take``, which also
 runs the roll-ups the tally says are due (:data:`MAINTAIN`). The tally
 counts what it added and the duplicates it ignored; nothing else changes
@@ -26,7 +26,7 @@ from aievents import totals
 from aievents._compiled import fitting
 from aievents.events import ImageUsageEvent
 from aievents.money import UNIT_FIELDS, ImageCost
-from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry
+from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry, reported_cost
 from aievents.usage import SPLIT_FIELDS, ImageUsage
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class PyTally:
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
         split, units = usage.split, cost.units  # type: ignore[attr-defined]
-        if units is None:
+        if units is None or reported_cost(usage) is not None:
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
         if key[0] < expiry(self._clock(), self._retention):
