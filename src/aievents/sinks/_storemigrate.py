@@ -56,9 +56,12 @@ def upgrade(conn: Any, tables: dict[str, Any]) -> None:
     usage = tables["usage"]
     if not sa.inspect(conn).has_table(usage.name):
         return  # nothing to upgrade: the tables are made anew
-    conn.exec_driver_sql(
-        "ALTER TABLE aievents_usage ADD COLUMN unpriced_requests BIGINT NOT NULL DEFAULT 0"
-    )
+    held = {column["name"] for column in sa.inspect(conn).get_columns(usage.name)}
+    for lane in LANE_COLUMNS:
+        if lane not in held:  # unpriced_requests, and the lanes added since
+            conn.exec_driver_sql(
+                f"ALTER TABLE aievents_usage ADD COLUMN {lane} BIGINT NOT NULL DEFAULT 0"
+            )
     costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
     conn.execute(
         usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)
