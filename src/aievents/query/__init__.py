@@ -76,8 +76,8 @@ from aievents.totals import FIELDS, add_into, new_totals
 
 __all__ = [
     "COSTS_LIMITS",
-    "COST_SOURCES",
     "COST_GROUPS",
+    "COST_SOURCES",
     "DIMENSIONS",
     "FIELDS",
     "LIMITS",

@@ -72,7 +72,7 @@ class ImagesResult:
     cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI's JSON, with our token sums, counts, ``cost`` and ``cost_source`` beside its fields.
+        """OpenAI's JSON, with our token sums, counts, ``cost`` and ``cost_source`` beside it.
 
         ``cost`` is the sum ``cost_source`` names. Computed: ``null`` when no
         request of the result is priced, and the priced part (a lower bound)

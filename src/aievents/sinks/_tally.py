@@ -6,9 +6,10 @@ tally is made by the series table (:mod:`aievents.sinks._series`) over the
 table's own minute entries and request-id ring (see :class:`Table`), and
 only adds: an ``image:usage`` event to a series the table already holds.
 It declines everything else (a new series, an event whose cost or token
-split is not worked out yet, a request whose provider reported a cost, an event older than the table keeps, a
-subclass) with :data:`SLOW`, handing it to the table's ``take``, which also
-runs the roll-ups the tally says are due (:data:`MAINTAIN`). The tally
+split is not worked out yet, a request whose provider reported a cost, an
+event older than the table keeps, a subclass) with :data:`SLOW`, handing
+it to the table's ``take``, which also runs the roll-ups the tally says are
+due (:data:`MAINTAIN`). The tally
 counts what it added and the duplicates it ignored; nothing else changes
 its counters. The tests run the sink on each twin.
 """
