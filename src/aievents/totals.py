@@ -193,7 +193,7 @@ def request_lanes(
     ``split`` is token_split()'s answer; ``units`` the computed cost's units
     (ImageCost.units; None: no cost in units); ``unpriced`` is
     :func:`unpriced`'s answer; ``reported`` is (1, the reported cost in
-    units) when the provider reported one (see :func:`reported_lanes`).
+    units) when the provider reported one (see :func:`row_lanes`).
     """
     return (
         images or 0,
@@ -289,12 +289,15 @@ def row_lanes(event: Any, cost: Any) -> tuple[tuple[int, ...], list[Decimal] | N
     usage = event.usage
     reported = reported_cost(usage)
     units, extra = cost_lanes(cost, reported)
-    said = (0 if reported is None else 1, 0)
+    computed, said = (None, 0) if units is None else (units[:-1], units[-1])
     lanes = request_lanes(
-        event.images, usage, token_split(usage), None, unpriced=unpriced(cost), reported=said
+        event.images,
+        usage,
+        token_split(usage),
+        computed,
+        unpriced=unpriced(cost),
+        reported=(0 if reported is None else 1, said),
     )
-    if units is not None:
-        lanes = (*lanes[: COSTS - 1], *units)
     return lanes, extra
 
 
