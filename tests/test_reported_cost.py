@@ -229,6 +229,24 @@ class TestCommand:
         assert page["data"][0]["results"][0]["cost"]["value"] == 0.0081
         assert "no price for 'acme-image-x' (2 requests)" in ran.stderr
 
+    def test_store(self, cli: Callable[..., Any], events_file: Path, tmp_path: Path) -> None:
+        """From a store as from the file: ingested, then summed as asked."""
+        url = f"sqlite:///{tmp_path / 'usage.db'}"
+        assert cli("ingest", str(events_file), "--store", url).returncode == 0
+        for where in (("--store", url), ("--events", str(events_file))):
+            ran = cli("costs", *where, *CLI_WINDOW, "--group-by", "line_item", "--format", "json",
+                      "--cost", "reported")  # fmt: skip
+            lines = {
+                r["line_item"]: r.get("amount")
+                for r in json.loads(ran.stdout)["data"][0]["results"]
+            }
+            assert lines == {
+                f"{UNPRICED}, reported": {"value": 0.02, "currency": "usd"},
+                f"{UNPRICED}, unpriced": None,
+                "gpt-image-1, reported": {"value": 0.0041, "currency": "usd"},
+                "gpt-image-1, unpriced": None,
+            }
+
     def test_csv_and_table(self, cli: Callable[..., Any], events_file: Path) -> None:
         """CSV has a cost_source column; the table's title and cost column name the sum."""
         asked = ("--events", str(events_file), *CLI_WINDOW, "--cost", "reported")
