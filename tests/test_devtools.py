@@ -8,12 +8,16 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from aievents import (
+    Billed,
+    CostDetails,
     EventClient,
     ImageRequestCompletedEvent,
     ImageRequestStartedEvent,
@@ -24,9 +28,12 @@ from aievents import (
 from aievents.devtools import BusEvent, DevtoolsListener, DevtoolsTransport
 from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
-from aievents.wire import to_json
+from aievents.wire import COMPUTED_COST_MARK, to_json
+
+from helpers import priced_cost
 
 HERE = Path(__file__).parent / "tanstack"
+D = Decimal
 
 
 @pytest.fixture(name="node_modules", scope="session")
@@ -153,6 +160,59 @@ def test_python_to_typescript(bus: Bus, mode: Any) -> None:
         "tanstack-ai-devtools:image:request:completed",
         "tanstack-ai-devtools:image:usage",
     }
+
+
+def test_panel_costs(bus: Bus) -> None:
+    """The TypeScript client hears usage.cost, billed and costDetails; its re-emit reads back.
+
+    One request priced by aievents with no cost reported (usage.cost shows the
+    computed one, marked), one whose gateway reported its cost and what it
+    billed (shown as reported). What TypeScript emits again comes back to a
+    listener as the very events sent.
+    """
+    # 50 text tokens in at $5/M, 1056 image tokens out at $40/M: 0.00025 + 0.04224 = 0.04249
+    priced = priced_cost(input_text=D("0.00025"), output_image=D("0.04224"))
+    computed, reported = request_events(0)[2], request_events(1)[2]
+    assert isinstance(computed, ImageUsageEvent)
+    assert isinstance(reported, ImageUsageEvent)
+    computed = attrs.evolve(computed, cost=priced)
+    gateway = attrs.evolve(
+        reported.usage,
+        cost="0.0431",
+        billed=Billed(1, "images"),
+        cost_details=CostDetails(upstream_cost="0.04249"),
+    )
+    reported = attrs.evolve(reported, usage=gateway, cost=priced)
+    with EventClient() as client:
+        sink = ForwardSink(DevtoolsTransport("127.0.0.1", bus.port), max_delay=0.05)
+        client.add_sink(sink)
+        client.emit(computed)
+        client.emit(reported)
+        assert sink.flush(30).pending == 0
+        assert bus.wait(lambda: len(bus.heard) >= 2)
+    first, second = (heard["payload"] for heard in bus.heard)
+    assert (first["usage"]["cost"], first[COMPUTED_COST_MARK]) == (0.04249, True)
+    assert second["usage"]["cost"] == 0.0431
+    assert COMPUTED_COST_MARK not in second
+    assert second["usage"]["billed"] == {"quantity": 1, "unit": "images"}
+    assert second["usage"]["costDetails"] == {"upstreamCost": 0.04249}
+
+    received: list[BaseEvent] = []
+    both = threading.Event()
+
+    def hear(event: BaseEvent) -> None:
+        received.append(event)
+        if len(received) == 2:
+            both.set()
+
+    with EventClient() as client:
+        client.on(ImageUsageEvent, hear)
+        with DevtoolsListener(client, host="127.0.0.1", port=bus.port, mode="ws") as listener:
+            assert listener.wait_connected(30)
+            bus.tell(emit="image:usage", payload=first)
+            bus.tell(emit="image:usage", payload=second)
+            assert both.wait(30)
+    assert received == [computed, reported]
 
 
 @pytest.mark.parametrize("mode", ["ws", "sse"])
