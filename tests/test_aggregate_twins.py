@@ -25,6 +25,7 @@ from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputToke
 from aievents.pricing import cost_of
 from aievents.query import QueryError
 from aievents.sinks import AggregateSink
+from aievents.usage import CostDetails
 
 from helpers import priced_cost as cost
 from helpers import usage_at as event
@@ -331,14 +332,19 @@ class TestEdges:
         said = ImageUsage(input_tokens=10, output_tokens=100, cost="0.0123")
         sink.handle(event("c", T0 + 2, usage=said))  # declined: the table counts it
         sink.handle(event("d", T0 + 3, usage=attrs.evolve(said, cost="1E-19")))  # finer
+        upstream = attrs.evolve(said, cost=None, cost_details=CostDetails(upstream_cost="0.002"))
+        sink.handle(event("e", T0 + 4, usage=upstream))  # reported as the upstream's cost
+        details = attrs.evolve(upstream, cost_details=CostDetails(upstream_input_cost="0.001"))
+        sink.handle(event("f", T0 + 5, usage=details))  # details, but no cost reported
         assert tally.events == 1
-        # computed: 4 x $0.00405 (10 input text tokens at $5/M + $0.004 of output image)
-        assert exact_cost(sink) == D("0.0162")
-        assert exact_cost(sink, ("cost_reported", None)) == D("0.0123000000000000001")
+        # computed: 6 x $0.00405 (10 input text tokens at $5/M + $0.004 of output image)
+        assert exact_cost(sink) == D("0.0243")
+        # reported: 0.0123 + 1E-19 + 0.002
+        assert exact_cost(sink, ("cost_reported", None)) == D("0.0143000000000000001")
         page = sink.usage(T0, T0 + 86_400, cost="reported").to_dict()
         (result,) = page["data"][0]["results"]
-        assert (result["reported_requests"], result["cost_source"]) == (2, "reported")
-        assert result["cost"]["value"] == pytest.approx(0.0123)
+        assert (result["reported_requests"], result["cost_source"]) == (3, "reported")
+        assert result["cost"]["value"] == pytest.approx(0.0143)
 
     def test_late_event_after_roll_up(self, compiled: bool) -> None:
         """An event for a minute already rolled into its hour still counts."""
@@ -463,7 +469,9 @@ def usages(draw: st.DrawFn) -> ImageUsage:
     inputs = draw(st.booleans())
     outputs = draw(st.booleans())
     return ImageUsage(
-        cost=draw(st.one_of(st.none(), st.none(), PARTS)),  # what the provider reported
+        # what the provider reported: its cost, or its upstream's
+        cost=draw(st.one_of(st.none(), st.none(), PARTS)),
+        cost_details=draw(st.one_of(st.none(), st.builds(CostDetails, upstream_cost=PARTS))),
         input_tokens=draw(COUNT),
         output_tokens=draw(COUNT),
         input_tokens_details=InputTokensDetails(
@@ -562,7 +570,7 @@ class TestParity:
             assert held["events"] == len(unique)
             priced = [e.cost or cost_of(e) for e in unique.values()]
             assert exact_cost(compiled) == sum((c.total for c in priced if c), D(0))
-            said = [e.usage.cost for e in unique.values() if e.usage.cost is not None]
+            said = [c for e in unique.values() if (c := e.usage.reported_cost) is not None]
             assert exact_cost(compiled, ("cost_reported", None)) == sum(said, D(0))
             lane = held["fields"].index("reported_requests")
             assert sum(row[lane] for _, _, row in held["series"]) == len(said)

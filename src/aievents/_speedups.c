@@ -41,7 +41,7 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 #define REPORTED_LANE 11
 #define COST_LANE 12
 #define REPORTED_COST_LANE 19
-#define USAGE_SLOTS 4
+#define USAGE_SLOTS 5
 #define DAY_MINUTES 1440
 #define MAINTAIN_EVERY 256
 
@@ -57,9 +57,10 @@ static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "co
                                       "project_id", "user_id",    "api_key_id"};
 
 /* ImageUsage's slots read here (aievents.usage): the counts, split, then
- * the cost its provider reported (this path takes only a usage without one:
- * the Python path counts a reported cost). */
-static const char *usage_slots[USAGE_SLOTS] = {"input_tokens", "output_tokens", "split", "cost"};
+ * the cost its provider reported and its cost details (this path takes only
+ * a usage with neither: the Python path counts a reported cost). */
+static const char *usage_slots[USAGE_SLOTS] = {"input_tokens", "output_tokens", "split", "cost",
+                                               "cost_details"};
 /* ImageCost's slots read here (aievents.money): units, then unpriced. */
 static const char *cost_slots[2] = {"units", "unpriced"};
 /* What ImageUsage.split holds, in order (aievents.usage.SPLIT_FIELDS)... */
@@ -615,8 +616,8 @@ tally_add(Tally *t, PyObject *event)
         if ((usage_got[i] = slot(usage, t->usage_off[i])) == NULL)
             return SLOW;
     }
-    /* A cost the provider reported: the Python path counts it. */
-    if (usage_got[3] != Py_None)
+    /* A cost the provider reported (or its details): the Python path counts it. */
+    if (usage_got[3] != Py_None || usage_got[4] != Py_None)
         return SLOW;
     PyObject *split = usage_got[2], *units = slot(cost, t->units_off);
     PyObject *unpriced = slot(cost, t->unpriced_off);

@@ -273,8 +273,8 @@ def cost_lanes(
 
 
 def reported_cost(usage: Any) -> Decimal | None:
-    """The cost a provider or gateway reported for a request, or None."""
-    cost: Decimal | None = usage.cost
+    """The cost a provider or gateway reported for a request (``usage.reported_cost``), or None."""
+    cost: Decimal | None = usage.reported_cost
     return cost
 
 

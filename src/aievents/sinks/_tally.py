@@ -27,7 +27,7 @@ from aievents import totals
 from aievents._compiled import fitting
 from aievents.events import ImageUsageEvent
 from aievents.money import UNIT_FIELDS, ImageCost
-from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry, reported_cost
+from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry
 from aievents.usage import SPLIT_FIELDS, ImageUsage
 
 if TYPE_CHECKING:
@@ -159,7 +159,9 @@ class PyTally:
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
         split, units = usage.split, cost.units  # type: ignore[attr-defined]
-        if units is None or reported_cost(usage) is not None:
+        # A cost the provider reported (or its details) is the table's to count.
+        said = usage.cost, usage.cost_details  # type: ignore[attr-defined]
+        if units is None or said != (None, None):
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
         if key[0] < expiry(self._clock(), self._retention):
