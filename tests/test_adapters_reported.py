@@ -24,6 +24,7 @@ from aievents.exceptions import EventValidationError
 from aievents.instrument import instrument_openai
 from aievents.testing import ImageServer, capture_events
 from aievents.usage import Billed, CostDetails, ImageUsage, InputTokensDetails
+from test_adapters import SPEC_BODY
 
 from helpers import check_names
 
@@ -66,15 +67,11 @@ OPENROUTER_CHAT: dict[str, Any] = {
     },
 }
 
-#: An OpenAI-shaped images answer through a gateway that adds its cost to the usage.
+#: The OpenAI spec's images answer through a gateway that adds its cost to the usage.
 GATEWAY_IMAGES: dict[str, Any] = {
-    "created": 1764000000,
-    "data": [{"b64_json": "aGk="}],
+    **SPEC_BODY,
     "usage": {
-        "input_tokens": 50,
-        "output_tokens": 50,
-        "total_tokens": 100,
-        "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
+        **SPEC_BODY["usage"],
         "cost": 0.0026,
         "cost_details": {"upstream_inference_cost": 0.00245},
     },

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ import attrs
 import pytest
 
 from aievents import (
-    Billed,
-    CostDetails,
     EventClient,
     ImageRequestCompletedEvent,
     ImageRequestStartedEvent,
@@ -30,10 +27,9 @@ from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
 from aievents.wire import COMPUTED_COST_MARK, to_json
 
-from helpers import priced_cost
+from helpers import gateway_priced, gateway_usage
 
 HERE = Path(__file__).parent / "tanstack"
-D = Decimal
 
 
 @pytest.fixture(name="node_modules", scope="session")
@@ -170,19 +166,11 @@ def test_panel_costs(bus: Bus) -> None:
     billed (shown as reported). What TypeScript emits again comes back to a
     listener as the very events sent.
     """
-    # 50 text tokens in at $5/M, 1056 image tokens out at $40/M: 0.00025 + 0.04224 = 0.04249
-    priced = priced_cost(input_text=D("0.00025"), output_image=D("0.04224"))
     computed, reported = request_events(0)[2], request_events(1)[2]
     assert isinstance(computed, ImageUsageEvent)
     assert isinstance(reported, ImageUsageEvent)
-    computed = attrs.evolve(computed, cost=priced)
-    gateway = attrs.evolve(
-        reported.usage,
-        cost="0.0431",
-        billed=Billed(1, "images"),
-        cost_details=CostDetails(upstream_cost="0.04249"),
-    )
-    reported = attrs.evolve(reported, usage=gateway, cost=priced)
+    computed = attrs.evolve(computed, cost=gateway_priced())
+    reported = attrs.evolve(reported, usage=gateway_usage(), cost=gateway_priced())
     with EventClient() as client:
         sink = ForwardSink(DevtoolsTransport("127.0.0.1", bus.port), max_delay=0.05)
         client.add_sink(sink)

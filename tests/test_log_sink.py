@@ -12,11 +12,18 @@ from typing import Any
 import pytest
 import structlog
 
-from aievents import Billed, CostDetails, EventClient, ImageOutput, ImageUsage, InputTokensDetails
+from aievents import CostDetails, EventClient, ImageOutput, ImageUsage, InputTokensDetails
 from aievents.pricing import cost_of
 from aievents.sinks import LogSink
 
-from helpers import completed_event, error_event, priced_cost, started_event, usage_event
+from helpers import (
+    completed_event,
+    error_event,
+    gateway_priced,
+    gateway_usage,
+    started_event,
+    usage_event,
+)
 
 SECRETS = (
     "sk-proj-PLANTED0123456789",
@@ -144,16 +151,8 @@ class TestLines:
 
     def test_reported_beside_computed(self) -> None:
         """cost_usd is the computed cost; the provider's figures have fields of their own."""
-        # 50 text tokens in at $5/M, 1056 image tokens out at $40/M: 0.00025 + 0.04224
-        priced = priced_cost(input_text=Decimal("0.00025"), output_image=Decimal("0.04224"))
-        usage = ImageUsage(
-            input_tokens=50,
-            output_tokens=1056,
-            cost="0.0431",
-            billed=Billed("1", "images"),
-            cost_details=CostDetails(upstream_cost="0.04249"),
-        )
-        (line,) = captured(LogSink(), [usage_event(usage=usage, cost=priced)])
+        event = usage_event(usage=gateway_usage(), cost=gateway_priced())
+        (line,) = captured(LogSink(), [event])
         assert line["cost_usd"] == 0.04249
         assert line["priced_as"] == "gpt-image-1"
         assert line["reported_cost_usd"] == 0.0431

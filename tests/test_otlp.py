@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from aievents import Billed, CostDetails, ImageUsage, InputTokensDetails
+from aievents import ImageUsage, InputTokensDetails
 from aievents.pricing import cost_of
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
@@ -22,7 +22,7 @@ from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 from collector_server import Receiver
 
 from faults import record
-from helpers import completed_event, error_event, priced_cost, usage_event
+from helpers import completed_event, error_event, gateway_priced, gateway_usage, usage_event
 
 
 class OtlpCollector(Receiver):
@@ -272,31 +272,21 @@ class TestUsageAttributes:
 class TestReportedAttributes:
     """The computed and the reported cost travel apart, with LogSink's names."""
 
-    # 10 text tokens in at $5/M, 100 image tokens out at $40/M: 0.00005 + 0.004 = 0.00405
-    PRICED = priced_cost(input_text=Decimal("0.00005"), output_image=Decimal("0.004"))
-    USAGE = ImageUsage(
-        input_tokens=10,
-        output_tokens=100,
-        cost="0.0045",
-        billed=Billed("2", "images"),
-        cost_details=CostDetails(upstream_cost="0.00405"),
-    )
-
     def test_log_record(self, otlp: OtlpCollector) -> None:
         """aievents.cost_usd, priced_as, reported_cost_usd, billed_quantity and billed_unit."""
         from aievents.sinks import LogSink
 
-        event = usage_event("u1", usage=self.USAGE, cost=self.PRICED)
+        event = usage_event("u1", usage=gateway_usage(), cost=gateway_priced())
         transport = OtlpTransport(otlp.endpoint)
         record = transport.log_record(event)
         transport.close()
         sent = {kv.key: plain(kv.value) for kv in record.attributes}
         names = ("cost_usd", "priced_as", "reported_cost_usd", "billed_quantity", "billed_unit")
         assert {name: sent[f"aievents.{name}"] for name in names} == {
-            "cost_usd": 0.00405,
+            "cost_usd": 0.04249,
             "priced_as": "gpt-image-1",
-            "reported_cost_usd": 0.0045,
-            "billed_quantity": 2.0,
+            "reported_cost_usd": 0.0431,
+            "billed_quantity": 1.0,
             "billed_unit": "images",
         }
         logged = LogSink().fields(event)
@@ -316,9 +306,9 @@ class TestReportedAttributes:
     def test_metrics(self, otlp: OtlpCollector) -> None:
         """aievents.cost sums the computed costs, aievents.reported_cost the reported ones."""
         events = [
-            usage_event("a", usage=self.USAGE, cost=self.PRICED),
+            usage_event("a", usage=gateway_usage(), cost=gateway_priced()),
             usage_event("b", usage=ImageUsage(cost="0.04")),  # reported, not priced
-            usage_event("c", usage=ImageUsage(input_tokens=5), cost=self.PRICED),  # priced only
+            usage_event("c", usage=ImageUsage(input_tokens=5), cost=gateway_priced()),  # priced
         ]
         transport = OtlpTransport(otlp.endpoint)
         request = transport.metrics_request(events)
@@ -326,7 +316,7 @@ class TestReportedAttributes:
         assert request is not None
         metrics = {m.name: m for m in request.resource_metrics[0].scope_metrics[0].metrics}
         (computed,) = metrics["aievents.cost"].sum.data_points
-        assert computed.as_double == pytest.approx(2 * 0.00405)
+        assert computed.as_double == pytest.approx(2 * 0.04249)
         (reported,) = metrics["aievents.reported_cost"].sum.data_points
-        assert reported.as_double == pytest.approx(0.0045 + 0.04)
+        assert reported.as_double == pytest.approx(0.0431 + 0.04)
         assert metrics["aievents.reported_cost"].unit == "USD"
