@@ -173,6 +173,32 @@ class TestCosts:
         }
 
 
+class TestReprice:
+    """A reprice changes the computed cost only: what the providers reported is kept."""
+
+    def test_reported_kept(self, source: Any) -> None:
+        """The unpriced model priced since: computed known, reported as it was."""
+        from aievents.pricing import PriceBook
+
+        book = PriceBook()
+        book.set_price(UNPRICED, tokens={"input_text": "5.00", "output_image": "40.00"})
+
+        def reported() -> list[Any]:
+            page = source.usage(**WINDOW, group_by=["model"], cost="reported")
+            return [(r.model, r.cost, r.reported_requests) for b in page.data for r in b.results]
+
+        before = reported()
+        source.reprice(prices=book)
+        assert reported() == before == [(UNPRICED, D("0.02"), 1), ("gpt-image-1", D("0.0041"), 1)]
+        found = {r.model: r.cost for b in source.usage(**WINDOW, group_by=["model"]).data
+                 for r in b.results}  # fmt: skip
+        # gpt-image-1 as before (2 x $0.00405). acme-image-x, priced as
+        # gpt-image-1 is: a store prices its rows again (2 x $0.00405); an
+        # AggregateSink cannot reprice totals counted unpriced: still unknown.
+        assert found["gpt-image-1"] == D("0.0081")
+        assert found[UNPRICED] == (None if isinstance(source, AggregateSink) else D("0.0081"))
+
+
 class TestExport:
     """AggregateSink's export and merge carry the reported lanes, exactly."""
 
