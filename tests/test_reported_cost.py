@@ -18,6 +18,7 @@ import attrs
 import pytest
 
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
+from aievents.pricing import PriceBook
 from aievents.query import QueryError
 from aievents.sinks import AggregateSink, StoreSink
 from aievents.wire import to_json
@@ -178,8 +179,6 @@ class TestReprice:
 
     def test_reported_kept(self, source: Any) -> None:
         """The unpriced model priced since: computed known, reported as it was."""
-        from aievents.pricing import PriceBook
-
         book = PriceBook()
         book.set_price(UNPRICED, tokens={"input_text": "5.00", "output_image": "40.00"})
 
