@@ -93,6 +93,15 @@ class Reader:
                 self.problem(f"{path}.{key}", again, f"is given twice (first {value[key]!r})")
         return value
 
+    def record(
+        self, value: Any, path: str, what: str, fields: frozenset[str]
+    ) -> Mapping[str, Any] | None:
+        """``value`` if it is an object of ``fields`` only (others are problems), else ``None``."""
+        found = self.mapping(value, path, what)
+        if found is not None:
+            self.keys(found, path, fields)
+        return found
+
     def keys(self, data: Mapping[str, Any], path: str, allowed: frozenset[str]) -> None:
         """A key ``data`` has beyond ``allowed`` is a problem (a misspelt field)."""
         for key in data:
