@@ -90,7 +90,8 @@ class Reader:
             return None
         for key, again in getattr(value, "repeated", ()):
             if again != value[key]:
-                self.problem(f"{path}.{key}", again, f"is given twice (first {value[key]!r})")
+                where = f"{path}.{key}" if path else key
+                self.problem(where, again, f"is given twice (first {value[key]!r})")
         return value
 
     def record(
@@ -106,7 +107,7 @@ class Reader:
         """A key ``data`` has beyond ``allowed`` is a problem (a misspelt field)."""
         for key in data:
             if key not in allowed:
-                self.problem(f"{path}.{key}", data[key], "is not a field here")
+                self.problem(f"{path}.{key}" if path else key, data[key], "is not a field here")
 
     def amount(self, value: Any, path: str) -> Decimal | None:
         """An exact, finite, non-negative amount from a string, int or Decimal."""
