@@ -220,8 +220,8 @@ class PriceBook:
         image, per megapixel, per request), then a token-billed entry's
         per-image estimate (``cost.basis`` says which). A model the table
         does not know, or a request it cannot price, is logged
-        (``price_unknown``) once per model
-        and reason by each book. A model past its shutdown date on ``when``
+        (``price_unknown``) once per model and reason by each book. A model
+        past its shutdown date on ``when``
         is still priced and logged once (``model_retired``, with its
         successor); a deprecated one is noted once at info level
         (``model_deprecated``).
