@@ -13,12 +13,11 @@ import structlog
 from aievents import (
     ImageUsage,
     ImageUsageEvent,
-    InputTokensDetails,
-    OutputTokensDetails,
     PriceTableError,
 )
 from aievents.pricing import PriceBook, PriceTable, resolution_tier
 from aievents.usage import Billed
+from reprice_data import tokens
 
 from price_tables import sample_table, table_data
 
@@ -31,28 +30,12 @@ def _book() -> PriceBook:
     return PriceBook(sample_table())
 
 
-def usage(
-    *, text: int = 0, image: int = 0, cached: int = 0, out_image: int = 0, out_text: int = 0
-) -> ImageUsage:
-    """Token usage with both kinds of details."""
-    return ImageUsage(
-        input_tokens=text + image,
-        output_tokens=out_image + out_text,
-        input_tokens_details=InputTokensDetails(
-            text_tokens=text, image_tokens=image, cached_tokens=cached
-        ),
-        output_tokens_details=OutputTokensDetails(image_tokens=out_image, text_tokens=out_text),
-    )
-
-
 class TestTokens:
     """A token-billed entry prices the reported usage, each modality at its rate."""
 
     def test_by_modality(self, book: PriceBook) -> None:
         """gpt-image-2: text, image, cached and image output each at its own rate."""
-        cost = book.image_cost(
-            "gpt-image-2", usage=usage(text=100, image=500, cached=50, out_image=4000)
-        )
+        cost = book.image_cost("gpt-image-2", usage=tokens(100, 4000, image=500, cached=50))
         assert cost is not None
         # 50 uncached text x 5.00/M = 0.00025; 500 image x 8.00/M = 0.004;
         # 50 cached text x 1.25/M = 0.0000625; 4000 image out x 30.00/M = 0.12.
@@ -67,9 +50,7 @@ class TestTokens:
 
     def test_image_output_at_the_image_rate(self, book: PriceBook) -> None:
         """gemini-2.5-flash-image: image output at 30.00/M, text output at 2.50/M."""
-        cost = book.image_cost(
-            "gemini-2.5-flash-image", usage=usage(text=20, out_image=1290, out_text=10)
-        )
+        cost = book.image_cost("gemini-2.5-flash-image", usage=tokens(20, 1290, out_text=10))
         assert cost is not None
         # 20 x 0.30/M = 0.000006; 1290 x 30/M = 0.0387; 10 x 2.50/M = 0.000025.
         assert (cost.input_text, cost.output_image, cost.output_text) == (
@@ -81,7 +62,7 @@ class TestTokens:
 
     def test_usage_never_times_n(self, book: PriceBook) -> None:
         """Four images in one usage: the usage is the whole request, images=4 changes nothing."""
-        one = book.image_cost("gpt-image-2", usage=usage(text=10, out_image=4 * 1056), images=4)
+        one = book.image_cost("gpt-image-2", usage=tokens(10, 4 * 1056), images=4)
         assert one is not None
         # 10 x 5/M + 4224 x 30/M = 0.00005 + 0.12672.
         assert one.total == D("0.12677")
@@ -231,7 +212,7 @@ class TestBilled:
         data["models"][0]["per_billed_unit"] = {"images": "1.00"}
         book = PriceBook(PriceTable.from_dict(data))
         billed = Billed(D("1"), "images")
-        by_tokens = book.image_cost("gpt-image-2", usage=usage(out_image=1000), billed=billed)
+        by_tokens = book.image_cost("gpt-image-2", usage=tokens(0, 1000), billed=billed)
         by_billed = book.image_cost("gpt-image-2", images=1, billed=billed)
         assert by_tokens is not None
         assert by_billed is not None
