@@ -10,11 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
-from aievents import (
-    ImageUsage,
-    ImageUsageEvent,
-    PriceTableError,
-)
+from aievents import ImageUsage, ImageUsageEvent, PriceTableError
 from aievents.pricing import PriceBook, PriceTable, resolution_tier
 from aievents.usage import Billed
 from reprice_data import tokens
