@@ -1,0 +1,180 @@
+"""The price file: format 2 read whole, format 1 still read, anything wrong refused whole."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aievents import PriceTableError
+from aievents.pricing import PriceBook, PriceProblem, PriceTable, check_prices
+
+from price_tables import FIXTURES, sample_table, table_data
+
+D = Decimal
+
+
+def write(path: Path, data: Any) -> Path:
+    """``data`` as a JSON file at ``path``."""
+    path.write_text(json.dumps(data))
+    return path
+
+
+def entry(data: dict[str, Any], index: int) -> dict[str, Any]:
+    """The entry ``index`` of ``data``'s models."""
+    found: dict[str, Any] = data["models"][index]
+    return found
+
+
+class TestFormat2:
+    """A format 2 file gives every field of every entry."""
+
+    def test_reads(self) -> None:
+        """Units, rows with tiers, megapixels, requests, billed units, lifecycle and names."""
+        table = sample_table()
+        assert table.version == "test-2026-12-01"
+        assert len(table.models) == 8
+        grok = table.lookup("grok-imagine-image-2.0")
+        assert grok is not None
+        assert [(row.tier, row.price) for row in grok.per_image] == [
+            ("1K", D("0.04")),
+            ("2K", D("0.06")),
+        ]
+        flux = table.lookup("fal-ai/flux/dev")
+        assert flux is not None
+        assert flux.per_megapixel is not None
+        assert (flux.per_megapixel.price, flux.per_megapixel.pixels) == (D("0.025"), 1_000_000)
+        assert flux.per_megapixel.round == "up"
+        assert flux.billed_rate("megapixels") == D("0.025")
+        assert flux.billed_rate("seconds") is None
+        upscale = table.lookup("acme-upscale")
+        assert upscale is not None
+        assert upscale.per_request == D("0.01")
+        assert table.aliases["house-default"] == "contoso-images"
+        assert [p.match for p in table.patterns] == ["openrouter/*", "azure/*"]
+
+    def test_file_and_dict_agree(self, tmp_path: Path) -> None:
+        """The same content from a file or a dict is the same table."""
+        path = write(tmp_path / "prices.json", table_data())
+        assert PriceTable.from_file(path) == sample_table()
+        assert check_prices(path) == []
+
+    def test_format_1_still_loads(self) -> None:
+        """A format 1 file (no source or date required, fields not checked) loads as before."""
+        old = {
+            "format": 1,
+            "version": "old",
+            "models": [
+                {"provider": "acme", "model": "acme-paint", "unit": "images",
+                 "per_image": [{"price": "0.01"}], "comment": "kept quiet in format 1"}
+            ],
+        }  # fmt: skip
+        table = PriceTable.from_dict(old)
+        price = table.lookup("acme-paint")
+        assert price is not None
+        assert price.per_image[0].price == D("0.01")
+        old["format"] = 2
+        with pytest.raises(PriceTableError):
+            PriceTable.from_dict(old)
+
+
+#: Each way a file can be wrong: a change to the test table, and the field the error names.
+BAD: list[dict[str, Any]] = json.loads((FIXTURES / "bad_price_tables.json").read_text())
+
+
+def broken(case: dict[str, Any]) -> dict[str, Any]:
+    """The test table with the changes of ``case``: ``at`` the keys down to a value.
+
+    The last key ``+`` appends ``value`` to a list; ``drop`` removes the value.
+    """
+    data = table_data()
+    for change in case["change"]:
+        *parents, last = change["at"]
+        node: Any = data
+        for key in parents:
+            node = node[key]
+        if last == "+":
+            node.append(change["value"])
+        elif change.get("drop"):
+            del node[last]
+        else:
+            node[last] = change["value"]
+    return data
+
+
+CASES = pytest.mark.parametrize("case", BAD, ids=[case["case"] for case in BAD])
+
+
+class TestRefused:
+    """A file with anything wrong is refused whole, naming file, entry and field."""
+
+    @CASES
+    def test_dict(self, case: dict[str, Any]) -> None:
+        """from_dict raises PriceTableError naming the field and the source."""
+        data, field = broken(case), case["field"]
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_dict(data, source="mine.json")
+        assert info.value.field == field
+        assert info.value.owner == "mine.json"
+        assert str(info.value).startswith(f"mine.json: field {field!r}")
+
+    @CASES
+    def test_file_leaves_the_table(self, tmp_path: Path, case: dict[str, Any]) -> None:
+        """load_prices refuses the file and the book's table in force is unchanged."""
+        path, field = write(tmp_path / "bad.json", broken(case)), case["field"]
+        book = PriceBook(sample_table())
+        before = book.table
+        for replace in (False, True):
+            with pytest.raises(PriceTableError) as info:
+                book.load_prices(path, replace=replace)
+            assert (info.value.field, info.value.owner) == (field, str(path))
+            assert book.table is before
+        assert field in [problem.path for problem in check_prices(path)]
+
+    def test_alias_given_twice_in_the_file(self, tmp_path: Path) -> None:
+        """The same alias twice in the JSON, to two targets, is refused (not the last kept)."""
+        text = json.dumps(table_data()).replace(
+            '"aliases": {', '"aliases": {"twice": "gpt-image-2", "twice": "dall-e-3", ', 1
+        )
+        path = tmp_path / "twice.json"
+        path.write_text(text)
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_file(path)
+        assert (info.value.field, info.value.value) == ("aliases.twice", "dall-e-3")
+
+    def test_unreadable(self, tmp_path: Path) -> None:
+        """A missing file or one that is not JSON: refused, and one problem each."""
+        missing = tmp_path / "nope.json"
+        broken = tmp_path / "broken.json"
+        broken.write_text("{not json")
+        for path, words in ((missing, "cannot be read"), (broken, "is not valid JSON")):
+            with pytest.raises(PriceTableError, match=words):
+                PriceTable.from_file(path)
+            (problem,) = check_prices(path)
+            assert words in problem.reason
+
+
+class TestCheck:
+    """check_prices lists every problem of a file, not the first alone."""
+
+    def test_every_problem(self, tmp_path: Path) -> None:
+        """Four problems in three entries and the names: four problems, by path and value."""
+        data = table_data()
+        entry(data, 2)["per_image"][0]["price"] = "-1"
+        entry(data, 2)["shutdown"] = "soon"
+        entry(data, 5)["unit"] = "pixels"
+        data["aliases"]["ping"] = "ping"
+        problems = check_prices(write(tmp_path / "bad.json", data))
+        assert [(p.path, p.value) for p in problems] == [
+            ("models[2](dall-e-3).shutdown", "soon"),
+            ("models[2](dall-e-3).per_image[0].price", "-1"),
+            ("models[5](grok-imagine-image-2.0).unit", "pixels"),
+            ("aliases.ping", "ping"),
+        ]
+        assert all(isinstance(p, PriceProblem) for p in problems)
+        assert "must be an ISO date" in str(problems[0])
+        with pytest.raises(PriceTableError, match=r"and 3 more problems"):
+            PriceTable.from_file(tmp_path / "bad.json")

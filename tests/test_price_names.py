@@ -1,0 +1,193 @@
+"""Other names of priced models: aliases, patterns, dated snapshots; the event keeps its own."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from aievents import ImageUsage, ImageUsageEvent, OutputTokensDetails
+from aievents.pricing import Pattern, PriceBook, PriceTable
+
+from price_tables import sample_table, table_data
+
+D = Decimal
+#: 1000 image output tokens of gpt-image-2: 1000 x 30.00/M.
+USAGE = ImageUsage(
+    input_tokens=0, output_tokens=1000, output_tokens_details=OutputTokensDetails(image_tokens=1000)
+)
+COST = D("0.03")
+
+
+@pytest.fixture(name="table")
+def _table() -> PriceTable:
+    return sample_table()
+
+
+class TestResolve:
+    """resolve() says which entry prices a name, as what, and how it was found."""
+
+    @pytest.mark.parametrize(
+        ("name", "priced_as", "via"),
+        [
+            ("gpt-image-2", "gpt-image-2", "exact"),
+            ("contoso-images", "gpt-image-2", "alias"),
+            ("house-default", "gpt-image-2", "alias"),  # alias -> alias -> model
+            ("gemini-3.1-flash-image-preview", "gemini-3.1-flash-image", "alias"),  # the entry's
+            ("openrouter/gpt-image-2", "gpt-image-2", "pattern"),
+            ("azure/contoso-images", "gpt-image-2", "pattern"),  # pattern, then alias
+            ("gpt-image-2-2026-04-21", "gpt-image-2", "snapshot"),
+            ("openrouter/gpt-image-2-2026-04-21", "gpt-image-2", "pattern"),
+            ("gemini-3.1-flash-image-20261001", "gemini-3.1-flash-image", "snapshot"),
+        ],
+    )
+    def test_names(self, table: PriceTable, name: str, priced_as: str, via: str) -> None:
+        """Each name reaches its entry."""
+        resolved = table.resolve(name)
+        assert resolved is not None
+        assert (resolved.priced_as, resolved.via) == (priced_as, via)
+        assert resolved.price.model == priced_as
+        assert resolved.names[0] == name
+        assert table.lookup(name) is resolved.price
+
+    @pytest.mark.parametrize("name", ["mystery", "openrouter/mystery", "openrouter/", "azure"])
+    def test_unknown(self, table: PriceTable, name: str) -> None:
+        """A name that leads to no entry is None."""
+        assert table.resolve(name) is None
+
+    def test_chain(self, table: PriceTable) -> None:
+        """The names looked up on the way are kept, in order."""
+        resolved = table.resolve("openrouter/house-default")
+        assert resolved is not None
+        assert resolved.names == (
+            "openrouter/house-default",
+            "house-default",
+            "contoso-images",
+            "gpt-image-2",
+        )
+
+    def test_provider_first(self) -> None:
+        """Two providers' entries of one name: the provider's own wins."""
+        data = table_data()
+        fal = {**data["models"][2], "provider": "fal", "per_image": [{"price": "0.5"}]}
+        data["models"].append(fal)
+        table = PriceTable.from_dict(data)
+        fal_entry = table.lookup("dall-e-3", "fal")
+        assert fal_entry is not None
+        assert fal_entry.provider == "fal"
+        openai_entry = table.lookup("dall-e-3", "openai")
+        assert openai_entry is not None
+        assert openai_entry.provider == "openai"
+
+    def test_pattern_loop_ends(self) -> None:
+        """A pattern that gives back a name it matches again ends, unresolved."""
+        data = table_data()
+        data["patterns"] = [{"match": "x/*", "model": "x/x/*"}]
+        assert PriceTable.from_dict(data).resolve("x/a") is None
+
+
+class TestPricedAs:
+    """The cost says what the model was priced as; the event keeps the name used."""
+
+    @pytest.mark.parametrize(
+        "name", ["contoso-images", "openrouter/gpt-image-2", "gpt-image-2-2026-04-21"]
+    )
+    def test_cost(self, table: PriceTable, name: str) -> None:
+        """Priced at gpt-image-2's rates, and says so."""
+        cost = PriceBook(table).image_cost(name, usage=USAGE)
+        assert cost is not None
+        assert (cost.total, cost.priced_model) == (COST, "gpt-image-2")
+
+    def test_event(self, table: PriceTable) -> None:
+        """An event for a deployment name keeps it; priced_as names the entry."""
+        event = ImageUsageEvent(
+            request_id="r1", provider="azure", model="contoso-images", usage=USAGE
+        )
+        assert event.priced_as is None
+        cost = PriceBook(table).cost_of(event)
+        priced = ImageUsageEvent(
+            request_id="r1", provider="azure", model="contoso-images", usage=USAGE, cost=cost
+        )
+        assert (priced.model, priced.priced_as) == ("contoso-images", "gpt-image-2")
+
+    def test_load_adds_names(self, tmp_path: Path) -> None:
+        """Loading a file into a book adds its aliases and patterns to the table's."""
+        data = table_data()
+        path = tmp_path / "mine.json"
+        mine = {
+            "format": 2,
+            "version": "mine",
+            "aliases": {"my-deployment": "gpt-image-2"},
+            "patterns": [{"match": "gw/*", "model": "*"}],
+            "models": [],
+        }
+        path.write_text(json.dumps(mine))
+        book = PriceBook(PriceTable.from_dict(data))
+        book.load_prices(path)
+        for name in ("my-deployment", "gw/contoso-images", "openrouter/gpt-image-2"):
+            resolved = book.resolve(name)
+            assert resolved is not None
+            assert resolved.priced_as == "gpt-image-2"
+
+
+class TestPatternOverlap:
+    """Two patterns overlap when some name matches both: heads and tails agree."""
+
+    @pytest.mark.parametrize(
+        ("first", "second", "overlap"),
+        [
+            ("openrouter/*", "open*", True),  # openrouter/x
+            ("azure/*", "*-azure", True),  # azure/x-azure
+            ("fal-ai/*", "fal-ai/flux/*", True),
+            ("openrouter/*", "azure/*", False),
+            ("*-azure", "*-bedrock", False),
+            ("a*b", "c*b", False),
+        ],
+    )
+    def test_overlaps(self, first: str, second: str, overlap: bool) -> None:
+        """Both ways round."""
+        one, other = Pattern(first, "*"), Pattern(second, "*")
+        assert one.overlaps(other) is overlap
+        assert other.overlaps(one) is overlap
+
+    def test_star_matches_something(self) -> None:
+        """The * stands for one character or more: openrouter/ alone is no name."""
+        assert Pattern("openrouter/*", "*").apply("openrouter/") is None
+        assert Pattern("*-azure", "*").apply("gpt-image-2-azure") == "gpt-image-2"
+        assert Pattern("gw/*", "vendor/*").apply("gw/m") == "vendor/m"
+
+
+class TestMerged:
+    """A file loaded onto a table: its names win, its patterns are tried first."""
+
+    def test_precedence(self, table: PriceTable) -> None:
+        """The file's alias replaces the table's; its pattern comes before the table's."""
+        mine = PriceTable(
+            "mine",
+            {},
+            aliases={"contoso-images": "dall-e-3"},
+            patterns=[Pattern("openrouter/*", "gpt-image-1")],
+        )
+        merged = table.merged(mine)
+        assert merged.version == "test-2026-12-01+local.1"
+        assert [(p.match, p.model) for p in merged.patterns] == [
+            ("openrouter/*", "gpt-image-1"),
+            ("azure/*", "*"),
+        ]
+        contoso = merged.resolve("contoso-images")
+        routed = merged.resolve("openrouter/anything")
+        assert contoso is not None
+        assert routed is not None
+        assert (contoso.priced_as, routed.priced_as) == ("dall-e-3", "gpt-image-1")
+
+    def test_set_price_on_an_alias(self, table: PriceTable) -> None:
+        """set_price of an alias's name gives that name its own entry; the model is untouched."""
+        book = PriceBook(table)
+        entry = book.set_price("contoso-images", per_image="0.5")
+        assert (entry.model, entry.provider, entry.unit) == ("contoso-images", "openai", "images")
+        own = book.resolve("contoso-images")
+        assert own is not None
+        assert (own.priced_as, own.via) == ("contoso-images", "exact")
+        assert book.lookup("gpt-image-2") == table.lookup("gpt-image-2")
