@@ -30,8 +30,9 @@ __all__ = [
     "units_to_usd",
 ]
 
-#: How a cost was reached: from token usage, per image, or a per-image estimate.
-COST_BASES: Final = ("tokens", "images", "estimate")
+#: How a cost was reached: from token usage, per image, per megapixel, per
+#: request, from what the provider says it billed, or a per-image estimate.
+COST_BASES: Final = ("tokens", "images", "megapixels", "requests", "billed", "estimate")
 #: The parts of a cost, in the order of :meth:`ImageCost.breakdown`: the token
 #: parts OpenAI's usage API bills (:data:`aievents.usage.BILLED_PARTS`), then
 #: the images billed per image.
@@ -98,7 +99,10 @@ class ImageCost(ScrubbedRepr):
     Attributes:
         total: The cost in USD.
         currency: Always ``"usd"``.
-        basis: ``tokens`` (from usage), ``images`` (per-image price) or
+        basis: ``tokens`` (from usage), ``images`` (per-image price),
+            ``megapixels`` (per megapixel of each image), ``requests`` (per
+            request), ``billed`` (the quantity the provider says it billed,
+            ``usage.billed``, at the table's price of its unit) or
             ``estimate`` (a per-image estimate for a token-billed model whose
             response reported no usage).
         input_text: Uncached text input tokens at the text rate.
@@ -106,10 +110,13 @@ class ImageCost(ScrubbedRepr):
         cached_input: Cached input tokens at the cached rates.
         output_image: Image output tokens at the image output rate.
         output_text: Text output tokens at the text output rate.
-        per_image: Images times the per-image price or estimate.
+        per_image: The image charge: every charge that is not by token
+            (images times the per-image price or estimate, megapixels, the
+            request, the billed quantity).
         price_version: Version of the price table used.
-        priced_model: The price table entry used (a dated snapshot is priced
-            as its base model).
+        priced_model: The model the request was priced as: the price table
+            entry used (a dated snapshot, an alias or a gateway's name of a
+            model is priced as that model's entry).
         unpriced: Components that had tokens but no rate in the table; the
             total leaves them out.
         units: Read-only, worked out when the cost is built: the cost in

@@ -34,28 +34,43 @@ from aievents.pricing._book import (
     set_default_table,
     set_price,
 )
-from aievents.pricing._table import (
+from aievents.pricing._entry import BILLED_UNITS, UNITS, ModelPrice
+from aievents.pricing._names import Pattern, Resolved
+from aievents.pricing._reader import PriceProblem
+from aievents.pricing._table import PriceTable, check_prices, shipped_table
+from aievents.pricing._units import (
+    TIERS,
     TOKEN_RATE_NAMES,
     ImagePrice,
-    ModelPrice,
-    PriceTable,
+    MegapixelPrice,
     TokenRates,
-    shipped_table,
+    pixels,
+    resolution_tier,
 )
 
 __all__ = [
+    "BILLED_UNITS",
+    "TIERS",
     "TOKEN_RATE_NAMES",
+    "UNITS",
     "ImagePrice",
+    "MegapixelPrice",
     "ModelPrice",
+    "Pattern",
     "PriceBook",
+    "PriceProblem",
     "PriceTable",
+    "Resolved",
     "TokenRates",
     "book_for",
+    "check_prices",
     "cost_of",
     "default_book",
     "default_table",
     "image_cost",
     "load_prices",
+    "pixels",
+    "resolution_tier",
     "set_default_table",
     "set_price",
     "shipped_table",

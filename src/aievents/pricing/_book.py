@@ -15,7 +15,9 @@ from aievents.events import BaseEvent
 from aievents.exceptions import PriceTableError
 from aievents.money import ImageCost
 from aievents.pricing._cost import request_cost
-from aievents.pricing._table import ImagePrice, ModelPrice, PriceTable, TokenRates, shipped_table
+from aievents.pricing._entry import ModelPrice
+from aievents.pricing._table import PriceTable, shipped_table
+from aievents.pricing._units import ImagePrice, TokenRates
 from aievents.usage import ImageUsage
 
 #: Models (and reasons) one book remembers warning about, at most.
@@ -161,7 +163,7 @@ class PriceBook:
         """
         loaded = PriceTable.from_file(path)
         with self._lock:
-            table = loaded if replace else self._current().with_prices(loaded.models.values())
+            table = loaded if replace else self._current().merged(loaded)
             self._table = table
         return table
 

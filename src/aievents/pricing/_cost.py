@@ -25,7 +25,8 @@ from decimal import Decimal
 from typing import Final
 
 from aievents.money import EXACT, ImageCost
-from aievents.pricing._table import ModelPrice, TokenRates
+from aievents.pricing._entry import ModelPrice
+from aievents.pricing._units import TokenRates
 from aievents.usage import ImageUsage, token_split
 
 _MILLION: Final = Decimal(1_000_000)

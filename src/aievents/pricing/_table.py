@@ -5,243 +5,155 @@ shipped table is ``prices.json`` beside this module; users load their own
 file with :meth:`PriceTable.from_file` or override single models at runtime
 with :func:`aievents.pricing.set_price`.
 
-File format (JSON; amounts are strings so that they stay exact)::
+File format 2 (JSON; amounts are strings so that they stay exact)::
 
     {
-      "format": 1,
-      "version": "2026-07-22",
+      "format": 2,
+      "version": "2026-12-01",
       "currency": "usd",
+      "aliases": {"my-azure-deployment": "gpt-image-2"},
+      "patterns": [{"match": "openrouter/*", "model": "*"}],
       "models": [
-        {"provider": "openai", "model": "gpt-image-1", "unit": "tokens",
-         "per_million_tokens": {"input_text": "5.00", "output_image": "40.00", ...},
-         "per_image_estimate": [{"quality": "low", "size": "1024x1024", "price": "0.011"}],
-         "source": "...", "effective": "2026-07-22"},
+        {"provider": "openai", "model": "gpt-image-2", "unit": "tokens",
+         "per_million_tokens": {"input_text": "5.00", "output_image": "30.00", ...},
+         "per_image_estimate": [{"quality": "low", "size": "1024x1024", "price": "0.006"}],
+         "released": "2026-04-21",
+         "source": "...", "effective": "2026-10-01"},
+        {"provider": "google", "model": "gemini-3.1-flash-image", "unit": "images",
+         "per_image": [{"tier": "1K", "price": "0.067"}, {"tier": "2K", "price": "0.101"}],
+         "source": "...", "effective": "2026-10-01"},
+        {"provider": "fal", "model": "fal-ai/flux/dev", "unit": "megapixels",
+         "per_megapixel": {"price": "0.025", "round": "up"},
+         "source": "...", "effective": "2026-10-01"},
         {"provider": "openai", "model": "dall-e-3", "unit": "images",
          "per_image": [{"quality": "hd", "size": "1024x1792", "price": "0.120"}],
+         "shutdown": "2026-05-12", "successor": "gpt-image-2",
          "source": "...", "effective": "2026-07-22"}
       ]
     }
+
+An entry's ``unit`` is ``tokens`` (``per_million_tokens``, optional
+``per_image_estimate`` rows and ``typical_tokens``), ``images``
+(``per_image`` rows ``{price, size?, quality?, tier?}``), ``megapixels``
+(``per_megapixel {price, pixels?, round?}``) or ``requests``
+(``per_request``); any entry may price what a provider says it billed
+(``per_billed_unit {"seconds": "0.01"}``). Lifecycle dates (``released``,
+``deprecated``, ``shutdown``) and ``effective`` are ISO dates. Names: see
+:mod:`aievents.pricing._names`. Format 1 files (``tokens`` and ``images``
+entries, no names, ``source`` and ``effective`` optional) still load.
+
+A file with anything wrong is refused whole (:class:`PriceTableError` naming
+the file, the entry and the field); :func:`check_prices` lists every problem.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import attrs
 
 from aievents.exceptions import PriceTableError
-
-#: The token rate names, per 1M tokens.
-TOKEN_RATE_NAMES: Final = (
-    "input_text",
-    "input_image",
-    "cached_input_text",
-    "cached_input_image",
-    "output_image",
-    "output_text",
+from aievents.pricing._entry import ModelPrice, read_entry
+from aievents.pricing._names import (
+    MAX_STEPS,
+    Pattern,
+    Resolved,
+    Via,
+    check_names,
+    next_name,
+    read_aliases,
+    read_patterns,
 )
-_FORMAT: Final = 1
-_SNAPSHOT: Final = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+from aievents.pricing._reader import PriceProblem, Reader, Repeated
 
-
-def _amount(value: Any, where: str) -> Decimal:
-    """An exact, finite, non-negative amount from a string, int or Decimal."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise PriceTableError(where, value, "must be an amount as a string such as '0.040'")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise PriceTableError(where, value, "must be a decimal amount such as '0.040'") from None
-    if not amount.is_finite() or amount < 0:
-        raise PriceTableError(where, value, "must be a finite, non-negative amount")
-    return amount
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class TokenRates:
-    """USD per 1M tokens of each kind; ``None`` where the table has no rate."""
-
-    input_text: Decimal | None = None
-    input_image: Decimal | None = None
-    cached_input_text: Decimal | None = None
-    cached_input_image: Decimal | None = None
-    output_image: Decimal | None = None
-    output_text: Decimal | None = None
-
-    @classmethod
-    def parse(cls, data: Any, where: str) -> TokenRates:
-        """Build from a mapping of rate name to amount."""
-        if not isinstance(data, Mapping):
-            raise PriceTableError(where, data, "must be an object of rates per 1M tokens")
-        unknown = set(data) - set(TOKEN_RATE_NAMES)
-        if unknown:
-            name = sorted(unknown)[0]
-            raise PriceTableError(
-                f"{where}.{name}", data[name], f"is not a rate ({', '.join(TOKEN_RATE_NAMES)})"
-            )
-        return cls(**{name: _amount(v, f"{where}.{name}") for name, v in data.items()})
-
-    def merged(self, other: TokenRates) -> TokenRates:
-        """These rates with ``other``'s given rates replacing them."""
-        return attrs.evolve(
-            self, **{n: v for n in TOKEN_RATE_NAMES if (v := getattr(other, n)) is not None}
-        )
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class ImagePrice:
-    """USD per image for a size and quality; ``None`` matches any."""
-
-    price: Decimal
-    size: str | None = None
-    quality: str | None = None
-
-    def matches(self, size: str | None, quality: str | None) -> bool:
-        """Whether this price applies to an image of ``size`` and ``quality``."""
-        return (self.size is None or self.size == size) and (
-            self.quality is None or self.quality == quality
-        )
-
-    @classmethod
-    def parse(cls, data: Any, where: str) -> ImagePrice:
-        """Build from ``{"price", "size"?, "quality"?}``."""
-        if not isinstance(data, Mapping):
-            raise PriceTableError(where, data, "must be an object with a price")
-        for key in ("size", "quality"):
-            if key in data and not isinstance(data[key], str):
-                raise PriceTableError(f"{where}.{key}", data[key], "must be a string")
-        if "price" not in data:
-            raise PriceTableError(f"{where}.price", None, "is required")
-        return cls(
-            price=_amount(data["price"], f"{where}.price"),
-            size=data.get("size"),
-            quality=data.get("quality"),
-        )
-
-
-Unit = Literal["tokens", "images"]
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class ModelPrice:
-    """What one model costs.
-
-    Attributes:
-        model: The model name, such as ``gpt-image-1``.
-        provider: The provider, such as ``openai``.
-        unit: ``tokens`` (billed by usage) or ``images`` (billed per image).
-        tokens: Rates per 1M tokens (``unit="tokens"``).
-        per_image: Prices per image by size and quality (``unit="images"``).
-        estimates: Per-image estimates for a token-billed model, used only
-            when a response reports no usage.
-        source: Where the price comes from.
-        effective: The date the price was checked or takes effect.
-    """
-
-    model: str
-    provider: str
-    unit: Unit
-    tokens: TokenRates | None = None
-    per_image: tuple[ImagePrice, ...] = ()
-    estimates: tuple[ImagePrice, ...] = ()
-    source: str = ""
-    effective: str = ""
-
-    def image_price(
-        self, size: str | None, quality: str | None, *, estimate: bool = False
-    ) -> Decimal | None:
-        """The per-image price (or estimate) for ``size`` and ``quality``, if the table has one."""
-        for row in self.estimates if estimate else self.per_image:
-            if row.matches(size, quality):
-                return row.price
-        return None
-
-    @classmethod
-    def parse(cls, data: Any, where: str) -> ModelPrice:
-        """Build one entry of the file format."""
-        if not isinstance(data, Mapping):
-            raise PriceTableError(where, data, "must be an object")
-        for key in ("model", "provider"):
-            if not isinstance(data.get(key), str) or not data[key]:
-                raise PriceTableError(f"{where}.{key}", data.get(key), "must be a non-empty string")
-        where = f"{where}({data['model']})"
-        unit = data.get("unit")
-        if unit not in ("tokens", "images"):
-            raise PriceTableError(f"{where}.unit", unit, "must be 'tokens' or 'images'")
-        for key in ("source", "effective"):
-            if not isinstance(data.get(key, ""), str):
-                raise PriceTableError(f"{where}.{key}", data[key], "must be a string")
-        tokens = None
-        if unit == "tokens":
-            tokens = TokenRates.parse(data.get("per_million_tokens"), f"{where}.per_million_tokens")
-        per_image = _rows(data.get("per_image", []), f"{where}.per_image")
-        if unit == "images" and not per_image:
-            raise PriceTableError(f"{where}.per_image", None, "must list at least one price")
-        return cls(
-            model=data["model"],
-            provider=data["provider"],
-            unit=unit,
-            tokens=tokens,
-            per_image=per_image,
-            estimates=_rows(data.get("per_image_estimate", []), f"{where}.per_image_estimate"),
-            source=data.get("source", ""),
-            effective=data.get("effective", ""),
-        )
-
-
-def _rows(data: Any, where: str) -> tuple[ImagePrice, ...]:
-    if not isinstance(data, list):
-        raise PriceTableError(where, data, "must be a list of {price, size?, quality?}")
-    return tuple(ImagePrice.parse(row, f"{where}[{i}]") for i, row in enumerate(data))
+#: The file formats read; the last is the one written.
+FORMATS: Final = (1, 2)
+_TOP: Final = frozenset({"format", "version", "currency", "note", "models", "aliases", "patterns"})
 
 
 def _as_models(models: Mapping[tuple[str, str], ModelPrice]) -> dict[tuple[str, str], ModelPrice]:
     return dict(models)
 
 
+def _as_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
+    return dict(aliases)
+
+
+def _as_patterns(patterns: Iterable[Pattern]) -> tuple[Pattern, ...]:
+    return tuple(patterns)
+
+
 @attrs.frozen(slots=True)
 class PriceTable:
-    """An immutable set of model prices with a version.
+    """An immutable set of model prices with a version, and the other names of the models.
 
     Attributes:
         version: Identifies the prices; a table changed at runtime gets
             ``"<version>+local.<n>"``.
         models: The entries, keyed by ``(provider, model)``.
+        aliases: Exact other names: ``{name: the name it stands for}``.
+        patterns: Name patterns with one ``*``, tried in order.
     """
 
     version: str
     models: Mapping[tuple[str, str], ModelPrice] = attrs.field(converter=_as_models)
+    aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_as_aliases, kw_only=True)
+    patterns: tuple[Pattern, ...] = attrs.field(default=(), converter=_as_patterns, kw_only=True)
     _by_model: dict[str, ModelPrice] = attrs.field(init=False, repr=False, eq=False)
+    _by_alias: dict[str, ModelPrice] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         by_model: dict[str, ModelPrice] = {}
+        by_alias: dict[str, ModelPrice] = {}
         for price in self.models.values():  # a later entry of a model name wins
             by_model[price.model] = price
+            by_alias.update(dict.fromkeys(price.aliases, price))
         object.__setattr__(self, "_by_model", by_model)
+        object.__setattr__(self, "_by_alias", by_alias)
 
-    def lookup(self, model: str, provider: str | None = None) -> ModelPrice | None:
-        """The price of ``model``, or ``None`` when the table does not know it.
+    def resolve(self, name: str, provider: str | None = None) -> Resolved | None:
+        """The entry that prices the model called ``name``, and how; ``None`` if none does.
 
-        The provider's own entry wins; otherwise any provider's entry of that
-        model name; a dated snapshot (``gpt-image-1-2025-04-15``) falls back to
-        its base model.
+        The name is looked up as it is (the provider's own entry first, then
+        any provider's entry of that name, then an entry that lists it among
+        its aliases); else it is mapped by one step (an exact alias, the
+        first matching pattern, or a dated snapshot to its base name) and
+        looked up again, at most a few times.
         """
-        for name in (model, _SNAPSHOT.sub("", model)):
-            if provider is not None:
-                found = self.models.get((provider, name))
-                if found is not None:
-                    return found
-            found = self._by_model.get(name)
+        names = [name]
+        via: Via | None = None
+        current = name
+        for _ in range(MAX_STEPS):
+            price = self._entry(current, provider)
+            if price is not None:
+                return Resolved(price, price.model, via or "exact", tuple(names))
+            price = self._by_alias.get(current)
+            if price is not None:
+                return Resolved(price, price.model, via or "alias", tuple(names))
+            step = next_name(current, self.aliases, self.patterns)
+            if step is None or step[0] in names:
+                return None
+            current = step[0]
+            via = via or step[1]
+            names.append(current)
+        return None
+
+    def _entry(self, name: str, provider: str | None) -> ModelPrice | None:
+        if provider is not None:
+            found = self.models.get((provider, name))
             if found is not None:
                 return found
-        return None
+        return self._by_model.get(name)
+
+    def lookup(self, model: str, provider: str | None = None) -> ModelPrice | None:
+        """The entry that prices ``model`` (see :meth:`resolve`), or ``None``."""
+        resolved = self.resolve(model, provider)
+        return None if resolved is None else resolved.price
 
     def with_prices(
         self, prices: Iterable[ModelPrice], *, version: str | None = None
@@ -250,46 +162,125 @@ class PriceTable:
         models = dict(self.models)
         for price in prices:
             models[(price.provider, price.model)] = price
-        return PriceTable(version or _next_local(self.version), models)
+        return PriceTable(
+            version or _next_local(self.version),
+            models,
+            aliases=self.aliases,
+            patterns=self.patterns,
+        )
+
+    def merged(self, other: PriceTable) -> PriceTable:
+        """This table with ``other``'s entries, aliases and patterns added (``other``'s win).
+
+        ``other``'s patterns are tried first. The version is this table's,
+        changed at runtime (``+local.<n>``).
+        """
+        matches = {pattern.match for pattern in other.patterns}
+        return PriceTable(
+            _next_local(self.version),
+            {**self.models, **other.models},
+            aliases={**self.aliases, **other.aliases},
+            patterns=(*other.patterns, *(p for p in self.patterns if p.match not in matches)),
+        )
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "price table") -> PriceTable:
         """Build a table from the file format (see the module docstring).
 
         Raises:
-            PriceTableError: the data is malformed; the error names the field.
+            PriceTableError: anything in ``data`` is wrong; the error names
+                ``source``, the entry and the field (the first problem found:
+                :func:`check_prices` lists them all).
         """
-        if not isinstance(data, Mapping):
-            raise PriceTableError(source, data, "must be an object with 'version' and 'models'")
-        if data.get("format", _FORMAT) != _FORMAT:
-            raise PriceTableError("format", data.get("format"), f"must be {_FORMAT}")
-        if data.get("currency", "usd") != "usd":
-            raise PriceTableError("currency", data.get("currency"), "must be 'usd'")
-        version = data.get("version")
-        if not isinstance(version, str) or not version:
-            raise PriceTableError("version", version, "must be a non-empty string")
-        models = data.get("models")
-        if not isinstance(models, list):
-            raise PriceTableError("models", models, "must be a list of model prices")
-        entries = [ModelPrice.parse(entry, f"models[{i}]") for i, entry in enumerate(models)]
-        return cls(version, {(p.provider, p.model): p for p in entries})
+        reader = Reader()
+        table = read_table(reader, data)
+        reader.raise_first(source)
+        assert table is not None
+        return table
 
     @classmethod
     def from_file(cls, path: str | PathLike[str]) -> PriceTable:
         """Load a table from a JSON file in the file format.
 
         Raises:
-            PriceTableError: the file is missing, not JSON, or malformed.
+            PriceTableError: the file is missing, not JSON, or malformed; the
+                error names the file, the entry and the field.
         """
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PriceTableError("path", str(path), f"cannot be read ({exc.strerror})") from None
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise PriceTableError("path", str(path), f"is not valid JSON ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_load(path), source=str(path))
+
+
+def read_table(reader: Reader, data: Any) -> PriceTable | None:
+    """A table from the file format, or ``None`` (every problem noted in ``reader``)."""
+    found = reader.mapping(data, "", "an object with 'version' and 'models'")
+    if found is None:
+        return None
+    form = found.get("format", 1)
+    if form not in FORMATS or isinstance(form, bool):
+        reader.problem("format", form, f"must be one of {', '.join(map(str, FORMATS))}")
+        return None
+    if form >= 2:
+        reader.keys(found, "", _TOP)
+    if found.get("currency", "usd") != "usd":
+        reader.problem("currency", found.get("currency"), "must be 'usd'")
+    version = reader.text(found.get("version"), "version", required=True)
+    models = found.get("models")
+    if not isinstance(models, list):
+        reader.problem("models", models, "must be a list of model prices")
+        models = []
+    entries: list[tuple[str, ModelPrice]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for index, data_entry in enumerate(models):
+        price = read_entry(reader, data_entry, f"models[{index}]", format=form)
+        if price is None:
+            continue
+        path = f"models[{index}]({price.model})"
+        key = (price.provider, price.model)
+        if form >= 2 and key in seen:
+            reader.problem(f"{path}.model", price.model, f"is priced again (first at {seen[key]})")
+        seen.setdefault(key, path)
+        entries.append((path, price))
+    aliases = read_aliases(reader, found.get("aliases", {})) if form >= 2 else {}
+    patterns = read_patterns(reader, found.get("patterns", [])) if form >= 2 else ()
+    names = {
+        e["model"] for e in models if isinstance(e, Mapping) and isinstance(e.get("model"), str)
+    }
+    check_names(reader, entries, aliases, patterns, names)
+    if reader.problems or version is None:
+        return None
+    by_key = {(p.provider, p.model): p for _, p in entries}
+    return PriceTable(version, by_key, aliases=aliases, patterns=patterns)
+
+
+def _load(path: str | PathLike[str]) -> Any:
+    """The JSON of a price file (objects as :class:`Repeated`, to see a key given twice)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PriceTableError(
+            "path", str(path), f"cannot be read ({exc.strerror})", owner=str(path)
+        ) from None
+    try:
+        return json.loads(text, object_pairs_hook=Repeated.of)
+    except ValueError as exc:
+        raise PriceTableError(
+            "path", str(path), f"is not valid JSON ({exc})", owner=str(path)
+        ) from None
+
+
+def check_prices(path: str | PathLike[str]) -> list[PriceProblem]:
+    """Every problem of the price file at ``path``; an empty list when it loads.
+
+    Where :meth:`PriceTable.from_file` stops at the first problem, this goes
+    on and lists each, by path (``models[3](gpt-image-2).per_image[0].price``),
+    value and reason: what ``aievents prices --check FILE`` prints.
+    """
+    try:
+        data = _load(path)
+    except PriceTableError as exc:
+        return [PriceProblem("", exc.value, exc.reason)]
+    reader = Reader()
+    read_table(reader, data)
+    return reader.problems
 
 
 def _next_local(version: str) -> str:
@@ -300,4 +291,5 @@ def _next_local(version: str) -> str:
 def shipped_table() -> PriceTable:
     """The price table shipped with aievents (``prices.json``), freshly loaded."""
     text = resources.files("aievents.pricing").joinpath("prices.json").read_text("utf-8")
-    return PriceTable.from_dict(json.loads(text), source="aievents/pricing/prices.json")
+    data = json.loads(text, object_pairs_hook=Repeated.of)
+    return PriceTable.from_dict(data, source="aievents/pricing/prices.json")
