@@ -41,7 +41,8 @@ def main(
             end all come from it.
         prices: The :class:`~aievents.pricing.PriceBook` that prices the
             events read that carry no cost (``usage`` and ``costs --events``,
-            ``ingest``); the process default book when omitted.
+            ``ingest``) and whose table ``prices`` shows; the process default
+            book when omitted.
 
     A wrong command line exits (``SystemExit``, status 2) as argparse does.
     The streams are left open; while the command runs, ``sys.stdout`` and
@@ -108,6 +109,12 @@ def _run(
 
         progress = not args.no_progress
         return ingest(args.file, args.store, out, errors, progress=progress, prices=prices)
+    if args.command == "prices":
+        from aievents.cli._prices import check, show
+
+        if args.check is not None:
+            return check(args.check, args.format, out, errors)
+        return show(args, out, errors, now, prices=prices)
     parser.print_help(errors)
     return 2
 
