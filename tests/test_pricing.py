@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -119,10 +120,10 @@ class TestShippedTable:
     def test_every_entry_has_source_and_date(self) -> None:
         """Each entry names where its price comes from and when it was checked."""
         table = shipped_table()
-        assert table.version == "2026-07-22"
+        assert table.version == "2026-12-01"
         for price in table.models.values():
             assert price.source, price.model
-            assert price.effective == "2026-07-22", price.model
+            assert datetime.date.fromisoformat(price.effective), price.model
 
     @pytest.mark.parametrize("model", TOKEN_ROWS)
     def test_token_rates(self, model: str) -> None:
@@ -169,7 +170,7 @@ class TestTokenCost:
             "output_image": D("0.002"),
         }
         assert cost.basis == "tokens"
-        assert cost.price_version == "2026-07-22"
+        assert cost.price_version == "2026-12-01"
         assert cost.priced_model == "gpt-image-1"
         assert cost.complete
 
@@ -281,7 +282,8 @@ class TestPerImageCost:
         cost = image_cost("gemini-2.5-flash-image", provider="google", usage=usage)
         assert cost is not None
         assert cost.output_image == D("0.0387")
-        assert cost.unpriced == ("input_text",)
+        assert cost.input_text == D("0.0000036")  # 12 x $0.30 / 1M
+        assert cost.unpriced == ()
         estimate = image_cost("gemini-2.5-flash-image", images=1, size="1024x1024")
         assert estimate is not None
         assert estimate.total == D("0.039")
