@@ -533,7 +533,11 @@ class TestRobustness:
         assert not cost.complete
 
     def test_token_usage_on_a_per_image_model(self) -> None:
-        """Token usage cannot be priced by a per-image entry: None, with a warning."""
+        """A per-image entry prices by image even when the answer reports tokens."""
+        usage = tokens(text=5, out_image=5)
+        cost = image_cost("dall-e-2", usage=usage, images=2, size="256x256")
+        assert cost is not None
+        assert (cost.basis, cost.total) == ("images", D("0.032"))  # 2 x $0.016
         with structlog.testing.capture_logs() as logs:
-            assert image_cost("dall-e-2", usage=tokens(text=5, out_image=5), images=1) is None
-        assert logs[0]["reason"] == "token usage for a per-image price"
+            assert image_cost("dall-e-2", usage=usage, images=1) is None  # no size: no price
+        assert logs[0]["reason"] == "no per-image price for this size and quality"

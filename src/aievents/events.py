@@ -321,6 +321,15 @@ class ImageUsageEvent(ImageEvent):
         """The request's cost in USD: ``cost.total`` when priced, else ``usage.cost``."""
         return self.cost.total if self.cost is not None else self.usage.cost
 
+    @property
+    def priced_as(self) -> str | None:
+        """The price table entry the request was priced as (``cost.priced_model``), if priced.
+
+        ``model`` stays the name the caller used (a deployment name, a dated
+        snapshot, a gateway's name); this is the model whose price applied.
+        """
+        return self.cost.priced_model if self.cost is not None else None
+
 
 @attrs.frozen(kw_only=True, slots=True)
 class ImageRequestErrorEvent(ImageEvent):

@@ -1,9 +1,14 @@
 """Exact image cost: the price table, price books and the cost of a request.
 
 The shipped table (``prices.json``, every price with its source and date)
-covers OpenAI's token-billed GPT image models, DALL-E 2 and 3 per image, and
-per-image prices of Google, Stability and Black Forest Labs models. Amounts
-are ``Decimal``; sums never drift.
+prices models in the units providers bill in: tokens by modality, images by
+size, quality and resolution tier, megapixels and requests, with what a
+provider says it billed (``usage.billed``) where the table prices that unit.
+Entries carry their lifecycle (released, deprecated, shut down, successor)
+and other names (aliases, patterns, dated snapshots). Amounts are
+``Decimal``; sums never drift. :func:`estimate` says what a request will
+cost before it is sent; :func:`check_prices` lists what is wrong in a
+price file.
 
 A :class:`PriceBook` holds the table in use (with the overrides made at
 runtime) and the warnings it gave about unpriced models. The module
@@ -29,12 +34,14 @@ from aievents.pricing._book import (
     cost_of,
     default_book,
     default_table,
+    estimate,
     image_cost,
     load_prices,
     set_default_table,
     set_price,
 )
 from aievents.pricing._entry import BILLED_UNITS, UNITS, ModelPrice
+from aievents.pricing._estimate import Estimate
 from aievents.pricing._names import Pattern, Resolved
 from aievents.pricing._reader import PriceProblem
 from aievents.pricing._table import PriceTable, check_prices, shipped_table
@@ -53,6 +60,7 @@ __all__ = [
     "TIERS",
     "TOKEN_RATE_NAMES",
     "UNITS",
+    "Estimate",
     "ImagePrice",
     "MegapixelPrice",
     "ModelPrice",
@@ -67,6 +75,7 @@ __all__ = [
     "cost_of",
     "default_book",
     "default_table",
+    "estimate",
     "image_cost",
     "load_prices",
     "pixels",

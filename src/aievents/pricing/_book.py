@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from os import PathLike
 from typing import Any, Final
@@ -12,59 +12,15 @@ from typing import Any, Final
 from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
-from aievents.exceptions import PriceTableError
 from aievents.money import ImageCost
-from aievents.pricing._cost import request_cost
+from aievents.pricing._cost import charge, request_cost
 from aievents.pricing._entry import ModelPrice
+from aievents.pricing._estimate import Estimate, check_images, estimate_from
+from aievents.pricing._names import Resolved
+from aievents.pricing._overrides import Override
 from aievents.pricing._table import PriceTable, shipped_table
-from aievents.pricing._units import ImagePrice, TokenRates
+from aievents.pricing._warned import Warned
 from aievents.usage import ImageUsage
-
-#: Models (and reasons) one book remembers warning about, at most.
-_MAX_WARNED: Final = 10_000
-
-
-class _Warned:
-    """The (model, reason) pairs already logged as unpriced: each is logged once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: set[tuple[str, str]] = set()
-        after_fork(self)
-
-    def first(self, model: str, reason: str) -> bool:
-        """Whether this is the first time (and the bound is not reached): then remember it."""
-        key = (model, reason)
-        with self._lock:
-            if key in self._seen or len(self._seen) >= _MAX_WARNED:
-                return False
-            self._seen.add(key)
-            return True
-
-    def clear(self) -> None:
-        """Forget every warning given."""
-        with self._lock:
-            self._seen.clear()
-
-    def _after_fork(self) -> None:
-        self._lock = threading.Lock()  # a thread of the parent may have held it
-
-
-def _rows(value: Any, where: str) -> tuple[ImagePrice, ...]:
-    """Per-image prices from the forms :meth:`PriceBook.set_price` takes."""
-    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
-        return (ImagePrice.parse({"price": value}, where),)
-    if isinstance(value, Mapping):
-        return tuple(
-            ImagePrice.parse({"price": price, "size": size}, f"{where}[{size!r}]")
-            for size, price in value.items()
-        )
-    if isinstance(value, Iterable):
-        return tuple(
-            row if isinstance(row, ImagePrice) else ImagePrice.parse(row, f"{where}[{i}]")
-            for i, row in enumerate(value)
-        )
-    raise PriceTableError(where, value, "must be a price, {size: price} or a list of prices")
 
 
 class PriceBook:
@@ -97,7 +53,7 @@ class PriceBook:
             raise TypeError(f"table must be a PriceTable, got {table!r}")
         self._table = table
         self._lock = threading.Lock()
-        self._warned = _Warned()
+        self._warned = Warned()
         after_fork(self)
 
     def __repr__(self) -> str:
@@ -146,6 +102,10 @@ class PriceBook:
         """The entry that prices ``model`` (see :meth:`PriceTable.lookup`), or ``None``."""
         return self.table.lookup(model, provider)
 
+    def resolve(self, model: str, provider: str | None = None) -> Resolved | None:
+        """The entry that prices ``model`` and how it was found (:meth:`PriceTable.resolve`)."""
+        return self.table.resolve(model, provider)
+
     def load_prices(self, path: str | PathLike[str], *, replace: bool = False) -> PriceTable:
         """Load a price file into this book.
 
@@ -175,6 +135,8 @@ class PriceBook:
         tokens: Mapping[str, Any] | None = None,
         per_image: Any = None,
         estimates: Any = None,
+        per_megapixel: Any = None,
+        per_request: Any = None,
         source: str = "set at runtime",
         effective: str | None = None,
     ) -> ModelPrice:
@@ -185,6 +147,8 @@ class PriceBook:
             book.set_price("gpt-image-1", tokens={"output_image": "32.00"})  # other rates kept
             book.set_price("acme-image-v2", provider="acme", per_image="0.05")
             book.set_price("dall-e-3", per_image=[{"quality": "hd", "price": "0.07"}])
+            book.set_price("acme-flux", provider="acme", per_megapixel="0.02")
+            book.set_price("acme-upscale", provider="acme", per_request="0.01")
 
         Args:
             model: The model name.
@@ -195,10 +159,16 @@ class PriceBook:
                 ``output_text``); for a model already priced by tokens, the rates
                 given replace those rates only.
             per_image: A per-image price for every size and quality, a mapping of
-                size to price, or a list of ``{"price", "size"?, "quality"?}``.
+                size to price, or a list of ``{"price", "size"?, "quality"?, "tier"?}``.
             estimates: Per-image estimates for a token-billed model, same forms.
+            per_megapixel: A price per megapixel (rounded up), or
+                ``{"price", "pixels"?, "round"?}``.
+            per_request: A price per request.
             source: Where the price comes from.
             effective: Date the price applies from (default today).
+
+        Prices in one unit only may be given; what is not given (the other
+        rates, the estimates, the lifecycle dates, the aliases) is kept.
 
         Returns:
             The entry now in the table.
@@ -206,46 +176,24 @@ class PriceBook:
         Raises:
             PriceTableError: a rate or price is malformed; nothing is changed.
         """
-        if not isinstance(model, str) or not model:
-            raise PriceTableError("model", model, "must be a non-empty string")
-        if tokens is None and per_image is None and estimates is None:
-            raise PriceTableError("tokens", None, "or per_image or estimates must be given")
-        where = f"set_price({model})"
-        rates = None if tokens is None else TokenRates.parse(tokens, f"{where}.tokens")
-        rows = _rows(per_image, f"{where}.per_image") if per_image is not None else None
-        guesses = _rows(estimates, f"{where}.estimates") if estimates is not None else None
+        override = Override.parse(
+            model,
+            tokens=tokens,
+            per_image=per_image,
+            estimates=estimates,
+            per_megapixel=per_megapixel,
+            per_request=per_request,
+        )
         with self._lock:  # read, merge and write as one step: concurrent overrides are all kept
             table = self._current()
             current = table.lookup(model, provider)
             if current is not None and current.model != model:
-                current = None  # a snapshot's base entry: the snapshot gets its own
+                current = None  # an alias or snapshot's entry: the name gets its own
             if provider is None:
                 provider = current.provider if current is not None else "openai"
             elif current is not None and current.provider != provider:
                 current = None
-            if rates is not None and current is not None and current.tokens is not None:
-                rates = current.tokens.merged(rates)
-            unit = "tokens" if rates is not None else "images"
-            if rates is None and rows is None and current is not None:
-                unit, rates = current.unit, current.tokens
-            if rows is None:
-                rows = current.per_image if current is not None and unit == "images" else ()
-            price = ModelPrice(
-                model=model,
-                provider=provider,
-                unit=unit,  # type: ignore[arg-type]
-                tokens=rates,
-                per_image=rows,
-                estimates=guesses
-                if guesses is not None
-                else (current.estimates if current else ()),
-                source=source,
-                effective=effective or datetime.date.today().isoformat(),
-            )
-            if price.unit == "images" and not price.per_image:
-                raise PriceTableError(
-                    f"{where}.per_image", None, "is required for a per-image model"
-                )
+            price = override.apply(current, provider, source, effective)
             self._table = table.with_prices([price])
         return price
 
@@ -258,20 +206,36 @@ class PriceBook:
         images: int | None = None,
         size: str | None = None,
         quality: str | None = None,
+        billed: Any = None,
+        when: datetime.date | None = None,
         table: PriceTable | None = None,
     ) -> ImageCost | None:
         """The cost of one image request, or ``None`` when it cannot be known.
 
-        A model the table does not know, or a request it cannot price, is
-        logged (``price_unknown``) once per model and reason by each book.
+        The model is priced as the entry its name resolves to
+        (:meth:`PriceTable.resolve`: aliases, patterns, dated snapshots);
+        the cost's ``priced_model`` names that entry. Token usage comes first,
+        then what the provider billed, then the entry's own unit (see
+        :mod:`aievents.pricing._cost`). A model the table does not know, or a
+        request it cannot price, is logged (``price_unknown``) once per model
+        and reason by each book. A model past its shutdown date on ``when``
+        is still priced and logged once (``model_retired``, with its
+        successor); a deprecated one is noted once at info level
+        (``model_deprecated``).
 
         Args:
             model: The model the request used.
             provider: The provider, to prefer its own entry.
             usage: The request's token usage, when the response reported it.
             images: Images returned (for per-image prices and estimates).
-            size: Size of the images produced.
+            size: Size of the images produced: ``WxH`` or a resolution tier
+                (``1K``, ``2K``, ``4K``, ``512``).
             quality: Quality of the images produced.
+            billed: What the provider says it billed (``usage.billed``: a
+                ``quantity`` and a ``unit``), priced when the entry prices
+                that unit.
+            when: The day of the request (a ``datetime`` counts by its own
+                day); today (UTC) by default.
             table: Price with this table instead of the book's.
 
         Returns:
@@ -280,34 +244,117 @@ class PriceBook:
             size and quality) are missing. Never a made-up 0.
         """
         table = table if table is not None else self.table
-        price = table.lookup(model, provider)
-        if price is None:
-            self._warn(provider, model, "model not in the price table")
+        resolved = self._resolve(table, model, provider, when)
+        if resolved is None:
             return None
         return request_cost(
-            price,
+            resolved.price,
             table.version,
             self._warn,
             usage=usage,
             images=images,
             size=size,
             quality=quality,
+            billed=billed,
         )
 
     def cost_of(self, event: BaseEvent, *, table: PriceTable | None = None) -> ImageCost | None:
-        """The cost of the request an image event describes (see :meth:`image_cost`)."""
+        """The cost of the request an image event describes (see :meth:`image_cost`).
+
+        It is priced on the event's own day, with what its usage says was
+        billed (``usage.billed``) when there is that.
+        """
         model = event.model
         if model is None:
             return None
+        usage = getattr(event, "usage", None)
         return self.image_cost(
             model,
             provider=event.provider,
-            usage=getattr(event, "usage", None),
+            usage=usage,
             images=getattr(event, "images", None),
             size=getattr(event, "size", None),
             quality=getattr(event, "quality", None),
+            billed=getattr(usage, "billed", None),
+            when=datetime.datetime.fromtimestamp(
+                event.timestamp / 1000, datetime.timezone.utc
+            ).date(),
             table=table,
         )
+
+    def estimate(
+        self,
+        model: str,
+        *,
+        size: str | None = None,
+        quality: str | None = None,
+        n: int = 1,
+        provider: str | None = None,
+        table: PriceTable | None = None,
+    ) -> Estimate | None:
+        """What a request for ``n`` images will cost, before it is sent.
+
+        From the entry's price per image (for the size, quality and tier),
+        per megapixel or per request; for a token-billed model, from its
+        per-image estimate for the size and quality, else from the tokens
+        of a typical image at its rates, times ``n``. The answer says which
+        (:attr:`Estimate.method`).
+
+        Args:
+            model: The model the request will use (an alias or snapshot name
+                is estimated as its entry).
+            size: The size asked for: ``WxH`` or a tier (``1K``, ``2K``, ``4K``).
+            quality: The quality asked for.
+            n: The images asked for.
+            provider: The provider, to prefer its own entry.
+            table: Estimate with this table instead of the book's.
+
+        Returns:
+            The estimate, or ``None`` (logged once per model and reason, as
+            :meth:`image_cost` does) for a model the table does not know or
+            a size and quality it has no price for.
+
+        Raises:
+            ValueError: ``n`` is not a whole number of 1 or more.
+        """
+        images = check_images(n)
+        table = table if table is not None else self.table
+        resolved = self._resolve(table, model, provider, None)
+        if resolved is None:
+            return None
+        price = resolved.price
+        found = charge(price, size, quality)
+        if isinstance(found, str):
+            self._warn(price.provider, price.model, found, size=size, quality=quality)
+            return None
+        return estimate_from(found, images, priced_as=resolved.priced_as, version=table.version)
+
+    def _resolve(
+        self, table: PriceTable, model: str, provider: str | None, when: datetime.date | None
+    ) -> Resolved | None:
+        """The entry ``model`` is priced as (warned about when unknown or retired)."""
+        resolved = table.resolve(model, provider)
+        if resolved is None:
+            self._warn(provider, model, "model not in the price table")
+            return None
+        price = resolved.price
+        if price.shutdown is None and price.deprecated is None:
+            return resolved
+        if when is None:
+            when = datetime.datetime.now(datetime.timezone.utc).date()
+        status = price.status(when)
+        if status in ("shutdown", "deprecated") and self._warned.first(price.model, status):
+            log(
+                "pricing",
+                "warning" if status == "shutdown" else "info",
+                "model_retired" if status == "shutdown" else "model_deprecated",
+                model=model,
+                priced_as=price.model,
+                provider=price.provider,
+                shutdown=None if price.shutdown is None else price.shutdown.isoformat(),
+                successor=price.successor,
+            )
+        return resolved
 
     def cost_for(self, event: Any, *, price: bool = True) -> ImageCost | Decimal | None:
         """The cost a sink counts for an image usage event.
@@ -394,3 +441,26 @@ image_cost = _DEFAULT.image_cost
 
 cost_of = _DEFAULT.cost_of
 """The cost of the request an event describes, by the default book (:meth:`PriceBook.cost_of`)."""
+
+
+def estimate(
+    model: str,
+    *,
+    size: str | None = None,
+    quality: str | None = None,
+    n: int = 1,
+    provider: str | None = None,
+    prices: PriceBook | PriceTable | None = None,
+) -> Estimate | None:
+    """What a request will cost before it is sent (:meth:`PriceBook.estimate`).
+
+    By the default book, or by ``prices`` (a book, or a table: see
+    :func:`book_for`).
+
+    >>> from aievents.pricing import PriceBook, PriceTable
+    >>> book = PriceBook(PriceTable("mine", {}))
+    >>> _ = book.set_price("acme-paint", provider="acme", per_image="0.04")
+    >>> estimate("acme-paint", n=3, prices=book).total
+    Decimal('0.12')
+    """
+    return book_for(prices).estimate(model, size=size, quality=quality, n=n, provider=provider)
