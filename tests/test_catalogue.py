@@ -12,17 +12,25 @@ from collections.abc import Iterator, MutableMapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import attrs
 import pytest
 import structlog
 
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputTokensDetails
 from aievents.pricing import PriceBook, cost_of, default_book, estimate, shipped_table
 from aievents.sinks import AggregateSink
-from aievents.usage import Billed
 
 D = Decimal
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400
+
+
+@attrs.frozen
+class Billed:
+    """What a provider says it billed: the shape of ``usage.billed`` that pricing reads."""
+
+    quantity: Decimal
+    unit: str
 
 
 def usage(
