@@ -44,6 +44,25 @@ def listed(cli: Any, *args: str, now: float = DEC_2) -> dict[str, Any]:
     return answer
 
 
+def rows(table: str) -> list[dict[str, str]]:
+    """The rows of a rich table by column name, each cell's folded lines joined by spaces."""
+    header = next(line for line in table.splitlines() if line.startswith("┃"))
+    names = [cell.strip() for cell in header.split("┃")[1:-1]]
+    found: list[dict[str, str]] = []
+    fresh = True
+    for line in table.splitlines():
+        if line.startswith("├") or line.startswith("┡"):
+            fresh = True
+        elif line.startswith("│"):
+            cells = [cell.strip() for cell in line.split("│")[1:-1]]
+            if fresh:
+                found.append(dict.fromkeys(names, ""))
+                fresh = False
+            for name, cell in zip(names, cells, strict=True):
+                found[-1][name] = f"{found[-1][name]} {cell}".strip()
+    return found
+
+
 def models(answer: dict[str, Any]) -> list[str]:
     """The model names of a JSON answer, in order."""
     return [entry["model"] for entry in answer["models"]]
@@ -90,11 +109,33 @@ class TestTable:
         """A retired model's row says since when and its successor; its prices are listed."""
         result = cli("prices", "--model", "dall-e-2", now=DEC_2)
         assert result.returncode == 0, result.stderr
-        text = " ".join(result.stdout.split())
-        assert "shutdown 2026-05-12, successor" in text
-        assert "gpt-image-2" in text
-        assert "256x256 0.016" in text  # pricing.md: dall-e-2 256x256 0.016
-        assert "1024x1024 0.020" in text
+        (row,) = rows(result.stdout)
+        assert row == {
+            "provider": "openai",
+            "model": "dall-e-2",
+            "unit": "images",
+            "status": "shutdown 2026-05-12, successor gpt-image-2",
+            # pricing.md: dall-e-2 0.016 / 0.018 / 0.020 by size
+            "prices": "per image: 256x256 0.016, 512x512 0.018, 1024x1024 0.020",
+            "effective": "2026-07-22",
+        }
+
+    def test_one_row_each(self, cli: Any) -> None:
+        """Each row is an entry, in the table's order, its aliases beside its name."""
+        result = cli("prices", "--provider", "xai", now=DEC_2)
+        assert result.returncode == 0, result.stderr
+        assert [(row["model"], row["status"]) for row in rows(result.stdout)] == [
+            ("grok-imagine-image", "current"),
+            (
+                "grok-imagine-image-quality",
+                "deprecated 2026-11-02, successor grok-imagine-image-2.0",
+            ),
+            ("grok-imagine-image-2.0", "current"),
+            (
+                "grok-2-image-1212 (also grok-2-image, grok-2-image-latest)",
+                "current, successor grok-imagine-image",
+            ),
+        ]
 
 
 class TestJson:

@@ -39,6 +39,15 @@ __all__ = ["check", "show"]
 #: Per-image rows a table's cell lists one by one (more: their range).
 _LISTED: Final = 6
 _GLOB: Final = frozenset("*?[")
+#: The table's columns, and the share of the width each long one gets.
+_COLUMNS: Final = (
+    ("provider", None),
+    ("model", 3),
+    ("unit", None),
+    ("status", 3),
+    ("prices", 6),
+    ("effective", None),
+)
 _RATE_LABELS: Final = {
     "input_text": "input text",
     "input_image": "input image",
@@ -233,9 +242,10 @@ def _write_table(
     from rich.text import Text
 
     title = f"prices {table.version} on {on.isoformat()} (UTC): {len(chosen)} models"
-    grid = Table(title=Text(literal(title)), title_justify="left", show_lines=True)
-    for name in ("provider", "model", "unit", "status", "prices", "effective"):
-        grid.add_column(name, overflow="fold")
+    grid = Table(title=Text(literal(title)), title_justify="left", show_lines=True, expand=True)
+    # The short columns as wide as their text; the rest of the width shared out.
+    for name, ratio in _COLUMNS:
+        grid.add_column(name, overflow="fold", ratio=ratio, no_wrap=ratio is None)
     for price in chosen:
         model = price.model
         if price.aliases:
