@@ -8,55 +8,36 @@ table under test. Token rates are per 1M tokens.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import attrs
 import pytest
 import structlog
 
-from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputTokensDetails
-from aievents.pricing import PriceBook, cost_of, default_book, estimate, shipped_table
+from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
+from aievents.pricing import PriceBook, cost_of, estimate, shipped_table
 from aievents.sinks import AggregateSink
+from test_price_units import Billed, usage
+
+# The default price book on the shipped table, put back after each test.
+pytestmark = pytest.mark.usefixtures("shipped_prices")
 
 D = Decimal
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400
 
 
-@attrs.frozen
-class Billed:
-    """What a provider says it billed: the shape of ``usage.billed`` that pricing reads."""
-
-    quantity: Decimal
-    unit: str
-
-
-def usage(
-    text: int, image: int, *, cached: int = 0, out_image: int = 0, out_text: int = 0
-) -> ImageUsage:
-    """Token usage with both breakdowns (cached tokens are a part of the text input)."""
-    return ImageUsage(
-        input_tokens=text + image,
-        output_tokens=out_image + out_text,
-        input_tokens_details=InputTokensDetails(
-            text_tokens=text, image_tokens=image, cached_tokens=cached
-        ),
-        output_tokens_details=OutputTokensDetails(image_tokens=out_image, text_tokens=out_text),
-    )
-
-
 #: OpenAI: 400 text (200 of them cached) + 600 image tokens in, 2000 image tokens out.
-OPENAI = usage(400, 600, cached=200, out_image=2000)
+OPENAI = usage(text=400, image=600, cached=200, out_image=2000)
 #: The same with 1800 image and 200 text tokens out.
-OPENAI_TEXT = usage(400, 600, cached=200, out_image=1800, out_text=200)
+OPENAI_TEXT = usage(text=400, image=600, cached=200, out_image=1800, out_text=200)
 #: Gemini: 400 text + 600 image tokens in, 1120 image + 100 text tokens out.
-GEMINI = usage(400, 600, out_image=1120, out_text=100)
+GEMINI = usage(text=400, image=600, out_image=1120, out_text=100)
 #: Gemini with image output only.
-GEMINI_IMAGE = usage(400, 600, out_image=1120)
+GEMINI_IMAGE = usage(text=400, image=600, out_image=1120)
 #: gemini-2.5-flash-image: one image (1290 tokens) and 100 text tokens out.
-GEMINI_25 = usage(400, 600, out_image=1290, out_text=100)
+GEMINI_25 = usage(text=400, image=600, out_image=1290, out_text=100)
 
 
 class Case(NamedTuple):
@@ -198,16 +179,6 @@ PRICING_MD = [
 def _book() -> PriceBook:
     """A book of the shipped table, with no warning given yet."""
     return PriceBook()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_default() -> Iterator[None]:
-    """The default book starts from the shipped table with no warnings, and is put back."""
-    book = default_book()
-    previous = book.table
-    book.reset()
-    yield
-    book.reset(previous)
 
 
 def events_named(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aievents.pricing import PriceBook, check_prices, default_book, shipped_table
+from aievents.pricing import PriceBook, check_prices, shipped_table
 from test_cli import run
 
+# The default price book on the shipped table, put back after each test.
+pytestmark = pytest.mark.usefixtures("shipped_prices")
 #: 2026-12-02 12:00 UTC: dall-e-3 is shut down, gpt-image-1 deprecated.
 DEC_2 = 1_796_212_800
 #: 2026-09-07 12:00 UTC: the day before the 2.5 models' release.
@@ -24,16 +25,6 @@ GPT_IMAGE = [
     "gpt-image-1",
     "gpt-image-1-mini",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_default() -> Iterator[None]:
-    """The default book starts from the shipped table, and is put back."""
-    book = default_book()
-    previous = book.table
-    book.reset()
-    yield
-    book.reset(previous)
 
 
 def listed(cli: Any, *args: str, now: float = DEC_2) -> dict[str, Any]:
@@ -68,28 +59,36 @@ def models(answer: dict[str, Any]) -> list[str]:
     return [entry["model"] for entry in answer["models"]]
 
 
+#: A good entry of a user's price file.
+ACME = {
+    "provider": "acme",
+    "model": "acme-a",
+    "unit": "images",
+    "per_image": [{"price": "0.01"}],
+    "source": "contract",
+    "effective": "2026-12-01",
+}
+
+
+def price_file(path: Path, models: list[dict[str, Any]], **more: Any) -> Path:
+    """``path`` holding a format 2 price file of ``models`` (and ``more`` top-level fields)."""
+    table = {"format": 2, "version": "mine", "currency": "usd", "models": models, **more}
+    path.write_text(json.dumps(table))
+    return path
+
+
 @pytest.fixture(name="bad_file")
 def _bad_file(tmp_path: Path) -> Path:
-    """A price file with four problems in three entries, and an alias in a cycle."""
-    path = tmp_path / "prices.json"
-    entry = {"provider": "acme", "unit": "images", "source": "contract", "effective": "2026-12-01"}
-    not_decimal = {"price": "x"}
-    path.write_text(
-        json.dumps(
-            {
-                "format": 2,
-                "version": "mine",
-                "currency": "usd",
-                "models": [
-                    {**entry, "model": "acme-a", "per_image": [{"price": "-0.01"}]},
-                    {**entry, "model": "acme-b", "unit": "pixels", "per_image": []},
-                    {**entry, "model": "acme-c", "effective": "1 Dec", "per_image": [not_decimal]},
-                ],
-                "aliases": {"one": "two", "two": "one"},
-            }
-        )
+    """A price file with problems in three entries, and two aliases in a cycle."""
+    return price_file(
+        tmp_path / "prices.json",
+        [
+            {**ACME, "per_image": [{"price": "-0.01"}]},
+            {**ACME, "model": "acme-b", "unit": "pixels", "per_image": []},
+            {**ACME, "model": "acme-c", "effective": "1 Dec", "per_image": [{"price": "x"}]},
+        ],
+        aliases={"one": "two", "two": "one"},
     )
-    return path
 
 
 class TestTable:
@@ -168,10 +167,8 @@ class TestJson:
         assert flux["per_billed_unit"] == {"megapixels": "0.025"}
         assert {"match": "openrouter/*", "model": "*"} in answer["patterns"]
         entries = [{k: v for k, v in e.items() if k != "status"} for e in answer["models"]]
-        path = tmp_path / "again.json"
-        table = {"format": 2, "version": "again", "currency": "usd", "models": entries}
-        path.write_text(json.dumps({**table, "patterns": answer["patterns"]}))
-        assert check_prices(path) == []
+        again = price_file(tmp_path / "again.json", entries, patterns=answer["patterns"])
+        assert check_prices(again) == []
         assert len(entries) == len(shipped_table().models)
 
     @pytest.mark.parametrize(
@@ -222,26 +219,7 @@ class TestCheck:
 
     def test_good(self, cli: Any, tmp_path: Path) -> None:
         """A good file: status 0."""
-        path = tmp_path / "mine.json"
-        path.write_text(
-            json.dumps(
-                {
-                    "format": 2,
-                    "version": "mine",
-                    "currency": "usd",
-                    "models": [
-                        {
-                            "provider": "acme",
-                            "model": "acme-a",
-                            "unit": "images",
-                            "per_image": [{"price": "0.01"}],
-                            "source": "contract",
-                            "effective": "2026-12-01",
-                        }
-                    ],
-                }
-            )
-        )
+        path = price_file(tmp_path / "mine.json", [ACME])
         result = cli("prices", "--check", str(path))
         assert (result.returncode, result.stdout) == (0, f"{path}: no problem found\n")
 

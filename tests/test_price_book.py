@@ -45,14 +45,8 @@ SHIPPED = D("0.00245")
 NEGOTIATED = D("0.00205")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_default() -> Iterator[None]:
-    """The default book starts from the shipped table with no warnings, and is put back."""
-    book = default_book()
-    previous = book.table
-    book.reset()
-    yield
-    book.reset(previous)
+# The default book starts from the shipped table with no warnings, and is put back.
+pytestmark = pytest.mark.usefixtures("shipped_prices")
 
 
 @pytest.fixture(name="negotiated")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from aievents.pricing import (
     TOKEN_RATE_NAMES,
     PriceTable,
     cost_of,
-    default_book,
     default_table,
     image_cost,
     load_prices,
@@ -37,14 +35,8 @@ D = Decimal
 M = D(1_000_000)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_table() -> Iterator[None]:
-    """Every test starts from the shipped table with no warnings given yet."""
-    book = default_book()
-    previous = book.table
-    book.reset()
-    yield
-    book.reset(previous)
+# Every test starts from the shipped table with no warnings given yet.
+pytestmark = pytest.mark.usefixtures("shipped_prices")
 
 
 def tokens(
