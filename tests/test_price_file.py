@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ import pytest
 from aievents import PriceTableError
 from aievents.pricing import PriceBook, PriceProblem, PriceTable, check_prices
 
-from price_tables import sample_table, table_data
+from price_tables import FIXTURES, sample_table, table_data
 
 D = Decimal
-Change = Callable[[dict[str, Any]], object]
 
 
 def write(path: Path, data: Any) -> Path:
@@ -83,190 +81,50 @@ class TestFormat2:
             PriceTable.from_dict(old)
 
 
-# Each way a file can be wrong: (change to the test table, field the error names).
-BAD: list[tuple[str, Change, str]] = [
-    ("no provider", lambda d: entry(d, 0).pop("provider"), "models[0](gpt-image-2).provider"),
-    ("no model", lambda d: entry(d, 0).pop("model"), "models[0].model"),
-    ("no source", lambda d: entry(d, 1).pop("source"), "models[1](gpt-image-1).source"),
-    ("no effective", lambda d: entry(d, 1).pop("effective"), "models[1](gpt-image-1).effective"),
-    ("no version", lambda d: d.pop("version"), "version"),
-    (
-        "no rates",
-        lambda d: entry(d, 0).pop("per_million_tokens"),
-        "models[0](gpt-image-2).per_million_tokens",
-    ),
-    ("no per_image", lambda d: entry(d, 2).pop("per_image"), "models[2](dall-e-3).per_image"),
-    (
-        "no per_megapixel",
-        lambda d: entry(d, 6).pop("per_megapixel"),
-        "models[6](fal-ai/flux/dev).per_megapixel",
-    ),
-    (
-        "no per_request",
-        lambda d: entry(d, 7).pop("per_request"),
-        "models[7](acme-upscale).per_request",
-    ),
-    (
-        "no row price",
-        lambda d: entry(d, 2)["per_image"][1].pop("price"),
-        "models[2](dall-e-3).per_image[1].price",
-    ),
-    (
-        "negative price",
-        lambda d: entry(d, 2)["per_image"][1].update(price="-0.12"),
-        "models[2](dall-e-3).per_image[1].price",
-    ),
-    (
-        "not a decimal",
-        lambda d: entry(d, 5)["per_image"][0].update(price="four cents"),
-        "models[5](grok-imagine-image-2.0).per_image[0].price",
-    ),
-    (
-        "a float",
-        lambda d: entry(d, 7).update(per_request=0.01),
-        "models[7](acme-upscale).per_request",
-    ),
-    (
-        "negative rate",
-        lambda d: entry(d, 0)["per_million_tokens"].update(output_image="-30"),
-        "models[0](gpt-image-2).per_million_tokens.output_image",
-    ),
-    (
-        "infinite",
-        lambda d: entry(d, 6)["per_megapixel"].update(price="Infinity"),
-        "models[6](fal-ai/flux/dev).per_megapixel.price",
-    ),
-    ("unknown unit", lambda d: entry(d, 2).update(unit="pixels"), "models[2](dall-e-3).unit"),
-    (
-        "unknown rate",
-        lambda d: entry(d, 0)["per_million_tokens"].update(output_video="1"),
-        "models[0](gpt-image-2).per_million_tokens.output_video",
-    ),
-    (
-        "unknown billed unit",
-        lambda d: entry(d, 6)["per_billed_unit"].update(parsecs="1"),
-        "models[6](fal-ai/flux/dev).per_billed_unit.parsecs",
-    ),
-    (
-        "unknown tier",
-        lambda d: entry(d, 5)["per_image"][0].update(tier="8K"),
-        "models[5](grok-imagine-image-2.0).per_image[0].tier",
-    ),
-    (
-        "unknown rounding",
-        lambda d: entry(d, 6)["per_megapixel"].update(round="down"),
-        "models[6](fal-ai/flux/dev).per_megapixel.round",
-    ),
-    (
-        "no pixels",
-        lambda d: entry(d, 6)["per_megapixel"].update(pixels=0),
-        "models[6](fal-ai/flux/dev).per_megapixel.pixels",
-    ),
-    (
-        "misspelt field",
-        lambda d: entry(d, 2).update(per_imgae=[]),
-        "models[2](dall-e-3).per_imgae",
-    ),
-    (
-        "field of another unit",
-        lambda d: entry(d, 2).update(per_request="0.1"),
-        "models[2](dall-e-3).per_request",
-    ),
-    (
-        "typical tokens not a count",
-        lambda d: entry(d, 4)["typical_tokens"].update(output_image="1290"),
-        "models[4](gemini-2.5-flash-image).typical_tokens.output_image",
-    ),
-    (
-        "not a date",
-        lambda d: entry(d, 2).update(shutdown="12 May 2026"),
-        "models[2](dall-e-3).shutdown",
-    ),
-    (
-        "no such day",
-        lambda d: entry(d, 0).update(released="2026-02-30"),
-        "models[0](gpt-image-2).released",
-    ),
-    (
-        "effective not a date",
-        lambda d: entry(d, 0).update(effective="October"),
-        "models[0](gpt-image-2).effective",
-    ),
-    ("format", lambda d: d.update(format=3), "format"),
-    ("currency", lambda d: d.update(currency="eur"), "currency"),
-    (
-        "entry twice",
-        lambda d: d["models"].append(dict(entry(d, 7))),
-        "models[8](acme-upscale).model",
-    ),
-    (
-        "alias is a model",
-        lambda d: d["aliases"].update({"dall-e-3": "gpt-image-2"}),
-        "aliases.dall-e-3",
-    ),
-    (
-        "entry alias is a model",
-        lambda d: entry(d, 3)["aliases"].append("gpt-image-1"),
-        "models[3](gemini-3.1-flash-image).aliases[1]",
-    ),
-    (
-        "alias on two entries",
-        lambda d: entry(d, 0).update(aliases=["gemini-3.1-flash-image-preview"]),
-        "models[3](gemini-3.1-flash-image).aliases[0]",
-    ),
-    (
-        "alias two targets",
-        lambda d: d["aliases"].update({"gemini-3.1-flash-image-preview": "gpt-image-2"}),
-        "aliases.gemini-3.1-flash-image-preview",
-    ),
-    (
-        "cycle",
-        lambda d: d["aliases"].update({"ping": "pong", "pong": "ping"}),
-        "aliases.ping",
-    ),
-    (
-        "patterns overlap",
-        lambda d: d["patterns"].append({"match": "open*", "model": "*"}),
-        "patterns[2].match",
-    ),
-    (
-        "patterns overlap head and tail",  # both match azure/x-azure
-        lambda d: d["patterns"].append({"match": "*-azure", "model": "*"}),
-        "patterns[2].match",
-    ),
-    (
-        "pattern without a star",
-        lambda d: d["patterns"].append({"match": "exact-name", "model": "gpt-image-2"}),
-        "patterns[2].match",
-    ),
-    (
-        "pattern with two stars",
-        lambda d: d["patterns"].append({"match": "a/*/*", "model": "*"}),
-        "patterns[2].match",
-    ),
-]
+#: Each way a file can be wrong: a change to the test table, and the field the error names.
+BAD: list[dict[str, Any]] = json.loads((FIXTURES / "bad_price_tables.json").read_text())
+
+
+def broken(case: dict[str, Any]) -> dict[str, Any]:
+    """The test table with the changes of ``case``: ``at`` the keys down to a value.
+
+    The last key ``+`` appends ``value`` to a list; ``drop`` removes the value.
+    """
+    data = table_data()
+    for change in case["change"]:
+        *parents, last = change["at"]
+        node: Any = data
+        for key in parents:
+            node = node[key]
+        if last == "+":
+            node.append(change["value"])
+        elif change.get("drop"):
+            del node[last]
+        else:
+            node[last] = change["value"]
+    return data
+
+
+CASES = pytest.mark.parametrize("case", BAD, ids=[case["case"] for case in BAD])
 
 
 class TestRefused:
     """A file with anything wrong is refused whole, naming file, entry and field."""
 
-    @pytest.mark.parametrize(("change", "field"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-    def test_dict(self, change: Change, field: str) -> None:
+    @CASES
+    def test_dict(self, case: dict[str, Any]) -> None:
         """from_dict raises PriceTableError naming the field and the source."""
-        data = table_data()
-        change(data)
+        data, field = broken(case), case["field"]
         with pytest.raises(PriceTableError) as info:
             PriceTable.from_dict(data, source="mine.json")
         assert info.value.field == field
         assert info.value.owner == "mine.json"
         assert str(info.value).startswith(f"mine.json: field {field!r}")
 
-    @pytest.mark.parametrize(("change", "field"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-    def test_file_leaves_the_table(self, tmp_path: Path, change: Change, field: str) -> None:
+    @CASES
+    def test_file_leaves_the_table(self, tmp_path: Path, case: dict[str, Any]) -> None:
         """load_prices refuses the file and the book's table in force is unchanged."""
-        data = table_data()
-        change(data)
-        path = write(tmp_path / "bad.json", data)
+        path, field = write(tmp_path / "bad.json", broken(case)), case["field"]
         book = PriceBook(sample_table())
         before = book.table
         for replace in (False, True):

@@ -214,11 +214,14 @@ class PriceBook:
 
         The model is priced as the entry its name resolves to
         (:meth:`PriceTable.resolve`: aliases, patterns, dated snapshots);
-        the cost's ``priced_model`` names that entry. Token usage comes first,
-        then what the provider billed, then the entry's own unit (see
-        :mod:`aievents.pricing._cost`). A model the table does not know, or a
-        request it cannot price, is logged (``price_unknown``) once per model
-        and reason by each book. A model past its shutdown date on ``when``
+        the cost's ``priced_model`` names that entry. Reported token usage
+        comes first (on a token-billed entry), then what the provider billed
+        (when the entry prices its unit), then the entry's own unit (per
+        image, per megapixel, per request), then a token-billed entry's
+        per-image estimate (``cost.basis`` says which). A model the table
+        does not know, or a request it cannot price, is logged
+        (``price_unknown``) once per model and reason by each book. A model
+        past its shutdown date on ``when``
         is still priced and logged once (``model_retired``, with its
         successor); a deprecated one is noted once at info level
         (``model_deprecated``).

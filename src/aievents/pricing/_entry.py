@@ -15,9 +15,8 @@ from aievents.pricing._units import (
     ImagePrice,
     MegapixelPrice,
     TokenRates,
-    read_amounts,
-    read_counts,
     read_megapixels,
+    read_named,
     read_rates,
     read_rows,
 )
@@ -179,34 +178,25 @@ def read_entry(reader: Reader, data: Any, path: str, *, format: int) -> ModelPri
         for key in ("source", "effective"):
             if not isinstance(found.get(key, ""), str):
                 reader.problem(f"{path}.{key}", found[key], "must be a string")
-    dates = {key: reader.date(found.get(key), f"{path}.{key}") for key in _LIFECYCLE}
-    successor = reader.text(found.get("successor"), f"{path}.successor")
-    aliases = _read_aliases(reader, found.get("aliases", []), f"{path}.aliases")
-    rates = None
-    if unit == "tokens":
-        rates = read_rates(reader, found.get("per_million_tokens"), f"{path}.per_million_tokens")
-    per_image = read_rows(reader, found.get("per_image", []), f"{path}.per_image")
+
+    def part(key: str, default: Any = None) -> tuple[Any, str]:
+        """The value of ``key`` (``default`` when absent) and its path."""
+        return found.get(key, default), f"{path}.{key}"
+
+    dates = {key: reader.date(*part(key)) for key in _LIFECYCLE}
+    successor = reader.text(*part("successor"))
+    aliases = _read_aliases(reader, *part("aliases", []))
+    rates = read_rates(reader, *part("per_million_tokens")) if unit == "tokens" else None
+    per_image = read_rows(reader, *part("per_image", []))
     if unit == "images" and not per_image and "per_image" in found:
         reader.problem(f"{path}.per_image", found["per_image"], "must list at least one price")
-    megapixels = None
-    if unit == "megapixels":
-        megapixels = read_megapixels(reader, found.get("per_megapixel"), f"{path}.per_megapixel")
-    per_request = None
-    if unit == "requests":
-        per_request = reader.amount(found.get("per_request"), f"{path}.per_request")
+    megapixels = read_megapixels(reader, *part("per_megapixel")) if unit == "megapixels" else None
+    per_request = reader.amount(*part("per_request")) if unit == "requests" else None
     if unit is not None and _PRICE_FIELD[unit] not in found:
         reader.problem(f"{path}.{_PRICE_FIELD[unit]}", None, f"is required for unit {unit!r}")
-    estimates = read_rows(reader, found.get("per_image_estimate", []), f"{path}.per_image_estimate")
-    typical = read_counts(
-        reader, found.get("typical_tokens", {}), f"{path}.typical_tokens", TOKEN_RATE_NAMES
-    )
-    billed = read_amounts(
-        reader,
-        found.get("per_billed_unit", {}),
-        f"{path}.per_billed_unit",
-        BILLED_UNITS,
-        "prices by billed unit",
-    )
+    estimates = read_rows(reader, *part("per_image_estimate", []))
+    typical = read_named(reader, *part("typical_tokens", {}), TOKEN_RATE_NAMES, reader.count)
+    billed = read_named(reader, *part("per_billed_unit", {}), BILLED_UNITS, reader.amount)
     if len(reader.problems) > before or model is None or provider is None or unit is None:
         return None
     return ModelPrice(

@@ -33,6 +33,7 @@ Via = Literal["exact", "alias", "pattern", "snapshot"]
 
 #: A dated snapshot suffix: -2026-04-21, -20260421 or -0421 (a 4-digit date).
 SNAPSHOT: Final = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+_PATTERN_FIELDS: Final = frozenset({"match", "model"})
 #: The most names one lookup goes through (a chain of aliases and patterns).
 MAX_STEPS: Final = 16
 
@@ -113,10 +114,9 @@ def read_patterns(reader: Reader, data: Any) -> tuple[Pattern, ...]:
     patterns: list[Pattern] = []
     for index, row in enumerate(data):
         path = f"patterns[{index}]"
-        found = reader.mapping(row, path, "an object {match, model}")
+        found = reader.record(row, path, "an object {match, model}", _PATTERN_FIELDS)
         if found is None:
             continue
-        reader.keys(found, path, frozenset({"match", "model"}))
         match = reader.text(found.get("match"), f"{path}.match", required=True)
         model = reader.text(found.get("model"), f"{path}.model", required=True)
         if match is not None and match.count("*") != 1:

@@ -90,14 +90,24 @@ class Reader:
             return None
         for key, again in getattr(value, "repeated", ()):
             if again != value[key]:
-                self.problem(f"{path}.{key}", again, f"is given twice (first {value[key]!r})")
+                where = f"{path}.{key}" if path else key
+                self.problem(where, again, f"is given twice (first {value[key]!r})")
         return value
+
+    def record(
+        self, value: Any, path: str, what: str, fields: frozenset[str]
+    ) -> Mapping[str, Any] | None:
+        """``value`` if it is an object of ``fields`` only (others are problems), else ``None``."""
+        found = self.mapping(value, path, what)
+        if found is not None:
+            self.keys(found, path, fields)
+        return found
 
     def keys(self, data: Mapping[str, Any], path: str, allowed: frozenset[str]) -> None:
         """A key ``data`` has beyond ``allowed`` is a problem (a misspelt field)."""
         for key in data:
             if key not in allowed:
-                self.problem(f"{path}.{key}", data[key], "is not a field here")
+                self.problem(f"{path}.{key}" if path else key, data[key], "is not a field here")
 
     def amount(self, value: Any, path: str) -> Decimal | None:
         """An exact, finite, non-negative amount from a string, int or Decimal."""

@@ -8,9 +8,9 @@ A ``WxH`` size is in the tier its pixel count falls in (:func:`resolution_tier`)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -32,6 +32,7 @@ TIERS: Final = ("512", "1K", "2K", "4K")
 _TIER_PIXELS: Final = ((520_000, "512"), (2_100_000, "1K"), (8_400_000, "2K"))
 _WXH: Final = re.compile(r"(\d{1,6})\s*[xX]\s*(\d{1,6})")
 _ROUNDING: Final = ("up", "exact")
+T = TypeVar("T")
 
 
 def pixels(size: str | None) -> int | None:
@@ -81,7 +82,6 @@ class TokenRates:
         reader = Reader()
         rates = read_rates(reader, data, where)
         reader.raise_first("price")
-        assert rates is not None
         return rates
 
     def merged(self, other: TokenRates) -> TokenRates:
@@ -91,20 +91,9 @@ class TokenRates:
         )
 
 
-def read_rates(reader: Reader, data: Any, path: str) -> TokenRates | None:
-    """Token rates from ``{rate name: amount}``, or ``None`` (problems noted)."""
-    found = reader.mapping(data, path, "an object of rates per 1M tokens")
-    if found is None:
-        return None
-    rates: dict[str, Decimal | None] = {}
-    for name, value in found.items():
-        if name not in TOKEN_RATE_NAMES:
-            reader.problem(
-                f"{path}.{name}", value, f"is not a rate ({', '.join(TOKEN_RATE_NAMES)})"
-            )
-            continue
-        rates[name] = reader.amount(value, f"{path}.{name}")
-    return TokenRates(**rates)
+def read_rates(reader: Reader, data: Any, path: str) -> TokenRates:
+    """Token rates from ``{rate name: amount per 1M tokens}`` (problems noted)."""
+    return TokenRates(**read_named(reader, data, path, TOKEN_RATE_NAMES, reader.amount))
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -151,10 +140,9 @@ _ROW_KEYS: Final = frozenset({"price", "size", "quality", "tier"})
 
 def read_row(reader: Reader, data: Any, path: str) -> ImagePrice | None:
     """One per-image row, or ``None`` (problems noted)."""
-    found = reader.mapping(data, path, "an object with a price")
+    found = reader.record(data, path, "an object with a price", _ROW_KEYS)
     if found is None:
         return None
-    reader.keys(found, path, _ROW_KEYS)
     size = reader.text(found.get("size"), f"{path}.size")
     quality = reader.text(found.get("quality"), f"{path}.quality")
     tier = found.get("tier")
@@ -206,10 +194,9 @@ _MEGAPIXEL_KEYS: Final = frozenset({"price", "pixels", "round"})
 
 def read_megapixels(reader: Reader, data: Any, path: str) -> MegapixelPrice | None:
     """``{price, pixels?, round?}``, or ``None`` (problems noted)."""
-    found = reader.mapping(data, path, "an object {price, pixels?, round?}")
+    found = reader.record(data, path, "an object {price, pixels?, round?}", _MEGAPIXEL_KEYS)
     if found is None:
         return None
-    reader.keys(found, path, _MEGAPIXEL_KEYS)
     price = reader.amount(found.get("price"), f"{path}.price")
     count = reader.count(found.get("pixels", 1_000_000), f"{path}.pixels")
     rounding = reader.choice(found.get("round", "up"), f"{path}.round", _ROUNDING)
@@ -218,29 +205,23 @@ def read_megapixels(reader: Reader, data: Any, path: str) -> MegapixelPrice | No
     return MegapixelPrice(price=price, pixels=count, round=rounding)
 
 
-def read_amounts(
-    reader: Reader, data: Any, path: str, names: tuple[str, ...], what: str
-) -> dict[str, Decimal]:
-    """``{name: amount}`` with each name one of ``names`` (problems noted)."""
-    found = reader.mapping(data, path, f"an object of {what}")
-    amounts: dict[str, Decimal] = {}
+def read_named(
+    reader: Reader,
+    data: Any,
+    path: str,
+    names: tuple[str, ...],
+    read: Callable[[Any, str], T | None],
+) -> dict[str, T]:
+    """``{name: value}``, each name one of ``names``, each value by ``read`` (problems noted).
+
+    ``read`` is a :class:`Reader` method (``reader.amount``, ``reader.count``):
+    a value it refuses is left out.
+    """
+    found = reader.mapping(data, path, f"an object with names among {', '.join(names)}")
+    values: dict[str, T] = {}
     for name, value in (found or {}).items():
         if name not in names:
             reader.problem(f"{path}.{name}", value, f"is not one of {', '.join(names)}")
-        elif (amount := reader.amount(value, f"{path}.{name}")) is not None:
-            amounts[name] = amount
-    return amounts
-
-
-def read_counts(
-    reader: Reader, data: Mapping[str, Any] | Any, path: str, names: tuple[str, ...]
-) -> dict[str, int]:
-    """``{name: whole number}`` with each name one of ``names`` (problems noted)."""
-    found = reader.mapping(data, path, "an object of token counts per image")
-    counts: dict[str, int] = {}
-    for name, value in (found or {}).items():
-        if name not in names:
-            reader.problem(f"{path}.{name}", value, f"is not one of {', '.join(names)}")
-        elif (count := reader.count(value, f"{path}.{name}")) is not None:
-            counts[name] = count
-    return counts
+        elif (read_value := read(value, f"{path}.{name}")) is not None:
+            values[name] = read_value
+    return values
