@@ -32,7 +32,7 @@ from aievents._extras import require_extra
 from aievents.cli._terminal import console, literal, say
 
 if TYPE_CHECKING:
-    from aievents.pricing import ModelPrice, PriceBook, PriceTable
+    from aievents.pricing import ImagePrice, ModelPrice, PriceBook, PriceTable
 
 __all__ = ["check", "show"]
 
@@ -170,7 +170,7 @@ def entry_dict(price: ModelPrice) -> dict[str, Any]:
     return data
 
 
-def _row_dict(row: Any) -> dict[str, str]:
+def _row_dict(row: ImagePrice) -> dict[str, str]:
     fields = {"size": row.size, "quality": row.quality, "tier": row.tier}
     return {**{k: v for k, v in fields.items() if v is not None}, "price": str(row.price)}
 
@@ -222,7 +222,7 @@ def prices_text(price: ModelPrice) -> str:
     return "; ".join(parts)
 
 
-def _rows_text(rows: tuple[Any, ...]) -> str:
+def _rows_text(rows: tuple[ImagePrice, ...]) -> str:
     if len(rows) > _LISTED:
         amounts: list[Decimal] = [row.price for row in rows]
         return f"{min(amounts)} to {max(amounts)} ({len(rows)} sizes and qualities)"
