@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aievents import ImageUsage, ImageUsageEvent, OutputTokensDetails
-from aievents.pricing import PriceBook, PriceTable
+from aievents.pricing import Pattern, PriceBook, PriceTable
 
 from price_tables import sample_table, table_data
 
@@ -130,3 +130,64 @@ class TestPricedAs:
             resolved = book.resolve(name)
             assert resolved is not None
             assert resolved.priced_as == "gpt-image-2"
+
+
+class TestPatternOverlap:
+    """Two patterns overlap when some name matches both: heads and tails agree."""
+
+    @pytest.mark.parametrize(
+        ("first", "second", "overlap"),
+        [
+            ("openrouter/*", "open*", True),  # openrouter/x
+            ("azure/*", "*-azure", True),  # azure/x-azure
+            ("fal-ai/*", "fal-ai/flux/*", True),
+            ("openrouter/*", "azure/*", False),
+            ("*-azure", "*-bedrock", False),
+            ("a*b", "c*b", False),
+        ],
+    )
+    def test_overlaps(self, first: str, second: str, overlap: bool) -> None:
+        """Both ways round."""
+        one, other = Pattern(first, "*"), Pattern(second, "*")
+        assert one.overlaps(other) is overlap
+        assert other.overlaps(one) is overlap
+
+    def test_star_matches_something(self) -> None:
+        """The * stands for one character or more: openrouter/ alone is no name."""
+        assert Pattern("openrouter/*", "*").apply("openrouter/") is None
+        assert Pattern("*-azure", "*").apply("gpt-image-2-azure") == "gpt-image-2"
+        assert Pattern("gw/*", "vendor/*").apply("gw/m") == "vendor/m"
+
+
+class TestMerged:
+    """A file loaded onto a table: its names win, its patterns are tried first."""
+
+    def test_precedence(self, table: PriceTable) -> None:
+        """The file's alias replaces the table's; its pattern comes before the table's."""
+        mine = PriceTable(
+            "mine",
+            {},
+            aliases={"contoso-images": "dall-e-3"},
+            patterns=[Pattern("openrouter/*", "gpt-image-1")],
+        )
+        merged = table.merged(mine)
+        assert merged.version == "test-2026-12-01+local.1"
+        assert [(p.match, p.model) for p in merged.patterns] == [
+            ("openrouter/*", "gpt-image-1"),
+            ("azure/*", "*"),
+        ]
+        contoso = merged.resolve("contoso-images")
+        routed = merged.resolve("openrouter/anything")
+        assert contoso is not None
+        assert routed is not None
+        assert (contoso.priced_as, routed.priced_as) == ("dall-e-3", "gpt-image-1")
+
+    def test_set_price_on_an_alias(self, table: PriceTable) -> None:
+        """set_price of an alias's name gives that name its own entry; the model is untouched."""
+        book = PriceBook(table)
+        entry = book.set_price("contoso-images", per_image="0.5")
+        assert (entry.model, entry.provider, entry.unit) == ("contoso-images", "openai", "images")
+        own = book.resolve("contoso-images")
+        assert own is not None
+        assert (own.priced_as, own.via) == ("contoso-images", "exact")
+        assert book.lookup("gpt-image-2") == table.lookup("gpt-image-2")

@@ -532,4 +532,4 @@ class TestRobustness:
         assert (cost.basis, cost.total) == ("images", D("0.032"))  # 2 x $0.016
         with structlog.testing.capture_logs() as logs:
             assert image_cost("dall-e-2", usage=usage, images=1) is None  # no size: no price
-        assert logs[0]["reason"] == "no per-image price for this size and quality"
+        assert logs[0]["reason"] == "token usage for a per-image price"

@@ -340,23 +340,7 @@ class PriceBook:
         if resolved is None:
             self._warn(provider, model, "model not in the price table")
             return None
-        price = resolved.price
-        if price.shutdown is None and price.deprecated is None:
-            return resolved
-        if when is None:
-            when = datetime.datetime.now(datetime.timezone.utc).date()
-        status = price.status(when)
-        if status in ("shutdown", "deprecated") and self._warned.first(price.model, status):
-            log(
-                "pricing",
-                "warning" if status == "shutdown" else "info",
-                "model_retired" if status == "shutdown" else "model_deprecated",
-                model=model,
-                priced_as=price.model,
-                provider=price.provider,
-                shutdown=None if price.shutdown is None else price.shutdown.isoformat(),
-                successor=price.successor,
-            )
+        self._warned.lifecycle(resolved.price, model, when)
         return resolved
 
     def cost_for(self, event: Any, *, price: bool = True) -> ImageCost | Decimal | None:

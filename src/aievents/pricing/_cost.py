@@ -16,7 +16,11 @@ Rules (``shared/reference/pricing.md``), in order:
 3. Else by the entry's own unit: the per-image price for the size, quality
    and resolution tier times the images returned (``images``); the price
    per megapixel of each image's size times the images (``megapixels``);
-   the price of the request (``requests``).
+   the price of the request (``requests``). Token usage on such an entry
+   (Gemini reports tokens for a model priced per image) does not stop it;
+   when the entry has no price for the request either, the reason given is
+   the token usage (the model was probably not the one named: a default
+   that the answer contradicts).
 4. Else, for a token-billed entry whose response reported no usage, its
    per-image estimate for the size and quality, or its typical tokens of an
    image at its rates, times the images (``basis="estimate"``).
@@ -142,6 +146,9 @@ def request_cost(
                 return cost
         found = charge(price, size, quality)
         if isinstance(found, str):
+            if has_tokens and price.unit != "tokens":
+                # Likely not the model named (a default the answer contradicts).
+                found = "token usage for a per-image price"
             warn(price.provider, price.model, found, size=size, quality=quality)
             return None
         if images is None and not found.per_request:

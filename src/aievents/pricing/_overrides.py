@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -40,6 +40,27 @@ def _rows(reader: Reader, value: Any, where: str) -> tuple[ImagePrice, ...]:
         reader.problem(where, value, "must be a price, {size: price} or a list of prices")
         return ()
     return tuple(row for row in rows if row is not None)
+
+
+def _megapixels(reader: Reader, value: Any, where: str) -> MegapixelPrice | None:
+    """A price per megapixel (rounded up), or ``{price, pixels?, round?}``."""
+    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+        value = {"price": value}
+    return read_megapixels(reader, value, where)
+
+
+def _amount(reader: Reader, value: Any, where: str) -> Decimal | None:
+    return reader.amount(value, where)
+
+
+#: How each price argument of ``set_price`` is read.
+_READERS: Final[dict[str, Callable[[Reader, Any, str], Any]]] = {
+    "tokens": read_rates,
+    "per_image": _rows,
+    "estimates": _rows,
+    "per_megapixel": _megapixels,
+    "per_request": _amount,
+}
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -80,26 +101,12 @@ class Override:
                 f"{where}.{units[1]}", given[units[1]], f"cannot be given with {units[0]}"
             )
         reader = Reader()
-        megapixels = given["per_megapixel"]
-        if isinstance(megapixels, (str, int, Decimal)) and not isinstance(megapixels, bool):
-            megapixels = {"price": megapixels}
         found = cls(
             model=model,
-            tokens=None
-            if given["tokens"] is None
-            else read_rates(reader, given["tokens"], f"{where}.tokens"),
-            per_image=None
-            if given["per_image"] is None
-            else _rows(reader, given["per_image"], f"{where}.per_image"),
-            estimates=None
-            if given["estimates"] is None
-            else _rows(reader, given["estimates"], f"{where}.estimates"),
-            per_megapixel=None
-            if megapixels is None
-            else read_megapixels(reader, megapixels, f"{where}.per_megapixel"),
-            per_request=None
-            if given["per_request"] is None
-            else reader.amount(given["per_request"], f"{where}.per_request"),
+            **{
+                name: None if value is None else _READERS[name](reader, value, f"{where}.{name}")
+                for name, value in given.items()
+            },
         )
         reader.raise_first("set_price")
         if found.per_image == ():
