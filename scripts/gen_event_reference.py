@@ -16,7 +16,7 @@ import attrs
 from aievents._sentinel import REQUIRED
 from aievents.events import EVENT_TYPES, BaseEvent
 from aievents.money import ImageCost
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.usage import Billed, CostDetails, ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.wire import PLUGIN_ID, camel_case
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "events.md"
@@ -93,7 +93,8 @@ def render() -> str:
         lines += [f"## `{name}`", "", title, ""]
         lines += [*table(cls), ""]
     lines += ["## Usage and cost", ""]
-    for cls in (ImageUsage, InputTokensDetails, OutputTokensDetails, ImageCost):
+    usage_classes = (ImageUsage, InputTokensDetails, OutputTokensDetails, Billed, CostDetails)
+    for cls in (*usage_classes, ImageCost):
         lines += [f"### `{cls.__name__}`", "", summary(cls), "", *table(cls), ""]
     assert issubclass(next(iter(EVENT_TYPES.values())), BaseEvent)
     return "\n".join(lines).rstrip() + "\n"

@@ -15,6 +15,8 @@ import attrs
 from aievents import (
     AieventsError,
     BaseEvent,
+    Billed,
+    CostDetails,
     EventValidationError,
     ImageRequestCompletedEvent,
     ImageRequestErrorEvent,
@@ -102,6 +104,31 @@ def priced_cost(**parts: Any) -> ImageCost:
     return ImageCost(
         total=total, basis="tokens", price_version="t", priced_model="gpt-image-1", **parts
     )
+
+
+def gateway_usage() -> ImageUsage:
+    """A gpt-image-1 request's usage with what a gateway reported beside the tokens.
+
+    50 text tokens in, 1056 image tokens out; the gateway charged $0.0431,
+    the provider behind it $0.04249, for one billed image.
+    """
+    return ImageUsage(
+        input_tokens=50,
+        output_tokens=1056,
+        input_tokens_details=InputTokensDetails(text_tokens=50, image_tokens=0),
+        cost="0.0431",
+        billed=Billed(1, "images"),
+        cost_details=CostDetails(upstream_cost="0.04249"),
+    )
+
+
+def gateway_priced() -> ImageCost:
+    """What aievents computes for :func:`gateway_usage`'s tokens.
+
+    50 text tokens in at $5/M, 1056 image tokens out at $40/M:
+    0.00025 + 0.04224 = 0.04249.
+    """
+    return priced_cost(input_text=Decimal("0.00025"), output_image=Decimal("0.04224"))
 
 
 def usage_at(

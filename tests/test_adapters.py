@@ -18,7 +18,7 @@ from openai.types.images_response import Usage as OpenAIUsage
 
 from aievents.adapters import from_gemini, from_openai, from_orq, from_tanstack, to_image_usage
 from aievents.exceptions import EventValidationError
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.usage import Billed, CostDetails, ImageUsage, InputTokensDetails, OutputTokensDetails
 from test_usage import DETAILED_USAGE, SPEC_USAGE
 
 from helpers import check_names
@@ -94,6 +94,8 @@ TOKEN_USAGE_RESULT = ImageUsage(
     input_tokens_details=InputTokensDetails(text_tokens=20, image_tokens=40, cached_tokens=8),
     output_tokens_details=OutputTokensDetails(text_tokens=44, image_tokens=1056),
     cost=Decimal("0.042"),
+    billed=Billed(Decimal(1), "images"),
+    cost_details=CostDetails(upstream_cost=Decimal("0.04")),
 )
 
 # Gemini REST usageMetadata of an image generation.
@@ -453,7 +455,9 @@ class TestFromTanstack:
                     "cached_tokens": 8,
                 },
                 "completion_tokens_details": {"text_tokens": 44, "image_tokens": 1056},
+                "billed": {"quantity": "1", "unit": "images"},
                 "cost": "0.042",
+                "cost_details": {"upstream_cost": "0.04"},
             }
         )
         assert usage == TOKEN_USAGE_RESULT

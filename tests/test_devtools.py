@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from aievents import (
@@ -24,7 +25,9 @@ from aievents import (
 from aievents.devtools import BusEvent, DevtoolsListener, DevtoolsTransport
 from aievents.events import BaseEvent
 from aievents.sinks import ForwardSink
-from aievents.wire import to_json
+from aievents.wire import COMPUTED_COST_MARK, to_json
+
+from helpers import gateway_priced, gateway_usage
 
 HERE = Path(__file__).parent / "tanstack"
 
@@ -153,6 +156,51 @@ def test_python_to_typescript(bus: Bus, mode: Any) -> None:
         "tanstack-ai-devtools:image:request:completed",
         "tanstack-ai-devtools:image:usage",
     }
+
+
+def test_panel_costs(bus: Bus) -> None:
+    """The TypeScript client hears usage.cost, billed and costDetails; its re-emit reads back.
+
+    One request priced by aievents with no cost reported (usage.cost shows the
+    computed one, marked), one whose gateway reported its cost and what it
+    billed (shown as reported). What TypeScript emits again comes back to a
+    listener as the very events sent.
+    """
+    computed, reported = request_events(0)[2], request_events(1)[2]
+    assert isinstance(computed, ImageUsageEvent)
+    assert isinstance(reported, ImageUsageEvent)
+    computed = attrs.evolve(computed, cost=gateway_priced())
+    reported = attrs.evolve(reported, usage=gateway_usage(), cost=gateway_priced())
+    with EventClient() as client:
+        sink = ForwardSink(DevtoolsTransport("127.0.0.1", bus.port), max_delay=0.05)
+        client.add_sink(sink)
+        client.emit(computed)
+        client.emit(reported)
+        assert sink.flush(30).pending == 0
+        assert bus.wait(lambda: len(bus.heard) >= 2)
+    first, second = (heard["payload"] for heard in bus.heard)
+    assert (first["usage"]["cost"], first[COMPUTED_COST_MARK]) == (0.04249, True)
+    assert second["usage"]["cost"] == 0.0431
+    assert COMPUTED_COST_MARK not in second
+    assert second["usage"]["billed"] == {"quantity": 1, "unit": "images"}
+    assert second["usage"]["costDetails"] == {"upstreamCost": 0.04249}
+
+    received: list[BaseEvent] = []
+    both = threading.Event()
+
+    def hear(event: BaseEvent) -> None:
+        received.append(event)
+        if len(received) == 2:
+            both.set()
+
+    with EventClient() as client:
+        client.on(ImageUsageEvent, hear)
+        with DevtoolsListener(client, host="127.0.0.1", port=bus.port, mode="ws") as listener:
+            assert listener.wait_connected(30)
+            bus.tell(emit="image:usage", payload=first)
+            bus.tell(emit="image:usage", payload=second)
+            assert both.wait(30)
+    assert received == [computed, reported]
 
 
 @pytest.mark.parametrize("mode", ["ws", "sse"])

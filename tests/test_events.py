@@ -40,6 +40,7 @@ from aievents.events import (
 from aievents.exceptions import EventValidationError
 from aievents.money import ImageCost
 from aievents.usage import ImageUsage
+from aievents.wire import to_dict
 
 from helpers import check_names
 
@@ -445,6 +446,33 @@ class TestCostUsd:
             cost=cost,
         )
         assert event.cost_usd == expected
+
+
+class TestPricedAs:
+    """ImageUsageEvent.priced_as: the price entry used (cost.priced_model), None when unpriced."""
+
+    def test_priced(self) -> None:
+        """A dated snapshot the caller named is priced as its base model's entry."""
+        cost = ImageCost(
+            total="0.04", basis="images", price_version="t", priced_model="gpt-image-1"
+        )
+        event = ImageUsageEvent(
+            request_id="img-1", model="gpt-image-1-2025-04-15", usage=ImageUsage(), cost=cost
+        )
+        assert (event.model, event.priced_as) == ("gpt-image-1-2025-04-15", "gpt-image-1")
+
+    def test_unpriced(self) -> None:
+        """No cost, no entry: None (even when the provider reported a cost)."""
+        event = ImageUsageEvent(request_id="img-1", model="m", usage=ImageUsage(cost="0.5"))
+        assert event.priced_as is None
+
+    def test_not_on_the_wire(self) -> None:
+        """A property of the cost, not a field: the wire formats carry priced_model only."""
+        assert "priced_as" not in {field.name for field in attrs.fields(ImageUsageEvent)}
+        cost = ImageCost(total="0.04", basis="images", price_version="t", priced_model="x")
+        event = ImageUsageEvent(request_id="r", model="m", usage=ImageUsage(), cost=cost)
+        assert "priced_as" not in to_dict(event)
+        assert to_dict(event)["cost"]["priced_model"] == "x"
 
 
 class TestTimestamp:

@@ -304,7 +304,7 @@ class TestBodyNotRead:
             assert usage.cost is not None
             assert usage.cost.basis == "images"
             assert usage.cost.total == cost
-            assert usage.usage.cost == cost
+            assert usage.usage.cost is None  # computed, not reported
 
     def test_n_defaults_to_one(self, server: ImageServer) -> None:
         """Without n, one image is counted."""

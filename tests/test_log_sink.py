@@ -12,11 +12,18 @@ from typing import Any
 import pytest
 import structlog
 
-from aievents import EventClient, ImageOutput, ImageUsage, InputTokensDetails
+from aievents import CostDetails, EventClient, ImageOutput, ImageUsage, InputTokensDetails
 from aievents.pricing import cost_of
 from aievents.sinks import LogSink
 
-from helpers import completed_event, error_event, started_event, usage_event
+from helpers import (
+    completed_event,
+    error_event,
+    gateway_priced,
+    gateway_usage,
+    started_event,
+    usage_event,
+)
 
 SECRETS = (
     "sk-proj-PLANTED0123456789",
@@ -141,6 +148,29 @@ class TestLines:
         assert line["model"] == "gpt-image-1"
         assert "usage" not in line
         assert "timestamp_ms" in line
+
+    def test_reported_beside_computed(self) -> None:
+        """cost_usd is the computed cost; the provider's figures have fields of their own."""
+        event = usage_event(usage=gateway_usage(), cost=gateway_priced())
+        (line,) = captured(LogSink(), [event])
+        assert line["cost_usd"] == 0.04249
+        assert line["priced_as"] == "gpt-image-1"
+        assert line["reported_cost_usd"] == 0.0431
+        assert (line["billed_quantity"], line["billed_unit"]) == (1.0, "images")
+
+    def test_reported_only(self) -> None:
+        """A cost only the provider reported is not logged as the computed one."""
+        usage = ImageUsage(cost_details=CostDetails(upstream_cost="0.04"))
+        (line,) = captured(LogSink(), [usage_event(usage=usage)])
+        assert "cost_usd" not in line
+        assert "priced_as" not in line
+        assert line["reported_cost_usd"] == 0.04
+        assert "billed_quantity" not in line
+
+    def test_nothing_known(self) -> None:
+        """Unpriced and nothing reported: no cost field at all, never 0."""
+        (line,) = captured(LogSink(), [usage_event()])
+        assert not {"cost_usd", "reported_cost_usd", "priced_as", "billed_unit"} & set(line)
 
     def test_levels(self) -> None:
         """Errors log at warning by default; levels can be set per event name."""

@@ -22,7 +22,7 @@ from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 from collector_server import Receiver
 
 from faults import record
-from helpers import completed_event, error_event, usage_event
+from helpers import completed_event, error_event, gateway_priced, gateway_usage, usage_event
 
 
 class OtlpCollector(Receiver):
@@ -267,3 +267,56 @@ class TestUsageAttributes:
         assert tokens == logged
         if usage.input_tokens is None:
             assert tokens == {}
+
+
+class TestReportedAttributes:
+    """The computed and the reported cost travel apart, with LogSink's names."""
+
+    def test_log_record(self, otlp: OtlpCollector) -> None:
+        """aievents.cost_usd, priced_as, reported_cost_usd, billed_quantity and billed_unit."""
+        from aievents.sinks import LogSink
+
+        event = usage_event("u1", usage=gateway_usage(), cost=gateway_priced())
+        transport = OtlpTransport(otlp.endpoint)
+        record = transport.log_record(event)
+        transport.close()
+        sent = {kv.key: plain(kv.value) for kv in record.attributes}
+        names = ("cost_usd", "priced_as", "reported_cost_usd", "billed_quantity", "billed_unit")
+        assert {name: sent[f"aievents.{name}"] for name in names} == {
+            "cost_usd": 0.04249,
+            "priced_as": "gpt-image-1",
+            "reported_cost_usd": 0.0431,
+            "billed_quantity": 1.0,
+            "billed_unit": "images",
+        }
+        logged = LogSink().fields(event)
+        assert {name: logged[name] for name in names} == {
+            name: sent[f"aievents.{name}"] for name in names
+        }
+
+    def test_reported_only(self, otlp: OtlpCollector) -> None:
+        """A request only the provider priced has no aievents.cost_usd."""
+        event = usage_event("u1", usage=ImageUsage(cost="0.04"))
+        transport = OtlpTransport(otlp.endpoint)
+        sent = {kv.key for kv in transport.log_record(event).attributes}
+        transport.close()
+        assert "aievents.reported_cost_usd" in sent
+        assert not {"aievents.cost_usd", "aievents.priced_as", "aievents.billed_unit"} & sent
+
+    def test_metrics(self, otlp: OtlpCollector) -> None:
+        """aievents.cost sums the computed costs, aievents.reported_cost the reported ones."""
+        events = [
+            usage_event("a", usage=gateway_usage(), cost=gateway_priced()),
+            usage_event("b", usage=ImageUsage(cost="0.04")),  # reported, not priced
+            usage_event("c", usage=ImageUsage(input_tokens=5), cost=gateway_priced()),  # priced
+        ]
+        transport = OtlpTransport(otlp.endpoint)
+        request = transport.metrics_request(events)
+        transport.close()
+        assert request is not None
+        metrics = {m.name: m for m in request.resource_metrics[0].scope_metrics[0].metrics}
+        (computed,) = metrics["aievents.cost"].sum.data_points
+        assert computed.as_double == pytest.approx(2 * 0.04249)
+        (reported,) = metrics["aievents.reported_cost"].sum.data_points
+        assert reported.as_double == pytest.approx(0.0431 + 0.04)
+        assert metrics["aievents.reported_cost"].unit == "USD"

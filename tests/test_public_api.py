@@ -57,6 +57,7 @@ MODULES = [
     "aievents.money",
     "aievents.adapters",
     "aievents.adapters.detect",
+    "aievents.adapters.fal",
     "aievents.adapters.google",
     "aievents.adapters.openai",
     "aievents.adapters.orq",

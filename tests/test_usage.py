@@ -73,7 +73,10 @@ class TestImageUsage:
             "input_tokens_details": None,
             "output_tokens_details": None,
             "cost": None,
+            "billed": None,
+            "cost_details": None,
         }
+        assert usage.reported_cost is None
         assert usage != ImageUsage(input_tokens=0, output_tokens=0, total_tokens=0)
 
     def test_is_frozen(self) -> None:

@@ -19,6 +19,8 @@ from aievents import (
     EVENT_TYPES,
     OPERATIONS,
     SOURCES,
+    Billed,
+    CostDetails,
     EventValidationError,
     ImageOutput,
     ImageRequestCompletedEvent,
@@ -36,9 +38,10 @@ from aievents import (
     to_json,
 )
 from aievents._validate import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
-from aievents.encoding.jsonl import encode
+from aievents.encoding.jsonl import encode, encode_lines
 from aievents.events import VISIBILITIES, BaseEvent
 from aievents.money import COST_BASES, ImageCost
+from aievents.usage import BILLED_UNITS
 from aievents.wire import PLUGIN_ID, make_converter
 
 TS = 1713833628000
@@ -92,6 +95,7 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "operation": st.sampled_from(OPERATIONS),
     "currency": st.just("usd"),
     "basis": st.sampled_from(COST_BASES),
+    "unit": st.sampled_from(BILLED_UNITS),
 }
 #: Strategies by (resolved) field type.
 BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
@@ -620,6 +624,82 @@ class TestCost:
         assert '"cost":"0.011"' in to_json(event)
 
 
+class TestReportedUsage:
+    """What the provider reported (billed, cost details) on the wire: exact, in both styles."""
+
+    USAGE = ImageUsage(
+        input_tokens=12,
+        cost=Decimal("0.0431"),
+        billed=Billed(Decimal("3.008"), "seconds"),
+        cost_details=CostDetails(
+            upstream_cost=Decimal("0.04249"), upstream_output_cost=Decimal("0.04224")
+        ),
+    )
+
+    def event(self, usage: ImageUsage | None = None) -> ImageUsageEvent:
+        """An image:usage event carrying ``usage``."""
+        return ImageUsageEvent(timestamp=TS, request_id="r", model="m", usage=usage or self.USAGE)
+
+    def test_dict_shape(self) -> None:
+        """snake_case names; quantity and amounts as decimal strings."""
+        assert to_dict(self.event())["usage"] == {
+            "input_tokens": 12,
+            "cost": "0.0431",
+            "billed": {"quantity": "3.008", "unit": "seconds"},
+            "cost_details": {"upstream_cost": "0.04249", "upstream_output_cost": "0.04224"},
+        }
+
+    def test_envelope_shape(self) -> None:
+        """TanStack's names (billed, costDetails.upstreamCost...), numbers as numbers."""
+        assert to_envelope(self.event())["payload"]["usage"] == {
+            "inputTokens": 12,
+            "cost": 0.0431,
+            "billed": {"quantity": 3.008, "unit": "seconds"},
+            "costDetails": {"upstreamCost": 0.04249, "upstreamOutputCost": 0.04224},
+        }
+
+    @pytest.mark.parametrize(
+        "quantity", ["0.1000000000000000055511151231257827", "1E+400", "12345678901234567890"]
+    )
+    def test_quantity_exact_in_every_shape(self, quantity: str) -> None:
+        """A quantity no double holds exactly is a string in the envelope; it comes back exact."""
+        event = self.event(ImageUsage(billed=Billed(Decimal(quantity), "tokens")))
+        assert to_envelope(event)["payload"]["usage"]["billed"]["quantity"] == quantity
+        for form in ("dict", "envelope"):
+            parsed = from_json(to_json(event, form=form))  # type: ignore[arg-type]
+            assert parsed == event
+            assert isinstance(parsed, ImageUsageEvent)
+            assert parsed.usage.billed is not None
+            assert str(parsed.usage.billed.quantity) == quantity
+
+    def test_json_lines(self) -> None:
+        """Lines of both shapes read back as the event, Decimals exact."""
+        event = self.event()
+        for shape in ("dict", "envelope"):
+            (line,) = encode_lines([event], shape)  # type: ignore[arg-type]
+            assert from_json(line) == event
+
+    def test_typescript_token_usage_payload(self) -> None:
+        """A TanStack envelope whose usage carries billed and costDetails parses them."""
+        envelope = {
+            "type": "tanstack-ai-devtools:image:usage",
+            "payload": {
+                "timestamp": TS,
+                "requestId": "ts-1",
+                "model": "fal-ai/flux/dev",
+                "usage": {
+                    "billed": {"quantity": 1.5, "unit": "megapixels"},
+                    "cost": 0.0375,
+                    "costDetails": {"upstreamCost": 0.0375},
+                },
+            },
+        }
+        event = from_envelope(envelope)
+        assert isinstance(event, ImageUsageEvent)
+        assert event.usage.billed == Billed(Decimal("1.5"), "megapixels")
+        assert event.usage.reported_cost == Decimal("0.0375")
+
+
 class TestParsedFields:
     """Parsed events keep exactly the message's fields."""
 
@@ -708,6 +788,25 @@ BAD_DICTS = [
         id="int-for-details",
     ),
     pytest.param(_usage_dict(usage={"cost": "cheap"}), "usage.cost", "cheap", id="bad-cost"),
+    pytest.param(
+        _usage_dict(usage={"billed": {"quantity": "lots", "unit": "images"}}),
+        "usage.billed.quantity",
+        "lots",
+        id="bad-billed-quantity",
+    ),
+    pytest.param(
+        _usage_dict(usage={"billed": {"quantity": 1, "unit": "credits"}}),
+        "usage.billed.unit",
+        "credits",
+        id="bad-billed-unit",
+    ),
+    pytest.param(_usage_dict(usage={"billed": [1]}), "usage.billed", [1], id="list-for-billed"),
+    pytest.param(
+        _usage_dict(usage={"cost_details": {"upstream_cost": "n/a"}}),
+        "usage.cost_details.upstream_cost",
+        "n/a",
+        id="bad-upstream-cost",
+    ),
     pytest.param(
         {**_usage_dict(type="image:request:completed"), "provider": "openai", "duration": "812"},
         "duration",

@@ -63,7 +63,13 @@ from aievents.exceptions import (
 )
 from aievents.money import ImageCost
 from aievents.protocols import Sink, Transport
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.usage import (
+    Billed,
+    CostDetails,
+    ImageUsage,
+    InputTokensDetails,
+    OutputTokensDetails,
+)
 from aievents.wire import (
     from_data,
     from_dict,
@@ -97,8 +103,10 @@ __all__ = [
     "BINDABLE_FIELDS",
     "BaseEvent",
     "Batching",
+    "Billed",
     "ContextExecutor",
     "ContextToken",
+    "CostDetails",
     "EVENT_TYPES",
     "EventClient",
     "EventFileError",

@@ -12,18 +12,33 @@ from there too, but for the adapters.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from aievents import _validate as v
 
 __all__ = [
+    "BILLED_UNITS",
+    "Billed",
+    "CostDetails",
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
     "split_tokens",
 ]
+
+#: The units a provider bills in (TanStack's ``billed.unit``).
+BILLED_UNITS: Final = (
+    "tokens",
+    "seconds",
+    "characters",
+    "images",
+    "videos",
+    "megapixels",
+    "requests",
+    "units",
+)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -56,18 +71,77 @@ class OutputTokensDetails:
     image_tokens: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
 
 
+def _quantity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is v.REQUIRED:
+        raise v.fail(instance, attribute.name, value, "is required")
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise v.fail(instance, attribute.name, value, "must be a finite, non-negative number")
+
+
+@attrs.frozen(slots=True)
+class Billed:
+    """What the provider billed for a request, in its own unit (TanStack's ``billed``).
+
+    ``Billed(3, "units")`` is fal's ``x-fal-billable-units: 3``;
+    ``Billed("1.5", "megapixels")`` a megapixel-billed image.
+
+    Attributes:
+        quantity: How many units were billed, a finite non-negative
+            ``Decimal``; ints, numeric strings and floats (through their
+            shortest ``repr``) are converted.
+        unit: One of ``BILLED_UNITS``: ``tokens``, ``seconds``,
+            ``characters``, ``images``, ``videos``, ``megapixels``,
+            ``requests`` or ``units`` (a unit of the provider's own, as fal's).
+    """
+
+    quantity: Decimal = attrs.field(default=v.REQUIRED, converter=v.to_decimal, validator=_quantity)
+    unit: str = attrs.field(default=v.REQUIRED, validator=v.required(v.choice(BILLED_UNITS)))
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class CostDetails:
+    """The upstream provider's share of a gateway's cost (TanStack's ``costDetails``).
+
+    A gateway (OpenRouter) reports what it charged as ``cost`` and what the
+    provider behind it charged here. Every amount is optional, in USD, a
+    ``Decimal`` (converted as ``ImageUsage.cost`` is).
+
+    Attributes:
+        upstream_cost: What the upstream provider charged in all.
+        upstream_input_cost: Its charge for the input.
+        upstream_output_cost: Its charge for the output.
+    """
+
+    upstream_cost: Decimal | None = attrs.field(
+        default=None, converter=v.to_decimal, validator=v.OPT_MONEY
+    )
+    upstream_input_cost: Decimal | None = attrs.field(
+        default=None, converter=v.to_decimal, validator=v.OPT_MONEY
+    )
+    upstream_output_cost: Decimal | None = attrs.field(
+        default=None, converter=v.to_decimal, validator=v.OPT_MONEY
+    )
+
+
 _INPUT_DETAILS_HINT: Final = "an InputTokensDetails"
 _OUTPUT_DETAILS_HINT: Final = "an OutputTokensDetails"
+_BILLED_HINT: Final = "a Billed (aievents.usage.Billed)"
+_COST_DETAILS_HINT: Final = "a CostDetails (aievents.usage.CostDetails)"
 
 
 @attrs.frozen(kw_only=True, slots=True)
 class ImageUsage:
-    """Token usage of one image request, and optionally its cost.
+    """Usage of one image request as the provider reported it: tokens, what it billed, its cost.
 
     Every count is optional: a provider that reports no tokens (DALL-E,
     Imagen, Stability) leaves them ``None``, which is different from ``0``.
     The totals cover every image of the request: they are never multiplied by
     the number of images again.
+
+    ``cost``, ``cost_details`` and ``billed`` are the provider's (or the
+    gateway's) own figures, never aievents' price: the cost aievents works
+    out from its price table is the event's ``cost``
+    (:attr:`aievents.ImageUsageEvent.cost`), beside this one.
 
     Attributes:
         input_tokens: Tokens of the input (text and images).
@@ -75,8 +149,15 @@ class ImageUsage:
         total_tokens: As reported by the provider, or input + output.
         input_tokens_details: Breakdown of the input.
         output_tokens_details: Breakdown of the output.
-        cost: Cost in USD as a ``Decimal``; floats, ints and numeric strings
-            are converted (floats through their shortest ``repr``).
+        cost: The cost in USD the provider or gateway reported (TanStack's
+            ``usage.cost``, OpenRouter's ``cost``), as a ``Decimal``; floats,
+            ints and numeric strings are converted (floats through their
+            shortest ``repr``). ``None`` when it reported none.
+        billed: What the provider billed, in its unit (TanStack's
+            ``billed``, fal's ``x-fal-billable-units``), when reported.
+        cost_details: The upstream provider's share of a gateway's cost
+            (TanStack's ``costDetails``, OpenRouter's ``cost_details``), when
+            reported.
         split: Read-only, worked out when the usage is built: the tokens by
             how they are billed, one count per name of :data:`SPLIT_FIELDS`
             (see :func:`token_split`). Pricing and every sink read it, the
@@ -96,12 +177,30 @@ class ImageUsage:
         validator=v.optional(v.instance_of(OutputTokensDetails, _OUTPUT_DETAILS_HINT)),
     )
     cost: Decimal | None = attrs.field(default=None, converter=v.to_decimal, validator=v.OPT_MONEY)
+    billed: Billed | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(Billed, _BILLED_HINT))
+    )
+    cost_details: CostDetails | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(CostDetails, _COST_DETAILS_HINT))
+    )
     split: tuple[int, int, int, int, int, int] = attrs.field(
         init=False, eq=False, repr=False, hash=False
     )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "split", split_tokens(self))
+
+    @property
+    def reported_cost(self) -> Decimal | None:
+        """The request's cost as the provider or gateway reported it, or None.
+
+        ``cost``, else the upstream provider's ``cost_details.upstream_cost``,
+        else ``None`` (nothing reported: unknown, never 0).
+        """
+        if self.cost is not None:
+            return self.cost
+        details = self.cost_details
+        return None if details is None else details.upstream_cost
 
     @property
     def input_text_tokens(self) -> int | None:

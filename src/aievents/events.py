@@ -297,11 +297,19 @@ class ImageUsageEvent(ImageEvent):
 
     ``request_id``, ``model`` and ``usage`` are required.
 
+    Two costs, kept apart: ``cost`` is what aievents works out from its
+    price table; ``usage.cost`` (and ``usage.cost_details``) is what the
+    provider or a gateway reported, when it did. Neither is written into the
+    other.
+
     Attributes:
-        usage: Tokens of the request; ``usage.cost`` is the total cost in
-            USD when known (TanStack's ``usage.cost``).
-        cost: The cost with its breakdown and the price table's version, when
-            known (see :mod:`aievents.pricing`).
+        usage: Usage of the request as the provider reported it: tokens,
+            what it billed (``usage.billed``) and the cost it reported
+            (``usage.cost``, TanStack's ``usage.cost``; see
+            :attr:`~aievents.usage.ImageUsage.reported_cost`).
+        cost: The cost aievents computed, with its breakdown, the price
+            table's version and the entry it was priced as, when known (see
+            :mod:`aievents.pricing`).
     """
 
     event_type: ClassVar[str] = "image:usage"
@@ -318,17 +326,23 @@ class ImageUsageEvent(ImageEvent):
 
     @property
     def cost_usd(self) -> Decimal | None:
-        """The request's cost in USD: ``cost.total`` when priced, else ``usage.cost``."""
+        """The request's cost in USD: ``cost.total`` when priced, else ``usage.cost``.
+
+        The best figure known, whichever side it comes from; the computed one
+        alone is ``cost.total``, the reported one ``usage.reported_cost``.
+        """
         return self.cost.total if self.cost is not None else self.usage.cost
 
     @property
     def priced_as(self) -> str | None:
-        """The price table entry the request was priced as (``cost.priced_model``), if priced.
+        """The price table entry the request was priced as (``cost.priced_model``), or None.
 
-        ``model`` stays the name the caller used (a deployment name, a dated
-        snapshot, a gateway's name); this is the model whose price applied.
+        It differs from ``model`` when the name the caller used is an alias,
+        a snapshot or a prefixed name of a priced model; ``None`` when the
+        request was not priced.
         """
-        return self.cost.priced_model if self.cost is not None else None
+        cost = self.cost
+        return None if cost is None else cost.priced_model
 
 
 @attrs.frozen(kw_only=True, slots=True)

@@ -1,11 +1,16 @@
 """Token usage of an image request: the usage model.
 
 :class:`ImageUsage` mirrors OpenAI's ``ImagesResponse.usage`` (the richest
-shape in the field) with an optional cost, and :func:`token_split` is the one
-rule by which its tokens are billed: pricing, aggregation, the store, the log
-and OTLP all count by it. Build an :class:`ImageUsage` from a provider's own
-shape with :mod:`aievents.adapters` (``to_image_usage``); the cost of a
-request is an :class:`~aievents.money.ImageCost` (:mod:`aievents.money`).
+shape in the field) with what the provider itself reported beside the tokens:
+its cost (``cost``, and a gateway's upstream share, :class:`CostDetails`) and
+what it billed in its own unit (:class:`Billed`, one of
+:data:`BILLED_UNITS`). :func:`token_split` is the one rule by which its
+tokens are billed: pricing, aggregation, the store, the log and OTLP all
+count by it. Build an :class:`ImageUsage` from a provider's own
+shape with :mod:`aievents.adapters` (``to_image_usage``); the cost aievents
+works out for a request from its price table is an
+:class:`~aievents.money.ImageCost` (:mod:`aievents.money`), the event's
+``cost``, kept apart from the provider's.
 
 The money and adapter names that lived here before they had modules of their
 own are still found here: ``aievents.usage.ImageCost`` is
@@ -16,12 +21,16 @@ own are still found here: ``aievents.usage.ImageCost`` is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Final
 
 # The classes are defined below this module, so that the adapters build them
 # without importing it (it serves their old names); they are documented here.
 from aievents._lazy import lazy
 from aievents._usagemodel import (
+    BILLED_UNITS,
+    Billed,
+    CostDetails,
     ImageUsage,
     InputTokensDetails,
     OutputTokensDetails,
@@ -30,13 +39,17 @@ from aievents._usagemodel import (
 
 __all__ = [
     "BILLED_PARTS",
+    "BILLED_UNITS",
     "FLAT_TOKEN_FIELDS",
     "SPLIT_FIELDS",
+    "Billed",
+    "CostDetails",
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
     "billed_from_split",
     "billed_tokens",
+    "flat_reported",
     "flat_tokens",
     "token_split",
 ]
@@ -137,6 +150,24 @@ def flat_tokens(usage: ImageUsage) -> dict[str, int]:
         "image_tokens": split[1] + out_image,
     }
     return {name: count for name, count in flat.items() if count is not None}
+
+
+def flat_reported(usage: ImageUsage) -> dict[str, Decimal | str]:
+    """What the provider reported beside the tokens, as flat fields for logs and metrics.
+
+    ``reported_cost_usd`` (:attr:`ImageUsage.reported_cost`),
+    ``billed_quantity`` and ``billed_unit`` (:attr:`ImageUsage.billed`); what
+    was not reported is left out.
+    """
+    flat: dict[str, Decimal | str] = {}
+    reported = usage.reported_cost
+    if reported is not None:
+        flat["reported_cost_usd"] = reported
+    billed = usage.billed
+    if billed is not None:
+        flat["billed_quantity"] = billed.quantity
+        flat["billed_unit"] = billed.unit
+    return flat
 
 
 #: Where the names that used to live here are now.

@@ -7,7 +7,9 @@ Two shapes, both lossless for every field of every event class:
 
       {"type": "image:usage", "timestamp": 1713833628000, "request_id": "img-1", ...}
 
-  ``cost`` is a decimal string (``"0.011"``), exact to the last digit.
+  ``cost`` is a decimal string (``"0.011"``), exact to the last digit, as
+  is every amount and quantity (``usage.billed.quantity``,
+  ``usage.cost_details.upstream_cost``).
 
 - **envelope** (:func:`to_envelope` / :func:`from_envelope`): what TanStack
   AI's TypeScript event client puts on its bus, with camelCase fields and the
@@ -19,7 +21,8 @@ Two shapes, both lossless for every field of every event class:
 
   ``cost`` is a JSON number, as TypeScript expects; a cost with more
   significant digits than a double holds exactly is sent as a string instead,
-  so nothing is ever rounded.
+  so nothing is ever rounded. The same goes for every amount and quantity
+  (``usage.billed.quantity``, ``usage.costDetails.upstreamCost``, ...).
 
 Fields that are ``None`` are left out of both shapes. Parsing validates like
 building an event does and raises
@@ -48,9 +51,16 @@ from aievents._fastjson import encoder
 from aievents.events import FROM_WIRE, BaseEvent, ImageOutput, event_class
 from aievents.exceptions import EventValidationError
 from aievents.money import ImageCost
-from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.usage import (
+    Billed,
+    CostDetails,
+    ImageUsage,
+    InputTokensDetails,
+    OutputTokensDetails,
+)
 
 __all__ = [
+    "COMPUTED_COST_MARK",
     "PLUGIN_ID",
     "Style",
     "from_data",
@@ -65,6 +75,9 @@ __all__ = [
 
 #: The plugin id of TanStack AI's event client; envelope types are ``"<PLUGIN_ID>:<name>"``.
 PLUGIN_ID: Final = "tanstack-ai-devtools"
+#: The payload key saying that ``usage.cost`` shows the computed cost (see
+#: :func:`to_envelope`), not one the provider reported.
+COMPUTED_COST_MARK: Final = "usageCostComputed"
 
 Style = Literal["snake", "camel"]
 E = TypeVar("E", bound=BaseEvent)
@@ -158,6 +171,8 @@ _NESTED: Final[Mapping[type, str]] = {
     ImageUsage: "usage",
     InputTokensDetails: "input_tokens_details",
     OutputTokensDetails: "output_tokens_details",
+    Billed: "billed",
+    CostDetails: "cost_details",
 }
 
 
@@ -288,13 +303,50 @@ def from_dict(data: Mapping[str, Any], cls: type[E] | None = None) -> E:
     return _structure(_SNAKE, data, cls, cls.event_type)
 
 
-def to_envelope(event: BaseEvent, *, plugin_id: str = PLUGIN_ID) -> dict[str, Any]:
-    """The event as a TanStack envelope: ``{"type", "payload", "pluginId"}``."""
-    return {
-        "type": f"{plugin_id}:{event.event_type}",
-        "payload": _CAMEL.unstructure(event, type(event)),
-        "pluginId": plugin_id,
-    }
+def to_envelope(
+    event: BaseEvent, *, plugin_id: str = PLUGIN_ID, show_computed_cost: bool = False
+) -> dict[str, Any]:
+    """The event as a TanStack envelope: ``{"type", "payload", "pluginId"}``.
+
+    Args:
+        event: The event.
+        plugin_id: The plugin the envelope's ``type`` names.
+        show_computed_cost: For a panel that reads only ``usage.cost``
+            (TanStack's devtools): an ``image:usage`` whose provider reported
+            no cost (``usage.cost`` is None) and whose computed ``cost``
+            priced every part shows the computed total as ``usage.cost``, and
+            the payload says so with ``"usageCostComputed": true``, which
+            :func:`from_envelope` undoes: the event read back is the event
+            sent. Off, ``usage.cost`` is only ever the provider's.
+    """
+    payload = _CAMEL.unstructure(event, type(event))
+    if show_computed_cost:
+        _show_computed_cost(event, payload)
+    return {"type": f"{plugin_id}:{event.event_type}", "payload": payload, "pluginId": plugin_id}
+
+
+def _show_computed_cost(event: BaseEvent, payload: dict[str, Any]) -> None:
+    usage = getattr(event, "usage", None)
+    cost = getattr(event, "cost", None)
+    if (
+        isinstance(usage, ImageUsage)
+        and usage.cost is None
+        and isinstance(cost, ImageCost)
+        and cost.complete
+    ):
+        payload["usage"] = {**payload["usage"], "cost": _decimal_to_number(cost.total)}
+        payload[COMPUTED_COST_MARK] = True
+
+
+def _hide_computed_cost(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The payload without the computed cost :func:`to_envelope` showed as ``usage.cost``."""
+    if payload.get(COMPUTED_COST_MARK) is not True:
+        return payload
+    payload = {key: value for key, value in payload.items() if key != COMPUTED_COST_MARK}
+    usage = payload.get("usage")
+    if isinstance(usage, Mapping):
+        payload["usage"] = {key: value for key, value in usage.items() if key != "cost"}
+    return payload
 
 
 def envelope_name(envelope: Mapping[str, Any], *, plugin_id: str = PLUGIN_ID) -> str:
@@ -323,7 +375,10 @@ def from_envelope(envelope: Mapping[str, Any], *, plugin_id: str = PLUGIN_ID) ->
     The envelope's ``type`` must be ``"<pluginId>:<event name>"`` with a
     known event name. A TypeScript ``image:request:completed`` payload whose
     ``images`` is the list of produced images is understood too: the list
-    becomes ``outputs`` and its length ``images``.
+    becomes ``outputs`` and its length ``images``. A payload marked
+    ``"usageCostComputed": true`` (see :func:`to_envelope`) showed the
+    computed cost as ``usage.cost``: it is left out, the provider having
+    reported none.
 
     Raises:
         EventValidationError: not an envelope, unknown type, or a bad field.
@@ -332,6 +387,8 @@ def from_envelope(envelope: Mapping[str, Any], *, plugin_id: str = PLUGIN_ID) ->
         raise EventValidationError("envelope", envelope, "must be an object", owner="envelope")
     cls = event_class(envelope_name(envelope, plugin_id=plugin_id))
     payload = envelope.get("payload")
+    if isinstance(payload, Mapping):
+        payload = _hide_computed_cost(payload)
     if isinstance(payload, Mapping) and isinstance(payload.get("images"), list):
         produced = payload["images"]
         payload = {**payload, "images": len(produced), "outputs": produced}

@@ -4,23 +4,29 @@ One module per provider family:
 
 =============================  ==============================================
 :func:`from_openai`            ``ImagesResponse.usage`` (SDK object or dict),
-                               and every shape with the same snake_case keys
-                               (:mod:`aievents.adapters.openai`)
+                               and every shape with the same snake_case keys,
+                               OpenRouter's ``cost`` and ``cost_details``
+                               included (:mod:`aievents.adapters.openai`)
 :func:`from_orq`               orq.ai ``CreateImageUsage``,
                                ``CreateImageEditUsage``,
                                ``CreateImageVariationUsage`` (camelCase or
                                snake_case; :mod:`aievents.adapters.orq`)
 :func:`from_tanstack`          TanStack AI's early ``ImageUsage`` and its
-                               current ``TokenUsage``
+                               current ``TokenUsage``, with ``billed``,
+                               ``cost`` and ``costDetails``
                                (:mod:`aievents.adapters.tanstack`)
 :func:`from_gemini`            Gemini ``usageMetadata``, REST or SDK spelling
                                (:mod:`aievents.adapters.google`)
+:func:`from_fal`               fal's ``x-fal-billable-units`` response
+                               header (:mod:`aievents.adapters.fal`)
 :func:`to_image_usage`         any of the above, recognised by its keys
                                (:mod:`aievents.adapters.detect`)
 =============================  ==============================================
 
 When a provider omits ``total_tokens`` it is derived from the parts it did
 report; when it reports a total that does not add up, its total is kept.
+What the provider or a gateway reported itself (``cost``, ``cost_details``,
+``billed``) is kept on the usage as it was reported, beside the tokens.
 Malformed payloads raise :class:`~aievents.exceptions.EventValidationError`
 naming the field.
 """
@@ -28,9 +34,17 @@ naming the field.
 from __future__ import annotations
 
 from aievents.adapters.detect import to_image_usage
+from aievents.adapters.fal import from_fal
 from aievents.adapters.google import from_gemini
 from aievents.adapters.openai import from_openai
 from aievents.adapters.orq import from_orq
 from aievents.adapters.tanstack import from_tanstack
 
-__all__ = ["from_gemini", "from_openai", "from_orq", "from_tanstack", "to_image_usage"]
+__all__ = [
+    "from_fal",
+    "from_gemini",
+    "from_openai",
+    "from_orq",
+    "from_tanstack",
+    "to_image_usage",
+]

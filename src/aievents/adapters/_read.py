@@ -1,17 +1,29 @@
 """Reading token counts off providers' payloads: what every adapter shares.
 
 A payload is a mapping or an object (an SDK's pydantic model or dataclass,
-read through its ``__dict__``); counts are read under any of their names
-(snake_case or camelCase) and checked, and a malformed one raises
-:class:`~aievents.exceptions.EventValidationError` naming the field.
+read through its ``__dict__`` and, for a pydantic model, the extra fields it
+kept: the openai SDK keeps a gateway's ``cost`` there); counts are read under
+any of their names (snake_case or camelCase) and checked, and a malformed one
+raises :class:`~aievents.exceptions.EventValidationError` naming the field.
+What the provider itself reported beside the tokens (its cost, a gateway's
+upstream cost, what it billed) is read by :func:`reported`, for every shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 
-from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents._sentinel import REQUIRED
+from aievents._usagemodel import (
+    Billed,
+    CostDetails,
+    ImageUsage,
+    InputTokensDetails,
+    OutputTokensDetails,
+)
+from aievents._validate import to_decimal
 from aievents.exceptions import EventValidationError
 
 ABSENT: Final[Any] = object()
@@ -21,8 +33,11 @@ Details = TypeVar("Details", InputTokensDetails, OutputTokensDetails)
 def view(payload: Any) -> Any:
     """``payload``'s fields as a dict when it is a pydantic model or a dataclass.
 
-    The SDKs' objects keep every field in ``__dict__``; reading it avoids a
-    slow failed attribute lookup for each absent name.
+    The SDKs' objects keep every declared field in ``__dict__``; reading it
+    avoids a slow failed attribute lookup for each absent name. A pydantic
+    model that allows extra fields (the openai SDK's do) keeps the fields it
+    was not declared with apart (``model_extra``): they are read too, after
+    the declared ones.
     """
     kind = type(payload)
     if kind is not dict and (
@@ -30,6 +45,9 @@ def view(payload: Any) -> Any:
     ):
         fields = getattr(payload, "__dict__", None)
         if type(fields) is dict:
+            extra = getattr(payload, "__pydantic_extra__", None)
+            if type(extra) is dict and extra:
+                return {**extra, **fields}
             return fields
     return payload
 
@@ -83,6 +101,25 @@ class Reader:
             return int(value)
         raise self.error(names[0], value, "must be a non-negative integer count of tokens")
 
+    def amount(self, payload: Any, *names: str) -> Decimal | None:
+        """The amount of money under any of ``names`` as a ``Decimal``, or None.
+
+        Numbers, numeric strings and ``Decimal`` are taken (floats through
+        their shortest ``repr``); the error names the key the payload used.
+        """
+        for name in names:
+            value = lookup(payload, (name,))
+            if value is not ABSENT:
+                break
+        else:
+            return None
+        if value is None:
+            return None
+        amount = to_decimal(value)
+        if type(amount) is not Decimal or not amount.is_finite() or amount < 0:
+            raise self.error(name, amount, "must be a finite, non-negative amount")
+        return amount
+
     def mapping(self, payload: Any, *names: str) -> Any:
         """The object under any of ``names``, or None."""
         value = lookup(payload, names)
@@ -118,7 +155,9 @@ def assemble(
     total_tokens: int | None,
     input_details: InputTokensDetails | None,
     output_details: OutputTokensDetails | None,
-    cost: Any = None,
+    cost: Decimal | None = None,
+    billed: Billed | None = None,
+    cost_details: CostDetails | None = None,
     owner: str,
 ) -> ImageUsage:
     """The :class:`ImageUsage` of what was read, deriving the totals a provider left out.
@@ -140,6 +179,8 @@ def assemble(
             input_tokens_details=input_details,
             output_tokens_details=output_details,
             cost=cost,
+            billed=billed,
+            cost_details=cost_details,
         )
     except EventValidationError as exc:
         raise exc.retarget(owner=owner) from None
@@ -163,3 +204,70 @@ def details(read: Reader, payload: Any, kind: type[Details], *names: str) -> Det
         return None
     sub = read.nested(names[0])
     return kind(**{spelled[0]: sub.tokens(found, *spelled) for spelled in _COUNTS[kind]})
+
+
+#: The amounts of a gateway's upstream cost (:class:`CostDetails`), by every
+#: spelling: TanStack's ``costDetails`` (camelCase), snake_case, and
+#: OpenRouter's ``cost_details`` (``upstream_inference_*``, in both of its
+#: generations of names, and camelCase as its TypeScript SDK spells them).
+_UPSTREAM: Final = (
+    (
+        "upstream_cost",
+        ("upstreamCost", "upstream_cost", "upstream_inference_cost", "upstreamInferenceCost"),
+    ),
+    (
+        "upstream_input_cost",
+        (
+            "upstreamInputCost",
+            "upstream_input_cost",
+            "upstream_inference_input_cost",
+            "upstream_inference_prompt_cost",
+            "upstreamInferenceInputCost",
+        ),
+    ),
+    (
+        "upstream_output_cost",
+        (
+            "upstreamOutputCost",
+            "upstream_output_cost",
+            "upstream_inference_output_cost",
+            "upstream_inference_completions_cost",
+            "upstreamInferenceOutputCost",
+        ),
+    ),
+)
+
+
+def reported(read: Reader, payload: Any) -> dict[str, Any]:
+    """What the provider reported beside the tokens, as :func:`assemble` takes it.
+
+    ``cost`` (TanStack's and OpenRouter's), the upstream cost details
+    (TanStack's ``costDetails``, OpenRouter's ``cost_details``) and
+    ``billed {quantity, unit}`` (TanStack's), in either spelling; each left
+    ``None`` when absent. A malformed one raises
+    :class:`~aievents.exceptions.EventValidationError` naming its path.
+    """
+    found: dict[str, Any] = {"cost": read.amount(payload, "cost")}
+    key = "costDetails" if has_any(payload, ("costDetails",)) else "cost_details"
+    details = read.mapping(payload, key)
+    if details is not None:
+        sub = read.nested(key)
+        amounts = {name: sub.amount(details, *spelled) for name, spelled in _UPSTREAM}
+        found["cost_details"] = CostDetails(**amounts)
+    billed = read.mapping(payload, "billed")
+    if billed is not None:
+        found["billed"] = _billed(read.nested("billed"), billed)
+    return found
+
+
+def _billed(read: Reader, payload: Any) -> Billed:
+    """``billed {quantity, unit}``: both required, the unit one of ``BILLED_UNITS``."""
+    quantity = lookup(payload, ("quantity",))
+    unit = lookup(payload, ("unit",))
+    try:
+        return Billed(
+            quantity=REQUIRED if quantity is ABSENT else quantity,
+            unit=REQUIRED if unit is ABSENT else unit,
+        )
+    except EventValidationError as exc:
+        raise exc.retarget(field=read.prefix + exc.field, owner=read.owner) from None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from aievents._usagemodel import ImageUsage
-from aievents.adapters import google, openai, tanstack
+from aievents.adapters import fal, google, openai, tanstack
 from aievents.adapters._read import ABSENT, has_any, lookup
 from aievents.exceptions import EventValidationError
 
@@ -24,6 +24,8 @@ SHAPES: Final[tuple[tuple[tuple[str, ...], Callable[[Any], ImageUsage]], ...]] =
     (google.SHAPE_KEYS, google.from_gemini),
     (tanstack.SHAPE_KEYS, tanstack.from_tanstack),
     (openai.SHAPE_KEYS, _input_output),
+    (openai.REPORTED_KEYS, _input_output),
+    (fal.SHAPE_KEYS, fal.from_fal),
 )
 #: Where a response object or dict carries its usage, tried in this order.
 _WRAPPERS: Final = ("usage_metadata", "usageMetadata", "usage")
@@ -34,10 +36,13 @@ def to_image_usage(payload: Any) -> ImageUsage:
 
     Recognises, by their keys (:data:`SHAPES`): an :class:`ImageUsage`
     (returned as is), a Gemini ``usageMetadata`` (or a response holding one),
-    a TanStack ``TokenUsage``, and the OpenAI / orq / early TanStack
-    input-output shape, as a mapping or an object. A response object or dict
-    that carries the usage under ``usage`` (OpenAI's ``ImagesResponse``) is
-    unwrapped.
+    a TanStack ``TokenUsage``, the OpenAI / orq / early TanStack
+    input-output shape (a gateway's ``cost``, ``cost_details`` and TanStack's
+    ``billed`` included, or alone when the provider reported no tokens), as a
+    mapping or an object, and fal's response headers (``x-fal-billable-units``,
+    :func:`aievents.adapters.from_fal`; as ``httpx.Headers`` in any case, as a
+    dict in lower case). A response object or dict that carries the usage
+    under ``usage`` (OpenAI's ``ImagesResponse``) is unwrapped.
 
     Raises:
         EventValidationError: nothing in ``payload`` looks like usage, or the

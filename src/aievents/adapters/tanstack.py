@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
-from aievents.adapters._read import ABSENT, Reader, assemble, has_any, lookup
+from aievents.adapters._read import Reader, assemble, has_any, reported
 from aievents.adapters.openai import read_input_output
 
 __all__ = ["SHAPE_KEYS", "from_tanstack"]
@@ -25,7 +25,11 @@ def from_tanstack(usage: Any) -> ImageUsage:
     The early ``ImageUsage`` (``inputTokens``, ``outputTokens``,
     ``totalTokens``, ``inputTokensDetails``) and the current ``TokenUsage``
     (``promptTokens``, ``completionTokens``, ``totalTokens``,
-    ``promptTokensDetails``, ``completionTokensDetails``, ``cost``). Reasoning
+    ``promptTokensDetails``, ``completionTokensDetails``), in camelCase or
+    snake_case, with what the provider reported: ``cost``, ``costDetails
+    {upstreamCost, upstreamInputCost, upstreamOutputCost}`` (the usage's
+    ``cost_details``) and ``billed {quantity, unit}`` (the usage's
+    ``billed``; ``unit`` one of :data:`aievents.usage.BILLED_UNITS`). Reasoning
     tokens of ``TokenUsage`` count as output text when no text count is given.
 
     Raises:
@@ -56,13 +60,12 @@ def from_tanstack(usage: Any) -> ImageUsage:
         output_details = OutputTokensDetails(
             text_tokens=text, image_tokens=sub.tokens(completion, "imageTokens", "image_tokens")
         )
-    cost = lookup(usage, ("cost",))
     return assemble(
         input_tokens=read.tokens(usage, "promptTokens", "prompt_tokens"),
         output_tokens=read.tokens(usage, "completionTokens", "completion_tokens"),
         total_tokens=read.tokens(usage, "totalTokens", "total_tokens"),
         input_details=input_details,
         output_details=output_details,
-        cost=None if cost is ABSENT else cost,
+        **reported(read, usage),
         owner=owner,
     )

@@ -27,7 +27,7 @@ from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, minute_up,
 if TYPE_CHECKING:
     from aievents.pricing import PriceBook
 
-__all__ = ["ingest", "query"]
+__all__ = ["ingest", "progress_bar", "query"]
 
 #: Events written to a store at a time by ``ingest``.
 _BATCH: Final = 5000
@@ -176,7 +176,7 @@ def ingest(
             rejected += store.rejected - before
             batch.clear()
 
-        bar = _progress(errors) if progress else None
+        bar = progress_bar(errors) if progress else None
         try:
             try:
                 for event in events:
@@ -206,20 +206,23 @@ def ingest(
     return 0
 
 
-def _progress(errors: TextIO) -> Callable[[int | None], None]:
-    """A progress bar on ``errors`` by events written (``None`` ends it)."""
+def progress_bar(
+    errors: TextIO, doing: str = "ingesting", unit: str = "events"
+) -> Callable[..., None]:
+    """A progress bar on ``errors``: ``update(count, total=None)``; ``update(None)`` ends it."""
     from rich.console import Console
     from rich.progress import Progress
 
     progress = Progress(console=Console(file=errors), transient=True)
-    task = progress.add_task("ingesting", total=None)
+    task = progress.add_task(doing, total=None)
     progress.start()
 
-    def update(count: int | None) -> None:
+    def update(count: int | None, total: int | None = None) -> None:
         if count is None:
             progress.stop()
         else:
-            progress.update(task, completed=count, description=f"ingesting: {count:,} events")
+            said = f"{doing}: {count:,} {unit}"
+            progress.update(task, completed=count, total=total, description=said)
 
     return update
 

@@ -41,8 +41,8 @@ def main(
             end all come from it.
         prices: The :class:`~aievents.pricing.PriceBook` that prices the
             events read that carry no cost (``usage`` and ``costs --events``,
-            ``ingest``) and whose table ``prices`` shows; the process default
-            book when omitted.
+            ``ingest``), the prices ``reprice`` starts from and the table
+            ``prices`` shows; the process default book when omitted.
 
     A wrong command line exits (``SystemExit``, status 2) as argparse does.
     The streams are left open; while the command runs, ``sys.stdout`` and
@@ -109,6 +109,10 @@ def _run(
 
         progress = not args.no_progress
         return ingest(args.file, args.store, out, errors, progress=progress, prices=prices)
+    if args.command == "reprice":
+        from aievents.cli._reprice import reprice
+
+        return reprice(args, out, errors, prices=prices)
     if args.command == "prices":
         from aievents.cli._prices import check, show
 

@@ -139,6 +139,35 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
         action="store_true",
         help="no progress bar (there is one only when stderr is a terminal)",
     )
+    again = commands.add_parser(
+        "reprice",
+        allow_abbrev=False,
+        help="price a store's requests again with the current prices",
+        description="Price a store's requests again, from what each row keeps (model, "
+        "provider, size, quality, images, tokens, what was billed), and print what changed "
+        "per model. Rows and roll-up are changed one batch per transaction. Costs that came "
+        "with the events as amounts, and costs reported by providers, are kept.",
+    )
+    again.add_argument(
+        "--store", metavar="URL", required=True, help="sqlite:///file.db or postgresql://..."
+    )
+    again.add_argument(
+        "--since", type=when, metavar="TIME", help=f"only requests from this time on: {TIMES}"
+    )
+    again.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="a price file whose entries are added to the shipped prices (overriding the "
+        "same models); a file that cannot be loaded changes nothing",
+    )
+    again.add_argument(
+        "--dry-run", action="store_true", help="change nothing: print what would change"
+    )
+    again.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (there is one only when stderr is a terminal)",
+    )
     _prices_parser(commands)
     return parser, queries
 

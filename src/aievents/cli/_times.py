@@ -146,10 +146,17 @@ def minute(seconds: int) -> str:
 
 
 def rejoin_relative(argv: Sequence[str]) -> list[str]:
-    """``--start -7d`` as ``--start=-7d``: argparse takes a lone ``-7d`` for an option."""
+    """``--start -7d`` as ``--start=-7d`` (``--end``, ``--since`` too).
+
+    argparse takes a lone ``-7d`` for an option.
+    """
     joined: list[str] = []
     for arg in argv:
-        if joined and joined[-1] in ("--start", "--end") and _RELATIVE.fullmatch(arg.lower()):
+        if (
+            joined
+            and joined[-1] in ("--start", "--end", "--since")
+            and _RELATIVE.fullmatch(arg.lower())
+        ):
             joined[-1] = f"{joined[-1]}={arg}"
         else:
             joined.append(arg)

@@ -3,6 +3,15 @@
 A message is one envelope, ``{"type": "<pluginId>:<event name>", "payload":
 {...camelCase...}, "pluginId": "<pluginId>"}``, as JSON text (WebSocket text
 frames, ``POST`` bodies and SSE ``data:`` lines carry it).
+
+TanStack's devtools panel shows the cost of a request from ``usage.cost``
+alone, which is the provider's figure. So that the panel shows a cost when the
+provider reported none, a message of an ``image:usage`` shows aievents'
+computed cost there (when it priced every part), and marks the payload
+``"usageCostComputed": true``; :func:`aievents.wire.from_envelope` (and so
+:class:`aievents.devtools.DevtoolsListener`) takes it out again. Only these
+messages do: the envelopes of JSON Lines files and HTTP bodies keep
+``usage.cost`` the provider's.
 """
 
 from __future__ import annotations
@@ -22,11 +31,16 @@ __all__ = ["encode_message", "encode_messages", "read_message"]
 def encode_message(event: BaseEvent, *, plugin_id: str = PLUGIN_ID) -> str:
     """The event, its secrets scrubbed, as one envelope of JSON text (sendable as UTF-8).
 
+    An ``image:usage`` shows its computed cost as ``usage.cost`` when the
+    provider reported none (see above).
+
     Raises:
         ValueError: a value JSON cannot write.
         TypeError: a value of a type JSON cannot write.
     """
-    return escape_surrogates(encode(event, "envelope", plugin_id=plugin_id))
+    return escape_surrogates(
+        encode(event, "envelope", plugin_id=plugin_id, show_computed_cost=True)
+    )
 
 
 def encode_messages(batch: Sequence[BaseEvent], *, plugin_id: str = PLUGIN_ID) -> list[str]:

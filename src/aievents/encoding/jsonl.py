@@ -42,12 +42,14 @@ _DUMPS: Final = json.JSONEncoder(
 _SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 
 
-def encode(event: BaseEvent, shape: Shape, *, plugin_id: str = PLUGIN_ID) -> str:
+def encode(
+    event: BaseEvent, shape: Shape, *, plugin_id: str = PLUGIN_ID, show_computed_cost: bool = False
+) -> str:
     """One event, its secrets scrubbed, as one line of compact JSON (no newline).
 
     The dict shape is written by a compiled encoder (the same JSON as
     ``to_dict``, without building the dict); the envelope goes through
-    ``to_envelope`` (with ``plugin_id``).
+    ``to_envelope`` (with ``plugin_id`` and ``show_computed_cost``).
 
     Raises:
         ValueError: a value JSON cannot write (NaN, infinity, a loop).
@@ -56,7 +58,7 @@ def encode(event: BaseEvent, shape: Shape, *, plugin_id: str = PLUGIN_ID) -> str
     event = outbound(event)
     if shape == "dict":
         return to_json(event)
-    return _DUMPS(to_envelope(event, plugin_id=plugin_id))
+    return _DUMPS(to_envelope(event, plugin_id=plugin_id, show_computed_cost=show_computed_cost))
 
 
 def escape_surrogates(text: str) -> str:

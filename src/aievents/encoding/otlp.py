@@ -5,14 +5,19 @@ event, with the GenAI semantic conventions' attributes
 (``gen_ai.request.model``, ``gen_ai.provider.name``, ``gen_ai.operation.name``,
 ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``) and
 ``aievents.*`` ones for what the conventions lack (image tokens, images,
-size, quality, cost, ids). It also becomes one ``ExportMetricsServiceRequest``
-with delta temporality:
+size, quality, ids, and the cost: ``aievents.cost_usd`` the one aievents
+computed, with ``aievents.priced_as``, the price entry used;
+``aievents.reported_cost_usd``, ``aievents.billed_quantity`` and
+``aievents.billed_unit`` what the provider reported; the names of LogSink's
+fields). It also becomes one ``ExportMetricsServiceRequest`` with delta
+temporality:
 
 - ``gen_ai.client.token.usage``: histogram of tokens per request, by
   ``gen_ai.token.type`` (``input``/``output``);
 - ``gen_ai.client.operation.duration``: histogram of request seconds;
 - ``aievents.images``: images produced (sum);
-- ``aievents.cost``: cost in USD (sum).
+- ``aievents.cost``: cost in USD as aievents priced it (sum);
+- ``aievents.reported_cost``: cost in USD as the providers reported it (sum).
 
 Metric attributes are low-cardinality only (model, provider, operation,
 size, quality, error type): request and user ids go on the log records, not
@@ -60,7 +65,7 @@ from aievents.events import (
     ImageRequestErrorEvent,
     ImageUsageEvent,
 )
-from aievents.usage import flat_tokens
+from aievents.usage import flat_reported, flat_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpEncoder"]
 
@@ -199,9 +204,12 @@ class OtlpEncoder:
             values["gen_ai.usage.input_tokens"] = tokens.pop("input_tokens", None)
             values["gen_ai.usage.output_tokens"] = tokens.pop("output_tokens", None)
             values.update({f"aievents.{name}": count for name, count in tokens.items()})
-            cost = event.cost_usd
+            cost = event.cost
             if cost is not None:
-                values["aievents.cost_usd"] = float(cost)
+                values["aievents.cost_usd"] = float(cost.total)
+                values["aievents.priced_as"] = cost.priced_model
+            for name, value in flat_reported(event.usage).items():
+                values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
         error = isinstance(event, ImageRequestErrorEvent)
         return LogRecord(
             time_unix_nano=event.timestamp * 1_000_000,
@@ -229,6 +237,7 @@ class OtlpEncoder:
         durations = _Histogram(DURATION_BOUNDARIES)
         images: dict[tuple[tuple[str, Any], ...], int] = defaultdict(int)
         costs: dict[tuple[tuple[str, Any], ...], float] = defaultdict(float)
+        reported: dict[tuple[tuple[str, Any], ...], float] = defaultdict(float)
         for event in map(outbound, batch):
             dims = _metric_dims(event)
             if isinstance(event, ImageUsageEvent):
@@ -239,9 +248,10 @@ class OtlpEncoder:
                     tokens.record(usage.output_tokens, (*dims, ("gen_ai.token.type", "output")))
                 if event.images:
                     images[dims] += event.images
-                cost = event.cost_usd
-                if cost:
-                    costs[dims] += float(cost)
+                if event.cost is not None and event.cost.total:
+                    costs[dims] += float(event.cost.total)
+                if usage.reported_cost:
+                    reported[dims] += float(usage.reported_cost)
             elif (
                 isinstance(event, (ImageRequestCompletedEvent, ImageRequestErrorEvent))
                 and event.duration is not None
@@ -252,7 +262,7 @@ class OtlpEncoder:
                     else ()
                 )
                 durations.record(event.duration / 1000.0, (*dims, *extra))
-        if not (tokens.points or durations.points or images or costs):
+        if not (tokens.points or durations.points or images or costs or reported):
             return None
         start = min(e.timestamp for e in batch) * 1_000_000
         end = max(e.timestamp for e in batch) * 1_000_000 + 1
@@ -271,7 +281,8 @@ class OtlpEncoder:
             )
         sums: tuple[tuple[str, str, str, Mapping[Any, int | float]], ...] = (
             ("aievents.images", "{image}", "Images produced", images),
-            ("aievents.cost", "USD", "Cost of the requests", costs),
+            ("aievents.cost", "USD", "Cost of the requests, as aievents priced them", costs),
+            ("aievents.reported_cost", "USD", "Cost of the requests, as reported", reported),
         )
         for name, unit, description, values in sums:
             if values:

@@ -279,11 +279,9 @@ class ImageRequest:
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)
             cost = None
+        # usage.cost stays what the provider reported (None when it reported
+        # nothing): the computed cost is the event's own ``cost``.
         usage = self.usage if self.usage is not None else ImageUsage()
-        if cost is not None and cost.complete and usage.cost is None:
-            # usage.cost is the request's whole cost: a provider's own figure is
-            # kept, and a cost that leaves tokens unpriced is not passed off as one.
-            usage = attrs.evolve(usage, cost=cost.total)
         self._emit(
             "usage",
             ImageUsageEvent,

@@ -44,7 +44,9 @@ from aievents.exceptions import QueryError
 from aievents.money import ImageCost
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS, Row, Scan
+from aievents.sinks._aggreprice import reprice_entries
 from aievents.sinks._export import COUNTERS, exact, export_state, parse_state
+from aievents.sinks._reprice import Repricing
 from aievents.sinks._tally import (
     EVENT_FIELDS,
     MAINTAIN,
@@ -104,7 +106,8 @@ class SeriesTable:
         self._max_entries = max_entries
         self._detail = detail
         self._retention = detail[2]
-        self._prices = prices
+        #: The book events are priced with.
+        self.prices = prices
         self._price_events = price_events
         self.clock = clock
         self.lock = threading.Lock()
@@ -196,7 +199,7 @@ class SeriesTable:
         fields = EVENT_FIELDS(event)
         usage = fields[2]
         split = token_split(usage)
-        cost = self._prices.cost_for(event, price=self._price_events)
+        cost = self.prices.cost_for(event, price=self._price_events)
         units, extra = cost_lanes(cost)
         # Only exact strs are kept: hashing or comparing them runs no code.
         key = (fields[1] // 60_000, tuple(map(exact, fields[5:])))
@@ -370,6 +373,14 @@ class SeriesTable:
                 seconds = begins * 60
                 rows.append((seconds - seconds % scan.width, scan.group_key(dims), totals))
         return rows
+
+    def reprice(self, book: PriceBook) -> Repricing:
+        """Price the series again with ``book`` where their sums allow (AggregateSink.reprice)."""
+        with self._guard:
+            self._settle()
+            entries = [(dims, totals) for (_, dims), totals in self.minutes.items()]
+            entries += [(dims, part.totals) for (_, dims), part in self.rolled.items()]
+            return reprice_entries(entries, book, _OVERFLOW_DIMS)
 
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""

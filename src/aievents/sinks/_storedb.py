@@ -40,7 +40,7 @@ from aievents.sinks._sqlitefile import (
     set_aside,
 )
 from aievents.sinks._storeledger import Ledger
-from aievents.sinks._storemigrate import schema_version, upgrade
+from aievents.sinks._storemigrate import missing_columns, schema_version, upgrade
 from aievents.sinks._storeschema import SCHEMA_VERSION, statements, tables
 from aievents.sinks._storeurl import RefusedError, Target, parse
 
@@ -385,13 +385,15 @@ class StoreDB:
                     self.tables["meta"].create(conn, checkfirst=True)
                     meta = self.tables["meta"]
                     version = schema_version(conn, self.tables, self.url)
-                    if version < SCHEMA_VERSION and self.sqlite:
+                    # Older tables, or tables lacking a lane added since they were made.
+                    stale = version < SCHEMA_VERSION or missing_columns(conn, self.tables)
+                    if stale and self.sqlite:
                         # One writer changes the tables, in one transaction (the
                         # driver would commit each DDL statement by itself).
                         conn.exec_driver_sql("BEGIN IMMEDIATE")
                         version = schema_version(conn, self.tables, self.url)
-                    if 1 <= version < SCHEMA_VERSION:
-                        upgrade(conn, self.tables)
+                    if stale and version >= 1:
+                        upgrade(conn, self.tables, version, self.url)
                     # Every start: tables dropped under a running sink come back.
                     self._metadata.create_all(conn, checkfirst=True)
                     if version < SCHEMA_VERSION:

@@ -24,7 +24,7 @@ try:
 except ImportError:  # the store extra is not installed: StoreSink says so first
     sa = None  # type: ignore[assignment]
 
-__all__ = ["schema_version", "upgrade"]
+__all__ = ["missing_columns", "schema_version", "upgrade"]
 
 
 def schema_version(conn: Any, tables: dict[str, Any], owner: str) -> int:
@@ -45,20 +45,58 @@ def schema_version(conn: Any, tables: dict[str, Any], owner: str) -> int:
     return version
 
 
-def upgrade(conn: Any, tables: dict[str, Any]) -> None:
-    """Tables of version 1 to version 2, in the caller's transaction.
+def missing_columns(conn: Any, tables: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The columns the store's existing tables lack: ``(table name, column)`` each.
 
-    The rows get ``unpriced_requests``: 1 for a row without any cost
-    (version 1 stored an unknown cost as 0, so a cost of 0 is taken as
-    unknown, never as a $0 that may be false). The roll-up, whose sums
-    version 1 could let turn into floats, is summed again from the rows.
+    Whatever the release that made them: a lane of :data:`aievents.totals.FIELDS`
+    added since (its row column, its roll-up halves), or a column of a newer
+    schema version (how a row was priced, what its provider billed).
+    """
+    inspector = sa.inspect(conn)
+    missing = []
+    for table in (tables["usage"], tables[DAILY]):
+        if not inspector.has_table(table.name):
+            continue  # made whole by create_all
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        missing += [(table.name, column) for column in table.columns if column.name not in have]
+    return missing
+
+
+def _add_columns(conn: Any, missing: list[tuple[str, Any]], owner: str) -> None:
+    """Add columns to existing tables: a count or cost as 0, anything else as NULL."""
+    for table, column in missing:
+        kind = column.type.compile(dialect=conn.dialect)
+        if column.nullable:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}")
+        elif isinstance(column.type, sa.Integer):
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} ADD COLUMN {column.name} {kind} NOT NULL DEFAULT 0"
+            )
+        else:  # pragma: no cover - every column added since version 1 is one of those
+            raise StoreAccessError(
+                "schema_version", table, f"lacks column {column.name}", owner=owner
+            )
+
+
+def upgrade(conn: Any, tables: dict[str, Any], version: int, owner: str) -> None:
+    """Tables of an older version (or lacking a lane added since) brought up to date.
+
+    Runs in the caller's transaction, which holds the store's write lock.
+    Every column the tables lack is added (:func:`missing_columns`):
+    counts and costs as 0, the rest NULL; a row of version 2 or older so
+    keeps NULL for how it was priced and what was billed (not recorded
+    then). From version 1 also: the rows get ``unpriced_requests`` 1 when
+    they have no cost at all (version 1 stored an unknown cost as 0, so a
+    cost of 0 is taken as unknown, never as a $0 that may be false), and
+    the roll-up, whose sums version 1 could let turn into floats, is summed
+    again from the rows.
     """
     usage = tables["usage"]
     if not sa.inspect(conn).has_table(usage.name):
         return  # nothing to upgrade: the tables are made anew
-    conn.exec_driver_sql(
-        "ALTER TABLE aievents_usage ADD COLUMN unpriced_requests BIGINT NOT NULL DEFAULT 0"
-    )
+    _add_columns(conn, missing_columns(conn, tables), owner)
+    if version != 1:
+        return
     costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
     conn.execute(
         usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)

@@ -28,6 +28,7 @@ __all__ = [
     "HALVES",
     "LANE_COLUMNS",
     "LOOKUP",
+    "PRICE_COLUMNS",
     "SCHEMA_VERSION",
     "SPLIT",
     "USAGE_COLUMNS",
@@ -41,13 +42,18 @@ __all__ = [
 ]
 
 #: The version of the tables this release writes (see ``aievents_meta``).
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 BIGINT_MAX: Final = 2**63 - 1
 #: Sums are kept and summed in halves, (value // SPLIT, value % SPLIT), so
 #: that no column nor SQL sum outgrows 64 bits.
 SPLIT: Final = 2**32
 #: Column of each lane past num_model_requests (FIELDS[1:]).
 LANE_COLUMNS: Final = FIELDS[1:]
+#: What a row keeps of how it was priced and of what its provider billed
+#: (schema version 3): the price table's version and the entry it was priced
+#: as (both NULL when unpriced), and the ``billed`` quantity (exact decimal
+#: text) and unit of its usage (NULL when none was reported).
+PRICE_COLUMNS: Final = ("price_version", "priced_as", "billed_quantity", "billed_unit")
 #: The roll-up's columns of each lane (every one of FIELDS): its two halves.
 HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
 #: The roll-up: one row per day and series.
@@ -58,7 +64,7 @@ LOOKUP: Final = 500
 
 
 def tables(metadata: Any) -> dict[str, Any]:
-    """The tables of schema version 2."""
+    """The tables of schema version 3."""
     dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
     lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LANE_COLUMNS]
     found = {
@@ -79,6 +85,10 @@ def tables(metadata: Any) -> dict[str, Any]:
             *dims,
             *lanes,
             sa.Column("cost_exact", sa.Text, nullable=True),
+            sa.Column("price_version", sa.String(255), nullable=True),
+            sa.Column("priced_as", sa.String(255), nullable=True),
+            sa.Column("billed_quantity", sa.Text, nullable=True),
+            sa.Column("billed_unit", sa.String(255), nullable=True),
             # The few rows with exact-text costs, found without a scan.
             sa.Index(
                 "aievents_usage_exact",
@@ -112,6 +122,7 @@ USAGE_COLUMNS: Final = (
     *DIMENSIONS,
     *LANE_COLUMNS,
     "cost_exact",
+    *PRICE_COLUMNS,
 )
 DAILY_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
 

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 from aievents._diag import RateLimitedLog, describe
@@ -37,10 +38,44 @@ from aievents.sinks._storeschema import (
 )
 from aievents.totals import fit, request_lanes, row_lanes
 
-__all__ = ["StoreWriter"]
+__all__ = ["StoreWriter", "event_lanes", "price_columns"]
 
 #: An event never set: a wait that only a timeout ends.
 _NEVER: Final = threading.Event()
+
+
+def event_lanes(
+    event: ImageUsageEvent, prices: PriceBook, price: bool
+) -> tuple[Sequence[int], list[Decimal] | None, Any]:
+    """How a store prices one request: its lanes (``FIELDS[1:]``), extra, and the cost.
+
+    The event's own cost when it has one in cost units; else
+    :meth:`PriceBook.cost_for` (with ``price``: priced by ``prices`` when it
+    carries none). A row is written from this answer, and repricing a row
+    (:mod:`aievents.sinks._storereprice`) prices the request it rebuilds
+    through this same function, so that a repriced store equals one written
+    with the new prices from the start.
+    """
+    cost: Any = event.cost
+    units = None if cost is None or type(cost) is not ImageCost else cost.units
+    usage = event.usage
+    if units is not None:  # the common case, without a list
+        unpriced = 1 if cost.unpriced else 0
+        return request_lanes(event.images, usage, usage.split, units, unpriced=unpriced), None, cost
+    cost = prices.cost_for(event, price=price)
+    lanes, extra = row_lanes(event, cost)
+    return lanes, extra, cost
+
+
+def price_columns(cost: Any, usage: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """A row's PRICE_COLUMNS: the table version and entry of its cost, what was billed."""
+    version = priced_as = None
+    if isinstance(cost, ImageCost):
+        version, priced_as = cost.price_version, cost.priced_model
+    billed = getattr(usage, "billed", None)  # Billed(quantity, unit), when usage has it
+    if billed is None:
+        return version, priced_as, None, None
+    return version, priced_as, str(billed.quantity), str(billed.unit)
 
 
 class StoreWriter:
@@ -68,7 +103,8 @@ class StoreWriter:
         self._db = db
         self._ledger = ledger
         self._diag = diag
-        self._prices = prices
+        #: The book rows are priced with.
+        self.prices = prices
         self._price_events = price_events
         self.retry = retry
         self._wake = threading.Event()  # set by close(): a retry's wait ends
@@ -189,18 +225,7 @@ class StoreWriter:
 
     def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
         """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
-        cost: Any = event.cost
-        units = None if cost is None or type(cost) is not ImageCost else cost.units
-        usage = event.usage
-        if units is not None:  # the common case, without a list
-            unpriced = 1 if cost.unpriced else 0
-            lanes: Sequence[int] = request_lanes(
-                event.images, usage, usage.split, units, unpriced=unpriced
-            )
-            extra = None
-        else:
-            cost = self._prices.cost_for(event, price=self._price_events)
-            lanes, extra = row_lanes(event, cost)
+        lanes, extra, cost = event_lanes(event, self.prices, self._price_events)
         if max(lanes) > BIGINT_MAX:
             fitted, extra = fit(lanes, extra, BIGINT_MAX)
             if fitted is None:
@@ -216,7 +241,8 @@ class StoreWriter:
         timestamp = event.timestamp
         fields = (event.request_id, event.provider, event.quality, event.model, event.size)
         more = (event.operation, event.project_id, event.user_id, event.api_key_id)
-        texts = [t for t in (*fields, *more) if t is not None]
+        priced = price_columns(cost, event.usage)
+        texts = [t for t in (*fields, *more, *priced[:2], priced[3]) if t is not None]
         refusal = unfit_text(texts)
         if refusal is not None:
             self._reject(event, refusal)
@@ -235,6 +261,7 @@ class StoreWriter:
             event.api_key_id,
             *lanes,
             None if extra is None else json.dumps([str(v) for v in extra]),
+            *priced,
         )
 
     def _insert_rows(self, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:

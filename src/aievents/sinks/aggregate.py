@@ -41,9 +41,10 @@ from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import Reports, Row, Scan
+from aievents.sinks._reprice import Repricing
 from aievents.sinks._series import OVERFLOW, SeriesTable
 
-__all__ = ["OVERFLOW", "AggregateSink"]
+__all__ = ["OVERFLOW", "AggregateSink", "Repricing"]
 
 
 class _Count:
@@ -173,6 +174,39 @@ class AggregateSink(Reports):
                 whole.)
         """
         return iter(self._table.scan(scan))
+
+    def reprice(self, prices: PriceBook | PriceTable | None = None) -> Repricing:
+        """Price the totals again with ``prices`` (this sink's book by default), where they allow.
+
+        The sink keeps sums, not requests, so a series (one model, size,
+        source, project, user and API key) is priced again only when its
+        sums give the same answer as pricing each of its requests would:
+
+        - every request of the series was priced by its tokens: the token
+          lanes are priced again (a token price is a sum over tokens, so
+          the sum prices exactly as the requests one by one);
+        - every request was priced per image (no tokens): the images are
+          priced again when the new price of an image depends only on
+          what the series keeps (model, size) and ``n`` images cost ``n``
+          times one.
+
+        What it cannot do (such a series is left as it is, its requests
+        counted in :attr:`Repricing.kept` and the series named in
+        :attr:`Repricing.not_repriced` with the reason): price requests
+        that were unpriced when counted (an unknown model: the sink does
+        not keep whether each one reported tokens or images, nor their
+        quality), series whose costs came with the events as one amount,
+        series that mix token-priced and per-image requests, the overflow
+        series, prices that depend on the quality or the provider (which a
+        series does not keep), and prices per request. A store keeps each
+        request and reprices all of them (:meth:`StoreSink.reprice`).
+
+        Returns:
+            What was examined and changed, the totals per model before
+            and after, and the series left as they were.
+        """
+        book = self._table.prices if prices is None else book_for(prices)
+        return self._table.reprice(book)
 
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""

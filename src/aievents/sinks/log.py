@@ -6,6 +6,11 @@ flattened into key-value pairs::
     image:usage  request_id=req_1 model=gpt-image-1 images=1 input_tokens=50
                  output_tokens=1056 image_tokens=1056 cost_usd=0.04249 ...
 
+``cost_usd`` is the cost aievents computed (with ``cost_basis``,
+``price_version`` and ``priced_as``, the price entry used); what the provider
+reported has its own fields: ``reported_cost_usd``, ``billed_quantity`` and
+``billed_unit``. Each is left out when unknown.
+
 It logs through ``structlog.get_logger()``, so the application's structlog
 configuration (JSON or console rendering, the stdlib integration) applies.
 
@@ -29,7 +34,7 @@ from aievents._diag import RateLimitedLog
 from aievents._redact import scrub, scrub_outputs
 from aievents._validate import option
 from aievents.events import BaseEvent, ImageUsageEvent
-from aievents.usage import flat_tokens
+from aievents.usage import flat_reported, flat_tokens
 
 __all__ = ["LEVELS", "LogSink"]
 
@@ -213,14 +218,16 @@ def _set_fields(event: BaseEvent) -> Iterable[tuple[str, Any]]:
 
 
 def _usage_fields(event: ImageUsageEvent) -> dict[str, Any]:
+    """Tokens, the computed cost (``cost_usd``) and what the provider reported, flat."""
     flat: dict[str, Any] = flat_tokens(event.usage)
     cost = event.cost
     if cost is not None:
         flat["cost_usd"] = float(cost.total)
         flat["cost_basis"] = cost.basis
         flat["price_version"] = cost.price_version
+        flat["priced_as"] = cost.priced_model
         if cost.unpriced:
             flat["cost_unpriced"] = list(cost.unpriced)
-    elif event.usage.cost is not None:
-        flat["cost_usd"] = float(event.usage.cost)
+    for name, value in flat_reported(event.usage).items():
+        flat[name] = value if isinstance(value, str) else float(value)
     return flat

@@ -41,19 +41,27 @@ logged); the roll-up keeps each sum as two halves, ``sum // 2**32`` and
 while a group holds fewer than 2**31 rows.
 
 A request whose cost is unknown or incomplete is stored with
-``unpriced_requests`` 1. Opening a store of schema version 1 upgrades it,
-in one transaction: its rows without any cost become unpriced (version 1
-could not tell an unknown cost from $0) and the roll-up is summed again
-from the rows.
+``unpriced_requests`` 1. Each row also keeps how it was priced
+(``price_version``, ``priced_as``) and what its provider billed
+(``billed_quantity`` as exact text, ``billed_unit``): with its tokens,
+images, model, provider, size and quality, all that
+:meth:`StoreSink.reprice` needs to price it again.
+
+Opening a store of an older schema version upgrades it, in one
+transaction, by one process at a time: every column its tables lack is
+added (counts and costs 0, the rest NULL), and a store of version 1 also
+has its rows without any cost made unpriced (version 1 could not tell an
+unknown cost from $0) and its roll-up summed again from the rows.
 
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from aievents._diag import RateLimitedLog
@@ -71,9 +79,11 @@ from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.query import Reports, Row, Scan
 from aievents.sinks import _exit
 from aievents.sinks._batch import BatchWorker
+from aievents.sinks._reprice import Repricing
 from aievents.sinks._storedb import StoreDB, require_sqlalchemy
 from aievents.sinks._storeledger import Counter, Ledger
 from aievents.sinks._storeread import StoreReader
+from aievents.sinks._storereprice import reprice, since_ms
 from aievents.sinks._storeschema import SCHEMA_VERSION
 from aievents.sinks._storeurl import Target
 from aievents.sinks._storewrite import StoreWriter
@@ -83,6 +93,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Repricing",
     "StoreAccessError",
     "StoreConnectionError",
     "StoreError",
@@ -339,6 +350,56 @@ class StoreSink(Reports):
                 "(counted in stats() as failed or dropped; the store's log says why)"
             )
         yield from self._reader.rows(scan, began + self._query_wait)
+
+    # ------------------------------------------------------------------ repricing
+
+    def reprice(
+        self,
+        since: float | dt.datetime | dt.date | None = None,
+        prices: PriceBook | PriceTable | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Repricing:
+        """Price the stored requests again: with new prices, or a model priced since.
+
+        Each row's request is rebuilt from what the row keeps (model,
+        provider, size, quality, images, tokens by modality, what the
+        provider billed) and priced as a row is when written, so a store
+        repriced with a table equals one written with that table from the
+        start. Rows whose cost came with the event as an amount (not from a
+        price table) are kept (:attr:`Repricing.kept`); a cost the provider
+        reported is never changed. Rows are done in batches, each read,
+        priced and written in one transaction, its changes added to the
+        daily roll-up as differences: an interruption leaves every batch
+        whole, rows written meanwhile are kept, and running it again goes
+        on where it stopped. A row written before schema version 3 has no
+        record of what was billed: it is priced from its tokens and images.
+
+        Args:
+            since: Only requests from this time on: Unix seconds, a datetime
+                (UTC when naive) or a date (UTC); all by default.
+            prices: The book or table to price with (this sink's book by
+                default).
+            dry_run: Change nothing; the answer tells what would change.
+            progress: Called after each batch with the rows done and the
+                rows to do.
+
+        Returns:
+            What was examined and changed, and the totals per model before
+            and after.
+
+        Raises:
+            StoreError: the store cannot be read or written (every batch
+                written before stays written).
+        """
+        book = self._writer.prices if prices is None else book_for(prices)
+        start = since_ms(since)
+        self.flush(self._query_wait)  # the rows queued before are repriced too
+        try:
+            return reprice(self._db, book, since=start, dry_run=dry_run, progress=progress)
+        except self._db.errors as error:
+            raise self._db.error("cannot be repriced", error) from None
 
     def dispose(self) -> None:
         """Close the database connections (after :meth:`close`)."""

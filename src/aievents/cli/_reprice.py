@@ -1,0 +1,88 @@
+"""The ``reprice`` command: a store's requests priced again, and what changed, as a table.
+
+``--prices FILE`` adds the file's entries to the prices in use (the
+shipped table, or the book ``main`` was given), overriding the same
+models, as :meth:`~aievents.pricing.PriceBook.load_prices` does; a file
+that cannot be loaded is an error naming it, before the store is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, TextIO
+
+from aievents._extras import require_extra
+from aievents.cli._commands import progress_bar
+from aievents.cli._render import _plain
+from aievents.cli._terminal import literal
+from aievents.exceptions import PriceTableError, message
+
+if TYPE_CHECKING:
+    from aievents.pricing import PriceBook
+    from aievents.sinks.store import Repricing
+
+__all__ = ["reprice", "write_result"]
+
+
+def reprice(
+    args: argparse.Namespace, out: TextIO, errors: TextIO, *, prices: PriceBook | None = None
+) -> int:
+    """Price the store's requests again (from ``--since``); print what changed; the exit status."""
+    require_extra("aievents reprice", "store", ("sqlalchemy",))
+    from aievents.pricing import PriceBook, book_for
+
+    book = PriceBook(book_for(prices).table)  # the caller's book is left as it is
+    if args.prices is not None:
+        try:
+            book.load_prices(args.prices)
+        except PriceTableError as error:
+            if str(args.prices) in message(error):
+                raise
+            owner = f"price file {args.prices!r}"  # the error names the file
+            raise PriceTableError(error.field, error.value, error.reason, owner=owner) from None
+    progress = not args.no_progress and errors.isatty()
+    if progress:
+        require_extra("aievents reprice's progress bar", "cli", ("rich",))
+    from aievents.sinks.store import StoreSink
+
+    store = StoreSink(args.store, create=False, prices=book)  # repricing creates no store
+    bar = progress_bar(errors, "repricing", "requests") if progress else None
+    try:
+        result = store.reprice(since=args.since, dry_run=args.dry_run, progress=bar)
+    finally:
+        if bar is not None:
+            bar(None)
+        store.close(30)
+    write_result(result, literal(store.url), out)
+    return 0
+
+
+def write_result(result: Repricing, url: str, out: TextIO) -> None:
+    """What a reprice changed: a line, a table per model, and the counts."""
+    done = "would change (dry run: nothing changed)" if result.dry_run else "changed"
+    print(f"Repricing {url} with prices {literal(result.price_version)}: {done}", file=out)
+    rows = [("model", "requests", "changed", "old total", "new total")]
+    rows += [
+        (literal(m.model, 80), f"{m.requests:,}", f"{m.changed:,}", _plain(m.old), _plain(m.new))
+        for m in result.models
+    ]
+    rows.append(
+        (
+            "total",
+            f"{result.requests:,}",
+            f"{result.changed:,}",
+            _plain(result.old_total),
+            _plain(result.new_total),
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        rest = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in rest]
+        print("  ".join(cells).rstrip(), file=out)
+    print(
+        f"{result.requests:,} requests examined, {result.changed:,} changed, "
+        f"{result.unpriced:,} still unpriced, {result.kept:,} kept as given "
+        "(their cost came with the event as an amount)",
+        file=out,
+    )
