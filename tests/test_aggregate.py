@@ -869,16 +869,18 @@ class TestUnpriced:
         page = {"start_time": D0, "end_time": D0 + DAY, "group_by": ["model"]}
         assert merged.usage(**page).to_dict() == sink.usage(**page).to_dict()
         state = sink.export()
-        at = state["fields"].index("unpriced_requests")
-        old = {
-            **state,
-            "format": 1,
-            "fields": [f for f in state["fields"] if f != "unpriced_requests"],
-            "series": [[m, d, t[:at] + t[at + 1 :]] for m, d, t in state["series"]],
-        }
-        from_old = AggregateSink(clock=lambda: D0 + DAY)
-        from_old.merge(old)
-        assert from_old.usage(**page).to_dict() == sink.usage(**page).to_dict()
+        newer = {"reported_requests", "cost_reported"}  # format 3: none reported here
+        for version, dropped in ((2, newer), (1, {*newer, "unpriced_requests"})):
+            kept = [at for at, name in enumerate(state["fields"]) if name not in dropped]
+            old = {
+                **state,
+                "format": version,
+                "fields": [state["fields"][at] for at in kept],
+                "series": [[m, d, [t[at] for at in kept]] for m, d, t in state["series"]],
+            }
+            from_old = AggregateSink(clock=lambda: D0 + DAY)
+            from_old.merge(old)
+            assert from_old.usage(**page).to_dict() == sink.usage(**page).to_dict()
 
 
 class TestExpired:

@@ -25,6 +25,7 @@ from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails, OutputToke
 from aievents.pricing import cost_of
 from aievents.query import QueryError
 from aievents.sinks import AggregateSink
+from aievents.usage import CostDetails
 
 from helpers import priced_cost as cost
 from helpers import usage_at as event
@@ -48,12 +49,15 @@ def totals(sink: AggregateSink, start: int = T0 - 86_400, days: int = 3) -> dict
     return out
 
 
-def exact_cost(sink: AggregateSink) -> Decimal:
-    """The exact cost the sink holds, from its export."""
+def exact_cost(
+    sink: AggregateSink, lanes: tuple[str, str | None] = ("cost_input_text", "cost_reported")
+) -> Decimal:
+    """The exact cost the sink holds, from its export: the computed one, or
+    (``lanes=("cost_reported", None)``) the reported one."""
     state = sink.export()
     fields = state["fields"]
-    first = fields.index("cost_input_text")
-    return sum((D(v) for _, _, row in state["series"] for v in row[first:]), D(0))
+    first, end = (None if name is None else fields.index(name) for name in lanes)
+    return sum((D(v) for _, _, row in state["series"] for v in row[first:end]), D(0))
 
 
 class TestBuild:
@@ -231,8 +235,8 @@ class TestLayout:
                 AggregateSink(compiled=True)
         assert not sink.compiled
         (line,) = [line for line in logs if line["event"] == "speedups_stale"]
-        assert "'cost_per_image', 'cost_other')" in line["reason"]
-        assert "'cost_other', 'cost_per_image')" in line["reason"]
+        assert "'cost_other', 'cost_reported')" in line["reason"]
+        assert "'cost_reported', 'cost_other')" in line["reason"]
         sink.handle(event("a", T0))
         assert sink.events == 1
 
@@ -247,8 +251,8 @@ class TestTotals:
         return Totals()
 
     def test_zero(self) -> None:
-        """A new entry is 18 zero lanes and no extra."""
-        assert list(self.new()) == [0] * 18 + [None]
+        """A new entry is 20 zero lanes and no extra."""
+        assert list(self.new()) == [0] * 20 + [None]
 
     def test_lanes_past_long_long(self) -> None:
         """A lane set past 2**63 keeps every lane exact."""
@@ -256,23 +260,23 @@ class TestTotals:
         entry[0] = 5
         entry[3] = 2**80 + 1
         entry[3] += 1
-        entry[17] = 7
-        assert list(entry) == [5, 0, 0, 2**80 + 2, *[0] * 13, 7, None]
+        entry[19] = 7
+        assert list(entry) == [5, 0, 0, 2**80 + 2, *[0] * 15, 7, None]
         assert entry[-1] is None
 
     def test_extra(self) -> None:
         """The extra is None or a list."""
         entry = self.new()
-        entry[18] = [D("1E-20")] * 7
-        assert entry[18] == [D("1E-20")] * 7
+        entry[20] = [D("1E-20")] * 8
+        assert entry[20] == [D("1E-20")] * 8
         with pytest.raises(TypeError, match="None or a list"):
-            entry[18] = D(1)
+            entry[20] = D(1)
 
     def test_refusals(self) -> None:
         """Bad indexes and values are refused."""
         entry = self.new()
         with pytest.raises(IndexError):
-            entry[19]
+            entry[21]
         with pytest.raises(TypeError, match="int"):
             entry[0] = "1"
         with pytest.raises(TypeError, match="deleted"):
@@ -318,6 +322,29 @@ class TestEdges:
         for index, price in enumerate([fine, fine, cost(output_image="0.01")]):
             sink.handle(event(f"r{index}", T0 + index, price=price))
         assert exact_cost(sink) == D("0.0100000000000000002")
+
+    def test_reported_cost(self, compiled: bool) -> None:
+        """A cost the provider reported is summed apart from the computed one (Python path)."""
+        sink = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)
+        sink.handle(event("a", T0))  # opens the series
+        tally = sink._table.tally
+        sink.handle(event("b", T0 + 1))  # the tally's own path
+        said = ImageUsage(input_tokens=10, output_tokens=100, cost="0.0123")
+        sink.handle(event("c", T0 + 2, usage=said))  # declined: the table counts it
+        sink.handle(event("d", T0 + 3, usage=attrs.evolve(said, cost="1E-19")))  # finer
+        upstream = attrs.evolve(said, cost=None, cost_details=CostDetails(upstream_cost="0.002"))
+        sink.handle(event("e", T0 + 4, usage=upstream))  # reported as the upstream's cost
+        details = attrs.evolve(upstream, cost_details=CostDetails(upstream_input_cost="0.001"))
+        sink.handle(event("f", T0 + 5, usage=details))  # details, but no cost reported
+        assert tally.events == 1
+        # computed: 6 x $0.00405 (10 input text tokens at $5/M + $0.004 of output image)
+        assert exact_cost(sink) == D("0.0243")
+        # reported: 0.0123 + 1E-19 + 0.002
+        assert exact_cost(sink, ("cost_reported", None)) == D("0.0143000000000000001")
+        page = sink.usage(T0, T0 + 86_400, cost="reported").to_dict()
+        (result,) = page["data"][0]["results"]
+        assert (result["reported_requests"], result["cost_source"]) == (3, "reported")
+        assert result["cost"]["value"] == pytest.approx(0.0143)
 
     def test_late_event_after_roll_up(self, compiled: bool) -> None:
         """An event for a minute already rolled into its hour still counts."""
@@ -442,6 +469,9 @@ def usages(draw: st.DrawFn) -> ImageUsage:
     inputs = draw(st.booleans())
     outputs = draw(st.booleans())
     return ImageUsage(
+        # what the provider reported: its cost, or its upstream's
+        cost=draw(st.one_of(st.none(), st.none(), PARTS)),
+        cost_details=draw(st.one_of(st.none(), st.builds(CostDetails, upstream_cost=PARTS))),
         input_tokens=draw(COUNT),
         output_tokens=draw(COUNT),
         input_tokens_details=InputTokensDetails(
@@ -526,15 +556,24 @@ class TestParity:
                 compiled.usage(*args, bucket_width=width, group_by=["user_id"]).to_dict()
                 == python.usage(*args, bucket_width=width, group_by=["user_id"]).to_dict()
             )
+        for source in ("computed", "reported"):
+            assert (
+                compiled.costs(T0, group_by=["line_item"], cost=source).to_dict()
+                == python.costs(T0, group_by=["line_item"], cost=source).to_dict()
+            )
         assert (
-            compiled.costs(T0, group_by=["line_item"]).to_dict()
-            == python.costs(T0, group_by=["line_item"]).to_dict()
+            compiled.usage(T0, group_by=["user_id"], cost="reported").to_dict()
+            == python.usage(T0, group_by=["user_id"], cost="reported").to_dict()
         )
         if not tight and now[0] < T0 + 2 * 86_400:  # nothing aged out: the exact sums
             held = compiled.export()
             assert held["events"] == len(unique)
             priced = [e.cost or cost_of(e) for e in unique.values()]
             assert exact_cost(compiled) == sum((c.total for c in priced if c), D(0))
+            said = [c for e in unique.values() if (c := e.usage.reported_cost) is not None]
+            assert exact_cost(compiled, ("cost_reported", None)) == sum(said, D(0))
+            lane = held["fields"].index("reported_requests")
+            assert sum(row[lane] for _, _, row in held["series"]) == len(said)
             lane = held["fields"].index("unpriced_requests")
             assert sum(row[lane] for _, _, row in held["series"]) == sum(
                 1 for c in priced if c is None or c.unpriced

@@ -33,7 +33,7 @@ READS: dict[str, tuple[str, ...]] = {
         "request_id", "timestamp", "usage", "cost", "images", "model", "size", "operation",
         "project_id", "user_id", "api_key_id",
     ),
-    "usage": ("input_tokens", "output_tokens", "split"),
+    "usage": ("input_tokens", "output_tokens", "split", "cost", "cost_details"),
     "cost": ("units", "unpriced"),
     "split": SPLIT_FIELDS,
     "units": UNIT_FIELDS,

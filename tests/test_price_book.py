@@ -340,7 +340,7 @@ class TestConcurrency:
 
 
 class TestCostFor:
-    """cost_for: the event's cost, else its usage's, else (when pricing) the book's price."""
+    """cost_for: the event's cost, else (when pricing) the book's price; never the reported one."""
 
     def test_order(self, negotiated: PriceBook) -> None:
         """A cost carried wins over the book; the book prices only what carries none."""
@@ -350,7 +350,11 @@ class TestCostFor:
         assert negotiated.cost_for(bare) == priced
         assert negotiated.cost_for(bare, price=False) is None
         with_usage_cost = attrs.evolve(bare, usage=attrs.evolve(spec_usage(), cost="0.5"))
-        assert negotiated.cost_for(with_usage_cost) == D("0.5")
+        # What the provider reported is not a computed cost: the book prices the event.
+        assert negotiated.cost_for(with_usage_cost) == negotiated.cost_of(with_usage_cost)
+        assert negotiated.cost_for(with_usage_cost, price=False) is None
+        unknown = attrs.evolve(with_usage_cost, model="acme-image-x")
+        assert negotiated.cost_for(unknown) is None
         own = attrs.evolve(with_usage_cost, cost=PriceBook().cost_of(bare))
         assert own.cost is not None
         assert negotiated.cost_for(own) is own.cost

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import aievents.usage
 from aievents import ImageUsage
 from aievents.pricing import PriceBook
-from aievents.sinks._storeschema import USAGE_COLUMNS
+from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from aievents.totals import FIELDS
@@ -66,7 +66,10 @@ def contents(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         ]
         daily = [
             tuple(r)
-            for r in conn.exec_driver_sql("SELECT * FROM aievents_daily ORDER BY period, series")
+            for r in conn.exec_driver_sql(
+                # by name: an upgraded store has the lanes added since at the end
+                f"SELECT {', '.join(DAILY_COLUMNS)} FROM aievents_daily ORDER BY period, series"
+            )
         ]
     db.dispose()
     return rows, daily

@@ -19,7 +19,7 @@
  * same, or the pure Python twins run instead. Bump both whenever what Python
  * calls here changes (arguments, fields, types). */
 #ifndef SPEEDUPS_ABI
-#define SPEEDUPS_ABI 4
+#define SPEEDUPS_ABI 5
 #endif
 
 /* The digest of the C sources this module was built from (setup.py sets it
@@ -32,12 +32,16 @@
 
 enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 
-#define LANES 18
+#define LANES 20
 #define SPLIT_LANES 6
 #define UNIT_LANES 7
-/* The lane of unpriced_requests, then the cost lanes (aievents.totals.FIELDS). */
+/* The lanes of unpriced_requests and reported_requests, the computed cost
+ * lanes, and cost_reported (aievents.totals.FIELDS). */
 #define UNPRICED_LANE 10
-#define COST_LANE 11
+#define REPORTED_LANE 11
+#define COST_LANE 12
+#define REPORTED_COST_LANE 19
+#define USAGE_SLOTS 5
 #define DAY_MINUTES 1440
 #define MAINTAIN_EVERY 256
 
@@ -52,8 +56,11 @@ static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "co
                                       "images",     "model",      "size",    "operation",
                                       "project_id", "user_id",    "api_key_id"};
 
-/* ImageUsage's slots read here (aievents.usage): the counts, then split. */
-static const char *usage_slots[3] = {"input_tokens", "output_tokens", "split"};
+/* ImageUsage's slots read here (aievents.usage): the counts, split, then
+ * the cost its provider reported and its cost details (this path takes only
+ * a usage with neither: the Python path counts a reported cost). */
+static const char *usage_slots[USAGE_SLOTS] = {"input_tokens", "output_tokens", "split", "cost",
+                                               "cost_details"};
 /* ImageCost's slots read here (aievents.money): units, then unpriced. */
 static const char *cost_slots[2] = {"units", "unpriced"};
 /* What ImageUsage.split holds, in order (aievents.usage.SPLIT_FIELDS)... */
@@ -77,10 +84,11 @@ static const char *totals_fields[LANES] = {
     "input_text_tokens",        "input_image_tokens",
     "output_image_tokens",      "output_text_tokens",
     "input_cached_text_tokens", "input_cached_image_tokens",
-    "unpriced_requests",        "cost_input_text",
-    "cost_input_image",         "cost_cached_input",
-    "cost_output_image",        "cost_output_text",
-    "cost_per_image",           "cost_other",
+    "unpriced_requests",        "reported_requests",
+    "cost_input_text",          "cost_input_image",
+    "cost_cached_input",        "cost_output_image",
+    "cost_output_text",         "cost_per_image",
+    "cost_other",               "cost_reported",
 };
 
 /* A non-negative int as long long: fast for the small ones. Sets *fits to 0
@@ -248,7 +256,7 @@ static PySequenceMethods Totals_as_sequence = {
 static PyTypeObject TotalsType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "aievents._speedups.Totals",
-    .tp_doc = PyDoc_STR("The totals of one AggregateSink entry: 18 lanes and the extra."),
+    .tp_doc = PyDoc_STR("The totals of one AggregateSink entry: 20 lanes and the extra."),
     .tp_basicsize = sizeof(Totals),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Totals_new,
@@ -351,7 +359,7 @@ typedef struct {
     long long retention; /* minutes of totals kept */
     /* Slot offsets: the event's event_slots, the usage's usage_slots, the
      * cost's cost_slots (units, unpriced). */
-    Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
+    Py_ssize_t event_off[11], usage_off[USAGE_SLOTS], units_off, unpriced_off;
     Py_ssize_t events, duplicates, ticks;
     PyObject *held; /* the table's list [n]: n counts its lock's takes and releases */
     char closed;
@@ -584,7 +592,7 @@ expiry(Tally *t, int *ok)
 static int
 tally_add(Tally *t, PyObject *event)
 {
-    PyObject *got[11], *usage_got[3], *lanes[LANES], *entry = NULL;
+    PyObject *got[11], *usage_got[USAGE_SLOTS], *lanes[LANES], *entry = NULL;
     int status, i;
 
     if (!ready(t))
@@ -604,10 +612,13 @@ tally_add(Tally *t, PyObject *event)
         || (PyObject *)Py_TYPE(usage) != t->usage_cls
         || (PyObject *)Py_TYPE(cost) != t->cost_cls)
         return SLOW;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < USAGE_SLOTS; i++) {
         if ((usage_got[i] = slot(usage, t->usage_off[i])) == NULL)
             return SLOW;
     }
+    /* A cost the provider reported (or its details): the Python path counts it. */
+    if (usage_got[3] != Py_None || usage_got[4] != Py_None)
+        return SLOW;
     PyObject *split = usage_got[2], *units = slot(cost, t->units_off);
     PyObject *unpriced = slot(cost, t->unpriced_off);
     if (!exact_int(usage_got[0]) || !exact_int(usage_got[1]) || units == NULL
@@ -629,6 +640,9 @@ tally_add(Tally *t, PyObject *event)
     lanes[UNPRICED_LANE] = PyTuple_GET_SIZE(unpriced) ? one : Py_None;
     for (i = 0; i < UNIT_LANES; i++)
         lanes[COST_LANE + i] = PyTuple_GET_ITEM(units, i);
+    /* No cost reported (checked above): its lanes stay as they are. */
+    lanes[REPORTED_LANE] = Py_None;
+    lanes[REPORTED_COST_LANE] = Py_None;
     for (i = 0; i < LANES; i++) {
         if (!exact_int(lanes[i]))
             return SLOW;
@@ -764,12 +778,12 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
         return -1;
     }
     /* Into locals first: a second __init__ that fails leaves the Tally as it was. */
-    Py_ssize_t event_off[11], usage_off[3], units_off, unpriced_off;
+    Py_ssize_t event_off[11], usage_off[USAGE_SLOTS], units_off, unpriced_off;
     for (i = 0; i < 11; i++) {
         if ((event_off[i] = aievents_slot_offset(event_cls, event_slots[i])) < 0)
             return -1;
     }
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < USAGE_SLOTS; i++) {
         if ((usage_off[i] = aievents_slot_offset(usage_cls, usage_slots[i])) < 0)
             return -1;
     }
@@ -1008,7 +1022,7 @@ layout(void)
         Py_ssize_t n;
     } parts[] = {
         {"event", event_slots, 11},
-        {"usage", usage_slots, 3},
+        {"usage", usage_slots, USAGE_SLOTS},
         {"cost", cost_slots, 2},
         {"split", split_fields, SPLIT_LANES},
         {"units", unit_fields, UNIT_LANES},

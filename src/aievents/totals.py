@@ -1,7 +1,10 @@
 """The totals vector: the one layout every sum of usage shares, and its arithmetic.
 
 A series' totals are a vector of :data:`FIELDS`: counts (requests, images,
-tokens, unpriced requests), then the cost parts. Queries sum such vectors
+tokens, unpriced requests, requests with a reported cost), then the cost
+parts: the computed cost's (:data:`COMPUTED`), then ``cost_reported``, the
+sum of the costs providers or gateways reported, which is never part of the
+computed cost (:func:`cost_total`). Queries sum such vectors
 (costs as exact ``Decimal`` USD); AggregateSink keeps them as *entries*
 (costs as whole cost units, see :func:`aievents.money.cost_units`, plus an
 *extra* of finer ``Decimal`` parts); a store writes one request's *lanes*
@@ -13,7 +16,7 @@ where a field sits, or how two vectors add, is here; the compiled
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final
@@ -22,6 +25,7 @@ from aievents.money import COST_COMPONENTS, EXACT, ImageCost, cost_units, units_
 from aievents.usage import token_split
 
 __all__ = [
+    "COMPUTED",
     "COSTS",
     "DAY_MINUTES",
     "EXTRA",
@@ -43,6 +47,8 @@ __all__ = [
     "merge_entry",
     "new_entry",
     "new_totals",
+    "reported_cost",
+    "reported_total",
     "request_lanes",
     "requests_of",
     "row_lanes",
@@ -64,6 +70,7 @@ FIELDS: Final = (
     "input_cached_text_tokens",
     "input_cached_image_tokens",
     "unpriced_requests",
+    "reported_requests",
     "cost_input_text",
     "cost_input_image",
     "cost_cached_input",
@@ -71,6 +78,7 @@ FIELDS: Final = (
     "cost_output_text",
     "cost_per_image",
     "cost_other",
+    "cost_reported",
 )
 #: Where each field sits in the vector.
 INDEX: Final = {name: i for i, name in enumerate(FIELDS)}
@@ -78,6 +86,8 @@ INDEX: Final = {name: i for i, name in enumerate(FIELDS)}
 LANES: Final = len(FIELDS)
 #: The first cost lane: counts before it, cost parts from it on.
 COSTS: Final = INDEX["cost_input_text"]
+#: The lanes of the computed cost: COSTS up to ``cost_reported``.
+COMPUTED: Final = slice(COSTS, INDEX["cost_reported"])
 #: Where an entry keeps its extra (None, or the cost parts finer than cost units).
 EXTRA: Final = LANES
 #: Minutes in a UTC day, the roll-up's period.
@@ -86,6 +96,10 @@ DAY_MINUTES: Final = 1440
 _ZERO: Final = Decimal(0)
 #: The cost lanes, as cost units, of a request that costs nothing.
 _NO_UNITS: Final = (0,) * (LANES - COSTS)
+#: The computed cost lanes (ImageCost.units), as cost units, of a request that costs nothing.
+_NO_COMPUTED: Final = _NO_UNITS[:-1]
+#: The reported lanes (reported_requests, cost_reported in units) of a request without one.
+_NOT_REPORTED: Final = (0, 0)
 _COST_FIELDS: Final = attrgetter(*COST_COMPONENTS)
 
 
@@ -104,8 +118,16 @@ def exact_sum(values: Iterable[Decimal]) -> Decimal:
 
 
 def cost_total(totals: Sequence[Any]) -> Decimal:
-    """The exact sum of a totals vector's cost parts (Decimal USD)."""
-    return exact_sum(totals[COSTS:LANES])
+    """The exact sum of a totals vector's computed cost parts (Decimal USD).
+
+    ``cost_reported`` is not one of them: see :func:`reported_total`.
+    """
+    return exact_sum(totals[COMPUTED])
+
+
+def reported_total(totals: Sequence[Any]) -> Decimal:
+    """The sum of the costs reported by providers in a totals vector (Decimal USD)."""
+    return Decimal(totals[INDEX["cost_reported"]])
 
 
 def requests_of(totals: Sequence[Any]) -> int:
@@ -164,11 +186,14 @@ def request_lanes(
     units: tuple[int, ...] | None,
     *,
     unpriced: int,
+    reported: tuple[int, int] = _NOT_REPORTED,
 ) -> tuple[int, ...]:
     """One request's lanes after the request count (``FIELDS[1:]``).
 
-    ``split`` is token_split()'s answer; ``units`` the cost units (None: no
-    cost in units); ``unpriced`` is :func:`unpriced`'s answer.
+    ``split`` is token_split()'s answer; ``units`` the computed cost's units
+    (ImageCost.units; None: no cost in units); ``unpriced`` is
+    :func:`unpriced`'s answer; ``reported`` is (1, the reported cost in
+    units) when the provider reported one (see :func:`row_lanes`).
     """
     return (
         images or 0,
@@ -181,7 +206,9 @@ def request_lanes(
         split[2],  # cached text
         split[3],  # cached image
         unpriced,
-        *(units if units is not None else _NO_UNITS),
+        reported[0],
+        *(units if units is not None else _NO_COMPUTED),
+        reported[1],
     )
 
 
@@ -202,7 +229,8 @@ def add_lanes(
     *,
     unpriced: int,
 ) -> None:
-    """Count one request into an entry: its images, tokens, whether unpriced, and cost units."""
+    """Count one request without a reported cost into an entry: its images,
+    tokens, whether unpriced, and computed cost units."""
     add_request(total, request_lanes(images, usage, split, units, unpriced=unpriced))
 
 
@@ -213,30 +241,63 @@ def amount_lanes(amount: Decimal) -> tuple[int | None, Decimal | None]:
 
 
 def cost_lanes(
-    cost: ImageCost | Decimal | None,
+    cost: ImageCost | Decimal | None, reported: Decimal | None = None
 ) -> tuple[tuple[int, ...] | None, list[Any] | None]:
-    """The cost lanes of a request: (units, None), or (None, Decimal parts) when finer."""
+    """The computed cost lanes of a request and its reported one (``cost_reported``).
+
+    ``cost`` is the computed cost (None: unknown), ``reported`` what the
+    provider reported (None: nothing). Returns (units, None): every lane
+    from ``COSTS`` on in cost units; or (None, the same lanes as exact
+    Decimal USD) when one of them is finer than cost units.
+    """
+    units: tuple[int, ...] | None
+    parts: list[Any] | None = None
     if cost is None:
-        return None, None
-    if isinstance(cost, Decimal):
-        units = cost_units(cost)
-        if units is not None:
-            return (*_NO_UNITS[:-1], units), None
-        return None, [*(_ZERO for _ in _NO_UNITS[:-1]), cost]
-    if cost.units is not None:
-        return cost.units, None
-    parts = list(_COST_FIELDS(cost))
-    return None, [*parts, _ZERO if any(parts) else cost.total]
+        units = _NO_COMPUTED
+    elif isinstance(cost, Decimal):
+        whole = cost_units(cost)
+        units = None if whole is None else (*_NO_COMPUTED[:-1], whole)
+        if units is None:
+            parts = [*(_ZERO for _ in _NO_COMPUTED[:-1]), cost]
+    else:
+        units = cost.units
+        if units is None:
+            parts = list(_COST_FIELDS(cost))
+            parts.append(_ZERO if any(parts) else cost.total)
+    said = 0 if reported is None else cost_units(reported)
+    if units is not None and said is not None:
+        return (*units, said), None
+    if parts is None:
+        parts = [units_to_usd(u) for u in units or _NO_COMPUTED]
+    return None, [*parts, reported if reported is not None else _ZERO]
+
+
+def reported_cost(usage: Any) -> Decimal | None:
+    """The cost a provider or gateway reported for a request (``usage.reported_cost``), or None."""
+    cost: Decimal | None = usage.reported_cost
+    return cost
 
 
 def row_lanes(event: Any, cost: Any) -> tuple[tuple[int, ...], list[Decimal] | None]:
     """One request's lanes (``FIELDS[1:]``, costs in cost units) and extra.
 
-    ``cost`` is the event's ImageCost, a bare Decimal, or None (unknown).
+    ``cost`` is the event's computed cost: its ImageCost, a bare Decimal, or
+    None (unknown). The cost its provider reported is read from its usage.
+    When a cost lane is finer than cost units, the cost lanes are all 0 and
+    the extra holds them all, as exact Decimal USD.
     """
-    units, extra = cost_lanes(cost)
     usage = event.usage
-    lanes = request_lanes(event.images, usage, token_split(usage), units, unpriced=unpriced(cost))
+    reported = reported_cost(usage)
+    units, extra = cost_lanes(cost, reported)
+    computed, said = (None, 0) if units is None else (units[:-1], units[-1])
+    lanes = request_lanes(
+        event.images,
+        usage,
+        token_split(usage),
+        computed,
+        unpriced=unpriced(cost),
+        reported=(0 if reported is None else 1, said),
+    )
     return lanes, extra
 
 
@@ -287,17 +348,18 @@ def merge_entry(into: Any, other: Any) -> None:
         add_extra(into, other[EXTRA])
 
 
-def entry_from_export(counts: Sequence[int], amounts: Sequence[Decimal]) -> list[Any]:
-    """An entry from exported totals: counts (``FIELDS[:COSTS]``, or an older
-    export's, without ``unpriced_requests``), then the cost parts as exact
-    Decimal USD (each kept as cost units when it has them).
+def entry_from_export(values: Mapping[str, Any]) -> list[Any]:
+    """An entry from exported totals: each of :data:`FIELDS` by name, counts
+    as ints, cost parts as exact Decimal USD (each kept as cost units when it
+    has them). A lane an older export did not have is 0, but for
+    ``unpriced_requests``: an export from before it could not tell an
+    unknown cost from $0, so totals without any cost are unpriced, never a
+    $0 that may be false.
     """
-    counts = list(counts)
-    if len(counts) == COSTS - 1:
-        # An export from before unpriced_requests could not tell an unknown
-        # cost from $0: totals without any cost are unpriced, never a $0
-        # that may be false.
-        counts.insert(INDEX["unpriced_requests"], 0 if any(amounts) else counts[0])
+    amounts = [values.get(name, _ZERO) for name in FIELDS[COSTS:]]
+    counts = [values.get(name, 0) for name in FIELDS[:COSTS]]
+    if "unpriced_requests" not in values:
+        counts[INDEX["unpriced_requests"]] = 0 if any(amounts) else counts[0]
     units, extra = zip(*(amount_lanes(a) for a in amounts), strict=True)
     entry = [*counts, *(u or 0 for u in units), None]
     if any(extra):

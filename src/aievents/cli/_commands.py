@@ -62,10 +62,11 @@ def query(
         source = _file_totals(args, errors, now, problems, prices)
     try:
         end = "" if args.end is None else f" to {minute(args.end)}"
-        title = f"{kind} from {minute(args.start)}{end} UTC"
+        title = f"{kind} from {minute(args.start)}{end} UTC, {args.cost} cost"
         pages = _pages(source, kind, args.query, now)
         last = write_pages(pages, args.format, out, kind=kind, title=title)
         filters = {name: args.query[name] for name in USAGE_FILTERS if name in args.query}
+        filters["cost"] = args.cost
         note_unpriced(source, (args.start, args.end), filters, errors, now=now)
     finally:
         source.close(30)

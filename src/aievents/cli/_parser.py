@@ -40,6 +40,7 @@ _OPTIONS: Final = {
     "group_by": "--group-by",
     "limit": "--limit",
     "page": "--page",
+    "cost": "--cost",
     **{name: f"--{name.replace('_', '-')}" for name in USAGE_FILTERS},
 }
 
@@ -116,6 +117,13 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
             "--limit", type=int, help="buckets per page: print only this page (see --page)"
         )
         command.add_argument("--page", help="the next_page cursor of a previous answer")
+        command.add_argument(
+            "--cost",
+            choices=["computed", "reported"],
+            default="computed",
+            help="the cost summed: computed from the prices (default), or what the providers "
+            "and gateways reported; never both added up",
+        )
         command.add_argument(
             "--format",
             choices=["table", "json", "csv"],
@@ -241,6 +249,7 @@ def _check_query(parser: argparse.ArgumentParser, args: argparse.Namespace, now:
         "group_by": _names("--group-by", args.group_by, parser) if args.group_by else None,
         "limit": args.limit,
         "page": args.page,
+        "cost": args.cost,
     }
     for name in USAGE_FILTERS if args.command == "usage" else COSTS_FILTERS:
         value = getattr(args, name)

@@ -16,7 +16,12 @@
 
 A cost that is not known is never printed as a dollar figure: the table
 says ``unknown`` (or the priced part ``+ unknown``), JSON and CSV leave it
-null or empty, and :func:`note_unpriced` names the models without a price.
+null or empty, and :func:`note_unpriced` names the models without a price
+(or, summing the reported cost, the models whose requests reported none).
+
+Each names the cost it sums (``--cost``): the table in its title and cost
+column, JSON in the page's and each result's ``cost_source``, CSV in each
+row's ``cost_source``.
 """
 
 from __future__ import annotations
@@ -42,7 +47,11 @@ _NAMED: Final = 5
 _GROUPS: Final = ("model", "size", "source", "project_id", "user_id", "api_key_id", "line_item")
 #: Longest text a table's cell shows (then "..."): CSV and JSON hold all of it.
 _LONGEST: Final = 200
-_LABELS: Final = {"num_model_requests": "requests", "unpriced_requests": "unpriced"}
+_LABELS: Final = {
+    "num_model_requests": "requests",
+    "unpriced_requests": "unpriced",
+    "reported_requests": "reported",
+}
 
 
 def write_pages(
@@ -81,7 +90,8 @@ def _write_json(pages: Iterator[Page], out: TextIO) -> Page:
     assert last is not None, "a query answers one page at least"
     out.write("\n  ]" if count else "]")
     more = json.dumps(last.next_page)
-    out.write(f',\n  "has_more": {json.dumps(last.has_more)},\n  "next_page": {more}\n}}\n')
+    out.write(f',\n  "has_more": {json.dumps(last.has_more)},\n  "next_page": {more}')
+    out.write(f',\n  "cost_source": {json.dumps(last.cost_source)}\n}}\n')
     return last
 
 
@@ -195,10 +205,17 @@ def _sum_cell(name: str, result: Mapping[str, Any]) -> str:
         if not isinstance(value, dict):
             return "unknown"
         figure = _cell(value)
-        return f"{figure} + unknown" if result.get("unpriced_requests") else figure
+        return f"{figure} + unknown" if _partial(result) else figure
     if name == "unpriced_requests" and not value:
         return ""
     return _cell(value)
+
+
+def _partial(result: Mapping[str, Any]) -> bool:
+    """Whether some request's cost is missing from a result's cost (see ImagesResult.partial)."""
+    if result.get("cost_source") == "reported" and "reported_requests" in result:
+        return bool(result["reported_requests"] < result["num_model_requests"])
+    return bool(result.get("unpriced_requests"))
 
 
 def _table(pages: Iterator[Page], kind: str, title: str, out: TextIO) -> Page:
@@ -224,14 +241,20 @@ def _table(pages: Iterator[Page], kind: str, title: str, out: TextIO) -> Page:
         if kind == "usage"
         else ["amount", "quantity"]
     )
-    if any(r.get("unpriced_requests") for r in results):
+    reported = last.cost_source == "reported"
+    if kind == "usage" and reported:
+        sums.append("reported_requests")
+    elif any(r.get("unpriced_requests") for r in results):
         sums.append("unpriced_requests")
     table = Table(title=Text(literal(title)), title_justify="left")
     table.add_column("bucket (UTC)")
     for name in shown:
         table.add_column(name, overflow="fold")  # all of a name: two never look alike
     for name in sums:
-        table.add_column(_LABELS.get(name, name), justify="right")
+        label = _LABELS.get(name, name)
+        if name in ("amount", "cost"):
+            label = f"{label} ({last.cost_source})"
+        table.add_column(label, justify="right")
     for start, result in rows:
         cells = [minute(start), *(_cell(result.get(name)) for name in shown)]
         cells += [_sum_cell(name, result) for name in sums]
@@ -263,14 +286,17 @@ def note_unpriced(
     *,
     now: float,
 ) -> None:
-    """One line on ``errors`` naming the models without a price in the window, if any.
+    """One line on ``errors`` naming the models whose cost is not known in the window, if any.
 
     ``window`` is (start, end or None for ``now``) in Unix seconds; ``filters``
-    are usage filters (``models=[...]``, ...).
+    are usage filters (``models=[...]``, ...) and ``cost``: computed (the
+    default), the models without a price; reported, the models whose
+    requests reported no cost.
     """
     counts: dict[str, int] = {}
     cursor = None
     start, end = window
+    reported = filters.get("cost") == "reported"
     while True:
         page = usage(
             source,
@@ -284,9 +310,16 @@ def note_unpriced(
         )
         for bucket in page.data:
             for result in bucket.results:
-                if isinstance(result, ImagesResult) and result.unpriced_requests:
+                if not isinstance(result, ImagesResult):
+                    continue
+                missing = (
+                    result.num_model_requests - result.reported_requests
+                    if reported
+                    else result.unpriced_requests
+                )
+                if missing:
                     model = result.model or "(no model)"
-                    counts[model] = counts.get(model, 0) + result.unpriced_requests
+                    counts[model] = counts.get(model, 0) + missing
         cursor = page.next_page
         if cursor is None:
             break
@@ -297,9 +330,15 @@ def note_unpriced(
         f"{m!r} ({counts[m]} request{'s' if counts[m] > 1 else ''})" for m in named[:_NAMED]
     )
     more = f" and {len(named) - _NAMED} more" if len(named) > _NAMED else ""
-    text = (
-        f"no price for {listed}{more}: cost unknown (not $0). Add one where the events are "
-        f"recorded: aievents.pricing.set_price({named[0]!r}, per_image=... or tokens={{...}}) "
-        "or aievents.pricing.load_prices(FILE)"
-    )
+    if reported:
+        text = (
+            f"no reported cost for {listed}{more}: not in the reported sums (not $0); "
+            "--cost computed sums the cost from the prices"
+        )
+    else:
+        text = (
+            f"no price for {listed}{more}: cost unknown (not $0). Add one where the events "
+            f"are recorded: aievents.pricing.set_price({named[0]!r}, per_image=... or "
+            "tokens={...}) or aievents.pricing.load_prices(FILE)"
+        )
     say(errors, text)

@@ -344,16 +344,15 @@ class PriceBook:
         return resolved
 
     def cost_for(self, event: Any, *, price: bool = True) -> ImageCost | Decimal | None:
-        """The cost a sink counts for an image usage event.
+        """The computed cost a sink counts for an image usage event.
 
-        The event's ``cost``, else its usage's ``cost``, else (when ``price``)
-        what this book prices it at (:meth:`cost_of`); None when unknown.
+        The event's ``cost``, else (when ``price``) what this book prices it
+        at (:meth:`cost_of`); None when unknown. The cost a provider reported
+        (in the usage) is never taken for it: sinks sum that one apart.
         """
         cost: ImageCost | Decimal | None = event.cost
-        if cost is None:
-            cost = event.usage.cost
-            if cost is None and price:
-                cost = self.cost_of(event)
+        if cost is None and price:
+            cost = self.cost_of(event)
         return cost
 
     def _warn(self, provider: str | None, model: str, reason: str, **facts: Any) -> None:

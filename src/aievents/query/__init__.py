@@ -26,6 +26,15 @@ A request whose cost is unknown (a model without a price) or incomplete
 ``cost`` is ``None`` (JSON ``null``) when nothing of it is priced, and a
 lower bound when ``unpriced_requests`` is above 0; on a costs page the
 unpriced requests are a result of their own with no ``amount`` at all.
+
+The cost summed is the one aievents computed from its prices (``cost=
+"computed"``, the default), or the one providers and gateways reported
+(``cost="reported"``, OpenRouter's ``cost``, TanStack's ``usage.cost``):
+never the two added up. Every page and result says which
+(``cost_source``). Reported, a result's ``cost`` is ``None`` when no
+request of it reported a cost, and a lower bound when
+``reported_requests`` is below ``num_model_requests``; on a costs page the
+requests without a reported cost are counted apart, as unpriced ones are.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from aievents.events import OPERATIONS
 from aievents.exceptions import QueryError
 from aievents.money import EXACT
 from aievents.query._pages import (
+    COST_SOURCES,
     Bucket,
     CostsResult,
     ImagesResult,
@@ -67,6 +77,7 @@ from aievents.totals import FIELDS, add_into, new_totals
 __all__ = [
     "COSTS_LIMITS",
     "COST_GROUPS",
+    "COST_SOURCES",
     "DIMENSIONS",
     "FIELDS",
     "LIMITS",
@@ -112,13 +123,14 @@ def _answer(
     count: int,
     page: Any,
     grouping: tuple[Sequence[str], Sequence[str], Mapping[str, frozenset[str]]],
-    render: Callable[[Sums], tuple[ImagesResult | CostsResult, ...]],
+    render: Callable[[Sums, str], tuple[ImagesResult | CostsResult, ...]],
+    cost: str,
 ) -> Page:
     """A page: window, cursor, one scan of the source, then each bucket's sums rendered.
 
     ``times`` is (start_time, end_time, now); ``grouping`` is (the query's
     group_by, the dimensions to scan by, the filters); ``render`` makes a
-    bucket's results of its sums by group.
+    bucket's results of its sums by group and the cost summed (``cost``).
     """
     start_time, end_time, now = times
     groups, scan_groups, filters = grouping
@@ -138,10 +150,17 @@ def _answer(
     )
     sums = _sum_rows(source.scan(scan))
     data = tuple(
-        Bucket(start_time=start, end_time=start + width, results=render(sums.get(start, {})))
+        Bucket(start_time=start, end_time=start + width, results=render(sums.get(start, {}), cost))
         for start in range(begin, stop, width)
     )
-    return Page(data=data, has_more=next_page is not None, next_page=next_page)
+    return Page(data=data, has_more=next_page is not None, next_page=next_page, cost_source=cost)
+
+
+def _cost_source(cost: Any) -> str:
+    """The cost a report sums, checked: ``computed`` or ``reported``."""
+    if not isinstance(cost, str) or cost not in COST_SOURCES:
+        raise error("cost", cost, "must be 'computed' or 'reported'")
+    return cost
 
 
 def usage(
@@ -160,6 +179,7 @@ def usage(
     limit: int | None = None,
     page: str | None = None,
     now: float | None = None,
+    cost: Literal["computed", "reported"] = "computed",
 ) -> Page:
     """Images usage, as OpenAI's ``GET /v1/organization/usage/images`` answers it.
 
@@ -182,10 +202,13 @@ def usage(
             1m: 60, 1440).
         page: The ``next_page`` cursor of the previous page.
         now: The current time in seconds, for an omitted ``end_time``.
+        cost: The cost each result's ``cost`` sums: ``computed`` (from the
+            prices, the default) or ``reported`` (by the providers).
 
     Raises:
         QueryError: a parameter is wrong; it is named.
     """
+    source_of_cost = _cost_source(cost)
     if bucket_width not in WIDTHS:
         raise error("bucket_width", bucket_width, "must be '1m', '1h' or '1d'")
     width = WIDTHS[bucket_width]
@@ -209,12 +232,13 @@ def usage(
         page=page,
         grouping=(groups, groups, filters),
         render=_images_results,
+        cost=source_of_cost,
     )
 
 
-def _images_results(found: Sums) -> tuple[ImagesResult, ...]:
+def _images_results(found: Sums, cost: str) -> tuple[ImagesResult, ...]:
     """A usage bucket's results: one a group."""
-    return tuple(images_result(key, found[key]) for key in sorted(found, key=sort_key))
+    return tuple(images_result(key, found[key], cost) for key in sorted(found, key=sort_key))
 
 
 def costs(
@@ -229,10 +253,13 @@ def costs(
     limit: int | None = None,
     page: str | None = None,
     now: float | None = None,
+    cost: Literal["computed", "reported"] = "computed",
 ) -> Page:
     """Costs, as OpenAI's ``GET /v1/organization/costs`` answers them.
 
-    ``start_time``, ``end_time``, ``page`` and ``now`` are as for :func:`usage`.
+    ``start_time``, ``end_time``, ``page``, ``now`` and ``cost`` are as for
+    :func:`usage`. Reported, a line item is a model's reported amount
+    (``gpt-image-2, reported``, its quantity the requests that reported it).
 
     Args:
         source: Where the usage is summed.
@@ -249,6 +276,7 @@ def costs(
     """
     if bucket_width != "1d":
         raise error("bucket_width", bucket_width, "must be '1d' for costs")
+    source_of_cost = _cost_source(cost)
     width = WIDTHS["1d"]
     groups = names("group_by", group_by, COST_GROUPS)
     filters = filter_sets(
@@ -269,19 +297,20 @@ def costs(
         page=page,
         grouping=(groups, tuple(scan_groups), filters),
         render=_line_results if by_line else _group_results,
+        cost=source_of_cost,
     )
 
 
-def _group_results(found: Sums) -> tuple[CostsResult, ...]:
+def _group_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
     """A costs bucket's results by group: the priced amount, then the unpriced requests."""
     project_at, key_at = DIMENSIONS.index("project_id"), DIMENSIONS.index("api_key_id")
     results: list[CostsResult] = []
     for key in sorted(found, key=sort_key):
-        results.extend(group_costs(found[key], key[project_at], key[key_at]))
+        results.extend(group_costs(found[key], key[project_at], key[key_at], cost))
     return tuple(results)
 
 
-def _line_results(found: Sums) -> tuple[CostsResult, ...]:
+def _line_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
     """A costs bucket's results by line item: a model's cost parts, sorted by name."""
     project_at, key_at, model_at = (
         DIMENSIONS.index(n) for n in ("project_id", "api_key_id", "model")
@@ -295,9 +324,10 @@ def _line_results(found: Sums) -> tuple[CostsResult, ...]:
             project_id=key[project_at],
             api_key_id=key[key_at],
             unpriced_requests=unpriced,
+            cost_source=cost,
         )
         for key in sorted(found, key=sort_key)
-        for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key])
+        for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key], cost)
     ]
     results.sort(key=lambda r: (r.project_id or "", r.api_key_id or "", r.line_item or ""))
     return tuple(results)

@@ -9,10 +9,11 @@ from typing import Any, Final
 import attrs
 
 from aievents.query._scan import DIMENSIONS
-from aievents.totals import FIELDS, cost_total
+from aievents.totals import FIELDS, cost_total, reported_total
 from aievents.usage import BILLED_PARTS, SPLIT_FIELDS, billed_from_split
 
 __all__ = [
+    "COST_SOURCES",
     "LINE_ITEMS",
     "Bucket",
     "CostsResult",
@@ -25,6 +26,9 @@ __all__ = [
 ]
 
 _ZERO: Final = Decimal(0)
+#: What a report can sum as the cost: the cost aievents computed from its
+#: prices, or the cost providers and gateways reported.
+COST_SOURCES: Final = ("computed", "reported")
 
 #: Cost line items: (cost part, kind in the line item name, quantity unit). The
 #: quantity is the part's count in :func:`_billed` (none for ``other``).
@@ -63,13 +67,18 @@ class ImagesResult:
     output_image_tokens: int = 0
     output_text_tokens: int = 0
     unpriced_requests: int = 0
+    reported_requests: int = 0
     cost: Decimal | None = _ZERO
+    cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI's JSON, with our token sums, ``unpriced_requests`` and ``cost`` beside its fields.
+        """OpenAI's JSON, with our token sums, counts, ``cost`` and ``cost_source`` beside it.
 
-        ``cost`` is ``null`` when no request of the result is priced, and the
-        priced part (a lower bound) when ``unpriced_requests`` is above 0.
+        ``cost`` is the sum ``cost_source`` names. Computed: ``null`` when no
+        request of the result is priced, and the priced part (a lower bound)
+        when ``unpriced_requests`` is above 0. Reported: ``null`` when no
+        request reported a cost, and a lower bound when ``reported_requests``
+        is below ``num_model_requests``.
         """
         return {
             "object": "organization.usage.images.result",
@@ -89,8 +98,17 @@ class ImagesResult:
             "output_image_tokens": self.output_image_tokens,
             "output_text_tokens": self.output_text_tokens,
             "unpriced_requests": self.unpriced_requests,
+            "reported_requests": self.reported_requests,
             "cost": None if self.cost is None else _amount(self.cost),
+            "cost_source": self.cost_source,
         }
+
+    @property
+    def partial(self) -> bool:
+        """Whether some request's cost is missing from ``cost`` (a lower bound, or None)."""
+        if self.cost_source == "reported":
+            return self.reported_requests < self.num_model_requests
+        return self.unpriced_requests > 0
 
 
 @attrs.frozen(kw_only=True)
@@ -100,7 +118,8 @@ class CostsResult:
     Requests whose cost is unknown or incomplete are a result of their own:
     ``amount`` is ``None`` (no ``amount`` key in the JSON, which OpenAI's
     schema allows; a number would read as $0) and ``unpriced_requests``
-    counts them.
+    counts them. When the report sums the reported cost (``cost_source``
+    ``reported``), the requests without a reported cost are those.
     """
 
     amount: Decimal | None
@@ -110,6 +129,7 @@ class CostsResult:
     quantity: int | None = None
     quantity_unit: str | None = None
     unpriced_requests: int = 0
+    cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's JSON (``amount.value`` is a number; the exact amount is ``self.amount``)."""
@@ -123,6 +143,7 @@ class CostsResult:
             quantity=self.quantity,
             quantity_unit=self.quantity_unit,
             unpriced_requests=self.unpriced_requests,
+            cost_source=self.cost_source,
         )
         return out
 
@@ -147,19 +168,21 @@ class Bucket:
 
 @attrs.frozen(kw_only=True)
 class Page:
-    """A page of buckets, as OpenAI's ``UsageResponse``."""
+    """A page of buckets, as OpenAI's ``UsageResponse``, and which cost it sums."""
 
     data: tuple[Bucket, ...]
     has_more: bool
     next_page: str | None
+    cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI's ``page`` JSON."""
+        """OpenAI's ``page`` JSON, with ``cost_source``."""
         return {
             "object": "page",
             "data": [bucket.to_dict() for bucket in self.data],
             "has_more": self.has_more,
             "next_page": self.next_page,
+            "cost_source": self.cost_source,
         }
 
 
@@ -177,19 +200,33 @@ def _billed(t: Mapping[str, Any]) -> dict[str, int]:
     return {**dict(zip(BILLED_PARTS, billed, strict=True)), "per_image": t["images"]}
 
 
-def _priced(t: Mapping[str, Any], amount: Decimal) -> Decimal | None:
-    """The priced amount of a totals row: ``None`` when nothing of it is priced.
+def _priced(t: Mapping[str, Any], totals: Sequence[Any], source: str) -> Decimal | None:
+    """The known amount of a totals row, of the cost ``source`` names; ``None`` when unknown.
 
-    A row whose every request is unpriced and whose priced parts add up to
-    nothing has no known cost; otherwise the amount is what is known (a
-    lower bound while ``unpriced_requests`` is above 0).
+    Computed: a row whose every request is unpriced and whose priced parts
+    add up to nothing has no known cost; otherwise the amount is what is
+    known (a lower bound while ``unpriced_requests`` is above 0). Reported:
+    the sum of the reported costs, ``None`` when no request reported one.
     """
+    if source == "reported":
+        return reported_total(totals) if t["reported_requests"] else None
+    amount = cost_total(totals)
     if amount or t["unpriced_requests"] < t["num_model_requests"]:
         return amount
     return None
 
 
-def images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> ImagesResult:
+def _unknown(t: Mapping[str, Any], source: str) -> int:
+    """The requests of a totals row whose cost ``source`` does not know."""
+    if source == "reported":
+        return int(t["num_model_requests"] - t["reported_requests"])
+    return int(t["unpriced_requests"])
+
+
+def images_result(
+    key: tuple[str | None, ...], totals: Sequence[Any], source: str = "computed"
+) -> ImagesResult:
+    """A usage result of a group's totals, its cost the one ``source`` names."""
     t = dict(zip(FIELDS, totals, strict=True))
     billed = _billed(t)
     return ImagesResult(
@@ -204,41 +241,55 @@ def images_result(key: tuple[str | None, ...], totals: Sequence[Any]) -> ImagesR
         output_image_tokens=billed["output_image"],
         output_text_tokens=billed["output_text"],
         unpriced_requests=t["unpriced_requests"],
-        cost=_priced(t, cost_total(totals)),
+        reported_requests=t["reported_requests"],
+        cost=_priced(t, totals, source),
+        cost_source=source,
     )
 
 
 def line_items(
-    model: str | None, totals: Sequence[Any]
+    model: str | None, totals: Sequence[Any], source: str = "computed"
 ) -> Iterable[tuple[str, Decimal | None, int | None, str | None, int]]:
-    """A model's line items: (name, amount, quantity, unit, unpriced requests)."""
+    """A model's line items: (name, amount, quantity, unit, unpriced requests).
+
+    Computed: one a cost part. Reported: one of the reported amount (its
+    quantity the requests that reported it). Then the requests whose cost
+    is not known, apart (no amount).
+    """
     t = dict(zip(FIELDS, totals, strict=True))
-    billed = _billed(t)
-    unpriced = t["unpriced_requests"]
     name = model or "unknown model"
-    for part, kind, unit in LINE_ITEMS:
-        amount = t[f"cost_{part}"]
-        quantity = billed.get(part)
-        # Tokens at a rate of 0 show (amount 0); images show when billed per
-        # image. Tokens without a rate are the unpriced line's, never a $0.
-        if amount or (quantity and unit == "tokens" and not unpriced):
-            yield f"{name}, {kind}", amount, quantity, unit, 0
+    unpriced = _unknown(t, source)
+    if source == "reported":
+        if t["reported_requests"]:
+            amount = reported_total(totals)
+            yield f"{name}, reported", amount, t["reported_requests"], "requests", 0
+    else:
+        billed = _billed(t)
+        for part, kind, unit in LINE_ITEMS:
+            amount = t[f"cost_{part}"]
+            quantity = billed.get(part)
+            # Tokens at a rate of 0 show (amount 0); images show when billed per
+            # image. Tokens without a rate are the unpriced line's, never a $0.
+            if amount or (quantity and unit == "tokens" and not unpriced):
+                yield f"{name}, {kind}", amount, quantity, unit, 0
     if unpriced:
         yield f"{name}, unpriced", None, unpriced, "requests", unpriced
 
 
 def group_costs(
-    totals: Sequence[Any], project: str | None, api_key: str | None
+    totals: Sequence[Any], project: str | None, api_key: str | None, source: str = "computed"
 ) -> Iterable[CostsResult]:
-    """A group's costs: the priced amount, then its unpriced requests apart (no amount)."""
+    """A group's costs: the known amount, then the requests of unknown cost apart (no amount)."""
     t = dict(zip(FIELDS, totals, strict=True))
-    amount = _priced(t, cost_total(totals))
+    amount = _priced(t, totals, source)
     if amount is not None:
-        yield CostsResult(amount=amount, project_id=project, api_key_id=api_key)
-    if t["unpriced_requests"]:
+        yield CostsResult(amount=amount, project_id=project, api_key_id=api_key, cost_source=source)
+    unpriced = _unknown(t, source)
+    if unpriced:
         yield CostsResult(
             amount=None,
             project_id=project,
             api_key_id=api_key,
-            unpriced_requests=t["unpriced_requests"],
+            unpriced_requests=unpriced,
+            cost_source=source,
         )

@@ -2,8 +2,10 @@
 
 An export is a JSON-ready dict: its ``format``, the ``fields`` of its totals
 (:data:`aievents.totals.FIELDS`), the ``series`` (``[minute, dimensions,
-totals]``, cost parts as decimal strings) and the sink's counters. Format 1
-exports (before ``unpriced_requests``) are still read.
+totals]``, cost parts as decimal strings) and the sink's counters. Exports
+of formats 1 (before ``unpriced_requests``) and 2 (before
+``reported_requests`` and ``cost_reported``) are still read: the lanes they
+lack are 0.
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from aievents.totals import COSTS, FIELDS, entry_from_export
 __all__ = ["COUNTERS", "STATE_FORMAT", "exact", "export_state", "parse_state"]
 
 #: The format export() writes.
-STATE_FORMAT: Final = 2
-#: The fields of format 1 exports (before ``unpriced_requests``).
-_FORMAT_1_FIELDS: Final = tuple(name for name in FIELDS if name != "unpriced_requests")
+STATE_FORMAT: Final = 3
+#: The fields of format 2 exports (before the reported cost), then of format 1.
+_FORMAT_2_FIELDS: Final = tuple(
+    name for name in FIELDS if name not in ("reported_requests", "cost_reported")
+)
+_FIELDS_OF: Final = {
+    1: tuple(name for name in _FORMAT_2_FIELDS if name != "unpriced_requests"),
+    2: _FORMAT_2_FIELDS,
+    STATE_FORMAT: FIELDS,
+}
 #: The sink's counters an export carries.
 COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
 Dims = tuple[str | None, ...]
@@ -48,9 +57,9 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
     if not isinstance(state, Mapping):
         raise bad("state", state, "must be the dict export() returned")
     version = state.get("format")
-    if version not in (1, STATE_FORMAT) or isinstance(version, bool):
-        raise bad("format", version, f"must be 1 or {STATE_FORMAT}")
-    fields = FIELDS if version == STATE_FORMAT else _FORMAT_1_FIELDS
+    if version not in _FIELDS_OF or isinstance(version, bool):
+        raise bad("format", version, f"must be 1 to {STATE_FORMAT}")
+    fields = _FIELDS_OF[version]
     if state.get("fields") != list(fields):
         raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
     counters = {}
@@ -92,7 +101,7 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
                 row,
                 "must be [minute, six dimensions (string or null), counts and amounts]",
             ) from None
-        entry = entry_from_export(totals[:split], amounts)
+        entry = entry_from_export(dict(zip(fields, [*totals[:split], *amounts], strict=True)))
         parsed.append((minute, tuple(map(exact, dims)), entry))
     return parsed, counters
 

@@ -58,14 +58,13 @@ from aievents.sinks._tally import (
 from aievents.totals import (
     DAY_MINUTES,
     add_extra,
-    add_lanes,
+    add_request,
     as_totals,
-    cost_lanes,
     merge_entry,
     requests_of,
-    unpriced,
+    row_lanes,
 )
-from aievents.usage import ImageUsage, token_split
+from aievents.usage import ImageUsage
 
 __all__ = ["OVERFLOW", "SeriesTable"]
 
@@ -195,12 +194,10 @@ class SeriesTable:
             self._add(event)
 
     def _add(self, event: ImageUsageEvent) -> None:
-        """The general path: a new series, an unpriced event, a cost in finer units."""
+        """The general path: a new series, an unpriced event, a cost in finer units, a
+        reported cost."""
         fields = EVENT_FIELDS(event)
-        usage = fields[2]
-        split = token_split(usage)
-        cost = self.prices.cost_for(event, price=self._price_events)
-        units, extra = cost_lanes(cost)
+        lanes, extra = row_lanes(event, self.prices.cost_for(event, price=self._price_events))
         # Only exact strs are kept: hashing or comparing them runs no code.
         key = (fields[1] // 60_000, tuple(map(exact, fields[5:])))
         request_id = exact(fields[0])
@@ -217,7 +214,7 @@ class SeriesTable:
             totals = self.minutes.get(key)
             if totals is None:
                 totals = self._open(*key)
-            add_lanes(totals, fields[4], usage, split, units, unpriced=unpriced(cost))
+            add_request(totals, lanes)
             if extra is not None:
                 add_extra(totals, extra)
             self._ticks += 1

@@ -36,7 +36,7 @@ from aievents.sinks._storeschema import (
     daily,
     unfit_text,
 )
-from aievents.totals import fit, request_lanes, row_lanes
+from aievents.totals import fit, reported_cost, request_lanes, row_lanes
 
 __all__ = ["StoreWriter", "event_lanes", "price_columns"]
 
@@ -49,7 +49,8 @@ def event_lanes(
 ) -> tuple[Sequence[int], list[Decimal] | None, Any]:
     """How a store prices one request: its lanes (``FIELDS[1:]``), extra, and the cost.
 
-    The event's own cost when it has one in cost units; else
+    The event's own cost when it has one in cost units and its usage
+    reports no cost of its own (the common case); else
     :meth:`PriceBook.cost_for` (with ``price``: priced by ``prices`` when it
     carries none). A row is written from this answer, and repricing a row
     (:mod:`aievents.sinks._storereprice`) prices the request it rebuilds
@@ -59,7 +60,7 @@ def event_lanes(
     cost: Any = event.cost
     units = None if cost is None or type(cost) is not ImageCost else cost.units
     usage = event.usage
-    if units is not None:  # the common case, without a list
+    if units is not None and reported_cost(usage) is None:  # the common case, without a list
         unpriced = 1 if cost.unpriced else 0
         return request_lanes(event.images, usage, usage.split, units, unpriced=unpriced), None, cost
     cost = prices.cost_for(event, price=price)

@@ -6,9 +6,10 @@ tally is made by the series table (:mod:`aievents.sinks._series`) over the
 table's own minute entries and request-id ring (see :class:`Table`), and
 only adds: an ``image:usage`` event to a series the table already holds.
 It declines everything else (a new series, an event whose cost or token
-split is not worked out yet, an event older than the table keeps, a
-subclass) with :data:`SLOW`, handing it to the table's ``take``, which also
-runs the roll-ups the tally says are due (:data:`MAINTAIN`). The tally
+split is not worked out yet, a request whose provider reported a cost, an
+event older than the table keeps, a subclass) with :data:`SLOW`, handing
+it to the table's ``take``, which also runs the roll-ups the tally says are
+due (:data:`MAINTAIN`). The tally
 counts what it added and the duplicates it ignored; nothing else changes
 its counters. The tests run the sink on each twin.
 """
@@ -158,7 +159,9 @@ class PyTally:
         if type(usage) is not self._usage_cls or type(cost) is not self._cost_cls:
             return SLOW
         split, units = usage.split, cost.units  # type: ignore[attr-defined]
-        if units is None:
+        # A cost the provider reported (or its details) is the table's to count.
+        said = usage.cost, usage.cost_details  # type: ignore[attr-defined]
+        if units is None or said != (None, None):
             return SLOW
         key = (fields[1] // 60_000, fields[5:])
         if key[0] < expiry(self._clock(), self._retention):

@@ -77,9 +77,10 @@ class AggregateSink(Reports):
         retention: Seconds of totals kept at all (default 400 days).
         prices: The :class:`~aievents.pricing.PriceBook` that prices events
             that carry no cost (the process default book by default).
-        price_events: Price events that carry no cost (neither ``cost`` nor
-            ``usage.cost``) with ``prices``; a request left without a
-            cost (an unknown model) is counted in ``unpriced_requests``.
+        price_events: Price events that carry no ``cost`` with ``prices``; a
+            request left without a cost (an unknown model) is counted in
+            ``unpriced_requests``. The cost a provider reported
+            (``usage.cost``) is summed apart, never as the computed cost.
         clock: Seconds since the epoch; for tests.
         compiled: Add events with the compiled ``aievents._speedups`` (built
             when the package was installed with a C compiler at hand):
