@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-import attrs
 import pytest
 import structlog
 
-from aievents import (
-    ImageUsage,
-    ImageUsageEvent,
-    InputTokensDetails,
-    OutputTokensDetails,
-    PriceTableError,
-)
+from aievents import ImageUsage, ImageUsageEvent, PriceTableError
 from aievents.pricing import PriceBook, PriceTable, resolution_tier
+from aievents.usage import Billed
+from reprice_data import tokens
 
 from price_tables import sample_table, table_data
 
@@ -30,36 +26,12 @@ def _book() -> PriceBook:
     return PriceBook(sample_table())
 
 
-@attrs.frozen
-class Billed:
-    """What a provider says it billed (the shape of aievents.usage.Billed)."""
-
-    quantity: Decimal
-    unit: str
-
-
-def usage(
-    *, text: int = 0, image: int = 0, cached: int = 0, out_image: int = 0, out_text: int = 0
-) -> ImageUsage:
-    """Token usage with both kinds of details."""
-    return ImageUsage(
-        input_tokens=text + image,
-        output_tokens=out_image + out_text,
-        input_tokens_details=InputTokensDetails(
-            text_tokens=text, image_tokens=image, cached_tokens=cached
-        ),
-        output_tokens_details=OutputTokensDetails(image_tokens=out_image, text_tokens=out_text),
-    )
-
-
 class TestTokens:
     """A token-billed entry prices the reported usage, each modality at its rate."""
 
     def test_by_modality(self, book: PriceBook) -> None:
         """gpt-image-2: text, image, cached and image output each at its own rate."""
-        cost = book.image_cost(
-            "gpt-image-2", usage=usage(text=100, image=500, cached=50, out_image=4000)
-        )
+        cost = book.image_cost("gpt-image-2", usage=tokens(100, 4000, image=500, cached=50))
         assert cost is not None
         # 50 uncached text x 5.00/M = 0.00025; 500 image x 8.00/M = 0.004;
         # 50 cached text x 1.25/M = 0.0000625; 4000 image out x 30.00/M = 0.12.
@@ -74,9 +46,7 @@ class TestTokens:
 
     def test_image_output_at_the_image_rate(self, book: PriceBook) -> None:
         """gemini-2.5-flash-image: image output at 30.00/M, text output at 2.50/M."""
-        cost = book.image_cost(
-            "gemini-2.5-flash-image", usage=usage(text=20, out_image=1290, out_text=10)
-        )
+        cost = book.image_cost("gemini-2.5-flash-image", usage=tokens(20, 1290, out_text=10))
         assert cost is not None
         # 20 x 0.30/M = 0.000006; 1290 x 30/M = 0.0387; 10 x 2.50/M = 0.000025.
         assert (cost.input_text, cost.output_image, cost.output_text) == (
@@ -88,7 +58,7 @@ class TestTokens:
 
     def test_usage_never_times_n(self, book: PriceBook) -> None:
         """Four images in one usage: the usage is the whole request, images=4 changes nothing."""
-        one = book.image_cost("gpt-image-2", usage=usage(text=10, out_image=4 * 1056), images=4)
+        one = book.image_cost("gpt-image-2", usage=tokens(10, 4 * 1056), images=4)
         assert one is not None
         # 10 x 5/M + 4224 x 30/M = 0.00005 + 0.12672.
         assert one.total == D("0.12677")
@@ -238,7 +208,7 @@ class TestBilled:
         data["models"][0]["per_billed_unit"] = {"images": "1.00"}
         book = PriceBook(PriceTable.from_dict(data))
         billed = Billed(D("1"), "images")
-        by_tokens = book.image_cost("gpt-image-2", usage=usage(out_image=1000), billed=billed)
+        by_tokens = book.image_cost("gpt-image-2", usage=tokens(0, 1000), billed=billed)
         by_billed = book.image_cost("gpt-image-2", images=1, billed=billed)
         assert by_tokens is not None
         assert by_billed is not None
@@ -247,29 +217,27 @@ class TestBilled:
 
     @pytest.mark.parametrize("quantity", [D("-1"), "many", None, True])
     def test_bad_quantity(self, book: PriceBook, quantity: Any) -> None:
-        """A quantity that is no amount is not priced: the entry's own unit prices."""
+        """Any object with a quantity and a unit is read; a quantity that is no amount is not."""
+        billed = SimpleNamespace(quantity=quantity, unit="megapixels")
         with structlog.testing.capture_logs() as logs:
-            cost = book.image_cost(
-                "fal-ai/flux/dev", images=1, size="1000x1000", billed=Billed(quantity, "megapixels")
-            )
+            cost = book.image_cost("fal-ai/flux/dev", images=1, size="1000x1000", billed=billed)
         assert cost is not None
         assert (cost.basis, cost.total) == ("megapixels", D("0.025"))
         assert logs[0]["reason"] == "billed quantity is not a number"
 
     def test_event_usage_billed(self, book: PriceBook) -> None:
-        """cost_of reads usage.billed when the usage has it."""
+        """cost_of reads usage.billed."""
         event = ImageUsageEvent(
-            request_id="r1", provider="fal", model="fal-ai/flux/dev", images=1, usage=ImageUsage()
+            request_id="r1",
+            provider="fal",
+            model="fal-ai/flux/dev",
+            images=1,
+            size="1024x1024",
+            usage=ImageUsage(billed=Billed(D("4"), "megapixels")),
         )
-        try:
-            with_billed = attrs.evolve(
-                event, usage=attrs.evolve(event.usage, billed=Billed(D("4"), "megapixels"))
-            )
-        except TypeError:
-            pytest.skip("ImageUsage has no billed field yet")
-        cost = book.cost_of(with_billed)
+        cost = book.cost_of(event)
         assert cost is not None
-        assert (cost.basis, cost.total) == ("billed", D("0.1"))  # 4 x 0.025
+        assert (cost.basis, cost.total) == ("billed", D("0.1"))  # 4 x 0.025, not 2 MP x 0.025
 
 
 class TestSetPrice:

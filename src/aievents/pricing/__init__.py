@@ -40,7 +40,7 @@ from aievents.pricing._book import (
     set_default_table,
     set_price,
 )
-from aievents.pricing._entry import BILLED_UNITS, UNITS, ModelPrice
+from aievents.pricing._entry import UNITS, ModelPrice
 from aievents.pricing._estimate import Estimate
 from aievents.pricing._names import Pattern, Resolved
 from aievents.pricing._reader import PriceProblem
@@ -56,7 +56,6 @@ from aievents.pricing._units import (
 )
 
 __all__ = [
-    "BILLED_UNITS",
     "TIERS",
     "TOKEN_RATE_NAMES",
     "UNITS",

@@ -20,23 +20,13 @@ from aievents.pricing._units import (
     read_rates,
     read_rows,
 )
+from aievents.usage import BILLED_UNITS
 
 Unit = Literal["tokens", "images", "megapixels", "requests"]
 Status = Literal["current", "deprecated", "shutdown", "upcoming"]
 
 #: What an entry's price is given in.
 UNITS: Final = ("tokens", "images", "megapixels", "requests")
-#: The units a provider can say it billed in (``usage.billed.unit``).
-BILLED_UNITS: Final = (
-    "tokens",
-    "seconds",
-    "characters",
-    "images",
-    "videos",
-    "megapixels",
-    "requests",
-    "units",
-)
 #: The field that holds the price of each unit, required in an entry of that unit.
 _PRICE_FIELD: Final = {
     "tokens": "per_million_tokens",
