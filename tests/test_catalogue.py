@@ -18,7 +18,8 @@ import structlog
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
 from aievents.pricing import PriceBook, cost_of, estimate, shipped_table
 from aievents.sinks import AggregateSink
-from test_price_units import Billed, usage
+from aievents.usage import Billed
+from reprice_data import tokens
 
 # The default price book on the shipped table, put back after each test.
 pytestmark = pytest.mark.usefixtures("shipped_prices")
@@ -29,15 +30,15 @@ DAY = 86_400
 
 
 #: OpenAI: 400 text (200 of them cached) + 600 image tokens in, 2000 image tokens out.
-OPENAI = usage(text=400, image=600, cached=200, out_image=2000)
+OPENAI = tokens(400, 2000, image=600, cached=200)
 #: The same with 1800 image and 200 text tokens out.
-OPENAI_TEXT = usage(text=400, image=600, cached=200, out_image=1800, out_text=200)
+OPENAI_TEXT = tokens(400, 1800, image=600, cached=200, out_text=200)
 #: Gemini: 400 text + 600 image tokens in, 1120 image + 100 text tokens out.
-GEMINI = usage(text=400, image=600, out_image=1120, out_text=100)
+GEMINI = tokens(400, 1120, image=600, out_text=100)
 #: Gemini with image output only.
-GEMINI_IMAGE = usage(text=400, image=600, out_image=1120)
+GEMINI_IMAGE = tokens(400, 1120, image=600)
 #: gemini-2.5-flash-image: one image (1290 tokens) and 100 text tokens out.
-GEMINI_25 = usage(text=400, image=600, out_image=1290, out_text=100)
+GEMINI_25 = tokens(400, 1290, image=600, out_text=100)
 
 
 class Case(NamedTuple):
