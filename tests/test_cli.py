@@ -88,9 +88,9 @@ class TestDemo:
         for title in ("Usage today by model and size", "Costs today by line item"):
             assert title in out
         assert "gpt-image-1, output image tokens" in out
-        assert "fal-ai/flux/dev, unpriced" in out  # the call without a price, on the books
+        assert "seedream-4.5, unpriced" in out  # the call without a price, on the books
         assert "unknown" in out
-        assert "no price for 'fal-ai/flux/dev' (1 request)" in out
+        assert "no price for 'seedream-4.5' (1 request)" in out
         assert "sk-demo-local" not in out + result.stderr
         assert (tmp_path / "demo.db").exists()
 

@@ -51,7 +51,7 @@ _CALLS: list[tuple[str, str, str, str, dict[str, Any], tuple[int, str] | None]] 
     ("dave", "proj_web", "key_web", "generate",
      {"model": "dall-e-2", "prompt": "an icon of a bell", "size": "256x256"}, None),
     ("erin", "proj_web", "key_web", "generate",  # a model without a price: cost unknown
-     {"model": "fal-ai/flux/dev", "prompt": "a kite over the dunes", "size": "1024x1024"}, None),
+     {"model": "seedream-4.5", "prompt": "a kite over the dunes", "size": "1024x1024"}, None),
     ("alice", "proj_web", "key_web", "generate",
      {"model": "gpt-image-1", "prompt": "one more lighthouse", "size": "1536x1024",
       "quality": "low"}, (429, "Rate limit reached for images per minute")),
