@@ -25,6 +25,18 @@ def _client() -> Iterator[EventClient]:
     client.close(5.0)
 
 
+@pytest.fixture(name="shipped_prices")
+def _shipped_prices() -> Iterator[Any]:
+    """The default price book on the shipped table with no warning given yet; put back after."""
+    from aievents.pricing import default_book
+
+    book = default_book()
+    previous = book.table
+    book.reset()
+    yield book
+    book.reset(previous)
+
+
 @attrs.frozen
 class Ran:
     """What an in-process run of the ``aievents`` command gave."""

@@ -773,8 +773,8 @@ def unpriced_events() -> list[ImageUsageEvent]:
     return [
         event("p1", D0 + 10, text=10, image=40, output=50),  # $0.00245
         event("u1", D0 + 20, model="acme-image-x", text=10, output=1000),
-        event("u2", D0 + 30, model="fal-ai/flux/dev", images=2),
-        event("u3", D0 + 40, model="fal-ai/flux/dev", images=1),
+        event("u2", D0 + 30, model="seedream-4.5", images=2),
+        event("u3", D0 + 40, model="seedream-4.5", images=1),
     ]
 
 
@@ -797,15 +797,15 @@ class TestUnpriced:
             sink.handle(item)
         by_model = valid(sink.usage(start_time=D0, end_time=D0 + DAY, group_by=["model"]))
         results = {r["model"]: r for r in by_model["data"][0]["results"]}
-        acme, flux, gpt = (
+        acme, seed, gpt = (
             results["acme-image-x"],
-            results["fal-ai/flux/dev"],
+            results["seedream-4.5"],
             results["gpt-image-1"],
         )
         assert (acme["num_model_requests"], acme["images"], acme["output_tokens"]) == (1, 1, 1000)
         assert (acme["unpriced_requests"], acme["cost"]) == (1, None)
-        assert (flux["num_model_requests"], flux["images"], flux["unpriced_requests"]) == (2, 3, 2)
-        assert flux["cost"] is None
+        assert (seed["num_model_requests"], seed["images"], seed["unpriced_requests"]) == (2, 3, 2)
+        assert seed["cost"] is None
         assert (gpt["unpriced_requests"], gpt["cost"]["value"]) == (0, 0.00245)
         (total,) = valid(sink.usage(start_time=D0, end_time=D0 + DAY))["data"][0]["results"]
         assert (total["num_model_requests"], total["unpriced_requests"]) == (4, 3)
@@ -841,9 +841,9 @@ class TestUnpriced:
         lines = valid(sink.costs(start_time=D0, end_time=D0 + DAY, group_by=["line_item"]))
         items = {r["line_item"]: r for r in lines["data"][0]["results"]}
         assert not any(name.startswith("acme-image-x, output") for name in items)
-        flux = items["fal-ai/flux/dev, unpriced"]
-        assert "amount" not in flux
-        assert (flux["quantity"], flux["quantity_unit"], flux["unpriced_requests"]) == (
+        seed = items["seedream-4.5, unpriced"]
+        assert "amount" not in seed
+        assert (seed["quantity"], seed["quantity_unit"], seed["unpriced_requests"]) == (
             2,
             "requests",
             2,

@@ -262,12 +262,12 @@ def _unpriced_file(tmp_path: Path) -> Path:
         attrs.evolve(event("u1", T0 + 180), model="acme-image-x", cost=None),
         attrs.evolve(
             usage_at("u2", T0 + 240, usage=ImageUsage(), images=2),
-            model="fal-ai/flux/dev",
+            model="seedream-4.5",
             cost=None,
         ),
         attrs.evolve(
             usage_at("u3", T0 + 300, usage=ImageUsage(), images=1),
-            model="fal-ai/flux/dev",
+            model="seedream-4.5",
             cost=None,
         ),
     ]
@@ -288,14 +288,14 @@ class TestUnpriced:
         lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
         rows = {line.split("│")[2].strip(): line for line in lines}
         assert "unknown" in rows["acme-image-x"]
-        assert "unknown" in rows["fal-ai/flux/dev"]
+        assert "unknown" in rows["seedream-4.5"]
         assert "$0.008100" in rows["gpt-image-1"]
         assert "$0.000000" not in result.stdout
         total = cli("usage", "--events", str(unpriced_file), *DAY_ONE)
         assert "$0.008100 + unknown" in total.stdout
         (note,) = [line for line in total.stderr.splitlines() if "no price" in line]
-        assert "'fal-ai/flux/dev' (2 requests), 'acme-image-x' (1 request)" in note
-        assert "aievents.pricing.set_price('fal-ai/flux/dev'" in note
+        assert "'seedream-4.5' (2 requests), 'acme-image-x' (1 request)" in note
+        assert "aievents.pricing.set_price('seedream-4.5'" in note
         assert "aievents.pricing.load_prices" in note
 
     def test_json(self, cli: Any, unpriced_file: Path) -> None:
@@ -308,10 +308,10 @@ class TestUnpriced:
         assert total["cost"]["value"] == 0.0081  # the priced part, a lower bound
         by_model = cli(
             "usage", "--events", str(unpriced_file), *DAY_ONE, "--group-by", "model",
-            "--models", "fal-ai/flux/dev", "--format", "json",
+            "--models", "seedream-4.5", "--format", "json",
         )  # fmt: skip
-        (flux,) = json.loads(by_model.stdout)["data"][0]["results"]
-        assert (flux["images"], flux["cost"]) == (3, None)
+        (seedream,) = json.loads(by_model.stdout)["data"][0]["results"]
+        assert (seedream["images"], seedream["cost"]) == (3, None)
         costs = cli("costs", "--events", str(unpriced_file), *DAY_ONE, "--format", "json")
         page = json.loads(costs.stdout)
         jsonschema.validate(page, SCHEMA)

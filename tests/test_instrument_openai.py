@@ -128,7 +128,7 @@ class TestGenerate:
         assert usage.cost is not None
         assert usage.cost.total == D("0.00245")
         assert usage.priced_as == "gpt-image-1"
-        assert usage.cost.price_version == "2026-07-22"
+        assert usage.cost.price_version == "2026-12-01"
 
     def test_n_four_not_double_counted(self, api: Api) -> None:
         """n=4: the usage covers all four images and is priced once."""

@@ -45,14 +45,8 @@ SHIPPED = D("0.00245")
 NEGOTIATED = D("0.00205")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_default() -> Iterator[None]:
-    """The default book starts from the shipped table with no warnings, and is put back."""
-    book = default_book()
-    previous = book.table
-    book.reset()
-    yield
-    book.reset(previous)
+# The default book starts from the shipped table with no warnings, and is put back.
+pytestmark = pytest.mark.usefixtures("shipped_prices")
 
 
 @pytest.fixture(name="negotiated")
@@ -117,7 +111,7 @@ class TestTwoBooks:
             (usage,) = (e for e in events if isinstance(e, ImageUsageEvent))
             assert usage.cost is not None
             costs.append((usage.cost.total, usage.cost.price_version))
-        assert costs == [(SHIPPED, "2026-07-22"), (NEGOTIATED, "2026-07-22+local.1")]
+        assert costs == [(SHIPPED, "2026-12-01"), (NEGOTIATED, "2026-12-01+local.1")]
 
     def test_image_request(self, client: EventClient) -> None:
         """image_request(prices=book) prices with that book; without, with the default."""
@@ -319,7 +313,7 @@ class TestConcurrency:
         assert torn == []
         assert all(priced)
         table = book.table
-        assert table.version == f"2026-07-22+local.{2 * writers * rounds + 1}"
+        assert table.version == f"2026-12-01+local.{2 * writers * rounds + 1}"
         assert all(
             table.lookup(f"model-{w}-{s}", "acme") is not None
             for w in range(writers)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from aievents.pricing import (
     TOKEN_RATE_NAMES,
     PriceTable,
     cost_of,
-    default_book,
     default_table,
     image_cost,
     load_prices,
@@ -36,14 +35,8 @@ D = Decimal
 M = D(1_000_000)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_table() -> Iterator[None]:
-    """Every test starts from the shipped table with no warnings given yet."""
-    book = default_book()
-    previous = book.table
-    book.reset()
-    yield
-    book.reset(previous)
+# Every test starts from the shipped table with no warnings given yet.
+pytestmark = pytest.mark.usefixtures("shipped_prices")
 
 
 def tokens(
@@ -119,10 +112,10 @@ class TestShippedTable:
     def test_every_entry_has_source_and_date(self) -> None:
         """Each entry names where its price comes from and when it was checked."""
         table = shipped_table()
-        assert table.version == "2026-07-22"
+        assert table.version == "2026-12-01"
         for price in table.models.values():
             assert price.source, price.model
-            assert price.effective == "2026-07-22", price.model
+            assert datetime.date.fromisoformat(price.effective), price.model
 
     @pytest.mark.parametrize("model", TOKEN_ROWS)
     def test_token_rates(self, model: str) -> None:
@@ -169,7 +162,7 @@ class TestTokenCost:
             "output_image": D("0.002"),
         }
         assert cost.basis == "tokens"
-        assert cost.price_version == "2026-07-22"
+        assert cost.price_version == "2026-12-01"
         assert cost.priced_model == "gpt-image-1"
         assert cost.complete
 
@@ -281,7 +274,8 @@ class TestPerImageCost:
         cost = image_cost("gemini-2.5-flash-image", provider="google", usage=usage)
         assert cost is not None
         assert cost.output_image == D("0.0387")
-        assert cost.unpriced == ("input_text",)
+        assert cost.input_text == D("0.0000036")  # 12 x $0.30 / 1M
+        assert cost.unpriced == ()
         estimate = image_cost("gemini-2.5-flash-image", images=1, size="1024x1024")
         assert estimate is not None
         assert estimate.total == D("0.039")

@@ -9,6 +9,9 @@
   (``--events FILE``), as a table, JSON (OpenAI's page) or CSV. By default
   the last 7 UTC days, today included, every page of them.
 - ``aievents ingest FILE --store URL``: JSONL events into a store.
+- ``aievents prices``: the price table (a table or JSON), filtered by
+  ``--provider`` and ``--model``, with each model's lifecycle status today;
+  ``aievents prices --check FILE`` lists every problem of a price file.
 
 A cost that is not known (a model without a price) is never printed as a
 dollar figure: tables say ``unknown`` (or the priced part ``+ unknown``),
@@ -24,7 +27,8 @@ away (``| head``), quietly, as a program that SIGPIPE ends.
 
 The modules: ``_main`` (``main``: the run, its exit statuses and streams),
 ``_parser`` (the command line and its checks), ``_times``
-(``--start``/``--end``), ``_commands`` (usage, costs, ingest), ``_render``
+(``--start``/``--end``), ``_commands`` (usage, costs, ingest), ``_prices``
+(prices), ``_render``
 (table, JSON, CSV), ``_terminal`` (literal text, log lines on stderr),
 ``_eventfile`` (reading JSON Lines of events), ``_demo``.
 """

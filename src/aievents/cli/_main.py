@@ -41,8 +41,8 @@ def main(
             end all come from it.
         prices: The :class:`~aievents.pricing.PriceBook` that prices the
             events read that carry no cost (``usage`` and ``costs --events``,
-            ``ingest``), and the prices ``reprice`` starts from; the process
-            default book when omitted.
+            ``ingest``), the prices ``reprice`` starts from and the table
+            ``prices`` shows; the process default book when omitted.
 
     A wrong command line exits (``SystemExit``, status 2) as argparse does.
     The streams are left open; while the command runs, ``sys.stdout`` and
@@ -113,6 +113,12 @@ def _run(
         from aievents.cli._reprice import reprice
 
         return reprice(args, out, errors, prices=prices)
+    if args.command == "prices":
+        from aievents.cli._prices import check, show
+
+        if args.check is not None:
+            return check(args.check, args.format, out, errors)
+        return show(args, out, errors, now, prices=prices)
     parser.print_help(errors)
     return 2
 

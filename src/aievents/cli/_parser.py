@@ -176,7 +176,40 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
         action="store_true",
         help="no progress bar (there is one only when stderr is a terminal)",
     )
+    _prices_parser(commands)
     return parser, queries
+
+
+def _prices_parser(commands: Any) -> None:
+    """``aievents prices``: its options."""
+    prices = commands.add_parser(
+        "prices",
+        allow_abbrev=False,
+        help="the price table: each model's unit, prices and lifecycle status",
+        description="The price table the command prices with (the shipped one unless "
+        "changed): each model's provider, unit, main prices, source date and lifecycle "
+        "status today (current, deprecated, shutdown or upcoming, with the successor). "
+        "With --check FILE, every problem of a price file instead, by path and value "
+        "(exit status 1 when there is one).",
+    )
+    prices.add_argument("--provider", metavar="NAME", help="only this provider's models (any case)")
+    prices.add_argument(
+        "--model",
+        metavar="TEXT",
+        help="only models whose name or an alias contains TEXT (any case); with *, ? or [ "
+        "a shell pattern the whole name matches, such as 'gpt-image-*'",
+    )
+    prices.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="a table (default) or JSON (each entry in the price file's form, with its status)",
+    )
+    prices.add_argument(
+        "--check",
+        metavar="FILE",
+        help="check a price file: every problem by path and value; exit status 1 if any",
+    )
 
 
 def parse(argv: Sequence[str], now: float) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
@@ -190,6 +223,8 @@ def parse(argv: Sequence[str], now: float) -> tuple[argparse.ArgumentParser, arg
     args = parser.parse_args(rejoin_relative(argv))
     if args.command in queries:
         _check_query(queries[args.command], args, now)
+    if args.command == "prices" and args.check is not None and (args.provider or args.model):
+        parser.error("argument --check: not with --provider or --model (it checks a whole file)")
     return parser, args
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final, TextIO
 
-from aievents.cli._terminal import literal, say
+from aievents.cli._terminal import console, literal, say
 from aievents.cli._times import iso8601, minute
 from aievents.query import CostsResult, ImagesResult, Page, Source, usage
 
@@ -271,23 +271,8 @@ def _table(pages: Iterator[Page], kind: str, title: str, out: TextIO) -> Page:
         captions.append(f"more: --page {last.next_page}")
     if captions:
         table.caption = Text("; ".join(captions))
-    _console(out, max(100, 20 * (len(shown) + len(sums)))).print(table)
+    console(out, max(100, 20 * (len(shown) + len(sums)))).print(table)
     return last
-
-
-def _console(out: TextIO, width: int) -> Any:
-    """A rich console writing to ``out`` whose broken pipe is a ``BrokenPipeError``.
-
-    rich's own answer to a broken pipe is to exit with status 1; the
-    command ends every format alike instead (see :func:`aievents.cli.main`).
-    """
-    from rich.console import Console
-
-    class _Console(Console):
-        def on_broken_pipe(self) -> None:
-            raise BrokenPipeError
-
-    return _Console(file=out, width=width, markup=False, emoji=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- unpriced

@@ -23,7 +23,7 @@ from typing import Any, Final, TextIO
 
 import structlog
 
-__all__ = ["MAX_MESSAGE", "command_logging", "line", "literal", "say"]
+__all__ = ["MAX_MESSAGE", "command_logging", "console", "line", "literal", "say"]
 
 #: Longest line the command writes about one thing (a message, a log line).
 MAX_MESSAGE: Final = 2000
@@ -67,6 +67,22 @@ def line(text: str) -> str:
 def say(errors: TextIO, text: str) -> None:
     """One line of the command's own on ``errors`` (stderr), shown literally."""
     print(line(f"aievents: {text}"), file=errors, flush=True)
+
+
+def console(out: TextIO, width: int) -> Any:
+    """A rich console writing to ``out`` whose broken pipe is a ``BrokenPipeError``.
+
+    It reads no markup, emoji or highlighting in what it prints. rich's own
+    answer to a broken pipe is to exit with status 1; the command ends every
+    format alike instead (see :func:`aievents.cli.main`).
+    """
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Console(file=out, width=width, markup=False, emoji=False, highlight=False)
 
 
 def _render(_logger: Any, level: str, event: MutableMapping[str, Any]) -> str:
