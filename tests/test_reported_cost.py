@@ -149,23 +149,31 @@ class TestCosts:
         computed = source.costs(**WINDOW).data[0].results
         assert [(r.amount, r.unpriced_requests) for r in computed] == [(D("0.0081"), 0), (None, 2)]
         reported = source.costs(**WINDOW, cost="reported").data[0].results
-        # $0.0041 + $0.02 reported; b and d reported nothing.
-        assert [(r.amount, r.unpriced_requests) for r in reported] == [(D("0.0241"), 0), (None, 2)]
+        # $0.0041 + $0.02 reported; b and d reported nothing: not reported,
+        # which is not "no price" (unpriced_requests means that everywhere).
+        assert [(r.amount, r.unreported_requests, r.unpriced_requests) for r in reported] == [
+            (D("0.0241"), 0, 0),
+            (None, 2, 0),
+        ]
         assert {r.to_dict()["cost_source"] for r in reported} == {"reported"}
+        assert reported[1].to_dict()["unreported_requests"] == 2
+        assert [r.unreported_requests for r in computed] == [0, 0]
 
     def test_line_items(self, source: Any) -> None:
         """Reported: one line item of a model's reported amount, then its requests without one."""
         page = source.costs(**WINDOW, group_by=["line_item"], cost="reported")
         lines = [
-            (r.line_item, r.amount, r.quantity, r.quantity_unit, r.unpriced_requests)
+            (r.line_item, r.amount, r.quantity, r.quantity_unit, r.unreported_requests)
             for r in page.data[0].results
         ]
         assert lines == [
+            (f"{UNPRICED}, not reported", None, 1, "requests", 1),
             (f"{UNPRICED}, reported", D("0.02"), 1, "requests", 0),
-            (f"{UNPRICED}, unpriced", None, 1, "requests", 1),
+            ("gpt-image-1, not reported", None, 1, "requests", 1),
             ("gpt-image-1, reported", D("0.0041"), 1, "requests", 0),
-            ("gpt-image-1, unpriced", None, 1, "requests", 1),
         ]
+        # gpt-image-1 has a price: its request b reported nothing, yet is priced.
+        assert {r.unpriced_requests for r in page.data[0].results} == {0}
         computed = source.costs(**WINDOW, group_by=["line_item"]).data[0].results
         assert {r.line_item: r.amount for r in computed} == {
             f"{UNPRICED}, unpriced": None,
@@ -267,9 +275,9 @@ class TestCommand:
             }
             assert lines == {
                 f"{UNPRICED}, reported": {"value": 0.02, "currency": "usd"},
-                f"{UNPRICED}, unpriced": None,
+                f"{UNPRICED}, not reported": None,
                 "gpt-image-1, reported": {"value": 0.0041, "currency": "usd"},
-                "gpt-image-1, unpriced": None,
+                "gpt-image-1, not reported": None,
             }
 
     def test_csv_and_table(self, cli: Callable[..., Any], events_file: Path) -> None:
@@ -277,10 +285,17 @@ class TestCommand:
         asked = ("--events", str(events_file), *CLI_WINDOW, "--cost", "reported")
         ran = cli("costs", *asked, "--format", "csv")
         rows = list(csv.DictReader(io.StringIO(ran.stdout)))
-        assert [(r["amount"], r["unpriced_requests"], r["cost_source"]) for r in rows] == [
-            ("0.0241", "0", "reported"),
-            ("", "2", "reported"),
+        assert [
+            (r["amount"], r["unreported_requests"], r["unpriced_requests"], r["cost_source"])
+            for r in rows
+        ] == [
+            ("0.0241", "0", "0", "reported"),
+            ("", "2", "0", "reported"),
         ]
+        costs = cli("costs", *asked, "--group-by", "line_item").stdout
+        assert "not reported" in costs  # the column, and the line items
+        assert "unpriced" not in costs
+        assert "gpt-image-1, not reported" in costs
         table = cli("usage", *asked, "--group-by", "model").stdout
         assert "reported cost" in table
         assert "cost (reported)" in table

@@ -50,6 +50,7 @@ _LONGEST: Final = 200
 _LABELS: Final = {
     "num_model_requests": "requests",
     "unpriced_requests": "unpriced",
+    "unreported_requests": "not reported",
     "reported_requests": "reported",
 }
 
@@ -206,7 +207,7 @@ def _sum_cell(name: str, result: Mapping[str, Any]) -> str:
             return "unknown"
         figure = _cell(value)
         return f"{figure} + unknown" if _partial(result) else figure
-    if name == "unpriced_requests" and not value:
+    if name in ("unpriced_requests", "unreported_requests") and not value:
         return ""
     return _cell(value)
 
@@ -241,11 +242,13 @@ def _table(pages: Iterator[Page], kind: str, title: str, out: TextIO) -> Page:
         if kind == "usage"
         else ["amount", "quantity"]
     )
-    reported = last.cost_source == "reported"
-    if kind == "usage" and reported:
+    if last.cost_source != "reported":
+        if any(r.get("unpriced_requests") for r in results):
+            sums.append("unpriced_requests")
+    elif kind == "usage":
         sums.append("reported_requests")
-    elif any(r.get("unpriced_requests") for r in results):
-        sums.append("unpriced_requests")
+    elif any(r.get("unreported_requests") for r in results):
+        sums.append("unreported_requests")
     table = Table(title=Text(literal(title)), title_justify="left")
     table.add_column("bucket (UTC)")
     for name in shown:

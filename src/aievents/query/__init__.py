@@ -34,7 +34,9 @@ never the two added up. Every page and result says which
 (``cost_source``). Reported, a result's ``cost`` is ``None`` when no
 request of it reported a cost, and a lower bound when
 ``reported_requests`` is below ``num_model_requests``; on a costs page the
-requests without a reported cost are counted apart, as unpriced ones are.
+requests without a reported cost are a result of their own, counted in
+``unreported_requests`` (its line item ``<model>, not reported``).
+``unpriced_requests`` always means "no price".
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from aievents.query._pages import (
     images_result,
     line_items,
     sort_key,
+    unknown_counts,
 )
 from aievents.query._params import (
     COSTS_LIMITS,
@@ -323,7 +326,7 @@ def _line_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
             quantity_unit=unit,
             project_id=key[project_at],
             api_key_id=key[key_at],
-            unpriced_requests=unpriced,
+            **unknown_counts(unpriced, cost),
             cost_source=cost,
         )
         for key in sorted(found, key=sort_key)

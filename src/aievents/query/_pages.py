@@ -23,6 +23,7 @@ __all__ = [
     "images_result",
     "line_items",
     "sort_key",
+    "unknown_counts",
 ]
 
 _ZERO: Final = Decimal(0)
@@ -117,9 +118,12 @@ class CostsResult:
 
     Requests whose cost is unknown or incomplete are a result of their own:
     ``amount`` is ``None`` (no ``amount`` key in the JSON, which OpenAI's
-    schema allows; a number would read as $0) and ``unpriced_requests``
-    counts them. When the report sums the reported cost (``cost_source``
-    ``reported``), the requests without a reported cost are those.
+    schema allows; a number would read as $0). Summing the computed cost,
+    ``unpriced_requests`` counts them (requests without a price). Summing
+    the reported cost (``cost_source`` ``reported``), they are the requests
+    whose provider reported no cost, counted by ``unreported_requests``;
+    ``unpriced_requests`` is then 0, as such a page does not look at prices
+    (``unpriced_requests`` means "no price" on every page).
     """
 
     amount: Decimal | None
@@ -129,6 +133,7 @@ class CostsResult:
     quantity: int | None = None
     quantity_unit: str | None = None
     unpriced_requests: int = 0
+    unreported_requests: int = 0
     cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +148,7 @@ class CostsResult:
             quantity=self.quantity,
             quantity_unit=self.quantity_unit,
             unpriced_requests=self.unpriced_requests,
+            unreported_requests=self.unreported_requests,
             cost_source=self.cost_source,
         )
         return out
@@ -247,14 +253,24 @@ def images_result(
     )
 
 
+def unknown_counts(count: int, source: str) -> dict[str, int]:
+    """A costs result's count of requests of unknown cost, by the field ``source`` names.
+
+    Computed: ``unpriced_requests`` (no price). Reported:
+    ``unreported_requests`` (no reported cost).
+    """
+    return {"unreported_requests" if source == "reported" else "unpriced_requests": count}
+
+
 def line_items(
     model: str | None, totals: Sequence[Any], source: str = "computed"
 ) -> Iterable[tuple[str, Decimal | None, int | None, str | None, int]]:
-    """A model's line items: (name, amount, quantity, unit, unpriced requests).
+    """A model's line items: (name, amount, quantity, unit, requests of unknown cost).
 
-    Computed: one a cost part. Reported: one of the reported amount (its
-    quantity the requests that reported it). Then the requests whose cost
-    is not known, apart (no amount).
+    Computed: one a cost part, then ``<model>, unpriced`` (the requests
+    without a price). Reported: one of the reported amount (its quantity
+    the requests that reported it), then ``<model>, not reported`` (the
+    requests whose provider reported no cost). Those last have no amount.
     """
     t = dict(zip(FIELDS, totals, strict=True))
     name = model or "unknown model"
@@ -273,7 +289,8 @@ def line_items(
             if amount or (quantity and unit == "tokens" and not unpriced):
                 yield f"{name}, {kind}", amount, quantity, unit, 0
     if unpriced:
-        yield f"{name}, unpriced", None, unpriced, "requests", unpriced
+        what = "not reported" if source == "reported" else "unpriced"
+        yield f"{name}, {what}", None, unpriced, "requests", unpriced
 
 
 def group_costs(
@@ -290,6 +307,6 @@ def group_costs(
             amount=None,
             project_id=project,
             api_key_id=api_key,
-            unpriced_requests=unpriced,
+            **unknown_counts(unpriced, source),
             cost_source=source,
         )
