@@ -154,6 +154,23 @@ class TestOpenRouter:
         assert info.value.field == "cost"
         assert "openai usage" in str(info.value)
 
+    @pytest.mark.parametrize(
+        ("bad", "reason"),
+        [
+            ("1e999999999", "must be below 1E+15 USD"),
+            ("1E+400", "must be below 1E+15 USD"),
+            (1e300, "must be below 1E+15 USD"),
+            ("1E-400", "has a digit finer than 1E-30"),
+        ],
+    )
+    def test_cost_out_of_bounds(self, bad: Any, reason: str) -> None:
+        """A cost that cannot be summed exactly is refused, naming the key and the value."""
+        for payload in ({"cost": bad}, {"cost_details": {"upstream_inference_cost": bad}}):
+            with pytest.raises(EventValidationError) as info:
+                from_openai({"input_tokens": 1, **payload})
+            assert info.value.field in ("cost", "cost_details.upstream_inference_cost")
+            assert reason in str(info.value)
+
     @pytest.mark.parametrize("bad", ["x", -1, {"a": 1}])
     def test_bad_upstream_cost(self, bad: Any) -> None:
         """A malformed upstream amount is named by its path, as the payload spelled it."""
@@ -324,6 +341,21 @@ class TestFal:
         assert "'x-fal-billable-units' must be a finite, non-negative number" in str(info.value)
         assert f"got {bad!r}" in str(info.value)
         assert "fal headers" in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("bad", "reason"),
+        [
+            ("1e999999999", "must be below 1E+18"),
+            ("1E+18", "must be below 1E+18"),
+            ("1E-400", "has a digit finer than 1E-30"),
+        ],
+    )
+    def test_header_out_of_bounds(self, bad: str, reason: str) -> None:
+        """A billed quantity that cannot be summed exactly is refused, naming the header."""
+        with pytest.raises(EventValidationError) as info:
+            from_fal(httpx.Headers({"x-fal-billable-units": bad}))
+        assert (info.value.field, info.value.value) == ("x-fal-billable-units", bad)
+        assert reason in str(info.value)
 
     @pytest.mark.parametrize("bad", [None, "x-fal-billable-units: 1", 5])
     def test_not_headers(self, bad: Any) -> None:

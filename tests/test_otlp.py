@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from aievents.pricing import cost_of
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
+from aievents.usage import Billed
 from collector_server import Receiver
 
 from faults import record
@@ -293,6 +295,30 @@ class TestReportedAttributes:
         assert {name: logged[name] for name in names} == {
             name: sent[f"aievents.{name}"] for name in names
         }
+
+    @pytest.mark.parametrize(
+        ("amount", "quantity"),
+        [("999999999999999.99", "999999999999999999"), ("1E-30", "1E-30")],
+        ids=["largest", "finest"],
+    )
+    def test_extremes_finite(self, otlp: OtlpCollector, amount: str, quantity: str) -> None:
+        """The largest and finest amounts and quantities an event takes are finite, non-0 doubles.
+
+        (Past them the event is refused when built, so no inf or 0.0 is sent.)
+        """
+        from aievents.sinks import LogSink
+
+        usage = ImageUsage(cost=amount, billed=Billed(quantity, "units"))
+        event = usage_event("u1", usage=usage)
+        transport = OtlpTransport(otlp.endpoint)
+        sent = {kv.key: plain(kv.value) for kv in transport.log_record(event).attributes}
+        transport.close()
+        logged = LogSink().fields(event)
+        for name, exact in (("reported_cost_usd", amount), ("billed_quantity", quantity)):
+            for value in (sent[f"aievents.{name}"], logged[name]):
+                assert type(value) is float
+                assert math.isfinite(value)
+                assert value == float(exact) != 0.0
 
     def test_reported_only(self, otlp: OtlpCollector) -> None:
         """A request only the provider priced has no aievents.cost_usd."""

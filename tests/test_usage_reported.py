@@ -51,9 +51,9 @@ class TestBilled:
         assert type(quantity) is Decimal
         assert str(quantity) == expected
 
-    @given(value=st.floats(min_value=0, allow_infinity=False))
+    @given(value=st.one_of(st.just(0.0), st.floats(min_value=1e-13, max_value=9.99e17)))
     def test_any_float_round_trips(self, value: float) -> None:
-        """Every finite non-negative float is kept as its shortest decimal."""
+        """Every float in bounds is kept as its shortest decimal (17 digits reach 1E-29)."""
         assert Billed(value, "seconds").quantity == Decimal(repr(value))
 
     @pytest.mark.parametrize(
@@ -98,6 +98,61 @@ class TestBilled:
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             billed.quantity = D(2)  # type: ignore[misc]
         assert hash(billed) == hash(Billed("1", "images"))
+
+
+class TestBounds:
+    """Amounts below 1E+15 USD, quantities below 1E+18, no digit finer than 1E-30: summable."""
+
+    @pytest.mark.parametrize(
+        ("bad", "reason"),
+        [
+            ("1e999999999", "must be below 1E+18"),
+            ("1E+400", "must be below 1E+18"),
+            (D(10**18), "must be below 1E+18"),
+            ("1E-400", "has a digit finer than 1E-30"),
+            ("0.1000000000000000000000000000001", "has a digit finer than 1E-30"),
+        ],
+    )
+    def test_quantity_refused(self, bad: Any, reason: str) -> None:
+        """A quantity past the bounds is refused, naming the field and the value."""
+        with pytest.raises(EventValidationError) as info:
+            Billed(bad, "units")
+        assert info.value.field == "quantity"
+        assert reason in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("bad", "reason"),
+        [
+            ("1e999999999", "must be below 1E+15 USD"),
+            ("1E+400", "must be below 1E+15 USD"),
+            (1e15, "must be below 1E+15 USD"),
+            ("1E-400", "has a digit finer than 1E-30"),
+        ],
+    )
+    def test_amount_refused(self, bad: Any, reason: str) -> None:
+        """A reported amount past the bounds is refused, naming the field and the value."""
+        for build, field in (
+            (lambda a: ImageUsage(cost=a), "cost"),
+            (lambda a: CostDetails(upstream_cost=a), "upstream_cost"),
+        ):
+            with pytest.raises(EventValidationError) as info:
+                build(bad)
+            assert info.value.field == field
+            assert reason in str(info.value)
+
+    @pytest.mark.parametrize(
+        "good",
+        [
+            "999999999999999.999999999999999999999999999999",
+            "1E-30",
+            "0E-400",
+            "1.50000000000000000000000000000000000000",
+        ],
+    )
+    def test_edges_kept(self, good: str) -> None:
+        """The largest and finest amounts kept, and trailing zeros are no finer digit."""
+        assert ImageUsage(cost=good).cost == D(good)
+        assert Billed(good, "units").quantity == D(good)
 
 
 class TestCostDetails:

@@ -76,14 +76,14 @@ def _decimal_from_parts(digits: list[int], exponent: int) -> Decimal:
     return Decimal((0, tuple(digits), exponent))
 
 
-#: Any finite, non-negative Decimal: everyday amounts, and arbitrary digit strings with exponents
-#: far outside what a double can hold.
+#: Any amount an event may carry (below 1E+15, no digit finer than 1E-30):
+#: everyday amounts, and digit strings longer than a double holds.
 COSTS = st.one_of(
-    st.decimals(min_value=0, allow_nan=False, allow_infinity=False),
-    st.builds(
-        _decimal_from_parts,
-        st.lists(st.integers(0, 9), min_size=1, max_size=40),
-        st.integers(-400, 400),
+    st.decimals(min_value=0, max_value=10**14, places=6),
+    st.lists(st.integers(0, 9), min_size=1, max_size=40).flatmap(
+        lambda digits: st.builds(
+            _decimal_from_parts, st.just(digits), st.integers(-30, 15 - len(digits))
+        )
     ),
 )
 
@@ -574,7 +574,7 @@ class TestCost:
             ("0", 0.0),
             ("12.50", 12.5),
             ("123456789012345", 123456789012345.0),
-            ("1.23E+300", 1.23e300),
+            ("1.23E+14", 1.23e14),
         ],
     )
     def test_number_in_envelope(self, cost: str, number: float) -> None:
@@ -593,16 +593,14 @@ class TestCost:
     @pytest.mark.parametrize(
         "cost",
         [
-            "1234567890123456",
+            "999999999999999.999",
             "0.30000000000000004",
             "0.1234567890123456789",
-            "1E+400",
-            "1E-400",
-            "1.2345E-320",
+            "0.100000000000000000000000000001",
         ],
     )
     def test_string_when_a_double_cannot_hold_it(self, cost: str) -> None:
-        """Too many digits, or out of a double's range: the envelope sends the exact string."""
+        """More digits than a double holds: the envelope sends the exact string."""
         event = ImageUsageEvent(
             timestamp=TS, request_id="r", model="m", usage=ImageUsage(cost=Decimal(cost))
         )
@@ -659,7 +657,8 @@ class TestReportedUsage:
         }
 
     @pytest.mark.parametrize(
-        "quantity", ["0.1000000000000000055511151231257827", "1E+400", "12345678901234567890"]
+        "quantity",
+        ["0.100000000000000005551115123126", "999999999999999999.5", "123456789012345678.9"],
     )
     def test_quantity_exact_in_every_shape(self, quantity: str) -> None:
         """A quantity no double holds exactly is a string in the envelope; it comes back exact."""

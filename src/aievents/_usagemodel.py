@@ -12,7 +12,7 @@ from there too, but for the adapters.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
@@ -71,13 +71,6 @@ class OutputTokensDetails:
     image_tokens: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
 
 
-def _quantity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is v.REQUIRED:
-        raise v.fail(instance, attribute.name, value, "is required")
-    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
-        raise v.fail(instance, attribute.name, value, "must be a finite, non-negative number")
-
-
 @attrs.frozen(slots=True)
 class Billed:
     """What the provider billed for a request, in its own unit (TanStack's ``billed``).
@@ -87,14 +80,17 @@ class Billed:
 
     Attributes:
         quantity: How many units were billed, a finite non-negative
-            ``Decimal``; ints, numeric strings and floats (through their
-            shortest ``repr``) are converted.
+            ``Decimal`` below 10**18 with no digit finer than 1E-30; ints,
+            numeric strings and floats (through their shortest ``repr``)
+            are converted.
         unit: One of ``BILLED_UNITS``: ``tokens``, ``seconds``,
             ``characters``, ``images``, ``videos``, ``megapixels``,
             ``requests`` or ``units`` (a unit of the provider's own, as fal's).
     """
 
-    quantity: Decimal = attrs.field(default=v.REQUIRED, converter=v.to_decimal, validator=_quantity)
+    quantity: Decimal = attrs.field(
+        default=v.REQUIRED, converter=v.to_decimal, validator=v.quantity
+    )
     unit: str = attrs.field(default=v.REQUIRED, validator=v.required(v.choice(BILLED_UNITS)))
 
 

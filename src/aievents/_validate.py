@@ -325,10 +325,48 @@ def to_decimal(value: Any) -> Any:
     return value
 
 
-def money(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """A finite, non-negative ``Decimal`` amount."""
+#: Amounts of money are below this many USD (a request costing more is an error).
+MONEY_LIMIT: Final = Decimal(10**15)
+#: Quantities (what a provider billed, in its unit) are below this.
+QUANTITY_LIMIT: Final = Decimal(10**18)
+#: The finest digit an amount or a quantity may have is ``10**FINEST_EXPONENT``:
+#: with the limits above, any sum of them stays exact in the 60 digits of
+#: ``aievents.money.EXACT``, and a float of one is finite and not 0.
+FINEST_EXPONENT: Final = -30
+
+
+def bounded_problem(value: Any, limit: Decimal, what: str, unit: str = "") -> str | None:
+    """Why ``value`` is not a summable ``Decimal`` ``what`` below ``limit``; ``None`` when it is.
+
+    Summable: finite, non-negative, below ``limit`` and with no non-zero
+    digit finer than ``10**FINEST_EXPONENT``.
+    """
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
-        raise fail(instance, attribute.name, value, "must be a finite, non-negative amount")
+        return f"must be a finite, non-negative {what}"
+    if value >= limit:
+        return f"must be below {limit:.0E}{unit} (it cannot be summed)"
+    _, digits, exponent = value.as_tuple()
+    if isinstance(exponent, int) and exponent < FINEST_EXPONENT and value:
+        last = exponent + len(digits) - len("".join(map(str, digits)).rstrip("0"))
+        if last < FINEST_EXPONENT:
+            return f"has a digit finer than 1E{FINEST_EXPONENT} (it cannot be summed exactly)"
+    return None
+
+
+def money(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A finite, non-negative ``Decimal`` amount in USD, bounded (see :func:`bounded_problem`)."""
+    problem = bounded_problem(value, MONEY_LIMIT, "amount", " USD")
+    if problem:
+        raise fail(instance, attribute.name, value, problem)
+
+
+def quantity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A finite, non-negative ``Decimal`` quantity, bounded (see :func:`bounded_problem`)."""
+    if value is REQUIRED:
+        raise fail(instance, attribute.name, value, "is required")
+    problem = bounded_problem(value, QUANTITY_LIMIT, "number")
+    if problem:
+        raise fail(instance, attribute.name, value, problem)
 
 
 def _opt_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

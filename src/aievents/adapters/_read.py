@@ -23,7 +23,7 @@ from aievents._usagemodel import (
     InputTokensDetails,
     OutputTokensDetails,
 )
-from aievents._validate import to_decimal
+from aievents._validate import MONEY_LIMIT, bounded_problem, to_decimal
 from aievents.exceptions import EventValidationError
 
 ABSENT: Final[Any] = object()
@@ -116,8 +116,9 @@ class Reader:
         if value is None:
             return None
         amount = to_decimal(value)
-        if type(amount) is not Decimal or not amount.is_finite() or amount < 0:
-            raise self.error(name, amount, "must be a finite, non-negative amount")
+        problem = bounded_problem(amount, MONEY_LIMIT, "amount", " USD")
+        if problem:
+            raise self.error(name, amount, problem)
         return amount
 
     def mapping(self, payload: Any, *names: str) -> Any:

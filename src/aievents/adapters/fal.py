@@ -11,11 +11,10 @@ headers are read where the HTTP answer is at hand (an ``httpx`` event hook, a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 from aievents._usagemodel import Billed, ImageUsage
-from aievents._validate import to_decimal
+from aievents._validate import QUANTITY_LIMIT, bounded_problem, to_decimal
 from aievents.exceptions import EventValidationError
 
 __all__ = ["BILLABLE_UNITS_HEADER", "SHAPE_KEYS", "from_fal"]
@@ -60,7 +59,8 @@ def from_fal(headers: Any) -> ImageUsage:
 
     Raises:
         EventValidationError: ``headers`` is not a mapping, or the header is
-            not a finite, non-negative number (named with its value).
+            not a finite, non-negative number below 1E+18 with no digit
+            finer than 1E-30 (named with its value).
     """
     value = _header(headers, BILLABLE_UNITS_HEADER)
     if value is None:
@@ -68,11 +68,7 @@ def from_fal(headers: Any) -> ImageUsage:
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     quantity = to_decimal(value)
-    if type(quantity) is not Decimal or not quantity.is_finite() or quantity < 0:
-        raise EventValidationError(
-            BILLABLE_UNITS_HEADER,
-            value,
-            "must be a finite, non-negative number of billed units",
-            owner=_OWNER,
-        )
+    problem = bounded_problem(quantity, QUANTITY_LIMIT, "number of billed units")
+    if problem:
+        raise EventValidationError(BILLABLE_UNITS_HEADER, value, problem, owner=_OWNER)
     return ImageUsage(billed=Billed(quantity, "units"))

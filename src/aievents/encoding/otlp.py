@@ -9,7 +9,8 @@ size, quality, ids, and the cost: ``aievents.cost_usd`` the one aievents
 computed, with ``aievents.priced_as``, the price entry used;
 ``aievents.reported_cost_usd``, ``aievents.billed_quantity`` and
 ``aievents.billed_unit`` what the provider reported; the names of LogSink's
-fields). It also becomes one ``ExportMetricsServiceRequest`` with delta
+fields, doubles as there: finite, as an event's amounts and quantities are
+bounded). It also becomes one ``ExportMetricsServiceRequest`` with delta
 temporality:
 
 - ``gen_ai.client.token.usage``: histogram of tokens per request, by

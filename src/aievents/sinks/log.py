@@ -9,7 +9,11 @@ flattened into key-value pairs::
 ``cost_usd`` is the cost aievents computed (with ``cost_basis``,
 ``price_version`` and ``priced_as``, the price entry used); what the provider
 reported has its own fields: ``reported_cost_usd``, ``billed_quantity`` and
-``billed_unit``. Each is left out when unknown.
+``billed_unit``. Each is left out when unknown. Amounts and quantities are
+numbers (doubles, as ``cost_usd`` is; the exact figures are in the store and
+the wire formats): an event's amounts are below 1E+15 USD and its
+quantities below 1E+18, with no digit finer than 1E-30, so each is a finite
+double, and not 0 unless it is 0.
 
 It logs through ``structlog.get_logger()``, so the application's structlog
 configuration (JSON or console rendering, the stdlib integration) applies.
