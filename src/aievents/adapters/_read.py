@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from aievents._sentinel import REQUIRED
 from aievents._usagemodel import (
@@ -119,7 +119,7 @@ class Reader:
         problem = bounded_problem(amount, MONEY_LIMIT, "amount", " USD")
         if problem:
             raise self.error(name, amount, problem)
-        return amount
+        return cast("Decimal", amount)  # bounded_problem found it a Decimal
 
     def mapping(self, payload: Any, *names: str) -> Any:
         """The object under any of ``names``, or None."""

@@ -326,7 +326,8 @@ def _line_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
             quantity_unit=unit,
             project_id=key[project_at],
             api_key_id=key[key_at],
-            **unknown_counts(unpriced, cost),
+            unpriced_requests=unknown_counts(unpriced, cost)[0],
+            unreported_requests=unknown_counts(unpriced, cost)[1],
             cost_source=cost,
         )
         for key in sorted(found, key=sort_key)

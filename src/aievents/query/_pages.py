@@ -253,13 +253,13 @@ def images_result(
     )
 
 
-def unknown_counts(count: int, source: str) -> dict[str, int]:
-    """A costs result's count of requests of unknown cost, by the field ``source`` names.
+def unknown_counts(count: int, source: str) -> tuple[int, int]:
+    """A costs result's ``(unpriced_requests, unreported_requests)`` of ``count`` unknown.
 
-    Computed: ``unpriced_requests`` (no price). Reported:
-    ``unreported_requests`` (no reported cost).
+    Computed: they are unpriced (no price). Reported: unreported (no
+    reported cost), and the page does not count prices.
     """
-    return {"unreported_requests" if source == "reported" else "unpriced_requests": count}
+    return (0, count) if source == "reported" else (count, 0)
 
 
 def line_items(
@@ -307,6 +307,7 @@ def group_costs(
             amount=None,
             project_id=project,
             api_key_id=api_key,
-            **unknown_counts(unpriced, source),
+            unpriced_requests=unknown_counts(unpriced, source)[0],
+            unreported_requests=unknown_counts(unpriced, source)[1],
             cost_source=source,
         )
