@@ -251,6 +251,16 @@ class TestCheck:
         assert unit["message"].endswith("got 'pixels' (str)")
         assert len(answer["problems"]) == len(check_prices(bad_file))
 
+    def test_json_scrubbed(self, cli: Any, tmp_path: Path) -> None:
+        """--format json scrubs a secret from the path and reason, as the text output does."""
+        secret = "sk-proj-" + "Q7xL2mN9pR4tV8wZ" * 3
+        path = price_file(tmp_path / "mine.json", [{**ACME, "model": secret, "unit": "pixels"}])
+        for form in ("table", "json"):
+            result = cli("prices", "--check", str(path), "--format", form)
+            assert result.returncode == 1
+            assert secret not in result.stdout
+            assert "[redacted]" in result.stdout
+
     def test_missing_file(self, cli: Any, tmp_path: Path) -> None:
         """A file that is not there is a problem too."""
         result = cli("prices", "--check", str(tmp_path / "none.json"))

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from aievents._extras import require_extra
+from aievents._redact import scrub_text
 from aievents.cli._terminal import console, literal, say
 
 if TYPE_CHECKING:
@@ -273,8 +274,12 @@ def check(path: str, form: str, out: TextIO, errors: TextIO) -> int:
     problems = check_prices(path)
     if form == "json":
         # The message shows the value as errors do (one under a secret-looking name is not).
-        found = [{"path": p.path, "reason": p.reason, "message": str(p)} for p in problems]
-        answer = {"file": path, "good": not problems, "problems": found}
+        # Path and reason scrubbed as the message is: a key may be a secret pasted in.
+        found = [
+            {"path": scrub_text(p.path), "reason": scrub_text(p.reason), "message": str(p)}
+            for p in problems
+        ]
+        answer = {"file": scrub_text(path), "good": not problems, "problems": found}
         out.write(json.dumps(answer, indent=2) + "\n")
     else:
         for problem in problems:
