@@ -125,15 +125,10 @@ class TestTable:
         assert result.returncode == 0, result.stderr
         assert [(row["model"], row["status"]) for row in rows(result.stdout)] == [
             ("grok-imagine-image", "current"),
-            (
-                "grok-imagine-image-quality",
-                "deprecated 2026-11-02, successor grok-imagine-image-2.0",
-            ),
+            ("grok-imagine-image-quality", "deprecated 2026-11-02"),
             ("grok-imagine-image-2.0", "current"),
-            (
-                "grok-2-image-1212 (also grok-2-image, grok-2-image-latest)",
-                "current, successor grok-imagine-image",
-            ),
+            # legacy in pricing.md, with no date and no successor: current, "legacy" in its note
+            ("grok-2-image-1212 (also grok-2-image, grok-2-image-latest)", "current"),
         ]
 
 
@@ -163,7 +158,7 @@ class TestJson:
         """Amounts are exact strings; the entries, without status, are a good price file."""
         answer = listed(cli)
         flux = next(e for e in answer["models"] if e["model"] == "fal-ai/flux/dev")
-        assert flux["per_megapixel"] == {"price": "0.025", "pixels": 1048576, "round": "up"}
+        assert flux["per_megapixel"] == {"price": "0.025", "pixels": 1000000, "round": "up"}
         assert flux["per_billed_unit"] == {"megapixels": "0.025"}
         assert {"match": "openrouter/*", "model": "*"} in answer["patterns"]
         entries = [{k: v for k, v in e.items() if k != "status"} for e in answer["models"]]
