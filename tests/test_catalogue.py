@@ -504,6 +504,18 @@ class TestEstimates:
             ("dall-e-3", ("1024x1792", "standard", 2), "0.080", "per_image"),
             ("fal-ai/flux/dev", ("1920x1080", None, 1), "0.075", "megapixels"),  # 3 MP
             ("stable-image-core", (None, None, 4), "0.03", "per_image"),
+            # No size or quality named (the SDKs' defaults): the provider's default, else
+            # the dearest price. gemini-3-pro-image at Gemini's default 1K: 0.134.
+            ("gemini-3-pro-image", (None, None, 1), "0.134", "per_image_estimate"),
+            # gpt-image-2 auto: its dearest estimate, 1024x1024 high 0.211.
+            ("gpt-image-2", ("auto", "auto", 1), "0.211", "per_image_estimate"),
+            # Titan's default: 1024x1024 standard, 0.01; at 512x512 standard 0.008.
+            ("amazon.titan-image-generator-v1", (None, None, 2), "0.01", "per_image"),
+            ("amazon.titan-image-generator-v2:0", ("512x512", None, 1), "0.008", "per_image"),
+            # flux/dev at fal's default landscape_4_3, 1024x768: 1 MP x 0.025.
+            ("fal-ai/flux/dev", (None, None, 1), "0.025", "megapixels"),
+            # grok-imagine-image-2.0: the dearest, 2K 0.06.
+            ("grok-imagine-image-2.0", (None, None, 1), "0.06", "per_image"),
         ],
     )
     def test_estimate(

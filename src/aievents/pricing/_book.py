@@ -13,9 +13,9 @@ from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
 from aievents.money import ImageCost
-from aievents.pricing._cost import charge, request_cost
+from aievents.pricing._cost import request_cost
 from aievents.pricing._entry import ModelPrice
-from aievents.pricing._estimate import Estimate, check_images, estimate_from
+from aievents.pricing._estimate import Estimate, check_images, estimate_for
 from aievents.pricing._names import Resolved
 from aievents.pricing._overrides import Override
 from aievents.pricing._table import PriceTable, shipped_table
@@ -326,11 +326,13 @@ class PriceBook:
         if resolved is None:
             return None
         price = resolved.price
-        found = charge(price, size, quality)
+        found = estimate_for(
+            price, size, quality, images, priced_as=resolved.priced_as, version=table.version
+        )
         if isinstance(found, str):
             self._warn(price.provider, price.model, found, size=size, quality=quality)
             return None
-        return estimate_from(found, images, priced_as=resolved.priced_as, version=table.version)
+        return found
 
     def _resolve(
         self, table: PriceTable, model: str, provider: str | None, when: datetime.date | None
