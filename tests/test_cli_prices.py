@@ -189,7 +189,57 @@ class TestJson:
         result = cli("prices", "--format", "json", "--provider", "acme", now=DEC_2)
         assert result.returncode == 0
         assert json.loads(result.stdout)["models"] == []
-        assert "no price entry matches (--provider 'acme')" in result.stderr
+        assert "no model matches (--provider 'acme')" in result.stderr
+
+    def test_no_match_said_once(self, cli: Any) -> None:
+        """The table says nothing matches once: on stderr, not in its caption too."""
+        result = cli("prices", "--model", "nothing-here", now=DEC_2)
+        assert result.returncode == 0
+        said = result.stdout + result.stderr
+        assert said.count("matches") == 1
+        assert "aievents: no model matches (--model 'nothing-here')" in result.stderr
+
+    @pytest.mark.parametrize(
+        ("name", "entry", "via"),
+        [
+            ("openrouter/openai/gpt-image-2", "gpt-image-2", "pattern"),
+            ("gpt-image-1-2025-04-15", "gpt-image-1", "snapshot"),
+            ("bedrock/amazon.nova-canvas-v1:0", "amazon.nova-canvas-v1:0", "pattern"),
+        ],
+    )
+    def test_name_priced_as(self, cli: Any, name: str, entry: str, via: str) -> None:
+        """--model NAME shows the entry NAME is priced as, and how it was reached."""
+        answer = listed(cli, "--model", name)
+        (found,) = answer["models"]
+        assert (found["model"], found["reached"]) == (entry, {"name": name, "via": via})
+        table = cli("prices", "--model", name, now=DEC_2)
+        assert (table.returncode, table.stderr) == (0, "")
+        (row,) = rows(table.stdout)
+        assert row["model"].replace(" ", "").startswith(f"{entry}(as{name},by{via})")
+
+    def test_prices_file(self, cli: Any, tmp_path: Path) -> None:
+        """--prices FILE: the user's entries added to the table shown, overriding the same model."""
+        mine = {
+            **ACME,
+            "provider": "openai",
+            "model": "gpt-image-2",
+            "per_image": [{"price": "0.07"}],
+        }
+        path = price_file(tmp_path / "mine.json", [ACME, mine])
+        answer = listed(cli, "--prices", str(path), "--model", "acme-a")
+        assert [(e["model"], e["per_image"]) for e in answer["models"]] == [
+            ("acme-a", [{"price": "0.01"}])
+        ]
+        (entry,) = listed(cli, "--prices", str(path), "--model", "openrouter/openai/gpt-image-2")[
+            "models"
+        ]
+        assert (entry["unit"], entry["per_image"]) == ("images", [{"price": "0.07"}])
+
+    def test_prices_file_bad(self, cli: Any, bad_file: Path) -> None:
+        """A --prices FILE that cannot be loaded is an error naming the file."""
+        result = cli("prices", "--prices", str(bad_file), now=DEC_2)
+        assert result.returncode != 0
+        assert str(bad_file) in result.stderr
 
     def test_the_book_given(self, capsys: pytest.CaptureFixture[str]) -> None:
         """main(prices=book) shows that book's table, its runtime prices included."""
