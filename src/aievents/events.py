@@ -326,12 +326,14 @@ class ImageUsageEvent(ImageEvent):
 
     @property
     def cost_usd(self) -> Decimal | None:
-        """The request's cost in USD: ``cost.total`` when priced, else ``usage.cost``.
+        """The cost aievents computed for the request in USD (``cost.total``), or None.
 
-        The best figure known, whichever side it comes from; the computed one
-        alone is ``cost.total``, the reported one ``usage.reported_cost``.
+        ``None`` when the request was not priced, even if the provider
+        reported a cost: that figure is ``usage.reported_cost``, kept apart
+        (as the log's ``cost_usd`` and ``reported_cost_usd`` are).
         """
-        return self.cost.total if self.cost is not None else self.usage.cost
+        cost = self.cost
+        return None if cost is None else cost.total
 
     @property
     def priced_as(self) -> str | None:
