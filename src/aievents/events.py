@@ -131,7 +131,7 @@ class BaseEvent(ScrubbedRepr):
         correlation_id: Id correlating events across services.
         related_event_id: Id of an event this one relates to.
         provider: The AI provider, such as ``openai``.
-        model: The model, such as ``gpt-image-1``.
+        model: The model, such as ``gpt-image-2``.
         system_prompts: System prompts of the request.
         options: Request options (JSON values only: text, finite numbers,
             booleans, None, lists, dicts with string keys).
