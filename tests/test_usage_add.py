@@ -6,17 +6,18 @@ from decimal import Decimal
 
 import structlog
 
-from aievents import EventClient, ImageUsageEvent
-from aievents.instrument import image_request
-from aievents.testing import capture_events
-from aievents.usage import (
+from aievents import (
     Billed,
     CostDetails,
+    EventClient,
     ImageUsage,
+    ImageUsageEvent,
     InputTokensDetails,
     OutputTokensDetails,
-    add_usage,
 )
+from aievents.instrument import image_request
+from aievents.testing import capture_events
+from aievents.usage import add_usage
 
 D = Decimal
 
@@ -27,21 +28,21 @@ class TestAddUsage:
     def test_every_field_summed(self) -> None:
         """Tokens, details, cost, cost details and billed (one unit) are added."""
         a = ImageUsage(
+            cost="0.01",
             input_tokens=10,
             output_tokens=100,
             input_tokens_details=InputTokensDetails(text_tokens=6, image_tokens=4),
             output_tokens_details=OutputTokensDetails(image_tokens=100),
-            cost="0.01",
             billed=Billed(1, "images"),
             cost_details=CostDetails(upstream_cost="0.008", upstream_input_cost="0.001"),
         )
         b = ImageUsage(
+            cost="0.02",
             input_tokens=5,
             output_tokens=50,
             total_tokens=60,
             input_tokens_details=InputTokensDetails(text_tokens=5, cached_tokens=2),
             output_tokens_details=OutputTokensDetails(image_tokens=40, text_tokens=10),
-            cost="0.02",
             billed=Billed(2, "images"),
             cost_details=CostDetails(upstream_cost="0.016", upstream_output_cost="0.015"),
         )
