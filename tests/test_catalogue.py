@@ -135,10 +135,10 @@ CASES = [
     # fal-ai/flux/schnell: 0.003 per image (pricing.md), 1 x 0.003; 2 x 0.003.
     case("fal-ai/flux/schnell", "0.003", "images", images=1, size="1024x1024"),
     case("fal-ai/flux/schnell", "0.006", "images", images=2, size="1920x1080"),
-    # fal-ai/flux/dev: 0.025 per megapixel of 1,000,000 pixels, rounded up: 1024x1024
-    # (1,048,576 pixels) is 2 MP, 1920x1080 (2,073,600) is 3. 3 x 0.025; 3 x 2 x 0.025
-    case("fal-ai/flux/dev", "0.075", "megapixels", provider="fal", images=1, size="1920x1080"),
-    case("fal-ai/flux/dev", "0.150", "megapixels", images=3, size="1024x1024"),
+    # fal-ai/flux/dev: 0.025 per megapixel of 1024x1024 = 1,048,576 pixels, rounded up:
+    # 1920x1080 (2,073,600 pixels, 1.98 MP) is 2: 2 x 0.025; 1024x1024 is 1: 3 x 0.025.
+    case("fal-ai/flux/dev", "0.050", "megapixels", provider="fal", images=1, size="1920x1080"),
+    case("fal-ai/flux/dev", "0.075", "megapixels", images=3, size="1024x1024"),
     # fal, per image: 0.04; 0.06; 2 x 0.039; nano-banana-pro 4K 0.30, 2 x 1K 0.15;
     # gpt-image-2 through fal at OpenAI's figure, high 1536x1024: 2 x 0.165
     case("fal-ai/flux-pro/v1.1", "0.04", "images", images=1),
@@ -335,10 +335,10 @@ class TestUnitKinds:
         assert cost.total == D(total)
 
     def test_per_megapixel(self, book: PriceBook) -> None:
-        """fal-ai/flux/dev: 1920x1080 is 2.07 megapixels, billed as 3: 3 x 0.025."""
+        """fal-ai/flux/dev: 1920x1080 is 1.98 fal megapixels (1024x1024 each), billed as 2."""
         cost = book.image_cost("fal-ai/flux/dev", images=2, size="1920x1080")
         assert cost is not None
-        assert (cost.total, cost.basis) == (D("0.150"), "megapixels")  # 2 images x 0.075
+        assert (cost.total, cost.basis) == (D("0.100"), "megapixels")  # 2 images x 2 x 0.025
 
     @pytest.mark.parametrize(
         ("model", "billed", "total"),
@@ -502,7 +502,7 @@ class TestEstimates:
             ("gemini-2.5-flash-image", ("1024x1024", None, 1), "0.0387", "typical_tokens"),
             ("gemini-2.5-flash-image", ("832x1248", None, 2), "0.0387", "typical_tokens"),
             ("dall-e-3", ("1024x1792", "standard", 2), "0.080", "per_image"),
-            ("fal-ai/flux/dev", ("1920x1080", None, 1), "0.075", "megapixels"),  # 3 MP
+            ("fal-ai/flux/dev", ("1920x1080", None, 1), "0.05", "megapixels"),  # 2 MP
             ("stable-image-core", (None, None, 4), "0.03", "per_image"),
             # No size or quality named (the SDKs' defaults): the provider's default, else
             # the dearest price. gemini-3-pro-image at Gemini's default 1K: 0.134.

@@ -158,7 +158,7 @@ class TestJson:
         """Amounts are exact strings; the entries, without status, are a good price file."""
         answer = listed(cli)
         flux = next(e for e in answer["models"] if e["model"] == "fal-ai/flux/dev")
-        assert flux["per_megapixel"] == {"price": "0.025", "pixels": 1000000, "round": "up"}
+        assert flux["per_megapixel"] == {"price": "0.025", "pixels": 1048576, "round": "up"}
         assert flux["per_billed_unit"] == {"megapixels": "0.025"}
         assert {"match": "openrouter/*", "model": "*"} in answer["patterns"]
         entries = [{k: v for k, v in e.items() if k != "status"} for e in answer["models"]]
