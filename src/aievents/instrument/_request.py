@@ -277,13 +277,14 @@ class ImageRequest:
             **common,
         )
         try:
-            cost = self._prices.image_cost(
+            cost = self._prices.price_facts(
                 self.priced_as or self.model,
                 provider=self.provider,
                 usage=self.usage,
                 images=self.images,
                 size=self.size,
                 quality=self.quality,
+                timestamp=ended,
             )
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)

@@ -270,18 +270,46 @@ class PriceBook:
         model = event.model
         if model is None:
             return None
-        usage = getattr(event, "usage", None)
-        return self.image_cost(
+        return self.price_facts(
             model,
             provider=event.provider,
-            usage=usage,
+            usage=getattr(event, "usage", None),
             images=getattr(event, "images", None),
             size=getattr(event, "size", None),
             quality=getattr(event, "quality", None),
+            timestamp=event.timestamp,
+            table=table,
+        )
+
+    def price_facts(
+        self,
+        model: str,
+        *,
+        provider: str | None,
+        usage: ImageUsage | None,
+        images: int | None,
+        size: str | None,
+        quality: str | None,
+        timestamp: int,
+        table: PriceTable | None = None,
+    ) -> ImageCost | None:
+        """The cost of a request from an image event's facts (see :meth:`image_cost`).
+
+        The one place an event's facts become a price: :meth:`cost_of` and
+        the instrumentation (:class:`~aievents.instrument.image_request`)
+        both call it, so an event gets the same price either way. It is
+        priced on the day of ``timestamp`` (ms since the epoch, UTC), with
+        what the usage says was billed (``usage.billed``) when there is that.
+        """
+        return self.image_cost(
+            model,
+            provider=provider,
+            usage=usage,
+            images=images,
+            size=size,
+            quality=quality,
             billed=getattr(usage, "billed", None),
-            when=datetime.datetime.fromtimestamp(
-                event.timestamp / 1000, datetime.timezone.utc
-            ).date(),
+            when=datetime.datetime.fromtimestamp(timestamp / 1000, datetime.timezone.utc).date(),
             table=table,
         )
 
