@@ -41,6 +41,8 @@ class TestResolve:
             ("gpt-image-2-2026-04-21", "gpt-image-2", "snapshot"),
             ("openrouter/gpt-image-2-2026-04-21", "gpt-image-2", "pattern"),
             ("gemini-3.1-flash-image-20261001", "gemini-3.1-flash-image", "snapshot"),
+            ("gpt-image-2-0421", "gpt-image-2", "snapshot"),  # month and day
+            ("gpt-image-2-0229", "gpt-image-2", "snapshot"),  # a leap day is a date
         ],
     )
     def test_names(self, table: PriceTable, name: str, priced_as: str, via: str) -> None:
@@ -51,6 +53,21 @@ class TestResolve:
         assert resolved.price.model == priced_as
         assert resolved.names[0] == name
         assert table.lookup(name) is resolved.price
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "gpt-image-2-1536",  # a size, not a date
+            "gpt-image-2-2024",  # a year alone
+            "gpt-image-2-1301",  # no month 13
+            "gpt-image-2-0231",  # no 31 February
+            "gpt-image-2-2026-13-01",
+            "gpt-image-2-20260230",
+        ],
+    )
+    def test_not_a_date(self, table: PriceTable, name: str) -> None:
+        """A suffix that is not a real date is part of the name: no snapshot of anything."""
+        assert table.resolve(name) is None
 
     @pytest.mark.parametrize("name", ["mystery", "openrouter/mystery", "openrouter/", "azure"])
     def test_unknown(self, table: PriceTable, name: str) -> None:
