@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from aievents import (
+    EventValidationError,
     ImageCost,
     ImageUsage,
     InputTokensDetails,
@@ -487,6 +488,19 @@ class TestCostOnEvents:
         cost = cost_of(event)
         assert cost is not None
         assert cost.total == D("0.24")
+
+
+class TestBadImages:
+    """A count of images that is not a whole number, 0 or more, is refused by name."""
+
+    @pytest.mark.parametrize("images", [-2, True, 1.5])
+    def test_refused(self, images: Any) -> None:
+        """The error names the field images and its value, not the total it would give."""
+        with pytest.raises(EventValidationError) as caught:
+            image_cost("sd3.5-large", images=images, size="1024x1024")
+        assert caught.value.field == "images"
+        assert caught.value.value is images
+        assert "total" not in str(caught.value)
 
 
 class TestRobustness:

@@ -12,6 +12,7 @@ from typing import Any, Final
 from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
+from aievents.exceptions import EventValidationError
 from aievents.money import ImageCost
 from aievents.pricing._cost import charge, request_cost
 from aievents.pricing._entry import ModelPrice
@@ -245,7 +246,16 @@ class PriceBook:
             The cost with its breakdown, or ``None`` for a model the table does
             not know, or when the facts it needs (usage, or images with a priced
             size and quality) are missing. Never a made-up 0.
+
+        Raises:
+            EventValidationError: ``images`` is not a whole number, 0 or more.
         """
+        if images is not None and (
+            isinstance(images, bool) or not isinstance(images, int) or images < 0
+        ):
+            raise EventValidationError(
+                "images", images, "must be a whole number of images, 0 or more", owner="image_cost"
+            )
         table = table if table is not None else self.table
         resolved = self._resolve(table, model, provider, when)
         if resolved is None:
