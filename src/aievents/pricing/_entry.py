@@ -178,7 +178,7 @@ def read_entry(reader: Reader, data: Any, path: str, *, format: int) -> ModelPri
     aliases = _read_aliases(reader, *part("aliases", []))
     rates = read_rates(reader, *part("per_million_tokens")) if unit == "tokens" else None
     per_image = read_rows(reader, *part("per_image", []))
-    if unit == "images" and not per_image and "per_image" in found:
+    if unit == "images" and found.get("per_image") == []:  # the rows as written: none
         reader.problem(f"{path}.per_image", found["per_image"], "must list at least one price")
     megapixels = read_megapixels(reader, *part("per_megapixel")) if unit == "megapixels" else None
     per_request = reader.amount(*part("per_request")) if unit == "requests" else None
