@@ -178,3 +178,37 @@ class TestCheck:
         assert "must be an ISO date" in str(problems[0])
         with pytest.raises(PriceTableError, match=r"and 3 more problems"):
             PriceTable.from_file(tmp_path / "bad.json")
+
+
+class TestShownValues:
+    """A price file's error shows the bad value unless the field's own name is a secret's."""
+
+    @pytest.mark.parametrize(
+        ("model", "at", "value"),
+        [
+            ("gpt-image-2", ("per_million_tokens", "output_image"), "-3"),
+            ("gpt-image-2", ("typical_tokens", "output_image"), "many"),
+            ("gpt-image-2", ("per_billed_unit", "tokens"), "x"),
+            ("acme-secret-sauce", ("per_million_tokens", "input_text"), "-1"),
+        ],
+    )
+    def test_value_shown(self, model: str, at: tuple[str, str], value: str) -> None:
+        """A bad rate, token count or billed price: the message shows it."""
+        data = table_data()
+        found = entry(data, 0)
+        found["model"] = model
+        found.setdefault(at[0], {})[at[1]] = value
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_dict(data, source="mine.json")
+        assert info.value.field == f"models[0]({model}).{at[0]}.{at[1]}"
+        assert f"got {value!r} (str)" in str(info.value)
+        assert "not shown" not in str(info.value)
+
+    def test_secret_field_hidden(self) -> None:
+        """A field named like a secret (api_key) is not shown, and its name is the reason."""
+        data = table_data()
+        entry(data, 0)["api_key"] = "hunter2"
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_dict(data, source="mine.json")
+        assert "hunter2" not in str(info.value)
+        assert "(not shown: api_key is private)" in str(info.value)

@@ -247,9 +247,7 @@ class TestIncompleteTokens:
     )
     def test_falls_back_to_estimate(self, usage: ImageUsage) -> None:
         """gpt-image-1, 2 images 1024x1024 medium, no output tokens: 2 x $0.042 = $0.084."""
-        cost = image_cost(
-            "gpt-image-1", usage=usage, images=2, size="1024x1024", quality="medium"
-        )
+        cost = image_cost("gpt-image-1", usage=usage, images=2, size="1024x1024", quality="medium")
         assert cost is not None
         assert (cost.basis, cost.total) == ("estimate", D("0.084"))
 
