@@ -212,3 +212,54 @@ class TestShownValues:
             PriceTable.from_dict(data, source="mine.json")
         assert "hunter2" not in str(info.value)
         assert "(not shown: api_key is private)" in str(info.value)
+
+
+KEY = "sk-proj-abcdefghijklmnopqrstuvwx0123456789"
+
+
+class TestScrubbed:
+    """Names that look like keys (aliases, a file's path) never appear in clear in errors."""
+
+    @pytest.mark.parametrize(
+        "aliases",
+        [
+            {KEY: "other", "other": KEY},  # a cycle
+            {"gpt-image-2-alias": "gpt-image-2", KEY: "dall-e-3"},
+        ],
+    )
+    def test_alias_names(self, tmp_path: Path, aliases: dict[str, str]) -> None:
+        """Path, reason and message of each problem are scrubbed; the error too."""
+        data = table_data()
+        data["aliases"] = aliases
+        entry(data, 0)["aliases"] = [KEY]  # a second target for KEY, or a cycle member's owner
+        path = write(tmp_path / "bad.json", data)
+        problems = check_prices(path)
+        assert problems
+        for problem in problems:
+            assert KEY not in f"{problem.path} {problem.reason} {problem}"
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_file(path)
+        assert KEY not in str(info.value)
+
+    def test_alias_is_a_model(self, tmp_path: Path) -> None:
+        """An alias that is a model's name, the name looking like a key: scrubbed."""
+        data = table_data()
+        entry(data, 0)["model"] = KEY
+        data["aliases"] = {KEY: "dall-e-3"}
+        problems = check_prices(write(tmp_path / "bad.json", data))
+        assert any("the name of a model" in p.reason for p in problems)
+        for problem in problems:
+            assert KEY not in f"{problem.path} {problem.reason} {problem}"
+
+    def test_file_path(self, tmp_path: Path) -> None:
+        """A file whose path holds a key-like word: the error names it scrubbed."""
+        folder = tmp_path / KEY
+        folder.mkdir()
+        data = table_data()
+        entry(data, 0)["unit"] = "pixels"
+        path = write(folder / "prices.json", data)
+        for missing in (False, True):
+            with pytest.raises(PriceTableError) as info:
+                PriceTable.from_file(folder / "none.json" if missing else path)
+            assert KEY not in str(info.value)
+            assert "[redacted]" in str(info.value)

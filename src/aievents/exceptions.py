@@ -111,11 +111,12 @@ class _FieldError(AieventsError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        where = f"{self.owner}: " if self.owner else ""
+        # Each part may hold a name that looks like a key: a file's path, an alias.
+        where = f"{scrub_text(self.owner)}: " if self.owner else ""
         field = scrub_text(self.field)
         if self.missing:
             return f"{where}field {field!r} is required but missing"
-        return f"{where}field {field!r} {self.reason}, got {self._show_value()}"
+        return f"{where}field {field!r} {scrub_text(self.reason)}, got {self._show_value()}"
 
     def _show_value(self) -> str:
         """The bad value as the message shows it (its type alone when private)."""
