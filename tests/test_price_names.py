@@ -208,3 +208,29 @@ class TestMerged:
         assert own is not None
         assert (own.priced_as, own.via) == ("contoso-images", "exact")
         assert book.lookup("gpt-image-2") == table.lookup("gpt-image-2")
+
+    def test_file_alias_over_a_model(self, tmp_path: Path, table: PriceTable) -> None:
+        """A loaded file aliasing dall-e-3 to gpt-image-2: dall-e-3 is priced as gpt-image-2."""
+        path = tmp_path / "mine.json"
+        mine = {"format": 2, "version": "mine", "aliases": {"dall-e-3": "gpt-image-2"}}
+        path.write_text(json.dumps({**mine, "models": []}))
+        book = PriceBook(table)
+        book.load_prices(path)
+        resolved = book.resolve("dall-e-3")
+        assert resolved is not None
+        assert (resolved.priced_as, resolved.via) == ("gpt-image-2", "alias")
+        # 1000 image output tokens at gpt-image-2's 30.00/M: 1000 x 30 / 1e6 = 0.03
+        cost = book.image_cost("dall-e-3", usage=USAGE)
+        assert cost is not None
+        assert cost.total == COST
+
+    def test_file_alias_over_an_entry_alias(self, table: PriceTable) -> None:
+        """A loaded alias over a name an entry of the table lists: the loaded one wins."""
+        mine = PriceTable("mine", {}, aliases={"gemini-3.1-flash-image-preview": "gpt-image-2"})
+        merged = table.merged(mine)
+        resolved = merged.resolve("gemini-3.1-flash-image-preview")
+        assert resolved is not None
+        assert (resolved.priced_as, resolved.via) == ("gpt-image-2", "alias")
+        kept = merged.lookup("gemini-3.1-flash-image")
+        assert kept is not None
+        assert kept.aliases == ()

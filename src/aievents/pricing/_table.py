@@ -172,14 +172,28 @@ class PriceTable:
     def merged(self, other: PriceTable) -> PriceTable:
         """This table with ``other``'s entries, aliases and patterns added (``other``'s win).
 
-        ``other``'s patterns are tried first. The version is this table's,
-        changed at runtime (``+local.<n>``).
+        ``other``'s entries replace the same (provider, model); its patterns
+        are tried first. A name ``other`` gives as an alias (top-level or an
+        entry's) means what ``other`` says: this table's alias of that name
+        is dropped, and so is this table's entry of that model name (a file
+        aliasing ``dall-e-3`` to ``gpt-image-2`` prices ``dall-e-3`` as
+        ``gpt-image-2``). The version is this table's, changed at runtime
+        (``+local.<n>``).
         """
+        names = set(other.aliases).union(*(price.aliases for price in other.models.values()))
+        models = {
+            key: _without_aliases(price, names)
+            for key, price in self.models.items()
+            if price.model not in names
+        }
         matches = {pattern.match for pattern in other.patterns}
         return PriceTable(
             _next_local(self.version),
-            {**self.models, **other.models},
-            aliases={**self.aliases, **other.aliases},
+            {**models, **other.models},
+            aliases={
+                **{name: target for name, target in self.aliases.items() if name not in names},
+                **other.aliases,
+            },
             patterns=(*other.patterns, *(p for p in self.patterns if p.match not in matches)),
         )
 
@@ -281,6 +295,13 @@ def check_prices(path: str | PathLike[str]) -> list[PriceProblem]:
     reader = Reader()
     read_table(reader, data)
     return reader.problems
+
+
+def _without_aliases(price: ModelPrice, names: set[str]) -> ModelPrice:
+    """``price`` without those of its aliases that are in ``names``."""
+    if not names.intersection(price.aliases):
+        return price
+    return attrs.evolve(price, aliases=tuple(a for a in price.aliases if a not in names))
 
 
 def _next_local(version: str) -> str:
