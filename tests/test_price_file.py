@@ -263,3 +263,88 @@ class TestScrubbed:
                 PriceTable.from_file(folder / "none.json" if missing else path)
             assert KEY not in str(info.value)
             assert "[redacted]" in str(info.value)
+
+
+def small_file(path: Path, **more: Any) -> Path:
+    """A format 2 file with one entry (acme-paint, $0.04 an image) and ``more``."""
+    model = {
+        "provider": "acme",
+        "model": "acme-paint",
+        "unit": "images",
+        "per_image": [{"price": "0.04"}],
+        "source": "contract",
+        "effective": "2026-12-01",
+        **more.pop("entry", {}),
+    }
+    return write(path, {"format": 2, "version": "mine", "models": [model], **more})
+
+
+class TestUnknownNames:
+    """An alias or successor must name a model of the table the file makes, merged or alone."""
+
+    def test_alias_to_nothing(self, tmp_path: Path) -> None:
+        """An alias to no model is refused by load_prices and listed by check_prices."""
+        path = small_file(tmp_path / "p.json", aliases={"house": "acme-pain"})
+        book = PriceBook(sample_table())
+        before = book.table
+        with pytest.raises(PriceTableError) as info:
+            book.load_prices(path)
+        assert (info.value.field, info.value.value) == ("aliases.house", "acme-pain")
+        assert "names no model" in str(info.value)
+        assert book.table is before
+        assert [(p.path, p.value) for p in check_prices(path)] == [("aliases.house", "acme-pain")]
+
+    def test_successor_to_nothing(self, tmp_path: Path) -> None:
+        """A successor naming no model: refused, by its entry's path."""
+        path = small_file(tmp_path / "p.json", entry={"successor": "acme-paint-9"})
+        with pytest.raises(PriceTableError) as info:
+            PriceBook(sample_table()).load_prices(path)
+        assert info.value.field == "models[0](acme-paint).successor"
+        assert [p.path for p in check_prices(path)] == ["models[0](acme-paint).successor"]
+
+    def test_names_of_the_table_below(self, tmp_path: Path) -> None:
+        """A file may name the models of the table it is loaded onto; alone, it may not."""
+        path = small_file(
+            tmp_path / "p.json", aliases={"house": "gpt-image-2"}, entry={"successor": "dall-e-3"}
+        )
+        book = PriceBook(sample_table())
+        book.load_prices(path)
+        resolved = book.resolve("house")
+        assert resolved is not None
+        assert resolved.priced_as == "gpt-image-2"
+        assert check_prices(path) == []  # both are shipped models
+        with pytest.raises(PriceTableError, match="names no model"):
+            PriceBook(sample_table()).load_prices(path, replace=True)
+
+    def test_shipped_table(self) -> None:
+        """The shipped table names only its own models."""
+        from aievents.pricing import shipped_table
+        from aievents.pricing._table import unknown_names
+
+        shipped = shipped_table()
+        assert unknown_names(shipped, shipped) == []
+
+
+class TestLifecycleOrder:
+    """released, deprecated, shutdown come in that order, or the file is refused."""
+
+    @pytest.mark.parametrize(
+        ("dates", "field", "value"),
+        [
+            ({"deprecated": "2026-06-01", "shutdown": "2026-05-01"}, "deprecated", "2026-06-01"),
+            ({"released": "2026-06-01", "deprecated": "2026-05-01"}, "released", "2026-06-01"),
+            ({"released": "2026-06-01", "shutdown": "2026-05-01"}, "released", "2026-06-01"),
+        ],
+    )
+    def test_refused(self, tmp_path: Path, dates: dict[str, str], field: str, value: str) -> None:
+        """The earlier stage dated after the later one is named, with its value."""
+        path = small_file(tmp_path / "p.json", entry=dates)
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_file(path)
+        assert (info.value.field, info.value.value) == (f"models[0](acme-paint).{field}", value)
+
+    def test_same_day(self, tmp_path: Path) -> None:
+        """Deprecated and shut down on the same day, released before: loads."""
+        dates = {"released": "2026-01-01", "deprecated": "2026-05-01", "shutdown": "2026-05-01"}
+        table = PriceTable.from_file(small_file(tmp_path / "p.json", entry=dates))
+        assert table.lookup("acme-paint") is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aievents import ImageUsage, ImageUsageEvent, OutputTokensDetails
+from aievents import ImageUsage, ImageUsageEvent, OutputTokensDetails, PriceTableError
 from aievents.pricing import Pattern, PriceBook, PriceTable
 
 from price_tables import sample_table, table_data
@@ -98,11 +98,31 @@ class TestResolve:
         assert openai_entry is not None
         assert openai_entry.provider == "openai"
 
-    def test_pattern_loop_ends(self) -> None:
-        """A pattern that gives back a name it matches again ends, unresolved."""
+    def test_pattern_loop_ends(self, table: PriceTable) -> None:
+        """A pattern built in code that gives back a name it matches again ends, unresolved."""
+        looping = PriceTable("loop", table.models, patterns=[Pattern("x/*", "x/x/*")])
+        assert looping.resolve("x/a") is None
+
+    @pytest.mark.parametrize(
+        ("match", "model"),
+        [("x/*", "x/x/*"), ("gw/*", "gw/*"), ("*-azure", "*-azure"), ("acme-*", "acme-one")],
+    )
+    def test_pattern_loop_refused(self, match: str, model: str) -> None:
+        """A file's pattern whose every answer it matches again is refused, naming it."""
         data = table_data()
-        data["patterns"] = [{"match": "x/*", "model": "x/x/*"}]
-        assert PriceTable.from_dict(data).resolve("x/a") is None
+        data["patterns"] = [{"match": match, "model": model}]
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_dict(data)
+        assert (info.value.field, info.value.value) == ("patterns[0].model", model)
+
+    @pytest.mark.parametrize(
+        ("match", "model"), [("openrouter/*", "*"), ("gw/*", "vendor/*"), ("*-azure", "*")]
+    )
+    def test_pattern_shrinks(self, match: str, model: str) -> None:
+        """A pattern whose answers it may match again, but not all of them, is fine."""
+        data = table_data()
+        data["patterns"] = [{"match": match, "model": model}]
+        assert PriceTable.from_dict(data).patterns[0] == Pattern(match, model)
 
 
 class TestPricedAs:

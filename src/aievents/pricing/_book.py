@@ -19,7 +19,7 @@ from aievents.pricing._entry import ModelPrice
 from aievents.pricing._estimate import Estimate, check_images, estimate_from
 from aievents.pricing._names import Resolved
 from aievents.pricing._overrides import Override
-from aievents.pricing._table import PriceTable, shipped_table
+from aievents.pricing._table import PriceTable, shipped_table, unknown_names
 from aievents.pricing._warned import Warned
 from aievents.usage import ImageUsage
 
@@ -119,12 +119,16 @@ class PriceBook:
             The table now in use.
 
         Raises:
-            PriceTableError: the file is missing or malformed; the table in use
-                is unchanged.
+            PriceTableError: the file is missing or malformed, or an alias or
+                a ``successor`` of it names no model of the table it would
+                make; the table in use is unchanged.
         """
         loaded = PriceTable.from_file(path)
         with self._lock:
             table = loaded if replace else self._current().merged(loaded)
+            unknown = unknown_names(loaded, table)
+            if unknown:
+                raise unknown[0].error(str(path), len(unknown) - 1)
             self._table = table
         return table
 

@@ -65,6 +65,19 @@ class Pattern:
         middle = name[len(head) : len(name) - len(tail)]
         return self.model.replace("*", middle, 1)
 
+    def loops(self) -> bool:
+        """Whether every name it gives matches it again, so that it never leads anywhere.
+
+        ``gw/*`` to ``gw/*`` (or ``gw/v2/*``) maps each name to one it maps
+        again; so does a fixed ``model`` that the match itself matches.
+        ``openrouter/*`` to ``*`` does not: its answers shrink.
+        """
+        if "*" not in self.model:
+            return self.apply(self.model) is not None
+        head, _, tail = self.match.partition("*")
+        before, _, after = self.model.partition("*")
+        return before.startswith(head) and after.endswith(tail)
+
     def overlaps(self, other: Pattern) -> bool:
         """Whether some name matches both patterns.
 
@@ -130,7 +143,11 @@ def read_patterns(reader: Reader, data: Any) -> tuple[Pattern, ...]:
             reader.problem(f"{path}.model", model, "must hold at most one '*'")
             model = None
         if match is not None and model is not None:
-            patterns.append(Pattern(match, model))
+            pattern = Pattern(match, model)
+            if pattern.loops():
+                reader.problem(f"{path}.model", model, f"gives names that {match!r} matches again")
+            else:
+                patterns.append(pattern)
     return tuple(patterns)
 
 

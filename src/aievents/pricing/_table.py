@@ -286,14 +286,37 @@ def check_prices(path: str | PathLike[str]) -> list[PriceProblem]:
 
     Where :meth:`PriceTable.from_file` stops at the first problem, this goes
     on and lists each, by path (``models[3](gpt-image-2).per_image[0].price``),
-    value and reason: what ``aievents prices --check FILE`` prints.
+    value and reason: what ``aievents prices --check FILE`` prints. A file
+    that reads well is checked as it would be loaded onto the shipped
+    table: an alias or a ``successor`` that names no model of either is a
+    problem (:func:`unknown_names`).
     """
     try:
         data = _load(path)
     except PriceTableError as exc:
         return [PriceProblem("", exc.value, exc.reason)]
     reader = Reader()
-    read_table(reader, data)
+    table = read_table(reader, data)
+    if table is not None:
+        return unknown_names(table, shipped_table().merged(table))
+    return reader.problems
+
+
+def unknown_names(table: PriceTable, within: PriceTable) -> list[PriceProblem]:
+    """The names ``table`` (a file) points at that lead to no entry of ``within``.
+
+    ``within`` is the table the file is used as: merged onto the table in
+    force (where a file may name the shipped models), or alone. Each
+    top-level alias's target and each entry's ``successor`` must resolve.
+    """
+    reader = Reader()
+    for index, price in enumerate(table.models.values()):
+        if price.successor is not None and within.resolve(price.successor) is None:
+            where = f"models[{index}]({price.model}).successor"
+            reader.problem(where, price.successor, "names no model of the table")
+    for name, target in table.aliases.items():
+        if within.resolve(target) is None:
+            reader.problem(f"aliases.{name}", target, "names no model of the table")
     return reader.problems
 
 
