@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import structlog
@@ -361,16 +362,11 @@ class TestBilledPrice:
         from aievents.pricing import cost_of
         from aievents.usage import Billed
 
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="fal", model="fal-ai/flux/dev", size="1024x1024", client=client
-            ) as request,
-        ):
+        fal: dict[str, Any] = {"provider": "fal", "model": "fal-ai/flux/dev", "size": "1024x1024"}
+        with capture_events(client) as events, image_request(**fal, client=client) as request:
             request.record_usage(ImageUsage(billed=Billed(Decimal(3), "megapixels")))
             request.record_images(1)
-        usage = events[-1]
-        assert isinstance(usage, ImageUsageEvent)
+        (usage,) = [event for event in events if isinstance(event, ImageUsageEvent)]
         assert usage.cost is not None
         # pricing.md: fal-ai/flux/dev $0.025 per billed megapixel; 3 x 0.025 = 0.075
         assert (usage.cost.basis, usage.cost.total) == ("billed", Decimal("0.075"))

@@ -267,15 +267,9 @@ class TestScrubbed:
 
 def small_file(path: Path, **more: Any) -> Path:
     """A format 2 file with one entry (acme-paint, $0.04 an image) and ``more``."""
-    model = {
-        "provider": "acme",
-        "model": "acme-paint",
-        "unit": "images",
-        "per_image": [{"price": "0.04"}],
-        "source": "contract",
-        "effective": "2026-12-01",
-        **more.pop("entry", {}),
-    }
+    model: dict[str, Any] = {"provider": "acme", "model": "acme-paint", "unit": "images"}
+    model.update(source="contract", effective="2026-12-01", per_image=[{"price": "0.04"}])
+    model.update(more.pop("entry", {}))
     return write(path, {"format": 2, "version": "mine", "models": [model], **more})
 
 
