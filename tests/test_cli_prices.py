@@ -269,21 +269,38 @@ class TestCheck:
         assert (result.returncode, result.stdout) == (0, f"{path}: no problem found\n")
 
     def test_every_problem(self, cli: Any, bad_file: Path) -> None:
-        """Each bad entry is named by path and value; status 1."""
+        """Each bad entry is named by path and value, once, and nothing else; status 1."""
         result = cli("prices", "--check", str(bad_file))
         assert result.returncode == 1
-        lines = result.stdout.splitlines()
-        for where, value in [
-            ("models[0](acme-a).per_image[0].price", "'-0.01'"),
-            ("models[1](acme-b).unit", "'pixels'"),
-            ("models[2](acme-c).effective", "'1 Dec'"),
-            ("models[2](acme-c).per_image[0].price", "'x'"),
-            ("aliases.one", "'two'"),
-        ]:
-            shown = f"{bad_file}: field {where!r} "
-            assert any(line.startswith(shown) and f"got {value}" in line for line in lines)
-        assert len(lines) == len(check_prices(bad_file))
-        assert f"{bad_file}: {len(lines)} problems: the file is refused" in result.stderr
+        amount = "must be a finite, non-negative amount"
+        units = "must be one of 'tokens', 'images', 'megapixels', 'requests'"
+        assert result.stdout.splitlines() == [
+            f"{bad_file}: field {where!r} {reason}, got {value}"
+            for where, reason, value in [
+                ("models[0](acme-a).per_image[0].price", amount, "'-0.01' (str)"),
+                ("models[1](acme-b).unit", units, "'pixels' (str)"),
+                (
+                    "models[2](acme-c).effective",
+                    "must be an ISO date such as '2026-12-01'",
+                    "'1 Dec' (str)",
+                ),
+                (
+                    "models[2](acme-c).per_image[0].price",
+                    "must be a decimal amount such as '0.040'",
+                    "'x' (str)",
+                ),
+                ("aliases.one", "is in a cycle of aliases: one -> two -> one", "'two' (str)"),
+                ("aliases.two", "is in a cycle of aliases: two -> one -> two", "'one' (str)"),
+            ]
+        ]
+        assert f"{bad_file}: 6 problems: the file is refused" in result.stderr
+
+    def test_empty_prices(self, cli: Any, tmp_path: Path) -> None:
+        """A per_image list with no row is one problem; one bad row is not also 'no row'."""
+        path = price_file(tmp_path / "p.json", [{**ACME, "per_image": []}])
+        assert [(p.path, p.reason) for p in check_prices(path)] == [
+            ("models[0](acme-a).per_image", "must list at least one price")
+        ]
 
     def test_json(self, cli: Any, bad_file: Path) -> None:
         """--format json: the file, whether it is good, and each problem."""
