@@ -10,9 +10,8 @@ cost with ``cost_of``). The rows, timed in interleaved rounds:
   by the snapshot rule: no alias names it) and a per-image model;
 - pricing the event itself (``cost_of``).
 
-The closing note gives the ratios of pricing to building (DESIGN sets no bar
-for them: they are information, for the release notes and the performance
-guide).
+The ratios of pricing to building are information (no bar is set for them);
+the performance guide quotes them.
 
 Run with the project's venv: ``make bench``.
 """

@@ -323,6 +323,20 @@ class TestCheck:
             assert secret not in result.stdout
             assert "[redacted]" in result.stdout
 
+    def test_key_in_file_name(self, cli: Any, tmp_path: Path) -> None:
+        """A key pasted into the file's name is scrubbed wherever the command names the file."""
+        secret = "sk-proj-" + "Q7xL2mN9pR4tV8wZ" * 3
+        folder = tmp_path / secret
+        folder.mkdir()
+        good = price_file(folder / "good.json", [ACME])
+        bad = price_file(folder / "bad.json", [{**ACME, "unit": "pixels"}])
+        for path, status in ((good, 0), (bad, 1)):
+            for form in ("table", "json"):
+                result = cli("prices", "--check", str(path), "--format", form)
+                assert result.returncode == status
+                assert secret not in result.stdout + result.stderr
+                assert "[redacted]" in result.stdout
+
     def test_missing_file(self, cli: Any, tmp_path: Path) -> None:
         """A file that is not there is a problem too."""
         result = cli("prices", "--check", str(tmp_path / "none.json"))

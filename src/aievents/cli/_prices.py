@@ -331,6 +331,7 @@ def check(path: str, form: str, out: TextIO, errors: TextIO) -> int:
     from aievents.pricing import check_prices
 
     problems = check_prices(path)
+    shown = scrub_text(path)  # a key pasted into a file name stays in the process
     if form == "json":
         # The message shows the value as errors do (one under a secret-looking name is not).
         # Path and reason scrubbed as the message is: a key may be a secret pasted in.
@@ -338,15 +339,15 @@ def check(path: str, form: str, out: TextIO, errors: TextIO) -> int:
             {"path": scrub_text(p.path), "reason": scrub_text(p.reason), "message": str(p)}
             for p in problems
         ]
-        answer = {"file": scrub_text(path), "good": not problems, "problems": found}
+        answer = {"file": shown, "good": not problems, "problems": found}
         out.write(json.dumps(answer, indent=2) + "\n")
     else:
         for problem in problems:
-            print(literal(f"{path}: {problem}", reversible=False), file=out)
+            print(literal(f"{shown}: {problem}", reversible=False), file=out)
         if not problems:
-            print(literal(f"{path}: no problem found", reversible=False), file=out)
+            print(literal(f"{shown}: no problem found", reversible=False), file=out)
     if problems:
         count = len(problems)
-        say(errors, f"{path}: {count} problem{'s' if count > 1 else ''}: the file is refused")
+        say(errors, f"{shown}: {count} problem{'s' if count > 1 else ''}: the file is refused")
         return 1
     return 0
