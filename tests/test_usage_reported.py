@@ -155,6 +155,20 @@ class TestBounds:
         assert Billed(good, "units").quantity == D(good)
 
 
+    def test_cost_past_the_bound_unknown(self) -> None:
+        """A cost a price would make past 1E+15 USD is unknown (None), never an error or inf."""
+        from aievents.pricing import PriceBook
+
+        # gpt-image-1 output image tokens at $40.00/M (pricing.md):
+        # 10**20 tokens x 40 / 10**6 = $4 x 10**15, past the bound.
+        usage = ImageUsage(input_tokens=0, output_tokens=10**20)
+        assert PriceBook().image_cost("gpt-image-1", usage=usage) is None
+        # 10**6 tokens: $40.00, priced as ever.
+        fine = PriceBook().image_cost("gpt-image-1", usage=ImageUsage(output_tokens=10**6))
+        assert fine is not None
+        assert fine.total == D(40)
+
+
 class TestCostDetails:
     """CostDetails: three optional amounts, converted as ImageUsage.cost is."""
 

@@ -264,16 +264,20 @@ class PriceBook:
         resolved = self._resolve(table, model, provider, when)
         if resolved is None:
             return None
-        return request_cost(
-            resolved.price,
-            table.version,
-            self._warn,
-            usage=usage,
-            images=images,
-            size=size,
-            quality=quality,
-            billed=billed,
-        )
+        try:
+            return request_cost(
+                resolved.price,
+                table.version,
+                self._warn,
+                usage=usage,
+                images=images,
+                size=size,
+                quality=quality,
+                billed=billed,
+            )
+        except EventValidationError as exc:  # a cost past what an amount may be: unknown
+            self._warn(resolved.price.provider, resolved.price.model, f"cost {exc.reason}")
+            return None
 
     def cost_of(self, event: BaseEvent, *, table: PriceTable | None = None) -> ImageCost | None:
         """The cost of the request an image event describes (see :meth:`image_cost`).

@@ -40,7 +40,6 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from aievents.exceptions import EventValidationError
 from aievents.money import EXACT, ImageCost
 from aievents.pricing._entry import ModelPrice
 from aievents.pricing._units import TokenRates
@@ -136,27 +135,6 @@ def request_cost(
     ``billed`` is what the provider says it billed: anything with a
     ``quantity`` and a ``unit`` (:class:`aievents.usage.Billed`).
     """
-    try:
-        return _request_cost(
-            price, version, warn, usage=usage, images=images, size=size, quality=quality,
-            billed=billed,
-        )  # fmt: skip
-    except EventValidationError as exc:  # a cost past what an amount may be
-        warn(price.provider, price.model, f"cost {exc.reason}")
-        return None
-
-
-def _request_cost(
-    price: ModelPrice,
-    version: str,
-    warn: Warn,
-    *,
-    usage: ImageUsage | None,
-    images: int | None,
-    size: str | None,
-    quality: str | None,
-    billed: Any,
-) -> ImageCost | None:
     # Output tokens are what an image costs: usage without them (input only,
     # or nothing) is priced as a request that reported no usage.
     has_tokens = usage is not None and usage.output_tokens is not None
