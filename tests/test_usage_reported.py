@@ -154,7 +154,6 @@ class TestBounds:
         assert ImageUsage(cost=good).cost == D(good)
         assert Billed(good, "units").quantity == D(good)
 
-
     def test_cost_past_the_bound_unknown(self) -> None:
         """A cost a price would make past 1E+15 USD is unknown (None), never an error or inf."""
         from aievents.pricing import PriceBook
