@@ -133,15 +133,20 @@ class TestReprice:
         same_stores(first, second)
         assert (result.requests, result.changed, result.unpriced, result.kept) == (6, 5, 0, 0)
         assert result.price_version == "new-1"
-        by_model = {m.model: (m.requests, m.changed, m.old, m.new) for m in result.models}
+        by_model = {
+            m.model: (m.requests, m.changed, m.old, m.new, m.old_unpriced, m.new_unpriced)
+            for m in result.models
+        }
         # See reprice_data.requests for each cost.
         assert by_model == {
-            "img-model": (2, 1, D("0.16"), D("0.18")),  # 0.08 + 0.08 -> 0.10 + 0.08
-            "new-model": (1, 1, D(0), D("0.06")),  # unpriced -> 3 * 0.02
+            "img-model": (2, 1, D("0.16"), D("0.18"), 0, 0),  # 0.08 + 0.08 -> 0.10 + 0.08
+            "new-model": (1, 1, None, D("0.06"), 1, 0),  # unknown (unpriced) -> 3 * 0.02
             # 0.0405 + 0.0839125 + 0.165 -> 0.0306 + 0.064075 + 0.126
-            "tok-model": (3, 3, D("0.2894125"), D("0.220675")),
+            "tok-model": (3, 3, D("0.2894125"), D("0.220675"), 0, 0),
         }
-        assert (result.old_total, result.new_total) == (D("0.4494125"), D("0.460675"))
+        # Before: a lower bound, one request unpriced.
+        assert (result.old_total, result.old_unpriced) == (D("0.4494125"), 1)
+        assert result.new_total == D("0.460675")
         again = StoreSink(first, prices=PriceBook(NEW)).reprice()
         assert again.changed == 0  # priced as it is already
         rows = contents(first)[0]

@@ -18,6 +18,8 @@ from aievents.cli._terminal import literal
 from aievents.exceptions import PriceTableError, message
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from aievents.pricing import PriceBook
     from aievents.sinks.store import Repricing
 
@@ -63,7 +65,13 @@ def write_result(result: Repricing, url: str, out: TextIO) -> None:
     print(f"Repricing {url} with prices {literal(result.price_version)}: {done}", file=out)
     rows = [("model", "requests", "changed", "old total", "new total")]
     rows += [
-        (literal(m.model, 80), f"{m.requests:,}", f"{m.changed:,}", _plain(m.old), _plain(m.new))
+        (
+            literal(m.model, 80),
+            f"{m.requests:,}",
+            f"{m.changed:,}",
+            _cost(m.old, m.old_unpriced),
+            _cost(m.new, m.new_unpriced),
+        )
         for m in result.models
     ]
     rows.append(
@@ -71,8 +79,8 @@ def write_result(result: Repricing, url: str, out: TextIO) -> None:
             "total",
             f"{result.requests:,}",
             f"{result.changed:,}",
-            _plain(result.old_total),
-            _plain(result.new_total),
+            _cost(result.old_total, result.old_unpriced),
+            _cost(result.new_total, result.unpriced),
         )
     )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -83,6 +91,14 @@ def write_result(result: Repricing, url: str, out: TextIO) -> None:
     print(
         f"{result.requests:,} requests examined, {result.changed:,} changed, "
         f"{result.unpriced:,} still unpriced, {result.kept:,} kept as given "
-        "(their cost came with the event as an amount)",
+        "(their cost came with the event as an amount), "
+        f"{result.not_in_prices:,} not in these prices: kept",
         file=out,
     )
+
+
+def _cost(total: Decimal | None, unpriced: int) -> str:
+    """A total whose requests may be unpriced: ``unknown``, ``0.5 + unknown`` or ``0.5``."""
+    if total is None:
+        return "unknown"
+    return f"{_plain(total)} + unknown" if unpriced else _plain(total)

@@ -21,7 +21,7 @@ series mixing both kinds, and new prices that depend on what is not kept.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -34,10 +34,11 @@ from aievents.sinks._reprice import (
     Repricing,
     Summary,
     computed_total,
+    differ,
     replace_costs,
     usage_of,
 )
-from aievents.totals import COSTS, EXTRA, FIELDS, INDEX, LANES, cost_lanes
+from aievents.totals import COSTS, EXTRA, FIELDS, INDEX, LANES, cost_lanes, exact_sum
 
 __all__ = ["reprice_entries"]
 
@@ -72,33 +73,33 @@ def reprice_entries(
                     series=dict(zip(DIMENSIONS, dims, strict=True)), requests=requests, reason=plan
                 )
             )
-            total = _sum(old)
-            summary.add(model, requests, old=total, new=total, changed=False, unpriced=unpriced)
+            total = exact_sum(old)
+            summary.add(
+                model,
+                requests,
+                old=total,
+                new=total,
+                changed=False,
+                unpriced=unpriced,
+                old_unpriced=unpriced,
+            )
             continue
         for entry, before, cost in zip(held, old, plan, strict=True):
             costs, extra = _apply(entry, cost)
             after = computed_total(costs, extra)
-            changed = costs != _costs(entry) or _differ(entry[EXTRA], extra)
+            changed = costs != _costs(entry) or differ(entry[EXTRA], extra)
             for i, value in enumerate(costs):
                 entry[COSTS + i] = value
             entry[EXTRA] = extra
-            summary.add(model, int(entry[0]), old=before, new=after, changed=changed, unpriced=0)
+            count = int(entry[0])
+            summary.add(
+                model, count, old=before, new=after, changed=changed, unpriced=0, old_unpriced=0
+            )
     return summary.result(book.table.version, False)
 
 
 def _costs(entry: Any) -> list[int]:
     return [int(entry[i]) for i in range(COSTS, LANES)]
-
-
-def _sum(values: Iterable[Decimal]) -> Decimal:
-    with decimal.localcontext(EXACT):
-        return sum(values, Decimal(0))
-
-
-def _differ(old: Sequence[Decimal] | None, new: Sequence[Decimal] | None) -> bool:
-    if old is None or new is None:
-        return old is not new
-    return list(old) != list(new)
 
 
 def _apply(entry: Any, cost: ImageCost) -> tuple[list[int], list[Decimal] | None]:
