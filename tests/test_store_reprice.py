@@ -9,20 +9,19 @@ import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import attrs
 import pytest
 import sqlalchemy as sa
 
-import aievents.usage
 from aievents import ImageUsage
 from aievents.pricing import PriceBook
 from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from aievents.totals import FIELDS
+from aievents.usage import Billed
 from postgres_server import fresh_database
 from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
 
@@ -259,16 +258,35 @@ class TestReprice:
 
     def test_billed_kept(self, urls: Any) -> None:
         """What the provider billed is kept on the row, as exact text, and read back to reprice."""
-        billed = getattr(aievents.usage, "Billed", None)
-        if billed is None:
-            pytest.skip("this release's usage has no billed quantity")
         url = urls()
-        usage = ImageUsage(billed=billed(quantity=D("2.50"), unit="megapixels"))
+        usage = ImageUsage(billed=Billed(quantity=D("2.50"), unit="megapixels"))
         sink = store(url, NEW, [request("bill-a", T0 + 60, "img-model", usage=usage)])
         assert sink.reprice(prices=NEW).changed == 0
         (row,) = contents(url)[0]
         found = [row[USAGE_COLUMNS.index(c)] for c in ("billed_quantity", "billed_unit")]
         assert found == ["2.50", "megapixels"]
+        sink.close(10)
+
+    def test_a_malformed_row_is_kept_and_named(
+        self, urls: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A row no request can be rebuilt from is kept and named; the other rows are repriced."""
+        url = urls()
+        sink = store(url, OLD, requests(PriceBook(OLD)))
+        with engine(url).begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE aievents_usage SET billed_quantity = 'abc', billed_unit = 'credits' "
+                    "WHERE request_id = 'img-a'"
+                )
+            )
+        (before,) = [row for row in contents(url)[0] if "img-a" in row]
+        with caplog.at_level("WARNING", logger="aievents.store"):
+            result = sink.reprice(prices=NEW)
+        assert (result.requests, result.kept, result.changed) == (6, 1, 4)
+        assert [row for row in contents(url)[0] if "img-a" in row] == [before]
+        assert "reprice_row_kept" in caplog.text
+        assert "img-a" in caplog.text
         sink.close(10)
 
     def test_priced_as_another_model(self, urls: Any) -> None:
@@ -415,6 +433,6 @@ class TestPriceColumns:
     def test_columns(self) -> None:
         """A cost's version and entry; a billed quantity as exact text and its unit; else None."""
         cost = request("tok-a", T0, "tok-model", usage=tokens(10, 10), cost_by=PriceBook(NEW)).cost
-        billed = SimpleNamespace(billed=SimpleNamespace(quantity=D("1.50"), unit="seconds"))
+        billed = ImageUsage(billed=Billed(quantity=D("1.50"), unit="seconds"))
         assert price_columns(cost, billed) == ("new-1", "tok-model", "1.50", "seconds")
-        assert price_columns(None, SimpleNamespace()) == (None, None, None, None)
+        assert price_columns(None, ImageUsage()) == (None, None, None, None)
