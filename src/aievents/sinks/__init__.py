@@ -17,12 +17,12 @@ from aievents._lazy import lazy
 from aievents.protocols import Sink
 
 if TYPE_CHECKING:
-    from aievents.sinks.aggregate import AggregateSink as AggregateSink
-    from aievents.sinks.forward import ForwardReport as ForwardReport
-    from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks._reprice import ModelRepricing as ModelRepricing
     from aievents.sinks._reprice import NotRepriced as NotRepriced
     from aievents.sinks._reprice import Repricing as Repricing
+    from aievents.sinks.aggregate import AggregateSink as AggregateSink
+    from aievents.sinks.forward import ForwardReport as ForwardReport
+    from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
     from aievents.sinks.store import StoreSink as StoreSink
 
