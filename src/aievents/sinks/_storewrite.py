@@ -36,7 +36,7 @@ from aievents.sinks._storeschema import (
     daily,
     unfit_text,
 )
-from aievents.totals import fit, reported_cost, request_lanes, row_lanes
+from aievents.totals import fit, request_lanes, row_lanes
 
 __all__ = ["StoreWriter", "event_lanes", "price_columns"]
 
@@ -60,7 +60,7 @@ def event_lanes(
     cost: Any = event.cost
     units = None if cost is None or type(cost) is not ImageCost else cost.units
     usage = event.usage
-    if units is not None and reported_cost(usage) is None:  # the common case, without a list
+    if units is not None and usage.reported_cost is None:  # the common case, without a list
         unpriced = 1 if cost.unpriced else 0
         return request_lanes(event.images, usage, usage.split, units, unpriced=unpriced), None, cost
     cost = prices.cost_for(event, price=price)
