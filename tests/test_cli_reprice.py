@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -16,7 +17,7 @@ import pytest
 from aievents.pricing import PriceBook
 from aievents.sinks.store import StoreSink
 from reprice_data import DAY, NEW_DATA, OLD, T0, requests
-from test_store_reprice import contents
+from test_store_reprice import V2_FILE, contents
 
 D = Decimal
 #: The run's clock: 2024-11-10, after every request.
@@ -120,6 +121,20 @@ class TestReprice:
         # As priced by OLD: 0.0405 + 0.08; 0.0839125 + 0.08 (new-model unpriced); 0.165.
         assert costs == [D("0.1205"), D("0.1639125"), D("0.165")]
         assert cost_of_days(url) == costs
+
+    def test_dry_run_upgrades_no_store(self, cli: Any, tmp_path: Path) -> None:
+        """A dry run on a store of schema version 2 is refused as needing an upgrade, unchanged."""
+        path = tmp_path / "v2.db"
+        shutil.copyfile(V2_FILE, path)
+        before = path.read_bytes()
+        url = f"sqlite:///{path}"
+        ran = cli("reprice", "--store", url, "--dry-run", "--no-progress", now=NOW)
+        assert ran.returncode == 1
+        assert "needs an upgrade first" in ran.stderr
+        assert "schema version 2" in ran.stderr
+        assert ran.stdout == ""
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["v2.db"]
 
     def test_no_store(self, cli: Any, tmp_path: Path) -> None:
         """Repricing creates no store."""

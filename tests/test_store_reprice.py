@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from aievents import ImageUsage
+from aievents.exceptions import StoreAccessError
 from aievents.pricing import PriceBook
 from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
@@ -338,6 +339,28 @@ def load_v2(url: str, tmp_path: Path) -> None:
 
 class TestFromVersion2:
     """A store of schema version 2 is upgraded, then repriced like one written today."""
+
+    def test_not_upgraded_for_a_dry_run(self, urls: Any, tmp_path: Path) -> None:
+        """Opened with upgrade=False (a dry run's way): refused as needing an upgrade, unchanged."""
+        url = urls()
+        load_v2(url, tmp_path)
+
+        def everything() -> list[Any]:
+            db = engine(url)
+            with db.connect() as conn:
+                names = ("aievents_meta", "aievents_usage", "aievents_daily")
+                found = [conn.exec_driver_sql(f"SELECT * FROM {n} ORDER BY 1").all() for n in names]
+                found.append(
+                    sorted(c["name"] for c in sa.inspect(conn).get_columns("aievents_usage"))
+                )
+            db.dispose()
+            return found
+
+        before = everything()
+        with pytest.raises(StoreAccessError, match="needs an upgrade first"):
+            StoreSink(url, create=False, upgrade=False)
+        assert everything() == before
+        assert before[0] == [("schema_version", "2")]
 
     def test_migrated_then_repriced(self, urls: Any, tmp_path: Path) -> None:
         """The new columns are added; repriced, it equals a store written with the new table."""

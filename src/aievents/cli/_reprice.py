@@ -47,7 +47,8 @@ def reprice(
         require_extra("aievents reprice's progress bar", "cli", ("rich",))
     from aievents.sinks.store import StoreSink
 
-    store = StoreSink(args.store, create=False, prices=book)  # repricing creates no store
+    # Repricing creates no store; a dry run upgrades none either.
+    store = StoreSink(args.store, create=False, upgrade=not args.dry_run, prices=book)
     bar = progress_bar(errors, "repricing", "requests") if progress else None
     try:
         result = store.reprice(since=args.since, dry_run=args.dry_run, progress=bar)

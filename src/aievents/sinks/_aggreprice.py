@@ -69,7 +69,11 @@ def reprice_entries(
         unpriced = sum(int(entry[_UNPRICED]) for entry in held)
         old = [computed_total(_costs(entry), entry[EXTRA]) for entry in held]
         model = str(dims[0])
-        plan = _plan(dims, held, book, counted) if dims != overflow else "the overflow series mixes series"
+        plan = (
+            _plan(dims, held, book, counted)
+            if dims != overflow
+            else "the overflow series mixes series"
+        )
         if isinstance(plan, str):
             summary.kept += requests
             summary.not_repriced.append(

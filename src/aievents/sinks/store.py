@@ -134,6 +134,11 @@ class StoreSink(Reports):
             :class:`StoreError` (and no file is created), as is such a file
             deleted later; a SQLite file on a read-only file system is
             read as one that nothing changes.
+        upgrade: Upgrade a store of an older schema version when it is
+            opened (the default). With ``False`` such a store is a
+            :class:`StoreAccessError` saying it needs an upgrade first, and
+            nothing in it is changed (what ``aievents reprice --dry-run``
+            opens a store with).
         busy_timeout: Seconds a statement waits for a lock another
             connection holds (SQLite's busy timeout; PostgreSQL's
             ``lock_timeout``) before it fails. A batch that fails so is
@@ -161,8 +166,8 @@ class StoreSink(Reports):
             (SQLite, or PostgreSQL with psycopg 3).
         StoreConnectionError: the database server cannot be reached.
         StoreAccessError: the store cannot be opened or created, its tables
-            are of a newer version, or (``create=False``) there is no store
-            there.
+            are of a newer version (or, ``upgrade=False``, of an older one),
+            or (``create=False``) there is no store there.
     """
 
     #: Events written.
@@ -190,6 +195,7 @@ class StoreSink(Reports):
         price_events: bool = True,
         clock: Any = time.time,
         create: bool = True,
+        upgrade: bool = True,
         busy_timeout: float = 10.0,
         query_wait: float = 10.0,
         exit_timeout: float = 5.0,
@@ -209,7 +215,12 @@ class StoreSink(Reports):
         self._ledger = Ledger()
         try:
             self._db = StoreDB(
-                target, create=create, busy=busy, diag=self._diag, ledger=self._ledger
+                target,
+                create=create,
+                upgrade=upgrade,
+                busy=busy,
+                diag=self._diag,
+                ledger=self._ledger,
             )
         except StoreError as error:
             # Raised again from here, without the frames below: a renderer that
