@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sqlite3
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from aievents import ImageUsage
-from aievents.exceptions import StoreAccessError
+from aievents.exceptions import QueryError, StoreAccessError
 from aievents.pricing import PriceBook
 from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
@@ -222,6 +223,18 @@ class TestReprice:
         pages = sink.costs(T0 + DAY, T0 + 3 * DAY).data
         later = [b.results[0].amount for b in pages]  # type: ignore[union-attr]
         assert later == [D("0.204075"), D("0.126")]
+        sink.close(10)
+
+    def test_since_read_as_a_query_reads_times(self, tmp_path: Path) -> None:
+        """A date or an aware datetime; a naive datetime, NaN or infinity named as ``since``."""
+        sink = store(f"sqlite:///{tmp_path / 'since.db'}", OLD, requests())
+        day = dt.datetime.fromtimestamp(T0 + DAY, dt.timezone.utc)
+        assert sink.reprice(since=day.date(), prices=NEW, dry_run=True).requests == 4
+        assert sink.reprice(since=day, prices=NEW, dry_run=True).requests == 4
+        for bad in (day.replace(tzinfo=None), float("nan"), float("inf")):
+            with pytest.raises(QueryError) as raised:
+                sink.reprice(since=bad, prices=NEW, dry_run=True)  # type: ignore[arg-type]
+            assert raised.value.field == "since"
         sink.close(10)
 
     def test_dry_run_changes_nothing(self, urls: Any, kind: str) -> None:

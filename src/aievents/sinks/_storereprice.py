@@ -26,7 +26,7 @@ from aievents._diag import log
 from aievents.events import ImageUsageEvent
 from aievents.exceptions import EventValidationError
 from aievents.pricing import PriceBook
-from aievents.query import DIMENSIONS
+from aievents.query import DIMENSIONS, instant
 from aievents.sinks import _reprice as share
 from aievents.sinks._reprice import COMPUTED_FIELDS, Repricing
 from aievents.sinks._storedb import SETTLE, StoreDB
@@ -57,22 +57,13 @@ _UNPRICED: Final = LANE_COLUMNS.index("unpriced_requests")
 _SET: Final = ("unpriced_requests", *COMPUTED_FIELDS, "cost_exact", "price_version", "priced_as")
 
 
-def since_ms(since: float | dt.datetime | dt.date | None) -> int | None:
-    """``since`` (Unix seconds, an aware or UTC datetime, a UTC date) in epoch milliseconds."""
-    if since is None:
-        return None
-    if isinstance(since, dt.datetime):
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.timezone.utc)
-        return int(since.timestamp() * 1000)
-    if isinstance(since, dt.date):
-        return int(
-            dt.datetime(since.year, since.month, since.day, tzinfo=dt.timezone.utc).timestamp()
-            * 1000
-        )
-    if isinstance(since, bool) or not isinstance(since, (int, float)):
-        raise TypeError(f"since must be Unix seconds, a datetime or a date, got {since!r}")
-    return int(since * 1000)
+def since_ms(since: int | dt.datetime | dt.date | None) -> int | None:
+    """``since`` (Unix seconds, an aware datetime, a UTC date; None: all) in epoch milliseconds.
+
+    Read as a query reads its times (:func:`aievents.query.instant`): a
+    QueryError names ``since`` and the value when it is none of these.
+    """
+    return None if since is None else instant("since", since) * 1000
 
 
 def reprice(

@@ -366,7 +366,7 @@ class StoreSink(Reports):
 
     def reprice(
         self,
-        since: float | dt.datetime | dt.date | None = None,
+        since: int | dt.datetime | dt.date | None = None,
         prices: PriceBook | PriceTable | None = None,
         *,
         dry_run: bool = False,
@@ -388,8 +388,8 @@ class StoreSink(Reports):
         record of what was billed: it is priced from its tokens and images.
 
         Args:
-            since: Only requests from this time on: Unix seconds, a datetime
-                (UTC when naive) or a date (UTC); all by default.
+            since: Only requests from this time on: Unix seconds (an int),
+                an aware datetime or a date (its start, UTC); all by default.
             prices: The book or table to price with (this sink's book by
                 default).
             dry_run: Change nothing; the answer tells what would change.
@@ -401,6 +401,8 @@ class StoreSink(Reports):
             and after.
 
         Raises:
+            QueryError: ``since`` is none of these (a naive datetime, a
+                float, ...).
             StoreError: the store cannot be read or written (every batch
                 written before stays written).
         """
