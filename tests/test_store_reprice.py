@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -18,14 +19,14 @@ import sqlalchemy as sa
 
 from aievents import ImageUsage
 from aievents.exceptions import QueryError, StoreAccessError
-from aievents.pricing import PriceBook
+from aievents.pricing import PriceBook, PriceTable
 from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from aievents.totals import FIELDS
 from aievents.usage import Billed
 from postgres_server import fresh_database
-from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
+from reprice_data import DAY, NEW, OLD, OLD_DATA, T0, request, requests, tokens
 
 D = Decimal
 V2_FILE = Path(__file__).parent / "fixtures" / "store_v2.db"
@@ -287,13 +288,15 @@ class TestReprice:
         """A row no request can be rebuilt from is kept and named; the other rows are repriced."""
         url = urls()
         sink = store(url, OLD, requests(PriceBook(OLD)))
-        with engine(url).begin() as conn:
+        db = engine(url)
+        with db.begin() as conn:
             conn.execute(
                 sa.text(
                     "UPDATE aievents_usage SET billed_quantity = 'abc', billed_unit = 'credits' "
                     "WHERE request_id = 'img-a'"
                 )
             )
+        db.dispose()
         (before,) = [row for row in contents(url)[0] if "img-a" in row]
         with caplog.at_level("WARNING", logger="aievents.store"):
             result = sink.reprice(prices=NEW)
@@ -301,6 +304,22 @@ class TestReprice:
         assert [row for row in contents(url)[0] if "img-a" in row] == [before]
         assert "reprice_row_kept" in caplog.text
         assert "img-a" in caplog.text
+        sink.close(10)
+
+    def test_zero_tokens_stay_priced_by_tokens(self, urls: Any) -> None:
+        """A usage that reported 0 tokens, repriced with the same prices: still $0, no estimate."""
+        data = json.loads(json.dumps(OLD_DATA))
+        data["models"][0]["per_image_estimate"] = [{"price": "0.04"}]  # tok-model
+        table = PriceTable.from_dict(data)
+        url = urls()
+        sink = store(url, table, [request("zero-a", T0 + 60, "tok-model", usage=tokens(0, 0))])
+        before = contents(url)
+        (row,) = before[0]
+        # Priced by its tokens: 0 * 5.00 + 0 * 40.00 = $0 (the estimate would be $0.04).
+        assert row[USAGE_COLUMNS.index("cost_basis")] == "tokens"
+        result = sink.reprice(prices=table)
+        assert (result.changed, result.models[0].new) == (0, D(0))
+        assert contents(url) == before
         sink.close(10)
 
     def test_priced_as_another_model(self, urls: Any) -> None:
@@ -470,5 +489,5 @@ class TestPriceColumns:
         """A cost's version and entry; a billed quantity as exact text and its unit; else None."""
         cost = request("tok-a", T0, "tok-model", usage=tokens(10, 10), cost_by=PriceBook(NEW)).cost
         billed = ImageUsage(billed=Billed(quantity=D("1.50"), unit="seconds"))
-        assert price_columns(cost, billed) == ("new-1", "tok-model", "1.50", "seconds")
-        assert price_columns(None, ImageUsage()) == (None, None, None, None)
+        assert price_columns(cost, billed) == ("new-1", "tok-model", "1.50", "seconds", "tokens")
+        assert price_columns(None, ImageUsage()) == (None, None, None, None, None)

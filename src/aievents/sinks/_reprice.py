@@ -258,20 +258,22 @@ def replace_costs(
     return [0] * width, values
 
 
-def usage_of(counts: Mapping[str, int], billed: Any = None) -> ImageUsage:
+def usage_of(counts: Mapping[str, int], billed: Any = None, *, tokens: bool = False) -> ImageUsage:
     """The usage whose tokens are these counts (``FIELDS``' token lanes, summed or one request's).
 
     Its :func:`~aievents.usage.token_split` is the counts' split, so it
     prices as the usage they were counted from. Token counts that are all 0
-    are read as a usage that reported none (a row keeps no difference
-    between 0 and not reported). ``billed`` is the usage's ``billed``.
+    are read as a usage that reported none (the lanes keep no difference
+    between 0 and not reported) unless ``tokens`` says the usage reported
+    tokens (a store's row priced by its tokens). ``billed`` is the usage's
+    ``billed``.
     """
     given = counts["input_tokens"], counts["output_tokens"]
     text, image = counts["input_text_tokens"], counts["input_image_tokens"]
     cached = counts["input_cached_text_tokens"] + counts["input_cached_image_tokens"]
     out_image, out_text = counts["output_image_tokens"], counts["output_text_tokens"]
     extra: dict[str, Any] = {} if billed is None else {"billed": billed}
-    reported = any(given)
+    reported = tokens or any(given)
     if not reported and not any((text, image, cached, out_image, out_text)):
         return ImageUsage(**extra)
     into = None

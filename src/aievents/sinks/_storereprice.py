@@ -54,7 +54,16 @@ _DIMS: Final = [_AT[name] for name in DIMENSIONS]
 _COST_AT: Final = COSTS - 1
 _UNPRICED: Final = LANE_COLUMNS.index("unpriced_requests")
 #: The columns a reprice sets.
-_SET: Final = ("unpriced_requests", *COMPUTED_FIELDS, "cost_exact", "price_version", "priced_as")
+_SET: Final = (
+    "unpriced_requests",
+    *COMPUTED_FIELDS,
+    "cost_exact",
+    "price_version",
+    "priced_as",
+    "cost_basis",
+)
+#: The columns that say how a row was priced.
+_STAMPS: Final = ("price_version", "priced_as", "cost_basis")
 
 
 def since_ms(since: int | dt.datetime | dt.date | None) -> int | None:
@@ -203,15 +212,16 @@ def _row(
         new = fitted
     new_total = share.computed_total(new[_COST_AT:], new_extra)
     changed = new != lanes or share.differ(extra, new_extra)
-    version, priced_as, _, _ = price_columns(cost, None)
-    if changed or (version, priced_as) != (row[_AT["price_version"]], row[_AT["priced_as"]]):
+    version, priced_as, _, _, basis = price_columns(cost, None)
+    stamps = (version, priced_as, basis)
+    if changed or stamps != tuple(row[_AT[name]] for name in _STAMPS):
         update: dict[str, Any] = {"key": row[_AT["request_id"]]}
         for name in ("unpriced_requests", *COMPUTED_FIELDS):
             update[f"new_{name}"] = new[LANE_COLUMNS.index(name)]
         update["new_cost_exact"] = (
             None if new_extra is None else json.dumps([str(v) for v in new_extra])
         )
-        update["new_price_version"], update["new_priced_as"] = version, priced_as
+        update["new_price_version"], update["new_priced_as"], update["new_cost_basis"] = stamps
         updates.append(update)
     if new != lanes:
         minute = int(row[_AT["minute"]])
@@ -288,7 +298,8 @@ def _request(row: tuple[Any, ...], lanes: list[int], model: str) -> ImageUsageEv
             project_id=row[_AT["project_id"]],
             user_id=row[_AT["user_id"]],
             api_key_id=row[_AT["api_key_id"]],
-            usage=share.usage_of(counts, billed),
+            # Priced by its tokens: it reported them, were they all 0.
+            usage=share.usage_of(counts, billed, tokens=row[_AT["cost_basis"]] == "tokens"),
         )
     except (EventValidationError, TypeError, ValueError, ArithmeticError) as error:
         log(

@@ -68,15 +68,15 @@ def event_lanes(
     return lanes, extra, cost
 
 
-def price_columns(cost: Any, usage: Any) -> tuple[str | None, str | None, str | None, str | None]:
-    """A row's PRICE_COLUMNS: the table version and entry of its cost, what was billed."""
-    version = priced_as = None
+def price_columns(cost: Any, usage: Any) -> tuple[str | None, ...]:
+    """A row's PRICE_COLUMNS: its cost's table version and entry, what was billed, its basis."""
+    version = priced_as = basis = None
     if isinstance(cost, ImageCost):
-        version, priced_as = cost.price_version, cost.priced_model
+        version, priced_as, basis = cost.price_version, cost.priced_model, cost.basis
     billed = getattr(usage, "billed", None)  # Billed(quantity, unit), when usage has it
     if billed is None:
-        return version, priced_as, None, None
-    return version, priced_as, str(billed.quantity), str(billed.unit)
+        return version, priced_as, None, None, basis
+    return version, priced_as, str(billed.quantity), str(billed.unit), basis
 
 
 class StoreWriter:
