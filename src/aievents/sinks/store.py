@@ -379,8 +379,11 @@ class StoreSink(Reports):
         provider billed) and priced as a row is when written, so a store
         repriced with a table equals one written with that table from the
         start. Rows whose cost came with the event as an amount (not from a
-        price table) are kept (:attr:`Repricing.kept`); a cost the provider
-        reported is never changed. Rows are done in batches, each read,
+        price table), and rows that cannot be read back as a request (named
+        in a warning), are kept (:attr:`Repricing.kept`); rows whose model
+        the prices do not know are kept with their cost, known or not
+        (:attr:`Repricing.not_in_prices`); a cost the provider reported is
+        never changed. Rows are done in batches, each read,
         priced and written in one transaction, its changes added to the
         daily roll-up as differences: an interruption leaves every batch
         whole, rows written meanwhile are kept, and running it again goes
