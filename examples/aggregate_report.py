@@ -27,11 +27,11 @@ def main() -> None:
             ImageUsageEvent(
                 request_id=f"req-{index}",
                 timestamp=(DAY + 3600 * index) * 1000,
-                model="gpt-image-1",
+                model="gpt-image-2",
                 user_id=user,
                 images=1,
                 usage=usage,
-                cost=image_cost("gpt-image-1", usage=usage),
+                cost=image_cost("gpt-image-2", usage=usage),
             )
         )
     print(json.dumps(sink.usage(DAY, group_by=["user_id"]).to_dict(), indent=2))

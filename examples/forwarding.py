@@ -27,7 +27,7 @@ def main() -> None:
             for index in range(10):
                 events.emit(
                     ImageUsageEvent(
-                        request_id=f"req-{index}", model="dall-e-3", images=1, usage=ImageUsage()
+                        request_id=f"req-{index}", model="gpt-image-2", images=1, usage=ImageUsage()
                     )
                 )
             report = sink.flush(5)

@@ -27,8 +27,10 @@ def main() -> None:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-example", max_retries=0)
         instrument_openai(client, events=events)
         with aievents.context(user_id="user-42"):
-            client.images.generate(model="gpt-image-1", prompt="a lighthouse", size="1024x1024")
-            client.images.generate(model="dall-e-3", prompt="a fox", quality="hd")
+            client.images.generate(model="gpt-image-2", prompt="a lighthouse", size="1024x1024")
+            client.images.generate(
+                model="gpt-image-2.5-flare", prompt="a fox", size="1024x1024", quality="low"
+            )
     today = int(time.time()) // 86_400 * 86_400
     for bucket in sink.usage(today, group_by=["model"]).data:
         for result in bucket.results:

@@ -22,7 +22,7 @@ def main() -> None:
             client.emit(
                 ImageUsageEvent(
                     request_id="req-1",
-                    model="gpt-image-1",
+                    model="gpt-image-2",
                     images=1,
                     usage=aievents.to_image_usage(
                         {"input_tokens": 50, "output_tokens": 1056, "total_tokens": 1106}

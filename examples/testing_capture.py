@@ -15,7 +15,7 @@ def make_thumbnail(user: str) -> None:
     """Code under test: it reports one image request on the default client."""
     with aievents.context(user_id=user):
         aievents.emit(
-            ImageUsageEvent(request_id="thumb-1", model="dall-e-2", images=1, usage=ImageUsage())
+            ImageUsageEvent(request_id="thumb-1", model="gpt-image-2", images=1, usage=ImageUsage())
         )
 
 
@@ -24,7 +24,7 @@ def test_thumbnail_is_reported() -> None:
     with capture_events() as captured:
         make_thumbnail("user-42")
     (event,) = [e for e in captured if isinstance(e, ImageUsageEvent)]
-    assert (event.model, event.user_id, event.images) == ("dall-e-2", "user-42", 1)
+    assert (event.model, event.user_id, event.images) == ("gpt-image-2", "user-42", 1)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import importlib
 import inspect
 import re
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -75,3 +77,45 @@ def test_every_public_module_documented() -> None:
         )
         # Documented itself, or every name re-exported by a documented package.
         assert name in DOCUMENTED or names <= shown, f"{name} is missing from the API reference"
+
+
+def section(text: str, heading: str) -> str:
+    """The text under a Markdown heading, up to the next heading of any level."""
+    start = text.index(f"{heading}\n") + len(heading)
+    following = re.search(r"^#+ ", text[start:], re.M)
+    return text[start:] if following is None else text[start : start + following.start()]
+
+
+class TestCommandsDocumented:
+    """README and the pricing guide name every command of ``aievents``."""
+
+    def commands(self) -> list[str]:
+        """The commands ``aievents --help`` lists, from a real run of the command."""
+        result = subprocess.run(
+            [sys.executable, "-m", "aievents", "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        listed = result.stdout.split("  COMMAND\n", 1)[1].split("\n\n")[0]
+        return re.findall(r"^ {4}(\w+) ", listed, re.M)
+
+    def test_readme_names_every_command(self) -> None:
+        """The features list names each command; its section shows each one but the demo."""
+        commands = self.commands()
+        assert {"usage", "reprice", "prices"} <= set(commands)
+        readme = (ROOT / "README.md").read_text()
+        (feature,) = [line for line in readme.splitlines() if "**The `aievents` command**" in line]
+        assert [c for c in commands if f"`{c}`" not in feature] == []
+        shown = section(readme, "## The `aievents` command")
+        missing = [c for c in commands if c != "demo" and f"\naievents {c} " not in shown]
+        assert missing == []
+
+    def test_pricing_guide_says_what_the_command_prices_with(self) -> None:
+        """The row of ``aievents.cli.main`` says which commands take the book given to it."""
+        guide = (ROOT / "docs" / "guides" / "pricing.md").read_text()
+        (row,) = [line for line in guide.splitlines() if line.startswith("| `aievents.cli.main(")]
+        assert [
+            c for c in ("usage", "costs", "ingest", "reprice", "prices") if f"`{c}" not in row
+        ] == []

@@ -422,30 +422,31 @@ class TestFieldValidation:
 
 
 class TestCostUsd:
-    """ImageUsageEvent.cost_usd: the priced total, else the reported usage.cost, else None."""
+    """ImageUsageEvent.cost_usd: the computed total, never the provider's figure."""
 
     @pytest.mark.parametrize(
         ("priced", "reported", "expected"),
         [
-            pytest.param("0.042", "0.5", Decimal("0.042"), id="priced-wins"),
-            pytest.param(None, "0.5", Decimal("0.5"), id="reported"),
+            pytest.param("0.042", "0.5", Decimal("0.042"), id="priced"),
+            pytest.param(None, "0.5", None, id="reported-only"),
             pytest.param(None, None, None, id="unknown"),
         ],
     )
     def test_cost_usd(self, priced: str | None, reported: str | None, expected: Any) -> None:
-        """The breakdown's total comes first; the provider's figure stands in without one."""
+        """The breakdown's total, else None; the provider's cost stays in usage.reported_cost."""
         cost = (
-            ImageCost(total=priced, basis="tokens", price_version="t", priced_model="gpt-image-1")
+            ImageCost(total=priced, basis="tokens", price_version="t", priced_model="gpt-image-2")
             if priced is not None
             else None
         )
         event = ImageUsageEvent(
             request_id="img-1",
-            model="gpt-image-1",
+            model="gpt-image-2",
             usage=ImageUsage(input_tokens=10, cost=reported),
             cost=cost,
         )
         assert event.cost_usd == expected
+        assert event.usage.reported_cost == (None if reported is None else Decimal(reported))
 
 
 class TestPricedAs:

@@ -18,15 +18,19 @@ EXTRAS = frozenset(metadata("aievents").get_all("Provides-Extra") or ()) - {"dev
 
 #: What each example must print.
 EXPECTED = {
-    "quickstart.py": ["image:usage gpt-image-1 user-42 1106"],
+    "quickstart.py": ["image:usage gpt-image-2 user-42 1106"],
     "openai_instrumentation.py": [
-        "dall-e-3 1 requests $0.08",
-        "gpt-image-1 1 requests $0.00245",
+        # gpt-image-2, "a lighthouse" high 1024x1024: 2 text tokens x 5.00/M
+        # + 7024 image tokens x 30.00/M = 0.00001 + 0.21072
+        "gpt-image-2 1 requests $0.21073",
+        # gpt-image-2.5-flare (gpt-image-2's rates), "a fox" low 1024x1024:
+        # 2 x 5.00/M + 196 x 30.00/M = 0.00001 + 0.00588
+        "gpt-image-2.5-flare 1 requests $0.00589",
     ],
     "custom_provider.py": ["image:request:completed sd3.5-large 2", "image:usage sd3.5-large 2"],
     "aggregate_report.py": [
         '"user_id": "alice"',
-        '"line_item": "gpt-image-1, output image tokens"',
+        '"line_item": "gpt-image-2, output image tokens"',
     ],
     "forwarding.py": ["sent=10 pending=0 dropped={}", "10 lines in events.jsonl"],
     "testing_capture.py": ["test_thumbnail_is_reported passed"],

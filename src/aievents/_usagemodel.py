@@ -17,6 +17,7 @@ from typing import Any, Final
 import attrs
 
 from aievents import _validate as v
+from aievents._diag import RateLimitedLog
 
 __all__ = [
     "BILLED_UNITS",
@@ -25,8 +26,11 @@ __all__ = [
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
+    "add_usage",
     "split_tokens",
 ]
+
+_DIAG: Final = RateLimitedLog("usage")
 
 #: The units a provider bills in (TanStack's ``billed.unit``).
 BILLED_UNITS: Final = (
@@ -258,3 +262,68 @@ def split_tokens(usage: ImageUsage) -> tuple[int, int, int, int, int, int]:
     if out is None:
         return text, image, cached_text, cached_image, usage.output_tokens or 0, 0
     return text, image, cached_text, cached_image, out.image_tokens or 0, out.text_tokens or 0
+
+
+def add_usage(a: ImageUsage, b: ImageUsage) -> ImageUsage:
+    """Two usages of one request added up (several streamed results, say).
+
+    Every figure is added field by field: the token counts and their
+    details, ``cost``, each amount of ``cost_details`` and ``billed``. A
+    figure only one side reported is kept as it is; one neither reported
+    stays ``None`` (unknown, never 0). A missing ``total_tokens`` counts as
+    input + output.
+
+    ``billed`` adds up only in one unit. Quantities in two different units
+    (``images`` and ``megapixels``) have no sum: the result's ``billed`` is
+    ``None`` (the request is then priced by its other figures, or left
+    unpriced), and a warning ``billed_units_differ`` gives both quantities
+    and units (once a minute per pair of units), so that nothing is dropped
+    unsaid.
+    """
+    return ImageUsage(
+        input_tokens=_plus(a.input_tokens, b.input_tokens),
+        output_tokens=_plus(a.output_tokens, b.output_tokens),
+        total_tokens=_plus(_total(a), _total(b)),
+        input_tokens_details=_details(a.input_tokens_details, b.input_tokens_details),
+        output_tokens_details=_details(a.output_tokens_details, b.output_tokens_details),
+        cost=_plus(a.cost, b.cost),
+        billed=_billed(a.billed, b.billed),
+        cost_details=_details(a.cost_details, b.cost_details),
+    )
+
+
+def _plus(x: Any, y: Any) -> Any:
+    """``x + y`` of two optional figures: one missing is the other; both missing is None."""
+    if x is None:
+        return y
+    return x if y is None else x + y
+
+
+def _total(usage: ImageUsage) -> int | None:
+    if usage.total_tokens is not None:
+        return usage.total_tokens
+    total: int | None = _plus(usage.input_tokens, usage.output_tokens)
+    return total
+
+
+def _details(x: Any, y: Any) -> Any:
+    """Two details of one kind added field by field (either may be None)."""
+    if x is None or y is None:
+        return x if y is None else y
+    names = [field.name for field in attrs.fields(type(x))]
+    return type(x)(**{name: _plus(getattr(x, name), getattr(y, name)) for name in names})
+
+
+def _billed(x: Billed | None, y: Billed | None) -> Billed | None:
+    if x is None or y is None:
+        return x if y is None else y
+    if x.unit == y.unit:
+        return Billed(x.quantity + y.quantity, x.unit)
+    _DIAG(
+        ("billed_units_differ", x.unit, y.unit),
+        "warning",
+        "billed_units_differ",
+        first=f"{x.quantity} {x.unit}",
+        second=f"{y.quantity} {y.unit}",
+    )
+    return None

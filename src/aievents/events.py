@@ -131,7 +131,7 @@ class BaseEvent(ScrubbedRepr):
         correlation_id: Id correlating events across services.
         related_event_id: Id of an event this one relates to.
         provider: The AI provider, such as ``openai``.
-        model: The model, such as ``gpt-image-1``.
+        model: The model, such as ``gpt-image-2``.
         system_prompts: System prompts of the request.
         options: Request options (JSON values only: text, finite numbers,
             booleans, None, lists, dicts with string keys).
@@ -326,12 +326,14 @@ class ImageUsageEvent(ImageEvent):
 
     @property
     def cost_usd(self) -> Decimal | None:
-        """The request's cost in USD: ``cost.total`` when priced, else ``usage.cost``.
+        """The cost aievents computed for the request in USD (``cost.total``), or None.
 
-        The best figure known, whichever side it comes from; the computed one
-        alone is ``cost.total``, the reported one ``usage.reported_cost``.
+        ``None`` when the request was not priced, even if the provider
+        reported a cost: that figure is ``usage.reported_cost``, kept apart
+        (as the log's ``cost_usd`` and ``reported_cost_usd`` are).
         """
-        return self.cost.total if self.cost is not None else self.usage.cost
+        cost = self.cost
+        return None if cost is None else cost.total
 
     @property
     def priced_as(self) -> str | None:

@@ -34,6 +34,7 @@ from aievents._usagemodel import (
     ImageUsage,
     InputTokensDetails,
     OutputTokensDetails,
+    add_usage,
     split_tokens,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "ImageUsage",
     "InputTokensDetails",
     "OutputTokensDetails",
+    "add_usage",
     "billed_from_split",
     "billed_tokens",
     "flat_reported",

@@ -9,12 +9,10 @@ the call: a failure to build or emit an event is logged and dropped.
 
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any, Final
-
-import attrs
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._redact import scrub_text
@@ -31,7 +29,7 @@ from aievents.events import (
 )
 from aievents.exceptions import EventValidationError, FieldValueError
 from aievents.pricing import PriceBook, PriceTable, book_for
-from aievents.usage import ImageUsage
+from aievents.usage import ImageUsage, add_usage
 
 __all__ = ["ImageRequest", "moment", "new_request_id", "report_failure"]
 
@@ -136,9 +134,10 @@ class ImageRequest:
 
         Payloads are read by :func:`aievents.adapters.to_image_usage` (OpenAI,
         orq, TanStack, Gemini). Usage recorded twice (several streamed
-        results) is added up. A payload that cannot be read is logged and
-        ignored, so that telemetry never breaks the call; the usage read is
-        returned, or ``None``.
+        results) is added up by :func:`aievents.usage.add_usage`: tokens,
+        the provider's cost and cost details, and what it billed. A payload
+        that cannot be read is logged and ignored, so that telemetry never
+        breaks the call; the usage read is returned, or ``None``.
         """
         try:
             read = to_image_usage(usage)
@@ -152,7 +151,7 @@ class ImageRequest:
                 reason=exc.reason,
             )
             return None
-        self.usage = read if self.usage is None else _add(self.usage, read)
+        self.usage = read if self.usage is None else add_usage(self.usage, read)
         return read
 
     def record_images(self, count: int) -> None:
@@ -284,6 +283,8 @@ class ImageRequest:
                 images=self.images,
                 size=self.size,
                 quality=self.quality,
+                billed=None if self.usage is None else self.usage.billed,
+                when=datetime.datetime.fromtimestamp(ended / 1000, datetime.timezone.utc).date(),
             )
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)
@@ -328,33 +329,3 @@ class ImageRequest:
             duration=self.duration_ms,
             **self._common(),
         )
-
-
-def _total(usage: ImageUsage) -> int | None:
-    if usage.total_tokens is not None:
-        return usage.total_tokens
-    if usage.input_tokens is None and usage.output_tokens is None:
-        return None
-    return (usage.input_tokens or 0) + (usage.output_tokens or 0)
-
-
-def _add(a: ImageUsage, b: ImageUsage) -> ImageUsage:
-    """Two usages added field by field (None + None stays None)."""
-
-    def plus(x: int | None, y: int | None) -> int | None:
-        return None if x is None and y is None else (x or 0) + (y or 0)
-
-    def details(x: Any, y: Any) -> Any:
-        if x is None or y is None:
-            return x if y is None else y
-        names: Sequence[str] = [f.name for f in attrs.fields(type(x))]
-        return type(x)(**{n: plus(getattr(x, n), getattr(y, n)) for n in names})
-
-    return ImageUsage(
-        input_tokens=plus(a.input_tokens, b.input_tokens),
-        output_tokens=plus(a.output_tokens, b.output_tokens),
-        total_tokens=plus(_total(a), _total(b)),
-        input_tokens_details=details(a.input_tokens_details, b.input_tokens_details),
-        output_tokens_details=details(a.output_tokens_details, b.output_tokens_details),
-        cost=None if a.cost is None and b.cost is None else (a.cost or 0) + (b.cost or 0),
-    )
