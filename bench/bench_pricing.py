@@ -6,12 +6,12 @@ cost with ``cost_of``). The rows, timed in interleaved rounds:
 
 - building the event: its usage (tokens by modality) and the event itself;
 - pricing it from its facts (``image_cost``), for a token-billed model, a
-  dated snapshot name (resolved to its model) and a per-image model;
+  dated snapshot name (``gpt-image-1-2025-04-15``, resolved to its model
+  by the snapshot rule: no alias names it) and a per-image model;
 - pricing the event itself (``cost_of``).
 
-The closing note gives the ratios of pricing to building (DESIGN sets no bar
-for them: they are information, for the release notes and the performance
-guide).
+The ratios of pricing to building are information (no bar is set for them);
+the performance guide quotes them.
 
 Run with the project's venv: ``make bench``.
 """
@@ -61,8 +61,8 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
             "size='1024x1024', quality='medium')",
             number,
         ),
-        "image_cost, snapshot name": (
-            "image_cost('gpt-image-2-2026-04-21', provider='openai', usage=usage, images=1)",
+        "image_cost, snapshot name (gpt-image-1-2025-04-15)": (
+            "image_cost('gpt-image-1-2025-04-15', provider='openai', usage=usage, images=1)",
             number,
         ),
         "image_cost, per image (sd3.5-large)": (
@@ -79,7 +79,7 @@ RATIOS: list[tuple[str, str, str]] = [
     ("image_cost / building the event", "image_cost, tokens (gpt-image-2)",
      "build usage + ImageUsageEvent"),
     ("cost_of(event) / building the event", "cost_of(event)", "build usage + ImageUsageEvent"),
-    ("snapshot name / exact name", "image_cost, snapshot name",
+    ("snapshot name / exact name", "image_cost, snapshot name (gpt-image-1-2025-04-15)",
      "image_cost, tokens (gpt-image-2)"),
     ("per image / tokens", "image_cost, per image (sd3.5-large)",
      "image_cost, tokens (gpt-image-2)"),

@@ -132,10 +132,11 @@ CASES = [
         quality="standard",
     ),
     case("amazon.nova-canvas-v1:0", "0.12", "images", images=2),
-    # fal, per megapixel of 1024x1024 pixels, rounded up: 1024x1024 is 1 MP, 1920x1080
-    # (2073600 pixels, 1.98 MP) is 2. schnell 1 x 0.003; 2 x 0.003. dev 2 x 0.025; 3 x 1 x 0.025
-    case("fal-ai/flux/schnell", "0.003", "megapixels", images=1, size="1024x1024"),
-    case("fal-ai/flux/schnell", "0.006", "megapixels", images=1, size="1920x1080"),
+    # fal-ai/flux/schnell: 0.003 per image (pricing.md), 1 x 0.003; 2 x 0.003.
+    case("fal-ai/flux/schnell", "0.003", "images", images=1, size="1024x1024"),
+    case("fal-ai/flux/schnell", "0.006", "images", images=2, size="1920x1080"),
+    # fal-ai/flux/dev: 0.025 per megapixel of 1024x1024 = 1,048,576 pixels, rounded up:
+    # 1920x1080 (2,073,600 pixels, 1.98 MP) is 2: 2 x 0.025; 1024x1024 is 1: 3 x 0.025.
     case("fal-ai/flux/dev", "0.050", "megapixels", provider="fal", images=1, size="1920x1080"),
     case("fal-ai/flux/dev", "0.075", "megapixels", images=3, size="1024x1024"),
     # fal, per image: 0.04; 0.06; 2 x 0.039; nano-banana-pro 4K 0.30, 2 x 1K 0.15;
@@ -219,6 +220,48 @@ class TestEveryEntry:
             dates = [d for d in (price.released, price.deprecated, price.shutdown) if d]
             assert dates == sorted(dates), price.model
 
+    def test_lifecycle_of_pricing_md(self) -> None:
+        """The lifecycle dates are pricing.md's, and only those: none is made up."""
+        lifecycle = {
+            price.model: {
+                key: str(value)
+                for key in ("released", "deprecated", "shutdown", "successor")
+                if (value := getattr(price, key)) is not None
+            }
+            for price in shipped_table().models.values()
+            if price.provider in ("google", "xai", "bedrock")
+        }
+        assert {model: dates for model, dates in lifecycle.items() if dates} == {
+            "gemini-3-pro-image-preview": {
+                "shutdown": "2026-06-25",
+                "successor": "gemini-3-pro-image",
+            },
+            "gemini-3.1-flash-image-preview": {"successor": "gemini-3.1-flash-image"},
+            "gemini-2.5-flash-image": {
+                "shutdown": "2026-10-02",
+                "successor": "gemini-3.1-flash-image",
+            },
+            **{
+                f"imagen-4.0-{name}-001": {"shutdown": "2026-08-17", "successor": successor}
+                for name, successor in (
+                    ("fast-generate", "gemini-3.1-flash-image"),
+                    ("generate", "gemini-3.1-flash-image"),
+                    ("ultra-generate", "gemini-3-pro-image"),
+                )
+            },
+            "imagen-3.0-generate-002": {"successor": "gemini-3.1-flash-image"},
+            "imagen-3.0-fast-generate-001": {"successor": "gemini-3.1-flash-image"},
+            "grok-imagine-image-quality": {"deprecated": "2026-11-02"},
+            "amazon.titan-image-generator-v2:0": {"deprecated": "2026-06-30"},
+            "amazon.nova-canvas-v1:0": {"deprecated": "2026-09-30"},
+        }
+        # Retired or legacy with no date in pricing.md: said in the note, status current.
+        for model in ("imagen-3.0-generate-002", "grok-2-image-1212"):
+            price = shipped_table().lookup(model)
+            assert price is not None
+            assert price.status(datetime.date(2026, 12, 2)) == "current"
+            assert ("Retired" if model.startswith("imagen") else "Legacy") in price.note
+
     def test_successors_are_priced(self) -> None:
         """A successor named is an entry of the table, and not retired before its forerunner."""
         table = shipped_table()
@@ -292,16 +335,16 @@ class TestUnitKinds:
         assert cost.total == D(total)
 
     def test_per_megapixel(self, book: PriceBook) -> None:
-        """fal-ai/flux/dev: 1920x1080 is 1.98 of fal's megapixels, billed as 2: 2 x 0.025."""
+        """fal-ai/flux/dev: 1920x1080 is 1.98 fal megapixels (1024x1024 each), billed as 2."""
         cost = book.image_cost("fal-ai/flux/dev", images=2, size="1920x1080")
         assert cost is not None
-        assert (cost.total, cost.basis) == (D("0.100"), "megapixels")  # 2 images x 0.050
+        assert (cost.total, cost.basis) == (D("0.100"), "megapixels")  # 2 images x 2 x 0.025
 
     @pytest.mark.parametrize(
         ("model", "billed", "total"),
         [
             ("fal-ai/flux/dev", Billed(D(3), "megapixels"), "0.075"),  # 3 x 0.025
-            ("fal-ai/flux/schnell", Billed(D(7), "megapixels"), "0.021"),  # 7 x 0.003
+            ("fal-ai/flux/schnell", Billed(D(7), "images"), "0.021"),  # 7 x 0.003
             ("fal-ai/nano-banana", Billed(D(2), "images"), "0.078"),  # 2 x 0.039
         ],
     )
@@ -455,12 +498,24 @@ class TestEstimates:
             ("gpt-image-1-mini", ("1536x1024", "medium", 2), "0.015", "per_image_estimate"),
             ("gemini-3-pro-image", ("4K", None, 1), "0.24", "per_image_estimate"),
             ("gemini-3.1-flash-image", ("512", None, 2), "0.045", "per_image_estimate"),
-            ("gemini-2.5-flash-image", ("1024x1024", None, 1), "0.039", "per_image_estimate"),
-            # 1290 tokens x 30.00 / 1M = 0.0387: the size has no per-image estimate
+            # 1290 tokens x 30.00 / 1M = 0.0387 at any size (Google rounds it to 0.039)
+            ("gemini-2.5-flash-image", ("1024x1024", None, 1), "0.0387", "typical_tokens"),
             ("gemini-2.5-flash-image", ("832x1248", None, 2), "0.0387", "typical_tokens"),
             ("dall-e-3", ("1024x1792", "standard", 2), "0.080", "per_image"),
-            ("fal-ai/flux/dev", ("1920x1080", None, 1), "0.050", "megapixels"),  # 2 MP
+            ("fal-ai/flux/dev", ("1920x1080", None, 1), "0.05", "megapixels"),  # 2 MP
             ("stable-image-core", (None, None, 4), "0.03", "per_image"),
+            # No size or quality named (the SDKs' defaults): the provider's default, else
+            # the dearest price. gemini-3-pro-image at Gemini's default 1K: 0.134.
+            ("gemini-3-pro-image", (None, None, 1), "0.134", "per_image_estimate"),
+            # gpt-image-2 auto: its dearest estimate, 1024x1024 high 0.211.
+            ("gpt-image-2", ("auto", "auto", 1), "0.211", "per_image_estimate"),
+            # Titan's default: 1024x1024 standard, 0.01; at 512x512 standard 0.008.
+            ("amazon.titan-image-generator-v1", (None, None, 2), "0.01", "per_image"),
+            ("amazon.titan-image-generator-v2:0", ("512x512", None, 1), "0.008", "per_image"),
+            # flux/dev at fal's default landscape_4_3, 1024x768: 1 MP x 0.025.
+            ("fal-ai/flux/dev", (None, None, 1), "0.025", "megapixels"),
+            # grok-imagine-image-2.0: the dearest, 2K 0.06.
+            ("grok-imagine-image-2.0", (None, None, 1), "0.06", "per_image"),
         ],
     )
     def test_estimate(

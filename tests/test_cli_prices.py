@@ -125,15 +125,10 @@ class TestTable:
         assert result.returncode == 0, result.stderr
         assert [(row["model"], row["status"]) for row in rows(result.stdout)] == [
             ("grok-imagine-image", "current"),
-            (
-                "grok-imagine-image-quality",
-                "deprecated 2026-11-02, successor grok-imagine-image-2.0",
-            ),
+            ("grok-imagine-image-quality", "deprecated 2026-11-02"),
             ("grok-imagine-image-2.0", "current"),
-            (
-                "grok-2-image-1212 (also grok-2-image, grok-2-image-latest)",
-                "current, successor grok-imagine-image",
-            ),
+            # legacy in pricing.md, with no date and no successor: current, "legacy" in its note
+            ("grok-2-image-1212 (also grok-2-image, grok-2-image-latest)", "current"),
         ]
 
 
@@ -194,7 +189,57 @@ class TestJson:
         result = cli("prices", "--format", "json", "--provider", "acme", now=DEC_2)
         assert result.returncode == 0
         assert json.loads(result.stdout)["models"] == []
-        assert "no price entry matches (--provider 'acme')" in result.stderr
+        assert "no model matches (--provider 'acme')" in result.stderr
+
+    def test_no_match_said_once(self, cli: Any) -> None:
+        """The table says nothing matches once: on stderr, not in its caption too."""
+        result = cli("prices", "--model", "nothing-here", now=DEC_2)
+        assert result.returncode == 0
+        said = result.stdout + result.stderr
+        assert said.count("matches") == 1
+        assert "aievents: no model matches (--model 'nothing-here')" in result.stderr
+
+    @pytest.mark.parametrize(
+        ("name", "entry", "via"),
+        [
+            ("openrouter/openai/gpt-image-2", "gpt-image-2", "pattern"),
+            ("gpt-image-1-2025-04-15", "gpt-image-1", "snapshot"),
+            ("bedrock/amazon.nova-canvas-v1:0", "amazon.nova-canvas-v1:0", "pattern"),
+        ],
+    )
+    def test_name_priced_as(self, cli: Any, name: str, entry: str, via: str) -> None:
+        """--model NAME shows the entry NAME is priced as, and how it was reached."""
+        answer = listed(cli, "--model", name)
+        (found,) = answer["models"]
+        assert (found["model"], found["reached"]) == (entry, {"name": name, "via": via})
+        table = cli("prices", "--model", name, now=DEC_2)
+        assert (table.returncode, table.stderr) == (0, "")
+        (row,) = rows(table.stdout)
+        assert row["model"].replace(" ", "").startswith(f"{entry}(as{name},by{via})")
+
+    def test_prices_file(self, cli: Any, tmp_path: Path) -> None:
+        """--prices FILE: the user's entries added to the table shown, overriding the same model."""
+        mine = {
+            **ACME,
+            "provider": "openai",
+            "model": "gpt-image-2",
+            "per_image": [{"price": "0.07"}],
+        }
+        path = price_file(tmp_path / "mine.json", [ACME, mine])
+        answer = listed(cli, "--prices", str(path), "--model", "acme-a")
+        assert [(e["model"], e["per_image"]) for e in answer["models"]] == [
+            ("acme-a", [{"price": "0.01"}])
+        ]
+        (entry,) = listed(cli, "--prices", str(path), "--model", "openrouter/openai/gpt-image-2")[
+            "models"
+        ]
+        assert (entry["unit"], entry["per_image"]) == ("images", [{"price": "0.07"}])
+
+    def test_prices_file_bad(self, cli: Any, bad_file: Path) -> None:
+        """A --prices FILE that cannot be loaded is an error naming the file."""
+        result = cli("prices", "--prices", str(bad_file), now=DEC_2)
+        assert result.returncode != 0
+        assert str(bad_file) in result.stderr
 
     def test_the_book_given(self, capsys: pytest.CaptureFixture[str]) -> None:
         """main(prices=book) shows that book's table, its runtime prices included."""
@@ -224,21 +269,38 @@ class TestCheck:
         assert (result.returncode, result.stdout) == (0, f"{path}: no problem found\n")
 
     def test_every_problem(self, cli: Any, bad_file: Path) -> None:
-        """Each bad entry is named by path and value; status 1."""
+        """Each bad entry is named by path and value, once, and nothing else; status 1."""
         result = cli("prices", "--check", str(bad_file))
         assert result.returncode == 1
-        lines = result.stdout.splitlines()
-        for where, value in [
-            ("models[0](acme-a).per_image[0].price", "'-0.01'"),
-            ("models[1](acme-b).unit", "'pixels'"),
-            ("models[2](acme-c).effective", "'1 Dec'"),
-            ("models[2](acme-c).per_image[0].price", "'x'"),
-            ("aliases.one", "'two'"),
-        ]:
-            shown = f"{bad_file}: field {where!r} "
-            assert any(line.startswith(shown) and f"got {value}" in line for line in lines)
-        assert len(lines) == len(check_prices(bad_file))
-        assert f"{bad_file}: {len(lines)} problems: the file is refused" in result.stderr
+        amount = "must be a finite, non-negative amount"
+        units = "must be one of 'tokens', 'images', 'megapixels', 'requests'"
+        assert result.stdout.splitlines() == [
+            f"{bad_file}: field {where!r} {reason}, got {value}"
+            for where, reason, value in [
+                ("models[0](acme-a).per_image[0].price", amount, "'-0.01' (str)"),
+                ("models[1](acme-b).unit", units, "'pixels' (str)"),
+                (
+                    "models[2](acme-c).effective",
+                    "must be an ISO date such as '2026-12-01'",
+                    "'1 Dec' (str)",
+                ),
+                (
+                    "models[2](acme-c).per_image[0].price",
+                    "must be a decimal amount such as '0.040'",
+                    "'x' (str)",
+                ),
+                ("aliases.one", "is in a cycle of aliases: one -> two -> one", "'two' (str)"),
+                ("aliases.two", "is in a cycle of aliases: two -> one -> two", "'one' (str)"),
+            ]
+        ]
+        assert f"{bad_file}: 6 problems: the file is refused" in result.stderr
+
+    def test_empty_prices(self, cli: Any, tmp_path: Path) -> None:
+        """A per_image list with no row is one problem; one bad row is not also 'no row'."""
+        path = price_file(tmp_path / "p.json", [{**ACME, "per_image": []}])
+        assert [(p.path, p.reason) for p in check_prices(path)] == [
+            ("models[0](acme-a).per_image", "must list at least one price")
+        ]
 
     def test_json(self, cli: Any, bad_file: Path) -> None:
         """--format json: the file, whether it is good, and each problem."""
@@ -250,6 +312,30 @@ class TestCheck:
         assert unit["reason"].startswith("must be one of 'tokens', 'images'")
         assert unit["message"].endswith("got 'pixels' (str)")
         assert len(answer["problems"]) == len(check_prices(bad_file))
+
+    def test_json_scrubbed(self, cli: Any, tmp_path: Path) -> None:
+        """--format json scrubs a secret from the path and reason, as the text output does."""
+        secret = "sk-proj-" + "Q7xL2mN9pR4tV8wZ" * 3
+        path = price_file(tmp_path / "mine.json", [{**ACME, "model": secret, "unit": "pixels"}])
+        for form in ("table", "json"):
+            result = cli("prices", "--check", str(path), "--format", form)
+            assert result.returncode == 1
+            assert secret not in result.stdout
+            assert "[redacted]" in result.stdout
+
+    def test_key_in_file_name(self, cli: Any, tmp_path: Path) -> None:
+        """A key pasted into the file's name is scrubbed wherever the command names the file."""
+        secret = "sk-proj-" + "Q7xL2mN9pR4tV8wZ" * 3
+        folder = tmp_path / secret
+        folder.mkdir()
+        good = price_file(folder / "good.json", [ACME])
+        bad = price_file(folder / "bad.json", [{**ACME, "unit": "pixels"}])
+        for path, status in ((good, 0), (bad, 1)):
+            for form in ("table", "json"):
+                result = cli("prices", "--check", str(path), "--format", form)
+                assert result.returncode == status
+                assert secret not in result.stdout + result.stderr
+                assert "[redacted]" in result.stdout
 
     def test_missing_file(self, cli: Any, tmp_path: Path) -> None:
         """A file that is not there is a problem too."""

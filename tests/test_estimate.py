@@ -86,6 +86,53 @@ class TestMethods:
         assert (found.priced_as, found.total) == ("gpt-image-2", D("0.012"))  # 2 x 0.006
 
 
+class TestAssumed:
+    """A request naming no size or quality (or ``auto``) is estimated all the same, and says how."""
+
+    @pytest.mark.parametrize(
+        "case",
+        [
+            # gpt-image-2, no default documented: its dearest estimate, 1024x1024 high 0.211.
+            ("gpt-image-2", None, None, "0.211", {"size": "1024x1024", "quality": "high"}, True),
+            (
+                "gpt-image-2",
+                "auto",
+                "auto",
+                "0.211",
+                {"size": "1024x1024", "quality": "high"},
+                True,
+            ),
+            # 1536x1024 named, quality auto: the dearest at that size, high 0.165.
+            ("gpt-image-2", "1536x1024", "auto", "0.165", {"quality": "high"}, True),
+            # quality low named, no size: the dearest low, 1024x1024 0.006 (1536x1024 is 0.005).
+            ("gpt-image-2", None, "low", "0.006", {"size": "1024x1024"}, True),
+            # grok-imagine-image-2.0, no default documented: 2K 0.06 (1K is 0.04).
+            ("grok-imagine-image-2.0", None, None, "0.06", {"size": "2K"}, True),
+            # Gemini's default image_size is 1K: 0.067.
+            ("gemini-3.1-flash-image", None, None, "0.067", {"size": "1K"}, False),
+            # fal FLUX's default landscape_4_3 is 1024x768: 786,432 pixels, 1 MP x 0.025.
+            ("fal-ai/flux/dev", None, None, "0.025", {"size": "1024x768"}, False),
+            # dall-e-3's default: 1024x1024 standard, 0.040.
+            ("dall-e-3", None, None, "0.040", {"size": "1024x1024", "quality": "standard"}, False),
+            # 1290 tokens x 30.00/M = 0.0387 whatever the size: nothing assumed.
+            ("gemini-2.5-flash-image", None, "auto", "0.0387", {}, False),
+        ],
+    )
+    def test_assumed(self, book: PriceBook, case: tuple[Any, ...]) -> None:
+        """The documented default, else the dearest price that fits: what was assumed, and which."""
+        model, size, quality, each, assumed, ceiling = case
+        found = book.estimate(model, size=size, quality=quality, n=2)
+        assert found is not None
+        assert (found.per_image, found.total) == (D(each), 2 * D(each))
+        assert (dict(found.assumed), found.ceiling) == (assumed, ceiling)
+
+    def test_named_is_not_assumed(self, book: PriceBook) -> None:
+        """A request naming its size and quality assumes nothing."""
+        found = book.estimate("gpt-image-2", size="1024x1024", quality="low")
+        assert found is not None
+        assert (dict(found.assumed), found.ceiling) == ({}, False)
+
+
 class TestModuleFunction:
     """aievents.pricing.estimate uses the default book, or the prices given."""
 

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import structlog
@@ -351,3 +352,22 @@ class TestRobustness:
             req.record_images(1)
         assert len({e.request_id for e in events}) == 1
         assert [e.correlation_id for e in events[1:]] == ["bfl-task-123", "bfl-task-123"]
+
+
+class TestBilledPrice:
+    """An instrumented request is priced as cost_of prices its event: what was billed counts."""
+
+    def test_billed_megapixels(self, client: EventClient) -> None:
+        """fal-ai/flux/dev billed 3 megapixels: 3 x $0.025 = $0.075, not one 1024x1024 image."""
+        from aievents.pricing import cost_of
+        from aievents.usage import Billed
+
+        fal: dict[str, Any] = {"provider": "fal", "model": "fal-ai/flux/dev", "size": "1024x1024"}
+        with capture_events(client) as events, image_request(**fal, client=client) as request:
+            request.record_usage(ImageUsage(billed=Billed(Decimal(3), "megapixels")))
+            request.record_images(1)
+        (usage,) = [event for event in events if isinstance(event, ImageUsageEvent)]
+        assert usage.cost is not None
+        # pricing.md: fal-ai/flux/dev $0.025 per billed megapixel; 3 x 0.025 = 0.075
+        assert (usage.cost.basis, usage.cost.total) == ("billed", Decimal("0.075"))
+        assert cost_of(usage) == usage.cost

@@ -274,6 +274,23 @@ class TestEditAndVariation:
         assert usage.cost is not None
         assert usage.cost.input_image == 323 * D(10) / 10**6
 
+    @pytest.mark.parametrize(
+        ("image", "count"),
+        [
+            (("photo.png", b"png", "image/png"), 1),  # (filename, content, mime): one file
+            (("photo.png", b"png"), 1),
+            ([("a.png", b"a", "image/png"), ("b.png", b"b", "image/png")], 2),
+            (b"png", 1),
+        ],
+    )
+    def test_edit_input_count(self, api: Api, image: Any, count: int) -> None:
+        """An edit counts the files it uploads: a (filename, bytes, mime) tuple is one."""
+        with capture_events() as events:
+            api.call("edit", model="gpt-image-2", image=image, prompt="x", size="1024x1024")
+        started = events[0]
+        assert isinstance(started, ImageRequestStartedEvent)
+        assert started.image_input_count == count
+
     def test_variation(self, api: Api) -> None:
         """A variation is dall-e-2, priced per image returned."""
         with capture_events() as events, warnings.catch_warnings():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aievents import ImageUsage, ImageUsageEvent, OutputTokensDetails
+from aievents import ImageUsage, ImageUsageEvent, OutputTokensDetails, PriceTableError
 from aievents.pricing import Pattern, PriceBook, PriceTable
 
 from price_tables import sample_table, table_data
@@ -41,6 +41,8 @@ class TestResolve:
             ("gpt-image-2-2026-04-21", "gpt-image-2", "snapshot"),
             ("openrouter/gpt-image-2-2026-04-21", "gpt-image-2", "pattern"),
             ("gemini-3.1-flash-image-20261001", "gemini-3.1-flash-image", "snapshot"),
+            ("gpt-image-2-0421", "gpt-image-2", "snapshot"),  # month and day
+            ("gpt-image-2-0229", "gpt-image-2", "snapshot"),  # a leap day is a date
         ],
     )
     def test_names(self, table: PriceTable, name: str, priced_as: str, via: str) -> None:
@@ -51,6 +53,21 @@ class TestResolve:
         assert resolved.price.model == priced_as
         assert resolved.names[0] == name
         assert table.lookup(name) is resolved.price
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "gpt-image-2-1536",  # a size, not a date
+            "gpt-image-2-2024",  # a year alone
+            "gpt-image-2-1301",  # no month 13
+            "gpt-image-2-0231",  # no 31 February
+            "gpt-image-2-2026-13-01",
+            "gpt-image-2-20260230",
+        ],
+    )
+    def test_not_a_date(self, table: PriceTable, name: str) -> None:
+        """A suffix that is not a real date is part of the name: no snapshot of anything."""
+        assert table.resolve(name) is None
 
     @pytest.mark.parametrize("name", ["mystery", "openrouter/mystery", "openrouter/", "azure"])
     def test_unknown(self, table: PriceTable, name: str) -> None:
@@ -81,11 +98,31 @@ class TestResolve:
         assert openai_entry is not None
         assert openai_entry.provider == "openai"
 
-    def test_pattern_loop_ends(self) -> None:
-        """A pattern that gives back a name it matches again ends, unresolved."""
+    def test_pattern_loop_ends(self, table: PriceTable) -> None:
+        """A pattern built in code that gives back a name it matches again ends, unresolved."""
+        looping = PriceTable("loop", table.models, patterns=[Pattern("x/*", "x/x/*")])
+        assert looping.resolve("x/a") is None
+
+    @pytest.mark.parametrize(
+        ("match", "model"),
+        [("x/*", "x/x/*"), ("gw/*", "gw/*"), ("*-azure", "*-azure"), ("acme-*", "acme-one")],
+    )
+    def test_pattern_loop_refused(self, match: str, model: str) -> None:
+        """A file's pattern whose every answer it matches again is refused, naming it."""
         data = table_data()
-        data["patterns"] = [{"match": "x/*", "model": "x/x/*"}]
-        assert PriceTable.from_dict(data).resolve("x/a") is None
+        data["patterns"] = [{"match": match, "model": model}]
+        with pytest.raises(PriceTableError) as info:
+            PriceTable.from_dict(data)
+        assert (info.value.field, info.value.value) == ("patterns[0].model", model)
+
+    @pytest.mark.parametrize(
+        ("match", "model"), [("openrouter/*", "*"), ("gw/*", "vendor/*"), ("*-azure", "*")]
+    )
+    def test_pattern_shrinks(self, match: str, model: str) -> None:
+        """A pattern whose answers it may match again, but not all of them, is fine."""
+        data = table_data()
+        data["patterns"] = [{"match": match, "model": model}]
+        assert PriceTable.from_dict(data).patterns[0] == Pattern(match, model)
 
 
 class TestPricedAs:
@@ -191,3 +228,29 @@ class TestMerged:
         assert own is not None
         assert (own.priced_as, own.via) == ("contoso-images", "exact")
         assert book.lookup("gpt-image-2") == table.lookup("gpt-image-2")
+
+    def test_file_alias_over_a_model(self, tmp_path: Path, table: PriceTable) -> None:
+        """A loaded file aliasing dall-e-3 to gpt-image-2: dall-e-3 is priced as gpt-image-2."""
+        path = tmp_path / "mine.json"
+        mine = {"format": 2, "version": "mine", "aliases": {"dall-e-3": "gpt-image-2"}}
+        path.write_text(json.dumps({**mine, "models": []}))
+        book = PriceBook(table)
+        book.load_prices(path)
+        resolved = book.resolve("dall-e-3")
+        assert resolved is not None
+        assert (resolved.priced_as, resolved.via) == ("gpt-image-2", "alias")
+        # 1000 image output tokens at gpt-image-2's 30.00/M: 1000 x 30 / 1e6 = 0.03
+        cost = book.image_cost("dall-e-3", usage=USAGE)
+        assert cost is not None
+        assert cost.total == COST
+
+    def test_file_alias_over_an_entry_alias(self, table: PriceTable) -> None:
+        """A loaded alias over a name an entry of the table lists: the loaded one wins."""
+        mine = PriceTable("mine", {}, aliases={"gemini-3.1-flash-image-preview": "gpt-image-2"})
+        merged = table.merged(mine)
+        resolved = merged.resolve("gemini-3.1-flash-image-preview")
+        assert resolved is not None
+        assert (resolved.priced_as, resolved.via) == ("gpt-image-2", "alias")
+        kept = merged.lookup("gemini-3.1-flash-image")
+        assert kept is not None
+        assert kept.aliases == ()

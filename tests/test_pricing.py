@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from aievents import (
+    EventValidationError,
     ImageCost,
     ImageUsage,
     InputTokensDetails,
@@ -238,6 +239,30 @@ class TestTokenCost:
         assert sum((cost.total for _ in range(10_000)), D(0)) == cost.total * 10_000
 
 
+class TestIncompleteTokens:
+    """Usage without output tokens is no usage: the request is priced as if none came."""
+
+    @pytest.mark.parametrize(
+        "usage", [ImageUsage(input_tokens=0), ImageUsage(input_tokens=50), ImageUsage()]
+    )
+    def test_falls_back_to_estimate(self, usage: ImageUsage) -> None:
+        """gpt-image-1, 2 images 1024x1024 medium, no output tokens: 2 x $0.042 = $0.084."""
+        cost = image_cost("gpt-image-1", usage=usage, images=2, size="1024x1024", quality="medium")
+        assert cost is not None
+        assert (cost.basis, cost.total) == ("estimate", D("0.084"))
+
+    def test_no_output_no_images_is_unknown(self) -> None:
+        """Input tokens alone and nothing to estimate from: unknown, never a made-up $0."""
+        with structlog.testing.capture_logs():
+            assert image_cost("gpt-image-1", usage=ImageUsage(input_tokens=0)) is None
+
+    def test_output_tokens_priced(self) -> None:
+        """Output tokens reported: priced by tokens (50 out x $40/M = $0.002)."""
+        cost = image_cost("gpt-image-1", usage=ImageUsage(input_tokens=0, output_tokens=50))
+        assert cost is not None
+        assert (cost.basis, cost.total) == ("tokens", D("0.002"))
+
+
 class TestPerImageCost:
     """Per-image models cost the price for size and quality times the images returned."""
 
@@ -461,6 +486,19 @@ class TestCostOnEvents:
         cost = cost_of(event)
         assert cost is not None
         assert cost.total == D("0.24")
+
+
+class TestBadImages:
+    """A count of images that is not a whole number, 0 or more, is refused by name."""
+
+    @pytest.mark.parametrize("images", [-2, True, 1.5])
+    def test_refused(self, images: Any) -> None:
+        """The error names the field images and its value, not the total it would give."""
+        with pytest.raises(EventValidationError) as caught:
+            image_cost("sd3.5-large", images=images, size="1024x1024")
+        assert caught.value.field == "images"
+        assert caught.value.value is images
+        assert "total" not in str(caught.value)
 
 
 class TestRobustness:

@@ -54,7 +54,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from aievents._redact import is_identifier_key, is_secret_key, scrub_text
+from aievents._redact import is_identifier_key, is_secret_key, scrub_text, token_named
 from aievents._sentinel import REQUIRED
 
 if TYPE_CHECKING:
@@ -111,11 +111,16 @@ class _FieldError(AieventsError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        where = f"{self.owner}: " if self.owner else ""
+        # Each part may hold a name that looks like a key: a file's path, an alias.
+        where = f"{scrub_text(self.owner)}: " if self.owner else ""
         field = scrub_text(self.field)
         if self.missing:
             return f"{where}field {field!r} is required but missing"
-        return f"{where}field {field!r} {self.reason}, got {_show(self.field, self.value)}"
+        return f"{where}field {field!r} {scrub_text(self.reason)}, got {self._show_value()}"
+
+    def _show_value(self) -> str:
+        """The bad value as the message shows it (its type alone when private)."""
+        return _show(self.field, self.value, _private_part(self.field))
 
     def retarget(self, *, field: str | None = None, owner: str | None = None) -> Self:
         """Return the same error naming another field path or owner."""
@@ -176,8 +181,14 @@ class EventValidationError(FieldValueError):
 class PriceTableError(FieldValueError):
     """A price table file, or a price set at runtime, is malformed.
 
-    The table in use is left unchanged.
+    The table in use is left unchanged. A value is hidden only when the
+    field's own name (the last of its path) names a secret: a rate of
+    ``per_million_tokens`` is a price, and a model named in the path
+    (``models[2](acme-secret-sauce)``) says nothing of its fields.
     """
+
+    def _show_value(self) -> str:
+        return _show(self.field, self.value, _private_leaf(self.field))
 
 
 class QueryError(FieldValueError):
@@ -320,6 +331,8 @@ PRIVATE_FIELDS: Final = frozenset(
     }
 )
 _NAMES: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+#: The model name a price table path shows after an entry: ``models[2](gpt-image-2)``.
+_ENTRY_NAME: Final = re.compile(r"\([^)]*\)")
 
 
 def is_private(field: str) -> bool:
@@ -330,12 +343,24 @@ def is_private(field: str) -> bool:
     )
 
 
-def _show(field: str, value: Any) -> str:
-    """How a bad value appears in a message: scrubbed, or only its type when private."""
+def _private_part(field: str) -> str | None:
+    """The name that makes the field path ``field`` private (its root or a secret key), if any."""
+    names = _NAMES.findall(field)
+    return names[0] if names and is_private(field) else None
+
+
+def _private_leaf(field: str) -> str | None:
+    """A price table path's own name, when it names a secret (a token rate does not)."""
+    names = _NAMES.findall(_ENTRY_NAME.sub("", field))
+    leaf = names[-1] if names else ""
+    return leaf if is_secret_key(leaf) and not token_named(leaf) else None
+
+
+def _show(field: str, value: Any, private: str | None) -> str:
+    """How a bad value appears in a message: scrubbed, or only its type when ``private``."""
     kind = type(value).__name__
-    if is_private(field):
-        root = _NAMES.findall(field)[0]
-        return f"a value of type {kind} (not shown: {root} is private)"
+    if private is not None:
+        return f"a value of type {kind} (not shown: {private} is private)"
     names = _NAMES.findall(field)
     try:
         text = repr(value)

@@ -55,6 +55,7 @@ from aievents._redact._names import (
     REDACTED,
     is_identifier_key,
     is_secret_key,
+    token_named,
 )
 from aievents._redact._text import CREDENTIALS, SCREEN_CLASS, URLS, scrub_text, suspect
 from aievents._redact._urls import UrlParts, hide, safe_url, split_url
@@ -89,6 +90,7 @@ __all__ = [
     "scrub_text",
     "split_url",
     "suspect",
+    "token_named",
     "url_secrets",
 ]
 

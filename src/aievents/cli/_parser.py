@@ -197,7 +197,14 @@ def _prices_parser(commands: Any) -> None:
         "--model",
         metavar="TEXT",
         help="only models whose name or an alias contains TEXT (any case); with *, ? or [ "
-        "a shell pattern the whole name matches, such as 'gpt-image-*'",
+        "a shell pattern the whole name matches, such as 'gpt-image-*'; the model TEXT is "
+        "priced as (through an alias, a pattern or a snapshot date) is shown too",
+    )
+    prices.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="a price file whose entries are added to the table shown (overriding the "
+        "same models), as the other commands load it",
     )
     prices.add_argument(
         "--format",
@@ -225,6 +232,8 @@ def parse(argv: Sequence[str], now: float) -> tuple[argparse.ArgumentParser, arg
         _check_query(queries[args.command], args, now)
     if args.command == "prices" and args.check is not None and (args.provider or args.model):
         parser.error("argument --check: not with --provider or --model (it checks a whole file)")
+    if args.command == "prices" and args.check is not None and args.prices is not None:
+        parser.error("argument --check: not with --prices (it checks the file given)")
     return parser, args
 
 

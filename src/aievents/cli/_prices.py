@@ -3,10 +3,15 @@
 - The entries shown are those of the table the command prices with: the
   book given to :func:`aievents.cli.main`, else the default book (the
   shipped table with every runtime change).
+- ``--prices FILE`` adds the file's entries to that table (overriding the
+  same models), as :meth:`~aievents.pricing.PriceBook.load_prices` does: a
+  user sees the table their own prices make.
 - ``--provider NAME`` keeps the entries of that provider (any case);
   ``--model TEXT`` those whose model name or one of its aliases contains
   ``TEXT`` (any case), or, when ``TEXT`` holds ``*``, ``?`` or ``[``,
-  matches it whole as a shell pattern (``gpt-image-*``).
+  matches it whole as a shell pattern (``gpt-image-*``). The entry ``TEXT``
+  is priced as (an alias, a pattern such as ``openrouter/*``, a snapshot
+  date) is shown too, with the name and how it was reached.
 - Each entry's lifecycle status is taken on the run's date (UTC):
   ``current``, ``deprecated``, ``shutdown`` or ``upcoming``, with the
   dates and the successor.
@@ -29,12 +34,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from aievents._extras import require_extra
+from aievents._redact import scrub_text
 from aievents.cli._terminal import console, literal, say
+from aievents.exceptions import PriceTableError, message
 
 if TYPE_CHECKING:
-    from aievents.pricing import ImagePrice, ModelPrice, PriceBook, PriceTable
+    from aievents.pricing import ImagePrice, ModelPrice, PriceBook, PriceTable, Resolved
 
-__all__ = ["check", "show"]
+__all__ = ["check", "loaded_book", "show"]
 
 #: Per-image rows a table's cell lists one by one (more: their range).
 _LISTED: Final = 6
@@ -64,18 +71,58 @@ def show(
     """Write the entries ``args`` selects, with their status on ``now``'s UTC date."""
     if args.format == "table":
         require_extra("aievents prices --format table", "cli", ("rich",))
-    from aievents.pricing import book_for
-
-    table = book_for(prices).table
+    table = loaded_book(prices, args.prices).table
     on = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date()
     chosen = select(table.models.values(), args.provider, args.model)
+    reached = _reached(table, args.provider, args.model)
+    if reached is not None and reached.price not in chosen:
+        chosen.insert(0, reached.price)
     if args.format == "json":
-        _write_json(table, chosen, on, out)
+        _write_json(table, chosen, on, out, reached)
     else:
-        _write_table(table, chosen, on, out)
+        _write_table(table, chosen, on, out, reached)
     if not chosen:
-        say(errors, "no price entry matches" + _filters(args))
+        say(errors, "no model matches" + _filters(args))
     return 0
+
+
+def loaded_book(prices: PriceBook | None, path: str | None) -> PriceBook:
+    """A book of ``prices``' table (the default book's without) with the file at ``path`` added.
+
+    The caller's book is left as it is.
+
+    Raises:
+        PriceTableError: the file cannot be loaded; the error names it.
+    """
+    from aievents.pricing import PriceBook, book_for
+
+    book = PriceBook(book_for(prices).table)
+    if path is not None:
+        try:
+            book.load_prices(path)
+        except PriceTableError as error:
+            if str(path) in message(error):
+                raise
+            owner = f"price file {path!r}"  # the error names the file
+            raise PriceTableError(error.field, error.value, error.reason, owner=owner) from None
+    return book
+
+
+def _reached(table: PriceTable, provider: str | None, model: str | None) -> Resolved | None:
+    """The entry the name ``model`` is priced as, when it is another name of it."""
+    if model is None or _GLOB.intersection(model):
+        return None
+    found = table.resolve(model, provider)
+    if found is None or found.via == "exact":
+        return None
+    if provider is not None and found.price.provider.casefold() != provider.casefold():
+        return None
+    return found
+
+
+def _asked(reached: Resolved) -> str:
+    """The name that was asked for, which led to the entry."""
+    return reached.names[0] if reached.names else reached.priced_as
 
 
 def select(
@@ -176,9 +223,18 @@ def _row_dict(row: ImagePrice) -> dict[str, str]:
 
 
 def _write_json(
-    table: PriceTable, chosen: list[ModelPrice], on: datetime.date, out: TextIO
+    table: PriceTable,
+    chosen: list[ModelPrice],
+    on: datetime.date,
+    out: TextIO,
+    reached: Resolved | None = None,
 ) -> None:
     models = [{**entry_dict(price), "status": price.status(on)} for price in chosen]
+    if reached is not None:  # the name asked for, and how it reached its entry
+        models[chosen.index(reached.price)]["reached"] = {
+            "name": _asked(reached),
+            "via": reached.via,
+        }
     answer = {
         "version": table.version,
         "currency": "usd",
@@ -236,7 +292,11 @@ def _rows_text(rows: tuple[ImagePrice, ...]) -> str:
 
 
 def _write_table(
-    table: PriceTable, chosen: list[ModelPrice], on: datetime.date, out: TextIO
+    table: PriceTable,
+    chosen: list[ModelPrice],
+    on: datetime.date,
+    out: TextIO,
+    reached: Resolved | None = None,
 ) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -248,13 +308,13 @@ def _write_table(
         grid.add_column(name, overflow="fold", ratio=ratio, no_wrap=ratio is None)
     for price in chosen:
         model = price.model
+        if reached is not None and price is reached.price:
+            model = f"{model} (as {_asked(reached)}, by {reached.via})"
         if price.aliases:
             model += " (also " + ", ".join(price.aliases) + ")"
         cells = (price.provider, model, price.unit, status_text(price, on), prices_text(price))
         grid.add_row(*(Text(literal(cell)) for cell in (*cells, price.effective)))
-    captions = []
-    if not chosen:
-        captions.append("no model matches")
+    captions = []  # an empty answer is said once, on stderr
     if table.patterns:
         names = ", ".join(f"{p.match} -> {p.model}" for p in table.patterns)
         captions.append(f"other names, looked up as: {names}")
@@ -271,18 +331,23 @@ def check(path: str, form: str, out: TextIO, errors: TextIO) -> int:
     from aievents.pricing import check_prices
 
     problems = check_prices(path)
+    shown = scrub_text(path)  # a key pasted into a file name stays in the process
     if form == "json":
         # The message shows the value as errors do (one under a secret-looking name is not).
-        found = [{"path": p.path, "reason": p.reason, "message": str(p)} for p in problems]
-        answer = {"file": path, "good": not problems, "problems": found}
+        # Path and reason scrubbed as the message is: a key may be a secret pasted in.
+        found = [
+            {"path": scrub_text(p.path), "reason": scrub_text(p.reason), "message": str(p)}
+            for p in problems
+        ]
+        answer = {"file": shown, "good": not problems, "problems": found}
         out.write(json.dumps(answer, indent=2) + "\n")
     else:
         for problem in problems:
-            print(literal(f"{path}: {problem}", reversible=False), file=out)
+            print(literal(f"{shown}: {problem}", reversible=False), file=out)
         if not problems:
-            print(literal(f"{path}: no problem found", reversible=False), file=out)
+            print(literal(f"{shown}: no problem found", reversible=False), file=out)
     if problems:
         count = len(problems)
-        say(errors, f"{path}: {count} problem{'s' if count > 1 else ''}: the file is refused")
+        say(errors, f"{shown}: {count} problem{'s' if count > 1 else ''}: the file is refused")
         return 1
     return 0

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from aievents._extras import require_extra
 from aievents.cli._commands import progress_bar
+from aievents.cli._prices import loaded_book
 from aievents.cli._render import _plain
 from aievents.cli._terminal import literal
-from aievents.exceptions import PriceTableError, message
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -31,17 +31,7 @@ def reprice(
 ) -> int:
     """Price the store's requests again (from ``--since``); print what changed; the exit status."""
     require_extra("aievents reprice", "store", ("sqlalchemy",))
-    from aievents.pricing import PriceBook, book_for
-
-    book = PriceBook(book_for(prices).table)  # the caller's book is left as it is
-    if args.prices is not None:
-        try:
-            book.load_prices(args.prices)
-        except PriceTableError as error:
-            if str(args.prices) in message(error):
-                raise
-            owner = f"price file {args.prices!r}"  # the error names the file
-            raise PriceTableError(error.field, error.value, error.reason, owner=owner) from None
+    book = loaded_book(prices, args.prices)  # the caller's book is left as it is
     progress = not args.no_progress and errors.isatty()
     if progress:
         require_extra("aievents reprice's progress bar", "cli", ("rich",))

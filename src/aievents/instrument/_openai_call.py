@@ -129,6 +129,15 @@ def url_deployment(client: Any) -> str | None:
 def request_for(
     settings: Settings, operation: str, kwargs: dict[str, Any], deployment: str | None
 ) -> ImageRequest:
+    """The :class:`ImageRequest` that reports one SDK image call.
+
+    Args:
+        settings: What :func:`instrument_openai` was given.
+        operation: ``image.generation``, ``image.edit`` or ``image.variation``.
+        kwargs: The call's keyword arguments, as the SDK method received them.
+        deployment: The Azure deployment the client's URL names, if any: it is
+            the model the call reports (priced as ``settings.deployments`` says).
+    """
     model = deployment if deployment is not None else _given(kwargs, "model")
     model = str(model) if model is not None else default_model(operation, kwargs)
     priced_as = settings.deployments.get(model)
@@ -140,7 +149,7 @@ def request_for(
     image = _given(kwargs, "image")
     inputs = None
     if operation != "image.generation" and image is not None:
-        inputs = len(image) if isinstance(image, (list, tuple)) else 1
+        inputs = _file_count(image)
     prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
     number = _given(kwargs, "n")
     return ImageRequest(
@@ -157,3 +166,15 @@ def request_for(
         prices=settings.prices,
         priced_as=priced_as,
     )
+
+
+def _file_count(image: Any) -> int:
+    """The files an ``image`` argument uploads: one, or each of a list of them.
+
+    The SDK's file is bytes, a file object, a path, or a tuple
+    ``(filename, content[, mime[, headers]])`` whose filename is a text or
+    ``None``: that tuple is ONE file. A list, or a tuple of files, is several.
+    """
+    if isinstance(image, tuple) and image and (image[0] is None or isinstance(image[0], str)):
+        return 1
+    return len(image) if isinstance(image, (list, tuple)) else 1

@@ -9,7 +9,6 @@ the call: a failure to build or emit an event is logged and dropped.
 
 from __future__ import annotations
 
-import datetime
 import time
 import uuid
 from typing import Any, Final
@@ -276,15 +275,14 @@ class ImageRequest:
             **common,
         )
         try:
-            cost = self._prices.image_cost(
+            cost = self._prices.price_facts(
                 self.priced_as or self.model,
                 provider=self.provider,
                 usage=self.usage,
                 images=self.images,
                 size=self.size,
                 quality=self.quality,
-                billed=None if self.usage is None else self.usage.billed,
-                when=datetime.datetime.fromtimestamp(ended / 1000, datetime.timezone.utc).date(),
+                timestamp=ended,
             )
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
             report_failure("cost", exc)

@@ -12,13 +12,14 @@ from typing import Any, Final
 from aievents._diag import log
 from aievents._fork import after_fork
 from aievents.events import BaseEvent
+from aievents.exceptions import EventValidationError
 from aievents.money import ImageCost
-from aievents.pricing._cost import charge, request_cost
+from aievents.pricing._cost import request_cost
 from aievents.pricing._entry import ModelPrice
-from aievents.pricing._estimate import Estimate, check_images, estimate_from
+from aievents.pricing._estimate import Estimate, check_images, estimate_for
 from aievents.pricing._names import Resolved
 from aievents.pricing._overrides import Override
-from aievents.pricing._table import PriceTable, shipped_table
+from aievents.pricing._table import PriceTable, shipped_table, unknown_names
 from aievents.pricing._warned import Warned
 from aievents.usage import ImageUsage
 
@@ -118,12 +119,16 @@ class PriceBook:
             The table now in use.
 
         Raises:
-            PriceTableError: the file is missing or malformed; the table in use
-                is unchanged.
+            PriceTableError: the file is missing or malformed, or an alias or
+                a ``successor`` of it names no model of the table it would
+                make; the table in use is unchanged.
         """
         loaded = PriceTable.from_file(path)
         with self._lock:
             table = loaded if replace else self._current().merged(loaded)
+            unknown = unknown_names(loaded, table)
+            if unknown:
+                raise unknown[0].error(str(path), len(unknown) - 1)
             self._table = table
         return table
 
@@ -245,7 +250,16 @@ class PriceBook:
             The cost with its breakdown, or ``None`` for a model the table does
             not know, or when the facts it needs (usage, or images with a priced
             size and quality) are missing. Never a made-up 0.
+
+        Raises:
+            EventValidationError: ``images`` is not a whole number, 0 or more.
         """
+        if images is not None and (
+            isinstance(images, bool) or not isinstance(images, int) or images < 0
+        ):
+            raise EventValidationError(
+                "images", images, "must be a whole number of images, 0 or more", owner="image_cost"
+            )
         table = table if table is not None else self.table
         resolved = self._resolve(table, model, provider, when)
         if resolved is None:
@@ -270,18 +284,46 @@ class PriceBook:
         model = event.model
         if model is None:
             return None
-        usage = getattr(event, "usage", None)
-        return self.image_cost(
+        return self.price_facts(
             model,
             provider=event.provider,
-            usage=usage,
+            usage=getattr(event, "usage", None),
             images=getattr(event, "images", None),
             size=getattr(event, "size", None),
             quality=getattr(event, "quality", None),
+            timestamp=event.timestamp,
+            table=table,
+        )
+
+    def price_facts(
+        self,
+        model: str,
+        *,
+        provider: str | None,
+        usage: ImageUsage | None,
+        images: int | None,
+        size: str | None,
+        quality: str | None,
+        timestamp: int,
+        table: PriceTable | None = None,
+    ) -> ImageCost | None:
+        """The cost of a request from an image event's facts (see :meth:`image_cost`).
+
+        The one place an event's facts become a price: :meth:`cost_of` and
+        the instrumentation (:class:`~aievents.instrument.image_request`)
+        both call it, so an event gets the same price either way. It is
+        priced on the day of ``timestamp`` (ms since the epoch, UTC), with
+        what the usage says was billed (``usage.billed``) when there is that.
+        """
+        return self.image_cost(
+            model,
+            provider=provider,
+            usage=usage,
+            images=images,
+            size=size,
+            quality=quality,
             billed=getattr(usage, "billed", None),
-            when=datetime.datetime.fromtimestamp(
-                event.timestamp / 1000, datetime.timezone.utc
-            ).date(),
+            when=datetime.datetime.fromtimestamp(timestamp / 1000, datetime.timezone.utc).date(),
             table=table,
         )
 
@@ -326,11 +368,13 @@ class PriceBook:
         if resolved is None:
             return None
         price = resolved.price
-        found = charge(price, size, quality)
+        found = estimate_for(
+            price, size, quality, images, priced_as=resolved.priced_as, version=table.version
+        )
         if isinstance(found, str):
             self._warn(price.provider, price.model, found, size=size, quality=quality)
             return None
-        return estimate_from(found, images, priced_as=resolved.priced_as, version=table.version)
+        return found
 
     def _resolve(
         self, table: PriceTable, model: str, provider: str | None, when: datetime.date | None

@@ -2,7 +2,8 @@
 
 Rules (``shared/reference/pricing.md``), in order:
 
-1. A token-billed entry prices the token usage the response reported:
+1. A token-billed entry prices the token usage the response reported, when
+   it reported output tokens (usage without them is as no usage):
    uncached text input, uncached image input, cached input, image output (at
    the image output rate) and text output, each at its rate per 1M tokens.
    Without ``output_tokens_details`` all output tokens are image tokens;
@@ -134,9 +135,9 @@ def request_cost(
     ``billed`` is what the provider says it billed: anything with a
     ``quantity`` and a ``unit`` (:class:`aievents.usage.Billed`).
     """
-    has_tokens = usage is not None and (
-        usage.input_tokens is not None or usage.output_tokens is not None
-    )
+    # Output tokens are what an image costs: usage without them (input only,
+    # or nothing) is priced as a request that reported no usage.
+    has_tokens = usage is not None and usage.output_tokens is not None
     with decimal.localcontext(EXACT):
         if usage is not None and has_tokens and price.unit == "tokens":
             return _token_cost(price, usage, version)

@@ -174,11 +174,12 @@ def read_entry(reader: Reader, data: Any, path: str, *, format: int) -> ModelPri
         return found.get(key, default), f"{path}.{key}"
 
     dates = {key: reader.date(*part(key)) for key in _LIFECYCLE}
+    _check_order(reader, path, dates)
     successor = reader.text(*part("successor"))
     aliases = _read_aliases(reader, *part("aliases", []))
     rates = read_rates(reader, *part("per_million_tokens")) if unit == "tokens" else None
     per_image = read_rows(reader, *part("per_image", []))
-    if unit == "images" and not per_image and "per_image" in found:
+    if unit == "images" and found.get("per_image") == []:  # the rows as written: none
         reader.problem(f"{path}.per_image", found["per_image"], "must list at least one price")
     megapixels = read_megapixels(reader, *part("per_megapixel")) if unit == "megapixels" else None
     per_request = reader.amount(*part("per_request")) if unit == "requests" else None
@@ -207,6 +208,17 @@ def read_entry(reader: Reader, data: Any, path: str, *, format: int) -> ModelPri
         aliases=aliases,
         **dates,
     )
+
+
+def _check_order(reader: Reader, path: str, dates: Mapping[str, Any]) -> None:
+    """Note a lifecycle date that comes after a later stage's (released, deprecated, shutdown)."""
+    for index, key in enumerate(_LIFECYCLE):
+        day = dates[key]
+        later = [(name, dates[name]) for name in _LIFECYCLE[index + 1 :] if dates[name]]
+        for name, other in later:
+            if day is not None and day > other:
+                reader.problem(f"{path}.{key}", day.isoformat(), f"is after {name} ({other})")
+                break
 
 
 def _read_fields(reader: Reader, found: Mapping[str, Any], path: str, unit: str | None) -> None:

@@ -10,8 +10,8 @@ up again until an entry is found (:meth:`aievents.pricing.PriceTable.resolve`):
 3. else the first pattern that matches (``{"match": "openrouter/*", "model": "*"}``:
    ``openrouter/google/gemini-3-pro-image`` is looked up as
    ``google/gemini-3-pro-image``);
-4. else, for a name that ends in a date (``gpt-image-2-2026-04-21``), the
-   name without it.
+4. else, for a name that ends in a real date (``gpt-image-2-2026-04-21``,
+   ``-20260421``, or a month and day: ``-0613``), the name without it.
 
 A file whose names could lead two ways is refused: the same alias to two
 targets, an alias that is also a model name, two patterns that can match
@@ -20,6 +20,7 @@ one name, aliases in a cycle (:func:`read_names`).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
@@ -31,8 +32,11 @@ from aievents.pricing._reader import Reader
 
 Via = Literal["exact", "alias", "pattern", "snapshot"]
 
-#: A dated snapshot suffix: -2026-04-21, -20260421 or -0421 (a 4-digit date).
-SNAPSHOT: Final = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+#: A dated snapshot suffix: -2026-04-21, -20260421 or -0613 (month and day);
+#: :func:`snapshot_base` accepts it only when it is a real date.
+SNAPSHOT: Final = re.compile(r"-(?:(\d{4})-(\d{2})-(\d{2})|(\d{4})(\d{2})(\d{2})|(\d{2})(\d{2}))$")
+#: The year a month-and-day suffix is read in: a leap year, so that -0229 is a date.
+_LEAP_YEAR: Final = 2000
 _PATTERN_FIELDS: Final = frozenset({"match", "model"})
 #: The most names one lookup goes through (a chain of aliases and patterns).
 MAX_STEPS: Final = 16
@@ -60,6 +64,19 @@ class Pattern:
             return None
         middle = name[len(head) : len(name) - len(tail)]
         return self.model.replace("*", middle, 1)
+
+    def loops(self) -> bool:
+        """Whether every name it gives matches it again, so that it never leads anywhere.
+
+        ``gw/*`` to ``gw/*`` (or ``gw/v2/*``) maps each name to one it maps
+        again; so does a fixed ``model`` that the match itself matches.
+        ``openrouter/*`` to ``*`` does not: its answers shrink.
+        """
+        if "*" not in self.model:
+            return self.apply(self.model) is not None
+        head, _, tail = self.match.partition("*")
+        before, _, after = self.model.partition("*")
+        return before.startswith(head) and after.endswith(tail)
 
     def overlaps(self, other: Pattern) -> bool:
         """Whether some name matches both patterns.
@@ -126,7 +143,11 @@ def read_patterns(reader: Reader, data: Any) -> tuple[Pattern, ...]:
             reader.problem(f"{path}.model", model, "must hold at most one '*'")
             model = None
         if match is not None and model is not None:
-            patterns.append(Pattern(match, model))
+            pattern = Pattern(match, model)
+            if pattern.loops():
+                reader.problem(f"{path}.model", model, f"gives names that {match!r} matches again")
+            else:
+                patterns.append(pattern)
     return tuple(patterns)
 
 
@@ -199,7 +220,27 @@ def next_name(
         target = pattern.apply(name)
         if target is not None:
             return target, "pattern"
-    base = SNAPSHOT.sub("", name)
-    if base != name and base:
+    base = snapshot_base(name)
+    if base is not None:
         return base, "snapshot"
     return None
+
+
+def snapshot_base(name: str) -> str | None:
+    """``name`` without its snapshot date, or ``None`` when it does not end in one.
+
+    ``gpt-image-2-2026-04-21``, ``...-20260421`` and ``gpt-4-0613`` (a month
+    and a day) are snapshots; a suffix that is not a real date is part of
+    the name: ``gpt-image-2-1536``, ``dall-e-3-1024``, ``sd3.5-large-2024``.
+    """
+    found = SNAPSHOT.search(name)
+    if found is None or found.start() == 0:
+        return None
+    parts = [int(part) for part in found.groups() if part is not None]
+    if len(parts) == 2:  # -MMDD
+        parts.insert(0, _LEAP_YEAR)
+    try:
+        datetime.date(*parts)
+    except ValueError:
+        return None
+    return name[: found.start()]

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import attrs
 
+from aievents._redact import scrub_text
 from aievents.exceptions import PriceTableError
 
 _ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -27,6 +28,10 @@ _ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 class PriceProblem:
     """One thing wrong in a price file.
 
+    The path and the reason are scrubbed of secret-looking words (an alias
+    or model named like a key) as the problem is made: whatever shows them
+    (an error, ``aievents prices --check``, its JSON) shows them scrubbed.
+
     Attributes:
         path: Where: ``models[3](gpt-image-2).per_image[0].price``,
             ``aliases.dalle3``, ``format`` (empty for the file as a whole).
@@ -34,9 +39,9 @@ class PriceProblem:
         reason: What was expected, in words.
     """
 
-    path: str
+    path: str = attrs.field(converter=scrub_text)
     value: Any
-    reason: str
+    reason: str = attrs.field(converter=scrub_text)
 
     def __str__(self) -> str:
         # The error's words: a value under a name that looks secret is not shown.

@@ -172,14 +172,28 @@ class PriceTable:
     def merged(self, other: PriceTable) -> PriceTable:
         """This table with ``other``'s entries, aliases and patterns added (``other``'s win).
 
-        ``other``'s patterns are tried first. The version is this table's,
-        changed at runtime (``+local.<n>``).
+        ``other``'s entries replace the same (provider, model); its patterns
+        are tried first. A name ``other`` gives as an alias (top-level or an
+        entry's) means what ``other`` says: this table's alias of that name
+        is dropped, and so is this table's entry of that model name (a file
+        aliasing ``dall-e-3`` to ``gpt-image-2`` prices ``dall-e-3`` as
+        ``gpt-image-2``). The version is this table's, changed at runtime
+        (``+local.<n>``).
         """
+        names = set(other.aliases).union(*(price.aliases for price in other.models.values()))
+        models = {
+            key: _without_aliases(price, names)
+            for key, price in self.models.items()
+            if price.model not in names
+        }
         matches = {pattern.match for pattern in other.patterns}
         return PriceTable(
             _next_local(self.version),
-            {**self.models, **other.models},
-            aliases={**self.aliases, **other.aliases},
+            {**models, **other.models},
+            aliases={
+                **{name: target for name, target in self.aliases.items() if name not in names},
+                **other.aliases,
+            },
             patterns=(*other.patterns, *(p for p in self.patterns if p.match not in matches)),
         )
 
@@ -272,15 +286,45 @@ def check_prices(path: str | PathLike[str]) -> list[PriceProblem]:
 
     Where :meth:`PriceTable.from_file` stops at the first problem, this goes
     on and lists each, by path (``models[3](gpt-image-2).per_image[0].price``),
-    value and reason: what ``aievents prices --check FILE`` prints.
+    value and reason: what ``aievents prices --check FILE`` prints. A file
+    that reads well is checked as it would be loaded onto the shipped
+    table: an alias or a ``successor`` that names no model of either is a
+    problem (:func:`unknown_names`).
     """
     try:
         data = _load(path)
     except PriceTableError as exc:
         return [PriceProblem("", exc.value, exc.reason)]
     reader = Reader()
-    read_table(reader, data)
+    table = read_table(reader, data)
+    if table is not None:
+        return unknown_names(table, shipped_table().merged(table))
     return reader.problems
+
+
+def unknown_names(table: PriceTable, within: PriceTable) -> list[PriceProblem]:
+    """The names ``table`` (a file) points at that lead to no entry of ``within``.
+
+    ``within`` is the table the file is used as: merged onto the table in
+    force (where a file may name the shipped models), or alone. Each
+    top-level alias's target and each entry's ``successor`` must resolve.
+    """
+    reader = Reader()
+    for index, price in enumerate(table.models.values()):
+        if price.successor is not None and within.resolve(price.successor) is None:
+            where = f"models[{index}]({price.model}).successor"
+            reader.problem(where, price.successor, "names no model of the table")
+    for name, target in table.aliases.items():
+        if within.resolve(target) is None:
+            reader.problem(f"aliases.{name}", target, "names no model of the table")
+    return reader.problems
+
+
+def _without_aliases(price: ModelPrice, names: set[str]) -> ModelPrice:
+    """``price`` without those of its aliases that are in ``names``."""
+    if not names.intersection(price.aliases):
+        return price
+    return attrs.evolve(price, aliases=tuple(a for a in price.aliases if a not in names))
 
 
 def _next_local(version: str) -> str:

@@ -28,8 +28,9 @@ TOKEN_RATE_NAMES: Final = (
 )
 #: The resolution tiers a per-image price can be given for, smallest first.
 TIERS: Final = ("512", "1K", "2K", "4K")
-#: The most pixels of an image of each tier but the last (0.52, 2.1 and 8.4 MP).
-_TIER_PIXELS: Final = ((520_000, "512"), (2_100_000, "1K"), (8_400_000, "2K"))
+#: The most pixels of an image of each tier but the last (0.52, 2.1 and 6 MP): 2K
+#: sizes are about 4.2 MP (2048x2048), 4K ones 8.3 MP (3840x2160) and more.
+_TIER_PIXELS: Final = ((520_000, "512"), (2_100_000, "1K"), (6_000_000, "2K"))
 _WXH: Final = re.compile(r"(\d{1,6})\s*[xX]\s*(\d{1,6})")
 _ROUNDING: Final = ("up", "exact")
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def resolution_tier(size: str | None) -> str | None:
 
     A tier (``"2K"``, ``"1k"``, ``"512"``) is itself; a ``WxH`` size is in
     the tier of its pixel count: up to 0.52 MP ``512``, up to 2.1 MP ``1K``,
-    up to 8.4 MP ``2K``, beyond ``4K``. Anything else (``auto``) has none.
+    up to 6 MP ``2K``, beyond ``4K``. Anything else (``auto``) has none.
     """
     if not isinstance(size, str):
         return None
