@@ -11,6 +11,7 @@ import pytest
 from aievents.money import ImageCost
 from aievents.pricing import PriceBook, PriceTable
 from aievents.sinks import AggregateSink
+from aievents.usage import Billed, ImageUsage
 from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
 
 D = Decimal
@@ -137,5 +138,38 @@ class TestRefused:
         result = memory.reprice(by_quality)
         (refused,) = result.not_repriced
         assert "depends on the quality" in refused.reason
+        # Still the old price: 2 * 0.04.
+        assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.08")
+
+
+def billed_by_megapixel(table: PriceTable) -> PriceTable:
+    """``table`` with img-model also priced by what the provider billed: $0.03 a megapixel."""
+    price = table.lookup("img-model")
+    assert price is not None
+    return table.with_prices([attrs.evolve(price, per_billed_unit=(("megapixels", D("0.03")),))])
+
+
+class TestBilled:
+    """A model priced by what the provider billed: the sums do not keep it, so it is left alone."""
+
+    def test_billed_when_counted(self, compiled: bool) -> None:
+        """Counted with a billed price: not repriced by the image count."""
+        usage = ImageUsage(billed=Billed(quantity=D("2"), unit="megapixels"))
+        event = request("bill-a", T0 + 60, "img-model", images=2, usage=usage)
+        memory = sink(billed_by_megapixel(OLD), compiled, [event])
+        # 2 megapixels * 0.03 = 0.06 (per image, 2 * 0.05 = 0.10, would be wrong).
+        assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.06")
+        result = memory.reprice(NEW)
+        (refused,) = result.not_repriced
+        assert "billed" in refused.reason
+        assert (result.changed, result.kept) == (0, 1)
+        assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.06")
+
+    def test_billed_in_the_new_prices(self, compiled: bool) -> None:
+        """The new prices price the model by what was billed: the series is left alone."""
+        memory = sink(OLD, compiled, [request("img-a", T0 + 60, "img-model", images=2)])
+        result = memory.reprice(billed_by_megapixel(NEW))
+        (refused,) = result.not_repriced
+        assert "billed" in refused.reason
         # Still the old price: 2 * 0.04.
         assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.08")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -16,7 +17,7 @@ import pytest
 from aievents.pricing import PriceBook
 from aievents.sinks.store import StoreSink
 from reprice_data import DAY, NEW_DATA, OLD, T0, requests
-from test_store_reprice import contents
+from test_store_reprice import V2_FILE, contents
 
 D = Decimal
 #: The run's clock: 2024-11-10, after every request.
@@ -68,9 +69,9 @@ class TestReprice:
         # Each cost is worked in reprice_data.requests.
         assert table(ran.stdout) == {
             "img-model": ["2", "1", "0.16", "0.18"],
-            "new-model": ["1", "1", "0", "0.06"],
+            "new-model": ["1", "1", "unknown", "0.06"],  # unpriced before
             "tok-model": ["3", "3", "0.2894125", "0.220675"],
-            "total": ["6", "5", "0.4494125", "0.460675"],
+            "total": ["6", "5", "0.4494125", "+", "unknown", "0.460675"],  # a lower bound before
         }
         assert "6 requests examined, 5 changed, 0 still unpriced" in ran.stdout
         # Day by day: 0.0306 + 0.10; 0.064075 + 0.08 + 0.06; 0.126.
@@ -87,7 +88,7 @@ class TestReprice:
         assert contents(url) == before
         ran = cli(*args, "--since", "-8d", now=NOW)  # 2024-11-02 00:00 UTC, relative to NOW
         # 0.0839125 + 0.08 + 0 + 0.165 -> 0.064075 + 0.08 + 0.06 + 0.126
-        assert table(ran.stdout)["total"] == ["4", "3", "0.3289125", "0.330075"]
+        assert table(ran.stdout)["total"] == ["4", "3", "0.3289125", "+", "unknown", "0.330075"]
         # The first day as it was (0.0405 + 0.08); then 0.064075 + 0.08 + 0.06, and 0.126.
         assert cost_of_days(url) == [D("0.1205"), D("0.204075"), D("0.126")]
 
@@ -108,6 +109,33 @@ class TestReprice:
         assert "none.json" in missing.stderr
         assert contents(url) == before
 
+    def test_models_not_in_the_prices_are_kept(self, cli: Any, url: str) -> None:
+        """Repriced with prices that know none of its models: every row and its cost kept."""
+        before = contents(url)
+        costs = cost_of_days(url)
+        ran = cli("reprice", "--store", url, "--no-progress", now=NOW)  # the shipped table
+        assert ran.returncode == 0, ran.stderr
+        assert "6 not in these prices: kept" in ran.stdout
+        assert "0 changed" in ran.stdout
+        assert contents(url) == before
+        # As priced by OLD: 0.0405 + 0.08; 0.0839125 + 0.08 (new-model unpriced); 0.165.
+        assert costs == [D("0.1205"), D("0.1639125"), D("0.165")]
+        assert cost_of_days(url) == costs
+
+    def test_dry_run_upgrades_no_store(self, cli: Any, tmp_path: Path) -> None:
+        """A dry run on a store of schema version 2 is refused as needing an upgrade, unchanged."""
+        path = tmp_path / "v2.db"
+        shutil.copyfile(V2_FILE, path)
+        before = path.read_bytes()
+        url = f"sqlite:///{path}"
+        ran = cli("reprice", "--store", url, "--dry-run", "--no-progress", now=NOW)
+        assert ran.returncode == 1
+        assert "needs an upgrade first" in ran.stderr
+        assert "schema version 2" in ran.stderr
+        assert ran.stdout == ""
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["v2.db"]
+
     def test_no_store(self, cli: Any, tmp_path: Path) -> None:
         """Repricing creates no store."""
         ran = cli("reprice", "--store", f"sqlite:///{tmp_path / 'none.db'}", "--no-progress")
@@ -124,7 +152,11 @@ class TestProcess:
         leader, follower = pty.openpty()
         try:
             ran = subprocess.run(
-                [sys.executable, "-m", "aievents", "reprice", "--store", url],
+                [
+                    sys.executable,
+                    *("-m", "aievents", "reprice", "--store", url),
+                    *("--prices", str(new_prices)),
+                ],
                 stdout=subprocess.PIPE,
                 stderr=follower,
                 text=True,
@@ -151,3 +183,5 @@ class TestProcess:
         assert b"repricing" in shown
         assert "repricing" not in ran.stdout
         assert table(ran.stdout)["total"][0] == "6"
+        # Day by day, as priced by the file: 0.0306 + 0.10; 0.064075 + 0.08 + 0.06; 0.126.
+        assert cost_of_days(url) == [D("0.1306"), D("0.204075"), D("0.126")]

@@ -176,7 +176,10 @@ assert "aievents.sinks.forward" not in sys.modules
 assert "ForwardSink" in dir(aievents) and "StoreSink" in dir(aievents.sinks)
 sink_class = aievents.ForwardSink
 from aievents import StoreSink
-from aievents.sinks import ForwardReport
+from aievents.sinks import ForwardReport, ModelRepricing, NotRepriced, Repricing
+assert (ModelRepricing.__name__, NotRepriced.__name__) == ("ModelRepricing", "NotRepriced")
+from aievents.sinks.aggregate import Repricing as answer
+assert Repricing is answer
 assert sink_class is aievents.sinks.forward.ForwardSink
 assert "aievents.sinks.forward" in sys.modules and "aievents.sinks.store" in sys.modules
 assert atexit._ncallbacks() == before, "asking for a sink registered an exit hook"

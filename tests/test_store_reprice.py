@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -9,22 +11,22 @@ import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import attrs
 import pytest
 import sqlalchemy as sa
 
-import aievents.usage
 from aievents import ImageUsage
-from aievents.pricing import PriceBook
+from aievents.exceptions import QueryError, StoreAccessError
+from aievents.pricing import PriceBook, PriceTable
 from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from aievents.totals import FIELDS
+from aievents.usage import Billed
 from postgres_server import fresh_database
-from reprice_data import DAY, NEW, OLD, T0, request, requests, tokens
+from reprice_data import DAY, NEW, OLD, OLD_DATA, T0, request, requests, tokens
 
 D = Decimal
 V2_FILE = Path(__file__).parent / "fixtures" / "store_v2.db"
@@ -133,15 +135,20 @@ class TestReprice:
         same_stores(first, second)
         assert (result.requests, result.changed, result.unpriced, result.kept) == (6, 5, 0, 0)
         assert result.price_version == "new-1"
-        by_model = {m.model: (m.requests, m.changed, m.old, m.new) for m in result.models}
+        by_model = {
+            m.model: (m.requests, m.changed, m.old, m.new, m.old_unpriced, m.new_unpriced)
+            for m in result.models
+        }
         # See reprice_data.requests for each cost.
         assert by_model == {
-            "img-model": (2, 1, D("0.16"), D("0.18")),  # 0.08 + 0.08 -> 0.10 + 0.08
-            "new-model": (1, 1, D(0), D("0.06")),  # unpriced -> 3 * 0.02
+            "img-model": (2, 1, D("0.16"), D("0.18"), 0, 0),  # 0.08 + 0.08 -> 0.10 + 0.08
+            "new-model": (1, 1, None, D("0.06"), 1, 0),  # unknown (unpriced) -> 3 * 0.02
             # 0.0405 + 0.0839125 + 0.165 -> 0.0306 + 0.064075 + 0.126
-            "tok-model": (3, 3, D("0.2894125"), D("0.220675")),
+            "tok-model": (3, 3, D("0.2894125"), D("0.220675"), 0, 0),
         }
-        assert (result.old_total, result.new_total) == (D("0.4494125"), D("0.460675"))
+        # Before: a lower bound, one request unpriced.
+        assert (result.old_total, result.old_unpriced) == (D("0.4494125"), 1)
+        assert result.new_total == D("0.460675")
         again = StoreSink(first, prices=PriceBook(NEW)).reprice()
         assert again.changed == 0  # priced as it is already
         rows = contents(first)[0]
@@ -219,6 +226,18 @@ class TestReprice:
         assert later == [D("0.204075"), D("0.126")]
         sink.close(10)
 
+    def test_since_read_as_a_query_reads_times(self, tmp_path: Path) -> None:
+        """A date or an aware datetime; a naive datetime, NaN or infinity named as ``since``."""
+        sink = store(f"sqlite:///{tmp_path / 'since.db'}", OLD, requests())
+        day = dt.datetime.fromtimestamp(T0 + DAY, dt.timezone.utc)
+        assert sink.reprice(since=day.date(), prices=NEW, dry_run=True).requests == 4
+        assert sink.reprice(since=day, prices=NEW, dry_run=True).requests == 4
+        for bad in (day.replace(tzinfo=None), float("nan"), float("inf")):
+            with pytest.raises(QueryError) as raised:
+                sink.reprice(since=bad, prices=NEW, dry_run=True)  # type: ignore[arg-type]
+            assert raised.value.field == "since"
+        sink.close(10)
+
     def test_dry_run_changes_nothing(self, urls: Any, kind: str) -> None:
         """A dry run tells what would change, and the database is as it was, byte for byte."""
         url = urls()
@@ -254,16 +273,53 @@ class TestReprice:
 
     def test_billed_kept(self, urls: Any) -> None:
         """What the provider billed is kept on the row, as exact text, and read back to reprice."""
-        billed = getattr(aievents.usage, "Billed", None)
-        if billed is None:
-            pytest.skip("this release's usage has no billed quantity")
         url = urls()
-        usage = ImageUsage(billed=billed(quantity=D("2.50"), unit="megapixels"))
+        usage = ImageUsage(billed=Billed(quantity=D("2.50"), unit="megapixels"))
         sink = store(url, NEW, [request("bill-a", T0 + 60, "img-model", usage=usage)])
         assert sink.reprice(prices=NEW).changed == 0
         (row,) = contents(url)[0]
         found = [row[USAGE_COLUMNS.index(c)] for c in ("billed_quantity", "billed_unit")]
         assert found == ["2.50", "megapixels"]
+        sink.close(10)
+
+    def test_a_malformed_row_is_kept_and_named(
+        self, urls: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A row no request can be rebuilt from is kept and named; the other rows are repriced."""
+        url = urls()
+        sink = store(url, OLD, requests(PriceBook(OLD)))
+        db = engine(url)
+        with db.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE aievents_usage SET billed_quantity = 'abc', billed_unit = 'credits' "
+                    "WHERE request_id = 'img-a'"
+                )
+            )
+        db.dispose()
+        (before,) = [row for row in contents(url)[0] if "img-a" in row]
+        with caplog.at_level("WARNING", logger="aievents.store"):
+            result = sink.reprice(prices=NEW)
+        assert (result.requests, result.kept, result.changed) == (6, 1, 4)
+        assert [row for row in contents(url)[0] if "img-a" in row] == [before]
+        assert "reprice_row_kept" in caplog.text
+        assert "img-a" in caplog.text
+        sink.close(10)
+
+    def test_zero_tokens_stay_priced_by_tokens(self, urls: Any) -> None:
+        """A usage that reported 0 tokens, repriced with the same prices: still $0, no estimate."""
+        data = json.loads(json.dumps(OLD_DATA))
+        data["models"][0]["per_image_estimate"] = [{"price": "0.04"}]  # tok-model
+        table = PriceTable.from_dict(data)
+        url = urls()
+        sink = store(url, table, [request("zero-a", T0 + 60, "tok-model", usage=tokens(0, 0))])
+        before = contents(url)
+        (row,) = before[0]
+        # Priced by its tokens: 0 * 5.00 + 0 * 40.00 = $0 (the estimate would be $0.04).
+        assert row[USAGE_COLUMNS.index("cost_basis")] == "tokens"
+        result = sink.reprice(prices=table)
+        assert (result.changed, result.models[0].new) == (0, D(0))
+        assert contents(url) == before
         sink.close(10)
 
     def test_priced_as_another_model(self, urls: Any) -> None:
@@ -315,6 +371,28 @@ def load_v2(url: str, tmp_path: Path) -> None:
 
 class TestFromVersion2:
     """A store of schema version 2 is upgraded, then repriced like one written today."""
+
+    def test_not_upgraded_for_a_dry_run(self, urls: Any, tmp_path: Path) -> None:
+        """Opened with upgrade=False (a dry run's way): refused as needing an upgrade, unchanged."""
+        url = urls()
+        load_v2(url, tmp_path)
+
+        def everything() -> list[Any]:
+            db = engine(url)
+            with db.connect() as conn:
+                names = ("aievents_meta", "aievents_usage", "aievents_daily")
+                found = [conn.exec_driver_sql(f"SELECT * FROM {n} ORDER BY 1").all() for n in names]
+                found.append(
+                    sorted(c["name"] for c in sa.inspect(conn).get_columns("aievents_usage"))
+                )
+            db.dispose()
+            return found
+
+        before = everything()
+        with pytest.raises(StoreAccessError, match="needs an upgrade first"):
+            StoreSink(url, create=False, upgrade=False)
+        assert everything() == before
+        assert before[0] == [("schema_version", "2")]
 
     def test_migrated_then_repriced(self, urls: Any, tmp_path: Path) -> None:
         """The new columns are added; repriced, it equals a store written with the new table."""
@@ -410,6 +488,6 @@ class TestPriceColumns:
     def test_columns(self) -> None:
         """A cost's version and entry; a billed quantity as exact text and its unit; else None."""
         cost = request("tok-a", T0, "tok-model", usage=tokens(10, 10), cost_by=PriceBook(NEW)).cost
-        billed = SimpleNamespace(billed=SimpleNamespace(quantity=D("1.50"), unit="seconds"))
-        assert price_columns(cost, billed) == ("new-1", "tok-model", "1.50", "seconds")
-        assert price_columns(None, SimpleNamespace()) == (None, None, None, None)
+        billed = ImageUsage(billed=Billed(quantity=D("1.50"), unit="seconds"))
+        assert price_columns(cost, billed) == ("new-1", "tok-model", "1.50", "seconds", "tokens")
+        assert price_columns(None, ImageUsage()) == (None, None, None, None, None)

@@ -47,7 +47,6 @@ __all__ = [
     "merge_entry",
     "new_entry",
     "new_totals",
-    "reported_cost",
     "reported_total",
     "request_lanes",
     "requests_of",
@@ -272,12 +271,6 @@ def cost_lanes(
     return None, [*parts, reported if reported is not None else _ZERO]
 
 
-def reported_cost(usage: Any) -> Decimal | None:
-    """The cost a provider or gateway reported for a request (``usage.reported_cost``), or None."""
-    cost: Decimal | None = usage.reported_cost
-    return cost
-
-
 def row_lanes(event: Any, cost: Any) -> tuple[tuple[int, ...], list[Decimal] | None]:
     """One request's lanes (``FIELDS[1:]``, costs in cost units) and extra.
 
@@ -287,7 +280,7 @@ def row_lanes(event: Any, cost: Any) -> tuple[tuple[int, ...], list[Decimal] | N
     the extra holds them all, as exact Decimal USD.
     """
     usage = event.usage
-    reported = reported_cost(usage)
+    reported: Decimal | None = usage.reported_cost
     units, extra = cost_lanes(cost, reported)
     computed, said = (None, 0) if units is None else (units[:-1], units[-1])
     lanes = request_lanes(

@@ -18,6 +18,8 @@ from aievents.cli._render import _plain
 from aievents.cli._terminal import literal
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from aievents.pricing import PriceBook
     from aievents.sinks.store import Repricing
 
@@ -35,7 +37,8 @@ def reprice(
         require_extra("aievents reprice's progress bar", "cli", ("rich",))
     from aievents.sinks.store import StoreSink
 
-    store = StoreSink(args.store, create=False, prices=book)  # repricing creates no store
+    # Repricing creates no store; a dry run upgrades none either.
+    store = StoreSink(args.store, create=False, upgrade=not args.dry_run, prices=book)
     bar = progress_bar(errors, "repricing", "requests") if progress else None
     try:
         result = store.reprice(since=args.since, dry_run=args.dry_run, progress=bar)
@@ -53,7 +56,13 @@ def write_result(result: Repricing, url: str, out: TextIO) -> None:
     print(f"Repricing {url} with prices {literal(result.price_version)}: {done}", file=out)
     rows = [("model", "requests", "changed", "old total", "new total")]
     rows += [
-        (literal(m.model, 80), f"{m.requests:,}", f"{m.changed:,}", _plain(m.old), _plain(m.new))
+        (
+            literal(m.model, 80),
+            f"{m.requests:,}",
+            f"{m.changed:,}",
+            _cost(m.old, m.old_unpriced),
+            _cost(m.new, m.new_unpriced),
+        )
         for m in result.models
     ]
     rows.append(
@@ -61,8 +70,8 @@ def write_result(result: Repricing, url: str, out: TextIO) -> None:
             "total",
             f"{result.requests:,}",
             f"{result.changed:,}",
-            _plain(result.old_total),
-            _plain(result.new_total),
+            _cost(result.old_total, result.old_unpriced),
+            _cost(result.new_total, result.unpriced),
         )
     )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -73,6 +82,14 @@ def write_result(result: Repricing, url: str, out: TextIO) -> None:
     print(
         f"{result.requests:,} requests examined, {result.changed:,} changed, "
         f"{result.unpriced:,} still unpriced, {result.kept:,} kept as given "
-        "(their cost came with the event as an amount)",
+        "(their cost came with the event as an amount), "
+        f"{result.not_in_prices:,} not in these prices: kept",
         file=out,
     )
+
+
+def _cost(total: Decimal | None, unpriced: int) -> str:
+    """A total whose requests may be unpriced: ``unknown``, ``0.5 + unknown`` or ``0.5``."""
+    if total is None:
+        return "unknown"
+    return f"{_plain(total)} + unknown" if unpriced else _plain(total)

@@ -19,6 +19,7 @@ __all__ = [
     "WIDTHS",
     "error",
     "filter_sets",
+    "instant",
     "minute_up",
     "names",
     "page_size",
@@ -74,6 +75,17 @@ def _seconds(name: str, value: Any) -> int:
     if value > _LATEST:
         raise error(name, value, "must be Unix seconds (not milliseconds)")
     return value
+
+
+def instant(name: str, value: Any) -> int:
+    """Unix seconds from Unix seconds (an int), an aware datetime or a date (its start, UTC).
+
+    The times a query takes, and a date; anything else is a
+    :class:`QueryError` naming ``name`` and the value.
+    """
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    return _seconds(name, value)
 
 
 def names(name: str, values: Any, allowed: frozenset[str] | None = None) -> tuple[str, ...]:

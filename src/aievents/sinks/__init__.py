@@ -17,15 +17,29 @@ from aievents._lazy import lazy
 from aievents.protocols import Sink
 
 if TYPE_CHECKING:
+    from aievents.sinks._reprice import ModelRepricing as ModelRepricing
+    from aievents.sinks._reprice import NotRepriced as NotRepriced
+    from aievents.sinks._reprice import Repricing as Repricing
     from aievents.sinks.aggregate import AggregateSink as AggregateSink
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
     from aievents.sinks.store import StoreSink as StoreSink
 
-__all__ = ["AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "Sink", "StoreSink"]
+__all__ = [
+    "AggregateSink",
+    "ForwardReport",
+    "ForwardSink",
+    "LogSink",
+    "ModelRepricing",
+    "NotRepriced",
+    "Repricing",
+    "Sink",
+    "StoreSink",
+]
 
-#: The sinks importable from this package, and their modules (imported when asked for).
+#: The sinks (and what a reprice answers) importable from this package, and their
+#: modules (imported when asked for).
 __getattr__, __dir__ = lazy(
     __name__,
     {
@@ -33,6 +47,9 @@ __getattr__, __dir__ = lazy(
         "ForwardReport": "aievents.sinks.forward",
         "ForwardSink": "aievents.sinks.forward",
         "LogSink": "aievents.sinks.log",
+        "ModelRepricing": "aievents.sinks._reprice",
+        "NotRepriced": "aievents.sinks._reprice",
+        "Repricing": "aievents.sinks._reprice",
         "StoreSink": "aievents.sinks.store",
     },
 )

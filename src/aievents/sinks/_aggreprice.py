@@ -13,7 +13,8 @@ the new prices:
   provider, the quality) and ``n`` images cost ``n`` times one.
 
 Anything else is left as it is and named, with the reason: the overflow
-series, requests unpriced when counted (whether each one reported tokens
+series, models priced (before or after) by what the provider billed,
+requests unpriced when counted (whether each one reported tokens
 or images is not kept), costs that came with the events as one amount,
 series mixing both kinds, and new prices that depend on what is not kept.
 """
@@ -21,7 +22,7 @@ series mixing both kinds, and new prices that depend on what is not kept.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -34,10 +35,11 @@ from aievents.sinks._reprice import (
     Repricing,
     Summary,
     computed_total,
+    differ,
     replace_costs,
     usage_of,
 )
-from aievents.totals import COSTS, EXTRA, FIELDS, INDEX, LANES, cost_lanes
+from aievents.totals import COSTS, EXTRA, FIELDS, INDEX, LANES, cost_lanes, exact_sum
 
 __all__ = ["reprice_entries"]
 
@@ -52,9 +54,12 @@ Dims = tuple[str | None, ...]
 
 
 def reprice_entries(
-    entries: Iterable[tuple[Dims, Any]], book: PriceBook, overflow: Dims
+    entries: Iterable[tuple[Dims, Any]], book: PriceBook, overflow: Dims, counted: PriceBook
 ) -> Repricing:
-    """Price the entries (``(dims, entry)``, changed in place) again, series by series."""
+    """Price the entries (``(dims, entry)``, changed in place) again, series by series.
+
+    ``counted`` is the book the entries were priced with when counted.
+    """
     series: dict[Dims, list[Any]] = {}
     for dims, entry in entries:
         series.setdefault(dims, []).append(entry)
@@ -64,7 +69,11 @@ def reprice_entries(
         unpriced = sum(int(entry[_UNPRICED]) for entry in held)
         old = [computed_total(_costs(entry), entry[EXTRA]) for entry in held]
         model = str(dims[0])
-        plan = _plan(dims, held, book) if dims != overflow else "the overflow series mixes series"
+        plan = (
+            _plan(dims, held, book, counted)
+            if dims != overflow
+            else "the overflow series mixes series"
+        )
         if isinstance(plan, str):
             summary.kept += requests
             summary.not_repriced.append(
@@ -72,33 +81,33 @@ def reprice_entries(
                     series=dict(zip(DIMENSIONS, dims, strict=True)), requests=requests, reason=plan
                 )
             )
-            total = _sum(old)
-            summary.add(model, requests, old=total, new=total, changed=False, unpriced=unpriced)
+            total = exact_sum(old)
+            summary.add(
+                model,
+                requests,
+                old=total,
+                new=total,
+                changed=False,
+                unpriced=unpriced,
+                old_unpriced=unpriced,
+            )
             continue
         for entry, before, cost in zip(held, old, plan, strict=True):
             costs, extra = _apply(entry, cost)
             after = computed_total(costs, extra)
-            changed = costs != _costs(entry) or _differ(entry[EXTRA], extra)
+            changed = costs != _costs(entry) or differ(entry[EXTRA], extra)
             for i, value in enumerate(costs):
                 entry[COSTS + i] = value
             entry[EXTRA] = extra
-            summary.add(model, int(entry[0]), old=before, new=after, changed=changed, unpriced=0)
+            count = int(entry[0])
+            summary.add(
+                model, count, old=before, new=after, changed=changed, unpriced=0, old_unpriced=0
+            )
     return summary.result(book.table.version, False)
 
 
 def _costs(entry: Any) -> list[int]:
     return [int(entry[i]) for i in range(COSTS, LANES)]
-
-
-def _sum(values: Iterable[Decimal]) -> Decimal:
-    with decimal.localcontext(EXACT):
-        return sum(values, Decimal(0))
-
-
-def _differ(old: Sequence[Decimal] | None, new: Sequence[Decimal] | None) -> bool:
-    if old is None or new is None:
-        return old is not new
-    return list(old) != list(new)
 
 
 def _apply(entry: Any, cost: ImageCost) -> tuple[list[int], list[Decimal] | None]:
@@ -117,7 +126,9 @@ def _parts(entry: Any) -> list[Decimal]:
     return parts
 
 
-def _plan(dims: Dims, held: list[Any], book: PriceBook) -> list[ImageCost] | str:
+def _plan(
+    dims: Dims, held: list[Any], book: PriceBook, counted: PriceBook
+) -> list[ImageCost] | str:
     """Each entry's new cost, or why the series cannot be priced again exactly."""
     unpriced = sum(int(entry[_UNPRICED]) for entry in held)
     if unpriced:
@@ -145,6 +156,14 @@ def _plan(dims: Dims, held: list[Any], book: PriceBook) -> list[ImageCost] | str
         return "the new table has no price for its model"
     if sum(1 for _, name in table.models if name == price.model) > 1:
         return "its model is priced by provider, and the series does not keep the provider"
+    before = counted.table.lookup(model)
+    if price.per_billed_unit or (before is not None and before.per_billed_unit):
+        # A billed charge sits in per_image, beside image charges: the sums
+        # do not say which requests were billed, nor in what quantity.
+        return (
+            "its model is priced by what the provider billed (per_billed_unit), "
+            "which the series does not keep"
+        )
     if kinds == {"tokens"}:
         return _by_tokens(model, held, book)
     qualities = {None, *(row.quality for row in (*price.per_image, *price.estimates))}

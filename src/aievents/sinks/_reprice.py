@@ -29,6 +29,7 @@ __all__ = [
     "Repricing",
     "Summary",
     "computed_total",
+    "differ",
     "replace_costs",
     "usage_of",
 ]
@@ -48,15 +49,22 @@ class ModelRepricing:
         model: The model name (as the requests named it).
         requests: Requests of the model examined.
         changed: Those whose computed cost (or unpriced flag) changed.
-        old: Their computed cost before, exact USD.
-        new: Their computed cost after (what a dry run would make it).
+        old: Their computed cost before, exact USD: None when none was
+            priced; with :attr:`old_unpriced` above 0, a lower bound (the
+            cost of the priced ones).
+        new: Their computed cost after (what a dry run would make it), read
+            as :attr:`old` with :attr:`new_unpriced`.
+        old_unpriced: Those unpriced (or priced in part) before.
+        new_unpriced: Those unpriced (or priced in part) after.
     """
 
     model: str
     requests: int
     changed: int
-    old: Decimal
-    new: Decimal
+    old: Decimal | None
+    new: Decimal | None
+    old_unpriced: int = 0
+    new_unpriced: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -87,8 +95,12 @@ class Repricing:
         unpriced: Requests still unpriced (or priced in part) afterwards.
         kept: Requests left as they were because their cost did not come
             from a price table (a store's row whose cost came with the
-            event as an amount), or, for an AggregateSink, the requests of
-            the series in :attr:`not_repriced`.
+            event as an amount, or a row no request can be rebuilt from),
+            or, for an AggregateSink, the requests of the series in
+            :attr:`not_repriced`.
+        not_in_prices: A store's requests left as they were because the
+            new prices have no entry for their model (nor for the model
+            they were priced as): their cost, known or not, is kept.
         models: Per model (sorted by name), its requests and old and new
             computed totals.
         not_repriced: AggregateSink only: the series left as they were,
@@ -103,42 +115,77 @@ class Repricing:
     kept: int
     models: tuple[ModelRepricing, ...]
     not_repriced: tuple[NotRepriced, ...] = ()
+    not_in_prices: int = 0
 
     @property
-    def old_total(self) -> Decimal:
-        """The computed cost of every request examined, before."""
-        return exact_sum(m.old for m in self.models)
+    def old_total(self) -> Decimal | None:
+        """The computed cost of every request examined, before.
+
+        None when none was priced; a lower bound when :attr:`old_unpriced`
+        is above 0.
+        """
+        return _known([m.old for m in self.models])
 
     @property
-    def new_total(self) -> Decimal:
-        """The computed cost of every request examined, after."""
-        return exact_sum(m.new for m in self.models)
+    def new_total(self) -> Decimal | None:
+        """The computed cost of every request examined, after (read as :attr:`old_total`)."""
+        return _known([m.new for m in self.models])
+
+    @property
+    def old_unpriced(self) -> int:
+        """Requests unpriced (or priced in part) before."""
+        return sum(m.old_unpriced for m in self.models)
+
+
+def _known(values: Sequence[Decimal | None]) -> Decimal | None:
+    """The sum of the known values; None when every one is unknown (0 when there are none)."""
+    known = [value for value in values if value is not None]
+    if values and not known:
+        return None
+    return exact_sum(known)
+
+
+def differ(old: Sequence[Decimal] | None, new: Sequence[Decimal] | None) -> bool:
+    """Whether two extras (exact parts beside the cost lanes; None: none) differ."""
+    if old is None or new is None:
+        return old is not new
+    return list(old) != list(new)
 
 
 class Summary:
     """What a reprice counts as it goes; :meth:`result` makes the :class:`Repricing`."""
 
     def __init__(self) -> None:
-        self.requests = self.changed = self.unpriced = self.kept = 0
+        self.requests = self.changed = self.unpriced = self.kept = self.not_in_prices = 0
         self._models: dict[str, list[Any]] = {}
         self.not_repriced: list[NotRepriced] = []
 
     def add(
-        self, model: str, requests: int, *, old: Decimal, new: Decimal, changed: bool, unpriced: int
+        self,
+        model: str,
+        requests: int,
+        *,
+        old: Decimal,
+        new: Decimal,
+        changed: bool,
+        unpriced: int,
+        old_unpriced: int,
     ) -> None:
-        """Count ``requests`` of ``model``: costs before and after, whether they changed."""
+        """Count ``requests`` of ``model``: costs and unpriced requests before and after."""
         self.requests += requests
         self.unpriced += unpriced
         moved = requests if changed else 0
         self.changed += moved
         counts = self._models.get(model)
         if counts is None:
-            counts = self._models[model] = [0, 0, _ZERO, _ZERO]
+            counts = self._models[model] = [0, 0, _ZERO, _ZERO, 0, 0]
         with decimal.localcontext(EXACT):
             counts[0] += requests
             counts[1] += moved
             counts[2] += old
             counts[3] += new
+        counts[4] += old_unpriced
+        counts[5] += unpriced
 
     def result(self, price_version: str, dry_run: bool) -> Repricing:
         """The answer."""
@@ -150,10 +197,19 @@ class Summary:
             unpriced=self.unpriced,
             kept=self.kept,
             models=tuple(
-                ModelRepricing(model=m, requests=c[0], changed=c[1], old=c[2], new=c[3])
+                ModelRepricing(
+                    model=m,
+                    requests=c[0],
+                    changed=c[1],
+                    old=None if c[4] == c[0] else c[2],
+                    new=None if c[5] == c[0] else c[3],
+                    old_unpriced=c[4],
+                    new_unpriced=c[5],
+                )
                 for m, c in sorted(self._models.items())
             ),
             not_repriced=tuple(self.not_repriced),
+            not_in_prices=self.not_in_prices,
         )
 
 
@@ -202,20 +258,22 @@ def replace_costs(
     return [0] * width, values
 
 
-def usage_of(counts: Mapping[str, int], billed: Any = None) -> ImageUsage:
+def usage_of(counts: Mapping[str, int], billed: Any = None, *, tokens: bool = False) -> ImageUsage:
     """The usage whose tokens are these counts (``FIELDS``' token lanes, summed or one request's).
 
     Its :func:`~aievents.usage.token_split` is the counts' split, so it
     prices as the usage they were counted from. Token counts that are all 0
-    are read as a usage that reported none (a row keeps no difference
-    between 0 and not reported). ``billed`` is the usage's ``billed``.
+    are read as a usage that reported none (the lanes keep no difference
+    between 0 and not reported) unless ``tokens`` says the usage reported
+    tokens (a store's row priced by its tokens). ``billed`` is the usage's
+    ``billed``.
     """
     given = counts["input_tokens"], counts["output_tokens"]
     text, image = counts["input_text_tokens"], counts["input_image_tokens"]
     cached = counts["input_cached_text_tokens"] + counts["input_cached_image_tokens"]
     out_image, out_text = counts["output_image_tokens"], counts["output_text_tokens"]
     extra: dict[str, Any] = {} if billed is None else {"billed": billed}
-    reported = any(given)
+    reported = tokens or any(given)
     if not reported and not any((text, image, cached, out_image, out_text)):
         return ImageUsage(**extra)
     into = None

@@ -377,7 +377,7 @@ class SeriesTable:
             self._settle()
             entries = [(dims, totals) for (_, dims), totals in self.minutes.items()]
             entries += [(dims, part.totals) for (_, dims), part in self.rolled.items()]
-            return reprice_entries(entries, book, _OVERFLOW_DIMS)
+            return reprice_entries(entries, book, _OVERFLOW_DIMS, self.prices)
 
     def export(self) -> dict[str, Any]:
         """The totals as a JSON-ready dict, for :meth:`merge` in another process."""

@@ -99,11 +99,13 @@ class StoreDB:
         target: Target,
         *,
         create: bool,
+        upgrade: bool = True,
         busy: float,
         diag: RateLimitedLog,
         ledger: Ledger,
     ) -> None:
         self._create = create
+        self._upgrade = upgrade
         self.busy = busy
         self._diag = diag
         self._ledger = ledger
@@ -387,6 +389,13 @@ class StoreDB:
                     version = schema_version(conn, self.tables, self.url)
                     # Older tables, or tables lacking a lane added since they were made.
                     stale = version < SCHEMA_VERSION or missing_columns(conn, self.tables)
+                    if stale and not self._upgrade:
+                        raise self.error(
+                            f"needs an upgrade first: its tables are of schema version "
+                            f"{version}, this release's are {SCHEMA_VERSION} (opening it "
+                            "without upgrade=False, e.g. a reprice that is not a dry run, "
+                            "upgrades it)"
+                        )
                     if stale and self.sqlite:
                         # One writer changes the tables, in one transaction (the
                         # driver would commit each DDL statement by itself).

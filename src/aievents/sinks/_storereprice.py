@@ -22,16 +22,18 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
-from aievents import usage as usage_module
+from aievents._diag import log
 from aievents.events import ImageUsageEvent
+from aievents.exceptions import EventValidationError
 from aievents.pricing import PriceBook
-from aievents.query import DIMENSIONS
+from aievents.query import DIMENSIONS, instant
 from aievents.sinks import _reprice as share
 from aievents.sinks._reprice import COMPUTED_FIELDS, Repricing
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeschema import BIGINT_MAX, LANE_COLUMNS, USAGE_COLUMNS, daily_row
 from aievents.sinks._storewrite import event_lanes, price_columns
 from aievents.totals import COSTS, DAY_MINUTES, LANES, fit
+from aievents.usage import Billed
 
 try:
     import sqlalchemy as sa
@@ -52,25 +54,25 @@ _DIMS: Final = [_AT[name] for name in DIMENSIONS]
 _COST_AT: Final = COSTS - 1
 _UNPRICED: Final = LANE_COLUMNS.index("unpriced_requests")
 #: The columns a reprice sets.
-_SET: Final = ("unpriced_requests", *COMPUTED_FIELDS, "cost_exact", "price_version", "priced_as")
+_SET: Final = (
+    "unpriced_requests",
+    *COMPUTED_FIELDS,
+    "cost_exact",
+    "price_version",
+    "priced_as",
+    "cost_basis",
+)
+#: The columns that say how a row was priced.
+_STAMPS: Final = ("price_version", "priced_as", "cost_basis")
 
 
-def since_ms(since: float | dt.datetime | dt.date | None) -> int | None:
-    """``since`` (Unix seconds, an aware or UTC datetime, a UTC date) in epoch milliseconds."""
-    if since is None:
-        return None
-    if isinstance(since, dt.datetime):
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.timezone.utc)
-        return int(since.timestamp() * 1000)
-    if isinstance(since, dt.date):
-        return int(
-            dt.datetime(since.year, since.month, since.day, tzinfo=dt.timezone.utc).timestamp()
-            * 1000
-        )
-    if isinstance(since, bool) or not isinstance(since, (int, float)):
-        raise TypeError(f"since must be Unix seconds, a datetime or a date, got {since!r}")
-    return int(since * 1000)
+def since_ms(since: int | dt.datetime | dt.date | None) -> int | None:
+    """``since`` (Unix seconds, an aware datetime, a UTC date; None: all) in epoch milliseconds.
+
+    Read as a query reads its times (:func:`aievents.query.instant`): a
+    QueryError names ``since`` and the value when it is none of these.
+    """
+    return None if since is None else instant("since", since) * 1000
 
 
 def reprice(
@@ -181,14 +183,25 @@ def _row(
     costs = lanes[_COST_AT:]
     old = share.computed_total(costs, extra)
     unpriced = lanes[_UNPRICED]
-    event = None if _given(row, lanes, extra) else _request(row, lanes, _pricing_name(book, row))
-    if event is None:
 
+    def keep(field: str) -> Callable[[share.Summary], None]:
         def kept(summary: share.Summary) -> None:
-            summary.kept += 1
-            summary.add(model, 1, old=old, new=old, changed=False, unpriced=unpriced)
+            setattr(summary, field, getattr(summary, field) + 1)
+            summary.add(
+                model, 1, old=old, new=old, changed=False, unpriced=unpriced, old_unpriced=unpriced
+            )
 
         return kept
+
+    if _given(row, lanes, extra):
+        return keep("kept")
+    name = _pricing_name(book, row)
+    if book.lookup(name, row[_AT["provider"]]) is None:
+        # Nothing in these prices to price it by: its cost, known or not, stays.
+        return keep("not_in_prices")
+    event = _request(row, lanes, name)
+    if event is None:
+        return keep("kept")
     fresh, fresh_extra, cost = event_lanes(event, book, True)
     new_costs, new_extra = share.replace_costs(costs, extra, fresh[_COST_AT:], fresh_extra)
     new = [*lanes[:_COST_AT], *new_costs]
@@ -198,16 +211,17 @@ def _row(
         assert fitted is not None  # only cost lanes moved: the counts were stored
         new = fitted
     new_total = share.computed_total(new[_COST_AT:], new_extra)
-    changed = new != lanes or _differ(extra, new_extra)
-    version, priced_as, _, _ = price_columns(cost, None)
-    if changed or (version, priced_as) != (row[_AT["price_version"]], row[_AT["priced_as"]]):
+    changed = new != lanes or share.differ(extra, new_extra)
+    version, priced_as, _, _, basis = price_columns(cost, None)
+    stamps = (version, priced_as, basis)
+    if changed or stamps != tuple(row[_AT[name]] for name in _STAMPS):
         update: dict[str, Any] = {"key": row[_AT["request_id"]]}
         for name in ("unpriced_requests", *COMPUTED_FIELDS):
             update[f"new_{name}"] = new[LANE_COLUMNS.index(name)]
         update["new_cost_exact"] = (
             None if new_extra is None else json.dumps([str(v) for v in new_extra])
         )
-        update["new_price_version"], update["new_priced_as"] = version, priced_as
+        update["new_price_version"], update["new_priced_as"], update["new_cost_basis"] = stamps
         updates.append(update)
     if new != lanes:
         minute = int(row[_AT["minute"]])
@@ -220,7 +234,9 @@ def _row(
     still = new[_UNPRICED]
 
     def counted(summary: share.Summary) -> None:
-        summary.add(model, 1, old=old, new=new_total, changed=changed, unpriced=still)
+        summary.add(
+            model, 1, old=old, new=new_total, changed=changed, unpriced=still, old_unpriced=unpriced
+        )
 
     return counted
 
@@ -259,15 +275,17 @@ def _pricing_name(book: PriceBook, row: tuple[Any, ...]) -> str:
 def _request(row: tuple[Any, ...], lanes: list[int], model: str) -> ImageUsageEvent | None:
     """The request a row was written from, as far as pricing goes (None: it cannot be rebuilt).
 
-    ``model`` is the name to price it as (:func:`_pricing_name`).
+    ``model`` is the name to price it as (:func:`_pricing_name`). A row no
+    event of this release would write is named in a warning.
     """
     counts = dict(zip(LANE_COLUMNS, lanes, strict=True))
-    billed = None
     quantity = row[_AT["billed_quantity"]]
-    kind = getattr(usage_module, "Billed", None)
-    if quantity is not None and kind is not None:
-        billed = kind(quantity=Decimal(quantity), unit=row[_AT["billed_unit"]])
     try:
+        billed = (
+            None
+            if quantity is None
+            else Billed(quantity=Decimal(quantity), unit=row[_AT["billed_unit"]])
+        )
         return ImageUsageEvent(
             request_id=row[_AT["request_id"]],
             timestamp=int(row[_AT["timestamp"]]),
@@ -280,13 +298,16 @@ def _request(row: tuple[Any, ...], lanes: list[int], model: str) -> ImageUsageEv
             project_id=row[_AT["project_id"]],
             user_id=row[_AT["user_id"]],
             api_key_id=row[_AT["api_key_id"]],
-            usage=share.usage_of(counts, billed),
+            # Priced by its tokens: it reported them, were they all 0.
+            usage=share.usage_of(counts, billed, tokens=row[_AT["cost_basis"]] == "tokens"),
         )
-    except (TypeError, ValueError):  # a row no event of this release would write
+    except (EventValidationError, TypeError, ValueError, ArithmeticError) as error:
+        log(
+            "store",
+            "warning",
+            "reprice_row_kept",
+            error=error,
+            request_id=row[_AT["request_id"]],
+            reason="the row cannot be read back as a request: kept as it is",
+        )
         return None
-
-
-def _differ(old: list[Decimal] | None, new: list[Decimal] | None) -> bool:
-    if old is None or new is None:
-        return old is not new
-    return any(a != b for a, b in zip(old, new, strict=True)) or len(old) != len(new)

@@ -51,9 +51,17 @@ SPLIT: Final = 2**32
 LANE_COLUMNS: Final = FIELDS[1:]
 #: What a row keeps of how it was priced and of what its provider billed
 #: (schema version 3): the price table's version and the entry it was priced
-#: as (both NULL when unpriced), and the ``billed`` quantity (exact decimal
-#: text) and unit of its usage (NULL when none was reported).
-PRICE_COLUMNS: Final = ("price_version", "priced_as", "billed_quantity", "billed_unit")
+#: as (both NULL when unpriced), the ``billed`` quantity (exact decimal
+#: text) and unit of its usage (NULL when none was reported), and the basis
+#: of its cost (``ImageCost.basis``: ``tokens``, ``images``...; NULL when
+#: unpriced, given as an amount, or written before the column was added).
+PRICE_COLUMNS: Final = (
+    "price_version",
+    "priced_as",
+    "billed_quantity",
+    "billed_unit",
+    "cost_basis",
+)
 #: The roll-up's columns of each lane (every one of FIELDS): its two halves.
 HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
 #: The roll-up: one row per day and series.
@@ -89,6 +97,7 @@ def tables(metadata: Any) -> dict[str, Any]:
             sa.Column("priced_as", sa.String(255), nullable=True),
             sa.Column("billed_quantity", sa.Text, nullable=True),
             sa.Column("billed_unit", sa.String(255), nullable=True),
+            sa.Column("cost_basis", sa.String(32), nullable=True),
             # The few rows with exact-text costs, found without a scan.
             sa.Index(
                 "aievents_usage_exact",

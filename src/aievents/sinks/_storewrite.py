@@ -36,7 +36,7 @@ from aievents.sinks._storeschema import (
     daily,
     unfit_text,
 )
-from aievents.totals import fit, reported_cost, request_lanes, row_lanes
+from aievents.totals import fit, request_lanes, row_lanes
 
 __all__ = ["StoreWriter", "event_lanes", "price_columns"]
 
@@ -60,7 +60,7 @@ def event_lanes(
     cost: Any = event.cost
     units = None if cost is None or type(cost) is not ImageCost else cost.units
     usage = event.usage
-    if units is not None and reported_cost(usage) is None:  # the common case, without a list
+    if units is not None and usage.reported_cost is None:  # the common case, without a list
         unpriced = 1 if cost.unpriced else 0
         return request_lanes(event.images, usage, usage.split, units, unpriced=unpriced), None, cost
     cost = prices.cost_for(event, price=price)
@@ -68,15 +68,15 @@ def event_lanes(
     return lanes, extra, cost
 
 
-def price_columns(cost: Any, usage: Any) -> tuple[str | None, str | None, str | None, str | None]:
-    """A row's PRICE_COLUMNS: the table version and entry of its cost, what was billed."""
-    version = priced_as = None
+def price_columns(cost: Any, usage: Any) -> tuple[str | None, ...]:
+    """A row's PRICE_COLUMNS: its cost's table version and entry, what was billed, its basis."""
+    version = priced_as = basis = None
     if isinstance(cost, ImageCost):
-        version, priced_as = cost.price_version, cost.priced_model
+        version, priced_as, basis = cost.price_version, cost.priced_model, cost.basis
     billed = getattr(usage, "billed", None)  # Billed(quantity, unit), when usage has it
     if billed is None:
-        return version, priced_as, None, None
-    return version, priced_as, str(billed.quantity), str(billed.unit)
+        return version, priced_as, None, None, basis
+    return version, priced_as, str(billed.quantity), str(billed.unit), basis
 
 
 class StoreWriter:

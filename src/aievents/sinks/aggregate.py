@@ -198,8 +198,10 @@ class AggregateSink(Reports):
         not keep whether each one reported tokens or images, nor their
         quality), series whose costs came with the events as one amount,
         series that mix token-priced and per-image requests, the overflow
-        series, prices that depend on the quality or the provider (which a
-        series does not keep), and prices per request. A store keeps each
+        series, models priced by what the provider billed (``per_billed_unit``
+        in this sink's prices or the new ones: the sums do not keep it),
+        prices that depend on the quality or the provider (which a series
+        does not keep), and prices per request. A store keeps each
         request and reprices all of them (:meth:`StoreSink.reprice`).
 
         Returns:

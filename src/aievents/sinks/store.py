@@ -134,6 +134,11 @@ class StoreSink(Reports):
             :class:`StoreError` (and no file is created), as is such a file
             deleted later; a SQLite file on a read-only file system is
             read as one that nothing changes.
+        upgrade: Upgrade a store of an older schema version when it is
+            opened (the default). With ``False`` such a store is a
+            :class:`StoreAccessError` saying it needs an upgrade first, and
+            nothing in it is changed (what ``aievents reprice --dry-run``
+            opens a store with).
         busy_timeout: Seconds a statement waits for a lock another
             connection holds (SQLite's busy timeout; PostgreSQL's
             ``lock_timeout``) before it fails. A batch that fails so is
@@ -161,8 +166,8 @@ class StoreSink(Reports):
             (SQLite, or PostgreSQL with psycopg 3).
         StoreConnectionError: the database server cannot be reached.
         StoreAccessError: the store cannot be opened or created, its tables
-            are of a newer version, or (``create=False``) there is no store
-            there.
+            are of a newer version (or, ``upgrade=False``, of an older one),
+            or (``create=False``) there is no store there.
     """
 
     #: Events written.
@@ -190,6 +195,7 @@ class StoreSink(Reports):
         price_events: bool = True,
         clock: Any = time.time,
         create: bool = True,
+        upgrade: bool = True,
         busy_timeout: float = 10.0,
         query_wait: float = 10.0,
         exit_timeout: float = 5.0,
@@ -209,7 +215,12 @@ class StoreSink(Reports):
         self._ledger = Ledger()
         try:
             self._db = StoreDB(
-                target, create=create, busy=busy, diag=self._diag, ledger=self._ledger
+                target,
+                create=create,
+                upgrade=upgrade,
+                busy=busy,
+                diag=self._diag,
+                ledger=self._ledger,
             )
         except StoreError as error:
             # Raised again from here, without the frames below: a renderer that
@@ -355,7 +366,7 @@ class StoreSink(Reports):
 
     def reprice(
         self,
-        since: float | dt.datetime | dt.date | None = None,
+        since: int | dt.datetime | dt.date | None = None,
         prices: PriceBook | PriceTable | None = None,
         *,
         dry_run: bool = False,
@@ -368,8 +379,11 @@ class StoreSink(Reports):
         provider billed) and priced as a row is when written, so a store
         repriced with a table equals one written with that table from the
         start. Rows whose cost came with the event as an amount (not from a
-        price table) are kept (:attr:`Repricing.kept`); a cost the provider
-        reported is never changed. Rows are done in batches, each read,
+        price table), and rows that cannot be read back as a request (named
+        in a warning), are kept (:attr:`Repricing.kept`); rows whose model
+        the prices do not know are kept with their cost, known or not
+        (:attr:`Repricing.not_in_prices`); a cost the provider reported is
+        never changed. Rows are done in batches, each read,
         priced and written in one transaction, its changes added to the
         daily roll-up as differences: an interruption leaves every batch
         whole, rows written meanwhile are kept, and running it again goes
@@ -377,8 +391,8 @@ class StoreSink(Reports):
         record of what was billed: it is priced from its tokens and images.
 
         Args:
-            since: Only requests from this time on: Unix seconds, a datetime
-                (UTC when naive) or a date (UTC); all by default.
+            since: Only requests from this time on: Unix seconds (an int),
+                an aware datetime or a date (its start, UTC); all by default.
             prices: The book or table to price with (this sink's book by
                 default).
             dry_run: Change nothing; the answer tells what would change.
@@ -390,6 +404,8 @@ class StoreSink(Reports):
             and after.
 
         Raises:
+            QueryError: ``since`` is none of these (a naive datetime, a
+                float, ...).
             StoreError: the store cannot be read or written (every batch
                 written before stays written).
         """
