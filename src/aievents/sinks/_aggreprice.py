@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
-from aievents.money import EXACT, ImageCost, units_to_usd
+from aievents.money import EXACT, ImageCost
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS
 from aievents.sinks._reprice import (
@@ -39,7 +39,17 @@ from aievents.sinks._reprice import (
     replace_costs,
     usage_of,
 )
-from aievents.totals import COSTS, EXTRA, FIELDS, INDEX, LANES, cost_lanes, exact_sum
+from aievents.totals import (
+    COMPUTED,
+    COSTS,
+    EXTRA,
+    FIELDS,
+    INDEX,
+    LANES,
+    as_totals,
+    cost_lanes,
+    exact_sum,
+)
 
 __all__ = ["reprice_entries"]
 
@@ -116,16 +126,6 @@ def _apply(entry: Any, cost: ImageCost) -> tuple[list[int], list[Decimal] | None
     return replace_costs(_costs(entry), entry[EXTRA], units, extra)
 
 
-def _parts(entry: Any) -> list[Decimal]:
-    """The computed cost parts of an entry, exact USD (lanes plus extra)."""
-    extra = entry[EXTRA]
-    parts = []
-    for i in range(len(COMPUTED_FIELDS)):
-        value = units_to_usd(int(entry[COSTS + i]))
-        parts.append(value + (extra[i] if extra is not None else 0))
-    return parts
-
-
 def _plan(
     dims: Dims, held: list[Any], book: PriceBook, counted: PriceBook
 ) -> list[ImageCost] | str:
@@ -138,7 +138,7 @@ def _plan(
         )
     kinds = set()
     for entry in held:
-        parts = _parts(entry)
+        parts = as_totals(entry)[COMPUTED]
         if parts[_OTHER]:
             return "its costs came with the events as amounts, without a breakdown to price again"
         tokens = any(entry[i] for i in _TOKENS)

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 import attrs
 
-from aievents.money import EXACT, UNIT_FIELDS, cost_units, units_to_usd
-from aievents.totals import COSTS, FIELDS, exact_sum
+from aievents.money import EXACT, cost_units, units_to_usd
+from aievents.totals import COMPUTED, FIELDS, exact_sum
 from aievents.usage import ImageUsage, InputTokensDetails, OutputTokensDetails
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: The lanes of the computed cost (an ImageCost's units), in FIELDS.
-COMPUTED_FIELDS: Final = FIELDS[COSTS : COSTS + len(UNIT_FIELDS)]
+COMPUTED_FIELDS: Final = FIELDS[COMPUTED]
 #: The lanes a reprice changes: whether the request is unpriced, its computed cost.
 PRICED_FIELDS: Final = ("unpriced_requests", *COMPUTED_FIELDS)
 _ZERO: Final = Decimal(0)
