@@ -196,7 +196,7 @@ def _row(
     if _given(row, lanes, extra):
         return keep("kept")
     name = _pricing_name(book, row)
-    if book.lookup(name, row[_AT["provider"]]) is None:
+    if name is None:
         # Nothing in these prices to price it by: its cost, known or not, stays.
         return keep("not_in_prices")
     event = _request(row, lanes, name)
@@ -258,18 +258,21 @@ def _given(row: tuple[Any, ...], lanes: list[int], extra: list[Decimal] | None) 
     return not breakdown
 
 
-def _pricing_name(book: PriceBook, row: tuple[Any, ...]) -> str:
-    """The model to price a row as: its own, or, when the table does not know it, the one it was.
+def _pricing_name(book: PriceBook, row: tuple[Any, ...]) -> str | None:
+    """The model to price a row as: its own, else the one it was priced as; None: neither is known.
 
     A request priced as another model (an Azure deployment mapped to its
     model, ``image_request(priced_as=...)``) keeps the caller's name as its
     model and the entry that priced it as ``priced_as``.
     """
     model = str(row[_AT["model"]] or "")
+    provider = row[_AT["provider"]]
+    if book.lookup(model, provider) is not None:
+        return model
     stored = row[_AT["priced_as"]]
-    if stored and stored != model and book.lookup(model, row[_AT["provider"]]) is None:
+    if stored and stored != model and book.lookup(stored, provider) is not None:
         return str(stored)
-    return model
+    return None
 
 
 def _request(row: tuple[Any, ...], lanes: list[int], model: str) -> ImageUsageEvent | None:
