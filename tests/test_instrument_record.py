@@ -121,6 +121,14 @@ class TestOpenAI:
         ended(events)
 
 
+def recorded(client: EventClient, *answers: Any, **options: Any) -> ImageUsageEvent:
+    """Each answer recorded in one ``image_request(**options)`` block: its usage event."""
+    with capture_events(client) as events, image_request(client=client, **options) as req:
+        for answer in answers:
+            assert req.record(answer) is answer  # the very object, for the caller
+    return ended(events)[1]
+
+
 class TestProviders:
     """Each provider's answer, as its docs shape it, gives images, usage and cost."""
 
@@ -128,13 +136,8 @@ class TestProviders:
         """fal: images and their size (per megapixel), the billed header kept beside."""
         image = {"url": "https://fal.media/1.png", "width": 1024, "height": 1024}
         result = {"images": [image, image], "seed": 7, "has_nsfw_concepts": [False, False]}
-        with (
-            capture_events(client) as events,
-            image_request(provider="fal", model="fal-ai/flux/dev", client=client) as req,
-        ):
-            assert req.record(result) is result
-            req.record({"x-fal-billable-units": "2"})  # fal's response header
-        _, usage = ended(events)
+        headers = {"x-fal-billable-units": "2"}  # fal's response header
+        usage = recorded(client, result, headers, provider="fal", model="fal-ai/flux/dev")
         assert usage.images == 2
         assert usage.size == "1024x1024"
         assert usage.usage.billed == Billed(2, "units")
@@ -145,30 +148,20 @@ class TestProviders:
         """fal: a flagged image is not counted."""
         image = {"url": "https://fal.media/1.png"}
         result = {"images": [image, image, image], "has_nsfw_concepts": [False, True, False]}
-        with (
-            capture_events(client) as events,
-            image_request(provider="fal", model="fal-ai/flux/schnell", client=client) as req,
-        ):
-            req.record(result)
-        _, usage = ended(events)
+        usage = recorded(client, result, provider="fal", model="fal-ai/flux/schnell")
         assert usage.images == 2
         assert cost(usage) == Decimal("0.006")  # 2 images x $0.003
 
     def test_bedrock_titan(self, client: EventClient) -> None:
         """Bedrock Titan: the count from the answer, size and quality from the request."""
-        body = {"images": [PNG, PNG], "error": None}
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="bedrock",
-                model="amazon.titan-image-generator-v1",
-                size="1024x1024",
-                quality="premium",
-                client=client,
-            ) as req,
-        ):
-            req.record(body)
-        _, usage = ended(events)
+        usage = recorded(
+            client,
+            {"images": [PNG, PNG], "error": None},
+            provider="bedrock",
+            model="amazon.titan-image-generator-v1",
+            size="1024x1024",
+            quality="premium",
+        )
         assert usage.images == 2
         assert cost(usage) == Decimal("0.024")  # 2 x $0.012 (premium 1024x1024)
 
@@ -179,14 +172,7 @@ class TestProviders:
             "finish_reasons": [None, "Filter reason: prompt"],
             "images": [PNG, PNG],
         }
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="bedrock", model="stability.sd3-5-large-v1:0", client=client
-            ) as req,
-        ):
-            req.record(body)
-        _, usage = ended(events)
+        usage = recorded(client, body, provider="bedrock", model="stability.sd3-5-large-v1:0")
         assert usage.images == 1
         assert cost(usage) == Decimal("0.08")  # 1 x $0.08
 
@@ -199,24 +185,21 @@ class TestProviders:
                 {"base64": PNG, "seed": 3, "finishReason": "CONTENT_FILTERED"},
             ]
         }
-        with (
-            capture_events(client) as events,
-            image_request(provider="stability", model="sd3.5-large", client=client) as req,
-        ):
-            req.record(body)
-        _, usage = ended(events)
+        usage = recorded(client, body, provider="stability", model="sd3.5-large")
         assert usage.images == 2
         assert cost(usage) == Decimal("0.130")  # 2 x $0.065
+
+    def test_stability_v2(self, client: EventClient) -> None:
+        """Stability v2 JSON: one image."""
+        body = {"image": PNG, "finish_reason": "SUCCESS", "seed": 3}
+        usage = recorded(client, body, provider="stability", model="stable-image-core")
+        assert usage.images == 1
+        assert cost(usage) == Decimal("0.03")  # 1 x $0.03
 
     def test_bfl(self, client: EventClient) -> None:
         """BFL: one sample; the task id is kept as correlation_id."""
         result = {"id": "task-9", "status": "Ready", "result": {"sample": "https://bfl/1.jpg"}}
-        with (
-            capture_events(client) as events,
-            image_request(provider="bfl", model="flux-pro-1.1", client=client) as req,
-        ):
-            req.record(result)
-        _, usage = ended(events)
+        usage = recorded(client, result, provider="bfl", model="flux-pro-1.1")
         assert usage.images == 1
         assert usage.correlation_id == "task-9"
         assert cost(usage) == Decimal("0.04")  # 1 x $0.04
@@ -224,16 +207,18 @@ class TestProviders:
     def test_bfl_id_up_front(self, client: EventClient) -> None:
         """A request id given up front is the request's own id for every event."""
         result = {"id": "task-9", "status": "Ready", "result": {"sample": "https://bfl/1.jpg"}}
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="bfl", model="flux-pro-1.1", request_id="task-9", client=client
-            ) as req,
-        ):
-            req.record(result)
-        _, usage = ended(events)
+        usage = recorded(client, result, provider="bfl", model="flux-pro-1.1", request_id="task-9")
         assert usage.request_id == "task-9"
         assert usage.correlation_id is None
+
+    def test_two_answers(self, client: EventClient) -> None:
+        """Two answers of one request add up; the first id is kept."""
+        first = {"id": "t", "status": "Ready", "result": {"sample": "https://bfl/1.jpg"}}
+        second = dict(first, id="t2")
+        usage = recorded(client, first, second, provider="bfl", model="flux-dev")
+        assert usage.images == 2
+        assert usage.correlation_id == "t"
+        assert cost(usage) == Decimal("0.050")  # 2 x $0.025
 
 
 REPLICATE_PRICES = PriceTable.from_dict(
@@ -264,18 +249,22 @@ REPLICATE_PRICES = PriceTable.from_dict(
 )
 
 
-def prediction(model: str, **changes: Any) -> dict[str, Any]:
-    """A succeeded Replicate prediction of two images that ran 2.5 seconds."""
-    return {
+def replicate(asked: str, answered: str, client: EventClient) -> ImageUsageEvent:
+    """A block asking for model ``asked`` recording a succeeded prediction of ``answered``.
+
+    The prediction made two images and ran 2.5 seconds.
+    """
+    prediction = {
         "id": "pred-1",
-        "model": model,
+        "model": answered,
         "version": "v1",
         "status": "succeeded",
         "output": ["https://replicate.delivery/a.webp", "https://replicate.delivery/b.webp"],
         "error": None,
         "metrics": {"predict_time": 2.5},
-        **changes,
     }
+    options = {"provider": "replicate", "model": asked, "prices": REPLICATE_PRICES}
+    return recorded(client, prediction, **options)
 
 
 class TestReplicate:
@@ -283,55 +272,26 @@ class TestReplicate:
 
     def test_billed_seconds(self, client: EventClient) -> None:
         """An entry with a price per second prices the seconds billed."""
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="replicate",
-                model="black-forest-labs/flux-dev",
-                prices=REPLICATE_PRICES,
-                client=client,
-            ) as req,
-        ):
-            req.record(prediction("black-forest-labs/flux-dev"))
-        _, usage = ended(events)
+        usage = replicate("black-forest-labs/flux-dev", "black-forest-labs/flux-dev", client)
         assert usage.usage.billed == Billed(Decimal("2.5"), "seconds")
         assert usage.cost is not None
         assert usage.cost.basis == "billed"
         assert usage.cost.total == Decimal("0.0038125")  # 2.5 s x $0.001525
 
     def test_per_image(self, client: EventClient) -> None:
-        """An entry priced per image ignores the seconds."""
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="replicate",
-                model="flux-schnell",  # a name the table does not know...
-                prices=REPLICATE_PRICES,
-                client=client,
-            ) as req,
-        ):
-            req.record(prediction("black-forest-labs/flux-schnell"))
-        _, usage = ended(events)
-        assert usage.model == "black-forest-labs/flux-schnell"  # ...the answer's, more exact
+        """The answer's model (more exact) is reported; an entry priced per image."""
+        usage = replicate("flux-schnell", "black-forest-labs/flux-schnell", client)
+        assert usage.model == "black-forest-labs/flux-schnell"
         assert cost(usage) == Decimal("0.006")  # 2 x $0.003
 
     def test_model_the_table_does_not_know(self, client: EventClient) -> None:
         """An answer's model the table does not know is reported, priced as the one asked."""
-        with (
-            capture_events(client) as events,
-            image_request(
-                provider="replicate",
-                model="black-forest-labs/flux-schnell",
-                prices=REPLICATE_PRICES,
-                client=client,
-            ) as req,
-        ):
-            req.record(prediction("black-forest-labs/flux-schnell-lora"))
-        _, usage = ended(events)
+        asked = "black-forest-labs/flux-schnell"
+        usage = replicate(asked, "black-forest-labs/flux-schnell-lora", client)
         assert usage.model == "black-forest-labs/flux-schnell-lora"
         assert usage.cost is not None
-        assert usage.cost.priced_model == "black-forest-labs/flux-schnell"
-        assert usage.cost.total == Decimal("0.006")
+        assert usage.cost.priced_model == asked
+        assert usage.cost.total == Decimal("0.006")  # 2 x $0.003
 
 
 class TestFailures:
@@ -386,21 +346,3 @@ class TestFailures:
                 assert req.record(answer) is answer
         assert names(events) == SEQUENCE
         assert [entry["step"] for entry in logs] == ["record"]
-
-
-class TestAddingUp:
-    """Several answers of one request add up: images and usage."""
-
-    def test_two_answers(self, client: EventClient) -> None:
-        """Two BFL results in one block: two images."""
-        result = {"id": "t", "status": "Ready", "result": {"sample": "https://bfl/1.jpg"}}
-        with (
-            capture_events(client) as events,
-            image_request(provider="bfl", model="flux-dev", client=client) as req,
-        ):
-            req.record(result)
-            req.record(dict(result, id="t2"))
-        _, usage = ended(events)
-        assert usage.images == 2
-        assert usage.correlation_id == "t"  # the first id kept
-        assert cost(usage) == Decimal("0.050")  # 2 x $0.025
