@@ -103,6 +103,23 @@ class TestOpenAI:
         # 10 x $5/M + 40 x $10/M + 50 x $40/M = 0.00005 + 0.0004 + 0.002 = 0.00245
         assert cost(usage) == Decimal("0.00245")
 
+    def test_stream(self, client: EventClient, server: ImageServer) -> None:
+        """Each event of a stream recorded: the completed one counts, with its usage."""
+        sdk = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        with (
+            capture_events(client) as events,
+            image_request(provider="openai", model="gpt-image-1", client=client) as req,
+        ):
+            stream = sdk.images.generate(
+                model="gpt-image-1", prompt="a fox", stream=True, partial_images=2
+            )
+            kinds = [req.record(event).type for event in stream]
+        assert kinds[-1] == "image_generation.completed"
+        assert len(kinds) > 1  # partial images first
+        _, usage = ended(events)
+        assert usage.images == 1
+        assert cost(usage) == Decimal("0.00245")  # as above: 10 x $5/M + 40 x $10/M + 50 x $40/M
+
     def test_instrumented_client_inside(self, client: EventClient, server: ImageServer) -> None:
         """An instrumented client called in the block is reported once, by the block."""
         sdk = instrument_openai(
