@@ -363,3 +363,39 @@ class TestFailures:
                 assert req.record(answer) is answer
         assert names(events) == SEQUENCE
         assert [entry["step"] for entry in logs] == ["record"]
+
+
+class TestClaim:
+    """A block claims its call: instrumented SDK calls inside it pass; blocks still report."""
+
+    def test_claimed_inside(self, client: EventClient) -> None:
+        """The claim is held in the block (sync and async) and given back after it."""
+        from aievents.instrument._guard import claimed
+
+        with image_request(provider="bfl", model="flux-dev", client=client):
+            assert claimed()
+        assert not claimed()
+
+        async def draw() -> bool:
+            async with image_request(provider="bfl", model="flux-dev", client=client):
+                return claimed()
+
+        assert asyncio.run(draw())
+        assert not claimed()
+
+    def test_nested_blocks_each_report(self, client: EventClient) -> None:
+        """A block inside a block is a request of its own: both report; the outer's claim holds."""
+        from aievents.instrument._guard import claimed
+
+        with (
+            capture_events(client) as events,
+            image_request(provider="bfl", model="flux-dev", client=client) as outer,
+        ):
+            with image_request(provider="bfl", model="flux-pro", client=client) as inner:
+                inner.record_images(1)
+            assert claimed()
+            outer.record_images(1)
+        assert [e.model for e in events if e.event_type == "image:usage"] == [
+            "flux-pro",
+            "flux-dev",
+        ]
