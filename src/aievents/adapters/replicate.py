@@ -57,8 +57,8 @@ def _billed(read: Reader, payload: Any) -> ImageUsage | None:
         return None
     quantity = to_decimal(seconds)
     problem = bounded_problem(quantity, QUANTITY_LIMIT, "number of seconds")
-    if isinstance(seconds, bool) or problem:
-        raise read.nested("metrics").error("predict_time", seconds, problem or "must be seconds")
+    if problem:
+        raise read.nested("metrics").error("predict_time", seconds, problem)
     return ImageUsage(billed=Billed(quantity, "seconds"))
 
 
