@@ -45,13 +45,18 @@ naming the field.
 
 from __future__ import annotations
 
-from aievents.adapters.answers import Answer, read_answer, to_answer
+from typing import TYPE_CHECKING
+
+from aievents._lazy import lazy
 from aievents.adapters.detect import to_image_usage
 from aievents.adapters.fal import from_fal
 from aievents.adapters.google import from_gemini
 from aievents.adapters.openai import from_openai
 from aievents.adapters.orq import from_orq
 from aievents.adapters.tanstack import from_tanstack
+
+if TYPE_CHECKING:
+    from aievents.adapters.answers import Answer, read_answer, to_answer
 
 __all__ = [
     "Answer",
@@ -64,3 +69,9 @@ __all__ = [
     "to_answer",
     "to_image_usage",
 ]
+
+#: The answer readers load when first asked for (``import aievents`` stays light).
+__getattr__, __dir__ = lazy(
+    __name__,
+    dict.fromkeys(("Answer", "read_answer", "to_answer"), "aievents.adapters.answers"),
+)
