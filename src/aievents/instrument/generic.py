@@ -91,6 +91,11 @@ def _check_fields(
 class image_request:  # noqa: N801 - used like a function, as contextlib's helpers are
     """Report one image request to any provider: a context manager and a decorator.
 
+    Inside, :meth:`ImageRequest.record` takes the provider's answer (and
+    returns it): images, usage, model, size, quality and the provider's id.
+    The block claims its call, so that an instrumented SDK call inside it is
+    reported by the block alone.
+
     Args:
         provider: The provider, such as ``stability``, ``google`` or ``fal``.
         model: The model.
@@ -100,8 +105,9 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         quality: Quality of the images, when known up front.
         number_of_images: Images requested.
         request_id: The provider's request id, when known up front
-            (otherwise one is generated; ``update(request_id=...)`` later
-            cannot change the started event's).
+            (otherwise one is generated; an id learned later, by
+            ``record`` or ``update(request_id=...)``, cannot change the
+            started event's and is kept as ``correlation_id``).
         prompt: The prompt, copied into the started event only when given.
         client: The event client; the default client when omitted.
         prices: The :class:`~aievents.pricing.PriceBook` to price with; the
