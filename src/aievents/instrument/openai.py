@@ -44,6 +44,7 @@ from typing import Any, Final, TypeVar
 
 from aievents import _unfinished as unfinished
 from aievents.client import EventClient
+from aievents.instrument._guard import claimed
 from aievents.instrument._openai_answers import (
     fail,
     finish_answer,
@@ -140,7 +141,7 @@ async def _settled(value: Any) -> Any:
 def _wrap_sync(original: Callable[..., Any], operation: str, installed: _Installed) -> Any:
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if not installed.active:
+        if not installed.active or claimed():  # an outer report has it
             return original(*args, **kwargs)
         settings = installed.settings
         request = _begin(installed, operation, kwargs)
@@ -158,7 +159,7 @@ def _wrap_sync(original: Callable[..., Any], operation: str, installed: _Install
 def _wrap_async(original: Callable[..., Any], operation: str, installed: _Installed) -> Any:
     @functools.wraps(original)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        if not installed.active:
+        if not installed.active or claimed():  # an outer report has it
             return await original(*args, **kwargs)
         settings = installed.settings
         request = _begin(installed, operation, kwargs)
