@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from aievents._redact import REDACTED, is_secret_key
 from aievents.testing._answers import B64, gemini_answer, gpt_usage, openai_answer
+from aievents.testing._responses import ResponsesEndpoint
 
 __all__ = ["ImageServer"]
 
@@ -140,6 +141,8 @@ class ImageServer:
         self._run = secrets.token_hex(4)
         self._delays: deque[tuple[float, threading.Event]] = deque()
         self._lock = threading.Lock()
+        #: ``POST /v1/responses``, and its scripting (``plan_next``).
+        self.responses = ResponsesEndpoint(self._b64)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -237,6 +240,13 @@ class ImageServer:
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
             return
         path = unquote(urlsplit(handler.path).path)
+        if path.endswith("/responses"):  # the Responses API (testing/_responses.py)
+            if body.get("stream"):
+                self._send_stream(handler, self.responses.stream(body), request_id)
+            else:
+                reply = self.responses.reply(body)
+                self._send_json(handler, 200, reply, {"x-request-id": request_id})
+            return
         gemini = _GEMINI_PATH.fullmatch(path)
         if gemini is not None:
             answer = gemini_answer(gemini[1], body, b64=self._b64, response_id=request_id)
@@ -244,7 +254,7 @@ class ImageServer:
             return
         edit = path.endswith("/edits")
         if str(body.get("stream", "false")).lower() == "true":
-            self._send_stream(handler, body, request_id, edit=edit)
+            self._send_stream(handler, self._stream_events(body, edit=edit), request_id)
             return
         model = str(body.get("model", "dall-e-2"))
         azure = _AZURE_PATH.fullmatch(path)
@@ -273,14 +283,17 @@ class ImageServer:
         handler.wfile.write(data)
 
     def _send_stream(
-        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], request_id: str, *, edit: bool
+        self,
+        handler: BaseHTTPRequestHandler,
+        events: Iterator[tuple[str, dict[str, Any]]],
+        request_id: str,
     ) -> None:
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream")
         handler.send_header("x-request-id", request_id)
         handler.send_header("connection", "close")
         handler.end_headers()
-        for name, data in self._stream_events(body, edit=edit):
+        for name, data in events:
             handler.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             handler.wfile.flush()
         handler.close_connection = True
