@@ -22,8 +22,8 @@ from typing import Any, Final
 
 import attrs
 
+from aievents.adapters._answer import Answer, text
 from aievents.adapters._read import ABSENT, lookup, view
-from aievents.adapters.answers import Answer
 from aievents.adapters.openai import read_input_output
 from aievents.usage import ImageUsage
 
@@ -67,10 +67,6 @@ def image_tool(tools: Any) -> Any:
         if (tool.get("type") if type(tool) is dict else _field(tool, "type")) == IMAGE_TOOL:
             return tool
     return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _usage(payload: Any) -> ImageUsage | None:
@@ -122,21 +118,21 @@ def read_image_tool(payload: Any) -> ImageTool | None:
             images += 1
         elif status == "failed":
             filtered += 1
-        size = size or _text(_field(item, "size"))
-        quality = quality or _text(_field(item, "quality"))
+        size = size or text(item, "size")
+        quality = quality or text(item, "quality")
         action = _field(item, "action")
         if action in ("generate", "edit"):
             actions.add(action)
     tool = image_tool(_field(payload, "tools"))
     if tool is not None:
-        size = size or _text(_field(tool, "size"))
-        quality = quality or _text(_field(tool, "quality"))
-    request_id = _text(getattr(payload, "_request_id", None)) or _text(_field(payload, "id"))
+        size = size or text(tool, "size")
+        quality = quality or text(tool, "quality")
+    request_id = getattr(payload, "_request_id", None) or text(payload, "id")
     answer = Answer(
         images=images,
         usage=_usage(payload),
-        model=_text(_field(tool, "model")) if tool is not None else None,
-        request_id=request_id,
+        model=text(tool, "model") if tool is not None else None,
+        request_id=request_id if isinstance(request_id, str) else None,
         size=size,
         quality=quality,
         filtered=filtered,

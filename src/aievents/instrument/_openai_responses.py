@@ -30,6 +30,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
+from contextvars import Token
 from typing import Any, Final, Protocol
 
 from aievents import _unfinished as unfinished
@@ -163,11 +164,10 @@ class ToolStreamWatch(StreamWatch):
         if kind in _FINAL:
             self.final = event.response
             self.end()
-        elif kind == "response.created":
-            tool = image_tool(getattr(event.response, "tools", None))
-            model = _setting(tool, "model")
-            if isinstance(model, str) and model != request.model:
-                request.update(model=model, priced_as=request.deployments.get(model))
+        elif kind == "response.created":  # the tool's settings as the response echoes them
+            found = read_image_tool(event.response)
+            if found is not None:
+                request.learn(found)
         elif kind == "response.output_item.added":
             if getattr(event.item, "type", None) == "image_generation_call":
                 self.calls += 1
@@ -331,46 +331,56 @@ class Owner(Protocol):
         """The settings in force."""
 
 
+class _Reporting:
+    """A claimed call being reported: ``with`` it around the SDK call.
+
+    Entering gives :meth:`Tracker.returned` for the result; leaving gives
+    the claim back, and reports the error the call raised (then raised on
+    unchanged: the ``with`` does not swallow it).
+    """
+
+    __slots__ = ("token", "tracker")
+
+    def __init__(self, tracker: Tracker, token: Token[bool]) -> None:
+        self.tracker = tracker
+        self.token = token
+
+    def __enter__(self) -> Callable[[Any], Any]:
+        return self.tracker.returned
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        release(self.token)
+        if error is not None:  # KeyboardInterrupt and cancellation too
+            self.tracker.failed(error)
+
+
+def _claimed(owner: Owner, kwargs: dict[str, Any]) -> _Reporting | None:
+    """The call's report; None: no image tool, or an outer wrapper reports the call."""
+    tracker = begin(owner.settings, kwargs, "openai", None) if owner.active else None
+    token = claim() if tracker is not None else None
+    return _Reporting(tracker, token) if tracker is not None and token is not None else None
+
+
 def wrap_create(original: Callable[..., Any], owner: Owner, is_async: bool) -> Any:
     """``responses.create`` reporting its image tool calls (``owner``'s settings)."""
     if is_async:
 
         @functools.wraps(original)
         async def call_async(*args: Any, **kwargs: Any) -> Any:
-            tracker = begin(owner.settings, kwargs, "openai", None) if owner.active else None
-            token = claim() if tracker is not None else None
-            if token is None:  # no image tool, or an outer wrapper reports this call
+            reporting = _claimed(owner, kwargs)
+            if reporting is None:
                 return await original(*args, **kwargs)
-            try:
-                try:
-                    result = await original(*args, **kwargs)
-                except BaseException as exc:  # cancellation too: reported, then raised
-                    assert tracker is not None
-                    tracker.failed(exc)
-                    raise
-                assert tracker is not None
-                return tracker.returned(result)
-            finally:
-                release(token)
+            with reporting as returned:
+                return returned(await original(*args, **kwargs))
 
         return call_async
 
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
-        tracker = begin(owner.settings, kwargs, "openai", None) if owner.active else None
-        token = claim() if tracker is not None else None
-        if token is None:  # no image tool, or an outer wrapper reports this call
+        reporting = _claimed(owner, kwargs)
+        if reporting is None:
             return original(*args, **kwargs)
-        try:
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:  # KeyboardInterrupt too: reported, then raised
-                assert tracker is not None
-                tracker.failed(exc)
-                raise
-            assert tracker is not None
-            return tracker.returned(result)
-        finally:
-            release(token)
+        with reporting as returned:
+            return returned(original(*args, **kwargs))
 
     return call

@@ -40,6 +40,8 @@ GPT_IMAGE_1_TOKENS: Final[dict[tuple[str, str], int]] = {
     ("oblong", "medium"): 1584,
     ("oblong", "high"): 6240,
 }
+#: The main model's input tokens beyond the prompt's words (its instructions and tools).
+_MAIN_OVERHEAD: Final = 40
 #: The assistant's text after the image calls, and its tokens.
 _MESSAGE: Final = "Here is your image."
 _MESSAGE_TOKENS: Final = 5
@@ -213,7 +215,7 @@ class ResponsesEndpoint:
             )
             tool_usage = {"image_gen": usage, "web_search": {"num_requests": 0}}
         output.append(self._message())
-        words = _words(prompt)
+        words = _words(prompt) + _MAIN_OVERHEAD
         response = {
             "id": self._next_id("resp"),
             "object": "response",
