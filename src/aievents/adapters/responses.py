@@ -85,18 +85,6 @@ def _usage(payload: Any) -> ImageUsage | None:
     return usage
 
 
-def _is_response(payload: Any) -> bool:
-    """Whether ``payload`` is a Responses API ``Response`` (object or JSON)."""
-    if isinstance(payload, Mapping):
-        return payload.get("object") == "response" and isinstance(payload.get("output"), list)
-    fields = view(payload)
-    return (
-        isinstance(fields, Mapping)
-        and fields.get("object") == "response"
-        and isinstance(fields.get("output"), list)
-    )
-
-
 def read_image_tool(payload: Any) -> ImageTool | None:
     """What a Responses API response says about its image calls; None for another shape.
 
@@ -104,33 +92,39 @@ def read_image_tool(payload: Any) -> ImageTool | None:
         EventValidationError: ``tool_usage.image_gen`` is malformed (the
             error names the field).
     """
-    if not _is_response(payload):
+    fields = view(payload)  # an SDK object's fields (declared and extra), read once
+    if (
+        not isinstance(fields, Mapping)
+        or fields.get("object") != "response"
+        or not isinstance(fields.get("output"), list)
+    ):
         return None
     images = filtered = calls = 0
     size = quality = None
     actions = set()
-    for item in _field(payload, "output") or ():
-        if _field(item, "type") != _CALL:
+    for each in fields["output"]:
+        item = view(each)  # an SDK object's fields, read once
+        if not isinstance(item, Mapping) or item.get("type") != _CALL:
             continue
         calls += 1
-        status = _field(item, "status")
+        status = item.get("status")
         if status == "completed":
             images += 1
         elif status == "failed":
             filtered += 1
         size = size or text(item, "size")
         quality = quality or text(item, "quality")
-        action = _field(item, "action")
+        action = item.get("action")
         if action in ("generate", "edit"):
             actions.add(action)
-    tool = image_tool(_field(payload, "tools"))
+    tool = image_tool(fields.get("tools"))
     if tool is not None:
         size = size or text(tool, "size")
         quality = quality or text(tool, "quality")
-    request_id = getattr(payload, "_request_id", None) or text(payload, "id")
+    request_id = getattr(payload, "_request_id", None) or text(fields, "id")
     answer = Answer(
         images=images,
-        usage=_usage(payload),
+        usage=_usage(fields),
         model=text(tool, "model") if tool is not None else None,
         request_id=request_id if isinstance(request_id, str) else None,
         size=size,

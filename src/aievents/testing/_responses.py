@@ -43,7 +43,7 @@ GPT_IMAGE_1_TOKENS: Final[dict[tuple[str, str], int]] = {
 #: The main model's input tokens beyond the prompt's words (its instructions and tools).
 _MAIN_OVERHEAD: Final = 40
 #: The assistant's text after the image calls, and its tokens.
-_MESSAGE: Final = "Here is your image."
+_MESSAGE: Final = "Here you are."
 _MESSAGE_TOKENS: Final = 5
 _CREATED: Final = 1713833628
 _SIZE: Final = re.compile(r"(\d+)x(\d+)")
