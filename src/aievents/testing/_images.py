@@ -4,8 +4,10 @@ It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
 ``/v1/images/variations`` with OpenAI-shaped bodies (token usage for GPT
 image models, URLs and no usage for DALL-E), the same under Azure OpenAI's
 paths (``/openai/deployments/{deployment}/images/generations?api-version=...``)
-and Gemini's ``generateContent`` (``/v1beta/models/{model}:generateContent``),
-streams server-sent events for ``stream=true``, and plays the answers and
+Gemini's ``generateContent`` (``/v1beta/models/{model}:generateContent``)
+and the Responses API (``POST /v1/responses``, its ``image_generation`` tool:
+:mod:`aievents.testing._responses`), streams server-sent events for
+``stream=true``, and plays the answers and
 failures queued with :meth:`ImageServer.answer_next` and
 :meth:`ImageServer.fail_next`. Every answer carries ``x-request-id``. Only
 the standard library is used.
@@ -109,6 +111,20 @@ class ImageServer:
     text tokens in, the image tokens of the resolution tier asked
     (``generationConfig.imageConfig.imageSize``, ``1K`` by default) out.
 
+    The Responses API (``POST /v1/responses``) answers as OpenAI does, as
+    JSON or, for ``stream=true``, server-sent events of the real types with
+    their ``sequence_number``: a request with an ``image_generation`` tool
+    gets one completed ``image_generation_call`` (the tool echoed in
+    ``tools`` with OpenAI's defaults; ``tool_usage.image_gen`` with the
+    image tokens OpenAI bills for the size and quality, apart from the main
+    model's ``usage``), then a message; one without the tool a message
+    only. :attr:`responses` scripts the next answer's image calls, or cuts
+    its stream short::
+
+        server.responses.plan_next(["completed", "failed"])  # one image, one blocked
+        server.responses.plan_next([])  # the tool offered, not used
+        server.responses.plan_next(cut_after="response.image_generation_call.generating")
+
     Args:
         b64_size: Characters of each image's base64 stand-in, for answers as
             big as real ones (a few characters by default).
@@ -117,6 +133,7 @@ class ImageServer:
         deployments: Azure deployment names and the model each one serves.
 
     Attributes:
+        responses: The Responses API endpoint, and its ``plan_next``.
         requests: Every request received, in order: its path
             (``/v1/images/generations``, with its query if it has one), its
             body (JSON, or the form's fields with each file as its byte
