@@ -228,6 +228,31 @@ class TestRaw:
         assert {e.request_id for e in events} == {request_id}
         assert events[2].cost.total == COST  # type: ignore[attr-defined]
 
+    def test_streaming_response_stream(self, mode: str, server: ImageServer) -> None:
+        """with_streaming_response and stream=True: the parsed stream reports, from its end."""
+
+        async def go() -> str:
+            async with (
+                async_client(server) as client,
+                client.responses.with_streaming_response.create(**PARTIAL) as response,
+            ):
+                _ = [event async for event in await response.parse()]
+                return str(response.headers["x-request-id"])
+
+        with capture_events() as events:
+            if mode == "sync":
+                with (
+                    sync_client(server) as client,
+                    client.responses.with_streaming_response.create(**PARTIAL) as response,
+                ):
+                    list(response.parse())
+                    request_id = response.headers["x-request-id"]
+            else:
+                request_id = asyncio.run(go())
+        assert names(events) == SEQUENCE
+        assert {e.request_id for e in events} == {request_id}
+        assert events[2].cost.total == COST  # type: ignore[attr-defined]
+
     def test_streaming_response_unread(self, mode: str, server: ImageServer) -> None:
         """A body never read: whether it made an image is unknown, nothing is reported."""
 

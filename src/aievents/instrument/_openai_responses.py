@@ -235,6 +235,26 @@ class Tracker:
             report_failure(_WHAT, exc)
         return result
 
+    async def areturned(self, result: Any) -> Any:
+        """:meth:`returned` for the async client: a raw stream's ``parse()`` is awaited first.
+
+        The SDK keeps what ``parse()`` gave: the caller's own ``parse()``
+        gets the same stream.
+        """
+        parse = getattr(result, "parse", None)
+        if not (self.request.streaming and is_raw_response(result)):
+            return self.returned(result)
+        if not inspect.iscoroutinefunction(parse):
+            return self.returned(result)
+        try:
+            stream = await parse()
+            headers = result.http_response.headers
+            self.request.update(request_id=headers.get("x-request-id"))
+            watch_stream(stream, self.request, self.capture_outputs, ToolStreamWatch)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            report_failure(_WHAT, exc)
+        return result
+
     def failed(self, error: BaseException) -> None:
         """Report the call's error (an HTTP error: ``image:request:error`` with its status)."""
         try:
@@ -249,8 +269,8 @@ class Tracker:
         http = result.http_response
         request.update(request_id=http.headers.get("x-request-id"))
         if request.streaming:
-            if inspect.iscoroutinefunction(result.parse):  # async with_streaming_response
-                report_failure(_WHAT, TypeError("a raw async stream is not followed"))
+            if inspect.iscoroutinefunction(result.parse):  # async: see areturned
+                report_failure(_WHAT, TypeError("an async raw stream is followed by areturned"))
                 return
             watch_stream(result.parse(), request, self.capture_outputs, ToolStreamWatch)
         elif http.is_stream_consumed:  # with_raw_response read the body before it returned
@@ -334,7 +354,7 @@ class Owner(Protocol):
 class _Reporting:
     """A claimed call being reported: ``with`` it around the SDK call.
 
-    Entering gives :meth:`Tracker.returned` for the result; leaving gives
+    Entering gives the tracker to tell the result; leaving gives
     the claim back, and reports the error the call raised (then raised on
     unchanged: the ``with`` does not swallow it).
     """
@@ -345,8 +365,8 @@ class _Reporting:
         self.tracker = tracker
         self.token = token
 
-    def __enter__(self) -> Callable[[Any], Any]:
-        return self.tracker.returned
+    def __enter__(self) -> Tracker:
+        return self.tracker
 
     def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
         release(self.token)
@@ -370,8 +390,8 @@ def wrap_create(original: Callable[..., Any], owner: Owner, is_async: bool) -> A
             reporting = _claimed(owner, kwargs)
             if reporting is None:
                 return await original(*args, **kwargs)
-            with reporting as returned:
-                return returned(await original(*args, **kwargs))
+            with reporting as tracker:
+                return await tracker.areturned(await original(*args, **kwargs))
 
         return call_async
 
@@ -380,7 +400,7 @@ def wrap_create(original: Callable[..., Any], owner: Owner, is_async: bool) -> A
         reporting = _claimed(owner, kwargs)
         if reporting is None:
             return original(*args, **kwargs)
-        with reporting as returned:
-            return returned(original(*args, **kwargs))
+        with reporting as tracker:
+            return tracker.returned(original(*args, **kwargs))
 
     return call
