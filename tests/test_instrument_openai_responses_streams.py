@@ -350,3 +350,17 @@ class TestWrapper:
         with capture_events() as events, sync_client(server) as client:
             client.responses.create(**ASK)
         assert events[0].prompt is None  # type: ignore[attr-defined]
+
+    def test_azure_image_deployment(self, server: ImageServer) -> None:
+        """The image deployment Azure's header names is the model, priced as deployments maps it."""
+        client = sync_client(server, deployments={"prod-images": "gpt-image-1"})
+        header = {"x-ms-oai-image-generation-deployment": "prod-images"}
+        with capture_events() as events:
+            client.responses.create(**ASK, extra_headers=header)
+        assert {e.model for e in events} == {"prod-images"}
+        usage = events[2]
+        assert isinstance(usage, ImageUsageEvent)
+        assert usage.priced_as == "gpt-image-1"
+        assert usage.cost is not None
+        assert usage.cost.total == COST
+        client.close()

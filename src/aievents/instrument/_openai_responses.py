@@ -89,8 +89,11 @@ class ToolRequest(ImageRequest):
     def learn(self, found: ImageTool) -> None:
         """Take the image model, size, quality, operation and usage a response reports."""
         answer = found.answer
-        if answer.model is not None and answer.model != self.model:
-            self.update(model=answer.model, priced_as=self.deployments.get(answer.model))
+        # The model the response names (a dated snapshot, the default filled
+        # in), unless the call's is a deployment priced through ``deployments``.
+        if answer.model is not None and answer.model != self.model and self.priced_as is None:
+            self.model = answer.model
+            self.priced_as = self.deployments.get(answer.model)
         if answer.size is not None and (self.size in (None, "auto") or answer.size != "auto"):
             self.size = answer.size
         if answer.quality is not None and (
