@@ -116,6 +116,22 @@ class TestReadResponse:
     def test_other_shapes(self, payload: Any) -> None:
         assert read_response(payload) is None
 
+    def test_cached_tokens(self) -> None:
+        """image_gen's cached_tokens are the input's cached tokens."""
+        image_gen = {
+            "input_tokens": 50,
+            "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
+            "output_tokens": 272,
+            "total_tokens": 322,
+            "cached_tokens": 8,
+        }
+        payload = {"object": "response", "output": [], "tool_usage": {"image_gen": image_gen}}
+        answer = read_response(payload)
+        assert answer is not None
+        assert answer.usage is not None
+        assert answer.usage.input_tokens_details is not None
+        assert answer.usage.input_tokens_details.cached_tokens == 8
+
     def test_malformed_usage(self) -> None:
         """A bad count is refused, naming the field."""
         payload = {
