@@ -79,6 +79,38 @@ def read_stream(mode: str, server: ImageServer, upto: str | None = None, how: st
     return asyncio.run(go())
 
 
+def through_streaming_response(mode: str, server: ImageServer, read: str) -> str:
+    """Call with_streaming_response.create and read its answer; its request id.
+
+    ``read``: ``"read"`` the JSON body, ``"stream"`` (``stream=True``) the
+    parsed stream to its end, or ``"none"`` of it.
+    """
+    ask = PARTIAL if read == "stream" else ASK
+
+    async def go() -> str:
+        async with (
+            async_client(server) as client,
+            client.responses.with_streaming_response.create(**ask) as response,
+        ):
+            if read == "read":
+                await response.read()
+            elif read == "stream":
+                _ = [event async for event in await response.parse()]
+            return str(response.headers["x-request-id"])
+
+    if mode != "sync":
+        return asyncio.run(go())
+    with (
+        sync_client(server) as client,
+        client.responses.with_streaming_response.create(**ask) as response,
+    ):
+        if read == "read":
+            response.read()
+        elif read == "stream":
+            list(response.parse())
+        return str(response.headers["x-request-id"])
+
+
 def assert_estimated(events: list[BaseEvent], request_id: str) -> None:
     """One image booked without usage, priced at the table's per-image estimate."""
     assert names(events) == SEQUENCE
@@ -203,75 +235,19 @@ class TestRaw:
         assert {e.request_id for e in events} == {raw.headers["x-request-id"]}
         assert events[2].cost.total == COST  # type: ignore[attr-defined]
 
-    def test_streaming_response_read(self, mode: str, server: ImageServer) -> None:
-        """The body read when the caller reads it: reported then."""
-
-        async def go() -> str:
-            async with (
-                async_client(server) as client,
-                client.responses.with_streaming_response.create(**ASK) as response,
-            ):
-                await response.parse()
-                return str(response.headers["x-request-id"])
-
+    @pytest.mark.parametrize("read", ["read", "stream"])
+    def test_streaming_response(self, mode: str, server: ImageServer, read: str) -> None:
+        """The body (or the stream, stream=True) reports when the caller reads it to its end."""
         with capture_events() as events:
-            if mode == "sync":
-                with (
-                    sync_client(server) as client,
-                    client.responses.with_streaming_response.create(**ASK) as response,
-                ):
-                    response.read()
-                    request_id = response.headers["x-request-id"]
-            else:
-                request_id = asyncio.run(go())
-        assert names(events) == SEQUENCE
-        assert {e.request_id for e in events} == {request_id}
-        assert events[2].cost.total == COST  # type: ignore[attr-defined]
-
-    def test_streaming_response_stream(self, mode: str, server: ImageServer) -> None:
-        """with_streaming_response and stream=True: the parsed stream reports, from its end."""
-
-        async def go() -> str:
-            async with (
-                async_client(server) as client,
-                client.responses.with_streaming_response.create(**PARTIAL) as response,
-            ):
-                _ = [event async for event in await response.parse()]
-                return str(response.headers["x-request-id"])
-
-        with capture_events() as events:
-            if mode == "sync":
-                with (
-                    sync_client(server) as client,
-                    client.responses.with_streaming_response.create(**PARTIAL) as response,
-                ):
-                    list(response.parse())
-                    request_id = response.headers["x-request-id"]
-            else:
-                request_id = asyncio.run(go())
+            request_id = through_streaming_response(mode, server, read)
         assert names(events) == SEQUENCE
         assert {e.request_id for e in events} == {request_id}
         assert events[2].cost.total == COST  # type: ignore[attr-defined]
 
     def test_streaming_response_unread(self, mode: str, server: ImageServer) -> None:
         """A body never read: whether it made an image is unknown, nothing is reported."""
-
-        async def go() -> None:
-            async with (
-                async_client(server) as client,
-                client.responses.with_streaming_response.create(**ASK),
-            ):
-                pass
-
         with capture_events() as events:
-            if mode == "sync":
-                with (
-                    sync_client(server) as client,
-                    client.responses.with_streaming_response.create(**ASK),
-                ):
-                    pass
-            else:
-                asyncio.run(go())
+            through_streaming_response(mode, server, "none")
         assert events == []
 
 
