@@ -146,6 +146,33 @@ def recorded(client: EventClient, *answers: Any, **options: Any) -> ImageUsageEv
     return ended(events)[1]
 
 
+class TestResponses:
+    """A Responses answer with the image tool, recorded in a block around an instrumented client."""
+
+    def test_image_tool(self, client: EventClient, server: ImageServer) -> None:
+        """One set of events: the image call, the image model's tokens, OpenAI's id."""
+        sdk = instrument_openai(
+            openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0),
+            events=client,
+        )
+        tool = {"type": "image_generation", "model": "gpt-image-1", "size": "1024x1024"}
+        with (
+            capture_events(client) as events,
+            image_request(provider="openai", model="gpt-image-1", client=client) as req,
+        ):
+            response = req.record(
+                sdk.responses.create(
+                    model="gpt-5", input="draw a fox", tools=[{**tool, "quality": "low"}]
+                )
+            )
+        _, usage = ended(events)
+        assert usage.images == 1
+        assert (usage.size, usage.quality) == ("1024x1024", "low")
+        assert usage.correlation_id == response._request_id
+        # 3 text tokens in x $5/M + 272 image tokens out x $40/M = 0.000015 + 0.01088
+        assert cost(usage) == Decimal("0.010895")
+
+
 class TestProviders:
     """Each provider's answer, as its docs shape it, gives images, usage and cost."""
 
