@@ -82,7 +82,7 @@ def learn(request: ImageRequest, answer: Any) -> None:
     """Take size, quality and usage from an answer or a stream's completed event."""
     size = _field(answer, "size")
     quality = _field(answer, "quality")
-    request.learn(
+    request.learn_settings(
         size=size if isinstance(size, str) else None,
         quality=quality if isinstance(quality, str) else None,
     )

@@ -233,10 +233,10 @@ class ImageRequest:
             ):
                 self.priced_as = self.model
             self.model = facts.model
-        self.learn(size=facts.size, quality=facts.quality)
+        self.learn_settings(size=facts.size, quality=facts.quality)
         self.update(request_id=facts.request_id)
 
-    def learn(self, *, size: str | None = None, quality: str | None = None) -> None:
+    def learn_settings(self, *, size: str | None = None, quality: str | None = None) -> None:
         """Take the size and quality an answer reports; ``auto`` never replaces a known value."""
         if size is not None and (self.size in (None, "auto") or size != "auto"):
             self.size = size
