@@ -223,9 +223,12 @@ class TestEveryClient:
         """A refused call: started then error, with the status and the answer's request id."""
         instrument_openai()
         server.fail_next(429, "slow down")
-        with library_factory(server.base_url) as client, capture_events() as events:
-            with pytest.raises(openai.RateLimitError) as raised:
-                client.images.generate(**ARGUMENTS)
+        with (
+            library_factory(server.base_url) as client,
+            capture_events() as events,
+            pytest.raises(openai.RateLimitError) as raised,
+        ):
+            client.images.generate(**ARGUMENTS)
         assert names(events) == ["image:request:started", "image:request:error"]
         assert {e.request_id for e in events} == {raised.value.request_id}
         assert events[-1].status_code == 429  # type: ignore[attr-defined]
