@@ -1,5 +1,9 @@
 """Instrumentation overhead: an images call through instrument_openai versus the same call bare.
 
+The process-wide row instruments the SDK's classes (``instrument_openai()``)
+before each of its rounds, and the other rows undo it before theirs, so
+that the bare rows stay bare.
+
 The real openai SDK talks to an in-process HTTP transport (the SDK's own HTTP
 client with a mock transport), so the rows measure the SDK plus aievents and
 nothing of a network. Rows are timed in interleaved rounds; the table gives
@@ -22,7 +26,7 @@ import openai
 
 from _timing import difference, interleaved, ratio, table
 from aievents import EventClient
-from aievents.instrument import instrument_openai
+from aievents.instrument import instrument_openai, uninstrument_openai
 from aievents.testing import CapturingSink
 
 GPT_BODY = {
@@ -84,12 +88,15 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
         "instrumented": make_client(True, quiet),
         "listened": make_client(True, listening),
         "sink": listening.sinks[0],
+        "instrument_openai": instrument_openai,
+        "uninstrument_openai": uninstrument_openai,
+        "listening": listening,
     }
     gpt = "images.generate(model='gpt-image-1', prompt='a fox')"
     raw = "images.with_raw_response.generate(model='gpt-image-1', prompt='a fox').parse()"
     streamed = "images.with_streaming_response.generate(model='gpt-image-1', prompt='a fox')"
     dalle = "images.generate(model='dall-e-3', prompt='a fox', size='1024x1024', quality='hd')"
-    rows = {
+    rows: dict[str, tuple[str, int] | tuple[str, int, str]] = {
         "gpt-image-1, bare SDK": (f"bare.{gpt}", number),
         "gpt-image-1, instrumented, no subscriber": (f"instrumented.{gpt}", number),
         "gpt-image-1, instrumented, one sink": (f"listened.{gpt}; sink.clear()", number),
@@ -103,12 +110,23 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
             number,
         ),
     }
-    return interleaved(rows, ns, repeat)
+    bare_classes = "uninstrument_openai()"
+    rows = {name: (row[0], row[1], bare_classes) for name, row in rows.items()}
+    rows["gpt-image-1, process-wide, one sink"] = (
+        f"bare.{gpt}; sink.clear()",
+        number,
+        "instrument_openai(events=listening)",
+    )
+    try:
+        return interleaved(rows, ns, repeat)
+    finally:
+        uninstrument_openai()
 
 
 PAIRS = [
     ("gpt-image-1, instrumented, no subscriber", "gpt-image-1, bare SDK"),
     ("gpt-image-1, instrumented, one sink", "gpt-image-1, bare SDK"),
+    ("gpt-image-1, process-wide, one sink", "gpt-image-1, bare SDK"),
     ("dall-e-3, instrumented, one sink", "dall-e-3, bare SDK"),
     ("raw + parse, instrumented, one sink", "raw + parse, bare SDK"),
     ("streaming + read, instrumented, one sink", "streaming + read, bare SDK"),
