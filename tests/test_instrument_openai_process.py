@@ -312,73 +312,61 @@ class TestUndone:
             IMAGES.Images.generate = ORIGINALS[(IMAGES.Images, "generate")]
 
 
+@pytest.fixture(name="both", params=["client-first", "classes-first"])
+def _both(
+    server: ImageServer, request: pytest.FixtureRequest
+) -> Iterator[tuple[openai.OpenAI, EventClient]]:
+    """A client instrumented on its own (on an event client of its own) and through the classes.
+
+    In either order; the client and its event client closed after the test.
+    """
+    own = EventClient()
+    client = library_factory(server.base_url)
+    if request.param == "client-first":
+        instrument_openai(client, events=own)
+        instrument_openai()
+    else:
+        instrument_openai()
+        instrument_openai(client, events=own)
+    yield client, own
+    client.close()
+    own.close(5)
+
+
 class TestWithOneClient:
     """A client instrumented on its own as well: its settings win, each call reported once."""
 
-    @pytest.mark.parametrize("order", ["client-first", "classes-first"])
     @pytest.mark.parametrize("how", HOWS)
-    def test_once_with_its_settings(self, server: ImageServer, order: str, how: str) -> None:
+    def test_once_with_its_settings(
+        self, server: ImageServer, both: tuple[openai.OpenAI, EventClient], how: str
+    ) -> None:
         """Either order: one report per call, on the client's own event client."""
-        own = EventClient()
-        client = library_factory(server.base_url)
-        if order == "client-first":
-            instrument_openai(client, events=own)
-            instrument_openai()
-        else:
-            instrument_openai()
-            instrument_openai(client, events=own)
+        client, own = both
         with capture_events() as default, capture_events(own) as events:
             request_id = call(client, how)
             other_id = call(library_factory(server.base_url), how)
         check_reported(events, request_id, "127.0.0.1", SPEC_COST)
         check_reported(default, other_id, "127.0.0.1", SPEC_COST)
-        client.close()
-        own.close(5)
 
-    @pytest.mark.parametrize("order", ["client-first", "classes-first"])
+    @pytest.mark.parametrize("undone", ["client", "classes"])
     @pytest.mark.parametrize("how", HOWS)
-    def test_client_undone(self, server: ImageServer, order: str, how: str) -> None:
-        """The client undone: the classes report its calls, once, wrappers built before too."""
-        own = EventClient()
-        client = library_factory(server.base_url)
-        if order == "client-first":
-            instrument_openai(client, events=own)
-            instrument_openai()
-        else:
-            instrument_openai()
-            instrument_openai(client, events=own)
+    def test_one_undone(
+        self, both: tuple[openai.OpenAI, EventClient], how: str, undone: str
+    ) -> None:
+        """Either undone, the other reports the client's calls, once (wrappers built before too).
+
+        The client undone: the classes report on the default client; the
+        classes undone: the client on its own.
+        """
+        client, own = both
         call(client, how)  # wrappers built while both are instrumented
-        uninstrument_openai(client)
-        assert is_instrumented(client)  # through the classes
-        with capture_events() as default, capture_events(own) as events:
-            request_id = call(client, how)
-        assert events == []
-        check_reported(default, request_id, "127.0.0.1", SPEC_COST)
-        client.close()
-        own.close(5)
-
-    @pytest.mark.parametrize("order", ["client-first", "classes-first"])
-    @pytest.mark.parametrize("how", HOWS)
-    def test_classes_undone(self, server: ImageServer, order: str, how: str) -> None:
-        """The classes undone: the client reports its calls, once; other clients do not."""
-        own = EventClient()
-        client = library_factory(server.base_url)
-        if order == "client-first":
-            instrument_openai(client, events=own)
-            instrument_openai()
-        else:
-            instrument_openai()
-            instrument_openai(client, events=own)
-        call(client, how)
-        uninstrument_openai()
+        uninstrument_openai(client if undone == "client" else None)
         assert is_instrumented(client)
         with capture_events() as default, capture_events(own) as events:
             request_id = call(client, how)
-            call(library_factory(server.base_url), how)
-        assert default == []
-        check_reported(events, request_id, "127.0.0.1", SPEC_COST)
-        client.close()
-        own.close(5)
+        reported, silent = (default, events) if undone == "client" else (events, default)
+        assert silent == []
+        check_reported(reported, request_id, "127.0.0.1", SPEC_COST)
 
 
 class TestThreads:

@@ -33,13 +33,9 @@ from aievents.instrument._openai_wrap import wrap
 
 __all__ = ["classes_instrumented", "instrument_classes", "reports", "uninstrument_classes"]
 
-#: The client-level holders (``client.with_raw_response.images``...), in ``openai._client``.
-_CLIENT_HOLDERS: Final = (
-    "OpenAIWithRawResponse",
-    "AsyncOpenAIWithRawResponse",
-    "OpenAIWithStreamedResponse",
-    "AsyncOpenAIWithStreamedResponse",
-)
+#: How the classes of the client-level holders (``client.with_raw_response.images``...)
+#: of ``openai._client`` end: ``OpenAIWithRawResponse``, ``AsyncOpenAIWithStreamedResponse``...
+_CLIENT_HOLDERS: Final = ("WithRawResponse", "WithStreamedResponse")
 
 
 class _Classes:
@@ -129,9 +125,8 @@ def instrument_classes(settings: Settings) -> None:
                         state.patch(cls, method, wrap(original, begin, state, cls))
                 _fresh(state, cls, HOLDERS)
         client_module = importlib.import_module("openai._client")
-        for name in _CLIENT_HOLDERS:
-            cls = getattr(client_module, name, None)
-            if cls is not None:
+        for name, cls in vars(client_module).items():
+            if isinstance(cls, type) and name.endswith(_CLIENT_HOLDERS):
                 _fresh(state, cls, [kind.resource for kind in KINDS])
         state.classes = tuple(classes)
         _CURRENT.state = state

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeVar, overload
 
 from aievents.client import EventClient
 from aievents.instrument import _openai_classes as classes
@@ -55,6 +55,9 @@ from aievents.instrument._openai_kinds import KINDS
 from aievents.instrument._openai_wrap import wrap
 from aievents.pricing import PriceBook, PriceTable, book_for
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
 
 C = TypeVar("C")
@@ -62,28 +65,22 @@ C = TypeVar("C")
 _MARK: Final = "_aievents_instrumentation"
 
 
-@overload
-def instrument_openai(
-    client: None = None,
-    *,
-    events: EventClient | None = None,
-    prices: PriceBook | PriceTable | None = None,
-    capture_prompts: bool = False,
-    capture_outputs: bool = False,
-    deployments: Mapping[str, str] | None = None,
-) -> None: ...
+class _Options(TypedDict, total=False):
+    """The settings :func:`instrument_openai` takes (see there)."""
+
+    events: EventClient | None
+    prices: PriceBook | PriceTable | None
+    capture_prompts: bool
+    capture_outputs: bool
+    deployments: Mapping[str, str] | None
 
 
 @overload
-def instrument_openai(
-    client: C,
-    *,
-    events: EventClient | None = None,
-    prices: PriceBook | PriceTable | None = None,
-    capture_prompts: bool = False,
-    capture_outputs: bool = False,
-    deployments: Mapping[str, str] | None = None,
-) -> C: ...
+def instrument_openai(client: None = None, **options: Unpack[_Options]) -> None: ...
+
+
+@overload
+def instrument_openai(client: C, **options: Unpack[_Options]) -> C: ...
 
 
 def instrument_openai(
