@@ -33,6 +33,8 @@ from aievents.instrument._openai_wrap import wrap
 
 __all__ = ["classes_instrumented", "instrument_classes", "reports", "uninstrument_classes"]
 
+#: The SDK resource's attribute that holds the client it belongs to.
+_OWNER: Final = "_client"
 #: How the classes of the client-level holders (``client.with_raw_response.images``...)
 #: of ``openai._client`` end: ``OpenAIWithRawResponse``, ``AsyncOpenAIWithStreamedResponse``...
 _CLIENT_HOLDERS: Final = ("WithRawResponse", "WithStreamedResponse")
@@ -55,7 +57,7 @@ class _Classes:
 
     def endpoint(self, args: tuple[Any, ...]) -> Endpoint:
         """The endpoint of the resource's client (``args[0]`` is the resource)."""
-        return endpoint_of(args[0]._client)
+        return endpoint_of(getattr(args[0], _OWNER))
 
     def patch(self, cls: type, name: str, value: Any) -> None:
         """Set ``cls.name`` to ``value``, noting what it held."""
