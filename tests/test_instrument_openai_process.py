@@ -284,6 +284,12 @@ class TestUndone:
                 call(library_factory(server.base_url), how)
         assert events == []
 
+    def test_a_class_is_not_a_client(self) -> None:
+        """instrument_openai(openai.OpenAI) is a TypeError that says how to instrument them all."""
+        with pytest.raises(TypeError, match=r"call instrument_openai\(\) for every client"):
+            instrument_openai(openai.OpenAI)
+        assert not is_instrumented()
+
     def test_undone_twice(self) -> None:
         """Undoing what is not instrumented is harmless."""
         uninstrument_openai()

@@ -9,7 +9,6 @@ deployment its URL names), once per client.
 from __future__ import annotations
 
 import re
-import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any, Final
@@ -145,8 +144,8 @@ class Endpoint:
 
 
 #: Each client's endpoint, computed once (a client's base URL is set when it is made).
+#: Threads that meet a new client at once each compute the same answer; no lock is needed.
 _ENDPOINTS: Final[weakref.WeakKeyDictionary[Any, Endpoint]] = weakref.WeakKeyDictionary()
-_ENDPOINTS_LOCK: Final = threading.Lock()
 
 
 def endpoint_of(client: Any) -> Endpoint:
@@ -164,9 +163,7 @@ def endpoint_of(client: Any) -> Endpoint:
     except TypeError:  # not weakly referable: computed each time
         return _endpoint(client)
     if found is None:
-        found = _endpoint(client)
-        with _ENDPOINTS_LOCK:
-            _ENDPOINTS[client] = found
+        found = _ENDPOINTS[client] = _endpoint(client)
     return found
 
 
