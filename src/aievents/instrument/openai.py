@@ -1,8 +1,11 @@
 """Instrument the openai SDK's image calls: :func:`instrument_openai`.
 
-``instrument_openai(client)`` wraps ``images.generate``, ``images.edit`` and
-``images.create_variation`` of one ``OpenAI`` or ``AsyncOpenAI`` instance
-(streaming included). Each call emits, all with one request id (OpenAI's
+``instrument_openai()`` wraps ``images.generate``, ``images.edit`` and
+``images.create_variation`` of the SDK's classes, so that every client of
+the process reports (sync and async, Azure, made before or after, inside
+other libraries, derived, the module's own); ``instrument_openai(client)``
+wraps those of one ``OpenAI`` or ``AsyncOpenAI`` instance. Each call
+(streaming included) emits, all with one request id (OpenAI's
 ``x-request-id`` when the answer carries it, otherwise a generated one):
 
 1. ``image:request:started`` once the request id is known (when the answer
@@ -25,7 +28,11 @@ the SDK's module-level client.
 What the SDK returns and raises reaches the caller unchanged (a stream is
 the SDK's own object; its events pass through untouched). Prompts and image
 data stay out of the events unless you opt in. ``instrument_openai`` twice
-is the same as once; :func:`uninstrument_openai` restores the client.
+is the same as once; :func:`uninstrument_openai` restores the classes, or
+the client. Each call is reported once, however many wrappers it passes
+(a client instrumented on its own and through the classes: its own
+settings report it). The events name the provider from the client's base
+URL (``azure``, ``xai``, ``openrouter``, ``openai``, or its host).
 
 Azure OpenAI clients (``AzureOpenAI``, ``AsyncAzureOpenAI``) call a model by
 its deployment name: the events keep the deployment as ``model``, and
