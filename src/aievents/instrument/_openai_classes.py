@@ -26,6 +26,7 @@ import threading
 import weakref
 from typing import Any, Final
 
+from aievents._extras import require_extra
 from aievents.instrument._openai_call import Endpoint, Settings, endpoint_of
 from aievents.instrument._openai_holders import HOLDERS
 from aievents.instrument._openai_kinds import KINDS
@@ -109,7 +110,12 @@ _LOCK: Final = threading.Lock()
 
 
 def instrument_classes(settings: Settings) -> None:
-    """Wrap the SDK's classes with ``settings``; already wrapped: the settings only change."""
+    """Wrap the SDK's classes with ``settings``; already wrapped: the settings only change.
+
+    Raises:
+        ImportError: the openai SDK is not installed (naming the ``openai`` extra).
+    """
+    require_extra("instrument_openai()", "openai", ("openai",))
     with _LOCK:
         if _CURRENT.state is not None:
             _CURRENT.state.settings = settings
