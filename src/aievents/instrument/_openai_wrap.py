@@ -42,7 +42,7 @@ class Tracker(Protocol):
 
 
 #: A call kind's start: ``(settings, kwargs, provider, deployment) -> Tracker | None``.
-Begin = Callable[[Settings, dict[str, Any], str, "str | None"], "Tracker | None"]
+Begin = Callable[[Settings, dict[str, Any], str, str | None], Tracker | None]
 
 
 class Scope(Protocol):
