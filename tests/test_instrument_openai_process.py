@@ -34,28 +34,30 @@ MEDIUM_SQUARE = D("0.052705")
 API_VERSION = "2025-04-01-preview"
 ARGUMENTS: dict[str, Any] = {"model": "gpt-image-1", "prompt": "a fox"}
 IMAGES = importlib.import_module("openai.resources.images")
+RESPONSES = importlib.import_module("openai.resources.responses")
 CLIENT_MODULE = importlib.import_module("openai._client")
+HOLDERS = ("with_raw_response", "with_streaming_response")
 #: Every attribute process-wide instrumentation may change, on its class.
 PATCHED = [
     *(
         (cls, name)
         for cls in (IMAGES.Images, IMAGES.AsyncImages)
-        for name in (
-            "generate",
-            "edit",
-            "create_variation",
-            "with_raw_response",
-            "with_streaming_response",
-        )
+        for name in ("generate", "edit", "create_variation", *HOLDERS)
     ),
     *(
-        (getattr(CLIENT_MODULE, name), "images")
+        (cls, name)
+        for cls in (RESPONSES.Responses, RESPONSES.AsyncResponses)
+        for name in ("create", *HOLDERS)
+    ),
+    *(
+        (getattr(CLIENT_MODULE, name), resource)
         for name in (
             "OpenAIWithRawResponse",
             "AsyncOpenAIWithRawResponse",
             "OpenAIWithStreamedResponse",
             "AsyncOpenAIWithStreamedResponse",
         )
+        for resource in ("images", "responses")
     ),
 ]
 ORIGINALS = {(cls, name): cls.__dict__[name] for cls, name in PATCHED}
@@ -232,6 +234,77 @@ class TestEveryClient:
         assert names(events) == ["image:request:started", "image:request:error"]
         assert {e.request_id for e in events} == {raised.value.request_id}
         assert events[-1].status_code == 429  # type: ignore[attr-defined]
+
+
+#: The Responses API's image tool: gpt-image-1, 1024x1024, low.
+IMAGE_TOOL = {
+    "type": "image_generation",
+    "model": "gpt-image-1",
+    "size": "1024x1024",
+    "quality": "low",
+}
+#: "draw a fox": 3 text tokens in x 5.00/1M = 0.000015; a low 1024x1024 gpt-image-1
+#: image, 272 tokens out x 40.00/1M = 0.01088; total 0.010895.
+TOOL_COST = D("0.010895")
+
+
+class TestResponses:
+    """responses.create with the image tool reports through the classes; without it, nothing."""
+
+    @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+    @pytest.mark.parametrize("mode", ["sync", "async"])
+    def test_image_tool(self, server: ImageServer, mode: str, stream: bool) -> None:
+        """A library's client: one image request, the response's request id, the tool's cost."""
+        instrument_openai()
+        kwargs = {"model": "gpt-5", "input": "draw a fox", "tools": [IMAGE_TOOL], "stream": stream}
+
+        def sync() -> str:
+            with library_factory(server.base_url) as client:
+                result = client.responses.create(**kwargs)
+                if not stream:
+                    return str(result._request_id)
+                list(result)
+                return str(result.response.headers["x-request-id"])
+
+        async def go() -> str:
+            async with openai.AsyncOpenAI(
+                api_key="sk-test", base_url=server.base_url, max_retries=0
+            ) as client:
+                result = await client.responses.create(**kwargs)
+                if not stream:
+                    return str(result._request_id)
+                [event async for event in result]
+                return str(result.response.headers["x-request-id"])
+
+        with capture_events() as events:
+            request_id = sync() if mode == "sync" else asyncio.run(go())
+        check_reported(events, request_id, "127.0.0.1", TOOL_COST)
+
+    def test_raw(self, server: ImageServer) -> None:
+        """Through with_raw_response, a wrapper the SDK built before instrumenting."""
+        kwargs = {"model": "gpt-5", "input": "draw a fox", "tools": [IMAGE_TOOL]}
+        with library_factory(server.base_url) as client:
+            client.responses.with_raw_response.create(**kwargs).parse()
+            instrument_openai()
+            with capture_events() as events:
+                raw = client.responses.with_raw_response.create(**kwargs)
+                raw.parse()
+        check_reported(events, raw.headers["x-request-id"], "127.0.0.1", TOOL_COST)
+
+    def test_text_only(self, server: ImageServer) -> None:
+        """A call without the image tool is not an image request: no events."""
+        instrument_openai()
+        with library_factory(server.base_url) as client, capture_events() as events:
+            client.responses.create(model="gpt-5", input="say hello")
+        assert events == []
+
+    def test_with_one_client(self, both: tuple[openai.OpenAI, EventClient]) -> None:
+        """A client instrumented on its own too: reported once, with its settings."""
+        client, own = both
+        with capture_events() as default, capture_events(own) as events:
+            result = client.responses.create(model="gpt-5", input="draw a fox", tools=[IMAGE_TOOL])
+        assert default == []
+        check_reported(events, result._request_id, "127.0.0.1", TOOL_COST)
 
 
 class TestSettings:

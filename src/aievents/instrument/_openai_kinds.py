@@ -14,6 +14,7 @@ from typing import Final
 import attrs
 
 from aievents.instrument import _openai_images as images
+from aievents.instrument import _openai_responses as responses
 from aievents.instrument._openai_wrap import Begin
 
 __all__ = ["KINDS", "Kind"]
@@ -33,4 +34,13 @@ class Kind:
     methods: Mapping[str, Begin]
 
 
-KINDS: Final = (Kind("images", "openai.resources.images", ("Images", "AsyncImages"), images.BEGIN),)
+KINDS: Final = (
+    Kind("images", "openai.resources.images", ("Images", "AsyncImages"), images.BEGIN),
+    # The Responses API: its image_generation tool (a call without it is not reported).
+    Kind(
+        "responses",
+        "openai.resources.responses",
+        ("Responses", "AsyncResponses"),
+        {"create": responses.begin},
+    ),
+)
