@@ -25,6 +25,10 @@ from aievents import BaseEvent, EventClient, ImageUsageEvent
 from aievents.instrument import instrument_openai, is_instrumented, uninstrument_openai
 from aievents.testing import ImageServer, capture_events
 
+# The image tool asked for gpt-image-1, 1024x1024, low, by the 3-word PROMPT: 3 text
+# tokens x 5.00/1M = 0.000015, 272 image tokens x 40.00/1M = 0.01088; total 0.010895.
+from test_instrument_openai_responses import LOW_SQUARE, LOW_SQUARE_COST, PROMPT
+
 D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
 SPEC_COST = D("0.00245")
@@ -236,18 +240,6 @@ class TestEveryClient:
         assert events[-1].status_code == 429  # type: ignore[attr-defined]
 
 
-#: The Responses API's image tool: gpt-image-1, 1024x1024, low.
-IMAGE_TOOL = {
-    "type": "image_generation",
-    "model": "gpt-image-1",
-    "size": "1024x1024",
-    "quality": "low",
-}
-#: "draw a fox": 3 text tokens in x 5.00/1M = 0.000015; a low 1024x1024 gpt-image-1
-#: image, 272 tokens out x 40.00/1M = 0.01088; total 0.010895.
-TOOL_COST = D("0.010895")
-
-
 class TestResponses:
     """responses.create with the image tool reports through the classes; without it, nothing."""
 
@@ -256,7 +248,7 @@ class TestResponses:
     def test_image_tool(self, server: ImageServer, mode: str, stream: bool) -> None:
         """A library's client: one image request, the response's request id, the tool's cost."""
         instrument_openai()
-        kwargs = {"model": "gpt-5", "input": "draw a fox", "tools": [IMAGE_TOOL], "stream": stream}
+        kwargs = {"model": "gpt-5", "input": PROMPT, "tools": [LOW_SQUARE], "stream": stream}
 
         def sync() -> str:
             with library_factory(server.base_url) as client:
@@ -278,18 +270,18 @@ class TestResponses:
 
         with capture_events() as events:
             request_id = sync() if mode == "sync" else asyncio.run(go())
-        check_reported(events, request_id, "127.0.0.1", TOOL_COST)
+        check_reported(events, request_id, "127.0.0.1", LOW_SQUARE_COST)
 
     def test_raw(self, server: ImageServer) -> None:
         """Through with_raw_response, a wrapper the SDK built before instrumenting."""
-        kwargs = {"model": "gpt-5", "input": "draw a fox", "tools": [IMAGE_TOOL]}
+        kwargs = {"model": "gpt-5", "input": PROMPT, "tools": [LOW_SQUARE]}
         with library_factory(server.base_url) as client:
             client.responses.with_raw_response.create(**kwargs).parse()
             instrument_openai()
             with capture_events() as events:
                 raw = client.responses.with_raw_response.create(**kwargs)
                 raw.parse()
-        check_reported(events, raw.headers["x-request-id"], "127.0.0.1", TOOL_COST)
+        check_reported(events, raw.headers["x-request-id"], "127.0.0.1", LOW_SQUARE_COST)
 
     def test_text_only(self, server: ImageServer) -> None:
         """A call without the image tool is not an image request: no events."""
@@ -302,9 +294,9 @@ class TestResponses:
         """A client instrumented on its own too: reported once, with its settings."""
         client, own = both
         with capture_events() as default, capture_events(own) as events:
-            result = client.responses.create(model="gpt-5", input="draw a fox", tools=[IMAGE_TOOL])
+            result = client.responses.create(model="gpt-5", input=PROMPT, tools=[LOW_SQUARE])
         assert default == []
-        check_reported(events, result._request_id, "127.0.0.1", TOOL_COST)
+        check_reported(events, result._request_id, "127.0.0.1", LOW_SQUARE_COST)
 
 
 class TestSettings:

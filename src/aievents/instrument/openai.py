@@ -101,6 +101,10 @@ def instrument_openai(
 ) -> Any:
     """Report the image calls of every openai client, or of one, as events.
 
+    The image calls are ``images.generate``, ``images.edit``,
+    ``images.create_variation``, and ``responses.create`` with the
+    ``image_generation`` tool (a call without it is not reported).
+
     With no ``client``, the SDK's classes are instrumented: every client of
     the process, made before or after this call (``OpenAI``,
     ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``, clients made
