@@ -51,7 +51,7 @@ Reader = Callable[[Any], "Answer | None"]
 
 #: The readers, by module and function, asked in this order (imported when
 #: first used). A reader returns None for a shape that is not its own.
-_READERS: Final[tuple[tuple[str, str], ...]] = ()
+_READERS: Final[tuple[tuple[str, str], ...]] = (("aievents.adapters.google", "read_response"),)
 
 
 def read_answer(payload: Any) -> Answer | None:

@@ -4,7 +4,8 @@ It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
 ``/v1/images/variations`` with OpenAI-shaped bodies (token usage for GPT
 image models, URLs and no usage for DALL-E), the same under Azure OpenAI's
 paths (``/openai/deployments/{deployment}/images/generations?api-version=...``)
-and Gemini's ``generateContent`` (``/v1beta/models/{model}:generateContent``),
+and Gemini's ``generateContent`` and ``streamGenerateContent``
+(``/v1beta/models/{model}:generateContent``, ``aievents.testing._gemini``),
 streams server-sent events for ``stream=true``, and plays the answers and
 failures queued with :meth:`ImageServer.answer_next` and
 :meth:`ImageServer.fail_next`. Every answer carries ``x-request-id``. Only
@@ -28,14 +29,13 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from aievents._redact import REDACTED, is_secret_key
-from aievents.testing._answers import B64, gemini_answer, gpt_usage, openai_answer
+from aievents.testing._answers import B64, gpt_usage, openai_answer
+from aievents.testing._gemini import GEMINI_PATH, gemini_reply, send_events
 
 __all__ = ["ImageServer"]
 
 #: An Azure OpenAI deployment's path: the deployment, then the operation.
 _AZURE_PATH: Final = re.compile(r"/openai/deployments/([^/]+)/images/(\w+)")
-#: Gemini's generateContent path: the model.
-_GEMINI_PATH: Final = re.compile(r"/v1(?:beta|alpha)?/models/([^/:]+):(?:generateContent)")
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -106,7 +106,14 @@ class ImageServer:
     Gemini's ``generateContent`` (``POST {url}/v1beta/models/{model}:generateContent``)
     gets one inline image and ``usageMetadata`` by modality: the prompt's
     text tokens in, the image tokens of the resolution tier asked
-    (``generationConfig.imageConfig.imageSize``, ``1K`` by default) out.
+    (``generationConfig.imageConfig.imageSize``, ``1K`` by default) out;
+    ``:streamGenerateContent?alt=sse`` the same as server-sent events, the
+    whole usage on the last one. Give ``google-genai`` the server's
+    :attr:`url`: ``genai.Client(api_key="test",
+    http_options=types.HttpOptions(base_url=server.url))``. For Gemini,
+    ``fail_next`` answers in Google's error shape, ``answer_next({"finish_reason":
+    "IMAGE_SAFETY"})`` holds the image back, and ``answer_next({"cut_after": 2})``
+    breaks a stream off after its second event.
 
     Args:
         b64_size: Characters of each image's base64 stand-in, for answers as
@@ -232,15 +239,18 @@ class ImageServer:
             delay = self._delays.popleft() if self._delays else None
         if delay is not None:
             delay[1].wait(delay[0])
+        path = unquote(urlsplit(handler.path).path)
+        gemini = GEMINI_PATH.fullmatch(path)
+        if gemini is not None:  # Google's shapes, for what was scripted too
+            reply = gemini_reply(gemini, body, scripted, b64=self._b64, request_id=request_id)
+            if reply.events is not None:
+                send_events(handler, reply)
+            else:
+                self._send_json(handler, reply.status, reply.body or {}, reply.headers)
+            return
         if scripted is not None:
             status, payload, headers = scripted
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
-            return
-        path = unquote(urlsplit(handler.path).path)
-        gemini = _GEMINI_PATH.fullmatch(path)
-        if gemini is not None:
-            answer = gemini_answer(gemini[1], body, b64=self._b64, response_id=request_id)
-            self._send_json(handler, 200, answer, {"x-request-id": request_id})
             return
         edit = path.endswith("/edits")
         if str(body.get("stream", "false")).lower() == "true":
