@@ -13,37 +13,9 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Final
 
-import attrs
-
-from aievents.usage import ImageUsage
+from aievents.adapters._answer import Answer
 
 __all__ = ["Answer", "Reader", "read_answer"]
-
-
-@attrs.frozen
-class Answer:
-    """The facts one provider answer reports about an image request.
-
-    Attributes:
-        images: Images the answer returned (held-back ones left out), or
-            None when the answer does not say.
-        usage: The usage it reported, or None.
-        model: The model the answer names (it may be more exact than the
-            one asked for), or None.
-        request_id: The provider's id of the answer, or None.
-        size: Size of the images made, when the answer says.
-        quality: Quality of the images made, when the answer says.
-        filtered: Images the provider held back (safety filters), when the
-            answer says.
-    """
-
-    images: int | None = None
-    usage: ImageUsage | None = None
-    model: str | None = None
-    request_id: str | None = None
-    size: str | None = None
-    quality: str | None = None
-    filtered: int | None = None
 
 
 #: A reader: the :class:`Answer` of a payload of its provider's shape, else None.

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
+from aievents.adapters._answer import Answer, text
 from aievents.adapters._read import ABSENT, Reader, assemble, has_any, known_sum, lookup
-from aievents.adapters.answers import Answer
 
 __all__ = ["FILTERED_REASONS", "SHAPE_KEYS", "from_gemini", "read_response"]
 
@@ -124,15 +124,6 @@ def _name(value: Any) -> str | None:
     return value.upper() if isinstance(value, str) else None
 
 
-def _text(read: Reader, payload: Any, *names: str) -> str | None:
-    value = lookup(payload, names)
-    if value is ABSENT or value is None:
-        return None
-    if not isinstance(value, str):
-        raise read.error(names[0], value, "must be a string")
-    return value or None
-
-
 def _listed(read: Reader, payload: Any, *names: str) -> list[Any]:
     value = lookup(payload, names)
     if value is ABSENT or value is None:
@@ -154,7 +145,7 @@ def _image_parts(read: Reader, candidate: Any) -> int:
         data = where.mapping(part, "inlineData", "inline_data")
         if data is None:
             continue
-        mime = _text(where.nested("inlineData"), data, "mimeType", "mime_type")
+        mime = text(data, "mimeType", "mime_type")
         if mime is not None and mime.lower().startswith("image/"):
             count += 1
     return count
@@ -200,7 +191,7 @@ def read_response(payload: Any) -> Answer | None:
     return Answer(
         images=images,
         usage=from_gemini(metadata) if metadata is not None else None,
-        model=_text(read, payload, "modelVersion", "model_version"),
-        request_id=_text(read, payload, "responseId", "response_id"),
+        model=text(payload, "modelVersion", "model_version"),
+        request_id=text(payload, "responseId", "response_id"),
         filtered=filtered,
     )
