@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from aievents._usagemodel import ImageUsage, InputTokensDetails, OutputTokensDetails
 from aievents.adapters._answer import Answer, text
-from aievents.adapters._read import ABSENT, Reader, assemble, has_any, known_sum, lookup
+from aievents.adapters._read import ABSENT, Reader, assemble, has_any, known_sum, lookup, view
 
 __all__ = ["FILTERED_REASONS", "SHAPE_KEYS", "from_gemini", "read_response"]
 
@@ -124,26 +124,33 @@ def _name(value: Any) -> str | None:
     return value.upper() if isinstance(value, str) else None
 
 
-def _listed(read: Reader, payload: Any, *names: str) -> list[Any]:
+def _fields(read: Reader, payload: Any, where: str) -> Any:
+    """An object's fields (:func:`view`): one read of an SDK object, a dict as it is."""
+    if payload is None or isinstance(payload, (str, bytes, int, float, list, tuple)):
+        raise read.error(where, payload, "must be an object")
+    return view(payload)
+
+
+def _listed(read: Reader, payload: Any, where: str, *names: str) -> list[Any]:
     value = lookup(payload, names)
     if value is ABSENT or value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        raise read.error(names[0], value, "must be a list")
+        raise read.error(where, value, "must be a list")
     return list(value)
 
 
-def _image_parts(read: Reader, candidate: Any) -> int:
+def _image_parts(read: Reader, candidate: Any, where: str) -> int:
     """The inline image parts (mime type ``image/*``) of one candidate's content."""
-    content = read.mapping(candidate, "content")
-    if content is None:
+    content = lookup(candidate, ("content",))
+    if content is ABSENT or content is None:
         return 0
+    content = _fields(read, content, f"{where}.content")
     count = 0
-    for index, part in enumerate(_listed(read.nested("content"), content, "parts")):
-        where = read.nested(f"content.parts[{index}]")
-        where.require_object(part)
-        data = where.mapping(part, "inlineData", "inline_data")
-        if data is None:
+    for index, item in enumerate(_listed(read, content, f"{where}.content.parts", "parts")):
+        part = _fields(read, item, f"{where}.content.parts[{index}]")
+        data = lookup(part, ("inlineData", "inline_data"))
+        if data is ABSENT or data is None:
             continue
         mime = text(data, "mimeType", "mime_type")
         if mime is not None and mime.lower().startswith("image/"):
@@ -170,14 +177,15 @@ def read_response(payload: Any) -> Answer | None:
     """
     if payload is None or isinstance(payload, (str, bytes, int, float, list, tuple)):
         return None
+    payload = view(payload)  # an SDK object's fields, read once
     if not has_any(payload, RESPONSE_KEYS):
         return None
     read = Reader("gemini GenerateContentResponse")
     images = filtered = 0
-    for index, candidate in enumerate(_listed(read, payload, "candidates")):
-        where = read.nested(f"candidates[{index}]")
-        where.require_object(candidate)
-        made = _image_parts(where, candidate)
+    for index, item in enumerate(_listed(read, payload, "candidates", "candidates")):
+        where = f"candidates[{index}]"
+        candidate = _fields(read, item, where)
+        made = _image_parts(read, candidate, where)
         images += made
         reason = _name(lookup(candidate, ("finishReason", "finish_reason")))
         if not made and reason in FILTERED_REASONS:
