@@ -8,10 +8,20 @@ from typing import Any
 from google import genai
 from google.genai import types
 
-from aievents import BaseEvent, ImageUsageEvent
 from aievents.testing import ImageServer
+from test_instrument_openai import SEQUENCE, names, one_request, usage_of
 
-SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
+__all__ = [
+    "SEQUENCE",
+    "TEXT_AND_IMAGE",
+    "WAYS",
+    "Gemini",
+    "config",
+    "make_client",
+    "names",
+    "one_request",
+    "usage_of",
+]
 #: Text and image, at a resolution tier.
 TEXT_AND_IMAGE = ["TEXT", "IMAGE"]
 
@@ -67,23 +77,3 @@ class Gemini:
 
 
 WAYS = [Gemini(mode, kind) for mode in ("sync", "async") for kind in ("plain", "stream")]
-
-
-def names(events: list[BaseEvent]) -> list[str]:
-    """The event names, in order."""
-    return [e.event_type for e in events]
-
-
-def one_request(events: list[BaseEvent]) -> str:
-    """Assert every event has the same request id and return it."""
-    ids = {e.request_id for e in events}
-    assert len(ids) == 1, ids
-    (request_id,) = ids
-    assert request_id
-    return request_id
-
-
-def usage_of(events: list[BaseEvent]) -> ImageUsageEvent:
-    """The single image:usage event."""
-    (usage,) = (e for e in events if isinstance(e, ImageUsageEvent))
-    return usage

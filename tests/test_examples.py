@@ -30,10 +30,11 @@ EXPECTED = {
     "google_instrumentation.py": [
         # gemini-3.1-flash-image, "a lighthouse" at 2K: 2 text tokens x 0.50/M
         # + 1680 image tokens x 60.00/M = 0.000001 + 0.1008
-        "gemini-3.1-flash-image 1 requests $0.100801",
+        "gemini-3.1-flash-image at 2K: 1 image(s), $0.100801",
         # gemini-3-pro-image, "a fox" at 4K, streamed: 2 x 2.00/M + 2000 x 120.00/M
         # = 0.000004 + 0.24
-        "gemini-3-pro-image 1 requests $0.240004",
+        "gemini-3-pro-image at 4K: 1 image(s), $0.240004",
+        "2 chunks streamed",
     ],
     "custom_provider.py": ["image:request:completed sd3.5-large 2", "image:usage sd3.5-large 2"],
     "aggregate_report.py": [

@@ -221,20 +221,26 @@ class TestFiltered:
         assert usage.cost.output_image == 0
 
 
+def cut_short(mode: str, client: genai.Client, server: ImageServer, *, after: int) -> None:
+    """A gemini-3-pro-image stream (text and image, 4K) broken off after ``after`` chunks."""
+    server.answer_next({"cut_after": after})
+    with pytest.raises(Exception, match="incomplete chunked"):
+        Gemini(mode, "stream").call(
+            client,
+            model="gemini-3-pro-image",
+            contents="a fox in snow",
+            config=config("4K", TEXT_AND_IMAGE),
+        )
+
+
 class TestCutShort:
     """A stream cut short: what came is booked, as the openai instrumentation books its streams."""
 
     @pytest.mark.parametrize("mode", ["sync", "async"])
     def test_after_the_image(self, mode: str, client: genai.Client, server: ImageServer) -> None:
         """Broken off after the image: completed, priced per image for the tier (no usage came)."""
-        server.answer_next({"cut_after": 2})  # the text, the image; not the last chunk
-        with capture_events() as events, pytest.raises(Exception, match="incomplete chunked"):
-            Gemini(mode, "stream").call(
-                client,
-                model="gemini-3-pro-image",
-                contents="a fox in snow",
-                config=config("4K", TEXT_AND_IMAGE),
-            )
+        with capture_events() as events:
+            cut_short(mode, client, server, after=2)  # the text, the image; not the last chunk
         assert names(events) == SEQUENCE
         assert one_request(events).startswith("req_local_")
         usage = usage_of(events)
@@ -247,14 +253,8 @@ class TestCutShort:
     @pytest.mark.parametrize("mode", ["sync", "async"])
     def test_before_any_image(self, mode: str, client: genai.Client, server: ImageServer) -> None:
         """Broken off before any image: the request failed (no status: not an HTTP answer)."""
-        server.answer_next({"cut_after": 1})
-        with capture_events() as events, pytest.raises(Exception, match="incomplete chunked"):
-            Gemini(mode, "stream").call(
-                client,
-                model="gemini-3-pro-image",
-                contents="x",
-                config=config("4K", TEXT_AND_IMAGE),
-            )
+        with capture_events() as events:
+            cut_short(mode, client, server, after=1)  # the text only
         assert names(events) == ["image:request:started", "image:request:error"]
         assert events[1].status_code is None  # type: ignore[attr-defined]
         assert events[1].error_type == "RemoteProtocolError"  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -240,3 +242,18 @@ class TestUntouched:
     def test_lazy_export(self) -> None:
         """The package's names are the module's."""
         assert instrument_google_genai is google_instrumentation.instrument_google_genai
+
+
+class TestLight:
+    """Importing the instrumentation loads google-genai only when it is used."""
+
+    def test_import(self) -> None:
+        """``import aievents.instrument`` (and its google module) leaves google-genai unloaded."""
+        code = (
+            "import sys, aievents.instrument, aievents.instrument.google\n"
+            "print(sorted(m for m in sys.modules if m.startswith('google')))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert result.stdout.strip() == "[]"

@@ -26,28 +26,17 @@ from typing import Any, Final
 import attrs
 
 from aievents.adapters.google import read_response
-from aievents.client import EventClient
 from aievents.events import ImageOutput
+from aievents.instrument._openai_call import Settings
 from aievents.instrument._request import ImageRequest, moment, report_failure
 from aievents.instrument._watch import StreamWatch, follow, follow_async
-from aievents.pricing import PriceBook
 from aievents.usage import ImageUsage
 
-__all__ = ["PROVIDER", "GeminiCall", "Settings", "followed", "followed_async"]
+__all__ = ["PROVIDER", "GeminiCall", "followed", "followed_async"]
 
 PROVIDER: Final = "google"
 #: The resolution tier Google documents for a request that names none.
 DEFAULT_TIER: Final = "1K"
-
-
-@attrs.frozen
-class Settings:
-    """What :func:`~aievents.instrument.instrument_google_genai` was given."""
-
-    events: EventClient | None
-    prices: PriceBook
-    capture_prompts: bool
-    capture_outputs: bool
 
 
 def _get(holder: Any, name: str) -> Any:

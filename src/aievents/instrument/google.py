@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextvars import Token
 from typing import Any, Final, TypeVar
 
 from aievents import _unfinished as unfinished
 from aievents._extras import import_extra
 from aievents.client import EventClient
-from aievents.instrument._google_call import GeminiCall, Settings, followed, followed_async
+from aievents.instrument._google_call import GeminiCall, followed, followed_async
 from aievents.instrument._guard import claim, release
+from aievents.instrument._openai_call import Settings
 from aievents.instrument._request import report_failure
 from aievents.pricing import PriceBook, PriceTable, book_for
 
@@ -87,17 +89,61 @@ class _Process:
 _PROCESS: Final = _Process()
 
 
-def _begin(installed: _Installed, kwargs: dict[str, Any], *, streaming: bool) -> GeminiCall | None:
-    if unfinished.pending():  # requests collected since: reported here, on a normal path
-        unfinished.report_collected()
-    try:
-        return GeminiCall(installed.settings, kwargs, streaming=streaming)
-    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-        report_failure("google", exc)
-        return None
+class _Claimed:
+    """One call this instrumentation reports: the claim on it, held while the SDK call runs.
+
+    Leaving the ``with`` block gives the claim back; a call that raised is
+    reported (:meth:`GeminiCall.failed`) and its error goes on unchanged.
+    """
+
+    def __init__(self, token: Token[bool], call: GeminiCall | None) -> None:
+        self.token = token
+        self.call = call
+
+    @classmethod
+    def take(
+        cls, installed: _Installed, kwargs: dict[str, Any], *, stream: bool
+    ) -> _Claimed | None:
+        """The claim on this call, or None when it is not ours to report."""
+        token = claim() if installed.active else None
+        if token is None:  # undone, or an outer wrapper reports this call
+            return None
+        if unfinished.pending():  # requests collected since: reported here, on a normal path
+            _safely(unfinished.report_collected)
+        call: GeminiCall | None = None
+        try:
+            call = GeminiCall(installed.settings, kwargs, streaming=stream)
+            if not stream:  # a stream's request goes out when it is first read
+                call.begin()
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            report_failure("google", exc)
+            call = None
+        return cls(token, call)
+
+    def __enter__(self) -> _Claimed:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        release(self.token)
+        if error is not None and self.call is not None:
+            _safely(functools.partial(self.call.failed, error))
+
+    def returned(self, result: Any) -> Any:
+        """Report the answer; the answer itself, untouched."""
+        if self.call is not None:
+            _safely(functools.partial(self.call.answered, result))
+        return result
+
+    def stream(self, stream: Any) -> Any:
+        """The SDK's stream, followed (its chunks untouched)."""
+        return stream if self.call is None else followed(stream, self.call)
+
+    def stream_async(self, stream: Any) -> Any:
+        """The SDK's async stream, followed (its chunks untouched)."""
+        return stream if self.call is None else followed_async(stream, self.call)
 
 
-def _report(step: Callable[[], Any]) -> None:
+def _safely(step: Callable[[], Any]) -> None:
     try:
         step()
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
@@ -107,24 +153,11 @@ def _report(step: Callable[[], Any]) -> None:
 def _wrap_plain(original: Callable[..., Any], installed: _Installed) -> Any:
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
-        token = claim() if installed.active else None
-        if token is None:  # not ours to report, or an outer wrapper reports it
+        claimed = _Claimed.take(installed, kwargs, stream=False)
+        if claimed is None:
             return original(*args, **kwargs)
-        try:
-            gemini = _begin(installed, kwargs, streaming=False)
-            if gemini is not None:
-                _report(gemini.begin)
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:
-                if gemini is not None:
-                    _report(functools.partial(gemini.failed, exc))
-                raise
-            if gemini is not None:
-                _report(functools.partial(gemini.answered, result))
-            return result
-        finally:
-            release(token)
+        with claimed:
+            return claimed.returned(original(*args, **kwargs))
 
     return call
 
@@ -132,24 +165,11 @@ def _wrap_plain(original: Callable[..., Any], installed: _Installed) -> Any:
 def _wrap_plain_async(original: Callable[..., Any], installed: _Installed) -> Any:
     @functools.wraps(original)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        token = claim() if installed.active else None
-        if token is None:
+        claimed = _Claimed.take(installed, kwargs, stream=False)
+        if claimed is None:
             return await original(*args, **kwargs)
-        try:
-            gemini = _begin(installed, kwargs, streaming=False)
-            if gemini is not None:
-                _report(gemini.begin)
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as exc:
-                if gemini is not None:
-                    _report(functools.partial(gemini.failed, exc))
-                raise
-            if gemini is not None:
-                _report(functools.partial(gemini.answered, result))
-            return result
-        finally:
-            release(token)
+        with claimed:
+            return claimed.returned(await original(*args, **kwargs))
 
     return call
 
@@ -157,15 +177,11 @@ def _wrap_plain_async(original: Callable[..., Any], installed: _Installed) -> An
 def _wrap_stream(original: Callable[..., Any], installed: _Installed) -> Any:
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
-        token = claim() if installed.active else None
-        if token is None:
+        claimed = _Claimed.take(installed, kwargs, stream=True)
+        if claimed is None:
             return original(*args, **kwargs)
-        try:
-            gemini = _begin(installed, kwargs, streaming=True)
-            stream = original(*args, **kwargs)  # a generator: the request goes at its first read
-            return stream if gemini is None else followed(stream, gemini)
-        finally:
-            release(token)
+        with claimed:  # a generator: the request goes out at its first read
+            return claimed.stream(original(*args, **kwargs))
 
     return call
 
@@ -173,15 +189,11 @@ def _wrap_stream(original: Callable[..., Any], installed: _Installed) -> Any:
 def _wrap_stream_async(original: Callable[..., Any], installed: _Installed) -> Any:
     @functools.wraps(original)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        token = claim() if installed.active else None
-        if token is None:
+        claimed = _Claimed.take(installed, kwargs, stream=True)
+        if claimed is None:
             return await original(*args, **kwargs)
-        try:
-            gemini = _begin(installed, kwargs, streaming=True)
-            stream = await original(*args, **kwargs)
-            return stream if gemini is None else followed_async(stream, gemini)
-        finally:
-            release(token)
+        with claimed:
+            return claimed.stream_async(await original(*args, **kwargs))
 
     return call
 
@@ -234,6 +246,7 @@ def instrument_google_genai(
         prices=book_for(prices),
         capture_prompts=capture_prompts,
         capture_outputs=capture_outputs,
+        deployments={},
     )
     if client is None:
         if _PROCESS.installed is not None:
