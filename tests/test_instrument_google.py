@@ -13,6 +13,7 @@ from google.genai import errors
 from aievents import ImageRequestCompletedEvent, ImageRequestErrorEvent, ImageRequestStartedEvent
 from aievents.instrument import instrument_google_genai
 from aievents.testing import ImageServer, capture_events
+from aievents.testing._gemini import gemini_answer
 from google_calls import (
     SEQUENCE,
     TEXT_AND_IMAGE,
@@ -134,6 +135,23 @@ class TestImages:
         assert started.prompt == "a fox"  # type: ignore[attr-defined]
         assert completed.outputs[0].b64_json == "aGVsbG8="  # type: ignore[attr-defined]
         assert usage.cost is not None  # type: ignore[attr-defined]
+
+
+class TestModelVersion:
+    """The answer's model_version is the model; priced as the call's model when only it is known."""
+
+    def test_version(self, client: genai.Client, server: ImageServer) -> None:
+        """A version the price table lacks: the events name it, the call's model prices it."""
+        answer = gemini_answer("gemini-2.5-flash-image", {}, b64="aGVsbG8=", response_id="r-9")
+        server.answer_next({**answer, "modelVersion": "gemini-2.5-flash-image-exp-9"})
+        with capture_events() as events:
+            client.models.generate_content(model="gemini-2.5-flash-image", contents="x")
+        assert {e.model for e in events} == {"gemini-2.5-flash-image-exp-9"}
+        assert one_request(events) == "r-9"
+        usage = usage_of(events)
+        assert usage.priced_as == "gemini-2.5-flash-image"
+        # 1 input token x 0.30/M + 1290 image tokens x 30.00/M
+        assert usage.cost.total == D("0.0387003")  # type: ignore[union-attr]
 
 
 class TestNoImage:

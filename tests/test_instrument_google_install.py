@@ -149,6 +149,15 @@ class TestPerClient:
             ours.models.generate_content(model="gemini-2.5-flash-image", contents="x")
         assert names(events) == SEQUENCE
 
+    def test_chats(self, server: ImageServer) -> None:
+        """A chat's messages go through the client's models: reported."""
+        client = instrument_google_genai(make_client(server))
+        chat = client.chats.create(model="gemini-2.5-flash-image")
+        with capture_events() as events:
+            answer = chat.send_message("a fox")
+        assert names(events) == SEQUENCE
+        assert one_request(events) == answer.response_id
+
     def test_uninstrument_leaves_no_wrapper(self, server: ImageServer) -> None:
         """Undone, the client's resources hold nothing of ours."""
         client = make_client(server)

@@ -95,6 +95,15 @@ class GeminiCall:
                 return True
         return self.settings.prices.lookup(self.model, PROVIDER) is not None
 
+    def learn_model(self, request: ImageRequest, version: str | None) -> None:
+        """The answer's ``model_version`` as the model; priced as the call's if only it is known."""
+        if version is None or version == request.model:
+            return
+        request.update(model=version)
+        prices = self.settings.prices
+        if prices.lookup(version, PROVIDER) is None and prices.lookup(self.model, PROVIDER):
+            request.update(priced_as=self.model)
+
     # ------------------------------------------------------------------ ends
 
     def answered(self, result: Any) -> None:
@@ -104,7 +113,8 @@ class GeminiCall:
             report_failure("google answer", TypeError(f"unknown answer {type(result).__name__}"))
             return
         request = self.request or self.begin()
-        request.update(request_id=answer.request_id, model=answer.model)
+        request.update(request_id=answer.request_id)
+        self.learn_model(request, answer.model)
         outputs = _outputs(result) if self.settings.capture_outputs else None
         self.finish(answer.images or 0, answer.filtered or 0, answer.usage, outputs)
 
@@ -195,7 +205,7 @@ class GeminiStream(StreamWatch):
             return
         if answer.request_id is not None and self.request.request_id is None:
             self.request.update(request_id=answer.request_id)
-        self.request.update(model=answer.model)
+        self.call.learn_model(self.request, answer.model)
         self.images += answer.images or 0
         self.filtered += answer.filtered or 0
         if answer.usage is not None:
