@@ -41,6 +41,59 @@ GPT_BODY = {
     "quality": "high",
 }
 DALL_E_BODY = {"created": 1713833628, "data": [{"url": "http://127.0.0.1/0.png"}]}
+IMAGE_TOOL = {"type": "image_generation", "model": "gpt-image-1", "quality": "low"}
+TEXT_RESPONSE: dict[str, Any] = {
+    "id": "resp_bench",
+    "object": "response",
+    "created_at": 1713833628,
+    "status": "completed",
+    "model": "gpt-5",
+    "output": [
+        {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "Here you are.", "annotations": []}],
+        }
+    ],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+    "usage": {
+        "input_tokens": 43,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 48,
+    },
+}
+TOOL_RESPONSE: dict[str, Any] = {
+    **TEXT_RESPONSE,
+    "output": [
+        {
+            "id": "ig_bench",
+            "type": "image_generation_call",
+            "status": "completed",
+            "action": "generate",
+            "size": "1024x1024",
+            "quality": "low",
+            "result": "aGVsbG8=",
+        },
+        *TEXT_RESPONSE["output"],
+    ],
+    "tools": [{**IMAGE_TOOL, "size": "auto", "action": "auto"}],
+    "tool_usage": {
+        "image_gen": {
+            "input_tokens": 3,
+            "input_tokens_details": {"text_tokens": 3, "image_tokens": 0},
+            "output_tokens": 272,
+            "output_tokens_details": {"text_tokens": 0, "image_tokens": 272},
+            "total_tokens": 275,
+        },
+        "web_search": {"num_requests": 0},
+    },
+}
 
 
 def _http_module(client: Any) -> Any:
@@ -61,6 +114,8 @@ def make_client(instrumented: bool, events: EventClient) -> openai.OpenAI:
     def answer(request: Any) -> Any:
         body = json.loads(request.content)
         payload = GPT_BODY if str(body.get("model", "")).startswith("gpt-image") else DALL_E_BODY
+        if request.url.path.endswith("/responses"):
+            payload = TOOL_RESPONSE if body.get("tools") else TEXT_RESPONSE
         # A body still to be read, as from the network (with_streaming_response reads it later).
         return http.Response(
             200,
@@ -117,6 +172,8 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
     streamed = "images.with_streaming_response.generate(model='gpt-image-1', prompt='a fox')"
     dalle = "images.generate(model='dall-e-3', prompt='a fox', size='1024x1024', quality='hd')"
     gemini = "models.generate_content(model='gemini-3.1-flash-image', contents='a fox')"
+    text = "responses.create(model='gpt-5', input='a fox')"
+    tool = f"responses.create(model='gpt-5', input='a fox', tools=[{IMAGE_TOOL!r}])"
     rows = {
         "gpt-image-1, bare SDK": (f"bare.{gpt}", number),
         "gpt-image-1, instrumented, no subscriber": (f"instrumented.{gpt}", number),
@@ -135,6 +192,10 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
             f"gemini_listened.{gemini}; sink.clear()",
             number,
         ),
+        "responses, text only, bare SDK": (f"bare.{text}", number),
+        "responses, text only, instrumented": (f"listened.{text}; sink.clear()", number),
+        "responses, image tool, bare SDK": (f"bare.{tool}", number),
+        "responses, image tool, instrumented": (f"listened.{tool}; sink.clear()", number),
     }
     return interleaved(rows, ns, repeat)
 
@@ -146,6 +207,8 @@ PAIRS = [
     ("raw + parse, instrumented, one sink", "raw + parse, bare SDK"),
     ("streaming + read, instrumented, one sink", "streaming + read, bare SDK"),
     ("gemini generate_content, instrumented, one sink", "gemini generate_content, bare SDK"),
+    ("responses, text only, instrumented", "responses, text only, bare SDK"),
+    ("responses, image tool, instrumented", "responses, image tool, bare SDK"),
 ]
 
 

@@ -236,8 +236,16 @@ class StreamWatch(_Watch, FollowedStream):
             )
 
 
-def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> Any:
-    """Start the request and hook the SDK's stream so that its end reports the request."""
+def watch_stream(
+    stream: Any,
+    request: ImageRequest,
+    capture_outputs: bool,
+    watch_class: type[StreamWatch] = StreamWatch,
+) -> Any:
+    """Start the request and hook the SDK's stream so that its end reports the request.
+
+    ``watch_class`` reads the stream's events (the Images API's by default).
+    """
     inner = getattr(stream, "_iterator", None)
     close = getattr(stream, "close", None)
     if inner is None or close is None:
@@ -250,7 +258,7 @@ def watch_stream(stream: Any, request: ImageRequest, capture_outputs: bool) -> A
     if headers is not None:
         request.update(request_id=headers.get("x-request-id"))
     request.start()
-    watch = StreamWatch(request, capture_outputs)
+    watch = watch_class(request, capture_outputs)
     method = _weakly(close)
     if hasattr(inner, "__anext__"):
         stream._iterator = follow_async(inner, watch)

@@ -58,6 +58,7 @@ from aievents.instrument._openai_call import (
     request_for,
     url_deployment,
 )
+from aievents.instrument._openai_responses import wrap_create
 from aievents.instrument._request import ImageRequest, report_failure
 from aievents.pricing import PriceBook, PriceTable, book_for
 
@@ -332,6 +333,11 @@ def _install(client: Any, installed: _Installed) -> None:
         original = getattr(images, name)
         wrap = _wrap_async if _is_async(images, original) else _wrap_sync
         installed.patch(images, name, wrap(original, _METHODS[name], installed))
+    responses = getattr(client, "responses", None)  # the Responses API's image tool
+    if callable(create := getattr(responses, "create", None)):
+        installed.patch(
+            responses, "create", wrap_create(create, installed, _is_async(responses, create))
+        )
     for holder in _response_wrappers(client, images):
         safe(functools.partial(_rewrap, installed, holder, images, methods))
     for name in ("copy", "with_options"):

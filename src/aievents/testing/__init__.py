@@ -15,7 +15,8 @@ Two more stand-ins, in the spirit of ``httpx.MockTransport``:
 
 - :class:`ImageServer`: OpenAI's images API on 127.0.0.1, for the real
   ``openai`` SDK (its ``base_url``; Azure OpenAI's deployment paths too),
-  with scripted answers and failures, and Gemini's ``generateContent``.
+  with scripted answers and failures, the Responses API's image tool, and
+  Gemini's ``generateContent``.
 - :class:`MemoryTransport`: a transport for a
   :class:`~aievents.sinks.ForwardSink` that keeps what it is sent in
   memory, fails on demand and waits for a number of events.

@@ -3,10 +3,12 @@
 It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
 ``/v1/images/variations`` with OpenAI-shaped bodies (token usage for GPT
 image models, URLs and no usage for DALL-E), the same under Azure OpenAI's
-paths (``/openai/deployments/{deployment}/images/generations?api-version=...``)
-and Gemini's ``generateContent`` and ``streamGenerateContent``
-(``/v1beta/models/{model}:generateContent``, ``aievents.testing._gemini``),
-streams server-sent events for ``stream=true``, and plays the answers and
+paths (``/openai/deployments/{deployment}/images/generations?api-version=...``),
+Gemini's ``generateContent`` and ``streamGenerateContent``
+(``/v1beta/models/{model}:generateContent``, :mod:`aievents.testing._gemini`)
+and the Responses API (``POST /v1/responses``, its ``image_generation`` tool:
+:mod:`aievents.testing._responses`), streams server-sent events for
+``stream=true``, and plays the answers and
 failures queued with :meth:`ImageServer.answer_next` and
 :meth:`ImageServer.fail_next`. Every answer carries ``x-request-id``. Only
 the standard library is used.
@@ -31,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from aievents._redact import REDACTED, is_secret_key
 from aievents.testing._answers import B64, gpt_usage, openai_answer
 from aievents.testing._gemini import GEMINI_PATH, gemini_reply, send_events
+from aievents.testing._responses import ResponsesEndpoint
 
 __all__ = ["ImageServer"]
 
@@ -115,6 +118,20 @@ class ImageServer:
     "IMAGE_SAFETY"})`` holds the image back, and ``answer_next({"cut_after": 2})``
     breaks a stream off after its second event.
 
+    The Responses API (``POST /v1/responses``) answers as OpenAI does, as
+    JSON or, for ``stream=true``, server-sent events of the real types with
+    their ``sequence_number``: a request with an ``image_generation`` tool
+    gets one completed ``image_generation_call`` (the tool echoed in
+    ``tools`` with OpenAI's defaults; ``tool_usage.image_gen`` with the
+    image tokens OpenAI bills for the size and quality, apart from the main
+    model's ``usage``), then a message; one without the tool a message
+    only. :attr:`responses` scripts the next answer's image calls, or cuts
+    its stream short::
+
+        server.responses.plan_next(["completed", "failed"])  # one image, one blocked
+        server.responses.plan_next([])  # the tool offered, not used
+        server.responses.plan_next(cut_after="response.image_generation_call.generating")
+
     Args:
         b64_size: Characters of each image's base64 stand-in, for answers as
             big as real ones (a few characters by default).
@@ -123,6 +140,7 @@ class ImageServer:
         deployments: Azure deployment names and the model each one serves.
 
     Attributes:
+        responses: The Responses API endpoint, and its ``plan_next``.
         requests: Every request received, in order: its path
             (``/v1/images/generations``, with its query if it has one), its
             body (JSON, or the form's fields with each file as its byte
@@ -147,6 +165,8 @@ class ImageServer:
         self._run = secrets.token_hex(4)
         self._delays: deque[tuple[float, threading.Event]] = deque()
         self._lock = threading.Lock()
+        #: ``POST /v1/responses``, and its scripting (``plan_next``).
+        self.responses = ResponsesEndpoint(self._b64)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -242,19 +262,26 @@ class ImageServer:
         path = unquote(urlsplit(handler.path).path)
         gemini = GEMINI_PATH.fullmatch(path)
         if gemini is not None:  # Google's shapes, for what was scripted too
-            reply = gemini_reply(gemini, body, scripted, b64=self._b64, request_id=request_id)
-            if reply.events is not None:
-                send_events(handler, reply)
+            google = gemini_reply(gemini, body, scripted, b64=self._b64, request_id=request_id)
+            if google.events is not None:
+                send_events(handler, google)
             else:
-                self._send_json(handler, reply.status, reply.body or {}, reply.headers)
+                self._send_json(handler, google.status, google.body or {}, google.headers)
             return
         if scripted is not None:
             status, payload, headers = scripted
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
             return
+        if path.endswith("/responses"):  # the Responses API (testing/_responses.py)
+            if body.get("stream"):
+                self._send_stream(handler, self.responses.stream(body), request_id)
+            else:
+                reply = self.responses.reply(body)
+                self._send_json(handler, 200, reply, {"x-request-id": request_id})
+            return
         edit = path.endswith("/edits")
         if str(body.get("stream", "false")).lower() == "true":
-            self._send_stream(handler, body, request_id, edit=edit)
+            self._send_stream(handler, self._stream_events(body, edit=edit), request_id)
             return
         model = str(body.get("model", "dall-e-2"))
         azure = _AZURE_PATH.fullmatch(path)
@@ -283,14 +310,17 @@ class ImageServer:
         handler.wfile.write(data)
 
     def _send_stream(
-        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], request_id: str, *, edit: bool
+        self,
+        handler: BaseHTTPRequestHandler,
+        events: Iterator[tuple[str, dict[str, Any]]],
+        request_id: str,
     ) -> None:
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream")
         handler.send_header("x-request-id", request_id)
         handler.send_header("connection", "close")
         handler.end_headers()
-        for name, data in self._stream_events(body, edit=edit):
+        for name, data in events:
             handler.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             handler.wfile.flush()
         handler.close_connection = True

@@ -1,0 +1,409 @@
+"""The Responses API's ``image_generation`` tool: one image request per response that used it.
+
+``client.responses.create(..., tools=[{"type": "image_generation", ...}])``
+(sync or async, ``stream=True``, ``responses.stream(...)``,
+``with_raw_response`` and ``with_streaming_response``) is reported as one
+image request, with OpenAI's ``x-request-id`` as its request id, once the
+response shows at least one ``image_generation_call``:
+
+- operation ``image.edit`` when the tool's ``action`` is ``edit`` (or the
+  calls edited, under ``auto``), else ``image.generation``;
+- model, size and quality from the tool's settings, the tools the response
+  echoes and the call items (the SDK's documented default model when none
+  names one);
+- images: the completed calls (failed, filtered ones are no images);
+- usage: the image model's ``tool_usage.image_gen`` (:mod:`aievents.adapters.responses`),
+  priced as the image model; the main model's ``response.usage`` is not
+  image usage and is never counted.
+
+A stream is costed once, from its final response (``response.completed``).
+A stream cut short, or let go of by the caller, after an image call began is
+reported as the Images API's streams are (see :mod:`._openai_answers`). An
+HTTP error of a call with the tool is ``image:request:error``. A response
+with the tool that made no image call emits nothing; a call without the tool
+is not touched (:func:`begin` returns None after looking at ``tools``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from contextvars import Token
+from typing import Any, Final, Protocol
+
+from aievents import _unfinished as unfinished
+from aievents.adapters.responses import ImageTool, image_tool, read_image_tool
+from aievents.events import ImageOutput
+from aievents.instrument._guard import claim, release
+from aievents.instrument._httpbody import tap
+from aievents.instrument._openai_answers import (
+    BodyWatch,
+    StreamWatch,
+    fail,
+    is_raw_response,
+    watch_stream,
+)
+from aievents.instrument._openai_call import Settings
+from aievents.instrument._request import ImageRequest, report_failure
+
+__all__ = ["DEFAULT_MODEL", "Tracker", "begin", "wrap_create"]
+
+#: The image model the tool uses when neither the call nor the response names
+#: one: the default the installed openai SDK documents for ``ImageGeneration.model``.
+DEFAULT_MODEL: Final = "gpt-image-2.6-sunburst"
+#: Azure OpenAI's header naming the image model's deployment for the tool.
+_AZURE_IMAGE_DEPLOYMENT: Final = "x-ms-oai-image-generation-deployment"
+#: Stream events that carry the final response.
+_FINAL: Final = frozenset({"response.completed", "response.failed", "response.incomplete"})
+_WHAT: Final = "openai responses"
+
+
+def _setting(tool: Any, name: str) -> Any:
+    """A setting of the tool (a dict or an SDK object), or None."""
+    value = tool.get(name) if isinstance(tool, dict) else getattr(tool, name, None)
+    return None if value is None or type(value).__name__ in ("Omit", "NotGiven") else value
+
+
+class ToolRequest(ImageRequest):
+    """An image request of the Responses API: reported only once it is known to be one.
+
+    Its events go out once the response shows an image call, or the call
+    fails; until then :meth:`start` emits nothing.
+    """
+
+    def __init__(self, *, deployments: dict[str, str], action: str | None, **facts: Any) -> None:
+        super().__init__(**facts)
+        #: Whether the request is an image request to report (an image call, or an error).
+        self.confirmed = False
+        self.deployments = deployments
+        #: The tool's ``action`` as the call set it.
+        self.action = action
+
+    def start(self) -> None:
+        """Emit ``image:request:started`` once the request is known to be an image request."""
+        if self.confirmed:
+            super().start()
+
+    def learn(self, found: ImageTool) -> None:
+        """Take the image model, size, quality, operation and usage a response reports."""
+        answer = found.answer
+        # The model the response names (a dated snapshot, the default filled
+        # in), unless the call's is a deployment priced through ``deployments``.
+        if answer.model is not None and answer.model != self.model and self.priced_as is None:
+            self.model = answer.model
+            self.priced_as = self.deployments.get(answer.model)
+        if answer.size is not None and (self.size in (None, "auto") or answer.size != "auto"):
+            self.size = answer.size
+        if answer.quality is not None and (
+            self.quality in (None, "auto") or answer.quality != "auto"
+        ):
+            self.quality = answer.quality
+        if self.action in (None, "auto") and found.action == "edit":
+            self.operation = "image.edit"
+        if answer.usage is not None:
+            self.record_usage(answer.usage)
+
+
+def _outputs(response: Any) -> tuple[ImageOutput, ...]:
+    """The completed image calls' images (``result``) and revised prompts."""
+    output = response.get("output") if isinstance(response, dict) else response.output
+    found = []
+    for item in output or ():
+        field = item.get if isinstance(item, dict) else functools.partial(getattr, item)
+        if field("type") == "image_generation_call" and field("status") == "completed":
+            found.append(
+                ImageOutput(b64_json=field("result"), revised_prompt=field("revised_prompt"))
+            )
+    return tuple(found)
+
+
+def finish(request: ToolRequest, response: Any, capture_outputs: bool) -> None:
+    """End the request with its final response: reported when it made an image call."""
+    if not isinstance(response, dict):  # the SDK's object carries OpenAI's request id
+        request.update(request_id=getattr(response, "_request_id", None))
+    found = read_image_tool(response)
+    if found is None:
+        report_failure(_WHAT, TypeError(f"not a Responses API response: {type(response)!r}"))
+        return
+    if found.calls == 0:  # the tool was offered, not used: no image request
+        status = response.get("status") if isinstance(response, dict) else response.status
+        if status == "failed":
+            request.confirmed = True
+            request.fail(RuntimeError("the response failed"), error_type="ResponseFailed")
+        return
+    request.confirmed = True
+    request.learn(found)
+    request.record_images(found.answer.images or 0)
+    if capture_outputs:
+        request.outputs = _outputs(response)
+    request.complete()
+
+
+class ToolStreamWatch(StreamWatch):
+    """Follows a streamed response: image calls confirm the request, the final response costs it.
+
+    Reported once: from the final response's event (``response.completed``,
+    ``failed`` or ``incomplete``) when it comes; otherwise as an Images API
+    stream is once an image call began (completed calls counted, or an
+    error, or the calls begun when the caller lets go of it). A stream that
+    ends, fails or is let go of before any image call: an error when it
+    ended or failed by itself (as an HTTP error of the call would be),
+    nothing when the caller let go of it.
+    """
+
+    request: ToolRequest
+
+    def __init__(self, request: ImageRequest, capture_outputs: bool) -> None:
+        super().__init__(request, capture_outputs)
+        self.final: Any = None
+        self.calls = 0
+
+    def see(self, event: Any) -> None:
+        """One event of the stream."""
+        kind = getattr(event, "type", "")
+        request = self.request
+        if kind in _FINAL:
+            self.final = event.response
+            self.end()
+        elif kind == "response.created":  # the tool's settings as the response echoes them
+            found = read_image_tool(event.response)
+            if found is not None:
+                request.learn(found)
+        elif kind == "response.output_item.added":
+            if getattr(event.item, "type", None) == "image_generation_call":
+                self.calls += 1
+                request.confirmed = True
+                request.start()
+        elif kind == "response.image_generation_call.completed":
+            self.completed += 1
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Report the request as the stream left it (once)."""
+        if self.final is not None:
+            if self.claim():
+                finish(self.request, self.final, self.capture_outputs)
+            return
+        self.request.confirmed = True  # ended or failed before its final response
+        super().end(error)
+
+    def abandon(self) -> None:
+        """The caller let go of the stream: the calls begun are booked, else nothing."""
+        if self.final is not None or not self.calls:
+            if self.claim() and self.final is not None:
+                finish(self.request, self.final, self.capture_outputs)
+            return
+        self.request.number_of_images = self.calls
+        super().abandon()
+
+
+class ToolBodyWatch(BodyWatch):
+    """Follows a response body the caller reads later (``with_streaming_response``)."""
+
+    request: ToolRequest
+
+    def ended(self) -> None:
+        """The body was read to its end: the request ends with what it says."""
+        self.drained = True
+        if self.claim():
+            answer = self.body.answer()
+            if answer is not None:
+                finish(self.request, answer, self.capture_outputs)
+
+    def abandon(self) -> None:
+        """Never read to its end: whether it made an image is unknown, so nothing is reported."""
+        self.claim()
+
+
+class Tracker:
+    """Reports one ``responses.create`` call that offered the image tool."""
+
+    def __init__(self, request: ToolRequest, capture_outputs: bool) -> None:
+        self.request = request
+        self.capture_outputs = capture_outputs
+
+    def returned(self, result: Any) -> Any:
+        """Report the call's answer (a response, a stream or a raw response); returns ``result``."""
+        try:
+            if unfinished.pending():  # requests collected since: reported on a normal path
+                unfinished.report_collected()
+            if is_raw_response(result):
+                self._raw(result)
+            elif self.request.streaming:
+                return watch_stream(result, self.request, self.capture_outputs, ToolStreamWatch)
+            else:
+                finish(self.request, result, self.capture_outputs)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            report_failure(_WHAT, exc)
+        return result
+
+    async def areturned(self, result: Any) -> Any:
+        """:meth:`returned` for the async client: a raw stream's ``parse()`` is awaited first.
+
+        The SDK keeps what ``parse()`` gave: the caller's own ``parse()``
+        gets the same stream.
+        """
+        parse = getattr(result, "parse", None)
+        if not (self.request.streaming and is_raw_response(result)):
+            return self.returned(result)
+        if not inspect.iscoroutinefunction(parse):
+            return self.returned(result)
+        try:
+            stream = await parse()
+            headers = result.http_response.headers
+            self.request.update(request_id=headers.get("x-request-id"))
+            watch_stream(stream, self.request, self.capture_outputs, ToolStreamWatch)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+            report_failure(_WHAT, exc)
+        return result
+
+    def failed(self, error: BaseException) -> None:
+        """Report the call's error (an HTTP error: ``image:request:error`` with its status)."""
+        try:
+            self.request.confirmed = True
+            fail(self.request, error)
+        except Exception as exc:  # noqa: BLE001 - the call's own error goes on
+            report_failure(_WHAT, exc)
+
+    def _raw(self, result: Any) -> None:
+        """A raw response: its stream, its body read already, or its body read later."""
+        request = self.request
+        http = result.http_response
+        request.update(request_id=http.headers.get("x-request-id"))
+        if request.streaming:
+            if inspect.iscoroutinefunction(result.parse):  # async: see areturned
+                report_failure(_WHAT, TypeError("an async raw stream is followed by areturned"))
+                return
+            watch_stream(result.parse(), request, self.capture_outputs, ToolStreamWatch)
+        elif http.is_stream_consumed:  # with_raw_response read the body before it returned
+            request.answered()
+            finish(request, json.loads(http.content), self.capture_outputs)
+        else:
+            watch = ToolBodyWatch(request, self.capture_outputs)
+            watch.body.decode(http)
+            tap(http, watch)
+
+
+def begin(
+    settings: Settings, kwargs: dict[str, Any], provider: str, deployment: str | None
+) -> Tracker | None:
+    """The tracker of a ``responses.create`` call, or None when it offers no image tool.
+
+    Args:
+        settings: The instrumentation's settings.
+        kwargs: The call's keyword arguments (a ``tools`` iterator that is
+            not a list is replaced by the list of its tools).
+        provider: The provider the events name.
+        deployment: The Azure deployment the client's URL names: that of the
+            main model, not the image model's, so not used for the image
+            model (Azure names that in the ``x-ms-oai-image-generation-deployment``
+            header, read from ``extra_headers``).
+    """
+    tools = kwargs.get("tools")
+    if not tools:
+        return None
+    try:
+        if not isinstance(tools, (list, tuple)):
+            if isinstance(tools, (str, bytes, dict)) or not hasattr(tools, "__iter__"):
+                return None
+            tools = kwargs["tools"] = list(tools)
+        tool = image_tool(tools)
+        if tool is None:
+            return None
+        return Tracker(_request(settings, kwargs, tool, provider), settings.capture_outputs)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
+        report_failure(_WHAT, exc)
+        return None
+
+
+def _request(settings: Settings, kwargs: dict[str, Any], tool: Any, provider: str) -> ToolRequest:
+    headers = kwargs.get("extra_headers")
+    named = headers.get(_AZURE_IMAGE_DEPLOYMENT) if isinstance(headers, dict) else None
+    model = named or _setting(tool, "model")
+    model = str(model) if model else DEFAULT_MODEL
+    action = _setting(tool, "action")
+    size = _setting(tool, "size")
+    quality = _setting(tool, "quality")
+    prompt = kwargs.get("input") if settings.capture_prompts else None
+    return ToolRequest(
+        deployments=settings.deployments,
+        action=action if isinstance(action, str) else None,
+        provider=provider,
+        model=model,
+        operation="image.edit" if action == "edit" else "image.generation",
+        size=str(size) if size is not None else None,
+        quality=str(quality) if quality is not None else None,
+        prompt=prompt if isinstance(prompt, str) else None,
+        streaming=bool(kwargs.get("stream")),
+        client=settings.events,
+        prices=settings.prices,
+        priced_as=settings.deployments.get(model),
+    )
+
+
+class Owner(Protocol):
+    """What the per-client instrumentation tells the wrapper at each call."""
+
+    @property
+    def active(self) -> bool:
+        """Whether the client's calls are reported."""
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force."""
+
+
+class _Reporting:
+    """A claimed call being reported: ``with`` it around the SDK call.
+
+    Entering gives the tracker to tell the result; leaving gives
+    the claim back, and reports the error the call raised (then raised on
+    unchanged: the ``with`` does not swallow it).
+    """
+
+    __slots__ = ("token", "tracker")
+
+    def __init__(self, tracker: Tracker, token: Token[bool]) -> None:
+        self.tracker = tracker
+        self.token = token
+
+    def __enter__(self) -> Tracker:
+        return self.tracker
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        release(self.token)
+        if error is not None:  # KeyboardInterrupt and cancellation too
+            self.tracker.failed(error)
+
+
+def _claimed(owner: Owner, kwargs: dict[str, Any]) -> _Reporting | None:
+    """The call's report; None: no image tool, or an outer wrapper reports the call."""
+    tracker = begin(owner.settings, kwargs, "openai", None) if owner.active else None
+    token = claim() if tracker is not None else None
+    return _Reporting(tracker, token) if tracker is not None and token is not None else None
+
+
+def wrap_create(original: Callable[..., Any], owner: Owner, is_async: bool) -> Any:
+    """``responses.create`` reporting its image tool calls (``owner``'s settings)."""
+    if is_async:
+
+        @functools.wraps(original)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            reporting = _claimed(owner, kwargs)
+            if reporting is None:
+                return await original(*args, **kwargs)
+            with reporting as tracker:
+                return await tracker.areturned(await original(*args, **kwargs))
+
+        return call_async
+
+    @functools.wraps(original)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        reporting = _claimed(owner, kwargs)
+        if reporting is None:
+            return original(*args, **kwargs)
+        with reporting as tracker:
+            return tracker.returned(original(*args, **kwargs))
+
+    return call
