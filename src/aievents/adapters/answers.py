@@ -23,7 +23,10 @@ Reader = Callable[[Any], "Answer | None"]
 
 #: The readers, by module and function, asked in this order (imported when
 #: first used). A reader returns None for a shape that is not its own.
-_READERS: Final[tuple[tuple[str, str], ...]] = (("aievents.adapters.responses", "read_response"),)
+_READERS: Final[tuple[tuple[str, str], ...]] = (
+    ("aievents.adapters.responses", "read_response"),
+    ("aievents.adapters.google", "read_response"),
+)
 
 
 def read_answer(payload: Any) -> Answer | None:
