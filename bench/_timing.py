@@ -28,10 +28,20 @@ def rounds(
 
 
 def interleaved(
-    rows: dict[str, tuple[str, int]], namespace: dict[str, Any], repeat: int
+    rows: dict[str, tuple[str, int] | tuple[str, int, str]],
+    namespace: dict[str, Any],
+    repeat: int,
 ) -> dict[str, list[float]]:
-    """Time every row (``stmt``, operations per round) once per round: ns per operation."""
-    timers = {name: (timeit.Timer(stmt, globals=namespace), n) for name, (stmt, n) in rows.items()}
+    """Time every row (``stmt``, operations per round) once per round: ns per operation.
+
+    A row may have a third item, a ``setup`` statement run (untimed) before
+    each of its rounds.
+    """
+    timers = {
+        name: (timeit.Timer(row[0], setup=row[2] if len(row) > 2 else "pass", globals=namespace),
+               row[1])
+        for name, row in rows.items()
+    }  # fmt: skip
     samples: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(repeat):
         for name, (timer, n) in timers.items():

@@ -1,8 +1,13 @@
-"""Instrumentation overhead: an images call through instrument_openai versus the same call bare.
+"""Instrumentation overhead: an image call through aievents versus the same call bare.
 
-The real openai SDK talks to an in-process HTTP transport (the SDK's own HTTP
-client with a mock transport), so the rows measure the SDK plus aievents and
-nothing of a network. Rows are timed in interleaved rounds; the table gives
+The process-wide row instruments the openai SDK's classes
+(``instrument_openai()``) before each of its rounds, and the other rows undo
+it before theirs, so that the bare rows stay bare.
+
+The real openai and google-genai SDKs talk to an in-process HTTP transport
+(each SDK's own HTTP client with a mock transport), so the rows measure the
+SDK plus aievents and nothing of a network. Rows are timed in interleaved
+rounds; the table gives
 the median per call, the added cost per call (median of per-round
 differences) and the ratio.
 
@@ -19,11 +24,14 @@ import warnings
 from typing import Any
 
 import openai
+from google import genai
+from google.genai import types
 
 from _timing import difference, interleaved, ratio, table
 from aievents import EventClient
-from aievents.instrument import instrument_openai
+from aievents.instrument import instrument_google_genai, instrument_openai, uninstrument_openai
 from aievents.testing import CapturingSink
+from aievents.testing._gemini import gemini_answer
 
 GPT_BODY = {
     "created": 1713833628,
@@ -94,8 +102,8 @@ TOOL_RESPONSE: dict[str, Any] = {
 
 
 def _http_module(client: Any) -> Any:
-    """The HTTP library the installed SDK is built on (httpx, or its successor)."""
-    for cls in type(client._client).__mro__:
+    """The HTTP library an SDK's HTTP client is built on (httpx, or its successor)."""
+    for cls in type(client).__mro__:
         root = cls.__module__.split(".")[0]
         if root.startswith("httpx"):
             return importlib.import_module(root)
@@ -105,7 +113,7 @@ def _http_module(client: Any) -> Any:
 def make_client(instrumented: bool, events: EventClient) -> openai.OpenAI:
     """An OpenAI client whose HTTP answers come from memory."""
     probe = openai.OpenAI(api_key="sk-bench")
-    http = _http_module(probe)
+    http = _http_module(probe._client)
     probe.close()
 
     def answer(request: Any) -> Any:
@@ -129,6 +137,28 @@ def make_client(instrumented: bool, events: EventClient) -> openai.OpenAI:
     return instrument_openai(client, events=events) if instrumented else client
 
 
+def make_gemini(instrumented: bool, events: EventClient) -> genai.Client:
+    """A google-genai client whose HTTP answers (an image, as Gemini sends it) come from memory."""
+    probe = genai.Client(api_key="bench")
+    http = _http_module(probe._api_client._httpx_client)
+    body = json.dumps(
+        gemini_answer("gemini-3.1-flash-image", {}, b64="aGVsbG8=", response_id="resp_bench")
+    ).encode()
+
+    def answer(request: Any) -> Any:
+        headers = {"content-type": "application/json"}
+        return http.Response(200, headers=headers, stream=http.ByteStream(body))
+
+    client = genai.Client(
+        api_key="bench",
+        http_options=types.HttpOptions(
+            base_url="http://127.0.0.1",
+            httpx_client=http.Client(transport=http.MockTransport(answer)),
+        ),
+    )
+    return instrument_google_genai(client, events=events) if instrumented else client
+
+
 def run(number: int, repeat: int) -> dict[str, list[float]]:
     """Measure every row; ns per call, one sample per round."""
     quiet = EventClient()
@@ -139,14 +169,20 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
         "instrumented": make_client(True, quiet),
         "listened": make_client(True, listening),
         "sink": listening.sinks[0],
+        "instrument_openai": instrument_openai,
+        "uninstrument_openai": uninstrument_openai,
+        "listening": listening,
+        "gemini_bare": make_gemini(False, quiet),
+        "gemini_listened": make_gemini(True, listening),
     }
     gpt = "images.generate(model='gpt-image-1', prompt='a fox')"
     raw = "images.with_raw_response.generate(model='gpt-image-1', prompt='a fox').parse()"
     streamed = "images.with_streaming_response.generate(model='gpt-image-1', prompt='a fox')"
     dalle = "images.generate(model='dall-e-3', prompt='a fox', size='1024x1024', quality='hd')"
+    gemini = "models.generate_content(model='gemini-3.1-flash-image', contents='a fox')"
     text = "responses.create(model='gpt-5', input='a fox')"
     tool = f"responses.create(model='gpt-5', input='a fox', tools=[{IMAGE_TOOL!r}])"
-    rows = {
+    rows: dict[str, tuple[str, int] | tuple[str, int, str]] = {
         "gpt-image-1, bare SDK": (f"bare.{gpt}", number),
         "gpt-image-1, instrumented, no subscriber": (f"instrumented.{gpt}", number),
         "gpt-image-1, instrumented, one sink": (f"listened.{gpt}; sink.clear()", number),
@@ -159,20 +195,37 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
             f"with listened.{streamed} as r: r.read()\nsink.clear()",
             number,
         ),
+        "gemini generate_content, bare SDK": (f"gemini_bare.{gemini}", number),
+        "gemini generate_content, instrumented, one sink": (
+            f"gemini_listened.{gemini}; sink.clear()",
+            number,
+        ),
         "responses, text only, bare SDK": (f"bare.{text}", number),
         "responses, text only, instrumented": (f"listened.{text}; sink.clear()", number),
         "responses, image tool, bare SDK": (f"bare.{tool}", number),
         "responses, image tool, instrumented": (f"listened.{tool}; sink.clear()", number),
     }
-    return interleaved(rows, ns, repeat)
+    bare_classes = "uninstrument_openai()"
+    rows = {name: (row[0], row[1], bare_classes) for name, row in rows.items()}
+    rows["gpt-image-1, process-wide, one sink"] = (
+        f"bare.{gpt}; sink.clear()",
+        number,
+        "instrument_openai(events=listening)",
+    )
+    try:
+        return interleaved(rows, ns, repeat)
+    finally:
+        uninstrument_openai()
 
 
 PAIRS = [
     ("gpt-image-1, instrumented, no subscriber", "gpt-image-1, bare SDK"),
     ("gpt-image-1, instrumented, one sink", "gpt-image-1, bare SDK"),
+    ("gpt-image-1, process-wide, one sink", "gpt-image-1, bare SDK"),
     ("dall-e-3, instrumented, one sink", "dall-e-3, bare SDK"),
     ("raw + parse, instrumented, one sink", "raw + parse, bare SDK"),
     ("streaming + read, instrumented, one sink", "streaming + read, bare SDK"),
+    ("gemini generate_content, instrumented, one sink", "gemini generate_content, bare SDK"),
     ("responses, text only, instrumented", "responses, text only, bare SDK"),
     ("responses, image tool, instrumented", "responses, image tool, bare SDK"),
 ]
@@ -184,17 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--number", type=int, default=200, help="calls per round")
     parser.add_argument("--repeat", type=int, default=15, help="rounds; medians are kept")
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, openai {openai.__version__}, "
-          f"{args.repeat} rounds x {args.number} calls")  # fmt: skip
+    versions = f"openai {openai.__version__}, google-genai {genai.__version__}"
+    rounds = f"{args.repeat} rounds x {args.number} calls"
+    print(f"python {sys.version.split()[0]}, {versions}, {rounds}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         samples = run(args.number, args.repeat)
     table(samples)
     print()
-    print(f"{'added by aievents':<44} {'us/call':>9} {'ratio':>7}")
+    print(f"{'added by aievents':<48} {'us/call':>9} {'ratio':>7}")
     for top, bottom in PAIRS:
         added = difference(samples, top, bottom) / 1000
-        print(f"{top:<44} {added:>9.1f} {ratio(samples, top, bottom):>7.3f}")
+        print(f"{top:<48} {added:>9.1f} {ratio(samples, top, bottom):>7.3f}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Instrument the openai SDK and sum its usage and cost.
+"""Instrument the openai SDK (every client of the process) and sum its usage and cost.
 
 The SDK talks to aievents' local OpenAI-compatible image server on 127.0.0.1,
 so this runs offline. Point ``base_url`` at OpenAI (or drop it) for real calls.
@@ -24,8 +24,8 @@ def main() -> None:
     sink = AggregateSink()
     with ImageServer() as server, EventClient() as events:
         events.add_sink(sink)
+        instrument_openai(events=events)  # every client, made before or after this line
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-example", max_retries=0)
-        instrument_openai(client, events=events)
         with aievents.context(user_id="user-42"):
             client.images.generate(model="gpt-image-2", prompt="a lighthouse", size="1024x1024")
             client.images.generate(

@@ -2,8 +2,9 @@
 
 Each block runs alone, in a fresh interpreter, in an empty temporary working
 directory, offline (``run_offline.py`` refuses any address off this machine),
-with a timeout. The openai SDK finds its key and base URL in the environment,
-as a reader's program would: here they point at aievents' local image server.
+with a timeout. The openai and google-genai SDKs find their keys and base URLs
+in the environment, as a reader's program would: here they point at aievents'
+local image server.
 
 A block that defines ``test_`` functions is run by pytest too.
 
@@ -180,11 +181,14 @@ class TestBlocks:
         refused = tmp_path / "offline.log"
         work = tmp_path / "work"
         work.mkdir()
-        env = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GOOGLE_"))}
+        env.pop("GEMINI_API_KEY", None)
         env |= {
             "HOME": str(tmp_path),
             "OPENAI_API_KEY": "sk-docs-example",
             "OPENAI_BASE_URL": image_server.base_url,
+            "GOOGLE_API_KEY": "docs-example-key",  # google-genai's key and Gemini address
+            "GOOGLE_GEMINI_BASE_URL": image_server.url,
             "AIEVENTS_OFFLINE_LOG": str(refused),
         }
 

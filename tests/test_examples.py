@@ -27,6 +27,15 @@ EXPECTED = {
         # 2 x 5.00/M + 196 x 30.00/M = 0.00001 + 0.00588
         "gpt-image-2.5-flare 1 requests $0.00589",
     ],
+    "google_instrumentation.py": [
+        # gemini-3.1-flash-image, "a lighthouse" at 2K: 2 text tokens x 0.50/M
+        # + 1680 image tokens x 60.00/M = 0.000001 + 0.1008
+        "gemini-3.1-flash-image at 2K: 1 image(s), $0.100801",
+        # gemini-3-pro-image, "a fox" at 4K, streamed: 2 x 2.00/M + 2000 x 120.00/M
+        # = 0.000004 + 0.24
+        "gemini-3-pro-image at 4K: 1 image(s), $0.240004",
+        "2 chunks streamed",
+    ],
     "custom_provider.py": ["image:request:completed sd3.5-large 2", "image:usage sd3.5-large 2"],
     "aggregate_report.py": [
         '"user_id": "alice"',
@@ -56,6 +65,7 @@ def test_every_example_names_its_extras() -> None:
     """Each says which extras it needs; the packaging tests run it with only those."""
     needs = {name: extras_of(name) for name in EXPECTED}
     assert needs["openai_instrumentation.py"] == {"openai"}
+    assert needs["google_instrumentation.py"] == {"google"}
     assert needs["quickstart.py"] == frozenset()
 
 

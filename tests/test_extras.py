@@ -143,6 +143,7 @@ class TestLibraryExtras:
             ),
             ("from aievents.devtools import DevtoolsTransport as T; T()", {}, "devtools"),
             ("from aievents.devtools import DevtoolsListener as L; L()", {}, "devtools"),
+            ("from aievents.instrument import instrument_google_genai as i; i()", {}, "google"),
         ],
     )
     def test_named(

@@ -108,7 +108,7 @@ class TestGenerate:
         assert names(events) == SEQUENCE
         assert one_request(events) == response._request_id
         for event in events:
-            assert event.provider == "openai"
+            assert event.provider == "127.0.0.1"  # the host of the local server
             assert event.model == "gpt-image-1"
             assert event.operation == "image.generation"  # type: ignore[attr-defined]
             assert event.size == "1024x1536"  # type: ignore[attr-defined]

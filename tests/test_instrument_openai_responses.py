@@ -95,7 +95,9 @@ class TestOneImage:
         assert names(events) == SEQUENCE
         assert one_request(events) == api.request_id
         facts = {(e.provider, e.model, e.operation, e.size, e.quality, e.streaming) for e in events}  # type: ignore[attr-defined]
-        assert facts == {("openai", "gpt-image-1", "image.generation", "1024x1024", "low", stream)}
+        assert facts == {
+            ("127.0.0.1", "gpt-image-1", "image.generation", "1024x1024", "low", stream)
+        }
         started, completed, usage = events
         assert started.timestamp <= completed.timestamp
         assert completed.images == 1  # type: ignore[attr-defined]

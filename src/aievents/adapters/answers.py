@@ -44,6 +44,7 @@ Reader = Callable[[Any], "Answer | None"]
 #: Marked shapes first, the bare ``images`` lists last (see the module).
 _READERS: Final[tuple[tuple[str, str], ...]] = (
     ("aievents.adapters.responses", "read_response"),
+    ("aievents.adapters.google", "read_response"),
     ("aievents.adapters.openai_images", "read_images_response"),
     ("aievents.adapters.stability", "read_stability"),
     ("aievents.adapters.bfl", "read_bfl"),

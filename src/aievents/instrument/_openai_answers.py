@@ -34,17 +34,17 @@ stream is wrapped.
 
 from __future__ import annotations
 
-import functools
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from aievents import _unfinished as unfinished
 from aievents.adapters import from_openai
 from aievents.events import ImageOutput
 from aievents.exceptions import EventValidationError
 from aievents.instrument._httpbody import Body, tap
-from aievents.instrument._request import ImageRequest, moment, report_failure
+from aievents.instrument._request import ImageRequest, report_failure
+from aievents.instrument._watch import StreamWatch as FollowedStream
+from aievents.instrument._watch import Watch, follow, follow_async
 
 __all__ = [
     "BodyWatch",
@@ -146,26 +146,11 @@ def fail(request: ImageRequest, error: BaseException) -> None:
     request.fail(error)
 
 
-class _Watch:
-    """A request whose end the caller has yet to show: open until claimed, once."""
+class _Watch(Watch):
+    """An openai answer the caller has yet to end: a body, or a stream's HTTP response."""
 
-    def __init__(self, request: ImageRequest) -> None:
-        self.request = request
-        #: When the answer (its headers, or the stream) arrived.
-        self.arrived = moment()
-        #: Whether the caller began to read the answer.
-        self.began = False
-        #: Whether the HTTP response's bytes were read to their end.
-        self.drained = False
-        unfinished.track(self)
-
-    def claim(self) -> bool:
-        """Whether this caller is the one to report the request (true once)."""
-        return unfinished.claim(self)
-
-    def following(self) -> bool:
-        """Whether the response's bytes and end are wanted (the request is not reported yet)."""
-        return unfinished.is_open(self)
+    #: Whether the HTTP response's bytes were read to their end.
+    drained = False
 
     def feed(self, data: bytes) -> None:
         """Bytes of the body (only a body watch keeps them)."""
@@ -201,15 +186,11 @@ class _Watch:
             self.request.answered(self.arrived)
             finish_unread(self.request)
 
-    def collected(self) -> None:
-        """From a finalizer: the response is gone; report it on the next normal path."""
-        unfinished.collected(self)
-
 
 # ---------------------------------------------------------------- streams
 
 
-class StreamWatch(_Watch):
+class StreamWatch(_Watch, FollowedStream):
     """Follows a streamed generation or edit: partial events pass, completed ones count.
 
     The request is reported once: when as many completed events as images
@@ -218,6 +199,8 @@ class StreamWatch(_Watch):
     abandoned as a body is (:meth:`_Watch.abandon`). A stream that ends by
     itself without a completed event is an error (``IncompleteStream``).
     """
+
+    what = "openai"
 
     def __init__(self, request: ImageRequest, capture_outputs: bool) -> None:
         super().__init__(request)
@@ -236,36 +219,6 @@ class StreamWatch(_Watch):
                 self.request.outputs = (*(self.request.outputs or ()), output)
             if self.completed >= self.expected:
                 self.end()
-
-    def __enter__(self) -> StreamWatch:
-        """The caller begins to read the stream."""
-        self.began = True
-        return self
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
-        """The reading ended: the error (if any) goes on to the caller unchanged.
-
-        At the stream's end, or as it failed: reported. Closed unfinished
-        (``GeneratorExit``: collected, perhaps inside the garbage collector,
-        or finalized by the event loop): noted, reported on a normal path.
-        """
-        if error is None:
-            safe(self.end)
-        elif isinstance(error, GeneratorExit):
-            self.collected()
-        else:
-            self.failed(error)
-
-    def observe(self, event: Any) -> None:
-        """:meth:`see`, its failure logged, never raised into the stream."""
-        try:
-            self.see(event)
-        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
-            report_failure("openai", exc)
-
-    def failed(self, error: BaseException) -> None:
-        """The stream raised ``error``: reported (a failure to report it is logged)."""
-        safe(functools.partial(self.end, error))
 
     def end(self, error: BaseException | None = None) -> None:
         """Report the request as the stream left it (once): completed, or failed."""
@@ -308,7 +261,7 @@ def watch_stream(
     watch = watch_class(request, capture_outputs)
     method = _weakly(close)
     if hasattr(inner, "__anext__"):
-        stream._iterator = _follow_async(inner, watch)
+        stream._iterator = follow_async(inner, watch)
 
         async def close_async() -> None:
             try:
@@ -320,7 +273,7 @@ def watch_stream(
 
         stream.close = close_async
     else:
-        stream._iterator = _follow(inner, watch)
+        stream._iterator = follow(inner, watch)
 
         def close_and_report() -> None:
             try:
@@ -341,20 +294,6 @@ def _weakly(method: Any) -> Callable[[], Any]:
     if hasattr(method, "__self__") and hasattr(method, "__func__"):
         return weakref.WeakMethod(method)
     return lambda: method
-
-
-def _follow(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
-    with watch:
-        for event in inner:
-            watch.observe(event)
-            yield event
-
-
-async def _follow_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIterator[Any]:
-    with watch:
-        async for event in inner:
-            watch.observe(event)
-            yield event
 
 
 # ---------------------------------------------------------------- raw responses

@@ -1,12 +1,15 @@
-"""What one openai SDK image call asks for: its model, size, quality, images, deployment.
+"""What one openai SDK image call asks for, and where it goes.
 
 :func:`request_for` turns a call's arguments into the :class:`ImageRequest`
 that reports it, with the settings :func:`instrument_openai` was given.
+:func:`endpoint_of` says which provider a client talks to (and the Azure
+deployment its URL names), once per client.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -20,14 +23,28 @@ from aievents.pricing import PriceBook
 
 __all__ = [
     "PROVIDER",
+    "Endpoint",
     "Settings",
     "checked_deployments",
     "default_model",
+    "endpoint_of",
     "request_for",
     "url_deployment",
 ]
 
 PROVIDER: Final = "openai"
+#: Hosts (and their subdomains) of the providers named after them.
+_HOSTS: Final = (
+    ("api.openai.com", "openai"),
+    ("api.x.ai", "xai"),
+    ("openrouter.ai", "openrouter"),
+)
+#: Azure's host suffixes: Azure OpenAI, AI Services, AI Foundry.
+_AZURE_HOSTS: Final = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
 #: Parameters only GPT image models take: the SDK's documented rule picks
 #: ``gpt-image-1`` over the ``dall-e-2`` default when one of them is used.
 _GPT_IMAGE_ONLY: Final = frozenset(
@@ -112,6 +129,58 @@ def checked_deployments(deployments: Mapping[str, str] | None) -> dict[str, str]
     return checked
 
 
+@attrs.frozen
+class Endpoint:
+    """Where a client's calls go: the provider the events name, and an Azure deployment.
+
+    Attributes:
+        provider: ``azure``, ``xai``, ``openrouter``, ``openai``, or the host
+            of the client's base URL (without its port) for any other API.
+        deployment: The Azure deployment the client's URL names, if any.
+    """
+
+    provider: str
+    deployment: str | None = None
+
+
+#: Each client's endpoint, computed once (a client's base URL is set when it is made).
+#: Threads that meet a new client at once each compute the same answer; no lock is needed.
+_ENDPOINTS: Final[weakref.WeakKeyDictionary[Any, Endpoint]] = weakref.WeakKeyDictionary()
+
+
+def endpoint_of(client: Any) -> Endpoint:
+    """The provider ``client`` talks to and the deployment its URL names; cached per client.
+
+    ``azure`` for an Azure client (``AzureOpenAI``, ``AsyncAzureOpenAI``) or
+    a host of Azure's (``*.openai.azure.com``, ``*.cognitiveservices.azure.com``,
+    ``*.services.ai.azure.com``); ``xai`` for ``api.x.ai``; ``openrouter``
+    for ``openrouter.ai``; ``openai`` for ``api.openai.com`` (subdomains
+    such as ``eu.api.openai.com`` included); else the base URL's host,
+    without its port (``127.0.0.1`` for a local server).
+    """
+    try:
+        found = _ENDPOINTS.get(client)
+    except TypeError:  # not weakly referable: computed each time
+        return _endpoint(client)
+    if found is None:
+        found = _ENDPOINTS[client] = _endpoint(client)
+    return found
+
+
+def _endpoint(client: Any) -> Endpoint:
+    host = (urlsplit(str(getattr(client, "base_url", ""))).hostname or "").rstrip(".")
+    if _is_azure_client(client) or host.endswith(_AZURE_HOSTS):
+        return Endpoint("azure", url_deployment(client))
+    for known, provider in _HOSTS:
+        if host == known or host.endswith("." + known):
+            return Endpoint(provider)
+    return Endpoint(host or PROVIDER)
+
+
+def _is_azure_client(client: Any) -> bool:
+    return any(cls.__name__ == "BaseAzureClient" for cls in type(client).__mro__)
+
+
 def url_deployment(client: Any) -> str | None:
     """The deployment an Azure client's base URL names, or None.
 
@@ -120,14 +189,18 @@ def url_deployment(client: Any) -> str | None:
     ``model`` the call names; other Azure clients put the call's ``model``
     in the URL.
     """
-    if not any(cls.__name__ == "BaseAzureClient" for cls in type(client).__mro__):
+    if not _is_azure_client(client):
         return None
     found = _URL_DEPLOYMENT.search(urlsplit(str(getattr(client, "base_url", ""))).path)
     return unquote(found[1]) if found is not None else None
 
 
 def request_for(
-    settings: Settings, operation: str, kwargs: dict[str, Any], deployment: str | None
+    settings: Settings,
+    operation: str,
+    kwargs: dict[str, Any],
+    deployment: str | None,
+    provider: str = PROVIDER,
 ) -> ImageRequest:
     """The :class:`ImageRequest` that reports one SDK image call.
 
@@ -137,6 +210,7 @@ def request_for(
         kwargs: The call's keyword arguments, as the SDK method received them.
         deployment: The Azure deployment the client's URL names, if any: it is
             the model the call reports (priced as ``settings.deployments`` says).
+        provider: The provider the client talks to (:func:`endpoint_of`).
     """
     model = deployment if deployment is not None else _given(kwargs, "model")
     model = str(model) if model is not None else default_model(operation, kwargs)
@@ -153,7 +227,7 @@ def request_for(
     prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
     number = _given(kwargs, "n")
     return ImageRequest(
-        provider=PROVIDER,
+        provider=provider,
         model=model,
         operation=operation,
         size=str(size) if size is not None else None,

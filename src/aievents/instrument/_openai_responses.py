@@ -29,14 +29,11 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable
-from contextvars import Token
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from aievents import _unfinished as unfinished
 from aievents.adapters.responses import ImageTool, image_tool, read_image_tool
 from aievents.events import ImageOutput
-from aievents.instrument._guard import claim, release
 from aievents.instrument._httpbody import tap
 from aievents.instrument._openai_answers import (
     BodyWatch,
@@ -48,7 +45,7 @@ from aievents.instrument._openai_answers import (
 from aievents.instrument._openai_call import Settings
 from aievents.instrument._request import ImageRequest, report_failure
 
-__all__ = ["DEFAULT_MODEL", "Tracker", "begin", "wrap_create"]
+__all__ = ["DEFAULT_MODEL", "Tracker", "begin"]
 
 #: The image model the tool uses when neither the call nor the response names
 #: one: the default the installed openai SDK documents for ``ImageGeneration.model``.
@@ -335,70 +332,3 @@ def _request(settings: Settings, kwargs: dict[str, Any], tool: Any, provider: st
         prices=settings.prices,
         priced_as=settings.deployments.get(model),
     )
-
-
-class Owner(Protocol):
-    """What the per-client instrumentation tells the wrapper at each call."""
-
-    @property
-    def active(self) -> bool:
-        """Whether the client's calls are reported."""
-
-    @property
-    def settings(self) -> Settings:
-        """The settings in force."""
-
-
-class _Reporting:
-    """A claimed call being reported: ``with`` it around the SDK call.
-
-    Entering gives the tracker to tell the result; leaving gives
-    the claim back, and reports the error the call raised (then raised on
-    unchanged: the ``with`` does not swallow it).
-    """
-
-    __slots__ = ("token", "tracker")
-
-    def __init__(self, tracker: Tracker, token: Token[bool]) -> None:
-        self.tracker = tracker
-        self.token = token
-
-    def __enter__(self) -> Tracker:
-        return self.tracker
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
-        release(self.token)
-        if error is not None:  # KeyboardInterrupt and cancellation too
-            self.tracker.failed(error)
-
-
-def _claimed(owner: Owner, kwargs: dict[str, Any]) -> _Reporting | None:
-    """The call's report; None: no image tool, or an outer wrapper reports the call."""
-    tracker = begin(owner.settings, kwargs, "openai", None) if owner.active else None
-    token = claim() if tracker is not None else None
-    return _Reporting(tracker, token) if tracker is not None and token is not None else None
-
-
-def wrap_create(original: Callable[..., Any], owner: Owner, is_async: bool) -> Any:
-    """``responses.create`` reporting its image tool calls (``owner``'s settings)."""
-    if is_async:
-
-        @functools.wraps(original)
-        async def call_async(*args: Any, **kwargs: Any) -> Any:
-            reporting = _claimed(owner, kwargs)
-            if reporting is None:
-                return await original(*args, **kwargs)
-            with reporting as tracker:
-                return await tracker.areturned(await original(*args, **kwargs))
-
-        return call_async
-
-    @functools.wraps(original)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        reporting = _claimed(owner, kwargs)
-        if reporting is None:
-            return original(*args, **kwargs)
-        with reporting as tracker:
-            return tracker.returned(original(*args, **kwargs))
-
-    return call

@@ -1,8 +1,11 @@
 """Instrument the openai SDK's image calls: :func:`instrument_openai`.
 
-``instrument_openai(client)`` wraps ``images.generate``, ``images.edit`` and
-``images.create_variation`` of one ``OpenAI`` or ``AsyncOpenAI`` instance
-(streaming included). Each call emits, all with one request id (OpenAI's
+``instrument_openai()`` wraps ``images.generate``, ``images.edit`` and
+``images.create_variation`` of the SDK's classes, so that every client of
+the process reports (sync and async, Azure, made before or after, inside
+other libraries, derived, the module's own); ``instrument_openai(client)``
+wraps those of one ``OpenAI`` or ``AsyncOpenAI`` instance. Each call
+(streaming included) emits, all with one request id (OpenAI's
 ``x-request-id`` when the answer carries it, otherwise a generated one):
 
 1. ``image:request:started`` once the request id is known (when the answer
@@ -25,7 +28,11 @@ the SDK's module-level client.
 What the SDK returns and raises reaches the caller unchanged (a stream is
 the SDK's own object; its events pass through untouched). Prompts and image
 data stay out of the events unless you opt in. ``instrument_openai`` twice
-is the same as once; :func:`uninstrument_openai` restores the client.
+is the same as once; :func:`uninstrument_openai` restores the classes, or
+the client. Each call is reported once, however many wrappers it passes
+(a client instrumented on its own and through the classes: its own
+settings report it). The events name the provider from the client's base
+URL (``azure``, ``xai``, ``openrouter``, ``openai``, or its host).
 
 Azure OpenAI clients (``AzureOpenAI``, ``AsyncAzureOpenAI``) call a model by
 its deployment name: the events keep the deployment as ``model``, and
@@ -38,176 +45,93 @@ Needs the ``openai`` extra: ``pip install 'aievents[openai]'``.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeVar, overload
 
-from aievents import _unfinished as unfinished
 from aievents.client import EventClient
-from aievents.instrument._guard import claimed
-from aievents.instrument._openai_answers import (
-    fail,
-    finish_answer,
-    is_raw_response,
-    safe,
-    watch_raw,
-    watch_stream,
-)
+from aievents.instrument import _openai_classes as classes
+from aievents.instrument._openai_answers import safe
 from aievents.instrument._openai_call import (
+    Endpoint,
     Settings,
     checked_deployments,
-    request_for,
-    url_deployment,
+    endpoint_of,
 )
-from aievents.instrument._openai_responses import wrap_create
-from aievents.instrument._request import ImageRequest, report_failure
+from aievents.instrument._openai_holders import cached_holders, calls_into
+from aievents.instrument._openai_kinds import KINDS
+from aievents.instrument._openai_wrap import wrap
 from aievents.pricing import PriceBook, PriceTable, book_for
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
 
 C = TypeVar("C")
 
-_METHODS: Final = {
-    "generate": "image.generation",
-    "edit": "image.edit",
-    "create_variation": "image.variation",
-}
 _MARK: Final = "_aievents_instrumentation"
 
 
-def _begin(installed: _Installed, operation: str, kwargs: dict[str, Any]) -> ImageRequest | None:
-    if unfinished.pending():  # requests collected since: reported here, on a normal path
-        unfinished.report_collected()
-    try:
-        return request_for(installed.settings, operation, kwargs, installed.deployment)
-    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-        report_failure("openai", exc)
-        return None
+class _Options(TypedDict, total=False):
+    """The settings :func:`instrument_openai` takes (see there)."""
+
+    events: EventClient | None
+    prices: PriceBook | PriceTable | None
+    capture_prompts: bool
+    capture_outputs: bool
+    deployments: Mapping[str, str] | None
 
 
-def _failed(request: ImageRequest | None, error: BaseException) -> None:
-    if request is not None:
-        try:
-            fail(request, error)
-        except Exception as exc:  # noqa: BLE001 - the call's own error goes on
-            report_failure("openai", exc)
+@overload
+def instrument_openai(client: None = None, **options: Unpack[_Options]) -> None: ...
 
 
-def _returned(
-    request: ImageRequest | None,
-    result: Any,
-    settings: Settings,
-    *,
-    stream: Any = None,
-) -> Any:
-    """Report a call that returned; the value returned is the SDK's own ``result``."""
-    if request is None:
-        return result
-    capture = settings.capture_outputs
-    try:
-        if is_raw_response(result):  # with_raw_response, with_streaming_response
-            watch_raw(result, request, capture, stream=stream)
-        elif request.streaming:
-            return watch_stream(result, request, capture)
-        else:
-            finish_answer(request, result, capture)
-    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-        report_failure("openai", exc)
-    return result
-
-
-def _raw_stream(request: ImageRequest | None, result: Any) -> Any:
-    """The stream a raw ``stream=True`` response parses into, or None.
-
-    The SDK caches what ``parse()`` returns: the caller's own ``parse()``
-    gets this same stream. The async client's ``parse()`` may give an
-    awaitable: :func:`_settled` awaits it.
-    """
-    if request is None or not request.streaming or not is_raw_response(result):
-        return None
-    return safe(result.parse)
-
-
-async def _settled(value: Any) -> Any:
-    """``value``, awaited if it is awaitable; a failure is logged, and gives None."""
-    if not inspect.isawaitable(value):
-        return value
-    try:
-        return await value
-    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-        report_failure("openai", exc)
-        return None
-
-
-def _wrap_sync(original: Callable[..., Any], operation: str, installed: _Installed) -> Any:
-    @functools.wraps(original)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if not installed.active or claimed():  # an outer report has it
-            return original(*args, **kwargs)
-        settings = installed.settings
-        request = _begin(installed, operation, kwargs)
-        try:
-            result = original(*args, **kwargs)
-        except BaseException as exc:  # KeyboardInterrupt too: reported, then raised unchanged
-            _failed(request, exc)
-            raise
-        stream = _raw_stream(request, result)
-        return _returned(request, result, settings, stream=stream)
-
-    return call
-
-
-def _wrap_async(original: Callable[..., Any], operation: str, installed: _Installed) -> Any:
-    @functools.wraps(original)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        if not installed.active or claimed():  # an outer report has it
-            return await original(*args, **kwargs)
-        settings = installed.settings
-        request = _begin(installed, operation, kwargs)
-        try:
-            result = await original(*args, **kwargs)
-        except BaseException as exc:  # cancellation too: reported, then raised unchanged
-            _failed(request, exc)
-            raise
-        stream = await _settled(_raw_stream(request, result))
-        return _returned(request, result, settings, stream=stream)
-
-    return call
-
-
-def _is_async(resource: Any, method: Callable[..., Any]) -> bool:
-    """Whether a resource method is async (the SDK wraps some in sync-looking decorators)."""
-    if inspect.iscoroutinefunction(inspect.unwrap(method)):
-        return True
-    return type(resource).__name__.startswith("Async")
+@overload
+def instrument_openai(client: C, **options: Unpack[_Options]) -> C: ...
 
 
 def instrument_openai(
-    client: C,
+    client: Any = None,
     *,
     events: EventClient | None = None,
     prices: PriceBook | PriceTable | None = None,
     capture_prompts: bool = False,
     capture_outputs: bool = False,
     deployments: Mapping[str, str] | None = None,
-) -> C:
-    """Report the image calls of an ``OpenAI`` or ``AsyncOpenAI`` client as events.
+) -> Any:
+    """Report the image calls of every openai client, or of one, as events.
 
-    Clients derived from it with ``with_options()`` or ``copy()`` are
-    instrumented too: they use its settings (as they are at each call, until
-    ``instrument_openai`` gives one of them settings of its own), and each
-    client can be uninstrumented alone. So are its ``with_raw_response`` and
-    ``with_streaming_response`` calls, whether the SDK built those wrappers
-    before or after this call.
+    The image calls are ``images.generate``, ``images.edit``,
+    ``images.create_variation``, and ``responses.create`` with the
+    ``image_generation`` tool (a call without it is not reported).
+
+    With no ``client``, the SDK's classes are instrumented: every client of
+    the process, made before or after this call (``OpenAI``,
+    ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``, clients made
+    inside other libraries, those derived with ``with_options()`` or
+    ``copy()``, the module's own ``openai.images``), reports its calls,
+    raw and streamed-response ones included.
+
+    With a ``client``, only that client (and those derived from it with
+    ``with_options()`` or ``copy()``, which use its settings as they are at
+    each call until ``instrument_openai`` gives one of them settings of its
+    own; each can be uninstrumented alone). A client instrumented on its
+    own keeps its own settings for its calls when the classes are
+    instrumented too: each call is reported once, by the settings of the
+    client's own instrumentation.
 
     The ``openai`` module itself stands for its module-level client
     (``openai.images.generate(...)`` after setting ``openai.api_key``): the
     client behind the module's proxies is instrumented, as it is loaded
     then (the SDK makes it once, from the module's settings).
 
+    Each event names the provider the client talks to, from its base URL:
+    ``azure``, ``xai``, ``openrouter``, ``openai``, or the URL's host for
+    any other OpenAI-compatible API.
+
     Args:
-        client: The openai client instance (sync or async, Azure included),
-            or the ``openai`` module.
+        client: An openai client instance (sync or async, Azure included),
+            the ``openai`` module, or None for every client.
         events: The event client to emit on; the default client when omitted
             (looked up at each call, so ``capture_events()`` sees them).
         prices: The :class:`~aievents.pricing.PriceBook` to price with; the
@@ -218,17 +142,20 @@ def instrument_openai(
             (``{"prod-images": "gpt-image-2"}``). The events keep the
             deployment as ``model`` (the name in the call, or the client's
             ``azure_deployment``); the cost is that of the model it maps to
-            (``cost.priced_model``). A deployment named after its model
-            needs no entry; one neither mapped nor priced costs ``None``.
+            (``cost.priced_model``). A deployment named after its model, or
+            one the price table lists as an alias, needs no entry; one
+            neither mapped nor priced costs ``None``.
 
     Returns:
-        The same client, instrumented. Calling this again only updates the
-        settings; the methods are wrapped once.
+        The same client, instrumented (None when no client is given).
+        Calling this again only updates the settings; the methods are
+        wrapped once.
 
     Raises:
         TypeError: ``client`` has no ``images`` resource with any of
-            ``generate``, ``edit`` or ``create_variation``, or
-            ``deployments`` is not a mapping.
+            ``generate``, ``edit`` or ``create_variation`` (a client class
+            rather than an instance, say), or ``deployments`` is not a
+            mapping.
         FieldValueError: a deployment name or model is not a non-empty
             string (nothing is changed).
         openai.OpenAIError: ``client`` is the ``openai`` module and the SDK
@@ -241,6 +168,9 @@ def instrument_openai(
         capture_outputs=capture_outputs,
         deployments=checked_deployments(deployments),
     )
+    if client is None:
+        classes.instrument_classes(settings)
+        return None
     target = _resolved(client)
     installed = _installed(target)
     if installed is not None:
@@ -264,10 +194,12 @@ class _Installed:
     def __init__(self, own: Settings | None, parent: _Installed | None = None) -> None:
         self.own = own
         self.parent = parent
-        #: The deployment the client's base URL names (Azure), set when installed.
-        self.deployment: str | None = None
+        #: Where the client's calls go (its provider, its URL's Azure deployment).
+        self.where = Endpoint("openai")
         self.active = True
         self.patches: list[tuple[Any, str, Any, Any]] = []
+        #: The wrappers made for the client's methods.
+        self.wrappers: set[Any] = set()
 
     @property
     def settings(self) -> Settings:
@@ -277,6 +209,10 @@ class _Installed:
             installed = installed.parent
         assert installed.own is not None  # the first install has its own
         return installed.own
+
+    def endpoint(self, args: tuple[Any, ...]) -> Endpoint:
+        """Where the client's calls go (the same for every call)."""
+        return self.where
 
     def patch(self, target: Any, name: str, value: Any) -> None:
         """Set ``target.name`` to ``value``, noting what it held for :func:`uninstrument_openai`."""
@@ -326,21 +262,22 @@ def _install(client: Any, installed: _Installed) -> None:
         TypeError: ``client`` has no ``images`` resource with an image method.
     """
     images = getattr(client, "images", None)
-    methods = [name for name in _METHODS if callable(getattr(images, name, None))]
-    if images is None or not methods:
-        raise TypeError(f"instrument_openai needs an openai client, got {client!r}")
-    installed.deployment = url_deployment(client)
-    for name in methods:
-        original = getattr(images, name)
-        wrap = _wrap_async if _is_async(images, original) else _wrap_sync
-        installed.patch(images, name, wrap(original, _METHODS[name], installed))
-    responses = getattr(client, "responses", None)  # the Responses API's image tool
-    if callable(create := getattr(responses, "create", None)):
-        installed.patch(
-            responses, "create", wrap_create(create, installed, _is_async(responses, create))
+    if images is None or not any(callable(getattr(images, m, None)) for m in KINDS[0].methods):
+        hint = " (a client class: call instrument_openai() for every client)"
+        raise TypeError(
+            f"instrument_openai needs an openai client, got {client!r}"
+            + (hint if isinstance(client, type) else "")
         )
-    for holder in _response_wrappers(client, images):
-        safe(functools.partial(_rewrap, installed, holder, images, methods))
+    installed.where = endpoint_of(client)
+    for kind in KINDS:
+        resource = getattr(client, kind.resource, None)
+        methods = [name for name in kind.methods if callable(getattr(resource, name, None))]
+        for name in methods:
+            ours = wrap(getattr(resource, name), kind.methods[name], installed, resource)
+            installed.wrappers.add(ours)
+            installed.patch(resource, name, ours)
+        for _, _, holder in cached_holders(client, resource, kind.resource):
+            safe(functools.partial(_rewrap, installed, holder, resource, methods))
     for name in ("copy", "with_options"):
         derive = getattr(client, name, None)
         if callable(derive):
@@ -348,36 +285,9 @@ def _install(client: Any, installed: _Installed) -> None:
     setattr(images, _MARK, installed)
 
 
-#: The SDK's cached properties that wrap the images methods for raw and
-#: streamed responses, on the resource and on the client.
-_RESPONSE_WRAPPERS: Final = ("with_raw_response", "with_streaming_response")
-
-
-def _response_wrappers(client: Any, images: Any) -> list[Any]:
-    """The SDK's raw/streamed-response wrappers of ``images`` built before instrumenting.
-
-    The SDK builds them on first use from the methods the resource has then;
-    those built later take ours by themselves.
-    """
-    found = []
-    for name in _RESPONSE_WRAPPERS:
-        found.append(_cached(images, name))
-        found.append(_cached(_cached(client, name), "images"))
-    return [
-        holder
-        for holder in found
-        if holder is not None and getattr(holder, "_images", images) is images
-    ]
-
-
-def _cached(owner: Any, name: str) -> Any:
-    """What ``owner`` holds under ``name`` itself (a cached property once used), or None."""
-    return getattr(owner, "__dict__", {}).get(name)
-
-
-def _rewrap(installed: _Installed, holder: Any, images: Any, methods: list[str]) -> None:
+def _rewrap(installed: _Installed, holder: Any, resource: Any, methods: list[str]) -> None:
     """Point a wrapper built before instrumenting at our methods, as the SDK would now."""
-    fresh = type(holder)(images)
+    fresh = type(holder)(resource)
     for name in methods:
         if name in vars(holder):
             installed.patch(holder, name, getattr(fresh, name))
@@ -396,14 +306,28 @@ def _wrap_derive(derive: Callable[..., Any], installed: _Installed) -> Any:
     return make
 
 
-def uninstrument_openai(client: C) -> C:
-    """Undo :func:`instrument_openai`; harmless on a client that is not instrumented.
+@overload
+def uninstrument_openai(client: None = None) -> None: ...
 
-    The SDK's own methods come back. Where another library wrapped ours in
-    the meantime, its wrapper is left in place and ours passes calls through
-    without reporting them. Only ``client`` is undone: the client it was
-    derived from, and those derived from it, report as before.
+
+@overload
+def uninstrument_openai(client: C) -> C: ...
+
+
+def uninstrument_openai(client: Any = None) -> Any:
+    """Undo :func:`instrument_openai`; harmless where nothing is instrumented.
+
+    With no ``client``, the SDK's classes get their own methods back (the
+    very objects they had). With a ``client``, that client's do; the client
+    it was derived from, and those derived from it, report as before, and
+    so does this one while the classes are instrumented.
+
+    Where another library wrapped ours in the meantime, its wrapper is left
+    in place and ours passes calls through without reporting them.
     """
+    if client is None:
+        classes.uninstrument_classes()
+        return None
     resolved = _loaded(client)
     installed = _installed(resolved)
     if installed is None:
@@ -416,10 +340,24 @@ def uninstrument_openai(client: C) -> C:
             target.__dict__.pop(name, None)
         else:
             setattr(target, name, previous)
+    for kind in KINDS:
+        resource = getattr(resolved, kind.resource, None)
+        for owner, attribute, holder in cached_holders(resolved, resource, kind.resource):
+            if calls_into(holder, kind.methods, installed.wrappers):
+                del owner.__dict__[attribute]  # built on ours: the SDK builds it again
     delattr(resolved.images, _MARK)
     return client
 
 
-def is_instrumented(client: Any) -> bool:
-    """Whether ``client``'s image calls are instrumented (and so reported)."""
-    return _installed(_loaded(client)) is not None
+def is_instrumented(client: Any = None) -> bool:
+    """Whether image calls are reported: the SDK's classes' (no ``client``), or ``client``'s.
+
+    A client's calls are reported when it is instrumented on its own or
+    through the SDK's classes.
+    """
+    if client is None:
+        return classes.classes_instrumented()
+    resolved = _loaded(client)
+    if _installed(resolved) is not None:
+        return True
+    return classes.reports(getattr(resolved, "images", None))

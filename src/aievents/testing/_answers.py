@@ -6,9 +6,8 @@
   bills for the size and quality asked, and one text token per word of the
   prompt.
 - DALL-E: image URLs, no usage.
-- Gemini's ``generateContent``: an inline image per candidate and
-  ``usageMetadata`` by modality (text in, image out), with the image output
-  tokens Google bills for the resolution tier asked.
+
+Gemini's answers are :mod:`aievents.testing._gemini`'s.
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ from typing import Any, Final
 
 __all__ = [
     "B64",
-    "GEMINI_IMAGE_TOKENS",
     "GPT_IMAGE_2_TOKENS",
     "SPEC_USAGE",
-    "gemini_answer",
     "gpt_image_2_usage",
     "gpt_usage",
     "openai_answer",
@@ -52,14 +49,6 @@ GPT_IMAGE_2_TOKENS: Final[dict[tuple[str, str], int]] = {
 #: Image input tokens an edit reports for its input image.
 EDIT_IMAGE_TOKENS: Final = 323
 
-#: Image output tokens of one Gemini image by model and resolution tier (as
-#: Google bills them: 1120 tokens at $60 per 1M = $0.067 for a 1K image of
-#: gemini-3.1-flash-image). Models not listed report 1290 (gemini-2.5-flash-image).
-GEMINI_IMAGE_TOKENS: Final[dict[str, dict[str, int]]] = {
-    "gemini-3.1-flash-image": {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
-    "gemini-3-pro-image": {"1K": 1120, "2K": 1120, "4K": 2000},
-}
-_GEMINI_DEFAULT_TOKENS: Final = 1290
 _SIZE: Final = re.compile(r"(\d+)x(\d+)")
 
 
@@ -143,53 +132,3 @@ def openai_answer(model: str, body: dict[str, Any], *, edit: bool, b64: str) -> 
     answer["output_format"] = "png"
     answer["background"] = "opaque"
     return answer
-
-
-def _either(mapping: Any, camel: str, snake: str) -> Any:
-    """A field of a Gemini request in its REST (camelCase) or SDK (snake_case) spelling."""
-    if not isinstance(mapping, dict):
-        return None
-    return mapping.get(camel, mapping.get(snake))
-
-
-def gemini_answer(
-    model: str, body: dict[str, Any], *, b64: str, response_id: str
-) -> dict[str, Any]:
-    """Gemini's ``generateContent`` answer for an image model.
-
-    One image, at the resolution tier of
-    ``generationConfig.imageConfig.imageSize`` (``1K`` when not given); the
-    prompt's text parts count one token per word.
-    """
-    words = 0
-    for content in body.get("contents") or []:
-        for part in (content.get("parts") or []) if isinstance(content, dict) else []:
-            if isinstance(part, dict) and "text" in part:
-                words += _words(part["text"])
-    prompt = max(1, words)
-    config = _either(body, "generationConfig", "generation_config")
-    image_config = _either(config, "imageConfig", "image_config")
-    tier = str(_either(image_config, "imageSize", "image_size") or "1K")
-    tiers = GEMINI_IMAGE_TOKENS.get(model, {})
-    image = tiers.get(tier, tiers.get("1K", _GEMINI_DEFAULT_TOKENS))
-    return {
-        "candidates": [
-            {
-                "content": {
-                    "role": "model",
-                    "parts": [{"inlineData": {"mimeType": "image/png", "data": b64}}],
-                },
-                "finishReason": "STOP",
-                "index": 0,
-            }
-        ],
-        "usageMetadata": {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": image,
-            "totalTokenCount": prompt + image,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
-            "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": image}],
-        },
-        "modelVersion": model,
-        "responseId": response_id,
-    }

@@ -3,8 +3,9 @@
 It answers ``POST /v1/images/generations``, ``/v1/images/edits`` and
 ``/v1/images/variations`` with OpenAI-shaped bodies (token usage for GPT
 image models, URLs and no usage for DALL-E), the same under Azure OpenAI's
-paths (``/openai/deployments/{deployment}/images/generations?api-version=...``)
-Gemini's ``generateContent`` (``/v1beta/models/{model}:generateContent``)
+paths (``/openai/deployments/{deployment}/images/generations?api-version=...``),
+Gemini's ``generateContent`` and ``streamGenerateContent``
+(``/v1beta/models/{model}:generateContent``, :mod:`aievents.testing._gemini`)
 and the Responses API (``POST /v1/responses``, its ``image_generation`` tool:
 :mod:`aievents.testing._responses`), streams server-sent events for
 ``stream=true``, and plays the answers and
@@ -30,15 +31,14 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from aievents._redact import REDACTED, is_secret_key
-from aievents.testing._answers import B64, gemini_answer, gpt_usage, openai_answer
+from aievents.testing._answers import B64, gpt_usage, openai_answer
+from aievents.testing._gemini import GEMINI_PATH, gemini_reply, send_events
 from aievents.testing._responses import ResponsesEndpoint
 
 __all__ = ["ImageServer"]
 
 #: An Azure OpenAI deployment's path: the deployment, then the operation.
 _AZURE_PATH: Final = re.compile(r"/openai/deployments/([^/]+)/images/(\w+)")
-#: Gemini's generateContent path: the model.
-_GEMINI_PATH: Final = re.compile(r"/v1(?:beta|alpha)?/models/([^/:]+):(?:generateContent)")
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -109,7 +109,14 @@ class ImageServer:
     Gemini's ``generateContent`` (``POST {url}/v1beta/models/{model}:generateContent``)
     gets one inline image and ``usageMetadata`` by modality: the prompt's
     text tokens in, the image tokens of the resolution tier asked
-    (``generationConfig.imageConfig.imageSize``, ``1K`` by default) out.
+    (``generationConfig.imageConfig.imageSize``, ``1K`` by default) out;
+    ``:streamGenerateContent?alt=sse`` the same as server-sent events, the
+    whole usage on the last one. Give ``google-genai`` the server's
+    :attr:`url`: ``genai.Client(api_key="test",
+    http_options=types.HttpOptions(base_url=server.url))``. For Gemini,
+    ``fail_next`` answers in Google's error shape, ``answer_next({"finish_reason":
+    "IMAGE_SAFETY"})`` holds the image back, and ``answer_next({"cut_after": 2})``
+    breaks a stream off after its second event.
 
     The Responses API (``POST /v1/responses``) answers as OpenAI does, as
     JSON or, for ``stream=true``, server-sent events of the real types with
@@ -252,22 +259,25 @@ class ImageServer:
             delay = self._delays.popleft() if self._delays else None
         if delay is not None:
             delay[1].wait(delay[0])
+        path = unquote(urlsplit(handler.path).path)
+        gemini = GEMINI_PATH.fullmatch(path)
+        if gemini is not None:  # Google's shapes, for what was scripted too
+            google = gemini_reply(gemini, body, scripted, b64=self._b64, request_id=request_id)
+            if google.events is not None:
+                send_events(handler, google)
+            else:
+                self._send_json(handler, google.status, google.body or {}, google.headers)
+            return
         if scripted is not None:
             status, payload, headers = scripted
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
             return
-        path = unquote(urlsplit(handler.path).path)
         if path.endswith("/responses"):  # the Responses API (testing/_responses.py)
             if body.get("stream"):
                 self._send_stream(handler, self.responses.stream(body), request_id)
             else:
                 reply = self.responses.reply(body)
                 self._send_json(handler, 200, reply, {"x-request-id": request_id})
-            return
-        gemini = _GEMINI_PATH.fullmatch(path)
-        if gemini is not None:
-            answer = gemini_answer(gemini[1], body, b64=self._b64, response_id=request_id)
-            self._send_json(handler, 200, answer, {"x-request-id": request_id})
             return
         edit = path.endswith("/edits")
         if str(body.get("stream", "false")).lower() == "true":
