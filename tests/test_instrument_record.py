@@ -173,6 +173,33 @@ class TestResponses:
         assert cost(usage) == Decimal("0.010895")
 
 
+class TestGemini:
+    """Gemini's answer from the real google-genai SDK, recorded in a plain block."""
+
+    def test_generate_content(self, client: EventClient, server: ImageServer) -> None:
+        """The image part, the usage by modality, Gemini's response_id kept beside."""
+        from google import genai
+        from google.genai import types
+
+        gemini = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.url))
+        config = types.GenerateContentConfig(response_modalities=["IMAGE"])
+        with (
+            capture_events(client) as events,
+            image_request(provider="google", model="gemini-3.1-flash-image", client=client) as req,
+        ):
+            response = req.record(
+                gemini.models.generate_content(
+                    model="gemini-3.1-flash-image", contents="a fox", config=config
+                )
+            )
+        _, usage = ended(events)
+        assert usage.images == 1
+        assert usage.usage.output_image_tokens == 1120
+        assert usage.correlation_id == response.response_id
+        # 2 text tokens in x $0.50/M + 1120 image tokens out x $60/M = 0.000001 + 0.0672
+        assert cost(usage) == Decimal("0.067201")
+
+
 class TestProviders:
     """Each provider's answer, as its docs shape it, gives images, usage and cost."""
 
