@@ -16,10 +16,9 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from aievents.client import EventClient
 from aievents.exceptions import FieldValueError
+from aievents.instrument import _settings
 from aievents.instrument._request import ImageRequest
-from aievents.pricing import PriceBook
 
 __all__ = [
     "PROVIDER",
@@ -90,15 +89,15 @@ def default_model(operation: str, kwargs: dict[str, Any]) -> str:
 
 
 @attrs.frozen
-class Settings:
-    """The settings given to :func:`instrument_openai`, shared by the clients derived since."""
+class Settings(_settings.Settings):
+    """The settings given to :func:`instrument_openai`, shared by the clients derived since.
 
-    events: EventClient | None
-    prices: PriceBook
-    capture_prompts: bool
-    capture_outputs: bool
+    The provider-neutral ones (:class:`aievents.instrument._settings.Settings`),
+    and the Azure deployments, which only openai clients have.
+    """
+
     #: Deployment names and the model each one is priced as.
-    deployments: dict[str, str]
+    deployments: dict[str, str] = attrs.field(factory=dict)
 
 
 def checked_deployments(deployments: Mapping[str, str] | None) -> dict[str, str]:
