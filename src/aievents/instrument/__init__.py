@@ -37,21 +37,34 @@ def is_instrumented(client: Any = None) -> bool:
     """Whether ``client``'s image calls are reported, or with no argument the openai SDK's classes'.
 
     ``client`` is an openai client (or the ``openai`` module) or a
-    google-genai ``Client`` (or the ``google.genai`` module): it is asked of
-    the instrumentation of its SDK. With no argument, whether
+    google-genai ``Client`` or a subclass of it (or the ``google.genai``
+    module): it is asked of the instrumentation of its SDK. A client's
+    ``client.aio`` is refused with ``TypeError`` (pass the client). With no argument, whether
     ``instrument_openai()`` instruments every openai client;
     ``aievents.instrument.google.is_instrumented()`` tells the same of
     google-genai's.
     """
-    owner = client if isinstance(client, type(sys)) else type(client)
-    if client is not None and str(getattr(owner, "__module__", owner.__name__)).startswith(
-        "google.genai"
-    ):
+    if client is not None and _is_google(client):
         from aievents.instrument import google  # noqa: PLC0415 - google-genai loads when asked
 
-        return google.is_instrumented(None if owner is client else client)
+        return google.is_instrumented(None if isinstance(client, type(sys)) else client)
     return _openai.is_instrumented(client)
 
+
+def _is_google(client: Any) -> bool:
+    """Whether ``client`` is google-genai's: the module, or a (subclass of) ``Client``/``AsyncClient``.
+
+    Asked of the SDK only when it is loaded (a client of it cannot exist otherwise).
+    """
+    if isinstance(client, type(sys)):
+        return client.__name__ == "google.genai" or client.__name__.startswith("google.genai.")
+    sdk = sys.modules.get("google.genai.client")
+    kinds = tuple(
+        kind
+        for kind in (getattr(sdk, "Client", None), getattr(sdk, "AsyncClient", None))
+        if isinstance(kind, type)
+    )
+    return bool(kinds) and isinstance(client, kinds)
 
 __getattr__, __dir__ = lazy(
     __name__, {"instrument_google_genai": _GOOGLE, "uninstrument_google_genai": _GOOGLE}

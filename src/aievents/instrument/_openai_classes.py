@@ -31,6 +31,7 @@ from aievents.instrument._openai_call import Endpoint, Settings, endpoint_of
 from aievents.instrument._openai_holders import HOLDERS
 from aievents.instrument._openai_kinds import KINDS
 from aievents.instrument._openai_wrap import wrap
+from aievents.instrument._patches import Patches
 
 __all__ = ["classes_instrumented", "instrument_classes", "reports", "uninstrument_classes"]
 
@@ -47,8 +48,8 @@ class _Classes:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.active = True
-        #: (class, attribute, what it held, what we put there)
-        self.patches: list[tuple[type, str, Any, Any]] = []
+        #: The attributes changed, and what they held.
+        self.patches = Patches()
         #: The classes whose objects report (for ``is_instrumented(client)``).
         self.classes: tuple[type, ...] = ()
         #: The holders :class:`_Fresh` built, each with (its owner, weakly; its attribute).
@@ -62,9 +63,7 @@ class _Classes:
 
     def patch(self, cls: type, name: str, value: Any) -> None:
         """Set ``cls.name`` to ``value``, noting what it held."""
-        previous = cls.__dict__[name]
-        setattr(cls, name, value)
-        self.patches.append((cls, name, previous, value))
+        self.patches.patch(cls, name, value)
 
 
 class _Fresh:
@@ -154,9 +153,7 @@ def uninstrument_classes() -> None:
         if state is None:
             return
         state.active = False
-        for cls, name, previous, ours in reversed(state.patches):
-            if cls.__dict__.get(name) is ours:  # else wrapped again since: theirs stays
-                setattr(cls, name, previous)
+        state.patches.undo()  # where wrapped again since: theirs stays
         for holder, (owner, name) in list(state.built.items()):
             found = owner()
             if found is not None and found.__dict__.get(name) is holder:

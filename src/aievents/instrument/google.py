@@ -32,6 +32,8 @@ Needs the ``google`` extra: ``pip install 'aievents[google]'``.
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 from collections.abc import Callable
 from contextvars import Token
 from typing import Any, Final, TypeVar
@@ -41,8 +43,9 @@ from aievents._extras import import_extra
 from aievents.client import EventClient
 from aievents.instrument._google_call import GeminiCall, followed, followed_async
 from aievents.instrument._guard import claim, release
-from aievents.instrument._openai_call import Settings
+from aievents.instrument._patches import Patches
 from aievents.instrument._request import report_failure
+from aievents.instrument._settings import Settings
 from aievents.pricing import PriceBook, PriceTable, book_for
 
 __all__ = ["instrument_google_genai", "is_instrumented", "uninstrument_google_genai"]
@@ -52,7 +55,8 @@ C = TypeVar("C")
 _PLAIN: Final = "generate_content"
 _STREAM: Final = "generate_content_stream"
 _MARK: Final = "_aievents_instrumentation"
-_ABSENT: Final[Any] = object()
+#: Held while instrumenting or undoing: the check and the wrapping are one step.
+_LOCK: Final = threading.Lock()
 
 
 class _Installed:
@@ -61,23 +65,20 @@ class _Installed:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.active = True
-        self.patches: list[tuple[Any, str, Any, Any]] = []
+        self.patches = Patches()
 
     def patch(self, target: Any, name: str, value: Any) -> None:
         """Set ``target.name`` to ``value``, noting what it held for :meth:`undo`."""
-        self.patches.append((target, name, vars(target).get(name, _ABSENT), value))
-        setattr(target, name, value)
+        self.patches.patch(target, name, value)
 
     def undo(self) -> None:
-        """Restore what :meth:`patch` changed, where nobody wrapped ours since."""
+        """Restore what :meth:`patch` changed, where nobody wrapped ours since.
+
+        Where someone did, theirs stays and ours, now inactive, passes calls
+        through without reporting them.
+        """
         self.active = False
-        for target, name, previous, ours in reversed(self.patches):
-            if vars(target).get(name) is not ours:
-                continue  # wrapped again by someone else: theirs stays, ours is inert
-            if previous is _ABSENT:
-                delattr(target, name)
-            else:
-                setattr(target, name, previous)
+        self.patches.undo()
 
 
 class _Process:
@@ -238,7 +239,8 @@ def instrument_google_genai(
     Raises:
         ImportError: google-genai is not installed (the ``google`` extra).
         TypeError: ``client`` is not a ``genai.Client`` (no ``models`` with
-            ``generate_content``).
+            ``generate_content``), or is a client's ``client.aio`` (pass the
+            client: it covers both).
     """
     models = import_extra("google.genai.models", "instrument_google_genai", "google")
     settings = Settings(
@@ -246,35 +248,52 @@ def instrument_google_genai(
         prices=book_for(prices),
         capture_prompts=capture_prompts,
         capture_outputs=capture_outputs,
-        deployments={},
     )
     if client is None:
-        if _PROCESS.installed is not None:
-            _PROCESS.installed.settings = settings
-            return None
-        installed = _Installed(settings)
-        _wrap(installed, models.Models, sync=True)
-        _wrap(installed, models.AsyncModels, sync=False)
-        _PROCESS.installed = installed
+        with _LOCK:
+            if _PROCESS.installed is not None:
+                _PROCESS.installed.settings = settings
+                return None
+            installed = _Installed(settings)
+            _wrap(installed, models.Models, sync=True)
+            _wrap(installed, models.AsyncModels, sync=False)
+            _PROCESS.installed = installed
         return None
     sync, aio = _resources(client)
-    found = vars(sync).get(_MARK)
-    if isinstance(found, _Installed):
-        found.settings = settings
-        return client
-    installed = _Installed(settings)
-    _wrap(installed, sync, sync=True)
-    _wrap(installed, aio, sync=False)
-    installed.patch(sync, _MARK, installed)
+    with _LOCK:
+        found = vars(sync).get(_MARK)
+        if isinstance(found, _Installed) and found.active:
+            found.settings = settings
+            return client
+        installed = _Installed(settings)
+        _wrap(installed, sync, sync=True)
+        _wrap(installed, aio, sync=False)
+        installed.patch(sync, _MARK, installed)
     return client
+
+
+def _not_async_client(client: Any, what: str) -> None:
+    """Refuse ``client.aio``: it does not know its ``genai.Client``, which is instrumented.
+
+    Raises:
+        TypeError: ``client`` is a google-genai ``AsyncClient`` (``client.aio``).
+    """
+    sdk = sys.modules.get("google.genai.client")
+    async_client = getattr(sdk, "AsyncClient", None)
+    if isinstance(async_client, type) and isinstance(client, async_client):
+        raise TypeError(
+            f"{what} takes the genai.Client, not its client.aio ({type(client).__name__}):"
+            " instrumenting the client covers both its models and aio.models"
+        )
 
 
 def _resources(client: Any) -> tuple[Any, Any]:
     """A client's ``models`` and ``aio.models``.
 
     Raises:
-        TypeError: ``client`` has no such resources.
+        TypeError: ``client`` has no such resources (``client.aio`` included).
     """
+    _not_async_client(client, "instrument_google_genai")
     sync = getattr(client, "models", None)
     aio = getattr(getattr(client, "aio", None), "models", None)
     for resource in (sync, aio):
@@ -295,15 +314,21 @@ def uninstrument_google_genai(client: C | None = None) -> C | None:
     client's own. The SDK's own methods come back; where another library
     wrapped ours in the meantime, its wrapper stays and ours passes calls
     through without reporting them.
+
+    Raises:
+        TypeError: ``client`` is a client's ``client.aio`` (pass the client).
     """
     if client is None:
-        if _PROCESS.installed is not None:
-            _PROCESS.installed.undo()
-            _PROCESS.installed = None
+        with _LOCK:
+            if _PROCESS.installed is not None:
+                _PROCESS.installed.undo()
+                _PROCESS.installed = None
         return None
-    installed = _installed_on(client)
-    if installed is not None:
-        installed.undo()
+    _not_async_client(client, "uninstrument_google_genai")
+    with _LOCK:
+        installed = _installed_on(client)
+        if installed is not None:
+            installed.undo()
     return client
 
 
@@ -312,7 +337,11 @@ def is_instrumented(client: Any = None) -> bool:
 
     A client's calls are reported when it is instrumented itself, or when
     the process-wide instrumentation is on.
+
+    Raises:
+        TypeError: ``client`` is a client's ``client.aio`` (pass the client).
     """
     if client is None:
         return _PROCESS.installed is not None
+    _not_async_client(client, "is_instrumented")
     return _PROCESS.installed is not None or _installed_on(client) is not None
