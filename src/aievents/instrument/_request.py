@@ -137,6 +137,9 @@ class ImageRequest:
         self.images: int | None = None
         self.usage: ImageUsage | None = None
         self.outputs: tuple[ImageOutput, ...] | None = None
+        #: The usage of each answer recorded with an id, and the rest's sum.
+        self._answers: dict[str, ImageUsage] = {}
+        self._loose: ImageUsage | None = None
         self.fields = dict(fields or {})
         self._client = client
         self._prices = book_for(prices)
@@ -176,6 +179,8 @@ class ImageRequest:
 
     def _add_usage(self, usage: ImageUsage) -> None:
         self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+        # What no answer id owns, kept apart for _add_answer_usage.
+        self._loose = usage if self._loose is None else add_usage(self._loose, usage)
 
     def record(self, answer: T) -> T:
         """Record what a provider's answer says, and return ``answer`` itself.
@@ -192,7 +197,9 @@ class ImageRequest:
         - its images (added up when several answers are recorded; images a
           safety filter held back are not counted) and usage (added up by
           :func:`aievents.usage.add_usage`, what the provider billed or
-          charged included);
+          charged included; an answer carrying the provider id of one
+          recorded before is a later part of it, such as the next chunk of
+          a Gemini stream, whose usage so far replaces the earlier);
         - the model the answer names, which may be more exact than the one
           asked for: the events report it; when the price table knows the
           model asked for but not the answer's, the request is priced as
@@ -222,19 +229,47 @@ class ImageRequest:
                 f"request {self.request_id} has already ended: record its answer before it ends"
             )
         if facts.usage is not None:
-            self._add_usage(facts.usage)
+            self._add_answer_usage(facts.usage, facts.request_id)
         if facts.images is not None:
             self.images = (self.images or 0) + facts.images
-        if facts.model is not None and facts.model != self.model:
-            if (
-                self.priced_as is None
-                and self._prices.lookup(facts.model, self.provider) is None
-                and self._prices.lookup(self.model, self.provider) is not None
-            ):
-                self.priced_as = self.model
-            self.model = facts.model
+        self.learn_model(facts.model)
         self.learn_settings(size=facts.size, quality=facts.quality)
         self.update(request_id=facts.request_id)
+
+    def _add_answer_usage(self, usage: ImageUsage, answer_id: str | None) -> None:
+        """Add an answer's usage; a later part of an answer already seen replaces its earlier.
+
+        The chunks of one streamed answer share its id and each carries the
+        usage so far: the last one is the answer's, not their sum.
+        """
+        if answer_id is None:
+            self._add_usage(usage)
+            return
+        seen = answer_id in self._answers
+        self._answers[answer_id] = usage
+        if not seen:
+            self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+            return
+        self.usage = self._loose
+        for each in self._answers.values():
+            self.usage = each if self.usage is None else add_usage(self.usage, each)
+
+    def learn_model(self, model: str | None) -> None:
+        """Take the model an answer names, which may be more exact than the one asked for.
+
+        The events report it. When the price table lacks it but knows the
+        model asked for, and nothing else is set to price the request as
+        (``priced_as``), the request is priced as the model asked for.
+        """
+        if model is None or model == self.model:
+            return
+        if (
+            self.priced_as is None
+            and self._prices.lookup(model, self.provider) is None
+            and self._prices.lookup(self.model, self.provider) is not None
+        ):
+            self.priced_as = self.model
+        self.model = model
 
     def learn_settings(self, *, size: str | None = None, quality: str | None = None) -> None:
         """Take the size and quality an answer reports; ``auto`` never replaces a known value."""
