@@ -9,9 +9,11 @@ it asks for images) and reports its answer, its stream or its failure:
 - an answer whose images a filter held back (``IMAGE_SAFETY``...): completed
   with no image, its usage (the prompt's tokens) priced, no image billed;
 - an answer without images (a text call): nothing at all;
-- an HTTP error (``google.genai.errors.APIError``) of a call that asks for
-  images (``IMAGE`` in ``response_modalities``, or a model the price table
-  knows): ``image:request:error`` with the status code;
+- a failure of a call that asks for images (``IMAGE`` in
+  ``response_modalities``, or a model the price table knows):
+  ``image:request:error``, with the status code of an HTTP error
+  (``google.genai.errors.APIError``), none for any other exception (the
+  network, a timeout, the call cancelled);
 - a stream (:class:`GeminiStream`): costed once, from its last usage, its
   images counted over all chunks; one cut short or let go of is reported
   as the openai instrumentation reports its streams.
@@ -20,6 +22,7 @@ it asks for images) and reports its answer, its stream or its failure:
 from __future__ import annotations
 
 import base64
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
@@ -48,13 +51,42 @@ def _get(holder: Any, name: str) -> Any:
     return getattr(holder, name, None)
 
 
-def _prompt(contents: Any) -> str | None:
-    """The prompt's text: ``contents`` as a text, or its texts joined."""
+def _config(config: Any) -> Any:
+    """The call's config as the SDK reads it: a dict (snake_case or camelCase) validated.
+
+    A dict the SDK would refuse gives None here (the call itself raises).
+    """
+    if not isinstance(config, dict):
+        return config
+    types = sys.modules.get("google.genai.types")
+    if types is None:
+        return None
+    try:
+        return types.GenerateContentConfig.model_validate(config)
+    except ValueError:  # pydantic's ValidationError: the SDK refuses it too
+        return None
+
+
+def _texts(contents: Any) -> Iterator[str]:
+    """The text parts of ``contents``: a text, a ``Part``, a ``Content``, or a list of them."""
     if isinstance(contents, str):
-        return contents
-    if isinstance(contents, list) and contents and all(isinstance(c, str) for c in contents):
-        return "\n".join(contents)
-    return None
+        yield contents
+    elif isinstance(contents, (list, tuple)):
+        for item in contents:
+            yield from _texts(item)
+    elif contents is not None:
+        parts = _get(contents, "parts")
+        if isinstance(parts, (list, tuple)):
+            yield from _texts(parts)
+            return
+        text = _get(contents, "text")
+        if isinstance(text, str):
+            yield text
+
+
+def _prompt(contents: Any) -> str | None:
+    """The prompt's text: its text parts joined by new lines; None when it has none."""
+    return "\n".join(_texts(contents)) or None
 
 
 class GeminiCall:
@@ -64,7 +96,7 @@ class GeminiCall:
         self.settings = settings
         model = str(kwargs.get("model") or "")
         self.model = model.removeprefix("models/")
-        self.config = kwargs.get("config")
+        self.config = _config(kwargs.get("config"))
         self.contents = kwargs.get("contents")
         self.streaming = streaming
         self.request: ImageRequest | None = None
@@ -95,15 +127,6 @@ class GeminiCall:
                 return True
         return self.settings.prices.lookup(self.model, PROVIDER) is not None
 
-    def learn_model(self, request: ImageRequest, version: str | None) -> None:
-        """The answer's ``model_version`` as the model; priced as the call's if only it is known."""
-        if version is None or version == request.model:
-            return
-        request.update(model=version)
-        prices = self.settings.prices
-        if prices.lookup(version, PROVIDER) is None and prices.lookup(self.model, PROVIDER):
-            request.update(priced_as=self.model)
-
     # ------------------------------------------------------------------ ends
 
     def answered(self, result: Any) -> None:
@@ -114,7 +137,7 @@ class GeminiCall:
             return
         request = self.request or self.begin()
         request.update(request_id=answer.request_id)
-        self.learn_model(request, answer.model)
+        request.learn_model(answer.model)
         outputs = _outputs(result) if self.settings.capture_outputs else None
         self.finish(answer.images or 0, answer.filtered or 0, answer.usage, outputs)
 
@@ -139,14 +162,17 @@ class GeminiCall:
         request.complete()
         return True
 
-    def failed(self, error: BaseException, *, streamed: bool = False) -> None:
-        """Report an HTTP error (or a stream broken off) of a call that asks for images."""
-        status = getattr(error, "code", None)
-        http_error = _is_api_error(error) and isinstance(status, int)
-        if not (http_error or streamed) or not self.asks_images():
+    def failed(self, error: BaseException) -> None:
+        """Report the failure of a call that asks for images: any exception.
+
+        An HTTP error (``APIError``) gives its status code; any other (the
+        network, a timeout, a stream broken off) none.
+        """
+        if not self.asks_images():
             return
+        status = getattr(error, "code", None) if _is_api_error(error) else None
         request = self.request or self.begin()
-        request.fail(error, status_code=status if http_error else None)
+        request.fail(error, status_code=status if isinstance(status, int) else None)
 
 
 def _is_api_error(error: BaseException) -> bool:
@@ -177,8 +203,7 @@ class GeminiStream(StreamWatch):
 
     Ended by itself: completed when images came (or a filter held them
     back), else nothing. Failed: completed with the images that came, else
-    an error if the call asked for images (an HTTP error, or the stream
-    broken off after it began). Let go of part-way (closed, collected, left
+    an error if the call asked for images (whatever the exception). Let go of part-way (closed, collected, left
     at exit): completed with the images that came, or one if none came yet
     and the call asked for images, priced per image for its tier (its usage
     never came), stamped with the time the first chunk arrived.
@@ -205,7 +230,7 @@ class GeminiStream(StreamWatch):
             return
         if answer.request_id is not None and self.request.request_id is None:
             self.request.update(request_id=answer.request_id)
-        self.call.learn_model(self.request, answer.model)
+        self.request.learn_model(answer.model)
         self.images += answer.images or 0
         self.filtered += answer.filtered or 0
         if answer.usage is not None:
@@ -220,7 +245,7 @@ class GeminiStream(StreamWatch):
         if self.call.finish(self.images, self.filtered, self.usage, self.outputs):
             return
         if error is not None:
-            self.call.failed(error, streamed=self.chunks > 0)
+            self.call.failed(error)
 
     def abandon(self) -> None:
         """The caller let go of the stream before its end: book what it made (once)."""
