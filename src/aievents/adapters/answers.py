@@ -71,10 +71,25 @@ def _usage_like(payload: Any) -> bool:
     return any(has_any(payload, keys) for keys, _ in SHAPES) or has_any(payload, _WRAPPERS)
 
 
+#: The openai SDK's raw responses (``with_raw_response``, ``with_streaming_response``)
+#: whose ``parse()`` gives the answer without waiting: (module, class).
+_RAW_RESPONSES: Final = frozenset(
+    {("openai._legacy_response", "LegacyAPIResponse"), ("openai._response", "APIResponse")}
+)
+
+
+def _parsed(payload: Any) -> Any:
+    """An openai SDK raw response as the answer its ``parse()`` gives (the SDK caches it)."""
+    if any((cls.__module__, cls.__name__) in _RAW_RESPONSES for cls in type(payload).__mro__):
+        return payload.parse()
+    return payload
+
+
 def to_answer(payload: Any) -> Answer:
     """The :class:`Answer` of a provider's whole answer, or of a bare usage object.
 
-    A whole answer is read by :func:`read_answer`; a usage object of any
+    A whole answer is read by :func:`read_answer` (an openai SDK raw
+    response, from ``with_raw_response``, through its ``parse()``); a usage object of any
     supported provider (an :class:`~aievents.usage.ImageUsage`, OpenAI's
     ``usage``, Gemini's ``usage_metadata``, TanStack's ``TokenUsage``, fal's
     headers...) by :func:`~aievents.adapters.to_image_usage`, as
@@ -87,6 +102,7 @@ def to_answer(payload: Any) -> Answer:
     """
     if isinstance(payload, ImageUsage):
         return Answer(usage=payload)
+    payload = _parsed(payload)
     found = read_answer(payload)
     if found is not None:
         return found

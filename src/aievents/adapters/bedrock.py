@@ -29,7 +29,8 @@ def read_invoke_body(payload: Any) -> Answer | None:
     Recognised by ``images``, a list of base64 texts (an empty one only
     beside ``error``, ``seeds`` or ``finish_reasons``). An image whose
     ``finish_reasons`` entry is not null was held back by a filter: it is
-    ``filtered``, not counted. Titan's and Nova's ``error`` message says why
+    ``filtered``, not counted (each such entry is one held back, whether
+    ``images`` still holds it or is empty). Titan's and Nova's ``error`` message says why
     no image came; it is not an image.
     """
     if payload is None or isinstance(payload, (str, bytes, list, tuple)):
@@ -42,8 +43,10 @@ def read_invoke_body(payload: Any) -> Answer | None:
     ):
         return None
     reasons = listed(payload, "finish_reasons") or []
-    held_back = sum(1 for reason in reasons[: len(images)] if reason is not None)
+    held_back = sum(1 for reason in reasons if reason is not None)
+    # A held-back image may still be in ``images`` (its reason beside it) or left out.
+    returned_held = sum(1 for reason in reasons[: len(images)] if reason is not None)
     return Answer(
-        images=len(images) - held_back,
+        images=len(images) - returned_held,
         filtered=held_back if reasons else None,
     )

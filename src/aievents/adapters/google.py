@@ -56,12 +56,20 @@ def from_gemini(usage_metadata: Any) -> ImageUsage:
     (``thoughtsTokenCount``) are output text, as Gemini bills them.
 
     Raises:
-        EventValidationError: ``usage_metadata`` is not an object, or a count
-            or a modality is malformed.
+        EventValidationError: ``usage_metadata`` is not an object, has none
+            of Gemini's counts (the error names ``promptTokenCount``), or a
+            count or a modality is malformed.
     """
     owner = "gemini usageMetadata"
     read = Reader(owner)
     payload = read.open(usage_metadata)  # an SDK object's fields, read once
+    if not has_any(payload, SHAPE_KEYS):
+        raise read.error(
+            "promptTokenCount",
+            type(usage_metadata).__name__,
+            "is missing: a Gemini usageMetadata has promptTokenCount,"
+            " candidatesTokenCount or totalTokenCount (prompt_token_count... in the SDK)",
+        )
     prompt = read.tokens(payload, "promptTokenCount", "prompt_token_count")
     candidates = read.tokens(payload, "candidatesTokenCount", "candidates_token_count")
     thoughts = read.tokens(payload, "thoughtsTokenCount", "thoughts_token_count")
@@ -93,14 +101,10 @@ def from_gemini(usage_metadata: Any) -> ImageUsage:
     )
 
 
-#: Keys of which any one marks a ``GenerateContentResponse`` (REST or SDK).
-RESPONSE_KEYS: Final = (
-    "candidates",
-    "promptFeedback",
-    "prompt_feedback",
-    "usageMetadata",
-    "usage_metadata",
-)
+#: Keys of which any one marks a ``GenerateContentResponse`` (REST or SDK);
+#: else its usage, when that has Gemini's counts (:data:`SHAPE_KEYS`).
+RESPONSE_KEYS: Final = ("candidates", "promptFeedback", "prompt_feedback")
+_METADATA_KEYS: Final = ("usageMetadata", "usage_metadata")
 #: Finish reasons of a candidate held back by a filter (safety, policy,
 #: recitation) rather than finished.
 FILTERED_REASONS: Final = frozenset(
@@ -158,11 +162,22 @@ def _image_parts(read: Reader, candidate: Any, where: str) -> int:
     return count
 
 
+def _gemini_usage(payload: Any) -> bool:
+    """Whether ``payload`` carries a ``usageMetadata`` with Gemini's counts."""
+    metadata = lookup(payload, _METADATA_KEYS)
+    if metadata is ABSENT or metadata is None or isinstance(metadata, (str, bytes)):
+        return False
+    return has_any(metadata, SHAPE_KEYS)
+
+
 def read_response(payload: Any) -> Answer | None:
     """The :class:`~aievents.adapters.answers.Answer` of a Gemini ``GenerateContentResponse``.
 
     Takes the google-genai SDK's object or the REST JSON (camelCase or
-    snake_case); returns None for any other shape. Images are the inline
+    snake_case), recognised by its ``candidates`` or ``promptFeedback``, or
+    by a ``usageMetadata`` with Gemini's counts (:data:`SHAPE_KEYS`);
+    returns None for any other shape (an answer of another library with a
+    ``usage_metadata`` of its own). Images are the inline
     image parts (mime type ``image/*``) of the candidates; a candidate that
     a filter stopped (``IMAGE_SAFETY``, ``PROHIBITED_CONTENT``...,
     :data:`FILTERED_REASONS`) with no image, or a prompt blocked outright
@@ -178,8 +193,8 @@ def read_response(payload: Any) -> Answer | None:
     if payload is None or isinstance(payload, (str, bytes, int, float, list, tuple)):
         return None
     payload = view(payload)  # an SDK object's fields, read once
-    if not has_any(payload, RESPONSE_KEYS):
-        return None
+    if not has_any(payload, RESPONSE_KEYS) and not _gemini_usage(payload):
+        return None  # another's answer that has a usage_metadata (LangChain's AIMessage...)
     read = Reader("gemini GenerateContentResponse")
     images = filtered = 0
     for index, item in enumerate(_listed(read, payload, "candidates", "candidates")):

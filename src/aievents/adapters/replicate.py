@@ -5,7 +5,7 @@ its JSON) is ``{"id", "model", "version", "status", "output", "error",
 "metrics": {"predict_time", "total_time"}, ...}``: ``output`` is a list of
 file URLs for most image models, one URL for some. ``replicate.run`` returns
 the output alone: a list of ``FileOutput`` objects (or URLs, with
-``use_file_output=False``), or one ``FileOutput``.
+``use_file_output=False``), or one ``FileOutput`` (or one URL).
 
 Replicate reports no tokens and no cost. Models on public hardware are
 billed by the time the prediction ran: ``metrics.predict_time`` is kept as
@@ -69,7 +69,7 @@ def read_prediction(payload: Any) -> Answer | None:
     ``output``: a succeeded one made its output files; a failed, canceled
     or aborted one none; one still running does not say yet. Its ``model``
     and ``id`` are the answer's model and request id. ``replicate.run``'s
-    output (a list of files, or one ``FileOutput``) counts its files.
+    output (a list of files, one ``FileOutput``, or one URL) counts its files.
 
     Raises:
         EventValidationError: ``metrics.predict_time`` is not a number of seconds.
@@ -78,8 +78,8 @@ def read_prediction(payload: Any) -> Answer | None:
         if payload and all(_is_file(item) for item in payload):
             return Answer(images=len(payload))
         return None
-    if type(payload).__name__ == "FileOutput":
-        return Answer(images=1)
+    if type(payload).__name__ == "FileOutput" or (isinstance(payload, str) and _is_file(payload)):
+        return Answer(images=1)  # one file, or one URL (``use_file_output=False``)
     if payload is None or isinstance(payload, (str, bytes)):
         return None
     status = text(payload, "status")
