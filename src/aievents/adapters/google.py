@@ -66,7 +66,7 @@ def from_gemini(usage_metadata: Any) -> ImageUsage:
     if not has_any(payload, SHAPE_KEYS):
         raise read.error(
             "promptTokenCount",
-            type(usage_metadata).__name__,
+            sorted(payload) if isinstance(payload, dict) else type(payload).__name__,
             "is missing: a Gemini usageMetadata has promptTokenCount,"
             " candidatesTokenCount or totalTokenCount (prompt_token_count... in the SDK)",
         )
