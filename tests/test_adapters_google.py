@@ -8,7 +8,7 @@ import pytest
 from google.genai import types
 
 from aievents.adapters.answers import read_answer
-from aievents.adapters.google import read_response
+from aievents.adapters.google import from_gemini, read_response
 from aievents.exceptions import EventValidationError
 from aievents.testing._gemini import gemini_answer
 
@@ -80,7 +80,18 @@ class TestReadResponse:
         assert answer is not None
         assert (answer.images, answer.filtered) == (0, 0)
 
-    @pytest.mark.parametrize("payload", [None, "text", [REST], {"data": []}, {"output": []}])
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            None,
+            "text",
+            [REST],
+            {"data": []},
+            {"output": []},
+            # LangChain's AIMessage: a usage_metadata of its own, not Gemini's
+            {"content": "hi", "usage_metadata": {"input_tokens": 5, "output_tokens": 1290}},
+        ],
+    )
     def test_other_shapes(self, payload: Any) -> None:
         """Not Gemini's: None, for another reader to try."""
         assert read_response(payload) is None
@@ -92,6 +103,7 @@ class TestReadResponse:
             ({"candidates": [1]}, "candidates[0]"),
             ({"candidates": [{"content": {"parts": "x"}}]}, "candidates[0].content.parts"),
             ({"usageMetadata": {"promptTokenCount": -1}}, "promptTokenCount"),
+            ({"candidates": [], "usageMetadata": {"input_tokens": 5}}, "promptTokenCount"),
         ],
     )
     def test_malformed(self, payload: Any, field: str) -> None:
@@ -99,3 +111,13 @@ class TestReadResponse:
         with pytest.raises(EventValidationError) as raised:
             read_response(payload)
         assert raised.value.field == field
+
+
+class TestFromGemini:
+    """from_gemini refuses a usage that has none of Gemini's counts."""
+
+    def test_not_gemini_usage(self) -> None:
+        """The error names the count Gemini always gives."""
+        with pytest.raises(EventValidationError) as raised:
+            from_gemini({"input_tokens": 5, "output_tokens": 1290})
+        assert raised.value.field == "promptTokenCount"
