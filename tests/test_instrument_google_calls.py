@@ -86,6 +86,10 @@ class TestConfigSpellings:
         assert events[1].status_code == 429  # type: ignore[attr-defined]
 
 
+#: What the SDK's ``ConnectError`` says, sync or async.
+REFUSED = "Connection refused|All connection attempts failed"
+
+
 def dead_url() -> str:
     """The URL of a port on 127.0.0.1 that nothing listens on (bound, then closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -113,8 +117,9 @@ class TestNetworkFailure:
 
     def test_connection_refused(self, way: Gemini, dead: genai.Client) -> None:
         """Plain and streamed, sync and async: the SDK's exception reaches the caller unchanged."""
-        with capture_events() as events, pytest.raises(Exception) as raised:
+        with capture_events() as events, pytest.raises(Exception, match=REFUSED) as raised:
             way.call(dead, model="gemini-3.1-flash-image", contents="a fox")
+        assert type(raised.value).__name__ == "ConnectError"
         assert names(events) == ["image:request:started", "image:request:error"]
         error = events[1]
         assert error.status_code is None  # type: ignore[attr-defined]
@@ -124,7 +129,7 @@ class TestNetworkFailure:
 
     def test_text_call_not_reported(self, dead: genai.Client) -> None:
         """A failed call that does not ask for images is not an image request."""
-        with capture_events() as events, pytest.raises(Exception):  # noqa: PT011
+        with capture_events() as events, pytest.raises(Exception, match=REFUSED):
             dead.models.generate_content(model="gemini-2.5-flash", contents="hi")
         assert events == []
 

@@ -1,4 +1,4 @@
-"""instrument_google_genai from many threads at once; which clients it takes, and which it refuses."""
+"""instrument_google_genai from threads at once; which clients it takes, which it refuses."""
 
 from __future__ import annotations
 

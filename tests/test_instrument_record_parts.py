@@ -13,7 +13,7 @@ from google.genai import types
 
 from aievents import EventClient
 from aievents.adapters.answers import to_answer
-from aievents.instrument import image_request
+from aievents.instrument import image_request, instrument_google_genai
 from aievents.instrument._request import ImageRequest
 from aievents.testing import ImageServer, capture_events
 from test_instrument_record import REPLICATE_PRICES, cost, ended, recorded
@@ -147,8 +147,6 @@ class TestLearnModel:
 
     def test_instrumented_gemini_uses_it(self, server: ImageServer) -> None:
         """The google-genai instrumentation learns the answer's model through the same rule."""
-        from aievents.instrument import instrument_google_genai  # noqa: PLC0415
-
         gemini = instrument_google_genai(
             genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.url))
         )

@@ -52,9 +52,10 @@ def is_instrumented(client: Any = None) -> bool:
 
 
 def _is_google(client: Any) -> bool:
-    """Whether ``client`` is google-genai's: the module, or a (subclass of) ``Client``/``AsyncClient``.
+    """Whether ``client`` is google-genai's: the module, or a ``Client`` or ``AsyncClient``.
 
-    Asked of the SDK only when it is loaded (a client of it cannot exist otherwise).
+    Subclasses count. Asked of the SDK only when it is loaded (a client of
+    it cannot exist otherwise).
     """
     if isinstance(client, type(sys)):
         return client.__name__ == "google.genai" or client.__name__.startswith("google.genai.")
@@ -65,6 +66,7 @@ def _is_google(client: Any) -> bool:
         if isinstance(kind, type)
     )
     return bool(kinds) and isinstance(client, kinds)
+
 
 __getattr__, __dir__ = lazy(
     __name__, {"instrument_google_genai": _GOOGLE, "uninstrument_google_genai": _GOOGLE}

@@ -30,8 +30,8 @@ import attrs
 
 from aievents.adapters.google import read_response
 from aievents.events import ImageOutput
-from aievents.instrument._openai_call import Settings
 from aievents.instrument._request import ImageRequest, moment, report_failure
+from aievents.instrument._settings import Settings
 from aievents.instrument._watch import StreamWatch, follow, follow_async
 from aievents.usage import ImageUsage
 
@@ -203,10 +203,11 @@ class GeminiStream(StreamWatch):
 
     Ended by itself: completed when images came (or a filter held them
     back), else nothing. Failed: completed with the images that came, else
-    an error if the call asked for images (whatever the exception). Let go of part-way (closed, collected, left
-    at exit): completed with the images that came, or one if none came yet
-    and the call asked for images, priced per image for its tier (its usage
-    never came), stamped with the time the first chunk arrived.
+    an error if the call asked for images (whatever the exception). Let go
+    of part-way (closed, collected, left at exit): completed with the
+    images that came, or one if none came yet and the call asked for
+    images, priced per image for its tier (its usage never came), stamped
+    with the time the first chunk arrived.
     """
 
     what = "google"
