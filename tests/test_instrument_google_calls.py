@@ -28,15 +28,16 @@ CONFIGS: dict[str, Any] = {
 }
 
 
+@pytest.fixture(name="client")
+def _client(server: ImageServer) -> genai.Client:
+    """A client of ``server``, instrumented on its own."""
+    return instrument_google_genai(make_client(server))
+
+
 @pytest.fixture(name="server", scope="module")
 def _server() -> Iterator[ImageServer]:
     with ImageServer() as server:
         yield server
-
-
-@pytest.fixture(name="client")
-def _client(server: ImageServer) -> genai.Client:
-    return instrument_google_genai(make_client(server))
 
 
 @pytest.fixture(name="spelling", params=sorted(CONFIGS))

@@ -9,20 +9,14 @@ from typing import Any
 
 import pytest
 from google import genai
-from google.genai import models, types
+from google.genai import types
 
 import aievents.instrument
 from aievents.instrument import google as google_instrumentation
 from aievents.instrument import instrument_google_genai, uninstrument_google_genai
 from aievents.testing import ImageServer, capture_events
 from google_calls import SEQUENCE, make_client, names
-
-#: The SDK's own methods, before anything wraps them.
-ORIGINAL = {
-    (cls, name): vars(cls)[name]
-    for cls in (models.Models, models.AsyncModels)
-    for name in ("generate_content", "generate_content_stream")
-}
+from test_instrument_google_install import ORIGINAL, untouched
 
 
 @pytest.fixture(name="server", scope="module")
@@ -88,7 +82,7 @@ class TestConcurrentInstrumenting:
             assert names(events) == SEQUENCE
         finally:
             at_once(uninstrument_google_genai)
-        assert all(vars(cls)[name] is method for (cls, name), method in ORIGINAL.items())
+        assert untouched()
 
     def test_one_client(self, server: ImageServer) -> None:
         """One client: one wrapper on its models, none left after undo."""

@@ -21,15 +21,16 @@ from test_instrument_record import REPLICATE_PRICES, cost, ended, recorded
 D = Decimal
 
 
+@pytest.fixture(name="gemini")
+def _gemini(server: ImageServer) -> genai.Client:
+    """A google-genai client of ``server``, not instrumented."""
+    return genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.url))
+
+
 @pytest.fixture(name="server", scope="module")
 def _server() -> Iterator[ImageServer]:
     with ImageServer() as server:
         yield server
-
-
-@pytest.fixture(name="gemini")
-def _gemini(server: ImageServer) -> genai.Client:
-    return genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.url))
 
 
 def gemini_answer(response_id: str, version: str) -> dict[str, Any]:
