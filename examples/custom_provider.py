@@ -1,4 +1,4 @@
-"""Instrument any provider's image call with ``image_request``.
+"""Instrument any provider's image call with ``image_request`` and ``record``.
 
 Run: python examples/custom_provider.py
 Extras: none (the core package alone)
@@ -6,14 +6,19 @@ Extras: none (the core package alone)
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 from aievents import EventClient
 from aievents.instrument import image_request
 from aievents.testing import CapturingSink
 
 
-def fake_generate(prompt: str, count: int) -> list[bytes]:
-    """Stands for a provider's SDK call."""
-    return [prompt.encode()] * count
+def stability_generate(prompt: str, count: int) -> dict[str, Any]:
+    """Stands for Stability AI's v1 text-to-image call: its JSON answer."""
+    image = base64.b64encode(prompt.encode()).decode()
+    artifact = {"base64": image, "seed": 1, "finishReason": "SUCCESS"}
+    return {"artifacts": [artifact] * count}
 
 
 def main() -> None:
@@ -24,9 +29,9 @@ def main() -> None:
         with image_request(
             provider="stability", model="sd3.5-large", size="1024x1024", client=events
         ) as request:
-            images = fake_generate("a paper boat", 2)
-            request.record_images(len(images))
+            answer = request.record(stability_generate("a paper boat", 2))
         events.flush(5)
+    print(len(answer["artifacts"]), "images")
     for event in sink.events:
         print(event.event_type, event.model, getattr(event, "images", None))
 

@@ -23,6 +23,18 @@ One module per provider family:
                                (:mod:`aievents.adapters.detect`)
 =============================  ==============================================
 
+A provider's whole answer (an SDK response, or its JSON body) tells more than
+its usage: :func:`read_answer` reads it into an :class:`Answer` (images made
+and held back, usage, model, request id, size, quality), asking one reader
+per shape (:mod:`aievents.adapters.answers`): OpenAI's ``ImagesResponse``
+(:mod:`~aievents.adapters.openai_images`), fal's result
+(:mod:`~aievents.adapters.fal_result`), Bedrock's ``invoke_model`` body
+(:mod:`~aievents.adapters.bedrock`), Replicate's prediction and output
+(:mod:`~aievents.adapters.replicate`), Stability's answers
+(:mod:`~aievents.adapters.stability`) and BFL's result
+(:mod:`~aievents.adapters.bfl`). :func:`to_answer` also takes a bare usage
+object, and refuses, naming its type, what nobody knows.
+
 When a provider omits ``total_tokens`` it is derived from the parts it did
 report; when it reports a total that does not add up, its total is kept.
 What the provider or a gateway reported itself (``cost``, ``cost_details``,
@@ -33,6 +45,9 @@ naming the field.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from aievents._lazy import lazy
 from aievents.adapters.detect import to_image_usage
 from aievents.adapters.fal import from_fal
 from aievents.adapters.google import from_gemini
@@ -40,11 +55,23 @@ from aievents.adapters.openai import from_openai
 from aievents.adapters.orq import from_orq
 from aievents.adapters.tanstack import from_tanstack
 
+if TYPE_CHECKING:
+    from aievents.adapters.answers import Answer, read_answer, to_answer
+
 __all__ = [
+    "Answer",
     "from_fal",
     "from_gemini",
     "from_openai",
     "from_orq",
     "from_tanstack",
+    "read_answer",
+    "to_answer",
     "to_image_usage",
 ]
+
+#: The answer readers load when first asked for (``import aievents`` stays light).
+__getattr__, __dir__ = lazy(
+    __name__,
+    dict.fromkeys(("Answer", "read_answer", "to_answer"), "aievents.adapters.answers"),
+)

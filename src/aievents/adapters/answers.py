@@ -5,6 +5,21 @@ JSON body as a dict) of any supported provider and returns the facts it
 reports: the images made, the usage, the model and the provider's id of the
 answer. Each provider family has a reader that recognises its own shape and
 returns None for any other; :func:`read_answer` asks each in turn.
+:func:`to_answer` also takes a bare usage object (what
+:func:`~aievents.adapters.to_image_usage` reads) and refuses anything else.
+
+The order of the readers (:data:`_READERS`): a reader whose shape is marked
+by a key or a value no other shape has (Gemini's ``candidates``, the
+Responses API's ``object: "response"``, OpenAI's ``data`` list, Stability's
+``artifacts`` or ``finish_reason``, BFL's ``result.sample``, a Replicate
+prediction's ``status`` and ``output``) is asked first; the shapes that are
+only an ``images`` list (Bedrock: base64 strings; fal: objects with a
+``url``) come last, each checking its items. A reader that knows its shape
+but finds it malformed raises
+:class:`~aievents.exceptions.EventValidationError` naming the field; it
+never claims a shape another reader would read. A reader builds its
+:class:`Answer` from :mod:`aievents.adapters._answer` (where it is defined,
+so that no reader imports this module, which imports the readers).
 """
 
 from __future__ import annotations
@@ -13,19 +28,29 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Final
 
+from aievents._usagemodel import ImageUsage
 from aievents.adapters._answer import Answer
+from aievents.adapters._read import has_any
+from aievents.adapters.detect import _WRAPPERS, SHAPES, to_image_usage
+from aievents.exceptions import EventValidationError
 
-__all__ = ["Answer", "Reader", "read_answer"]
-
+__all__ = ["Answer", "Reader", "read_answer", "to_answer"]
 
 #: A reader: the :class:`Answer` of a payload of its provider's shape, else None.
 Reader = Callable[[Any], "Answer | None"]
 
 #: The readers, by module and function, asked in this order (imported when
 #: first used). A reader returns None for a shape that is not its own.
+#: Marked shapes first, the bare ``images`` lists last (see the module).
 _READERS: Final[tuple[tuple[str, str], ...]] = (
     ("aievents.adapters.responses", "read_response"),
     ("aievents.adapters.google", "read_response"),
+    ("aievents.adapters.openai_images", "read_images_response"),
+    ("aievents.adapters.stability", "read_stability"),
+    ("aievents.adapters.bfl", "read_bfl"),
+    ("aievents.adapters.replicate", "read_prediction"),
+    ("aievents.adapters.bedrock", "read_invoke_body"),
+    ("aievents.adapters.fal_result", "read_result"),
 )
 
 
@@ -37,3 +62,41 @@ def read_answer(payload: Any) -> Answer | None:
         if found is not None:
             return found
     return None
+
+
+def _usage_like(payload: Any) -> bool:
+    """Whether ``payload`` has the keys of a usage shape (or of a response holding one)."""
+    if payload is None or isinstance(payload, (str, bytes, int, float, list, tuple)):
+        return False
+    return any(has_any(payload, keys) for keys, _ in SHAPES) or has_any(payload, _WRAPPERS)
+
+
+def to_answer(payload: Any) -> Answer:
+    """The :class:`Answer` of a provider's whole answer, or of a bare usage object.
+
+    A whole answer is read by :func:`read_answer`; a usage object of any
+    supported provider (an :class:`~aievents.usage.ImageUsage`, OpenAI's
+    ``usage``, Gemini's ``usage_metadata``, TanStack's ``TokenUsage``, fal's
+    headers...) by :func:`~aievents.adapters.to_image_usage`, as
+    ``Answer(usage=...)``.
+
+    Raises:
+        EventValidationError: nobody knows ``payload``'s shape (the error
+            names its type, never its content), or a known shape is
+            malformed (the error names the field).
+    """
+    if isinstance(payload, ImageUsage):
+        return Answer(usage=payload)
+    found = read_answer(payload)
+    if found is not None:
+        return found
+    if _usage_like(payload):
+        return Answer(usage=to_image_usage(payload))
+    raise EventValidationError(
+        "answer",
+        type(payload),
+        "is not a provider answer or usage aievents can read (OpenAI Images or "
+        "Responses, Gemini, fal, Bedrock, Replicate, Stability, BFL; or a usage "
+        "object): record its facts with record_usage, record_images and update",
+        owner="record",
+    )

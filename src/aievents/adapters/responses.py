@@ -22,10 +22,10 @@ from typing import Any, Final
 
 import attrs
 
+from aievents._usagemodel import ImageUsage
 from aievents.adapters._answer import Answer, text
 from aievents.adapters._read import ABSENT, lookup, view
 from aievents.adapters.openai import read_input_output
-from aievents.usage import ImageUsage
 
 __all__ = ["IMAGE_TOOL", "ImageTool", "image_tool", "read_image_tool", "read_response"]
 

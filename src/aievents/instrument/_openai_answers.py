@@ -81,11 +81,11 @@ def _field(answer: Any, name: str) -> Any:
 def learn(request: ImageRequest, answer: Any) -> None:
     """Take size, quality and usage from an answer or a stream's completed event."""
     size = _field(answer, "size")
-    if isinstance(size, str) and (request.size in (None, "auto") or size != "auto"):
-        request.size = size
     quality = _field(answer, "quality")
-    if isinstance(quality, str) and (request.quality in (None, "auto") or quality != "auto"):
-        request.quality = quality
+    request.learn_settings(
+        size=size if isinstance(size, str) else None,
+        quality=quality if isinstance(quality, str) else None,
+    )
     usage = _field(answer, "usage")
     if usage is not None:
         try:

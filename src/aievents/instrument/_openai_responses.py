@@ -91,12 +91,7 @@ class ToolRequest(ImageRequest):
         if answer.model is not None and answer.model != self.model and self.priced_as is None:
             self.model = answer.model
             self.priced_as = self.deployments.get(answer.model)
-        if answer.size is not None and (self.size in (None, "auto") or answer.size != "auto"):
-            self.size = answer.size
-        if answer.quality is not None and (
-            self.quality in (None, "auto") or answer.quality != "auto"
-        ):
-            self.quality = answer.quality
+        self.learn_settings(size=answer.size, quality=answer.quality)
         if self.action in (None, "auto") and found.action == "edit":
             self.operation = "image.edit"
         if answer.usage is not None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from aievents._diag import RateLimitedLog, describe
 from aievents._redact import scrub_text
 from aievents.adapters import to_image_usage
+from aievents.adapters.answers import Answer, to_answer
 from aievents.client import EventClient, get_client
 from aievents.events import (
     BaseEvent,
@@ -30,7 +32,9 @@ from aievents.exceptions import EventValidationError, FieldValueError
 from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.usage import ImageUsage, add_usage
 
-__all__ = ["ImageRequest", "moment", "new_request_id", "report_failure"]
+__all__ = ["ImageRequest", "guarded", "moment", "new_request_id", "report_failure"]
+
+T = TypeVar("T")
 
 _DIAG: Final = RateLimitedLog("instrument")
 
@@ -59,6 +63,23 @@ def report_failure(what: str, exc: BaseException) -> None:
     else:
         error = describe(exc)
     _DIAG((what, error), "warning", "instrumentation_failed", step=what, error=error)
+
+
+def guarded(
+    request: ImageRequest, what: str, step: Callable[[], None], *, raising: bool = False
+) -> None:
+    """Run a telemetry step of ``request``; its failure is logged, never raised into the call.
+
+    With a strict event client (tests) the failure is raised, unless
+    ``raising``: the call is already leaving with an exception of its own,
+    which wins.
+    """
+    try:
+        step()
+    except Exception as exc:
+        if request.strict and not raising:
+            raise
+        report_failure(what, exc)
 
 
 class ImageRequest:
@@ -150,8 +171,77 @@ class ImageRequest:
                 reason=exc.reason,
             )
             return None
-        self.usage = read if self.usage is None else add_usage(self.usage, read)
+        self._add_usage(read)
         return read
+
+    def _add_usage(self, usage: ImageUsage) -> None:
+        self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+
+    def record(self, answer: T) -> T:
+        """Record what a provider's answer says, and return ``answer`` itself.
+
+        One line at the call site: ``image = req.record(client.generate(...))``.
+        ``answer`` is a whole answer of any supported provider (an SDK
+        object or its JSON body as a dict: OpenAI's ``ImagesResponse``, fal's
+        result, a Bedrock ``invoke_model`` body, a Replicate prediction or
+        output, Stability's and BFL's answers; see
+        :func:`aievents.adapters.read_answer`) or a bare usage object of any
+        supported provider (:func:`aievents.adapters.to_image_usage`). From it
+        the request learns:
+
+        - its images (added up when several answers are recorded; images a
+          safety filter held back are not counted) and usage (added up by
+          :func:`aievents.usage.add_usage`, what the provider billed or
+          charged included);
+        - the model the answer names, which may be more exact than the one
+          asked for: the events report it; when the price table knows the
+          model asked for but not the answer's, the request is priced as
+          the one asked for;
+        - size and quality, when the answer says (``auto`` never replaces a
+          known value);
+        - the provider's id of the answer: the started event went out with
+          the request's id when the request began, and one request keeps
+          one id, so the provider's id is kept as ``correlation_id`` (give
+          ``request_id`` up front to have it as the request's own id).
+
+        The cost is worked out when the request ends, from all that.
+
+        Telemetry never breaks the call: a payload nobody recognises, or a
+        malformed one, raises :class:`~aievents.exceptions.EventValidationError`
+        (naming the payload's type, or the bad field) only with a strict
+        event client (tests); otherwise it is logged and nothing is
+        recorded. ``answer`` is returned unchanged either way.
+        """
+        guarded(self, "record", lambda: self._learn(to_answer(answer)))
+        return answer
+
+    def _learn(self, facts: Answer) -> None:
+        """Take the facts of one answer (see :meth:`record`)."""
+        if self._finished:
+            raise RuntimeError(
+                f"request {self.request_id} has already ended: record its answer before it ends"
+            )
+        if facts.usage is not None:
+            self._add_usage(facts.usage)
+        if facts.images is not None:
+            self.images = (self.images or 0) + facts.images
+        if facts.model is not None and facts.model != self.model:
+            if (
+                self.priced_as is None
+                and self._prices.lookup(facts.model, self.provider) is None
+                and self._prices.lookup(self.model, self.provider) is not None
+            ):
+                self.priced_as = self.model
+            self.model = facts.model
+        self.learn_settings(size=facts.size, quality=facts.quality)
+        self.update(request_id=facts.request_id)
+
+    def learn_settings(self, *, size: str | None = None, quality: str | None = None) -> None:
+        """Take the size and quality an answer reports; ``auto`` never replaces a known value."""
+        if size is not None and (self.size in (None, "auto") or size != "auto"):
+            self.size = size
+        if quality is not None and (self.quality in (None, "auto") or quality != "auto"):
+            self.quality = quality
 
     def record_images(self, count: int) -> None:
         """Record how many images the request produced."""

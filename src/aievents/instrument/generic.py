@@ -1,24 +1,26 @@
 """Instrument any provider's image call: :class:`image_request`.
 
-As a context manager (sync or async)::
+As a context manager (sync or async), with one line per call to record what
+the provider's answer says (:meth:`ImageRequest.record`)::
 
-    with image_request(provider="stability", model="sd3.5-large", size="1024x1024") as req:
-        result = stability.generate(prompt)
-        req.record_images(len(result.artifacts))
+    with image_request(provider="fal", model="fal-ai/flux/schnell") as req:
+        result = req.record(fal_client.subscribe("fal-ai/flux/schnell", arguments=args))
 
 As a decorator (sync or async functions); :func:`current_request` gives the
 request inside::
 
-    @image_request(provider="google", model="gemini-2.5-flash-image")
-    async def draw(prompt: str) -> bytes:
-        response = await gemini.generate_content(prompt)
-        current_request().record_usage(response.usage_metadata)
-        return response.image
+    @image_request(provider="stability", model="sd3.5-large")
+    def draw(prompt: str) -> dict:
+        return current_request().record(stability.generate(prompt))
 
 On enter it emits ``image:request:started``; on a normal exit
-``image:request:completed`` then ``image:usage`` (when usage was recorded or a
-per-image price is known); when the block raises, ``image:request:error``
-and the exception goes on unchanged.
+``image:request:completed`` then ``image:usage``; when the block raises,
+``image:request:error`` and the exception goes on unchanged.
+
+The block is the report of the call: it claims it
+(:mod:`aievents.instrument._guard`), so that an instrumented SDK call made
+inside it (an ``instrument_openai`` client, say) is not reported a second
+time; give its answer to :meth:`ImageRequest.record` for its facts.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from typing import Any, Final, ParamSpec, TypeVar, cast
 from aievents.client import EventClient
 from aievents.events import ImageRequestStartedEvent
 from aievents.exceptions import EventValidationError
-from aievents.instrument._request import ImageRequest, report_failure
+from aievents.instrument._guard import claim, release
+from aievents.instrument._request import ImageRequest, guarded
 from aievents.pricing import PriceBook, PriceTable, book_for
 
 __all__ = ["current_request", "image_request"]
@@ -59,17 +62,8 @@ def current_request() -> ImageRequest:
 
 
 def _guarded(request: ImageRequest, step: Callable[[], None], *, raising: bool = False) -> None:
-    """Run a telemetry step; its failure is logged, never raised into the block.
-
-    With a strict event client (tests) a handler's error is raised, unless the
-    block is already leaving with an exception of its own, which wins.
-    """
-    try:
-        step()
-    except Exception as exc:
-        if request.strict and not raising:
-            raise
-        report_failure("image_request", exc)
+    """Run a telemetry step: its failure is logged, not raised into the block (``guarded``)."""
+    guarded(request, "image_request", step, raising=raising)
 
 
 def _check_fields(
@@ -97,6 +91,11 @@ def _check_fields(
 class image_request:  # noqa: N801 - used like a function, as contextlib's helpers are
     """Report one image request to any provider: a context manager and a decorator.
 
+    Inside, :meth:`ImageRequest.record` takes the provider's answer (and
+    returns it): images, usage, model, size, quality and the provider's id.
+    The block claims its call, so that an instrumented SDK call inside it is
+    reported by the block alone.
+
     Args:
         provider: The provider, such as ``stability``, ``google`` or ``fal``.
         model: The model.
@@ -106,8 +105,9 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         quality: Quality of the images, when known up front.
         number_of_images: Images requested.
         request_id: The provider's request id, when known up front
-            (otherwise one is generated; ``update(request_id=...)`` later
-            cannot change the started event's).
+            (otherwise one is generated; an id learned later, by
+            ``record`` or ``update(request_id=...)``, cannot change the
+            started event's and is kept as ``correlation_id``).
         prompt: The prompt, copied into the started event only when given.
         client: The event client; the default client when omitted.
         prices: The :class:`~aievents.pricing.PriceBook` to price with; the
@@ -158,12 +158,16 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
             "fields": fields,
             "priced_as": priced_as,
         }
-        #: The context token to restore when each active request of this object ends.
-        self._restore: dict[ImageRequest, Token[ImageRequest | None]] = {}
+        #: The context tokens to restore when each active request of this object
+        #: ends: the current request's, and the call's claim (None when an outer
+        #: block or instrumented call holds it).
+        self._restore: dict[
+            ImageRequest, tuple[Token[ImageRequest | None], Token[bool] | None]
+        ] = {}
 
     def _begin(self) -> ImageRequest:
         request = ImageRequest(**self._options)
-        self._restore[request] = _CURRENT.set(request)
+        self._restore[request] = (_CURRENT.set(request), claim())
         _guarded(request, request.start)
         return request
 
@@ -171,7 +175,10 @@ class image_request:  # noqa: N801 - used like a function, as contextlib's helpe
         request = _CURRENT.get()
         if request is None or request not in self._restore:
             return
-        _CURRENT.reset(self._restore.pop(request))
+        current, claimed = self._restore.pop(request)
+        if claimed is not None:
+            release(claimed)
+        _CURRENT.reset(current)
         if error is None:
             _guarded(request, request.complete)
         else:
