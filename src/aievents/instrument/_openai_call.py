@@ -143,32 +143,41 @@ class Endpoint:
     deployment: str | None = None
 
 
-#: Each client's endpoint, computed once (a client's base URL is set when it is made).
+#: Each client's endpoint, with the base URL it was computed from (a client's
+#: base URL can be set again: ``client.base_url = ...``, ``openai.base_url = ...``).
 #: Threads that meet a new client at once each compute the same answer; no lock is needed.
-_ENDPOINTS: Final[weakref.WeakKeyDictionary[Any, Endpoint]] = weakref.WeakKeyDictionary()
+_ENDPOINTS: Final[weakref.WeakKeyDictionary[Any, tuple[Any, Endpoint]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def endpoint_of(client: Any) -> Endpoint:
-    """The provider ``client`` talks to and the deployment its URL names; cached per client.
+    """The provider ``client`` talks to and the deployment its URL names; cached per base URL.
 
     ``azure`` for an Azure client (``AzureOpenAI``, ``AsyncAzureOpenAI``) or
     a host of Azure's (``*.openai.azure.com``, ``*.cognitiveservices.azure.com``,
     ``*.services.ai.azure.com``); ``xai`` for ``api.x.ai``; ``openrouter``
     for ``openrouter.ai``; ``openai`` for ``api.openai.com`` (subdomains
     such as ``eu.api.openai.com`` included); else the base URL's host,
-    without its port (``127.0.0.1`` for a local server).
+    without its port (``127.0.0.1`` for a local server). Computed again when
+    the client's base URL is no longer the one it was computed from.
     """
+    url = getattr(client, "base_url", None)
     try:
         found = _ENDPOINTS.get(client)
     except TypeError:  # not weakly referable: computed each time
-        return _endpoint(client)
-    if found is None:
-        found = _ENDPOINTS[client] = _endpoint(client)
-    return found
+        return _endpoint(client, url)
+    # The same URL object (a client's own), or an equal one (the module
+    # client makes a new one at each read when ``openai.base_url`` is set).
+    if found is not None and (found[0] is url or found[0] == url):
+        return found[1]
+    endpoint = _endpoint(client, url)
+    _ENDPOINTS[client] = (url, endpoint)
+    return endpoint
 
 
-def _endpoint(client: Any) -> Endpoint:
-    host = (urlsplit(str(getattr(client, "base_url", ""))).hostname or "").rstrip(".")
+def _endpoint(client: Any, url: Any) -> Endpoint:
+    host = (urlsplit(str(url or "")).hostname or "").rstrip(".")
     if _is_azure_client(client) or host.endswith(_AZURE_HOSTS):
         return Endpoint("azure", url_deployment(client))
     for known, provider in _HOSTS:
