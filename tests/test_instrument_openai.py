@@ -492,7 +492,7 @@ class TestDerivedClients:
         parent.close()
 
     def test_undo_the_parent(self, server: ImageServer) -> None:
-        """uninstrument_openai(parent): the clients following it stop too; one with its own goes on."""
+        """uninstrument_openai(parent): those following it stop too; one with its own goes on."""
         parent = self.make(server)
         derived = parent.with_options(timeout=5)
         grandchild = derived.copy()
@@ -518,7 +518,9 @@ class TestDerivedClients:
             barrier = threading.Barrier(2)
             made: list[Any] = []
 
-            def derive(parent: Any = parent, barrier: threading.Barrier = barrier) -> None:
+            def derive(
+                parent: Any = parent, barrier: threading.Barrier = barrier, made: list[Any] = made
+            ) -> None:
                 barrier.wait()
                 made.append(parent.with_options(timeout=5))
 

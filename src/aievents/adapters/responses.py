@@ -26,6 +26,7 @@ from aievents._usagemodel import ImageUsage
 from aievents.adapters._answer import Answer, text
 from aievents.adapters._read import ABSENT, lookup, view
 from aievents.adapters.openai import read_input_output
+from aievents.events import ImageOutput
 
 __all__ = ["IMAGE_TOOL", "ImageTool", "image_tool", "read_image_tool", "read_response"]
 
@@ -46,11 +47,16 @@ class ImageTool:
         calls: Image generation calls in the response, whatever their status.
         action: ``edit`` when every call edited an image, ``generate`` when
             one generated one, None when the calls do not say.
+        status: The response's ``status`` (``completed``, ``failed``...).
+        outputs: The completed calls' images (``result``, base64) and
+            revised prompts, in order.
     """
 
     answer: Answer
     calls: int
     action: str | None
+    status: str | None = None
+    outputs: tuple[ImageOutput, ...] = ()
 
 
 def _field(item: Any, name: str) -> Any:
@@ -102,6 +108,7 @@ def read_image_tool(payload: Any) -> ImageTool | None:
     images = filtered = calls = 0
     size = quality = None
     actions = set()
+    outputs: list[ImageOutput] = []
     for each in fields["output"]:
         item = view(each)  # an SDK object's fields, read once
         if not isinstance(item, Mapping) or item.get("type") != _CALL:
@@ -110,6 +117,11 @@ def read_image_tool(payload: Any) -> ImageTool | None:
         status = item.get("status")
         if status == "completed":
             images += 1
+            outputs.append(
+                ImageOutput(
+                    b64_json=text(item, "result"), revised_prompt=text(item, "revised_prompt")
+                )
+            )
         elif status == "failed":
             filtered += 1
         size = size or text(item, "size")
@@ -132,7 +144,14 @@ def read_image_tool(payload: Any) -> ImageTool | None:
         filtered=filtered,
     )
     action = "edit" if actions == {"edit"} else "generate" if actions else None
-    return ImageTool(answer=answer, calls=calls, action=action)
+    status = fields.get("status")
+    return ImageTool(
+        answer=answer,
+        calls=calls,
+        action=action,
+        status=status if isinstance(status, str) else None,
+        outputs=tuple(outputs),
+    )
 
 
 def read_response(payload: Any) -> Answer | None:

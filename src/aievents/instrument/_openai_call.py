@@ -22,12 +22,15 @@ from aievents.instrument._request import ImageRequest
 from aievents.pricing import PriceBook
 
 __all__ = [
+    "IMAGE_DEPLOYMENT",
     "PROVIDER",
     "Endpoint",
     "Settings",
     "checked_deployments",
     "default_model",
     "endpoint_of",
+    "given",
+    "header",
     "request_for",
     "url_deployment",
 ]
@@ -63,16 +66,27 @@ _GPT_IMAGE_ONLY: Final = frozenset(
 )
 _GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
 _DALL_E_DEFAULT_SIZE: Final = "1024x1024"
+#: Azure OpenAI's header naming the deployment of the Responses API's image tool.
+IMAGE_DEPLOYMENT: Final = "x-ms-oai-image-generation-deployment"
 #: The deployment an Azure client's base URL names (``.../openai/deployments/{name}``).
 _URL_DEPLOYMENT: Final = re.compile(r"/deployments/([^/]+)")
 
 
-def _given(kwargs: dict[str, Any], name: str) -> Any:
-    """A call argument, or None when omitted (the SDK's ``omit``/``NOT_GIVEN`` included)."""
-    value = kwargs.get(name)
-    if value is None or type(value).__name__ in ("Omit", "NotGiven"):
-        return None
-    return value
+def given(source: Any, name: str) -> Any:
+    """A call argument or setting (of a dict, or an SDK object), or None when omitted.
+
+    The SDK's ``omit``/``NOT_GIVEN`` markers are omitted values too.
+    """
+    value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+    return None if value is None or type(value).__name__ in ("Omit", "NotGiven") else value
+
+
+def header(headers: Mapping[str, Any], name: str) -> str | None:
+    """The value of header ``name`` (any case) in ``headers``, or None (omitted too)."""
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name:
+            return None if given(headers, key) is None else str(value)
+    return None
 
 
 def default_model(operation: str, kwargs: dict[str, Any]) -> str:
@@ -83,8 +97,8 @@ def default_model(operation: str, kwargs: dict[str, Any]) -> str:
     """
     if operation == "image.variation":
         return "dall-e-2"
-    gpt_only = any(_given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
-    if gpt_only or _given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
+    gpt_only = any(given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
+    if gpt_only or given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
         return "gpt-image-1"
     return "dall-e-2"
 
@@ -137,10 +151,14 @@ class Endpoint:
         provider: ``azure``, ``xai``, ``openrouter``, ``openai``, or the host
             of the client's base URL (without its port) for any other API.
         deployment: The Azure deployment the client's URL names, if any.
+        image_deployment: The deployment of the Responses API's image tool
+            the client's default headers name (Azure's
+            ``x-ms-oai-image-generation-deployment``), if any.
     """
 
     provider: str
     deployment: str | None = None
+    image_deployment: str | None = None
 
 
 #: Each client's endpoint, with the base URL it was computed from (a client's
@@ -179,7 +197,9 @@ def endpoint_of(client: Any) -> Endpoint:
 def _endpoint(client: Any, url: Any) -> Endpoint:
     host = (urlsplit(str(url or "")).hostname or "").rstrip(".")
     if _is_azure_client(client) or host.endswith(_AZURE_HOSTS):
-        return Endpoint("azure", url_deployment(client))
+        headers = getattr(client, "default_headers", None)
+        image = header(headers, IMAGE_DEPLOYMENT) if isinstance(headers, Mapping) else None
+        return Endpoint("azure", url_deployment(client), image)
     for known, provider in _HOSTS:
         if host == known or host.endswith("." + known):
             return Endpoint(provider)
@@ -221,20 +241,20 @@ def request_for(
             the model the call reports (priced as ``settings.deployments`` says).
         provider: The provider the client talks to (:func:`endpoint_of`).
     """
-    model = deployment if deployment is not None else _given(kwargs, "model")
+    model = deployment if deployment is not None else given(kwargs, "model")
     model = str(model) if model is not None else default_model(operation, kwargs)
     priced_as = settings.deployments.get(model)
-    size = _given(kwargs, "size")
-    quality = _given(kwargs, "quality")
+    size = given(kwargs, "size")
+    quality = given(kwargs, "quality")
     if (priced_as or model).startswith("dall-e"):  # the SDK's defaults for DALL-E
         size = size or _DALL_E_DEFAULT_SIZE
         quality = quality or "standard"
-    image = _given(kwargs, "image")
+    image = given(kwargs, "image")
     inputs = None
     if operation != "image.generation" and image is not None:
         inputs = _file_count(image)
-    prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
-    number = _given(kwargs, "n")
+    prompt = given(kwargs, "prompt") if settings.capture_prompts else None
+    number = given(kwargs, "n")
     return ImageRequest(
         provider=provider,
         model=model,
@@ -244,7 +264,7 @@ def request_for(
         number_of_images=number if isinstance(number, int) else 1,
         image_input_count=inputs,
         prompt=prompt if isinstance(prompt, str) else None,
-        streaming=bool(_given(kwargs, "stream")),
+        streaming=bool(given(kwargs, "stream")),
         client=settings.events,
         prices=settings.prices,
         priced_as=priced_as,

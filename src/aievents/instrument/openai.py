@@ -209,7 +209,7 @@ class _Installed:
 
     @property
     def active(self) -> bool:
-        """Whether the client's calls are reported: not undone, nor its parent while it follows it."""
+        """Whether its calls are reported: not undone, nor its parent while it follows it."""
         installed: _Installed | None = self
         while installed is not None:
             if installed.undone:
@@ -367,7 +367,7 @@ def uninstrument_openai(client: Any = None) -> Any:
 
 
 def _uninstall(resolved: Any) -> None:
-    """Undo ``resolved``'s instrumentation, and that of the clients following it (under the lock)."""
+    """Undo ``resolved``'s instrumentation and that of the clients following it (lock held)."""
     installed = _installed(resolved)
     if installed is None:
         return
