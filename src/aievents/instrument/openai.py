@@ -113,7 +113,12 @@ def instrument_openai(
     ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``, clients made
     inside other libraries, those derived with ``with_options()`` or
     ``copy()``, the module's own ``openai.images``), reports its calls,
-    raw and streamed-response ones included.
+    raw and streamed-response ones included. One limit: a
+    ``with_raw_response`` or ``with_streaming_response`` object kept from
+    before this call (``raw = client.images.with_raw_response``) holds the
+    SDK's own methods, bound when it was built, and is not reported; the
+    one the client gives from now on is (and ``instrument_openai(client)``
+    points the kept ones of that client at its instrumented methods).
 
     With a ``client``, only that client (and those derived from it with
     ``with_options()`` or ``copy()``, which use its settings as they are at
