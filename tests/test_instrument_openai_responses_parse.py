@@ -1,4 +1,4 @@
-"""responses.parse with the image tool, and what is documented as not recorded.
+"""responses.parse with the image tool; the provider a dropped stream's price warning names.
 
 The real openai SDK against ImageServer. The image tool asks for gpt-image-1,
 1024x1024, low, by the 3-word prompt: 3 text tokens x 5.00/1M = 0.000015,
@@ -13,8 +13,10 @@ from typing import Any
 
 import openai
 import pytest
+import structlog
 
 from aievents.instrument import instrument_openai, uninstrument_openai
+from aievents.pricing import PriceBook
 from aievents.testing import ImageServer, capture_events
 from test_instrument_openai import SEQUENCE, names, one_request, usage_of
 from test_instrument_openai_responses import LOW_SQUARE, LOW_SQUARE_COST, PROMPT
@@ -87,3 +89,29 @@ class TestParse:
         ):
             client.responses.parse(model="gpt-5", input=PROMPT)
         assert events == []
+
+
+class TestDroppedStreamWarning:
+    """A stream let go of before its usage came is priced per image, warned under its provider."""
+
+    def test_price_unknown_names_the_endpoint(self, server: ImageServer) -> None:
+        """gpt-image-1 at size and quality ``auto`` has no per-image price: the warning names
+        the provider the events name (the server's host), not the price entry's (openai)."""
+        client = instrument_openai(
+            openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0),
+            prices=PriceBook(),  # its own warnings: once per model and reason
+        )
+        tool = {"type": "image_generation", "model": "gpt-image-1", "partial_images": 2}
+        with client, capture_events() as events, structlog.testing.capture_logs() as logs:
+            stream = client.responses.create(model="gpt-5", input=PROMPT, tools=[tool], stream=True)
+            for event in stream:
+                if event.type == "response.image_generation_call.partial_image":
+                    break
+            stream.close()
+        usage = usage_of(events)
+        assert usage.provider == "127.0.0.1"
+        assert usage.cost is None
+        warned = [line for line in logs if line["event"] == "price_unknown"]
+        assert [(line["model"], line["provider"]) for line in warned] == [
+            ("gpt-image-1", "127.0.0.1")
+        ]

@@ -196,14 +196,14 @@ def endpoint_of(client: Any) -> Endpoint:
 
 def _endpoint(client: Any, url: Any) -> Endpoint:
     host = (urlsplit(str(url or "")).hostname or "").rstrip(".")
+    headers = getattr(client, "default_headers", None)
+    image = header(headers, IMAGE_DEPLOYMENT) if isinstance(headers, Mapping) else None
     if _is_azure_client(client) or host.endswith(_AZURE_HOSTS):
-        headers = getattr(client, "default_headers", None)
-        image = header(headers, IMAGE_DEPLOYMENT) if isinstance(headers, Mapping) else None
         return Endpoint("azure", url_deployment(client), image)
     for known, provider in _HOSTS:
         if host == known or host.endswith("." + known):
-            return Endpoint(provider)
-    return Endpoint(host or PROVIDER)
+            return Endpoint(provider, None, image)
+    return Endpoint(host or PROVIDER, None, image)
 
 
 def _is_azure_client(client: Any) -> bool:

@@ -105,7 +105,7 @@ def instrument_openai(
     """Report the image calls of every openai client, or of one, as events.
 
     The image calls are ``images.generate``, ``images.edit``,
-    ``images.create_variation``, and ``responses.create`` with the
+    ``images.create_variation``, and ``responses.create`` (or ``parse``) with the
     ``image_generation`` tool (a call without it is not reported).
 
     With no ``client``, the SDK's classes are instrumented: every client of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
@@ -268,7 +269,7 @@ class PriceBook:
             return request_cost(
                 resolved.price,
                 table.version,
-                self._warn,
+                self._warn if provider is None else functools.partial(self._warn_for, provider),
                 usage=usage,
                 images=images,
                 size=size,
@@ -276,7 +277,8 @@ class PriceBook:
                 billed=billed,
             )
         except EventValidationError as exc:  # a cost past what an amount may be: unknown
-            self._warn(resolved.price.provider, resolved.price.model, f"cost {exc.reason}")
+            reason = f"cost {exc.reason}"
+            self._warn(provider or resolved.price.provider, resolved.price.model, reason)
             return None
 
     def cost_of(self, event: BaseEvent, *, table: PriceTable | None = None) -> ImageCost | None:
@@ -376,7 +378,7 @@ class PriceBook:
             price, size, quality, images, priced_as=resolved.priced_as, version=table.version
         )
         if isinstance(found, str):
-            self._warn(price.provider, price.model, found, size=size, quality=quality)
+            self._warn(provider or price.provider, price.model, found, size=size, quality=quality)
             return None
         return found
 
@@ -402,6 +404,12 @@ class PriceBook:
         if cost is None and price:
             cost = self.cost_of(event)
         return cost
+
+    def _warn_for(
+        self, provider: str, _entry: str | None, model: str, reason: str, **facts: Any
+    ) -> None:
+        """:meth:`_warn` naming the request's ``provider`` rather than the price entry's."""
+        self._warn(provider, model, reason, **facts)
 
     def _warn(self, provider: str | None, model: str, reason: str, **facts: Any) -> None:
         if self._warned.first(model, reason):
