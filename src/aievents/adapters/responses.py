@@ -26,7 +26,6 @@ from aievents._usagemodel import ImageUsage
 from aievents.adapters._answer import Answer, text
 from aievents.adapters._read import ABSENT, lookup, view
 from aievents.adapters.openai import read_input_output
-from aievents.events import ImageOutput
 
 __all__ = ["IMAGE_TOOL", "ImageTool", "image_tool", "read_image_tool", "read_response"]
 
@@ -48,15 +47,15 @@ class ImageTool:
         action: ``edit`` when every call edited an image, ``generate`` when
             one generated one, None when the calls do not say.
         status: The response's ``status`` (``completed``, ``failed``...).
-        outputs: The completed calls' images (``result``, base64) and
-            revised prompts, in order.
+        outputs: The completed calls' ``(result, revised_prompt)``: each
+            image (base64) and its revised prompt, in order.
     """
 
     answer: Answer
     calls: int
     action: str | None
     status: str | None = None
-    outputs: tuple[ImageOutput, ...] = ()
+    outputs: tuple[tuple[str | None, str | None], ...] = ()
 
 
 def _field(item: Any, name: str) -> Any:
@@ -108,7 +107,7 @@ def read_image_tool(payload: Any) -> ImageTool | None:
     images = filtered = calls = 0
     size = quality = None
     actions = set()
-    outputs: list[ImageOutput] = []
+    outputs: list[tuple[str | None, str | None]] = []
     for each in fields["output"]:
         item = view(each)  # an SDK object's fields, read once
         if not isinstance(item, Mapping) or item.get("type") != _CALL:
@@ -117,11 +116,7 @@ def read_image_tool(payload: Any) -> ImageTool | None:
         status = item.get("status")
         if status == "completed":
             images += 1
-            outputs.append(
-                ImageOutput(
-                    b64_json=text(item, "result"), revised_prompt=text(item, "revised_prompt")
-                )
-            )
+            outputs.append((text(item, "result"), text(item, "revised_prompt")))
         elif status == "failed":
             filtered += 1
         size = size or text(item, "size")

@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from aievents import _unfinished as unfinished
 from aievents.adapters.responses import ImageTool, image_tool, read_image_tool
+from aievents.events import ImageOutput
 from aievents.instrument._httpbody import tap
 from aievents.instrument._openai_answers import (
     BodyWatch,
@@ -106,7 +107,9 @@ def finish(request: ToolRequest, response: Any, capture_outputs: bool) -> None:
     request.learn(found)
     request.record_images(found.answer.images or 0)
     if capture_outputs:
-        request.outputs = found.outputs
+        request.outputs = tuple(
+            ImageOutput(b64_json=image, revised_prompt=revised) for image, revised in found.outputs
+        )
     request.complete()
 
 
