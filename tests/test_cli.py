@@ -85,8 +85,13 @@ def requests(page: dict[str, Any]) -> list[int]:
 DEMO_COSTS = {
     # "a lighthouse at dusk", medium 1024x1024: 4 x 5/1M + 1756 x 30/1M = 0.00002 + 0.05268;
     # the edit "add a red scarf", medium: 0.00002 + 323 x 8/1M + 0.05268 = 0.055284;
-    # "the same, as a poster", high 1024x1536, n=2: 5 x 5/1M + 2 x 5488 x 30/1M = 0.329305.
-    "gpt-image-2": Decimal("0.0527") + Decimal("0.055284") + Decimal("0.329305"),
+    # "the same, as a poster", high 1024x1536, n=2: 5 x 5/1M + 2 x 5488 x 30/1M = 0.329305;
+    # the Responses API's image tool, "draw the harbour at night", medium 1536x1024:
+    # 5 x 5/1M + 1372 x 30/1M = 0.000025 + 0.04116 = 0.041185 (gpt-5's own tokens not counted).
+    "gpt-image-2": Decimal("0.0527")
+    + Decimal("0.055284")
+    + Decimal("0.329305")
+    + Decimal("0.041185"),
     # The Azure deployment, priced as gpt-image-2: "a fox in the rain", high 1024x1024:
     # 5 x 5/1M + 7024 x 30/1M = 0.000025 + 0.21072.
     "contoso-images": Decimal("0.210745"),
@@ -130,7 +135,7 @@ class TestDemo:
         result, _ = demo
         assert result.returncode == 0, result.stderr
         out = result.stdout
-        assert "12 image calls, 3 failed; 9 stored" in out
+        assert "13 image calls, 3 failed; 10 stored" in out
         assert out.count("image:request:error") == 3
         for title in ("Usage today by model and size", "Costs today by line item"):
             assert title in out
@@ -142,8 +147,26 @@ class TestDemo:
         assert "sk-demo-local" not in out + result.stderr
         assert "demo-local-not-a-key" not in out + result.stderr
 
+    def test_providers(self, demo: tuple[subprocess.CompletedProcess[str], Any]) -> None:
+        """Each call names where its client sends it; none names the local server."""
+        out = demo[0].stdout
+        for provider in ("openai", "azure", "google", "gateway.example.com"):
+            assert f"provider={provider} " in out, provider
+        assert "provider=127.0.0.1" not in out
+
+    def test_in_process(self, tmp_path: Path) -> None:
+        """Run in-process, the demo undoes its instrumentation of both SDKs when it ends."""
+        from aievents.cli._demo import run_demo
+        from aievents.instrument import google, openai
+
+        out = io.StringIO()
+        assert run_demo(str(tmp_path / "demo.db"), out, time.time()) == 0
+        assert "13 image calls, 3 failed; 10 stored" in out.getvalue()
+        assert not openai.is_instrumented()
+        assert not google.is_instrumented()
+
     def test_todays_models(self, demo: tuple[subprocess.CompletedProcess[str], Any]) -> None:
-        """OpenAI, an Azure deployment, Gemini by the generic API, one unpriced; none retired."""
+        """OpenAI, an Azure deployment, Gemini by google-genai, one unpriced; none retired."""
         _, models = demo
         assert sorted(models) == sorted([*DEMO_COSTS, *DEMO_CATALOGUE_COSTS, "seedream-4.5"])
         assert not [m for m in models if m.startswith(RETIRED)]
@@ -401,7 +424,7 @@ class TestErrors:
         """A second demo run into the same file stores its own calls too."""
         for _ in range(2):
             result = run("demo", "--db", str(tmp_path / "demo.db"))
-            assert "9 stored" in result.stdout
+            assert "10 stored" in result.stdout
 
     @pytest.mark.parametrize(
         "case",

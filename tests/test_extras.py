@@ -168,9 +168,9 @@ class TestLibraryExtras:
 class TestCommandExtras:
     """The command names the cli extra before it does anything."""
 
-    @pytest.mark.parametrize("extras", [(), ("openai",), ("store",)])
+    @pytest.mark.parametrize("extras", [(), ("openai",), ("openai", "google"), ("store",)])
     def test_demo(self, bare: Bare, tmp_path: Path, extras: tuple[str, ...]) -> None:
-        """Without rich, openai or SQLAlchemy the demo makes no call and says what to install."""
+        """Without rich, openai, google-genai or SQLAlchemy: no call, and what to install."""
         db = tmp_path / "demo.db"
         result = bare("-m", "aievents", "demo", "--db", str(db), extras=extras, cwd=tmp_path)
         assert result.returncode == 1

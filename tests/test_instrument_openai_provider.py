@@ -1,7 +1,7 @@
 """The provider an openai client's events name, from its endpoint (endpoint_of).
 
 Clients whose base URL names a real provider reach the local image server
-through an HTTP transport that sends every request to 127.0.0.1: no request
+through ``ImageServer.http_client``, which sends every request to 127.0.0.1: no request
 leaves the machine, and the client (its URL, its ``Host`` header) believes
 it talks to the provider. Costs are worked by hand from pricing.md.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import weakref
 from collections.abc import Iterator
 from decimal import Decimal
@@ -30,37 +29,11 @@ from aievents.testing import ImageServer, capture_events
 D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
 API_VERSION = "2025-04-01-preview"
-#: The HTTP library the installed SDK is built on (httpx, or its successor).
-HTTP = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
 #: gpt-image-2, a medium 1024x1024 image of "a red fox in snow": 5 text tokens x 5.00/1M
 #: = 0.000025, 1756 image tokens x 30.00/1M = 0.05268; total 0.052705.
 MEDIUM_SQUARE = D("0.052705")
 #: gpt-image-1, the spec's example: 10 x 5/1M + 40 x 10/1M + 50 x 40/1M = 0.00245.
 SPEC_COST = D("0.00245")
-
-
-class ToLocal(HTTP.HTTPTransport):  # type: ignore[misc,name-defined]
-    """Sends every request to the local server, whatever host its URL names."""
-
-    def __init__(self, server: ImageServer) -> None:
-        super().__init__()
-        self.port = urlsplit(server.url).port
-
-    def handle_request(self, request: Any) -> Any:
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
-        return super().handle_request(request)
-
-
-class AsyncToLocal(HTTP.AsyncHTTPTransport):  # type: ignore[misc,name-defined]
-    """:class:`ToLocal` for async clients."""
-
-    def __init__(self, server: ImageServer) -> None:
-        super().__init__()
-        self.port = urlsplit(server.url).port
-
-    async def handle_async_request(self, request: Any) -> Any:
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
-        return await super().handle_async_request(request)
 
 
 @pytest.fixture(name="server", scope="module")
@@ -73,16 +46,6 @@ def _server() -> Iterator[ImageServer]:
 def _undone() -> Iterator[None]:
     yield
     uninstrument_openai()
-
-
-def local(server: ImageServer) -> Any:
-    """An HTTP client for the openai SDK that reaches only the local server."""
-    return openai.DefaultHttpxClient(transport=ToLocal(server))
-
-
-def alocal(server: ImageServer) -> Any:
-    """:func:`local` for async clients."""
-    return openai.DefaultAsyncHttpxClient(transport=AsyncToLocal(server))
 
 
 class TestEndpointOf:
@@ -165,7 +128,10 @@ class TestCallsNameTheProvider:
         n = 2 if provider == "xai" else 1
         with (
             openai.OpenAI(
-                api_key="sk-test", base_url=base_url, http_client=local(server), max_retries=0
+                api_key="sk-test",
+                base_url=base_url,
+                http_client=server.http_client(),
+                max_retries=0,
             ) as client,
             capture_events() as events,
         ):
@@ -193,13 +159,13 @@ class TestCallsNameTheProvider:
         kwargs = {"model": "prod-images", "prompt": "a red fox in snow", "quality": "medium"}
         with capture_events() as events:
             if mode == "sync":
-                with openai.AzureOpenAI(http_client=local(server), **options) as client:
+                with openai.AzureOpenAI(http_client=server.http_client(), **options) as client:
                     response = client.images.generate(**kwargs)
             else:
 
                 async def go() -> Any:
                     async with openai.AsyncAzureOpenAI(
-                        http_client=alocal(server), **options
+                        http_client=server.async_http_client(), **options
                     ) as client:
                         return await client.images.generate(**kwargs)
 
@@ -224,7 +190,7 @@ class TestCallsNameTheProvider:
         with (
             openai.AzureOpenAI(
                 azure_endpoint="https://contoso.openai.azure.com", api_key="az-test",
-                api_version=API_VERSION, http_client=local(server), max_retries=0,
+                api_version=API_VERSION, http_client=server.http_client(), max_retries=0,
             ) as client,
             capture_events() as events,
         ):  # fmt: skip
@@ -239,7 +205,7 @@ class TestCallsNameTheProvider:
         """A client instrumented on its own names its provider too."""
         client = instrument_openai(
             openai.OpenAI(
-                api_key="sk-test", base_url="https://api.x.ai/v1", http_client=local(server)
+                api_key="sk-test", base_url="https://api.x.ai/v1", http_client=server.http_client()
             )
         )
         with client, capture_events() as events:

@@ -305,7 +305,7 @@ class TestInstalled:
     def test_demo(self, venvs: dict[str, Venv], tmp_path: Path) -> None:
         """With [cli], the demo runs end to end."""
         result = venvs["cli"].run("aievents", "demo", "--db", tmp_path / "demo.db", cwd=tmp_path)
-        assert "12 image calls, 3 failed; 9 stored" in result.stdout
+        assert "13 image calls, 3 failed; 10 stored" in result.stdout
         assert "Costs today by line item" in result.stdout
 
 

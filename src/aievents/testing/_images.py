@@ -27,13 +27,17 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
 
+from aievents._extras import require_extra
 from aievents._redact import REDACTED, is_secret_key
 from aievents.testing._answers import B64, gpt_usage, openai_answer
 from aievents.testing._gemini import GEMINI_PATH, gemini_reply, send_events
 from aievents.testing._responses import IMAGE_DEPLOYMENT, ResponsesEndpoint
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["ImageServer"]
 
@@ -80,7 +84,8 @@ class ImageServer:
 
     Entering the block starts it on a free port of 127.0.0.1 (on a daemon
     thread); leaving it stops it. Give the ``openai`` client its
-    :attr:`base_url` and any API key::
+    :attr:`base_url` and any API key (or keep the provider's real
+    ``base_url`` and give it :meth:`http_client`)::
 
         with ImageServer() as server:
             client = openai.OpenAI(base_url=server.base_url, api_key="sk-test")
@@ -202,6 +207,39 @@ class ImageServer:
     def base_url(self) -> str:
         """The ``base_url`` to give the openai client."""
         return f"{self.url}/v1"
+
+    def http_client(self) -> httpx2.Client:
+        """An ``http_client`` for ``openai.OpenAI`` that sends every request to this server.
+
+        The client keeps its real ``base_url``, so its events name the real
+        provider, while nothing leaves 127.0.0.1: each request goes to this
+        server with the path and ``Host`` header the client gave it
+        (environment proxies are ignored). It is the SDK's own
+        ``DefaultHttpxClient`` (its timeouts and limits); it needs the
+        ``openai`` extra::
+
+            client = openai.OpenAI(
+                base_url="https://api.x.ai/v1", api_key="test", http_client=server.http_client()
+            )
+            client.images.generate(model="grok-imagine-image", prompt="a fox")  # provider "xai"
+
+        Closing the openai client closes it.
+        """
+        require_extra("ImageServer.http_client", "openai", ("openai",))
+        from aievents.testing._offline import local_client  # noqa: PLC0415 - openai when used
+
+        return local_client(self._port)
+
+    def async_http_client(self) -> httpx2.AsyncClient:
+        """:meth:`http_client` for ``openai.AsyncOpenAI``."""
+        require_extra("ImageServer.async_http_client", "openai", ("openai",))
+        from aievents.testing._offline import async_local_client  # noqa: PLC0415
+
+        return async_local_client(self._port)
+
+    @property
+    def _port(self) -> int:
+        return int(self._http.server_address[1])
 
     def answer_next(
         self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
