@@ -1,6 +1,6 @@
 """The Responses API's ``image_generation`` tool: one image request per response that used it.
 
-``client.responses.create(..., tools=[{"type": "image_generation", ...}])``
+``client.responses.create(..., tools=[{"type": "image_generation", ...}])`` (or ``parse``)
 (sync or async, ``stream=True``, ``responses.stream(...)``,
 ``with_raw_response`` and ``with_streaming_response``) is reported as one
 image request, with OpenAI's ``x-request-id`` as its request id, once the
