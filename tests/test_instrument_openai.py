@@ -9,6 +9,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -432,15 +433,12 @@ class TestInstrumentation:
             client = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
             barrier = threading.Barrier(4)
 
-            def instrument(client: Any = client, barrier: threading.Barrier = barrier) -> None:
+            def instrument(_: int, client: Any = client, barrier: Any = barrier) -> Any:
                 barrier.wait()
-                instrument_openai(client)
+                return instrument_openai(client)
 
-            threads = [threading.Thread(target=instrument) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            with ThreadPoolExecutor(4) as pool:
+                assert list(pool.map(instrument, range(4))) == [client] * 4
             uninstrument_openai(client)
             assert not is_instrumented(client)
             assert "generate" not in vars(client.images)

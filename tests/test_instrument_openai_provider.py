@@ -220,7 +220,7 @@ class TestBaseUrlChanged:
     def test_client(self, server: ImageServer, scope: str) -> None:
         """``client.base_url = ...``: instrumented on its own or through the classes."""
         client = openai.OpenAI(
-            api_key="sk-test", base_url="https://api.x.ai/v1", http_client=local(server)
+            api_key="sk-test", base_url="https://api.x.ai/v1", http_client=server.http_client()
         )
         if scope == "client":
             instrument_openai(client)
@@ -240,7 +240,7 @@ class TestBaseUrlChanged:
         """``openai.base_url = ...`` moves the module client's calls, and its events with them."""
         monkeypatch.setattr(openai, "api_key", "sk-test")
         monkeypatch.setattr(openai, "base_url", "https://api.x.ai/v1")
-        monkeypatch.setattr(openai, "http_client", local(server))
+        monkeypatch.setattr(openai, "http_client", server.http_client())
         monkeypatch.setattr(openai, "max_retries", 0)
         monkeypatch.setattr(openai, "_client", None)  # made again from the settings above
         instrument_openai(openai)
