@@ -341,6 +341,8 @@ def bounded_problem(value: Any, limit: Decimal, what: str, unit: str = "") -> st
     Summable: finite, non-negative, below ``limit`` and with no non-zero
     digit finer than ``10**FINEST_EXPONENT``.
     """
+    if type(value) is Decimal and not value:  # zero (of any exponent): the commonest amount
+        return None
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
         return f"must be a finite, non-negative {what}"
     if value >= limit:

@@ -192,7 +192,38 @@ def _per_million(tokens: int, rate: Decimal | None) -> Decimal:
     return _ZERO if rate is None or not tokens else tokens * rate / _MILLION
 
 
+#: Token costs worked out, by the entry's identity, the table version and the
+#: usage's counts: the entry (kept in the value, so that its id is not reused
+#: while it is here) and the cost. An entry is immutable (a price change makes
+#: a new one), and so is the cost: a hit is the cost ``_work_token_cost``
+#: would build again.
+_TOKEN_COSTS: dict[tuple[Any, ...], tuple[ModelPrice, ImageCost]] = {}
+#: Past this many costs, the memo starts over.
+_TOKEN_COSTS_MAX: Final = 1024
+
+
 def _token_cost(price: ModelPrice, usage: ImageUsage, version: str) -> ImageCost:
+    """The cost of ``usage`` at the entry's token rates (worked out once per entry and counts)."""
+    key = (
+        id(price),
+        version,
+        token_split(usage),
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.input_tokens_details is None,
+        usage.output_tokens_details is None,
+    )
+    known = _TOKEN_COSTS.get(key)
+    if known is not None and known[0] is price:
+        return known[1]
+    cost = _work_token_cost(price, usage, version)
+    if len(_TOKEN_COSTS) >= _TOKEN_COSTS_MAX:
+        _TOKEN_COSTS.clear()
+    _TOKEN_COSTS[key] = (price, cost)
+    return cost
+
+
+def _work_token_cost(price: ModelPrice, usage: ImageUsage, version: str) -> ImageCost:
     rates = price.tokens or TokenRates()
     text_in, image_in, cached_text, cached_image, image_out, text_out = token_split(usage)
     counts = {

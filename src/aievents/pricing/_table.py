@@ -88,6 +88,10 @@ def _as_patterns(patterns: Iterable[Pattern]) -> tuple[Pattern, ...]:
     return tuple(patterns)
 
 
+#: Names one table remembers resolving, at most.
+_MAX_RESOLVED: Final = 4096
+
+
 @attrs.frozen(slots=True)
 class PriceTable:
     """An immutable set of model prices with a version, and the other names of the models.
@@ -106,6 +110,10 @@ class PriceTable:
     patterns: tuple[Pattern, ...] = attrs.field(default=(), converter=_as_patterns, kw_only=True)
     _by_model: dict[str, ModelPrice] = attrs.field(init=False, repr=False, eq=False)
     _by_alias: dict[str, ModelPrice] = attrs.field(init=False, repr=False, eq=False)
+    #: What :meth:`resolve` answered, by name and provider (the table never changes).
+    _resolved: dict[tuple[str, str | None], Resolved | None] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         by_model: dict[str, ModelPrice] = {}
@@ -115,6 +123,7 @@ class PriceTable:
             by_alias.update(dict.fromkeys(price.aliases, price))
         object.__setattr__(self, "_by_model", by_model)
         object.__setattr__(self, "_by_alias", by_alias)
+        object.__setattr__(self, "_resolved", {})
 
     def resolve(self, name: str, provider: str | None = None) -> Resolved | None:
         """The entry that prices the model called ``name``, and how; ``None`` if none does.
@@ -125,6 +134,18 @@ class PriceTable:
         first matching pattern, or a dated snapshot to its base name) and
         looked up again, at most a few times.
         """
+        key = (name, provider)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        found = self._resolve(name, provider)
+        if len(self._resolved) >= _MAX_RESOLVED:  # names callers made up: bounded
+            self._resolved.clear()
+        self._resolved[key] = found
+        return found
+
+    def _resolve(self, name: str, provider: str | None) -> Resolved | None:
         names = [name]
         via: Via | None = None
         current = name

@@ -25,6 +25,8 @@ class Warned:
     def first(self, model: str, reason: str) -> bool:
         """Whether this is the first time (and the bound is not reached): then remember it."""
         key = (model, reason)
+        if key in self._seen:  # the usual answer, without the lock (a set is read whole)
+            return False
         with self._lock:
             if key in self._seen or len(self._seen) >= _MAX_WARNED:
                 return False
