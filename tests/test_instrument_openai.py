@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -425,10 +427,37 @@ class TestInstrumentation:
         assert after == []
         client.close()
 
+    def test_racing_calls_install_once(self, server: ImageServer) -> None:
+        """Threads instrumenting one client at once wrap it once: one undo leaves nothing."""
+        for _ in range(20):
+            client = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+            barrier = threading.Barrier(4)
+
+            def instrument(_: int, client: Any = client, barrier: Any = barrier) -> Any:
+                barrier.wait()
+                return instrument_openai(client)
+
+            with ThreadPoolExecutor(4) as pool:
+                assert list(pool.map(instrument, range(4))) == [client] * 4
+            uninstrument_openai(client)
+            assert not is_instrumented(client)
+            assert "generate" not in vars(client.images)
+            with capture_events() as events:
+                client.images.generate(model="dall-e-2", prompt="x")
+            assert events == []
+            client.close()
+
     def test_not_a_client(self) -> None:
         """Anything without an images resource is refused."""
         with pytest.raises(TypeError, match="openai client"):
             instrument_openai(object())
+
+
+def own_events(client: Any) -> EventClient:
+    """The event client ``client``'s own instrumentation emits on."""
+    events = vars(client.images)["_aievents_instrumentation"].own.events
+    assert isinstance(events, EventClient)
+    return events
 
 
 class TestDerivedClients:
@@ -461,18 +490,44 @@ class TestDerivedClients:
         parent.close()
 
     def test_undo_the_parent(self, server: ImageServer) -> None:
-        """uninstrument_openai(parent): the clients derived before still report; new ones do not."""
+        """uninstrument_openai(parent): those following it stop too; one with its own goes on."""
         parent = self.make(server)
         derived = parent.with_options(timeout=5)
         grandchild = derived.copy()
+        own = instrument_openai(parent.with_options(timeout=7), events=EventClient())
         uninstrument_openai(parent)
         assert not is_instrumented(parent)
         assert not self.reports(parent)
         assert not self.reports(parent.with_options(timeout=6))
         for client in (derived, grandchild):
-            assert is_instrumented(client)
-            assert self.reports(client)
+            assert not is_instrumented(client)
+            assert not self.reports(client)
+            assert "generate" not in vars(client.images)  # no wrapper left behind
+        assert is_instrumented(own)
+        with capture_events(own_events(own)) as seen:
+            own.images.generate(model="dall-e-2", prompt="x")
+        assert names(seen) == SEQUENCE
         parent.close()
+
+    def test_undo_races_a_derive(self, server: ImageServer) -> None:
+        """Deriving while the parent is undone: the derived client never outlives the undo."""
+        for _ in range(20):
+            parent = self.make(server)
+            barrier = threading.Barrier(2)
+            made: list[Any] = []
+
+            def derive(
+                parent: Any = parent, barrier: threading.Barrier = barrier, made: list[Any] = made
+            ) -> None:
+                barrier.wait()
+                made.append(parent.with_options(timeout=5))
+
+            thread = threading.Thread(target=derive)
+            thread.start()
+            barrier.wait()
+            uninstrument_openai(parent)
+            thread.join()
+            assert not self.reports(made[0])
 
     def test_settings_follow_the_parent(self, server: ImageServer) -> None:
         """A derived client uses its parent's settings as they are at each call, until its own."""

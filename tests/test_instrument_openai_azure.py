@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 import pytest
@@ -252,3 +252,50 @@ class TestMappingChecked:
         """A list of pairs is a TypeError naming what was given."""
         with pytest.raises(TypeError, match=r"deployments must be a mapping.*got list"):
             instrument_openai(azure(server), deployments=[("prod-images", "gpt-image-2")])  # type: ignore[arg-type]
+
+
+class TestResponsesImageDeployment:
+    """The Responses API's image tool on Azure: the deployment its header names runs it.
+
+    The server runs "prod-images" as gpt-image-2 and bills it so: a medium
+    1024x1024 image of "a red fox in snow" costs MEDIUM_SQUARE (0.052705).
+    """
+
+    TOOL: ClassVar[dict[str, Any]] = {
+        "type": "image_generation", "size": "1024x1024", "quality": "medium",
+    }  # fmt: skip
+    HEADER: ClassVar[dict[str, str]] = {"x-ms-oai-image-generation-deployment": "prod-images"}
+
+    @pytest.mark.parametrize("where", ["call", "client", "both"])
+    def test_header(self, server: ImageServer, where: str) -> None:
+        """Named by the call's extra_headers or the client's default_headers: model and cost."""
+        options = {"default_headers": self.HEADER} if where != "call" else {}
+        if where == "both":  # the call's header wins over the client's
+            options = {"default_headers": {"X-MS-OAI-Image-Generation-Deployment": "team-b"}}
+        client = instrument_openai(azure(server, **options), deployments=MAPPING)
+        extra = {"extra_headers": self.HEADER} if where != "client" else {}
+        with capture_events() as events:
+            response = client.responses.create(
+                model="gpt-5", input="a red fox in snow", tools=[self.TOOL], **extra
+            )
+        assert response.tools[0].model == "prod-images"  # type: ignore[union-attr]
+        assert [e.event_type for e in events] == SEQUENCE
+        usage = usage_of(events)
+        assert (usage.provider, usage.model, usage.priced_as) == (
+            "azure", "prod-images", "gpt-image-2",
+        )  # fmt: skip
+        assert usage.cost is not None
+        assert usage.cost.total == MEDIUM_SQUARE
+
+    def test_streamed(self, server: ImageServer) -> None:
+        """A streamed response through the client's header: the same model and cost."""
+        client = instrument_openai(azure(server, default_headers=self.HEADER), deployments=MAPPING)
+        with capture_events() as events:
+            for _ in client.responses.create(
+                model="gpt-5", input="a red fox in snow", tools=[self.TOOL], stream=True
+            ):
+                pass
+        usage = usage_of(events)
+        assert (usage.model, usage.priced_as) == ("prod-images", "gpt-image-2")
+        assert usage.cost is not None
+        assert usage.cost.total == MEDIUM_SQUARE

@@ -51,7 +51,7 @@ PATCHED = [
     *(
         (cls, name)
         for cls in (RESPONSES.Responses, RESPONSES.AsyncResponses)
-        for name in ("create", *HOLDERS)
+        for name in ("create", "parse", *HOLDERS)
     ),
     *(
         (getattr(CLIENT_MODULE, name), resource)
@@ -161,6 +161,23 @@ class TestEveryClient:
         with client, capture_events() as events:
             request_id = call(client, how)
         check_reported(events, request_id, "127.0.0.1", SPEC_COST)
+
+    def test_holder_kept_from_before(self, server: ImageServer) -> None:
+        """A with_raw_response object kept from before is not reported; one asked for after is.
+
+        The SDK binds the resource's methods into it when it is built: the
+        documented limit of process-wide instrumentation (per client, it is
+        pointed at the instrumented methods).
+        """
+        client = library_factory(server.base_url)
+        kept = client.images.with_raw_response
+        instrument_openai()
+        with client, capture_events() as events:
+            kept.generate(**ARGUMENTS).parse()
+            assert events == []
+            raw = client.images.with_raw_response.generate(**ARGUMENTS)
+            raw.parse()
+        check_reported(events, raw.headers["x-request-id"], "127.0.0.1", SPEC_COST)
 
     @pytest.mark.parametrize("how", ["plain", "stream", "raw", "streaming"])
     def test_async(self, server: ImageServer, how: str) -> None:

@@ -211,3 +211,46 @@ class TestCallsNameTheProvider:
         with client, capture_events() as events:
             client.images.generate(model="grok-imagine-image", prompt="a fox")
         assert [e.provider for e in events] == ["xai"] * 3
+
+
+class TestBaseUrlChanged:
+    """A client's base URL set again: the events name the provider its calls now go to."""
+
+    @pytest.mark.parametrize("scope", ["client", "process"])
+    def test_client(self, server: ImageServer, scope: str) -> None:
+        """``client.base_url = ...``: instrumented on its own or through the classes."""
+        client = openai.OpenAI(
+            api_key="sk-test", base_url="https://api.x.ai/v1", http_client=server.http_client()
+        )
+        if scope == "client":
+            instrument_openai(client)
+        else:
+            instrument_openai()
+        with client:
+            with capture_events() as before:
+                client.images.generate(model="grok-imagine-image", prompt="a fox")
+            client.base_url = "https://openrouter.ai/api/v1"
+            with capture_events() as after:
+                client.images.generate(model="gpt-image-1", prompt="a fox")
+        assert [e.provider for e in before] == ["xai"] * 3
+        assert [e.provider for e in after] == ["openrouter"] * 3
+        uninstrument_openai(client)
+
+    def test_module_client(self, server: ImageServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``openai.base_url = ...`` moves the module client's calls, and its events with them."""
+        monkeypatch.setattr(openai, "api_key", "sk-test")
+        monkeypatch.setattr(openai, "base_url", "https://api.x.ai/v1")
+        monkeypatch.setattr(openai, "http_client", server.http_client())
+        monkeypatch.setattr(openai, "max_retries", 0)
+        monkeypatch.setattr(openai, "_client", None)  # made again from the settings above
+        instrument_openai(openai)
+        try:
+            with capture_events() as before:
+                openai.images.generate(model="grok-imagine-image", prompt="a fox")
+            monkeypatch.setattr(openai, "base_url", "https://openrouter.ai/api/v1")
+            with capture_events() as after:
+                openai.images.generate(model="gpt-image-1", prompt="a fox")
+        finally:
+            uninstrument_openai(openai)
+        assert [e.provider for e in before] == ["xai"] * 3
+        assert [e.provider for e in after] == ["openrouter"] * 3

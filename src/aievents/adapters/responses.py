@@ -46,11 +46,16 @@ class ImageTool:
         calls: Image generation calls in the response, whatever their status.
         action: ``edit`` when every call edited an image, ``generate`` when
             one generated one, None when the calls do not say.
+        status: The response's ``status`` (``completed``, ``failed``...).
+        outputs: The completed calls' ``(result, revised_prompt)``: each
+            image (base64) and its revised prompt, in order.
     """
 
     answer: Answer
     calls: int
     action: str | None
+    status: str | None = None
+    outputs: tuple[tuple[str | None, str | None], ...] = ()
 
 
 def _field(item: Any, name: str) -> Any:
@@ -102,6 +107,7 @@ def read_image_tool(payload: Any) -> ImageTool | None:
     images = filtered = calls = 0
     size = quality = None
     actions = set()
+    outputs: list[tuple[str | None, str | None]] = []
     for each in fields["output"]:
         item = view(each)  # an SDK object's fields, read once
         if not isinstance(item, Mapping) or item.get("type") != _CALL:
@@ -110,6 +116,7 @@ def read_image_tool(payload: Any) -> ImageTool | None:
         status = item.get("status")
         if status == "completed":
             images += 1
+            outputs.append((text(item, "result"), text(item, "revised_prompt")))
         elif status == "failed":
             filtered += 1
         size = size or text(item, "size")
@@ -132,7 +139,14 @@ def read_image_tool(payload: Any) -> ImageTool | None:
         filtered=filtered,
     )
     action = "edit" if actions == {"edit"} else "generate" if actions else None
-    return ImageTool(answer=answer, calls=calls, action=action)
+    status = fields.get("status")
+    return ImageTool(
+        answer=answer,
+        calls=calls,
+        action=action,
+        status=status if isinstance(status, str) else None,
+        outputs=tuple(outputs),
+    )
 
 
 def read_response(payload: Any) -> Answer | None:

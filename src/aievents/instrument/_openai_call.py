@@ -21,12 +21,15 @@ from aievents.instrument import _settings
 from aievents.instrument._request import ImageRequest
 
 __all__ = [
+    "IMAGE_DEPLOYMENT",
     "PROVIDER",
     "Endpoint",
     "Settings",
     "checked_deployments",
     "default_model",
     "endpoint_of",
+    "given",
+    "header",
     "request_for",
     "url_deployment",
 ]
@@ -62,16 +65,27 @@ _GPT_IMAGE_ONLY: Final = frozenset(
 )
 _GPT_IMAGE_QUALITIES: Final = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
 _DALL_E_DEFAULT_SIZE: Final = "1024x1024"
+#: Azure OpenAI's header naming the deployment of the Responses API's image tool.
+IMAGE_DEPLOYMENT: Final = "x-ms-oai-image-generation-deployment"
 #: The deployment an Azure client's base URL names (``.../openai/deployments/{name}``).
 _URL_DEPLOYMENT: Final = re.compile(r"/deployments/([^/]+)")
 
 
-def _given(kwargs: dict[str, Any], name: str) -> Any:
-    """A call argument, or None when omitted (the SDK's ``omit``/``NOT_GIVEN`` included)."""
-    value = kwargs.get(name)
-    if value is None or type(value).__name__ in ("Omit", "NotGiven"):
-        return None
-    return value
+def given(source: Any, name: str) -> Any:
+    """A call argument or setting (of a dict, or an SDK object), or None when omitted.
+
+    The SDK's ``omit``/``NOT_GIVEN`` markers are omitted values too.
+    """
+    value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+    return None if value is None or type(value).__name__ in ("Omit", "NotGiven") else value
+
+
+def header(headers: Mapping[str, Any], name: str) -> str | None:
+    """The value of header ``name`` (any case) in ``headers``, or None (omitted too)."""
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name:
+            return None if given(headers, key) is None else str(value)
+    return None
 
 
 def default_model(operation: str, kwargs: dict[str, Any]) -> str:
@@ -82,8 +96,8 @@ def default_model(operation: str, kwargs: dict[str, Any]) -> str:
     """
     if operation == "image.variation":
         return "dall-e-2"
-    gpt_only = any(_given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
-    if gpt_only or _given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
+    gpt_only = any(given(kwargs, name) is not None for name in _GPT_IMAGE_ONLY)
+    if gpt_only or given(kwargs, "quality") in _GPT_IMAGE_QUALITIES:
         return "gpt-image-1"
     return "dall-e-2"
 
@@ -136,44 +150,59 @@ class Endpoint:
         provider: ``azure``, ``xai``, ``openrouter``, ``openai``, or the host
             of the client's base URL (without its port) for any other API.
         deployment: The Azure deployment the client's URL names, if any.
+        image_deployment: The deployment of the Responses API's image tool
+            the client's default headers name (Azure's
+            ``x-ms-oai-image-generation-deployment``), if any.
     """
 
     provider: str
     deployment: str | None = None
+    image_deployment: str | None = None
 
 
-#: Each client's endpoint, computed once (a client's base URL is set when it is made).
+#: Each client's endpoint, with the base URL it was computed from (a client's
+#: base URL can be set again: ``client.base_url = ...``, ``openai.base_url = ...``).
 #: Threads that meet a new client at once each compute the same answer; no lock is needed.
-_ENDPOINTS: Final[weakref.WeakKeyDictionary[Any, Endpoint]] = weakref.WeakKeyDictionary()
+_ENDPOINTS: Final[weakref.WeakKeyDictionary[Any, tuple[Any, Endpoint]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def endpoint_of(client: Any) -> Endpoint:
-    """The provider ``client`` talks to and the deployment its URL names; cached per client.
+    """The provider ``client`` talks to and the deployment its URL names; cached per base URL.
 
     ``azure`` for an Azure client (``AzureOpenAI``, ``AsyncAzureOpenAI``) or
     a host of Azure's (``*.openai.azure.com``, ``*.cognitiveservices.azure.com``,
     ``*.services.ai.azure.com``); ``xai`` for ``api.x.ai``; ``openrouter``
     for ``openrouter.ai``; ``openai`` for ``api.openai.com`` (subdomains
     such as ``eu.api.openai.com`` included); else the base URL's host,
-    without its port (``127.0.0.1`` for a local server).
+    without its port (``127.0.0.1`` for a local server). Computed again when
+    the client's base URL is no longer the one it was computed from.
     """
+    url = getattr(client, "base_url", None)
     try:
         found = _ENDPOINTS.get(client)
     except TypeError:  # not weakly referable: computed each time
-        return _endpoint(client)
-    if found is None:
-        found = _ENDPOINTS[client] = _endpoint(client)
-    return found
+        return _endpoint(client, url)
+    # The same URL object (a client's own), or an equal one (the module
+    # client makes a new one at each read when ``openai.base_url`` is set).
+    if found is not None and (found[0] is url or found[0] == url):
+        return found[1]
+    endpoint = _endpoint(client, url)
+    _ENDPOINTS[client] = (url, endpoint)
+    return endpoint
 
 
-def _endpoint(client: Any) -> Endpoint:
-    host = (urlsplit(str(getattr(client, "base_url", ""))).hostname or "").rstrip(".")
+def _endpoint(client: Any, url: Any) -> Endpoint:
+    host = (urlsplit(str(url or "")).hostname or "").rstrip(".")
+    headers = getattr(client, "default_headers", None)
+    image = header(headers, IMAGE_DEPLOYMENT) if isinstance(headers, Mapping) else None
     if _is_azure_client(client) or host.endswith(_AZURE_HOSTS):
-        return Endpoint("azure", url_deployment(client))
+        return Endpoint("azure", url_deployment(client), image)
     for known, provider in _HOSTS:
         if host == known or host.endswith("." + known):
-            return Endpoint(provider)
-    return Endpoint(host or PROVIDER)
+            return Endpoint(provider, None, image)
+    return Endpoint(host or PROVIDER, None, image)
 
 
 def _is_azure_client(client: Any) -> bool:
@@ -211,20 +240,20 @@ def request_for(
             the model the call reports (priced as ``settings.deployments`` says).
         provider: The provider the client talks to (:func:`endpoint_of`).
     """
-    model = deployment if deployment is not None else _given(kwargs, "model")
+    model = deployment if deployment is not None else given(kwargs, "model")
     model = str(model) if model is not None else default_model(operation, kwargs)
     priced_as = settings.deployments.get(model)
-    size = _given(kwargs, "size")
-    quality = _given(kwargs, "quality")
+    size = given(kwargs, "size")
+    quality = given(kwargs, "quality")
     if (priced_as or model).startswith("dall-e"):  # the SDK's defaults for DALL-E
         size = size or _DALL_E_DEFAULT_SIZE
         quality = quality or "standard"
-    image = _given(kwargs, "image")
+    image = given(kwargs, "image")
     inputs = None
     if operation != "image.generation" and image is not None:
         inputs = _file_count(image)
-    prompt = _given(kwargs, "prompt") if settings.capture_prompts else None
-    number = _given(kwargs, "n")
+    prompt = given(kwargs, "prompt") if settings.capture_prompts else None
+    number = given(kwargs, "n")
     return ImageRequest(
         provider=provider,
         model=model,
@@ -234,7 +263,7 @@ def request_for(
         number_of_images=number if isinstance(number, int) else 1,
         image_input_count=inputs,
         prompt=prompt if isinstance(prompt, str) else None,
-        streaming=bool(_given(kwargs, "stream")),
+        streaming=bool(given(kwargs, "stream")),
         client=settings.events,
         prices=settings.prices,
         priced_as=priced_as,

@@ -21,7 +21,7 @@ from aievents.instrument._openai_answers import (
     watch_raw,
     watch_stream,
 )
-from aievents.instrument._openai_call import Settings, request_for
+from aievents.instrument._openai_call import Endpoint, Settings, request_for
 from aievents.instrument._request import ImageRequest, report_failure
 
 __all__ = ["BEGIN", "ImageTracker", "begin"]
@@ -82,11 +82,11 @@ def begin(
     operation: str,
     settings: Settings,
     kwargs: dict[str, Any],
-    provider: str,
-    deployment: str | None,
+    endpoint: Endpoint,
 ) -> ImageTracker:
     """Start reporting one Images API call of ``operation`` (each one is an image request)."""
-    return ImageTracker(request_for(settings, operation, kwargs, deployment, provider), settings)
+    request = request_for(settings, operation, kwargs, endpoint.deployment, endpoint.provider)
+    return ImageTracker(request, settings)
 
 
 #: The Images resource's methods and the begin function of each.

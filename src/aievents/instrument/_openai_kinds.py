@@ -36,11 +36,12 @@ class Kind:
 
 KINDS: Final = (
     Kind("images", "openai.resources.images", ("Images", "AsyncImages"), images.BEGIN),
-    # The Responses API: its image_generation tool (a call without it is not reported).
+    # The Responses API: its image_generation tool (a call without it is not reported),
+    # through create() or parse() (create()'s answer parsed into the caller's text format).
     Kind(
         "responses",
         "openai.resources.responses",
         ("Responses", "AsyncResponses"),
-        {"create": responses.begin},
+        {"create": responses.begin, "parse": responses.begin},
     ),
 )

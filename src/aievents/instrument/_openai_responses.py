@@ -1,6 +1,6 @@
 """The Responses API's ``image_generation`` tool: one image request per response that used it.
 
-``client.responses.create(..., tools=[{"type": "image_generation", ...}])``
+``client.responses.create(..., tools=[{"type": "image_generation", ...}])`` (or ``parse``)
 (sync or async, ``stream=True``, ``responses.stream(...)``,
 ``with_raw_response`` and ``with_streaming_response``) is reported as one
 image request, with OpenAI's ``x-request-id`` as its request id, once the
@@ -26,9 +26,9 @@ is not touched (:func:`begin` returns None after looking at ``tools``).
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 from aievents import _unfinished as unfinished
@@ -42,7 +42,7 @@ from aievents.instrument._openai_answers import (
     is_raw_response,
     watch_stream,
 )
-from aievents.instrument._openai_call import Settings
+from aievents.instrument._openai_call import IMAGE_DEPLOYMENT, Endpoint, Settings, given, header
 from aievents.instrument._request import ImageRequest, report_failure
 
 __all__ = ["DEFAULT_MODEL", "Tracker", "begin"]
@@ -50,17 +50,9 @@ __all__ = ["DEFAULT_MODEL", "Tracker", "begin"]
 #: The image model the tool uses when neither the call nor the response names
 #: one: the default the installed openai SDK documents for ``ImageGeneration.model``.
 DEFAULT_MODEL: Final = "gpt-image-2.6-sunburst"
-#: Azure OpenAI's header naming the image model's deployment for the tool.
-_AZURE_IMAGE_DEPLOYMENT: Final = "x-ms-oai-image-generation-deployment"
 #: Stream events that carry the final response.
 _FINAL: Final = frozenset({"response.completed", "response.failed", "response.incomplete"})
 _WHAT: Final = "openai responses"
-
-
-def _setting(tool: Any, name: str) -> Any:
-    """A setting of the tool (a dict or an SDK object), or None."""
-    value = tool.get(name) if isinstance(tool, dict) else getattr(tool, name, None)
-    return None if value is None or type(value).__name__ in ("Omit", "NotGiven") else value
 
 
 class ToolRequest(ImageRequest):
@@ -98,19 +90,6 @@ class ToolRequest(ImageRequest):
             self.record_usage(answer.usage)
 
 
-def _outputs(response: Any) -> tuple[ImageOutput, ...]:
-    """The completed image calls' images (``result``) and revised prompts."""
-    output = response.get("output") if isinstance(response, dict) else response.output
-    found = []
-    for item in output or ():
-        field = item.get if isinstance(item, dict) else functools.partial(getattr, item)
-        if field("type") == "image_generation_call" and field("status") == "completed":
-            found.append(
-                ImageOutput(b64_json=field("result"), revised_prompt=field("revised_prompt"))
-            )
-    return tuple(found)
-
-
 def finish(request: ToolRequest, response: Any, capture_outputs: bool) -> None:
     """End the request with its final response: reported when it made an image call."""
     if not isinstance(response, dict):  # the SDK's object carries OpenAI's request id
@@ -120,8 +99,7 @@ def finish(request: ToolRequest, response: Any, capture_outputs: bool) -> None:
         report_failure(_WHAT, TypeError(f"not a Responses API response: {type(response)!r}"))
         return
     if found.calls == 0:  # the tool was offered, not used: no image request
-        status = response.get("status") if isinstance(response, dict) else response.status
-        if status == "failed":
+        if found.status == "failed":
             request.confirmed = True
             request.fail(RuntimeError("the response failed"), error_type="ResponseFailed")
         return
@@ -129,7 +107,9 @@ def finish(request: ToolRequest, response: Any, capture_outputs: bool) -> None:
     request.learn(found)
     request.record_images(found.answer.images or 0)
     if capture_outputs:
-        request.outputs = _outputs(response)
+        request.outputs = tuple(
+            ImageOutput(b64_json=image, revised_prompt=revised) for image, revised in found.outputs
+        )
     request.complete()
 
 
@@ -277,20 +257,18 @@ class Tracker:
             tap(http, watch)
 
 
-def begin(
-    settings: Settings, kwargs: dict[str, Any], provider: str, deployment: str | None
-) -> Tracker | None:
+def begin(settings: Settings, kwargs: dict[str, Any], endpoint: Endpoint) -> Tracker | None:
     """The tracker of a ``responses.create`` call, or None when it offers no image tool.
 
     Args:
         settings: The instrumentation's settings.
         kwargs: The call's keyword arguments (a ``tools`` iterator that is
             not a list is replaced by the list of its tools).
-        provider: The provider the events name.
-        deployment: The Azure deployment the client's URL names: that of the
-            main model, not the image model's, so not used for the image
-            model (Azure names that in the ``x-ms-oai-image-generation-deployment``
-            header, read from ``extra_headers``).
+        endpoint: Where the call goes: the provider the events name, and the
+            image deployment the client's default headers name (Azure's
+            ``x-ms-oai-image-generation-deployment``; the call's
+            ``extra_headers`` win). The deployment the client's URL names is
+            the main model's, not the image model's: not used here.
     """
     tools = kwargs.get("tools")
     if not tools:
@@ -303,25 +281,35 @@ def begin(
         tool = image_tool(tools)
         if tool is None:
             return None
-        return Tracker(_request(settings, kwargs, tool, provider), settings.capture_outputs)
+        return Tracker(_request(settings, kwargs, tool, endpoint), settings.capture_outputs)
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
         report_failure(_WHAT, exc)
         return None
 
 
-def _request(settings: Settings, kwargs: dict[str, Any], tool: Any, provider: str) -> ToolRequest:
-    headers = kwargs.get("extra_headers")
-    named = headers.get(_AZURE_IMAGE_DEPLOYMENT) if isinstance(headers, dict) else None
-    model = named or _setting(tool, "model")
+def _image_deployment(kwargs: dict[str, Any], endpoint: Endpoint) -> str | None:
+    """The image deployment the call's headers name, over the client's default headers'."""
+    headers = given(kwargs, "extra_headers")
+    if isinstance(headers, Mapping) and any(
+        isinstance(key, str) and key.lower() == IMAGE_DEPLOYMENT for key in headers
+    ):
+        return header(headers, IMAGE_DEPLOYMENT)  # the call's, even one that omits it
+    return endpoint.image_deployment
+
+
+def _request(
+    settings: Settings, kwargs: dict[str, Any], tool: Any, endpoint: Endpoint
+) -> ToolRequest:
+    model = _image_deployment(kwargs, endpoint) or given(tool, "model")
     model = str(model) if model else DEFAULT_MODEL
-    action = _setting(tool, "action")
-    size = _setting(tool, "size")
-    quality = _setting(tool, "quality")
+    action = given(tool, "action")
+    size = given(tool, "size")
+    quality = given(tool, "quality")
     prompt = kwargs.get("input") if settings.capture_prompts else None
     return ToolRequest(
         deployments=settings.deployments,
         action=action if isinstance(action, str) else None,
-        provider=provider,
+        provider=endpoint.provider,
         model=model,
         operation="image.edit" if action == "edit" else "image.generation",
         size=str(size) if size is not None else None,

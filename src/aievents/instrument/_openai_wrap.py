@@ -2,7 +2,7 @@
 
 A call kind is a *begin* function and the tracker it returns::
 
-    begin(settings, kwargs, provider, deployment) -> Tracker | None
+    begin(settings, kwargs, endpoint) -> Tracker | None
 
 ``None`` means the call is not one to report (the SDK is called untouched).
 The tracker is told what the SDK returned (:meth:`Tracker.returned`, which
@@ -41,8 +41,8 @@ class Tracker(Protocol):
         """The SDK raised ``error`` (it goes on to the caller unchanged)."""
 
 
-#: A call kind's start: ``(settings, kwargs, provider, deployment) -> Tracker | None``.
-Begin = Callable[[Settings, dict[str, Any], str, str | None], Tracker | None]
+#: A call kind's start: ``(settings, kwargs, endpoint) -> Tracker | None``.
+Begin = Callable[[Settings, dict[str, Any], Endpoint], Tracker | None]
 
 
 class Scope(Protocol):
@@ -65,8 +65,7 @@ def _begin(scope: Scope, begin: Begin, args: tuple[Any, ...], kwargs: dict[str, 
     if unfinished.pending():  # requests collected since: reported here, on a normal path
         unfinished.report_collected()
     try:
-        endpoint = scope.endpoint(args)
-        return begin(scope.settings, kwargs, endpoint.provider, endpoint.deployment)
+        return begin(scope.settings, kwargs, scope.endpoint(args))
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
         report_failure("openai", exc)
         return None

@@ -45,6 +45,8 @@ Needs the ``openai`` extra: ``pip install 'aievents[openai]'``.
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeVar, overload
 
@@ -52,6 +54,7 @@ from aievents.client import EventClient
 from aievents.instrument import _openai_classes as classes
 from aievents.instrument._openai_answers import safe
 from aievents.instrument._openai_call import (
+    PROVIDER,
     Endpoint,
     Settings,
     checked_deployments,
@@ -102,7 +105,7 @@ def instrument_openai(
     """Report the image calls of every openai client, or of one, as events.
 
     The image calls are ``images.generate``, ``images.edit``,
-    ``images.create_variation``, and ``responses.create`` with the
+    ``images.create_variation``, and ``responses.create`` (or ``parse``) with the
     ``image_generation`` tool (a call without it is not reported).
 
     With no ``client``, the SDK's classes are instrumented: every client of
@@ -110,12 +113,17 @@ def instrument_openai(
     ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``, clients made
     inside other libraries, those derived with ``with_options()`` or
     ``copy()``, the module's own ``openai.images``), reports its calls,
-    raw and streamed-response ones included.
+    raw and streamed-response ones included. One limit: a
+    ``with_raw_response`` or ``with_streaming_response`` object kept from
+    before this call (``raw = client.images.with_raw_response``) holds the
+    SDK's own methods, bound when it was built, and is not reported; the
+    one the client gives from now on is (and ``instrument_openai(client)``
+    points the kept ones of that client at its instrumented methods).
 
     With a ``client``, only that client (and those derived from it with
     ``with_options()`` or ``copy()``, which use its settings as they are at
-    each call until ``instrument_openai`` gives one of them settings of its
-    own; each can be uninstrumented alone). A client instrumented on its
+    each call, and are undone with it, until ``instrument_openai`` gives
+    one of them settings of its own; each can be uninstrumented alone). A client instrumented on its
     own keeps its own settings for its calls when the classes are
     instrumented too: each call is reported once, by the settings of the
     client's own instrumentation.
@@ -172,13 +180,14 @@ def instrument_openai(
         classes.instrument_classes(settings)
         return None
     target = _resolved(client)
-    installed = _installed(target)
-    if installed is not None:
-        # Its own settings from now on; the clients derived from it follow them.
-        installed.own = settings
-        installed.active = True
-        return client
-    _install(target, _Installed(settings))
+    with _LOCK:
+        installed = _installed(target)
+        if installed is not None:
+            # Its own settings from now on; the clients derived from it follow them.
+            installed.own = settings
+            installed.active = True
+            return client
+        _install(target, settings)
     return client
 
 
@@ -186,20 +195,36 @@ class _Installed:
     """One client's instrumentation: its settings, whether it reports, what it changed.
 
     A client derived with ``with_options()``/``copy()`` gets an install of
-    its own, with its own ``active`` flag (undoing one client leaves the
-    other reporting), that uses its parent's settings, as they are at each
-    call, until it is given settings of its own.
+    its own, with its own ``active`` flag (undoing the derived client leaves
+    its parent reporting), that uses its parent's settings, as they are at
+    each call, until it is given settings of its own. Until then it is also
+    undone with its parent (:attr:`active` follows the parent's).
     """
 
-    def __init__(self, own: Settings | None, parent: _Installed | None = None) -> None:
+    def __init__(self, client: Any, own: Settings | None, parent: _Installed | None = None) -> None:
+        self.client = weakref.ref(client)
         self.own = own
         self.parent = parent
-        #: Where the client's calls go (its provider, its URL's Azure deployment).
-        self.where = Endpoint("openai")
-        self.active = True
+        self.undone = False
         self.patches: list[tuple[Any, str, Any, Any]] = []
         #: The wrappers made for the client's methods.
         self.wrappers: set[Any] = set()
+        #: The clients derived from this one since (undone with it while they have no settings).
+        self.derived: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    @property
+    def active(self) -> bool:
+        """Whether its calls are reported: not undone, nor its parent while it follows it."""
+        installed: _Installed | None = self
+        while installed is not None:
+            if installed.undone:
+                return False
+            installed = installed.parent if installed.own is None else None
+        return True
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self.undone = not value
 
     @property
     def settings(self) -> Settings:
@@ -211,8 +236,9 @@ class _Installed:
         return installed.own
 
     def endpoint(self, args: tuple[Any, ...]) -> Endpoint:
-        """Where the client's calls go (the same for every call)."""
-        return self.where
+        """Where the client's calls go now (its base URL may have changed since)."""
+        client = self.client()
+        return endpoint_of(client) if client is not None else Endpoint(PROVIDER)
 
     def patch(self, target: Any, name: str, value: Any) -> None:
         """Set ``target.name`` to ``value``, noting what it held for :func:`uninstrument_openai`."""
@@ -222,6 +248,8 @@ class _Installed:
 
 
 _ABSENT: Final[Any] = object()
+#: Held while a client is instrumented or undone (so racing calls install once).
+_LOCK: Final = threading.RLock()
 
 
 def _resolved(client: Any) -> Any:
@@ -255,8 +283,8 @@ def _installed(client: Any) -> _Installed | None:
     return found if isinstance(found, _Installed) else None
 
 
-def _install(client: Any, installed: _Installed) -> None:
-    """Wrap ``client``'s image methods (and wrappers, and derive methods) for ``installed``.
+def _install(client: Any, own: Settings | None, parent: _Installed | None = None) -> _Installed:
+    """Wrap ``client``'s image methods (and wrappers, and derive methods) for an install of its own.
 
     Raises:
         TypeError: ``client`` has no ``images`` resource with an image method.
@@ -268,7 +296,7 @@ def _install(client: Any, installed: _Installed) -> None:
             f"instrument_openai needs an openai client, got {client!r}"
             + (hint if isinstance(client, type) else "")
         )
-    installed.where = endpoint_of(client)
+    installed = _Installed(client, own, parent)
     for kind in KINDS:
         resource = getattr(client, kind.resource, None)
         methods = [name for name in kind.methods if callable(getattr(resource, name, None))]
@@ -283,6 +311,7 @@ def _install(client: Any, installed: _Installed) -> None:
         if callable(derive):
             installed.patch(client, name, _wrap_derive(derive, installed))
     setattr(images, _MARK, installed)
+    return installed
 
 
 def _rewrap(installed: _Installed, holder: Any, resource: Any, methods: list[str]) -> None:
@@ -299,11 +328,18 @@ def _wrap_derive(derive: Callable[..., Any], installed: _Installed) -> Any:
     @functools.wraps(derive)
     def make(*args: Any, **kwargs: Any) -> Any:
         derived = derive(*args, **kwargs)
-        if installed.active and _installed(derived) is None:
-            safe(functools.partial(_install, derived, _Installed(None, installed)))
+        safe(functools.partial(_derived, derived, installed))
         return derived
 
     return make
+
+
+def _derived(client: Any, parent: _Installed) -> None:
+    """Instrument ``client``, derived from ``parent``'s client, to follow it."""
+    with _LOCK:
+        if parent.active and _installed(client) is None:
+            _install(client, None, parent)
+            parent.derived.add(client)
 
 
 @overload
@@ -319,8 +355,9 @@ def uninstrument_openai(client: Any = None) -> Any:
 
     With no ``client``, the SDK's classes get their own methods back (the
     very objects they had). With a ``client``, that client's do; the client
-    it was derived from, and those derived from it, report as before, and
-    so does this one while the classes are instrumented.
+    it was derived from reports as before; those derived from it stop
+    reporting too, unless ``instrument_openai`` gave them settings of their
+    own. Each reports still while the classes are instrumented.
 
     Where another library wrapped ours in the meantime, its wrapper is left
     in place and ours passes calls through without reporting them.
@@ -329,10 +366,21 @@ def uninstrument_openai(client: Any = None) -> Any:
         classes.uninstrument_classes()
         return None
     resolved = _loaded(client)
+    with _LOCK:
+        _uninstall(resolved)
+    return client
+
+
+def _uninstall(resolved: Any) -> None:
+    """Undo ``resolved``'s instrumentation and that of the clients following it (lock held)."""
     installed = _installed(resolved)
     if installed is None:
-        return client
+        return
     installed.active = False
+    for derived in list(installed.derived):
+        found = _installed(derived)
+        if found is not None and found.parent is installed and found.own is None:
+            _uninstall(derived)
     for target, name, previous, ours in reversed(installed.patches):
         if target.__dict__.get(name) is not ours:
             continue  # wrapped again by someone else: theirs stays, ours is inert
@@ -346,7 +394,6 @@ def uninstrument_openai(client: Any = None) -> Any:
             if calls_into(holder, kind.methods, installed.wrappers):
                 del owner.__dict__[attribute]  # built on ours: the SDK builds it again
     delattr(resolved.images, _MARK)
-    return client
 
 
 def is_instrumented(client: Any = None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
@@ -268,7 +269,7 @@ class PriceBook:
             return request_cost(
                 resolved.price,
                 table.version,
-                self._warn,
+                functools.partial(self._warn_for, provider) if provider else self._warn,
                 usage=usage,
                 images=images,
                 size=size,
@@ -276,7 +277,8 @@ class PriceBook:
                 billed=billed,
             )
         except EventValidationError as exc:  # a cost past what an amount may be: unknown
-            self._warn(resolved.price.provider, resolved.price.model, f"cost {exc.reason}")
+            price = resolved.price
+            self._warn(provider or price.provider, price.model, f"cost {exc.reason}")
             return None
 
     def cost_of(self, event: BaseEvent, *, table: PriceTable | None = None) -> ImageCost | None:
@@ -376,7 +378,7 @@ class PriceBook:
             price, size, quality, images, priced_as=resolved.priced_as, version=table.version
         )
         if isinstance(found, str):
-            self._warn(price.provider, price.model, found, size=size, quality=quality)
+            self._warn(provider or price.provider, price.model, found, size=size, quality=quality)
             return None
         return found
 
@@ -403,17 +405,13 @@ class PriceBook:
             cost = self.cost_of(event)
         return cost
 
+    def _warn_for(self, provider: str, _entry: Any, model: str, reason: str, **facts: Any) -> None:
+        self._warn(provider, model, reason, **facts)  # the request's provider, not the entry's
+
     def _warn(self, provider: str | None, model: str, reason: str, **facts: Any) -> None:
         if self._warned.first(model, reason):
-            log(
-                "pricing",
-                "warning",
-                "price_unknown",
-                model=model,
-                provider=provider,
-                reason=reason,
-                **facts,
-            )
+            named: dict[str, Any] = {"model": model, "provider": provider, "reason": reason}
+            log("pricing", "warning", "price_unknown", **named, **facts)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()  # a thread of the parent may have held it

@@ -34,7 +34,7 @@ from aievents._extras import require_extra
 from aievents._redact import REDACTED, is_secret_key
 from aievents.testing._answers import B64, gpt_usage, openai_answer
 from aievents.testing._gemini import GEMINI_PATH, gemini_reply, send_events
-from aievents.testing._responses import ResponsesEndpoint
+from aievents.testing._responses import IMAGE_DEPLOYMENT, ResponsesEndpoint
 
 if TYPE_CHECKING:
     import httpx2
@@ -171,7 +171,7 @@ class ImageServer:
         self._delays: deque[tuple[float, threading.Event]] = deque()
         self._lock = threading.Lock()
         #: ``POST /v1/responses``, and its scripting (``plan_next``).
-        self.responses = ResponsesEndpoint(self._b64)
+        self.responses = ResponsesEndpoint(self._b64, self._deployments)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -311,10 +311,11 @@ class ImageServer:
             self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
             return
         if path.endswith("/responses"):  # the Responses API (testing/_responses.py)
+            deployment = handler.headers.get(IMAGE_DEPLOYMENT)  # Azure's image deployment
             if body.get("stream"):
-                self._send_stream(handler, self.responses.stream(body), request_id)
+                self._send_stream(handler, self.responses.stream(body, deployment), request_id)
             else:
-                reply = self.responses.reply(body)
+                reply = self.responses.reply(body, deployment)
                 self._send_json(handler, 200, reply, {"x-request-id": request_id})
             return
         edit = path.endswith("/edits")

@@ -25,10 +25,18 @@ from typing import Any, Final
 
 from aievents.testing._answers import gpt_image_2_usage
 
-__all__ = ["DEFAULT_IMAGE_MODEL", "GPT_IMAGE_1_TOKENS", "ResponsesEndpoint", "image_gen_usage"]
+__all__ = [
+    "DEFAULT_IMAGE_MODEL",
+    "GPT_IMAGE_1_TOKENS",
+    "IMAGE_DEPLOYMENT",
+    "ResponsesEndpoint",
+    "image_gen_usage",
+]
 
 #: The image model the tool uses when the request names none (the SDK's documented default).
 DEFAULT_IMAGE_MODEL: Final = "gpt-image-2.6-sunburst"
+#: Azure OpenAI's header naming the deployment of the image model the tool runs.
+IMAGE_DEPLOYMENT: Final = "x-ms-oai-image-generation-deployment"
 #: Image output tokens of one gpt-image-1 image by (shape, quality), as OpenAI
 #: bills them (at $40 per 1M: 272 = $0.011, 1056 = $0.042, 4160 = $0.167 for
 #: 1024x1024; 408, 1584, 6240 for 1024x1536 and 1536x1024).
@@ -150,8 +158,10 @@ class ResponsesEndpoint:
     else one completed image call when the request has the image tool.
     """
 
-    def __init__(self, b64: str) -> None:
+    def __init__(self, b64: str, deployments: dict[str, str] | None = None) -> None:
         self._b64 = b64
+        #: Azure deployment names and the model each one runs (the server's).
+        self._deployments = deployments if deployments is not None else {}
         self._plans: deque[_Plan] = deque()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -183,12 +193,17 @@ class ResponsesEndpoint:
         with self._lock:
             return self._plans.popleft() if self._plans else _Plan(("completed",), None)
 
-    def reply(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The JSON answer to ``body`` (a request to ``/v1/responses``)."""
-        return self._answer(body)[0]
+    def reply(self, body: dict[str, Any], deployment: str | None = None) -> dict[str, Any]:
+        """The JSON answer to ``body`` (a request to ``/v1/responses``).
+
+        ``deployment`` is the image deployment Azure's header names: the tool
+        runs it (echoed as the tool's model), and bills the model the
+        server's ``deployments`` map it to (its own name otherwise).
+        """
+        return self._answer(body, deployment)[0]
 
     def _answer(
-        self, body: dict[str, Any]
+        self, body: dict[str, Any], deployment: str | None = None
     ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
         """The final response, its output items in order, and where its stream stops."""
         tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
@@ -197,12 +212,16 @@ class ResponsesEndpoint:
         output: list[dict[str, Any]] = []
         cut_after = None
         tool_usage: dict[str, Any] | None = None
+        if tool is not None and deployment:  # Azure: the deployment runs the tool
+            at = tools.index(tool)
+            tool = tools[at] = {**tool, "model": deployment}
         echoed = [_echoed(t) if t is tool else t for t in tools]
         if tool is not None:
             plan = self._plan()
             cut_after = plan.cut_after
             settings = _echoed(tool)
             model = str(settings["model"])
+            model = self._deployments.get(model, model) if deployment else model
             size, quality = _made(model, settings)
             edit = settings["action"] == "edit" or (
                 settings["action"] == "auto" and _has_input_image(body)
@@ -354,9 +373,14 @@ class ResponsesEndpoint:
         yield {"type": "response.content_part.done", "part": part, **where}
         yield {"type": "response.output_item.done", "item": item, **at}
 
-    def stream(self, body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The streamed answer to ``body`` as (event name, data), cut short where planned."""
-        response, output, cut_after = self._answer(body)
+    def stream(
+        self, body: dict[str, Any], deployment: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The streamed answer to ``body`` as (event name, data), cut short where planned.
+
+        ``deployment``: as :meth:`reply` takes it.
+        """
+        response, output, cut_after = self._answer(body, deployment)
         tool = next((t for t in response["tools"] if t.get("type") == "image_generation"), None)
         partial = int(tool.get("partial_images") or 0) if tool is not None else 0
         for event in self.events(response, output, partial):
