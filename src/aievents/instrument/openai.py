@@ -63,6 +63,7 @@ from aievents.instrument._openai_call import (
 from aievents.instrument._openai_holders import cached_holders, calls_into
 from aievents.instrument._openai_kinds import KINDS
 from aievents.instrument._openai_wrap import wrap
+from aievents.instrument._patches import Patches
 from aievents.pricing import PriceBook, PriceTable, book_for
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ class _Installed:
         self.own = own
         self.parent = parent
         self.undone = False
-        self.patches: list[tuple[Any, str, Any, Any]] = []
+        self.patches = Patches()
         #: The wrappers made for the client's methods.
         self.wrappers: set[Any] = set()
         #: The clients derived from this one since (undone with it while they have no settings).
@@ -242,12 +243,9 @@ class _Installed:
 
     def patch(self, target: Any, name: str, value: Any) -> None:
         """Set ``target.name`` to ``value``, noting what it held for :func:`uninstrument_openai`."""
-        previous = target.__dict__.get(name, _ABSENT)
-        setattr(target, name, value)
-        self.patches.append((target, name, previous, value))
+        self.patches.patch(target, name, value)
 
 
-_ABSENT: Final[Any] = object()
 #: Held while a client is instrumented or undone (so racing calls install once).
 _LOCK: Final = threading.RLock()
 
@@ -381,13 +379,7 @@ def _uninstall(resolved: Any) -> None:
         found = _installed(derived)
         if found is not None and found.parent is installed and found.own is None:
             _uninstall(derived)
-    for target, name, previous, ours in reversed(installed.patches):
-        if target.__dict__.get(name) is not ours:
-            continue  # wrapped again by someone else: theirs stays, ours is inert
-        if previous is _ABSENT:
-            target.__dict__.pop(name, None)
-        else:
-            setattr(target, name, previous)
+    installed.patches.undo()  # where wrapped again by someone else: theirs stays, ours is inert
     for kind in KINDS:
         resource = getattr(resolved, kind.resource, None)
         for owner, attribute, holder in cached_holders(resolved, resource, kind.resource):
