@@ -21,6 +21,7 @@ __all__ = [
     "SPEC_USAGE",
     "gpt_image_2_usage",
     "gpt_usage",
+    "image_tokens",
     "openai_answer",
 ]
 
@@ -68,18 +69,21 @@ def gpt_usage(n: int, *, edit: bool) -> dict[str, Any]:
     }
 
 
-def _image_tokens(size: str, quality: str) -> int:
-    """Output tokens of one gpt-image-2 image of ``size`` and ``quality``.
+def image_tokens(
+    size: str, quality: str, table: dict[tuple[str, str], int] = GPT_IMAGE_2_TOKENS
+) -> int:
+    """Output tokens of one image of ``size`` and ``quality``, by a model's ``table``.
 
     A square or oblong size of 1024 (1536x1024, 1024x1536) has its billed
     figure; another size is scaled by its area from the 1024x1024 one.
+    Qualities other than low and medium are billed as high.
     """
     quality = quality if quality in ("low", "medium") else "high"
     match = _SIZE.fullmatch(size)
     width, height = (int(match[1]), int(match[2])) if match else (1024, 1024)
     if {width, height} == {1024, 1536}:
-        return GPT_IMAGE_2_TOKENS[("oblong", quality)]
-    square = GPT_IMAGE_2_TOKENS[("square", quality)]
+        return table[("oblong", quality)]
+    square = table[("square", quality)]
     return round(square * width * height / (1024 * 1024))
 
 
@@ -94,7 +98,7 @@ def gpt_image_2_usage(
     """
     text = _words(prompt)
     image = EDIT_IMAGE_TOKENS if edit else 0
-    output = _image_tokens(size, quality) * n
+    output = image_tokens(size, quality) * n
     return {
         "input_tokens": text + image,
         "output_tokens": output,

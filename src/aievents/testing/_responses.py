@@ -17,13 +17,12 @@ numbered by ``sequence_number``.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from aievents.testing._answers import gpt_image_2_usage
+from aievents.testing._answers import gpt_image_2_usage, image_tokens
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
@@ -54,7 +53,6 @@ _MAIN_OVERHEAD: Final = 40
 _MESSAGE: Final = "Here you are."
 _MESSAGE_TOKENS: Final = 5
 _CREATED: Final = 1713833628
-_SIZE: Final = re.compile(r"(\d+)x(\d+)")
 
 
 class _Plan:
@@ -137,11 +135,7 @@ def image_gen_usage(
     """
     usage = gpt_image_2_usage(calls, size=size, quality=quality, prompt=prompt, edit=edit)
     if not model.startswith("gpt-image-2"):
-        match = _SIZE.fullmatch(size)
-        sides = {int(match[1]), int(match[2])} if match else {1024}
-        shape = "oblong" if sides == {1024, 1536} else "square"
-        tier = quality if quality in ("low", "medium") else "high"
-        usage["output_tokens"] = GPT_IMAGE_1_TOKENS[(shape, tier)] * calls
+        usage["output_tokens"] = image_tokens(size, quality, GPT_IMAGE_1_TOKENS) * calls
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
     if calls == 0:
         usage = {**usage, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
