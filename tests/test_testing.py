@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -12,8 +13,10 @@ import urllib.request
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import httpx
 import openai
 import pytest
+import trustme
 
 import aievents
 from aievents import BaseEvent, EventClient, ImageUsageEvent
@@ -420,3 +423,28 @@ class TestMemoryTransport:
         assert [e.request_id for e in transport.events] == ["retried"]
         assert (report.sent, report.retried, report.dropped) == (1, 1, {"rejected": 1})
         assert transport.closed
+
+
+class TestImageServerTls:
+    """With a ``tls`` context the server speaks HTTPS; GETs to no route are refused."""
+
+    def test_https(self) -> None:
+        """A client that trusts the throwaway authority gets answers over HTTPS."""
+        authority = trustme.CA()
+        served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(served)
+        trusted = ssl.create_default_context()
+        authority.configure_trust(trusted)
+        with ImageServer(tls=served) as server:
+            assert server.url.startswith("https://127.0.0.1:")
+            with httpx.Client(verify=trusted) as http:
+                sdk = openai.OpenAI(base_url=server.base_url, api_key="sk-test", http_client=http)
+                answer = sdk.images.generate(model="gpt-image-1", prompt="a fox")
+        assert len(answer.data or []) == 1
+
+    def test_get_without_route(self, server: ImageServer) -> None:
+        """OpenAI's image paths take POST only: a GET is a 404 with an OpenAI error body."""
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{server.base_url}/images/generations")
+        assert refused.value.code == 404
+        assert json.loads(refused.value.read())["error"]["type"] == "not_found"

@@ -31,21 +31,16 @@ Needs the ``google`` extra: ``pip install 'aievents[google]'``.
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 from collections.abc import Callable
-from contextvars import Token
 from typing import Any, Final, TypeVar
 
-from aievents import _unfinished as unfinished
 from aievents._extras import import_extra
 from aievents.client import EventClient
 from aievents.instrument._google_call import GeminiCall, followed, followed_async
-from aievents.instrument._guard import claim, release
-from aievents.instrument._patches import Patches
-from aievents.instrument._request import report_failure
 from aievents.instrument._settings import Settings
+from aievents.instrument._wrap import Begin, Installation, wrap
 from aievents.pricing import PriceBook, PriceTable, book_for
 
 __all__ = ["instrument_google_genai", "is_instrumented", "uninstrument_google_genai"]
@@ -59,154 +54,58 @@ _MARK: Final = "_aievents_instrumentation"
 _LOCK: Final = threading.Lock()
 
 
-class _Installed:
-    """One instrumentation (process-wide, or of one client): settings, state, what it changed."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.active = True
-        self.patches = Patches()
-
-    def patch(self, target: Any, name: str, value: Any) -> None:
-        """Set ``target.name`` to ``value``, noting what it held for :meth:`undo`."""
-        self.patches.patch(target, name, value)
-
-    def undo(self) -> None:
-        """Restore what :meth:`patch` changed, where nobody wrapped ours since.
-
-        Where someone did, theirs stays and ours, now inactive, passes calls
-        through without reporting them.
-        """
-        self.active = False
-        self.patches.undo()
-
-
 class _Process:
     """The process-wide instrumentation, when there is one."""
 
-    installed: _Installed | None = None
+    installed: Installation[Settings] | None = None
 
 
 _PROCESS: Final = _Process()
 
 
-class _Claimed:
-    """One call this instrumentation reports: the claim on it, held while the SDK call runs.
+class _Tracker:
+    """One call reported: its answer or stream followed, or its failure."""
 
-    Leaving the ``with`` block gives the claim back; a call that raised is
-    reported (:meth:`GeminiCall.failed`) and its error goes on unchanged.
-    """
+    __slots__ = ("call", "follow")
 
-    def __init__(self, token: Token[bool], call: GeminiCall | None) -> None:
-        self.token = token
+    def __init__(self, call: GeminiCall, follow: Callable[[Any, GeminiCall], Any] | None) -> None:
         self.call = call
-
-    @classmethod
-    def take(
-        cls, installed: _Installed, kwargs: dict[str, Any], *, stream: bool
-    ) -> _Claimed | None:
-        """The claim on this call, or None when it is not ours to report."""
-        token = claim() if installed.active else None
-        if token is None:  # undone, or an outer wrapper reports this call
-            return None
-        if unfinished.pending():  # requests collected since: reported here, on a normal path
-            _safely(unfinished.report_collected)
-        call: GeminiCall | None = None
-        try:
-            call = GeminiCall(installed.settings, kwargs, streaming=stream)
-            if not stream:  # a stream's request goes out when it is first read
-                call.begin()
-        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-            report_failure("google", exc)
-            call = None
-        return cls(token, call)
-
-    def __enter__(self) -> _Claimed:
-        return self
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
-        release(self.token)
-        if error is not None and self.call is not None:
-            _safely(functools.partial(self.call.failed, error))
+        self.follow = follow
 
     def returned(self, result: Any) -> Any:
-        """Report the answer; the answer itself, untouched."""
-        if self.call is not None:
-            _safely(functools.partial(self.call.answered, result))
+        """Report the answer (the answer itself, untouched), or follow the stream."""
+        if self.follow is not None:
+            return self.follow(result, self.call)
+        self.call.answered(result)
         return result
 
-    def stream(self, stream: Any) -> Any:
-        """The SDK's stream, followed (its chunks untouched)."""
-        return stream if self.call is None else followed(stream, self.call)
-
-    def stream_async(self, stream: Any) -> Any:
-        """The SDK's async stream, followed (its chunks untouched)."""
-        return stream if self.call is None else followed_async(stream, self.call)
+    def failed(self, error: BaseException) -> None:
+        """Report the call's failure."""
+        self.call.failed(error)
 
 
-def _safely(step: Callable[[], Any]) -> None:
-    try:
-        step()
-    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the call
-        report_failure("google", exc)
+def _begin(
+    installed: Installation[Settings], follow: Callable[[Any, GeminiCall], Any] | None
+) -> Begin:
+    """A call's start: the plain call's request goes out now, a stream's at its first read."""
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Tracker:
+        call = GeminiCall(installed.settings, kwargs, streaming=follow is not None)
+        if follow is None:
+            call.begin()
+        return _Tracker(call, follow)
+
+    return begin
 
 
-def _wrap_plain(original: Callable[..., Any], installed: _Installed) -> Any:
-    @functools.wraps(original)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        claimed = _Claimed.take(installed, kwargs, stream=False)
-        if claimed is None:
-            return original(*args, **kwargs)
-        with claimed:
-            return claimed.returned(original(*args, **kwargs))
-
-    return call
-
-
-def _wrap_plain_async(original: Callable[..., Any], installed: _Installed) -> Any:
-    @functools.wraps(original)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        claimed = _Claimed.take(installed, kwargs, stream=False)
-        if claimed is None:
-            return await original(*args, **kwargs)
-        with claimed:
-            return claimed.returned(await original(*args, **kwargs))
-
-    return call
-
-
-def _wrap_stream(original: Callable[..., Any], installed: _Installed) -> Any:
-    @functools.wraps(original)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        claimed = _Claimed.take(installed, kwargs, stream=True)
-        if claimed is None:
-            return original(*args, **kwargs)
-        with claimed:  # a generator: the request goes out at its first read
-            return claimed.stream(original(*args, **kwargs))
-
-    return call
-
-
-def _wrap_stream_async(original: Callable[..., Any], installed: _Installed) -> Any:
-    @functools.wraps(original)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        claimed = _Claimed.take(installed, kwargs, stream=True)
-        if claimed is None:
-            return await original(*args, **kwargs)
-        with claimed:
-            return claimed.stream_async(await original(*args, **kwargs))
-
-    return call
-
-
-def _wrap(installed: _Installed, target: Any, *, sync: bool) -> None:
+def _wrap(installed: Installation[Settings], target: Any, *, sync: bool) -> None:
     """Wrap ``target``'s two methods (a class, or one client's ``models``)."""
-    wrappers = (
-        (_PLAIN, _wrap_plain if sync else _wrap_plain_async),
-        (_STREAM, _wrap_stream if sync else _wrap_stream_async),
-    )
-    for name, wrap in wrappers:
-        installed.patch(target, name, wrap(getattr(target, name), installed))
+    for name, follow in ((_PLAIN, None), (_STREAM, followed if sync else followed_async)):
+        original = getattr(target, name)
+        ours = wrap(
+            original, _begin(installed, follow), installed, source="google", asynchronous=not sync
+        )
+        installed.patch(target, name, ours)
 
 
 def instrument_google_genai(
@@ -254,7 +153,7 @@ def instrument_google_genai(
             if _PROCESS.installed is not None:
                 _PROCESS.installed.settings = settings
                 return None
-            installed = _Installed(settings)
+            installed = Installation(settings)
             _wrap(installed, models.Models, sync=True)
             _wrap(installed, models.AsyncModels, sync=False)
             _PROCESS.installed = installed
@@ -262,10 +161,10 @@ def instrument_google_genai(
     sync, aio = _resources(client)
     with _LOCK:
         found = vars(sync).get(_MARK)
-        if isinstance(found, _Installed) and found.active:
+        if isinstance(found, Installation) and found.active:
             found.settings = settings
             return client
-        installed = _Installed(settings)
+        installed = Installation(settings)
         _wrap(installed, sync, sync=True)
         _wrap(installed, aio, sync=False)
         installed.patch(sync, _MARK, installed)
@@ -302,9 +201,9 @@ def _resources(client: Any) -> tuple[Any, Any]:
     return sync, aio
 
 
-def _installed_on(client: Any) -> _Installed | None:
+def _installed_on(client: Any) -> Installation[Settings] | None:
     found = getattr(getattr(client, "models", None), "__dict__", {}).get(_MARK)
-    return found if isinstance(found, _Installed) else None
+    return found if isinstance(found, Installation) else None
 
 
 def uninstrument_google_genai(client: C | None = None) -> C | None:

@@ -23,9 +23,10 @@ import itertools
 import json
 import re
 import secrets
+import ssl
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
@@ -43,6 +44,41 @@ __all__ = ["ImageServer"]
 
 #: An Azure OpenAI deployment's path: the deployment, then the operation.
 _AZURE_PATH: Final = re.compile(r"/openai/deployments/([^/]+)/images/(\w+)")
+
+#: Another provider's endpoints: ``route(server, exchange) -> bool``, true when the
+#: request was its own and has been answered. Asked in order, before OpenAI's paths.
+Route = Callable[["ImageServer", "Exchange"], bool]
+
+
+class Exchange:
+    """One request to answer: what came, what was scripted for it, its id, how to reply."""
+
+    __slots__ = ("body", "handler", "method", "path", "query", "request_id", "scripted")
+
+    def __init__(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: str,
+        body: dict[str, Any],
+        scripted: tuple[int, dict[str, Any], dict[str, str]] | None,
+        request_id: str,
+    ) -> None:
+        self.handler = handler
+        self.method = method
+        split = urlsplit(handler.path)
+        #: The path, percent-decoded (``/model/amazon.nova-canvas-v1:0/invoke``).
+        self.path = unquote(split.path)
+        self.query = split.query
+        self.body = body
+        #: What :meth:`ImageServer.answer_next`/``fail_next`` queued for it: (status,
+        #: body, headers), or None.
+        self.scripted = scripted
+        self.request_id = request_id
+
+
+def _routes() -> tuple[Route, ...]:
+    """The other providers' endpoints (imported when the first server starts)."""
+    return ()
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -143,13 +179,16 @@ class ImageServer:
         gzip: Compress JSON answers with gzip when the request accepts it,
             as OpenAI's servers do.
         deployments: Azure deployment names and the model each one serves.
+        tls: A server-side ``ssl.SSLContext`` (a throwaway certificate for
+            127.0.0.1): the server then speaks HTTPS, for SDKs that insist on
+            it; trust the certificate through the SDK's own settings.
 
     Attributes:
         responses: The Responses API endpoint, and its ``plan_next``.
         requests: Every request received, in order: its path
             (``/v1/images/generations``, with its query if it has one), its
             body (JSON, or the form's fields with each file as its byte
-            count) and its headers, those naming a secret masked
+            count; ``{}`` for a GET) and its headers, those naming a secret masked
             (``Authorization: Bearer [redacted]``).
     """
 
@@ -159,6 +198,7 @@ class ImageServer:
         b64_size: int | None = None,
         gzip: bool = False,
         deployments: Mapping[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._b64 = B64 if b64_size is None else "A" * b64_size
         self._gzip = gzip
@@ -187,6 +227,9 @@ class ImageServer:
                 body = json.loads(raw or b"{}") if "json" in kind else _form(kind, raw)
                 server._answer(self, body)
 
+            def do_GET(self) -> None:
+                server._answer(self, {}, "GET")
+
         class Server(ThreadingHTTPServer):
             request_queue_size = 128  # many clients at once (the default backlog is 5)
 
@@ -194,14 +237,20 @@ class ImageServer:
                 return  # a client that hung up (a cancelled call) is no error here
 
         self._http = Server(("127.0.0.1", 0), Handler)
+        self._tls = tls
+        if tls is not None:
+            self._http.socket = tls.wrap_socket(self._http.socket, server_side=True)
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        """The server's root URL: an Azure client's ``azure_endpoint``, a Gemini ``base_url``."""
+        """The server's root URL: an Azure client's ``azure_endpoint``, a Gemini ``base_url``.
+
+        ``https://`` when the server was given a ``tls`` context.
+        """
         host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._tls is not None else 'http'}://{host!s}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -289,7 +338,9 @@ class ImageServer:
 
     # ------------------------------------------------------------------ answers
 
-    def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+    def _answer(
+        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], method: str = "POST"
+    ) -> None:
         request_id = f"req_local_{self._run}_{next(self._ids)}"
         with self._lock:
             self.requests.append((handler.path, body, recorded_headers(handler.headers)))
@@ -297,18 +348,26 @@ class ImageServer:
             delay = self._delays.popleft() if self._delays else None
         if delay is not None:
             delay[1].wait(delay[0])
-        path = unquote(urlsplit(handler.path).path)
+        exchange = Exchange(handler, method, body, scripted, request_id)
+        for route in _routes():
+            if route(self, exchange):
+                return
+        if method != "POST":  # OpenAI's image paths take POST only
+            error = {"error": {"message": f"no {method} {exchange.path}", "type": "not_found"}}
+            self.send_json(handler, 404, error, {"x-request-id": request_id})
+            return
+        path = exchange.path
         gemini = GEMINI_PATH.fullmatch(path)
         if gemini is not None:  # Google's shapes, for what was scripted too
             google = gemini_reply(gemini, body, scripted, b64=self._b64, request_id=request_id)
             if google.events is not None:
                 send_events(handler, google)
             else:
-                self._send_json(handler, google.status, google.body or {}, google.headers)
+                self.send_json(handler, google.status, google.body or {}, google.headers)
             return
         if scripted is not None:
             status, payload, headers = scripted
-            self._send_json(handler, status, payload, {"x-request-id": request_id, **headers})
+            self.send_json(handler, status, payload, {"x-request-id": request_id, **headers})
             return
         if path.endswith("/responses"):  # the Responses API (testing/_responses.py)
             deployment = handler.headers.get(IMAGE_DEPLOYMENT)  # Azure's image deployment
@@ -316,7 +375,7 @@ class ImageServer:
                 self._send_stream(handler, self.responses.stream(body, deployment), request_id)
             else:
                 reply = self.responses.reply(body, deployment)
-                self._send_json(handler, 200, reply, {"x-request-id": request_id})
+                self.send_json(handler, 200, reply, {"x-request-id": request_id})
             return
         edit = path.endswith("/edits")
         if str(body.get("stream", "false")).lower() == "true":
@@ -327,15 +386,16 @@ class ImageServer:
         if azure is not None:  # the deployment in the path serves the request
             model = self._deployments.get(azure[1], azure[1])
         answer = openai_answer(model, body, edit=edit, b64=self._b64)
-        self._send_json(handler, 200, answer, {"x-request-id": request_id})
+        self.send_json(handler, 200, answer, {"x-request-id": request_id})
 
-    def _send_json(
+    def send_json(
         self,
         handler: BaseHTTPRequestHandler,
         status: int,
         payload: dict[str, Any],
         headers: dict[str, str],
     ) -> None:
+        """Answer ``payload`` as JSON (gzipped when the server was made so and the client asks)."""
         data = json.dumps(payload).encode()
         if self._gzip and "gzip" in handler.headers.get("accept-encoding", ""):
             data = gzip.compress(data)
