@@ -159,6 +159,29 @@ def make_gemini(instrumented: bool, events: EventClient) -> genai.Client:
     return instrument_google_genai(client, events=events) if instrumented else client
 
 
+#: The other providers' rows: modules of ``bench/`` (``_instrument_bedrock``...) each
+#: with ``rows(number, quiet, listening) -> (names, rows, pairs)``: the names their
+#: statements use, their rows as :func:`run` takes them, and their (instrumented,
+#: bare) pairs for the table of what aievents adds.
+PROVIDERS: tuple[str, ...] = ()
+
+
+def _providers(
+    number: int, quiet: EventClient, listening: EventClient
+) -> tuple[dict[str, Any], dict[str, tuple[str, int]], list[tuple[str, str]]]:
+    names: dict[str, Any] = {}
+    rows: dict[str, tuple[str, int]] = {}
+    pairs: list[tuple[str, str]] = []
+    for module in PROVIDERS:
+        more_names, more_rows, more_pairs = importlib.import_module(module).rows(
+            number, quiet, listening
+        )
+        names.update(more_names)
+        rows.update(more_rows)
+        pairs.extend(more_pairs)
+    return names, rows, pairs
+
+
 def run(number: int, repeat: int) -> dict[str, list[float]]:
     """Measure every row; ns per call, one sample per round."""
     quiet = EventClient()
@@ -205,6 +228,10 @@ def run(number: int, repeat: int) -> dict[str, list[float]]:
         "responses, image tool, bare SDK": (f"bare.{tool}", number),
         "responses, image tool, instrumented": (f"listened.{tool}; sink.clear()", number),
     }
+    more_names, more_rows, more_pairs = _providers(number, quiet, listening)
+    ns.update(more_names)
+    rows.update(more_rows)
+    PAIRS.extend(pair for pair in more_pairs if pair not in PAIRS)
     bare_classes = "uninstrument_openai()"
     rows = {name: (row[0], row[1], bare_classes) for name, row in rows.items()}
     rows["gpt-image-1, process-wide, one sink"] = (
