@@ -157,14 +157,34 @@ def _reported_cost(kwargs: Mapping[str, Any]) -> float | None:
     return float(cost)
 
 
-def _usage(response: Any) -> Any:
-    """The answer's token usage; None when LiteLLM filled it with zeros (no usage came)."""
+#: The Images API's usage fields, which LiteLLM's ``Usage`` carries beside chat's.
+_USAGE_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "input_tokens_details",
+    "output_tokens_details",
+)
+
+
+def _plain(value: Any) -> Any:
+    """A details object as the dict the Images API sends."""
+    dump = getattr(value, "model_dump", None)
+    return dump() if callable(dump) else value
+
+
+def _usage(response: Any) -> dict[str, Any] | None:
+    """The answer's token usage in the Images API's shape, or None when none came.
+
+    LiteLLM's ``Usage`` also has chat's ``prompt_tokens`` and
+    ``completion_tokens`` (0 for an image call), and is filled with zeros
+    for an answer that had no usage (DALL-E): such a usage is no usage.
+    """
     usage = getattr(response, "usage", None)
-    if usage is None or not any(
-        getattr(usage, name, None) for name in ("input_tokens", "output_tokens", "total_tokens")
-    ):
+    found = {name: _plain(getattr(usage, name, None)) for name in _USAGE_FIELDS}
+    if not (found["input_tokens"] or found["output_tokens"]):
         return None
-    return usage
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def report_answer(
