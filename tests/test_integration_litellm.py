@@ -9,7 +9,6 @@ from typing import Any
 
 import litellm
 import pytest
-from litellm_calls import SECRET, Received, Witness, agenerate, generate, types
 
 from aievents import (
     EventClient,
@@ -17,10 +16,11 @@ from aievents import (
     ImageRequestStartedEvent,
     ImageUsageEvent,
 )
-from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
 from aievents.events import BaseEvent
+from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
 from aievents.testing import ImageServer
 from aievents.wire import to_dict
+from litellm_calls import SECRET, Received, Witness, agenerate, generate, types
 
 D = Decimal
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]

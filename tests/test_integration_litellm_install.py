@@ -11,7 +11,6 @@ from typing import Any
 
 import litellm
 import pytest
-from litellm_calls import Received, Witness, agenerate, generate, types
 
 from aievents import EventClient
 from aievents.instrument import image_request, instrument_openai, uninstrument_openai
@@ -22,6 +21,7 @@ from aievents.integrations.litellm import (
     uninstrument_litellm,
 )
 from aievents.testing import ImageServer
+from litellm_calls import Received, Witness, agenerate, generate, types
 
 SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
 #: LiteLLM's lists a callback ends up in.
@@ -65,7 +65,7 @@ def steps(client: EventClient, litellm_first: bool) -> list[Callable[[], Any]]:
 
 
 class TestOneReport:
-    """With the openai SDK instrumented too, a call through LiteLLM is reported once, by the logger."""
+    """With the openai SDK instrumented too, a LiteLLM call is reported once, by the logger."""
 
     @pytest.mark.parametrize("litellm_first", [True, False], ids=["litellm-first", "openai-first"])
     def test_sync(self, server: ImageServer, client: EventClient, litellm_first: bool) -> None:
