@@ -17,11 +17,11 @@ import threading
 # LiteLLM reads its own price list from the copy it ships with, not the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402 - after the setting above
+import litellm
 
-from aievents import EventClient, ImageUsageEvent  # noqa: E402
-from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm  # noqa: E402
-from aievents.testing import ImageServer  # noqa: E402
+from aievents import EventClient, ImageUsageEvent
+from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
+from aievents.testing import ImageServer
 
 reported = threading.Semaphore(0)
 
