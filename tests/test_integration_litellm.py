@@ -20,10 +20,10 @@ from aievents.events import BaseEvent
 from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
 from aievents.testing import ImageServer
 from aievents.wire import to_dict
-from litellm_calls import SECRET, Received, Witness, agenerate, generate, types
+from litellm_calls import SECRET, Received, Witness, agenerate, forget, generate, types
+from test_instrument_openai import SEQUENCE, one_request
 
 D = Decimal
-SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
 
 
 @pytest.fixture(name="server", scope="module")
@@ -47,12 +47,7 @@ def _witness(received: Received) -> Iterator[Witness]:
     witness = Witness()
     litellm.callbacks.append(witness)
     yield witness
-    for name in ("callbacks", "success_callback", "_async_success_callback"):
-        listed = getattr(litellm, name)
-        listed[:] = [item for item in listed if item is not witness]
-    for name in ("input_callback", "failure_callback", "_async_failure_callback"):
-        listed = getattr(litellm, name)
-        listed[:] = [item for item in listed if item is not witness]
+    forget(witness)
 
 
 async def in_loop(received: Received, call: Awaitable[Any]) -> tuple[Any, list[BaseEvent]]:
@@ -63,14 +58,6 @@ async def in_loop(received: Received, call: Awaitable[Any]) -> tuple[Any, list[B
         await asyncio.to_thread(received.wait)
         raise
     return answer, await asyncio.to_thread(received.wait)
-
-
-def one_request(events: list[object]) -> str:
-    ids = {getattr(event, "request_id", None) for event in events}
-    assert len(ids) == 1, ids
-    (found,) = ids
-    assert isinstance(found, str)
-    return found
 
 
 class TestGenerate:

@@ -14,6 +14,7 @@ import pytest
 
 from aievents import EventClient
 from aievents.instrument import image_request, instrument_openai, uninstrument_openai
+from aievents.instrument.litellm import CALLBACK_LISTS
 from aievents.integrations.litellm import (
     AieventsLogger,
     instrument_litellm,
@@ -21,18 +22,8 @@ from aievents.integrations.litellm import (
     uninstrument_litellm,
 )
 from aievents.testing import ImageServer
-from litellm_calls import Received, Witness, agenerate, generate, types
-
-SEQUENCE = ["image:request:started", "image:request:completed", "image:usage"]
-#: LiteLLM's lists a callback ends up in.
-LISTS = (
-    "callbacks",
-    "input_callback",
-    "success_callback",
-    "failure_callback",
-    "_async_success_callback",
-    "_async_failure_callback",
-)
+from litellm_calls import Received, Witness, agenerate, forget, generate, types
+from test_instrument_openai import SEQUENCE
 
 
 @pytest.fixture(name="server", scope="module")
@@ -41,21 +32,15 @@ def _server() -> Iterator[ImageServer]:
         yield server
 
 
-def _forget(callback: Any) -> None:
-    for name in LISTS:
-        listed = getattr(litellm, name)
-        listed[:] = [item for item in listed if item is not callback]
-
-
 @pytest.fixture(name="clean", autouse=True)
 def _clean() -> Iterator[None]:
     """Nothing instrumented after each test."""
     yield
     uninstrument_openai()
-    for name in LISTS:
+    for name in CALLBACK_LISTS:
         for item in list(getattr(litellm, name)):
             if isinstance(item, (AieventsLogger, Witness)):
-                _forget(item)
+                forget(item)
     uninstrument_litellm()
 
 
@@ -151,7 +136,7 @@ class TestUndo:
         assert [item for item in litellm.callbacks if item is first] == [first]
         uninstrument_litellm()
         uninstrument_litellm()  # harmless
-        assert not any(item is first for name in LISTS for item in getattr(litellm, name))
+        assert not any(item is first for name in CALLBACK_LISTS for item in getattr(litellm, name))
 
     def test_hand_registered_keeps_claims(self, client: EventClient) -> None:
         original = litellm.image_generation

@@ -25,6 +25,7 @@ Needs the ``litellm`` extra: ``pip install 'aievents[litellm]'``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Any, Final
 
@@ -55,7 +56,7 @@ ENTRY_POINTS: Final = (
     "image_variation",
 )
 #: LiteLLM's lists a callback is registered in (``callbacks`` is copied to the others).
-_LISTS: Final = (
+CALLBACK_LISTS: Final = (
     "callbacks",
     "input_callback",
     "success_callback",
@@ -233,8 +234,14 @@ class AieventsLogger(CustomLogger):
         self._report(kwargs, response_obj, start_time, end_time, ok=False)
 
 
+def _callbacks() -> Iterator[Any]:
+    """Every callback registered with LiteLLM, in each of its lists."""
+    for name in CALLBACK_LISTS:
+        yield from getattr(litellm, name, None) or ()
+
+
 def _registered(logger: Any) -> bool:
-    return any(item is logger for name in _LISTS for item in getattr(litellm, name, None) or ())
+    return any(item is logger for item in _callbacks())
 
 
 def instrument_litellm(
@@ -295,7 +302,7 @@ def _unregister(logger: AieventsLogger) -> None:
     manager = getattr(litellm, "logging_callback_manager", None)
     lock = getattr(manager, "callback_lists_lock", None) or threading.Lock()
     with lock:
-        for name in _LISTS:
+        for name in CALLBACK_LISTS:
             found = getattr(litellm, name, None)
             if isinstance(found, list):
                 found[:] = [item for item in found if item is not logger]
@@ -303,8 +310,4 @@ def _unregister(logger: AieventsLogger) -> None:
 
 def is_instrumented() -> bool:
     """Whether an :class:`AieventsLogger` is registered with LiteLLM (by you, or by this module)."""
-    return any(
-        isinstance(item, AieventsLogger)
-        for name in _LISTS
-        for item in getattr(litellm, name, None) or ()
-    )
+    return any(isinstance(item, AieventsLogger) for item in _callbacks())
