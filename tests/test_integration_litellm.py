@@ -17,6 +17,7 @@ from aievents import (
     ImageUsageEvent,
 )
 from aievents.events import BaseEvent
+from aievents.instrument._litellm_call import provider_of
 from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
 from aievents.testing import ImageServer
 from aievents.wire import to_dict
@@ -76,6 +77,7 @@ class TestGenerate:
         assert request_id == answer._hidden_params["headers"]["x-request-id"]
         assert {e.correlation_id for e in events} == {logged["kwargs"]["litellm_call_id"]}
         assert isinstance(started, ImageRequestStartedEvent)
+        assert (started.prompt, completed.outputs) == (None, None)  # not asked for
         assert started.timestamp == int(logged["start"].timestamp() * 1000)
         assert started.number_of_images == 2
         assert (usage.provider, usage.model, usage.size, usage.quality) == (
@@ -195,3 +197,39 @@ class TestSecrets:
         events = received.wait(2)
         assert SECRET not in repr([to_dict(event) for event in events])
         assert SECRET not in repr(events)
+
+
+class TestCapture:
+    """capture_prompts and capture_outputs copy the prompt and the images into the events."""
+
+    def test_both(self, server: ImageServer, client: EventClient) -> None:
+        received = Received(client)
+        instrument_litellm(events=client, capture_prompts=True, capture_outputs=True)
+        try:
+            generate(server, n=2)
+            started, completed, _ = received.wait()
+        finally:
+            uninstrument_litellm()
+        assert started.prompt == "a fox"
+        assert [output.b64_json for output in completed.outputs] == ["aGVsbG8=", "aGVsbG8="]
+
+
+class TestProviders:
+    """LiteLLM's provider names become aievents' (the price table's)."""
+
+    @pytest.mark.parametrize(
+        ("theirs", "ours"),
+        [
+            ("openai", "openai"),
+            ("azure", "azure"),
+            ("azure_ai", "azure"),
+            ("vertex_ai", "google"),
+            ("gemini", "google"),
+            ("bedrock", "bedrock"),
+            ("xai", "xai"),
+            ("openrouter", "openrouter"),
+            ("fal_ai", "fal"),
+        ],
+    )
+    def test_names(self, theirs: str, ours: str) -> None:
+        assert provider_of({"custom_llm_provider": theirs}) == ours

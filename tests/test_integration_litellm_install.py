@@ -170,6 +170,20 @@ class TestConcurrency:
         assert len(ids) == len(set(ids)) == 4
         assert len(events) == 12
 
+    def test_tasks(self, server: ImageServer, client: EventClient) -> None:
+        received = Received(client)
+        instrument_litellm(events=client)
+        instrument_openai(events=client)
+
+        async def calls() -> list[Any]:
+            await asyncio.gather(*(agenerate(server) for _ in range(3)))
+            return await asyncio.to_thread(received.wait, 3)
+
+        events = asyncio.run(calls())
+        ids = [e.request_id for e in events if e.event_type == "image:usage"]
+        assert len(ids) == len(set(ids)) == 3
+        assert len(events) == 9
+
 
 class TestImport:
     """LiteLLM loads only with the integration; without it, the error names the extra."""

@@ -32,7 +32,14 @@ from aievents.instrument._request import ImageRequest
 from aievents.instrument._settings import Settings
 from aievents.usage import ImageUsage
 
-__all__ = ["OPERATIONS", "PROVIDERS", "is_image_call", "report_answer", "report_error"]
+__all__ = [
+    "OPERATIONS",
+    "PROVIDERS",
+    "is_image_call",
+    "provider_of",
+    "report_answer",
+    "report_error",
+]
 
 #: LiteLLM's call types of image calls, and the operation of each.
 OPERATIONS: Final = {

@@ -6,7 +6,7 @@ thread, or as a task, once the call has returned), and it turns the image
 calls (``litellm.image_generation``, ``aimage_generation``, ``image_edit``,
 ``aimage_edit``, ``image_variation``), success and failure, into events;
 other calls (completion, embedding...) give none. What each event holds is
-in :mod:`aievents.instrument._litellm_call`.
+in :mod:`aievents.integrations.litellm`.
 
 One report per call. The openai SDK LiteLLM calls may be instrumented as
 well (``instrument_openai()``): the logger reports the call (it has
