@@ -9,12 +9,14 @@ from typing import Any
 
 import litellm
 import pytest
+import structlog
 
 from aievents import (
     EventClient,
     ImageRequestErrorEvent,
     ImageRequestStartedEvent,
     ImageUsageEvent,
+    LogSink,
 )
 from aievents.events import BaseEvent
 from aievents.instrument._litellm_call import provider_of
@@ -187,16 +189,25 @@ class TestOtherCalls:
 
 
 class TestSecrets:
-    """The call's API key, which LiteLLM hands its callbacks, reaches no event."""
+    """The call's API key, which LiteLLM hands its callbacks, reaches no event and no log line."""
 
-    def test_key_nowhere(self, server: ImageServer, received: Received) -> None:
-        generate(server)
-        server.fail_next(401, f"Incorrect API key provided: {SECRET}")
-        with pytest.raises(litellm.AuthenticationError):
-            generate(server)
-        events = received.wait(2)
+    def test_key_nowhere(self, server: ImageServer, client: EventClient) -> None:
+        client.add_sink(LogSink())
+        received = Received(client)
+        with structlog.testing.capture_logs() as logs:
+            instrument_litellm(events=client)
+            try:
+                generate(server)
+                server.fail_next(401, f"Incorrect API key provided: {SECRET}")
+                with pytest.raises(litellm.AuthenticationError):
+                    generate(server)
+                events = received.wait(2)
+            finally:
+                uninstrument_litellm()
+        assert len(logs) >= len(events) == 5
         assert SECRET not in repr([to_dict(event) for event in events])
         assert SECRET not in repr(events)
+        assert SECRET not in repr(logs)
 
 
 class TestCapture:
