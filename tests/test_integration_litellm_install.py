@@ -87,6 +87,21 @@ class TestOneReport:
         assert types(events) == SEQUENCE
         assert {e.provider for e in events} == {"openai"}
 
+    @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's, for variations
+    def test_variation_left_to_openai(self, server: ImageServer, client: EventClient) -> None:
+        """LiteLLM logs image_variation without its facts: the openai wrapper reports it."""
+        received = Received(client)
+        instrument_litellm(events=client)
+        instrument_openai(events=client)
+        litellm.image_variation(
+            model="openai/dall-e-2", image=b"\x89PNG fake", api_base=server.base_url, api_key="k"
+        )
+        events = received.wait()
+        assert types(events) == SEQUENCE
+        assert {(e.operation, e.provider, e.correlation_id) for e in events} == {
+            ("image.variation", "127.0.0.1", None)
+        }
+
     def test_outer_request_keeps_it(self, server: ImageServer, client: EventClient) -> None:
         received = Received(client)
         instrument_litellm(events=client)

@@ -47,7 +47,6 @@ OPERATIONS: Final = {
     "aimage_generation": "image.generation",
     "image_edit": "image.edit",
     "aimage_edit": "image.edit",
-    "image_variation": "image.variation",
 }
 #: LiteLLM's provider names that aievents names otherwise; the rest are kept as they are.
 PROVIDERS: Final = {

@@ -4,8 +4,10 @@ Imported as :mod:`aievents.integrations.litellm`. ``AieventsLogger`` is a
 LiteLLM ``CustomLogger``: LiteLLM calls it after each call (on its logging
 thread, or as a task, once the call has returned), and it turns the image
 calls (``litellm.image_generation``, ``aimage_generation``, ``image_edit``,
-``aimage_edit``, ``image_variation``), success and failure, into events;
-other calls (completion, embedding...) give none. What each event holds is
+``aimage_edit``), success and failure, into events; other calls
+(completion, embedding...) give none. ``image_variation`` is not covered:
+LiteLLM logs it without its provider or parameters, and it is left unclaimed
+(an instrumented openai SDK reports it). What each event holds is
 in :mod:`aievents.integrations.litellm`.
 
 One report per call. The openai SDK LiteLLM calls may be instrumented as
@@ -53,7 +55,6 @@ ENTRY_POINTS: Final = (
     "aimage_generation",
     "image_edit",
     "aimage_edit",
-    "image_variation",
 )
 #: LiteLLM's lists a callback is registered in (``callbacks`` is copied to the others).
 CALLBACK_LISTS: Final = (

@@ -9,7 +9,7 @@ Register the callback, or let :func:`instrument_litellm` do it::
     litellm.image_generation(model="openai/gpt-image-1", prompt="a fox")
 
 Each image call (``image_generation``, ``aimage_generation``, ``image_edit``,
-``aimage_edit``, ``image_variation``), success or failure, gives
+``aimage_edit``), success or failure, gives
 ``image:request:started`` (stamped with the call's start), then
 ``image:request:completed`` and ``image:usage``, or ``image:request:error``
 with the HTTP status code, all with one request id: the upstream's
