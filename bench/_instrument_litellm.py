@@ -1,11 +1,14 @@
 """bench_instrument's LiteLLM rows: ``litellm.image_generation`` bare, and with AieventsLogger.
 
 LiteLLM is given the bench's in-memory openai client (``client=``), so the
-rows measure LiteLLM plus aievents and nothing of a network. The logger is
-registered (``instrument_litellm``) or not at the start of each call's
-statement, which costs next to nothing once done. LiteLLM calls the logger on
-its logging thread after the call returns: the rows give what the caller's
-thread pays (the claim around the call), not the report itself.
+rows measure LiteLLM plus aievents and nothing of a network. Each statement
+first puts the callbacks it wants in place (nothing, a no-op callback, or
+the logger through ``instrument_litellm``), which costs next to nothing once
+done. LiteLLM does more work for a call once any callback is registered (the
+logging payload, its cost): the no-op row shows that part, LiteLLM's own, so
+that the logger's row can be read against both. LiteLLM calls the callbacks
+on its logging thread after the call returns: on a busy machine that thread
+competes with the caller's.
 """
 
 from __future__ import annotations
@@ -16,31 +19,60 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price list from the network
 
 import litellm
+from litellm.integrations.custom_logger import CustomLogger
 
 from aievents import EventClient
+from aievents.instrument.litellm import CALLBACK_LISTS
 from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
 from bench_instrument import make_client
 
 BARE = "litellm, image_generation, bare"
+NO_OP = "litellm, image_generation, no-op callback"
 LOGGED = "litellm, image_generation, logger + one sink"
+
+
+class NoOp(CustomLogger):
+    """A callback that does nothing: what LiteLLM itself does for a registered callback."""
+
+    def log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        return
+
+
+def callbacks(which: str, events: EventClient, no_op: NoOp) -> None:
+    """Register only ``which``: ``bare`` (none), ``no-op`` or ``logger``."""
+    if which == "no-op":
+        if no_op not in litellm.callbacks:
+            litellm.callbacks.append(no_op)
+    else:
+        for name in CALLBACK_LISTS:
+            found = getattr(litellm, name)
+            if no_op in found:
+                found[:] = [item for item in found if item is not no_op]
+    if which == "logger":
+        instrument_litellm(events=events)
+    else:
+        uninstrument_litellm()
 
 
 def rows(
     number: int, quiet: EventClient, listening: EventClient
 ) -> tuple[dict[str, Any], dict[str, tuple[str, int]], list[tuple[str, str]]]:
-    """The names the statements use, the rows, and the (logged, bare) pair."""
+    """The names the statements use, the rows, and the pairs to compare."""
+    no_op = NoOp()
     names = {
         "litellm": litellm,
         "litellm_openai": make_client(False, quiet),
-        "instrument_litellm": instrument_litellm,
-        "uninstrument_litellm": uninstrument_litellm,
+        "litellm_callbacks": lambda which: callbacks(which, listening, no_op),
     }
     call = (
         "litellm.image_generation(model='openai/gpt-image-1', prompt='a fox',"
         " client=litellm_openai, api_key='sk-bench')"
     )
     table = {
-        BARE: (f"uninstrument_litellm(); {call}", number),
-        LOGGED: (f"instrument_litellm(events=listening); {call}; sink.clear()", number),
+        BARE: (f"litellm_callbacks('bare'); {call}", number),
+        NO_OP: (f"litellm_callbacks('no-op'); {call}", number),
+        LOGGED: (f"litellm_callbacks('logger'); {call}; sink.clear()", number),
     }
-    return names, table, [(LOGGED, BARE)]
+    return names, table, [(LOGGED, BARE), (NO_OP, BARE), (LOGGED, NO_OP)]
