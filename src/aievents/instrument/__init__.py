@@ -3,6 +3,8 @@
 - :func:`instrument_openai` for the openai SDK (sync and async, streaming).
 - :func:`instrument_google_genai` for google-genai (imported when first
   asked for).
+- :func:`instrument_bedrock` for Amazon Bedrock's image models (boto3;
+  imported when first asked for).
 - :class:`image_request` for any other provider, as a context manager or a
   decorator, with :func:`current_request` inside.
 """
@@ -17,20 +19,24 @@ from aievents.instrument.generic import current_request, image_request
 from aievents.instrument.openai import instrument_openai, uninstrument_openai
 
 if TYPE_CHECKING:
+    from aievents.instrument.bedrock import instrument_bedrock, uninstrument_bedrock
     from aievents.instrument.google import instrument_google_genai, uninstrument_google_genai
 
 __all__ = [
     "ImageRequest",
     "current_request",
     "image_request",
+    "instrument_bedrock",
     "instrument_google_genai",
     "instrument_openai",
     "is_instrumented",
+    "uninstrument_bedrock",
     "uninstrument_google_genai",
     "uninstrument_openai",
 ]
 
 _GOOGLE = "aievents.instrument.google"
+_BEDROCK = "aievents.instrument.bedrock"
 
 
 def is_instrumented(client: Any = None) -> bool:
@@ -69,5 +75,11 @@ def _is_google(client: Any) -> bool:
 
 
 __getattr__, __dir__ = lazy(
-    __name__, {"instrument_google_genai": _GOOGLE, "uninstrument_google_genai": _GOOGLE}
+    __name__,
+    {
+        "instrument_google_genai": _GOOGLE,
+        "uninstrument_google_genai": _GOOGLE,
+        "instrument_bedrock": _BEDROCK,
+        "uninstrument_bedrock": _BEDROCK,
+    },
 )
