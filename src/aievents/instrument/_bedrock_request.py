@@ -69,8 +69,8 @@ TASKS: Final[dict[str, tuple[str, str]]] = {
     "VIRTUAL_TRY_ON": (_EDIT, "virtualTryOnParams"),
     "IMAGE_VARIATION": (_VARIATION, "imageVariationParams"),
 }
-#: The task parameters that carry one input image each (``images`` carries a list).
-_INPUT_IMAGES: Final = ("image", "conditionImage", "referenceImage", "sourceImage", "maskImage")
+#: The task parameters that carry one input image each (``images`` a list; a mask is no input).
+_INPUT_IMAGES: Final = ("image", "conditionImage", "referenceImage", "sourceImage")
 #: Fields that make a ``prompt`` body Stability's.
 _STABILITY_FIELDS: Final = frozenset(
     {"aspect_ratio", "mode", "output_format", "negative_prompt", "style_preset", "image"}

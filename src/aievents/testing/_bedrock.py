@@ -10,6 +10,8 @@ the server, with any credentials) is answered, with ``x-amzn-RequestId``:
 - for Stability's: ``{"seeds": [...], "finish_reasons": [null], "images":
   [base64]}`` (SDXL's ``{"result": "success", "artifacts": [...]}``, one
   artifact per ``samples``);
+- for a model its id hides (a provisioned model's ARN), Titan's answer to
+  a body with ``taskType``;
 - for any other model, a text model's answer (Anthropic's message shape);
 - a queued failure (:meth:`~aievents.testing.ImageServer.fail_next`) in
   Bedrock's error shape: the ``x-amzn-ErrorType`` header naming the error
@@ -74,7 +76,8 @@ def _base(model: str) -> str:
 def bedrock_answer(model: str, body: dict[str, Any], *, b64: str, filtered: bool) -> dict[str, Any]:
     """The body ``invoke_model`` answers for ``model`` (see the module)."""
     base = _base(model)
-    if base.startswith("amazon.") and ("image" in base or "canvas" in base):
+    amazon = base.startswith("amazon.") and ("image" in base or "canvas" in base)
+    if amazon or "taskType" in body:  # a hidden model (a provisioned one's ARN): by its body
         if filtered:
             return {"images": [], "error": BLOCKED}
         config = body.get("imageGenerationConfig")
