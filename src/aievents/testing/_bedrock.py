@@ -4,6 +4,9 @@
 point ``boto3.client("bedrock-runtime", endpoint_url=server.url, ...)`` at
 the server, with any credentials) is answered, with ``x-amzn-RequestId``:
 
+Images are the server's small standard PNG (``b64_size`` is for OpenAI's
+answers).
+
 - for Amazon's image models (Titan Image Generator, Nova Canvas):
   ``{"images": [base64, ...], "error": null}``, as many images as
   ``imageGenerationConfig.numberOfImages`` asks (1 by default);
@@ -35,6 +38,8 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any, Final
+
+from aievents.testing._answers import B64
 
 if TYPE_CHECKING:
     from aievents.testing._images import Exchange, ImageServer
@@ -137,6 +142,7 @@ def bedrock_route(server: ImageServer, exchange: Exchange) -> bool:
         return True
     if payload is None or payload == {"filtered": True}:
         filtered = payload is not None
-        payload = bedrock_answer(model, exchange.body, b64=server._b64, filtered=filtered)
+        asked = exchange.body if isinstance(exchange.body, dict) else {}
+        payload = bedrock_answer(model, asked, b64=B64, filtered=filtered)
     server.send_json(exchange.handler, status, payload, {**headers, **extra})
     return True
