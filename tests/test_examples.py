@@ -36,6 +36,18 @@ EXPECTED = {
         "gemini-3-pro-image at 4K: 1 image(s), $0.240004",
         "2 chunks streamed",
     ],
+    "bedrock_instrumentation.py": [
+        # amazon.titan-image-generator-v2:0, 3 premium images at 1024x1024 (the default
+        # size): 3 x 0.012 = 0.036
+        "amazon.titan-image-generator-v2:0 image.generation 1024x1024: 3 image(s), $0.036",
+        "3 images read",
+        # Nova Canvas inpainting, 1 image at the flat 0.06
+        "amazon.nova-canvas-v1:0 image.edit 1024x1024: 1 image(s), $0.06",
+        # a cross-region Stable Image Core, priced as stability.stable-image-core-v1:1: 0.04
+        "us.stability.stable-image-core-v1:1 image.generation 16:9: 1 image(s), $0.04",
+        "amazon.nova-canvas-v1:0 failed: 429 ThrottlingException",
+        "throttled, as the caller sees it",
+    ],
     "custom_provider.py": ["image:request:completed sd3.5-large 2", "image:usage sd3.5-large 2"],
     "aggregate_report.py": [
         '"user_id": "alice"',
@@ -66,6 +78,7 @@ def test_every_example_names_its_extras() -> None:
     needs = {name: extras_of(name) for name in EXPECTED}
     assert needs["openai_instrumentation.py"] == {"openai"}
     assert needs["google_instrumentation.py"] == {"google"}
+    assert needs["bedrock_instrumentation.py"] == {"bedrock"}
     assert needs["quickstart.py"] == frozenset()
 
 
