@@ -70,25 +70,17 @@ def rows(
         "bedrock_bare": make_bedrock(False, quiet),
         "bedrock_listened": make_bedrock(True, listening),
     }
-    image = f"invoke_model(modelId={NOVA!r}, body={IMAGE_BODY!r})['body'].read()"
-    text = f"invoke_model(modelId={TEXT!r}, body={TEXT_BODY!r})['body'].read()"
-    table = {
-        "bedrock invoke_model nova-canvas, bare SDK": (f"bedrock_bare.{image}", number),
-        "bedrock invoke_model nova-canvas, instrumented, one sink": (
-            f"bedrock_listened.{image}; sink.clear()",
-            number,
-        ),
-        "bedrock invoke_model text model, bare SDK": (f"bedrock_bare.{text}", number),
-        "bedrock invoke_model text model, instrumented": (f"bedrock_listened.{text}", number),
+    calls = {
+        "nova-canvas": f"invoke_model(modelId={NOVA!r}, body={IMAGE_BODY!r})['body'].read()",
+        "text model": f"invoke_model(modelId={TEXT!r}, body={TEXT_BODY!r})['body'].read()",
     }
-    pairs = [
-        (
-            "bedrock invoke_model nova-canvas, instrumented, one sink",
-            "bedrock invoke_model nova-canvas, bare SDK",
-        ),
-        (
-            "bedrock invoke_model text model, instrumented",
-            "bedrock invoke_model text model, bare SDK",
-        ),
-    ]
+    table: dict[str, tuple[str, int]] = {}
+    pairs: list[tuple[str, str]] = []
+    for what, call in calls.items():
+        bare, ours = (
+            f"bedrock invoke_model {what}, {how}" for how in ("bare SDK", "instrumented, one sink")
+        )
+        table[bare] = (f"bedrock_bare.{call}", number)
+        table[ours] = (f"bedrock_listened.{call}; sink.clear()", number)
+        pairs.append((ours, bare))
     return names, table, pairs

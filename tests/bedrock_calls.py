@@ -29,10 +29,10 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLESECRET"
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
 
-def make_client(url: str) -> Any:
-    """A ``bedrock-runtime`` client that talks to ``url`` (an ImageServer's), retries off."""
+def make_client(url: str, service: str = "bedrock-runtime") -> Any:
+    """A boto3 client of ``service`` that talks to ``url`` (an ImageServer's), retries off."""
     return boto3.client(
-        "bedrock-runtime",
+        service,
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from bedrock_calls import (
     names,
     one_request,
 )
+from test_instrument_google_clients import at_once
 
 NOVA = "amazon.nova-canvas-v1:0"
 #: botocore's own method, before anything wraps it.
@@ -42,18 +42,25 @@ def _server() -> Iterator[ImageServer]:
         yield server
 
 
-@pytest.fixture(name="process_wide")
-def _process_wide() -> Iterator[None]:
-    instrument_bedrock()
-    try:
-        yield
-    finally:
-        uninstrument_bedrock()
-
-
 def untouched() -> bool:
     """Whether botocore's class holds its own method again."""
     return vars(botocore.client.BaseClient)["_make_api_call"] is ORIGINAL
+
+
+@pytest.fixture(name="process_wide")
+def _process_wide() -> Iterator[None]:
+    """Every client instrumented for the test; botocore its own again after it."""
+    instrument_bedrock()
+    yield
+    uninstrument_bedrock()
+    assert untouched()
+
+
+def one_call(client: Any) -> list[Any]:
+    """The events of one Nova Canvas call of ``client``."""
+    with capture_events() as events:
+        invoke(client, NOVA, amazon_body())
+    return events
 
 
 def library_factory(url: str) -> Any:
@@ -79,20 +86,16 @@ class TestProcessWide:
         try:
             assert is_instrumented()
             assert is_instrumented(client)
-            with capture_events() as events:
-                invoke(client, NOVA, amazon_body())
-            assert names(events) == SEQUENCE
+            assert names(one_call(client)) == SEQUENCE
         finally:
             uninstrument_bedrock()
         assert not is_instrumented()
         assert not is_instrumented(client)
         assert untouched()
-        with capture_events() as events:
-            invoke(client, NOVA, amazon_body())
-        assert events == []
+        assert one_call(client) == []
 
     def test_idempotent(self, server: ImageServer) -> None:
-        """Twice is once; the second call's settings apply."""
+        """A second instrument_bedrock() wraps nothing more: only its events= applies."""
         target = aievents.EventClient()
         client = make_client(server.url)
         instrument_bedrock()
@@ -108,13 +111,7 @@ class TestProcessWide:
     @pytest.mark.usefixtures("process_wide")
     def test_other_services(self, server: ImageServer) -> None:
         """Another service's call (S3 here) goes through untouched, its error its own."""
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        s3 = make_client(server.url, "s3")
         with capture_events() as events, pytest.raises(botocore.exceptions.ClientError) as caught:
             s3.list_buckets()
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
@@ -124,36 +121,41 @@ class TestProcessWide:
     def test_threads(self, server: ImageServer) -> None:
         """16 threads calling at once: every call reported once with its own id, none lost."""
         client = make_client(server.url)
-        barrier = threading.Barrier(16)
         ids: list[str] = []
 
         def call() -> None:
-            barrier.wait()
             response, _ = invoke(client, NOVA, amazon_body())
             ids.append(response["ResponseMetadata"]["RequestId"])
 
         with capture_events() as events:
-            threads = [threading.Thread(target=call) for _ in range(16)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        completed = [e.request_id for e in events if e.event_type == "image:request:completed"]
-        assert sorted(completed) == sorted(ids)
-        assert len(set(ids)) == 16
-        assert len(events) == 48
+            at_once(call, 16)
+        assert len(events) == 3 * 16
+        usage_ids = [e.request_id for e in events if e.event_type == "image:usage"]
+        assert sorted(usage_ids) == sorted(ids) == sorted(set(ids))
+
+    def test_racing_instrument_calls(self, server: ImageServer) -> None:
+        """Instrumenting from 8 threads at once wraps botocore once."""
+        at_once(instrument_bedrock)
+        try:
+            ours = vars(botocore.client.BaseClient)["_make_api_call"]
+            assert ours.__wrapped__ is ORIGINAL
+            with capture_events() as events:
+                invoke(make_client(server.url), NOVA, amazon_body())
+            assert names(events) == SEQUENCE
+        finally:
+            uninstrument_bedrock()
+        assert untouched()
 
 
 class TestPerClient:
-    """A client: only its calls; the same guarantees."""
+    """instrument_bedrock(client): that client's calls only, undone by identity."""
 
     def test_only_that_client(self, server: ImageServer) -> None:
-        """Another client is not reported."""
+        """A second client of the same service reports nothing."""
         ours = instrument_bedrock(make_client(server.url))
         other = make_client(server.url)
         try:
-            assert is_instrumented(ours)
-            assert not is_instrumented(other)
+            assert (is_instrumented(ours), is_instrumented(other)) == (True, False)
             assert not is_instrumented()
             with capture_events() as events:
                 invoke(other, NOVA, amazon_body())
@@ -172,9 +174,7 @@ class TestPerClient:
         assert dict(vars(client)) == before
         assert not is_instrumented(client)
         assert untouched()
-        with capture_events() as events:
-            invoke(client, NOVA, amazon_body())
-        assert events == []
+        assert one_call(client) == []
 
     def test_someone_wrapped_ours(self, server: ImageServer) -> None:
         """Wrapped again since: their wrapper stays, ours reports nothing."""
@@ -187,9 +187,7 @@ class TestPerClient:
         client._make_api_call = theirs
         uninstrument_bedrock(client)
         assert client._make_api_call is theirs
-        with capture_events() as events:
-            invoke(client, NOVA, amazon_body())
-        assert events == []
+        assert one_call(client) == []
 
     def test_not_a_bedrock_client(self) -> None:
         """Another service's client, or anything else, is refused."""
@@ -201,7 +199,7 @@ class TestPerClient:
 
 
 class TestNeverDouble:
-    """Per client and process-wide together: each call reported once, in either order."""
+    """A client instrumented and every client too: one report, on the client's own events."""
 
     @pytest.mark.parametrize("order", ["client first", "process first"])
     def test_both(self, order: str, server: ImageServer) -> None:
@@ -248,36 +246,36 @@ class TestSecrets:
         assert SECRET_KEY.split("/")[-1] not in shown
 
 
+def python(*lines: str) -> str:
+    """What a fresh interpreter running ``lines`` prints."""
+    command = [sys.executable, "-c", "\n".join(lines)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
 class TestLight:
     """Importing the instrumentation loads botocore only when it is used."""
 
     def test_import(self) -> None:
         """``import aievents.instrument`` (and its bedrock module) leaves boto3 unloaded."""
-        code = (
-            "import sys, aievents.instrument, aievents.instrument.bedrock\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('boto', 'botocore'))))"
+        loaded = python(
+            "import sys, aievents.instrument, aievents.instrument.bedrock",
+            "print(sorted(m for m in sys.modules if m.startswith(('boto', 'botocore'))))",
         )
-        result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-        )
-        assert result.stdout.strip() == "[]"
+        assert loaded.strip() == "[]"
 
     def test_missing_extra(self) -> None:
         """Without boto3, instrumenting names the extra to install."""
-        code = (
-            "import sys\n"
-            "sys.modules['botocore'] = None\n"
-            "from aievents.instrument import instrument_bedrock\n"
-            "try:\n"
-            "    instrument_bedrock()\n"
-            "except ImportError as e:\n"
-            "    print(e)\n"
+        said = python(
+            "import sys",
+            "sys.modules['botocore'] = None",
+            "from aievents.instrument import instrument_bedrock",
+            "try:",
+            "    instrument_bedrock()",
+            "except ImportError as e:",
+            "    print(e)",
         )
-        result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-        )
-        assert "instrument_bedrock needs the 'bedrock' extra" in result.stdout
-        assert "[bedrock]" in result.stdout
+        assert "instrument_bedrock needs the 'bedrock' extra" in said
+        assert "[bedrock]" in said
 
     def test_lazy_export(self) -> None:
         """The package's names are the module's."""

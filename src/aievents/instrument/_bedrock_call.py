@@ -32,6 +32,8 @@ import io
 import json
 from typing import Any, Final
 
+import attrs
+
 from aievents.events import ImageOutput
 from aievents.instrument._bedrock_request import (
     base_model,
@@ -85,16 +87,11 @@ class BedrockCall:
         self.request = ImageRequest(
             provider=PROVIDER,
             model=model,
-            operation=ask.operation,
-            size=ask.size,
-            quality=ask.quality,
-            number_of_images=ask.number_of_images,
-            image_input_count=ask.image_input_count,
-            prompt=ask.prompt,
             streaming=streaming,
             client=settings.events,
             prices=settings.prices,
             priced_as=base if base != model else None,
+            **attrs.asdict(ask),
         )
 
     def returned(self, result: Any) -> Any:

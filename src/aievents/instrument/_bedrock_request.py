@@ -119,7 +119,7 @@ def is_image_model(model_id: str) -> bool | None:
 
 @attrs.frozen
 class ImageAsk:
-    """What an image call asks for, as its events report it."""
+    """What an image call asks for: the matching arguments of ``ImageRequest``."""
 
     operation: str = _GENERATION
     number_of_images: int | None = None

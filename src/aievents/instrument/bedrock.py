@@ -36,13 +36,13 @@ Needs the ``bedrock`` extra: ``pip install 'aievents[bedrock]'``.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from aievents._extras import import_extra
 from aievents.client import EventClient
 from aievents.instrument._bedrock_call import OPERATIONS, SERVICE, BedrockCall, begin_call
+from aievents.instrument._installs import Installs
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Installation, wrap
 from aievents.pricing import PriceBook, PriceTable, book_for
@@ -52,18 +52,8 @@ __all__ = ["instrument_bedrock", "is_instrumented", "uninstrument_bedrock"]
 C = TypeVar("C")
 
 _METHOD: Final = "_make_api_call"
-_MARK: Final = "_aievents_instrumentation"
-#: Held while instrumenting or undoing: the check and the wrapping are one step.
-_LOCK: Final = threading.Lock()
-
-
-class _Process:
-    """The process-wide instrumentation, when there is one."""
-
-    installed: Installation[Settings] | None = None
-
-
-_PROCESS: Final = _Process()
+#: The process-wide instrumentation and the clients' own.
+_INSTALLS: Final = Installs[Settings]()
 
 
 def _reported(installed: Installation[Settings], send: Callable[..., Any]) -> Any:
@@ -82,7 +72,7 @@ def _install_process(installed: Installation[Settings], base: type) -> None:
 
     @functools.wraps(original)
     def _make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
-        if operation_name in OPERATIONS and self._service_model.service_name == SERVICE:
+        if operation_name in OPERATIONS and _service(self) == SERVICE:
             return reported(self, operation_name, api_params)
         return original(self, operation_name, api_params)
 
@@ -104,13 +94,11 @@ def _install_client(installed: Installation[Settings], client: Any) -> None:
         return send(client, operation_name, api_params)
 
     installed.patch(client, _METHOD, _make_api_call)
-    installed.patch(client, _MARK, installed)
 
 
 def _service(client: Any) -> str | None:
-    name = getattr(
-        getattr(getattr(client, "meta", None), "service_model", None), "service_name", None
-    )
+    """The botocore service ``client`` calls (``bedrock-runtime``), None for anything else."""
+    name = getattr(getattr(client, "_service_model", None), "service_name", None)
     return name if isinstance(name, str) else None
 
 
@@ -142,12 +130,14 @@ def instrument_bedrock(
         client: A boto3 ``bedrock-runtime`` client: only its calls are
             reported. None (the default): every ``bedrock-runtime``
             client's, made before or after.
-        events: The event client to emit on; the default client when omitted
-            (looked up at each call, so ``capture_events()`` sees them).
-        prices: The :class:`~aievents.pricing.PriceBook` to price with; the
-            process default book when omitted.
-        capture_prompts: Copy the text prompt into the started events.
-        capture_outputs: Copy the images (base64) into the completed events.
+        events: Where the events go: the default event client (looked up
+            at each call, so ``capture_events()`` sees them) when omitted.
+        prices: The :class:`~aievents.pricing.PriceBook` (or a table) the
+            images are priced with; the process default book when omitted.
+        capture_prompts: Copy the task's ``text`` (Stability's ``prompt``)
+            into the started events.
+        capture_outputs: Copy the answer's base64 images into the completed
+            events.
 
     Returns:
         ``client``, instrumented (None for the process-wide instrumentation).
@@ -159,34 +149,15 @@ def instrument_bedrock(
         TypeError: ``client`` is not a ``bedrock-runtime`` client.
     """
     botocore_client = import_extra("botocore.client", "instrument_bedrock", "bedrock")
-    settings = Settings(
-        events=events,
-        prices=book_for(prices),
-        capture_prompts=capture_prompts,
-        capture_outputs=capture_outputs,
-    )
+    settings = Settings(events, book_for(prices), capture_prompts, capture_outputs)
     if client is None:
-        with _LOCK:
-            if _PROCESS.installed is not None:
-                _PROCESS.installed.settings = settings
-                return None
-            installed = Installation(settings)
-            _install_process(installed, botocore_client.BaseClient)
-            _PROCESS.installed = installed
+        _INSTALLS.process_wide(
+            settings, lambda installed: _install_process(installed, botocore_client.BaseClient)
+        )
         return None
     _check_client(client, "instrument_bedrock")
-    with _LOCK:
-        found = _installed_on(client)
-        if found is not None and found.active:
-            found.settings = settings
-            return client
-        _install_client(Installation(settings), client)
+    _INSTALLS.on_client(client, settings, lambda installed: _install_client(installed, client))
     return client
-
-
-def _installed_on(client: Any) -> Installation[Settings] | None:
-    found = getattr(client, "__dict__", {}).get(_MARK)
-    return found if isinstance(found, Installation) else None
 
 
 def uninstrument_bedrock(client: C | None = None) -> C | None:
@@ -197,25 +168,13 @@ def uninstrument_bedrock(client: C | None = None) -> C | None:
     wrapped ours in the meantime, its wrapper stays and ours passes calls
     through without reporting them.
     """
-    if client is None:
-        with _LOCK:
-            if _PROCESS.installed is not None:
-                _PROCESS.installed.undo()
-                _PROCESS.installed = None
-        return None
-    with _LOCK:
-        installed = _installed_on(client)
-        if installed is not None:
-            installed.undo()
+    _INSTALLS.undo(client)
     return client
 
 
 def is_instrumented(client: Any = None) -> bool:
-    """Whether Bedrock calls are reported: process-wide (no argument), or ``client``'s.
+    """Whether Bedrock calls are reported: every client's (no argument), or ``client``'s.
 
-    A client's calls are reported when it is instrumented itself, or when
-    the process-wide instrumentation is on.
+    ``client``'s are when it has its own instrumentation or every client's is on.
     """
-    if client is None:
-        return _PROCESS.installed is not None
-    return _PROCESS.installed is not None or _installed_on(client) is not None
+    return _INSTALLS.reports(client)
