@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from aievents import (
     ImageRequestCompletedEvent,
@@ -319,6 +320,36 @@ class TestErrors:
         error = events[1]
         assert (error.status_code, error.error_type) == (400, "ValidationException")  # type: ignore[attr-defined]
         assert error.streaming is True  # type: ignore[attr-defined]
+
+
+class _Short(io.BytesIO):
+    """A response body that ends before the length its headers promise."""
+
+    def stream(self, amt: int = 1024, decode_content: bool | None = None) -> Iterator[bytes]:
+        while chunk := self.read(amt):
+            yield chunk
+
+
+class TestBrokenBody:
+    """An answer whose body breaks off: the request's error; the caller's read raises the same."""
+
+    def test_short_body(self, client: Any) -> None:
+        """botocore's IncompleteReadError, once for the events and again for the caller."""
+
+        def answer(request: Any, **kwargs: Any) -> AWSResponse:
+            headers = {"content-length": "1000", "x-amzn-requestid": "req-short"}
+            return AWSResponse(request.url, 200, headers, _Short(b'{"images": ['))
+
+        client.meta.events.register("before-send.bedrock-runtime.InvokeModel", answer)
+        with capture_events() as events:
+            response = client.invoke_model(modelId=NOVA, body=amazon_body())
+        assert names(events) == ["image:request:started", "image:request:error"]
+        assert one_request(events) == "req-short"
+        assert events[1].error_type == "IncompleteReadError"  # type: ignore[attr-defined]
+        with pytest.raises(botocore.exceptions.IncompleteReadError):
+            response["body"].read()
+        with pytest.raises(botocore.exceptions.IncompleteReadError):
+            list(response["body"].iter_chunks())
 
 
 class TestUntouched:

@@ -14,6 +14,7 @@ import botocore.exceptions
 import pytest
 
 import aievents
+import aievents.instrument
 from aievents.instrument import bedrock as bedrock_instrumentation
 from aievents.instrument import instrument_bedrock, uninstrument_bedrock
 from aievents.instrument.bedrock import is_instrumented
@@ -188,6 +189,15 @@ class TestPerClient:
         uninstrument_bedrock(client)
         assert client._make_api_call is theirs
         assert one_call(client) == []
+
+    def test_package_is_instrumented(self, server: ImageServer) -> None:
+        """``aievents.instrument.is_instrumented`` asks a boto3 client of this instrumentation."""
+        client = make_client(server.url)
+        assert not aievents.instrument.is_instrumented(client)
+        instrument_bedrock(client)
+        assert aievents.instrument.is_instrumented(client)
+        uninstrument_bedrock(client)
+        assert not aievents.instrument.is_instrumented(client)
 
     def test_not_a_bedrock_client(self) -> None:
         """Another service's client, or anything else, is refused."""

@@ -42,19 +42,30 @@ _BEDROCK = "aievents.instrument.bedrock"
 def is_instrumented(client: Any = None) -> bool:
     """Whether ``client``'s image calls are reported, or with no argument the openai SDK's classes'.
 
-    ``client`` is an openai client (or the ``openai`` module) or a
+    ``client`` is an openai client (or the ``openai`` module), a
     google-genai ``Client`` or a subclass of it (or the ``google.genai``
-    module): it is asked of the instrumentation of its SDK. A client's
+    module), or a boto3 ``bedrock-runtime`` client: it is asked of the
+    instrumentation of its SDK. A client's
     ``client.aio`` is refused with ``TypeError`` (pass the client). With no argument, whether
     ``instrument_openai()`` instruments every openai client;
     ``aievents.instrument.google.is_instrumented()`` tells the same of
     google-genai's.
     """
+    if client is not None and _is_bedrock(client):
+        from aievents.instrument import bedrock  # noqa: PLC0415 - boto3 is loaded: a client exists
+
+        return bedrock.is_instrumented(client)
     if client is not None and _is_google(client):
         from aievents.instrument import google  # noqa: PLC0415 - google-genai loads when asked
 
         return google.is_instrumented(None if isinstance(client, type(sys)) else client)
     return _openai.is_instrumented(client)
+
+
+def _is_bedrock(client: Any) -> bool:
+    """Whether ``client`` is a botocore client (boto3's), asked only when botocore is loaded."""
+    base = getattr(sys.modules.get("botocore.client"), "BaseClient", None)
+    return isinstance(base, type) and isinstance(client, base)
 
 
 def _is_google(client: Any) -> bool:

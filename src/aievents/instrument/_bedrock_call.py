@@ -163,27 +163,23 @@ def _drained(result: dict[str, Any]) -> tuple[bytes, BaseException | None]:
     try:
         data = body.read()
     except Exception as exc:  # noqa: BLE001 - the caller's read raises it instead
-        result["body"] = _Broken(exc)
+        result["body"] = StreamingBody(_Raising(exc), None)
         return b"", exc
     result["body"] = StreamingBody(io.BytesIO(data), len(data))
     return data, None
 
 
-class _Broken(io.RawIOBase):
-    """A body whose reading raises the error the original body raised."""
+class _Raising:
+    """A raw stream whose reading raises the error the original body raised."""
 
     def __init__(self, error: BaseException) -> None:
-        super().__init__()
         self.error = error
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
         raise self.error
 
-    def readinto(self, buffer: Any) -> int:
-        raise self.error
+    def close(self) -> None:
+        """Nothing to close: the original stream is closed."""
 
 
 def _outputs(payload: Any) -> tuple[ImageOutput, ...]:
