@@ -34,6 +34,17 @@ S = TypeVar("S", bound=Settings)
 MARK: Final = "_aievents_instrumentation"
 
 
+def _installed(settings: S, install: Callable[[Installation[S]], None]) -> Installation[S]:
+    """A new installation, installed; what ``install`` did before failing is undone."""
+    installed = Installation(settings)
+    try:
+        install(installed)
+    except BaseException:
+        installed.undo()
+        raise
+    return installed
+
+
 class Installs(Generic[S]):
     """The process-wide installation and the per-client ones of one SDK."""
 
@@ -48,9 +59,7 @@ class Installs(Generic[S]):
             if self.process is not None:
                 self.process.settings = settings
                 return
-            installed = Installation(settings)
-            install(installed)
-            self.process = installed
+            self.process = _installed(settings, install)
 
     def on_client(
         self, holder: Any, settings: S, install: Callable[[Installation[S]], None]
@@ -61,17 +70,20 @@ class Installs(Generic[S]):
             if found is not None and found.active:
                 found.settings = settings
                 return
-            installed = Installation(settings)
-            install(installed)
+            installed = _installed(settings, install)
             installed.patch(holder, MARK, installed)
 
-    def undo(self, holder: Any = None) -> None:
-        """Undo the process-wide installation (no ``holder``) or the client's; harmless if none."""
+    def undo_process_wide(self) -> None:
+        """Undo the process-wide installation; harmless when there is none."""
         with self.lock:
-            if holder is None:
-                installed, self.process = self.process, None
-            else:
-                installed = self.installed_on(holder)
+            installed, self.process = self.process, None
+            if installed is not None:
+                installed.undo()
+
+    def undo_on_client(self, holder: Any) -> None:
+        """Undo the installation marked on ``holder``; harmless when there is none."""
+        with self.lock:
+            installed = self.installed_on(holder)
             if installed is not None:
                 installed.undo()
 
@@ -81,12 +93,6 @@ class Installs(Generic[S]):
         found = getattr(holder, "__dict__", {}).get(MARK)
         return found if isinstance(found, Installation) else None
 
-    def reports(self, holder: Any = None) -> bool:
-        """Whether calls are reported: process-wide (no ``holder``), or the client's.
-
-        A client's calls are reported when it is instrumented itself, or when
-        the process-wide instrumentation is on.
-        """
-        if self.process is not None:
-            return True
-        return holder is not None and self.installed_on(holder) is not None
+    def reports(self, holder: Any) -> bool:
+        """Whether a client's calls are reported: ``holder`` is instrumented, or every client is."""
+        return self.process is not None or self.installed_on(holder) is not None

@@ -168,7 +168,10 @@ def uninstrument_bedrock(client: C | None = None) -> C | None:
     wrapped ours in the meantime, its wrapper stays and ours passes calls
     through without reporting them.
     """
-    _INSTALLS.undo(client)
+    if client is None:
+        _INSTALLS.undo_process_wide()
+    else:
+        _INSTALLS.undo_on_client(client)
     return client
 
 
@@ -177,4 +180,4 @@ def is_instrumented(client: Any = None) -> bool:
 
     ``client``'s are when it has its own instrumentation or every client's is on.
     """
-    return _INSTALLS.reports(client)
+    return _INSTALLS.process is not None if client is None else _INSTALLS.reports(client)
