@@ -352,6 +352,32 @@ class TestBrokenBody:
             list(response["body"].iter_chunks())
 
 
+class TestStreamAnswered:
+    """A stream that came (no image model streams on Bedrock): passed on, completed, unknown."""
+
+    def test_stream(self, client: Any) -> None:
+        """The SDK's own event stream; the request completed, its images and cost unknown."""
+
+        def answer(request: Any, **kwargs: Any) -> AWSResponse:
+            headers = {
+                "content-type": "application/vnd.amazon.eventstream",
+                "x-amzn-requestid": "req-stream",
+            }
+            return AWSResponse(request.url, 200, headers, _Short(b""))
+
+        client.meta.events.register(
+            "before-send.bedrock-runtime.InvokeModelWithResponseStream", answer
+        )
+        with capture_events() as events:
+            response = client.invoke_model_with_response_stream(modelId=NOVA, body=amazon_body())
+        assert type(response["body"]).__name__ == "EventStream"
+        assert list(response["body"]) == []
+        assert names(events) == SEQUENCE
+        assert one_request(events) == "req-stream"
+        usage = usage_of(events)
+        assert (usage.streaming, usage.images, usage.cost) == (True, None, None)
+
+
 class TestUntouched:
     """What the caller gets is what Bedrock sent; a text model's call is not looked at."""
 

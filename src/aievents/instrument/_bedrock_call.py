@@ -23,7 +23,8 @@
 - ``invoke_model_with_response_stream``: Bedrock refuses every image model
   there (``ValidationException``, "The model is unsupported for
   streaming."), reported as above. Were a stream to come, it would be passed
-  on untouched and not reported: no image model streams on Bedrock.
+  on untouched and reported as completed, its images (and so its cost)
+  unknown.
 """
 
 from __future__ import annotations
@@ -96,10 +97,13 @@ class BedrockCall:
 
     def returned(self, result: Any) -> Any:
         """Report the answer; the caller's ``body`` reads the same bytes as before."""
-        if self.streaming or not isinstance(result, dict):
-            return result  # no image model streams on Bedrock: passed on, not reported
+        if not isinstance(result, dict):
+            raise TypeError(f"bedrock answer is {type(result).__name__}, not a dict")
         self.request.answered()
         self.request.update(request_id=_request_id(result))
+        if self.streaming:  # no image model streams on Bedrock: its images are not counted
+            self.request.complete()
+            return result
         data, broken = _drained(result)
         if broken is not None:
             self.request.fail(broken)
