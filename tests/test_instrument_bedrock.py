@@ -183,9 +183,12 @@ class TestImages:
         try:
             with capture_events() as events:
                 invoke(client, NOVA, amazon_body(params={"text": "a red fox"}, numberOfImages=2))
+            with capture_events() as more:
+                invoke(client, "stability.sd3-5-large-v1:0", json.dumps({"prompt": "a blue fox"}))
         finally:
             uninstrument_bedrock(client)
         assert started_of(events).prompt == "a red fox"
+        assert started_of(more).prompt == "a blue fox"
         completed = events[1]
         assert isinstance(completed, ImageRequestCompletedEvent)
         assert [output.b64_json for output in completed.outputs or ()] == [B64, B64]
