@@ -41,9 +41,10 @@ def _is_file(item: Any) -> bool:
 
 
 def _outputs(output: Any) -> int | None:
-    """The files of a prediction's ``output``, or None when it is not files."""
+    """The files of a prediction's ``output``, or None when it is not files (a text model's)."""
     if isinstance(output, (list, tuple)):
-        return sum(1 for item in output if item is not None)
+        files = sum(1 for item in output if _is_file(item))
+        return files if files or not output else None
     if _is_file(output):
         return 1
     return None
@@ -67,7 +68,8 @@ def read_prediction(payload: Any) -> Answer | None:
 
     A prediction is recognised by its ``status`` (one of Replicate's) with
     ``output``: a succeeded one made its output files; a failed, canceled
-    or aborted one none; one still running does not say yet. Its ``model``
+    or aborted one none; one still running, or one whose output holds no
+    file (a text model's words), does not say. Its ``model``
     and ``id`` are the answer's model and request id. ``replicate.run``'s
     output (a list of files, one ``FileOutput``, or one URL) counts its files.
 

@@ -3,6 +3,8 @@
 - :func:`instrument_openai` for the openai SDK (sync and async, streaming).
 - :func:`instrument_google_genai` for google-genai (imported when first
   asked for).
+- :func:`instrument_replicate` for the replicate SDK (imported when first
+  asked for).
 - :class:`image_request` for any other provider, as a context manager or a
   decorator, with :func:`current_request` inside.
 """
@@ -18,6 +20,7 @@ from aievents.instrument.openai import instrument_openai, uninstrument_openai
 
 if TYPE_CHECKING:
     from aievents.instrument.google import instrument_google_genai, uninstrument_google_genai
+    from aievents.instrument.replicate import instrument_replicate, uninstrument_replicate
 
 __all__ = [
     "ImageRequest",
@@ -25,12 +28,15 @@ __all__ = [
     "image_request",
     "instrument_google_genai",
     "instrument_openai",
+    "instrument_replicate",
     "is_instrumented",
     "uninstrument_google_genai",
     "uninstrument_openai",
+    "uninstrument_replicate",
 ]
 
 _GOOGLE = "aievents.instrument.google"
+_REPLICATE = "aievents.instrument.replicate"
 
 
 def is_instrumented(client: Any = None) -> bool:
@@ -69,5 +75,11 @@ def _is_google(client: Any) -> bool:
 
 
 __getattr__, __dir__ = lazy(
-    __name__, {"instrument_google_genai": _GOOGLE, "uninstrument_google_genai": _GOOGLE}
+    __name__,
+    {
+        "instrument_google_genai": _GOOGLE,
+        "uninstrument_google_genai": _GOOGLE,
+        "instrument_replicate": _REPLICATE,
+        "uninstrument_replicate": _REPLICATE,
+    },
 )
