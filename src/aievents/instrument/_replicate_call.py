@@ -164,7 +164,7 @@ class PredictionCall:
         if isinstance(model, str) and model:
             self.request.learn_model(model)
         version = getattr(prediction, "version", None)
-        if isinstance(version, str) and version and "version" not in self.asked:
+        if isinstance(version, str) and version and not self.asked.get("version"):
             options = dict(self.request.fields.get("model_options") or {}, version=version)
             self.request.fields["model_options"] = options
 
