@@ -190,11 +190,12 @@ class PredictionCall:
                 request.fail(Exception(message), error_type=kind, message=message)
             return
         answer = read_prediction(prediction)
-        if not (answer is not None and answer.images) and not self.asks_images():
+        images = answer.images if answer is not None else None
+        if not images and not self.asks_images():
             return  # no file came out: not an image request
-        request.record(prediction)
-        if request.images is None:
-            request.record_images(0)
+        if answer is not None and answer.usage is not None:
+            request.record_usage(answer.usage)  # predict_time, billed in seconds
+        request.record_images(images or 0)
         if self.settings.capture_outputs:
             request.outputs = _outputs(getattr(prediction, "output", None)) or None
         request.complete()
