@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import replicate
-import trustme
 from replicate import deployment, model, prediction
 from replicate.helpers import FileOutput
 from structlog.testing import capture_logs
@@ -26,6 +24,7 @@ from aievents.instrument.replicate import is_instrumented
 from aievents.testing import ImageServer, capture_events
 from aievents.wire import to_dict
 from replicate_calls import SEQUENCE, TOKEN, closing, make_client, names, pid_of
+from throwaway_tls import tls_contexts
 
 SCHNELL = "black-forest-labs/flux-schnell"
 #: The SDK's own methods, before anything wraps them.
@@ -67,6 +66,23 @@ def _default_client(server: ImageServer, monkeypatch: pytest.MonkeyPatch) -> rep
     monkeypatch.setattr(client, "_Client__async_client", None)
     monkeypatch.setattr(client, "poll_interval", 0)
     return client
+
+
+def at_once(target: Callable[[int], None], count: int) -> None:
+    """``target(0)`` to ``target(count - 1)``, each on its own thread; back when all are done."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def reported_with_prompt(client: replicate.Client) -> None:
+    """A run of ``client`` is reported once, its prompt captured."""
+    with capture_events() as events:
+        client.run(SCHNELL, input={"prompt": "a fox"})
+    assert names(events) == SEQUENCE
+    assert events[0].prompt == "a fox"  # type: ignore[attr-defined]
 
 
 def untouched() -> bool:
@@ -114,10 +130,7 @@ class TestProcessWide:
         instrument_replicate()
         instrument_replicate(capture_prompts=True)
         try:
-            with capture_events() as events:
-                client.run(SCHNELL, input={"prompt": "a fox"})
-            assert names(events) == SEQUENCE
-            assert events[0].prompt == "a fox"  # type: ignore[attr-defined]
+            reported_with_prompt(client)
         finally:
             uninstrument_replicate()
         assert untouched()
@@ -139,11 +152,7 @@ class TestProcessWide:
                 ids.append(made.id)
 
         with capture_events() as events:
-            threads = [threading.Thread(target=call, args=(n,)) for n in range(16)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            at_once(call, 16)
         completed = [e.request_id for e in events if e.event_type == "image:request:completed"]
         assert sorted(completed) == sorted(ids)
         assert len(set(ids)) == 16
@@ -153,15 +162,11 @@ class TestProcessWide:
         """Instrument calls racing each other wrap the classes once."""
         barrier = threading.Barrier(8)
 
-        def go() -> None:
+        def go(_: int) -> None:
             barrier.wait()
             instrument_replicate()
 
-        threads = [threading.Thread(target=go) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(go, 8)
         try:
             create = vars(prediction.Predictions)["create"]
             assert create.__wrapped__ is ORIGINAL[(prediction.Predictions, "create")]
@@ -246,10 +251,7 @@ class TestNeverDouble:
         for step in steps if order == "client first" else steps[::-1]:
             step()
         try:
-            with capture_events() as events:
-                client.run(SCHNELL, input={"prompt": "a fox"})
-            assert names(events) == SEQUENCE
-            assert events[0].prompt == "a fox"  # type: ignore[attr-defined]
+            reported_with_prompt(client)
         finally:
             uninstrument_replicate(client)
             uninstrument_replicate()
@@ -311,11 +313,7 @@ class TestFileOutput:
 
     def test_counted_not_read(self) -> None:
         """Three FileOutput: three images; their files are fetched only when the caller reads."""
-        authority = trustme.CA()
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        authority.issue_cert("127.0.0.1").configure_cert(server_context)
-        client_context = ssl.create_default_context()
-        authority.configure_trust(client_context)
+        server_context, client_context = tls_contexts()
         with ImageServer(tls=server_context) as server:
             client = instrument_replicate(
                 make_client(server, transport=httpx.HTTPTransport(verify=client_context))
