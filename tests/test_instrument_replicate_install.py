@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from aievents.instrument import _replicate_call as replicate_call
 from aievents.instrument import instrument_replicate, uninstrument_replicate
+from aievents.instrument import is_instrumented as package_is_instrumented
 from aievents.instrument import replicate as replicate_instrumentation
 from aievents.instrument._replicate_call import MAX_OPEN
 from aievents.instrument.replicate import is_instrumented
@@ -383,3 +384,19 @@ class TestImports:
         )
         assert "needs the 'replicate' extra: pip install" in result.stdout
         assert "[replicate]" in result.stdout
+
+
+class TestPackageQuestion:
+    """aievents.instrument.is_instrumented asks a replicate client of this instrumentation."""
+
+    def test_client_and_module(self, server: ImageServer) -> None:
+        """A replicate client, and the replicate module (process-wide)."""
+        client = make_client(server)
+        assert not package_is_instrumented(client)
+        instrument_replicate(client)
+        try:
+            assert package_is_instrumented(client)
+            assert not package_is_instrumented(replicate)
+        finally:
+            uninstrument_replicate(client)
+        assert not package_is_instrumented(client)

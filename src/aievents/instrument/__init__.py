@@ -42,9 +42,10 @@ _REPLICATE = "aievents.instrument.replicate"
 def is_instrumented(client: Any = None) -> bool:
     """Whether ``client``'s image calls are reported, or with no argument the openai SDK's classes'.
 
-    ``client`` is an openai client (or the ``openai`` module) or a
+    ``client`` is an openai client (or the ``openai`` module), a
     google-genai ``Client`` or a subclass of it (or the ``google.genai``
-    module): it is asked of the instrumentation of its SDK. A client's
+    module), or a ``replicate.Client`` (or the ``replicate`` module): it is
+    asked of the instrumentation of its SDK. A client's
     ``client.aio`` is refused with ``TypeError`` (pass the client). With no argument, whether
     ``instrument_openai()`` instruments every openai client;
     ``aievents.instrument.google.is_instrumented()`` tells the same of
@@ -54,7 +55,19 @@ def is_instrumented(client: Any = None) -> bool:
         from aievents.instrument import google  # noqa: PLC0415 - google-genai loads when asked
 
         return google.is_instrumented(None if isinstance(client, type(sys)) else client)
+    if client is not None and _is_replicate(client):
+        from aievents.instrument import replicate  # noqa: PLC0415 - replicate loads when asked
+
+        return replicate.is_instrumented(None if isinstance(client, type(sys)) else client)
     return _openai.is_instrumented(client)
+
+
+def _is_replicate(client: Any) -> bool:
+    """Whether ``client`` is the replicate SDK's: the module, or a ``replicate.Client``."""
+    if isinstance(client, type(sys)):
+        return client.__name__ == "replicate"
+    kind = getattr(sys.modules.get("replicate.client"), "Client", None)
+    return isinstance(kind, type) and isinstance(client, kind)
 
 
 def _is_google(client: Any) -> bool:
