@@ -81,13 +81,13 @@ def rows(
     bare = "replicate_create(replicate_bare.predictions, "
     listened = "replicate_listened.predictions.create("
     table = {
-        "replicate create (finished), bare SDK": (f"{bare}{done})", number),
-        "replicate create (finished), instrumented, one sink": (
+        "replicate create, bare SDK": (f"{bare}{done})", number),
+        "replicate create, instrumented, one sink": (
             f"{listened}{done}); sink.clear()",
             number,
         ),
-        "replicate create + reload, bare SDK": (f"replicate_reload({bare}{later}))", number),
-        "replicate create + reload, instrumented, one sink": (
+        "replicate create+reload, bare SDK": (f"replicate_reload({bare}{later}))", number),
+        "replicate create+reload, instrumented, one sink": (
             f"{listened}{later}).reload(); sink.clear()",
             number,
         ),
@@ -96,12 +96,12 @@ def rows(
     }
     pairs = [
         (
-            "replicate create (finished), instrumented, one sink",
-            "replicate create (finished), bare SDK",
+            "replicate create, instrumented, one sink",
+            "replicate create, bare SDK",
         ),
         (
-            "replicate create + reload, instrumented, one sink",
-            "replicate create + reload, bare SDK",
+            "replicate create+reload, instrumented, one sink",
+            "replicate create+reload, bare SDK",
         ),
         ("replicate text model, instrumented", "replicate text model, bare SDK"),
     ]
