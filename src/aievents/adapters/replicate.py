@@ -21,7 +21,7 @@ from typing import Any, Final
 from aievents._usagemodel import Billed, ImageUsage
 from aievents._validate import QUANTITY_LIMIT, bounded_problem, to_decimal
 from aievents.adapters._answer import Answer, text
-from aievents.adapters._read import ABSENT, Reader, lookup
+from aievents.adapters._read import ABSENT, Reader, lookup, view
 
 __all__ = ["read_prediction"]
 
@@ -84,6 +84,7 @@ def read_prediction(payload: Any) -> Answer | None:
         return Answer(images=1)  # one file, or one URL (``use_file_output=False``)
     if payload is None or isinstance(payload, (str, bytes)):
         return None
+    payload = view(payload)  # the SDK's Prediction as its fields, read once
     status = text(payload, "status")
     output = lookup(payload, ("output",))
     if status not in _STATUSES or output is ABSENT:
