@@ -27,6 +27,14 @@ EXPECTED = {
         # 2 x 5.00/M + 196 x 30.00/M = 0.00001 + 0.00588
         "gpt-image-2.5-flare 1 requests $0.00589",
     ],
+    "replicate_instrumentation.py": [
+        # No shipped Replicate prices: the cost is unknown. predict_time at the
+        # local server: 0.5 s + 0.25 s a image.
+        "black-forest-labs/flux-schnell: 2 image(s), 1.0 s billed, cost unknown",
+        "stability-ai/sdxl: 1 image(s), 0.75 s billed, cost unknown",
+        "black-forest-labs/flux-dev failed: NSFW content detected",
+        "hello there (a text model: no event)",
+    ],
     "google_instrumentation.py": [
         # gemini-3.1-flash-image, "a lighthouse" at 2K: 2 text tokens x 0.50/M
         # + 1680 image tokens x 60.00/M = 0.000001 + 0.1008

@@ -79,8 +79,9 @@ class Exchange:
 def _routes() -> tuple[Route, ...]:
     """The other providers' endpoints (imported when the first server starts)."""
     from aievents.testing._bedrock import bedrock_route  # noqa: PLC0415
+    from aievents.testing._replicate import replicate_route  # noqa: PLC0415
 
-    return (bedrock_route,)
+    return (bedrock_route, replicate_route)
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
