@@ -78,7 +78,10 @@ class Exchange:
 
 def _routes() -> tuple[Route, ...]:
     """The other providers' endpoints (imported when the first server starts)."""
-    return ()
+    from aievents.testing._bedrock import bedrock_route  # noqa: PLC0415
+    from aievents.testing._replicate import replicate_route  # noqa: PLC0415
+
+    return (bedrock_route, replicate_route)
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -223,7 +226,7 @@ class ImageServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
-                kind = self.headers.get("content-type", "")
+                kind = self.headers.get("content-type") or "application/json"  # Bedrock's default
                 body = json.loads(raw or b"{}") if "json" in kind else _form(kind, raw)
                 server._answer(self, body)
 
