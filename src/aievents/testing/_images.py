@@ -78,7 +78,9 @@ class Exchange:
 
 def _routes() -> tuple[Route, ...]:
     """The other providers' endpoints (imported when the first server starts)."""
-    return ()
+    from aievents.testing._fal import fal_route  # noqa: PLC0415
+
+    return (fal_route,)
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
