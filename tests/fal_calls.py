@@ -25,10 +25,10 @@ from test_instrument_openai import SEQUENCE, names, one_request, usage_of
 
 __all__ = [
     "KEY",
-    "close",
-    "close_async",
     "SEQUENCE",
     "Served",
+    "close",
+    "close_async",
     "names",
     "one_request",
     "point",
@@ -86,8 +86,13 @@ async def close_async(client: Any) -> None:
         await (await made).aclose()
 
 
-def point(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """fal_client sends to ``served`` (run and queue hosts), trusts it, does not retry."""
+def point(
+    served: Served, monkeypatch: pytest.MonkeyPatch, *, instrumented: bool = True
+) -> Iterator[None]:
+    """fal_client sends to ``served`` (run and queue hosts), trusts it, does not retry.
+
+    Instrumented process-wide for the test, unless not ``instrumented``.
+    """
     url = served.server.url
     monkeypatch.setattr(sdk, "RUN_URL_FORMAT", f"{url}/fal/run/")
     monkeypatch.setattr(sdk, "QUEUE_URL_FORMAT", f"{url}/fal/queue/")
@@ -95,7 +100,8 @@ def point(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("SSL_CERT_FILE", str(served.authority))
     monkeypatch.setenv("FAL_KEY", KEY)
     _fresh_defaults()
-    instrument_fal()
+    if instrumented:
+        instrument_fal()
     try:
         yield
     finally:

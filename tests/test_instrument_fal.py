@@ -155,7 +155,8 @@ class TestImages:
         usage = usage_of(events)
         assert usage.size == "1024x576"
         # 1024x576 is 0.5625 of a fal megapixel, rounded up to 1: 1 x 0.025 = 0.025.
-        assert usage.cost is not None and usage.cost.total == D("0.025")
+        assert usage.cost is not None
+        assert usage.cost.total == D("0.025")
         if way.method == "run":
             assert one_request(events) == "fal-req-wide"
             # 3 units at flux/dev's 0.025 per megapixel: 3 x 0.025 = 0.075.
@@ -173,7 +174,8 @@ class TestImages:
         assert completed.size == usage.size == "1024x768"  # type: ignore[attr-defined]
         assert isinstance(usage, ImageUsageEvent)
         # One image at $0.039; one billed unit at nano-banana's 0.039 per image.
-        assert usage.cost is not None and usage.cost.total == D("0.039")
+        assert usage.cost is not None
+        assert usage.cost.total == D("0.039")
         assert usage.usage.reported_cost == D("0.039")
 
     def test_no_billed_price(self) -> None:
@@ -184,7 +186,8 @@ class TestImages:
         assert usage.usage.billed == Billed(1, "units")
         assert usage.usage.reported_cost is None
         # One image at 1K (1024x768): $0.15.
-        assert usage.cost is not None and usage.cost.total == D("0.15")
+        assert usage.cost is not None
+        assert usage.cost.total == D("0.15")
 
     def test_unknown_endpoint(self) -> None:
         """An endpoint the table does not know: on the books, its cost unknown (None, not 0)."""

@@ -3,6 +3,7 @@
 - :func:`instrument_openai` for the openai SDK (sync and async, streaming).
 - :func:`instrument_google_genai` for google-genai (imported when first
   asked for).
+- :func:`instrument_fal` for fal's client (imported when first asked for).
 - :class:`image_request` for any other provider, as a context manager or a
   decorator, with :func:`current_request` inside.
 """
@@ -17,15 +18,18 @@ from aievents.instrument.generic import current_request, image_request
 from aievents.instrument.openai import instrument_openai, uninstrument_openai
 
 if TYPE_CHECKING:
+    from aievents.instrument.fal import instrument_fal, uninstrument_fal
     from aievents.instrument.google import instrument_google_genai, uninstrument_google_genai
 
 __all__ = [
     "ImageRequest",
     "current_request",
     "image_request",
+    "instrument_fal",
     "instrument_google_genai",
     "instrument_openai",
     "is_instrumented",
+    "uninstrument_fal",
     "uninstrument_google_genai",
     "uninstrument_openai",
 ]
@@ -69,5 +73,11 @@ def _is_google(client: Any) -> bool:
 
 
 __getattr__, __dir__ = lazy(
-    __name__, {"instrument_google_genai": _GOOGLE, "uninstrument_google_genai": _GOOGLE}
+    __name__,
+    {
+        "instrument_google_genai": _GOOGLE,
+        "uninstrument_google_genai": _GOOGLE,
+        "instrument_fal": "aievents.instrument.fal",
+        "uninstrument_fal": "aievents.instrument.fal",
+    },
 )

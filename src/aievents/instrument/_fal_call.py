@@ -200,7 +200,7 @@ class FalCall:
         )
 
     def asks_images(self) -> bool:
-        """Whether the call is an image call before its answer: a known endpoint, or its arguments."""
+        """Whether the call makes images, before its answer: its endpoint, or its arguments."""
         if any(name in self.arguments for name in _IMAGE_ARGUMENTS):
             return True
         return self.settings.prices.lookup(self.application, PROVIDER) is not None
