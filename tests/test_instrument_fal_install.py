@@ -26,7 +26,7 @@ PATCHED = [
     *(
         (cls, name)
         for cls in (sdk.SyncRequestHandle, sdk.AsyncRequestHandle)
-        for name in ("get", "status")
+        for name in ("get", "status", "cancel")
     ),
     (sdk, "_maybe_retry_request"),
     (sdk, "_async_maybe_retry_request"),

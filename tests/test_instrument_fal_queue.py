@@ -194,3 +194,30 @@ class TestNeverFetched:
                 handle.get()
         assert names(rest) == ENDED * 2
         assert {event.request_id for event in rest} == {h.request_id for h in handles[1:]}
+
+
+class TestCancelled:
+    """A queued request the caller cancels ends as an error, with nothing billed."""
+
+    def test_cancel(self) -> None:
+        """handle.cancel(): error ``cancelled``; a later get() raises, nothing more is reported."""
+        with capture_events() as events:
+            handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
+            handle.cancel()
+            with pytest.raises(fal_client.FalClientHTTPError):
+                handle.get()
+        assert names(events) == ["image:request:started", "image:request:error"]
+        error = events[-1]
+        assert isinstance(error, ImageRequestErrorEvent)
+        assert (error.error_type, error.status_code) == ("cancelled", None)
+        assert error.request_id == handle.request_id
+
+    def test_cancel_refused(self, served: Served) -> None:
+        """fal refuses the cancellation (the request completed): its result still reports it."""
+        with capture_events() as events:
+            handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
+            served.server.fail_next(400, "already completed")
+            with pytest.raises(fal_client.FalClientHTTPError):
+                fal_client.cancel("fal-ai/flux/dev", handle.request_id)
+            handle.get()
+        assert names(events) == SEQUENCE

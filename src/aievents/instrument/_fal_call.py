@@ -165,7 +165,8 @@ def _count(arguments: dict[str, Any]) -> int:
 
 
 class QueueError(Exception):
-    """fal's queue says a request failed (its status ``COMPLETED`` with an ``error``)."""
+    """fal's queue says a request failed (its status ``COMPLETED`` with an ``error``), or
+    the caller cancelled it (``error_type`` ``cancelled``)."""
 
     def __init__(self, message: str, error_type: str | None) -> None:
         super().__init__(message)

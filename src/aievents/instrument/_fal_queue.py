@@ -9,6 +9,9 @@ is an image call by its endpoint or arguments, and kept as a
   thread or task): completed and usage (:meth:`FalCall.answered`);
 - fal says it failed (``status()`` answers ``COMPLETED`` with an ``error``,
   or fetching the result answers 4xx/5xx): ``image:request:error``;
+- cancelled (``handle.cancel()``, ``cancel()``, a ``subscribe`` past its
+  ``client_timeout``) and fal took the cancellation: ``image:request:error``
+  (``error_type`` ``cancelled``, no status code), nothing billed;
 - never fetched (a webhook took the result, or the caller moved on): booked
   as :mod:`aievents._unfinished` books what the caller let go of, when the
   process ends (or when more than :data:`MAX_OPEN` are open: the oldest
@@ -26,6 +29,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Final
 
+from aievents._fork import after_fork
 from aievents.instrument._fal_call import FalCall, Heard
 from aievents.instrument._watch import Watch
 
@@ -42,8 +46,14 @@ class _Open:
         self.lock = threading.Lock()
         self.by_id: OrderedDict[str, Submission] = OrderedDict()
 
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's submissions are the parent's to report."""
+        self.lock = threading.Lock()
+        self.by_id = OrderedDict()
+
 
 _OPEN: Final = _Open()
+after_fork(_OPEN)
 
 
 class Submission(Watch):

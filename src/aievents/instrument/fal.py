@@ -29,7 +29,8 @@ with ``image_url`` or ``image_urls`` is an edit.
 
 ``run`` and ``subscribe`` report when their result comes. ``submit``
 announces the request (started) when fal queues it, and its end is
-reported when its result is fetched, in whatever thread or task; see
+reported when its result is fetched, in whatever thread or task, or when
+its status says it failed, or when it is cancelled; see
 :mod:`aievents.instrument._fal_queue` for a request whose result is never
 fetched, which is booked when the process ends.
 
@@ -160,6 +161,23 @@ class _Status:
         """The status could not be read: the request goes on."""
 
 
+class _Cancel:
+    """A handle's ``cancel()``: once fal takes it, the request ends, cancelled."""
+
+    __slots__ = ("submission",)
+
+    def __init__(self, submission: queue.Submission) -> None:
+        self.submission = submission
+
+    def returned(self, result: Any) -> Any:
+        """fal took the cancellation: the request ends with nothing made."""
+        self.submission.failed(QueueError("cancelled by the caller", "cancelled"))
+        return result
+
+    def failed(self, error: BaseException) -> None:
+        """fal refused it (the request had completed): the request goes on."""
+
+
 def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
     return args[index] if len(args) > index else kwargs.get(name)
 
@@ -175,14 +193,18 @@ def _begin_call(installed: Installation[Settings], skip: int, *, queued: bool) -
     return begin
 
 
-def _begin_fetch(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> _Fetch | None:
-    submission = queue.find(getattr(args[0], "request_id", None)) if args else None
-    return None if submission is None else _Fetch(submission)
+def _on_handle(kind: type[_Fetch | _Status | _Cancel]) -> Begin:
+    """A handle method's start: tracked when the handle's request is one this process queued."""
+
+    def begin(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> _Fetch | _Status | _Cancel | None:
+        submission = queue.find(getattr(args[0], "request_id", None)) if args else None
+        return None if submission is None else kind(submission)
+
+    return begin
 
 
-def _begin_status(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> _Status | None:
-    submission = queue.find(getattr(args[0], "request_id", None)) if args else None
-    return None if submission is None else _Status(submission)
+#: The handles' methods, and what each tells of the request.
+_HANDLE_METHODS: Final = (("get", _Fetch), ("status", _Status), ("cancel", _Cancel))
 
 
 def _install(installed: Installation[Settings], sdk: Any, client: Any) -> None:
@@ -197,9 +219,9 @@ def _install(installed: Installation[Settings], sdk: Any, client: Any) -> None:
             begin = _begin_call(installed, 0, queued=queued)
             installed.patch(sdk, name, wrap(bound, begin, installed, source=_SOURCE))
     for cls in (client.SyncRequestHandle, client.AsyncRequestHandle):
-        for name, begin_handle in (("get", _begin_fetch), ("status", _begin_status)):
+        for name, kind in _HANDLE_METHODS:
             original = getattr(cls, name)
-            installed.patch(cls, name, wrap(original, begin_handle, installed, source=_SOURCE))
+            installed.patch(cls, name, wrap(original, _on_handle(kind), installed, source=_SOURCE))
     for name, asynchronous in _SENDERS:
         send = getattr(client, name, None)
         if callable(send):

@@ -12,7 +12,9 @@ without the scheme; the server must speak HTTPS, ``ImageServer(tls=...)``).
   ``response_url``, ``status_url``, ``cancel_url``;
 - ``GET /fal/queue/{owner}/{alias}/requests/{id}/status``: ``COMPLETED``
   (the request is done as soon as it is queued);
-- ``GET /fal/queue/{owner}/{alias}/requests/{id}``: the result.
+- ``GET /fal/queue/{owner}/{alias}/requests/{id}``: the result;
+- ``PUT /fal/queue/{owner}/{alias}/requests/{id}/cancel``: cancelled
+  (``202``), the result then answers 400.
 
 A result is fal's: ``images`` (``num_images`` of them, default 1, each
 ``{url, width, height, content_type}`` of the ``image_size`` asked: a
@@ -57,7 +59,9 @@ _PRESETS: Final = {
     "landscape_16_9": (1024, 576),
 }
 _MEGAPIXEL: Final = 1024 * 1024
-_REQUEST: Final = re.compile(r"(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<status>/status)?")
+_REQUEST: Final = re.compile(
+    r"(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?"
+)
 #: A scripted answer: (status, body, headers).
 Scripted = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -188,8 +192,19 @@ def _status(server: ImageServer, exchange: Exchange, job: _Job, request_id: str)
     server.send_json(exchange.handler, 200, answer, {"x-fal-request-id": request_id})
 
 
+def _cancel(server: ImageServer, exchange: Exchange, job: _Job, request_id: str) -> None:
+    """Cancelled (202); the result then answers 400. A scripted failure refuses it."""
+    headers = {"x-fal-request-id": request_id}
+    scripted = exchange.scripted
+    if scripted is not None and scripted[0] >= 400:
+        server.send_json(exchange.handler, scripted[0], _error_body(scripted), headers)
+        return
+    job.scripted = (400, {"detail": "Request was cancelled"}, {})
+    server.send_json(exchange.handler, 202, {"status": "CANCELLATION_REQUESTED"}, headers)
+
+
 def _queued(server: ImageServer, exchange: Exchange, rest: str) -> bool:
-    found = _REQUEST.fullmatch(rest) if exchange.method == "GET" else None
+    found = _REQUEST.fullmatch(rest) if exchange.method in ("GET", "PUT") else None
     if found is None:
         _submit(server, exchange, rest)
         return True
@@ -200,8 +215,10 @@ def _queued(server: ImageServer, exchange: Exchange, rest: str) -> bool:
     if job is None:
         detail = {"detail": f"Request {request_id} not found"}
         server.send_json(exchange.handler, 404, detail, {"x-fal-request-id": request_id})
-    elif found["status"]:
+    elif found["tail"] == "/status":
         _status(server, exchange, job, request_id)
+    elif found["tail"] == "/cancel":
+        _cancel(server, exchange, job, request_id)
     else:
         exchange.scripted = exchange.scripted or job.scripted
         _answer(server, exchange, job.endpoint, job.body, request_id)

@@ -232,6 +232,9 @@ class ImageServer:
             def do_GET(self) -> None:
                 server._answer(self, {}, "GET")
 
+            def do_PUT(self) -> None:  # fal's cancel; the body, if any, is not read
+                server._answer(self, {}, "PUT")
+
         class Server(ThreadingHTTPServer):
             request_queue_size = 128  # many clients at once (the default backlog is 5)
 
