@@ -218,7 +218,7 @@ class FalCall:
                 self._billed(heard)
                 request.complete()
             return
-        request.record(result)
+        request.record(answer)
         self._billed(heard)
         if self.settings.capture_outputs:
             request.outputs = _outputs(result) or None
