@@ -200,6 +200,19 @@ class TestImages:
         assert usage.usage.billed == Billed(1, "units")
         assert usage.usage.reported_cost is None
 
+    def test_bad_billing_header(self, served: Served) -> None:
+        """A billing header that is no number: the request is still reported, without billing."""
+        headers = {"x-fal-request-id": "fal-req-bad", "x-fal-billable-units": "lots"}
+        served.server.answer_next(WIDE, headers=headers)
+        with capture_events() as events:
+            fal_client.run("fal-ai/flux/dev", {"prompt": "a fox"})
+        assert names(events) == SEQUENCE
+        assert one_request(events) == "fal-req-bad"
+        usage = usage_of(events)
+        assert usage.usage.billed is None
+        assert usage.cost is not None
+        assert usage.cost.total == D("0.025")
+
     def test_custom_size_and_edit(self) -> None:
         """``{width, height}`` is the size; image inputs make it an edit."""
         arguments = {

@@ -30,16 +30,15 @@ import functools
 import re
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from decimal import Decimal
 from typing import Any, Final
-
-import attrs
 
 from aievents.adapters.fal import BILLABLE_UNITS_HEADER, from_fal
 from aievents.adapters.fal_result import read_result
 from aievents.events import ImageOutput
+from aievents.exceptions import EventValidationError
 from aievents.instrument._request import ImageRequest, report_failure
 from aievents.instrument._settings import Settings
+from aievents.pricing import ModelPrice
 from aievents.usage import ImageUsage
 
 __all__ = [
@@ -48,6 +47,7 @@ __all__ = [
     "FalCall",
     "Heard",
     "QueueError",
+    "billed_usage",
     "hearing",
     "listen",
     "listen_async",
@@ -79,16 +79,17 @@ class Heard:
 
     def __init__(self) -> None:
         self.request_id: str | None = None
-        #: The headers of the response that carried ``x-fal-billable-units``.
-        self.billed: Any = None
+        #: The last ``x-fal-billable-units`` heard.
+        self.billed: str | None = None
 
     def hear(self, headers: Any) -> None:
         """Take the ids and the billing of one response's headers."""
         request_id = headers.get(REQUEST_ID_HEADER)
         if isinstance(request_id, str) and request_id:
             self.request_id = request_id
-        if headers.get(BILLABLE_UNITS_HEADER) is not None:
-            self.billed = headers
+        units = headers.get(BILLABLE_UNITS_HEADER)
+        if isinstance(units, str):
+            self.billed = units
 
 
 def hearing() -> tuple[Heard, Token[Heard | None]]:
@@ -228,25 +229,13 @@ class FalCall:
         """Record what fal billed, and its cost where the price entry prices fal's unit."""
         if heard.billed is None:
             return
-        usage = from_fal(heard.billed)
-        cost = self._reported_cost(usage)
-        self.request.record_usage(usage if cost is None else attrs.evolve(usage, cost=cost))
-
-    def _reported_cost(self, usage: ImageUsage) -> Decimal | None:
-        """fal's billed units at the entry's price of them, or None.
-
-        fal bills each endpoint in its own unit (images, megapixels...),
-        which is the price entry's ``unit``: a ``per_billed_unit`` price of
-        ``units`` (an override) or else of the entry's unit prices them.
-        """
-        billed = usage.billed
         price = self.settings.prices.lookup(self.request.priced_as or self.request.model, PROVIDER)
-        if billed is None or price is None:
-            return None
-        rate = price.billed_rate(billed.unit)
-        if rate is None:
-            rate = price.billed_rate(price.unit)
-        return None if rate is None else billed.quantity * rate
+        try:
+            usage = billed_usage(heard.billed, price)
+        except EventValidationError as exc:  # a header fal would not send: the request goes on
+            report_failure("fal billed units", exc)
+            return
+        self.request.record_usage(usage)
 
     def failed(self, error: BaseException, *, announced: bool = False) -> None:
         """Report the failure of an image call (or of a request already announced)."""
@@ -258,6 +247,26 @@ class FalCall:
             self.request.update(request_id=lowered.get(REQUEST_ID_HEADER))
         error_type = getattr(error, "error_type", None)
         self.request.fail(error, error_type=error_type if isinstance(error_type, str) else None)
+
+
+@functools.lru_cache(maxsize=256)
+def billed_usage(units: str, price: ModelPrice | None) -> ImageUsage:
+    """fal's billed ``units`` (:func:`~aievents.adapters.from_fal`), at ``price``'s rate of them.
+
+    fal bills each endpoint in its own unit (images, megapixels...), which
+    is the price entry's ``unit``: a ``per_billed_unit`` price of ``units``
+    (an override) or else of the entry's unit prices them; the result is
+    the reported cost (``usage.cost``), None without such a price. Kept for
+    the values seen last (the usage is immutable, and so is the entry).
+    """
+    usage = from_fal({BILLABLE_UNITS_HEADER: units})
+    billed = usage.billed
+    if billed is None or price is None:
+        return usage
+    rate = price.billed_rate(billed.unit)
+    if rate is None:
+        rate = price.billed_rate(price.unit)
+    return usage if rate is None else ImageUsage(billed=billed, cost=billed.quantity * rate)
 
 
 def _outputs(result: Any) -> tuple[ImageOutput, ...]:
