@@ -32,7 +32,9 @@ __all__ = [
     "names",
     "one_request",
     "point",
+    "pointed_fixture",
     "serve",
+    "served_fixture",
     "usage_of",
 ]
 
@@ -107,6 +109,18 @@ def point(
     finally:
         uninstrument_fal()
         _fresh_defaults()
+
+
+@pytest.fixture(name="served", scope="module")
+def served_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The module's fal server (import it into a test module to use it)."""
+    yield from serve(tmp_path_factory.mktemp("fal"))
+
+
+@pytest.fixture(name="pointed", autouse=True)
+def pointed_fixture(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test: fal_client pointed at the server, instrumented process-wide."""
+    yield from point(served, monkeypatch)
 
 
 def enqueued() -> tuple[list[str], Any]:

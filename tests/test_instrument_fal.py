@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import fal_client
 import pytest
 
+import fal_calls
 from aievents import (
     ImageRequestCompletedEvent,
     ImageRequestErrorEvent,
@@ -30,10 +30,11 @@ from fal_calls import (
     enqueued,
     names,
     one_request,
-    point,
-    serve,
     usage_of,
 )
+
+#: The fixtures, from fal_calls.
+served, pointed = fal_calls.served_fixture, fal_calls.pointed_fixture
 
 D = Decimal
 #: A result as fal answers it, with one 1024x576 image (landscape_16_9).
@@ -44,16 +45,6 @@ WIDE = {
     "seed": 7,
     "has_nsfw_concepts": [False],
 }
-
-
-@pytest.fixture(name="served", scope="module")
-def _served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(tmp_path_factory.mktemp("fal"))
-
-
-@pytest.fixture(name="pointed", autouse=True)
-def _pointed(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    yield from point(served, monkeypatch)
 
 
 class Way:

@@ -13,11 +13,15 @@ import fal_client
 import pytest
 from fal_client import client as sdk
 
+import fal_calls
 from aievents.instrument import fal as fal_instrumentation
 from aievents.instrument import image_request
 from aievents.instrument.fal import instrument_fal, is_instrumented, uninstrument_fal
 from aievents.testing import capture_events
-from fal_calls import SEQUENCE, Served, close, close_async, names, one_request, point, serve
+from fal_calls import SEQUENCE, Served, close, close_async, names, one_request, point
+
+#: The fixtures, from fal_calls.
+served = fal_calls.served_fixture
 
 #: Every attribute instrument_fal replaces: (owner, name).
 PATCHED = [
@@ -31,11 +35,6 @@ PATCHED = [
     (sdk, "_maybe_retry_request"),
     (sdk, "_async_maybe_retry_request"),
 ]
-
-
-@pytest.fixture(name="served", scope="module")
-def _served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(tmp_path_factory.mktemp("fal"))
 
 
 @pytest.fixture(name="pointed", autouse=True)

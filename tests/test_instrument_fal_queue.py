@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 
 import fal_client
 import pytest
 
+import fal_calls
 from aievents import ImageRequestCompletedEvent, ImageRequestErrorEvent, ImageUsageEvent
 from aievents import _unfinished as unfinished
 from aievents.instrument import _fal_queue
 from aievents.testing import capture_events
 from aievents.usage import Billed
-from fal_calls import SEQUENCE, Served, close_async, names, one_request, point, serve, usage_of
+from fal_calls import SEQUENCE, Served, close_async, names, one_request, usage_of
+
+#: The fixtures, from fal_calls.
+served, pointed = fal_calls.served_fixture, fal_calls.pointed_fixture
 
 D = Decimal
 STARTED = ["image:request:started"]
 ENDED = ["image:request:completed", "image:usage"]
-
-
-@pytest.fixture(name="served", scope="module")
-def _served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(tmp_path_factory.mktemp("fal"))
-
-
-@pytest.fixture(name="pointed", autouse=True)
-def _pointed(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    yield from point(served, monkeypatch)
 
 
 class TestSubmitThenResult:

@@ -61,7 +61,7 @@ from aievents.instrument import _fal_queue as queue
 from aievents.instrument._fal_call import FalCall, Heard, QueueError, hearing, listen, listen_async
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Begin, Installation, wrap
-from aievents.pricing import PriceBook, PriceTable, book_for
+from aievents.pricing import PriceBook, PriceTable
 
 __all__ = ["instrument_fal", "is_instrumented", "uninstrument_fal"]
 
@@ -252,12 +252,7 @@ def instrument_fal(
     """
     sdk = import_extra("fal_client", "instrument_fal", "fal")
     client = import_extra("fal_client.client", "instrument_fal", "fal")
-    settings = Settings(
-        events=events,
-        prices=book_for(prices),
-        capture_prompts=capture_prompts,
-        capture_outputs=capture_outputs,
-    )
+    settings = Settings.given(events, prices, capture_prompts, capture_outputs)
     with _LOCK:
         if _PROCESS.installed is not None:
             _PROCESS.installed.settings = settings
