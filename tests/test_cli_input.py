@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aievents.cli._commands import _interrupt_after
 from aievents.wire import to_json
 from test_store import T0
 
@@ -432,3 +433,28 @@ class TestRandomInput:
             assert LINE.fullmatch(line), err.getvalue()
             assert "unexpected" not in line
         assert re.fullmatch(r"\d+ events written, \d+ already stored.*\n", out.getvalue())
+
+
+class TestInterruptAfterBatch:
+    """Ctrl-C during a batch's write waits for the batch to be stored and counted."""
+
+    def test_held_back_then_raised(self) -> None:
+        """The signal arrives inside the block: the block finishes, then it is raised."""
+        done: list[str] = []
+
+        def batch() -> None:
+            with _interrupt_after():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("stored")
+                done.append("counted")
+
+        with pytest.raises(KeyboardInterrupt):
+            batch()
+        assert done == ["stored", "counted"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    def test_no_signal(self) -> None:
+        """Without a signal the block runs as it is and the handler is put back."""
+        with _interrupt_after():
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -12,7 +12,10 @@ or ends inside a bucket is answered exactly, as from a store.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -170,12 +173,13 @@ def ingest(
 
         def write() -> None:
             nonlocal written, duplicates, rejected
-            before = store.rejected
-            done, again = store.write(batch)
-            written += done
-            duplicates += again
-            rejected += store.rejected - before
-            batch.clear()
+            with _interrupt_after():  # a batch is stored and counted, or neither
+                before = store.rejected
+                done, again = store.write(batch)
+                written += done
+                duplicates += again
+                rejected += store.rejected - before
+                batch.clear()
 
         bar = progress_bar(errors) if progress else None
         try:
@@ -205,6 +209,27 @@ def ingest(
     if failure is not None:
         raise failure
     return 0
+
+
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C back while the block runs; it is raised when the block ends.
+
+    A batch interrupted between its commit and its count would be stored
+    but not counted, then written again and counted as already stored.
+    Only the main thread receives signals: elsewhere the block just runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(signal.SIGINT, None)
 
 
 def progress_bar(
