@@ -46,7 +46,6 @@ __all__ = [
     "SIZES",
     "FalCall",
     "Heard",
-    "QueueError",
     "billed_usage",
     "hearing",
     "listen",
@@ -165,15 +164,6 @@ def _count(arguments: dict[str, Any]) -> int:
     return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 1
 
 
-class QueueError(Exception):
-    """fal's queue says a request failed (its status ``COMPLETED`` with an ``error``), or
-    the caller cancelled it (``error_type`` ``cancelled``)."""
-
-    def __init__(self, message: str, error_type: str | None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
 class FalCall:
     """One fal request (``run``, or a queued request from ``submit`` to its result)."""
 
@@ -237,16 +227,24 @@ class FalCall:
             return
         self.request.record_usage(usage)
 
-    def failed(self, error: BaseException, *, announced: bool = False) -> None:
-        """Report the failure of an image call (or of a request already announced)."""
+    def failed(
+        self, error: BaseException, *, announced: bool = False, error_type: str | None = None
+    ) -> None:
+        """Report the failure of an image call (or of a request already announced).
+
+        ``error_type`` is the event's; by default fal's own (``error.error_type``,
+        from its error body), else the exception's class name.
+        """
         if not (announced or self.asks_images()):
             return
         headers = getattr(error, "response_headers", None)
         if isinstance(headers, dict):
             lowered = {str(k).lower(): v for k, v in headers.items()}
             self.request.update(request_id=lowered.get(REQUEST_ID_HEADER))
-        error_type = getattr(error, "error_type", None)
-        self.request.fail(error, error_type=error_type if isinstance(error_type, str) else None)
+        if error_type is None:
+            given = getattr(error, "error_type", None)  # fal's own, when it gives one
+            error_type = given if isinstance(given, str) else None
+        self.request.fail(error, error_type=error_type)
 
 
 @functools.lru_cache(maxsize=256)

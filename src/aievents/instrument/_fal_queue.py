@@ -77,10 +77,10 @@ class Submission(Watch):
         if self._take():
             self.call.answered(result, heard, announced=self.announced)
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, *, error_type: str | None = None) -> None:
         """fal says the request failed: report it (once)."""
         if self._take() and self.announced:
-            self.call.failed(error, announced=True)
+            self.call.failed(error, announced=True, error_type=error_type)
 
     def abandon(self) -> None:
         """Never fetched: book what was asked for (an announced request only)."""

@@ -58,7 +58,13 @@ from typing import Any, Final
 from aievents._extras import import_extra
 from aievents.client import EventClient
 from aievents.instrument import _fal_queue as queue
-from aievents.instrument._fal_call import FalCall, Heard, QueueError, hearing, listen, listen_async
+from aievents.instrument._fal_call import (
+    FalCall,
+    Heard,
+    hearing,
+    listen,
+    listen_async,
+)
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Begin, Installation, wrap
 from aievents.pricing import PriceBook, PriceTable
@@ -154,7 +160,9 @@ class _Status:
         error = getattr(status, "error", None)
         if type(status).__name__ == "Completed" and error:
             kind = getattr(status, "error_type", None)
-            self.submission.failed(QueueError(str(error), kind if isinstance(kind, str) else None))
+            # fal's error type (runner_error...), or request_failed when it gives none
+            named = kind if isinstance(kind, str) and kind else "request_failed"
+            self.submission.failed(RuntimeError(str(error)), error_type=named)
         return status
 
     def failed(self, error: BaseException) -> None:
@@ -171,7 +179,7 @@ class _Cancel:
 
     def returned(self, result: Any) -> Any:
         """fal took the cancellation: the request ends with nothing made."""
-        self.submission.failed(QueueError("cancelled by the caller", "cancelled"))
+        self.submission.failed(RuntimeError("cancelled by the caller"), error_type="cancelled")
         return result
 
     def failed(self, error: BaseException) -> None:
