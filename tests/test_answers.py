@@ -147,6 +147,11 @@ class TestReplicate:
         assert answer.images == 0
         assert answer.usage is None
 
+    def test_text_output(self) -> None:
+        """A text model's words are no files: the answer does not say how many images."""
+        words = dict(self.PREDICTION, output=["Hello", " there"])
+        assert to_answer(words).images is None
+
     def test_running(self) -> None:
         """A prediction still running does not say how many images yet."""
         assert to_answer(dict(self.PREDICTION, status="processing", output=None)).images is None

@@ -27,6 +27,14 @@ EXPECTED = {
         # 2 x 5.00/M + 196 x 30.00/M = 0.00001 + 0.00588
         "gpt-image-2.5-flare 1 requests $0.00589",
     ],
+    "replicate_instrumentation.py": [
+        # No shipped Replicate prices: the cost is unknown. predict_time at the
+        # local server: 0.5 s + 0.25 s a image.
+        "black-forest-labs/flux-schnell: 2 image(s), 1.0 s billed, cost unknown",
+        "stability-ai/sdxl: 1 image(s), 0.75 s billed, cost unknown",
+        "black-forest-labs/flux-dev failed: NSFW content detected",
+        "hello there (a text model: no event)",
+    ],
     "google_instrumentation.py": [
         # gemini-3.1-flash-image, "a lighthouse" at 2K: 2 text tokens x 0.50/M
         # + 1680 image tokens x 60.00/M = 0.000001 + 0.1008
@@ -35,6 +43,18 @@ EXPECTED = {
         # = 0.000004 + 0.24
         "gemini-3-pro-image at 4K: 1 image(s), $0.240004",
         "2 chunks streamed",
+    ],
+    "bedrock_instrumentation.py": [
+        # amazon.titan-image-generator-v2:0, 3 premium images at 1024x1024 (the default
+        # size): 3 x 0.012 = 0.036
+        "amazon.titan-image-generator-v2:0 image.generation 1024x1024: 3 image(s), $0.036",
+        "3 images read",
+        # Nova Canvas inpainting, 1 image at the flat 0.06
+        "amazon.nova-canvas-v1:0 image.edit 1024x1024: 1 image(s), $0.06",
+        # a cross-region Stable Image Core, priced as stability.stable-image-core-v1:1: 0.04
+        "us.stability.stable-image-core-v1:1 image.generation 16:9: 1 image(s), $0.04",
+        "amazon.nova-canvas-v1:0 failed: 429 ThrottlingException",
+        "throttled, as the caller sees it",
     ],
     "custom_provider.py": ["image:request:completed sd3.5-large 2", "image:usage sd3.5-large 2"],
     "aggregate_report.py": [
@@ -66,6 +86,7 @@ def test_every_example_names_its_extras() -> None:
     needs = {name: extras_of(name) for name in EXPECTED}
     assert needs["openai_instrumentation.py"] == {"openai"}
     assert needs["google_instrumentation.py"] == {"google"}
+    assert needs["bedrock_instrumentation.py"] == {"bedrock"}
     assert needs["quickstart.py"] == frozenset()
 
 

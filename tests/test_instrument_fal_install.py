@@ -232,6 +232,21 @@ class TestExtra:
         assert "[fal]'" in str(raised.value)
         assert not is_instrumented()
 
+    def test_asked_through_the_package(self) -> None:
+        """``aievents.instrument.is_instrumented`` of a fal client or module asks fal's."""
+        from aievents.instrument import is_instrumented as asked
+
+        client = fal_client.SyncClient()
+        assert not asked(client)
+        assert not asked(fal_client)
+        instrument_fal()
+        try:
+            assert asked(client)
+            assert asked(fal_client.AsyncClient())
+            assert asked(fal_client)
+        finally:
+            uninstrument_fal()
+
     def test_lazy_export(self) -> None:
         """``aievents.instrument`` exports instrument_fal and uninstrument_fal lazily."""
         from aievents import instrument

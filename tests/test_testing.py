@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -16,13 +15,13 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 import pytest
-import trustme
 
 import aievents
 from aievents import BaseEvent, EventClient, ImageUsageEvent
 from aievents.sinks import ForwardSink
 from aievents.testing import CapturingSink, ImageServer, MemoryTransport, capture_events
 from aievents.transports import Transport, TransportError
+from throwaway_tls import tls_contexts
 
 from helpers import started_event, usage_event
 
@@ -430,11 +429,7 @@ class TestImageServerTls:
 
     def test_https(self) -> None:
         """A client that trusts the throwaway authority gets answers over HTTPS."""
-        authority = trustme.CA()
-        served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        authority.issue_cert("127.0.0.1").configure_cert(served)
-        trusted = ssl.create_default_context()
-        authority.configure_trust(trusted)
+        served, trusted = tls_contexts()
         with ImageServer(tls=served) as server:
             assert server.url.startswith("https://127.0.0.1:")
             with httpx.Client(verify=trusted) as http:

@@ -30,8 +30,13 @@ ABSENT: Final[Any] = object()
 Details = TypeVar("Details", InputTokensDetails, OutputTokensDetails)
 
 
+def _pydantic_v1(kind: type) -> bool:
+    """Whether ``kind`` is a pydantic v1 model (the replicate SDK's): its own ``__fields__``."""
+    return "__fields__" in vars(kind)
+
+
 def view(payload: Any) -> Any:
-    """``payload``'s fields as a dict when it is a pydantic model or a dataclass.
+    """``payload``'s fields as a dict when it is a pydantic model (v2 or v1) or a dataclass.
 
     The SDKs' objects keep every declared field in ``__dict__``; reading it
     avoids a slow failed attribute lookup for each absent name. A pydantic
@@ -41,7 +46,9 @@ def view(payload: Any) -> Any:
     """
     kind = type(payload)
     if kind is not dict and (
-        hasattr(kind, "__pydantic_fields__") or hasattr(kind, "__dataclass_fields__")
+        hasattr(kind, "__pydantic_fields__")
+        or hasattr(kind, "__dataclass_fields__")
+        or _pydantic_v1(kind)
     ):
         fields = getattr(payload, "__dict__", None)
         if type(fields) is dict:

@@ -21,7 +21,7 @@ from typing import Any, Final
 from aievents._usagemodel import Billed, ImageUsage
 from aievents._validate import QUANTITY_LIMIT, bounded_problem, to_decimal
 from aievents.adapters._answer import Answer, text
-from aievents.adapters._read import ABSENT, Reader, lookup
+from aievents.adapters._read import ABSENT, Reader, lookup, view
 
 __all__ = ["read_prediction"]
 
@@ -41,9 +41,10 @@ def _is_file(item: Any) -> bool:
 
 
 def _outputs(output: Any) -> int | None:
-    """The files of a prediction's ``output``, or None when it is not files."""
+    """The files of a prediction's ``output``, or None when it is not files (a text model's)."""
     if isinstance(output, (list, tuple)):
-        return sum(1 for item in output if item is not None)
+        files = sum(1 for item in output if _is_file(item))
+        return files if files or not output else None
     if _is_file(output):
         return 1
     return None
@@ -67,7 +68,8 @@ def read_prediction(payload: Any) -> Answer | None:
 
     A prediction is recognised by its ``status`` (one of Replicate's) with
     ``output``: a succeeded one made its output files; a failed, canceled
-    or aborted one none; one still running does not say yet. Its ``model``
+    or aborted one none; one still running, or one whose output holds no
+    file (a text model's words), does not say. Its ``model``
     and ``id`` are the answer's model and request id. ``replicate.run``'s
     output (a list of files, one ``FileOutput``, or one URL) counts its files.
 
@@ -82,6 +84,7 @@ def read_prediction(payload: Any) -> Answer | None:
         return Answer(images=1)  # one file, or one URL (``use_file_output=False``)
     if payload is None or isinstance(payload, (str, bytes)):
         return None
+    payload = view(payload)  # the SDK's Prediction as its fields, read once
     status = text(payload, "status")
     output = lookup(payload, ("output",))
     if status not in _STATUSES or output is ABSENT:

@@ -285,6 +285,11 @@ def uninstrument_fal() -> None:
             _PROCESS.installed = None
 
 
-def is_instrumented() -> bool:
-    """Whether :func:`instrument_fal` is on."""
+def is_instrumented(client: Any = None) -> bool:
+    """Whether :func:`instrument_fal` is on.
+
+    ``client`` (a ``SyncClient`` or ``AsyncClient``) changes nothing: fal is
+    instrumented for the whole process, every client's calls alike.
+    """
+    del client
     return _PROCESS.installed is not None

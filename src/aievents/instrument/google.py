@@ -32,13 +32,13 @@ Needs the ``google`` extra: ``pip install 'aievents[google]'``.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from aievents._extras import import_extra
 from aievents.client import EventClient
 from aievents.instrument._google_call import GeminiCall, followed, followed_async
+from aievents.instrument._installs import Installs
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Begin, Installation, wrap
 from aievents.pricing import PriceBook, PriceTable, book_for
@@ -49,18 +49,8 @@ C = TypeVar("C")
 
 _PLAIN: Final = "generate_content"
 _STREAM: Final = "generate_content_stream"
-_MARK: Final = "_aievents_instrumentation"
-#: Held while instrumenting or undoing: the check and the wrapping are one step.
-_LOCK: Final = threading.Lock()
-
-
-class _Process:
-    """The process-wide instrumentation, when there is one."""
-
-    installed: Installation[Settings] | None = None
-
-
-_PROCESS: Final = _Process()
+#: The process-wide instrumentation and the clients' own (marked on their ``models``).
+_INSTALLS: Final = Installs[Settings]()
 
 
 class _Tracker:
@@ -149,26 +139,19 @@ def instrument_google_genai(
         capture_outputs=capture_outputs,
     )
     if client is None:
-        with _LOCK:
-            if _PROCESS.installed is not None:
-                _PROCESS.installed.settings = settings
-                return None
-            installed = Installation(settings)
-            _wrap(installed, models.Models, sync=True)
-            _wrap(installed, models.AsyncModels, sync=False)
-            _PROCESS.installed = installed
+        _INSTALLS.process_wide(
+            settings, lambda installed: _wrap_both(installed, models.Models, models.AsyncModels)
+        )
         return None
     sync, aio = _resources(client)
-    with _LOCK:
-        found = vars(sync).get(_MARK)
-        if isinstance(found, Installation) and found.active:
-            found.settings = settings
-            return client
-        installed = Installation(settings)
-        _wrap(installed, sync, sync=True)
-        _wrap(installed, aio, sync=False)
-        installed.patch(sync, _MARK, installed)
+    _INSTALLS.on_client(sync, settings, lambda installed: _wrap_both(installed, sync, aio))
     return client
+
+
+def _wrap_both(installed: Installation[Settings], sync: Any, aio: Any) -> None:
+    """Wrap the sync ``Models`` (a class, or a client's ``models``) and its async twin."""
+    _wrap(installed, sync, sync=True)
+    _wrap(installed, aio, sync=False)
 
 
 def _not_async_client(client: Any, what: str) -> None:
@@ -201,11 +184,6 @@ def _resources(client: Any) -> tuple[Any, Any]:
     return sync, aio
 
 
-def _installed_on(client: Any) -> Installation[Settings] | None:
-    found = getattr(getattr(client, "models", None), "__dict__", {}).get(_MARK)
-    return found if isinstance(found, Installation) else None
-
-
 def uninstrument_google_genai(client: C | None = None) -> C | None:
     """Undo :func:`instrument_google_genai`; harmless when it was not done.
 
@@ -218,16 +196,10 @@ def uninstrument_google_genai(client: C | None = None) -> C | None:
         TypeError: ``client`` is a client's ``client.aio`` (pass the client).
     """
     if client is None:
-        with _LOCK:
-            if _PROCESS.installed is not None:
-                _PROCESS.installed.undo()
-                _PROCESS.installed = None
+        _INSTALLS.undo_process_wide()
         return None
     _not_async_client(client, "uninstrument_google_genai")
-    with _LOCK:
-        installed = _installed_on(client)
-        if installed is not None:
-            installed.undo()
+    _INSTALLS.undo_on_client(getattr(client, "models", None))
     return client
 
 
@@ -241,6 +213,6 @@ def is_instrumented(client: Any = None) -> bool:
         TypeError: ``client`` is a client's ``client.aio`` (pass the client).
     """
     if client is None:
-        return _PROCESS.installed is not None
+        return _INSTALLS.process is not None
     _not_async_client(client, "is_instrumented")
-    return _PROCESS.installed is not None or _installed_on(client) is not None
+    return _INSTALLS.reports(getattr(client, "models", None))

@@ -78,9 +78,11 @@ class Exchange:
 
 def _routes() -> tuple[Route, ...]:
     """The other providers' endpoints (imported when the first server starts)."""
+    from aievents.testing._bedrock import bedrock_route  # noqa: PLC0415
     from aievents.testing._fal import fal_route  # noqa: PLC0415
+    from aievents.testing._replicate import replicate_route  # noqa: PLC0415
 
-    return (fal_route,)
+    return (bedrock_route, replicate_route, fal_route)
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -225,7 +227,7 @@ class ImageServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
-                kind = self.headers.get("content-type", "")
+                kind = self.headers.get("content-type") or "application/json"  # Bedrock's default
                 body = json.loads(raw or b"{}") if "json" in kind else _form(kind, raw)
                 server._answer(self, body)
 
