@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import aievents
 
@@ -256,9 +257,10 @@ class TestExtrasMatchThePackage:
     def test_extra_brings_module(self, where: str, line: int, extra: str, module: str) -> None:
         """The named extra requires a distribution that provides the module."""
         top = module.split(".", maxsplit=1)[0]
-        providers = {name.lower() for name in metadata.packages_distributions().get(top, [])}
+        found = metadata.packages_distributions().get(top, [])
+        providers = {canonicalize_name(name) for name in found}  # fal_client: fal-client
         assert providers, f"{module} is not installed"
-        required = closure((extra,)) - closure()
+        required = {canonicalize_name(name) for name in closure((extra,)) - closure()}
         assert providers & required, f"{where}:{line}: [{extra}] brings none of {providers}"
 
 

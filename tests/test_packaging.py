@@ -263,6 +263,11 @@ PARTS = {
     "store": ["python", "-c", "import aievents; aievents.StoreSink('sqlite:///x.db').close()"],
     "devtools": ["python", "-c", "from aievents.devtools import DevtoolsTransport as T; T()"],
     "cli": ["aievents", "costs", "--events", "events.jsonl"],
+    "fal": [
+        "python",
+        "-c",
+        "from aievents.instrument import instrument_fal as i, uninstrument_fal as u; i(); u()",
+    ],
 }
 
 

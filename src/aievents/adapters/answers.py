@@ -93,13 +93,15 @@ def to_answer(payload: Any) -> Answer:
     supported provider (an :class:`~aievents.usage.ImageUsage`, OpenAI's
     ``usage``, Gemini's ``usage_metadata``, TanStack's ``TokenUsage``, fal's
     headers...) by :func:`~aievents.adapters.to_image_usage`, as
-    ``Answer(usage=...)``.
+    ``Answer(usage=...)``. An :class:`Answer` already read is itself.
 
     Raises:
         EventValidationError: nobody knows ``payload``'s shape (the error
             names its type, never its content), or a known shape is
             malformed (the error names the field).
     """
+    if isinstance(payload, Answer):
+        return payload
     if isinstance(payload, ImageUsage):
         return Answer(usage=payload)
     payload = _parsed(payload)

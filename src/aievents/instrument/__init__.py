@@ -7,6 +7,7 @@
   imported when first asked for).
 - :func:`instrument_replicate` for the replicate SDK (imported when first
   asked for).
+- :func:`instrument_fal` for fal's client (imported when first asked for).
 - :class:`image_request` for any other provider, as a context manager or a
   decorator, with :func:`current_request` inside.
 """
@@ -24,6 +25,7 @@ from aievents.instrument.openai import instrument_openai, uninstrument_openai
 
 if TYPE_CHECKING:
     from aievents.instrument.bedrock import instrument_bedrock, uninstrument_bedrock
+    from aievents.instrument.fal import instrument_fal, uninstrument_fal
     from aievents.instrument.google import instrument_google_genai, uninstrument_google_genai
     from aievents.instrument.replicate import instrument_replicate, uninstrument_replicate
 
@@ -32,11 +34,13 @@ __all__ = [
     "current_request",
     "image_request",
     "instrument_bedrock",
+    "instrument_fal",
     "instrument_google_genai",
     "instrument_openai",
     "instrument_replicate",
     "is_instrumented",
     "uninstrument_bedrock",
+    "uninstrument_fal",
     "uninstrument_google_genai",
     "uninstrument_openai",
     "uninstrument_replicate",
@@ -45,6 +49,7 @@ __all__ = [
 _GOOGLE = "aievents.instrument.google"
 _BEDROCK = "aievents.instrument.bedrock"
 _REPLICATE = "aievents.instrument.replicate"
+_FAL = "aievents.instrument.fal"
 
 
 class _Sdk(NamedTuple):
@@ -82,6 +87,11 @@ _SDKS: Final = (
     ),
     _Sdk("boto3", (("botocore.client", "BaseClient"),), _BEDROCK),
     _Sdk("replicate", (("replicate.client", "Client"),), _REPLICATE),
+    _Sdk(
+        "fal_client",
+        (("fal_client.client", "SyncClient"), ("fal_client.client", "AsyncClient")),
+        _FAL,
+    ),
 )
 
 
@@ -91,7 +101,8 @@ def is_instrumented(client: Any = None) -> bool:
     ``client`` is an openai client (or the ``openai`` module), a
     google-genai ``Client`` (or the ``google.genai`` module), a boto3
     ``bedrock-runtime`` client (or the ``boto3`` module), or a
-    ``replicate.Client`` (or the ``replicate`` module), subclasses
+    ``replicate.Client`` (or the ``replicate`` module), or a fal_client
+    ``SyncClient`` or ``AsyncClient`` (or the ``fal_client`` module), subclasses
     included: it is asked of the instrumentation of its SDK (a module: of
     the process-wide instrumentation). A google-genai client's
     ``client.aio`` is refused with ``TypeError`` (pass the client). With no
@@ -118,5 +129,7 @@ __getattr__, __dir__ = lazy(
         "uninstrument_bedrock": _BEDROCK,
         "instrument_replicate": _REPLICATE,
         "uninstrument_replicate": _REPLICATE,
+        "instrument_fal": _FAL,
+        "uninstrument_fal": _FAL,
     },
 )

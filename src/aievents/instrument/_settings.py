@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from aievents.client import EventClient
-from aievents.pricing import PriceBook
+from aievents.pricing import PriceBook, PriceTable, book_for
 
 __all__ = ["Settings"]
 
@@ -25,3 +25,14 @@ class Settings:
     prices: PriceBook
     capture_prompts: bool
     capture_outputs: bool
+
+    @classmethod
+    def given(
+        cls,
+        events: EventClient | None,
+        prices: PriceBook | PriceTable | None,
+        capture_prompts: bool,
+        capture_outputs: bool,
+    ) -> Settings:
+        """The settings of an ``instrument_*`` call: its arguments, ``prices`` as a book."""
+        return cls(events, book_for(prices), capture_prompts, capture_outputs)

@@ -39,7 +39,7 @@ from aievents.instrument._patches import Patches
 from aievents.instrument._request import report_failure
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import wrap
-from aievents.pricing import PriceBook, PriceTable, book_for
+from aievents.pricing import PriceBook, PriceTable
 
 try:
     import litellm
@@ -146,20 +146,6 @@ def _ours() -> bool:
     return _OURS.get() or not claimed()
 
 
-def _settings(
-    events: EventClient | None,
-    prices: PriceBook | PriceTable | None,
-    capture_prompts: bool,
-    capture_outputs: bool,
-) -> Settings:
-    return Settings(
-        events=events,
-        prices=book_for(prices),
-        capture_prompts=capture_prompts,
-        capture_outputs=capture_outputs,
-    )
-
-
 class AieventsLogger(CustomLogger):
     """A LiteLLM callback that reports image calls as aievents events.
 
@@ -188,7 +174,7 @@ class AieventsLogger(CustomLogger):
         capture_outputs: bool = False,
     ) -> None:
         super().__init__()
-        self.settings = _settings(events, prices, capture_prompts, capture_outputs)
+        self.settings = Settings.given(events, prices, capture_prompts, capture_outputs)
         _claim_calls()
 
     def __repr__(self) -> str:
@@ -269,7 +255,7 @@ def instrument_litellm(
     Raises:
         ImportError: LiteLLM is not installed (the ``litellm`` extra).
     """
-    settings = _settings(events, prices, capture_prompts, capture_outputs)
+    settings = Settings.given(events, prices, capture_prompts, capture_outputs)
     with _LOCK:
         logger = _PROCESS.logger
         if logger is not None and _registered(logger):

@@ -79,9 +79,10 @@ class Exchange:
 def _routes() -> tuple[Route, ...]:
     """The other providers' endpoints (imported when the first server starts)."""
     from aievents.testing._bedrock import bedrock_route  # noqa: PLC0415
+    from aievents.testing._fal import fal_route  # noqa: PLC0415
     from aievents.testing._replicate import replicate_route  # noqa: PLC0415
 
-    return (bedrock_route, replicate_route)
+    return (bedrock_route, replicate_route, fal_route)
 
 
 def recorded_headers(headers: Any) -> dict[str, str]:
@@ -232,6 +233,9 @@ class ImageServer:
 
             def do_GET(self) -> None:
                 server._answer(self, {}, "GET")
+
+            def do_PUT(self) -> None:  # fal's cancel; the body, if any, is not read
+                server._answer(self, {}, "PUT")
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 128  # many clients at once (the default backlog is 5)
