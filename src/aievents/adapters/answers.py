@@ -54,10 +54,26 @@ _READERS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 
+class _Loaded:
+    """The reader functions, imported on first use (the modules stay unloaded until asked)."""
+
+    readers: tuple[Reader, ...] | None = None
+
+
+_LOADED: Final = _Loaded()
+
+
+def _readers() -> tuple[Reader, ...]:
+    readers = _LOADED.readers
+    if readers is None:  # a race imports twice, harmlessly: the same functions
+        readers = tuple(getattr(importlib.import_module(m), name) for m, name in _READERS)
+        _LOADED.readers = readers
+    return readers
+
+
 def read_answer(payload: Any) -> Answer | None:
     """The :class:`Answer` of any supported provider's answer, or None when none knows it."""
-    for module, name in _READERS:
-        reader: Reader = getattr(importlib.import_module(module), name)
+    for reader in _LOADED.readers or _readers():
         found = reader(payload)
         if found is not None:
             return found

@@ -47,6 +47,8 @@ from typing import Any, Final
 
 import attrs
 
+from aievents.instrument import _args
+
 __all__ = ["ImageAsk", "foundation_model", "image_ask", "is_image_model"]
 
 #: The model id prefixes of Bedrock's image models.
@@ -173,16 +175,6 @@ def looks_like_image(body: Any) -> bool:
     return isinstance(body.get("prompt"), str) and not _STABILITY_FIELDS.isdisjoint(body)
 
 
-def _count(value: Any, default: int | None) -> int | None:
-    return (
-        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
-    )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _amazon(body: dict[str, Any], prompts: bool) -> ImageAsk:
     """Titan's and Nova Canvas's body."""
     task = str(body.get("taskType") or "")
@@ -192,17 +184,16 @@ def _amazon(body: dict[str, Any], prompts: bool) -> ImageAsk:
     config = body.get("imageGenerationConfig")
     takes_config = isinstance(config, dict) or task != "BACKGROUND_REMOVAL"
     config = config if isinstance(config, dict) else {}
-    width, height = _count(config.get("width"), None), _count(config.get("height"), None)
-    size = f"{width}x{height}" if width and height else DEFAULT_SIZE
+    size = _args.size(config) or DEFAULT_SIZE
     inputs = sum(1 for key in _INPUT_IMAGES if params.get(key))
     listed = params.get("images")
     inputs += len(listed) if isinstance(listed, list) else 0
     return ImageAsk(
         operation=operation,
-        number_of_images=_count(config.get("numberOfImages"), 1),
+        number_of_images=_args.count(config.get("numberOfImages")) or 1,
         size=size if takes_config else None,
-        quality=_text(config.get("quality")) or DEFAULT_QUALITY if takes_config else None,
-        prompt=_text(params.get("text")) if prompts else None,
+        quality=_args.text(config.get("quality")) or DEFAULT_QUALITY if takes_config else None,
+        prompt=_args.text(params.get("text")) if prompts else None,
         image_input_count=inputs or None,
     )
 
@@ -211,25 +202,24 @@ def _stability(model: str, body: dict[str, Any], prompts: bool) -> ImageAsk:
     """Stability's bodies: SD3.5, Stable Image Ultra and Core, the editing models, SDXL."""
     if isinstance(body.get("text_prompts"), list):  # SDXL
         first = body["text_prompts"][0] if body["text_prompts"] else {}
-        width, height = _count(body.get("width"), None), _count(body.get("height"), None)
         given = body.get("init_image")
         return ImageAsk(
             operation=_EDIT if given else _GENERATION,
-            number_of_images=_count(body.get("samples"), 1),
-            size=f"{width}x{height}" if width and height else None,
-            prompt=_text(first.get("text")) if prompts and isinstance(first, dict) else None,
+            number_of_images=_args.count(body.get("samples")) or 1,
+            size=_args.size(body),
+            prompt=_args.text(first.get("text")) if prompts and isinstance(first, dict) else None,
             image_input_count=1 if given else None,
         )
     given = bool(body.get("image"))
     edits = (
         given or body.get("mode") == "image-to-image" or any(w in model for w in _STABILITY_EDITS)
     )
-    aspect = _text(body.get("aspect_ratio"))
+    aspect = _args.text(body.get("aspect_ratio"))
     return ImageAsk(
         operation=_EDIT if edits else _GENERATION,
         number_of_images=1,
         size=aspect or (None if edits else DEFAULT_ASPECT),
-        prompt=_text(body.get("prompt")) if prompts else None,
+        prompt=_args.text(body.get("prompt")) if prompts else None,
         image_input_count=1 if given else None,
     )
 

@@ -36,6 +36,7 @@ from aievents.adapters.fal import BILLABLE_UNITS_HEADER, from_fal
 from aievents.adapters.fal_result import read_result
 from aievents.events import ImageOutput
 from aievents.exceptions import EventValidationError
+from aievents.instrument import _args
 from aievents.instrument._request import ImageRequest, report_failure
 from aievents.instrument._settings import Settings
 from aievents.pricing import ModelPrice
@@ -144,12 +145,8 @@ def size_of(arguments: dict[str, Any]) -> str | None:
             return SIZES[asked]
         return asked if _WXH.fullmatch(asked) else None
     if isinstance(asked, dict):
-        width, height = asked.get("width"), asked.get("height")
-        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
-            return f"{width}x{height}"
-        return None
-    tier = arguments.get("resolution")
-    return tier if isinstance(tier, str) and tier else None
+        return _args.size(asked)
+    return _args.text(arguments.get("resolution"))
 
 
 def _inputs(arguments: dict[str, Any]) -> int:
@@ -157,11 +154,6 @@ def _inputs(arguments: dict[str, Any]) -> int:
     count = 1 if isinstance(arguments.get("image_url"), str) else 0
     urls = arguments.get("image_urls")
     return count + (len(urls) if isinstance(urls, (list, tuple)) else 0)
-
-
-def _count(arguments: dict[str, Any]) -> int:
-    asked = arguments.get("num_images")
-    return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 1
 
 
 class FalCall:
@@ -183,7 +175,7 @@ class FalCall:
             operation="image.edit" if inputs else "image.generation",
             size=size_of(given),
             quality=quality if isinstance(quality, str) else None,
-            number_of_images=_count(given),
+            number_of_images=_args.count(given.get("num_images")) or 1,
             image_input_count=inputs or None,
             prompt=prompt if isinstance(prompt, str) else None,
             streaming=False,

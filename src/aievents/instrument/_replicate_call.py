@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from aievents.adapters.replicate import read_prediction
 from aievents.events import ImageOutput
+from aievents.instrument import _args
 from aievents.instrument._request import ImageRequest
 from aievents.instrument._settings import Settings
 from aievents.instrument._watch import Watch
@@ -104,11 +105,6 @@ def _asked(target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
     }
 
 
-def _count(inputs: Mapping[str, Any], name: str) -> int | None:
-    value = inputs.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
 class PredictionCall:
     """One ``create`` call and the prediction it makes, reported once."""
 
@@ -122,14 +118,13 @@ class PredictionCall:
         inputs = self.asked.get("input")
         self.inputs: Mapping[str, Any] = inputs if isinstance(inputs, Mapping) else {}
         prompt = self.inputs.get("prompt") if settings.capture_prompts else None
-        width, height = _count(self.inputs, "width"), _count(self.inputs, "height")
         options = {k: self.asked[k] for k in ("version", "deployment") if self.asked.get(k)}
         model = self.asked.get("model") or self.asked.get("deployment") or self.asked.get("version")
         self.request = ImageRequest(
             provider=PROVIDER,
             model=model or "unknown",
-            size=f"{width}x{height}" if width and height else None,
-            number_of_images=_count(self.inputs, "num_outputs"),
+            size=_args.size(self.inputs),
+            number_of_images=_args.count(self.inputs.get("num_outputs")),
             prompt=prompt if isinstance(prompt, str) else None,
             client=settings.events,
             prices=settings.prices,
