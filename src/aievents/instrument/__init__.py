@@ -92,6 +92,7 @@ _SDKS: Final = (
         (("fal_client.client", "SyncClient"), ("fal_client.client", "AsyncClient")),
         _FAL,
     ),
+    _Sdk("litellm", (), "aievents.instrument.litellm"),
 )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 from aievents.events import ImageOutput
@@ -35,6 +36,7 @@ from aievents.usage import ImageUsage
 __all__ = [
     "OPERATIONS",
     "PROVIDERS",
+    "call_details",
     "is_image_call",
     "provider_of",
     "report_answer",
@@ -75,21 +77,32 @@ def is_image_call(kwargs: Any) -> bool:
     return _get(kwargs, "call_type") in OPERATIONS
 
 
+def _routed(kwargs: Mapping[str, Any]) -> tuple[str, str]:
+    """LiteLLM's provider and the upstream's model (without the ``provider/`` prefix).
+
+    The provider is LiteLLM's ``custom_llm_provider``; a call that failed
+    before LiteLLM routed it has none: then the model's ``provider/``
+    prefix, else ``unknown``.
+    """
+    model = _text(kwargs.get("model")) or "unknown"
+    provider = _text(kwargs.get("custom_llm_provider")) or _text(
+        _get(kwargs.get("litellm_params"), "custom_llm_provider")
+    )
+    if provider is None:
+        prefix, slash, _ = model.partition("/")
+        provider = prefix if slash and prefix else "unknown"
+    return provider, model.removeprefix(f"{provider}/")
+
+
 def provider_of(kwargs: Mapping[str, Any]) -> str:
     """The provider in aievents' names: LiteLLM's ``custom_llm_provider`` mapped."""
-    name = _text(kwargs.get("custom_llm_provider"))
-    if name is None:
-        name = _text(_get(kwargs.get("litellm_params"), "custom_llm_provider")) or "openai"
+    name = _routed(kwargs)[0]
     return PROVIDERS.get(name, name)
 
 
 def _model(kwargs: Mapping[str, Any]) -> str:
     """The upstream's model: LiteLLM's, without its ``provider/`` prefix."""
-    model = _text(kwargs.get("model")) or "unknown"
-    provider = _text(kwargs.get("custom_llm_provider"))
-    if provider is not None:
-        model = model.removeprefix(f"{provider}/")
-    return model
+    return _routed(kwargs)[1]
 
 
 def _moment(when: Any, now: tuple[datetime.datetime, float]) -> tuple[int, float] | None:
@@ -110,7 +123,23 @@ def _upstream_id(kwargs: Mapping[str, Any], response: Any) -> str | None:
         found = _text(_get(_get(hidden, "additional_headers"), _UPSTREAM_ID))
     if found is None:
         found = _text(_get(_get(logged, "error_information"), "error_provider_request_id"))
+    if found is None:
+        found = _error_id(kwargs.get("exception"))
     return found
+
+
+def _error_id(error: Any) -> str | None:
+    """The upstream's request id on one of LiteLLM's exceptions (its response's header)."""
+    headers = getattr(error, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(error, "response", None), "headers", None)
+    getter = getattr(headers, "get", None)
+    if not callable(getter):
+        return None
+    try:
+        return _text(getter("x-request-id"))
+    except Exception:  # noqa: BLE001 - a header we cannot read is no id
+        return None
 
 
 def _request(
@@ -125,6 +154,8 @@ def _request(
         size = size or "1024x1024"
         quality = quality or "standard"
     number = _get(params, "n")
+    if number is None:
+        number = kwargs.get("n")
     prompt = kwargs.get("input") if settings.capture_prompts else None
     call_id = _text(kwargs.get("litellm_call_id"))
     upstream = _upstream_id(kwargs, response)
@@ -152,15 +183,19 @@ def _request(
     return request
 
 
-def _reported_cost(kwargs: Mapping[str, Any]) -> float | None:
-    """LiteLLM's ``response_cost``; None when it has none (0: it could not price the call)."""
+def _reported_cost(kwargs: Mapping[str, Any]) -> Decimal | None:
+    """LiteLLM's ``response_cost``; None when it has none (0: it could not price the call).
+
+    LiteLLM sums floats: the figure is kept to 12 significant digits, which
+    drops the noise (``0.21073000000000003`` is ``0.21073``).
+    """
     logged = kwargs.get("standard_logging_object")
     cost = _get(logged, "response_cost")
     if cost is None:
         cost = kwargs.get("response_cost")
     if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0:
         return None
-    return float(cost)
+    return Decimal(f"{cost:.12g}")
 
 
 #: The Images API's usage fields, which LiteLLM's ``Usage`` carries beside chat's.
@@ -226,6 +261,26 @@ def _outputs(data: list[Any]) -> tuple[ImageOutput, ...]:
         )
         for item in data
     )
+
+
+def call_details(call_type: str, kwargs: Mapping[str, Any], response: Any) -> dict[str, Any]:
+    """A call's arguments and answer in the shape LiteLLM gives its callbacks.
+
+    For a call our wrapper reports itself: the provider, call id and cost
+    come from the answer's ``_hidden_params`` when it answered.
+    """
+    hidden = getattr(response, "_hidden_params", None)
+    details: dict[str, Any] = {
+        "call_type": call_type,
+        "model": kwargs.get("model"),
+        "custom_llm_provider": kwargs.get("custom_llm_provider")
+        or _get(hidden, "custom_llm_provider"),
+        "optional_params": {name: kwargs.get(name) for name in ("size", "quality", "n")},
+        "input": kwargs.get("prompt"),
+        "litellm_call_id": _get(hidden, "litellm_call_id") or kwargs.get("litellm_call_id"),
+        "response_cost": _get(hidden, "response_cost"),
+    }
+    return details
 
 
 def report_error(settings: Settings, kwargs: Mapping[str, Any], start: Any, end: Any) -> None:

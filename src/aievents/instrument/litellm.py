@@ -26,15 +26,24 @@ Needs the ``litellm`` extra: ``pip install 'aievents[litellm]'``.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import inspect
 import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
-from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from aievents._extras import missing_extra
 from aievents.client import EventClient
 from aievents.instrument._guard import claimed
-from aievents.instrument._litellm_call import is_image_call, report_answer, report_error
+from aievents.instrument._litellm_call import (
+    call_details,
+    is_image_call,
+    report_answer,
+    report_error,
+)
 from aievents.instrument._patches import Patches
 from aievents.instrument._request import report_failure
 from aievents.instrument._settings import Settings
@@ -65,9 +74,6 @@ CALLBACK_LISTS: Final = (
     "_async_success_callback",
     "_async_failure_callback",
 )
-#: True inside a LiteLLM image call our wrapper claimed for the logger. LiteLLM
-#: runs its callbacks in a copy of the call's context, where it is still set.
-_OURS: Final[ContextVar[bool]] = ContextVar("aievents_litellm_call", default=False)
 #: Held while instrumenting or undoing: the check and the change are one step.
 _LOCK: Final = threading.RLock()
 
@@ -100,30 +106,82 @@ class _Process:
 _PROCESS: Final = _Process()
 
 
-class _Claimed:
-    """One LiteLLM call claimed for the logger: marked as ours until it ends."""
+#: How many call ids are remembered as reported (the oldest are forgotten first).
+_REMEMBERED: Final = 4096
 
-    __slots__ = ("token",)
 
-    def __init__(self, token: Token[bool]) -> None:
-        self.token = token
+class _CallIds:
+    """The LiteLLM call ids already reported or being reported (bounded)."""
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, call_id: str) -> bool:
+        """Mark ``call_id`` as reported: True when it was not already."""
+        with self._lock:
+            if call_id in self._ids:
+                return False
+            self._ids[call_id] = None
+            if len(self._ids) > _REMEMBERED:
+                self._ids.popitem(last=False)
+            return True
+
+
+_TAKEN: Final = _CallIds()
+
+
+class _Reported:
+    """One LiteLLM image call our wrapper reports itself, in the caller's thread or task."""
+
+    __slots__ = ("began", "call_type", "kwargs", "logger")
+
+    def __init__(self, logger: AieventsLogger, call_type: str, kwargs: dict[str, Any]) -> None:
+        self.logger = logger
+        self.call_type = call_type
+        self.kwargs = kwargs
+        self.began = datetime.datetime.now()
 
     def returned(self, result: Any) -> Any:
-        """The call returned: its value goes back untouched (the logger reports it)."""
-        _OURS.reset(self.token)
+        """The call answered: report it; its value goes back untouched."""
+        details = call_details(self.call_type, self.kwargs, result)
+        report_answer(self.logger.settings, details, result, self.began, datetime.datetime.now())
         return result
 
     def failed(self, error: BaseException) -> None:
-        """The call raised: the logger reports it."""
-        _OURS.reset(self.token)
+        """The call raised (cancellation too): report it."""
+        details = call_details(self.call_type, self.kwargs, None)
+        details["exception"] = error
+        report_error(self.logger.settings, details, self.began, datetime.datetime.now())
 
 
-def _claim(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Claimed:
-    return _Claimed(_OURS.set(True))
+def _claimer(call_type: str, original: Any) -> Any:
+    try:
+        signature: inspect.Signature | None = inspect.signature(original)
+    except (TypeError, ValueError):
+        signature = None
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Reported | None:
+        logger = _reporter()
+        if logger is None:
+            return None
+        call_id = kwargs.get("litellm_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = kwargs["litellm_call_id"] = str(uuid.uuid4())
+        if not _TAKEN.take(call_id):  # reported already (an outer LiteLLM function)
+            return None
+        given = dict(kwargs)
+        if args and signature is not None:
+            with contextlib.suppress(TypeError):
+                given = dict(signature.bind_partial(*args, **kwargs).arguments)
+            given.update(given.pop("kwargs", None) or {})
+        return _Reported(logger, call_type, given)
+
+    return begin
 
 
 def _claim_calls() -> None:
-    """Wrap LiteLLM's image functions to claim their calls (once per process)."""
+    """Wrap LiteLLM's image functions to report their calls (once per process)."""
     with _LOCK:
         if _PROCESS.claims is not None:
             return
@@ -132,18 +190,22 @@ def _claim_calls() -> None:
             original = getattr(litellm, name, None)
             if callable(original):
                 claims.patches.patch(
-                    litellm, name, wrap(original, _claim, claims, source="litellm")
+                    litellm,
+                    name,
+                    wrap(original, _claimer(name, original), claims, source="litellm"),
                 )
         _PROCESS.claims = claims
 
 
-def _ours() -> bool:
-    """Whether the logger reports the call whose callback runs now.
-
-    Yes when our wrapper claimed it, or when nobody did; no when an outer
-    instrumentation did (it reports the call).
-    """
-    return _OURS.get() or not claimed()
+def _reporter() -> AieventsLogger | None:
+    """The logger whose settings a wrapped call is reported with (None: no logger)."""
+    logger = _PROCESS.logger
+    if logger is not None and _registered(logger):
+        return logger
+    for item in _callbacks():
+        if isinstance(item, AieventsLogger):
+            return item
+    return None
 
 
 class AieventsLogger(CustomLogger):
@@ -182,8 +244,11 @@ class AieventsLogger(CustomLogger):
 
     def _report(self, kwargs: Any, response: Any, start: Any, end: Any, *, ok: bool) -> None:
         try:
-            if not is_image_call(kwargs) or not _ours():
+            if not is_image_call(kwargs) or claimed():
                 return
+            call_id = kwargs.get("litellm_call_id")
+            if isinstance(call_id, str) and call_id and not _TAKEN.take(call_id):
+                return  # our wrapper reported it (or another logger did)
             if ok:
                 report_answer(self.settings, kwargs, response, start, end)
             else:
@@ -295,6 +360,11 @@ def _unregister(logger: AieventsLogger) -> None:
                 found[:] = [item for item in found if item is not logger]
 
 
-def is_instrumented() -> bool:
-    """Whether an :class:`AieventsLogger` is registered with LiteLLM (by you, or by this module)."""
+def is_instrumented(client: Any = None) -> bool:
+    """Whether an :class:`AieventsLogger` is registered with LiteLLM (by you, or by this module).
+
+    Args:
+        client: Ignored (LiteLLM has no clients; ``aievents.instrument.is_instrumented(litellm)``
+            asks this with None).
+    """
     return any(isinstance(item, AieventsLogger) for item in _callbacks())
