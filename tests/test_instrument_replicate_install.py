@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import replicate
+from replicate import client as replicate_client
 from replicate import deployment, model, prediction
 from replicate.helpers import FileOutput
 from structlog.testing import capture_logs
@@ -37,6 +38,7 @@ ORIGINAL = {
         (model.ModelsPredictions, ("create", "async_create")),
         (deployment.DeploymentsPredictions, ("create", "async_create")),
         (deployment.DeploymentPredictions, ("create", "async_create")),
+        (replicate_client.Client, ("run", "async_run")),
     )
     for name in methods
 }
@@ -87,8 +89,12 @@ def reported_with_prompt(client: replicate.Client) -> None:
 
 
 def untouched() -> bool:
-    """Whether the SDK's classes hold their own methods again."""
-    return all(vars(cls)[name] is method for (cls, name), method in ORIGINAL.items())
+    """Whether the SDK's classes, and the module's run and async_run, hold their own again."""
+    module = all(
+        getattr(replicate, name).__func__ is ORIGINAL[(replicate_client.Client, name)]
+        for name in ("run", "async_run")
+    )
+    return module and all(vars(cls)[name] is method for (cls, name), method in ORIGINAL.items())
 
 
 class TestProcessWide:

@@ -52,7 +52,7 @@ from aievents.instrument._replicate_call import PredictionCall, is_holding, seen
 from aievents.instrument._replicate_run import running, wrap_run
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Begin, Installation, wrap
-from aievents.pricing import PriceBook, PriceTable, book_for
+from aievents.pricing import PriceBook, PriceTable
 
 __all__ = ["instrument_replicate", "is_instrumented", "uninstrument_replicate"]
 
@@ -248,12 +248,7 @@ def instrument_replicate(
         _check(client, "instrument_replicate")
     else:
         _client_class()
-    settings = Settings(
-        events=events,
-        prices=book_for(prices),
-        capture_prompts=capture_prompts,
-        capture_outputs=capture_outputs,
-    )
+    settings = Settings.given(events, prices, capture_prompts, capture_outputs)
     if client is None:
         _INSTALLS.process_wide(settings, lambda installed: None)
     else:
