@@ -21,10 +21,15 @@ One prediction is one request, with the prediction's id as request id:
    ``None`` (unknown, never 0) for a model it has no price for, which is
    every Replicate model in the bundled table.
 
+``run``/``async_run`` report their prediction as they return (Replicate
+answers their create ``processing`` with the output already there:
+:mod:`aievents.instrument._replicate_run`); only image files count as
+images (:mod:`aievents.adapters.replicate`).
+
 A ``failed`` or ``canceled`` prediction is ``image:request:error`` with
 the prediction's error text; an HTTP error of the create call
 (``ReplicateError``: 401, 422, 429, 500...) is ``image:request:error`` with
-its status. A model whose output holds no file (a text model) emits
+its status. A model whose output holds no image file (a text model, a video) emits
 nothing. What counts as asking for images before the answer shows it, and
 what happens to a prediction never seen finished, is in
 :mod:`aievents.instrument._replicate_call`.
@@ -33,7 +38,10 @@ The SDK's namespaces are made afresh at each access, so the SDK's classes
 are wrapped (once), and each call is reported under the instrumentation of
 its client: the client's own, else the process-wide one. What the SDK
 returns and raises reaches the caller unchanged. Instrumenting twice is the
-same as once; :func:`uninstrument_replicate` undoes it.
+same as once (the installations are kept by
+:class:`~aievents.instrument._installs.Installs`, which wraps the classes
+for the first and unwraps them after the last); :func:`uninstrument_replicate`
+undoes it.
 
 Needs the ``replicate`` extra: ``pip install 'aievents[replicate]'``.
 """
