@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import weakref
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,33 +21,28 @@ from replicate.helpers import FileOutput
 from aievents import ImageRequestErrorEvent, ImageRequestStartedEvent
 from aievents.adapters.replicate import read_prediction
 from aievents.instrument import _replicate_call as replicate_call
-from aievents.instrument import instrument_replicate, uninstrument_replicate
+from aievents.instrument import instrument_replicate
 from aievents.instrument._replicate_call import open_count
 from aievents.testing import ImageServer, capture_events
 from aievents.testing._replicate import version_of
 from aievents.usage import Billed
-from replicate_calls import PRICES, SEQUENCE, TOKEN, closing, make_client, names, pid_of, usage_of
+from replicate_calls import (  # noqa: F401 - the fixtures
+    SEQUENCE,
+    TOKEN,
+    closing,
+    instrumented_client,
+    make_client,
+    names,
+    pid_of,
+    replicate_server,
+    usage_of,
+)
 
 D = Decimal
 SCHNELL = "black-forest-labs/flux-schnell"
 LLAMA = "meta/meta-llama-3-8b-instruct"
 #: A model the instrumentation cannot tell makes images until its output shows it.
 PAINTER = "acme/painter"
-
-
-@pytest.fixture(name="server", scope="module")
-def _server() -> Iterator[ImageServer]:
-    with ImageServer() as server:
-        yield server
-
-
-@pytest.fixture(name="client")
-def _client(server: ImageServer) -> Iterator[replicate.Client]:
-    client = instrument_replicate(make_client(server), prices=PRICES)
-    try:
-        yield client
-    finally:
-        uninstrument_replicate(client)
 
 
 def run(client: replicate.Client, how: str, model: str, inputs: dict[str, Any]) -> Any:

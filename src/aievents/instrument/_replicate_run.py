@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from aievents.instrument._guard import claimed
@@ -39,11 +39,24 @@ _SOURCE: Final = "replicate"
 class Running:
     """One ``run`` call: its model, and the prediction the create inside it made."""
 
-    __slots__ = ("made", "model")
+    __slots__ = ("made", "model", "token")
 
     def __init__(self, model: str | None) -> None:
         self.model = model
         self.made: list[tuple[Later | OpenPrediction, Any]] = []
+        self.token: Token[Running | None] | None = None
+
+    def __enter__(self) -> Running:
+        """Run begins: the creates inside it (this context) see it."""
+        self.token = _RUNNING.set(self)
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        """Run ended; when it raised, a prediction that ended is reported (the error goes on)."""
+        if self.token is not None:
+            _RUNNING.reset(self.token)
+        if error is not None:
+            _safe(self.raised)
 
     def created(self, later: Later | OpenPrediction, prediction: Any) -> None:
         """The create inside made ``prediction``, not finished yet."""
@@ -105,14 +118,8 @@ def wrap_run(original: Callable[..., Any], scope: Active, *, asynchronous: bool)
             state = _enter(scope, args, kwargs)
             if state is None:
                 return await original(*args, **kwargs)
-            token = _RUNNING.set(state)
-            try:
+            with state:
                 result = await original(*args, **kwargs)
-            except BaseException:
-                _safe(state.raised)
-                raise
-            finally:
-                _RUNNING.reset(token)
             _safe(functools.partial(state.returned, result))
             return result
 
@@ -123,14 +130,8 @@ def wrap_run(original: Callable[..., Any], scope: Active, *, asynchronous: bool)
         state = _enter(scope, args, kwargs)
         if state is None:
             return original(*args, **kwargs)
-        token = _RUNNING.set(state)
-        try:
+        with state:
             result = original(*args, **kwargs)
-        except BaseException:
-            _safe(state.raised)
-            raise
-        finally:
-            _RUNNING.reset(token)
         _safe(functools.partial(state.returned, result))
         return result
 
