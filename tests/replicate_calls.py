@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import attrs
+import pytest
 import replicate
 
 from aievents.events import BaseEvent, ImageUsageEvent
+from aievents.instrument import instrument_replicate, uninstrument_replicate
 from aievents.pricing import PriceTable
 from aievents.testing import ImageServer
 from aievents.testing._replicate import version_of
@@ -47,6 +49,23 @@ PRICES = PriceTable.from_dict(
         ],
     }
 )
+
+
+@pytest.fixture(name="server", scope="module")
+def replicate_server() -> Iterator[ImageServer]:
+    """ImageServer, for the tests of one module (import this fixture)."""
+    with ImageServer() as server:
+        yield server
+
+
+@pytest.fixture(name="client")
+def instrumented_client(server: ImageServer) -> Iterator[replicate.Client]:
+    """A client of ``server`` instrumented on its own, with the test prices."""
+    client = instrument_replicate(make_client(server), prices=PRICES)
+    try:
+        yield client
+    finally:
+        uninstrument_replicate(client)
 
 
 def make_client(server: ImageServer, **options: Any) -> replicate.Client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -15,36 +14,23 @@ from aievents.instrument import instrument_replicate, uninstrument_replicate
 from aievents.testing import ImageServer, capture_events
 from aievents.testing._replicate import version_of
 from aievents.usage import Billed
-from replicate_calls import (
+from replicate_calls import (  # noqa: F401 - the fixtures
     PRICES,
     SEQUENCE,
     WAYS,
     Way,
     closing,
     cost,
+    instrumented_client,
     make_client,
     names,
+    replicate_server,
     usage_of,
 )
 
 D = Decimal
 SCHNELL = "black-forest-labs/flux-schnell"
 LLAMA = "meta/meta-llama-3-8b-instruct"
-
-
-@pytest.fixture(name="server", scope="module")
-def _server() -> Iterator[ImageServer]:
-    with ImageServer() as server:
-        yield server
-
-
-@pytest.fixture(name="client")
-def _client(server: ImageServer) -> Iterator[replicate.Client]:
-    client = instrument_replicate(make_client(server), prices=PRICES)
-    try:
-        yield client
-    finally:
-        uninstrument_replicate(client)
 
 
 @pytest.fixture(name="way", params=WAYS, ids=repr)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import replicate
+from replicate import client as replicate_client
 from replicate import deployment, model, prediction
 from replicate.helpers import FileOutput
 from structlog.testing import capture_logs
@@ -37,6 +38,7 @@ ORIGINAL = {
         (model.ModelsPredictions, ("create", "async_create")),
         (deployment.DeploymentsPredictions, ("create", "async_create")),
         (deployment.DeploymentPredictions, ("create", "async_create")),
+        (replicate_client.Client, ("run", "async_run")),
     )
     for name in methods
 }
@@ -87,8 +89,12 @@ def reported_with_prompt(client: replicate.Client) -> None:
 
 
 def untouched() -> bool:
-    """Whether the SDK's classes hold their own methods again."""
-    return all(vars(cls)[name] is method for (cls, name), method in ORIGINAL.items())
+    """Whether the SDK's classes, and the module's run and async_run, hold their own again."""
+    module = all(
+        getattr(replicate, name).__func__ is ORIGINAL[(replicate_client.Client, name)]
+        for name in ("run", "async_run")
+    )
+    return module and all(vars(cls)[name] is method for (cls, name), method in ORIGINAL.items())
 
 
 class TestProcessWide:
@@ -231,11 +237,15 @@ class TestPerClient:
         assert untouched()
 
     def test_not_a_client(self) -> None:
-        """Anything but a replicate.Client is refused, named."""
+        """Instrumenting anything but a replicate.Client is refused, named."""
         with pytest.raises(TypeError, match=r"needs a replicate\.Client, got str"):
             instrument_replicate("client")
-        with pytest.raises(TypeError, match=r"needs a replicate\.Client"):
-            uninstrument_replicate(object())
+
+    def test_undo_not_a_client(self) -> None:
+        """Undoing on anything never instrumented is harmless, as for the other SDKs."""
+        thing = object()
+        assert uninstrument_replicate(thing) is thing
+        assert not is_instrumented(thing)
 
 
 class TestNeverDouble:
@@ -288,7 +298,7 @@ class TestNeverWaited:
 
     @pytest.mark.usefixtures("process_wide")
     def test_past_the_limit(self, server: ImageServer, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Past the open limit, the oldest is booked; one of unknown kind is dropped."""
+        """Past the open limit, the oldest is booked; one of unknown kind is never held."""
         assert MAX_OPEN > 1
         monkeypatch.setattr(replicate_call, "MAX_OPEN", 1)  # one held open at most
         client = make_client(server)
@@ -297,16 +307,13 @@ class TestNeverWaited:
             text = client.predictions.create(model="meta/meta-llama-3-8b-instruct", input={})
             last = client.predictions.create(model=SCHNELL, input={"prompt": "x"})
             last.wait()
-            text.wait()  # booked (dropped) already: nothing more
-        assert names(events) == [
-            "image:request:started",
-            "image:request:completed",  # the first, booked when the text one came
-            "image:usage",
-            "image:request:started",
-            "image:request:completed",
-            "image:usage",
-        ]
-        assert [e.request_id for e in events] == [first.id] * 3 + [last.id] * 3
+            text.wait()  # not held: nothing
+            assert names(events)[:2] == ["image:request:started"] * 2  # first, then last
+            assert names(events)[2:4] == SEQUENCE[1:]  # the first, booked when the last came
+        assert [e.request_id for e in events] == [first.id, last.id, first.id, first.id] + [
+            last.id
+        ] * 2
+        assert names(events)[4:] == SEQUENCE[1:]
 
 
 class TestFileOutput:

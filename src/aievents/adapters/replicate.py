@@ -3,9 +3,17 @@
 A prediction (``predictions.create``/``get``, as the SDK's ``Prediction`` or
 its JSON) is ``{"id", "model", "version", "status", "output", "error",
 "metrics": {"predict_time", "total_time"}, ...}``: ``output`` is a list of
-file URLs for most image models, one URL for some. ``replicate.run`` returns
-the output alone: a list of ``FileOutput`` objects (or URLs, with
-``use_file_output=False``), or one ``FileOutput`` (or one URL).
+file URLs for most image models, one URL for some, a mapping of them for
+others (``{"image": url}``). ``replicate.run`` returns the output alone: a
+list of ``FileOutput`` objects (or URLs, with ``use_file_output=False``),
+or one ``FileOutput`` (or one URL).
+
+Only image files count as images: a URL (or a ``FileOutput``'s ``url``)
+whose path ends in an image extension (``.png``, ``.jpg``, ``.jpeg``,
+``.webp``, ``.gif``, ``.avif``, ``.bmp``, ``.tif``, ``.tiff``, ``.heic``), or
+a ``data:image/`` URI. A video's or a sound's file (``.mp4``, ``.wav``...)
+is not an image: an output whose files are none of them images is no image
+answer.
 
 Replicate reports no tokens and no cost. Models on public hardware are
 billed by the time the prediction ran: ``metrics.predict_time`` is kept as
@@ -16,6 +24,7 @@ image ignores it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from aievents._usagemodel import Billed, ImageUsage
@@ -29,25 +38,51 @@ __all__ = ["read_prediction"]
 _STATUSES: Final = frozenset(
     {"starting", "processing", "succeeded", "failed", "canceled", "aborted"}
 )
-_URL_PREFIXES: Final = ("https://", "http://", "data:")
+_URL_PREFIXES: Final = ("https://", "http://")
+#: The extensions of image files (a URL's path, lowercased).
+_IMAGE_EXTENSIONS: Final = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".gif",
+    ".avif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".heic",
+)
 _OWNER: Final = "replicate prediction"
 
 
-def _is_file(item: Any) -> bool:
-    """Whether ``item`` is one output file: a ``FileOutput`` or a URL."""
-    if isinstance(item, str):
-        return item.startswith(_URL_PREFIXES)
-    return type(item).__name__ == "FileOutput"
+def _is_image(item: Any) -> bool:
+    """Whether ``item`` is one image file: a URL (or ``FileOutput``) of an image."""
+    url = getattr(item, "url", None) if type(item).__name__ == "FileOutput" else item
+    if not isinstance(url, str):
+        return False
+    if url.startswith("data:"):
+        return url[5:11].lower() == "image/"
+    if not url.startswith(_URL_PREFIXES):
+        return False
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    return path.lower().endswith(_IMAGE_EXTENSIONS)
+
+
+def _images(output: Any) -> int | None:
+    """The image files of an ``output`` (a list, one file, or a mapping of them), else None."""
+    if isinstance(output, Mapping):
+        found = [_images(value) for value in output.values()]
+        return sum(each for each in found if each) or None
+    if isinstance(output, (list, tuple)):
+        return sum(1 for item in output if _is_image(item)) or None
+    return 1 if _is_image(output) else None
 
 
 def _outputs(output: Any) -> int | None:
-    """The files of a prediction's ``output``, or None when it is not files (a text model's)."""
-    if isinstance(output, (list, tuple)):
-        files = sum(1 for item in output if _is_file(item))
-        return files if files or not output else None
-    if _is_file(output):
-        return 1
-    return None
+    """The images of a prediction's ``output``: 0 for an empty list, None for no image file."""
+    if isinstance(output, (list, tuple)) and not output:
+        return 0
+    return _images(output)
 
 
 def _billed(read: Reader, payload: Any) -> ImageUsage | None:
@@ -69,18 +104,19 @@ def read_prediction(payload: Any) -> Answer | None:
     A prediction is recognised by its ``status`` (one of Replicate's) with
     ``output``: a succeeded one made its output files; a failed, canceled
     or aborted one none; one still running, or one whose output holds no
-    file (a text model's words), does not say. Its ``model``
-    and ``id`` are the answer's model and request id. ``replicate.run``'s
-    output (a list of files, one ``FileOutput``, or one URL) counts its files.
+    image file (a text model's words, a video), does not say. Its
+    ``model`` and ``id`` are the answer's model and request id.
+    ``replicate.run``'s output (a list of files, one ``FileOutput``, or one
+    URL) counts its image files.
 
     Raises:
         EventValidationError: ``metrics.predict_time`` is not a number of seconds.
     """
     if isinstance(payload, (list, tuple)):
-        if payload and all(_is_file(item) for item in payload):
+        if payload and all(_is_image(item) for item in payload):
             return Answer(images=len(payload))
         return None
-    if type(payload).__name__ == "FileOutput" or (isinstance(payload, str) and _is_file(payload)):
+    if _is_image(payload):
         return Answer(images=1)  # one file, or one URL (``use_file_output=False``)
     if payload is None or isinstance(payload, (str, bytes)):
         return None

@@ -15,11 +15,17 @@ settings, and undoing is harmless when nothing was done::
             INSTALLS.process_wide(settings, lambda installed: _wrap_classes(installed))
         else:
             INSTALLS.on_client(client, settings, lambda installed: _wrap_client(installed, client))
+
+An SDK whose classes are wrapped once for every installation (each call
+then asks which installation it is reported under) passes ``shared``: it is
+called, under the lock, with True when the first installation is made and
+with False once none is left.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
@@ -48,10 +54,22 @@ def _installed(settings: S, install: Callable[[Installation[S]], None]) -> Insta
 class Installs(Generic[S]):
     """The process-wide installation and the per-client ones of one SDK."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: Callable[[bool], None] | None = None) -> None:
         #: Held while instrumenting or undoing: the check and the wrapping are one step.
         self.lock = threading.Lock()
         self.process: Installation[S] | None = None
+        self._shared = shared
+        self._sharing = False
+        self._clients: weakref.WeakSet[Installation[S]] = weakref.WeakSet()
+
+    def _share(self) -> None:
+        """Tell ``shared`` (under the lock) when the first installation came or the last went."""
+        if self._shared is None:
+            return
+        wanted = self.process is not None or any(each.active for each in self._clients)
+        if wanted != self._sharing:
+            self._shared(wanted)
+            self._sharing = wanted
 
     def process_wide(self, settings: S, install: Callable[[Installation[S]], None]) -> None:
         """Install once with ``install(installed)``; later calls only update the settings."""
@@ -59,7 +77,14 @@ class Installs(Generic[S]):
             if self.process is not None:
                 self.process.settings = settings
                 return
-            self.process = _installed(settings, install)
+            installed = _installed(settings, install)
+            self.process = installed
+            try:
+                self._share()
+            except BaseException:
+                self.process = None
+                installed.undo()
+                raise
 
     def on_client(
         self, holder: Any, settings: S, install: Callable[[Installation[S]], None]
@@ -72,6 +97,13 @@ class Installs(Generic[S]):
                 return
             installed = _installed(settings, install)
             installed.patch(holder, MARK, installed)
+            self._clients.add(installed)
+            try:
+                self._share()
+            except BaseException:
+                self._clients.discard(installed)
+                installed.undo()
+                raise
 
     def undo_process_wide(self) -> None:
         """Undo the process-wide installation; harmless when there is none."""
@@ -79,6 +111,7 @@ class Installs(Generic[S]):
             installed, self.process = self.process, None
             if installed is not None:
                 installed.undo()
+            self._share()
 
     def undo_on_client(self, holder: Any) -> None:
         """Undo the installation marked on ``holder``; harmless when there is none."""
@@ -86,6 +119,8 @@ class Installs(Generic[S]):
             installed = self.installed_on(holder)
             if installed is not None:
                 installed.undo()
+                self._clients.discard(installed)
+            self._share()
 
     @staticmethod
     def installed_on(holder: Any) -> Installation[Any] | None:

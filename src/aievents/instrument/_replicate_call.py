@@ -4,27 +4,31 @@
 version or deployment, the input) and reports the prediction it makes, with
 the prediction's id as request id:
 
-- seen finished (in the create answer, as ``replicate.run``'s ``Prefer:
-  wait`` gets it, or later by ``wait``/``reload``/``get``/``cancel``:
-  :func:`seen`): ``succeeded`` with output files is completed with those
-  files as images and ``metrics.predict_time`` as seconds billed, then its
+- seen finished (in the create answer, or later by
+  ``wait``/``reload``/``get``/``cancel``: :func:`seen`; or ``replicate.run``
+  returned its output, :mod:`aievents.instrument._replicate_run`):
+  ``succeeded`` with image files is completed with those files as images
+  and ``metrics.predict_time`` (when given) as seconds billed, then its
   usage; ``failed`` or ``canceled`` is ``image:request:error`` with the
   prediction's error text;
-- an answer with no file (a text model's words) is no image request and
-  emits nothing, unless the call asks for images (:meth:`asks_images`):
-  then it is completed with no image;
+- an answer with no image file (a text model's words, a video, a sound) is
+  no image request and emits nothing, unless the call asks for images
+  (:meth:`PredictionCall.asks_images`): then it is completed with no image;
 - a create that raises (``ReplicateError``: 401, 422, 429, 500...) of a call
   that asks for images: ``image:request:error`` with the HTTP status.
 
-A prediction not finished when created is held open (by its id) until it is
-seen finished. One never seen finished (the caller never waited, polls from
-elsewhere, or relies on a webhook) is booked as the openai instrumentation
-books a stream let go of: when the process ends (or, past
+What the call asks for is read at create; the input is not kept. A
+prediction not finished when created, of a call that asks for images, is
+held open (by its id) until seen finished, with ``image:request:started``
+sent at create; one of a call that does not ask for images is not held (the
+``replicate.run`` that made it still reports it from its output). One held
+and never seen finished (the caller never waited, polls from elsewhere,
+relies on a webhook, or undid the instrumentation meanwhile: a request
+already started still ends on the books) is booked as the openai
+instrumentation books a stream let go of: when the process ends (or, past
 :data:`MAX_OPEN` held at once, the oldest then), completed with the images
-the call asked for (``num_outputs``, else one) if it asks for images, else
-dropped. ``image:request:started`` goes out at create when the call asks
-for images, else with the answer that shows images (stamped, either way,
-with the time the create call began).
+the call asked for (its count, else one). A forked child starts with none
+held: the parent's are the parent's to report.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
+from aievents._fork import after_fork
 from aievents.adapters.replicate import read_prediction
 from aievents.events import ImageOutput
 from aievents.instrument import _args
@@ -40,13 +45,26 @@ from aievents.instrument._request import ImageRequest
 from aievents.instrument._settings import Settings
 from aievents.instrument._watch import Watch
 
-__all__ = ["MAX_OPEN", "PROVIDER", "PredictionCall", "held", "seen"]
+__all__ = [
+    "FINISHED",
+    "MAX_OPEN",
+    "PROVIDER",
+    "Later",
+    "OpenPrediction",
+    "PredictionCall",
+    "held",
+    "named",
+    "open_count",
+    "seen",
+]
 
 PROVIDER: Final = "replicate"
 #: A prediction's states once it will change no more.
 FINISHED: Final = frozenset({"succeeded", "failed", "canceled"})
 #: Predictions held open at once, at most; past it the oldest is booked.
 MAX_OPEN: Final = 4096
+#: The input's counts of images.
+_COUNTS: Final = ("num_outputs", "num_images", "number_of_images")
 #: ``output_format`` values that ask for images.
 _IMAGE_FORMATS: Final = frozenset({"png", "jpg", "jpeg", "webp", "gif"})
 #: Owners whose models make images, and words that name image models.
@@ -56,7 +74,7 @@ _IMAGE_WORDS: Final = ("flux", "sdxl", "stable-diffusion")
 _FAILED_TYPES: Final = {"failed": "ModelError", "canceled": "PredictionCanceled"}
 
 
-def _named(value: Any) -> str | None:
+def named(value: Any) -> str | None:
     """``owner/name`` of a model or deployment reference: text, a pair, or the SDK's object."""
     if isinstance(value, str):
         return value.partition(":")[0] or None
@@ -87,44 +105,61 @@ def _asked(target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
     rest = args[1:]
     if target == "predictions":
         version = kwargs.get("version", rest[0] if rest else None)
-        found = {"model": _named(kwargs.get("model")), "version": _version(version)}
+        found = {"model": named(kwargs.get("model")), "version": _version(version)}
         if isinstance(version, str) and ":" in version:
-            found["model"] = _named(version)
-        found["deployment"] = _named(kwargs.get("deployment"))
+            found["model"] = named(version)
+        found["deployment"] = named(kwargs.get("deployment"))
         found["input"] = kwargs.get("input", rest[1] if len(rest) > 1 else None)
         return found
     if target == "deployment":
         deployment = getattr(args[0], "_deployment", None)
-        found = {"deployment": _named(deployment)}
+        found = {"deployment": named(deployment)}
         found["input"] = kwargs.get("input", rest[0] if rest else None)
         return found
     key = "model" if target == "models" else "deployment"
     return {
-        key: _named(kwargs.get(key, rest[0] if rest else None)),
+        key: named(kwargs.get(key, rest[0] if rest else None)),
         "input": kwargs.get("input", rest[1] if len(rest) > 1 else None),
     }
 
 
 class PredictionCall:
-    """One ``create`` call and the prediction it makes, reported once."""
+    """One ``create`` call and the prediction it makes, reported once.
 
-    __slots__ = ("asked", "inputs", "request", "settings")
+    What the call asks for is read at create and the input let go of: a
+    prediction held open keeps no reference to the caller's input.
+    """
+
+    __slots__ = ("image_input", "request", "settings", "versioned")
 
     def __init__(
-        self, settings: Settings, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        settings: Settings,
+        target: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        model: str | None = None,
     ) -> None:
         self.settings = settings
-        self.asked = _asked(target, args, kwargs)
-        inputs = self.asked.get("input")
-        self.inputs: Mapping[str, Any] = inputs if isinstance(inputs, Mapping) else {}
-        prompt = self.inputs.get("prompt") if settings.capture_prompts else None
-        options = {k: self.asked[k] for k in ("version", "deployment") if self.asked.get(k)}
-        model = self.asked.get("model") or self.asked.get("deployment") or self.asked.get("version")
+        asked = _asked(target, args, kwargs)
+        given = asked.pop("input", None)
+        inputs: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+        if model and "/" in model and not asked.get("model") and not asked.get("deployment"):
+            asked["model"] = model  # ``replicate.run("owner/name:version")``'s
+        #: Whether the input itself asks for images (a count of them, an image format).
+        self.image_input = any(key in inputs for key in _COUNTS) or (
+            str(inputs.get("output_format", "")).lower() in _IMAGE_FORMATS
+        )
+        self.versioned = bool(asked.get("version"))
+        prompt = inputs.get("prompt") if settings.capture_prompts else None
+        options = {k: asked[k] for k in ("version", "deployment") if asked.get(k)}
+        named = asked.get("model") or asked.get("deployment") or asked.get("version")
+        counts = (_args.count(inputs.get(key)) for key in _COUNTS)
         self.request = ImageRequest(
             provider=PROVIDER,
-            model=model or "unknown",
-            size=_args.size(self.inputs),
-            number_of_images=_args.count(self.inputs.get("num_outputs")),
+            model=named or "unknown",
+            size=_args.size(inputs),
+            number_of_images=next((found for found in counts if found is not None), None),
             prompt=prompt if isinstance(prompt, str) else None,
             client=settings.events,
             prices=settings.prices,
@@ -134,15 +169,14 @@ class PredictionCall:
     def asks_images(self) -> bool:
         """Whether the call asks for images, before any answer shows them.
 
-        It does when its input names ``num_outputs`` or an image
-        ``output_format``, or its model is one the price book knows, or is
-        by an owner that makes only images (``black-forest-labs``,
-        ``ideogram-ai``, ``recraft-ai``) or named as one (``flux``,
-        ``sdxl``, ``stable-diffusion``).
+        It does when its input names a count of images (``num_outputs``,
+        ``num_images``, ``number_of_images``) or an image ``output_format``,
+        or its model is one the price book knows, or is by an owner that
+        makes only images (``black-forest-labs``, ``ideogram-ai``,
+        ``recraft-ai``) or named as one (``flux``, ``sdxl``,
+        ``stable-diffusion``).
         """
-        if "num_outputs" in self.inputs:
-            return True
-        if str(self.inputs.get("output_format", "")).lower() in _IMAGE_FORMATS:
+        if self.image_input:
             return True
         model = self.request.model
         if self.settings.prices.lookup(model, PROVIDER) is not None:
@@ -159,23 +193,33 @@ class PredictionCall:
         if isinstance(model, str) and model:
             self.request.learn_model(model)
         version = getattr(prediction, "version", None)
-        if isinstance(version, str) and version and not self.asked.get("version"):
+        if isinstance(version, str) and version and not self.versioned:
             options = dict(self.request.fields.get("model_options") or {}, version=version)
             self.request.fields["model_options"] = options
 
-    def created(self, prediction: Any) -> None:
-        """The create call's answer: finished already, or held open until seen finished."""
+    def created(self, prediction: Any) -> Later | OpenPrediction | None:
+        """The create call's answer: reported now if finished, else what finishes it later.
+
+        A prediction of a call that asks for images is held open (by its
+        id) until seen finished; one that does not is not held: only the
+        ``replicate.run`` that made it (which sees its output) reports it.
+        """
         self._learn(prediction)
         if getattr(prediction, "status", None) in FINISHED:
             self.finish(prediction)
-            return
-        if self.asks_images():
-            self.request.start()
-        held(self, str(self.request.request_id))
+            return None
+        if not self.asks_images():
+            return Later(self)
+        self.request.start()
+        return held(self, str(self.request.request_id))
 
-    def finish(self, prediction: Any) -> None:
-        """Report the prediction seen finished (see the module)."""
-        status = getattr(prediction, "status", None)
+    def finish(self, prediction: Any, *, ran: bool = False) -> None:
+        """Report the prediction seen finished (see the module).
+
+        ``ran``: ``replicate.run`` returned its output, so it succeeded,
+        whatever status the answer it read said (``processing``).
+        """
+        status = "succeeded" if ran else getattr(prediction, "status", None)
         request = self.request
         if status != "succeeded":
             if self.asks_images():
@@ -184,10 +228,10 @@ class PredictionCall:
                 kind = _FAILED_TYPES.get(str(status), "PredictionFailed")
                 request.fail(Exception(message), error_type=kind, message=message)
             return
-        answer = read_prediction(prediction)
+        answer = read_prediction(_succeeded(prediction) if ran else prediction)
         images = answer.images if answer is not None else None
         if not images and not self.asks_images():
-            return  # no file came out: not an image request
+            return  # no image file came out: not an image request
         if answer is not None and answer.usage is not None:
             request.record_usage(answer.usage)  # predict_time, billed in seconds
         request.record_images(images or 0)
@@ -204,12 +248,32 @@ class PredictionCall:
         self.request.fail(error, status_code=code)
 
     def abandoned(self, at: tuple[int, float]) -> None:
-        """Never seen finished: booked with the images asked for, if the call asks for images."""
-        if not self.asks_images():
-            return
+        """Never seen finished: booked with the images asked for (held calls ask for images)."""
         self.request.answered(at)
         self.request.record_images(self.request.number_of_images or 1)
         self.request.complete()
+
+
+def _succeeded(prediction: Any) -> dict[str, Any]:
+    """The fields of a prediction ``replicate.run`` returned the output of, as succeeded."""
+    fields = ("id", "model", "version", "output", "metrics")
+    found = {name: getattr(prediction, name, None) for name in fields}
+    return dict(found, status="succeeded")
+
+
+class Later:
+    """A prediction not finished when created, not held: finished by the ``run`` that made it."""
+
+    __slots__ = ("call", "taken")
+
+    def __init__(self, call: PredictionCall) -> None:
+        self.call = call
+        self.taken = False
+
+    def take(self) -> bool:
+        """Whether this caller is the one to report it (true once)."""
+        taken, self.taken = self.taken, True
+        return not taken
 
 
 def _outputs(output: Any) -> tuple[ImageOutput, ...]:
@@ -227,36 +291,57 @@ class OpenPrediction(Watch):
         self.call = call
         self.pid = pid
 
+    def take(self) -> bool:
+        """No longer held open; whether this caller is the one to report it (true once)."""
+        with _OPEN.lock:
+            if _OPEN.by_id.get(self.pid) is self:
+                del _OPEN.by_id[self.pid]
+        return self.claim()
+
     def abandon(self) -> None:
         """Never seen finished: book it (once)."""
-        if not self.claim():
-            return
-        with _LOCK:
-            if _OPEN.get(self.pid) is self:
-                del _OPEN[self.pid]
-        self.call.abandoned(self.arrived)
+        if self.take():
+            self.call.abandoned(self.arrived)
 
 
-#: The predictions held open, by id, oldest first.
-_OPEN: Final[dict[str, OpenPrediction]] = {}
-_LOCK: Final = threading.Lock()
+class _Open:
+    """The predictions held open, by id, oldest first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_id: dict[str, OpenPrediction] = {}
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's predictions are the parent's to report."""
+        self.lock = threading.Lock()
+        self.by_id = {}
 
 
-def held(call: PredictionCall, pid: str) -> None:
+_OPEN: Final = _Open()
+after_fork(_OPEN)
+
+
+def held(call: PredictionCall, pid: str) -> OpenPrediction:
     """Hold ``call``'s prediction open till seen finished; past the limit, book the oldest."""
     watch = OpenPrediction(call, pid)
     oldest = None
-    with _LOCK:
-        _OPEN[pid] = watch
-        if len(_OPEN) > MAX_OPEN:
-            oldest = _OPEN[next(iter(_OPEN))]
+    with _OPEN.lock:
+        _OPEN.by_id[pid] = watch
+        if len(_OPEN.by_id) > MAX_OPEN:
+            oldest = _OPEN.by_id.pop(next(iter(_OPEN.by_id)))
     if oldest is not None:
         oldest.abandon()
+    return watch
+
+
+def open_count() -> int:
+    """How many predictions are held open."""
+    return len(_OPEN.by_id)
 
 
 def is_holding() -> bool:
     """Whether any prediction is held open (the cheap check before a look)."""
-    return bool(_OPEN)
+    return bool(_OPEN.by_id)
 
 
 def seen(prediction: Any) -> None:
@@ -264,7 +349,7 @@ def seen(prediction: Any) -> None:
     if getattr(prediction, "status", None) not in FINISHED:
         return
     pid = getattr(prediction, "id", None)
-    with _LOCK:
-        watch = _OPEN.pop(pid, None) if isinstance(pid, str) else None
+    with _OPEN.lock:
+        watch = _OPEN.by_id.pop(pid, None) if isinstance(pid, str) else None
     if watch is not None and watch.claim():
         watch.call.finish(prediction)

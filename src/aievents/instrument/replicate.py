@@ -21,10 +21,15 @@ One prediction is one request, with the prediction's id as request id:
    ``None`` (unknown, never 0) for a model it has no price for, which is
    every Replicate model in the bundled table.
 
+``run``/``async_run`` report their prediction as they return (Replicate
+answers their create ``processing`` with the output already there:
+:mod:`aievents.instrument._replicate_run`); only image files count as
+images (:mod:`aievents.adapters.replicate`).
+
 A ``failed`` or ``canceled`` prediction is ``image:request:error`` with
 the prediction's error text; an HTTP error of the create call
 (``ReplicateError``: 401, 422, 429, 500...) is ``image:request:error`` with
-its status. A model whose output holds no file (a text model) emits
+its status. A model whose output holds no image file (a text model, a video) emits
 nothing. What counts as asking for images before the answer shows it, and
 what happens to a prediction never seen finished, is in
 :mod:`aievents.instrument._replicate_call`.
@@ -33,7 +38,10 @@ The SDK's namespaces are made afresh at each access, so the SDK's classes
 are wrapped (once), and each call is reported under the instrumentation of
 its client: the client's own, else the process-wide one. What the SDK
 returns and raises reaches the caller unchanged. Instrumenting twice is the
-same as once; :func:`uninstrument_replicate` undoes it.
+same as once (the installations are kept by
+:class:`~aievents.instrument._installs.Installs`, which wraps the classes
+for the first and unwraps them after the last); :func:`uninstrument_replicate`
+undoes it.
 
 Needs the ``replicate`` extra: ``pip install 'aievents[replicate]'``.
 """
@@ -41,25 +49,23 @@ Needs the ``replicate`` extra: ``pip install 'aievents[replicate]'``.
 from __future__ import annotations
 
 import importlib
-import threading
-import weakref
+import types
 from typing import Any, Final, TypeVar
 
 from aievents._extras import import_extra
 from aievents.client import EventClient
+from aievents.instrument._installs import Installs
 from aievents.instrument._patches import Patches
 from aievents.instrument._replicate_call import PredictionCall, is_holding, seen
+from aievents.instrument._replicate_run import running, wrap_run
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Begin, Installation, wrap
-from aievents.pricing import PriceBook, PriceTable, book_for
+from aievents.pricing import PriceBook, PriceTable
 
 __all__ = ["instrument_replicate", "is_instrumented", "uninstrument_replicate"]
 
 C = TypeVar("C")
 
-_MARK: Final = "_aievents_instrumentation"
-#: Held while instrumenting or undoing: the check and the wrapping are one step.
-_LOCK: Final = threading.Lock()
 #: The create methods: (module, class, how its calls name the model).
 _CREATES: Final = (
     ("replicate.prediction", "Predictions", "predictions"),
@@ -78,20 +84,31 @@ class _Classes:
     def __init__(self) -> None:
         self.active = False
         self.patches = Patches()
-        self.process: Installation[Settings] | None = None
-        self.clients: weakref.WeakSet[Installation[Settings]] = weakref.WeakSet()
+
+    def share(self, wanted: bool) -> None:
+        """Wrap the classes for the first installation; unwrap them once none is left."""
+        if wanted:
+            try:
+                _wrap_classes(self)
+            except BaseException:
+                self.patches.undo()
+                raise
+            self.active = True
+        else:
+            self.active = False
+            self.patches.undo()
 
 
 _CLASSES: Final = _Classes()
+_INSTALLS: Final = Installs[Settings](_CLASSES.share)
 
 
 def _installation(namespace: Any) -> Installation[Settings] | None:
-    """The instrumentation a call on ``namespace`` (or a prediction) is reported under."""
-    client = getattr(namespace, "_client", None)
-    own = getattr(client, "__dict__", {}).get(_MARK)
-    if isinstance(own, Installation) and own.active:
+    """The instrumentation a call on ``namespace`` is reported under."""
+    own = _INSTALLS.installed_on(getattr(namespace, "_client", None))
+    if own is not None and own.active:
         return own
-    return _CLASSES.process
+    return _INSTALLS.process
 
 
 class _Create:
@@ -103,8 +120,11 @@ class _Create:
         self.call = call
 
     def returned(self, result: Any) -> Any:
-        """The prediction made: reported now if finished, else held open."""
-        self.call.created(result)
+        """The prediction made: reported now if finished, else held open (or left to run)."""
+        later = self.call.created(result)
+        run = running()
+        if later is not None and run is not None:
+            run.created(later, result)
         return result
 
     def failed(self, error: BaseException) -> None:
@@ -132,9 +152,11 @@ class _Look:
 def _begin_create(target: str) -> Begin:
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Create | None:
         installed = _installation(args[0]) if args else None
-        if installed is None:
-            return None
-        return _Create(PredictionCall(installed.settings, target, args, kwargs))
+        if installed is None or kwargs.get("stream"):
+            return None  # not instrumented, or ``replicate.stream``'s (a language model's)
+        run = running()
+        model = run.model if run is not None else None
+        return _Create(PredictionCall(installed.settings, target, args, kwargs, model))
 
     return begin
 
@@ -148,9 +170,8 @@ def _begin_look(own: bool) -> Begin:
     return begin
 
 
-def _wrap_classes() -> None:
-    """Wrap the SDK's create methods and those that read a prediction back (once)."""
-    classes = _CLASSES
+def _wrap_classes(classes: _Classes) -> None:
+    """Wrap the SDK's run, create methods and those that read a prediction back."""
     for module, name, target in _CREATES:
         cls = getattr(importlib.import_module(module), name)
         for method, asynchronous in (("create", False), ("async_create", True)):
@@ -170,15 +191,20 @@ def _wrap_classes() -> None:
         for method in methods:
             ours = wrap(getattr(cls, method), _begin_look(own), classes, source="replicate")
             classes.patches.patch(cls, method, ours)
-    classes.active = True
+    _wrap_runs(classes)
 
 
-def _unwrap_unused() -> None:
-    """Put the SDK's classes back once no installation is left (under ``_LOCK``)."""
-    classes = _CLASSES
-    if classes.process is None and not any(each.active for each in classes.clients):
-        classes.active = False
-        classes.patches.undo()
+def _wrap_runs(classes: _Classes) -> None:
+    """Wrap ``Client.run``/``async_run`` and the module's (the default client's)."""
+    client = _client_class()
+    package = importlib.import_module("replicate")
+    for method, asynchronous in (("run", False), ("async_run", True)):
+        original = getattr(client, method)
+        ours = wrap_run(original, classes, asynchronous=asynchronous)
+        classes.patches.patch(client, method, ours)
+        bound = getattr(package, method, None)
+        if isinstance(bound, types.MethodType) and bound.__func__ is original:
+            classes.patches.patch(package, method, types.MethodType(ours, bound.__self__))
 
 
 def _client_class() -> type:
@@ -230,29 +256,11 @@ def instrument_replicate(
         _check(client, "instrument_replicate")
     else:
         _client_class()
-    settings = Settings(
-        events=events,
-        prices=book_for(prices),
-        capture_prompts=capture_prompts,
-        capture_outputs=capture_outputs,
-    )
-    with _LOCK:
-        if client is None:
-            if _CLASSES.process is not None:
-                _CLASSES.process.settings = settings
-                return None
-            installed = Installation(settings)
-            _CLASSES.process = installed
-        else:
-            found = vars(client).get(_MARK)
-            if isinstance(found, Installation) and found.active:
-                found.settings = settings
-                return client
-            installed = Installation(settings)
-            installed.patch(client, _MARK, installed)
-            _CLASSES.clients.add(installed)
-        if not _CLASSES.active:
-            _wrap_classes()
+    settings = Settings.given(events, prices, capture_prompts, capture_outputs)
+    if client is None:
+        _INSTALLS.process_wide(settings, lambda installed: None)
+    else:
+        _INSTALLS.on_client(client, settings, lambda installed: None)
     return client
 
 
@@ -260,26 +268,17 @@ def uninstrument_replicate(client: C | None = None) -> C | None:
     """Undo :func:`instrument_replicate`; harmless when it was not done.
 
     With no argument, the process-wide instrumentation; with a client, that
-    client's own. Once none is left, the SDK's own methods come back; where
-    another library wrapped ours in the meantime, its wrapper stays and
-    ours passes calls through without reporting them.
-
-    Raises:
-        TypeError: ``client`` is not a ``replicate.Client``.
+    client's own (anything else, never instrumented, is left as it is).
+    Once none is left, the SDK's own methods come back; where another
+    library wrapped ours in the meantime, its wrapper stays and ours passes
+    calls through without reporting them. A prediction already announced
+    and held open still ends on the books: when the process ends (see
+    :mod:`aievents.instrument._replicate_call`).
     """
-    if client is not None:
-        _check(client, "uninstrument_replicate")
-    with _LOCK:
-        if client is None:
-            if _CLASSES.process is not None:
-                _CLASSES.process.undo()
-                _CLASSES.process = None
-        else:
-            found = vars(client).get(_MARK)
-            if isinstance(found, Installation):
-                found.undo()
-                _CLASSES.clients.discard(found)
-        _unwrap_unused()
+    if client is None:
+        _INSTALLS.undo_process_wide()
+    else:
+        _INSTALLS.undo_on_client(client)
     return client
 
 
@@ -289,7 +288,4 @@ def is_instrumented(client: Any = None) -> bool:
     A client's calls are reported when it is instrumented itself, or when
     the process-wide instrumentation is on.
     """
-    if client is None:
-        return _CLASSES.process is not None
-    own = getattr(client, "__dict__", {}).get(_MARK)
-    return _CLASSES.process is not None or (isinstance(own, Installation) and own.active)
+    return _INSTALLS.process is not None if client is None else _INSTALLS.reports(client)

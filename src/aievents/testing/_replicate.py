@@ -6,8 +6,11 @@ api_token=..., base_url=server.url)``):
 - ``POST /v1/predictions`` (a version id), ``POST
   /v1/models/{owner}/{name}/predictions`` and ``POST
   /v1/deployments/{owner}/{name}/predictions``: a new prediction. Asked to
-  wait (``Prefer: wait``, as ``replicate.run`` asks), it answers finished at
-  once; else it answers ``starting`` and is finished at its first
+  wait (``Prefer: wait``, as ``replicate.run`` asks), it answers as
+  Replicate does: the output and metrics already there, the status still
+  ``processing`` (an ``answer_next`` that names a ``status`` is answered
+  with it: ``{"status": "succeeded"}`` answers finished); else it answers
+  ``starting`` and is finished at its first
   ``GET /v1/predictions/{id}`` (``POST /v1/predictions/{id}/cancel`` cancels
   one still running). ``GET /v1/models/{owner}/{name}/versions/{id}`` answers
   the version (``replicate.run`` reads it for ``owner/name:version``).
@@ -158,7 +161,11 @@ def _create(
     with state.lock:
         state.made[pid] = (prediction, finished)
     waiting = "wait" in exchange.handler.headers.get("prefer", "")
-    server.send_json(exchange.handler, 201, finished if waiting else prediction, {})
+    answer = prediction
+    if waiting:  # as Replicate answers Prefer: wait: the output, yet "processing"
+        named = scripted is not None and "status" in scripted
+        answer = finished if named else dict(finished, status="processing", completed_at=None)
+    server.send_json(exchange.handler, 201, answer, {})
 
 
 def _read(server: ImageServer, exchange: Exchange, pid: str, cancel: bool) -> None:
