@@ -127,7 +127,14 @@ class TestUndo:
         uninstrument_litellm()
         assert litellm.image_generation is original
         assert not is_instrumented()
-        generate(server)
+        witness = Witness()
+        litellm.callbacks.append(witness)
+        try:
+            generate(server)
+            # LiteLLM's logging of the call is over: it cannot reach a logger registered later.
+            witness.wait()
+        finally:
+            forget(witness)
         events = received.wait()
         assert types(events) == SEQUENCE
         # The openai wrapper's report: the client's host, no LiteLLM call id.

@@ -63,7 +63,7 @@ class TestCancelled:
 
 
 class TestOnlySuccessCallback:
-    """A logger registered only in ``success_callback`` has the call reported, with its error too."""
+    """A logger only in ``success_callback`` has the call reported, its error too."""
 
     def test_success_list(self, server: ImageServer, client: EventClient) -> None:
         received = Received(client)
@@ -129,3 +129,22 @@ class TestIsInstrumented:
         assert not is_instrumented(litellm)
         instrument_litellm()
         assert is_instrumented(litellm)
+
+
+class TestRegisteredByHand:
+    """``instrument_litellm`` reuses and updates a logger registered by hand; loggers stay apart."""
+
+    def test_reused(self, server: ImageServer, client: EventClient) -> None:
+        mine = AieventsLogger()
+        litellm.callbacks.append(mine)
+        try:
+            assert instrument_litellm(events=client) is mine
+            assert mine.settings.events is client
+            received = Received(client)
+            generate(server)
+            assert types(received.events) == SEQUENCE
+        finally:
+            forget(mine)
+
+    def test_distinct(self) -> None:
+        assert AieventsLogger().logger_id != AieventsLogger().logger_id

@@ -101,6 +101,8 @@ class _Process:
 
     claims: _Claims | None = None
     logger: AieventsLogger | None = None
+    #: Whether ``instrument_litellm`` registered ``logger`` (else: it was there by hand).
+    added: bool = False
 
 
 _PROCESS: Final = _Process()
@@ -225,6 +227,7 @@ class AieventsLogger(CustomLogger):
 
     Attributes:
         settings: What the logger was given (replace it to change them).
+        logger_id: This logger's own id (LiteLLM would otherwise merge two loggers).
     """
 
     def __init__(
@@ -237,6 +240,9 @@ class AieventsLogger(CustomLogger):
     ) -> None:
         super().__init__()
         self.settings = Settings.given(events, prices, capture_prompts, capture_outputs)
+        # LiteLLM merges loggers of one class whose str/int/bool attributes are equal:
+        # each logger's own id keeps two of them apart.
+        self.logger_id = uuid.uuid4().hex
         _claim_calls()
 
     def __repr__(self) -> str:
@@ -305,8 +311,9 @@ def instrument_litellm(
 ) -> AieventsLogger:
     """Report the images made through LiteLLM: register an :class:`AieventsLogger`.
 
-    The logger is added to ``litellm.callbacks``. Calling this again only
-    updates its settings; :func:`uninstrument_litellm` removes it.
+    The logger is added to ``litellm.callbacks``. Calling this again, or
+    with an :class:`AieventsLogger` already registered by hand, only updates
+    that logger's settings (one logger reports each call); :func:`uninstrument_litellm` removes it.
 
     Args:
         events: The event client to emit on; the default client when omitted.
@@ -322,14 +329,17 @@ def instrument_litellm(
     """
     settings = Settings.given(events, prices, capture_prompts, capture_outputs)
     with _LOCK:
-        logger = _PROCESS.logger
-        if logger is not None and _registered(logger):
+        logger = _reporter()  # ours, or one registered by hand: reused, not doubled
+        if logger is not None:
             logger.settings = settings
+            if logger is not _PROCESS.logger:
+                _PROCESS.logger, _PROCESS.added = logger, False
             return logger
         logger = AieventsLogger()
         logger.settings = settings
-        litellm.callbacks.append(logger)
-        _PROCESS.logger = logger
+        with _callback_lock():
+            litellm.callbacks.append(logger)
+        _PROCESS.logger, _PROCESS.added = logger, True
     return logger
 
 
@@ -342,18 +352,22 @@ def uninstrument_litellm() -> None:
     """
     with _LOCK:
         logger, _PROCESS.logger = _PROCESS.logger, None
-        if logger is not None:
+        if logger is not None and _PROCESS.added:
             _unregister(logger)
         if _PROCESS.claims is not None and not is_instrumented():
             _PROCESS.claims.undo()
             _PROCESS.claims = None
 
 
+def _callback_lock() -> Any:
+    """LiteLLM's lock over its callback lists (a private lock where this LiteLLM has none)."""
+    manager = getattr(litellm, "logging_callback_manager", None)
+    return getattr(manager, "callback_lists_lock", None) or threading.Lock()
+
+
 def _unregister(logger: AieventsLogger) -> None:
     """Take ``logger`` out of every list LiteLLM keeps callbacks in (in place)."""
-    manager = getattr(litellm, "logging_callback_manager", None)
-    lock = getattr(manager, "callback_lists_lock", None) or threading.Lock()
-    with lock:
+    with _callback_lock():
         for name in CALLBACK_LISTS:
             found = getattr(litellm, name, None)
             if isinstance(found, list):
