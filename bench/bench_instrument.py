@@ -163,7 +163,12 @@ def make_gemini(instrumented: bool, events: EventClient) -> genai.Client:
 #: with ``rows(number, quiet, listening) -> (names, rows, pairs)``: the names their
 #: statements use, their rows as :func:`run` takes them, and their (instrumented,
 #: bare) pairs for the table of what aievents adds.
-PROVIDERS: tuple[str, ...] = ("_instrument_bedrock", "_instrument_replicate", "_instrument_fal")
+PROVIDERS: tuple[str, ...] = (
+    "_instrument_bedrock",
+    "_instrument_replicate",
+    "_instrument_fal",
+    "_instrument_litellm",
+)
 
 
 def _providers(

@@ -12,6 +12,10 @@ from hypothesis import HealthCheck, settings
 
 from aievents import EventClient, _diag
 
+# LiteLLM, imported by some tests, reads its prices from the copy it ships with
+# rather than fetching them from the network.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 # Shared CI machines vary in speed: a slow example is not a failure.
 settings.register_profile("aievents", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("aievents")

@@ -27,6 +27,15 @@ EXPECTED = {
         # 2 x 5.00/M + 196 x 30.00/M = 0.00001 + 0.00588
         "gpt-image-2.5-flare 1 requests $0.00589",
     ],
+    "litellm_integration.py": [
+        # gpt-image-1, 2 images high 1024x1024 (the server's usage): 10 text
+        # tokens x 5.00/M + 40 image tokens x 10.00/M + 100 output x 40.00/M
+        # = 0.00005 + 0.0004 + 0.004; LiteLLM prices the same tokens alike.
+        "openai/gpt-image-1: 2 image(s), ours $0.00445, LiteLLM's $0.00445",
+        # dall-e-3 standard 1024x1024: $0.040 an image; LiteLLM reports 0
+        # (it prices dall-e-3 by quality, left to the default): none.
+        "openai/dall-e-3: 1 image(s), ours $0.040, LiteLLM's none",
+    ],
     "replicate_instrumentation.py": [
         # No shipped Replicate prices: the cost is unknown. predict_time at the
         # local server: 0.5 s + 0.25 s a image.

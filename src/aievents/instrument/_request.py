@@ -307,6 +307,15 @@ class ImageRequest:
                     setattr(self, name, value)
         self.fields.update(facts)
 
+    def began(self, at: tuple[int, float]) -> None:
+        """Note that the request began at ``at`` (as :func:`moment` gives it), before now.
+
+        For a request reported after the fact (a gateway's callback, told
+        when the call began): its started event is stamped with that moment,
+        and its ``duration`` starts there.
+        """
+        self._start_ms, self._start = at
+
     def answered(self, at: tuple[int, float] | None = None) -> None:
         """Note that the provider's answer arrived now (or ``at``, as :meth:`moment` gave it).
 

@@ -1,0 +1,300 @@
+"""Report the images made through LiteLLM: :class:`AieventsLogger` and :func:`instrument_litellm`.
+
+Imported as :mod:`aievents.integrations.litellm`. ``AieventsLogger`` is a
+LiteLLM ``CustomLogger``: LiteLLM calls it after each call (on its logging
+thread, or as a task, once the call has returned), and it turns the image
+calls (``litellm.image_generation``, ``aimage_generation``, ``image_edit``,
+``aimage_edit``), success and failure, into events; other calls
+(completion, embedding...) give none. ``image_variation`` is not covered:
+LiteLLM logs it without its provider or parameters, and it is left unclaimed
+(an instrumented openai SDK reports it). What each event holds is
+in :mod:`aievents.integrations.litellm`.
+
+One report per call. The openai SDK LiteLLM calls may be instrumented as
+well (``instrument_openai()``): the logger reports the call (it has
+LiteLLM's cost and call id, and the provider LiteLLM routed to), not the
+openai wrapper. LiteLLM's callbacks run after the call, too late to claim
+it; so making a logger also wraps LiteLLM's image functions (on the
+``litellm`` module, once per process), each of which claims its call for
+the whole call while a logger is registered: the openai wrapper inside
+passes the call through. An outer instrumentation that already reports the
+call (an ``image_request`` block around it) keeps it: the logger then
+leaves that call alone.
+
+Needs the ``litellm`` extra: ``pip install 'aievents[litellm]'``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from typing import Any, Final
+
+from aievents._extras import missing_extra
+from aievents.client import EventClient
+from aievents.instrument._guard import claimed
+from aievents.instrument._litellm_call import is_image_call, report_answer, report_error
+from aievents.instrument._patches import Patches
+from aievents.instrument._request import report_failure
+from aievents.instrument._settings import Settings
+from aievents.instrument._wrap import wrap
+from aievents.pricing import PriceBook, PriceTable
+
+try:
+    import litellm
+    from litellm.integrations.custom_logger import CustomLogger
+except ImportError as error:
+    raise missing_extra("aievents.integrations.litellm", "litellm", error) from None
+
+__all__ = ["AieventsLogger", "instrument_litellm", "is_instrumented", "uninstrument_litellm"]
+
+#: LiteLLM's image functions, claimed for the logger (those this LiteLLM has).
+ENTRY_POINTS: Final = (
+    "image_generation",
+    "aimage_generation",
+    "image_edit",
+    "aimage_edit",
+)
+#: LiteLLM's lists a callback is registered in (``callbacks`` is copied to the others).
+CALLBACK_LISTS: Final = (
+    "callbacks",
+    "input_callback",
+    "success_callback",
+    "failure_callback",
+    "_async_success_callback",
+    "_async_failure_callback",
+)
+#: True inside a LiteLLM image call our wrapper claimed for the logger. LiteLLM
+#: runs its callbacks in a copy of the call's context, where it is still set.
+_OURS: Final[ContextVar[bool]] = ContextVar("aievents_litellm_call", default=False)
+#: Held while instrumenting or undoing: the check and the change are one step.
+_LOCK: Final = threading.RLock()
+
+
+class _Claims:
+    """LiteLLM's image functions, wrapped to claim their calls while a logger is registered."""
+
+    def __init__(self) -> None:
+        self.on = True
+        self.patches = Patches()
+
+    @property
+    def active(self) -> bool:
+        """Whether calls are claimed: installed, and a logger is there to report them."""
+        return self.on and is_instrumented()
+
+    def undo(self) -> None:
+        """Put LiteLLM's functions back (where nobody wrapped ours since)."""
+        self.on = False
+        self.patches.undo()
+
+
+class _Process:
+    """Process-wide: the claiming wrappers, and the logger ``instrument_litellm`` added."""
+
+    claims: _Claims | None = None
+    logger: AieventsLogger | None = None
+
+
+_PROCESS: Final = _Process()
+
+
+class _Claimed:
+    """One LiteLLM call claimed for the logger: marked as ours until it ends."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: Token[bool]) -> None:
+        self.token = token
+
+    def returned(self, result: Any) -> Any:
+        """The call returned: its value goes back untouched (the logger reports it)."""
+        _OURS.reset(self.token)
+        return result
+
+    def failed(self, error: BaseException) -> None:
+        """The call raised: the logger reports it."""
+        _OURS.reset(self.token)
+
+
+def _claim(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Claimed:
+    return _Claimed(_OURS.set(True))
+
+
+def _claim_calls() -> None:
+    """Wrap LiteLLM's image functions to claim their calls (once per process)."""
+    with _LOCK:
+        if _PROCESS.claims is not None:
+            return
+        claims = _Claims()
+        for name in ENTRY_POINTS:
+            original = getattr(litellm, name, None)
+            if callable(original):
+                claims.patches.patch(
+                    litellm, name, wrap(original, _claim, claims, source="litellm")
+                )
+        _PROCESS.claims = claims
+
+
+def _ours() -> bool:
+    """Whether the logger reports the call whose callback runs now.
+
+    Yes when our wrapper claimed it, or when nobody did; no when an outer
+    instrumentation did (it reports the call).
+    """
+    return _OURS.get() or not claimed()
+
+
+class AieventsLogger(CustomLogger):
+    """A LiteLLM callback that reports image calls as aievents events.
+
+    Register it yourself (``litellm.callbacks = [AieventsLogger()]``), or
+    let :func:`instrument_litellm` do it. Making one wraps LiteLLM's image
+    functions, once per process, so that a call through LiteLLM is reported
+    once even when the openai SDK is instrumented too (see the module).
+
+    Args:
+        events: The event client to emit on; the default client when omitted
+            (looked up at each call).
+        prices: The price book to price with; the process default when omitted.
+        capture_prompts: Copy the prompt into the started events.
+        capture_outputs: Copy the images (URLs or base64) into the completed events.
+
+    Attributes:
+        settings: What the logger was given (replace it to change them).
+    """
+
+    def __init__(
+        self,
+        *,
+        events: EventClient | None = None,
+        prices: PriceBook | PriceTable | None = None,
+        capture_prompts: bool = False,
+        capture_outputs: bool = False,
+    ) -> None:
+        super().__init__()
+        self.settings = Settings.given(events, prices, capture_prompts, capture_outputs)
+        _claim_calls()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(events={self.settings.events!r})"
+
+    def _report(self, kwargs: Any, response: Any, start: Any, end: Any, *, ok: bool) -> None:
+        try:
+            if not is_image_call(kwargs) or not _ours():
+                return
+            if ok:
+                report_answer(self.settings, kwargs, response, start, end)
+            else:
+                report_error(self.settings, kwargs, start, end)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks LiteLLM's logging
+            report_failure("litellm", exc)
+
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+        """Before the request: claim LiteLLM's calls again if that was undone since."""
+        if _PROCESS.claims is None:
+            _claim_calls()
+
+    def log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """A sync call answered: report it (an image call only)."""
+        self._report(kwargs, response_obj, start_time, end_time, ok=True)
+
+    def log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """A sync call failed: report it (an image call only)."""
+        self._report(kwargs, response_obj, start_time, end_time, ok=False)
+
+    async def async_log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """An async call answered: report it (an image call only)."""
+        self._report(kwargs, response_obj, start_time, end_time, ok=True)
+
+    async def async_log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """An async call failed: report it (an image call only)."""
+        self._report(kwargs, response_obj, start_time, end_time, ok=False)
+
+
+def _callbacks() -> Iterator[Any]:
+    """Every callback registered with LiteLLM, in each of its lists."""
+    for name in CALLBACK_LISTS:
+        yield from getattr(litellm, name, None) or ()
+
+
+def _registered(logger: Any) -> bool:
+    return any(item is logger for item in _callbacks())
+
+
+def instrument_litellm(
+    *,
+    events: EventClient | None = None,
+    prices: PriceBook | PriceTable | None = None,
+    capture_prompts: bool = False,
+    capture_outputs: bool = False,
+) -> AieventsLogger:
+    """Report the images made through LiteLLM: register an :class:`AieventsLogger`.
+
+    The logger is added to ``litellm.callbacks``. Calling this again only
+    updates its settings; :func:`uninstrument_litellm` removes it.
+
+    Args:
+        events: The event client to emit on; the default client when omitted.
+        prices: The price book to price with; the process default when omitted.
+        capture_prompts: Copy the prompt into the started events.
+        capture_outputs: Copy the images into the completed events.
+
+    Returns:
+        The registered logger.
+
+    Raises:
+        ImportError: LiteLLM is not installed (the ``litellm`` extra).
+    """
+    settings = Settings.given(events, prices, capture_prompts, capture_outputs)
+    with _LOCK:
+        logger = _PROCESS.logger
+        if logger is not None and _registered(logger):
+            logger.settings = settings
+            return logger
+        logger = AieventsLogger()
+        logger.settings = settings
+        litellm.callbacks.append(logger)
+        _PROCESS.logger = logger
+    return logger
+
+
+def uninstrument_litellm() -> None:
+    """Undo :func:`instrument_litellm`; harmless when it was not done.
+
+    Its logger leaves every list of LiteLLM's callbacks. LiteLLM's image
+    functions come back as they were once no :class:`AieventsLogger` is
+    registered (one you registered yourself keeps them claimed).
+    """
+    with _LOCK:
+        logger, _PROCESS.logger = _PROCESS.logger, None
+        if logger is not None:
+            _unregister(logger)
+        if _PROCESS.claims is not None and not is_instrumented():
+            _PROCESS.claims.undo()
+            _PROCESS.claims = None
+
+
+def _unregister(logger: AieventsLogger) -> None:
+    """Take ``logger`` out of every list LiteLLM keeps callbacks in (in place)."""
+    manager = getattr(litellm, "logging_callback_manager", None)
+    lock = getattr(manager, "callback_lists_lock", None) or threading.Lock()
+    with lock:
+        for name in CALLBACK_LISTS:
+            found = getattr(litellm, name, None)
+            if isinstance(found, list):
+                found[:] = [item for item in found if item is not logger]
+
+
+def is_instrumented() -> bool:
+    """Whether an :class:`AieventsLogger` is registered with LiteLLM (by you, or by this module)."""
+    return any(isinstance(item, AieventsLogger) for item in _callbacks())
