@@ -6,6 +6,7 @@ import asyncio
 import gc
 import weakref
 from decimal import Decimal
+from typing import Any
 
 import fal_client
 import pytest
@@ -25,6 +26,21 @@ ERROR = ["image:request:started", "image:request:error"]
 ARGUMENTS = {"prompt": "a fox", "image_size": "square_hd"}
 
 
+def _fetch_fails(
+    served: Served, status: int, body: dict[str, Any] | None = None, **headers: str
+) -> Any:
+    """Submit, then fetch its result once: the status read answers COMPLETED, the result fails.
+
+    The failure is ``status`` with ``body`` (fal's error shape: ``detail``), and ``headers``.
+    """
+    handle = fal_client.submit("fal-ai/flux/dev", ARGUMENTS)
+    served.server.answer_next({})  # the status read: COMPLETED
+    served.server.answer_next(body or {"detail": "failure"}, status, headers)
+    with pytest.raises(fal_client.FalClientHTTPError):
+        handle.get()
+    return handle
+
+
 class TestFetchFailsTemporarily:
     """A fetch answer that says nothing of the request leaves it open: the retry reports it."""
 
@@ -32,11 +48,7 @@ class TestFetchFailsTemporarily:
     def test_retry_completes(self, served: Served, status: int) -> None:
         """The key, a wrong application, a limit: the request stays open; the next get() ends it."""
         with capture_events() as events:
-            handle = fal_client.submit("fal-ai/flux/dev", ARGUMENTS)
-            served.server.answer_next({})  # the status read: COMPLETED
-            served.server.fail_next(status, "not now")  # the result
-            with pytest.raises(fal_client.FalClientHTTPError):
-                handle.get()
+            handle = _fetch_fails(served, status)
             assert _fal_queue.OPEN.find(handle.request_id) is not None
             result = handle.get()
         assert len(result["images"]) == 1
@@ -49,33 +61,21 @@ class TestFetchFailsTemporarily:
     def test_gateway_without_fals_id(self, served: Served, status: int) -> None:
         """502-504 without fal's request id (a gateway's): still open."""
         with capture_events() as events:
-            handle = fal_client.submit("fal-ai/flux/dev", ARGUMENTS)
-            served.server.answer_next({})
-            served.server.fail_next(status, "bad gateway", {"x-fal-request-id": ""})
-            with pytest.raises(fal_client.FalClientHTTPError):
-                handle.get()
+            handle = _fetch_fails(served, status, **{"x-fal-request-id": ""})
             handle.get()
         assert names(events) == SEQUENCE
 
     def test_gateway_with_fals_id(self, served: Served) -> None:
         """503 with fal's request id is fal's answer for the request: it failed."""
         with capture_events() as events:
-            handle = fal_client.submit("fal-ai/flux/dev", ARGUMENTS)
-            served.server.answer_next({})
-            served.server.fail_next(503, "the runner is gone")
-            with pytest.raises(fal_client.FalClientHTTPError):
-                handle.get()
+            _fetch_fails(served, 503)
         assert names(events) == ERROR
         assert events[-1].status_code == 503  # type: ignore[attr-defined]
 
     def test_fals_error_type_ends(self, served: Served) -> None:
         """fal's error with an ``error_type`` ends the request, with that type."""
         with capture_events() as events:
-            handle = fal_client.submit("fal-ai/flux/dev", ARGUMENTS)
-            served.server.answer_next({})
-            served.server.answer_next({"detail": "timed out", "error_type": "request_timeout"}, 400)
-            with pytest.raises(fal_client.FalClientHTTPError):
-                handle.get()
+            _fetch_fails(served, 400, {"detail": "timed out", "error_type": "request_timeout"})
         assert names(events) == ERROR
         error = events[-1]
         assert isinstance(error, ImageRequestErrorEvent)
@@ -84,11 +84,7 @@ class TestFetchFailsTemporarily:
     def test_last_failure_booked_at_exit(self, served: Served) -> None:
         """Never fetched after a 429: booked at exit as that error, not as a completion."""
         with capture_events() as events:
-            handle = fal_client.submit("fal-ai/flux/dev", ARGUMENTS)
-            served.server.answer_next({})
-            served.server.fail_next(429, "slow down")
-            with pytest.raises(fal_client.FalClientHTTPError):
-                handle.get()
+            handle = _fetch_fails(served, 429)
             unfinished.report_all()  # what the exit hook runs
         assert names(events) == ERROR
         assert events[-1].status_code == 429  # type: ignore[attr-defined]
