@@ -14,6 +14,7 @@ __all__ = [
     "ACCESS_KEY",
     "SECRET_KEY",
     "SEQUENCE",
+    "SESSION_TOKEN",
     "amazon_body",
     "invoke",
     "make_client",
@@ -25,6 +26,12 @@ __all__ = [
 #: Credentials that must never show in an event or a log line.
 ACCESS_KEY = "AKIAEXAMPLEACCESSKEY7"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLESECRET"
+#: A session token shaped as STS gives them (``/``, ``+`` and ``=`` in it): signed as
+#: ``x-amz-security-token``, so that the server can echo it as AWS does.
+SESSION_TOKEN = (
+    "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDx+7k/AbC9dEfGhIjKlMnOpQrStUv"
+    "WxYz0EXAMPLESESSIONTOKEN+q8R2w=="
+)
 #: No retries: a scripted failure is raised at once.
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
@@ -37,6 +44,7 @@ def make_client(url: str, service: str = "bedrock-runtime") -> Any:
         region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
+        aws_session_token=SESSION_TOKEN,
         config=NO_RETRIES,
     )
 

@@ -349,10 +349,13 @@ class TestBrokenBody:
         assert names(events) == ["image:request:started", "image:request:error"]
         assert one_request(events) == "req-short"
         assert events[1].error_type == "IncompleteReadError"  # type: ignore[attr-defined]
-        with pytest.raises(botocore.exceptions.IncompleteReadError):
+        response["body"].set_socket_timeout(5.0)  # as botocore's own body takes it
+        with pytest.raises(botocore.exceptions.IncompleteReadError) as first:
             response["body"].read()
-        with pytest.raises(botocore.exceptions.IncompleteReadError):
+        with pytest.raises(botocore.exceptions.IncompleteReadError) as again:
             list(response["body"].iter_chunks())
+        assert again.value is not first.value  # each read raises its own, as botocore's does
+        assert (again.value.kwargs, str(again.value)) == (first.value.kwargs, str(first.value))
 
 
 class TestStreamAnswered:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore
 import botocore.client
 import botocore.exceptions
 import pytest
@@ -24,6 +25,7 @@ from bedrock_calls import (
     ACCESS_KEY,
     SECRET_KEY,
     SEQUENCE,
+    SESSION_TOKEN,
     amazon_body,
     invoke,
     make_client,
@@ -208,6 +210,31 @@ class TestPerClient:
             instrument_bedrock(object())
 
 
+class TestIsInstrumented:
+    """Anything but a bedrock-runtime client: False; boto3 or botocore: the process-wide one."""
+
+    @pytest.mark.usefixtures("process_wide")
+    def test_other_service(self, server: ImageServer) -> None:
+        """Every client's on: an S3 client (or any object) still has no Bedrock calls reported."""
+        s3 = make_client(server.url, "s3")
+        assert is_instrumented(make_client(server.url))
+        assert not is_instrumented(s3)
+        assert not aievents.instrument.is_instrumented(s3)
+        assert not is_instrumented(object())
+
+    def test_modules(self) -> None:
+        """The boto3 and botocore modules (botocore holds the patch) tell the process-wide one."""
+        for module in (boto3, botocore, botocore.client):
+            assert not aievents.instrument.is_instrumented(module)
+        instrument_bedrock()
+        try:
+            for module in (boto3, botocore, botocore.client):
+                assert aievents.instrument.is_instrumented(module)
+        finally:
+            uninstrument_bedrock()
+        assert not aievents.instrument.is_instrumented(botocore)
+
+
 class TestNeverDouble:
     """A client instrumented and every client too: one report, on the client's own events."""
 
@@ -237,23 +264,31 @@ class TestNeverDouble:
 
 
 class TestSecrets:
-    """AWS credentials never reach an event or a log line."""
+    """AWS credentials never reach an event, a log line or a repr, even when AWS echoes them."""
 
     @pytest.mark.usefixtures("process_wide")
     def test_no_credentials(self, server: ImageServer, caplog: pytest.LogCaptureFixture) -> None:
-        """Not in the events (success and failure), their reprs, nor the logs."""
+        """A signature AWS refused echoes the session token: the caller sees it, no event does."""
         caplog.set_level(logging.DEBUG, logger="aievents")
         client = make_client(server.url)
-        server.fail_next(403, "The security token included in the request is invalid.")
+        server.fail_next(403, headers={"x-amzn-ErrorType": "InvalidSignatureException"})
         with capture_events() as events:
-            with pytest.raises(botocore.exceptions.ClientError):
+            with pytest.raises(botocore.exceptions.ClientError) as refused:
                 client.invoke_model(modelId=NOVA, body=amazon_body())
             invoke(client, NOVA, amazon_body())
-        assert len(events) == 5
-        shown = caplog.text + "".join(to_json(e) + repr(e) for e in events)
-        assert ACCESS_KEY not in shown
-        assert SECRET_KEY not in shown
-        assert SECRET_KEY.split("/")[-1] not in shown
+        # What AWS says holds the token and the credential scope: there is something to leak.
+        assert SESSION_TOKEN in str(refused.value)
+        assert "/us-east-1/bedrock/aws4_request" in str(refused.value)
+        assert names(events) == ["image:request:started", "image:request:error", *SEQUENCE]
+        error = events[1]
+        assert error.error_type == "InvalidSignatureException"  # type: ignore[attr-defined]
+        assert error.status_code == 403  # type: ignore[attr-defined]
+        assert "x-amz-security-token:[redacted]" in (error.error_message or "")  # type: ignore[attr-defined]
+        shown = caplog.text + "".join(to_json(e) + repr(e) + str(e) for e in events)
+        for secret in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN):
+            assert secret not in shown
+            for piece in secret.replace("+", "/").split("/"):  # no part of one either
+                assert len(piece) < 12 or piece not in shown
 
 
 def python(*lines: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import subprocess
@@ -209,6 +210,26 @@ class TestImageServer:
             assert json.load(second) == {"anything": True}
         with urllib.request.urlopen(request, timeout=10) as third:
             assert "data" in json.load(third)
+
+    @pytest.mark.parametrize("kind", [None, "application/json"])
+    def test_not_json(self, server: ImageServer, kind: str | None) -> None:
+        """A POST whose body is not JSON (typed or not, as boto3 sends) gets 400; it answers on."""
+        host, port = urlsplit(server.url).hostname or "", urlsplit(server.url).port or 0
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            headers = {} if kind is None else {"content-type": kind}
+            connection.request("POST", "/model/amazon.nova-canvas-v1:0/invoke", b"\xffnot", headers)
+            answer = connection.getresponse()
+            assert answer.status == 400
+            assert json.load(answer)["message"] == "The request body is not JSON."
+        finally:
+            connection.close()
+        request = urllib.request.Request(
+            f"{server.base_url}/images/generations", data=b"{}", method="POST",
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert "data" in json.load(answer)
 
     def test_delay_next(self, server: ImageServer) -> None:
         """A held answer waits for its release; the SDK's timeout fires meanwhile."""

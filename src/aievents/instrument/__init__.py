@@ -61,6 +61,8 @@ class _Sdk(NamedTuple):
     clients: tuple[tuple[str, str], ...]
     #: The instrumentation module, with its own ``is_instrumented``.
     instrumentation: str
+    #: Other top modules that count as the SDK (where its patch lives).
+    also: tuple[str, ...] = ()
 
     def owns(self, client: Any) -> bool:
         """Whether ``client`` is this SDK's module or one of its clients.
@@ -70,7 +72,10 @@ class _Sdk(NamedTuple):
         """
         if isinstance(client, ModuleType):
             name = client.__name__
-            return name == self.module or name.startswith(f"{self.module}.")
+            return any(
+                name == module or name.startswith(f"{module}.")
+                for module in (self.module, *self.also)
+            )
         for module, name in self.clients:
             kind = getattr(sys.modules.get(module), name, None)
             if isinstance(kind, type) and isinstance(client, kind):
@@ -85,7 +90,7 @@ _SDKS: Final = (
         (("google.genai.client", "Client"), ("google.genai.client", "AsyncClient")),
         _GOOGLE,
     ),
-    _Sdk("boto3", (("botocore.client", "BaseClient"),), _BEDROCK),
+    _Sdk("boto3", (("botocore.client", "BaseClient"),), _BEDROCK, ("botocore",)),
     _Sdk("replicate", (("replicate.client", "Client"),), _REPLICATE),
     _Sdk(
         "fal_client",
@@ -100,7 +105,8 @@ def is_instrumented(client: Any = None) -> bool:
 
     ``client`` is an openai client (or the ``openai`` module), a
     google-genai ``Client`` (or the ``google.genai`` module), a boto3
-    ``bedrock-runtime`` client (or the ``boto3`` module), or a
+    ``bedrock-runtime`` client (or the ``boto3`` or ``botocore`` module;
+    another service's client is False), or a
     ``replicate.Client`` (or the ``replicate`` module), or a fal_client
     ``SyncClient`` or ``AsyncClient`` (or the ``fal_client`` module), subclasses
     included: it is asked of the instrumentation of its SDK (a module: of

@@ -8,9 +8,10 @@
 - an answer: started, completed and usage. The answer's ``body`` is a
   ``StreamingBody`` the caller reads: it is read here and the answer given
   back with a new ``StreamingBody`` over the same bytes, so the caller reads
-  exactly what Bedrock sent. The images are counted by
-  :func:`aievents.adapters.bedrock.read_invoke_body` (through
-  :meth:`ImageRequest.record`): Titan's and Nova's ``error`` and
+  exactly what Bedrock sent. The images are counted, and copied for
+  ``capture_outputs``, from one reading:
+  :func:`aievents.adapters.bedrock.read_invoke` (Titan's, Nova's and
+  Stability's ``images``, SDXL's ``artifacts``). Titan's and Nova's ``error`` and
   Stability's filter ``finish_reasons`` make a completed request with the
   images that came (none when all were held back). A body that breaks off
   while read here is the request's error, and the caller's body raises the
@@ -29,22 +30,24 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import json
 from typing import Any, Final
 
 import attrs
 
+from aievents._bedrock_models import base_model, foundation_model
+from aievents.adapters.bedrock import read_invoke
 from aievents.events import ImageOutput
 from aievents.instrument._bedrock_request import (
-    base_model,
-    foundation_model,
     image_ask,
     is_image_model,
     looks_like_image,
     read_body,
 )
-from aievents.instrument._request import ImageRequest, report_failure
+from aievents.instrument._request import ImageRequest, guarded, report_failure
 from aievents.instrument._settings import Settings
 
 __all__ = ["OPERATIONS", "PROVIDER", "SERVICE", "BedrockCall", "begin_call"]
@@ -68,10 +71,22 @@ def begin_call(settings: Settings, operation: str, params: Any) -> BedrockCall |
     image = is_image_model(model_id)
     if image is False:  # a text model: its body is not even read
         return None
-    body = read_body(params.get("body"))
+    sent = params.get("body")
+    if not _sendable(sent):  # botocore refuses it before sending: no request is made
+        return None
+    body = read_body(sent)
     if image is None and not looks_like_image(body):
         return None
     return BedrockCall(settings, model_id, body, streaming=operation == _STREAM)
+
+
+def _sendable(body: Any) -> bool:
+    """Whether botocore takes ``body`` (bytes, text or a file-like object) and sends a request.
+
+    Anything else (a dict, say) fails botocore's parameter check, whose
+    message shows the value, prompt included: that call is not reported.
+    """
+    return isinstance(body, (bytes, bytearray, str)) or hasattr(body, "read")
 
 
 class BedrockCall:
@@ -96,15 +111,25 @@ class BedrockCall:
         )
 
     def returned(self, result: Any) -> Any:
-        """Report the answer; the caller's ``body`` reads the same bytes as before."""
-        if not isinstance(result, dict):
-            raise TypeError(f"bedrock answer is {type(result).__name__}, not a dict")
+        """Report the answer; the caller's ``body`` reads the same bytes as before.
+
+        An answer not of botocore's shape (no dict, a body that is not a
+        ``StreamingBody``, say from a stub) is passed on untouched and the
+        request completed, its images unknown; a line is logged.
+        """
         self.request.answered()
-        self.request.update(request_id=_request_id(result))
+        response = result if isinstance(result, dict) else {}
+        self.request.update(request_id=_request_id(response))
         if self.streaming:  # no image model streams on Bedrock: its images are not counted
             self.request.complete()
             return result
-        data, broken = _drained(result)
+        drained = _drained(response)
+        if drained is None:
+            shown = type(response.get("body") if response else result).__name__
+            report_failure("bedrock answer", TypeError(f"bedrock answer body is {shown}"))
+            self.request.complete()
+            return result
+        data, broken = drained
         if broken is not None:
             self.request.fail(broken)
             return result
@@ -114,11 +139,16 @@ class BedrockCall:
             report_failure("bedrock answer", exc)
             self.request.complete()
             return result
-        self.request.record(payload)
-        if self.settings.capture_outputs:
-            self.request.outputs = _outputs(payload) or None
+        guarded(self.request, "bedrock answer", lambda: self._record(payload))
         self.request.complete()
         return result
+
+    def _record(self, payload: Any) -> None:
+        """The answer's images, counted and (``capture_outputs``) copied from one reading."""
+        found = read_invoke(payload)
+        self.request.record(payload if found is None else found.answer)
+        if found is not None and self.settings.capture_outputs:
+            self.request.outputs = tuple(ImageOutput(b64_json=b64) for b64 in found.images) or None
 
     def failed(self, error: BaseException) -> None:
         """Report the call's failure: a ``ClientError``'s code, status and request id."""
@@ -151,44 +181,68 @@ def _is_client_error(error: BaseException) -> bool:
     )
 
 
-def _drained(result: dict[str, Any]) -> tuple[bytes, BaseException | None]:
+def _drained(result: dict[str, Any]) -> tuple[bytes, BaseException | None] | None:
     """Read the answer's body, and give the caller one that reads the same.
 
-    A body that breaks off gives the caller a body that raises the same
-    error, as Bedrock's own would have when read.
+    A body that breaks off gives the caller a body that raises an error of
+    the same kind at each read, as Bedrock's own would have. None when the
+    body is not a ``StreamingBody`` (left as it is).
     """
-    from botocore.response import (  # type: ignore[import-untyped]  # noqa: PLC0415
-        StreamingBody,  # the extra, loaded by now
-    )
-
     body = result.get("body")
-    if not isinstance(body, StreamingBody):
-        raise TypeError(f"bedrock answer body is {type(body).__name__}, not a StreamingBody")
+    if not isinstance(body, _streaming_body()):
+        return None
     try:
         data = body.read()
     except Exception as exc:  # noqa: BLE001 - the caller's read raises it instead
-        result["body"] = StreamingBody(_Raising(exc), None)
+        result["body"] = _replayed()(_Raising(exc), None)
         return b"", exc
-    result["body"] = StreamingBody(io.BytesIO(data), len(data))
+    result["body"] = _replayed()(io.BytesIO(data), len(data))
     return data, None
 
 
+def _streaming_body() -> Any:
+    """botocore's ``StreamingBody`` class (the extra is loaded by now)."""
+    from botocore.response import (  # type: ignore[import-untyped]  # noqa: PLC0415
+        StreamingBody,
+    )
+
+    return StreamingBody
+
+
+@functools.cache
+def _replayed() -> Any:
+    """A ``StreamingBody`` over bytes already read: no socket left to time out."""
+
+    class ReplayedBody(_streaming_body()):  # type: ignore[misc]
+        """botocore's ``StreamingBody`` over what was read of Bedrock's answer."""
+
+        def set_socket_timeout(self, timeout: float) -> None:
+            """Nothing to time: the answer was read whole (or broke off) already."""
+
+    return ReplayedBody
+
+
 class _Raising:
-    """A raw stream whose reading raises the error the original body raised."""
+    """A raw stream whose every read raises an error like the one the original body raised."""
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
-        raise self.error
+        raise _fresh(self.error)
 
     def close(self) -> None:
         """Nothing to close: the original stream is closed."""
 
 
-def _outputs(payload: Any) -> tuple[ImageOutput, ...]:
-    """The answer's images (base64), for ``capture_outputs``."""
-    images = payload.get("images") if isinstance(payload, dict) else None
-    return tuple(
-        ImageOutput(b64_json=image) for image in images or () if isinstance(image, str) and image
-    )
+def _fresh(error: BaseException) -> BaseException:
+    """A new exception like ``error`` (same class, arguments, cause): each read raises its own."""
+    try:
+        fresh = copy.copy(error)
+    except Exception:  # noqa: BLE001 - an exception that will not copy is raised itself
+        return error
+    if fresh is error or type(fresh) is not type(error):
+        return error
+    fresh.__cause__, fresh.__context__ = error.__cause__, error.__context__
+    fresh.__suppress_context__ = error.__suppress_context__
+    return fresh.with_traceback(None)

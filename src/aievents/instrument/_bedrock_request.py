@@ -18,6 +18,10 @@ The rule for "an image call", decided before the SDK sends anything:
    one of its image fields (``aspect_ratio``, ``mode``, ``output_format``,
    ``negative_prompt``, ``style_preset``, ``image``), or SDXL's
    ``text_prompts``.
+3. A ``body`` botocore refuses before sending anything (neither bytes, text
+   nor a file-like object: a dict, say) makes no request: the call goes to
+   the SDK untouched, and botocore's ``ParamValidationError`` (whose
+   message shows the body, prompt included) reaches no event.
 
 From the body (bytes, text, or a seekable file-like object, read and put
 back where it was; a body that cannot be read again is not read, and the
@@ -47,16 +51,13 @@ from typing import Any, Final
 
 import attrs
 
+from aievents._bedrock_models import base_model, foundation_model
 from aievents.instrument import _args
 
-__all__ = ["ImageAsk", "foundation_model", "image_ask", "is_image_model"]
+__all__ = ["ImageAsk", "image_ask", "is_image_model"]
 
 #: The model id prefixes of Bedrock's image models.
 IMAGE_FAMILIES: Final = ("amazon.nova-canvas", "amazon.titan-image-generator", "stability.")
-#: The cross-region inference profile prefixes (``us.amazon.nova-canvas-v1:0``).
-REGION_PREFIXES: Final = frozenset({"us", "eu", "apac", "us-gov", "jp", "au", "ca", "global"})
-#: ARN resource kinds whose name is the model id (a foundation model or a system profile).
-_NAMED_KINDS: Final = frozenset({"foundation-model", "inference-profile"})
 
 _GENERATION: Final = "image.generation"
 _EDIT: Final = "image.edit"
@@ -92,23 +93,6 @@ _STABILITY_EDITS: Final = (
 DEFAULT_SIZE: Final = "1024x1024"
 DEFAULT_QUALITY: Final = "standard"
 DEFAULT_ASPECT: Final = "1:1"
-
-
-def foundation_model(model_id: str) -> str | None:
-    """The model id ``model_id`` names (an ARN's resource name), None when an ARN hides it."""
-    if not model_id.startswith("arn:"):
-        return model_id
-    parts = model_id.split(":", 5)
-    if len(parts) < 6:
-        return None
-    kind, _, name = parts[5].partition("/")
-    return name if kind in _NAMED_KINDS and name else None
-
-
-def base_model(model_id: str) -> str:
-    """``model_id`` without its cross-region prefix (``us.stability.x`` is ``stability.x``)."""
-    prefix, dot, rest = model_id.partition(".")
-    return rest if dot and prefix in REGION_PREFIXES and "." in rest else model_id
 
 
 def is_image_model(model_id: str) -> bool | None:

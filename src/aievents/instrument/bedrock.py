@@ -178,6 +178,12 @@ def uninstrument_bedrock(client: C | None = None) -> C | None:
 def is_instrumented(client: Any = None) -> bool:
     """Whether Bedrock calls are reported: every client's (no argument), or ``client``'s.
 
-    ``client``'s are when it has its own instrumentation or every client's is on.
+    ``client``'s are when it has its own instrumentation or every client's is
+    on. Anything but a ``bedrock-runtime`` client (an S3 client, any other
+    object) makes no Bedrock calls to report: False, even with every
+    client's on (where :func:`instrument_bedrock` refuses it with
+    ``TypeError``, asking is harmless).
     """
-    return _INSTALLS.process is not None if client is None else _INSTALLS.reports(client)
+    if client is None:
+        return _INSTALLS.process is not None
+    return _service(client) == SERVICE and _INSTALLS.reports(client)

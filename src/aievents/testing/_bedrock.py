@@ -22,7 +22,11 @@ answers).
   ``ModelErrorException``, 429 ``ThrottlingException``, 500
   ``InternalServerException``, 503 ``ServiceUnavailableException``...; a
   queued ``x-amzn-ErrorType`` header names another) and ``{"message": ...}``,
-  so that botocore raises that ``ClientError``;
+  so that botocore raises that ``ClientError``; a queued
+  ``InvalidSignatureException`` (``fail_next(403, headers={"x-amzn-ErrorType":
+  "InvalidSignatureException"})``) says, as AWS does, what the canonical
+  request and string to sign should have been: the request's signed headers
+  (its session token among them) and credential scope, echoed;
 - a queued answer of only ``{"filtered": true}``: the images held back
   (Titan and Nova: ``{"images": [], "error": "This request has been blocked
   by our content filters."}``; Stability: its ``finish_reasons`` says
@@ -36,9 +40,11 @@ Bedrock does for its image models (this server streams no model).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from aievents._bedrock_models import base_model, foundation_model
 from aievents.testing._answers import B64
 
 if TYPE_CHECKING:
@@ -65,22 +71,19 @@ _ERROR_SUFFIX: Final = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 BLOCKED: Final = "This request has been blocked by our content filters."
 UNSUPPORTED_STREAMING: Final = "The model is unsupported for streaming."
 _ERROR_TYPE: Final = "x-amzn-errortype"
+#: The error of a request whose signature AWS did not expect.
+_BAD_SIGNATURE: Final = "InvalidSignatureException"
+#: ``Credential=...``, ``SignedHeaders=...`` of a SigV4 ``Authorization`` header.
+_AUTH_PART: Final = re.compile(r"(Credential|SignedHeaders)=([^,\s]+)")
 
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
-def _base(model: str) -> str:
-    """The model id without an ARN's resource kind or a cross-region prefix."""
-    name = model.rsplit("/", 1)[-1]
-    prefix, _, rest = name.partition(".")
-    return rest if prefix in {"us", "eu", "apac", "us-gov", "jp", "au", "ca", "global"} else name
-
-
 def bedrock_answer(model: str, body: dict[str, Any], *, b64: str, filtered: bool) -> dict[str, Any]:
     """The body ``invoke_model`` answers for ``model`` (see the module)."""
-    base = _base(model)
+    base = base_model(foundation_model(model) or model)
     amazon = base.startswith("amazon.") and ("image" in base or "canvas" in base)
     if amazon or "taskType" in body:  # a hidden model (a provisioned one's ARN): by its body
         if filtered:
@@ -107,12 +110,46 @@ def bedrock_answer(model: str, body: dict[str, Any], *, b64: str, filtered: bool
 
 
 def bedrock_error(
-    status: int, message: str, headers: dict[str, str]
+    status: int, message: str, headers: dict[str, str], exchange: Exchange | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Bedrock's error body and headers for ``status``: botocore raises the named error."""
+    """Bedrock's error body and headers for ``status``: botocore raises the named error.
+
+    ``InvalidSignatureException`` says, as AWS does, what the request's
+    canonical request and string to sign should have been, built from
+    ``exchange`` (its signed headers' values, the session token among them,
+    and its credential scope) in place of ``message``.
+    """
     named = {key.lower(): value for key, value in headers.items()}
-    name = named.pop(_ERROR_TYPE, None) or ERRORS.get(status, "InternalServerException")
-    return {"message": message}, {**named, _ERROR_TYPE: name.split(":", 1)[0] + _ERROR_SUFFIX}
+    name = (named.pop(_ERROR_TYPE, None) or ERRORS.get(status, "InternalServerException")).split(
+        ":", 1
+    )[0]
+    if name == _BAD_SIGNATURE and exchange is not None:
+        message = signature_mismatch(exchange)
+    return {"message": message}, {**named, _ERROR_TYPE: name + _ERROR_SUFFIX}
+
+
+def signature_mismatch(exchange: Exchange) -> str:
+    """AWS's message for a signature it did not expect: the request's signing input, echoed."""
+    handler = exchange.handler
+    given = dict(_AUTH_PART.findall(handler.headers.get("authorization", "")))
+    signed = given.get("SignedHeaders", "host")
+    lines = "".join(f"{name}:{handler.headers.get(name, '')}\n" for name in signed.split(";"))
+    raw = getattr(handler, "raw_body", b"")
+    path, _, query = handler.path.partition("?")
+    canonical = f"{exchange.method}\n{path}\n{query}\n{lines}\n{signed}\n{_digest(raw)}"
+    scope = given.get("Credential", "").partition("/")[2]  # the key id is left out, as AWS does
+    moment = handler.headers.get("x-amz-date", "")
+    to_sign = f"AWS4-HMAC-SHA256\n{moment}\n{scope}\n{_digest(canonical.encode())}"
+    return (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details.\n\nThe Canonical String for this request should have "
+        f"been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
+    )
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _message(payload: Any) -> str:
@@ -137,7 +174,7 @@ def bedrock_route(server: ImageServer, exchange: Exchange) -> bool:
     if status < 400 and operation != "invoke":
         status, payload, extra = 400, {"message": UNSUPPORTED_STREAMING}, {}
     if status >= 400:
-        body, more = bedrock_error(status, _message(payload), extra)
+        body, more = bedrock_error(status, _message(payload), extra, exchange)
         server.send_json(exchange.handler, status, body, {**headers, **more})
         return True
     if payload is None or payload == {"filtered": True}:

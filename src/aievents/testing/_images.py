@@ -45,6 +45,13 @@ __all__ = ["ImageServer"]
 #: An Azure OpenAI deployment's path: the deployment, then the operation.
 _AZURE_PATH: Final = re.compile(r"/openai/deployments/([^/]+)/images/(\w+)")
 
+#: The answer to a POST whose body is not JSON: OpenAI's error shape, and ``message``
+#: where Bedrock's (and botocore) look for it.
+_NOT_JSON: Final = {
+    "error": {"message": "The request body is not JSON.", "type": "invalid_request_error"},
+    "message": "The request body is not JSON.",
+}
+
 #: Another provider's endpoints: ``route(server, exchange) -> bool``, true when the
 #: request was its own and has been answered. Asked in order, before OpenAI's paths.
 Route = Callable[["ImageServer", "Exchange"], bool]
@@ -227,8 +234,16 @@ class ImageServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
+                self.raw_body = raw  # what a route may need as sent (a signature's digest)
                 kind = self.headers.get("content-type") or "application/json"  # Bedrock's default
-                body = json.loads(raw or b"{}") if "json" in kind else _form(kind, raw)
+                if "json" not in kind:
+                    server._answer(self, _form(kind, raw))
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:  # not JSON (or not UTF-8): refused, as a provider does
+                    server.send_json(self, 400, _NOT_JSON, {})
+                    return
                 server._answer(self, body)
 
             def do_GET(self) -> None:
