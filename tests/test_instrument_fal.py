@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import fal_client
+import httpx
 import pytest
 
 import fal_calls
@@ -325,3 +327,13 @@ def test_server_answers_unknown_request(served: Served, tmp_path: Path) -> None:
         fal_client.result("fal-ai/flux/dev", "no-such-request")
     assert raised.value.status_code == 404
     assert events == []
+
+
+def test_server_reads_a_put_body(served: Served) -> None:
+    """A cancel sent with a body, then another request on the same connection: both answered."""
+    url = f"{served.server.url}/fal/queue/fal-ai/flux/requests/no-such-request"
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(served.authority))) as http:
+        cancelled = http.put(f"{url}/cancel", json={"reason": "changed my mind"})
+        fetched = http.get(url)
+    assert (cancelled.status_code, fetched.status_code) == (404, 404)
+    assert fetched.json() == {"detail": "Request no-such-request not found"}

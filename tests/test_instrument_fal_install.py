@@ -18,7 +18,8 @@ from aievents.instrument import fal as fal_instrumentation
 from aievents.instrument import image_request
 from aievents.instrument.fal import instrument_fal, is_instrumented, uninstrument_fal
 from aievents.testing import capture_events
-from fal_calls import SEQUENCE, Served, close, close_async, names, one_request, point
+from aievents.usage import Billed
+from fal_calls import SEQUENCE, Served, close, close_async, names, point
 
 #: The fixtures, from fal_calls.
 served = fal_calls.served_fixture
@@ -152,61 +153,74 @@ class TestUntouched:
 
 
 class TestConcurrent:
-    """Calls at once, in threads or tasks: each reported once, with its own id."""
+    """Calls at once, in threads or tasks: each reported once, with its own id and billing."""
 
     def test_threads(self) -> None:
-        """Eight threads, run and subscribe: eight requests of three events."""
+        """Eight threads, run and subscribe, each asking its own number of images."""
         instrument_fal()
+        results: dict[int, Any] = {}
+
+        def call(index: int) -> None:
+            send = fal_client.run if index % 2 else fal_client.subscribe
+            results[index] = send("fal-ai/flux/dev", _asking(index))
+
         try:
             with capture_events() as events:
-                calls = [
-                    threading.Thread(
-                        target=fal_client.run if index % 2 else fal_client.subscribe,
-                        args=("fal-ai/flux/dev", {"prompt": f"fox {index}"}),
-                    )
-                    for index in range(8)
-                ]
+                calls = [threading.Thread(target=call, args=(index,)) for index in range(8)]
                 for thread in calls:
                     thread.start()
                 for thread in calls:
                     thread.join()
         finally:
             uninstrument_fal()
-        by_id: dict[str, list[str]] = {}
-        for event in events:
-            by_id.setdefault(event.request_id or "", []).append(event.event_type)
-        assert len(by_id) == 8
-        assert all(sequence == SEQUENCE for sequence in by_id.values())
+        _each_its_own(events, results)
 
     def test_tasks(self) -> None:
-        """Six tasks on one AsyncClient: six requests, each its own id."""
+        """Six tasks on one AsyncClient, run and subscribe, each asking its own number of images."""
         instrument_fal()
 
-        async def go() -> None:
+        async def go() -> dict[int, Any]:
             client = fal_client.AsyncClient()
             try:
-                await asyncio.gather(
+                answers = await asyncio.gather(
                     *(
                         (client.run if index % 2 else client.subscribe)(
-                            "fal-ai/flux/dev", {"prompt": f"fox {index}"}
+                            "fal-ai/flux/dev", _asking(index)
                         )
                         for index in range(6)
                     )
                 )
             finally:
                 await close_async(client)
+            return dict(enumerate(answers))
 
         try:
             with capture_events() as events:
-                asyncio.run(go())
+                results = asyncio.run(go())
         finally:
             uninstrument_fal()
-        ids = {event.request_id for event in events}
-        assert len(ids) == 6
-        assert len(events) == 18
-        for request_id in ids:
-            assert names([e for e in events if e.request_id == request_id]) == SEQUENCE
-        one_request(events[:1])
+        _each_its_own(events, results)
+
+
+def _asking(index: int) -> dict[str, Any]:
+    """Call ``index``'s arguments: 1 to 4 square_hd images (fal bills one unit each)."""
+    return {"prompt": f"fox {index}", "image_size": "square_hd", "num_images": 1 + index % 4}
+
+
+def _each_its_own(events: list[Any], results: dict[int, Any]) -> None:
+    """Each call's events: its own request id (the one in its images' URLs), images and units."""
+    assert len(events) == 3 * len(results)
+    for index, result in results.items():
+        asked = 1 + index % 4
+        assert len(result["images"]) == asked
+        # The local server names each image after the request: .../{request_id}_{n}.png
+        request_id = result["images"][0]["url"].rsplit("/", 1)[1].rsplit("_", 1)[0]
+        own = [event for event in events if event.request_id == request_id]
+        assert names(own) == SEQUENCE
+        usage = own[-1]
+        assert usage.images == asked
+        # square_hd is one fal megapixel: one billed unit per image.
+        assert usage.usage.billed == Billed(asked, "units")
 
 
 class TestExtra:

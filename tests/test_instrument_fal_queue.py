@@ -16,6 +16,7 @@ from aievents.instrument import _fal_queue
 from aievents.testing import capture_events
 from aievents.usage import Billed
 from fal_calls import SEQUENCE, Served, close_async, names, one_request, usage_of
+from fal_calls import close as fal_fixtures_close
 
 #: The fixtures, from fal_calls.
 served, pointed = fal_calls.served_fixture, fal_calls.pointed_fixture
@@ -23,6 +24,8 @@ served, pointed = fal_calls.served_fixture, fal_calls.pointed_fixture
 D = Decimal
 STARTED = ["image:request:started"]
 ENDED = ["image:request:completed", "image:usage"]
+#: One image of a result, as fal gives it.
+IMAGE = {"url": "https://v3.fal.media/files/a.png", "width": 1024, "height": 768}
 
 
 class TestSubmitThenResult:
@@ -89,22 +92,49 @@ class TestSubmitThenResult:
         ] * 2
 
     def test_status_says_failed(self, served: Served) -> None:
-        """fal's status ``COMPLETED`` with an error ends the request as an error, once."""
+        """fal's status ``COMPLETED`` with an error, then the result: one error, its status code."""
         with capture_events() as events:
             handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
             served.server.fail_next(422, "the prompt was refused")  # taken by the status read
             status = handle.status()
             assert isinstance(status, fal_client.Completed)
             assert status.error
+            assert names(events) == STARTED  # the result tells more
             with pytest.raises(fal_client.FalClientHTTPError):
-                handle.get()  # the result answers the failure: already reported
+                handle.get()
+            unfinished.report_all()  # nothing left to book
         assert names(events) == ["image:request:started", "image:request:error"]
         assert one_request(events) == handle.request_id
         error = events[-1]
         assert isinstance(error, ImageRequestErrorEvent)
         assert error.error_message == "the prompt was refused"
-        assert error.error_type == "validation_error"  # fal's own
-        assert error.status_code is None  # the status answer itself was a 200
+        assert error.error_type == "validation_error"  # fal's own, from the status
+        assert error.status_code == 422  # the result's answer
+
+    def test_status_says_failed_never_fetched(self, served: Served) -> None:
+        """A status ``COMPLETED`` with an error, the result never fetched: that error at exit."""
+        with capture_events() as events:
+            handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
+            served.server.fail_next(500, "the runner crashed")
+            handle.status()
+            unfinished.report_all()  # what the exit hook runs
+        assert names(events) == ["image:request:started", "image:request:error"]
+        error = events[-1]
+        assert isinstance(error, ImageRequestErrorEvent)
+        assert (error.error_type, error.status_code) == ("runner_error", None)
+        assert error.request_id == handle.request_id
+
+    @pytest.mark.parametrize("watched", [False, True])
+    def test_subscribe_fails_alike(self, served: Served, watched: bool) -> None:
+        """subscribe of a failing request: the same error with or without ``on_queue_update``."""
+        fails = lambda _request_id: served.server.fail_next(500, "the runner crashed")  # noqa: E731
+        updates = {"on_queue_update": lambda _status: None} if watched else {}
+        with capture_events() as events, pytest.raises(fal_client.FalClientHTTPError):
+            fal_client.subscribe(
+                "fal-ai/flux/dev", {"prompt": "a fox"}, on_enqueue=fails, **updates
+            )
+        assert names(events) == ["image:request:started", "image:request:error"]
+        assert events[-1].status_code == 500  # type: ignore[attr-defined]
 
     def test_result_fails(self, served: Served) -> None:
         """The result answers 500: an error event with the status code."""
@@ -165,16 +195,19 @@ class TestNeverFetched:
         usage = usage_of(events)
         assert isinstance(usage, ImageUsageEvent)
         assert usage.images == 2
+        assert usage.size == "1024x768"  # flux/dev's default, landscape_4_3
         assert usage.usage.billed is None
-        # No size asked and no result: flux/dev's price per megapixel needs a size.
-        assert usage.cost is None
+        # No size asked: fal makes flux/dev's default 1024x768, one fal megapixel (1024 x 1024
+        # pixels, rounded up) each at $0.025: 2 x 0.025 = 0.05.
+        assert usage.cost is not None
+        assert usage.cost.total == D("0.05")
         with capture_events() as later:
             handle.get()  # fetched after all: already booked
         assert later == []
 
     def test_oldest_booked_beyond_the_cap(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """More open submissions than the cap: the oldest is booked, memory stays bounded."""
-        monkeypatch.setattr(_fal_queue, "MAX_OPEN", 2)
+        monkeypatch.setattr(_fal_queue.OPEN, "cap", 2)
         arguments = {"prompt": "a fox", "image_size": "square_hd"}
         with capture_events() as events:
             handles = [fal_client.submit("fal-ai/flux/dev", arguments) for _ in range(3)]
@@ -190,20 +223,68 @@ class TestNeverFetched:
 
 
 class TestCancelled:
-    """A queued request the caller cancels ends as an error, with nothing billed."""
+    """A cancelled request: fal only signals it to stop; what comes after tells how it ended."""
 
     def test_cancel(self) -> None:
-        """handle.cancel(): error ``cancelled``; a later get() raises, nothing more is reported."""
+        """handle.cancel(), then get() raises fal's error: error ``cancelled``, its status code."""
         with capture_events() as events:
             handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
             handle.cancel()
+            assert names(events) == STARTED  # still open: the runner may finish
             with pytest.raises(fal_client.FalClientHTTPError):
                 handle.get()
+            unfinished.report_all()
+        assert names(events) == ["image:request:started", "image:request:error"]
+        error = events[-1]
+        assert isinstance(error, ImageRequestErrorEvent)
+        assert (error.error_type, error.status_code) == ("cancelled", 400)
+        assert error.request_id == handle.request_id
+
+    def test_finished_after_cancel(self, served: Served) -> None:
+        """The runner finished despite the cancellation: its result reports what fal billed."""
+        with capture_events() as events:
+            handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox", "num_images": 2})
+            handle.cancel()
+            served.server.answer_next({})  # the status read: COMPLETED, no error
+            served.server.answer_next({"images": [IMAGE, IMAGE], "has_nsfw_concepts": [False] * 2})
+            result = handle.get()
+            unfinished.report_all()
+        assert len(result["images"]) == 2
+        assert names(events) == SEQUENCE
+        assert one_request(events) == handle.request_id
+        assert usage_of(events).images == 2
+
+    def test_subscribe_past_its_timeout(self, served: Served) -> None:
+        """subscribe's ``client_timeout`` (over 1 s: fal's least) cancels; its executor fetches."""
+        client = fal_client.SyncClient()
+        holds: list[threading.Event] = []
+        slow = lambda _request_id: holds.append(served.server.delay_next(30))  # noqa: E731
+        try:
+            with capture_events() as events:
+                with pytest.raises(fal_client.FalClientTimeoutError) as raised:
+                    client.subscribe(
+                        "fal-ai/flux/dev", {"prompt": "a fox"}, on_enqueue=slow, client_timeout=1.01
+                    )
+                # Cancelled; the status read in flight answers COMPLETED, and the runner finished.
+                served.server.answer_next({"images": [IMAGE], "has_nsfw_concepts": [False]})
+                holds[0].set()
+                client._executor.shutdown(wait=True)  # the executor's get() ends
+                unfinished.report_all()
+        finally:
+            fal_fixtures_close(client)
+        assert names(events) == SEQUENCE
+        assert one_request(events) == raised.value.request_id
+
+    def test_cancelled_never_fetched(self) -> None:
+        """Cancelled and never fetched: error ``cancelled`` when the process ends."""
+        with capture_events() as events:
+            handle = fal_client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
+            fal_client.cancel("fal-ai/flux/dev", handle.request_id)
+            unfinished.report_all()
         assert names(events) == ["image:request:started", "image:request:error"]
         error = events[-1]
         assert isinstance(error, ImageRequestErrorEvent)
         assert (error.error_type, error.status_code) == ("cancelled", None)
-        assert error.request_id == handle.request_id
 
     def test_cancel_refused(self, served: Served) -> None:
         """fal refuses the cancellation (the request completed): its result still reports it."""

@@ -300,7 +300,7 @@ class TestNeverWaited:
     def test_past_the_limit(self, server: ImageServer, monkeypatch: pytest.MonkeyPatch) -> None:
         """Past the open limit, the oldest is booked; one of unknown kind is never held."""
         assert MAX_OPEN > 1
-        monkeypatch.setattr(replicate_call, "MAX_OPEN", 1)  # one held open at most
+        monkeypatch.setattr(replicate_call.OPEN, "cap", 1)  # one held open at most
         client = make_client(server)
         with capture_events() as events:
             first = client.predictions.create(model=SCHNELL, input={"prompt": "x"})

@@ -254,7 +254,7 @@ class TestHeld:
         self, server: ImageServer, client: replicate.Client, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A forked child holds none of the parent's, and its limit still books the oldest."""
-        monkeypatch.setattr(replicate_call, "MAX_OPEN", 2)
+        monkeypatch.setattr(replicate_call.OPEN, "cap", 2)
         parent = client.predictions.create(model=SCHNELL, input={"prompt": "x"})
         read, write = os.pipe()
         pid = os.fork()

@@ -43,7 +43,9 @@ from aievents.pricing import ModelPrice
 from aievents.usage import ImageUsage
 
 __all__ = [
+    "DEFAULT_SIZES",
     "PROVIDER",
+    "REQUEST_ID_HEADER",
     "SIZES",
     "FalCall",
     "Heard",
@@ -68,6 +70,11 @@ _WXH: Final = re.compile(r"\d+x\d+")
 REQUEST_ID_HEADER: Final = "x-fal-request-id"
 #: Arguments that only an image endpoint takes.
 _IMAGE_ARGUMENTS: Final = ("image_size", "num_images")
+#: The size an endpoint makes when no ``image_size`` is asked (fal's default preset).
+DEFAULT_SIZES: Final = {
+    "fal-ai/flux/dev": SIZES["landscape_4_3"],
+    "fal-ai/flux/schnell": SIZES["landscape_4_3"],
+}
 
 _HEARD: Final[ContextVar[Heard | None]] = ContextVar("aievents_fal_heard", default=None)
 
@@ -159,13 +166,15 @@ def _inputs(arguments: dict[str, Any]) -> int:
 class FalCall:
     """One fal request (``run``, or a queued request from ``submit`` to its result)."""
 
-    __slots__ = ("application", "arguments", "request", "settings")
+    __slots__ = ("application", "image_arguments", "request", "settings")
 
     def __init__(self, settings: Settings, application: Any, arguments: Any) -> None:
         self.settings = settings
         self.application = str(application or "") or "unknown"
-        self.arguments: dict[str, Any] = arguments if isinstance(arguments, dict) else {}
-        given = self.arguments
+        given: dict[str, Any] = arguments if isinstance(arguments, dict) else {}
+        # What the request needs of the arguments is read now: they are not kept
+        # (a queued request stays open, and arguments can hold images inline).
+        self.image_arguments = any(name in given for name in _IMAGE_ARGUMENTS)
         inputs = _inputs(given)
         prompt = given.get("prompt") if settings.capture_prompts else None
         quality = given.get("quality")
@@ -173,7 +182,7 @@ class FalCall:
             provider=PROVIDER,
             model=self.application,
             operation="image.edit" if inputs else "image.generation",
-            size=size_of(given),
+            size=size_of(given) or DEFAULT_SIZES.get(self.application),
             quality=quality if isinstance(quality, str) else None,
             number_of_images=_args.count(given.get("num_images")) or 1,
             image_input_count=inputs or None,
@@ -185,7 +194,7 @@ class FalCall:
 
     def asks_images(self) -> bool:
         """Whether the call makes images, before its answer: its endpoint, or its arguments."""
-        if any(name in self.arguments for name in _IMAGE_ARGUMENTS):
+        if self.image_arguments:
             return True
         return self.settings.prices.lookup(self.application, PROVIDER) is not None
 

@@ -33,17 +33,15 @@ held: the parent's are the parent's to report.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from aievents._fork import after_fork
 from aievents.adapters.replicate import read_prediction
 from aievents.events import ImageOutput
 from aievents.instrument import _args
+from aievents.instrument._open import Held, OpenRequests
 from aievents.instrument._request import ImageRequest
 from aievents.instrument._settings import Settings
-from aievents.instrument._watch import Watch
 
 __all__ = [
     "FINISHED",
@@ -283,73 +281,43 @@ def _outputs(output: Any) -> tuple[ImageOutput, ...]:
     return tuple(ImageOutput(url=url) for url in urls if isinstance(url, str))
 
 
-class OpenPrediction(Watch):
+class OpenPrediction(Held):
     """A prediction not yet seen finished: open until seen, or booked at exit."""
 
     def __init__(self, call: PredictionCall, pid: str) -> None:
-        super().__init__(call.request)
+        super().__init__(OPEN, pid, call.request)
         self.call = call
-        self.pid = pid
 
-    def take(self) -> bool:
-        """No longer held open; whether this caller is the one to report it (true once)."""
-        with _OPEN.lock:
-            if _OPEN.by_id.get(self.pid) is self:
-                del _OPEN.by_id[self.pid]
-        return self.claim()
-
-    def abandon(self) -> None:
-        """Never seen finished: book it (once)."""
-        if self.take():
-            self.call.abandoned(self.arrived)
+    def book(self) -> None:
+        """Never seen finished: booked with the images asked for."""
+        self.call.abandoned(self.arrived)
 
 
-class _Open:
-    """The predictions held open, by id, oldest first."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.by_id: dict[str, OpenPrediction] = {}
-
-    def _after_fork(self) -> None:
-        """In a forked child: the parent's predictions are the parent's to report."""
-        self.lock = threading.Lock()
-        self.by_id = {}
-
-
-_OPEN: Final = _Open()
-after_fork(_OPEN)
+#: The predictions held open, by id (at most :data:`MAX_OPEN`; set ``OPEN.cap`` to change).
+OPEN: Final[OpenRequests[OpenPrediction]] = OpenRequests(MAX_OPEN)
 
 
 def held(call: PredictionCall, pid: str) -> OpenPrediction:
     """Hold ``call``'s prediction open till seen finished; past the limit, book the oldest."""
     watch = OpenPrediction(call, pid)
-    oldest = None
-    with _OPEN.lock:
-        _OPEN.by_id[pid] = watch
-        if len(_OPEN.by_id) > MAX_OPEN:
-            oldest = _OPEN.by_id.pop(next(iter(_OPEN.by_id)))
-    if oldest is not None:
-        oldest.abandon()
+    OPEN.hold(watch)
     return watch
 
 
 def open_count() -> int:
     """How many predictions are held open."""
-    return len(_OPEN.by_id)
+    return len(OPEN)
 
 
 def is_holding() -> bool:
     """Whether any prediction is held open (the cheap check before a look)."""
-    return bool(_OPEN.by_id)
+    return len(OPEN) > 0
 
 
 def seen(prediction: Any) -> None:
     """A prediction read back: reported if it is one held open and is now finished."""
     if getattr(prediction, "status", None) not in FINISHED:
         return
-    pid = getattr(prediction, "id", None)
-    with _OPEN.lock:
-        watch = _OPEN.by_id.pop(pid, None) if isinstance(pid, str) else None
-    if watch is not None and watch.claim():
+    watch = OPEN.find(getattr(prediction, "id", None))
+    if watch is not None and watch.take():
         watch.call.finish(prediction)

@@ -30,9 +30,9 @@ with ``image_url`` or ``image_urls`` is an edit.
 ``run`` and ``subscribe`` report when their result comes. ``submit``
 announces the request (started) when fal queues it, and its end is
 reported when its result is fetched, in whatever thread or task, or when
-its status says it failed, or when it is cancelled; see
-:mod:`aievents.instrument._fal_queue` for a request whose result is never
-fetched, which is booked when the process ends.
+fetching it answers fal's failure of the request; see
+:mod:`aievents.instrument._fal_queue` for a cancelled request, and one
+whose result is never fetched, which is booked when the process ends.
 
 A result without images (a text endpoint on fal) emits nothing: whether a
 call makes images is known from its answer. A failed call (``fal_client``'s
@@ -51,7 +51,9 @@ Needs the ``fal`` extra: ``pip install 'aievents[fal]'``.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from contextvars import Token
 from typing import Any, Final
 
@@ -65,6 +67,7 @@ from aievents.instrument._fal_call import (
     listen,
     listen_async,
 )
+from aievents.instrument._guard import claimed
 from aievents.instrument._settings import Settings
 from aievents.instrument._wrap import Begin, Installation, wrap
 from aievents.pricing import PriceBook, PriceTable
@@ -101,11 +104,13 @@ def _quiet(token: Token[Heard | None]) -> None:
 class _Run:
     """A ``run`` call (or a ``submit``): its result or handle, or its failure."""
 
-    __slots__ = ("call", "heard", "queued", "token")
+    __slots__ = ("call", "fetched_here", "heard", "queued", "token")
 
-    def __init__(self, call: FalCall, *, queued: bool) -> None:
+    def __init__(self, call: FalCall, *, queued: bool, fetched_here: bool = True) -> None:
         self.call = call
         self.queued = queued
+        #: Whether the result is for this process to fetch (not a webhook's).
+        self.fetched_here = fetched_here
         self.heard, self.token = hearing()
 
     def returned(self, result: Any) -> Any:
@@ -116,7 +121,7 @@ class _Run:
             return result
         request_id = getattr(result, "request_id", None) or self.heard.request_id
         if isinstance(request_id, str):
-            queue.submitted(self.call, request_id)
+            queue.submitted(self.call, request_id, fetched_here=self.fetched_here)
         return result
 
     def failed(self, error: BaseException) -> None:
@@ -141,14 +146,13 @@ class _Fetch:
         return result
 
     def failed(self, error: BaseException) -> None:
-        """fal answered with an error: the request failed. Any other (a timeout): still open."""
+        """fal says the request failed: it ends; any other failure (a timeout, 429): still open."""
         _quiet(self.token)
-        if isinstance(getattr(error, "status_code", None), int):
-            self.submission.failed(error)
+        self.submission.fetch_failed(error)
 
 
 class _Status:
-    """A handle's ``status()``: a request fal says failed ends there."""
+    """A handle's ``status()``: fal says the request failed; its result may tell more."""
 
     __slots__ = ("submission",)
 
@@ -156,13 +160,18 @@ class _Status:
         self.submission = submission
 
     def returned(self, status: Any) -> Any:
-        """End the request if its status is ``COMPLETED`` with an error."""
+        """Note a status ``COMPLETED`` with an error: the request failed.
+
+        It is not ended here: fetching its result (as ``subscribe`` and
+        ``get()`` do) gives fal's answer, and its status code; never fetched,
+        it is booked as this error.
+        """
         error = getattr(status, "error", None)
         if type(status).__name__ == "Completed" and error:
             kind = getattr(status, "error_type", None)
             # fal's error type (runner_error...), or request_failed when it gives none
             named = kind if isinstance(kind, str) and kind else "request_failed"
-            self.submission.failed(RuntimeError(str(error)), error_type=named)
+            self.submission.said_failed(str(error), named)
         return status
 
     def failed(self, error: BaseException) -> None:
@@ -170,7 +179,7 @@ class _Status:
 
 
 class _Cancel:
-    """A handle's ``cancel()``: once fal takes it, the request ends, cancelled."""
+    """A handle's ``cancel()``: fal signals the request to stop; its end is still to show."""
 
     __slots__ = ("submission",)
 
@@ -178,8 +187,12 @@ class _Cancel:
         self.submission = submission
 
     def returned(self, result: Any) -> Any:
-        """fal took the cancellation: the request ends with nothing made."""
-        self.submission.failed(RuntimeError("cancelled by the caller"), error_type="cancelled")
+        """fal took the cancellation: a running request may still finish (and bill).
+
+        Its result fetched later reports it; fal's error for it, or no fetch
+        at all, books it as cancelled.
+        """
+        self.submission.cancelling = True
         return result
 
     def failed(self, error: BaseException) -> None:
@@ -196,7 +209,8 @@ def _begin_call(installed: Installation[Settings], skip: int, *, queued: bool) -
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Run:
         application = _argument(args, kwargs, skip, "application")
         arguments = _argument(args, kwargs, skip + 1, "arguments")
-        return _Run(FalCall(installed.settings, application, arguments), queued=queued)
+        call = FalCall(installed.settings, application, arguments)
+        return _Run(call, queued=queued, fetched_here=kwargs.get("webhook_url") is None)
 
     return begin
 
@@ -205,7 +219,7 @@ def _on_handle(kind: type[_Fetch | _Status | _Cancel]) -> Begin:
     """A handle method's start: tracked when the handle's request is one this process queued."""
 
     def begin(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> _Fetch | _Status | _Cancel | None:
-        submission = queue.find(getattr(args[0], "request_id", None)) if args else None
+        submission = queue.OPEN.find(getattr(args[0], "request_id", None)) if args else None
         return None if submission is None else kind(submission)
 
     return begin
@@ -213,6 +227,37 @@ def _on_handle(kind: type[_Fetch | _Status | _Cancel]) -> Begin:
 
 #: The handles' methods, and what each tells of the request.
 _HANDLE_METHODS: Final = (("get", _Fetch), ("status", _Status), ("cancel", _Cancel))
+
+
+def _handed_over(
+    get: Callable[..., Any], installed: Installation[Settings], *, asynchronous: bool
+) -> Callable[..., Any]:
+    """``get`` (wrapped), which inside an outer reported call hands the request over to it.
+
+    The outer call (an ``image_request`` block, a gateway's call) reports
+    the result: the request is no longer open here, or it would be booked
+    again at exit.
+    """
+
+    def hand_over(args: tuple[Any, ...]) -> None:
+        if args and installed.active and claimed():
+            queue.OPEN.drop(getattr(args[0], "request_id", None))
+
+    if asynchronous:
+
+        @functools.wraps(get)
+        async def aget(*args: Any, **kwargs: Any) -> Any:
+            hand_over(args)
+            return await get(*args, **kwargs)
+
+        return aget
+
+    @functools.wraps(get)
+    def sget(*args: Any, **kwargs: Any) -> Any:
+        hand_over(args)
+        return get(*args, **kwargs)
+
+    return sget
 
 
 def _install(installed: Installation[Settings], sdk: Any, client: Any) -> None:
@@ -226,10 +271,13 @@ def _install(installed: Installation[Settings], sdk: Any, client: Any) -> None:
         if callable(bound):
             begin = _begin_call(installed, 0, queued=queued)
             installed.patch(sdk, name, wrap(bound, begin, installed, source=_SOURCE))
-    for cls in (client.SyncRequestHandle, client.AsyncRequestHandle):
+    for cls, asynchronous in ((client.SyncRequestHandle, False), (client.AsyncRequestHandle, True)):
         for name, kind in _HANDLE_METHODS:
             original = getattr(cls, name)
-            installed.patch(cls, name, wrap(original, _on_handle(kind), installed, source=_SOURCE))
+            method = wrap(original, _on_handle(kind), installed, source=_SOURCE)
+            if name == "get":
+                method = _handed_over(method, installed, asynchronous=asynchronous)
+            installed.patch(cls, name, method)
     for name, asynchronous in _SENDERS:
         send = getattr(client, name, None)
         if callable(send):

@@ -39,8 +39,9 @@ from __future__ import annotations
 import math
 import re
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Final
+
+from aievents.testing._state import server_state
 
 if TYPE_CHECKING:
     from aievents.testing._images import Exchange, ImageServer
@@ -83,16 +84,8 @@ class _Queue:
         self.jobs: dict[str, _Job] = {}
 
 
-_QUEUES: Final[weakref.WeakKeyDictionary[ImageServer, _Queue]] = weakref.WeakKeyDictionary()
-_QUEUES_LOCK: Final = threading.Lock()
-
-
 def _queue(server: ImageServer) -> _Queue:
-    with _QUEUES_LOCK:
-        found = _QUEUES.get(server)
-        if found is None:
-            found = _QUEUES[server] = _Queue()
-        return found
+    return server_state(server, _Queue)
 
 
 def _size(body: dict[str, Any]) -> tuple[int, int]:

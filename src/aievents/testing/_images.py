@@ -249,7 +249,8 @@ class ImageServer:
             def do_GET(self) -> None:
                 server._answer(self, {}, "GET")
 
-            def do_PUT(self) -> None:  # fal's cancel; the body, if any, is not read
+            def do_PUT(self) -> None:  # fal's cancel: its body, if any, is read and not used
+                self.rfile.read(int(self.headers.get("content-length", 0)))
                 server._answer(self, {}, "PUT")
 
         class Server(ThreadingHTTPServer):

@@ -32,9 +32,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import weakref
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Final
+
+from aievents.testing._state import server_state
 
 if TYPE_CHECKING:
     from aievents.testing._images import Exchange, ImageServer
@@ -85,16 +86,8 @@ class _Predictions:
         self.made: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
 
-_STATE: Final[weakref.WeakKeyDictionary[Any, _Predictions]] = weakref.WeakKeyDictionary()
-_STATE_LOCK: Final = threading.Lock()
-
-
 def _state(server: ImageServer) -> _Predictions:
-    with _STATE_LOCK:
-        found = _STATE.get(server)
-        if found is None:
-            found = _STATE[server] = _Predictions()
-        return found
+    return server_state(server, _Predictions)
 
 
 def _finished(
