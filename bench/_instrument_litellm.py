@@ -22,7 +22,7 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 from aievents import EventClient
-from aievents.instrument.litellm import CALLBACK_LISTS
+from aievents.instrument.litellm import unregister
 from aievents.integrations.litellm import instrument_litellm, uninstrument_litellm
 from bench_instrument import make_client
 
@@ -46,10 +46,7 @@ def callbacks(which: str, events: EventClient, no_op: NoOp) -> None:
         if no_op not in litellm.callbacks:
             litellm.callbacks.append(no_op)
     else:
-        for name in CALLBACK_LISTS:
-            found = getattr(litellm, name)
-            if no_op in found:
-                found[:] = [item for item in found if item is not no_op]
+        unregister(no_op)
     if which == "logger":
         instrument_litellm(events=events)
     else:

@@ -13,7 +13,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from aievents import EventClient
 from aievents.events import BaseEvent
-from aievents.instrument.litellm import CALLBACK_LISTS
+from aievents.instrument.litellm import unregister
 
 #: Long enough for a slow machine; the tests wait on events, never for this long.
 WAIT = 20.0
@@ -108,6 +108,4 @@ def types(events: list[BaseEvent]) -> list[str]:
 
 def forget(callback: Any) -> None:
     """Take ``callback`` out of every list LiteLLM keeps callbacks in."""
-    for name in CALLBACK_LISTS:
-        listed = getattr(litellm, name)
-        listed[:] = [item for item in listed if item is not callback]
+    unregister(callback)

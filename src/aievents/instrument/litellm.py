@@ -353,7 +353,7 @@ def uninstrument_litellm() -> None:
     with _LOCK:
         logger, _PROCESS.logger = _PROCESS.logger, None
         if logger is not None and _PROCESS.added:
-            _unregister(logger)
+            unregister(logger)
         if _PROCESS.claims is not None and not is_instrumented():
             _PROCESS.claims.undo()
             _PROCESS.claims = None
@@ -365,13 +365,13 @@ def _callback_lock() -> Any:
     return getattr(manager, "callback_lists_lock", None) or threading.Lock()
 
 
-def _unregister(logger: AieventsLogger) -> None:
-    """Take ``logger`` out of every list LiteLLM keeps callbacks in (in place)."""
+def unregister(callback: Any) -> None:
+    """Take ``callback`` (any LiteLLM callback) out of every list LiteLLM keeps them in."""
     with _callback_lock():
         for name in CALLBACK_LISTS:
             found = getattr(litellm, name, None)
             if isinstance(found, list):
-                found[:] = [item for item in found if item is not logger]
+                found[:] = [item for item in found if item is not callback]
 
 
 def is_instrumented(client: Any = None) -> bool:
