@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_aggregate.py
 	$(BIN)/python bench/bench_forward.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_otel.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist site

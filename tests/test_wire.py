@@ -96,6 +96,14 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "currency": st.just("usd"),
     "basis": st.sampled_from(COST_BASES),
     "unit": st.sampled_from(BILLED_UNITS),
+    "trace_id": st.integers(1, 2**128 - 1).map("{:032x}".format),
+    "span_id": st.integers(1, 2**64 - 1).map("{:016x}".format),
+    "traceparent": st.builds(
+        "00-{:032x}-{:016x}-{:02x}".format,
+        st.integers(1, 2**128 - 1),
+        st.integers(1, 2**64 - 1),
+        st.sampled_from((0, 1)),
+    ),
 }
 #: Strategies by (resolved) field type.
 BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
@@ -198,6 +206,9 @@ FULL_VALUES: dict[str, Any] = {
     "sequence": 3,
     "correlation_id": "corr-1",
     "related_event_id": "evt-0",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "span_id": "53995c3f42cd8ad8",
     "provider": "openai",
     "model": "gpt-image-1",
     "system_prompts": ("Be brief.",),

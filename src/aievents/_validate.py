@@ -10,6 +10,7 @@ client, the sinks and the transports.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -388,6 +389,42 @@ def _req_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         non_empty_string(instance, attribute, value)
 
 
+def hex_id(digits: int, what: str) -> Validator:
+    """``None`` or ``digits`` lowercase hex digits, not all zero (a W3C trace or span id)."""
+    pattern = re.compile(f"[0-9a-f]{{{digits}}}")
+    zero = "0" * digits
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and (
+            type(value) is not str or not pattern.fullmatch(value) or value == zero
+        ):
+            raise fail(
+                instance,
+                attribute.name,
+                value,
+                f"must be {what}: {digits} lowercase hex digits (not all zero)",
+            )
+
+    return validate
+
+
+_TRACEPARENT: Final = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def traceparent(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``None`` or a W3C ``traceparent``: ``00-<trace id, 32 hex>-<span id, 16 hex>-<flags>``."""
+    if value is None:
+        return
+    match = _TRACEPARENT.fullmatch(value) if type(value) is str else None
+    if match is None or match[1] == "ff" or match[2] == "0" * 32 or match[3] == "0" * 16:
+        raise fail(
+            instance,
+            attribute.name,
+            value,
+            "must be a W3C traceparent such as '00-<32 hex trace id>-<16 hex span id>-01'",
+        )
+
+
 # The hot validators are flat functions: one call per field, no wrapper.
 OPT_STRING: Final[Validator] = _opt_string
 OPT_COUNT: Final[Validator] = _opt_count
@@ -398,3 +435,5 @@ OPT_RECORD: Final = optional(record)
 OPT_DURATION: Final = optional(duration)
 OPT_MONEY: Final = optional(money)
 REQ_DURATION: Final = required(duration)
+OPT_TRACE_ID: Final = hex_id(32, "a trace id")
+OPT_SPAN_ID: Final = hex_id(16, "a span id")

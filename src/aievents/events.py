@@ -130,6 +130,15 @@ class BaseEvent(ScrubbedRepr):
         sequence: Position of the event in its stream.
         correlation_id: Id correlating events across services.
         related_event_id: Id of an event this one relates to.
+        traceparent: The W3C ``traceparent`` of the OpenTelemetry span that
+            was active when the request began (``00-<trace id>-<span
+            id>-<flags>``): the parent of the request's own span. The
+            instrumentation captures it at the call when the application
+            runs OpenTelemetry.
+        trace_id: The trace of the request's own span (32 hex digits), once
+            a sink made one (:class:`~aievents.sinks.otel.OtelSink`); the
+            events after ``image:request:started`` carry it.
+        span_id: The request's own span (16 hex digits), with ``trace_id``.
         provider: The AI provider, such as ``openai``.
         model: The model, such as ``gpt-image-2``.
         system_prompts: System prompts of the request.
@@ -161,6 +170,9 @@ class BaseEvent(ScrubbedRepr):
     sequence: int | None = attrs.field(default=None, validator=v.OPT_COUNT)
     correlation_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
     related_event_id: str | None = attrs.field(default=None, validator=v.OPT_STRING)
+    traceparent: str | None = attrs.field(default=None, validator=v.traceparent)
+    trace_id: str | None = attrs.field(default=None, validator=v.OPT_TRACE_ID)
+    span_id: str | None = attrs.field(default=None, validator=v.OPT_SPAN_ID)
     provider: str | None = attrs.field(default=None, validator=v.OPT_STRING)
     model: str | None = attrs.field(default=None, validator=v.OPT_STRING)
     # Prompts and options may hold private text or keys: never in repr (tracebacks, logs).

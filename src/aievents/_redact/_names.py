@@ -103,7 +103,11 @@ def secret_item(key: str, value: Any) -> bool:
 def is_identifier_key(name: str) -> bool:
     """Whether a key names an identifier or a digest (``request_id``, ``traceId``, ``image_md5``).
 
-    Their 32 hexadecimal digits stay.
+    Their 32 hexadecimal digits stay; so do a W3C ``traceparent``'s.
     """
     found = words(name)
-    return bool(found) and (found[-1] in _ID_WORDS or _DIGEST.search(name) is not None)
+    return bool(found) and (
+        found[-1] in _ID_WORDS
+        or _DIGEST.search(name) is not None
+        or "".join(found) == "traceparent"
+    )

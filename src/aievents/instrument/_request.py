@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+from aievents import _trace
 from aievents._diag import RateLimitedLog, describe
 from aievents._redact import scrub_text
 from aievents.adapters import to_image_usage
@@ -141,6 +142,11 @@ class ImageRequest:
         self._answers: dict[str, ImageUsage] = {}
         self._loose: ImageUsage | None = None
         self.fields = dict(fields or {})
+        if "traceparent" not in self.fields:
+            # The application's active span, the parent of the request's own.
+            traceparent = _trace.capture()
+            if traceparent is not None:
+                self.fields["traceparent"] = traceparent
         self._client = client
         self._prices = book_for(prices)
         self._start_ms = now_ms()
@@ -384,6 +390,11 @@ class ImageRequest:
             image_input_count=self.image_input_count,
             **self._common(),
         )
+        # A sink that made the request's span (OtelSink) told its ids while
+        # the started event was delivered: the later events carry them.
+        ids = _trace.take(self.request_id)
+        if ids is not None:
+            self.fields["trace_id"], self.fields["span_id"] = ids
 
     def complete(self) -> None:
         """Emit ``completed`` then ``image:usage`` (once).

@@ -1,0 +1,74 @@
+"""The OpenTelemetry trace context of a request, without importing OpenTelemetry.
+
+Two moments tie a request to a trace:
+
+- at the call, :func:`capture` reads the span the application has active
+  (when the application runs OpenTelemetry, its ``opentelemetry.trace`` is
+  imported; when it is not, there is no span to read and nothing is
+  imported): the request's events carry it as ``traceparent``, the parent
+  of the request's own span;
+- while ``image:request:started`` is delivered, a sink that makes spans
+  (:class:`aievents.sinks.otel.OtelSink`) opens the request's span and tells
+  its ids with :func:`opened`; the request, once the event is delivered,
+  takes them (:func:`take`), and its later events carry them as
+  ``trace_id`` and ``span_id``, so that what forwards them (the OTLP log
+  records) can point at the span.
+
+Delivery is synchronous, on the thread that emits: one slot per thread
+carries the ids from the sink to the request.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Final
+
+__all__ = ["capture", "opened", "parse_traceparent", "take"]
+
+
+class _Slot(threading.local):
+    """The ids a span maker opened last on this thread: (request id, trace id, span id)."""
+
+    last: tuple[str, str, str] | None = None
+
+
+_SLOT: Final = _Slot()
+
+
+def capture() -> str | None:
+    """The W3C ``traceparent`` of the application's active span, or None.
+
+    None when OpenTelemetry is not imported, no span is active, or reading
+    it fails (telemetry never breaks the call).
+    """
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    try:
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+    except Exception:  # noqa: BLE001 - a broken tracer never breaks the call
+        return None
+
+
+def parse_traceparent(value: str) -> tuple[int, int, int]:
+    """The trace id, span id and flags of a valid ``traceparent`` (as events hold it)."""
+    _, trace_id, span_id, flags = value.split("-")
+    return int(trace_id, 16), int(span_id, 16), int(flags, 16)
+
+
+def opened(request_id: str, trace_id: str, span_id: str) -> None:
+    """Tell the request being started on this thread the ids of the span just opened for it."""
+    _SLOT.last = (request_id, trace_id, span_id)
+
+
+def take(request_id: str) -> tuple[str, str] | None:
+    """The (trace id, span id) a span maker opened for ``request_id`` on this thread, once."""
+    last = _SLOT.last
+    if last is None or last[0] != request_id:
+        return None
+    _SLOT.last = None
+    return last[1], last[2]

@@ -1,0 +1,64 @@
+"""Capped label values: high-cardinality dimensions (project, user) for metrics.
+
+A metric labelled by user id grows one time series per user, without end.
+:class:`CappedLabel` lets the first ``cap`` distinct values through and
+maps every later one to one overflow value, counting how many it folded, so
+that the series stay bounded and nothing is lost from the totals (the
+overflow series holds the rest). Used by the OpenTelemetry and Prometheus
+sinks alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+from aievents._validate import setting
+
+__all__ = ["OVERFLOW_LABEL", "CappedLabel"]
+
+#: The label value every value past the cap is counted under.
+OVERFLOW_LABEL: Final = "(overflow)"
+
+
+class CappedLabel:
+    """The first ``cap`` distinct values of one label, then ``overflow`` for the rest.
+
+    Args:
+        name: The label's name, for error messages.
+        cap: Distinct values let through (at least 1).
+        overflow: The value every later value is reported as.
+        missing: The value reported for ``None`` (not counted against the cap).
+    """
+
+    def __init__(
+        self, name: str, cap: int, *, overflow: str = OVERFLOW_LABEL, missing: str = ""
+    ) -> None:
+        setting(f"{name} cap", cap, positive=True)
+        self.name = name
+        self.cap = cap
+        self.overflow = overflow
+        self.missing = missing
+        self._seen: dict[str, None] = {}
+        self._lock = threading.Lock()
+        #: Values reported as ``overflow`` since the start (one per event).
+        self.overflowed = 0
+
+    def __call__(self, value: str | None) -> str:
+        """The label value to report for ``value``."""
+        if value is None:
+            return self.missing
+        if value in self._seen:
+            return value
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) < self.cap:
+                self._seen[value] = None
+                return value
+            self.overflowed += 1
+            return self.overflow
+
+    def __len__(self) -> int:
+        """Distinct values let through so far."""
+        return len(self._seen)
