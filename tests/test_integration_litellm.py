@@ -10,6 +10,7 @@ from typing import Any
 import litellm
 import pytest
 import structlog
+from opentelemetry.sdk.trace import TracerProvider
 
 from aievents import (
     EventClient,
@@ -245,3 +246,17 @@ class TestProviders:
     )
     def test_names(self, theirs: str, ours: str) -> None:
         assert provider_of({"custom_llm_provider": theirs}) == ours
+
+
+class TestTrace:
+    """The application's span when the call began is the events' traceparent."""
+
+    def test_span_at_the_call(self, server: ImageServer, received: Received) -> None:
+        tracer = TracerProvider().get_tracer("app")
+        with tracer.start_as_current_span("handler") as span:
+            generate(server, size="1024x1024", quality="high")
+        events = received.wait()
+        context = span.get_span_context()
+        assert {e.traceparent for e in events} == {
+            f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+        }

@@ -61,6 +61,8 @@ PROVIDERS: Final = {
 }
 #: The response header LiteLLM passes on with the upstream's request id.
 _UPSTREAM_ID: Final = "llm_provider-x-request-id"
+#: The key of a call's details holding the application's span when the call began.
+TRACEPARENT: Final = "aievents_traceparent"
 
 
 def _get(holder: Any, name: str) -> Any:
@@ -159,6 +161,9 @@ def _request(
     prompt = kwargs.get("input") if settings.capture_prompts else None
     call_id = _text(kwargs.get("litellm_call_id"))
     upstream = _upstream_id(kwargs, response)
+    fields: dict[str, Any] = {"correlation_id": call_id} if upstream and call_id else {}
+    if kwargs.get(TRACEPARENT) is not None:  # captured when the call began
+        fields["traceparent"] = kwargs[TRACEPARENT]
     request = ImageRequest(
         provider=provider_of(kwargs),
         model=model,
@@ -171,7 +176,7 @@ def _request(
         streaming=False,
         client=settings.events,
         prices=settings.prices,
-        fields={"correlation_id": call_id} if upstream and call_id else None,
+        fields=fields,
     )
     now = (datetime.datetime.now(), time.perf_counter())
     began = _moment(start, now)
@@ -263,11 +268,14 @@ def _outputs(data: list[Any]) -> tuple[ImageOutput, ...]:
     )
 
 
-def call_details(call_type: str, kwargs: Mapping[str, Any], response: Any) -> dict[str, Any]:
+def call_details(
+    call_type: str, kwargs: Mapping[str, Any], response: Any, traceparent: str | None = None
+) -> dict[str, Any]:
     """A call's arguments and answer in the shape LiteLLM gives its callbacks.
 
     For a call our wrapper reports itself: the provider, call id and cost
-    come from the answer's ``_hidden_params`` when it answered.
+    come from the answer's ``_hidden_params`` when it answered;
+    ``traceparent`` is the application's span when the call began.
     """
     hidden = getattr(response, "_hidden_params", None)
     details: dict[str, Any] = {
@@ -279,6 +287,7 @@ def call_details(call_type: str, kwargs: Mapping[str, Any], response: Any) -> di
         "input": kwargs.get("prompt"),
         "litellm_call_id": _get(hidden, "litellm_call_id") or kwargs.get("litellm_call_id"),
         "response_cost": _get(hidden, "response_cost"),
+        TRACEPARENT: traceparent,
     }
     return details
 

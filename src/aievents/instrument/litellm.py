@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, Final
 
+from aievents import _trace
 from aievents._extras import missing_extra
 from aievents.client import EventClient
 from aievents.instrument._guard import claimed
@@ -136,23 +137,25 @@ _TAKEN: Final = _CallIds()
 class _Reported:
     """One LiteLLM image call our wrapper reports itself, in the caller's thread or task."""
 
-    __slots__ = ("began", "call_type", "kwargs", "logger")
+    __slots__ = ("began", "call_type", "kwargs", "logger", "traceparent")
 
     def __init__(self, logger: AieventsLogger, call_type: str, kwargs: dict[str, Any]) -> None:
         self.logger = logger
         self.call_type = call_type
         self.kwargs = kwargs
         self.began = datetime.datetime.now()
+        #: The application's span at the call (the report is made at its end).
+        self.traceparent = _trace.capture()
 
     def returned(self, result: Any) -> Any:
         """The call answered: report it; its value goes back untouched."""
-        details = call_details(self.call_type, self.kwargs, result)
+        details = call_details(self.call_type, self.kwargs, result, self.traceparent)
         report_answer(self.logger.settings, details, result, self.began, datetime.datetime.now())
         return result
 
     def failed(self, error: BaseException) -> None:
         """The call raised (cancellation too): report it."""
-        details = call_details(self.call_type, self.kwargs, None)
+        details = call_details(self.call_type, self.kwargs, None, self.traceparent)
         details["exception"] = error
         report_error(self.logger.settings, details, self.began, datetime.datetime.now())
 
