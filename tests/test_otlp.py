@@ -9,11 +9,6 @@ from typing import Any
 
 import pytest
 import structlog
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from aievents import ImageUsage, InputTokensDetails
 from aievents.pricing import cost_of
@@ -21,43 +16,17 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 from aievents.usage import Billed
-from collector_server import Receiver
+from otlp_receiver import OtlpCollector, clear_otel_environment, plain
 
 from faults import record
 from helpers import completed_event, error_event, gateway_priced, gateway_usage, usage_event
 
 
-class OtlpCollector(Receiver):
-    """A receiver that decodes the OTLP/HTTP protobuf exports posted to /v1/logs and /v1/metrics."""
-
-    @property
-    def logs(self) -> list[ExportLogsServiceRequest]:
-        return [ExportLogsServiceRequest.FromString(b) for b in self.protobufs("/v1/logs")]
-
-    @property
-    def metrics(self) -> list[ExportMetricsServiceRequest]:
-        return [ExportMetricsServiceRequest.FromString(b) for b in self.protobufs("/v1/metrics")]
-
-    @property
-    def metrics_answers(self) -> list[tuple[int, dict[str, str]]]:
-        """Answers for the next metrics exports: status and headers."""
-        return self.answers.setdefault("/v1/metrics", [])
-
-    def protobufs(self, path: str) -> list[bytes]:
-        found = [(headers, body) for at, headers, body in self.requests if at.endswith(path)]
-        assert all(h["content-type"] == "application/x-protobuf" for h, _ in found)
-        return [body for _, body in found]
-
-
 @pytest.fixture(name="otlp")
-def _otlp() -> Iterator[OtlpCollector]:
+def _otlp(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpCollector]:
+    clear_otel_environment(monkeypatch)
     with OtlpCollector() as collector:
         yield collector
-
-
-def plain(value: AnyValue) -> Any:
-    """An AnyValue as a Python value."""
-    return getattr(value, value.WhichOneof("value"))
 
 
 def batch() -> list[Any]:
