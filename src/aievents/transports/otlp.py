@@ -155,6 +155,11 @@ class OtlpTransport:
         """The metrics' temporality: ``"delta"`` or ``"cumulative"``."""
         return self.encoder.temporality
 
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one request may take in all."""
+        return self._http.request_timeout
+
     def __repr__(self) -> str:
         return f"OtlpTransport({safe_url(self.logs_url)!r}, temporality={self.temporality!r})"
 
