@@ -107,7 +107,7 @@ class TestOtlp:
         assert tokens["output"].sum == 1056
         assert tokens["output"].count == 1
         durations = metrics["gen_ai.client.operation.duration"].histogram.data_points
-        assert sorted(p.sum for p in durations) == [0.3, 2.5]
+        assert sorted(p.sum for p in durations) == [0.3, 2.5]  # 2500 ms and 300 ms, in seconds
         (images,) = metrics["aievents.images"].sum.data_points
         assert images.as_int == 2
         (cost,) = metrics["aievents.cost"].sum.data_points
@@ -117,6 +117,17 @@ class TestOtlp:
             for point in points:
                 keys = {kv.key for kv in point.attributes}
                 assert not keys & {"aievents.request_id", "aievents.user_id", "aievents.event_id"}
+
+    def test_units(self, otlp: OtlpCollector) -> None:
+        """The units the GenAI conventions give: s for the duration, {token} for the tokens."""
+        transport = OtlpTransport(otlp.endpoint)
+        transport.send(batch())
+        transport.close()
+        (request,) = otlp.metrics
+        units = {m.name: m.unit for m in request.resource_metrics[0].scope_metrics[0].metrics}
+        assert units["gen_ai.client.operation.duration"] == "s"
+        assert units["gen_ai.client.token.usage"] == "{token}"
+        assert units["aievents.cost"] == "USD"
 
     def test_histogram_buckets(self, otlp: OtlpCollector) -> None:
         """A value on a boundary counts in the bucket the boundary closes, as OTLP defines."""
