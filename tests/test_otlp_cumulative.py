@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -215,3 +216,61 @@ class TestCap:
         assert sum(count for _, count in images.values()) == 12
         # model-0's input and output sets, then the overflow set
         assert len(points(last["gen_ai.client.token.usage"])) == 3
+
+
+def resource_of(request: Any) -> dict[str, Any]:
+    return attributes(request.resource_metrics[0].resource.attributes)
+
+
+def start_of(request: Any) -> int:
+    (start,) = {p.start_time_unix_nano for m in metrics_of(request).values() for p in points(m)}
+    return start
+
+
+class TestInstances:
+    """Cumulative totals name their process with a service.instance.id; a forked child its own."""
+
+    def test_instance_id(self, otlp: OtlpCollector) -> None:
+        """Each cumulative transport makes its own; one given is kept; delta adds none."""
+        transports = [
+            OtlpTransport(otlp.endpoint, temporality="cumulative"),
+            OtlpTransport(otlp.endpoint, temporality="cumulative"),
+            OtlpTransport(
+                otlp.endpoint,
+                temporality="cumulative",
+                resource_attributes={"service.instance.id": "pod-7"},
+            ),
+            OtlpTransport(otlp.endpoint),
+        ]
+        for transport in transports:
+            transport.send(batch("r1", 10))
+            transport.close()
+        first, second, given, delta = (resource_of(r) for r in otlp.metrics)
+        assert first["service.instance.id"] != second["service.instance.id"]
+        assert given["service.instance.id"] == "pod-7"
+        assert "service.instance.id" not in delta
+        logs = attributes(otlp.logs[0].resource_logs[0].resource.attributes)
+        assert logs["service.instance.id"] == first["service.instance.id"]  # the same resource
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_fork(self, otlp: OtlpCollector) -> None:
+        """A forked child's totals start at the fork, under its own id; the parent's go on."""
+        transport = OtlpTransport(otlp.endpoint, temporality="cumulative")
+        transport.send(batch("r1", 100))
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                transport.send(batch("r2", 300))
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        transport.send(batch("r3", 5))
+        transport.close()
+        first, child, parent = otlp.metrics
+        assert token_sums(metrics_of(child)["gen_ai.client.token.usage"])["input"] == (1, 300)
+        assert token_sums(metrics_of(parent)["gen_ai.client.token.usage"])["input"] == (2, 105)
+        assert resource_of(parent) == resource_of(first) != resource_of(child)
+        assert start_of(parent) == start_of(first) < start_of(child)

@@ -32,9 +32,9 @@ integer too large for OTLP's 64 bits is sent as a string, exact.
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -45,28 +45,33 @@ try:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
     )
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
     from opentelemetry.proto.metrics.v1.metrics_pb2 import (
         AGGREGATION_TEMPORALITY_CUMULATIVE,
         AGGREGATION_TEMPORALITY_DELTA,
-        Histogram,
-        HistogramDataPoint,
         Metric,
-        NumberDataPoint,
         ResourceMetrics,
         ScopeMetrics,
-        Sum,
     )
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
+from aievents._fork import after_fork
 from aievents._outbound import outbound
 from aievents._trace import parse_traceparent
 from aievents._validate import setting
 from aievents._version import __version__
 from aievents.encoding import encode_each
+from aievents.encoding._otlp_points import (
+    MAX_ATTRIBUTE_SETS,
+    OVERFLOW_ATTRIBUTES,
+    Dims,
+    HistogramPoints,
+    SumPoints,
+    attributes,
+)
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -95,11 +100,6 @@ TOKEN_BOUNDARIES: Final = (
 DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
-#: The most attribute sets a metric keeps (OpenTelemetry's default cardinality limit).
-MAX_ATTRIBUTE_SETS: Final = 2000
-#: The attribute set the points past the limit are added to, as OpenTelemetry names it.
-OVERFLOW_ATTRIBUTES: Final = (("otel.metric.overflow", True),)
-_INT64: Final = range(-(2**63), 2**63)
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
 #: Event fields that become ``aievents.*`` log attributes when set.
@@ -108,28 +108,6 @@ _LOG_FIELDS: Final = (
     "images", "thread_id", "run_id", "correlation_id", "streaming", "duration",
     "error_type", "status_code",
 )  # fmt: skip
-
-
-def _value(value: Any) -> AnyValue:
-    """A Python value as an OTLP AnyValue (an int past 64 bits as its exact string)."""
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        if value in _INT64:
-            return AnyValue(int_value=value)
-        return AnyValue(string_value=str(value))  # exact, where an int64 would overflow
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=str(value))
-
-
-def _attributes(values: Mapping[str, Any]) -> list[KeyValue]:
-    """OTLP attributes of the values that are set (None is left out, as OTLP has no null)."""
-    return [KeyValue(key=k, value=_value(v)) for k, v in values.items() if v is not None]
-
-
-#: The attributes of a metric point, in a fixed order.
-Dims = tuple[tuple[str, Any], ...]
 
 
 def _metric_dims(event: BaseEvent) -> Dims:
@@ -162,126 +140,15 @@ def _span_of(event: BaseEvent) -> tuple[bytes, bytes, int] | None:
     return trace_id.to_bytes(16, "big"), span_id.to_bytes(8, "big"), flags
 
 
-class _Series:
-    """A metric's points by attribute set: ``cap`` sets at most, later ones in the overflow set."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.points: dict[Dims, Any] = {}
-
-    def key(self, dims: Dims) -> Dims:
-        """The attribute set a point of ``dims`` is added to."""
-        points = self.points
-        if dims in points or len(points) - (OVERFLOW_ATTRIBUTES in points) < self.cap:
-            return dims
-        return OVERFLOW_ATTRIBUTES
-
-
-class _Sum(_Series):
-    """Running sums by attribute set."""
-
-    def add(self, value: float, dims: Dims) -> None:
-        key = self.key(dims)
-        self.points[key] = self.points.get(key, 0) + value
-
-    def metric(
-        self, name: str, unit: str, description: str, times: tuple[int, int], temporality: int
-    ) -> Metric:
-        return Metric(
-            name=name,
-            unit=unit,
-            description=description,
-            sum=Sum(
-                data_points=[_number(dims, value, *times) for dims, value in self.points.items()],
-                aggregation_temporality=temporality,  # type: ignore[arg-type]
-                is_monotonic=True,
-            ),
-        )
-
-
-class _Buckets:
-    """One histogram point: counts by bucket, count, sum, min and max."""
-
-    __slots__ = ("count", "counts", "max", "min", "sum")
-
-    def __init__(self, buckets: int, value: float) -> None:
-        self.counts = [0] * buckets
-        self.count = 0
-        self.sum = 0.0
-        self.min = self.max = float(value)
-
-    def add(self, value: float, bucket: int) -> None:
-        self.counts[bucket] += 1
-        self.count += 1
-        self.sum += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
-
-
-class _Histogram(_Series):
-    """Values recorded by their attribute sets, as OTLP histogram points."""
-
-    def __init__(self, boundaries: Sequence[float], cap: int) -> None:
-        super().__init__(cap)
-        self.bounds = [float(b) for b in boundaries]
-
-    def record(self, value: float, dims: Dims) -> None:
-        key = self.key(dims)
-        point = self.points.get(key)
-        if point is None:
-            point = self.points[key] = _Buckets(len(self.bounds) + 1, value)
-        point.add(value, bisect.bisect_left(self.bounds, value))  # (bounds[i-1], bounds[i]]
-
-    def metric(
-        self, name: str, unit: str, description: str, times: tuple[int, int], temporality: int
-    ) -> Metric:
-        start, end = times
-        points = [
-            HistogramDataPoint(
-                attributes=_attributes(dict(dims)),
-                start_time_unix_nano=start,
-                time_unix_nano=end,
-                count=point.count,
-                sum=point.sum,
-                bucket_counts=point.counts,
-                explicit_bounds=self.bounds,
-                min=point.min,
-                max=point.max,
-            )
-            for dims, point in self.points.items()
-        ]
-        return Metric(
-            name=name,
-            unit=unit,
-            description=description,
-            histogram=Histogram(
-                data_points=points,
-                aggregation_temporality=temporality,  # type: ignore[arg-type]
-            ),
-        )
-
-
-def _number(dims: Dims, value: float, start: int, end: int) -> NumberDataPoint:
-    """A sum's data point: an int as an int while it fits in 64 bits, else a double."""
-    point = NumberDataPoint(
-        attributes=_attributes(dict(dims)), start_time_unix_nano=start, time_unix_nano=end
-    )
-    if isinstance(value, int) and value in _INT64:
-        point.as_int = value
-    else:
-        point.as_double = float(value)
-    return point
-
-
 class _Points:
     """The metric points of events: of one batch (delta), or running totals (cumulative)."""
 
     def __init__(self, cap: int) -> None:
-        self.tokens = _Histogram(TOKEN_BOUNDARIES, cap)
-        self.durations = _Histogram(DURATION_BOUNDARIES, cap)
-        self.images = _Sum(cap)
-        self.costs = _Sum(cap)
-        self.reported = _Sum(cap)
+        self.tokens = HistogramPoints(TOKEN_BOUNDARIES, cap)
+        self.durations = HistogramPoints(DURATION_BOUNDARIES, cap)
+        self.images = SumPoints(cap)
+        self.costs = SumPoints(cap)
+        self.reported = SumPoints(cap)
 
     def __bool__(self) -> bool:
         return any(
@@ -350,7 +217,10 @@ class OtlpEncoder:
         temporality: ``"delta"`` (each metrics export holds its batch's
             points, from the batch's first event to its last) or
             ``"cumulative"`` (each export holds the running totals since
-            the encoder was made, its ``start_time_unix_nano``).
+            the encoder was made, its ``start_time_unix_nano``; the
+            resource gets a random ``service.instance.id`` unless it has
+            one, so that the totals of two processes never mix, and a
+            forked child starts its own).
         max_attribute_sets: The most attribute sets a metric keeps; points
             of later ones are added to the set
             ``{"otel.metric.overflow": true}``, as OpenTelemetry does. It
@@ -383,13 +253,26 @@ class OtlpEncoder:
         if service_name is not None:
             resource["service.name"] = service_name
         resource.setdefault("service.name", "aievents")
-        self._resource = Resource(attributes=_attributes(resource))
+        #: Whether this encoder names its process with a ``service.instance.id`` of its own.
+        self._own_instance = temporality == "cumulative" and "service.instance.id" not in resource
+        self._resource_values = resource
         self._scope = InstrumentationScope(name="aievents", version=__version__)
+        self._start()
+        after_fork(self)
+
+    def _start(self) -> None:
+        """Start the cumulative totals afresh (made, or forked: the child's are its own)."""
+        if self._own_instance:
+            self._resource_values["service.instance.id"] = str(uuid.uuid4())
+        self._resource = Resource(attributes=attributes(self._resource_values))
         #: When the cumulative totals start (Unix nanoseconds).
         self.start_time_unix_nano = time.time_ns()
         self._totals = _Points(self.max_attribute_sets)
         self._last_end = self.start_time_unix_nano
         self._lock = threading.Lock()
+
+    def _after_fork(self) -> None:
+        self._start()
 
     def log_record(self, event: BaseEvent) -> LogRecord:
         """The OTLP log record of one event, its secrets scrubbed, pointing at its span."""
@@ -424,7 +307,7 @@ class OtlpEncoder:
             severity_number=_SEVERITY_WARN if error else _SEVERITY_INFO,  # type: ignore[arg-type]
             severity_text="WARN" if error else "INFO",
             body=AnyValue(string_value=event.event_type),
-            attributes=_attributes(values),
+            attributes=attributes(values),
         )
         span = _span_of(event)
         if span is not None:
