@@ -126,8 +126,9 @@ def _span_of(event: BaseEvent) -> tuple[bytes, bytes, int] | None:
 
     The request's own span once a span maker opened one (``trace_id`` and
     ``span_id``), else the span active at the call (``traceparent``). The
-    flags are the traceparent's (its sampled bit: the request's span is
-    sampled as its parent is), 0 without one.
+    flags are the traceparent's (its sampled bit: under the SDK's default
+    parent-based sampler the request's span is sampled as its parent is),
+    0 without one.
     """
     parent = event.traceparent
     trace_id = span_id = flags = 0
