@@ -9,11 +9,6 @@ from typing import Any
 
 import pytest
 import structlog
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from aievents import ImageUsage, InputTokensDetails
 from aievents.pricing import cost_of
@@ -21,43 +16,17 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 from aievents.usage import Billed
-from collector_server import Receiver
+from otlp_receiver import OtlpCollector, clear_otel_environment, plain
 
 from faults import record
 from helpers import completed_event, error_event, gateway_priced, gateway_usage, usage_event
 
 
-class OtlpCollector(Receiver):
-    """A receiver that decodes the OTLP/HTTP protobuf exports posted to /v1/logs and /v1/metrics."""
-
-    @property
-    def logs(self) -> list[ExportLogsServiceRequest]:
-        return [ExportLogsServiceRequest.FromString(b) for b in self.protobufs("/v1/logs")]
-
-    @property
-    def metrics(self) -> list[ExportMetricsServiceRequest]:
-        return [ExportMetricsServiceRequest.FromString(b) for b in self.protobufs("/v1/metrics")]
-
-    @property
-    def metrics_answers(self) -> list[tuple[int, dict[str, str]]]:
-        """Answers for the next metrics exports: status and headers."""
-        return self.answers.setdefault("/v1/metrics", [])
-
-    def protobufs(self, path: str) -> list[bytes]:
-        found = [(headers, body) for at, headers, body in self.requests if at.endswith(path)]
-        assert all(h["content-type"] == "application/x-protobuf" for h, _ in found)
-        return [body for _, body in found]
-
-
 @pytest.fixture(name="otlp")
-def _otlp() -> Iterator[OtlpCollector]:
+def _otlp(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpCollector]:
+    clear_otel_environment(monkeypatch)
     with OtlpCollector() as collector:
         yield collector
-
-
-def plain(value: AnyValue) -> Any:
-    """An AnyValue as a Python value."""
-    return getattr(value, value.WhichOneof("value"))
 
 
 def batch() -> list[Any]:
@@ -138,7 +107,7 @@ class TestOtlp:
         assert tokens["output"].sum == 1056
         assert tokens["output"].count == 1
         durations = metrics["gen_ai.client.operation.duration"].histogram.data_points
-        assert sorted(p.sum for p in durations) == [0.3, 2.5]
+        assert sorted(p.sum for p in durations) == [0.3, 2.5]  # 2500 ms and 300 ms, in seconds
         (images,) = metrics["aievents.images"].sum.data_points
         assert images.as_int == 2
         (cost,) = metrics["aievents.cost"].sum.data_points
@@ -148,6 +117,17 @@ class TestOtlp:
             for point in points:
                 keys = {kv.key for kv in point.attributes}
                 assert not keys & {"aievents.request_id", "aievents.user_id", "aievents.event_id"}
+
+    def test_units(self, otlp: OtlpCollector) -> None:
+        """The units the GenAI conventions give: s for the duration, {token} for the tokens."""
+        transport = OtlpTransport(otlp.endpoint)
+        transport.send(batch())
+        transport.close()
+        (request,) = otlp.metrics
+        units = {m.name: m.unit for m in request.resource_metrics[0].scope_metrics[0].metrics}
+        assert units["gen_ai.client.operation.duration"] == "s"
+        assert units["gen_ai.client.token.usage"] == "{token}"
+        assert units["aievents.cost"] == "USD"
 
     def test_histogram_buckets(self, otlp: OtlpCollector) -> None:
         """A value on a boundary counts in the bucket the boundary closes, as OTLP defines."""

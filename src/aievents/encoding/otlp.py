@@ -10,8 +10,11 @@ computed, with ``aievents.priced_as``, the price entry used;
 ``aievents.reported_cost_usd``, ``aievents.billed_quantity`` and
 ``aievents.billed_unit`` what the provider reported; the names of LogSink's
 fields, doubles as there: finite, as an event's amounts and quantities are
-bounded). It also becomes one ``ExportMetricsServiceRequest`` with delta
-temporality:
+bounded). A log record carries the ids of the request's span: its own
+(``trace_id``/``span_id``, once a span maker opened one), else the span
+active at the call (``traceparent``), with that one's trace flags. It also
+becomes one ``ExportMetricsServiceRequest``, with delta temporality (the
+batch's points) or cumulative (running totals since the encoder was made):
 
 - ``gen_ai.client.token.usage``: histogram of tokens per request, by
   ``gen_ai.token.type`` (``input``/``output``);
@@ -29,10 +32,11 @@ integer too large for OTLP's 64 bits is sent as a string, exact.
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
+import threading
+import time
+import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aievents._extras import missing_extra
 
@@ -41,25 +45,33 @@ try:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
     )
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
     from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+        AGGREGATION_TEMPORALITY_CUMULATIVE,
         AGGREGATION_TEMPORALITY_DELTA,
-        Histogram,
-        HistogramDataPoint,
         Metric,
-        NumberDataPoint,
         ResourceMetrics,
         ScopeMetrics,
-        Sum,
     )
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
+from aievents._fork import after_fork
 from aievents._outbound import outbound
+from aievents._trace import parse_traceparent
+from aievents._validate import setting
 from aievents._version import __version__
 from aievents.encoding import encode_each
+from aievents.encoding._otlp_points import (
+    MAX_ATTRIBUTE_SETS,
+    OVERFLOW_ATTRIBUTES,
+    Dims,
+    HistogramPoints,
+    SumPoints,
+    attributes,
+)
 from aievents.events import (
     BaseEvent,
     ImageRequestCompletedEvent,
@@ -68,7 +80,17 @@ from aievents.events import (
 )
 from aievents.usage import flat_reported, flat_tokens
 
-__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpEncoder"]
+__all__ = [
+    "DURATION_BOUNDARIES",
+    "MAX_ATTRIBUTE_SETS",
+    "OVERFLOW_ATTRIBUTES",
+    "TOKEN_BOUNDARIES",
+    "OtlpEncoder",
+    "Temporality",
+]
+
+#: How metric points are aggregated: the batch's own (``delta``) or running totals.
+Temporality = Literal["delta", "cumulative"]
 
 #: Bucket boundaries the GenAI conventions advise for token counts.
 TOKEN_BOUNDARIES: Final = (
@@ -78,7 +100,6 @@ TOKEN_BOUNDARIES: Final = (
 DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
-_INT64: Final = range(-(2**63), 2**63)
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
 #: Event fields that become ``aievents.*`` log attributes when set.
@@ -89,25 +110,7 @@ _LOG_FIELDS: Final = (
 )  # fmt: skip
 
 
-def _value(value: Any) -> AnyValue:
-    """A Python value as an OTLP AnyValue (an int past 64 bits as its exact string)."""
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        if value in _INT64:
-            return AnyValue(int_value=value)
-        return AnyValue(string_value=str(value))  # exact, where an int64 would overflow
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=str(value))
-
-
-def _attributes(values: Mapping[str, Any]) -> list[KeyValue]:
-    """OTLP attributes of the values that are set (None is left out, as OTLP has no null)."""
-    return [KeyValue(key=k, value=_value(v)) for k, v in values.items() if v is not None]
-
-
-def _metric_dims(event: BaseEvent) -> tuple[tuple[str, Any], ...]:
+def _metric_dims(event: BaseEvent) -> Dims:
     """Low-cardinality attributes of a metric point."""
     return (
         ("gen_ai.request.model", event.model),
@@ -118,75 +121,162 @@ def _metric_dims(event: BaseEvent) -> tuple[tuple[str, Any], ...]:
     )
 
 
-class _Histogram:
-    """Values recorded by their metric attributes, then one OTLP histogram of them all."""
+def _span_of(event: BaseEvent) -> tuple[bytes, bytes, int] | None:
+    """The trace id, span id and trace flags a log record of the event points at, or None.
 
-    def __init__(self, boundaries: Sequence[float]) -> None:
-        self.boundaries = boundaries
-        self.points: dict[tuple[tuple[str, Any], ...], list[float]] = defaultdict(list)
+    The request's own span once a span maker opened one (``trace_id`` and
+    ``span_id``), else the span active at the call (``traceparent``). The
+    flags are the traceparent's (its sampled bit: under the SDK's default
+    parent-based sampler the request's span is sampled as its parent is),
+    0 without one.
+    """
+    parent = event.traceparent
+    trace_id = span_id = flags = 0
+    if parent is not None:
+        trace_id, span_id, flags = parse_traceparent(parent)
+    if event.trace_id is not None and event.span_id is not None:
+        return bytes.fromhex(event.trace_id), bytes.fromhex(event.span_id), flags
+    if parent is None:
+        return None
+    return trace_id.to_bytes(16, "big"), span_id.to_bytes(8, "big"), flags
 
-    def record(self, value: float, dims: tuple[tuple[str, Any], ...]) -> None:
-        self.points[dims].append(value)
 
-    def metric(self, name: str, unit: str, description: str, start: int, end: int) -> Metric:
-        points = []
-        bounds = [float(b) for b in self.boundaries]
-        for dims, values in self.points.items():
-            counts = [0] * (len(bounds) + 1)
-            for value in values:  # bucket i holds (bounds[i-1], bounds[i]]
-                counts[bisect.bisect_left(bounds, value)] += 1
-            points.append(
-                HistogramDataPoint(
-                    attributes=_attributes(dict(dims)),
-                    start_time_unix_nano=start,
-                    time_unix_nano=end,
-                    count=len(values),
-                    sum=float(sum(values)),
-                    bucket_counts=counts,
-                    explicit_bounds=bounds,
-                    min=float(min(values)),
-                    max=float(max(values)),
-                )
-            )
-        return Metric(
-            name=name,
-            unit=unit,
-            description=description,
-            histogram=Histogram(
-                data_points=points, aggregation_temporality=AGGREGATION_TEMPORALITY_DELTA
-            ),
+class _Points:
+    """The metric points of events: of one batch (delta), or running totals (cumulative)."""
+
+    def __init__(self, cap: int) -> None:
+        self.tokens = HistogramPoints(TOKEN_BOUNDARIES, cap)
+        self.durations = HistogramPoints(DURATION_BOUNDARIES, cap)
+        self.images = SumPoints(cap)
+        self.costs = SumPoints(cap)
+        self.reported = SumPoints(cap)
+
+    def __bool__(self) -> bool:
+        return any(
+            series.points
+            for series in (self.tokens, self.durations, self.images, self.costs, self.reported)
         )
 
+    def add(self, events: Sequence[BaseEvent]) -> None:
+        """Add the points of events (scrubbed already; nothing here raises)."""
+        for event in events:
+            dims = _metric_dims(event)
+            if isinstance(event, ImageUsageEvent):
+                usage = event.usage
+                if usage.input_tokens is not None:
+                    self.tokens.record(usage.input_tokens, (*dims, ("gen_ai.token.type", "input")))
+                if usage.output_tokens is not None:
+                    self.tokens.record(
+                        usage.output_tokens, (*dims, ("gen_ai.token.type", "output"))
+                    )
+                if event.images:
+                    self.images.add(event.images, dims)
+                if event.cost is not None and event.cost.total:
+                    self.costs.add(float(event.cost.total), dims)
+                if usage.reported_cost:
+                    self.reported.add(float(usage.reported_cost), dims)
+            elif (
+                isinstance(event, (ImageRequestCompletedEvent, ImageRequestErrorEvent))
+                and event.duration is not None
+            ):
+                extra = (
+                    (("error.type", event.error_type),)
+                    if isinstance(event, ImageRequestErrorEvent)
+                    else ()
+                )
+                self.durations.record(event.duration / 1000.0, (*dims, *extra))
 
-def _number(
-    dims: tuple[tuple[str, Any], ...], value: float, start: int, end: int
-) -> NumberDataPoint:
-    """A sum's data point: an int as an int while it fits in 64 bits, else a double."""
-    point = NumberDataPoint(
-        attributes=_attributes(dict(dims)), start_time_unix_nano=start, time_unix_nano=end
-    )
-    if isinstance(value, int) and value in _INT64:
-        point.as_int = value
-    else:
-        point.as_double = float(value)
-    return point
+    def metrics(self, times: tuple[int, int], temporality: int) -> list[Metric]:
+        """The metrics that have points, between ``times`` (start, end; Unix nanoseconds)."""
+        found: list[Metric] = []
+        histograms = (
+            (self.tokens, "gen_ai.client.token.usage", "{token}", "Tokens used per request"),
+            (self.durations, "gen_ai.client.operation.duration", "s", "Duration of requests"),
+        )
+        for histogram, name, unit, description in histograms:
+            if histogram.points:
+                found.append(histogram.metric(name, unit, description, times, temporality))
+        sums = (
+            (self.images, "aievents.images", "{image}", "Images produced"),
+            (self.costs, "aievents.cost", "USD", "Cost of the requests, as aievents priced them"),
+            (self.reported, "aievents.reported_cost", "USD", "Cost of the requests, as reported"),
+        )
+        for total, name, unit, description in sums:
+            if total.points:
+                found.append(total.metric(name, unit, description, times, temporality))
+        return found
 
 
 class OtlpEncoder:
     """Builds the OTLP messages of batches, for one service.
 
     Args:
-        service_name: The ``service.name`` resource attribute.
+        service_name: The ``service.name`` resource attribute (None: the
+            one in ``resource_attributes``, else ``aievents``).
+        resource_attributes: More resource attributes, such as
+            ``deployment.environment.name``.
+        temporality: ``"delta"`` (each metrics export holds its batch's
+            points, from the batch's first event to its last) or
+            ``"cumulative"`` (each export holds the running totals since
+            the encoder was made, its ``start_time_unix_nano``; the
+            resource gets a random ``service.instance.id`` unless it has
+            one, so that the totals of two processes never mix, and a
+            forked child starts its own).
+        max_attribute_sets: The most attribute sets a metric keeps; points
+            of later ones are added to the set
+            ``{"otel.metric.overflow": true}``, as OpenTelemetry does. It
+            bounds the memory the cumulative totals hold.
+
+    Raises:
+        ValueError: a setting is out of range.
     """
 
-    def __init__(self, service_name: str = "aievents") -> None:
-        self._resource = Resource(
-            attributes=_attributes({"service.name": service_name, "telemetry.sdk.name": "aievents"})
+    def __init__(
+        self,
+        service_name: str | None = "aievents",
+        *,
+        resource_attributes: Mapping[str, str | bool | int | float] | None = None,
+        temporality: Temporality = "delta",
+        max_attribute_sets: int = MAX_ATTRIBUTE_SETS,
+    ) -> None:
+        if temporality not in ("delta", "cumulative"):
+            raise ValueError(f"temporality must be 'delta' or 'cumulative', got {temporality!r}")
+        self.temporality: Temporality = temporality
+        self.max_attribute_sets: int = setting(
+            "max_attribute_sets", max_attribute_sets, positive=True
         )
+        resource: dict[str, Any] = {
+            "telemetry.sdk.name": "aievents",
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.version": __version__,
+            **(resource_attributes or {}),
+        }
+        if service_name is not None:
+            resource["service.name"] = service_name
+        resource.setdefault("service.name", "aievents")
+        #: Whether this encoder names its process with a ``service.instance.id`` of its own.
+        self._own_instance = temporality == "cumulative" and "service.instance.id" not in resource
+        self._resource_values = resource
         self._scope = InstrumentationScope(name="aievents", version=__version__)
+        self._start()
+        after_fork(self)
+
+    def _start(self) -> None:
+        """Start the cumulative totals afresh (made, or forked: the child's are its own)."""
+        if self._own_instance:
+            self._resource_values["service.instance.id"] = str(uuid.uuid4())
+        self._resource = Resource(attributes=attributes(self._resource_values))
+        #: When the cumulative totals start (Unix nanoseconds).
+        self.start_time_unix_nano = time.time_ns()
+        self._totals = _Points(self.max_attribute_sets)
+        self._last_end = self.start_time_unix_nano
+        self._lock = threading.Lock()
+
+    def _after_fork(self) -> None:
+        self._start()
 
     def log_record(self, event: BaseEvent) -> LogRecord:
-        """The OTLP log record of one event, its secrets scrubbed."""
+        """The OTLP log record of one event, its secrets scrubbed, pointing at its span."""
         event = outbound(event)
         values: dict[str, Any] = {
             "event.name": event.event_type,
@@ -212,14 +302,18 @@ class OtlpEncoder:
             for name, value in flat_reported(event.usage).items():
                 values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
         error = isinstance(event, ImageRequestErrorEvent)
-        return LogRecord(
+        record = LogRecord(
             time_unix_nano=event.timestamp * 1_000_000,
             observed_time_unix_nano=event.timestamp * 1_000_000,
             severity_number=_SEVERITY_WARN if error else _SEVERITY_INFO,  # type: ignore[arg-type]
             severity_text="WARN" if error else "INFO",
             body=AnyValue(string_value=event.event_type),
-            attributes=_attributes(values),
+            attributes=attributes(values),
         )
+        span = _span_of(event)
+        if span is not None:
+            record.trace_id, record.span_id, record.flags = span
+        return record
 
     def logs_request(self, batch: Sequence[BaseEvent]) -> ExportLogsServiceRequest:
         """The logs export of a batch.
@@ -233,73 +327,30 @@ class OtlpEncoder:
         )
 
     def metrics_request(self, batch: Sequence[BaseEvent]) -> ExportMetricsServiceRequest | None:
-        """The metrics export of a batch (delta temporality), or None if it has no points."""
-        tokens = _Histogram(TOKEN_BOUNDARIES)
-        durations = _Histogram(DURATION_BOUNDARIES)
-        images: dict[tuple[tuple[str, Any], ...], int] = defaultdict(int)
-        costs: dict[tuple[tuple[str, Any], ...], float] = defaultdict(float)
-        reported: dict[tuple[tuple[str, Any], ...], float] = defaultdict(float)
-        for event in map(outbound, batch):
-            dims = _metric_dims(event)
-            if isinstance(event, ImageUsageEvent):
-                usage = event.usage
-                if usage.input_tokens is not None:
-                    tokens.record(usage.input_tokens, (*dims, ("gen_ai.token.type", "input")))
-                if usage.output_tokens is not None:
-                    tokens.record(usage.output_tokens, (*dims, ("gen_ai.token.type", "output")))
-                if event.images:
-                    images[dims] += event.images
-                if event.cost is not None and event.cost.total:
-                    costs[dims] += float(event.cost.total)
-                if usage.reported_cost:
-                    reported[dims] += float(usage.reported_cost)
-            elif (
-                isinstance(event, (ImageRequestCompletedEvent, ImageRequestErrorEvent))
-                and event.duration is not None
-            ):
-                extra = (
-                    (("error.type", event.error_type),)
-                    if isinstance(event, ImageRequestErrorEvent)
-                    else ()
-                )
-                durations.record(event.duration / 1000.0, (*dims, *extra))
-        if not (tokens.points or durations.points or images or costs or reported):
-            return None
-        start = min(e.timestamp for e in batch) * 1_000_000
-        end = max(e.timestamp for e in batch) * 1_000_000 + 1
-        metrics: list[Metric] = []
-        if tokens.points:
-            metrics.append(
-                tokens.metric(
-                    "gen_ai.client.token.usage", "{token}", "Tokens used per request", start, end
-                )
-            )
-        if durations.points:
-            metrics.append(
-                durations.metric(
-                    "gen_ai.client.operation.duration", "s", "Duration of requests", start, end
-                )
-            )
-        sums: tuple[tuple[str, str, str, Mapping[Any, int | float]], ...] = (
-            ("aievents.images", "{image}", "Images produced", images),
-            ("aievents.cost", "USD", "Cost of the requests, as aievents priced them", costs),
-            ("aievents.reported_cost", "USD", "Cost of the requests, as reported", reported),
-        )
-        for name, unit, description, values in sums:
-            if values:
-                points = [_number(dims, value, start, end) for dims, value in values.items()]
-                metrics.append(
-                    Metric(
-                        name=name,
-                        unit=unit,
-                        description=description,
-                        sum=Sum(
-                            data_points=points,
-                            aggregation_temporality=AGGREGATION_TEMPORALITY_DELTA,
-                            is_monotonic=True,
-                        ),
-                    )
-                )
+        """The metrics export of a batch, or None if there are no points.
+
+        Delta: the batch's points, None when it has none. Cumulative: the
+        batch is added to the running totals (each call adds it, so a batch
+        is passed once), and the export holds them all, from
+        :attr:`start_time_unix_nano` to now; None until some event had points.
+        """
+        events = [outbound(event) for event in batch]  # what raises, raises before any adding
+        if self.temporality == "delta":
+            points = _Points(self.max_attribute_sets)
+            points.add(events)
+            if not points:
+                return None
+            start = min(e.timestamp for e in batch) * 1_000_000
+            end = max(e.timestamp for e in batch) * 1_000_000 + 1
+            metrics = points.metrics((start, end), AGGREGATION_TEMPORALITY_DELTA)
+        else:
+            with self._lock:
+                self._totals.add(events)
+                if not self._totals:
+                    return None
+                self._last_end = end = max(time.time_ns(), self._last_end + 1)
+                times = (self.start_time_unix_nano, end)
+                metrics = self._totals.metrics(times, AGGREGATION_TEMPORALITY_CUMULATIVE)
         scope = ScopeMetrics(scope=self._scope, metrics=metrics)
         return ExportMetricsServiceRequest(
             resource_metrics=[ResourceMetrics(resource=self._resource, scope_metrics=[scope])]

@@ -2,7 +2,9 @@
 
 Each batch is sent as one logs export (``POST /v1/logs``), then one metrics
 export (``POST /v1/metrics``); the messages and what they hold are
-:mod:`aievents.encoding.otlp`'s, the requests :mod:`aievents._http`'s.
+:mod:`aievents.encoding.otlp`'s, the requests :mod:`aievents._http`'s. The
+settings not given as arguments come from the standard ``OTEL_*``
+environment variables (see :class:`OtlpTransport`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,18 @@ except ImportError as _error:
 from aievents._diag import RateLimitedLog
 from aievents._http import Connections
 from aievents._redact import safe_url
-from aievents.encoding.otlp import DURATION_BOUNDARIES, TOKEN_BOUNDARIES, OtlpEncoder
+from aievents.encoding.otlp import (
+    DURATION_BOUNDARIES,
+    MAX_ATTRIBUTE_SETS,
+    TOKEN_BOUNDARIES,
+    OtlpEncoder,
+    Temporality,
+)
 from aievents.events import BaseEvent
 from aievents.exceptions import TransportError
+from aievents.transports._otlp_env import DEFAULT_ENDPOINT, settings
 
-__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
+__all__ = ["DEFAULT_ENDPOINT", "DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
 
 _DIAG: Final = RateLimitedLog("otlp")
 
@@ -38,42 +47,121 @@ _DIAG: Final = RateLimitedLog("otlp")
 class OtlpTransport:
     """Sends batches to an OTLP/HTTP collector as log records and metrics.
 
+    Each setting not given as an argument is read, when the transport is
+    made, from the environment variables the OpenTelemetry exporters read
+    (an argument given wins over them; an empty variable counts as unset):
+
+    ============================  =================================================
+    Argument                      Environment variables
+    ============================  =================================================
+    ``endpoint``                  ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` and
+                                  ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` (full
+                                  URLs, used as they are), else
+                                  ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL)
+    ``headers``                   ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` and
+                                  ``OTEL_EXPORTER_OTLP_METRICS_HEADERS``, else
+                                  ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value``
+                                  pairs, comma-separated, percent-decoded)
+    ``service_name``              ``OTEL_SERVICE_NAME``, else ``service.name`` in
+                                  the resource attributes
+    ``resource_attributes``       ``OTEL_RESOURCE_ATTRIBUTES`` (``key=value``
+                                  pairs, comma-separated, percent-decoded)
+    ``request_timeout``           ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds)
+    ``temporality``               ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``
+                                  (``cumulative``; ``delta`` and ``lowmemory``
+                                  both mean delta here)
+    ============================  =================================================
+
     Args:
         endpoint: The collector's base URL (``/v1/logs`` and ``/v1/metrics``
-            are appended), such as ``http://127.0.0.1:4318``.
-        service_name: The ``service.name`` resource attribute.
-        headers: Extra headers, such as an API key header; never logged.
+            are appended); by default ``http://127.0.0.1:4318``, the
+            collector on this host (the address the exporters' default
+            ``localhost`` names, without a name lookup that may try IPv6
+            first).
+        service_name: The ``service.name`` resource attribute (by default
+            ``aievents``).
+        headers: Extra headers, such as an API key header; never logged
+            nor shown in errors.
+        resource_attributes: More resource attributes, such as
+            ``{"deployment.environment.name": "prod"}``.
         metrics: Also send the metrics (on by default).
+        temporality: ``"delta"`` (the default: each export holds its
+            batch's points) or ``"cumulative"`` (each export holds the
+            running totals since the transport was made).
+        max_attribute_sets: The most attribute sets a metric keeps (model,
+            provider, operation, size, quality...); later ones are added to
+            ``otel.metric.overflow=true``. It bounds the memory the
+            cumulative totals hold.
         connect_timeout: Seconds to connect.
         read_timeout: Seconds to wait for each read of the answer.
         request_timeout: Seconds one request may take in all (connecting,
-            sending and reading the answer).
+            sending and reading the answer); 30 by default.
         verify: Verify TLS certificates (on by default), or a CA bundle path.
         client: An ``httpx.Client`` to use instead of a new one.
+
+    Raises:
+        ValueError: an argument or an environment variable is malformed (it
+            is named; a header's value is never shown).
     """
 
     def __init__(
         self,
-        endpoint: str = "http://127.0.0.1:4318",
+        endpoint: str | None = None,
         *,
-        service_name: str = "aievents",
+        service_name: str | None = None,
         headers: Mapping[str, str] | None = None,
+        resource_attributes: Mapping[str, str | bool | int | float] | None = None,
         metrics: bool = True,
+        temporality: Temporality | None = None,
+        max_attribute_sets: int = MAX_ATTRIBUTE_SETS,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
-        request_timeout: float = 30.0,
+        request_timeout: float | None = None,
         verify: bool | str = True,
         client: httpx.Client | None = None,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        found = settings(
+            endpoint,
+            headers=headers,
+            service_name=service_name,
+            resource_attributes=resource_attributes,
+            request_timeout=request_timeout,
+            temporality=temporality,
+        )
+        #: Where the log records are posted.
+        self.logs_url = found.logs_url
+        #: Where the metrics are posted.
+        self.metrics_url = found.metrics_url
         self.metrics = metrics
         #: What builds the messages (:class:`~aievents.encoding.otlp.OtlpEncoder`).
-        self.encoder = OtlpEncoder(service_name)
-        self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
-        self._http = Connections(client, connect_timeout, read_timeout, verify, request_timeout)
+        self.encoder = OtlpEncoder(
+            found.service_name,
+            resource_attributes=found.resource,
+            temporality=found.temporality,
+            max_attribute_sets=max_attribute_sets,
+        )
+        protobuf = {"Content-Type": "application/x-protobuf"}
+        self._logs_headers = {**protobuf, **found.logs_headers}
+        self._metrics_headers = {**protobuf, **found.metrics_headers}
+        self._http = Connections(
+            client, connect_timeout, read_timeout, verify, found.request_timeout
+        )
         self.metrics_failures = 0
         #: A Retry-After the metrics export was answered with, not told to the sender yet.
         self._wait_until: float | None = None
+
+    @property
+    def temporality(self) -> Temporality:
+        """The metrics' temporality: ``"delta"`` or ``"cumulative"``."""
+        return self.encoder.temporality
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one request may take in all."""
+        return self._http.request_timeout
+
+    def __repr__(self) -> str:
+        return f"OtlpTransport({safe_url(self.logs_url)!r}, temporality={self.temporality!r})"
 
     def log_record(self, event: BaseEvent) -> LogRecord:
         """The OTLP log record of one event, its secrets scrubbed (see :attr:`encoder`)."""
@@ -88,7 +176,11 @@ class OtlpTransport:
         return self.encoder.logs_request(batch)
 
     def metrics_request(self, batch: Sequence[BaseEvent]) -> ExportMetricsServiceRequest | None:
-        """The metrics export of a batch, or None if it has no points (see :attr:`encoder`)."""
+        """The metrics export of a batch, or None if there are no points (see :attr:`encoder`).
+
+        With cumulative temporality each call adds the batch to the running
+        totals: :meth:`send` calls it once per delivered batch.
+        """
         return self.encoder.metrics_request(batch)
 
     def send(self, batch: Sequence[BaseEvent]) -> None:
@@ -96,11 +188,14 @@ class OtlpTransport:
 
         The log records are what is delivered: their failure raises
         :class:`TransportError`. A metrics export that fails afterwards is
-        counted in ``metrics_failures`` and logged, never retried (a retry
-        would count the deltas twice); a 404 turns metrics off (a collector
-        that takes logs only). A ``Retry-After`` it is answered with is
-        honoured all the same: the next ``send`` before then sends nothing
-        and raises, with the time left as its ``retry_after``.
+        counted in ``metrics_failures`` and logged, never retried: with
+        delta temporality a retry could count the batch twice (its points
+        are lost); with cumulative temporality the next export carries the
+        running totals, the failed batch's points with them. A 404 turns
+        metrics off (a collector that takes logs only). A ``Retry-After``
+        it is answered with is honoured all the same: the next ``send``
+        before then sends nothing and raises, with the time left as its
+        ``retry_after``.
 
         Raises:
             UnencodableError: some events cannot be encoded (nothing sent).
@@ -109,9 +204,9 @@ class OtlpTransport:
         """
         self._honour_wait()
         self._http.post(
-            f"{self.endpoint}/v1/logs",
+            self.logs_url,
             self.logs_request(batch).SerializeToString(),
-            self._headers,
+            self._logs_headers,
         )
         if not self.metrics:
             return
@@ -124,11 +219,7 @@ class OtlpTransport:
         if request is None:
             return
         try:
-            self._http.post(
-                f"{self.endpoint}/v1/metrics",
-                request.SerializeToString(),
-                self._headers,
-            )
+            self._http.post(self.metrics_url, request.SerializeToString(), self._metrics_headers)
         except TransportError as exc:
             self.metrics_failures += 1
             if exc.status == 404:
@@ -143,7 +234,7 @@ class OtlpTransport:
         left = None if until is None else until - time.monotonic()
         if left is not None and left > 0:
             raise TransportError(
-                f"{safe_url(self.endpoint)} asked to wait {left:.0f} s more (Retry-After)",
+                f"{safe_url(self.metrics_url)} asked to wait {left:.0f} s more (Retry-After)",
                 retryable=True,
                 retry_after=left,
             )
