@@ -57,6 +57,7 @@ try:
 except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
+from aievents._genai import DURATION_BOUNDARIES, TOKEN_BOUNDARIES
 from aievents._outbound import outbound
 from aievents._version import __version__
 from aievents.encoding import encode_each
@@ -70,14 +71,6 @@ from aievents.usage import flat_reported, flat_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpEncoder"]
 
-#: Bucket boundaries the GenAI conventions advise for token counts.
-TOKEN_BOUNDARIES: Final = (
-    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-)  # fmt: skip
-#: Bucket boundaries the GenAI conventions advise for durations (seconds).
-DURATION_BOUNDARIES: Final = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-)  # fmt: skip
 _INT64: Final = range(-(2**63), 2**63)
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
