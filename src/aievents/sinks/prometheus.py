@@ -5,23 +5,21 @@ histogram in a ``prometheus_client`` registry, which Prometheus scrapes
 from ``/metrics`` (:func:`serve_metrics` serves one, or the application's
 own endpoint does). With the default namespace ``aievents``:
 
-================================================  ====================================
-metric                                            what it counts
-================================================  ====================================
-``aievents_image_requests_total``                 requests with usage (``image:usage``)
-``aievents_image_request_errors_total``           failed requests, by ``error_type``
-``aievents_images_total``                         images produced
-``aievents_tokens_total``                         tokens, ``type`` ``input``/``output``
-``aievents_billed_tokens_total``                  tokens as billed, ``type`` ``input_text``,
-                                                  ``input_image``, ``input_cached``,
-                                                  ``output_image``, ``output_text``
-``aievents_cost_usd_total``                       cost in USD as aievents priced it
-``aievents_unpriced_requests_total``              requests whose cost is unknown
-``aievents_reported_cost_usd_total``              cost in USD as providers reported it
-``aievents_image_request_duration_seconds``       histogram of request durations
-``aievents_label_overflow_total``                 events whose label value was capped
-``aievents_prometheus_sink_failures_total``       events the sink failed to count
-================================================  ====================================
+- ``aievents_image_requests_total``: requests with usage (``image:usage``);
+- ``aievents_image_request_errors_total``: failed requests, by ``error_type``;
+- ``aievents_images_total``: images produced;
+- ``aievents_tokens_total``: tokens, ``type`` ``input`` or ``output``;
+- ``aievents_billed_tokens_total``: the same tokens as billed, ``type``
+  ``input_text``, ``input_image``, ``input_cached``, ``output_image``,
+  ``output_text`` (they add up to the input and output tokens);
+- ``aievents_cost_usd_total``: cost in USD as aievents priced it;
+- ``aievents_unpriced_requests_total``: requests whose cost is unknown;
+- ``aievents_reported_cost_usd_total``: cost in USD as providers reported it;
+- ``aievents_image_request_duration_seconds``: histogram of request
+  durations (the GenAI conventions' buckets), ``error_type`` empty on success;
+- ``aievents_label_overflow_total``: events whose label value was past its
+  cap, by ``label``;
+- ``aievents_prometheus_sink_failures_total``: events the sink failed to count.
 
 Every metric of a request is labelled ``provider``, ``model`` and
 ``operation``; ``project_id`` and ``user_id`` are opt-in (``labels=``),
