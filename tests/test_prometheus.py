@@ -410,6 +410,11 @@ class TestNeverRaises:
         # the bad one was counted up to its images; the good one in full
         assert total(samples, "aievents_image_requests_total", model="m") == 2
 
+    def test_not_an_event(self, sink: PrometheusSink) -> None:
+        """Something that is not an event at all: counted as a failure, not raised."""
+        sink.handle(object())  # type: ignore[arg-type]
+        assert sink.failures == 1
+
     def test_other_events_ignored(self, sink: PrometheusSink) -> None:
         """Started events and events of other families add nothing."""
         sink.handle(ImageRequestStartedEvent(request_id="r", provider="p", model="m"))

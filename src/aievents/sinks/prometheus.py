@@ -52,6 +52,7 @@ except ImportError as _error:
     raise missing_extra("PrometheusSink", "prometheus", _error) from None
 
 from aievents._diag import RateLimitedLog
+from aievents._fork import after_fork
 from aievents._genai import DURATION_BOUNDARIES
 from aievents._validate import setting
 from aievents.events import BaseEvent
@@ -88,6 +89,7 @@ class _Seen:
         self._order: deque[str] = deque()
         self._size = size
         self._lock = threading.Lock()
+        after_fork(self)
 
     def first(self, request_id: str) -> bool:
         """Remember ``request_id``; whether it is new."""
@@ -99,6 +101,10 @@ class _Seen:
             self._ids.add(request_id)
             self._order.append(request_id)
             return True
+
+    def _after_fork(self) -> None:
+        """In a forked child: a lock of its own (a thread of the parent may have held it)."""
+        self._lock = threading.Lock()
 
 
 class _Children:
@@ -264,6 +270,7 @@ class PrometheusSink:
         self._book = book_for(prices)
         self._price_events = price_events
         self._lock = threading.Lock()
+        after_fork(self)
         self._closed = False
         self._diag = RateLimitedLog("prometheus")
         #: Events the sink failed to count (logged, never raised).
@@ -305,10 +312,10 @@ class PrometheusSink:
 
     def handle(self, event: BaseEvent) -> None:
         """Count ``event`` (usage, completed and error events; others are ignored)."""
-        route = self._routes.get(event.event_type)
-        if route is None or self._closed:
-            return
         try:
+            route = self._routes.get(event.event_type)
+            if route is None or self._closed:
+                return
             route(event)
         except Exception as error:  # noqa: BLE001 - metrics must not break the host
             with self._lock:
@@ -318,7 +325,7 @@ class PrometheusSink:
                 "warning",
                 "prometheus_sink_failed",
                 error=type(error).__name__,
-                event_type=event.event_type,
+                event_type=getattr(event, "event_type", None),
             )
 
     def _key(self, event: Any) -> tuple[str, ...]:
@@ -386,6 +393,10 @@ class PrometheusSink:
         child.inc()
         if event.duration is not None:
             self._observe(key, event.duration)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a lock of its own (a thread of the parent may have held it)."""
+        self._lock = threading.Lock()
 
     def overflowed(self) -> dict[str, int]:
         """Events counted under ``"(overflow)"``, by label (also a metric)."""
