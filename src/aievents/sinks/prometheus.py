@@ -60,7 +60,7 @@ from aievents.money import ImageCost
 from aievents.pricing import PriceBook, PriceTable, book_for
 from aievents.sinks._labels import CappedLabel
 from aievents.sinks._metricsserver import MetricsServer, serve_metrics
-from aievents.usage import flat_tokens
+from aievents.usage import billed_tokens
 
 __all__ = ["MetricsServer", "PrometheusSink", "serve_metrics"]
 
@@ -70,15 +70,9 @@ OPT_IN_LABELS: Final = ("project_id", "user_id")
 _MAX_PROVIDERS: Final = 100
 _MAX_ERROR_TYPES: Final = 100
 _NAMESPACE: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-#: ``flat_tokens`` names, and the ``type`` label each is counted under.
-_TOKENS: Final = (("input_tokens", "input"), ("output_tokens", "output"))
-_BILLED: Final = (
-    ("input_text_tokens", "input_text"),
-    ("input_image_tokens", "input_image"),
-    ("cached_tokens", "input_cached"),
-    ("output_image_tokens", "output_image"),
-    ("output_text_tokens", "output_text"),
-)
+#: The ``type`` of each billed count, in the order of :func:`aievents.usage.billed_tokens`
+#: (the billed counts of :func:`aievents.usage.flat_tokens`, which logs and OTLP carry).
+_BILLED: Final = ("input_text", "input_image", "input_cached", "output_image", "output_text")
 
 
 class _Seen:
@@ -110,13 +104,16 @@ class _Seen:
 class _Children:
     """The labelled children of one label set, looked up once (see ``PrometheusSink``)."""
 
-    __slots__ = ("billed", "cost", "images", "reported", "requests", "tokens", "unpriced")
+    __slots__ = (
+        "billed", "cost", "images", "input", "output", "reported", "requests", "unpriced",
+    )  # fmt: skip
 
     def __init__(self, metrics: _Metrics, key: tuple[str, ...]) -> None:
         self.requests = metrics.requests.labels(*key)
         self.images = metrics.images.labels(*key)
-        self.tokens = [(name, metrics.tokens.labels(*key, kind)) for name, kind in _TOKENS]
-        self.billed = [(name, metrics.billed.labels(*key, kind)) for name, kind in _BILLED]
+        self.input = metrics.tokens.labels(*key, "input")
+        self.output = metrics.tokens.labels(*key, "output")
+        self.billed = [metrics.billed.labels(*key, kind) for kind in _BILLED]
         self.cost = metrics.cost.labels(*key)
         self.unpriced = metrics.unpriced.labels(*key)
         self.reported = metrics.reported.labels(*key)
@@ -265,6 +262,8 @@ class PrometheusSink:
         self._error_type = CappedLabel("error_type", _MAX_ERROR_TYPES)
         self._opt_in = tuple(CappedLabel(name, max_label_values) for name in chosen)
         self._caps = (self._provider, self._model, self._error_type, *self._opt_in)
+        self._project = next((c for c in self._opt_in if c.name == "project_id"), None)
+        self._user = next((c for c in self._opt_in if c.name == "user_id"), None)
         self._usage_ids = _Seen(max_request_ids)
         self._ended_ids = _Seen(max_request_ids)
         self._book = book_for(prices)
@@ -335,8 +334,10 @@ class PrometheusSink:
             self._model(event.model),
             event.operation or "",
         )
-        if self._opt_in:
-            key += tuple(cap(getattr(event, cap.name)) for cap in self._opt_in)
+        if self._project is not None:  # the opt-ins in OPT_IN_LABELS order
+            key += (self._project(event.project_id),)
+        if self._user is not None:
+            key += (self._user(event.user_id),)
         return key
 
     def _usage(self, event: Any) -> None:
@@ -350,16 +351,13 @@ class PrometheusSink:
         if event.images:
             children.images.inc(event.images)
         usage = event.usage
-        tokens = flat_tokens(usage)
-        if tokens:
-            for name, child in children.tokens:
-                count = tokens.get(name)
-                if count:
-                    child.inc(count)
-            for name, child in children.billed:
-                count = tokens.get(name)
-                if count:
-                    child.inc(count)
+        if usage.input_tokens:
+            children.input.inc(usage.input_tokens)
+        if usage.output_tokens:
+            children.output.inc(usage.output_tokens)
+        for child, count in zip(children.billed, billed_tokens(usage), strict=True):
+            if count:
+                child.inc(count)
         cost = self._book.cost_for(event, price=self._price_events)
         if cost is None:
             children.unpriced.inc()
