@@ -370,9 +370,11 @@ class TestSettings:
         assert list(registry.collect()) == []
 
     def test_not_a_registry(self) -> None:
-        """Something that is not a registry is a TypeError."""
-        with pytest.raises(TypeError, match="registry must be a prometheus_client"):
+        """Something that is not a registry, labels that are not names: a TypeError."""
+        with pytest.raises(TypeError, match=r"registry must be a prometheus_client.*got str"):
             PrometheusSink(registry="default")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="labels must be label names such as"):
+            PrometheusSink(registry=CollectorRegistry(), labels=3)  # type: ignore[arg-type]
 
     def test_buckets(self, registry: CollectorRegistry) -> None:
         """Bucket bounds of one's own."""

@@ -235,14 +235,20 @@ class PrometheusSink:
             registry = REGISTRY
         if not callable(getattr(registry, "register", None)):
             raise TypeError(
-                f"registry must be a prometheus_client CollectorRegistry, got {registry!r}"
+                "registry must be a prometheus_client CollectorRegistry, "
+                f"got {type(registry).__name__}"
             )
         if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
             raise ValueError(
                 f"namespace must be a Prometheus metric name prefix (letters, digits, '_', "
                 f"':'; not starting with a digit), got {namespace!r}"
             )
-        chosen = tuple(labels) if not isinstance(labels, str) else (labels,)
+        try:
+            chosen = tuple(labels) if not isinstance(labels, str) else (labels,)
+        except TypeError:
+            raise TypeError(
+                f"labels must be label names such as ['user_id'], got {type(labels).__name__}"
+            ) from None
         for label in chosen:
             if label not in OPT_IN_LABELS:
                 raise ValueError(
