@@ -72,6 +72,19 @@ EXPECTED = {
     ],
     "forwarding.py": ["sent=10 pending=0 dropped={}", "10 lines in events.jsonl"],
     "testing_capture.py": ["test_thumbnail_is_reported passed"],
+    "prometheus_metrics.py": [
+        "scraped http://127.0.0.1:PORT/metrics",
+        "aievents_image_requests_total model=gpt-image-1 user_id=alice 2",
+        "aievents_image_requests_total model=gpt-image-1 user_id=bob 1",
+        "aievents_image_request_errors_total model=gpt-image-1 error_type=TimeoutError 1",
+        "aievents_images_total model=gpt-image-1 user_id=bob 2",
+        # gpt-image-1, 12 text tokens x 5.00/M + 1056 image tokens an image x 40.00/M:
+        # alice 2 x (0.00006 + 0.04224), bob 0.00006 + 0.08448
+        "aievents_cost_usd_total model=gpt-image-1 user_id=alice 0.0846",
+        "aievents_cost_usd_total model=gpt-image-1 user_id=bob 0.08454",
+        "aievents_unpriced_requests_total model=gpt-image-1 user_id=bob 0",
+        "aievents_image_request_duration_seconds_count model=gpt-image-1 error_type=TimeoutError 1",
+    ],
 }
 
 

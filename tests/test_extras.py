@@ -145,6 +145,8 @@ class TestLibraryExtras:
             ("from aievents.devtools import DevtoolsTransport as T; T()", {}, "devtools"),
             ("from aievents.devtools import DevtoolsListener as L; L()", {}, "devtools"),
             ("from aievents.instrument import instrument_google_genai as i; i()", {}, "google"),
+            ("from aievents import PrometheusSink", {}, "prometheus"),
+            ("from aievents.sinks import serve_metrics", {"extras": ("otel",)}, "prometheus"),
         ],
     )
     def test_named(
@@ -164,6 +166,15 @@ class TestLibraryExtras:
         result = bare("-c", code, extras=("otel",), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "ok"
+
+    def test_prometheus_alone(self, bare: Bare, tmp_path: Path) -> None:
+        """With the prometheus extra alone (no OpenTelemetry), its example runs."""
+        example = Path(__file__).resolve().parent.parent / "examples" / "prometheus_metrics.py"
+        result = bare(str(example), extras=("prometheus",), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "aievents_image_requests_total model=gpt-image-1 user_id=alice 2" in result.stdout
+        probe = "import sys, aievents.sinks.prometheus; print('opentelemetry' in sys.modules)"
+        assert bare("-c", probe, extras=("prometheus",), cwd=tmp_path).stdout.strip() == "False"
 
 
 class TestCommandExtras:

@@ -44,6 +44,7 @@ MODULES = [
     "aievents.query",
     "aievents.sinks.aggregate",
     "aievents.sinks.log",
+    "aievents.sinks.prometheus",
     "aievents.sinks.store",
     "aievents.instrument",
     "aievents.sinks.forward",
@@ -195,14 +196,15 @@ print("ok")
         assert result.stdout == "ok\n", result.stderr
 
     def test_optional_parts_when_asked(self) -> None:
-        """The transports, devtools and instrumentation import from aievents when asked for."""
+        """Transports, devtools, instrumentation, the Prometheus sink import when asked for."""
         import subprocess
         import sys
 
         code = """
 import sys, aievents
 parts = ("aievents.transports.http", "aievents.transports.jsonl", "aievents.transports.otlp",
-         "aievents.devtools", "aievents.instrument", "httpx", "websockets", "openai")
+         "aievents.devtools", "aievents.instrument", "aievents.sinks.prometheus", "httpx",
+         "websockets", "openai", "prometheus_client")
 assert not [m for m in parts if m in sys.modules], [m for m in parts if m in sys.modules]
 assert {"HttpTransport", "instrument_openai", "DevtoolsTransport"} <= set(dir(aievents))
 from aievents import JsonlTransport, image_request, instrument_openai, uninstrument_openai
@@ -210,6 +212,10 @@ from aievents.transports.jsonl import JsonlTransport as direct
 from aievents.instrument import instrument_openai as instrument
 assert JsonlTransport is direct and instrument_openai is instrument
 assert "aievents.transports.http" not in sys.modules, "one transport loads only itself"
+from aievents import PrometheusSink, serve_metrics
+from aievents.sinks.prometheus import PrometheusSink as sink_class, serve_metrics as serve
+assert PrometheusSink is sink_class and serve_metrics is serve
+assert "PrometheusSink" not in aievents.__all__  # a star import would need the extra
 print("ok")
 """
         result = subprocess.run(

@@ -92,6 +92,8 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.prometheus import PrometheusSink as PrometheusSink
+    from aievents.sinks.prometheus import serve_metrics as serve_metrics
     from aievents.sinks.store import StoreSink as StoreSink
     from aievents.transports.http import HttpTransport as HttpTransport
     from aievents.transports.jsonl import JsonlTransport as JsonlTransport
@@ -166,7 +168,8 @@ from aievents._version import __version__ as __version__
 
 #: The optional parts, each imported when first asked for: the sinks, the
 #: policies, and (not in ``__all__``, since a star import would need every
-#: extra) the transports, the devtools bridge and the instrumentation.
+#: extra) the transports, the Prometheus sink and its server, the devtools
+#: bridge and the instrumentation.
 __getattr__, __dir__ = lazy(
     __name__,
     {
@@ -174,6 +177,7 @@ __getattr__, __dir__ = lazy(
             ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"),
             "aievents.sinks",
         ),
+        **dict.fromkeys(("PrometheusSink", "serve_metrics"), "aievents.sinks"),
         **dict.fromkeys(("Batching", "Retry"), "aievents.policy"),
         **dict.fromkeys(
             ("HttpTransport", "JsonlTransport", "OtlpTransport"), "aievents.transports"

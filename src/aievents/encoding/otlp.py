@@ -59,6 +59,7 @@ except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
 from aievents._fork import after_fork
+from aievents._genai import DURATION_BOUNDARIES, TOKEN_BOUNDARIES
 from aievents._outbound import outbound
 from aievents._trace import parse_traceparent
 from aievents._validate import setting
@@ -92,14 +93,6 @@ __all__ = [
 #: How metric points are aggregated: the batch's own (``delta``) or running totals.
 Temporality = Literal["delta", "cumulative"]
 
-#: Bucket boundaries the GenAI conventions advise for token counts.
-TOKEN_BOUNDARIES: Final = (
-    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-)  # fmt: skip
-#: Bucket boundaries the GenAI conventions advise for durations (seconds).
-DURATION_BOUNDARIES: Final = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-)  # fmt: skip
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
 #: Event fields that become ``aievents.*`` log attributes when set.

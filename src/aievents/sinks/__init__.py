@@ -7,6 +7,10 @@ A sink is anything with ``handle(event)``, ``flush(timeout)`` and
 Each sink's module is imported when the sink is first asked for
 (``from aievents.sinks import StoreSink`` imports SQLAlchemy then, not
 before); an extra that is not installed is named in the :class:`ImportError`.
+:class:`~aievents.sinks.prometheus.PrometheusSink` and
+:func:`~aievents.sinks.prometheus.serve_metrics` (extra ``[prometheus]``) are
+importable from here too, but left out of ``__all__``: a star import would
+need the extra.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.prometheus import PrometheusSink as PrometheusSink
+    from aievents.sinks.prometheus import serve_metrics as serve_metrics
     from aievents.sinks.store import StoreSink as StoreSink
 
 __all__ = [
@@ -38,7 +44,7 @@ __all__ = [
     "StoreSink",
 ]
 
-#: The sinks (and what a reprice answers) importable from this package, and their
+#: The sinks (what a reprice answers, the /metrics server) importable from this package, and their
 #: modules (imported when asked for).
 __getattr__, __dir__ = lazy(
     __name__,
@@ -49,7 +55,9 @@ __getattr__, __dir__ = lazy(
         "LogSink": "aievents.sinks.log",
         "ModelRepricing": "aievents.sinks._reprice",
         "NotRepriced": "aievents.sinks._reprice",
+        "PrometheusSink": "aievents.sinks.prometheus",
         "Repricing": "aievents.sinks._reprice",
         "StoreSink": "aievents.sinks.store",
+        "serve_metrics": "aievents.sinks.prometheus",
     },
 )
