@@ -57,6 +57,7 @@ try:
 except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
+from aievents._genai import DURATION_BOUNDARIES, TOKEN_BOUNDARIES, usage_values
 from aievents._outbound import outbound
 from aievents._version import __version__
 from aievents.encoding import encode_each
@@ -66,18 +67,9 @@ from aievents.events import (
     ImageRequestErrorEvent,
     ImageUsageEvent,
 )
-from aievents.usage import flat_reported, flat_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpEncoder"]
 
-#: Bucket boundaries the GenAI conventions advise for token counts.
-TOKEN_BOUNDARIES: Final = (
-    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-)  # fmt: skip
-#: Bucket boundaries the GenAI conventions advise for durations (seconds).
-DURATION_BOUNDARIES: Final = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-)  # fmt: skip
 _INT64: Final = range(-(2**63), 2**63)
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
@@ -201,16 +193,7 @@ class OtlpEncoder:
         if isinstance(event, ImageRequestErrorEvent):
             values["error.type"] = event.error_type
         if isinstance(event, ImageUsageEvent):
-            tokens = flat_tokens(event.usage)
-            values["gen_ai.usage.input_tokens"] = tokens.pop("input_tokens", None)
-            values["gen_ai.usage.output_tokens"] = tokens.pop("output_tokens", None)
-            values.update({f"aievents.{name}": count for name, count in tokens.items()})
-            cost = event.cost
-            if cost is not None:
-                values["aievents.cost_usd"] = float(cost.total)
-                values["aievents.priced_as"] = cost.priced_model
-            for name, value in flat_reported(event.usage).items():
-                values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
+            values.update(usage_values(event))
         error = isinstance(event, ImageRequestErrorEvent)
         return LogRecord(
             time_unix_nano=event.timestamp * 1_000_000,

@@ -1,0 +1,53 @@
+"""The OpenTelemetry GenAI facts of an event, shared by the OTLP encoder and OtelSink.
+
+One mapping of what an image request used to attribute names, so that the
+OTLP log records (:mod:`aievents.encoding.otlp`) and the spans of
+:class:`~aievents.sinks.otel.OtelSink` say the same thing with the same
+names: the conventions' ``gen_ai.usage.input_tokens`` and
+``gen_ai.usage.output_tokens``, and ``aievents.*`` for what they lack (the
+flat token counts of :func:`aievents.usage.flat_tokens`, the cost aievents
+computed as ``aievents.cost_usd`` with ``aievents.priced_as``, and what the
+provider reported: ``aievents.reported_cost_usd``,
+``aievents.billed_quantity``, ``aievents.billed_unit``). The bucket
+boundaries are the ones the conventions advise for the two histograms.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aievents.events import ImageUsageEvent
+from aievents.usage import flat_reported, flat_tokens
+
+__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
+
+#: Bucket boundaries the GenAI conventions advise for token counts.
+TOKEN_BOUNDARIES: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+#: Bucket boundaries the GenAI conventions advise for durations (seconds).
+DURATION_BOUNDARIES: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+
+
+def usage_values(event: ImageUsageEvent) -> dict[str, Any]:
+    """The usage and cost attributes of an ``image:usage`` event (None for what is unknown).
+
+    Amounts and quantities are doubles (finite, as an event's are bounded);
+    counts are ints.
+    """
+    tokens = flat_tokens(event.usage)
+    values: dict[str, Any] = {
+        "gen_ai.usage.input_tokens": tokens.pop("input_tokens", None),
+        "gen_ai.usage.output_tokens": tokens.pop("output_tokens", None),
+    }
+    for name, count in tokens.items():
+        values[f"aievents.{name}"] = count
+    cost = event.cost
+    if cost is not None:
+        values["aievents.cost_usd"] = float(cost.total)
+        values["aievents.priced_as"] = cost.priced_model
+    for name, value in flat_reported(event.usage).items():
+        values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
+    return values
