@@ -72,6 +72,12 @@ EXPECTED = {
     ],
     "forwarding.py": ["sent=10 pending=0 dropped={}", "10 lines in events.jsonl"],
     "testing_capture.py": ["test_thumbnail_is_reported passed"],
+    "opentelemetry_sink.py": [
+        "render banner > generate_content gpt-image-1",
+        # gpt-image-1 low 1024x1024: 10 text tokens x 5.00/M + 272 output x 40.00/M
+        "  gen_ai.usage.cost = 0.01093",
+        "requests 1, images 1, tokens 282, cost $0.01093",
+    ],
 }
 
 

@@ -44,6 +44,7 @@ MODULES = [
     "aievents.query",
     "aievents.sinks.aggregate",
     "aievents.sinks.log",
+    "aievents.sinks.otel",
     "aievents.sinks.store",
     "aievents.instrument",
     "aievents.sinks.forward",

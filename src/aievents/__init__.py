@@ -92,6 +92,7 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.otel import OtelSink as OtelSink
     from aievents.sinks.store import StoreSink as StoreSink
     from aievents.transports.http import HttpTransport as HttpTransport
     from aievents.transports.jsonl import JsonlTransport as JsonlTransport
@@ -166,7 +167,7 @@ from aievents._version import __version__ as __version__
 
 #: The optional parts, each imported when first asked for: the sinks, the
 #: policies, and (not in ``__all__``, since a star import would need every
-#: extra) the transports, the devtools bridge and the instrumentation.
+#: extra) OtelSink, the transports, the devtools bridge and the instrumentation.
 __getattr__, __dir__ = lazy(
     __name__,
     {
@@ -174,6 +175,7 @@ __getattr__, __dir__ = lazy(
             ("AggregateSink", "ForwardReport", "ForwardSink", "LogSink", "StoreSink"),
             "aievents.sinks",
         ),
+        "OtelSink": "aievents.sinks",
         **dict.fromkeys(("Batching", "Retry"), "aievents.policy"),
         **dict.fromkeys(
             ("HttpTransport", "JsonlTransport", "OtlpTransport"), "aievents.transports"

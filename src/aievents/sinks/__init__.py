@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.otel import MetricNames as MetricNames
+    from aievents.sinks.otel import OtelSink as OtelSink
     from aievents.sinks.store import StoreSink as StoreSink
 
 __all__ = [
@@ -39,7 +41,8 @@ __all__ = [
 ]
 
 #: The sinks (and what a reprice answers) importable from this package, and their
-#: modules (imported when asked for).
+#: modules (imported when asked for). OtelSink and its MetricNames are not in
+#: ``__all__``: a star import would need the ``[otel]`` extra.
 __getattr__, __dir__ = lazy(
     __name__,
     {
@@ -47,8 +50,10 @@ __getattr__, __dir__ = lazy(
         "ForwardReport": "aievents.sinks.forward",
         "ForwardSink": "aievents.sinks.forward",
         "LogSink": "aievents.sinks.log",
+        "MetricNames": "aievents.sinks.otel",
         "ModelRepricing": "aievents.sinks._reprice",
         "NotRepriced": "aievents.sinks._reprice",
+        "OtelSink": "aievents.sinks.otel",
         "Repricing": "aievents.sinks._reprice",
         "StoreSink": "aievents.sinks.store",
     },
