@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aievents.events import ImageUsageEvent
-from aievents.usage import flat_reported, flat_tokens
+from aievents.usage import FLAT_TOKEN_FIELDS, flat_reported, flat_tokens
 
 __all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
 
@@ -30,6 +30,9 @@ DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
 
+#: ``aievents.<name>`` of each flat token count, made once.
+_PREFIXED: Final = {name: f"aievents.{name}" for name in FLAT_TOKEN_FIELDS}
+
 
 def usage_values(event: ImageUsageEvent) -> dict[str, Any]:
     """The usage and cost attributes of an ``image:usage`` event (None for what is unknown).
@@ -37,17 +40,19 @@ def usage_values(event: ImageUsageEvent) -> dict[str, Any]:
     Amounts and quantities are doubles (finite, as an event's are bounded);
     counts are ints.
     """
-    tokens = flat_tokens(event.usage)
+    usage = event.usage
+    tokens = flat_tokens(usage)
     values: dict[str, Any] = {
         "gen_ai.usage.input_tokens": tokens.pop("input_tokens", None),
         "gen_ai.usage.output_tokens": tokens.pop("output_tokens", None),
     }
     for name, count in tokens.items():
-        values[f"aievents.{name}"] = count
+        values[_PREFIXED[name]] = count
     cost = event.cost
     if cost is not None:
         values["aievents.cost_usd"] = float(cost.total)
         values["aievents.priced_as"] = cost.priced_model
-    for name, value in flat_reported(event.usage).items():
-        values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
+    if usage.cost is not None or usage.cost_details is not None or usage.billed is not None:
+        for name, value in flat_reported(usage).items():
+            values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
     return values

@@ -103,30 +103,47 @@ class Spans:
         return found
 
 
-def answer_values(event: ImageEvent, asked: str | None) -> dict[str, Any]:
-    """What an ending event (completed, usage or error) tells, as span attributes.
+def answer_values(
+    event: ImageEvent, opening: ImageEvent, completed: ImageRequestCompletedEvent | None = None
+) -> dict[str, Any]:
+    """What an ending event (completed, usage or error) adds to the span ``opening`` opened.
 
-    ``asked`` is the model the request asked for: the answer's is set as
-    ``gen_ai.response.model`` when it differs.
+    The answer's model is ``gen_ai.response.model`` when it differs from
+    the one asked for; ids, size and quality are set again only when the
+    answer changed them. ``completed`` is the request's completed event,
+    when ``event`` is the usage that follows it.
     """
     values: dict[str, Any] = {}
-    if event.model is not None and event.model != asked:
-        values["gen_ai.response.model"] = event.model
+    model = event.model
+    if model is not None and model != opening.model:
+        values["gen_ai.response.model"] = model
     response_id = event.correlation_id or event.request_id
     if response_id is not None:
         values["gen_ai.response.id"] = response_id
-    for field in _IDS:
-        value = getattr(event, field)
-        if value is not None:
-            values[f"aievents.{field}"] = value
-    if event.size is not None:
-        values["aievents.size"] = event.size
-    if event.quality is not None:
-        values["aievents.quality"] = event.quality
-    if event.images is not None:
-        values["aievents.images"] = event.images
+    value: Any = event.user_id
+    if value is not None and value != opening.user_id:
+        values["aievents.user_id"] = value
+    value = event.project_id
+    if value is not None and value != opening.project_id:
+        values["aievents.project_id"] = value
+    value = event.api_key_id
+    if value is not None and value != opening.api_key_id:
+        values["aievents.api_key_id"] = value
+    value = event.size
+    if value is not None and value != opening.size:
+        values["aievents.size"] = value
+    value = event.quality
+    if value is not None and value != opening.quality:
+        values["aievents.quality"] = value
+    value = event.images
+    if value is not None:
+        values["aievents.images"] = value
     if isinstance(event, ImageUsageEvent):
         values.update(usage_span_values(event))
+        if completed is not None:
+            values["aievents.duration_ms"] = completed.duration
+            if event.images is None and completed.images is not None:
+                values["aievents.images"] = completed.images
     elif isinstance(event, ImageRequestErrorEvent):
         values["error.type"] = event.error_type
         if event.status_code is not None:
@@ -138,18 +155,19 @@ def answer_values(event: ImageEvent, asked: str | None) -> dict[str, Any]:
 
 def usage_span_values(event: ImageUsageEvent) -> dict[str, Any]:
     """The usage and cost attributes of a span (the OTLP log record's, and the conventions')."""
-    values = {name: value for name, value in usage_values(event).items() if value is not None}
+    values = usage_values(event)
+    for name in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
+        if values[name] is None:
+            del values[name]
     details = event.usage.input_tokens_details
     if details is not None:
-        for name, count in (
-            ("gen_ai.usage.text.input_tokens", details.text_tokens),
-            ("gen_ai.usage.image.input_tokens", details.image_tokens),
-            ("gen_ai.usage.cache_read.input_tokens", details.cached_tokens),
-        ):
-            if count is not None:
-                values[name] = count
-    cost = event.cost
-    if cost is None:
+        if details.text_tokens is not None:
+            values["gen_ai.usage.text.input_tokens"] = details.text_tokens
+        if details.image_tokens is not None:
+            values["gen_ai.usage.image.input_tokens"] = details.image_tokens
+        if details.cached_tokens is not None:
+            values["gen_ai.usage.cache_read.input_tokens"] = details.cached_tokens
+    if event.cost is None:
         values["aievents.priced"] = False
     else:
         values["aievents.priced"] = True

@@ -35,6 +35,7 @@ without a price is counted in the unpriced counter, never as $0.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -78,28 +79,38 @@ _MS: Final = 1_000_000
 
 
 class _Open:
-    """A request's span while it is open; ``ended`` (ns) once its completed event came."""
+    """A request's span while it is open, and its completed event once that came."""
 
-    __slots__ = ("done", "ended", "model", "span", "values")
+    __slots__ = ("completed", "done", "opening", "span")
 
-    def __init__(self, span: Any, model: str | None) -> None:
+    def __init__(self, span: Any, opening: ImageEvent) -> None:
         self.span = span
-        self.model = model
-        self.ended: int | None = None
-        self.values: dict[str, Any] | None = None
+        self.opening = opening
+        self.completed: ImageRequestCompletedEvent | None = None
         self.done = False
 
-    def finish(self, end: int | None, more: Mapping[str, Any] | None = None) -> None:
-        """Set what is known and end the span (once) at ``end`` (ns; None: now)."""
+    @property
+    def ended(self) -> int | None:
+        """When the request completed (ns), or None."""
+        completed = self.completed
+        return None if completed is None else completed.timestamp * _MS
+
+    def finish(self, end: int | None, values: Mapping[str, Any] | None = None) -> None:
+        """Set ``values`` and end the span (once) at ``end`` (ns; None: now)."""
         if self.done:
             return
         self.done = True
-        values = self.values
-        if more:
-            values = {**values, **more} if values else dict(more)
         if values:
             self.span.set_attributes(values)
         self.span.end(end_time=end)
+
+    def cut(self, marker: str | None = None) -> None:
+        """End the span without its usage: at its completion with what that said, else now."""
+        completed = self.completed
+        values = {} if completed is None else answer_values(completed, self.opening)
+        if marker is not None:
+            values["aievents.unfinished"] = marker
+        self.finish(self.ended, values)
 
 
 class _Waiting(threading.local):
@@ -174,7 +185,7 @@ class OtelSink:
         self._spans = Spans(operation_name)
         self._open: dict[str, _Open] = {}
         self._max_open = max_open_spans
-        self._counted: dict[str, None] = {}
+        self._counted: OrderedDict[str, None] = OrderedDict()
         self._waiting = _Waiting()
         self._lock = threading.Lock()
         self._diag = RateLimitedLog("otel")
@@ -200,7 +211,7 @@ class OtelSink:
                 # The usage that follows a completed event did not come: end it now.
                 self._waiting.entry = None
                 self._drop(waiting[0], waiting[1])
-                waiting[1].finish(waiting[1].ended)
+                waiting[1].cut()
             if isinstance(event, ImageUsageEvent):
                 self._usage(event)
             elif isinstance(event, ImageRequestStartedEvent):
@@ -229,7 +240,7 @@ class OtelSink:
         span = tracer.start_span(
             name, context=spans.parent(event), kind=_CLIENT, attributes=values, start_time=start
         )
-        entry = _Open(span, event.model)
+        entry = _Open(span, event)
         request_id = event.request_id
         if request_id is not None:
             opened_ = self._open
@@ -256,8 +267,7 @@ class OtelSink:
         if entry is None:
             entry = self._lone(event, event.duration)
         if entry is not None:
-            entry.ended = event.timestamp * _MS
-            entry.values = answer_values(event, entry.model)
+            entry.completed = event
             self._waiting.entry = (event.request_id, entry)
         if self._metrics is not None:
             self._metrics.ended(event, event.duration)
@@ -276,9 +286,10 @@ class OtelSink:
                 if entry is not None:
                     self._drop(request_id, entry)
         if entry is not None:
-            ended = entry.ended
+            completed = entry.completed
             entry.finish(
-                event.timestamp * _MS if ended is None else ended, answer_values(event, entry.model)
+                event.timestamp * _MS if completed is None else completed.timestamp * _MS,
+                answer_values(event, entry.opening, completed),
             )
         counted = self._counted
         if request_id in counted:
@@ -289,7 +300,7 @@ class OtelSink:
         if len(counted) > self._max_open:
             with self._lock:
                 while len(counted) > self._max_open:
-                    counted.pop(next(iter(counted)), None)
+                    counted.popitem(last=False)
         if self._metrics is not None:
             self._metrics.usage(event)
 
@@ -303,7 +314,7 @@ class OtelSink:
             message = event.error_message
             description = scrub_text(message) if message else event.error_type
             entry.span.set_status(Status(StatusCode.ERROR, description))
-            entry.finish(event.timestamp * _MS, answer_values(event, entry.model))
+            entry.finish(event.timestamp * _MS, answer_values(event, entry.opening))
         if self._metrics is not None:
             self._metrics.failed(event)
 
@@ -320,7 +331,7 @@ class OtelSink:
                 ended.append(self._open.pop(next(iter(self._open))))
             self.evicted += len(ended)
         for entry in ended:
-            entry.finish(entry.ended, {"aievents.unfinished": EVICTED})
+            entry.cut(EVICTED)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -337,11 +348,11 @@ class OtelSink:
         whether they said they did.
         """
         with self._lock:
-            done = [(rid, e) for rid, e in self._open.items() if e.ended is not None]
+            done = [(rid, e) for rid, e in self._open.items() if e.completed is not None]
             for request_id, _ in done:
                 self._open.pop(request_id, None)
         for _, entry in done:
-            self._guarded(lambda entry=entry: entry.finish(entry.ended))
+            self._guarded(entry.cut)
         return self._force_flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
@@ -356,8 +367,8 @@ class OtelSink:
             left = list(self._open.values())
             self._open.clear()
         for entry in left:
-            more = None if entry.ended is not None else {"aievents.unfinished": CLOSED}
-            self._guarded(lambda e=entry, m=more: e.finish(e.ended, m))
+            marker = None if entry.completed is not None else CLOSED
+            self._guarded(lambda e=entry, m=marker: e.cut(m))
         return self._force_flush(timeout)
 
     def _force_flush(self, timeout: float | None) -> bool:
