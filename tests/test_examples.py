@@ -85,6 +85,12 @@ EXPECTED = {
         "aievents_unpriced_requests_total model=gpt-image-1 user_id=bob 0",
         "aievents_image_request_duration_seconds_count model=gpt-image-1 error_type=TimeoutError 1",
     ],
+    "opentelemetry_sink.py": [
+        "render banner > generate_content gpt-image-1",
+        # gpt-image-1 low 1024x1024: 10 text tokens x 5.00/M + 272 output x 40.00/M
+        "  gen_ai.usage.cost = 0.01093",
+        "requests 1, images 1, tokens 282, cost $0.01093",
+    ],
 }
 
 

@@ -136,6 +136,8 @@ class TestLibraryExtras:
             ("from aievents.transports import HttpTransport", {}, "http"),
             ("import aievents.transports.http", {}, "http"),
             ("from aievents.transports import OtlpTransport", {"extras": ("http",)}, "otel"),
+            ("from aievents.sinks import OtelSink", {}, "otel"),
+            ("from aievents import OtelSink", {"extras": ("http",)}, "otel"),
             ("from aievents import StoreSink; StoreSink('sqlite:///x.db')", {}, "store"),
             (
                 "from aievents import StoreSink; StoreSink('postgresql://u@127.0.0.1:9/db')",
@@ -162,7 +164,11 @@ class TestLibraryExtras:
 
     def test_with_the_extra(self, bare: Bare, tmp_path: Path) -> None:
         """With the extra, the same imports work."""
-        code = "from aievents.transports import HttpTransport, OtlpTransport; print('ok')"
+        code = (
+            "from aievents.transports import HttpTransport, OtlpTransport\n"
+            "from aievents import OtelSink\n"
+            "OtelSink(); print('ok')"
+        )
         result = bare("-c", code, extras=("otel",), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "ok"

@@ -37,6 +37,9 @@ import pytest
 from test_examples import EXAMPLES, EXPECTED, EXTRAS, ROOT, extras_of
 
 VERSION = version("aievents")
+#: What the application brings beside an extra, installed in that extra's venv: OtelSink
+#: is built on opentelemetry-api; the SDK (and so its example) is the application's.
+APPLICATION: dict[str, tuple[str, ...]] = {"otel": ("opentelemetry-sdk",)}
 #: The venvs: one per extra, one with no extra, and one with the wheel built without a compiler.
 PURE = "no compiler"
 KINDS = ("", *sorted(EXTRAS), PURE)
@@ -181,6 +184,9 @@ def _wheelhouse(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel and the dependencies of every extra, from the package index."""
     wheelhouse = tmp_path_factory.mktemp("wheelhouse")
     download(f"{dist.wheel}[{','.join(sorted(EXTRAS))}]", wheelhouse)
+    for dists in APPLICATION.values():
+        for name in dists:
+            download(name, wheelhouse)
     return wheelhouse
 
 
@@ -198,7 +204,7 @@ def _venvs(
         requirement = f"{wheel}[{kind}]" if kind in EXTRAS else str(wheel)
         _pip(
             "--python", path / "bin" / "python", "install", "--quiet", "--no-compile",
-            "--no-index", "--find-links", wheelhouse, requirement,
+            "--no-index", "--find-links", wheelhouse, requirement, *APPLICATION.get(kind, ()),
         )  # fmt: skip
         return Venv(kind, path)
 

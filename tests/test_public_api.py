@@ -45,6 +45,7 @@ MODULES = [
     "aievents.sinks.aggregate",
     "aievents.sinks.log",
     "aievents.sinks.prometheus",
+    "aievents.sinks.otel",
     "aievents.sinks.store",
     "aievents.instrument",
     "aievents.sinks.forward",

@@ -92,6 +92,7 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.otel import OtelSink as OtelSink
     from aievents.sinks.prometheus import PrometheusSink as PrometheusSink
     from aievents.sinks.prometheus import serve_metrics as serve_metrics
     from aievents.sinks.store import StoreSink as StoreSink
@@ -168,7 +169,7 @@ from aievents._version import __version__ as __version__
 
 #: The optional parts, each imported when first asked for: the sinks, the
 #: policies, and (not in ``__all__``, since a star import would need every
-#: extra) the transports, the Prometheus sink and its server, the devtools
+#: extra) OtelSink, the transports, the Prometheus sink and its server, the devtools
 #: bridge and the instrumentation.
 __getattr__, __dir__ = lazy(
     __name__,
@@ -178,6 +179,7 @@ __getattr__, __dir__ = lazy(
             "aievents.sinks",
         ),
         **dict.fromkeys(("PrometheusSink", "serve_metrics"), "aievents.sinks"),
+        "OtelSink": "aievents.sinks",
         **dict.fromkeys(("Batching", "Retry"), "aievents.policy"),
         **dict.fromkeys(
             ("HttpTransport", "JsonlTransport", "OtlpTransport"), "aievents.transports"

@@ -1,16 +1,28 @@
-"""What the OpenTelemetry GenAI semantic conventions advise, as plain constants.
+"""The OpenTelemetry GenAI facts of an event, shared by the OTLP encoder and OtelSink.
 
-Kept apart from the OTLP encoding (which needs the ``[otel]`` extra) so that
-every metric output uses the same figures whatever extras are installed:
-the OTLP messages (:mod:`aievents.encoding.otlp`) and the Prometheus
-histogram (:mod:`aievents.sinks.prometheus`) alike.
+One mapping of what an image request used to attribute names, so that the
+OTLP log records (:mod:`aievents.encoding.otlp`) and the spans of
+:class:`~aievents.sinks.otel.OtelSink` say the same thing with the same
+names: the conventions' ``gen_ai.usage.input_tokens`` and
+``gen_ai.usage.output_tokens``, and ``aievents.*`` for what they lack (the
+flat token counts of :func:`aievents.usage.flat_tokens`, the cost aievents
+computed as ``aievents.cost_usd`` with ``aievents.priced_as``, and what the
+provider reported: ``aievents.reported_cost_usd``,
+``aievents.billed_quantity``, ``aievents.billed_unit``). The bucket
+boundaries are the ones the conventions advise for the two histograms,
+used by every metric output whatever extras are installed (the OTLP
+messages, OtelSink, and the Prometheus histogram of
+:mod:`aievents.sinks.prometheus`): this module needs no extra.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES"]
+from aievents.events import ImageUsageEvent
+from aievents.usage import FLAT_TOKEN_FIELDS, flat_reported, flat_tokens
+
+__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
 
 #: Bucket boundaries the GenAI conventions advise for token counts.
 TOKEN_BOUNDARIES: Final = (
@@ -20,3 +32,30 @@ TOKEN_BOUNDARIES: Final = (
 DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
+
+#: ``aievents.<name>`` of each flat token count, made once.
+_PREFIXED: Final = {name: f"aievents.{name}" for name in FLAT_TOKEN_FIELDS}
+
+
+def usage_values(event: ImageUsageEvent) -> dict[str, Any]:
+    """The usage and cost attributes of an ``image:usage`` event (None for what is unknown).
+
+    Amounts and quantities are doubles (finite, as an event's are bounded);
+    counts are ints.
+    """
+    usage = event.usage
+    tokens = flat_tokens(usage)
+    values: dict[str, Any] = {
+        "gen_ai.usage.input_tokens": tokens.pop("input_tokens", None),
+        "gen_ai.usage.output_tokens": tokens.pop("output_tokens", None),
+    }
+    for name, count in tokens.items():
+        values[_PREFIXED[name]] = count
+    cost = event.cost
+    if cost is not None:
+        values["aievents.cost_usd"] = float(cost.total)
+        values["aievents.priced_as"] = cost.priced_model
+    if usage.cost is not None or usage.cost_details is not None or usage.billed is not None:
+        for name, value in flat_reported(usage).items():
+            values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
+    return values

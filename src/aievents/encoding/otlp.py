@@ -59,7 +59,7 @@ except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
 from aievents._fork import after_fork
-from aievents._genai import DURATION_BOUNDARIES, TOKEN_BOUNDARIES
+from aievents._genai import DURATION_BOUNDARIES, TOKEN_BOUNDARIES, usage_values
 from aievents._outbound import outbound
 from aievents._trace import parse_traceparent
 from aievents._validate import setting
@@ -79,7 +79,6 @@ from aievents.events import (
     ImageRequestErrorEvent,
     ImageUsageEvent,
 )
-from aievents.usage import flat_reported, flat_tokens
 
 __all__ = [
     "DURATION_BOUNDARIES",
@@ -284,16 +283,7 @@ class OtlpEncoder:
         if isinstance(event, ImageRequestErrorEvent):
             values["error.type"] = event.error_type
         if isinstance(event, ImageUsageEvent):
-            tokens = flat_tokens(event.usage)
-            values["gen_ai.usage.input_tokens"] = tokens.pop("input_tokens", None)
-            values["gen_ai.usage.output_tokens"] = tokens.pop("output_tokens", None)
-            values.update({f"aievents.{name}": count for name, count in tokens.items()})
-            cost = event.cost
-            if cost is not None:
-                values["aievents.cost_usd"] = float(cost.total)
-                values["aievents.priced_as"] = cost.priced_model
-            for name, value in flat_reported(event.usage).items():
-                values[f"aievents.{name}"] = value if isinstance(value, str) else float(value)
+            values.update(usage_values(event))
         error = isinstance(event, ImageRequestErrorEvent)
         record = LogRecord(
             time_unix_nano=event.timestamp * 1_000_000,

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from aievents.sinks.forward import ForwardReport as ForwardReport
     from aievents.sinks.forward import ForwardSink as ForwardSink
     from aievents.sinks.log import LogSink as LogSink
+    from aievents.sinks.otel import MetricNames as MetricNames
+    from aievents.sinks.otel import OtelSink as OtelSink
     from aievents.sinks.prometheus import PrometheusSink as PrometheusSink
     from aievents.sinks.prometheus import serve_metrics as serve_metrics
     from aievents.sinks.store import StoreSink as StoreSink
@@ -44,8 +46,9 @@ __all__ = [
     "StoreSink",
 ]
 
-#: The sinks (what a reprice answers, the /metrics server) importable from this package, and their
-#: modules (imported when asked for).
+#: The sinks (what a reprice answers, the /metrics server) importable from this
+#: package, and their modules (imported when asked for). OtelSink and its
+#: MetricNames are not in ``__all__``: a star import would need the ``[otel]`` extra.
 __getattr__, __dir__ = lazy(
     __name__,
     {
@@ -53,9 +56,11 @@ __getattr__, __dir__ = lazy(
         "ForwardReport": "aievents.sinks.forward",
         "ForwardSink": "aievents.sinks.forward",
         "LogSink": "aievents.sinks.log",
+        "MetricNames": "aievents.sinks.otel",
         "ModelRepricing": "aievents.sinks._reprice",
         "NotRepriced": "aievents.sinks._reprice",
         "PrometheusSink": "aievents.sinks.prometheus",
+        "OtelSink": "aievents.sinks.otel",
         "Repricing": "aievents.sinks._reprice",
         "StoreSink": "aievents.sinks.store",
         "serve_metrics": "aievents.sinks.prometheus",
