@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 import structlog
 
-from aievents import ImageUsage, InputTokensDetails
+from aievents import (
+    ImageRequestCompletedEvent,
+    ImageUsage,
+    ImageUsageEvent,
+    InputTokensDetails,
+)
 from aievents.pricing import cost_of
 from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
@@ -117,6 +122,42 @@ class TestOtlp:
             for point in points:
                 keys = {kv.key for kv in point.attributes}
                 assert not keys & {"aievents.request_id", "aievents.user_id", "aievents.event_id"}
+
+    @pytest.mark.parametrize("name", [None, "image_generation"])
+    def test_operation_name(self, otlp: OtlpCollector, name: str | None) -> None:
+        """gen_ai.operation.name is OtelSink's (generate_content unless set); ours beside it."""
+        given = {} if name is None else {"operation_name": name}
+        transport = OtlpTransport(otlp.endpoint, **given)
+        facts: dict[str, Any] = {
+            "request_id": "e1",
+            "provider": "openai",
+            "model": "gpt-image-1",
+            "operation": "image.edit",
+        }
+        transport.send(
+            [
+                ImageRequestCompletedEvent(duration=800.0, **facts),
+                ImageUsageEvent(usage=ImageUsage(input_tokens=5, output_tokens=9), **facts),
+            ]
+        )
+        transport.close()
+        expected = name or "generate_content"
+        records = otlp.logs[0].resource_logs[0].scope_logs[0].log_records
+        for each in records:
+            values = {kv.key: plain(kv.value) for kv in each.attributes}
+            assert values["gen_ai.operation.name"] == expected
+            assert values["gen_ai.output.type"] == "image"
+            assert values["aievents.operation"] == "image.edit"
+        for metric in otlp.metrics[0].resource_metrics[0].scope_metrics[0].metrics:
+            for point in list(metric.histogram.data_points) + list(metric.sum.data_points):
+                values = {kv.key: plain(kv.value) for kv in point.attributes}
+                assert values["gen_ai.operation.name"] == expected
+                assert values["aievents.operation"] == "image.edit"
+
+    def test_operation_name_refused(self) -> None:
+        """An empty operation name is refused, named."""
+        with pytest.raises(ValueError, match="operation_name"):
+            OtlpTransport("http://127.0.0.1:9", operation_name="")
 
     def test_units(self, otlp: OtlpCollector) -> None:
         """The units the GenAI conventions give: s for the duration, {token} for the tokens."""

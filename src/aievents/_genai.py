@@ -22,7 +22,14 @@ from typing import Any, Final
 from aievents.events import ImageUsageEvent
 from aievents.usage import FLAT_TOKEN_FIELDS, flat_reported, flat_tokens
 
-__all__ = ["DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
+__all__ = ["DEFAULT_OPERATION_NAME", "DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
+
+#: ``gen_ai.operation.name`` by default: the conventions' value for a call
+#: that generates content, which their conformance scenarios use for image
+#: generation (with ``gen_ai.output.type = image``). The event's own
+#: ``operation`` (``image.generation``, ``image.edit``...) goes beside it as
+#: ``aievents.operation``.
+DEFAULT_OPERATION_NAME: Final = "generate_content"
 
 #: Bucket boundaries the GenAI conventions advise for token counts.
 TOKEN_BOUNDARIES: Final = (

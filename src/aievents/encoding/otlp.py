@@ -2,8 +2,10 @@
 
 Each batch becomes one ``ExportLogsServiceRequest``: one log record per
 event, with the GenAI semantic conventions' attributes
-(``gen_ai.request.model``, ``gen_ai.provider.name``, ``gen_ai.operation.name``,
-``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``) and
+(``gen_ai.request.model``, ``gen_ai.provider.name``, ``gen_ai.operation.name``
+(``generate_content`` unless set otherwise, as OtelSink writes it),
+``gen_ai.output.type`` (``image``), ``gen_ai.usage.input_tokens``,
+``gen_ai.usage.output_tokens``) and
 ``aievents.*`` ones for what the conventions lack (image tokens, images,
 size, quality, ids, and the cost: ``aievents.cost_usd`` the one aievents
 computed, with ``aievents.priced_as``, the price entry used;
@@ -23,7 +25,8 @@ batch's points) or cumulative (running totals since the encoder was made):
 - ``aievents.cost``: cost in USD as aievents priced it (sum);
 - ``aievents.reported_cost``: cost in USD as the providers reported it (sum).
 
-Metric attributes are low-cardinality only (model, provider, operation,
+Metric attributes are low-cardinality only (model, provider, operation name,
+the event's operation as ``aievents.operation``,
 size, quality, error type): request and user ids go on the log records, not
 on the metrics. Messages are built with ``opentelemetry-proto``, from the
 events with their secrets scrubbed (:func:`aievents._outbound.outbound`); an
@@ -59,7 +62,12 @@ except ImportError as _error:
     raise missing_extra("OTLP encoding", "otel", _error) from None
 
 from aievents._fork import after_fork
-from aievents._genai import DURATION_BOUNDARIES, TOKEN_BOUNDARIES, usage_values
+from aievents._genai import (
+    DEFAULT_OPERATION_NAME,
+    DURATION_BOUNDARIES,
+    TOKEN_BOUNDARIES,
+    usage_values,
+)
 from aievents._outbound import outbound
 from aievents._trace import parse_traceparent
 from aievents._validate import setting
@@ -75,6 +83,7 @@ from aievents.encoding._otlp_points import (
 )
 from aievents.events import (
     BaseEvent,
+    ImageEvent,
     ImageRequestCompletedEvent,
     ImageRequestErrorEvent,
     ImageUsageEvent,
@@ -102,12 +111,13 @@ _LOG_FIELDS: Final = (
 )  # fmt: skip
 
 
-def _metric_dims(event: BaseEvent) -> Dims:
+def _metric_dims(event: BaseEvent, operation_name: str) -> Dims:
     """Low-cardinality attributes of a metric point."""
     return (
         ("gen_ai.request.model", event.model),
         ("gen_ai.provider.name", event.provider),
-        ("gen_ai.operation.name", getattr(event, "operation", None)),
+        ("gen_ai.operation.name", operation_name),
+        ("aievents.operation", getattr(event, "operation", None)),
         ("aievents.size", getattr(event, "size", None)),
         ("aievents.quality", getattr(event, "quality", None)),
     )
@@ -136,7 +146,8 @@ def _span_of(event: BaseEvent) -> tuple[bytes, bytes, int] | None:
 class _Points:
     """The metric points of events: of one batch (delta), or running totals (cumulative)."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, operation_name: str) -> None:
+        self.operation_name = operation_name
         self.tokens = HistogramPoints(TOKEN_BOUNDARIES, cap)
         self.durations = HistogramPoints(DURATION_BOUNDARIES, cap)
         self.images = SumPoints(cap)
@@ -152,7 +163,7 @@ class _Points:
     def add(self, events: Sequence[BaseEvent]) -> None:
         """Add the points of events (scrubbed already; nothing here raises)."""
         for event in events:
-            dims = _metric_dims(event)
+            dims = _metric_dims(event, self.operation_name)
             if isinstance(event, ImageUsageEvent):
                 usage = event.usage
                 if usage.input_tokens is not None:
@@ -218,6 +229,10 @@ class OtlpEncoder:
             of later ones are added to the set
             ``{"otel.metric.overflow": true}``, as OpenTelemetry does. It
             bounds the memory the cumulative totals hold.
+        operation_name: ``gen_ai.operation.name`` of the records and points
+            (``generate_content`` by default, as
+            :class:`~aievents.sinks.otel.OtelSink` writes it); the event's
+            ``operation`` is ``aievents.operation``.
 
     Raises:
         ValueError: a setting is out of range.
@@ -230,7 +245,11 @@ class OtlpEncoder:
         resource_attributes: Mapping[str, str | bool | int | float] | None = None,
         temporality: Temporality = "delta",
         max_attribute_sets: int = MAX_ATTRIBUTE_SETS,
+        operation_name: str = DEFAULT_OPERATION_NAME,
     ) -> None:
+        if not isinstance(operation_name, str) or not operation_name:
+            raise ValueError(f"operation_name must be a non-empty string, got {operation_name!r}")
+        self.operation_name = operation_name
         if temporality not in ("delta", "cumulative"):
             raise ValueError(f"temporality must be 'delta' or 'cumulative', got {temporality!r}")
         self.temporality: Temporality = temporality
@@ -260,7 +279,7 @@ class OtlpEncoder:
         self._resource = Resource(attributes=attributes(self._resource_values))
         #: When the cumulative totals start (Unix nanoseconds).
         self.start_time_unix_nano = time.time_ns()
-        self._totals = _Points(self.max_attribute_sets)
+        self._totals = _Points(self.max_attribute_sets, self.operation_name)
         self._last_end = self.start_time_unix_nano
         self._lock = threading.Lock()
 
@@ -274,7 +293,9 @@ class OtlpEncoder:
             "event.name": event.event_type,
             "gen_ai.request.model": event.model,
             "gen_ai.provider.name": event.provider,
-            "gen_ai.operation.name": getattr(event, "operation", None),
+            "gen_ai.operation.name": self.operation_name,
+            "gen_ai.output.type": "image" if isinstance(event, ImageEvent) else None,
+            "aievents.operation": getattr(event, "operation", None),
         }
         for name in _LOG_FIELDS:
             value = getattr(event, name, None)
@@ -319,7 +340,7 @@ class OtlpEncoder:
         """
         events = [outbound(event) for event in batch]  # what raises, raises before any adding
         if self.temporality == "delta":
-            points = _Points(self.max_attribute_sets)
+            points = _Points(self.max_attribute_sets, self.operation_name)
             points.add(events)
             if not points:
                 return None

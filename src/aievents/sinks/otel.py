@@ -49,6 +49,7 @@ except ImportError as _error:
     raise missing_extra("OtelSink", "otel", _error) from None
 
 from aievents._diag import RateLimitedLog
+from aievents._genai import DEFAULT_OPERATION_NAME
 from aievents._redact import scrub_text
 from aievents._trace import opened
 from aievents._validate import setting
@@ -67,10 +68,6 @@ from aievents.sinks._otelspans import Spans, answer_values
 
 __all__ = ["DEFAULT_OPERATION_NAME", "MetricNames", "OtelSink"]
 
-#: ``gen_ai.operation.name`` by default: the conventions' value for a call
-#: that generates content, which their conformance scenarios use for image
-#: generation (with ``gen_ai.output.type = image``).
-DEFAULT_OPERATION_NAME: Final = "generate_content"
 #: Why a span was ended before its request: ``aievents.unfinished``.
 EVICTED: Final = "evicted"
 CLOSED: Final = "closed"

@@ -26,6 +26,7 @@ except ImportError as _error:
     raise missing_extra("OtlpTransport", "otel", _error) from None
 
 from aievents._diag import RateLimitedLog
+from aievents._genai import DEFAULT_OPERATION_NAME
 from aievents._http import Connections
 from aievents._redact import safe_url
 from aievents.encoding.otlp import (
@@ -92,6 +93,10 @@ class OtlpTransport:
             provider, operation, size, quality...); later ones are added to
             ``otel.metric.overflow=true``. It bounds the memory the
             cumulative totals hold.
+        operation_name: ``gen_ai.operation.name`` of the log records and
+            metric points: ``generate_content`` by default, as
+            :class:`~aievents.sinks.otel.OtelSink` writes it (the event's
+            ``operation``, such as ``image.edit``, is ``aievents.operation``).
         connect_timeout: Seconds to connect.
         read_timeout: Seconds to wait for each read of the answer.
         request_timeout: Seconds one request may take in all (connecting,
@@ -114,6 +119,7 @@ class OtlpTransport:
         metrics: bool = True,
         temporality: Temporality | None = None,
         max_attribute_sets: int = MAX_ATTRIBUTE_SETS,
+        operation_name: str = DEFAULT_OPERATION_NAME,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
         request_timeout: float | None = None,
@@ -139,6 +145,7 @@ class OtlpTransport:
             resource_attributes=found.resource,
             temporality=found.temporality,
             max_attribute_sets=max_attribute_sets,
+            operation_name=operation_name,
         )
         protobuf = {"Content-Type": "application/x-protobuf"}
         self._logs_headers = {**protobuf, **found.logs_headers}
