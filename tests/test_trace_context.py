@@ -182,6 +182,7 @@ class TestFields:
             ("traceparent", f"00-{TRACE}-{'0' * 16}-01"),
             ("traceparent", f"ff-{TRACE}-{SPAN}-01"),
             ("traceparent", PARENT.upper()),
+            ("traceparent", f"{PARENT}-more"),  # version 00 has nothing after the flags
             ("trace_id", "0" * 32),
             ("trace_id", TRACE[:-1]),
             ("span_id", SPAN.upper()),
@@ -194,6 +195,13 @@ class TestFields:
             ImageUsageEvent(request_id="r", model="m", usage=ImageUsage(), **{field: value})
         assert caught.value.field == field
         assert repr(value) in str(caught.value)
+
+    def test_later_version(self) -> None:
+        """A later traceparent version is taken, and read by its first four parts."""
+        later = f"01-{TRACE}-{SPAN}-01-what-comes-next"
+        event = ImageUsageEvent(request_id="r", model="m", usage=ImageUsage(), traceparent=later)
+        assert event.traceparent == later
+        assert parse_traceparent(later) == (int(TRACE, 16), int(SPAN, 16), 1)
 
     def test_wire_round_trip(self) -> None:
         """Both wire shapes keep the ids (camelCase in the envelope)."""

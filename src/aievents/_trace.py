@@ -55,8 +55,11 @@ def capture() -> str | None:
 
 
 def parse_traceparent(value: str) -> tuple[int, int, int]:
-    """The trace id, span id and flags of a valid ``traceparent`` (as events hold it)."""
-    _, trace_id, span_id, flags = value.split("-")
+    """The trace id, span id and flags of a valid ``traceparent`` (as events hold it).
+
+    What a later version adds after the flags is left out.
+    """
+    _, trace_id, span_id, flags = value.split("-")[:4]
     return int(trace_id, 16), int(span_id, 16), int(flags, 16)
 
 

@@ -408,15 +408,27 @@ def hex_id(digits: int, what: str) -> Validator:
     return validate
 
 
-_TRACEPARENT: Final = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_TRACEPARENT: Final = re.compile(
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[\x21-\x7e]*)?"
+)
 
 
 def traceparent(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """``None`` or a W3C ``traceparent``: ``00-<trace id, 32 hex>-<span id, 16 hex>-<flags>``."""
+    """``None`` or a W3C ``traceparent``: ``00-<trace id, 32 hex>-<span id, 16 hex>-<flags>``.
+
+    A later version (not ``00``, never ``ff``) may carry more after the
+    flags, as the W3C recommendation lets it: its first four parts are read.
+    """
     if value is None:
         return
     match = _TRACEPARENT.fullmatch(value) if type(value) is str else None
-    if match is None or match[1] == "ff" or match[2] == "0" * 32 or match[3] == "0" * 16:
+    if (
+        match is None
+        or match[1] == "ff"
+        or (match[1] == "00" and match[5] is not None)
+        or match[2] == "0" * 32
+        or match[3] == "0" * 16
+    ):
         raise fail(
             instance,
             attribute.name,
