@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import structlog
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from aievents import (
     ImageRequestCompletedEvent,
@@ -21,7 +23,7 @@ from aievents.sinks import ForwardSink
 from aievents.transports import TransportError
 from aievents.transports.otlp import TOKEN_BOUNDARIES, OtlpTransport
 from aievents.usage import Billed
-from otlp_receiver import OtlpCollector, clear_otel_environment, plain
+from otlp_receiver import OtlpCollector, clear_otel_environment, metrics_of, plain
 
 from faults import record
 from helpers import completed_event, error_event, gateway_priced, gateway_usage, usage_event
@@ -90,6 +92,18 @@ class TestOtlp:
         error = {kv.key: plain(kv.value) for kv in records[2].attributes}
         assert error["error.type"] == "RateLimitError"
         assert records[2].severity_text == "WARN"
+
+    def test_event_name(self, otlp: OtlpCollector) -> None:
+        """The event type as the record's event_name (where the proto has it) and attribute."""
+        transport = OtlpTransport(otlp.endpoint, metrics=False)
+        transport.send(batch())
+        transport.close()
+        records = otlp.records()
+        types = ["image:request:completed", "image:usage", "image:request:error"]
+        named = [{kv.key: plain(kv.value) for kv in r.attributes}["event.name"] for r in records]
+        assert named == types
+        if "event_name" in LogRecord.DESCRIPTOR.fields_by_name:
+            assert [r.event_name for r in records] == types
 
     def test_metrics(self, otlp: OtlpCollector) -> None:
         """Token and duration histograms, image and cost sums, without ids as attributes."""
@@ -220,45 +234,115 @@ class TestMetricsFailure:
         assert transport.metrics is False
 
     def test_metrics_retry_after(self, otlp: OtlpCollector) -> None:
-        """A Retry-After on /v1/metrics is honoured: the next send asks to wait, sending nothing."""
+        """A Retry-After on /v1/metrics holds the metrics only: the logs go on, nothing raises.
+
+        With delta temporality the points of the batches sent during the
+        wait are kept, and go with the first export after it.
+        """
         otlp.metrics_answers.append((429, {"Retry-After": "60"}))
         endpoint = otlp.endpoint.replace("http://", "http://svc:PASSWORD123@") + "/tok3nSECRET9x"
-        transport = OtlpTransport(endpoint)
-        with structlog.testing.capture_logs():
-            transport.send(batch())  # the logs are delivered; the metrics are told to wait
-            with pytest.raises(TransportError) as info:
-                transport.send(batch())
-        assert info.value.retryable
-        assert 55 <= (info.value.retry_after or 0) <= 60
-        assert "PASSWORD123" not in str(info.value)
-        assert "SECRET" not in str(info.value)
-        assert len(otlp.logs) == 1  # nothing sent while the wait is in force
-        assert transport.metrics_failures == 1
+        transport = OtlpTransport(endpoint, temporality="delta")
+        with structlog.testing.capture_logs() as logs:
+            transport.send(tokens_batch("r1", 1))  # logs delivered; metrics told to wait
+            transport.send(tokens_batch("r2", 20))  # during the wait: logs only
+            transport.send(tokens_batch("r3", 300))
+        assert len(otlp.logs) == 3
+        assert otlp.metrics == []
+        assert transport.metrics_failures == 1  # the refused export; the skipped ones are kept
+        shown = " ".join(str(line) for line in logs)
+        assert "PASSWORD123" not in shown
+        assert "SECRET" not in shown
+        transport._wait_until = time.monotonic()  # as if the 60 s had passed (no sleep)
+        transport.send(tokens_batch("r4", 4000))
         transport.close()
+        assert len(otlp.logs) == 4
+        (request,) = otlp.metrics
+        (tokens,) = metrics_of(request)["gen_ai.client.token.usage"].histogram.data_points
+        assert (tokens.count, tokens.sum) == (3, 4320)  # r2, r3 and r4; r1's export was refused
+        (images,) = metrics_of(request)["aievents.images"].sum.data_points
+        assert images.as_int == 3
+
+    def test_metrics_retry_after_held_capped(self, otlp: OtlpCollector) -> None:
+        """The points held during a wait keep max_attribute_sets sets, the rest in the overflow."""
+        otlp.metrics_answers.append((503, {"Retry-After": "60"}))
+        transport = OtlpTransport(otlp.endpoint, max_attribute_sets=2)
+        with structlog.testing.capture_logs():
+            transport.send(tokens_batch("r0", 1))
+            for number in range(1, 6):
+                transport.send(tokens_batch(f"r{number}", 1, model=f"model-{number}"))
+        transport._wait_until = time.monotonic()  # as if the 60 s had passed (no sleep)
+        transport.send([completed_event("r9")])  # no points of its own
+        transport.close()
+        (request,) = otlp.metrics
+        images = {
+            plain(p.attributes[0].value): p.as_int
+            for p in metrics_of(request)["aievents.images"].sum.data_points
+        }
+        assert images == {"model-1": 1, "model-2": 1, True: 3}  # True: otel.metric.overflow
 
     def test_metrics_retry_after_in_sink(self, otlp: OtlpCollector) -> None:
-        """Through a ForwardSink: the next batch waits (up to max_retry_after), then goes."""
+        """Through a ForwardSink: batches flow while the metrics wait; then the totals go."""
         otlp.metrics_answers.append((503, {"Retry-After": "60"}))
-        transport = OtlpTransport(otlp.endpoint)
-        sink = ForwardSink(transport, batch_size=3, max_delay=0.01, max_retry_after=0.1)
+        transport = OtlpTransport(otlp.endpoint, temporality="cumulative")
+        sink = ForwardSink(transport, batch_size=3, max_delay=0.01)  # max_retry_after: 1 h
         with structlog.testing.capture_logs():
             for event in batch():
                 sink.handle(event)
             assert sink.flush(5.0).sent == 3
             for event in batch():
                 sink.handle(event)
+            report = sink.flush(5.0)
+            assert report.sent == 6
+            assert report.retried == 0  # never told to wait: the logs are not held
+            assert len(otlp.logs) == 2
+            assert otlp.metrics == []
+            transport._wait_until = time.monotonic()  # as if the 60 s had passed (no sleep)
+            for event in batch():
+                sink.handle(event)
             report = sink.close(5.0)
-        assert report.sent == 6
-        assert report.retried == 3  # told to wait once, then sent
-        assert len(otlp.logs) == 2
+        assert report.sent == 9
+        (request,) = otlp.metrics
+        (images,) = metrics_of(request)["aievents.images"].sum.data_points
+        assert images.as_int == 6  # the totals of the three batches: 2 images each
         arrived = sum(len(r.resource_logs[0].scope_logs[0].log_records) for r in otlp.logs)
         record(
-            "OTLP metrics answer 503, Retry-After 60 (capped at 0.1 s)",
-            sent=6,
+            "OTLP metrics answer 503, Retry-After 60",
+            sent=9,
             received=arrived,
             counted=0,
-            note="the next batch waited, then sent",
+            note="the log records went on; the metrics waited, then sent the totals",
         )
+
+    def test_metrics_post_error(self, otlp: OtlpCollector, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A metrics post failing with an error other than TransportError: logs delivered once.
+
+        httpx refuses the metrics URL (a control character in its path)
+        only when posting: the error is counted and logged, never raised,
+        so the batch is not sent again and the totals count it once.
+        """
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", f"{otlp.endpoint}/v1/logs")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", f"{otlp.endpoint}/v1/me\x7ftrics")
+        transport = OtlpTransport(temporality="cumulative")
+        sink = ForwardSink(transport, batch_size=3, max_delay=0.01, backoff=0.01)
+        with structlog.testing.capture_logs() as logs:
+            for event in batch():
+                sink.handle(event)
+            report = sink.close(5.0)
+        assert (report.sent, report.retried, report.dropped) == (3, 0, {})
+        assert len(otlp.logs) == 1
+        assert transport.metrics_failures == 1
+        assert [line["event"] for line in logs] == ["otlp_metrics_failed"]
+        assert "InvalidURL" in logs[0]["error"]
+        request = transport.metrics_request([])  # the totals: the batch once
+        assert request is not None
+        (images,) = metrics_of(request)["aievents.images"].sum.data_points
+        assert images.as_int == 2
+
+
+def tokens_batch(request_id: str, tokens: int, *, model: str = "gpt-image-1") -> list[Any]:
+    """A usage event of ``tokens`` input tokens and one image."""
+    usage = ImageUsage(input_tokens=tokens)
+    return [usage_event(request_id, usage=usage, model=model, images=1)]
 
 
 class TestUsageAttributes:

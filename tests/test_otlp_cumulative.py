@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,6 +220,33 @@ class TestCap:
         # model-0's input and output sets, then the overflow set
         assert len(points(last["gen_ai.client.token.usage"])) == 3
 
+    def test_as_the_sdk(self, otlp: OtlpCollector) -> None:
+        """The sets kept and the overflow's total are the SDK's under the same cardinality limit."""
+        from opentelemetry.sdk.metrics import Counter, MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        models = ["model-0", "model-1", "model-2", "model-0", "model-3", "model-1", "model-4"]
+        reader = InMemoryMetricReader(cardinality_limits={Counter: 3})
+        provider = MeterProvider(metric_readers=[reader])
+        counter = provider.get_meter("test").create_counter("images")
+        transport = OtlpTransport(otlp.endpoint, temporality="cumulative", max_attribute_sets=3)
+        for number, model in enumerate(models):
+            counter.add(2, {"model": model})
+            transport.send(batch(f"r{number}", 10, model=model))
+        transport.close()
+        data = reader.get_metrics_data()
+        provider.shutdown()
+        assert data is not None
+        (metric,) = data.resource_metrics[0].scope_metrics[0].metrics
+        theirs = {
+            dict(p.attributes).get("model", "overflow"): p.value for p in metric.data.data_points
+        }
+        ours = {
+            attributes(p.attributes).get("gen_ai.request.model", "overflow"): p.as_int
+            for p in points(metrics_of(otlp.metrics[-1])["aievents.images"])
+        }
+        assert ours == theirs == {"model-0": 4, "model-1": 4, "model-2": 2, "overflow": 4}
+
 
 def resource_of(request: Any) -> dict[str, Any]:
     return attributes(request.resource_metrics[0].resource.attributes)
@@ -273,4 +303,58 @@ class TestInstances:
         assert token_sums(metrics_of(child)["gen_ai.client.token.usage"])["input"] == (1, 300)
         assert token_sums(metrics_of(parent)["gen_ai.client.token.usage"])["input"] == (2, 105)
         assert resource_of(parent) == resource_of(first) != resource_of(child)
+        assert start_of(parent) == start_of(first) < start_of(child)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_fork_given_id(self, otlp: OtlpCollector) -> None:
+        """A given id: a forked child's totals go under ``<id>-<pid>``, the parent's keep it.
+
+        The fork happens in a process of its own, which tells the child's pid.
+        """
+        script = textwrap.dedent(
+            """
+            import os, sys
+            from aievents import ImageUsage
+            from aievents.events import ImageUsageEvent
+            from aievents.transports.otlp import OtlpTransport
+
+            def batch(request_id, images):
+                usage = ImageUsage(input_tokens=1, output_tokens=1)
+                return [ImageUsageEvent(request_id=request_id, model="gpt-image-1",
+                                        usage=usage, images=images)]
+
+            transport = OtlpTransport(sys.argv[1], temporality="cumulative",
+                                      resource_attributes={"service.instance.id": "pod-7"})
+            transport.send(batch("r1", 5))
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    transport.send(batch("r2", 1))
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.WEXITSTATUS(status) == 0
+            transport.send(batch("r3", 1))
+            transport.close()
+            print(pid)
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, otlp.endpoint],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        child_pid = int(done.stdout.split()[-1])
+        first, child, parent = otlp.metrics
+        assert resource_of(first)["service.instance.id"] == "pod-7"
+        assert resource_of(child)["service.instance.id"] == f"pod-7-{child_pid}"
+        assert resource_of(parent)["service.instance.id"] == "pod-7"
+        images = {name: points(metrics_of(r)["aievents.images"])[0].as_int for name, r in
+                  (("first", first), ("child", child), ("parent", parent))}  # fmt: skip
+        assert images == {"first": 5, "child": 1, "parent": 6}
         assert start_of(parent) == start_of(first) < start_of(child)

@@ -141,6 +141,16 @@ class TestHeaders:
         assert metrics["x-metrics"] == "2"
         assert "x-common" not in metrics
 
+    def test_names_lowercase(self, env: pytest.MonkeyPatch, otlp: OtlpCollector) -> None:
+        """Names in lowercase, as the SDK reads them; ours is the one content-type sent."""
+        env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint)
+        env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Content-Type=text/plain,X-Tenant=acme")
+        send(OtlpTransport())
+        send(OtlpTransport(otlp.endpoint, headers={"Content-Type": "text/plain", "X-Key": "k"}))
+        for _, headers, _ in otlp.requests:
+            assert headers["content-type"] == "application/x-protobuf"
+        assert len(otlp.logs) == len(otlp.metrics) == 2  # each decoded as protobuf
+
     def test_argument_wins(self, env: pytest.MonkeyPatch, otlp: OtlpCollector) -> None:
         """Headers given: no header variable applies."""
         env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-common=1")
@@ -191,9 +201,9 @@ class TestResource:
         assert [r["service.name"] for r in self.resources(otlp)] == ["aievents"] * 2
 
     def test_arguments_win(self, env: pytest.MonkeyPatch, otlp: OtlpCollector) -> None:
-        """service_name and resource_attributes given: the variables do not apply."""
+        """Arguments given win for their keys; the variables' other attributes stay."""
         env.setenv("OTEL_SERVICE_NAME", "from-env")
-        env.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=env")
+        env.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=env,region=env")
         transport = OtlpTransport(
             otlp.endpoint, service_name="given", resource_attributes={"region": "eu"}
         )
@@ -201,7 +211,60 @@ class TestResource:
         for resource in self.resources(otlp):
             assert resource["service.name"] == "given"
             assert resource["region"] == "eu"
-            assert "team" not in resource
+            assert resource["team"] == "env"
+
+    def test_service_name_in_attributes(self, env: pytest.MonkeyPatch, otlp: OtlpCollector) -> None:
+        """service.name in resource_attributes wins over OTEL_SERVICE_NAME; nothing dropped."""
+        env.setenv("OTEL_SERVICE_NAME", "from-env")
+        env.setenv("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=pod-1")
+        attributes_given = {"service.name": "billing", "deployment.environment.name": "prod"}
+        send(OtlpTransport(otlp.endpoint, resource_attributes=attributes_given))
+        for resource in self.resources(otlp):
+            assert resource["service.name"] == "billing"
+            assert resource["k8s.pod.name"] == "pod-1"
+            assert resource["deployment.environment.name"] == "prod"
+
+    @pytest.mark.parametrize(
+        ("variables", "given", "service_name"),
+        [
+            ({"OTEL_SERVICE_NAME": "env", "OTEL_RESOURCE_ATTRIBUTES": "a=1,service.name=list"},
+             {"service.name": "billing", "b": "2"}, None),
+            ({"OTEL_SERVICE_NAME": "env", "OTEL_RESOURCE_ATTRIBUTES": "a=1,b=env"},
+             {"b": "given"}, "named"),
+            ({"OTEL_RESOURCE_ATTRIBUTES": "service.name=list,a=%20x%2C"}, {"a": "y"}, None),
+            ({"OTEL_SERVICE_NAME": "env"}, None, None),
+            ({"OTEL_RESOURCE_ATTRIBUTES": "a=1"}, {"service.name": "s"}, "named"),
+        ],
+    )  # fmt: skip
+    def test_as_the_sdk(
+        self,
+        env: pytest.MonkeyPatch,
+        otlp: OtlpCollector,
+        variables: dict[str, str],
+        given: dict[str, str] | None,
+        service_name: str | None,
+    ) -> None:
+        """The resource is the one the SDK's Resource.create makes of the same settings."""
+        from opentelemetry.sdk.resources import Resource
+
+        for name, value in variables.items():
+            env.setenv(name, value)
+        explicit = dict(given or {})
+        if service_name is not None:
+            explicit["service.name"] = service_name
+        expected = dict(Resource.create(explicit).attributes)
+        send(OtlpTransport(otlp.endpoint, service_name=service_name, resource_attributes=given))
+        for resource in self.resources(otlp):  # but the SDK's own and its random instance id
+            assert mine(resource) == mine(expected)
+
+
+def mine(resource: dict[str, Any]) -> dict[str, Any]:
+    """The attributes that come from the settings (not telemetry.sdk.*, service.instance.id)."""
+    return {
+        key: value
+        for key, value in resource.items()
+        if not key.startswith("telemetry.sdk.") and key != "service.instance.id"
+    }
 
 
 class TestTimeoutAndTemporality:
@@ -258,6 +321,11 @@ class TestMalformed:
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318", "http:// or https:// URL"),
             ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "ftp://127.0.0.1/", "http:// or https:// URL"),
             ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http:///v1/metrics", "with a host"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:notaport/m", "invalid port"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999", "invalid port"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://u:{SECRET}@[::1", "IPv6"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization: Basic {SECRET}==", "entry 1"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", f"x-ok=1,Bearer{SECRET}: x=1", "entry 2"),
             ("OTEL_EXPORTER_OTLP_HEADERS", f"authorization Bearer {SECRET}", "entry 1"),
             ("OTEL_EXPORTER_OTLP_HEADERS", f"x-ok=1,={SECRET}", "entry 2"),
             ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", f"x-key={SECRET}%0D%0AX-Evil: 1", "x-key"),
@@ -276,6 +344,19 @@ class TestMalformed:
             OtlpTransport()
         assert said in str(info.value)
         assert "SECRET" not in str(info.value)
+        assert info.value.__cause__ is None
+        assert info.value.__suppress_context__ or info.value.__context__ is None
+
+    def test_header_name_shown_up_to_the_first_bad_character(self, env: pytest.MonkeyPatch) -> None:
+        """A value typed where a name goes: the name's leading run only, the rest never."""
+        env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-ok=1,Authorization: Basic dXNlcjpwYXNzd29yZA==")
+        with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_HEADERS") as info:
+            OtlpTransport()
+        message = str(info.value)
+        assert "entry 2: invalid header name" in message
+        assert "'Authorization'" in message
+        assert "Basic" not in message
+        assert "dXNlcjpwYXNzd29yZA" not in message
 
     def test_endpoint_credentials(self, env: pytest.MonkeyPatch) -> None:
         """An endpoint is shown as transports show URLs: no credentials, no token in the path."""
@@ -286,14 +367,20 @@ class TestMalformed:
 
     @pytest.mark.parametrize(
         "headers",
-        [{"x-key": f"{SECRET}\n"}, {"x key": SECRET}, {"x-key": f"{SECRET}\u00e9"}],
-        ids=["newline", "name", "non-ascii"],
+        [
+            {"x-key": f"{SECRET}\n"},
+            {"x key": SECRET},
+            {"x-key": f"{SECRET}\u00e9"},
+            {"x-ok": "1", f"Authorization: Bearer {SECRET}": "x"},
+        ],
+        ids=["newline", "name", "non-ascii", "value-in-name"],
     )
     def test_headers_argument(self, env: pytest.MonkeyPatch, headers: dict[str, str]) -> None:
         """Headers given are checked the same way, named ``headers``."""
         with pytest.raises(ValueError, match="headers") as info:
             OtlpTransport("http://127.0.0.1:4318", headers=headers)
         assert "SECRET" not in str(info.value)
+        assert "Bearer" not in str(info.value)
 
     @pytest.mark.parametrize(
         ("arguments", "said"),

@@ -16,6 +16,7 @@ from aievents import EventClient, ImageRequestStartedEvent
 from aievents._trace import opened
 from aievents.instrument import instrument_openai
 from aievents.sinks import ForwardSink
+from aievents.sinks.otel import OtelSink
 from aievents.testing import ImageServer
 from aievents.transports.otlp import OtlpTransport
 from otlp_receiver import OtlpCollector, clear_otel_environment
@@ -90,9 +91,21 @@ class TestSpanIds:
         assert ids(record) == (TRACE, OWN_SPAN, 1)
 
     def test_own_span_alone(self, otlp: OtlpCollector) -> None:
-        """An own span without a traceparent (a root span): its ids, no flags."""
+        """An own span without a traceparent (a root span): its ids, sampled.
+
+        A span maker tells the ids of a span it records only.
+        """
         (record,) = sent(otlp, [usage_event("r1", trace_id=OWN_TRACE, span_id=OWN_SPAN)])
-        assert ids(record) == (OWN_TRACE, OWN_SPAN, 0)
+        assert ids(record) == (OWN_TRACE, OWN_SPAN, 1)
+
+    @pytest.mark.parametrize(("given", "flags"), [("00", 1), ("01", 1), ("03", 3), ("02", 3)])
+    def test_own_span_flags(self, otlp: OtlpCollector, given: str, flags: int) -> None:
+        """An own span: the traceparent's flags, with the sampled bit set (the span recorded)."""
+        event = completed_event(
+            "r1", traceparent=f"00-{TRACE}-{PARENT}-{given}", trace_id=TRACE, span_id=OWN_SPAN
+        )
+        (record,) = sent(otlp, [event])
+        assert ids(record) == (TRACE, OWN_SPAN, flags)
 
     def test_none(self, otlp: OtlpCollector) -> None:
         """Neither: no ids, as OTLP writes a record outside any trace."""
@@ -188,6 +201,35 @@ class TestInstrumentedCall:
         flags = int(app.trace_flags)
         assert ids(started) == (f"{app.trace_id:032x}", f"{app.span_id:016x}", flags)
         own = (f"{request.trace_id:032x}", f"{request.span_id:016x}", flags)
+        assert ids(completed) == ids(usage) == own
+
+    def test_root_request_span(
+        self,
+        otlp: OtlpCollector,
+        server: ImageServer,
+        tracing: tuple[TracerProvider, InMemorySpanExporter],
+    ) -> None:
+        """OtelSink opens a root span (no application span): its records say it is sampled."""
+        provider, exporter = tracing
+        events = EventClient()
+        events.add_sink(OtelSink(provider, metrics=False))
+        sink = ForwardSink(OtlpTransport(otlp.endpoint, metrics=False), max_delay=0.01)
+        events.add_sink(sink)
+        client = instrument_openai(
+            openai.OpenAI(api_key="sk-test-secret", base_url=server.base_url, max_retries=0),
+            events=events,
+        )
+        client.images.generate(model="gpt-image-1", prompt="a fox")
+        client.close()
+        assert sink.flush(5.0).sent == 3
+        events.close(5.0)
+        (span,) = exporter.get_finished_spans()  # exported: the sampler kept it
+        assert span.context is not None
+        assert span.context.trace_flags.sampled
+        assert span.parent is None
+        started, completed, usage = otlp.records()
+        assert ids(started) == ("", "", 0)  # the span is opened as the started event is handled
+        own = (f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}", 1)
         assert ids(completed) == ids(usage) == own
 
     def test_not_sampled(self, otlp: OtlpCollector, server: ImageServer) -> None:

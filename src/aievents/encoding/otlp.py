@@ -12,9 +12,11 @@ computed, with ``aievents.priced_as``, the price entry used;
 ``aievents.reported_cost_usd``, ``aievents.billed_quantity`` and
 ``aievents.billed_unit`` what the provider reported; the names of LogSink's
 fields, doubles as there: finite, as an event's amounts and quantities are
-bounded). A log record carries the ids of the request's span: its own
-(``trace_id``/``span_id``, once a span maker opened one), else the span
-active at the call (``traceparent``), with that one's trace flags. It also
+bounded), and the event type as its ``event_name`` (where the installed
+``opentelemetry-proto`` has the field) and its ``event.name`` attribute. A
+log record carries the ids of the request's span: its own
+(``trace_id``/``span_id``, once a span maker opened one: sampled), else the
+span active at the call (``traceparent``), with that one's trace flags. It also
 becomes one ``ExportMetricsServiceRequest``, with delta temporality (the
 batch's points) or cumulative (running totals since the encoder was made):
 
@@ -35,6 +37,7 @@ integer too large for OTLP's 64 bits is sent as a string, exact.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -101,6 +104,10 @@ __all__ = [
 #: How metric points are aggregated: the batch's own (``delta``) or running totals.
 Temporality = Literal["delta", "cumulative"]
 
+#: The W3C trace flags' sampled bit.
+_SAMPLED: Final = 0x01
+#: Whether the installed LogRecord has ``event_name`` (the ``event.name`` attribute's successor).
+_EVENT_NAME: Final = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
 _SEVERITY_INFO: Final = 9
 _SEVERITY_WARN: Final = 13
 #: Event fields that become ``aievents.*`` log attributes when set.
@@ -128,16 +135,17 @@ def _span_of(event: BaseEvent) -> tuple[bytes, bytes, int] | None:
 
     The request's own span once a span maker opened one (``trace_id`` and
     ``span_id``), else the span active at the call (``traceparent``). The
-    flags are the traceparent's (its sampled bit: under the SDK's default
-    parent-based sampler the request's span is sampled as its parent is),
-    0 without one.
+    flags are the traceparent's; with the own span, its sampled bit is set
+    besides (a span maker tells the ids of a span it records only, which
+    the SDK exports: a sampled span, a root one too, without traceparent).
     """
     parent = event.traceparent
     trace_id = span_id = flags = 0
     if parent is not None:
         trace_id, span_id, flags = parse_traceparent(parent)
     if event.trace_id is not None and event.span_id is not None:
-        return bytes.fromhex(event.trace_id), bytes.fromhex(event.span_id), flags
+        own = flags | _SAMPLED
+        return bytes.fromhex(event.trace_id), bytes.fromhex(event.span_id), own
     if parent is None:
         return None
     return trace_id.to_bytes(16, "big"), span_id.to_bytes(8, "big"), flags
@@ -223,8 +231,9 @@ class OtlpEncoder:
             ``"cumulative"`` (each export holds the running totals since
             the encoder was made, its ``start_time_unix_nano``; the
             resource gets a random ``service.instance.id`` unless it has
-            one, so that the totals of two processes never mix, and a
-            forked child starts its own).
+            one, so that the totals of two processes never mix; a forked
+            child starts totals of its own, under a new random id, or
+            under ``"<given id>-<child's pid>"`` when one was given).
         max_attribute_sets: The most attribute sets a metric keeps; points
             of later ones are added to the set
             ``{"otel.metric.overflow": true}``, as OpenTelemetry does. It
@@ -265,8 +274,12 @@ class OtlpEncoder:
         if service_name is not None:
             resource["service.name"] = service_name
         resource.setdefault("service.name", "aievents")
+        cumulative = temporality == "cumulative"
+        given = resource.get("service.instance.id")
         #: Whether this encoder names its process with a ``service.instance.id`` of its own.
-        self._own_instance = temporality == "cumulative" and "service.instance.id" not in resource
+        self._own_instance = cumulative and given is None
+        #: The ``service.instance.id`` given, that a forked child's totals derive theirs from.
+        self._given_instance = given if cumulative else None
         self._resource_values = resource
         self._scope = InstrumentationScope(name="aievents", version=__version__)
         self._start()
@@ -281,9 +294,14 @@ class OtlpEncoder:
         self.start_time_unix_nano = time.time_ns()
         self._totals = _Points(self.max_attribute_sets, self.operation_name)
         self._last_end = self.start_time_unix_nano
+        #: Delta: the points of batches held (:meth:`hold`), for the next export.
+        self._pending = _Points(self.max_attribute_sets, self.operation_name)
+        self._pending_times: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def _after_fork(self) -> None:
+        if self._given_instance is not None:  # the parent's id, with totals of the child's own
+            self._resource_values["service.instance.id"] = f"{self._given_instance}-{os.getpid()}"
         self._start()
 
     def log_record(self, event: BaseEvent) -> LogRecord:
@@ -314,6 +332,8 @@ class OtlpEncoder:
             body=AnyValue(string_value=event.event_type),
             attributes=attributes(values),
         )
+        if _EVENT_NAME:
+            record.event_name = event.event_type
         span = _span_of(event)
         if span is not None:
             record.trace_id, record.span_id, record.flags = span
@@ -333,19 +353,22 @@ class OtlpEncoder:
     def metrics_request(self, batch: Sequence[BaseEvent]) -> ExportMetricsServiceRequest | None:
         """The metrics export of a batch, or None if there are no points.
 
-        Delta: the batch's points, None when it has none. Cumulative: the
+        Delta: the batch's points, with those of the batches held since the
+        last call (:meth:`hold`), None when there are none. Cumulative: the
         batch is added to the running totals (each call adds it, so a batch
         is passed once), and the export holds them all, from
         :attr:`start_time_unix_nano` to now; None until some event had points.
         """
         events = [outbound(event) for event in batch]  # what raises, raises before any adding
         if self.temporality == "delta":
-            points = _Points(self.max_attribute_sets, self.operation_name)
+            with self._lock:
+                points, times = self._pending, self._pending_times
+                self._pending = _Points(self.max_attribute_sets, self.operation_name)
+                self._pending_times = None
             points.add(events)
             if not points:
                 return None
-            start = min(e.timestamp for e in batch) * 1_000_000
-            end = max(e.timestamp for e in batch) * 1_000_000 + 1
+            start, end = _span_times(batch, times)
             metrics = points.metrics((start, end), AGGREGATION_TEMPORALITY_DELTA)
         else:
             with self._lock:
@@ -359,3 +382,34 @@ class OtlpEncoder:
         return ExportMetricsServiceRequest(
             resource_metrics=[ResourceMetrics(resource=self._resource, scope_metrics=[scope])]
         )
+
+    def hold(self, batch: Sequence[BaseEvent]) -> None:
+        """Keep a batch's points for the next :meth:`metrics_request`, sending nothing now.
+
+        For a batch whose metrics export is skipped (the collector asked to
+        wait). Cumulative: the batch is added to the running totals, which
+        the next export carries. Delta: its points are kept, at most
+        ``max_attribute_sets`` attribute sets per metric as in any export
+        (later ones added to the overflow set), and the next export holds
+        them with its own batch's, timed from the first event held.
+        """
+        events = [outbound(event) for event in batch]
+        with self._lock:
+            if self.temporality == "cumulative":
+                self._totals.add(events)
+                return
+            self._pending.add(events)
+            if events:
+                self._pending_times = _span_times(events, self._pending_times)
+
+
+def _span_times(batch: Sequence[BaseEvent], held: tuple[int, int] | None) -> tuple[int, int]:
+    """Start and end (Unix nanoseconds) of delta points: the batch's events and ``held``'s."""
+    if not batch:
+        now = time.time_ns()
+        return held or (now, now + 1)
+    start = min(e.timestamp for e in batch) * 1_000_000
+    end = max(e.timestamp for e in batch) * 1_000_000 + 1
+    if held is not None:
+        start, end = min(start, held[0]), max(end, held[1])
+    return start, end

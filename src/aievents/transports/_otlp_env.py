@@ -9,26 +9,31 @@ OpenTelemetry exporter specification defines it:
   it is (they win over the base);
 - ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_LOGS_HEADERS``,
   ``OTEL_EXPORTER_OTLP_METRICS_HEADERS``: ``key=value`` pairs separated by
-  commas, values percent-decoded; a signal's own list replaces the common
-  one for that signal;
-- ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` (``key=value``
-  pairs, percent-decoded; ``OTEL_SERVICE_NAME`` wins for ``service.name``);
-- ``OTEL_EXPORTER_OTLP_TIMEOUT``: milliseconds one export may take;
+  commas, percent-decoded, names in lowercase (as the SDK reads them); a
+  signal's own list replaces the common one for that signal;
+- ``OTEL_RESOURCE_ATTRIBUTES`` (``key=value`` pairs, percent-decoded) and
+  ``OTEL_SERVICE_NAME``, merged as the SDK's ``Resource.create`` merges
+  them: the list, then ``OTEL_SERVICE_NAME`` for ``service.name``, then
+  the ``resource_attributes`` given, then the ``service_name`` given (a
+  later one wins for its keys; no key is dropped);
+- ``OTEL_EXPORTER_OTLP_TIMEOUT``: milliseconds one export may take, as the
+  specification says (the Python SDK's exporters read seconds there);
 - ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``: ``cumulative``,
   ``delta`` or ``lowmemory`` (the last two mean delta for every instrument
   aievents sends: they are all counters and histograms).
 
 An argument given wins over its variables; a variable set to an empty
 value counts as unset. A malformed value raises ``ValueError`` naming the
-variable; a header's value is never shown (it holds keys), nor an URL but
-as :func:`aievents._redact.safe_url` shows it.
+variable; a header's value is never shown (it holds keys), nor a header
+name past its first character that cannot be in one (a value typed where
+the name goes), nor an URL but as :func:`aievents._redact.safe_url` shows it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -44,6 +49,10 @@ DEFAULT_TIMEOUT: Final = 30.0
 _PREFIX: Final = "OTEL_EXPORTER_OTLP_"
 #: An HTTP header name (RFC 9110 token).
 _TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: The leading run of header-name characters (what an error may show of a bad name).
+_TOKEN_LEAD: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*")
+#: A leading run an error may show: what header names look like, not what keys do.
+_SHOWN_NAME: Final = re.compile(r"[A-Za-z][A-Za-z-]{0,39}")
 #: What a header value may hold: visible ASCII, spaces and tabs.
 _HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e]*")
 _TEMPORALITIES: Final[Mapping[str, Temporality]] = {
@@ -73,18 +82,29 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
 
 
 def _url(name: str, value: str) -> str:
-    """``value`` if it is an http or https URL with a host."""
-    parts = urlsplit(value)
+    """``value`` if it is an http or https URL with a host, and a valid port if any."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "Invalid IPv6 URL": an unclosed bracket
+        raise ValueError(
+            f"{name} has a malformed IPv6 address (unbalanced brackets), got {safe_url(value)!r}"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"{name} must be an http:// or https:// URL with a host, got {safe_url(value)!r}"
         )
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ValueError(
+            f"{name} has an invalid port (a number from 0 to 65535), got {safe_url(value)!r}"
+        ) from None
     return value
 
 
-def _pairs(name: str, value: str) -> dict[str, str]:
-    """A ``key=value,key=value`` list, percent-decoded; its values never shown in errors."""
-    found: dict[str, str] = {}
+def _entries(name: str, value: str) -> list[tuple[int, str, str]]:
+    """A ``key=value,key=value`` list, percent-decoded and numbered; no value shown in errors."""
+    found: list[tuple[int, str, str]] = []
     for number, entry in enumerate(value.split(","), 1):
         if not entry.strip():
             continue
@@ -95,25 +115,44 @@ def _pairs(name: str, value: str) -> dict[str, str]:
                 f"{name}: entry {number} is not a key=value pair "
                 "(expected key=value pairs separated by commas; the value is not shown)"
             )
-        found[key] = unquote(item).strip()
+        found.append((number, key, unquote(item).strip()))
     return found
 
 
-def check_headers(name: str, headers: Mapping[str, str]) -> dict[str, str]:
-    """``headers`` as a dict, if each name is a header name and each value can be sent.
+def _shown_name(key: object) -> str:
+    """What an error may show of a bad header name: its leading run of name characters, or not.
+
+    Past the first character a header name cannot hold, the text may be a
+    value typed in its place (``Authorization: Basic ...``): never shown.
+    The leading run is shown only when it looks like a name (letters and
+    hyphens, 40 at most), as a key pasted there would not.
+    """
+    lead = _TOKEN_LEAD.match(key) if isinstance(key, str) else None
+    if lead is None or not _SHOWN_NAME.fullmatch(lead.group()):
+        return "not shown"
+    return f"starting {lead.group()!r}; the rest not shown"
+
+
+def check_headers(name: str, headers: Iterable[tuple[int, object, object]]) -> dict[str, str]:
+    """Numbered header entries as a dict, names in lowercase, if each can be sent.
 
     Raises:
-        ValueError: naming ``name`` and the header, never its value.
+        ValueError: naming ``name`` and the entry, never a value.
     """
-    for key, value in headers.items():
+    found: dict[str, str] = {}
+    for number, key, value in headers:
         if not isinstance(key, str) or not _TOKEN.fullmatch(key):
-            raise ValueError(f"{name}: {key!r} is not a valid header name")
+            raise ValueError(
+                f"{name}: entry {number}: invalid header name ({_shown_name(key)}; a name "
+                "holds letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
         if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
             raise ValueError(
                 f"{name}: the value of header {key!r} must be text of visible ASCII "
                 "characters and spaces (the value is not shown)"
             )
-    return dict(headers)
+        found[key.lower()] = value
+    return found
 
 
 def _timeout(environ: Mapping[str, str]) -> float | None:
@@ -164,18 +203,44 @@ def _headers(
 ) -> dict[str, dict[str, str]]:
     """The headers of each signal: ``headers``, else the signal's variable, else the common one."""
     if headers is not None:
-        given = check_headers("headers", headers)
+        numbered = [(number, k, v) for number, (k, v) in enumerate(headers.items(), 1)]
+        given = check_headers("headers", numbered)
         return {"logs": given, "metrics": dict(given)}
     found: dict[str, dict[str, str]] = {}
     for name in (f"{_PREFIX}LOGS_HEADERS", f"{_PREFIX}METRICS_HEADERS", f"{_PREFIX}HEADERS"):
         value = _env(env, name)
         if value is not None:
-            found[name] = check_headers(name, _pairs(name, value))
+            found[name] = check_headers(name, _entries(name, value))
     common = found.get(f"{_PREFIX}HEADERS", {})
     return {
         signal: dict(found.get(f"{_PREFIX}{signal.upper()}_HEADERS", common))
         for signal in ("logs", "metrics")
     }
+
+
+def _resource(
+    env: Mapping[str, str],
+    resource_attributes: Mapping[str, str | bool | int | float] | None,
+    service_name: str | None,
+) -> dict[str, str | bool | int | float]:
+    """The resource attributes, merged as the SDK's ``Resource.create`` merges them.
+
+    ``OTEL_RESOURCE_ATTRIBUTES``, then ``OTEL_SERVICE_NAME``, then
+    ``resource_attributes``, then ``service_name``: each later one wins for
+    its keys, and no key is dropped.
+    """
+    name = "OTEL_RESOURCE_ATTRIBUTES"
+    listed = _env(env, name)
+    resource: dict[str, str | bool | int | float] = (
+        {} if listed is None else {key: item for _, key, item in _entries(name, listed)}
+    )
+    env_service = _env(env, "OTEL_SERVICE_NAME")
+    if env_service is not None:
+        resource["service.name"] = env_service
+    resource.update(resource_attributes or {})
+    if service_name is not None:
+        resource["service.name"] = service_name
+    return resource
 
 
 def settings(
@@ -196,15 +261,9 @@ def settings(
     env = os.environ if environ is None else environ
     urls = _urls(endpoint, env)
     signal_headers = _headers(headers, env)
-    if resource_attributes is None:
-        listed = _env(env, "OTEL_RESOURCE_ATTRIBUTES")
-        resource: dict[str, str | bool | int | float] = (
-            {} if listed is None else dict(_pairs("OTEL_RESOURCE_ATTRIBUTES", listed))
-        )
-    else:
-        resource = dict(resource_attributes)
-    if service_name is None:
-        service_name = _env(env, "OTEL_SERVICE_NAME")
+    resource = _resource(env, resource_attributes, service_name)
+    named = resource.get("service.name")
+    service_name = named if isinstance(named, str) else None
     if request_timeout is None:
         request_timeout = _timeout(env) or DEFAULT_TIMEOUT
     if temporality is None:

@@ -43,6 +43,8 @@ from aievents.transports._otlp_env import DEFAULT_ENDPOINT, settings
 __all__ = ["DEFAULT_ENDPOINT", "DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "OtlpTransport"]
 
 _DIAG: Final = RateLimitedLog("otlp")
+#: The longest wait a metrics ``Retry-After`` imposes (seconds; ForwardSink's default cap).
+_MAX_METRICS_WAIT: Final = 3600.0
 
 
 class OtlpTransport:
@@ -50,7 +52,8 @@ class OtlpTransport:
 
     Each setting not given as an argument is read, when the transport is
     made, from the environment variables the OpenTelemetry exporters read
-    (an argument given wins over them; an empty variable counts as unset):
+    (an argument given wins over them, the resource's merged as said below;
+    an empty variable counts as unset):
 
     ============================  =================================================
     Argument                      Environment variables
@@ -62,16 +65,24 @@ class OtlpTransport:
     ``headers``                   ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` and
                                   ``OTEL_EXPORTER_OTLP_METRICS_HEADERS``, else
                                   ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value``
-                                  pairs, comma-separated, percent-decoded)
+                                  pairs, comma-separated, percent-decoded;
+                                  names sent in lowercase)
     ``service_name``              ``OTEL_SERVICE_NAME``, else ``service.name`` in
                                   the resource attributes
     ``resource_attributes``       ``OTEL_RESOURCE_ATTRIBUTES`` (``key=value``
                                   pairs, comma-separated, percent-decoded)
-    ``request_timeout``           ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds)
+    ``request_timeout``           ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds,
+                                  as the specification says; the Python
+                                  SDK's exporters read seconds there)
     ``temporality``               ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``
                                   (``cumulative``; ``delta`` and ``lowmemory``
                                   both mean delta here)
     ============================  =================================================
+
+    The resource is merged as the SDK's ``Resource.create`` merges it, each
+    later source winning for its keys and none dropped:
+    ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``,
+    ``resource_attributes``, ``service_name``.
 
     Args:
         endpoint: The collector's base URL (``/v1/logs`` and ``/v1/metrics``
@@ -80,11 +91,13 @@ class OtlpTransport:
             ``localhost`` names, without a name lookup that may try IPv6
             first).
         service_name: The ``service.name`` resource attribute (by default
-            ``aievents``).
+            the environment's, else ``aievents``); it wins over every other
+            source.
         headers: Extra headers, such as an API key header; never logged
             nor shown in errors.
         resource_attributes: More resource attributes, such as
-            ``{"deployment.environment.name": "prod"}``.
+            ``{"deployment.environment.name": "prod"}``, added to the
+            environment's (winning for their keys).
         metrics: Also send the metrics (on by default).
         temporality: ``"delta"`` (the default: each export holds its
             batch's points) or ``"cumulative"`` (each export holds the
@@ -147,14 +160,14 @@ class OtlpTransport:
             max_attribute_sets=max_attribute_sets,
             operation_name=operation_name,
         )
-        protobuf = {"Content-Type": "application/x-protobuf"}
-        self._logs_headers = {**protobuf, **found.logs_headers}
-        self._metrics_headers = {**protobuf, **found.metrics_headers}
+        protobuf = {"content-type": "application/x-protobuf"}  # names in lowercase, as found's
+        self._logs_headers = {**found.logs_headers, **protobuf}
+        self._metrics_headers = {**found.metrics_headers, **protobuf}
         self._http = Connections(
             client, connect_timeout, read_timeout, verify, found.request_timeout
         )
         self.metrics_failures = 0
-        #: A Retry-After the metrics export was answered with, not told to the sender yet.
+        #: Until when (monotonic) the metrics exports wait, as a Retry-After asked.
         self._wait_until: float | None = None
 
     @property
@@ -194,30 +207,40 @@ class OtlpTransport:
         """Export the batch's log records (the delivery), then its metrics.
 
         The log records are what is delivered: their failure raises
-        :class:`TransportError`. A metrics export that fails afterwards is
-        counted in ``metrics_failures`` and logged, never retried: with
-        delta temporality a retry could count the batch twice (its points
-        are lost); with cumulative temporality the next export carries the
+        :class:`TransportError`, and nothing else raises once they are
+        delivered (a retry would deliver them twice). A metrics export that
+        fails afterwards, whatever the error, is counted in
+        ``metrics_failures`` and logged, never retried: with delta
+        temporality a retry could count the batch twice (its points are
+        lost); with cumulative temporality the next export carries the
         running totals, the failed batch's points with them. A 404 turns
         metrics off (a collector that takes logs only). A ``Retry-After``
-        it is answered with is honoured all the same: the next ``send``
-        before then sends nothing and raises, with the time left as its
-        ``retry_after``.
+        it is answered with (up to an hour) is honoured by the metrics
+        alone: until then the log records go on, and the metrics exports
+        are skipped, their points kept for the first export after the wait
+        (cumulative: in the running totals; delta: the points held, see
+        :meth:`~aievents.encoding.otlp.OtlpEncoder.hold`).
 
         Raises:
             UnencodableError: some events cannot be encoded (nothing sent).
-            TransportError: the collector did not take the log records, or
-                asked to wait (``retry_after``).
+            TransportError: the collector did not take the log records.
         """
-        self._honour_wait()
         self._http.post(
             self.logs_url,
             self.logs_request(batch).SerializeToString(),
             self._logs_headers,
         )
-        if not self.metrics:
-            return
+        if self.metrics:
+            self._send_metrics(batch)
+
+    def _send_metrics(self, batch: Sequence[BaseEvent]) -> None:
+        """Export the metrics of a delivered batch; never raise (the logs are delivered)."""
+        until = self._wait_until
         try:
+            if until is not None and time.monotonic() < until:
+                self.encoder.hold(batch)  # the collector asked to wait: sent after the wait
+                return
+            self._wait_until = None
             request = self.metrics_request(batch)
         except Exception as exc:  # noqa: BLE001 - the logs are delivered: never sent twice
             self.metrics_failures += 1
@@ -232,19 +255,12 @@ class OtlpTransport:
             if exc.status == 404:
                 self.metrics = False
             if exc.retry_after:
-                self._wait_until = time.monotonic() + exc.retry_after
+                wait = min(exc.retry_after, _MAX_METRICS_WAIT)
+                self._wait_until = time.monotonic() + wait
             _DIAG("metrics", "warning", "otlp_metrics_failed", error=exc, metrics_on=self.metrics)
-
-    def _honour_wait(self) -> None:
-        """Raise, once, the Retry-After the last metrics export was answered with, if in force."""
-        until, self._wait_until = self._wait_until, None
-        left = None if until is None else until - time.monotonic()
-        if left is not None and left > 0:
-            raise TransportError(
-                f"{safe_url(self.metrics_url)} asked to wait {left:.0f} s more (Retry-After)",
-                retryable=True,
-                retry_after=left,
-            )
+        except Exception as exc:  # noqa: BLE001 - the logs are delivered: never sent twice
+            self.metrics_failures += 1
+            _DIAG(("metrics", type(exc)), "warning", "otlp_metrics_failed", error=exc)
 
     def close(self) -> None:
         """Close the connections (when the client is ours)."""
