@@ -79,8 +79,8 @@ class TestSpanTree:
         assert span.parent is not None
         assert span.parent.span_id == app.get_span_context().span_id
         assert span.context.trace_id == app.get_span_context().trace_id
-        assert span.start_time == started.timestamp * MS
-        assert span.end_time == completed.timestamp * MS
+        assert span.start_time // MS == started.timestamp  # the request's ns, in its ms
+        assert span.end_time // MS == completed.timestamp
         assert span.status.status_code is StatusCode.UNSET
         attributes = dict(span.attributes or {})
         tokens = usage.usage
@@ -92,7 +92,6 @@ class TestSpanTree:
             "gen_ai.request.model": "gpt-image-1",
             "gen_ai.output.type": "image",
             "gen_ai.request.choice.count": 2,
-            "gen_ai.response.id": usage.correlation_id or usage.request_id,
             "gen_ai.usage.input_tokens": tokens.input_tokens,
             "gen_ai.usage.output_tokens": tokens.output_tokens,
             "gen_ai.usage.text.input_tokens": tokens.input_tokens_details.text_tokens,
@@ -109,6 +108,8 @@ class TestSpanTree:
         }
         assert {key: attributes.get(key) for key in expected} == expected
         assert "gen_ai.response.model" not in attributes  # the model asked for answered
+        # The request id is aievents' own: only the provider's id is the response's.
+        assert attributes.get("gen_ai.response.id") == usage.correlation_id
 
     @pytest.mark.parametrize("mode", ["sync", "async"])
     def test_later_events_carry_the_span(self, sdk: Sdk, server: ImageServer, mode: str) -> None:
@@ -133,8 +134,8 @@ class TestSpanTree:
         span = one_request_span(sdk)
         assert span.parent is not None
         assert span.parent.span_id == app.get_span_context().span_id
-        assert span.start_time == started.timestamp * MS
-        assert span.end_time == error.timestamp * MS
+        assert span.start_time // MS == started.timestamp
+        assert span.end_time // MS == error.timestamp
         assert span.status.status_code is StatusCode.ERROR
         assert "slow down" in (span.status.description or "")
         assert "abcdefghijklmnop" not in (span.status.description or "")
@@ -245,13 +246,92 @@ class TestLoneEvents:
         assert sdk.total("aievents.requests") == 1
 
     def test_completed_without_usage(self, sdk: Sdk) -> None:
-        """A completed event whose usage does not follow is ended by the next event, at its time."""
-        client, _ = sdk.client()
+        """A completed request waits for its usage; flush ends it at its completion; no second."""
+        client, sink = sdk.client()
         client.emit(started_event("a", timestamp=1_767_225_600_000))
         client.emit(completed_event("a", timestamp=1_767_225_601_000))
         client.emit(started_event("b"))
+        assert sdk.spans == []
+        assert sink.open_spans == 2
+        sink.flush(5)
         (span,) = sdk.spans
         assert span.end_time == 1_767_225_601_000 * MS
+        client.emit(usage_event("a"))  # late: counted, no second span
+        assert len(sdk.spans) == 1
+        assert sdk.total("aievents.requests") == 1
+
+
+class TestInterleaved:
+    """Events of several requests interleaved (another process, the wire): one span each."""
+
+    def test_completed_then_usages(self, sdk: Sdk) -> None:
+        """completed A, completed B, usage A, usage B: two whole spans with their usage."""
+        _, sink = sdk.client()
+        at = 1_767_225_600_000
+        for event in (
+            completed_event("A", timestamp=at, duration=1000.0),
+            completed_event("B", timestamp=at, duration=1000.0),
+            usage_event("A", timestamp=at, images=1),
+            usage_event("B", timestamp=at, images=1),
+        ):
+            sink.handle(event)
+        spans = sdk.spans
+        assert sorted((s.attributes or {})["aievents.request_id"] for s in spans) == ["A", "B"]
+        for span in spans:
+            assert span.end_time - span.start_time == 1000 * MS
+            assert (span.attributes or {})["gen_ai.usage.output_tokens"] == 50
+            assert "aievents.unfinished" not in (span.attributes or {})
+        assert sink.open_spans == 0
+        assert sdk.total("aievents.requests") == 2
+
+    def test_started_requests_interleaved(self, sdk: Sdk) -> None:
+        """Two started requests ending in the other order: each span gets its own usage."""
+        _, sink = sdk.client()
+        sink.handle(started_event("A", timestamp=1_767_225_600_000))
+        sink.handle(started_event("B", timestamp=1_767_225_600_001))
+        sink.handle(completed_event("A", timestamp=1_767_225_600_010))
+        sink.handle(completed_event("B", timestamp=1_767_225_600_020))
+        sink.handle(usage_event("B", timestamp=1_767_225_600_020, images=2))
+        sink.handle(usage_event("A", timestamp=1_767_225_600_010, images=1))
+        found = {(s.attributes or {})["aievents.request_id"]: s for s in sdk.spans}
+        assert sorted(found) == ["A", "B"]
+        assert (found["A"].attributes or {})["aievents.images"] == 1
+        assert (found["B"].attributes or {})["aievents.images"] == 2
+        assert found["A"].end_time == 1_767_225_600_010 * MS
+        assert found["B"].end_time == 1_767_225_600_020 * MS
+
+    def test_late_usage_after_eviction(self, sdk: Sdk) -> None:
+        """A usage after its span was evicted is counted and makes no second span."""
+        _, sink = sdk.client(max_open_spans=1)
+        sink.handle(started_event("a", timestamp=1_767_225_599_000))
+        sink.handle(completed_event("a", timestamp=1_767_225_600_000))
+        sink.handle(started_event("b"))  # evicts a, ended at its completion
+        (span,) = sdk.spans
+        assert (span.attributes or {})["aievents.unfinished"] == "evicted"
+        assert span.end_time == 1_767_225_600_000 * MS
+        sink.handle(usage_event("a"))
+        assert len(sdk.spans) == 1
+        assert sdk.total("aievents.requests") == 1
+
+    def test_repeated_started(self, sdk: Sdk) -> None:
+        """A second started event for an open request keeps its span: one span, ended once."""
+        _, sink = sdk.client()
+        sink.handle(started_event("a", timestamp=1_767_225_600_000))
+        sink.handle(started_event("a", timestamp=1_767_225_600_005))
+        assert sink.open_spans == 1
+        sink.handle(completed_event("a", timestamp=1_767_225_600_010))
+        sink.handle(usage_event("a"))
+        (span,) = sdk.spans
+        assert span.start_time == 1_767_225_600_000 * MS
+        assert sink.open_spans == 0
+
+    def test_never_ends_before_it_starts(self, sdk: Sdk) -> None:
+        """An end stamped before the start (a clock stepped back) ends the span at its start."""
+        _, sink = sdk.client()
+        sink.handle(started_event("a", timestamp=1_767_225_600_010))
+        sink.handle(error_event("a", timestamp=1_767_225_600_000))
+        (span,) = sdk.spans
+        assert span.end_time == span.start_time == 1_767_225_600_010 * MS
 
 
 class TestSampling:
@@ -365,7 +445,7 @@ class TestLifecycle:
         """flush() ends a completed request still waiting for its usage; in-flight ones stay."""
         client, sink = sdk.client()
         client.emit(started_event("a"))
-        client.emit(started_event("b"))
+        client.emit(started_event("b", timestamp=1_767_225_599_000))
         client.emit(completed_event("b", timestamp=1_767_225_600_000))
         assert sink.flush(5) is True
         (span,) = sdk.spans
