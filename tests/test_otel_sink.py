@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -21,12 +25,13 @@ from aievents import (
 )
 from aievents.sinks.otel import DEFAULT_OPERATION_NAME, OtelSink
 from aievents.testing import ImageServer, capture_events
-from otel_sdk import Sdk, no_global_providers, set_globals
+from otel_sdk import Sdk
 from test_instrument_openai import Api
 
 from helpers import completed_event, error_event, started_event, usage_event
 
 MS = 1_000_000
+TESTS = Path(__file__).parent
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
 
@@ -365,37 +370,61 @@ class TestSampling:
         assert sdk.spans == []
 
 
+#: Run in a fresh interpreter: OpenTelemetry sets each global provider once per process.
+GIVEN_NOT_GLOBAL = """
+mine, world = Sdk(), Sdk()
+trace.set_tracer_provider(world.tracer_provider)
+metrics.set_meter_provider(world.meter_provider)
+client, _ = mine.client()
+client.emit(usage_event("r1"))
+found = [len(mine.spans), len(world.spans), mine.total("aievents.requests"),
+         len(world.points("aievents.requests"))]
+"""
+GLOBAL_SET_AFTER = """
+client = EventClient(strict=True)
+sink = OtelSink()
+client.add_sink(sink)
+client.emit(usage_event("before"))  # no provider yet: no-op, no error
+world = Sdk()
+trace.set_tracer_provider(world.tracer_provider)
+metrics.set_meter_provider(world.meter_provider)
+client.emit(started_event("r1"))
+client.emit(completed_event("r1"))
+client.emit(usage_event("r1"))
+found = [[s.attributes["aievents.request_id"] for s in world.spans],
+         world.total("aievents.requests"), sink.failures]
+"""
+
+
+def fresh(code: str) -> Any:
+    """What ``code`` leaves in ``found``, run in a fresh interpreter (its own global providers)."""
+    program = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(TESTS)!r})\n"
+        "from opentelemetry import metrics, trace\n"
+        "from aievents import EventClient\n"
+        "from aievents.sinks.otel import OtelSink\n"
+        "from otel_sdk import Sdk\n"
+        "from helpers import completed_event, started_event, usage_event\n"
+        f"{code}\n"
+        "print(json.dumps(found))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=120
+    )
+    return json.loads(result.stdout)
+
+
 class TestProviders:
     """Given providers are used; otherwise the global ones, even when set after the sink."""
 
     def test_given_not_global(self) -> None:
         """A sink given providers records there, not in the global ones."""
-        with no_global_providers():
-            mine, world = Sdk(), Sdk()
-            set_globals(world)
-            client, _ = mine.client()
-            client.emit(usage_event("r1"))
-            assert len(mine.spans) == 1
-            assert world.spans == []
-            assert mine.total("aievents.requests") == 1
-            assert world.points("aievents.requests") == []
+        assert fresh(GIVEN_NOT_GLOBAL) == [1, 0, 1, 0]
 
     def test_global_set_after_the_sink(self) -> None:
         """A sink made before the application sets its global providers uses them once set."""
-        with no_global_providers():
-            client = EventClient(strict=True)
-            sink = OtelSink()
-            client.add_sink(sink)
-            client.emit(usage_event("before"))  # no provider yet: no-op, no error
-            world = Sdk()
-            set_globals(world)
-            client.emit(started_event("r1"))
-            client.emit(completed_event("r1"))
-            client.emit(usage_event("r1"))
-            (span,) = world.spans
-            assert (span.attributes or {})["aievents.request_id"] == "r1"
-            assert world.total("aievents.requests") == 1
-            assert sink.failures == 0
+        assert fresh(GLOBAL_SET_AFTER) == [["r1"], 1, 0]
 
 
 class FailingProcessor(SpanProcessor):
