@@ -496,6 +496,7 @@ class TestLifecycle:
         [
             ({"label_cap": 0}, "label_cap"),
             ({"max_open_spans": -1}, "max_open_spans"),
+            ({"max_request_ids": 0}, "max_request_ids"),
             ({"operation_name": ""}, "operation_name"),
             ({"metric_names": {"request": "x"}}, "metric_names['request']"),
             ({"metric_names": {"requests": 3}}, "metric_names['requests']"),

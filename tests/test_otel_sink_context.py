@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from opentelemetry import baggage, context, trace
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from aievents.instrument import image_request
-from aievents.sinks.otel import DEFAULT_OPERATION_NAME
+from aievents.sinks.otel import DEFAULT_OPERATION_NAME, OtelSink
 from otel_sdk import Sdk
 
 from helpers import completed_event, started_event, usage_event
@@ -270,3 +272,38 @@ class TestFork:
         ).stdout
         found = json.loads(out)
         assert found == {"child": ["child"], "parent_open": 1, "parent": ["in-flight"]}
+
+
+class Stuck(SpanProcessor):
+    """A processor whose exporter never answers: force_flush spends all the time it is given."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        threading.Event().wait(timeout_millis / 1000)
+        return False
+
+
+class Meters(MeterProvider):
+    """A meter provider that keeps the time each force_flush was given."""
+
+    given: list[float]
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        self.given.append(timeout_millis)
+        return super().force_flush(timeout_millis)
+
+
+class TestFlushDeadline:
+    """flush(timeout) is one budget for both providers, not one each."""
+
+    @pytest.mark.parametrize("method", ["flush", "close"])
+    def test_one_budget(self, method: str) -> None:
+        """The tracer provider spends the budget: the meter provider gets what is left."""
+        tracers = TracerProvider()
+        tracers.add_span_processor(Stuck())
+        meters = Meters(metric_readers=[InMemoryMetricReader()])
+        meters.given = []
+        sink = OtelSink(tracers, meters)
+        assert getattr(sink, method)(0.05) is False
+        (given,) = meters.given
+        assert given < 50
+        meters.shutdown()

@@ -121,6 +121,18 @@ class TestTotals:
         assert len(sdk.spans) == sum(e.event_type == "image:request:started" for e in events)
 
 
+class TestRequestIds:
+    """A request id is counted once among the last max_request_ids (AggregateSink's window)."""
+
+    def test_window(self, sdk: Sdk) -> None:
+        """Within the window a repeat is a duplicate; past it, counted again."""
+        _, sink = sdk.client(max_request_ids=2)
+        for request_id in ("a", "b", "a", "c", "d", "a"):
+            sink.handle(usage_event(request_id))
+        assert sink.duplicates == 1
+        assert sdk.total("aievents.requests") == 5
+
+
 class TestInstruments:
     """The conventions' histograms, with their units and advised bucket boundaries."""
 
