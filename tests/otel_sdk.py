@@ -1,20 +1,19 @@
-"""The real OpenTelemetry SDK for the OtelSink tests: in-memory spans and metrics, globals."""
+"""The real OpenTelemetry SDK for the OtelSink tests: in-memory spans and metrics.
+
+Tests of the global providers run in a fresh interpreter (OpenTelemetry
+sets each global provider once per process): see ``test_otel_sink.fresh``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
-from opentelemetry.util._once import Once
 
 from aievents import EventClient
 from aievents.sinks.otel import OtelSink
@@ -73,28 +72,3 @@ class Sdk:
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
-
-
-def _reset_globals() -> None:
-    """Forget the global providers (OpenTelemetry sets each once per process)."""
-    trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
-
-
-@contextmanager
-def no_global_providers() -> Iterator[None]:
-    """No global providers inside (the API's no-op ones), none after."""
-    _reset_globals()
-    try:
-        yield
-    finally:
-        _reset_globals()
-
-
-def set_globals(sdk: Sdk) -> None:
-    """Make ``sdk``'s providers the global ones (inside :func:`no_global_providers`)."""
-    trace.set_tracer_provider(sdk.tracer_provider)
-    metrics.set_meter_provider(sdk.meter_provider)

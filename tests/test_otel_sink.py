@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -21,12 +25,13 @@ from aievents import (
 )
 from aievents.sinks.otel import DEFAULT_OPERATION_NAME, OtelSink
 from aievents.testing import ImageServer, capture_events
-from otel_sdk import Sdk, no_global_providers, set_globals
+from otel_sdk import Sdk
 from test_instrument_openai import Api
 
 from helpers import completed_event, error_event, started_event, usage_event
 
 MS = 1_000_000
+TESTS = Path(__file__).parent
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
 
@@ -79,8 +84,8 @@ class TestSpanTree:
         assert span.parent is not None
         assert span.parent.span_id == app.get_span_context().span_id
         assert span.context.trace_id == app.get_span_context().trace_id
-        assert span.start_time == started.timestamp * MS
-        assert span.end_time == completed.timestamp * MS
+        assert span.start_time // MS == started.timestamp  # the request's ns, in its ms
+        assert span.end_time // MS == completed.timestamp
         assert span.status.status_code is StatusCode.UNSET
         attributes = dict(span.attributes or {})
         tokens = usage.usage
@@ -92,7 +97,6 @@ class TestSpanTree:
             "gen_ai.request.model": "gpt-image-1",
             "gen_ai.output.type": "image",
             "gen_ai.request.choice.count": 2,
-            "gen_ai.response.id": usage.correlation_id or usage.request_id,
             "gen_ai.usage.input_tokens": tokens.input_tokens,
             "gen_ai.usage.output_tokens": tokens.output_tokens,
             "gen_ai.usage.text.input_tokens": tokens.input_tokens_details.text_tokens,
@@ -109,6 +113,8 @@ class TestSpanTree:
         }
         assert {key: attributes.get(key) for key in expected} == expected
         assert "gen_ai.response.model" not in attributes  # the model asked for answered
+        # The request id is aievents' own: only the provider's id is the response's.
+        assert attributes.get("gen_ai.response.id") == usage.correlation_id
 
     @pytest.mark.parametrize("mode", ["sync", "async"])
     def test_later_events_carry_the_span(self, sdk: Sdk, server: ImageServer, mode: str) -> None:
@@ -133,8 +139,8 @@ class TestSpanTree:
         span = one_request_span(sdk)
         assert span.parent is not None
         assert span.parent.span_id == app.get_span_context().span_id
-        assert span.start_time == started.timestamp * MS
-        assert span.end_time == error.timestamp * MS
+        assert span.start_time // MS == started.timestamp
+        assert span.end_time // MS == error.timestamp
         assert span.status.status_code is StatusCode.ERROR
         assert "slow down" in (span.status.description or "")
         assert "abcdefghijklmnop" not in (span.status.description or "")
@@ -245,13 +251,92 @@ class TestLoneEvents:
         assert sdk.total("aievents.requests") == 1
 
     def test_completed_without_usage(self, sdk: Sdk) -> None:
-        """A completed event whose usage does not follow is ended by the next event, at its time."""
-        client, _ = sdk.client()
+        """A completed request waits for its usage; flush ends it at its completion; no second."""
+        client, sink = sdk.client()
         client.emit(started_event("a", timestamp=1_767_225_600_000))
         client.emit(completed_event("a", timestamp=1_767_225_601_000))
         client.emit(started_event("b"))
+        assert sdk.spans == []
+        assert sink.open_spans == 2
+        sink.flush(5)
         (span,) = sdk.spans
         assert span.end_time == 1_767_225_601_000 * MS
+        client.emit(usage_event("a"))  # late: counted, no second span
+        assert len(sdk.spans) == 1
+        assert sdk.total("aievents.requests") == 1
+
+
+class TestInterleaved:
+    """Events of several requests interleaved (another process, the wire): one span each."""
+
+    def test_completed_then_usages(self, sdk: Sdk) -> None:
+        """completed A, completed B, usage A, usage B: two whole spans with their usage."""
+        _, sink = sdk.client()
+        at = 1_767_225_600_000
+        for event in (
+            completed_event("A", timestamp=at, duration=1000.0),
+            completed_event("B", timestamp=at, duration=1000.0),
+            usage_event("A", timestamp=at, images=1),
+            usage_event("B", timestamp=at, images=1),
+        ):
+            sink.handle(event)
+        spans = sdk.spans
+        assert sorted((s.attributes or {})["aievents.request_id"] for s in spans) == ["A", "B"]
+        for span in spans:
+            assert span.end_time - span.start_time == 1000 * MS
+            assert (span.attributes or {})["gen_ai.usage.output_tokens"] == 50
+            assert "aievents.unfinished" not in (span.attributes or {})
+        assert sink.open_spans == 0
+        assert sdk.total("aievents.requests") == 2
+
+    def test_started_requests_interleaved(self, sdk: Sdk) -> None:
+        """Two started requests ending in the other order: each span gets its own usage."""
+        _, sink = sdk.client()
+        sink.handle(started_event("A", timestamp=1_767_225_600_000))
+        sink.handle(started_event("B", timestamp=1_767_225_600_001))
+        sink.handle(completed_event("A", timestamp=1_767_225_600_010))
+        sink.handle(completed_event("B", timestamp=1_767_225_600_020))
+        sink.handle(usage_event("B", timestamp=1_767_225_600_020, images=2))
+        sink.handle(usage_event("A", timestamp=1_767_225_600_010, images=1))
+        found = {(s.attributes or {})["aievents.request_id"]: s for s in sdk.spans}
+        assert sorted(found) == ["A", "B"]
+        assert (found["A"].attributes or {})["aievents.images"] == 1
+        assert (found["B"].attributes or {})["aievents.images"] == 2
+        assert found["A"].end_time == 1_767_225_600_010 * MS
+        assert found["B"].end_time == 1_767_225_600_020 * MS
+
+    def test_late_usage_after_eviction(self, sdk: Sdk) -> None:
+        """A usage after its span was evicted is counted and makes no second span."""
+        _, sink = sdk.client(max_open_spans=1)
+        sink.handle(started_event("a", timestamp=1_767_225_599_000))
+        sink.handle(completed_event("a", timestamp=1_767_225_600_000))
+        sink.handle(started_event("b"))  # evicts a, ended at its completion
+        (span,) = sdk.spans
+        assert (span.attributes or {})["aievents.unfinished"] == "evicted"
+        assert span.end_time == 1_767_225_600_000 * MS
+        sink.handle(usage_event("a"))
+        assert len(sdk.spans) == 1
+        assert sdk.total("aievents.requests") == 1
+
+    def test_repeated_started(self, sdk: Sdk) -> None:
+        """A second started event for an open request keeps its span: one span, ended once."""
+        _, sink = sdk.client()
+        sink.handle(started_event("a", timestamp=1_767_225_600_000))
+        sink.handle(started_event("a", timestamp=1_767_225_600_005))
+        assert sink.open_spans == 1
+        sink.handle(completed_event("a", timestamp=1_767_225_600_010))
+        sink.handle(usage_event("a"))
+        (span,) = sdk.spans
+        assert span.start_time == 1_767_225_600_000 * MS
+        assert sink.open_spans == 0
+
+    def test_never_ends_before_it_starts(self, sdk: Sdk) -> None:
+        """An end stamped before the start (a clock stepped back) ends the span at its start."""
+        _, sink = sdk.client()
+        sink.handle(started_event("a", timestamp=1_767_225_600_010))
+        sink.handle(error_event("a", timestamp=1_767_225_600_000))
+        (span,) = sdk.spans
+        assert span.end_time == span.start_time == 1_767_225_600_010 * MS
 
 
 class TestSampling:
@@ -285,37 +370,61 @@ class TestSampling:
         assert sdk.spans == []
 
 
+#: Run in a fresh interpreter: OpenTelemetry sets each global provider once per process.
+GIVEN_NOT_GLOBAL = """
+mine, world = Sdk(), Sdk()
+trace.set_tracer_provider(world.tracer_provider)
+metrics.set_meter_provider(world.meter_provider)
+client, _ = mine.client()
+client.emit(usage_event("r1"))
+found = [len(mine.spans), len(world.spans), mine.total("aievents.requests"),
+         len(world.points("aievents.requests"))]
+"""
+GLOBAL_SET_AFTER = """
+client = EventClient(strict=True)
+sink = OtelSink()
+client.add_sink(sink)
+client.emit(usage_event("before"))  # no provider yet: no-op, no error
+world = Sdk()
+trace.set_tracer_provider(world.tracer_provider)
+metrics.set_meter_provider(world.meter_provider)
+client.emit(started_event("r1"))
+client.emit(completed_event("r1"))
+client.emit(usage_event("r1"))
+found = [[s.attributes["aievents.request_id"] for s in world.spans],
+         world.total("aievents.requests"), sink.failures]
+"""
+
+
+def fresh(code: str) -> Any:
+    """What ``code`` leaves in ``found``, run in a fresh interpreter (its own global providers)."""
+    program = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(TESTS)!r})\n"
+        "from opentelemetry import metrics, trace\n"
+        "from aievents import EventClient\n"
+        "from aievents.sinks.otel import OtelSink\n"
+        "from otel_sdk import Sdk\n"
+        "from helpers import completed_event, started_event, usage_event\n"
+        f"{code}\n"
+        "print(json.dumps(found))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=120
+    )
+    return json.loads(result.stdout)
+
+
 class TestProviders:
     """Given providers are used; otherwise the global ones, even when set after the sink."""
 
     def test_given_not_global(self) -> None:
         """A sink given providers records there, not in the global ones."""
-        with no_global_providers():
-            mine, world = Sdk(), Sdk()
-            set_globals(world)
-            client, _ = mine.client()
-            client.emit(usage_event("r1"))
-            assert len(mine.spans) == 1
-            assert world.spans == []
-            assert mine.total("aievents.requests") == 1
-            assert world.points("aievents.requests") == []
+        assert fresh(GIVEN_NOT_GLOBAL) == [1, 0, 1, 0]
 
     def test_global_set_after_the_sink(self) -> None:
         """A sink made before the application sets its global providers uses them once set."""
-        with no_global_providers():
-            client = EventClient(strict=True)
-            sink = OtelSink()
-            client.add_sink(sink)
-            client.emit(usage_event("before"))  # no provider yet: no-op, no error
-            world = Sdk()
-            set_globals(world)
-            client.emit(started_event("r1"))
-            client.emit(completed_event("r1"))
-            client.emit(usage_event("r1"))
-            (span,) = world.spans
-            assert (span.attributes or {})["aievents.request_id"] == "r1"
-            assert world.total("aievents.requests") == 1
-            assert sink.failures == 0
+        assert fresh(GLOBAL_SET_AFTER) == [["r1"], 1, 0]
 
 
 class FailingProcessor(SpanProcessor):
@@ -365,7 +474,7 @@ class TestLifecycle:
         """flush() ends a completed request still waiting for its usage; in-flight ones stay."""
         client, sink = sdk.client()
         client.emit(started_event("a"))
-        client.emit(started_event("b"))
+        client.emit(started_event("b", timestamp=1_767_225_599_000))
         client.emit(completed_event("b", timestamp=1_767_225_600_000))
         assert sink.flush(5) is True
         (span,) = sdk.spans
@@ -387,6 +496,7 @@ class TestLifecycle:
         [
             ({"label_cap": 0}, "label_cap"),
             ({"max_open_spans": -1}, "max_open_spans"),
+            ({"max_request_ids": 0}, "max_request_ids"),
             ({"operation_name": ""}, "operation_name"),
             ({"metric_names": {"request": "x"}}, "metric_names['request']"),
             ({"metric_names": {"requests": 3}}, "metric_names['requests']"),

@@ -17,7 +17,7 @@ from aievents import EventClient, ImageUsage, InputTokensDetails
 from aievents.events import BaseEvent
 from aievents.pricing import cost_of
 from aievents.sinks import AggregateSink
-from aievents.sinks.otel import OtelSink
+from aievents.sinks.otel import MetricNames, OtelSink
 from aievents.transports.otlp import DURATION_BOUNDARIES, TOKEN_BOUNDARIES
 from collector_server import Receiver
 from otel_sdk import Sdk
@@ -121,6 +121,18 @@ class TestTotals:
         assert len(sdk.spans) == sum(e.event_type == "image:request:started" for e in events)
 
 
+class TestRequestIds:
+    """A request id is counted once among the last max_request_ids (AggregateSink's window)."""
+
+    def test_window(self, sdk: Sdk) -> None:
+        """Within the window a repeat is a duplicate; past it, counted again."""
+        _, sink = sdk.client(max_request_ids=2)
+        for request_id in ("a", "b", "a", "c", "d", "a"):
+            sink.handle(usage_event(request_id))
+        assert sink.duplicates == 1
+        assert sdk.total("aievents.requests") == 5
+
+
 class TestInstruments:
     """The conventions' histograms, with their units and advised bucket boundaries."""
 
@@ -173,6 +185,33 @@ class TestInstruments:
         assert sdk.points("aievents.requests") == []
         assert sdk.total("aievents.unpriced_requests") == 1  # no cost on the event
 
+    @pytest.mark.parametrize(
+        "name", ["", "1requests", "image requests", "images:count", "a" * 256, "réquêtes", 3]
+    )
+    def test_malformed_name(self, name: Any) -> None:
+        """A name the SDK would refuse is a ValueError naming the instrument and the name."""
+        with pytest.raises(ValueError, match=r"metric_names\['requests'\]") as raised:
+            OtelSink(metric_names={"requests": name})
+        assert repr(name) in str(raised.value)
+        with pytest.raises(ValueError, match="requests"):
+            MetricNames(requests=name)
+
+    def test_longest_name(self, sdk: Sdk) -> None:
+        """255 characters of the allowed ones are a name the SDK takes."""
+        name = "a" + "b/_.-9" * 42 + "cc"
+        assert len(name) == 255
+        client, _ = sdk.client(metric_names={"requests": name})
+        client.emit(usage_event("a"))
+        assert sdk.total(name) == 1
+
+    @pytest.mark.parametrize("name", ["aievents.images", "AIEVENTS.Images"])
+    def test_name_used_twice(self, name: str) -> None:
+        """Two instruments of one name (case aside, as the SDK keys them) are refused."""
+        with pytest.raises(ValueError, match="each instrument needs its own name") as raised:
+            OtelSink(metric_names={"requests": name})
+        assert "metric_names['requests']" in str(raised.value)
+        assert "metric_names['images']" in str(raised.value)
+
     def test_metrics_off(self, sdk: Sdk) -> None:
         """metrics=False records none; spans=False makes none."""
         client, _ = sdk.client(metrics=False, spans=False)
@@ -201,6 +240,18 @@ class TestCappedLabels:
         assert sdk.total("aievents.requests", **{"aievents.project_id": "(overflow)"}) == 3
         assert sink.project_labels is not None
         assert sink.project_labels.overflowed == 3
+
+    def test_missing_value(self, sdk: Sdk) -> None:
+        """An event without a project id has no project label (not an empty one)."""
+        client, sink = sdk.client(project_label=True)
+        client.emit(usage_event("r1"))
+        client.emit(usage_event("r2", project_id="p"))
+        labels = sorted(
+            str(p.attributes.get("aievents.project_id")) for p in sdk.points("aievents.requests")
+        )
+        assert labels == ["None", "p"]
+        assert sink.project_labels is not None
+        assert len(sink.project_labels) == 1
 
     def test_off_by_default(self, sdk: Sdk) -> None:
         """Without opting in, no project or user label."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 from opentelemetry import trace
@@ -21,7 +22,7 @@ from aievents import (
     ImageUsageEvent,
 )
 from aievents._outbound import outbound
-from aievents._trace import capture, opened, parse_traceparent, take
+from aievents._trace import capture, opened, parse_traceparent, take, timed, times
 from aievents.instrument import image_request
 from aievents.testing import capture_events
 from aievents.wire import from_dict, from_envelope, to_dict, to_envelope
@@ -227,3 +228,52 @@ class TestFields:
         )
         clean = outbound(event)
         assert (clean.traceparent, clean.trace_id) == (PARENT, TRACE)
+
+
+class TestTimed:
+    """The request's nanosecond times reach a span maker on its thread, for its id only."""
+
+    def test_told_and_forgotten(self) -> None:
+        """times() gives what timed() told for that request id; timed(None) forgets."""
+        timed("req-1", 10, 20)
+        assert times("req-1") == (10, 20)
+        assert times("req-2") is None
+        timed(None)
+        assert times("req-1") is None
+
+    def test_per_thread(self) -> None:
+        """Another thread does not see them."""
+        timed("req-1", 10)
+        seen: list[object] = []
+        thread = threading.Thread(target=lambda: seen.append(times("req-1")))
+        thread.start()
+        thread.join()
+        assert seen == [None]
+        assert times("req-1") == (10, None)
+        timed(None)
+
+    def test_told_while_emitting(self) -> None:
+        """ImageRequest tells its start while started is delivered, its end while completed is."""
+        client = EventClient(strict=True)
+        told: list[object] = []
+
+        class Told:
+            def handle(self, event: BaseEvent) -> None:
+                told.append(times(event.request_id or ""))
+
+            def flush(self, timeout: float | None = None) -> bool:
+                return True
+
+            def close(self, timeout: float | None = None) -> bool:
+                return True
+
+        client.add_sink(Told())
+        with image_request(provider="openai", model="gpt-image-1", client=client) as request:
+            pass
+        started, ended, usage = told
+        assert isinstance(started, tuple)
+        assert isinstance(ended, tuple)
+        assert started[1] is None
+        assert ended[0] == started[0] <= (ended[1] or 0)
+        assert usage is None
+        assert times(request.request_id or "") is None

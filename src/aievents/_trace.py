@@ -14,8 +14,16 @@ Two moments tie a request to a trace:
   ``trace_id`` and ``span_id``, so that what forwards them (the OTLP log
   records) can point at the span.
 
+Events are stamped in whole milliseconds, while the application's spans
+have nanosecond times: a request span started at the event's millisecond
+would start before its parent. So the request tells its times in
+nanoseconds (:func:`timed`) just before it emits the event that starts or
+ends it, and the span maker reads them (:func:`times`) when they are the
+event's (same request id, same millisecond).
+
 Delivery is synchronous, on the thread that emits: one slot per thread
-carries the ids from the sink to the request.
+carries the ids from the sink to the request, and one the times from the
+request to the sink.
 """
 
 from __future__ import annotations
@@ -24,13 +32,15 @@ import sys
 import threading
 from typing import Final
 
-__all__ = ["capture", "opened", "parse_traceparent", "take"]
+__all__ = ["capture", "opened", "parse_traceparent", "take", "timed", "times"]
 
 
 class _Slot(threading.local):
     """The ids a span maker opened last on this thread: (request id, trace id, span id)."""
 
     last: tuple[str, str, str] | None = None
+    #: The times the request being emitted on this thread told: (request id, start, end).
+    moments: tuple[str, int, int | None] | None = None
 
 
 _SLOT: Final = _Slot()
@@ -75,3 +85,20 @@ def take(request_id: str) -> tuple[str, str] | None:
         return None
     _SLOT.last = None
     return last[1], last[2]
+
+
+def timed(request_id: str | None, start_ns: int = 0, end_ns: int | None = None) -> None:
+    """Tell the span maker the request's start (and end) in epoch nanoseconds; None: forget.
+
+    Called by the request just before it emits the event that starts (or
+    ends) it, and with None once the events are delivered.
+    """
+    _SLOT.moments = None if request_id is None else (request_id, start_ns, end_ns)
+
+
+def times(request_id: str) -> tuple[int, int | None] | None:
+    """The (start, end) nanoseconds the request ``request_id`` told on this thread, or None."""
+    moments = _SLOT.moments
+    if moments is None or moments[0] != request_id:
+        return None
+    return moments[1], moments[2]

@@ -41,6 +41,7 @@ _DIAG: Final = RateLimitedLog("instrument")
 
 #: Error messages longer than this are cut (provider messages can be long).
 MAX_ERROR_MESSAGE: Final = 1000
+_MS: Final = 1_000_000
 
 
 def moment() -> tuple[int, float]:
@@ -149,10 +150,13 @@ class ImageRequest:
                 self.fields["traceparent"] = traceparent
         self._client = client
         self._prices = book_for(prices)
-        self._start_ms = now_ms()
+        # The start in epoch nanoseconds (told to a span maker), its events' milliseconds.
+        self._start_ns = time.time_ns()
+        self._start_ms = self._start_ns // _MS
         self._start = time.perf_counter()
-        #: When the answer arrived, if noted: (epoch ms, perf_counter).
+        #: When the answer arrived, if noted: (epoch ms, perf_counter), and in epoch ns.
         self._answered: tuple[int, float] | None = None
+        self._answered_ns = 0
         self._started = False
         self._finished = False
 
@@ -321,6 +325,7 @@ class ImageRequest:
         and its ``duration`` starts there.
         """
         self._start_ms, self._start = at
+        self._start_ns = self._start_ms * _MS
 
     def answered(self, at: tuple[int, float] | None = None) -> None:
         """Note that the provider's answer arrived now (or ``at``, as :meth:`moment` gave it).
@@ -330,7 +335,13 @@ class ImageRequest:
         however much later the caller reads the answer and the request is
         reported.
         """
-        self._answered = at if at is not None else moment()
+        if at is None:
+            now = time.time_ns()
+            at = (now // _MS, time.perf_counter())
+            self._answered_ns = now
+        else:
+            self._answered_ns = at[0] * _MS
+        self._answered = at
 
     @property
     def duration_ms(self) -> float:
@@ -338,9 +349,12 @@ class ImageRequest:
         end = self._answered[1] if self._answered is not None else time.perf_counter()
         return (end - self._start) * 1000.0
 
-    def _ended_ms(self) -> int:
-        """The timestamp of the events that end the request."""
-        return self._answered[0] if self._answered is not None else now_ms()
+    def _ended(self) -> tuple[int, int]:
+        """When the request ended: its ending events' timestamp (ms), and in epoch ns."""
+        if self._answered is not None:
+            return self._answered[0], self._answered_ns
+        now = time.time_ns()
+        return now // _MS, now
 
     # ------------------------------------------------------------------ events
 
@@ -365,14 +379,21 @@ class ImageRequest:
         common.update(self.fields)
         return common
 
-    def _emit(self, what: str, build: type[BaseEvent], **values: Any) -> None:
+    def _emit(
+        self, what: str, build: type[BaseEvent], told: tuple[int, int | None] | None, **values: Any
+    ) -> None:
         target = self._target()
+        if told is not None:  # a span maker times the request's span in ns, not in ms
+            _trace.timed(self.request_id, *told)
         try:
             target.emit(build(**values))
         except Exception as exc:
             if target.strict:  # a strict client is for tests: they see handler errors
                 raise
             report_failure(what, exc)
+        finally:
+            if told is not None:
+                _trace.timed(None)
 
     def start(self) -> None:
         """Emit ``image:request:started`` (once), stamped with the time the request began."""
@@ -384,6 +405,7 @@ class ImageRequest:
         self._emit(
             "started",
             ImageRequestStartedEvent,
+            (self._start_ns, None),
             timestamp=self._start_ms,
             prompt=self.prompt,
             number_of_images=self.number_of_images,
@@ -409,10 +431,11 @@ class ImageRequest:
         self._finished = True
         duration = self.duration_ms
         common = self._common()
-        ended = self._ended_ms()
+        ended, ended_ns = self._ended()
         self._emit(
             "completed",
             ImageRequestCompletedEvent,
+            (self._start_ns, ended_ns),
             timestamp=ended,
             duration=duration,
             images=self.images,
@@ -438,6 +461,7 @@ class ImageRequest:
         self._emit(
             "usage",
             ImageUsageEvent,
+            None,
             timestamp=ended,
             usage=usage,
             cost=cost,
@@ -462,10 +486,12 @@ class ImageRequest:
             status = getattr(error, "status_code", None)
             status_code = status if isinstance(status, int) else None
         text = scrub_text(str(error) if message is None else message)
+        ended, ended_ns = self._ended()
         self._emit(
             "error",
             ImageRequestErrorEvent,
-            timestamp=self._ended_ms(),
+            (self._start_ns, ended_ns),
+            timestamp=ended,
             error_type=error_type or type(error).__name__,
             error_message=text[:MAX_ERROR_MESSAGE] or None,
             status_code=status_code,

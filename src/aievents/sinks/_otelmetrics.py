@@ -9,6 +9,7 @@ event would be most of what the mapping costs.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -23,6 +24,21 @@ __all__ = ["MetricNames", "Metrics"]
 
 #: Attribute sets kept, at most, before the cache starts afresh.
 _MAX_DIMS: Final = 4096
+#: An instrument name, as the OpenTelemetry specification allows it.
+_INSTRUMENT_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_./-]{0,254}")
+
+
+def _instrument_name(_: Any, attribute: Any, value: Any) -> None:
+    """Refuse a name the SDK would refuse (it raises, or drops the instrument)."""
+    if not isinstance(value, str) or _INSTRUMENT_NAME.fullmatch(value) is None:
+        raise ValueError(
+            f"metric_names[{attribute.name!r}] must be an instrument name: a letter, then"
+            f" at most 254 letters, digits, '_', '.', '/' or '-'; got {value!r}"
+        )
+
+
+def _name(default: str) -> Any:
+    return attrs.field(default=default, validator=_instrument_name)
 
 
 @attrs.frozen(kw_only=True)
@@ -40,33 +56,45 @@ class MetricNames:
         reported_cost: Counter of the cost in USD the providers reported.
     """
 
-    token_usage: str = "gen_ai.client.token.usage"
-    operation_duration: str = "gen_ai.client.operation.duration"
-    requests: str = "aievents.requests"
-    errors: str = "aievents.request_errors"
-    images: str = "aievents.images"
-    cost: str = "aievents.cost"
-    unpriced_requests: str = "aievents.unpriced_requests"
-    reported_cost: str = "aievents.reported_cost"
+    token_usage: str = _name("gen_ai.client.token.usage")
+    operation_duration: str = _name("gen_ai.client.operation.duration")
+    requests: str = _name("aievents.requests")
+    errors: str = _name("aievents.request_errors")
+    images: str = _name("aievents.images")
+    cost: str = _name("aievents.cost")
+    unpriced_requests: str = _name("aievents.unpriced_requests")
+    reported_cost: str = _name("aievents.reported_cost")
+
+    def __attrs_post_init__(self) -> None:
+        # The SDK keys instruments by name, case aside: two of one name would be one.
+        first: dict[str, str] = {}
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            other = first.setdefault(value.lower(), field.name)
+            if other != field.name:
+                raise ValueError(
+                    f"metric_names[{field.name!r}] is {value!r}, the name of"
+                    f" metric_names[{other!r}] already: each instrument needs its own name"
+                )
 
     @classmethod
     def of(cls, names: MetricNames | Mapping[str, str] | None) -> MetricNames:
         """``names`` as MetricNames: a mapping overrides the defaults it names.
 
         Raises:
-            ValueError: a name that is not an instrument, or not a non-empty string.
+            ValueError: a key that is not an instrument; a name that is not an
+                instrument name (``[A-Za-z][A-Za-z0-9_./-]{0,254}``), or the
+                name of another instrument.
         """
         if names is None:
             return cls()
         if isinstance(names, MetricNames):
             return names
         known = {field.name for field in attrs.fields(cls)}
-        for key, value in dict(names).items():
+        for key in dict(names):
             if key not in known:
                 listing = ", ".join(sorted(known))
                 raise ValueError(f"metric_names[{key!r}] is not an instrument ({listing})")
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"metric_names[{key!r}] must be a non-empty string, got {value!r}")
         return cls(**dict(names))
 
 
@@ -119,14 +147,19 @@ class Metrics:
         self._errors: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
+    def forked(self) -> None:
+        """In a forked child: a new lock (the parent's may have been held at the fork)."""
+        self._lock = threading.Lock()
+
     def _key(self, event: ImageEvent) -> tuple[Any, ...]:
         project, user = self._project, self._user
-        return (
+        project_id, user_id = event.project_id, event.user_id
+        return (  # a missing value is no label (not an empty one)
             event.provider,
             event.model,
             event.operation,
-            None if project is None else project(event.project_id),
-            None if user is None else user(event.user_id),
+            None if project is None or project_id is None else project(project_id),
+            None if user is None or user_id is None else user(user_id),
         )
 
     def _build(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:

@@ -40,15 +40,24 @@ class Spans:
     def __init__(self, operation_name: str) -> None:
         self.operation_name = operation_name
         self._starts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
-        self._parents: dict[str, Context] = {}
+        self._parents: dict[str, tuple[int, int, Context]] = {}
+        self._lock = threading.Lock()
+
+    def forked(self) -> None:
+        """In a forked child: a new lock (the parent's may have been held at the fork)."""
         self._lock = threading.Lock()
 
     def parent(self, event: ImageEvent) -> Context | None:
-        """The context of the span the request's span is a child of.
+        """The context of the span the request's span is a child of; None: the current one.
 
-        The event's ``traceparent`` (the application's span at the call) with
-        its trace flags, so that a parent-based sampler keeps what the parent
-        kept; without one, None: the context active now.
+        The event's ``traceparent`` is the application's span at the call.
+        When that span is the current one here (the started event is
+        handled on the thread that made the call), None: the current
+        context itself, with the span's tracestate and the baggage, and a
+        local parent for the sampler. Otherwise (events from the wire or
+        another process) a remote parent built from the traceparent with its
+        trace flags, so that a parent-based sampler keeps what the parent
+        kept. Without a traceparent, None: the span active now.
         """
         value = event.traceparent
         if value is None:
@@ -57,12 +66,15 @@ class Spans:
         if found is None:
             trace_id, span_id, flags = parse_traceparent(value)
             remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
-            found = trace.set_span_in_context(NonRecordingSpan(remote))
+            found = (trace_id, span_id, trace.set_span_in_context(NonRecordingSpan(remote)))
             with self._lock:
                 if len(self._parents) >= _MAX_CACHED:
                     self._parents.clear()
                 self._parents[value] = found
-        return found
+        current = trace.get_current_span().get_span_context()
+        if current.span_id == found[1] and current.trace_id == found[0]:
+            return None
+        return found[2]
 
     def start(self, event: ImageEvent) -> tuple[str, dict[str, Any]]:
         """The name and the start attributes of the span of the request ``event`` belongs to."""
@@ -110,14 +122,17 @@ def answer_values(
 
     The answer's model is ``gen_ai.response.model`` when it differs from
     the one asked for; ids, size and quality are set again only when the
-    answer changed them. ``completed`` is the request's completed event,
-    when ``event`` is the usage that follows it.
+    answer changed them. ``gen_ai.response.id`` is the provider's id of the
+    answer, which aievents keeps as ``correlation_id``; the ``request_id``
+    is aievents' own (made up, or the caller's), never set as the response's.
+    ``completed`` is the request's completed event, when ``event`` is the
+    usage that follows it.
     """
     values: dict[str, Any] = {}
     model = event.model
     if model is not None and model != opening.model:
         values["gen_ai.response.model"] = model
-    response_id = event.correlation_id or event.request_id
+    response_id = event.correlation_id
     if response_id is not None:
         values["gen_ai.response.id"] = response_id
     value: Any = event.user_id

@@ -9,14 +9,20 @@ it).
 Spans: one per image request, kind CLIENT, named ``"{operation_name}
 {model}"`` as the GenAI conventions name spans. It starts when
 ``image:request:started`` is handled, at the event's time, as a child of the
-span that was active at the call (the event's ``traceparent``, with its
-trace flags, so that a parent-based sampler keeps what the parent kept), or
-of the span active where the sink handles the event. Its ids are told to
-the request (:func:`aievents._trace.opened`), whose later events carry them
-as ``trace_id`` and ``span_id``. It ends at the ``image:request:completed``
+span that was active at the call (the event's ``traceparent``: the
+current context itself when that span is still the current one here, so
+its tracestate, baggage and sampling are the application's; else a remote
+parent with its trace flags), or of the span active where the sink handles
+the event. Its ids are told to the request
+(:func:`aievents._trace.opened`), whose later events carry them as
+``trace_id`` and ``span_id``. It ends at the ``image:request:completed``
 event's time, with the attributes of the completed event and of the
-``image:usage`` that follows it, or at the ``image:request:error`` event's
-time with status ERROR and ``error.type``.
+``image:usage`` of the same request id (it stays open until that comes, or
+until :meth:`OtelSink.flush` or eviction ends it), or at the
+``image:request:error`` event's time with status ERROR and ``error.type``.
+The times are the request's nanoseconds when the request told them
+(:func:`aievents._trace.timed`), else the events' milliseconds; a span never
+ends before it starts.
 
 Events of a request the sink never saw start (read from the wire, or from
 another process) become a whole span with their recorded times: a
@@ -24,7 +30,8 @@ completed or error event starts ``duration`` before its timestamp; a lone
 ``image:usage`` event has no duration and becomes a span of no length at
 its timestamp. An event that already names its span (``span_id``: a sink in
 the process that emitted it made one) is counted in the metrics but makes
-no second span.
+no second span; nor does an event of a request whose span already ended
+(the last ``max_request_ids`` request ids are remembered).
 
 Metrics: see :class:`~aievents.sinks._otelmetrics.MetricNames`. Requests,
 images, tokens and cost are counted per ``image:usage`` event, a request id
@@ -35,6 +42,7 @@ without a price is counted in the unpriced counter, never as $0.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
@@ -49,9 +57,10 @@ except ImportError as _error:
     raise missing_extra("OtelSink", "otel", _error) from None
 
 from aievents._diag import RateLimitedLog
+from aievents._fork import after_fork
 from aievents._genai import DEFAULT_OPERATION_NAME
 from aievents._redact import scrub_text
-from aievents._trace import opened
+from aievents._trace import opened, times
 from aievents._validate import setting
 from aievents._version import __version__
 from aievents.events import (
@@ -76,30 +85,29 @@ _MS: Final = 1_000_000
 
 
 class _Open:
-    """A request's span while it is open, and its completed event once that came."""
+    """A request's span while it is open, and its completion once that came."""
 
-    __slots__ = ("completed", "done", "opening", "span")
+    __slots__ = ("completed", "done", "end", "opening", "span", "start")
 
-    def __init__(self, span: Any, opening: ImageEvent) -> None:
+    def __init__(self, span: Any, opening: ImageEvent, start: int) -> None:
         self.span = span
         self.opening = opening
+        self.start = start
+        #: When the request completed (ns), set before ``completed``.
+        self.end: int | None = None
         self.completed: ImageRequestCompletedEvent | None = None
         self.done = False
 
-    @property
-    def ended(self) -> int | None:
-        """When the request completed (ns), or None."""
-        completed = self.completed
-        return None if completed is None else completed.timestamp * _MS
-
     def finish(self, end: int | None, values: Mapping[str, Any] | None = None) -> None:
-        """Set ``values`` and end the span (once) at ``end`` (ns; None: now)."""
+        """Set ``values``, end the span (once) at ``end`` (ns; None: now), not before its start."""
         if self.done:
             return
         self.done = True
         if values:
             self.span.set_attributes(values)
-        self.span.end(end_time=end)
+        if end is None:
+            end = time.time_ns()
+        self.span.end(end_time=end if end > self.start else self.start)
 
     def cut(self, marker: str | None = None) -> None:
         """End the span without its usage: at its completion with what that said, else now."""
@@ -107,13 +115,7 @@ class _Open:
         values = {} if completed is None else answer_values(completed, self.opening)
         if marker is not None:
             values["aievents.unfinished"] = marker
-        self.finish(self.ended, values)
-
-
-class _Waiting(threading.local):
-    """The request whose completed event this thread handled last, until its usage comes."""
-
-    entry: tuple[str, _Open] | None = None
+        self.finish(self.end if completed is not None else None, values)
 
 
 class OtelSink:
@@ -134,9 +136,14 @@ class OtelSink:
             recorded as ``(overflow)`` (:class:`~aievents.sinks._labels.CappedLabel`).
         max_open_spans: Spans kept open at most; past it the oldest is
             ended with ``aievents.unfinished = "evicted"``.
+        max_request_ids: Request ids remembered (as
+            :class:`~aievents.sinks.AggregateSink` remembers them): a request
+            id counted once in the metrics, and no second span for a request
+            whose span ended.
 
     Raises:
-        ValueError: a setting is out of range, or a metric name is unknown.
+        ValueError: a setting is out of range, or a metric name is unknown,
+            malformed or used twice.
     """
 
     def __init__(
@@ -152,11 +159,13 @@ class OtelSink:
         user_label: bool = False,
         label_cap: int = 100,
         max_open_spans: int = 10_000,
+        max_request_ids: int = 100_000,
     ) -> None:
         if not isinstance(operation_name, str) or not operation_name:
             raise ValueError(f"operation_name must be a non-empty string, got {operation_name!r}")
         setting("label_cap", label_cap, positive=True)
         setting("max_open_spans", max_open_spans, positive=True)
+        setting("max_request_ids", max_request_ids, positive=True)
         names = MetricNames.of(metric_names)
         self.operation_name = operation_name
         self.metric_names = names
@@ -180,10 +189,13 @@ class OtelSink:
             else None
         )
         self._spans = Spans(operation_name)
-        self._open: dict[str, _Open] = {}
+        #: Open spans by request id, oldest first (a completed one waits there for its usage).
+        self._open: OrderedDict[str, _Open] = OrderedDict()
         self._max_open = max_open_spans
-        self._counted: OrderedDict[str, None] = OrderedDict()
-        self._waiting = _Waiting()
+        #: Request ids seen ending, oldest first: True once their usage was counted.
+        self._seen: OrderedDict[str, bool] = OrderedDict()
+        self._max_ids = max_request_ids
+        #: Guards ``_open``, ``_seen`` and the counts; never held while the SDK runs.
         self._lock = threading.Lock()
         self._diag = RateLimitedLog("otel")
         self._closed = False
@@ -193,6 +205,15 @@ class OtelSink:
         self.evicted = 0
         #: ``image:usage`` events ignored: their request id was counted already.
         self.duplicates = 0
+        after_fork(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's open spans (the parent ends them), new locks."""
+        self._lock = threading.Lock()
+        self._open = OrderedDict()
+        self._spans.forked()
+        if self._metrics is not None:
+            self._metrics.forked()
 
     # ------------------------------------------------------------------ handle
 
@@ -201,14 +222,6 @@ class OtelSink:
         if self._closed or not isinstance(event, ImageEvent):
             return
         try:
-            waiting = self._waiting.entry
-            if waiting is not None and (
-                type(event) is not ImageUsageEvent or event.request_id != waiting[0]
-            ):
-                # The usage that follows a completed event did not come: end it now.
-                self._waiting.entry = None
-                self._drop(waiting[0], waiting[1])
-                waiting[1].cut()
             if isinstance(event, ImageUsageEvent):
                 self._usage(event)
             elif isinstance(event, ImageRequestStartedEvent):
@@ -228,148 +241,183 @@ class OtelSink:
                 event_type=event.event_type,
             )
 
-    def _start(self, event: ImageEvent, start: int) -> _Open | None:
-        tracer = self._tracer
-        if tracer is None:
-            return None
+    def _start(self, tracer: Any, event: ImageEvent, start: int) -> _Open:
         spans = self._spans
         name, values = spans.start(event)
         span = tracer.start_span(
             name, context=spans.parent(event), kind=_CLIENT, attributes=values, start_time=start
         )
-        entry = _Open(span, event)
-        request_id = event.request_id
-        if request_id is not None:
-            opened_ = self._open
-            opened_[request_id] = entry
-            if len(opened_) > self._max_open:
-                self._evict()
-        return entry
+        return _Open(span, event, start)
+
+    def _keep(self, request_id: str, entry: _Open) -> _Open:
+        """Keep ``entry`` open (or the one a racing thread kept first); evict past the cap."""
+        evicted: list[_Open] = []
+        with self._lock:
+            if self._closed:
+                kept = None
+            else:
+                kept = self._open.setdefault(request_id, entry)
+                opened_ = self._open
+                while len(opened_) > self._max_open:
+                    old_id, old = opened_.popitem(last=False)
+                    self._ended(old_id)
+                    evicted.append(old)
+                self.evicted += len(evicted)
+        for old in evicted:
+            old.cut(EVICTED)
+        if kept is None:  # closed meanwhile
+            entry.cut(CLOSED)
+            return entry
+        return kept
+
+    def _ended(self, request_id: str) -> None:
+        """Remember that the span of ``request_id`` ended (with the lock held)."""
+        seen = self._seen
+        if request_id not in seen:
+            seen[request_id] = False
+            if len(seen) > self._max_ids:
+                seen.popitem(last=False)
 
     def _started(self, event: ImageRequestStartedEvent) -> None:
-        entry = self._start(event, event.timestamp * _MS)
-        if entry is not None and entry.span.is_recording():
+        tracer = self._tracer
+        if tracer is None:
+            return
+        request_id = event.request_id
+        entry = self._open.get(request_id)
+        if entry is None:  # a repeated started event keeps the span it opened
+            start = event.timestamp * _MS
+            told = times(request_id)
+            if told is not None and told[0] // _MS == event.timestamp:
+                start = told[0]
+            entry = self._keep(request_id, self._start(tracer, event, start))
+        if entry.span.is_recording():
             context = entry.span.get_span_context()
-            opened(event.request_id, f"{context.trace_id:032x}", f"{context.span_id:016x}")
+            opened(request_id, f"{context.trace_id:032x}", f"{context.span_id:016x}")
 
     def _lone(self, event: ImageEvent, duration: float | None) -> _Open | None:
-        """The span of an event whose request was never seen starting, or None."""
-        if event.span_id is not None or event.request_id in self._counted:
-            return None  # its span was made where it was emitted; or a duplicate
+        """The span of an event whose request this sink has not seen, or None.
+
+        None when the event names its span: that was made where it was emitted.
+        """
+        tracer = self._tracer
+        if tracer is None or event.span_id is not None:
+            return None
         start = event.timestamp * _MS - round((duration or 0.0) * _MS)
-        return self._start(event, start)
+        return self._start(tracer, event, start)
+
+    @staticmethod
+    def _end_of(request_id: str, event: ImageEvent) -> int:
+        """When the request of an ending event ended (ns): as it told, else the event's ms."""
+        told = times(request_id)
+        if told is not None:
+            end = told[1]
+            if end is not None and end // _MS == event.timestamp:
+                return end
+        return event.timestamp * _MS
 
     def _completed(self, event: ImageRequestCompletedEvent) -> None:
-        entry = self._open.get(event.request_id)
-        if entry is None:
+        request_id = event.request_id
+        entry = self._open.get(request_id)
+        if entry is None and request_id not in self._seen:  # else its span has ended here
             entry = self._lone(event, event.duration)
-        if entry is not None:
+            if entry is not None:  # it waits for its usage, as an open span does
+                entry = self._keep(request_id, entry)
+        if entry is not None and entry.completed is None:
+            entry.end = self._end_of(request_id, event)
             entry.completed = event
-            self._waiting.entry = (event.request_id, entry)
         if self._metrics is not None:
             self._metrics.ended(event, event.duration)
 
     def _usage(self, event: ImageUsageEvent) -> None:
         request_id = event.request_id
-        waiting = self._waiting.entry
-        if waiting is not None:  # the request's completed event came just before
-            self._waiting.entry = None
-            entry: _Open | None = waiting[1]
-            self._drop(request_id, waiting[1])
-        else:
+        seen = self._seen
+        with self._lock:
             entry = self._open.pop(request_id, None)
-            if entry is None:
-                entry = self._lone(event, None)
-                if entry is not None:
-                    self._drop(request_id, entry)
+            counted = seen.get(request_id)
+            if counted:
+                self.duplicates += 1
+            else:
+                seen[request_id] = True
+                if counted is None and len(seen) > self._max_ids:
+                    seen.popitem(last=False)
+        if entry is None and counted is None:
+            entry = self._lone(event, None)
         if entry is not None:
             completed = entry.completed
             entry.finish(
-                event.timestamp * _MS if completed is None else completed.timestamp * _MS,
+                event.timestamp * _MS if completed is None else entry.end,
                 answer_values(event, entry.opening, completed),
             )
-        counted = self._counted
-        if request_id in counted:
-            with self._lock:
-                self.duplicates += 1
-            return
-        counted[request_id] = None
-        if len(counted) > self._max_open:
-            with self._lock:
-                while len(counted) > self._max_open:
-                    counted.popitem(last=False)
-        if self._metrics is not None:
+        if not counted and self._metrics is not None:
             self._metrics.usage(event)
 
     def _error(self, event: ImageRequestErrorEvent) -> None:
-        entry = self._open.pop(event.request_id, None)
-        if entry is None:
+        request_id = event.request_id
+        with self._lock:
+            entry = self._open.pop(request_id, None)
+            known = request_id in self._seen
+            self._ended(request_id)
+        if entry is None and not known:
             entry = self._lone(event, event.duration)
-            if entry is not None:
-                self._drop(event.request_id, entry)
         if entry is not None:
             message = event.error_message
             description = scrub_text(message) if message else event.error_type
             entry.span.set_status(Status(StatusCode.ERROR, description))
-            entry.finish(event.timestamp * _MS, answer_values(event, entry.opening))
+            entry.finish(self._end_of(request_id, event), answer_values(event, entry.opening))
         if self._metrics is not None:
             self._metrics.failed(event)
-
-    def _drop(self, request_id: str, entry: _Open) -> None:
-        """Take ``entry`` out of the open spans (if it is still the one for the request)."""
-        if self._open.get(request_id) is entry:
-            self._open.pop(request_id, None)
-
-    def _evict(self) -> None:
-        """End the oldest open spans until at most ``max_open_spans`` are open."""
-        ended: list[_Open] = []
-        with self._lock:
-            while len(self._open) > self._max_open:
-                ended.append(self._open.pop(next(iter(self._open))))
-            self.evicted += len(ended)
-        for entry in ended:
-            entry.cut(EVICTED)
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def open_spans(self) -> int:
-        """Spans open now: requests started and not yet ended."""
+        """Spans open now: requests started (or completed, waiting for usage) and not ended."""
         return len(self._open)
 
     def flush(self, timeout: float | None = None) -> bool:
         """End the spans of requests that completed, then flush the providers' exporters.
 
-        Spans of requests still in flight stay open. The providers are asked
-        to export what they hold (``force_flush``) when they can; returns
-        whether they said they did.
+        Spans of requests still in flight stay open; a completed request's
+        usage that comes later is counted in the metrics but makes no second
+        span. The providers are asked to export what they hold
+        (``force_flush``) when they can, within ``timeout`` seconds for both
+        together; returns whether they said they did.
         """
+        deadline = self._deadline(timeout)
         with self._lock:
-            done = [(rid, e) for rid, e in self._open.items() if e.completed is not None]
+            done = [
+                (rid, entry) for rid, entry in self._open.items() if entry.completed is not None
+            ]
             for request_id, _ in done:
-                self._open.pop(request_id, None)
+                del self._open[request_id]
+                self._ended(request_id)
         for _, entry in done:
             self._guarded(entry.cut)
-        return self._force_flush(timeout)
+        return self._force_flush(deadline)
 
     def close(self, timeout: float | None = None) -> bool:
         """End every open span and flush the providers; later events are ignored.
 
         A span of a request that had not completed gets ``aievents.unfinished =
         "closed"``; a span still open at close has no outcome: its status stays unset.
-        The providers are the application's: they are flushed, not shut down.
+        The providers are the application's: they are flushed (within
+        ``timeout`` seconds for both), not shut down.
         """
-        self._closed = True
+        deadline = self._deadline(timeout)
         with self._lock:
+            self._closed = True
             left = list(self._open.values())
             self._open.clear()
         for entry in left:
             marker = None if entry.completed is not None else CLOSED
             self._guarded(lambda e=entry, m=marker: e.cut(m))
-        return self._force_flush(timeout)
+        return self._force_flush(deadline)
 
-    def _force_flush(self, timeout: float | None) -> bool:
-        millis = 30_000 if timeout is None else max(0, int(timeout * 1000))
+    @staticmethod
+    def _deadline(timeout: float | None) -> float:
+        return time.monotonic() + (30.0 if timeout is None else max(0.0, timeout))
+
+    def _force_flush(self, deadline: float) -> bool:
         done = True
         tracers = self._tracer_provider or trace.get_tracer_provider()
         meters = self._meter_provider or metrics_api.get_meter_provider()
@@ -377,7 +425,8 @@ class OtelSink:
             force = getattr(provider, "force_flush", None)
             if wanted is None or force is None:
                 continue
-            answer = self._guarded(lambda f=force: f(timeout_millis=millis))
+            millis = max(0, int((deadline - time.monotonic()) * 1000))
+            answer = self._guarded(lambda f=force, m=millis: f(timeout_millis=m))
             done = done and answer is not False
         return done
 
