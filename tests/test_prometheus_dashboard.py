@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from aievents import ImageRequestCompletedEvent, ImageRequestErrorEvent, ImageUsage, ImageUsageEvent
+from aievents.pricing import image_cost
 from aievents.sinks.prometheus import PrometheusSink, serve_metrics
 from prom_scrape import names, scrape
 
@@ -33,7 +35,9 @@ def _exposed() -> set[str]:
     sink = PrometheusSink(registry=CollectorRegistry(), labels=["user_id"])
     common: dict[str, Any] = {"provider": "openai", "model": "gpt-image-1", "user_id": "u"}
     sink.handle(ImageRequestCompletedEvent(request_id="a", duration=900.0, **common))
-    sink.handle(ImageUsageEvent(request_id="a", usage=ImageUsage(input_tokens=3), **common))
+    usage = ImageUsage(input_tokens=3, output_tokens=1056, cost=Decimal("0.04"))
+    cost = image_cost("gpt-image-1", usage=usage)
+    sink.handle(ImageUsageEvent(request_id="a", usage=usage, cost=cost, **common))
     sink.handle(
         ImageRequestErrorEvent(request_id="b", error_type="Timeout", duration=50.0, **common)
     )
