@@ -101,6 +101,10 @@ class TestServe:
         with server:
             assert server.url == f"http://[::1]:{server.port}/metrics"
             assert total(scrape(server.url), "aievents_image_requests_total") == 1
+        with serve_metrics(sink, host="[::1]", port=0) as bracketed:  # as in a URL
+            assert bracketed.host == "::1"
+            assert bracketed.address == ("::1", bracketed.port)
+            assert total(scrape(bracketed.url), "aievents_image_requests_total") == 1
 
 
 class TestServeSettings:
