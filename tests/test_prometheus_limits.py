@@ -147,12 +147,21 @@ class TestSeriesCap:
                     duration=100.0,
                 )
             )
+        sink.handle(
+            ImageRequestCompletedEvent(
+                request_id="ok", provider="openai", model="m9", duration=100.0
+            )
+        )
         samples = scrape_sink(sink)
         errors = "aievents_image_request_errors_total"
         assert len(label_sets(samples, errors)) == 3
+        # a success past the cap is still a success (the dashboard's p95 reads error_type="")
+        count = "aievents_image_request_duration_seconds_count"
+        assert total(samples, count, model="(overflow)", error_type="") == 1
         assert total(samples, errors, error_type="(overflow)", model="(overflow)") == 4
         assert total(samples, errors) == 6
-        assert total(samples, "aievents_image_request_duration_seconds_count") == 6
+        assert total(samples, count) == 7
+        assert not has_sample(samples, errors, error_type="")
         sink.close()
 
     def test_histogram_without_opt_ins(self, registry: CollectorRegistry) -> None:

@@ -198,7 +198,8 @@ class PrometheusSink:
             failures=lambda: self.failures,
         )
         self._children: dict[tuple[str, ...], Children] = {}
-        self._errors: dict[tuple[str, ...], Any] = {}
+        # an end's label set (as the event gives it, or as capped) -> (capped set, error child)
+        self._ends: dict[tuple[str, ...], tuple[tuple[str, ...], Any]] = {}
         self._durations: dict[tuple[str, ...], Any] = {}
         self._routes: dict[str, Callable[[Any], None]] = {
             "image:usage": self._usage,
@@ -276,10 +277,13 @@ class PrometheusSink:
         if not self._usage_ids.first(request_id):
             return
         try:
-            key = self._series(self._key(event))
-            children = self._children.get(key)
+            key = self._key(event)
+            children = self._children.get(key)  # a label set let through has its children
             if children is None:
-                children = self._children[key] = Children(self._metrics, key)
+                key = self._series(key)
+                children = self._children.get(key)
+                if children is None:
+                    children = self._children[key] = Children(self._metrics, key)
             cost_child = None if total is None else children.cost()
             reported_children = None if reported is None else children.reported()
         except BaseException:
@@ -313,15 +317,19 @@ class PrometheusSink:
         if not self._ended_ids.first(request_id):
             return
         try:
-            labels = self._key(event)
             kind = "" if error_type is None else self._error_type(error_type)
-            key = self._series((*labels, kind))
+            wanted = (*self._key(event), kind)
+            end = self._ends.get(wanted)  # a label set let through is kept under itself
+            if end is None:
+                key = self._series(wanted)
+                if kind == "":  # a success stays one on the overflow set too
+                    key = (*key[:-1], "")
+                end = self._ends.get(key)
+                if end is None:
+                    errors = self._metrics.errors.labels(*key) if kind else None
+                    end = self._ends[key] = (key, errors)
+            key, error = end
             timed = (*key[:3], key[-1])
-            error = None
-            if error_type is not None:
-                error = self._errors.get(key)
-                if error is None:
-                    error = self._errors[key] = self._metrics.errors.labels(*key)
             duration = None
             if seconds is not None:
                 duration = self._durations.get(timed)
