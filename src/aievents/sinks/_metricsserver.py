@@ -4,7 +4,10 @@ Built on the standard library's ``wsgiref`` server and ``prometheus_client``'s
 WSGI application (content negotiation, gzip, ``name[]`` filters are
 ``prometheus_client``'s). It listens where the caller says, 127.0.0.1 by
 default: every interface only when asked (``host="0.0.0.0"``). Other paths
-than ``/metrics`` answer 404; requests are not logged.
+than ``/metrics`` answer 404; requests are not logged. Each connection is
+served on a thread of its own, dropped after 10 s of silence; closing the
+server cuts the open connections and waits for their threads. A forked
+child's copy lets go of the sockets and counts as closed.
 """
 
 from __future__ import annotations
@@ -171,7 +174,10 @@ class MetricsServer:
         server = self._server
         server.timeout = _POLL
         while not self._stop.is_set():
-            server.handle_request()
+            try:
+                server.handle_request()
+            except (OSError, ValueError):  # the socket closed under it: close() gave up waiting
+                return
 
     @property
     def closed(self) -> bool:
@@ -205,6 +211,7 @@ class MetricsServer:
         """
         self._lock = threading.Lock()
         self._closed = True
+        self._stop = threading.Event()  # the parent's may be locked by one of its threads
         self._stop.set()
         self._server.drop_inherited()
 
