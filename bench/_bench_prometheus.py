@@ -90,7 +90,7 @@ def bare_calls(registry: CollectorRegistry, opt_in: tuple[str, ...]) -> Callable
     duration = Histogram(
         "image_request_duration_seconds",
         "duration",
-        [*names, "error_type"],
+        ["provider", "model", "operation", "error_type"],  # never the opt-in labels
         namespace="aievents",
         buckets=DURATION_BOUNDARIES,
         registry=registry,
@@ -123,12 +123,15 @@ def bare_calls(registry: CollectorRegistry, opt_in: tuple[str, ...]) -> Callable
             cost_usd.labels(*key).inc(float(event.cost.total))
 
     def completed(event: Any) -> None:
-        duration.labels(*labels(event), "").observe(event.duration / 1000.0)
+        duration.labels(event.provider, event.model, event.operation, "").observe(
+            event.duration / 1000.0
+        )
 
     def error(event: Any) -> None:
-        key = (*labels(event), event.error_type)
-        errors.labels(*key).inc()
-        duration.labels(*key).observe(event.duration / 1000.0)
+        errors.labels(*labels(event), event.error_type).inc()
+        duration.labels(event.provider, event.model, event.operation, event.error_type).observe(
+            event.duration / 1000.0
+        )
 
     routes = {
         "image:usage": usage,
@@ -146,7 +149,12 @@ def bare_calls(registry: CollectorRegistry, opt_in: tuple[str, ...]) -> Callable
 
 def pair(label: str, stream: list[BaseEvent], opt_in: tuple[str, ...]) -> Pair:
     """One row pair: the sink, and the bare calls, each on its own pass over the stream."""
-    sink = PrometheusSink(registry=CollectorRegistry(), labels=opt_in, max_request_ids=REMEMBERED)
+    sink = PrometheusSink(
+        registry=CollectorRegistry(),
+        labels=opt_in,
+        max_request_ids=REMEMBERED,
+        max_series=100_000,  # every label set its own, as the bare calls keep them
+    )
     bare = bare_calls(CollectorRegistry(), opt_in)
     ours_next = itertools.cycle(stream).__next__
     bare_next = itertools.cycle(stream).__next__

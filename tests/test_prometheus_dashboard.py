@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from aievents import ImageRequestCompletedEvent, ImageRequestErrorEvent, ImageUsage, ImageUsageEvent
+from aievents.pricing import image_cost
 from aievents.sinks.prometheus import PrometheusSink, serve_metrics
 from prom_scrape import names, scrape
 
@@ -33,7 +35,9 @@ def _exposed() -> set[str]:
     sink = PrometheusSink(registry=CollectorRegistry(), labels=["user_id"])
     common: dict[str, Any] = {"provider": "openai", "model": "gpt-image-1", "user_id": "u"}
     sink.handle(ImageRequestCompletedEvent(request_id="a", duration=900.0, **common))
-    sink.handle(ImageUsageEvent(request_id="a", usage=ImageUsage(input_tokens=3), **common))
+    usage = ImageUsage(input_tokens=3, output_tokens=1056, cost=Decimal("0.04"))
+    cost = image_cost("gpt-image-1", usage=usage)
+    sink.handle(ImageUsageEvent(request_id="a", usage=usage, cost=cost, **common))
     sink.handle(
         ImageRequestErrorEvent(request_id="b", error_type="Timeout", duration=50.0, **common)
     )
@@ -64,6 +68,11 @@ class TestDashboard:
         variables = {v["name"]: v for v in dashboard["templating"]["list"]}
         assert variables["datasource"]["type"] == "datasource"
         assert variables["datasource"]["query"] == "prometheus"
+        # import asks for the Prometheus to use, and the variable starts on it
+        (wanted,) = dashboard["__inputs"]
+        assert (wanted["type"], wanted["pluginId"]) == ("datasource", "prometheus")
+        chosen = "${" + wanted["name"] + "}"
+        assert variables["datasource"]["current"]["value"] == chosen
         panels = dashboard["panels"]
         assert len({p["id"] for p in panels}) == len(panels)
         for panel in panels:
@@ -87,13 +96,18 @@ class TestDashboard:
 
         assert has("sum by (model) (increase(aievents_cost_usd_total", "[1d]))")
         assert has("increase(aievents_images_total", "[1h]))")
-        assert has(
+        quantile = (
             "histogram_quantile(0.95, sum by (le, model) "
-            "(rate(aievents_image_request_duration_seconds_bucket",
-            "[5m])))",
+            "(rate(aievents_image_request_duration_seconds_bucket{"
         )
+        assert has(quantile, 'error_type=""}[5m])))')  # successful requests
+        assert has(quantile, 'error_type!=""}[5m])))')  # failed ones apart
+        assert not has(quantile, 'model=~"$model"}')  # never the two mixed
         assert has("aievents_image_requests_total")
         assert has("aievents_unpriced_requests_total")
+        titles = [panel["title"] for panel in dashboard["panels"]]
+        assert not [t for t in titles if "today" in t.lower()]  # [1d] is the last 24 hours
+        assert "Cost, last 24 hours" in titles
 
     def test_balanced(self, dashboard: dict[str, Any]) -> None:
         """Every expression's brackets and quotes pair up (a typo Grafana would refuse)."""

@@ -12,19 +12,32 @@ own endpoint does). With the default namespace ``aievents``:
 - ``aievents_billed_tokens_total``: the same tokens as billed, ``type``
   ``input_text``, ``input_image``, ``input_cached``, ``output_image``,
   ``output_text`` (they add up to the input and output tokens);
-- ``aievents_cost_usd_total``: cost in USD as aievents priced it;
+- ``aievents_cost_usd_total``: cost in USD as aievents priced it (a label
+  set has this series once a cost of its was known: no sample is not $0);
 - ``aievents_unpriced_requests_total``: requests whose cost is unknown;
-- ``aievents_reported_cost_usd_total``: cost in USD as providers reported it;
+- ``aievents_reported_cost_usd_total``: cost in USD as providers reported it
+  (once one was reported);
+- ``aievents_cost_reported_requests_total``: requests whose provider
+  reported a cost ($0 included), to tell "reported $0" from "none reported";
 - ``aievents_image_request_duration_seconds``: histogram of request
-  durations (the GenAI conventions' buckets), ``error_type`` empty on success;
+  durations (the GenAI conventions' buckets), ``error_type`` empty on
+  success; labelled ``provider``, ``model``, ``operation`` only (never the
+  opt-in ``project_id``/``user_id``: a histogram is many series per label set);
 - ``aievents_label_overflow_total``: events whose label value was past its
-  cap, by ``label``;
+  cap, by ``label`` (``series`` for label sets past ``max_series``);
 - ``aievents_prometheus_sink_failures_total``: events the sink failed to count.
 
 Every metric of a request is labelled ``provider``, ``model`` and
 ``operation``; ``project_id`` and ``user_id`` are opt-in (``labels=``),
 each capped: past ``max_label_values`` distinct values, later ones are
-counted under ``"(overflow)"``, so totals stay whole and series bounded.
+counted under ``"(overflow)"``, so totals stay whole. Combinations are
+capped too: past ``max_series`` distinct label sets, a new set is counted
+under one set whose every label is ``"(overflow)"``. At most
+``max_series + 2`` label sets exist then, each at most ``len(buckets) + 4``
+series (13 for a usage set; a duration histogram with its sum and count and
+an error count for an ended one): 18 036 with the defaults, plus the
+``_created`` series ``prometheus_client`` adds to each counter and histogram
+unless ``PROMETHEUS_DISABLE_CREATED_SERIES`` is set.
 Requests are counted as :class:`~aievents.sinks.aggregate.AggregateSink`
 counts them: one per ``image:usage`` event, a request id once; a request
 whose cost is unknown adds nothing to the cost and one to the unpriced
@@ -37,17 +50,14 @@ import contextlib
 import itertools
 import re
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 from aievents._extras import missing_extra
 
 try:
-    from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
-    from prometheus_client.core import CounterMetricFamily
-    from prometheus_client.metrics_core import Metric
+    from prometheus_client import REGISTRY, CollectorRegistry
 except ImportError as _error:
     raise missing_extra("PrometheusSink", "prometheus", _error) from None
 
@@ -58,136 +68,16 @@ from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.money import ImageCost
 from aievents.pricing import PriceBook, PriceTable, book_for
-from aievents.sinks._labels import CappedLabel
+from aievents.sinks._labels import CappedLabel, CappedSets
 from aievents.sinks._metricsserver import MetricsServer, serve_metrics
+from aievents.sinks._prommetrics import Children, Metrics, Seen
 from aievents.usage import billed_tokens
 
 __all__ = ["MetricsServer", "PrometheusSink", "serve_metrics"]
 
 #: The labels a sink may add on request (``labels=``), from the event fields of the same name.
 OPT_IN_LABELS: Final = ("project_id", "user_id")
-#: Distinct providers and error types kept as label values (then ``"(overflow)"``).
-_MAX_PROVIDERS: Final = 100
-_MAX_ERROR_TYPES: Final = 100
 _NAMESPACE: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-#: The ``type`` of each billed count, in the order of :func:`aievents.usage.billed_tokens`
-#: (the billed counts of :func:`aievents.usage.flat_tokens`, which logs and OTLP carry).
-_BILLED: Final = ("input_text", "input_image", "input_cached", "output_image", "output_text")
-
-
-class _Seen:
-    """The last ``size`` request ids, to count each request once."""
-
-    def __init__(self, size: int) -> None:
-        self._ids: set[str] = set()
-        self._order: deque[str] = deque()
-        self._size = size
-        self._lock = threading.Lock()
-        after_fork(self)
-
-    def first(self, request_id: str) -> bool:
-        """Remember ``request_id``; whether it is new."""
-        with self._lock:
-            if request_id in self._ids:
-                return False
-            if len(self._order) >= self._size:
-                self._ids.discard(self._order.popleft())
-            self._ids.add(request_id)
-            self._order.append(request_id)
-            return True
-
-    def _after_fork(self) -> None:
-        """In a forked child: a lock of its own (a thread of the parent may have held it)."""
-        self._lock = threading.Lock()
-
-
-class _Children:
-    """The labelled children of one label set, looked up once (see ``PrometheusSink``)."""
-
-    __slots__ = (
-        "billed", "cost", "images", "input", "output", "reported", "requests", "unpriced",
-    )  # fmt: skip
-
-    def __init__(self, metrics: _Metrics, key: tuple[str, ...]) -> None:
-        self.requests = metrics.requests.labels(*key)
-        self.images = metrics.images.labels(*key)
-        self.input = metrics.tokens.labels(*key, "input")
-        self.output = metrics.tokens.labels(*key, "output")
-        self.billed = [metrics.billed.labels(*key, kind) for kind in _BILLED]
-        self.cost = metrics.cost.labels(*key)
-        self.unpriced = metrics.unpriced.labels(*key)
-        self.reported = metrics.reported.labels(*key)
-
-
-class _Metrics:
-    """The sink's metrics: one collector, registered (and unregistered) at once."""
-
-    def __init__(
-        self,
-        namespace: str,
-        labels: tuple[str, ...],
-        buckets: Sequence[float],
-        counts: Callable[[], Iterable[tuple[str, int]]],
-        failures: Callable[[], int],
-    ) -> None:
-        def counter(name: str, doc: str, *more: str) -> Counter:
-            return Counter(name, doc, [*labels, *more], namespace=namespace, registry=None)
-
-        self.namespace = namespace
-        self.requests = counter("image_requests", "Image requests with usage (image:usage)")
-        self.errors = counter("image_request_errors", "Image requests failed", "error_type")
-        self.images = counter("images", "Images produced")
-        self.tokens = counter("tokens", "Tokens used, by type (input, output)", "type")
-        self.billed = counter("billed_tokens", "Tokens by how they are billed", "type")
-        self.cost = counter("cost_usd", "Cost in USD as aievents priced it (priced requests)")
-        self.unpriced = counter("unpriced_requests", "Requests whose cost is unknown")
-        self.reported = counter("reported_cost_usd", "Cost in USD as providers reported it")
-        self.duration = Histogram(
-            "image_request_duration_seconds",
-            "Duration of image requests (error_type empty when they succeeded)",
-            [*labels, "error_type"],
-            namespace=namespace,
-            buckets=buckets,
-            registry=None,
-        )
-        self._counts = counts
-        self._failures = failures
-
-    def _all(self) -> tuple[Counter | Histogram, ...]:
-        return (
-            self.requests, self.errors, self.images, self.tokens, self.billed,
-            self.cost, self.unpriced, self.reported, self.duration,
-        )  # fmt: skip
-
-    def _own(self, values: bool) -> Iterator[Metric]:
-        """The sink's own counters: capped label values, failures."""
-        overflow = CounterMetricFamily(
-            f"{self.namespace}_label_overflow",
-            "Events whose label value was past its cap and counted as (overflow)",
-            labels=["label"],
-        )
-        failures = CounterMetricFamily(
-            f"{self.namespace}_prometheus_sink_failures",
-            "Events the Prometheus sink failed to count",
-        )
-        if values:
-            for label, count in self._counts():
-                overflow.add_metric([label], count)
-            failures.add_metric([], self._failures())
-        yield overflow
-        yield failures
-
-    def collect(self) -> Iterator[Metric]:
-        """Every metric with its samples (what a scrape reads)."""
-        for metric in self._all():
-            yield from metric.collect()
-        yield from self._own(values=True)
-
-    def describe(self) -> Iterator[Metric]:
-        """Every metric without samples (what a registry checks names with)."""
-        for metric in self._all():
-            yield from metric.describe()
-        yield from self._own(values=False)
 
 
 class PrometheusSink:
@@ -205,6 +95,12 @@ class PrometheusSink:
         max_label_values: Distinct values of each opt-in label counted under
             their own value; later ones are counted under ``"(overflow)"``.
         max_models: The same cap for ``model``.
+        max_providers: The same cap for ``provider``.
+        max_error_types: The same cap for ``error_type``.
+        max_series: Distinct label sets (combinations of label values)
+            counted under their own values; a later new set is counted under
+            one set whose every label is ``"(overflow)"`` (counted in
+            ``..._label_overflow_total{label="series"}``).
         max_request_ids: Request ids remembered to count each request once.
         buckets: The duration histogram's bucket bounds in seconds (the
             GenAI conventions' by default).
@@ -226,6 +122,9 @@ class PrometheusSink:
         labels: Iterable[str] = (),
         max_label_values: int = 100,
         max_models: int = 1_000,
+        max_providers: int = 100,
+        max_error_types: int = 100,
+        max_series: int = 1_000,
         max_request_ids: int = 100_000,
         buckets: Sequence[float] = DURATION_BOUNDARIES,
         prices: PriceBook | PriceTable | None = None,
@@ -257,21 +156,31 @@ class PrometheusSink:
         chosen = tuple(name for name in OPT_IN_LABELS if name in chosen)
         setting("max_label_values", max_label_values, positive=True)
         setting("max_models", max_models, positive=True)
+        setting("max_providers", max_providers, positive=True)
+        setting("max_error_types", max_error_types, positive=True)
+        setting("max_series", max_series, positive=True)
         setting("max_request_ids", max_request_ids, positive=True)
         buckets = _buckets(buckets)
         #: The registry the metrics are registered in.
         self.registry = registry
         #: The opt-in labels this sink adds, in their order on the metrics.
         self.labels = chosen
-        self._provider = CappedLabel("provider", _MAX_PROVIDERS)
+        self._provider = CappedLabel("provider", max_providers)
         self._model = CappedLabel("model", max_models)
-        self._error_type = CappedLabel("error_type", _MAX_ERROR_TYPES)
+        self._error_type = CappedLabel("error_type", max_error_types)
         self._opt_in = tuple(CappedLabel(name, max_label_values) for name in chosen)
-        self._caps = (self._provider, self._model, self._error_type, *self._opt_in)
+        self._series = CappedSets("series", max_series)
+        self._caps: tuple[CappedLabel | CappedSets, ...] = (
+            self._provider,
+            self._model,
+            self._error_type,
+            *self._opt_in,
+            self._series,
+        )
         self._project = next((c for c in self._opt_in if c.name == "project_id"), None)
         self._user = next((c for c in self._opt_in if c.name == "user_id"), None)
-        self._usage_ids = _Seen(max_request_ids)
-        self._ended_ids = _Seen(max_request_ids)
+        self._usage_ids = Seen(max_request_ids)
+        self._ended_ids = Seen(max_request_ids)
         self._book = book_for(prices)
         self._price_events = price_events
         self._lock = threading.Lock()
@@ -280,15 +189,17 @@ class PrometheusSink:
         self._diag = RateLimitedLog("prometheus")
         #: Events the sink failed to count (logged, never raised).
         self.failures = 0
-        self._metrics = _Metrics(
+        self._metrics = Metrics(
             namespace,
             ("provider", "model", "operation", *chosen),
+            ("provider", "model", "operation"),
             buckets,
-            lambda: [(cap.name, cap.overflowed) for cap in self._caps],
-            lambda: self.failures,
+            counts=lambda: [(cap.name, cap.overflowed) for cap in self._caps],
+            failures=lambda: self.failures,
         )
-        self._children: dict[tuple[str, ...], _Children] = {}
-        self._errors: dict[tuple[str, ...], Any] = {}
+        self._children: dict[tuple[str, ...], Children] = {}
+        # an end's label set (as the event gives it, or as capped) -> (capped set, error child)
+        self._ends: dict[tuple[str, ...], tuple[tuple[str, ...], Any]] = {}
         self._durations: dict[tuple[str, ...], Any] = {}
         self._routes: dict[str, Callable[[Any], None]] = {
             "image:usage": self._usage,
@@ -347,56 +258,96 @@ class PrometheusSink:
         return key
 
     def _usage(self, event: Any) -> None:
-        if not self._usage_ids.first(event.request_id):
-            return
-        key = self._key(event)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = _Children(self._metrics, key)
-        children.requests.inc()
-        if event.images:
-            children.images.inc(event.images)
+        # Everything is worked out before the first count: an event is counted whole or not at all.
         usage = event.usage
-        if usage.input_tokens:
-            children.input.inc(usage.input_tokens)
-        if usage.output_tokens:
-            children.output.inc(usage.output_tokens)
-        for child, count in zip(children.billed, billed_tokens(usage), strict=True):
+        counts = (
+            event.images or 0,
+            usage.input_tokens or 0,
+            usage.output_tokens or 0,
+            *billed_tokens(usage),
+        )
+        cost = self._book.cost_for(event, price=self._price_events)
+        total: Decimal | None = None
+        if cost is not None:
+            total = cost.total if isinstance(cost, ImageCost) else cost
+        reported: Decimal | None = usage.reported_cost
+        if any(n < 0 for n in counts) or (total or 0) < 0 or (reported or 0) < 0:
+            raise ValueError("a usage event with a negative count or cost")
+        request_id = event.request_id
+        if not self._usage_ids.first(request_id):
+            return
+        try:
+            key = self._key(event)
+            children = self._children.get(key)  # a label set let through has its children
+            if children is None:
+                key = self._series(key)
+                children = self._children.get(key)
+                if children is None:
+                    children = self._children[key] = Children(self._metrics, key)
+            cost_child = None if total is None else children.cost()
+            reported_children = None if reported is None else children.reported()
+        except BaseException:
+            self._usage_ids.forget(request_id)  # not counted: a later delivery may be
+            raise
+        images, input_tokens, output_tokens = counts[:3]
+        children.requests.inc()
+        if images:
+            children.images.inc(images)
+        if input_tokens:
+            children.input.inc(input_tokens)
+        if output_tokens:
+            children.output.inc(output_tokens)
+        for child, count in zip(children.billed, counts[3:], strict=True):
             if count:
                 child.inc(count)
-        cost = self._book.cost_for(event, price=self._price_events)
-        if cost is None:
-            children.unpriced.inc()
-        else:
-            total = cost.total if isinstance(cost, ImageCost) else cost
-            if total:
-                children.cost.inc(float(total))
-            if isinstance(cost, ImageCost) and cost.unpriced:
-                children.unpriced.inc()  # partly priced: the known part is summed, a lower bound
-        reported: Decimal | None = usage.reported_cost
-        if reported:
-            children.reported.inc(float(reported))
+        if cost_child is not None and total:
+            cost_child.inc(float(total))
+        if cost is None or (isinstance(cost, ImageCost) and cost.unpriced):
+            children.unpriced.inc()  # partly priced: the known part is summed, a lower bound
+        if reported_children is not None:
+            reported_child, reporting = reported_children
+            reporting.inc()
+            if reported:
+                reported_child.inc(float(reported))
 
-    def _observe(self, key: tuple[str, ...], duration: float) -> None:
-        child = self._durations.get(key)
-        if child is None:
-            child = self._durations[key] = self._metrics.duration.labels(*key)
-        child.observe(duration / 1000.0)
+    def _ended(self, event: Any, error_type: str | None) -> None:
+        """Count an end (completed: ``error_type`` None; error): its duration, its error."""
+        seconds = None if event.duration is None else float(event.duration) / 1000.0
+        request_id = event.request_id
+        if not self._ended_ids.first(request_id):
+            return
+        try:
+            kind = "" if error_type is None else self._error_type(error_type)
+            wanted = (*self._key(event), kind)
+            end = self._ends.get(wanted)  # a label set let through is kept under itself
+            if end is None:
+                key = self._series(wanted)
+                if kind == "":  # a success stays one on the overflow set too
+                    key = (*key[:-1], "")
+                end = self._ends.get(key)
+                if end is None:
+                    errors = self._metrics.errors.labels(*key) if kind else None
+                    end = self._ends[key] = (key, errors)
+            key, error = end
+            timed = (*key[:3], key[-1])
+            duration = None
+            if seconds is not None:
+                duration = self._durations.get(timed)
+                if duration is None:
+                    duration = self._durations[timed] = self._metrics.duration.labels(*timed)
+        except BaseException:
+            self._ended_ids.forget(request_id)  # not counted: a later delivery may be
+            raise
+        if error is not None:
+            error.inc()
+        if duration is not None and seconds is not None:
+            duration.observe(seconds)
 
     def _completed(self, event: Any) -> None:
-        if self._ended_ids.first(event.request_id):
-            self._observe((*self._key(event), ""), event.duration)
+        self._ended(event, None)
 
     def _error(self, event: Any) -> None:
-        if not self._ended_ids.first(event.request_id):
-            return
-        key = (*self._key(event), self._error_type(event.error_type))
-        child = self._errors.get(key)
-        if child is None:
-            child = self._errors[key] = self._metrics.errors.labels(*key)
-        child.inc()
-        if event.duration is not None:
-            self._observe(key, event.duration)
+        self._ended(event, event.error_type or "")
 
     def _after_fork(self) -> None:
         """In a forked child: a lock of its own (a thread of the parent may have held it)."""
