@@ -30,8 +30,10 @@ __all__ = ["Spans"]
 
 #: Start attribute sets and parent contexts kept, at most, before starting afresh.
 _MAX_CACHED: Final = 4096
-#: Per-request facts that go on every span when set, as ``aievents.<name>``.
-_IDS: Final = ("request_id", "user_id", "project_id", "api_key_id")
+#: Per-request facts that go on every span when set: (field, ``aievents.<field>``).
+_IDS: Final = tuple(
+    (name, f"aievents.{name}") for name in ("request_id", "user_id", "project_id", "api_key_id")
+)
 
 
 class Spans:
@@ -85,10 +87,10 @@ class Spans:
             found = self._build(key)
         name, common = found
         values = common.copy()
-        for field in _IDS:
+        for field, attribute in _IDS:
             value = getattr(event, field)
             if value is not None:
-                values[f"aievents.{field}"] = value
+                values[attribute] = value
         return name, values
 
     def _build(self, key: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
