@@ -11,58 +11,54 @@ sinks alike.
 from __future__ import annotations
 
 import threading
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from aievents._fork import after_fork
 from aievents._validate import setting
 
 __all__ = ["OVERFLOW_LABEL", "CappedLabel", "CappedSets"]
 
+K = TypeVar("K", str, tuple[str, ...])
+
 #: The label value every value past the cap is counted under.
 OVERFLOW_LABEL: Final = "(overflow)"
 
 
-class CappedLabel:
-    """The first ``cap`` distinct values of one label, then ``overflow`` for the rest.
+class _FirstDistinct(Generic[K]):
+    """The first ``cap`` distinct keys let through; the rest counted as folded.
 
-    Args:
-        name: The label's name, for error messages.
-        cap: Distinct values let through (at least 1).
-        overflow: The value every later value is reported as.
-        missing: The value reported for ``None`` (not counted against the cap).
+    One rule for :class:`CappedLabel` (a label's values) and
+    :class:`CappedSets` (whole label sets): a key seen before passes without
+    the lock; a new key takes a place while there is one, else it is folded
+    and counted in ``overflowed``.
     """
 
-    def __init__(
-        self, name: str, cap: int, *, overflow: str = OVERFLOW_LABEL, missing: str = ""
-    ) -> None:
-        setting(f"{name} cap", cap, positive=True)
+    def __init__(self, setting_name: str, name: str, cap: int, overflow: str) -> None:
+        setting(setting_name, cap, positive=True)
         self.name = name
         self.cap = cap
         self.overflow = overflow
-        self.missing = missing
-        self._seen: dict[str, None] = {}
+        self._seen: dict[K, None] = {}
         self._lock = threading.Lock()
         after_fork(self)
-        #: Values reported as ``overflow`` since the start (one per event).
+        #: Keys folded into the overflow since the start (one per event).
         self.overflowed = 0
 
-    def __call__(self, value: str | None) -> str:
-        """The label value to report for ``value``."""
-        if value is None:
-            return self.missing
-        if value in self._seen:
-            return value
+    def _admit(self, key: K) -> bool:
+        """Whether ``key`` is let through (counted as folded when it is not)."""
+        if key in self._seen:
+            return True
         with self._lock:
-            if value in self._seen:
-                return value
+            if key in self._seen:
+                return True
             if len(self._seen) < self.cap:
-                self._seen[value] = None
-                return value
+                self._seen[key] = None
+                return True
             self.overflowed += 1
-            return self.overflow
+            return False
 
     def __len__(self) -> int:
-        """Distinct values let through so far."""
+        """Distinct keys let through so far."""
         return len(self._seen)
 
     def _after_fork(self) -> None:
@@ -70,7 +66,32 @@ class CappedLabel:
         self._lock = threading.Lock()
 
 
-class CappedSets:
+class CappedLabel(_FirstDistinct[str]):
+    """The first ``cap`` distinct values of one label, then ``overflow`` for the rest.
+
+    Args:
+        name: The label's name, for error messages.
+        cap: Distinct values let through (at least 1).
+        overflow: The value every later value is reported as.
+        missing: The value reported for ``None`` (not counted against the cap).
+
+    ``overflowed`` counts the values reported as ``overflow`` (one per event).
+    """
+
+    def __init__(
+        self, name: str, cap: int, *, overflow: str = OVERFLOW_LABEL, missing: str = ""
+    ) -> None:
+        super().__init__(f"{name} cap", name, cap, overflow)
+        self.missing = missing
+
+    def __call__(self, value: str | None) -> str:
+        """The label value to report for ``value``."""
+        if value is None:
+            return self.missing
+        return value if self._admit(value) else self.overflow
+
+
+class CappedSets(_FirstDistinct[tuple[str, ...]]):
     """The first ``cap`` distinct label sets, then one all-``overflow`` set for the rest.
 
     Capping each label alone bounds each label's values, not their
@@ -83,36 +104,14 @@ class CappedSets:
         name: What is capped, for error messages.
         cap: Distinct label sets let through (at least 1).
         overflow: The value of every label of the overflow set.
+
+    ``overflowed`` counts the label sets reported as the overflow set (one
+    per event).
     """
 
     def __init__(self, name: str, cap: int, *, overflow: str = OVERFLOW_LABEL) -> None:
-        setting(name, cap, positive=True)
-        self.name = name
-        self.cap = cap
-        self.overflow = overflow
-        self._seen: dict[tuple[str, ...], None] = {}
-        self._lock = threading.Lock()
-        after_fork(self)
-        #: Label sets reported as the overflow set since the start (one per event).
-        self.overflowed = 0
+        super().__init__(name, name, cap, overflow)
 
     def __call__(self, labels: tuple[str, ...]) -> tuple[str, ...]:
         """The label set to report for ``labels``."""
-        if labels in self._seen:
-            return labels
-        with self._lock:
-            if labels in self._seen:
-                return labels
-            if len(self._seen) < self.cap:
-                self._seen[labels] = None
-                return labels
-            self.overflowed += 1
-            return (self.overflow,) * len(labels)
-
-    def __len__(self) -> int:
-        """Distinct label sets let through so far."""
-        return len(self._seen)
-
-    def _after_fork(self) -> None:
-        """In a forked child: a lock of its own (a thread of the parent may have held it)."""
-        self._lock = threading.Lock()
+        return labels if self._admit(labels) else (self.overflow,) * len(labels)
