@@ -1,4 +1,4 @@
-"""aievents' threads leave the host's signals to the host's threads (Ctrl-C cuts its waits short)."""
+"""aievents' threads leave the host's signals to its threads (Ctrl-C cuts its waits short)."""
 
 from __future__ import annotations
 
