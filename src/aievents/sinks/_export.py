@@ -5,7 +5,8 @@ An export is a JSON-ready dict: its ``format``, the ``fields`` of its totals
 totals]``, cost parts as decimal strings) and the sink's counters. Exports
 of formats 1 (before ``unpriced_requests``) and 2 (before
 ``reported_requests`` and ``cost_reported``) are still read: the lanes they
-lack are 0.
+lack are 0. Formats 1 to 3 keyed a series by six dimensions (before
+``provider`` and ``quality``): their series are read with those two ``None``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aievents.totals import COSTS, FIELDS, entry_from_export
 __all__ = ["COUNTERS", "STATE_FORMAT", "exact", "export_state", "parse_state"]
 
 #: The format export() writes.
-STATE_FORMAT: Final = 3
+STATE_FORMAT: Final = 4
 #: The fields of format 2 exports (before the reported cost), then of format 1.
 _FORMAT_2_FIELDS: Final = tuple(
     name for name in FIELDS if name not in ("reported_requests", "cost_reported")
@@ -30,8 +31,11 @@ _FORMAT_2_FIELDS: Final = tuple(
 _FIELDS_OF: Final = {
     1: tuple(name for name in _FORMAT_2_FIELDS if name != "unpriced_requests"),
     2: _FORMAT_2_FIELDS,
+    3: FIELDS,
     STATE_FORMAT: FIELDS,
 }
+#: The dimensions of a series in exports of format 3 and before: OpenAI's six.
+_SIX: Final = 6
 #: The sink's counters an export carries.
 COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
 Dims = tuple[str | None, ...]
@@ -60,6 +64,8 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
     if version not in _FIELDS_OF or isinstance(version, bool):
         raise bad("format", version, f"must be 1 to {STATE_FORMAT}")
     fields = _FIELDS_OF[version]
+    count = len(DIMENSIONS) if version == STATE_FORMAT else _SIX
+    padding = (None,) * (len(DIMENSIONS) - count)
     if state.get("fields") != list(fields):
         raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
     counters = {}
@@ -80,7 +86,7 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
                 isinstance(minute, int)
                 and not isinstance(minute, bool)
                 and isinstance(dims, list)
-                and len(dims) == len(DIMENSIONS)
+                and len(dims) == count
                 and all(d is None or isinstance(d, str) for d in dims)
                 and isinstance(totals, list)
                 and len(totals) == len(fields)
@@ -99,10 +105,10 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
             raise bad(
                 f"series[{index}]",
                 row,
-                "must be [minute, six dimensions (string or null), counts and amounts]",
+                f"must be [minute, {count} dimensions (string or null), counts and amounts]",
             ) from None
         entry = entry_from_export(dict(zip(fields, [*totals[:split], *amounts], strict=True)))
-        parsed.append((minute, tuple(map(exact, dims)), entry))
+        parsed.append((minute, (*map(exact, dims), *padding), entry))
     return parsed, counters
 
 
