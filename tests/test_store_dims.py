@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 
@@ -18,6 +19,7 @@ from aievents.query import DIMENSIONS, QueryError, usage
 from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION
 from aievents.totals import FIELDS
+from aievents.wire import to_json
 from postgres_server import fresh_database
 from store_v3 import COUNT, DAY, SEED, T0, stream, total_images
 
@@ -37,6 +39,9 @@ GROUPINGS: list[dict[str, Any]] = [
 ]
 WIDTHS = (("1d", 31), ("1h", 72), ("1m", 1440))
 V3_DUMP = Path(__file__).parent / "fixtures" / "store_v3.sql"
+SCHEMA = json.loads(
+    (Path(__file__).parent / "fixtures" / "openai_usage_response.schema.json").read_text()
+)
 
 
 @pytest.fixture(name="url", params=["sqlite", "postgresql"])
@@ -116,6 +121,7 @@ class TestGroupAndFilter:
         assert named == expected
         assert sum(r["images"] for r in results) == total_images(events)
         assert all(r["model"] is None for r in results)
+        jsonschema.Draft202012Validator(SCHEMA).validate(page)  # extra fields beside OpenAI's
 
     def test_not_grouped_is_null(self) -> None:
         """Results not grouped by them carry provider and quality as null."""
@@ -285,3 +291,72 @@ class TestUpgradeFromVersion3:
             memory, group_by=["provider", "quality"]
         )
         again.close(10)
+
+
+class TestCommand:
+    """aievents usage --group-by provider,quality and --providers/--qualities, file and store."""
+
+    def test_file_and_store_agree(self, cli: Any, tmp_path: Path) -> None:
+        """The command groups and filters by them; a file answers as the store and the sink."""
+        events = stream(13, 300)
+        path = tmp_path / "events.jsonl"
+        path.write_text("".join(to_json(item) + "\n" for item in events))
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        assert cli("ingest", str(path), "--store", url, "--no-progress").returncode == 0
+        asked = [
+            "--start", str(T0), "--end", str(T0 + 3 * DAY), "--group-by", "provider,quality",
+            "--providers", "azure,openai", "--qualities", "hd,low,high", "--format", "json",
+        ]  # fmt: skip
+        from_file = cli("usage", "--events", str(path), *asked)
+        assert from_file.returncode == 0, from_file.stderr
+        stored = cli("usage", "--store", url, *asked)
+        assert json.loads(from_file.stdout) == json.loads(stored.stdout)
+        memory = fed(aggregate(), events)
+        expected = memory.usage(
+            **WINDOW,
+            group_by=["provider", "quality"],
+            providers=["azure", "openai"],
+            qualities=["hd", "low", "high"],
+            limit=3,
+        ).to_dict()
+        assert json.loads(from_file.stdout)["data"] == json.loads(json.dumps(expected))["data"]
+        found = {(r["provider"], r["quality"]) for b in expected["data"] for r in b["results"]}
+        assert found == {(p, q) for p in ("azure", "openai") for q in ("hd", "low", "high")}
+
+    def test_csv_and_table_columns(self, cli: Any, tmp_path: Path) -> None:
+        """CSV has provider and quality columns; the table shows them when grouped by."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(to_json(usage_at("a", T0 + 60)) + "\n")
+        window = ["--start", str(T0), "--end", str(T0 + DAY)]
+        grouped = ["--group-by", "provider"]
+        table = cli("usage", "--events", str(path), *window, *grouped)
+        assert table.returncode == 0, table.stderr
+        assert "provider" in table.stdout
+        assert "openai" in table.stdout
+        rows = cli("usage", "--events", str(path), *window, "--format", "csv")
+        header = rows.stdout.splitlines()[0].split(",")
+        assert header.index("provider") == header.index("model") + 1
+        assert header.index("quality") == header.index("provider") + 1
+
+    @pytest.mark.parametrize(
+        ("args", "said"),
+        [
+            (["--group-by", "provider,tier"], "argument --group-by: must be one of"),
+            (["--providers", ","], "argument --providers: expected comma-separated values"),
+        ],
+    )
+    def test_bad_options_named(self, cli: Any, tmp_path: Path, args: list[str], said: str) -> None:
+        """A wrong group or an empty list is refused with the option named (status 2)."""
+        path = tmp_path / "events.jsonl"
+        path.write_text("")
+        ran = cli("usage", "--events", str(path), *args)
+        assert ran.returncode == 2
+        assert said in ran.stderr
+
+    def test_help_marks_extensions(self, cli: Any) -> None:
+        """The help says provider and quality are extensions beyond OpenAI's API."""
+        ran = cli("usage", "--help")
+        text = " ".join(ran.stdout.split())
+        assert "provider,quality" in text
+        assert "--providers VALUES only these providers (comma-separated); an extension" in text
+        assert "--qualities VALUES only these qualities (comma-separated); an extension" in text
