@@ -1,7 +1,7 @@
 """The series table of an AggregateSink: its totals by series and time, and all it does with them.
 
 A *series* is one combination of dimensions (model, size, source, project,
-user, API key); the table holds an entry (see :mod:`aievents.totals`) per
+user, API key, provider, quality: aievents.query.DIMENSIONS); the table holds an entry (see :mod:`aievents.totals`) per
 series and minute, and rolls minutes into hours and hours into days as they
 age (a rolled-up entry remembers the first and last minute of its events).
 It bounds what it holds (``max_series``, then the overflow series;
