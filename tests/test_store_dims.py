@@ -17,6 +17,7 @@ from aievents import ImageUsageEvent
 from aievents.pricing import PriceTable
 from aievents.query import DIMENSIONS, QueryError, usage
 from aievents.sinks import AggregateSink, StoreSink
+from aievents.sinks.aggregate import OVERFLOW
 from aievents.sinks.store import SCHEMA_VERSION
 from aievents.totals import FIELDS
 from aievents.wire import to_json
@@ -191,6 +192,23 @@ class TestOldExport:
         later = fed(merged, [usage_at("later", T0 + 60)])
         found = later.usage(**WINDOW, bucket_width="1d", group_by=["provider"]).data[0]
         assert "openai" in {r.provider for r in found.results}  # type: ignore[union-attr]
+
+    def test_format_3_overflow(self) -> None:
+        """The overflow series of a format 3 export is the overflow series: every dim."""
+        sink = AggregateSink(max_series=1, clock=lambda: T0 + DAY)
+        fed(sink, [usage_at("a", T0 + 60), usage_at("b", T0 + 60, user_id="user_2")])
+        assert sink.overflowed == 1
+        state = sink.export()
+        old = {**state, "format": 3, "series": [[m, d[:6], t] for m, d, t in state["series"]]}
+        merged = AggregateSink(clock=lambda: T0 + DAY)
+        merged.merge(old)
+        page = merged.usage(T0, T0 + DAY, group_by=["user_id", "provider", "quality"]).to_dict()
+        found = {(r["user_id"], r["provider"], r["quality"]) for r in page["data"][0]["results"]}
+        assert found == {("user_1", None, None), (OVERFLOW, OVERFLOW, OVERFLOW)}
+        not_repriced = merged.reprice().not_repriced
+        (refused,) = [r for r in not_repriced if r.series["model"] == OVERFLOW]
+        assert refused.series == dict.fromkeys(DIMENSIONS, OVERFLOW)
+        assert refused.reason == "the overflow series mixes series"
 
     def test_format_3_of_eight_refused(self) -> None:
         """A format 3 export with eight dimensions is not one: refused, naming the row."""

@@ -6,7 +6,8 @@ totals]``, cost parts as decimal strings) and the sink's counters. Exports
 of formats 1 (before ``unpriced_requests``) and 2 (before
 ``reported_requests`` and ``cost_reported``) are still read: the lanes they
 lack are 0. Formats 1 to 3 keyed a series by six dimensions (before
-``provider`` and ``quality``): their series are read with those two ``None``.
+``provider`` and ``quality``): their series are read with those two ``None``
+(the overflow series with those two :data:`OVERFLOW`, as its others).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from aievents.exceptions import QueryError
 from aievents.query import DIMENSIONS
 from aievents.totals import COSTS, FIELDS, entry_from_export
 
-__all__ = ["COUNTERS", "STATE_FORMAT", "exact", "export_state", "parse_state"]
+__all__ = ["COUNTERS", "OVERFLOW", "STATE_FORMAT", "exact", "export_state", "parse_state"]
+
+#: The dimension value of the overflow series (every dimension holds it).
+OVERFLOW: Final = "(overflow)"
 
 #: The format export() writes.
 STATE_FORMAT: Final = 4
@@ -108,7 +112,8 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
                 f"must be [minute, {count} dimensions (string or null), counts and amounts]",
             ) from None
         entry = entry_from_export(dict(zip(fields, [*totals[:split], *amounts], strict=True)))
-        parsed.append((minute, (*map(exact, dims), *padding), entry))
+        more = (OVERFLOW,) * len(padding) if set(dims) == {OVERFLOW} else padding
+        parsed.append((minute, (*map(exact, dims), *more), entry))
     return parsed, counters
 
 

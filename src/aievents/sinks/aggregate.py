@@ -2,8 +2,9 @@
 
 Every ``image:usage`` event is added, in O(1), to the totals of its series:
 its UTC minute and its dimensions (model, size, source, project, user, API
-key, and beyond OpenAI's, provider and quality). :meth:`AggregateSink.usage` and :meth:`AggregateSink.costs` answer
-from those totals through :mod:`aievents.query`.
+key, and beyond OpenAI's, provider and quality). :meth:`AggregateSink.usage`
+and :meth:`AggregateSink.costs` answer from those totals through
+:mod:`aievents.query`.
 
 Memory stays bounded whatever the load:
 
