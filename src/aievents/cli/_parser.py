@@ -24,12 +24,24 @@ from aievents.query import QueryError, costs, usage
 
 __all__ = ["COSTS_FILTERS", "USAGE_FILTERS", "parse"]
 
-USAGE_FILTERS: Final = ("models", "sources", "sizes", "project_ids", "user_ids", "api_key_ids")
+USAGE_FILTERS: Final = (
+    "models",
+    "sources",
+    "sizes",
+    "project_ids",
+    "user_ids",
+    "api_key_ids",
+    "providers",
+    "qualities",
+)
+#: The filters and groups beyond OpenAI's API (their help says so).
+_EXTENSIONS: Final = frozenset({"providers", "qualities"})
 COSTS_FILTERS: Final = ("project_ids", "api_key_ids")
 #: The default window: the last 7 UTC days, today included.
 DEFAULT_START: Final = "-6d"
 _GROUPS: Final = {
-    "usage": "model,size,source,project_id,user_id,api_key_id",
+    "usage": "model,size,source,project_id,user_id,api_key_id; and, an extension not in "
+    "OpenAI's API, provider,quality",
     "costs": "project_id,line_item,api_key_id",
 }
 #: The option of each query parameter, for the messages.
@@ -111,7 +123,8 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
             command.add_argument(
                 _OPTIONS[name],
                 metavar="VALUES",
-                help=f"only these {name.replace('_', ' ')} (comma-separated)",
+                help=f"only these {name.replace('_', ' ')} (comma-separated)"
+                + ("; an extension, not in OpenAI's API" if name in _EXTENSIONS else ""),
             )
         command.add_argument(
             "--limit", type=int, help="buckets per page: print only this page (see --page)"
