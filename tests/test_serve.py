@@ -109,7 +109,8 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
     assert list(body) == ["error"]
     error: dict[str, Any] = body["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     assert "Traceback" not in response.text
     return error
 
@@ -293,7 +294,8 @@ class TestBadRequests:
     def test_message_says_what(self, api: httpx.Client) -> None:
         """The message names the parameter and the value as sent."""
         error = error_of(api.get(USAGE_PATH, params={"start_time": T0, "limit": 99}), 400)
-        assert "'limit'" in error["message"] and "99" in error["message"]
+        assert "'limit'" in error["message"]
+        assert "99" in error["message"]
         assert "from 1 to 31" in error["message"]
 
     def test_secret_not_repeated(self, api: httpx.Client) -> None:
@@ -444,7 +446,8 @@ class TestFailures:
             response = httpx.get(url + COSTS_PATH, params={"start_time": T0})
         error = error_of(response, 500)
         assert (error["type"], error["code"]) == ("server_error", "internal_error")
-        assert "hunter2" not in response.text and "bug" not in response.text
+        assert "hunter2" not in response.text
+        assert "bug" not in response.text
         logged = [r.getMessage() for r in caplog.records if r.name == "aievents.serve"]
         assert any("serve_failed" in line and "RuntimeError" in line for line in logged)
         assert not any("hunter2" in line for line in logged)
