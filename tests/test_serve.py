@@ -249,6 +249,8 @@ BAD = [
     ("usage", [("sources", "image.upscale")], "sources", "invalid_value"),
     ("usage", [("models[]", "")], "models", "invalid_value"),
     ("usage", [("sizes", "")], "sizes", "invalid_value"),
+    ("usage", [("user_ids[]", "u1\x00")], "user_ids", "invalid_value"),
+    ("usage", [("page", "\x00")], "page", "invalid_value"),
     ("usage", [("limit", "0")], "limit", "invalid_value"),
     ("usage", [("limit", "32")], "limit", "invalid_value"),
     ("usage", [("limit", "ten")], "limit", "invalid_type"),

@@ -153,6 +153,8 @@ class TestSources:
         url = stored(fresh_database(postgres_server, f"aievents_{uuid.uuid4().hex[:12]}"), events)
         with served("--store", url) as server:
             same_pages(server.url, sink)
+            nul = httpx.get(server.url + USAGE_PATH, params={"start_time": T0, "models": "a\x00"})
+            assert error_of(nul, 400)["param"] == "models"  # PostgreSQL text cannot hold it
         assert "password" not in server.err
 
     def test_no_store(self, tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ What this module refuses, before the query sees anything (each an
 - a parameter the route does not take (``unknown_parameter``);
 - a required parameter missing (``missing_required_parameter``);
 - an integer that is not written as one, a single-valued parameter given
-  twice or with brackets (``invalid_type``).
+  twice or with brackets (``invalid_type``);
+- a value holding a NUL character, which no store can hold
+  (``invalid_value``).
 
 Values are checked by the query module itself (:class:`QueryError`, which
 the app answers as ``invalid_value``).
@@ -112,6 +114,8 @@ def parse(items: Iterable[tuple[str, str]], spec: Spec) -> dict[str, Any]:
                 "invalid_type",
                 f"Invalid type for '{bare}': expected a single value, but got a list instead.",
             )
+        if "\x00" in value:  # no store can hold it (PostgreSQL refuses it in text)
+            raise ParamError(bare, "invalid_value", f"Invalid value for '{bare}': a NUL character.")
         given.setdefault(bare, []).append(value)
     asked: dict[str, Any] = {}
     for name, param in spec.items():
