@@ -230,6 +230,15 @@ class TestKey:
             same_pages(server.url, sink, headers={"Authorization": f"Bearer {self.KEY}"})
         assert self.KEY not in server.out + server.err
 
+    @pytest.mark.parametrize("key", ["", "two words", "caf\u00e9-key"])
+    def test_bad_key(self, events_file: Path, key: str) -> None:
+        """A key that cannot be sent in a header: status 2, the key not repeated."""
+        result = run("serve", "--events", str(events_file), "--port", "0", "--key", key)
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert "key must be a non-empty string of printable ASCII" in result.stderr
+        assert not key or key not in result.stderr
+
     @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "example.com"])
     def test_refused_off_loopback(self, events_file: Path, host: str) -> None:
         """Another host without a key: status 2, saying how to give one; nothing served."""

@@ -71,6 +71,9 @@ def serve(
 
     try:
         stopped = run(source, host=args.host, port=args.port, key=key, started=started)
+    except ValueError as error:  # a key that cannot be one (the message does not quote it)
+        say(errors, f"error: {message(error)}")
+        return 2
     except OSError as error:
         say(errors, f"error: cannot serve on {args.host} port {args.port}: {message(error)}")
         return 1
