@@ -17,9 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
+import psycopg
 import pytest
 
 from aievents import to_json
@@ -149,13 +151,23 @@ class TestSources:
             assert all(page_of(answer) == expected for answer in answers)
 
     def test_postgresql(self, postgres_server: str, events: list[Any], sink: AggregateSink) -> None:
-        """``--store postgresql://...``: every page as the AggregateSink's."""
+        """``--store postgresql://...`` as a role that may only SELECT: the AggregateSink's pages.
+
+        Its password is never written out.
+        """
         url = stored(fresh_database(postgres_server, f"aievents_{uuid.uuid4().hex[:12]}"), events)
-        with served("--store", url) as server:
+        role, password = f"reader_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            connection.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        parts = urlsplit(url)
+        reader = parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port}").geturl()
+        with served("--store", reader) as server:
             same_pages(server.url, sink)
             nul = httpx.get(server.url + USAGE_PATH, params={"start_time": T0, "models": "a\x00"})
             assert error_of(nul, 400)["param"] == "models"  # PostgreSQL text cannot hold it
-        assert "password" not in server.err
+        assert password not in server.out + server.err
+        assert f"{role}:[redacted]@" in server.err  # the store named, without its password
 
     def test_no_store(self, tmp_path: Path) -> None:
         """A store that is not there: status 1, the store named, nothing created."""
