@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from aievents._extras import import_extra
+from aievents._threads import start
 from aievents.serve._app import Reporting, create_app
 
 __all__ = ["is_loopback", "serve", "serving"]
@@ -147,7 +148,8 @@ def serving(
 
     The server listens before the block starts, on a free port by default;
     when the block ends it stops (the open requests get a few seconds) and
-    the thread is joined.
+    the thread is joined. The thread, and those it starts, leave the
+    host's signals (Ctrl-C) to the host's threads.
 
     Raises:
         ValueError: a host that is not loopback without ``key``; a bad key
@@ -157,10 +159,7 @@ def serving(
     _check(host, key)
     server = _server(reports, key)
     with _bind(host, port) as sock:
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="aievents-serve", daemon=True
-        )
-        thread.start()
+        thread = start(server.run, name="aievents-serve", args=([sock],))
         try:
             yield url_of(sock)
         finally:
