@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aievents._diag import RateLimitedLog
@@ -43,7 +43,14 @@ if TYPE_CHECKING:
 
     from aievents.query import Page
 
-__all__ = ["COSTS_PATH", "USAGE_PATH", "Reporting", "create_app", "error_response"]
+__all__ = [
+    "COSTS_PATH",
+    "LOCAL_HOSTS",
+    "USAGE_PATH",
+    "Reporting",
+    "create_app",
+    "error_response",
+]
 
 #: OpenAI's images usage endpoint.
 USAGE_PATH: Final = "/v1/organization/usage/images"
@@ -51,6 +58,8 @@ USAGE_PATH: Final = "/v1/organization/usage/images"
 COSTS_PATH: Final = "/v1/organization/costs"
 #: The module of the page at ``/``, when the package has it.
 _DASHBOARD: Final = "aievents.serve._dashboard"
+#: The ``Host`` names (any port) a server without a key answers.
+LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 _log = RateLimitedLog("serve")
 
@@ -137,6 +146,47 @@ class _BearerKey:
         await self.app(scope, receive, send)
 
 
+def host_name(header: str | None) -> str | None:
+    """The name of a ``Host`` header without its port (lower case), or None if it is not one."""
+    if header is None:
+        return None
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, _, port = header.partition("]")
+        name += "]"
+        if port and not port.startswith(":"):
+            return None
+        port = port[1:]
+    else:
+        name, _, port = header.partition(":")
+    return name if name and (not port or port.isdigit()) else None
+
+
+class _LocalHosts:
+    """ASGI middleware: only requests whose ``Host`` is one of ``hosts`` (any port), else 400.
+
+    A page of another site that a browser is made to send here through DNS
+    rebinding names that site as its ``Host``: it is refused.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_name(Headers(scope=scope).get("host")) not in self.hosts:
+            refusal = error_response(
+                400,
+                "Invalid Host header: this server answers only requests to "
+                + ", ".join(sorted(self.hosts))
+                + " (it has no key; give it one to serve other names).",
+                code="invalid_host",
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _invalid(error: QueryError) -> JSONResponse:
     """A value the query refused: 400, naming the parameter."""
     text = str(error)
@@ -206,7 +256,9 @@ def _dashboard_routes(reports: Reporting) -> list[BaseRoute]:
     return list(module.dashboard_routes(reports))
 
 
-def create_app(reports: Reporting, *, key: str | None = None) -> Starlette:
+def create_app(
+    reports: Reporting, *, key: str | None = None, hosts: Iterable[str] | None = None
+) -> Starlette:
     """The ASGI app answering OpenAI's usage and costs endpoints from ``reports``.
 
     ``GET /v1/organization/usage/images`` answers ``reports.usage(...)`` and
@@ -223,16 +275,30 @@ def create_app(reports: Reporting, *, key: str | None = None) -> Starlette:
         key: When set, every request must carry ``Authorization: Bearer
             <key>`` (compared in constant time), or it is answered 401. It
             is never logged nor shown.
+        hosts: The ``Host`` names (without a port) the app answers; a request
+            to any other is answered 400 (``invalid_host``). By default,
+            without ``key``, only :data:`LOCAL_HOSTS` (``127.0.0.1``,
+            ``localhost``, ``[::1]``), so that a web page cannot reach the
+            server through DNS rebinding; with ``key``, any. Give the names
+            a reverse proxy sends when it forwards to a server without a key.
 
     Raises:
         ValueError: ``key`` is empty or not printable ASCII without spaces.
     """
-    middleware = [] if key is None else [Middleware(_BearerKey, key=_Key(key))]
+    middleware = []
+    if hosts is not None or key is None:
+        names = LOCAL_HOSTS if hosts is None else frozenset(name.lower() for name in hosts)
+        middleware.append(Middleware(_LocalHosts, hosts=names))
+    if key is not None:
+        middleware.append(Middleware(_BearerKey, key=_Key(key)))
     routes: list[BaseRoute] = [
         Route(USAGE_PATH, _endpoint(reports.usage, spec_of(usage), "usage"), methods=["GET"]),
         Route(COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs"), methods=["GET"]),
     ]
     routes += _dashboard_routes(reports)
-    return Starlette(
+    app = Starlette(
         routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_error}
     )
+    # No redirect from /path/ to /path: its Location would be built from the Host header.
+    app.router.redirect_slashes = False
+    return app
