@@ -7,16 +7,18 @@ URL; the test reads it, asks over HTTP, then stops it with a signal.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -42,6 +44,70 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+#: Seconds a test waits for a line of a child, or for its end, before it fails.
+DEADLINE = 60
+
+
+class Child:
+    """A subprocess whose stdout and stderr are read by threads: a line waited for at most
+    :data:`DEADLINE` seconds, never forever."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._taken = 0
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self._out, True)),
+            threading.Thread(target=self._read, args=(self.process.stderr, self._err, False)),
+        ]
+        for reader in self._readers:
+            reader.daemon = True
+            reader.start()
+
+    def _read(self, stream: IO[str], into: list[str], lines: bool) -> None:
+        with stream:
+            for line in stream:
+                into.append(line)
+                if lines:
+                    self._lines.put(line)
+        if lines:
+            self._lines.put(None)
+
+    def line(self) -> str:
+        """The next line of stdout ("" at its end); fails after :data:`DEADLINE` seconds."""
+        try:
+            line = self._lines.get(timeout=DEADLINE)
+        except queue.Empty:
+            pytest.fail(f"no line from the child in {DEADLINE}s; stderr: {''.join(self._err)}")
+        if line is None:
+            self._lines.put(None)
+            return ""
+        self._taken += 1
+        return line
+
+    def end(self) -> tuple[str, str]:
+        """Wait for the child's end (at most :data:`DEADLINE` seconds): the stdout not taken
+        by :meth:`line`, and the whole stderr."""
+        self.process.wait(timeout=DEADLINE)
+        for reader in self._readers:
+            reader.join(DEADLINE)
+        return "".join(self._out[self._taken :]), "".join(self._err)
+
+    def kill(self) -> None:
+        """Kill the child if it still runs (a test that failed left it running)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for reader in self._readers:
+            reader.join(DEADLINE)
+
+
 @attrs.define
 class Served:
     """A running ``aievents serve``: its URL; what it wrote, once stopped."""
@@ -56,28 +122,21 @@ def served(
     *args: str, env: dict[str, str] | None = None, stop: int = signal.SIGINT
 ) -> Iterator[Served]:
     """``aievents serve ARGS --port 0`` running; its URL. Stopped by ``stop``: status 0."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aievents", "serve", *args, "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    child = Child([sys.executable, "-m", "aievents", "serve", *args, "--port", "0"], env=env)
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), process.communicate(timeout=60)
+        url = child.line().strip()
+        assert url.startswith("http://127.0.0.1:"), child.end()
         server = Served(url)
         yield server
+        if child.process.poll() is None:
+            child.process.send_signal(stop)
+        server.out, server.err = child.end()
     finally:
-        if process.poll() is None:
-            process.send_signal(stop)
-        out, err = process.communicate(timeout=60)
-    server.out, server.err = out, err
-    assert process.returncode == 0, err
-    assert out == ""  # the URL was the only line
-    assert err.splitlines()[-1] == f"aievents: stopped ({signal.Signals(stop).name})"
-    assert f"at {url} (Ctrl-C stops)" in err
+        child.kill()
+    assert child.process.returncode == 0, server.err
+    assert server.out == ""  # the URL was the only line
+    assert server.err.splitlines()[-1] == f"aievents: stopped ({signal.Signals(stop).name})"
+    assert f"at {url} (Ctrl-C stops)" in server.err
 
 
 def same_pages(url: str, sink: AggregateSink, headers: dict[str, str] | None = None) -> None:
