@@ -321,3 +321,45 @@ class TestKey:
         assert "is not a loopback address" in result.stderr
         assert "--key" in result.stderr
         assert "AIEVENTS_SERVE_KEY" in result.stderr
+
+
+#: A server whose every query blocks until the process ends; it says when one is asked.
+BLOCKED = """
+import threading
+from aievents.serve import serve
+
+class Blocked:
+    def usage(self, *args, **kwargs):
+        print("asked", flush=True)
+        threading.Event().wait()
+
+    costs = usage
+
+serve(Blocked(), port=0, started=lambda url: print(url, flush=True))
+print("stopped", flush=True)
+"""
+
+
+class TestInFlight:
+    """A query still running when the server stops: a 503, and the process ends."""
+
+    def test_stopped_mid_query(self) -> None:
+        """SIGINT while a query blocks: the request gets a JSON 503, the process exits 0."""
+        child = Child([sys.executable, "-c", BLOCKED])
+        try:
+            url = child.line().strip()
+            with ThreadPoolExecutor(1) as pool:
+                asked = pool.submit(
+                    httpx.get, url + USAGE_PATH, params={"start_time": T0}, timeout=DEADLINE
+                )
+                assert child.line() == "asked\n"
+                child.process.send_signal(signal.SIGINT)
+                response = asked.result(timeout=DEADLINE)
+            out, err = child.end()
+        finally:
+            child.kill()
+        assert child.process.returncode == 0, err
+        assert out == "stopped\n"
+        error = error_of(response, 503)
+        assert (error["type"], error["code"]) == ("server_error", "shutting_down")
+        assert "Traceback" not in err

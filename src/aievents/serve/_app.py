@@ -15,8 +15,12 @@ never a traceback in the answer).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import importlib
+import json
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -27,8 +31,8 @@ from aievents.query import costs, usage
 from aievents.serve._params import ParamError, Spec, parse, shown, spec_of
 
 try:
+    from anyio import CapacityLimiter
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import Headers
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
@@ -58,6 +62,8 @@ USAGE_PATH: Final = "/v1/organization/usage/images"
 COSTS_PATH: Final = "/v1/organization/costs"
 #: The module of the page at ``/``, when the package has it.
 _DASHBOARD: Final = "aievents.serve._dashboard"
+#: Queries an app runs at once, each on a daemon thread of its own.
+WORKERS: Final = 6
 #: The ``Host`` names (any port) a server without a key answers.
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
@@ -174,7 +180,8 @@ class _LocalHosts:
         self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and host_name(Headers(scope=scope).get("host")) not in self.hosts:
+        host = host_name(Headers(scope=scope).get("host")) if scope["type"] == "http" else None
+        if scope["type"] == "http" and host not in self.hosts:
             refusal = error_response(
                 400,
                 "Invalid Host header: this server answers only requests to "
@@ -195,16 +202,68 @@ def _invalid(error: QueryError) -> JSONResponse:
     return error_response(400, f"Invalid value: {text}.", param=error.field, code="invalid_value")
 
 
+class _Workers:
+    """Runs queries on daemon threads, at most :data:`WORKERS` at once.
+
+    A query the server stops waiting for (it is shutting down) runs on to
+    its end on its thread, which holds its place meanwhile, but never keeps
+    the process alive: the threads are daemons.
+    """
+
+    def __init__(self, size: int = WORKERS) -> None:
+        self._size = size
+        self._limiter: CapacityLimiter | None = None  # made on the event loop, when first used
+
+    async def run(self, work: Callable[[], bytes]) -> bytes:
+        """``work()`` on a daemon thread once a place is free; what it returns or raises."""
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self._size)
+        limiter, token = self._limiter, object()
+        await limiter.acquire_on_behalf_of(token)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bytes] = loop.create_future()
+
+        def done(outcome: Callable[[], None]) -> None:  # on the loop
+            limiter.release_on_behalf_of(token)
+            if not answer.done():
+                outcome()
+
+        def work_on_thread() -> None:
+            try:
+                body = work()
+            except BaseException as error:  # noqa: BLE001 - handed to the request
+                caught = error
+                outcome = lambda: answer.set_exception(caught)  # noqa: E731
+            else:
+                outcome = lambda: answer.set_result(body)  # noqa: E731
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server has stopped
+                loop.call_soon_threadsafe(done, outcome)
+
+        thread = threading.Thread(target=work_on_thread, name="aievents-serve-query", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            limiter.release_on_behalf_of(token)
+            raise
+        return await answer
+
+
+def _json(content: Any) -> bytes:
+    """``content`` as the JSON the answers carry (as Starlette's JSONResponse writes it)."""
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
 def _endpoint(
-    ask: Callable[..., Page], spec: Spec, kind: str
+    ask: Callable[..., Page], spec: Spec, kind: str, workers: _Workers
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A route's handler: the request's parameters, the page in a worker thread, its JSON."""
+    """A route's handler: the request's parameters; the page and its JSON on a worker thread."""
 
     async def answer(request: Request) -> Response:
         try:
             asked = parse(request.query_params.multi_items(), spec)
-            page = await run_in_threadpool(ask, **asked)
-            return JSONResponse(page.to_dict())
+            body = await workers.run(lambda: _json(ask(**asked).to_dict()))
+            return Response(body, media_type="application/json")
         except ParamError as error:
             return error_response(400, error.message, param=error.param, code=error.code)
         except QueryError as error:
@@ -216,6 +275,14 @@ def _endpoint(
                 "The usage store cannot be read now; the server's log says why.",
                 kind="server_error",
                 code="store_unavailable",
+            )
+        except asyncio.CancelledError:  # the server stops, and waited long enough for this
+            return error_response(
+                503,
+                "The server is shutting down; ask again later.",
+                kind="server_error",
+                code="shutting_down",
+                headers={"Connection": "close"},
             )
         except Exception as error:  # noqa: BLE001 - an answer, never a traceback
             _log(("bug", kind), "error", "serve_failed", error=error, traceback=True, endpoint=kind)
@@ -291,9 +358,14 @@ def create_app(
         middleware.append(Middleware(_LocalHosts, hosts=names))
     if key is not None:
         middleware.append(Middleware(_BearerKey, key=_Key(key)))
+    workers = _Workers()
     routes: list[BaseRoute] = [
-        Route(USAGE_PATH, _endpoint(reports.usage, spec_of(usage), "usage"), methods=["GET"]),
-        Route(COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs"), methods=["GET"]),
+        Route(
+            USAGE_PATH, _endpoint(reports.usage, spec_of(usage), "usage", workers), methods=["GET"]
+        ),
+        Route(
+            COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs", workers), methods=["GET"]
+        ),
     ]
     routes += _dashboard_routes(reports)
     app = Starlette(

@@ -23,6 +23,8 @@ __all__ = ["is_loopback", "serve", "serving"]
 
 #: Seconds the open connections get to finish once the server is told to stop.
 _GRACE: Final = 5
+#: Connections and requests open at once; past it uvicorn answers 503.
+_CONCURRENCY: Final = 64
 
 
 def is_loopback(host: str) -> bool:
@@ -81,6 +83,7 @@ def _server(reports: Reporting, key: str | None) -> Any:
         log_config=None,
         log_level="warning",
         timeout_graceful_shutdown=_GRACE,
+        limit_concurrency=_CONCURRENCY,
         server_header=False,
     )
     return uvicorn.Server(config)
