@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import importlib
 import json
@@ -109,11 +110,13 @@ class _Key:
                 "key must be a non-empty string of printable ASCII without spaces "
                 "(it is sent as 'Authorization: Bearer KEY')"
             )
-        self._expected = key.encode("ascii")
+        self._expected = hashlib.sha256(key.encode("ascii")).digest()
 
     def matches(self, given: str) -> bool:
-        """Whether ``given`` is the key (in time that does not depend on where they differ)."""
-        return hmac.compare_digest(given.encode("latin-1", "replace"), self._expected)
+        """Whether ``given`` is the key, in time that depends on neither where they differ nor
+        the key's length (the SHA-256 digests of both are compared)."""
+        digest = hashlib.sha256(given.encode("latin-1", "replace")).digest()
+        return hmac.compare_digest(digest, self._expected)
 
     def __repr__(self) -> str:
         return "<bearer key>"
