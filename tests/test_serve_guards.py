@@ -7,12 +7,14 @@ DNS rebinding would.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from aievents.serve import COSTS_PATH, USAGE_PATH, serving
+from aievents.serve._run import _check_bound
 from aievents.sinks import AggregateSink
 from test_serve import T0, error_of, page_of, stream, summed
 
@@ -70,3 +72,27 @@ class TestNoRedirect:
         response = httpx.get(url + COSTS_PATH + "/", params={"start_time": T0})
         assert error_of(response, 404)["code"] == "not_found"
         assert "location" not in response.headers
+
+
+class TestBoundAddress:
+    """Without a key, the address a host was bound to is checked, not only its name."""
+
+    @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+    def test_loopback_served(self, sink: AggregateSink, host: str) -> None:
+        """``localhost`` is bound to a loopback address: served."""
+        with serving(sink, host=host) as url:
+            assert page_of(httpx.get(url + USAGE_PATH, params={"start_time": T0}))
+
+    def test_loopback_accepted(self) -> None:
+        """A socket bound to 127.0.0.1 passes the check."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            _check_bound(sock, "localhost", None)
+
+    def test_other_refused(self) -> None:
+        """An address not loopback (0.0.0.0: not bound): refused without a key, not with one."""
+        with socket.socket() as sock:
+            with pytest.raises(ValueError, match="needs a bearer key") as caught:
+                _check_bound(sock, "localhost.", None)
+            assert "host 'localhost.' was bound to 0.0.0.0" in str(caught.value)
+            _check_bound(sock, "localhost.", "a-key")

@@ -71,7 +71,7 @@ def serve(
 
     try:
         stopped = run(source, host=args.host, port=args.port, key=key, started=started)
-    except ValueError as error:  # a key that cannot be one (the message does not quote it)
+    except ValueError as error:  # a bad key (not quoted), a name bound off loopback without one
         say(errors, f"error: {message(error)}")
         return 2
     except OSError as error:

@@ -48,6 +48,30 @@ def _check(host: str, key: str | None) -> None:
         )
 
 
+def _check_bound(sock: socket.socket, host: str, key: str | None) -> None:
+    """Without a key, the address ``host`` was bound to must be a loopback one.
+
+    A name is trusted by :func:`is_loopback` (``localhost``) but resolved
+    by the system when bound: what it was bound to is checked here.
+
+    Raises:
+        ValueError: the socket is bound to an address that is not loopback.
+    """
+    if key is not None:
+        return
+    address = str(sock.getsockname()[0])
+    try:
+        loopback = ipaddress.ip_address(address.partition("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"host {host!r} was bound to {address}, which is not a loopback address: "
+            "serving it needs a bearer key (key=..., or the command's --key or "
+            "AIEVENTS_SERVE_KEY)"
+        )
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` (0: a free port)."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -133,6 +157,7 @@ def serve(
     )
     try:
         with _bind(host, port) as sock:
+            _check_bound(sock, host, key)
             if started is not None:
                 started(url_of(sock))
             server.run(sockets=[sock])
@@ -160,6 +185,7 @@ def serving(
     _check(host, key)
     server = _server(reports, key)
     with _bind(host, port) as sock:
+        _check_bound(sock, host, key)
         thread = threading.Thread(
             target=server.run, name="aievents-serve", args=([sock],), daemon=True
         )
