@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from aievents._extras import require_extra
 from aievents.cli._eventfile import EventFileError, event_file
 from aievents.cli._parser import USAGE_FILTERS
+from aievents.cli._readstore import read_store
 from aievents.cli._render import note_unpriced, write_pages
 from aievents.cli._terminal import literal, say
 from aievents.cli._times import DAY, minute
@@ -58,9 +59,10 @@ def query(
     problems: list[EventFileError] = []
     source: Any
     if args.store:
-        from aievents.sinks.store import StoreSink
-
-        source = StoreSink(args.store, create=False)  # a query creates no store
+        store = read_store(args.store, errors)  # a query creates no store, upgrades none
+        if store is None:
+            return 1
+        source = store
     else:
         source = _file_totals(args, errors, now, problems, prices)
     try:

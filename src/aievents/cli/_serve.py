@@ -1,7 +1,7 @@
 """``aievents serve``: OpenAI's usage API over HTTP, until Ctrl-C or SIGTERM.
 
 From a store (``--store URL``, opened as ``aievents usage`` opens it: an
-existing store, never created) or a JSON Lines file of events
+existing store, read only: never created nor upgraded) or a JSON Lines file of events
 (``--events FILE``, read once at start into an
 :class:`~aievents.sinks.AggregateSink` that keeps minute detail of every
 event, so that every width and window is answered exactly; its bad lines
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from aievents._extras import require_extra
 from aievents.cli._eventfile import EventFileError, event_file
+from aievents.cli._readstore import read_store
 from aievents.cli._terminal import literal, say
 from aievents.exceptions import message
 
@@ -57,10 +58,11 @@ def serve(
         return 2
     source: Any
     if args.store:
-        from aievents.sinks.store import StoreSink
-
-        source = StoreSink(args.store, create=False)  # serving creates no store
-        what = literal(source.url)
+        store = read_store(args.store, errors)  # serving creates no store, upgrades none
+        if store is None:
+            return 1
+        source = store
+        what = literal(store.url)
     else:
         source = _file_totals(args.events, errors, prices)
         what = literal(args.events)
