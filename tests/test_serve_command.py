@@ -195,6 +195,20 @@ class TestSources:
             same_pages(server.url, sink)
         assert "events.jsonl:401: skipped: not JSON" in server.err
 
+    def test_events_limit(self, events_file: Path, sink: AggregateSink) -> None:
+        """``--max-events``: a file of that many is served; one more is refused, saying how."""
+        with served("--events", str(events_file), "--max-events", "400") as server:
+            same_pages(server.url, sink)
+        result = run("serve", "--events", str(events_file), "--port", "0", "--max-events", "399")
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert "holds more than 399 events (--max-events)" in result.stderr
+        assert f"aievents ingest {events_file} --store" in result.stderr
+        for bad in ("0", "-5", "many"):
+            refused = run("serve", "--events", str(events_file), "--max-events", bad)
+            assert refused.returncode == 2
+            assert "--max-events" in refused.stderr
+
     def test_sqlite(self, tmp_path: Path, events: list[Any], sink: AggregateSink) -> None:
         """``--store sqlite:///...``: every page as the AggregateSink's, asked at once too."""
         url = stored(f"sqlite:///{tmp_path / 'usage.db'}", events)

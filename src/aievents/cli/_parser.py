@@ -240,6 +240,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    """A whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _serve_parser(commands: Any) -> None:
     """``aievents serve``: its options."""
     serve = commands.add_parser(
@@ -260,6 +267,14 @@ def _serve_parser(commands: Any) -> None:
     )
     serve.add_argument(
         "--port", type=_port, default=8000, help="the port (default: 8000; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--max-events",
+        type=_count,
+        default=1_000_000,
+        help="with --events, the most events the file may hold (default: 1,000,000): every "
+        "minute of them is kept in memory, up to about 600 bytes each; serve a larger file "
+        "from a store (aievents ingest FILE --store URL)",
     )
     serve.add_argument(
         "--key",

@@ -5,7 +5,8 @@ existing store, read only: never created nor upgraded) or a JSON Lines file of e
 (``--events FILE``, read once at start into an
 :class:`~aievents.sinks.AggregateSink` that keeps minute detail of every
 event, so that every width and window is answered exactly; its bad lines
-are named and skipped). The URL served goes to stdout, every message to
+are named and skipped; a file of more than ``--max-events`` events is
+refused, its memory being about 600 bytes an event). The URL served goes to stdout, every message to
 stderr; SIGINT and SIGTERM stop it with status 0, the store closed.
 """
 
@@ -26,6 +27,7 @@ from aievents.exceptions import message
 
 if TYPE_CHECKING:
     from aievents.pricing import PriceBook
+    from aievents.sinks.aggregate import AggregateSink
 
 __all__ = ["KEY_VARIABLE", "serve"]
 
@@ -64,7 +66,9 @@ def serve(
         source = store
         what = literal(store.url)
     else:
-        source = _file_totals(args.events, errors, prices)
+        source = _file_totals(args.events, errors, prices, args.max_events)
+        if source is None:
+            return 1
         what = literal(args.events)
 
     def started(url: str) -> None:
@@ -86,8 +90,14 @@ def serve(
     return 0
 
 
-def _file_totals(path: str, errors: TextIO, prices: PriceBook | None) -> Any:
-    """Every event of the file, summed with minute detail; a bad line is named and skipped."""
+def _file_totals(
+    path: str, errors: TextIO, prices: PriceBook | None, most: int
+) -> AggregateSink | None:
+    """Every event of the file, summed with minute detail; a bad line is named and skipped.
+
+    Every minute is kept in memory (up to about 600 bytes an event): a file
+    of more than ``most`` events is refused (None, said on ``errors``).
+    """
     from aievents.sinks.aggregate import AggregateSink
 
     kept = int(time.time()) + 2 * 86_400  # every event since 1970 is within it
@@ -96,12 +106,23 @@ def _file_totals(path: str, errors: TextIO, prices: PriceBook | None) -> Any:
         hour_detail=kept,
         retention=kept,
         max_series=_MAX_SERIES,
-        max_entries=10**12,  # never rolled up: every minute may be asked for
+        max_entries=most,  # an entry per event at most: never rolled up, every minute kept
         prices=prices,
     )
+    read = 0
     with event_file(path, functools.partial(say, errors)) as events:
         try:
             for event in events:
+                read += 1
+                if read > most:
+                    say(
+                        errors,
+                        f"error: {literal(path)} holds more than {most:,} events (--max-events), "
+                        "each kept in memory to the minute: write it into a store and serve "
+                        f"that (aievents ingest {literal(path)} --store sqlite:///usage.db, then "
+                        "aievents serve --store sqlite:///usage.db), or raise --max-events",
+                    )
+                    return None
                 sink.handle(event)
         except EventFileError as error:
             if not error.partial:
