@@ -106,7 +106,7 @@ def parse(items: Iterable[tuple[str, str]], spec: Spec) -> dict[str, Any]:
         param = spec.get(bare)
         if param is None:
             raise ParamError(
-                shown(name), "unknown_parameter", f"Unknown parameter: '{shown(name)}'."
+                shown(bare), "unknown_parameter", f"Unknown parameter: '{shown(name)}'."
             )
         if bare != name and not param.many:
             raise ParamError(
