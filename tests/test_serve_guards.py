@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from aievents.serve import COSTS_PATH, USAGE_PATH, serving
-from aievents.serve._run import _check_bound
+from aievents.serve._run import _check_bound, url_of
 from aievents.sinks import AggregateSink
 from test_serve import T0, error_of, page_of, stream, summed
 
@@ -96,3 +96,23 @@ class TestBoundAddress:
                 _check_bound(sock, "localhost.", None)
             assert "host 'localhost.' was bound to 0.0.0.0" in str(caught.value)
             _check_bound(sock, "localhost.", "a-key")
+
+
+class TestUrl:
+    """The URL told is one a client can ask."""
+
+    def test_bound(self) -> None:
+        """A socket bound to 127.0.0.1: its address and port."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            assert url_of(sock) == f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    @pytest.mark.parametrize(
+        ("family", "url"),
+        [(socket.AF_INET, "http://127.0.0.1:0"), (socket.AF_INET6, "http://[::1]:0")],
+        ids=["0.0.0.0", "::"],
+    )
+    def test_wildcard(self, family: socket.AddressFamily, url: str) -> None:
+        """Every address (here a socket not bound, whose address is the wildcard): loopback."""
+        with socket.socket(family) as sock:
+            assert url_of(sock) == url

@@ -91,9 +91,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: The address a URL names for a socket bound to every address of its family.
+_WILDCARDS: Final = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
 def url_of(sock: socket.socket) -> str:
-    """The URL a bound socket serves (an IPv6 address in brackets)."""
+    """The URL a bound socket serves (an IPv6 address in brackets).
+
+    A socket bound to every address (``0.0.0.0``, ``::``) is named by the
+    loopback address (``127.0.0.1``, ``[::1]``): a URL that works from this
+    machine, where the message is read.
+    """
     host, port = sock.getsockname()[:2]
+    host = _WILDCARDS.get(host, host)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
