@@ -315,7 +315,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(status, shown(str(detail)), code=None)
 
 
-def _dashboard_routes(reports: Reporting) -> list[BaseRoute]:
+def _dashboard_routes(reports: Reporting, key: str | None) -> list[BaseRoute]:
     """The routes of the page at ``/`` when the package has it, else none."""
     try:
         module = importlib.import_module(_DASHBOARD)
@@ -323,7 +323,7 @@ def _dashboard_routes(reports: Reporting) -> list[BaseRoute]:
         if error.name != _DASHBOARD:
             raise
         return []
-    return list(module.dashboard_routes(reports))
+    return list(module.dashboard_routes(reports, key=key))
 
 
 def create_app(
@@ -370,7 +370,7 @@ def create_app(
             COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs", workers), methods=["GET"]
         ),
     ]
-    routes += _dashboard_routes(reports)
+    routes += _dashboard_routes(reports, key)
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_error}
     )
