@@ -9,11 +9,14 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
+from aievents.sinks import StoreSink
+from aievents.sinks.store import StoreError
 from postgres_server import fresh_database
-from store_v3 import T0
+from store_v3 import DAY, T0, stream
 from test_store_dims import load_v3
 
 
@@ -87,3 +90,26 @@ class TestOlderStore:
         assert snapshot(url) == before
         if url.startswith("sqlite"):
             assert path.read_bytes() == data
+
+
+class TestReadTimeout:
+    """``read_timeout`` (what the server sets): a PostgreSQL query past it is cancelled."""
+
+    def test_cancelled(self, postgres_server: str) -> None:
+        """A query held up by a lock past ``read_timeout``: a StoreError saying so."""
+        url = fresh_database(postgres_server, f"aievents_{uuid.uuid4().hex[:12]}")
+        writer = StoreSink(url, clock=lambda: T0 + 3 * DAY)
+        writer.write(stream(3, 5))
+        writer.close(30)
+        reader = StoreSink(
+            url, create=False, upgrade=False, busy_timeout=120, read_timeout=0.2,
+            clock=lambda: T0 + 3 * DAY,
+        )  # fmt: skip
+        try:
+            assert reader.usage(T0).data  # answered while nothing holds the tables
+            with psycopg.connect(url) as locker:  # one transaction, holding the tables
+                locker.execute("LOCK TABLE aievents_usage, aievents_daily IN ACCESS EXCLUSIVE MODE")
+                with pytest.raises(StoreError, match="statement timeout"):
+                    reader.usage(T0)
+        finally:
+            reader.close(30)

@@ -23,8 +23,10 @@ __all__ = ["read_store"]
 _STALE = "needs an upgrade first"
 
 
-def read_store(url: str, errors: TextIO) -> StoreSink | None:
+def read_store(url: str, errors: TextIO, *, read_timeout: float | None = None) -> StoreSink | None:
     """The store at ``url``, opened to be read only; None (said on ``errors``) if it is older.
+
+    ``read_timeout`` limits each PostgreSQL query (see :class:`StoreSink`).
 
     Raises:
         StoreError: the store cannot be opened, or is not there.
@@ -32,7 +34,7 @@ def read_store(url: str, errors: TextIO) -> StoreSink | None:
     from aievents.sinks.store import StoreSink
 
     try:
-        return StoreSink(url, create=False, upgrade=False)
+        return StoreSink(url, create=False, upgrade=False, read_timeout=read_timeout)
     except StoreAccessError as error:
         if _STALE not in error.reason:
             raise

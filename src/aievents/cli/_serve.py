@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from aievents.pricing import PriceBook
     from aievents.sinks.aggregate import AggregateSink
 
-__all__ = ["KEY_VARIABLE", "serve"]
+__all__ = ["KEY_VARIABLE", "READ_TIMEOUT", "serve"]
 
 #: The environment variable that holds the bearer key when ``--key`` is not given.
 KEY_VARIABLE: Final = "AIEVENTS_SERVE_KEY"
+#: Seconds a query of a PostgreSQL store may run before the database cancels it (a 503).
+READ_TIMEOUT: Final = 60
 #: Series (distinct model, size, source, project, user, key) summed from a file.
 _MAX_SERIES: Final = 1_000_000
 
@@ -60,7 +62,8 @@ def serve(
         return 2
     source: Any
     if args.store:
-        store = read_store(args.store, errors)  # serving creates no store, upgrades none
+        # Serving creates no store, upgrades none, and runs no query on past READ_TIMEOUT.
+        store = read_store(args.store, errors, read_timeout=READ_TIMEOUT)
         if store is None:
             return 1
         source = store

@@ -86,6 +86,7 @@ class StoreDB:
         target: The URL, as given (shown only masked).
         create: Create the store when there is none.
         busy: Seconds a statement waits for a lock another connection holds.
+        read_timeout: Seconds a PostgreSQL query may run, else None.
         diag: The sink's diagnostic log.
         ledger: The sink's counters (``reopened`` is counted here).
 
@@ -101,12 +102,15 @@ class StoreDB:
         create: bool,
         upgrade: bool = True,
         busy: float,
+        read_timeout: float | None = None,
         diag: RateLimitedLog,
         ledger: Ledger,
     ) -> None:
         self._create = create
         self._upgrade = upgrade
         self.busy = busy
+        #: Seconds a PostgreSQL query may run (its statement_timeout), else None.
+        self.read_timeout = read_timeout
         self._diag = diag
         self._ledger = ledger
         self._setup_locks()

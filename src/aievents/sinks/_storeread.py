@@ -72,6 +72,9 @@ class StoreReader:
             else:
                 conn = connection.execution_options(isolation_level="REPEATABLE READ")
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
+                if self._db.read_timeout is not None:
+                    limit = max(1, round(self._db.read_timeout * 1000))
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{limit}ms'")
             rows = [
                 row
                 for table, low, high in spans

@@ -153,6 +153,12 @@ class StoreSink(Reports):
             saying how many, rather than answer without them. A query
             whose window holds the time of an event this sink gave up or
             dropped raises too.
+        read_timeout: Seconds a query (:meth:`usage`, :meth:`costs`) may run
+            on PostgreSQL before the server cancels it (its
+            ``statement_timeout``), a :class:`StoreError`; None (the
+            default): no limit. What ``aievents serve`` sets, so that a
+            query too large for the store does not run on unseen. SQLite
+            queries are not limited.
         exit_timeout: Seconds to write what is queued when the process ends
             (at interpreter exit, on SIGTERM with ``handle_sigterm``, at the
             end of a ``multiprocessing`` child). All sinks drain together:
@@ -201,6 +207,7 @@ class StoreSink(Reports):
         upgrade: bool = True,
         busy_timeout: float = 10.0,
         query_wait: float = 10.0,
+        read_timeout: float | None = None,
         exit_timeout: float = 5.0,
         handle_sigterm: bool = False,
         **options: Unpack[Options],
@@ -222,6 +229,11 @@ class StoreSink(Reports):
                 create=create,
                 upgrade=upgrade,
                 busy=busy,
+                read_timeout=(
+                    None
+                    if read_timeout is None
+                    else float(setting("read_timeout", read_timeout, positive=True, fraction=True))
+                ),
                 diag=self._diag,
                 ledger=self._ledger,
             )
