@@ -12,7 +12,9 @@ OpenAI's endpoints work against it unchanged.
 ``aievents serve`` does); :func:`serving` runs it from a background thread
 while a ``with`` block runs. Both bind ``127.0.0.1`` by default; any
 address but a loopback one needs a bearer key, which every request must
-then carry (``Authorization: Bearer <key>``).
+then carry (``Authorization: Bearer <key>``). Without a key, only requests
+whose ``Host`` is ``127.0.0.1``, ``localhost`` or ``[::1]`` are answered
+(no DNS rebinding).
 
 Needs the ``serve`` extra: ``pip install 'aievents[serve]'``; importing
 this package without it raises an :class:`ImportError` naming the extra.
