@@ -149,6 +149,12 @@ class TestLibraryExtras:
             ("from aievents.instrument import instrument_google_genai as i; i()", {}, "google"),
             ("from aievents import PrometheusSink", {}, "prometheus"),
             ("from aievents.sinks import serve_metrics", {"extras": ("otel",)}, "prometheus"),
+            (
+                "from aievents.query import Page as P; P(data=(), has_more=False, "
+                "next_page=None).to_pandas()",
+                {},
+                "pandas",
+            ),
         ],
     )
     def test_named(

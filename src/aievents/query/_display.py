@@ -60,7 +60,7 @@ def frame(page: Page) -> Any:
     for name in ("start_time", "end_time"):
         seconds = pandas.Series([getattr(bucket, name) for bucket, _ in results], dtype="int64")
         data[name] = pandas.to_datetime(seconds, unit="s", utc=True)
-    empty = _EMPTY[page.kind] if page.kind in _EMPTY else None
+    empty = _EMPTY.get(page.kind or "")
     for name in names[2:]:
         values = [getattr(result, name) for _, result in results]
         # Counts are int64; text (None where not grouped by) and the amounts,
