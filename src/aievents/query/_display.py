@@ -60,12 +60,12 @@ def frame(page: Page) -> Any:
     for name in ("start_time", "end_time"):
         seconds = pandas.Series([getattr(bucket, name) for bucket, _ in results], dtype="int64")
         data[name] = pandas.to_datetime(seconds, unit="s", utc=True)
-    empty = _EMPTY.get(page.kind or "")
+    kind = _kind(page)
     for name in names[2:]:
         values = [getattr(result, name) for _, result in results]
         # Counts are int64; text (None where not grouped by) and the amounts,
         # exact Decimals (None where unknown), are Python objects.
-        counts = isinstance(getattr(empty or results[0][1], name), int)
+        counts = kind is not None and isinstance(getattr(_EMPTY[kind], name), int)
         data[name] = pandas.Series(values, dtype="int64" if counts else object)
     return pandas.DataFrame(data, columns=names)
 
