@@ -11,21 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aievents._extras import import_extra
-from aievents.query._pages import CostsResult, ImagesResult, Page
 from aievents.query._scan import DIMENSIONS
-from aievents.query._spend import plain
 
-__all__ = ["HTML_ROWS", "columns", "frame", "html_table"]
+if TYPE_CHECKING:
+    from aievents.query._pages import CostsResult, ImagesResult, Page
+
+__all__ = ["HTML_ROWS", "columns", "frame", "html_table", "plain"]
 
 #: Rows an HTML table shows at most (the DataFrame holds every one).
 HTML_ROWS: Final = 500
-_EMPTY: Final[dict[str, ImagesResult | CostsResult]] = {
-    "usage": ImagesResult(images=0, num_model_requests=0),
-    "costs": CostsResult(amount=Decimal(0)),
-}
 _LABELS: Final = {
     "num_model_requests": "requests",
     "unpriced_requests": "unpriced",
@@ -34,50 +31,42 @@ _LABELS: Final = {
 }
 
 
-def _kind(page: Page) -> str | None:
-    """``usage`` or ``costs``: as the page says, or as its first result is."""
-    if page.kind in _EMPTY:
-        return page.kind
-    for bucket in page.data:
-        for result in bucket.results:
-            return "usage" if isinstance(result, ImagesResult) else "costs"
-    return None
+def plain(amount: Decimal) -> str:
+    """An exact amount in plain notation: ``0.00005``, never ``5e-05``."""
+    text = format(amount, "f")  # exact, whatever the context's precision
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def columns(page: Page) -> list[str]:
-    """The DataFrame's columns: the bucket's times, then the result's fields."""
-    kind = _kind(page)
-    fields = [] if kind is None else [n for n in _EMPTY[kind].to_dict() if n != "object"]
+def columns(template: ImagesResult | CostsResult | None) -> list[str]:
+    """The DataFrame's columns: the bucket's times, then the fields of ``template``."""
+    fields = [] if template is None else [n for n in template.to_dict() if n != "object"]
     return ["start_time", "end_time", *fields]
 
 
-def frame(page: Page) -> Any:
-    """A pandas DataFrame of ``page``: one row per result (see :meth:`Page.to_pandas`)."""
+def frame(page: Page, template: ImagesResult | CostsResult | None) -> Any:
+    """A pandas DataFrame of ``page``: one row per result (see :meth:`Page.to_pandas`).
+
+    ``template`` is an empty result of the page's kind (``None``: no result
+    to show); its integer fields make the ``int64`` columns.
+    """
     pandas = import_extra("pandas", "Page.to_pandas()", "pandas")
-    names = columns(page)
+    names = columns(template)
     results = [(bucket, result) for bucket in page.data for result in bucket.results]
     data: dict[str, Any] = {}
     for name in ("start_time", "end_time"):
         seconds = pandas.Series([getattr(bucket, name) for bucket, _ in results], dtype="int64")
         data[name] = pandas.to_datetime(seconds, unit="s", utc=True)
-    kind = _kind(page)
     for name in names[2:]:
         values = [getattr(result, name) for _, result in results]
         # Counts are int64; text (None where not grouped by) and the amounts,
         # exact Decimals (None where unknown), are Python objects.
-        counts = kind is not None and isinstance(getattr(_EMPTY[kind], name), int)
+        counts = isinstance(getattr(template, name), int)
         data[name] = pandas.Series(values, dtype="int64" if counts else object)
     return pandas.DataFrame(data, columns=names)
 
 
 def _moment(seconds: int) -> str:
     return f"{dt.datetime.fromtimestamp(seconds, dt.timezone.utc):%Y-%m-%d %H:%M}"
-
-
-def _partial(result: ImagesResult | CostsResult) -> bool:
-    if isinstance(result, ImagesResult):
-        return result.partial
-    return bool(result.unpriced_requests or result.unreported_requests)
 
 
 def _cell(result: ImagesResult | CostsResult, name: str) -> str:
@@ -87,7 +76,7 @@ def _cell(result: ImagesResult | CostsResult, name: str) -> str:
         if value is None:
             return "unknown"
         figure = f"${plain(value)}"
-        return f"{figure} + unknown" if _partial(result) else figure
+        return f"{figure} + unknown" if result.partial else figure
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -95,9 +84,11 @@ def _cell(result: ImagesResult | CostsResult, name: str) -> str:
     return str(value)
 
 
-def html_table(page: Page) -> str:
-    """An HTML table of ``page``: the bucket, the grouped fields, then the sums (escaped)."""
-    kind = _kind(page)
+def html_table(page: Page, kind: str | None) -> str:
+    """An HTML table of ``page``: the bucket, the grouped fields, then the sums (escaped).
+
+    ``kind`` is ``usage`` or ``costs`` (``None`` when the page has no result).
+    """
     rows = [(b.start_time, r) for b in page.data for r in b.results]
     results = [result for _, result in rows]
     groups = [

@@ -169,6 +169,11 @@ class CostsResult:
         )
         return out
 
+    @property
+    def partial(self) -> bool:
+        """Whether this result counts requests whose cost is not in an amount."""
+        return bool(self.unpriced_requests or self.unreported_requests)
+
 
 @attrs.frozen(kw_only=True)
 class Bucket:
@@ -227,13 +232,30 @@ class Page:
         """
         from aievents.query._display import frame  # noqa: PLC0415 - pandas only when asked
 
-        return frame(self)
+        kind = self._kind()
+        return frame(self, None if kind is None else _TEMPLATES[kind])
 
     def _repr_html_(self) -> str:
         """The page as an HTML table, as Jupyter shows it (no pandas needed)."""
         from aievents.query._display import html_table  # noqa: PLC0415 - only in notebooks
 
-        return html_table(self)
+        return html_table(self, self._kind())
+
+    def _kind(self) -> str | None:
+        """``usage`` or ``costs``: as the page says, or as its first result is."""
+        if self.kind in _TEMPLATES:
+            return self.kind
+        for bucket in self.data:
+            for result in bucket.results:
+                return "usage" if isinstance(result, ImagesResult) else "costs"
+        return None
+
+
+#: An empty result of each kind of page: its fields are a DataFrame's columns.
+_TEMPLATES: Final[Mapping[str, ImagesResult | CostsResult]] = {
+    "usage": ImagesResult(images=0, num_model_requests=0),
+    "costs": CostsResult(amount=_ZERO),
+}
 
 
 def sort_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:

@@ -13,21 +13,16 @@ from typing import Any, Final
 import attrs
 
 from aievents.money import EXACT
+from aievents.query._display import plain
 from aievents.query._pages import ImagesResult, Page
 from aievents.query._params import LIMITS, error, instant
 from aievents.query._scan import DIMENSIONS
 
-__all__ = ["SINCE_NAMES", "Spend", "plain", "since_seconds", "summed"]
+__all__ = ["SINCE_NAMES", "Spend", "since_seconds", "summed"]
 
 #: The calendar starts ``since`` takes by name (UTC).
 SINCE_NAMES: Final = ("today", "week", "month")
 _UTC: Final = dt.timezone.utc
-
-
-def plain(amount: Decimal) -> str:
-    """An exact amount in plain notation: ``0.00005``, never ``5e-05``."""
-    text = format(amount, "f")  # exact, whatever the context's precision
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _plural(count: int, word: str) -> str:
