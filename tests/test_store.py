@@ -149,8 +149,8 @@ class TestWrite:
         for name in sorted(COST_EXTENSIONS):  # extensions: model, user_id, provider
             for group in ([name], [name, "line_item"], [name, "project_id"]):
                 same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=group)
-        same(store, memory, "costs", T0, T0 + 5 * DAY, ["model"], user_ids=["user_2"])
-        same(store, memory, "costs", T0, T0 + 5 * DAY, ["user_id"], models=["gpt-image-1"])
+        same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=["model"], user_ids=["user_2"])
+        same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=["user_id"], models=["gpt-image-1"])
         for since in ("month", T0 + DAY, dt.datetime(2024, 11, 2, 12, tzinfo=dt.timezone.utc)):
             for user in ("user_1", None):
                 asked = {"user_id": user, "since": since, "until": T0 + 5 * DAY}
