@@ -105,8 +105,12 @@ class TestCostsExtensions:
         """The help says which groups and filters are extensions of OpenAI's."""
         ran = cli("costs", "--help")
         text = " ".join(ran.stdout.split())
-        assert "extensions of OpenAI's: " + ",".join(sorted(COST_EXTENSIONS)) in text
-        assert "--models VALUES only these models (comma-separated) (an extension" in text
+        shown = ",".join(sorted(COST_EXTENSIONS))
+        assert (
+            f"project_id,line_item,api_key_id; and, an extension not in OpenAI's API, {shown}"
+            in text
+        )
+        assert "--models VALUES only these models (comma-separated); an extension, not in" in text
 
     def test_bad_group(self, cli: Any, events_file: Path) -> None:
         """A field costs cannot group by is named, with the option."""

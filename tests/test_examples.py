@@ -78,6 +78,15 @@ EXPECTED = {
         "2024-11-01 alice 0.06386 0",
         "2024-11-01 bob None 1",
     ],
+    "usage_api.py": [
+        "without the key: 401",
+        "usage: 200",
+        # gpt-image-2: 50 text tokens x 5.00/M + 1056 image tokens x 30.00/M = 0.03193 a request
+        "  alice: 2 requests $0.06386",
+        "  bob: 1 requests $0.03193",
+        "costs: 200 {'value': 0.09579, 'currency': 'usd'}",
+        "a bad limit: 400 limit invalid_value",
+    ],
     "forwarding.py": ["sent=10 pending=0 dropped={}", "10 lines in events.jsonl"],
     "testing_capture.py": ["test_thumbnail_is_reported passed"],
     "prometheus_metrics.py": [

@@ -20,12 +20,14 @@ SQL. Both answer through this module, so they answer alike.
 Besides OpenAI's fields, image results carry token sums and the cost; cost
 results name the model and kind of each line item.
 
-Extensions (not in OpenAI's API, which groups costs only by ``project_id``,
-``line_item`` and ``api_key_id``): :func:`costs` also groups and filters by
-the dimensions in :data:`COST_EXTENSIONS` (``model``, ``user_id``, and
-``provider`` where it is a dimension), naming them in each result beside
-OpenAI's fields (``None`` when not grouped by); :func:`spend` sums what a
-user, project, key or model spent since a time, from :func:`usage`'s pages.
+Usage also groups and filters by ``provider`` and ``quality``, an extension:
+OpenAI's images usage groups only by model, size, source, project, user and
+API key. Its results carry ``provider`` and ``quality`` (``null`` when not
+grouped by them) beside OpenAI's fields.
+
+Costs also group and filter by :data:`COST_EXTENSIONS` (``model``,
+``user_id``, ``provider``), an extension: OpenAI's group only by project,
+line item and key. :func:`spend` (an extension too) sums usage's pages.
 
 A request whose cost is unknown (a model without a price) or incomplete
 (tokens without a rate) is still counted, and counted again in
@@ -206,6 +208,8 @@ def usage(
     user_ids: Sequence[str] | None = None,
     api_key_ids: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
+    providers: Sequence[str] | None = None,
+    qualities: Sequence[str] | None = None,
     limit: int | None = None,
     page: str | None = None,
     now: float | None = None,
@@ -220,7 +224,8 @@ def usage(
             omitted.
         bucket_width: ``1m``, ``1h`` or ``1d``; buckets are aligned to UTC.
         group_by: Any of ``model``, ``size``, ``source``, ``project_id``,
-            ``user_id``, ``api_key_id``.
+            ``user_id``, ``api_key_id``, and, an extension not in OpenAI's
+            API, ``provider`` and ``quality``.
         sources: Only these operations (``image.generation``, ``image.edit``,
             ``image.variation``).
         sizes: Only these sizes.
@@ -228,6 +233,10 @@ def usage(
         user_ids: Only these users.
         api_key_ids: Only these API keys.
         models: Only these models.
+        providers: Only these providers (``openai``, ``google``...); an
+            extension, not in OpenAI's API.
+        qualities: Only these quality tiers (``low``, ``high``, ``hd``...);
+            an extension, not in OpenAI's API.
         limit: Buckets per page (1d: default 7, at most 31; 1h: 24, 168;
             1m: 60, 1440).
         page: The ``next_page`` cursor of the previous page.
@@ -250,6 +259,8 @@ def usage(
         user_id=names("user_ids", user_ids),
         api_key_id=names("api_key_ids", api_key_ids),
         model=names("models", models),
+        provider=names("providers", providers),
+        quality=names("qualities", qualities),
     )
     default, maximum = LIMITS[bucket_width]
     count = page_size(limit, default, maximum, bucket_width)
@@ -378,15 +389,8 @@ def _line_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsRe
         for key in sorted(found, key=sort_key)
         for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key], cost)
     ]
-    results.sort(
-        key=lambda r: (
-            r.project_id or "",
-            r.api_key_id or "",
-            r.user_id or "",
-            r.provider or "",
-            r.line_item or "",
-        )
-    )
+    order = ("project_id", "api_key_id", "user_id", "provider", "line_item")
+    results.sort(key=lambda r: tuple(getattr(r, name) or "" for name in order))
     return tuple(results)
 
 
@@ -456,7 +460,11 @@ class Reports:
         group_by: Sequence[str] | None = None,
         **filters: Any,
     ) -> Page:
-        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
+        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`.
+
+        ``filters`` are :func:`~aievents.query.usage`'s (``models``,
+        ``sources``... and the extensions ``providers`` and ``qualities``).
+        """
         return usage(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
 
     def costs(
