@@ -121,13 +121,6 @@ class TestCostsExtensionErrors:
             sink.costs(start_time=D0, end_time=D0 + DAY, **params)
         assert info.value.field == field
 
-    @pytest.mark.skipif("provider" in DIMENSIONS, reason="provider is a dimension")
-    def test_providers_before_the_dimension(self, sink: AggregateSink) -> None:
-        """providers is refused while provider is not a dimension."""
-        with pytest.raises(QueryError) as info:
-            sink.costs(start_time=D0, end_time=D0 + DAY, providers=["openai"])
-        assert info.value.field == "providers"
-
 
 class TestSpend:
     """spend() sums usage's pages: every request, cost unknown never $0."""
@@ -190,6 +183,8 @@ class TestSpend:
         """project, key and model narrow it; reported counts the requests without one."""
         assert sink.spend(project_id="proj_b", since=D0).amount == D("0.05928")
         assert sink.spend(api_key_id="key_2", model="dall-e-2", since=D0).amount == D("0.054")
+        assert sink.spend(provider="openai", since=D0).requests == 6
+        assert sink.spend(provider="google", since=D0).requests == 0
         reported = sink.spend(since=D0, cost="reported")
         assert reported.amount is None  # no provider reported a cost
         assert reported.unreported_requests == reported.requests == 6

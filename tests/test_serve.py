@@ -165,6 +165,18 @@ CASES = [
         {"group_by": ["project_id", "api_key_id"], "project_ids": ["proj_a"]},
     ),
     ("costs", [("api_key_ids", "key_1"), ("limit", "4")], {"api_key_ids": ["key_1"], "limit": 4}),
+    # Extensions: costs by model, user and provider, and their filters.
+    (
+        "costs",
+        [("group_by", "model"), ("group_by", "user_id"), ("user_ids[]", "u1")],
+        {"group_by": ["model", "user_id"], "user_ids": ["u1"]},
+    ),
+    (
+        "costs",
+        [("group_by[]", "provider"), ("group_by[]", "line_item"), ("models", "gpt-image-2")],
+        {"group_by": ["provider", "line_item"], "models": ["gpt-image-2"]},
+    ),
+    ("costs", [("providers", "openai")], {"providers": ["openai"]}),
 ]
 
 

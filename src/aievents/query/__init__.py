@@ -333,9 +333,6 @@ def costs(
     width = WIDTHS["1d"]
     groups = names("group_by", group_by, COST_GROUPS | COST_EXTENSIONS)
     given = {"models": models, "user_ids": user_ids, "providers": providers}
-    for dimension, plural in _PLURALS.items():
-        if given[plural] is not None and dimension not in COST_EXTENSIONS:
-            raise error(plural, given[plural], f"{dimension!r} is not a dimension of this version")
     filters = filter_sets(
         project_id=names("project_ids", project_ids),
         api_key_id=names("api_key_ids", api_key_ids),

@@ -16,7 +16,6 @@ from aievents.money import EXACT
 from aievents.query._display import plain
 from aievents.query._pages import ImagesResult, Page
 from aievents.query._params import LIMITS, error, instant
-from aievents.query._scan import DIMENSIONS
 
 __all__ = ["SINCE_NAMES", "Spend", "since_seconds", "summed"]
 
@@ -229,8 +228,6 @@ def summed(
     for name, value in filters.items():
         one = single(name, value)
         if one is not None:
-            if name not in DIMENSIONS:
-                raise error(name, value, f"{name!r} is not a dimension of this version")
             asked[_PLURALS[name]] = one
     stop = end if end is not None else max(int(moment) + 1, start + 1)  # as usage() ends it
 
