@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,9 @@ import jsonschema
 import pytest
 
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
-from aievents._threads import HOST_SIGNALS
 from aievents.query import Page
 from aievents.serve import COSTS_PATH, USAGE_PATH, create_app, is_loopback, serving
 from aievents.sinks import AggregateSink, StoreSink
-from test_threads import blocked
 
 DAY = 86_400
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
@@ -340,21 +337,6 @@ class TestOtherErrors:
         error = error_of(response, 405)
         assert error["code"] == "method_not_allowed"
         assert "GET" in response.headers["allow"]
-
-
-class TestThreads:
-    """The server's threads leave the host's signals to the host's threads."""
-
-    @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
-    def test_signals_blocked(self, api: httpx.Client) -> None:
-        """The serving thread, and the worker threads it starts, block Ctrl-C and the rest."""
-        page_of(api.get(USAGE_PATH, params={"start_time": T0}))  # a worker thread answered
-        ours = [t for t in threading.enumerate() if t.name == "aievents-serve"]
-        assert ours
-        workers = [t for t in threading.enumerate() if "AnyIO worker" in t.name]
-        assert workers
-        for thread in ours + workers:
-            assert {int(s) for s in HOST_SIGNALS} <= blocked(thread), thread.name
 
 
 class TestKey:

@@ -21,7 +21,6 @@ from typing import Any, Final, TypedDict
 import httpcore
 import httpx
 
-from aievents import _threads
 from aievents.exceptions import TransportError
 
 __all__ = ["DEADLINE", "DeadlineTransport", "Watchdog"]
@@ -294,7 +293,9 @@ class Watchdog:
                     retryable=True,
                 )
         state = _Request()
-        _threads.start(self._work, args=(request, deadline, state), name="aievents-http")
+        threading.Thread(
+            target=self._work, args=(request, deadline, state), name="aievents-http", daemon=True
+        ).start()
         with self._changed:
             over = self._changed.wait_for(
                 lambda: state.done or state.delivered, deadline - time.monotonic()

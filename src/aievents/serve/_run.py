@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from aievents._extras import import_extra
-from aievents._threads import start
 from aievents.serve._app import Reporting, create_app
 
 __all__ = ["is_loopback", "serve", "serving"]
@@ -148,8 +147,7 @@ def serving(
 
     The server listens before the block starts, on a free port by default;
     when the block ends it stops (the open requests get a few seconds) and
-    the thread is joined. The thread, and those it starts, leave the
-    host's signals (Ctrl-C) to the host's threads.
+    the thread is joined.
 
     Raises:
         ValueError: a host that is not loopback without ``key``; a bad key
@@ -159,7 +157,10 @@ def serving(
     _check(host, key)
     server = _server(reports, key)
     with _bind(host, port) as sock:
-        thread = start(server.run, name="aievents-serve", args=([sock],))
+        thread = threading.Thread(
+            target=server.run, name="aievents-serve", args=([sock],), daemon=True
+        )
+        thread.start()
         try:
             yield url_of(sock)
         finally:
