@@ -149,6 +149,7 @@ class TestLibraryExtras:
             ("from aievents.instrument import instrument_google_genai as i; i()", {}, "google"),
             ("from aievents import PrometheusSink", {}, "prometheus"),
             ("from aievents.sinks import serve_metrics", {"extras": ("otel",)}, "prometheus"),
+            ("from aievents.serve._dashboard import dashboard_routes", {}, "serve"),
         ],
     )
     def test_named(
