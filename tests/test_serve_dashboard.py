@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
@@ -372,6 +373,43 @@ class TestInBrowser:
             )
 
 
+class TestRefresh:
+    """The open page fetches its report again: new usage shows, the viewer's choice stays."""
+
+    def test_new_usage_shows(self, driver: Any) -> None:
+        """An event recorded while the page is open appears in its totals, by user as chosen."""
+        from selenium.webdriver.support.ui import Select, WebDriverWait
+
+        now = time.time()
+        first, second = (
+            attrs.evolve(event, timestamp=int((now - 60) * 1000)) for event in stream(now, 2)
+        )
+        source = fed(AggregateSink(prices=price_table()), [first])
+        routes = dashboard_routes(source, prices=price_table(), refresh=1)
+        with Served(Starlette(routes=routes)) as served:
+            url = served.url + "/?group=user_id&range=24h"
+            console_errors(driver)
+            data = opened(driver, url)
+            assert data["total-requests"] == "1"
+            fed(source, [second])
+
+            def total(_: Any) -> str:
+                chart = driver.find_element("id", "spend-chart")
+                return str(chart.get_attribute("data-total-requests"))
+
+            WebDriverWait(driver, 30).until(lambda d: total(d) == "2")
+            assert driver.current_url == url
+            assert (
+                Select(driver.find_element("id", "f-group")).first_selected_option.get_attribute(
+                    "value"
+                )
+                == "user_id"
+            )
+            assert driver.find_element("id", "updated").text.startswith("updated")
+            assert console_errors(driver) == []
+        source.close(10)
+
+
 def legend(driver: Any) -> list[Any]:
     return list(driver.find_elements("css selector", "#legend li"))
 
@@ -523,3 +561,21 @@ class TestServed:
         assert "<form" not in answer.text
         assert chart_attributes(answer.text)["bucket-width"] == "1h"
         assert answer.headers["cache-control"] == "no-store"
+
+
+class TestSettings:
+    """The routes' own settings are checked."""
+
+    @pytest.mark.parametrize("refresh", [-1, 1.5, True, "30"])
+    def test_refresh(self, refresh: Any) -> None:
+        """A refresh that is not whole seconds from 0 is refused, named."""
+        with pytest.raises(ValueError, match="refresh") as caught:
+            dashboard_routes(AggregateSink(), refresh=refresh)
+        assert repr(refresh) in str(caught.value) or str(refresh) in str(caught.value)
+
+    def test_no_refresh(self) -> None:
+        """refresh=0: the page does not fetch its report again."""
+        source = AggregateSink()
+        with Served(Starlette(routes=dashboard_routes(source, refresh=0))) as served:
+            assert 'data-refresh-seconds="0"' in httpx.get(served.url + "/").text
+        source.close(10)

@@ -32,9 +32,10 @@ try:
 except ImportError as _error:
     raise missing_extra("The dashboard", "serve", _error) from None
 
+from aievents._validate import setting
 from aievents.exceptions import QueryError, StoreError
 from aievents.pricing import PriceBook, PriceTable, book_for
-from aievents.serve._dashhtml import error_page, page, report
+from aievents.serve._dashhtml import REFRESH_SECONDS, error_page, page, report
 from aievents.serve._dashview import Reports, choose, view
 
 __all__ = ["CONTENT_SECURITY_POLICY", "FRAGMENT_HEADER", "dashboard_routes"]
@@ -69,6 +70,7 @@ def dashboard_routes(
     *,
     prices: PriceBook | PriceTable | None = None,
     clock: Callable[[], float] = time.time,
+    refresh: int = REFRESH_SECONDS,
 ) -> list[BaseRoute]:
     """The dashboard's Starlette routes: the page at ``/`` and its files under ``/assets/``.
 
@@ -79,10 +81,14 @@ def dashboard_routes(
             deprecated (the process default book when omitted); the cost
             itself is what ``reports`` answers.
         clock: The current time in Unix seconds (the range ends now).
+        refresh: Seconds between two fetches of the report by the open
+            page (0: none).
 
     Raises:
         ImportError: Starlette is not installed (the ``serve`` extra).
+        ValueError: ``refresh`` is not a whole number of seconds from 0.
     """
+    refresh = setting("refresh", refresh)
     book = book_for(prices)
     files = {name: _asset(name) for name in _ASSETS}
 
@@ -98,7 +104,7 @@ def dashboard_routes(
             return _html(error_page(root, f"the store cannot be read: {error}"), 503)
         if request.headers.get(FRAGMENT_HEADER) == "report":
             return _html(report(shown), 200)
-        return _html(page(shown, root), 200)
+        return _html(page(shown, root, refresh), 200)
 
     def asset(request: Request) -> Response:
         name = request.path_params["name"]

@@ -15,7 +15,7 @@ from aievents.query import DIMENSIONS
 from aievents.serve._dashsvg import cost_text, esc, legend, spend_chart, volume_chart
 from aievents.serve._dashview import GROUPS, RANGES, Choice, ModelRow, Tally, View
 
-__all__ = ["error_page", "page", "report"]
+__all__ = ["REFRESH_SECONDS", "error_page", "page", "report"]
 
 #: How often the open page fetches its report again, in seconds.
 REFRESH_SECONDS: Final = 30
@@ -239,11 +239,11 @@ def report(view: View) -> str:
     )
 
 
-def page(view: View, root: str) -> str:
-    """The whole page: the filter bar and the report."""
+def page(view: View, root: str, refresh: int = REFRESH_SECONDS) -> str:
+    """The whole page: the filter bar and the report, fetched again every ``refresh`` seconds."""
     return (
         _head(root, "aievents: image usage and spend")
-        + f'<body data-refresh-seconds="{REFRESH_SECONDS}"><header><h1>aievents</h1>'
+        + f'<body data-refresh-seconds="{refresh}"><header><h1>aievents</h1>'
         '<p class="sub">Image usage and spend (UTC)</p>'
         '<span id="updated" class="updated"></span></header>'
         f"{_form(root, view.choice, view.options)}{report(view)}</body></html>"
