@@ -1,0 +1,187 @@
+"""The dashboard at ``/`` over plain HTTP: escaping, an empty store, the ranges, its files."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from starlette.applications import Starlette
+
+from aievents import AggregateSink, ImageUsage, ImageUsageEvent, StoreSink
+from aievents.serve._dashboard import CONTENT_SECURITY_POLICY, dashboard_routes
+
+from dashboard_site import (
+    HOSTILE_MODEL,
+    HOSTILE_PROJECT,
+    HOSTILE_USER,
+    Served,
+    chart_attributes,
+    fed,
+    price_table,
+)
+
+
+@pytest.fixture(name="hostile")
+def _hostile(tmp_path: Path) -> Iterator[Served]:
+    """The dashboard over a store whose model, user and project names are markup."""
+    now = time.time()
+    events = [
+        ImageUsageEvent(
+            request_id=f"evil-{n}",
+            timestamp=int((now - 3600 * (n + 1)) * 1000),
+            provider="acme",
+            model=model,
+            size="1024x1024",
+            quality="low",
+            images=1,
+            user_id=HOSTILE_USER,
+            project_id=HOSTILE_PROJECT,
+            usage=ImageUsage(),
+        )
+        for n, model in enumerate([HOSTILE_MODEL, "img-current"])
+    ]
+    source = fed(StoreSink(f"sqlite:///{tmp_path / 'evil.db'}", prices=price_table()), events)
+    with Served(Starlette(routes=dashboard_routes(source, prices=price_table()))) as served:
+        yield served
+    source.close(10)
+
+
+class TestEscaping:
+    """Names from events, and the query string, are shown as text: never markup."""
+
+    @pytest.mark.parametrize("group", ["model", "user_id", "project_id"])
+    def test_names(self, hostile: Served, group: str) -> None:
+        """Model, user and project names that are markup appear escaped, in every place."""
+        answer = httpx.get(hostile.url + "/", params={"group": group})
+        assert answer.status_code == 200
+        page = answer.text
+        for name in (HOSTILE_MODEL, HOSTILE_USER, HOSTILE_PROJECT):
+            assert name not in page
+            assert html.escape(name, quote=True) in page
+        assert "<script>alert" not in page
+        assert "<img" not in page
+        assert page.count("<script") == 1  # the package's own, by src
+
+    def test_chosen_filter_values(self, hostile: Served) -> None:
+        """A filter value from the URL is offered back escaped, and finds what it names."""
+        answer = httpx.get(hostile.url + "/", params={"models": HOSTILE_MODEL})
+        assert answer.status_code == 200
+        assert HOSTILE_MODEL not in answer.text
+        assert f'value="{html.escape(HOSTILE_MODEL, quote=True)}" selected' in answer.text
+        assert chart_attributes(answer.text)["total-requests"] == "1"
+
+    def test_bad_parameter(self, hostile: Served) -> None:
+        """A wrong value is a 400 page naming the parameter and the value, escaped."""
+        answer = httpx.get(hostile.url + "/", params={"group": "<b>x</b>"})
+        assert answer.status_code == 400
+        assert "group" in answer.text
+        assert "&lt;b&gt;x&lt;/b&gt;" in answer.text
+        assert "<b>x</b>" not in answer.text
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+@pytest.fixture(name="empty", params=["aggregate", "sqlite"])
+def _empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    """The dashboard over a source that holds nothing."""
+    if request.param == "aggregate":
+        source: Any = AggregateSink()
+    else:
+        source = StoreSink(f"sqlite:///{tmp_path / 'empty.db'}")
+    with Served(Starlette(routes=dashboard_routes(source))) as served:
+        yield served
+    source.close(10)
+
+
+class TestEmpty:
+    """With no usage at all the page says so, with totals of zero."""
+
+    def test_page(self, empty: Served) -> None:
+        """200, "No usage in this range", zero totals, every bucket drawn, no series."""
+        answer = httpx.get(empty.url + "/")
+        assert answer.status_code == 200
+        assert "No usage in this range." in answer.text
+        data = chart_attributes(answer.text)
+        assert (data["total-requests"], data["total-images"], data["total-cost"]) == ("0", "0", "0")
+        assert (data["cost-state"], data["unpriced-requests"], data["buckets"]) == (
+            "known",
+            "0",
+            "7",
+        )
+        assert 'id="unpriced"' not in answer.text
+        assert 'id="retired"' not in answer.text
+        assert "<li data-series-name" not in answer.text
+
+    def test_every_range(self, empty: Served) -> None:
+        """Each range and width answers; too many buckets are widened, and said so."""
+        for span, width, shown, count in [
+            ("1h", "", "1m", "60"),
+            ("24h", "1m", "1m", "1440"),
+            ("7d", "1m", "1h", "168"),
+            ("90d", "1h", "1d", "90"),
+            ("1h", "1d", "1m", "60"),  # wider than the range: the range's own
+        ]:
+            answer = httpx.get(empty.url + "/", params={"range": span, "width": width})
+            assert answer.status_code == 200
+            data = chart_attributes(answer.text)
+            assert (data["bucket-width"], data["buckets"]) == (shown, count)
+            assert (int(data["end-time"]) - int(data["start-time"])) // int(count) in (
+                60,
+                3600,
+                86400,
+            )
+            assert ('id="note"' in answer.text) == (shown != (width or shown))
+
+
+class TestServed:
+    """The page's own files, the report alone for the refresh, and the headers."""
+
+    def test_assets(self, empty: Served) -> None:
+        """The stylesheet, script and icon, with their types; anything else is 404."""
+        for name, kind in [
+            ("dashboard.css", "text/css"),
+            ("dashboard.js", "text/javascript"),
+            ("icon.svg", "image/svg+xml"),
+        ]:
+            answer = httpx.get(f"{empty.url}/assets/{name}")
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith(kind)
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert "http" not in answer.text.replace("http://www.w3.org/2000/svg", "")
+        assert httpx.get(f"{empty.url}/assets/secret.txt").status_code == 404
+        assert httpx.get(f"{empty.url}/assets/..%2Fpyproject.toml").status_code == 404
+
+    def test_report_alone(self, empty: Served) -> None:
+        """With the refresh's header, the report without the page around it."""
+        answer = httpx.get(empty.url + "/?range=24h", headers={"X-Aievents-Fragment": "report"})
+        assert answer.status_code == 200
+        assert answer.text.startswith('<div id="report"')
+        assert "<form" not in answer.text
+        assert chart_attributes(answer.text)["bucket-width"] == "1h"
+        assert answer.headers["cache-control"] == "no-store"
+
+
+class TestSettings:
+    """The routes' own settings are checked."""
+
+    @pytest.mark.parametrize("refresh", [-1, 1.5, True, "30"])
+    def test_refresh(self, refresh: Any) -> None:
+        """A refresh that is not whole seconds from 0 is refused, named."""
+        with pytest.raises(ValueError, match="refresh") as caught:
+            dashboard_routes(AggregateSink(), refresh=refresh)
+        assert repr(refresh) in str(caught.value) or str(refresh) in str(caught.value)
+
+    def test_no_refresh(self) -> None:
+        """refresh=0: the page does not fetch its report again."""
+        source = AggregateSink()
+        with Served(Starlette(routes=dashboard_routes(source, refresh=0))) as served:
+            assert 'data-refresh-seconds="0"' in httpx.get(served.url + "/").text
+        source.close(10)
