@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,48 @@ class TestSettings:
         with Served(Starlette(routes=dashboard_routes(source, refresh=0))) as served:
             assert 'data-refresh-seconds="0"' in httpx.get(served.url + "/").text
         source.close(10)
+
+
+def spend_card(page: str) -> str:
+    """The text of the page's spend card."""
+    found = re.search(r'id="card-spend">.*?<div class="card-value">(.*?)</div>', page)
+    assert found is not None
+    return html.unescape(found.group(1))
+
+
+class TestCostShown:
+    """A cost is shown as known, as a lower bound, or as unknown: never $0 when unknown."""
+
+    @pytest.mark.parametrize(
+        ("models", "card", "state"),
+        [
+            (["img-current"], "$0.08", "known"),
+            (["img-current", "img-mystery"], "at least $0.08", "partial"),
+            (["img-mystery"], "unknown", "unknown"),
+        ],
+    )
+    def test_spend(self, models: list[str], card: str, state: str) -> None:
+        """Two images of img-current at $0.04; img-mystery has no price."""
+        now = time.time()
+        events = [
+            ImageUsageEvent(
+                request_id=f"req-{n}",
+                timestamp=int((now - 120) * 1000),
+                provider="acme",
+                model=model,
+                size="1024x1024",
+                quality="low",
+                images=2,
+                usage=ImageUsage(),
+            )
+            for n, model in enumerate(models)
+        ]
+        source = fed(AggregateSink(prices=price_table()), events)
+        with Served(Starlette(routes=dashboard_routes(source, prices=price_table()))) as served:
+            page = httpx.get(served.url + "/?range=24h").text
+        source.close(10)
+        assert spend_card(page) == card
+        data = chart_attributes(page)
+        assert data["cost-state"] == state
+        assert data["total-requests"] == str(len(models))
+        assert ('id="unpriced"' in page) == ("img-mystery" in models)

@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 from aievents.exceptions import QueryError
+from aievents.money import EXACT
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS, LIMITS, ImagesResult, Page
 
@@ -161,21 +162,25 @@ class Tally:
         if isinstance(other, Tally):
             self.requests += other.requests
             self.images += other.images
-            self.cost += other.cost
+            self.cost = EXACT.add(self.cost, other.cost)
             self.unpriced += other.unpriced
             return
         self.requests += other.num_model_requests
         self.images += other.images
-        if other.cost is not None:
-            self.cost += other.cost
+        if other.cost is not None:  # exact, whatever context the application set
+            self.cost = EXACT.add(self.cost, other.cost)
         self.unpriced += other.unpriced_requests
 
     @property
     def state(self) -> str:
-        """``known`` (every request priced), ``partial`` (a lower bound) or ``unknown``."""
+        """``known`` (every request priced), ``partial`` (a lower bound) or ``unknown``.
+
+        ``unknown`` when no request is priced at all; a request whose tokens
+        are priced in part is unpriced, yet its priced part is a lower bound.
+        """
         if self.unpriced == 0:
             return "known"
-        return "unknown" if self.unpriced >= self.requests else "partial"
+        return "unknown" if self.unpriced >= self.requests and not self.cost else "partial"
 
     def rank(self) -> tuple[Decimal, int, int]:
         """Larger first: by the priced cost, then requests, then images."""
