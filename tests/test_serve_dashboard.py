@@ -160,9 +160,8 @@ class TestInBrowser:
 
         server, source = served
         data = opened(driver, server.url + "/")
-        old = driver.find_element("id", "spend-chart")
         Select(driver.find_element("id", "f-models")).select_by_value("img-current")
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+        WebDriverWait(driver, 30).until(expected_conditions.url_contains("models=img-current"))
         chosen = opened(driver, driver.current_url)
         assert "models=img-current" in driver.current_url
         start, end = int(chosen["start-time"]), int(chosen["end-time"])
@@ -182,9 +181,8 @@ class TestInBrowser:
         names = [li.get_attribute("data-series-name") for li in legend(driver)]
         start, end = int(data["start-time"]), int(data["end-time"])
         assert set(names) == groups(source, start, end, "model")
-        old = driver.find_element("id", "spend-chart")
         Select(driver.find_element("id", "f-group")).select_by_value("user_id")
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+        WebDriverWait(driver, 30).until(expected_conditions.url_contains("group=user_id"))
         by_user = opened(driver, driver.current_url)
         assert by_user["group-by"] == "user_id"
         names = [li.get_attribute("data-series-name") for li in legend(driver)]
