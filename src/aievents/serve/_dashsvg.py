@@ -33,9 +33,11 @@ def esc(value: object) -> str:
 
 def money(value: Decimal) -> str:
     """A dollar amount for reading: cents from $1, else up to four decimals."""
+    if value < 0:
+        return f"-{money(-value)}"
     if value == 0:
         return "$0.00"
-    if abs(value) >= 1:
+    if value >= 1:
         return f"${value:,.2f}"
     shown = value.quantize(Decimal("0.0001"))
     if not shown:
@@ -77,13 +79,21 @@ def _nice(top: float) -> tuple[float, float]:
     return ticks * step, step
 
 
+def _tick(value: float, step: float) -> str:
+    """A dollar tick with as many decimals as its step needs (at least cents)."""
+    places = 2
+    while places < 8 and round(step, places) != round(step, places + 4):
+        places += 1
+    return f"${value:,.{places}f}"
+
+
 def _axis(height: int, top: float, step: float, label: str, unit: str) -> list[str]:
     plot = height - _TOP - _BOTTOM
     parts = [f'<text class="axis-title" x="4" y="12">{esc(label)}</text>']
     value = 0.0
     while value <= top + step / 1000:
         y = _TOP + plot - plot * value / top
-        text = f"${value:,.2f}" if unit == "$" else f"{value:,.0f}"
+        text = _tick(value, step) if unit == "$" else f"{value:,.0f}"
         parts.append(
             f'<line class="grid" x1="{_LEFT}" x2="{_WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
@@ -149,7 +159,7 @@ def spend_chart(view: View, height: int = 300) -> str:
             )
     parts += _xlabels(view.starts, choice.width, height)
     attributes = {
-        "data-total-cost": str(total.cost),
+        "data-total-cost": "" if total.state == "unknown" else str(total.cost),
         "data-cost-state": total.state,
         "data-total-requests": str(total.requests),
         "data-total-images": str(total.images),
@@ -205,9 +215,10 @@ def legend(series: Sequence[Series]) -> str:
     """The series' names, colours and totals, as a list."""
     items = []
     for one in series:
+        cost = "" if one.total.state == "unknown" else str(one.total.cost)
         flag = f' <span class="flag {esc(one.flag)}">{esc(one.flag)}</span>' if one.flag else ""
         items.append(
-            f'<li data-series-name="{esc(one.label)}" data-series-cost="{esc(one.total.cost)}" '
+            f'<li data-series-name="{esc(one.label)}" data-series-cost="{esc(cost)}" '
             f'data-series-state="{esc(one.total.state)}">'
             f'<span class="swatch s{one.index}"></span>{esc(one.label)}{flag} '
             f'<span class="amount">{esc(cost_text(one.total))}</span></li>'
