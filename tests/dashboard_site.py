@@ -55,9 +55,9 @@ def price_table() -> PriceTable:
 
 
 def stream(now: float, count: int = 120, seed: int = 18) -> list[ImageUsageEvent]:
-    """A seeded random stream over the last six days: three models, users, projects."""
+    """A seeded random stream over the last six days: four models, users, projects."""
     rng = random.Random(seed)
-    models = ["img-current", "img-current", "img-retired", "img-mystery"]
+    models = ["img-current", "img-current", "img-retired", "img-mystery", HOSTILE_MODEL]
     users = ["alice", "bob", "carol", HOSTILE_USER, None]
     projects = ["proj_a", "proj_b", HOSTILE_PROJECT]
     return [
@@ -125,6 +125,29 @@ def totals(source: Any, start: int, end: int, width: str = "1d", **filters: Any)
                 found["images"] += result.images
                 found["unpriced"] += result.unpriced_requests
                 found["cost"] += result.cost or 0
+        cursor = page.next_page
+        if cursor is None:
+            return found
+
+
+def by_group(
+    source: Any, start: int, end: int, names: list[str], width: str = "1d"
+) -> dict[tuple[str | None, ...], dict[str, Any]]:
+    """``source.usage(group_by=names)`` summed over the range, by group: as the page adds them."""
+    found: dict[tuple[str | None, ...], dict[str, Any]] = {}
+    cursor = None
+    while True:
+        page = source.usage(start, end, width, names, limit=31, page=cursor)
+        for bucket in page.data:
+            for result in bucket.results:
+                key = tuple(getattr(result, name) for name in names)
+                row = found.setdefault(
+                    key, {"requests": 0, "images": 0, "cost": Decimal(0), "unpriced": 0}
+                )
+                row["requests"] += result.num_model_requests
+                row["images"] += result.images
+                row["unpriced"] += result.unpriced_requests
+                row["cost"] += result.cost or 0
         cursor = page.next_page
         if cursor is None:
             return found

@@ -97,7 +97,8 @@ def _empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         source: Any = AggregateSink()
     else:
         source = StoreSink(f"sqlite:///{tmp_path / 'empty.db'}")
-    with Served(Starlette(routes=dashboard_routes(source))) as served:
+    routes = dashboard_routes(source, clock=lambda: 1_764_547_205)  # 5 s past midnight
+    with Served(Starlette(routes=routes)) as served:
         yield served
     source.close(10)
 
@@ -106,7 +107,7 @@ class TestEmpty:
     """With no usage at all the page says so, with totals of zero."""
 
     def test_page(self, empty: Served) -> None:
-        """200, "No usage in this range", zero totals, every bucket drawn, no series."""
+        """200, "No usage in this range", zero totals, every bucket drawn (today too), no series."""
         answer = httpx.get(empty.url + "/")
         assert answer.status_code == 200
         assert "No usage in this range." in answer.text
@@ -115,31 +116,11 @@ class TestEmpty:
         assert (data["cost-state"], data["unpriced-requests"], data["buckets"]) == (
             "known",
             "0",
-            "7",
+            "8",
         )
         assert 'id="unpriced"' not in answer.text
         assert 'id="retired"' not in answer.text
         assert "<li data-series-name" not in answer.text
-
-    def test_every_range(self, empty: Served) -> None:
-        """Each range and width answers; too many buckets are widened, and said so."""
-        for span, width, shown, count in [
-            ("1h", "", "1m", "60"),
-            ("24h", "1m", "1m", "1440"),
-            ("7d", "1m", "1h", "168"),
-            ("90d", "1h", "1d", "90"),
-            ("1h", "1d", "1m", "60"),  # wider than the range: the range's own
-        ]:
-            answer = httpx.get(empty.url + "/", params={"range": span, "width": width})
-            assert answer.status_code == 200
-            data = chart_attributes(answer.text)
-            assert (data["bucket-width"], data["buckets"]) == (shown, count)
-            assert (int(data["end-time"]) - int(data["start-time"])) // int(count) in (
-                60,
-                3600,
-                86400,
-            )
-            assert ('id="note"' in answer.text) == (shown != (width or shown))
 
 
 class TestServed:
@@ -199,15 +180,15 @@ class TestCostShown:
     """A cost is shown as known, as a lower bound, or as unknown: never $0 when unknown."""
 
     @pytest.mark.parametrize(
-        ("models", "card", "state"),
+        ("models", "card", "state", "cost"),
         [
-            (["img-current"], "$0.08", "known"),
-            (["img-current", "img-mystery"], "at least $0.08", "partial"),
-            (["img-mystery"], "unknown", "unknown"),
+            (["img-current"], "$0.08", "known", "0.08"),
+            (["img-current", "img-mystery"], "at least $0.08", "partial", "0.08"),
+            (["img-mystery"], "unknown", "unknown", ""),
         ],
     )
-    def test_spend(self, models: list[str], card: str, state: str) -> None:
-        """Two images of img-current at $0.04; img-mystery has no price."""
+    def test_spend(self, models: list[str], card: str, state: str, cost: str) -> None:
+        """Two images of img-current at $0.04; img-mystery has no price: its cost is empty."""
         now = time.time()
         events = [
             ImageUsageEvent(
@@ -228,6 +209,10 @@ class TestCostShown:
         source.close(10)
         assert spend_card(page) == card
         data = chart_attributes(page)
-        assert data["cost-state"] == state
+        assert (data["cost-state"], data["total-cost"]) == (state, cost)
         assert data["total-requests"] == str(len(models))
+        series = re.findall(r'data-series-cost="([^"]*)" data-series-state="([^"]*)"', page)
+        assert series
+        for series_cost, series_state in series:
+            assert (series_cost == "") == (series_state == "unknown")
         assert ('id="unpriced"' in page) == ("img-mystery" in models)

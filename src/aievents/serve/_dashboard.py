@@ -10,10 +10,11 @@ browser: scripts, styles, images and fetches from this server only, no
 inline script or style, no frames.
 
 The query string is the viewer's choice (``range``, ``width``, ``group``,
-``models``, ``project_ids``, ``user_ids``), so a view is a URL. A wrong
-value is answered 400 with a page naming the parameter and its value; a
-store that cannot be read, 503 with the store's own words (which never
-hold its password).
+``models``, ``project_ids``, ``user_ids``; ``models[]`` and the like as
+OpenAI's API takes arrays), so a view is a URL. A wrong value, a NUL in a
+value or an unknown parameter is answered 400 with a page naming the
+parameter and its value; a store that cannot be read, 503 with the store's
+own words (which never hold its password).
 """
 
 from __future__ import annotations
@@ -95,14 +96,15 @@ def dashboard_routes(
     def dashboard(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
         now = clock()
+        fragment = request.headers.get(FRAGMENT_HEADER) == "report"
         try:
-            choice = choose(request.query_params.getlist, now)
-            shown = view(reports, choice, book, now)
+            choice = choose(request.query_params.multi_items(), now)
+            shown = view(reports, choice, book, now, options=not fragment)
         except QueryError as error:
             return _html(error_page(root, str(error)), 400)
         except StoreError as error:
             return _html(error_page(root, f"the store cannot be read: {error}"), 503)
-        if request.headers.get(FRAGMENT_HEADER) == "report":
+        if fragment:
             return _html(report(shown), 200)
         return _html(page(shown, root, refresh), 200)
 

@@ -8,14 +8,15 @@ Every value from the events is escaped (:func:`~aievents.serve._dashsvg.esc`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from aievents.query import DIMENSIONS
 from aievents.serve._dashsvg import cost_text, esc, legend, spend_chart, volume_chart
-from aievents.serve._dashview import GROUPS, RANGES, Choice, ModelRow, Tally, View
+from aievents.serve._dashview import GROUPS, RANGES, TOP, Choice, ModelRow, Tally, View
 
-__all__ = ["REFRESH_SECONDS", "error_page", "page", "report"]
+__all__ = ["MODEL_ROWS", "OPTIONS_SHOWN", "REFRESH_SECONDS", "error_page", "page", "report"]
 
 #: How often the open page fetches its report again, in seconds.
 REFRESH_SECONDS: Final = 30
@@ -36,11 +37,10 @@ _GROUP_NAMES: Final = {
     "size": "size",
     "quality": "quality",
 }
-_FILTER_NAMES: Final = {
-    "models": "All models",
-    "project_ids": "All projects",
-    "user_ids": "All users",
-}
+_FILTER_NAMES: Final = {"models": "Models", "project_ids": "Projects", "user_ids": "Users"}
+#: The most values a filter offers (besides those chosen), and rows the models table shows.
+OPTIONS_SHOWN: Final = 200
+MODEL_ROWS: Final = 50
 
 #: How to price a model, as the page says it (the pricing guide says more).
 PRICE_HINT: Final = (
@@ -68,20 +68,38 @@ def _head(root: str, title: str) -> str:
 
 
 def _select(
-    name: str, label: str, options: Sequence[tuple[str, str]], chosen: Sequence[str]
+    name: str,
+    label: str,
+    options: Sequence[tuple[str, str]],
+    chosen: Sequence[str],
+    *,
+    multiple: bool = False,
+    more: int = 0,
 ) -> str:
     items = "".join(
         f'<option value="{esc(value)}"{" selected" if value in chosen else ""}>{esc(text)}</option>'
         for value, text in options
     )
-    field = f'<select name="{esc(name)}" id="f-{esc(name)}">{items}</select>'
+    if more:
+        items += f'<option disabled class="more">{more:,} more (name them in the URL)</option>'
+    several = ' multiple size="4"' if multiple else ""
+    field = f'<select name="{esc(name)}" id="f-{esc(name)}"{several}>{items}</select>'
     return f"<label>{esc(label)} {field}</label>"
 
 
+def _offered(values: Sequence[str], chosen: Sequence[str]) -> tuple[list[str], int]:
+    """The first :data:`OPTIONS_SHOWN` values and every chosen one; how many are left out."""
+    shown = list(values[:OPTIONS_SHOWN])
+    shown += sorted(set(chosen) - set(shown))
+    return shown, len(set(values) - set(shown))
+
+
 def _form(root: str, choice: Choice, options: Mapping[str, Sequence[str]]) -> str:
+    own = RANGES[choice.range][1]
+    widths = [("", f"auto ({_WIDTH_NAMES[own]})"), *_WIDTH_NAMES.items()]
     fields = [
         _select("range", "Range", [(n, _RANGE_NAMES.get(n, n)) for n in RANGES], [choice.range]),
-        _select("width", "Buckets", list(_WIDTH_NAMES.items()), [choice.width]),
+        _select("width", "Buckets", widths, [choice.picked]),
         _select(
             "group",
             "Spend by",
@@ -89,14 +107,17 @@ def _form(root: str, choice: Choice, options: Mapping[str, Sequence[str]]) -> st
             [choice.group],
         ),
     ]
-    for name, everything in _FILTER_NAMES.items():
+    for name, label in _FILTER_NAMES.items():
         chosen = choice.filters.get(name, ())
-        values = [("", everything), *((value, value) for value in options.get(name, ()))]
-        fields.append(_select(name, everything.split()[-1].capitalize(), values, chosen or [""]))
+        values, more = _offered(options.get(name, ()), chosen)
+        pairs = [(value, value) for value in values]
+        fields.append(_select(name, label, pairs, chosen, multiple=True, more=more))
     return (
         f'<form id="filters" class="filters" method="get" action="{esc(root)}/">'
         f'{"".join(fields)}<button type="submit" id="apply">Apply</button>'
-        f'<a class="reset" href="{esc(root)}/">Reset</a></form>'
+        f'<a class="reset" href="{esc(root)}/">Reset</a>'
+        '<p class="hint">Models, projects, users: none chosen is all of them '
+        "(Ctrl or Shift picks several, then Apply).</p></form>"
     )
 
 
@@ -124,13 +145,29 @@ def _name(value: str | None) -> str:
     return '<span class="unset">(not set)</span>' if value is None else esc(value)
 
 
+def _more(count: int, columns: int, what: str) -> str:
+    if not count:
+        return ""
+    return f'<tr class="more"><td colspan="{columns}">{count:,} more {esc(what)}</td></tr>'
+
+
+def _numbers(tally: Tally) -> str:
+    """A row's data- attributes: its requests, images, known cost (empty: unknown) and state."""
+    cost = "" if tally.state == "unknown" else str(tally.cost)
+    return (
+        f'data-requests="{tally.requests}" data-images="{tally.images}" '
+        f'data-cost="{esc(cost)}" data-cost-state="{esc(tally.state)}"'
+    )
+
+
 def _top_table(title: str, rows: Sequence[tuple[str | None, Tally]], name: str) -> str:
     body = "".join(
-        f'<tr><td>{_name(key)}</td><td class="num">{tally.requests:,}</td>'
-        f'<td class="num">{tally.images:,}</td>'
+        f'<tr data-key="{esc("" if key is None else key)}" {_numbers(tally)}><td>{_name(key)}</td>'
+        f'<td class="num">{tally.requests:,}</td><td class="num">{tally.images:,}</td>'
         f'<td class="num {esc(tally.state)}">{esc(cost_text(tally))}</td></tr>'
-        for key, tally in rows
+        for key, tally in rows[:TOP]
     )
+    body += _more(len(rows) - TOP, 4, "(by spend, below these)")
     if not rows:
         body = '<tr><td colspan="4" class="empty">No usage</td></tr>'
     return (
@@ -141,32 +178,42 @@ def _top_table(title: str, rows: Sequence[tuple[str | None, Tally]], name: str) 
 
 
 def _lifecycle(row: ModelRow) -> str:
+    """Whether the model is priced (the reports' numbers), and its lifecycle (the price table)."""
+    parts = []
+    if row.tally.state == "unknown":
+        parts.append('<span class="flag unpriced">no price</span>')
+    elif row.tally.state == "partial":
+        parts.append(f'<span class="flag unpriced">{row.tally.unpriced:,} without a price</span>')
     if row.status == "shutdown":
         successor = f"; use {esc(row.successor)}" if row.successor else ""
-        return f'<span class="flag retired">retired {esc(row.shutdown)}</span>{successor}'
-    if row.status == "deprecated":
+        parts.append(f'<span class="flag retired">retired {esc(row.shutdown)}</span>{successor}')
+    elif row.status == "deprecated":
         ends = f", shuts down {esc(row.shutdown)}" if row.shutdown else ""
-        return f'<span class="flag deprecated">deprecated {esc(row.deprecated)}{ends}</span>'
-    if row.status == "":
-        return '<span class="flag unpriced">no price</span>'
-    if row.status == "current" and row.shutdown is not None:
-        return f"shuts down {esc(row.shutdown)}"
-    return esc(row.status)
+        parts.append(f'<span class="flag deprecated">deprecated {esc(row.deprecated)}{ends}</span>')
+    elif row.status == "":
+        parts.append('<span class="unlisted">not in this server&#x27;s price table</span>')
+    elif row.status == "current" and row.shutdown is not None:
+        parts.append(f"shuts down {esc(row.shutdown)}")
+    else:
+        parts.append(esc(row.status))
+    return " ".join(parts)
 
 
 def _models_table(models: Sequence[ModelRow]) -> str:
     """The models used, with their provider when that is a query dimension."""
     providers = "provider" in DIMENSIONS
     body = "".join(
-        f'<tr data-model="{esc(row.model or "")}" data-status="{esc(row.status or "unpriced")}">'
+        f'<tr data-model="{esc(row.model or "")}" data-provider="{esc(row.provider or "")}" '
+        f'data-status="{esc(row.status or "unlisted")}" {_numbers(row.tally)}>'
         f"<td>{_name(row.model)}</td>"
         + (f"<td>{_name(row.provider)}</td>" if providers else "")
         + f'<td class="num">{row.tally.requests:,}</td><td class="num">{row.tally.images:,}</td>'
         f'<td class="num {esc(row.tally.state)}">{esc(cost_text(row.tally))}</td>'
         f"<td>{_lifecycle(row)}</td></tr>"
-        for row in models
+        for row in models[:MODEL_ROWS]
     )
     columns = 6 if providers else 5
+    body += _more(len(models) - MODEL_ROWS, columns, "models (by spend, below these)")
     if not models:
         body = f'<tr><td colspan="{columns}" class="empty">No usage</td></tr>'
     return (
@@ -174,6 +221,24 @@ def _models_table(models: Sequence[ModelRow]) -> str:
         + ("<th>Provider</th>" if providers else "")
         + '<th class="num">Requests</th><th class="num">Images</th><th class="num">Spend</th>'
         f"<th>Status</th></tr></thead><tbody>{body}</tbody></table></section>"
+    )
+
+
+def _more_item(count: int) -> str:
+    return f'<li class="more">{count:,} more</li>' if count > 0 else ""
+
+
+def _shown(choice: Choice) -> str:
+    """The range as drawn: whole buckets, from the one holding the span's start to now's."""
+
+    def at(moment: int) -> str:
+        return dt.datetime.fromtimestamp(moment, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+    count = choice.buckets
+    return (
+        f'<p class="shown" id="shown-range">{esc(at(choice.start))} to {esc(at(choice.end))} UTC, '
+        f"{count:,} {'bucket' if count == 1 else 'buckets'} {esc(_WIDTH_NAMES[choice.width])} "
+        f"(the {esc(_RANGE_NAMES[choice.range].lower())} in whole buckets)</p>"
     )
 
 
@@ -186,8 +251,9 @@ def _unpriced(models: Sequence[ModelRow]) -> str:
         f"{f' ({esc(row.provider)})' if row.provider else ''}: "
         f"{row.tally.unpriced:,} of {row.tally.requests:,} requests without a price, "
         f"cost {esc(cost_text(row.tally))}</li>"
-        for row in rows
+        for row in rows[:MODEL_ROWS]
     )
+    items += _more_item(len(rows) - MODEL_ROWS)
     first = next((row.model for row in rows if row.model), "MODEL")
     return (
         '<section id="unpriced" class="alert"><h2>Usage without a price</h2>'
@@ -204,8 +270,9 @@ def _retired(models: Sequence[ModelRow]) -> str:
         f'<li data-model="{esc(row.model or "")}" data-status="{esc(row.status)}">'
         f"<strong>{_name(row.model)}</strong> ({row.tally.requests:,} requests): {_lifecycle(row)}"
         "</li>"
-        for row in rows
+        for row in rows[:MODEL_ROWS]
     )
+    items += _more_item(len(rows) - MODEL_ROWS)
     return (
         '<section id="retired" class="warning"><h2>Retired and deprecated models</h2>'
         "<p>Requests to these models are still priced, but the provider has ended them or "
@@ -225,7 +292,7 @@ def report(view: View) -> str:
     group = _GROUP_NAMES.get(choice.group, choice.group)
     return (
         f'<div id="report" data-start-time="{choice.start}" data-end-time="{choice.end}">'
-        f"{note}{_cards(view.total)}{empty}{_unpriced(view.models)}{_retired(view.models)}"
+        f"{_shown(choice)}{note}{_cards(view.total)}{empty}{_unpriced(view.models)}{_retired(view.models)}"
         f'<section id="spend"><h2>Spend by {esc(group)}</h2>{legend(view.series)}'
         f"{spend_chart(view)}</section>"
         f'<section id="volume"><h2>Images and requests</h2>'

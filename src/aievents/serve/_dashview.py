@@ -12,7 +12,8 @@ the unpriced requests, never to the cost.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -26,6 +27,7 @@ from aievents.query import DIMENSIONS, LIMITS, ImagesResult, Page
 __all__ = [
     "FILTERS",
     "GROUPS",
+    "PARAMETERS",
     "RANGES",
     "Choice",
     "ModelRow",
@@ -76,10 +78,16 @@ class Reports(Protocol):
 
 @attrs.frozen(kw_only=True)
 class Choice:
-    """What the viewer asked for: a range, a bucket width, a grouping and filters."""
+    """What the viewer asked for: a range, a bucket width, a grouping and filters.
+
+    ``width`` is the width drawn; ``picked`` the one the viewer asked for
+    (``""``: none, the range's own). The range shown runs from ``start``
+    to ``end``: whole buckets that hold the last ``range`` up to now.
+    """
 
     range: str = "7d"
     width: str = "1d"
+    picked: str = ""
     group: str = "model"
     filters: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     start: int = 0
@@ -96,20 +104,43 @@ def _error(field: str, value: Any, reason: str) -> QueryError:
     return QueryError(field, value, reason, owner="dashboard")
 
 
-def choose(params: Callable[[str], list[str]], now: float) -> Choice:
-    """The viewer's choice from the query string (``params(name)``: its values), checked.
+#: The parameters of the page's URL; ``name[]`` is taken for ``name`` (as OpenAI's API does).
+PARAMETERS: Final = ("range", "width", "group", *FILTERS)
 
-    The range ends with the bucket that holds ``now``, so that bucket is
-    drawn whole. A bucket width wider than the range gives way to the
-    range's own, and one that would draw more than :data:`MAX_BUCKETS`
-    buckets is widened; ``note`` says so.
+
+def _params(query: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """The query string's values by parameter, checked: no unknown name, no NUL."""
+    found: dict[str, list[str]] = {name: [] for name in PARAMETERS}
+    for raw, value in query:
+        name = raw[:-2] if raw.endswith("[]") and raw[:-2] in FILTERS else raw
+        if name not in found:
+            raise _error(
+                raw, value, f"is not a parameter of the dashboard ({', '.join(PARAMETERS)})"
+            )
+        if "\x00" in value:
+            raise _error(name, value, "must not hold a NUL character")
+        found[name].append(value)
+    return found
+
+
+def choose(query: Iterable[tuple[str, str]], now: float) -> Choice:
+    """The viewer's choice from the query string (its ``(name, value)`` pairs), checked.
+
+    The range covers the whole span its name says: from the bucket that
+    holds ``now`` minus the span to the bucket that holds ``now``, both
+    drawn whole (one bucket more than the span holds, unless ``now`` is on
+    a bucket's edge). No width (or an empty one) is the range's own. A
+    width wider than the range gives way to the range's own, and one that
+    would draw more than :data:`MAX_BUCKETS` buckets is widened; ``note``
+    says so.
 
     Raises:
-        QueryError: a parameter is wrong; it is named, with its value.
+        QueryError: a parameter is unknown or wrong; it is named, with its value.
     """
+    params = _params(query)
 
     def one(name: str, default: str, allowed: Iterable[str]) -> str:
-        values = [value for value in params(name) if value]
+        values = [value for value in params[name] if value]
         if len(values) > 1:
             raise _error(name, values, "must be given once")
         value = values[0] if values else default
@@ -119,7 +150,8 @@ def choose(params: Callable[[str], list[str]], now: float) -> Choice:
 
     span_name = one("range", "7d", RANGES)
     span, default_width = RANGES[span_name]
-    width = one("width", default_width, _WIDTHS)
+    picked = one("width", "", ("", *_WIDTHS))
+    width = picked or default_width
     note = ""
     if _WIDTHS[width] > span:
         note = f"{width} buckets are wider than {span_name}: shown in {default_width} buckets"
@@ -130,15 +162,17 @@ def choose(params: Callable[[str], list[str]], now: float) -> Choice:
         note += f"shown in {wider} buckets"
         width = wider
     group = one("group", GROUPS[0], GROUPS)
-    filters = {name: tuple(dict.fromkeys(v for v in params(name) if v)) for name in FILTERS}
+    filters = {name: tuple(dict.fromkeys(v for v in params[name] if v)) for name in FILTERS}
     step = _WIDTHS[width]
-    end = (int(now) // step + 1) * step
+    start = (math.floor(now) - span) // step * step
+    end = -(-math.ceil(now) // step) * step
     return Choice(
         range=span_name,
         width=width,
+        picked=picked,
         group=group,
         filters={name: values for name, values in filters.items() if values},
-        start=end - span,
+        start=start,
         end=end,
         note=note,
     )
@@ -206,7 +240,9 @@ class ModelRow:
     model: str | None
     provider: str | None
     tally: Tally
-    status: str  # "current", "deprecated", "shutdown", "upcoming", or "" (not in the prices)
+    # The lifecycle in the server's price table: "current", "deprecated", "shutdown",
+    # "upcoming", or "" (not in the table). Whether it is priced is the tally's own.
+    status: str
     deprecated: dt.date | None = None
     shutdown: dt.date | None = None
     successor: str | None = None
@@ -221,10 +257,10 @@ class View:
     series: tuple[Series, ...]
     per_bucket: tuple[Tally, ...]
     total: Tally
-    top_users: tuple[tuple[str | None, Tally], ...]
-    top_projects: tuple[tuple[str | None, Tally], ...]
-    models: tuple[ModelRow, ...]
-    options: Mapping[str, tuple[str, ...]]
+    top_users: tuple[tuple[str | None, Tally], ...]  # every user, the largest first
+    top_projects: tuple[tuple[str | None, Tally], ...]  # every project, the largest first
+    models: tuple[ModelRow, ...]  # every model, the largest first
+    options: Mapping[str, tuple[str, ...]]  # every value (none for the report alone)
     today: dt.date
 
 
@@ -263,8 +299,8 @@ def _by_group(reports: Reports, choice: Choice, name: str) -> dict[str | None, T
 
 
 def _top(tallies: Mapping[str | None, Tally]) -> tuple[tuple[str | None, Tally], ...]:
-    ranked = sorted(tallies.items(), key=lambda item: (item[1].rank(), item[0] or ""))
-    return tuple(ranked[:TOP])
+    """Every value, the largest first (the page shows the first :data:`TOP`)."""
+    return tuple(sorted(tallies.items(), key=lambda item: (item[1].rank(), item[0] or "")))
 
 
 def _label(value: str | None) -> str:
@@ -366,8 +402,13 @@ def _options(reports: Reports, choice: Choice) -> dict[str, tuple[str, ...]]:
     return {name: tuple(sorted(values)) for name, values in seen.items()}
 
 
-def view(reports: Reports, choice: Choice, prices: PriceBook, now: float) -> View:
+def view(
+    reports: Reports, choice: Choice, prices: PriceBook, now: float, *, options: bool = True
+) -> View:
     """What the page draws for ``choice``, read from ``reports``.
+
+    ``options=False`` leaves the filter bar's values out (the report alone
+    does not show them), saving their query.
 
     Raises:
         QueryError: the reports refused the query.
@@ -390,6 +431,6 @@ def view(reports: Reports, choice: Choice, prices: PriceBook, now: float) -> Vie
         top_users=_top(_by_group(reports, choice, "user_id")),
         top_projects=_top(_by_group(reports, choice, "project_id")),
         models=models,
-        options=_options(reports, choice),
+        options=_options(reports, choice) if options else {},
         today=today,
     )
