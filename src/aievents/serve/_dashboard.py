@@ -15,6 +15,9 @@ OpenAI's API takes arrays), so a view is a URL. A wrong value, a NUL in a
 value or an unknown parameter is answered 400 with a page naming the
 parameter and its value; a store that cannot be read, 503 with the store's
 own words (which never hold its password).
+
+With a key, the page and its files need ``Authorization: Bearer <key>`` or
+the session cookie set by ``POST /login`` (:mod:`aievents.serve._dashauth`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from aievents._extras import missing_extra
 
 try:
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, Response
+    from starlette.responses import HTMLResponse, RedirectResponse, Response
     from starlette.routing import BaseRoute, Route
 except ImportError as _error:
     raise missing_extra("The dashboard", "serve", _error) from None
@@ -36,6 +39,7 @@ except ImportError as _error:
 from aievents._validate import setting
 from aievents.exceptions import QueryError, StoreError
 from aievents.pricing import PriceBook, PriceTable, book_for
+from aievents.serve._dashauth import COOKIE, MAX_FORM, access, login_page
 from aievents.serve._dashhtml import REFRESH_SECONDS, error_page, page, report
 from aievents.serve._dashview import Reports, choose, view
 
@@ -72,6 +76,7 @@ def dashboard_routes(
     prices: PriceBook | PriceTable | None = None,
     clock: Callable[[], float] = time.time,
     refresh: int = REFRESH_SECONDS,
+    key: str | None = None,
 ) -> list[BaseRoute]:
     """The dashboard's Starlette routes: the page at ``/`` and its files under ``/assets/``.
 
@@ -84,17 +89,31 @@ def dashboard_routes(
         clock: The current time in Unix seconds (the range ends now).
         refresh: Seconds between two fetches of the report by the open
             page (0: none).
+        key: When set, the page and its files are shown only to requests
+            with ``Authorization: Bearer <key>`` or the session cookie that
+            logging in at ``/login`` with the key sets; others get the
+            login form (status 401). The key is never shown or logged.
 
     Raises:
         ImportError: Starlette is not installed (the ``serve`` extra).
-        ValueError: ``refresh`` is not a whole number of seconds from 0.
+        ValueError: ``refresh`` is not a whole number of seconds from 0, or
+            ``key`` is not a non-empty string.
     """
     refresh = setting("refresh", refresh)
     book = book_for(prices)
     files = {name: _asset(name) for name in _ASSETS}
+    checks = None if key is None else access(key)
+    del key  # kept only inside the checks
+
+    def allowed(request: Request) -> bool:
+        if checks is None:
+            return True
+        return checks[0](request.headers.get("authorization"), request.cookies.get(COOKIE))
 
     def dashboard(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
+        if not allowed(request):
+            return _html(login_page(root, wrong=False), 401)
         now = clock()
         fragment = request.headers.get(FRAGMENT_HEADER) == "report"
         try:
@@ -108,7 +127,31 @@ def dashboard_routes(
             return _html(report(shown), 200)
         return _html(page(shown, root, refresh), 200)
 
+    async def login(request: Request) -> Response:
+        root = request.scope.get("root_path", "").rstrip("/")
+        if checks is None or request.method == "GET":
+            return _html(login_page(root, wrong=False), 200)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                return _html(login_page(root, wrong=True), 413)
+        if not checks[1](body):
+            return _html(login_page(root, wrong=True), 401)
+        answer = RedirectResponse(f"{root}/", 303, headers=_HEADERS)
+        answer.set_cookie(
+            COOKIE,
+            checks[2],
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=request.url.scheme == "https",
+        )
+        return answer
+
     def asset(request: Request) -> Response:
+        if not allowed(request):
+            return Response("log in first", 401, media_type="text/plain", headers=_HEADERS)
         name = request.path_params["name"]
         if name not in files:
             return Response("not found", 404, media_type="text/plain", headers=_HEADERS)
@@ -118,6 +161,7 @@ def dashboard_routes(
     return [
         Route("/", dashboard, methods=["GET"], name="dashboard"),
         Route("/assets/{name}", asset, methods=["GET"], name="dashboard-asset"),
+        Route("/login", login, methods=["GET", "POST"], name="dashboard-login"),
     ]
 
 
