@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -31,9 +32,20 @@ pytest.importorskip("uvicorn")
 from starlette.applications import Starlette
 
 from aievents import AggregateSink, StoreSink
+from aievents.query import DIMENSIONS
 from aievents.serve._dashboard import CONTENT_SECURITY_POLICY, dashboard_routes
 
-from dashboard_site import HOSTILE_USER, Served, fed, groups, price_table, stream, totals
+from dashboard_site import (
+    HOSTILE_MODEL,
+    HOSTILE_USER,
+    Served,
+    by_group,
+    fed,
+    groups,
+    price_table,
+    stream,
+    totals,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -90,23 +102,53 @@ def _driver() -> Iterator[Any]:
     driver.quit()
 
 
-def opened(driver: Any, url: str) -> dict[str, str]:
-    """Load ``url``; the chart's ``data-`` attributes, once it is there."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+def wait(driver: Any) -> Any:
+    """A wait of up to 30 s that looks again when the report it read was replaced."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    return WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def opened(driver: Any, url: str) -> dict[str, str]:
+    """Load ``url``; the chart's ``data-`` attributes, once it is there."""
     driver.get(url)
-    chart = WebDriverWait(driver, 30).until(
-        expected_conditions.presence_of_element_located((By.ID, "spend-chart"))
-    )
-    return chart_data(chart)
+    return dict(wait(driver).until(chart_data))
 
 
-def chart_data(chart: Any) -> dict[str, str]:
-    names = ["total-cost", "cost-state", "total-requests", "total-images", "unpriced-requests"]
-    names += ["start-time", "end-time", "bucket-width", "group-by"]
-    return {name: chart.get_attribute(f"data-{name}") for name in names}
+#: The spend chart's data- attributes, read at once (a refresh may replace the chart).
+CHART_DATA = """
+const chart = document.getElementById("spend-chart");
+if (!chart) { return null; }
+const found = {};
+for (const attribute of chart.attributes) {
+  if (attribute.name.startsWith("data-")) { found[attribute.name.slice(5)] = attribute.value; }
+}
+return found;
+"""
+#: The legend's, the top tables' and the models table's rows, read at once.
+TABLES_DATA = """
+const rows = (selector) => Array.from(document.querySelectorAll(selector), (element) => {
+  const found = {};
+  for (const attribute of element.attributes) {
+    if (attribute.name.startsWith("data-")) { found[attribute.name.slice(5)] = attribute.value; }
+  }
+  return found;
+});
+return {
+  legend: rows("#legend li"),
+  users: rows("#top-users tbody tr[data-key]"),
+  projects: rows("#top-projects tbody tr[data-key]"),
+  models: rows("#models tbody tr[data-model]"),
+  chart: rows("#spend-chart")[0],
+};
+"""
+
+
+def chart_data(driver: Any) -> dict[str, str] | None:
+    """The spend chart's ``data-`` attributes, in one script (None: not there yet)."""
+    found = driver.execute_script(CHART_DATA)
+    return None if found is None else {name: str(value) for name, value in found.items()}
 
 
 def console_errors(driver: Any) -> list[dict[str, Any]]:
@@ -143,7 +185,10 @@ class TestInBrowser:
         data = opened(driver, server.url + "/")
         assert console_errors(driver) == []
         start, end = int(data["start-time"]), int(data["end-time"])
-        assert (data["bucket-width"], end - start) == ("1d", 7 * 86400)
+        assert data["bucket-width"] == "1d"
+        assert end - start == int(data["buckets"]) * 86400
+        assert start <= time.time() - 7 * 86400  # the whole week, in whole days
+        assert end >= time.time()
         expected = totals(source, start, end)
         assert as_shown(data) == expected
         assert expected["requests"] == 120
@@ -156,12 +201,13 @@ class TestInBrowser:
     def test_filter(self, served: tuple[Served, Any], driver: Any) -> None:
         """Choosing a model in the filter bar changes the totals as usage(models=[...]) does."""
         from selenium.webdriver.support import expected_conditions
-        from selenium.webdriver.support.ui import Select, WebDriverWait
+        from selenium.webdriver.support.ui import Select
 
         server, source = served
         data = opened(driver, server.url + "/")
         Select(driver.find_element("id", "f-models")).select_by_value("img-current")
-        WebDriverWait(driver, 30).until(expected_conditions.url_contains("models=img-current"))
+        driver.find_element("id", "apply").click()
+        wait(driver).until(expected_conditions.url_contains("models=img-current"))
         chosen = opened(driver, driver.current_url)
         assert "models=img-current" in driver.current_url
         start, end = int(chosen["start-time"]), int(chosen["end-time"])
@@ -174,18 +220,18 @@ class TestInBrowser:
     def test_grouping(self, served: tuple[Served, Any], driver: Any) -> None:
         """Spend by user: the series are the users usage(group_by=["user_id"]) names."""
         from selenium.webdriver.support import expected_conditions
-        from selenium.webdriver.support.ui import Select, WebDriverWait
+        from selenium.webdriver.support.ui import Select
 
         server, source = served
         data = opened(driver, server.url + "/")
-        names = [li.get_attribute("data-series-name") for li in legend(driver)]
+        names = [row["series-name"] for row in tables(driver)["legend"]]
         start, end = int(data["start-time"]), int(data["end-time"])
         assert set(names) == groups(source, start, end, "model")
         Select(driver.find_element("id", "f-group")).select_by_value("user_id")
-        WebDriverWait(driver, 30).until(expected_conditions.url_contains("group=user_id"))
+        wait(driver).until(expected_conditions.url_contains("group=user_id"))
         by_user = opened(driver, driver.current_url)
         assert by_user["group-by"] == "user_id"
-        names = [li.get_attribute("data-series-name") for li in legend(driver)]
+        names = [row["series-name"] for row in tables(driver)["legend"]]
         assert set(names) == groups(source, start, end, "user_id")
         assert HOSTILE_USER in names  # shown as text, not run
         assert as_shown(by_user) == as_shown(data)  # the same usage, another grouping
@@ -208,8 +254,45 @@ class TestInBrowser:
         assert retired.get_attribute("data-status") == "shutdown"
         assert "retired 2021-01-01" in retired.text
         assert "img-current" in retired.text  # the successor
-        flagged = [li for li in legend(driver) if "retired" in li.text]
-        assert [li.get_attribute("data-series-name") for li in flagged] == ["img-retired"]
+        flagged = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#legend li'))"
+            ".filter((li) => li.textContent.includes('retired'))"
+            ".map((li) => li.getAttribute('data-series-name'));"
+        )
+        assert flagged == ["img-retired"]
+        hostile = driver.find_element("css selector", "#unpriced").text
+        assert HOSTILE_MODEL in hostile  # unpriced too, and shown as text
+
+    def test_tables_match_usage(self, served: tuple[Served, Any], driver: Any) -> None:
+        """The legend, the top users and projects, and the models table are usage()'s own."""
+        server, source = served
+        opened(driver, server.url + "/")
+        shown = tables(driver)
+        start, end = int(shown["chart"]["start-time"]), int(shown["chart"]["end-time"])
+        legend = {
+            (row["series-name"],): (row["series-cost"], row["series-state"])
+            for row in shown["legend"]
+        }
+        assert legend == {
+            ("(not set)" if key[0] is None else key[0],): expected(row)
+            for key, row in by_group(source, start, end, ["model"]).items()
+        }
+        assert HOSTILE_MODEL in {key[0] for key in legend}
+        for table, name in (("users", "user_id"), ("projects", "project_id")):
+            rows = {(row["key"] or None,): numbers(row) for row in shown[table]}
+            usage = by_group(source, start, end, [name])
+            assert rows == {
+                key: (row["requests"], row["images"], *expected(row)) for key, row in usage.items()
+            }
+        names = ["model", "provider"] if "provider" in DIMENSIONS else ["model"]
+        rows = {
+            (row["model"], row["provider"] or None)[: len(names)]: numbers(row)
+            for row in shown["models"]
+        }
+        usage = by_group(source, start, end, names)
+        assert rows == {
+            key: (row["requests"], row["images"], *expected(row)) for key, row in usage.items()
+        }
 
     def test_nothing_leaves_the_host(self, served: tuple[Served, Any], driver: Any) -> None:
         """Every request the page makes goes to the server; scripts and styles are its own."""
@@ -277,10 +360,109 @@ class TestRefresh:
                 )
                 == "user_id"
             )
-            assert driver.find_element("id", "updated").text.startswith("updated")
+            stamp = driver.find_element("id", "updated").text
+            assert stamp.startswith("updated ")
+            assert stamp.endswith(" UTC")
+            assert console_errors(driver) == []
+        source.close(10)
+
+    def test_one_fetch_at_a_time(self, driver: Any) -> None:
+        """While a fetch is held by the server, a refresh is skipped, not sent beside it."""
+        source = fed(AggregateSink(prices=price_table()), stream(time.time(), 3))
+        gate = Gate(source)
+        with Served(Starlette(routes=dashboard_routes(gate, refresh=1))) as served:
+            opened(driver, served.url + "/?range=24h")
+            gate.close()
+            assert gate.waiting.wait(30)  # the page's next fetch, held
+            for _ in range(3):
+                driver.execute_script("document.dispatchEvent(new Event('visibilitychange'))")
+            skipped = driver.execute_script(
+                "return document.body.getAttribute('data-refresh-skipped')"
+            )
+            assert skipped == "3"
+            sent = driver.execute_script(
+                "return document.body.getAttribute('data-refresh-sequence')"
+            )
+            gate.open()
+            wait(driver).until(lambda d: d.find_element("id", "updated").text.startswith("updated"))
+            assert gate.most == 1  # never two fetches in the server at once
+            assert int(sent) >= 1
             assert console_errors(driver) == []
         source.close(10)
 
 
-def legend(driver: Any) -> list[Any]:
-    return list(driver.find_elements("css selector", "#legend li"))
+class Gate:
+    """An AggregateSink whose usage() waits while the gate is closed (the server held)."""
+
+    def __init__(self, source: AggregateSink) -> None:
+        self.source = source
+        self.opened = threading.Event()
+        self.opened.set()
+        self.waiting = threading.Event()
+        self.lock = threading.Lock()
+        self.held = 0
+        self.most = 0
+
+    def close(self) -> None:
+        self.opened.clear()
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def usage(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.opened.is_set():
+            with self.lock:
+                self.held += 1
+                self.most = max(self.most, self.held)
+            self.waiting.set()
+            self.opened.wait(60)
+            with self.lock:
+                self.held -= 1
+        return self.source.usage(*args, **kwargs)
+
+
+class TestLogin:
+    """A dashboard with a key: the browser logs in through the form and sees the page."""
+
+    def test_login_form(self, driver: Any) -> None:
+        """The login form, a wrong key refused, the right one opens the page, which refreshes."""
+        key = "browser-Dashboard-key"
+        source = fed(AggregateSink(prices=price_table()), stream(time.time(), 3))
+        with Served(Starlette(routes=dashboard_routes(source, key=key, refresh=1))) as served:
+            driver.delete_all_cookies()
+            driver.get(served.url + "/?range=24h")
+            for attempt in ("wrong", key):
+                field = wait(driver).until(lambda d: d.find_element("id", "key"))
+                field.send_keys(attempt)
+                driver.find_element("id", "log-in").click()
+                if attempt == "wrong":
+                    wait(driver).until(lambda d: d.find_elements("id", "login-error"))
+            data = dict(wait(driver).until(chart_data))
+            assert data["total-requests"] == "3"
+            assert key not in driver.page_source
+            assert driver.execute_script("return document.cookie") == ""  # HttpOnly
+            console_errors(driver)  # the 401 answers before logging in
+            wait(driver).until(lambda d: d.find_element("id", "updated").text.startswith("updated"))
+            assert console_errors(driver) == []
+            driver.delete_all_cookies()
+        source.close(10)
+
+
+def tables(driver: Any) -> dict[str, Any]:
+    """The legend's, the tables' and the chart's data- attributes, read in one script."""
+    return dict(driver.execute_script(TABLES_DATA))
+
+
+def expected(row: dict[str, Any]) -> tuple[str, str]:
+    """A usage() sum's cost as the page writes it (empty when unknown), and its state."""
+    if not row["unpriced"]:
+        return str(row["cost"]), "known"
+    if row["unpriced"] >= row["requests"] and not row["cost"]:
+        return "", "unknown"
+    return str(row["cost"]), "partial"
+
+
+def numbers(row: dict[str, str]) -> tuple[int, int, str, str]:
+    """A table row's requests, images, cost and cost state."""
+    cost = row["cost"] and str(Decimal(row["cost"]))
+    return int(row["requests"]), int(row["images"]), cost, row["cost-state"]
