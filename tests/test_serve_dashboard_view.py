@@ -317,6 +317,7 @@ class TestMoney:
         """A negative amount (a refund) is -$3.50, not $-3.50."""
         assert money(Decimal("-3.5")) == "-$3.50"
         assert money(Decimal("-0.0042")) == "-$0.0042"
+        assert money(Decimal("-0.00001")) == "> -$0.0001"
         assert money(Decimal("1234.5")) == "$1,234.50"
 
     def test_small_axis(self) -> None:

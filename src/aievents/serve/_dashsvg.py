@@ -34,7 +34,8 @@ def esc(value: object) -> str:
 def money(value: Decimal) -> str:
     """A dollar amount for reading: cents from $1, else up to four decimals."""
     if value < 0:
-        return f"-{money(-value)}"
+        positive = money(-value)
+        return "> -$0.0001" if positive.startswith("<") else f"-{positive}"
     if value == 0:
         return "$0.00"
     if value >= 1:
