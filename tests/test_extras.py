@@ -161,6 +161,7 @@ class TestLibraryExtras:
                 {"dists": ("starlette",)},
                 "serve",
             ),
+            ("from aievents.serve._dashboard import dashboard_routes", {}, "serve"),
         ],
     )
     def test_named(

@@ -16,7 +16,6 @@ never a traceback in the answer).
 from __future__ import annotations
 
 import hmac
-import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -24,6 +23,7 @@ from aievents._diag import RateLimitedLog
 from aievents._extras import missing_extra
 from aievents.exceptions import QueryError, StoreError
 from aievents.query import costs, usage
+from aievents.serve._dashboard import dashboard_routes, is_dashboard_path
 from aievents.serve._params import ParamError, Spec, parse, shown, spec_of
 
 try:
@@ -49,8 +49,6 @@ __all__ = ["COSTS_PATH", "USAGE_PATH", "Reporting", "create_app", "error_respons
 USAGE_PATH: Final = "/v1/organization/usage/images"
 #: OpenAI's costs endpoint.
 COSTS_PATH: Final = "/v1/organization/costs"
-#: The module of the page at ``/``, when the package has it.
-_DASHBOARD: Final = "aievents.serve._dashboard"
 
 _log = RateLimitedLog("serve")
 
@@ -105,15 +103,19 @@ class _Key:
 
 
 class _BearerKey:
-    """ASGI middleware: every HTTP request carries ``Authorization: Bearer <key>``, or 401."""
+    """ASGI middleware: every request carries ``Authorization: Bearer <key>``, or 401.
+
+    But the dashboard's own routes, which check the key themselves (a
+    browser sends it once, to the login form, then a session cookie).
+    """
 
     def __init__(self, app: ASGIApp, key: _Key) -> None:
         self.app = app
         self.key = key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # the lifespan
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or is_dashboard_path(scope["path"]):
+            await self.app(scope, receive, send)  # the lifespan; the dashboard's own check
             return
         given = Headers(scope=scope).get("authorization")
         refusal = None
@@ -195,17 +197,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(status, shown(str(detail)), code=None)
 
 
-def _dashboard_routes(reports: Reporting) -> list[BaseRoute]:
-    """The routes of the page at ``/`` when the package has it, else none."""
-    try:
-        module = importlib.import_module(_DASHBOARD)
-    except ModuleNotFoundError as error:
-        if error.name != _DASHBOARD:
-            raise
-        return []
-    return list(module.dashboard_routes(reports))
-
-
 def create_app(reports: Reporting, *, key: str | None = None) -> Starlette:
     """The ASGI app answering OpenAI's usage and costs endpoints from ``reports``.
 
@@ -220,9 +211,10 @@ def create_app(reports: Reporting, *, key: str | None = None) -> Starlette:
             :class:`aievents.query.Reports`: an
             :class:`~aievents.sinks.AggregateSink`, a
             :class:`~aievents.sinks.StoreSink`.
-        key: When set, every request must carry ``Authorization: Bearer
-            <key>`` (compared in constant time), or it is answered 401. It
-            is never logged nor shown.
+        key: When set, every API request must carry ``Authorization: Bearer
+            <key>`` (compared in constant time), or it is answered 401; the
+            dashboard at ``/`` asks for it once, in its login form. It is
+            never logged nor shown.
 
     Raises:
         ValueError: ``key`` is empty or not printable ASCII without spaces.
@@ -232,7 +224,7 @@ def create_app(reports: Reporting, *, key: str | None = None) -> Starlette:
         Route(USAGE_PATH, _endpoint(reports.usage, spec_of(usage), "usage"), methods=["GET"]),
         Route(COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs"), methods=["GET"]),
     ]
-    routes += _dashboard_routes(reports)
+    routes += dashboard_routes(reports, key=key)
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_error}
     )
