@@ -268,33 +268,20 @@ class StoreWriter:
     def _insert_rows(self, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Insert the rows not stored yet and add them to the roll-up, in one transaction.
 
-        Writers take the table's write lock first (SQLite: ``BEGIN
-        IMMEDIATE``; PostgreSQL: a lock that only writers conflict on), so
-        the ids found missing are still missing when inserted, and every
-        roll-up counts each request once. Returns the rows written.
+        Only the rows inserted reach the roll-up, so every roll-up counts
+        each request once, whichever process or host wrote it first.
+        Returns the rows written.
         """
         raw = self._db.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            if self._db.sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            else:
-                # A writer never waits forever on another's lock, nor on a statement.
-                cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
-                cursor.execute("SET LOCAL statement_timeout = '60s'")
-                cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
-            ids = list(rows)
-            stored: set[str] = set()
-            for first in range(0, len(ids), LOOKUP):
-                part = ids[first : first + LOOKUP]
-                cursor.execute(
-                    self._db.sql["lookup"].format(", ".join([self._db.mark] * len(part))), part
-                )
-                stored.update(found[0] for found in cursor.fetchall())
-            new = [row for rid, row in rows.items() if rid not in stored]
+            insert = self._new_rows if self._db.sqlite else self._insert_new
+            new = insert(cursor, rows)
             if new:
-                cursor.executemany(self._db.sql["insert"], new)
-                cursor.executemany(self._db.sql["roll_up"], daily(new))
+                # In one order in every writer (the roll-up's key), so that two
+                # transactions adding to the same roll-up rows never deadlock.
+                rollup = sorted(daily(new), key=lambda row: (row[0], row[1]))
+                cursor.executemany(self._db.sql["roll_up"], rollup)
             raw.commit()
         except BaseException:
             raw.rollback()
@@ -302,3 +289,46 @@ class StoreWriter:
         finally:
             raw.close()
         return new
+
+    def _new_rows(self, cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """SQLite: take the file's write lock, find the ids stored already, insert the others.
+
+        ``BEGIN IMMEDIATE`` makes this the file's one writer until it
+        commits, so the ids found missing are still missing when inserted.
+        """
+        cursor.execute("BEGIN IMMEDIATE")
+        ids = list(rows)
+        stored: set[str] = set()
+        for first in range(0, len(ids), LOOKUP):
+            part = ids[first : first + LOOKUP]
+            cursor.execute(
+                self._db.sql["lookup"].format(", ".join([self._db.mark] * len(part))), part
+            )
+            stored.update(found[0] for found in cursor.fetchall())
+        new = [row for rid, row in rows.items() if rid not in stored]
+        if new:
+            cursor.executemany(self._db.sql["insert"], new)
+        return new
+
+    def _insert_new(self, cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """PostgreSQL: insert the rows, the database answering which ones were new.
+
+        No table lock: ``ON CONFLICT (request_id) DO NOTHING RETURNING``
+        skips a request id stored already, and waits only for a transaction
+        inserting the same id right now (then skips it if that one commits).
+        Rows go in by request id, in every writer, so that two writers with
+        ids in common wait for each other in one order, never in a cycle.
+        """
+        # A writer never waits forever on another's row, nor on a statement.
+        cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
+        cursor.execute("SET LOCAL statement_timeout = '60s'")
+        ids = sorted(rows)
+        # A statement per row, sent together (psycopg's pipeline): faster than
+        # one statement of many rows, and each answers whether its row was new.
+        cursor.executemany(self._db.sql["insert_new"], [rows[rid] for rid in ids], returning=True)
+        inserted: set[str] = set()
+        while True:
+            inserted.update(found[0] for found in cursor.fetchall())
+            if not cursor.nextset():
+                break
+        return [rows[rid] for rid in ids if rid in inserted]
