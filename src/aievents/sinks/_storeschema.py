@@ -155,13 +155,6 @@ def statements(mark: str) -> dict[str, str]:
             f"INSERT INTO aievents_usage ({', '.join(USAGE_COLUMNS)}) "
             f"VALUES ({marks(len(USAGE_COLUMNS))})"
         ),
-        # The row, or nothing when its request id is stored already (by this
-        # writer or another); the request id of a row inserted.
-        "insert_new": (
-            f"INSERT INTO aievents_usage ({', '.join(USAGE_COLUMNS)}) "
-            f"VALUES ({marks(len(USAGE_COLUMNS))}) "
-            "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
-        ),
         "roll_up": (
             f"INSERT INTO {DAILY} ({', '.join(DAILY_COLUMNS)}) "
             f"VALUES ({marks(len(DAILY_COLUMNS))}) "

@@ -29,6 +29,7 @@ from aievents.pricing import PriceBook
 from aievents.sinks._batch import Closing
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeledger import Ledger
+from aievents.sinks._storepg import add_to_roll_up, insert_new
 from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
@@ -270,18 +271,29 @@ class StoreWriter:
 
         Only the rows inserted reach the roll-up, so every roll-up counts
         each request once, whichever process or host wrote it first.
+        SQLite: the file's one writer until it commits (``BEGIN IMMEDIATE``);
+        PostgreSQL: no table lock (:mod:`aievents.sinks._storepg`).
         Returns the rows written.
         """
+        # The roll-up of every row, summed before the transaction: it is the
+        # one added when every row is new (the common case), so that the
+        # transaction holds its locks no longer than the statements take.
+        every = daily(list(rows.values()))
         raw = self._db.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            insert = self._new_rows if self._db.sqlite else self._insert_new
-            new = insert(cursor, rows)
-            if new:
-                # In one order in every writer (the roll-up's key), so that two
-                # transactions adding to the same roll-up rows never deadlock.
-                rollup = sorted(daily(new), key=lambda row: (row[0], row[1]))
-                cursor.executemany(self._db.sql["roll_up"], rollup)
+            if self._db.sqlite:
+                new = self._new_rows(cursor, rows)
+                if new:
+                    rollup = every if len(new) == len(rows) else daily(new)
+                    cursor.executemany(self._db.sql["roll_up"], rollup)
+            else:
+                # A writer never waits forever on another's row, nor on a statement.
+                cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
+                cursor.execute("SET LOCAL statement_timeout = '60s'")
+                new = insert_new(cursor, rows)
+                if new:
+                    add_to_roll_up(cursor, every if len(new) == len(rows) else daily(new))
             raw.commit()
         except BaseException:
             raw.rollback()
@@ -309,26 +321,3 @@ class StoreWriter:
         if new:
             cursor.executemany(self._db.sql["insert"], new)
         return new
-
-    def _insert_new(self, cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """PostgreSQL: insert the rows, the database answering which ones were new.
-
-        No table lock: ``ON CONFLICT (request_id) DO NOTHING RETURNING``
-        skips a request id stored already, and waits only for a transaction
-        inserting the same id right now (then skips it if that one commits).
-        Rows go in by request id, in every writer, so that two writers with
-        ids in common wait for each other in one order, never in a cycle.
-        """
-        # A writer never waits forever on another's row, nor on a statement.
-        cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
-        cursor.execute("SET LOCAL statement_timeout = '60s'")
-        ids = sorted(rows)
-        # A statement per row, sent together (psycopg's pipeline): faster than
-        # one statement of many rows, and each answers whether its row was new.
-        cursor.executemany(self._db.sql["insert_new"], [rows[rid] for rid in ids], returning=True)
-        inserted: set[str] = set()
-        while True:
-            inserted.update(found[0] for found in cursor.fetchall())
-            if not cursor.nextset():
-                break
-        return [rows[rid] for rid in ids if rid in inserted]
