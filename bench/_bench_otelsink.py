@@ -5,11 +5,13 @@ application span: ``image:request:started``, then ``completed`` and
 ``image:usage`` with the same timestamp, for requests of a few models and
 sizes, priced. Each call of a row handles the next event.
 
-The bare row makes the same OpenTelemetry SDK calls with the same values,
-worked out before timing: ``start_span`` with the same name, parent,
-kind, start time and attributes; on completion the duration recorded; on
-usage the same ``set_attributes`` and ``end``, then the same instrument
-calls with the same attribute dicts. What is left between the rows is the
+The bare row makes the same OpenTelemetry API and SDK calls with the same
+values, worked out before timing: on start, ``get_current_span`` (is the
+parent the current span?), ``start_span`` with the same name, parent,
+kind, start time and attributes, and the span's ``is_recording`` and
+``get_span_context`` (its ids, told to the request); on completion the
+duration recorded; on usage the same ``set_attributes`` and ``end``, then
+the same instrument calls with the same attribute dicts. What is left between the rows is the
 mapping: reading the events into names, attributes and instrument calls.
 
 Both rows have their own SDK providers of one setup: a ``TracerProvider``
@@ -192,13 +194,16 @@ def _step(
         }
 
         def started() -> None:
-            _OPEN[request_id] = tracer.start_span(
+            trace.get_current_span()  # is the parent the current span? (it is not, here)
+            span = _OPEN[request_id] = tracer.start_span(
                 name,
                 context=parent,
                 kind=SpanKind.CLIENT,
                 attributes=attributes,
                 start_time=start,
             )
+            if span.is_recording():  # its ids, for the request's later events
+                span.get_span_context()
 
         return started
     if isinstance(event, ImageRequestCompletedEvent):

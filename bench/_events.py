@@ -10,7 +10,7 @@ SIZES = ("1024x1024", "1024x1536", "1536x1024")
 
 
 def priced_event(
-    index: int, *, model: str, size: str, user: int, timestamp_ms: int
+    index: int, *, model: str, size: str, user: int, timestamp_ms: int, quality: str | None = None
 ) -> ImageUsageEvent:
     """Event ``index`` of a stream: usage, then its exact cost; user ``user`` of 10 projects."""
     text = 20 + index % 50
@@ -26,6 +26,7 @@ def priced_event(
         provider="openai",
         model=model,
         size=size,
+        quality=quality,
         operation="image.generation",
         project_id=f"proj_{user % 10}",
         user_id=f"user_{user}",

@@ -2,7 +2,8 @@
 
 1. Cost per event: ``AggregateSink.handle`` of an ``image:usage`` event
    (dedupe, series, tokens, images, exact cost) against OpenTelemetry's
-   ``counter.add`` + ``histogram.record`` with the same six attributes
+   ``counter.add`` + ``histogram.record`` with the same eight attributes
+   (the sink's dimensions: OpenAI's six, then provider and quality)
    (pre-built dicts: OpenTelemetry's best case), in interleaved rounds over
    freshly built events. The two take turns going first, since the second
    finds the dimension strings they share warmer in the cache. Events are
@@ -37,6 +38,7 @@ from aievents import ImageUsageEvent
 from aievents.sinks import AggregateSink
 
 T0 = 1_795_000_000_000  # ms
+QUALITIES = ("low", "medium", "high")
 
 
 def build(index: int, series: int, spread_ms: int, total: int) -> ImageUsageEvent:
@@ -46,13 +48,14 @@ def build(index: int, series: int, spread_ms: int, total: int) -> ImageUsageEven
         index,
         model=MODELS[slot % len(MODELS)],
         size=SIZES[slot % len(SIZES)],
+        quality=QUALITIES[slot % len(QUALITIES)],
         user=slot,
         timestamp_ms=T0 + index * spread_ms // max(total, 1),
     )
 
 
 def attributes(event: ImageUsageEvent) -> dict[str, Any]:
-    """The same six dimensions as OpenTelemetry attributes."""
+    """The same eight dimensions as OpenTelemetry attributes."""
     return {
         "gen_ai.request.model": event.model,
         "aievents.size": event.size,
@@ -60,6 +63,8 @@ def attributes(event: ImageUsageEvent) -> dict[str, Any]:
         "aievents.project_id": event.project_id,
         "enduser.id": event.user_id,
         "aievents.api_key_id": event.api_key_id,
+        "gen_ai.provider.name": event.provider,
+        "aievents.quality": event.quality,
     }
 
 

@@ -870,13 +870,13 @@ class TestUnpriced:
         assert merged.usage(**page).to_dict() == sink.usage(**page).to_dict()
         state = sink.export()
         newer = {"reported_requests", "cost_reported"}  # format 3: none reported here
-        for version, dropped in ((2, newer), (1, {*newer, "unpriced_requests"})):
+        for version, dropped in ((3, set()), (2, newer), (1, {*newer, "unpriced_requests"})):
             kept = [at for at, name in enumerate(state["fields"]) if name not in dropped]
-            old = {
+            old = {  # formats 1 to 3: six dimensions (before provider and quality)
                 **state,
                 "format": version,
                 "fields": [state["fields"][at] for at in kept],
-                "series": [[m, d, [t[at] for at in kept]] for m, d, t in state["series"]],
+                "series": [[m, d[:6], [t[at] for at in kept]] for m, d, t in state["series"]],
             }
             from_old = AggregateSink(clock=lambda: D0 + DAY)
             from_old.merge(old)

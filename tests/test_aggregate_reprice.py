@@ -123,8 +123,9 @@ class TestRefused:
         assert "unpriced when counted" in refused.reason
         assert result.unpriced == 1
 
-    def test_price_by_quality(self, compiled: bool) -> None:
-        """A new per-image price that depends on the quality (not kept by a series): left alone."""
+    def test_price_by_quality_unnamed(self, compiled: bool) -> None:
+        """A new per-image price that depends on the quality, for a series of requests that
+        named none: left alone."""
         by_quality = NEW.with_prices(
             [
                 PriceBook(NEW).set_price(
@@ -134,11 +135,84 @@ class TestRefused:
                 )
             ]
         )
-        memory = sink(OLD, compiled, [request("img-a", T0 + 60, "img-model", images=2)])
+        unnamed = attrs.evolve(request("img-a", T0 + 60, "img-model", images=2), quality=None)
+        memory = sink(OLD, compiled, [unnamed])
         result = memory.reprice(by_quality)
         (refused,) = result.not_repriced
-        assert "depends on the quality" in refused.reason
+        assert "depends on the quality, which the series does not name" in refused.reason
+        assert refused.series["quality"] is None
         # Still the old price: 2 * 0.04.
+        assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.08")
+
+
+class TestByProviderAndQuality:
+    """A series keeps its provider and quality: prices that depend on them are repriced."""
+
+    def test_price_by_quality(self, compiled: bool) -> None:
+        """Each quality's series is priced at that quality's new price, exactly."""
+        by_quality = NEW.with_prices(
+            [
+                PriceBook(NEW).set_price(
+                    "img-model",
+                    provider="acme",
+                    per_image=[{"quality": "high", "price": "0.09"}, {"price": "0.05"}],
+                )
+            ]
+        )
+        events = [
+            request("img-a", T0 + 60, "img-model", images=2),  # quality high
+            attrs.evolve(request("img-b", T0 + 120, "img-model", images=3), quality="low"),
+        ]
+        memory = sink(OLD, compiled, events)
+        result = memory.reprice(by_quality)
+        assert result.not_repriced == ()
+        assert result.changed == 2
+        fresh = sink(by_quality, compiled, events)
+        query = {"group_by": ["quality"]}
+        assert memory.usage(T0, T0 + DAY, **query).to_dict() == (
+            fresh.usage(T0, T0 + DAY, **query).to_dict()
+        )
+        # 2 * 0.09 + 3 * 0.05
+        assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.33")
+
+    def test_price_by_provider(self, compiled: bool) -> None:
+        """A model priced by provider: each provider's series at its own provider's price."""
+        two = NEW.with_prices(
+            [
+                PriceBook(NEW).set_price("img-model", provider="acme", per_image="0.07"),
+                PriceBook(NEW).set_price("img-model", provider="other", per_image="0.02"),
+            ]
+        )
+        events = [
+            request("img-a", T0 + 60, "img-model", images=2),  # provider acme
+            attrs.evolve(request("img-b", T0 + 120, "img-model", images=1), provider="other"),
+        ]
+        memory = sink(OLD, compiled, events)
+        result = memory.reprice(two)
+        assert result.not_repriced == ()
+        fresh = sink(two, compiled, events)
+        query = {"group_by": ["provider"]}
+        assert memory.usage(T0, T0 + DAY, **query).to_dict() == (
+            fresh.usage(T0, T0 + DAY, **query).to_dict()
+        )
+        # 2 * 0.07 + 0.02
+        assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.16")
+
+    def test_export_of_before_names_neither(self, compiled: bool) -> None:
+        """Series merged from a format 3 export (provider None) are not priced by provider."""
+        two = NEW.with_prices(
+            [
+                PriceBook(NEW).set_price("img-model", provider="acme", per_image="0.07"),
+                PriceBook(NEW).set_price("img-model", provider="other", per_image="0.02"),
+            ]
+        )
+        state = sink(OLD, compiled, [request("img-a", T0 + 60, "img-model", images=2)]).export()
+        old = {**state, "format": 3, "series": [[m, d[:6], t] for m, d, t in state["series"]]}
+        memory = sink(OLD, compiled, [])
+        memory.merge(old)
+        result = memory.reprice(two)
+        (refused,) = result.not_repriced
+        assert "priced by provider, and the series does not name its provider" in refused.reason
         assert memory.costs(T0, T0 + DAY).data[0].results[0].amount == D("0.08")
 
 

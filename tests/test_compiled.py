@@ -22,17 +22,20 @@ T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC, seconds
 COMPILED = importlib.util.find_spec("aievents._speedups") is not None
 
 CLASSES: dict[str, type] = {"event": ImageUsageEvent, "usage": ImageUsage, "cost": ImageCost}
+#: The event's slots of the dimensions, in aievents.query.DIMENSIONS order.
+DIMS = (
+    "model", "size", "operation", "project_id", "user_id", "api_key_id", "provider", "quality",
+)  # fmt: skip
 ORDERS: dict[str, tuple[str, ...]] = {
+    "dims": DIMS,
     "split": SPLIT_FIELDS,
     "units": UNIT_FIELDS,
     "totals": FIELDS,
 }
 #: What the compiled tally reads (the LAYOUT of a build of these sources).
 READS: dict[str, tuple[str, ...]] = {
-    "event": (
-        "request_id", "timestamp", "usage", "cost", "images", "model", "size", "operation",
-        "project_id", "user_id", "api_key_id",
-    ),
+    "event": ("request_id", "timestamp", "usage", "cost", "images", *DIMS),
+    "dims": DIMS,
     "usage": ("input_tokens", "output_tokens", "split", "cost", "cost_details"),
     "cost": ("units", "unpriced"),
     "split": SPLIT_FIELDS,
@@ -83,6 +86,11 @@ class TestLayoutMismatch:
         reason = layout_mismatch(changed(split=swapped), CLASSES, ORDERS)
         assert reason == f"split holds {SPLIT_FIELDS} here, the build reads {swapped}"
 
+    def test_dims_of_a_build_before_provider_and_quality(self) -> None:
+        """A build keying series by OpenAI's six dimensions only does not fit: it names both."""
+        reason = layout_mismatch(changed(dims=DIMS[:6]), CLASSES, ORDERS)
+        assert reason == f"dims holds {DIMS} here, the build reads {DIMS[:6]}"
+
     def test_another_count(self) -> None:
         """Cost units of one part fewer are a mismatch."""
         reason = layout_mismatch(changed(units=UNIT_FIELDS[:-1]), CLASSES, ORDERS)
@@ -93,7 +101,7 @@ class TestLayoutMismatch:
         "built",
         [
             pytest.param(changed(units=None), id="a-part-missing"),
-            pytest.param(changed(dims=("model",)), id="a-part-unknown"),
+            pytest.param(changed(rows=("model",)), id="a-part-unknown"),
         ],
     )
     def test_other_parts(self, built: dict[str, Any]) -> None:

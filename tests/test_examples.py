@@ -70,6 +70,15 @@ EXPECTED = {
         '"user_id": "alice"',
         '"line_item": "gpt-image-2, output image tokens"',
     ],
+    "usage_api.py": [
+        "without the key: 401",
+        "usage: 200",
+        # gpt-image-2: 50 text tokens x 5.00/M + 1056 image tokens x 30.00/M = 0.03193 a request
+        "  alice: 2 requests $0.06386",
+        "  bob: 1 requests $0.03193",
+        "costs: 200 {'value': 0.09579, 'currency': 'usd'}",
+        "a bad limit: 400 limit invalid_value",
+    ],
     "forwarding.py": ["sent=10 pending=0 dropped={}", "10 lines in events.jsonl"],
     "testing_capture.py": ["test_thumbnail_is_reported passed"],
     "prometheus_metrics.py": [

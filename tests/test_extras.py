@@ -149,6 +149,12 @@ class TestLibraryExtras:
             ("from aievents.instrument import instrument_google_genai as i; i()", {}, "google"),
             ("from aievents import PrometheusSink", {}, "prometheus"),
             ("from aievents.sinks import serve_metrics", {"extras": ("otel",)}, "prometheus"),
+            ("from aievents.serve import create_app", {}, "serve"),
+            (
+                "from aievents.serve import serve; serve(None, port=0)",
+                {"dists": ("starlette",)},
+                "serve",
+            ),
         ],
     )
     def test_named(
@@ -182,6 +188,13 @@ class TestLibraryExtras:
         probe = "import sys, aievents.sinks.prometheus; print('opentelemetry' in sys.modules)"
         assert bare("-c", probe, extras=("prometheus",), cwd=tmp_path).stdout.strip() == "False"
 
+    def test_serve_alone(self, bare: Bare, tmp_path: Path) -> None:
+        """With the serve extra alone, its example serves and answers over HTTP."""
+        example = Path(__file__).resolve().parent.parent / "examples" / "usage_api.py"
+        result = bare(str(example), extras=("serve",), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "  alice: 2 requests $0.06386" in result.stdout
+
 
 class TestCommandExtras:
     """The command names the cli extra before it does anything."""
@@ -203,6 +216,8 @@ class TestCommandExtras:
             (["costs", "--events", "events.jsonl", "--format", "table"], "cli"),
             (["usage", "--store", "sqlite:///s.db", "--format", "json"], "store"),
             (["ingest", "events.jsonl", "--store", "sqlite:///s.db"], "store"),
+            (["serve", "--events", "events.jsonl", "--port", "0"], "serve"),
+            (["serve", "--store", "sqlite:///s.db", "--port", "0"], "serve"),
         ],
     )
     def test_reports(self, bare: Bare, tmp_path: Path, args: list[str], extra: str) -> None:

@@ -169,6 +169,43 @@ class TestUndo:
         assert litellm.image_generation is not original
 
 
+class TestLateLogging:
+    """LiteLLM logs a call after it returned: a logger registered meanwhile does not report it."""
+
+    def test_call_before_the_logger(self, server: ImageServer, client: EventClient) -> None:
+        from litellm.litellm_core_utils.thread_pool_executor import MAX_THREADS, executor
+
+        received = Received(client)
+        instrument_openai(events=client)  # reports the first call: LiteLLM is not instrumented
+        release = threading.Event()
+        busy = threading.Barrier(MAX_THREADS + 1)
+
+        def hold() -> None:
+            busy.wait()
+            release.wait()
+
+        holders = [executor.submit(hold) for _ in range(MAX_THREADS)]
+        try:
+            busy.wait()  # every logging thread of LiteLLM is taken: the calls' logging waits
+            generate(server)
+            assert types(received.wait()) == SEQUENCE
+            instrument_litellm(events=client)
+            witness = Witness()
+            litellm.callbacks.append(witness)
+            generate(server)  # registers the logger where the first call's logging reads it
+            assert types(received.wait(2)) == SEQUENCE * 2
+        finally:
+            release.set()
+        for holder in holders:
+            holder.result()
+        witness.wait(2)  # both calls were logged, the logger registered
+        events = received.wait(2)
+        assert types(events) == SEQUENCE * 2  # each call once
+        assert [(e.provider, e.correlation_id is None) for e in events] == [
+            ("127.0.0.1", True)
+        ] * 3 + [("openai", False)] * 3
+
+
 class TestConcurrency:
     """Calls from many threads at once: each reported once, with its own id."""
 

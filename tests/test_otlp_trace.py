@@ -176,7 +176,7 @@ class TestInstrumentedCall:
             span = tracer.start_span("image request")
             opened_spans.append(span)
             context = span.get_span_context()
-            opened(event.request_id, f"{context.trace_id:032x}", f"{context.span_id:016x}")
+            opened(event.request_id, context.trace_id, context.span_id)
 
         events = EventClient()
         events.on("image:request:started", open_span)

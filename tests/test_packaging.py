@@ -269,6 +269,7 @@ PARTS = {
     "store": ["python", "-c", "import aievents; aievents.StoreSink('sqlite:///x.db').close()"],
     "devtools": ["python", "-c", "from aievents.devtools import DevtoolsTransport as T; T()"],
     "cli": ["aievents", "costs", "--events", "events.jsonl"],
+    "serve": ["python", "-c", "from aievents.serve import create_app, serving"],
     "fal": [
         "python",
         "-c",
@@ -330,6 +331,8 @@ class TestMissingExtras:
             (PARTS["otel"], "otel"),
             (PARTS["store"], "store"),
             (PARTS["devtools"], "devtools"),
+            (PARTS["serve"], "serve"),
+            (["aievents", "serve", "--events", "events.jsonl"], "serve"),
             (["aievents", "demo"], "cli"),
             (PARTS["cli"], "cli"),
         ],

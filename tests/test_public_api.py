@@ -42,6 +42,7 @@ MODULES = [
     "aievents.pricing",
     "aievents.protocols",
     "aievents.query",
+    "aievents.serve",
     "aievents.sinks.aggregate",
     "aievents.sinks.log",
     "aievents.sinks.prometheus",

@@ -219,7 +219,7 @@ class TestExport:
         for item in (*EVENTS, fine):
             sink.handle(item)
         state = json.loads(json.dumps(sink.export()))
-        assert state["format"] == 3
+        assert state["format"] == 4
         at = state["fields"].index("cost_reported")
         assert sum(D(row[at]) for _, _, row in state["series"]) == D("0.0241000000000000001")
         merged = AggregateSink(compiled=compiled, clock=lambda: T0 + 3600)

@@ -359,7 +359,7 @@ class TestSchema:
         with pytest.raises(StoreError, match="schema_version") as caught:
             StoreSink(url)
         assert caught.value.value == 99
-        assert SCHEMA_VERSION == 3
+        assert SCHEMA_VERSION == 4
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         with engine.begin() as conn:
             conn.execute(

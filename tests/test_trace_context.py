@@ -30,6 +30,7 @@ from aievents.wire import from_dict, from_envelope, to_dict, to_envelope
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
 PARENT = f"00-{TRACE}-{SPAN}-01"
+TRACE_INT, SPAN_INT = int(TRACE, 16), int(SPAN, 16)
 
 
 @pytest.fixture(name="tracer")
@@ -82,7 +83,7 @@ class TestCapture:
 
     def test_parse(self) -> None:
         """parse_traceparent gives the trace id, span id and flags as ints."""
-        assert parse_traceparent(PARENT) == (int(TRACE, 16), int(SPAN, 16), 1)
+        assert parse_traceparent(PARENT) == (TRACE_INT, SPAN_INT, 1)
 
 
 class TestRequestEvents:
@@ -114,7 +115,7 @@ class TestRequestEvents:
         """A span maker told the ids while started was delivered: the later events carry them."""
 
         def open_span(event: BaseEvent) -> None:
-            opened(event.request_id or "", TRACE, SPAN)
+            opened(event.request_id or "", TRACE_INT, SPAN_INT)
 
         client.on(ImageRequestStartedEvent, open_span)
         with (
@@ -129,7 +130,9 @@ class TestRequestEvents:
 
     def test_error_carries_own_span(self, client: EventClient) -> None:
         """A failed request's error event carries the span too."""
-        client.on(ImageRequestStartedEvent, lambda e: opened(e.request_id or "", TRACE, SPAN))
+        client.on(
+            ImageRequestStartedEvent, lambda e: opened(e.request_id or "", TRACE_INT, SPAN_INT)
+        )
         with (
             capture_events(client) as events,
             pytest.raises(RuntimeError),
@@ -141,7 +144,7 @@ class TestRequestEvents:
 
     def test_ids_of_another_request_ignored(self, client: EventClient) -> None:
         """Ids opened for another request id are not taken."""
-        opened("some-other-request", TRACE, SPAN)
+        opened("some-other-request", TRACE_INT, SPAN_INT)
         with (
             capture_events(client) as events,
             image_request(provider="openai", model="gpt-image-1", client=client),
@@ -202,7 +205,7 @@ class TestFields:
         later = f"01-{TRACE}-{SPAN}-01-what-comes-next"
         event = ImageUsageEvent(request_id="r", model="m", usage=ImageUsage(), traceparent=later)
         assert event.traceparent == later
-        assert parse_traceparent(later) == (int(TRACE, 16), int(SPAN, 16), 1)
+        assert parse_traceparent(later) == (TRACE_INT, SPAN_INT, 1)
 
     def test_wire_round_trip(self) -> None:
         """Both wire shapes keep the ids (camelCase in the envelope)."""

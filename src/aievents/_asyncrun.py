@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aievents._diag import RateLimitedLog
+from aievents._threads import Thread
 from aievents.events import BaseEvent
 
 __all__ = ["AsyncHandler", "AsyncRuns", "Client", "LoopThread", "Pending"]
@@ -71,9 +72,7 @@ class LoopThread:
         self._lock = threading.Lock()
         ready = threading.Event()
         self.loop.call_soon(ready.set)
-        self.thread = threading.Thread(
-            target=self._run, name="aievents-async-handlers", daemon=True
-        )
+        self.thread = Thread(target=self._run, name="aievents-async-handlers", daemon=True)
         self.thread.start()
         ready.wait()
 

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: The version of the compiled interface these sources call (``SPEEDUPS_ABI`` in C).
-ABI: Final = 5
+ABI: Final = 6
 _REBUILD: Final = (
     "the pure Python twins run instead; rebuild it with pip install -e . (make setup in a clone)"
 )

@@ -21,6 +21,7 @@ from typing import Any, Final, TypedDict
 import httpcore
 import httpx
 
+from aievents import _threads
 from aievents.exceptions import TransportError
 
 __all__ = ["DEADLINE", "DeadlineTransport", "Watchdog"]
@@ -293,9 +294,7 @@ class Watchdog:
                     retryable=True,
                 )
         state = _Request()
-        threading.Thread(
-            target=self._work, args=(request, deadline, state), name="aievents-http", daemon=True
-        ).start()
+        _threads.start(self._work, args=(request, deadline, state), name="aievents-http")
         with self._changed:
             over = self._changed.wait_for(
                 lambda: state.done or state.delivered, deadline - time.monotonic()

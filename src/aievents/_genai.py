@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aievents.events import ImageUsageEvent
-from aievents.usage import FLAT_TOKEN_FIELDS, flat_reported, flat_tokens
+from aievents.usage import FLAT_TOKEN_FIELDS, flat_reported, flat_token_counts
 
 __all__ = ["DEFAULT_OPERATION_NAME", "DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
 
@@ -40,24 +40,35 @@ DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
 
-#: ``aievents.<name>`` of each flat token count, made once.
-_PREFIXED: Final = {name: f"aievents.{name}" for name in FLAT_TOKEN_FIELDS}
+#: ``aievents.<name>`` of each flat token count past the input and output ones, made once.
+_PREFIXED: Final = tuple(f"aievents.{name}" for name in FLAT_TOKEN_FIELDS[2:])
 
 
-def usage_values(event: ImageUsageEvent) -> dict[str, Any]:
-    """The usage and cost attributes of an ``image:usage`` event (None for what is unknown).
+def usage_values(
+    event: ImageUsageEvent, values: dict[str, Any] | None = None, *, unknown: bool = True
+) -> dict[str, Any]:
+    """The usage and cost attributes of an ``image:usage`` event, added to ``values``.
 
     Amounts and quantities are doubles (finite, as an event's are bounded);
-    counts are ints.
+    counts are ints. The input and output token counts the provider did
+    not report are None with ``unknown``, else left out.
     """
+    if values is None:
+        values = {}
     usage = event.usage
-    tokens = flat_tokens(usage)
-    values: dict[str, Any] = {
-        "gen_ai.usage.input_tokens": tokens.pop("input_tokens", None),
-        "gen_ai.usage.output_tokens": tokens.pop("output_tokens", None),
-    }
-    for name, count in tokens.items():
-        values[_PREFIXED[name]] = count
+    counts = flat_token_counts(usage)
+    if counts is None:
+        if unknown:
+            values["gen_ai.usage.input_tokens"] = values["gen_ai.usage.output_tokens"] = None
+    else:
+        given, taken = counts[0], counts[1]
+        if given is not None or unknown:
+            values["gen_ai.usage.input_tokens"] = given
+        if taken is not None or unknown:
+            values["gen_ai.usage.output_tokens"] = taken
+        for name, count in zip(_PREFIXED, counts[2:], strict=True):
+            if count is not None:
+                values[name] = count
     cost = event.cost
     if cost is not None:
         values["aievents.cost_usd"] = float(cost.total)

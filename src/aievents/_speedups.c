@@ -19,7 +19,7 @@
  * same, or the pure Python twins run instead. Bump both whenever what Python
  * calls here changes (arguments, fields, types). */
 #ifndef SPEEDUPS_ABI
-#define SPEEDUPS_ABI 5
+#define SPEEDUPS_ABI 6
 #endif
 
 /* The digest of the C sources this module was built from (setup.py sets it
@@ -42,6 +42,10 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
 #define COST_LANE 12
 #define REPORTED_COST_LANE 19
 #define USAGE_SLOTS 5
+/* The event's slots read (event_slots), and where its dimensions start. */
+#define EVENT_SLOTS 13
+#define FIRST_DIM 5
+#define DIMS (EVENT_SLOTS - FIRST_DIM)
 #define DAY_MINUTES 1440
 #define MAINTAIN_EVERY 256
 
@@ -51,10 +55,12 @@ enum { ADDED = 0, IGNORED = 1, SLOW = 2, MAINTAIN = 3 };
  * the compiled tally is used (aievents._compiled.layout_mismatch). */
 
 /* The event's slots read here: request id, timestamp, usage, cost, images,
- * then the six dimensions of a series in aievents.query.DIMENSIONS order. */
-static const char *event_slots[11] = {"request_id", "timestamp",  "usage",   "cost",
-                                      "images",     "model",      "size",    "operation",
-                                      "project_id", "user_id",    "api_key_id"};
+ * then the dimensions of a series in aievents.query.DIMENSIONS order. */
+static const char *event_slots[EVENT_SLOTS] = {
+    "request_id", "timestamp",  "usage",   "cost",       "images",   "model",  "size",
+    "operation",  "project_id", "user_id", "api_key_id", "provider", "quality"};
+/* From FIRST_DIM on, they are LAYOUT["dims"], checked against
+ * aievents.query.DIMENSIONS (source read as the event's operation). */
 
 /* ImageUsage's slots read here (aievents.usage): the counts, split, then
  * the cost its provider reported and its cost details (this path takes only
@@ -359,7 +365,7 @@ typedef struct {
     long long retention; /* minutes of totals kept */
     /* Slot offsets: the event's event_slots, the usage's usage_slots, the
      * cost's cost_slots (units, unpriced). */
-    Py_ssize_t event_off[11], usage_off[USAGE_SLOTS], units_off, unpriced_off;
+    Py_ssize_t event_off[EVENT_SLOTS], usage_off[USAGE_SLOTS], units_off, unpriced_off;
     Py_ssize_t events, duplicates, ticks;
     PyObject *held; /* the table's list [n]: n counts its lock's takes and releases */
     char closed;
@@ -592,7 +598,7 @@ expiry(Tally *t, int *ok)
 static int
 tally_add(Tally *t, PyObject *event)
 {
-    PyObject *got[11], *usage_got[USAGE_SLOTS], *lanes[LANES], *entry = NULL;
+    PyObject *got[EVENT_SLOTS], *usage_got[USAGE_SLOTS], *lanes[LANES], *entry = NULL;
     int status, i;
 
     if (!ready(t))
@@ -603,7 +609,7 @@ tally_add(Tally *t, PyObject *event)
     if ((PyObject *)Py_TYPE(event) != t->event_cls)
         return SLOW;
     /* Borrowed: the event keeps them alive, and nothing here runs Python code. */
-    for (i = 0; i < 11; i++) {
+    for (i = 0; i < EVENT_SLOTS; i++) {
         if ((got[i] = slot(event, t->event_off[i])) == NULL)
             return SLOW;
     }
@@ -626,7 +632,7 @@ tally_add(Tally *t, PyObject *event)
         || !PyTuple_CheckExact(units) || PyTuple_GET_SIZE(units) != UNIT_LANES
         || unpriced == NULL || !PyTuple_CheckExact(unpriced))
         return SLOW;
-    for (i = 5; i < 11; i++) {
+    for (i = FIRST_DIM; i < EVENT_SLOTS; i++) {
         if (!exact_str(got[i]))
             return SLOW;
     }
@@ -658,12 +664,12 @@ tally_add(Tally *t, PyObject *event)
     if (!fits || timestamp / 60000 < cutoff)
         return SLOW;
 
-    PyObject *dims = PyTuple_New(6);
+    PyObject *dims = PyTuple_New(DIMS);
     if (dims == NULL)
         return -1;
-    for (i = 0; i < 6; i++) {
-        Py_INCREF(got[5 + i]);
-        PyTuple_SET_ITEM(dims, i, got[5 + i]);
+    for (i = 0; i < DIMS; i++) {
+        Py_INCREF(got[FIRST_DIM + i]);
+        PyTuple_SET_ITEM(dims, i, got[FIRST_DIM + i]);
     }
     /* Past an allocation that could start a collection (and so a finalizer,
      * which could let another thread run), the lock is checked: if Python
@@ -778,8 +784,8 @@ tally_take(Tally *t, PyObject *event_cls, PyObject *usage_cls, PyObject *cost_cl
         return -1;
     }
     /* Into locals first: a second __init__ that fails leaves the Tally as it was. */
-    Py_ssize_t event_off[11], usage_off[USAGE_SLOTS], units_off, unpriced_off;
-    for (i = 0; i < 11; i++) {
+    Py_ssize_t event_off[EVENT_SLOTS], usage_off[USAGE_SLOTS], units_off, unpriced_off;
+    for (i = 0; i < EVENT_SLOTS; i++) {
         if ((event_off[i] = aievents_slot_offset(event_cls, event_slots[i])) < 0)
             return -1;
     }
@@ -1011,6 +1017,7 @@ names(const char *const *items, Py_ssize_t n)
 }
 
 /* LAYOUT: {"event", "usage", "cost": the slots read of each class;
+ * "dims": the event's slots a series is keyed by, in order;
  * "split", "units": the order of ImageUsage.split and ImageCost.units;
  * "totals": the lanes of an entry (aievents.totals.FIELDS)}. */
 static PyObject *
@@ -1021,7 +1028,8 @@ layout(void)
         const char *const *items;
         Py_ssize_t n;
     } parts[] = {
-        {"event", event_slots, 11},
+        {"event", event_slots, EVENT_SLOTS},
+        {"dims", event_slots + FIRST_DIM, DIMS},
         {"usage", usage_slots, USAGE_SLOTS},
         {"cost", cost_slots, 2},
         {"split", split_fields, SPLIT_LANES},

@@ -38,7 +38,7 @@ __all__ = ["capture", "opened", "parse_traceparent", "take", "timed", "times"]
 class _Slot(threading.local):
     """The ids a span maker opened last on this thread: (request id, trace id, span id)."""
 
-    last: tuple[str, str, str] | None = None
+    last: tuple[str, int, int] | None = None
     #: The times the request being emitted on this thread told: (request id, start, end).
     moments: tuple[str, int, int | None] | None = None
 
@@ -73,18 +73,22 @@ def parse_traceparent(value: str) -> tuple[int, int, int]:
     return int(trace_id, 16), int(span_id, 16), int(flags, 16)
 
 
-def opened(request_id: str, trace_id: str, span_id: str) -> None:
-    """Tell the request being started on this thread the ids of the span just opened for it."""
+def opened(request_id: str, trace_id: int, span_id: int) -> None:
+    """Tell the request being started on this thread the ids of the span just opened for it.
+
+    The ids are the span context's ints; :func:`take` writes them as hex,
+    once the request asks (not on the span maker's path).
+    """
     _SLOT.last = (request_id, trace_id, span_id)
 
 
 def take(request_id: str) -> tuple[str, str] | None:
-    """The (trace id, span id) a span maker opened for ``request_id`` on this thread, once."""
+    """The (trace id, span id), in hex, a span maker opened for ``request_id`` here, once."""
     last = _SLOT.last
     if last is None or last[0] != request_id:
         return None
     _SLOT.last = None
-    return last[1], last[2]
+    return f"{last[1]:032x}", f"{last[2]:016x}"
 
 
 def timed(request_id: str | None, start_ns: int = 0, end_ns: int | None = None) -> None:

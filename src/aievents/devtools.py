@@ -37,6 +37,7 @@ from aievents import _validate as v
 from aievents._extras import import_extra
 from aievents._fork import after_fork
 from aievents._redact import safe_url, scrub_text
+from aievents._threads import Thread
 from aievents._validate import option, setting
 from aievents.client import EventClient
 from aievents.encoding.devtools import encode_messages, read_message
@@ -270,9 +271,7 @@ class DevtoolsListener:
     def start(self) -> DevtoolsListener:
         """Start listening on a daemon thread (connecting, and reconnecting, there)."""
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="aievents-devtools-listener", daemon=True
-            )
+            self._thread = Thread(target=self._run, name="aievents-devtools-listener", daemon=True)
             self._thread.start()
         return self
 

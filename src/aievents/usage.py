@@ -52,6 +52,7 @@ __all__ = [
     "billed_from_split",
     "billed_tokens",
     "flat_reported",
+    "flat_token_counts",
     "flat_tokens",
     "token_split",
 ]
@@ -136,22 +137,35 @@ def flat_tokens(usage: ImageUsage) -> dict[str, int]:
     report are left out; a usage without input and output tokens (a provider
     that reports none) has no counts at all, rather than zeros.
     """
-    if usage.input_tokens is None and usage.output_tokens is None:
+    counts = flat_token_counts(usage)
+    if counts is None:
         return {}
+    pairs = zip(FLAT_TOKEN_FIELDS, counts, strict=True)
+    return {name: count for name, count in pairs if count is not None}
+
+
+def flat_token_counts(usage: ImageUsage) -> tuple[int | None, ...] | None:
+    """The counts of :func:`flat_tokens` as a tuple in :data:`FLAT_TOKEN_FIELDS` order.
+
+    None for a count the provider did not report; None in all for a usage
+    without input and output tokens. For callers that name the counts
+    their own way (the OpenTelemetry attributes), without a dict between.
+    """
+    if usage.input_tokens is None and usage.output_tokens is None:
+        return None
     split = token_split(usage)
     text, image, cached, out_image, out_text = billed_from_split(split)
-    flat = {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "input_text_tokens": text,
-        "input_image_tokens": image,
-        "cached_tokens": cached,
-        "output_image_tokens": out_image,
-        "output_text_tokens": out_text,
-        "image_tokens": split[1] + out_image,
-    }
-    return {name: count for name, count in flat.items() if count is not None}
+    return (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.total_tokens,
+        text,
+        image,
+        cached,
+        out_image,
+        out_text,
+        split[1] + out_image,
+    )
 
 
 def flat_reported(usage: ImageUsage) -> dict[str, Decimal | str]:

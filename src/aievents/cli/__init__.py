@@ -12,6 +12,10 @@
 - ``aievents prices``: the price table (a table or JSON), filtered by
   ``--provider`` and ``--model``, with each model's lifecycle status today;
   ``aievents prices --check FILE`` lists every problem of a price file.
+- ``aievents serve``: OpenAI's usage and costs endpoints over HTTP
+  (:mod:`aievents.serve`), from a store (``--store URL``) or a JSONL file
+  (``--events FILE``), on 127.0.0.1 unless a bearer key is given
+  (``--key`` or ``AIEVENTS_SERVE_KEY``), until Ctrl-C or SIGTERM (status 0).
 
 A cost that is not known (a model without a price) is never printed as a
 dollar figure: tables say ``unknown`` (or the priced part ``+ unknown``),
@@ -28,7 +32,7 @@ away (``| head``), quietly, as a program that SIGPIPE ends.
 The modules: ``_main`` (``main``: the run, its exit statuses and streams),
 ``_parser`` (the command line and its checks), ``_times``
 (``--start``/``--end``), ``_commands`` (usage, costs, ingest), ``_prices``
-(prices), ``_render``
+(prices), ``_serve`` (serve), ``_render``
 (table, JSON, CSV), ``_terminal`` (literal text, log lines on stderr),
 ``_eventfile`` (reading JSON Lines of events), ``_demo``.
 """

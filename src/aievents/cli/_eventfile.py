@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Final
 
+from aievents._threads import start
 from aievents.events import ImageUsageEvent
 from aievents.exceptions import EventFileError, FieldValueError, message
 
@@ -74,20 +75,21 @@ def _open(path: str, report: Report) -> IO[bytes]:
         raise EventFileError(f"cannot read {path}: it is a directory")
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
         raise EventFileError(f"cannot read {path}: not a file, a pipe or a character device")
-    notice = None
+    opened = threading.Event()
     if stat.S_ISFIFO(mode):  # open() waits for a writer: say so if it takes a while
-        notice = threading.Timer(
-            _FIFO_NOTICE, report, [f"{path}: waiting for a writer to open it (Ctrl-C stops)"]
-        )
-        notice.daemon = True
-        notice.start()
+
+        def notice() -> None:
+            if not opened.wait(_FIFO_NOTICE):
+                report(f"{path}: waiting for a writer to open it (Ctrl-C stops)")
+
+        # One of aievents' threads: Ctrl-C reaches this one, whose open() it cuts short.
+        start(notice, name="aievents-fifo-notice")
     try:
         return open(path, "rb")
     except OSError as error:
         raise EventFileError(f"cannot read {path}: {_why(error)}") from None
     finally:
-        if notice is not None:
-            notice.cancel()
+        opened.set()
 
 
 class _BinaryError(Exception):

@@ -113,6 +113,10 @@ def _run(
         from aievents.cli._reprice import reprice
 
         return reprice(args, out, errors, prices=prices)
+    if args.command == "serve":
+        from aievents.cli._serve import serve
+
+        return serve(args, out, errors, prices=prices)
     if args.command == "prices":
         from aievents.cli._prices import check, show
 

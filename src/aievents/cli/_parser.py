@@ -24,12 +24,24 @@ from aievents.query import QueryError, costs, usage
 
 __all__ = ["COSTS_FILTERS", "USAGE_FILTERS", "parse"]
 
-USAGE_FILTERS: Final = ("models", "sources", "sizes", "project_ids", "user_ids", "api_key_ids")
+USAGE_FILTERS: Final = (
+    "models",
+    "sources",
+    "sizes",
+    "project_ids",
+    "user_ids",
+    "api_key_ids",
+    "providers",
+    "qualities",
+)
+#: The filters and groups beyond OpenAI's API (their help says so).
+_EXTENSIONS: Final = frozenset({"providers", "qualities"})
 COSTS_FILTERS: Final = ("project_ids", "api_key_ids")
 #: The default window: the last 7 UTC days, today included.
 DEFAULT_START: Final = "-6d"
 _GROUPS: Final = {
-    "usage": "model,size,source,project_id,user_id,api_key_id",
+    "usage": "model,size,source,project_id,user_id,api_key_id; and, an extension not in "
+    "OpenAI's API, provider,quality",
     "costs": "project_id,line_item,api_key_id",
 }
 #: The option of each query parameter, for the messages.
@@ -111,7 +123,8 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
             command.add_argument(
                 _OPTIONS[name],
                 metavar="VALUES",
-                help=f"only these {name.replace('_', ' ')} (comma-separated)",
+                help=f"only these {name.replace('_', ' ')} (comma-separated)"
+                + ("; an extension, not in OpenAI's API" if name in _EXTENSIONS else ""),
             )
         command.add_argument(
             "--limit", type=int, help="buckets per page: print only this page (see --page)"
@@ -177,6 +190,7 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
         help="no progress bar (there is one only when stderr is a terminal)",
     )
     _prices_parser(commands)
+    _serve_parser(commands)
     return parser, queries
 
 
@@ -216,6 +230,42 @@ def _prices_parser(commands: Any) -> None:
         "--check",
         metavar="FILE",
         help="check a price file: every problem by path and value; exit status 1 if any",
+    )
+
+
+def _port(text: str) -> int:
+    """A TCP port from 0 (any free one) to 65535."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _serve_parser(commands: Any) -> None:
+    """``aievents serve``: its options."""
+    serve = commands.add_parser(
+        "serve",
+        allow_abbrev=False,
+        help="OpenAI's usage and costs API over HTTP, from a store or a JSONL file",
+        description="Answer GET /v1/organization/usage/images and /v1/organization/costs as "
+        "OpenAI does, from a store or a JSONL file of events (read once, at start), until "
+        "Ctrl-C or SIGTERM. Prints the URL it serves on stdout. Binds 127.0.0.1 by default; "
+        "any other address needs a bearer key, which every request must then carry "
+        "('Authorization: Bearer KEY').",
+    )
+    where = serve.add_mutually_exclusive_group(required=True)
+    where.add_argument("--store", metavar="URL", help="sqlite:///file.db or postgresql://...")
+    where.add_argument("--events", metavar="FILE", help=_EVENTS_HELP.format(max_line=MAX_LINE))
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to bind (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="the port (default: 8000; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--key",
+        help="the bearer key every request must carry (default: the AIEVENTS_SERVE_KEY "
+        "environment variable, which other users cannot read in the process list); needed "
+        "for any host but a loopback one",
     )
 
 

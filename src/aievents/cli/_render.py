@@ -44,7 +44,17 @@ __all__ = ["TABLE_ROWS", "note_unpriced", "write_pages"]
 TABLE_ROWS: Final = 1000
 #: Models named, at most, in the line about models without a price.
 _NAMED: Final = 5
-_GROUPS: Final = ("model", "size", "source", "project_id", "user_id", "api_key_id", "line_item")
+_GROUPS: Final = (
+    "model",
+    "size",
+    "source",
+    "project_id",
+    "user_id",
+    "api_key_id",
+    "provider",
+    "quality",
+    "line_item",
+)
 #: Longest text a table's cell shows (then "..."): CSV and JSON hold all of it.
 _LONGEST: Final = 200
 _LABELS: Final = {

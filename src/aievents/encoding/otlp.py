@@ -322,7 +322,7 @@ class OtlpEncoder:
         if isinstance(event, ImageRequestErrorEvent):
             values["error.type"] = event.error_type
         if isinstance(event, ImageUsageEvent):
-            values.update(usage_values(event))
+            usage_values(event, values)
         error = isinstance(event, ImageRequestErrorEvent)
         record = LogRecord(
             time_unix_nano=event.timestamp * 1_000_000,

@@ -19,7 +19,9 @@ it; so making a logger also wraps LiteLLM's image functions (on the
 the whole call while a logger is registered: the openai wrapper inside
 passes the call through. An outer instrumentation that already reports the
 call (an ``image_request`` block around it) keeps it: the logger then
-leaves that call alone.
+leaves that call alone. A logger reports only the calls that began after
+it was made: LiteLLM may log a call made earlier (reported by the openai
+wrapper, or by nobody) once the logger is registered.
 
 Needs the ``litellm`` extra: ``pip install 'aievents[litellm]'``.
 """
@@ -246,14 +248,36 @@ class AieventsLogger(CustomLogger):
         # LiteLLM merges loggers of one class whose str/int/bool attributes are equal:
         # each logger's own id keeps two of them apart.
         self.logger_id = uuid.uuid4().hex
+        #: When this logger was made, as LiteLLM stamps a call's start (local, naive).
+        self._born: datetime.datetime | None = datetime.datetime.now()
         _claim_calls()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(events={self.settings.events!r})"
 
+    def _began_before(self, start: Any) -> bool:
+        """Whether a call began before this logger was made: its logging came late, not ours.
+
+        LiteLLM logs a call on a thread of its own after the call returned,
+        with the callbacks registered by then: a call made before this
+        logger (uninstrumented, or reported by the openai wrapper) is not
+        reported by it, as the wrappers report only the calls made after
+        them. Should the clock go back, the check is given up (no call is
+        then ever left out for it).
+        """
+        born = self._born
+        if born is None or not isinstance(start, datetime.datetime):
+            return False
+        if start.tzinfo is not None:
+            born = born.astimezone()
+        elif datetime.datetime.now() < born:  # the clock went back since
+            self._born = None
+            return False
+        return start < born
+
     def _report(self, kwargs: Any, response: Any, start: Any, end: Any, *, ok: bool) -> None:
         try:
-            if not is_image_call(kwargs) or claimed():
+            if not is_image_call(kwargs) or claimed() or self._began_before(start):
                 return
             call_id = kwargs.get("litellm_call_id")
             if isinstance(call_id, str) and call_id and not _TAKEN.take(call_id):

@@ -20,6 +20,11 @@ SQL. Both answer through this module, so they answer alike.
 Besides OpenAI's fields, image results carry token sums and the cost; cost
 results name the model and kind of each line item.
 
+Usage also groups and filters by ``provider`` and ``quality``, an extension:
+OpenAI's images usage groups only by model, size, source, project, user and
+API key. Its results carry ``provider`` and ``quality`` (``null`` when not
+grouped by them) beside OpenAI's fields.
+
 A request whose cost is unknown (a model without a price) or incomplete
 (tokens without a rate) is still counted, and counted again in
 ``unpriced_requests``. Its cost is never shown as 0: an image result's
@@ -181,6 +186,8 @@ def usage(
     user_ids: Sequence[str] | None = None,
     api_key_ids: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
+    providers: Sequence[str] | None = None,
+    qualities: Sequence[str] | None = None,
     limit: int | None = None,
     page: str | None = None,
     now: float | None = None,
@@ -195,7 +202,8 @@ def usage(
             omitted.
         bucket_width: ``1m``, ``1h`` or ``1d``; buckets are aligned to UTC.
         group_by: Any of ``model``, ``size``, ``source``, ``project_id``,
-            ``user_id``, ``api_key_id``.
+            ``user_id``, ``api_key_id``, and, an extension not in OpenAI's
+            API, ``provider`` and ``quality``.
         sources: Only these operations (``image.generation``, ``image.edit``,
             ``image.variation``).
         sizes: Only these sizes.
@@ -203,6 +211,10 @@ def usage(
         user_ids: Only these users.
         api_key_ids: Only these API keys.
         models: Only these models.
+        providers: Only these providers (``openai``, ``google``...); an
+            extension, not in OpenAI's API.
+        qualities: Only these quality tiers (``low``, ``high``, ``hd``...);
+            an extension, not in OpenAI's API.
         limit: Buckets per page (1d: default 7, at most 31; 1h: 24, 168;
             1m: 60, 1440).
         page: The ``next_page`` cursor of the previous page.
@@ -225,6 +237,8 @@ def usage(
         user_id=names("user_ids", user_ids),
         api_key_id=names("api_key_ids", api_key_ids),
         model=names("models", models),
+        provider=names("providers", providers),
+        quality=names("qualities", qualities),
     )
     default, maximum = LIMITS[bucket_width]
     count = page_size(limit, default, maximum, bucket_width)
@@ -359,7 +373,11 @@ class Reports:
         group_by: Sequence[str] | None = None,
         **filters: Any,
     ) -> Page:
-        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`."""
+        """Images usage like OpenAI's endpoint; see :func:`aievents.query.usage`.
+
+        ``filters`` are :func:`~aievents.query.usage`'s (``models``,
+        ``sources``... and the extensions ``providers`` and ``qualities``).
+        """
         return usage(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
 
     def costs(

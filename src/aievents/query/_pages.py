@@ -50,7 +50,11 @@ def _amount(value: Decimal) -> dict[str, Any]:
 
 @attrs.frozen(kw_only=True)
 class ImagesResult:
-    """One group of one bucket of an images usage page (``organization.usage.images.result``)."""
+    """One group of one bucket of an images usage page (``organization.usage.images.result``).
+
+    ``provider`` and ``quality`` are an extension (OpenAI's results have no
+    such fields): set when the page is grouped by them, else ``None``.
+    """
 
     images: int
     num_model_requests: int
@@ -60,6 +64,8 @@ class ImagesResult:
     user_id: str | None = None
     api_key_id: str | None = None
     model: str | None = None
+    provider: str | None = None
+    quality: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     input_text_tokens: int = 0
@@ -73,7 +79,8 @@ class ImagesResult:
     cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI's JSON, with our token sums, counts, ``cost`` and ``cost_source`` beside it.
+        """OpenAI's JSON, with our dimensions, token sums, counts, ``cost`` and ``cost_source``
+        beside it (``provider`` and ``quality`` are ``null`` when not grouped by).
 
         ``cost`` is the sum ``cost_source`` names. Computed: ``null`` when no
         request of the result is priced, and the priced part (a lower bound)
@@ -91,6 +98,8 @@ class ImagesResult:
             "user_id": self.user_id,
             "api_key_id": self.api_key_id,
             "model": self.model,
+            "provider": self.provider,
+            "quality": self.quality,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "input_text_tokens": self.input_text_tokens,

@@ -9,8 +9,19 @@ import attrs
 
 __all__ = ["COST_GROUPS", "DIMENSIONS", "USAGE_GROUPS", "Row", "Scan", "Source"]
 
-#: The dimensions of a usage series, in key order (``source`` is the event's ``operation``).
-DIMENSIONS: Final = ("model", "size", "source", "project_id", "user_id", "api_key_id")
+#: The dimensions of a usage series, in key order (``source`` is the event's
+#: ``operation``): OpenAI's six, then ``provider`` and ``quality``, an
+#: extension (OpenAI's images usage does not group by them).
+DIMENSIONS: Final = (
+    "model",
+    "size",
+    "source",
+    "project_id",
+    "user_id",
+    "api_key_id",
+    "provider",
+    "quality",
+)
 USAGE_GROUPS: Final = frozenset(DIMENSIONS)
 COST_GROUPS: Final = frozenset({"project_id", "line_item", "api_key_id"})
 

@@ -1,16 +1,19 @@
 """Repricing an AggregateSink's totals, series by series, where the sums allow it exactly.
 
 An AggregateSink keeps sums, not requests: a series (one model, size,
-source, project, user and key) is priced again only when its sums say how
-each of its requests was priced and the new price of the sum is the sum of
-the new prices:
+source, project, user, key, provider and quality) is priced again only when
+its sums say how each of its requests was priced and the new price of the
+sum is the sum of the new prices:
 
 - every request priced by its tokens (costs in the token parts only): a
   token price is linear in the counts, so the summed tokens price as the
   requests did, one by one;
 - every request priced per image (no tokens, costs in ``per_image`` only),
-  when the new price of an image depends on nothing the series lacks (the
-  provider, the quality) and ``n`` images cost ``n`` times one.
+  when the new price of an image depends on nothing the series lacks and
+  ``n`` images cost ``n`` times one. A series names its provider and
+  quality when its requests did; one whose requests named none (or merged
+  from an export of before provider and quality were dimensions, where
+  they are ``None``) is priced only where they make no difference.
 
 Anything else is left as it is and named, with the reason: the overflow
 series, models priced (before or after) by what the provider billed,
@@ -61,6 +64,9 @@ _PER_IMAGE: Final = len(COMPUTED_FIELDS) - 2
 _OTHER: Final = len(COMPUTED_FIELDS) - 1
 
 Dims = tuple[str | None, ...]
+#: Where each dimension is in a series' dims, and those a price can depend on.
+_AT: Final = {name: i for i, name in enumerate(DIMENSIONS)}
+_KEPT: Final = ("model", "size", "provider", "quality")
 
 
 def reprice_entries(
@@ -147,16 +153,16 @@ def _plan(
         kinds.add("tokens" if tokens else "images")
     if len(kinds) > 1:
         return "it mixes requests priced by tokens and requests priced per image"
-    model, size = dims[0], dims[1]
+    model, size, provider, quality = (dims[_AT[name]] for name in _KEPT)
     if model is None:
         return "it has no model"
     table = book.table
-    price = table.lookup(model)
+    price = table.lookup(model, provider)
     if price is None:
         return "the new table has no price for its model"
-    if sum(1 for _, name in table.models if name == price.model) > 1:
-        return "its model is priced by provider, and the series does not keep the provider"
-    before = counted.table.lookup(model)
+    if provider is None and sum(1 for _, name in table.models if name == price.model) > 1:
+        return "its model is priced by provider, and the series does not name its provider"
+    before = counted.table.lookup(model, provider)
     if price.per_billed_unit or (before is not None and before.per_billed_unit):
         # A billed charge sits in per_image, beside image charges: the sums
         # do not say which requests were billed, nor in what quantity.
@@ -165,16 +171,27 @@ def _plan(
             "which the series does not keep"
         )
     if kinds == {"tokens"}:
-        return _by_tokens(model, held, book)
-    qualities = {None, *(row.quality for row in (*price.per_image, *price.estimates))}
-    return _per_image(model, size, sorted(qualities, key=str), held, book)
+        return _by_tokens(model, provider, held, book)
+    if quality is not None:  # every request of the series was of this quality
+        qualities: list[str | None] = [quality]
+    else:
+        found = {None, *(row.quality for row in (*price.per_image, *price.estimates))}
+        qualities = sorted(found, key=str)
+    return _per_image((model, provider, size), qualities, held, book)
 
 
-def _by_tokens(model: str, held: list[Any], book: PriceBook) -> list[ImageCost] | str:
+def _by_tokens(
+    model: str, provider: str | None, held: list[Any], book: PriceBook
+) -> list[ImageCost] | str:
     found = []
     for entry in held:
         counts = {name: int(entry[INDEX[name]]) for name in FIELDS[: INDEX["unpriced_requests"]]}
-        cost = book.image_cost(model, usage=usage_of(counts), images=counts["images"] or None)
+        cost = book.image_cost(
+            model,
+            provider=provider,
+            usage=usage_of(counts),
+            images=counts["images"] or None,
+        )
         if cost is None or cost.basis != "tokens":
             return "the new table does not price its model by tokens"
         if cost.unpriced:
@@ -184,19 +201,28 @@ def _by_tokens(model: str, held: list[Any], book: PriceBook) -> list[ImageCost] 
 
 
 def _per_image(
-    model: str, size: str | None, qualities: list[str | None], held: list[Any], book: PriceBook
+    what: tuple[str, str | None, str | None],
+    qualities: list[str | None],
+    held: list[Any],
+    book: PriceBook,
 ) -> list[ImageCost] | str:
-    one = [book.image_cost(model, images=1, size=size, quality=q) for q in qualities]
+    """Each entry's new per-image cost, priced at each of ``qualities`` (they must agree)."""
+    model, provider, size = what
+    one = [
+        book.image_cost(model, provider=provider, images=1, size=size, quality=q) for q in qualities
+    ]
     if all(cost is None for cost in one):
         return "the new table has no per-image price for its size"
     if any(cost is None for cost in one) or len({c.total for c in one if c is not None}) != 1:
-        return "its new price depends on the quality, which the series does not keep"
+        return "its new price depends on the quality, which the series does not name"
     first = one[0]
     assert first is not None
     found = []
     for entry in held:
         images = int(entry[INDEX["images"]])
-        cost = book.image_cost(model, images=images, size=size, quality=qualities[0])
+        cost = book.image_cost(
+            model, provider=provider, images=images, size=size, quality=qualities[0]
+        )
         with decimal.localcontext(EXACT):
             linear = cost is not None and cost.total == first.total * images
         if cost is None or not linear or cost.basis not in ("images", "estimate"):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aievents._fork import after_fork
+from aievents._threads import Thread
 from aievents.policy import Batching
 
 __all__ = ["BatchWorker", "Closing", "Deliver"]
@@ -206,7 +207,7 @@ class BatchWorker:
         return False, ("queue_full", [item]), None
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread = Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ worker side

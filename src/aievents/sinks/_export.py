@@ -5,7 +5,9 @@ An export is a JSON-ready dict: its ``format``, the ``fields`` of its totals
 totals]``, cost parts as decimal strings) and the sink's counters. Exports
 of formats 1 (before ``unpriced_requests``) and 2 (before
 ``reported_requests`` and ``cost_reported``) are still read: the lanes they
-lack are 0.
+lack are 0. Formats 1 to 3 keyed a series by six dimensions (before
+``provider`` and ``quality``): their series are read with those two ``None``
+(the overflow series with those two :data:`OVERFLOW`, as its others).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from aievents.exceptions import QueryError
 from aievents.query import DIMENSIONS
 from aievents.totals import COSTS, FIELDS, entry_from_export
 
-__all__ = ["COUNTERS", "STATE_FORMAT", "exact", "export_state", "parse_state"]
+__all__ = ["COUNTERS", "OVERFLOW", "STATE_FORMAT", "exact", "export_state", "parse_state"]
+
+#: The dimension value of the overflow series (every dimension holds it).
+OVERFLOW: Final = "(overflow)"
 
 #: The format export() writes.
-STATE_FORMAT: Final = 3
+STATE_FORMAT: Final = 4
 #: The fields of format 2 exports (before the reported cost), then of format 1.
 _FORMAT_2_FIELDS: Final = tuple(
     name for name in FIELDS if name not in ("reported_requests", "cost_reported")
@@ -30,8 +35,11 @@ _FORMAT_2_FIELDS: Final = tuple(
 _FIELDS_OF: Final = {
     1: tuple(name for name in _FORMAT_2_FIELDS if name != "unpriced_requests"),
     2: _FORMAT_2_FIELDS,
+    3: FIELDS,
     STATE_FORMAT: FIELDS,
 }
+#: The dimensions of a series in exports of format 3 and before: OpenAI's six.
+_SIX: Final = 6
 #: The sink's counters an export carries.
 COUNTERS: Final = ("events", "duplicates", "overflowed", "expired")
 Dims = tuple[str | None, ...]
@@ -60,6 +68,8 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
     if version not in _FIELDS_OF or isinstance(version, bool):
         raise bad("format", version, f"must be 1 to {STATE_FORMAT}")
     fields = _FIELDS_OF[version]
+    count = len(DIMENSIONS) if version == STATE_FORMAT else _SIX
+    padding = (None,) * (len(DIMENSIONS) - count)
     if state.get("fields") != list(fields):
         raise bad("fields", state.get("fields"), f"must list format {version}'s fields")
     counters = {}
@@ -80,7 +90,7 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
                 isinstance(minute, int)
                 and not isinstance(minute, bool)
                 and isinstance(dims, list)
-                and len(dims) == len(DIMENSIONS)
+                and len(dims) == count
                 and all(d is None or isinstance(d, str) for d in dims)
                 and isinstance(totals, list)
                 and len(totals) == len(fields)
@@ -99,10 +109,11 @@ def parse_state(state: Any) -> tuple[list[tuple[int, Dims, list[Any]]], dict[str
             raise bad(
                 f"series[{index}]",
                 row,
-                "must be [minute, six dimensions (string or null), counts and amounts]",
+                f"must be [minute, {count} dimensions (string or null), counts and amounts]",
             ) from None
         entry = entry_from_export(dict(zip(fields, [*totals[:split], *amounts], strict=True)))
-        parsed.append((minute, tuple(map(exact, dims)), entry))
+        more = (OVERFLOW,) * len(padding) if set(dims) == {OVERFLOW} else padding
+        parsed.append((minute, (*map(exact, dims), *more), entry))
     return parsed, counters
 
 

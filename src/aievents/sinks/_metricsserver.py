@@ -25,6 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client import make_wsgi_app
 
 from aievents._fork import after_fork
+from aievents._threads import Thread
 from aievents._validate import setting
 
 __all__ = ["DEFAULT_PORT", "MetricsServer", "serve_metrics"]
@@ -67,7 +68,7 @@ class _Server(WSGIServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection on a thread of its own."""
-        thread = threading.Thread(
+        thread = Thread(
             target=self._serve_connection,
             args=(request, client_address),
             name="aievents-metrics-request",
@@ -163,9 +164,7 @@ class MetricsServer:
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, name="aievents-metrics-server", daemon=True
-        )
+        self._thread = Thread(target=self._serve, name="aievents-metrics-server", daemon=True)
         after_fork(self)
         self._thread.start()
 

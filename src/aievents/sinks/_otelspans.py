@@ -30,10 +30,6 @@ __all__ = ["Spans"]
 
 #: Start attribute sets and parent contexts kept, at most, before starting afresh.
 _MAX_CACHED: Final = 4096
-#: Per-request facts that go on every span when set: (field, ``aievents.<field>``).
-_IDS: Final = tuple(
-    (name, f"aievents.{name}") for name in ("request_id", "user_id", "project_id", "api_key_id")
-)
 
 
 class Spans:
@@ -87,10 +83,16 @@ class Spans:
             found = self._build(key)
         name, common = found
         values = common.copy()
-        for field, attribute in _IDS:
-            value = getattr(event, field)
-            if value is not None:
-                values[attribute] = value
+        values["aievents.request_id"] = event.request_id
+        value = event.user_id
+        if value is not None:
+            values["aievents.user_id"] = value
+        value = event.project_id
+        if value is not None:
+            values["aievents.project_id"] = value
+        value = event.api_key_id
+        if value is not None:
+            values["aievents.api_key_id"] = value
         return name, values
 
     def _build(self, key: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
@@ -156,7 +158,7 @@ def answer_values(
     if value is not None:
         values["aievents.images"] = value
     if isinstance(event, ImageUsageEvent):
-        values.update(usage_span_values(event))
+        usage_span_values(event, values)
         if completed is not None:
             values["aievents.duration_ms"] = completed.duration
             if event.images is None and completed.images is not None:
@@ -170,12 +172,9 @@ def answer_values(
     return values
 
 
-def usage_span_values(event: ImageUsageEvent) -> dict[str, Any]:
-    """The usage and cost attributes of a span (the OTLP log record's, and the conventions')."""
-    values = usage_values(event)
-    for name in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
-        if values[name] is None:
-            del values[name]
+def usage_span_values(event: ImageUsageEvent, values: dict[str, Any]) -> None:
+    """Add the usage and cost attributes of a span (the OTLP log record's, and the conventions')."""
+    usage_values(event, values, unknown=False)
     details = event.usage.input_tokens_details
     if details is not None:
         if details.text_tokens is not None:
@@ -189,4 +188,3 @@ def usage_span_values(event: ImageUsageEvent) -> dict[str, Any]:
     else:
         values["aievents.priced"] = True
         values["gen_ai.usage.cost"] = values["aievents.cost_usd"]
-    return values

@@ -1,9 +1,10 @@
 """The series table of an AggregateSink: its totals by series and time, and all it does with them.
 
 A *series* is one combination of dimensions (model, size, source, project,
-user, API key); the table holds an entry (see :mod:`aievents.totals`) per
-series and minute, and rolls minutes into hours and hours into days as they
-age (a rolled-up entry remembers the first and last minute of its events).
+user, API key, provider, quality: aievents.query.DIMENSIONS); the table
+holds an entry (see :mod:`aievents.totals`) per series and minute, and
+rolls minutes into hours and hours into days as they age (a rolled-up
+entry remembers the first and last minute of its events).
 It bounds what it holds (``max_series``, then the overflow series;
 ``max_entries``, then early roll-ups; ``retention``), answers scans, and
 exports and merges its totals.
@@ -45,7 +46,7 @@ from aievents.money import ImageCost
 from aievents.pricing import PriceBook
 from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._aggreprice import reprice_entries
-from aievents.sinks._export import COUNTERS, exact, export_state, parse_state
+from aievents.sinks._export import COUNTERS, OVERFLOW, exact, export_state, parse_state
 from aievents.sinks._reprice import Repricing
 from aievents.sinks._tally import (
     EVENT_FIELDS,
@@ -68,8 +69,6 @@ from aievents.usage import ImageUsage
 
 __all__ = ["OVERFLOW", "SeriesTable"]
 
-#: The dimension value of the overflow series.
-OVERFLOW: Final = "(overflow)"
 _OVERFLOW_DIMS: Final = (OVERFLOW,) * len(DIMENSIONS)
 Dims = tuple[str | None, ...]
 

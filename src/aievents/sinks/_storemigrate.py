@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aievents.exceptions import StoreAccessError
 from aievents.query import DIMENSIONS
 from aievents.sinks._storeschema import (
-    DAILY,
-    DAILY_COLUMNS,
-    DAY,
     LANE_COLUMNS,
     LOOKUP,
+    ROLLUP_COLUMNS,
+    ROLLUPS,
     SCHEMA_VERSION,
     daily_row,
     joined,
@@ -24,7 +23,7 @@ try:
 except ImportError:  # the store extra is not installed: StoreSink says so first
     sa = None  # type: ignore[assignment]
 
-__all__ = ["missing_columns", "schema_version", "upgrade"]
+__all__ = ["missing_columns", "recount", "schema_version", "upgrade"]
 
 
 def schema_version(conn: Any, tables: dict[str, Any], owner: str) -> int:
@@ -54,7 +53,7 @@ def missing_columns(conn: Any, tables: dict[str, Any]) -> list[tuple[str, Any]]:
     """
     inspector = sa.inspect(conn)
     missing = []
-    for table in (tables["usage"], tables[DAILY]):
+    for table in (tables["usage"], *(tables[name] for name in ROLLUPS)):
         if not inspector.has_table(table.name):
             continue  # made whole by create_all
         have = {column["name"] for column in inspector.get_columns(table.name)}
@@ -81,39 +80,52 @@ def _add_columns(conn: Any, missing: list[tuple[str, Any]], owner: str) -> None:
 def upgrade(conn: Any, tables: dict[str, Any], version: int, owner: str) -> None:
     """Tables of an older version (or lacking a lane added since) brought up to date.
 
-    Runs in the caller's transaction, which holds the store's write lock.
-    Every column the tables lack is added (:func:`missing_columns`):
-    counts and costs as 0, the rest NULL; a row of version 2 or older so
-    keeps NULL for how it was priced and what was billed (not recorded
-    then). From version 1 also: the rows get ``unpriced_requests`` 1 when
-    they have no cost at all (version 1 stored an unknown cost as 0, so a
-    cost of 0 is taken as unknown, never as a $0 that may be false), and
-    the roll-up, whose sums version 1 could let turn into floats, is summed
-    again from the rows.
+    Runs in the caller's transaction, which holds the store's write lock:
+    either all of it is done, or none. Every column the tables lack is added
+    (:func:`missing_columns`): counts and costs as 0, the rest NULL; a row
+    of version 2 or older so keeps NULL for how it was priced and what was
+    billed (not recorded then). From version 1 also: the rows get
+    ``unpriced_requests`` 1 when they have no cost at all (version 1 stored
+    an unknown cost as 0, so a cost of 0 is taken as unknown, never as a $0
+    that may be false). From version 3 or older: the roll-ups are summed
+    again from the rows, by every dimension (version 4 keys a series by
+    provider and quality too; version 1 could let sums turn into floats).
     """
     usage = tables["usage"]
     if not sa.inspect(conn).has_table(usage.name):
         return  # nothing to upgrade: the tables are made anew
+    rebuild = version < _KEYED_BY_ALL
+    if rebuild:
+        for name in ROLLUPS:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     _add_columns(conn, missing_columns(conn, tables), owner)
-    if version != 1:
-        return
-    costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
-    conn.execute(
-        usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)
-    )
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {DAILY}")
-    daily = tables[DAILY]
-    daily.create(conn)
-    day = (usage.c.minute // DAY).label("day")
+    if version == 1:
+        costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
+        conn.execute(
+            usage.update().where(*costs, usage.c.cost_exact.is_(None)).values(unpriced_requests=1)
+        )
+    if rebuild:
+        for name, period in ROLLUPS.items():
+            tables[name].create(conn)
+            recount(conn, usage, tables[name], period)
+
+
+#: The first schema version whose roll-ups key a series by every dimension.
+_KEYED_BY_ALL: Final = 4
+
+
+def recount(conn: Any, usage: Any, rollup: Any, period: int) -> None:
+    """Fill an empty roll-up (its period in minutes) with the sums of the rows."""
+    bucket = (usage.c.minute // period).label("bucket")
     dims = [usage.c[name] for name in DIMENSIONS]
-    query = sa.select(day, *dims, *lane_sums(usage, raw=True)).group_by(day, *dims)
+    query = sa.select(bucket, *dims, *lane_sums(usage, raw=True)).group_by(bucket, *dims)
     rows = []
     for record in conn.execute(query):
         lanes = joined(record[1 + len(dims) :])
-        row = daily_row(record[0] * DAY, tuple(record[1 : 1 + len(dims)]), lanes)
-        rows.append(dict(zip(DAILY_COLUMNS, row, strict=True)))
+        row = daily_row(record[0] * period, tuple(record[1 : 1 + len(dims)]), lanes)
+        rows.append(dict(zip(ROLLUP_COLUMNS, row, strict=True)))
         if len(rows) >= LOOKUP:
-            conn.execute(daily.insert(), rows)
+            conn.execute(rollup.insert(), rows)
             rows.clear()
     if rows:
-        conn.execute(daily.insert(), rows)
+        conn.execute(rollup.insert(), rows)

@@ -1,4 +1,8 @@
-"""A store's tables, its rows and its daily roll-up: what StoreSink writes, and how it sums.
+"""A store's tables, its rows and its roll-ups: what StoreSink writes, and how it sums.
+
+A row keeps a request with every dimension of :data:`aievents.query.DIMENSIONS`
+(OpenAI's six, then provider and quality); a roll-up (the daily one) keeps
+sums per period and series, a series being one combination of all of them.
 
 Every count and cost is an integer, never a float: a row's counts fit 64
 bits; the roll-up keeps each sum as two halves (``sum // 2**32`` and
@@ -29,6 +33,8 @@ __all__ = [
     "LANE_COLUMNS",
     "LOOKUP",
     "PRICE_COLUMNS",
+    "ROLLUPS",
+    "ROLLUP_COLUMNS",
     "SCHEMA_VERSION",
     "SPLIT",
     "USAGE_COLUMNS",
@@ -42,7 +48,7 @@ __all__ = [
 ]
 
 #: The version of the tables this release writes (see ``aievents_meta``).
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 BIGINT_MAX: Final = 2**63 - 1
 #: Sums are kept and summed in halves, (value // SPLIT, value % SPLIT), so
 #: that no column nor SQL sum outgrows 64 bits.
@@ -64,15 +70,19 @@ PRICE_COLUMNS: Final = (
 )
 #: The roll-up's columns of each lane (every one of FIELDS): its two halves.
 HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo"))
-#: The roll-up: one row per day and series.
+#: The daily roll-up: one row per day and series.
 DAILY: Final = "aievents_daily"
 DAY: Final = DAY_MINUTES
+#: Every roll-up table, and its period in minutes: each has the same columns
+#: (ROLLUP_COLUMNS), its series keyed by every dimension (schema version 4:
+#: provider and quality too).
+ROLLUPS: Final = {DAILY: DAY}
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
 
 
 def tables(metadata: Any) -> dict[str, Any]:
-    """The tables of schema version 3."""
+    """The tables of schema version 4."""
     dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
     lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LANE_COLUMNS]
     found = {
@@ -88,8 +98,6 @@ def tables(metadata: Any) -> dict[str, Any]:
             sa.Column("request_id", sa.String(255), primary_key=True),
             sa.Column("timestamp", sa.BigInteger, nullable=False),
             sa.Column("minute", sa.BigInteger, nullable=False, index=True),
-            sa.Column("provider", sa.String(255), nullable=True),
-            sa.Column("quality", sa.String(255), nullable=True),
             *dims,
             *lanes,
             sa.Column("cost_exact", sa.Text, nullable=True),
@@ -107,7 +115,7 @@ def tables(metadata: Any) -> dict[str, Any]:
             ),
         ),
     }
-    for name in (DAILY,):
+    for name in ROLLUPS:
         found[name] = sa.Table(
             name,
             metadata,
@@ -126,14 +134,14 @@ USAGE_COLUMNS: Final = (
     "request_id",
     "timestamp",
     "minute",
-    "provider",
-    "quality",
     *DIMENSIONS,
     *LANE_COLUMNS,
     "cost_exact",
     *PRICE_COLUMNS,
 )
-DAILY_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
+#: The columns of a roll-up row (of every roll-up), in the order daily_row builds them.
+ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
+DAILY_COLUMNS: Final = ROLLUP_COLUMNS
 
 
 def statements(mark: str) -> dict[str, str]:
@@ -176,7 +184,8 @@ def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
-    """A roll-up row (in DAILY_COLUMNS order): the day, its series, every lane in halves."""
+    """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
+    digest of every dimension), every lane in halves."""
     series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
     return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, SPLIT)))
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Final
 
 from aievents._diag import RateLimitedLog, describe
@@ -37,12 +38,15 @@ from aievents.sinks._storeschema import (
     daily,
     unfit_text,
 )
+from aievents.sinks._tally import DIM_SLOTS
 from aievents.totals import fit, request_lanes, row_lanes
 
 __all__ = ["StoreWriter", "event_lanes", "price_columns"]
 
 #: An event never set: a wait that only a timeout ends.
 _NEVER: Final = threading.Event()
+#: An event's dimensions, in aievents.query.DIMENSIONS order (its row's columns).
+_DIMS: Final = attrgetter(*DIM_SLOTS)
 
 
 def event_lanes(
@@ -241,10 +245,9 @@ class StoreWriter:
                 return None
             lanes = fitted
         timestamp = event.timestamp
-        fields = (event.request_id, event.provider, event.quality, event.model, event.size)
-        more = (event.operation, event.project_id, event.user_id, event.api_key_id)
+        dims = _DIMS(event)
         priced = price_columns(cost, event.usage)
-        texts = [t for t in (*fields, *more, *priced[:2], priced[3]) if t is not None]
+        texts = [t for t in (event.request_id, *dims, *priced[:2], priced[3]) if t is not None]
         refusal = unfit_text(texts)
         if refusal is not None:
             self._reject(event, refusal)
@@ -253,14 +256,7 @@ class StoreWriter:
             event.request_id,
             timestamp,
             timestamp // 60_000,
-            event.provider,
-            event.quality,
-            event.model,
-            event.size,
-            event.operation,
-            event.project_id,
-            event.user_id,
-            event.api_key_id,
+            *dims,
             *lanes,
             None if extra is None else json.dumps([str(v) for v in extra]),
             *priced,

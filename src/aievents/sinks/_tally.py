@@ -27,6 +27,7 @@ from aievents import totals
 from aievents._compiled import fitting
 from aievents.events import ImageUsageEvent
 from aievents.money import UNIT_FIELDS, ImageCost
+from aievents.query import DIMENSIONS
 from aievents.totals import DAY_MINUTES, add_lanes, day_of, new_entry
 from aievents.usage import SPLIT_FIELDS, ImageUsage
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADDED",
+    "DIM_SLOTS",
     "EVENT_FIELDS",
     "IGNORED",
     "MAINTAIN",
@@ -64,21 +66,13 @@ class Status(enum.IntEnum):
 ADDED, IGNORED, SLOW, MAINTAIN = Status
 #: Maintenance (roll-ups) is due every this many events.
 MAINTAIN_EVERY: Final = 256
+#: The event's slot of a dimension named otherwise (OpenAI's ``source``).
+EVENT_DIMS: Final = {"source": "operation"}
+#: The event's slots of the dimensions, in aievents.query.DIMENSIONS order.
+DIM_SLOTS: Final = tuple(EVENT_DIMS.get(name, name) for name in DIMENSIONS)
 #: What an add reads of an event, in one call: id, time, usage, cost,
-#: images, then the dimensions in aievents.query.DIMENSIONS order.
-EVENT_FIELDS: Final = attrgetter(
-    "request_id",
-    "timestamp",
-    "usage",
-    "cost",
-    "images",
-    "model",
-    "size",
-    "operation",
-    "project_id",
-    "user_id",
-    "api_key_id",
-)
+#: images, then the dimensions (:data:`DIM_SLOTS`).
+EVENT_FIELDS: Final = attrgetter("request_id", "timestamp", "usage", "cost", "images", *DIM_SLOTS)
 
 
 class Table(Protocol):
@@ -230,10 +224,16 @@ def tally_class(compiled: bool | None = None) -> Any:
 
 
 def _compiled_layout() -> tuple[dict[str, type], dict[str, tuple[str, ...]]]:
-    """What the compiled tally reads: the classes it is given, and the orders of their tuples."""
+    """What the compiled tally reads: the classes it is given, the event's slots a series
+    is keyed by, and the orders of the tuples it reads."""
     return (
         {"event": ImageUsageEvent, "usage": ImageUsage, "cost": ImageCost},
-        {"split": SPLIT_FIELDS, "units": UNIT_FIELDS, "totals": totals.FIELDS},
+        {
+            "dims": DIM_SLOTS,
+            "split": SPLIT_FIELDS,
+            "units": UNIT_FIELDS,
+            "totals": totals.FIELDS,
+        },
     )
 
 

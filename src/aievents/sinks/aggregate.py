@@ -2,8 +2,9 @@
 
 Every ``image:usage`` event is added, in O(1), to the totals of its series:
 its UTC minute and its dimensions (model, size, source, project, user, API
-key). :meth:`AggregateSink.usage` and :meth:`AggregateSink.costs` answer
-from those totals through :mod:`aievents.query`.
+key, and beyond OpenAI's, provider and quality). :meth:`AggregateSink.usage`
+and :meth:`AggregateSink.costs` answer from those totals through
+:mod:`aievents.query`.
 
 Memory stays bounded whatever the load:
 
@@ -180,16 +181,17 @@ class AggregateSink(Reports):
         """Price the totals again with ``prices`` (this sink's book by default), where they allow.
 
         The sink keeps sums, not requests, so a series (one model, size,
-        source, project, user and API key) is priced again only when its
-        sums give the same answer as pricing each of its requests would:
+        source, project, user, API key, provider and quality) is priced
+        again only when its sums give the same answer as pricing each of
+        its requests would:
 
         - every request of the series was priced by its tokens: the token
           lanes are priced again (a token price is a sum over tokens, so
           the sum prices exactly as the requests one by one);
         - every request was priced per image (no tokens): the images are
           priced again when the new price of an image depends only on
-          what the series keeps (model, size) and ``n`` images cost ``n``
-          times one.
+          what the series keeps (model, size, provider, quality) and ``n``
+          images cost ``n`` times one.
 
         What it cannot do (such a series is left as it is, its requests
         counted in :attr:`Repricing.kept` and the series named in
@@ -200,8 +202,10 @@ class AggregateSink(Reports):
         series that mix token-priced and per-image requests, the overflow
         series, models priced by what the provider billed (``per_billed_unit``
         in this sink's prices or the new ones: the sums do not keep it),
-        prices that depend on the quality or the provider (which a series
-        does not keep), and prices per request. A store keeps each
+        prices that depend on the quality or the provider for a series
+        that does not name them (its requests named none, or it was merged
+        from an export of a release before they were dimensions), and
+        prices per request. A store keeps each
         request and reprices all of them (:meth:`StoreSink.reprice`).
 
         Returns:

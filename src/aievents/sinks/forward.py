@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from aievents._fork import after_fork
+from aievents._threads import start
 from aievents._validate import setting
 from aievents.events import BaseEvent
 from aievents.exceptions import TransportError, UnencodableError
@@ -156,9 +157,7 @@ class ForwardSink:
         after_fork(self)
         _exit.register(self, self._worker, handle_sigterm=handle_sigterm)
         if keeper.spill is not None and replay_on_start:
-            threading.Thread(
-                target=self._replay, args=(None,), name=f"{name}-replay", daemon=True
-            ).start()
+            start(self._replay, args=(None,), name=f"{name}-replay")
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
@@ -407,7 +406,7 @@ class ForwardSink:
         elif left and not keeper.spill_batch(left):
             self._accounts.drop("closed", len(left))
         if stuck:  # the worker holds the transport: close it when it lets go
-            threading.Thread(target=self._close_transport_after, daemon=True).start()
+            start(self._close_transport_after, name="aievents-forward-closing")
         else:
             self._close_transport()
         keeper.close()

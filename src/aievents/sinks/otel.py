@@ -251,20 +251,23 @@ class OtelSink:
 
     def _keep(self, request_id: str, entry: _Open) -> _Open:
         """Keep ``entry`` open (or the one a racing thread kept first); evict past the cap."""
-        evicted: list[_Open] = []
+        evicted: list[_Open] | None = None
         with self._lock:
             if self._closed:
                 kept = None
             else:
-                kept = self._open.setdefault(request_id, entry)
                 opened_ = self._open
-                while len(opened_) > self._max_open:
-                    old_id, old = opened_.popitem(last=False)
-                    self._ended(old_id)
-                    evicted.append(old)
-                self.evicted += len(evicted)
-        for old in evicted:
-            old.cut(EVICTED)
+                kept = opened_.setdefault(request_id, entry)
+                if len(opened_) > self._max_open:
+                    evicted = []
+                    while len(opened_) > self._max_open:
+                        old_id, old = opened_.popitem(last=False)
+                        self._ended(old_id)
+                        evicted.append(old)
+                    self.evicted += len(evicted)
+        if evicted:
+            for old in evicted:
+                old.cut(EVICTED)
         if kept is None:  # closed meanwhile
             entry.cut(CLOSED)
             return entry
@@ -292,7 +295,7 @@ class OtelSink:
             entry = self._keep(request_id, self._start(tracer, event, start))
         if entry.span.is_recording():
             context = entry.span.get_span_context()
-            opened(request_id, f"{context.trace_id:032x}", f"{context.span_id:016x}")
+            opened(request_id, context.trace_id, context.span_id)
 
     def _lone(self, event: ImageEvent, duration: float | None) -> _Open | None:
         """The span of an event whose request this sink has not seen, or None.

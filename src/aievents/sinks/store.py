@@ -49,9 +49,12 @@ images, model, provider, size and quality, all that
 
 Opening a store of an older schema version upgrades it, in one
 transaction, by one process at a time: every column its tables lack is
-added (counts and costs 0, the rest NULL), and a store of version 1 also
+added (counts and costs 0, the rest NULL); a store of version 1 also
 has its rows without any cost made unpriced (version 1 could not tell an
-unknown cost from $0) and its roll-up summed again from the rows.
+unknown cost from $0); and a store of version 3 or older has its roll-up
+summed again from the rows, by every dimension (version 4 keys a roll-up's
+series by provider and quality too, so that usage grouped or filtered by
+them is answered from the roll-up).
 
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """

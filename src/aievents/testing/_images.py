@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 
 from aievents._extras import require_extra
 from aievents._redact import REDACTED, is_secret_key
+from aievents._threads import Thread
 from aievents.testing._answers import B64, gpt_usage, openai_answer
 from aievents.testing._gemini import GEMINI_PATH, gemini_reply, send_events
 from aievents.testing._responses import IMAGE_DEPLOYMENT, ResponsesEndpoint
@@ -264,7 +265,9 @@ class ImageServer:
         if tls is not None:
             self._http.socket = tls.wrap_socket(self._http.socket, server_side=True)
         self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = Thread(
+            target=self._http.serve_forever, name="aievents-image-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
