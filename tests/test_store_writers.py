@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from aievents.query import DIMENSIONS
 from aievents.sinks import StoreSink
+from aievents.sinks._storeschema import ROLLUPS
 from aievents.sinks.store import SCHEMA_VERSION, StoreAccessError
 from aievents.totals import FIELDS
 from postgres_server import fresh_database
@@ -170,6 +171,9 @@ class TestWriterRole:
             ("aievents_daily", "INSERT"),
             ("aievents_daily", "SELECT"),
             ("aievents_daily", "UPDATE"),
+            ("aievents_hourly", "INSERT"),
+            ("aievents_hourly", "SELECT"),
+            ("aievents_hourly", "UPDATE"),
             ("aievents_meta", "SELECT"),
             ("aievents_usage", "INSERT"),
             ("aievents_usage", "SELECT"),
@@ -315,7 +319,8 @@ class TestManyWriters:
         assert rows == [(distinct, distinct)]
         reader = StoreSink(writer.url, create=False, clock=lambda: T0 + 10 * DAY)
         assert requests(reader, days=5) == distinct
-        assert roll_up(writer.owner) == recount(writer.owner)
+        for table, period in ROLLUPS.items():
+            assert roll_up(writer.owner, table) == recount(writer.owner, period), table
         reader.close(10)
         assert watch.writing > 0, "the watch saw the writers at work"
         assert watch.table_locks == Counter(), "no writer takes a table lock"
@@ -325,20 +330,20 @@ class TestManyWriters:
         print(f"lock watch: {watch.samples} samples, waits {dict(watch.waits)}; retried {retried}")
 
 
-def roll_up(url: str) -> dict[tuple[Any, ...], list[int]]:
-    """The daily roll-up: each lane (FIELDS) per day and series, its halves joined."""
+def roll_up(url: str, table: str) -> dict[tuple[Any, ...], list[int]]:
+    """A roll-up: each lane (FIELDS) per period and series, its halves joined."""
     dims = ", ".join(DIMENSIONS)
     lanes = ", ".join(f"sum({f}_hi) * 4294967296 + sum({f}_lo)" for f in FIELDS)
-    query = f"SELECT period, {dims}, {lanes} FROM aievents_daily GROUP BY period, {dims}"
+    query = f"SELECT period, {dims}, {lanes} FROM {table} GROUP BY period, {dims}"
     return _keyed(psql(url, query))
 
 
-def recount(url: str) -> dict[tuple[Any, ...], list[int]]:
-    """The same sums counted again from the rows."""
+def recount(url: str, period: int) -> dict[tuple[Any, ...], list[int]]:
+    """The same sums counted again from the rows, per ``period`` minutes."""
     dims = ", ".join(DIMENSIONS)
     lanes = ", ".join(["count(*)", *(f"sum({f})" for f in FIELDS[1:])])
-    day = "minute / 1440 * 1440"
-    query = f"SELECT {day}, {dims}, {lanes} FROM aievents_usage GROUP BY {day}, {dims}"
+    start = f"minute / {period} * {period}"
+    query = f"SELECT {start}, {dims}, {lanes} FROM aievents_usage GROUP BY {start}, {dims}"
     return _keyed(psql(url, query))
 
 
@@ -347,3 +352,28 @@ def _keyed(rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[int]]:
     found = {tuple(row[:width]): [int(v) for v in row[width:]] for row in rows}
     assert found
     return found
+
+
+class TestHourly:
+    """1h queries are answered from the hourly roll-up, written with the rows."""
+
+    def test_read_and_made_again(self, tmp_path: Path) -> None:
+        """Whole hours come from aievents_hourly; a missing one is made again from the rows."""
+        url = f"sqlite:///{tmp_path / 'usage.db'}"
+        sink = StoreSink(url, clock=lambda: T0 + DAY)
+        sink.write([request(f"r{i}", i, T0 + i * 60) for i in range(180)])  # 3 hours
+        hours = [b.results[0].num_model_requests for b in sink.usage(T0, T0 + 3 * 3600, "1h").data]
+        assert hours == [60, 60, 60]
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:  # the roll-up is what is read: a change there shows
+            conn.exec_driver_sql("UPDATE aievents_hourly SET num_model_requests_lo = 1")
+        changed = sink.usage(T0, T0 + 3 * 3600, "1h", group_by=["user_id"]).data
+        assert sum(r.num_model_requests for b in changed for r in b.results) < 180
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE aievents_hourly")
+        engine.dispose()
+        sink.close(10)
+        again = StoreSink(url, clock=lambda: T0 + DAY)
+        hours = [b.results[0].num_model_requests for b in again.usage(T0, T0 + 3 * 3600, "1h").data]
+        assert hours == [60, 60, 60]
+        again.close(10)

@@ -4,22 +4,29 @@ Many processes and hosts write one database at once. The rows go in with
 ``INSERT ... ON CONFLICT (request_id) DO NOTHING RETURNING request_id``:
 PostgreSQL skips a request id already stored, waits only for a transaction
 inserting the same id right now (then skips it if that one commits), and
-says which rows were new; only those are added to the roll-up, in the same
-transaction. Each statement takes its rows as arrays, one per column
+says which rows were new; only those are added to the roll-ups, in the
+same transaction. Each statement takes its rows as arrays, one per column
 (``unnest``): one statement for many rows, a fraction of the work of a
 statement per row.
 
 Two writers with request ids or roll-up rows in common wait for each other
 only one way: every writer inserts its rows in request id order, then adds
-to the roll-up rows in key order (``WITH ORDINALITY``: in the order given),
-so no two transactions each hold a row the other waits for.
+to each roll-up (the tables in one order) its rows in key order (``WITH
+ORDINALITY``: in the order given), so no two transactions each hold a row
+the other waits for.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from aievents.sinks._storeschema import DAILY, DAILY_COLUMNS, HALVES, SPLIT, USAGE_COLUMNS
+from aievents.sinks._storeschema import (
+    HALVES,
+    ROLLUP_COLUMNS,
+    ROLLUPS,
+    USAGE_COLUMNS,
+    roll_up_sums,
+)
 from aievents.totals import FIELDS
 
 __all__ = ["add_to_roll_up", "insert_new"]
@@ -42,15 +49,9 @@ def _from_arrays(table: str, columns: tuple[str, ...], integers: frozenset[str])
 
 def _roll_up_statement(table: str) -> str:
     """The roll-up rows added to ``table``: a new one inserted, an existing one summed into."""
-    updates = []
-    for column in FIELDS:
-        hi, lo = f"{column}_hi", f"{column}_lo"
-        low = f"({table}.{lo} + excluded.{lo})"
-        updates.append(f"{hi} = {table}.{hi} + excluded.{hi} + {low} / {SPLIT}")
-        updates.append(f"{lo} = {low} %% {SPLIT}")
     return (
-        f"{_from_arrays(table, DAILY_COLUMNS, frozenset({'period', *HALVES}))} "
-        f"ON CONFLICT (period, series) DO UPDATE SET {', '.join(updates)}"
+        f"{_from_arrays(table, ROLLUP_COLUMNS, frozenset({'period', *HALVES}))} "
+        f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, '%%')}"
     )
 
 
@@ -58,7 +59,7 @@ _INSERT: Final = (
     f"{_from_arrays('aievents_usage', USAGE_COLUMNS, _USAGE_INTEGERS)} "
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 )
-_ROLL_UP: Final = _roll_up_statement(DAILY)
+_ROLL_UPS: Final = {table: _roll_up_statement(table) for table in ROLLUPS}
 
 
 def insert_new(cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -75,9 +76,9 @@ def insert_new(cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any,
     return [rows[rid] for rid in ids if rid in inserted]
 
 
-def add_to_roll_up(cursor: Any, rollup: list[tuple[Any, ...]]) -> None:
-    """Add roll-up rows (in DAILY_COLUMNS order) to the daily roll-up, in key order."""
+def add_to_roll_up(cursor: Any, table: str, rollup: list[tuple[Any, ...]]) -> None:
+    """Add roll-up rows (in ROLLUP_COLUMNS order) to roll-up ``table``, in key order."""
     ordered = sorted(rollup, key=lambda row: (row[0], row[1]))  # (period, series)
     for first in range(0, len(ordered), _ROWS):
         part = ordered[first : first + _ROWS]
-        cursor.execute(_ROLL_UP, [list(column) for column in zip(*part, strict=True)])
+        cursor.execute(_ROLL_UPS[table], [list(column) for column in zip(*part, strict=True)])

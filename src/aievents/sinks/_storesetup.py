@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from aievents.exceptions import StoreAccessError, first_line
-from aievents.sinks._storemigrate import missing_columns, schema_version, upgrade
-from aievents.sinks._storeschema import SCHEMA_VERSION
+from aievents.sinks._storemigrate import missing_columns, recount, schema_version, upgrade
+from aievents.sinks._storeschema import ROLLUPS, SCHEMA_VERSION
 
 try:
     import sqlalchemy as sa
@@ -91,6 +91,7 @@ def set_up(
             version = schema_version(conn, tables, url)
         if stale and version >= 1:
             upgrade(conn, tables, version, url)
+        _roll_ups_anew(conn, tables)
         # Every start: tables dropped under a running sink come back.
         metadata.create_all(conn, checkfirst=True)
         if version < SCHEMA_VERSION:
@@ -109,6 +110,17 @@ def set_up(
             )
         said = hide(first_line(error))
         raise _error(url, f"cannot {doing} as this role ({said}): {remedy}") from None
+
+
+def _roll_ups_anew(conn: Any, tables: dict[str, Any]) -> None:
+    """A roll-up missing beside the rows (dropped, or not made yet) made and summed from them."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(tables["usage"].name):
+        return  # no rows: create_all makes every table, empty
+    for name, period in ROLLUPS.items():
+        if not inspector.has_table(name):
+            tables[name].create(conn)
+            recount(conn, tables["usage"], tables[name], period)
 
 
 def _error(url: str, reason: str) -> StoreAccessError:

@@ -1,8 +1,8 @@
 """How a StoreSink writes: an event's row, a batch in one transaction, retries, losses.
 
 Every ``image:usage`` event becomes one row (its request id unique: a
-duplicate is ignored); the daily roll-up is added to in the same
-transaction. A batch that meets a failure that may pass is tried again,
+duplicate is ignored); the roll-ups (hourly, daily) are added to in the
+same transaction. A batch that meets a failure that may pass is tried again,
 waiting longer each time, until it is written or the sink's close deadline
 gives it up; a batch the database refuses is written one event at a time,
 so that only the refused events are lost.
@@ -35,7 +35,7 @@ from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
     LOOKUP,
-    daily,
+    roll_ups,
     unfit_text,
 )
 from aievents.sinks._tally import DIM_SLOTS
@@ -271,25 +271,28 @@ class StoreWriter:
         PostgreSQL: no table lock (:mod:`aievents.sinks._storepg`).
         Returns the rows written.
         """
-        # The roll-up of every row, summed before the transaction: it is the
-        # one added when every row is new (the common case), so that the
+        # The roll-ups of every row, summed before the transaction: they are
+        # the ones added when every row is new (the common case), so that the
         # transaction holds its locks no longer than the statements take.
-        every = daily(list(rows.values()))
+        every = roll_ups(list(rows.values()))
         raw = self._db.engine.raw_connection()
         try:
             cursor = raw.cursor()
             if self._db.sqlite:
                 new = self._new_rows(cursor, rows)
-                if new:
-                    rollup = every if len(new) == len(rows) else daily(new)
-                    cursor.executemany(self._db.sql["roll_up"], rollup)
             else:
                 # A writer never waits forever on another's row, nor on a statement.
                 cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
                 cursor.execute("SET LOCAL statement_timeout = '60s'")
                 new = insert_new(cursor, rows)
-                if new:
-                    add_to_roll_up(cursor, every if len(new) == len(rows) else daily(new))
+            sums = every if len(new) == len(rows) else roll_ups(new)
+            for table, rollup in sums.items():  # in one order of the tables, in every writer
+                if not rollup:
+                    continue
+                if self._db.sqlite:
+                    cursor.executemany(self._db.sql[table], rollup)
+                else:
+                    add_to_roll_up(cursor, table, rollup)
             raw.commit()
         except BaseException:
             raw.rollback()
