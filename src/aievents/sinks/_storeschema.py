@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from aievents.query import DIMENSIONS
-from aievents.totals import DAY_MINUTES, FIELDS, sum_by_day
+from aievents.totals import DAY_MINUTES, FIELDS
 
 try:
     import sqlalchemy as sa
@@ -40,7 +40,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPLIT",
     "USAGE_COLUMNS",
-    "daily",
     "daily_row",
     "joined",
     "lane_sums",
@@ -194,23 +193,41 @@ _DIMS: Final = slice(USAGE_COLUMNS.index(DIMENSIONS[0]), USAGE_COLUMNS.index(DIM
 _LANES: Final = slice(USAGE_COLUMNS.index(LANE_COLUMNS[0]), USAGE_COLUMNS.index("cost_exact"))
 
 
-def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The roll-up rows of written usage rows: sums per day and series."""
-    sums = sum_by_day(rows, _MINUTE, _DIMS, _LANES)
-    return [daily_row(key[0], key[1:], total) for key, total in sums.items()]
-
-
 def roll_ups(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
     """The rows of every roll-up (ROLLUPS) for written usage rows: sums per period and series.
 
     Summed per hour first; a longer period sums those hours.
     """
     hours = sum_by_period(rows, HOUR)
-    found = {}
+    digests: dict[tuple[Any, ...], str] = {}  # a series' digest, made once per batch
+    found: dict[str, list[tuple[Any, ...]]] = {}
     for table, period in ROLLUPS.items():
         sums = hours if period == HOUR else regrouped(hours, period)
-        found[table] = [daily_row(key[0], key[1:], total) for key, total in sums.items()]
+        made: list[tuple[Any, ...]] = []
+        found[table] = made
+        for key, total in sums.items():
+            dims = key[1:]
+            series = digests.get(dims)
+            if series is None:
+                series = digests[dims] = _digest(dims)
+            made.append((key[0], series, *dims, *_halves(total)))
     return found
+
+
+def _digest(dims: tuple[Any, ...]) -> str:
+    """A series' key in a roll-up: a digest of its dimensions."""
+    return hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
+
+
+def _halves(lanes: Sequence[int]) -> list[int]:
+    """Each lane as its two halves, ``(value // SPLIT, value % SPLIT)``, in a row."""
+    halves = [0] * (2 * len(lanes))
+    if min(lanes) >= 0 and max(lanes) < SPLIT:  # the common case: every high half 0
+        halves[1::2] = lanes
+        return halves
+    for lane, value in enumerate(lanes):
+        halves[2 * lane], halves[2 * lane + 1] = divmod(value, SPLIT)
+    return halves
 
 
 def sum_by_period(rows: list[tuple[Any, ...]], period: int) -> dict[tuple[Any, ...], list[int]]:
@@ -246,8 +263,7 @@ def regrouped(sums: dict[tuple[Any, ...], list[int]], period: int) -> dict[Any, 
 def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
     """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
     digest of every dimension), every lane in halves."""
-    series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
-    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, SPLIT)))
+    return (period, _digest(dims), *dims, *_halves(lanes))
 
 
 def lane_sums(source: Any, raw: bool) -> list[Any]:
