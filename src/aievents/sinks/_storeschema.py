@@ -30,6 +30,7 @@ __all__ = [
     "DAILY_COLUMNS",
     "DAY",
     "HALVES",
+    "KEY_VERSION",
     "LANE_COLUMNS",
     "LOOKUP",
     "PRICE_COLUMNS",
@@ -77,6 +78,11 @@ DAY: Final = DAY_MINUTES
 #: (ROLLUP_COLUMNS), its series keyed by every dimension (schema version 4:
 #: provider and quality too).
 ROLLUPS: Final = {DAILY: DAY}
+#: What a roll-up row's ``key_version`` holds: the schema version whose dimensions
+#: key its series (4: every one of DIMENSIONS). The column is NOT NULL without a
+#: default, so that a writer of an older release, whose roll-up rows lack it (and
+#: lack provider and quality), is refused rather than adding to a mis-keyed series.
+KEY_VERSION: Final = 4
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
 
@@ -124,6 +130,7 @@ def tables(metadata: Any) -> dict[str, Any]:
             sa.Column("series", sa.String(64), nullable=False),
             *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
             *[sa.Column(c, sa.BigInteger, nullable=False) for c in HALVES],
+            sa.Column("key_version", sa.BigInteger, nullable=False),  # KEY_VERSION
             sa.UniqueConstraint("period", "series", name=f"{name}_key"),
         )
     return found
@@ -140,7 +147,7 @@ USAGE_COLUMNS: Final = (
     *PRICE_COLUMNS,
 )
 #: The columns of a roll-up row (of every roll-up), in the order daily_row builds them.
-ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
+ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES, "key_version")
 DAILY_COLUMNS: Final = ROLLUP_COLUMNS
 
 
@@ -185,9 +192,10 @@ def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
     """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
-    digest of every dimension), every lane in halves."""
+    digest of every dimension), every lane in halves, its KEY_VERSION."""
     series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
-    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, SPLIT)))
+    halves = (half for lane in lanes for half in divmod(lane, SPLIT))
+    return (period, series, *dims, *halves, KEY_VERSION)
 
 
 def lane_sums(source: Any, raw: bool) -> list[Any]:
