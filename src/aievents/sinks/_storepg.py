@@ -50,7 +50,7 @@ def _from_arrays(table: str, columns: tuple[str, ...], integers: frozenset[str])
 def _roll_up_statement(table: str) -> str:
     """The roll-up rows added to ``table``: a new one inserted, an existing one summed into."""
     return (
-        f"{_from_arrays(table, ROLLUP_COLUMNS, frozenset({'period', *HALVES}))} "
+        f"{_from_arrays(table, ROLLUP_COLUMNS, frozenset({'period', *HALVES, 'key_version'}))} "
         f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, '%%')}"
     )
 

@@ -32,6 +32,7 @@ __all__ = [
     "HALVES",
     "HOUR",
     "HOURLY",
+    "KEY_VERSION",
     "LANE_COLUMNS",
     "LOOKUP",
     "PRICE_COLUMNS",
@@ -85,6 +86,11 @@ HOUR: Final = 60
 #: (ROLLUP_COLUMNS), its series keyed by every dimension (schema version 4:
 #: provider and quality too; the hourly roll-up is new in version 4).
 ROLLUPS: Final = {DAILY: DAY, HOURLY: HOUR}
+#: What a roll-up row's ``key_version`` holds: the schema version whose dimensions
+#: key its series (4: every one of DIMENSIONS). The column is NOT NULL without a
+#: default, so that a writer of an older release, whose roll-up rows lack it (and
+#: lack provider and quality), is refused rather than adding to a mis-keyed series.
+KEY_VERSION: Final = 4
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
 
@@ -132,6 +138,7 @@ def tables(metadata: Any) -> dict[str, Any]:
             sa.Column("series", sa.String(64), nullable=False),
             *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
             *[sa.Column(c, sa.BigInteger, nullable=False) for c in HALVES],
+            sa.Column("key_version", sa.BigInteger, nullable=False),  # KEY_VERSION
             sa.UniqueConstraint("period", "series", name=f"{name}_key"),
         )
     return found
@@ -148,7 +155,7 @@ USAGE_COLUMNS: Final = (
     *PRICE_COLUMNS,
 )
 #: The columns of a roll-up row (of every roll-up), in the order daily_row builds them.
-ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
+ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES, "key_version")
 DAILY_COLUMNS: Final = ROLLUP_COLUMNS
 
 
@@ -262,8 +269,8 @@ def regrouped(sums: dict[tuple[Any, ...], list[int]], period: int) -> dict[Any, 
 
 def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
     """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
-    digest of every dimension), every lane in halves."""
-    return (period, _digest(dims), *dims, *_halves(lanes))
+    digest of every dimension), every lane in halves, its KEY_VERSION."""
+    return (period, _digest(dims), *dims, *_halves(lanes), KEY_VERSION)
 
 
 def lane_sums(source: Any, raw: bool) -> list[Any]:
