@@ -217,7 +217,7 @@ def roll_ups(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
             series = digests.get(dims)
             if series is None:
                 series = digests[dims] = _digest(dims)
-            made.append((key[0], series, *dims, *_halves(total)))
+            made.append(daily_row(key[0], dims, total, series))
     return found
 
 
@@ -267,10 +267,13 @@ def regrouped(sums: dict[tuple[Any, ...], list[int]], period: int) -> dict[Any, 
     return found
 
 
-def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
+def daily_row(
+    period: int, dims: tuple[Any, ...], lanes: Sequence[int], series: str | None = None
+) -> tuple[Any, ...]:
     """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
-    digest of every dimension), every lane in halves, its KEY_VERSION."""
-    return (period, _digest(dims), *dims, *_halves(lanes), KEY_VERSION)
+    digest of every dimension; given when known), every lane in halves, its KEY_VERSION."""
+    digest = _digest(dims) if series is None else series
+    return (period, digest, *dims, *_halves(lanes), KEY_VERSION)
 
 
 def lane_sums(source: Any, raw: bool) -> list[Any]:
