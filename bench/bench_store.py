@@ -1,4 +1,4 @@
-"""StoreSink on SQLite: ingest 1M events, then a 1d usage query grouped by model and size.
+"""StoreSink: ingest 1M events into SQLite, a 1d usage query; writer scaling on PostgreSQL.
 
 The events (four GPT image models, three sizes, 100 users in 10 projects,
 over 30 days, each priced as the instrumentation prices it) are built in
@@ -6,6 +6,10 @@ chunks outside the timings; each chunk is written with ``StoreSink.write``,
 one transaction per chunk, as ``aievents ingest`` writes. The query is
 ``usage(bucket_width="1d", group_by=["model", "size"])`` over the 30 days,
 answered from the daily roll-up (the median of several runs).
+
+Then writer scaling (:mod:`_store_scaling`): events per second into
+PostgreSQL with 1, 2, 4 and 8 writer processes, printed as a curve with each
+ratio to one writer (``--scaling-events 0`` leaves it out).
 
 Run with the project's venv: ``make bench``; ``--events`` makes it shorter.
 """
@@ -20,6 +24,7 @@ import time
 from pathlib import Path
 
 from _events import MODELS, SIZES, priced_event
+from _store_scaling import scaling
 from aievents import ImageUsageEvent
 from aievents.sinks import StoreSink
 
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=5000)
     parser.add_argument("--queries", type=int, default=7)
+    parser.add_argument(
+        "--scaling-events", type=int, default=200_000, help="events per writer count; 0: none"
+    )
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="aievents-bench-") as folder:
@@ -81,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(results)} results; bar <= 0.3 s: {'ok' if query <= 0.3 else 'MISSED'})"
     )
     print(f"{'database file, MiB':<44} {size / 2**20:>8.1f}")
+    if args.scaling_events:
+        scaling(args.scaling_events, chunk=1000)
     return 0
 
 

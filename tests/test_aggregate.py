@@ -429,7 +429,7 @@ class TestCosts:
         ("params", "field"),
         [
             ({"bucket_width": "1h"}, "bucket_width"),
-            ({"group_by": ["model"]}, "group_by"),
+            ({"group_by": ["size"]}, "group_by"),
             ({"limit": 181}, "limit"),
             ({"end_time": D0 - DAY}, "end_time"),
             ({"page": "%%%"}, "page"),

@@ -185,9 +185,9 @@ class TestWindowOptions:
 
     def test_costs_group(self, cli: Any, november: Path) -> None:
         """costs names its own groups."""
-        result = cli("costs", "--events", str(november), "--group-by", "model")
+        result = cli("costs", "--events", str(november), "--group-by", "size")
         assert result.returncode == 2
-        assert "argument --group-by: must be one of api_key_id, line_item, project_id" in (
+        assert "argument --group-by: must be one of api_key_id, line_item, model, " in (
             result.stderr
         )
 

@@ -217,6 +217,64 @@ class TestBlocks:
             run("-m", "pytest", "-q", "-p", "no:cacheprovider", "test_block.py")
 
 
+#: Put before a block: the clock (time.time, time.time_ns, datetime.now) stands
+#: 1 ms before the next UTC midnight until ``_midnight()``, then 1 ms after it.
+MIDNIGHT_CLOCK = """\
+import datetime as _datetime
+import time as _time
+
+_MIDNIGHT = (int(_time.time()) // 86_400 + 1) * 86_400 * 10**9
+_clock = [_MIDNIGHT - 10**6]
+
+
+def _midnight():
+    _clock[0] = _MIDNIGHT + 10**6
+
+
+_time.time = lambda: _clock[0] / 1e9
+_time.time_ns = lambda: _clock[0]
+
+
+class _Now(_datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return _datetime.datetime.fromtimestamp(_clock[0] / 1e9, tz)
+
+
+_datetime.datetime = _Now
+"""
+#: Blocks that take "today" from the clock, then emit events.
+TODAY = [b for b in ALL if b.not_run is None and re.search(r"^today = ", b.code, re.M)]
+
+
+class TestAcrossMidnight:
+    """A block that asks about "today" still runs when UTC midnight passes while it runs."""
+
+    @pytest.mark.parametrize("block", TODAY, ids=lambda b: b.name)
+    def test_midnight_after_today(self, block: Block, tmp_path: Path) -> None:
+        """Midnight passes right after its ``today = ...`` line: it exits 0, its output as shown."""
+        code = re.sub(r"^(today = .*\n)", r"\1_midnight()\n", block.code, count=1, flags=re.M)
+        script = tmp_path / "block.py"
+        script.write_text(MIDNIGHT_CLOCK + code, encoding="utf-8")
+        env = os.environ | {"HOME": str(tmp_path), "AIEVENTS_OFFLINE_LOG": str(tmp_path / "log")}
+        result = subprocess.run(
+            [sys.executable, str(RUNNER), str(script)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"{block.name}\n{result.stdout}\n{result.stderr}"
+        if block.output is not None:
+            assert matches(block.output, result.stdout), f"{block.name}\n{result.stdout}"
+
+    def test_found(self) -> None:
+        """The blocks are found (the guide's report by provider and quality among them)."""
+        assert any("providers=[" in block.code for block in TODAY)
+
+
 class TestHarness:
     """The checks above read pages the way a reader does."""
 

@@ -70,6 +70,14 @@ EXPECTED = {
         '"user_id": "alice"',
         '"line_item": "gpt-image-2, output image tokens"',
     ],
+    "spend_pandas.py": [
+        # gpt-image-2: 50 text tokens x 5.00/M + 1056 image tokens x 30.00/M = 0.03193
+        "alice $0.06386 (computed) for 2 requests, 2 images",
+        "bob at least $0.03193 (computed) for 2 requests, 2 images",
+        "1 request without a price",
+        "2024-11-01 alice 0.06386 0",
+        "2024-11-01 bob None 1",
+    ],
     "usage_api.py": [
         "without the key: 401",
         "usage: 200",

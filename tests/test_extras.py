@@ -149,12 +149,19 @@ class TestLibraryExtras:
             ("from aievents.instrument import instrument_google_genai as i; i()", {}, "google"),
             ("from aievents import PrometheusSink", {}, "prometheus"),
             ("from aievents.sinks import serve_metrics", {"extras": ("otel",)}, "prometheus"),
+            (
+                "from aievents.query import Page as P; P(data=(), has_more=False, "
+                "next_page=None).to_pandas()",
+                {},
+                "pandas",
+            ),
             ("from aievents.serve import create_app", {}, "serve"),
             (
                 "from aievents.serve import serve; serve(None, port=0)",
                 {"dists": ("starlette",)},
                 "serve",
             ),
+            ("from aievents.serve._dashboard import dashboard_routes", {}, "serve"),
         ],
     )
     def test_named(

@@ -40,6 +40,10 @@ VERSION = version("aievents")
 #: What the application brings beside an extra, installed in that extra's venv: OtelSink
 #: is built on opentelemetry-api; the SDK (and so its example) is the application's.
 APPLICATION: dict[str, tuple[str, ...]] = {"otel": ("opentelemetry-sdk",)}
+#: The dashboard's own files, package data in the wheel.
+DASHBOARD = tuple(
+    f"aievents/serve/static/{name}" for name in ("dashboard.css", "dashboard.js", "icon.svg")
+)
 #: The venvs: one per extra, one with no extra, and one with the wheel built without a compiler.
 PURE = "no compiler"
 KINDS = ("", *sorted(EXTRAS), PURE)
@@ -254,7 +258,7 @@ class TestSdist:
         assert any(n.startswith("aievents/_speedups.") and n.endswith(".so") for n in compiled)
         assert not any(n.endswith(".so") for n in pure)
         for names in (compiled, pure):
-            for needed in ("aievents/pricing/prices.json", "aievents/py.typed"):
+            for needed in ("aievents/pricing/prices.json", "aievents/py.typed", *DASHBOARD):
                 assert needed in names
             assert not any(n.endswith(".c") for n in names)
             assert f"aievents-{VERSION}.dist-info/licenses/LICENSE" in names
@@ -269,7 +273,13 @@ PARTS = {
     "store": ["python", "-c", "import aievents; aievents.StoreSink('sqlite:///x.db').close()"],
     "devtools": ["python", "-c", "from aievents.devtools import DevtoolsTransport as T; T()"],
     "cli": ["aievents", "costs", "--events", "events.jsonl"],
-    "serve": ["python", "-c", "from aievents.serve import create_app, serving"],
+    # create_app mounts the dashboard, whose routes read its files (package data).
+    "serve": [
+        "python",
+        "-c",
+        "from aievents import AggregateSink; from aievents.serve import create_app, serving; "
+        "create_app(AggregateSink())",
+    ],
     "fal": [
         "python",
         "-c",

@@ -162,6 +162,18 @@ CASES = [
         {"group_by": ["project_id", "api_key_id"], "project_ids": ["proj_a"]},
     ),
     ("costs", [("api_key_ids", "key_1"), ("limit", "4")], {"api_key_ids": ["key_1"], "limit": 4}),
+    # Extensions: costs by model, user and provider, and their filters.
+    (
+        "costs",
+        [("group_by", "model"), ("group_by", "user_id"), ("user_ids[]", "u1")],
+        {"group_by": ["model", "user_id"], "user_ids": ["u1"]},
+    ),
+    (
+        "costs",
+        [("group_by[]", "provider"), ("group_by[]", "line_item"), ("models", "gpt-image-2")],
+        {"group_by": ["provider", "line_item"], "models": ["gpt-image-2"]},
+    ),
+    ("costs", [("providers", "openai")], {"providers": ["openai"]}),
 ]
 
 
@@ -366,6 +378,22 @@ class TestKey:
             headers = {"Authorization": f"{scheme} {self.KEY}"}
             response = httpx.get(locked + USAGE_PATH, params={"start_time": T0}, headers=headers)
             assert page_of(response) == sink.usage(T0).to_dict()
+
+    def test_dashboard_login(self, locked: str, sink: AggregateSink) -> None:
+        """The dashboard asks for the key in its form, then the cookie opens it; not the API."""
+        with httpx.Client(base_url=locked) as browser:
+            assert browser.get("/").status_code == 401  # its login page
+            assert browser.get("/assets/dashboard.css").status_code == 401
+            answer = browser.post("/login", data={"key": self.KEY})
+            assert answer.status_code == 303
+            page = browser.get("/")
+            assert page.status_code == 200
+            assert "data-total-requests" in page.text
+            assert self.KEY not in page.text + str(browser.cookies.jar)
+            error_of(browser.get(USAGE_PATH, params={"start_time": T0}), 401)
+        with httpx.Client(base_url=locked) as browser:
+            assert browser.post("/login", data={"key": self.KEY + "x"}).status_code == 401
+            assert browser.get("/").status_code == 401
 
     def test_never_shown(self, sink: AggregateSink) -> None:
         """The app, its middleware and its routes never show the key."""

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from aievents import ImageUsageEvent
 from aievents.pricing import PriceTable
-from aievents.query import QueryError
+from aievents.query import COST_EXTENSIONS, QueryError
 from aievents.sinks import AggregateSink, StoreSink
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
 from postgres_server import fresh_database
@@ -146,6 +146,15 @@ class TestWrite:
         same(store, memory, "usage", T0, T0 + 5 * DAY, "1d", ["model"], user_ids=["user_2"])
         for group in ([], ["line_item"], ["project_id"]):
             same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=group)
+        for name in sorted(COST_EXTENSIONS):  # extensions: model, user_id, provider
+            for group in ([name], [name, "line_item"], [name, "project_id"]):
+                same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=group)
+        same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=["model"], user_ids=["user_2"])
+        same(store, memory, "costs", T0, T0 + 5 * DAY, group_by=["user_id"], models=["gpt-image-1"])
+        for since in ("month", T0 + DAY, dt.datetime(2024, 11, 2, 12, tzinfo=dt.timezone.utc)):
+            for user in ("user_1", None):
+                asked = {"user_id": user, "since": since, "until": T0 + 5 * DAY}
+                assert store.spend(**asked) == memory.spend(**asked)
         store.close(10)
 
     def test_aware_datetimes(self, url: str) -> None:
@@ -493,6 +502,12 @@ def test_parity_with_aggregate(
     for width, limit in (("1d", 31), ("1h", 168), ("1m", 1440)):
         same(store, memory, "usage", start, end, width, ["user_id", "model"], limit=limit)
     same(store, memory, "costs", start, end, group_by=["line_item"], limit=31)
+    for name in sorted(COST_EXTENSIONS):
+        same(store, memory, "costs", start, end, group_by=[name, "line_item"], limit=31)
+        same(store, memory, "costs", start, end, group_by=[name], limit=31)
+    assert store.spend(user_id="u1", since=start, until=end) == memory.spend(
+        user_id="u1", since=start, until=end
+    )
     store.close(10)
     store.dispose()
 

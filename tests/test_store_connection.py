@@ -156,6 +156,7 @@ import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("PRAGMA wal_autocheckpoint=0")
 conn.execute("UPDATE aievents_usage SET user_id = 'changed'")
+conn.execute("UPDATE aievents_hourly SET user_id = 'changed'")  # what 1h queries read
 print("holding", flush=True)
 sys.stdin.read()
 conn.close()

@@ -3,13 +3,17 @@ PostgreSQL stores answer alike; exports and stores of before them still load."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import attrs
 import jsonschema
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -22,7 +26,7 @@ from aievents.sinks.store import SCHEMA_VERSION
 from aievents.totals import FIELDS
 from aievents.wire import to_json
 from postgres_server import fresh_database
-from store_v3 import COUNT, DAY, SEED, T0, stream, total_images
+from store_v3 import COUNT, DAY, PROVIDERS, QUALITIES, SEED, T0, stream, total_images
 
 from helpers import usage_at
 
@@ -52,6 +56,36 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'usage.db'}"
     server = request.getfixturevalue("postgres_server")
     return fresh_database(server, f"aievents_{uuid.uuid4().hex[:12]}")
+
+
+def repeated(count: int) -> list[ImageUsageEvent]:
+    """``stream``'s requests over few series, each many times; few of them the Python way.
+
+    Every provider with every quality (``None`` too), by two models; the
+    other dimensions alike. One in ten of the requests the compiled tally
+    declines (without a price, or a cost finer than its units) is kept.
+    """
+    combos = [(provider, quality) for provider in PROVIDERS for quality in QUALITIES]
+    found = []
+    for event in stream(11, count):
+        index = int(event.request_id.rsplit("-", 1)[1])  # a duplicate keeps its request's
+        if (event.cost is None or event.cost.units is None) and index % 10:
+            continue
+        provider, quality = combos[index % len(combos)]
+        found.append(
+            attrs.evolve(
+                event,
+                provider=provider,
+                quality=quality,
+                model=("gpt-image-1", "gpt-image-1-mini")[index % 2],
+                size="1024x1024",
+                operation="image.generation",
+                project_id="proj_a",
+                user_id="u1",
+                api_key_id="key_1",
+            )
+        )
+    return found
 
 
 def aggregate(*, compiled: bool | None = None, prices: PriceTable | None = None) -> AggregateSink:
@@ -99,6 +133,24 @@ class TestGroupAndFilter:
         python = fed(aggregate(compiled=False), events)
         assert compiled.compiled
         assert not python.compiled
+        assert pages(compiled, **query) == pages(python, **query)
+
+    @pytest.mark.parametrize("query", GROUPINGS, ids=json.dumps)
+    def test_the_tallies_agree_on_few_series(self, query: dict[str, Any]) -> None:
+        """Few series, each sent many times: the compiled tally adds nearly every event itself.
+
+        (A series new to the sink, and a request without a price, go the
+        Python way; every other event is the compiled tally's.)
+        """
+        if not COMPILED:
+            pytest.skip("aievents._speedups was not built")
+        events = repeated(3000)
+        compiled = fed(aggregate(compiled=True), events)
+        python = fed(aggregate(compiled=False), events)
+        distinct = len({event.request_id for event in events})
+        assert compiled.events == python.events == distinct
+        took = compiled._table.tally.events  # what the compiled tally added itself
+        assert took > 0.9 * distinct, (took, distinct)
         assert pages(compiled, **query) == pages(python, **query)
 
     def test_stores_answer_as_aggregate(self, url: str) -> None:
@@ -309,6 +361,150 @@ class TestUpgradeFromVersion3:
             memory, group_by=["provider", "quality"]
         )
         again.close(10)
+
+
+def role(url: str, *grants: str) -> str:
+    """A new login role granted ``grants`` (each ``PRIVILEGES ON TABLES``); its URL."""
+    name, password = f"role_{uuid.uuid4().hex[:10]}", f"pw-{uuid.uuid4().hex}"
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        for grant in grants:
+            connection.execute(f"GRANT {grant} TO {name}")
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{name}:{password}@{parts.hostname}:{parts.port}").geturl()
+
+
+#: What a role that serves the store (queries only) is granted.
+READER = "SELECT ON aievents_usage, aievents_daily, aievents_meta"
+#: What a writer role is granted (UPDATE on the rows: the lock writers take needs it).
+WRITER = (
+    "SELECT, INSERT, UPDATE ON aievents_usage, aievents_daily",
+    "SELECT ON aievents_meta",
+)
+
+
+class TestUpgradeKeepsGrants:
+    """On PostgreSQL the upgrade from version 3 keeps the roll-up table, and so its grants."""
+
+    def test_reader_and_writer(self, postgres_server: str) -> None:
+        """Roles granted before the upgrade still read a 1d page, and still write, after it."""
+        url = fresh_database(postgres_server, f"aievents_{uuid.uuid4().hex[:12]}")
+        load_v3(url)
+        reader, writer = role(url, READER), role(url, *WRITER)
+        db = engine(url)
+        table = "SELECT 'aievents_daily'::regclass::oid"
+        with db.connect() as conn:
+            before = conn.exec_driver_sql(table).scalar()
+        assert StoreSink(url, clock=lambda: T0 + 10 * DAY).close(10)  # the owner upgrades it
+        with db.connect() as conn:
+            assert conn.exec_driver_sql(table).scalar() == before  # the same table
+            assert rolled_up(conn) == recount(conn)
+        # The hourly roll-up is new in version 4: its grants are given once it is made.
+        with psycopg.connect(url, autocommit=True) as connection:
+            for granted, privileges in ((reader, "SELECT"), (writer, "SELECT, INSERT, UPDATE")):
+                name = urlsplit(granted).username
+                connection.execute(f"GRANT {privileges} ON aievents_hourly TO {name}")
+        memory = fed(aggregate(prices=PriceTable("store v3", {})), stream(SEED, COUNT))
+        query = {"group_by": ["provider", "quality"], "bucket_width": "1d"}
+        served = StoreSink(reader, create=False, upgrade=False, clock=lambda: T0 + 10 * DAY)
+        assert (
+            served.usage(**WINDOW, **query).to_dict() == memory.usage(**WINDOW, **query).to_dict()
+        )
+        served.close(10)
+        store = StoreSink(writer, clock=lambda: T0 + 10 * DAY)
+        later = attrs.evolve(usage_at("later", T0 + 120), provider="azure", quality="hd")
+        store.handle(later)
+        memory.handle(later)
+        assert store.close(10)
+        assert store.stats()["written"] == 1
+        with db.connect() as conn:
+            assert rolled_up(conn) == recount(conn)
+        db.dispose()
+        again = StoreSink(reader, create=False, upgrade=False, clock=lambda: T0 + 10 * DAY)
+        assert again.usage(**WINDOW, **query).to_dict() == memory.usage(**WINDOW, **query).to_dict()
+        again.close(10)
+
+
+def v3_roll_up(mark: str) -> str:
+    """The roll-up statement of the release that wrote schema version 3.
+
+    Its series keyed by OpenAI's six dimensions, without provider and quality.
+    """
+    columns = (
+        "period",
+        "series",
+        *DIMENSIONS[:6],
+        *(f"{f}_{h}" for f in FIELDS for h in ["hi", "lo"]),
+    )
+    modulo = "%%" if mark == "%s" else "%"
+    updates = []
+    for field in FIELDS:
+        hi, lo = f"{field}_hi", f"{field}_lo"
+        low = f"(aievents_daily.{lo} + excluded.{lo})"
+        updates.append(f"{hi} = aievents_daily.{hi} + excluded.{hi} + {low} / {2**32}")
+        updates.append(f"{lo} = {low} {modulo} {2**32}")
+    return (
+        f"INSERT INTO aievents_daily ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT (period, series) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+class TestOlderWriter:
+    """A writer of the release before (schema version 3) fails on an upgraded store; no miscount."""
+
+    def test_roll_up_refused(self, url: str) -> None:
+        """Its roll-up row is refused (no key_version): its transaction, rows too, rolls back."""
+        load_v3(url)
+        assert StoreSink(url, clock=lambda: T0 + 10 * DAY).close(10)  # upgraded
+        db = engine(url)
+        with db.connect() as conn:
+            before = rolled_up(conn)
+        lanes = [1, 20, 272] + [0] * (len(FIELDS) - 4)  # images, input and output tokens
+        values = {
+            "request_id": "old-writer",
+            "timestamp": (T0 + 60) * 1000,
+            "minute": (T0 + 60) // 60,
+            **dict(
+                zip(
+                    DIMENSIONS,
+                    [
+                        "gpt-image-1",
+                        "1024x1024",
+                        "image.generation",
+                        "proj_a",
+                        "u1",
+                        "key_1",
+                        "azure",
+                        "hd",
+                    ],
+                    strict=True,
+                )
+            ),
+            **dict(zip(FIELDS[1:], lanes, strict=True)),
+        }
+        dims = [values[name] for name in DIMENSIONS[:6]]
+        series = hashlib.sha256(json.dumps(dims).encode()).hexdigest()
+        halves = [half for lane in [1, *lanes] for half in divmod(lane, 2**32)]
+        mark = "?" if url.startswith("sqlite") else "%s"
+        raw = db.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(
+                f"INSERT INTO aievents_usage ({', '.join(values)}) "
+                f"VALUES ({', '.join([mark] * len(values))})",
+                list(values.values()),
+            )
+            with pytest.raises(db.dialect.dbapi.IntegrityError, match="key_version"):
+                cursor.execute(v3_roll_up(mark), [T0 // 60, series, *dims, *halves])
+            raw.rollback()  # as that release does on a refusal
+        finally:
+            raw.close()
+        with db.connect() as conn:
+            assert rolled_up(conn) == before == recount(conn)
+            found = "SELECT COUNT(*) FROM aievents_usage WHERE request_id = 'old-writer'"
+            assert conn.exec_driver_sql(found).scalar() == 0
+        db.dispose()
 
 
 class TestCommand:

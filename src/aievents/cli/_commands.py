@@ -31,7 +31,7 @@ from aievents.query import COSTS_LIMITS, LIMITS, Page, Source, costs, minute_up,
 if TYPE_CHECKING:
     from aievents.pricing import PriceBook
 
-__all__ = ["ingest", "progress_bar", "query"]
+__all__ = ["file_totals", "ingest", "progress_bar", "query"]
 
 #: Events written to a store at a time by ``ingest``.
 _BATCH: Final = 5000
@@ -64,7 +64,7 @@ def query(
             return 1
         source = store
     else:
-        source = _file_totals(args, errors, now, problems, prices)
+        source = file_totals(args, errors, now, problems, prices)
     try:
         end = "" if args.end is None else f" to {minute(args.end)}"
         title = f"{kind} from {minute(args.start)}{end} UTC, {args.cost} cost"
@@ -104,7 +104,7 @@ def _pages(source: Source, kind: str, asked: Mapping[str, Any], now: float) -> I
         params["page"] = page.next_page
 
 
-def _file_totals(
+def file_totals(
     args: argparse.Namespace,
     errors: TextIO,
     now: float,

@@ -104,6 +104,10 @@ def _run(
         from aievents.cli._commands import query
 
         return query(args.command, args, out, errors, now, prices=prices)
+    if args.command == "spend":
+        from aievents.cli._spend import spend
+
+        return spend(args, out, errors, now, prices=prices)
     if args.command == "ingest":
         from aievents.cli._commands import ingest
 

@@ -20,9 +20,9 @@ from aievents._version import __version__
 from aievents.cli._eventfile import MAX_LINE
 from aievents.cli._terminal import line
 from aievents.cli._times import TIMES, iso8601, moment, rejoin_relative
-from aievents.query import QueryError, costs, usage
+from aievents.query import COST_EXTENSIONS, SINCE_NAMES, QueryError, costs, spend, usage
 
-__all__ = ["COSTS_FILTERS", "USAGE_FILTERS", "parse"]
+__all__ = ["COSTS_FILTERS", "SPEND_FILTERS", "USAGE_FILTERS", "parse"]
 
 USAGE_FILTERS: Final = (
     "models",
@@ -36,7 +36,17 @@ USAGE_FILTERS: Final = (
 )
 #: The filters and groups beyond OpenAI's API (their help says so).
 _EXTENSIONS: Final = frozenset({"providers", "qualities"})
-COSTS_FILTERS: Final = ("project_ids", "api_key_ids")
+#: The filter of each dimension costs groups by as an extension of OpenAI's.
+_EXTENSION_FILTERS: Final = {"model": "models", "user_id": "user_ids", "provider": "providers"}
+COSTS_FILTERS: Final = (
+    "project_ids",
+    "api_key_ids",
+    *(_EXTENSION_FILTERS[name] for name in sorted(COST_EXTENSIONS)),
+)
+#: What ``spend`` narrows to: one value each.
+SPEND_FILTERS: Final = ("user_id", "project_id", "api_key_id", "model") + (
+    ("provider",) if "provider" in COST_EXTENSIONS else ()
+)
 #: The default window: the last 7 UTC days, today included.
 DEFAULT_START: Final = "-6d"
 _GROUPS: Final = {
@@ -53,7 +63,8 @@ _OPTIONS: Final = {
     "limit": "--limit",
     "page": "--page",
     "cost": "--cost",
-    **{name: f"--{name.replace('_', '-')}" for name in USAGE_FILTERS},
+    **{name: f"--{name.replace('_', '-')}" for name in (*USAGE_FILTERS, *COSTS_FILTERS)},
+    **{name: f"--{name.replace('_', '-')}" for name in ("since", "until", *SPEND_FILTERS)},
 }
 
 
@@ -116,15 +127,22 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
         )
         widths = ["1m", "1h", "1d"] if kind == "usage" else ["1d"]
         command.add_argument("--bucket-width", choices=widths, default="1d")
+        extensions = ""
+        if kind == "costs":
+            shown = ",".join(sorted(COST_EXTENSIONS))
+            extensions = f"; and, an extension not in OpenAI's API, {shown}"
         command.add_argument(
-            "--group-by", metavar="FIELDS", help=f"comma-separated: {_GROUPS[kind]}"
+            "--group-by", metavar="FIELDS", help=f"comma-separated: {_GROUPS[kind]}{extensions}"
         )
         for name in filters:
+            extension = name in _EXTENSIONS or (
+                kind == "costs" and name not in ("project_ids", "api_key_ids")
+            )
             command.add_argument(
                 _OPTIONS[name],
                 metavar="VALUES",
                 help=f"only these {name.replace('_', ' ')} (comma-separated)"
-                + ("; an extension, not in OpenAI's API" if name in _EXTENSIONS else ""),
+                + ("; an extension, not in OpenAI's API" if extension else ""),
             )
         command.add_argument(
             "--limit", type=int, help="buckets per page: print only this page (see --page)"
@@ -190,8 +208,64 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
         help="no progress bar (there is one only when stderr is a terminal)",
     )
     _prices_parser(commands)
+    _spend_parser(commands, when)
     _serve_parser(commands)
     return parser, queries
+
+
+def _spend_parser(commands: Any, when: Any) -> None:
+    """``aievents spend``: its options."""
+    spend = commands.add_parser(
+        "spend",
+        allow_abbrev=False,
+        help="what a user, project, key or model spent since a time (an extension)",
+        description="What was spent since a time, summed from the usage (every request "
+        "counted, priced or not): by default everything this UTC month. A cost not known "
+        "is never $0: the amount is 'at least' one when some request has no price, and "
+        "'unknown' when none has.",
+    )
+    where = spend.add_mutually_exclusive_group(required=True)
+    where.add_argument("--store", metavar="URL", help="sqlite:///file.db or postgresql://...")
+    where.add_argument("--events", metavar="FILE", help=_EVENTS_HELP.format(max_line=MAX_LINE))
+    for name in SPEND_FILTERS:
+        spend.add_argument(
+            _OPTIONS[name], metavar="VALUE", help=f"only this {name.replace('_', ' ')}"
+        )
+    spend.add_argument(
+        "--since",
+        metavar="TIME",
+        type=functools.partial(_since, when=when),
+        default="month",
+        help="the first instant counted (default: month): today, week or month (the start "
+        f"of the current UTC day, week from Monday, or month), or {TIMES}",
+    )
+    spend.add_argument(
+        "--until", type=when, metavar="TIME", help="the end, excluded (default: now); as --since"
+    )
+    spend.add_argument(
+        "--cost",
+        choices=["computed", "reported"],
+        default="computed",
+        help="the cost summed: computed from the prices (default), or what the providers "
+        "and gateways reported; never both added up",
+    )
+    spend.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="one line of text (default), or JSON (the exact amount as a string)",
+    )
+
+
+def _since(text: str, when: Any) -> int | str:
+    """``--since``: a calendar start by name (kept for the query), else a time."""
+    word = text.strip().lower()
+    if word in SINCE_NAMES:
+        return word
+    try:
+        return int(when(text))
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or week or month") from None
 
 
 def _prices_parser(commands: Any) -> None:
@@ -295,6 +369,8 @@ def parse(argv: Sequence[str], now: float) -> tuple[argparse.ArgumentParser, arg
     args = parser.parse_args(rejoin_relative(argv))
     if args.command in queries:
         _check_query(queries[args.command], args, now)
+    if args.command == "spend":
+        _check_spend(parser, args, now)
     if args.command == "prices" and args.check is not None and (args.provider or args.model):
         parser.error("argument --check: not with --provider or --model (it checks a whole file)")
     if args.command == "prices" and args.check is not None and args.prices is not None:
@@ -331,6 +407,17 @@ def _check_query(parser: argparse.ArgumentParser, args: argparse.Namespace, now:
             query[name] = _names(_OPTIONS[name], value, parser)
     try:
         (usage if args.command == "usage" else costs)(_Nothing(), now=now, **query)
+    except QueryError as error:
+        parser.error(_message(error))
+    args.query = query
+
+
+def _check_spend(parser: argparse.ArgumentParser, args: argparse.Namespace, now: float) -> None:
+    """Check spend's parameters as the query will (on no data); they go to ``args.query``."""
+    query: dict[str, Any] = {name: getattr(args, name) for name in SPEND_FILTERS}
+    query |= {"since": args.since, "until": args.until, "cost": args.cost}
+    try:
+        spend(_Nothing(), now=now, **query)
     except QueryError as error:
         parser.error(_message(error))
     args.query = query

@@ -36,7 +36,7 @@ from typing import Any, Final, TextIO
 
 from aievents.cli._terminal import console, literal, say
 from aievents.cli._times import iso8601, minute
-from aievents.query import CostsResult, ImagesResult, Page, Source, usage
+from aievents.query import DIMENSIONS, CostsResult, ImagesResult, Page, Source, usage
 
 __all__ = ["TABLE_ROWS", "note_unpriced", "write_pages"]
 
@@ -44,17 +44,8 @@ __all__ = ["TABLE_ROWS", "note_unpriced", "write_pages"]
 TABLE_ROWS: Final = 1000
 #: Models named, at most, in the line about models without a price.
 _NAMED: Final = 5
-_GROUPS: Final = (
-    "model",
-    "size",
-    "source",
-    "project_id",
-    "user_id",
-    "api_key_id",
-    "provider",
-    "quality",
-    "line_item",
-)
+#: The fields a table may show as groups: every dimension (the costs' extensions too).
+_GROUPS: Final = (*DIMENSIONS, "line_item")
 #: Longest text a table's cell shows (then "..."): CSV and JSON hold all of it.
 _LONGEST: Final = 200
 _LABELS: Final = {

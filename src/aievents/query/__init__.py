@@ -25,6 +25,10 @@ OpenAI's images usage groups only by model, size, source, project, user and
 API key. Its results carry ``provider`` and ``quality`` (``null`` when not
 grouped by them) beside OpenAI's fields.
 
+Costs also group and filter by :data:`COST_EXTENSIONS` (``model``,
+``user_id``, ``provider``), an extension: OpenAI's group only by project,
+line item and key. :func:`spend` (an extension too) sums usage's pages.
+
 A request whose cost is unknown (a model without a price) or incomplete
 (tokens without a rate) is still counted, and counted again in
 ``unpriced_requests``. Its cost is never shown as 0: an image result's
@@ -49,7 +53,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from aievents.events import OPERATIONS
 from aievents.exceptions import QueryError
@@ -60,6 +64,7 @@ from aievents.query._pages import (
     CostsResult,
     ImagesResult,
     Page,
+    costs_result,
     group_costs,
     images_result,
     line_items,
@@ -81,15 +86,24 @@ from aievents.query._params import (
     window,
 )
 from aievents.query._scan import COST_GROUPS, DIMENSIONS, USAGE_GROUPS, Row, Scan, Source
+from aievents.query._spend import SINCE_NAMES, Spend, summed
 from aievents.totals import FIELDS, add_into, new_totals
+
+#: The dimensions costs group and filter by beyond OpenAI's (which groups
+#: costs by project_id, line_item and api_key_id only): an extension.
+COST_EXTENSIONS: Final = frozenset({"model", "user_id", "provider"}) & frozenset(DIMENSIONS)
+#: The filter of each dimension a query takes (``models=[...]``).
+_PLURALS: Final = {"model": "models", "user_id": "user_ids", "provider": "providers"}
 
 __all__ = [
     "COSTS_LIMITS",
+    "COST_EXTENSIONS",
     "COST_GROUPS",
     "COST_SOURCES",
     "DIMENSIONS",
     "FIELDS",
     "LIMITS",
+    "SINCE_NAMES",
     "USAGE_GROUPS",
     "Bucket",
     "CostsResult",
@@ -100,10 +114,12 @@ __all__ = [
     "Row",
     "Scan",
     "Source",
+    "Spend",
     "costs",
     "instant",
     "minute_up",
     "new_totals",
+    "spend",
     "usage",
 ]
 
@@ -163,7 +179,13 @@ def _answer(
         Bucket(start_time=start, end_time=start + width, results=render(sums.get(start, {}), cost))
         for start in range(begin, stop, width)
     )
-    return Page(data=data, has_more=next_page is not None, next_page=next_page, cost_source=cost)
+    return Page(
+        data=data,
+        has_more=next_page is not None,
+        next_page=next_page,
+        cost_source=cost,
+        kind=kind,
+    )
 
 
 def _cost_source(cost: Any) -> str:
@@ -269,6 +291,9 @@ def costs(
     group_by: Sequence[str] | None = None,
     project_ids: Sequence[str] | None = None,
     api_key_ids: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    user_ids: Sequence[str] | None = None,
+    providers: Sequence[str] | None = None,
     limit: int | None = None,
     page: str | None = None,
     now: float | None = None,
@@ -286,8 +311,17 @@ def costs(
         group_by: Any of ``project_id``, ``line_item``, ``api_key_id``. By
             line item, each result names a model and a kind (``gpt-image-1,
             output image tokens``) with its ``quantity`` and ``quantity_unit``.
+            Extensions (:data:`COST_EXTENSIONS`): ``model``, ``user_id`` and
+            ``provider`` (where it is a dimension); each result names its
+            value in the field of that name. With ``line_item`` they split
+            each model's line items further (by ``model``: the same items,
+            the model also named in ``model``).
         project_ids: Only these projects.
         api_key_ids: Only these API keys.
+        models: Only these models (an extension).
+        user_ids: Only these users (an extension).
+        providers: Only these providers (an extension, where ``provider``
+            is a dimension).
         limit: Buckets per page, 1 to 180 (default 7).
 
     Raises:
@@ -297,16 +331,18 @@ def costs(
         raise error("bucket_width", bucket_width, "must be '1d' for costs")
     source_of_cost = _cost_source(cost)
     width = WIDTHS["1d"]
-    groups = names("group_by", group_by, COST_GROUPS)
+    groups = names("group_by", group_by, COST_GROUPS | COST_EXTENSIONS)
+    given = {"models": models, "user_ids": user_ids, "providers": providers}
     filters = filter_sets(
         project_id=names("project_ids", project_ids),
         api_key_id=names("api_key_ids", api_key_ids),
+        **{name: names(_PLURALS[name], given[_PLURALS[name]]) for name in COST_EXTENSIONS},
     )
     count = page_size(limit, *COSTS_LIMITS, "1d")
     by_line = "line_item" in groups
-    scan_groups: list[str] = [name for name in ("project_id", "api_key_id") if name in groups]
-    if by_line:
-        scan_groups.append("model")
+    named = tuple(name for name in DIMENSIONS if name in groups)  # the fields results name
+    scan_groups = set(named) | ({"model"} if by_line else set())
+    render = _line_results if by_line else _group_results
     return _answer(
         source,
         "costs",
@@ -315,33 +351,34 @@ def costs(
         count=count,
         page=page,
         grouping=(groups, tuple(scan_groups), filters),
-        render=_line_results if by_line else _group_results,
+        render=lambda found, how: render(found, how, named),
         cost=source_of_cost,
     )
 
 
-def _group_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
+def _named(key: tuple[str | None, ...], named: Sequence[str]) -> dict[str, str | None]:
+    """The group fields a costs result names: the grouped dimensions' values."""
+    return {name: key[DIMENSIONS.index(name)] for name in named}
+
+
+def _group_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsResult, ...]:
     """A costs bucket's results by group: the priced amount, then the unpriced requests."""
-    project_at, key_at = DIMENSIONS.index("project_id"), DIMENSIONS.index("api_key_id")
     results: list[CostsResult] = []
     for key in sorted(found, key=sort_key):
-        results.extend(group_costs(found[key], key[project_at], key[key_at], cost))
+        results.extend(group_costs(found[key], _named(key, named), cost))
     return tuple(results)
 
 
-def _line_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
+def _line_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsResult, ...]:
     """A costs bucket's results by line item: a model's cost parts, sorted by name."""
-    project_at, key_at, model_at = (
-        DIMENSIONS.index(n) for n in ("project_id", "api_key_id", "model")
-    )
+    model_at = DIMENSIONS.index("model")
     results = [
-        CostsResult(
+        costs_result(
+            _named(key, named),
             amount=amount,
             line_item=line,
             quantity=quantity,
             quantity_unit=unit,
-            project_id=key[project_at],
-            api_key_id=key[key_at],
             unpriced_requests=unknown_counts(unpriced, cost)[0],
             unreported_requests=unknown_counts(unpriced, cost)[1],
             cost_source=cost,
@@ -349,12 +386,59 @@ def _line_results(found: Sums, cost: str) -> tuple[CostsResult, ...]:
         for key in sorted(found, key=sort_key)
         for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key], cost)
     ]
-    results.sort(key=lambda r: (r.project_id or "", r.api_key_id or "", r.line_item or ""))
+    order = ("project_id", "api_key_id", "user_id", "provider", "line_item")
+    results.sort(key=lambda r: tuple(getattr(r, name) or "" for name in order))
     return tuple(results)
 
 
+def spend(
+    source: Source,
+    *,
+    user_id: str | None = None,
+    project_id: str | None = None,
+    api_key_id: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    since: int | dt.datetime | dt.date | Literal["today", "week", "month"] = "month",
+    until: int | dt.datetime | dt.date | None = None,
+    cost: Literal["computed", "reported"] = "computed",
+    now: float | None = None,
+) -> Spend:
+    """What was spent since a time, by a user, project, key or model (an extension).
+
+    "What has this user spent this month": ``spend(sink, user_id="u1")``.
+    The sum of :func:`usage`'s pages for the filters given (every page,
+    following ``next_page``), so it counts as usage and costs do: every
+    request, priced or not; an amount that is a lower bound when some
+    request has no price (:attr:`Spend.partial`), ``None`` when none has.
+
+    Args:
+        source: Where the usage is summed.
+        user_id: Only this user's requests.
+        project_id: Only this project's.
+        api_key_id: Only this API key's.
+        model: Only this model's.
+        provider: Only this provider's (where ``provider`` is a dimension).
+        since: The first instant counted: ``"today"``, ``"week"`` or
+            ``"month"`` (the start of the current UTC day, ISO week from
+            Monday, or month: "current" as of ``now``), Unix seconds, an
+            aware datetime, or a date (its 00:00 UTC). Default ``"month"``.
+        until: The first instant not counted (the same kinds, no names);
+            now when omitted.
+        cost: ``computed`` (from the prices, the default) or ``reported``.
+        now: The current time in seconds (the clock by default).
+
+    Raises:
+        QueryError: a parameter is wrong; it is named.
+    """
+    _cost_source(cost)
+    filters = {"user_id": user_id, "project_id": project_id, "api_key_id": api_key_id}
+    filters |= {"model": model, "provider": provider}
+    return summed(usage, source, filters=filters, span=(since, until), cost=cost, now=now)
+
+
 class Reports:
-    """``usage()`` and ``costs()`` for a :class:`Source` with a ``_clock``.
+    """``usage()``, ``costs()`` and ``spend()`` for a :class:`Source` with a ``_clock``.
 
     Mixed into the sinks that answer queries, so that they answer alike.
     """
@@ -390,6 +474,10 @@ class Reports:
     ) -> Page:
         """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
         return costs(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
+
+    def spend(self, **asked: Any) -> Spend:
+        """What was spent since a time (an extension); see :func:`aievents.query.spend`."""
+        return spend(self, now=self._clock(), **asked)
 
     def _asked(
         self, start: Any, end: Any, width: Any, group_by: Any, filters: dict[str, Any]

@@ -19,6 +19,7 @@ __all__ = [
     "CostsResult",
     "ImagesResult",
     "Page",
+    "costs_result",
     "group_costs",
     "images_result",
     "line_items",
@@ -133,12 +134,19 @@ class CostsResult:
     whose provider reported no cost, counted by ``unreported_requests``;
     ``unpriced_requests`` is then 0, as such a page does not look at prices
     (``unpriced_requests`` means "no price" on every page).
+
+    ``model``, ``user_id`` and ``provider`` are extensions (OpenAI's costs
+    are grouped by project, line item and key only): the group's value when
+    the page is grouped by that field, ``None`` otherwise.
     """
 
     amount: Decimal | None
     line_item: str | None = None
     project_id: str | None = None
     api_key_id: str | None = None
+    model: str | None = None
+    user_id: str | None = None
+    provider: str | None = None
     quantity: int | None = None
     quantity_unit: str | None = None
     unpriced_requests: int = 0
@@ -146,7 +154,12 @@ class CostsResult:
     cost_source: str = "computed"
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI's JSON (``amount.value`` is a number; the exact amount is ``self.amount``)."""
+        """OpenAI's JSON (``amount.value`` is a number; the exact amount is ``self.amount``).
+
+        Our fields beside OpenAI's: ``model``, ``user_id``, ``provider`` (the
+        extension groups, ``null`` when not grouped by), the counts of
+        requests of unknown cost, and ``cost_source``.
+        """
         out: dict[str, Any] = {"object": "organization.costs.result"}
         if self.amount is not None:
             out["amount"] = _amount(self.amount)
@@ -154,6 +167,9 @@ class CostsResult:
             line_item=self.line_item,
             project_id=self.project_id,
             api_key_id=self.api_key_id,
+            model=self.model,
+            user_id=self.user_id,
+            provider=self.provider,
             quantity=self.quantity,
             quantity_unit=self.quantity_unit,
             unpriced_requests=self.unpriced_requests,
@@ -161,6 +177,11 @@ class CostsResult:
             cost_source=self.cost_source,
         )
         return out
+
+    @property
+    def partial(self) -> bool:
+        """Whether this result counts requests whose cost is not in an amount."""
+        return bool(self.unpriced_requests or self.unreported_requests)
 
 
 @attrs.frozen(kw_only=True)
@@ -183,12 +204,18 @@ class Bucket:
 
 @attrs.frozen(kw_only=True)
 class Page:
-    """A page of buckets, as OpenAI's ``UsageResponse``, and which cost it sums."""
+    """A page of buckets, as OpenAI's ``UsageResponse``, and which cost it sums.
+
+    ``kind`` is the query that answered it: ``usage`` or ``costs`` (``None``
+    when not known). In Jupyter a page shows as a table (``_repr_html_``);
+    :meth:`to_pandas` makes a DataFrame of it.
+    """
 
     data: tuple[Bucket, ...]
     has_more: bool
     next_page: str | None
     cost_source: str = "computed"
+    kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's ``page`` JSON, with ``cost_source``."""
@@ -199,6 +226,45 @@ class Page:
             "next_page": self.next_page,
             "cost_source": self.cost_source,
         }
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame: one row per result (an extension; needs the ``pandas`` extra).
+
+        Columns: ``start_time`` and ``end_time`` of the result's bucket (UTC
+        timestamps), then every field of the result as :meth:`to_dict` names
+        them. The cost (``cost`` of usage, ``amount`` of costs) is the exact
+        :class:`~decimal.Decimal` in an ``object`` column, ``None`` where it
+        is unknown (never 0). Buckets without results have no row.
+
+        Raises:
+            ImportError: pandas is not installed; the message names the extra.
+        """
+        from aievents.query._display import frame  # noqa: PLC0415 - pandas only when asked
+
+        kind = self._kind()
+        return frame(self, None if kind is None else _TEMPLATES[kind])
+
+    def _repr_html_(self) -> str:
+        """The page as an HTML table, as Jupyter shows it (no pandas needed)."""
+        from aievents.query._display import html_table  # noqa: PLC0415 - only in notebooks
+
+        return html_table(self, self._kind())
+
+    def _kind(self) -> str | None:
+        """``usage`` or ``costs``: as the page says, or as its first result is."""
+        if self.kind in _TEMPLATES:
+            return self.kind
+        for bucket in self.data:
+            for result in bucket.results:
+                return "usage" if isinstance(result, ImagesResult) else "costs"
+        return None
+
+
+#: An empty result of each kind of page: its fields are a DataFrame's columns.
+_TEMPLATES: Final[Mapping[str, ImagesResult | CostsResult]] = {
+    "usage": ImagesResult(images=0, num_model_requests=0),
+    "costs": CostsResult(amount=_ZERO),
+}
 
 
 def sort_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
@@ -302,20 +368,27 @@ def line_items(
         yield f"{name}, {what}", None, unpriced, "requests", unpriced
 
 
+def costs_result(named: Mapping[str, str | None], **fields: Any) -> CostsResult:
+    """A costs result of a group (its fields by name, ``project_id``, ``model``, ...)."""
+    return CostsResult(**{**named, **fields})
+
+
 def group_costs(
-    totals: Sequence[Any], project: str | None, api_key: str | None, source: str = "computed"
+    totals: Sequence[Any], named: Mapping[str, str | None], source: str = "computed"
 ) -> Iterable[CostsResult]:
-    """A group's costs: the known amount, then the requests of unknown cost apart (no amount)."""
+    """A group's costs: the known amount, then the requests of unknown cost apart (no amount).
+
+    ``named`` holds the group's fields (``project_id``, ``model``, ...) by name.
+    """
     t = dict(zip(FIELDS, totals, strict=True))
     amount = _priced(t, totals, source)
     if amount is not None:
-        yield CostsResult(amount=amount, project_id=project, api_key_id=api_key, cost_source=source)
+        yield costs_result(named, amount=amount, cost_source=source)
     unpriced = _unknown(t, source)
     if unpriced:
-        yield CostsResult(
+        yield costs_result(
+            named,
             amount=None,
-            project_id=project,
-            api_key_id=api_key,
             unpriced_requests=unknown_counts(unpriced, source)[0],
             unreported_requests=unknown_counts(unpriced, source)[1],
             cost_source=source,

@@ -6,7 +6,9 @@ as OpenAI does: the same query parameters, parsed the same way (repeated
 ``group_by=model&group_by=size`` or ``group_by[]=model``), the same
 defaults and limits, the same JSON (with aievents' fields beside OpenAI's),
 and OpenAI's JSON error objects for a bad request. Tools written against
-OpenAI's endpoints work against it unchanged.
+OpenAI's endpoints work against it unchanged. At ``/`` it serves the
+dashboard (:mod:`aievents.serve._dashboard`): spend, images and requests
+drawn on the server from the same usage queries.
 
 :func:`serve` runs it with uvicorn until Ctrl-C or SIGTERM (what
 ``aievents serve`` does); :func:`serving` runs it from a background thread

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import importlib
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,6 +28,7 @@ from aievents._diag import RateLimitedLog
 from aievents._extras import missing_extra
 from aievents.exceptions import QueryError, StoreError
 from aievents.query import costs, usage
+from aievents.serve._dashboard import dashboard_routes, is_dashboard_path
 from aievents.serve._params import ParamError, Spec, parse, shown, spec_of
 
 try:
@@ -61,8 +61,6 @@ __all__ = [
 USAGE_PATH: Final = "/v1/organization/usage/images"
 #: OpenAI's costs endpoint.
 COSTS_PATH: Final = "/v1/organization/costs"
-#: The module of the page at ``/``, when the package has it.
-_DASHBOARD: Final = "aievents.serve._dashboard"
 #: Queries an app runs at once, each on a daemon thread of its own.
 WORKERS: Final = 6
 #: The ``Host`` names (any port) a server without a key answers.
@@ -123,15 +121,19 @@ class _Key:
 
 
 class _BearerKey:
-    """ASGI middleware: every HTTP request carries ``Authorization: Bearer <key>``, or 401."""
+    """ASGI middleware: every request carries ``Authorization: Bearer <key>``, or 401.
+
+    But the dashboard's own routes, which check the key themselves (a
+    browser sends it once, to the login form, then a session cookie).
+    """
 
     def __init__(self, app: ASGIApp, key: _Key) -> None:
         self.app = app
         self.key = key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # the lifespan
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or is_dashboard_path(scope["path"]):
+            await self.app(scope, receive, send)  # the lifespan; the dashboard's own check
             return
         given = Headers(scope=scope).get("authorization")
         refusal = None
@@ -315,17 +317,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(status, shown(str(detail)), code=None)
 
 
-def _dashboard_routes(reports: Reporting, key: str | None) -> list[BaseRoute]:
-    """The routes of the page at ``/`` when the package has it, else none."""
-    try:
-        module = importlib.import_module(_DASHBOARD)
-    except ModuleNotFoundError as error:
-        if error.name != _DASHBOARD:
-            raise
-        return []
-    return list(module.dashboard_routes(reports, key=key))
-
-
 def create_app(
     reports: Reporting, *, key: str | None = None, hosts: Iterable[str] | None = None
 ) -> Starlette:
@@ -342,9 +333,10 @@ def create_app(
             :class:`aievents.query.Reports`: an
             :class:`~aievents.sinks.AggregateSink`, a
             :class:`~aievents.sinks.StoreSink`.
-        key: When set, every request must carry ``Authorization: Bearer
-            <key>`` (compared in constant time), or it is answered 401. It
-            is never logged nor shown.
+        key: When set, every API request must carry ``Authorization: Bearer
+            <key>`` (compared in constant time), or it is answered 401; the
+            dashboard at ``/`` asks for it once, in its login form. It is
+            never logged nor shown.
         hosts: The ``Host`` names (without a port) the app answers; a request
             to any other is answered 400 (``invalid_host``). By default,
             without ``key``, only :data:`LOCAL_HOSTS` (``127.0.0.1``,
@@ -370,7 +362,7 @@ def create_app(
             COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs", workers), methods=["GET"]
         ),
     ]
-    routes += _dashboard_routes(reports, key)
+    routes += dashboard_routes(reports, key=key)
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_error}
     )

@@ -40,8 +40,8 @@ from aievents.sinks._sqlitefile import (
     set_aside,
 )
 from aievents.sinks._storeledger import Ledger
-from aievents.sinks._storemigrate import missing_columns, schema_version, upgrade
-from aievents.sinks._storeschema import SCHEMA_VERSION, statements, tables
+from aievents.sinks._storeschema import statements, tables
+from aievents.sinks._storesetup import set_up
 from aievents.sinks._storeurl import RefusedError, Target, parse
 
 #: Why SQLAlchemy could not be imported, if it could not.
@@ -379,41 +379,25 @@ class StoreDB:
             return True  # cannot tell: report the original error rather than rebuild
 
     def _migrate(self) -> None:
-        """Create or upgrade the tables, once, whoever else is doing the same."""
+        """Create or upgrade the tables, once, whoever else is doing the same.
+
+        Tables there and current are only read (:func:`set_up`), so a role
+        that may not create or alter tables opens the store.
+        """
         last: Exception | None = None
         for _ in range(5):
             try:
                 with self.engine.begin() as conn:
-                    if not self.sqlite:
-                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7240811)"))
-                    if not self._create and not sa.inspect(conn).has_table("aievents_meta"):
-                        raise self.error("names no store: the database has no aievents tables")
-                    self.tables["meta"].create(conn, checkfirst=True)
-                    meta = self.tables["meta"]
-                    version = schema_version(conn, self.tables, self.url)
-                    # Older tables, or tables lacking a lane added since they were made.
-                    stale = version < SCHEMA_VERSION or missing_columns(conn, self.tables)
-                    if stale and not self._upgrade:
-                        raise self.error(
-                            f"needs an upgrade first: its tables are of schema version "
-                            f"{version}, this release's are {SCHEMA_VERSION} (opening it "
-                            "without upgrade=False, e.g. a reprice that is not a dry run, "
-                            "upgrades it)"
-                        )
-                    if stale and self.sqlite:
-                        # One writer changes the tables, in one transaction (the
-                        # driver would commit each DDL statement by itself).
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
-                        version = schema_version(conn, self.tables, self.url)
-                    if stale and version >= 1:
-                        upgrade(conn, self.tables, version, self.url)
-                    # Every start: tables dropped under a running sink come back.
-                    self._metadata.create_all(conn, checkfirst=True)
-                    if version < SCHEMA_VERSION:
-                        conn.execute(meta.delete().where(meta.c.key == "schema_version"))
-                        conn.execute(
-                            meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
-                        )
+                    set_up(
+                        conn,
+                        self.tables,
+                        self._metadata,
+                        sqlite=self.sqlite,
+                        create=self._create,
+                        allow_upgrade=self._upgrade,
+                        url=self.url,
+                        hide=self.hide,
+                    )
                 return
             except StoreError:
                 raise

@@ -65,7 +65,9 @@ def _add_columns(conn: Any, missing: list[tuple[str, Any]], owner: str) -> None:
     """Add columns to existing tables: a count or cost as 0, anything else as NULL."""
     for table, column in missing:
         kind = column.type.compile(dialect=conn.dialect)
-        if column.nullable:
+        if column.name == "key_version":  # on a roll-up emptied first (_emptied): no default
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind} NOT NULL")
+        elif column.nullable:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}")
         elif isinstance(column.type, sa.Integer):
             conn.exec_driver_sql(
@@ -87,17 +89,24 @@ def upgrade(conn: Any, tables: dict[str, Any], version: int, owner: str) -> None
     billed (not recorded then). From version 1 also: the rows get
     ``unpriced_requests`` 1 when they have no cost at all (version 1 stored
     an unknown cost as 0, so a cost of 0 is taken as unknown, never as a $0
-    that may be false). From version 3 or older: the roll-ups are summed
-    again from the rows, by every dimension (version 4 keys a series by
-    provider and quality too; version 1 could let sums turn into floats).
+    that may be false). From version 3 or older (a roll-up without
+    ``key_version``): the roll-ups are emptied and summed again from the
+    rows, by every dimension (version 4 keys a series by provider and
+    quality too; version 1 could let sums turn into floats), each row
+    marked with its key version, so that a writer of an older release is
+    refused (see :data:`~aievents.sinks._storeschema.KEY_VERSION`).
+
+    On PostgreSQL a roll-up is never dropped: it keeps its grants (a reader
+    or writer role's privileges), and its rows go with ``DELETE``. SQLite
+    has no grants, and cannot add a NOT NULL column without a default: a
+    roll-up there is made anew.
     """
     usage = tables["usage"]
     if not sa.inspect(conn).has_table(usage.name):
         return  # nothing to upgrade: the tables are made anew
-    rebuild = version < _KEYED_BY_ALL
+    rebuild = version < _KEYED_BY_ALL or _unkeyed(conn)
     if rebuild:
-        for name in ROLLUPS:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+        _emptied(conn, tables)
     _add_columns(conn, missing_columns(conn, tables), owner)
     if version == 1:
         costs = [usage.c[lane] == 0 for lane in LANE_COLUMNS[COSTS - 1 :]]
@@ -106,12 +115,41 @@ def upgrade(conn: Any, tables: dict[str, Any], version: int, owner: str) -> None
         )
     if rebuild:
         for name, period in ROLLUPS.items():
-            tables[name].create(conn)
+            tables[name].create(conn, checkfirst=True)
             recount(conn, usage, tables[name], period)
 
 
 #: The first schema version whose roll-ups key a series by every dimension.
 _KEYED_BY_ALL: Final = 4
+
+
+def _unkeyed(conn: Any) -> bool:
+    """A roll-up lacks ``key_version`` (its rows' key unknown: they are summed again)."""
+    inspector = sa.inspect(conn)
+    return any(
+        inspector.has_table(name)
+        and "key_version" not in {column["name"] for column in inspector.get_columns(name)}
+        for name in ROLLUPS
+    )
+
+
+def _emptied(conn: Any, tables: dict[str, Any]) -> None:
+    """Every roll-up there emptied, for a recount: rows deleted, columns of old versions dropped.
+
+    On SQLite a roll-up is dropped instead (made anew by the caller).
+    """
+    inspector = sa.inspect(conn)
+    for name in ROLLUPS:
+        if not inspector.has_table(name):
+            continue
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+            continue
+        conn.exec_driver_sql(f"DELETE FROM {name}")
+        wanted = set(tables[name].columns.keys())
+        for column in inspector.get_columns(name):
+            if column["name"] not in wanted:  # e.g. version 1's sums, kept whole, NOT NULL
+                conn.exec_driver_sql(f"ALTER TABLE {name} DROP COLUMN {column['name']}")
 
 
 def recount(conn: Any, usage: Any, rollup: Any, period: int) -> None:

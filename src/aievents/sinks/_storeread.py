@@ -1,7 +1,8 @@
 """How a StoreSink reads: the sums a query asks for, from one snapshot of the store.
 
-A daily roll-up answers ``1d`` queries over whole days; the edges of a
-window, and ``1m`` and ``1h`` queries, are summed from the rows. Cost parts
+The daily roll-up answers ``1d`` queries over whole days, the hourly one
+``1h`` queries over whole hours; the edges of a window, and ``1m``
+queries, are summed from the rows. Cost parts
 finer than cost units, kept as exact text, are read one row each.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._storedb import StoreDB
-from aievents.sinks._storeschema import DAILY, DAY, joined, lane_sums
+from aievents.sinks._storeschema import ROLLUPS, joined, lane_sums
 from aievents.totals import COSTS, unit_totals
 
 try:
@@ -45,12 +46,14 @@ class StoreReader:
         first, stop = scan.start // 60, scan.end // 60
         width = scan.width // 60
         spans: list[tuple[Any, int, int]] = []
-        period = DAY if width >= DAY else None
-        if period is not None:
+        # The roll-up of the longest period a bucket is made of, if any.
+        fits = [(p, name) for name, p in ROLLUPS.items() if width >= p and width % p == 0]
+        if fits:
+            period, name = max(fits)
             whole_first = -(-first // period) * period
             whole_stop = stop - stop % period
             if whole_first < whole_stop:
-                table = self._db.tables[DAILY]
+                table = self._db.tables[name]
                 spans = [(None, first, whole_first), (table, whole_first, whole_stop)]
                 spans.append((None, whole_stop, stop))
         if not spans:

@@ -7,7 +7,7 @@ function the store writes rows with, so that a store priced with an old
 table and repriced equals a store written with the new table from the
 start. Rows are read in batches (by minute, then request id); each batch
 is read, priced and written in one transaction that holds the store's
-write lock, and its changes are added to the daily roll-up as differences:
+write lock, and its changes are added to the roll-ups as differences:
 a crash leaves every batch whole, and rows other writers add meanwhile
 are neither lost nor counted twice.
 """
@@ -30,9 +30,17 @@ from aievents.query import DIMENSIONS, instant
 from aievents.sinks import _reprice as share
 from aievents.sinks._reprice import COMPUTED_FIELDS, Repricing
 from aievents.sinks._storedb import SETTLE, StoreDB
-from aievents.sinks._storeschema import BIGINT_MAX, LANE_COLUMNS, USAGE_COLUMNS, daily_row
+from aievents.sinks._storeschema import (
+    BIGINT_MAX,
+    HOUR,
+    LANE_COLUMNS,
+    ROLLUPS,
+    USAGE_COLUMNS,
+    daily_row,
+    regrouped,
+)
 from aievents.sinks._storewrite import event_lanes, price_columns
-from aievents.totals import COSTS, DAY_MINUTES, LANES, fit
+from aievents.totals import COSTS, LANES, fit
 from aievents.usage import Billed
 
 try:
@@ -160,9 +168,11 @@ def _batch(
             values: dict[str, Any] = {name: sa.bindparam(f"new_{name}") for name in _SET}
             statement = usage.update().where(usage.c.request_id == sa.bindparam("key"))
             conn.execute(statement.values(values), updates)
-            rollup = [daily_row(key[0], key[1:], delta) for key, delta in deltas.items()]
-            if rollup:  # none when only the version a row was priced with changed
-                conn.exec_driver_sql(db.sql["roll_up"], rollup)
+            for table, period in ROLLUPS.items():  # none when only the price version changed
+                sums = deltas if period == HOUR else regrouped(deltas, period)
+                rollup = [daily_row(key[0], key[1:], delta) for key, delta in sums.items()]
+                if rollup:
+                    conn.exec_driver_sql(db.sql[table], rollup)
         if not dry_run:
             conn.commit()
     last = (rows[-1][_AT["minute"]], rows[-1][_AT["request_id"]]) if rows else after
@@ -225,7 +235,7 @@ def _row(
         updates.append(update)
     if new != lanes:
         minute = int(row[_AT["minute"]])
-        key = (minute - minute % DAY_MINUTES, *(row[i] for i in _DIMS))
+        key = (minute - minute % HOUR, *(row[i] for i in _DIMS))
         delta = deltas.get(key)
         if delta is None:
             delta = deltas[key] = [0] * LANES

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from aievents.query import DIMENSIONS
-from aievents.totals import DAY_MINUTES, FIELDS, sum_by_day
+from aievents.totals import DAY_MINUTES, FIELDS
 
 try:
     import sqlalchemy as sa
@@ -30,6 +30,9 @@ __all__ = [
     "DAILY_COLUMNS",
     "DAY",
     "HALVES",
+    "HOUR",
+    "HOURLY",
+    "KEY_VERSION",
     "LANE_COLUMNS",
     "LOOKUP",
     "PRICE_COLUMNS",
@@ -38,11 +41,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPLIT",
     "USAGE_COLUMNS",
-    "daily",
     "daily_row",
     "joined",
     "lane_sums",
+    "regrouped",
+    "roll_up_sums",
+    "roll_ups",
     "statements",
+    "sum_by_period",
     "tables",
     "unfit_text",
 ]
@@ -73,10 +79,18 @@ HALVES: Final = tuple(f"{lane}_{half}" for lane in FIELDS for half in ("hi", "lo
 #: The daily roll-up: one row per day and series.
 DAILY: Final = "aievents_daily"
 DAY: Final = DAY_MINUTES
+#: The hourly roll-up: one row per hour and series.
+HOURLY: Final = "aievents_hourly"
+HOUR: Final = 60
 #: Every roll-up table, and its period in minutes: each has the same columns
 #: (ROLLUP_COLUMNS), its series keyed by every dimension (schema version 4:
-#: provider and quality too).
-ROLLUPS: Final = {DAILY: DAY}
+#: provider and quality too; the hourly roll-up is new in version 4).
+ROLLUPS: Final = {DAILY: DAY, HOURLY: HOUR}
+#: What a roll-up row's ``key_version`` holds: the schema version whose dimensions
+#: key its series (4: every one of DIMENSIONS). The column is NOT NULL without a
+#: default, so that a writer of an older release, whose roll-up rows lack it (and
+#: lack provider and quality), is refused rather than adding to a mis-keyed series.
+KEY_VERSION: Final = 4
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
 
@@ -124,6 +138,7 @@ def tables(metadata: Any) -> dict[str, Any]:
             sa.Column("series", sa.String(64), nullable=False),
             *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
             *[sa.Column(c, sa.BigInteger, nullable=False) for c in HALVES],
+            sa.Column("key_version", sa.BigInteger, nullable=False),  # KEY_VERSION
             sa.UniqueConstraint("period", "series", name=f"{name}_key"),
         )
     return found
@@ -140,7 +155,7 @@ USAGE_COLUMNS: Final = (
     *PRICE_COLUMNS,
 )
 #: The columns of a roll-up row (of every roll-up), in the order daily_row builds them.
-ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES)
+ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES, "key_version")
 DAILY_COLUMNS: Final = ROLLUP_COLUMNS
 
 
@@ -151,24 +166,32 @@ def statements(mark: str) -> dict[str, str]:
         return ", ".join([mark] * count)
 
     modulo = "%%" if mark == "%s" else "%"  # a bare % would be a placeholder there
-    updates = []
-    for column in FIELDS:
-        hi, lo = f"{column}_hi", f"{column}_lo"
-        low = f"({DAILY}.{lo} + excluded.{lo})"
-        updates.append(f"{hi} = {DAILY}.{hi} + excluded.{hi} + {low} / {SPLIT}")
-        updates.append(f"{lo} = {low} {modulo} {SPLIT}")
-    return {
+    found = {
         "lookup": "SELECT request_id FROM aievents_usage WHERE request_id IN ({})",
         "insert": (
             f"INSERT INTO aievents_usage ({', '.join(USAGE_COLUMNS)}) "
             f"VALUES ({marks(len(USAGE_COLUMNS))})"
         ),
-        "roll_up": (
-            f"INSERT INTO {DAILY} ({', '.join(DAILY_COLUMNS)}) "
-            f"VALUES ({marks(len(DAILY_COLUMNS))}) "
-            f"ON CONFLICT (period, series) DO UPDATE SET {', '.join(updates)}"
-        ),
     }
+    for table in ROLLUPS:  # each roll-up's upsert, under the table's name
+        found[table] = (
+            f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "
+            f"VALUES ({marks(len(ROLLUP_COLUMNS))}) "
+            f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, modulo)}"
+        )
+    found["roll_up"] = found[DAILY]
+    return found
+
+
+def roll_up_sums(table: str, modulo: str) -> str:
+    """The SET clause of an upsert into a roll-up: each lane's halves added, the carry moved."""
+    updates = []
+    for column in FIELDS:
+        hi, lo = f"{column}_hi", f"{column}_lo"
+        low = f"({table}.{lo} + excluded.{lo})"
+        updates.append(f"{hi} = {table}.{hi} + excluded.{hi} + {low} / {SPLIT}")
+        updates.append(f"{lo} = {low} {modulo} {SPLIT}")
+    return ", ".join(updates)
 
 
 #: Where things are in a row of aievents_usage.
@@ -177,17 +200,80 @@ _DIMS: Final = slice(USAGE_COLUMNS.index(DIMENSIONS[0]), USAGE_COLUMNS.index(DIM
 _LANES: Final = slice(USAGE_COLUMNS.index(LANE_COLUMNS[0]), USAGE_COLUMNS.index("cost_exact"))
 
 
-def daily(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The roll-up rows of written usage rows: sums per day and series."""
-    sums = sum_by_day(rows, _MINUTE, _DIMS, _LANES)
-    return [daily_row(key[0], key[1:], total) for key, total in sums.items()]
+def roll_ups(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of every roll-up (ROLLUPS) for written usage rows: sums per period and series.
+
+    Summed per hour first; a longer period sums those hours.
+    """
+    hours = sum_by_period(rows, HOUR)
+    digests: dict[tuple[Any, ...], str] = {}  # a series' digest, made once per batch
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for table, period in ROLLUPS.items():
+        sums = hours if period == HOUR else regrouped(hours, period)
+        made: list[tuple[Any, ...]] = []
+        found[table] = made
+        for key, total in sums.items():
+            dims = key[1:]
+            series = digests.get(dims)
+            if series is None:
+                series = digests[dims] = _digest(dims)
+            made.append(daily_row(key[0], dims, total, series))
+    return found
 
 
-def daily_row(period: int, dims: tuple[Any, ...], lanes: Sequence[int]) -> tuple[Any, ...]:
+def _digest(dims: tuple[Any, ...]) -> str:
+    """A series' key in a roll-up: a digest of its dimensions."""
+    return hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
+
+
+def _halves(lanes: Sequence[int]) -> list[int]:
+    """Each lane as its two halves, ``(value // SPLIT, value % SPLIT)``, in a row."""
+    halves = [0] * (2 * len(lanes))
+    if min(lanes) >= 0 and max(lanes) < SPLIT:  # the common case: every high half 0
+        halves[1::2] = lanes
+        return halves
+    for lane, value in enumerate(lanes):
+        halves[2 * lane], halves[2 * lane + 1] = divmod(value, SPLIT)
+    return halves
+
+
+def sum_by_period(rows: list[tuple[Any, ...]], period: int) -> dict[tuple[Any, ...], list[int]]:
+    """Usage rows summed per period (minutes) and series: ``(first minute, *dims)`` to lanes."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        at = row[_MINUTE]
+        key = (at - at % period, *row[_DIMS])
+        total = sums.get(key)
+        if total is None:
+            total = sums[key] = [0] * (len(LANE_COLUMNS) + 1)
+        total[0] += 1
+        for lane, value in enumerate(row[_LANES], 1):
+            if value:
+                total[lane] += value
+    return sums
+
+
+def regrouped(sums: dict[tuple[Any, ...], list[int]], period: int) -> dict[Any, list[int]]:
+    """Sums of shorter periods (keyed by first minute, *dims) summed again per ``period``."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for key, lanes in sums.items():
+        into = (key[0] - key[0] % period, *key[1:])
+        total = found.get(into)
+        if total is None:
+            found[into] = list(lanes)
+        else:
+            for lane, value in enumerate(lanes):
+                total[lane] += value
+    return found
+
+
+def daily_row(
+    period: int, dims: tuple[Any, ...], lanes: Sequence[int], series: str | None = None
+) -> tuple[Any, ...]:
     """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
-    digest of every dimension), every lane in halves."""
-    series = hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
-    return (period, series, *dims, *(half for lane in lanes for half in divmod(lane, SPLIT)))
+    digest of every dimension; given when known), every lane in halves, its KEY_VERSION."""
+    digest = _digest(dims) if series is None else series
+    return (period, digest, *dims, *_halves(lanes), KEY_VERSION)
 
 
 def lane_sums(source: Any, raw: bool) -> list[Any]:

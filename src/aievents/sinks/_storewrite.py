@@ -1,8 +1,8 @@
 """How a StoreSink writes: an event's row, a batch in one transaction, retries, losses.
 
 Every ``image:usage`` event becomes one row (its request id unique: a
-duplicate is ignored); the daily roll-up is added to in the same
-transaction. A batch that meets a failure that may pass is tried again,
+duplicate is ignored); the roll-ups (hourly, daily) are added to in the
+same transaction. A batch that meets a failure that may pass is tried again,
 waiting longer each time, until it is written or the sink's close deadline
 gives it up; a batch the database refuses is written one event at a time,
 so that only the refused events are lost.
@@ -30,11 +30,12 @@ from aievents.pricing import PriceBook
 from aievents.sinks._batch import Closing
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeledger import Ledger
+from aievents.sinks._storepg import add_to_roll_up, insert_new
 from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
     LOOKUP,
-    daily,
+    roll_ups,
     unfit_text,
 )
 from aievents.sinks._tally import DIM_SLOTS
@@ -264,37 +265,58 @@ class StoreWriter:
     def _insert_rows(self, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Insert the rows not stored yet and add them to the roll-up, in one transaction.
 
-        Writers take the table's write lock first (SQLite: ``BEGIN
-        IMMEDIATE``; PostgreSQL: a lock that only writers conflict on), so
-        the ids found missing are still missing when inserted, and every
-        roll-up counts each request once. Returns the rows written.
+        Only the rows inserted reach the roll-up, so every roll-up counts
+        each request once, whichever process or host wrote it first.
+        SQLite: the file's one writer until it commits (``BEGIN IMMEDIATE``);
+        PostgreSQL: no table lock (:mod:`aievents.sinks._storepg`).
+        Returns the rows written.
         """
+        # The roll-ups of every row, summed before the transaction: they are
+        # the ones added when every row is new (the common case), so that the
+        # transaction holds its locks no longer than the statements take.
+        every = roll_ups(list(rows.values()))
         raw = self._db.engine.raw_connection()
         try:
             cursor = raw.cursor()
             if self._db.sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
+                new = self._new_rows(cursor, rows)
             else:
-                # A writer never waits forever on another's lock, nor on a statement.
+                # A writer never waits forever on another's row, nor on a statement.
                 cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
                 cursor.execute("SET LOCAL statement_timeout = '60s'")
-                cursor.execute("LOCK TABLE aievents_usage IN SHARE ROW EXCLUSIVE MODE")
-            ids = list(rows)
-            stored: set[str] = set()
-            for first in range(0, len(ids), LOOKUP):
-                part = ids[first : first + LOOKUP]
-                cursor.execute(
-                    self._db.sql["lookup"].format(", ".join([self._db.mark] * len(part))), part
-                )
-                stored.update(found[0] for found in cursor.fetchall())
-            new = [row for rid, row in rows.items() if rid not in stored]
-            if new:
-                cursor.executemany(self._db.sql["insert"], new)
-                cursor.executemany(self._db.sql["roll_up"], daily(new))
+                new = insert_new(cursor, rows)
+            sums = every if len(new) == len(rows) else roll_ups(new)
+            for table, rollup in sums.items():  # in one order of the tables, in every writer
+                if not rollup:
+                    continue
+                if self._db.sqlite:
+                    cursor.executemany(self._db.sql[table], rollup)
+                else:
+                    add_to_roll_up(cursor, table, rollup)
             raw.commit()
         except BaseException:
             raw.rollback()
             raise
         finally:
             raw.close()
+        return new
+
+    def _new_rows(self, cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """SQLite: take the file's write lock, find the ids stored already, insert the others.
+
+        ``BEGIN IMMEDIATE`` makes this the file's one writer until it
+        commits, so the ids found missing are still missing when inserted.
+        """
+        cursor.execute("BEGIN IMMEDIATE")
+        ids = list(rows)
+        stored: set[str] = set()
+        for first in range(0, len(ids), LOOKUP):
+            part = ids[first : first + LOOKUP]
+            cursor.execute(
+                self._db.sql["lookup"].format(", ".join([self._db.mark] * len(part))), part
+            )
+            stored.update(found[0] for found in cursor.fetchall())
+        new = [row for rid, row in rows.items() if rid not in stored]
+        if new:
+            cursor.executemany(self._db.sql["insert"], new)
         return new

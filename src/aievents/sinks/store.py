@@ -54,7 +54,14 @@ has its rows without any cost made unpriced (version 1 could not tell an
 unknown cost from $0); and a store of version 3 or older has its roll-up
 summed again from the rows, by every dimension (version 4 keys a roll-up's
 series by provider and quality too, so that usage grouped or filtered by
-them is answered from the roll-up).
+them is answered from the roll-up). On PostgreSQL the roll-up table is
+kept (its rows deleted, then summed again), and so are its grants.
+
+Stop or upgrade the writers of an older release before or right after an
+upgrade: a roll-up row of version 4 carries ``key_version`` (NOT NULL, no
+default), which they do not write, so their writes fail (rows and roll-up
+rolled back together) rather than count requests in series keyed without
+provider and quality.
 
 Needs the ``store`` extra: ``pip install 'aievents[store]'``.
 """
