@@ -108,6 +108,7 @@ class TestTree:
             "aievents/sinks/_storeurl.py: RefusedError",
             "aievents/sinks/_spill.py: PartialWriteError",
             "aievents/_files.py: ShortWriteError",
+            "aievents/serve/_params.py: ParamError",
         }
         assert found <= private
 

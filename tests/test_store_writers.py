@@ -226,6 +226,8 @@ class LockWatch:
         SELECT l.locktype, l.mode, l.granted, c.relname
         FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
         WHERE l.pid <> pg_backend_pid()
+          -- the writers' own sessions (not autovacuum, whose ANALYZE takes a table lock)
+          AND l.pid IN (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend')
           AND (l.database IS NULL OR l.database =
                (SELECT oid FROM pg_database WHERE datname = current_database()))
     """
