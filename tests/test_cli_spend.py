@@ -154,13 +154,15 @@ class TestSpend:
 
     @pytest.mark.parametrize(
         ("since", "start"),
-        [("today", "2024-11-04"), ("week", "2024-11-04"), ("month", "2024-11-01")],
+        [("today", "2024-11-06"), ("week", "2024-11-04"), ("month", "2024-11-01")],
     )
     def test_since_names(self, cli: Any, events_file: Path, since: str, start: str) -> None:
         """today, week and month are UTC calendar starts as of the run's clock."""
-        ran = cli("spend", "--events", str(events_file), "--since", since, now=NOW + 60)
+        wednesday = NOW + 2 * DAY + 60  # 2024-11-06 00:01 UTC
+        ran = cli("spend", "--events", str(events_file), "--since", since, now=wednesday)
         assert ran.returncode == 0, ran.stderr
-        assert f", {start} 00:00:00 to 2024-11-04 00:01:01 UTC" in ran.stdout
+        # counted by whole minutes: up to the end of the minute of now + 1 second
+        assert f", {start} 00:00:00 to 2024-11-06 00:02:00 UTC" in ran.stdout
 
     @pytest.mark.parametrize(
         ("args", "said"),

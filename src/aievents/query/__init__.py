@@ -411,6 +411,8 @@ def spend(
     following ``next_page``), so it counts as usage and costs do: every
     request, priced or not; an amount that is a lower bound when some
     request has no price (:attr:`Spend.partial`), ``None`` when none has.
+    Counted by whole minutes: ``since`` and ``until`` are rounded up to a
+    minute, and the :class:`Spend` gives the minutes actually counted.
 
     Args:
         source: Where the usage is summed.
