@@ -173,7 +173,16 @@ class TestSpend:
         ],
     )
     def test_bad(self, cli: Any, events_file: Path, args: list[str], said: str) -> None:
-        """A wrong option is named, status 2, before any file is read."""
+        """A wrong option is named, status 2, before any file is read, with spend's usage."""
         ran = cli("spend", "--events", str(events_file), *args, now=NOW)
         assert ran.returncode == 2
         assert said in ran.stderr
+        assert ran.stderr.startswith("usage: aievents spend ")
+
+    def test_until_relative(self, cli: Any, events_file: Path) -> None:
+        """--until takes a relative time as --since does (-12h is not an option)."""
+        ran = cli(
+            "spend", "--events", str(events_file), "--since", "-1d", "--until", "-12h", now=NOW
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ", 2024-11-03 00:00:00 to 2024-11-03 12:00:00 UTC" in ran.stdout
