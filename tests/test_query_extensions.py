@@ -247,6 +247,12 @@ class TestSpend:
             sink.spend(**params)
         assert info.value.field == field
 
+    def test_since_kinds_named(self, sink: AggregateSink) -> None:
+        """A wrong since names every kind it takes, dates included."""
+        with pytest.raises(QueryError) as info:
+            sink.spend(since="yesterday")
+        assert "an aware datetime or a date" in info.value.reason
+
     def test_frozen_and_dict(self, sink: AggregateSink) -> None:
         """A Spend is frozen; to_dict gives the exact amount as text."""
         got = sink.spend(since=D0, until=D0 + DAY)

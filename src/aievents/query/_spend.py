@@ -145,7 +145,9 @@ def since_seconds(since: Any, now: float) -> int:
     """
     if isinstance(since, str):
         if since not in SINCE_NAMES:
-            reason = "must be 'today', 'week', 'month', Unix seconds or an aware datetime"
+            reason = (
+                "must be 'today', 'week', 'month', Unix seconds, an aware datetime or a date"
+            )
             raise error("since", since, reason)
         day = dt.datetime.fromtimestamp(int(now), _UTC).replace(hour=0, minute=0, second=0)
         if since == "week":
