@@ -97,9 +97,11 @@ class TestCostsByExtension:
         value = getattr(EVENTS[1], name)  # dall-e-3, user_2, openai
         plural = {"model": "models", "user_id": "user_ids", "provider": "providers"}[name]
         page = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, **{plural: [value]})
-        expected = D("0.16") if name != "provider" else None
-        if expected is not None:
-            assert amounts(page) == [expected]
+        # every event is openai's: its amounts are all of them (the unpriced one apart)
+        expected = [D("0.16245"), None, D("0.06338")] if name == "provider" else [D("0.16")]
+        assert amounts(page) == expected
+        unknown = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, **{plural: ["nobody"]})
+        assert amounts(unknown) == []
         by = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, group_by=[name], **{plural: [value]})
         assert {getattr(r, name) for b in by.data for r in b.results} == {value}
 
