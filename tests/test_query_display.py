@@ -70,7 +70,7 @@ class TestToPandas:
         page = sink.usage(start_time=D0, end_time=D0 + 3 * DAY, group_by=["model"])
         frame = page.to_pandas()
         fields = [n for n in page.data[0].results[0].to_dict() if n != "object"]
-        assert list(frame.columns) == ["start_time", "end_time", *fields]
+        assert list(frame.columns) == ["start_time", "end_time", *fields, "partial"]
         assert len(frame) == sum(len(b.results) for b in page.data)  # the empty day: no row
         assert frame["start_time"].iloc[0] == pd.Timestamp(D0, unit="s", tz="UTC")
         assert str(frame["start_time"].dt.tz) == "UTC"
@@ -90,6 +90,21 @@ class TestToPandas:
         assert all(isinstance(a, Decimal) or a is None for a in frame["amount"])
         total = sum(a for a in frame["amount"] if a is not None)
         assert total == sum(r.amount or 0 for b in page.data for r in b.results)
+
+    def test_partial_column(self, sink: AggregateSink) -> None:
+        """partial marks the rows whose amount is unknown or a lower bound: a sum is not all."""
+        page = sink.costs(start_time=D0, end_time=D0 + DAY, group_by=["model"])
+        frame = page.to_pandas()
+        assert frame["partial"].dtype == bool
+        unknown = frame["model"] == "acme-image-x"
+        assert frame.loc[unknown, "partial"].tolist() == [True]
+        assert not frame.loc[~unknown, "partial"].any()
+        assert frame["partial"].any()  # so the sum of amounts below is a lower bound
+        lower = frame["amount"].sum(min_count=1)
+        assert lower == sum(a for a in frame["amount"] if a is not None)
+        assert pd.isna(frame.loc[unknown, "amount"].sum(min_count=1))  # unknown, not 0
+        ungrouped = sink.usage(start_time=D0, end_time=D0 + DAY).to_pandas()
+        assert ungrouped["partial"].tolist() == [True]  # a priced part + unknown
 
     def test_empty(self, sink: AggregateSink) -> None:
         """No usage: no rows, the same columns."""

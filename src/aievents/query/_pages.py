@@ -232,9 +232,10 @@ class Page:
 
         Columns: ``start_time`` and ``end_time`` of the result's bucket (UTC
         timestamps), then every field of the result as :meth:`to_dict` names
-        them. The cost (``cost`` of usage, ``amount`` of costs) is the exact
-        :class:`~decimal.Decimal` in an ``object`` column, ``None`` where it
-        is unknown (never 0). Buckets without results have no row.
+        them, then ``partial`` (bool): whether the row's cost is unknown or a
+        lower bound. The cost (``cost`` of usage, ``amount`` of costs) is the
+        exact :class:`~decimal.Decimal` in an ``object`` column, ``None``
+        where it is unknown (never 0). Buckets without results have no row.
 
         Raises:
             ImportError: pandas is not installed; the message names the extra.
