@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from decimal import Decimal
 from typing import Any
 
@@ -248,6 +249,15 @@ class TestSpend:
         with pytest.raises(QueryError) as info:
             sink.spend(**params)
         assert info.value.field == field
+
+    def test_typed_with_now(self, sink: AggregateSink) -> None:
+        """sink.spend takes spend()'s parameters, now included (the sink's clock otherwise)."""
+        got = sink.spend(since=D0, now=D0 + DAY)
+        assert got.until == dt.datetime.fromtimestamp(D0 + DAY + 60, dt.timezone.utc)
+        assert got == spend(sink, since=D0, now=D0 + DAY)
+        assert list(inspect.signature(sink.spend).parameters) == list(
+            inspect.signature(spend).parameters
+        )[1:]
 
     def test_since_kinds_named(self, sink: AggregateSink) -> None:
         """A wrong since names every kind it takes, dates included."""

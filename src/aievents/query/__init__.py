@@ -86,7 +86,7 @@ from aievents.query._params import (
     window,
 )
 from aievents.query._scan import COST_GROUPS, DIMENSIONS, USAGE_GROUPS, Row, Scan, Source
-from aievents.query._spend import SINCE_NAMES, Spend, summed
+from aievents.query._spend import SINCE_NAMES, Spend, spend
 from aievents.totals import FIELDS, add_into, new_totals
 
 #: The dimensions costs group and filter by beyond OpenAI's (which groups
@@ -391,54 +391,6 @@ def _line_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsRe
     return tuple(results)
 
 
-def spend(
-    source: Source,
-    *,
-    user_id: str | None = None,
-    project_id: str | None = None,
-    api_key_id: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    since: int | dt.datetime | dt.date | Literal["today", "week", "month"] = "month",
-    until: int | dt.datetime | dt.date | None = None,
-    cost: Literal["computed", "reported"] = "computed",
-    now: float | None = None,
-) -> Spend:
-    """What was spent since a time, by a user, project, key or model (an extension).
-
-    "What has this user spent this month": ``spend(sink, user_id="u1")``.
-    The sum of :func:`usage`'s pages for the filters given (every page,
-    following ``next_page``), so it counts as usage and costs do: every
-    request, priced or not; an amount that is a lower bound when some
-    request has no price (:attr:`Spend.partial`), ``None`` when none has.
-    Counted by whole minutes: ``since`` and ``until`` are rounded up to a
-    minute, and the :class:`Spend` gives the minutes actually counted.
-
-    Args:
-        source: Where the usage is summed.
-        user_id: Only this user's requests.
-        project_id: Only this project's.
-        api_key_id: Only this API key's.
-        model: Only this model's.
-        provider: Only this provider's (where ``provider`` is a dimension).
-        since: The first instant counted: ``"today"``, ``"week"`` or
-            ``"month"`` (the start of the current UTC day, ISO week from
-            Monday, or month: "current" as of ``now``), Unix seconds, an
-            aware datetime, or a date (its 00:00 UTC). Default ``"month"``.
-        until: The first instant not counted (the same kinds, no names);
-            now when omitted.
-        cost: ``computed`` (from the prices, the default) or ``reported``.
-        now: The current time in seconds (the clock by default).
-
-    Raises:
-        QueryError: a parameter is wrong; it is named.
-    """
-    _cost_source(cost)
-    filters = {"user_id": user_id, "project_id": project_id, "api_key_id": api_key_id}
-    filters |= {"model": model, "provider": provider}
-    return summed(usage, source, filters=filters, span=(since, until), cost=cost, now=now)
-
-
 class Reports:
     """``usage()``, ``costs()`` and ``spend()`` for a :class:`Source` with a ``_clock``.
 
@@ -477,9 +429,35 @@ class Reports:
         """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
         return costs(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
 
-    def spend(self, **asked: Any) -> Spend:
-        """What was spent since a time (an extension); see :func:`aievents.query.spend`."""
-        return spend(self, now=self._clock(), **asked)
+    def spend(
+        self,
+        *,
+        user_id: str | None = None,
+        project_id: str | None = None,
+        api_key_id: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        since: int | dt.datetime | dt.date | Literal["today", "week", "month"] = "month",
+        until: int | dt.datetime | dt.date | None = None,
+        cost: Literal["computed", "reported"] = "computed",
+        now: float | None = None,
+    ) -> Spend:
+        """What was spent since a time (an extension); see :func:`aievents.query.spend`.
+
+        ``now`` is this source's clock unless given.
+        """
+        return spend(
+            self,
+            user_id=user_id,
+            project_id=project_id,
+            api_key_id=api_key_id,
+            model=model,
+            provider=provider,
+            since=since,
+            until=until,
+            cost=cost,
+            now=self._clock() if now is None else now,
+        )
 
     def _asked(
         self, start: Any, end: Any, width: Any, group_by: Any, filters: dict[str, Any]
