@@ -10,8 +10,7 @@ import attrs
 import pandas as pd
 import pytest
 
-from aievents.query import Page
-from aievents.query._display import HTML_ROWS
+from aievents.query import HTML_ROWS, Page
 from aievents.sinks import AggregateSink
 from test_aggregate import D0, DAY, EVENTS, event
 
@@ -134,6 +133,18 @@ class TestReprHtml:
         assert by_model["acme-image-x"][cost_at] == "unknown"
         assert by_model["dall-e-3"][cost_at] == "$0.16"
         assert by_model["dall-e-3"][0] == "2024-11-01 00:00"
+
+    def test_grouped_columns(self) -> None:
+        """The grouped fields are the page's group_by, even where every value is null."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        sink.handle(attrs.evolve(event("n1", D0 + 60), user_id=None, project_id=None))
+        page = sink.usage(start_time=D0, end_time=D0 + DAY, group_by=["user_id"])
+        assert page.group_by == ("user_id",)
+        head, row = cells(page._repr_html_()).rows
+        assert head[:2] == ["bucket (UTC)", "user_id"]
+        assert row[1] == ""
+        ungrouped = sink.costs(start_time=D0, end_time=D0 + DAY)  # results name no group
+        assert cells(ungrouped._repr_html_()).rows[0][:2] == ["bucket (UTC)", "amount (computed)"]
 
     def test_escaped(self, sink: AggregateSink) -> None:
         """Markup in a value is text: no script tag, the value read back whole."""

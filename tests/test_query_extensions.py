@@ -255,9 +255,10 @@ class TestSpend:
         got = sink.spend(since=D0, now=D0 + DAY)
         assert got.until == dt.datetime.fromtimestamp(D0 + DAY + 60, dt.timezone.utc)
         assert got == spend(sink, since=D0, now=D0 + DAY)
-        assert list(inspect.signature(sink.spend).parameters) == list(
-            inspect.signature(spend).parameters
-        )[1:]
+        assert (
+            list(inspect.signature(sink.spend).parameters)
+            == list(inspect.signature(spend).parameters)[1:]
+        )
 
     def test_since_kinds_named(self, sink: AggregateSink) -> None:
         """A wrong since names every kind it takes, dates included."""

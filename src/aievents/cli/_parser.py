@@ -215,7 +215,7 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
 
 def _spend_parser(commands: Any, when: Any) -> argparse.ArgumentParser:
     """``aievents spend``: its options; the subparser (its errors show its usage)."""
-    spend = commands.add_parser(
+    spend: argparse.ArgumentParser = commands.add_parser(
         "spend",
         allow_abbrev=False,
         help="what a user, project, key or model spent since a time (an extension)",

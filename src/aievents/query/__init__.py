@@ -58,6 +58,7 @@ from typing import Any, Final, Literal
 from aievents.events import OPERATIONS
 from aievents.exceptions import QueryError
 from aievents.money import EXACT
+from aievents.query._display import HTML_ROWS
 from aievents.query._pages import (
     COST_SOURCES,
     Bucket,
@@ -102,6 +103,7 @@ __all__ = [
     "COST_SOURCES",
     "DIMENSIONS",
     "FIELDS",
+    "HTML_ROWS",
     "LIMITS",
     "SINCE_NAMES",
     "USAGE_GROUPS",
@@ -185,6 +187,7 @@ def _answer(
         next_page=next_page,
         cost_source=cost,
         kind=kind,
+        group_by=tuple(groups),
     )
 
 

@@ -95,11 +95,7 @@ def html_table(page: Page, kind: str | None) -> str:
     """
     rows = [(b.start_time, r) for b in page.data for r in b.results]
     results = [result for _, result in rows]
-    groups = [
-        name
-        for name in (*DIMENSIONS, "line_item")
-        if any(getattr(r, name, None) is not None for r in results)
-    ]
+    groups = [name for name in (*DIMENSIONS, "line_item") if name in page.group_by]
     if kind == "costs":
         sums = ["amount", "quantity", "quantity_unit"]
     else:
