@@ -65,12 +65,6 @@ from aievents.query._pages import (
     CostsResult,
     ImagesResult,
     Page,
-    costs_result,
-    group_costs,
-    images_result,
-    line_items,
-    sort_key,
-    unknown_counts,
 )
 from aievents.query._params import (
     COSTS_LIMITS,
@@ -86,8 +80,9 @@ from aievents.query._params import (
     query_hash,
     window,
 )
+from aievents.query._results import Sums, group_results, images_results, line_results
 from aievents.query._scan import COST_GROUPS, DIMENSIONS, USAGE_GROUPS, Row, Scan, Source
-from aievents.query._spend import SINCE_NAMES, Spend, spend
+from aievents.query._spend import SINCE_NAMES, Spend, summed
 from aievents.totals import FIELDS, add_into, new_totals
 
 #: The dimensions costs group and filter by beyond OpenAI's (which groups
@@ -124,8 +119,6 @@ __all__ = [
     "spend",
     "usage",
 ]
-
-Sums = dict[tuple[str | None, ...], list[Any]]
 
 
 def _sum_rows(rows: Iterable[Row]) -> dict[int, Sums]:
@@ -275,14 +268,9 @@ def usage(
         count=count,
         page=page,
         grouping=(groups, groups, filters),
-        render=_images_results,
+        render=images_results,
         cost=source_of_cost,
     )
-
-
-def _images_results(found: Sums, cost: str) -> tuple[ImagesResult, ...]:
-    """A usage bucket's results: one a group."""
-    return tuple(images_result(key, found[key], cost) for key in sorted(found, key=sort_key))
 
 
 def costs(
@@ -345,7 +333,7 @@ def costs(
     by_line = "line_item" in groups
     named = tuple(name for name in DIMENSIONS if name in groups)  # the fields results name
     scan_groups = set(named) | ({"model"} if by_line else set())
-    render = _line_results if by_line else _group_results
+    render = line_results if by_line else group_results
     return _answer(
         source,
         "costs",
@@ -359,39 +347,52 @@ def costs(
     )
 
 
-def _named(key: tuple[str | None, ...], named: Sequence[str]) -> dict[str, str | None]:
-    """The group fields a costs result names: the grouped dimensions' values."""
-    return {name: key[DIMENSIONS.index(name)] for name in named}
+def spend(
+    source: Source,
+    *,
+    user_id: str | None = None,
+    project_id: str | None = None,
+    api_key_id: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    since: int | dt.datetime | dt.date | Literal["today", "week", "month"] = "month",
+    until: int | dt.datetime | dt.date | None = None,
+    cost: Literal["computed", "reported"] = "computed",
+    now: float | None = None,
+) -> Spend:
+    """What was spent since a time, by a user, project, key or model (an extension).
 
+    "What has this user spent this month": ``spend(sink, user_id="u1")``.
+    The sum of :func:`usage`'s pages for the filters given (every page,
+    following ``next_page``), so it counts as usage and costs do: every
+    request, priced or not; an amount that is a lower bound when some
+    request has no price (:attr:`Spend.partial`), ``None`` when none has.
+    Counted by whole minutes: ``since`` and ``until`` are rounded up to a
+    minute, and the :class:`Spend` gives the minutes actually counted.
 
-def _group_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsResult, ...]:
-    """A costs bucket's results by group: the priced amount, then the unpriced requests."""
-    results: list[CostsResult] = []
-    for key in sorted(found, key=sort_key):
-        results.extend(group_costs(found[key], _named(key, named), cost))
-    return tuple(results)
+    Args:
+        source: Where the usage is summed.
+        user_id: Only this user's requests.
+        project_id: Only this project's.
+        api_key_id: Only this API key's.
+        model: Only this model's.
+        provider: Only this provider's (where ``provider`` is a dimension).
+        since: The first instant counted: ``"today"``, ``"week"`` or
+            ``"month"`` (the start of the current UTC day, ISO week from
+            Monday, or month: "current" as of ``now``), Unix seconds, an
+            aware datetime, or a date (its 00:00 UTC). Default ``"month"``.
+        until: The first instant not counted (the same kinds, no names);
+            now when omitted.
+        cost: ``computed`` (from the prices, the default) or ``reported``.
+        now: The current time in seconds (the clock by default).
 
-
-def _line_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsResult, ...]:
-    """A costs bucket's results by line item: a model's cost parts, sorted by name."""
-    model_at = DIMENSIONS.index("model")
-    results = [
-        costs_result(
-            _named(key, named),
-            amount=amount,
-            line_item=line,
-            quantity=quantity,
-            quantity_unit=unit,
-            unpriced_requests=unknown_counts(unpriced, cost)[0],
-            unreported_requests=unknown_counts(unpriced, cost)[1],
-            cost_source=cost,
-        )
-        for key in sorted(found, key=sort_key)
-        for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key], cost)
-    ]
-    order = ("project_id", "api_key_id", "user_id", "provider", "line_item")
-    results.sort(key=lambda r: tuple(getattr(r, name) or "" for name in order))
-    return tuple(results)
+    Raises:
+        QueryError: a parameter is wrong; it is named.
+    """
+    _cost_source(cost)
+    filters = {"user_id": user_id, "project_id": project_id, "api_key_id": api_key_id}
+    filters |= {"model": model, "provider": provider}
+    return summed(usage, source, filters=filters, span=(since, until), cost=cost, now=now)
 
 
 class Reports:

@@ -8,18 +8,17 @@ import html
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import attrs
 
 from aievents.exceptions import QueryError
 from aievents.money import EXACT
 from aievents.query._display import plain
-from aievents.query._pages import COST_SOURCES, ImagesResult, Page
+from aievents.query._pages import ImagesResult, Page
 from aievents.query._params import LIMITS, error, instant, minute_up
-from aievents.query._scan import Source
 
-__all__ = ["SINCE_NAMES", "Spend", "since_seconds", "spend", "summed"]
+__all__ = ["SINCE_NAMES", "Spend", "since_seconds", "summed"]
 
 #: The calendar starts ``since`` takes by name (UTC).
 SINCE_NAMES: Final = ("today", "week", "month")
@@ -265,54 +264,3 @@ def summed(
 
 #: Usage's parameter for each of spend's edges, for the errors about them.
 _EDGES: Final = {"start_time": "since", "end_time": "until"}
-
-
-def spend(
-    source: Source,
-    *,
-    user_id: str | None = None,
-    project_id: str | None = None,
-    api_key_id: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    since: int | dt.datetime | dt.date | Literal["today", "week", "month"] = "month",
-    until: int | dt.datetime | dt.date | None = None,
-    cost: Literal["computed", "reported"] = "computed",
-    now: float | None = None,
-) -> Spend:
-    """What was spent since a time, by a user, project, key or model (an extension).
-
-    "What has this user spent this month": ``spend(sink, user_id="u1")``.
-    The sum of :func:`~aievents.query.usage`'s pages for the filters given (every page,
-    following ``next_page``), so it counts as usage and costs do: every
-    request, priced or not; an amount that is a lower bound when some
-    request has no price (:attr:`Spend.partial`), ``None`` when none has.
-    Counted by whole minutes: ``since`` and ``until`` are rounded up to a
-    minute, and the :class:`Spend` gives the minutes actually counted.
-
-    Args:
-        source: Where the usage is summed.
-        user_id: Only this user's requests.
-        project_id: Only this project's.
-        api_key_id: Only this API key's.
-        model: Only this model's.
-        provider: Only this provider's (where ``provider`` is a dimension).
-        since: The first instant counted: ``"today"``, ``"week"`` or
-            ``"month"`` (the start of the current UTC day, ISO week from
-            Monday, or month: "current" as of ``now``), Unix seconds, an
-            aware datetime, or a date (its 00:00 UTC). Default ``"month"``.
-        until: The first instant not counted (the same kinds, no names);
-            now when omitted.
-        cost: ``computed`` (from the prices, the default) or ``reported``.
-        now: The current time in seconds (the clock by default).
-
-    Raises:
-        QueryError: a parameter is wrong; it is named.
-    """
-    if not isinstance(cost, str) or cost not in COST_SOURCES:
-        raise error("cost", cost, "must be 'computed' or 'reported'")
-    filters = {"user_id": user_id, "project_id": project_id, "api_key_id": api_key_id}
-    filters |= {"model": model, "provider": provider}
-    from aievents.query import usage  # noqa: PLC0415 - the package's, which imports this module
-
-    return summed(usage, source, filters=filters, span=(since, until), cost=cost, now=now)
