@@ -154,13 +154,15 @@ class TestSpend:
 
     @pytest.mark.parametrize(
         ("since", "start"),
-        [("today", "2024-11-04"), ("week", "2024-11-04"), ("month", "2024-11-01")],
+        [("today", "2024-11-06"), ("week", "2024-11-04"), ("month", "2024-11-01")],
     )
     def test_since_names(self, cli: Any, events_file: Path, since: str, start: str) -> None:
         """today, week and month are UTC calendar starts as of the run's clock."""
-        ran = cli("spend", "--events", str(events_file), "--since", since, now=NOW + 60)
+        wednesday = NOW + 2 * DAY + 60  # 2024-11-06 00:01 UTC
+        ran = cli("spend", "--events", str(events_file), "--since", since, now=wednesday)
         assert ran.returncode == 0, ran.stderr
-        assert f", {start} 00:00:00 to 2024-11-04 00:01:01 UTC" in ran.stdout
+        # counted by whole minutes: up to the end of the minute of now + 1 second
+        assert f", {start} 00:00:00 to 2024-11-06 00:02:00 UTC" in ran.stdout
 
     @pytest.mark.parametrize(
         ("args", "said"),
@@ -171,7 +173,16 @@ class TestSpend:
         ],
     )
     def test_bad(self, cli: Any, events_file: Path, args: list[str], said: str) -> None:
-        """A wrong option is named, status 2, before any file is read."""
+        """A wrong option is named, status 2, before any file is read, with spend's usage."""
         ran = cli("spend", "--events", str(events_file), *args, now=NOW)
         assert ran.returncode == 2
         assert said in ran.stderr
+        assert ran.stderr.startswith("usage: aievents spend ")
+
+    def test_until_relative(self, cli: Any, events_file: Path) -> None:
+        """--until takes a relative time as --since does (-12h is not an option)."""
+        ran = cli(
+            "spend", "--events", str(events_file), "--since", "-1d", "--until", "-12h", now=NOW
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ", 2024-11-03 00:00:00 to 2024-11-03 12:00:00 UTC" in ran.stdout

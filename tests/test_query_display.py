@@ -10,8 +10,7 @@ import attrs
 import pandas as pd
 import pytest
 
-from aievents.query import Page
-from aievents.query._display import HTML_ROWS
+from aievents.query import HTML_ROWS, Page
 from aievents.sinks import AggregateSink
 from test_aggregate import D0, DAY, EVENTS, event
 
@@ -70,7 +69,7 @@ class TestToPandas:
         page = sink.usage(start_time=D0, end_time=D0 + 3 * DAY, group_by=["model"])
         frame = page.to_pandas()
         fields = [n for n in page.data[0].results[0].to_dict() if n != "object"]
-        assert list(frame.columns) == ["start_time", "end_time", *fields]
+        assert list(frame.columns) == ["start_time", "end_time", *fields, "partial"]
         assert len(frame) == sum(len(b.results) for b in page.data)  # the empty day: no row
         assert frame["start_time"].iloc[0] == pd.Timestamp(D0, unit="s", tz="UTC")
         assert str(frame["start_time"].dt.tz) == "UTC"
@@ -90,6 +89,21 @@ class TestToPandas:
         assert all(isinstance(a, Decimal) or a is None for a in frame["amount"])
         total = sum(a for a in frame["amount"] if a is not None)
         assert total == sum(r.amount or 0 for b in page.data for r in b.results)
+
+    def test_partial_column(self, sink: AggregateSink) -> None:
+        """partial marks the rows whose amount is unknown or a lower bound: a sum is not all."""
+        page = sink.costs(start_time=D0, end_time=D0 + DAY, group_by=["model"])
+        frame = page.to_pandas()
+        assert frame["partial"].dtype == bool
+        unknown = frame["model"] == "acme-image-x"
+        assert frame.loc[unknown, "partial"].tolist() == [True]
+        assert not frame.loc[~unknown, "partial"].any()
+        assert frame["partial"].any()  # so the sum of amounts below is a lower bound
+        lower = frame["amount"].sum(min_count=1)
+        assert lower == sum(a for a in frame["amount"] if a is not None)
+        assert pd.isna(frame.loc[unknown, "amount"].sum(min_count=1))  # unknown, not 0
+        ungrouped = sink.usage(start_time=D0, end_time=D0 + DAY).to_pandas()
+        assert ungrouped["partial"].tolist() == [True]  # a priced part + unknown
 
     def test_empty(self, sink: AggregateSink) -> None:
         """No usage: no rows, the same columns."""
@@ -119,6 +133,18 @@ class TestReprHtml:
         assert by_model["acme-image-x"][cost_at] == "unknown"
         assert by_model["dall-e-3"][cost_at] == "$0.16"
         assert by_model["dall-e-3"][0] == "2024-11-01 00:00"
+
+    def test_grouped_columns(self) -> None:
+        """The grouped fields are the page's group_by, even where every value is null."""
+        sink = AggregateSink(clock=lambda: D0 + DAY)
+        sink.handle(attrs.evolve(event("n1", D0 + 60), user_id=None, project_id=None))
+        page = sink.usage(start_time=D0, end_time=D0 + DAY, group_by=["user_id"])
+        assert page.group_by == ("user_id",)
+        head, row = cells(page._repr_html_()).rows
+        assert head[:2] == ["bucket (UTC)", "user_id"]
+        assert row[1] == ""
+        ungrouped = sink.costs(start_time=D0, end_time=D0 + DAY)  # results name no group
+        assert cells(ungrouped._repr_html_()).rows[0][:2] == ["bucket (UTC)", "amount (computed)"]
 
     def test_escaped(self, sink: AggregateSink) -> None:
         """Markup in a value is text: no script tag, the value read back whole."""

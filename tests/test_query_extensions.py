@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from decimal import Decimal
 from typing import Any
 
@@ -97,9 +98,11 @@ class TestCostsByExtension:
         value = getattr(EVENTS[1], name)  # dall-e-3, user_2, openai
         plural = {"model": "models", "user_id": "user_ids", "provider": "providers"}[name]
         page = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, **{plural: [value]})
-        expected = D("0.16") if name != "provider" else None
-        if expected is not None:
-            assert amounts(page) == [expected]
+        # every event is openai's: its amounts are all of them (the unpriced one apart)
+        expected = [D("0.16245"), None, D("0.06338")] if name == "provider" else [D("0.16")]
+        assert amounts(page) == expected
+        unknown = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, **{plural: ["nobody"]})
+        assert amounts(unknown) == []
         by = sink.costs(start_time=D0, end_time=D0 + 2 * DAY, group_by=[name], **{plural: [value]})
         assert {getattr(r, name) for b in by.data for r in b.results} == {value}
 
@@ -131,7 +134,7 @@ class TestSpend:
         assert got.amount == D("0.00245") + D("0.00528") + D("0.0041")
         assert (got.requests, got.images, got.partial) == (3, 3, False)
         assert got.since == dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
-        assert got.until == dt.datetime.fromtimestamp(D0 + 10 * DAY + 1, dt.timezone.utc)
+        assert got.until == dt.datetime.fromtimestamp(D0 + 10 * DAY + 60, dt.timezone.utc)
         assert str(got).startswith("$0.01183 (computed) for 3 requests, 3 images")
 
     @pytest.mark.parametrize(
@@ -140,12 +143,13 @@ class TestSpend:
             ("today", dt.datetime(2024, 11, 13, tzinfo=dt.timezone.utc)),
             ("week", dt.datetime(2024, 11, 11, tzinfo=dt.timezone.utc)),  # a Monday
             ("month", dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)),
-            (D0 + 5, dt.datetime.fromtimestamp(D0 + 5, dt.timezone.utc)),
+            (D0 + 60, dt.datetime.fromtimestamp(D0 + 60, dt.timezone.utc)),
+            (D0 + 5, dt.datetime.fromtimestamp(D0 + 60, dt.timezone.utc)),  # by whole minutes
             (dt.date(2024, 11, 2), dt.datetime(2024, 11, 2, tzinfo=dt.timezone.utc)),
         ],
     )
     def test_since(self, since: Any, start: dt.datetime) -> None:
-        """Names are UTC calendar starts as of now; seconds, datetimes and dates as given."""
+        """Names are UTC calendar starts as of now; seconds and dates to the minute up."""
         now = D0 + 12 * DAY + 3600  # Wednesday 2024-11-13 01:00 UTC
         assert spend(sink_of([]), since=since, now=now).since == start
 
@@ -163,6 +167,35 @@ class TestSpend:
         assert str(nobody).startswith("unknown")
         assert "1 request without a price" in str(nobody)
         assert "unknown" in nobody._repr_html_()
+
+    def test_partial_minutes(self) -> None:
+        """Counted by whole minutes: since and until say the minutes actually counted."""
+        events = [
+            event("in-first", D0 + 10),  # inside since's partial minute: not counted
+            event("in-span", D0 + 90),
+            event("in-last", D0 + 150),  # inside until's partial minute: counted
+        ]
+        got = spend(sink_of(events), since=D0 + 5, until=D0 + 125, now=D0 + DAY)
+        assert got.requests == 2
+        assert got.since == dt.datetime.fromtimestamp(D0 + 60, dt.timezone.utc)
+        assert got.until == dt.datetime.fromtimestamp(D0 + 180, dt.timezone.utc)
+        assert (got.to_dict()["since"], got.to_dict()["until"]) == (D0 + 60, D0 + 180)
+
+    @pytest.mark.parametrize(
+        ("asked", "field"), [({"since": 1800}, "since"), ({"until": 1800}, "until")]
+    )
+    def test_edge_inside_rolled_up(self, asked: dict[str, int], field: str) -> None:
+        """A source's error about an edge names since or until, as spend's caller wrote it."""
+        now = [D0 + DAY]
+        sink = AggregateSink(minute_detail=3600, hour_detail=DAY, clock=lambda: now[0])
+        sink.handle(event("a", D0 + DAY - 3600 + 120))
+        sink.handle(event("b", D0 + DAY - 600))
+        now[0] = D0 + DAY + 7200  # the two minutes rolled into their hour
+        params = {"since": D0, **{name: D0 + DAY - 3600 + at for name, at in asked.items()}}
+        with pytest.raises(QueryError) as info:
+            sink.spend(**params)
+        assert info.value.field == field
+        assert "rolled up" in info.value.reason
 
     def test_nothing_spent(self, sink: AggregateSink) -> None:
         """No request at all: $0, known."""
@@ -216,6 +249,22 @@ class TestSpend:
         with pytest.raises(QueryError) as info:
             sink.spend(**params)
         assert info.value.field == field
+
+    def test_typed_with_now(self, sink: AggregateSink) -> None:
+        """sink.spend takes spend()'s parameters, now included (the sink's clock otherwise)."""
+        got = sink.spend(since=D0, now=D0 + DAY)
+        assert got.until == dt.datetime.fromtimestamp(D0 + DAY + 60, dt.timezone.utc)
+        assert got == spend(sink, since=D0, now=D0 + DAY)
+        assert (
+            list(inspect.signature(sink.spend).parameters)
+            == list(inspect.signature(spend).parameters)[1:]
+        )
+
+    def test_since_kinds_named(self, sink: AggregateSink) -> None:
+        """A wrong since names every kind it takes, dates included."""
+        with pytest.raises(QueryError) as info:
+            sink.spend(since="yesterday")
+        assert "an aware datetime or a date" in info.value.reason
 
     def test_frozen_and_dict(self, sink: AggregateSink) -> None:
         """A Spend is frozen; to_dict gives the exact amount as text."""

@@ -19,7 +19,7 @@ import pytest
 
 from aievents import ImageUsage, ImageUsageEvent, InputTokensDetails
 from aievents.query import Page
-from aievents.serve import COSTS_PATH, USAGE_PATH, create_app, is_loopback, serving
+from aievents.serve import COSTS_PATH, SPEND_PATH, USAGE_PATH, create_app, is_loopback, serving
 from aievents.sinks import AggregateSink, StoreSink
 
 DAY = 86_400
@@ -365,7 +365,7 @@ class TestKey:
     def test_refused(self, locked: str, header: str | None) -> None:
         """No key, a wrong one, another scheme: 401 with OpenAI's error, on every path."""
         headers = {} if header is None else {"Authorization": header}
-        for path in (USAGE_PATH, COSTS_PATH, "/nowhere"):
+        for path in (USAGE_PATH, COSTS_PATH, SPEND_PATH, "/nowhere"):
             response = httpx.get(locked + path, params={"start_time": T0}, headers=headers)
             error = error_of(response, 401)
             assert response.headers["www-authenticate"] == "Bearer"
@@ -378,6 +378,8 @@ class TestKey:
             headers = {"Authorization": f"{scheme} {self.KEY}"}
             response = httpx.get(locked + USAGE_PATH, params={"start_time": T0}, headers=headers)
             assert page_of(response) == sink.usage(T0).to_dict()
+            spent = httpx.get(locked + SPEND_PATH, headers=headers)
+            assert spent.json() == sink.spend().to_dict()
 
     def test_dashboard_login(self, locked: str, sink: AggregateSink) -> None:
         """The dashboard asks for the key in its form, then the cookie opens it; not the API."""
@@ -445,7 +447,64 @@ class Broken:
         """Fails."""
         raise RuntimeError("a bug in the source (password=hunter2)")
 
-    costs = usage
+    costs = spend = usage
+
+
+class TestSpend:
+    """GET /v1/aievents/spend: the extension answers spend() as Python does, errors named."""
+
+    @pytest.mark.parametrize(
+        ("query", "python"),
+        [
+            ({}, {}),  # this month, by the sink's clock
+            ({"since": "week"}, {"since": "week"}),
+            ({"user_id": "u1", "since": str(T0 + 90)}, {"user_id": "u1", "since": T0 + 90}),
+            (
+                {"model": "acme-unpriced", "since": "month", "until": str(NOW - DAY)},
+                {"model": "acme-unpriced", "since": "month", "until": NOW - DAY},
+            ),
+            (
+                {"project_id": "proj_b", "cost": "reported"},
+                {"project_id": "proj_b", "cost": "reported"},
+            ),
+        ],
+    )
+    def test_same_as_python(
+        self, api: httpx.Client, sink: AggregateSink, query: dict[str, str], python: dict[str, Any]
+    ) -> None:
+        """The JSON is Spend.to_dict() of the same query in Python."""
+        response = api.get(SPEND_PATH, params=query)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == sink.spend(**python).to_dict()
+        assert response.json()["object"] == "aievents.spend"
+
+    def test_unknown_is_null(self, api: httpx.Client) -> None:
+        """A cost not known is null, never 0."""
+        data = api.get(SPEND_PATH, params={"model": "acme-unpriced", "since": str(T0)}).json()
+        assert data["amount"] is None
+        assert data["requests"] == data["unpriced_requests"] > 0
+
+    @pytest.mark.parametrize(
+        ("query", "param", "code"),
+        [
+            ({"since": "fortnight"}, "since", "invalid_value"),
+            ({"since": str(T0), "until": str(T0)}, "until", "invalid_value"),
+            ({"until": "tomorrow"}, "until", "invalid_type"),
+            ({"user_id": ""}, "user_id", "invalid_value"),
+            ({"cost": "billed"}, "cost", "invalid_value"),
+            ({"start_time": str(T0)}, "start_time", "unknown_parameter"),
+            ({"since[]": "week"}, "since", "invalid_type"),
+        ],
+    )
+    def test_bad(self, api: httpx.Client, query: dict[str, str], param: str, code: str) -> None:
+        """A bad value is OpenAI's 400 error object naming the parameter."""
+        error = error_of(api.get(SPEND_PATH, params=query), 400)
+        assert (error["param"], error["code"], error["type"]) == (
+            param,
+            code,
+            "invalid_request_error",
+        )
 
 
 class TestFailures:

@@ -208,14 +208,14 @@ def _build(now: float) -> tuple[argparse.ArgumentParser, dict[str, argparse.Argu
         help="no progress bar (there is one only when stderr is a terminal)",
     )
     _prices_parser(commands)
-    _spend_parser(commands, when)
+    queries["spend"] = _spend_parser(commands, when)
     _serve_parser(commands)
     return parser, queries
 
 
-def _spend_parser(commands: Any, when: Any) -> None:
-    """``aievents spend``: its options."""
-    spend = commands.add_parser(
+def _spend_parser(commands: Any, when: Any) -> argparse.ArgumentParser:
+    """``aievents spend``: its options; the subparser (its errors show its usage)."""
+    spend: argparse.ArgumentParser = commands.add_parser(
         "spend",
         allow_abbrev=False,
         help="what a user, project, key or model spent since a time (an extension)",
@@ -240,7 +240,11 @@ def _spend_parser(commands: Any, when: Any) -> None:
         f"of the current UTC day, week from Monday, or month), or {TIMES}",
     )
     spend.add_argument(
-        "--until", type=when, metavar="TIME", help="the end, excluded (default: now); as --since"
+        "--until",
+        type=when,
+        metavar="TIME",
+        help="the first instant not counted (default: now), rounded up to a whole minute "
+        f"as usage is counted: {TIMES}",
     )
     spend.add_argument(
         "--cost",
@@ -255,6 +259,7 @@ def _spend_parser(commands: Any, when: Any) -> None:
         default="text",
         help="one line of text (default), or JSON (the exact amount as a string)",
     )
+    return spend
 
 
 def _since(text: str, when: Any) -> int | str:
@@ -367,10 +372,10 @@ def parse(argv: Sequence[str], now: float) -> tuple[argparse.ArgumentParser, arg
     """
     parser, queries = _build(now)
     args = parser.parse_args(rejoin_relative(argv))
-    if args.command in queries:
-        _check_query(queries[args.command], args, now)
     if args.command == "spend":
-        _check_spend(parser, args, now)
+        _check_spend(queries["spend"], args, now)
+    elif args.command in queries:
+        _check_query(queries[args.command], args, now)
     if args.command == "prices" and args.check is not None and (args.provider or args.model):
         parser.error("argument --check: not with --provider or --model (it checks a whole file)")
     if args.command == "prices" and args.check is not None and args.prices is not None:

@@ -146,7 +146,7 @@ def minute(seconds: int) -> str:
 
 
 def rejoin_relative(argv: Sequence[str]) -> list[str]:
-    """``--start -7d`` as ``--start=-7d`` (``--end``, ``--since`` too).
+    """``--start -7d`` as ``--start=-7d`` (``--end``, ``--since``, ``--until`` too).
 
     argparse takes a lone ``-7d`` for an option.
     """
@@ -154,7 +154,7 @@ def rejoin_relative(argv: Sequence[str]) -> list[str]:
     for arg in argv:
         if (
             joined
-            and joined[-1] in ("--start", "--end", "--since")
+            and joined[-1] in ("--start", "--end", "--since", "--until")
             and _RELATIVE.fullmatch(arg.lower())
         ):
             joined[-1] = f"{joined[-1]}={arg}"

@@ -58,18 +58,13 @@ from typing import Any, Final, Literal
 from aievents.events import OPERATIONS
 from aievents.exceptions import QueryError
 from aievents.money import EXACT
+from aievents.query._display import HTML_ROWS
 from aievents.query._pages import (
     COST_SOURCES,
     Bucket,
     CostsResult,
     ImagesResult,
     Page,
-    costs_result,
-    group_costs,
-    images_result,
-    line_items,
-    sort_key,
-    unknown_counts,
 )
 from aievents.query._params import (
     COSTS_LIMITS,
@@ -85,6 +80,7 @@ from aievents.query._params import (
     query_hash,
     window,
 )
+from aievents.query._results import Sums, group_results, images_results, line_results
 from aievents.query._scan import COST_GROUPS, DIMENSIONS, USAGE_GROUPS, Row, Scan, Source
 from aievents.query._spend import SINCE_NAMES, Spend, summed
 from aievents.totals import FIELDS, add_into, new_totals
@@ -102,6 +98,7 @@ __all__ = [
     "COST_SOURCES",
     "DIMENSIONS",
     "FIELDS",
+    "HTML_ROWS",
     "LIMITS",
     "SINCE_NAMES",
     "USAGE_GROUPS",
@@ -122,8 +119,6 @@ __all__ = [
     "spend",
     "usage",
 ]
-
-Sums = dict[tuple[str | None, ...], list[Any]]
 
 
 def _sum_rows(rows: Iterable[Row]) -> dict[int, Sums]:
@@ -185,6 +180,7 @@ def _answer(
         next_page=next_page,
         cost_source=cost,
         kind=kind,
+        group_by=tuple(groups),
     )
 
 
@@ -272,14 +268,9 @@ def usage(
         count=count,
         page=page,
         grouping=(groups, groups, filters),
-        render=_images_results,
+        render=images_results,
         cost=source_of_cost,
     )
-
-
-def _images_results(found: Sums, cost: str) -> tuple[ImagesResult, ...]:
-    """A usage bucket's results: one a group."""
-    return tuple(images_result(key, found[key], cost) for key in sorted(found, key=sort_key))
 
 
 def costs(
@@ -342,7 +333,7 @@ def costs(
     by_line = "line_item" in groups
     named = tuple(name for name in DIMENSIONS if name in groups)  # the fields results name
     scan_groups = set(named) | ({"model"} if by_line else set())
-    render = _line_results if by_line else _group_results
+    render = line_results if by_line else group_results
     return _answer(
         source,
         "costs",
@@ -354,41 +345,6 @@ def costs(
         render=lambda found, how: render(found, how, named),
         cost=source_of_cost,
     )
-
-
-def _named(key: tuple[str | None, ...], named: Sequence[str]) -> dict[str, str | None]:
-    """The group fields a costs result names: the grouped dimensions' values."""
-    return {name: key[DIMENSIONS.index(name)] for name in named}
-
-
-def _group_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsResult, ...]:
-    """A costs bucket's results by group: the priced amount, then the unpriced requests."""
-    results: list[CostsResult] = []
-    for key in sorted(found, key=sort_key):
-        results.extend(group_costs(found[key], _named(key, named), cost))
-    return tuple(results)
-
-
-def _line_results(found: Sums, cost: str, named: Sequence[str]) -> tuple[CostsResult, ...]:
-    """A costs bucket's results by line item: a model's cost parts, sorted by name."""
-    model_at = DIMENSIONS.index("model")
-    results = [
-        costs_result(
-            _named(key, named),
-            amount=amount,
-            line_item=line,
-            quantity=quantity,
-            quantity_unit=unit,
-            unpriced_requests=unknown_counts(unpriced, cost)[0],
-            unreported_requests=unknown_counts(unpriced, cost)[1],
-            cost_source=cost,
-        )
-        for key in sorted(found, key=sort_key)
-        for line, amount, quantity, unit, unpriced in line_items(key[model_at], found[key], cost)
-    ]
-    order = ("project_id", "api_key_id", "user_id", "provider", "line_item")
-    results.sort(key=lambda r: tuple(getattr(r, name) or "" for name in order))
-    return tuple(results)
 
 
 def spend(
@@ -411,6 +367,8 @@ def spend(
     following ``next_page``), so it counts as usage and costs do: every
     request, priced or not; an amount that is a lower bound when some
     request has no price (:attr:`Spend.partial`), ``None`` when none has.
+    Counted by whole minutes: ``since`` and ``until`` are rounded up to a
+    minute, and the :class:`Spend` gives the minutes actually counted.
 
     Args:
         source: Where the usage is summed.
@@ -475,9 +433,35 @@ class Reports:
         """Costs like OpenAI's endpoint; see :func:`aievents.query.costs`."""
         return costs(self, **self._asked(start_time, end_time, bucket_width, group_by, filters))
 
-    def spend(self, **asked: Any) -> Spend:
-        """What was spent since a time (an extension); see :func:`aievents.query.spend`."""
-        return spend(self, now=self._clock(), **asked)
+    def spend(
+        self,
+        *,
+        user_id: str | None = None,
+        project_id: str | None = None,
+        api_key_id: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        since: int | dt.datetime | dt.date | Literal["today", "week", "month"] = "month",
+        until: int | dt.datetime | dt.date | None = None,
+        cost: Literal["computed", "reported"] = "computed",
+        now: float | None = None,
+    ) -> Spend:
+        """What was spent since a time (an extension); see :func:`aievents.query.spend`.
+
+        ``now`` is this source's clock unless given.
+        """
+        return spend(
+            self,
+            user_id=user_id,
+            project_id=project_id,
+            api_key_id=api_key_id,
+            model=model,
+            provider=provider,
+            since=since,
+            until=until,
+            cost=cost,
+            now=self._clock() if now is None else now,
+        )
 
     def _asked(
         self, start: Any, end: Any, width: Any, group_by: Any, filters: dict[str, Any]

@@ -38,9 +38,11 @@ def plain(amount: Decimal) -> str:
 
 
 def columns(template: ImagesResult | CostsResult | None) -> list[str]:
-    """The DataFrame's columns: the bucket's times, then the fields of ``template``."""
-    fields = [] if template is None else [n for n in template.to_dict() if n != "object"]
-    return ["start_time", "end_time", *fields]
+    """The DataFrame's columns: the bucket's times, the fields of ``template``, ``partial``."""
+    if template is None:
+        return ["start_time", "end_time"]
+    fields = [n for n in template.to_dict() if n != "object"]
+    return ["start_time", "end_time", *fields, "partial"]
 
 
 def frame(page: Page, template: ImagesResult | CostsResult | None) -> Any:
@@ -56,12 +58,14 @@ def frame(page: Page, template: ImagesResult | CostsResult | None) -> Any:
     for name in ("start_time", "end_time"):
         seconds = pandas.Series([getattr(bucket, name) for bucket, _ in results], dtype="int64")
         data[name] = pandas.to_datetime(seconds, unit="s", utc=True)
-    for name in names[2:]:
+    for name in names[2:-1]:
         values = [getattr(result, name) for _, result in results]
         # Counts are int64; text (None where not grouped by) and the amounts,
         # exact Decimals (None where unknown), are Python objects.
         counts = isinstance(getattr(template, name), int)
         data[name] = pandas.Series(values, dtype="int64" if counts else object)
+    if template is not None:  # whether the row's amount is unknown or a lower bound
+        data["partial"] = pandas.Series([result.partial for _, result in results], dtype=bool)
     return pandas.DataFrame(data, columns=names)
 
 
@@ -91,11 +95,7 @@ def html_table(page: Page, kind: str | None) -> str:
     """
     rows = [(b.start_time, r) for b in page.data for r in b.results]
     results = [result for _, result in rows]
-    groups = [
-        name
-        for name in (*DIMENSIONS, "line_item")
-        if any(getattr(r, name, None) is not None for r in results)
-    ]
+    groups = [name for name in (*DIMENSIONS, "line_item") if name in page.group_by]
     if kind == "costs":
         sums = ["amount", "quantity", "quantity_unit"]
     else:

@@ -207,7 +207,9 @@ class Page:
     """A page of buckets, as OpenAI's ``UsageResponse``, and which cost it sums.
 
     ``kind`` is the query that answered it: ``usage`` or ``costs`` (``None``
-    when not known). In Jupyter a page shows as a table (``_repr_html_``);
+    when not known); ``group_by`` the fields it was grouped by (the table
+    shows them, even where a value is null). Neither is in :meth:`to_dict`.
+    In Jupyter a page shows as a table (``_repr_html_``);
     :meth:`to_pandas` makes a DataFrame of it.
     """
 
@@ -216,6 +218,7 @@ class Page:
     next_page: str | None
     cost_source: str = "computed"
     kind: str | None = None
+    group_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's ``page`` JSON, with ``cost_source``."""
@@ -232,9 +235,10 @@ class Page:
 
         Columns: ``start_time`` and ``end_time`` of the result's bucket (UTC
         timestamps), then every field of the result as :meth:`to_dict` names
-        them. The cost (``cost`` of usage, ``amount`` of costs) is the exact
-        :class:`~decimal.Decimal` in an ``object`` column, ``None`` where it
-        is unknown (never 0). Buckets without results have no row.
+        them, then ``partial`` (bool): whether the row's cost is unknown or a
+        lower bound. The cost (``cost`` of usage, ``amount`` of costs) is the
+        exact :class:`~decimal.Decimal` in an ``object`` column, ``None``
+        where it is unknown (never 0). Buckets without results have no row.
 
         Raises:
             ImportError: pandas is not installed; the message names the extra.

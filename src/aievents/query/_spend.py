@@ -12,10 +12,11 @@ from typing import Any, Final
 
 import attrs
 
+from aievents.exceptions import QueryError
 from aievents.money import EXACT
 from aievents.query._display import plain
 from aievents.query._pages import ImagesResult, Page
-from aievents.query._params import LIMITS, error, instant
+from aievents.query._params import LIMITS, error, instant, minute_up
 
 __all__ = ["SINCE_NAMES", "Spend", "since_seconds", "summed"]
 
@@ -45,8 +46,10 @@ class Spend:
             reported none; 0 when summing the computed cost.
         cost_source: ``computed`` (from the prices) or ``reported`` (by the
             providers).
-        since: The first instant counted (UTC).
-        until: The first instant not counted (UTC).
+        since: The first instant counted (UTC): usage is counted by whole
+            minutes, so this is the ``since`` asked rounded up to a minute.
+        until: The first instant not counted (UTC): the ``until`` asked (or
+            now) rounded up to a minute, as counted.
     """
 
     amount: Decimal | None
@@ -142,7 +145,7 @@ def since_seconds(since: Any, now: float) -> int:
     """
     if isinstance(since, str):
         if since not in SINCE_NAMES:
-            reason = "must be 'today', 'week', 'month', Unix seconds or an aware datetime"
+            reason = "must be 'today', 'week', 'month', Unix seconds, an aware datetime or a date"
             raise error("since", since, reason)
         day = dt.datetime.fromtimestamp(int(now), _UTC).replace(hour=0, minute=0, second=0)
         if since == "week":
@@ -216,7 +219,9 @@ def summed(
     """The :class:`Spend` of ``source`` in ``span`` (since, until) with one-value ``filters``.
 
     Every page of ``usage`` (one bucket a day, following ``next_page``) is
-    summed: spend counts as usage does.
+    summed: spend counts as usage does, by whole minutes, so the edges are
+    rounded up to a minute and the Spend says so. A source's error about
+    usage's ``start_time`` or ``end_time`` names ``since`` or ``until``.
     """
     moment = time.time() if now is None else now
     since, until = span
@@ -248,4 +253,14 @@ def summed(
             if cursor is None:
                 return
 
-    return total(pages(), cost, (start, stop))
+    try:
+        return total(pages(), cost, (minute_up(start), minute_up(stop)))
+    except QueryError as problem:
+        named = _EDGES.get(problem.field)
+        if named is None:
+            raise
+        raise QueryError(named, problem.value, problem.reason, owner=problem.owner) from problem
+
+
+#: Usage's parameter for each of spend's edges, for the errors about them.
+_EDGES: Final = {"start_time": "since", "end_time": "until"}

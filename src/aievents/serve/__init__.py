@@ -6,7 +6,8 @@ as OpenAI does: the same query parameters, parsed the same way (repeated
 ``group_by=model&group_by=size`` or ``group_by[]=model``), the same
 defaults and limits, the same JSON (with aievents' fields beside OpenAI's),
 and OpenAI's JSON error objects for a bad request. Tools written against
-OpenAI's endpoints work against it unchanged. At ``/`` it serves the
+OpenAI's endpoints work against it unchanged. The extension
+``GET /v1/aievents/spend`` answers :func:`aievents.query.spend`. At ``/`` it serves the
 dashboard (:mod:`aievents.serve._dashboard`): spend, images and requests
 drawn on the server from the same usage queries.
 
@@ -24,11 +25,12 @@ this package without it raises an :class:`ImportError` naming the extra.
 
 from __future__ import annotations
 
-from aievents.serve._app import COSTS_PATH, USAGE_PATH, Reporting, create_app
+from aievents.serve._app import COSTS_PATH, SPEND_PATH, USAGE_PATH, Reporting, create_app
 from aievents.serve._run import is_loopback, serve, serving
 
 __all__ = [
     "COSTS_PATH",
+    "SPEND_PATH",
     "USAGE_PATH",
     "Reporting",
     "create_app",

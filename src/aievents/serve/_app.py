@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from aievents._diag import RateLimitedLog
 from aievents._extras import missing_extra
 from aievents.exceptions import QueryError, StoreError
-from aievents.query import costs, usage
+from aievents.query import costs, spend, usage
 from aievents.serve._dashboard import dashboard_routes, is_dashboard_path
 from aievents.serve._params import ParamError, Spec, parse, shown, spec_of
 
@@ -46,11 +46,12 @@ except ImportError as _error:
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-    from aievents.query import Page
+    from aievents.query import Page, Spend
 
 __all__ = [
     "COSTS_PATH",
     "LOCAL_HOSTS",
+    "SPEND_PATH",
     "USAGE_PATH",
     "Reporting",
     "create_app",
@@ -65,6 +66,8 @@ COSTS_PATH: Final = "/v1/organization/costs"
 WORKERS: Final = 6
 #: The ``Host`` names (any port) a server without a key answers.
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
+#: What was spent since a time: an aievents extension, not an OpenAI endpoint.
+SPEND_PATH: Final = "/v1/aievents/spend"
 
 _log = RateLimitedLog("serve")
 
@@ -81,6 +84,9 @@ class Reporting(Protocol):
 
     def costs(self, *args: Any, **kwargs: Any) -> Page:
         """Costs, as :func:`aievents.query.costs` answers them."""
+
+    def spend(self, *args: Any, **kwargs: Any) -> Spend:
+        """What was spent since a time, as :func:`aievents.query.spend` answers it."""
 
 
 def error_response(
@@ -260,7 +266,7 @@ def _json(content: Any) -> bytes:
 
 
 def _endpoint(
-    ask: Callable[..., Page], spec: Spec, kind: str, workers: _Workers
+    ask: Callable[..., Page | Spend], spec: Spec, kind: str, workers: _Workers
 ) -> Callable[[Request], Awaitable[Response]]:
     """A route's handler: the request's parameters; the page and its JSON on a worker thread."""
 
@@ -301,6 +307,17 @@ def _endpoint(
     return answer
 
 
+def _spend_endpoint(
+    reports: Reporting, workers: _Workers
+) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /v1/aievents/spend``: ``reports.spend(...)`` as :meth:`Spend.to_dict` writes it."""
+
+    def spent(**asked: Any) -> Spend:
+        return reports.spend(**asked)  # asked when a request comes: only then is it needed
+
+    return _endpoint(spent, spec_of(spend), "spend", workers)
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     """404, 405 (and any other HTTP error the router raises) as OpenAI's error object."""
     status = error.status_code if isinstance(error, HTTPException) else 500
@@ -324,7 +341,9 @@ def create_app(
 
     ``GET /v1/organization/usage/images`` answers ``reports.usage(...)`` and
     ``GET /v1/organization/costs`` ``reports.costs(...)``, as
-    :meth:`aievents.query.Page.to_dict` writes the page. The query string
+    :meth:`aievents.query.Page.to_dict` writes the page; the extension
+    ``GET /v1/aievents/spend`` answers ``reports.spend(...)`` as
+    :meth:`aievents.query.Spend.to_dict` writes it. The query string
     is read as OpenAI reads it (see the serving guide); a query the
     parameters do not make is a 400 naming the parameter.
 
@@ -361,6 +380,7 @@ def create_app(
         Route(
             COSTS_PATH, _endpoint(reports.costs, spec_of(costs), "costs", workers), methods=["GET"]
         ),
+        Route(SPEND_PATH, _spend_endpoint(reports, workers), methods=["GET"]),
     ]
     routes += dashboard_routes(reports, key=key)
     app = Starlette(

@@ -3,8 +3,10 @@
 The parameters a route takes are those of its function in
 :mod:`aievents.query` (:func:`~aievents.query.usage`,
 :func:`~aievents.query.costs`), read from their signatures: a parameter
-typed as a sequence is a list, one typed as an ``int`` an integer, the rest
-strings; one without a default is required. A list is given by repeating the
+typed as a sequence is a list, one typed as an ``int`` an integer (one typed
+as an ``int`` or names, as ``since`` of :func:`~aievents.query.spend`, an
+integer when written as one, else the name), the rest strings; one without
+a default is required. A list is given by repeating the
 parameter (``group_by=model&group_by=size``) or with brackets
 (``group_by[]=model``), as OpenAI's SDKs send it; both forms may be mixed.
 
@@ -66,6 +68,7 @@ class _Param:
     many: bool
     integer: bool
     required: bool
+    named: bool = False
 
 
 #: A route's parameters by name.
@@ -83,6 +86,7 @@ def spec_of(function: Callable[..., Any]) -> Spec:
             many="Sequence" in annotation,
             integer=re.search(r"\bint\b", annotation) is not None and "Sequence" not in annotation,
             required=parameter.default is inspect.Parameter.empty,
+            named="Literal" in annotation,
         )
     return found
 
@@ -136,7 +140,11 @@ def parse(items: Iterable[tuple[str, str]], spec: Spec) -> dict[str, Any]:
                 f"Invalid type for '{name}': expected a single value, "
                 f"but got {len(values)} values instead.",
             )
-        asked[name] = _integer(name, values[0]) if param.integer else values[0]
+        value = values[0]
+        if param.integer and not (param.named and _INTEGER.fullmatch(value) is None):
+            asked[name] = _integer(name, value)
+        else:
+            asked[name] = value  # text, or a name the query checks
     return asked
 
 
