@@ -225,7 +225,9 @@ class LockWatch:
     QUERY = """
         SELECT l.locktype, l.mode, l.granted, c.relname
         FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
+        JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.pid <> pg_backend_pid()
+          AND a.backend_type = 'client backend'
           AND (l.database IS NULL OR l.database =
                (SELECT oid FROM pg_database WHERE datname = current_database()))
     """
