@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from aievents.query import DIMENSIONS
 from aievents.sinks import StoreSink
 from aievents.sinks._storeschema import ROLLUPS
-from aievents.sinks.store import SCHEMA_VERSION, StoreAccessError
+from aievents.sinks.store import SCHEMA_VERSION, StoreAccessError, StoreError
 from aievents.totals import FIELDS
 from postgres_server import fresh_database
 from store_writer import T0, expected, request
@@ -225,9 +225,9 @@ class LockWatch:
     QUERY = """
         SELECT l.locktype, l.mode, l.granted, c.relname
         FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
+        JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.pid <> pg_backend_pid()
-          -- the writers' own sessions (not autovacuum, whose ANALYZE takes a table lock)
-          AND l.pid IN (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend')
+          AND a.backend_type = 'client backend'
           AND (l.database IS NULL OR l.database =
                (SELECT oid FROM pg_database WHERE datname = current_database()))
     """
@@ -379,3 +379,30 @@ class TestHourly:
         hours = [b.results[0].num_model_requests for b in again.usage(T0, T0 + 3 * 3600, "1h").data]
         assert hours == [60, 60, 60]
         again.close(10)
+
+
+class TestBusyTimeout:
+    """busy_timeout bounds a PostgreSQL writer's wait for a lock (0 as on SQLite); it must fit."""
+
+    def test_zero_waits_for_no_lock(self, writer: Writer) -> None:
+        """busy_timeout=0: a write meeting a held lock fails at once (transient), never waits on."""
+        writer.set_up()
+        sink = StoreSink(writer.owner, busy_timeout=0, clock=lambda: T0 + DAY)
+        try:
+            with psycopg.connect(writer.owner) as other:  # its transaction holds the lock
+                other.execute("LOCK TABLE aievents_usage IN ACCESS EXCLUSIVE MODE")
+                with pytest.raises(StoreError, match="lock") as caught:
+                    sink.write([request("held", 1, T0)])
+                assert caught.value.transient
+                other.rollback()
+            assert sink.write([request("held", 1, T0)]) == (1, 0)
+            assert requests(sink) == 1
+        finally:
+            sink.close(30)
+
+    @pytest.mark.parametrize("busy", [float("inf"), 2_000_001])
+    def test_longer_than_fits_refused(self, busy: float, tmp_path: Path) -> None:
+        """A busy_timeout past what the databases keep (2**31 - 1 ms) is refused, named."""
+        with pytest.raises(ValueError, match="busy_timeout must be a number from 0 to 2e"):
+            StoreSink(f"sqlite:///{tmp_path / 'usage.db'}", busy_timeout=busy)
+        assert not (tmp_path / "usage.db").exists()

@@ -29,10 +29,12 @@ from aievents.sinks._storeschema import (
 )
 from aievents.totals import FIELDS
 
-__all__ = ["add_to_roll_up", "insert_new"]
+__all__ = ["add_to_roll_up", "insert_new", "lock_timeout"]
 
 #: Rows per statement: a batch of the sink is one; a larger write is several.
 _ROWS: Final = 5000
+#: PostgreSQL's largest lock_timeout, in milliseconds (0 would mean no timeout at all).
+_MOST_MS: Final = 2**31 - 1
 #: Columns of aievents_usage that hold integers (the rest hold text).
 _USAGE_INTEGERS: Final = frozenset({"timestamp", "minute", *FIELDS[1:]})
 
@@ -60,6 +62,17 @@ _INSERT: Final = (
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 )
 _ROLL_UPS: Final = {table: _roll_up_statement(table) for table in ROLLUPS}
+
+
+def lock_timeout(busy: float) -> str:
+    """``SET LOCAL lock_timeout`` for a busy timeout of ``busy`` seconds.
+
+    At least 1 ms: PostgreSQL reads 0 as "wait forever", the opposite of a
+    busy timeout of 0 (or of less than half a millisecond); at most
+    PostgreSQL's largest (about 24 days, for a longer or infinite one).
+    """
+    milliseconds = _MOST_MS if busy * 1000 >= _MOST_MS else max(1, round(busy * 1000))
+    return f"SET LOCAL lock_timeout = '{milliseconds}ms'"
 
 
 def insert_new(cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:

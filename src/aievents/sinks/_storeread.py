@@ -16,6 +16,7 @@ from typing import Any
 
 from aievents.query import DIMENSIONS, Row, Scan
 from aievents.sinks._storedb import StoreDB
+from aievents.sinks._storepg import lock_timeout
 from aievents.sinks._storeschema import ROLLUPS, joined, lane_sums
 from aievents.totals import COSTS, unit_totals
 
@@ -74,7 +75,7 @@ class StoreReader:
                 conn.exec_driver_sql("BEGIN")
             else:
                 conn = connection.execution_options(isolation_level="REPEATABLE READ")
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
+                conn.exec_driver_sql(lock_timeout(self._db.busy))
                 if self._db.read_timeout is not None:
                     limit = max(1, round(self._db.read_timeout * 1000))
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{limit}ms'")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from operator import add
 from typing import Any, Final
 
 from aievents.query import DIMENSIONS
@@ -59,6 +60,9 @@ BIGINT_MAX: Final = 2**63 - 1
 #: Sums are kept and summed in halves, (value // SPLIT, value % SPLIT), so
 #: that no column nor SQL sum outgrows 64 bits.
 SPLIT: Final = 2**32
+#: ``value >> _SHIFT`` is ``value // SPLIT``; ``value & _LOW`` is ``value % SPLIT``.
+_SHIFT: Final = 32
+_LOW: Final = SPLIT - 1
 #: Column of each lane past num_model_requests (FIELDS[1:]).
 LANE_COLUMNS: Final = FIELDS[1:]
 #: What a row keeps of how it was priced and of what its provider billed
@@ -206,18 +210,27 @@ def roll_ups(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
     Summed per hour first; a longer period sums those hours.
     """
     hours = sum_by_period(rows, HOUR)
-    digests: dict[tuple[Any, ...], str] = {}  # a series' digest, made once per batch
     found: dict[str, list[tuple[Any, ...]]] = {}
     for table, period in ROLLUPS.items():
         sums = hours if period == HOUR else regrouped(hours, period)
-        made: list[tuple[Any, ...]] = []
-        found[table] = made
-        for key, total in sums.items():
-            dims = key[1:]
-            series = digests.get(dims)
-            if series is None:
-                series = digests[dims] = _digest(dims)
-            made.append(daily_row(key[0], dims, total, series))
+        found[table] = [
+            daily_row(key[0], key[1:], total, _series(key[1:])) for key, total in sums.items()
+        ]
+    return found
+
+
+#: Series digests made lately (a digest costs more than a row's sums): cleared when full.
+_SERIES: dict[tuple[Any, ...], str] = {}
+_SERIES_KEPT: Final = 50_000
+
+
+def _series(dims: tuple[Any, ...]) -> str:
+    """The digest of a series, made once while it stays in _SERIES."""
+    found = _SERIES.get(dims)
+    if found is None:
+        if len(_SERIES) >= _SERIES_KEPT:
+            _SERIES.clear()
+        found = _SERIES[dims] = _digest(dims)
     return found
 
 
@@ -227,13 +240,15 @@ def _digest(dims: tuple[Any, ...]) -> str:
 
 
 def _halves(lanes: Sequence[int]) -> list[int]:
-    """Each lane as its two halves, ``(value // SPLIT, value % SPLIT)``, in a row."""
+    """Each lane as its two halves, ``(value // SPLIT, value % SPLIT)``, in a row.
+
+    ``value >> 32`` and ``value & (SPLIT - 1)`` are those for every int
+    (negative ones too), and mapped over the lanes they run without a
+    Python loop: a cost in cost units outgrows the low half in most rows.
+    """
     halves = [0] * (2 * len(lanes))
-    if min(lanes) >= 0 and max(lanes) < SPLIT:  # the common case: every high half 0
-        halves[1::2] = lanes
-        return halves
-    for lane, value in enumerate(lanes):
-        halves[2 * lane], halves[2 * lane + 1] = divmod(value, SPLIT)
+    halves[0::2] = map(_SHIFT.__rrshift__, lanes)
+    halves[1::2] = map(_LOW.__and__, lanes)
     return halves
 
 
@@ -245,11 +260,9 @@ def sum_by_period(rows: list[tuple[Any, ...]], period: int) -> dict[tuple[Any, .
         key = (at - at % period, *row[_DIMS])
         total = sums.get(key)
         if total is None:
-            total = sums[key] = [0] * (len(LANE_COLUMNS) + 1)
-        total[0] += 1
-        for lane, value in enumerate(row[_LANES], 1):
-            if value:
-                total[lane] += value
+            sums[key] = [1, *row[_LANES]]
+        else:  # lane by lane, without a Python loop
+            total[:] = map(add, total, (1, *row[_LANES]))
     return sums
 
 
@@ -262,8 +275,7 @@ def regrouped(sums: dict[tuple[Any, ...], list[int]], period: int) -> dict[Any, 
         if total is None:
             found[into] = list(lanes)
         else:
-            for lane, value in enumerate(lanes):
-                total[lane] += value
+            total[:] = map(add, total, lanes)
     return found
 
 

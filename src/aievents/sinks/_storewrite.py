@@ -30,7 +30,7 @@ from aievents.pricing import PriceBook
 from aievents.sinks._batch import Closing
 from aievents.sinks._storedb import SETTLE, StoreDB
 from aievents.sinks._storeledger import Ledger
-from aievents.sinks._storepg import add_to_roll_up, insert_new
+from aievents.sinks._storepg import add_to_roll_up, insert_new, lock_timeout
 from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
@@ -282,7 +282,7 @@ class StoreWriter:
                 new = self._new_rows(cursor, rows)
             else:
                 # A writer never waits forever on another's row, nor on a statement.
-                cursor.execute(f"SET LOCAL lock_timeout = '{round(self._db.busy * 1000)}ms'")
+                cursor.execute(lock_timeout(self._db.busy))
                 cursor.execute("SET LOCAL statement_timeout = '60s'")
                 new = insert_new(cursor, rows)
             sums = every if len(new) == len(rows) else roll_ups(new)

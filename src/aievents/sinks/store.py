@@ -113,6 +113,9 @@ __all__ = [
 
 #: The default store: a SQLite file in the working directory.
 DEFAULT_URL: Final = "sqlite:///aievents.db"
+#: The longest busy_timeout, in seconds: SQLite and PostgreSQL keep it in
+#: milliseconds, up to 2**31 - 1 (a longer one overflowed).
+BUSY_MOST: Final = 2_000_000
 
 
 class StoreSink(Reports):
@@ -153,7 +156,9 @@ class StoreSink(Reports):
             connection holds (SQLite's busy timeout; PostgreSQL's
             ``lock_timeout``) before it fails. A batch that fails so is
             tried again (``stats()["retried"]``) until it is written, or
-            until :meth:`close`'s deadline gives it up.
+            until :meth:`close`'s deadline gives it up. At most
+            2,000,000 (about 23 days: both databases keep it in
+            milliseconds, up to 2**31 - 1).
         query_wait: Seconds :meth:`usage` and :meth:`costs` wait for the
             events queued before them to be written. When some are still
             not written by then, the query raises a :class:`StoreError`
@@ -224,7 +229,7 @@ class StoreSink(Reports):
         self.exit_timeout = float(setting("exit_timeout", exit_timeout, fraction=True))
         target = Target(DEFAULT_URL if url is None else url)
         del url  # from here on the URL as given is only in target, which shows it masked
-        busy = float(setting("busy_timeout", busy_timeout, fraction=True))
+        busy = float(setting("busy_timeout", busy_timeout, fraction=True, at_most=BUSY_MOST))
         self._query_wait = float(setting("query_wait", query_wait, fraction=True))
         self._clock = clock
         self._setup_locks()
