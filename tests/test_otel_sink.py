@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import openai
 import pytest
 import structlog
@@ -21,6 +22,7 @@ from aievents import (
     BaseEvent,
     EventClient,
     ImageRequestErrorEvent,
+    ImageRequestStartedEvent,
     ImageUsageEvent,
 )
 from aievents.sinks.otel import DEFAULT_OPERATION_NAME, OtelSink
@@ -28,7 +30,14 @@ from aievents.testing import ImageServer, capture_events
 from otel_sdk import Sdk
 from test_instrument_openai import Api
 
-from helpers import completed_event, error_event, started_event, usage_event
+from helpers import (
+    ImageUsageLookalike,
+    TextUsageEvent,
+    completed_event,
+    error_event,
+    started_event,
+    usage_event,
+)
 
 MS = 1_000_000
 TESTS = Path(__file__).parent
@@ -62,6 +71,11 @@ def call(sdk: Sdk, mode: str, server: ImageServer, **kwargs: Any) -> tuple[list[
     assert sink.failures == 0
     assert sink.open_spans == 0
     return events, app
+
+
+def fields_of(event: BaseEvent) -> dict[str, Any]:
+    """The fields an event was made with."""
+    return {f.name: getattr(event, f.name) for f in attrs.fields(type(event)) if f.init}
 
 
 def one_request_span(sdk: Sdk) -> ReadableSpan:
@@ -436,6 +450,28 @@ class FailingProcessor(SpanProcessor):
 
 class TestLifecycle:
     """Failures are counted, the open table is bounded, flush and close end what is left."""
+
+    def test_event_classes(self, sdk: Sdk) -> None:
+        """An application's subclass of an event is handled as its base; other events not."""
+
+        @attrs.frozen(kw_only=True, slots=True)
+        class Started(ImageRequestStartedEvent):
+            pass
+
+        @attrs.frozen(kw_only=True, slots=True)
+        class Used(ImageUsageEvent):
+            pass
+
+        sink = sdk.sink()
+        for other in (TextUsageEvent(tokens=3), ImageUsageLookalike(), BaseEvent()):
+            sink.handle(other)
+        assert sink.open_spans == 0
+        sink.handle(Started(**fields_of(started_event("s1"))))
+        assert sink.open_spans == 1
+        sink.handle(Used(**fields_of(usage_event("s1"))))
+        (span,) = sdk.spans
+        assert (span.attributes or {})["aievents.request_id"] == "s1"
+        assert sink.open_spans == 0
 
     def test_sdk_failure_never_raises(self, sdk: Sdk) -> None:
         """A processor that raises: counted and logged, the emit goes on."""

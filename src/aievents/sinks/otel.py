@@ -84,6 +84,10 @@ _CLIENT: Final = SpanKind.CLIENT
 _MS: Final = 1_000_000
 
 
+def _ignore(event: BaseEvent) -> None:
+    """An event that is not an image request's: no span, no metric."""
+
+
 class _Open:
     """A request's span while it is open, and its completion once that came."""
 
@@ -189,6 +193,8 @@ class OtelSink:
             else None
         )
         self._spans = Spans(operation_name)
+        #: What handles each class of event, found once per class.
+        self._steps: dict[type, Any] = {}
         #: Open spans by request id, oldest first (a completed one waits there for its usage).
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._max_open = max_open_spans
@@ -219,17 +225,14 @@ class OtelSink:
 
     def handle(self, event: BaseEvent) -> None:
         """Open, fill or end the request's span, and record its metrics; never raises."""
-        if self._closed or not isinstance(event, ImageEvent):
+        if self._closed:
             return
+        kind = type(event)
+        step = self._steps.get(kind)
+        if step is None:
+            step = self._steps[kind] = self._step_of(kind)
         try:
-            if isinstance(event, ImageUsageEvent):
-                self._usage(event)
-            elif isinstance(event, ImageRequestStartedEvent):
-                self._started(event)
-            elif isinstance(event, ImageRequestCompletedEvent):
-                self._completed(event)
-            elif isinstance(event, ImageRequestErrorEvent):
-                self._error(event)
+            step(event)
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the host
             with self._lock:
                 self.failures += 1
@@ -240,6 +243,18 @@ class OtelSink:
                 error=exc,
                 event_type=event.event_type,
             )
+
+    def _step_of(self, kind: type) -> Any:
+        """What handles events of class ``kind`` (subclasses as their base; others: nothing)."""
+        for base, step in (
+            (ImageUsageEvent, self._usage),
+            (ImageRequestStartedEvent, self._started),
+            (ImageRequestCompletedEvent, self._completed),
+            (ImageRequestErrorEvent, self._error),
+        ):
+            if issubclass(kind, base):
+                return step
+        return _ignore
 
     def _start(self, tracer: Any, event: ImageEvent, start: int) -> _Open:
         spans = self._spans
