@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aievents import adapters, money
+from aievents._genai import usage_values
 from aievents import usage as usage_module
 from aievents.exceptions import EventValidationError
 from aievents.money import COST_COMPONENTS
@@ -31,7 +32,7 @@ from aievents.usage import (
     token_split,
 )
 
-from helpers import check_names
+from helpers import check_names, usage_event
 
 # The usage of the generation body of the OpenAI spec (reference/openai-usage-api.md).
 SPEC_USAGE = ImageUsage(
@@ -377,6 +378,39 @@ class TestFlatTokens:
         """A provider that reports no tokens has no counts, not zeros."""
         assert flat_tokens(ImageUsage()) == {}
         assert flat_tokens(ImageUsage(cost="0.04", total_tokens=None)) == {}
+
+    @given(
+        counts=st.tuples(*(st.one_of(st.none(), st.integers(0, 10**6)) for _ in range(8))),
+        inputs=st.booleans(),
+        outputs=st.booleans(),
+        unknown=st.booleans(),
+    )
+    def test_otel_attributes_are_the_flat_counts(
+        self, counts: tuple[int | None, ...], inputs: bool, outputs: bool, unknown: bool
+    ) -> None:
+        """The OpenTelemetry attributes (spans, OTLP records) carry exactly flat_tokens' counts."""
+        given_, taken, text, image, cached, out_image, out_text, total = counts
+        usage = ImageUsage(
+            input_tokens=given_,
+            output_tokens=taken,
+            total_tokens=total,
+            input_tokens_details=InputTokensDetails(
+                text_tokens=text, image_tokens=image, cached_tokens=cached
+            )
+            if inputs
+            else None,
+            output_tokens_details=OutputTokensDetails(image_tokens=out_image, text_tokens=out_text)
+            if outputs
+            else None,
+        )
+        values = usage_values(usage_event(usage=usage, cost=None), unknown=unknown)
+        names = {"input_tokens": "gen_ai.usage.input_tokens"}
+        names["output_tokens"] = "gen_ai.usage.output_tokens"
+        expected = {names.get(name, f"aievents.{name}"): n for name, n in flat_tokens(usage).items()}
+        if unknown:  # the conventions' two counts are there, None when not reported
+            expected.setdefault("gen_ai.usage.input_tokens", None)
+            expected.setdefault("gen_ai.usage.output_tokens", None)
+        assert values == expected
 
 
 class TestMovedNames:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aievents.events import ImageUsageEvent
-from aievents.usage import FLAT_TOKEN_FIELDS, flat_reported, flat_token_counts
+from aievents.usage import flat_reported, flat_token_counts
 
 __all__ = ["DEFAULT_OPERATION_NAME", "DURATION_BOUNDARIES", "TOKEN_BOUNDARIES", "usage_values"]
 
@@ -40,9 +40,6 @@ DURATION_BOUNDARIES: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
 
-#: ``aievents.<name>`` of each flat token count past the input and output ones, made once.
-_PREFIXED: Final = tuple(f"aievents.{name}" for name in FLAT_TOKEN_FIELDS[2:])
-
 
 def usage_values(
     event: ImageUsageEvent, values: dict[str, Any] | None = None, *, unknown: bool = True
@@ -61,14 +58,20 @@ def usage_values(
         if unknown:
             values["gen_ai.usage.input_tokens"] = values["gen_ai.usage.output_tokens"] = None
     else:
-        given, taken = counts[0], counts[1]
+        given, taken, total, text, image, cached, out_image, out_text, images = counts
         if given is not None or unknown:
             values["gen_ai.usage.input_tokens"] = given
         if taken is not None or unknown:
             values["gen_ai.usage.output_tokens"] = taken
-        for name, count in zip(_PREFIXED, counts[2:], strict=True):
-            if count is not None:
-                values[name] = count
+        if total is not None:
+            values["aievents.total_tokens"] = total
+        # The billed counts are always known (written out: this runs once per event).
+        values["aievents.input_text_tokens"] = text
+        values["aievents.input_image_tokens"] = image
+        values["aievents.cached_tokens"] = cached
+        values["aievents.output_image_tokens"] = out_image
+        values["aievents.output_text_tokens"] = out_text
+        values["aievents.image_tokens"] = images
     cost = event.cost
     if cost is not None:
         values["aievents.cost_usd"] = float(cost.total)

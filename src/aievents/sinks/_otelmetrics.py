@@ -142,6 +142,7 @@ class Metrics:
         self._operation = operation_name
         self._project = project
         self._user = user
+        self._labelled = project is not None or user is not None
         #: Attribute sets by key: (plain, input tokens, output tokens).
         self._dims: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
         self._errors: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -189,7 +190,10 @@ class Metrics:
 
     def dims(self, event: ImageEvent) -> tuple[dict[str, Any], ...]:
         """The attribute sets of ``event``: plain, input tokens, output tokens."""
-        key = self._key(event)
+        if self._labelled:
+            key = self._key(event)
+        else:  # _key without the opt-in labels, written out: this runs on every event
+            key = (event.provider, event.model, event.operation, None, None)
         found = self._dims.get(key)
         return found if found is not None else self._build(key)
 
