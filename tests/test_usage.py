@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aievents import adapters, money
-from aievents._genai import usage_values
 from aievents import usage as usage_module
+from aievents._genai import usage_values
 from aievents.exceptions import EventValidationError
 from aievents.money import COST_COMPONENTS
 from aievents.query import FIELDS
@@ -406,7 +406,8 @@ class TestFlatTokens:
         values = usage_values(usage_event(usage=usage, cost=None), unknown=unknown)
         names = {"input_tokens": "gen_ai.usage.input_tokens"}
         names["output_tokens"] = "gen_ai.usage.output_tokens"
-        expected = {names.get(name, f"aievents.{name}"): n for name, n in flat_tokens(usage).items()}
+        flat = flat_tokens(usage).items()
+        expected = {names.get(name, f"aievents.{name}"): n for name, n in flat}
         if unknown:  # the conventions' two counts are there, None when not reported
             expected.setdefault("gen_ai.usage.input_tokens", None)
             expected.setdefault("gen_ai.usage.output_tokens", None)
