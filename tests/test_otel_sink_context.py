@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from aievents._trace import take, timed
 from aievents.instrument import image_request
 from aievents.sinks.otel import DEFAULT_OPERATION_NAME, OtelSink
 from otel_sdk import Sdk
@@ -26,6 +27,7 @@ from otel_sdk import Sdk
 from helpers import completed_event, started_event, usage_event
 
 MS = 1_000_000
+AT = 1_767_225_600_000  # 2026-01-01, ms
 TESTS = Path(__file__).parent
 ANSWER = {
     "created": 1767225600,
@@ -132,6 +134,31 @@ class TestTimes:
             parent = apps[span.parent.span_id]
             assert parent.start_time <= span.start_time <= span.end_time <= parent.end_time
         assert sink.open_spans == 0
+
+    @pytest.mark.parametrize(
+        ("told", "expected"),
+        [
+            ("req-1", (AT * MS + 123, (AT + 5) * MS + 456)),  # its own: to the nanosecond
+            ("req-2", (AT * MS, (AT + 5) * MS)),  # another request's: the events' ms
+        ],
+    )
+    def test_told_nanoseconds(self, sdk: Sdk, told: str, expected: tuple[int, int]) -> None:
+        """The span takes the times the request told for its own id, and no other's."""
+        sink = sdk.sink(metrics=False)
+        timed(told, AT * MS + 123, None)
+        try:
+            sink.handle(started_event(timestamp=AT))
+        finally:
+            timed(None)
+        take("req-1")
+        timed(told, AT * MS + 123, (AT + 5) * MS + 456)
+        try:
+            sink.handle(completed_event(timestamp=AT + 5))
+        finally:
+            timed(None)
+        sink.handle(usage_event(timestamp=AT + 5))
+        (span,) = sdk.named(DEFAULT_OPERATION_NAME)
+        assert (span.start_time, span.end_time) == expected
 
 
 class TestResponseId:

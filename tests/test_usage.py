@@ -404,8 +404,10 @@ class TestFlatTokens:
             else None,
         )
         values = usage_values(usage_event(usage=usage, cost=None), unknown=unknown)
-        names = {"input_tokens": "gen_ai.usage.input_tokens"}
-        names["output_tokens"] = "gen_ai.usage.output_tokens"
+        names = {
+            "input_tokens": "gen_ai.usage.input_tokens",
+            "output_tokens": "gen_ai.usage.output_tokens",
+        }
         flat = flat_tokens(usage).items()
         expected = {names.get(name, f"aievents.{name}"): n for name, n in flat}
         if unknown:  # the conventions' two counts are there, None when not reported

@@ -9,7 +9,7 @@ Two moments tie a request to a trace:
   of the request's own span;
 - while ``image:request:started`` is delivered, a sink that makes spans
   (:class:`aievents.sinks.otel.OtelSink`) opens the request's span and tells
-  its ids with :func:`opened`; the request, once the event is delivered,
+  its ids (:func:`opened`, or ``SLOT.last`` set in place); the request, once the event is delivered,
   takes them (:func:`take`), and its later events carry them as
   ``trace_id`` and ``span_id``, so that what forwards them (the OTLP log
   records) can point at the span.
@@ -18,8 +18,8 @@ Events are stamped in whole milliseconds, while the application's spans
 have nanosecond times: a request span started at the event's millisecond
 would start before its parent. So the request tells its times in
 nanoseconds (:func:`timed`) just before it emits the event that starts or
-ends it, and the span maker reads them (:func:`times`) when they are the
-event's (same request id, same millisecond).
+ends it, and the span maker reads them (:func:`times`, or ``SLOT.moments``
+read in place) when they are the event's (same request id, same millisecond).
 
 Delivery is synchronous, on the thread that emits: one slot per thread
 carries the ids from the sink to the request, and one the times from the
@@ -32,7 +32,7 @@ import sys
 import threading
 from typing import Final
 
-__all__ = ["capture", "opened", "parse_traceparent", "take", "timed", "times"]
+__all__ = ["SLOT", "capture", "opened", "parse_traceparent", "take", "timed", "times"]
 
 
 class _Slot(threading.local):

@@ -155,6 +155,7 @@ class Metrics:
     def _key(self, event: ImageEvent) -> tuple[Any, ...]:
         project, user = self._project, self._user
         project_id, user_id = event.project_id, event.user_id
+        # dims() builds this key itself when both labels are off: keep the two alike.
         return (  # a missing value is no label (not an empty one)
             event.provider,
             event.model,

@@ -14,7 +14,7 @@ current context itself when that span is still the current one here, so
 its tracestate, baggage and sampling are the application's; else a remote
 parent with its trace flags), or of the span active where the sink handles
 the event. Its ids are told to the request
-(:func:`aievents._trace.opened`), whose later events carry them as
+(through :data:`aievents._trace.SLOT`), whose later events carry them as
 ``trace_id`` and ``span_id``. It ends at the ``image:request:completed``
 event's time, with the attributes of the completed event and of the
 ``image:usage`` of the same request id (it stays open until that comes, or
@@ -268,7 +268,7 @@ class OtelSink:
         """Keep ``entry`` open (or the one a racing thread kept first); evict past the cap."""
         evicted: list[_Open] | None = None
         lock = self._lock
-        lock.acquire()  # not ``with``: half the cost, on every request
+        lock.acquire()  # not ``with``: a little less, on every request
         try:
             if self._closed:
                 kept = None
