@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from aievents import ImageUsage
 from aievents.exceptions import QueryError, StoreAccessError
 from aievents.pricing import PriceBook, PriceTable
-from aievents.sinks._storeschema import DAILY_COLUMNS, USAGE_COLUMNS
+from aievents.sinks._storeschema import ROLLUP_COLUMNS, USAGE_COLUMNS
 from aievents.sinks._storewrite import price_columns
 from aievents.sinks.store import SCHEMA_VERSION, StoreSink
 from aievents.totals import FIELDS
@@ -71,7 +71,7 @@ def contents(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
             tuple(r)
             for r in conn.exec_driver_sql(
                 # by name: an upgraded store has the lanes added since at the end
-                f"SELECT {', '.join(DAILY_COLUMNS)} FROM aievents_daily ORDER BY period, series"
+                f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM aievents_daily ORDER BY period, series"
             )
         ]
     db.dispose()

@@ -12,9 +12,9 @@ from aievents.sinks._storeschema import (
     ROLLUP_COLUMNS,
     ROLLUPS,
     SCHEMA_VERSION,
-    daily_row,
     joined,
     lane_sums,
+    roll_up_row,
 )
 from aievents.totals import COSTS
 
@@ -160,7 +160,7 @@ def recount(conn: Any, usage: Any, rollup: Any, period: int) -> None:
     rows = []
     for record in conn.execute(query):
         lanes = joined(record[1 + len(dims) :])
-        row = daily_row(record[0] * period, tuple(record[1 : 1 + len(dims)]), lanes)
+        row = roll_up_row(record[0] * period, tuple(record[1 : 1 + len(dims)]), lanes)
         rows.append(dict(zip(ROLLUP_COLUMNS, row, strict=True)))
         if len(rows) >= LOOKUP:
             conn.execute(rollup.insert(), rows)

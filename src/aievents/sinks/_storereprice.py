@@ -36,8 +36,8 @@ from aievents.sinks._storeschema import (
     LANE_COLUMNS,
     ROLLUPS,
     USAGE_COLUMNS,
-    daily_row,
     regrouped,
+    roll_up_row,
 )
 from aievents.sinks._storewrite import event_lanes, price_columns
 from aievents.totals import COSTS, LANES, fit
@@ -170,7 +170,7 @@ def _batch(
             conn.execute(statement.values(values), updates)
             for table, period in ROLLUPS.items():  # none when only the price version changed
                 sums = deltas if period == HOUR else regrouped(deltas, period)
-                rollup = [daily_row(key[0], key[1:], delta) for key, delta in sums.items()]
+                rollup = [roll_up_row(key[0], key[1:], delta) for key, delta in sums.items()]
                 if rollup:
                     conn.exec_driver_sql(db.sql[table], rollup)
         if not dry_run:

@@ -28,7 +28,6 @@ except ImportError:  # the store extra is not installed: StoreSink says so first
 __all__ = [
     "BIGINT_MAX",
     "DAILY",
-    "DAILY_COLUMNS",
     "DAY",
     "HALVES",
     "HOUR",
@@ -42,10 +41,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPLIT",
     "USAGE_COLUMNS",
-    "daily_row",
     "joined",
     "lane_sums",
     "regrouped",
+    "roll_up_row",
     "roll_up_sums",
     "roll_ups",
     "statements",
@@ -158,9 +157,8 @@ USAGE_COLUMNS: Final = (
     "cost_exact",
     *PRICE_COLUMNS,
 )
-#: The columns of a roll-up row (of every roll-up), in the order daily_row builds them.
+#: The columns of a roll-up row (of every roll-up), in the order roll_up_row builds them.
 ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES, "key_version")
-DAILY_COLUMNS: Final = ROLLUP_COLUMNS
 
 
 def statements(mark: str) -> dict[str, str]:
@@ -183,7 +181,6 @@ def statements(mark: str) -> dict[str, str]:
             f"VALUES ({marks(len(ROLLUP_COLUMNS))}) "
             f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, modulo)}"
         )
-    found["roll_up"] = found[DAILY]
     return found
 
 
@@ -214,7 +211,7 @@ def roll_ups(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
     for table, period in ROLLUPS.items():
         sums = hours if period == HOUR else regrouped(hours, period)
         found[table] = [
-            daily_row(key[0], key[1:], total, _series(key[1:])) for key, total in sums.items()
+            roll_up_row(key[0], key[1:], total, _series(key[1:])) for key, total in sums.items()
         ]
     return found
 
@@ -279,7 +276,7 @@ def regrouped(sums: dict[tuple[Any, ...], list[int]], period: int) -> dict[Any, 
     return found
 
 
-def daily_row(
+def roll_up_row(
     period: int, dims: tuple[Any, ...], lanes: Sequence[int], series: str | None = None
 ) -> tuple[Any, ...]:
     """A roll-up row (in ROLLUP_COLUMNS order): the period's first minute, its series (a
