@@ -467,6 +467,14 @@ class TestSpend:
                 {"project_id": "proj_b", "cost": "reported"},
                 {"project_id": "proj_b", "cost": "reported"},
             ),
+            # ISO 8601 since and until, read as the command reads them
+            ({"since": "2024-11-01T00:01:30Z"}, {"since": T0 + 90}),
+            ({"since": "2024-11-01T02:01:30+02:00"}, {"since": T0 + 90}),  # the + sent as %2B
+            (
+                {"since": "2024-11-03", "until": "2024-W45-3"},
+                {"since": T0 + 2 * DAY, "until": T0 + 5 * DAY},
+            ),
+            ({"until": "2024-11-10T00:00:00.25"}, {"until": NOW - DAY - 3_333 + 1}),
         ],
     )
     def test_same_as_python(
@@ -478,6 +486,14 @@ class TestSpend:
         assert response.headers["content-type"] == "application/json"
         assert response.json() == sink.spend(**python).to_dict()
         assert response.json()["object"] == "aievents.spend"
+
+    def test_iso_in_the_error(self, api: httpx.Client) -> None:
+        """An until that is no time says both forms it takes."""
+        error = error_of(api.get(SPEND_PATH, params={"until": "next week"}), 400)
+        assert error["message"] == (
+            "Invalid type for 'until': expected an integer or an ISO 8601 time, "
+            "but got 'next week' instead."
+        )
 
     def test_unknown_is_null(self, api: httpx.Client) -> None:
         """A cost not known is null, never 0."""
@@ -491,6 +507,9 @@ class TestSpend:
             ({"since": "fortnight"}, "since", "invalid_value"),
             ({"since": str(T0), "until": str(T0)}, "until", "invalid_value"),
             ({"until": "tomorrow"}, "until", "invalid_type"),
+            ({"until": "2024-11-31"}, "until", "invalid_type"),
+            ({"since": "2024-02-30"}, "since", "invalid_value"),
+            ({"since": "2024-11-01T08:00 02:00"}, "since", "invalid_value"),  # an unescaped +
             ({"user_id": ""}, "user_id", "invalid_value"),
             ({"cost": "billed"}, "cost", "invalid_value"),
             ({"start_time": str(T0)}, "start_time", "unknown_parameter"),

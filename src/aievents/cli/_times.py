@@ -2,10 +2,9 @@
 
 :func:`moment` reads ``today``, ``yesterday``, relative days, hours and
 minutes (``-7d``, ``-12h``, ``-30m``), ISO 8601 dates and date-times, and
-Unix seconds, into Unix seconds. ISO 8601 is read here rather than by
-``datetime.fromisoformat``, whose grammar grew in Python 3.11 (basic forms
-such as ``20241101``, week dates, any fraction of a second): what the help
-promises works on 3.10 too.
+Unix seconds, into Unix seconds. ISO 8601 is read by
+:mod:`aievents._isotime` (the same on every Python aievents supports, as
+the server reads it).
 
 A number is read as ISO 8601 first: eight digits are a date
 (``20241101``, never 23 August 1970); Unix seconds have 9 to 11 digits
@@ -20,6 +19,9 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+from aievents._isotime import NotATimeError as _NotATimeError
+from aievents._isotime import iso_seconds
+
 __all__ = ["LATEST", "TIMES", "iso8601", "minute", "moment", "rejoin_relative"]
 
 DAY: Final = 86_400
@@ -33,20 +35,6 @@ TIMES: Final = (
 )
 _RELATIVE: Final = re.compile(r"-(\d{1,7})([mhd])", re.ASCII)
 _UNITS: Final = {"m": 60, "h": 3600, "d": DAY}
-_ISO: Final = re.compile(
-    r"(?P<year>\d{4})"
-    r"(?:-(?P<month>\d{2})-(?P<day>\d{2})|(?P<bmonth>\d{2})(?P<bday>\d{2})"
-    r"|-?W(?P<week>\d{2})(?:-?(?P<weekday>\d))?)"
-    r"(?:[Tt ](?P<hour>\d{2})(?::?(?P<minute>\d{2})(?::?(?P<second>\d{2})"
-    r"(?:[.,](?P<fraction>\d+))?)?)?"
-    r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<oh>\d{2})(?::?(?P<om>\d{2}))?)?)?",
-    re.ASCII,
-)
-_EPOCH: Final = dt.date(1970, 1, 1).toordinal()
-
-
-class _NotATimeError(ValueError):
-    """Why a text is not a time (the reason is shown after the text)."""
 
 
 class _NumberError(_NotATimeError):
@@ -101,38 +89,6 @@ def _seconds(text: str, now: int) -> int:
                 f"8 digits are a date YYYYMMDD ({error}); Unix seconds have 9 to 11 digits"
             ) from None
     raise _NumberError("a number is a date YYYYMMDD (8 digits) or Unix seconds (9 to 11 digits)")
-
-
-def iso_seconds(text: str) -> int:
-    """Unix seconds of an ISO 8601 date or date-time (UTC unless it gives an offset).
-
-    Raises:
-        ValueError: it is not one of the forms :data:`TIMES` lists.
-    """
-    match = _ISO.fullmatch(text)
-    if match is None:
-        raise _NotATimeError("not a form listed")
-    part = match.groupdict()
-    year = int(part["year"])
-    try:
-        if part["week"] is not None:
-            day = dt.date.fromisocalendar(year, int(part["week"]), int(part["weekday"] or 1))
-        else:
-            month, mday = part["month"] or part["bmonth"], part["day"] or part["bday"]
-            day = dt.date(year, int(month), int(mday))
-    except ValueError as error:
-        raise _NotATimeError(str(error)) from None
-    hour, minute, second = (int(part[name] or 0) for name in ("hour", "minute", "second"))
-    if hour > 23 or minute > 59 or second > 59:
-        raise _NotATimeError("hour, minute or second out of range")
-    offset = 0
-    if part["sign"] is not None:
-        hours, minutes = int(part["oh"]), int(part["om"] or 0)
-        if hours > 23 or minutes > 59:
-            raise _NotATimeError("offset out of range")
-        offset = (hours * 3600 + minutes * 60) * (-1 if part["sign"] == "-" else 1)
-    rounded = 1 if (part["fraction"] or "0").strip("0") else 0
-    return (day.toordinal() - _EPOCH) * DAY + hour * 3600 + minute * 60 + second + rounded - offset
 
 
 def iso8601(seconds: int) -> str:

@@ -5,8 +5,10 @@ The parameters a route takes are those of its function in
 :func:`~aievents.query.costs`), read from their signatures: a parameter
 typed as a sequence is a list, one typed as an ``int`` an integer (one typed
 as an ``int`` or names, as ``since`` of :func:`~aievents.query.spend`, an
-integer when written as one, else the name), the rest strings; one without
-a default is required. A list is given by repeating the
+integer when written as one, else the name; one that also takes a
+``datetime``, as ``since`` and ``until`` of ``spend``, an ISO 8601 date or
+date-time too, read by :mod:`aievents._isotime` into Unix seconds), the
+rest strings; one without a default is required. A list is given by repeating the
 parameter (``group_by=model&group_by=size``) or with brackets
 (``group_by[]=model``), as OpenAI's SDKs send it; both forms may be mixed.
 
@@ -15,8 +17,9 @@ What this module refuses, before the query sees anything (each an
 
 - a parameter the route does not take (``unknown_parameter``);
 - a required parameter missing (``missing_required_parameter``);
-- an integer that is not written as one, a single-valued parameter given
-  twice or with brackets (``invalid_type``);
+- an integer that is not written as one (nor as an ISO 8601 time where
+  one is taken), a single-valued parameter given twice or with brackets
+  (``invalid_type``);
 - a value holding a NUL character, which no store can hold
   (``invalid_value``).
 
@@ -33,6 +36,7 @@ from typing import Any, Final
 
 import attrs
 
+from aievents._isotime import iso_seconds
 from aievents._redact import scrub_text
 
 __all__ = ["ParamError", "Spec", "parse", "shown", "spec_of"]
@@ -69,6 +73,7 @@ class _Param:
     integer: bool
     required: bool
     named: bool = False
+    dated: bool = False
 
 
 #: A route's parameters by name.
@@ -87,6 +92,7 @@ def spec_of(function: Callable[..., Any]) -> Spec:
             integer=re.search(r"\bint\b", annotation) is not None and "Sequence" not in annotation,
             required=parameter.default is inspect.Parameter.empty,
             named="Literal" in annotation,
+            dated="datetime" in annotation,
         )
     return found
 
@@ -141,19 +147,26 @@ def parse(items: Iterable[tuple[str, str]], spec: Spec) -> dict[str, Any]:
                 f"but got {len(values)} values instead.",
             )
         value = values[0]
-        if param.integer and not (param.named and _INTEGER.fullmatch(value) is None):
-            asked[name] = _integer(name, value)
+        if param.integer and _INTEGER.fullmatch(value) is not None:
+            asked[name] = int(value)
+        elif param.dated and (seconds := _iso_time(value)) is not None:
+            asked[name] = seconds
+        elif param.integer and not param.named:
+            expected = "an integer or an ISO 8601 time" if param.dated else "an integer"
+            raise ParamError(
+                name,
+                "invalid_type",
+                f"Invalid type for '{name}': expected {expected}, "
+                f"but got '{shown(value)}' instead.",
+            )
         else:
             asked[name] = value  # text, or a name the query checks
     return asked
 
 
-def _integer(name: str, text: str) -> int:
-    """``text`` as an integer, or the error naming ``name``."""
-    if _INTEGER.fullmatch(text) is None:
-        raise ParamError(
-            name,
-            "invalid_type",
-            f"Invalid type for '{name}': expected an integer, but got '{shown(text)}' instead.",
-        )
-    return int(text)
+def _iso_time(text: str) -> int | None:
+    """Unix seconds of an ISO 8601 date or date-time, or None when ``text`` is not one."""
+    try:
+        return iso_seconds(text)
+    except ValueError:
+        return None
