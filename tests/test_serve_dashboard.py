@@ -430,7 +430,8 @@ class TestLogin:
     """A dashboard with a key: the browser logs in through the form and sees the page."""
 
     def test_login_form(self, driver: Any) -> None:
-        """The login form, a wrong key refused, the right one opens the page, which refreshes."""
+        """The login form, a wrong key refused, the right one opens the page, which refreshes;
+        Log out goes back to the form."""
         key = "browser-Dashboard-key"
         source = fed(AggregateSink(prices=price_table()), stream(time.time(), 3))
         with Served(Starlette(routes=dashboard_routes(source, key=key, refresh=1))) as served:
@@ -449,6 +450,12 @@ class TestLogin:
             console_errors(driver)  # the 401 answers before logging in
             wait(driver).until(lambda d: d.find_element("id", "updated").text.startswith("updated"))
             assert console_errors(driver) == []
+            driver.find_element("id", "log-out").click()  # back to the form, the cookie gone
+            wait(driver).until(lambda d: d.find_elements("id", "key"))
+            assert driver.get_cookies() == []
+            driver.get(served.url + "/?range=24h")
+            wait(driver).until(lambda d: d.find_elements("id", "key"))
+            assert not driver.find_elements("id", "spend-chart")
             driver.delete_all_cookies()
         source.close(10)
 

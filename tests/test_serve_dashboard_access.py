@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,7 @@ pytest.importorskip("uvicorn")
 from starlette.applications import Starlette
 
 from aievents import AggregateSink
+from aievents.serve._dashauth import SESSION_SECONDS, access
 from aievents.serve._dashboard import dashboard_routes
 
 from dashboard_site import Served
@@ -88,16 +90,22 @@ class TestOpened:
         assert "httponly" in attributes
         assert "samesite=strict" in attributes
         assert "path=/" in attributes
+        assert f"max-age={SESSION_SECONDS}" in attributes
         name, _, value = cookie.split(";")[0].partition("=")
-        assert len(value) == 64
+        ends, dot, mac = value.partition(".")
+        assert dot
+        assert len(mac) == 64
+        assert 0 <= time.time() + SESSION_SECONDS - int(ends) <= 60
         with httpx.Client(base_url=locked.url, cookies={name: value}) as client:
             page = client.get("/?range=24h")
             assert page.status_code == 200
             assert "spend-chart" in page.text
             assert client.get("/assets/dashboard.css").status_code == 200
             assert client.get("/", headers={"X-Aievents-Fragment": "report"}).status_code == 200
-        forged = ("1" if value[0] == "0" else "0") + value[1:]
-        assert httpx.get(locked.url + "/", cookies={name: forged}).status_code == 401
+        forged = f"{ends}.{'1' if mac[0] == '0' else '0'}{mac[1:]}"
+        later = f"{int(ends) - 1}.{mac}"  # another end under the same signature
+        for cookie in (forged, later, ends, mac, f"{ends}.", f".{mac}"):
+            assert httpx.get(locked.url + "/", cookies={name: cookie}).status_code == 401
 
     def test_cookie_is_the_keys(self) -> None:
         """A cookie set under one key opens no dashboard with another."""
@@ -111,6 +119,54 @@ class TestOpened:
             assert httpx.get(second.url + "/", cookies=cookie).status_code == 401
         for source in sources:
             source.close(10)
+
+
+class TestSession:
+    """A login lasts SESSION_SECONDS, or until the page's Log out."""
+
+    @pytest.mark.parametrize(
+        "shift",
+        [-SESSION_SECONDS - 60, 3600],  # ended a minute ago; ends past any login's end
+    )
+    def test_outside_its_time(self, locked: Served, shift: int) -> None:
+        """A cookie signed with the key, ended or ending past a login's end: nothing opens."""
+        value = access(KEY, clock=lambda: time.time() + shift)[2]()
+        assert httpx.get(locked.url + "/", cookies={"aievents_dashboard": value}).status_code == 401
+        fresh = access(KEY)[2]()  # the same, made now: the server takes it
+        assert httpx.get(locked.url + "/", cookies={"aievents_dashboard": fresh}).status_code == 200
+
+    @pytest.mark.parametrize(
+        "value", [b"", b".", b"abc.def", b"9" * 12 + b".x", b"\xb2\xb3.x", b"-1.x", b"+5.x"]
+    )
+    def test_not_a_cookie(self, locked: Served, value: bytes) -> None:
+        """A cookie of no session's form (superscript digits too): the login form."""
+        cookie = b"aievents_dashboard=" + value
+        assert httpx.get(locked.url + "/", headers={"Cookie": cookie}).status_code == 401
+
+    def test_log_out(self, locked: Served) -> None:
+        """The page has a Log out button; posting it clears the cookie and shows the form."""
+        with httpx.Client(base_url=locked.url) as client:
+            assert client.post("/login", data={"key": KEY}).status_code == 303
+            page = client.get("/")
+            assert page.status_code == 200
+            assert '<form id="logout" class="logout" method="post" action="/logout">' in page.text
+            answer = client.post("/logout")
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/login"
+            cleared = [part.strip().lower() for part in answer.headers["set-cookie"].split(";")]
+            assert cleared[0] == 'aievents_dashboard=""'
+            assert "max-age=0" in cleared
+            assert "aievents_dashboard" not in client.cookies
+            assert client.get("/").status_code == 401
+
+    def test_no_log_out_without_a_key(self) -> None:
+        """A dashboard without a key shows no Log out."""
+        source = AggregateSink()
+        with Served(Starlette(routes=dashboard_routes(source))) as served:
+            page = httpx.get(served.url + "/")
+            assert page.status_code == 200
+            assert 'id="log-out"' not in page.text
+        source.close(10)
 
 
 class TestKeyKept:

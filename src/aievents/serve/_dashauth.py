@@ -2,8 +2,11 @@
 
 With a key, every request to the page and its files carries either
 ``Authorization: Bearer <key>`` or the session cookie. The cookie's value
-is an HMAC-SHA256 of a fixed label under the key, never the key itself: it
-cannot be turned back into the key, and it changes when the key does.
+is the time the session ends (Unix seconds, :data:`SESSION_SECONDS` after
+the login) and an HMAC-SHA256 of it under the key, never the key itself:
+it cannot be turned back into the key, it changes when the key does, and
+it opens nothing once that time has passed (a cookie kept or copied
+elsewhere too). Logging out (``POST /logout``) clears it in the browser.
 Keys are compared with :func:`hmac.compare_digest`. The key is kept in a
 closure, never in an attribute, a page, a log line or a repr.
 """
@@ -12,26 +15,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable
 from typing import Final
 from urllib.parse import parse_qs
 
 from aievents.serve._dashsvg import esc
 
-__all__ = ["COOKIE", "MAX_FORM", "Access", "access", "login_page"]
+__all__ = ["COOKIE", "MAX_FORM", "SESSION_SECONDS", "Access", "access", "login_page"]
 
 #: The session cookie's name.
 COOKIE: Final = "aievents_dashboard"
 #: The longest login form read, in bytes.
 MAX_FORM: Final = 16384
-_LABEL: Final = b"aievents dashboard session v1"
+#: How long a login lasts, in seconds (12 hours); the cookie's Max-Age too.
+SESSION_SECONDS: Final = 12 * 3600
+_LABEL: Final = b"aievents dashboard session v2 until "
+#: The longest end time a cookie may write (digits): past 5138, nothing is read.
+_DIGITS: Final = 11
 
-#: ``allowed(authorization, cookie)``, ``login(body)`` and the cookie's value.
-Access = tuple[Callable[[str | None, str | None], bool], Callable[[bytes], bool], str]
+#: ``allowed(authorization, cookie)``, ``login(body)`` and ``session()``, a new cookie's value.
+Access = tuple[Callable[[str | None, str | None], bool], Callable[[bytes], bool], Callable[[], str]]
 
 
-def access(key: str) -> Access:
-    """The checks for ``key``: a request's headers, a login form's body; the session's value.
+def access(key: str, clock: Callable[[], float] = time.time) -> Access:
+    """The checks for ``key``: a request's headers, a login form's body; a new session's value.
+
+    ``clock`` is the time in Unix seconds, by which sessions end.
 
     Raises:
         ValueError: ``key`` is not a non-empty string (the key is not in the message).
@@ -39,14 +49,28 @@ def access(key: str) -> Access:
     if not isinstance(key, str) or not key or key.strip() != key:
         raise ValueError("dashboard key must be a non-empty string without surrounding spaces")
     secret = key.encode()
-    session = hmac.new(secret, _LABEL, hashlib.sha256).hexdigest()
+
+    def signed(ends: str) -> str:
+        return hmac.new(secret, _LABEL + ends.encode(), hashlib.sha256).hexdigest()
+
+    def session() -> str:
+        ends = str(int(clock()) + SESSION_SECONDS)
+        return f"{ends}.{signed(ends)}"
+
+    def live(cookie: str) -> bool:
+        ends, _, mac = cookie.partition(".")
+        if not (0 < len(ends) <= _DIGITS and ends.isascii() and ends.isdigit()):
+            return False
+        if not clock() < int(ends) <= clock() + SESSION_SECONDS:
+            return False  # over, or written by no login of this server
+        return hmac.compare_digest(mac.encode(), signed(ends).encode())
 
     def allowed(authorization: str | None, cookie: str | None) -> bool:
         if authorization is not None:
             scheme, _, given = authorization.partition(" ")
             if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), secret):
                 return True
-        return cookie is not None and hmac.compare_digest(cookie.encode(), session.encode())
+        return cookie is not None and live(cookie)
 
     def login(body: bytes) -> bool:
         try:

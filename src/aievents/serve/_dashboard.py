@@ -39,7 +39,7 @@ except ImportError as _error:
 from aievents._validate import setting
 from aievents.exceptions import QueryError, StoreError
 from aievents.pricing import PriceBook, PriceTable, book_for
-from aievents.serve._dashauth import COOKIE, MAX_FORM, access, login_page
+from aievents.serve._dashauth import COOKIE, MAX_FORM, SESSION_SECONDS, access, login_page
 from aievents.serve._dashhtml import REFRESH_SECONDS, error_page, page, report
 from aievents.serve._dashview import Reports, choose, view
 
@@ -72,7 +72,7 @@ def _asset(name: str) -> bytes:
 
 def is_dashboard_path(path: str) -> bool:
     """Whether ``path`` is one of the dashboard's routes (which check the key themselves)."""
-    return path in ("/", "/login") or path.startswith("/assets/")
+    return path in ("/", "/login", "/logout") or path.startswith("/assets/")
 
 
 def dashboard_routes(
@@ -96,7 +96,8 @@ def dashboard_routes(
             page (0: none).
         key: When set, the page and its files are shown only to requests
             with ``Authorization: Bearer <key>`` or the session cookie that
-            logging in at ``/login`` with the key sets; others get the
+            logging in at ``/login`` with the key sets (for 12 hours, or
+            until ``POST /logout``, the page's "Log out"); others get the
             login form (status 401). The key is never shown or logged.
 
     Raises:
@@ -130,7 +131,7 @@ def dashboard_routes(
             return _html(error_page(root, f"the store cannot be read: {error}"), 503)
         if fragment:
             return _html(report(shown), 200)
-        return _html(page(shown, root, refresh), 200)
+        return _html(page(shown, root, refresh, logout=checks is not None), 200)
 
     async def login(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
@@ -146,11 +147,20 @@ def dashboard_routes(
         answer = RedirectResponse(f"{root}/", 303, headers=_HEADERS)
         answer.set_cookie(
             COOKIE,
-            checks[2],
+            checks[2](),
+            max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
             path="/",
             secure=request.url.scheme == "https",
+        )
+        return answer
+
+    def logout(request: Request) -> Response:
+        root = request.scope.get("root_path", "").rstrip("/")
+        answer = RedirectResponse(f"{root}/login", 303, headers=_HEADERS)
+        answer.delete_cookie(
+            COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
         )
         return answer
 
@@ -167,6 +177,7 @@ def dashboard_routes(
         Route("/", dashboard, methods=["GET"], name="dashboard"),
         Route("/assets/{name}", asset, methods=["GET"], name="dashboard-asset"),
         Route("/login", login, methods=["GET", "POST"], name="dashboard-login"),
+        Route("/logout", logout, methods=["POST"], name="dashboard-logout"),
     ]
 
 

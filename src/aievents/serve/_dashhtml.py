@@ -306,13 +306,22 @@ def report(view: View) -> str:
     )
 
 
-def page(view: View, root: str, refresh: int = REFRESH_SECONDS) -> str:
-    """The whole page: the filter bar and the report, fetched again every ``refresh`` seconds."""
+def page(view: View, root: str, refresh: int = REFRESH_SECONDS, *, logout: bool = False) -> str:
+    """The whole page: the filter bar and the report, fetched again every ``refresh`` seconds.
+
+    ``logout``: a "Log out" button in the header (the page is behind a key).
+    """
+    out = (
+        f'<form id="logout" class="logout" method="post" action="{esc(root)}/logout">'
+        '<button type="submit" id="log-out">Log out</button></form>'
+        if logout
+        else ""
+    )
     return (
         _head(root, "aievents: image usage and spend")
         + f'<body data-refresh-seconds="{refresh}"><header><h1>aievents</h1>'
         '<p class="sub">Image usage and spend (UTC)</p>'
-        '<span id="updated" class="updated"></span></header>'
+        f'<span id="updated" class="updated"></span>{out}</header>'
         f"{_form(root, view.choice, view.options)}{report(view)}</body></html>"
     )
 
