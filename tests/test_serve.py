@@ -253,6 +253,11 @@ BAD = [
     ("usage", [("start_time", "1"), ("start_time", "2")], "start_time", "invalid_type"),
     ("usage", [("start_time[]", "1")], "start_time", "invalid_type"),
     ("usage", [("end_time", "soon")], "end_time", "invalid_type"),
+    # OpenAI's times are integers only: no ISO 8601 there (the spend extension takes it)
+    ("usage", [("start_time", "2024-11-01")], "start_time", "invalid_type"),
+    ("usage", [("start_time", "2024-W44-5")], "start_time", "invalid_type"),
+    ("costs", [("start_time", "2024-11-01T00:00Z")], "start_time", "invalid_type"),
+    ("costs", [("end_time", "2024-11-08")], "end_time", "invalid_type"),
     ("usage", [("end_time", str(T0))], "end_time", "invalid_value"),
     ("usage", [("bucket_width", "2d")], "bucket_width", "invalid_value"),
     ("usage", [("group_by", "colour")], "group_by", "invalid_value"),
@@ -338,6 +343,21 @@ class TestOtherErrors:
         error = error_of(response, 405)
         assert error["code"] == "method_not_allowed"
         assert "GET" in response.headers["allow"]
+        assert error["message"].endswith(f"use {response.headers['allow']}.")
+
+    def test_method_of_logout(self, api: httpx.Client) -> None:
+        """GET /logout (the dashboard's, POST only): 405 saying to use POST."""
+        response = api.get("/logout")
+        error = error_of(response, 405)
+        assert response.headers["allow"] == "POST"
+        assert error["message"] == "Method not allowed (GET /logout): use POST."
+
+    def test_no_iso_in_openai_messages(self, api: httpx.Client) -> None:
+        """OpenAI's start_time says what OpenAI's says: an integer, nothing of ISO 8601."""
+        error = error_of(api.get(USAGE_PATH, params={"start_time": "2024-11-01"}), 400)
+        assert error["message"] == (
+            "Invalid type for 'start_time': expected an integer, but got '2024-11-01' instead."
+        )
 
 
 class TestKey:
@@ -487,6 +507,26 @@ class TestSpend:
         assert response.json() == sink.spend(**python).to_dict()
         assert response.json()["object"] == "aievents.spend"
 
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            (
+                {"until": "2024-11-31"},
+                "Invalid value for 'until': '2024-11-31' is not an ISO 8601 date or date-time "
+                "(day is out of range for month).",
+            ),
+            (
+                {"since": "2024-11-01T08:00 02:00"},
+                "Invalid value for 'since': '2024-11-01T08:00 02:00' is not an ISO 8601 date or "
+                "date-time (not a form listed; write an offset's + as %2B).",
+            ),
+        ],
+    )
+    def test_iso_reason(self, api: httpx.Client, query: dict[str, str], message: str) -> None:
+        """A time begun as an ISO 8601 date but not one: why, for since and until alike."""
+        error = error_of(api.get(SPEND_PATH, params=query), 400)
+        assert (error["code"], error["message"]) == ("invalid_value", message)
+
     def test_iso_in_the_error(self, api: httpx.Client) -> None:
         """An until that is no time says both forms it takes."""
         error = error_of(api.get(SPEND_PATH, params={"until": "next week"}), 400)
@@ -507,7 +547,7 @@ class TestSpend:
             ({"since": "fortnight"}, "since", "invalid_value"),
             ({"since": str(T0), "until": str(T0)}, "until", "invalid_value"),
             ({"until": "tomorrow"}, "until", "invalid_type"),
-            ({"until": "2024-11-31"}, "until", "invalid_type"),
+            ({"until": "2024-11-31"}, "until", "invalid_value"),
             ({"since": "2024-02-30"}, "since", "invalid_value"),
             ({"since": "2024-11-01T08:00 02:00"}, "since", "invalid_value"),  # an unescaped +
             ({"user_id": ""}, "user_id", "invalid_value"),

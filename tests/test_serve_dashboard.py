@@ -431,7 +431,7 @@ class TestLogin:
 
     def test_login_form(self, driver: Any) -> None:
         """The login form, a wrong key refused, the right one opens the page, which refreshes;
-        Log out goes back to the form."""
+        a session that ends under the open page brings the form back; so does Log out."""
         key = "browser-Dashboard-key"
         source = fed(AggregateSink(prices=price_table()), stream(time.time(), 3))
         with Served(Starlette(routes=dashboard_routes(source, key=key, refresh=1))) as served:
@@ -450,6 +450,15 @@ class TestLogin:
             console_errors(driver)  # the 401 answers before logging in
             wait(driver).until(lambda d: d.find_element("id", "updated").text.startswith("updated"))
             assert console_errors(driver) == []
+            session = driver.get_cookies()
+            driver.delete_all_cookies()  # the session ends under the open page
+            wait(driver).until(lambda d: d.find_elements("id", "key"))  # its refresh: the form
+            assert not driver.find_elements("id", "spend-chart")
+            console_errors(driver)  # the refresh's 401
+            for cookie in session:
+                driver.add_cookie(cookie)
+            driver.get(served.url + "/?range=24h")
+            wait(driver).until(chart_data)
             driver.find_element("id", "log-out").click()  # back to the form, the cookie gone
             wait(driver).until(lambda d: d.find_elements("id", "key"))
             assert driver.get_cookies() == []

@@ -315,7 +315,7 @@ def _spend_endpoint(
     def spent(**asked: Any) -> Spend:
         return reports.spend(**asked)  # asked when a request comes: only then is it needed
 
-    return _endpoint(spent, spec_of(spend), "spend", workers)
+    return _endpoint(spent, spec_of(spend, times=("since", "until")), "spend", workers)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -326,8 +326,9 @@ async def _http_error(request: Request, error: Exception) -> Response:
         return error_response(404, f"Invalid URL ({where}).", code="not_found")
     if status == 405:
         allowed = dict(error.headers or {}) if isinstance(error, HTTPException) else {}
+        methods = allowed.get("Allow") or allowed.get("allow") or "GET"
         return error_response(
-            405, f"Method not allowed ({where}): use GET.", code="method_not_allowed",
+            405, f"Method not allowed ({where}): use {shown(methods)}.", code="method_not_allowed",
             headers=allowed,
         )  # fmt: skip
     detail = error.detail if isinstance(error, HTTPException) else "error"

@@ -108,6 +108,7 @@ def dashboard_routes(
     refresh = setting("refresh", refresh)
     book = book_for(prices)
     files = {name: _asset(name) for name in _ASSETS}
+    # Sessions end by the wall clock, not by ``clock`` (which may show another time).
     checks = None if key is None else access(key)
     del key  # kept only inside the checks
 
@@ -131,7 +132,8 @@ def dashboard_routes(
             return _html(error_page(root, f"the store cannot be read: {error}"), 503)
         if fragment:
             return _html(report(shown), 200)
-        return _html(page(shown, root, refresh, logout=checks is not None), 200)
+        cookie = checks is not None and COOKIE in request.cookies  # a bearer has nothing to end
+        return _html(page(shown, root, refresh, logout=cookie), 200)
 
     async def login(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
@@ -159,6 +161,9 @@ def dashboard_routes(
     def logout(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
         answer = RedirectResponse(f"{root}/login", 303, headers=_HEADERS)
+        if checks is None or not allowed(request):
+            # Another site's form carries no SameSite=Strict cookie: it logs nobody out.
+            return answer
         answer.delete_cookie(
             COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
         )

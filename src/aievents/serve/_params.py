@@ -5,10 +5,11 @@ The parameters a route takes are those of its function in
 :func:`~aievents.query.costs`), read from their signatures: a parameter
 typed as a sequence is a list, one typed as an ``int`` an integer (one typed
 as an ``int`` or names, as ``since`` of :func:`~aievents.query.spend`, an
-integer when written as one, else the name; one that also takes a
-``datetime``, as ``since`` and ``until`` of ``spend``, an ISO 8601 date or
-date-time too, read by :mod:`aievents._isotime` into Unix seconds), the
-rest strings; one without a default is required. A list is given by repeating the
+integer when written as one, else the name; one the route names as taking
+times, as ``since`` and ``until`` of ``spend``, an ISO 8601 date or
+date-time too, read by :mod:`aievents._isotime` into Unix seconds, while
+OpenAI's ``start_time`` and ``end_time`` stay integers as OpenAI reads
+them), the rest strings; one without a default is required. A list is given by repeating the
 parameter (``group_by=model&group_by=size``) or with brackets
 (``group_by[]=model``), as OpenAI's SDKs send it; both forms may be mixed.
 
@@ -20,6 +21,8 @@ What this module refuses, before the query sees anything (each an
 - an integer that is not written as one (nor as an ISO 8601 time where
   one is taken), a single-valued parameter given twice or with brackets
   (``invalid_type``);
+- where times are taken, a value begun as an ISO 8601 date (four digits)
+  that is not one, with the reason (``invalid_value``);
 - a value holding a NUL character, which no store can hold
   (``invalid_value``).
 
@@ -36,7 +39,7 @@ from typing import Any, Final
 
 import attrs
 
-from aievents._isotime import iso_seconds
+from aievents._isotime import NotATimeError, iso_seconds
 from aievents._redact import scrub_text
 
 __all__ = ["ParamError", "Spec", "parse", "shown", "spec_of"]
@@ -45,6 +48,8 @@ __all__ = ["ParamError", "Spec", "parse", "shown", "spec_of"]
 _NOT_ASKED: Final = frozenset({"source", "now"})
 #: An integer as a query string writes one (the query checks its range).
 _INTEGER: Final = re.compile(r"-?[0-9]{1,30}")
+#: The start of an ISO 8601 date (a year), where a route takes times.
+_YEAR: Final = re.compile(r"[0-9]{4}")
 #: Longest text of a value or name an error quotes.
 _QUOTED: Final = 80
 
@@ -80,8 +85,12 @@ class _Param:
 Spec = Mapping[str, _Param]
 
 
-def spec_of(function: Callable[..., Any]) -> Spec:
-    """The parameters a query function takes from a request, read from its signature."""
+def spec_of(function: Callable[..., Any], times: Iterable[str] = ()) -> Spec:
+    """The parameters a query function takes from a request, read from its signature.
+
+    ``times``: the parameters that take ISO 8601 times besides integers.
+    """
+    dated = set(times)
     found = {}
     for name, parameter in inspect.signature(function).parameters.items():
         if name in _NOT_ASKED or parameter.kind is not parameter.KEYWORD_ONLY:
@@ -92,7 +101,7 @@ def spec_of(function: Callable[..., Any]) -> Spec:
             integer=re.search(r"\bint\b", annotation) is not None and "Sequence" not in annotation,
             required=parameter.default is inspect.Parameter.empty,
             named="Literal" in annotation,
-            dated="datetime" in annotation,
+            dated=name in dated,
         )
     return found
 
@@ -149,8 +158,8 @@ def parse(items: Iterable[tuple[str, str]], spec: Spec) -> dict[str, Any]:
         value = values[0]
         if param.integer and _INTEGER.fullmatch(value) is not None:
             asked[name] = int(value)
-        elif param.dated and (seconds := _iso_time(value)) is not None:
-            asked[name] = seconds
+        elif param.dated and _YEAR.match(value):
+            asked[name] = _iso_time(name, value)
         elif param.integer and not param.named:
             expected = "an integer or an ISO 8601 time" if param.dated else "an integer"
             raise ParamError(
@@ -164,9 +173,15 @@ def parse(items: Iterable[tuple[str, str]], spec: Spec) -> dict[str, Any]:
     return asked
 
 
-def _iso_time(text: str) -> int | None:
-    """Unix seconds of an ISO 8601 date or date-time, or None when ``text`` is not one."""
+def _iso_time(name: str, text: str) -> int:
+    """Unix seconds of ``text``, an ISO 8601 date or date-time, or the error naming ``name``."""
     try:
         return iso_seconds(text)
-    except ValueError:
-        return None
+    except NotATimeError as error:
+        hint = "; write an offset's + as %2B" if " " in text else ""
+        raise ParamError(
+            name,
+            "invalid_value",
+            f"Invalid value for '{name}': '{shown(text)}' is not an ISO 8601 date or "
+            f"date-time ({error}{hint}).",
+        ) from None

@@ -60,6 +60,9 @@
       signal: control.signal,
     })
       .then(function (answer) {
+        if (answer.status === 401) {
+          window.location.reload(); // the session ended: the login form, not stale numbers
+        }
         if (!answer.ok) {
           throw new Error("HTTP " + answer.status);
         }
