@@ -109,6 +109,7 @@ class TestTree:
             "aievents/sinks/_spill.py: PartialWriteError",
             "aievents/_files.py: ShortWriteError",
             "aievents/serve/_params.py: ParamError",
+            "aievents/_isotime.py: NotATimeError",
         }
         assert found <= private
 

@@ -68,8 +68,8 @@ def _served(
     source.close(10)
 
 
-@pytest.fixture(name="driver", scope="module")
-def _driver() -> Iterator[Any]:
+@pytest.fixture(name="browser", scope="module")
+def _browser() -> Iterator[Any]:
     """Debian's chromium, headless, driven by Selenium; its console and network logged."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     try:
@@ -100,6 +100,19 @@ def _driver() -> Iterator[Any]:
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(name="driver")
+def _driver(browser: Any) -> Iterator[Any]:
+    """The browser for one test, left on a blank page with its logs emptied after it.
+
+    A page of the test refreshes itself until the browser leaves it, against
+    a server the test has stopped: what that logs belongs to no other test.
+    """
+    yield browser
+    browser.get("about:blank")
+    browser.get_log("browser")
+    browser.get_log("performance")
 
 
 def wait(driver: Any) -> Any:
