@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from aievents import ImageUsageEvent
 from aievents.pricing import PriceTable
 from aievents.query import COST_EXTENSIONS, QueryError
 from aievents.sinks import AggregateSink, StoreSink
+from aievents.sinks._storeschema import roll_up_row
 from aievents.sinks.store import SCHEMA_VERSION, StoreError
+from aievents.totals import FIELDS
 from postgres_server import fresh_database
 from store_v1 import BIG, batches
 
@@ -126,6 +129,21 @@ class TestWrite:
         assert count == 5
         store.close(10)
 
+    def test_batch_partly_stored(self, url: str) -> None:
+        """A batch whose ids are partly stored writes and rolls up only its new rows."""
+        store = StoreSink(url, clock=lambda: T0 + DAY)
+        assert store.write([event(f"r{index}", T0 + 60 * index) for index in range(5)]) == (5, 0)
+        again = [event(f"r{index}", T0 + 3600 + index, text=999) for index in (3, 0, 7, 4, 6)]
+        assert store.write(again) == (2, 3)
+        memory = aggregate()
+        for index in range(5):
+            memory.handle(event(f"r{index}", T0 + 60 * index))
+        memory.handle(again[2])
+        memory.handle(again[4])
+        for width, limit in (("1d", 1), ("1h", 24), ("1m", 120)):
+            same(store, memory, "usage", T0, T0 + DAY, width, ["model"], limit=limit)
+        store.close(10)
+
     def test_answers_like_aggregate(self, url: str) -> None:
         """usage and costs pages equal AggregateSink's, for every width and grouping."""
         events = [
@@ -213,18 +231,36 @@ class TestWrite:
 
     @pytest.mark.parametrize(
         "bad",
-        [{"user_id": "u" * 300}, {"user_id": "a\x00b"}, {"user_id": "a\ud800b"}],
-        ids=["long", "nul", "surrogate"],
+        [
+            {"user_id": "u" * 300},
+            {"user_id": "a\x00b"},
+            {"user_id": "a\ud800b"},
+            {"request_id": "r" * 256},
+            {"request_id": "r\x00"},
+            {"request_id": "r\udfff"},
+        ],
+        ids=["long", "nul", "surrogate", "long-id", "nul-id", "surrogate-id"],
     )
     def test_bad_text_rejected_alone(self, url: str, bad: dict[str, Any]) -> None:
-        """A field the database cannot hold rejects its event, never its batch."""
+        """A field the database cannot hold rejects its event, never its batch.
+
+        Its series written before and after it (its texts checked once, then
+        kept) does not let a bad request id through.
+        """
         store = StoreSink(url)
         for index in range(9):
             store.handle(event(f"ok-{index}", T0 + index))
+        assert store.flush(30)
         store.handle(ImageUsageEvent(**{**event_fields(event("bad", T0)), **bad}))
+        store.handle(event("ok-\u00e9\u8a9e", T0 + 20))  # not ASCII, and fit
         assert store.flush(30)
         stats = store.stats()
-        assert (stats["written"], stats["rejected"], stats["failed"]) == (9, 1, 0)
+        assert (stats["written"], stats["rejected"], stats["failed"]) == (10, 1, 0)
+        db = engine(url)
+        with db.connect() as conn:
+            ids = {rid for (rid,) in conn.exec_driver_sql("SELECT request_id FROM aievents_usage")}
+        db.dispose()
+        assert ids == {*(f"ok-{index}" for index in range(9)), "ok-\u00e9\u8a9e"}
         store.close(10)
 
     def test_closed_ignores(self, url: str) -> None:
@@ -271,6 +307,93 @@ class TestBigCounts:
         (result,) = store.usage(T0, T0 + DAY, "1h").data[0].results
         assert result.input_tokens == 3 * BIG  # type: ignore[union-attr]
         store.close(10)
+
+
+class TestNulls:
+    """A field left empty is NULL in the rows and roll-ups; the roll-ups equal a recount."""
+
+    def test_empty_is_null(self, url: str) -> None:
+        """An empty field is NULL (a SQLite row is built with 0 there); a text "0" is text."""
+        store = StoreSink(url)
+        store.handle(event("empty", T0, user_id=None))
+        store.handle(event("zero", T0 + 1, user_id="0"))
+        assert store.flush(30)
+        db = engine(url)
+        with db.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT request_id, user_id, quality, cost_exact, billed_quantity, billed_unit"
+                " FROM aievents_usage ORDER BY request_id"
+            ).all()
+            rolled = {
+                table: conn.exec_driver_sql(
+                    f"SELECT user_id, quality, series FROM {table} ORDER BY series"
+                ).all()
+                for table in ("aievents_daily", "aievents_hourly")
+            }
+        db.dispose()
+        assert [tuple(row) for row in rows] == [
+            ("empty", None, None, None, None, None),
+            ("zero", "0", None, None, None, None),
+        ]
+        dims = event("x", T0).model, "1024x1024", "image.generation", "proj_a"
+        series = {
+            user: roll_up_row(0, (*dims, user, "key_1", "openai", None), [0] * len(FIELDS))[1]
+            for user in (None, "0")
+        }
+        for table, found in rolled.items():
+            assert sorted(found, key=lambda row: row[2]) == sorted(
+                [(None, None, series[None]), ("0", None, series["0"])], key=lambda row: row[2]
+            ), table
+        assert (
+            store.usage(T0, group_by=["user_id"]).to_dict()["data"][0]["results"][0][
+                "num_model_requests"
+            ]
+            == 1
+        )
+        store.close(10)
+
+    def test_roll_ups_equal_a_recount(self, url: str) -> None:
+        """Roll-ups written batch by batch equal those summed anew from the rows, halves and all."""
+        rng = random.Random(7)
+        texts = [0, 1, 4095, 2**32 - 1, 2**32, 2**40 + 5, 2**62 + 3, 2**63 - 1]
+        store = StoreSink(url, batch_size=37)
+        for index in range(400):
+            store.handle(
+                event(
+                    f"r{index}",
+                    T0 + rng.randrange(3 * DAY),
+                    user_id=rng.choice(["u1", "0", None]),
+                    model=rng.choice(["gpt-image-1", "gpt-image-1-mini"]),
+                    text=rng.choice(texts),
+                )
+            )
+        assert store.flush(30)
+        assert store.stats()["written"] == 400
+        store.close(10)
+        store.dispose()
+        written = roll_up_tables(url)
+        db = engine(url)
+        with db.begin() as conn:
+            for table in written:
+                conn.exec_driver_sql(f"DROP TABLE {table}")
+        db.dispose()
+        StoreSink(url).close(10)  # opened: each roll-up made again, from the rows
+        assert roll_up_tables(url) == written
+
+
+def roll_up_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of each roll-up, in order."""
+    db = engine(url)
+    with db.connect() as conn:
+        found = {
+            table: [
+                tuple(row)
+                for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY period, series")
+            ]
+            for table in ("aievents_daily", "aievents_hourly")
+        }
+    db.dispose()
+    return found
 
 
 V1_DUMP = Path(__file__).parent / "fixtures" / "store_v1.sql"

@@ -40,7 +40,7 @@ from aievents.sinks._sqlitefile import (
     set_aside,
 )
 from aievents.sinks._storeledger import Ledger
-from aievents.sinks._storeschema import statements, tables
+from aievents.sinks._storeschema import SQLITE_NULL, statements, tables
 from aievents.sinks._storesetup import set_up
 from aievents.sinks._storeurl import RefusedError, Target, parse
 
@@ -135,7 +135,9 @@ class StoreDB:
         self._metadata = sa.MetaData()
         self.tables = tables(self._metadata)
         self.mark = "?" if self.sqlite else "%s"
-        self.sql = statements(self.mark)
+        #: What a row built for this store holds in a column left NULL (see SQLITE_NULL).
+        self.null: int | None = SQLITE_NULL if self.sqlite else None
+        self.sql = statements(self.mark, self.null)
         self._dbapi = dbapi = self.engine.dialect.loaded_dbapi
         #: The database's errors.
         self.errors: tuple[type[BaseException], ...] = (

@@ -27,6 +27,7 @@ except ImportError:  # the store extra is not installed: StoreSink says so first
 
 __all__ = [
     "BIGINT_MAX",
+    "BIGINT_MIN",
     "DAILY",
     "DAY",
     "HALVES",
@@ -35,12 +36,16 @@ __all__ = [
     "KEY_VERSION",
     "LANE_COLUMNS",
     "LOOKUP",
+    "NULLABLE",
     "PRICE_COLUMNS",
     "ROLLUPS",
     "ROLLUP_COLUMNS",
+    "ROLLUP_WHOLE",
     "SCHEMA_VERSION",
     "SPLIT",
+    "SQLITE_NULL",
     "USAGE_COLUMNS",
+    "WHOLE",
     "joined",
     "lane_sums",
     "regrouped",
@@ -56,6 +61,7 @@ __all__ = [
 #: The version of the tables this release writes (see ``aievents_meta``).
 SCHEMA_VERSION: Final = 4
 BIGINT_MAX: Final = 2**63 - 1
+BIGINT_MIN: Final = -(2**63)
 #: Sums are kept and summed in halves, (value // SPLIT, value % SPLIT), so
 #: that no column nor SQL sum outgrows 64 bits.
 SPLIT: Final = 2**32
@@ -94,7 +100,7 @@ ROLLUPS: Final = {DAILY: DAY, HOURLY: HOUR}
 #: default, so that a writer of an older release, whose roll-up rows lack it (and
 #: lack provider and quality), is refused rather than adding to a mis-keyed series.
 KEY_VERSION: Final = 4
-#: Request ids looked up per statement (SQLite allows 999 parameters at least).
+#: Roll-up rows per statement when a roll-up is summed anew.
 LOOKUP: Final = 500
 
 
@@ -159,29 +165,74 @@ USAGE_COLUMNS: Final = (
 )
 #: The columns of a roll-up row (of every roll-up), in the order roll_up_row builds them.
 ROLLUP_COLUMNS: Final = ("period", "series", *DIMENSIONS, *HALVES, "key_version")
+#: The columns a row may leave NULL: each holds text when it is set.
+NULLABLE: Final = frozenset({*DIMENSIONS, "cost_exact", *PRICE_COLUMNS})
+#: What a row built for SQLite holds in a column of NULLABLE left NULL: 0,
+#: which no such column holds, and which the statements read as NULL
+#: (``NULLIF(?, 0)``). Python's sqlite3 binds None several times slower
+#: than an int (it looks for an adapter on every bind), and a usage row has
+#: several NULLs.
+SQLITE_NULL: Final = 0
+#: The key of a roll-up's statement (:func:`statements`) that takes every
+#: lane whole (SQLite: the halves made by the statement) rather than in halves.
+WHOLE: Final = "whole "
 
 
-def statements(mark: str) -> dict[str, str]:
-    """The write statements, with the driver's parameter mark."""
+def statements(mark: str, null: int | None = None) -> dict[str, str]:
+    """The write statements, with the driver's parameter mark.
 
-    def marks(count: int) -> str:
-        return ", ".join([mark] * count)
+    With ``null`` (:data:`SQLITE_NULL`), a column of NULLABLE given that
+    value is written NULL, and each roll-up also has a statement (keyed
+    ``WHOLE + table``) that takes every lane whole, in ROLLUP_WHOLE order.
+    """
+
+    def marks(columns: tuple[str, ...]) -> str:
+        if null is None:
+            return ", ".join([mark] * len(columns))
+        return ", ".join(f"NULLIF({mark}, {null})" if c in NULLABLE else mark for c in columns)
 
     modulo = "%%" if mark == "%s" else "%"  # a bare % would be a placeholder there
     found = {
-        "lookup": "SELECT request_id FROM aievents_usage WHERE request_id IN ({})",
+        # A row whose request id is stored already is skipped (the batch's rowcount says so).
         "insert": (
             f"INSERT INTO aievents_usage ({', '.join(USAGE_COLUMNS)}) "
-            f"VALUES ({marks(len(USAGE_COLUMNS))})"
+            f"VALUES ({marks(USAGE_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
         ),
+        # The request ids of the rows inserted since the table's last rowid was ``mark``.
+        "inserted": f"SELECT request_id FROM aievents_usage WHERE rowid > {mark}",
     }
     for table in ROLLUPS:  # each roll-up's upsert, under the table's name
+        upsert = f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, modulo)}"
         found[table] = (
             f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "
-            f"VALUES ({marks(len(ROLLUP_COLUMNS))}) "
-            f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, modulo)}"
+            f"VALUES ({marks(ROLLUP_COLUMNS)}) {upsert}"
         )
+        if null is not None:  # numbered parameters: SQLite's
+            found[WHOLE + table] = (
+                f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "
+                f"VALUES ({_whole_values(null)}) {upsert}"
+            )
     return found
+
+
+#: The columns of a roll-up row whose lanes are whole (each fits 64 bits),
+#: in the order roll_ups builds them; the statement splits each in halves.
+ROLLUP_WHOLE: Final = ("period", "series", *DIMENSIONS, *FIELDS, "key_version")
+
+
+def _whole_values(null: int) -> str:
+    """The VALUES of a roll-up upsert from a row in ROLLUP_WHOLE order (``?N``: SQLite)."""
+    at = {name: n for n, name in enumerate(ROLLUP_WHOLE, start=1)}
+    values = []
+    for column in ROLLUP_COLUMNS:
+        lane, _, half = column.rpartition("_")
+        if column in HALVES:  # the same halves as _halves makes: floor division, and modulo
+            values.append(f"?{at[lane]} >> {_SHIFT}" if half == "hi" else f"?{at[lane]} & {_LOW}")
+        elif column in NULLABLE:
+            values.append(f"NULLIF(?{at[column]}, {null})")
+        else:
+            values.append(f"?{at[column]}")
+    return ", ".join(values)
 
 
 def roll_up_sums(table: str, modulo: str) -> str:
@@ -201,18 +252,30 @@ _DIMS: Final = slice(USAGE_COLUMNS.index(DIMENSIONS[0]), USAGE_COLUMNS.index(DIM
 _LANES: Final = slice(USAGE_COLUMNS.index(LANE_COLUMNS[0]), USAGE_COLUMNS.index("cost_exact"))
 
 
-def roll_ups(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+def roll_ups(rows: list[tuple[Any, ...]], whole: bool = False) -> dict[str, list[tuple[Any, ...]]]:
     """The rows of every roll-up (ROLLUPS) for written usage rows: sums per period and series.
 
-    Summed per hour first; a longer period sums those hours.
+    Keyed by the statement that adds them (:func:`statements`): the table's
+    name for rows in ROLLUP_COLUMNS order, each lane in halves; with
+    ``whole``, ``WHOLE + table`` for the rows whose every sum fits 64 bits
+    (nearly all), in ROLLUP_WHOLE order. Summed per hour first; a longer
+    period sums those hours.
     """
     hours = sum_by_period(rows, HOUR)
     found: dict[str, list[tuple[Any, ...]]] = {}
     for table, period in ROLLUPS.items():
         sums = hours if period == HOUR else regrouped(hours, period)
-        found[table] = [
-            roll_up_row(key[0], key[1:], total, _series(key[1:])) for key, total in sums.items()
-        ]
+        halved: list[tuple[Any, ...]] = []
+        entire: list[tuple[Any, ...]] = []
+        for key, total in sums.items():
+            dims = key[1:]
+            if whole and max(total) <= BIGINT_MAX and min(total) >= BIGINT_MIN:
+                entire.append((key[0], _series(dims), *dims, *total, KEY_VERSION))
+            else:
+                halved.append(roll_up_row(key[0], dims, total, _series(dims)))
+        found[table] = halved
+        if whole:
+            found[WHOLE + table] = entire
     return found
 
 
@@ -232,20 +295,23 @@ def _series(dims: tuple[Any, ...]) -> str:
 
 
 def _digest(dims: tuple[Any, ...]) -> str:
-    """A series' key in a roll-up: a digest of its dimensions."""
-    return hashlib.sha256(json.dumps(list(dims)).encode()).hexdigest()
+    """A series' key in a roll-up: a digest of its dimensions (SQLITE_NULL: none)."""
+    named = [None if d is None or type(d) is int else d for d in dims]
+    return hashlib.sha256(json.dumps(named).encode()).hexdigest()
 
 
 def _halves(lanes: Sequence[int]) -> list[int]:
     """Each lane as its two halves, ``(value // SPLIT, value % SPLIT)``, in a row.
 
     ``value >> 32`` and ``value & (SPLIT - 1)`` are those for every int
-    (negative ones too), and mapped over the lanes they run without a
-    Python loop: a cost in cost units outgrows the low half in most rows.
+    (negative ones too); a lane from 0 to SPLIT - 1 is ``(0, value)``.
     """
     halves = [0] * (2 * len(lanes))
-    halves[0::2] = map(_SHIFT.__rrshift__, lanes)
-    halves[1::2] = map(_LOW.__and__, lanes)
+    halves[1::2] = lanes
+    for at, value in enumerate(lanes):
+        if not 0 <= value <= _LOW:
+            halves[2 * at] = value >> _SHIFT
+            halves[2 * at + 1] = value & _LOW
     return halves
 
 

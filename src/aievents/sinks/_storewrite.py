@@ -34,7 +34,6 @@ from aievents.sinks._storepg import add_to_roll_up, insert_new, lock_timeout
 from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
-    LOOKUP,
     roll_ups,
     unfit_text,
 )
@@ -47,6 +46,15 @@ __all__ = ["StoreWriter", "event_lanes", "price_columns"]
 _NEVER: Final = threading.Event()
 #: An event's dimensions, in aievents.query.DIMENSIONS order (its row's columns).
 _DIMS: Final = attrgetter(*DIM_SLOTS)
+#: Series and prices whose texts StoreWriter keeps checked: cleared when full.
+_TEXTS_KEPT: Final = 10_000
+#: A series' dimensions and a request's price columns, as its row writes them.
+_Texts = tuple[tuple[Any, ...], tuple[Any, ...]]
+
+
+def _plain(text: str) -> bool:
+    """A text every store keeps as it is: ASCII, without NUL, up to 255 characters."""
+    return len(text) <= 255 and text.isascii() and "\x00" not in text
 
 
 def event_lanes(
@@ -113,6 +121,8 @@ class StoreWriter:
         self.prices = prices
         self._price_events = price_events
         self.retry = retry
+        #: (dims, price columns) -> as a row writes them, once checked (see _row).
+        self._texts: dict[tuple[Any, ...], _Texts] = {}
         self._wake = threading.Event()  # set by close(): a retry's wait ends
         after_fork(self)
 
@@ -230,7 +240,13 @@ class StoreWriter:
         return written, duplicates
 
     def _row(self, event: ImageUsageEvent) -> tuple[Any, ...] | None:
-        """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject."""
+        """The event's row of aievents_usage (in USAGE_COLUMNS order), or None to reject.
+
+        A column left NULL holds the store's ``null`` (:data:`SQLITE_NULL` for
+        SQLite). The texts of a series and price (its dimensions, the price
+        table's version and entry, the billed unit) are checked once, and
+        kept as the row writes them; the request id is checked each time.
+        """
         lanes, extra, cost = event_lanes(event, self.prices, self._price_events)
         if max(lanes) > BIGINT_MAX:
             fitted, extra = fit(lanes, extra, BIGINT_MAX)
@@ -244,23 +260,48 @@ class StoreWriter:
                 )
                 return None
             lanes = fitted
-        timestamp = event.timestamp
         dims = _DIMS(event)
         priced = price_columns(cost, event.usage)
-        texts = [t for t in (event.request_id, *dims, *priced[:2], priced[3]) if t is not None]
-        refusal = unfit_text(texts)
-        if refusal is not None:
-            self._reject(event, refusal)
-            return None
+        request_id = event.request_id
+        texts: _Texts | str | None = self._texts.get((dims, priced))
+        if texts is None or not _plain(request_id):
+            texts = self._checked(dims, priced, request_id)
+            if isinstance(texts, str):
+                self._reject(event, texts)
+                return None
+        timestamp = event.timestamp
         return (
-            event.request_id,
+            request_id,
             timestamp,
             timestamp // 60_000,
-            *dims,
+            *texts[0],
             *lanes,
-            None if extra is None else json.dumps([str(v) for v in extra]),
-            *priced,
+            self._db.null if extra is None else json.dumps([str(v) for v in extra]),
+            *texts[1],
         )
+
+    def _checked(
+        self, dims: tuple[Any, ...], priced: tuple[str | None, ...], request_id: str
+    ) -> _Texts | str:
+        """The dimensions and price columns as a row writes them, or why they cannot be stored.
+
+        Kept for the next request of the same series and price (up to
+        _TEXTS_KEPT of them), unless its billed quantity is its own.
+        """
+        texts = [t for t in (request_id, *dims, *priced[:2], priced[3]) if t is not None]
+        refusal = unfit_text(texts)
+        if refusal is not None:
+            return refusal
+        null = self._db.null
+        written = (
+            tuple(null if d is None else d for d in dims),
+            tuple(null if p is None else p for p in priced),
+        )
+        if priced[2] is None:
+            if len(self._texts) >= _TEXTS_KEPT:
+                self._texts.clear()
+            self._texts[dims, priced] = written
+        return written
 
     def _insert_rows(self, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Insert the rows not stored yet and add them to the roll-up, in one transaction.
@@ -274,25 +315,27 @@ class StoreWriter:
         # The roll-ups of every row, summed before the transaction: they are
         # the ones added when every row is new (the common case), so that the
         # transaction holds its locks no longer than the statements take.
-        every = roll_ups(list(rows.values()))
+        sqlite = self._db.sqlite
+        every = roll_ups(list(rows.values()), whole=sqlite)
         raw = self._db.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            if self._db.sqlite:
+            if sqlite:
                 new = self._new_rows(cursor, rows)
             else:
                 # A writer never waits forever on another's row, nor on a statement.
                 cursor.execute(lock_timeout(self._db.busy))
                 cursor.execute("SET LOCAL statement_timeout = '60s'")
                 new = insert_new(cursor, rows)
-            sums = every if len(new) == len(rows) else roll_ups(new)
-            for table, rollup in sums.items():  # in one order of the tables, in every writer
+            sums = every if len(new) == len(rows) else roll_ups(new, whole=sqlite)
+            # Keyed by statement (SQLite: whole lanes too), in one order of the tables.
+            for statement, rollup in sums.items():
                 if not rollup:
                     continue
-                if self._db.sqlite:
-                    cursor.executemany(self._db.sql[table], rollup)
+                if sqlite:
+                    cursor.executemany(self._db.sql[statement], rollup)
                 else:
-                    add_to_roll_up(cursor, table, rollup)
+                    add_to_roll_up(cursor, statement, rollup)
             raw.commit()
         except BaseException:
             raw.rollback()
@@ -302,21 +345,18 @@ class StoreWriter:
         return new
 
     def _new_rows(self, cursor: Any, rows: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """SQLite: take the file's write lock, find the ids stored already, insert the others.
+        """SQLite: take the file's write lock, insert the rows whose request id is not stored.
 
         ``BEGIN IMMEDIATE`` makes this the file's one writer until it
-        commits, so the ids found missing are still missing when inserted.
+        commits. The insert skips a request id stored already; when it
+        skipped any, the rows it inserted are those past the table's last
+        rowid before it (SQLite numbers a new row one past the last).
         """
         cursor.execute("BEGIN IMMEDIATE")
-        ids = list(rows)
-        stored: set[str] = set()
-        for first in range(0, len(ids), LOOKUP):
-            part = ids[first : first + LOOKUP]
-            cursor.execute(
-                self._db.sql["lookup"].format(", ".join([self._db.mark] * len(part))), part
-            )
-            stored.update(found[0] for found in cursor.fetchall())
-        new = [row for rid, row in rows.items() if rid not in stored]
-        if new:
-            cursor.executemany(self._db.sql["insert"], new)
-        return new
+        (last,) = cursor.execute("SELECT coalesce(max(rowid), 0) FROM aievents_usage").fetchone()
+        every = list(rows.values())
+        cursor.executemany(self._db.sql["insert"], every)
+        if cursor.rowcount == len(every):  # every one new: the common case
+            return every
+        inserted = {found for (found,) in cursor.execute(self._db.sql["inserted"], (last,))}
+        return [row for rid, row in rows.items() if rid in inserted]
