@@ -299,6 +299,24 @@ class TestCapped:
             assert section.count("<tr data-key=") == TOP
             assert f"{230 - TOP} more" in section
 
+    def test_short_lists(self) -> None:
+        """Fewer users, projects and models than a table lists: no "more" line at all."""
+        now = EDGE + 5
+        events = [
+            event(n, now - 60 - n, f"m{n % 3}", user_id=f"u{n % 4}", project_id=f"p{n % 2}")
+            for n in range(12)
+        ]
+        source = fed(AggregateSink(prices=price_table()), events)
+        with served(source, now) as server:
+            page = httpx.get(server.url + "/", params={"range": "24h"}).text
+        source.close(10)
+        for table, count in (("top-users", 4), ("top-projects", 2)):
+            section = page.split(f'id="{table}"')[1].split("</section>")[0]
+            assert section.count("<tr data-key=") == count
+            assert "more" not in section
+        assert page.count("<tr data-model=") == 3
+        assert 'class="more"' not in page
+
     def test_report_alone(self, crowded: tuple[Served, Counting]) -> None:
         """The refresh's request does not query the filter bar's values; the page does."""
         server, counting = crowded

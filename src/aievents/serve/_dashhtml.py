@@ -146,7 +146,8 @@ def _name(value: str | None) -> str:
 
 
 def _more(count: int, columns: int, what: str) -> str:
-    if not count:
+    """A table's last row saying how many rows it leaves out; none when it leaves none out."""
+    if count <= 0:
         return ""
     return f'<tr class="more"><td colspan="{columns}">{count:,} more {esc(what)}</td></tr>'
 
