@@ -144,6 +144,24 @@ class TestWrite:
             same(store, memory, "usage", T0, T0 + DAY, width, ["model"], limit=limit)
         store.close(10)
 
+    def test_largest_rowid(self, tmp_path: Path) -> None:
+        """SQLite: past a row numbered 2**63 - 1 (new rows numbered at random), still once each."""
+        url = f"sqlite:///{tmp_path / 'usage.db'}"
+        store = StoreSink(url, clock=lambda: T0 + DAY)
+        assert store.write([event("r0", T0)]) == (1, 0)
+        db = sqlite3.connect(tmp_path / "usage.db")
+        with db:
+            db.execute(f"UPDATE aievents_usage SET rowid = {2**63 - 1} WHERE request_id = 'r0'")
+        db.close()
+        assert store.write([event("r0", T0 + 1), event("r1", T0 + 2), event("r2", T0 + 3)]) == (
+            2,
+            1,
+        )
+        for width in ("1d", "1h", "1m"):
+            page = store.usage(T0, T0 + 60, width).to_dict()
+            assert page["data"][0]["results"][0]["num_model_requests"] == 3, width
+        store.close(10)
+
     def test_answers_like_aggregate(self, url: str) -> None:
         """usage and costs pages equal AggregateSink's, for every width and grouping."""
         events = [
@@ -230,32 +248,34 @@ class TestWrite:
         store.close(10)
 
     @pytest.mark.parametrize(
-        "bad",
+        ("bad", "reason"),
         [
-            {"user_id": "u" * 300},
-            {"user_id": "a\x00b"},
-            {"user_id": "a\ud800b"},
-            {"request_id": "r" * 256},
-            {"request_id": "r\x00"},
-            {"request_id": "r\udfff"},
+            ({"user_id": "u" * 300}, "a text field is longer than 255 characters"),
+            ({"user_id": "a\x00b"}, "a text field holds a NUL character"),
+            ({"user_id": "a\ud800b"}, "a text field is not valid Unicode (a lone surrogate)"),
+            ({"request_id": "r" * 256}, "a text field is longer than 255 characters"),
+            ({"request_id": "r\x00"}, "a text field holds a NUL character"),
+            ({"request_id": "r\udfff"}, "a text field is not valid Unicode (a lone surrogate)"),
         ],
         ids=["long", "nul", "surrogate", "long-id", "nul-id", "surrogate-id"],
     )
-    def test_bad_text_rejected_alone(self, url: str, bad: dict[str, Any]) -> None:
-        """A field the database cannot hold rejects its event, never its batch.
+    def test_bad_text_rejected_alone(self, url: str, bad: dict[str, Any], reason: str) -> None:
+        """A field the database cannot hold rejects its event, never its batch, saying why.
 
         Its series written before and after it (its texts checked once, then
-        kept) does not let a bad request id through.
+        kept) does not let a bad request id through to the database.
         """
         store = StoreSink(url)
         for index in range(9):
             store.handle(event(f"ok-{index}", T0 + index))
         assert store.flush(30)
-        store.handle(ImageUsageEvent(**{**event_fields(event("bad", T0)), **bad}))
-        store.handle(event("ok-\u00e9\u8a9e", T0 + 20))  # not ASCII, and fit
-        assert store.flush(30)
+        with structlog.testing.capture_logs() as logs:
+            store.handle(ImageUsageEvent(**{**event_fields(event("bad", T0)), **bad}))
+            store.handle(event("ok-\u00e9\u8a9e", T0 + 20))  # not ASCII, and fit
+            assert store.flush(30)
         stats = store.stats()
         assert (stats["written"], stats["rejected"], stats["failed"]) == (10, 1, 0)
+        assert [line["reason"] for line in logs if line["event"] == "event_rejected"] == [reason]
         db = engine(url)
         with db.connect() as conn:
             ids = {rid for (rid,) in conn.exec_driver_sql("SELECT request_id FROM aievents_usage")}

@@ -100,7 +100,7 @@ ROLLUPS: Final = {DAILY: DAY, HOURLY: HOUR}
 #: default, so that a writer of an older release, whose roll-up rows lack it (and
 #: lack provider and quality), is refused rather than adding to a mis-keyed series.
 KEY_VERSION: Final = 4
-#: Roll-up rows per statement when a roll-up is summed anew.
+#: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
 
 
@@ -181,9 +181,12 @@ WHOLE: Final = "whole "
 def statements(mark: str, null: int | None = None) -> dict[str, str]:
     """The write statements, with the driver's parameter mark.
 
-    With ``null`` (:data:`SQLITE_NULL`), a column of NULLABLE given that
-    value is written NULL, and each roll-up also has a statement (keyed
-    ``WHOLE + table``) that takes every lane whole, in ROLLUP_WHOLE order.
+    ``insert``, ``inserted`` and ``lookup`` are SQLite's (PostgreSQL's
+    writer has its own, in :mod:`aievents.sinks._storepg`); each roll-up's
+    upsert, under the table's name, serves both. With ``null``
+    (:data:`SQLITE_NULL`), a column of NULLABLE given that value is written
+    NULL, and each roll-up also has a statement (keyed ``WHOLE + table``)
+    that takes every lane whole, in ROLLUP_WHOLE order.
     """
 
     def marks(columns: tuple[str, ...]) -> str:
@@ -200,6 +203,7 @@ def statements(mark: str, null: int | None = None) -> dict[str, str]:
         ),
         # The request ids of the rows inserted since the table's last rowid was ``mark``.
         "inserted": f"SELECT request_id FROM aievents_usage WHERE rowid > {mark}",
+        "lookup": "SELECT request_id FROM aievents_usage WHERE request_id IN ({})",
     }
     for table in ROLLUPS:  # each roll-up's upsert, under the table's name
         upsert = f"ON CONFLICT (period, series) DO UPDATE SET {roll_up_sums(table, modulo)}"
@@ -296,7 +300,7 @@ def _series(dims: tuple[Any, ...]) -> str:
 
 def _digest(dims: tuple[Any, ...]) -> str:
     """A series' key in a roll-up: a digest of its dimensions (SQLITE_NULL: none)."""
-    named = [None if d is None or type(d) is int else d for d in dims]
+    named = [None if d == SQLITE_NULL else d for d in dims]
     return hashlib.sha256(json.dumps(named).encode()).hexdigest()
 
 

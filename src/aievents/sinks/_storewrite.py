@@ -34,6 +34,7 @@ from aievents.sinks._storepg import add_to_roll_up, insert_new, lock_timeout
 from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
+    LOOKUP,
     roll_ups,
     unfit_text,
 )
@@ -244,8 +245,9 @@ class StoreWriter:
 
         A column left NULL holds the store's ``null`` (:data:`SQLITE_NULL` for
         SQLite). The texts of a series and price (its dimensions, the price
-        table's version and entry, the billed unit) are checked once, and
-        kept as the row writes them; the request id is checked each time.
+        table's version and entry) are checked once, and kept as the row
+        writes them (not those of a request with a billed quantity, which is
+        its own); the request id is checked each time.
         """
         lanes, extra, cost = event_lanes(event, self.prices, self._price_events)
         if max(lanes) > BIGINT_MAX:
@@ -350,13 +352,31 @@ class StoreWriter:
         ``BEGIN IMMEDIATE`` makes this the file's one writer until it
         commits. The insert skips a request id stored already; when it
         skipped any, the rows it inserted are those past the table's last
-        rowid before it (SQLite numbers a new row one past the last).
+        rowid before it: SQLite numbers a new row one past the last, unless
+        the last is the largest rowid there is (then it picks unused ones at
+        random, and the ids stored are looked up first instead).
         """
         cursor.execute("BEGIN IMMEDIATE")
         (last,) = cursor.execute("SELECT coalesce(max(rowid), 0) FROM aievents_usage").fetchone()
-        every = list(rows.values())
+        if last >= BIGINT_MAX:
+            stored = self._stored(cursor, list(rows))
+            every = [row for rid, row in rows.items() if rid not in stored]
+        else:
+            every = list(rows.values())
+        if not every:
+            return every
         cursor.executemany(self._db.sql["insert"], every)
         if cursor.rowcount == len(every):  # every one new: the common case
             return every
         inserted = {found for (found,) in cursor.execute(self._db.sql["inserted"], (last,))}
         return [row for rid, row in rows.items() if rid in inserted]
+
+    def _stored(self, cursor: Any, ids: list[str]) -> set[str]:
+        """SQLite: which of these request ids are stored already."""
+        stored: set[str] = set()
+        for first in range(0, len(ids), LOOKUP):
+            part = ids[first : first + LOOKUP]
+            marks = ", ".join([self._db.mark] * len(part))
+            cursor.execute(self._db.sql["lookup"].format(marks), part)
+            stored.update(found[0] for found in cursor.fetchall())
+        return stored

@@ -4,10 +4,10 @@ Every ``image:usage`` event becomes one row (its request id unique: a
 duplicate is ignored) with its dimensions, tokens, images and exact cost,
 its text scrubbed of secrets as every output writes it.
 Rows are written in batches by a background thread, so ``handle`` only
-queues the event. A daily roll-up, kept in the same transaction as the
-rows, answers ``1d`` queries over whole days; the edges of a window, and
-``1m`` and ``1h`` queries, are summed from the rows. One query reads one
-snapshot of the database.
+queues the event. A daily and an hourly roll-up, kept in the same
+transaction as the rows, answer ``1d`` queries over whole days and ``1h``
+queries over whole hours; the edges of a window, and ``1m`` queries, are
+summed from the rows. One query reads one snapshot of the database.
 
 :meth:`StoreSink.usage` and :meth:`StoreSink.costs` answer through
 :mod:`aievents.query`, exactly as :class:`aievents.sinks.AggregateSink`
