@@ -61,7 +61,8 @@ def access(key: str, clock: Callable[[], float] = time.time) -> Access:
         ends, _, mac = cookie.partition(".")
         if not (0 < len(ends) <= _DIGITS and ends.isascii() and ends.isdigit()):
             return False
-        if not clock() < int(ends) <= clock() + SESSION_SECONDS:
+        now = clock()
+        if not now < int(ends) <= now + SESSION_SECONDS:
             return False  # over, or written by no login of this server
         return hmac.compare_digest(mac.encode(), signed(ends).encode())
 

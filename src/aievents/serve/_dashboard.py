@@ -70,6 +70,11 @@ def _asset(name: str) -> bytes:
     return resources.files("aievents.serve").joinpath("static").joinpath(name).read_bytes()
 
 
+def _root(request: Request) -> str:
+    """Where the app is mounted (its root path), without a trailing slash: links start there."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
 def is_dashboard_path(path: str) -> bool:
     """Whether ``path`` is one of the dashboard's routes (which check the key themselves)."""
     return path in ("/", "/login", "/logout") or path.startswith("/assets/")
@@ -118,7 +123,7 @@ def dashboard_routes(
         return checks[0](request.headers.get("authorization"), request.cookies.get(COOKIE))
 
     def dashboard(request: Request) -> Response:
-        root = request.scope.get("root_path", "").rstrip("/")
+        root = _root(request)
         if not allowed(request):
             return _html(login_page(root, wrong=False), 401)
         now = clock()
@@ -136,7 +141,7 @@ def dashboard_routes(
         return _html(page(shown, root, refresh, logout=cookie), 200)
 
     async def login(request: Request) -> Response:
-        root = request.scope.get("root_path", "").rstrip("/")
+        root = _root(request)
         if checks is None or request.method == "GET":
             return _html(login_page(root, wrong=False), 200)
         body = b""
@@ -159,7 +164,7 @@ def dashboard_routes(
         return answer
 
     def logout(request: Request) -> Response:
-        root = request.scope.get("root_path", "").rstrip("/")
+        root = _root(request)
         answer = RedirectResponse(f"{root}/login", 303, headers=_HEADERS)
         if checks is None or not allowed(request):
             # Another site's form carries no SameSite=Strict cookie: it logs nobody out.

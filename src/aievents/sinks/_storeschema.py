@@ -44,10 +44,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPLIT",
     "SQLITE_NULL",
+    "TEXT_MAX",
     "USAGE_COLUMNS",
     "WHOLE",
     "joined",
     "lane_sums",
+    "plain_text",
     "regrouped",
     "roll_up_row",
     "roll_up_sums",
@@ -102,32 +104,34 @@ ROLLUPS: Final = {DAILY: DAY, HOURLY: HOUR}
 KEY_VERSION: Final = 4
 #: Request ids looked up per statement (SQLite allows 999 parameters at least).
 LOOKUP: Final = 500
+#: The longest text a column holds (characters).
+TEXT_MAX: Final = 255
 
 
 def tables(metadata: Any) -> dict[str, Any]:
     """The tables of schema version 4."""
-    dims = [sa.Column(name, sa.String(255), nullable=True) for name in DIMENSIONS]
+    dims = [sa.Column(name, sa.String(TEXT_MAX), nullable=True) for name in DIMENSIONS]
     lanes = [sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LANE_COLUMNS]
     found = {
         "meta": sa.Table(
             "aievents_meta",
             metadata,
             sa.Column("key", sa.String(64), primary_key=True),
-            sa.Column("value", sa.String(255), nullable=False),
+            sa.Column("value", sa.String(TEXT_MAX), nullable=False),
         ),
         "usage": sa.Table(
             "aievents_usage",
             metadata,
-            sa.Column("request_id", sa.String(255), primary_key=True),
+            sa.Column("request_id", sa.String(TEXT_MAX), primary_key=True),
             sa.Column("timestamp", sa.BigInteger, nullable=False),
             sa.Column("minute", sa.BigInteger, nullable=False, index=True),
             *dims,
             *lanes,
             sa.Column("cost_exact", sa.Text, nullable=True),
-            sa.Column("price_version", sa.String(255), nullable=True),
-            sa.Column("priced_as", sa.String(255), nullable=True),
+            sa.Column("price_version", sa.String(TEXT_MAX), nullable=True),
+            sa.Column("priced_as", sa.String(TEXT_MAX), nullable=True),
             sa.Column("billed_quantity", sa.Text, nullable=True),
-            sa.Column("billed_unit", sa.String(255), nullable=True),
+            sa.Column("billed_unit", sa.String(TEXT_MAX), nullable=True),
             sa.Column("cost_basis", sa.String(32), nullable=True),
             # The few rows with exact-text costs, found without a scan.
             sa.Index(
@@ -145,7 +149,7 @@ def tables(metadata: Any) -> dict[str, Any]:
             sa.Column("period", sa.BigInteger, nullable=False),
             # A digest of the dimensions: the unique key (NULLs would all differ there).
             sa.Column("series", sa.String(64), nullable=False),
-            *[sa.Column(d, sa.String(255), nullable=True) for d in DIMENSIONS],
+            *[sa.Column(d, sa.String(TEXT_MAX), nullable=True) for d in DIMENSIONS],
             *[sa.Column(c, sa.BigInteger, nullable=False) for c in HALVES],
             sa.Column("key_version", sa.BigInteger, nullable=False),  # KEY_VERSION
             sa.UniqueConstraint("period", "series", name=f"{name}_key"),
@@ -377,9 +381,9 @@ def joined(halves: Sequence[Any]) -> list[int]:
 
 
 def unfit_text(texts: list[str]) -> str | None:
-    """Why these strings cannot be stored (at most 255 characters, no NUL, valid Unicode)."""
-    if max(map(len, texts)) > 255:
-        return "a text field is longer than 255 characters"
+    """Why these strings cannot be stored (at most TEXT_MAX characters, no NUL, valid Unicode)."""
+    if max(map(len, texts)) > TEXT_MAX:
+        return f"a text field is longer than {TEXT_MAX} characters"
     joined = "".join(texts)
     if "\x00" in joined:
         return "a text field holds a NUL character"
@@ -388,3 +392,12 @@ def unfit_text(texts: list[str]) -> str | None:
     except UnicodeEncodeError:
         return "a text field is not valid Unicode (a lone surrogate)"
     return None
+
+
+def plain_text(text: str) -> bool:
+    """A text every store keeps as it is, known without :func:`unfit_text`'s whole check.
+
+    ASCII (so valid Unicode), without NUL, up to TEXT_MAX characters; a text
+    that is not plain may still fit (unfit_text says).
+    """
+    return len(text) <= TEXT_MAX and text.isascii() and "\x00" not in text

@@ -35,6 +35,7 @@ from aievents.sinks._storeschema import (
     BIGINT_MAX,
     LANE_COLUMNS,
     LOOKUP,
+    plain_text,
     roll_ups,
     unfit_text,
 )
@@ -51,11 +52,6 @@ _DIMS: Final = attrgetter(*DIM_SLOTS)
 _TEXTS_KEPT: Final = 10_000
 #: A series' dimensions and a request's price columns, as its row writes them.
 _Texts = tuple[tuple[Any, ...], tuple[Any, ...]]
-
-
-def _plain(text: str) -> bool:
-    """A text every store keeps as it is: ASCII, without NUL, up to 255 characters."""
-    return len(text) <= 255 and text.isascii() and "\x00" not in text
 
 
 def event_lanes(
@@ -266,7 +262,7 @@ class StoreWriter:
         priced = price_columns(cost, event.usage)
         request_id = event.request_id
         texts: _Texts | str | None = self._texts.get((dims, priced))
-        if texts is None or not _plain(request_id):
+        if texts is None or not plain_text(request_id):
             texts = self._checked(dims, priced, request_id)
             if isinstance(texts, str):
                 self._reject(event, texts)
